@@ -1,0 +1,40 @@
+# facial-outcomes: two commands to know, `make report` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STUDY ?= demo
+export DAGSTER_HOME := $(CURDIR)/.dagster
+
+.PHONY: report test ui demo validate clean
+
+# The stamp files re-run the install when pyproject.toml changes.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+report: $(VENV)/.installed
+	$(BIN)/outcomes report
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+ui: $(VENV)/.installed
+	$(BIN)/dagster dev --host 127.0.0.1 --port 3000
+
+# Regenerate the synthetic demo cohort (byte-identical for the same seed).
+demo: $(VENV)/.installed
+	$(BIN)/outcomes demo --seed 63 --out data/raw/demo
+
+validate: $(VENV)/.installed
+	$(BIN)/dagster definitions validate
+
+clean:
+	rm -rf data/processed/*.duckdb* reports/$(STUDY)

@@ -1,0 +1,73 @@
+"""Shared fixtures: small study folders written into a temporary directory."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SPEC = """
+[study]
+name = "tiny"
+synthetic = true
+
+[subjects]
+file = "patients.csv"
+id = "code"
+columns = ["age"]
+
+[visits]
+file = "visits.csv"
+subject = "code"
+visit = "visit"
+day = "day"
+
+[instruments.house_brackmann]
+column = "hb_{rater}"
+raters = ["observer"]
+
+[analysis]
+test = "wilcoxon"
+post = { rule = "last_followup", min_day = 90 }
+
+[[analysis.outcomes]]
+instrument = "house_brackmann"
+rater = "observer"
+score = "grade"
+"""
+
+
+def write_study(folder: Path, patients: str, visits: str, spec: str = SPEC) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "study.toml").write_text(textwrap.dedent(spec))
+    (folder / "patients.csv").write_text(textwrap.dedent(patients).lstrip())
+    (folder / "visits.csv").write_text(textwrap.dedent(visits).lstrip())
+    return folder
+
+
+@pytest.fixture
+def tiny_study(tmp_path: Path) -> Path:
+    """Three patients, House-Brackmann by one rater, with one problem of each kind."""
+    return write_study(
+        tmp_path / "tiny",
+        patients="""
+            code,age,full_name
+            P1,50,Jane Roe
+            P2,61,John Doe
+            P3,44,Ann Poe
+        """,
+        visits="""
+            code,visit,day,hb_observer
+            P1,pre,-10,4
+            P1,m3,95,3
+            P1,m12,370,2
+            P2,pre,-5,5
+            P2,m1,30,4
+            P3,pre,-3,3
+            P3,m6,180,9
+            P9,pre,-1,4
+            P2,m12,abc,2
+            P1,m3,96,3
+        """,
+    )

@@ -1,0 +1,30 @@
+"""Pairing rules, checked on a hand-built scores table."""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipeline.pairing import pair_study
+from pipeline.study import load_study
+
+
+def test_pre_is_latest_preoperative_and_post_is_last_followup_with_a_value(tiny_study):
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA tiny")
+    con.execute("CREATE TABLE tiny.subjects AS SELECT unnest(['A', 'B', 'C']) AS subject")
+    con.execute("""
+        CREATE TABLE tiny.scores AS SELECT * FROM (VALUES
+            ('A', 'pre1', -40, 5.0), ('A', 'pre2', -2, 4.0), ('A', 'm3', 92, 3.0), ('A', 'm12', 400, NULL),
+            ('B', 'pre', 0, 3.0), ('B', 'm6', 89, 2.0),
+            ('C', 'pre', -1, 6.0), ('C', 'm6', 90, 4.0), ('C', 'last', 500, 2.0)
+        ) t(subject, visit, day, value)
+        CROSS JOIN (SELECT 'house_brackmann' AS instrument, 'observer' AS rater, 'grade' AS score)
+    """)
+    pair_study(con, load_study(tiny_study))
+    pairs = con.execute("SELECT subject, pre_visit, pre_value, post_visit, post_value, diff FROM tiny.pairs").fetchall()
+    # A: pre2 is the latest pre-operative visit; m12 has no value, so post falls back to m3.
+    # B: day 0 counts as pre-operative; day 89 is short of the 90-day minimum -> no pair.
+    # C: day 90 qualifies but the last follow-up (day 500) is taken.
+    assert pairs == [("A", "pre2", 4.0, "m3", 3.0, -1.0), ("C", "pre", 6.0, "last", 2.0, -4.0)]
+    summary = con.execute("SELECT subjects, with_pre, with_post, paired FROM tiny.pairing_summary").fetchall()
+    assert summary == [(3, 3, 2, 2)]
