@@ -28,7 +28,11 @@ def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
             raise ValueError(f"no study named {study!r} under {paths.raw_data_dir()}.")
         selection = keys
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, asset_selection=selection, raise_on_error=False)
+        # Step-by-step DEBUG logs stay in the run's history (the UI); the terminal shows
+        # only warnings and the files written.
+        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        result = job.execute_in_process(run_config=quiet, instance=instance, asset_selection=selection,
+                                        raise_on_error=False)
     written = []
     for event in result.get_asset_materialization_events():
         for value in event.materialization.metadata.values():

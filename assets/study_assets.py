@@ -87,6 +87,7 @@ def build_study_assets(study: Study) -> tuple[list[dg.AssetsDefinition], list[dg
         primary = results.iloc[0]
         preview = results[["outcome", "score", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_used", "test_used"]]
         return dg.MaterializeResult(metadata={
+            **_paths([report.study_reports(reports.folder, study) / "tables" / "paired_tests.csv"]),
             "dagster/row_count": len(results),
             "primary outcome": f"{primary['outcome']} {primary['score']}",
             "primary mean change": float(primary["mean_diff"]),

@@ -79,8 +79,11 @@ def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, 
     with plt.rc_context(THEME):
         fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 3.2))
         pre, post = pairs["pre_value"].to_numpy(float), pairs["post_value"].to_numpy(float)
-        ax.plot(np.vstack([np.zeros_like(pre), np.ones_like(post)]), np.vstack([pre, post]),
-                color="0.55", alpha=0.35, linewidth=0.6, zorder=1)
+        # Patients with the same pre and post values share one line, drawn wider: on an
+        # ordinal scale (House-Brackmann) lines would otherwise hide one another.
+        shared = pairs.groupby(["pre_value", "post_value"]).size().reset_index(name="count")
+        for a, b, count in shared.itertuples(index=False):
+            ax.plot([0, 1], [a, b], color="0.55", alpha=0.45, linewidth=0.6 * np.sqrt(count), zorder=1)
         means, halves = zip(*(_mean_ci(v, conf_level) for v in (pre, post)))
         ax.errorbar([0, 1], means, yerr=halves, color=OKABE_ITO[0], linewidth=2, marker="o",
                     markersize=5, capsize=3, zorder=3, label=f"Mean ({conf_level:.0%} CI)")
@@ -89,6 +92,9 @@ def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, 
         ax.set_ylabel(ylabel)
         ax.set_title(title, loc="left")
         ax.legend(frameon=False, loc="best", fontsize=7)
-        ax.text(0.0, -0.2, f"n = {len(pairs)} patients" + (f". {footer}" if footer else ""),
+        caption = f"n = {len(pairs)} patients"
+        if shared["count"].max() > 1:
+            caption += "; line width grows with the number of patients sharing a line"
+        ax.text(0.0, -0.2, caption + (f".\n{footer}" if footer else "."),
                 transform=ax.transAxes, fontsize=6, color="0.3", va="top")
     return fig

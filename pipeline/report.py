@@ -78,7 +78,7 @@ def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
             title=row.label,
             ylabel=f"{score.label} ({direction})",
             pre_label="Before surgery",
-            post_label=f"Last follow-up\n(day >= {plan.post_min_day})",
+            post_label=f"Last follow-up\n(day ≥ {plan.post_min_day})",
             conf_level=plan.conf_level,
             footer=tables.SYNTHETIC_NOTE if study.synthetic else "",
         )

@@ -71,11 +71,11 @@ class AnalysisPlan:
 
     @property
     def pre_label(self) -> str:
-        return f"latest pre-operative (day <= {self.pre_max_day})"
+        return f"latest pre-operative (day ≤ {self.pre_max_day})"
 
     @property
     def post_label(self) -> str:
-        return f"last follow-up (day >= {self.post_min_day})"
+        return f"last follow-up (day ≥ {self.post_min_day})"
 
     def test_for(self, outcome: Outcome) -> str:
         return outcome.test or self.test

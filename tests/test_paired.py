@@ -1,0 +1,230 @@
+"""Tests for pipeline.statistics.paired against R reference values.
+
+Fixtures come from ``Rscript tests/fixtures/r/paired_tests.R`` (R 4.2.2); R is
+not needed to run these tests.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.statistics.paired import (
+    COLUMNS,
+    paired_t,
+    paired_tests,
+    wilcoxon_signed_rank,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "r"
+
+
+def approx(x):
+    return pytest.approx(x, rel=1e-9, abs=1e-12)
+
+
+def _load():
+    inputs = pd.read_csv(FIXTURES / "paired_inputs.csv")
+    expected = pd.read_csv(FIXTURES / "paired_expected.csv").set_index("dataset")
+    return inputs, expected
+
+
+INPUTS, EXPECTED = _load()
+DATASETS = list(EXPECTED.index)
+
+
+def _data(name):
+    d = INPUTS[INPUTS["dataset"] == name]
+    return d["pre"].to_numpy(), d["post"].to_numpy()
+
+
+def test_fixtures_cover_the_planned_cases():
+    assert set(DATASETS) >= {
+        "sleep", "small_exact_n10", "zeros_n12", "continuous_n60",
+        "house_brackmann_n40", "boundary_n49", "boundary_n50",
+    }
+    # The exact/approximate switch sits between n = 49 and n = 50.
+    assert bool(EXPECTED.loc["boundary_n49", "wilcoxon_exact"])
+    assert not bool(EXPECTED.loc["boundary_n50", "wilcoxon_exact"])
+    assert not bool(EXPECTED.loc["sleep", "wilcoxon_exact"])  # a tie and a zero
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_paired_t_matches_r(name):
+    # Expected: R t.test(post, pre, paired = TRUE); sd_diff is sd(post - pre).
+    pre, post = _data(name)
+    exp = EXPECTED.loc[name]
+    res = paired_t(pre, post)
+    assert res.n == exp["n"]
+    assert res.note == ""
+    for field, col in [("mean_diff", "mean_diff"), ("sd_diff", "sd_diff"),
+                       ("ci_low", "ci_low"), ("ci_high", "ci_high"),
+                       ("t", "t"), ("df", "df"), ("p", "p_t")]:
+        assert getattr(res, field) == approx(exp[col]), field
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_wilcoxon_matches_r(name):
+    # Expected: R wilcox.test(post, pre, paired = TRUE) with all defaults
+    # (exact = NULL, correct = TRUE); wilcoxon_exact = "exact" in $method.
+    pre, post = _data(name)
+    exp = EXPECTED.loc[name]
+    res = wilcoxon_signed_rank(pre, post)
+    assert res.v == approx(exp["wilcoxon_v"])
+    assert res.p == approx(exp["p_wilcoxon"])
+    assert (res.method == "exact") == bool(exp["wilcoxon_exact"])
+    assert res.n_used == int(np.sum(post - pre != 0))
+
+
+def test_hand_worked_exact():
+    # d = 1, 2, -3, 4: |d| ranks 1, 2, 3, 4; V = 1 + 2 + 4 = 7.
+    # Subsets of {1,2,3,4} by sum 0..10: 1,1,1,2,2,2,2,2,1,1,1 (16 in all).
+    # P(V >= 7) = (2+1+1+1)/16 = 5/16, so p = 2 * 5/16 = 0.625 (R agrees).
+    res = wilcoxon_signed_rank([0, 0, 0, 0], [1, 2, -3, 4])
+    assert (res.v, res.p, res.method, res.n_used) == (7.0, 0.625, "exact", 4)
+    # t: mean 1, var = (0 + 1 + 16 + 9)/3 = 26/3, se = sqrt(26/12),
+    # t = 1/sqrt(26/12) = 0.6793662..., df = 3.
+    t = paired_t([0, 0, 0, 0], [1, 2, -3, 4])
+    assert t.t == approx(1 / math.sqrt(26 / 12))
+    assert t.df == 3
+
+
+def test_hand_worked_ties_normal_approx():
+    # d = 1, 1, -2, 3: ranks 1.5, 1.5, 3, 4; V = 1.5 + 1.5 + 4 = 7; ties -> normal.
+    # E(V) = 4*5/4 = 5; Var = 4*5*9/24 - (2^3 - 2)/48 = 7.5 - 0.125 = 7.375.
+    # z = (7 - 5 - 0.5)/sqrt(7.375); p = 2 * (1 - Phi(z)) = erfc(z / sqrt(2)).
+    res = wilcoxon_signed_rank([0, 0, 0, 0], [1, 1, -2, 3])
+    z = 1.5 / math.sqrt(7.375)
+    assert res.v == 7.0
+    assert res.method == "normal approximation with continuity correction"
+    assert res.p == approx(math.erfc(z / math.sqrt(2)))
+    assert res.p == approx(0.58071216218902522)  # R, same call
+
+
+def test_zero_pairs():
+    t = paired_t([], [])
+    w = wilcoxon_signed_rank([], [])
+    assert t.n == 0 and math.isnan(t.p) and "no complete pairs" in t.note
+    assert math.isnan(w.v) and math.isnan(w.p) and w.n_used == 0
+    assert "no complete pairs" in w.note
+
+
+def test_missing_values_are_dropped():
+    res = paired_t([1, np.nan, 2, 4], [3, 5, np.nan, 5])
+    assert res.n == 2
+
+
+def test_one_pair():
+    # R: t.test errors "not enough 'x' observations"; wilcox.test gives V = 1,
+    # exact p = 1 (one non-zero difference).
+    t = paired_t([1], [3])
+    assert t.n == 1 and t.mean_diff == 2 and math.isnan(t.sd_diff)
+    assert math.isnan(t.t) and math.isnan(t.p) and "fewer than 2 pairs" in t.note
+    w = wilcoxon_signed_rank([1], [3])
+    assert (w.v, w.p, w.method, w.note) == (1.0, 1.0, "exact", "")
+
+
+def test_two_pairs():
+    # R: t.test(c(3, 3), c(1, 2), paired = TRUE) -> t = 3, df = 1,
+    # p = 0.20483276469913345, CI -4.8531023680873471, 7.8531023680873471;
+    # wilcox.test(...) -> V = 3, exact p = 0.5.
+    t = paired_t([1, 2], [3, 3])
+    assert (t.t, t.df) == (3.0, 1.0)
+    assert t.p == approx(0.20483276469913345)
+    assert (t.ci_low, t.ci_high) == (approx(-4.8531023680873471), approx(7.8531023680873471))
+    w = wilcoxon_signed_rank([1, 2], [3, 3])
+    assert (w.v, w.p, w.method) == (3.0, 0.5, "exact")
+
+
+def test_all_differences_zero():
+    # R: wilcox.test gives V = 0, p = NaN (n = 0 after dropping zeros, normal
+    # branch, 0/0); t.test gives t = NaN, p = NaN, CI NaN, df = 2.
+    w = wilcoxon_signed_rank([1, 2, 3], [1, 2, 3])
+    assert w.v == 0.0 and math.isnan(w.p) and w.n_used == 0
+    assert "all differences zero" in w.note
+    t = paired_t([1, 2, 3], [1, 2, 3])
+    assert t.mean_diff == 0 and t.sd_diff == 0 and t.df == 2
+    assert math.isnan(t.t) and math.isnan(t.p) and math.isnan(t.ci_low)
+    assert "all differences zero" in t.note
+
+
+def test_constant_nonzero_differences():
+    # R: t.test errors "data are essentially constant"; wilcox.test: all |d|
+    # tied -> normal approx, V = 6, p = 0.14891467317876567.
+    t = paired_t([1, 2, 3], [2, 3, 4])
+    assert t.mean_diff == 1 and math.isnan(t.t) and math.isnan(t.p)
+    assert "differences constant" in t.note
+    w = wilcoxon_signed_rank([1, 2, 3], [2, 3, 4])
+    assert w.v == 6.0 and w.p == approx(0.14891467317876567) and w.note == ""
+
+
+def test_zero_with_one_nonzero_difference():
+    # R: d = 0, 1 -> zero dropped, n = 1, zeros force normal approx:
+    # z = (1 - 0.5 - 0.5)/0.5 = 0, p = 1.
+    w = wilcoxon_signed_rank([1, 2], [1, 3])
+    assert (w.v, w.p, w.n_used) == (1.0, 1.0, 1)
+    assert w.method == "normal approximation with continuity correction"
+
+
+def _long(name, outcome, score):
+    pre, post = _data(name)
+    return pd.DataFrame({"outcome": outcome, "score": score,
+                         "subject": range(len(pre)), "pre_value": pre, "post_value": post})
+
+
+def test_paired_tests_table():
+    pairs = pd.concat([
+        _long("house_brackmann_n40", "facial_grade", "house_brackmann"),
+        _long("sleep", "smile", "excursion_mm"),
+        _long("small_exact_n10", "facial_grade", "sunnybrook"),
+        pd.DataFrame({"outcome": "smile", "score": "one_pair", "subject": [1, 2],
+                      "pre_value": [1.0, np.nan], "post_value": [2.0, 3.0]}),
+        pd.DataFrame({"outcome": "smile", "score": "empty", "subject": [1],
+                      "pre_value": [np.nan], "post_value": [2.0]}),
+    ], ignore_index=True)
+    out = paired_tests(pairs, pre_visit="pre-op", post_visit="12 months")
+    assert list(out.columns) == COLUMNS
+    assert list(zip(out["outcome"], out["score"])) == [
+        ("facial_grade", "house_brackmann"), ("facial_grade", "sunnybrook"),
+        ("smile", "excursion_mm"), ("smile", "one_pair"), ("smile", "empty"),
+    ]
+    assert (out["group"] == "all").all()
+    assert (out["pre_visit"] == "pre-op").all() and (out["post_visit"] == "12 months").all()
+    assert list(out["n_pairs"]) == [40, 10, 10, 1, 0]
+    assert (out["test_used"] == "Wilcoxon signed-rank").all()
+
+    row = out.iloc[2]
+    exp = EXPECTED.loc["sleep"]
+    pre, post = _data("sleep")
+    assert row["pre_mean"] == approx(pre.mean()) and row["post_sd"] == approx(post.std(ddof=1))
+    assert row["p_used"] == row["p_wilcoxon"] == approx(exp["p_wilcoxon"])
+    assert row["p_t"] == approx(exp["p_t"]) and row["ci_low"] == approx(exp["ci_low"])
+    assert row["wilcoxon_method"] == "normal approximation with continuity correction"
+    assert row["note"] == ""
+    assert out.iloc[1]["wilcoxon_method"] == "exact"
+    assert "fewer than 2 pairs" in out.iloc[3]["note"]
+    assert "no complete pairs" in out.iloc[4]["note"] and math.isnan(out.iloc[4]["p_used"])
+
+
+def test_paired_tests_test_selection():
+    pairs = pd.concat([_long("sleep", "a", "s1"), _long("zeros_n12", "b", "s2")],
+                      ignore_index=True)
+    out = paired_tests(pairs, test="t")
+    assert (out["test_used"] == "paired t").all()
+    assert (out["p_used"] == out["p_t"]).all()
+
+    out = paired_tests(pairs, test={"b": "t"})  # "a" falls back to Wilcoxon
+    assert list(out["test_used"]) == ["Wilcoxon signed-rank", "paired t"]
+    assert out.iloc[0]["p_used"] == out.iloc[0]["p_wilcoxon"]
+    assert out.iloc[1]["p_used"] == approx(EXPECTED.loc["zeros_n12", "p_t"])
+
+    with pytest.raises(ValueError):
+        paired_tests(pairs, test="anova")
+
+
+def test_paired_tests_empty_input():
+    empty = pd.DataFrame(columns=["outcome", "score", "subject", "pre_value", "post_value"])
+    out = paired_tests(empty)
+    assert list(out.columns) == COLUMNS and len(out) == 0
