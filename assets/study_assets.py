@@ -11,7 +11,6 @@ from __future__ import annotations
 import dagster as dg
 
 from pipeline import report
-from pipeline.ingest import ingest_study
 from pipeline.instruments import score_study
 from pipeline.pairing import pair_study
 from pipeline.study import Study
@@ -34,11 +33,12 @@ def build_study_assets(study: Study) -> tuple[list[dg.AssetsDefinition], list[dg
     @dg.asset(name="ingested", group_name="ingest", kinds={"duckdb", "csv"}, **common,
               description=f"Raw exports of study '{s}' read into the warehouse. Every row is accepted "
                           "or quarantined with a reason; only columns the study spec maps are read.")
-    def ingested(warehouse: Warehouse) -> dg.MaterializeResult:
+    def ingested(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
         with warehouse.connect() as con:
-            files = ingest_study(con, study)
+            files = report.ingest(con, study, reports.folder)
             quarantined_values = scalar(con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'value'")
-        metadata = {"quarantined_values": quarantined_values, "spec_sha256": study.spec_sha256}
+        metadata = {"quarantined_values": quarantined_values, "spec_sha256": study.spec_sha256,
+                    **_paths([report.study_reports(reports.folder, study) / "provenance.json"])}
         for f in files:
             metadata[f"{f.file} rows read / accepted / quarantined"] = (
                 f"{f.rows_read} / {f.rows_accepted} / {f.rows_quarantined}")

@@ -16,6 +16,7 @@ from pipeline import figures, tables
 from pipeline.ingest import SourceFile, ingest_study
 from pipeline.instruments import REGISTRY, score_study
 from pipeline.pairing import outcomes_frame, pair_study
+from pipeline.provenance import write_provenance
 from pipeline.statistics.paired import paired_tests
 from pipeline.study import Study
 from pipeline.warehouse import read_frame, write_frame
@@ -23,6 +24,13 @@ from pipeline.warehouse import read_frame, write_frame
 
 def study_reports(reports_dir: Path, study: Study) -> Path:
     return Path(reports_dir) / study.name
+
+
+def ingest(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[SourceFile]:
+    """Ingest the raw files and record their hashes in ``reports/<study>/provenance.json``."""
+    files = ingest_study(con, study)
+    write_provenance(study, files, study_reports(reports_dir, study))
+    return files
 
 
 def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> pd.DataFrame:
@@ -89,11 +97,12 @@ def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
 
 def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
     """The whole path for one study; returns the accounting and every path written."""
-    files: list[SourceFile] = ingest_study(con, study)
+    files = ingest(con, study, reports_dir)
     score_study(con, study)
     pair_study(con, study)
     results = analyse(con, study, reports_dir)
-    written = [study_reports(reports_dir, study) / "tables" / "paired_tests.csv"]
+    written = [study_reports(reports_dir, study) / "provenance.json",
+               study_reports(reports_dir, study) / "tables" / "paired_tests.csv"]
     written += write_tables(con, study, reports_dir)
     written += write_figures(con, study, reports_dir)
     return {"files": files, "results": results, "paths": written}
