@@ -1,5 +1,6 @@
 # facial-outcomes: two commands to know, `make report` and `make test`.
-PYTHON ?= python3.11
+# Python 3.11 as the project requires; plain python3 where no versioned binary exists.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STUDY ?= demo
