@@ -7,19 +7,21 @@ import dagster as dg
 from pipeline import paths
 from pipeline.study import discover_studies, load_study
 
+from assets.checks import build_study_checks
 from assets.resources import Reports, Warehouse
+from assets.sensors import build_export_sensor
 from assets.study_assets import build_study_assets
 
 
 def build_definitions() -> dg.Definitions:
-    all_assets, all_checks = [], []
-    for folder in discover_studies(paths.raw_data_dir()):
-        assets, checks = build_study_assets(load_study(folder))
-        all_assets += assets
-        all_checks += checks
+    studies = [load_study(folder) for folder in discover_studies(paths.raw_data_dir())]
+    assets = [a for study in studies for a in build_study_assets(study)]
+    checks = [c for study in studies for c in build_study_checks(study)]
+    materializable = [key for a in assets if isinstance(a, dg.AssetsDefinition) for key in a.keys]
     return dg.Definitions(
-        assets=all_assets,
-        asset_checks=all_checks,
+        assets=assets,
+        asset_checks=checks,
+        sensors=[build_export_sensor(studies, materializable)],
         resources={"warehouse": Warehouse(), "reports": Reports()},
         # One process: a study's steps are short, and a subprocess per step would
         # cost seconds of start-up each and contend for the single DuckDB writer.

@@ -13,6 +13,8 @@ import dagster as dg
 
 from pipeline import paths
 
+from assets.keys import RAW_FILES
+
 
 def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
     """Run the graph; return success and the files the assets wrote."""
@@ -23,7 +25,8 @@ def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
     job = defs.resolve_implicit_global_asset_job_def()
     selection = None
     if study:
-        keys = [key for key in defs.resolve_all_asset_keys() if key.path[0] == study]
+        keys = [key for key in defs.resolve_all_asset_keys()
+                if key.path[0] == study and key.path[-1] != RAW_FILES]
         if not keys:
             raise ValueError(f"no study named {study!r} under {paths.raw_data_dir()}.")
         selection = keys

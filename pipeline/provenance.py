@@ -7,6 +7,7 @@ the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import subprocess
@@ -14,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline import paths
-from pipeline.ingest import SourceFile
+from pipeline.ingest import SourceFile, sha256
 from pipeline.study import Study
 
 PACKAGES = ("facial-outcomes", "duckdb", "pandas", "numpy", "scipy", "statsmodels", "matplotlib",
@@ -57,3 +58,11 @@ def write_provenance(study: Study, files: list[SourceFile], folder: Path) -> Pat
     path = folder / "provenance.json"
     path.write_text(json.dumps(provenance(study, files), indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def fingerprint(study: Study) -> str:
+    """One SHA-256 over the spec and every input file, in order: changes iff an input changes."""
+    digest = hashlib.sha256()
+    for path in study.input_paths:
+        digest.update(path.name.encode() + b"\0" + sha256(path).encode() + b"\0")
+    return digest.hexdigest()

@@ -1,0 +1,92 @@
+"""Asset checks of one study: visible in the UI, and blocking downstream assets on failure.
+
+Each failure's metadata names the rows or outcomes at fault.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from pipeline.ingest import item_columns
+from pipeline.study import Study
+
+from assets.keys import INGESTED, PAIRED_TESTS, PAIRS
+from assets.resources import Warehouse
+
+# Until a study's spec sets them: a planned test needs at least this many pairs, and at
+# least this share of subjects must have both a pre and a post value for each outcome.
+MIN_PAIRS = 3
+MIN_PAIRED_SHARE = 0.5
+
+
+def _listing(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.head(limit).to_markdown(index=False) if not frame.empty else "none")
+
+
+def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
+    s = study.name
+
+    @dg.asset_check(asset=[s, INGESTED], name="rows_accounted", blocking=True,
+                    description="Every row read is either accepted or quarantined.")
+    def rows_accounted(warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.connect() as con:
+            bad = con.execute(f"""
+                SELECT file, rows_read, rows_accepted, rows_quarantined FROM {s}.source_files
+                WHERE rows_read <> rows_accepted + rows_quarantined""").df()
+        return dg.AssetCheckResult(passed=bad.empty, metadata={"unaccounted files": _listing(bad)})
+
+    @dg.asset_check(asset=[s, INGESTED], name="item_values_in_range", blocking=True,
+                    description="Every accepted item value lies in its instrument's allowed range.")
+    def item_values_in_range(warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.connect() as con:
+            con.register("item_ranges", item_columns(study))
+            try:
+                bad = con.execute(f"""
+                    SELECT r.subject, r.visit, r.instrument, r.rater, r.item, r.value, r.line
+                    FROM {s}.item_responses r
+                    LEFT JOIN item_ranges m USING (instrument, rater, item)
+                    WHERE m.item IS NULL OR r.value < m.minimum OR r.value > m.maximum
+                       OR (m.integer AND r.value <> round(r.value))
+                    ORDER BY r.line""").df()
+            finally:
+                con.unregister("item_ranges")
+        return dg.AssetCheckResult(passed=bad.empty, metadata={"values out of range": len(bad),
+                                                               "first rows": _listing(bad)})
+
+    @dg.asset_check(asset=[s, PAIRS], name="pairing_completeness", blocking=True,
+                    description=f"For every outcome, at least {MIN_PAIRED_SHARE:.0%} of subjects have "
+                                "both a pre and a post value.")
+    def pairing_completeness(warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.connect() as con:
+            summary = con.execute(f"""
+                SELECT outcome, score, subjects, paired,
+                       paired / nullif(subjects, 0) AS share FROM {s}.pairing_summary""").df()
+        short = summary[~(summary["share"] >= MIN_PAIRED_SHARE)]
+        return dg.AssetCheckResult(passed=short.empty, metadata={
+            "threshold": MIN_PAIRED_SHARE, "below threshold": _listing(short),
+            "lowest share": float(summary["share"].min()) if not summary.empty else 0.0})
+
+    @dg.asset_check(asset=[s, PAIRED_TESTS], name="minimum_pairs", blocking=True,
+                    description=f"Every planned test has at least {MIN_PAIRS} pairs.")
+    def minimum_pairs(warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.connect() as con:
+            results = con.execute(f"SELECT outcome, score, n_pairs FROM {s}.paired_tests").df()
+        short = results[results["n_pairs"] < MIN_PAIRS]
+        return dg.AssetCheckResult(passed=short.empty, metadata={"threshold": MIN_PAIRS,
+                                                                 "too few pairs": _listing(short)})
+
+    @dg.asset_check(asset=[s, PAIRED_TESTS], name="statistics_sanity", blocking=True,
+                    description="Every P value lies in [0, 1] and every mean change inside its CI.")
+    def statistics_sanity(warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.connect() as con:
+            bad = con.execute(f"""
+                SELECT outcome, score, mean_diff, ci_low, ci_high, p_t, p_wilcoxon, p_used
+                FROM {s}.paired_tests
+                WHERE NOT ({" AND ".join(f"coalesce(isnan({p}) OR {p} BETWEEN 0 AND 1, true)"
+                                         for p in ("p_t", "p_wilcoxon", "p_used"))}
+                           AND coalesce(isnan(mean_diff) OR isnan(ci_low) OR isnan(ci_high)
+                                        OR mean_diff BETWEEN ci_low AND ci_high, true))""").df()
+        return dg.AssetCheckResult(passed=bad.empty, metadata={"violations": _listing(bad)})
+
+    return [rows_accounted, item_values_in_range, pairing_completeness, minimum_pairs, statistics_sanity]
