@@ -60,3 +60,14 @@ def test_dagster_definitions_validate():
     done = subprocess.run([str(dagster), "definitions", "validate"], cwd=paths.PROJECT_ROOT,
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_new_study_folder_adds_its_own_graph(tmp_path, monkeypatch, tiny_study):
+    import shutil
+
+    raw = tmp_path / "raw"
+    shutil.copytree(paths.RAW_DATA_DIR / "demo", raw / "demo")
+    shutil.copytree(tiny_study, raw / "tiny")
+    monkeypatch.setenv("OUTCOMES_RAW", str(raw))
+    prefixes = {k.path[0] for k in build_definitions().resolve_all_asset_keys()}
+    assert prefixes == {"demo", "tiny"}
