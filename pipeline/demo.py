@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from pipeline.instruments.face import REVERSED as FACE_REVERSED
+
 # --- cohort shape (shares are per patient; the published n = 63 fixes the counts) ---
 PUBLISHED_N = 63
 SURGERY_YEARS = np.arange(2013, 2018)
@@ -158,7 +160,8 @@ EFACE_ITEMS = (
 )
 
 # SAQ: 9 items, sum 27 -> 21.5 (item mean 3.0 -> 2.39), higher worse.
-# FaCE: 15 items, total (sum - 15) / 60 * 100 = 47 -> 62 (item mean 2.88 -> 3.48).
+# FaCE: 15 items, total (sum - 15) / 60 * 100 = 47 -> 62 (item mean 2.88 -> 3.48), drawn with 5 = best
+# and written as answered (reverse-worded items reversed).
 # Fixed item offsets (summing to zero) so the items are not interchangeable.
 SAQ_OFFSETS = np.array([0.3, -0.2, 0.1, 0.4, -0.3, 0.0, -0.1, 0.2, -0.4])
 FACE_OFFSETS = np.array([0.2, -0.3, 0.1, 0.0, 0.3, -0.2, 0.1, -0.1, 0.25, -0.25, 0.0, 0.15, -0.15, 0.05, -0.15])
@@ -378,6 +381,9 @@ def generate(seed: int = 63, n_patients: int = 63) -> dict[str, pd.DataFrame]:
     for items in (SAQ_ITEMS, FACE_ITEMS):
         drawn = _draw_items(rng, items, prom_state, gain)
         values.update({k: np.where(questionnaire_rows, v, np.nan) for k, v in drawn.items()})
+    # FaCE items are drawn with 5 = best; patients answer the reverse-worded ones the other way round.
+    for k in FACE_REVERSED:
+        values[f"face_{k}"] = 6 - values[f"face_{k}"]
 
     # Botulinum toxin: patient dose level x visit variation, in 2.5-unit steps.
     dose_level = rng.gamma(BOTOX_PATIENT_SHAPE, 1 / BOTOX_PATIENT_SHAPE, n)[pid]

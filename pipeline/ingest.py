@@ -1,7 +1,10 @@
-"""Raw exports in: every row read is accepted or quarantined with a reason.
+"""Raw exports in: identifiers kept out, every row read accepted or quarantined with a reason.
 
-Reads the subjects file and the visits file that a study spec names, keeps only
-the columns the spec maps, and writes to the study's schema in the warehouse:
+Reads the subjects file and the visits file that a study spec names (CSV, XLSX
+or a REDCap export, see :mod:`pipeline.readers` and :mod:`pipeline.redcap`),
+runs the de-identification guard (:mod:`pipeline.deidentify`) on every column
+of every file before anything is written, keeps only the columns the spec
+maps, and writes to the study's schema in the warehouse:
 
 ``source_files``    each file's SHA-256, size and row accounting
 ``subjects``        one row per accepted subject (opaque code + baseline columns)
@@ -11,20 +14,28 @@ the columns the spec maps, and writes to the study's schema in the warehouse:
 
 ``line`` is the line in the file as a spreadsheet shows it (the header is line 1).
 A refused row is counted once, under the first rule it breaks; a refused item
-value leaves the rest of its row accepted and that item missing.
+value leaves the rest of its row accepted and that item missing (in the long
+layout a row is one item value, so the row is refused). A row with the wrong
+number of fields is quarantined whole, without its values.
 All tables are replaced in one transaction, so a failed ingest leaves the previous ones.
+
+When the subjects and the visits come from one file (a REDCap export), each
+role is accounted separately, as ``<file> [subjects]`` and ``<file> [visits]``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from pipeline.instruments import REGISTRY
+from pipeline.instruments import instrument_for
+from pipeline import redcap
+from pipeline.deidentify import Finding, IdentifiersFound, scan
+from pipeline.readers import RawTable, ReadError, number_sql, quote, read_table
 from pipeline.study import Study
 from pipeline.warehouse import scalar
 
@@ -56,7 +67,7 @@ def item_columns(study: Study) -> pd.DataFrame:
     rows = []
     for source in study.instruments:
         for rater in source.raters:
-            for item in REGISTRY[source.instrument].items:
+            for item in instrument_for(study, source.instrument).items:
                 rows.append({
                     "column": source.column_for(item.name, rater),
                     "instrument": source.instrument,
@@ -74,43 +85,172 @@ def item_columns(study: Study) -> pd.DataFrame:
     return mapping
 
 
-def _read_raw(con: duckdb.DuckDBPyConnection, path: Path, table: str, needed: list[str]) -> int:
-    """Load a CSV as text into a temp table with its line numbers; return the number of rows."""
+_q = quote
+
+
+@dataclass
+class Sources:
+    """The study's files loaded as text, checked by the guard, split into the two roles."""
+
+    subjects: RawTable                      # rows of temp table raw_subjects
+    visits: RawTable                        # rows of temp table raw_visits
+    subjects_label: str
+    visits_label: str
+    dictionary: redcap.Dictionary | None = None
+    files: list[RawTable] = field(default_factory=list)
+    visit_exprs: dict[str, str] = field(default_factory=dict)   # SQL for subject, visit, day, pre-finding
+    visit_labels: dict[str, str] = field(default_factory=dict)  # column named in the quarantine for each
+
+
+def _fail_read(err: Exception) -> IngestError:
+    return IngestError(str(err))
+
+
+def scan_sources(con: duckdb.DuckDBPyConnection, study: Study) -> tuple[list[RawTable], list[Finding],
+                                                                           redcap.Dictionary | None]:
+    """Load every file of the study and run the de-identification guard on all of its columns."""
+    dictionary = None
     try:
-        # all_varchar: nothing is converted by guesswork; every value is checked below.
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS "
-            "SELECT * FROM read_csv(?, all_varchar = true, header = true)",
-            [str(path)],
+        if study.redcap:
+            dictionary = redcap.read_dictionary(study.dictionary_path)
+        files = [read_table(con, study.subjects_path, "raw_file_1", study.subjects_options)]
+        if study.visits_path != study.subjects_path:
+            files.append(read_table(con, study.visits_path, "raw_file_2", study.visits_options))
+    except (ReadError, redcap.RedcapError) as err:
+        raise _fail_read(err) from None
+    allowed = dict(study.identifiers_allowed)
+    findings: list[Finding] = []
+    for raw, options in zip(files, (study.subjects_options, study.visits_options)):
+        is_redcap = options.format == "redcap" and dictionary is not None
+        if is_redcap:
+            redcap.to_codes(con, raw, dictionary)
+        findings += scan(
+            con, raw, allowed=allowed,
+            dictionary_identifiers=dictionary.identifier_columns(raw.columns) if is_redcap else None,
+            date_columns=dictionary.date_columns(raw.columns) if is_redcap else frozenset(),
+            free_text=dictionary.free_text_columns(raw.columns) if is_redcap else frozenset(),
         )
-    except duckdb.Error as err:
-        first = str(err).strip().splitlines()[0]
-        raise IngestError(f"{path}: cannot be read as CSV ({first}). "
-                          "Export it again as comma-separated text with a header row.") from None
-    present = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
-    missing = [c for c in needed if c not in present]
+    return files, findings, dictionary
+
+
+def _require(raw: RawTable, needed: list[str]) -> None:
+    missing = [c for c in dict.fromkeys(needed) if c and c not in raw.columns]
     if missing:
-        raise IngestError(f"{path}: column(s) {', '.join(missing)} named in the study spec are missing "
-                          f"(the file has: {', '.join(present)}). Rename the columns or correct the spec.")
-    # A table's rowid is its insertion order, which DuckDB keeps equal to file order.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT rowid + 2 AS _line, * FROM {table}")
-    return scalar(con, f"SELECT count(*) FROM {table}")
+        raise IngestError(f"{raw.path}: column(s) {', '.join(missing)} named in the study spec are missing "
+                          f"(the file has: {', '.join(raw.columns)}). Rename the columns or correct the spec.")
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _role(con: duckdb.DuckDBPyConnection, raw: RawTable, table: str, where: str = "TRUE",
+          rejects: bool = True) -> RawTable:
+    """A role's rows of a loaded file as temp table ``table`` (and its rejected rows, if it owns them)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {raw.table} WHERE {where} ORDER BY _line")
+    if rejects:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS SELECT * FROM {raw.table}_rejects")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS SELECT * FROM {raw.table}_rejects LIMIT 0")
+    n = scalar(con, f"SELECT count(*) FROM {table}") + scalar(con, f"SELECT count(*) FROM {table}_rejects")
+    return RawTable(raw.path, table, raw.columns, n, scalar(con, f"SELECT count(*) FROM {table}_rejects"),
+                    raw.format, raw.encoding, raw.delimiter, raw.decimal)
+
+
+def load_sources(con: duckdb.DuckDBPyConnection, study: Study) -> Sources:
+    """Load, guard and split the study's files; raise :class:`IdentifiersFound` or :class:`IngestError`."""
+    files, findings, dictionary = scan_sources(con, study)
+    if findings:
+        raise IdentifiersFound(findings)
+    same = len(files) == 1
+    name_s, name_v = study.subjects_path.name, study.visits_path.name
+    labels = (f"{name_s} [subjects]", f"{name_v} [visits]") if same else (name_s, name_v)
+    raw_s, raw_v = files[0], files[-1]
+    vs, vv, vd = _q(study.visit_subject), _q(study.visit_column), _q(study.day_column) if study.day_column else "NULL"
+    exprs = {"subject": f"trim({vs})", "visit": f"trim({vv})", "day": vd, "pre": "NULL::VARCHAR[]"}
+    visit_labels = {"subject": study.visit_subject, "visit": study.visit_column, "day": study.day_column}
+    if study.redcap and study.visits_options.format == "redcap":
+        subjects_where, visits_where, exprs, visit_labels = _redcap_roles(con, study, raw_v)
+        subjects = _role(con, raw_s, "raw_subjects", subjects_where, rejects=not same)
+        visits = _role(con, raw_v, "raw_visits", visits_where)
+    else:
+        subjects = _role(con, raw_s, "raw_subjects", rejects=not same)
+        visits = _role(con, raw_v, "raw_visits")
+    return Sources(subjects, visits, labels[0], labels[1], dictionary, files, exprs, visit_labels)
+
+
+def _redcap_roles(con: duckdb.DuckDBPyConnection, study: Study, raw: RawTable):
+    """Which rows of a REDCap export are subjects and which are visits, and how to read a visit."""
+    rc = study.redcap
+    cols = raw.columns
+    event, instrument, instance = _q(redcap.EVENT), _q(redcap.REPEAT_INSTRUMENT), _q(redcap.REPEAT_INSTANCE)
+    has_event, has_repeat = redcap.EVENT in cols, redcap.REPEAT_INSTRUMENT in cols
+    repeating = f"coalesce(trim({instrument}), '') <> ''" if has_repeat else "FALSE"
+    if has_event and not rc.subjects_event:
+        events = redcap.events_in(con, raw)
+        raise IngestError(f"{study.spec_path}: {raw.path.name} is a longitudinal export (events: {', '.join(events)}); "
+                          "set [redcap] subjects_event to the event whose row holds the subject columns.")
+    if not has_event and rc.events:
+        raise IngestError(f"{study.spec_path}: [redcap.events] maps events, but {raw.path.name} has no "
+                          f"{redcap.EVENT} column (a classic project). Remove [redcap.events], or export the "
+                          "longitudinal project with its events.")
+    lit = lambda text: "'" + text.replace("'", "''") + "'"  # noqa: E731
+    mapped = ", ".join(lit(e.event) for e in rc.events) or "NULL"
+    subject_row = f"(NOT ({repeating}) AND {f'{event} = {lit(rc.subjects_event)}' if has_event else 'TRUE'})"
+    if has_event:
+        visits_where = f"NOT ({subject_row} AND coalesce({event}, '') NOT IN ({mapped}))"
+    elif rc.repeat_instrument:
+        visits_where = f"NOT {subject_row}"
+    else:
+        visits_where = "TRUE"
+    pre = []
+    if has_event:
+        pre.append(f"WHEN coalesce({event}, '') NOT IN ({mapped}) "
+                   f"THEN ['{redcap.EVENT}', 'event is not mapped to a visit in [redcap.events]']")
+    if has_repeat:
+        wanted = f"coalesce(trim({instrument}), '') <> {lit(rc.repeat_instrument)}" if rc.repeat_instrument else "TRUE"
+        pre.append(f"WHEN {repeating} AND {wanted} THEN ['{redcap.REPEAT_INSTRUMENT}', "
+                   "'rows of this repeating instrument are not visits; name it in [redcap] repeat_instrument']")
+    pre_expr = f"CASE {' '.join(pre)} END" if pre else "NULL::VARCHAR[]"
+    suffix = (f" || CASE WHEN coalesce(trim({instance}), '') <> '' THEN '_' || trim({instance}) ELSE '' END"
+              if redcap.REPEAT_INSTANCE in cols else "")
+    if study.visit_column and study.visit_column != redcap.EVENT and study.visit_column in cols:
+        visit, visit_label = f"trim({_q(study.visit_column)})", study.visit_column
+    elif has_event:
+        cases = " ".join(f"WHEN {lit(e.event)} THEN {lit(e.visit)}" for e in rc.events)
+        visit = f"(CASE {event} {cases} END){suffix}" if cases else "NULL"
+        visit_label = redcap.EVENT
+    else:
+        visit = f"trim({instrument}){suffix}" if has_repeat else "NULL"
+        visit_label = redcap.REPEAT_INSTRUMENT
+    event_days = " ".join(f"WHEN {lit(e.event)} THEN '{e.day}'" for e in rc.events if e.day is not None)
+    event_day = f"(CASE {event} {event_days} END)" if has_event and event_days else "NULL"
+    if study.day_column:
+        day, day_label = f"coalesce(nullif(trim({_q(study.day_column)}), ''), {event_day})", study.day_column
+    else:
+        day, day_label = event_day, redcap.EVENT
+    return (subject_row, visits_where,
+            {"subject": f"trim({_q(study.visit_subject)})", "visit": visit, "day": day, "pre": pre_expr},
+            {"subject": study.visit_subject, "visit": visit_label, "day": day_label})
 
 
 def ingest_study(con: duckdb.DuckDBPyConnection, study: Study) -> list[SourceFile]:
-    """Ingest one study's raw files into schema ``study.name``; return the per-file accounting."""
+    """Ingest one study's raw files into schema ``study.name``; return the per-file accounting.
+
+    Raises :class:`~pipeline.deidentify.IdentifiersFound` (nothing written) when a file carries
+    identifiers, and :class:`IngestError` when a file cannot be read as the spec describes.
+    """
     mapping = item_columns(study)
+    src = load_sources(con, study)
+    long = study.visits_layout == "long"
+    _require(src.subjects, [study.subject_id, *study.subject_columns])
+    needed = [study.visit_subject]
+    if not (study.redcap and study.visits_options.format == "redcap"):
+        needed += [study.visit_column, study.day_column]
+    elif study.day_column:
+        needed.append(study.day_column)
+    _require(src.visits, needed + ([study.visit_item, study.visit_value] if long else list(mapping["column"])))
+
     s = study.name
-    subjects_file, visits_file = study.subjects_path.name, study.visits_path.name
     sid = _q(study.subject_id)
-    n_subjects = _read_raw(con, study.subjects_path, "raw_subjects",
-                           [study.subject_id, *study.subject_columns])
-    n_visits = _read_raw(con, study.visits_path, "raw_visits",
-                         [study.visit_subject, study.visit_column, study.day_column, *mapping["column"]])
+    lab = src.visit_labels
+    lit = lambda text: "'" + str(text).replace("'", "''") + "'"  # noqa: E731
     con.register("item_columns", mapping)
     try:
         con.execute("BEGIN TRANSACTION")
@@ -131,68 +271,108 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study) -> list[SourceFil
             FROM raw_subjects r JOIN subject_findings f USING (_line)
             WHERE f.reason IS NULL ORDER BY subject
         """)
-        vs, vv, vd = _q(study.visit_subject), _q(study.visit_column), _q(study.day_column)
+        e = src.visit_exprs
+        windows = " OR ".join(f"(day BETWEEN {lo} AND {hi})"
+                              for _, lo, hi in study.visit_windows)
+        window_rule = (f"WHEN NOT ({windows}) THEN [{lit(lab['day'])}, 'day is outside every visit window in "
+                       "[visits.windows]']") if windows else ""
+        extra = (f", trim({_q(study.visit_item)}) AS __item, {_q(study.visit_value)} AS __value" if long else "")
+        long_rules = (f"""
+                        WHEN coalesce(__item, '') = '' THEN [{lit(study.visit_item)}, 'missing item name']
+                        WHEN __item NOT IN (SELECT "column" FROM item_columns)
+                        THEN [{lit(study.visit_item)}, 'item is not mapped to an instrument by the study spec']
+                        WHEN count(*) OVER (PARTITION BY subject, visit, __item) > 1
+                        THEN [{lit(study.visit_item)}, 'subject, visit and item appear on more than one row']
+                        WHEN min(day) OVER (PARTITION BY subject, visit) <> max(day) OVER (PARTITION BY subject, visit)
+                        THEN [{lit(lab['day'])}, 'rows of the same subject and visit give different days']"""
+                      if long else f"""
+                        WHEN count(*) OVER (PARTITION BY subject, visit) > 1
+                        THEN [{lit(lab['visit'])}, 'subject and visit appear on more than one row']""")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE visit_rows AS
-            SELECT _line, trim({vs}) AS subject, trim({vv}) AS visit, {vd} AS raw_day,
-                   TRY_CAST(trim({vd}) AS INTEGER) AS day,
-                   CASE WHEN trim(coalesce({vs}, '')) = '' THEN ['{study.visit_subject}', 'missing subject code']
-                        WHEN trim({vs}) NOT IN (SELECT subject FROM {s}.subjects)
-                        THEN ['{study.visit_subject}', 'unknown subject: not an accepted row of {subjects_file}']
-                        WHEN trim(coalesce({vv}, '')) = '' THEN ['{study.visit_column}', 'missing visit code']
-                        WHEN TRY_CAST(trim({vd}) AS INTEGER) IS NULL
-                        THEN ['{study.day_column}', 'day is not a whole number of days relative to surgery']
-                        WHEN count(*) OVER (PARTITION BY trim({vs}), trim({vv})) > 1
-                        THEN ['{study.visit_column}', 'subject and visit appear on more than one row']
-                   END AS finding
-            FROM raw_visits
-        """)
-        con.execute(f"""
-            CREATE OR REPLACE TABLE {s}.visits AS
-            SELECT subject, visit, day, _line AS line FROM visit_rows
-            WHERE finding IS NULL ORDER BY subject, day, visit
-        """)
-        cells = ", ".join(_q(c) for c in mapping["column"])
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE item_cells AS
-            SELECT v._line AS line, v.subject, v.visit, v.day, m.*, u.raw,
-                   TRY_CAST(replace(trim(u.raw), ' ', '') AS DOUBLE) AS value
-            FROM (SELECT * FROM raw_visits UNPIVOT (raw FOR "column" IN ({cells}))) u
-            JOIN visit_rows v USING (_line)
-            JOIN item_columns m USING ("column")
-            WHERE v.finding IS NULL AND trim(u.raw) <> ''
-        """)
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE item_findings AS
             SELECT *, CASE
-                WHEN value IS NULL THEN 'not a number'
+                        WHEN pre IS NOT NULL THEN pre
+                        WHEN coalesce(subject, '') = '' THEN [{lit(lab['subject'])}, 'missing subject code']
+                        WHEN subject NOT IN (SELECT subject FROM {s}.subjects)
+                        THEN [{lit(lab['subject'])}, {lit('unknown subject: not an accepted row of ' + src.subjects_label)}]
+                        WHEN coalesce(visit, '') = '' THEN [{lit(lab['visit'])}, 'missing visit code']
+                        WHEN day IS NULL THEN [{lit(lab['day'])}, 'day is not a whole number of days relative to surgery']
+                        WHEN abs(day) > 36500 THEN [{lit(lab['day'])}, 'day is more than 100 years from surgery']
+                        {window_rule}
+                        {long_rules}
+                   END AS finding
+            FROM (SELECT _line, {e['subject']} AS subject, {e['visit']} AS visit, {e['day']} AS raw_day,
+                         TRY_CAST(trim({e['day']}) AS INTEGER) AS day, {e['pre']} AS pre {extra}
+                  FROM raw_visits)
+        """)
+        not_a_number = ("not a number; if the file uses decimal commas set decimal = \",\" in the spec"
+                        if study.visits_options.decimal == "." else "not a number")
+        value_reason = f"""CASE
+                WHEN value IS NULL THEN {lit(not_a_number)}
                 WHEN NOT isfinite(value) THEN 'not a finite number'
                 WHEN value < minimum OR value > maximum
                 THEN printf('outside the allowed range %g to %g for %s %s', minimum, maximum, instrument, item)
                 WHEN integer AND value <> round(value) THEN printf('%s %s must be a whole number', instrument, item)
-            END AS reason
-            FROM item_cells
-        """)
+            END"""
+        if long:
+            number = number_sql("v.__value", study.visits_options.decimal)
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE item_findings AS
+                SELECT *, CASE WHEN trim(coalesce(raw, '')) = '' THEN 'missing value' ELSE {value_reason} END AS reason
+                FROM (SELECT v._line AS line, v.subject, v.visit, v.day, m.*, v.__value AS raw, {number} AS value
+                      FROM visit_rows v JOIN item_columns m ON m."column" = v.__item
+                      WHERE v.finding IS NULL)
+            """)
+            con.execute(f"""
+                CREATE OR REPLACE TABLE {s}.visits AS
+                SELECT subject, visit, any_value(day) AS day, min(line) AS line
+                FROM item_findings WHERE reason IS NULL
+                GROUP BY subject, visit ORDER BY subject, day, visit
+            """)
+        else:
+            con.execute(f"""
+                CREATE OR REPLACE TABLE {s}.visits AS
+                SELECT subject, visit, day, _line AS line FROM visit_rows
+                WHERE finding IS NULL ORDER BY subject, day, visit
+            """)
+            cells = ", ".join(_q(c) for c in mapping["column"])
+            number = number_sql("u.raw", study.visits_options.decimal)
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE item_findings AS
+                SELECT *, {value_reason} AS reason
+                FROM (SELECT v._line AS line, v.subject, v.visit, v.day, m.*, u.raw, {number} AS value
+                      FROM (SELECT _line, {cells} FROM raw_visits) UNPIVOT (raw FOR "column" IN ({cells})) u
+                      JOIN visit_rows v USING (_line)
+                      JOIN item_columns m USING ("column")
+                      WHERE v.finding IS NULL AND trim(u.raw) <> '')
+            """)
         con.execute(f"""
             CREATE OR REPLACE TABLE {s}.item_responses AS
             SELECT subject, visit, day, instrument, rater, item, value, line
             FROM item_findings WHERE reason IS NULL
             ORDER BY subject, day, visit, instrument, rater, item
         """)
+        value_scope = "'row'" if long else "'value'"
         con.execute(f"""
             CREATE OR REPLACE TABLE {s}.quarantine AS
             SELECT * FROM (
-                SELECT '{subjects_file}' AS file, _line AS line, '{study.subject_id}' AS "column",
+                SELECT {lit(src.subjects_label)} AS file, _line AS line, {lit(study.subject_id)} AS "column",
                        value, reason, 'row' AS scope
                 FROM subject_findings WHERE reason IS NOT NULL
                 UNION ALL
-                SELECT '{visits_file}', _line, finding[1],
-                       CASE finding[1] WHEN '{study.day_column}' THEN raw_day
-                                       WHEN '{study.visit_column}' THEN visit ELSE subject END,
+                SELECT {lit(src.subjects_label)}, _line, '(whole row)', NULL, reason, 'row' FROM raw_subjects_rejects
+                UNION ALL
+                SELECT {lit(src.visits_label)}, _line, finding[1],
+                       CASE finding[1] WHEN {lit(lab['day'])} THEN raw_day
+                                       WHEN {lit(lab['visit'])} THEN visit
+                                       {f"WHEN {lit(study.visit_item)} THEN __item" if long else ""}
+                                       ELSE subject END,
                        finding[2], 'row'
                 FROM visit_rows WHERE finding IS NOT NULL
                 UNION ALL
-                SELECT '{visits_file}', line, "column", raw, reason, 'value'
+                SELECT {lit(src.visits_label)}, _line, '(whole row)', NULL, reason, 'row' FROM raw_visits_rejects
+                UNION ALL
+                SELECT {lit(src.visits_label)}, line, "column", raw, reason, {value_scope}
                 FROM item_findings WHERE reason IS NOT NULL
             ) ORDER BY file, line, "column"
         """)
@@ -202,11 +382,11 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study) -> list[SourceFil
         # Accepted rows are counted from the written tables, independently of the
         # quarantine, so that read = accepted + quarantined is a real check.
         files = []
-        for path, n_read, table in ((study.subjects_path, n_subjects, "subjects"),
-                                    (study.visits_path, n_visits, "visits")):
-            accepted = scalar(con, f"SELECT count(*) FROM {s}.{table}")
-            files.append(SourceFile(path.name, sha256(path), path.stat().st_size,
-                                    n_read, accepted, counts.get(path.name, 0)))
+        accepted_visits = (f"SELECT count(*) FROM {s}.item_responses" if long else f"SELECT count(*) FROM {s}.visits")
+        for raw, label, accepted_sql in ((src.subjects, src.subjects_label, f"SELECT count(*) FROM {s}.subjects"),
+                                         (src.visits, src.visits_label, accepted_visits)):
+            files.append(SourceFile(label, sha256(raw.path), raw.path.stat().st_size,
+                                    raw.rows, scalar(con, accepted_sql), counts.get(label, 0)))
         con.register("source_files_frame", pd.DataFrame([f.__dict__ for f in files]))
         con.execute(f"CREATE OR REPLACE TABLE {s}.source_files AS SELECT * FROM source_files_frame")
         con.unregister("source_files_frame")

@@ -3,9 +3,15 @@
 The visit rules come from the study spec's analysis plan:
 
 * pre: the latest assessment on or before ``pre.max_day`` (default day 0, the
-  day of surgery) that has a value for this outcome;
-* post: the last follow-up on or after ``post.min_day`` (default day 90) that
-  has a value for this outcome.
+  day of surgery), and on or after ``pre.min_day`` if the spec sets a window,
+  that has a value for this outcome;
+* post, by ``post.rule``, among assessments with a value inside the window
+  ``post.min_day`` to ``post.max_day`` (either bound optional):
+
+  - ``last_followup`` (default): the last one (``min_day`` defaults to 90);
+  - ``named_visit``: the one coded ``post.visit`` (e.g. ``"m12"``);
+  - ``nearest_day``: the one nearest ``post.target_day``; at equal distance the
+    later one.
 
 Rules apply per outcome: a patient whose last visit lacks one score is paired
 on that score with their latest visit that has it. Ties on the same day are
@@ -17,24 +23,33 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from pipeline.instruments import REGISTRY
+from pipeline.instruments import instrument_for
 from pipeline.study import Study
 
 
 def outcomes_frame(study: Study) -> pd.DataFrame:
-    """The analysis plan's outcomes in spec order, with labels and better direction."""
+    """The analysis plan's outcomes in spec order, with scoring version, labels and better direction."""
+    versions = {s.instrument: s.version for s in study.instruments}
     rows = []
     for position, outcome in enumerate(study.analysis.outcomes, start=1):
-        instrument = REGISTRY[outcome.instrument]
-        score = instrument.score(outcome.score)
-        label = f"{instrument.label} {score.label.lower()}"
+        instrument = instrument_for(study, outcome.instrument)
+        version = versions.get(outcome.instrument, "")
+        score = instrument.score(outcome.score, version or None)
+        # A custom measure's one score is the measure itself: no "value" suffix.
+        label = instrument.label if score.name == "value" and len(instrument.scores) == 1 \
+            else f"{instrument.label} {score.label.lower()}"
+        # Where published definitions of this score disagree, its label names the version that produced
+        # the number (a score defined the same way in every version needs no qualifier).
+        versioned = version and score.versions
+        qualifiers = [q for q in (outcome.rater, versioned and instrument.version(version).label) if q]
         rows.append({
             "position": position,
             "outcome": outcome.name,
             "instrument": outcome.instrument,
             "rater": outcome.rater,
             "score": outcome.score,
-            "label": f"{label} ({outcome.rater})" if outcome.rater else label,
+            "version": version,
+            "label": f"{label} ({', '.join(qualifiers)})" if qualifiers else label,
             "higher_is_better": score.higher_is_better,
             "test": study.analysis.test_for(outcome),
         })
@@ -55,14 +70,31 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         """)
     finally:
         con.unregister("planned_outcomes")
-    latest = "QUALIFY row_number() OVER (PARTITION BY outcome, subject ORDER BY day DESC, visit DESC) = 1"
+    def first(order: str) -> str:
+        return f"QUALIFY row_number() OVER (PARTITION BY outcome, score, subject ORDER BY {order}) = 1"
+
+    latest = first("day DESC, visit DESC")
+    pre_window = f"day <= {int(plan.pre_max_day)}"
+    if plan.pre_min_day is not None:
+        pre_window += f" AND day >= {int(plan.pre_min_day)}"
+    post_window = f"day >= {int(plan.post_min_day)}"
+    if plan.post_max_day is not None:
+        post_window += f" AND day <= {int(plan.post_max_day)}"
+    if plan.post_rule == "named_visit":
+        con.execute("CREATE OR REPLACE TEMP TABLE post_rule AS SELECT ?::VARCHAR AS visit", [plan.post_visit])
+        post_select = f"WHERE {post_window} AND visit = (SELECT visit FROM post_rule) {latest}"
+    elif plan.post_rule == "nearest_day":
+        post_select = (f"WHERE {post_window} "
+                       + first(f"abs(day - {int(plan.post_target_day)}), day DESC, visit DESC"))
+    else:
+        post_select = f"WHERE {post_window} {latest}"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pre AS
-        SELECT * FROM observed WHERE day <= {int(plan.pre_max_day)} {latest}
+        SELECT * FROM observed WHERE {pre_window} {latest}
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE post AS
-        SELECT * FROM observed WHERE day >= {int(plan.post_min_day)} {latest}
+        SELECT * FROM observed {post_select}
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.pairs AS

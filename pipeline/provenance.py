@@ -47,6 +47,9 @@ def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
         "inputs": [{"file": f.file, "sha256": f.sha256, "bytes": f.bytes, "rows_read": f.rows_read,
                     "rows_accepted": f.rows_accepted, "rows_quarantined": f.rows_quarantined}
                    for f in files],
+        # Columns the guard let through because the spec allowed them, with the spec's reason.
+        "identifiers_allowed": [{"column": column, "justification": why}
+                                for column, why in getattr(study, "identifiers_allowed", ())],
         "code": git_state(),
         "python": platform.python_version(),
         "packages": versions,

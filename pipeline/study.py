@@ -18,10 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.readers import DECIMALS, ENCODINGS, ReadOptions
+
 SPEC_FILENAME = "study.toml"
-TESTS = ("wilcoxon", "t")
+# "auto": paired t when Shapiro-Wilk does not reject normal differences, else Wilcoxon
+# (pipeline.statistics.paired.choose_test).
+TESTS = ("wilcoxon", "t", "auto")
 PRE_RULES = ("latest_preoperative",)
-POST_RULES = ("last_followup",)
+POST_RULES = ("last_followup", "named_visit", "nearest_day")
+MULTIPLICITY = ("holm", "bh")
+SUBGROUP_SPLITS = ("", "median")
+KAPPA_WEIGHTS = ("linear", "quadratic")
 
 
 class SpecError(ValueError):
@@ -39,9 +46,24 @@ class InstrumentSource:
     instrument: str
     column: str
     raters: tuple[str, ...] = ("",)
+    # The scoring version the spec selects ('' = the instrument's default, or it has none).
+    version: str = ""
+    # Subjects column holding the side of the paralysis (left/right), for per-side measures.
+    side_column: str = ""
+    # A custom measure declared in the spec (None for registry instruments).
+    measure: Any = None
 
     def column_for(self, item: str, rater: str) -> str:
         return self.column.format(item=item, rater=rater)
+
+    @property
+    def score_names(self) -> tuple[str, ...]:
+        """Scores this mapping produces: the custom measure's, or the registry instrument's
+        in the selected scoring version."""
+        from pipeline.instruments import REGISTRY
+
+        instrument = self.measure or REGISTRY[self.instrument]
+        return tuple(s.name for s in instrument.scores_for(self.version or None))
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,26 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Subgroup:
+    """A baseline column that splits the cohort: each value is a level, or, with
+    ``split = "median"``, a numeric column is cut into above / at or below its median."""
+
+    name: str
+    column: str
+    split: str = ""
+
+
+@dataclass(frozen=True)
+class ReliabilityPlan:
+    """Several raters grading the same visits: ICCs and weighted kappa between them."""
+
+    instrument: str
+    score: str
+    raters: tuple[str, ...]
+    weights: str = "quadratic"
+
+
+@dataclass(frozen=True)
 class AnalysisPlan:
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -68,17 +110,73 @@ class AnalysisPlan:
     post_rule: str = "last_followup"
     post_min_day: int = 90
     outcomes: tuple[Outcome, ...] = ()
+    # Pre window lower bound (None: any earlier day counts).
+    pre_min_day: int | None = None
+    # post rule "named_visit": the visit code; "nearest_day": the target day.
+    post_visit: str = ""
+    post_target_day: int | None = None
+    post_max_day: int | None = None
+    primary: str = ""
+    multiplicity: str = "holm"
+    subgroups: tuple[Subgroup, ...] = ()
+    covariates: tuple[str, ...] = ()
+    ordinal: tuple[str, ...] = ()
+    # (outcome name, minimal important change in the better direction)
+    responders: tuple[tuple[str, float], ...] = ()
+    reliability: tuple[ReliabilityPlan, ...] = ()
+    random_slope: bool = False
 
     @property
     def pre_label(self) -> str:
-        return f"latest pre-operative (day ≤ {self.pre_max_day})"
+        window = f"{self.pre_min_day} ≤ day ≤ {self.pre_max_day}" if self.pre_min_day is not None \
+            else f"day ≤ {self.pre_max_day}"
+        return f"latest pre-operative ({window})"
+
+    @property
+    def post_window(self) -> str:
+        low = self.post_min_day
+        high = self.post_max_day
+        if high is None:
+            return f"day ≥ {low}"
+        return f"{low} ≤ day ≤ {high}"
 
     @property
     def post_label(self) -> str:
-        return f"last follow-up (day ≥ {self.post_min_day})"
+        if self.post_rule == "named_visit":
+            return f"visit {self.post_visit} ({self.post_window})"
+        if self.post_rule == "nearest_day":
+            return f"nearest to day {self.post_target_day} ({self.post_window})"
+        return f"last follow-up ({self.post_window})"
+
+    @property
+    def secondary(self) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if o.name != self.primary)
 
     def test_for(self, outcome: Outcome) -> str:
         return outcome.test or self.test
+
+
+@dataclass(frozen=True)
+class VisitEvent:
+    """A REDCap event read as a visit: its visit code and, optionally, its nominal day."""
+
+    event: str
+    visit: str
+    day: int | None = None
+
+
+@dataclass(frozen=True)
+class RedcapSource:
+    """A REDCap project export: the data dictionary and how records map to subjects and visits.
+
+    ``subjects_event`` is the (longitudinal) event whose row holds the subject columns;
+    ``repeat_instrument`` the repeating instrument whose instances are visits.
+    """
+
+    dictionary: str
+    subjects_event: str = ""
+    repeat_instrument: str = ""
+    events: tuple[VisitEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +195,22 @@ class Study:
     day_column: str
     instruments: tuple[InstrumentSource, ...]
     analysis: AnalysisPlan = field(default_factory=AnalysisPlan)
+    # How each file is read (format, encoding, delimiter, decimal separator, sheet).
+    subjects_options: ReadOptions = ReadOptions()
+    visits_options: ReadOptions = ReadOptions()
+    # "wide": one row per subject and visit; "long": one row per subject, visit and item.
+    visits_layout: str = "wide"
+    visit_item: str = "item"
+    visit_value: str = "value"
+    # (visit window name, first day, last day): a visit outside every window is quarantined.
+    visit_windows: tuple[tuple[str, int, int], ...] = ()
+    redcap: RedcapSource | None = None
+    # (column, written justification): columns the de-identification guard lets through.
+    identifiers_allowed: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def dictionary_path(self) -> Path | None:
+        return self.folder / self.redcap.dictionary if self.redcap else None
 
     @property
     def subjects_path(self) -> Path:
@@ -108,7 +222,8 @@ class Study:
 
     @property
     def input_paths(self) -> tuple[Path, ...]:
-        return (self.spec_path, self.subjects_path, self.visits_path)
+        paths = (self.spec_path, self.subjects_path, self.visits_path, self.dictionary_path)
+        return tuple(dict.fromkeys(p for p in paths if p is not None))
 
     @property
     def spec_sha256(self) -> str:
@@ -185,7 +300,7 @@ def load_study(folder: Path) -> Study:
     subjects = root.sub("subjects")
     visits = root.sub("visits")
     instruments = _instrument_sources(root.sub("instruments"))
-    analysis = _analysis_plan(root.sub("analysis"), instruments)
+    analysis = _analysis_plan(root.sub("analysis"), instruments, subjects.strings("columns", ()))
 
     spec = Study(
         name=name,
@@ -198,16 +313,112 @@ def load_study(folder: Path) -> Study:
         subject_columns=subjects.strings("columns", ()),
         visits_file=visits.get("file", str),
         visit_subject=visits.get("subject", str),
-        visit_column=visits.get("visit", str),
-        day_column=visits.get("day", str),
+        visit_column=visits.get("visit", str, "redcap_event_name" if "redcap" in data else ...),
+        day_column=visits.get("day", str, "" if "redcap" in data else ...),
         instruments=instruments,
         analysis=analysis,
+        **_source_settings(root, subjects, visits),
     )
-    for key, file in (("subjects.file", spec.subjects_file), ("visits.file", spec.visits_file)):
+    files = [("subjects.file", spec.subjects_file), ("visits.file", spec.visits_file)]
+    if spec.redcap:
+        files.append(("redcap.dictionary", spec.redcap.dictionary))
+    for key, file in files:
         if not (folder / file).is_file():
             raise SpecError(f"{path}: setting '{key}' names {file}, which is not in {folder}. "
                             "Put the export there or correct the file name.")
     return spec
+
+
+FORMATS = ("auto", "csv", "xlsx", "redcap")
+LAYOUTS = ("wide", "long")
+_DELIMITER_NAMES = {"auto": "auto", ",": ",", ";": ";", "tab": "\t", "\t": "\t"}
+
+
+def _read_options(table: _Reader, redcap: bool) -> ReadOptions:
+    """How one file is read: ``format``, ``encoding``, ``delimiter``, ``decimal``, ``sheet``."""
+    fmt = table.choice("format", FORMATS, "redcap" if redcap else "auto")
+    delimiter = table.get("delimiter", str, "auto")
+    if delimiter not in _DELIMITER_NAMES:
+        raise table._fail("delimiter", f"must be one of auto, \",\", \";\", \"tab\"; got {delimiter!r}.")
+    sheet = table.get("sheet", str, "")
+    if sheet and fmt not in ("auto", "xlsx"):
+        raise table._fail("sheet", "applies to Excel workbooks only; remove it or set format = \"xlsx\".")
+    return ReadOptions(format=fmt, encoding=table.choice("encoding", ENCODINGS, "auto"),
+                       delimiter=_DELIMITER_NAMES[delimiter], decimal=table.choice("decimal", DECIMALS, "."),
+                       sheet=sheet)
+
+
+def _source_settings(root: _Reader, subjects: _Reader, visits: _Reader) -> dict[str, Any]:
+    """The reading, layout, REDCap and allowed-identifier settings of a spec, as Study fields."""
+    redcap = None
+    if "redcap" in root.table:
+        table = root.sub("redcap")
+        events = []
+        event_table = table.sub("events", {})
+        for event in event_table.table:
+            raw = event_table.table[event]
+            if isinstance(raw, str):
+                events.append(VisitEvent(event, raw))
+                continue
+            entry = event_table.sub(event)
+            events.append(VisitEvent(event, entry.get("visit", str), entry.get("day", int, None)))
+        redcap = RedcapSource(table.get("dictionary", str), table.get("subjects_event", str, ""),
+                              table.get("repeat_instrument", str, ""), tuple(events))
+        if not visits.table.get("day") and any(e.day is None for e in events):
+            missing = next(e.event for e in events if e.day is None)
+            raise event_table._fail(missing, "has no day, and [visits] names no day field. Give the event "
+                                    "a nominal day (day = 90) or name the field holding days relative to surgery.")
+        if not visits.table.get("day") and not events:
+            raise visits._fail("day", "is missing: name the REDCap field holding days relative to surgery, "
+                               "or map events to visits with days under [redcap.events].")
+    layout = visits.choice("layout", LAYOUTS, "wide")
+    windows = []
+    window_table = visits.sub("windows", {})
+    for name in window_table.table:
+        bounds = window_table.get(name, list)
+        if len(bounds) != 2 or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds) \
+                or bounds[0] > bounds[1]:
+            raise window_table._fail(name, f"must be [first_day, last_day] in whole days, got {bounds!r}.")
+        windows.append((name, bounds[0], bounds[1]))
+    allow = root.sub("identifiers", {}).sub("allow", {})
+    allowed = []
+    for column in allow.table:
+        justification = allow.get(column, str)
+        if len(justification.split()) < 3:
+            raise allow._fail(column, "needs a written justification of a few words: why this column cannot "
+                              "identify anyone (it is recorded in the run's provenance).")
+        allowed.append((column, justification))
+    return {
+        "subjects_options": _read_options(subjects, redcap is not None),
+        "visits_options": _read_options(visits, redcap is not None),
+        "visits_layout": layout,
+        "visit_item": visits.get("item", str, "item"),
+        "visit_value": visits.get("value", str, "value"),
+        "visit_windows": tuple(windows),
+        "redcap": redcap,
+        "identifiers_allowed": tuple(allowed),
+    }
+
+
+CUSTOM_KEYS = ("label", "minimum", "maximum", "better")
+BETTER = ("higher", "lower")
+
+
+def _custom_measure(key: str, entry: _Reader):
+    """A measure the spec declares itself (label, range, unit, better direction), e.g. a toxin dose."""
+    from pipeline.instruments import custom_measure
+
+    if not _NAME.match(key):
+        raise SpecError(f"{entry.path}: custom measure '{key}' must be named with lower-case letters, digits "
+                        "and '_', starting with a letter.")
+    minimum = float(entry.get("minimum", (int, float)))
+    maximum = float(entry.get("maximum", (int, float)))
+    if not minimum < maximum:
+        raise entry._fail("maximum", f"must be greater than minimum ({minimum:g}), got {maximum:g}.")
+    return custom_measure(key, entry.get("label", str), minimum, maximum,
+                          integer=entry.get("integer", bool, False),
+                          higher_is_better=entry.choice("better", BETTER) == "higher",
+                          unit=entry.get("unit", str, ""))
 
 
 def _instrument_sources(table: _Reader) -> tuple[InstrumentSource, ...]:
@@ -215,22 +426,39 @@ def _instrument_sources(table: _Reader) -> tuple[InstrumentSource, ...]:
 
     sources = []
     for key in table.table:
-        if key not in REGISTRY:
-            raise table._fail(key, f"is not a known instrument; known: {', '.join(sorted(REGISTRY))}.")
         entry = table.sub(key)
+        measure = None
+        if key not in REGISTRY:
+            if not any(k in entry.table for k in CUSTOM_KEYS):
+                raise table._fail(key, f"is not a known instrument; known: {', '.join(sorted(REGISTRY))}. "
+                                       "To analyse a measure of your own, give it label, minimum, maximum "
+                                       "and better = \"higher\" or \"lower\" (optionally unit, integer).")
+            measure = _custom_measure(key, entry)
+        instrument = measure or REGISTRY[key]
         raters = entry.strings("raters", ("",))
         column = entry.get("column", str)
-        if "{item}" not in column and len(REGISTRY[key].items) > 1:
+        if "{item}" not in column and len(instrument.items) > 1:
             raise entry._fail("column", "must contain {item}, e.g. \"sb_{item}\".")
         if len(raters) > 1 and "{rater}" not in column:
             raise entry._fail("column", "must contain {rater} when several raters are listed.")
-        sources.append(InstrumentSource(key, column, raters))
+        version = ""
+        if "version" in entry.table:
+            if not instrument.versions:
+                raise entry._fail("version", f"cannot be set: {key} has a single scoring definition.")
+            version = entry.choice("version", instrument.version_names)
+        side_column = entry.get("side", str, "")
+        if instrument.sided and not side_column:
+            raise entry._fail("side", "is missing: name the subjects column that holds the side of the "
+                                      "paralysis (left/right), e.g. side = \"side\".")
+        sources.append(InstrumentSource(key, column, raters, version or instrument.default_version,
+                                        side_column, measure))
     if not sources:
         raise SpecError(f"{table.path}: no [instruments.*] table. Map at least one instrument.")
     return tuple(sources)
 
 
-def _analysis_plan(table: _Reader, sources: tuple[InstrumentSource, ...]) -> AnalysisPlan:
+def _analysis_plan(table: _Reader, sources: tuple[InstrumentSource, ...],
+                   subject_columns: tuple[str, ...] | None = None) -> AnalysisPlan:
     from pipeline.instruments import REGISTRY
 
     alpha = float(table.get("alpha", (int, float), 0.05))
@@ -249,8 +477,9 @@ def _analysis_plan(table: _Reader, sources: tuple[InstrumentSource, ...]) -> Ana
         if instrument not in mapped:
             raise entry._fail("instrument", f"names {instrument!r}, which has no [instruments.{instrument}] mapping.")
         score = entry.get("score", str)
-        if score not in REGISTRY[instrument].score_names:
-            raise entry._fail("score", f"must be one of {', '.join(REGISTRY[instrument].score_names)}; got {score!r}.")
+        known = mapped[instrument].score_names
+        if score not in known:
+            raise entry._fail("score", f"must be one of {', '.join(known)}; got {score!r}.")
         rater = entry.get("rater", str, "")
         if rater not in mapped[instrument].raters:
             raise entry._fail("rater", f"must be one of {', '.join(r for r in mapped[instrument].raters if r)}; got {rater!r}.")
@@ -258,15 +487,113 @@ def _analysis_plan(table: _Reader, sources: tuple[InstrumentSource, ...]) -> Ana
     if not outcomes:
         raise table._fail("outcomes", "must list at least one outcome.")
 
+    names = [o.name for o in outcomes]
+
+    def outcome_name(reader: _Reader, key: str, value: str) -> str:
+        if value not in names:
+            raise reader._fail(key, f"names {value!r}, which is not a planned outcome; "
+                               f"use one of {', '.join(dict.fromkeys(names))}.")
+        return value
+
+    primary = table.get("primary", str, "")
+    if primary:
+        outcome_name(table, "primary", primary)
+    ordinal = tuple(outcome_name(table, "ordinal", o) for o in table.strings("ordinal", ()))
+    responder_table = table.sub("responders", {})
+    responders = []
+    for key in responder_table.table:
+        outcome_name(responder_table, key, key)
+        mic = float(responder_table.get(key, (int, float)))
+        if not mic > 0:
+            raise responder_table._fail(key, f"must be a positive minimal important change, got {mic:g}.")
+        responders.append((key, mic))
+
+    subgroups = []
+    for i, raw in enumerate(table.get("subgroups", list, [])):
+        entry = _Reader(table.path, raw if isinstance(raw, dict) else {}, f"analysis.subgroups[{i}]")
+        column = entry.get("column", str)
+        if subject_columns is not None and column not in subject_columns:
+            raise entry._fail("column", f"names {column!r}, which is not in [subjects] columns; "
+                              "add it there or correct the name.")
+        name = entry.get("name", str, column)
+        if not _NAME.match(name) or name == "all":
+            raise entry._fail("name", "must be lower-case letters, digits and '_' (and not 'all').")
+        subgroups.append(Subgroup(name, column, entry.choice("split", SUBGROUP_SPLITS, "")))
+    if len({g.name for g in subgroups}) < len(subgroups):
+        raise table._fail("subgroups", "names a subgroup twice; give each entry its own name.")
+    covariates = table.strings("covariates", ())
+    for c in covariates:
+        if subject_columns is not None and c not in subject_columns:
+            raise table._fail("covariates", f"names {c!r}, which is not in [subjects] columns; "
+                              "add it there or correct the name.")
+
+    reliability = []
+    for i, raw in enumerate(table.get("reliability", list, [])):
+        entry = _Reader(table.path, raw if isinstance(raw, dict) else {}, f"analysis.reliability[{i}]")
+        instrument = entry.get("instrument", str)
+        if instrument not in mapped:
+            raise entry._fail("instrument", f"names {instrument!r}, which has no [instruments.{instrument}] mapping.")
+        score = entry.get("score", str)
+        known = mapped[instrument].score_names
+        if score not in known:
+            raise entry._fail("score", f"must be one of {', '.join(known)}; got {score!r}.")
+        raters = entry.strings("raters", tuple(r for r in mapped[instrument].raters if r))
+        unknown = [r for r in raters if r not in mapped[instrument].raters or not r]
+        if unknown or len(set(raters)) < 2:
+            raise entry._fail("raters", f"must list at least two of {', '.join(r for r in mapped[instrument].raters if r) or '(none)'}"
+                              f" (the raters mapped in [instruments.{instrument}]); got {list(raters)}.")
+        reliability.append(ReliabilityPlan(instrument, score, raters,
+                                           entry.choice("weights", KAPPA_WEIGHTS, "quadratic")))
+
+    pre_rule = pre.choice("rule", PRE_RULES, "latest_preoperative")
+    pre_max_day = pre.get("max_day", int, 0)
+    pre_min_day = pre.get("min_day", int, None)
+    if pre_min_day is not None and pre_min_day > pre_max_day:
+        raise pre._fail("min_day", f"must not exceed max_day ({pre_max_day}), got {pre_min_day}.")
+    post_rule = post.choice("rule", POST_RULES, "last_followup")
+    post_visit = ""
+    post_target = None
+    if post_rule == "named_visit":
+        post_visit = post.get("visit", str)
+    elif "visit" in post.table:
+        raise post._fail("visit", f"is only used with rule = \"named_visit\"; remove it or change the rule.")
+    if post_rule == "nearest_day":
+        post_target = post.get("target_day", int)
+    elif "target_day" in post.table:
+        raise post._fail("target_day", "is only used with rule = \"nearest_day\"; remove it or change the rule.")
+    # The post window: named visits and nearest-day accept any post-operative day by default.
+    post_min_day = post.get("min_day", int, 90 if post_rule == "last_followup" else 1)
+    post_max_day = post.get("max_day", int, None)
+    if post_max_day is not None and post_max_day < post_min_day:
+        raise post._fail("max_day", f"must be at least min_day ({post_min_day}), got {post_max_day}.")
+    if post_target is not None and not (post_min_day <= post_target <= (post_max_day if post_max_day is not None else post_target)):
+        raise post._fail("target_day", f"must lie in the window [{post_min_day}, {post_max_day}], got {post_target}.")
+    if post_min_day <= pre_max_day:
+        raise post._fail("min_day", f"must be after pre.max_day ({pre_max_day}) so one visit "
+                         f"cannot be both pre and post; got {post_min_day}.")
+    longitudinal = table.sub("longitudinal", {})
+
     return AnalysisPlan(
         alpha=alpha,
         conf_level=conf_level,
         test=test,
-        pre_rule=pre.choice("rule", PRE_RULES, "latest_preoperative"),
-        pre_max_day=pre.get("max_day", int, 0),
-        post_rule=post.choice("rule", POST_RULES, "last_followup"),
-        post_min_day=post.get("min_day", int, 90),
+        pre_rule=pre_rule,
+        pre_max_day=pre_max_day,
+        post_rule=post_rule,
+        post_min_day=post_min_day,
         outcomes=tuple(outcomes),
+        pre_min_day=pre_min_day,
+        post_visit=post_visit,
+        post_target_day=post_target,
+        post_max_day=post_max_day,
+        primary=primary,
+        multiplicity=table.choice("multiplicity", MULTIPLICITY, "holm"),
+        subgroups=tuple(subgroups),
+        covariates=covariates,
+        ordinal=ordinal,
+        responders=tuple(responders),
+        reliability=tuple(reliability),
+        random_slope=longitudinal.get("random_slope", bool, False),
     )
 
 

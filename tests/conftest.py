@@ -52,10 +52,10 @@ def tiny_study(tmp_path: Path) -> Path:
     return write_study(
         tmp_path / "tiny",
         patients="""
-            code,age,full_name
-            P1,50,Jane Roe
-            P2,61,John Doe
-            P3,44,Ann Poe
+            code,age,handedness
+            P1,50,right
+            P2,61,left
+            P3,44,right
         """,
         visits="""
             code,visit,day,hb_observer

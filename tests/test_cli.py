@@ -21,4 +21,4 @@ def test_bad_spec_is_refused_with_one_line(tiny_study, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1
-    assert "setting 'analysis.test' must be one of wilcoxon, t; got 'anova'" in err
+    assert "setting 'analysis.test' must be one of wilcoxon, t, auto; got 'anova'" in err

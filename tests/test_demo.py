@@ -223,7 +223,11 @@ def test_score_calibration(cohort):
     visits["sb_composite"] = (4 * sb.filter(like="sb_vol_").sum(axis=1, min_count=5)
                               - 5 * sb.filter(like="sb_rest_").sum(axis=1, min_count=3)
                               - sb.filter(like="sb_syn_").sum(axis=1, min_count=5))
-    visits["face_total"] = (_score(visits, "face_", 15) - 15) / 60 * 100
+    # FaCE reverse-worded items are written as answered (5 = worst): reverse them before summing.
+    face = visits[[f"face_{k}" for k in range(1, 16)]].astype(float)
+    reverse = [f"face_{k}" for k in sorted(demo.FACE_REVERSED)]
+    face[reverse] = 6 - face[reverse]
+    visits["face_total"] = (face.sum(axis=1, min_count=15) - 15) / 60 * 100
     visits["saq_sum"] = _score(visits, "saq_", 9)
     expected = {"sb_composite": ((44, 56), (55, 69)),   # ~50 -> ~62
                 "face_total": ((41, 53), (56, 68)),     # 47 -> 62

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from pipeline.deidentify import IdentifiersFound
 from pipeline.ingest import IngestError, ingest_study
 from pipeline.study import load_study
 
@@ -47,9 +48,77 @@ def test_unmapped_columns_never_reach_the_warehouse(ingested):
     con, _ = ingested
     columns = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'tiny'").fetchall()}
-    assert "full_name" not in columns
-    names = con.execute("SELECT * FROM tiny.subjects").df().to_string()
-    assert "Jane" not in names and "Roe" not in names
+    assert "handedness" not in columns
+
+
+def test_a_file_carrying_names_is_refused_and_nothing_is_written(tiny_study):
+    (tiny_study / "patients.csv").write_text("code,age,full_name\nP1,50,Jane Roe\nP2,61,John Doe\nP3,44,Ann Poe\n")
+    con = duckdb.connect()
+    with pytest.raises(IdentifiersFound) as refused:
+        ingest_study(con, load_study(tiny_study))
+    message = str(refused.value)
+    assert "patients.csv: refused" in message and "column 'full_name': name of a person" in message
+    # The refusal never repeats the identifying values.
+    assert "Jane" not in message and "Roe" not in message
+    assert con.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'tiny'").fetchall() == [(0,)]
+
+
+def test_an_allowed_column_passes_the_guard_with_its_justification(tiny_study):
+    (tiny_study / "patients.csv").write_text("code,age,surgeon_name\nP1,50,Ann Lee\nP2,61,Bo Kim\nP3,44,Cy Ray\n")
+    spec = tiny_study / "study.toml"
+    spec.write_text(spec.read_text() + '\n[identifiers.allow]\nsurgeon_name = "the operating surgeon, staff not patients"\n')
+    study = load_study(tiny_study)
+    assert study.identifiers_allowed == (("surgeon_name", "the operating surgeon, staff not patients"),)
+    ingest_study(duckdb.connect(), study)
+
+
+def test_long_layout_gives_the_same_tables_as_wide(tiny_study):
+    wide = duckdb.connect()
+    ingest_study(wide, load_study(tiny_study))
+    # Same cohort, one row per subject, visit and item; P2/m12 has no day, P9 is unknown.
+    (tiny_study / "visits.csv").write_text(
+        "code,visit,day,item,value\n"
+        "P1,pre,-10,hb_observer,4\nP1,m3,95,hb_observer,3\nP1,m12,370,hb_observer,2\nP2,pre,-5,hb_observer,5\n"
+        "P2,m1,30,hb_observer,4\nP3,pre,-3,hb_observer,3\nP3,m6,180,hb_observer,9\nP9,pre,-1,hb_observer,4\n"
+        "P2,m12,abc,hb_observer,2\nP1,m3,95,hb_observer,3\nP1,m3,95,sb_rest_eye,1\n")
+    spec = tiny_study / "study.toml"
+    spec.write_text(spec.read_text().replace('day = "day"', 'day = "day"\nlayout = "long"'))
+    long = duckdb.connect()
+    files = {f.file: f for f in ingest_study(long, load_study(tiny_study))}
+    assert (files["visits.csv"].rows_read, files["visits.csv"].rows_accepted,
+            files["visits.csv"].rows_quarantined) == (11, 5, 6)
+    reasons = [r[0] for r in long.execute("SELECT reason FROM tiny.quarantine ORDER BY line").fetchall()]
+    assert reasons == ["subject, visit and item appear on more than one row",
+                       "outside the allowed range 1 to 6 for house_brackmann grade",
+                       "unknown subject: not an accepted row of patients.csv",
+                       "day is not a whole number of days relative to surgery",
+                       "subject, visit and item appear on more than one row",
+                       "item is not mapped to an instrument by the study spec"]
+    # P3/m6's only item is out of range, so the long layout has no P3/m6 visit and no row for it;
+    # every other accepted response matches the wide layout's.
+    query = "SELECT subject, visit, day, item, value FROM tiny.item_responses ORDER BY ALL"
+    assert long.execute(query).fetchall() == wide.execute(query).fetchall()
+
+
+def test_rows_with_the_wrong_number_of_fields_are_quarantined_whole(tiny_study):
+    (tiny_study / "visits.csv").write_text("code,visit,day,hb_observer\nP1,pre,-10,4\nP1,m3,95\nP1,m12,370,2,7\n\nP2,pre,-5,5\n")
+    con = duckdb.connect()
+    files = {f.file: f for f in ingest_study(con, load_study(tiny_study))}
+    assert (files["visits.csv"].rows_read, files["visits.csv"].rows_accepted,
+            files["visits.csv"].rows_quarantined) == (4, 2, 2)
+    assert con.execute('SELECT line, "column", value FROM tiny.quarantine ORDER BY line').fetchall() == [
+        (3, "(whole row)", None), (4, "(whole row)", None)]
+    # The blank line 5 is not a row, but the rows after it keep their spreadsheet line.
+    assert con.execute("SELECT line FROM tiny.visits WHERE subject = 'P2'").fetchall() == [(6,)]
+
+
+def test_a_visit_outside_every_window_is_quarantined(tiny_study):
+    spec = tiny_study / "study.toml"
+    spec.write_text(spec.read_text().replace('day = "day"', 'day = "day"\nwindows = { pre = [-30, 0], late = [90, 400] }'))
+    con = duckdb.connect()
+    ingest_study(con, load_study(tiny_study))
+    rows = con.execute("SELECT line, value FROM tiny.quarantine WHERE reason LIKE '%outside every visit window%'").fetchall()
+    assert rows == [(6, "30")]  # P2/m1 on day 30 lies in no window
 
 
 def test_source_files_record_hash_and_size(ingested, tiny_study):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pytest
 
@@ -56,3 +58,197 @@ def test_registry_declares_ranges_and_direction():
     assert not REGISTRY["house_brackmann"].score("grade").higher_is_better
     assert {i.name: (i.minimum, i.maximum) for i in SUNNYBROOK.items}["rest_cheek"] == (0, 2)
     assert len(SUNNYBROOK.items) == 13
+
+
+# --- bad input: a missing score always says why -------------------------------------------------------------
+
+def scored_rows(instrument, items: dict[str, float], version=None) -> dict[str, tuple]:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE r (subject TEXT, visit TEXT, day INT, instrument TEXT, rater TEXT, item TEXT, value DOUBLE)")
+    con.executemany("INSERT INTO r VALUES ('S', 'v', 0, ?, '', ?, ?)",
+                    [(instrument.name, k, v) for k, v in items.items()])
+    rows = con.execute(f"SELECT score, value, version, reason FROM ({score_sql(instrument, 'r', version)})").fetchall()
+    return {score: (value, version, reason) for score, value, version, reason in rows}
+
+
+def test_value_outside_the_allowed_set_makes_the_score_missing_with_a_reason():
+    items = sunnybrook_items((1, 3, 0), (3, 4, 2.5, 5, 4), (1, 0, 2, 1, 0))
+    rows = scored_rows(SUNNYBROOK, items)
+    assert rows["resting"] == (None, "", "rest_cheek = 3 is not allowed (whole number 0 to 2)")
+    assert rows["voluntary"] == (None, "", "vol_smile = 2.5 is not allowed (whole number 1 to 5)")
+    assert rows["synkinesis"] == (4, "", None)
+    assert rows["composite"][0] is None
+    assert rows["composite"][2] == ("rest_cheek = 3 is not allowed (whole number 0 to 2); "
+                                    "vol_smile = 2.5 is not allowed (whole number 1 to 5)")
+
+
+def test_missing_item_reason_names_the_item():
+    items = sunnybrook_items((1, 1, 0), (3, 4, 2, 5, 4), (1, 0, 2, 1, 0))
+    del items["syn_smile"]
+    rows = scored_rows(SUNNYBROOK, items)
+    assert rows["synkinesis"] == (None, "", "syn_smile not recorded")
+    assert rows["composite"] == (None, "", "syn_smile not recorded")
+    assert rows["resting"] == (10, "", None)
+
+
+def test_item_recorded_twice_is_not_silently_picked():
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE r AS SELECT * FROM (VALUES
+        ('S', 'v', 0, 'house_brackmann', '', 'grade', 2.0), ('S', 'v', 0, 'house_brackmann', '', 'grade', 5.0))
+        t(subject, visit, day, instrument, rater, item, value)""")
+    rows = con.execute(f"SELECT value, reason FROM ({score_sql(REGISTRY['house_brackmann'], 'r')})").fetchall()
+    assert rows == [(None, "grade recorded more than once")]
+
+
+def test_every_score_is_labelled_with_its_version():
+    items = {str(k): 3 for k in range(1, 10)}
+    assert scored_rows(REGISTRY["saq"], items)["total"] == (60.0, "percent_of_max", None)   # 27 / 45 x 100
+    assert scored_rows(REGISTRY["saq"], items, "raw_sum")["total"] == (27.0, "raw_sum", None)
+    with pytest.raises(KeyError, match="no scoring version 'sum'"):
+        scored_rows(REGISTRY["saq"], items, "sum")
+
+
+VERSIONED_SPEC = """
+[study]
+name = "tiny"
+synthetic = true
+
+[subjects]
+file = "patients.csv"
+id = "code"
+columns = ["age"]
+
+[visits]
+file = "visits.csv"
+subject = "code"
+visit = "visit"
+day = "day"
+
+[instruments.house_brackmann]
+column = "hb_{rater}"
+raters = ["observer"]
+
+[instruments.saq]
+column = "saq_{item}"
+version = "raw_sum"
+
+[instruments.botox_units]
+column = "botox"
+label = "Botulinum toxin dose"
+unit = "units"
+minimum = 0
+maximum = 400
+better = "lower"
+
+[analysis]
+test = "wilcoxon"
+
+[[analysis.outcomes]]
+instrument = "house_brackmann"
+rater = "observer"
+score = "grade"
+
+[[analysis.outcomes]]
+instrument = "saq"
+score = "total"
+"""
+
+
+@pytest.fixture
+def versioned_study(tmp_path):
+    from tests.conftest import write_study
+
+    saq = ",".join(f"saq_{k}" for k in range(1, 10))
+    return write_study(
+        tmp_path / "tiny",
+        patients="""
+            code,age
+            P1,50
+            P2,61
+        """,
+        visits=f"""
+            code,visit,day,hb_observer,{saq},botox
+            P1,pre,-10,4,3,3,3,3,3,3,3,3,3,60
+            P1,m6,180,9,2,2,2,2,2,2,2,2,,450
+            P2,pre,-5,5,4,4,4,4,4,4,4,4,x,12.5
+            P2,m6,170,3,1,1,1,1,1,1,1,1,1,0
+        """,
+        spec=VERSIONED_SPEC,
+    )
+
+
+def test_study_scores_carry_version_reason_and_item_findings(versioned_study):
+    from pipeline.ingest import ingest_study
+    from pipeline.instruments import score_study
+    from pipeline.study import load_study
+
+    study = load_study(versioned_study)
+    con = duckdb.connect()
+    ingest_study(con, study)
+    score_study(con, study)
+    scores = {(r[0], r[1], r[2]): r[3:] for r in con.execute(
+        "SELECT subject, visit, instrument, value, version, reason FROM tiny.scores").fetchall()}
+    assert scores[("P1", "pre", "saq")] == (27.0, "raw_sum", None)          # 9 x 3
+    assert scores[("P2", "m6", "saq")] == (9.0, "raw_sum", None)
+    assert scores[("P1", "m6", "saq")] == (None, "raw_sum", "9 not recorded")
+    # The reason quotes ingest's own reason for refusing the value after naming item and value.
+    assert scores[("P2", "pre", "saq")][:2] == (None, "raw_sum")
+    assert scores[("P2", "pre", "saq")][2].startswith("9 = x refused at ingest: not a number")
+    assert scores[("P1", "m6", "house_brackmann")][:2] == (None, "")
+    assert scores[("P1", "m6", "house_brackmann")][2].startswith("grade = 9 refused at ingest: outside the allowed range")
+    # The custom measure is scored as recorded; its out-of-range value is refused with the reason.
+    assert scores[("P2", "pre", "botox_units")] == (12.5, "", None)
+    assert scores[("P1", "m6", "botox_units")][0] is None
+    assert scores[("P1", "m6", "botox_units")][2].startswith("value = 450 refused at ingest")
+    findings = con.execute("""
+        SELECT study, subject, visit, instrument, item, value, finding, scores_missing
+        FROM tiny.item_findings ORDER BY subject, visit, instrument""").fetchall()
+    assert [f[:6] + f[7:] for f in findings] == [
+        ("tiny", "P1", "m6", "botox_units", "value", "450", "value"),
+        ("tiny", "P1", "m6", "house_brackmann", "grade", "9", "grade"),
+        ("tiny", "P1", "m6", "saq", "9", None, "total"),
+        ("tiny", "P2", "pre", "saq", "9", "x", "total"),
+    ]
+    assert [f[6] for f in findings] == [scores[("P1", "m6", "botox_units")][2],
+                                        scores[("P1", "m6", "house_brackmann")][2],
+                                        "9 not recorded", scores[("P2", "pre", "saq")][2]]
+    # Every missing score says why; no score with a value has a reason.
+    assert con.execute("SELECT count(*) FROM tiny.scores WHERE (value IS NULL) = (reason IS NULL)").fetchall() == [(0,)]
+
+
+def test_outcome_labels_name_the_scoring_version(versioned_study):
+    from pipeline.pairing import outcomes_frame
+    from pipeline.study import load_study
+
+    frame = outcomes_frame(load_study(versioned_study))
+    assert frame["label"].tolist() == ["House-Brackmann grade (observer)", "SAQ total (raw sum 9-45)"]
+    assert frame["version"].tolist() == ["", "raw_sum"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    ('version = "raw_sum"', "must be one of raw_sum, percent_of_max, zero_to_hundred; got 'sum'"),
+    ('better = "lower"', "must be one of higher, lower; got 'down'"),
+])
+def test_spec_errors_for_versions_and_custom_measures(tmp_path, versioned_study, edit, message):
+    from pipeline.study import SpecError, load_study
+
+    spec = versioned_study / "study.toml"
+    spec.write_text(spec.read_text().replace(edit, edit.replace("raw_sum", "sum").replace("lower", "down")))
+    with pytest.raises(SpecError, match=re.escape(message)):
+        load_study(versioned_study)
+
+
+def test_registry_finds_every_module():
+    import pkgutil
+
+    import pipeline.instruments as package
+
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__)}
+    assert set(REGISTRY) == modules
+    for instrument in REGISTRY.values():
+        assert instrument.citation and instrument.sources
+        if instrument.versions:
+            assert instrument.default_version in instrument.version_names
+        for version in instrument.version_names or (None,):
+            names = [s.name for s in instrument.scores_for(version)]
+            assert len(names) == len(set(names))

@@ -26,8 +26,10 @@ def approx(x):
 
 
 def _load():
-    inputs = pd.read_csv(FIXTURES / "paired_inputs.csv")
-    expected = pd.read_csv(FIXTURES / "paired_expected.csv").set_index("dataset")
+    # round_trip: pandas' default float parser is not correctly rounded, and the tie
+    # structure of the differences depends on the last bit.
+    inputs = pd.read_csv(FIXTURES / "paired_inputs.csv", float_precision="round_trip")
+    expected = pd.read_csv(FIXTURES / "paired_expected.csv", float_precision="round_trip").set_index("dataset")
     return inputs, expected
 
 
@@ -228,3 +230,109 @@ def test_paired_tests_empty_input():
     empty = pd.DataFrame(columns=["outcome", "score", "subject", "pre_value", "post_value"])
     out = paired_tests(empty)
     assert list(out.columns) == COLUMNS and len(out) == 0
+
+
+# --- Effect sizes, Hodges-Lehmann, sign test, Shapiro-Wilk, multiplicity -------------------
+# Expected values: paired_expected.csv from tests/fixtures/r/paired_tests.R (R 4.2.2), which
+# also covers MASS::anorexia (FT, CBT) and MASS::immer.
+
+from pipeline.statistics.multiplicity import adjust_p  # noqa: E402
+from pipeline.statistics.paired import (  # noqa: E402
+    choose_test,
+    effect_sizes,
+    hodges_lehmann,
+    shapiro_wilk,
+    sign_test,
+)
+
+
+def r6(x):
+    return pytest.approx(x, rel=1e-6, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_hodges_lehmann_matches_r(name):
+    # R: wilcox.test(post, pre, paired = TRUE, conf.int = TRUE)$estimate; in the normal
+    # branch this is uniroot's answer, reproduced step for step.
+    pre, post = _data(name)
+    est, note = hodges_lehmann(pre, post)
+    assert est == approx(EXPECTED.loc[name, "hodges_lehmann"]) and note == ""
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_effect_sizes_match_r(name):
+    pre, post = _data(name)
+    exp = EXPECTED.loc[name]
+    es = effect_sizes(pre, post)
+    assert es.dz == approx(exp["dz"])
+    assert es.dz_ci_low == r6(exp["dz_ci_low"]) and es.dz_ci_high == r6(exp["dz_ci_high"])
+    assert es.hedges_g == approx(exp["hedges_g"])
+    assert es.rank_biserial == approx(exp["rank_biserial"])
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_shapiro_and_sign_test_match_r(name):
+    pre, post = _data(name)
+    exp = EXPECTED.loc[name]
+    w, p, note = shapiro_wilk(post - pre)
+    assert w == r6(exp["shapiro_w"]) and p == r6(exp["shapiro_p"]) and note == ""
+    pos, neg, sp = sign_test(pre, post)
+    assert (pos, neg) == (exp["sign_positive"], exp["sign_negative"])
+    assert sp == approx(exp["sign_p"])
+
+
+def test_p_adjust_matches_r():
+    exp = pd.read_csv(FIXTURES / "p_adjust_expected.csv")
+    assert adjust_p(exp["p"], "holm") == pytest.approx(exp["holm"].tolist(), rel=1e-12)
+    assert adjust_p(exp["p"], "bh") == pytest.approx(exp["bh"].tolist(), rel=1e-12)
+    # NaN stays NaN and is not counted in the family (R: p.adjust(c(.01, NA, .04), "holm")
+    # = 0.02, NA, 0.04).
+    out = adjust_p([0.01, np.nan, 0.04], "holm")
+    assert out[0] == approx(0.02) and math.isnan(out[1]) and out[2] == approx(0.04)
+
+
+def test_degenerate_effect_sizes_are_explained():
+    one = effect_sizes([1], [3])
+    assert math.isnan(one.dz) and "fewer than 2 pairs" in one.note and one.rank_biserial == 1
+    const = effect_sizes([1, 2, 3], [2, 3, 4])
+    assert math.isnan(const.dz) and "constant" in const.note
+    zero = effect_sizes([1, 2], [1, 2])
+    assert math.isnan(zero.rank_biserial) and "rank-biserial undefined" in zero.note
+    # Two pairs: d_z and its interval exist, Hedges' J(1) does not.
+    two = effect_sizes([1, 2], [3, 3])
+    assert math.isfinite(two.dz_ci_low) and math.isnan(two.hedges_g) and "Hedges" in two.note
+    # Hodges-Lehmann: all zero -> NaN with a note; equal non-zero differences with a zero
+    # -> R's midrange (wilcox.test(c(1, 2, 3), c(0, 1, 3), paired = TRUE, conf.int = TRUE)
+    # gives midrange 1).
+    assert math.isnan(hodges_lehmann([1, 2], [1, 2])[0])
+    est, note = hodges_lehmann([0, 1, 3], [1, 2, 3])
+    assert est == 1.0 and "midrange" in note
+    assert shapiro_wilk([1, 2])[2].startswith("fewer than 3")
+    assert shapiro_wilk([1, 1, 1, 1])[2].startswith("all differences identical")
+    assert sign_test([1, 2], [1, 2]) == (0, 0, 1.0)
+
+
+def test_auto_rule():
+    assert choose_test("auto", 0.5, 10) == "t"
+    assert choose_test("auto", 0.01, 10) == "wilcoxon"
+    assert choose_test("auto", float("nan"), 2) == "wilcoxon"
+    assert choose_test("wilcoxon", 0.9, 10) == "wilcoxon"
+
+
+def test_paired_tests_groups_and_multiplicity():
+    pairs = pd.concat([
+        _long("sleep", "a", "s").assign(group="all"),
+        _long("zeros_n12", "b", "s").assign(group="all"),
+        _long("small_exact_n10", "c", "s").assign(group="all"),
+        _long("sleep", "b", "s").assign(group="sex: F"),
+    ], ignore_index=True)
+    out = paired_tests(pairs, test="t", primary="a", multiplicity="holm")
+    assert list(out.columns) == COLUMNS
+    assert list(zip(out["outcome"], out["group"])) == [("a", "all"), ("b", "all"),
+                                                       ("b", "sex: F"), ("c", "all")]
+    a, b, bf, c = (out.iloc[i] for i in range(4))
+    assert a["p_adj"] == a["p_used"] and a["p_adj_method"] == "none (primary outcome)"
+    expected = adjust_p([b["p_used"], c["p_used"]], "holm")
+    assert [b["p_adj"], c["p_adj"]] == list(expected)
+    assert b["p_adj_method"] == "Holm over 2 secondary outcomes"
+    assert bf["p_adj"] == bf["p_used"]  # alone in its group's family

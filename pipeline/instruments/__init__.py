@@ -1,39 +1,90 @@
 """Facial grading instruments: what each one's items are and how it is scored.
 
 Each instrument is one module in this package that defines ``INSTRUMENT``, an
-:class:`Instrument` declaring its items (with allowed ranges) and its scores
-(as DuckDB SQL over the items). The registry finds the modules by itself, so
-adding an instrument means adding one module and its tests.
+:class:`Instrument` declaring its items (allowed values, reverse scoring, face
+side), its scores (DuckDB SQL over the items, range, better direction, missing-
+item rule, published minimal important change), its citation, and named
+scoring versions where the literature disagrees. The registry finds the modules
+by itself, so adding an instrument means adding one module and its tests.
 
-Scoring runs in DuckDB (:func:`score_sql`), so it scales to millions of item
-rows; a missing item makes every score that uses it missing (SQL NULL
-arithmetic), never a silently smaller number.
+Scoring runs in DuckDB (:func:`scored_sql`, :func:`score_sql`), so it scales to
+millions of item rows. Every item value is checked again at scoring time
+(allowed range, whole numbers, answered once); a missing or refused item makes
+every score that needs it missing, and each missing score carries a ``reason``
+naming the items and values behind it: never a silently smaller number.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+
+SIDES = ("left", "right")
 
 
 @dataclass(frozen=True)
 class Item:
-    """One item as recorded by the clinician or patient."""
+    """One item as recorded by the clinician or patient.
+
+    ``reverse``: the answer runs the other way from the score (a negatively
+    worded question); the scored value is ``minimum + maximum - answer``.
+    ``side``: ``"left"`` or ``"right"`` for a per-side measurement whose name is
+    ``<measure>_<side>``; scoring then offers ``affected_<measure>`` and
+    ``healthy_<measure>`` from the subject's side of the paralysis.
+    """
 
     name: str
     label: str
     minimum: float
     maximum: float
     integer: bool = True
+    reverse: bool = False
+    side: str = ""
+    unit: str = ""
+
+    @property
+    def measure(self) -> str:
+        """The measure a per-side item belongs to (its name without ``_left``/``_right``)."""
+        return self.name[: -len(self.side) - 1] if self.side else self.name
+
+    @property
+    def allowed(self) -> str:
+        kind = "whole number" if self.integer else "number"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{kind} {self.minimum:g} to {self.maximum:g}{unit}"
+
+
+@dataclass(frozen=True)
+class MinimalChange:
+    """Published interpretability thresholds for a score, on that score's own scale."""
+
+    source: str
+    mic_improvement: float | None = None
+    mic_deterioration: float | None = None
+    sdc_individual: float | None = None
+    sdc_group: float | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
 class Score:
     """A sub-score or composite.
 
-    ``formula`` is a DuckDB SQL expression over item names and the names of
-    scores declared before it.
+    ``formula`` is a DuckDB SQL expression over item names (scored values,
+    reverse items already reversed), ``affected_<measure>``/``healthy_<measure>``
+    for per-side items, and the names of scores declared before it.
+
+    Missing-item rule: with ``min_answered`` None every item the score needs
+    (directly or through the scores it uses) must be usable. With
+    ``min_answered = k`` the score is computed when at least k of its own items
+    are usable, and the formula must handle the missing ones (e.g. by
+    proration or by dividing by the number answered).
+
+    ``uses`` lists what the formula reads; left empty it is read off the
+    formula. ``versions``: the scoring versions this definition belongs to
+    (empty = every version).
     """
 
     name: str
@@ -42,6 +93,21 @@ class Score:
     minimum: float
     maximum: float
     higher_is_better: bool
+    min_answered: int | None = None
+    uses: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ()
+    unit: str = ""
+    minimal_change: MinimalChange | None = None
+    undefined: str = "the formula gives no value for these answers"
+
+
+@dataclass(frozen=True)
+class Version:
+    """A named way of scoring where published definitions disagree."""
+
+    name: str
+    label: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -51,13 +117,111 @@ class Instrument:
     citation: str
     items: tuple[Item, ...]
     scores: tuple[Score, ...]
+    versions: tuple[Version, ...] = ()
+    default_version: str = ""
+    missing_rule: str = "Every item a score needs must be answered; no proration."
+    sources: tuple[str, ...] = ()
+    unverified: tuple[str, ...] = ()
+    _deps: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
+    def __post_init__(self) -> None:
+        names = [i.name for i in self.items]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: item names must be unique")
+        if self.versions and self.default_version not in self.version_names:
+            raise ValueError(f"{self.name}: default_version must be one of {self.version_names}")
+        for version in self.version_names or ("",):
+            known = set(names) | set(self.derived_names)
+            seen: set[str] = set()
+            for score in self.scores_for(version or None):
+                if score.name in seen:
+                    raise ValueError(f"{self.name}: score {score.name!r} declared twice for version {version!r}")
+                uses = score.uses or _identifiers(score.formula, known | seen)
+                unknown = set(uses) - known - seen
+                if unknown:
+                    raise ValueError(f"{self.name}.{score.name}: uses unknown {sorted(unknown)}")
+                # DuckDB resolves a name to an input column before an earlier alias,
+                # so a score named like an item cannot be used by a later score.
+                if set(uses) & seen & set(names):
+                    raise ValueError(f"{self.name}.{score.name}: uses a score that shares an item's name")
+                self._deps[(version, score.name)] = tuple(uses)
+                seen.add(score.name)
+
+    # --- versions -------------------------------------------------------------------------
+    @property
+    def version_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.versions)
+
+    def resolve_version(self, version: str | None = None) -> str:
+        """The version to score with: ``version``, else the default; '' when the instrument has none."""
+        if not self.versions:
+            if version:
+                raise KeyError(f"{self.name} has no scoring versions")
+            return ""
+        version = version or self.default_version
+        if version not in self.version_names:
+            raise KeyError(f"{self.name} has no scoring version {version!r}; known: {', '.join(self.version_names)}")
+        return version
+
+    def version(self, name: str | None = None) -> Version | None:
+        resolved = self.resolve_version(name)
+        return next((v for v in self.versions if v.name == resolved), None)
+
+    def scores_for(self, version: str | None = None) -> tuple[Score, ...]:
+        resolved = self.resolve_version(version)
+        return tuple(s for s in self.scores if not s.versions or resolved in s.versions)
+
+    # --- lookup ---------------------------------------------------------------------------
     @property
     def score_names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.scores)
+        """Every score name in any version, in declaration order."""
+        return tuple(dict.fromkeys(s.name for s in self.scores))
 
-    def score(self, name: str) -> Score:
-        return next(s for s in self.scores if s.name == name)
+    def score(self, name: str, version: str | None = None) -> Score:
+        return next(s for s in self.scores_for(version) if s.name == name)
+
+    def item(self, name: str) -> Item:
+        return next(i for i in self.items if i.name == name)
+
+    @property
+    def sided(self) -> bool:
+        return any(i.side for i in self.items)
+
+    @property
+    def derived_names(self) -> tuple[str, ...]:
+        """``affected_<measure>`` and ``healthy_<measure>`` for every per-side measure."""
+        measures = dict.fromkeys(i.measure for i in self.items if i.side)
+        return tuple(f"{role}_{m}" for m in measures for role in ("affected", "healthy"))
+
+    def uses(self, score: str, version: str | None = None) -> tuple[str, ...]:
+        """What a score's formula reads directly (items, per-side names, earlier scores)."""
+        return self._deps[(self.resolve_version(version), score)]
+
+    def items_needed(self, score: str, version: str | None = None) -> tuple[str, ...]:
+        """Every item a score depends on, directly or through earlier scores, in item order."""
+        version = self.resolve_version(version)
+        scores = {s.name for s in self.scores_for(version)}
+        found: set[str] = set()
+
+        def walk(name: str) -> None:
+            for used in self._deps[(version, name)]:
+                if used in scores and used != name:
+                    walk(used)
+                elif used in self.derived_names:
+                    measure = used.split("_", 1)[1]
+                    found.update(f"{measure}_{side}" for side in SIDES)
+                else:
+                    found.add(used)
+
+        walk(score)
+        return tuple(i.name for i in self.items if i.name in found)
+
+
+def _identifiers(formula: str, known: set[str]) -> tuple[str, ...]:
+    # Strip quoted string literals, then keep the words and "quoted" identifiers
+    # (items named by number, e.g. "1") that name items or scores.
+    words = re.findall(r'"([^"]+)"|([A-Za-z_][A-Za-z0-9_]*)', re.sub(r"'[^']*'", "", formula))
+    return tuple(dict.fromkeys(w for pair in words for w in pair if w in known))
 
 
 def _discover() -> dict[str, Instrument]:
@@ -72,49 +236,265 @@ def _discover() -> dict[str, Instrument]:
 REGISTRY: dict[str, Instrument] = _discover()
 
 
+def custom_measure(name: str, label: str, minimum: float, maximum: float, *, integer: bool = False,
+                   higher_is_better: bool = True, unit: str = "") -> Instrument:
+    """A measure a study declares in its spec (e.g. a toxin dose): one item, scored as recorded."""
+    return Instrument(
+        name=name,
+        label=label,
+        citation="Declared in the study spec.",
+        items=(Item("value", label, minimum, maximum, integer=integer, unit=unit),),
+        scores=(Score("value", label, "value", minimum, maximum, higher_is_better, unit=unit),),
+        missing_rule="The value itself; missing when not recorded.",
+    )
+
+
+def instrument_for(study, name: str) -> Instrument:
+    """The instrument a study maps under ``name``: a registry instrument or a custom measure from its spec."""
+    for source in getattr(study, "instruments", ()):
+        if source.instrument == name and getattr(source, "measure", None) is not None:
+            return source.measure
+    return REGISTRY[name]
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def score_sql(instrument: Instrument, responses: str) -> str:
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _problem(name: str) -> str:
+    return _ident(f"{name}:problem")
+
+
+def scored_sql(instrument: Instrument, responses: str, version: str | None = None, *,
+               quarantined: str | None = None, subjects: str | None = None, side_column: str = "") -> str:
+    """SQL for one row per subject, visit, day and rater with every item, score and reason as columns.
+
+    ``responses`` has columns ``subject, visit, day, instrument, rater, item, value``.
+    ``quarantined`` (optional) has ``subject, visit, day, instrument, rater, item, raw, problem``:
+    item values refused before scoring, so a score's reason can say why its item is missing.
+    ``subjects`` and ``side_column`` name the relation and column holding each subject's side of
+    the paralysis (``left``/``right``); needed only by instruments with per-side items.
+
+    Columns: ``subject, visit, day, rater``, then per item ``<item>`` (scored value) and
+    ``<item>:problem`` (what was wrong with it, NULL when usable) and ``<item>:value`` (the
+    refused value as recorded), ``_side``, then per score
+    ``<score>`` and ``<score>:reason`` (NULL when the score has a value).
+    """
+    version = instrument.resolve_version(version)
+    name = _text(instrument.name)
+    cells = f"""
+        SELECT subject, visit, day, rater, item, CAST(value AS DOUBLE) AS value,
+               CAST(NULL AS VARCHAR) AS raw, CAST(NULL AS VARCHAR) AS problem
+        FROM {responses} WHERE instrument = {name}"""
+    if quarantined:
+        cells += f"""
+        UNION ALL
+        SELECT subject, visit, day, rater, item, NULL, raw, problem
+        FROM {quarantined} WHERE instrument = {name}"""
+    invalid = " ".join(
+        f"WHEN {_text(i.name)} THEN value < {i.minimum!r} OR value > {i.maximum!r}"
+        + (" OR value <> round(value)" if i.integer else "")
+        for i in instrument.items)
+    allowed = " ".join(f"WHEN {_text(i.name)} THEN {_text(i.allowed)}" for i in instrument.items)
+    shown = ("coalesce(raw, CASE WHEN value = round(value) AND abs(value) < 1e15 "
+             "THEN CAST(CAST(value AS BIGINT) AS VARCHAR) ELSE CAST(value AS VARCHAR) END)")
+    # Each refused cell is described once, in words that name the item and the value.
+    checked = f"""
+        SELECT subject, visit, day, rater, item, value, {shown} AS recorded,
+               CASE WHEN problem IS NOT NULL
+                    THEN item || ' = ' || coalesce(raw, '') || ' refused at ingest: ' || problem
+                    WHEN count(*) OVER (PARTITION BY subject, visit, rater, item) > 1
+                    THEN item || ' recorded more than once'
+                    WHEN value IS NULL OR NOT isfinite(value)
+                    THEN item || ' = ' || {shown} || ' is not a number'
+                    WHEN CASE item {invalid} ELSE FALSE END
+                    THEN item || ' = ' || {shown} || ' is not allowed (' || CASE item {allowed} END || ')'
+               END AS problem
+        FROM ({cells})"""
+    wide_items = ",\n".join(
+        f"max(value) FILTER (WHERE item = {_text(i.name)} AND problem IS NULL) AS {_ident(i.name)},\n"
+        f"string_agg(DISTINCT problem, '; ') FILTER (WHERE item = {_text(i.name)}) AS {_problem(i.name)},\n"
+        f"string_agg(DISTINCT recorded, '; ') FILTER (WHERE item = {_text(i.name)} AND problem IS NOT NULL)"
+        f" AS {_ident(i.name + ':value')}"
+        for i in instrument.items)
+    item_values = ",\n".join(
+        (f"{i.minimum!r} + {i.maximum!r} - {_ident(i.name)} AS {_ident(i.name)}" if i.reverse else _ident(i.name))
+        + f", coalesce({_problem(i.name)}, CASE WHEN {_ident(i.name)} IS NULL THEN {_text(i.name + ' not recorded')} END)"
+        f" AS {_problem(i.name)}, {_ident(i.name + ':value')}"
+        for i in instrument.items)
+    if instrument.sided:
+        if not (subjects and side_column):
+            raise ValueError(f"{instrument.name} has per-side items: scoring needs the subjects' side column")
+        side = f"(SELECT lower(trim(CAST({_ident(side_column)} AS VARCHAR))) FROM {subjects} s WHERE s.subject = w.subject)"
+        side_problem = (f"CASE WHEN _side IS NULL OR _side NOT IN ('left', 'right') THEN "
+                        f"'side of the paralysis unknown (subjects {side_column} = ' || coalesce(_side, 'empty') || ')' END")
+    else:
+        side, side_problem = "CAST(NULL AS VARCHAR)", "NULL"
+    derived = []
+    for derived_name in instrument.derived_names:
+        role, measure = derived_name.split("_", 1)  # "affected_smile_angle" -> affected, smile_angle
+        first, second = (("left", "right") if role == "affected" else ("right", "left"))
+        derived.append(f"CASE _side WHEN 'left' THEN {_ident(measure + '_' + first)} "
+                       f"WHEN 'right' THEN {_ident(measure + '_' + second)} END AS {_ident(derived_name)}")
+
+    scores = []
+    for score in instrument.scores_for(version):
+        uses = instrument.uses(score.name, version)
+        own_items = [u for u in uses if u not in instrument.derived_names and u in {i.name for i in instrument.items}]
+        prior = [u for u in uses if u not in own_items and u not in instrument.derived_names]
+        guards = [f"{_ident(p)} IS NOT NULL" for p in prior]
+        guards += [f"{_ident(d)} IS NOT NULL" for d in uses if d in instrument.derived_names]
+        answered = " + ".join(f"CAST({_ident(i)} IS NOT NULL AS INTEGER)" for i in own_items) or "0"
+        if score.min_answered is None:
+            guards += [f"{_ident(i)} IS NOT NULL" for i in own_items]
+        else:
+            guards.append(f"({answered}) >= {int(score.min_answered)}")
+        guard = " AND ".join(guards) or "TRUE"
+        value = f"CASE WHEN {guard} THEN CAST(({score.formula}) AS DOUBLE) END"
+        # Division by zero gives +/-inf in DuckDB, never a score.
+        value = f"CASE WHEN isfinite({value}) THEN {value} END"
+        needed = instrument.items_needed(score.name, version)
+        problems = [f"{_problem(i)}" for i in needed]
+        if any(u in instrument.derived_names for u in _all_uses(instrument, score.name, version)):
+            problems.append(side_problem)
+        listed = f"nullif(concat_ws('; ', {', '.join(problems)}), '')" if problems else "NULL"
+        if score.min_answered is not None:
+            listed = (f"printf('%d of {len(own_items)} items usable, {int(score.min_answered)} needed', {answered})"
+                      f" || coalesce(': ' || {listed}, '')")
+        reason = f"CASE WHEN {_ident(score.name)} IS NULL THEN coalesce({listed}, {_text(score.undefined)}) END"
+        scores.append(f"{value} AS {_ident(score.name)}, {reason} AS {_ident(score.name + ':reason')}")
+    extra = "".join(f",\n{d}" for d in derived)
+    # DuckDB lets a select-list expression use an alias defined earlier in the
+    # same list, so a composite is written in terms of its sub-scores.
+    return f"""
+        SELECT *, {', '.join(scores)}
+        FROM (
+            SELECT *{extra} FROM (
+                SELECT subject, visit, day, rater, {item_values}, {side} AS _side
+                FROM (
+                    SELECT subject, visit, day, rater, {wide_items}
+                    FROM ({checked})
+                    GROUP BY subject, visit, day, rater
+                ) w
+            )
+        )
+    """
+
+
+def _all_uses(instrument: Instrument, score: str, version: str) -> set[str]:
+    names = {s.name for s in instrument.scores_for(version)}
+    found: set[str] = set()
+    for used in instrument.uses(score, version):
+        found.add(used)
+        if used in names and used != score:
+            found |= _all_uses(instrument, used, version)
+    return found
+
+
+def long_sql(instrument: Instrument, scored: str, version: str | None = None) -> str:
+    """One row per subject, visit, rater and score from :func:`scored_sql`'s wide relation:
+    ``subject, visit, day, instrument, rater, score, value, version, reason``."""
+    version = instrument.resolve_version(version)
+    entries = ", ".join(
+        f"struct_pack(score := {_text(s.name)}, value := {_ident(s.name)}, reason := {_ident(s.name + ':reason')})"
+        for s in instrument.scores_for(version))
+    return f"""
+        SELECT subject, visit, day, {_text(instrument.name)} AS instrument, rater, score, value,
+               {_text(version)} AS version, reason
+        FROM (SELECT subject, visit, day, rater, unnest([{entries}], recursive := true) FROM {scored})
+    """
+
+
+def findings_sql(instrument: Instrument, scored: str, study: str, version: str | None = None) -> str:
+    """One row per item that is missing or refused where the instrument was (partly) recorded:
+    ``study, subject, visit, day, instrument, rater, item, value, finding, scores_missing``.
+
+    ``value`` is the recorded value (NULL when nothing was recorded); ``scores_missing``
+    lists the scores that have no value because of it (empty when a missing-item rule
+    let every score be computed from the remaining items).
+    """
+    version = instrument.resolve_version(version)
+    scores = instrument.scores_for(version)
+    parts = []
+    for item in instrument.items:
+        affected = [s.name for s in scores if item.name in instrument.items_needed(s.name, version)]
+        missing = ", ".join(f"CASE WHEN {_ident(s)} IS NULL THEN {_text(s)} END" for s in affected)
+        parts.append(f"""
+            SELECT {_text(study)} AS study, subject, visit, day, {_text(instrument.name)} AS instrument, rater,
+                   {_text(item.name)} AS item,
+                   {_ident(item.name + ':value')} AS value,
+                   {_problem(item.name)} AS finding,
+                   {f"concat_ws(', ', {missing})" if affected else "''"} AS scores_missing
+            FROM {scored} WHERE {_problem(item.name)} IS NOT NULL""")
+    return " UNION ALL ".join(parts)
+
+
+def score_sql(instrument: Instrument, responses: str, version: str | None = None, **kwargs) -> str:
     """SQL that scores one instrument from a long item-response relation.
 
     ``responses`` must have columns ``subject, visit, day, instrument, rater,
     item, value``. The result has one row per subject, visit, rater and score:
-    ``subject, visit, day, instrument, rater, score, value`` (value NULL when
-    an item the score needs is missing).
+    ``subject, visit, day, instrument, rater, score, value, version, reason``
+    (value NULL, with the reason, when an item the score needs is missing or
+    not allowed). Keyword arguments are passed to :func:`scored_sql`.
     """
-    items = ",\n".join(
-        f"max(value) FILTER (WHERE item = '{i.name}') AS {_ident(i.name)}" for i in instrument.items
-    )
-    # DuckDB lets a select-list expression use an alias defined earlier in the
-    # same list, so a composite can be written in terms of its sub-scores.
-    scores = ",\n".join(f"CAST(({s.formula}) AS DOUBLE) AS {_ident(s.name)}" for s in instrument.scores)
-    names = ", ".join(_ident(s.name) for s in instrument.scores)
-    return f"""
-        SELECT subject, visit, day, '{instrument.name}' AS instrument, rater, score, value
-        FROM (
-            SELECT subject, visit, day, rater, {scores}
-            FROM (
-                SELECT subject, visit, day, rater, {items}
-                FROM {responses}
-                WHERE instrument = '{instrument.name}'
-                GROUP BY subject, visit, day, rater
-            )
-        ) UNPIVOT INCLUDE NULLS (value FOR score IN ({names}))
-    """
+    wide = scored_sql(instrument, responses, version, **kwargs)
+    return long_sql(instrument, f"({wide})", version)
+
+
+def _quarantined_cells(con, study) -> str:
+    """A temp view of item values refused at ingest, keyed like item responses."""
+    from pipeline.ingest import item_columns
+
+    con.register("scoring_item_columns", item_columns(study))
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE scoring_quarantined AS
+        SELECT v.subject, v.visit, v.day, m.instrument, m.rater, m.item, q.value AS raw, q.reason AS problem
+        FROM {study.name}.quarantine q
+        JOIN {study.name}.visits v ON v.line = q.line
+        JOIN scoring_item_columns m ON m."column" = q."column"
+        WHERE q.scope = 'value' AND q.file = {_text(study.visits_path.name)}
+    """)
+    con.unregister("scoring_item_columns")
+    return "scoring_quarantined"
 
 
 def score_study(con, study) -> None:
-    """Score every instrument the study maps; replaces ``<study>.scores``.
+    """Score every instrument the study maps, with the scoring version its spec selects.
 
-    One row per subject, visit, instrument, rater and score; ``value`` is NULL
-    when an item the score needs is missing or was quarantined.
+    Replaces ``<study>.scores`` (one row per subject, visit, instrument, rater and
+    score: ``subject, visit, day, instrument, rater, score, value, version, reason``;
+    ``reason`` says why ``value`` is missing) and ``<study>.item_findings`` (one row
+    per missing or refused item: see :func:`findings_sql`).
     """
-    parts = [score_sql(REGISTRY[source.instrument], f"{study.name}.item_responses")
-             for source in study.instruments]
+    quarantined = _quarantined_cells(con, study)
+    scores, findings = [], []
+    for n, source in enumerate(study.instruments):
+        instrument = instrument_for(study, source.instrument)
+        version = getattr(source, "version", "") or None
+        side_column = getattr(source, "side_column", "")
+        if instrument.sided and side_column not in study.subject_columns:
+            from pipeline.study import SpecError
+
+            raise SpecError(f"{study.spec_path}: setting 'instruments.{source.instrument}.side' must name a "
+                            f"column listed in subjects.columns that holds left/right; got {side_column!r}.")
+        table = f"scored_{n}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS " + scored_sql(
+            instrument, f"{study.name}.item_responses", version, quarantined=quarantined,
+            subjects=f"{study.name}.subjects", side_column=side_column))
+        scores.append(long_sql(instrument, table, version))
+        findings.append(findings_sql(instrument, table, study.name, version))
     con.execute(f"""
         CREATE OR REPLACE TABLE {study.name}.scores AS
-        SELECT * FROM ({' UNION ALL '.join(parts)})
+        SELECT * FROM ({' UNION ALL '.join(scores)})
         ORDER BY subject, day, visit, instrument, rater, score
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {study.name}.item_findings AS
+        SELECT * FROM ({' UNION ALL '.join(findings)})
+        ORDER BY subject, day, visit, instrument, rater, item
     """)

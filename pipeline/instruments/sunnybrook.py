@@ -44,4 +44,7 @@ INSTRUMENT = Instrument(
         Score("synkinesis", "Synkinesis", _sum("syn_"), 0, 15, higher_is_better=False),
         Score("composite", "Composite", "voluntary - resting - synkinesis", -15, 100, higher_is_better=True),
     ),
+    sources=("Ross et al. 1996 via a public implementation citing it, the BMJ Best Practice summary and "
+             "Kanerva/eFACE-vs-Sunnybrook comparisons (item scales, weights, composite)",),
+    unverified=("Minimal important change: none found; healthy people score 65-100.",),
 )

@@ -17,13 +17,19 @@ from typing import Mapping, Union
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 __all__ = [
     "PairedTResult",
     "WilcoxonResult",
+    "EffectSizes",
     "paired_t",
     "wilcoxon_signed_rank",
+    "hodges_lehmann",
+    "sign_test",
+    "shapiro_wilk",
+    "effect_sizes",
+    "choose_test",
     "paired_tests",
     "COLUMNS",
 ]
@@ -42,10 +48,14 @@ COLUMNS = [
     "outcome", "score", "group", "pre_visit", "post_visit", "n_pairs",
     "pre_mean", "pre_sd", "post_mean", "post_sd", "mean_diff", "sd_diff",
     "ci_low", "ci_high", "t", "df", "p_t", "wilcoxon_v", "p_wilcoxon",
-    "wilcoxon_method", "test_used", "p_used", "note",
+    "wilcoxon_method", "hodges_lehmann", "dz", "dz_ci_low", "dz_ci_high",
+    "hedges_g", "rank_biserial", "shapiro_w", "shapiro_p", "test_used",
+    "p_used", "p_adj", "p_adj_method", "note",
 ]
 
 _TEST_LABELS = {"wilcoxon": "Wilcoxon signed-rank", "t": "paired t"}
+#: Test choices a plan may name; "auto" is decided per outcome by :func:`choose_test`.
+TEST_CHOICES = ("wilcoxon", "t", "auto")
 
 
 @dataclass(frozen=True)
@@ -276,6 +286,329 @@ def wilcoxon_signed_rank(pre, post) -> WilcoxonResult:
     return WilcoxonResult(v, p, NORMAL_CC, n)
 
 
+def _zeroin(f, ax: float, bx: float, fa: float, fb: float,
+            tol: float = 1e-4, maxit: int = 1000) -> float:
+    """Brent's root finder, step for step as R's ``uniroot`` (C ``R_zeroin2``).
+
+    R's Hodges-Lehmann estimate in the normal-approximation case is the root
+    this search returns on a step function, so the iteration itself (not just
+    the root's neighbourhood) must be reproduced to agree with R to full
+    precision. Port of ``src/library/stats/src/zeroin.c`` (R 4.2).
+    """
+    eps = np.finfo(float).eps
+    a, b = ax, bx
+    c, fc = a, fa
+    if fa == 0.0:
+        return a
+    if fb == 0.0:
+        return b
+    for _ in range(maxit + 1):
+        prev_step = b - a
+        if abs(fc) < abs(fb):
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol_act = 2 * eps * abs(b) + tol / 2
+        new_step = (c - b) / 2
+        if abs(new_step) <= tol_act or fb == 0.0:
+            return b
+        if abs(prev_step) >= tol_act and abs(fa) > abs(fb):
+            cb = c - b
+            if a == c:
+                t1 = fb / fa
+                p = cb * t1
+                q = 1.0 - t1
+            else:
+                q = fa / fc
+                t1 = fb / fc
+                t2 = fb / fa
+                p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1.0))
+                q = (q - 1.0) * (t1 - 1.0) * (t2 - 1.0)
+            if p > 0:
+                q = -q
+            else:
+                p = -p
+            if p < (0.75 * cb * q - abs(tol_act * q) / 2) and p < abs(prev_step * q / 2):
+                new_step = p / q
+        if abs(new_step) < tol_act:
+            new_step = tol_act if new_step > 0 else -tol_act
+        a, fa = b, fb
+        b += new_step
+        fb = f(b)
+        if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
+            c, fc = a, fa
+    return b
+
+
+def _signrank_z(x: np.ndarray, shift: float) -> float:
+    """R's signed-rank z of ``x - shift`` (``W`` inside ``wilcox.test.default``)
+    without continuity correction -- R sets ``correct <- FALSE`` just before it
+    solves for the estimate; NaN when nothing is left to rank."""
+    xd = x - shift
+    xd = xd[xd != 0]
+    nx = xd.size
+    if nx == 0:
+        return _NAN
+    absd = np.abs(xd)
+    zd = float(stats.rankdata(absd)[xd > 0].sum()) - nx * (nx + 1) / 4
+    _, ties = np.unique(absd, return_counts=True)
+    sigma = math.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24
+                      - float(np.sum(ties.astype(float) ** 3 - ties)) / 48)
+    if sigma == 0:
+        return _NAN
+    return zd / sigma
+
+
+def hodges_lehmann(pre, post) -> tuple[float, str]:
+    """Hodges-Lehmann estimate of the median difference ``post - pre``, as R.
+
+    Parameters
+    ----------
+    pre, post : array-like of float
+        Paired values; pairs with a missing value are dropped.
+
+    Returns
+    -------
+    tuple of (float, str)
+        The estimate (R's ``wilcox.test(post, pre, paired = TRUE, conf.int =
+        TRUE)$estimate``, the "(pseudo)median") and a note ("" or why it is
+        NaN or a midrange).
+
+    Notes
+    -----
+    Zero differences are dropped first, as in the test. When R's p-value is
+    exact (fewer than 50 differences, no ties, no zeros) the estimate is the
+    median of the ``n(n+1)/2`` Walsh averages ``(d_i + d_j) / 2, i <= j``.
+    Otherwise R solves ``z(mu) = 0`` for the signed-rank statistic of
+    ``d - mu`` (tie-corrected variance, no continuity correction: R switches
+    it off before this step) with ``uniroot(tol = 1e-4)`` between
+    ``min(d)`` and ``max(d)``; that search is reproduced step for step
+    (:func:`_zeroin`), so the value agrees with R to full precision and lies
+    within about 1e-4 of the point where the statistic changes sign. If the
+    statistic cannot be formed at ``min(d)`` (all non-zero differences equal)
+    R reports the midrange ``(min(d) + max(d)) / 2``; so does this function.
+
+    References
+    ----------
+    .. [1] Hodges, J. L. & Lehmann, E. L. (1963). Estimates of location based
+       on rank tests. Ann. Math. Statist. 34(2), 598-611.
+    .. [2] R Core Team. ``wilcox.test`` (package stats) and ``uniroot``.
+    """
+    d = _differences(pre, post)
+    if d.size == 0:
+        return _NAN, "no complete pairs: Hodges-Lehmann estimate undefined"
+    zeros = bool(np.any(d == 0))
+    x = d[d != 0]
+    n = x.size
+    if n == 0:
+        return _NAN, "all differences zero: Hodges-Lehmann estimate undefined (R: NaN)"
+    ties = np.unique(np.abs(x)).size < n
+    if n < _EXACT_MAX_N and not ties and not zeros:
+        i, j = np.triu_indices(n)
+        return float(np.median(np.sort(x[i] + x[j]) / 2)), ""
+    lo, hi = float(x.min()), float(x.max())
+    f_lo = _signrank_z(x, lo)
+    if not math.isfinite(f_lo):
+        return (lo + hi) / 2, ("Hodges-Lehmann estimate is the midrange of the "
+                               "non-zero differences (all equal; as R)")
+    return _zeroin(lambda mu: _signrank_z(x, mu), lo, hi, f_lo, _signrank_z(x, hi)), ""
+
+
+def sign_test(pre, post) -> tuple[int, int, float]:
+    """Two-sided sign test of ``post - pre``, as R's ``binom.test``.
+
+    Parameters
+    ----------
+    pre, post : array-like of float
+        Paired values; pairs with a missing value are dropped.
+
+    Returns
+    -------
+    tuple of (int, int, float)
+        ``n_positive`` (differences > 0), ``n_negative`` (differences < 0) and
+        the two-sided exact binomial p-value of ``n_positive`` out of
+        ``n_positive + n_negative`` against 1/2 (R: ``binom.test(n_positive,
+        n_positive + n_negative)$p.value``); p is 1.0 when every difference
+        is zero (no evidence either way; R refuses ``n = 0``).
+
+    Notes
+    -----
+    Zero differences (ties) are dropped, the usual convention [1]. Assumes
+    only independent subjects; no symmetry or scale assumption.
+
+    References
+    ----------
+    .. [1] Conover, W. J. (1999). Practical Nonparametric Statistics, 3rd ed.,
+       Wiley. Section 3.4.
+    """
+    d = _differences(pre, post)
+    pos, neg = int(np.sum(d > 0)), int(np.sum(d < 0))
+    if pos + neg == 0:
+        return pos, neg, 1.0
+    return pos, neg, float(stats.binomtest(pos, pos + neg, 0.5).pvalue)
+
+
+def shapiro_wilk(x) -> tuple[float, float, str]:
+    """Shapiro-Wilk test of normality (R ``shapiro.test``; Royston's AS R94).
+
+    Parameters
+    ----------
+    x : array-like of float
+        Values to test (here the paired differences); NaN are dropped.
+
+    Returns
+    -------
+    tuple of (float, float, str)
+        ``W``, its p-value, and a note that explains NaN results: fewer than
+        3 values, more than 5000, or all values identical (R stops with an
+        error in each case).
+
+    References
+    ----------
+    .. [1] Shapiro, S. S. & Wilk, M. B. (1965). Biometrika 52(3/4), 591-611.
+    .. [2] Royston, P. (1995). Algorithm AS R94. Appl. Statist. 44(4), 547-551.
+    """
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size < 3:
+        return _NAN, _NAN, "fewer than 3 differences: Shapiro-Wilk undefined"
+    if x.size > 5000:
+        return _NAN, _NAN, "more than 5000 differences: Shapiro-Wilk undefined (as R)"
+    if np.ptp(x) == 0:
+        return _NAN, _NAN, "all differences identical: Shapiro-Wilk undefined"
+    res = stats.shapiro(x)
+    return float(res.statistic), float(res.pvalue), ""
+
+
+@dataclass(frozen=True)
+class EffectSizes:
+    """Result of :func:`effect_sizes` (fields explained there)."""
+
+    dz: float
+    dz_ci_low: float
+    dz_ci_high: float
+    hedges_g: float
+    rank_biserial: float
+    note: str = ""
+
+
+def _nct_ncp(t: float, df: float, prob: float) -> float:
+    """The noncentrality ``ncp`` with ``P(T_df,ncp <= t) = prob`` (increasing
+    ncp lowers the probability, so the root is unique)."""
+    def f(ncp: float) -> float:
+        return float(stats.nct.cdf(t, df, ncp)) - prob
+    # Unit steps from t: the root lies a few units away, and scipy's noncentral t
+    # returns NaN far out in the tails, so never bracket wider than needed.
+    lo, hi = t - 1.0, t + 1.0
+    while f(lo) < 0:
+        lo -= 1.0
+    while f(hi) > 0:
+        hi += 1.0
+    return float(optimize.brentq(f, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps,
+                                 maxiter=500))
+
+
+def effect_sizes(pre, post, conf_level: float = 0.95) -> EffectSizes:
+    """Standardised effect sizes of the paired change ``d = post - pre``.
+
+    Parameters
+    ----------
+    pre, post : array-like of float
+        Paired values; pairs with a missing value are dropped.
+    conf_level : float, default 0.95
+        Coverage of the confidence interval of ``dz``.
+
+    Returns
+    -------
+    EffectSizes
+        Frozen dataclass with fields
+
+        - ``dz``: Cohen's d_z = mean(d) / sd(d) (SD with denominator n - 1).
+        - ``dz_ci_low``, ``dz_ci_high``: exact confidence interval of d_z by
+          inverting the noncentral t distribution: with ``t = dz * sqrt(n)``
+          and ``df = n - 1``, the limits are ``ncp / sqrt(n)`` for the
+          ``ncp`` with ``P(T_df,ncp <= t) = 1 - alpha/2`` (low) and
+          ``alpha/2`` (high).
+        - ``hedges_g``: small-sample corrected d_z, ``g = J(n - 1) * dz`` with
+          the exact ``J(m) = Gamma(m/2) / (sqrt(m/2) * Gamma((m - 1)/2))``.
+        - ``rank_biserial``: matched-pairs rank-biserial correlation
+          ``(T+ - T-) / (T+ + T-)``, the signed-rank sums of positive and
+          negative non-zero differences (zeros dropped, average ranks), in
+          [-1, 1].
+        - ``note``: "" or why a value is NaN.
+
+    Notes
+    -----
+    d_z standardises by the SD of the differences, so it is the effect size
+    of the paired t-test (not d_av). The noncentral-t interval assumes
+    normally distributed differences [2]. Degenerate input: fewer than 2 pairs
+    or SD = 0 make d_z, its interval and g NaN (with a note); g also needs
+    ``n >= 3`` (``J(1)`` involves Gamma(0)). rank_biserial is NaN when every
+    difference is zero.
+    Checked against R: d_z and g by their formulas, the interval by
+    ``uniroot`` on ``pt(t, df, ncp)`` (``tests/fixtures/r/paired_tests.R``),
+    which is the method of ``MBESS::conf.limits.nct``.
+
+    References
+    ----------
+    .. [1] Lakens, D. (2013). Calculating and reporting effect sizes to
+       facilitate cumulative science. Front. Psychol. 4, 863.
+    .. [2] Steiger, J. H. & Fouladi, R. T. (1997). Noncentrality interval
+       estimation. In What If There Were No Significance Tests?, 221-257.
+    .. [3] Hedges, L. V. (1981). Distribution theory for Glass's estimator of
+       effect size. J. Educ. Stat. 6(2), 107-128.
+    .. [4] Kerby, D. S. (2014). The simple difference formula. Compr.
+       Psychol. 3, 11.IT.3.1.
+    """
+    d = _differences(pre, post)
+    n = d.size
+    notes = []
+    nz = d[d != 0]
+    if nz.size:
+        ranks = stats.rankdata(np.abs(nz))
+        rb = float((ranks[nz > 0].sum() - ranks[nz < 0].sum()) / ranks.sum())
+    else:
+        rb = _NAN
+        notes.append("no non-zero differences: rank-biserial undefined")
+    if n < 2:
+        notes.append("fewer than 2 pairs: d_z and g undefined")
+        return EffectSizes(_NAN, _NAN, _NAN, _NAN, rb, "; ".join(notes))
+    sd = float(np.std(d, ddof=1))
+    if sd == 0 or sd < 10 * np.finfo(float).eps * abs(float(np.mean(d))):
+        notes.append("differences constant (SD 0): d_z and g undefined")
+        return EffectSizes(_NAN, _NAN, _NAN, _NAN, rb, "; ".join(notes))
+    dz = float(np.mean(d)) / sd
+    df = n - 1.0
+    t = dz * math.sqrt(n)
+    alpha = 1 - conf_level
+    low = _nct_ncp(t, df, 1 - alpha / 2) / math.sqrt(n)
+    high = _nct_ncp(t, df, alpha / 2) / math.sqrt(n)
+    if n >= 3:
+        j = math.exp(math.lgamma(df / 2) - math.lgamma((df - 1) / 2)) / math.sqrt(df / 2)
+        g = j * dz
+    else:
+        g = _NAN
+        notes.append("2 pairs: Hedges correction undefined (Gamma(0))")
+    return EffectSizes(dz, low, high, g, rb, "; ".join(notes))
+
+
+def choose_test(name: str, shapiro_p: float, n_pairs: int, alpha: float = 0.05) -> str:
+    """Resolve a plan's test choice for one outcome: ``"t"`` or ``"wilcoxon"``.
+
+    ``"auto"`` follows one documented rule: the paired t-test when there are
+    at least 3 pairs and the Shapiro-Wilk test does not reject normality of
+    the differences at ``alpha`` (``shapiro_p >= alpha``); the Wilcoxon
+    signed-rank test otherwise (including when Shapiro-Wilk is undefined).
+    Pre-testing normality is a convention, not a guarantee: with few pairs
+    the test has little power, with many pairs it rejects trivial departures.
+    """
+    if name == "auto":
+        ok = n_pairs >= 3 and not math.isnan(shapiro_p) and shapiro_p >= alpha
+        return "t" if ok else "wilcoxon"
+    if name not in _TEST_LABELS:
+        raise ValueError(f"test must be one of {', '.join(TEST_CHOICES)}, got {name!r}")
+    return name
+
+
 def _sd(x: np.ndarray) -> float:
     return float(np.std(x, ddof=1)) if x.size >= 2 else _NAN
 
@@ -291,65 +624,87 @@ def paired_tests(
     pre_visit: str = "pre",
     post_visit: str = "post",
     conf_level: float = 0.95,
+    alpha: float = 0.05,
+    primary: str = "",
+    multiplicity: str = "holm",
 ) -> pd.DataFrame:
-    """Pre/post paired tests for every (outcome, score) in a long table.
+    """Pre/post paired tests for every (outcome, score, group) in a long table.
 
     Parameters
     ----------
     pairs : pandas.DataFrame
         Long table with columns ``outcome, score, subject, pre_value,
-        post_value``: one row per subject per outcome/score. Rows with a
-        missing ``pre_value`` or ``post_value`` are dropped (defensively;
-        upstream should already have excluded them).
-    test : {"wilcoxon", "t"} or mapping of outcome to one of these
+        post_value`` and optionally ``group`` (subgroup label; ``"all"`` if
+        absent): one row per subject per outcome/score/group. Rows with a
+        missing ``pre_value`` or ``post_value`` are dropped.
+    test : {"wilcoxon", "t", "auto"} or mapping of outcome to one of these
         Which test's p-value becomes ``p_used``. A mapping chooses per
-        outcome; outcomes absent from it use ``"wilcoxon"``. Both tests are
-        always computed and reported.
+        outcome; outcomes absent from it use ``"wilcoxon"``. ``"auto"`` is
+        resolved per row by :func:`choose_test`. Both tests are always
+        computed and reported.
     pre_visit, post_visit : str
         Labels describing the visit rules that produced the pre and post
         values; copied into the output.
     conf_level : float, default 0.95
-        Coverage of the t-based confidence interval of the mean difference.
+        Coverage of the confidence intervals (mean difference, d_z).
+    alpha : float, default 0.05
+        Significance level; used only by the ``"auto"`` test rule.
+    primary : str, default ""
+        Name of the primary outcome. Its p-value is not adjusted; every other
+        outcome forms the secondary family, adjusted within each group. With
+        no primary outcome every outcome is in the family.
+    multiplicity : {"holm", "bh"}, default "holm"
+        Adjustment over the secondary family (:func:`pipeline.statistics.
+        multiplicity.adjust_p`, R ``p.adjust``).
 
     Returns
     -------
     pandas.DataFrame
-        One row per (outcome, score); outcomes in order of first appearance,
-        scores within an outcome in order of first appearance. Columns, in
-        this order (values unrounded):
+        One row per (outcome, score, group), in order of first appearance of
+        outcome, then score, then group. Columns, in this order (unrounded):
 
-        - ``outcome``, ``score``: the group keys.
-        - ``group``: subgroup label, always ``"all"``.
+        - ``outcome``, ``score``, ``group``: the keys.
         - ``pre_visit``, ``post_visit``: the labels passed in.
         - ``n_pairs``: number of complete pairs.
         - ``pre_mean``, ``pre_sd``, ``post_mean``, ``post_sd``: mean and
           sample SD (denominator n - 1) of the paired pre and post values.
-        - ``mean_diff``, ``sd_diff``: mean and SD of ``post - pre``.
+        - ``mean_diff``, ``sd_diff``: mean and SD of ``d = post - pre``.
         - ``ci_low``, ``ci_high``: t-based confidence interval of the mean
-          difference at ``conf_level``.
-        - ``t``, ``df``, ``p_t``: paired t statistic, degrees of freedom and
+          difference (R ``t.test(post, pre, paired = TRUE)$conf.int``).
+        - ``t``, ``df``, ``p_t``: paired t statistic, degrees of freedom,
           two-sided p-value (:func:`paired_t`).
-        - ``wilcoxon_v``, ``p_wilcoxon``: Wilcoxon signed-rank V and
-          two-sided p-value; ``wilcoxon_method``: ``"exact"`` or ``"normal
-          approximation with continuity correction"``
-          (:func:`wilcoxon_signed_rank`).
+        - ``wilcoxon_v``, ``p_wilcoxon``, ``wilcoxon_method``: Wilcoxon
+          signed-rank V (sum of ranks of positive differences), two-sided
+          p-value, ``"exact"`` or ``"normal approximation with continuity
+          correction"`` (:func:`wilcoxon_signed_rank`).
+        - ``hodges_lehmann``: Hodges-Lehmann estimate of the median
+          difference (:func:`hodges_lehmann`; R ``wilcox.test(...,
+          conf.int = TRUE)$estimate``).
+        - ``dz``, ``dz_ci_low``, ``dz_ci_high``: Cohen's d_z with its
+          noncentral-t confidence interval; ``hedges_g``: d_z with Hedges'
+          exact small-sample correction; ``rank_biserial``: matched-pairs
+          rank-biserial correlation (:func:`effect_sizes`).
+        - ``shapiro_w``, ``shapiro_p``: Shapiro-Wilk test of the differences
+          (:func:`shapiro_wilk`; R ``shapiro.test``).
         - ``test_used``: ``"Wilcoxon signed-rank"`` or ``"paired t"``.
         - ``p_used``: the p-value of ``test_used``.
-        - ``note``: "" normally; otherwise why some statistics are NaN
-          (e.g. "fewer than 2 pairs: SD and t-test undefined ...", "all
-          differences zero: Wilcoxon undefined (R: V = 0, p = NaN)",
-          "differences constant: t-test undefined (R: data are essentially
-          constant)"), several reasons joined by "; ".
+        - ``p_adj``: ``p_used`` adjusted for multiplicity over the secondary
+          family of the same group; equal to ``p_used`` for the primary
+          outcome; NaN only where ``p_used`` is NaN.
+        - ``p_adj_method``: ``"none (primary outcome)"``, ``"Holm"`` or
+          ``"Benjamini-Hochberg"`` (with the family size), or ``"not
+          computed"`` when ``p_used`` is NaN.
+        - ``note``: "" normally; otherwise why some statistics are NaN,
+          several reasons joined by "; ".
 
     Notes
     -----
     Differences are ``post - pre``. Formulas, assumptions, the zero and tie
-    rules, and the R functions matched are described in :func:`paired_t`
-    (R ``t.test(post, pre, paired = TRUE)``) and
-    :func:`wilcoxon_signed_rank` (R ``wilcox.test(post, pre, paired =
-    TRUE)``). No multiplicity adjustment is applied here. Degenerate groups
-    (0 or 1 pairs, all-zero or constant differences) give NaN statistics and
-    a note rather than an error. A group whose rows all lack a value still
+    rules, and the R functions matched are described in :func:`paired_t`,
+    :func:`wilcoxon_signed_rank`, :func:`hodges_lehmann`,
+    :func:`effect_sizes` and :func:`shapiro_wilk`. Degenerate groups (0, 1
+    or 2 pairs, all-zero or constant differences) give NaN statistics and a
+    note rather than an error. A group whose rows all lack a value still
     appears, with ``n_pairs = 0``.
 
     References
@@ -358,34 +713,46 @@ def paired_tests(
        Biometrics Bulletin 1(6), 80-83.
     .. [2] Hollander, M., Wolfe, D. A. & Chicken, E. (2014). Nonparametric
        Statistical Methods, 3rd ed., Wiley.
-    .. [3] R Core Team. ``t.test`` and ``wilcox.test`` (package stats),
-       R documentation.
+    .. [3] R Core Team. ``t.test``, ``wilcox.test``, ``shapiro.test`` and
+       ``p.adjust`` (package stats), R documentation.
     """
+    from pipeline.statistics.multiplicity import adjust_secondary
+
     required = ["outcome", "score", "subject", "pre_value", "post_value"]
     missing = [c for c in required if c not in pairs.columns]
     if missing:
         raise ValueError(f"pairs is missing columns: {missing}")
+    if "group" not in pairs.columns:
+        pairs = pairs.assign(group="all")
 
-    def chosen_test(outcome) -> str:
+    def planned_test(outcome) -> str:
         name = test.get(outcome, "wilcoxon") if isinstance(test, Mapping) else test
-        if name not in _TEST_LABELS:
-            raise ValueError(f"test must be 'wilcoxon' or 't', got {name!r} for {outcome!r}")
+        if name not in TEST_CHOICES:
+            raise ValueError(f"test must be one of {', '.join(TEST_CHOICES)}, "
+                             f"got {name!r} for {outcome!r}")
         return name
 
     # Keep groups before dropping incomplete rows, so an all-missing group
     # still reports n_pairs = 0 instead of silently disappearing.
-    outcome_rank = {o: i for i, o in enumerate(pd.unique(pairs["outcome"]))}
     rows = []
-    for (outcome, score), g in pairs.groupby(["outcome", "score"], sort=False, dropna=False):
+    for (outcome, score, group), g in pairs.groupby(["outcome", "score", "group"],
+                                                    sort=False, dropna=False):
         g = g.dropna(subset=["pre_value", "post_value"])
         pre = g["pre_value"].to_numpy(dtype=float)
         post = g["post_value"].to_numpy(dtype=float)
         tt = paired_t(pre, post, conf_level=conf_level)
         wt = wilcoxon_signed_rank(pre, post)
-        name = chosen_test(outcome)
-        notes = [x for x in (tt.note, wt.note) if x]
+        hl, hl_note = hodges_lehmann(pre, post)
+        es = effect_sizes(pre, post, conf_level=conf_level)
+        sw, sp, sw_note = shapiro_wilk(post - pre)
+        name = choose_test(planned_test(outcome), sp, tt.n, alpha)
+        notes = []
+        for x in (tt.note, wt.note, hl_note, es.note, sw_note):
+            for part in x.split("; "):
+                if part and part not in notes:
+                    notes.append(part)
         rows.append({
-            "outcome": outcome, "score": score, "group": "all",
+            "outcome": outcome, "score": score, "group": group,
             "pre_visit": pre_visit, "post_visit": post_visit,
             "n_pairs": tt.n,
             "pre_mean": _mean(pre), "pre_sd": _sd(pre),
@@ -394,11 +761,17 @@ def paired_tests(
             "ci_low": tt.ci_low, "ci_high": tt.ci_high,
             "t": tt.t, "df": tt.df, "p_t": tt.p,
             "wilcoxon_v": wt.v, "p_wilcoxon": wt.p, "wilcoxon_method": wt.method,
+            "hodges_lehmann": hl, "dz": es.dz, "dz_ci_low": es.dz_ci_low,
+            "dz_ci_high": es.dz_ci_high, "hedges_g": es.hedges_g,
+            "rank_biserial": es.rank_biserial, "shapiro_w": sw, "shapiro_p": sp,
             "test_used": _TEST_LABELS[name],
             "p_used": tt.p if name == "t" else wt.p,
             "note": "; ".join(notes),
         })
-    # Stable sort: outcomes by first appearance, scores keep first-appearance order.
-    rows.sort(key=lambda r: outcome_rank.get(r["outcome"], len(outcome_rank)))
-    out = pd.DataFrame(rows, columns=COLUMNS)
-    return out.astype({"n_pairs": int})
+    out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "p_adj_method")])
+    if len(out):
+        # Stable sort: outcomes by first appearance, then groups as they came.
+        rank = {o: i for i, o in enumerate(pd.unique(pairs["outcome"]))}
+        out = out.iloc[np.argsort(out["outcome"].map(rank).to_numpy(), kind="stable")]
+    out = adjust_secondary(out.reset_index(drop=True), primary=primary, method=multiplicity)
+    return out[COLUMNS].astype({"n_pairs": int})

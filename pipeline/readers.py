@@ -1,0 +1,295 @@
+"""Raw files into DuckDB as text, whatever a coordinator's software wrote.
+
+A file is loaded into a temporary table with every value as text (nothing is
+converted by guesswork; ingestion checks each value) and a ``_line`` column:
+the row as a spreadsheet shows it, the header being line 1.
+
+CSV: UTF-8 with or without a byte-order mark, or Latin-1 (Windows Excel's
+"CSV" on Western European systems); comma, semicolon or tab delimited. The
+decimal separator does not matter here, since values stay text; ingestion
+parses numbers with :func:`number_sql`. XLSX: the first sheet or a named one.
+
+A row with more or fewer fields than the header is not guessed at: it is set
+aside in ``<table>_rejects(_line, reason)`` so that ingestion quarantines it,
+and it still counts as read. Its values are not kept anywhere.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+FORMATS = ("auto", "csv", "xlsx", "redcap")   # a REDCap records export is CSV
+ENCODINGS = ("auto", "utf-8", "latin-1")
+DELIMITERS = ("auto", ",", ";", "\t")
+DECIMALS = (".", ",")
+
+# A field longer than this is not a clinical value; DuckDB's default limit is 2 MB per line.
+MAX_LINE_BYTES = 8_000_000
+
+
+class ReadError(ValueError):
+    """A file that cannot be read as a table; the message says what and how to fix it."""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read one raw file; ``auto`` settings are detected from the file."""
+
+    format: str = "auto"
+    encoding: str = "auto"
+    delimiter: str = "auto"
+    decimal: str = "."
+    sheet: str = ""
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A file loaded into a temporary table ``table`` (text columns plus ``_line``)."""
+
+    path: Path
+    table: str
+    columns: tuple[str, ...]
+    rows: int            # rows read: loaded + rejected
+    rejected: int        # rows with the wrong number of fields, in ``<table>_rejects``
+    format: str
+    encoding: str
+    delimiter: str
+    decimal: str
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def number_sql(expr: str, decimal: str = ".") -> str:
+    """SQL parsing a text value as a number: spaces ignored, the study's decimal separator.
+
+    With a decimal comma, ``3,5`` is 3.5 and a point is not accepted (``1.234,5``
+    is refused rather than read as a thousands separator).
+    """
+    cleaned = f"replace(trim({expr}), ' ', '')"
+    if decimal == ",":
+        cleaned = f"CASE WHEN contains({cleaned}, '.') THEN NULL ELSE replace({cleaned}, ',', '.') END"
+    return f"TRY_CAST({cleaned} AS DOUBLE)"
+
+
+def detect_format(path: Path, options: ReadOptions) -> str:
+    if options.format != "auto":
+        return "csv" if options.format == "redcap" else options.format
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    # XLSX is a zip archive whatever its file name says.
+    if magic == b"PK\x03\x04":
+        return "xlsx"
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        raise ReadError(f"{path}: named as an Excel workbook but is not one (damaged or renamed). "
+                        "Save it again from Excel as .xlsx, or export CSV.")
+    if path.suffix.lower() == ".xls":
+        raise ReadError(f"{path}: old Excel 97-2003 workbooks (.xls) are not read. Save it as .xlsx or CSV UTF-8.")
+    return "csv"
+
+
+def read_table(con: duckdb.DuckDBPyConnection, path: Path, table: str,
+               options: ReadOptions = ReadOptions()) -> RawTable:
+    """Load ``path`` into temp table ``table``; raise :class:`ReadError` if it is not a table."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReadError(f"{path}: file not found. Put the export there or correct the file name.")
+    if path.stat().st_size == 0:
+        raise ReadError(f"{path}: the file is empty. Export it again with a header row and data rows.")
+    fmt = detect_format(path, options)
+    if fmt == "xlsx":
+        return _read_xlsx(con, path, table, options)
+    if fmt != "csv":
+        raise ReadError(f"{path}: format {fmt!r} is not one of {', '.join(FORMATS)}.")
+    return _read_csv(con, path, table, options)
+
+
+def _detect_encoding(path: Path, data: bytes, requested: str) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data[:65536]:
+        raise ReadError(f"{path}: the file is UTF-16 or binary, not CSV text. In Excel use "
+                        "Save As > 'CSV UTF-8 (Comma delimited)'.")
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as err:
+        if requested == "utf-8":
+            line = data.count(b"\n", 0, err.start) + 1
+            raise ReadError(f"{path}: not valid UTF-8 (line {line}, byte {err.start}). Save it as "
+                            "'CSV UTF-8', or set encoding = \"latin-1\" for this file in the study spec.") from None
+        # Every byte sequence is valid Latin-1, so this is the only fallback that cannot fail;
+        # it is what Excel writes as "CSV (Comma delimited)" on Western European Windows.
+        return "latin-1"
+
+
+def _header(path: Path, text: str, delimiter: str) -> list[str]:
+    first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    names = [name.strip() for name in first]
+    if not any(names):
+        raise ReadError(f"{path}: the first line is blank; it must be the header row naming the columns.")
+    for i, name in enumerate(names, start=1):
+        if not name:
+            raise ReadError(f"{path}: column {i} of the header has no name. Name it or delete the column.")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if name in seen:
+            raise ReadError(f"{path}: column {name!r} appears twice in the header (columns {seen[name]} and {i}). "
+                            "Rename or delete one of them.")
+        seen[name] = i
+    if "_line" in seen:
+        raise ReadError(f"{path}: a column is named '_line', which is reserved. Rename it.")
+    return names
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions) -> RawTable:
+    data = path.read_bytes()
+    detected = _detect_encoding(path, data, "utf-8" if options.encoding == "utf-8" else "auto")
+    encoding = options.encoding if options.encoding == "latin-1" else detected
+    text = data.decode(encoding)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    head = text[: text.find("\n") if "\n" in text else len(text)]
+    delimiter = options.delimiter
+    if delimiter == "auto":
+        counts = {d: head.count(d) for d in (",", ";", "\t")}
+        delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    names = _header(path, text, delimiter)
+    columns = "{" + ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for n in names) + "}"
+    con.execute("SET VARIABLE _path = ?", [str(path)])
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {table}_text AS
+            SELECT * FROM read_csv(getvariable('_path'), header = true, auto_detect = false,
+                                   columns = {columns}, delim = ?, quote = '"', escape = '"',
+                                   encoding = ?, ignore_errors = true, store_rejects = true,
+                                   rejects_table = '{table}_reject_errors', rejects_scan = '{table}_reject_scans',
+                                   max_line_size = {MAX_LINE_BYTES})
+        """, [delimiter, encoding])
+    except duckdb.Error as err:
+        first = str(err).strip().splitlines()[0]
+        raise ReadError(f"{path}: cannot be read as CSV ({first}). Export it again as delimited text "
+                        "with one header row.") from None
+    # Lines DuckDB did not turn into rows: rows with the wrong number of fields (kept for the
+    # quarantine) and blank lines (not rows at all, but they still move the spreadsheet line).
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {table}_rejects AS
+        SELECT line AS _line,
+               CASE WHEN bool_or(error_type = 'MISSING COLUMNS') OR bool_or(error_type = 'TOO MANY COLUMNS')
+                    THEN 'row has ' || CASE WHEN bool_or(error_type = 'MISSING COLUMNS') THEN 'fewer' ELSE 'more' END
+                         || ' fields than the header ({len(names)}); check for a stray or missing delimiter'
+                    WHEN bool_or(error_type = 'LINE SIZE OVER MAXIMUM') THEN 'row is longer than {MAX_LINE_BYTES} bytes'
+                    WHEN bool_or(error_type = 'UNQUOTED VALUE')
+                    THEN 'a quoted value is not closed properly; check the quotes from this row on'
+                    ELSE 'row cannot be read: ' || first(error_type)
+               END AS reason
+        FROM {table}_reject_errors GROUP BY line
+    """)
+    # Blank lines are found in the text, so a blank line after a cell holding a line break
+    # is placed one line late per such break; DuckDB's own line numbers count records.
+    has_blank = "\n\n" in text or "\n\r\n" in text  # a fast test first: most exports have none
+    blank = [m.start() for m in re.finditer(r"(?m)^\r?$", text)] if has_blank else []
+    blank_lines = sorted({text.count("\n", 0, pos) + 1 for pos in blank if pos < len(text.rstrip("\r\n "))})
+    con.register("_blank_lines", pd.DataFrame({"_line": pd.Series(blank_lines, dtype="int64")}))
+    try:
+        loaded = con.execute(f"SELECT count(*) FROM {table}_text").fetchall()[0][0]
+        rejected = con.execute(f"SELECT count(*) FROM {table}_rejects").fetchall()[0][0]
+        # Loaded rows keep file order (DuckDB preserves insertion order); the k-th loaded row is on
+        # the k-th line that is neither the header, a rejected row nor blank.
+        last = loaded + rejected + len(blank_lines) + 1
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {table} AS
+            WITH free AS (
+                SELECT range AS _line, row_number() OVER (ORDER BY range) - 1 AS _k
+                FROM range(2, {last + 1})
+                WHERE range NOT IN (SELECT _line FROM {table}_rejects)
+                  AND range NOT IN (SELECT _line FROM _blank_lines)
+            )
+            SELECT f._line, t.* EXCLUDE (_k)
+            FROM (SELECT rowid AS _k, * FROM {table}_text) t JOIN free f USING (_k)
+            ORDER BY f._line
+        """)
+    finally:
+        con.unregister("_blank_lines")
+    con.execute(f"DROP TABLE {table}_text")
+    return RawTable(path, table, tuple(names), loaded + rejected, rejected, "csv", encoding, delimiter,
+                    options.decimal)
+
+
+def _cell_text(value: object) -> str | None:
+    """An XLSX cell as the text a CSV export would hold."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if hasattr(value, "isoformat"):
+        # Dates stay recognisable as dates, so the de-identification guard sees them.
+        return value.isoformat()
+    return str(value)
+
+
+def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions) -> RawTable:
+    import openpyxl
+
+    try:
+        # A file object, so a workbook saved with a .csv name is still opened by its content.
+        book = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
+    except Exception as err:  # openpyxl raises zip, XML and key errors alike
+        raise ReadError(f"{path}: cannot be opened as an Excel workbook ({type(err).__name__}). "
+                        "Save it again from Excel as .xlsx, or export CSV.") from None
+    try:
+        if options.sheet:
+            if options.sheet not in book.sheetnames:
+                raise ReadError(f"{path}: no sheet named {options.sheet!r}; the workbook has "
+                                f"{', '.join(book.sheetnames)}. Correct 'sheet' in the study spec.")
+            sheet = book[options.sheet]
+        else:
+            sheet = book.worksheets[0]
+        # openpyxl yields rows in Python; XLSX has no columnar reader here, so this is the one
+        # row loop in ingestion (CSV, the format for large cohorts, is read by DuckDB).
+        rows = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    finally:
+        book.close()
+    if not rows:
+        raise ReadError(f"{path}: sheet is empty. Put the header row on line 1.")
+    header = rows[0]
+    while header and header[-1] is None:
+        header = header[:-1]
+    names = _header(path, ",".join('"' + (h or "").replace('"', '""') + '"' for h in header), ",")
+    width = len(names)
+    lines, body, rejects = [], [], []
+    for number, row in enumerate(rows[1:], start=2):
+        extra = [v for v in row[width:] if v not in (None, "")]
+        if all(v in (None, "") for v in row):
+            continue  # an empty spreadsheet row is not a record
+        if extra:
+            rejects.append((number, f"row has more fields than the header ({width}); "
+                                    "a value sits in a column without a name"))
+            continue
+        lines.append(number)
+        body.append((list(row) + [None] * width)[:width])
+    frame = pd.DataFrame(body, columns=names, dtype="object") if body else pd.DataFrame(columns=names)
+    frame = frame.astype("string")
+    frame.insert(0, "_line", pd.Series(lines, dtype="int64"))
+    con.register("_xlsx_frame", frame)
+    con.register("_xlsx_rejects", pd.DataFrame(rejects, columns=["_line", "reason"]).astype({"_line": "int64",
+                                                                                            "reason": "string"}))
+    try:
+        cast = ", ".join(f"CAST({quote(n)} AS VARCHAR) AS {quote(n)}" for n in names)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT _line, {cast} FROM _xlsx_frame ORDER BY _line")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS "
+                    "SELECT _line::BIGINT AS _line, reason::VARCHAR AS reason FROM _xlsx_rejects")
+    finally:
+        con.unregister("_xlsx_frame")
+        con.unregister("_xlsx_rejects")
+    return RawTable(path, table, tuple(names), len(body) + len(rejects), len(rejects), "xlsx", "xlsx", "",
+                    options.decimal)

@@ -1,0 +1,178 @@
+"""Inter-rater reliability: the six Shrout-Fleiss ICCs and weighted kappa."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["icc", "weighted_kappa"]
+
+_NAN = float("nan")
+
+ICC_FORMS = [
+    ("ICC1", "single raters, absolute agreement, one-way random"),
+    ("ICC2", "single random raters, absolute agreement, two-way random"),
+    ("ICC3", "single fixed raters, consistency, two-way mixed"),
+    ("ICC1k", "average of raters, one-way random"),
+    ("ICC2k", "average of random raters, two-way random"),
+    ("ICC3k", "average of fixed raters, two-way mixed"),
+]
+
+
+def icc(ratings, conf_level: float = 0.95) -> pd.DataFrame:
+    """Shrout-Fleiss intraclass correlations with F tests and intervals (R ``psych::ICC``).
+
+    Parameters
+    ----------
+    ratings : array-like, shape (n_targets, n_raters)
+        One row per rated target (here a patient visit), one column per
+        rater. Rows with any missing rating are dropped (complete cases).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Six rows (ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k) with columns
+        ``type``, ``description``, ``icc``, ``f`` (F statistic), ``df1``,
+        ``df2``, ``p`` (upper tail of F: the ICC is 0), ``ci_low``,
+        ``ci_high``, ``n_targets``, ``n_raters``, ``note``.
+
+    Notes
+    -----
+    From the two-way ANOVA mean squares for targets (MSB), raters (MSJ),
+    residual (MSE) and the one-way within-target mean square (MSW), with n
+    targets and k raters [1]:
+
+    - ICC1 = (MSB - MSW) / (MSB + (k - 1) MSW); F = MSB / MSW on (n - 1,
+      n(k - 1)) df.
+    - ICC2 = (MSB - MSE) / (MSB + (k - 1) MSE + k (MSJ - MSE) / n); F = MSB /
+      MSE on (n - 1, (n - 1)(k - 1)) df.
+    - ICC3 = (MSB - MSE) / (MSB + (k - 1) MSE); F = MSB / MSE.
+    - ICC1k = (MSB - MSW) / MSB, ICC2k = (MSB - MSE) / (MSB + (MSJ - MSE) / n),
+      ICC3k = (MSB - MSE) / MSB, with the F tests of their single forms.
+
+    Intervals: exact F-based for ICC1/ICC3 and their averages; ICC2 by
+    Satterthwaite's approximate df [1, 2], exactly as ``psych::ICC``
+    (``lmer = FALSE``). Assumes normally distributed ratings and, for ICC2
+    and ICC3, no target x rater interaction. Needs 2 or more targets and
+    raters with some variation; otherwise NaN and a note.
+
+    References
+    ----------
+    .. [1] Shrout, P. E. & Fleiss, J. L. (1979). Intraclass correlations:
+       uses in assessing rater reliability. Psychol. Bull. 86(2), 420-428.
+    .. [2] McGraw, K. O. & Wong, S. P. (1996). Forming inferences about some
+       intraclass correlation coefficients. Psychol. Methods 1(1), 30-46.
+    """
+    x = np.asarray(ratings, dtype=float)
+    x = x[~np.isnan(x).any(axis=1)]
+    n, k = x.shape if x.ndim == 2 else (0, 0)
+    base = pd.DataFrame({"type": [t for t, _ in ICC_FORMS], "description": [d for _, d in ICC_FORMS]})
+    for c in ("icc", "f", "df1", "df2", "p", "ci_low", "ci_high"):
+        base[c] = _NAN
+    base["n_targets"], base["n_raters"], base["note"] = n, k, ""
+    if n < 2 or k < 2:
+        base["note"] = "fewer than 2 complete targets or raters: ICC undefined"
+        return base
+    grand = x.mean()
+    ss_total = float(((x - grand) ** 2).sum())
+    ss_rows = float(k * ((x.mean(axis=1) - grand) ** 2).sum())
+    ss_cols = float(n * ((x.mean(axis=0) - grand) ** 2).sum())
+    ss_err = ss_total - ss_rows - ss_cols
+    msb = ss_rows / (n - 1)
+    msw = (ss_total - ss_rows) / (n * (k - 1))
+    msj = ss_cols / (k - 1)
+    mse = ss_err / ((n - 1) * (k - 1))
+    if msw == 0 or mse <= 0 or msb == 0:
+        base["note"] = "no variation between or within targets: ICC undefined"
+        return base
+    alpha = 1 - conf_level
+    icc1 = (msb - msw) / (msb + (k - 1) * msw)
+    icc2 = (msb - mse) / (msb + (k - 1) * mse + k * (msj - mse) / n)
+    icc3 = (msb - mse) / (msb + (k - 1) * mse)
+    icc1k = (msb - msw) / msb
+    icc2k = (msb - mse) / (msb + (msj - mse) / n)
+    icc3k = (msb - mse) / msb
+    f1, df1n, df1d = msb / msw, n - 1, n * (k - 1)
+    f3, df3n, df3d = msb / mse, n - 1, (n - 1) * (k - 1)
+    p1, p3 = float(stats.f.sf(f1, df1n, df1d)), float(stats.f.sf(f3, df3n, df3d))
+    q = 1 - alpha / 2
+    f1l, f1u = f1 / stats.f.ppf(q, df1n, df1d), f1 * stats.f.ppf(q, df1d, df1n)
+    f3l, f3u = f3 / stats.f.ppf(q, df3n, df3d), f3 * stats.f.ppf(q, df3d, df3n)
+    l1, u1 = (f1l - 1) / (f1l + (k - 1)), (f1u - 1) / (f1u + (k - 1))
+    l3, u3 = (f3l - 1) / (f3l + (k - 1)), (f3u - 1) / (f3u + (k - 1))
+    # Satterthwaite df for ICC2 (Shrout & Fleiss 1979, eq. for case 2), as psych::ICC.
+    fj = msj / mse
+    vn = (k - 1) * (n - 1) * (k * icc2 * fj + n * (1 + (k - 1) * icc2) - k * icc2) ** 2
+    vd = (n - 1) * k ** 2 * icc2 ** 2 * fj ** 2 + (n * (1 + (k - 1) * icc2) - k * icc2) ** 2
+    v = vn / vd
+    f2u, f2l = stats.f.ppf(q, n - 1, v), stats.f.ppf(q, v, n - 1)
+    l2 = n * (msb - f2u * mse) / (f2u * (k * msj + (k * n - k - n) * mse) + n * msb)
+    u2 = n * (f2l * msb - mse) / (k * msj + (k * n - k - n) * mse + n * f2l * msb)
+    base["icc"] = [icc1, icc2, icc3, icc1k, icc2k, icc3k]
+    base["f"] = [f1, f3, f3, f1, f3, f3]
+    base["df1"] = [float(df1n), float(df3n), float(df3n)] * 2
+    base["df2"] = [float(df1d), float(df3d), float(df3d)] * 2
+    base["p"] = [p1, p3, p3] * 2
+    base["ci_low"] = [l1, l2, l3, 1 - 1 / f1l, l2 * k / (1 + l2 * (k - 1)), 1 - 1 / f3l]
+    base["ci_high"] = [u1, u2, u3, 1 - 1 / f1u, u2 * k / (1 + u2 * (k - 1)), 1 - 1 / f3u]
+    return base
+
+
+def weighted_kappa(a, b, weights: str = "quadratic") -> dict:
+    """Cohen's weighted kappa for two raters' ordinal grades (R ``psych::cohen.kappa``).
+
+    Parameters
+    ----------
+    a, b : array-like
+        The two raters' grades of the same targets; pairs with a missing
+        grade are dropped.
+    weights : {"quadratic", "linear"}
+        Disagreement weights ``((i - j) / (c - 1))^2`` or ``|i - j| / (c - 1)``
+        over the category indices ``i, j`` of the ``c`` categories observed
+        from either rater (sorted).
+
+    Returns
+    -------
+    dict
+        ``kappa`` = ``1 - sum(w O) / sum(w E)`` with O the observed and E the
+        chance-expected proportions (product of the margins), ``n``,
+        ``categories`` and ``note``.
+
+    Notes
+    -----
+    Categories not used by either rater do not enter the weights (as
+    ``psych::cohen.kappa``). One category only, or complete chance agreement
+    structure (``sum(w E) = 0``), gives NaN with a note.
+
+    References
+    ----------
+    .. [1] Cohen, J. (1968). Weighted kappa. Psychol. Bull. 70(4), 213-220.
+    .. [2] Fleiss, J. L. & Cohen, J. (1973). The equivalence of weighted
+       kappa and the intraclass correlation coefficient as measures of
+       reliability. Educ. Psychol. Meas. 33, 613-619.
+    """
+    if weights not in ("quadratic", "linear"):
+        raise ValueError(f"weights must be 'quadratic' or 'linear', got {weights!r}")
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[ok], b[ok]
+    cats = np.unique(np.concatenate([a, b]))
+    out = {"kappa": _NAN, "n": int(a.size), "categories": " ".join(f"{c:g}" for c in cats), "note": ""}
+    c = cats.size
+    if a.size == 0 or c < 2:
+        out["note"] = "fewer than 2 categories used: weighted kappa undefined"
+        return out
+    ia, ib = np.searchsorted(cats, a), np.searchsorted(cats, b)
+    obs = np.zeros((c, c))
+    np.add.at(obs, (ia, ib), 1)
+    obs /= obs.sum()
+    exp = np.outer(obs.sum(axis=1), obs.sum(axis=0))
+    i, j = np.indices((c, c))
+    w = ((i - j) / (c - 1)) ** 2 if weights == "quadratic" else np.abs(i - j) / (c - 1)
+    denom = float((w * exp).sum())
+    if denom == 0:
+        out["note"] = "no expected disagreement: weighted kappa undefined"
+        return out
+    out["kappa"] = 1 - float((w * obs).sum()) / denom
+    return out

@@ -1,0 +1,104 @@
+"""Readers: CSV in the encodings, delimiters and decimal separators coordinators really have, and XLSX."""
+
+from __future__ import annotations
+
+import codecs
+import datetime
+
+import duckdb
+import openpyxl
+import pytest
+
+from pipeline.readers import ReadError, ReadOptions, number_sql, read_table
+
+ROWS = [("code", "visit", "day", "hb"), ("P1", "pré", "-10", "4"), ("P2", "m3", "95", "3")]
+
+
+def rows_of(con, table="raw"):
+    return con.execute(f"SELECT * FROM {table} ORDER BY _line").fetchall()
+
+
+EXPECTED = [(2, "P1", "pré", "-10", "4"), (3, "P2", "m3", "95", "3")]
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-8", b""), ("utf-8", codecs.BOM_UTF8), ("latin-1", b"")])
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_csv_encodings_and_delimiters(tmp_path, encoding, bom, delimiter):
+    path = tmp_path / "v.csv"
+    path.write_bytes(bom + "\n".join(delimiter.join(r) for r in ROWS).encode(encoding) + b"\n")
+    con = duckdb.connect()
+    raw = read_table(con, path, "raw")
+    assert (raw.encoding, raw.delimiter, raw.columns, raw.rows) == (encoding, delimiter, ROWS[0], 2)
+    assert rows_of(con) == EXPECTED
+
+
+def test_windows_line_endings_and_quoted_fields(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_bytes(b'code,note\r\nP1,"a, b"\r\nP2,"say ""hi"""\r\n')
+    con = duckdb.connect()
+    read_table(con, path, "raw")
+    assert rows_of(con) == [(2, "P1", "a, b"), (3, "P2", 'say "hi"')]
+
+
+def test_declared_utf8_that_is_not_is_refused_with_the_line(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_bytes("code,visit\nP1,ok\nP2,pré\n".encode("latin-1"))
+    with pytest.raises(ReadError, match=r"not valid UTF-8 \(line 3.*encoding = \"latin-1\""):
+        read_table(duckdb.connect(), path, "raw", ReadOptions(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("decimal, text, expected", [
+    (".", "3.5", 3.5), (".", "3,5", None), (",", "3,5", 3.5), (",", "1.234,5", None), (".", " 4 ", 4.0),
+    (".", "1e400", float("inf")), (".", "abc", None),
+])
+def test_numbers_follow_the_declared_decimal_separator(decimal, text, expected):
+    value = duckdb.connect().execute(f"SELECT {number_sql('v', decimal)} FROM (SELECT ? AS v)", [text]).fetchall()[0][0]
+    assert value == expected
+
+
+def test_xlsx_first_or_named_sheet(tmp_path):
+    path = tmp_path / "v.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = "notes"
+    book.active.append(["only", "notes"])
+    sheet = book.create_sheet("visits")
+    for row in [("code", "visit", "day", "hb"), ("P1", "pré", -10, 4), (None, None, None, None), ("P2", "m3", 95.0, 3)]:
+        sheet.append(row)
+    book.save(path)
+    con = duckdb.connect()
+    raw = read_table(con, path, "raw", ReadOptions(sheet="visits"))
+    assert (raw.format, raw.rows) == ("xlsx", 2)
+    # The empty spreadsheet row 3 is not a record, but P2 keeps its spreadsheet line 4.
+    assert rows_of(con) == [(2, "P1", "pré", "-10", "4"), (4, "P2", "m3", "95", "3")]
+    first = read_table(con, path, "first")
+    assert first.columns == ("only", "notes")
+    with pytest.raises(ReadError, match=r"no sheet named 'Sheet9'; the workbook has notes, visits"):
+        read_table(con, path, "raw", ReadOptions(sheet="Sheet9"))
+
+
+def test_xlsx_dates_stay_visible_to_the_guard(tmp_path):
+    path = tmp_path / "v.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["code", "seen"])
+    book.active.append(["P1", datetime.date(2019, 3, 4)])
+    book.save(path)
+    con = duckdb.connect()
+    read_table(con, path, "raw")
+    assert rows_of(con) == [(2, "P1", "2019-03-04T00:00:00")]
+
+
+def test_an_xlsx_named_csv_is_read_as_a_workbook(tmp_path):
+    path = tmp_path / "v.csv"
+    book = openpyxl.Workbook()
+    book.active.append(["code", "day"])
+    book.active.append(["P1", 3])
+    book.save(path)
+    assert read_table(duckdb.connect(), path, "raw").format == "xlsx"
+
+
+def test_the_raw_file_is_never_modified(tmp_path):
+    path = tmp_path / "v.csv"
+    data = codecs.BOM_UTF8 + b"code;day\r\nP1;3\r\nP2\r\n"
+    path.write_bytes(data)
+    read_table(duckdb.connect(), path, "raw")
+    assert path.read_bytes() == data
