@@ -1,4 +1,4 @@
-"""The asset graph of one study: ingest -> scores -> pairs -> analysis -> tables, figures.
+"""The asset graph of one study: ingest -> scores -> pairs -> analysis -> tables, figures -> report.
 
 Every asset key starts with the study's name, so each folder under
 ``data/raw/`` gets its own graph and a coordinator can materialize one study
@@ -19,7 +19,8 @@ from pipeline.provenance import fingerprint
 from pipeline.study import Study
 from pipeline.warehouse import scalar
 
-from assets.keys import INGESTED, PAIRED_TESTS, PAIRS, RAW_FILES, SCORES, SLOPE_FIGURES, TABLE_2
+from assets.keys import (FIGURES, INGESTED, PAIRED_TESTS, PAIRS, RAW_FILES, REPORT, SCORES,
+                         SECONDARY_ANALYSES, TABLES)
 from assets.resources import Reports, Warehouse
 
 OWNER = "team:research-coordination"
@@ -28,6 +29,11 @@ CODE_VERSION = "1"
 
 def _paths(paths) -> dict[str, dg.MetadataValue]:
     return {p.name: dg.MetadataValue.path(str(p)) for p in paths}
+
+
+def _listing(paths) -> dg.MetadataValue:
+    """Many files as one Markdown list (one metadata entry per file would swamp the UI)."""
+    return dg.MetadataValue.md("\n".join(f"- `{p}`" for p in paths))
 
 
 def _raw_files_asset(study: Study) -> dg.SourceAsset:
@@ -93,13 +99,16 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         })
 
     @dg.asset(name=PAIRED_TESTS, group_name="analysis", deps=[pairs], kinds={"duckdb", "scipy"}, **common,
-              description="Paired t-test and Wilcoxon signed-rank test of post - pre for every planned "
-                          "outcome, at full precision (reports/<study>/tables/paired_tests.csv).")
+              description="Paired tests of post - pre for every planned outcome, whole cohort and each "
+                          "subgroup: t and Wilcoxon signed-rank, effect sizes, adjusted P "
+                          "(reports/<study>/tables/paired_tests.csv, full precision).")
     def paired_tests(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
         with warehouse.connect() as con:
             results = report.analyse(con, study, reports.folder)
-        primary = results.iloc[0]
-        preview = results[["outcome", "score", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_used", "test_used"]]
+        primary_name = study.analysis.primary or results["outcome"].iat[0]
+        primary = results[results["outcome"] == primary_name].iloc[0]
+        preview = results[["outcome", "score", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_used", "p_adj",
+                           "test_used"]]
         return dg.MaterializeResult(metadata={
             **_paths([report.study_reports(reports.folder, study) / "tables" / "paired_tests.csv"]),
             "dagster/row_count": len(results),
@@ -109,21 +118,46 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             "results": dg.MetadataValue.md(preview.to_markdown(index=False)),
         })
 
-    @dg.asset(name=TABLE_2, group_name="tables", deps=[paired_tests], kinds={"csv", "markdown"}, **common,
-              description="Table 2, outcomes before and after surgery, as CSV and Markdown.")
-    def table_2(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+    @dg.asset(name=SECONDARY_ANALYSES, group_name="analysis", deps=[paired_tests], kinds={"duckdb", "statsmodels"},
+              **common,
+              description="The rest of the analysis plan, one full-precision table each: subgroups and "
+                          "ANCOVA, change direction (sign test, McNemar, Bowker), responders, rater "
+                          "reliability, baseline-change correlation, missing data, mixed-model visit means.")
+    def secondary_analyses(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+        with warehouse.connect() as con:
+            written = report.secondary_analyses(con, study, reports.folder)
+        return dg.MaterializeResult(metadata={**_paths(written), "dagster/row_count": len(written)})
+
+    @dg.asset(name=TABLES, group_name="tables", deps=[secondary_analyses], kinds={"csv", "markdown", "docx"},
+              **common,
+              description="Publication tables (Table 1, Table 2, Table 3 and eTables) as CSV, Markdown, "
+                          "HTML, LaTeX and Word, rounded for print.")
+    def publication_tables(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
         with warehouse.connect() as con:
             written = report.write_tables(con, study, reports.folder)
         return dg.MaterializeResult(metadata={
-            **_paths(written),
-            "preview": dg.MetadataValue.md(written[1].read_text(encoding="utf-8")),
+            "files": _listing(written),
+            "Table 2": dg.MetadataValue.md(written[1].read_text(encoding="utf-8")),
         })
 
-    @dg.asset(name=SLOPE_FIGURES, group_name="figures", deps=[pairs], kinds={"matplotlib"}, **common,
-              description="A paired slope plot per outcome (PNG 300 dpi, SVG, PDF).")
-    def slope_figures(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+    @dg.asset(name=FIGURES, group_name="figures", deps=[secondary_analyses], kinds={"matplotlib"}, **common,
+              description="Publication figures (slope plots, before/after boxes, change distribution, grade "
+                          "shift, patient flow, rater agreement, trajectory, subgroup forest) as PNG 300 dpi, "
+                          "TIFF 600 dpi, PDF and SVG at single- and double-column width.")
+    def figures(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
         with warehouse.connect() as con:
             written = report.write_figures(con, study, reports.folder)
+        return dg.MaterializeResult(metadata={"files": _listing(written), "dagster/row_count": len(written),
+                                              "folder": dg.MetadataValue.path(str(written[0].parent))})
+
+    @dg.asset(name=REPORT, group_name="report", deps=[publication_tables, figures], kinds={"html", "docx"},
+              **common,
+              description="The study report: one self-contained HTML file (and a Word copy) with the tables, "
+                          "figures, Methods paragraph and provenance.")
+    def study_report(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+        with warehouse.connect() as con:
+            written = report.write_report(con, study, reports.folder)
         return dg.MaterializeResult(metadata=_paths(written))
 
-    return [raw_files, ingested, scores, pairs, paired_tests, table_2, slope_figures]
+    return [raw_files, ingested, scores, pairs, paired_tests, secondary_analyses, publication_tables, figures,
+            study_report]

@@ -4,11 +4,18 @@ The data travel through these modules in this order, and each can be used
 without Dagster:
 
 ``study``        the study spec (``data/raw/<study>/study.toml``)
+``readers``      CSV (encodings, delimiters, decimal comma), XLSX, long and wide layouts
+``redcap``       REDCap records exports with their data dictionary
+``deidentify``   the HIPAA Safe Harbor guard, run before anything is written
 ``ingest``       raw exports -> warehouse tables, every row accepted or quarantined
-``instruments``  grading scales: item declarations and scoring SQL
-``pairing``      pre/post pairs per outcome
-``statistics``   paired tests and, later, models and effect sizes
+``validate``     the same checks without writing anything (``outcomes validate``)
+``instruments``  grading scales: item declarations, scoring versions, scoring SQL
+``pairing``      pre/post pairs per outcome, by the plan's visit rules
+``statistics``   paired tests, effect sizes, multiplicity, groups, models, reliability
 ``tables``       publication tables, rendered from tidy results
 ``figures``      publication figures
-``report``       the whole path for one study, end to end
+``report_html``  the study report (HTML and Word)
+``report``       the steps for one study, end to end
+``provenance``   what produced the outputs
+``warehouse``, ``paths``, ``cli``, ``demo``: the DuckDB file, folders, the command, the synthetic cohort
 """

@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipeline import figures, tables
 from pipeline.ingest import SourceFile, ingest_study
-from pipeline.instruments import REGISTRY, score_study
+from pipeline.instruments import score_study
 from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.provenance import write_provenance
 from pipeline.statistics.paired import paired_tests
@@ -33,66 +33,263 @@ def ingest(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> l
     return files
 
 
+def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
+    """``subject, subgroup, group`` for every planned subgroup: the level label of each subject
+    (``"etiology: bells_palsy"``; median splits ``"branches_transected > 6"`` / ``"≤ 6"``, the median
+    taken over all subjects with a value). Subjects without a value are in no level."""
+    frames = []
+    if not study.analysis.subgroups:
+        return pd.DataFrame(columns=["subject", "subgroup", "group"])
+    columns = ", ".join(f'"{g.column}"' for g in study.analysis.subgroups)
+    subjects = read_frame(con, f"SELECT subject, {columns} FROM {study.name}.subjects")
+    for g in study.analysis.subgroups:
+        raw = subjects[g.column].astype("string").str.strip()
+        raw = raw.where(raw != "")
+        if g.split == "median":
+            values = pd.to_numeric(raw, errors="coerce")
+            bad = raw.notna() & values.isna()
+            if bad.any():
+                example = raw[bad].iloc[0]
+                raise ValueError(f"{study.spec_path}: subgroup '{g.name}' splits column '{g.column}' at its "
+                                 f"median, but it holds a non-number ({example!r}). Use split = \"\" for a "
+                                 "categorical column or correct the value.")
+            median = float(values.median())
+            level = pd.Series(pd.NA, index=values.index, dtype="string")
+            level[values > median] = f"{g.name} > {median:g}"
+            level[values <= median] = f"{g.name} ≤ {median:g}"
+        else:
+            level = g.name + ": " + raw
+        frames.append(pd.DataFrame({"subject": subjects["subject"], "subgroup": g.name, "group": level})
+                      .dropna(subset=["group"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _pairs_by_group(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
+    """The pairs once for the whole cohort (group ``"all"``) and once per subgroup level."""
+    pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs")
+    levels = _subgroup_levels(con, study)
+    by_level = pairs.merge(levels[["subject", "group"]], on="subject", how="inner")
+    # Levels in a stable, readable order: subgroup by spec order, then level label.
+    order = {name: i for i, name in enumerate(g.name for g in study.analysis.subgroups)}
+    level_order = levels.drop_duplicates("group").assign(_o=lambda d: d["subgroup"].map(order))
+    level_order = level_order.sort_values(["_o", "group"], kind="stable")["group"].tolist()
+    by_level["group"] = pd.Categorical(by_level["group"], categories=level_order, ordered=True)
+    by_level = by_level.sort_values(["group", "subject"], kind="stable")
+    by_level["group"] = by_level["group"].astype(str)
+    return pd.concat([pairs.assign(group="all"), by_level], ignore_index=True)
+
+
 def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> pd.DataFrame:
-    """Paired tests for every planned outcome; writes ``<study>.paired_tests`` and
-    ``tables/paired_tests.csv`` (full precision) and returns the results."""
+    """Paired tests for every planned outcome, for the whole cohort and each subgroup level.
+
+    Writes ``<study>.paired_tests`` and ``tables/paired_tests.csv`` (whole cohort, group
+    ``all``, one row per planned outcome) and, when the plan has subgroups,
+    ``<study>.paired_tests_subgroups`` and ``tables/paired_tests_subgroups.csv`` (same columns,
+    one row per outcome and
+    subgroup level), all at full precision; returns the whole-cohort results. P values are
+    adjusted over the secondary outcomes within each group (Holm or Benjamini-Hochberg, as the
+    plan says); the primary outcome's is not.
+    """
     plan = study.analysis
     planned = outcomes_frame(study)
-    pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs")
     results = paired_tests(
-        pairs,
+        _pairs_by_group(con, study),
         test=dict(zip(planned["outcome"], planned["test"])),
         pre_visit=plan.pre_label,
         post_visit=plan.post_label,
         conf_level=plan.conf_level,
+        alpha=plan.alpha,
+        primary=plan.primary,
+        multiplicity=plan.multiplicity,
     )
+    subgroups = results[results["group"] != "all"].reset_index(drop=True)
+    results = results[results["group"] == "all"]
     # An outcome with no pairs at all still gets a row, so nothing planned silently disappears;
     # reindexing also puts the rows in the spec's order.
     keys = pd.MultiIndex.from_frame(planned[["outcome", "score"]])
     results = results.set_index(["outcome", "score"]).reindex(keys).reset_index()
     unpaired = results["n_pairs"].isna()
-    results.loc[unpaired, ["group", "pre_visit", "post_visit", "note"]] = [
-        "all", plan.pre_label, plan.post_label, "no subject has both a pre and a post value"]
+    results.loc[unpaired, ["group", "pre_visit", "post_visit", "p_adj_method", "note"]] = [
+        "all", plan.pre_label, plan.post_label, "not computed (no p-value)",
+        "no subject has both a pre and a post value"]
     results.loc[unpaired, "n_pairs"] = 0
     results["n_pairs"] = results["n_pairs"].astype(int)
     results.insert(0, "study", study.name)
     results = results.reset_index(drop=True)
     write_frame(con, f"{study.name}.paired_tests", results)
-    tables.write_results(results, study_reports(reports_dir, study) / "tables", "paired_tests")
+    folder = study_reports(reports_dir, study) / "tables"
+    tables.write_results(results, folder, "paired_tests")
+    if len(subgroups):
+        subgroups.insert(0, "study", study.name)
+        write_frame(con, f"{study.name}.paired_tests_subgroups", subgroups)
+        tables.write_results(subgroups, folder, "paired_tests_subgroups")
+    else:
+        con.execute(f"DROP TABLE IF EXISTS {study.name}.paired_tests_subgroups")
     return results
 
 
+def _higher_is_better(study: Study) -> dict[str, bool]:
+    planned = outcomes_frame(study)
+    return dict(zip(planned["outcome"], planned["higher_is_better"].astype(bool)))
+
+
+def _save(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, name: str,
+          frame: pd.DataFrame) -> Path:
+    """Write one tidy result table to the warehouse and ``tables/<name>.csv`` (full precision)."""
+    frame = frame.copy()
+    frame.insert(0, "study", study.name)
+    write_frame(con, f"{study.name}.{name}", frame)
+    return tables.write_results(frame, study_reports(reports_dir, study) / "tables", name)
+
+
+def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
+    """Change compared between the levels of every planned subgroup (Welch t, Mann-Whitney,
+    ANOVA, Welch ANOVA, Kruskal-Wallis, ANCOVA post ~ pre + covariates + group):
+    ``<study>.between_groups`` and ``tables/between_groups.csv``."""
+    from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_change
+
+    plan = study.analysis
+    columns = ["outcome", "score", "subgroup", *RESULT_COLUMNS]
+    if not plan.subgroups:
+        return [_save(con, study, reports_dir, "between_groups", pd.DataFrame(columns=columns))]
+    pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs")
+    levels = _subgroup_levels(con, study)
+    covariates = list(plan.covariates)
+    if covariates:
+        cols = ", ".join(f'"{c}"' for c in covariates)
+        baseline = read_frame(con, f"SELECT subject, {cols} FROM {study.name}.subjects")
+        for c in covariates:
+            baseline[c] = baseline[c].astype("string").str.strip().replace("", pd.NA)
+            numeric = pd.to_numeric(baseline[c], errors="coerce")
+            # "90+" style top-coded ages: the number, so the covariate stays numeric.
+            top = baseline[c].str.extract(r"^(\d+(?:\.\d+)?)\s*\+$", expand=False)
+            baseline[c] = numeric.fillna(pd.to_numeric(top, errors="coerce")) \
+                if (numeric.notna() | top.notna() | baseline[c].isna()).all() else baseline[c]
+        pairs = pairs.merge(baseline, on="subject", how="left")
+    rows = []
+    for (outcome, score), p in pairs.groupby(["outcome", "score"], sort=False):
+        for g in plan.subgroups:
+            members = levels[levels["subgroup"] == g.name][["subject", "group"]]
+            frame = p.merge(members, on="subject").rename(columns={"group": "group_level"})
+            res = compare_change(frame, tuple(covariates), plan.conf_level)
+            res.insert(0, "subgroup", g.name)
+            res.insert(0, "score", score)
+            res.insert(0, "outcome", outcome)
+            rows.append(res)
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
+    return [_save(con, study, reports_dir, "between_groups", out)]
+
+
+def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
+    """Every analysis of the plan beyond the paired tests, each as a warehouse table and a
+    full-precision CSV under ``tables/``: ``between_groups``, ``change_direction`` (improved /
+    unchanged / worsened, sign test, McNemar, Bowker), ``responders`` (Clopper-Pearson),
+    ``reliability`` (ICCs and weighted kappa), ``correlation`` (baseline vs change),
+    ``missing_data`` (values per outcome and visit, pairs lost) and ``visit_estimates`` (mixed
+    model, all visits: the sensitivity analysis beside the complete-case pairs)."""
+    from pipeline.statistics.correlation import baseline_change_correlation
+    from pipeline.statistics.longitudinal import visit_means
+    from pipeline.statistics.missing import missing_data
+    from pipeline.statistics.ordinal import change_direction
+    from pipeline.statistics.reliability import icc, weighted_kappa
+    from pipeline.statistics.responders import responder_rates
+
+    s, plan = study.name, study.analysis
+    better = _higher_is_better(study)
+    pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {s}.pairs")
+    written = compare_subgroups(con, study, reports_dir)
+    written.append(_save(con, study, reports_dir, "change_direction",
+                         change_direction(pairs, better, plan.ordinal)))
+    written.append(_save(con, study, reports_dir, "responders",
+                         responder_rates(pairs, dict(plan.responders), better, plan.conf_level)))
+    written.append(_save(con, study, reports_dir, "correlation",
+                         baseline_change_correlation(pairs, plan.conf_level)))
+
+    rel_rows = []
+    for r in plan.reliability:
+        scores = read_frame(con, f"""
+            SELECT subject, visit, rater, value FROM {s}.scores
+            WHERE instrument = ? AND score = ? AND value IS NOT NULL""", [r.instrument, r.score])
+        wide = scores.pivot_table(index=["subject", "visit"], columns="rater", values="value", aggfunc="first")
+        wide = wide.reindex(columns=list(r.raters)).dropna()
+        table = icc(wide.to_numpy(float), plan.conf_level)
+        table = table.rename(columns={"type": "statistic", "icc": "estimate"})
+        rows = table.assign(instrument=r.instrument, score=r.score, raters=" | ".join(r.raters))
+        rel_rows.append(rows)
+        for a_i in range(len(r.raters)):
+            for b_i in range(a_i + 1, len(r.raters)):
+                a, b = r.raters[a_i], r.raters[b_i]
+                k = weighted_kappa(wide[a], wide[b], r.weights)
+                rel_rows.append(pd.DataFrame([{
+                    "statistic": f"weighted kappa ({r.weights})", "description": f"{a} vs {b}",
+                    "estimate": k["kappa"], "n_targets": k["n"], "n_raters": 2, "note": k["note"],
+                    "instrument": r.instrument, "score": r.score, "raters": f"{a} | {b}"}]))
+    rel_columns = ["instrument", "score", "raters", "statistic", "description", "estimate", "f", "df1", "df2",
+                   "p", "ci_low", "ci_high", "n_targets", "n_raters", "note"]
+    reliability = pd.concat(rel_rows, ignore_index=True) if rel_rows else pd.DataFrame(columns=rel_columns)
+    written.append(_save(con, study, reports_dir, "reliability", reliability.reindex(columns=rel_columns)))
+
+    planned = outcomes_frame(study)
+    con.register("planned_outcomes", planned[["position", "outcome", "instrument", "rater", "score"]])
+    try:
+        observed = read_frame(con, f"""
+            SELECT o.outcome, sc.score, sc.subject, sc.visit, sc.day, sc.value
+            FROM {s}.scores sc JOIN planned_outcomes o USING (instrument, rater, score)
+            ORDER BY o.position, sc.subject, sc.day, sc.visit""")
+    finally:
+        con.unregister("planned_outcomes")
+    visits = read_frame(con, f"SELECT subject, visit, day FROM {s}.visits")
+    summary = read_frame(con, f"SELECT * FROM {s}.pairing_summary")
+    written.append(_save(con, study, reports_dir, "missing_data",
+                         missing_data(observed, visits, summary, planned[["outcome", "score"]])))
+    means = visit_means(observed, random_slope=plan.random_slope, conf_level=plan.conf_level)
+    written.append(_save(con, study, reports_dir, "visit_estimates", means))
+    return written
+
+
 def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
-    """Table 2 as CSV and Markdown under ``reports/<study>/tables/``."""
-    results = read_frame(con, f"SELECT * FROM {study.name}.paired_tests")
-    table = tables.table_2(results, outcomes_frame(study), conf_level=study.analysis.conf_level,
-                           synthetic=study.synthetic)
-    return tables.write_table(table, study_reports(reports_dir, study) / "tables", "table_2")
+    """Every publication table under ``reports/<study>/tables/`` as CSV, Markdown, HTML,
+    LaTeX and DOCX: Table 2 (first: ``table_2.csv``, ``table_2.md``), Table 1, the flow and
+    missing-data eTables, and Table 3 / other eTables when their results exist."""
+    folder = study_reports(reports_dir, study) / "tables"
+    written = []
+    for stem, table in tables.publication_tables(con, study):
+        written += tables.write_table(table, folder, stem)
+    return written
 
 
 def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
-    """A paired slope plot per outcome under ``reports/<study>/figures/``."""
-    plan = study.analysis
-    pairs = read_frame(con, f"SELECT outcome, score, pre_value, post_value FROM {study.name}.pairs")
-    written = []
-    for row in outcomes_frame(study).itertuples():
-        subset = pairs[(pairs["outcome"] == row.outcome) & (pairs["score"] == row.score)]
-        if subset.empty:
-            continue
-        score = REGISTRY[row.instrument].score(row.score)
-        direction = "higher is better" if score.higher_is_better else "lower is better"
-        fig = figures.slope_plot(
-            subset,
-            title=row.label,
-            ylabel=f"{score.label} ({direction})",
-            pre_label="Before surgery",
-            post_label=f"Last follow-up\n(day ≥ {plan.post_min_day})",
-            conf_level=plan.conf_level,
-            footer=tables.SYNTHETIC_NOTE if study.synthetic else "",
-        )
-        written += figures.save(fig, study_reports(reports_dir, study) / "figures",
-                                f"slope_{row.outcome}_{row.score}")
-    return written
+    """Every figure under ``reports/<study>/figures/`` (single column, 3.5 in) and
+    ``figures/double_column/`` (7 in), each as PNG 300 dpi, TIFF 600 dpi, PDF and SVG."""
+    return figures.export(figures.study_figures(con, study), study_reports(reports_dir, study) / "figures")
+
+
+def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
+    """``reports/<study>/report.html`` (self-contained) and ``report.docx``: tables, figures,
+    Methods paragraph and provenance. Reads the PNGs that :func:`write_figures` wrote
+    (double column where there is one), so it runs after it."""
+    import json
+
+    from pipeline import report_html
+
+    folder = study_reports(reports_dir, study)
+    provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+    results = read_frame(con, f"SELECT * FROM {study.name}.paired_tests")
+    table_list = tables.publication_tables(con, study)
+    figure_list = []
+    for spec in figures.study_figures(con, study):
+        # The widest version the run wrote: it reads best on screen.
+        png = figures.width_folder(folder / "figures", spec.widths[-1]) / f"{spec.stem}.png"
+        if not png.is_file():
+            raise FileNotFoundError(f"{png} is missing: write the figures (write_figures) before the report.")
+        figure_list.append((spec, png.read_bytes()))
+    methods = report_html.methods_text(study, results, provenance)
+    html_path = folder / "report.html"
+    html_path.write_text(report_html.report_html(study, table_list, figure_list, methods, provenance),
+                         encoding="utf-8")
+    docx_path = report_html.report_docx(study, table_list, figure_list, methods, provenance,
+                                        folder / "report.docx")
+    return [html_path, docx_path]
 
 
 def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
@@ -101,8 +298,12 @@ def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -
     score_study(con, study)
     pair_study(con, study)
     results = analyse(con, study, reports_dir)
+    secondary = secondary_analyses(con, study, reports_dir)
     written = [study_reports(reports_dir, study) / "provenance.json",
                study_reports(reports_dir, study) / "tables" / "paired_tests.csv"]
     written += write_tables(con, study, reports_dir)
     written += write_figures(con, study, reports_dir)
+    written += write_report(con, study, reports_dir)
+    subgroups = study_reports(reports_dir, study) / "tables" / "paired_tests_subgroups.csv"
+    written += ([subgroups] if study.analysis.subgroups else []) + secondary
     return {"files": files, "results": results, "paths": written}

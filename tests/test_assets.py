@@ -14,7 +14,8 @@ import pytest
 from assets.definitions import build_definitions
 from pipeline import paths, warehouse
 
-DEMO_KEYS = {"ingested", "scores", "pairs", "paired_tests", "table_2", "slope_figures"}
+DEMO_KEYS = {"raw_files", "ingested", "scores", "pairs", "paired_tests", "secondary_analyses", "tables",
+             "figures", "report"}
 
 
 @pytest.fixture
@@ -42,6 +43,7 @@ def test_materialize_everything_on_the_demo(workspace):
     reports = workspace / "reports" / "demo"
     assert (reports / "tables" / "table_2.csv").is_file()
     assert (reports / "tables" / "table_2.md").read_text().count("SYNTHETIC") == 1
+    assert (reports / "report.html").stat().st_size > 10_000
     for stem in ("slope_house_brackmann_observer_grade", "slope_sunnybrook_composite"):
         for ext in ("png", "svg", "pdf"):
             assert (reports / "figures" / f"{stem}.{ext}").stat().st_size > 1000

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 
 from pipeline.tables import estimate_ci, format_p, mean_sd
@@ -21,3 +23,167 @@ def test_numbers_round_only_when_rendered():
     assert estimate_ci(-1.04, -1.31, -0.77) == "-1.0 (-1.3 to -0.8)"
     # a change that rounds to zero is not shown as "-0.0"
     assert estimate_ci(-0.04, -0.5, 0.4) == "0.0 (-0.5 to 0.4)"
+
+
+# --------------------------------------------------------------------------- Table 1
+
+import docx  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline import tables  # noqa: E402
+
+SUBJECTS = pd.DataFrame({
+    "subject": ["S1", "S2", "S3", "S4", "S5"],
+    "age": ["40", "50", "60", "90+", "30"],
+    "sex": ["F", "F", "M", "F", "M"],
+    "etiology": ["bells_palsy", "bells_palsy", "trauma", "trauma", "bells_palsy"],
+    "prior_botox": ["1", "0", "1", "", "1"],
+    "branches_transected": ["6", "7", "8", "5", "9"],
+})
+# Days of each subject's visits; S5 has no visit after surgery.
+VISITS = pd.DataFrame({"subject": ["S1", "S1", "S2", "S3", "S4", "S5"],
+                       "day": [-5, 365, 180, 730, 90, -1]})
+
+
+@pytest.fixture
+def tidy_by_etiology():
+    follow_up = tables.follow_up_months(VISITS)
+    return tables.baseline_characteristics(SUBJECTS, follow_up, by="etiology")
+
+
+def _row(tidy, variable, group, level=""):
+    rows = tidy[(tidy["variable"] == variable) & (tidy["group"] == group) & (tidy["level"] == level)]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_table_1_numbers_by_hand(tidy_by_etiology):
+    tidy = tidy_by_etiology
+    # Age 40, 50, 60, 90+ (counted as 90), 30: top-coded, so median [IQR] whatever the skew.
+    # Sorted 30 40 50 60 90; R type-7 quartiles at positions 1 + (5 - 1) * p: Q1 = 40, Q3 = 60.
+    age = _row(tidy, "age", "Overall")
+    assert (age["statistic"], age["median"], age["q1"], age["q3"], age["top_coded"]) == ("median_iqr", 50, 40, 60, 1)
+    # Trauma: 60 and 90 -> median 75, Q1 = 60 + 0.25 * 30 = 67.5, Q3 = 82.5.
+    trauma = _row(tidy, "age", "trauma")
+    assert (trauma["median"], trauma["q1"], trauma["q3"]) == (75, 67.5, 82.5)
+    # Branches 6 7 8 5 9: skewness 0 -> mean ± SD = 7 ± sqrt(10 / 4) = 7 ± 1.5811.
+    branches = _row(tidy, "branches_transected", "Overall")
+    assert branches["statistic"] == "mean_sd"
+    assert branches["mean"] == 7 and branches["sd"] == pytest.approx(math.sqrt(2.5), rel=1e-12)
+    # Prior botulinum toxin: 3 of 4 recorded (75%), 1 missing; trauma 1 of 1, 1 missing.
+    botox = _row(tidy, "prior_botox", "Overall", "1")
+    assert (botox["count"], botox["n"], botox["missing"], botox["percent"]) == (3, 4, 1, 75)
+    assert (_row(tidy, "prior_botox", "trauma", "1")[["count", "n", "missing"]] == [1, 1, 1]).all()
+    # Sex: 3 female of 5 overall; 2 of 3 with Bell palsy.
+    assert _row(tidy, "sex", "Overall", "F")["count"] == 3
+    assert _row(tidy, "sex", "bells_palsy", "F")["percent"] == pytest.approx(200 / 3)
+    # Follow-up: last day after surgery / 30.4375: S1 365, S2 180, S3 730, S4 90; S5 none.
+    follow = _row(tidy, "follow_up_months", "Overall")
+    assert follow["n"] == 4 and follow["missing"] == 1
+    assert follow["maximum"] == pytest.approx(730 / 30.4375)
+
+
+def test_table_1_group_p_values_match_r(tidy_by_etiology):
+    tidy = tidy_by_etiology.drop_duplicates("variable").set_index("variable")
+    # R 4.2.2: kruskal.test(list(c(40, 50, 30), c(60, 90)))$p.value
+    assert tidy.loc["age", "p_value"] == pytest.approx(0.083264516663550558, rel=1e-12)
+    assert tidy.loc["age", "test"] == "Kruskal-Wallis test"
+    # R: fisher.test(matrix(c(2, 1, 1, 1), 2))$p.value (sex by etiology, expected counts < 5)
+    assert tidy.loc["sex", "p_value"] == pytest.approx(1.0)
+    assert tidy.loc["sex", "test"] == "Fisher exact test"
+
+
+def test_group_p_tests_match_r():
+    # R: oneway.test(x ~ g, var.equal = TRUE) with x = c(6, 7, 8, 5, 9, 12), g = c(1, 1, 1, 2, 2, 2)
+    p, test = tables._group_p("continuous", "mean_sd", [np.array([6, 7, 8.]), np.array([5, 9, 12.])], None)
+    assert p == pytest.approx(0.47342736525713763, rel=1e-12) and test == "one-way analysis of variance"
+    # R: chisq.test(matrix(c(20, 10, 15, 25), 2), correct = FALSE)$p.value
+    p, test = tables._group_p("categorical", "", None, np.array([[20, 15], [10, 25]]))
+    assert p == pytest.approx(0.015725299754505352, rel=1e-12) and test == "Pearson χ2 test"
+
+
+def test_table_1_rendering(tidy_by_etiology):
+    sizes = {"Overall": 5, "bells_palsy": 3, "trauma": 2}
+    table = tables.table_1(tidy_by_etiology, sizes, by_label="etiology",
+                           group_labels={"bells_palsy": "Bell palsy", "trauma": "Trauma"}, synthetic=True)
+    body = table.body.set_index("Characteristic")
+    assert list(body.columns) == ["Overall (n = 5)", "Bell palsy (n = 3)", "Trauma (n = 2)", "P"]
+    assert body.loc["Age, y, median [IQR]"].tolist()[:3] == ["50 [40-60]", "40 [35-45]", "75 [68-83]"]
+    assert body.loc["Branches transected, No., mean ± SD", "Overall (n = 5)"] == "7.0 ± 1.6"
+    # N < 100: whole percentages (AMA).
+    assert body.loc["Prior botulinum toxin, No. (%)"].tolist()[:3] == ["3 (75)", "2 (67)", "1 (100)"]
+    assert body.loc["Female", "Overall (n = 5)"] == "3 (60)"
+    assert "Missing, No." in body.index
+    assert any("90+" in note for note in table.footnotes)
+    assert any("Kruskal-Wallis test for Age" in note for note in table.footnotes)
+    assert table.indent[list(body.index).index("Female")] == 1
+
+
+def test_unknown_text_in_a_number_column_is_one_clear_message():
+    bad = SUBJECTS.assign(age=["40", "fifty", "60", "90+", "30"])
+    with pytest.raises(ValueError, match="subjects column 'age': 'fifty' is not a number"):
+        tables.baseline_characteristics(bad)
+
+
+def test_percent_digits_follow_ama():
+    assert tables.percent_digits(99) == 0 and tables.percent_digits(100) == 1
+    assert tables.count_percent(1, 3, 0) == "1 (33)" and tables.count_percent(1, 300, 1) == "1 (0.3)"
+
+
+# --------------------------------------------------------------------------- Table 2 extras and renderers
+
+RESULTS = pd.DataFrame({
+    "outcome": ["hb", "sb"], "score": ["grade", "composite"], "pre_visit": ["pre", "pre"],
+    "post_visit": ["post", "post"], "n_pairs": [10, 9], "pre_mean": [4.0, 50.0], "pre_sd": [1.0, 20.0],
+    "post_mean": [3.0, 60.0], "post_sd": [1.0, 21.0], "mean_diff": [-1.0, 10.0], "ci_low": [-1.5, 2.0],
+    "ci_high": [-0.5, 18.0], "p_used": [0.0004, 0.03], "test_used": ["Wilcoxon signed-rank"] * 2,
+    "note": ["", ""], "p_adj": [0.0008, 0.03], "p_adj_method": ["holm", "holm"],
+    "rank_biserial": [-0.9, 0.6], "rank_biserial_ci_low": [-0.97, 0.1], "rank_biserial_ci_high": [-0.7, 0.85],
+})
+OUTCOMES = pd.DataFrame({"outcome": ["hb", "sb"], "score": ["grade", "composite"],
+                         "label": ["House-Brackmann grade", "Sunnybrook composite"],
+                         "higher_is_better": [False, True]})
+
+
+def test_table_2_adds_adjusted_p_and_effect_size_when_present():
+    table = tables.table_2(RESULTS, OUTCOMES, conf_level=0.95)
+    assert table.body["Adjusted P"].tolist() == ["<.001", ".03"]
+    assert table.body["Rank-biserial r"].tolist() == ["-0.90 (-0.97 to -0.70)", "0.60 (0.10 to 0.85)"]
+    assert any("holm" in note for note in table.footnotes)
+    plain = tables.table_2(RESULTS.drop(columns=["p_adj", "rank_biserial"]), OUTCOMES, conf_level=0.95)
+    assert "Adjusted P" not in plain.body and "Rank-biserial r" not in plain.body
+
+
+def _table() -> tables.Table:
+    return tables.Table("Table 9. A & B", pd.DataFrame({"Characteristic": ["Sex, No. (%)", "Female"],
+                                                         "Overall (n = 5)": ["", "3 (60)"], "P": [".04", ""]}),
+                        ("P from the Pearson χ2 test; 50% ± 2 and a_b.",), (0, 1))
+
+
+def test_renderers(tmp_path):
+    written = tables.write_table(_table(), tmp_path, "t")
+    assert [p.suffix for p in written] == [".csv", ".md", ".html", ".tex", ".docx"]
+    csv = (tmp_path / "t.csv").read_text()
+    assert "  Female,3 (60)," in csv and csv.endswith("# P from the Pearson χ2 test; 50% ± 2 and a_b.\n")
+    md = (tmp_path / "t.md").read_text()
+    assert "\u00a0Female" in md and "a. P from" in md
+    page = (tmp_path / "t.html").read_text()
+    assert "<caption>Table 9. A &amp; B</caption>" in page and "padding-left:1.2em" in page
+    tex = (tmp_path / "t.tex").read_text()
+    for piece in ("\\toprule", "\\midrule", "\\bottomrule", "Table 9. A \\& B", "\\quad Female",
+                  "50\\% $\\pm$ 2 and a\\_b", "$\\chi$2"):
+        assert piece in tex
+
+
+def test_docx_is_a_real_word_table(tmp_path):
+    path = tables.to_docx(_table(), tmp_path / "t.docx")
+    document = docx.Document(str(path))
+    assert len(document.tables) == 1
+    grid = document.tables[0]
+    assert [c.text for c in grid.rows[0].cells] == ["Characteristic", "Overall (n = 5)", "P"]
+    assert grid.cell(2, 1).text == "3 (60)"
+    notes = [p for p in document.paragraphs if "Pearson" in p.text]
+    assert notes and notes[0].runs[0].font.superscript
+    assert document.core_properties.created.year == 2000  # fixed, so bytes do not change
+    again = tables.to_docx(_table(), tmp_path / "again.docx")
+    assert again.read_bytes() == path.read_bytes()

@@ -1,0 +1,151 @@
+"""The study report: one self-contained HTML file (and a Word version) per study.
+
+``reports/<study>/report.html`` holds the tables, the figures (PNG embedded as
+base64, so the file travels alone), a Methods / Statistical analysis paragraph
+written from the study spec and the results, and the provenance (input file
+and spec SHA-256, code commit, package versions). It carries no time stamp, so
+the same inputs and code give the same bytes; the run's time is in the Dagster
+run history.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import platform
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import tables
+from pipeline.figures import FigureSpec
+
+SOFTWARE = ("duckdb", "pandas", "numpy", "scipy", "statsmodels", "matplotlib")
+
+
+def _list(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
+    """The Methods / Statistical analysis paragraphs, from the spec, the results and the versions."""
+    plan = study.analysis
+    tests = sorted(set(results["test_used"].dropna()))
+    n_outcomes = len(results)
+    paragraphs = [
+        f"Each outcome was compared within patients between the {plan.pre_label} assessment and the "
+        f"{plan.post_label} assessment. Patients with both values were analysed (complete-case "
+        f"analysis); the patient flow and missing data are given per outcome in the eTables. "
+        f"Changes are after minus before and are summarised as the mean change with its t-based "
+        f"{plan.conf_level:.0%} confidence interval. Differences were tested with the "
+        f"{_list(tests)} test{'s' if len(tests) > 1 else ''} (two-sided, α = {plan.alpha:g}); "
+        "P values are reported to AMA style.",
+    ]
+    if "p_adj" in results and results["p_adj"].notna().any():
+        method = ""
+        if "p_adj_method" in results and results["p_adj_method"].notna().any():
+            method = f" by the {results['p_adj_method'].dropna().iloc[0]} method"
+        paragraphs.append(f"P values were adjusted for the {n_outcomes} outcomes{method} to control "
+                          "for multiple comparisons.")
+    elif n_outcomes > 1:
+        paragraphs.append(f"No adjustment was made for the {n_outcomes} outcomes tested; results for "
+                          "outcomes other than the first planned outcome are exploratory.")
+    paragraphs.append(
+        "Baseline characteristics are given as mean ± SD when the absolute skewness is at most 1, "
+        "otherwise as median [IQR], and categorical characteristics as No. (%); group comparisons "
+        "use one-way analysis of variance or the Kruskal-Wallis test, and the Pearson χ2 test "
+        "(Fisher exact test for 2 × 2 tables, or a Monte Carlo P with small expected counts).")
+    packages = provenance.get("packages", {})
+    versions = ", ".join(f"{name} {packages[name]}" for name in SOFTWARE if name in packages)
+    paragraphs.append(f"Analyses were run with the facial-outcomes pipeline "
+                      f"{packages.get('facial-outcomes', '')} in Python {provenance.get('python', platform.python_version())} "
+                      f"({versions}); paired tests were checked against R 4.2.2 (t.test and wilcox.test).")
+    return paragraphs
+
+
+CSS = (
+    "body{font:11pt/1.45 'DejaVu Sans',Arial,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#111}"
+    "h1{font-size:16pt}h2{font-size:13pt;margin-top:2em;border-bottom:1px solid #ccc}"
+    ".synthetic{border:2px solid #D55E00;padding:.5em 1em;font-weight:bold;color:#8a3000}"
+    "figure{margin:1.5em 0}figure img{max-width:100%;height:auto}figcaption{font-size:9.5pt}"
+    "table.provenance{border-collapse:collapse;font-size:9pt}"
+    "table.provenance td,table.provenance th{border-bottom:1px solid #ddd;padding:.2em .6em;text-align:left}"
+    "code{font-size:8.5pt;word-break:break-all}"
+    + tables.TABLE_CSS
+)
+
+
+def _provenance_rows(provenance: dict) -> list[tuple[str, str]]:
+    rows = [(f"Input {item['file']}", f"SHA-256 {item['sha256']}; {item['rows_read']} rows read, "
+                                      f"{item['rows_accepted']} accepted, {item['rows_quarantined']} quarantined")
+            for item in provenance.get("inputs", [])]
+    spec = provenance.get("spec", {})
+    rows.append((f"Study spec {spec.get('file', '')}", f"SHA-256 {spec.get('sha256', '')}"))
+    code = provenance.get("code", {})
+    dirty = " (with uncommitted changes)" if code.get("dirty") else ""
+    rows.append(("Code commit", f"{code.get('commit', 'unknown')}{dirty}"))
+    rows.append(("Python", str(provenance.get("python", ""))))
+    rows += [(name, str(version)) for name, version in provenance.get("packages", {}).items()]
+    return rows
+
+
+def report_html(study, table_list: list[tuple[str, tables.Table]],
+                figure_list: list[tuple[FigureSpec, bytes]], methods: list[str], provenance: dict) -> str:
+    """The whole report as one HTML page; figures are PNG bytes embedded as data URIs."""
+    e = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{e(study.title)}</title>", f"<style>{CSS}</style></head><body>",
+             f"<h1>{e(study.title)}</h1>"]
+    if study.synthetic:
+        parts.append(f'<p class="synthetic">{e(tables.SYNTHETIC_NOTE)} No clinical conclusion can be '
+                     "drawn from these results.</p>")
+    parts.append("<h2>Methods: statistical analysis</h2>")
+    parts += [f"<p>{e(p)}</p>" for p in methods]
+    parts.append("<h2>Tables</h2>")
+    order = sorted(table_list, key=lambda item: (not item[1].title.startswith("Table"), item[1].title))
+    parts += [tables.to_html(t) for _, t in order]
+    parts.append("<h2>Figures</h2>")
+    for number, (spec, png) in enumerate(figure_list, start=1):
+        data = base64.b64encode(png).decode("ascii")
+        caption = f"Figure {number}. {spec.caption}"
+        parts.append(f'<figure id="{e(spec.stem)}"><img src="data:image/png;base64,{data}" '
+                     f'alt="{e(caption)}"><figcaption>{e(caption)}</figcaption></figure>')
+    parts.append("<h2>Provenance</h2>")
+    parts.append("<p>What produced this report. It holds no time stamp: the time of each run is in the "
+                 "Dagster run history.</p>")
+    parts.append('<table class="provenance"><tbody>')
+    parts += [f"<tr><th>{e(k)}</th><td><code>{e(v)}</code></td></tr>" for k, v in _provenance_rows(provenance)]
+    parts.append("</tbody></table></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def report_docx(study, table_list: list[tuple[str, tables.Table]],
+                figure_list: list[tuple[FigureSpec, bytes]], methods: list[str], provenance: dict,
+                path: Path) -> Path:
+    """The same report as a Word document: real tables, figures as pictures."""
+    import io
+
+    from docx.shared import Inches
+
+    document = tables.new_docx()
+    document.add_heading(study.title, level=1)
+    if study.synthetic:
+        document.add_paragraph().add_run(tables.SYNTHETIC_NOTE).bold = True
+    document.add_heading("Methods: statistical analysis", level=2)
+    for p in methods:
+        document.add_paragraph(p)
+    document.add_heading("Tables", level=2)
+    order = sorted(table_list, key=lambda item: (not item[1].title.startswith("Table"), item[1].title))
+    for _, t in order:
+        tables.add_docx_table(document, t)
+        document.add_paragraph()
+    document.add_heading("Figures", level=2)
+    for number, (spec, png) in enumerate(figure_list, start=1):
+        document.add_picture(io.BytesIO(png), width=Inches(6.5))
+        document.add_paragraph(f"Figure {number}. {spec.caption}")
+    document.add_heading("Provenance", level=2)
+    rows = _provenance_rows(provenance)
+    grid = document.add_table(rows=len(rows), cols=2)
+    for row, (k, v) in zip(grid.rows, rows):
+        row.cells[0].text, row.cells[1].text = k, v
+    return tables.save_docx(document, path)

@@ -1,0 +1,107 @@
+"""The study report: one self-contained HTML file that a real browser opens with every
+figure loaded, plus its Word version.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them). Where
+they are missing the browser test is skipped, except under CI, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import docx
+import duckdb
+import pytest
+
+from pipeline.report import run_study
+from pipeline.study import load_study
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory):
+    from tests.conftest import SPEC, write_study
+
+    folder = tmp_path_factory.mktemp("report")
+    study = write_study(folder / "tiny", patients="""
+        code,age
+        P1,50
+        P2,61
+        P3,90+
+        P4,47
+    """, visits="""
+        code,visit,day,hb_observer
+        P1,pre,-10,4
+        P1,m3,95,3
+        P2,pre,-5,5
+        P2,m6,180,3
+        P3,pre,-3,3
+        P3,m12,370,2
+        P4,pre,-2,4
+        P4,m3,92,4
+    """, spec=SPEC)
+    con = duckdb.connect(str(folder / "warehouse.duckdb"))
+    outcome = run_study(con, load_study(study), folder / "reports")
+    con.close()
+    return folder / "reports" / "tiny", outcome
+
+
+def test_report_is_self_contained_with_methods_and_provenance(tiny_report):
+    folder, outcome = tiny_report
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert folder / "report.html" in outcome["paths"]
+    assert "SYNTHETIC DATA" in page
+    assert "Wilcoxon signed-rank" in page and "α = 0.05" in page and "scipy" in page
+    assert "Table 1. Baseline characteristics" in page and "Table 2. Outcomes" in page
+    # Every image is embedded: no file or network reference that could break when the file travels.
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "href=" not in page
+    spec_hash = load_study(folder.parents[1] / "tiny").spec_sha256
+    assert spec_hash in page
+    # Never a subject code in the report.
+    text = re.sub(r"data:image/png;base64,[^\"]+", "", page)
+    assert not re.search(r"\bP[1-4]\b", text)
+
+
+def test_report_docx_has_the_tables(tiny_report):
+    folder, _ = tiny_report
+    document = docx.Document(str(folder / "report.docx"))
+    headers = [t.rows[0].cells[0].text for t in document.tables]
+    assert "Characteristic" in headers and "Outcome" in headers
+    assert len(document.inline_shapes) >= 4
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
+                    reason="chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
+def test_report_opens_in_headless_chromium_with_every_image_loaded(tiny_report):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.fail("chromium and chromedriver are required in CI (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    folder, _ = tiny_report
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # No sandbox as root; no background traffic on a machine without network.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1200,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get((folder / "report.html").as_uri())
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt]);")
+        tables = driver.execute_script("return document.querySelectorAll('table.publication').length;")
+        title = driver.title
+    finally:
+        driver.quit()
+    assert len(images) >= 4
+    for complete, width, alt in images:
+        assert complete and width in (1050, 2100), alt  # 3.5 or 7 in at 300 dpi
+    assert tables >= 3
+    assert "tiny" in title or title
