@@ -39,9 +39,10 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
         label = instrument.label if score.name == "value" and len(instrument.scores) == 1 \
             else f"{instrument.label} {score.label.lower()}"
         # Where published definitions of this score disagree, its label names the version that produced
-        # the number (a score defined the same way in every version needs no qualifier).
-        versioned = version and score.versions
-        qualifiers = [q for q in (outcome.rater, versioned and instrument.version(version).label) if q]
+        # the number (a score defined the same way in every version needs no qualifier); tables
+        # explain each version named in a footnote.
+        versioned = bool(version and score.versions)
+        qualifiers = [q for q in (outcome.rater, versioned and f"version {version}") if q]
         rows.append({
             "position": position,
             "outcome": outcome.name,
@@ -49,6 +50,8 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
             "rater": outcome.rater,
             "score": outcome.score,
             "version": version,
+            "version_note": (f"{instrument.label} version {version}: {instrument.version(version).label}"
+                             if versioned else ""),
             "label": f"{label} ({', '.join(qualifiers)})" if qualifiers else label,
             "higher_is_better": score.higher_is_better,
             "test": study.analysis.test_for(outcome),

@@ -481,6 +481,7 @@ def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
     sizes (``dz``, ``hedges_g``, ``rank_biserial``, each with ``<name>_ci_low``
     / ``<name>_ci_high`` when present) get a column when the results have them.
     """
+    versions = [n for n in dict.fromkeys(outcomes.get("version_note", pd.Series(dtype=str))) if n]
     merged = results.merge(outcomes[["outcome", "score", "label", "higher_is_better"]],
                            on=["outcome", "score"], how="left", validate="one_to_one")
     level = f"{conf_level:.0%}"
@@ -511,11 +512,13 @@ def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
         f"P values are two-sided, from the {' and '.join(tests)} test"
         f"{'s' if len(tests) > 1 else ''} on the paired values.",
     ]
-    if "p_adj" in merged:
-        method = ""
-        if "p_adj_method" in merged and merged["p_adj_method"].notna().any():
-            method = f" by the {merged['p_adj_method'].dropna().iloc[0]} method"
-        footnotes.append(f"Adjusted P: corrected for the {len(merged)} outcomes{method}.")
+    if "p_adj" in merged and "p_adj_method" in merged:
+        # p_adj_method says, per row, how that P was adjusted (e.g. "Holm over 19 secondary
+        # outcomes", or "none (primary outcome)"): list each description once.
+        methods = list(dict.fromkeys(merged["p_adj_method"].dropna()))
+        footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
+    if versions:
+        footnotes.append("Scoring versions (docs/instruments.md): " + "; ".join(versions) + ".")
     if shown_effects:
         footnotes.append("Effect sizes: " + "; ".join(EFFECT_SIZE_NOTES[c] for c in shown_effects)
                          + (f"; with {level} CI." if any(f"{c}_ci_low" in merged for c in shown_effects)

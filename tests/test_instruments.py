@@ -221,8 +221,9 @@ def test_outcome_labels_name_the_scoring_version(versioned_study):
     from pipeline.study import load_study
 
     frame = outcomes_frame(load_study(versioned_study))
-    assert frame["label"].tolist() == ["House-Brackmann grade (observer)", "SAQ total (raw sum 9-45)"]
+    assert frame["label"].tolist() == ["House-Brackmann grade (observer)", "SAQ total (version raw_sum)"]
     assert frame["version"].tolist() == ["", "raw_sum"]
+    assert frame["version_note"].tolist() == ["", "SAQ version raw_sum: raw sum 9-45"]
 
 
 @pytest.mark.parametrize("edit, message", [
