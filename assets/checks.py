@@ -8,24 +8,19 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
+from pipeline.deidentify import scan_warehouse
 from pipeline.ingest import item_columns
 from pipeline.study import Study
 
 from assets.keys import INGESTED, PAIRED_TESTS, PAIRS
 from assets.resources import Warehouse
 
-# Until a study's spec sets them: a planned test needs at least this many pairs, and at
-# least this share of subjects must have both a pre and a post value for each outcome.
-MIN_PAIRS = 3
-MIN_PAIRED_SHARE = 0.5
-
-
 def _listing(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md(frame.head(limit).to_markdown(index=False) if not frame.empty else "none")
 
 
 def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
-    s = study.name
+    s, limits = study.name, study.checks
 
     @dg.asset_check(asset=[s, INGESTED], name="rows_accounted", blocking=True,
                     description="Every row read is either accepted or quarantined.")
@@ -35,6 +30,17 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
                 SELECT file, rows_read, rows_accepted, rows_quarantined FROM {s}.source_files
                 WHERE rows_read <> rows_accepted + rows_quarantined""").df()
         return dg.AssetCheckResult(passed=bad.empty, metadata={"unaccounted files": _listing(bad)})
+
+    @dg.asset_check(asset=[s, INGESTED], name="no_identifier_columns", blocking=True,
+                    description="No ingested table holds a column whose name or values look like an "
+                                "identifier (HIPAA Safe Harbor), apart from columns the spec allows.")
+    def no_identifier_columns(warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.connect() as con:
+            findings = scan_warehouse(con, s, dict(study.identifiers_allowed))
+        # Column and rule only: a finding never carries the value itself.
+        listed = pd.DataFrame([{"table": f.file, "column": f.column, "rule": f.rule, "rows": f.rows}
+                               for f in findings])
+        return dg.AssetCheckResult(passed=not findings, metadata={"findings": _listing(listed)})
 
     @dg.asset_check(asset=[s, INGESTED], name="item_values_in_range", blocking=True,
                     description="Every accepted item value lies in its instrument's allowed range.")
@@ -55,25 +61,28 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
                                                                "first rows": _listing(bad)})
 
     @dg.asset_check(asset=[s, PAIRS], name="pairing_completeness", blocking=True,
-                    description=f"For every outcome, at least {MIN_PAIRED_SHARE:.0%} of subjects have "
-                                "both a pre and a post value.")
+                    description=f"For every outcome, at least {limits.min_paired_share:.0%} of subjects "
+                                "have both a pre and a post value ([checks] min_paired_share in the spec).")
     def pairing_completeness(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             summary = con.execute(f"""
                 SELECT outcome, score, subjects, paired,
                        paired / nullif(subjects, 0) AS share FROM {s}.pairing_summary""").df()
-        short = summary[~(summary["share"] >= MIN_PAIRED_SHARE)]
+        short = summary[~(summary["share"] >= limits.min_paired_share)]
         return dg.AssetCheckResult(passed=short.empty, metadata={
-            "threshold": MIN_PAIRED_SHARE, "below threshold": _listing(short),
+            "threshold": limits.min_paired_share, "below threshold": _listing(short),
             "lowest share": float(summary["share"].min()) if not summary.empty else 0.0})
 
     @dg.asset_check(asset=[s, PAIRED_TESTS], name="minimum_pairs", blocking=True,
-                    description=f"Every planned test has at least {MIN_PAIRS} pairs.")
+                    description=f"Every planned test has at least {limits.min_pairs} pairs "
+                                "([checks] min_pairs in the spec).")
     def minimum_pairs(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
-            results = con.execute(f"SELECT outcome, score, n_pairs FROM {s}.paired_tests").df()
-        short = results[results["n_pairs"] < MIN_PAIRS]
-        return dg.AssetCheckResult(passed=short.empty, metadata={"threshold": MIN_PAIRS,
+            # Whole cohort only: a subgroup level may be small by design (exploratory analyses).
+            results = con.execute(f"""SELECT outcome, score, n_pairs FROM {s}.paired_tests
+                                      WHERE "group" = 'all'""").df()
+        short = results[results["n_pairs"] < limits.min_pairs]
+        return dg.AssetCheckResult(passed=short.empty, metadata={"threshold": limits.min_pairs,
                                                                  "too few pairs": _listing(short)})
 
     @dg.asset_check(asset=[s, PAIRED_TESTS], name="statistics_sanity", blocking=True,
@@ -81,7 +90,7 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
     def statistics_sanity(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             bad = con.execute(f"""
-                SELECT outcome, score, mean_diff, ci_low, ci_high, p_t, p_wilcoxon, p_used
+                SELECT outcome, score, "group", mean_diff, ci_low, ci_high, p_t, p_wilcoxon, p_used
                 FROM {s}.paired_tests
                 WHERE NOT ({" AND ".join(f"coalesce(isnan({p}) OR {p} BETWEEN 0 AND 1, true)"
                                          for p in ("p_t", "p_wilcoxon", "p_used"))}
@@ -89,4 +98,5 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
                                         OR mean_diff BETWEEN ci_low AND ci_high, true))""").df()
         return dg.AssetCheckResult(passed=bad.empty, metadata={"violations": _listing(bad)})
 
-    return [rows_accounted, item_values_in_range, pairing_completeness, minimum_pairs, statistics_sanity]
+    return [rows_accounted, no_identifier_columns, item_values_in_range, pairing_completeness, minimum_pairs,
+            statistics_sanity]

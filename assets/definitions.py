@@ -8,7 +8,7 @@ from pipeline import paths
 from pipeline.study import discover_studies, load_study
 
 from assets.checks import build_study_checks
-from assets.resources import Reports, Warehouse
+from assets.resources import AnalysisOptions, Reports, Warehouse
 from assets.sensors import build_export_sensor
 from assets.study_assets import build_study_assets
 
@@ -22,7 +22,7 @@ def build_definitions() -> dg.Definitions:
         assets=assets,
         asset_checks=checks,
         sensors=[build_export_sensor(studies, materializable)],
-        resources={"warehouse": Warehouse(), "reports": Reports()},
+        resources={"warehouse": Warehouse(), "reports": Reports(), "analysis_options": AnalysisOptions()},
         # One process: a study's steps are short, and a subprocess per step would
         # cost seconds of start-up each and contend for the single DuckDB writer.
         executor=dg.in_process_executor,

@@ -15,13 +15,13 @@ import dagster as dg
 from pipeline import report
 from pipeline.instruments import score_study
 from pipeline.pairing import pair_study
-from pipeline.provenance import fingerprint
+from pipeline.provenance import fingerprint, record_overrides
 from pipeline.study import Study
 from pipeline.warehouse import scalar
 
 from assets.keys import (FIGURES, INGESTED, PAIRED_TESTS, PAIRS, RAW_FILES, REPORT, SCORES,
                          SECONDARY_ANALYSES, TABLES)
-from assets.resources import Reports, Warehouse
+from assets.resources import AnalysisOptions, Reports, Warehouse
 
 OWNER = "team:research-coordination"
 CODE_VERSION = "1"
@@ -53,6 +53,12 @@ def _raw_files_asset(study: Study) -> dg.SourceAsset:
 def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     s = study.name
     common = {"key_prefix": [s], "owners": [OWNER], "code_version": CODE_VERSION, "tags": {"study": s}}
+
+    def planned(options: AnalysisOptions, reports: Reports) -> Study:
+        """The study with this run's analysis overrides, which provenance records."""
+        effective = options.apply(study)
+        record_overrides(report.study_reports(reports.folder, study), options.overrides)
+        return effective
 
     # Observable source assets are marked beta in Dagster 1.13; they are the documented way to
     # version raw files by content, so the warning is silenced here rather than everywhere.
@@ -89,9 +95,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
 
     @dg.asset(name=PAIRS, group_name="pairs", deps=[scores], kinds={"duckdb"}, **common,
               description="Pre/post pairs per planned outcome, by the visit rules of the analysis plan.")
-    def pairs(warehouse: Warehouse) -> dg.MaterializeResult:
+    def pairs(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+        effective = planned(analysis_options, reports)
         with warehouse.connect() as con:
-            pair_study(con, study)
+            pair_study(con, effective)
             summary = con.execute(f"SELECT * FROM {s}.pairing_summary").df()
         return dg.MaterializeResult(metadata={
             "dagster/row_count": int(summary["paired"].sum()),
@@ -102,10 +109,11 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
               description="Paired tests of post - pre for every planned outcome, whole cohort and each "
                           "subgroup: t and Wilcoxon signed-rank, effect sizes, adjusted P "
                           "(reports/<study>/tables/paired_tests.csv, full precision).")
-    def paired_tests(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+    def paired_tests(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+        effective = planned(analysis_options, reports)
         with warehouse.connect() as con:
-            results = report.analyse(con, study, reports.folder)
-        primary_name = study.analysis.primary or results["outcome"].iat[0]
+            results = report.analyse(con, effective, reports.folder)
+        primary_name = effective.analysis.primary or results["outcome"].iat[0]
         primary = results[results["outcome"] == primary_name].iloc[0]
         preview = results[["outcome", "score", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_used", "p_adj",
                            "test_used"]]
@@ -116,6 +124,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             "primary mean change": float(primary["mean_diff"]),
             "primary P": float(primary["p_used"]),
             "results": dg.MetadataValue.md(preview.to_markdown(index=False)),
+            "analysis overrides": dg.MetadataValue.json(analysis_options.overrides),
         })
 
     @dg.asset(name=SECONDARY_ANALYSES, group_name="analysis", deps=[paired_tests], kinds={"duckdb", "statsmodels"},
@@ -123,18 +132,20 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
               description="The rest of the analysis plan, one full-precision table each: subgroups and "
                           "ANCOVA, change direction (sign test, McNemar, Bowker), responders, rater "
                           "reliability, baseline-change correlation, missing data, mixed-model visit means.")
-    def secondary_analyses(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+    def secondary_analyses(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+        effective = planned(analysis_options, reports)
         with warehouse.connect() as con:
-            written = report.secondary_analyses(con, study, reports.folder)
+            written = report.secondary_analyses(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={**_paths(written), "dagster/row_count": len(written)})
 
     @dg.asset(name=TABLES, group_name="tables", deps=[secondary_analyses], kinds={"csv", "markdown", "docx"},
               **common,
               description="Publication tables (Table 1, Table 2, Table 3 and eTables) as CSV, Markdown, "
                           "HTML, LaTeX and Word, rounded for print.")
-    def publication_tables(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+    def publication_tables(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+        effective = planned(analysis_options, reports)
         with warehouse.connect() as con:
-            written = report.write_tables(con, study, reports.folder)
+            written = report.write_tables(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={
             "files": _listing(written),
             "Table 2": dg.MetadataValue.md(written[1].read_text(encoding="utf-8")),
@@ -144,9 +155,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
               description="Publication figures (slope plots, before/after boxes, change distribution, grade "
                           "shift, patient flow, rater agreement, trajectory, subgroup forest) as PNG 300 dpi, "
                           "TIFF 600 dpi, PDF and SVG at single- and double-column width.")
-    def figures(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+    def figures(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+        effective = planned(analysis_options, reports)
         with warehouse.connect() as con:
-            written = report.write_figures(con, study, reports.folder)
+            written = report.write_figures(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={"files": _listing(written), "dagster/row_count": len(written),
                                               "folder": dg.MetadataValue.path(str(written[0].parent))})
 
@@ -154,9 +166,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
               **common,
               description="The study report: one self-contained HTML file (and a Word copy) with the tables, "
                           "figures, Methods paragraph and provenance.")
-    def study_report(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+    def study_report(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+        effective = planned(analysis_options, reports)
         with warehouse.connect() as con:
-            written = report.write_report(con, study, reports.folder)
+            written = report.write_report(con, effective, reports.folder)
         return dg.MaterializeResult(metadata=_paths(written))
 
     return [raw_files, ingested, scores, pairs, paired_tests, secondary_analyses, publication_tables, figures,

@@ -31,6 +31,7 @@ import datetime
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -315,3 +316,29 @@ def guard(findings: list[Finding]) -> None:
     """Raise :class:`IdentifiersFound` if there is any finding."""
     if findings:
         raise IdentifiersFound(findings)
+
+
+# The tables ingestion writes from raw files; later tables hold only results computed from them.
+INGESTED_TABLES = ("subjects", "visits", "item_responses", "quarantine")
+
+
+def scan_warehouse(con: duckdb.DuckDBPyConnection, schema: str,
+                   allowed: Mapping[str, str] | None = None) -> list[Finding]:
+    """The same rules over the tables ingestion wrote to a study's schema: a second line of
+    defence behind the guard at ingest (used by the ``no_identifier_columns`` asset check)."""
+    findings: list[Finding] = []
+    present = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]).fetchall()}
+    for name in (t for t in INGESTED_TABLES if t in present):
+        columns = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position", [schema, name]).fetchall()]
+        text = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in columns if c != "_line")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _warehouse_scan AS "
+                    f"SELECT row_number() OVER () AS _line, {text} FROM {schema}.{quote(name)}")
+        rows = con.execute("SELECT count(*) FROM _warehouse_scan").fetchall()[0][0]
+        raw = RawTable(Path(f"{schema}.{name}"), "_warehouse_scan", tuple(c for c in columns if c != "_line"),
+                       rows, 0, "warehouse", "", "", "")
+        findings += scan(con, raw, label=f"{schema}.{name}", allowed=allowed)
+    con.execute("DROP TABLE IF EXISTS _warehouse_scan")
+    return findings

@@ -50,6 +50,8 @@ def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
         # Columns the guard let through because the spec allowed them, with the spec's reason.
         "identifiers_allowed": [{"column": column, "justification": why}
                                 for column, why in getattr(study, "identifiers_allowed", ())],
+        # Analysis choices changed for a run without editing the spec (recorded by the analysis steps).
+        "analysis_overrides": {},
         "code": git_state(),
         "python": platform.python_version(),
         "packages": versions,
@@ -69,3 +71,14 @@ def fingerprint(study: Study) -> str:
     for path in study.input_paths:
         digest.update(path.name.encode() + b"\0" + sha256(path).encode() + b"\0")
     return digest.hexdigest()
+
+
+def record_overrides(folder: Path, overrides: dict[str, object]) -> None:
+    """Note in ``provenance.json`` the analysis choices a run overrode ({} when none)."""
+    path = folder / "provenance.json"
+    record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if record.get("analysis_overrides") == overrides:
+        return
+    record["analysis_overrides"] = dict(sorted(overrides.items()))
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

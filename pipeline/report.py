@@ -19,7 +19,7 @@ from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.provenance import write_provenance
 from pipeline.statistics.paired import paired_tests
 from pipeline.study import Study
-from pipeline.warehouse import read_frame, write_frame
+from pipeline.warehouse import read_frame, scalar, write_frame
 
 
 def study_reports(reports_dir: Path, study: Study) -> Path:
@@ -82,13 +82,12 @@ def _pairs_by_group(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFram
 def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> pd.DataFrame:
     """Paired tests for every planned outcome, for the whole cohort and each subgroup level.
 
-    Writes ``<study>.paired_tests`` and ``tables/paired_tests.csv`` (whole cohort, group
-    ``all``, one row per planned outcome) and, when the plan has subgroups,
-    ``<study>.paired_tests_subgroups`` and ``tables/paired_tests_subgroups.csv`` (same columns,
-    one row per outcome and
-    subgroup level), all at full precision; returns the whole-cohort results. P values are
-    adjusted over the secondary outcomes within each group (Holm or Benjamini-Hochberg, as the
-    plan says); the primary outcome's is not.
+    Writes ``<study>.paired_tests`` and ``tables/paired_tests.csv`` at full precision: one row
+    per outcome, score and group (``all`` for the whole cohort, first, one row per planned
+    outcome; then ``<subgroup>=<level>`` rows), plus the view ``<study>.paired_tests_subgroups``
+    of the subgroup rows. Returns the whole-cohort rows. P values are adjusted over the
+    secondary outcomes within each group (Holm or Benjamini-Hochberg, as the plan says); the
+    primary outcome's is not.
     """
     plan = study.analysis
     planned = outcomes_frame(study)
@@ -116,15 +115,17 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     results["n_pairs"] = results["n_pairs"].astype(int)
     results.insert(0, "study", study.name)
     results = results.reset_index(drop=True)
-    write_frame(con, f"{study.name}.paired_tests", results)
-    folder = study_reports(reports_dir, study) / "tables"
-    tables.write_results(results, folder, "paired_tests")
+    every_group = pd.concat([results, subgroups.assign(study=study.name)[results.columns]], ignore_index=True)
+    write_frame(con, f"{study.name}.paired_tests", every_group)
+    tables.write_results(every_group, study_reports(reports_dir, study) / "tables", "paired_tests")
+    # The subgroup rows as a view: readers that want only them need no second copy.
+    kind = scalar(con, "SELECT any_value(table_type) FROM information_schema.tables "
+                       "WHERE table_schema = ? AND table_name = 'paired_tests_subgroups'", [study.name])
+    if kind:
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {study.name}.paired_tests_subgroups")
     if len(subgroups):
-        subgroups.insert(0, "study", study.name)
-        write_frame(con, f"{study.name}.paired_tests_subgroups", subgroups)
-        tables.write_results(subgroups, folder, "paired_tests_subgroups")
-    else:
-        con.execute(f"DROP TABLE IF EXISTS {study.name}.paired_tests_subgroups")
+        con.execute(f"""CREATE VIEW {study.name}.paired_tests_subgroups AS
+                        SELECT * FROM {study.name}.paired_tests WHERE "group" <> 'all'""")
     return results
 
 
@@ -274,7 +275,7 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
 
     folder = study_reports(reports_dir, study)
     provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
-    results = read_frame(con, f"SELECT * FROM {study.name}.paired_tests")
+    results = read_frame(con, f"SELECT * FROM {study.name}.paired_tests WHERE \"group\" = 'all'")
     table_list = tables.publication_tables(con, study)
     figure_list = []
     for spec in figures.study_figures(con, study):
@@ -304,6 +305,5 @@ def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -
     written += write_tables(con, study, reports_dir)
     written += write_figures(con, study, reports_dir)
     written += write_report(con, study, reports_dir)
-    subgroups = study_reports(reports_dir, study) / "tables" / "paired_tests_subgroups.csv"
-    written += ([subgroups] if study.analysis.subgroups else []) + secondary
+    written += secondary
     return {"files": files, "results": results, "paths": written}

@@ -180,6 +180,16 @@ class RedcapSource:
 
 
 @dataclass(frozen=True)
+class Checks:
+    """Thresholds of the data-quality checks that stop a study's run (``[checks]`` in the spec)."""
+
+    # Every planned test needs at least this many pairs (whole cohort).
+    min_pairs: int = 3
+    # For every outcome, at least this share of subjects must have both a pre and a post value.
+    min_paired_share: float = 0.5
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     title: str
@@ -207,6 +217,7 @@ class Study:
     redcap: RedcapSource | None = None
     # (column, written justification): columns the de-identification guard lets through.
     identifiers_allowed: tuple[tuple[str, str], ...] = ()
+    checks: Checks = field(default_factory=Checks)
 
     @property
     def dictionary_path(self) -> Path | None:
@@ -318,6 +329,7 @@ def load_study(folder: Path) -> Study:
         instruments=instruments,
         analysis=analysis,
         **_source_settings(root, subjects, visits),
+        checks=_checks(root.sub("checks", {})),
     )
     files = [("subjects.file", spec.subjects_file), ("visits.file", spec.visits_file)]
     if spec.redcap:
@@ -327,6 +339,16 @@ def load_study(folder: Path) -> Study:
             raise SpecError(f"{path}: setting '{key}' names {file}, which is not in {folder}. "
                             "Put the export there or correct the file name.")
     return spec
+
+
+def _checks(table: _Reader) -> Checks:
+    min_pairs = table.get("min_pairs", int, Checks.min_pairs)
+    if min_pairs < 1:
+        raise table._fail("min_pairs", f"must be 1 or more, got {min_pairs}.")
+    share = float(table.get("min_paired_share", (int, float), Checks.min_paired_share))
+    if not 0 <= share <= 1:
+        raise table._fail("min_paired_share", f"must lie between 0 and 1, got {share}.")
+    return Checks(min_pairs, share)
 
 
 FORMATS = ("auto", "csv", "xlsx", "redcap")
@@ -457,6 +479,18 @@ def _instrument_sources(table: _Reader) -> tuple[InstrumentSource, ...]:
     return tuple(sources)
 
 
+def _mapped_score(entry: _Reader, mapped: dict[str, InstrumentSource]) -> tuple[str, str]:
+    """An entry's ``instrument`` (one the spec maps) and ``score`` (one it produces)."""
+    instrument = entry.get("instrument", str)
+    if instrument not in mapped:
+        raise entry._fail("instrument", f"names {instrument!r}, which has no [instruments.{instrument}] mapping.")
+    score = entry.get("score", str)
+    known = mapped[instrument].score_names
+    if score not in known:
+        raise entry._fail("score", f"must be one of {', '.join(known)}; got {score!r}.")
+    return instrument, score
+
+
 def _analysis_plan(table: _Reader, sources: tuple[InstrumentSource, ...],
                    subject_columns: tuple[str, ...] | None = None) -> AnalysisPlan:
     from pipeline.instruments import REGISTRY
@@ -473,13 +507,7 @@ def _analysis_plan(table: _Reader, sources: tuple[InstrumentSource, ...],
     outcomes = []
     for i, raw in enumerate(table.get("outcomes", list)):
         entry = _Reader(table.path, raw if isinstance(raw, dict) else {}, f"analysis.outcomes[{i}]")
-        instrument = entry.get("instrument", str)
-        if instrument not in mapped:
-            raise entry._fail("instrument", f"names {instrument!r}, which has no [instruments.{instrument}] mapping.")
-        score = entry.get("score", str)
-        known = mapped[instrument].score_names
-        if score not in known:
-            raise entry._fail("score", f"must be one of {', '.join(known)}; got {score!r}.")
+        instrument, score = _mapped_score(entry, mapped)
         rater = entry.get("rater", str, "")
         if rater not in mapped[instrument].raters:
             raise entry._fail("rater", f"must be one of {', '.join(r for r in mapped[instrument].raters if r)}; got {rater!r}.")
@@ -530,13 +558,7 @@ def _analysis_plan(table: _Reader, sources: tuple[InstrumentSource, ...],
     reliability = []
     for i, raw in enumerate(table.get("reliability", list, [])):
         entry = _Reader(table.path, raw if isinstance(raw, dict) else {}, f"analysis.reliability[{i}]")
-        instrument = entry.get("instrument", str)
-        if instrument not in mapped:
-            raise entry._fail("instrument", f"names {instrument!r}, which has no [instruments.{instrument}] mapping.")
-        score = entry.get("score", str)
-        known = mapped[instrument].score_names
-        if score not in known:
-            raise entry._fail("score", f"must be one of {', '.join(known)}; got {score!r}.")
+        instrument, score = _mapped_score(entry, mapped)
         raters = entry.strings("raters", tuple(r for r in mapped[instrument].raters if r))
         unknown = [r for r in raters if r not in mapped[instrument].raters or not r]
         if unknown or len(set(raters)) < 2:
@@ -600,3 +622,47 @@ def _analysis_plan(table: _Reader, sources: tuple[InstrumentSource, ...],
 def discover_studies(raw_dir: Path) -> list[Path]:
     """Every study folder under ``raw_dir`` (a folder holding a ``study.toml``), sorted."""
     return sorted(p.parent for p in Path(raw_dir).glob(f"*/{SPEC_FILENAME}"))
+
+
+# Analysis choices a statistician may change for one run without editing the spec (Dagster run
+# config, resource ``analysis_options``): name -> (type, allowed values or None).
+OVERRIDABLE: dict[str, tuple[type, tuple | None]] = {
+    "alpha": (float, None),
+    "test": (str, TESTS),
+    "multiplicity": (str, MULTIPLICITY),
+    "pre_max_day": (int, None),
+    "post_rule": (str, POST_RULES),
+    "post_min_day": (int, None),
+    "post_max_day": (int, None),
+    "post_visit": (str, None),
+    "post_target_day": (int, None),
+}
+
+
+def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
+    """``study`` with some analysis-plan choices replaced, each checked like the spec's own."""
+    from dataclasses import replace
+
+    if not overrides:
+        return study
+    where = f"run configuration of study '{study.name}'"
+    changes = {}
+    for key, value in overrides.items():
+        if key not in OVERRIDABLE:
+            raise SpecError(f"{where}: '{key}' cannot be overridden; use one of {', '.join(OVERRIDABLE)}.")
+        kind, choices = OVERRIDABLE[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise SpecError(f"{where}: '{key}' must be {_kind_name(kind)}, got {value!r}.")
+        if choices and value not in choices:
+            raise SpecError(f"{where}: '{key}' must be one of {', '.join(choices)}; got {value!r}.")
+        changes[key] = value
+    if "alpha" in changes and not 0 < changes["alpha"] < 1:
+        raise SpecError(f"{where}: 'alpha' must lie strictly between 0 and 1, got {changes['alpha']}.")
+    plan = replace(study.analysis, **changes)
+    if plan.post_rule == "named_visit" and not plan.post_visit:
+        raise SpecError(f"{where}: post_rule 'named_visit' needs post_visit (the visit code).")
+    if plan.post_rule == "nearest_day" and plan.post_target_day is None:
+        raise SpecError(f"{where}: post_rule 'nearest_day' needs post_target_day.")
+    return replace(study, analysis=plan)

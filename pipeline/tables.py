@@ -917,7 +917,7 @@ def publication_tables(con, study) -> list[tuple[str, Table]]:
 
     s, synthetic = study.name, study.synthetic
     planned = outcomes_frame(study)
-    results = read_frame(con, f"SELECT * FROM {s}.paired_tests")
+    results = read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'")
     out = [("table_2", table_2(results, planned, conf_level=study.analysis.conf_level, synthetic=synthetic))]
 
     subjects = read_frame(con, f"SELECT * FROM {s}.subjects")

@@ -37,7 +37,8 @@ def test_materialize_everything_on_the_demo(workspace):
     assert result.success
     checks = result.get_asset_check_evaluations()
     assert {c.check_name: c.passed for c in checks} == {
-        "rows_accounted": True, "item_values_in_range": True, "pairing_completeness": True,
+        "rows_accounted": True, "no_identifier_columns": True, "item_values_in_range": True,
+        "pairing_completeness": True,
         "minimum_pairs": True, "statistics_sanity": True}
 
     reports = workspace / "reports" / "demo"
@@ -53,7 +54,9 @@ def test_materialize_everything_on_the_demo(workspace):
     stored = con.execute("SELECT * FROM demo.paired_tests").df()
     con.close()
     assert list(results["outcome"]) == list(stored["outcome"])
-    assert results["p_used"].tolist() == pytest.approx(stored["p_used"].tolist(), rel=1e-15)
+    # subgroup levels too small for a test carry NaN with a note saying why
+    assert results["p_used"].tolist() == pytest.approx(stored["p_used"].tolist(), rel=1e-15, nan_ok=True)
+    assert results.loc[results["p_used"].isna(), "note"].str.len().gt(0).all()
 
 
 def test_dagster_definitions_validate():

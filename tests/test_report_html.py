@@ -1,15 +1,12 @@
 """The study report: one self-contained HTML file that a real browser opens with every
 figure loaded, plus its Word version.
 
-Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them). Where
-they are missing the browser test is skipped, except under CI, where that is a failure.
+The browser test uses the ``browser`` fixture (tests/conftest.py): Debian's chromium.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import docx
 import duckdb
@@ -17,9 +14,6 @@ import pytest
 
 from pipeline.report import run_study
 from pipeline.study import load_study
-
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
 
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
@@ -75,31 +69,13 @@ def test_report_docx_has_the_tables(tiny_report):
     assert len(document.inline_shapes) >= 4
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
-                    reason="chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
-def test_report_opens_in_headless_chromium_with_every_image_loaded(tiny_report):
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.fail("chromium and chromedriver are required in CI (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
+def test_report_opens_in_headless_chromium_with_every_image_loaded(tiny_report, browser):
     folder, _ = tiny_report
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # No sandbox as root; no background traffic on a machine without network.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1200,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        driver.get((folder / "report.html").as_uri())
-        images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt]);")
-        tables = driver.execute_script("return document.querySelectorAll('table.publication').length;")
-        title = driver.title
-    finally:
-        driver.quit()
+    browser.get((folder / "report.html").as_uri())
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt]);")
+    tables = browser.execute_script("return document.querySelectorAll('table.publication').length;")
+    title = browser.title
     assert len(images) >= 4
     for complete, width, alt in images:
         assert complete and width in (1050, 2100), alt  # 3.5 or 7 in at 300 dpi

@@ -91,9 +91,12 @@ covariates = ["age"]
     names = {p.stem for p in written}
     assert names >= {"between_groups", "change_direction", "responders", "reliability", "correlation",
                      "missing_data", "visit_estimates"}
-    subgroups = pd.read_csv(tmp_path / "reports" / "tiny" / "tables" / "paired_tests_subgroups.csv")
+    every_group = pd.read_csv(tmp_path / "reports" / "tiny" / "tables" / "paired_tests.csv")
+    # one file, one row per (outcome, score, group): the whole cohort first, then the subgroup levels;
     # median of 3, 8, 6, 2 is 4.5
-    assert set(subgroups["group"]) == {"branches > 4.5", "branches ≤ 4.5"}
+    assert every_group["group"].tolist() == ["all", "branches > 4.5", "branches ≤ 4.5"]
+    view = con.execute('SELECT DISTINCT "group" FROM tiny.paired_tests_subgroups ORDER BY 1').fetchall()
+    assert view == [("branches > 4.5",), ("branches ≤ 4.5",)]
     between = pd.read_csv(tmp_path / "reports" / "tiny" / "tables" / "between_groups.csv")
     # Tiny groups: every NaN p-value is explained.
     assert (between["p"].notna() | between["note"].notna()).all()

@@ -1,8 +1,8 @@
 """The Dagster UI in a real headless browser: the demo's assets are listed, and a
 materialization launched through the webserver succeeds.
 
-Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them). Where
-they are missing the test is skipped, except under CI, where that is a failure.
+The browser is the ``browser`` fixture (tests/conftest.py): Debian's chromium, which
+``.ci/run`` installs.
 """
 
 from __future__ import annotations
@@ -22,16 +22,8 @@ import pytest
 
 from pipeline import paths
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 LOCATION = "facial_outcomes"  # [tool.dagster] code_location_name
 ASSETS = ("ingested", "scores", "pairs", "paired_tests", "secondary_analyses", "tables", "figures", "report")
-
-if not (CHROMIUM and CHROMEDRIVER):
-    if os.environ.get("CI"):
-        pytest.fail("chromium and chromedriver are required in CI (apt-get install chromium chromium-driver)",
-                    pytrace=False)
-    pytest.skip("chromium/chromedriver not installed (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
 
 
 def _free_port() -> int:
@@ -86,23 +78,6 @@ def webserver(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # No sandbox as root; no background traffic on a machine without network.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1400,1000"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def test_asset_graph_lists_the_demo_study(webserver, browser):
