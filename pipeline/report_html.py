@@ -42,11 +42,12 @@ def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
         "P values are reported to AMA style.",
     ]
     if "p_adj" in results and results["p_adj"].notna().any():
-        method = ""
-        if "p_adj_method" in results and results["p_adj_method"].notna().any():
-            method = f" by the {results['p_adj_method'].dropna().iloc[0]} method"
-        paragraphs.append(f"P values were adjusted for the {n_outcomes} outcomes{method} to control "
-                          "for multiple comparisons.")
+        # p_adj_method describes each row's adjustment, e.g. "Holm over 19 secondary outcomes"
+        # or "none (primary outcome)": state each once, in the plan's terms.
+        methods = list(dict.fromkeys(results.get("p_adj_method", pd.Series(dtype=str)).dropna()))
+        primary = f" The primary outcome is {plan.primary.replace('_', ' ')}." if plan.primary else ""
+        paragraphs.append("To control for multiple comparisons, P values were adjusted as follows: "
+                          + "; ".join(methods) + "." + primary)
     elif n_outcomes > 1:
         paragraphs.append(f"No adjustment was made for the {n_outcomes} outcomes tested; results for "
                           "outcomes other than the first planned outcome are exploratory.")
