@@ -7,34 +7,94 @@
 ``outcomes validate PATH``     check an export (and its study spec) without writing anything
 ``outcomes init --redcap-dictionary DICT.csv``  draft a study spec from a REDCap data dictionary
 
-Exit codes: 0 success; 1 the run finished with failures (see the Dagster
-run), or for ``validate`` rows would be quarantined; 2 the input or spec was
-refused: identifiers, an unreadable file, a bad spec (the message says what
-and how to fix it). ``--debug`` shows the traceback.
+Exit codes (every failure prints one line saying what happened and what to do;
+``--debug`` shows the traceback instead):
+
+0    success
+1    the run finished with failures (see the Dagster run), an unexpected error,
+     or for ``validate`` rows would be quarantined
+2    the input or spec was refused: a missing or unreadable file, a bad spec,
+     identifiers in an export (the message says what, where and how to fix it)
+3    the warehouse is in use by another run (the message names the lock and the
+     process holding it); wait for that run or stop it, then run again
+4    out of disk space; free space where the warehouse and reports are written,
+     then run again
+130  interrupted (Ctrl-C); the warehouse keeps its last complete state, because
+     each step replaces its tables in one transaction; run again to finish
+
+A run killed outright (SIGKILL, a power cut) also leaves the warehouse in its
+last complete state; the next run picks up from there.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
 from pipeline import paths
+
+OK, FAILED, REFUSED, BUSY, NO_SPACE, INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
 def _report(args: argparse.Namespace) -> int:
     # The one place the core reaches into the Dagster layer: so a single command
     # runs the asset graph and records the run in the UI's history.
     from assets.materialize import materialize_all
+    from pipeline import warehouse
+    from pipeline.study import discover_studies, load_study
 
-    success, written = materialize_all(args.study)
+    # Specs are read first so a bad one is refused before anything runs.
+    studies = [load_study(folder) for folder in discover_studies(paths.raw_data_dir())
+               if not args.study or folder.name == args.study]
+    restricted = [s.name for s in studies if s.restricted]
+    path, reports = paths.warehouse_path(), paths.reports_dir()
+    with warehouse.private_files(bool(restricted)):
+        _make_private(restricted, path, reports)
+        try:
+            with warehouse.run_lock(path):
+                success, written = materialize_all(args.study)
+        finally:
+            _make_private(restricted, path, reports)
     for path in sorted(set(written)):
         print(path.relative_to(paths.PROJECT_ROOT) if path.is_relative_to(paths.PROJECT_ROOT) else path)
     if not success:
+        failure = _dagster_failure()
+        if failure is not None:
+            step, code, line = failure
+            print(f"error: step {step}: {line}", file=sys.stderr)
+            return code
         print("error: the run did not complete; open the UI (make ui) to see which step failed.",
               file=sys.stderr)
-        return 1
-    return 0
+        return FAILED
+    return OK
+
+
+def _make_private(restricted: list[str], warehouse_path: Path, reports: Path) -> None:
+    """Owner-only modes on the warehouse and the restricted studies' reports (0600 files, 0700 folders)."""
+    from pipeline import warehouse
+
+    if restricted:
+        warehouse.make_private(*warehouse.warehouse_files(warehouse_path), *(reports / name for name in restricted))
+
+
+def _dagster_failure() -> tuple[str, int, str] | None:
+    """The first failed step of the latest run: its key, the exit code and the user's error in one line."""
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(limit=1)
+        if not runs:
+            return None
+        for record in instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+            error = record.dagster_event.step_failure_data.error
+            while error is not None and error.cause is not None:
+                error = error.cause  # Dagster wraps the step's own exception
+            if error is None:
+                continue
+            return record.dagster_event.step_key, _exit_code(error.cls_name, error.message), _one_line(error.message)
+    return None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -43,11 +103,21 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.study import load_study
 
     study = load_study(Path(args.study))
-    con = warehouse.connect(Path(args.warehouse) if args.warehouse else None)
-    try:
-        outcome = run_study(con, study, Path(args.reports) if args.reports else paths.reports_dir())
-    finally:
-        con.close()
+    path = Path(args.warehouse) if args.warehouse else paths.warehouse_path()
+    reports = Path(args.reports) if args.reports else paths.reports_dir()
+    restricted = [study.name] if study.restricted else []
+    # A restricted study's files are created owner-only, and existing ones are made so.
+    with warehouse.private_files(study.restricted):
+        _make_private(restricted, path, reports)
+        try:
+            with warehouse.run_lock(path):
+                con = warehouse.connect(path)
+                try:
+                    outcome = run_study(con, study, reports)
+                finally:
+                    con.close()
+        finally:
+            _make_private(restricted, path, reports)
     for f in outcome["files"]:
         print(f"{f.file}: {f.rows_read} rows read, {f.rows_accepted} accepted, {f.rows_quarantined} quarantined")
     for path in outcome["paths"]:
@@ -169,17 +239,49 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except Exception as err:  # every error a user can cause is one line; the rest too, unless --debug
-        from pipeline.ingest import IngestError
-        from pipeline.study import SpecError
-        from pipeline.warehouse import WarehouseLocked
-
+    except KeyboardInterrupt:
         if args.debug:
             raise
-        refused = isinstance(err, (SpecError, IngestError, WarehouseLocked, ValueError, FileNotFoundError,
-                                   FileExistsError))
-        print(f"error: {err}" + ("" if refused else " (run again with --debug for details)"), file=sys.stderr)
-        return 2 if refused else 1
+        print("interrupted: the run stopped before it finished; the warehouse keeps its last complete state "
+              "(each step replaces its tables in one transaction). Run the same command again to finish.",
+              file=sys.stderr)
+        return INTERRUPTED
+    except Exception as err:  # every error a user can cause is one line; the rest too, unless --debug
+        if args.debug:
+            raise
+        code = _exit_code(type(err).__name__, str(err), err)
+        message = _one_line(str(err)) or type(err).__name__
+        if code == NO_SPACE:
+            print(f"error: out of disk space ({message}). Free space on the disk holding the warehouse "
+                  f"({paths.warehouse_path() if not getattr(args, 'warehouse', None) else args.warehouse}) and the "
+                  "reports, or write them elsewhere (--warehouse, --reports, OUTCOMES_WAREHOUSE, OUTCOMES_REPORTS), "
+                  "then run again; the warehouse keeps its last complete state.", file=sys.stderr)
+        else:
+            print(f"error: {message}" + (" (run again with --debug for details)" if code == FAILED else ""),
+                  file=sys.stderr)
+        return code
+
+
+# Errors a user causes and can fix: the input, the spec or the files named on the command line.
+REFUSED_ERRORS = ("SpecError", "IngestError", "IdentifiersFound", "ReadError", "RedcapError", "ValueError",
+                  "FileNotFoundError", "FileExistsError", "PermissionError", "IsADirectoryError",
+                  "NotADirectoryError")
+
+
+def _exit_code(name: str, message: str, err: BaseException | None = None) -> int:
+    if name == "WarehouseLocked":
+        return BUSY
+    if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "No space left on device" in message \
+            or f"[Errno {errno.ENOSPC}]" in message:
+        return NO_SPACE
+    if name in REFUSED_ERRORS or (err is not None and isinstance(err, ValueError)):
+        return REFUSED
+    return FAILED
+
+
+def _one_line(message: str) -> str:
+    """A message on one line: DuckDB and Dagster messages can span several."""
+    return " ".join(part.strip() for part in message.strip().splitlines() if part.strip())
 
 
 if __name__ == "__main__":

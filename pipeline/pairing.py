@@ -25,6 +25,7 @@ import pandas as pd
 
 from pipeline.instruments import instrument_for
 from pipeline.study import Study
+from pipeline.warehouse import atomic
 
 
 def outcomes_frame(study: Study) -> pd.DataFrame:
@@ -59,6 +60,7 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@atomic  # pairs and pairing_summary replaced together, or neither
 def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     """Build ``<study>.pairs`` (one row per outcome and subject with both values) and
     ``<study>.pairing_summary`` (per outcome: subjects with a pre value, a post value, both)."""

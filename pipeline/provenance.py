@@ -1,8 +1,16 @@
 """What produced a study's outputs: input files, spec, code commit, package versions.
 
 Written as ``reports/<study>/provenance.json``. It holds no time stamp (the
-run's time is in the Dagster run history), so the same inputs and code give
-the same bytes.
+run's time is in the Dagster run history and the warehouse's ``meta.runs``),
+so the same inputs and code give the same bytes.
+
+The warehouse keeps every run in ``meta.runs`` (:func:`start_run`): run id,
+study, step, start and finish time, commit and dirty flag, spec hash, the
+inputs' fingerprint and hashes, analysis overrides, allowed identifiers and
+package versions. ``input_fingerprint`` is also in ``provenance.json``, so a
+table or figure under ``reports/<study>/`` leads to the runs that made it::
+
+    SELECT * FROM meta.runs WHERE study = 'demo' AND input_fingerprint = '<from provenance.json>'
 """
 
 from __future__ import annotations
@@ -11,12 +19,15 @@ import hashlib
 import json
 import platform
 import subprocess
+import uuid
 from importlib import metadata
 from pathlib import Path
 
+import duckdb
+
 from pipeline import paths
 from pipeline.ingest import SourceFile, sha256
-from pipeline.study import Study
+from pipeline.study import OVERRIDABLE, Study, load_study
 
 PACKAGES = ("facial-outcomes", "duckdb", "pandas", "numpy", "scipy", "statsmodels", "matplotlib",
             "seaborn", "dagster")
@@ -33,17 +44,24 @@ def git_state(root: Path = paths.PROJECT_ROOT) -> dict[str, object]:
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None}
 
 
-def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
+def package_versions() -> dict[str, str]:
     versions = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
+    return versions
+
+
+def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
+    versions = package_versions()
     return {
         "study": study.name,
         "synthetic": study.synthetic,
         "spec": {"file": study.spec_path.name, "sha256": study.spec_sha256},
+        # The same fingerprint as meta.runs.input_fingerprint in the warehouse.
+        "input_fingerprint": fingerprint(study),
         "inputs": [{"file": f.file, "sha256": f.sha256, "bytes": f.bytes, "rows_read": f.rows_read,
                     "rows_accepted": f.rows_accepted, "rows_quarantined": f.rows_quarantined}
                    for f in files],
@@ -82,3 +100,48 @@ def record_overrides(folder: Path, overrides: dict[str, object]) -> None:
     record["analysis_overrides"] = dict(sorted(overrides.items()))
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+RUNS = "meta.runs"
+_RUNS_COLUMNS = """
+    run_id VARCHAR, study VARCHAR, step VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+    code_commit VARCHAR, code_dirty BOOLEAN, spec_sha256 VARCHAR, input_fingerprint VARCHAR,
+    inputs JSON, analysis_overrides JSON, identifiers_allowed JSON, python VARCHAR, packages JSON
+"""
+
+
+def overrides_of(study: Study) -> dict[str, object]:
+    """The analysis choices in which ``study`` differs from its spec file (a run's overrides)."""
+    try:
+        spec = load_study(study.folder).analysis
+    except Exception:  # the spec changed or vanished since: nothing to compare with
+        return {}
+    return {key: getattr(study.analysis, key) for key in OVERRIDABLE
+            if getattr(study.analysis, key) != getattr(spec, key)}
+
+
+def start_run(con: duckdb.DuckDBPyConnection, study: Study, *, run_id: str | None = None,
+              step: str = "all") -> str:
+    """Append a row to ``meta.runs`` for a run (or one step of it) of ``study``; return its id.
+
+    Written before the run's tables, so every table a run writes has its row, even when the
+    run is interrupted: ``finished_at`` stays empty until :func:`finish_run`. The table lives
+    only in the warehouse; nothing in ``reports/`` depends on it, so outputs stay byte-identical.
+    """
+    run_id = run_id or uuid.uuid4().hex
+    code = git_state()
+    inputs = [{"file": p.name, "sha256": sha256(p), "bytes": p.stat().st_size} for p in study.input_paths]
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {RUNS} ({_RUNS_COLUMNS})")
+    con.execute(f"INSERT INTO {RUNS} VALUES (?, ?, ?, now(), NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        run_id, study.name, step, code["commit"], code["dirty"], study.spec_sha256, fingerprint(study),
+        json.dumps(inputs), json.dumps(dict(sorted(overrides_of(study).items()))),
+        json.dumps([{"column": c, "justification": why} for c, why in study.identifiers_allowed]),
+        platform.python_version(), json.dumps(package_versions()),
+    ])
+    return run_id
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, step: str = "all") -> None:
+    """Mark a run (or one of its steps) complete in ``meta.runs``."""
+    con.execute(f"UPDATE {RUNS} SET finished_at = now() WHERE run_id = ? AND step = ?", [run_id, step])

@@ -16,10 +16,10 @@ from pipeline import figures, tables
 from pipeline.ingest import SourceFile, ingest_study
 from pipeline.instruments import score_study
 from pipeline.pairing import outcomes_frame, pair_study
-from pipeline.provenance import write_provenance
+from pipeline.provenance import finish_run, start_run, write_provenance
 from pipeline.statistics.paired import paired_tests
 from pipeline.study import Study
-from pipeline.warehouse import read_frame, scalar, write_frame
+from pipeline.warehouse import atomic, read_frame, scalar, write_frame
 
 
 def study_reports(reports_dir: Path, study: Study) -> Path:
@@ -79,6 +79,7 @@ def _pairs_by_group(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFram
     return pd.concat([pairs.assign(group="all"), by_level], ignore_index=True)
 
 
+@atomic  # paired_tests and its subgroup view replaced together, or neither
 def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> pd.DataFrame:
     """Paired tests for every planned outcome, for the whole cohort and each subgroup level.
 
@@ -181,6 +182,7 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
     return [_save(con, study, reports_dir, "between_groups", out)]
 
 
+@atomic  # every table of the step replaced together, or none
 def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """Every analysis of the plan beyond the paired tests, each as a warehouse table and a
     full-precision CSV under ``tables/``: ``between_groups``, ``change_direction`` (improved /
@@ -295,6 +297,7 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
 
 def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
     """The whole path for one study; returns the accounting and every path written."""
+    run_id = start_run(con, study)  # meta.runs: what this run's tables were made from
     files = ingest(con, study, reports_dir)
     score_study(con, study)
     pair_study(con, study)
@@ -306,4 +309,5 @@ def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -
     written += write_figures(con, study, reports_dir)
     written += write_report(con, study, reports_dir)
     written += secondary
+    finish_run(con, run_id)
     return {"files": files, "results": results, "paths": written}

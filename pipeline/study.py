@@ -218,6 +218,8 @@ class Study:
     # (column, written justification): columns the de-identification guard lets through.
     identifiers_allowed: tuple[tuple[str, str], ...] = ()
     checks: Checks = field(default_factory=Checks)
+    # Restricted data: the warehouse and this study's reports are readable by their owner only.
+    restricted: bool = False
 
     @property
     def dictionary_path(self) -> Path | None:
@@ -242,6 +244,9 @@ class Study:
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+STUDY_KEYS = ("name", "title", "synthetic", "restricted")
+# Schema names a study (its schema in the warehouse) cannot take: meta holds the runs table.
+RESERVED_NAMES = ("meta", "main", "temp", "system", "information_schema", "pg_catalog")
 
 
 class _Reader:
@@ -304,9 +309,15 @@ def load_study(folder: Path) -> Study:
     root = _Reader(path, data)
 
     study = root.sub("study")
+    for key in study.table:
+        # A misspelt `restricted` must not silently leave restricted data readable by everyone.
+        if key not in STUDY_KEYS:
+            raise study._fail(key, f"is not a study setting; use one of {', '.join(STUDY_KEYS)}.")
     name = study.get("name", str)
     if not _NAME.match(name):
         raise study._fail("name", "must be lower-case letters, digits and '_', starting with a letter.")
+    if name in RESERVED_NAMES:
+        raise study._fail("name", f"must not be {name!r}, which the warehouse uses itself; choose another name.")
 
     subjects = root.sub("subjects")
     visits = root.sub("visits")
@@ -319,6 +330,7 @@ def load_study(folder: Path) -> Study:
         folder=folder,
         spec_path=path,
         synthetic=study.get("synthetic", bool, False),
+        restricted=study.get("restricted", bool, False),
         subjects_file=subjects.get("file", str),
         subject_id=subjects.get("id", str),
         subject_columns=subjects.strings("columns", ()),

@@ -21,6 +21,8 @@ import pkgutil
 import re
 from dataclasses import dataclass, field
 
+from pipeline.warehouse import atomic
+
 SIDES = ("left", "right")
 
 
@@ -463,6 +465,7 @@ def _quarantined_cells(con, study) -> str:
     return "scoring_quarantined"
 
 
+@atomic  # scores and item_findings replaced together, or neither
 def score_study(con, study) -> None:
     """Score every instrument the study maps, with the scoring version its spec selects.
 
