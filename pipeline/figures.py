@@ -14,11 +14,19 @@ resolution (``outcomes export-figures``).
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import os
+import pickle
+import subprocess
+import sys
 import textwrap
-from dataclasses import dataclass
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import matplotlib
 
@@ -81,19 +89,58 @@ class FigureSpec:
     widths: tuple[str, ...] = ("single", "double")
 
 
-def _save_one(fig: plt.Figure, path: Path, ext: str, dpi: int | None) -> None:
+@dataclass(frozen=True)
+class Drawing:
+    """A figure function with its data, drawn at a width when called: unlike a lambda it can
+    be sent to another process, so :func:`export` can draw figures in parallel."""
+
+    function: Callable[..., plt.Figure]
+    args: tuple = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, width: float) -> plt.Figure:
+        return self.function(*self.args, width=width, **self.kwargs)
+
+
+def drawing(function: Callable[..., plt.Figure], *args, **kwargs) -> Drawing:
+    return Drawing(function, args, kwargs)
+
+
+# Figures that show one mark per patient (slope lines, points) draw at most this many
+# patients, a seeded random sample, above it: beyond a few hundred, marks merge into an
+# unreadable block and drawing them costs seconds per figure in registry-sized cohorts.
+# Means, CIs, boxes, histograms and limits of agreement always use every patient.
+INDIVIDUALS_SHOWN = 400
+
+
+def _shown(frame: pd.DataFrame, limit: int = INDIVIDUALS_SHOWN) -> pd.DataFrame:
+    """At most ``limit`` rows of ``frame``, a seeded random sample in the original order."""
+    if len(frame) <= limit:
+        return frame
+    keep = np.sort(np.random.default_rng(0).choice(len(frame), size=limit, replace=False))
+    return frame.iloc[keep]
+
+
+def _rgb(fig: plt.Figure, dpi: int) -> Image.Image:
+    """The figure rendered by Agg at ``dpi``, as an RGB image (journals reject alpha channels)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="rgba", dpi=dpi)
+    width, height = (int(round(v * dpi)) for v in fig.get_size_inches())
+    return Image.frombuffer("RGBA", (width, height), buffer.getvalue(), "raw", "RGBA", 0, 1).convert("RGB")
+
+
+def _save_raster(image: Image.Image, path: Path, ext: str, dpi: int) -> None:
+    # Through Pillow, to control the file: RGB, the resolution tag, LZW for TIFF, and no
+    # other metadata (no software version or time), so bytes do not drift.
     if ext == "png":
-        # Only the format's own fields: no software version or time, so bytes do not drift.
-        fig.savefig(path, format="png", dpi=dpi or DPI["png"], metadata={"Software": None})
-    elif ext == "tiff":
-        # Through Pillow, to control the file: RGB (journals reject alpha channels), LZW,
-        # the resolution tag, and no other metadata.
-        dpi = dpi or DPI["tiff"]
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="rgba", dpi=dpi)
-        width, height = (int(round(v * dpi)) for v in fig.get_size_inches())
-        image = Image.frombuffer("RGBA", (width, height), buffer.getvalue(), "raw", "RGBA", 0, 1)
-        image.convert("RGB").save(path, format="TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
+        image.save(path, format="PNG", dpi=(dpi, dpi))
+    else:
+        image.save(path, format="TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
+
+
+def _save_one(fig: plt.Figure, path: Path, ext: str, dpi: int | None) -> None:
+    if ext in DPI:
+        _save_raster(_rgb(fig, dpi or DPI[ext]), path, ext, dpi or DPI[ext])
     elif ext == "svg":
         fig.savefig(path, format="svg", metadata={"Date": None})
     elif ext == "pdf":
@@ -106,6 +153,9 @@ def _save_one(fig: plt.Figure, path: Path, ext: str, dpi: int | None) -> None:
 def save(fig: plt.Figure, folder: Path, stem: str, formats: tuple[str, ...] = DEFAULT_FORMATS,
          dpi: int | None = None) -> list[Path]:
     """Save ``fig`` in each format (``dpi`` overrides the format's default); return the paths."""
+    for ext in formats:
+        if ext not in DEFAULT_FORMATS:
+            raise ValueError(f"unknown figure format {ext!r}; use one of {', '.join(DEFAULT_FORMATS)}")
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     with plt.rc_context(THEME):
@@ -118,9 +168,18 @@ def save(fig: plt.Figure, folder: Path, stem: str, formats: tuple[str, ...] = DE
         # 1/10000 of the figure (under 0.001 in), invisible in print.
         for ax in fig.axes:
             ax.set_position([round(v, 4) for v in ax.get_position().bounds])
+        # PNG at 300 dpi from the 600-dpi TIFF rendering, each pixel the mean of 2 x 2:
+        # one Agg rendering instead of two, and the PNG is supersampled, not worse.
+        shared = None
+        if dpi is None and {"png", "tiff"} <= set(formats) and DPI["tiff"] % DPI["png"] == 0:
+            shared = _rgb(fig, DPI["tiff"])
         for ext in formats:
             path = folder / f"{stem}.{ext}"
-            _save_one(fig, path, ext, dpi)
+            if shared is not None and ext in DPI:
+                image = shared if ext == "tiff" else shared.reduce(DPI["tiff"] // DPI["png"])
+                _save_raster(image, path, ext, DPI[ext])
+            else:
+                _save_one(fig, path, ext, dpi)
             written.append(path)
     plt.close(fig)
     return written
@@ -131,20 +190,180 @@ def width_folder(folder: Path, width: str) -> Path:
     return folder if width == "single" else folder / f"{width}_column"
 
 
+def _draw_and_save(job: tuple[FigureSpec, str, Path, tuple[str, ...], int | None]) -> list[Path]:
+    spec, width, folder, formats, dpi = job
+    with plt.rc_context(THEME):
+        fig = spec.make(WIDTHS[width])
+    return save(fig, folder, spec.stem, formats, dpi)
+
+
+def _workers(n_jobs: int) -> int:
+    """Processes for ``n_jobs`` figure files: one per core, but a single process for a few
+    figures, where starting another interpreter (about 2 s of imports) costs more than it saves."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, n_jobs // 4))
+
+
 def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | None = None,
            formats: tuple[str, ...] = DEFAULT_FORMATS, dpi: int | None = None,
-           layout: Callable[[Path, str], Path] = width_folder) -> list[Path]:
+           layout: Callable[[Path, str], Path] = width_folder, workers: int | None = None) -> list[Path]:
     """Draw every figure at each width (default: the spec's own widths) and save it in
-    every format; returns the paths in a fixed order."""
-    written = []
+    every format; returns the paths in a fixed order.
+
+    Figures are independent, so with ``workers`` > 1 (default: one per core when there are
+    enough figures) they are drawn in that many fresh processes; each file's bytes are the
+    same either way. Specs whose ``make`` cannot be sent to another process (a lambda) are
+    drawn here.
+
+    A figure whose data, settings and drawing code are unchanged since it was last written
+    here, and whose files are still the bytes written then, is not drawn again: drawing is
+    deterministic, so it would give the same bytes. ``folder/.rendered.json`` records, per
+    file, the key it was drawn from and its SHA-256.
+    """
+    jobs = []
     for spec in specs:
         for width in widths or spec.widths:
             if width not in WIDTHS:
                 raise ValueError(f"unknown width {width!r}; use single (3.5 in) or double (7 in)")
-            with plt.rc_context(THEME):
-                fig = spec.make(WIDTHS[width])
-            written += save(fig, layout(folder, width), spec.stem, formats, dpi)
-    return written
+            jobs.append((spec, width, layout(folder, width), tuple(formats), dpi))
+    try:
+        # Keyed without the output folder itself, so that the record is the same wherever
+        # the reports are written.
+        keys = [_job_key(job[:2] + (_relative(job[2], folder),) + job[3:]) for job in jobs]
+    except (pickle.PicklingError, AttributeError, TypeError):  # a lambda: drawn here, every time
+        keys = None
+    manifest_path = Path(folder) / RENDERED
+    manifest = _read_manifest(manifest_path) if keys else {}
+    results: list[list[Path] | None] = [None] * len(jobs)
+    todo = []
+    for i, job in enumerate(jobs):
+        paths = _job_paths(job)
+        if keys and all(_unchanged(manifest.get(_relative(path, folder)), keys[i], path) for path in paths):
+            results[i] = paths
+        else:
+            todo.append(i)
+    workers = 1 if keys is None else _workers(len(todo)) if workers is None else min(workers, len(todo))
+    if workers <= 1:
+        drawn = [_draw_and_save(jobs[i]) for i in todo]
+    else:
+        drawn = _in_processes([jobs[i] for i in todo], workers)
+    for i, paths in zip(todo, drawn):
+        results[i] = paths
+    if keys:
+        for key, paths in zip(keys, results):
+            for path in paths:
+                manifest[_relative(path, folder)] = {"key": key, "sha256": _sha256(path)}
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = manifest_path.with_suffix(".partial")
+        partial.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n", encoding="utf-8")
+        partial.replace(manifest_path)  # whole or not at all, even if the run is killed here
+    return [path for paths in results for path in paths]
+
+
+RENDERED = ".rendered.json"
+
+
+def _code_key() -> bytes:
+    """What, besides a figure's data and settings, decides its bytes: this module's code and
+    the versions of the libraries that draw and encode it."""
+    from importlib import metadata
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for package in ("matplotlib", "pillow", "numpy", "pandas", "fonttools"):
+        try:
+            digest.update(f"{package}={metadata.version(package)};".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package}=none;".encode())
+    return digest.digest()
+
+
+def _job_key(job: tuple) -> str:
+    return hashlib.sha256(_code_key() + pickle.dumps(job, protocol=5)).hexdigest()
+
+
+def _job_paths(job: tuple) -> list[Path]:
+    spec, _, folder, formats, _ = job
+    return [Path(folder) / f"{spec.stem}.{ext}" for ext in formats]
+
+
+def _relative(path: Path, folder: Path) -> str:
+    path = Path(path)
+    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.as_posix()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or unreadable: draw everything again
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _unchanged(entry: object, key: str, path: Path) -> bool:
+    return (isinstance(entry, dict) and entry.get("key") == key and path.is_file()
+            and entry.get("sha256") == _sha256(path))
+
+
+def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
+    """Run :func:`_draw_and_save` over ``jobs`` in ``workers`` fresh interpreters
+    (``python -m pipeline.figures``), each taking the next job as it finishes one.
+
+    Plain subprocesses rather than :mod:`multiprocessing`: its "spawn" re-runs the caller's
+    main script in every worker (harmful in a script without a ``__main__`` guard), and
+    "fork" would copy a process that may hold DuckDB's or Dagster's threads and locks.
+    """
+    pending = list(enumerate(jobs))
+    results: list[list[Path] | None] = [None] * len(jobs)
+    lock = threading.Lock()
+
+    def drive() -> None:
+        worker = subprocess.Popen([sys.executable, "-m", "pipeline.figures"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        try:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    index, job = pending.pop(0)
+                pickle.dump(job, worker.stdin)
+                worker.stdin.flush()
+                try:
+                    status, value = pickle.load(worker.stdout)
+                except EOFError:
+                    raise RuntimeError(f"the process drawing figure {job[0].stem!r} stopped "
+                                       f"(exit code {worker.wait()})") from None
+                if status != "ok":
+                    raise RuntimeError(f"figure {job[0].stem!r} ({job[1]} column) failed: {value}")
+                results[index] = value
+        finally:
+            worker.stdin.close()
+            worker.wait()
+
+    with ThreadPoolExecutor(workers) as pool:
+        for done in [pool.submit(drive) for _ in range(workers)]:
+            done.result()
+    return results
+
+
+def _serve() -> None:
+    """A figure worker: read pickled jobs from stdin until it closes, answer each on stdout."""
+    answers = sys.stdout.buffer
+    sys.stdout = sys.stderr  # anything printed while drawing must not corrupt the answers
+    while True:
+        try:
+            job = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return
+        try:
+            answer = ("ok", _draw_and_save(job))
+        except Exception as err:  # sent back to the caller, which raises it with the figure's name
+            answer = ("error", f"{type(err).__name__}: {err}")
+        pickle.dump(answer, answers)
+        answers.flush()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -191,7 +410,9 @@ def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, 
     """Paired slope plot: one thin line per patient, the mean (with CI) drawn over them.
 
     ``pairs`` has one row per patient with ``pre_value`` and ``post_value``.
-    Patients are not labelled: the figure shows no identifiers.
+    Patients are not labelled: the figure shows no identifiers. Above
+    :data:`INDIVIDUALS_SHOWN` patients the lines are a random sample (the title says so);
+    the mean and its CI use every patient.
     """
     with plt.rc_context(THEME):
         fig = _figure(width, 3.0 if width < 5 else 3.4, footer)
@@ -199,7 +420,8 @@ def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, 
         pre, post = pairs["pre_value"].to_numpy(float), pairs["post_value"].to_numpy(float)
         # Patients with the same pre and post values share one line, drawn wider: on an
         # ordinal scale (House-Brackmann) lines would otherwise hide one another.
-        shared = pairs.groupby(["pre_value", "post_value"]).size().reset_index(name="count")
+        shown = _shown(pairs)
+        shared = shown.groupby(["pre_value", "post_value"]).size().reset_index(name="count")
         for a, b, count in shared.itertuples(index=False):
             ax.plot([0, 1], [a, b], color="0.55", alpha=0.45, linewidth=0.6 * np.sqrt(count), zorder=1)
         means, halves = zip(*(_mean_ci(v, conf_level) for v in (pre, post)))
@@ -208,10 +430,12 @@ def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, 
         ax.set_xticks([0, 1], [pre_label, post_label])
         ax.set_xlim(-0.3, 1.3)
         ax.set_ylabel(ylabel)
-        caption = f"n = {len(pairs)} patients"
+        caption = f"n = {len(pairs):,} patients"
+        if len(shown) < len(pairs):
+            caption += f"; lines: random {len(shown)}"
         if shared["count"].max() > 1:
             caption += "; wider lines: more patients"
-        ax.set_title(_wrap(title, width) + f"\n{caption}", loc="left", fontsize=8)
+        ax.set_title(_wrap(title, width) + "\n" + _wrap(caption, width), loc="left", fontsize=8)
         ax.legend(frameon=False, loc="best")
     return fig
 
@@ -221,7 +445,8 @@ def prepost_box(panels: list[dict], *, pre_label: str, post_label: str, footer: 
     """Box plots before and after with every patient's value as a point, one panel per outcome.
 
     ``panels``: dicts with ``title``, ``ylabel`` and ``pairs`` (``pre_value``, ``post_value``).
-    Boxes: median and quartiles, whiskers to the furthest value within 1.5 IQR.
+    Boxes: median and quartiles, whiskers to the furthest value within 1.5 IQR, from every
+    patient; above :data:`INDIVIDUALS_SHOWN` patients the points are a random sample.
     """
     rows, cols = _grid(len(panels), width)
     fig = _figure(width, 2.4 * rows + 0.2, footer)
@@ -233,12 +458,15 @@ def prepost_box(panels: list[dict], *, pre_label: str, post_label: str, footer: 
                          whiskerprops={"linewidth": 0.8}, capprops={"linewidth": 0.8})
         for patch, colour in zip(box["boxes"], (OKABE_ITO[5], OKABE_ITO[0])):
             patch.set(facecolor=colour, alpha=0.35, edgecolor="black", linewidth=0.8)
-        for x, values in enumerate(data):
+        shown = _shown(panel["pairs"])
+        for x, column in enumerate(("pre_value", "post_value")):
+            values = shown[column].to_numpy(float)
             ax.scatter(x + _jitter(len(values)), values, s=5, color="0.2", alpha=0.6, linewidths=0, zorder=3)
         ax.set_xticks([0, 1], [pre_label, post_label])
         ax.set_xlim(-0.5, 1.5)
         ax.set_ylabel(panel["ylabel"])
-        ax.set_title(_wrap(panel["title"], width / cols) + f"\nn = {len(data[0])}", loc="left")
+        caption = f"n = {len(data[0]):,}" + (f"; points: random {len(shown)}" if len(shown) < len(data[0]) else "")
+        ax.set_title(_wrap(panel["title"], width / cols) + "\n" + _wrap(caption, width / cols), loc="left")
     for ax in axes[len(panels):]:
         ax.set_axis_off()
     return fig
@@ -387,7 +615,8 @@ def bland_altman(panels: list[dict], *, footer: str = "", width: float = SINGLE_
     visits), ``a_label``, ``b_label``. The x axis is the mean of the two ratings, the y
     axis their difference a - b; lines: mean difference (bias) and the 95% limits of
     agreement, bias ± 1.96 SD of the differences. Identical points are drawn as one,
-    larger marker (ordinal grades overlap otherwise).
+    larger marker (ordinal grades overlap otherwise); above :data:`INDIVIDUALS_SHOWN` distinct
+    points, a random sample of them is drawn, the lines still from every rating.
     """
     rows, cols = _grid(len(panels), width)
     fig = _figure(width, 2.5 * rows + 0.1, footer)
@@ -395,7 +624,8 @@ def bland_altman(panels: list[dict], *, footer: str = "", width: float = SINGLE_
     for ax, panel in zip(axes, panels):
         a, b = np.asarray(panel["a"], float), np.asarray(panel["b"], float)
         mean, diff = (a + b) / 2, a - b
-        points = pd.DataFrame({"m": mean, "d": diff}).value_counts().reset_index(name="count")
+        distinct = pd.DataFrame({"m": mean, "d": diff}).value_counts(sort=False).reset_index(name="count")
+        points = _shown(distinct)
         ax.scatter(points["m"], points["d"], s=6 * np.sqrt(points["count"]) ** 2 / 2 + 4, color=OKABE_ITO[0],
                    alpha=0.55, linewidths=0)
         bias, sd = float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
@@ -407,7 +637,10 @@ def bland_altman(panels: list[dict], *, footer: str = "", width: float = SINGLE_
                     ha="left", clip_on=False)
         ax.set_xlabel(f"Mean of {panel['a_label']} and {panel['b_label']}")
         ax.set_ylabel(f"{panel['a_label']} - {panel['b_label']}".capitalize())
-        ax.set_title(_wrap(panel["title"], width / cols) + f"\n{len(diff)} paired ratings", loc="left")
+        caption = f"{len(diff):,} paired ratings"
+        if len(points) < len(distinct):
+            caption += f"; points: random {len(points)} of {len(distinct):,} distinct"
+        ax.set_title(_wrap(panel["title"], width / cols) + "\n" + _wrap(caption, width / cols), loc="left")
     for ax in axes[len(panels):]:
         ax.set_axis_off()
     return fig
@@ -529,20 +762,19 @@ def study_figures(con, study) -> list[FigureSpec]:
             f"slope_{p['outcome']}_{p['score']}",
             f"{p['title']} before and after surgery: one line per patient, mean with "
             f"{plan.conf_level:.0%} CI.",
-            lambda w, p=p: slope_plot(p["pairs"], title=p["title"], ylabel=p["ylabel"], pre_label=pre_label,
-                                      post_label=post_label, conf_level=plan.conf_level, footer=footer,
-                                      width=w),
+            drawing(slope_plot, p["pairs"], title=p["title"], ylabel=p["ylabel"], pre_label=pre_label,
+                    post_label=post_label, conf_level=plan.conf_level, footer=footer),
             # A two-time-point plot is a single-column figure; export-figures draws it wider on demand.
             widths=("single",)))
     if panels:
         specs.append(FigureSpec(
             "prepost_box", "Outcomes before and after surgery: box plots (median, quartiles, whiskers to "
                            "1.5 IQR) with every patient's value.",
-            lambda w: prepost_box(panels, pre_label="Before", post_label="After", footer=footer, width=w)))
+            drawing(prepost_box, panels, pre_label="Before", post_label="After", footer=footer)))
         specs.append(FigureSpec(
             "change_distribution", f"Distribution of the change (after - before) per outcome, coloured "
                                    f"by direction, with the mean change and its {plan.conf_level:.0%} CI.",
-            lambda w: change_distribution(panels, conf_level=plan.conf_level, footer=footer, width=w)))
+            drawing(change_distribution, panels, conf_level=plan.conf_level, footer=footer)))
     hb = [p for p in panels if p["instrument"] == "house_brackmann"]
     if hb:
         hb_panels = [{"title": p["title"].replace("House-Brackmann grade ", "").strip("()").capitalize()
@@ -550,14 +782,14 @@ def study_figures(con, study) -> list[FigureSpec]:
         specs.append(FigureSpec(
             "grade_shift_house_brackmann", "House-Brackmann grade before and after surgery, patients "
                                            "with both grades.",
-            lambda w: grade_shift(hb_panels, pre_label="Before", post_label="After", footer=footer, width=w)))
+            drawing(grade_shift, hb_panels, pre_label="Before", post_label="After", footer=footer)))
     summary = read_frame(con, f"SELECT * FROM {s}.pairing_summary")
     source = read_frame(con, f"SELECT * FROM {s}.source_files WHERE file = ?", [study.subjects_path.name])
     if len(summary) and len(source):
         flow = tables.flow_counts(source, summary, planned)
         specs.append(FigureSpec(
             "patient_flow", "Patient flow: records, exclusions, inclusion and analysis per outcome.",
-            lambda w: patient_flow(flow, subjects_file=study.subjects_path.name, footer=footer, width=w)))
+            drawing(patient_flow, flow, subjects_file=study.subjects_path.name, footer=footer)))
 
     # Rater agreement: instruments scored by two raters at the same visits.
     two_raters = planned[planned["rater"] != ""].groupby(["instrument", "score"])["rater"].unique()
@@ -581,7 +813,7 @@ def study_figures(con, study) -> list[FigureSpec]:
         specs.append(FigureSpec(
             "rater_agreement", "Agreement between raters (Bland-Altman): difference against mean of the "
                                "two ratings, with the bias and 95% limits of agreement.",
-            lambda w: bland_altman(agreement, footer=footer, width=w)))
+            drawing(bland_altman, agreement, footer=footer)))
 
     headline_keys = [(p["outcome"], p["score"]) for p in panels]
     estimates = _table(con, s, VISIT_ESTIMATES, ("outcome", "score", "visit", "estimate", "ci_low", "ci_high"))
@@ -603,7 +835,7 @@ def study_figures(con, study) -> list[FigureSpec]:
             specs.append(FigureSpec(
                 "trajectory", f"Model-estimated mean per visit (visits in the order of their median day) with "
                               f"{plan.conf_level:.0%} CI.",
-                lambda w: trajectory(trajectory_panels, conf_level=plan.conf_level, footer=footer, width=w)))
+                drawing(trajectory, trajectory_panels, conf_level=plan.conf_level, footer=footer)))
     subgroups = _table(con, s, SUBGROUPS, ("outcome", "score", "group", "mean_diff", "ci_low", "ci_high"))
     if subgroups is not None and headline_keys:
         # The first planned outcome only: a forest of every outcome would be unreadable.
@@ -618,6 +850,12 @@ def study_figures(con, study) -> list[FigureSpec]:
             specs.append(FigureSpec(
                 "subgroup_forest", f"{title}: mean change by subgroup with {plan.conf_level:.0%} CI "
                                    "(exploratory).",
-                lambda w: forest(forest_rows, xlabel=f"Mean change in {title} (after - before)",
-                                 footer=footer, width=w)))
+                drawing(forest, forest_rows, xlabel=f"Mean change in {title} (after - before)", footer=footer)))
     return specs
+
+
+if __name__ == "__main__":
+    # Serve from the imported module, not this __main__ copy, so the jobs' classes are one.
+    from pipeline.figures import _serve as serve
+
+    serve()

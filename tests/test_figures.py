@@ -83,3 +83,70 @@ def test_resolution_and_width_can_be_asked_for(tmp_path):
         assert tiff.size[0] == 2100 and tiff.info["dpi"] == pytest.approx((300, 300), abs=0.01)
     with pytest.raises(ValueError, match="unknown width"):
         figures.export([spec], tmp_path, widths=("triple",))
+
+
+def test_drawn_in_parallel_processes_same_bytes_as_here(tmp_path):
+    # Drawings (not lambdas) can go to other processes; the files must not depend on where.
+    specs = [figures.FigureSpec("slope", "caption", figures.drawing(
+                 figures.slope_plot, PAIRS, title=PANEL["title"], ylabel=PANEL["ylabel"], pre_label="Before",
+                 post_label="After", footer=FOOTER), widths=("single",)),
+             figures.FigureSpec("flow", "caption", figures.drawing(
+                 figures.patient_flow, FLOW, subjects_file="patients.csv", footer=FOOTER))]
+    here = figures.export(specs, tmp_path / "here", workers=1)
+    there = figures.export(specs, tmp_path / "there", workers=2)
+    assert [p.relative_to(tmp_path / "here") for p in here] == [p.relative_to(tmp_path / "there") for p in there]
+    for a, b in zip(here, there):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_png_is_the_tiff_rendering_halved(tmp_path):
+    # PNG 300 dpi comes from the 600-dpi rendering, 2 x 2 pixels averaged: same picture, half the size.
+    spec = figures.FigureSpec("slope", "caption", MAKERS["slope"], widths=("single",))
+    png, tiff = figures.export([spec], tmp_path, formats=("png", "tiff"))
+    with Image.open(png) as small, Image.open(tiff) as large:
+        assert small.mode == "RGB"
+        assert small.size == ((large.size[0] + 1) // 2, (large.size[1] + 1) // 2)
+        assert np.array_equal(np.asarray(small), np.asarray(large.reduce(2)))
+
+
+def test_large_cohorts_draw_a_sample_of_patients_but_summarise_all():
+    rng = np.random.default_rng(3)
+    n = figures.INDIVIDUALS_SHOWN * 5
+    pre = rng.normal(50, 15, n).round(2)
+    pairs = pd.DataFrame({"pre_value": pre, "post_value": pre + rng.normal(8, 5, n).round(2)})
+    fig = figures.slope_plot(pairs, title="Sunnybrook composite", ylabel="Composite", pre_label="Before",
+                             post_label="After")
+    ax = fig.axes[0]
+    patient_lines = [line for line in ax.get_lines() if line.get_color() == "0.55"]
+    assert len(patient_lines) == figures.INDIVIDUALS_SHOWN
+    assert f"n = {n:,} patients; lines: random {figures.INDIVIDUALS_SHOWN}" in ax.get_title(loc="left").replace("\n", " ")
+    # The mean drawn is the mean of every patient, not of the sample.
+    mean_line = next(line for line in ax.get_lines() if line.get_marker() == "o")
+    assert mean_line.get_ydata() == pytest.approx([pairs["pre_value"].mean(), pairs["post_value"].mean()])
+    figures.plt.close(fig)
+
+
+DRAWN = []
+
+
+def _counted_slope(pairs, *, width):
+    DRAWN.append(width)
+    return figures.slope_plot(pairs, title="Grade", ylabel="Grade", pre_label="Before", post_label="After",
+                              width=width)
+
+
+def test_unchanged_figures_are_not_drawn_again(tmp_path):
+    def spec(pairs):
+        return figures.FigureSpec("slope", "caption", figures.drawing(_counted_slope, pairs), widths=("single",))
+
+    DRAWN.clear()
+    first = figures.export([spec(PAIRS)], tmp_path, workers=1)
+    before = {p: p.read_bytes() for p in first}
+    assert figures.export([spec(PAIRS)], tmp_path, workers=1) == first and len(DRAWN) == 1
+    assert {p: p.read_bytes() for p in first} == before
+    # A file changed by hand is drawn again, and so is every file when the data change.
+    first[0].write_bytes(b"edited")
+    figures.export([spec(PAIRS)], tmp_path, workers=1)
+    assert len(DRAWN) == 2 and first[0].read_bytes() == before[first[0]]
+    figures.export([spec(PAIRS.assign(post_value=PAIRS["post_value"] - 1))], tmp_path, workers=1)
+    assert len(DRAWN) == 3 and first[0].read_bytes() != before[first[0]]
