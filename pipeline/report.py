@@ -12,14 +12,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline import figures, tables
 from pipeline.ingest import SourceFile, ingest_study
 from pipeline.instruments import score_study
 from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.provenance import finish_run, start_run, write_provenance
-from pipeline.statistics.paired import paired_tests
 from pipeline.study import Study
 from pipeline.warehouse import atomic, read_frame, scalar, write_frame
+
+# Statistics, tables and figures (scipy, statsmodels, matplotlib) are imported by the steps
+# that use them: loading the Dagster definitions or ingesting needs none of them.
 
 
 def study_reports(reports_dir: Path, study: Study) -> Path:
@@ -90,6 +91,9 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     secondary outcomes within each group (Holm or Benjamini-Hochberg, as the plan says); the
     primary outcome's is not.
     """
+    from pipeline import tables
+    from pipeline.statistics.paired import paired_tests
+
     plan = study.analysis
     planned = outcomes_frame(study)
     results = paired_tests(
@@ -138,6 +142,8 @@ def _higher_is_better(study: Study) -> dict[str, bool]:
 def _save(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, name: str,
           frame: pd.DataFrame) -> Path:
     """Write one tidy result table to the warehouse and ``tables/<name>.csv`` (full precision)."""
+    from pipeline import tables
+
     frame = frame.copy()
     frame.insert(0, "study", study.name)
     write_frame(con, f"{study.name}.{name}", frame)
@@ -254,6 +260,8 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     """Every publication table under ``reports/<study>/tables/`` as CSV, Markdown, HTML,
     LaTeX and DOCX: Table 2 (first: ``table_2.csv``, ``table_2.md``), Table 1, the flow and
     missing-data eTables, and Table 3 / other eTables when their results exist."""
+    from pipeline import tables
+
     folder = study_reports(reports_dir, study) / "tables"
     written = []
     for stem, table in tables.publication_tables(con, study):
@@ -264,6 +272,8 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
 def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """Every figure under ``reports/<study>/figures/`` (single column, 3.5 in) and
     ``figures/double_column/`` (7 in), each as PNG 300 dpi, TIFF 600 dpi, PDF and SVG."""
+    from pipeline import figures
+
     return figures.export(figures.study_figures(con, study), study_reports(reports_dir, study) / "figures")
 
 
@@ -273,7 +283,7 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     (double column where there is one), so it runs after it."""
     import json
 
-    from pipeline import report_html
+    from pipeline import figures, report_html, tables
 
     folder = study_reports(reports_dir, study)
     provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
