@@ -777,21 +777,24 @@ def add_docx_table(document, table: Table, *, font_pt: float = 9) -> None:
     def fill(cell, text: str, *, bold: bool = False, indent: int = 0, center: bool = False) -> None:
         paragraph = cell.paragraphs[0]
         run = paragraph.add_run(text)
-        run.bold, run.font.size = bold, Pt(font_pt)
+        run.font.size = Pt(font_pt)
+        if bold:  # not bold is the style's default: no element needed
+            run.bold = True
         paragraph.paragraph_format.space_after = Pt(0)
         if indent:
             paragraph.paragraph_format.left_indent = Pt(10 * indent)
         if center:
             paragraph.alignment = 1
 
+    # Each row's cells fetched once: python-docx rebuilds the row's cell list on every access.
+    rows = [row.cells for row in word.rows]
     for j, column in enumerate(body.columns):
-        cell = word.rows[0].cells[j]
+        cell = rows[0][j]
         fill(cell, str(column), bold=True, center=j > 0)
         _border(cell._tc.get_or_add_tcPr(), {"bottom": "6"})
     for i, values in enumerate(body.itertuples(index=False)):
         for j, value in enumerate(values):
-            fill(word.rows[i + 1].cells[j], str(value), indent=table.indent_of(i) if j == 0 else 0,
-                 center=j > 0)
+            fill(rows[i + 1][j], str(value), indent=table.indent_of(i) if j == 0 else 0, center=j > 0)
     for i, note in enumerate(table.footnotes):
         paragraph = document.add_paragraph()
         mark = paragraph.add_run(_letters(i))
