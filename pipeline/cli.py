@@ -29,7 +29,9 @@ last complete state; the next run picks up from there.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import io
 import sys
 from pathlib import Path
 
@@ -50,10 +52,13 @@ def _report(args: argparse.Namespace) -> int:
                if not args.study or folder.name == args.study]
     restricted = [s.name for s in studies if s.restricted]
     path, reports = paths.warehouse_path(), paths.reports_dir()
+    # Dagster's own console output (a failed step's traceback among it) shows only with --debug;
+    # the run's full log stays in its history, in the UI.
+    console = contextlib.nullcontext() if args.debug else contextlib.redirect_stderr(io.StringIO())
     with warehouse.private_files(bool(restricted)):
         _make_private(restricted, path, reports)
         try:
-            with warehouse.run_lock(path):
+            with warehouse.run_lock(path), console:
                 success, written = materialize_all(args.study)
         finally:
             _make_private(restricted, path, reports)
@@ -63,7 +68,7 @@ def _report(args: argparse.Namespace) -> int:
         failure = _dagster_failure()
         if failure is not None:
             step, code, line = failure
-            print(f"error: step {step}: {line}", file=sys.stderr)
+            print(f"error: {step}: {line}", file=sys.stderr)
             return code
         print("error: the run did not complete; open the UI (make ui) to see which step failed.",
               file=sys.stderr)
@@ -93,7 +98,13 @@ def _dagster_failure() -> tuple[str, int, str] | None:
                 error = error.cause  # Dagster wraps the step's own exception
             if error is None:
                 continue
-            return record.dagster_event.step_key, _exit_code(error.cls_name, error.message), _one_line(error.message)
+            # "pipeline.study.SpecError: <message>": the message alone, as `outcomes run` prints it.
+            message = _one_line(error.message)
+            prefix = f"{error.cls_name}: "
+            message = message.split(prefix, 1)[1] if prefix in message[:200] else message
+            # The step's asset, as the UI names it (tiny__ingested -> tiny/ingested).
+            step = record.dagster_event.step_key.replace("__", "/")
+            return step, _exit_code(error.cls_name, error.message), message
     return None
 
 

@@ -36,3 +36,83 @@ def test_written_file_opens_read_only(tmp_path):
     reader = warehouse.connect(path, read_only=True)
     assert warehouse.scalar(reader, "SELECT x FROM t") == 42
     reader.close()
+
+
+# A real `outcomes run` that stops inside its scoring step until told to go on.
+PAUSED_RUN = r"""
+import sys
+from pipeline import cli, report
+
+scoring = report.score_study
+
+
+def paused(*args, **kwargs):
+    print("scoring", flush=True)
+    sys.stdin.readline()
+    return scoring(*args, **kwargs)
+
+
+report.score_study = paused
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_a_second_run_stops_with_one_line_naming_the_lock_and_the_first_completes(tiny_study, tmp_path):
+    from pipeline.study import load_study
+    from small_study import DATA_STEPS, run_steps, study_tables
+
+    path = tmp_path / "warehouse.duckdb"
+    args = ["run", "--study", str(tiny_study), "--warehouse", str(path), "--reports", str(tmp_path / "reports")]
+    first = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, *args], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "scoring"
+        second = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 3
+        assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
+        assert f"holds the lock {path}.lock" in second.stderr and f"process {first.pid}" in second.stderr
+        assert "Wait for that run to finish, or stop it, then run again" in second.stderr
+        out, err = first.communicate("go on\n", timeout=120)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == 0, err
+
+    # The first run's tables are whole: the same as a run that had the warehouse to itself.
+    reader = warehouse.connect(path, read_only=True)
+    ours = study_tables(reader, "tiny")
+    finished = warehouse.scalar(reader, "SELECT count(finished_at) FROM meta.runs")
+    reader.close()
+    alone = warehouse.connect(tmp_path / "alone.duckdb")
+    run_steps(alone, load_study(tiny_study), tmp_path / "alone", DATA_STEPS)
+    expected = study_tables(alone, "tiny")
+    alone.close()
+    assert set(ours) == set(expected) and finished == 1
+    for name in expected:
+        assert ours[name].equals(expected[name]), name
+
+
+HOLD_LOCK = ("import sys, time; from pipeline import warehouse\n"
+             "with warehouse.run_lock(warehouse.Path(sys.argv[1])):\n"
+             "    print('held', flush=True); time.sleep(60)")
+
+
+def test_every_writer_respects_the_run_lock_and_a_killed_holder_frees_it(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        # A Dagster step (a plain writer's connection) and a second run are both refused ...
+        with pytest.raises(warehouse.WarehouseLocked, match=f"process {holder.pid} holds the lock"):
+            warehouse.connect(path)
+        with pytest.raises(warehouse.WarehouseLocked, match="then run again"):
+            with warehouse.run_lock(path):
+                pass
+        # ... while reading the last complete state stays possible.
+        warehouse.connect(path, read_only=True).close() if path.exists() else None
+    finally:
+        holder.kill()  # SIGKILL: no clean-up code runs; the kernel releases the lock
+        holder.wait()
+    with warehouse.run_lock(path):
+        warehouse.connect(path).close()

@@ -1,0 +1,163 @@
+"""Every failure a user can cause ends in one line saying what happened and how to fix it,
+with a documented exit code; ``--debug`` shows the traceback instead."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import warehouse
+from pipeline.cli import main
+
+
+def _run(capsys, study, tmp_path, *extra):
+    code = main([*extra, "run", "--study", str(study), "--warehouse", str(tmp_path / "w.duckdb"),
+                 "--reports", str(tmp_path / "reports")])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def _one_line(err: str) -> str:
+    assert err.count("\n") == 1 and err.startswith(("error: ", "interrupted: ")), err
+    assert "Traceback" not in err
+    return err
+
+
+def test_missing_file(tiny_study, tmp_path, capsys):
+    (tiny_study / "visits.csv").unlink()
+    code, err = _run(capsys, tiny_study, tmp_path)
+    assert code == 2
+    assert "setting 'visits.file' names visits.csv, which is not in" in _one_line(err)
+    assert "Put the export there or correct the file name" in err
+
+
+def test_bad_spec_restricted_must_be_true_or_false(tiny_study, tmp_path, capsys):
+    spec = tiny_study / "study.toml"
+    spec.write_text(spec.read_text().replace("synthetic = true", 'synthetic = true\nrestricted = "yes"'))
+    code, err = _run(capsys, tiny_study, tmp_path)
+    assert code == 2
+    assert "setting 'study.restricted' must be true or false, got 'yes'" in _one_line(err)
+
+
+def test_misspelt_study_setting_is_refused(tiny_study, tmp_path, capsys):
+    spec = tiny_study / "study.toml"
+    spec.write_text(spec.read_text().replace("synthetic = true", "synthetic = true\nrestrictd = true"))
+    code, err = _run(capsys, tiny_study, tmp_path)
+    assert code == 2
+    assert "setting 'study.restrictd' is not a study setting; use one of name, title, synthetic, restricted" \
+        in _one_line(err)
+
+
+def test_identifier_found(tiny_study, tmp_path, capsys):
+    patients = tiny_study / "patients.csv"
+    lines = patients.read_text().splitlines()
+    patients.write_text("\n".join([lines[0] + ",contact"] + [f"{l},p{i}@example.org" for i, l in enumerate(lines[1:])])
+                        + "\n")
+    code, err = _run(capsys, tiny_study, tmp_path)
+    assert code == 2
+    assert "refused, it carries identifiers" in _one_line(err) and "column 'contact'" in err
+    assert "example.org" not in err  # the message names the column and rule, never the value
+
+
+def test_lock_held(tiny_study, tmp_path, capsys):
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pipeline import warehouse\n"
+        "with warehouse.run_lock(warehouse.Path(sys.argv[1])):\n"
+        "    print('held', flush=True); time.sleep(60)"), str(tmp_path / "w.duckdb")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, err = _run(capsys, tiny_study, tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 3
+    assert f"process {holder.pid} holds the lock {tmp_path / 'w.duckdb.lock'}" in _one_line(err)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_out_of_disk_space(tiny_study, tmp_path, capsys):
+    # /dev/full accepts the open and refuses every write with ENOSPC, as a full disk does.
+    folder = tmp_path / "reports" / "tiny"
+    folder.mkdir(parents=True)
+    (folder / "provenance.json").symlink_to("/dev/full")
+    code, err = _run(capsys, tiny_study, tmp_path)
+    assert code == 4
+    assert "error: out of disk space ([Errno 28] No space left on device)" in _one_line(err)
+    assert "then run again; the warehouse keeps its last complete state" in err
+
+
+def test_a_refused_input_in_a_dagster_run_is_one_line_too(tiny_study, tmp_path, monkeypatch, capsys):
+    patients = tiny_study / "patients.csv"
+    lines = patients.read_text().splitlines()
+    patients.write_text("\n".join([lines[0] + ",contact"] + [f"{l},p{i}@example.org" for i, l in enumerate(lines[1:])])
+                        + "\n")
+    (tmp_path / "dagster").mkdir()
+    for name, value in (("OUTCOMES_RAW", tiny_study.parent), ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
+                        ("OUTCOMES_REPORTS", tmp_path / "reports"), ("DAGSTER_HOME", tmp_path / "dagster")):
+        monkeypatch.setenv(name, str(value))
+    code = main(["report"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: tiny/ingested: patients.csv: refused, it carries identifiers"), err
+    _one_line(err)
+
+
+def test_debug_shows_the_traceback(tiny_study, tmp_path, capsys):
+    from pipeline.study import SpecError
+
+    (tiny_study / "visits.csv").unlink()
+    with pytest.raises(SpecError, match="visits.csv"):
+        _run(capsys, tiny_study, tmp_path, "--debug")
+
+
+# `outcomes run` stopped inside its secondary analyses, after the step wrote its first table.
+PAUSED_RUN = r"""
+import sys
+from pipeline import cli, report
+
+save = report._save
+calls = []
+
+
+def paused(*args, **kwargs):
+    written = save(*args, **kwargs)
+    if not calls:
+        calls.append(1)
+        print("saved one table", flush=True)
+        sys.stdin.readline()
+    return written
+
+
+report._save = paused
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_study, tmp_path, capsys):
+    args = ["run", "--study", str(tiny_study), "--warehouse", str(tmp_path / "w.duckdb"),
+            "--reports", str(tmp_path / "reports")]
+    run = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, *args], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout.readline().strip() == "saved one table"
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode == 130
+    assert "the warehouse keeps its last complete state" in _one_line(err)
+
+    con = warehouse.connect(tmp_path / "w.duckdb", read_only=True)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                        "WHERE table_schema = 'tiny'").fetchall()}
+    unfinished = warehouse.scalar(con, "SELECT count(*) FROM meta.runs WHERE finished_at IS NULL")
+    con.close()
+    # The paired tests were complete; the interrupted step's first table was rolled back.
+    assert "paired_tests" in tables and "between_groups" not in tables
+    assert unfinished == 1  # the interrupted run is on record, as not finished
