@@ -131,7 +131,12 @@ def _detect_encoding(path: Path, data: bytes, requested: str) -> str:
 
 
 def _header(path: Path, text: str, delimiter: str) -> list[str]:
-    first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    try:
+        # newline="": a lone carriage return (old Mac line end) is a line end, as for DuckDB.
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error as err:
+        raise ReadError(f"{path}: the header row cannot be read ({err}). Export it again as delimited text "
+                        "with one header row.") from None
     names = [name.strip() for name in first]
     if not any(names):
         raise ReadError(f"{path}: the first line is blank; it must be the header row naming the columns.")
@@ -256,7 +261,11 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: 
             sheet = book.worksheets[0]
         # openpyxl yields rows in Python; XLSX has no columnar reader here, so this is the one
         # row loop in ingestion (CSV, the format for large cohorts, is read by DuckDB).
-        rows = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        try:
+            rows = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        except Exception as err:  # read-only mode parses the sheet's XML only now
+            raise ReadError(f"{path}: the sheet {sheet.title!r} is damaged ({type(err).__name__}). "
+                            "Save it again from Excel as .xlsx, or export CSV.") from None
     finally:
         book.close()
     if not rows:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,8 +139,13 @@ def read_dictionary(path: Path) -> Dictionary:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
-    rows = list(csv.DictReader(io.StringIO(text)))  # a dictionary has one row per field: small
-    header = list(rows[0].keys()) if rows else next(csv.reader(io.StringIO(text)), [])
+    try:
+        # A dictionary has one row per field: small. newline="" so a lone carriage return ends a line.
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        header = list(rows[0].keys()) if rows else next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error as err:
+        raise RedcapError(f"{path}: cannot be read as a CSV data dictionary ({err}). Download it again from "
+                          "Project Setup > Data Dictionary.") from None
     name_column = next((h for h in FIELD if h in header), None)
     missing = [h for h in (FORM, TYPE) if h not in header]
     if name_column is None or missing:
@@ -210,6 +216,21 @@ def events_in(con: duckdb.DuckDBPyConnection, raw: RawTable) -> list[str]:
         f"GROUP BY {quote(EVENT)} ORDER BY min(_line)").fetchall()]
 
 
+def _toml(text: str) -> str:
+    """``text`` as a TOML basic string, whatever characters a field name holds."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _comment(text: str) -> str:
+    """``text`` for a TOML comment: control characters (a line break would end it) escaped."""
+    return _toml(text)[1:-1]
+
+
+def _template(prefix: str) -> str:
+    """A column template's fixed part: braces doubled so they stay literal."""
+    return prefix.replace("{", "{{").replace("}", "}}")
+
+
 def draft_spec(dictionary: Dictionary, *, name: str, export_file: str = "records.csv") -> str:
     """A study spec drafted from a dictionary, for the coordinator to complete.
 
@@ -237,16 +258,16 @@ def draft_spec(dictionary: Dictionary, *, name: str, export_file: str = "records
                     break
     day_fields = [f.name for f in fields if re.search(r"(^|_)days?(_|$)", f.name)]
     lines = [
-        f"# Study spec drafted from the REDCap data dictionary {dictionary.path.name}.",
+        f"# Study spec drafted from the REDCap data dictionary {_comment(dictionary.path.name)}.",
         "# Check every line marked CHECK before the first run; `outcomes validate` tells you what is left.",
         "",
         "[study]",
-        f'name = "{name}"',
-        f'title = "{name}"',
+        f'name = {_toml(name)}',
+        f'title = {_toml(name)}',
         "synthetic = false",
         "",
         "[redcap]",
-        f'dictionary = "{dictionary.path.name}"',
+        f'dictionary = {_toml(dictionary.path.name)}',
         '# subjects_event = "enrolment_arm_1"   # CHECK (longitudinal projects): the event holding the subject columns',
         '# repeat_instrument = "assessment"     # CHECK (classic projects): the repeating instrument whose instances are visits',
         "",
@@ -255,23 +276,23 @@ def draft_spec(dictionary: Dictionary, *, name: str, export_file: str = "records
         '# month_3_arm_1 = { visit = "m3", day = 90 }',
         "",
         "[subjects]",
-        f'file = "{export_file}"          # the records export (raw data, CSV)',
-        f'id = "{record_id}"',
-        "columns = [" + ", ".join(f'"{c}"' for c in subject_columns) + "]   # CHECK: baseline characteristics",
+        f'file = {_toml(export_file)}          # the records export (raw data, CSV)',
+        f'id = {_toml(record_id)}',
+        "columns = [" + ", ".join(_toml(c) for c in subject_columns) + "]   # CHECK: baseline characteristics",
         "",
         "[visits]",
-        f'file = "{export_file}"',
-        f'subject = "{record_id}"',
-        (f'day = "{day_fields[0]}"          # CHECK: the field holding days relative to surgery' if day_fields else
+        f'file = {_toml(export_file)}',
+        f'subject = {_toml(record_id)}',
+        (f'day = {_toml(day_fields[0])}          # CHECK: the field holding days relative to surgery' if day_fields else
          '# day = "days_from_surgery"   # CHECK: a field holding days relative to surgery, or days in [redcap.events]'),
         "",
     ]
     if identifiers:
         lines += ["# These fields are marked as identifiers in the dictionary. The guard refuses the export while",
                   "# they are in it: export without them (REDCap's de-identified export) rather than allowing them.",
-                  "# " + ", ".join(identifiers), ""]
+                  "# " + _comment(", ".join(identifiers)), ""]
     for instrument, prefix in mapped:
-        lines += [f"[instruments.{instrument}]", f'column = "{prefix}{{item}}"', ""]
+        lines += [f"[instruments.{instrument}]", f'column = {_toml(_template(prefix) + "{item}")}', ""]
     if not mapped:
         lines += ["# CHECK: no registered instrument's items were found as fields; map one, e.g.",
                   "# [instruments.house_brackmann]", '# column = "hb_{rater}"', '# raters = ["observer"]', ""]

@@ -455,6 +455,24 @@ def _custom_measure(key: str, entry: _Reader):
                           unit=entry.get("unit", str, ""))
 
 
+def _template_problem(column: str) -> str:
+    """What is wrong with a column template ('' when nothing): only {item} and {rater} may be filled in."""
+    import string
+
+    try:
+        fields = list(string.Formatter().parse(column))
+    except ValueError as err:
+        return str(err).lower()
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in ("item", "rater"):
+            return f"{{{name}}} is not {{item}} or {{rater}}"
+        if spec or conversion:
+            return f"{{{name}}} takes no format or conversion"
+    return ""
+
+
 def _instrument_sources(table: _Reader) -> tuple[InstrumentSource, ...]:
     from pipeline.instruments import REGISTRY
 
@@ -471,6 +489,11 @@ def _instrument_sources(table: _Reader) -> tuple[InstrumentSource, ...]:
         instrument = measure or REGISTRY[key]
         raters = entry.strings("raters", ("",))
         column = entry.get("column", str)
+        problem = _template_problem(column)
+        if problem:
+            raise entry._fail("column", f"is not a column template ({problem}); write {{item}} and {{rater}} "
+                              f"where the item and rater go, e.g. \"sb_{{item}}\", and {{{{ }}}} for a literal brace. "
+                              f"Got {column!r}.")
         if "{item}" not in column and len(instrument.items) > 1:
             raise entry._fail("column", "must contain {item}, e.g. \"sb_{item}\".")
         if len(raters) > 1 and "{rater}" not in column:
