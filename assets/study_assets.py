@@ -9,13 +9,14 @@ metadata.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 
 import dagster as dg
 
 from pipeline import report
 from pipeline.instruments import score_study
 from pipeline.pairing import pair_study
-from pipeline.provenance import fingerprint, record_overrides
+from pipeline.provenance import finish_run, fingerprint, record_overrides, start_run
 from pipeline.study import Study
 from pipeline.warehouse import scalar
 
@@ -34,6 +35,17 @@ def _paths(paths) -> dict[str, dg.MetadataValue]:
 def _listing(paths) -> dg.MetadataValue:
     """Many files as one Markdown list (one metadata entry per file would swamp the UI)."""
     return dg.MetadataValue.md("\n".join(f"- `{p}`" for p in paths))
+
+
+@contextmanager
+def _recorded(warehouse: Warehouse, study: Study, step: str):
+    """The step's warehouse connection, the step written to ``meta.runs`` under the Dagster run id
+    (finished only if the step completes), so every table and figure traces back to its inputs."""
+    run_id = dg.AssetExecutionContext.get().run.run_id
+    with warehouse.connect() as con:
+        start_run(con, study, run_id=run_id, step=step)
+        yield con
+        finish_run(con, run_id, step)
 
 
 def _raw_files_asset(study: Study) -> dg.SourceAsset:
@@ -70,7 +82,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
               description=f"Raw exports of study '{s}' read into the warehouse. Every row is accepted "
                           "or quarantined with a reason; only columns the study spec maps are read.")
     def ingested(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
-        with warehouse.connect() as con:
+        with _recorded(warehouse, study, INGESTED) as con:
             files = report.ingest(con, study, reports.folder)
             quarantined_values = scalar(con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'value'")
         metadata = {"quarantined_values": quarantined_values, "spec_sha256": study.spec_sha256,
@@ -87,7 +99,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
               description="Instrument scores per visit (e.g. Sunnybrook composite, House-Brackmann "
                           "grade per rater), computed in DuckDB from item-level answers.")
     def scores(warehouse: Warehouse) -> dg.MaterializeResult:
-        with warehouse.connect() as con:
+        with _recorded(warehouse, study, SCORES) as con:
             score_study(con, study)
             n, missing = con.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE value IS NULL) FROM {s}.scores").fetchall()[0]
@@ -97,7 +109,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
               description="Pre/post pairs per planned outcome, by the visit rules of the analysis plan.")
     def pairs(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with warehouse.connect() as con:
+        with _recorded(warehouse, effective, PAIRS) as con:
             pair_study(con, effective)
             summary = con.execute(f"SELECT * FROM {s}.pairing_summary").df()
         return dg.MaterializeResult(metadata={
@@ -111,7 +123,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "(reports/<study>/tables/paired_tests.csv, full precision).")
     def paired_tests(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with warehouse.connect() as con:
+        with _recorded(warehouse, effective, PAIRED_TESTS) as con:
             results = report.analyse(con, effective, reports.folder)
         primary_name = effective.analysis.primary or results["outcome"].iat[0]
         primary = results[results["outcome"] == primary_name].iloc[0]
@@ -134,7 +146,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "reliability, baseline-change correlation, missing data, mixed-model visit means.")
     def secondary_analyses(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with warehouse.connect() as con:
+        with _recorded(warehouse, effective, SECONDARY_ANALYSES) as con:
             written = report.secondary_analyses(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={**_paths(written), "dagster/row_count": len(written)})
 
@@ -144,7 +156,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "HTML, LaTeX and Word, rounded for print.")
     def publication_tables(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with warehouse.connect() as con:
+        with _recorded(warehouse, effective, TABLES) as con:
             written = report.write_tables(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={
             "files": _listing(written),
@@ -157,7 +169,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "TIFF 600 dpi, PDF and SVG at single- and double-column width.")
     def figures(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with warehouse.connect() as con:
+        with _recorded(warehouse, effective, FIGURES) as con:
             written = report.write_figures(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={"files": _listing(written), "dagster/row_count": len(written),
                                               "folder": dg.MetadataValue.path(str(written[0].parent))})
@@ -168,7 +180,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "figures, Methods paragraph and provenance.")
     def study_report(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with warehouse.connect() as con:
+        with _recorded(warehouse, effective, REPORT) as con:
             written = report.write_report(con, effective, reports.folder)
         return dg.MaterializeResult(metadata=_paths(written))
 

@@ -21,3 +21,54 @@ def test_provenance_names_inputs_spec_commit_and_versions(tiny_study, tmp_path):
     assert record["spec"]["sha256"] == hashlib.sha256((tiny_study / "study.toml").read_bytes()).hexdigest()
     assert len(record["code"]["commit"]) == 40
     assert record["packages"]["duckdb"] and record["packages"]["scipy"]
+
+
+def test_every_run_is_kept_in_the_warehouse_while_the_outputs_stay_byte_identical(tiny_study, tmp_path):
+    import re
+
+    from pipeline import warehouse
+    from small_study import file_bytes
+
+    study = load_study(tiny_study)
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    run_study(con, study, tmp_path / "reports")
+    first = file_bytes(tmp_path / "reports")
+    run_study(con, study, tmp_path / "reports")
+    runs = con.execute("SELECT * FROM meta.runs ORDER BY started_at").df()
+    con.close()
+    assert file_bytes(tmp_path / "reports") == first  # the runs table is in the warehouse only
+
+    record = json.loads((tmp_path / "reports" / "tiny" / "provenance.json").read_text())
+    assert len(runs) == 2 and runs["run_id"].nunique() == 2
+    assert runs["finished_at"].notna().all() and (runs["step"] == "all").all()
+    assert (runs["study"] == "tiny").all()
+    # The fingerprint in provenance.json leads to these rows, and each row names its inputs.
+    assert (runs["input_fingerprint"] == record["input_fingerprint"]).all()
+    assert (runs["spec_sha256"] == record["spec"]["sha256"]).all()
+    assert (runs["code_commit"] == record["code"]["commit"]).all()
+    inputs = json.loads(runs["inputs"].iloc[-1])
+    digest = hashlib.sha256((tiny_study / "visits.csv").read_bytes()).hexdigest()
+    assert {"file": "visits.csv", "sha256": digest, "bytes": (tiny_study / "visits.csv").stat().st_size} in inputs
+    assert json.loads(runs["analysis_overrides"].iloc[-1]) == {}
+    assert json.loads(runs["packages"].iloc[-1])["duckdb"]
+    # provenance.json itself holds no time: the same inputs give the same bytes.
+    text = json.dumps(record)
+    assert not re.search(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|\b\d{2}:\d{2}:\d{2}\b", text)
+
+
+def test_a_run_records_its_overrides_and_allowed_identifiers(tiny_study):
+    from pipeline.provenance import finish_run, start_run
+    from pipeline.study import with_overrides
+
+    spec = tiny_study / "study.toml"
+    spec.write_text(spec.read_text() + '\n[identifiers.allow]\nage = "ages of adults under 90, in whole years"\n')
+    study = with_overrides(load_study(tiny_study), {"alpha": 0.01, "post_min_day": 180})
+    con = duckdb.connect()
+    run_id = start_run(con, study, step="paired_tests")
+    row = con.execute("SELECT analysis_overrides, identifiers_allowed, finished_at FROM meta.runs "
+                      "WHERE run_id = ?", [run_id]).fetchall()[0]
+    assert json.loads(row[0]) == {"alpha": 0.01, "post_min_day": 180}
+    assert json.loads(row[1]) == [{"column": "age", "justification": "ages of adults under 90, in whole years"}]
+    assert row[2] is None  # not finished yet: a run that stops here stays marked so
+    finish_run(con, run_id, "paired_tests")
+    assert con.execute("SELECT count(finished_at) FROM meta.runs").fetchall()[0][0] == 1

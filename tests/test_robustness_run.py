@@ -163,3 +163,17 @@ def test_reports_and_figures_carry_no_raw_free_text_and_no_subject_labels(watche
         if path.suffix == ".svg":
             # Figures show groups and distributions; none labels an individual subject.
             assert not codes.search(text), f"a subject code is drawn in {path}"
+
+
+def test_the_dagster_run_is_kept_step_by_step_in_meta_runs(watched):
+    import duckdb
+
+    con = duckdb.connect(str(watched["base"] / "warehouse.duckdb"), read_only=True)
+    runs = con.execute("SELECT run_id, study, step, finished_at, input_fingerprint FROM meta.runs").df()
+    con.close()
+    assert runs["run_id"].nunique() == 1 and (runs["study"] == "guarded").all()
+    assert set(runs["step"]) == {"ingested", "scores", "pairs", "paired_tests", "secondary_analyses", "tables",
+                                 "figures", "report"}
+    assert runs["finished_at"].notna().all() and runs["input_fingerprint"].nunique() == 1
+    record = json.loads((watched["base"] / "reports" / "guarded" / "provenance.json").read_text())
+    assert runs["input_fingerprint"].iloc[0] == record["input_fingerprint"]
