@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 
-from pipeline import report
+from pipeline import paths, report
 from pipeline.instruments import score_study
 from pipeline.pairing import pair_study
 from pipeline.provenance import finish_run, fingerprint, record_overrides, start_run
 from pipeline.study import Study
-from pipeline.warehouse import scalar
+from pipeline.warehouse import make_private, private_files, scalar, warehouse_files
 
 from assets.keys import (FIGURES, INGESTED, PAIRED_TESTS, PAIRS, RAW_FILES, REPORT, SCORES,
                          SECONDARY_ANALYSES, TABLES)
@@ -38,14 +39,22 @@ def _listing(paths) -> dg.MetadataValue:
 
 
 @contextmanager
-def _recorded(warehouse: Warehouse, study: Study, step: str):
+def _recorded(warehouse: Warehouse, study: Study, step: str, reports: Reports | None = None):
     """The step's warehouse connection, the step written to ``meta.runs`` under the Dagster run id
-    (finished only if the step completes), so every table and figure traces back to its inputs."""
+    (finished only if the step completes), so every table and figure traces back to its inputs.
+    For a restricted study, what the step writes is readable by its owner only."""
     run_id = dg.AssetExecutionContext.get().run.run_id
-    with warehouse.connect() as con:
-        start_run(con, study, run_id=run_id, step=step)
-        yield con
-        finish_run(con, run_id, step)
+    private = [*warehouse_files(Path(warehouse.path) if warehouse.path else paths.warehouse_path()),
+               *([report.study_reports(reports.folder, study)] if reports else [])]
+    with private_files(study.restricted):
+        try:
+            with warehouse.connect() as con:
+                start_run(con, study, run_id=run_id, step=step)
+                yield con
+                finish_run(con, run_id, step)
+        finally:
+            if study.restricted:
+                make_private(*private)
 
 
 def _raw_files_asset(study: Study) -> dg.SourceAsset:
@@ -82,7 +91,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
               description=f"Raw exports of study '{s}' read into the warehouse. Every row is accepted "
                           "or quarantined with a reason; only columns the study spec maps are read.")
     def ingested(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
-        with _recorded(warehouse, study, INGESTED) as con:
+        with _recorded(warehouse, study, INGESTED, reports) as con:
             files = report.ingest(con, study, reports.folder)
             quarantined_values = scalar(con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'value'")
         metadata = {"quarantined_values": quarantined_values, "spec_sha256": study.spec_sha256,
@@ -109,7 +118,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
               description="Pre/post pairs per planned outcome, by the visit rules of the analysis plan.")
     def pairs(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with _recorded(warehouse, effective, PAIRS) as con:
+        with _recorded(warehouse, effective, PAIRS, reports) as con:
             pair_study(con, effective)
             summary = con.execute(f"SELECT * FROM {s}.pairing_summary").df()
         return dg.MaterializeResult(metadata={
@@ -123,7 +132,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "(reports/<study>/tables/paired_tests.csv, full precision).")
     def paired_tests(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with _recorded(warehouse, effective, PAIRED_TESTS) as con:
+        with _recorded(warehouse, effective, PAIRED_TESTS, reports) as con:
             results = report.analyse(con, effective, reports.folder)
         primary_name = effective.analysis.primary or results["outcome"].iat[0]
         primary = results[results["outcome"] == primary_name].iloc[0]
@@ -146,7 +155,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "reliability, baseline-change correlation, missing data, mixed-model visit means.")
     def secondary_analyses(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with _recorded(warehouse, effective, SECONDARY_ANALYSES) as con:
+        with _recorded(warehouse, effective, SECONDARY_ANALYSES, reports) as con:
             written = report.secondary_analyses(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={**_paths(written), "dagster/row_count": len(written)})
 
@@ -156,7 +165,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "HTML, LaTeX and Word, rounded for print.")
     def publication_tables(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with _recorded(warehouse, effective, TABLES) as con:
+        with _recorded(warehouse, effective, TABLES, reports) as con:
             written = report.write_tables(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={
             "files": _listing(written),
@@ -169,7 +178,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "TIFF 600 dpi, PDF and SVG at single- and double-column width.")
     def figures(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with _recorded(warehouse, effective, FIGURES) as con:
+        with _recorded(warehouse, effective, FIGURES, reports) as con:
             written = report.write_figures(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={"files": _listing(written), "dagster/row_count": len(written),
                                               "folder": dg.MetadataValue.path(str(written[0].parent))})
@@ -180,7 +189,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "figures, Methods paragraph and provenance.")
     def study_report(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
-        with _recorded(warehouse, effective, REPORT) as con:
+        with _recorded(warehouse, effective, REPORT, reports) as con:
             written = report.write_report(con, effective, reports.folder)
         return dg.MaterializeResult(metadata=_paths(written))
 

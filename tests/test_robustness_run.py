@@ -177,3 +177,28 @@ def test_the_dagster_run_is_kept_step_by_step_in_meta_runs(watched):
     assert runs["finished_at"].notna().all() and runs["input_fingerprint"].nunique() == 1
     record = json.loads((watched["base"] / "reports" / "guarded" / "provenance.json").read_text())
     assert runs["input_fingerprint"].iloc[0] == record["input_fingerprint"]
+
+
+def test_a_restricted_study_stays_owner_only_in_a_run_from_the_ui(tiny_study, tmp_path, monkeypatch):
+    """The same through Dagster alone (as `make ui` runs it), with files a run before the study
+    was restricted had left readable by everyone."""
+    import dagster as dg
+
+    from assets.definitions import build_definitions
+
+    spec = tiny_study / "study.toml"
+    spec.write_text(spec.read_text().replace("synthetic = true", "synthetic = true\nrestricted = true"))
+    warehouse, reports = tmp_path / "warehouse.duckdb", tmp_path / "reports"
+    (reports / "tiny").mkdir(parents=True)
+    (reports / "tiny" / "provenance.json").write_text("{}")
+    for name, value in (("OUTCOMES_RAW", tiny_study.parent), ("OUTCOMES_WAREHOUSE", warehouse),
+                        ("OUTCOMES_REPORTS", reports)):
+        monkeypatch.setenv(name, str(value))
+    job = build_definitions().resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(instance=instance, asset_selection=[
+            dg.AssetKey(["tiny", "ingested"]), dg.AssetKey(["tiny", "scores"])])
+    assert result.success
+    for path in (warehouse, reports / "tiny" / "provenance.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE((reports / "tiny").stat().st_mode) == 0o700
