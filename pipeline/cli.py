@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import errno
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -60,15 +61,15 @@ def _report(args: argparse.Namespace) -> int:
         try:
             with warehouse.run_lock(path), console:
                 success, written = materialize_all(args.study)
+                failure = None if success else _dagster_failure()
         finally:
             _make_private(restricted, path, reports)
-    for path in sorted(set(written)):
-        print(path.relative_to(paths.PROJECT_ROOT) if path.is_relative_to(paths.PROJECT_ROOT) else path)
+    for file in sorted(set(written)):
+        print(file.relative_to(paths.PROJECT_ROOT) if file.is_relative_to(paths.PROJECT_ROOT) else file)
     if not success:
-        failure = _dagster_failure()
         if failure is not None:
             step, code, line = failure
-            print(f"error: {step}: {line}", file=sys.stderr)
+            print(_error_line(code, line, step=step, warehouse_path=path), file=sys.stderr)
             return code
         print("error: the run did not complete; open the UI (make ui) to see which step failed.",
               file=sys.stderr)
@@ -99,9 +100,7 @@ def _dagster_failure() -> tuple[str, int, str] | None:
             if error is None:
                 continue
             # "pipeline.study.SpecError: <message>": the message alone, as `outcomes run` prints it.
-            message = _one_line(error.message)
-            prefix = f"{error.cls_name}: "
-            message = message.split(prefix, 1)[1] if prefix in message[:200] else message
+            message = re.sub(rf"^[\w.]*\b{re.escape(error.cls_name)}(: |$)", "", _one_line(error.message))
             # The step's asset, as the UI names it (tiny__ingested -> tiny/ingested).
             step = record.dagster_event.step_key.replace("__", "/")
             return step, _exit_code(error.cls_name, error.message), message
@@ -253,24 +252,32 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print("interrupted: the run stopped before it finished; the warehouse keeps its last complete state "
-              "(each step replaces its tables in one transaction). Run the same command again to finish.",
-              file=sys.stderr)
+        print(INTERRUPTED_LINE, file=sys.stderr)
         return INTERRUPTED
     except Exception as err:  # every error a user can cause is one line; the rest too, unless --debug
         if args.debug:
             raise
         code = _exit_code(type(err).__name__, str(err), err)
-        message = _one_line(str(err)) or type(err).__name__
-        if code == NO_SPACE:
-            print(f"error: out of disk space ({message}). Free space on the disk holding the warehouse "
-                  f"({paths.warehouse_path() if not getattr(args, 'warehouse', None) else args.warehouse}) and the "
-                  "reports, or write them elsewhere (--warehouse, --reports, OUTCOMES_WAREHOUSE, OUTCOMES_REPORTS), "
-                  "then run again; the warehouse keeps its last complete state.", file=sys.stderr)
-        else:
-            print(f"error: {message}" + (" (run again with --debug for details)" if code == FAILED else ""),
-                  file=sys.stderr)
+        warehouse_path = Path(args.warehouse) if getattr(args, "warehouse", None) else paths.warehouse_path()
+        print(_error_line(code, _one_line(str(err)) or type(err).__name__, warehouse_path=warehouse_path),
+              file=sys.stderr)
         return code
+
+
+def _error_line(code: int, message: str, *, step: str = "", warehouse_path: Path) -> str:
+    """The one line a failure prints: what happened and what to do."""
+    if code == INTERRUPTED:
+        return INTERRUPTED_LINE
+    if code == NO_SPACE:
+        return (f"error: out of disk space ({message}). Free space on the disk holding the warehouse "
+                f"({warehouse_path}) and the reports, or write them elsewhere (--warehouse, --reports, "
+                "OUTCOMES_WAREHOUSE, OUTCOMES_REPORTS), then run again; the warehouse keeps its last complete state.")
+    return (f"error: {step + ': ' if step else ''}{message}"
+            + (" (run again with --debug for details)" if code == FAILED else ""))
+
+
+INTERRUPTED_LINE = ("interrupted: the run stopped before it finished; the warehouse keeps its last complete state "
+                    "(each step replaces its tables in one transaction). Run the same command again to finish.")
 
 
 # Errors a user causes and can fix: the input, the spec or the files named on the command line.
@@ -282,6 +289,8 @@ REFUSED_ERRORS = ("SpecError", "IngestError", "IdentifiersFound", "ReadError", "
 def _exit_code(name: str, message: str, err: BaseException | None = None) -> int:
     if name == "WarehouseLocked":
         return BUSY
+    if name in ("KeyboardInterrupt", "DagsterExecutionInterruptedError"):
+        return INTERRUPTED
     if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "No space left on device" in message \
             or f"[Errno {errno.ENOSPC}]" in message:
         return NO_SPACE

@@ -80,12 +80,20 @@ def test_lock_held(tiny_study, tmp_path, capsys):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-def test_out_of_disk_space(tiny_study, tmp_path, capsys):
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_out_of_disk_space(tiny_study, tmp_path, capsys, monkeypatch, command):
     # /dev/full accepts the open and refuses every write with ENOSPC, as a full disk does.
     folder = tmp_path / "reports" / "tiny"
     folder.mkdir(parents=True)
     (folder / "provenance.json").symlink_to("/dev/full")
-    code, err = _run(capsys, tiny_study, tmp_path)
+    if command == "run":
+        code, err = _run(capsys, tiny_study, tmp_path)
+    else:
+        (tmp_path / "dagster").mkdir()
+        for name, value in (("OUTCOMES_RAW", tiny_study.parent), ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
+                            ("OUTCOMES_REPORTS", tmp_path / "reports"), ("DAGSTER_HOME", tmp_path / "dagster")):
+            monkeypatch.setenv(name, str(value))
+        code, err = main(["report"]), capsys.readouterr().err
     assert code == 4
     assert "error: out of disk space ([Errno 28] No space left on device)" in _one_line(err)
     assert "then run again; the warehouse keeps its last complete state" in err
@@ -138,10 +146,20 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_study, tmp_path, capsys):
-    args = ["run", "--study", str(tiny_study), "--warehouse", str(tmp_path / "w.duckdb"),
-            "--reports", str(tmp_path / "reports")]
-    run = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, *args], stdin=subprocess.PIPE,
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_study, tmp_path, command):
+    if command == "run":
+        args = ["run", "--study", str(tiny_study), "--warehouse", str(tmp_path / "w.duckdb"),
+                "--reports", str(tmp_path / "reports")]
+    else:  # the same run through Dagster, as `make report` starts it
+        args = ["report"]
+        # The tiny study has one pair: let the blocking checks pass so the run reaches the analyses.
+        spec = tiny_study / "study.toml"
+        spec.write_text(spec.read_text() + "\n[checks]\nmin_pairs = 1\nmin_paired_share = 0\n")
+    (tmp_path / "dagster").mkdir()
+    env = {**os.environ, "OUTCOMES_RAW": str(tiny_study.parent), "OUTCOMES_WAREHOUSE": str(tmp_path / "w.duckdb"),
+           "OUTCOMES_REPORTS": str(tmp_path / "reports"), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    run = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, *args], stdin=subprocess.PIPE, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert run.stdout.readline().strip() == "saved one table"
