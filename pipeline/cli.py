@@ -163,8 +163,12 @@ def _export_figures(args: argparse.Namespace) -> int:
                                  "run `outcomes report` (or `outcomes run`) first.")
             dpi = f"_{args.dpi}dpi" if args.dpi else ""
             out = reports / study.name / "figures" / "export"
-            for path in figures.export(specs, out, widths=widths, formats=(args.format,), dpi=args.dpi,
-                                       layout=lambda base, width: base / f"{args.format}_{width}{dpi}"):
+            with warehouse.private_files(study.restricted):
+                written = figures.export(specs, out, widths=widths, formats=(args.format,), dpi=args.dpi,
+                                         layout=lambda base, width: base / f"{args.format}_{width}{dpi}")
+            if study.restricted:
+                warehouse.make_private(reports / study.name)
+            for path in written:
                 print(path)
     finally:
         con.close()

@@ -202,3 +202,24 @@ def test_a_restricted_study_stays_owner_only_in_a_run_from_the_ui(tiny_study, tm
     for path in (warehouse, reports / "tiny" / "provenance.json"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE((reports / "tiny").stat().st_mode) == 0o700
+
+
+def test_figures_exported_for_a_restricted_study_are_owner_only(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from pipeline.cli import main
+    from small_study import full_run
+
+    base = full_run()
+    shutil.copytree(base / "raw", tmp_path / "raw")
+    spec = tmp_path / "raw" / "small" / "study.toml"
+    spec.write_text(spec.read_text().replace("synthetic = true", "synthetic = true\nrestricted = true"))
+    shutil.copy(base / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    monkeypatch.setenv("OUTCOMES_RAW", str(tmp_path / "raw"))
+    code = main(["export-figures", "--format", "svg", "--width", "single", "--warehouse",
+                 str(tmp_path / "warehouse.duckdb"), "--reports", str(tmp_path / "reports")])
+    assert code == 0, capsys.readouterr().err
+    exported = [tmp_path / "reports", *(tmp_path / "reports").rglob("*")][1:]
+    assert any(p.suffix == ".svg" for p in exported)
+    for path in exported:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
