@@ -69,6 +69,10 @@ def _report(args: argparse.Namespace) -> int:
     if not success:
         if failure is not None:
             step, code, line = failure
+            if "asset check failed" in line:
+                print(f"error: {step}: {line}. Open the UI (make ui) for the check's findings: its metadata lists "
+                      "the rows or outcomes at fault; the spec's [checks] sets the thresholds.", file=sys.stderr)
+                return FAILED
             print(_error_line(code, line, step=step, warehouse_path=path), file=sys.stderr)
             return code
         print("error: the run did not complete; open the UI (make ui) to see which step failed.",

@@ -30,7 +30,7 @@ from pipeline.ingest import IngestError, ingest_study
 from pipeline.readers import ReadError, ReadOptions, read_table
 from pipeline.study import load_study
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
 REFUSALS = (ReadError, redcap.RedcapError, IngestError, IdentifiersFound)

@@ -115,6 +115,19 @@ def test_a_refused_input_in_a_dagster_run_is_one_line_too(tiny_study, tmp_path, 
     _one_line(err)
 
 
+def test_a_failed_data_check_in_a_dagster_run_is_one_line_saying_where_to_look(tiny_study, tmp_path, monkeypatch,
+                                                                              capsys):
+    # One subject of three has a pre and a post value: below the default min_paired_share (0.5).
+    (tmp_path / "dagster").mkdir()
+    for name, value in (("OUTCOMES_RAW", tiny_study.parent), ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
+                        ("OUTCOMES_REPORTS", tmp_path / "reports"), ("DAGSTER_HOME", tmp_path / "dagster")):
+        monkeypatch.setenv(name, str(value))
+    code = main(["report"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "pairing_completeness" in _one_line(err) and "Open the UI (make ui) for the check's findings" in err
+
+
 def test_debug_shows_the_traceback(tiny_study, tmp_path, capsys):
     from pipeline.study import SpecError
 
