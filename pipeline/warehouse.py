@@ -140,9 +140,10 @@ _in_transaction: "weakref.WeakSet[duckdb.DuckDBPyConnection]" = weakref.WeakSet(
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Everything written inside becomes visible at once, or not at all.
 
-    COMMIT on success; ROLLBACK on any exception, Ctrl-C included. A process killed inside
-    commits nothing: DuckDB writes a transaction to its log only at COMMIT. Nested use joins
-    the transaction already open, so a step may be called on its own or from a larger one.
+    COMMIT on success; ROLLBACK on any exception, Ctrl-C and a failed COMMIT (a full disk)
+    included. A process killed inside leaves nothing of it: DuckDB makes a transaction durable
+    only at COMMIT. Nested use joins the transaction already open, so a step may be called on
+    its own or from a larger one.
     """
     if con in _in_transaction:
         yield con  # already inside one: its owner commits or rolls back
@@ -152,14 +153,13 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     _in_transaction.add(con)
     try:
         yield con
+        con.execute("COMMIT")
     except BaseException:
         try:
             con.execute("ROLLBACK")
         except duckdb.Error:
-            pass  # a connection DuckDB has invalidated has nothing left to roll back
+            pass  # nothing left to roll back: the transaction ended with the failed COMMIT
         raise
-    else:
-        con.execute("COMMIT")
     finally:
         _in_transaction.discard(con)
 

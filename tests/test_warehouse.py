@@ -116,3 +116,21 @@ def test_every_writer_respects_the_run_lock_and_a_killed_holder_frees_it(tmp_pat
         holder.wait()
     with warehouse.run_lock(path):
         warehouse.connect(path).close()
+
+
+def test_a_transaction_is_all_or_nothing_and_nests(tmp_path):
+    con = warehouse.connect(tmp_path / "warehouse.duckdb")
+    con.execute("CREATE TABLE a AS SELECT 1 AS x")
+    con.execute("CREATE TABLE b AS SELECT 1 AS x")
+    with pytest.raises(KeyboardInterrupt):
+        with warehouse.transaction(con):
+            con.execute("CREATE OR REPLACE TABLE a AS SELECT 2 AS x")
+            with warehouse.transaction(con):  # a step called from a larger one joins it
+                con.execute("CREATE OR REPLACE TABLE b AS SELECT 2 AS x")
+            raise KeyboardInterrupt
+    assert warehouse.scalar(con, "SELECT x FROM a") == warehouse.scalar(con, "SELECT x FROM b") == 1
+    step = warehouse.atomic(lambda con: (con.execute("CREATE OR REPLACE TABLE a AS SELECT 3 AS x"),
+                                         con.execute("CREATE OR REPLACE TABLE b AS SELECT 3 AS x")))
+    step(con)
+    assert warehouse.scalar(con, "SELECT x FROM a") == warehouse.scalar(con, "SELECT x FROM b") == 3
+    con.close()
