@@ -338,6 +338,23 @@ def _schedule(rng, n: int, latent: dict[str, np.ndarray]) -> tuple[np.ndarray, n
     return day, present
 
 
+def visit_states(rng, latent: dict[str, np.ndarray], pid: np.ndarray, row_day: np.ndarray,
+                 is_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per visit row: severity state, patient-reported state and gain (see the latent model above)."""
+    rows = len(pid)
+    w = PATIENT_WEIGHT
+    state = w * latent["severity"][pid] + np.sqrt(1 - w**2) * rng.standard_normal(rows)
+    prom_state = w * latent["prom"][pid] + np.sqrt(1 - w**2) * rng.standard_normal(rows)
+    ramp = np.where(is_pre, 0.0, 1.0 - np.exp(-np.maximum(row_day, 0) / RAMP_TAU_DAYS))
+    return state, prom_state, ramp * latent["responsiveness"][pid]
+
+
+def nullable_integers(values: np.ndarray) -> pd.arrays.IntegerArray:
+    """Whole-number floats (NaN = missing) as a nullable integer column: written without ".0"."""
+    missing = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+
+
 def generate(seed: int = 63, n_patients: int = 63) -> dict[str, pd.DataFrame]:
     """SYNTHETIC cohort: {"patients": one row per patient, "visits": one row per patient visit}.
 
@@ -363,11 +380,7 @@ def generate(seed: int = 63, n_patients: int = 63) -> dict[str, pd.DataFrame]:
     eligible[pid[row_day >= EFACE_MIN_DAY]] = True
     in_eface = _pick(rng, n, _count(SHARE_EFACE, n), among=eligible)
 
-    w = PATIENT_WEIGHT
-    state = w * latent["severity"][pid] + np.sqrt(1 - w**2) * rng.standard_normal(rows)
-    prom_state = w * latent["prom"][pid] + np.sqrt(1 - w**2) * rng.standard_normal(rows)
-    ramp = np.where(is_pre, 0.0, 1.0 - np.exp(-np.maximum(row_day, 0) / RAMP_TAU_DAYS))
-    gain = ramp * latent["responsiveness"][pid]
+    state, prom_state, gain = visit_states(rng, latent, pid, row_day, is_pre)
 
     values: dict[str, np.ndarray] = {}
     # House-Brackmann: both raters see the same visit (shared term), each adds their own error.
@@ -406,9 +419,7 @@ def generate(seed: int = 63, n_patients: int = 63) -> dict[str, pd.DataFrame]:
         if name == "botox_units":
             columns[name] = col
         else:
-            # Nullable integers: written without ".0", missing as an empty field.
-            missing = np.isnan(col)
-            columns[name] = pd.arrays.IntegerArray(np.where(missing, 0, col).astype(np.int64), missing)
+            columns[name] = nullable_integers(col)
     return {"patients": patients, "visits": pd.DataFrame({c: columns[c] for c in VISIT_COLUMNS})}
 
 

@@ -26,6 +26,7 @@ role is accounted separately, as ``<file> [subjects]`` and ``<file> [visits]``.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,8 +143,17 @@ def _require(raw: RawTable, needed: list[str]) -> None:
 
 def _role(con: duckdb.DuckDBPyConnection, raw: RawTable, table: str, where: str = "TRUE",
           rejects: bool = True) -> RawTable:
-    """A role's rows of a loaded file as temp table ``table`` (and its rejected rows, if it owns them)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {raw.table} WHERE {where} ORDER BY _line")
+    """A role's rows of a loaded file as temp relation ``table`` (and its rejected rows, if it owns them)."""
+    kind = scalar(con, "SELECT any_value(table_type) FROM information_schema.tables "
+                       "WHERE table_catalog = 'temp' AND table_name = ?", [table])
+    if kind:
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} temp.{table}")
+    if where == "TRUE":
+        # The whole file in its line order: a view, since copying a registry-sized file costs
+        # about as much as reading it.
+        con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {raw.table}")
+    else:
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {raw.table} WHERE {where} ORDER BY _line")
     if rejects:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS SELECT * FROM {raw.table}_rejects")
     else:
@@ -228,6 +238,97 @@ def _redcap_roles(con: duckdb.DuckDBPyConnection, study: Study, raw: RawTable):
     return (subject_row, visits_where,
             {"subject": f"trim({_q(study.visit_subject)})", "visit": visit, "day": day, "pre": pre_expr},
             {"subject": study.visit_subject, "visit": visit_label, "day": day_label})
+
+
+def _literal(value: float) -> str:
+    return repr(float(value)) if math.isfinite(value) else f"'{value}'::DOUBLE"
+
+
+def relation_kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """``"TABLE"``, ``"VIEW"`` or None for ``schema.name`` in the warehouse."""
+    schema, table = name.split(".")
+    found = scalar(con, "SELECT any_value(table_type) FROM information_schema.tables "
+                        "WHERE table_schema = ? AND table_name = ? AND table_catalog = current_database()",
+                   [schema, table])
+    return None if found is None else ("VIEW" if found == "VIEW" else "TABLE")
+
+
+def replace_relation(con: duckdb.DuckDBPyConnection, name: str, kind: str | None) -> None:
+    """Make way for a new ``kind`` (``"TABLE"``/``"VIEW"``) named ``schema.name``: drop what is
+    there unless it is a table that ``CREATE OR REPLACE TABLE`` replaces; ``kind`` None drops it
+    whatever it is. (A warehouse written before a table became a view still opens.)"""
+    found = relation_kind(con, name)
+    if found and (found != kind or kind == "VIEW"):
+        con.execute(f"DROP {found} {name}")
+
+
+def item_responses_sql(schema: str, mapping: pd.DataFrame) -> str:
+    """The long view of ``<schema>.item_values``: one row per recorded item, in the order of the
+    ``item_responses`` table of a long-layout study. One branch per column, so a query that
+    names an instrument and item reads only that column."""
+    branches = " UNION ALL ".join(
+        f"SELECT subject, visit, day, {_text(m.instrument)} AS instrument, {_text(m.rater)} AS rater, "
+        f"{_text(m.item)} AS item, {_q(m.column)} AS value, line FROM {schema}.item_values "
+        f"WHERE {_q(m.column)} IS NOT NULL"
+        for m in mapping.itertuples(index=False))
+    return (f"SELECT subject, visit, day, instrument, rater, item, value, line FROM ({branches}) "
+            "ORDER BY subject, day, visit, instrument, rater, item")
+
+
+def _text(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFrame, value_reason: str) -> None:
+    """Item values of a wide visits file: ``<study>.item_values`` and the refused cells.
+
+    One row per accepted visit and one DOUBLE column per mapped item column (named as in the
+    file): the value, or NULL when the cell is empty or refused. Each cell is parsed and checked
+    in one columnar pass; only rows with a refused cell are unpivoted, into temp table
+    ``item_findings`` (one row per refused cell with its reason) for the quarantine.
+    """
+    s, decimal = study.name, study.visits_options.decimal
+    parsed, checked, kept, written = [], [], [], []
+    for m in mapping.itertuples(index=False):
+        c = _q(m.column)
+        parsed.append(f"{number_sql(f'r.{c}', decimal)} AS {c}")
+        # The exact complement of the value reasons: a finite number in range (and whole).
+        valid = f"isfinite({c}) AND {c} >= {_literal(m.minimum)} AND {c} <= {_literal(m.maximum)}"
+        if m.integer:
+            valid += f" AND {c} = round({c})"
+        checked.append(f"CASE WHEN {valid} THEN {c} END AS {c}")
+        kept.append(f"CAST({c} IS NOT NULL AS INTEGER)")
+        written.append(f"CAST(r.{c} IS NOT NULL AS INTEGER)")
+    columns = ", ".join(_q(c) for c in mapping["column"])
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE item_cells AS
+        SELECT *, {' + '.join(kept)} AS _kept
+        FROM (SELECT line, subject, visit, day, {', '.join(checked)}, _written
+              FROM (SELECT v._line AS line, v.subject, v.visit, v.day, {', '.join(parsed)},
+                           {' + '.join(written)} AS _written
+                    FROM visit_rows v JOIN raw_visits r USING (_line) WHERE v.finding IS NULL))
+    """)
+    replace_relation(con, f"{s}.item_values", "TABLE")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {s}.item_values AS
+        SELECT line, subject, visit, day, {columns} FROM item_cells ORDER BY subject, day, visit
+    """)
+    # A row whose written cells were not all kept holds a refused cell (or one of spaces only).
+    number = number_sql("u.raw", decimal)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE item_findings AS
+        SELECT * FROM (
+            SELECT *, {value_reason} AS reason
+            FROM (SELECT v.line, v.subject, v.visit, v.day, m.*, u.raw, {number} AS value
+                  FROM (SELECT _line, {columns} FROM raw_visits
+                        WHERE _line IN (SELECT line FROM item_cells WHERE _kept < _written))
+                       UNPIVOT (raw FOR "column" IN ({columns})) u
+                  JOIN item_cells v ON v.line = u._line
+                  JOIN item_columns m USING ("column")
+                  WHERE trim(u.raw) <> ''))
+        WHERE reason IS NOT NULL
+    """)
+    con.execute("DROP TABLE item_cells")
 
 
 def ingest_study(con: duckdb.DuckDBPyConnection, study: Study) -> list[SourceFile]:
@@ -335,23 +436,19 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study) -> list[SourceFil
                 SELECT subject, visit, day, _line AS line FROM visit_rows
                 WHERE finding IS NULL ORDER BY subject, day, visit
             """)
-            cells = ", ".join(_q(c) for c in mapping["column"])
-            number = number_sql("u.raw", study.visits_options.decimal)
+            _wide_items(con, study, mapping, value_reason)
+        if long:
+            replace_relation(con, f"{s}.item_values", None)
+            replace_relation(con, f"{s}.item_responses", "TABLE")
             con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE item_findings AS
-                SELECT *, {value_reason} AS reason
-                FROM (SELECT v._line AS line, v.subject, v.visit, v.day, m.*, u.raw, {number} AS value
-                      FROM (SELECT _line, {cells} FROM raw_visits) UNPIVOT (raw FOR "column" IN ({cells})) u
-                      JOIN visit_rows v USING (_line)
-                      JOIN item_columns m USING ("column")
-                      WHERE v.finding IS NULL AND trim(u.raw) <> '')
+                CREATE TABLE {s}.item_responses AS
+                SELECT subject, visit, day, instrument, rater, item, value, line
+                FROM item_findings WHERE reason IS NULL
+                ORDER BY subject, day, visit, instrument, rater, item
             """)
-        con.execute(f"""
-            CREATE OR REPLACE TABLE {s}.item_responses AS
-            SELECT subject, visit, day, instrument, rater, item, value, line
-            FROM item_findings WHERE reason IS NULL
-            ORDER BY subject, day, visit, instrument, rater, item
-        """)
+        else:
+            replace_relation(con, f"{s}.item_responses", "VIEW")
+            con.execute(f"CREATE VIEW {s}.item_responses AS {item_responses_sql(s, mapping)}")
         value_scope = "'row'" if long else "'value'"
         con.execute(f"""
             CREATE OR REPLACE TABLE {s}.quarantine AS

@@ -60,63 +60,80 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _text(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def planned_scores_sql(study: Study, *, missing: bool = True, separate: bool = False) -> str | list[str]:
+    """SQL for the planned outcomes' scores at every visit:
+    ``position, outcome, score, subject, visit, day, value`` (unordered).
+
+    One branch per outcome naming its instrument, rater and score as constants, so each reads
+    one column of one score table behind the ``scores`` view (a join on the plan would read
+    every score of every instrument). ``missing``: keep visits where the score has no value;
+    ``separate``: the list of per-outcome queries instead of their union.
+    """
+    branches = [
+        f"SELECT {o.position} AS position, {_text(o.outcome)} AS outcome, {_text(o.score)} AS score, "
+        f"subject, visit, day, value FROM {study.name}.scores WHERE instrument = {_text(o.instrument)} "
+        f"AND rater = {_text(o.rater)} AND score = {_text(o.score)}" + ("" if missing else " AND value IS NOT NULL")
+        for o in outcomes_frame(study).itertuples(index=False)]
+    if not branches:
+        branches = ["SELECT NULL::BIGINT AS position, NULL::VARCHAR AS outcome, NULL::VARCHAR AS score, "
+                    "NULL::VARCHAR AS subject, NULL::VARCHAR AS visit, NULL::INTEGER AS day, "
+                    "NULL::DOUBLE AS value WHERE FALSE"]
+    return branches if separate else " UNION ALL ".join(branches)
+
+
 @atomic  # pairs and pairing_summary replaced together, or neither
 def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     """Build ``<study>.pairs`` (one row per outcome and subject with both values) and
     ``<study>.pairing_summary`` (per outcome: subjects with a pre value, a post value, both)."""
     s, plan = study.name, study.analysis
-    con.register("planned_outcomes", outcomes_frame(study))
-    try:
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE observed AS
-            SELECT o.position, o.outcome, o.score, sc.subject, sc.visit, sc.day, sc.value
-            FROM {s}.scores sc JOIN planned_outcomes o USING (instrument, rater, score)
-            WHERE sc.value IS NOT NULL
-        """)
-    finally:
-        con.unregister("planned_outcomes")
-    def first(order: str) -> str:
-        return f"QUALIFY row_number() OVER (PARTITION BY outcome, score, subject ORDER BY {order}) = 1"
-
-    latest = first("day DESC, visit DESC")
     pre_window = f"day <= {int(plan.pre_max_day)}"
     if plan.pre_min_day is not None:
         pre_window += f" AND day >= {int(plan.pre_min_day)}"
     post_window = f"day >= {int(plan.post_min_day)}"
     if plan.post_max_day is not None:
         post_window += f" AND day <= {int(plan.post_max_day)}"
+    # Each rule picks, per outcome and subject, the visit with the largest key: (day, visit) for
+    # the latest (ties on a day broken by visit code), (-|day - target|, day, visit) for the
+    # nearest (at equal distance the later). One grouped pass per outcome instead of sorting
+    # every observed value twice; (subject, visit) is unique, so the pick is unique.
+    latest = "struct_pack(d := day, v := visit)"
+    key = latest
     if plan.post_rule == "named_visit":
-        con.execute("CREATE OR REPLACE TEMP TABLE post_rule AS SELECT ?::VARCHAR AS visit", [plan.post_visit])
-        post_select = f"WHERE {post_window} AND visit = (SELECT visit FROM post_rule) {latest}"
+        post_window += f" AND visit = {_text(plan.post_visit)}"
     elif plan.post_rule == "nearest_day":
-        post_select = (f"WHERE {post_window} "
-                       + first(f"abs(day - {int(plan.post_target_day)}), day DESC, visit DESC"))
-    else:
-        post_select = f"WHERE {post_window} {latest}"
+        key = f"struct_pack(n := -abs(day - {int(plan.post_target_day)}), d := day, v := visit)"
+    chosen = "struct_pack(visit := visit, day := day, value := value)"
+    picks = " UNION ALL ".join(
+        f"SELECT position, outcome, score, subject, "
+        f"arg_max({chosen}, {latest}) FILTER (WHERE {pre_window}) AS pre, "
+        f"arg_max({chosen}, {key}) FILTER (WHERE {post_window}) AS post "
+        f"FROM ({branch}) GROUP BY position, outcome, score, subject"
+        for branch in planned_scores_sql(study, missing=False, separate=True))
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE pre AS
-        SELECT * FROM observed WHERE {pre_window} {latest}
-    """)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE post AS
-        SELECT * FROM observed {post_select}
+        CREATE OR REPLACE TEMP TABLE pair_picks AS
+        SELECT * FROM ({picks}) WHERE pre IS NOT NULL OR post IS NOT NULL
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.pairs AS
-        SELECT pre.outcome, pre.score, pre.subject,
+        SELECT outcome, score, subject,
                pre.visit AS pre_visit, pre.day AS pre_day, pre.value AS pre_value,
                post.visit AS post_visit, post.day AS post_day, post.value AS post_value,
                post.value - pre.value AS diff
-        FROM pre JOIN post USING (outcome, score, subject)
-        ORDER BY pre.position, pre.subject
+        FROM pair_picks WHERE pre IS NOT NULL AND post IS NOT NULL
+        ORDER BY position, subject
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.pairing_summary AS
         SELECT outcome, score,
                (SELECT count(*) FROM {s}.subjects) AS subjects,
-               count(pre.subject) AS with_pre,
-               count(post.subject) AS with_post,
-               count(pre.subject) FILTER (WHERE post.subject IS NOT NULL) AS paired
-        FROM pre FULL JOIN post USING (outcome, score, subject)
-        GROUP BY outcome, score ORDER BY min(coalesce(pre.position, post.position))
+               count(pre) AS with_pre,
+               count(post) AS with_post,
+               count(*) FILTER (WHERE pre IS NOT NULL AND post IS NOT NULL) AS paired
+        FROM pair_picks
+        GROUP BY outcome, score ORDER BY min(position)
     """)
+    con.execute("DROP TABLE pair_picks")

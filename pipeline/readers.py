@@ -166,13 +166,14 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
     if delimiter == "auto":
         counts = {d: head.count(d) for d in (",", ";", "\t")}
         delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
-    names = _header(path, text, delimiter)
+    # The header is the first record; a prefix is enough (no line is longer than MAX_LINE_BYTES).
+    names = _header(path, text[:MAX_LINE_BYTES], delimiter)
     columns = "{" + ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for n in names) + "}"
     con.execute("SET VARIABLE _path = ?", [str(path)])
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {table}_text AS
-            SELECT * FROM read_csv(getvariable('_path'), header = true, auto_detect = false,
+            SELECT NULL::BIGINT AS _line, * FROM read_csv(getvariable('_path'), header = true, auto_detect = false,
                                    columns = {columns}, delim = ?, quote = '"', escape = '"',
                                    encoding = ?, ignore_errors = true, store_rejects = true,
                                    rejects_table = '{table}_reject_errors', rejects_scan = '{table}_reject_scans',
@@ -199,7 +200,8 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
     """)
     # Blank lines are found in the text, so a blank line after a cell holding a line break
     # is placed one line late per such break; DuckDB's own line numbers count records.
-    has_blank = "\n\n" in text or "\n\r\n" in text  # a fast test first: most exports have none
+    # A fast test first, on the bytes (the same newlines in UTF-8 and Latin-1): most exports have none.
+    has_blank = b"\n\n" in data or b"\n\r\n" in data
     blank = [m.start() for m in re.finditer(r"(?m)^\r?$", text)] if has_blank else []
     blank_lines = sorted({text.count("\n", 0, pos) + 1 for pos in blank if pos < len(text.rstrip("\r\n "))})
     con.register("_blank_lines", pd.DataFrame({"_line": pd.Series(blank_lines, dtype="int64")}))
@@ -208,22 +210,29 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         rejected = con.execute(f"SELECT count(*) FROM {table}_rejects").fetchall()[0][0]
         # Loaded rows keep file order (DuckDB preserves insertion order); the k-th loaded row is on
         # the k-th line that is neither the header, a rejected row nor blank.
-        last = loaded + rejected + len(blank_lines) + 1
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {table} AS
-            WITH free AS (
-                SELECT range AS _line, row_number() OVER (ORDER BY range) - 1 AS _k
-                FROM range(2, {last + 1})
-                WHERE range NOT IN (SELECT _line FROM {table}_rejects)
-                  AND range NOT IN (SELECT _line FROM _blank_lines)
-            )
-            SELECT f._line, t.* EXCLUDE (_k)
-            FROM (SELECT rowid AS _k, * FROM {table}_text) t JOIN free f USING (_k)
-            ORDER BY f._line
-        """)
+        if not rejected and not blank_lines:
+            # The usual export: row k is on line k + 1. Numbered in place, since copying a
+            # registry-sized table costs more than reading it.
+            con.execute(f"UPDATE {table}_text SET _line = rowid + 2")
+            con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            con.execute(f"ALTER TABLE {table}_text RENAME TO {table}")
+        else:
+            last = loaded + rejected + len(blank_lines) + 1
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE {table} AS
+                WITH free AS (
+                    SELECT range AS _line, row_number() OVER (ORDER BY range) - 1 AS _k
+                    FROM range(2, {last + 1})
+                    WHERE range NOT IN (SELECT _line FROM {table}_rejects)
+                      AND range NOT IN (SELECT _line FROM _blank_lines)
+                )
+                SELECT f._line, t.* EXCLUDE (_k, _line)
+                FROM (SELECT rowid AS _k, * FROM {table}_text) t JOIN free f USING (_k)
+                ORDER BY f._line
+            """)
+            con.execute(f"DROP TABLE {table}_text")
     finally:
         con.unregister("_blank_lines")
-    con.execute(f"DROP TABLE {table}_text")
     return RawTable(path, table, tuple(names), loaded + rejected, rejected, "csv", encoding, delimiter,
                     options.decimal)
 

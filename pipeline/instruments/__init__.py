@@ -323,6 +323,88 @@ def scored_sql(instrument: Instrument, responses: str, version: str | None = Non
         f"string_agg(DISTINCT recorded, '; ') FILTER (WHERE item = {_text(i.name)} AND problem IS NOT NULL)"
         f" AS {_ident(i.name + ':value')}"
         for i in instrument.items)
+    items = f"""
+        SELECT subject, visit, day, rater, {wide_items}
+        FROM ({checked})
+        GROUP BY subject, visit, day, rater"""
+    return _scored_items_sql(instrument, items, version, subjects=subjects, side_column=side_column)
+
+
+def _shown(value: str) -> str:
+    """A value as the text a reason quotes: whole numbers without ".0"."""
+    return (f"CASE WHEN {value} = round({value}) AND abs({value}) < 1e15 "
+            f"THEN CAST(CAST({value} AS BIGINT) AS VARCHAR) ELSE CAST({value} AS VARCHAR) END")
+
+
+def scored_columns_sql(instrument: Instrument, table: str, columns: dict[tuple[str, str], str],
+                       version: str | None = None, *, refused: str | None = None,
+                       subjects: str | None = None, side_column: str = "") -> str:
+    """:func:`scored_sql` for items held one column per item: the same columns, rows and reasons.
+
+    ``table`` has one row per visit: ``line, subject, visit, day`` and the item columns
+    (``<study>.item_values``, NULL = not recorded or refused); ``columns`` maps
+    ``(rater, item)`` to the column holding it. ``refused`` (optional) has one row per refused
+    cell: ``line, column, raw, problem``. A row is produced for each visit and rater with at
+    least one of the rater's items recorded or refused, as from item responses; every value is
+    checked against its item's allowed range again. Reading the columns directly is what lets
+    a registry of millions of item values be scored in one pass.
+    """
+    version = instrument.resolve_version(version)
+    raters = list(dict.fromkeys(rater for rater, _ in columns))
+    branches = []
+    for rater in raters:
+        selects, present = [], []
+        for i in instrument.items:
+            column = columns.get((rater, i.name))
+            if column is None:
+                selects.append(f"CAST(NULL AS DOUBLE) AS {_ident(i.name)}, CAST(NULL AS VARCHAR) AS "
+                               f"{_problem(i.name)}, CAST(NULL AS VARCHAR) AS {_ident(i.name + ':value')}")
+                continue
+            v = f"iv.{_ident(column)}"
+            bad = f"{v} < {i.minimum!r} OR {v} > {i.maximum!r}" + (f" OR {v} <> round({v})" if i.integer else "")
+            invalid = f"(NOT isfinite({v}) OR {bad})"
+            if refused:
+                raw, problem = (f"q.{_ident('raw:' + column)}", f"q.{_ident('problem:' + column)}")
+                refused_text = (f"WHEN {problem} IS NOT NULL THEN {_text(i.name + ' = ')} || coalesce({raw}, '') "
+                                f"|| ' refused at ingest: ' || {problem}")
+                refused_value = f"WHEN {problem} IS NOT NULL THEN {raw}"
+                present.append(f"{problem} IS NOT NULL")
+            else:
+                refused_text = refused_value = ""
+            # The same words as for item responses (scored_sql), the checks in the same order.
+            selects.append(
+                f"CASE WHEN NOT {invalid} THEN {v} END AS {_ident(i.name)}, "
+                f"CASE {refused_text} WHEN NOT isfinite({v}) THEN {_text(i.name + ' = ')} || {_shown(v)} "
+                f"|| ' is not a number' WHEN {bad} THEN {_text(i.name + ' = ')} || {_shown(v)} "
+                f"|| ' is not allowed (' || {_text(i.allowed)} || ')' END AS {_problem(i.name)}, "
+                f"CASE {refused_value} WHEN {invalid} THEN {_shown(v)} END AS {_ident(i.name + ':value')}")
+            present.append(f"{v} IS NOT NULL")
+        if not present:
+            continue
+        source = f"{table} iv" + (f" LEFT JOIN ({_refused_by_line(refused, columns, rater)}) q USING (line)"
+                                  if refused else "")
+        branches.append(f"SELECT iv.subject, iv.visit, iv.day, {_text(rater)} AS rater, {', '.join(selects)} "
+                        f"FROM {source} WHERE {' OR '.join(present)}")
+    if not branches:
+        raise ValueError(f"{instrument.name}: no column holds any of its items")
+    return _scored_items_sql(instrument, " UNION ALL ".join(branches), version, subjects=subjects,
+                             side_column=side_column)
+
+
+def _refused_by_line(refused: str, columns: dict[tuple[str, str], str], rater: str) -> str:
+    """One row per line with a refused cell of this rater: ``raw:<column>``, ``problem:<column>``."""
+    mine = [c for (r, _), c in columns.items() if r == rater]
+    pivot = ", ".join(
+        f"max(raw) FILTER (WHERE \"column\" = {_text(c)}) AS {_ident('raw:' + c)}, "
+        f"max(problem) FILTER (WHERE \"column\" = {_text(c)}) AS {_ident('problem:' + c)}" for c in mine)
+    wanted = ", ".join(_text(c) for c in mine)
+    return f'SELECT line, {pivot} FROM {refused} WHERE "column" IN ({wanted}) GROUP BY line'
+
+
+def _scored_items_sql(instrument: Instrument, items: str, version: str, *, subjects: str | None,
+                      side_column: str) -> str:
+    """The scoring shared by both layouts: ``items`` has ``subject, visit, day, rater`` and per
+    item ``<item>`` (usable value as answered), ``<item>:problem`` and ``<item>:value``."""
     item_values = ",\n".join(
         (f"{i.minimum!r} + {i.maximum!r} - {_ident(i.name)} AS {_ident(i.name)}" if i.reverse else _ident(i.name))
         + f", coalesce({_problem(i.name)}, CASE WHEN {_ident(i.name)} IS NULL THEN {_text(i.name + ' not recorded')} END)"
@@ -377,11 +459,7 @@ def scored_sql(instrument: Instrument, responses: str, version: str | None = Non
         FROM (
             SELECT *{extra} FROM (
                 SELECT subject, visit, day, rater, {item_values}, {side} AS _side
-                FROM (
-                    SELECT subject, visit, day, rater, {wide_items}
-                    FROM ({checked})
-                    GROUP BY subject, visit, day, rater
-                ) w
+                FROM ({items}) w
             )
         )
     """
@@ -465,18 +543,57 @@ def _quarantined_cells(con, study) -> str:
     return "scoring_quarantined"
 
 
+def _refused_cells(con, study) -> str:
+    """A temp table of the item values refused at ingest: ``line, column, raw, problem``."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE scoring_refused AS
+        SELECT line, "column", value AS raw, reason AS problem FROM {study.name}.quarantine
+        WHERE scope = 'value' AND file = {_text(study.visits_path.name)}
+    """)
+    return "scoring_refused"
+
+
+def scores_view_sql(schema: str, tables: list[tuple[Instrument, str, str]]) -> str:
+    """``<study>.scores``, the long view of the per-instrument score tables: one branch per score,
+    so a query naming an instrument and score reads one column of one table.
+
+    ``tables``: (instrument, scoring version, table) in spec order.
+    """
+    branches = [
+        f"SELECT subject, visit, day, {_text(instrument.name)} AS instrument, rater, {_text(score.name)} AS score, "
+        f"{_ident(score.name)} AS value, {_text(version)} AS version, {_ident(score.name + ':reason')} AS reason "
+        f"FROM {table}"
+        for instrument, version, table in tables for score in instrument.scores_for(version)]
+    return (f"SELECT subject, visit, day, instrument, rater, score, value, version, reason "
+            f"FROM ({' UNION ALL '.join(branches)}) ORDER BY subject, day, visit, instrument, rater, score")
+
+
 @atomic  # scores and item_findings replaced together, or neither
 def score_study(con, study) -> None:
     """Score every instrument the study maps, with the scoring version its spec selects.
 
-    Replaces ``<study>.scores`` (one row per subject, visit, instrument, rater and
-    score: ``subject, visit, day, instrument, rater, score, value, version, reason``;
-    ``reason`` says why ``value`` is missing) and ``<study>.item_findings`` (one row
-    per missing or refused item: see :func:`findings_sql`).
+    Writes ``<study>.scores_<instrument>`` (one row per subject, visit and rater, one column per
+    score and one ``<score>:reason`` per score) and replaces ``<study>.scores``, the long view of
+    them (one row per subject, visit, instrument, rater and score: ``subject, visit, day,
+    instrument, rater, score, value, version, reason``; ``reason`` says why ``value`` is
+    missing), and ``<study>.item_findings`` (one row per missing or refused item: see
+    :func:`findings_sql`). Items come from ``<study>.item_values`` when ingestion wrote one
+    column per item, else from ``<study>.item_responses``.
     """
-    quarantined = _quarantined_cells(con, study)
-    scores, findings = [], []
-    for n, source in enumerate(study.instruments):
+    from pipeline.ingest import item_columns, relation_kind, replace_relation
+
+    s = study.name
+    by_column = relation_kind(con, f"{s}.item_values") == "TABLE"
+    if by_column:
+        mapping = item_columns(study)
+        refused = _refused_cells(con, study)
+    else:
+        quarantined = _quarantined_cells(con, study)
+    written: list[tuple[Instrument, str, str]] = []
+    con.execute("""CREATE OR REPLACE TEMP TABLE scoring_findings (study VARCHAR, subject VARCHAR, visit VARCHAR,
+                   day INTEGER, instrument VARCHAR, rater VARCHAR, item VARCHAR, value VARCHAR, finding VARCHAR,
+                   scores_missing VARCHAR)""")
+    for source in study.instruments:
         instrument = instrument_for(study, source.instrument)
         version = getattr(source, "version", "") or None
         side_column = getattr(source, "side_column", "")
@@ -485,19 +602,36 @@ def score_study(con, study) -> None:
 
             raise SpecError(f"{study.spec_path}: setting 'instruments.{source.instrument}.side' must name a "
                             f"column listed in subjects.columns that holds left/right; got {side_column!r}.")
-        table = f"scored_{n}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS " + scored_sql(
-            instrument, f"{study.name}.item_responses", version, quarantined=quarantined,
-            subjects=f"{study.name}.subjects", side_column=side_column))
-        scores.append(long_sql(instrument, table, version))
-        findings.append(findings_sql(instrument, table, study.name, version))
+        if by_column:
+            mine = mapping[mapping["instrument"] == source.instrument]
+            sql = scored_columns_sql(instrument, f"{s}.item_values",
+                                     {(m.rater, m.item): m.column for m in mine.itertuples(index=False)},
+                                     version, refused=refused, subjects=f"{s}.subjects", side_column=side_column)
+        else:
+            sql = scored_sql(instrument, f"{s}.item_responses", version, quarantined=quarantined,
+                             subjects=f"{s}.subjects", side_column=side_column)
+        # One instrument's wide scoring at a time: item findings are taken from it, then it is
+        # dropped, so memory holds one instrument's columns, not every instrument's.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE scoring_wide AS {sql}")
+        resolved = instrument.resolve_version(version)
+        table = f"{s}.scores_{source.instrument}"
+        kept = ", ".join(f"{_ident(sc.name)}, {_ident(sc.name + ':reason')}" for sc in instrument.scores_for(resolved))
+        replace_relation(con, table, "TABLE")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT subject, visit, day, rater, {kept} "
+                    "FROM scoring_wide ORDER BY subject, day, visit, rater")
+        con.execute(f"INSERT INTO scoring_findings {findings_sql(instrument, 'scoring_wide', s, resolved)}")
+        written.append((instrument, resolved, table))
+    con.execute("DROP TABLE IF EXISTS scoring_wide")
+    current = {t.split(".", 1)[1] for _, _, t in written}
+    for (stale,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+                                "AND table_catalog = current_database() AND table_type = 'BASE TABLE' "
+                                "AND starts_with(table_name, 'scores_')", [s]).fetchall():
+        if stale not in current:
+            con.execute(f"DROP TABLE {s}.{_ident(stale)}")
+    replace_relation(con, f"{s}.scores", "VIEW")
+    con.execute(f"CREATE VIEW {s}.scores AS {scores_view_sql(s, written)}")
     con.execute(f"""
-        CREATE OR REPLACE TABLE {study.name}.scores AS
-        SELECT * FROM ({' UNION ALL '.join(scores)})
-        ORDER BY subject, day, visit, instrument, rater, score
+        CREATE OR REPLACE TABLE {s}.item_findings AS
+        SELECT * FROM scoring_findings ORDER BY subject, day, visit, instrument, rater, item
     """)
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {study.name}.item_findings AS
-        SELECT * FROM ({' UNION ALL '.join(findings)})
-        ORDER BY subject, day, visit, instrument, rater, item
-    """)
+    con.execute("DROP TABLE scoring_findings")

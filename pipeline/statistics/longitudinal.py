@@ -43,8 +43,111 @@ def _fit(y, visits, subjects, time, random_slope):
     return levels, result, [str(w.message) for w in caught]
 
 
+# Up to this many subjects an outcome is fitted with statsmodels' MixedLM; above it (a registry)
+# with the same REML criterion minimised from per-subject sufficient statistics
+# (:func:`_profiled_fit`), since MixedLM loops over subjects in Python at every iteration.
+STATSMODELS_MAX_SUBJECTS = 500
+METHOD = "REML, Wald z intervals (no df)"
+METHOD_PROFILED = "REML (profiled, per-subject sufficient statistics), Wald z intervals (no df)"
+
+
+def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: np.ndarray,
+                  n_visits: int, random_slope: bool) -> dict:
+    """REML fit of ``y = mu_visit + b_0 [+ b_1 t] + e`` from per-subject sufficient statistics.
+
+    ``subject`` and ``visit`` are integer codes (0..m-1, 0..n_visits-1). The criterion is lme4's
+    profiled REML deviance (Bates et al. 2015, eqs. 34-42): with relative covariance factor
+    ``Lambda`` (random effects ``~ N(0, sigma^2 Lambda Lambda')``) and, per subject,
+    ``M_i = I + Lambda' Z_i' Z_i Lambda``,
+
+        d(theta) = sum_i log|M_i| + log|A| + (N - p) log(r^2),
+        A   = X'X - sum_i X_i'Z_i Lambda M_i^-1 Lambda' Z_i'X_i,
+        r^2 = y'y - sum_i (Lambda'Z_i'y_i)' M_i^-1 (Lambda'Z_i'y_i) - b'A^-1 b
+
+    (Woodbury's identity for ``(I + Z_i Lambda Lambda' Z_i')^-1``), so one evaluation costs a
+    few array operations over subjects, whatever their number. Estimates: ``beta = A^-1 b``,
+    ``sigma^2 = r^2 / (N - p)``, ``G = sigma^2 Lambda Lambda'`` and ``vcov(beta) = sigma^2 A^-1``
+    (lme4's ``vcov``). ``theta`` is found by bounded Brent search (random intercept) or
+    Nelder-Mead then L-BFGS-B (intercept and slope), to tolerances well below what is reported.
+    """
+    from scipy import optimize
+
+    q = 2 if random_slope else 1
+    m = int(subject.max()) + 1
+    # Centred responses: the sums below then hold residual-sized numbers (no cancellation);
+    # the visit means are shifted back at the end.
+    centre = float(y.mean())
+    yc = y - centre
+    n = np.bincount(subject, minlength=m).astype(float)
+    zty = np.empty((m, q))
+    zty[:, 0] = np.bincount(subject, yc, minlength=m)
+    ztz = np.empty((m, q, q))
+    ztz[:, 0, 0] = n
+    ztx = np.zeros((m, q, n_visits))
+    np.add.at(ztx, (subject, 0, visit), 1.0)
+    if random_slope:
+        st = np.bincount(subject, time, minlength=m)
+        ztz[:, 0, 1] = ztz[:, 1, 0] = st
+        ztz[:, 1, 1] = np.bincount(subject, time * time, minlength=m)
+        zty[:, 1] = np.bincount(subject, time * yc, minlength=m)
+        np.add.at(ztx, (subject, 1, visit), time)
+    xtx = np.diag(np.bincount(visit, minlength=n_visits).astype(float))
+    xty = np.bincount(visit, yc, minlength=n_visits)
+    yty = float(yc @ yc)
+    big_n, p = y.size, n_visits
+
+    def parts(theta: np.ndarray):
+        lam = np.array([[theta[0]]]) if q == 1 else np.array([[theta[0], 0.0], [theta[1], theta[2]]])
+        mi = np.eye(q) + np.einsum("ji,mjk,kl->mil", lam, ztz, lam)
+        pi = np.einsum("ji,mjp->mip", lam, ztx)
+        ri = np.einsum("ji,mj->mi", lam, zty)
+        if q == 1:
+            inv = 1.0 / mi
+            logdet = np.log(mi[:, 0, 0]).sum()
+        else:
+            det = mi[:, 0, 0] * mi[:, 1, 1] - mi[:, 0, 1] * mi[:, 1, 0]
+            inv = np.stack([np.stack([mi[:, 1, 1], -mi[:, 0, 1]], -1),
+                            np.stack([-mi[:, 1, 0], mi[:, 0, 0]], -1)], -2) / det[:, None, None]
+            logdet = np.log(det).sum()
+        a = xtx - np.einsum("mip,mij,mjr->pr", pi, inv, pi)
+        b = xty - np.einsum("mip,mij,mj->p", pi, inv, ri)
+        c = yty - np.einsum("mi,mij,mj->", ri, inv, ri)
+        beta = np.linalg.solve(a, b)
+        rss = c - b @ beta
+        return lam, a, beta, rss, logdet
+
+    def deviance(theta: np.ndarray) -> float:
+        _, a, _, rss, logdet = parts(theta)
+        sign, logdet_a = np.linalg.slogdet(a)
+        if sign <= 0 or not rss > 0:
+            return np.inf
+        return float(logdet + logdet_a + (big_n - p) * np.log(rss))
+
+    if q == 1:
+        # The deviance is smooth in lambda >= 0; bracket the optimum on a log grid first.
+        grid = np.r_[0.0, np.logspace(-4, 3, 36)]
+        values = [deviance(np.array([g])) for g in grid]
+        k = int(np.argmin(values))
+        lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
+        res = optimize.minimize_scalar(lambda t: deviance(np.array([t])), bounds=(lo, hi), method="bounded",
+                                       options={"xatol": 1e-12, "maxiter": 500})
+        theta, converged = np.array([res.x]), bool(res.success)
+    else:
+        bounds = [(0.0, None), (None, None), (0.0, None)]
+        start = optimize.minimize(deviance, np.array([1.0, 0.0, 1.0]), method="Nelder-Mead",
+                                  options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000})
+        res = optimize.minimize(deviance, np.clip(start.x, [0, -np.inf, 0], None), method="L-BFGS-B",
+                                bounds=bounds, options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 5000})
+        best = res if res.fun <= start.fun else start
+        theta, converged = best.x, bool(start.success or res.success)
+    lam, a, beta, rss, _ = parts(theta)
+    scale = rss / (big_n - p)
+    return {"fe": beta + centre, "cov_fe": scale * np.linalg.inv(a), "cov_re": scale * lam @ lam.T,
+            "scale": float(scale), "converged": converged}
+
+
 def visit_means(frame: pd.DataFrame, *, random_slope: bool = False,
-                conf_level: float = 0.95) -> pd.DataFrame:
+                conf_level: float = 0.95, method: str = "auto") -> pd.DataFrame:
     """Mean of one outcome at each visit from a linear mixed model.
 
     Parameters
@@ -57,6 +160,11 @@ def visit_means(frame: pd.DataFrame, *, random_slope: bool = False,
         Add a random slope on time (``day / 365.25``, years) correlated with
         the random intercept.
     conf_level : float, default 0.95
+    method : {"auto", "statsmodels", "profiled"}, default "auto"
+        How the REML fit is computed: statsmodels ``MixedLM``, or the profiled criterion from
+        per-subject sufficient statistics (:func:`_profiled_fit`); ``"auto"`` uses statsmodels
+        up to :data:`STATSMODELS_MAX_SUBJECTS` subjects per outcome. Both minimise the same
+        criterion and agree with lme4 (``tests/test_statistics_longitudinal.py``).
 
     Returns
     -------
@@ -105,8 +213,10 @@ def visit_means(frame: pd.DataFrame, *, random_slope: bool = False,
         order = g.groupby("visit")["day"].median().sort_values(kind="stable")
         g = g.assign(_order=g["visit"].map({v: i for i, v in enumerate(order.index)}))
         g = g.sort_values(["_order", "subject"], kind="stable")
+        n_subjects = g["subject"].nunique()
+        profiled = method == "profiled" or (method == "auto" and n_subjects > STATSMODELS_MAX_SUBJECTS)
         base = {"outcome": outcome, "score": score, "random_effects": re_label,
-                "method": "REML, Wald z intervals (no df)", "n_subjects": g["subject"].nunique(),
+                "method": METHOD_PROFILED if profiled else METHOD, "n_subjects": n_subjects,
                 "n_observations": len(g)}
         counts = g.groupby("visit")["value"].size()
         blank = {k: _NAN for k in ("estimate", "se", "ci_low", "ci_high", "var_intercept", "var_slope",
@@ -116,6 +226,9 @@ def visit_means(frame: pd.DataFrame, *, random_slope: bool = False,
                 rows.append({**base, **blank, "visit": v, "median_day": float(day),
                              "n_observed": int(counts[v]), "converged": False,
                              "note": "too few subjects or observations for a mixed model"})
+            continue
+        if profiled:
+            rows += _profiled_rows(g, order, counts, base, random_slope, z)
             continue
         try:
             levels, res, msgs = _fit(g["value"].to_numpy(float), g["visit"].to_numpy(object),
@@ -140,4 +253,81 @@ def visit_means(frame: pd.DataFrame, *, random_slope: bool = False,
                          "cov_intercept_slope": float(cov_re[0, 1]) if random_slope else _NAN,
                          "var_residual": float(res.scale), "converged": bool(res.converged),
                          "note": note})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _profiled_rows(g: pd.DataFrame, order: pd.Series, counts: pd.Series, base: dict, random_slope: bool,
+                   z: float) -> list[dict]:
+    """Result rows of one outcome fitted by :func:`_profiled_fit` (``g`` sorted by visit order)."""
+    visit_code = {v: i for i, v in enumerate(order.index)}
+    subject, _ = pd.factorize(g["subject"])
+    fit = _fit_rows(subject, g["visit"].map(visit_code).to_numpy(np.int64), g["day"].to_numpy(float) / 365.25,
+                    g["value"].to_numpy(float), len(order), random_slope)
+    return _visit_rows(fit, order, counts, base, random_slope, z)
+
+
+def _fit_rows(subject, visit, time, y, n_visits, random_slope) -> dict:
+    try:
+        return _profiled_fit(np.asarray(subject, np.int64), visit, time, y, n_visits, random_slope)
+    except (np.linalg.LinAlgError, ValueError) as err:
+        return {"error": str(err)}
+
+
+def _visit_rows(fit: dict, order: pd.Series, counts, base: dict, random_slope: bool, z: float) -> list[dict]:
+    rows = []
+    for i, (v, day) in enumerate(order.items()):
+        row = {**base, "visit": v, "median_day": float(day), "n_observed": int(counts[v])}
+        if "error" in fit:
+            row.update({k: _NAN for k in ("estimate", "se", "ci_low", "ci_high", "var_intercept", "var_slope",
+                                          "cov_intercept_slope", "var_residual")},
+                       converged=False, note=f"model could not be fitted: {fit['error']}")
+        else:
+            est, se = float(fit["fe"][i]), float(np.sqrt(fit["cov_fe"][i, i]))
+            cov_re = fit["cov_re"]
+            row.update(estimate=est, se=se, ci_low=est - z * se, ci_high=est + z * se,
+                       var_intercept=float(cov_re[0, 0]),
+                       var_slope=float(cov_re[1, 1]) if random_slope else _NAN,
+                       cov_intercept_slope=float(cov_re[0, 1]) if random_slope else _NAN,
+                       var_residual=fit["scale"], converged=fit["converged"],
+                       note="" if fit["converged"] else "optimizer did not report convergence")
+        rows.append(row)
+    return rows
+
+
+def visit_means_coded(outcome: str, score: str, subject: np.ndarray, visit: np.ndarray, labels, day: np.ndarray,
+                      value: np.ndarray, *, random_slope: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
+    """:func:`visit_means` of one outcome given as arrays, fitted from sufficient statistics.
+
+    ``subject``: integer codes; ``visit``: indices into ``labels`` (the visit codes);
+    ``day``, ``value``: one element per observed value (no NaN). The rows are those
+    ``visit_means(..., method="profiled")`` gives for the same values: visits ordered by median
+    day (ties by code), the same columns. For registries, where a frame of strings per value
+    would cost more than the fit.
+    """
+    z = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
+    labels = [str(v) for v in labels]
+    subject, _ = pd.factorize(np.asarray(subject))
+    visit = np.asarray(visit, np.int64)
+    day = np.asarray(day, float)
+    value = np.asarray(value, float)
+    seen = np.bincount(visit, minlength=len(labels))
+    # As pandas does it: visits sorted by code, then stably by median day.
+    present = sorted((k for k in range(len(labels)) if seen[k]), key=lambda k: labels[k])
+    medians = {k: float(np.median(day[visit == k])) for k in present}
+    present.sort(key=lambda k: medians[k])
+    order = pd.Series([medians[k] for k in present], index=[labels[k] for k in present], dtype=float)
+    counts = pd.Series([int(seen[k]) for k in present], index=order.index)
+    n_subjects = int(subject.max()) + 1 if subject.size else 0
+    base = {"outcome": outcome, "score": score, "random_effects": "intercept + slope on years" if random_slope
+            else "intercept", "method": METHOD_PROFILED, "n_subjects": n_subjects, "n_observations": int(value.size)}
+    if n_subjects < 2 or value.size <= len(order) + 1:
+        rows = [{**base, **{k: _NAN for k in ("estimate", "se", "ci_low", "ci_high", "var_intercept", "var_slope",
+                                              "cov_intercept_slope", "var_residual")},
+                 "visit": v, "median_day": float(d), "n_observed": int(counts[v]), "converged": False,
+                 "note": "too few subjects or observations for a mixed model"} for v, d in order.items()]
+    else:
+        position = np.full(len(labels), -1, np.int64)
+        position[present] = np.arange(len(present))
+        fit = _fit_rows(subject, position[visit], day / 365.25, value, len(order), random_slope)
+        rows = _visit_rows(fit, order, counts, base, random_slope, z)
     return pd.DataFrame(rows, columns=COLUMNS)

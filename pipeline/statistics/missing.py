@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["missing_data"]
+__all__ = ["missing_data", "missing_data_counts"]
 
 
 def missing_data(observed: pd.DataFrame, visits: pd.DataFrame, pairing_summary: pd.DataFrame,
@@ -42,8 +42,19 @@ def missing_data(observed: pd.DataFrame, visits: pd.DataFrame, pairing_summary: 
     """
     per_visit = visits.groupby("visit").agg(median_day=("day", "median"), subjects=("subject", "nunique"))
     per_visit = per_visit.sort_values("median_day", kind="stable")
-    rows = []
     present = observed.dropna(subset=["value"]).groupby(["outcome", "score", "visit"])["subject"].nunique()
+    return missing_data_counts(present, per_visit, pairing_summary, planned, int(visits["subject"].nunique()))
+
+
+def missing_data_counts(present: pd.Series, per_visit: pd.DataFrame, pairing_summary: pd.DataFrame,
+                        planned: pd.DataFrame, n_subjects: int) -> pd.DataFrame:
+    """:func:`missing_data` from counts already made (in the warehouse, for a registry).
+
+    ``present``: subjects with a value, indexed by ``(outcome, score, visit)``; ``per_visit``:
+    ``median_day`` and ``subjects`` indexed by visit, in median-day order; ``n_subjects``:
+    subjects with any accepted visit.
+    """
+    rows = []
     summary = pairing_summary.set_index(["outcome", "score"])
     for o in planned.itertuples(index=False):
         for visit, v in per_visit.iterrows():
@@ -57,7 +68,7 @@ def missing_data(observed: pd.DataFrame, visits: pd.DataFrame, pairing_summary: 
             note = (f"{subjects - int(s['with_pre'])} without a pre value, "
                     f"{subjects - int(s['with_post'])} without a post value")
         else:
-            subjects, paired, note = int(visits["subject"].nunique()), 0, "no values at all"
+            subjects, paired, note = n_subjects, 0, "no values at all"
         rows.append({"outcome": o.outcome, "score": o.score, "row": "pairs", "visit": "",
                      "median_day": float("nan"), "subjects": subjects, "present": paired,
                      "missing": subjects - paired, "note": note})
