@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pipeline import redcap
-from pipeline.deidentify import IdentifiersFound
+from pipeline.deidentify import IdentifiersFound, scan
 from pipeline.ingest import IngestError, ingest_study
 from pipeline.readers import ReadError, ReadOptions, read_table
 from pipeline.study import load_study
@@ -132,6 +132,9 @@ def _read(scratch: Path, data: bytes, name: str, options: ReadOptions = ReadOpti
         assert raw.rows == loaded[0] + rejected and raw.rejected == rejected
         assert loaded[1] == loaded[0] and (loaded[2] is None or loaded[2] >= 2)
         assert len(set(raw.columns)) == len(raw.columns) and all(c.strip() for c in raw.columns)
+        # The de-identification guard reads every column of whatever was accepted.
+        with bounded(con):
+            scan(con, raw)
         return raw
     except REFUSALS as err:
         event(f"refused: {type(err).__name__}")
