@@ -23,32 +23,36 @@ def test_provenance_names_inputs_spec_commit_and_versions(tiny_study, tmp_path):
     assert record["packages"]["duckdb"] and record["packages"]["scipy"]
 
 
-def test_every_run_is_kept_in_the_warehouse_while_the_outputs_stay_byte_identical(tiny_study, tmp_path):
+def test_every_run_is_kept_in_the_warehouse_while_the_outputs_stay_byte_identical(tmp_path):
     import re
+    import shutil
 
     from pipeline import warehouse
-    from small_study import file_bytes
+    from small_study import file_bytes, full_run
 
-    study = load_study(tiny_study)
+    # A second run of the small study on a copy of the first's warehouse and reports.
+    base = full_run()
+    shutil.copy(base / "warehouse.duckdb", tmp_path / "w.duckdb")
+    shutil.copytree(base / "reports", tmp_path / "reports")
+    folder = base / "raw" / "small"
+    study = load_study(folder)
     con = warehouse.connect(tmp_path / "w.duckdb")
-    run_study(con, study, tmp_path / "reports")
-    first = file_bytes(tmp_path / "reports")
     run_study(con, study, tmp_path / "reports")
     runs = con.execute("SELECT * FROM meta.runs ORDER BY started_at").df()
     con.close()
-    assert file_bytes(tmp_path / "reports") == first  # the runs table is in the warehouse only
+    assert file_bytes(tmp_path / "reports") == file_bytes(base / "reports")  # the runs table is in the warehouse only
 
-    record = json.loads((tmp_path / "reports" / "tiny" / "provenance.json").read_text())
+    record = json.loads((tmp_path / "reports" / "small" / "provenance.json").read_text())
     assert len(runs) == 2 and runs["run_id"].nunique() == 2
     assert runs["finished_at"].notna().all() and (runs["step"] == "all").all()
-    assert (runs["study"] == "tiny").all()
+    assert (runs["study"] == "small").all()
     # The fingerprint in provenance.json leads to these rows, and each row names its inputs.
     assert (runs["input_fingerprint"] == record["input_fingerprint"]).all()
     assert (runs["spec_sha256"] == record["spec"]["sha256"]).all()
     assert (runs["code_commit"] == record["code"]["commit"]).all()
     inputs = json.loads(runs["inputs"].iloc[-1])
-    digest = hashlib.sha256((tiny_study / "visits.csv").read_bytes()).hexdigest()
-    assert {"file": "visits.csv", "sha256": digest, "bytes": (tiny_study / "visits.csv").stat().st_size} in inputs
+    digest = hashlib.sha256((folder / "visits.csv").read_bytes()).hexdigest()
+    assert {"file": "visits.csv", "sha256": digest, "bytes": (folder / "visits.csv").stat().st_size} in inputs
     assert json.loads(runs["analysis_overrides"].iloc[-1]) == {}
     assert json.loads(runs["packages"].iloc[-1])["duckdb"]
     # provenance.json itself holds no time: the same inputs give the same bytes.
