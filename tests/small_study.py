@@ -71,7 +71,7 @@ def write_small_study(folder: Path, *, name: str = "small", seed: int = 63, n_pa
     return folder
 
 
-# The steps of a run that the figures do not need, in run_study's order (functions of pipeline.report).
+# A run's steps up to the figures, in run_study's order (functions of pipeline.report).
 DATA_STEPS = ("ingest", "score_study", "pair_study", "analyse", "secondary_analyses", "write_tables")
 
 
