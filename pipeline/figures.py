@@ -211,8 +211,8 @@ def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | N
     every format; returns the paths in a fixed order.
 
     Figures are independent, so with ``workers`` > 1 (default: one per core when there are
-    enough figures) they are drawn in that many fresh processes; each file's bytes are the
-    same either way. Specs whose ``make`` cannot be sent to another process (a lambda) are
+    enough figures) they are drawn in that many processes, this one and ``workers - 1`` fresh
+    ones; each file's bytes are the same either way. Specs whose ``make`` cannot be sent to another process (a lambda) are
     drawn here.
 
     A figure whose data, settings and drawing code are unchanged since it was last written
@@ -309,26 +309,29 @@ def _unchanged(entry: object, key: str, path: Path) -> bool:
 
 
 def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
-    """Run :func:`_draw_and_save` over ``jobs`` in ``workers`` fresh interpreters
+    """Run :func:`_draw_and_save` over ``jobs`` here and in ``workers - 1`` fresh interpreters
     (``python -m pipeline.figures``), each taking the next job as it finishes one.
 
     Plain subprocesses rather than :mod:`multiprocessing`: its "spawn" re-runs the caller's
     main script in every worker (harmful in a script without a ``__main__`` guard), and
     "fork" would copy a process that may hold DuckDB's or Dagster's threads and locks.
+    This process draws too (its other threads only pass jobs to the workers and never touch
+    matplotlib), so one core needs no extra interpreter start.
     """
     pending = list(enumerate(jobs))
     results: list[list[Path] | None] = [None] * len(jobs)
     lock = threading.Lock()
 
+    def take():
+        with lock:
+            return pending.pop(0) if pending else None
+
     def drive() -> None:
         worker = subprocess.Popen([sys.executable, "-m", "pipeline.figures"], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE)
         try:
-            while True:
-                with lock:
-                    if not pending:
-                        return
-                    index, job = pending.pop(0)
+            while (item := take()) is not None:
+                index, job = item
                 pickle.dump(job, worker.stdin)
                 worker.stdin.flush()
                 try:
@@ -340,11 +343,20 @@ def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
                     raise RuntimeError(f"figure {job[0].stem!r} ({job[1]} column) failed: {value}")
                 results[index] = value
         finally:
-            worker.stdin.close()
+            worker.stdin.close()  # the worker's signal to exit
             worker.wait()
 
-    with ThreadPoolExecutor(workers) as pool:
-        for done in [pool.submit(drive) for _ in range(workers)]:
+    with ThreadPoolExecutor(workers - 1) as pool:
+        drivers = [pool.submit(drive) for _ in range(workers - 1)]
+        try:
+            while (item := take()) is not None:
+                index, job = item
+                results[index] = _draw_and_save(job)
+        except BaseException:  # Ctrl-C included: hand out no more jobs; workers finish their current one
+            with lock:
+                pending.clear()
+            raise
+        for done in drivers:
             done.result()
     return results
 
@@ -855,6 +867,11 @@ def study_figures(con, study) -> list[FigureSpec]:
 
 
 if __name__ == "__main__":
+    import signal
+
+    # Ctrl-C in the terminal reaches the whole process group: the caller handles it (one line,
+    # exit 130) and closes this worker's input, so the worker itself ignores it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Serve from the imported module, not this __main__ copy, so the jobs' classes are one.
     from pipeline.figures import _serve as serve
 
