@@ -327,8 +327,10 @@ def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
             return pending.pop(0) if pending else None
 
     def drive() -> None:
+        # In a session of its own: Ctrl-C in the terminal reaches the caller only, which
+        # stops handing out jobs and closes the workers' input, so they end quietly.
         worker = subprocess.Popen([sys.executable, "-m", "pipeline.figures"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
+                                  stdout=subprocess.PIPE, start_new_session=True)
         try:
             while (item := take()) is not None:
                 index, job = item
@@ -867,11 +869,6 @@ def study_figures(con, study) -> list[FigureSpec]:
 
 
 if __name__ == "__main__":
-    import signal
-
-    # Ctrl-C in the terminal reaches the whole process group: the caller handles it (one line,
-    # exit 130) and closes this worker's input, so the worker itself ignores it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Serve from the imported module, not this __main__ copy, so the jobs' classes are one.
     from pipeline.figures import _serve as serve
 

@@ -150,3 +150,53 @@ def test_unchanged_figures_are_not_drawn_again(tmp_path):
     assert len(DRAWN) == 2 and first[0].read_bytes() == before[first[0]]
     figures.export([spec(PAIRS.assign(post_value=PAIRS["post_value"] - 1))], tmp_path, workers=1)
     assert len(DRAWN) == 3 and first[0].read_bytes() != before[first[0]]
+
+
+SLOW_FIGURE = '''
+import os, time
+import matplotlib.pyplot as plt
+
+def draw(marks, *, width):
+    open(os.path.join(marks, str(os.getpid())), "w").close()
+    time.sleep(1)
+    return plt.figure(figsize=(width, 1))
+'''
+
+INTERRUPTED_EXPORT = '''
+import os, sys
+from pathlib import Path
+from pipeline import figures
+import slow_figure
+
+marks = sys.argv[1]
+specs = [figures.FigureSpec(f"f{i}", "c", figures.drawing(slow_figure.draw, marks), widths=("single",))
+         for i in range(12)]
+figures.export(specs, Path(marks) / "out", formats=("svg",), workers=2)
+'''
+
+
+def test_ctrl_c_while_drawing_in_parallel_interrupts_the_caller_only(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "slow_figure.py").write_text(SLOW_FIGURE)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    # A session of its own, like a terminal's foreground job: Ctrl-C goes to its whole group.
+    run = subprocess.Popen([sys.executable, "-c", INTERRUPTED_EXPORT, str(marks)], env=env,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(marks.glob("[0-9]*"))) < 2 and time.monotonic() < deadline:  # both drawing
+            time.sleep(0.1)
+        os.killpg(run.pid, signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode != 0 and "KeyboardInterrupt" in err
+    assert err.count("Traceback") == 1, err  # the caller's; the worker finished its figure quietly
