@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STUDY ?= demo
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
-.PHONY: report test ui demo validate clean
+.PHONY: report test ui demo validate clean bench
 
 # The stamp files re-run the install when pyproject.toml changes.
 $(BIN)/python:
@@ -36,6 +36,12 @@ demo: $(VENV)/.installed
 
 validate: $(VENV)/.installed
 	$(BIN)/dagster definitions validate
+
+# Synthetic registries of 63 to 100,000 patients through the whole pipeline, with a plain
+# pandas + scipy comparison: reports/bench/bench.csv and bench.md (data in data/processed/bench/).
+BENCH_SIZES ?= 63,1000,10000,100000
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py --sizes $(BENCH_SIZES)
 
 clean:
 	rm -rf data/processed/*.duckdb* reports/$(STUDY)

@@ -9,7 +9,11 @@ maps, and writes to the study's schema in the warehouse:
 ``source_files``    each file's SHA-256, size and row accounting
 ``subjects``        one row per accepted subject (opaque code + baseline columns)
 ``visits``          one row per accepted subject visit (day relative to surgery)
-``item_responses``  one row per answered item: subject, visit, day, instrument, rater, item, value
+``item_values``     (wide visits file) one row per accepted visit: line, subject, visit, day and one
+                    DOUBLE column per mapped item column, NULL where empty or refused
+``item_responses``  one row per answered item: subject, visit, day, instrument, rater, item, value,
+                    line; a view of ``item_values`` for a wide file (one branch per column, no
+                    order of its own), a table for a long file
 ``quarantine``      every refused row or value: file, line, column, value, reason
 
 ``line`` is the line in the file as a spreadsheet shows it (the header is line 1).
@@ -34,7 +38,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.instruments import instrument_for
-from pipeline import redcap
+from pipeline import progress, redcap
 from pipeline.deidentify import Finding, IdentifiersFound, scan
 from pipeline.readers import RawTable, ReadError, number_sql, quote, read_table
 from pipeline.study import Study
@@ -114,9 +118,11 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study) -> tuple[list[Raw
     try:
         if study.redcap:
             dictionary = redcap.read_dictionary(study.dictionary_path)
-        files = [read_table(con, study.subjects_path, "raw_file_1", study.subjects_options)]
+        with progress.step(f"reading {study.subjects_path.name}"):
+            files = [read_table(con, study.subjects_path, "raw_file_1", study.subjects_options)]
         if study.visits_path != study.subjects_path:
-            files.append(read_table(con, study.visits_path, "raw_file_2", study.visits_options))
+            with progress.step(f"reading {study.visits_path.name}"):
+                files.append(read_table(con, study.visits_path, "raw_file_2", study.visits_options))
     except (ReadError, redcap.RedcapError) as err:
         raise _fail_read(err) from None
     allowed = dict(study.identifiers_allowed)
@@ -125,12 +131,13 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study) -> tuple[list[Raw
         is_redcap = options.format == "redcap" and dictionary is not None
         if is_redcap:
             redcap.to_codes(con, raw, dictionary)
-        findings += scan(
-            con, raw, allowed=allowed,
-            dictionary_identifiers=dictionary.identifier_columns(raw.columns) if is_redcap else None,
-            date_columns=dictionary.date_columns(raw.columns) if is_redcap else frozenset(),
-            free_text=dictionary.free_text_columns(raw.columns) if is_redcap else frozenset(),
-        )
+        with progress.step(f"checking {raw.path.name} for identifiers"):
+            findings += scan(
+                con, raw, allowed=allowed,
+                dictionary_identifiers=dictionary.identifier_columns(raw.columns) if is_redcap else None,
+                date_columns=dictionary.date_columns(raw.columns) if is_redcap else frozenset(),
+                free_text=dictionary.free_text_columns(raw.columns) if is_redcap else frozenset(),
+            )
     return files, findings, dictionary
 
 
@@ -263,16 +270,15 @@ def replace_relation(con: duckdb.DuckDBPyConnection, name: str, kind: str | None
 
 
 def item_responses_sql(schema: str, mapping: pd.DataFrame) -> str:
-    """The long view of ``<schema>.item_values``: one row per recorded item, in the order of the
-    ``item_responses`` table of a long-layout study. One branch per column, so a query that
-    names an instrument and item reads only that column."""
+    """The long view of ``<schema>.item_values``: one row per recorded item, with the columns of
+    the ``item_responses`` table of a long-layout study, in no particular order. One branch per
+    column, so a query that names an instrument and item reads only that column."""
     branches = " UNION ALL ".join(
         f"SELECT subject, visit, day, {_text(m.instrument)} AS instrument, {_text(m.rater)} AS rater, "
         f"{_text(m.item)} AS item, {_q(m.column)} AS value, line FROM {schema}.item_values "
         f"WHERE {_q(m.column)} IS NOT NULL"
         for m in mapping.itertuples(index=False))
-    return (f"SELECT subject, visit, day, instrument, rater, item, value, line FROM ({branches}) "
-            "ORDER BY subject, day, visit, instrument, rater, item")
+    return branches
 
 
 def _text(value: str) -> str:
@@ -288,6 +294,10 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
     ``item_findings`` (one row per refused cell with its reason) for the quarantine.
     """
     s, decimal = study.name, study.visits_options.decimal
+    reserved = sorted(set(mapping["column"]) & {"line", "subject", "visit", "day"})
+    if reserved:
+        raise IngestError(f"{study.spec_path}: item column {reserved[0]!r} has the name of a key column of "
+                          f"{s}.item_values (line, subject, visit, day). Rename it in the file and the spec.")
     parsed, checked, kept, written = [], [], [], []
     for m in mapping.itertuples(index=False):
         c = _q(m.column)
@@ -297,38 +307,35 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
         if m.integer:
             valid += f" AND {c} = round({c})"
         checked.append(f"CASE WHEN {valid} THEN {c} END AS {c}")
-        kept.append(f"CAST({c} IS NOT NULL AS INTEGER)")
+        kept.append(f"CAST(iv.{c} IS NOT NULL AS INTEGER)")
         written.append(f"CAST(r.{c} IS NOT NULL AS INTEGER)")
     columns = ", ".join(_q(c) for c in mapping["column"])
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE item_cells AS
-        SELECT *, {' + '.join(kept)} AS _kept
-        FROM (SELECT line, subject, visit, day, {', '.join(checked)}, _written
-              FROM (SELECT v._line AS line, v.subject, v.visit, v.day, {', '.join(parsed)},
-                           {' + '.join(written)} AS _written
-                    FROM visit_rows v JOIN raw_visits r USING (_line) WHERE v.finding IS NULL))
-    """)
     replace_relation(con, f"{s}.item_values", "TABLE")
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.item_values AS
-        SELECT line, subject, visit, day, {columns} FROM item_cells ORDER BY subject, day, visit
+        SELECT line, subject, visit, day, {', '.join(checked)}
+        FROM (SELECT v._line AS line, v.subject, v.visit, v.day, {', '.join(parsed)}
+              FROM visit_rows v JOIN raw_visits r USING (_line) WHERE v.finding IS NULL)
+        ORDER BY subject, day, visit
     """)
-    # A row whose written cells were not all kept holds a refused cell (or one of spaces only).
+    # A row with fewer values kept than cells written holds a refused cell (or one of spaces
+    # only): counting non-empty cells needs no parsing, so this pass is cheap.
+    refused_lines = f"""
+        SELECT iv.line FROM {s}.item_values iv JOIN raw_visits r ON r._line = iv.line
+        WHERE {' + '.join(kept)} < {' + '.join(written)}"""
     number = number_sql("u.raw", decimal)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE item_findings AS
         SELECT * FROM (
             SELECT *, {value_reason} AS reason
             FROM (SELECT v.line, v.subject, v.visit, v.day, m.*, u.raw, {number} AS value
-                  FROM (SELECT _line, {columns} FROM raw_visits
-                        WHERE _line IN (SELECT line FROM item_cells WHERE _kept < _written))
+                  FROM (SELECT _line, {columns} FROM raw_visits WHERE _line IN ({refused_lines}))
                        UNPIVOT (raw FOR "column" IN ({columns})) u
-                  JOIN item_cells v ON v.line = u._line
+                  JOIN {s}.item_values v ON v.line = u._line
                   JOIN item_columns m USING ("column")
                   WHERE trim(u.raw) <> ''))
         WHERE reason IS NOT NULL
     """)
-    con.execute("DROP TABLE item_cells")
 
 
 def ingest_study(con: duckdb.DuckDBPyConnection, study: Study) -> list[SourceFile]:
@@ -436,7 +443,8 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study) -> list[SourceFil
                 SELECT subject, visit, day, _line AS line FROM visit_rows
                 WHERE finding IS NULL ORDER BY subject, day, visit
             """)
-            _wide_items(con, study, mapping, value_reason)
+            with progress.step(f"checking and storing {len(mapping)} item columns"):
+                _wide_items(con, study, mapping, value_reason)
         if long:
             replace_relation(con, f"{s}.item_values", None)
             replace_relation(con, f"{s}.item_responses", "TABLE")

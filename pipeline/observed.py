@@ -23,8 +23,9 @@ def missing_values(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame
 
     s = study.name
     planned = outcomes_frame(study)
+    # A score has one row per subject and visit (a visit is recorded once), so rows count subjects.
     present = read_frame(con, f"""
-        SELECT outcome, score, visit, count(DISTINCT subject) AS n
+        SELECT outcome, score, visit, count(*) AS n
         FROM ({planned_scores_sql(study, missing=False)}) GROUP BY ALL""")
     present = present.set_index(["outcome", "score", "visit"])["n"]
     # Ordered as pandas orders them: by visit code, then stably by median day.
@@ -44,23 +45,36 @@ def visit_estimates(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFram
     """
     from pipeline.statistics.longitudinal import COLUMNS, STATSMODELS_MAX_SUBJECTS, visit_means, visit_means_coded
 
-    plan = study.analysis
+    s, plan = study.name, study.analysis
+    queries = planned_scores_sql(study, missing=False, separate=True)
+    # Subjects per outcome, and integer codes for subjects and visits, made once.
+    counts = dict(((r[0], r[1]), r[2]) for r in con.execute(f"""
+        SELECT position, outcome, count(DISTINCT subject) FROM ({' UNION ALL '.join(queries)}) GROUP BY ALL
+    """).fetchall()) if queries else {}
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subject_codes AS
+                    SELECT subject, row_number() OVER (ORDER BY subject) AS code FROM {s}.subjects""")
+    labels = [v for (v,) in con.execute(f"SELECT DISTINCT visit FROM {s}.visits ORDER BY visit").fetchall()]
+    con.execute("CREATE OR REPLACE TEMP TABLE visit_codes AS "
+                "SELECT unnest(?::VARCHAR[]) AS visit, generate_subscripts(?::VARCHAR[], 1) - 1 AS code",
+                [labels, labels])
     frames = []
-    for o, sql in zip(outcomes_frame(study).itertuples(index=False), planned_scores_sql(study, missing=False,
-                                                                                      separate=True)):
-        n_subjects = con.execute(f"SELECT count(DISTINCT subject) FROM ({sql})").fetchall()[0][0]
-        if n_subjects <= STATSMODELS_MAX_SUBJECTS:
-            frame = read_frame(con, f"SELECT outcome, score, subject, visit, day, value FROM ({sql}) "
-                                    "ORDER BY subject, day, visit")
-            frames.append(visit_means(frame, random_slope=plan.random_slope, conf_level=plan.conf_level))
-            continue
-        labels = [v for (v,) in con.execute(f"SELECT DISTINCT visit FROM ({sql}) ORDER BY visit").fetchall()]
-        coded = con.execute(f"""
-            SELECT dense_rank() OVER (ORDER BY subject) - 1 AS subject,
-                   list_position(?, visit) - 1 AS visit, day, value
-            FROM ({sql})""", [labels]).fetchnumpy()
-        frames.append(visit_means_coded(o.outcome, o.score, coded["subject"], coded["visit"], labels,
-                                        coded["day"], coded["value"], random_slope=plan.random_slope,
-                                        conf_level=plan.conf_level))
+    try:
+        for o, sql in zip(outcomes_frame(study).itertuples(index=False), queries):
+            n_subjects = counts.get((o.position, o.outcome), 0)
+            if n_subjects <= STATSMODELS_MAX_SUBJECTS:
+                frame = read_frame(con, f"SELECT outcome, score, subject, visit, day, value FROM ({sql}) "
+                                        "ORDER BY subject, day, visit")
+                frames.append(visit_means(frame, random_slope=plan.random_slope, conf_level=plan.conf_level))
+                continue
+            coded = con.execute(f"""
+                SELECT sc.code AS subject, vc.code AS visit, o.day, o.value
+                FROM ({sql}) o JOIN subject_codes sc USING (subject) JOIN visit_codes vc USING (visit)
+            """).fetchnumpy()
+            frames.append(visit_means_coded(o.outcome, o.score, coded["subject"], coded["visit"], labels,
+                                            coded["day"], coded["value"], random_slope=plan.random_slope,
+                                            conf_level=plan.conf_level))
+    finally:
+        con.execute("DROP TABLE IF EXISTS subject_codes")
+        con.execute("DROP TABLE IF EXISTS visit_codes")
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)

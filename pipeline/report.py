@@ -65,19 +65,16 @@ def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFra
     return pd.concat(frames, ignore_index=True)
 
 
-def _pairs_by_group(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
-    """The pairs once for the whole cohort (group ``"all"``) and once per subgroup level."""
+def _pairs_and_levels(con: duckdb.DuckDBPyConnection, study: Study) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The pairs, each subject's subgroup levels, and the levels in a stable, readable order
+    (subgroup by spec order, then level label): the whole cohort is group ``"all"``, then each
+    level (``paired_tests(..., levels=...)``)."""
     pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs")
     levels = _subgroup_levels(con, study)
-    by_level = pairs.merge(levels[["subject", "group"]], on="subject", how="inner")
-    # Levels in a stable, readable order: subgroup by spec order, then level label.
     order = {name: i for i, name in enumerate(g.name for g in study.analysis.subgroups)}
     level_order = levels.drop_duplicates("group").assign(_o=lambda d: d["subgroup"].map(order))
     level_order = level_order.sort_values(["_o", "group"], kind="stable")["group"].tolist()
-    by_level["group"] = pd.Categorical(by_level["group"], categories=level_order, ordered=True)
-    by_level = by_level.sort_values(["group", "subject"], kind="stable")
-    by_level["group"] = by_level["group"].astype(str)
-    return pd.concat([pairs.assign(group="all"), by_level], ignore_index=True)
+    return pairs, levels[["subject", "group"]], level_order
 
 
 @atomic  # paired_tests and its subgroup view replaced together, or neither
@@ -96,8 +93,11 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
 
     plan = study.analysis
     planned = outcomes_frame(study)
+    pairs, levels, level_order = _pairs_and_levels(con, study)
     results = paired_tests(
-        _pairs_by_group(con, study),
+        pairs,
+        levels=levels,
+        level_order=level_order,
         test=dict(zip(planned["outcome"], planned["test"])),
         pre_visit=plan.pre_label,
         post_visit=plan.post_label,
@@ -175,10 +175,15 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
                 if (numeric.notna() | top.notna() | baseline[c].isna()).all() else baseline[c]
         pairs = pairs.merge(baseline, on="subject", how="left")
     rows = []
+    # Each pair's level per subgroup, looked up once for all pairs (not merged per outcome and
+    # subgroup: a registry has millions of pairs).
+    codes, subjects = pd.factorize(pairs["subject"])
+    level_at = {g.name: levels[levels["subgroup"] == g.name].set_index("subject")["group"]
+                .reindex(subjects).to_numpy()[codes] for g in plan.subgroups}
     for (outcome, score), p in pairs.groupby(["outcome", "score"], sort=False):
         for g in plan.subgroups:
-            members = levels[levels["subgroup"] == g.name][["subject", "group"]]
-            frame = p.merge(members, on="subject").rename(columns={"group": "group_level"})
+            frame = p.assign(group_level=level_at[g.name][p.index.to_numpy()])
+            frame = frame[frame["group_level"].notna()]
             res = compare_change(frame, tuple(covariates), plan.conf_level)
             res.insert(0, "subgroup", g.name)
             res.insert(0, "score", score)
@@ -196,9 +201,8 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
     ``reliability`` (ICCs and weighted kappa), ``correlation`` (baseline vs change),
     ``missing_data`` (values per outcome and visit, pairs lost) and ``visit_estimates`` (mixed
     model, all visits: the sensitivity analysis beside the complete-case pairs)."""
+    from pipeline.observed import missing_values, visit_estimates
     from pipeline.statistics.correlation import baseline_change_correlation
-    from pipeline.statistics.longitudinal import visit_means
-    from pipeline.statistics.missing import missing_data
     from pipeline.statistics.ordinal import change_direction
     from pipeline.statistics.reliability import icc, weighted_kappa
     from pipeline.statistics.responders import responder_rates
@@ -238,21 +242,10 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
     reliability = pd.concat(rel_rows, ignore_index=True) if rel_rows else pd.DataFrame(columns=rel_columns)
     written.append(_save(con, study, reports_dir, "reliability", reliability.reindex(columns=rel_columns)))
 
-    planned = outcomes_frame(study)
-    con.register("planned_outcomes", planned[["position", "outcome", "instrument", "rater", "score"]])
-    try:
-        observed = read_frame(con, f"""
-            SELECT o.outcome, sc.score, sc.subject, sc.visit, sc.day, sc.value
-            FROM {s}.scores sc JOIN planned_outcomes o USING (instrument, rater, score)
-            ORDER BY o.position, sc.subject, sc.day, sc.visit""")
-    finally:
-        con.unregister("planned_outcomes")
-    visits = read_frame(con, f"SELECT subject, visit, day FROM {s}.visits")
-    summary = read_frame(con, f"SELECT * FROM {s}.pairing_summary")
-    written.append(_save(con, study, reports_dir, "missing_data",
-                         missing_data(observed, visits, summary, planned[["outcome", "score"]])))
-    means = visit_means(observed, random_slope=plan.random_slope, conf_level=plan.conf_level)
-    written.append(_save(con, study, reports_dir, "visit_estimates", means))
+    # Every observed value of every planned outcome: counted and fitted one outcome at a time in
+    # the warehouse (a registry holds millions), with the results of missing_data and visit_means.
+    written.append(_save(con, study, reports_dir, "missing_data", missing_values(con, study)))
+    written.append(_save(con, study, reports_dir, "visit_estimates", visit_estimates(con, study)))
     return written
 
 

@@ -21,6 +21,7 @@ import pkgutil
 import re
 from dataclasses import dataclass, field
 
+from pipeline import progress
 from pipeline.warehouse import atomic
 
 SIDES = ("left", "right")
@@ -555,7 +556,9 @@ def _refused_cells(con, study) -> str:
 
 def scores_view_sql(schema: str, tables: list[tuple[Instrument, str, str]]) -> str:
     """``<study>.scores``, the long view of the per-instrument score tables: one branch per score,
-    so a query naming an instrument and score reads one column of one table.
+    so a query naming an instrument and score reads one column of one table. Rows come in no
+    particular order (sorting every read would cost more than most reads): order by subject,
+    day, visit, instrument, rater and score where order matters.
 
     ``tables``: (instrument, scoring version, table) in spec order.
     """
@@ -564,8 +567,7 @@ def scores_view_sql(schema: str, tables: list[tuple[Instrument, str, str]]) -> s
         f"{_ident(score.name)} AS value, {_text(version)} AS version, {_ident(score.name + ':reason')} AS reason "
         f"FROM {table}"
         for instrument, version, table in tables for score in instrument.scores_for(version)]
-    return (f"SELECT subject, visit, day, instrument, rater, score, value, version, reason "
-            f"FROM ({' UNION ALL '.join(branches)}) ORDER BY subject, day, visit, instrument, rater, score")
+    return " UNION ALL ".join(branches)
 
 
 @atomic  # scores and item_findings replaced together, or neither
@@ -612,7 +614,8 @@ def score_study(con, study) -> None:
                              subjects=f"{s}.subjects", side_column=side_column)
         # One instrument's wide scoring at a time: item findings are taken from it, then it is
         # dropped, so memory holds one instrument's columns, not every instrument's.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE scoring_wide AS {sql}")
+        with progress.step(f"scoring {instrument.label}"):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE scoring_wide AS {sql}")
         resolved = instrument.resolve_version(version)
         table = f"{s}.scores_{source.instrument}"
         kept = ", ".join(f"{_ident(sc.name)}, {_ident(sc.name + ':reason')}" for sc in instrument.scores_for(resolved))

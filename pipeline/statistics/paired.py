@@ -639,6 +639,24 @@ def _mean(x: np.ndarray) -> float:
     return float(np.mean(x)) if x.size else _NAN
 
 
+def _group_codes(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Group numbers in order of first appearance, missing keys a group of their own (as
+    ``groupby(keys, sort=False, dropna=False).ngroup()``, from one hash pass per column)."""
+    codes = np.zeros(len(frame), dtype=np.int64)
+    for key in keys:
+        own, uniques = pd.factorize(frame[key], use_na_sentinel=False)
+        codes = codes * max(len(uniques), 1) + own
+        codes, _ = pd.factorize(codes)
+    return codes
+
+
+def _group_rows(codes: np.ndarray):
+    """Per group number, the row positions in row order."""
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
+    return [order[bounds[g]:bounds[g + 1]] for g in range(bounds.size - 1)]
+
+
 def _complete_pairs(pairs: pd.DataFrame, keys: list[str]):
     """``(key, pre, post)`` per group of ``keys`` in order of first appearance (as
     ``groupby(sort=False, dropna=False)``), each with its complete pairs in row order.
@@ -649,14 +667,42 @@ def _complete_pairs(pairs: pd.DataFrame, keys: list[str]):
     pre_all = pairs["pre_value"].to_numpy(dtype=float)
     post_all = pairs["post_value"].to_numpy(dtype=float)
     complete = ~(np.isnan(pre_all) | np.isnan(post_all))
-    codes = pairs.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
     key_values = pairs[keys].to_numpy(dtype=object)
-    for g in range(bounds.size - 1):
-        rows = order[bounds[g]:bounds[g + 1]]
+    for n, rows in enumerate(_group_rows(_group_codes(pairs, keys))):
+        key = tuple(key_values[rows[0]])
         rows = rows[complete[rows]]
-        yield tuple(key_values[order[bounds[g]]]), pre_all[rows], post_all[rows]
+        yield (n,), key, pre_all[rows], post_all[rows]
+
+
+def _pairs_by_level(pairs: pd.DataFrame, levels: pd.DataFrame, level_order: list[str]):
+    """:func:`_complete_pairs` of the whole cohort (group ``"all"``) and of every level, per
+    outcome, each with the place where the long table (see :func:`paired_tests`) would first
+    show that group: the "all" rows in pair order, then each level's rows sorted by subject."""
+    pre_all = pairs["pre_value"].to_numpy(dtype=float)
+    post_all = pairs["post_value"].to_numpy(dtype=float)
+    complete = ~(np.isnan(pre_all) | np.isnan(post_all))
+    # Codes in sorted subject order, so sorting codes sorts subjects.
+    subject, subjects = pd.factorize(pairs["subject"], sort=True)
+    known = levels[levels["subject"].isin(subjects)]
+    members = {}
+    for group in level_order:
+        mask = np.zeros(len(subjects), dtype=bool)
+        mask[subjects.get_indexer(known.loc[known["group"] == group, "subject"])] = True
+        members[group] = mask
+    key_values = pairs[["outcome", "score"]].to_numpy(dtype=object)
+    for rows in _group_rows(_group_codes(pairs, ["outcome", "score"])):
+        outcome, score = key_values[rows[0]]
+        kept = rows[complete[rows]]
+        yield (0, 0, 0, int(rows[0])), (outcome, score, "all"), pre_all[kept], post_all[kept]
+        # Within a level the long table is sorted by subject (stably).
+        rows = rows[np.argsort(subject[rows], kind="stable")]
+        for rank, group in enumerate(level_order):
+            chosen = rows[members[group][subject[rows]]]
+            if chosen.size == 0:
+                continue  # no row of this level: no group, as in the long table
+            first = (1, rank, int(subject[chosen[0]]), int(chosen[0]))
+            chosen = chosen[complete[chosen]]
+            yield first, (outcome, score, group), pre_all[chosen], post_all[chosen]
 
 
 def paired_tests(
@@ -669,6 +715,8 @@ def paired_tests(
     alpha: float = 0.05,
     primary: str = "",
     multiplicity: str = "holm",
+    levels: pd.DataFrame | None = None,
+    level_order: list[str] | None = None,
 ) -> pd.DataFrame:
     """Pre/post paired tests for every (outcome, score, group) in a long table.
 
@@ -698,6 +746,14 @@ def paired_tests(
     multiplicity : {"holm", "bh"}, default "holm"
         Adjustment over the secondary family (:func:`pipeline.statistics.
         multiplicity.adjust_p`, R ``p.adjust``).
+    levels : pandas.DataFrame, optional
+        ``subject, group``: each subject's subgroup levels (one row per subject and
+        subgroup). The pairs (without a ``group`` column) are then tested for the whole
+        cohort (group ``"all"``) and within every level, in ``level_order`` (default: order
+        of first appearance): the same table as passing the pairs with ``group = "all"``
+        followed by the pairs of each level sorted by level and subject, without building
+        that table (a registry's has tens of millions of rows).
+    level_order : list of str, optional
 
     Returns
     -------
@@ -764,7 +820,11 @@ def paired_tests(
     missing = [c for c in required if c not in pairs.columns]
     if missing:
         raise ValueError(f"pairs is missing columns: {missing}")
-    if "group" not in pairs.columns:
+    if levels is not None:
+        if "group" in pairs.columns:
+            raise ValueError("pairs with a group column cannot be split by levels as well")
+        level_order = list(level_order if level_order is not None else pd.unique(levels["group"]))
+    elif "group" not in pairs.columns:
         pairs = pairs.assign(group="all")
 
     def planned_test(outcome) -> str:
@@ -777,7 +837,9 @@ def paired_tests(
     # Keep groups before dropping incomplete rows, so an all-missing group
     # still reports n_pairs = 0 instead of silently disappearing.
     rows = []
-    for (outcome, score, group), pre, post in _complete_pairs(pairs, ["outcome", "score", "group"]):
+    groups = (_complete_pairs(pairs, ["outcome", "score", "group"]) if levels is None
+              else _pairs_by_level(pairs, levels, level_order))
+    for place, (outcome, score, group), pre, post in groups:
         tt = paired_t(pre, post, conf_level=conf_level)
         wt = wilcoxon_signed_rank(pre, post)
         hl, hl_note = hodges_lehmann(pre, post)
@@ -805,7 +867,10 @@ def paired_tests(
             "test_used": _TEST_LABELS[name],
             "p_used": tt.p if name == "t" else wt.p,
             "note": "; ".join(notes),
+            "_place": place,
         })
+    # Groups in order of first appearance in the (long) table, as groupby(sort=False) gives them.
+    rows.sort(key=lambda row: row.pop("_place"))
     out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "p_adj_method")])
     if len(out):
         # Stable sort: outcomes by first appearance, then groups as they came.
