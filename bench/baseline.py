@@ -125,9 +125,14 @@ def paired_tests(pairs: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
                 ci = t.confidence_interval(0.95)
                 row.update(t=t.statistic, p_t=t.pvalue, ci_low=ci.low, ci_high=ci.high,
                            sd_diff=diff.std(ddof=1), dz=diff.mean() / diff.std(ddof=1))
-            if (diff != 0).sum() >= 1:
+            nonzero = diff[diff != 0]
+            if nonzero.size >= 1:
+                # R's rule, as the pipeline follows it: exact only below 50 differences without
+                # ties or zeros, else the normal approximation (scipy's default would run a
+                # permutation test on small tied samples).
+                exact = nonzero.size < 50 and nonzero.size == n and np.unique(np.abs(nonzero)).size == n
                 w = stats.wilcoxon(diff, zero_method="wilcox", correction=True,
-                                   method="approx" if n >= 50 else "auto")
+                                   method="exact" if exact else "approx")
                 row.update(p_wilcoxon=w.pvalue)
             if 3 <= n <= 5000 and np.ptp(diff) > 0:
                 row.update(shapiro_p=stats.shapiro(diff).pvalue)

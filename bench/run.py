@@ -305,8 +305,9 @@ def markdown(results: dict, visits: int) -> str:
         r = results[n]
         ours, theirs = _seconds(r, "pipeline", PAIRED_ANALYSIS), _seconds(r, "baseline")
         c = r["check"]
-        diffs = ", ".join(f"{c[k]:.1e}" for k in ("mean_diff_max_rel_diff", "t_max_rel_diff", "p_t_max_rel_diff",
-                                                  "p_wilcoxon_max_rel_diff"))
+        diffs = ", ".join("n/a" if c[k] != c[k] else f"{c[k]:.1e}"
+                          for k in ("mean_diff_max_rel_diff", "t_max_rel_diff", "p_t_max_rel_diff",
+                                    "p_wilcoxon_max_rel_diff"))
         lines.append(f"| {n:,} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.2f} | "
                      f"{r['baseline']['steps'][-1]['peak_rss_mb']:,.0f} | {c['groups_compared']} of "
                      f"{c['groups_pipeline']} | {'yes' if c['n_pairs_equal'] else 'NO'} | {diffs} |")

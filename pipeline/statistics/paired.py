@@ -265,10 +265,8 @@ def wilcoxon_signed_rank(pre, post) -> WilcoxonResult:
         return WilcoxonResult(0.0, _NAN, NORMAL_CC, 0,
                               "all differences zero: Wilcoxon undefined "
                               "(R: V = 0, p = NaN)")
-    absd = np.abs(d)
-    ranks = stats.rankdata(absd)  # average ranks, as R's rank()
-    v = float(ranks[d > 0].sum())
-    _, tie_sizes = np.unique(absd, return_counts=True)
+    # Average ranks of |d| as R's rank(), from the distinct differences (_signed_ranks).
+    _, v, tie_sizes = _signed_ranks(*np.unique(d, return_counts=True), 0.0)
     ties = bool(np.any(tie_sizes > 1))
 
     if n < _EXACT_MAX_N and not ties and not zeros:
@@ -347,6 +345,32 @@ def _signrank_z(x: np.ndarray, shift: float) -> float:
     return _signrank_z_counts(values, counts, shift)
 
 
+def _signed_ranks(values: np.ndarray, counts: np.ndarray, shift: float) -> tuple[int, float, np.ndarray]:
+    """Signed ranks of ``x - shift`` for the sample holding ``counts[k]`` copies of ``values[k]``
+    (zeros dropped, average ranks for ties, as R's ``rank()``): the number ranked, the sum of
+    the ranks of the positive ones, and the sizes of the tie groups of ``|x - shift|``.
+
+    Works on the distinct values (O(k log k) for k distinct, not O(n log n)); a tie group's
+    average rank is ``before + (size + 1) / 2``, and every sum is of integers or half-integers
+    below 2**53, so exact in any order: the same numbers as from ranking every value.
+    """
+    xd = values - shift
+    keep = xd != 0
+    xd, counts = xd[keep], counts[keep]
+    nx = int(counts.sum())
+    if nx == 0:
+        return 0, 0.0, np.zeros(0)
+    absd = np.abs(xd)
+    order = np.argsort(absd, kind="stable")
+    absd, xd, counts = absd[order], xd[order], counts[order]
+    # Tie groups: equal |x - shift| (a value below and one above the shift can tie).
+    starts = np.flatnonzero(np.r_[True, absd[1:] != absd[:-1]])
+    sizes = np.add.reduceat(counts, starts).astype(float)
+    before = np.cumsum(sizes) - sizes
+    average = np.repeat(before + (sizes + 1) / 2, np.diff(np.r_[starts, absd.size]))
+    return nx, float(np.sum(counts[xd > 0] * average[xd > 0])), sizes
+
+
 def _signrank_z_counts(values: np.ndarray, counts: np.ndarray, shift: float) -> float:
     """:func:`_signrank_z` of the sample holding ``counts[k]`` copies of ``values[k]``.
 
@@ -357,21 +381,10 @@ def _signrank_z_counts(values: np.ndarray, counts: np.ndarray, shift: float) -> 
     ``before + (size + 1) / 2`` as ``rank()`` gives it, and every sum involved is of integers
     or half-integers below 2**53, so it is exact in any order.
     """
-    xd = values - shift
-    keep = xd != 0
-    xd, counts = xd[keep], counts[keep]
-    nx = int(counts.sum())
+    nx, v_plus, sizes = _signed_ranks(values, counts, shift)
     if nx == 0:
         return _NAN
-    absd = np.abs(xd)
-    order = np.argsort(absd, kind="stable")
-    absd, xd, counts = absd[order], xd[order], counts[order]
-    # Tie groups: equal |x - shift| (a value below and one above the shift can tie).
-    starts = np.flatnonzero(np.r_[True, absd[1:] != absd[:-1]])
-    sizes = np.add.reduceat(counts, starts).astype(float)
-    before = np.cumsum(sizes) - sizes
-    average = np.repeat(before + (sizes + 1) / 2, np.diff(np.r_[starts, absd.size]))
-    zd = float(np.sum(counts[xd > 0] * average[xd > 0])) - nx * (nx + 1) / 4
+    zd = v_plus - nx * (nx + 1) / 4
     sigma = math.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24 - float(np.sum(sizes ** 3 - sizes)) / 48)
     if sigma == 0:
         return _NAN
@@ -586,8 +599,9 @@ def effect_sizes(pre, post, conf_level: float = 0.95) -> EffectSizes:
     notes = []
     nz = d[d != 0]
     if nz.size:
-        ranks = stats.rankdata(np.abs(nz))
-        rb = float((ranks[nz > 0].sum() - ranks[nz < 0].sum()) / ranks.sum())
+        n_ranked, t_plus, _ = _signed_ranks(*np.unique(nz, return_counts=True), 0.0)
+        total = n_ranked * (n_ranked + 1) / 2  # the sum of all ranks, ties or not
+        rb = float((t_plus - (total - t_plus)) / total)
     else:
         rb = _NAN
         notes.append("no non-zero differences: rank-biserial undefined")
