@@ -89,7 +89,7 @@ def _rank_sum_counts(m: int, n: int) -> np.ndarray:
     return cnt[m, base: base + m * n + 1]
 
 
-def mann_whitney(x, y) -> dict:
+def mann_whitney(x, y, *, ranks: np.ndarray | None = None) -> dict:
     """Wilcoxon rank-sum (Mann-Whitney) test, as R's ``wilcox.test(x, y)``.
 
     Returns
@@ -113,7 +113,8 @@ def mann_whitney(x, y) -> dict:
     if nx == 0 or ny == 0:
         return {"statistic": _NAN, "p": _NAN, "method": "not computed",
                 "note": "a group is empty: Mann-Whitney undefined"}
-    r = stats.rankdata(np.concatenate([x, y]))
+    # ``ranks``: the average ranks of x then y, when the caller has them already.
+    r = stats.rankdata(np.concatenate([x, y])) if ranks is None else ranks
     w = float(r[:nx].sum() - nx * (nx + 1) / 2)
     _, ties = np.unique(r, return_counts=True)
     if nx < _EXACT_MAX_N and ny < _EXACT_MAX_N and not np.any(ties > 1):
@@ -246,7 +247,7 @@ def kruskal_wallis(values, groups) -> dict:
     return _kruskal_wallis(*_groups(values, groups))
 
 
-def _kruskal_wallis(levels: list, xs: list[np.ndarray]) -> dict:
+def _kruskal_wallis(levels: list, xs: list[np.ndarray], ranks: np.ndarray | None = None) -> dict:
     k = len(xs)
     out = {"statistic": _NAN, "df1": _NAN, "p": _NAN, "note": ""}
     if k < 2:
@@ -254,7 +255,7 @@ def _kruskal_wallis(levels: list, xs: list[np.ndarray]) -> dict:
         return out
     allv = np.concatenate(xs)
     N = allv.size
-    r = stats.rankdata(allv)
+    r = stats.rankdata(allv) if ranks is None else ranks
     _, ties = np.unique(allv, return_counts=True)
     denom = 1 - float(np.sum(ties.astype(float) ** 3 - ties)) / (N ** 3 - N)
     if denom == 0:
@@ -385,18 +386,20 @@ def compare_change(frame: pd.DataFrame, covariates: tuple[str, ...] = (),
     d["change"] = d["post_value"] - d["pre_value"]
     levels, xs = _groups(d["change"], d["group_level"])
     ns = [x.size for x in xs]
+    # The values of all levels in level order, ranked once for Mann-Whitney and Kruskal-Wallis.
+    ranks = stats.rankdata(np.concatenate(xs)) if len(levels) >= 2 else None
     rows = []
     if len(levels) == 2:
         wt = welch_t(xs[0], xs[1], conf_level)
         rows.append(_row("Welch t", levels, ns, statistic_name="t", estimate=wt["estimate"],
                          ci_low=wt["ci_low"], ci_high=wt["ci_high"], statistic=wt["statistic"],
                          df1=wt["df1"], p=wt["p"], note=wt["note"]))
-        mw = mann_whitney(xs[0], xs[1])
+        mw = mann_whitney(xs[0], xs[1], ranks=ranks)
         rows.append(_row("Mann-Whitney", levels, ns, statistic_name="W", statistic=mw["statistic"],
                          p=mw["p"], method=mw["method"], note=mw["note"]))
     # The values split by level once, for the three tests.
     for name, fn, stat in (("one-way ANOVA", _oneway_anova, "F"), ("Welch ANOVA", _welch_anova, "F"),
-                           ("Kruskal-Wallis", _kruskal_wallis, "H")):
+                           ("Kruskal-Wallis", lambda lv, x: _kruskal_wallis(lv, x, ranks), "H")):
         res = fn(levels, xs)
         rows.append(_row(name, levels, ns, statistic_name=stat, statistic=res["statistic"],
                          df1=res["df1"], df2=res.get("df2", _NAN), p=res["p"], note=res["note"]))

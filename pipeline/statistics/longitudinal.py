@@ -98,18 +98,35 @@ def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: n
 
     x0, y0 = ztx[:, 0, :], zty[:, 0]
     x1, y1 = (ztx[:, 1, :], zty[:, 1]) if random_slope else (None, None)
+    if q == 1:
+        # With a random intercept only, a subject enters the sums through its visit pattern
+        # (which visits it has) and its sums of y: subjects sharing a pattern are summed once,
+        # so an evaluation costs O(patterns), not O(subjects).
+        counts = x0.astype(np.int64)
+        base = int(counts.max(initial=0)) + 1
+        if float(base) ** n_visits < 2.0 ** 62:
+            # A pattern as one integer (visit counts as digits), far faster to group than rows.
+            _, first, which = np.unique(counts @ (base ** np.arange(n_visits, dtype=np.int64)),
+                                        return_index=True, return_inverse=True)
+            patterns = x0[first]
+        else:
+            patterns, which = np.unique(x0, axis=0, return_inverse=True)
+        which = which.ravel()
+        per_pattern = np.bincount(which, minlength=len(patterns)).astype(float)
+        y_sum = np.bincount(which, y0, minlength=len(patterns))
+        y_square = np.bincount(which, y0 * y0, minlength=len(patterns))
+        visits_of = patterns.sum(axis=1)
 
     def parts(theta: np.ndarray):
         # The sums over subjects written out for q = 1 and 2, as matrix products (BLAS).
         if q == 1:
             lam = np.array([[theta[0]]])
-            m_i = 1.0 + theta[0] ** 2 * ztz[:, 0, 0]
-            p_i, r_i = theta[0] * x0, theta[0] * y0
-            w_i = p_i / m_i[:, None]
-            a = xtx - p_i.T @ w_i
-            b = xty - w_i.T @ r_i
-            c = yty - float(np.sum(r_i * r_i / m_i))
-            logdet = float(np.log(m_i).sum())
+            m_k = 1.0 + theta[0] ** 2 * visits_of
+            w_k = theta[0] ** 2 / m_k
+            a = xtx - (patterns.T * (w_k * per_pattern)) @ patterns
+            b = xty - patterns.T @ (w_k * y_sum)
+            c = yty - float(np.sum(w_k * y_square))
+            logdet = float(np.sum(per_pattern * np.log(m_k)))
         else:
             l00, l10, l11 = theta
             lam = np.array([[l00, 0.0], [l10, l11]])
