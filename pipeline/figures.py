@@ -212,8 +212,8 @@ def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | N
 
     Figures are independent, so with ``workers`` > 1 (default: one per core when there are
     enough figures) they are drawn in that many processes, this one and ``workers - 1`` fresh
-    ones; each file's bytes are the same either way. Specs whose ``make`` cannot be sent to another process (a lambda) are
-    drawn here.
+    ones; each file's bytes are the same either way. Specs whose ``make`` cannot be sent to
+    another process (a lambda) are drawn here, every time.
 
     A figure whose data, settings and drawing code are unchanged since it was last written
     here, and whose files are still the bytes written then, is not drawn again: drawing is
