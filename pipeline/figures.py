@@ -229,7 +229,9 @@ def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | N
     try:
         # Keyed without the output folder itself, so that the record is the same wherever
         # the reports are written.
-        keys = [_job_key(job[:2] + (_relative(job[2], folder),) + job[3:]) for job in jobs]
+        code = _code_key()
+        keys = [hashlib.sha256(code + pickle.dumps(job[:2] + (_relative(job[2], folder),) + job[3:],
+                                                   protocol=5)).hexdigest() for job in jobs]
     except (pickle.PicklingError, AttributeError, TypeError):  # a lambda: drawn here, every time
         keys = None
     manifest_path = Path(folder) / RENDERED
@@ -250,9 +252,9 @@ def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | N
     for i, paths in zip(todo, drawn):
         results[i] = paths
     if keys:
-        for key, paths in zip(keys, results):
-            for path in paths:
-                manifest[_relative(path, folder)] = {"key": key, "sha256": _sha256(path)}
+        for i in todo:  # the files left alone keep their entries: already checked above
+            for path in results[i]:
+                manifest[_relative(path, folder)] = {"key": keys[i], "sha256": _sha256(path)}
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         partial = manifest_path.with_suffix(".partial")
         partial.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n", encoding="utf-8")
@@ -275,10 +277,6 @@ def _code_key() -> bytes:
         except metadata.PackageNotFoundError:
             digest.update(f"{package}=none;".encode())
     return digest.digest()
-
-
-def _job_key(job: tuple) -> str:
-    return hashlib.sha256(_code_key() + pickle.dumps(job, protocol=5)).hexdigest()
 
 
 def _job_paths(job: tuple) -> list[Path]:
