@@ -263,6 +263,32 @@ def _in_list(columns: set[str]) -> str:
     return ", ".join(_literal(c) for c in sorted(columns))
 
 
+# Below this, a number cannot be an 8-digit compact date (_COMPACT_DATE starts at 19000101).
+_BELOW_DATES = 19000101
+
+
+def _needing_values(con: duckdb.DuckDBPyConnection, raw: RawTable, columns: list[str],
+                    probes: list[tuple[str, str, set[str] | None]]) -> list[str]:
+    """The columns whose values the probes must see: all but those holding only numbers below
+    :data:`_BELOW_DATES`, for which no probe can fire.
+
+    For a number (``num``) the text patterns do not run; the only probe left for a column that
+    no column-specific rule names is the compact date, which needs 19000101 or more. Item
+    columns of a registry are such columns, and one pass over them costs a fraction of
+    grouping their values.
+    """
+    special = set().union(*(only for _, _, only in probes if only))
+    plain = [c for c in columns if c not in special]
+    if not plain:
+        return columns
+    # NULL (empty) cells pass; text, NaN and large numbers do not.
+    checks = ", ".join(f"bool_and({quote(c)} IS NULL OR coalesce(TRY_CAST({quote(c)} AS DOUBLE) < {_BELOW_DATES}, "
+                       "FALSE))" for c in plain)
+    passed = con.execute(f"SELECT {checks} FROM {raw.table}").fetchall()[0]
+    clear = {c for c, ok in zip(plain, passed) if ok}
+    return [c for c in columns if c not in clear]
+
+
 def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, columns: list[str],
                 probes: list[tuple[str, str, set[str] | None]], free_text: frozenset[str]) -> list[Finding]:
     """All value probes of a file, run on its distinct (column, value) pairs.
@@ -273,6 +299,9 @@ def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, column
     """
     if not columns or raw.rows == raw.rejected:
         return []
+    columns = _needing_values(con, raw, columns, probes)
+    if not columns:
+        return []
     # One GROUP BY per column on the value as written (faster in DuckDB than unpivoting every
     # cell first), then trimmed and merged: trimming the few distinct values, not every cell.
     per_column = " UNION ALL ".join(
@@ -280,7 +309,7 @@ def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, column
         f"FROM {raw.table} GROUP BY ALL" for c in columns)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _guard_values AS
-        SELECT *, TRY_CAST(replace(v, ' ', '') AS DOUBLE) IS NOT NULL AS num
+        SELECT *, TRY_CAST(v AS DOUBLE) IS NOT NULL AS num
         FROM (SELECT "column", trim(written) AS v, sum(n) AS n, min(first) AS first
               FROM ({per_column}) WHERE trim(written) <> '' GROUP BY ALL)
     """)

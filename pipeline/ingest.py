@@ -40,7 +40,7 @@ import pandas as pd
 from pipeline.instruments import instrument_for
 from pipeline import progress, redcap
 from pipeline.deidentify import Finding, IdentifiersFound, scan
-from pipeline.readers import RawTable, ReadError, number_sql, quote, read_table
+from pipeline.readers import RawTable, ReadError, drop_temp, number_sql, quote, read_table
 from pipeline.study import Study
 from pipeline.warehouse import scalar
 
@@ -60,11 +60,20 @@ class SourceFile:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The file's SHA-256 (hex). Remembered for the file as it is (same inode, size and
+    modification time), since ingestion, provenance and the run log each ask for it."""
+    info = Path(path).stat()
+    key = (str(Path(path).resolve()), info.st_ino, info.st_size, info.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+_DIGESTS: dict[tuple, str] = {}
 
 
 def item_columns(study: Study) -> pd.DataFrame:
@@ -151,10 +160,7 @@ def _require(raw: RawTable, needed: list[str]) -> None:
 def _role(con: duckdb.DuckDBPyConnection, raw: RawTable, table: str, where: str = "TRUE",
           rejects: bool = True) -> RawTable:
     """A role's rows of a loaded file as temp relation ``table`` (and its rejected rows, if it owns them)."""
-    kind = scalar(con, "SELECT any_value(table_type) FROM information_schema.tables "
-                       "WHERE table_catalog = 'temp' AND table_name = ?", [table])
-    if kind:
-        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} temp.{table}")
+    drop_temp(con, table)
     if where == "TRUE":
         # The whole file in its line order: a view, since copying a registry-sized file costs
         # about as much as reading it.

@@ -78,7 +78,19 @@ def number_sql(expr: str, decimal: str = ".") -> str:
     cleaned = f"replace(trim({expr}), ' ', '')"
     if decimal == ",":
         cleaned = f"CASE WHEN contains({cleaned}, '.') THEN NULL ELSE replace({cleaned}, ',', '.') END"
-    return f"TRY_CAST({cleaned} AS DOUBLE)"
+        return f"TRY_CAST({cleaned} AS DOUBLE)"
+    # Most cells are plain numbers, which DuckDB's cast reads as they are (surrounding spaces
+    # included) to the same value; only the rest pay for removing spaces. (coalesce evaluates
+    # its second argument only where the first is NULL.)
+    return f"coalesce(TRY_CAST({expr} AS DOUBLE), TRY_CAST({cleaned} AS DOUBLE))"
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop temp relation ``name`` if there is one, view or table (a loaded file is either)."""
+    kind = con.execute("SELECT any_value(table_type) FROM information_schema.tables "
+                       "WHERE table_catalog = 'temp' AND table_name = ?", [name]).fetchall()[0][0]
+    if kind:
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} temp.{quote(name)}")
 
 
 def detect_format(path: Path, options: ReadOptions) -> str:
@@ -99,7 +111,7 @@ def detect_format(path: Path, options: ReadOptions) -> str:
 
 def read_table(con: duckdb.DuckDBPyConnection, path: Path, table: str,
                options: ReadOptions = ReadOptions()) -> RawTable:
-    """Load ``path`` into temp table ``table``; raise :class:`ReadError` if it is not a table."""
+    """Load ``path`` into temp relation ``table`` (a view or a table); raise :class:`ReadError` if it is not a table."""
     path = Path(path)
     if not path.is_file():
         raise ReadError(f"{path}: file not found. Put the export there or correct the file name.")
@@ -113,13 +125,15 @@ def read_table(con: duckdb.DuckDBPyConnection, path: Path, table: str,
     return _read_csv(con, path, table, options)
 
 
-def _detect_encoding(path: Path, data: bytes, requested: str) -> str:
+def _decode(path: Path, data: bytes, requested: str) -> tuple[str, str]:
+    """The file's encoding and its text."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data[:65536]:
         raise ReadError(f"{path}: the file is UTF-16 or binary, not CSV text. In Excel use "
                         "Save As > 'CSV UTF-8 (Comma delimited)'.")
+    if requested == "latin-1":
+        return "latin-1", data.decode("latin-1")
     try:
-        data.decode("utf-8")
-        return "utf-8"
+        return "utf-8", data.decode("utf-8")
     except UnicodeDecodeError as err:
         if requested == "utf-8":
             line = data.count(b"\n", 0, err.start) + 1
@@ -127,7 +141,7 @@ def _detect_encoding(path: Path, data: bytes, requested: str) -> str:
                             "'CSV UTF-8', or set encoding = \"latin-1\" for this file in the study spec.") from None
         # Every byte sequence is valid Latin-1, so this is the only fallback that cannot fail;
         # it is what Excel writes as "CSV (Comma delimited)" on Western European Windows.
-        return "latin-1"
+        return "latin-1", data.decode("latin-1")
 
 
 def _header(path: Path, text: str, delimiter: str) -> list[str]:
@@ -156,9 +170,7 @@ def _header(path: Path, text: str, delimiter: str) -> list[str]:
 
 def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions) -> RawTable:
     data = path.read_bytes()
-    detected = _detect_encoding(path, data, "utf-8" if options.encoding == "utf-8" else "auto")
-    encoding = options.encoding if options.encoding == "latin-1" else detected
-    text = data.decode(encoding)
+    encoding, text = _decode(path, data, options.encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
     head = text[: text.find("\n") if "\n" in text else len(text)]
@@ -211,15 +223,16 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         # Loaded rows keep file order (DuckDB preserves insertion order); the k-th loaded row is on
         # the k-th line that is neither the header, a rejected row nor blank.
         if not rejected and not blank_lines:
-            # The usual export: row k is on line k + 1. Numbered in place, since copying a
-            # registry-sized table costs more than reading it.
-            con.execute(f"UPDATE {table}_text SET _line = rowid + 2")
-            con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-            con.execute(f"ALTER TABLE {table}_text RENAME TO {table}")
+            # The usual export: row k is on line k + 1. A view numbers the rows as they are read:
+            # copying a registry-sized table costs about as much as reading the file, and
+            # numbering it in place (UPDATE) leaves DuckDB a vacuum of the whole table to do later.
+            drop_temp(con, table)
+            con.execute(f"CREATE TEMP VIEW {table} AS SELECT rowid + 2 AS _line, * EXCLUDE (_line) FROM {table}_text")
         else:
             last = loaded + rejected + len(blank_lines) + 1
+            drop_temp(con, table)
             con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE {table} AS
+                CREATE TEMP TABLE {table} AS
                 WITH free AS (
                     SELECT range AS _line, row_number() OVER (ORDER BY range) - 1 AS _k
                     FROM range(2, {last + 1})
@@ -303,7 +316,8 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: 
                                                                                             "reason": "string"}))
     try:
         cast = ", ".join(f"CAST({quote(n)} AS VARCHAR) AS {quote(n)}" for n in names)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT _line, {cast} FROM _xlsx_frame ORDER BY _line")
+        drop_temp(con, table)
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT _line, {cast} FROM _xlsx_frame ORDER BY _line")
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS "
                     "SELECT _line::BIGINT AS _line, reason::VARCHAR AS reason FROM _xlsx_rejects")
     finally:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.readers import RawTable, quote
+from pipeline.readers import RawTable, drop_temp, quote
 
 # Column headers of the dictionary; older REDCap versions write "Variable/Field Name".
 FIELD = ("Variable / Field Name", "Variable/Field Name")
@@ -204,8 +204,10 @@ def to_codes(con: duckdb.DuckDBPyConnection, raw: RawTable, dictionary: Dictiona
         selects.append(f"CASE WHEN trim({q}) IN ({codes}) THEN trim({q}) "
                        + (f"ELSE CASE trim({q}) {labels} ELSE {q} END END AS {q}" if labels else f"ELSE {q} END AS {q}"))
     if changed:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw.table} AS SELECT _line, {', '.join(selects)} "
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw.table}_codes AS SELECT _line, {', '.join(selects)} "
                     f"FROM {raw.table} ORDER BY _line")
+        drop_temp(con, raw.table)
+        con.execute(f"ALTER TABLE {raw.table}_codes RENAME TO {raw.table}")
 
 
 def events_in(con: duckdb.DuckDBPyConnection, raw: RawTable) -> list[str]:

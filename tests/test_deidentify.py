@@ -43,6 +43,8 @@ RULES = [
     ("social security number in values", "note", ["123-45-6789"], ["12-345"]),
     ("phone or fax number in values", "note", ["(617) 555-0142"], ["HB 3 to 2"]),
     ("phone or fax number in values", "note", ["617.555.0142"], ["5 550 142"]),
+    # Spaces only: without its spaces the value reads as a number, but it is still a phone number.
+    ("phone or fax number in values", "note", ["617 555 0142"], ["5 550 142", "12", "3.5"]),
     ("medical record, plan or account number in values", "note", ["MRN: 00412233"], ["MRI normal"]),
     ("medical record, plan or account number in values", "note", ["account # 88812"], ["account of event"]),
     ("street address in values", "note", ["lives at 12 Elm Street"], ["12 weeks"]),
