@@ -774,7 +774,36 @@ def add_docx_table(document, table: Table, *, font_pt: float = 9) -> None:
     _border(word._tbl.tblPr, {"top": "12", "bottom": "12", "left": "0", "right": "0",
                               "insideH": "0", "insideV": "0"})
 
+    from docx.oxml.ns import qn
+    from lxml.etree import SubElement
+
+    half_points = str(round(font_pt * 2))
+
     def fill(cell, text: str, *, bold: bool = False, indent: int = 0, center: bool = False) -> None:
+        # The cell's paragraph built as the XML python-docx writes for the calls below (a Word
+        # table has thousands of cells, and those calls were most of the time spent on one).
+        # Tabs and line breaks become elements of their own, which only python-docx does here.
+        if "\t" in text or "\n" in text or "\r" in text:
+            return slow_fill(cell, text, bold=bold, indent=indent, center=center)
+        p = cell._tc.p_lst[0]
+        properties = SubElement(p, qn("w:pPr"))
+        SubElement(properties, qn("w:spacing")).set(qn("w:after"), "0")
+        if indent:
+            SubElement(properties, qn("w:ind")).set(qn("w:left"), str(200 * indent))  # 10 pt = 200 twips
+        if center:
+            SubElement(properties, qn("w:jc")).set(qn("w:val"), "center")
+        run = SubElement(p, qn("w:r"))
+        font = SubElement(run, qn("w:rPr"))
+        if bold:
+            SubElement(font, qn("w:b"))
+        SubElement(font, qn("w:sz")).set(qn("w:val"), half_points)
+        if text:
+            t = SubElement(run, qn("w:t"))
+            t.text = text
+            if len(text.strip()) < len(text):
+                t.set(qn("xml:space"), "preserve")
+
+    def slow_fill(cell, text: str, *, bold: bool = False, indent: int = 0, center: bool = False) -> None:
         paragraph = cell.paragraphs[0]
         run = paragraph.add_run(text)
         run.font.size = Pt(font_pt)

@@ -187,3 +187,43 @@ def test_docx_is_a_real_word_table(tmp_path):
     assert document.core_properties.created.year == 2000  # fixed, so bytes do not change
     again = tables.to_docx(_table(), tmp_path / "again.docx")
     assert again.read_bytes() == path.read_bytes()
+
+
+def test_docx_cells_are_the_xml_python_docx_writes(tmp_path):
+    """The table cells are written as XML directly; python-docx's own calls for the same
+    formatting (run size, no space after, indent, centring, bold) must give the same XML."""
+    from docx.shared import Pt
+    from lxml import etree
+
+    body = pd.DataFrame({"Name": ["  leading space", "", "tab\there", "line\nbreak", "é ± χ2 <&>"],
+                         "Value": ["1", " 2 ", "", "3", "4"]})
+    table = tables.Table("T", body, (), (0, 1, 0, 2, 0))
+    fast = tables.new_docx()
+    tables.add_docx_table(fast, table)
+
+    reference = tables.new_docx()
+    reference.add_paragraph().add_run("T").bold = True
+    grid = reference.add_table(rows=len(body) + 1, cols=2)
+
+    def fill(cell, text, bold=False, indent=0, center=False):
+        paragraph = cell.paragraphs[0]
+        run = paragraph.add_run(text)
+        run.font.size = Pt(9)
+        if bold:
+            run.bold = True
+        paragraph.paragraph_format.space_after = Pt(0)
+        if indent:
+            paragraph.paragraph_format.left_indent = Pt(10 * indent)
+        if center:
+            paragraph.alignment = 1
+
+    for j, column in enumerate(body.columns):
+        fill(grid.rows[0].cells[j], column, bold=True, center=j > 0)
+    for i, values in enumerate(body.itertuples(index=False)):
+        for j, value in enumerate(values):
+            fill(grid.rows[i + 1].cells[j], value, indent=table.indent_of(i) if j == 0 else 0, center=j > 0)
+
+    def paragraphs(document):
+        return [etree.tostring(p) for p in document.tables[0]._tbl.iter(docx.oxml.ns.qn("w:p"))]
+
+    assert paragraphs(fast) == paragraphs(reference)

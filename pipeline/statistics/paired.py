@@ -17,7 +17,7 @@ from typing import Mapping, Union
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 __all__ = [
     "PairedTResult",
@@ -364,10 +364,10 @@ def _signed_ranks(values: np.ndarray, counts: np.ndarray, shift: float) -> tuple
     order = np.argsort(absd, kind="stable")
     absd, xd, counts = absd[order], xd[order], counts[order]
     # Tie groups: equal |x - shift| (a value below and one above the shift can tie).
-    starts = np.flatnonzero(np.r_[True, absd[1:] != absd[:-1]])
+    starts = np.flatnonzero(np.concatenate(([True], absd[1:] != absd[:-1])))
     sizes = np.add.reduceat(counts, starts).astype(float)
     before = np.cumsum(sizes) - sizes
-    average = np.repeat(before + (sizes + 1) / 2, np.diff(np.r_[starts, absd.size]))
+    average = np.repeat(before + (sizes + 1) / 2, np.diff(np.append(starts, absd.size)))
     return nx, float(np.sum(counts[xd > 0] * average[xd > 0])), sizes
 
 
@@ -529,8 +529,10 @@ class EffectSizes:
 def _nct_ncp(t: float, df: float, prob: float) -> float:
     """The noncentrality ``ncp`` with ``P(T_df,ncp <= t) = prob`` (increasing
     ncp lowers the probability, so the root is unique)."""
+    # special.nctdtr is the function stats.nct.cdf evaluates, without the per-call argument
+    # handling that made this root search the slowest part of the paired tests.
     def f(ncp: float) -> float:
-        return float(stats.nct.cdf(t, df, ncp)) - prob
+        return float(special.nctdtr(df, ncp, t)) - prob
     # Unit steps from t: the root lies a few units away, and scipy's noncentral t
     # returns NaN far out in the tails, so never bracket wider than needed.
     lo, hi = t - 1.0, t + 1.0
