@@ -40,17 +40,15 @@ def missing_values(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame
 def visit_estimates(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
     """:func:`pipeline.statistics.longitudinal.visit_means` for every planned outcome, in plan order.
 
-    An outcome with up to ``STATSMODELS_MAX_SUBJECTS`` subjects is read as a frame and fitted as
-    before; a larger one is read as integer codes and fitted from sufficient statistics.
+    Each outcome's values are read as integer codes (subject, visit) with day and value and
+    fitted from sufficient statistics (:func:`~pipeline.statistics.longitudinal.visit_means_coded`),
+    one outcome at a time so a registry never holds more than one outcome's values.
     """
-    from pipeline.statistics.longitudinal import COLUMNS, STATSMODELS_MAX_SUBJECTS, visit_means, visit_means_coded
+    from pipeline.statistics.longitudinal import COLUMNS, visit_means_coded
 
     s, plan = study.name, study.analysis
     queries = planned_scores_sql(study, missing=False, separate=True)
-    # Subjects per outcome, and integer codes for subjects and visits, made once.
-    counts = dict(((r[0], r[1]), r[2]) for r in con.execute(f"""
-        SELECT position, outcome, count(DISTINCT subject) FROM ({' UNION ALL '.join(queries)}) GROUP BY ALL
-    """).fetchall()) if queries else {}
+    # Integer codes for subjects and visits, made once.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE subject_codes AS
                     SELECT subject, row_number() OVER (ORDER BY subject) AS code FROM {s}.subjects""")
     labels = [v for (v,) in con.execute(f"SELECT DISTINCT visit FROM {s}.visits ORDER BY visit").fetchall()]
@@ -60,12 +58,6 @@ def visit_estimates(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFram
     frames = []
     try:
         for o, sql in zip(outcomes_frame(study).itertuples(index=False), queries):
-            n_subjects = counts.get((o.position, o.outcome), 0)
-            if n_subjects <= STATSMODELS_MAX_SUBJECTS:
-                frame = read_frame(con, f"SELECT outcome, score, subject, visit, day, value FROM ({sql}) "
-                                        "ORDER BY subject, day, visit")
-                frames.append(visit_means(frame, random_slope=plan.random_slope, conf_level=plan.conf_level))
-                continue
             coded = con.execute(f"""
                 SELECT sc.code AS subject, vc.code AS visit, o.day, o.value
                 FROM ({sql}) o JOIN subject_codes sc USING (subject) JOIN visit_codes vc USING (visit)

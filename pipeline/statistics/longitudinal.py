@@ -7,8 +7,6 @@ the sensitivity analysis beside the pairs (valid under missing at random).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -22,33 +20,14 @@ COLUMNS = ["outcome", "score", "visit", "median_day", "n_observed", "estimate", 
            "n_subjects", "n_observations", "random_effects", "method", "converged", "note"]
 
 
-def _fit(y, visits, subjects, time, random_slope):
-    from statsmodels.regression.mixed_linear_model import MixedLM
+# What the ``method`` column says of every fit. lme4's REML criterion, profiled over the fixed
+# effects and the residual variance, minimised from per-subject sufficient statistics
+# (:func:`_profiled_fit`); lme4's ``vcov`` for the standard errors.
+METHOD = "REML (profiled, per-subject sufficient statistics), Wald z intervals (no df)"
 
-    levels = list(dict.fromkeys(visits))
-    exog = np.column_stack([(visits == v).astype(float) for v in levels])
-    exog_re = np.column_stack([np.ones_like(y), time]) if random_slope else np.ones((y.size, 1))
-    model = MixedLM(y, exog, groups=subjects, exog_re=exog_re)
-    # BFGS with a tight gradient tolerance first: statsmodels' default (L-BFGS) stops about
-    # 3e-5 (relative) short of the REML optimum on lme4's sleepstudy, this reaches it to ~1e-9.
-    # Where that tolerance cannot be met, a looser one, then the default optimizer.
-    attempts = (("bfgs", {"gtol": 1e-10}), ("bfgs", {"gtol": 1e-6}), ("lbfgs", {}))
-    for method, options in attempts:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = model.fit(reml=True, method=method, maxiter=5000, **options)
-        if result.converged:
-            caught = []
-            break
-    return levels, result, [str(w.message) for w in caught]
-
-
-# Up to this many subjects an outcome is fitted with statsmodels' MixedLM; above it (a registry)
-# with the same REML criterion minimised from per-subject sufficient statistics
-# (:func:`_profiled_fit`), since MixedLM loops over subjects in Python at every iteration.
-STATSMODELS_MAX_SUBJECTS = 500
-METHOD = "REML, Wald z intervals (no df)"
-METHOD_PROFILED = "REML (profiled, per-subject sufficient statistics), Wald z intervals (no df)"
+# lme4's isSingular() tolerance: a diagonal element of the relative covariance factor below it
+# means a variance at zero (or, with a slope, a correlation of +-1): a boundary fit.
+SINGULAR_TOL = 1e-4
 
 
 def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: np.ndarray,
@@ -67,8 +46,11 @@ def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: n
     (Woodbury's identity for ``(I + Z_i Lambda Lambda' Z_i')^-1``), so one evaluation costs a
     few array operations over subjects, whatever their number. Estimates: ``beta = A^-1 b``,
     ``sigma^2 = r^2 / (N - p)``, ``G = sigma^2 Lambda Lambda'`` and ``vcov(beta) = sigma^2 A^-1``
-    (lme4's ``vcov``). ``theta`` is found by bounded Brent search (random intercept) or
-    Nelder-Mead then L-BFGS-B (intercept and slope), to tolerances well below what is reported.
+    (lme4's ``vcov``, the inverse of ``X'V^-1 X``). ``theta`` is found by bounded Brent search
+    (random intercept; the boundary ``theta = 0`` is taken when it is as good to within
+    rounding) or Nelder-Mead then L-BFGS-B with ``Lambda``'s diagonal bounded below by 0
+    (intercept and slope), to tolerances well below what is reported. ``singular``: a diagonal
+    element of ``Lambda`` below :data:`SINGULAR_TOL`, lme4's ``isSingular()``.
     """
     from scipy import optimize
 
@@ -84,13 +66,16 @@ def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: n
     ztz = np.empty((m, q, q))
     ztz[:, 0, 0] = n
     ztx = np.zeros((m, q, n_visits))
-    np.add.at(ztx, (subject, 0, visit), 1.0)
+    # Z_i'X_i by (subject, visit) cell: bincount on a flat index, far faster than np.add.at and
+    # summing in the same (row) order.
+    cell = subject * n_visits + visit
+    ztx[:, 0, :] = np.bincount(cell, minlength=m * n_visits).reshape(m, n_visits)
     if random_slope:
         st = np.bincount(subject, time, minlength=m)
         ztz[:, 0, 1] = ztz[:, 1, 0] = st
         ztz[:, 1, 1] = np.bincount(subject, time * time, minlength=m)
         zty[:, 1] = np.bincount(subject, time * yc, minlength=m)
-        np.add.at(ztx, (subject, 1, visit), time)
+        ztx[:, 1, :] = np.bincount(cell, time, minlength=m * n_visits).reshape(m, n_visits)
     xtx = np.diag(np.bincount(visit, minlength=n_visits).astype(float))
     xty = np.bincount(visit, yc, minlength=n_visits)
     yty = float(yc @ yc)
@@ -163,6 +148,13 @@ def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: n
         res = optimize.minimize_scalar(lambda t: deviance(np.array([t])), bounds=(lo, hi), method="bounded",
                                        options={"xatol": 1e-12, "maxiter": 500})
         theta, converged = np.array([res.x]), bool(res.success)
+        # Brent's bounded search never evaluates its end points: when the optimum is the boundary
+        # (no between-subject variance) it stops a little above it, where the deviance, flat in
+        # lambda at 0 (it depends on lambda^2), equals the boundary's to within rounding. Take
+        # the boundary itself then, as lme4's bounded optimizer lands on it (variance exactly 0):
+        # a deviance within 1e-10 (relative) of the minimum is within the rounding of its sums.
+        if values[0] <= res.fun + 1e-10 * abs(res.fun):
+            theta = np.array([0.0])
     else:
         bounds = [(0.0, None), (None, None), (0.0, None)]
         start = optimize.minimize(deviance, np.array([1.0, 0.0, 1.0]), method="Nelder-Mead",
@@ -173,12 +165,13 @@ def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: n
         theta, converged = best.x, bool(start.success or res.success)
     lam, a, beta, rss, _ = parts(theta)
     scale = rss / (big_n - p)
+    # Nelder-Mead may end with a negative diagonal element: Lambda Lambda' is the same either way.
+    singular = bool(np.any(np.abs(np.diag(lam)) < SINGULAR_TOL))
     return {"fe": beta + centre, "cov_fe": scale * np.linalg.inv(a), "cov_re": scale * lam @ lam.T,
-            "scale": float(scale), "converged": converged}
+            "scale": float(scale), "converged": converged, "singular": singular}
 
 
-def visit_means(frame: pd.DataFrame, *, random_slope: bool = False,
-                conf_level: float = 0.95, method: str = "auto") -> pd.DataFrame:
+def visit_means(frame: pd.DataFrame, *, random_slope: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
     """Mean of one outcome at each visit from a linear mixed model.
 
     Parameters
@@ -191,17 +184,12 @@ def visit_means(frame: pd.DataFrame, *, random_slope: bool = False,
         Add a random slope on time (``day / 365.25``, years) correlated with
         the random intercept.
     conf_level : float, default 0.95
-    method : {"auto", "statsmodels", "profiled"}, default "auto"
-        How the REML fit is computed: statsmodels ``MixedLM``, or the profiled criterion from
-        per-subject sufficient statistics (:func:`_profiled_fit`); ``"auto"`` uses statsmodels
-        up to :data:`STATSMODELS_MAX_SUBJECTS` subjects per outcome. Both minimise the same
-        criterion and agree with lme4 (``tests/test_statistics_longitudinal.py``).
 
     Returns
     -------
     pandas.DataFrame
         One row per outcome, score and visit (visits ordered by their median
-        day), columns:
+        day, equal medians by visit code), columns:
 
         - ``visit``, ``median_day``, ``n_observed`` (values at that visit).
         - ``estimate``, ``se``: model-estimated mean at the visit and its
@@ -211,24 +199,38 @@ def visit_means(frame: pd.DataFrame, *, random_slope: bool = False,
           ``var_residual``: REML variance components (slope terms NaN
           without ``random_slope``).
         - ``n_subjects``, ``n_observations``; ``random_effects`` (``"intercept"``
-          or ``"intercept + slope on years"``); ``method``; ``converged``;
-          ``note`` (optimizer warnings, or why the model was not fitted).
+          or ``"intercept + slope on years"``); ``method`` (:data:`METHOD`);
+          ``converged``; ``note``: why the model was not fitted, a boundary
+          (singular) fit, or an optimizer that did not report convergence.
 
     Notes
     -----
     Model: ``value_ij = mu_visit(ij) + b_0i [+ b_1i t_ij] + e_ij`` with
-    ``b_i ~ N(0, G)`` and ``e_ij ~ N(0, sigma^2)``, fitted by REML with
-    statsmodels ``MixedLM``; the fixed part is one mean per visit (cell-means
-    coding, no intercept), so the estimated means are the coefficients.
-    Degrees of freedom: none -- intervals and any test use the asymptotic
-    normal (Wald z) distribution, as statsmodels reports; with few subjects
-    they are too narrow compared with Satterthwaite or Kenward-Roger
-    (``lmerTest``). Assumes normal random effects and residuals, a linear
-    model in the visit means and data missing at random.
+    ``b_i ~ N(0, G)`` and ``e_ij ~ N(0, sigma^2)``, fitted by REML; the fixed
+    part is one mean per visit (cell-means coding, no intercept), so the
+    estimated means are the coefficients. The REML criterion is lme4's,
+    profiled over the fixed effects and ``sigma^2`` and minimised from
+    per-subject sufficient statistics (:func:`_profiled_fit`); standard errors
+    are lme4's ``vcov``, ``sigma^2 (X'V^-1 X)^-1`` at the estimates.
+    Degrees of freedom: none -- intervals use the asymptotic normal (Wald z)
+    distribution, as lme4 does; with few subjects they are too narrow
+    compared with Satterthwaite or Kenward-Roger (``lmerTest``). Assumes
+    normal random effects and residuals, a linear model in the visit means
+    and data missing at random.
+
+    Not fitted (note, NaN estimates): fewer than 2 subjects or at most
+    ``visits + 1`` observations; and, as ``lme4::lmer`` refuses too, no more
+    observations than random effects (``N <= q m``, ``q`` random effects per
+    subject, ``m`` subjects), where the random effects cannot be told from
+    the residuals. A fit with a variance at zero (or, with a slope, a
+    correlation of +-1) is a boundary fit, noted as lme4's ``isSingular()``
+    would flag it; it is still the REML estimate.
 
     Checked against R ``lme4::lmer(value ~ 0 + visit + (1 | subject))`` (and
-    ``(1 + t | subject)``), REML: ``fixef``, ``sqrt(diag(vcov))`` and
-    ``VarCorr`` (``tests/fixtures/r/longitudinal.R``).
+    ``(1 + t | subject)``), REML: ``fixef``, ``sqrt(diag(vcov))``,
+    ``VarCorr`` and ``isSingular`` on sleepstudy, ChickWeight, the demo
+    study's outcomes and boundary and small cases
+    (``tests/fixtures/r/statistics_families.R``, ``tests/fixtures/r/longitudinal.R``).
 
     References
     ----------
@@ -237,67 +239,13 @@ def visit_means(frame: pd.DataFrame, *, random_slope: bool = False,
     .. [2] Bates, D., Maechler, M., Bolker, B. & Walker, S. (2015). Fitting
        linear mixed-effects models using lme4. J. Stat. Softw. 67(1).
     """
-    rows = []
-    z = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
-    re_label = "intercept + slope on years" if random_slope else "intercept"
+    frames = []
     for (outcome, score), g in frame.dropna(subset=["value"]).groupby(["outcome", "score"], sort=False):
-        order = g.groupby("visit")["day"].median().sort_values(kind="stable")
-        g = g.assign(_order=g["visit"].map({v: i for i, v in enumerate(order.index)}))
-        g = g.sort_values(["_order", "subject"], kind="stable")
-        n_subjects = g["subject"].nunique()
-        profiled = method == "profiled" or (method == "auto" and n_subjects > STATSMODELS_MAX_SUBJECTS)
-        base = {"outcome": outcome, "score": score, "random_effects": re_label,
-                "method": METHOD_PROFILED if profiled else METHOD, "n_subjects": n_subjects,
-                "n_observations": len(g)}
-        counts = g.groupby("visit")["value"].size()
-        blank = {k: _NAN for k in ("estimate", "se", "ci_low", "ci_high", "var_intercept", "var_slope",
-                                   "cov_intercept_slope", "var_residual")}
-        if base["n_subjects"] < 2 or len(g) <= len(order) + 1:
-            for v, day in order.items():
-                rows.append({**base, **blank, "visit": v, "median_day": float(day),
-                             "n_observed": int(counts[v]), "converged": False,
-                             "note": "too few subjects or observations for a mixed model"})
-            continue
-        if profiled:
-            rows += _profiled_rows(g, order, counts, base, random_slope, z)
-            continue
-        try:
-            levels, res, msgs = _fit(g["value"].to_numpy(float), g["visit"].to_numpy(object),
-                                     g["subject"].to_numpy(object), g["day"].to_numpy(float) / 365.25,
-                                     random_slope)
-        except (np.linalg.LinAlgError, ValueError) as err:
-            for v, day in order.items():
-                rows.append({**base, **blank, "visit": v, "median_day": float(day),
-                             "n_observed": int(counts[v]), "converged": False,
-                             "note": f"model could not be fitted: {err}"})
-            continue
-        cov_re = np.asarray(res.cov_re)
-        fe = np.asarray(res.fe_params)
-        se = np.sqrt(np.diag(np.asarray(res.cov_params()))[: fe.size])
-        note = "; ".join(dict.fromkeys(m.split("\n")[0] for m in msgs))
-        for i, v in enumerate(levels):
-            rows.append({**base, "visit": v, "median_day": float(order[v]), "n_observed": int(counts[v]),
-                         "estimate": float(fe[i]), "se": float(se[i]),
-                         "ci_low": float(fe[i] - z * se[i]), "ci_high": float(fe[i] + z * se[i]),
-                         "var_intercept": float(cov_re[0, 0]),
-                         "var_slope": float(cov_re[1, 1]) if random_slope else _NAN,
-                         "cov_intercept_slope": float(cov_re[0, 1]) if random_slope else _NAN,
-                         "var_residual": float(res.scale), "converged": bool(res.converged),
-                         "note": note})
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def _profiled_rows(g: pd.DataFrame, order: pd.Series, counts: pd.Series, base: dict, random_slope: bool,
-                   z: float) -> list[dict]:
-    """Result rows of one outcome fitted by :func:`_profiled_fit` (``g`` sorted by visit order)."""
-    visit_code = {v: i for i, v in enumerate(order.index)}
-    subject, _ = pd.factorize(g["subject"], sort=True)
-    visit = g["visit"].map(visit_code).to_numpy(np.int64)
-    rank = {v: i for i, v in enumerate(sorted(order.index))}
-    rows = np.lexsort((g["visit"].map(rank).to_numpy(), subject))  # the order visit_means_coded uses
-    fit = _fit_rows(subject[rows], visit[rows], g["day"].to_numpy(float)[rows] / 365.25,
-                    g["value"].to_numpy(float)[rows], len(order), random_slope)
-    return _visit_rows(fit, order, counts, base, random_slope, z)
+        visit, labels = pd.factorize(g["visit"])
+        frames.append(visit_means_coded(outcome, score, g["subject"].to_numpy(), visit, list(labels),
+                                        g["day"].to_numpy(float), g["value"].to_numpy(float),
+                                        random_slope=random_slope, conf_level=conf_level))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
 
 def _fit_rows(subject, visit, time, y, n_visits, random_slope) -> dict:
@@ -307,39 +255,45 @@ def _fit_rows(subject, visit, time, y, n_visits, random_slope) -> dict:
         return {"error": str(err)}
 
 
+_ESTIMATES = ("estimate", "se", "ci_low", "ci_high", "var_intercept", "var_slope", "cov_intercept_slope",
+              "var_residual")
+
+
 def _visit_rows(fit: dict, order: pd.Series, counts, base: dict, random_slope: bool, z: float) -> list[dict]:
     rows = []
     for i, (v, day) in enumerate(order.items()):
         row = {**base, "visit": v, "median_day": float(day), "n_observed": int(counts[v])}
         if "error" in fit:
-            row.update({k: _NAN for k in ("estimate", "se", "ci_low", "ci_high", "var_intercept", "var_slope",
-                                          "cov_intercept_slope", "var_residual")},
-                       converged=False, note=f"model could not be fitted: {fit['error']}")
+            row.update({k: _NAN for k in _ESTIMATES}, converged=False,
+                       note=f"model could not be fitted: {fit['error']}")
         else:
             est, se = float(fit["fe"][i]), float(np.sqrt(fit["cov_fe"][i, i]))
             cov_re = fit["cov_re"]
+            notes = [] if fit["converged"] else ["optimizer did not report convergence"]
+            if fit["singular"]:
+                notes.append("boundary (singular) fit: a random-effect variance is estimated as zero"
+                             + (" or the intercept-slope correlation as +-1" if random_slope else ""))
             row.update(estimate=est, se=se, ci_low=est - z * se, ci_high=est + z * se,
                        var_intercept=float(cov_re[0, 0]),
                        var_slope=float(cov_re[1, 1]) if random_slope else _NAN,
                        cov_intercept_slope=float(cov_re[0, 1]) if random_slope else _NAN,
-                       var_residual=fit["scale"], converged=fit["converged"],
-                       note="" if fit["converged"] else "optimizer did not report convergence")
+                       var_residual=fit["scale"], converged=fit["converged"], note="; ".join(notes))
         rows.append(row)
     return rows
 
 
 def visit_means_coded(outcome: str, score: str, subject: np.ndarray, visit: np.ndarray, labels, day: np.ndarray,
                       value: np.ndarray, *, random_slope: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
-    """:func:`visit_means` of one outcome given as arrays, fitted from sufficient statistics.
+    """:func:`visit_means` of one outcome given as arrays.
 
-    ``subject``: integer codes; ``visit``: indices into ``labels`` (the visit codes);
-    ``day``, ``value``: one element per observed value (no NaN). The rows are those
-    ``visit_means(..., method="profiled")`` gives for the same values: visits ordered by median
-    day (ties by code), the same columns. For registries, where a frame of strings per value
-    would cost more than the fit.
+    ``subject``: codes of any sortable type; ``visit``: integer indices into ``labels`` (the
+    visit codes); ``day``, ``value``: one element per observed value (no NaN). The rows are
+    those :func:`visit_means` gives for the same values: visits ordered by median day (ties by
+    code), the same columns. For the warehouse, which hands over integer codes: a frame of
+    strings per value would cost more than the fit at registry size.
     """
     z = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
-    labels = [str(v) for v in labels]
+    labels = list(labels)
     subject, _ = pd.factorize(np.asarray(subject), sort=True)
     # One canonical row order (subject, then visit code), so the sums are the same whatever
     # order the values arrived in.
@@ -355,13 +309,23 @@ def visit_means_coded(outcome: str, score: str, subject: np.ndarray, visit: np.n
     order = pd.Series([medians[k] for k in present], index=[labels[k] for k in present], dtype=float)
     counts = pd.Series([int(seen[k]) for k in present], index=order.index)
     n_subjects = int(subject.max()) + 1 if subject.size else 0
+    q = 2 if random_slope else 1
     base = {"outcome": outcome, "score": score, "random_effects": "intercept + slope on years" if random_slope
-            else "intercept", "method": METHOD_PROFILED, "n_subjects": n_subjects, "n_observations": int(value.size)}
+            else "intercept", "method": METHOD, "n_subjects": n_subjects, "n_observations": int(value.size)}
+    # lme4::lmer stops in the second case too: it wants more observations than subjects ("number
+    # of levels of each grouping factor must be < number of observations") and than random
+    # effects ("number of observations <= number of random effects"); below that the
+    # random-effect and residual variances cannot be told apart.
     if n_subjects < 2 or value.size <= len(order) + 1:
-        rows = [{**base, **{k: _NAN for k in ("estimate", "se", "ci_low", "ci_high", "var_intercept", "var_slope",
-                                              "cov_intercept_slope", "var_residual")},
-                 "visit": v, "median_day": float(d), "n_observed": int(counts[v]), "converged": False,
-                 "note": "too few subjects or observations for a mixed model"} for v, d in order.items()]
+        note = "too few subjects or observations for a mixed model"
+    elif value.size <= q * n_subjects:
+        note = (f"too few observations for the random effects ({value.size} observations, "
+                f"{q * n_subjects} random effects): they cannot be told from the residuals")
+    else:
+        note = ""
+    if note:
+        rows = [{**base, **{k: _NAN for k in _ESTIMATES}, "visit": v, "median_day": float(d),
+                 "n_observed": int(counts[v]), "converged": False, "note": note} for v, d in order.items()]
     else:
         position = np.full(len(labels), -1, np.int64)
         position[present] = np.arange(len(present))
