@@ -94,6 +94,12 @@ def _differences(pre, post) -> np.ndarray:
     return post[ok] - pre[ok]
 
 
+def _distinct_nonzero(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct non-zero differences and how often each occurs (what the rank-based
+    statistics need; :func:`paired_tests` finds them once per group for all of them)."""
+    return np.unique(d[d != 0], return_counts=True)
+
+
 def paired_t(pre, post, conf_level: float = 0.95) -> PairedTResult:
     """Paired t-test of the mean difference ``post - pre`` against zero.
 
@@ -190,7 +196,7 @@ def _signrank_counts(n: int) -> list[int]:
     return counts
 
 
-def wilcoxon_signed_rank(pre, post) -> WilcoxonResult:
+def wilcoxon_signed_rank(pre, post, *, distinct=None) -> WilcoxonResult:
     """Wilcoxon signed-rank test of ``post - pre``, exactly as R's defaults.
 
     Parameters
@@ -198,6 +204,9 @@ def wilcoxon_signed_rank(pre, post) -> WilcoxonResult:
     pre, post : array-like of float
         Values of the same subjects before and after, aligned by position.
         Pairs with a missing value on either side are dropped.
+    distinct : tuple of (ndarray, ndarray), optional
+        The distinct non-zero differences and their counts, if already known
+        (``np.unique(d[d != 0], return_counts=True)``); found here otherwise.
 
     Returns
     -------
@@ -266,7 +275,7 @@ def wilcoxon_signed_rank(pre, post) -> WilcoxonResult:
                               "all differences zero: Wilcoxon undefined "
                               "(R: V = 0, p = NaN)")
     # Average ranks of |d| as R's rank(), from the distinct differences (_signed_ranks).
-    _, v, tie_sizes = _signed_ranks(*np.unique(d, return_counts=True), 0.0)
+    _, v, tie_sizes = _signed_ranks(*(distinct or _distinct_nonzero(d)), 0.0)
     ties = bool(np.any(tie_sizes > 1))
 
     if n < _EXACT_MAX_N and not ties and not zeros:
@@ -391,13 +400,16 @@ def _signrank_z_counts(values: np.ndarray, counts: np.ndarray, shift: float) -> 
     return zd / sigma
 
 
-def hodges_lehmann(pre, post) -> tuple[float, str]:
+def hodges_lehmann(pre, post, *, distinct=None) -> tuple[float, str]:
     """Hodges-Lehmann estimate of the median difference ``post - pre``, as R.
 
     Parameters
     ----------
     pre, post : array-like of float
         Paired values; pairs with a missing value are dropped.
+    distinct : tuple of (ndarray, ndarray), optional
+        The distinct non-zero differences and their counts, if already known
+        (as for :func:`wilcoxon_signed_rank`).
 
     Returns
     -------
@@ -434,12 +446,13 @@ def hodges_lehmann(pre, post) -> tuple[float, str]:
     n = x.size
     if n == 0:
         return _NAN, "all differences zero: Hodges-Lehmann estimate undefined (R: NaN)"
-    ties = np.unique(np.abs(x)).size < n
+    values, counts = distinct or _distinct_nonzero(x)
+    # Tied |x|: a value twice, or a value and its negative.
+    ties = bool(counts.max() > 1) or np.unique(np.abs(values)).size < values.size
     if n < _EXACT_MAX_N and not ties and not zeros:
         i, j = np.triu_indices(n)
         return float(np.median(np.sort(x[i] + x[j]) / 2)), ""
     lo, hi = float(x.min()), float(x.max())
-    values, counts = np.unique(x, return_counts=True)
     f_lo = _signrank_z_counts(values, counts, lo)
     if not math.isfinite(f_lo):
         return (lo + hi) / 2, ("Hodges-Lehmann estimate is the midrange of the "
@@ -544,7 +557,7 @@ def _nct_ncp(t: float, df: float, prob: float) -> float:
                                  maxiter=500))
 
 
-def effect_sizes(pre, post, conf_level: float = 0.95) -> EffectSizes:
+def effect_sizes(pre, post, conf_level: float = 0.95, *, distinct=None) -> EffectSizes:
     """Standardised effect sizes of the paired change ``d = post - pre``.
 
     Parameters
@@ -553,6 +566,9 @@ def effect_sizes(pre, post, conf_level: float = 0.95) -> EffectSizes:
         Paired values; pairs with a missing value are dropped.
     conf_level : float, default 0.95
         Coverage of the confidence interval of ``dz``.
+    distinct : tuple of (ndarray, ndarray), optional
+        The distinct non-zero differences and their counts, if already known
+        (as for :func:`wilcoxon_signed_rank`).
 
     Returns
     -------
@@ -601,7 +617,7 @@ def effect_sizes(pre, post, conf_level: float = 0.95) -> EffectSizes:
     notes = []
     nz = d[d != 0]
     if nz.size:
-        n_ranked, t_plus, _ = _signed_ranks(*np.unique(nz, return_counts=True), 0.0)
+        n_ranked, t_plus, _ = _signed_ranks(*(distinct or _distinct_nonzero(nz)), 0.0)
         total = n_ranked * (n_ranked + 1) / 2  # the sum of all ranks, ties or not
         rb = float((t_plus - (total - t_plus)) / total)
     else:
@@ -857,9 +873,11 @@ def paired_tests(
               else _pairs_by_level(pairs, levels, level_order))
     for place, (outcome, score, group), pre, post in groups:
         tt = paired_t(pre, post, conf_level=conf_level)
-        wt = wilcoxon_signed_rank(pre, post)
-        hl, hl_note = hodges_lehmann(pre, post)
-        es = effect_sizes(pre, post, conf_level=conf_level)
+        # The rank-based statistics share one sort of the differences (pre and post are complete).
+        distinct = _distinct_nonzero(post - pre)
+        wt = wilcoxon_signed_rank(pre, post, distinct=distinct)
+        hl, hl_note = hodges_lehmann(pre, post, distinct=distinct)
+        es = effect_sizes(pre, post, conf_level=conf_level, distinct=distinct)
         sw, sp, sw_note = shapiro_wilk(post - pre)
         name = choose_test(planned_test(outcome), sp, tt.n, alpha)
         notes = []
