@@ -148,7 +148,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             "analysis overrides": dg.MetadataValue.json(analysis_options.overrides),
         })
 
-    @dg.asset(name=SECONDARY_ANALYSES, group_name="analysis", deps=[paired_tests], kinds={"duckdb", "statsmodels"},
+    @dg.asset(name=SECONDARY_ANALYSES, group_name="analysis", deps=[paired_tests], kinds={"duckdb", "scipy"},
               **common,
               description="The rest of the analysis plan, one full-precision table each: subgroups and "
                           "ANCOVA, change direction (sign test, McNemar, Bowker), responders, rater "

@@ -29,7 +29,7 @@ from pipeline import paths
 from pipeline.ingest import SourceFile, sha256
 from pipeline.study import OVERRIDABLE, Study, load_study
 
-PACKAGES = ("facial-outcomes", "duckdb", "pandas", "numpy", "scipy", "statsmodels", "matplotlib",
+PACKAGES = ("facial-outcomes", "duckdb", "pandas", "numpy", "scipy", "matplotlib",
             "seaborn", "dagster")
 
 

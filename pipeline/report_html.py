@@ -20,7 +20,7 @@ import pandas as pd
 from pipeline import tables
 from pipeline.figures import FigureSpec
 
-SOFTWARE = ("duckdb", "pandas", "numpy", "scipy", "statsmodels", "matplotlib")
+SOFTWARE = ("duckdb", "pandas", "numpy", "scipy", "matplotlib")
 
 
 def _list(words: list[str]) -> str:
@@ -56,6 +56,11 @@ def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
         "otherwise as median [IQR], and categorical characteristics as No. (%); group comparisons "
         "use one-way analysis of variance or the Kruskal-Wallis test, and the Pearson χ2 test "
         "(Fisher exact test for 2 × 2 tables, or a Monte Carlo P with small expected counts).")
+    paragraphs.append(
+        "As a sensitivity analysis that uses every observed value, the mean at each visit was estimated "
+        "with a linear mixed model (visit as a fixed effect, a random intercept"
+        + (" and a random slope on day" if plan.random_slope else "")
+        + f" per patient; REML) with Wald {plan.conf_level:.0%} confidence intervals.")
     packages = provenance.get("packages", {})
     versions = ", ".join(f"{name} {packages[name]}" for name in SOFTWARE if name in packages)
     paragraphs.append(f"Analyses were run with the facial-outcomes pipeline "
