@@ -295,7 +295,9 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
     """Item values of a wide visits file: ``<study>.item_values`` and the refused cells.
 
     One row per accepted visit and one DOUBLE column per mapped item column (named as in the
-    file): the value, or NULL when the cell is empty or refused. Each cell is parsed and checked
+    file): the value, or NULL when the cell is empty or refused. The rows are in no particular
+    order (sorting a registry's tens of millions of cells costs as much as writing them; readers
+    group or sort as they need). Each cell is parsed and checked
     in one columnar pass; only rows with a refused cell are unpivoted, into temp table
     ``item_findings`` (one row per refused cell with its reason) for the quarantine.
     """
@@ -322,7 +324,6 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
         SELECT line, subject, visit, day, {', '.join(checked)}
         FROM (SELECT v._line AS line, v.subject, v.visit, v.day, {', '.join(parsed)}
               FROM visit_rows v JOIN raw_visits r USING (_line) WHERE v.finding IS NULL)
-        ORDER BY subject, day, visit
     """)
     # A row with fewer values kept than cells written holds a refused cell (or one of spaces
     # only): counting non-empty cells needs no parsing, so this pass is cheap.
