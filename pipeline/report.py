@@ -154,7 +154,7 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
     """Change compared between the levels of every planned subgroup (Welch t, Mann-Whitney,
     ANOVA, Welch ANOVA, Kruskal-Wallis, ANCOVA post ~ pre + covariates + group):
     ``<study>.between_groups`` and ``tables/between_groups.csv``."""
-    from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_change
+    from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_groupings
 
     plan = study.analysis
     columns = ["outcome", "score", "subgroup", *RESULT_COLUMNS]
@@ -163,6 +163,11 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
     pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs")
     levels = _subgroup_levels(con, study)
     covariates = list(plan.covariates)
+    # Everything about a subject (levels, covariates) is looked up once per subject and reaches
+    # the pairs by the subject's code: a registry has millions of pairs, and merging or building
+    # a frame per outcome and subgroup costs more than the tests.
+    codes, subjects = pd.factorize(pairs["subject"])
+    baseline = None
     if covariates:
         cols = ", ".join(f'"{c}"' for c in covariates)
         baseline = read_frame(con, f"SELECT subject, {cols} FROM {study.name}.subjects")
@@ -173,22 +178,25 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
             top = baseline[c].str.extract(r"^(\d+(?:\.\d+)?)\s*\+$", expand=False)
             baseline[c] = numeric.fillna(pd.to_numeric(top, errors="coerce")) \
                 if (numeric.notna() | top.notna() | baseline[c].isna()).all() else baseline[c]
-        pairs = pairs.merge(baseline, on="subject", how="left")
+        # A subject of the pairs missing from the subjects table has no covariates.
+        baseline = baseline.set_index("subject").reindex(subjects).reset_index(drop=True)
+    level_codes = {}
+    for g in plan.subgroups:
+        level_of = levels[levels["subgroup"] == g.name].set_index("subject")["group"].reindex(subjects)
+        subject_level, labels = pd.factorize(level_of)
+        level_codes[g.name] = (subject_level[codes], list(labels))
+    pre, post = pairs["pre_value"].to_numpy(float), pairs["post_value"].to_numpy(float)
     rows = []
-    # Each pair's level per subgroup, looked up once for all pairs (not merged per outcome and
-    # subgroup: a registry has millions of pairs).
-    codes, subjects = pd.factorize(pairs["subject"])
-    level_at = {g.name: levels[levels["subgroup"] == g.name].set_index("subject")["group"]
-                .reindex(subjects).to_numpy()[codes] for g in plan.subgroups}
-    for (outcome, score), p in pairs.groupby(["outcome", "score"], sort=False):
-        for g in plan.subgroups:
-            frame = p.assign(group_level=level_at[g.name][p.index.to_numpy()])
-            frame = frame[frame["group_level"].notna()]
-            res = compare_change(frame, tuple(covariates), plan.conf_level)
-            res.insert(0, "subgroup", g.name)
-            res.insert(0, "score", score)
-            res.insert(0, "outcome", outcome)
-            rows.append(res)
+    # The pairs of each outcome in table order (as the tests have always summed them); outcomes
+    # in order of first appearance.
+    by_outcome = pairs.groupby(["outcome", "score"], sort=False).indices
+    for (outcome, score), rows_of in sorted(by_outcome.items(), key=lambda item: item[1][0]):
+        res = compare_groupings(
+            pre[rows_of], post[rows_of], {name: (c[rows_of], labels) for name, (c, labels) in level_codes.items()},
+            baseline.iloc[codes[rows_of]] if covariates else None, plan.conf_level)
+        res.insert(0, "score", score)
+        res.insert(0, "outcome", outcome)
+        rows.append(res)
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
     return [_save(con, study, reports_dir, "between_groups", out)]
 

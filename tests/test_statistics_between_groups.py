@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from pipeline.statistics.between_groups import (
-    RESULT_COLUMNS, ancova, compare_change, kruskal_wallis, mann_whitney, oneway_anova, welch_anova, welch_t)
+    RESULT_COLUMNS, _full_rank, ancova, compare_change, compare_groupings, kruskal_wallis, mann_whitney,
+    oneway_anova, welch_anova, welch_t)
 from r_reference import expected, inputs
 
 
@@ -98,3 +99,94 @@ def test_mann_whitney_hand_worked():
     assert mann_whitney([1, 2], [3, 4, 5]) == {"statistic": 0.0, "p": pytest.approx(0.2), "method": "exact",
                                                 "note": ""}
     assert np.isnan(welch_t([1.0], [2.0, 3.0])["p"])
+
+
+def _cohort(seed=7, n=300):
+    """Subjects with tied scores, missing values, three groupings (one level absent from some
+    subjects, one single-level) and a numeric and a text covariate."""
+    rng = np.random.default_rng(seed)
+    pre = rng.integers(0, 8, n).astype(float)
+    post = pre + rng.integers(-2, 5, n)
+    pre[rng.random(n) < 0.05] = np.nan
+    post[rng.random(n) < 0.05] = np.nan
+    side = np.where(rng.random(n) < 0.5, "left", "right").astype(object)
+    side[rng.random(n) < 0.1] = None
+    stage = rng.choice(np.array(["b", "a", "c"], dtype=object), n)
+    stage[rng.random(n) < 0.1] = None
+    only = np.full(n, "x", dtype=object)
+    age = rng.normal(50, 12, n).round()
+    age[rng.random(n) < 0.05] = np.nan
+    # Numbers, and text only where side is missing: numeric for the side grouping's subjects,
+    # dummies (1, 2, 3, north) for the others.
+    clinic = rng.integers(1, 4, n).astype(str).astype(object)
+    clinic[pd.isna(side) & (rng.random(n) < 0.5)] = "north"
+    return pd.DataFrame({"pre_value": pre, "post_value": post, "side": side, "stage": stage, "only": only,
+                         "age": age, "clinic": clinic})
+
+
+def _codes(labels):
+    codes, uniques = pd.factorize(pd.Series(labels))
+    return codes, list(uniques)
+
+
+def test_compare_groupings_same_numbers_as_each_test_alone():
+    d = _cohort()
+    covariates = ("age", "clinic")
+    out = compare_groupings(d["pre_value"], d["post_value"], {g: _codes(d[g]) for g in ("side", "stage", "only")},
+                            d[list(covariates)])
+    assert list(out.columns) == ["subgroup", *RESULT_COLUMNS]
+    for g in ("side", "stage", "only"):
+        sub = out[out["subgroup"] == g].reset_index(drop=True)
+        # One grouping at a time gives the same table, exactly.
+        alone = compare_change(d.rename(columns={g: "group_level"}), covariates)
+        pd.testing.assert_frame_equal(sub[RESULT_COLUMNS], alone, check_exact=True)
+        # And every number is the separate test's on the subjects with a level and both values.
+        s = d.dropna(subset=[g, "pre_value", "post_value"])
+        change, groups = s["post_value"] - s["pre_value"], s[g]
+        levels = sorted(groups.unique())
+        got = sub.set_index("test")
+        if len(levels) == 2:
+            x, y = (change[groups == lv].to_numpy() for lv in levels)
+            wt, mw = welch_t(x, y), mann_whitney(x, y)
+            assert [got.loc["Welch t", k] for k in ("estimate", "ci_low", "statistic", "p")] == \
+                [wt[k] for k in ("estimate", "ci_low", "statistic", "p")]
+            assert (got.loc["Mann-Whitney", "statistic"], got.loc["Mann-Whitney", "p"]) == (mw["statistic"], mw["p"])
+        for test, fn in (("one-way ANOVA", oneway_anova), ("Welch ANOVA", welch_anova),
+                         ("Kruskal-Wallis", kruskal_wallis)):
+            res = fn(change, groups)
+            assert got.loc[test, "statistic"] == res["statistic"] or len(levels) < 2, test
+            assert got.loc[test, "p"] == res["p"] or len(levels) < 2, test
+        an = ancova(s.rename(columns={g: "group_level"}), covariates)
+        assert got.loc["ANCOVA", "statistic"] == an["statistic"] or len(levels) < 2
+        assert got.loc["ANCOVA", "estimate"] == an["estimate"] or math.isnan(an["estimate"])
+    only = out[out["subgroup"] == "only"]
+    assert (only["note"] != "").all() and only["p"].isna().all()
+    assert out.loc[out["subgroup"] == "side", "method"].iloc[1] == "normal approximation with continuity correction"
+
+
+def test_compare_groupings_small_groups_exact_mann_whitney_and_empty_grouping():
+    pre = np.array([1.0, 2, 3, 4, 5, 6, 7])
+    post = pre + np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5])
+    codes = np.array([0, 0, 1, 1, 1, -1, 1])
+    out = compare_groupings(pre, post, {"g": (codes, ["b", "a"]), "none": (np.full(7, -1), [])})
+    g = out[out["subgroup"] == "g"].set_index("test")
+    # Levels in text order: a (changes 2.5, 3.5, 4.5, 6.5) then b (0.5, 1.5): W = 8, exact p = 2/15.
+    assert g.loc["Mann-Whitney", "method"] == "exact" and g.loc["Mann-Whitney", "statistic"] == 8.0
+    assert g.loc["Mann-Whitney", "p"] == pytest.approx(2 / 15)
+    assert g.loc["Welch t", "levels"] == "a | b" and g.loc["Welch t", "n"] == "4 | 2"
+    none = out[out["subgroup"] == "none"]
+    assert list(none["test"]) == ["one-way ANOVA", "Welch ANOVA", "Kruskal-Wallis", "ANCOVA"]
+    assert (none["n_total"] == 0).all() and (none["note"] != "").all()
+
+
+def test_collinear_covariate_and_rank_shortcut():
+    d = _cohort(seed=3)
+    d["side_again"] = (d["side"] == "right").astype(float).where(d["side"].notna())
+    out = compare_change(d.rename(columns={"side": "group_level"}), ("side_again",))
+    assert "collinear" in out.set_index("test").loc["ANCOVA", "note"]
+    rng = np.random.default_rng(1)
+    x = np.column_stack([np.ones(500), rng.normal(50, 10, 500), rng.normal(0, 1, 500)])
+    for scale in (0.0, 1e-15, 1e-12, 1e-9, 1e-6, 1e-3, 1.0):
+        # The third column a multiple of the first two, plus noise of the given size.
+        x[:, 2] = x[:, 0] * 3 - x[:, 1] * 0.5 + scale * rng.normal(0, 1, 500)
+        assert _full_rank(x, x.T @ x) == (np.linalg.matrix_rank(x) == x.shape[1]), scale

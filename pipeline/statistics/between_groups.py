@@ -6,6 +6,11 @@ var.equal = TRUE | FALSE)``), Kruskal-Wallis (``kruskal.test``) and ANCOVA
 ``post ~ pre [+ covariates] + group`` (F test of group: ``anova(reduced,
 full)`` on ``lm``). Undefined cases (a group of one, constant data, fewer than
 two groups) return NaN with a note, never an error.
+
+:func:`compare_groupings` runs every test for one outcome under several
+groupings at once (a registry: ~27 outcomes x 5 subgroups of ~90,000
+subjects), sorting the changes once and splitting by plain arrays rather than
+a data frame per test; :func:`compare_change` is the same for one grouping.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 __all__ = ["welch_t", "mann_whitney", "oneway_anova", "welch_anova", "kruskal_wallis",
-           "ancova", "compare_change", "RESULT_COLUMNS"]
+           "ancova", "compare_change", "compare_groupings", "RESULT_COLUMNS"]
 
 _NAN = float("nan")
 _EXACT_MAX_N = 50  # R: exact Mann-Whitney p only when both groups have fewer than 50
@@ -36,6 +41,15 @@ def _row(test, levels, ns, **kw) -> dict:
     return row
 
 
+def _summaries(xs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Size, mean and variance (n - 1 denominator) of each group; NaN where undefined
+    (computed only where defined, so an empty or single-value group raises no warning)."""
+    n = np.array([x.size for x in xs], float)
+    m = np.array([x.mean() if x.size else _NAN for x in xs])
+    v = np.array([x.var(ddof=1) if x.size > 1 else _NAN for x in xs])
+    return n, m, v
+
+
 def welch_t(x, y, conf_level: float = 0.95) -> dict:
     """Welch two-sample t-test of ``mean(x) - mean(y)`` (R ``t.test(x, y)``).
 
@@ -52,16 +66,21 @@ def welch_t(x, y, conf_level: float = 0.95) -> dict:
     means; unequal variances allowed. A group with fewer than 2 values, or
     ``se`` below R's ``10 eps max(|mean|)``, gives NaN with a note.
     """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    nx, ny = x.size, y.size
+    n, m, v = _summaries([np.asarray(x, float), np.asarray(y, float)])
+    return _welch_t(n, m, v, conf_level)
+
+
+def _welch_t(n: np.ndarray, m: np.ndarray, v: np.ndarray, conf_level: float) -> dict:
+    """:func:`welch_t` from the two groups' sizes, means and variances."""
+    nx, ny = int(n[0]), int(n[1])
     out = {"estimate": _NAN, "ci_low": _NAN, "ci_high": _NAN, "statistic": _NAN,
            "df1": _NAN, "p": _NAN, "note": ""}
     if nx < 2 or ny < 2:
         out["note"] = "a group has fewer than 2 values: Welch t undefined"
         if nx and ny:
-            out["estimate"] = float(x.mean() - y.mean())
+            out["estimate"] = float(m[0] - m[1])
         return out
-    mx, my, vx, vy = x.mean(), y.mean(), x.var(ddof=1), y.var(ddof=1)
+    mx, my, vx, vy = m[0], m[1], v[0], v[1]
     sx, sy = vx / nx, vy / ny
     se = math.sqrt(sx + sy)
     out["estimate"] = float(mx - my)
@@ -115,8 +134,13 @@ def mann_whitney(x, y, *, ranks: np.ndarray | None = None) -> dict:
                 "note": "a group is empty: Mann-Whitney undefined"}
     # ``ranks``: the average ranks of x then y, when the caller has them already.
     r = stats.rankdata(np.concatenate([x, y])) if ranks is None else ranks
-    w = float(r[:nx].sum() - nx * (nx + 1) / 2)
     _, ties = np.unique(r, return_counts=True)
+    return _mann_whitney(nx, ny, float(r[:nx].sum()), ties)
+
+
+def _mann_whitney(nx: int, ny: int, rank_sum_x: float, ties: np.ndarray) -> dict:
+    """:func:`mann_whitney` from the rank sum of x and the sizes of the runs of tied values."""
+    w = float(rank_sum_x - nx * (nx + 1) / 2)
     if nx < _EXACT_MAX_N and ny < _EXACT_MAX_N and not np.any(ties > 1):
         counts = _rank_sum_counts(nx, ny)
         k = int(round(w))
@@ -159,18 +183,16 @@ def oneway_anova(values, groups) -> dict:
     Assumes independent, normal groups with equal variances. R's rule: every
     group needs at least 2 values and there must be 2 or more groups.
     """
-    return _oneway_anova(*_groups(values, groups))
+    return _oneway_anova(*_summaries(_groups(values, groups)[1]))
 
 
-def _oneway_anova(levels: list, xs: list[np.ndarray]) -> dict:
-    k = len(xs)
+def _oneway_anova(n: np.ndarray, m: np.ndarray, v: np.ndarray) -> dict:
+    """:func:`oneway_anova` from the groups' sizes, means and variances."""
+    k = n.size
     out = {"statistic": _NAN, "df1": _NAN, "df2": _NAN, "p": _NAN, "note": ""}
-    if k < 2 or any(x.size < 2 for x in xs):
+    if k < 2 or np.any(n < 2):
         out["note"] = "fewer than 2 groups or a group with fewer than 2 values: ANOVA undefined"
         return out
-    n = np.array([x.size for x in xs], float)
-    m = np.array([x.mean() for x in xs])
-    v = np.array([x.var(ddof=1) for x in xs])
     N = n.sum()
     grand = (n * m).sum() / N
     within = ((n - 1) * v).sum() / (N - k)
@@ -205,18 +227,16 @@ def welch_anova(values, groups) -> dict:
     .. [1] Welch, B. L. (1951). On the comparison of several mean values.
        Biometrika 38, 330-336.
     """
-    return _welch_anova(*_groups(values, groups))
+    return _welch_anova(*_summaries(_groups(values, groups)[1]))
 
 
-def _welch_anova(levels: list, xs: list[np.ndarray]) -> dict:
-    k = len(xs)
+def _welch_anova(n: np.ndarray, m: np.ndarray, v: np.ndarray) -> dict:
+    """:func:`welch_anova` from the groups' sizes, means and variances."""
+    k = n.size
     out = {"statistic": _NAN, "df1": _NAN, "df2": _NAN, "p": _NAN, "note": ""}
-    if k < 2 or any(x.size < 2 for x in xs):
+    if k < 2 or np.any(n < 2):
         out["note"] = "fewer than 2 groups or a group with fewer than 2 values: Welch ANOVA undefined"
         return out
-    n = np.array([x.size for x in xs], float)
-    m = np.array([x.mean() for x in xs])
-    v = np.array([x.var(ddof=1) for x in xs])
     if np.any(v == 0):
         out["note"] = "a group has no variation: Welch ANOVA undefined"
         return out
@@ -244,43 +264,84 @@ def kruskal_wallis(values, groups) -> dict:
     ``H = (12 / (N (N + 1)) sum R_i^2 / n_i - 3 (N + 1)) / (1 - sum(t^3 - t) /
     (N^3 - N))``. Needs 2 or more groups; all values tied gives NaN (R too).
     """
-    return _kruskal_wallis(*_groups(values, groups))
+    xs = _groups(values, groups)[1]
+    if len(xs) < 2:
+        return _kruskal_wallis([x.size for x in xs], [], np.array([], int))
+    allv = np.concatenate(xs)
+    r = stats.rankdata(allv)
+    _, ties = np.unique(allv, return_counts=True)
+    bounds = np.cumsum([0] + [x.size for x in xs])
+    return _kruskal_wallis([x.size for x in xs], [r[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])], ties)
 
 
-def _kruskal_wallis(levels: list, xs: list[np.ndarray], ranks: np.ndarray | None = None) -> dict:
-    k = len(xs)
+def _kruskal_wallis(ns: list[int], rank_sums: list[float], ties: np.ndarray) -> dict:
+    """:func:`kruskal_wallis` from the group sizes, their rank sums and the sizes of the runs
+    of tied values."""
+    k = len(ns)
     out = {"statistic": _NAN, "df1": _NAN, "p": _NAN, "note": ""}
     if k < 2:
         out["note"] = "fewer than 2 groups: Kruskal-Wallis undefined"
         return out
-    allv = np.concatenate(xs)
-    N = allv.size
-    r = stats.rankdata(allv) if ranks is None else ranks
-    _, ties = np.unique(allv, return_counts=True)
+    N = int(sum(ns))
     denom = 1 - float(np.sum(ties.astype(float) ** 3 - ties)) / (N ** 3 - N)
     if denom == 0:
         out["note"] = "all values tied: Kruskal-Wallis undefined (R: NaN)"
         return out
-    bounds = np.cumsum([0] + [x.size for x in xs])
-    s = sum(r[a:b].sum() ** 2 / (b - a) for a, b in zip(bounds[:-1], bounds[1:]))
+    s = sum(r ** 2 / n for r, n in zip(rank_sums, ns))
     H = (12 * s / (N * (N + 1)) - 3 * (N + 1)) / denom
     out.update(statistic=float(H), df1=float(k - 1), p=float(stats.chi2.sf(H, k - 1)))
     return out
 
 
-def _design(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Numeric columns as they are; text columns as treatment dummies (first sorted level)."""
-    parts = [np.ones((len(frame), 1))]
-    for c in columns:
-        col = frame[c]
-        num = pd.to_numeric(col, errors="coerce")
-        if num.notna().all():
-            parts.append(num.to_numpy(float)[:, None])
-        else:
-            levels = sorted(col.astype(str).unique())
-            for lv in levels[1:]:
-                parts.append((col.astype(str) == lv).to_numpy(float)[:, None])
-    return np.hstack(parts)
+class _Covariates:
+    """Covariate columns prepared once for the ANCOVA designs of many subsets of the rows.
+
+    A column all of whose values in the subset are numbers enters as it is; otherwise as
+    treatment dummies of its text (first sorted level the reference), decided per subset as
+    R's ``lm`` would see that subset's data frame.
+    """
+
+    def __init__(self, frame: pd.DataFrame | None, rows: int):
+        self.names = [] if frame is None else list(frame.columns)
+        self._frame = frame
+        # Complete cases: rows with every covariate (``lm``'s na.omit).
+        self.complete = frame.notna().all(axis=1).to_numpy() if self.names else np.ones(rows, bool)
+        self._numbers = [pd.to_numeric(frame[c], errors="coerce").to_numpy(float, na_value=np.nan)
+                         for c in self.names]
+        self._text: dict[int, tuple[np.ndarray, int]] = {}
+
+    def _text_codes(self, i: int) -> tuple[np.ndarray, int]:
+        # Text labels only when a subset needs dummies (converting numbers to text is slow).
+        if i not in self._text:
+            codes, uniques = pd.factorize(self._frame.iloc[:, i].astype(str))
+            rank = np.empty(len(uniques), int)
+            rank[sorted(range(len(uniques)), key=lambda j: uniques[j])] = np.arange(len(uniques))
+            self._text[i] = (rank[codes], len(uniques))
+        return self._text[i]
+
+    def columns(self, rows: np.ndarray) -> list[np.ndarray]:
+        """The design columns for ``rows`` (complete cases), each ``(len(rows), 1)``."""
+        parts = []
+        for i in range(len(self.names)):
+            values = self._numbers[i][rows]
+            if not np.isnan(values).any():
+                parts.append(values[:, None])
+                continue
+            codes, n_labels = self._text_codes(i)
+            codes = codes[rows]
+            present = np.flatnonzero(np.bincount(codes, minlength=n_labels))
+            parts += [(codes == lv).astype(float)[:, None] for lv in present[1:]]
+        return parts
+
+
+def _level_codes(labels) -> tuple[np.ndarray, list[str]]:
+    """Integer codes (-1 = missing) and the labels as text; labels equal as text are one level."""
+    labels = pd.Series(np.asarray(labels, dtype=object))
+    ok = labels.notna().to_numpy()
+    codes = np.full(len(labels), -1)
+    text_codes, uniques = pd.factorize(labels[ok].astype(str))
+    codes[ok] = text_codes
+    return codes, list(uniques)
 
 
 def ancova(frame: pd.DataFrame, covariates: tuple[str, ...] = (), conf_level: float = 0.95) -> dict:
@@ -308,23 +369,60 @@ def ancova(frame: pd.DataFrame, covariates: tuple[str, ...] = (), conf_level: fl
     R ``anova(lm(post ~ pre + group0), lm(post ~ pre + group))`` and
     ``coef``/``confint`` of the full model.
     """
-    cols = ["pre_value", "post_value", "group_level", *covariates]
-    d = frame[cols].dropna()
+    codes, labels = _level_codes(frame["group_level"])
+    pre, post = frame["pre_value"].to_numpy(float), frame["post_value"].to_numpy(float)
+    cov = _Covariates(frame[list(covariates)] if covariates else None, len(frame))
+    return _ancova_of(pre, post, _sorted_codes(codes, labels)[0], len(labels), cov, conf_level)
+
+
+def _sorted_codes(codes: np.ndarray, labels: list) -> tuple[np.ndarray, list[str]]:
+    """Codes renumbered so that level i is the i-th label in text order (R's factor levels)."""
+    order = sorted(range(len(labels)), key=lambda j: str(labels[j]))
+    renumber = np.empty(len(labels) + 1, int)
+    renumber[order] = np.arange(len(labels))
+    renumber[-1] = -1  # code -1 (no level) stays -1
+    return renumber[codes], [str(labels[j]) for j in order]
+
+
+def _full_rank(x: np.ndarray, xtx: np.ndarray) -> bool:
+    """``matrix_rank(x) == columns``, decided from the eigenvalues of ``x'x`` when they settle it.
+
+    The SVD behind ``matrix_rank`` costs as much as a least-squares fit of the whole design.
+    Forming ``x'x`` and its eigenvalues moves each by at most about ``n p^2 eps lambda_max``
+    (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., sections 3.5 and 3.1), so
+    ``lambda_min > 8 n p^2 eps lambda_max`` proves ``sigma_min / sigma_max`` of ``x`` far above
+    ``matrix_rank``'s tolerance ``max(n, p) eps``: the same answer. Otherwise ``matrix_rank``
+    decides, as always.
+    """
+    n, p = x.shape
+    eps = np.finfo(float).eps
+    if n * eps < 1e-6 and np.isfinite(xtx).all():
+        lam = np.linalg.eigvalsh(xtx)
+        if lam[0] > 8 * n * p * p * eps * lam[-1]:
+            return True
+    return np.linalg.matrix_rank(x) == p
+
+
+def _ancova_of(pre: np.ndarray, post: np.ndarray, codes: np.ndarray, n_levels: int, cov: _Covariates,
+               conf_level: float) -> dict:
+    """:func:`ancova` from arrays: ``codes`` in text order of the levels, -1 for none."""
     out = {"estimate": _NAN, "ci_low": _NAN, "ci_high": _NAN, "statistic": _NAN,
            "df1": _NAN, "df2": _NAN, "p": _NAN, "note": ""}
-    codes, uniques = pd.factorize(d["group_level"].astype(str))
-    levels = sorted(uniques)
-    k = len(levels)
+    rows = np.flatnonzero(~np.isnan(pre) & ~np.isnan(post) & (codes >= 0) & cov.complete)
+    codes = codes[rows]
+    # Levels without a complete case drop out, as in R.
+    present = np.flatnonzero(np.bincount(codes, minlength=n_levels))
+    k = present.size
     if k < 2:
         out["note"] = "fewer than 2 groups: ANCOVA undefined"
         return out
-    y = d["post_value"].to_numpy(float)
-    x0 = _design(d, ["pre_value", *covariates])
-    code_of = {lv: i for i, lv in enumerate(uniques)}
-    dummies = np.column_stack([(codes == code_of[lv]).astype(float) for lv in levels[1:]])
+    y = post[rows]
+    x0 = np.hstack([np.ones((rows.size, 1)), pre[rows][:, None], *cov.columns(rows)])
+    dummies = np.column_stack([(codes == lv).astype(float) for lv in present[1:]])
     x1 = np.hstack([x0, dummies])
     n, p1 = x1.shape
-    if np.linalg.matrix_rank(x1) < p1 or n - p1 < 1:
+    xtx = x1.T @ x1
+    if n - p1 < 1 or not _full_rank(x1, xtx):
         out["note"] = "too few subjects for the model (or collinear terms): ANCOVA undefined"
         return out
     beta1, *_ = np.linalg.lstsq(x1, y, rcond=None)
@@ -338,11 +436,112 @@ def ancova(frame: pd.DataFrame, covariates: tuple[str, ...] = (), conf_level: fl
     F = ((rss0 - rss1) / (k - 1)) / (rss1 / df2)
     out.update(statistic=float(F), df1=float(k - 1), df2=float(df2), p=float(stats.f.sf(F, k - 1, df2)))
     if k == 2:
-        cov = rss1 / df2 * np.linalg.inv(x1.T @ x1)
-        est, se = -float(beta1[-1]), math.sqrt(float(cov[-1, -1]))
+        covariance = rss1 / df2 * np.linalg.inv(xtx)
+        est, se = -float(beta1[-1]), math.sqrt(float(covariance[-1, -1]))
         q = float(stats.t.ppf(1 - (1 - conf_level) / 2, df2))
         out.update(estimate=est, ci_low=est - q * se, ci_high=est + q * se)
     return out
+
+
+def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average ranks (1-based, ties share the mean of their positions, as R's ``rank``) of
+    values already in ascending order, and the sizes of the runs of tied values."""
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if values.size else np.array([], int)
+    ties = np.diff(np.r_[starts, values.size])
+    return np.repeat(starts + (ties + 1) / 2, ties), ties
+
+
+def compare_groupings(pre, post, groupings: dict[str, tuple[np.ndarray, list]],
+                      covariates: pd.DataFrame | None = None, conf_level: float = 0.95) -> pd.DataFrame:
+    """All between-group tests of change for one outcome under each of several groupings.
+
+    Parameters
+    ----------
+    pre, post : array-like of float
+        One value per subject; a subject missing either is left out.
+    groupings : dict
+        Name -> ``(codes, labels)``: for each subject an integer code into
+        ``labels`` (``-1`` = in no level of this grouping). Levels are
+        compared in the text order of their labels.
+    covariates : pandas.DataFrame, optional
+        The ANCOVA covariates, one column each, rows aligned with ``pre``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per grouping and test, the groupings in the order given, the
+        tests as :func:`compare_change` orders them:
+
+        - ``subgroup``: the grouping's name (a key of ``groupings``).
+        - ``test``: ``Welch t``, ``Mann-Whitney`` (2 groups only), ``one-way
+          ANOVA``, ``Welch ANOVA``, ``Kruskal-Wallis``, ``ANCOVA``.
+        - ``levels``, ``n``: the levels with a subject (text order) and their
+          sizes, ``" | "``-separated; ``n_total``.
+        - ``estimate``, ``ci_low``, ``ci_high``: for 2 groups, difference in
+          mean change (first level minus second; Welch t) or adjusted
+          difference in post (ANCOVA); NaN otherwise.
+        - ``statistic_name`` (t, W, F, H), ``statistic``, ``df1``, ``df2``,
+          ``p`` (two-sided), ``method`` (exact / normal approximation for
+          Mann-Whitney; the model for ANCOVA), ``note`` (why a value is NaN).
+
+    Notes
+    -----
+    The same numbers as calling :func:`compare_change` once per grouping:
+    each group's mean and variance from its values in subject order, the
+    ANCOVA from the same design matrix. The changes are sorted once for all
+    groupings; the average ranks of a grouping's subjects are then their
+    positions among themselves in that order (rank sums are sums of
+    half-integers, exact in floating point whatever the order of summation).
+    """
+    pre, post = np.asarray(pre, float), np.asarray(post, float)
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, left out below
+        change = post - pre
+    paired = ~np.isnan(pre) & ~np.isnan(post)
+    tested = paired & ~np.isnan(change)
+    cov = _Covariates(covariates, pre.size)
+    method = "post ~ pre" + "".join(f" + {c}" for c in cov.names) + " + group"
+    by_change = None
+    rows = []
+    for name, (codes, labels) in groupings.items():
+        codes, labels = _sorted_codes(np.asarray(codes), labels)
+        grouped = tested & (codes >= 0)
+        present = np.flatnonzero(np.bincount(codes[grouped], minlength=len(labels)))
+        levels = [labels[lv] for lv in present]
+        # Each group's values in subject order: its mean and variance as compare_change gives them.
+        xs = [change[grouped & (codes == lv)] for lv in present]
+        ns = [x.size for x in xs]
+        n, m, v = _summaries(xs)
+        out = []
+        rank_sums, ties = [], np.array([], int)
+        if len(levels) >= 2:
+            if by_change is None:
+                by_change = np.argsort(change)
+            in_order = by_change[grouped[by_change]]
+            ranks, ties = _average_ranks(change[in_order])
+            rank_sums = list(np.bincount(codes[in_order], weights=ranks, minlength=len(labels))[present])
+        if len(levels) == 2:
+            wt = _welch_t(n, m, v, conf_level)
+            out.append(_row("Welch t", levels, ns, statistic_name="t", estimate=wt["estimate"],
+                            ci_low=wt["ci_low"], ci_high=wt["ci_high"], statistic=wt["statistic"],
+                            df1=wt["df1"], p=wt["p"], note=wt["note"]))
+            mw = _mann_whitney(ns[0], ns[1], rank_sums[0], ties)
+            out.append(_row("Mann-Whitney", levels, ns, statistic_name="W", statistic=mw["statistic"],
+                            p=mw["p"], method=mw["method"], note=mw["note"]))
+        for test, res, stat in (
+                ("one-way ANOVA", _oneway_anova(n, m, v), "F"),
+                ("Welch ANOVA", _welch_anova(n, m, v), "F"),
+                ("Kruskal-Wallis", _kruskal_wallis(ns, rank_sums, ties), "H")):
+            out.append(_row(test, levels, ns, statistic_name=stat, statistic=res["statistic"],
+                            df1=res["df1"], df2=res.get("df2", _NAN), p=res["p"], note=res["note"]))
+        an = _ancova_of(pre, post, codes, len(labels), cov, conf_level)
+        out.append(_row("ANCOVA", levels, ns, statistic_name="F", method=method,
+                        **{k: an[k] for k in ("estimate", "ci_low", "ci_high", "statistic", "df1", "df2",
+                                              "p", "note")}))
+        if len(levels) < 2:
+            for r in out:
+                r["note"] = r["note"] or "only one group level present"
+        rows += [{"subgroup": name, **r} for r in out]
+    return pd.DataFrame(rows, columns=["subgroup", *RESULT_COLUMNS])
 
 
 def compare_change(frame: pd.DataFrame, covariates: tuple[str, ...] = (),
@@ -381,34 +580,6 @@ def compare_change(frame: pd.DataFrame, covariates: tuple[str, ...] = (),
     .. [1] Vickers, A. J. & Altman, D. G. (2001). Analysing controlled trials
        with baseline and follow up measurements. BMJ 323, 1123-1124.
     """
-    d = frame.dropna(subset=["group_level", "pre_value", "post_value"]).copy()
-    d["group_level"] = d["group_level"].astype(str)
-    d["change"] = d["post_value"] - d["pre_value"]
-    levels, xs = _groups(d["change"], d["group_level"])
-    ns = [x.size for x in xs]
-    # The values of all levels in level order, ranked once for Mann-Whitney and Kruskal-Wallis.
-    ranks = stats.rankdata(np.concatenate(xs)) if len(levels) >= 2 else None
-    rows = []
-    if len(levels) == 2:
-        wt = welch_t(xs[0], xs[1], conf_level)
-        rows.append(_row("Welch t", levels, ns, statistic_name="t", estimate=wt["estimate"],
-                         ci_low=wt["ci_low"], ci_high=wt["ci_high"], statistic=wt["statistic"],
-                         df1=wt["df1"], p=wt["p"], note=wt["note"]))
-        mw = mann_whitney(xs[0], xs[1], ranks=ranks)
-        rows.append(_row("Mann-Whitney", levels, ns, statistic_name="W", statistic=mw["statistic"],
-                         p=mw["p"], method=mw["method"], note=mw["note"]))
-    # The values split by level once, for the three tests.
-    for name, fn, stat in (("one-way ANOVA", _oneway_anova, "F"), ("Welch ANOVA", _welch_anova, "F"),
-                           ("Kruskal-Wallis", lambda lv, x: _kruskal_wallis(lv, x, ranks), "H")):
-        res = fn(levels, xs)
-        rows.append(_row(name, levels, ns, statistic_name=stat, statistic=res["statistic"],
-                         df1=res["df1"], df2=res.get("df2", _NAN), p=res["p"], note=res["note"]))
-    an = ancova(d, covariates, conf_level)
-    rows.append(_row("ANCOVA", levels, ns, statistic_name="F",
-                     method="post ~ pre" + "".join(f" + {c}" for c in covariates) + " + group",
-                     **{k: an[k] for k in ("estimate", "ci_low", "ci_high", "statistic", "df1", "df2",
-                                           "p", "note")}))
-    if len(levels) < 2:
-        for r in rows:
-            r["note"] = r["note"] or "only one group level present"
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    out = compare_groupings(frame["pre_value"], frame["post_value"], {"": _level_codes(frame["group_level"])},
+                            frame[list(covariates)] if covariates else None, conf_level)
+    return out[RESULT_COLUMNS]
