@@ -19,7 +19,7 @@ from pipeline.provenance import finish_run, start_run, write_provenance
 from pipeline.study import Study
 from pipeline.warehouse import atomic, read_frame, scalar, write_frame
 
-# Statistics, tables and figures (scipy, statsmodels, matplotlib) are imported by the steps
+# Statistics, tables and figures (scipy, matplotlib, python-docx) are imported by the steps
 # that use them: loading the Dagster definitions or ingesting needs none of them.
 
 
@@ -150,17 +150,20 @@ def _save(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, name:
     return tables.write_results(frame, study_reports(reports_dir, study) / "tables", name)
 
 
-def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
+def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path,
+                      pairs: pd.DataFrame | None = None) -> list[Path]:
     """Change compared between the levels of every planned subgroup (Welch t, Mann-Whitney,
     ANOVA, Welch ANOVA, Kruskal-Wallis, ANCOVA post ~ pre + covariates + group):
-    ``<study>.between_groups`` and ``tables/between_groups.csv``."""
+    ``<study>.between_groups`` and ``tables/between_groups.csv``. ``pairs`` is the study's
+    pairs table if the caller has already read it (in table order)."""
     from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_groupings
 
     plan = study.analysis
     columns = ["outcome", "score", "subgroup", *RESULT_COLUMNS]
     if not plan.subgroups:
         return [_save(con, study, reports_dir, "between_groups", pd.DataFrame(columns=columns))]
-    pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs")
+    if pairs is None:
+        pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs")
     levels = _subgroup_levels(con, study)
     covariates = list(plan.covariates)
     # Everything about a subject (levels, covariates) is looked up once per subject and reaches
@@ -218,7 +221,7 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
     s, plan = study.name, study.analysis
     better = _higher_is_better(study)
     pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {s}.pairs")
-    written = compare_subgroups(con, study, reports_dir)
+    written = compare_subgroups(con, study, reports_dir, pairs)
     written.append(_save(con, study, reports_dir, "change_direction",
                          change_direction(pairs, better, plan.ordinal)))
     written.append(_save(con, study, reports_dir, "responders",
