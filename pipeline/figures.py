@@ -15,7 +15,6 @@ resolution (``outcomes export-figures``).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import pickle
@@ -23,6 +22,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +35,13 @@ matplotlib.use("Agg")  # files only; never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from PIL import Image  # noqa: E402
-from scipy import stats  # noqa: E402
+# The t quantile from scipy.special, what scipy.stats.t.ppf computes: importing scipy.stats
+# would add about half a second to the start of every figure worker.
+from scipy.special import stdtrit  # noqa: E402
 
 SINGLE_COLUMN_IN = 3.5  # about 85-89 mm, the usual single-column width
 DOUBLE_COLUMN_IN = 7.0  # about 180 mm
@@ -122,20 +126,59 @@ def _shown(frame: pd.DataFrame, limit: int = INDIVIDUALS_SHOWN) -> pd.DataFrame:
 
 
 def _rgb(fig: plt.Figure, dpi: int) -> Image.Image:
-    """The figure rendered by Agg at ``dpi``, as an RGB image (journals reject alpha channels)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="rgba", dpi=dpi)
-    width, height = (int(round(v * dpi)) for v in fig.get_size_inches())
-    return Image.frombuffer("RGBA", (width, height), buffer.getvalue(), "raw", "RGBA", 0, 1).convert("RGB")
+    """The figure rendered by Agg at ``dpi``, as an RGB image (journals reject alpha channels).
+
+    Drawn on the figure's Agg canvas and read from its buffer in place: at 600 dpi a
+    double-column figure is some 70 MB of RGBA, which savefig(format="rgba") would copy twice.
+    The figure is opaque, so dropping the alpha channel changes no pixel."""
+    original = fig.get_dpi()
+    fig.set_dpi(dpi)
+    try:
+        fig.canvas.draw()
+        buffer = fig.canvas.buffer_rgba()
+        height, width = buffer.shape[:2]
+        return Image.frombuffer("RGBA", (width, height), buffer, "raw", "RGBA", 0, 1).convert("RGB")
+    finally:
+        fig.set_dpi(original)
+
+
+# Compression level 1 of 9: PNGs about 8% larger than zlib's default 6, written in half the
+# time; the pixels are the same (PNG is lossless) and so are the bytes from run to run.
+PNG_COMPRESS_LEVEL = 1
 
 
 def _save_raster(image: Image.Image, path: Path, ext: str, dpi: int) -> None:
     # Through Pillow, to control the file: RGB, the resolution tag, LZW for TIFF, and no
     # other metadata (no software version or time), so bytes do not drift.
     if ext == "png":
-        image.save(path, format="PNG", dpi=(dpi, dpi))
+        image.save(path, format="PNG", dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL)
     else:
         image.save(path, format="TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
+
+
+# Tables of an embedded TrueType font that a PDF viewer never reads: the PDF names each glyph
+# and its place itself (matplotlib works out glyphs and kerning from the font on disk when it
+# writes the text). Left out of each figure's font subset, the glyphs and their outlines are the
+# same, the PDF is smaller and renders the same, and subsetting takes a fifth of the time
+# (fontTools otherwise reads and prunes DejaVu Sans's large GSUB and GPOS tables for every PDF).
+PDF_UNUSED_FONT_TABLES = ("GDEF", "GPOS", "GSUB", "kern", "MATH")
+
+
+@contextmanager
+def _pdf_fonts_without_layout_tables():
+    """While saving a PDF: fontTools' subsetter drops :data:`PDF_UNUSED_FONT_TABLES` too
+    (matplotlib builds the subsetter's options itself, from these defaults)."""
+    from fontTools import subset
+
+    default = getattr(subset.Options, "_drop_tables_default", None)
+    if not isinstance(default, list):  # another fontTools: subset as matplotlib does
+        yield
+        return
+    subset.Options._drop_tables_default = default + [t for t in PDF_UNUSED_FONT_TABLES if t not in default]
+    try:
+        yield
+    finally:
+        subset.Options._drop_tables_default = default
 
 
 def _save_one(fig: plt.Figure, path: Path, ext: str, dpi: int | None) -> None:
@@ -144,8 +187,9 @@ def _save_one(fig: plt.Figure, path: Path, ext: str, dpi: int | None) -> None:
     elif ext == "svg":
         fig.savefig(path, format="svg", metadata={"Date": None})
     elif ext == "pdf":
-        fig.savefig(path, format="pdf", dpi=dpi or DPI["png"],
-                    metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
+        with _pdf_fonts_without_layout_tables():
+            fig.savefig(path, format="pdf", dpi=dpi or DPI["png"],
+                        metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
     else:
         raise ValueError(f"unknown figure format {ext!r}; use one of {', '.join(DEFAULT_FORMATS)}")
 
@@ -158,16 +202,32 @@ def save(fig: plt.Figure, folder: Path, stem: str, formats: tuple[str, ...] = DE
             raise ValueError(f"unknown figure format {ext!r}; use one of {', '.join(DEFAULT_FORMATS)}")
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    if not isinstance(fig.canvas, FigureCanvasAgg):  # made without pyplot: Agg lays it out and draws
+        FigureCanvasAgg(fig)
     with plt.rc_context(THEME):
         # Lay the figure out once, then freeze it: the layout is in inches and points, the
         # same at every resolution, and recomputing it for each file is most of the cost.
-        fig.canvas.draw()
-        fig.set_layout_engine("none")
+        # The layout engine runs on its own, as a draw would run it first: a whole drawing
+        # just to lay the figure out would cost as much again.
+        engine = fig.get_layout_engine()
+        if fig.axes and engine is not None:
+            engine.execute(fig)
+    # No layout engine at all from here, not even the placeholder set_layout_engine("none")
+    # leaves: with one, every savefig draws the whole figure once without output before drawing
+    # it for the file. (savefig puts back an absent engine as the rc settings say: hence these.)
+    with plt.rc_context({**THEME, "figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
         # The layout solver's last bits vary from process to process (its internal maps are
         # keyed by memory address), which would change the files' bytes: snap every axes to
         # 1/10000 of the figure (under 0.001 in), invisible in print.
         for ax in fig.axes:
             ax.set_position([round(v, 4) for v in ax.get_position().bounds])
+            # Titles stay at the top of the axes, where matplotlib puts them unless the y axis
+            # has an offset text ("1e6") in their way: it otherwise checks that again from every
+            # tick label in each file's drawing, a tenth of the whole export.
+            if getattr(ax, "_autotitlepos", None) and not ax.yaxis.offsetText.get_text():
+                ax._autotitlepos = False
+        _pin_best_legends(fig)
         # PNG at 300 dpi from the 600-dpi TIFF rendering, each pixel the mean of 2 x 2:
         # one Agg rendering instead of two, and the PNG is supersampled, not worse.
         shared = None
@@ -183,6 +243,32 @@ def save(fig: plt.Figure, folder: Path, stem: str, formats: tuple[str, ...] = DE
             written.append(path)
     plt.close(fig)
     return written
+
+
+LEGEND_PLACES = ("upper right", "upper left", "lower left", "lower right", "right", "center left",
+                 "center right", "lower center", "upper center", "center")
+
+
+def _pin_best_legends(fig: plt.Figure) -> None:
+    """Fix each loc="best" legend at the place matplotlib chose for it, once.
+
+    "best" is one of the ten named places, the one covering the fewest data; finding it tests
+    every line of the axes against each place, in every drawing (a third of a slope plot's time
+    with hundreds of patients' lines). Chosen once, every file also shows the legend in the
+    same place."""
+    renderer = None
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None or getattr(legend, "_loc", None) != 0:  # not "best" (0)
+            continue
+        renderer = renderer or fig.canvas.get_renderer()
+        chosen = legend.get_window_extent(renderer).bounds
+        for place in LEGEND_PLACES:
+            legend.set_loc(place)
+            if legend.get_window_extent(renderer).bounds == chosen:
+                break
+        else:  # not at a named place (matplotlib changed how it chooses): choose every time
+            legend.set_loc("best")
 
 
 def width_folder(folder: Path, width: str) -> Path:
@@ -230,8 +316,8 @@ def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | N
         # Keyed without the output folder itself, so that the record is the same wherever
         # the reports are written.
         code = _code_key()
-        keys = [hashlib.sha256(code + pickle.dumps(job[:2] + (_relative(job[2], folder),) + job[3:],
-                                                   protocol=5)).hexdigest() for job in jobs]
+        pickled = [pickle.dumps(job[:2] + (_relative(job[2], folder),) + job[3:], protocol=5) for job in jobs]
+        keys = [hashlib.sha256(code + data).hexdigest() for data in pickled]
     except (pickle.PicklingError, AttributeError, TypeError):  # a lambda: drawn here, every time
         keys = None
     manifest_path = Path(folder) / RENDERED
@@ -248,6 +334,9 @@ def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | N
     if workers <= 1:
         drawn = [_draw_and_save(jobs[i]) for i in todo]
     else:
+        # The longest drawings first, so that the processes finish together, on short ones:
+        # the more data a figure is given (panels, patients) and the wider it is, the longer.
+        todo.sort(key=lambda i: (len(pickled[i]), WIDTHS[jobs[i][1]]), reverse=True)
         drawn = _in_processes([jobs[i] for i in todo], workers)
     for i, paths in zip(todo, drawn):
         results[i] = paths
@@ -387,7 +476,7 @@ def _mean_ci(values: np.ndarray, conf_level: float) -> tuple[float, float]:
     mean = float(np.mean(values))
     if n < 2:
         return mean, 0.0
-    half = stats.t.ppf(0.5 + conf_level / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n)
+    half = stdtrit(n - 1, 0.5 + conf_level / 2) * np.std(values, ddof=1) / np.sqrt(n)
     return mean, float(half)
 
 
@@ -434,8 +523,10 @@ def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, 
         # ordinal scale (House-Brackmann) lines would otherwise hide one another.
         shown = _shown(pairs)
         shared = shown.groupby(["pre_value", "post_value"]).size().reset_index(name="count")
+        # Lines made directly rather than by ax.plot, whose argument handling costs more than the
+        # line itself when there are hundreds; the errorbar below rescales the axes to them.
         for a, b, count in shared.itertuples(index=False):
-            ax.plot([0, 1], [a, b], color="0.55", alpha=0.45, linewidth=0.6 * np.sqrt(count), zorder=1)
+            ax.add_line(Line2D([0, 1], [a, b], color="0.55", alpha=0.45, linewidth=0.6 * np.sqrt(count), zorder=1))
         means, halves = zip(*(_mean_ci(v, conf_level) for v in (pre, post)))
         ax.errorbar([0, 1], means, yerr=halves, color=OKABE_ITO[0], linewidth=2, marker="o",
                     markersize=5, capsize=3, zorder=3, label=f"Mean ({conf_level:.0%} CI)")
@@ -749,7 +840,6 @@ def study_figures(con, study) -> list[FigureSpec]:
     s, plan = study.name, study.analysis
     footer = tables.SYNTHETIC_NOTE if study.synthetic else ""
     planned = outcomes_frame(study)
-    pairs = read_frame(con, f"SELECT outcome, score, pre_value, post_value, diff FROM {s}.pairs")
     pre_label, post_label = "Before surgery", f"Last follow-up\n(day ≥ {plan.post_min_day})"
     specs: list[FigureSpec] = []
     panels = []
@@ -759,7 +849,10 @@ def study_figures(con, study) -> list[FigureSpec]:
     for row in planned.itertuples():
         if row.Index not in headline:
             continue
-        subset = pairs[(pairs["outcome"] == row.outcome) & (pairs["score"] == row.score)]
+        # The pairs of the headline scores only, in table order, picked by DuckDB: a registry has
+        # millions of pairs over every score, and selecting them by name in pandas takes seconds.
+        subset = read_frame(con, f"SELECT pre_value, post_value, diff FROM {s}.pairs "
+                                 "WHERE outcome = ? AND score = ?", [row.outcome, row.score])
         if subset.empty:
             continue
         score = instrument_for(study, row.instrument).score(row.score, getattr(row, "version", "") or None)

@@ -4,6 +4,9 @@ with text kept as text (SVG), fonts embedded (PDF) and the same bytes on every r
 from __future__ import annotations
 
 import hashlib
+import io
+import re
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -107,6 +110,69 @@ def test_png_is_the_tiff_rendering_halved(tmp_path):
         assert small.mode == "RGB"
         assert small.size == ((large.size[0] + 1) // 2, (large.size[1] + 1) // 2)
         assert np.array_equal(np.asarray(small), np.asarray(large.reduce(2)))
+
+
+def _as_matplotlib_draws_it(make, width: float) -> tuple[np.ndarray, bytes]:
+    """The 600-dpi pixels and the SVG of a figure drawn the plain way: laid out by a whole
+    drawing (then snapped, as export does), and each file drawn from scratch by savefig, with
+    every automatic placement (titles, loc="best" legends) worked out again."""
+    with figures.plt.rc_context(figures.THEME):
+        fig = make(width)
+        fig.canvas.draw()
+        fig.set_layout_engine("none")
+        for ax in fig.axes:
+            ax.set_position([round(v, 4) for v in ax.get_position().bounds])
+        raw = io.BytesIO()
+        fig.savefig(raw, format="rgba", dpi=600)
+        width_px, height_px = (round(v * 600) for v in fig.get_size_inches())
+        pixels = np.frombuffer(raw.getvalue(), np.uint8).reshape(height_px, width_px, 4)[..., :3]
+        svg = io.BytesIO()
+        fig.savefig(svg, format="svg", metadata={"Date": None})
+    figures.plt.close(fig)
+    return pixels, svg.getvalue()
+
+
+@pytest.mark.parametrize("name", ["slope", "prepost_box", "change_distribution", "grade_shift", "rater_agreement"])
+def test_files_show_what_matplotlib_draws(name, tmp_path):
+    # export lays a figure out once and fixes what matplotlib would otherwise work out again in
+    # each file's drawing (title places, the legend's "best" place): the files must not change.
+    spec = figures.FigureSpec(name, "caption", MAKERS[name], widths=("single",))
+    tiff, svg = figures.export([spec], tmp_path, formats=("tiff", "svg"))
+    pixels, reference_svg = _as_matplotlib_draws_it(MAKERS[name], figures.SINGLE_COLUMN_IN)
+    with Image.open(tiff) as image:
+        assert np.array_equal(np.asarray(image), pixels)
+    assert svg.read_bytes() == reference_svg
+
+
+def test_pdf_embeds_a_complete_truetype_subset(tmp_path):
+    # The embedded subset keeps what a PDF viewer reads (outlines, metrics, character map) and
+    # leaves out the layout tables it never reads.
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    spec = figures.FigureSpec("slope", "caption", MAKERS["slope"], widths=("single",))
+    [pdf] = figures.export([spec], tmp_path, formats=("pdf",))
+    data = pdf.read_bytes()
+    fonts = []
+    for match in re.finditer(rb"/FontFile2 (\d+) 0 R", data):
+        start = data.index(b"stream", data.index(b"\n%s 0 obj" % match.group(1))) + len(b"stream\n")
+        fonts.append(TTFont(io.BytesIO(zlib.decompressobj().decompress(data[start:]))))
+    assert fonts
+    for font in fonts:
+        assert {"glyf", "loca", "hmtx", "cmap", "head", "maxp"} <= set(font.keys())
+        assert not {"GSUB", "GPOS", "GDEF", "kern"} & set(font.keys())
+        assert font["maxp"].numGlyphs > 1  # the figure's glyphs, not an empty font
+    # Subsetting is set back as matplotlib had it once the PDF is written.
+    assert "GSUB" not in subset.Options().drop_tables
+
+
+def test_confidence_interval_is_student_t():
+    from scipy import stats
+
+    values = np.array([3.0, 4.5, 2.0, 6.0, 5.5, 4.0, 3.5])
+    mean, half = figures._mean_ci(values, 0.95)
+    expected = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    assert mean == values.mean() and half == expected
 
 
 def test_large_cohorts_draw_a_sample_of_patients_but_summarise_all():
