@@ -297,9 +297,9 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
     One row per accepted visit and one DOUBLE column per mapped item column (named as in the
     file): the value, or NULL when the cell is empty or refused. The rows are in no particular
     order (sorting a registry's tens of millions of cells costs as much as writing them; readers
-    group or sort as they need). Each cell is parsed and checked
-    in one columnar pass; only rows with a refused cell are unpivoted, into temp table
-    ``item_findings`` (one row per refused cell with its reason) for the quarantine.
+    group or sort as they need). Each cell is parsed and checked in one columnar pass; only
+    rows with a refused cell are unpivoted, into temp table ``item_findings`` (one row per
+    refused cell with its reason) for the quarantine.
     """
     s, decimal = study.name, study.visits_options.decimal
     reserved = sorted(set(mapping["column"]) & {"line", "subject", "visit", "day"})

@@ -1,6 +1,6 @@
 """Raw files into DuckDB as text, whatever a coordinator's software wrote.
 
-A file is loaded into a temporary table with every value as text (nothing is
+A file is loaded into a temporary relation with every value as text (nothing is
 converted by guesswork; ingestion checks each value) and a ``_line`` column:
 the row as a spreadsheet shows it, the header being line 1.
 
@@ -111,7 +111,8 @@ def detect_format(path: Path, options: ReadOptions) -> str:
 
 def read_table(con: duckdb.DuckDBPyConnection, path: Path, table: str,
                options: ReadOptions = ReadOptions()) -> RawTable:
-    """Load ``path`` into temp relation ``table`` (a view or a table); raise :class:`ReadError` if it is not a table."""
+    """Load ``path`` into temp relation ``table`` (a table, or a view numbering the lines of
+    one); raise :class:`ReadError` if it is not a table."""
     path = Path(path)
     if not path.is_file():
         raise ReadError(f"{path}: file not found. Put the export there or correct the file name.")

@@ -59,7 +59,7 @@ def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
     paragraphs.append(
         "As a sensitivity analysis that uses every observed value, the mean at each visit was estimated "
         "with a linear mixed model (visit as a fixed effect, a random intercept"
-        + (" and a random slope on day" if plan.random_slope else "")
+        + (" and a random slope on time in years" if plan.random_slope else "")
         + f" per patient; REML) with Wald {plan.conf_level:.0%} confidence intervals.")
     packages = provenance.get("packages", {})
     versions = ", ".join(f"{name} {packages[name]}" for name in SOFTWARE if name in packages)
