@@ -183,6 +183,10 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
     names = _header(path, text[:MAX_LINE_BYTES], delimiter)
     columns = "{" + ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for n in names) + "}"
     con.execute("SET VARIABLE _path = ?", [str(path)])
+    # DuckDB adds a read's rejected rows to these tables if they exist: a file read earlier
+    # under the same name on this connection would lend this one its rejected lines.
+    for leftover in (f"{table}_reject_errors", f"{table}_reject_scans"):
+        drop_temp(con, leftover)
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {table}_text AS

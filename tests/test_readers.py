@@ -102,3 +102,24 @@ def test_the_raw_file_is_never_modified(tmp_path):
     path.write_bytes(data)
     read_table(duckdb.connect(), path, "raw")
     assert path.read_bytes() == data
+
+
+def test_reloading_a_name_switches_between_view_and_table(tmp_path):
+    """A clean CSV is loaded as a view numbering its lines, one with a rejected row (or an XLSX)
+    as a table; loading another file under the same name replaces either kind."""
+    clean = tmp_path / "clean.csv"
+    clean.write_text("id,x\nA,1\nB,2\n")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("id,x\nA,1\nB,2,extra\nC,3\n")
+    book = tmp_path / "book.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["id", "x"])
+    workbook.active.append(["D", 4])
+    workbook.save(book)
+    con = duckdb.connect()
+    expected = {clean: [(2, "A"), (3, "B")], ragged: [(2, "A"), (4, "C")], book: [(2, "D")]}
+    for path in (clean, ragged, clean, book, clean):
+        raw = read_table(con, path, "raw")
+        assert con.execute("SELECT _line, id FROM raw ORDER BY _line").fetchall() == expected[path]
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'raw'").fetchall()
+    assert kind == [("VIEW",)] and raw.rows == 2
