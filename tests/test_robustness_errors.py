@@ -21,6 +21,14 @@ def _run(capsys, study, tmp_path, *extra):
     return code, err
 
 
+def _report_env(monkeypatch, study, tmp_path) -> None:
+    """What `outcomes report` (a Dagster run) reads: the raw folder, warehouse, reports and Dagster home."""
+    (tmp_path / "dagster").mkdir()
+    for name, value in (("OUTCOMES_RAW", study.parent), ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
+                        ("OUTCOMES_REPORTS", tmp_path / "reports"), ("DAGSTER_HOME", tmp_path / "dagster")):
+        monkeypatch.setenv(name, str(value))
+
+
 def _one_line(err: str) -> str:
     assert err.count("\n") == 1 and err.startswith(("error: ", "interrupted: ")), err
     assert "Traceback" not in err
@@ -89,10 +97,7 @@ def test_out_of_disk_space(tiny_study, tmp_path, capsys, monkeypatch, command):
     if command == "run":
         code, err = _run(capsys, tiny_study, tmp_path)
     else:
-        (tmp_path / "dagster").mkdir()
-        for name, value in (("OUTCOMES_RAW", tiny_study.parent), ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
-                            ("OUTCOMES_REPORTS", tmp_path / "reports"), ("DAGSTER_HOME", tmp_path / "dagster")):
-            monkeypatch.setenv(name, str(value))
+        _report_env(monkeypatch, tiny_study, tmp_path)
         code, err = main(["report"]), capsys.readouterr().err
     assert code == 4
     assert "error: out of disk space ([Errno 28] No space left on device)" in _one_line(err)
@@ -104,10 +109,7 @@ def test_a_refused_input_in_a_dagster_run_is_one_line_too(tiny_study, tmp_path, 
     lines = patients.read_text().splitlines()
     patients.write_text("\n".join([lines[0] + ",contact"] + [f"{l},p{i}@example.org" for i, l in enumerate(lines[1:])])
                         + "\n")
-    (tmp_path / "dagster").mkdir()
-    for name, value in (("OUTCOMES_RAW", tiny_study.parent), ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
-                        ("OUTCOMES_REPORTS", tmp_path / "reports"), ("DAGSTER_HOME", tmp_path / "dagster")):
-        monkeypatch.setenv(name, str(value))
+    _report_env(monkeypatch, tiny_study, tmp_path)
     code = main(["report"])
     err = capsys.readouterr().err
     assert code == 2
@@ -118,10 +120,7 @@ def test_a_refused_input_in_a_dagster_run_is_one_line_too(tiny_study, tmp_path, 
 def test_a_failed_data_check_in_a_dagster_run_is_one_line_saying_where_to_look(tiny_study, tmp_path, monkeypatch,
                                                                               capsys):
     # One subject of three has a pre and a post value: below the default min_paired_share (0.5).
-    (tmp_path / "dagster").mkdir()
-    for name, value in (("OUTCOMES_RAW", tiny_study.parent), ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
-                        ("OUTCOMES_REPORTS", tmp_path / "reports"), ("DAGSTER_HOME", tmp_path / "dagster")):
-        monkeypatch.setenv(name, str(value))
+    _report_env(monkeypatch, tiny_study, tmp_path)
     code = main(["report"])
     err = capsys.readouterr().err
     assert code == 1
