@@ -281,9 +281,11 @@ def _needing_values(con: duckdb.DuckDBPyConnection, raw: RawTable, columns: list
     plain = [c for c in columns if c not in special]
     if not plain:
         return columns
-    # NULL (empty) cells pass; text, NaN and large numbers do not.
-    checks = ", ".join(f"bool_and({quote(c)} IS NULL OR coalesce(TRY_CAST({quote(c)} AS DOUBLE) < {_BELOW_DATES}, "
-                       "FALSE))" for c in plain)
+    # NULL (empty) cells pass; text, NaN and large numbers do not: every written cell reads as a
+    # number (as many numbers as cells) and the largest is below (NaN sorts above every number,
+    # so a NaN fails too). Two aggregates over the parsed column cost less than a test per cell.
+    checks = ", ".join(f"count({quote(c)}) = count(TRY_CAST({quote(c)} AS DOUBLE)) AND "
+                       f"coalesce(max(TRY_CAST({quote(c)} AS DOUBLE)) < {_BELOW_DATES}, TRUE)" for c in plain)
     passed = con.execute(f"SELECT {checks} FROM {raw.table}").fetchall()[0]
     clear = {c for c, ok in zip(plain, passed) if ok}
     return [c for c in columns if c not in clear]

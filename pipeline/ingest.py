@@ -29,7 +29,6 @@ role is accounted separately, as ``<file> [subjects]`` and ``<file> [visits]``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ import pandas as pd
 from pipeline.instruments import instrument_for
 from pipeline import progress, redcap
 from pipeline.deidentify import Finding, IdentifiersFound, scan
-from pipeline.readers import RawTable, ReadError, drop_temp, number_sql, quote, read_table
+from pipeline.readers import RawTable, ReadError, drop_temp, number_sql, quote, read_table, sha256
 from pipeline.study import Study
 from pipeline.warehouse import scalar
 
@@ -57,23 +56,6 @@ class SourceFile:
     rows_read: int
     rows_accepted: int
     rows_quarantined: int
-
-
-def sha256(path: Path) -> str:
-    """The file's SHA-256 (hex). Remembered for the file as it is (same inode, size and
-    modification time), since ingestion, provenance and the run log each ask for it."""
-    info = Path(path).stat()
-    key = (str(Path(path).resolve()), info.st_ino, info.st_size, info.st_mtime_ns)
-    if key not in _DIGESTS:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _DIGESTS[key] = digest.hexdigest()
-    return _DIGESTS[key]
-
-
-_DIGESTS: dict[tuple, str] = {}
 
 
 def item_columns(study: Study) -> pd.DataFrame:
@@ -298,15 +280,15 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
     file): the value, or NULL when the cell is empty or refused. The rows are in no particular
     order (sorting a registry's tens of millions of cells costs as much as writing them; readers
     group or sort as they need). Each cell is parsed and checked in one columnar pass; only
-    rows with a refused cell are unpivoted, into temp table ``item_findings`` (one row per
-    refused cell with its reason) for the quarantine.
+    the cells of columns holding a refused cell, on rows holding one, are unpivoted, into temp
+    table ``item_findings`` (one row per refused cell with its reason) for the quarantine.
     """
     s, decimal = study.name, study.visits_options.decimal
     reserved = sorted(set(mapping["column"]) & {"line", "subject", "visit", "day"})
     if reserved:
         raise IngestError(f"{study.spec_path}: item column {reserved[0]!r} has the name of a key column of "
                           f"{s}.item_values (line, subject, visit, day). Rename it in the file and the spec.")
-    parsed, checked, kept, written = [], [], [], []
+    parsed, checked = [], []
     for m in mapping.itertuples(index=False):
         c = _q(m.column)
         parsed.append(f"{number_sql(f'r.{c}', decimal)} AS {c}")
@@ -315,9 +297,6 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
         if m.integer:
             valid += f" AND {c} = round({c})"
         checked.append(f"CASE WHEN {valid} THEN {c} END AS {c}")
-        kept.append(f"CAST(iv.{c} IS NOT NULL AS INTEGER)")
-        written.append(f"CAST(r.{c} IS NOT NULL AS INTEGER)")
-    columns = ", ".join(_q(c) for c in mapping["column"])
     replace_relation(con, f"{s}.item_values", "TABLE")
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.item_values AS
@@ -325,11 +304,24 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
         FROM (SELECT v._line AS line, v.subject, v.visit, v.day, {', '.join(parsed)}
               FROM visit_rows v JOIN raw_visits r USING (_line) WHERE v.finding IS NULL)
     """)
-    # A row with fewer values kept than cells written holds a refused cell (or one of spaces
-    # only): counting non-empty cells needs no parsing, so this pass is cheap.
-    refused_lines = f"""
+    # A refused cell (or one of spaces only) is written in the file but not kept. Counting a
+    # column's cells needs no parsing: the columns whose accepted rows have fewer values kept
+    # than cells written are found in one cheap pass, and only their cells are looked at.
+    names = list(mapping["column"])
+    counts = ", ".join(f"count({_q(c)})" for c in names)
+    found = con.execute(f"""
+        SELECT * FROM (SELECT {counts} FROM raw_visits),
+                      (SELECT {counts} FROM raw_visits
+                       WHERE _line IN (SELECT _line FROM visit_rows WHERE finding IS NOT NULL)),
+                      (SELECT {counts} FROM {s}.item_values)
+    """).fetchall()[0]
+    k = len(names)
+    suspect = [c for i, c in enumerate(names) if found[i] - found[k + i] > found[2 * k + i]]
+    refused_lines = (f"""
         SELECT iv.line FROM {s}.item_values iv JOIN raw_visits r ON r._line = iv.line
-        WHERE {' + '.join(kept)} < {' + '.join(written)}"""
+        WHERE {' OR '.join(f'(iv.{_q(c)} IS NULL AND r.{_q(c)} IS NOT NULL)' for c in suspect)}"""
+                     if suspect else "SELECT NULL::BIGINT WHERE FALSE")
+    columns = ", ".join(_q(c) for c in suspect or names[:1])
     number = number_sql("u.raw", decimal)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE item_findings AS

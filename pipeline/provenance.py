@@ -26,7 +26,8 @@ from pathlib import Path
 import duckdb
 
 from pipeline import paths
-from pipeline.ingest import SourceFile, sha256
+from pipeline.ingest import SourceFile
+from pipeline.readers import sha256
 from pipeline.study import OVERRIDABLE, Study, load_study
 
 PACKAGES = ("facial-outcomes", "duckdb", "pandas", "numpy", "scipy", "matplotlib",

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +93,32 @@ def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
                        "WHERE table_catalog = 'temp' AND table_name = ?", [name]).fetchall()[0][0]
     if kind:
         con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} temp.{quote(name)}")
+
+
+def sha256(path: Path) -> str:
+    """The file's SHA-256 (hex). Remembered for the file as it is (same inode, size and
+    modification time), since ingestion, provenance and the run log each ask for it."""
+    key = _file_key(path)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def _remember_sha256(key: tuple, data: bytes) -> None:
+    """Remember the digest of a file's bytes, read while the file had ``key``."""
+    _DIGESTS[key] = hashlib.sha256(data).hexdigest()
+
+
+def _file_key(path: Path) -> tuple:
+    info = Path(path).stat()
+    return (str(Path(path).resolve()), info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+_DIGESTS: dict[tuple, str] = {}
 
 
 def detect_format(path: Path, options: ReadOptions) -> str:
@@ -170,7 +198,23 @@ def _header(path: Path, text: str, delimiter: str) -> list[str]:
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions) -> RawTable:
+    key = _file_key(path)
     data = path.read_bytes()
+    hashing = None
+    if _file_key(path) == key:
+        # Ingestion records the file's SHA-256: hashed from these bytes while DuckDB reads the
+        # file (both release the interpreter lock), rather than read and hashed again after.
+        hashing = threading.Thread(target=_remember_sha256, args=(key, data), daemon=True)
+        hashing.start()
+    try:
+        return _read_csv_data(con, path, table, options, data)
+    finally:
+        if hashing is not None:
+            hashing.join()
+
+
+def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions,
+                   data: bytes) -> RawTable:
     encoding, text = _decode(path, data, options.encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -215,27 +259,27 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
                END AS reason
         FROM {table}_reject_errors GROUP BY line
     """)
-    # Blank lines are found in the text, so a blank line after a cell holding a line break
-    # is placed one line late per such break; DuckDB's own line numbers count records.
-    # A fast test first, on the bytes (the same newlines in UTF-8 and Latin-1): most exports have none.
-    has_blank = b"\n\n" in data or b"\n\r\n" in data
-    blank = [m.start() for m in re.finditer(r"(?m)^\r?$", text)] if has_blank else []
-    blank_lines = sorted({text.count("\n", 0, pos) + 1 for pos in blank if pos < len(text.rstrip("\r\n "))})
-    con.register("_blank_lines", pd.DataFrame({"_line": pd.Series(blank_lines, dtype="int64")}))
-    try:
-        loaded = con.execute(f"SELECT count(*) FROM {table}_text").fetchall()[0][0]
-        rejected = con.execute(f"SELECT count(*) FROM {table}_rejects").fetchall()[0][0]
-        # Loaded rows keep file order (DuckDB preserves insertion order); the k-th loaded row is on
-        # the k-th line that is neither the header, a rejected row nor blank.
-        if not rejected and not blank_lines:
-            # The usual export: row k is on line k + 1. A view numbers the rows as they are read:
-            # copying a registry-sized table costs about as much as reading the file, and
-            # numbering it in place (UPDATE) leaves DuckDB a vacuum of the whole table to do later.
-            drop_temp(con, table)
-            con.execute(f"CREATE TEMP VIEW {table} AS SELECT rowid + 2 AS _line, * EXCLUDE (_line) FROM {table}_text")
-        else:
-            last = loaded + rejected + len(blank_lines) + 1
-            drop_temp(con, table)
+    loaded = con.execute(f"SELECT count(*) FROM {table}_text").fetchall()[0][0]
+    rejected = con.execute(f"SELECT count(*) FROM {table}_rejects").fetchall()[0][0]
+    # Every line of the file holds the header, a row (loaded or rejected) or neither (a blank
+    # line, or the rest of a cell holding a line break): when the lines and those records are
+    # as many, no line is blank. Counting line ends is one fast pass over the bytes; searching
+    # them for a blank line, as below, takes several.
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    blank_lines = [] if lines == loaded + rejected + 1 else _blank_lines(text)
+    # Loaded rows keep file order (DuckDB preserves insertion order); the k-th loaded row is on
+    # the k-th line that is neither the header, a rejected row nor blank.
+    if not rejected and not blank_lines:
+        # The usual export: row k is on line k + 1. A view numbers the rows as they are read:
+        # copying a registry-sized table costs about as much as reading the file, and
+        # numbering it in place (UPDATE) leaves DuckDB a vacuum of the whole table to do later.
+        drop_temp(con, table)
+        con.execute(f"CREATE TEMP VIEW {table} AS SELECT rowid + 2 AS _line, * EXCLUDE (_line) FROM {table}_text")
+    else:
+        last = loaded + rejected + len(blank_lines) + 1
+        drop_temp(con, table)
+        con.register("_blank_lines", pd.DataFrame({"_line": pd.Series(blank_lines, dtype="int64")}))
+        try:
             con.execute(f"""
                 CREATE TEMP TABLE {table} AS
                 WITH free AS (
@@ -248,11 +292,22 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
                 FROM (SELECT rowid AS _k, * FROM {table}_text) t JOIN free f USING (_k)
                 ORDER BY f._line
             """)
-            con.execute(f"DROP TABLE {table}_text")
-    finally:
-        con.unregister("_blank_lines")
+        finally:
+            con.unregister("_blank_lines")
+        con.execute(f"DROP TABLE {table}_text")
     return RawTable(path, table, tuple(names), loaded + rejected, rejected, "csv", encoding, delimiter,
                     options.decimal)
+
+
+def _blank_lines(text: str) -> list[int]:
+    """The blank lines of a file's text (line numbers), trailing ones left out.
+
+    Found in the text, so a blank line after a cell holding a line break is placed one line
+    late per such break; DuckDB's own line numbers count records.
+    """
+    blank = [m.start() for m in re.finditer(r"(?m)^\r?$", text)]
+    end = len(text.rstrip("\r\n "))
+    return sorted({text.count("\n", 0, pos) + 1 for pos in blank if pos < end})
 
 
 def _cell_text(value: object) -> str | None:

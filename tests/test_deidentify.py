@@ -78,6 +78,24 @@ def test_dob_holding_only_years_is_still_a_date_column_but_years_pass(tmp_path):
     assert findings_for(tmp_path, "dob", ["1970"]) == set()  # a year is allowed; 1970 implies no age >= 90
 
 
+@pytest.mark.parametrize("odd", ["jane.roe@example.org", "20190304", "nan", "inf"])
+def test_one_cell_that_is_not_a_small_number_sends_a_numeric_column_to_the_probes(tmp_path, odd):
+    # Columns holding only numbers below 19000101 (empty cells aside) skip the value probes: one
+    # text cell, compact date, NaN or infinity among them must not let the column skip them.
+    from pipeline.deidentify import _needing_values
+
+    path = tmp_path / "export.csv"
+    path.write_text("study_id,score\nS1,3\nS2,\nS3,4.5\nS4,-20190304\n", encoding="utf-8")
+    con = duckdb.connect()
+    raw = read_table(con, path, "raw")
+    assert _needing_values(con, raw, ["score"], []) == []
+    path.write_text(f"study_id,score\nS1,3\nS2,\nS3,{odd}\nS4,4.5\n", encoding="utf-8")
+    raw = read_table(con, path, "raw")
+    assert _needing_values(con, raw, ["score"], []) == ["score"]
+    if odd == "20190304":
+        assert findings_for(tmp_path, "score", ["3", "", odd]) == {"date more specific than a year in values"}
+
+
 @pytest.mark.parametrize("column", [
     "study_id", "record_id", "redcap_event_name", "event_name", "drug_name", "surgery_year", "day",
     "months_since_onset", "face_social", "social_function", "sb_syn_pucker", "hb_observer", "side", "state",

@@ -112,6 +112,24 @@ def test_rows_with_the_wrong_number_of_fields_are_quarantined_whole(tiny_study):
     assert con.execute("SELECT line FROM tiny.visits WHERE subject = 'P2'").fetchall() == [(6,)]
 
 
+def test_only_refused_cells_of_accepted_rows_are_quarantined_as_values(tiny_study):
+    # Two raters, so two item columns: a refused cell and a cell of spaces in hb_observer, a
+    # cell that would be refused in hb_surgeon but on a row refused whole (unknown subject),
+    # and hb_surgeon otherwise clean. Only the accepted row's refused cell is a value finding.
+    spec = tiny_study / "study.toml"
+    spec.write_text(spec.read_text().replace('raters = ["observer"]', 'raters = ["observer", "surgeon"]'))
+    (tiny_study / "visits.csv").write_text(
+        "code,visit,day,hb_observer,hb_surgeon\nP1,pre,-10,4,4\nP1,m12,370,x,2\nP2,pre,-5,  ,5\n"
+        "P9,pre,-1,3,99\nP2,m12,400,2,3\n")
+    con = duckdb.connect()
+    files = {f.file: f for f in ingest_study(con, load_study(tiny_study))}
+    assert (files["visits.csv"].rows_read, files["visits.csv"].rows_accepted) == (5, 4)
+    assert con.execute('SELECT line, "column", value, scope FROM tiny.quarantine ORDER BY line').fetchall() == [
+        (3, "hb_observer", "x", "value"), (5, "code", "P9", "row")]
+    assert con.execute("SELECT line, hb_observer, hb_surgeon FROM tiny.item_values ORDER BY line").fetchall() == [
+        (2, 4.0, 4.0), (3, None, 2.0), (4, None, 5.0), (6, 2.0, 3.0)]
+
+
 def test_a_visit_outside_every_window_is_quarantined(tiny_study):
     spec = tiny_study / "study.toml"
     spec.write_text(spec.read_text().replace('day = "day"', 'day = "day"\nwindows = { pre = [-30, 0], late = [90, 400] }'))
