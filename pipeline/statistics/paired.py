@@ -715,11 +715,15 @@ def _pairs_by_level(pairs: pd.DataFrame, levels: pd.DataFrame, level_order: list
     complete = ~(np.isnan(pre_all) | np.isnan(post_all))
     # Codes in sorted subject order, so sorting codes sorts subjects.
     subject, subjects = pd.factorize(pairs["subject"], sort=True)
+    # Each level's members as a mask over the subject codes; the levels' labels are matched
+    # once (a registry has hundreds of thousands of subject-level rows), not once per level.
     known = levels[levels["subject"].isin(subjects)]
+    level = pd.Index(level_order).get_indexer(known["group"])
+    positions = subjects.get_indexer(known["subject"])
     members = {}
-    for group in level_order:
+    for i, group in enumerate(level_order):
         mask = np.zeros(len(subjects), dtype=bool)
-        mask[subjects.get_indexer(known.loc[known["group"] == group, "subject"])] = True
+        mask[positions[level == i]] = True
         members[group] = mask
     key_values = pairs[["outcome", "score"]].to_numpy(dtype=object)
     for rows in _group_rows(_group_codes(pairs, ["outcome", "score"])):
