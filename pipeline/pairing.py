@@ -99,27 +99,34 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     # Each rule picks, per outcome and subject, the visit with the largest key: (day, visit) for
     # the latest (ties on a day broken by visit code), (-|day - target|, day, visit) for the
     # nearest (at equal distance the later). One grouped pass per outcome instead of sorting
-    # every observed value twice; (subject, visit) is unique, so the pick is unique.
-    latest = "struct_pack(d := day, v := visit)"
+    # every observed value twice. (subject, visit) is unique, so the key is, and the largest
+    # struct that starts with the key and ends with the value is the picked visit's: max() of
+    # one struct costs less than arg_max() of a struct by another.
+    latest = "struct_pack(day := day, visit := visit, value := value)"
     key = latest
     if plan.post_rule == "named_visit":
         post_window += f" AND visit = {_text(plan.post_visit)}"
     elif plan.post_rule == "nearest_day":
-        key = f"struct_pack(n := -abs(day - {int(plan.post_target_day)}), d := day, v := visit)"
-    chosen = "struct_pack(visit := visit, day := day, value := value)"
+        key = (f"struct_pack(nearest := -abs(day - {int(plan.post_target_day)}), "
+               "day := day, visit := visit, value := value)")
+    # The outcome's position stands for its name and score until the tables are written:
+    # shorter hash keys and a narrower temp table of picks.
     picks = " UNION ALL ".join(
-        f"SELECT position, outcome, score, subject, "
-        f"arg_max({chosen}, {latest}) FILTER (WHERE {pre_window}) AS pre, "
-        f"arg_max({chosen}, {key}) FILTER (WHERE {post_window}) AS post "
-        f"FROM ({branch}) GROUP BY position, outcome, score, subject"
+        f"SELECT position, subject, "
+        f"max({latest}) FILTER (WHERE {pre_window}) AS pre, "
+        f"max({key}) FILTER (WHERE {post_window}) AS post "
+        f"FROM ({branch}) GROUP BY position, subject"
         for branch in planned_scores_sql(study, missing=False, separate=True))
+    outcomes = outcomes_frame(study)
+    names = {column: "CAST([" + ", ".join(_text(v) for v in outcomes.get(column, [])) + "] AS VARCHAR[])"
+             for column in ("outcome", "score")}
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pair_picks AS
         SELECT * FROM ({picks}) WHERE pre IS NOT NULL OR post IS NOT NULL
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.pairs AS
-        SELECT outcome, score, subject,
+        SELECT {names['outcome']}[position] AS outcome, {names['score']}[position] AS score, subject,
                pre.visit AS pre_visit, pre.day AS pre_day, pre.value AS pre_value,
                post.visit AS post_visit, post.day AS post_day, post.value AS post_value,
                post.value - pre.value AS diff
@@ -128,7 +135,7 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.pairing_summary AS
-        SELECT outcome, score,
+        SELECT {names['outcome']}[position] AS outcome, {names['score']}[position] AS score,
                (SELECT count(*) FROM {s}.subjects) AS subjects,
                count(pre) AS with_pre,
                count(post) AS with_post,

@@ -253,3 +253,54 @@ def test_registry_finds_every_module():
         for version in instrument.version_names or (None,):
             names = [s.name for s in instrument.scores_for(version)]
             assert len(names) == len(set(names))
+
+
+def test_flagged_only_scoring_is_the_full_scoring_of_the_rows_with_an_item_problem():
+    """score_study scores a visit table straight into the score table and takes the item findings
+    from a second pass over the rows with a missing, refused or disallowed item: that pass must
+    give exactly those rows of the full scoring."""
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.instruments import _problem, scored_columns_sql
+
+    rng = np.random.default_rng(5)
+    eface, landmarks = REGISTRY["eface"], REGISTRY["landmarks"]
+    # Rater "b" has columns for three eFACE items only: its other items are never recorded.
+    columns = {("", i.name): f"e_{i.name}" for i in eface.items}
+    columns |= {("b", i.name): f"b_{i.name}" for i in eface.items[:3]}
+    sided = {("", i.name): f"l_{i.name}" for i in landmarks.items}
+    names = [*columns.values(), *sided.values()]
+    n = 400
+    pool = np.array([50.0, 100.0, 3.0, 12.5, np.nan, np.inf, -1.0, 250.0, 99.5, 0.0])
+    cells = rng.choice(pool, size=(n, len(names)), p=[.3, .2, .1, .1, .05, .05, .05, .05, .05, .05])
+    cells[rng.random((n, len(names))) < 0.15] = None
+    items = {c: eface.item(i) for (_, i), c in columns.items()}
+    items |= {c: landmarks.item(i) for (_, i), c in sided.items()}
+    allowed = [round((items[c].minimum + items[c].maximum) / 2) for c in names]
+    cells[rng.random(n) < 0.5] = allowed  # half the visits fully recorded and allowed
+    con = duckdb.connect()
+    frame = {"line": np.arange(n), "subject": [f"S{i % 90}" for i in range(n)],
+             "visit": [f"v{i // 90}" for i in range(n)], "day": np.arange(n) // 90}
+    con.register("cells", pd.DataFrame({**frame, **dict(zip(names, cells.T))}))
+    con.execute("CREATE TABLE iv AS SELECT * FROM cells")
+    con.execute("CREATE TABLE subjects AS SELECT DISTINCT subject, "
+                "CASE hash(subject) % 4 WHEN 0 THEN 'left' WHEN 1 THEN 'Right ' WHEN 2 THEN 'both' END AS side FROM iv")
+    # Refused at ingest: the cell is empty in the table, its raw text and reason are kept apart.
+    refused = sorted({(int(line), str(name), "x", "not a number") for line, name in
+                      zip(rng.integers(0, n, 60), rng.choice(names, 60))})
+    con.execute("CREATE TABLE refused (line BIGINT, \"column\" VARCHAR, raw VARCHAR, problem VARCHAR)")
+    con.executemany("INSERT INTO refused VALUES (?, ?, ?, ?)", refused)
+    for line, name, _, _ in refused:
+        con.execute(f'UPDATE iv SET "{name}" = NULL WHERE line = {line}')
+    for instrument, mapped in ((eface, columns), (landmarks, sided)):
+        kwargs = dict(refused="refused", subjects="subjects", side_column="side")
+        full = scored_columns_sql(instrument, "iv", mapped, **kwargs)
+        flagged = scored_columns_sql(instrument, "iv", mapped, flagged_only=True, **kwargs)
+        problem = " OR ".join(f"{_problem(i.name)} IS NOT NULL" for i in instrument.items)
+        with_problem = f"SELECT * FROM ({full}) WHERE {problem}"
+        counts = con.execute(f"SELECT (SELECT count(*) FROM ({full})), (SELECT count(*) FROM ({with_problem})), "
+                             f"(SELECT count(*) FROM ({flagged}))").fetchall()[0]
+        assert 0 < counts[1] == counts[2] < counts[0], (instrument.name, counts)
+        for a, b in ((with_problem, flagged), (flagged, with_problem)):
+            assert con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchall() == [(0,)], instrument.name

@@ -28,3 +28,30 @@ def test_pre_is_latest_preoperative_and_post_is_last_followup_with_a_value(tiny_
     assert pairs == [("A", "pre2", 4.0, "m3", 3.0, -1.0), ("C", "pre", 6.0, "last", 2.0, -4.0)]
     summary = con.execute("SELECT subjects, with_pre, with_post, paired FROM tiny.pairing_summary").fetchall()
     assert summary == [(3, 3, 2, 2)]
+
+
+def test_ties_on_a_day_go_to_the_later_visit_code_and_equal_distances_to_the_later_day(tiny_study):
+    from pipeline.study import with_overrides
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA tiny")
+    con.execute("CREATE TABLE tiny.subjects AS SELECT unnest(['A', 'B']) AS subject")
+    con.execute("""
+        CREATE TABLE tiny.scores AS SELECT * FROM (VALUES
+            ('A', 'pre', -3, 5.0), ('A', 'preop', -3, 4.0), ('A', 'Pre', -3, 7.0), ('A', 'm3', 100, 3.0),
+            ('A', 'm3b', 100, 1.0), ('A', 'm6', 140, 2.0),
+            ('B', 'pre', 0, 6.0), ('B', 'a', 110, 2.0), ('B', 'b', 130, 1.0), ('B', 'c', 130, 5.0)
+        ) t(subject, visit, day, value)
+        CROSS JOIN (SELECT 'house_brackmann' AS instrument, 'observer' AS rater, 'grade' AS score)
+    """)
+    study = load_study(tiny_study)
+    query = "SELECT subject, pre_visit, pre_value, post_visit, post_day, post_value FROM tiny.pairs"
+    pair_study(con, study)
+    # Byte order of visit codes: 'preop' > 'pre' > 'Pre'; 'm6' is the last follow-up.
+    assert con.execute(query).fetchall() == [("A", "preop", 4.0, "m6", 140, 2.0), ("B", "pre", 6.0, "c", 130, 5.0)]
+    pair_study(con, with_overrides(study, {"post_rule": "nearest_day", "post_target_day": 120}))
+    # A: day 100 and day 140 are both 20 away -> the later day; B: 'a' (110) and 'b'/'c' (130) are
+    # 10 away -> day 130, and of its two visits the later code.
+    assert con.execute(query).fetchall() == [("A", "preop", 4.0, "m6", 140, 2.0), ("B", "pre", 6.0, "c", 130, 5.0)]
+    pair_study(con, with_overrides(study, {"post_rule": "nearest_day", "post_target_day": 100}))
+    assert con.execute(query).fetchall() == [("A", "preop", 4.0, "m3b", 100, 1.0), ("B", "pre", 6.0, "a", 110, 2.0)]

@@ -339,7 +339,7 @@ def _shown(value: str) -> str:
 
 def scored_columns_sql(instrument: Instrument, table: str, columns: dict[tuple[str, str], str],
                        version: str | None = None, *, refused: str | None = None,
-                       subjects: str | None = None, side_column: str = "") -> str:
+                       subjects: str | None = None, side_column: str = "", flagged_only: bool = False) -> str:
     """:func:`scored_sql` for items held one column per item: the same columns, rows and reasons.
 
     ``table`` has one row per visit: ``line, subject, visit, day`` and the item columns
@@ -349,17 +349,21 @@ def scored_columns_sql(instrument: Instrument, table: str, columns: dict[tuple[s
     least one of the rater's items recorded or refused, as from item responses; every value is
     checked against its item's allowed range again. Reading the columns directly is what lets
     a registry of millions of item values be scored in one pass.
+
+    ``flagged_only``: only the rows with at least one ``<item>:problem`` (an item missing or
+    refused), the rows :func:`findings_sql` reads; each is the same as without the option.
     """
     version = instrument.resolve_version(version)
     raters = list(dict.fromkeys(rater for rater, _ in columns))
     branches = []
     for rater in raters:
-        selects, present = [], []
+        selects, present, flags = [], [], []
         for i in instrument.items:
             column = columns.get((rater, i.name))
             if column is None:
                 selects.append(f"CAST(NULL AS DOUBLE) AS {_ident(i.name)}, CAST(NULL AS VARCHAR) AS "
                                f"{_problem(i.name)}, CAST(NULL AS VARCHAR) AS {_ident(i.name + ':value')}")
+                flags.append("TRUE")  # never recorded: "not recorded" on every row
                 continue
             v = f"iv.{_ident(column)}"
             bad = f"{v} < {i.minimum!r} OR {v} > {i.maximum!r}" + (f" OR {v} <> round({v})" if i.integer else "")
@@ -370,6 +374,7 @@ def scored_columns_sql(instrument: Instrument, table: str, columns: dict[tuple[s
                                 f"|| ' refused at ingest: ' || {problem}")
                 refused_value = f"WHEN {problem} IS NOT NULL THEN {raw}"
                 present.append(f"{problem} IS NOT NULL")
+                flags.append(f"{problem} IS NOT NULL")
             else:
                 refused_text = refused_value = ""
             # The same words as for item responses (scored_sql), the checks in the same order.
@@ -380,12 +385,18 @@ def scored_columns_sql(instrument: Instrument, table: str, columns: dict[tuple[s
                 f"|| ' is not allowed (' || {_text(i.allowed)} || ')' END AS {_problem(i.name)}, "
                 f"CASE {refused_value} WHEN {invalid} THEN {_shown(v)} END AS {_ident(i.name + ':value')}")
             present.append(f"{v} IS NOT NULL")
+            # The item gets an <item>:problem downstream when refused, not recorded or not
+            # allowed: tested on the number, as cheaper than building the words to test them.
+            flags.append(f"{v} IS NULL OR {invalid}")
         if not present:
             continue
         source = f"{table} iv" + (f" LEFT JOIN ({_refused_by_line(refused, columns, rater)}) q USING (line)"
                                   if refused else "")
+        where = " OR ".join(present)
+        if flagged_only:
+            where = f"({where}) AND ({' OR '.join(flags)})"
         branches.append(f"SELECT iv.subject, iv.visit, iv.day, {_text(rater)} AS rater, {', '.join(selects)} "
-                        f"FROM {source} WHERE {' OR '.join(present)}")
+                        f"FROM {source} WHERE {where}")
     if not branches:
         raise ValueError(f"{instrument.name}: no column holds any of its items")
     return _scored_items_sql(instrument, " UNION ALL ".join(branches), version, subjects=subjects,
@@ -426,10 +437,21 @@ def _scored_items_sql(instrument: Instrument, items: str, version: str, *, subje
         derived.append(f"CASE _side WHEN 'left' THEN {_ident(measure + '_' + first)} "
                        f"WHEN 'right' THEN {_ident(measure + '_' + second)} END AS {_ident(derived_name)}")
 
-    scores = []
+    # Scores are computed in layers, each over the columns of the layer below: a score's
+    # layer is one above the highest of the scores it uses. Referring to a sub-score by its
+    # column, rather than by a select-list alias (which DuckDB expands into the whole aliased
+    # expression, again at each use), keeps the SQL of a composite small to plan.
+    base = ["subject", "visit", "day", "rater",
+            *(n for i in instrument.items for n in (i.name, f"{i.name}:problem", f"{i.name}:value")),
+            "_side", *instrument.derived_names]
+    taken = set(base)
+    item_names = {i.name for i in instrument.items}
+    layers: list[list[str]] = []
+    level: dict[str, int] = {}
+    output = []
     for score in instrument.scores_for(version):
         uses = instrument.uses(score.name, version)
-        own_items = [u for u in uses if u not in instrument.derived_names and u in {i.name for i in instrument.items}]
+        own_items = [u for u in uses if u not in instrument.derived_names and u in item_names]
         prior = [u for u in uses if u not in own_items and u not in instrument.derived_names]
         guards = [f"{_ident(p)} IS NOT NULL" for p in prior]
         guards += [f"{_ident(d)} IS NOT NULL" for d in uses if d in instrument.derived_names]
@@ -442,6 +464,16 @@ def _scored_items_sql(instrument: Instrument, items: str, version: str, *, subje
         value = f"CASE WHEN {guard} THEN CAST(({score.formula}) AS DOUBLE) END"
         # Division by zero gives +/-inf in DuckDB, never a score.
         value = f"CASE WHEN isfinite({value}) THEN {value} END"
+        # A name is an input column before it is a score (as for a select-list alias), so a score
+        # named like an input column is computed under a name of its own; nothing can use it.
+        column = score.name
+        while column in taken:
+            column = f"_score:{column}"
+        taken.add(column)
+        level[score.name] = 1 + max((level[p] for p in prior if p in level), default=0)
+        if level[score.name] > len(layers):
+            layers.append([])
+        layers[level[score.name] - 1].append(f"{value} AS {_ident(column)}")
         needed = instrument.items_needed(score.name, version)
         problems = [f"{_problem(i)}" for i in needed]
         if any(u in instrument.derived_names for u in _all_uses(instrument, score.name, version)):
@@ -451,18 +483,18 @@ def _scored_items_sql(instrument: Instrument, items: str, version: str, *, subje
             listed = (f"printf('%d of {len(own_items)} items usable, {int(score.min_answered)} needed', {answered})"
                       f" || coalesce(': ' || {listed}, '')")
         reason = f"CASE WHEN {_ident(score.name)} IS NULL THEN coalesce({listed}, {_text(score.undefined)}) END"
-        scores.append(f"{value} AS {_ident(score.name)}, {reason} AS {_ident(score.name + ':reason')}")
+        output.append(f"{_ident(column)} AS {_ident(score.name)}, {reason} AS {_ident(score.name + ':reason')}")
     extra = "".join(f",\n{d}" for d in derived)
-    # DuckDB lets a select-list expression use an alias defined earlier in the
-    # same list, so a composite is written in terms of its sub-scores.
-    return f"""
-        SELECT *, {', '.join(scores)}
-        FROM (
+    scored = f"""
             SELECT *{extra} FROM (
                 SELECT subject, visit, day, rater, {item_values}, {side} AS _side
                 FROM ({items}) w
-            )
-        )
+            )"""
+    for layer in layers:
+        scored = f"SELECT *, {', '.join(layer)} FROM ({scored})"
+    return f"""
+        SELECT {', '.join(_ident(b) for b in base)}, {', '.join(output)}
+        FROM ({scored})
     """
 
 
@@ -575,7 +607,8 @@ def score_study(con, study) -> None:
     """Score every instrument the study maps, with the scoring version its spec selects.
 
     Writes ``<study>.scores_<instrument>`` (one row per subject, visit and rater, one column per
-    score and one ``<score>:reason`` per score) and replaces ``<study>.scores``, the long view of
+    score and one ``<score>:reason`` per score, in no particular order: order by subject, day,
+    visit and rater where order matters) and replaces ``<study>.scores``, the long view of
     them (one row per subject, visit, instrument, rater and score: ``subject, visit, day,
     instrument, rater, score, value, version, reason``; ``reason`` says why ``value`` is
     missing), and ``<study>.item_findings`` (one row per missing or refused item: see
@@ -604,24 +637,35 @@ def score_study(con, study) -> None:
 
             raise SpecError(f"{study.spec_path}: setting 'instruments.{source.instrument}.side' must name a "
                             f"column listed in subjects.columns that holds left/right; got {side_column!r}.")
-        if by_column:
-            mine = mapping[mapping["instrument"] == source.instrument]
-            sql = scored_columns_sql(instrument, f"{s}.item_values",
-                                     {(m.rater, m.item): m.column for m in mine.itertuples(index=False)},
-                                     version, refused=refused, subjects=f"{s}.subjects", side_column=side_column)
-        else:
-            sql = scored_sql(instrument, f"{s}.item_responses", version, quarantined=quarantined,
-                             subjects=f"{s}.subjects", side_column=side_column)
-        # One instrument's wide scoring at a time: item findings are taken from it, then it is
-        # dropped, so memory holds one instrument's columns, not every instrument's.
-        with progress.step(f"scoring {instrument.label}"):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE scoring_wide AS {sql}")
         resolved = instrument.resolve_version(version)
         table = f"{s}.scores_{source.instrument}"
         kept = ", ".join(f"{_ident(sc.name)}, {_ident(sc.name + ':reason')}" for sc in instrument.scores_for(resolved))
         replace_relation(con, table, "TABLE")
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT subject, visit, day, rater, {kept} "
-                    "FROM scoring_wide ORDER BY subject, day, visit, rater")
+        # The score table in no particular order: it is read through the scores view, which has
+        # none either, and sorting hundreds of thousands of wide rows was a tenth of the step.
+        write_scores = f"CREATE OR REPLACE TABLE {table} AS SELECT subject, visit, day, rater, {kept} FROM "
+        # scoring_wide holds the wide scoring (every item, problem and score column) of one
+        # instrument at a time, for its item findings.
+        with progress.step(f"scoring {instrument.label}"):
+            if by_column:
+                mine = mapping[mapping["instrument"] == source.instrument]
+                columns = {(m.rater, m.item): m.column for m in mine.itertuples(index=False)}
+                sql, flagged = (scored_columns_sql(instrument, f"{s}.item_values", columns, version, refused=refused,
+                                                   subjects=f"{s}.subjects", side_column=side_column,
+                                                   flagged_only=only) for only in (False, True))
+                # Scored straight into the table, and scored again only for the visits with an item
+                # missing or refused (a minority): writing every row's item columns to a temp
+                # table, to read the scores back from it, cost more than the second pass. Nothing
+                # in either pass depends on row order, so reasons and findings agree.
+                con.execute(write_scores + f"({sql})")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE scoring_wide AS {flagged}")
+            else:
+                # From item responses a problem's text aggregates rows in no set order, so the
+                # scores and the findings are both taken from one materialised scoring.
+                sql = scored_sql(instrument, f"{s}.item_responses", version, quarantined=quarantined,
+                                 subjects=f"{s}.subjects", side_column=side_column)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE scoring_wide AS {sql}")
+                con.execute(write_scores + "scoring_wide")
         con.execute(f"INSERT INTO scoring_findings {findings_sql(instrument, 'scoring_wide', s, resolved)}")
         written.append((instrument, resolved, table))
     con.execute("DROP TABLE IF EXISTS scoring_wide")
