@@ -191,8 +191,8 @@ def test_docx_is_a_real_word_table(tmp_path):
 
 def test_docx_cells_are_the_xml_python_docx_writes(tmp_path):
     """The table cells are written as XML directly; python-docx's own calls for the same
-    formatting (run size, no space after, indent, centring, bold) must give the same XML."""
-    from docx.shared import Pt
+    formatting (run size, no space after, indent, centring, bold: tables.fill_docx_cell) must
+    give the same XML."""
     from lxml import etree
 
     body = pd.DataFrame({"Name": ["  leading space", "", "tab\there", "line\nbreak", "é ± χ2 <&>"],
@@ -205,23 +205,12 @@ def test_docx_cells_are_the_xml_python_docx_writes(tmp_path):
     reference.add_paragraph().add_run("T").bold = True
     grid = reference.add_table(rows=len(body) + 1, cols=2)
 
-    def fill(cell, text, bold=False, indent=0, center=False):
-        paragraph = cell.paragraphs[0]
-        run = paragraph.add_run(text)
-        run.font.size = Pt(9)
-        if bold:
-            run.bold = True
-        paragraph.paragraph_format.space_after = Pt(0)
-        if indent:
-            paragraph.paragraph_format.left_indent = Pt(10 * indent)
-        if center:
-            paragraph.alignment = 1
-
     for j, column in enumerate(body.columns):
-        fill(grid.rows[0].cells[j], column, bold=True, center=j > 0)
+        tables.fill_docx_cell(grid.rows[0].cells[j], column, 9, bold=True, center=j > 0)
     for i, values in enumerate(body.itertuples(index=False)):
         for j, value in enumerate(values):
-            fill(grid.rows[i + 1].cells[j], value, indent=table.indent_of(i) if j == 0 else 0, center=j > 0)
+            tables.fill_docx_cell(grid.rows[i + 1].cells[j], value, 9, indent=table.indent_of(i) if j == 0 else 0,
+                                  center=j > 0)
 
     def paragraphs(document):
         return [etree.tostring(p) for p in document.tables[0]._tbl.iter(docx.oxml.ns.qn("w:p"))]
