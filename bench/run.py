@@ -100,7 +100,7 @@ def run_pipeline(folder: Path, work: Path) -> dict:
     """The reference read and every pipeline step on one registry; timings as a dict."""
     import duckdb
 
-    from pipeline import report
+    from pipeline import report, warehouse
     from pipeline.instruments import score_study
     from pipeline.pairing import pair_study
     from pipeline.study import load_study
@@ -127,7 +127,7 @@ def run_pipeline(folder: Path, work: Path) -> dict:
 
     steps.append(_timed(memory, "read_csv", read_csv, lambda n: n))
     study = load_study(folder)
-    con = duckdb.connect(str(work / "warehouse.duckdb"))
+    con = warehouse.connect(work / "warehouse.duckdb")   # as the product opens it
     reports = work / "reports"
     s = study.name
 

@@ -278,17 +278,36 @@ def _needing_values(con: duckdb.DuckDBPyConnection, raw: RawTable, columns: list
     grouping their values.
     """
     special = set().union(*(only for _, _, only in probes if only))
-    plain = [c for c in columns if c not in special]
-    if not plain:
-        return columns
+    clear = _small_numbers_only(con, raw, [c for c in columns if c not in special])
+    needing = [c for c in columns if c not in clear]
+    typed = [c for c in needing if c in raw.numbers]
+    if typed:  # their text is not in the table: needs_text says when to read the file as text
+        raise ValueError(f"{raw.path}: column(s) {', '.join(typed)} were read as numbers, but the identifier "
+                         "guard must see their text; read the file without numbers= for them.")
+    return needing
+
+
+def _small_numbers_only(con: duckdb.DuckDBPyConnection, raw: RawTable, columns: list[str]) -> set[str]:
+    """The ``columns`` holding only numbers below :data:`_BELOW_DATES` (or nothing)."""
+    if not columns:
+        return set()
     # NULL (empty) cells pass; text, NaN and large numbers do not: every written cell reads as a
     # number (as many numbers as cells) and the largest is below (NaN sorts above every number,
     # so a NaN fails too). Two aggregates over the parsed column cost less than a test per cell.
     checks = ", ".join(f"count({quote(c)}) = count(TRY_CAST({quote(c)} AS DOUBLE)) AND "
-                       f"coalesce(max(TRY_CAST({quote(c)} AS DOUBLE)) < {_BELOW_DATES}, TRUE)" for c in plain)
+                       f"coalesce(max(TRY_CAST({quote(c)} AS DOUBLE)) < {_BELOW_DATES}, TRUE)" for c in columns)
     passed = con.execute(f"SELECT {checks} FROM {raw.table}").fetchall()[0]
-    clear = {c for c, ok in zip(plain, passed) if ok}
-    return [c for c in columns if c not in clear]
+    return {c for c, ok in zip(columns, passed) if ok}
+
+
+def needs_text(con: duckdb.DuckDBPyConnection, raw: RawTable, date_columns: frozenset[str] = frozenset()) -> bool:
+    """Whether the guard must see the text of a column ``raw`` holds as numbers
+    (``raw.numbers``): one named like a date, an age, a ZIP code or a birth year, or holding a
+    number an 8-digit date could be (19000101 or more), NaN or infinity. The caller then reads
+    the file as text; :func:`scan` refuses a file whose numbers it cannot clear."""
+    if any(_kind(c, date_columns) for c in raw.numbers):
+        return True
+    return len(_small_numbers_only(con, raw, list(raw.numbers))) < len(raw.numbers)
 
 
 def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, columns: list[str],

@@ -38,7 +38,7 @@ import pandas as pd
 
 from pipeline.instruments import instrument_for
 from pipeline import progress, redcap
-from pipeline.deidentify import Finding, IdentifiersFound, scan
+from pipeline.deidentify import Finding, IdentifiersFound, needs_text, scan
 from pipeline.readers import RawTable, ReadError, drop_temp, number_sql, quote, read_table, sha256
 from pipeline.study import Study
 from pipeline.warehouse import scalar
@@ -102,10 +102,18 @@ def _fail_read(err: Exception) -> IngestError:
     return IngestError(str(err))
 
 
-def scan_sources(con: duckdb.DuckDBPyConnection, study: Study) -> tuple[list[RawTable], list[Finding],
-                                                                           redcap.Dictionary | None]:
-    """Load every file of the study and run the de-identification guard on all of its columns."""
+def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool = True) -> tuple[
+        list[RawTable], list[Finding], redcap.Dictionary | None]:
+    """Load every file of the study and run the de-identification guard on all of its columns.
+
+    With ``numbers`` (the default), the item columns of a wide visits file that is not a REDCap
+    export are read as numbers when they all are (see :func:`pipeline.readers.read_table`);
+    ``numbers=False`` reads every file as text, with the same results."""
     dictionary = None
+    # Item columns only: the guard has nothing to look for in small numbers, and ingestion
+    # would parse them anyway. REDCap codes are rewritten from labels as text first.
+    items = (tuple(item_columns(study)["column"])
+             if numbers and study.visits_layout == "wide" and study.visits_options.format != "redcap" else ())
     try:
         if study.redcap:
             dictionary = redcap.read_dictionary(study.dictionary_path)
@@ -113,13 +121,16 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study) -> tuple[list[Raw
             files = [read_table(con, study.subjects_path, "raw_file_1", study.subjects_options)]
         if study.visits_path != study.subjects_path:
             with progress.step(f"reading {study.visits_path.name}"):
-                files.append(read_table(con, study.visits_path, "raw_file_2", study.visits_options))
+                files.append(read_table(con, study.visits_path, "raw_file_2", study.visits_options, items))
     except (ReadError, redcap.RedcapError) as err:
         raise _fail_read(err) from None
     allowed = dict(study.identifiers_allowed)
     findings: list[Finding] = []
-    for raw, options in zip(files, (study.subjects_options, study.visits_options)):
+    for i, (raw, options) in enumerate(zip(files, (study.subjects_options, study.visits_options))):
         is_redcap = options.format == "redcap" and dictionary is not None
+        if raw.numbers and needs_text(con, raw):
+            with progress.step(f"reading {raw.path.name} as text"):
+                raw = files[i] = read_table(con, raw.path, raw.table, options)
         if is_redcap:
             redcap.to_codes(con, raw, dictionary)
         with progress.step(f"checking {raw.path.name} for identifiers"):
@@ -155,12 +166,12 @@ def _role(con: duckdb.DuckDBPyConnection, raw: RawTable, table: str, where: str 
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS SELECT * FROM {raw.table}_rejects LIMIT 0")
     n = scalar(con, f"SELECT count(*) FROM {table}") + scalar(con, f"SELECT count(*) FROM {table}_rejects")
     return RawTable(raw.path, table, raw.columns, n, scalar(con, f"SELECT count(*) FROM {table}_rejects"),
-                    raw.format, raw.encoding, raw.delimiter, raw.decimal)
+                    raw.format, raw.encoding, raw.delimiter, raw.decimal, raw.numbers)
 
 
-def load_sources(con: duckdb.DuckDBPyConnection, study: Study) -> Sources:
+def load_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool = True) -> Sources:
     """Load, guard and split the study's files; raise :class:`IdentifiersFound` or :class:`IngestError`."""
-    files, findings, dictionary = scan_sources(con, study)
+    files, findings, dictionary = scan_sources(con, study, numbers=numbers)
     if findings:
         raise IdentifiersFound(findings)
     same = len(files) == 1
@@ -273,7 +284,8 @@ def _text(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFrame, value_reason: str) -> None:
+def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, visits: RawTable, mapping: pd.DataFrame,
+                value_reason: str) -> None:
     """Item values of a wide visits file: ``<study>.item_values`` and the refused cells.
 
     One row per accepted visit and one DOUBLE column per mapped item column (named as in the
@@ -282,6 +294,9 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
     group or sort as they need). Each cell is parsed and checked in one columnar pass; only
     the cells of columns holding a refused cell, on rows holding one, are unpivoted, into temp
     table ``item_findings`` (one row per refused cell with its reason) for the quarantine.
+    Columns read as numbers (``visits.numbers``) are checked as they are; the quarantine shows
+    a refused cell as written, so for those the file is read again as text, only when one of
+    their cells is refused.
     """
     s, decimal = study.name, study.visits_options.decimal
     reserved = sorted(set(mapping["column"]) & {"line", "subject", "visit", "day"})
@@ -291,7 +306,7 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
     parsed, checked = [], []
     for m in mapping.itertuples(index=False):
         c = _q(m.column)
-        parsed.append(f"{number_sql(f'r.{c}', decimal)} AS {c}")
+        parsed.append(f"r.{c}" if m.column in visits.numbers else f"{number_sql(f'r.{c}', decimal)} AS {c}")
         # The exact complement of the value reasons: a finite number in range (and whole).
         valid = f"isfinite({c}) AND {c} >= {_literal(m.minimum)} AND {c} <= {_literal(m.maximum)}"
         if m.integer:
@@ -322,13 +337,19 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
         WHERE {' OR '.join(f'(iv.{_q(c)} IS NULL AND r.{_q(c)} IS NOT NULL)' for c in suspect)}"""
                      if suspect else "SELECT NULL::BIGINT WHERE FALSE")
     columns = ", ".join(_q(c) for c in suspect or names[:1])
+    # (Text, for the query's types when no column is suspect: then it finds no row.)
+    as_text = ", ".join(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in suspect or names[:1])
     number = number_sql("u.raw", decimal)
+    text = visits.table
+    if set(suspect) & set(visits.numbers):
+        with progress.step(f"reading {visits.path.name} as text for its refused values"):
+            text = read_table(con, visits.path, "raw_visits_text", study.visits_options).table
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE item_findings AS
         SELECT * FROM (
             SELECT *, {value_reason} AS reason
             FROM (SELECT v.line, v.subject, v.visit, v.day, m.*, u.raw, {number} AS value
-                  FROM (SELECT _line, {columns} FROM raw_visits WHERE _line IN ({refused_lines}))
+                  FROM (SELECT _line, {as_text} FROM {text} WHERE _line IN ({refused_lines}))
                        UNPIVOT (raw FOR "column" IN ({columns})) u
                   JOIN {s}.item_values v ON v.line = u._line
                   JOIN item_columns m USING ("column")
@@ -337,14 +358,15 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, mapping: pd.DataFr
     """)
 
 
-def ingest_study(con: duckdb.DuckDBPyConnection, study: Study) -> list[SourceFile]:
+def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool = True) -> list[SourceFile]:
     """Ingest one study's raw files into schema ``study.name``; return the per-file accounting.
 
-    Raises :class:`~pipeline.deidentify.IdentifiersFound` (nothing written) when a file carries
+    ``numbers=False`` reads every file as text (see :func:`scan_sources`); the tables written
+    are the same. Raises :class:`~pipeline.deidentify.IdentifiersFound` (nothing written) when a file carries
     identifiers, and :class:`IngestError` when a file cannot be read as the spec describes.
     """
     mapping = item_columns(study)
-    src = load_sources(con, study)
+    src = load_sources(con, study, numbers=numbers)
     long = study.visits_layout == "long"
     _require(src.subjects, [study.subject_id, *study.subject_columns])
     needed = [study.visit_subject]
@@ -443,7 +465,7 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study) -> list[SourceFil
                 WHERE finding IS NULL ORDER BY subject, day, visit
             """)
             with progress.step(f"checking and storing {len(mapping)} item columns"):
-                _wide_items(con, study, mapping, value_reason)
+                _wide_items(con, study, src.visits, mapping, value_reason)
         if long:
             replace_relation(con, f"{s}.item_values", None)
             replace_relation(con, f"{s}.item_responses", "TABLE")

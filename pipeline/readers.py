@@ -2,7 +2,12 @@
 
 A file is loaded into a temporary relation with every value as text (nothing is
 converted by guesswork; ingestion checks each value) and a ``_line`` column:
-the row as a spreadsheet shows it, the header being line 1.
+the row as a spreadsheet shows it, the header being line 1. The one exception is
+asked for by name: columns the caller expects to hold numbers (a registry's item
+columns) are stored as DOUBLE when every cell of them is a number DuckDB's CSV
+reader reads exactly as :func:`number_sql` would; if a single cell is not, the
+whole file is read as text. Parsing at the read is what keeps ingestion of a
+registry-sized file close to the cost of reading it.
 
 CSV: UTF-8 with or without a byte-order mark, or Latin-1 (Windows Excel's
 "CSV" on Western European systems); comma, semicolon or tab delimited. The
@@ -22,6 +27,7 @@ import hashlib
 import io
 import re
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +71,7 @@ class RawTable:
     encoding: str
     delimiter: str
     decimal: str
+    numbers: tuple[str, ...] = ()   # columns held as DOUBLE (read as numbers), the rest text
 
 
 def quote(name: str) -> str:
@@ -138,9 +145,13 @@ def detect_format(path: Path, options: ReadOptions) -> str:
 
 
 def read_table(con: duckdb.DuckDBPyConnection, path: Path, table: str,
-               options: ReadOptions = ReadOptions()) -> RawTable:
+               options: ReadOptions = ReadOptions(), numbers: Collection[str] = ()) -> RawTable:
     """Load ``path`` into temp relation ``table`` (a table, or a view numbering the lines of
-    one); raise :class:`ReadError` if it is not a table."""
+    one); raise :class:`ReadError` if it is not a table.
+
+    ``numbers`` names columns expected to hold numbers: in a CSV file with a decimal point
+    they are stored as DOUBLE (``RawTable.numbers``) if every one of their cells reads as a
+    number, and the file is read all as text otherwise."""
     path = Path(path)
     if not path.is_file():
         raise ReadError(f"{path}: file not found. Put the export there or correct the file name.")
@@ -151,7 +162,7 @@ def read_table(con: duckdb.DuckDBPyConnection, path: Path, table: str,
         return _read_xlsx(con, path, table, options)
     if fmt != "csv":
         raise ReadError(f"{path}: format {fmt!r} is not one of {', '.join(FORMATS)}.")
-    return _read_csv(con, path, table, options)
+    return _read_csv(con, path, table, options, numbers)
 
 
 def _decode(path: Path, data: bytes, requested: str) -> tuple[str, str]:
@@ -197,7 +208,8 @@ def _header(path: Path, text: str, delimiter: str) -> list[str]:
     return names
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions) -> RawTable:
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions,
+              numbers: Collection[str] = ()) -> RawTable:
     key = _file_key(path)
     data = path.read_bytes()
     hashing = None
@@ -207,14 +219,14 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
         hashing = threading.Thread(target=_remember_sha256, args=(key, data), daemon=True)
         hashing.start()
     try:
-        return _read_csv_data(con, path, table, options, data)
+        return _read_csv_data(con, path, table, options, data, numbers)
     finally:
         if hashing is not None:
             hashing.join()
 
 
 def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions,
-                   data: bytes) -> RawTable:
+                   data: bytes, numbers: Collection[str] = ()) -> RawTable:
     encoding, text = _decode(path, data, options.encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -225,7 +237,14 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
         delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
     # The header is the first record; a prefix is enough (no line is longer than MAX_LINE_BYTES).
     names = _header(path, text[:MAX_LINE_BYTES], delimiter)
-    columns = "{" + ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for n in names) + "}"
+    # DuckDB's CSV reader reads a DOUBLE exactly as TRY_CAST does (surrounding spaces and tabs,
+    # exponents, nan and inf included) and refuses the rest (spaces inside, decimal commas,
+    # blanks of spaces only), which number_sql accepts or refuses in turn: a file whose numbers
+    # all read gets the values that parsing its text would give. (tests/test_readers.py)
+    wanted = set(numbers) if options.decimal == "." else set()
+    typed = [n for n in names if n in wanted]
+    columns = "{" + ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': '{'DOUBLE' if n in typed else 'VARCHAR'}'"
+                              for n in names) + "}"
     con.execute("SET VARIABLE _path = ?", [str(path)])
     # DuckDB adds a read's rejected rows to these tables if they exist: a file read earlier
     # under the same name on this connection would lend this one its rejected lines.
@@ -244,6 +263,11 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
         first = str(err).strip().splitlines()[0]
         raise ReadError(f"{path}: cannot be read as CSV ({first}). Export it again as delimited text "
                         "with one header row.") from None
+    if typed and con.execute(f"SELECT count(*) FROM {table}_reject_errors WHERE error_type = 'CAST'").fetchall()[0][0]:
+        # A cell of a number column is not a number DuckDB reads: ingestion parses and
+        # quarantines such cells from their text, so the file is read as text.
+        con.execute(f"DROP TABLE {table}_text")
+        return _read_csv_data(con, path, table, options, data)
     # Lines DuckDB did not turn into rows: rows with the wrong number of fields (kept for the
     # quarantine) and blank lines (not rows at all, but they still move the spreadsheet line).
     con.execute(f"""
@@ -273,8 +297,11 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
         # The usual export: row k is on line k + 1. A view numbers the rows as they are read:
         # copying a registry-sized table costs about as much as reading the file, and
         # numbering it in place (UPDATE) leaves DuckDB a vacuum of the whole table to do later.
+        # (A table created inside a transaction numbers its rows from 2^55 until it commits:
+        # counted from the first row, the lines are right either way.)
         drop_temp(con, table)
-        con.execute(f"CREATE TEMP VIEW {table} AS SELECT rowid + 2 AS _line, * EXCLUDE (_line) FROM {table}_text")
+        con.execute(f"CREATE TEMP VIEW {table} AS SELECT rowid - (SELECT min(rowid) FROM {table}_text) + 2 AS _line, "
+                    f"* EXCLUDE (_line) FROM {table}_text")
     else:
         last = loaded + rejected + len(blank_lines) + 1
         drop_temp(con, table)
@@ -289,14 +316,15 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
                       AND range NOT IN (SELECT _line FROM _blank_lines)
                 )
                 SELECT f._line, t.* EXCLUDE (_k, _line)
-                FROM (SELECT rowid AS _k, * FROM {table}_text) t JOIN free f USING (_k)
+                FROM (SELECT rowid - (SELECT min(rowid) FROM {table}_text) AS _k, * FROM {table}_text) t
+                JOIN free f USING (_k)
                 ORDER BY f._line
             """)
         finally:
             con.unregister("_blank_lines")
         con.execute(f"DROP TABLE {table}_text")
     return RawTable(path, table, tuple(names), loaded + rejected, rejected, "csv", encoding, delimiter,
-                    options.decimal)
+                    options.decimal, tuple(typed))
 
 
 def _blank_lines(text: str) -> list[int]:

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from pipeline.deidentify import IdentifiersFound
-from pipeline.ingest import IngestError, ingest_study
+from pipeline.ingest import IngestError, ingest_study, scan_sources
 from pipeline.study import load_study
 
 
@@ -157,3 +157,39 @@ def test_raw_files_are_not_modified(tiny_study):
     before = {p.name: p.read_bytes() for p in tiny_study.iterdir()}
     ingest_study(duckdb.connect(), load_study(tiny_study))
     assert before == {p.name: p.read_bytes() for p in tiny_study.iterdir()}
+
+
+INGESTED = ("subjects", "visits", "item_values", "quarantine", "source_files")
+
+
+def _tables(folder, numbers):
+    """Every table ingestion writes, sorted, or the guard's findings; and whether the visits
+    file's item columns were read as numbers."""
+    con = duckdb.connect()
+    study = load_study(folder)
+    files, _, _ = scan_sources(con, study, numbers=numbers)
+    try:
+        ingest_study(con, study, numbers=numbers)
+    except IdentifiersFound as refused:
+        return refused.findings, bool(files[-1].numbers)
+    return {t: con.execute(f"SELECT * FROM tiny.{t} ORDER BY ALL").fetchall() for t in INGESTED}, bool(files[-1].numbers)
+
+
+@pytest.mark.parametrize("visits, as_numbers", [
+    ("P1,pre,-10,4,4\nP1,m12,370,2,3\nP2,pre,-5,5,6\n", True),                 # clean
+    # refused values (range, whole number) on accepted rows, one on a row refused whole:
+    ("P1,pre,-10,9,4\nP1,m12,370,2,3.5\nP9,pre,-1,3,99\nP2,pre,-5,,6\n", True),
+    # the same with a blank line and a short row: lines counted the long way
+    ("P1,pre,-10,9,4\n\nP1,m12,370,2\nP2,pre,-5,0,6\nP2,m12,400, 5 ,1e0\n", True),
+    ("P1,pre,-10,4,n/a\nP1,m12,370,2,3\n", False),                              # a cell that is not a number
+    ("P1,pre,-10,nan,4\nP1,m12,370,inf,3\n", False),                            # the guard must see the text
+    ("P1,pre,-10,4,20190305\nP1,m12,370,2,3\n", False),                         # a compact date: refused
+])
+def test_reading_item_columns_as_numbers_changes_no_table(tiny_study, visits, as_numbers):
+    spec = tiny_study / "study.toml"
+    spec.write_text(spec.read_text().replace('raters = ["observer"]', 'raters = ["observer", "surgeon"]'))
+    (tiny_study / "visits.csv").write_text("code,visit,day,hb_observer,hb_surgeon\n" + visits)
+    typed, took_numbers = _tables(tiny_study, numbers=True)
+    text, took_text = _tables(tiny_study, numbers=False)
+    assert (took_numbers, took_text) == (as_numbers, False)
+    assert typed == text
