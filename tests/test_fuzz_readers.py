@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from pipeline import redcap
 from pipeline.deidentify import IdentifiersFound, scan
-from pipeline.ingest import IngestError, ingest_study
+from pipeline.ingest import IngestError, ingest_study, scan_sources
 from pipeline.readers import ReadError, ReadOptions, read_table
 from pipeline.study import load_study
 
@@ -346,5 +346,18 @@ def test_random_cells_in_a_whole_study(scratch, layout, decimal, delimiter, subj
         assert all(math.isfinite(v) and 1 <= v <= 6 and v == int(v) for v in accepted), accepted
         assert con.execute("SELECT count(*) FROM fuzz.quarantine WHERE reason IS NULL OR line IS NULL"
                            ).fetchall()[0][0] == 0
+        if layout == "wide":
+            # Item columns read as numbers where every cell is one: the same tables as from text.
+            tables = ("subjects", "visits", "item_values", "quarantine", "source_files")
+            text = duckdb.connect()
+            try:
+                with bounded(text):
+                    event("items read as numbers" if scan_sources(text, study)[0][-1].numbers else "items read as text")
+                    ingest_study(text, study, numbers=False)
+                for t in tables:
+                    query = f"SELECT * FROM fuzz.{t} ORDER BY ALL"
+                    assert repr(con.execute(query).fetchall()) == repr(text.execute(query).fetchall()), t
+            finally:
+                text.close()
     finally:
         con.close()
