@@ -70,6 +70,13 @@ class IdentifiersFound(ValueError):
         super().__init__(refusal_message(findings))
 
 
+class TextNeeded(ValueError):
+    """Raised by :func:`scan` for a file holding as numbers (``RawTable.numbers``) a column
+    whose text the guard must see: one named like a date, an age, a ZIP code or a birth year,
+    or holding NaN, infinity or a number an 8-digit date could be (19000101 or more). Read the
+    file as text and scan it again."""
+
+
 def refusal_message(findings: list[Finding]) -> str:
     by_file: dict[str, list[Finding]] = {}
     for f in findings:
@@ -212,6 +219,8 @@ def scan(con: duckdb.DuckDBPyConnection, raw: RawTable, *, label: str = "",
     date_columns : columns a data dictionary declares as dates (checked like date-named columns).
     free_text : columns a data dictionary declares as free text (named as such in findings).
     this_year : the year ages are computed against for birth years (default: today's).
+
+    Raises :class:`TextNeeded` when a column ``raw`` holds as numbers must be seen as text.
     """
     allowed = allowed or {}
     dictionary_identifiers = dictionary_identifiers or {}
@@ -278,36 +287,23 @@ def _needing_values(con: duckdb.DuckDBPyConnection, raw: RawTable, columns: list
     grouping their values.
     """
     special = set().union(*(only for _, _, only in probes if only))
-    clear = _small_numbers_only(con, raw, [c for c in columns if c not in special])
+    plain = [c for c in columns if c not in special]
+    clear = set()
+    if plain:
+        # NULL (empty) cells pass; text, NaN and large numbers do not: every written cell reads as
+        # a number (as many numbers as cells) and the largest is below (NaN sorts above every
+        # number, so a NaN fails too). Two aggregates over the parsed column cost less than a test
+        # per cell.
+        checks = ", ".join(f"count({quote(c)}) = count(TRY_CAST({quote(c)} AS DOUBLE)) AND "
+                           f"coalesce(max(TRY_CAST({quote(c)} AS DOUBLE)) < {_BELOW_DATES}, TRUE)" for c in plain)
+        passed = con.execute(f"SELECT {checks} FROM {raw.table}").fetchall()[0]
+        clear = {c for c, ok in zip(plain, passed) if ok}
     needing = [c for c in columns if c not in clear]
     typed = [c for c in needing if c in raw.numbers]
-    if typed:  # their text is not in the table: needs_text says when to read the file as text
-        raise ValueError(f"{raw.path}: column(s) {', '.join(typed)} were read as numbers, but the identifier "
-                         "guard must see their text; read the file without numbers= for them.")
+    if typed:  # their text is not in the table
+        raise TextNeeded(f"{raw.path}: column(s) {', '.join(typed)} were read as numbers, but the identifier "
+                         "guard must see their text; read the file as text.")
     return needing
-
-
-def _small_numbers_only(con: duckdb.DuckDBPyConnection, raw: RawTable, columns: list[str]) -> set[str]:
-    """The ``columns`` holding only numbers below :data:`_BELOW_DATES` (or nothing)."""
-    if not columns:
-        return set()
-    # NULL (empty) cells pass; text, NaN and large numbers do not: every written cell reads as a
-    # number (as many numbers as cells) and the largest is below (NaN sorts above every number,
-    # so a NaN fails too). Two aggregates over the parsed column cost less than a test per cell.
-    checks = ", ".join(f"count({quote(c)}) = count(TRY_CAST({quote(c)} AS DOUBLE)) AND "
-                       f"coalesce(max(TRY_CAST({quote(c)} AS DOUBLE)) < {_BELOW_DATES}, TRUE)" for c in columns)
-    passed = con.execute(f"SELECT {checks} FROM {raw.table}").fetchall()[0]
-    return {c for c, ok in zip(columns, passed) if ok}
-
-
-def needs_text(con: duckdb.DuckDBPyConnection, raw: RawTable, date_columns: frozenset[str] = frozenset()) -> bool:
-    """Whether the guard must see the text of a column ``raw`` holds as numbers
-    (``raw.numbers``): one named like a date, an age, a ZIP code or a birth year, or holding a
-    number an 8-digit date could be (19000101 or more), NaN or infinity. The caller then reads
-    the file as text; :func:`scan` refuses a file whose numbers it cannot clear."""
-    if any(_kind(c, date_columns) for c in raw.numbers):
-        return True
-    return len(_small_numbers_only(con, raw, list(raw.numbers))) < len(raw.numbers)
 
 
 def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, columns: list[str],

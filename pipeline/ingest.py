@@ -38,7 +38,7 @@ import pandas as pd
 
 from pipeline.instruments import instrument_for
 from pipeline import progress, redcap
-from pipeline.deidentify import Finding, IdentifiersFound, needs_text, scan
+from pipeline.deidentify import Finding, IdentifiersFound, TextNeeded, scan
 from pipeline.readers import RawTable, ReadError, drop_temp, number_sql, quote, read_table, sha256
 from pipeline.study import Study
 from pipeline.warehouse import scalar
@@ -128,18 +128,18 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
     findings: list[Finding] = []
     for i, (raw, options) in enumerate(zip(files, (study.subjects_options, study.visits_options))):
         is_redcap = options.format == "redcap" and dictionary is not None
-        if raw.numbers and needs_text(con, raw):
-            with progress.step(f"reading {raw.path.name} as text"):
-                raw = files[i] = read_table(con, raw.path, raw.table, options)
         if is_redcap:
             redcap.to_codes(con, raw, dictionary)
+        rules = {"allowed": allowed,
+                 "dictionary_identifiers": dictionary.identifier_columns(raw.columns) if is_redcap else None,
+                 "date_columns": dictionary.date_columns(raw.columns) if is_redcap else frozenset(),
+                 "free_text": dictionary.free_text_columns(raw.columns) if is_redcap else frozenset()}
         with progress.step(f"checking {raw.path.name} for identifiers"):
-            findings += scan(
-                con, raw, allowed=allowed,
-                dictionary_identifiers=dictionary.identifier_columns(raw.columns) if is_redcap else None,
-                date_columns=dictionary.date_columns(raw.columns) if is_redcap else frozenset(),
-                free_text=dictionary.free_text_columns(raw.columns) if is_redcap else frozenset(),
-            )
+            try:
+                findings += scan(con, raw, **rules)
+            except TextNeeded:  # numbers the guard must see as written: the file is read as text
+                raw = files[i] = read_table(con, raw.path, raw.table, options)
+                findings += scan(con, raw, **rules)
     return files, findings, dictionary
 
 

@@ -243,31 +243,12 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
     # all read gets the values that parsing its text would give. (tests/test_readers.py)
     wanted = set(numbers) if options.decimal == "." else set()
     typed = [n for n in names if n in wanted]
-    columns = "{" + ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': '{'DOUBLE' if n in typed else 'VARCHAR'}'"
-                              for n in names) + "}"
-    con.execute("SET VARIABLE _path = ?", [str(path)])
-    # DuckDB adds a read's rejected rows to these tables if they exist: a file read earlier
-    # under the same name on this connection would lend this one its rejected lines.
-    for leftover in (f"{table}_reject_errors", f"{table}_reject_scans"):
-        drop_temp(con, leftover)
-    try:
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {table}_text AS
-            SELECT NULL::BIGINT AS _line, * FROM read_csv(getvariable('_path'), header = true, auto_detect = false,
-                                   columns = {columns}, delim = ?, quote = '"', escape = '"',
-                                   encoding = ?, ignore_errors = true, store_rejects = true,
-                                   rejects_table = '{table}_reject_errors', rejects_scan = '{table}_reject_scans',
-                                   max_line_size = {MAX_LINE_BYTES})
-        """, [delimiter, encoding])
-    except duckdb.Error as err:
-        first = str(err).strip().splitlines()[0]
-        raise ReadError(f"{path}: cannot be read as CSV ({first}). Export it again as delimited text "
-                        "with one header row.") from None
+    _load_csv(con, path, table, names, typed, delimiter, encoding)
     if typed and con.execute(f"SELECT count(*) FROM {table}_reject_errors WHERE error_type = 'CAST'").fetchall()[0][0]:
         # A cell of a number column is not a number DuckDB reads: ingestion parses and
         # quarantines such cells from their text, so the file is read as text.
-        con.execute(f"DROP TABLE {table}_text")
-        return _read_csv_data(con, path, table, options, data)
+        typed = []
+        _load_csv(con, path, table, names, typed, delimiter, encoding)
     # Lines DuckDB did not turn into rows: rows with the wrong number of fields (kept for the
     # quarantine) and blank lines (not rows at all, but they still move the spreadsheet line).
     con.execute(f"""
@@ -325,6 +306,32 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
         con.execute(f"DROP TABLE {table}_text")
     return RawTable(path, table, tuple(names), loaded + rejected, rejected, "csv", encoding, delimiter,
                     options.decimal, tuple(typed))
+
+
+def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, names: list[str], typed: list[str],
+              delimiter: str, encoding: str) -> None:
+    """Read the file into temp table ``<table>_text``: the ``typed`` columns as DOUBLE, the
+    rest as text; rows DuckDB cannot read go to ``<table>_reject_errors``."""
+    columns = "{" + ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': '{'DOUBLE' if n in typed else 'VARCHAR'}'"
+                              for n in names) + "}"
+    con.execute("SET VARIABLE _path = ?", [str(path)])
+    # DuckDB adds a read's rejected rows to these tables if they exist: a file read earlier
+    # under the same name on this connection would lend this one its rejected lines.
+    for leftover in (f"{table}_reject_errors", f"{table}_reject_scans"):
+        drop_temp(con, leftover)
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {table}_text AS
+            SELECT NULL::BIGINT AS _line, * FROM read_csv(getvariable('_path'), header = true, auto_detect = false,
+                                   columns = {columns}, delim = ?, quote = '"', escape = '"',
+                                   encoding = ?, ignore_errors = true, store_rejects = true,
+                                   rejects_table = '{table}_reject_errors', rejects_scan = '{table}_reject_scans',
+                                   max_line_size = {MAX_LINE_BYTES})
+        """, [delimiter, encoding])
+    except duckdb.Error as err:
+        first = str(err).strip().splitlines()[0]
+        raise ReadError(f"{path}: cannot be read as CSV ({first}). Export it again as delimited text "
+                        "with one header row.") from None
 
 
 def _blank_lines(text: str) -> list[int]:
