@@ -111,7 +111,7 @@ def test_each_table_format_writes_formula_text_as_text(tmp_path, fmt):
         assert any(c.startswith("'") and value.strip() in c for c in cells), (value, cells)
 
 
-def test_table_csv_cells_read_back_exactly(tmp_path):
+def test_table_csv_cells_read_back_exactly():
     """The CSV read back with the csv module: each hostile cell is the value behind a quote
     (indentation after it), the numbers unchanged, and the field quoted (OWASP)."""
     text = tables.to_csv(_hostile_table())
@@ -121,11 +121,11 @@ def test_table_csv_cells_read_back_exactly(tmp_path):
     assert [r[1] for r in rows[1:]] == NEUTRALISED[::-1]
     assert [r[2] for r in rows[1:]] == NUMBERS
     assert "\"'@SUM(1+1)\"" in text and "\"'-2+3\"" in text
-    # Numbers are never quoted or changed.
+    # A neutralised field is quoted; a number beside it is neither quoted nor changed.
     assert "\n\"'  \r'=1\",\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-1.2 ± 0.3\n" in text
 
 
-def test_csv_field_that_a_semicolon_locale_would_split_is_quoted(tmp_path):
+def test_csv_field_that_a_semicolon_locale_would_split_is_quoted():
     """Excel set to a ';' list separator splits a CSV line there: a formula after the ';' would
     start a cell. That piece gets its quote and the field is quoted; a ';' before ordinary text
     leaves the field as pandas writes it."""
