@@ -8,6 +8,7 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
+from pipeline.cells import markdown_frame
 from pipeline.deidentify import scan_warehouse
 from pipeline.ingest import item_columns
 from pipeline.study import Study
@@ -16,7 +17,9 @@ from assets.keys import INGESTED, PAIRED_TESTS, PAIRS
 from assets.resources import Warehouse
 
 def _listing(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
-    return dg.MetadataValue.md(frame.head(limit).to_markdown(index=False) if not frame.empty else "none")
+    # Rows at fault can carry export text (a subject code, a visit label): neutralised as in
+    # every table written (pipeline.cells), since a preview is easily copied into a spreadsheet.
+    return dg.MetadataValue.md(markdown_frame(frame.head(limit)) if not frame.empty else "none")
 
 
 def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:

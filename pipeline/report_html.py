@@ -6,6 +6,10 @@ written from the study spec and the results, and the provenance (input file
 and spec SHA-256, code commit, package versions). It carries no time stamp, so
 the same inputs and code give the same bytes; the run's time is in the Dagster
 run history.
+
+The tables come from :mod:`pipeline.tables`, whose writers neutralise every cell against
+spreadsheet formulas; the provenance table here is neutralised the same way
+(:func:`pipeline.cells.neutralise`): a report table copied into Excel is evaluated cell by cell.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import tables
+from pipeline.cells import neutralise
 from pipeline.figures import FigureSpec
 
 SOFTWARE = ("duckdb", "pandas", "numpy", "scipy", "matplotlib")
@@ -82,6 +87,11 @@ CSS = (
 
 
 def _provenance_rows(provenance: dict) -> list[tuple[str, str]]:
+    """The provenance table's rows, each cell neutralised (it names input files from the spec)."""
+    return [(neutralise(k), neutralise(v)) for k, v in _provenance_items(provenance)]
+
+
+def _provenance_items(provenance: dict) -> list[tuple[str, str]]:
     rows = [(f"Input {item['file']}", f"SHA-256 {item['sha256']}; {item['rows_read']} rows read, "
                                       f"{item['rows_accepted']} accepted, {item['rows_quarantined']} quarantined")
             for item in provenance.get("inputs", [])]

@@ -10,6 +10,10 @@ Each table is computed once as a tidy frame (unrounded), then formatted into a
 :class:`Table` (cells as text, title, lettered footnotes), which every renderer
 only writes out: CSV, Markdown, HTML, LaTeX (booktabs) and DOCX (a real Word
 table, footnotes as lettered paragraphs under it, as journals print them).
+
+Every cell a writer puts out (publication tables in every format, and the full-precision
+results CSVs of :func:`write_results`) goes through :func:`pipeline.cells.neutralise`, so a
+text value from an export that starts like a spreadsheet formula is written as text.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from pipeline.cells import SPLITS, neutralise
 
 SYNTHETIC_NOTE = "SYNTHETIC DATA: demonstration cohort, not real patients."
 FORMATS = ("csv", "md", "html", "tex", "docx")
@@ -658,12 +664,68 @@ def _letters(i: int) -> str:
     return chr(97 + i) if i < 26 else f"{chr(97 + i // 26 - 1)}{chr(97 + i % 26)}"
 
 
+def _quoted(text: str, safe: str) -> bool:
+    """Whether a CSV field must be enclosed in double quotes: it was neutralised (OWASP: prefix
+    and quote, so an opener splitting at ";" keeps it one cell), or it holds a carriage return
+    (a line break to Excel and to Python's csv module, which pandas leaves unquoted)."""
+    return safe != text or "\r" in text
+
+
+def _csv_text(frame: pd.DataFrame, **options) -> str:
+    """``frame.to_csv(index=False, lineterminator="\\n", **options)`` with every text cell and
+    heading neutralised (:func:`pipeline.cells.neutralise`) and quoted where :func:`_quoted`
+    says. pandas still formats every value (numeric columns are never text here, so a float is
+    never prefixed); a field to be quoted is marked with a character absent from the frame's
+    text, and the marks become the quotes pandas would not write."""
+    safe = frame.copy()
+    quote = []  # (text, quoted) of every text cell and heading
+    headings = [neutralise(c) if isinstance(c, str) else c for c in frame.columns]
+    quote += [(c, _quoted(c, s)) for c, s in zip(frame.columns, headings) if isinstance(c, str)]
+    text_columns = []
+    for j in range(frame.shape[1]):
+        values = frame.iloc[:, j]
+        categorical = isinstance(values.dtype, pd.CategoricalDtype)
+        if values.dtype == object or pd.api.types.is_string_dtype(values) or categorical:
+            cells = [(v, neutralise(v)) if isinstance(v, str) else (v, v) for v in values]
+            quote += [(v, _quoted(v, s)) for v, s in cells if isinstance(v, str)]
+            # A neutralised label is no category of the old ones: categories are written as text.
+            text_columns.append((j, object if categorical else values.dtype, cells))
+    if not any(q for _, q in quote):
+        # Nothing to quote: the common case, and pandas' bytes exactly.
+        for j, dtype, cells in text_columns:
+            safe.isetitem(j, pd.Series([s for _, s in cells], index=frame.index, dtype=dtype))
+        safe.columns = headings
+        return safe.to_csv(index=False, lineterminator="\n", **options)
+    seen = set("".join(v for v, _ in quote))
+    mark = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in seen)  # private use
+
+    def marked(value, text):
+        return f"{mark}{text}{mark}" if _quoted(value, text) else text
+
+    for j, dtype, cells in text_columns:
+        safe.isetitem(j, pd.Series([marked(v, s) if isinstance(v, str) else s for v, s in cells],
+                                   index=frame.index, dtype=dtype))
+    safe.columns = [marked(c, s) if isinstance(c, str) else s for c, s in zip(frame.columns, headings)]
+    written = safe.to_csv(index=False, lineterminator="\n", **options)
+    # pandas quoted a marked field that holds a comma or a quote (doubling its quotes); one
+    # without them has no quote inside, so enclosing it is enough.
+    return re.sub(f'"?{mark}(.*?){mark}"?', r'"\1"', written, flags=re.S)
+
+
+def _csv_comment(note: str) -> str:
+    """A footnote as a ``#`` line. A spreadsheet reads the line as cells cut at its commas too,
+    and it cannot be quoted (readers skip it as a comment only when it starts with ``#``): each
+    piece that would start a formula in a cell of its own gets its quote."""
+    return neutralise(f"# {note}", splits="," + SPLITS)
+
+
 def to_csv(table: Table) -> str:
-    """Cells (indented levels with two spaces), then footnotes as ``#`` lines."""
+    """Cells (indented levels with two spaces), then footnotes as ``#`` lines; cells and
+    footnotes neutralised against spreadsheet formulas (:func:`_csv_text`, :func:`_csv_comment`)."""
     body = table.body.copy()
     first = body.columns[0]
     body[first] = ["  " * table.indent_of(i) + str(v) for i, v in enumerate(body[first])]
-    return body.to_csv(index=False, lineterminator="\n") + "".join(f"# {n}\n" for n in table.footnotes)
+    return _csv_text(body) + "".join(f"{_csv_comment(n)}\n" for n in table.footnotes)
 
 
 def to_markdown(table: Table) -> str:
@@ -671,7 +733,10 @@ def to_markdown(table: Table) -> str:
     first = body.columns[0]
     # Markdown drops leading spaces; non-breaking spaces keep the level indentation.
     body[first] = ["\u00a0\u00a0\u00a0" * table.indent_of(i) + str(v) for i, v in enumerate(body[first])]
-    body = body.map(lambda v: str(v).replace("|", "\\|"))  # a bar inside a cell would end the cell
+    # Cells as written, indentation included, neutralised against spreadsheet formulas; a bar
+    # inside a cell would end the cell.
+    body = body.map(lambda v: neutralise(str(v)).replace("|", "\\|"))
+    body.columns = [neutralise(str(c)).replace("|", "\\|") for c in body.columns]
     # tabulate strips leading whitespace, non-breaking spaces included, unless told not to.
     grid = body.to_markdown(index=False, disable_numparse=True, preserve_whitespace=True)
     lines = [f"**{table.title}**", "", grid, ""]
@@ -682,12 +747,17 @@ def to_markdown(table: Table) -> str:
 def to_html(table: Table, *, standalone: bool = False) -> str:
     """An HTML ``<table>`` with caption and footnotes; a whole page when ``standalone``."""
     e = html.escape
-    head = "".join(f'<th scope="col">{e(str(c))}</th>' for c in table.body.columns)
+
+    def cell(value) -> str:
+        # Excel opens HTML tables, and a cell copied from the page into it is evaluated.
+        return e(neutralise(str(value)))
+
+    head = "".join(f'<th scope="col">{cell(c)}</th>' for c in table.body.columns)
     rows = []
     for i, values in enumerate(table.body.itertuples(index=False)):
         pad = f' style="padding-left:{1.2 * table.indent_of(i):.1f}em"' if table.indent_of(i) else ""
-        cells = [f'<th scope="row"{pad}>{e(str(values[0]))}</th>']
-        cells += [f"<td>{e(str(v))}</td>" for v in values[1:]]
+        cells = [f'<th scope="row"{pad}>{cell(values[0])}</th>']
+        cells += [f"<td>{cell(v)}</td>" for v in values[1:]]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     notes = "".join(f"<li><sup>{_letters(i)}</sup> {e(n)}</li>" for i, n in enumerate(table.footnotes))
     fragment = (f'<table class="publication">\n<caption>{e(table.title)}</caption>\n'
@@ -721,15 +791,20 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in str(text))
 
 
+def _latex_cell(value) -> str:
+    # Neutralised before escaping: a table copied out of the PDF into a spreadsheet is evaluated.
+    return latex_escape(neutralise(str(value)))
+
+
 def to_latex(table: Table) -> str:
     """A ``table`` float with a booktabs ``tabular``; needs ``\\usepackage{booktabs}``."""
     cols = "l" + "c" * (len(table.body.columns) - 1)
     lines = ["% Requires \\usepackage{booktabs} in the preamble.", "\\begin{table}[htbp]", "\\centering",
              f"\\caption{{{latex_escape(table.title)}}}", f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
-             " & ".join(latex_escape(c) for c in table.body.columns) + " \\\\", "\\midrule"]
+             " & ".join(_latex_cell(c) for c in table.body.columns) + " \\\\", "\\midrule"]
     for i, values in enumerate(table.body.itertuples(index=False)):
-        first = "\\quad " * table.indent_of(i) + latex_escape(values[0])
-        lines.append(" & ".join([first] + [latex_escape(v) for v in values[1:]]) + " \\\\")
+        first = "\\quad " * table.indent_of(i) + _latex_cell(values[0])
+        lines.append(" & ".join([first] + [_latex_cell(v) for v in values[1:]]) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     if table.footnotes:
         lines += ["\\par\\smallskip", "\\begin{minipage}{\\linewidth}\\footnotesize"]
@@ -824,13 +899,16 @@ def add_docx_table(document, table: Table, *, font_pt: float = 9) -> None:
 
     # Each row's cells fetched once: python-docx rebuilds the row's cell list on every access.
     rows = [row.cells for row in word.rows]
+    # Word evaluates no formula in a text run, but a table pasted from Word into Excel is
+    # evaluated cell by cell: every cell neutralised.
     for j, column in enumerate(body.columns):
         cell = rows[0][j]
-        fill(cell, str(column), bold=True, center=j > 0)
+        fill(cell, neutralise(str(column)), bold=True, center=j > 0)
         _border(cell._tc.get_or_add_tcPr(), {"bottom": "6"})
     for i, values in enumerate(body.itertuples(index=False)):
         for j, value in enumerate(values):
-            fill(rows[i + 1][j], str(value), indent=table.indent_of(i) if j == 0 else 0, center=j > 0)
+            fill(rows[i + 1][j], neutralise(str(value)), indent=table.indent_of(i) if j == 0 else 0,
+                 center=j > 0)
     for i, note in enumerate(table.footnotes):
         paragraph = document.add_paragraph()
         mark = paragraph.add_run(_letters(i))
@@ -897,10 +975,12 @@ def write_table(table: Table, folder: Path, stem: str, formats: tuple[str, ...] 
 
 
 def write_results(results: pd.DataFrame, folder: Path, stem: str) -> Path:
-    """Write a tidy results table as CSV at full double precision (17 significant digits)."""
+    """Write a tidy results table as CSV at full double precision (17 significant digits);
+    text cells (labels, subgroup levels, notes) neutralised against spreadsheet formulas,
+    numeric columns written by pandas as they are (:func:`_csv_text`)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}.csv"
-    results.to_csv(path, index=False, lineterminator="\n", float_format="%.17g")
+    path.write_text(_csv_text(results, float_format="%.17g"), encoding="utf-8", newline="")  # as pandas wrote it
     return path
 
 
