@@ -136,6 +136,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{f.file}: {f.rows_read} rows read, {f.rows_accepted} accepted, {f.rows_quarantined} quarantined")
     for path in outcome["paths"]:
         print(path)
+    for note in outcome.get("notes", ()):
+        print(f"note: {note[0].lower()}{note[1:]}")
     return 0
 
 

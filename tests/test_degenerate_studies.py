@@ -1,0 +1,293 @@
+"""Degenerate studies: valid but (nearly) empty, run to the end; unusable input is refused up front.
+
+Each study here passes ``outcomes validate``, so ``outcomes run`` must finish with it: tables
+with n = 0 rows and notes, the figures there is data for, and a report that says what could not
+be analysed. ``outcomes report`` refuses, in one line, a study folder it cannot run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+from conftest import write_study
+from pipeline.cli import main
+
+REDCAP = Path(__file__).parent / "redcap"
+
+# House-Brackmann by two raters, with every kind of secondary analysis planned.
+SPEC = """
+[study]
+name = "{name}"
+synthetic = true
+
+[subjects]
+file = "patients.csv"
+id = "code"
+columns = ["age", "etiology"]
+
+[visits]
+file = "visits.csv"
+subject = "code"
+visit = "visit"
+day = "day"
+
+[instruments.house_brackmann]
+column = "hb_{{rater}}"
+raters = ["observer", "surgeon"]
+
+[analysis]
+test = "wilcoxon"
+post = {{ rule = "last_followup", min_day = 90 }}
+primary = "house_brackmann_observer"
+ordinal = ["house_brackmann_observer"]
+responders = {{ house_brackmann_observer = 1 }}
+subgroups = [{{ name = "etiology", column = "etiology" }}]
+covariates = ["age"]
+reliability = [{{ instrument = "house_brackmann", score = "grade", raters = ["observer", "surgeon"] }}]
+{extra}
+[[analysis.outcomes]]
+instrument = "house_brackmann"
+rater = "observer"
+score = "grade"
+
+[[analysis.outcomes]]
+instrument = "house_brackmann"
+rater = "surgeon"
+score = "grade"
+"""
+
+PATIENTS = """
+    code,age,etiology
+    P1,50,bells_palsy
+    P2,61,trauma
+"""
+
+# Lets a study with an outcome without pairs through the blocking checks of `outcomes report`.
+LENIENT_CHECKS = "\n[checks]\nmin_pairs = 1\nmin_paired_share = 0\n"
+
+
+def _spec(name: str, extra: str = "") -> str:
+    return SPEC.format(name=name, extra=extra)
+
+
+def one_subject(base: Path, extra: str = "") -> Path:
+    """One patient: the observer's grade before and after, the surgeon's only before."""
+    return write_study(base / "one", "code,age,etiology\nP1,50,bells_palsy\n", """
+        code,visit,day,hb_observer,hb_surgeon
+        P1,pre,-10,4,4
+        P1,m12,370,2,
+    """, _spec("one", extra))
+
+
+def all_missing(base: Path) -> Path:
+    """Visits on record, every grade missing."""
+    return write_study(base / "blank", PATIENTS, """
+        code,visit,day,hb_observer,hb_surgeon
+        P1,pre,-10,,
+        P1,m12,370,,
+        P2,pre,-3,,
+        P2,m12,380,,
+    """, _spec("blank"))
+
+
+def header_only(base: Path) -> Path:
+    """A visits file with its header and no row."""
+    return write_study(base / "headeronly", PATIENTS, "code,visit,day,hb_observer,hb_surgeon\n",
+                       _spec("headeronly"))
+
+
+def reliability_only(base: Path, extra: str = "") -> Path:
+    """Both raters grade each patient once, before surgery: agreement to estimate, no pair."""
+    spec = _spec("agreement", extra).replace('ordinal = ["house_brackmann_observer"]\n', "") \
+        .replace("responders = { house_brackmann_observer = 1 }\n", "")
+    return write_study(base / "agreement", """
+        code,age,etiology
+        P1,50,bells_palsy
+        P2,61,trauma
+        P3,44,bells_palsy
+        P4,70,trauma
+        P5,39,bells_palsy
+    """, """
+        code,visit,day,hb_observer,hb_surgeon
+        P1,pre,-10,4,4
+        P2,pre,-3,3,2
+        P3,pre,-7,5,5
+        P4,pre,-1,2,3
+        P5,pre,-4,6,5
+    """, spec)
+
+
+REDCAP_CLASSIC = """
+[study]
+name = "rc"
+synthetic = true
+
+[redcap]
+dictionary = "dictionary.csv"
+repeat_instrument = "grading"
+
+[subjects]
+file = "records.csv"
+id = "record_id"
+columns = ["age", "sex", "etiology", "prior_treatment___1", "surgery_year"]
+
+[visits]
+file = "records.csv"
+subject = "record_id"
+day = "days_from_surgery"
+
+[instruments.house_brackmann]
+column = "hb_{rater}"
+raters = ["observer"]
+
+[analysis]
+test = "wilcoxon"
+
+[[analysis.outcomes]]
+instrument = "house_brackmann"
+rater = "observer"
+score = "grade"
+"""
+
+
+def redcap_without_visits(base: Path) -> Path:
+    """A classic REDCap project exported before any grading instance was entered."""
+    folder = base / "rc"
+    folder.mkdir(parents=True)
+    shutil.copy(REDCAP / "dictionary.csv", folder / "dictionary.csv")
+    lines = (REDCAP / "classic_records.csv").read_text().splitlines()
+    records = [lines[0]] + [line for line in lines[1:] if line.split(",")[1] == ""]
+    assert len(records) == 3  # the header and the two enrolment rows
+    (folder / "records.csv").write_text("\n".join(records) + "\n")
+    (folder / "study.toml").write_text(textwrap.dedent(REDCAP_CLASSIC))
+    return folder
+
+
+def _validate(capsys, study: Path) -> int:
+    code = main(["validate", str(study)])
+    capsys.readouterr()
+    return code
+
+
+def _run(capsys, study: Path, tmp_path: Path, warehouse_name: str = "w.duckdb") -> tuple[int, str, str]:
+    code = main(["run", "--study", str(study), "--warehouse", str(tmp_path / warehouse_name),
+                 "--reports", str(tmp_path / "reports")])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _table_2(reports: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Table 2's cells and its footnotes, from its CSV."""
+    lines = (reports / "tables" / "table_2.csv").read_text(encoding="utf-8").splitlines()
+    notes = [line[2:] for line in lines if line.startswith("# ")]
+    from io import StringIO
+    body = pd.read_csv(StringIO("\n".join(line for line in lines if not line.startswith("# "))), dtype=str)
+    return body, notes
+
+
+def _report_text(reports: Path) -> str:
+    page = (reports / "report.html").read_text(encoding="utf-8")
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", page)))
+
+
+def _nothing_analysed(capsys, study: Path, tmp_path: Path) -> Path:
+    """Validate passes, the run finishes, and its outputs say nothing could be analysed."""
+    assert _validate(capsys, study) == 0
+    code, out, err = _run(capsys, study, tmp_path)
+    assert (code, err) == (0, "")
+    reports = tmp_path / "reports" / study.name
+    assert "note: nothing to analyse" in out
+    body, notes = _table_2(reports)
+    assert body["n pairs"].tolist() == ["0"] * len(body) and len(body) >= 1
+    assert (body["Change (95% CI)"] == "not estimable").all() and (body["P"] == "—").all()
+    assert any("not estimable (—), no patient has both a before and an after value" in n for n in notes)
+    assert not any(n.startswith("P values are two-sided") for n in notes)  # no test was run
+    paired = pd.read_csv(reports / "tables" / "paired_tests.csv")
+    assert (paired.loc[paired["group"] == "all", "n_pairs"] == 0).all()
+    text = _report_text(reports)
+    assert "Nothing to analyse" in text and "No test was run" in text
+    assert "Differences were tested" not in text
+    return reports
+
+
+# --------------------------------------------------------------------------- outcomes run
+
+
+def test_one_subject_study_runs_to_the_end(tmp_path, capsys):
+    study = one_subject(tmp_path / "raw")
+    assert _validate(capsys, study) == 0
+    code, out, err = _run(capsys, study, tmp_path)
+    assert (code, err) == (0, "")
+    reports = tmp_path / "reports" / "one"
+    body, notes = _table_2(reports)
+    assert body["n pairs"].tolist() == ["1", "0"]
+    observer, surgeon = body.iloc[0], body.iloc[1]
+    assert observer["Change (95% CI)"] == "-2.0 (NA to NA)"
+    assert (surgeon["Before, mean ± SD"], surgeon["Change (95% CI)"], surgeon["P"]) == ("—", "not estimable", "—")
+    assert "P values are two-sided, from the Wilcoxon signed-rank test on the paired values." in notes
+    assert "House-Brackmann grade (surgeon): not estimable (—), no patient has both a before and an " \
+           "after value (n pairs = 0)." in notes
+    # The figures of the outcome with a pair are drawn; the other's absence is noted in the report.
+    figures = reports / "figures"
+    assert (figures / "slope_house_brackmann_observer_grade.png").is_file()
+    assert not (figures / "slope_house_brackmann_surgeon_grade.png").exists()
+    text = _report_text(reports)
+    assert "House-Brackmann grade (surgeon): not drawn, no patient has both a before and an after value" in text
+    assert "Nothing to analyse" not in text
+    assert "note: nothing to analyse" not in out
+
+
+def test_study_whose_values_are_all_missing_runs_to_the_end(tmp_path, capsys):
+    reports = _nothing_analysed(capsys, all_missing(tmp_path / "raw"), tmp_path)
+    missing = pd.read_csv(reports / "tables" / "missing_data.csv")
+    assert set(missing["outcome"]) == {"house_brackmann_observer", "house_brackmann_surgeon"}
+    assert "No figure was drawn" in _report_text(reports)
+
+
+def test_header_only_visits_file_runs_to_the_end(tmp_path, capsys):
+    reports = _nothing_analysed(capsys, header_only(tmp_path / "raw"), tmp_path)
+    assert not (reports / "figures").exists() or not list((reports / "figures").glob("*.png"))
+    assert "No figure was drawn" in _report_text(reports)
+    # Table 1 still describes the patients, with no follow-up and no empty range row.
+    table_1 = (reports / "tables" / "table_1.csv").read_text(encoding="utf-8")
+    assert "Overall (n = 2)" in table_1 and "Range" not in table_1
+
+
+def test_redcap_classic_export_without_visits_runs_to_the_end(tmp_path, capsys):
+    _nothing_analysed(capsys, redcap_without_visits(tmp_path / "raw"), tmp_path)
+
+
+def test_outcome_without_pairs_gets_its_table_2_row_and_reliability_is_estimated(tmp_path, capsys):
+    reports = _nothing_analysed(capsys, reliability_only(tmp_path / "raw"), tmp_path)
+    body, _ = _table_2(reports)
+    assert body["Outcome"].tolist() == ["House-Brackmann grade (observer)", "House-Brackmann grade (surgeon)"]
+    reliability = pd.read_csv(reports / "tables" / "reliability.csv")
+    assert (reliability["n_targets"] == 5).all() and reliability["estimate"].notna().all()
+    assert (reports / "tables" / "etable_reliability.csv").is_file()
+
+
+# --------------------------------------------------------------------------- table_2 alone
+
+
+def test_table_2_of_an_outcome_without_pairs_beside_one_with():
+    from pipeline import tables
+
+    outcomes = pd.DataFrame({"outcome": ["a", "b"], "score": ["s", "s"], "label": ["A", "B"],
+                             "higher_is_better": [True, True]})
+    results = pd.DataFrame({
+        "outcome": ["a", "b"], "score": ["s", "s"], "pre_visit": "pre", "post_visit": "post",
+        "n_pairs": [3, 0], "pre_mean": [1.0, None], "pre_sd": [0.5, None], "post_mean": [2.0, None],
+        "post_sd": [0.5, None], "mean_diff": [1.0, None], "ci_low": [0.2, None], "ci_high": [1.8, None],
+        # as read back from the warehouse: a missing text is None
+        "test_used": ["paired t", None], "p_used": [0.04, None], "note": ["", None]})
+    table = tables.table_2(results, outcomes, conf_level=0.95)
+    assert table.body["P"].tolist() == [".04", "—"]
+    assert table.body["Change (95% CI)"].tolist() == ["1.0 (0.2 to 1.8)", "not estimable"]
+    assert "P values are two-sided, from the paired t test on the paired values." in table.footnotes
+    empty = tables.table_2(results.iloc[:0], outcomes, conf_level=0.95)
+    assert empty.body.empty and list(empty.body.columns) == list(table.body.columns)
