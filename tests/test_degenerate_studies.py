@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from conftest import write_study
+from pipeline import warehouse
 from pipeline.cli import main
 
 REDCAP = Path(__file__).parent / "redcap"
@@ -291,3 +292,28 @@ def test_table_2_of_an_outcome_without_pairs_beside_one_with():
     assert "P values are two-sided, from the paired t test on the paired values." in table.footnotes
     empty = tables.table_2(results.iloc[:0], outcomes, conf_level=0.95)
     assert empty.body.empty and list(empty.body.columns) == list(table.body.columns)
+
+
+# --------------------------------------------------------------------------- the warehouse's name
+
+
+def test_warehouse_named_after_the_study(tiny_study, tmp_path, capsys):
+    # DuckDB names a database after its file: tiny.duckdb is catalog "tiny", as the study's schema.
+    code, _, err = _run(capsys, tiny_study, tmp_path, warehouse_name="tiny.duckdb")
+    assert (code, err) == (0, "")
+    con = warehouse.connect(tmp_path / "tiny.duckdb", read_only=True)
+    try:
+        assert warehouse.scalar(con, "SELECT count(*) FROM tiny.paired_tests") == 1
+    finally:
+        con.close()
+
+
+def test_study_named_like_duckdbs_in_memory_database_validates_and_runs(tiny_study, tmp_path, capsys):
+    # An in-memory DuckDB database is catalog "memory": `outcomes validate` works in one.
+    spec = tiny_study / "study.toml"
+    spec.write_text(spec.read_text().replace('name = "tiny"', 'name = "memory"'))
+    assert main(["validate", str(tiny_study)]) == 1  # rows would be quarantined, as for the tiny study
+    out = capsys.readouterr()
+    assert "visits.csv: 10 rows read, 6 accepted, 4 quarantined" in out.out and out.err == ""
+    code, _, err = _run(capsys, tiny_study, tmp_path)
+    assert (code, err) == (0, "")
