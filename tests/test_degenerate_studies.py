@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from conftest import write_study
 from pipeline import warehouse
@@ -317,3 +318,48 @@ def test_study_named_like_duckdbs_in_memory_database_validates_and_runs(tiny_stu
     assert "visits.csv: 10 rows read, 6 accepted, 4 quarantined" in out.out and out.err == ""
     code, _, err = _run(capsys, tiny_study, tmp_path)
     assert (code, err) == (0, "")
+
+
+# --------------------------------------------------------------------------- outcomes report
+
+
+def _report_env(monkeypatch, raw: Path, tmp_path: Path) -> None:
+    """`outcomes report` of the studies in ``raw``, with its own warehouse, reports and Dagster home."""
+    (tmp_path / "dagster").mkdir(exist_ok=True)
+    for name, value in (("OUTCOMES_RAW", raw), ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
+                        ("OUTCOMES_REPORTS", tmp_path / "reports"), ("DAGSTER_HOME", tmp_path / "dagster")):
+        monkeypatch.setenv(name, str(value))
+
+
+def test_one_subject_study_through_dagster(tmp_path, monkeypatch, capsys):
+    study = one_subject(tmp_path / "raw", LENIENT_CHECKS)
+    _report_env(monkeypatch, study.parent, tmp_path)
+    code = main(["report"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    reports = tmp_path / "reports" / "one"
+    assert "reports/one/report.html" in out.replace(str(tmp_path) + "/", "")
+    assert _table_2(reports)[0]["n pairs"].tolist() == ["1", "0"]
+    assert "House-Brackmann grade (surgeon): not drawn" in _report_text(reports)
+
+
+def test_study_without_pairs_through_dagster(tmp_path, monkeypatch, capsys):
+    study = reliability_only(tmp_path / "raw", LENIENT_CHECKS)
+    _report_env(monkeypatch, study.parent, tmp_path)
+    code = main(["report"])
+    _, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    reports = tmp_path / "reports" / "agreement"
+    assert _table_2(reports)[0]["n pairs"].tolist() == ["0", "0"]
+    assert "Nothing to analyse" in _report_text(reports)
+    assert pd.read_csv(reports / "tables" / "reliability.csv")["estimate"].notna().all()
+
+
+def test_study_without_pairs_is_stopped_by_the_default_checks_in_one_line(tmp_path, monkeypatch, capsys):
+    # A study with no pairs at all: at the default min_paired_share the check stops the run.
+    study = header_only(tmp_path / "raw")
+    _report_env(monkeypatch, study.parent, tmp_path)
+    code = main(["report"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("error: headeronly/") and "pairing_completeness" in err
