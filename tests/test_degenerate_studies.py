@@ -363,3 +363,39 @@ def test_study_without_pairs_is_stopped_by_the_default_checks_in_one_line(tmp_pa
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("error: headeronly/") and "pairing_completeness" in err
+
+
+def test_folder_without_a_spec_is_refused_naming_it(tiny_study, tmp_path, monkeypatch, capsys):
+    raw = tiny_study.parent
+    (raw / "new_study").mkdir()
+    (raw / "new_study" / "visits.csv").write_text("code,visit\n")
+    _report_env(monkeypatch, raw, tmp_path)
+    code = main(["report"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {raw / 'new_study'} holds no study.toml") and "data/raw/demo/study.toml" in err
+    # Named alone, the same.
+    assert main(["report", "--study", "new_study"]) == 2
+    assert f"{raw / 'new_study'} holds no study.toml" in capsys.readouterr().err
+
+
+def test_spec_whose_files_are_missing_is_refused_naming_the_folder(tiny_study, tmp_path, monkeypatch, capsys):
+    (tiny_study / "visits.csv").unlink()
+    _report_env(monkeypatch, tiny_study.parent, tmp_path)
+    code = main(["report"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"names visits.csv, which is not in {tiny_study}. Put the export there" in err
+
+
+@pytest.mark.parametrize("content", ["nothing", "hidden folder"])
+def test_no_study_at_all_says_so(tmp_path, monkeypatch, capsys, content):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    if content == "hidden folder":
+        (raw / ".cache").mkdir()  # not a study folder: ignored
+    _report_env(monkeypatch, raw, tmp_path)
+    code = main(["report"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: no study under {raw}: add a folder holding a study.toml and its exports")
