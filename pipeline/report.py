@@ -54,10 +54,11 @@ def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFra
                 raise ValueError(f"{study.spec_path}: subgroup '{g.name}' splits column '{g.column}' at its "
                                  f"median, but it holds a non-number ({example!r}). Use split = \"\" for a "
                                  "categorical column or correct the value.")
-            median = float(values.median())
             level = pd.Series(pd.NA, index=values.index, dtype="string")
-            level[values > median] = f"{g.name} > {median:g}"
-            level[values <= median] = f"{g.name} ≤ {median:g}"
+            if values.notna().any():  # no value, no median: every subject is in no level
+                median = float(values.median())
+                level[values > median] = f"{g.name} > {median:g}"
+                level[values <= median] = f"{g.name} ≤ {median:g}"
         else:
             level = g.name + ": " + raw
         frames.append(pd.DataFrame({"subject": subjects["subject"], "subgroup": g.name, "group": level})
@@ -321,10 +322,15 @@ def nothing_to_analyse(con: duckdb.DuckDBPyConnection, study: Study) -> list[str
     s, plan = study.name, study.analysis
     if scalar(con, f"SELECT count(*) FROM {s}.pairs"):
         return []
+    subjects = scalar(con, f"SELECT count(*) FROM {s}.subjects")
     visits = scalar(con, f"SELECT count(*) FROM {s}.visits")
     observed = scalar(con, f"SELECT count(*) FROM {s}.pairing_summary")
-    if not visits:
-        why = f"the visits file ({study.visits_path.name}) holds no visit"
+    refused = scalar(con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'row'")
+    quarantined = f" ({refused} rows quarantined, each with its reason in {s}.quarantine)" if refused else ""
+    if not subjects:
+        why = f"no patient was accepted from {study.subjects_path.name}{quarantined}"
+    elif not visits:
+        why = f"no visit was accepted from {study.visits_path.name}{quarantined}"
     elif not observed:
         why = f"no planned outcome has a value at any of the {visits} visits"
     else:

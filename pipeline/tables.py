@@ -237,6 +237,8 @@ def _group_p(kind: str, statistic: str, samples: list[np.ndarray] | None,
         if np.all(np.concatenate(groups) == groups[0][0]):
             return math.nan, ""
         return float(stats.kruskal(*groups).pvalue), "Kruskal-Wallis test"
+    if table.ndim != 2:  # no group at all (no patient)
+        return math.nan, ""
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     if table.shape[0] < 2 or table.shape[1] < 2:
         return math.nan, ""

@@ -48,7 +48,7 @@ post = {{ rule = "last_followup", min_day = 90 }}
 primary = "house_brackmann_observer"
 ordinal = ["house_brackmann_observer"]
 responders = {{ house_brackmann_observer = 1 }}
-subgroups = [{{ name = "etiology", column = "etiology" }}]
+subgroups = [{{ name = "etiology", column = "etiology" }}, {{ name = "age", column = "age", split = "median" }}]
 covariates = ["age"]
 reliability = [{{ instrument = "house_brackmann", score = "grade", raters = ["observer", "surgeon"] }}]
 {extra}
@@ -258,6 +258,18 @@ def test_header_only_visits_file_runs_to_the_end(tmp_path, capsys):
     # Table 1 still describes the patients, with no follow-up and no empty range row.
     table_1 = (reports / "tables" / "table_1.csv").read_text(encoding="utf-8")
     assert "Overall (n = 2)" in table_1 and "Range" not in table_1
+
+
+def test_subjects_file_without_a_row_runs_to_the_end(tmp_path, capsys):
+    # Every visit is then of an unknown subject: validate says they would be quarantined (exit 1),
+    # and the run finishes saying so (no median to split the subgroup at, no Table 1 group).
+    study = all_missing(tmp_path / "raw")
+    (study / "patients.csv").write_text("code,age,etiology\n")
+    assert _validate(capsys, study) == 1
+    code, out, err = _run(capsys, study, tmp_path)
+    assert (code, err) == (0, "")
+    assert "note: nothing to analyse: no patient was accepted from patients.csv (4 rows quarantined" in out
+    assert "Overall (n = 0)" in (tmp_path / "reports" / "blank" / "tables" / "table_1.csv").read_text()
 
 
 def test_redcap_classic_export_without_visits_runs_to_the_end(tmp_path, capsys):
