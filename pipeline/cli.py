@@ -193,10 +193,14 @@ def _export_figures(args: argparse.Namespace) -> int:
             study = load_study(folder)
             analysed = warehouse.scalar(con, "SELECT count(*) FROM information_schema.tables "
                                              "WHERE table_schema = ? AND table_name = 'paired_tests'", [study.name])
-            specs = figures.study_figures(con, study) if analysed else []
-            if not specs:
+            if not analysed:
                 raise ValueError(f"study '{study.name}' has no results in the warehouse yet; "
                                  "run `outcomes report` (or `outcomes run`) first.")
+            specs = figures.study_figures(con, study)
+            if not specs:  # analysed, with nothing to draw: said, and the other studies exported
+                print(f"note: study '{study.name}' has no figure to export: "
+                      + " ".join(figures.not_drawn(con, study)), file=sys.stderr)
+                continue
             dpi = f"_{args.dpi}dpi" if args.dpi else ""
             out = reports / study.name / "figures" / "export"
             with warehouse.private_files(study.restricted):

@@ -272,6 +272,17 @@ def test_subjects_file_without_a_row_runs_to_the_end(tmp_path, capsys):
     assert "Overall (n = 0)" in (tmp_path / "reports" / "blank" / "tables" / "table_1.csv").read_text()
 
 
+def test_export_figures_of_a_study_with_nothing_to_draw_says_so(tmp_path, capsys, monkeypatch):
+    study = header_only(tmp_path / "raw")
+    assert _run(capsys, study, tmp_path)[0] == 0
+    monkeypatch.setenv("OUTCOMES_RAW", str(study.parent))
+    code = main(["export-figures", "--warehouse", str(tmp_path / "w.duckdb"), "--reports", str(tmp_path / "reports")])
+    out, err = capsys.readouterr()
+    assert (code, out) == (0, "")
+    assert err.startswith("note: study 'headeronly' has no figure to export: House-Brackmann grade (observer): "
+                          "not drawn, no patient has both a before and an after value.") and err.count("\n") == 1
+
+
 def test_redcap_classic_export_without_visits_runs_to_the_end(tmp_path, capsys):
     _nothing_analysed(capsys, redcap_without_visits(tmp_path / "raw"), tmp_path)
 
