@@ -411,6 +411,14 @@ def test_spec_whose_files_are_missing_is_refused_naming_the_folder(tiny_study, t
     assert f"names visits.csv, which is not in {tiny_study}. Put the export there" in err
 
 
+def test_dagster_definitions_load_with_no_study(tmp_path, monkeypatch):
+    # `make ui` on an empty data/raw/: an empty graph, not a code location that fails to load.
+    from assets.definitions import build_definitions
+
+    monkeypatch.setenv("OUTCOMES_RAW", str(tmp_path))
+    assert not list(build_definitions().resolve_all_asset_keys())
+
+
 @pytest.mark.parametrize("content", ["nothing", "hidden folder"])
 def test_no_study_at_all_says_so(tmp_path, monkeypatch, capsys, content):
     raw = tmp_path / "raw"
