@@ -181,8 +181,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, FIGURES, reports) as con:
             written = report.write_figures(con, effective, reports.folder)
+        # No figure when there is nothing to draw (the report says why).
+        folder = report.study_reports(reports.folder, study) / "figures"
         return dg.MaterializeResult(metadata={"files": _listing(written), "dagster/row_count": len(written),
-                                              "folder": dg.MetadataValue.path(str(written[0].parent))})
+                                              "folder": dg.MetadataValue.path(str(folder))})
 
     @dg.asset(name=REPORT, group_name="report", deps=[publication_tables, figures], kinds={"html", "docx"},
               **common,

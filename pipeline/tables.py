@@ -243,6 +243,8 @@ def _group_p(kind: str, statistic: str, samples: list[np.ndarray] | None,
         if np.all(np.concatenate(groups) == groups[0][0]):
             return math.nan, ""
         return float(stats.kruskal(*groups).pvalue), "Kruskal-Wallis test"
+    if table.ndim != 2:  # no group at all (no patient)
+        return math.nan, ""
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     if table.shape[0] < 2 or table.shape[1] < 2:
         return math.nan, ""
@@ -412,7 +414,7 @@ def table_1(tidy: pd.DataFrame, group_sizes: dict[str, int], *, by_label: str = 
                 else:
                     values[r.group] = median_iqr(r.median, r.q1, r.q3, digits)
             add(first["label"] + suffix, 0, values, p)
-            if variable == FOLLOW_UP.name:
+            if variable == FOLLOW_UP.name and (rows["n"] > 0).any():  # no range of no follow-up
                 add("Range", 1, {r.group: f"{_number(r.minimum, 1)}-{_number(r.maximum, 1)}"
                                  for r in rows.itertuples() if r.n})
         elif first["kind"] == "binary":
@@ -477,6 +479,10 @@ def _with_ci(frame: pd.DataFrame, column: str, digits: int) -> list[str]:
     return [_number(v, digits) for v in frame[column]]
 
 
+NOT_ESTIMABLE = "not estimable"
+NO_VALUE = "—"  # a cell with nothing to show: the outcome has no pairs
+
+
 def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
             synthetic: bool = False) -> Table:
     """Table 2: each outcome before and after surgery.
@@ -486,43 +492,58 @@ def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
     :func:`pipeline.pairing.outcomes_frame`). Adjusted P (``p_adj``) and effect
     sizes (``dz``, ``hedges_g``, ``rank_biserial``, each with ``<name>_ci_low``
     / ``<name>_ci_high`` when present) get a column when the results have them.
+
+    An outcome with no pairs (``n_pairs = 0``) keeps its row: "—" for the values,
+    "not estimable" for the change, and a footnote naming it. No results give the
+    header alone.
     """
     versions = [n for n in dict.fromkeys(outcomes.get("version_note", pd.Series(dtype=str))) if n]
     merged = results.merge(outcomes[["outcome", "score", "label", "higher_is_better"]],
                            on=["outcome", "score"], how="left", validate="one_to_one")
     level = f"{conf_level:.0%}"
+    n_pairs = merged["n_pairs"].astype(int)
+    paired = (n_pairs > 0).tolist()
+
+    def cells(values, absent: str = NO_VALUE) -> list[str]:
+        return [value if has_pairs else absent for value, has_pairs in zip(values, paired)]
+
     body = pd.DataFrame({
         "Outcome": merged["label"],
-        "n pairs": merged["n_pairs"].astype(int).astype(str),
-        "Before, mean ± SD": [mean_sd(m, s) for m, s in zip(merged["pre_mean"], merged["pre_sd"])],
-        "After, mean ± SD": [mean_sd(m, s) for m, s in zip(merged["post_mean"], merged["post_sd"])],
-        f"Change ({level} CI)": [estimate_ci(d, lo, hi) for d, lo, hi in
-                                 zip(merged["mean_diff"], merged["ci_low"], merged["ci_high"])],
-        "P": [format_p(p) for p in merged["p_used"]],
+        "n pairs": n_pairs.astype(str),
+        "Before, mean ± SD": cells([mean_sd(m, s) for m, s in zip(merged["pre_mean"], merged["pre_sd"])]),
+        "After, mean ± SD": cells([mean_sd(m, s) for m, s in zip(merged["post_mean"], merged["post_sd"])]),
+        f"Change ({level} CI)": cells([estimate_ci(d, lo, hi) for d, lo, hi in
+                                       zip(merged["mean_diff"], merged["ci_low"], merged["ci_high"])],
+                                      NOT_ESTIMABLE),
+        "P": cells([format_p(p) for p in merged["p_used"]]),
     })
     if "p_adj" in merged:
-        body["Adjusted P"] = [format_p(p) for p in merged["p_adj"]]
+        body["Adjusted P"] = cells([format_p(p) for p in merged["p_adj"]])
     shown_effects = [c for c in EFFECT_SIZES if c in merged and merged[c].notna().any()]
     # One standardised effect per test family keeps the table printable: d_z (paired t) and
     # the rank-biserial r (Wilcoxon); Hedges g only where there is no d_z.
     if "dz" in shown_effects and "hedges_g" in shown_effects:
         shown_effects.remove("hedges_g")
     for column in shown_effects:
-        body[EFFECT_SIZES[column]] = _with_ci(merged, column, 2)
-    first = results.iloc[0]
-    tests = sorted(set(results["test_used"]))
+        body[EFFECT_SIZES[column]] = cells(_with_ci(merged, column, 2))
+    with_pairs = merged[n_pairs > 0]
+    # The tests that gave a P: an outcome without pairs was tested by none.
+    tests = sorted(set(with_pairs["test_used"].dropna()))
     better_low = merged.loc[~merged["higher_is_better"].astype(bool), "label"].tolist()
-    footnotes = [
-        f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment. "
-        f"Change = after - before, with its t-based {level} confidence interval.",
-        f"P values are two-sided, from the {' and '.join(tests)} test"
-        f"{'s' if len(tests) > 1 else ''} on the paired values.",
-    ]
-    if "p_adj" in merged and "p_adj_method" in merged:
+    footnotes = []
+    if len(results):
+        first = results.iloc[0]
+        footnotes.append(f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment. "
+                         f"Change = after - before, with its t-based {level} confidence interval.")
+    if tests:
+        footnotes.append(f"P values are two-sided, from the {' and '.join(tests)} test"
+                         f"{'s' if len(tests) > 1 else ''} on the paired values.")
+    if "p_adj" in with_pairs and "p_adj_method" in with_pairs:
         # p_adj_method says, per row, how that P was adjusted (e.g. "Holm over 19 secondary
         # outcomes", or "none (primary outcome)"): list each description once.
-        methods = list(dict.fromkeys(merged["p_adj_method"].dropna()))
-        footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
+        methods = list(dict.fromkeys(with_pairs["p_adj_method"].dropna()))
+        if methods:
+            footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
     if versions:
         footnotes.append("Scoring versions (docs/instruments.md): " + "; ".join(versions) + ".")
     if shown_effects:
@@ -531,11 +552,19 @@ def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
                             else "."))
     if better_low:
         footnotes.append(f"Lower is better for {', '.join(better_low)}; higher is better otherwise.")
-    notes = [f"{label}: {note}" for label, note in zip(merged["label"], merged["note"]) if note]
-    footnotes.extend(notes)
+    unpaired = merged.loc[n_pairs == 0, "label"].tolist()
+    if unpaired:
+        footnotes.append(f"{_listed(unpaired)}: {NOT_ESTIMABLE} ({NO_VALUE}), no patient has both a before "
+                         "and an after value (n pairs = 0).")
+    # Why a statistic of an outcome with pairs is NaN (the outcomes without are named above).
+    footnotes.extend(f"{label}: {note}" for label, note in zip(with_pairs["label"], with_pairs["note"]) if note)
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
     return Table("Table 2. Outcomes before and after surgery", body, tuple(footnotes))
+
+
+def _listed(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 # --------------------------------------------------------------------------- tidy tables of other analyses
