@@ -8,7 +8,7 @@ the CMS cell-size suppression policy, which sets its threshold at 11; clinical s
 far smaller, hence a smaller default that the spec may raise):
 
 * two or more small levels of a categorical subgroup are pooled into one level, when the
-  pooled level reaches the minimum;
+  pooled level reaches the minimum and some level is not small;
 * otherwise the small levels' patients are left out of that subgroup's analyses (they stay
   in every whole-cohort analysis), and no output names the level;
 * for one outcome, a level with fewer pairs than the minimum (patients without a pre or a
@@ -56,7 +56,8 @@ def pool_small_levels(levels: pd.Series, subgroup: str, min_cell: int, *, pool: 
         return levels
     out = levels.astype("string").copy()
     members = levels.isin(small)
-    if pool and len(small) >= 2 and counts[small].sum() >= min_cell:
+    # Pooling every level would give one level holding the whole subgroup: nothing to compare.
+    if pool and 2 <= len(small) < len(counts) and counts[small].sum() >= min_cell:
         out[members] = pooled_label(subgroup, min_cell)
     else:
         out[members] = pd.NA
