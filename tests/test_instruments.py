@@ -208,7 +208,7 @@ def test_study_scores_carry_version_reason_and_item_findings(versioned_study):
         ("tiny", "P1", "m6", "botox_units", "value", "450", "value"),
         ("tiny", "P1", "m6", "house_brackmann", "grade", "9", "grade"),
         ("tiny", "P1", "m6", "saq", "9", None, "total"),
-        ("tiny", "P2", "pre", "saq", "9", "x", "total"),
+        ("tiny", "P2", "pre", "saq", "9", None, "total"),   # text refused: withheld, as in the quarantine
     ]
     assert [f[6] for f in findings] == [scores[("P1", "m6", "botox_units")][2],
                                         scores[("P1", "m6", "house_brackmann")][2],

@@ -116,23 +116,27 @@ def test_a_link_leading_out_of_the_study_folder_is_outside(tmp_path):
                           "columns; add it there or correct the name."),
 ])
 def test_declared_levels_are_checked(tmp_path, levels, message):
-    folder = _demo_with(tmp_path, "\n[visits]", f"levels = {{ {levels} }}\n\n[visits]")
+    folder = _demo_with(tmp_path, 'sex = { F = "Female", M = "Male" }', levels)
     assert _refusal(folder) == message
 
 
 def test_levels_are_read_as_written_with_their_labels(tmp_path):
-    folder = _demo_with(tmp_path, "\n[visits]", 'levels = { sex = ["female", "male"], facelift = { 0 = "No", '
-                                                '1 = "Yes" } }\n\n[visits]')
-    study = load_study(folder)
-    assert dict(study.subject_levels) == {"sex": (("female", "female"), ("male", "male")),
-                                          "facelift": (("0", "No"), ("1", "Yes"))}
+    folder = _demo_with(tmp_path, 'sex = { F = "Female", M = "Male" }',
+                        'sex = ["female", "male"]\nfacelift = { 0 = "No", 1 = "Yes" }')
+    levels = dict(load_study(folder).subject_levels)
+    assert levels["sex"] == (("female", "female"), ("male", "male"))
+    assert levels["facelift"] == (("0", "No"), ("1", "Yes"))
 
 
 def test_free_text_needs_a_reason_and_is_never_analysed(tmp_path):
-    folder = _demo_with(tmp_path, "\n[visits]", 'free_text = { etiology = "no" }\n\n[visits]')
-    assert _refusal(folder).startswith("setting 'subjects.free_text.etiology' needs a reason of a few words")
-    folder = _demo_with(tmp_path / "b", "\n[visits]",
-                        'free_text = { etiology = "kept for the chart review only" }\n\n[visits]')
+    folder = _demo_with(tmp_path, "\n[subjects.levels]", '\nfree_text = { facelift = "no" }\n\n[subjects.levels]')
+    assert _refusal(folder).startswith("setting 'subjects.free_text.facelift' needs a reason of a few words")
+    folder = _demo_with(tmp_path / "b", "\n[subjects.levels]",
+                        '\nfree_text = { facelift = "kept for the chart review only" }\n\n[subjects.levels]')
     assert _refusal(folder) == (
-        "setting 'analysis.subgroups[1].column' names 'etiology', a free-text column, which is never analysed "
+        "setting 'analysis.subgroups[2].column' names 'facelift', a free-text column, which is never analysed "
         "or reported; declare its levels under [subjects.levels] instead.")
+    folder = _demo_with(tmp_path / "c", "\n[subjects.levels]",
+                        '\nfree_text = { etiology = "kept for the chart review only" }\n\n[subjects.levels]')
+    assert _refusal(folder) == ("setting 'subjects.free_text.etiology' names a column that also has levels; "
+                                "a column is either categorical or free text.")
