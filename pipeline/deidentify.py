@@ -369,6 +369,9 @@ def guard(findings: list[Finding]) -> None:
 
 # The tables ingestion writes from raw files; later tables hold only results computed from them.
 INGESTED_TABLES = ("subjects", "visits", "item_responses", "item_values", "quarantine")
+# Columns of those tables that the pipeline computes rather than copies from a file: a refused
+# value's length and keyed hash (whose hex digits can spell "8dec", which reads as a date).
+COMPUTED_COLUMNS = {"quarantine": ("value_length", "value_hash")}
 
 
 def scan_warehouse(con: duckdb.DuckDBPyConnection, schema: str,
@@ -385,6 +388,7 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection, schema: str,
         columns = [r[0] for r in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
             "ORDER BY ordinal_position", [schema, name]).fetchall()]
+        columns = [c for c in columns if c not in COMPUTED_COLUMNS.get(name, ())]
         text = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in columns if c != "_line")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _warehouse_scan AS "
                     f"SELECT row_number() OVER () AS _line, {text} FROM {schema}.{quote(name)}")

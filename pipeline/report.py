@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pipeline.ingest import SourceFile, ingest_study
 from pipeline.instruments import score_study
 from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.provenance import finish_run, start_run, write_provenance
+from pipeline.small_cells import pool_small_levels, small_codes_left_out
 from pipeline.study import Study
 from pipeline.warehouse import atomic, read_frame, scalar, write_frame
 
@@ -37,7 +39,9 @@ def ingest(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> l
 def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
     """``subject, subgroup, group`` for every planned subgroup: the level label of each subject
     (``"etiology: bells_palsy"``; median splits ``"branches_transected > 6"`` / ``"≤ 6"``, the median
-    taken over all subjects with a value). Subjects without a value are in no level."""
+    taken over all subjects with a value). Subjects without a value are in no level, and levels
+    of fewer than the spec's ``min_cell`` patients are pooled or left out
+    (:func:`pipeline.small_cells.pool_small_levels`)."""
     frames = []
     if not study.analysis.subgroups:
         return pd.DataFrame(columns=["subject", "subgroup", "group"])
@@ -61,6 +65,7 @@ def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFra
                 level[values <= median] = f"{g.name} ≤ {median:g}"
         else:
             level = g.name + ": " + raw
+        level = pool_small_levels(level, g.name, study.min_cell, pool=g.split != "median")
         frames.append(pd.DataFrame({"subject": subjects["subject"], "subgroup": g.name, "group": level})
                       .dropna(subset=["group"]))
     return pd.concat(frames, ignore_index=True)
@@ -107,7 +112,8 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
         primary=plan.primary,
         multiplicity=plan.multiplicity,
     )
-    subgroups = results[results["group"] != "all"].reset_index(drop=True)
+    # A level's row for an outcome with fewer pairs than the small-cell minimum is not reported.
+    subgroups = results[(results["group"] != "all") & (results["n_pairs"] >= study.min_cell)].reset_index(drop=True)
     results = results[results["group"] == "all"]
     # An outcome with no pairs at all still gets a row, so nothing planned silently disappears;
     # reindexing also puts the rows in the spec's order.
@@ -199,8 +205,12 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
     # in order of first appearance.
     by_outcome = pairs.groupby(["outcome", "score"], sort=False).indices
     for (outcome, score), rows_of in sorted(by_outcome.items(), key=lambda item: item[1][0]):
+        # Levels with fewer pairs of this outcome than the small-cell minimum are left out.
+        paired = ~np.isnan(pre[rows_of]) & ~np.isnan(post[rows_of])
         res = compare_groupings(
-            pre[rows_of], post[rows_of], {name: (c[rows_of], labels) for name, (c, labels) in level_codes.items()},
+            pre[rows_of], post[rows_of],
+            {name: (small_codes_left_out(c[rows_of], paired, study.min_cell), labels)
+             for name, (c, labels) in level_codes.items()},
             baseline.iloc[codes[rows_of]] if covariates else None, plan.conf_level)
         res.insert(0, "score", score)
         res.insert(0, "outcome", outcome)

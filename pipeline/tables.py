@@ -383,8 +383,10 @@ def baseline_characteristics(subjects: pd.DataFrame, follow_up: pd.Series | None
 
 
 def table_1(tidy: pd.DataFrame, group_sizes: dict[str, int], *, by_label: str = "",
-            group_labels: dict[str, str] | None = None, synthetic: bool = False) -> Table:
-    """Table 1 from :func:`baseline_characteristics`; ``group_sizes`` maps each group to its N."""
+            group_labels: dict[str, str] | None = None, synthetic: bool = False,
+            notes: tuple[str, ...] = ()) -> Table:
+    """Table 1 from :func:`baseline_characteristics`; ``group_sizes`` maps each group to its N;
+    ``notes`` are further footnotes."""
     group_labels = group_labels or {}
     groups = list(dict.fromkeys(tidy["group"]))
     headers = {g: f"{group_labels.get(g, g)} (n = {group_sizes[g]})" for g in groups}
@@ -452,6 +454,7 @@ def table_1(tidy: pd.DataFrame, group_sizes: dict[str, int], *, by_label: str = 
                    for test, rows in tested.groupby("test", sort=False)]
         footnotes.append(f"Two-sided P values comparing the {by_label or 'group'} groups, over the "
                          "patients with a recorded value: " + "; ".join(by_test) + ".")
+    footnotes += notes
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
     title = "Table 1. Baseline characteristics" + (f" overall and by {by_label}" if by_label else "")
@@ -1068,19 +1071,32 @@ def publication_tables(con, study) -> list[tuple[str, Table]]:
     results = read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'")
     out = [("table_2", table_2(results, planned, conf_level=study.analysis.conf_level, synthetic=synthetic))]
 
-    subjects = read_frame(con, f"SELECT * FROM {s}.subjects")
+    # Free text is kept in the warehouse for the study team, never reported.
+    subjects = read_frame(con, f"SELECT * FROM {s}.subjects").drop(columns=[c for c, _ in study.free_text])
     visits = read_frame(con, f"SELECT subject, day FROM {s}.visits")
     follow_up = follow_up_months(visits)
     by = table_1_grouping(study, subjects)
-    tidy = baseline_characteristics(subjects, follow_up, by=by or None)
+    grouped = subjects
+    if by:
+        # The column groups are subgroup levels: too small ones pooled or left out.
+        from pipeline.small_cells import pool_small_levels
+
+        grouped = subjects.assign(**{by: pool_small_levels(
+            subjects[by].astype("string").str.strip().replace("", pd.NA), by, study.min_cell)})
+    tidy = baseline_characteristics(grouped, follow_up, by=by or None)
     known = {v.name: v for v in BASELINE_VARIABLES}
     sizes = {OVERALL: len(subjects)}
     if by:
-        sizes.update(subjects[by].astype("string").str.strip().value_counts().to_dict())
+        sizes.update(grouped[by].value_counts().to_dict())
     by_label = known[by].label.lower() if by in known else by.replace("_", " ")
+    left_out = int((grouped[by].isna() & subjects[by].astype("string").str.strip().replace("", pd.NA).notna()
+                    ).sum()) if by else 0
+    notes = (f"{left_out} patient{'s' if left_out != 1 else ''} in {by_label} groups of fewer than "
+             f"{study.min_cell} patients {'are' if left_out != 1 else 'is'} counted in the Overall column only "
+             "(small cells are not reported).",) if left_out else ()
     out.append(("table_1", table_1(tidy, sizes, by_label=by_label,
                                    group_labels=dict(known[by].levels) if by in known else None,
-                                   synthetic=synthetic)))
+                                   synthetic=synthetic, notes=notes)))
 
     def optional(entries):
         headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]

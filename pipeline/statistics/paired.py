@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from pipeline.spec_schema import TESTS
+
 __all__ = [
     "PairedTResult",
     "WilcoxonResult",
@@ -59,7 +61,7 @@ TEXT_COLUMNS = ("outcome", "score", "group", "pre_visit", "post_visit", "wilcoxo
 
 _TEST_LABELS = {"wilcoxon": "Wilcoxon signed-rank", "t": "paired t"}
 #: Test choices a plan may name; "auto" is decided per outcome by :func:`choose_test`.
-TEST_CHOICES = ("wilcoxon", "t", "auto")
+TEST_CHOICES = TESTS  # the spec's choices (pipeline.spec_schema.Test)
 
 
 @dataclass(frozen=True)
