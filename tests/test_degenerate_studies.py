@@ -32,6 +32,9 @@ file = "patients.csv"
 id = "code"
 columns = ["age", "etiology"]
 
+[subjects.levels]
+etiology = ["bells_palsy", "trauma"]
+
 [visits]
 file = "visits.csv"
 subject = "code"
