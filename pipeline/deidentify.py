@@ -161,8 +161,9 @@ def allowable(findings: Sequence[Finding]) -> list[str]:
 # Column names that say the column holds an identifier, whatever its values: a real identifier.
 _IDENTIFYING_TOKENS = frozenset({
     "firstname", "lastname", "surname", "fullname", "fname", "lname", "forename", "forenames", "givenname",
-    "middlename", "maiden", "address", "addr", "street", "phone", "telephone", "fax", "email", "emailaddress",
-    "ssn", "socsec", "mrn"})
+    "middlename", "maiden", "address", "addr", "street", "city", "town", "county", "precinct", "geocode",
+    "latitude", "longitude", "postcode", "neighbourhood", "neighborhood", "phone", "telephone", "fax", "email",
+    "emailaddress", "ssn", "socsec", "mrn"})
 _IDENTIFYING_PHRASES = ("home_address", "social_security", "medical_record", "health_plan", "member_id",
                         "member_number", "policy_number", "chart_number", "chart_no", "hospital_number",
                         "patient_number", "record_number", "ip_address")

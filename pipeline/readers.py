@@ -190,8 +190,8 @@ def _decode(path: Path, data: bytes, requested: str) -> tuple[str, str]:
             return "cp1252", data.decode("cp1252")
         except UnicodeDecodeError as err:
             line = data.count(b"\n", 0, err.start) + 1
-            raise ReadError(f"{path}: not valid Windows-1252, the encoding the study spec sets (line {line}, "
-                            f"byte {err.start} is one Windows-1252 does not use). Save it as 'CSV UTF-8', or set "
+            raise ReadError(f"{path}: not valid Windows-1252 (line {line}, byte {err.start} is not a Windows-1252 "
+                            "character), the encoding the study spec sets. Save it as 'CSV UTF-8', or set "
                             "encoding = \"latin-1\" for this file in the study spec.") from None
     try:
         return "utf-8", data.decode("utf-8")
