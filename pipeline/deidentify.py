@@ -30,11 +30,12 @@ never most of a column's values as 5-digit codes. The trade-off: a column of ran
 codes of one dense neighbourhood, 10 or more filling 90% of their range, pass; so
 do ZIP codes Excel has stripped of their leading zero (``2114``), since 4-digit
 values are as often years or measurements. For speed, a column whose cells are all
-numbers below 19000101 skips the value probes (no probe can fire on it) unless one
-of them is a whole number from 501 to 99999: ``02114`` reads as the number 2114,
-and 00501 is the smallest ZIP code. A column read as numbers (``RawTable.numbers``)
-holding such a number may be a ZIP code that lost its leading zero in the read, so
-:func:`scan` asks for its text (:class:`TextNeeded`).
+numbers below 501 skips the value probes, as no probe can fire on it: ``02114``
+reads as the number 2114, and 00501 is the smallest ZIP code. A column read as
+numbers (``RawTable.numbers``) holding 501 or more may be a ZIP code that lost
+its leading zero in the read, so :func:`scan` asks for its text
+(:class:`TextNeeded`); no instrument's item goes above 200, so a valid item
+column never does.
 
 A refusal names each offending column, the rule and how many rows (with the
 first line), and never the values themselves. When the first line of a file
@@ -111,8 +112,8 @@ class IdentifiersFound(ValueError):
 class TextNeeded(ValueError):
     """Raised by :func:`scan` for a file holding as numbers (``RawTable.numbers``) a column
     whose text the guard must see: one named like a date, an age, a ZIP code or a birth year,
-    or holding NaN, infinity or a number an 8-digit date could be (19000101 or more). Read the
-    file as text and scan it again."""
+    or holding NaN, infinity or a number of 501 or more (a ZIP code read without its leading
+    zero, 02114 as 2114, or an 8-digit date). Read the file as text and scan it again."""
 
 
 def refusal_message(findings: Sequence[Finding]) -> str:
@@ -440,38 +441,35 @@ def _in_list(columns: set[str]) -> str:
     return ", ".join(_literal(c) for c in sorted(columns))
 
 
-# Below this, a number cannot be an 8-digit compact date (_COMPACT_DATE starts at 19000101).
-_BELOW_DATES = 19000101
-# The smallest ZIP code is 00501: a whole number from here to 99999 may be one written without,
-# or read without, its leading zeros.
-_ZIP_LOW, _ZIP_HIGH = 501, 99999
+# The smallest ZIP code is 00501: a number from here up may be a compact date (19000101 or more)
+# or a ZIP code written, or read, without its leading zeros (02114 reads as 2114). Below it, no
+# value probe can fire on a number.
+_ZIP_LOW = 501
 
 
 def _needing_values(con: duckdb.DuckDBPyConnection, raw: RawTable, columns: list[str],
                     probes: list[tuple[str, str, set[str] | None]]) -> list[str]:
     """The columns whose values the probes must see: all but those holding only numbers below
-    :data:`_BELOW_DATES` of which none is a whole number from 501 to 99999, for which no probe
-    can fire.
+    :data:`_ZIP_LOW`, for which no probe can fire.
 
     For a number (``num``) the text patterns do not run; the probes left for a column that no
-    column-specific rule names are the compact date, which needs 19000101 or more, and the
-    5-digit codes, which need their text (``02114`` reads as 2114). Item columns of a registry
-    are such columns, and one pass over them costs a fraction of grouping their values.
+    column-specific rule names are the compact date (19000101 or more) and the 5-digit codes,
+    which need their text. Item columns of a registry are such columns (no instrument's item
+    goes above 200), and one pass over them costs a fraction of grouping their values. (Testing
+    each cell for a whole number from 501 to 99999 instead would spare the probes a column of
+    larger measurements, at three times the cost of this pass for every column.)
     """
     special = set().union(*(only for _, _, only in probes if only))
     plain = [c for c in columns if c not in special]
     clear = set()
     if plain:
-        # NULL (empty) cells pass; text, NaN and large numbers do not: every written cell reads as
-        # a number (as many numbers as cells) and the largest is below (NaN sorts above every
-        # number, so a NaN fails too). A few aggregates over the column parsed once cost less
-        # than a test per distinct value.
-        parsed = ", ".join(f"{quote(c)} AS t{i}, TRY_CAST({quote(c)} AS DOUBLE) AS n{i}" for i, c in enumerate(plain))
-        checks = ", ".join(
-            f"count(t{i}) = count(n{i}) AND coalesce(max(n{i}) < {_BELOW_DATES}, TRUE) "
-            f"AND NOT coalesce(bool_or(n{i} BETWEEN {_ZIP_LOW} AND {_ZIP_HIGH} AND n{i} = trunc(n{i})), FALSE)"
-            for i in range(len(plain)))
-        passed = con.execute(f"SELECT {checks} FROM (SELECT {parsed} FROM {raw.table})").fetchall()[0]
+        # NULL (empty) cells pass; text, NaN and larger numbers do not: every written cell reads
+        # as a number (as many numbers as cells) and the largest is below (NaN sorts above every
+        # number, so a NaN fails too). Two aggregates over the parsed column cost less than a
+        # test per cell.
+        checks = ", ".join(f"count({quote(c)}) = count(TRY_CAST({quote(c)} AS DOUBLE)) AND "
+                           f"coalesce(max(TRY_CAST({quote(c)} AS DOUBLE)) < {_ZIP_LOW}, TRUE)" for c in plain)
+        passed = con.execute(f"SELECT {checks} FROM {raw.table}").fetchall()[0]
         clear = {c for c, ok in zip(plain, passed) if ok}
     needing = [c for c in columns if c not in clear]
     typed = [c for c in needing if c in raw.numbers]

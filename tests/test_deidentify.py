@@ -80,7 +80,7 @@ def test_dob_holding_only_years_is_still_a_date_column_but_years_pass(tmp_path):
 
 @pytest.mark.parametrize("odd", ["jane.roe@example.org", "20190304", "nan", "inf"])
 def test_one_cell_that_is_not_a_small_number_sends_a_numeric_column_to_the_probes(tmp_path, odd):
-    # Columns holding only numbers below 19000101 (empty cells aside) skip the value probes: one
+    # Columns holding only numbers below 501 (empty cells aside) skip the value probes: one
     # text cell, compact date, NaN or infinity among them must not let the column skip them.
     from pipeline.deidentify import _needing_values
 
@@ -201,7 +201,7 @@ def test_a_registry_sized_number_column_of_small_values_still_skips_the_probes(t
     from pipeline.deidentify import _needing_values
 
     path = tmp_path / "export.csv"
-    path.write_text("study_id,eface,landmark\nS1,100,12.5\nS2,0,600.5\nS3,,3\n", encoding="utf-8")
+    path.write_text("study_id,eface,landmark\nS1,200,12.5\nS2,0,180.0\nS3,,-3\n", encoding="utf-8")
     con = duckdb.connect()
     raw = read_table(con, path, "raw", numbers=["eface", "landmark"])
     assert raw.numbers == ("eface", "landmark")
