@@ -569,6 +569,9 @@ def guard(findings: list[Finding]) -> None:
 
 # The tables ingestion writes from raw files; later tables hold only results computed from them.
 INGESTED_TABLES = ("subjects", "visits", "item_responses", "item_values", "quarantine")
+# Columns of those tables that the pipeline computes rather than copies from a file: a refused
+# value's length and keyed hash (whose hex digits can spell "8dec", which reads as a date).
+COMPUTED_COLUMNS = {"quarantine": ("value_length", "value_hash")}
 
 
 def scan_warehouse(con: duckdb.DuckDBPyConnection, schema: str,
@@ -588,7 +591,7 @@ def scan_warehouse(con: duckdb.DuckDBPyConnection, schema: str,
         # ``line`` of the tables that have one is ingestion's own line number, not a value from a
         # file (and a run of 5-digit numbers in a large file); subjects' columns are all the file's.
         own = ("_line",) if name == "subjects" else ("_line", "line")
-        columns = [c for c in columns if c not in own]
+        columns = [c for c in columns if c not in own and c not in COMPUTED_COLUMNS.get(name, ())]
         text = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in columns)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _warehouse_scan AS "
                     f"SELECT row_number() OVER () AS _line, {text} FROM {schema}.{quote(name)}")

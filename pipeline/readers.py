@@ -52,6 +52,9 @@ ENCODINGS = ("auto", "utf-8", "cp1252", "windows-1252", "latin-1")
 DELIMITERS = ("auto", ",", ";", "\t")
 DECIMALS = (".", ",")
 
+# A top-coded number as Safe Harbor writes ages of 90 and over: "90+" (RE2 and Python syntax).
+TOP_CODED = r"^\s*(\d+(?:\.\d+)?)\s*\+\s*$"
+
 # A field longer than this is not a clinical value; DuckDB's default limit is 2 MB per line.
 MAX_LINE_BYTES = 8_000_000
 

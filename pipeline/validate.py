@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from pipeline import warehouse
 from pipeline.deidentify import Finding, IdentifiersFound, advice, scan
 from pipeline.ingest import IngestError, ingest_study
 from pipeline.readers import ReadError, read_table
@@ -44,7 +45,7 @@ def _spec_folder(path: Path, spec: Path | None) -> Path | None:
 
 def validate(path: Path, *, dictionary: Path | None = None, spec: Path | None = None) -> dict[str, Any]:
     """Check ``path`` and return the findings as a plain dict (see :func:`render`)."""
-    con = duckdb.connect()  # in memory: nothing reaches the warehouse
+    con = warehouse.in_memory()  # nothing reaches the warehouse
     con.execute("SET enable_progress_bar = false")
     try:
         folder = _spec_folder(path, spec)

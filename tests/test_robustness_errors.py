@@ -56,8 +56,7 @@ def test_misspelt_study_setting_is_refused(tiny_study, tmp_path, capsys):
     spec.write_text(spec.read_text().replace("synthetic = true", "synthetic = true\nrestrictd = true"))
     code, err = _run(capsys, tiny_study, tmp_path)
     assert code == 2
-    assert "setting 'study.restrictd' is not a study setting; use one of name, title, synthetic, restricted" \
-        in _one_line(err)
+    assert "setting 'study.restrictd' is not a setting of [study]; did you mean 'restricted'?" in _one_line(err)
 
 
 def test_identifier_found(tiny_study, tmp_path, capsys):
