@@ -157,10 +157,32 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
 
 
 def _require(raw: RawTable, needed: list[str]) -> None:
+    """Refuse a file lacking a column the spec names. The message names the spec's columns and
+    never lists the file's header, which may be a data line (a file without its header row, or
+    the wrong file): at most a header name close to a missing column's, in a header that looks
+    like one."""
+    import difflib
+
+    from pipeline.deidentify import PERSON_SHAPE, header_is_data, header_values
+
     missing = [c for c in dict.fromkeys(needed) if c and c not in raw.columns]
-    if missing:
-        raise IngestError(f"{raw.path}: column(s) {', '.join(missing)} named in the study spec are missing "
-                          f"(the file has: {', '.join(raw.columns)}). Rename the columns or correct the spec.")
+    if not missing:
+        return
+    looks = header_values(raw.columns)
+    what = f"column(s) {', '.join(missing)} named in the study spec are missing"
+    if header_is_data(looks):
+        first = min(i for i, kind in looks.items() if kind != PERSON_SHAPE)
+        kind = looks[first]
+        raise IngestError(f"{raw.path}: {what}, and the first line does not look like a header row (column {first} "
+                          f"of it holds {'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind} where a column name "
+                          "belongs). Put the header row (the column names) on line 1, or correct the file the "
+                          "study spec names.")
+    names = [c for i, c in enumerate(raw.columns, start=1) if i not in looks]
+    close = [f"{found[0]!r}, close to {c}" for c in missing
+             if (found := difflib.get_close_matches(c, names, n=1, cutoff=0.8))]
+    among = f", among them {'; '.join(close)}" if close else ""
+    raise IngestError(f"{raw.path}: {what} (the header has {len(raw.columns)} columns{among}). "
+                      "Rename the columns or correct the spec.")
 
 
 def _role(con: duckdb.DuckDBPyConnection, raw: RawTable, table: str, where: str = "TRUE",
@@ -547,14 +569,19 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
                         WHEN subject NOT IN (SELECT subject FROM {s}.subjects)
                         THEN [{lit(lab['subject'])}, {lit('unknown subject: not an accepted row of ' + src.subjects_label)}]
                         WHEN coalesce(visit, '') = '' THEN [{lit(lab['visit'])}, 'missing visit code']
-                        WHEN day IS NULL THEN [{lit(lab['day'])}, 'day is not a whole number of days relative to surgery']
-                        WHEN abs(day) > 36500 THEN [{lit(lab['day'])}, 'day is more than 100 years from surgery']
+                        WHEN coalesce(NOT isfinite(__day), TRUE)
+                        THEN [{lit(lab['day'])}, 'day is not a whole number of days relative to surgery']
+                        WHEN abs(__day) > 36500 THEN [{lit(lab['day'])}, 'day is more than 100 years from surgery']
+                        WHEN day IS NULL THEN [{lit(lab['day'])}, 'day must be a whole number of days']
                         {window_rule}
                         {long_rules}
                    END AS finding
             FROM (SELECT _line, {e['subject']} AS subject, {e['visit']} AS visit, {e['day']} AS raw_day,
-                         TRY_CAST(trim({e['day']}) AS INTEGER) AS day, {e['pre']} AS pre {extra}
-                  FROM raw_visits)
+                         __day, CASE WHEN __day = round(__day) AND abs(__day) <= 36500
+                                     THEN CAST(__day AS INTEGER) END AS day, {e['pre']} AS pre {extra}
+                  -- Parsed as a number, not cast to an integer: that cast rounds 3.5 to 4 and fails on
+                  -- 99999999999, and each is quarantined for what it is.
+                  FROM (SELECT *, TRY_CAST(trim({e['day']}) AS DOUBLE) AS __day FROM raw_visits))
         """)
         not_a_number = ("not a number; if the file uses decimal commas set decimal = \",\" in the spec"
                         if study.visits_options.decimal == "." else "not a number")

@@ -113,7 +113,7 @@ def csv_files(draw) -> bytes:
 
 
 read_options = st.builds(ReadOptions, format=st.sampled_from(["auto", "csv", "redcap"]),
-                         encoding=st.sampled_from(["auto", "utf-8", "latin-1"]),
+                         encoding=st.sampled_from(["auto", "utf-8", "windows-1252", "latin-1"]),
                          delimiter=st.sampled_from(["auto", ",", ";", "\t"]), decimal=st.sampled_from([".", ","]))
 
 
