@@ -256,6 +256,8 @@ VALUE_RULES: tuple[tuple[str, str], ...] = (
 _PERSON_NAME = (r"^[A-Z][a-z]+(-[A-Z][a-z]+)?( [A-Z]\.?)? [A-Z][a-z']+(-[A-Z][a-z]+)?$"
                 r"|^[A-Z][a-z']+(-[A-Z][a-z]+)?, [A-Z][a-z]+( [A-Z]\.?)?$")
 _YEAR = r"^\s*\d{4}\s*$"
+# Three words or more: a phrase, not a code ("Called John Smith", not "m12" or "month 12").
+_PHRASE = r"\S+\s+\S+\s+\S+"
 # A 5-digit code or ZIP+4, as written (the value probes see trimmed text).
 _FIVE_DIGITS = r"^[0-9]{5}(-[0-9]{4})?$"
 _ZIP_RULE = "5-digit codes in values, like ZIP codes"
@@ -346,6 +348,7 @@ def scan(con: duckdb.DuckDBPyConnection, raw: RawTable, *, label: str = "",
          dictionary_identifiers: Mapping[str, str] | None = None,
          date_columns: frozenset[str] = frozenset(),
          free_text: frozenset[str] = frozenset(),
+         codes: frozenset[str] = frozenset(),
          this_year: int | None = None) -> list[Finding]:
     """Every identifier finding in ``raw``'s columns, in column order.
 
@@ -357,6 +360,9 @@ def scan(con: duckdb.DuckDBPyConnection, raw: RawTable, *, label: str = "",
     dictionary_identifiers : column -> why a data dictionary marks it as an identifier.
     date_columns : columns a data dictionary declares as dates (checked like date-named columns).
     free_text : columns a data dictionary declares as free text (named as such in findings).
+    codes : columns the spec reads as codes (subject, visit): kept as written and shown in
+        results, so a single value shaped like a person's name, or a phrase of free text, is a
+        finding there, where elsewhere it takes most of a column.
     this_year : the year ages are computed against for birth years (default: today's).
 
     Raises :class:`TextNeeded` when a column ``raw`` holds as numbers must be seen as text.
@@ -397,6 +403,11 @@ def scan(con: duckdb.DuckDBPyConnection, raw: RawTable, *, label: str = "",
     probes.append(("ZIP code longer than 3 digits", "NOT regexp_matches(v, '^[0-9]{3}$')", kinds["zip"]))
     probes.append(("restricted 3-digit ZIP prefix (20,000 people or fewer; must be 000)",
                    f"v IN ({restricted})", kinds["zip"]))
+    code_columns = {c for c in codes if c in scanned}
+    probes.append(("value shaped like a person's name in a column of codes",
+                   f"NOT num AND regexp_matches(v, {_literal(_PERSON_NAME)})", code_columns))
+    probes.append(("free text (three words or more) in a column of codes",
+                   f"NOT num AND regexp_matches(v, {_literal(_PHRASE)})", code_columns))
     # REDCap's event, instrument and group names are the project's own labels, not the individual's.
     valued = [c for c in scanned if c not in STRUCTURAL or c == "redcap_survey_identifier"]
     findings.extend(_run_probes(con, raw, file, valued, probes, free_text))

@@ -146,7 +146,8 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
         rules = {"allowed": allowed,
                  "dictionary_identifiers": dictionary.identifier_columns(raw.columns) if is_redcap else None,
                  "date_columns": dictionary.date_columns(raw.columns) if is_redcap else frozenset(),
-                 "free_text": dictionary.free_text_columns(raw.columns) if is_redcap else frozenset()}
+                 "free_text": dictionary.free_text_columns(raw.columns) if is_redcap else frozenset(),
+                 "codes": frozenset(c for c in (study.subject_id, study.visit_subject, study.visit_column) if c)}
         with progress.step(f"checking {raw.path.name} for identifiers"):
             try:
                 findings += scan(con, raw, **rules)

@@ -488,8 +488,10 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: 
     try:
         if options.sheet:
             if options.sheet not in book.sheetnames:
-                raise ReadError(f"{path}: no sheet named {options.sheet!r}; the workbook has "
-                                f"{', '.join(book.sheetnames)}. Correct 'sheet' in the study spec.")
+                # The workbook's own sheet names are not listed: a sheet may be named after a patient.
+                raise ReadError(f"{path}: no sheet named {options.sheet!r} among the workbook's "
+                                f"{len(book.sheetnames)} sheet(s). Correct 'sheet' in the study spec to the "
+                                "name Excel shows on the sheet's tab.")
             sheet = book[options.sheet]
         else:
             sheet = book.worksheets[0]
@@ -498,7 +500,8 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: 
         try:
             rows = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
         except Exception as err:  # read-only mode parses the sheet's XML only now
-            raise ReadError(f"{path}: the sheet {sheet.title!r} is damaged ({type(err).__name__}). "
+            number = book.worksheets.index(sheet) + 1
+            raise ReadError(f"{path}: sheet {number} of the workbook is damaged ({type(err).__name__}). "
                             "Save it again from Excel as .xlsx, or export CSV.") from None
     finally:
         book.close()

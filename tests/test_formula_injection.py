@@ -250,9 +250,17 @@ def test_neutralise_rule(text, expected):
 # A subgroup whose levels come from the export, a categorical column shown in Table 1, and a
 # visit label; the export's hostile values avoid a web address, which the identifier guard
 # refuses before anything is written.
-E2E_SPEC = SPEC.replace('columns = ["age"]', 'columns = ["age", "arm", "handedness"]').replace(
+# The levels are declared (an undeclared text column is refused), and the small-cell minimum
+# lowered to the three patients of each arm, so that the values reach the outputs.
+E2E_SPEC = SPEC.replace('columns = ["age"]', """columns = ["age", "arm", "handedness"]
+
+[subjects.levels]
+arm = ['=HYPERLINK("x","y")', '-2+3']
+handedness = ['@SUM(1+1)', "+cmd|' /C calc'!A0", "left", "right"]
+""").replace(
     'post = { rule = "last_followup", min_day = 90 }',
-    'post = { rule = "last_followup", min_day = 90 }\nsubgroups = [{ name = "arm", column = "arm" }]')
+    'post = { rule = "last_followup", min_day = 90 }\nsubgroups = [{ name = "arm", column = "arm" }]'
+) + "\n[identifiers]\nmin_cell = 3\n"
 E2E_PATIENTS = """
     code,age,arm,handedness
     P1,50,"=HYPERLINK(""x"",""y"")",@SUM(1+1)
