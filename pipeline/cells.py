@@ -118,9 +118,15 @@ def neutralise(text: str, *, splits: str = SPLITS) -> str:
     safe = "'" + text if formula_like(text) else text
     if not any(ch in safe for ch in splits):
         return safe
-    parts = re.split(f"([{re.escape(splits)}])", safe)
-    return parts[0] + "".join(sep + ("'" + piece if _piece_like(piece) else piece)
-                              for sep, piece in zip(parts[1::2], parts[2::2]))
+    # Each split point is judged by all the text after it, further split characters included:
+    # the cell it starts may begin with one (a carriage return and then a tab start a new line
+    # whose first cell starts with the tab).
+    out, start = [], 0
+    for match in re.finditer(f"[{re.escape(splits)}]", safe):
+        end = match.end()
+        out.append(safe[start:end] + ("'" if _piece_like(safe[end:]) else ""))
+        start = end
+    return "".join(out) + safe[start:]
 
 
 def markdown_frame(frame, **options) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 import docx
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import SPEC, write_study
 from pipeline import tables
@@ -294,3 +296,16 @@ def test_hostile_export_values_reach_no_output_cell_as_a_formula(tmp_path):
     tests = pd.read_csv(reports / "tiny" / "tables" / "paired_tests.csv")
     assert 'arm: =HYPERLINK("x","y")' in set(tests["group"])
     assert "'=HYPERLINK(\"x\",\"y\") (n = 3)" in docx_cells(reports / "tiny" / "report.docx")
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(cells=st.lists(st.text(alphabet="=+-@\t\r\n ;,.\"'0123456789eE()abc＝＋－＠\u200b", max_size=12),
+                      min_size=1, max_size=6))
+def test_random_cells_never_start_a_formula_in_csv(cells):
+    """Fuzzed: whatever text reaches a table cell, no cell a spreadsheet splits off starts a formula.
+    (The first column holds row labels, as in every table the pipeline writes: a line whose first
+    cell is a bare number is not one it writes, and read whole at ";" it would start with a sign.)"""
+    table = tables.Table("Table 9. Fuzzed", pd.DataFrame({"Characteristic": ["row"] * len(cells),
+                                                          "Value": cells, "Other": cells[::-1]}), (),
+                         tuple(0 for _ in cells))
+    assert [c for c in csv_cells(tables.to_csv(table)) if starts_formula(c)] == []
