@@ -59,6 +59,13 @@ def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
     elif n_outcomes > 1:
         paragraphs.append(f"No adjustment was made for the {n_outcomes} outcomes tested; results for "
                           "outcomes other than the first planned outcome are exploratory.")
+    if plan.subgroups:
+        n = study.min_cell
+        paragraphs.append(
+            f"Subgroup analyses are exploratory. To protect patients' privacy, subgroup levels with fewer "
+            f"than {n} patients were pooled with the other small levels of the same subgroup or, when "
+            f"still fewer than {n}, not reported, and a level with fewer than {n} pairs for an outcome "
+            "was not reported for that outcome.")
     paragraphs.append(
         "Baseline characteristics are given as mean ± SD when the absolute skewness is at most 1, "
         "otherwise as median [IQR], and categorical characteristics as No. (%); group comparisons "
