@@ -135,31 +135,52 @@ def test_debug_shows_the_traceback(tiny_study, tmp_path, capsys):
         _run(capsys, tiny_study, tmp_path, "--debug")
 
 
-# `outcomes run` stopped inside its secondary analyses, after the step wrote its first table.
+# `outcomes run` (or `outcomes report`) held inside its secondary analyses, after the step wrote
+# its first table: either in Python code (waiting on its stdin, which the test never writes or
+# closes) or inside a DuckDB query that would run for hours. It says so on stdout only once it is
+# there, so the run cannot have finished when the test sends SIGINT: a run that goes on to exit 0
+# is a swallowed Ctrl-C, never a signal that came too late.
 PAUSED_RUN = r"""
-import sys
+import functools, os, signal, sys
 from pipeline import cli, report
 
+# Ctrl-C as a terminal's foreground job receives it. A test runner started in the background by a
+# non-interactive shell (`pytest &` in a script) hands SIGINT down ignored, and Python then keeps
+# it ignored: the run would never see the signal this test sends.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+where = sys.argv[1]
 save = report._save
 calls = []
 
 
-def paused(*args, **kwargs):
-    written = save(*args, **kwargs)
+def paused(con, *args, **kwargs):
+    written = save(con, *args, **kwargs)
     if not calls:
         calls.append(1)
-        print("saved one table", flush=True)
-        sys.stdin.readline()
+        if where == "duckdb":
+            # The line comes from inside the running query, written by a C function (no Python
+            # frame in which the signal could land instead). One thread: DuckDB's client looks for
+            # a signal between the tasks it runs on this thread; with more threads it waits for
+            # the workers' task to end, here hours of scanning, before it looks.
+            con.execute("SET threads = 1")
+            con.create_function("announce", functools.partial(os.write, 1, b"interrupt me\n"), [], "BIGINT",
+                                side_effects=True)
+            con.execute("WITH a AS MATERIALIZED (SELECT announce() AS v) "
+                        "SELECT count(*) FROM range(10000000000000) t(i), a WHERE i % 7 = a.v")
+        else:
+            print("interrupt me", flush=True)
+            sys.stdin.readline()
     return written
 
 
 report._save = paused
-sys.exit(cli.main(sys.argv[1:]))
+sys.exit(cli.main(sys.argv[2:]))
 """
 
 
+@pytest.mark.parametrize("where", ["python", "duckdb"])
 @pytest.mark.parametrize("command", ["run", "report"])
-def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_study, tmp_path, command):
+def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_study, tmp_path, command, where):
     if command == "run":
         args = ["run", "--study", str(tiny_study), "--warehouse", str(tmp_path / "w.duckdb"),
                 "--reports", str(tmp_path / "reports")]
@@ -171,16 +192,28 @@ def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_s
     (tmp_path / "dagster").mkdir()
     env = {**os.environ, "OUTCOMES_RAW": str(tiny_study.parent), "OUTCOMES_WAREHOUSE": str(tmp_path / "w.duckdb"),
            "OUTCOMES_REPORTS": str(tmp_path / "reports"), "DAGSTER_HOME": str(tmp_path / "dagster")}
-    run = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, *args], stdin=subprocess.PIPE, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert run.stdout.readline().strip() == "saved one table"
-        run.send_signal(signal.SIGINT)
-        out, err = run.communicate(timeout=120)
-    finally:
-        run.kill()
-        run.wait()
-    assert run.returncode == 130
+    # stderr to a file: a pipe nobody reads could fill and hold the run.
+    with open(tmp_path / "stderr", "w+") as stderr:
+        run = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, where, *args], stdin=subprocess.PIPE, env=env,
+                               stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            line = run.stdout.readline().strip()
+            assert line == "interrupt me", f"the run never reached the point to interrupt: {line!r}, " \
+                                           f"{(tmp_path / 'stderr').read_text()}"
+            assert run.poll() is None  # held where it printed the line: not finished
+            run.send_signal(signal.SIGINT)
+            try:
+                # stdin stays open: the run can only end through the signal.
+                run.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"SIGINT did not stop the run held in {where} code")
+        finally:
+            run.kill()
+            run.wait()
+            run.stdin.close()
+            run.stdout.close()
+    err = (tmp_path / "stderr").read_text()
+    assert run.returncode == 130, err
     assert "the warehouse keeps its last complete state" in _one_line(err)
 
     con = warehouse.connect(tmp_path / "w.duckdb", read_only=True)
