@@ -15,7 +15,7 @@ import pandas as pd
 from pipeline.ingest import SourceFile, ingest_study
 from pipeline.instruments import score_study
 from pipeline.pairing import outcomes_frame, pair_study
-from pipeline.provenance import finish_run, start_run, write_provenance
+from pipeline.provenance import recorded_run, write_provenance
 from pipeline.study import Study
 from pipeline.warehouse import atomic, read_frame, scalar, write_frame
 
@@ -310,8 +310,15 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
 
 
 def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
-    """The whole path for one study; returns the accounting and every path written."""
-    run_id = start_run(con, study)  # meta.runs: what this run's tables were made from
+    """The whole path for one study; returns the accounting and every path written.
+
+    The run is on record in ``meta.runs`` (what its tables were made from) from its start,
+    and says how it ended: finished, or refused, failed or interrupted with the error's class."""
+    with recorded_run(con, study):
+        return _run_steps(con, study, reports_dir)
+
+
+def _run_steps(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
     files = ingest(con, study, reports_dir)
     score_study(con, study)
     pair_study(con, study)
@@ -323,5 +330,4 @@ def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -
     written += write_figures(con, study, reports_dir)
     written += write_report(con, study, reports_dir)
     written += secondary
-    finish_run(con, run_id)
     return {"files": files, "results": results, "paths": written}

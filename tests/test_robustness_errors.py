@@ -35,6 +35,23 @@ def _one_line(err: str) -> str:
     return err
 
 
+def _runs(tmp_path):
+    """meta.runs of the warehouse the test's runs write, oldest first."""
+    con = warehouse.connect(tmp_path / "w.duckdb", read_only=True)
+    try:
+        return con.execute("SELECT * FROM meta.runs ORDER BY started_at").df()
+    finally:
+        con.close()
+
+
+def _add_identifiers(study) -> None:
+    """An e-mail column in the subjects export: the identifier guard refuses the file."""
+    patients = study / "patients.csv"
+    lines = patients.read_text().splitlines()
+    patients.write_text("\n".join([lines[0] + ",contact"] + [f"{l},p{i}@example.org" for i, l in enumerate(lines[1:])])
+                        + "\n")
+
+
 def test_missing_file(tiny_study, tmp_path, capsys):
     (tiny_study / "visits.csv").unlink()
     code, err = _run(capsys, tiny_study, tmp_path)
@@ -61,14 +78,24 @@ def test_misspelt_study_setting_is_refused(tiny_study, tmp_path, capsys):
 
 
 def test_identifier_found(tiny_study, tmp_path, capsys):
-    patients = tiny_study / "patients.csv"
-    lines = patients.read_text().splitlines()
-    patients.write_text("\n".join([lines[0] + ",contact"] + [f"{l},p{i}@example.org" for i, l in enumerate(lines[1:])])
-                        + "\n")
+    _add_identifiers(tiny_study)
     code, err = _run(capsys, tiny_study, tmp_path)
     assert code == 2
     assert "refused, it carries identifiers" in _one_line(err) and "column 'contact'" in err
     assert "example.org" not in err  # the message names the column and rule, never the value
+
+
+def test_a_refused_run_is_on_record_as_refused_and_ended(tiny_study, tmp_path, capsys):
+    assert _run(capsys, tiny_study, tmp_path)[0] == 0
+    _add_identifiers(tiny_study)
+    assert _run(capsys, tiny_study, tmp_path)[0] == 2
+    runs = _runs(tmp_path)
+    assert runs[["status", "exit_code", "error"]].values.tolist() == [
+        ["finished", 0, None], ["refused", 2, "IdentifiersFound"]]
+    # Ended, so not taken for an interrupted run (whose finish time stays empty).
+    assert runs["finished_at"].notna().all() and (runs["finished_at"] >= runs["started_at"]).all()
+    # The record names the error's class, never its message or a value of the export.
+    assert "example.org" not in runs.to_csv() and "contact" not in runs.drop(columns="inputs").to_csv()
 
 
 def test_lock_held(tiny_study, tmp_path, capsys):
@@ -102,19 +129,26 @@ def test_out_of_disk_space(tiny_study, tmp_path, capsys, monkeypatch, command):
     assert code == 4
     assert "error: out of disk space ([Errno 28] No space left on device)" in _one_line(err)
     assert "then run again; the warehouse keeps its last complete state" in err
+    step = "all" if command == "run" else "ingested"  # writing provenance.json fails in the ingest step
+    runs = _runs(tmp_path)
+    assert runs.loc[runs["step"] == step, ["status", "exit_code", "error"]].values.tolist() == [
+        ["failed", 4, "OSError"]]
+    assert runs["finished_at"].notna().all()
 
 
 def test_a_refused_input_in_a_dagster_run_is_one_line_too(tiny_study, tmp_path, monkeypatch, capsys):
-    patients = tiny_study / "patients.csv"
-    lines = patients.read_text().splitlines()
-    patients.write_text("\n".join([lines[0] + ",contact"] + [f"{l},p{i}@example.org" for i, l in enumerate(lines[1:])])
-                        + "\n")
+    _add_identifiers(tiny_study)
     _report_env(monkeypatch, tiny_study, tmp_path)
     code = main(["report"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: tiny/ingested: patients.csv: refused, it carries identifiers"), err
     _one_line(err)
+    # The refused step is on record as refused and ended; no step after it ran.
+    runs = _runs(tmp_path)
+    assert runs[["step", "status", "exit_code", "error"]].values.tolist() == [
+        ["ingested", "refused", 2, "IdentifiersFound"]]
+    assert runs["finished_at"].notna().all() and "example.org" not in runs.to_csv()
 
 
 def test_a_failed_data_check_in_a_dagster_run_is_one_line_saying_where_to_look(tiny_study, tmp_path, monkeypatch,
@@ -219,8 +253,8 @@ def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_s
     con = warehouse.connect(tmp_path / "w.duckdb", read_only=True)
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
                                         "WHERE table_schema = 'tiny'").fetchall()}
-    unfinished = warehouse.scalar(con, "SELECT count(*) FROM meta.runs WHERE finished_at IS NULL")
+    unfinished = con.execute("SELECT status, exit_code FROM meta.runs WHERE finished_at IS NULL").fetchall()
     con.close()
     # The paired tests were complete; the interrupted step's first table was rolled back.
     assert "paired_tests" in tables and "between_groups" not in tables
-    assert unfinished == 1  # the interrupted run is on record, as not finished
+    assert unfinished == [("interrupted", 130)]  # the interrupted run is on record, as not finished
