@@ -18,7 +18,7 @@ from pipeline import paths, report
 from pipeline.cells import markdown_frame
 from pipeline.instruments import score_study
 from pipeline.pairing import pair_study
-from pipeline.provenance import finish_run, fingerprint, record_overrides, start_run
+from pipeline.provenance import fingerprint, record_overrides, recorded_run
 from pipeline.study import Study
 from pipeline.warehouse import make_private, private_files, scalar, warehouse_files
 
@@ -42,17 +42,16 @@ def _listing(paths) -> dg.MetadataValue:
 @contextmanager
 def _recorded(warehouse: Warehouse, study: Study, step: str, reports: Reports | None = None):
     """The step's warehouse connection, the step written to ``meta.runs`` under the Dagster run id
-    (finished only if the step completes), so every table and figure traces back to its inputs.
+    (finished only if the step completes, otherwise with how it ended), so every table and
+    figure traces back to its inputs.
     For a restricted study, what the step writes is readable by its owner only."""
     run_id = dg.AssetExecutionContext.get().run.run_id
     private = [*warehouse_files(Path(warehouse.path) if warehouse.path else paths.warehouse_path()),
                *([report.study_reports(reports.folder, study)] if reports else [])]
     with private_files(study.restricted):
         try:
-            with warehouse.connect() as con:
-                start_run(con, study, run_id=run_id, step=step)
+            with warehouse.connect() as con, recorded_run(con, study, run_id=run_id, step=step):
                 yield con
-                finish_run(con, run_id, step)
         finally:
             if study.restricted:
                 make_private(*private)

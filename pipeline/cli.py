@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import io
 import re
 import sys
 from pathlib import Path
 
 from pipeline import paths
-
-OK, FAILED, REFUSED, BUSY, NO_SPACE, INTERRUPTED = 0, 1, 2, 3, 4, 130
+from pipeline.exits import BUSY, FAILED, INTERRUPTED, NO_SPACE, OK, REFUSED  # noqa: F401 (the codes, here too)
+from pipeline.exits import exit_code as _exit_code
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -322,25 +321,6 @@ def _error_line(code: int, message: str, *, step: str = "", warehouse_path: Path
 
 INTERRUPTED_LINE = ("interrupted: the run stopped before it finished; the warehouse keeps its last complete state "
                     "(each step replaces its tables in one transaction). Run the same command again to finish.")
-
-
-# Errors a user causes and can fix: the input, the spec or the files named on the command line.
-REFUSED_ERRORS = ("SpecError", "IngestError", "IdentifiersFound", "ReadError", "RedcapError", "ValueError",
-                  "FileNotFoundError", "FileExistsError", "PermissionError", "IsADirectoryError",
-                  "NotADirectoryError")
-
-
-def _exit_code(name: str, message: str, err: BaseException | None = None) -> int:
-    if name == "WarehouseLocked":
-        return BUSY
-    if name in ("KeyboardInterrupt", "DagsterExecutionInterruptedError"):
-        return INTERRUPTED
-    if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "No space left on device" in message \
-            or f"[Errno {errno.ENOSPC}]" in message:
-        return NO_SPACE
-    if name in REFUSED_ERRORS or (err is not None and isinstance(err, ValueError)):
-        return REFUSED
-    return FAILED
 
 
 def _one_line(message: str) -> str:

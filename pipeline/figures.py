@@ -436,8 +436,10 @@ def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
             worker.wait()
 
     with ThreadPoolExecutor(workers - 1) as pool:
-        drivers = [pool.submit(drive) for _ in range(workers - 1)]
         try:
+            # Inside the try: a Ctrl-C while the workers start must stop the handing out of
+            # jobs too, or leaving the pool would wait for the workers to draw every figure.
+            drivers = [pool.submit(drive) for _ in range(workers - 1)]
             while (item := take()) is not None:
                 index, job = item
                 results[index] = _draw_and_save(job)

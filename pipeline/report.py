@@ -16,7 +16,7 @@ import pandas as pd
 from pipeline.ingest import SourceFile, ingest_study
 from pipeline.instruments import score_study
 from pipeline.pairing import outcomes_frame, pair_study
-from pipeline.provenance import finish_run, start_run, write_provenance
+from pipeline.provenance import recorded_run, write_provenance
 from pipeline.small_cells import pool_small_levels, small_codes_left_out
 from pipeline.study import Study
 from pipeline.warehouse import atomic, read_frame, scalar, write_frame
@@ -352,8 +352,15 @@ def nothing_to_analyse(con: duckdb.DuckDBPyConnection, study: Study) -> list[str
 
 def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
     """The whole path for one study; returns the accounting, every path written and the report's
-    notes (that there was nothing to analyse, :func:`nothing_to_analyse`)."""
-    run_id = start_run(con, study)  # meta.runs: what this run's tables were made from
+    notes (that there was nothing to analyse, :func:`nothing_to_analyse`).
+
+    The run is on record in ``meta.runs`` (what its tables were made from) from its start,
+    and says how it ended: finished, or refused, failed or interrupted with the error's class."""
+    with recorded_run(con, study):
+        return _run_steps(con, study, reports_dir)
+
+
+def _run_steps(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
     files = ingest(con, study, reports_dir)
     score_study(con, study)
     pair_study(con, study)
@@ -365,5 +372,4 @@ def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -
     written += write_figures(con, study, reports_dir)
     written += write_report(con, study, reports_dir)
     written += secondary
-    finish_run(con, run_id)
     return {"files": files, "results": results, "paths": written, "notes": nothing_to_analyse(con, study)}

@@ -218,24 +218,35 @@ def test_unchanged_figures_are_not_drawn_again(tmp_path):
     assert len(DRAWN) == 3 and first[0].read_bytes() != before[first[0]]
 
 
-SLOW_FIGURE = '''
+HELD_FIGURE = '''
 import os, time
 import matplotlib.pyplot as plt
 
 def draw(marks, *, width):
+    # Says it is drawing (a file named by the process id), then holds the figure until the test
+    # releases it, so that both processes are inside a figure when Ctrl-C comes, however slowly
+    # they started.
     open(os.path.join(marks, str(os.getpid())), "w").close()
-    time.sleep(1)
+    try:
+        while not os.path.exists(os.path.join(marks, "release")):
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        open(os.path.join(marks, f"interrupted-{os.getpid()}"), "w").close()
+        raise
     return plt.figure(figsize=(width, 1))
 '''
 
 INTERRUPTED_EXPORT = '''
-import os, sys
+import signal, sys
 from pathlib import Path
 from pipeline import figures
-import slow_figure
+import held_figure
 
+# Ctrl-C as a terminal's foreground job receives it. A test runner started in the background by
+# a non-interactive shell hands SIGINT down ignored, and Python then keeps it ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 marks = sys.argv[1]
-specs = [figures.FigureSpec(f"f{i}", "c", figures.drawing(slow_figure.draw, marks), widths=("single",))
+specs = [figures.FigureSpec(f"f{i}", "c", figures.drawing(held_figure.draw, marks), widths=("single",))
          for i in range(12)]
 figures.export(specs, Path(marks) / "out", formats=("svg",), workers=2)
 '''
@@ -248,21 +259,56 @@ def test_ctrl_c_while_drawing_in_parallel_interrupts_the_caller_only(tmp_path):
     import sys
     import time
 
-    (tmp_path / "slow_figure.py").write_text(SLOW_FIGURE)
+    (tmp_path / "held_figure.py").write_text(HELD_FIGURE)
     marks = tmp_path / "marks"
     marks.mkdir()
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    def wait_for(what, done):
+        # Polls a state (files the processes write); the limit only turns a hang into a failure.
+        limit = time.monotonic() + 600
+        while not done():
+            assert run.poll() is None, f"the export ended before {what}: {run.communicate()[1]}"
+            assert time.monotonic() < limit, f"no {what} after 10 minutes"
+            time.sleep(0.02)
+
     # A session of its own, like a terminal's foreground job: Ctrl-C goes to its whole group.
     run = subprocess.Popen([sys.executable, "-c", INTERRUPTED_EXPORT, str(marks)], env=env,
                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while len(list(marks.glob("[0-9]*"))) < 2 and time.monotonic() < deadline:  # both drawing
-            time.sleep(0.1)
+        wait_for("two processes drawing", lambda: len(list(marks.glob("[0-9]*"))) == 2)
+        # Both hold a figure until released: the export cannot have finished.
+        assert run.poll() is None
         os.killpg(run.pid, signal.SIGINT)
-        _, err = run.communicate(timeout=60)
+        wait_for("interrupted figure in the caller", (marks / f"interrupted-{run.pid}").exists)
+        (marks / "release").touch()  # the worker may finish the figure it holds
+        _, err = run.communicate(timeout=300)
     finally:
         run.kill()
         run.wait()
+    worker = next(int(p.name) for p in marks.glob("[0-9]*") if int(p.name) != run.pid)
     assert run.returncode != 0 and "KeyboardInterrupt" in err
     assert err.count("Traceback") == 1, err  # the caller's; the worker finished its figure quietly
+    assert not (marks / f"interrupted-{worker}").exists()  # Ctrl-C reached the caller only
+    # The worker's figure was saved, and it stopped there: no figure is drawn after Ctrl-C.
+    assert 1 <= len(list((marks / "out").glob("*.svg"))) < 12
+
+
+def test_ctrl_c_while_the_workers_start_hands_out_no_more_figures(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    class InterruptedAfterStart(ThreadPoolExecutor):
+        # The worker's driver is started, then Ctrl-C lands, before the caller draws anything.
+        def submit(self, *args, **kwargs):
+            super().submit(*args, **kwargs)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(figures, "ThreadPoolExecutor", InterruptedAfterStart)
+    specs = [figures.FigureSpec(f"f{i}", "c", figures.drawing(figures.slope_plot, PAIRS, title="t", ylabel="y",
+                                                              pre_label="Before", post_label="After"),
+                                widths=("single",))
+             for i in range(12)]
+    with pytest.raises(KeyboardInterrupt):
+        figures.export(specs, tmp_path, formats=("svg",), workers=2)
+    # At most the figure the worker had taken when Ctrl-C came; not the other eleven.
+    assert len(list(tmp_path.glob("*.svg"))) <= 1

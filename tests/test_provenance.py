@@ -76,3 +76,23 @@ def test_a_run_records_its_overrides_and_allowed_identifiers(tiny_study):
     assert row[2] is None  # not finished yet: a run that stops here stays marked so
     finish_run(con, run_id, "paired_tests")
     assert con.execute("SELECT count(finished_at) FROM meta.runs").fetchall()[0][0] == 1
+
+
+def test_a_runs_table_from_before_run_statuses_gains_them(tiny_study):
+    from pipeline.provenance import recorded_run
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA meta")
+    con.execute("""CREATE TABLE meta.runs (run_id VARCHAR, study VARCHAR, step VARCHAR, started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ, code_commit VARCHAR, code_dirty BOOLEAN, spec_sha256 VARCHAR,
+        input_fingerprint VARCHAR, inputs JSON, analysis_overrides JSON, identifiers_allowed JSON, python VARCHAR,
+        packages JSON)""")
+    con.execute("INSERT INTO meta.runs (run_id, step, started_at, finished_at) VALUES "
+                "('old', 'all', now(), now()), ('stopped', 'all', now(), NULL)")
+    with recorded_run(con, load_study(tiny_study)) as run_id:
+        pass
+    rows = con.execute("SELECT run_id, status, exit_code, error, finished_at IS NOT NULL FROM meta.runs "
+                       "ORDER BY run_id = ?, run_id", [run_id]).fetchall()
+    # A finish time meant a finished run; a row without one cannot say how it ended.
+    assert rows == [("old", "finished", 0, None, True), ("stopped", None, None, None, False),
+                    (run_id, "finished", 0, None, True)]

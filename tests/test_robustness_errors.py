@@ -35,6 +35,23 @@ def _one_line(err: str) -> str:
     return err
 
 
+def _runs(tmp_path):
+    """meta.runs of the warehouse the test's runs write, oldest first."""
+    con = warehouse.connect(tmp_path / "w.duckdb", read_only=True)
+    try:
+        return con.execute("SELECT * FROM meta.runs ORDER BY started_at").df()
+    finally:
+        con.close()
+
+
+def _add_identifiers(study) -> None:
+    """An e-mail column in the subjects export: the identifier guard refuses the file."""
+    patients = study / "patients.csv"
+    lines = patients.read_text().splitlines()
+    patients.write_text("\n".join([lines[0] + ",contact"] + [f"{l},p{i}@example.org" for i, l in enumerate(lines[1:])])
+                        + "\n")
+
+
 def test_missing_file(tiny_study, tmp_path, capsys):
     (tiny_study / "visits.csv").unlink()
     code, err = _run(capsys, tiny_study, tmp_path)
@@ -60,14 +77,24 @@ def test_misspelt_study_setting_is_refused(tiny_study, tmp_path, capsys):
 
 
 def test_identifier_found(tiny_study, tmp_path, capsys):
-    patients = tiny_study / "patients.csv"
-    lines = patients.read_text().splitlines()
-    patients.write_text("\n".join([lines[0] + ",contact"] + [f"{l},p{i}@example.org" for i, l in enumerate(lines[1:])])
-                        + "\n")
+    _add_identifiers(tiny_study)
     code, err = _run(capsys, tiny_study, tmp_path)
     assert code == 2
     assert "refused, it carries identifiers" in _one_line(err) and "column 'contact'" in err
     assert "example.org" not in err  # the message names the column and rule, never the value
+
+
+def test_a_refused_run_is_on_record_as_refused_and_ended(tiny_study, tmp_path, capsys):
+    assert _run(capsys, tiny_study, tmp_path)[0] == 0
+    _add_identifiers(tiny_study)
+    assert _run(capsys, tiny_study, tmp_path)[0] == 2
+    runs = _runs(tmp_path)
+    assert runs[["status", "exit_code", "error"]].values.tolist() == [
+        ["finished", 0, None], ["refused", 2, "IdentifiersFound"]]
+    # Ended, so not taken for an interrupted run (whose finish time stays empty).
+    assert runs["finished_at"].notna().all() and (runs["finished_at"] >= runs["started_at"]).all()
+    # The record names the error's class, never its message or a value of the export.
+    assert "example.org" not in runs.to_csv() and "contact" not in runs.drop(columns="inputs").to_csv()
 
 
 def test_lock_held(tiny_study, tmp_path, capsys):
@@ -101,19 +128,26 @@ def test_out_of_disk_space(tiny_study, tmp_path, capsys, monkeypatch, command):
     assert code == 4
     assert "error: out of disk space ([Errno 28] No space left on device)" in _one_line(err)
     assert "then run again; the warehouse keeps its last complete state" in err
+    step = "all" if command == "run" else "ingested"  # writing provenance.json fails in the ingest step
+    runs = _runs(tmp_path)
+    assert runs.loc[runs["step"] == step, ["status", "exit_code", "error"]].values.tolist() == [
+        ["failed", 4, "OSError"]]
+    assert runs["finished_at"].notna().all()
 
 
 def test_a_refused_input_in_a_dagster_run_is_one_line_too(tiny_study, tmp_path, monkeypatch, capsys):
-    patients = tiny_study / "patients.csv"
-    lines = patients.read_text().splitlines()
-    patients.write_text("\n".join([lines[0] + ",contact"] + [f"{l},p{i}@example.org" for i, l in enumerate(lines[1:])])
-                        + "\n")
+    _add_identifiers(tiny_study)
     _report_env(monkeypatch, tiny_study, tmp_path)
     code = main(["report"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: tiny/ingested: patients.csv: refused, it carries identifiers"), err
     _one_line(err)
+    # The refused step is on record as refused and ended; no step after it ran.
+    runs = _runs(tmp_path)
+    assert runs[["step", "status", "exit_code", "error"]].values.tolist() == [
+        ["ingested", "refused", 2, "IdentifiersFound"]]
+    assert runs["finished_at"].notna().all() and "example.org" not in runs.to_csv()
 
 
 def test_a_failed_data_check_in_a_dagster_run_is_one_line_saying_where_to_look(tiny_study, tmp_path, monkeypatch,
@@ -134,31 +168,52 @@ def test_debug_shows_the_traceback(tiny_study, tmp_path, capsys):
         _run(capsys, tiny_study, tmp_path, "--debug")
 
 
-# `outcomes run` stopped inside its secondary analyses, after the step wrote its first table.
+# `outcomes run` (or `outcomes report`) held inside its secondary analyses, after the step wrote
+# its first table: either in Python code (waiting on its stdin, which the test never writes or
+# closes) or inside a DuckDB query that would run for hours. It says so on stdout only once it is
+# there, so the run cannot have finished when the test sends SIGINT: a run that goes on to exit 0
+# is a swallowed Ctrl-C, never a signal that came too late.
 PAUSED_RUN = r"""
-import sys
+import functools, os, signal, sys
 from pipeline import cli, report
 
+# Ctrl-C as a terminal's foreground job receives it. A test runner started in the background by a
+# non-interactive shell (`pytest &` in a script) hands SIGINT down ignored, and Python then keeps
+# it ignored: the run would never see the signal this test sends.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+where = sys.argv[1]
 save = report._save
 calls = []
 
 
-def paused(*args, **kwargs):
-    written = save(*args, **kwargs)
+def paused(con, *args, **kwargs):
+    written = save(con, *args, **kwargs)
     if not calls:
         calls.append(1)
-        print("saved one table", flush=True)
-        sys.stdin.readline()
+        if where == "duckdb":
+            # The line comes from inside the running query, written by a C function (no Python
+            # frame in which the signal could land instead). One thread: DuckDB's client looks for
+            # a signal between the tasks it runs on this thread; with more threads it waits for
+            # the workers' task to end, here hours of scanning, before it looks.
+            con.execute("SET threads = 1")
+            con.create_function("announce", functools.partial(os.write, 1, b"interrupt me\n"), [], "BIGINT",
+                                side_effects=True)
+            con.execute("WITH a AS MATERIALIZED (SELECT announce() AS v) "
+                        "SELECT count(*) FROM range(10000000000000) t(i), a WHERE i % 7 = a.v")
+        else:
+            print("interrupt me", flush=True)
+            sys.stdin.readline()
     return written
 
 
 report._save = paused
-sys.exit(cli.main(sys.argv[1:]))
+sys.exit(cli.main(sys.argv[2:]))
 """
 
 
+@pytest.mark.parametrize("where", ["python", "duckdb"])
 @pytest.mark.parametrize("command", ["run", "report"])
-def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_study, tmp_path, command):
+def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_study, tmp_path, command, where):
     if command == "run":
         args = ["run", "--study", str(tiny_study), "--warehouse", str(tmp_path / "w.duckdb"),
                 "--reports", str(tmp_path / "reports")]
@@ -170,26 +225,38 @@ def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_s
     (tmp_path / "dagster").mkdir()
     env = {**os.environ, "OUTCOMES_RAW": str(tiny_study.parent), "OUTCOMES_WAREHOUSE": str(tmp_path / "w.duckdb"),
            "OUTCOMES_REPORTS": str(tmp_path / "reports"), "DAGSTER_HOME": str(tmp_path / "dagster")}
-    run = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, *args], stdin=subprocess.PIPE, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert run.stdout.readline().strip() == "saved one table"
-        run.send_signal(signal.SIGINT)
-        out, err = run.communicate(timeout=120)
-    finally:
-        run.kill()
-        run.wait()
-    assert run.returncode == 130
+    # stderr to a file: a pipe nobody reads could fill and hold the run.
+    with open(tmp_path / "stderr", "w+") as stderr:
+        run = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, where, *args], stdin=subprocess.PIPE, env=env,
+                               stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            line = run.stdout.readline().strip()
+            assert line == "interrupt me", f"the run never reached the point to interrupt: {line!r}, " \
+                                           f"{(tmp_path / 'stderr').read_text()}"
+            assert run.poll() is None  # held where it printed the line: not finished
+            run.send_signal(signal.SIGINT)
+            try:
+                # stdin stays open: the run can only end through the signal.
+                run.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"SIGINT did not stop the run held in {where} code")
+        finally:
+            run.kill()
+            run.wait()
+            run.stdin.close()
+            run.stdout.close()
+    err = (tmp_path / "stderr").read_text()
+    assert run.returncode == 130, err
     assert "the warehouse keeps its last complete state" in _one_line(err)
 
     con = warehouse.connect(tmp_path / "w.duckdb", read_only=True)
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
                                         "WHERE table_schema = 'tiny'").fetchall()}
-    unfinished = warehouse.scalar(con, "SELECT count(*) FROM meta.runs WHERE finished_at IS NULL")
+    unfinished = con.execute("SELECT status, exit_code FROM meta.runs WHERE finished_at IS NULL").fetchall()
     con.close()
     # The paired tests were complete; the interrupted step's first table was rolled back.
     assert "paired_tests" in tables and "between_groups" not in tables
-    assert unfinished == 1  # the interrupted run is on record, as not finished
+    assert unfinished == [("interrupted", 130)]  # the interrupted run is on record, as not finished
 
 
 # A visits file without its header row: its first line, a data line full of identifiers, is
