@@ -336,3 +336,33 @@ def test_init_does_not_map_a_record_id_marked_as_an_identifier(tmp_path):
     text, spec = drafted(dictionary_with(tmp_path, "record_id", identifier="y"))
     assert "id" not in spec["subjects"] and "subject" not in spec["visits"]
     assert "# CHECK: the record id field record_id is marked as an identifier" in text
+
+
+def test_a_code_outside_a_fields_choices_is_quarantined_and_not_kept(tmp_path):
+    """A dropdown's levels are the dictionary's choices: a code outside them, or a name typed in
+    the field, is quarantined like a value outside a spec's [subjects.levels]."""
+    folder = project(tmp_path, "records.csv")
+    records = folder / "records.csv"
+    lines = records.read_text().splitlines()
+    lines[1] = lines[1].replace(",54,1,1,", ",54,1,9,")     # etiology code 9: no such choice
+    records.write_text("\n".join(lines) + "\n")
+    con = duckdb.connect()
+    ingest_study(con, load_study(folder))
+    assert con.execute('SELECT line, "column", value, reason, scope FROM rc.quarantine WHERE "column" = '
+                       "'etiology'").fetchall() == [
+        (2, "etiology", "9", "not one of the levels declared for etiology (1, 2, 3); correct it in the export or "
+                             "add the level under [subjects.levels]", "value")]
+    assert con.execute("SELECT subject, etiology FROM rc.subjects ORDER BY subject").fetchall() == [
+        ("1", None), ("2", "2"), ("3", "3")]
+
+
+def test_a_notes_field_is_refused_as_a_subject_column_unless_declared_free_text(tmp_path):
+    spec = LONGITUDINAL.replace('"surgery_year"]', '"surgery_year", "ae_description"]')
+    with pytest.raises(IngestError, match="column 'ae_description' is a REDCap notes field"):
+        ingest_study(duckdb.connect(), load_study(project(tmp_path / "a", "records.csv", spec=spec)))
+    declared = spec.replace('[visits]', '[subjects.free_text]\nae_description = "kept for the safety review only"\n\n'
+                                        '[visits]')
+    con = duckdb.connect()
+    ingest_study(con, load_study(project(tmp_path / "b", "records.csv", spec=declared)))
+    assert "ae_description" in {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'subjects'").fetchall()}
