@@ -17,8 +17,9 @@ from pipeline.ingest.ingestion import SourceFile, ingest_study
 from pipeline.scores import score_study
 from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.provenance import recorded_run, write_provenance
-from pipeline.statistics.small_cells import pool_small_levels, small_codes_left_out
+from pipeline.statistics.small_cells import small_codes_left_out
 from pipeline.spec.study import Study
+from pipeline.sql import quote
 from pipeline.warehouse import atomic, read_frame, scalar, write_frame
 
 # Statistics, tables and figures (scipy, matplotlib, python-docx) are imported by the steps
@@ -37,38 +38,18 @@ def ingest(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> l
 
 
 def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
-    """``subject, subgroup, group`` for every planned subgroup: the level label of each subject
-    (``"etiology: bells_palsy"``; median splits ``"branches_transected > 6"`` / ``"≤ 6"``, the median
-    taken over all subjects with a value). Subjects without a value are in no level, and levels
-    of fewer than the spec's ``min_cell`` patients are pooled or left out
-    (:func:`pipeline.statistics.small_cells.pool_small_levels`)."""
-    frames = []
-    if not study.analysis.subgroups:
-        return pd.DataFrame(columns=["subject", "subgroup", "group"])
-    columns = ", ".join(f'"{g.column}"' for g in study.analysis.subgroups)
+    """Each subject's level in every planned subgroup (:func:`pipeline.statistics.subgroups.subgroup_levels`)."""
+    from pipeline.statistics.subgroups import COLUMNS, subgroup_levels
+
+    groups = study.analysis.subgroups
+    if not groups:
+        return pd.DataFrame(columns=COLUMNS)
+    columns = ", ".join(quote(g.column) for g in groups)
     subjects = read_frame(con, f"SELECT subject, {columns} FROM {study.name}.subjects")
-    for g in study.analysis.subgroups:
-        raw = subjects[g.column].astype("string").str.strip()
-        raw = raw.where(raw != "")
-        if g.split == "median":
-            values = pd.to_numeric(raw, errors="coerce")
-            bad = raw.notna() & values.isna()
-            if bad.any():
-                example = raw[bad].iloc[0]
-                raise ValueError(f"{study.spec_path}: subgroup '{g.name}' splits column '{g.column}' at its "
-                                 f"median, but it holds a non-number ({example!r}). Use split = \"\" for a "
-                                 "categorical column or correct the value.")
-            level = pd.Series(pd.NA, index=values.index, dtype="string")
-            if values.notna().any():  # no value, no median: every subject is in no level
-                median = float(values.median())
-                level[values > median] = f"{g.name} > {median:g}"
-                level[values <= median] = f"{g.name} ≤ {median:g}"
-        else:
-            level = g.name + ": " + raw
-        level = pool_small_levels(level, g.name, study.min_cell, pool=g.split != "median")
-        frames.append(pd.DataFrame({"subject": subjects["subject"], "subgroup": g.name, "group": level})
-                      .dropna(subset=["group"]))
-    return pd.concat(frames, ignore_index=True)
+    try:
+        return subgroup_levels(subjects, groups, study.min_cell)
+    except ValueError as err:
+        raise ValueError(f"{study.spec_path}: {err}") from None
 
 
 def _pairs_and_levels(con: duckdb.DuckDBPyConnection, study: Study) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -168,6 +149,7 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
     ``<study>.between_groups`` and ``tables/between_groups.csv``. ``pairs`` is the study's
     pairs table if the caller has already read it (in table order)."""
     from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_groupings
+    from pipeline.statistics.subgroups import numeric_covariates
 
     plan = study.analysis
     columns = ["outcome", "score", "subgroup", *RESULT_COLUMNS]
@@ -183,15 +165,9 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
     codes, subjects = pd.factorize(pairs["subject"])
     baseline = None
     if covariates:
-        cols = ", ".join(f'"{c}"' for c in covariates)
-        baseline = read_frame(con, f"SELECT subject, {cols} FROM {study.name}.subjects")
-        for c in covariates:
-            baseline[c] = baseline[c].astype("string").str.strip().replace("", pd.NA)
-            numeric = pd.to_numeric(baseline[c], errors="coerce")
-            # "90+" style top-coded ages: the number, so the covariate stays numeric.
-            top = baseline[c].str.extract(r"^(\d+(?:\.\d+)?)\s*\+$", expand=False)
-            baseline[c] = numeric.fillna(pd.to_numeric(top, errors="coerce")) \
-                if (numeric.notna() | top.notna() | baseline[c].isna()).all() else baseline[c]
+        cols = ", ".join(quote(c) for c in covariates)
+        baseline = numeric_covariates(read_frame(con, f"SELECT subject, {cols} FROM {study.name}.subjects"),
+                                      covariates)
         # A subject of the pairs missing from the subjects table has no covariates.
         baseline = baseline.set_index("subject").reindex(subjects).reset_index(drop=True)
     level_codes = {}
@@ -230,7 +206,7 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
     from pipeline.statistics.observed import missing_values, visit_estimates
     from pipeline.statistics.correlation import baseline_change_correlation
     from pipeline.statistics.ordinal import change_direction
-    from pipeline.statistics.reliability import icc, weighted_kappa
+    from pipeline.statistics.reliability import AGREEMENT_COLUMNS, rater_agreement
     from pipeline.statistics.responders import responder_rates
 
     s, plan = study.name, study.analysis
@@ -244,29 +220,13 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
     written.append(_save(con, study, reports_dir, "correlation",
                          baseline_change_correlation(pairs, plan.conf_level)))
 
-    rel_rows = []
-    for r in plan.reliability:
-        scores = read_frame(con, f"""
-            SELECT subject, visit, rater, value FROM {s}.scores
-            WHERE instrument = ? AND score = ? AND value IS NOT NULL""", [r.instrument, r.score])
-        wide = scores.pivot_table(index=["subject", "visit"], columns="rater", values="value", aggfunc="first")
-        wide = wide.reindex(columns=list(r.raters)).dropna()
-        table = icc(wide.to_numpy(float), plan.conf_level)
-        table = table.rename(columns={"type": "statistic", "icc": "estimate"})
-        rows = table.assign(instrument=r.instrument, score=r.score, raters=" | ".join(r.raters))
-        rel_rows.append(rows)
-        for a_i in range(len(r.raters)):
-            for b_i in range(a_i + 1, len(r.raters)):
-                a, b = r.raters[a_i], r.raters[b_i]
-                k = weighted_kappa(wide[a], wide[b], r.weights)
-                rel_rows.append(pd.DataFrame([{
-                    "statistic": f"weighted kappa ({r.weights})", "description": f"{a} vs {b}",
-                    "estimate": k["kappa"], "n_targets": k["n"], "n_raters": 2, "note": k["note"],
-                    "instrument": r.instrument, "score": r.score, "raters": f"{a} | {b}"}]))
-    rel_columns = ["instrument", "score", "raters", "statistic", "description", "estimate", "f", "df1", "df2",
-                   "p", "ci_low", "ci_high", "n_targets", "n_raters", "note"]
-    reliability = pd.concat(rel_rows, ignore_index=True) if rel_rows else pd.DataFrame(columns=rel_columns)
-    written.append(_save(con, study, reports_dir, "reliability", reliability.reindex(columns=rel_columns)))
+    agreement = [rater_agreement(read_frame(con, f"""
+                     SELECT subject, visit, rater, value FROM {s}.scores
+                     WHERE instrument = ? AND score = ? AND value IS NOT NULL""", [r.instrument, r.score]),
+                     r.raters, r.weights, plan.conf_level).assign(instrument=r.instrument, score=r.score)
+                 for r in plan.reliability]
+    reliability = pd.concat(agreement, ignore_index=True) if agreement else pd.DataFrame()
+    written.append(_save(con, study, reports_dir, "reliability", reliability.reindex(columns=AGREEMENT_COLUMNS)))
 
     # Every observed value of every planned outcome: counted and fitted one outcome at a time in
     # the warehouse (a registry holds millions), with the results of missing_data and visit_means.

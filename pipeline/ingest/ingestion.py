@@ -338,7 +338,7 @@ def quarantine_key(path: Path) -> str:
 def _write_quarantine(con: duckdb.DuckDBPyConnection, study: Study, src: Sources) -> None:
     """``<study>.quarantine`` from temp table ``quarantine_found`` (file, line, column, value as
     written, reason, scope): text and long numbers withheld, with their length and keyed hash."""
-    digits = f"length(regexp_replace(trim(value), '[^0-9]', '', 'g'))"
+    digits = "length(regexp_replace(trim(value), '[^0-9]', '', 'g'))"
     keep = f"(TRY_CAST(trim(value) AS DOUBLE) IS NOT NULL AND {digits} <= {KEPT_DIGITS})"
     withheld = [r[0] for r in con.execute(
         f"SELECT DISTINCT file FROM quarantine_found WHERE value IS NOT NULL AND NOT {keep}").fetchall()]

@@ -92,6 +92,16 @@ def number_sql(expr: str, decimal: str = ".") -> str:
     return f"coalesce(TRY_CAST({expr} AS DOUBLE), TRY_CAST({cleaned} AS DOUBLE))"
 
 
+def numbers_from_text(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numbers from the text of stored cells, a top-coded ``"90+"`` (:data:`TOP_CODED`) read as
+    its bound: the numbers (NaN where empty or not a number) and whether each was top-coded."""
+    text = values.astype("string").str.strip()
+    top = text.str.fullmatch(TOP_CODED).fillna(False).astype(bool)
+    bound = text.str.extract(TOP_CODED, expand=False)
+    numbers = pd.to_numeric(text.where(~top, bound).replace("", pd.NA), errors="coerce").astype(float)
+    return numbers, top
+
+
 def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Drop temp relation ``name`` if there is one, view or table (a loaded file is either)."""
     kind = con.execute("SELECT any_value(table_type) FROM information_schema.tables "

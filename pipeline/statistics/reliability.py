@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -176,3 +178,42 @@ def weighted_kappa(a, b, weights: str = "quadratic") -> dict:
         return out
     out["kappa"] = 1 - float((w * obs).sum()) / denom
     return out
+
+
+AGREEMENT_COLUMNS = ["instrument", "score", "raters", "statistic", "description", "estimate", "f", "df1", "df2",
+                     "p", "ci_low", "ci_high", "n_targets", "n_raters", "note"]
+
+
+def rater_agreement(scores: pd.DataFrame, raters: Sequence[str], weights: str = "quadratic",
+                    conf_level: float = 0.95) -> pd.DataFrame:
+    """Agreement between raters who scored the same visits: the ICCs (:func:`icc`) over every
+    listed rater, and the weighted kappa (:func:`weighted_kappa`) of each pair.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``subject``, ``visit``, ``rater``, ``value``: one score per rater and visit.
+    raters : sequence of str
+        The raters compared, in order. A visit enters when every one of them scored it.
+    weights : {"quadratic", "linear"}
+        The kappa weights.
+
+    Returns
+    -------
+    DataFrame
+        :data:`AGREEMENT_COLUMNS` without ``instrument`` and ``score``: ``raters`` (``"a | b"``),
+        ``statistic`` (the ICC type or ``"weighted kappa (quadratic)"``), ``description``,
+        ``estimate``, the ICC's ``f``, ``df1``, ``df2``, ``p``, ``ci_low``, ``ci_high``,
+        ``n_targets`` (visits rated by all), ``n_raters`` and ``note`` (why a value is NaN).
+    """
+    wide = scores.pivot_table(index=["subject", "visit"], columns="rater", values="value", aggfunc="first")
+    wide = wide.reindex(columns=list(raters)).dropna()
+    rows = [icc(wide.to_numpy(float), conf_level).rename(columns={"type": "statistic", "icc": "estimate"})
+            .assign(raters=" | ".join(raters))]
+    for i, a in enumerate(raters):
+        for b in raters[i + 1:]:
+            k = weighted_kappa(wide[a], wide[b], weights)
+            rows.append(pd.DataFrame([{"statistic": f"weighted kappa ({weights})", "description": f"{a} vs {b}",
+                                       "estimate": k["kappa"], "n_targets": k["n"], "n_raters": 2,
+                                       "note": k["note"], "raters": f"{a} | {b}"}]))
+    return pd.concat(rows, ignore_index=True)
