@@ -31,6 +31,7 @@ import duckdb
 import pandas as pd
 
 from pipeline import paths
+from pipeline.sql import literal, quote
 
 
 class WarehouseLocked(RuntimeError):
@@ -146,9 +147,8 @@ def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.Duck
     try:
         databases = {name for (name,) in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
         if CATALOG not in databases:
-            file = str(path).replace("'", "''")
-            con.execute(f"ATTACH '{file}' AS \"{CATALOG}\"" + (" (READ_ONLY)" if read_only else ""))
-        con.execute(f'USE "{CATALOG}"')
+            con.execute(f"ATTACH {literal(path)} AS {quote(CATALOG)}" + (" (READ_ONLY)" if read_only else ""))
+        con.execute(f"USE {quote(CATALOG)}")
         if "memory" in databases:
             con.execute("DETACH memory")  # the in-memory database, which a study named "memory" would meet
         return con
@@ -172,8 +172,8 @@ def in_memory() -> duckdb.DuckDBPyConnection:
     study of that name as a file's name is with a study named after it."""
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH ':memory:' AS \"{CATALOG}\"")
-        con.execute(f'USE "{CATALOG}"')
+        con.execute(f"ATTACH ':memory:' AS {quote(CATALOG)}")
+        con.execute(f"USE {quote(CATALOG)}")
         con.execute("DETACH memory")
     except BaseException:
         con.close()

@@ -46,7 +46,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 from pipeline.spec.schema import FORMATS, ReadOptions
-from pipeline.sql import quote
+from pipeline.sql import literal, quote
 
 
 # A top-coded number as Safe Harbor writes ages of 90 and over: "90+" (RE2 and Python syntax).
@@ -380,8 +380,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, source: Path, table: s
     """Read ``source`` (``path`` itself or a UTF-8 copy of its text) into temp table
     ``<table>_text``: the ``typed`` columns as DOUBLE, the rest as text; rows DuckDB cannot
     read go to ``<table>_reject_errors``."""
-    columns = "{" + ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': '{'DOUBLE' if n in typed else 'VARCHAR'}'"
-                              for n in names) + "}"
+    columns = "{" + ", ".join(f"{literal(n)}: '{'DOUBLE' if n in typed else 'VARCHAR'}'" for n in names) + "}"
     con.execute("SET VARIABLE _path = ?", [str(source)])
     # DuckDB adds a read's rejected rows to these tables if they exist: a file read earlier
     # under the same name on this connection would lend this one its rejected lines.

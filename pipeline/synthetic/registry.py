@@ -35,6 +35,7 @@ import pandas as pd
 
 from pipeline.synthetic import demo
 from pipeline.synthetic.demo import ItemSpec, _items
+from pipeline.sql import literal, quote
 
 # (visit code, nominal day, +/- window in days); a registry with V visits uses pre and the first V - 1.
 SCHEDULE = (("m1", 30, 7), ("m3", 90, 14), ("m6", 180, 21), ("m12", 365, 30), ("m24", 730, 45),
@@ -159,9 +160,9 @@ def _copy_csv(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, path: Path, d
     """
     con.register("_registry_frame", frame)
     try:
-        cols = ", ".join(f'CAST("{c}" AS DECIMAL(6, 1)) AS "{c}"' if c in decimals else f'"{c}"'
+        cols = ", ".join(f"CAST({quote(c)} AS DECIMAL(6, 1)) AS {quote(c)}" if c in decimals else quote(c)
                          for c in frame.columns)
-        con.execute(f"COPY (SELECT {cols} FROM _registry_frame) TO '{str(path).replace(chr(39), chr(39) * 2)}' "
+        con.execute(f"COPY (SELECT {cols} FROM _registry_frame) TO {literal(path)} "
                     "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', NEW_LINE '\\n', NULLSTR '')")
     finally:
         con.unregister("_registry_frame")

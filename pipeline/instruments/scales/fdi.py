@@ -15,6 +15,7 @@ each 0-100.
 """
 
 from pipeline.instruments.model import Instrument, Item, MinimalChange, Score
+from pipeline.sql import quote
 
 PHYSICAL = tuple(range(1, 6))
 SOCIAL = tuple(range(6, 11))
@@ -27,7 +28,7 @@ ITEMS = (
 
 
 def _q(k: int) -> str:
-    return f'"{k}"'
+    return quote(str(k))
 
 
 def _adjusted(items, per_point: int) -> str:

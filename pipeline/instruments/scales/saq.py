@@ -10,10 +10,11 @@ as named versions: the raw sum (9-45), the sum as a percentage of the maximum
 """
 
 from pipeline.instruments.model import Instrument, Item, MinimalChange, Score, Version
+from pipeline.sql import quote
 
 ITEMS = tuple(Item(str(k), f"SAQ item {k} (1 = seldom or not at all ... 5 = all the time)", 1, 5)
               for k in range(1, 10))
-SUM = " + ".join(f'"{i.name}"' for i in ITEMS)
+SUM = " + ".join(quote(i.name) for i in ITEMS)
 
 # Bruins et al. 2021 report these on a 0-100 SAQ; which 0-100 transformation they used is not verified.
 BRUINS_2021 = MinimalChange(
