@@ -132,8 +132,8 @@ def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.Duck
         _check_run_lock(path)
     # No vacuum at checkpoints: every step replaces its tables whole (nothing is deleted
     # from them), and merging the partly filled row groups a parallel insert leaves (their
-    # number varies from run to run) rewrites them: at 100,000 patients, 0.9 s of a
-    # 4-second ingestion, in about half the runs. A table may keep a row group more.
+    # number varies from run to run) rewrites them, a large and erratic share of a
+    # registry's ingestion (make bench). A table may keep a row group more.
     # A new file is readable by DuckDB 1.x too (the R package, DBeaver), not only by the 2.x
     # that wrote it; an existing one keeps its version. What does not fit in memory spills
     # beside the file, as DuckDB does for a file it opens itself (not into the working folder).
