@@ -21,7 +21,9 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        sensors=[build_export_sensor(studies, materializable)],
+        # No study, no sensor: it would select no asset, which Dagster refuses, and the UI would
+        # not load at all.
+        sensors=[build_export_sensor(studies, materializable)] if materializable else [],
         resources={"warehouse": Warehouse(), "reports": Reports(), "analysis_options": AnalysisOptions()},
         # One process: a study's steps are short, and a subprocess per step would
         # cost seconds of start-up each and contend for the single DuckDB writer.

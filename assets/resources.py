@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Literal, Optional
 
 import dagster as dg
 import duckdb
 
 from pipeline import paths, warehouse
+from pipeline.spec_schema import MULTIPLICITY, POST_RULES, TESTS
 from pipeline.study import Study, with_overrides
+
+
+# The launchpad's value for "as the spec says" in a choice.
+SPEC = "spec"
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -41,13 +46,16 @@ class Reports(dg.ConfigurableResource):
 class AnalysisOptions(dg.ConfigurableResource):
     """Analysis choices for one run, overriding the study spec without editing it. Set them in the
     launchpad under ``resources: analysis_options: config:``; every analysis asset of that run
-    uses them, and ``reports/<study>/provenance.json`` records them. Unset means the spec's."""
+    uses them, and ``reports/<study>/provenance.json`` records them. Unset means the spec's.
+    The fields are those of :class:`pipeline.spec_schema.AnalysisOverrides` (tested), which
+    checks them as the spec settings they replace. Choices are offered as the spec's choices
+    plus ``spec``, the spec's own choice (Dagster's launchpad takes a choice without a None)."""
 
     alpha: Optional[float] = None
-    test: Optional[str] = None              # wilcoxon | t | auto
-    multiplicity: Optional[str] = None      # holm | bh
+    test: Literal[(SPEC, *TESTS)] = SPEC
+    multiplicity: Literal[(SPEC, *MULTIPLICITY)] = SPEC
     pre_max_day: Optional[int] = None
-    post_rule: Optional[str] = None         # last_followup | named_visit | nearest_day
+    post_rule: Literal[(SPEC, *POST_RULES)] = SPEC
     post_min_day: Optional[int] = None
     post_max_day: Optional[int] = None
     post_visit: Optional[str] = None
@@ -55,7 +63,7 @@ class AnalysisOptions(dg.ConfigurableResource):
 
     @property
     def overrides(self) -> dict[str, object]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        return {k: v for k, v in self.model_dump().items() if v is not None and v != SPEC}
 
     def apply(self, study: Study) -> Study:
         return with_overrides(study, self.overrides)

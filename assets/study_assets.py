@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline import paths, report
+from pipeline.cells import markdown_frame
 from pipeline.instruments import score_study
 from pipeline.pairing import pair_study
 from pipeline.provenance import fingerprint, record_overrides, recorded_run
@@ -122,7 +123,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             summary = con.execute(f"SELECT * FROM {s}.pairing_summary").df()
         return dg.MaterializeResult(metadata={
             "dagster/row_count": int(summary["paired"].sum()),
-            "pairing": dg.MetadataValue.md(summary.to_markdown(index=False)),
+            "pairing": dg.MetadataValue.md(markdown_frame(summary)),
         })
 
     @dg.asset(name=PAIRED_TESTS, group_name="analysis", deps=[pairs], kinds={"duckdb", "scipy"}, **common,
@@ -143,7 +144,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             "primary outcome": f"{primary['outcome']} {primary['score']}",
             "primary mean change": float(primary["mean_diff"]),
             "primary P": float(primary["p_used"]),
-            "results": dg.MetadataValue.md(preview.to_markdown(index=False)),
+            "results": dg.MetadataValue.md(markdown_frame(preview)),
             "analysis overrides": dg.MetadataValue.json(analysis_options.overrides),
         })
 
@@ -179,8 +180,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, FIGURES, reports) as con:
             written = report.write_figures(con, effective, reports.folder)
+        # No figure when there is nothing to draw (the report says why).
+        folder = report.study_reports(reports.folder, study) / "figures"
         return dg.MaterializeResult(metadata={"files": _listing(written), "dagster/row_count": len(written),
-                                              "folder": dg.MetadataValue.path(str(written[0].parent))})
+                                              "folder": dg.MetadataValue.path(str(folder))})
 
     @dg.asset(name=REPORT, group_name="report", deps=[publication_tables, figures], kinds={"html", "docx"},
               **common,

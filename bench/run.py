@@ -181,16 +181,20 @@ def run_baseline(folder: Path, work: Path) -> dict:
 # --- driver -----------------------------------------------------------------------------------
 
 def ensure_registry(n: int, visits: int, seed: int) -> Path:
-    """The registry's folder, written unless an identical one is there."""
-    from pipeline import registry
+    """The registry's folder, written unless an identical one is there: one written by the same
+    generator code (its source's hash is the stamp)."""
+    import hashlib
+
+    from pipeline import demo, registry
 
     folder = DATA / f"registry_n{n}_v{visits}_s{seed}"
     stamp = folder / ".complete"
-    if not stamp.is_file():
+    code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (registry, demo))).hexdigest()
+    if not stamp.is_file() or stamp.read_text().strip() != code:
         with progress.step(f"  writing the registry ({n:,} patients)"):
             shutil.rmtree(folder, ignore_errors=True)
             registry.write(folder, seed=seed, n_patients=n, visits=visits, name=f"registry_{n}")
-            stamp.write_text("written by bench/run.py\n")
+            stamp.write_text(code + "\n")
     return folder
 
 

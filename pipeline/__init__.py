@@ -15,6 +15,7 @@ without Dagster:
 ``tables``       publication tables, rendered from tidy results
 ``figures``      publication figures
 ``report_html``  the study report (HTML and Word)
+``cells``        text cells made safe to open in a spreadsheet (formula injection), for every writer
 ``report``       the steps for one study, end to end
 ``provenance``   what produced the outputs
 ``warehouse``, ``paths``, ``cli``, ``demo``: the DuckDB file, folders, the command, the synthetic cohort

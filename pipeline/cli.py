@@ -47,8 +47,11 @@ def _report(args: argparse.Namespace) -> int:
     from pipeline import warehouse
     from pipeline.study import discover_studies, load_study
 
-    # Specs are read first so a bad one is refused before anything runs.
-    studies = [load_study(folder) for folder in discover_studies(paths.raw_data_dir())
+    # Specs are read first so a bad one is refused before anything runs; so is a study folder
+    # without its spec, and a run with no study at all.
+    raw = paths.raw_data_dir()
+    _refuse_folders_without_spec(raw, args.study)
+    studies = [load_study(folder) for folder in discover_studies(raw)
                if not args.study or folder.name == args.study]
     restricted = [s.name for s in studies if s.restricted]
     path, reports = paths.warehouse_path(), paths.reports_dir()
@@ -78,6 +81,33 @@ def _report(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return FAILED
     return OK
+
+
+def _refuse_folders_without_spec(raw: Path, only: str | None) -> None:
+    """Every folder under ``raw`` is a study (``only``: that folder alone); raise ``SpecError``
+    naming the folders without a study.toml, or saying there is no study at all. Hidden
+    folders (``.name``) are not studies, nor are the folders the run writes to (the reports,
+    the warehouse's folder, the Dagster home) when they lie there."""
+    import os
+
+    from pipeline.study import SPEC_FILENAME, SpecError
+
+    if only:
+        folders = [raw / only] if (raw / only).is_dir() else []
+    else:
+        written = {p.resolve() for p in (paths.reports_dir(), paths.warehouse_path().parent,
+                                         Path(os.environ.get("DAGSTER_HOME", paths.PROJECT_ROOT / ".dagster")))}
+        folders = sorted(p for p in raw.iterdir()
+                         if p.is_dir() and not p.name.startswith(".") and p.resolve() not in written) \
+            if raw.is_dir() else []
+    bare = [str(folder) for folder in folders if not (folder / SPEC_FILENAME).is_file()]
+    if bare:
+        raise SpecError(f"{', '.join(bare)} hold{'s' if len(bare) == 1 else ''} no {SPEC_FILENAME}: every folder "
+                        f"under {raw} is a study. Write its spec there (data/raw/demo/{SPEC_FILENAME} is a "
+                        "commented example) or move the folder out.")
+    if not folders and not only:
+        raise SpecError(f"no study under {raw}: add a folder holding a {SPEC_FILENAME} and its exports "
+                        "(README: Adding a study), or set OUTCOMES_RAW to your folder of studies.")
 
 
 def _make_private(restricted: list[str], warehouse_path: Path, reports: Path) -> None:
@@ -135,6 +165,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{f.file}: {f.rows_read} rows read, {f.rows_accepted} accepted, {f.rows_quarantined} quarantined")
     for path in outcome["paths"]:
         print(path)
+    for note in outcome.get("notes", ()):
+        print(f"note: {note[0].lower()}{note[1:]}")
     return 0
 
 
@@ -160,10 +192,14 @@ def _export_figures(args: argparse.Namespace) -> int:
             study = load_study(folder)
             analysed = warehouse.scalar(con, "SELECT count(*) FROM information_schema.tables "
                                              "WHERE table_schema = ? AND table_name = 'paired_tests'", [study.name])
-            specs = figures.study_figures(con, study) if analysed else []
-            if not specs:
+            if not analysed:
                 raise ValueError(f"study '{study.name}' has no results in the warehouse yet; "
                                  "run `outcomes report` (or `outcomes run`) first.")
+            specs = figures.study_figures(con, study)
+            if not specs:  # analysed, with nothing to draw: said, and the other studies exported
+                print(f"note: study '{study.name}' has no figure to export: "
+                      + " ".join(figures.not_drawn(con, study)), file=sys.stderr)
+                continue
             dpi = f"_{args.dpi}dpi" if args.dpi else ""
             out = reports / study.name / "figures" / "export"
             with warehouse.private_files(study.restricted):

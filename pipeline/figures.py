@@ -781,12 +781,17 @@ def forest(rows_frame: pd.DataFrame, *, xlabel: str, footer: str = "",
     in display order; ``header`` (bool, optional) marks section rows without an estimate.
     """
     n = len(rows_frame)
-    fig = _figure(width, 0.22 * n + 0.8, footer)
+    # At least room for the axis, its wrapped label and the footer: a level or two alone
+    # would leave the axes no height at single-column width.
+    fig = _figure(width, max(0.22 * n + 0.8, 1.8), footer)
     ax = fig.add_subplot()
     y = np.arange(n)[::-1]
     data = rows_frame.assign(y=y)
     est = data[data["estimate"].notna()]
-    ax.errorbar(est["estimate"], est["y"], xerr=[est["estimate"] - est["ci_low"], est["ci_high"] - est["estimate"]],
+    # Arrays, not Series: a level of one pair has no CI (NaN), and matplotlib would call float()
+    # on a Series to find the first finite error.
+    estimate, low, high = (est[c].to_numpy(float) for c in ("estimate", "ci_low", "ci_high"))
+    ax.errorbar(estimate, est["y"].to_numpy(float), xerr=np.vstack([estimate - low, high - estimate]),
                 fmt="s", color=OKABE_ITO[0], markersize=3.5, capsize=0, linewidth=1)
     ax.axvline(0, color="0.3", linewidth=0.6, linestyle=(0, (3, 2)))
     labels = [(f"{r.label} (n = {int(r.n)})" if pd.notna(r.n) else str(r.label)) for r in data.itertuples()]
@@ -959,6 +964,25 @@ def study_figures(con, study) -> list[FigureSpec]:
                                    "(exploratory).",
                 drawing(forest, forest_rows, xlabel=f"Mean change in {title} (after - before)", footer=footer)))
     return specs
+
+
+def not_drawn(con, study) -> list[str]:
+    """Why figures :func:`study_figures` draws for a complete study are missing, one line each:
+    a headline outcome without pairs has no slope plot and no panel in the box, change and
+    grade-shift figures; with no value of any outcome there is no patient flow."""
+    from pipeline.pairing import outcomes_frame
+    from pipeline.warehouse import read_frame
+
+    s = study.name
+    planned = outcomes_frame(study)
+    paired = read_frame(con, f"SELECT DISTINCT outcome, score FROM {s}.pairs")
+    paired = set(zip(paired["outcome"], paired["score"]))
+    notes = [f"{row.label}: not drawn, no patient has both a before and an after value."
+             for row in planned.drop_duplicates(["instrument", "rater"]).itertuples()
+             if (row.outcome, row.score) not in paired]
+    if not len(read_frame(con, f"SELECT 1 FROM {s}.pairing_summary LIMIT 1")):
+        notes.append("Patient flow: not drawn, no planned outcome has a value.")
+    return notes
 
 
 if __name__ == "__main__":

@@ -14,13 +14,25 @@ maps, and writes to the study's schema in the warehouse:
 ``item_responses``  one row per answered item: subject, visit, day, instrument, rater, item, value,
                     line; a view of ``item_values`` for a wide file (one branch per column, no
                     order of its own), a table for a long file
-``quarantine``      every refused row or value: file, line, column, value, reason
+``quarantine``      every refused row or value: file, line, column, value, value_length, value_hash,
+                    reason, scope. ``value`` is the cell as written only when it reads as a number;
+                    text (which may be a name typed in the wrong column) is never kept, only its
+                    length and a keyed hash (:func:`quarantine_key`), so a refused value is found
+                    in the export by its line and column without reaching the warehouse
 
 ``line`` is the line in the file as a spreadsheet shows it (the header is line 1).
 A refused row is counted once, under the first rule it breaks; a refused item
 value leaves the rest of its row accepted and that item missing (in the long
 layout a row is one item value, so the row is refused). A row with the wrong
 number of fields is quarantined whole, without its values.
+
+Subjects columns: a column with levels (``[subjects.levels]`` in the spec, or a REDCap
+field's choices) keeps a value that is one of them (matched without regard to case or
+surrounding spaces, stored as declared); any other value is quarantined. A column declared
+as free text (``[subjects.free_text]``) is kept as written and never reported. Every other
+column must hold numbers (or top-coded ages such as "90+"): a cell that is not one is
+quarantined, and a column with no number at all (categories or free text not declared) is
+refused with the fix, as is a REDCap notes field not declared as free text.
 All tables are replaced in one transaction, so a failed ingest leaves the previous ones.
 
 When the subjects and the visits come from one file (a REDCap export), each
@@ -29,6 +41,7 @@ role is accounted separately, as ``<file> [subjects]`` and ``<file> [visits]``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +52,7 @@ import pandas as pd
 from pipeline.instruments import instrument_for
 from pipeline import progress, redcap
 from pipeline.deidentify import Finding, IdentifiersFound, TextNeeded, scan
-from pipeline.readers import RawTable, ReadError, drop_temp, number_sql, quote, read_table, sha256
+from pipeline.readers import TOP_CODED, RawTable, ReadError, drop_temp, number_sql, quote, read_table, sha256
 from pipeline.study import Study
 from pipeline.warehouse import scalar
 
@@ -133,7 +146,8 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
         rules = {"allowed": allowed,
                  "dictionary_identifiers": dictionary.identifier_columns(raw.columns) if is_redcap else None,
                  "date_columns": dictionary.date_columns(raw.columns) if is_redcap else frozenset(),
-                 "free_text": dictionary.free_text_columns(raw.columns) if is_redcap else frozenset()}
+                 "free_text": dictionary.free_text_columns(raw.columns) if is_redcap else frozenset(),
+                 "codes": frozenset(c for c in (study.subject_id, study.visit_subject, study.visit_column) if c)}
         with progress.step(f"checking {raw.path.name} for identifiers"):
             try:
                 findings += scan(con, raw, **rules)
@@ -144,10 +158,32 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
 
 
 def _require(raw: RawTable, needed: list[str]) -> None:
+    """Refuse a file lacking a column the spec names. The message names the spec's columns and
+    never lists the file's header, which may be a data line (a file without its header row, or
+    the wrong file): at most a header name close to a missing column's, in a header that looks
+    like one."""
+    import difflib
+
+    from pipeline.deidentify import PERSON_SHAPE, header_is_data, header_values
+
     missing = [c for c in dict.fromkeys(needed) if c and c not in raw.columns]
-    if missing:
-        raise IngestError(f"{raw.path}: column(s) {', '.join(missing)} named in the study spec are missing "
-                          f"(the file has: {', '.join(raw.columns)}). Rename the columns or correct the spec.")
+    if not missing:
+        return
+    looks = header_values(raw.columns)
+    what = f"column(s) {', '.join(missing)} named in the study spec are missing"
+    if header_is_data(looks):
+        first = min(i for i, kind in looks.items() if kind != PERSON_SHAPE)
+        kind = looks[first]
+        raise IngestError(f"{raw.path}: {what}, and the first line does not look like a header row (column {first} "
+                          f"of it holds {'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind} where a column name "
+                          "belongs). Put the header row (the column names) on line 1, or correct the file the "
+                          "study spec names.")
+    names = [c for i, c in enumerate(raw.columns, start=1) if i not in looks]
+    close = [f"{found[0]!r}, close to {c}" for c in missing
+             if (found := difflib.get_close_matches(c, names, n=1, cutoff=0.8))]
+    among = f", among them {'; '.join(close)}" if close else ""
+    raise IngestError(f"{raw.path}: {what} (the header has {len(raw.columns)} columns{among}). "
+                      "Rename the columns or correct the spec.")
 
 
 def _role(con: duckdb.DuckDBPyConnection, raw: RawTable, table: str, where: str = "TRUE",
@@ -244,6 +280,111 @@ def _redcap_roles(con: duckdb.DuckDBPyConnection, study: Study, raw: RawTable):
     return (subject_row, visits_where,
             {"subject": f"trim({_q(study.visit_subject)})", "visit": visit, "day": day, "pre": pre_expr},
             {"subject": study.visit_subject, "visit": visit_label, "day": day_label})
+
+
+def _subject_columns(con: duckdb.DuckDBPyConnection, study: Study, src: Sources) -> tuple[
+        list[str], list[tuple[str, str]]]:
+    """How each subjects column is kept: SQL expressions over ``raw_subjects r`` for the
+    ``subjects`` table, and (column, SQL reason a cell is refused, NULL when kept) for the
+    quarantine. See the module docstring for the rules; raises :class:`IngestError` for a
+    column of text that the spec does not declare."""
+    levels = dict(study.subject_levels)
+    free = dict(study.free_text)
+    # The side of the paralysis, read by sided instruments as left or right.
+    for source in study.instruments:
+        if source.side_column and source.side_column not in levels:
+            levels[source.side_column] = (("left", "left"), ("right", "right"))
+    dictionary = src.dictionary if study.subjects_options.format == "redcap" else None
+    for column in study.subject_columns:
+        field_ = dictionary.field_for(column) if dictionary else None
+        if field_ is None or column in levels or column in free:
+            continue
+        if field_.type == "notes":
+            raise IngestError(f"{study.subjects_path.name}: column '{column}' is a REDCap notes field (free text), "
+                              "which is never analysed. Remove it from [subjects] columns, or, if it must be kept in "
+                              "the warehouse, declare it under [subjects.free_text] with the reason.")
+        if field_.name == column and field_.choices:
+            levels[column] = field_.choices
+    numeric = [c for c in study.subject_columns if c not in levels and c not in free]
+    decimal = study.subjects_options.decimal
+    is_number = {c: f"({number_sql(f'r.{_q(c)}', decimal)} IS NOT NULL OR regexp_matches(r.{_q(c)}, "
+                    f"{_text(TOP_CODED)}))" for c in numeric}
+    if numeric:
+        counts = con.execute("SELECT " + ", ".join(
+            f"count(*) FILTER (WHERE trim(r.{_q(c)}) <> ''), count(*) FILTER (WHERE {is_number[c]})"
+            for c in numeric) + " FROM raw_subjects r").fetchall()[0]
+        for i, column in enumerate(numeric):
+            written, numbers = counts[2 * i], counts[2 * i + 1]
+            if written and not numbers:
+                raise IngestError(
+                    f"{study.subjects_path.name}: column '{column}' holds text, not numbers ({written} "
+                    f"row{'s' if written != 1 else ''}). If it holds categories, list them in study.toml under "
+                    f"[subjects.levels], e.g. {column} = [\"first\", \"second\"] (or value = \"label\"); if it is "
+                    "free text that must be kept, declare it under [subjects.free_text] with the reason; "
+                    "otherwise remove it from [subjects] columns.")
+    kept, checks = [], []
+    for column in study.subject_columns:
+        q = f"r.{_q(column)}"
+        written = f"trim(coalesce({q}, '')) <> ''"
+        if column in levels:
+            codes = levels[column]
+            mapped = f"CASE lower(trim({q})) {' '.join(f'WHEN {_text(str(c).lower())} THEN {_text(c)}' for c, _ in codes)} END"
+            shown = ", ".join(c for c, _ in codes[:6]) + (", ..." if len(codes) > 6 else "")
+            kept.append(f"{mapped} AS {_q(column)}")
+            checks.append((column, f"CASE WHEN {written} AND {mapped} IS NULL THEN "
+                                   f"{_text(f'not one of the levels declared for {column} ({shown}); correct it in the export or add the level under [subjects.levels]')} END"))
+        elif column in free:
+            kept.append(f"{q} AS {_q(column)}")
+        else:
+            kept.append(f"CASE WHEN {is_number[column]} THEN trim({q}) END AS {_q(column)}")
+            checks.append((column, f"CASE WHEN {written} AND NOT {is_number[column]} THEN "
+                                   f"{_text('not a number; a column of categories needs its levels under [subjects.levels]')} END"))
+    return kept, checks
+
+
+# A refused value is kept in the quarantine only when it is a number of at most this many digits:
+# the out-of-range scores and days a coordinator needs to see. The identifiers Safe Harbor lists
+# that are written as numbers (phone and fax numbers, SSNs, record and account numbers, 5-digit
+# ZIP codes, 8-digit dates) are all longer, and text may be a name typed in the wrong column.
+KEPT_DIGITS = 4
+
+
+def quarantine_key(path: Path) -> str:
+    """The key of the quarantine's ``value_hash`` for values refused from the file at ``path``:
+    SHA-256 of the bytes ``facial-outcomes quarantine`` + NUL + the file's bytes, in hex.
+
+    ``value_hash`` is the first 16 hex digits of SHA-256(key + value as written). Whoever holds
+    the export can recompute it to confirm which cell was refused; whoever holds only the
+    warehouse cannot test guesses against it (an unkeyed hash of a name is found by hashing a
+    list of names), since the key is derived from the export, which the warehouse does not hold.
+    """
+    return hashlib.sha256(b"facial-outcomes quarantine\0" + Path(path).read_bytes()).hexdigest()
+
+
+def _write_quarantine(con: duckdb.DuckDBPyConnection, study: Study, src: Sources) -> None:
+    """``<study>.quarantine`` from temp table ``quarantine_found`` (file, line, column, value as
+    written, reason, scope): text and long numbers withheld, with their length and keyed hash."""
+    digits = f"length(regexp_replace(trim(value), '[^0-9]', '', 'g'))"
+    keep = f"(TRY_CAST(trim(value) AS DOUBLE) IS NOT NULL AND {digits} <= {KEPT_DIGITS})"
+    withheld = [r[0] for r in con.execute(
+        f"SELECT DISTINCT file FROM quarantine_found WHERE value IS NOT NULL AND NOT {keep}").fetchall()]
+    paths = {src.subjects_label: study.subjects_path, src.visits_label: study.visits_path}
+    keys = pd.DataFrame({"file": withheld, "key": [quarantine_key(paths[f]) for f in withheld]},
+                        dtype="string")
+    con.register("quarantine_keys", keys)
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TABLE {study.name}.quarantine AS
+            SELECT file, line, "column", CASE WHEN keep THEN value END AS value,
+                   length(value) AS value_length,
+                   CASE WHEN NOT keep THEN left(sha256(k.key || value), 16) END AS value_hash,
+                   reason, scope
+            FROM (SELECT *, {keep} AS keep FROM quarantine_found) q
+            LEFT JOIN quarantine_keys k USING (file)
+            ORDER BY file, line, "column"
+        """)
+    finally:
+        con.unregister("quarantine_keys")
 
 
 def _literal(value: float) -> str:
@@ -393,13 +534,17 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
                    END AS reason
             FROM raw_subjects
         """)
-        baseline = "".join(f", {_q(c)}" for c in study.subject_columns)
+        kept, checks = _subject_columns(con, study, src)
         con.execute(f"""
             CREATE OR REPLACE TABLE {s}.subjects AS
-            SELECT trim(r.{sid}) AS subject{baseline}
+            SELECT trim(r.{sid}) AS subject{"".join(f", {k}" for k in kept)}
             FROM raw_subjects r JOIN subject_findings f USING (_line)
             WHERE f.reason IS NULL ORDER BY subject
         """)
+        subject_values = " UNION ALL ".join(
+            f"SELECT r._line, {lit(column)} AS \"column\", r.{_q(column)} AS raw, {reason} AS reason "
+            f"FROM raw_subjects r JOIN subject_findings f USING (_line) WHERE f.reason IS NULL"
+            for column, reason in checks) or "SELECT NULL::BIGINT, NULL, NULL, NULL WHERE FALSE"
         e = src.visit_exprs
         windows = " OR ".join(f"(day BETWEEN {lo} AND {hi})"
                               for _, lo, hi in study.visit_windows)
@@ -425,14 +570,19 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
                         WHEN subject NOT IN (SELECT subject FROM {s}.subjects)
                         THEN [{lit(lab['subject'])}, {lit('unknown subject: not an accepted row of ' + src.subjects_label)}]
                         WHEN coalesce(visit, '') = '' THEN [{lit(lab['visit'])}, 'missing visit code']
-                        WHEN day IS NULL THEN [{lit(lab['day'])}, 'day is not a whole number of days relative to surgery']
-                        WHEN abs(day) > 36500 THEN [{lit(lab['day'])}, 'day is more than 100 years from surgery']
+                        WHEN coalesce(NOT isfinite(__day), TRUE)
+                        THEN [{lit(lab['day'])}, 'day is not a whole number of days relative to surgery']
+                        WHEN abs(__day) > 36500 THEN [{lit(lab['day'])}, 'day is more than 100 years from surgery']
+                        WHEN day IS NULL THEN [{lit(lab['day'])}, 'day must be a whole number of days']
                         {window_rule}
                         {long_rules}
                    END AS finding
             FROM (SELECT _line, {e['subject']} AS subject, {e['visit']} AS visit, {e['day']} AS raw_day,
-                         TRY_CAST(trim({e['day']}) AS INTEGER) AS day, {e['pre']} AS pre {extra}
-                  FROM raw_visits)
+                         __day, CASE WHEN __day = round(__day) AND abs(__day) <= 36500
+                                     THEN CAST(__day AS INTEGER) END AS day, {e['pre']} AS pre {extra}
+                  -- Parsed as a number, not cast to an integer: that cast rounds 3.5 to 4 and fails on
+                  -- 99999999999, and each is quarantined for what it is.
+                  FROM (SELECT *, TRY_CAST(trim({e['day']}) AS DOUBLE) AS __day FROM raw_visits))
         """)
         not_a_number = ("not a number; if the file uses decimal commas set decimal = \",\" in the spec"
                         if study.visits_options.decimal == "." else "not a number")
@@ -480,13 +630,16 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
             con.execute(f"CREATE VIEW {s}.item_responses AS {item_responses_sql(s, mapping)}")
         value_scope = "'row'" if long else "'value'"
         con.execute(f"""
-            CREATE OR REPLACE TABLE {s}.quarantine AS
+            CREATE OR REPLACE TEMP TABLE quarantine_found AS
             SELECT * FROM (
                 SELECT {lit(src.subjects_label)} AS file, _line AS line, {lit(study.subject_id)} AS "column",
                        value, reason, 'row' AS scope
                 FROM subject_findings WHERE reason IS NOT NULL
                 UNION ALL
                 SELECT {lit(src.subjects_label)}, _line, '(whole row)', NULL, reason, 'row' FROM raw_subjects_rejects
+                UNION ALL
+                SELECT {lit(src.subjects_label)}, _line, "column", raw, reason, 'value'
+                FROM ({subject_values}) WHERE reason IS NOT NULL
                 UNION ALL
                 SELECT {lit(src.visits_label)}, _line, finding[1],
                        CASE finding[1] WHEN {lit(lab['day'])} THEN raw_day
@@ -500,8 +653,9 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
                 UNION ALL
                 SELECT {lit(src.visits_label)}, line, "column", raw, reason, {value_scope}
                 FROM item_findings WHERE reason IS NOT NULL
-            ) ORDER BY file, line, "column"
+            )
         """)
+        _write_quarantine(con, study, src)
         counts = dict(con.execute(f"""
             SELECT file, count(*) FROM {s}.quarantine WHERE scope = 'row' GROUP BY file
         """).fetchall())

@@ -9,10 +9,20 @@ reader reads exactly as :func:`number_sql` would; if a single cell is not, the
 whole file is read as text. Parsing at the read is what keeps ingestion of a
 registry-sized file close to the cost of reading it.
 
-CSV: UTF-8 with or without a byte-order mark, or Latin-1 (Windows Excel's
-"CSV" on Western European systems); comma, semicolon or tab delimited. The
+CSV: UTF-8 with or without a byte-order mark, Windows-1252 (Windows Excel's
+"CSV" on Western European systems: Latin-1 plus curly quotes, dashes and the
+euro sign) or Latin-1; comma, semicolon or tab delimited; line ends LF, CRLF or
+CR, mixed or not. Detection: UTF-8 if the bytes are UTF-8, else Windows-1252 if
+they decode as it and use one of the characters it adds, else Latin-1 (which
+every byte sequence is). DuckDB reads a UTF-8 file with uniform line ends as it
+is; any other file is decoded here, its line ends made LF, and DuckDB reads that
+text from a temporary UTF-8 copy (readable by its owner only, deleted after the
+read; the raw file is never touched), so line numbers are the same. The
 decimal separator does not matter here, since values stay text; ingestion
 parses numbers with :func:`number_sql`. XLSX: the first sheet or a named one.
+
+Lines are numbered as a spreadsheet numbers its rows: the header is line 1, a
+blank line is a row, and a cell holding line breaks is one row.
 
 A row with more or fewer fields than the header is not guessed at: it is set
 aside in ``<table>_rejects(_line, reason)`` so that ingestion quarantines it,
@@ -25,7 +35,9 @@ import codecs
 import csv
 import hashlib
 import io
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -35,9 +47,13 @@ import duckdb
 import pandas as pd
 
 FORMATS = ("auto", "csv", "xlsx", "redcap")   # a REDCap records export is CSV
-ENCODINGS = ("auto", "utf-8", "latin-1")
+# "windows-1252" is the same encoding as "cp1252", under the name Excel and browsers use.
+ENCODINGS = ("auto", "utf-8", "cp1252", "windows-1252", "latin-1")
 DELIMITERS = ("auto", ",", ";", "\t")
 DECIMALS = (".", ",")
+
+# A top-coded number as Safe Harbor writes ages of 90 and over: "90+" (RE2 and Python syntax).
+TOP_CODED = r"^\s*(\d+(?:\.\d+)?)\s*\+\s*$"
 
 # A field longer than this is not a clinical value; DuckDB's default limit is 2 MB per line.
 MAX_LINE_BYTES = 8_000_000
@@ -172,16 +188,41 @@ def _decode(path: Path, data: bytes, requested: str) -> tuple[str, str]:
                         "Save As > 'CSV UTF-8 (Comma delimited)'.")
     if requested == "latin-1":
         return "latin-1", data.decode("latin-1")
+    if requested in ("cp1252", "windows-1252"):
+        try:
+            return "cp1252", data.decode("cp1252")
+        except UnicodeDecodeError as err:
+            line = data.count(b"\n", 0, err.start) + 1
+            raise ReadError(f"{path}: not valid Windows-1252 (line {line}, byte {err.start} is not a Windows-1252 "
+                            "character), the encoding the study spec sets. Save it as 'CSV UTF-8', or set "
+                            "encoding = \"latin-1\" for this file in the study spec.") from None
     try:
         return "utf-8", data.decode("utf-8")
     except UnicodeDecodeError as err:
         if requested == "utf-8":
             line = data.count(b"\n", 0, err.start) + 1
-            raise ReadError(f"{path}: not valid UTF-8 (line {line}, byte {err.start}). Save it as "
-                            "'CSV UTF-8', or set encoding = \"latin-1\" for this file in the study spec.") from None
-        # Every byte sequence is valid Latin-1, so this is the only fallback that cannot fail;
-        # it is what Excel writes as "CSV (Comma delimited)" on Western European Windows.
-        return "latin-1", data.decode("latin-1")
+            raise ReadError(f"{path}: not valid UTF-8 (line {line}, byte {err.start}), the encoding the study spec "
+                            "sets. Save it as 'CSV UTF-8', or set encoding = \"latin-1\" for this file in the study "
+                            "spec (\"windows-1252\" if Excel on Windows wrote it).") from None
+    # Excel's "CSV (Comma delimited)" on Western European Windows is Windows-1252. It agrees with
+    # Latin-1 on every byte except 0x80-0x9F, where it has curly quotes, dashes and the euro sign
+    # and Latin-1 has control characters nobody types: a file using those bytes is Windows-1252
+    # if it decodes as such. Latin-1 is the fallback that cannot fail (every byte is a character).
+    if re.search(rb"[\x80-\x9f]", data):
+        try:
+            return "cp1252", data.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
+    return "latin-1", data.decode("latin-1")
+
+
+def _uniform_line_ends(data: bytes) -> bool:
+    """Whether every line of the file ends the same way, LF or CRLF (what DuckDB's CSV reader
+    requires; it stops on a file that mixes them). One search for a CR settles the usual LF file."""
+    if b"\r" not in data:
+        return True
+    crlf = data.count(b"\r\n")
+    return crlf == data.count(b"\r") == data.count(b"\n")
 
 
 def _header(path: Path, text: str, delimiter: str) -> list[str]:
@@ -200,6 +241,14 @@ def _header(path: Path, text: str, delimiter: str) -> list[str]:
     seen: dict[str, int] = {}
     for i, name in enumerate(names, start=1):
         if name in seen:
+            # The "header" may be a data line (a file without its header row): its names are then
+            # cells, which a message never quotes.
+            from pipeline.deidentify import header_values
+
+            if header_values(names):
+                raise ReadError(f"{path}: columns {seen[name]} and {i} of the first line hold the same text, and the "
+                                "first line does not look like a header row (it holds values where column names "
+                                "belong). Put the header row (the column names) on line 1.")
             raise ReadError(f"{path}: column {name!r} appears twice in the header (columns {seen[name]} and {i}). "
                             "Rename or delete one of them.")
         seen[name] = i
@@ -230,6 +279,12 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
     encoding, text = _decode(path, data, options.encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
+    # DuckDB reads the file itself when it can (UTF-8, one kind of line end): the usual export
+    # costs no copy. Otherwise it reads the decoded text, line ends made LF, from a temporary
+    # UTF-8 copy: a CRLF, a lone CR and an LF each end one line, so every line keeps its number.
+    uniform = _uniform_line_ends(data)
+    if not uniform:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     head = text[: text.find("\n") if "\n" in text else len(text)]
     delimiter = options.delimiter
     if delimiter == "auto":
@@ -243,14 +298,23 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
     # all read gets the values that parsing its text would give. (tests/test_readers.py)
     wanted = set(numbers) if options.decimal == "." else set()
     typed = [n for n in names if n in wanted]
-    _load_csv(con, path, table, names, typed, delimiter, encoding)
-    if typed and con.execute(f"SELECT count(*) FROM {table}_reject_errors WHERE error_type = 'CAST'").fetchall()[0][0]:
-        # A cell of a number column is not a number DuckDB reads: ingestion parses and
-        # quarantines such cells from their text, so the file is read as text.
-        typed = []
-        _load_csv(con, path, table, names, typed, delimiter, encoding)
+    copy = None if encoding == "utf-8" and uniform else _utf8_copy(text)
+    try:
+        source = copy or path
+        _load_csv(con, path, source, table, names, typed, delimiter)
+        if typed and con.execute(f"SELECT count(*) FROM {table}_reject_errors "
+                                 "WHERE error_type = 'CAST'").fetchall()[0][0]:
+            # A cell of a number column is not a number DuckDB reads: ingestion parses and
+            # quarantines such cells from their text, so the file is read as text.
+            typed = []
+            _load_csv(con, path, source, table, names, typed, delimiter)
+    finally:
+        if copy is not None:
+            copy.unlink(missing_ok=True)
     # Lines DuckDB did not turn into rows: rows with the wrong number of fields (kept for the
     # quarantine) and blank lines (not rows at all, but they still move the spreadsheet line).
+    # DuckDB numbers a rejected row as a spreadsheet does (blank lines counted, a cell's line
+    # breaks not).
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {table}_rejects AS
         SELECT line AS _line,
@@ -268,10 +332,13 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
     rejected = con.execute(f"SELECT count(*) FROM {table}_rejects").fetchall()[0][0]
     # Every line of the file holds the header, a row (loaded or rejected) or neither (a blank
     # line, or the rest of a cell holding a line break): when the lines and those records are
-    # as many, no line is blank. Counting line ends is one fast pass over the bytes; searching
-    # them for a blank line, as below, takes several.
-    lines = data.count(b"\n") + (not data.endswith(b"\n"))
-    blank_lines = [] if lines == loaded + rejected + 1 else _blank_lines(text)
+    # as many, no line is blank. Counting line ends is one fast pass over the bytes; looking
+    # for blank lines, as below, takes more.
+    if copy is None:
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    else:
+        lines = text.count("\n") + (not text.endswith("\n"))
+    blank_lines = [] if lines == loaded + rejected + 1 else _blank_lines(text, delimiter)
     # Loaded rows keep file order (DuckDB preserves insertion order); the k-th loaded row is on
     # the k-th line that is neither the header, a rejected row nor blank.
     if not rejected and not blank_lines:
@@ -308,13 +375,27 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
                     options.decimal, tuple(typed))
 
 
-def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, names: list[str], typed: list[str],
-              delimiter: str, encoding: str) -> None:
-    """Read the file into temp table ``<table>_text``: the ``typed`` columns as DOUBLE, the
-    rest as text; rows DuckDB cannot read go to ``<table>_reject_errors``."""
+def _utf8_copy(text: str) -> Path:
+    """``text`` written to a new temporary UTF-8 file (mode 0600, as mkstemp creates it) for
+    DuckDB to read; the caller deletes it."""
+    handle, name = tempfile.mkstemp(prefix="outcomes-read-", suffix=".csv")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(text.encode("utf-8"))
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, source: Path, table: str, names: list[str],
+              typed: list[str], delimiter: str) -> None:
+    """Read ``source`` (``path`` itself or a UTF-8 copy of its text) into temp table
+    ``<table>_text``: the ``typed`` columns as DOUBLE, the rest as text; rows DuckDB cannot
+    read go to ``<table>_reject_errors``."""
     columns = "{" + ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': '{'DOUBLE' if n in typed else 'VARCHAR'}'"
                               for n in names) + "}"
-    con.execute("SET VARIABLE _path = ?", [str(path)])
+    con.execute("SET VARIABLE _path = ?", [str(source)])
     # DuckDB adds a read's rejected rows to these tables if they exist: a file read earlier
     # under the same name on this connection would lend this one its rejected lines.
     for leftover in (f"{table}_reject_errors", f"{table}_reject_scans"):
@@ -324,25 +405,61 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, names: lis
             CREATE OR REPLACE TEMP TABLE {table}_text AS
             SELECT NULL::BIGINT AS _line, * FROM read_csv(getvariable('_path'), header = true, auto_detect = false,
                                    columns = {columns}, delim = ?, quote = '"', escape = '"',
-                                   encoding = ?, ignore_errors = true, store_rejects = true,
+                                   encoding = 'utf-8', ignore_errors = true, store_rejects = true,
                                    rejects_table = '{table}_reject_errors', rejects_scan = '{table}_reject_scans',
                                    max_line_size = {MAX_LINE_BYTES})
-        """, [delimiter, encoding])
+        """, [delimiter])
     except duckdb.Error as err:
-        first = str(err).strip().splitlines()[0]
-        raise ReadError(f"{path}: cannot be read as CSV ({first}). Export it again as delimited text "
-                        "with one header row.") from None
+        raise csv_refusal(path, err) from None
 
 
-def _blank_lines(text: str) -> list[int]:
-    """The blank lines of a file's text (line numbers), trailing ones left out.
+def csv_refusal(path: Path, err: duckdb.Error) -> ReadError:
+    """The refusal of a file DuckDB's CSV reader gave up on. DuckDB's text quotes the line it
+    stopped on ("Original Line: ..."), and a line of an export is never quoted in a message:
+    only the line number is kept from it."""
+    found = re.search(r"\bline:?\s*(\d+)", str(err), re.IGNORECASE)
+    where = f" at line {found.group(1)}" if found else ""
+    return ReadError(f"{path}: cannot be read as CSV: the reader stopped{where}, where quotes or delimiters do "
+                     "not form rows. Export it again as delimited text with one header row.")
 
-    Found in the text, so a blank line after a cell holding a line break is placed one line
-    late per such break; DuckDB's own line numbers count records.
+
+_BLANK_LINE = re.compile(r"\n(?=\r?\n)")  # the line end before a blank line
+
+
+def _blank_lines(text: str, delimiter: str) -> list[int]:
+    """The blank lines of a file's text, numbered as a spreadsheet numbers rows (the header is
+    1, a cell holding line breaks is one row, as DuckDB counts a rejected row's line);
+    trailing blank lines are left out. ``text`` has one kind of line end (LF or CRLF).
+
+    Cheap when it can be: no blank line at all (a file whose cells hold line breaks) is one
+    search; without quotes, rows are lines. Only a file with both quotes and blank lines is
+    parsed as CSV (Python's reader, which splits rows as DuckDB's does: quote and escape '"').
     """
-    blank = [m.start() for m in re.finditer(r"(?m)^\r?$", text)]
-    end = len(text.rstrip("\r\n "))
-    return sorted({text.count("\n", 0, pos) + 1 for pos in blank if pos < end})
+    end = len(text)
+    while end and text[end - 1] in "\r\n":  # (not rstrip: that would copy the whole text)
+        end -= 1
+    if text.find("\n\n", 0, end) < 0 and text.find("\n\r\n", 0, end) < 0:
+        return []
+    starts = [m.end() for m in _BLANK_LINE.finditer(text, 0, end)]
+    if not starts:
+        return []
+    if '"' not in text:
+        rows, line, position = [], 1, 0
+        for start in starts:
+            line += text.count("\n", position, start)
+            position = start
+            rows.append(line)
+        return rows
+    # A cell may be as long as a line (csv's default limit is 128 KiB); raising the limit
+    # changes nothing for other readers of the module.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
+    rows, last = [], 0
+    for number, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1):
+        if row:
+            last = number
+        else:
+            rows.append(number)
+    return [n for n in rows if n < last]
 
 
 def _cell_text(value: object) -> str | None:
@@ -371,8 +488,10 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: 
     try:
         if options.sheet:
             if options.sheet not in book.sheetnames:
-                raise ReadError(f"{path}: no sheet named {options.sheet!r}; the workbook has "
-                                f"{', '.join(book.sheetnames)}. Correct 'sheet' in the study spec.")
+                # The workbook's own sheet names are not listed: a sheet may be named after a patient.
+                raise ReadError(f"{path}: no sheet named {options.sheet!r} among the workbook's "
+                                f"{len(book.sheetnames)} sheet(s). Correct 'sheet' in the study spec to the "
+                                "name Excel shows on the sheet's tab.")
             sheet = book[options.sheet]
         else:
             sheet = book.worksheets[0]
@@ -381,7 +500,8 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: 
         try:
             rows = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
         except Exception as err:  # read-only mode parses the sheet's XML only now
-            raise ReadError(f"{path}: the sheet {sheet.title!r} is damaged ({type(err).__name__}). "
+            number = book.worksheets.index(sheet) + 1
+            raise ReadError(f"{path}: sheet {number} of the workbook is damaged ({type(err).__name__}). "
                             "Save it again from Excel as .xlsx, or export CSV.") from None
     finally:
         book.close()

@@ -19,13 +19,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from pipeline.readers import RawTable, drop_temp, quote
+
+if TYPE_CHECKING:
+    from pipeline.instruments import Instrument, Item
 
 # Column headers of the dictionary; older REDCap versions write "Variable/Field Name".
 FIELD = ("Variable / Field Name", "Variable/Field Name")
@@ -233,32 +238,237 @@ def _template(prefix: str) -> str:
     return prefix.replace("{", "{{").replace("}", "}}")
 
 
+# Field types whose exported value is one choice code.
+SINGLE_CHOICE_TYPES = ("dropdown", "radio", "yesno", "truefalse")
+# The day field's name: "days_from_surgery", "postop_day", "day_rel" ...
+DAY_NAME = re.compile(r"(^|_)days?(_|$)")
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _number_validation(field: Field) -> bool:
+    """A text field REDCap accepts numbers only in (integer, number, number_1dp, number_comma_decimal, ...)."""
+    return field.type == "text" and (field.validation == "integer" or field.validation.startswith("number"))
+
+
+def _codes_or_numbers(field: Field) -> bool:
+    """Whether every value the export can hold for ``field`` is a choice code or a number."""
+    return field.type in SINGLE_CHOICE_TYPES or field.type in ("slider", "calc") or _number_validation(field)
+
+
+def _never_drafted(field: Field) -> str:
+    """Why no drafted line may read ``field`` ('' when one may): REDCap marks it as an identifier, a date
+    or free text (notes). The analysis needs none of these (visits are placed by days, not dates) and
+    each may identify a patient, so a draft must not put one in front of the coordinator as a mapping."""
+    if field.identifier:
+        return "marked as an identifier"
+    if field.is_date:
+        return "a date"
+    if field.type == "notes":
+        return "free text (notes)"
+    return ""
+
+
+def _item_evidence(field: Field | None, item: Item) -> tuple[str, str]:
+    """What the dictionary says about ``field`` holding ``item``: (why it cannot, what it leaves unconfirmed).
+
+    ('', '') when the dictionary confirms it: a number field whose choice codes, validation range or
+    slider range span exactly the item's minimum to maximum.
+    """
+    if field is None:
+        return "missing", ""
+    never = _never_drafted(field)
+    if never:
+        return never, ""
+    if field.type == "text" and not field.validation:
+        return "", "text without validation"
+    if field.type == "calc":
+        return "", "a calculated field, whose range the dictionary does not declare"
+    if field.type in SINGLE_CHOICE_TYPES:
+        codes = [_number(code) for code, _ in field.choices]
+        if not codes or None in codes:
+            return "choice codes that are not numbers", ""
+        if item.integer and any(code != int(code) for code in codes):
+            return "choice codes that are not whole numbers", ""
+        low, high, what = min(codes), max(codes), "choices"
+    elif field.type == "slider":
+        # REDCap sliders run 0 to 100 unless the dictionary gives another minimum or maximum.
+        low, high, what = _number(field.minimum), _number(field.maximum), "slider"
+        low, high = 0.0 if low is None else low, 100.0 if high is None else high
+    elif _number_validation(field):
+        low, high, what = _number(field.minimum), _number(field.maximum), "validation"
+        if (low is not None and low < item.minimum) or (high is not None and high > item.maximum):
+            return f"validation allowing values outside {item.minimum:g} to {item.maximum:g}", ""
+        if low is None or high is None:
+            return "", "a number field without a validation minimum and maximum"
+    else:
+        kind = f"{field.type} field" + (f" validated as {field.validation}" if field.validation else "")
+        return f"a {kind}, not a number", ""
+    if low < item.minimum or high > item.maximum:
+        return f"{what} outside {item.minimum:g} to {item.maximum:g}", ""
+    if (low, high) != (item.minimum, item.maximum):
+        return "", f"{what} spanning {low:g} to {high:g} only"
+    return "", ""
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One column template, ``<prefix>{item}``, whose fields may hold an instrument's items."""
+
+    instrument: str
+    prefix: str
+    unconfirmed: tuple[tuple[str, str, str], ...]   # (field, what is unconfirmed, what the item allows)
+
+    @property
+    def confirmed(self) -> bool:
+        return not self.unconfirmed
+
+
+def _candidates(dictionary: Dictionary, instrument: Instrument) -> list[_Candidate]:
+    """Every template under which all of ``instrument``'s items are fields that may hold them, by prefix.
+
+    A template is ruled out when any item is missing, or its field is an identifier, a date, free
+    text (notes), not a number, or allows a value outside the item's range. Items numbered 1..n are
+    also ruled out when ``<prefix><n+1>`` is a field too: the fields are a longer questionnaire
+    (FaCE's 15 items hold SAQ's nine names and ranges).
+    """
+    fields = dictionary.fields
+    first = instrument.items[0].name
+    found = []
+    for name in sorted(fields):
+        if not name.endswith(first):
+            continue
+        prefix = name[: len(name) - len(first)]
+        unconfirmed = []
+        for item in instrument.items:
+            column = prefix + item.name
+            ruled_out, unsure = _item_evidence(fields.get(column), item)
+            if ruled_out:
+                break
+            if unsure:
+                unconfirmed.append((column, unsure, item.allowed))
+        else:
+            names = [item.name for item in instrument.items]
+            if names == [str(k) for k in range(1, len(names) + 1)] and prefix + str(len(names) + 1) in fields:
+                continue
+            found.append(_Candidate(instrument.name, prefix, tuple(unconfirmed)))
+    return found
+
+
+def _unconfirmed_lines(candidate: _Candidate) -> list[str]:
+    """The fields the dictionary does not confirm, grouped by what is unconfirmed, as comment lines."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for column, unsure, allowed in candidate.unconfirmed:
+        groups.setdefault((unsure, allowed), []).append(column)
+    return [f"#   {_comment(', '.join(columns))}: {unsure}; must hold a {allowed}"
+            for (unsure, allowed), columns in groups.items()]
+
+
+def _day_field(dictionary: Dictionary) -> tuple[Field | None, str]:
+    """The field drafted as ``[visits] day``: (field, '') when the dictionary confirms it,
+    (field, what to check) when it only suggests it, (None, '') when nothing fits.
+
+    Only a field named for days (``days_from_surgery``, ``postop_day``) on a form other than the first
+    (the first holds the subject's characteristics, such as days from onset to surgery) is considered,
+    and never one marked as an identifier, a date or free text. It is confirmed when it holds numbers
+    (number validation or a calculation such as REDCap's ``datediff``) and may be negative, as the days
+    of visits before surgery are; a text field without validation, or a number field whose minimum
+    excludes negative days, is only suggested.
+    """
+    forms = dictionary.forms
+    suggested: tuple[Field | None, str] = (None, "")
+    for field in dictionary.fields.values():
+        if not DAY_NAME.search(field.name) or _never_drafted(field) or (len(forms) > 1 and field.form == forms[0]):
+            continue
+        if field.type == "calc" or _number_validation(field):
+            low = _number(field.minimum)
+            if low is None or low < 0:
+                return field, ""
+            unsure = f"its validation minimum is {low:g}, so it cannot hold the day of a visit before surgery"
+        elif field.type == "text" and not field.validation:
+            unsure = "it is text without validation"
+        else:
+            continue
+        if suggested[0] is None:
+            suggested = (field, unsure)
+    return suggested
+
+
 def draft_spec(dictionary: Dictionary, *, name: str, export_file: str = "records.csv") -> str:
     """A study spec drafted from a dictionary, for the coordinator to complete.
 
-    Subject columns: the non-identifier data fields of the first form. Instruments: every
-    registered instrument whose items all appear as ``<prefix><item>`` fields.
+    Nothing drafted reads a field REDCap marks as an identifier, a date or free text (notes).
+
+    Record id: the first field, unless it is marked as an identifier; then the id lines are commented
+    out with a CHECK (the guard refuses the export while it carries that field).
+
+    Subject columns: the fields of the first form whose values are choice codes or numbers (choices,
+    number validation, sliders, calculations), except the record id and checkboxes; a text field with
+    another validation (e-mail, phone, postal code, time) is left out, and the unvalidated text fields
+    left out are named in a CHECK comment (an age written ``90+`` is one).
+
+    Day: see :func:`_day_field`; a suggested but unconfirmed field is drafted commented out.
+
+    Instruments: a registered instrument is drafted as ``column = "<prefix>{item}"`` only when the
+    dictionary confirms every item (:func:`_candidates`, :func:`_item_evidence`): all items are fields,
+    none is an identifier, a date or free text, each holds numbers (choice codes, number validation,
+    slider, calculation) and its choices or validation range span exactly the item's minimum to
+    maximum. When every item is a field that may hold it but some are unconfirmed (text without
+    validation, a calculation, a number field without a minimum and maximum, choices covering part of
+    the range), the template is drafted commented out under a CHECK naming those fields and what each
+    must hold. Commented out rather than left out because the names are real evidence a coordinator
+    should see, and a commented line is read by nothing until a person has checked and uncommented
+    it; a wrong guess therefore cannot reach the analysis, and the drafted spec still loads.
     """
     from pipeline.instruments import REGISTRY
 
     record_id = dictionary.first_field
+    record_id_ok = not dictionary.fields[record_id].identifier
     fields = [f for f in dictionary.fields.values() if f.type not in NO_DATA_TYPES and f.type != "file"]
     identifiers = [f.name for f in fields if f.identifier]
-    first_form = dictionary.forms[0]
-    subject_columns = [f.name for f in fields
-                       if f.form == first_form and f.name != record_id and not f.identifier
-                       and not f.is_free_text and not f.is_date and f.type != "checkbox"]
-    names = {f.name for f in fields}
-    mapped = []
+
+    confirmed: list[_Candidate] = []
+    unconfirmed: list[_Candidate] = []
     for instrument in REGISTRY.values():
-        items = [item.name for item in instrument.items]
-        for field in sorted(names):
-            if field.endswith(items[0]):
-                prefix = field[: len(field) - len(items[0])]
-                if all(prefix + item in names for item in items):
-                    mapped.append((instrument.name, prefix))
-                    break
-    day_fields = [f.name for f in fields if re.search(r"(^|_)days?(_|$)", f.name)]
+        found = _candidates(dictionary, instrument)
+        sure = [c for c in found if c.confirmed]
+        if sure:
+            confirmed.append(sure[0])
+        elif found:
+            unconfirmed.append(found[0])
+    day, day_unsure = _day_field(dictionary)
+    # Fields drafted (or offered) for instruments and the day are not baseline characteristics too.
+    taken = {c.prefix + item.name for c in confirmed + unconfirmed for item in REGISTRY[c.instrument].items}
+    taken |= {day.name} if day else set()
+
+    first_form = dictionary.forms[0]
+    on_first_form = [f for f in fields if f.form == first_form and f.name != record_id and f.name not in taken
+                     and not _never_drafted(f)]
+    subject_columns = [f.name for f in on_first_form if _codes_or_numbers(f)]
+    unvalidated = [f.name for f in on_first_form if f.type == "text" and not f.validation]
+
+    id_lines = [f'id = {_toml(record_id)}']
+    subject_line = f'subject = {_toml(record_id)}'
+    if not record_id_ok:
+        id_lines = [f"# CHECK: the record id field {_comment(record_id)} is marked as an identifier, and the guard",
+                    "# refuses an export carrying it. Export it hashed (REDCap's de-identification options),",
+                    "# allow it under [identifiers.allow] saying so, then uncomment these lines.",
+                    "# " + id_lines[0]]
+        subject_line = "# " + subject_line
+    if day and not day_unsure:
+        day_line = f'day = {_toml(day.name)}          # CHECK: the field holding days relative to surgery'
+    elif day:
+        day_line = (f'# day = {_toml(day.name)}   # CHECK: days relative to surgery? {_comment(day_unsure)}; '
+                    "or give each event its day in [redcap.events]")
+    else:
+        day_line = ('# day = "days_from_surgery"   # CHECK: a field holding days relative to surgery, '
+                    'or days in [redcap.events]')
     lines = [
         f"# Study spec drafted from the REDCap data dictionary {_comment(dictionary.path.name)}.",
         "# Check every line marked CHECK before the first run; `outcomes validate` tells you what is left.",
@@ -279,30 +489,43 @@ def draft_spec(dictionary: Dictionary, *, name: str, export_file: str = "records
         "",
         "[subjects]",
         f'file = {_toml(export_file)}          # the records export (raw data, CSV)',
-        f'id = {_toml(record_id)}',
+        *id_lines,
         "columns = [" + ", ".join(_toml(c) for c in subject_columns) + "]   # CHECK: baseline characteristics",
+    ]
+    if unvalidated:
+        lines += ["# CHECK: left out as text without validation, which may be free text; add any that holds a",
+                  "# code or a number (an age written 90+, say): " + _comment(", ".join(unvalidated))]
+    lines += [
         "",
         "[visits]",
         f'file = {_toml(export_file)}',
-        f'subject = {_toml(record_id)}',
-        (f'day = {_toml(day_fields[0])}          # CHECK: the field holding days relative to surgery' if day_fields else
-         '# day = "days_from_surgery"   # CHECK: a field holding days relative to surgery, or days in [redcap.events]'),
+        subject_line,
+        day_line,
         "",
     ]
     if identifiers:
         lines += ["# These fields are marked as identifiers in the dictionary. The guard refuses the export while",
                   "# they are in it: export without them (REDCap's de-identified export) rather than allowing them.",
                   "# " + _comment(", ".join(identifiers)), ""]
-    for instrument, prefix in mapped:
-        lines += [f"[instruments.{instrument}]", f'column = {_toml(_template(prefix) + "{item}")}', ""]
-    if not mapped:
-        lines += ["# CHECK: no registered instrument's items were found as fields; map one, e.g.",
+    for candidate in confirmed:
+        lines += [f"[instruments.{candidate.instrument}]",
+                  f'column = {_toml(_template(candidate.prefix) + "{item}")}', ""]
+    for candidate in unconfirmed:
+        lines += [f"# CHECK: {candidate.instrument}'s items may be the fields {_comment(candidate.prefix)}..., but the "
+                  "dictionary does not confirm",
+                  "# these hold them; check each, then uncomment the two lines below:",
+                  *_unconfirmed_lines(candidate),
+                  f"# [instruments.{candidate.instrument}]",
+                  f'# column = {_toml(_template(candidate.prefix) + "{item}")}', ""]
+    if not confirmed:
+        lines += ["# CHECK: the dictionary confirms no registered instrument's items (fields of matching names,",
+                  "# types and ranges); map one, e.g.",
                   "# [instruments.house_brackmann]", '# column = "hb_{rater}"', '# raters = ["observer"]', ""]
     lines += ["[analysis]", 'test = "wilcoxon"', 'pre = { rule = "latest_preoperative", max_day = 0 }',
               'post = { rule = "last_followup", min_day = 90 }', ""]
-    for instrument, _ in mapped[:1]:
+    for candidate in confirmed[:1]:
         # the last score of the default version: the composite or total of most instruments
-        score = REGISTRY[instrument].scores_for()[-1].name
-        lines += ["[[analysis.outcomes]]   # CHECK: the planned outcomes", f'instrument = "{instrument}"',
+        score = REGISTRY[candidate.instrument].scores_for()[-1].name
+        lines += ["[[analysis.outcomes]]   # CHECK: the planned outcomes", f'instrument = "{candidate.instrument}"',
                   f'score = "{score}"', ""]
     return "\n".join(lines)

@@ -194,6 +194,11 @@ file = "patients.csv"
 id = "study_id"
 columns = {_toml_list(demo.PATIENT_COLUMNS[1:])}
 
+[subjects.levels]
+sex = ["F", "M"]
+side = ["left", "right"]
+etiology = {_toml_list(demo.ETIOLOGIES)}
+
 [visits]
 file = "visits.csv"
 subject = "study_id"

@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pipeline.ingest import SourceFile, ingest_study
 from pipeline.instruments import score_study
 from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.provenance import recorded_run, write_provenance
+from pipeline.small_cells import pool_small_levels, small_codes_left_out
 from pipeline.study import Study
 from pipeline.warehouse import atomic, read_frame, scalar, write_frame
 
@@ -37,7 +39,9 @@ def ingest(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> l
 def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
     """``subject, subgroup, group`` for every planned subgroup: the level label of each subject
     (``"etiology: bells_palsy"``; median splits ``"branches_transected > 6"`` / ``"≤ 6"``, the median
-    taken over all subjects with a value). Subjects without a value are in no level."""
+    taken over all subjects with a value). Subjects without a value are in no level, and levels
+    of fewer than the spec's ``min_cell`` patients are pooled or left out
+    (:func:`pipeline.small_cells.pool_small_levels`)."""
     frames = []
     if not study.analysis.subgroups:
         return pd.DataFrame(columns=["subject", "subgroup", "group"])
@@ -54,12 +58,14 @@ def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFra
                 raise ValueError(f"{study.spec_path}: subgroup '{g.name}' splits column '{g.column}' at its "
                                  f"median, but it holds a non-number ({example!r}). Use split = \"\" for a "
                                  "categorical column or correct the value.")
-            median = float(values.median())
             level = pd.Series(pd.NA, index=values.index, dtype="string")
-            level[values > median] = f"{g.name} > {median:g}"
-            level[values <= median] = f"{g.name} ≤ {median:g}"
+            if values.notna().any():  # no value, no median: every subject is in no level
+                median = float(values.median())
+                level[values > median] = f"{g.name} > {median:g}"
+                level[values <= median] = f"{g.name} ≤ {median:g}"
         else:
             level = g.name + ": " + raw
+        level = pool_small_levels(level, g.name, study.min_cell, pool=g.split != "median")
         frames.append(pd.DataFrame({"subject": subjects["subject"], "subgroup": g.name, "group": level})
                       .dropna(subset=["group"]))
     return pd.concat(frames, ignore_index=True)
@@ -89,7 +95,7 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     primary outcome's is not.
     """
     from pipeline import tables
-    from pipeline.statistics.paired import paired_tests
+    from pipeline.statistics.paired import paired_tests, test_label_without_pairs
 
     plan = study.analysis
     planned = outcomes_frame(study)
@@ -106,16 +112,21 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
         primary=plan.primary,
         multiplicity=plan.multiplicity,
     )
-    subgroups = results[results["group"] != "all"].reset_index(drop=True)
+    # A level's row for an outcome with fewer pairs than the small-cell minimum is not reported.
+    subgroups = results[(results["group"] != "all") & (results["n_pairs"] >= study.min_cell)].reset_index(drop=True)
     results = results[results["group"] == "all"]
     # An outcome with no pairs at all still gets a row, so nothing planned silently disappears;
     # reindexing also puts the rows in the spec's order.
     keys = pd.MultiIndex.from_frame(planned[["outcome", "score"]])
     results = results.set_index(["outcome", "score"]).reindex(keys).reset_index()
     unpaired = results["n_pairs"].isna()
-    results.loc[unpaired, ["group", "pre_visit", "post_visit", "p_adj_method", "note"]] = [
-        "all", plan.pre_label, plan.post_label, "not computed (no p-value)",
+    results.loc[unpaired, ["group", "pre_visit", "post_visit", "wilcoxon_method", "p_adj_method", "note"]] = [
+        "all", plan.pre_label, plan.post_label, "not computed", "not computed (no p-value)",
         "no subject has both a pre and a post value"]
+    # The test the plan names, as the statistics report it for a group without pairs.
+    tests = dict(zip(planned["outcome"], planned["test"]))
+    results.loc[unpaired, "test_used"] = [test_label_without_pairs(tests[o])
+                                          for o in results.loc[unpaired, "outcome"]]
     results.loc[unpaired, "n_pairs"] = 0
     results["n_pairs"] = results["n_pairs"].astype(int)
     results.insert(0, "study", study.name)
@@ -194,8 +205,12 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
     # in order of first appearance.
     by_outcome = pairs.groupby(["outcome", "score"], sort=False).indices
     for (outcome, score), rows_of in sorted(by_outcome.items(), key=lambda item: item[1][0]):
+        # Levels with fewer pairs of this outcome than the small-cell minimum are left out.
+        paired = ~np.isnan(pre[rows_of]) & ~np.isnan(post[rows_of])
         res = compare_groupings(
-            pre[rows_of], post[rows_of], {name: (c[rows_of], labels) for name, (c, labels) in level_codes.items()},
+            pre[rows_of], post[rows_of],
+            {name: (small_codes_left_out(c[rows_of], paired, study.min_cell), labels)
+             for name, (c, labels) in level_codes.items()},
             baseline.iloc[codes[rows_of]] if covariates else None, plan.conf_level)
         res.insert(0, "score", score)
         res.insert(0, "outcome", outcome)
@@ -301,16 +316,43 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
             raise FileNotFoundError(f"{png} is missing: write the figures (write_figures) before the report.")
         figure_list.append((spec, png.read_bytes()))
     methods = report_html.methods_text(study, results, provenance)
+    notes = nothing_to_analyse(con, study)
+    figure_notes = figures.not_drawn(con, study)
     html_path = folder / "report.html"
-    html_path.write_text(report_html.report_html(study, table_list, figure_list, methods, provenance),
-                         encoding="utf-8")
+    html_path.write_text(report_html.report_html(study, table_list, figure_list, methods, provenance,
+                                                 notes=notes, figure_notes=figure_notes), encoding="utf-8")
     docx_path = report_html.report_docx(study, table_list, figure_list, methods, provenance,
-                                        folder / "report.docx")
+                                        folder / "report.docx", notes=notes, figure_notes=figure_notes)
     return [html_path, docx_path]
 
 
+def nothing_to_analyse(con: duckdb.DuckDBPyConnection, study: Study) -> list[str]:
+    """One line saying why there was nothing to analyse when no planned outcome has a pair
+    (no visit, no value, or no patient with both); empty otherwise."""
+    s, plan = study.name, study.analysis
+    if scalar(con, f"SELECT count(*) FROM {s}.pairs"):
+        return []
+    subjects = scalar(con, f"SELECT count(*) FROM {s}.subjects")
+    visits = scalar(con, f"SELECT count(*) FROM {s}.visits")
+    observed = scalar(con, f"SELECT count(*) FROM {s}.pairing_summary")
+    refused = scalar(con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'row'")
+    quarantined = f" ({refused} rows quarantined, each with its reason in {s}.quarantine)" if refused else ""
+    if not subjects:
+        why = f"no patient was accepted from {study.subjects_path.name}{quarantined}"
+    elif not visits:
+        why = f"no visit was accepted from {study.visits_path.name}{quarantined}"
+    elif not observed:
+        why = f"no planned outcome has a value at any of the {visits} visits"
+    else:
+        why = (f"no patient has both a before ({plan.pre_label}) and an after ({plan.post_label}) value of "
+               "any planned outcome")
+    return [f"Nothing to analyse: {why}. Table 2 lists each planned outcome with n = 0 and no test was run; "
+            "check the exports and the analysis plan's visit rules in study.toml."]
+
+
 def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
-    """The whole path for one study; returns the accounting and every path written.
+    """The whole path for one study; returns the accounting, every path written and the report's
+    notes (that there was nothing to analyse, :func:`nothing_to_analyse`).
 
     The run is on record in ``meta.runs`` (what its tables were made from) from its start,
     and says how it ended: finished, or refused, failed or interrupted with the error's class."""
@@ -330,4 +372,4 @@ def _run_steps(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) 
     written += write_figures(con, study, reports_dir)
     written += write_report(con, study, reports_dir)
     written += secondary
-    return {"files": files, "results": results, "paths": written}
+    return {"files": files, "results": results, "paths": written, "notes": nothing_to_analyse(con, study)}

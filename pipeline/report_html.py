@@ -6,6 +6,10 @@ written from the study spec and the results, and the provenance (input file
 and spec SHA-256, code commit, package versions). It carries no time stamp, so
 the same inputs and code give the same bytes; the run's time is in the Dagster
 run history.
+
+The tables come from :mod:`pipeline.tables`, whose writers neutralise every cell against
+spreadsheet formulas; the provenance table here is neutralised the same way
+(:func:`pipeline.cells.neutralise`): a report table copied into Excel is evaluated cell by cell.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import tables
+from pipeline.cells import neutralise
 from pipeline.figures import FigureSpec
 
 SOFTWARE = ("duckdb", "pandas", "numpy", "scipy", "matplotlib")
@@ -30,16 +35,19 @@ def _list(words: list[str]) -> str:
 def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
     """The Methods / Statistical analysis paragraphs, from the spec, the results and the versions."""
     plan = study.analysis
-    tests = sorted(set(results["test_used"].dropna()))
-    n_outcomes = len(results)
+    # The outcomes that were tested: one without pairs has a row but no test.
+    tested = results[results["n_pairs"] > 0] if "n_pairs" in results else results
+    tests = sorted(set(tested["test_used"].dropna()))
+    n_outcomes = len(tested)
     paragraphs = [
         f"Each outcome was compared within patients between the {plan.pre_label} assessment and the "
         f"{plan.post_label} assessment. Patients with both values were analysed (complete-case "
         f"analysis); the patient flow and missing data are given per outcome in the eTables. "
         f"Changes are after minus before and are summarised as the mean change with its t-based "
-        f"{plan.conf_level:.0%} confidence interval. Differences were tested with the "
-        f"{_list(tests)} test{'s' if len(tests) > 1 else ''} (two-sided, α = {plan.alpha:g}); "
-        "P values are reported to AMA style.",
+        f"{plan.conf_level:.0%} confidence interval. "
+        + (f"Differences were tested with the {_list(tests)} test{'s' if len(tests) > 1 else ''} "
+           f"(two-sided, α = {plan.alpha:g}); P values are reported to AMA style." if tests else
+           "No test was run: no patient had both a before and an after value of any outcome."),
     ]
     if "p_adj" in results and results["p_adj"].notna().any():
         # p_adj_method describes each row's adjustment, e.g. "Holm over 19 secondary outcomes"
@@ -51,6 +59,13 @@ def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
     elif n_outcomes > 1:
         paragraphs.append(f"No adjustment was made for the {n_outcomes} outcomes tested; results for "
                           "outcomes other than the first planned outcome are exploratory.")
+    if plan.subgroups:
+        n = study.min_cell
+        paragraphs.append(
+            f"Subgroup analyses are exploratory. To protect patients' privacy, subgroup levels with fewer "
+            f"than {n} patients were pooled with the other small levels of the same subgroup or, when "
+            f"still fewer than {n}, not reported, and a level with fewer than {n} pairs for an outcome "
+            "was not reported for that outcome.")
     paragraphs.append(
         "Baseline characteristics are given as mean ± SD when the absolute skewness is at most 1, "
         "otherwise as median [IQR], and categorical characteristics as No. (%); group comparisons "
@@ -82,6 +97,11 @@ CSS = (
 
 
 def _provenance_rows(provenance: dict) -> list[tuple[str, str]]:
+    """The provenance table's rows, each cell neutralised (it names input files from the spec)."""
+    return [(neutralise(k), neutralise(v)) for k, v in _provenance_items(provenance)]
+
+
+def _provenance_items(provenance: dict) -> list[tuple[str, str]]:
     rows = [(f"Input {item['file']}", f"SHA-256 {item['sha256']}; {item['rows_read']} rows read, "
                                       f"{item['rows_accepted']} accepted, {item['rows_quarantined']} quarantined")
             for item in provenance.get("inputs", [])]
@@ -95,9 +115,18 @@ def _provenance_rows(provenance: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _figure_notes(figure_list: list, figure_notes: list[str]) -> list[str]:
+    """What the Figures section says beside the figures: that there are none, and why some are missing."""
+    return (["No figure was drawn."] if not figure_list else []) + list(figure_notes)
+
+
 def report_html(study, table_list: list[tuple[str, tables.Table]],
-                figure_list: list[tuple[FigureSpec, bytes]], methods: list[str], provenance: dict) -> str:
-    """The whole report as one HTML page; figures are PNG bytes embedded as data URIs."""
+                figure_list: list[tuple[FigureSpec, bytes]], methods: list[str], provenance: dict, *,
+                notes: list[str] = (), figure_notes: list[str] = ()) -> str:
+    """The whole report as one HTML page; figures are PNG bytes embedded as data URIs.
+
+    ``notes`` are shown under the title (e.g. that there was nothing to analyse);
+    ``figure_notes`` say, under the figures, which were not drawn and why."""
     e = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{e(study.title)}</title>", f"<style>{CSS}</style></head><body>",
@@ -105,6 +134,7 @@ def report_html(study, table_list: list[tuple[str, tables.Table]],
     if study.synthetic:
         parts.append(f'<p class="synthetic">{e(tables.SYNTHETIC_NOTE)} No clinical conclusion can be '
                      "drawn from these results.</p>")
+    parts += [f"<p><strong>{e(n)}</strong></p>" for n in notes]
     parts.append("<h2>Methods: statistical analysis</h2>")
     parts += [f"<p>{e(p)}</p>" for p in methods]
     parts.append("<h2>Tables</h2>")
@@ -116,6 +146,7 @@ def report_html(study, table_list: list[tuple[str, tables.Table]],
         caption = f"Figure {number}. {spec.caption}"
         parts.append(f'<figure id="{e(spec.stem)}"><img src="data:image/png;base64,{data}" '
                      f'alt="{e(caption)}"><figcaption>{e(caption)}</figcaption></figure>')
+    parts += [f"<p>{e(n)}</p>" for n in _figure_notes(figure_list, figure_notes)]
     parts.append("<h2>Provenance</h2>")
     parts.append("<p>What produced this report. It holds no time stamp: the time of each run is in the "
                  "Dagster run history.</p>")
@@ -127,8 +158,9 @@ def report_html(study, table_list: list[tuple[str, tables.Table]],
 
 def report_docx(study, table_list: list[tuple[str, tables.Table]],
                 figure_list: list[tuple[FigureSpec, bytes]], methods: list[str], provenance: dict,
-                path: Path) -> Path:
-    """The same report as a Word document: real tables, figures as pictures."""
+                path: Path, *, notes: list[str] = (), figure_notes: list[str] = ()) -> Path:
+    """The same report as a Word document: real tables, figures as pictures (``notes`` and
+    ``figure_notes`` as in :func:`report_html`)."""
     import io
 
     from docx.shared import Inches
@@ -137,6 +169,8 @@ def report_docx(study, table_list: list[tuple[str, tables.Table]],
     document.add_heading(study.title, level=1)
     if study.synthetic:
         document.add_paragraph().add_run(tables.SYNTHETIC_NOTE).bold = True
+    for note in notes:
+        document.add_paragraph().add_run(note).bold = True
     document.add_heading("Methods: statistical analysis", level=2)
     for p in methods:
         document.add_paragraph(p)
@@ -149,6 +183,8 @@ def report_docx(study, table_list: list[tuple[str, tables.Table]],
     for number, (spec, png) in enumerate(figure_list, start=1):
         document.add_picture(io.BytesIO(png), width=Inches(6.5))
         document.add_paragraph(f"Figure {number}. {spec.caption}")
+    for note in _figure_notes(figure_list, figure_notes):
+        document.add_paragraph(note)
     document.add_heading("Provenance", level=2)
     rows = _provenance_rows(provenance)
     grid = document.add_table(rows=len(rows), cols=2)

@@ -5,8 +5,12 @@ and instrument items, and the analysis plan. Only the columns the spec names
 are ever read from a raw file, so an unmapped column (a name, a date, a
 free-text note) never reaches the warehouse.
 
-Every problem is reported as one :class:`SpecError` naming the file, the
-setting and how to fix it.
+The file's schema (every table, key, type and choice) is
+:mod:`pipeline.spec_schema`; this module checks what needs the whole spec (an
+outcome naming a mapped instrument, a subgroup naming a subjects column, files
+inside the study folder) and builds the :class:`Study` the steps read. Every
+problem is reported as one :class:`SpecError` naming the file, the setting and
+how to fix it.
 """
 
 from __future__ import annotations
@@ -18,21 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.readers import DECIMALS, ENCODINGS, ReadOptions
+from pipeline import spec_schema as schema
+from pipeline.readers import ReadOptions
+from pipeline.spec_schema import MULTIPLICITY, OVERRIDABLE, POST_RULES, TESTS, SpecError  # noqa: F401
 
 SPEC_FILENAME = "study.toml"
-# "auto": paired t when Shapiro-Wilk does not reject normal differences, else Wilcoxon
-# (pipeline.statistics.paired.choose_test).
-TESTS = ("wilcoxon", "t", "auto")
-PRE_RULES = ("latest_preoperative",)
-POST_RULES = ("last_followup", "named_visit", "nearest_day")
-MULTIPLICITY = ("holm", "bh")
-SUBGROUP_SPLITS = ("", "median")
-KAPPA_WEIGHTS = ("linear", "quadratic")
-
-
-class SpecError(ValueError):
-    """A study spec that cannot be used; the message says where and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -220,6 +214,14 @@ class Study:
     checks: Checks = field(default_factory=Checks)
     # Restricted data: the warehouse and this study's reports are readable by their owner only.
     restricted: bool = False
+    # Categorical subjects columns: (column, ((value as written, label), ...)); a value outside
+    # them is quarantined. Free-text columns: (column, why it is kept); never in a report.
+    subject_levels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    free_text: tuple[tuple[str, str], ...] = ()
+    # Subgroup levels with fewer patients are pooled or suppressed in every output.
+    min_cell: int = schema.MIN_CELL
+    # The analysis table as the spec wrote it: run overrides are applied to it and checked again.
+    analysis_spec: Any = None
 
     @property
     def dictionary_path(self) -> Path | None:
@@ -244,56 +246,12 @@ class Study:
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-STUDY_KEYS = ("name", "title", "synthetic", "restricted")
 # Schema names a study (its schema in the warehouse) cannot take: meta holds the runs table.
 RESERVED_NAMES = ("meta", "main", "temp", "system", "information_schema", "pg_catalog")
 
 
-class _Reader:
-    """Typed access to a TOML table that reports problems with the setting's path."""
-
-    def __init__(self, path: Path, table: dict[str, Any], where: str = ""):
-        self.path, self.table, self.where = path, table, where
-
-    def _fail(self, key: str, problem: str) -> SpecError:
-        setting = f"{self.where}.{key}" if self.where else key
-        return SpecError(f"{self.path}: setting '{setting}' {problem}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        if key not in self.table:
-            if default is ...:
-                raise self._fail(key, "is missing. Add it to the spec.")
-            return default
-        value = self.table[key]
-        # bool is an int in Python; a spec saying `alpha = true` is a mistake.
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise self._fail(key, f"must be {_kind_name(kind)}, got {value!r}.")
-        if not isinstance(value, kind):
-            raise self._fail(key, f"must be {_kind_name(kind)}, got {value!r}.")
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...], default: Any = ...) -> str:
-        value = self.get(key, str, default)
-        if key in self.table and value not in choices:
-            raise self._fail(key, f"must be one of {', '.join(choices)}; got {value!r}.")
-        return value
-
-    def strings(self, key: str, default: Any = ...) -> tuple[str, ...]:
-        value = self.get(key, list, default)
-        if not all(isinstance(v, str) for v in value):
-            raise self._fail(key, f"must be a list of strings, got {value!r}.")
-        return tuple(value)
-
-    def sub(self, key: str, default: Any = ...) -> "_Reader":
-        table = self.get(key, dict, {} if default is not ... else default)
-        return _Reader(self.path, table, f"{self.where}.{key}" if self.where else key)
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
-             list: "a list", dict: "a table"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+def _fail(path: Path, setting: str, problem: str) -> SpecError:
+    return SpecError(f"{path}: setting '{setting}' {problem}")
 
 
 def load_study(folder: Path) -> Study:
@@ -306,153 +264,112 @@ def load_study(folder: Path) -> Study:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SpecError(f"{path}: not valid TOML ({err}). Fix the syntax at that line.") from None
-    root = _Reader(path, data)
+    unknown = [key for key in data if key not in schema.SpecFile.model_fields]
+    if unknown:
+        raise SpecError(f"{path}: [{unknown[0]}] is not a table of the spec"
+                        f"{schema.nearest(unknown[0], list(schema.SpecFile.model_fields))}")
+    spec = schema.validate(schema.SpecFile, data, "", path)
 
-    study = root.sub("study")
-    for key in study.table:
-        # A misspelt `restricted` must not silently leave restricted data readable by everyone.
-        if key not in STUDY_KEYS:
-            raise study._fail(key, f"is not a study setting; use one of {', '.join(STUDY_KEYS)}.")
-    name = study.get("name", str)
+    name = spec.study.name
     if not _NAME.match(name):
-        raise study._fail("name", "must be lower-case letters, digits and '_', starting with a letter.")
+        raise _fail(path, "study.name", "must be lower-case letters, digits and '_', starting with a letter.")
     if name in RESERVED_NAMES:
-        raise study._fail("name", f"must not be {name!r}, which the warehouse uses itself; choose another name.")
+        raise _fail(path, "study.name", f"must not be {name!r}, which the warehouse uses itself; choose another name.")
+    redcap = _redcap(path, spec)
+    visit_column = spec.visits.visit if spec.visits.visit is not None else ("redcap_event_name" if redcap else None)
+    day_column = spec.visits.day if spec.visits.day is not None else ("" if redcap else None)
+    for key, value in (("visits.visit", visit_column), ("visits.day", day_column)):
+        if value is None:
+            raise _fail(path, key, "is missing. Add it to the spec.")
+    subject_columns = tuple(spec.subjects.columns)
+    instruments = _instrument_sources(path, spec.instruments)
+    levels, free_text = _subject_kinds(path, spec.subjects)
 
-    subjects = root.sub("subjects")
-    visits = root.sub("visits")
-    instruments = _instrument_sources(root.sub("instruments"))
-    analysis = _analysis_plan(root.sub("analysis"), instruments, subjects.strings("columns", ()))
-
-    spec = Study(
+    study = Study(
         name=name,
-        title=study.get("title", str, name),
+        title=spec.study.title or name,
         folder=folder,
         spec_path=path,
-        synthetic=study.get("synthetic", bool, False),
-        restricted=study.get("restricted", bool, False),
-        subjects_file=subjects.get("file", str),
-        subject_id=subjects.get("id", str),
-        subject_columns=subjects.strings("columns", ()),
-        visits_file=visits.get("file", str),
-        visit_subject=visits.get("subject", str),
-        visit_column=visits.get("visit", str, "redcap_event_name" if "redcap" in data else ...),
-        day_column=visits.get("day", str, "" if "redcap" in data else ...),
+        synthetic=spec.study.synthetic,
+        restricted=spec.study.restricted,
+        subjects_file=spec.subjects.file,
+        subject_id=spec.subjects.id,
+        subject_columns=subject_columns,
+        visits_file=spec.visits.file,
+        visit_subject=spec.visits.subject,
+        visit_column=visit_column,
+        day_column=day_column,
         instruments=instruments,
-        analysis=analysis,
-        **_source_settings(root, subjects, visits),
-        checks=_checks(root.sub("checks", {})),
+        analysis=_analysis_plan(path, spec.analysis, instruments, subject_columns, free_text),
+        subjects_options=_read_options(spec.subjects, redcap is not None),
+        visits_options=_read_options(spec.visits, redcap is not None),
+        visits_layout=spec.visits.layout,
+        visit_item=spec.visits.item,
+        visit_value=spec.visits.value,
+        visit_windows=tuple((name, lo, hi) for name, (lo, hi) in spec.visits.windows.items()),
+        redcap=redcap,
+        identifiers_allowed=tuple(spec.identifiers.allow.items()),
+        checks=Checks(spec.checks.min_pairs, float(spec.checks.min_paired_share)),
+        subject_levels=levels,
+        free_text=free_text,
+        min_cell=spec.identifiers.min_cell,
+        analysis_spec=spec.analysis,
     )
-    files = [("subjects.file", spec.subjects_file), ("visits.file", spec.visits_file)]
-    if spec.redcap:
-        files.append(("redcap.dictionary", spec.redcap.dictionary))
+    files = [("subjects.file", study.subjects_file), ("visits.file", study.visits_file)]
+    if study.redcap:
+        files.append(("redcap.dictionary", study.redcap.dictionary))
+    inside = folder.resolve()
     for key, file in files:
-        if not (folder / file).is_file():
+        target = folder / file
+        if not spec.study.read_outside_folder and not target.resolve().is_relative_to(inside):
+            raise _fail(path, key, f"names a file outside the study folder {folder} (a path or a link leading "
+                        "out of it). Copy the export into the folder, or set read_outside_folder = true "
+                        "under [study] if it must be read from where it is.")
+        if not target.is_file():
             raise SpecError(f"{path}: setting '{key}' names {file}, which is not in {folder}. "
                             "Put the export there or correct the file name.")
-    return spec
+    return study
 
 
-def _checks(table: _Reader) -> Checks:
-    min_pairs = table.get("min_pairs", int, Checks.min_pairs)
-    if min_pairs < 1:
-        raise table._fail("min_pairs", f"must be 1 or more, got {min_pairs}.")
-    share = float(table.get("min_paired_share", (int, float), Checks.min_paired_share))
-    if not 0 <= share <= 1:
-        raise table._fail("min_paired_share", f"must lie between 0 and 1, got {share}.")
-    return Checks(min_pairs, share)
+def _redcap(path: Path, spec: schema.SpecFile) -> RedcapSource | None:
+    if spec.redcap is None:
+        return None
+    events = tuple(VisitEvent(event, entry) if isinstance(entry, str) else VisitEvent(event, entry.visit, entry.day)
+                   for event, entry in spec.redcap.events.items())
+    if spec.visits.day is None:
+        missing = next((e.event for e in events if e.day is None), None)
+        if missing is not None:
+            raise _fail(path, f"redcap.events.{missing}", "has no day, and [visits] names no day field. Give the "
+                        "event a nominal day (day = 90) or name the field holding days relative to surgery.")
+        if not events:
+            raise _fail(path, "visits.day", "is missing: name the REDCap field holding days relative to "
+                        "surgery, or map events to visits with days under [redcap.events].")
+    return RedcapSource(spec.redcap.dictionary, spec.redcap.subjects_event, spec.redcap.repeat_instrument, events)
 
 
-FORMATS = ("auto", "csv", "xlsx", "redcap")
-LAYOUTS = ("wide", "long")
-_DELIMITER_NAMES = {"auto": "auto", ",": ",", ";": ";", "tab": "\t", "\t": "\t"}
-
-
-def _read_options(table: _Reader, redcap: bool) -> ReadOptions:
+def _read_options(table: schema.ReadSettings, redcap: bool) -> ReadOptions:
     """How one file is read: ``format``, ``encoding``, ``delimiter``, ``decimal``, ``sheet``."""
-    fmt = table.choice("format", FORMATS, "redcap" if redcap else "auto")
-    delimiter = table.get("delimiter", str, "auto")
-    if delimiter not in _DELIMITER_NAMES:
-        raise table._fail("delimiter", f"must be one of auto, \",\", \";\", \"tab\"; got {delimiter!r}.")
-    sheet = table.get("sheet", str, "")
-    if sheet and fmt not in ("auto", "xlsx"):
-        raise table._fail("sheet", "applies to Excel workbooks only; remove it or set format = \"xlsx\".")
-    return ReadOptions(format=fmt, encoding=table.choice("encoding", ENCODINGS, "auto"),
-                       delimiter=_DELIMITER_NAMES[delimiter], decimal=table.choice("decimal", DECIMALS, "."),
-                       sheet=sheet)
+    fmt = "redcap" if redcap and "format" not in table.model_fields_set else table.format
+    return ReadOptions(format=fmt, encoding=table.encoding, delimiter=schema.DELIMITER_NAMES[table.delimiter],
+                       decimal=table.decimal, sheet=table.sheet)
 
 
-def _source_settings(root: _Reader, subjects: _Reader, visits: _Reader) -> dict[str, Any]:
-    """The reading, layout, REDCap and allowed-identifier settings of a spec, as Study fields."""
-    redcap = None
-    if "redcap" in root.table:
-        table = root.sub("redcap")
-        events = []
-        event_table = table.sub("events", {})
-        for event in event_table.table:
-            raw = event_table.table[event]
-            if isinstance(raw, str):
-                events.append(VisitEvent(event, raw))
-                continue
-            entry = event_table.sub(event)
-            events.append(VisitEvent(event, entry.get("visit", str), entry.get("day", int, None)))
-        redcap = RedcapSource(table.get("dictionary", str), table.get("subjects_event", str, ""),
-                              table.get("repeat_instrument", str, ""), tuple(events))
-        if not visits.table.get("day") and any(e.day is None for e in events):
-            missing = next(e.event for e in events if e.day is None)
-            raise event_table._fail(missing, "has no day, and [visits] names no day field. Give the event "
-                                    "a nominal day (day = 90) or name the field holding days relative to surgery.")
-        if not visits.table.get("day") and not events:
-            raise visits._fail("day", "is missing: name the REDCap field holding days relative to surgery, "
-                               "or map events to visits with days under [redcap.events].")
-    layout = visits.choice("layout", LAYOUTS, "wide")
-    windows = []
-    window_table = visits.sub("windows", {})
-    for name in window_table.table:
-        bounds = window_table.get(name, list)
-        if len(bounds) != 2 or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds) \
-                or bounds[0] > bounds[1]:
-            raise window_table._fail(name, f"must be [first_day, last_day] in whole days, got {bounds!r}.")
-        windows.append((name, bounds[0], bounds[1]))
-    allow = root.sub("identifiers", {}).sub("allow", {})
-    allowed = []
-    for column in allow.table:
-        justification = allow.get(column, str)
-        if len(justification.split()) < 3:
-            raise allow._fail(column, "needs a written justification of a few words: why this column cannot "
-                              "identify anyone (it is recorded in the run's provenance).")
-        allowed.append((column, justification))
-    return {
-        "subjects_options": _read_options(subjects, redcap is not None),
-        "visits_options": _read_options(visits, redcap is not None),
-        "visits_layout": layout,
-        "visit_item": visits.get("item", str, "item"),
-        "visit_value": visits.get("value", str, "value"),
-        "visit_windows": tuple(windows),
-        "redcap": redcap,
-        "identifiers_allowed": tuple(allowed),
-    }
-
-
-CUSTOM_KEYS = ("label", "minimum", "maximum", "better")
-BETTER = ("higher", "lower")
-
-
-def _custom_measure(key: str, entry: _Reader):
-    """A measure the spec declares itself (label, range, unit, better direction), e.g. a toxin dose."""
-    from pipeline.instruments import custom_measure
-
-    if not _NAME.match(key):
-        raise SpecError(f"{entry.path}: custom measure '{key}' must be named with lower-case letters, digits "
-                        "and '_', starting with a letter.")
-    minimum = float(entry.get("minimum", (int, float)))
-    maximum = float(entry.get("maximum", (int, float)))
-    if not minimum < maximum:
-        raise entry._fail("maximum", f"must be greater than minimum ({minimum:g}), got {maximum:g}.")
-    return custom_measure(key, entry.get("label", str), minimum, maximum,
-                          integer=entry.get("integer", bool, False),
-                          higher_is_better=entry.choice("better", BETTER) == "higher",
-                          unit=entry.get("unit", str, ""))
+def _subject_kinds(path: Path, subjects: schema.SubjectsTable):
+    """The declared categorical and free-text subjects columns, each one of ``columns``."""
+    for key, table in (("levels", subjects.levels), ("free_text", subjects.free_text)):
+        for column in table:
+            if column not in subjects.columns:
+                raise _fail(path, f"subjects.{key}.{column}", f"names {column!r}, which is not in [subjects] "
+                            "columns; add it there or correct the name.")
+    both = sorted(set(subjects.levels) & set(subjects.free_text))
+    if both:
+        raise _fail(path, f"subjects.free_text.{both[0]}", "names a column that also has levels; a column is "
+                    "either categorical or free text.")
+    levels = []
+    for column, values in subjects.levels.items():
+        pairs = values.items() if isinstance(values, dict) else ((v, v) for v in values)
+        levels.append((column, tuple((str(code).strip(), str(label)) for code, label in pairs)))
+    return tuple(levels), tuple(subjects.free_text.items())
 
 
 def _template_problem(column: str) -> str:
@@ -473,184 +390,148 @@ def _template_problem(column: str) -> str:
     return ""
 
 
-def _instrument_sources(table: _Reader) -> tuple[InstrumentSource, ...]:
-    from pipeline.instruments import REGISTRY
+def _instrument_sources(path: Path, tables: dict[str, dict[str, Any]]) -> tuple[InstrumentSource, ...]:
+    from pipeline.instruments import REGISTRY, custom_measure
 
     sources = []
-    for key in table.table:
-        entry = table.sub(key)
+    for key, raw in tables.items():
+        where = f"instruments.{key}"
+        if not isinstance(raw, dict):
+            raise _fail(path, where, f"must be a table, got {raw!r}.")
         measure = None
-        if key not in REGISTRY:
-            if not any(k in entry.table for k in CUSTOM_KEYS):
-                raise table._fail(key, f"is not a known instrument; known: {', '.join(sorted(REGISTRY))}. "
-                                       "To analyse a measure of your own, give it label, minimum, maximum "
-                                       "and better = \"higher\" or \"lower\" (optionally unit, integer).")
-            measure = _custom_measure(key, entry)
-        instrument = measure or REGISTRY[key]
-        raters = entry.strings("raters", ("",))
-        column = entry.get("column", str)
-        problem = _template_problem(column)
+        if key in REGISTRY:
+            entry = schema.validate(schema.RegistryInstrumentTable, raw, where, path)
+            instrument = REGISTRY[key]
+        else:
+            if not any(k in raw for k in schema.CUSTOM_KEYS):
+                raise _fail(path, where, f"is not a known instrument; known: {', '.join(sorted(REGISTRY))}. "
+                            "To analyse a measure of your own, give it label, minimum, maximum "
+                            "and better = \"higher\" or \"lower\" (optionally unit, integer).")
+            if not _NAME.match(key):
+                raise SpecError(f"{path}: custom measure '{key}' must be named with lower-case letters, digits "
+                                "and '_', starting with a letter.")
+            entry = schema.validate(schema.CustomMeasureTable, raw, where, path)
+            measure = instrument = custom_measure(key, entry.label, entry.minimum, entry.maximum,
+                                                  integer=entry.integer, higher_is_better=entry.better == "higher",
+                                                  unit=entry.unit)
+        raters = tuple(entry.raters)
+        problem = _template_problem(entry.column)
         if problem:
-            raise entry._fail("column", f"is not a column template ({problem}); write {{item}} and {{rater}} "
-                              f"where the item and rater go, e.g. \"sb_{{item}}\", and {{{{ }}}} for a literal brace. "
-                              f"Got {column!r}.")
-        if "{item}" not in column and len(instrument.items) > 1:
-            raise entry._fail("column", "must contain {item}, e.g. \"sb_{item}\".")
-        if len(raters) > 1 and "{rater}" not in column:
-            raise entry._fail("column", "must contain {rater} when several raters are listed.")
-        version = ""
-        if "version" in entry.table:
+            raise _fail(path, f"{where}.column", f"is not a column template ({problem}); write {{item}} and "
+                        f"{{rater}} where the item and rater go, e.g. \"sb_{{item}}\", and {{{{ }}}} for a "
+                        f"literal brace. Got {entry.column!r}.")
+        if "{item}" not in entry.column and len(instrument.items) > 1:
+            raise _fail(path, f"{where}.column", "must contain {item}, e.g. \"sb_{item}\".")
+        if len(raters) > 1 and "{rater}" not in entry.column:
+            raise _fail(path, f"{where}.column", "must contain {rater} when several raters are listed.")
+        version = getattr(entry, "version", None)
+        if version is not None:
             if not instrument.versions:
-                raise entry._fail("version", f"cannot be set: {key} has a single scoring definition.")
-            version = entry.choice("version", instrument.version_names)
-        side_column = entry.get("side", str, "")
+                raise _fail(path, f"{where}.version", f"cannot be set: {key} has a single scoring definition.")
+            if version not in instrument.version_names:
+                raise _fail(path, f"{where}.version", f"must be one of {', '.join(instrument.version_names)}; "
+                            f"got {version!r}.")
+        side_column = getattr(entry, "side", "")
         if instrument.sided and not side_column:
-            raise entry._fail("side", "is missing: name the subjects column that holds the side of the "
-                                      "paralysis (left/right), e.g. side = \"side\".")
-        sources.append(InstrumentSource(key, column, raters, version or instrument.default_version,
+            raise _fail(path, f"{where}.side", "is missing: name the subjects column that holds the side of the "
+                        "paralysis (left/right), e.g. side = \"side\".")
+        sources.append(InstrumentSource(key, entry.column, raters, version or instrument.default_version,
                                         side_column, measure))
-    if not sources:
-        raise SpecError(f"{table.path}: no [instruments.*] table. Map at least one instrument.")
     return tuple(sources)
 
 
-def _mapped_score(entry: _Reader, mapped: dict[str, InstrumentSource]) -> tuple[str, str]:
-    """An entry's ``instrument`` (one the spec maps) and ``score`` (one it produces)."""
-    instrument = entry.get("instrument", str)
-    if instrument not in mapped:
-        raise entry._fail("instrument", f"names {instrument!r}, which has no [instruments.{instrument}] mapping.")
-    score = entry.get("score", str)
-    known = mapped[instrument].score_names
-    if score not in known:
-        raise entry._fail("score", f"must be one of {', '.join(known)}; got {score!r}.")
-    return instrument, score
-
-
-def _analysis_plan(table: _Reader, sources: tuple[InstrumentSource, ...],
-                   subject_columns: tuple[str, ...] | None = None) -> AnalysisPlan:
-    from pipeline.instruments import REGISTRY
-
-    alpha = float(table.get("alpha", (int, float), 0.05))
-    conf_level = float(table.get("conf_level", (int, float), 0.95))
-    for key, value in (("alpha", alpha), ("conf_level", conf_level)):
-        if not 0 < value < 1:
-            raise table._fail(key, f"must lie strictly between 0 and 1, got {value}.")
-    pre, post = table.sub("pre", {}), table.sub("post", {})
-    test = table.choice("test", TESTS, "wilcoxon")
-
+def _analysis_plan(path: Path, table: schema.AnalysisTable, sources: tuple[InstrumentSource, ...],
+                   subject_columns: tuple[str, ...], free_text: tuple[tuple[str, str], ...] = ()) -> AnalysisPlan:
+    """The analysis plan of a validated ``[analysis]`` table, checked against the rest of the spec."""
     mapped = {s.instrument: s for s in sources}
+
+    def mapped_score(where: str, instrument: str, score: str) -> None:
+        if instrument not in mapped:
+            raise _fail(path, f"{where}.instrument", f"names {instrument!r}, which has no "
+                        f"[instruments.{instrument}] mapping.")
+        known = mapped[instrument].score_names
+        if score not in known:
+            raise _fail(path, f"{where}.score", f"must be one of {', '.join(known)}; got {score!r}.")
+
     outcomes = []
-    for i, raw in enumerate(table.get("outcomes", list)):
-        entry = _Reader(table.path, raw if isinstance(raw, dict) else {}, f"analysis.outcomes[{i}]")
-        instrument, score = _mapped_score(entry, mapped)
-        rater = entry.get("rater", str, "")
-        if rater not in mapped[instrument].raters:
-            raise entry._fail("rater", f"must be one of {', '.join(r for r in mapped[instrument].raters if r)}; got {rater!r}.")
-        outcomes.append(Outcome(instrument, score, rater, entry.choice("test", TESTS, "")))
-    if not outcomes:
-        raise table._fail("outcomes", "must list at least one outcome.")
+    for i, entry in enumerate(table.outcomes):
+        where = f"analysis.outcomes[{i}]"
+        mapped_score(where, entry.instrument, entry.score)
+        raters = mapped[entry.instrument].raters
+        if entry.rater not in raters:
+            raise _fail(path, f"{where}.rater", f"must be one of {', '.join(r for r in raters if r)}; "
+                        f"got {entry.rater!r}.")
+        outcomes.append(Outcome(entry.instrument, entry.score, entry.rater, entry.test))
+    names = list(dict.fromkeys(o.name for o in outcomes))
 
-    names = [o.name for o in outcomes]
-
-    def outcome_name(reader: _Reader, key: str, value: str) -> str:
+    def outcome_name(setting: str, value: str) -> str:
         if value not in names:
-            raise reader._fail(key, f"names {value!r}, which is not a planned outcome; "
-                               f"use one of {', '.join(dict.fromkeys(names))}.")
+            raise _fail(path, setting, f"names {value!r}, which is not a planned outcome; "
+                        f"use one of {', '.join(names)}.")
         return value
 
-    primary = table.get("primary", str, "")
-    if primary:
-        outcome_name(table, "primary", primary)
-    ordinal = tuple(outcome_name(table, "ordinal", o) for o in table.strings("ordinal", ()))
-    responder_table = table.sub("responders", {})
-    responders = []
-    for key in responder_table.table:
-        outcome_name(responder_table, key, key)
-        mic = float(responder_table.get(key, (int, float)))
-        if not mic > 0:
-            raise responder_table._fail(key, f"must be a positive minimal important change, got {mic:g}.")
-        responders.append((key, mic))
+    if table.primary:
+        outcome_name("analysis.primary", table.primary)
+    ordinal = tuple(outcome_name("analysis.ordinal", o) for o in table.ordinal)
+    for key in table.responders:
+        outcome_name(f"analysis.responders.{key}", key)
+
+    kept_text = {c for c, _ in free_text}
+
+    def subjects_column(setting: str, column: str) -> None:
+        if column not in subject_columns:
+            raise _fail(path, setting, f"names {column!r}, which is not in [subjects] columns; "
+                        "add it there or correct the name.")
+        if column in kept_text:
+            raise _fail(path, setting, f"names {column!r}, a free-text column, which is never analysed or "
+                        "reported; declare its levels under [subjects.levels] instead.")
 
     subgroups = []
-    for i, raw in enumerate(table.get("subgroups", list, [])):
-        entry = _Reader(table.path, raw if isinstance(raw, dict) else {}, f"analysis.subgroups[{i}]")
-        column = entry.get("column", str)
-        if subject_columns is not None and column not in subject_columns:
-            raise entry._fail("column", f"names {column!r}, which is not in [subjects] columns; "
-                              "add it there or correct the name.")
-        name = entry.get("name", str, column)
+    for i, entry in enumerate(table.subgroups):
+        where = f"analysis.subgroups[{i}]"
+        subjects_column(f"{where}.column", entry.column)
+        name = entry.name if entry.name is not None else entry.column
         if not _NAME.match(name) or name == "all":
-            raise entry._fail("name", "must be lower-case letters, digits and '_' (and not 'all').")
-        subgroups.append(Subgroup(name, column, entry.choice("split", SUBGROUP_SPLITS, "")))
+            raise _fail(path, f"{where}.name", "must be lower-case letters, digits and '_' (and not 'all').")
+        subgroups.append(Subgroup(name, entry.column, entry.split))
     if len({g.name for g in subgroups}) < len(subgroups):
-        raise table._fail("subgroups", "names a subgroup twice; give each entry its own name.")
-    covariates = table.strings("covariates", ())
-    for c in covariates:
-        if subject_columns is not None and c not in subject_columns:
-            raise table._fail("covariates", f"names {c!r}, which is not in [subjects] columns; "
-                              "add it there or correct the name.")
+        raise _fail(path, "analysis.subgroups", "names a subgroup twice; give each entry its own name.")
+    for c in table.covariates:
+        subjects_column("analysis.covariates", c)
 
     reliability = []
-    for i, raw in enumerate(table.get("reliability", list, [])):
-        entry = _Reader(table.path, raw if isinstance(raw, dict) else {}, f"analysis.reliability[{i}]")
-        instrument, score = _mapped_score(entry, mapped)
-        raters = entry.strings("raters", tuple(r for r in mapped[instrument].raters if r))
-        unknown = [r for r in raters if r not in mapped[instrument].raters or not r]
-        if unknown or len(set(raters)) < 2:
-            raise entry._fail("raters", f"must list at least two of {', '.join(r for r in mapped[instrument].raters if r) or '(none)'}"
-                              f" (the raters mapped in [instruments.{instrument}]); got {list(raters)}.")
-        reliability.append(ReliabilityPlan(instrument, score, raters,
-                                           entry.choice("weights", KAPPA_WEIGHTS, "quadratic")))
+    for i, entry in enumerate(table.reliability):
+        where = f"analysis.reliability[{i}]"
+        mapped_score(where, entry.instrument, entry.score)
+        named = tuple(r for r in mapped[entry.instrument].raters if r)
+        raters = tuple(entry.raters) if entry.raters is not None else named
+        if any(r not in named for r in raters) or len(set(raters)) < 2:
+            raise _fail(path, f"{where}.raters", f"must list at least two of {', '.join(named) or '(none)'}"
+                        f" (the raters mapped in [instruments.{entry.instrument}]); got {list(raters)}.")
+        reliability.append(ReliabilityPlan(entry.instrument, entry.score, raters, entry.weights))
 
-    pre_rule = pre.choice("rule", PRE_RULES, "latest_preoperative")
-    pre_max_day = pre.get("max_day", int, 0)
-    pre_min_day = pre.get("min_day", int, None)
-    if pre_min_day is not None and pre_min_day > pre_max_day:
-        raise pre._fail("min_day", f"must not exceed max_day ({pre_max_day}), got {pre_min_day}.")
-    post_rule = post.choice("rule", POST_RULES, "last_followup")
-    post_visit = ""
-    post_target = None
-    if post_rule == "named_visit":
-        post_visit = post.get("visit", str)
-    elif "visit" in post.table:
-        raise post._fail("visit", f"is only used with rule = \"named_visit\"; remove it or change the rule.")
-    if post_rule == "nearest_day":
-        post_target = post.get("target_day", int)
-    elif "target_day" in post.table:
-        raise post._fail("target_day", "is only used with rule = \"nearest_day\"; remove it or change the rule.")
-    # The post window: named visits and nearest-day accept any post-operative day by default.
-    post_min_day = post.get("min_day", int, 90 if post_rule == "last_followup" else 1)
-    post_max_day = post.get("max_day", int, None)
-    if post_max_day is not None and post_max_day < post_min_day:
-        raise post._fail("max_day", f"must be at least min_day ({post_min_day}), got {post_max_day}.")
-    if post_target is not None and not (post_min_day <= post_target <= (post_max_day if post_max_day is not None else post_target)):
-        raise post._fail("target_day", f"must lie in the window [{post_min_day}, {post_max_day}], got {post_target}.")
-    if post_min_day <= pre_max_day:
-        raise post._fail("min_day", f"must be after pre.max_day ({pre_max_day}) so one visit "
-                         f"cannot be both pre and post; got {post_min_day}.")
-    longitudinal = table.sub("longitudinal", {})
-
+    pre, post = table.pre, table.post
     return AnalysisPlan(
-        alpha=alpha,
-        conf_level=conf_level,
-        test=test,
-        pre_rule=pre_rule,
-        pre_max_day=pre_max_day,
-        post_rule=post_rule,
-        post_min_day=post_min_day,
+        alpha=float(table.alpha),
+        conf_level=float(table.conf_level),
+        test=table.test,
+        pre_rule=pre.rule,
+        pre_max_day=pre.max_day,
+        post_rule=post.rule,
+        post_min_day=post.first_day,
         outcomes=tuple(outcomes),
-        pre_min_day=pre_min_day,
-        post_visit=post_visit,
-        post_target_day=post_target,
-        post_max_day=post_max_day,
-        primary=primary,
-        multiplicity=table.choice("multiplicity", MULTIPLICITY, "holm"),
+        pre_min_day=pre.min_day,
+        post_visit=post.visit or "",
+        post_target_day=post.target_day,
+        post_max_day=post.max_day,
+        primary=table.primary,
+        multiplicity=table.multiplicity,
         subgroups=tuple(subgroups),
-        covariates=covariates,
+        covariates=tuple(table.covariates),
         ordinal=ordinal,
-        responders=tuple(responders),
+        responders=tuple((k, float(v)) for k, v in table.responders.items()),
         reliability=tuple(reliability),
-        random_slope=longitudinal.get("random_slope", bool, False),
+        random_slope=table.longitudinal.random_slope,
     )
 
 
@@ -659,45 +540,46 @@ def discover_studies(raw_dir: Path) -> list[Path]:
     return sorted(p.parent for p in Path(raw_dir).glob(f"*/{SPEC_FILENAME}"))
 
 
-# Analysis choices a statistician may change for one run without editing the spec (Dagster run
-# config, resource ``analysis_options``): name -> (type, allowed values or None).
-OVERRIDABLE: dict[str, tuple[type, tuple | None]] = {
-    "alpha": (float, None),
-    "test": (str, TESTS),
-    "multiplicity": (str, MULTIPLICITY),
-    "pre_max_day": (int, None),
-    "post_rule": (str, POST_RULES),
-    "post_min_day": (int, None),
-    "post_max_day": (int, None),
-    "post_visit": (str, None),
-    "post_target_day": (int, None),
-}
-
-
 def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
-    """``study`` with some analysis-plan choices replaced, each checked like the spec's own."""
-    from dataclasses import replace
+    """``study`` with some analysis-plan choices replaced (:class:`~pipeline.spec_schema.AnalysisOverrides`),
+    each checked as the spec setting it replaces, together with the rest of ``[analysis]``.
 
+    Changing the post rule drops the old rule's own settings (``visit``, ``target_day``) unless
+    the overrides give them too."""
     if not overrides:
         return study
     where = f"run configuration of study '{study.name}'"
-    changes = {}
-    for key, value in overrides.items():
-        if key not in OVERRIDABLE:
-            raise SpecError(f"{where}: '{key}' cannot be overridden; use one of {', '.join(OVERRIDABLE)}.")
-        kind, choices = OVERRIDABLE[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise SpecError(f"{where}: '{key}' must be {_kind_name(kind)}, got {value!r}.")
-        if choices and value not in choices:
-            raise SpecError(f"{where}: '{key}' must be one of {', '.join(choices)}; got {value!r}.")
-        changes[key] = value
-    if "alpha" in changes and not 0 < changes["alpha"] < 1:
-        raise SpecError(f"{where}: 'alpha' must lie strictly between 0 and 1, got {changes['alpha']}.")
-    plan = replace(study.analysis, **changes)
-    if plan.post_rule == "named_visit" and not plan.post_visit:
-        raise SpecError(f"{where}: post_rule 'named_visit' needs post_visit (the visit code).")
-    if plan.post_rule == "nearest_day" and plan.post_target_day is None:
-        raise SpecError(f"{where}: post_rule 'nearest_day' needs post_target_day.")
-    return replace(study, analysis=plan)
+    unknown = [key for key in overrides if key not in OVERRIDABLE]
+    if unknown:
+        raise SpecError(f"{where}: '{unknown[0]}' cannot be overridden"
+                        f"{schema.nearest(unknown[0], list(OVERRIDABLE))}")
+    try:
+        given = schema.AnalysisOverrides.model_validate(overrides)
+    except schema.ValidationError as err:
+        raise SpecError(f"{where}: {_override_message(schema.describe(err, schema.AnalysisOverrides))}") from None
+    analysis = study.analysis_spec.model_dump(exclude_unset=True)
+    changes = given.model_dump(exclude_unset=True)
+    if "post_rule" in changes:
+        post = analysis.setdefault("post", {})
+        for key, own in (("visit", "post_visit"), ("target_day", "post_target_day")):
+            if own not in changes:
+                post.pop(key, None)
+    for key, value in changes.items():
+        table, setting = schema.OVERRIDE_SETTINGS[key]
+        (analysis.setdefault(table, {}) if table else analysis)[setting] = value
+    try:
+        checked = schema.AnalysisTable.model_validate(analysis)
+    except schema.ValidationError as err:
+        raise SpecError(f"{where}: {_override_message(schema.describe(err, schema.AnalysisTable))}") from None
+    from dataclasses import replace
+
+    plan = _analysis_plan(study.spec_path, checked, study.instruments, study.subject_columns, study.free_text)
+    return replace(study, analysis=plan, analysis_spec=checked)
+
+
+def _override_message(text: str) -> str:
+    """A spec message about an ``[analysis]`` setting, in the overrides' names:
+    ``setting 'post.visit' is missing`` -> ``'post_visit' is missing``."""
+    for key, (table, setting) in schema.OVERRIDE_SETTINGS.items():
+        text = text.replace(f"setting '{f'{table}.' if table else ''}{setting}'", f"'{key}'")
+    return text.removeprefix("setting ").replace("Add it to the spec.", "Set it in the run configuration too.")

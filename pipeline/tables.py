@@ -10,6 +10,10 @@ Each table is computed once as a tidy frame (unrounded), then formatted into a
 :class:`Table` (cells as text, title, lettered footnotes), which every renderer
 only writes out: CSV, Markdown, HTML, LaTeX (booktabs) and DOCX (a real Word
 table, footnotes as lettered paragraphs under it, as journals print them).
+
+Every cell a writer puts out (publication tables in every format, and the full-precision
+results CSVs of :func:`write_results`) goes through :func:`pipeline.cells.neutralise`, so a
+text value from an export that starts like a spreadsheet formula is written as text.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from pipeline.cells import SPLITS, neutralise
 
 SYNTHETIC_NOTE = "SYNTHETIC DATA: demonstration cohort, not real patients."
 FORMATS = ("csv", "md", "html", "tex", "docx")
@@ -237,6 +243,8 @@ def _group_p(kind: str, statistic: str, samples: list[np.ndarray] | None,
         if np.all(np.concatenate(groups) == groups[0][0]):
             return math.nan, ""
         return float(stats.kruskal(*groups).pvalue), "Kruskal-Wallis test"
+    if table.ndim != 2:  # no group at all (no patient)
+        return math.nan, ""
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     if table.shape[0] < 2 or table.shape[1] < 2:
         return math.nan, ""
@@ -375,8 +383,10 @@ def baseline_characteristics(subjects: pd.DataFrame, follow_up: pd.Series | None
 
 
 def table_1(tidy: pd.DataFrame, group_sizes: dict[str, int], *, by_label: str = "",
-            group_labels: dict[str, str] | None = None, synthetic: bool = False) -> Table:
-    """Table 1 from :func:`baseline_characteristics`; ``group_sizes`` maps each group to its N."""
+            group_labels: dict[str, str] | None = None, synthetic: bool = False,
+            notes: tuple[str, ...] = ()) -> Table:
+    """Table 1 from :func:`baseline_characteristics`; ``group_sizes`` maps each group to its N;
+    ``notes`` are further footnotes."""
     group_labels = group_labels or {}
     groups = list(dict.fromkeys(tidy["group"]))
     headers = {g: f"{group_labels.get(g, g)} (n = {group_sizes[g]})" for g in groups}
@@ -406,7 +416,7 @@ def table_1(tidy: pd.DataFrame, group_sizes: dict[str, int], *, by_label: str = 
                 else:
                     values[r.group] = median_iqr(r.median, r.q1, r.q3, digits)
             add(first["label"] + suffix, 0, values, p)
-            if variable == FOLLOW_UP.name:
+            if variable == FOLLOW_UP.name and (rows["n"] > 0).any():  # no range of no follow-up
                 add("Range", 1, {r.group: f"{_number(r.minimum, 1)}-{_number(r.maximum, 1)}"
                                  for r in rows.itertuples() if r.n})
         elif first["kind"] == "binary":
@@ -444,6 +454,7 @@ def table_1(tidy: pd.DataFrame, group_sizes: dict[str, int], *, by_label: str = 
                    for test, rows in tested.groupby("test", sort=False)]
         footnotes.append(f"Two-sided P values comparing the {by_label or 'group'} groups, over the "
                          "patients with a recorded value: " + "; ".join(by_test) + ".")
+    footnotes += notes
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
     title = "Table 1. Baseline characteristics" + (f" overall and by {by_label}" if by_label else "")
@@ -471,6 +482,10 @@ def _with_ci(frame: pd.DataFrame, column: str, digits: int) -> list[str]:
     return [_number(v, digits) for v in frame[column]]
 
 
+NOT_ESTIMABLE = "not estimable"
+NO_VALUE = "—"  # a cell with nothing to show: the outcome has no pairs
+
+
 def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
             synthetic: bool = False) -> Table:
     """Table 2: each outcome before and after surgery.
@@ -480,43 +495,58 @@ def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
     :func:`pipeline.pairing.outcomes_frame`). Adjusted P (``p_adj``) and effect
     sizes (``dz``, ``hedges_g``, ``rank_biserial``, each with ``<name>_ci_low``
     / ``<name>_ci_high`` when present) get a column when the results have them.
+
+    An outcome with no pairs (``n_pairs = 0``) keeps its row: "—" for the values,
+    "not estimable" for the change, and a footnote naming it. No results give the
+    header alone.
     """
     versions = [n for n in dict.fromkeys(outcomes.get("version_note", pd.Series(dtype=str))) if n]
     merged = results.merge(outcomes[["outcome", "score", "label", "higher_is_better"]],
                            on=["outcome", "score"], how="left", validate="one_to_one")
     level = f"{conf_level:.0%}"
+    n_pairs = merged["n_pairs"].astype(int)
+    paired = (n_pairs > 0).tolist()
+
+    def cells(values, absent: str = NO_VALUE) -> list[str]:
+        return [value if has_pairs else absent for value, has_pairs in zip(values, paired)]
+
     body = pd.DataFrame({
         "Outcome": merged["label"],
-        "n pairs": merged["n_pairs"].astype(int).astype(str),
-        "Before, mean ± SD": [mean_sd(m, s) for m, s in zip(merged["pre_mean"], merged["pre_sd"])],
-        "After, mean ± SD": [mean_sd(m, s) for m, s in zip(merged["post_mean"], merged["post_sd"])],
-        f"Change ({level} CI)": [estimate_ci(d, lo, hi) for d, lo, hi in
-                                 zip(merged["mean_diff"], merged["ci_low"], merged["ci_high"])],
-        "P": [format_p(p) for p in merged["p_used"]],
+        "n pairs": n_pairs.astype(str),
+        "Before, mean ± SD": cells([mean_sd(m, s) for m, s in zip(merged["pre_mean"], merged["pre_sd"])]),
+        "After, mean ± SD": cells([mean_sd(m, s) for m, s in zip(merged["post_mean"], merged["post_sd"])]),
+        f"Change ({level} CI)": cells([estimate_ci(d, lo, hi) for d, lo, hi in
+                                       zip(merged["mean_diff"], merged["ci_low"], merged["ci_high"])],
+                                      NOT_ESTIMABLE),
+        "P": cells([format_p(p) for p in merged["p_used"]]),
     })
     if "p_adj" in merged:
-        body["Adjusted P"] = [format_p(p) for p in merged["p_adj"]]
+        body["Adjusted P"] = cells([format_p(p) for p in merged["p_adj"]])
     shown_effects = [c for c in EFFECT_SIZES if c in merged and merged[c].notna().any()]
     # One standardised effect per test family keeps the table printable: d_z (paired t) and
     # the rank-biserial r (Wilcoxon); Hedges g only where there is no d_z.
     if "dz" in shown_effects and "hedges_g" in shown_effects:
         shown_effects.remove("hedges_g")
     for column in shown_effects:
-        body[EFFECT_SIZES[column]] = _with_ci(merged, column, 2)
-    first = results.iloc[0]
-    tests = sorted(set(results["test_used"]))
+        body[EFFECT_SIZES[column]] = cells(_with_ci(merged, column, 2))
+    with_pairs = merged[n_pairs > 0]
+    # The tests that gave a P: an outcome without pairs was tested by none.
+    tests = sorted(set(with_pairs["test_used"].dropna()))
     better_low = merged.loc[~merged["higher_is_better"].astype(bool), "label"].tolist()
-    footnotes = [
-        f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment. "
-        f"Change = after - before, with its t-based {level} confidence interval.",
-        f"P values are two-sided, from the {' and '.join(tests)} test"
-        f"{'s' if len(tests) > 1 else ''} on the paired values.",
-    ]
-    if "p_adj" in merged and "p_adj_method" in merged:
+    footnotes = []
+    if len(results):
+        first = results.iloc[0]
+        footnotes.append(f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment. "
+                         f"Change = after - before, with its t-based {level} confidence interval.")
+    if tests:
+        footnotes.append(f"P values are two-sided, from the {' and '.join(tests)} test"
+                         f"{'s' if len(tests) > 1 else ''} on the paired values.")
+    if "p_adj" in with_pairs and "p_adj_method" in with_pairs:
         # p_adj_method says, per row, how that P was adjusted (e.g. "Holm over 19 secondary
         # outcomes", or "none (primary outcome)"): list each description once.
-        methods = list(dict.fromkeys(merged["p_adj_method"].dropna()))
-        footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
+        methods = list(dict.fromkeys(with_pairs["p_adj_method"].dropna()))
+        if methods:
+            footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
     if versions:
         footnotes.append("Scoring versions (docs/instruments.md): " + "; ".join(versions) + ".")
     if shown_effects:
@@ -525,11 +555,19 @@ def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
                             else "."))
     if better_low:
         footnotes.append(f"Lower is better for {', '.join(better_low)}; higher is better otherwise.")
-    notes = [f"{label}: {note}" for label, note in zip(merged["label"], merged["note"]) if note]
-    footnotes.extend(notes)
+    unpaired = merged.loc[n_pairs == 0, "label"].tolist()
+    if unpaired:
+        footnotes.append(f"{_listed(unpaired)}: {NOT_ESTIMABLE} ({NO_VALUE}), no patient has both a before "
+                         "and an after value (n pairs = 0).")
+    # Why a statistic of an outcome with pairs is NaN (the outcomes without are named above).
+    footnotes.extend(f"{label}: {note}" for label, note in zip(with_pairs["label"], with_pairs["note"]) if note)
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
     return Table("Table 2. Outcomes before and after surgery", body, tuple(footnotes))
+
+
+def _listed(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 # --------------------------------------------------------------------------- tidy tables of other analyses
@@ -658,12 +696,68 @@ def _letters(i: int) -> str:
     return chr(97 + i) if i < 26 else f"{chr(97 + i // 26 - 1)}{chr(97 + i % 26)}"
 
 
+def _quoted(text: str, safe: str) -> bool:
+    """Whether a CSV field must be enclosed in double quotes: it was neutralised (OWASP: prefix
+    and quote, so an opener splitting at ";" keeps it one cell), or it holds a carriage return
+    (a line break to Excel and to Python's csv module, which pandas leaves unquoted)."""
+    return safe != text or "\r" in text
+
+
+def _csv_text(frame: pd.DataFrame, **options) -> str:
+    """``frame.to_csv(index=False, lineterminator="\\n", **options)`` with every text cell and
+    heading neutralised (:func:`pipeline.cells.neutralise`) and quoted where :func:`_quoted`
+    says. pandas still formats every value (numeric columns are never text here, so a float is
+    never prefixed); a field to be quoted is marked with a character absent from the frame's
+    text, and the marks become the quotes pandas would not write."""
+    safe = frame.copy()
+    quote = []  # (text, quoted) of every text cell and heading
+    headings = [neutralise(c) if isinstance(c, str) else c for c in frame.columns]
+    quote += [(c, _quoted(c, s)) for c, s in zip(frame.columns, headings) if isinstance(c, str)]
+    text_columns = []
+    for j in range(frame.shape[1]):
+        values = frame.iloc[:, j]
+        categorical = isinstance(values.dtype, pd.CategoricalDtype)
+        if values.dtype == object or pd.api.types.is_string_dtype(values) or categorical:
+            cells = [(v, neutralise(v)) if isinstance(v, str) else (v, v) for v in values]
+            quote += [(v, _quoted(v, s)) for v, s in cells if isinstance(v, str)]
+            # A neutralised label is no category of the old ones: categories are written as text.
+            text_columns.append((j, object if categorical else values.dtype, cells))
+    if not any(q for _, q in quote):
+        # Nothing to quote: the common case, and pandas' bytes exactly.
+        for j, dtype, cells in text_columns:
+            safe.isetitem(j, pd.Series([s for _, s in cells], index=frame.index, dtype=dtype))
+        safe.columns = headings
+        return safe.to_csv(index=False, lineterminator="\n", **options)
+    seen = set("".join(v for v, _ in quote))
+    mark = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in seen)  # private use
+
+    def marked(value, text):
+        return f"{mark}{text}{mark}" if _quoted(value, text) else text
+
+    for j, dtype, cells in text_columns:
+        safe.isetitem(j, pd.Series([marked(v, s) if isinstance(v, str) else s for v, s in cells],
+                                   index=frame.index, dtype=dtype))
+    safe.columns = [marked(c, s) if isinstance(c, str) else s for c, s in zip(frame.columns, headings)]
+    written = safe.to_csv(index=False, lineterminator="\n", **options)
+    # pandas quoted a marked field that holds a comma or a quote (doubling its quotes); one
+    # without them has no quote inside, so enclosing it is enough.
+    return re.sub(f'"?{mark}(.*?){mark}"?', r'"\1"', written, flags=re.S)
+
+
+def _csv_comment(note: str) -> str:
+    """A footnote as a ``#`` line. A spreadsheet reads the line as cells cut at its commas too,
+    and it cannot be quoted (readers skip it as a comment only when it starts with ``#``): each
+    piece that would start a formula in a cell of its own gets its quote."""
+    return neutralise(f"# {note}", splits="," + SPLITS)
+
+
 def to_csv(table: Table) -> str:
-    """Cells (indented levels with two spaces), then footnotes as ``#`` lines."""
+    """Cells (indented levels with two spaces), then footnotes as ``#`` lines; cells and
+    footnotes neutralised against spreadsheet formulas (:func:`_csv_text`, :func:`_csv_comment`)."""
     body = table.body.copy()
     first = body.columns[0]
     body[first] = ["  " * table.indent_of(i) + str(v) for i, v in enumerate(body[first])]
-    return body.to_csv(index=False, lineterminator="\n") + "".join(f"# {n}\n" for n in table.footnotes)
+    return _csv_text(body) + "".join(f"{_csv_comment(n)}\n" for n in table.footnotes)
 
 
 def to_markdown(table: Table) -> str:
@@ -671,7 +765,10 @@ def to_markdown(table: Table) -> str:
     first = body.columns[0]
     # Markdown drops leading spaces; non-breaking spaces keep the level indentation.
     body[first] = ["\u00a0\u00a0\u00a0" * table.indent_of(i) + str(v) for i, v in enumerate(body[first])]
-    body = body.map(lambda v: str(v).replace("|", "\\|"))  # a bar inside a cell would end the cell
+    # Cells as written, indentation included, neutralised against spreadsheet formulas; a bar
+    # inside a cell would end the cell.
+    body = body.map(lambda v: neutralise(str(v)).replace("|", "\\|"))
+    body.columns = [neutralise(str(c)).replace("|", "\\|") for c in body.columns]
     # tabulate strips leading whitespace, non-breaking spaces included, unless told not to.
     grid = body.to_markdown(index=False, disable_numparse=True, preserve_whitespace=True)
     lines = [f"**{table.title}**", "", grid, ""]
@@ -682,12 +779,17 @@ def to_markdown(table: Table) -> str:
 def to_html(table: Table, *, standalone: bool = False) -> str:
     """An HTML ``<table>`` with caption and footnotes; a whole page when ``standalone``."""
     e = html.escape
-    head = "".join(f'<th scope="col">{e(str(c))}</th>' for c in table.body.columns)
+
+    def cell(value) -> str:
+        # Excel opens HTML tables, and a cell copied from the page into it is evaluated.
+        return e(neutralise(str(value)))
+
+    head = "".join(f'<th scope="col">{cell(c)}</th>' for c in table.body.columns)
     rows = []
     for i, values in enumerate(table.body.itertuples(index=False)):
         pad = f' style="padding-left:{1.2 * table.indent_of(i):.1f}em"' if table.indent_of(i) else ""
-        cells = [f'<th scope="row"{pad}>{e(str(values[0]))}</th>']
-        cells += [f"<td>{e(str(v))}</td>" for v in values[1:]]
+        cells = [f'<th scope="row"{pad}>{cell(values[0])}</th>']
+        cells += [f"<td>{cell(v)}</td>" for v in values[1:]]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     notes = "".join(f"<li><sup>{_letters(i)}</sup> {e(n)}</li>" for i, n in enumerate(table.footnotes))
     fragment = (f'<table class="publication">\n<caption>{e(table.title)}</caption>\n'
@@ -721,15 +823,20 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in str(text))
 
 
+def _latex_cell(value) -> str:
+    # Neutralised before escaping: a table copied out of the PDF into a spreadsheet is evaluated.
+    return latex_escape(neutralise(str(value)))
+
+
 def to_latex(table: Table) -> str:
     """A ``table`` float with a booktabs ``tabular``; needs ``\\usepackage{booktabs}``."""
     cols = "l" + "c" * (len(table.body.columns) - 1)
     lines = ["% Requires \\usepackage{booktabs} in the preamble.", "\\begin{table}[htbp]", "\\centering",
              f"\\caption{{{latex_escape(table.title)}}}", f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
-             " & ".join(latex_escape(c) for c in table.body.columns) + " \\\\", "\\midrule"]
+             " & ".join(_latex_cell(c) for c in table.body.columns) + " \\\\", "\\midrule"]
     for i, values in enumerate(table.body.itertuples(index=False)):
-        first = "\\quad " * table.indent_of(i) + latex_escape(values[0])
-        lines.append(" & ".join([first] + [latex_escape(v) for v in values[1:]]) + " \\\\")
+        first = "\\quad " * table.indent_of(i) + _latex_cell(values[0])
+        lines.append(" & ".join([first] + [_latex_cell(v) for v in values[1:]]) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     if table.footnotes:
         lines += ["\\par\\smallskip", "\\begin{minipage}{\\linewidth}\\footnotesize"]
@@ -824,13 +931,16 @@ def add_docx_table(document, table: Table, *, font_pt: float = 9) -> None:
 
     # Each row's cells fetched once: python-docx rebuilds the row's cell list on every access.
     rows = [row.cells for row in word.rows]
+    # Word evaluates no formula in a text run, but a table pasted from Word into Excel is
+    # evaluated cell by cell: every cell neutralised.
     for j, column in enumerate(body.columns):
         cell = rows[0][j]
-        fill(cell, str(column), bold=True, center=j > 0)
+        fill(cell, neutralise(str(column)), bold=True, center=j > 0)
         _border(cell._tc.get_or_add_tcPr(), {"bottom": "6"})
     for i, values in enumerate(body.itertuples(index=False)):
         for j, value in enumerate(values):
-            fill(rows[i + 1][j], str(value), indent=table.indent_of(i) if j == 0 else 0, center=j > 0)
+            fill(rows[i + 1][j], neutralise(str(value)), indent=table.indent_of(i) if j == 0 else 0,
+                 center=j > 0)
     for i, note in enumerate(table.footnotes):
         paragraph = document.add_paragraph()
         mark = paragraph.add_run(_letters(i))
@@ -897,10 +1007,12 @@ def write_table(table: Table, folder: Path, stem: str, formats: tuple[str, ...] 
 
 
 def write_results(results: pd.DataFrame, folder: Path, stem: str) -> Path:
-    """Write a tidy results table as CSV at full double precision (17 significant digits)."""
+    """Write a tidy results table as CSV at full double precision (17 significant digits);
+    text cells (labels, subgroup levels, notes) neutralised against spreadsheet formulas,
+    numeric columns written by pandas as they are (:func:`_csv_text`)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}.csv"
-    results.to_csv(path, index=False, lineterminator="\n", float_format="%.17g")
+    path.write_text(_csv_text(results, float_format="%.17g"), encoding="utf-8", newline="")  # as pandas wrote it
     return path
 
 
@@ -959,19 +1071,32 @@ def publication_tables(con, study) -> list[tuple[str, Table]]:
     results = read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'")
     out = [("table_2", table_2(results, planned, conf_level=study.analysis.conf_level, synthetic=synthetic))]
 
-    subjects = read_frame(con, f"SELECT * FROM {s}.subjects")
+    # Free text is kept in the warehouse for the study team, never reported.
+    subjects = read_frame(con, f"SELECT * FROM {s}.subjects").drop(columns=[c for c, _ in study.free_text])
     visits = read_frame(con, f"SELECT subject, day FROM {s}.visits")
     follow_up = follow_up_months(visits)
     by = table_1_grouping(study, subjects)
-    tidy = baseline_characteristics(subjects, follow_up, by=by or None)
+    grouped = subjects
+    if by:
+        # The column groups are subgroup levels: too small ones pooled or left out.
+        from pipeline.small_cells import pool_small_levels
+
+        grouped = subjects.assign(**{by: pool_small_levels(
+            subjects[by].astype("string").str.strip().replace("", pd.NA), by, study.min_cell)})
+    tidy = baseline_characteristics(grouped, follow_up, by=by or None)
     known = {v.name: v for v in BASELINE_VARIABLES}
     sizes = {OVERALL: len(subjects)}
     if by:
-        sizes.update(subjects[by].astype("string").str.strip().value_counts().to_dict())
+        sizes.update(grouped[by].value_counts().to_dict())
     by_label = known[by].label.lower() if by in known else by.replace("_", " ")
+    left_out = int((grouped[by].isna() & subjects[by].astype("string").str.strip().replace("", pd.NA).notna()
+                    ).sum()) if by else 0
+    notes = (f"{left_out} patient{'s' if left_out != 1 else ''} in {by_label} groups of fewer than "
+             f"{study.min_cell} patients {'are' if left_out != 1 else 'is'} counted in the Overall column only "
+             "(small cells are not reported).",) if left_out else ()
     out.append(("table_1", table_1(tidy, sizes, by_label=by_label,
                                    group_labels=dict(known[by].levels) if by in known else None,
-                                   synthetic=synthetic)))
+                                   synthetic=synthetic, notes=notes)))
 
     def optional(entries):
         headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]

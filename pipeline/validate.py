@@ -15,7 +15,8 @@ from typing import Any
 
 import duckdb
 
-from pipeline.deidentify import IdentifiersFound, scan
+from pipeline import warehouse
+from pipeline.deidentify import Finding, IdentifiersFound, advice, scan
 from pipeline.ingest import IngestError, ingest_study
 from pipeline.readers import ReadError, read_table
 from pipeline.redcap import RedcapError, read_dictionary
@@ -44,7 +45,7 @@ def _spec_folder(path: Path, spec: Path | None) -> Path | None:
 
 def validate(path: Path, *, dictionary: Path | None = None, spec: Path | None = None) -> dict[str, Any]:
     """Check ``path`` and return the findings as a plain dict (see :func:`render`)."""
-    con = duckdb.connect()  # in memory: nothing reaches the warehouse
+    con = warehouse.in_memory()  # nothing reaches the warehouse
     con.execute("SET enable_progress_bar = false")
     try:
         folder = _spec_folder(path, spec)
@@ -108,11 +109,10 @@ def render(result: dict[str, Any], *, as_json: bool = False, limit: int = 50) ->
     lines = []
     if result["status"] == REFUSED and result["identifiers"]:
         lines.append("refused: the export carries identifiers (HIPAA Safe Harbor); nothing was written.")
-        for f in result["identifiers"]:
-            where = f" ({f['rows']} rows, first on line {f['first_line']})" if f["rows"] else ""
-            lines.append(f"  {f['file']}, column {f['column']!r}: {f['rule']}{where}")
-        lines.append("Remove these columns or values from the export, or, if a column cannot identify anyone, "
-                     "allow it in study.toml under [identifiers.allow] with a written justification.")
+        findings = [Finding(**f) for f in result["identifiers"]]
+        for f in findings:
+            lines.append(f"  {f.file}, {f.describe()}")
+        lines.append(advice(findings))
     elif result["status"] == REFUSED:
         lines.append(f"refused: {result['error']}")
     for f in result["files"]:
@@ -120,9 +120,10 @@ def render(result: dict[str, Any], *, as_json: bool = False, limit: int = 50) ->
                      f"{f['rows_quarantined']} quarantined")
     if result["quarantine"]:
         lines.append(f"would be quarantined ({len(result['quarantine'])}):")
+        # Where and why, never the value: a cell is not repeated on a terminal (--json has the
+        # quarantine's rows, values included, as the warehouse keeps them).
         for q in result["quarantine"][:limit]:
-            value = "" if q["value"] is None else f" (value {q['value']!r})"
-            lines.append(f"  {q['file']} line {q['line']}, column {q['column']}: {q['reason']}{value}")
+            lines.append(f"  {q['file']} line {q['line']}, column {q['column']}: {q['reason']}")
         if len(result["quarantine"]) > limit:
             lines.append(f"  ... and {len(result['quarantine']) - limit} more (use --json for all)")
     verdict = {CLEAN: "clean: every row would be accepted",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
+import hashlib
 import os
 import re
 import stat
@@ -107,8 +108,19 @@ def _check_run_lock(path: Path) -> None:
         os.close(fd)  # a probe only: the writer's safety from here on is DuckDB's own file lock
 
 
+# The name the warehouse is attached under. DuckDB would name it after its file, and a file
+# named like a study (cd4.duckdb for study cd4) makes every "cd4.table" ambiguous between that
+# catalog and the study's schema. A study's name is lower-case letters, digits and '_', so a
+# name with a hyphen is never one.
+CATALOG = "outcomes-warehouse"
+
+
 def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, creating its folder if needed.
+
+    The file is attached as the catalog :data:`CATALOG`, the connection's only database
+    besides DuckDB's own ``system`` and ``temp``, so a study's schema is never mistaken for
+    the warehouse whatever the file's name.
 
     DuckDB allows one writing process per file; when another run holds it, this
     raises :class:`WarehouseLocked` with what to do instead of DuckDB's message.
@@ -117,15 +129,33 @@ def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.Duck
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
         _check_run_lock(path)
+    # No vacuum at checkpoints: every step replaces its tables whole (nothing is deleted
+    # from them), and merging the partly filled row groups a parallel insert leaves (their
+    # number varies from run to run) rewrites them: at 100,000 patients, 0.9 s of a
+    # 4-second ingestion, in about half the runs. A table may keep a row group more.
+    # A new file is readable by DuckDB 1.x too (the R package, DBeaver), not only by the 2.x
+    # that wrote it; an existing one keeps its version. What does not fit in memory spills
+    # beside the file, as DuckDB does for a file it opens itself (not into the working folder).
+    config = {"temp_directory": f"{path}.tmp"}
+    if not read_only:
+        config |= {"storage_compatibility_version": "v1.0.0", "max_vacuum_tasks": 0}
+    # A named in-memory database is shared by every connection of this process to it, as
+    # DuckDB shares a file's: a second connection to the warehouse finds the file attached.
+    shared = hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:16]
+    con = duckdb.connect(f":memory:{CATALOG}-{shared}", config=config)
     try:
-        # Readable by DuckDB 1.x too (the R package, DBeaver), not only by the 2.x that wrote it.
-        # No vacuum at checkpoints: every step replaces its tables whole (nothing is deleted
-        # from them), and merging the partly filled row groups a parallel insert leaves (their
-        # number varies from run to run) rewrites them: at 100,000 patients, 0.9 s of a
-        # 4-second ingestion, in about half the runs. A table may keep a row group more.
-        config = {} if read_only else {"storage_compatibility_version": "v1.0.0", "max_vacuum_tasks": 0}
-        return duckdb.connect(str(path), read_only=read_only, config=config)
-    except duckdb.IOException as err:
+        databases = {name for (name,) in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+        if CATALOG not in databases:
+            file = str(path).replace("'", "''")
+            con.execute(f"ATTACH '{file}' AS \"{CATALOG}\"" + (" (READ_ONLY)" if read_only else ""))
+        con.execute(f'USE "{CATALOG}"')
+        if "memory" in databases:
+            con.execute("DETACH memory")  # the in-memory database, which a study named "memory" would meet
+        return con
+    except BaseException as err:
+        con.close()
+        if not isinstance(err, duckdb.IOException):
+            raise
         if "lock" in str(err).lower():
             pid = re.search(r"\(PID (\d+)\)", str(err))
             raise WarehouseLocked(
@@ -134,6 +164,21 @@ def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.Duck
                 "then try again."
             ) from None
         raise
+
+
+def in_memory() -> duckdb.DuckDBPyConnection:
+    """A private in-memory database as the catalog :data:`CATALOG`, for work that writes no file
+    (``outcomes validate``): DuckDB's own name for it, ``memory``, would be ambiguous with a
+    study of that name as a file's name is with a study named after it."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH ':memory:' AS \"{CATALOG}\"")
+        con.execute(f'USE "{CATALOG}"')
+        con.execute("DETACH memory")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 # Connections inside a transaction opened by transaction().

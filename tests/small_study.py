@@ -27,6 +27,10 @@ file = "patients.csv"
 id = "study_id"
 columns = ["age", "sex", "etiology", "months_since_onset"]
 
+[subjects.levels]
+sex = ["F", "M"]
+etiology = ["bells_palsy", "ramsay_hunt", "acoustic_neuroma", "trauma", "iatrogenic", "other"]
+
 [visits]
 file = "visits.csv"
 subject = "study_id"

@@ -80,7 +80,7 @@ def test_dob_holding_only_years_is_still_a_date_column_but_years_pass(tmp_path):
 
 @pytest.mark.parametrize("odd", ["jane.roe@example.org", "20190304", "nan", "inf"])
 def test_one_cell_that_is_not_a_small_number_sends_a_numeric_column_to_the_probes(tmp_path, odd):
-    # Columns holding only numbers below 19000101 (empty cells aside) skip the value probes: one
+    # Columns holding only numbers below 501 (empty cells aside) skip the value probes: one
     # text cell, compact date, NaN or infinity among them must not let the column skip them.
     from pipeline.deidentify import _needing_values
 
@@ -136,7 +136,9 @@ def test_refusal_names_column_rule_and_line_but_never_the_value(tmp_path):
     assert "column 'full_name': name of a person (column name)" in message
     for value in ("jane", "Jane", "Roe", "example.org", "John"):
         assert value not in message
-    assert "[identifiers.allow]" in message
+    # A column of e-mail addresses and one named as a person's name are real identifiers: removed, never allowed.
+    assert "Real identifiers must be removed from the export, never allowed" in message
+    assert "[identifiers.allow]" not in message
 
 
 def test_demo_cohort_passes_the_guard():
@@ -146,3 +148,106 @@ def test_demo_cohort_passes_the_guard():
     for name in ("patients.csv", "visits.csv"):
         raw = read_table(con, paths.RAW_DATA_DIR / "demo" / name, "raw")
         assert scan(con, raw) == [], name
+
+
+ZIP = "5-digit codes in values, like ZIP codes"
+
+
+@pytest.mark.parametrize("column, values", [
+    ("region", ["02114", "10027", "02139", "02114"]),            # leading zeros kept
+    ("area", ["10027", "94110", "60614", "30301", "10027"]),     # no leading zero, not round
+    ("region", ["02114-1234", "02139-4307", "10027-6601"]),      # ZIP+4
+    ("region", ["02114", "10027", "unknown", "NA", "02139"]),    # most values, not all
+    ("site", ["02114", "02115", "02116"]),                       # a dense run, but three and not named as codes
+])
+def test_five_digit_codes_under_any_name_are_refused(tmp_path, column, values):
+    rules = findings_for(tmp_path, column, values)
+    assert ZIP in rules or "ZIP+4 code in values" in rules, rules
+
+
+@pytest.mark.parametrize("column, values", [
+    ("day", ["-14", "31", "95", "180", "365", "730", "36500"]),
+    ("score", ["0", "55", "100", "72.5"]),
+    ("surgery_year", ["2016", "2017", "2019"]),
+    ("dose_units", ["10000", "12500", "20000", "15000"]),        # round: doses, counts, costs
+    ("dose_units", ["100", "10000", "250"]),                     # 5 digits, but not most of the values
+    ("subject_code", [str(10000 + i) for i in range(1, 64)]),    # study codes in sequence
+    ("record_id", ["00001", "00002", "00003", "00005"]),         # zero-padded codes, named as codes
+    ("visit_no", [str(20000 + i) for i in range(40)]),           # a long dense run, whatever the name
+    ("hb", ["3", "4", "03", "0042"]),                            # leading zeros, but no 5-digit code
+])
+def test_ordinary_clinical_columns_are_not_taken_for_zip_codes(tmp_path, column, values):
+    assert findings_for(tmp_path, column, values) == set()
+
+
+def test_zip_codes_read_as_numbers_are_looked_at_as_text(tmp_path):
+    # A number column holding 02114 reads as 2114: below every threshold of the fast path that
+    # lets small numbers skip the probes, unless whole numbers from 501 to 99999 need their text.
+    from pipeline.deidentify import TextNeeded, _needing_values
+
+    path = tmp_path / "export.csv"
+    path.write_text("study_id,region\nS1,02114\nS2,02139\nS3,00601\n", encoding="utf-8")
+    con = duckdb.connect()
+    assert _needing_values(con, read_table(con, path, "raw"), ["region"], []) == ["region"]
+    typed = read_table(con, path, "raw", numbers=["region"])
+    assert typed.numbers == ("region",)
+    assert con.execute("SELECT region FROM raw ORDER BY _line").fetchall() == [(2114.0,), (2139.0,), (601.0,)]
+    with pytest.raises(TextNeeded):
+        scan(con, typed)
+    assert {f.rule for f in scan(con, read_table(con, path, "raw"))} == {ZIP}
+
+
+def test_a_registry_sized_number_column_of_small_values_still_skips_the_probes(tmp_path):
+    from pipeline.deidentify import _needing_values
+
+    path = tmp_path / "export.csv"
+    path.write_text("study_id,eface,landmark\nS1,200,12.5\nS2,0,180.0\nS3,,-3\n", encoding="utf-8")
+    con = duckdb.connect()
+    raw = read_table(con, path, "raw", numbers=["eface", "landmark"])
+    assert raw.numbers == ("eface", "landmark")
+    assert _needing_values(con, raw, ["eface", "landmark"], []) == []
+
+
+def test_refusal_offers_allowing_only_a_column_flagged_by_an_ambiguous_name_alone(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("study_id,address,home_town,cell_count,iris_score\n"
+                    "S1,12 Elm Street,ok,4,2\nS2,9 Oak Avenue,ok,5,3\n")
+    con = duckdb.connect()
+    findings = scan(con, read_table(con, path, "raw"))
+    message = refusal_message(findings)
+    assert "Real identifiers must be removed from the export, never allowed" in message
+    # address holds street addresses; home_town is a place by its name; neither may be allowed.
+    assert "(cell_count, iris_score) may instead be allowed in study.toml under [identifiers.allow]" in message
+    assert 'e.g. cell_count = "why this column cannot identify anyone"' in message
+    assert 'address = "' not in message and "home_town =" not in message
+    # A column of the same name whose values break no rule is still an address by its name.
+    path.write_text("study_id,address\nS1,x\n")
+    message = refusal_message(scan(con, read_table(con, path, "raw")))
+    assert "column 'address'" in message and "[identifiers.allow]" not in message
+
+
+def test_a_first_line_of_values_is_named_by_position_and_scanned_itself(tmp_path):
+    path = tmp_path / "visits.csv"
+    path.write_text("FP-001,Jane Roe,617-555-0142,1970-04-12,jroe@example.com,12 Elm Street\n"
+                    "FP-002,John Doe,617-555-0199,1961-02-03,jdoe@example.com,9 Oak Avenue\n")
+    con = duckdb.connect()
+    findings = scan(con, read_table(con, path, "raw"))
+    assert all(not f.named and f.column.endswith("of the header") for f in findings)
+    described = {f.describe() for f in findings}
+    assert "column 3 of the header: phone or fax number in values (2 rows, first on line 1)" in described
+    assert "column 5 of the header: e-mail address in values (2 rows, first on line 1)" in described
+    message = refusal_message(findings)
+    assert "The first line of visits.csv does not look like a header row" in message
+    for value in ("FP-00", "Jane", "Roe", "617", "555", "1970", "jroe", "example.com", "Elm", "Street"):
+        assert value not in message
+
+
+def test_one_name_shaped_like_a_persons_in_a_real_header_is_named_by_position_alone(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("study_id,Jane Roe,contact\nS1,x,jane@example.org\n")
+    con = duckdb.connect()
+    findings = scan(con, read_table(con, path, "raw"))
+    assert [f.describe() for f in findings] == ["column 'contact': e-mail address in values (1 row, first on line 2)"]
+    path.write_text("study_id,Jane Roe\nS1,a@example.org\n")
+    assert [f.describe() for f in scan(con, read_table(con, path, "raw"))] == [
+        "column 2 of the header: e-mail address in values (1 row, first on line 2)"]

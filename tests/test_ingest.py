@@ -28,14 +28,34 @@ def test_every_row_is_accounted_for(ingested):
 
 def test_quarantine_names_file_line_column_and_reason(ingested):
     con, _ = ingested
-    rows = con.execute('SELECT file, line, "column", value, reason, scope FROM tiny.quarantine').fetchall()
+    rows = con.execute('SELECT file, line, "column", value, value_length, reason, scope FROM tiny.quarantine'
+                       ).fetchall()
+    # Text is withheld (it could be a name typed in the wrong column): its length is kept.
     assert rows == [
-        ("visits.csv", 3, "visit", "m3", "subject and visit appear on more than one row", "row"),
-        ("visits.csv", 8, "hb_observer", "9", "outside the allowed range 1 to 6 for house_brackmann grade", "value"),
-        ("visits.csv", 9, "code", "P9", "unknown subject: not an accepted row of patients.csv", "row"),
-        ("visits.csv", 10, "day", "abc", "day is not a whole number of days relative to surgery", "row"),
-        ("visits.csv", 11, "visit", "m3", "subject and visit appear on more than one row", "row"),
+        ("visits.csv", 3, "visit", None, 2, "subject and visit appear on more than one row", "row"),
+        ("visits.csv", 8, "hb_observer", "9", 1, "outside the allowed range 1 to 6 for house_brackmann grade",
+         "value"),
+        ("visits.csv", 9, "code", None, 2, "unknown subject: not an accepted row of patients.csv", "row"),
+        ("visits.csv", 10, "day", None, 3, "day is not a whole number of days relative to surgery", "row"),
+        ("visits.csv", 11, "visit", None, 2, "subject and visit appear on more than one row", "row"),
     ]
+
+
+def test_a_withheld_value_is_found_in_the_export_by_its_keyed_hash(ingested, tiny_study):
+    """Whoever holds the export recomputes the hash (the key comes from the file's bytes, which
+    the warehouse does not hold); a short number is kept as written and has no hash."""
+    import hashlib
+
+    from pipeline.ingest import quarantine_key
+
+    con, _ = ingested
+    hashes = dict(con.execute('SELECT line, value_hash FROM tiny.quarantine').fetchall())
+    key = quarantine_key(tiny_study / "visits.csv")
+    assert key == hashlib.sha256(b"facial-outcomes quarantine\0" + (tiny_study / "visits.csv").read_bytes()).hexdigest()
+    # Line 10's day cell, as written in the export: "abc".
+    assert hashes[10] == hashlib.sha256((key + "abc").encode()).hexdigest()[:16]
+    assert hashes[3] == hashes[11]  # the same visit code on both lines
+    assert hashes[8] is None
 
 
 def test_out_of_range_value_leaves_the_item_missing_not_the_row(ingested):
@@ -124,8 +144,8 @@ def test_only_refused_cells_of_accepted_rows_are_quarantined_as_values(tiny_stud
     con = duckdb.connect()
     files = {f.file: f for f in ingest_study(con, load_study(tiny_study))}
     assert (files["visits.csv"].rows_read, files["visits.csv"].rows_accepted) == (5, 4)
-    assert con.execute('SELECT line, "column", value, scope FROM tiny.quarantine ORDER BY line').fetchall() == [
-        (3, "hb_observer", "x", "value"), (5, "code", "P9", "row")]
+    assert con.execute('SELECT line, "column", value_length, scope FROM tiny.quarantine ORDER BY line'
+                       ).fetchall() == [(3, "hb_observer", 1, "value"), (5, "code", 2, "row")]
     assert con.execute("SELECT line, hb_observer, hb_surgeon FROM tiny.item_values ORDER BY line").fetchall() == [
         (2, 4.0, 4.0), (3, None, 2.0), (4, None, 5.0), (6, 2.0, 3.0)]
 

@@ -72,8 +72,10 @@ def test_xlsx_first_or_named_sheet(tmp_path):
     assert rows_of(con) == [(2, "P1", "pré", "-10", "4"), (4, "P2", "m3", "95", "3")]
     first = read_table(con, path, "first")
     assert first.columns == ("only", "notes")
-    with pytest.raises(ReadError, match=r"no sheet named 'Sheet9'; the workbook has notes, visits"):
+    # The workbook's sheet names are counted, not listed: a sheet may be named after a patient.
+    with pytest.raises(ReadError, match=r"no sheet named 'Sheet9' among the workbook's 2 sheet\(s\)") as err:
         read_table(con, path, "raw", ReadOptions(sheet="Sheet9"))
+    assert "notes" not in str(err.value) and "visits" not in str(err.value).replace("visits.xlsx", "")
 
 
 def test_xlsx_dates_stay_visible_to_the_guard(tmp_path):
@@ -179,3 +181,106 @@ def test_lines_are_right_for_a_file_read_inside_a_transaction(tmp_path):
     assert rows_of(con, "gap") == [(2, "P1", "4"), (4, "P2", "5")]
     con.execute("COMMIT")
     assert rows_of(con) == [(2, "P1", 4.0), (3, "P2", 5.0)]
+
+
+# (file text, the spreadsheet row of each loaded row's code): the header is row 1, a blank line
+# is a row, a cell holding line breaks (blank ones too) is one row.
+SPREADSHEET_ROWS = [
+    ('code,note\nP1,"a\n\nb"\nP2,x\n', {"P1": 2, "P2": 3}),
+    ('code,note\nP1,"a\n\nb"\nP2,x\n\nP3,"n\n"\n\nP4,y\n', {"P1": 2, "P2": 3, "P3": 5, "P4": 7}),
+    ('code,note\r\nP1,"a\r\n\r\nb"\r\n\r\nP2,x\r\n', {"P1": 2, "P2": 4}),
+    # a rejected row between them: DuckDB numbers it as a spreadsheet does, and so are the rest
+    ('code,note\nP1,"a\n\n\nb"\nP2,x,extra\n\nP3,y\n', {"P1": 2, "P3": 5}),
+    ('code,note\nP1,x\n\n\nP2,y\n\n', {"P1": 2, "P2": 5}),
+]
+
+
+@pytest.mark.parametrize("text, rows", SPREADSHEET_ROWS)
+def test_lines_are_spreadsheet_rows_after_a_cell_holding_a_blank_line(tmp_path, text, rows):
+    path = tmp_path / "v.csv"
+    path.write_bytes(text.encode())
+    con = duckdb.connect()
+    read_table(con, path, "raw")
+    assert dict(con.execute("SELECT code, _line FROM raw").fetchall()) == rows
+    if "extra" in text:
+        assert con.execute("SELECT _line FROM raw_rejects").fetchall() == [(3,)]
+
+
+@pytest.mark.parametrize("data", [
+    b"code,visit\r\nP1,pre\nP2,m3\r\nP3,m6\n",       # CRLF, then LF, mixed
+    b"code,visit\nP1,pre\r\nP2,m3\nP3,m6\r\n",       # LF, then CRLF
+    b"code,visit\nP1,pre\rP2,m3\nP3,m6",            # a lone CR (old Mac) among LF
+    b"code,visit\rP1,pre\rP2,m3\rP3,m6\r",          # CR only
+])
+def test_mixed_line_endings_are_read_with_their_lines(tmp_path, data):
+    path = tmp_path / "v.csv"
+    path.write_bytes(data)
+    con = duckdb.connect()
+    raw = read_table(con, path, "raw")
+    assert raw.rows == 3
+    assert rows_of(con) == [(2, "P1", "pre"), (3, "P2", "m3"), (4, "P3", "m6")]
+    assert path.read_bytes() == data  # read from a copy in the temporary folder, the file untouched
+
+
+def test_a_mixed_line_end_file_keeps_its_lines_with_a_blank_line_and_a_bad_row(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_bytes(b'code,visit\r\nP1,"a\r\nb"\n\r\nP2,m3,extra\nP3,m6\r\n')
+    con = duckdb.connect()
+    read_table(con, path, "raw")
+    assert rows_of(con) == [(2, "P1", "a\nb"), (5, "P3", "m6")]
+    assert con.execute("SELECT _line FROM raw_rejects").fetchall() == [(4,)]
+
+
+def test_windows_1252_is_detected_and_read(tmp_path):
+    # Excel's "CSV (Comma delimited)" on Western European Windows: curly quotes, dashes, the euro
+    # sign at bytes 0x80-0x9F, which Latin-1 does not have (DuckDB refused the file as "not latin-1").
+    text = "code,visit,note\nP1,pre,patient’s “own” view – €5\nP2,m3,café\n"
+    path = tmp_path / "v.csv"
+    path.write_bytes(text.encode("cp1252"))
+    con = duckdb.connect()
+    raw = read_table(con, path, "raw")
+    assert raw.encoding == "cp1252"
+    assert rows_of(con) == [(2, "P1", "pre", "patient’s “own” view – €5"), (3, "P2", "m3", "café")]
+    for declared in ("cp1252", "windows-1252"):
+        assert read_table(con, path, "raw", ReadOptions(encoding=declared)).encoding == "cp1252"
+        assert rows_of(con)[0][3] == "patient’s “own” view – €5"
+
+
+def test_latin_1_stays_latin_1_and_bytes_windows_1252_lacks_still_read(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_bytes("code,visit\nP1,pré\n".encode("latin-1"))
+    con = duckdb.connect()
+    assert read_table(con, path, "raw").encoding == "latin-1"   # no byte where the two differ
+    # 0x81 is not a Windows-1252 character: Latin-1, the fallback every byte sequence is.
+    path.write_bytes(b"code,visit\nP1,pr\xe9\x81\n")
+    assert read_table(con, path, "raw").encoding == "latin-1"
+    assert rows_of(con) == [(2, "P1", "pré\x81")]
+    with pytest.raises(ReadError, match=r"not valid Windows-1252 \(line 2, byte 17 is not a Windows-1252 "
+                                        r"character\).*encoding = \"latin-1\""):
+        read_table(con, path, "raw", ReadOptions(encoding="windows-1252"))
+
+
+def test_duckdb_errors_are_refused_with_the_line_number_but_never_the_line(tmp_path):
+    from pipeline.readers import csv_refusal
+
+    # A real error of DuckDB's CSV reader, which quotes the line it stopped on.
+    path = tmp_path / "v.csv"
+    path.write_text("code,name\nP1,Jane Roe,617-555-0142\n")
+    with pytest.raises(duckdb.Error) as raised:
+        duckdb.connect().execute("SELECT * FROM read_csv(?, header = true, auto_detect = false, "
+                                 "columns = {'code': 'VARCHAR', 'name': 'VARCHAR'})", [str(path)]).fetchall()
+    assert "Jane Roe" in str(raised.value)
+    message = str(csv_refusal(path, raised.value))
+    assert message.startswith(f"{path}: cannot be read as CSV: the reader stopped at line 2")
+    assert "Jane" not in message and "617" not in message and "\n" not in message
+
+
+def test_a_first_line_of_values_repeating_a_cell_is_refused_without_quoting_it(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_text("FP-001,Jane Roe,1970-04-12,Jane Roe\nFP-002,John Doe,1961-02-03,John Doe\n")
+    with pytest.raises(ReadError) as raised:
+        read_table(duckdb.connect(), path, "raw")
+    message = str(raised.value)
+    assert "columns 2 and 4 of the first line hold the same text, and the first line does not look like a header" \
+        in message
+    assert "Jane" not in message and "1970" not in message

@@ -6,8 +6,10 @@ formats (flat records export and 18-column data dictionary).
 
 from __future__ import annotations
 
+import csv
 import shutil
 import textwrap
+import tomllib
 from pathlib import Path
 
 import duckdb
@@ -15,7 +17,8 @@ import pytest
 
 from pipeline.deidentify import IdentifiersFound
 from pipeline.ingest import IngestError, ingest_study
-from pipeline.redcap import RedcapError, draft_spec, read_dictionary, split_checkbox
+from pipeline.redcap import (CHOICES, IDENTIFIER, MAXIMUM, MINIMUM, TYPE as FIELD_TYPE, VALIDATION, RedcapError,
+                             draft_spec, read_dictionary, split_checkbox)
 from pipeline.study import load_study
 
 HERE = Path(__file__).parent / "redcap"
@@ -188,3 +191,148 @@ def test_init_drafts_a_spec_that_loads(tmp_path):
     assert "patient_name, mrn, contact" in text            # named as identifiers to leave out
     assert '"patient_name"' not in text.split("[subjects]")[1].split("[visits]")[0]
     assert '[instruments.house_brackmann]\ncolumn = "hb_{item}"' not in text  # hb is mapped per rater by hand
+
+
+# A longitudinal project whose clinical_parameters form numbers its fields cpq1..cpq10 (cpq1 a date,
+# cpq2 a lab value 0-500, ...) beside genuine FDI and Sunnybrook forms and an SAQ form of text fields.
+LONG_DICTIONARY = HERE / "dictionary_longitudinal.csv"
+
+
+def drafted(dictionary: Path) -> tuple[str, dict]:
+    text = draft_spec(read_dictionary(dictionary), name="rc", export_file="records_longitudinal.csv")
+    return text, tomllib.loads(text)
+
+
+def dictionary_with(tmp_path: Path, field: str, **changes: str) -> Path:
+    """The longitudinal dictionary with one field's columns changed (``drop=""`` removes the field)."""
+    with LONG_DICTIONARY.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    header = list(rows[0])
+    keys = {"type": FIELD_TYPE, "choices": CHOICES, "validation": VALIDATION, "minimum": MINIMUM,
+            "maximum": MAXIMUM, "identifier": IDENTIFIER}
+    out = []
+    for row in rows:
+        if row[header[0]] == field:
+            if "drop" in changes:
+                continue
+            row.update({keys[k]: v for k, v in changes.items()})
+        out.append(row)
+    path = tmp_path / "dictionary_longitudinal.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(out)
+    return path
+
+
+def test_init_does_not_map_an_unrelated_prefix_named_like_an_instruments_items():
+    text, spec = drafted(LONG_DICTIONARY)
+    # cpq1..cpq10 are named like FDI's and SAQ's items 1..10, but cpq1 is a date and cpq2 a lab value
+    # validated 0-500: no template reads them, not even one commented out for checking.
+    assert "cpq" not in text
+    assert "saq" not in spec["instruments"]
+
+
+def test_init_maps_the_genuine_instruments_and_the_draft_loads_and_reads_the_export(tmp_path):
+    text, spec = drafted(LONG_DICTIONARY)
+    assert spec["instruments"] == {"fdi": {"column": "fdi_{item}"}, "sunnybrook": {"column": "sb_{item}"}}
+    assert spec["analysis"]["outcomes"] == [{"instrument": "fdi", "score": "total"}]
+    folder = tmp_path / "rc"
+    folder.mkdir()
+    for name in ("dictionary_longitudinal.csv", "records_longitudinal.csv"):
+        shutil.copy(HERE / name, folder / name)
+    (folder / "study.toml").write_text(text)
+    assert [s.instrument for s in load_study(folder).instruments] == ["fdi", "sunnybrook"]
+    # Completed as its CHECK lines ask, the draft reads the (de-identified) export: every row and value accepted.
+    text = text.replace('# subjects_event = "enrolment_arm_1"', 'subjects_event = "enrolment_arm_1"')
+    text = text.replace('# baseline_arm_1 = { visit = "pre", day = -14 }',
+                        'baseline_arm_1 = { visit = "pre", day = -14 }\nmonth_12_arm_1 = { visit = "m12", day = 365 }')
+    (folder / "study.toml").write_text(text)
+    con = duckdb.connect()
+    files = {f.file: f for f in ingest_study(con, load_study(folder))}
+    assert [(f.rows_read, f.rows_quarantined) for f in files.values()] == [(3, 0), (6, 0)]
+    assert con.execute("SELECT instrument, count(*) FROM rc.item_responses GROUP BY ALL ORDER BY ALL").fetchall() == [
+        ("fdi", 60), ("sunnybrook", 78)]
+
+
+@pytest.mark.parametrize("changes", [
+    {"drop": ""},                                                              # an item missing
+    {"type": "text", "choices": "", "validation": "date_ymd"},                 # a date
+    {"type": "text", "choices": "", "validation": "number", "minimum": "0", "maximum": "500"},  # a lab value
+    {"choices": "5, No difficulty | 4, Little | 3, Some | 2, Much | 1, Health | 0, Other | -99, Refused"},
+    {"choices": "5, No difficulty | 4, Little | 3, Some | 2, Much | 1, Health | 0, Other | 6, Not asked"},
+    {"type": "notes", "choices": ""},                                          # free text
+    {"identifier": "y"},                                                       # marked as an identifier
+    {"type": "checkbox"},                                                      # one column per choice, not one answer
+    {"type": "text", "choices": "", "validation": "phone"},
+], ids=["missing", "date", "lab_value", "code_below", "code_above", "notes", "identifier", "checkbox", "phone"])
+def test_init_rules_out_an_instrument_when_one_items_field_cannot_hold_it(tmp_path, changes):
+    text, spec = drafted(dictionary_with(tmp_path, "fdi_3", **changes))
+    assert "fdi" not in spec["instruments"] and "fdi_{item}" not in text
+    assert spec["instruments"] == {"sunnybrook": {"column": "sb_{item}"}}
+
+
+@pytest.mark.parametrize("changes, unconfirmed", [
+    ({"type": "text", "choices": ""}, "fdi_3: text without validation; must hold a whole number 0 to 5"),
+    ({"type": "text", "choices": "", "validation": "integer"},
+     "fdi_3: a number field without a validation minimum and maximum; must hold a whole number 0 to 5"),
+    ({"type": "calc", "choices": "[fdi_2]"},
+     "fdi_3: a calculated field, whose range the dictionary does not declare; must hold a whole number 0 to 5"),
+    ({"choices": "5, No difficulty | 4, Little | 3, Some | 2, Much | 1, Health"},
+     "fdi_3: choices spanning 1 to 5 only; must hold a whole number 0 to 5"),
+], ids=["unvalidated_text", "integer_without_range", "calc", "part_of_the_range"])
+def test_init_drafts_an_unconfirmed_instrument_commented_out_naming_what_to_check(tmp_path, changes, unconfirmed):
+    text, spec = drafted(dictionary_with(tmp_path, "fdi_3", **changes))
+    assert "fdi" not in spec["instruments"]
+    block = text[text.index("# CHECK: fdi's items"):]
+    block = block[: block.index("\n\n")].splitlines()
+    assert block[2:] == ["#   " + unconfirmed, "# [instruments.fdi]", '# column = "fdi_{item}"']
+
+
+def test_init_drafts_the_unvalidated_saq_form_commented_out():
+    text, _ = drafted(LONG_DICTIONARY)
+    assert ("#   saq_1, saq_2, saq_3, saq_4, saq_5, saq_6, saq_7, saq_8, saq_9: text without validation; "
+            'must hold a whole number 1 to 5\n# [instruments.saq]\n# column = "saq_{item}"\n') in text
+
+
+def test_init_does_not_map_the_shorter_questionnaire_inside_a_longer_one(tmp_path):
+    # FaCE's items 1-15 answered 1-5: its first nine fields have SAQ's names and range, and its
+    # first ten FDI's names; only FaCE is drafted.
+    path = dictionary_with(tmp_path, "fdi_1")
+    with path.open("a", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        for k in range(1, 16):
+            writer.writerow([f"face_{k}", "face", "", "radio", f"FaCE item {k}",
+                             "1, Lowest | 2, | 3, | 4, | 5, Highest"] + [""] * 12)
+    _, spec = drafted(path)
+    assert spec["instruments"] == {"face": {"column": "face_{item}"}, "fdi": {"column": "fdi_{item}"},
+                                   "sunnybrook": {"column": "sb_{item}"}}
+
+
+def test_init_day_is_a_number_field_of_a_visit_form_never_a_date():
+    # day_of_surgery (a date) and days_onset_to_surgery (the first form's, 0 or more) come first
+    # in the dictionary; the day of each visit is days_from_surgery on the grading form.
+    _, spec = drafted(LONG_DICTIONARY)
+    assert spec["visits"]["day"] == "days_from_surgery"
+
+
+def test_init_day_field_that_cannot_be_negative_is_only_suggested(tmp_path):
+    text, spec = drafted(dictionary_with(tmp_path, "days_from_surgery", minimum="0"))
+    assert "day" not in spec["visits"]
+    assert ('# day = "days_from_surgery"   # CHECK: days relative to surgery? its validation minimum is 0, '
+            "so it cannot hold the day of a visit before surgery") in text
+
+
+def test_init_subject_columns_hold_codes_or_numbers_only():
+    text, spec = drafted(LONG_DICTIONARY)
+    # contact_email (e-mail validation), incision_time (time) and day_of_surgery (a date) are not
+    # baseline characteristics to read; age, text without validation, is named for checking.
+    assert spec["subjects"]["columns"] == ["sex", "etiology", "affected_side", "days_onset_to_surgery", "surgery_year"]
+    assert "contact_email" not in text and "incision_time" not in text and "day_of_surgery" not in text
+    assert "# code or a number (an age written 90+, say): age\n" in text
+
+
+def test_init_does_not_map_a_record_id_marked_as_an_identifier(tmp_path):
+    text, spec = drafted(dictionary_with(tmp_path, "record_id", identifier="y"))
+    assert "id" not in spec["subjects"] and "subject" not in spec["visits"]
+    assert "# CHECK: the record id field record_id is marked as an identifier" in text

@@ -73,8 +73,7 @@ def test_misspelt_study_setting_is_refused(tiny_study, tmp_path, capsys):
     spec.write_text(spec.read_text().replace("synthetic = true", "synthetic = true\nrestrictd = true"))
     code, err = _run(capsys, tiny_study, tmp_path)
     assert code == 2
-    assert "setting 'study.restrictd' is not a study setting; use one of name, title, synthetic, restricted" \
-        in _one_line(err)
+    assert "setting 'study.restrictd' is not a setting of [study]; did you mean 'restricted'?" in _one_line(err)
 
 
 def test_identifier_found(tiny_study, tmp_path, capsys):
@@ -258,3 +257,72 @@ def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(tiny_s
     # The paired tests were complete; the interrupted step's first table was rolled back.
     assert "paired_tests" in tables and "between_groups" not in tables
     assert unfinished == [("interrupted", 130)]  # the interrupted run is on record, as not finished
+
+
+# A visits file without its header row: its first line, a data line full of identifiers, is
+# read as the header. No message may repeat any of it.
+IDENTIFYING_LINE = "FP-001,Jane Roe,617-555-0142,1970-04-12,jroe@example.com,12 Elm Street"
+IDENTIFYING_CELLS = ("FP-001", "Jane", "Roe", "617-555-0142", "1970-04-12", "jroe@example.com", "example.com",
+                     "12 Elm Street", "Elm")
+
+
+def _headless_visits(study) -> None:
+    (study / "visits.csv").write_text(IDENTIFYING_LINE + "\nFP-002,John Doe,617-555-0199,1961-02-03,"
+                                      "jdoe@example.com,9 Oak Avenue\n")
+
+
+def test_a_visits_file_without_its_header_row_is_never_quoted_by_run_or_validate(tiny_study, tmp_path, capsys):
+    _headless_visits(tiny_study)
+    code, err = _run(capsys, tiny_study, tmp_path)
+    assert code == 2
+    assert "visits.csv: refused, it carries identifiers" in _one_line(err)
+    assert "column 3 of the header: phone or fax number in values" in err
+    assert "The first line of visits.csv does not look like a header row" in err
+    outputs = [err]
+    for args in ([tiny_study], [tiny_study, "--json"], [tiny_study / "visits.csv"], [tiny_study / "visits.csv", "--json"]):
+        assert main(["validate", *map(str, args)]) == 2
+        captured = capsys.readouterr()
+        outputs += [captured.out, captured.err]
+    assert "column 3 of the header" in outputs[-2]
+    for output in outputs:
+        for cell in IDENTIFYING_CELLS:
+            assert cell not in output, (cell, output)
+
+
+def test_a_visits_file_without_its_header_row_is_never_quoted_in_dagsters_run_history(tiny_study, tmp_path,
+                                                                                    monkeypatch, capsys):
+    _headless_visits(tiny_study)
+    _report_env(monkeypatch, tiny_study, tmp_path)
+    code = main(["report"])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not look like a header row" in _one_line(err)
+    # Everything Dagster stored about the run: its event log, run records and captured logs.
+    stored = [p for p in (tmp_path / "dagster").rglob("*") if p.is_file()]
+    assert any(b"column 3 of the header" in p.read_bytes() for p in stored)  # the refusal is on record
+    for path in stored:
+        data = path.read_bytes()
+        for cell in IDENTIFYING_CELLS:
+            assert cell.encode() not in data, (cell, path)
+
+
+def test_a_first_line_of_values_without_identifiers_is_said_not_to_be_a_header(tiny_study, tmp_path, capsys):
+    # The header row deleted: the first data line is read as the header.
+    visits = tiny_study / "visits.csv"
+    visits.write_text("".join(visits.read_text().splitlines(keepends=True)[1:]))
+    code, err = _run(capsys, tiny_study, tmp_path)
+    assert code == 2
+    assert ("visits.csv: column(s) code, visit, day, hb_observer named in the study spec are missing, and the first "
+            "line does not look like a header row (column 3 of it holds a number where a column name belongs). "
+            "Put the header row (the column names) on line 1") in _one_line(err)
+    assert "P1" not in err and "-10" not in err
+
+
+def test_a_missing_column_is_reported_with_its_near_miss_and_never_the_whole_header(tiny_study, tmp_path, capsys):
+    visits = tiny_study / "visits.csv"
+    lines = visits.read_text().splitlines(keepends=True)
+    visits.write_text("code,visit,day,hb_obsrver,Ann Lee\n" + "".join(line.rstrip("\n") + ",\n" for line in lines[1:]))
+    code, err = _run(capsys, tiny_study, tmp_path)
+    assert code == 2
+    assert ("visits.csv: column(s) hb_observer named in the study spec are missing (the header has 5 columns, among "
+            "them 'hb_obsrver', close to hb_observer). Rename the columns or correct the spec.") in _one_line(err)
+    assert "Ann Lee" not in err

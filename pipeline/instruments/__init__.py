@@ -309,7 +309,7 @@ def scored_sql(instrument: Instrument, responses: str, version: str | None = Non
     checked = f"""
         SELECT subject, visit, day, rater, item, value, {shown} AS recorded,
                CASE WHEN problem IS NOT NULL
-                    THEN item || ' = ' || coalesce(raw, '') || ' refused at ingest: ' || problem
+                    THEN item || coalesce(' = ' || raw, '') || ' refused at ingest: ' || problem
                     WHEN count(*) OVER (PARTITION BY subject, visit, rater, item) > 1
                     THEN item || ' recorded more than once'
                     WHEN value IS NULL OR NOT isfinite(value)
@@ -370,7 +370,8 @@ def scored_columns_sql(instrument: Instrument, table: str, columns: dict[tuple[s
             invalid = f"(NOT isfinite({v}) OR {bad})"
             if refused:
                 raw, problem = (f"q.{_ident('raw:' + column)}", f"q.{_ident('problem:' + column)}")
-                refused_text = (f"WHEN {problem} IS NOT NULL THEN {_text(i.name + ' = ')} || coalesce({raw}, '') "
+                # The value as written only where the quarantine keeps it (a short number).
+                refused_text = (f"WHEN {problem} IS NOT NULL THEN {_text(i.name)} || coalesce(' = ' || {raw}, '') "
                                 f"|| ' refused at ingest: ' || {problem}")
                 refused_value = f"WHEN {problem} IS NOT NULL THEN {raw}"
                 present.append(f"{problem} IS NOT NULL")

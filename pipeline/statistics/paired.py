@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from pipeline.spec_schema import TESTS
+
 __all__ = [
     "PairedTResult",
     "WilcoxonResult",
@@ -53,9 +55,13 @@ COLUMNS = [
     "p_used", "p_adj", "p_adj_method", "note",
 ]
 
+#: The text columns of :data:`COLUMNS`; the others are numbers (``n_pairs`` an integer).
+TEXT_COLUMNS = ("outcome", "score", "group", "pre_visit", "post_visit", "wilcoxon_method", "test_used",
+                "p_adj_method", "note")
+
 _TEST_LABELS = {"wilcoxon": "Wilcoxon signed-rank", "t": "paired t"}
 #: Test choices a plan may name; "auto" is decided per outcome by :func:`choose_test`.
-TEST_CHOICES = ("wilcoxon", "t", "auto")
+TEST_CHOICES = TESTS  # the spec's choices (pipeline.spec_schema.Test)
 
 
 @dataclass(frozen=True)
@@ -663,6 +669,12 @@ def choose_test(name: str, shapiro_p: float, n_pairs: int, alpha: float = 0.05) 
     return name
 
 
+def test_label_without_pairs(name: str) -> str:
+    """``test_used`` of a group with no pairs under the plan's choice ``name``, as
+    :func:`paired_tests` reports it (``"auto"`` decides Wilcoxon: no Shapiro-Wilk without pairs)."""
+    return _TEST_LABELS[choose_test(name, _NAN, 0)]
+
+
 def _sd(x: np.ndarray) -> float:
     return float(np.std(x, ddof=1)) if x.size >= 2 else _NAN
 
@@ -915,4 +927,6 @@ def paired_tests(
         rank = {o: i for i, o in enumerate(pd.unique(pairs["outcome"]))}
         out = out.iloc[np.argsort(out["outcome"].map(rank).to_numpy(), kind="stable")]
     out = adjust_secondary(out.reset_index(drop=True), primary=primary, method=multiplicity)
-    return out[COLUMNS].astype({"n_pairs": int})
+    # Typed even when there is no row (no pairs at all): numbers stay numbers in the warehouse.
+    return out[COLUMNS].astype({c: object if c in TEXT_COLUMNS else float for c in COLUMNS}) \
+        .astype({"n_pairs": int})

@@ -1,0 +1,503 @@
+"""The schema of a study spec (``study.toml``) and of a run's analysis overrides.
+
+One pydantic model per table of the spec; every table refuses a key it does not
+know, naming the nearest valid key, so a misspelt ``multiplicty = "bh"`` cannot
+silently leave the default in force. Choices are ``Literal`` types defined once
+here and used by the spec, the run overrides (``AnalysisOverrides``) and the
+Dagster launchpad (``assets.resources.AnalysisOptions``).
+
+The models check what a setting is on its own (its type, its allowed values,
+its range, the settings of its own table that go together). Whatever needs the
+rest of the spec (an outcome naming a mapped instrument, a subgroup naming a
+subjects column) is checked by :func:`pipeline.study.load_study`, which turns
+both kinds of problem into one :class:`SpecError` line naming the setting.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.readers import DECIMALS, ENCODINGS
+from pipeline.statistics.multiplicity import METHODS
+
+# --- choices ---------------------------------------------------------------------------------
+#: "auto": paired t when Shapiro-Wilk does not reject normal differences, else Wilcoxon
+#: (pipeline.statistics.paired.choose_test).
+Test = Literal["wilcoxon", "t", "auto"]
+PreRule = Literal["latest_preoperative"]
+PostRule = Literal["last_followup", "named_visit", "nearest_day"]
+Multiplicity = Literal[tuple(METHODS)]
+SubgroupSplit = Literal["", "median"]
+KappaWeights = Literal["linear", "quadratic"]
+Better = Literal["higher", "lower"]
+FileFormat = Literal["auto", "csv", "xlsx", "redcap"]
+Encoding = Literal[ENCODINGS]
+Decimal = Literal[DECIMALS]
+Layout = Literal["wide", "long"]
+#: How a delimiter is written in the spec -> the character.
+DELIMITER_NAMES = {"auto": "auto", ",": ",", ";": ";", "tab": "\t", "\t": "\t"}
+Delimiter = Literal[tuple(DELIMITER_NAMES)]
+
+TESTS: tuple[str, ...] = get_args(Test)
+POST_RULES: tuple[str, ...] = get_args(PostRule)
+MULTIPLICITY: tuple[str, ...] = get_args(Multiplicity)
+
+#: A subgroup level with fewer patients than this is pooled or suppressed in every output.
+MIN_CELL = 5
+
+
+class SpecError(ValueError):
+    """A study spec that cannot be used; the message says where and how to fix it."""
+
+
+class _Table(BaseModel):
+    """A table of the spec: known keys only, values of their own type (no coercion: ``alpha =
+    "0.05"`` and ``min_pairs = true`` are refused, not converted)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ReadSettings(_Table):
+    """How one file is read (``[subjects]`` and ``[visits]``)."""
+
+    format: FileFormat = "auto"
+    encoding: Encoding = "auto"
+    delimiter: Delimiter = "auto"
+    decimal: Decimal = "."
+    sheet: str = ""
+
+    @model_validator(mode="after")
+    def _sheet_for_workbooks(self):
+        if self.sheet and self.format not in ("auto", "xlsx"):
+            raise _problem("sheet", 'applies to Excel workbooks only; remove it or set format = "xlsx".')
+        return self
+
+
+class StudyTable(_Table):
+    name: str
+    title: str = ""
+    synthetic: bool = False
+    # Restricted data: the warehouse and this study's reports are readable by their owner only.
+    restricted: bool = False
+    # The spec may name files outside the study folder (or links leading out of it) only when
+    # this says so: a spec copied from elsewhere must not read /etc/passwd into a warehouse.
+    read_outside_folder: bool = False
+
+
+class SubjectsTable(ReadSettings):
+    file: str
+    id: str
+    columns: list[str] = []
+    # Categorical columns: the values allowed (as the export writes them) and their labels,
+    # as a list (each value its own label) or a table value -> label.
+    levels: dict[str, list[str | int] | dict[str, str]] = {}
+    # Columns of free text kept in the warehouse (never in a report), each with the reason.
+    free_text: dict[str, str] = {}
+
+    @field_validator("levels")
+    @classmethod
+    def _levels_given(cls, levels):
+        for column, values in levels.items():
+            codes = list(values)
+            if not codes:
+                raise ValueError(f"levels.{column}: must list at least one level.")
+            if any(not str(c).strip() for c in codes):
+                raise ValueError(f"levels.{column}: has a blank level; a blank cell is a missing value, "
+                                 "not a level.")
+            if len({str(c).strip() for c in codes}) < len(codes):
+                raise ValueError(f"levels.{column}: lists a level twice.")
+        return levels
+
+    @field_validator("free_text")
+    @classmethod
+    def _reasons(cls, reasons):
+        for column, why in reasons.items():
+            if len(why.split()) < 3:
+                raise ValueError(f"free_text.{column}: needs a reason of a few words: why this free text "
+                                 "is kept (it is recorded in the run's provenance).")
+        return reasons
+
+
+class VisitsTable(ReadSettings):
+    file: str
+    subject: str
+    visit: str | None = None
+    day: str | None = None
+    layout: Layout = "wide"
+    item: str = "item"
+    value: str = "value"
+    # visit window name -> [first day, last day]: a visit outside every window is quarantined.
+    windows: dict[str, list[int]] = {}
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, windows):
+        for name, bounds in windows.items():
+            if len(bounds) != 2 or bounds[0] > bounds[1]:
+                raise ValueError(f"windows.{name}: must be [first_day, last_day] in whole days, "
+                                 f"got {bounds!r}.")
+        return windows
+
+
+class RedcapEvent(_Table):
+    visit: str
+    day: int | None = None
+
+
+class RedcapTable(_Table):
+    dictionary: str
+    subjects_event: str = ""
+    repeat_instrument: str = ""
+    # event name -> visit code, or {visit, day}
+    events: dict[str, str | RedcapEvent] = {}
+
+
+class IdentifiersTable(_Table):
+    # column -> written justification: columns the de-identification guard lets through.
+    allow: dict[str, str] = {}
+    min_cell: int = Field(MIN_CELL, ge=1)
+
+    @field_validator("allow")
+    @classmethod
+    def _justified(cls, allow):
+        for column, why in allow.items():
+            if len(why.split()) < 3:
+                raise ValueError(f"allow.{column}: needs a written justification of a few words: why this "
+                                 "column cannot identify anyone (it is recorded in the run's provenance).")
+        return allow
+
+
+class RegistryInstrumentTable(_Table):
+    """An instrument of the registry (``pipeline.instruments``) mapped to columns."""
+
+    column: str
+    raters: list[str] = [""]
+    version: str | None = None
+    side: str = ""
+
+
+class CustomMeasureTable(_Table):
+    """A measure the study declares itself (label, range, unit, better direction)."""
+
+    column: str
+    raters: list[str] = [""]
+    label: str
+    minimum: float
+    maximum: float
+    better: Better
+    unit: str = ""
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _range(self):
+        if not self.minimum < self.maximum:
+            raise _problem("maximum", f"must be greater than minimum ({self.minimum:g}), got {self.maximum:g}.")
+        return self
+
+
+CUSTOM_KEYS = ("label", "minimum", "maximum", "better")
+
+
+class ChecksTable(_Table):
+    """Thresholds of the data-quality checks that stop a study's run."""
+
+    # Every planned test needs at least this many pairs (whole cohort).
+    min_pairs: int = Field(3, ge=1)
+    # For every outcome, at least this share of subjects must have both a pre and a post value.
+    min_paired_share: float = Field(0.5, ge=0, le=1)
+
+
+class PreTable(_Table):
+    rule: PreRule = "latest_preoperative"
+    max_day: int = 0
+    min_day: int | None = None
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.min_day is not None and self.min_day > self.max_day:
+            raise _problem("min_day", f"must not exceed max_day ({self.max_day}), got {self.min_day}.")
+        return self
+
+
+class PostTable(_Table):
+    rule: PostRule = "last_followup"
+    # Named visits and nearest-day accept any post-operative day by default; last follow-up
+    # counts from day 90.
+    min_day: int | None = None
+    max_day: int | None = None
+    visit: str | None = None
+    target_day: int | None = None
+
+    @property
+    def first_day(self) -> int:
+        return self.min_day if self.min_day is not None else (90 if self.rule == "last_followup" else 1)
+
+    @model_validator(mode="after")
+    def _rule_settings(self):
+        if self.rule == "named_visit" and self.visit is None:
+            raise _problem("visit", "is missing. Add it to the spec.", kind="missing")
+        if self.rule != "named_visit" and self.visit is not None:
+            raise _problem("visit", 'is only used with rule = "named_visit"; remove it or change the rule.')
+        if self.rule == "nearest_day" and self.target_day is None:
+            raise _problem("target_day", "is missing. Add it to the spec.", kind="missing")
+        if self.rule != "nearest_day" and self.target_day is not None:
+            raise _problem("target_day", 'is only used with rule = "nearest_day"; remove it or change the rule.')
+        low, high = self.first_day, self.max_day
+        if high is not None and high < low:
+            raise _problem("max_day", f"must be at least min_day ({low}), got {high}.")
+        if self.target_day is not None and not (low <= self.target_day <= (high if high is not None
+                                                                             else self.target_day)):
+            window = f"day ≥ {low}" if high is None else f"{low} ≤ day ≤ {high}"
+            raise _problem("target_day", f"must lie in the post window ({window}), got {self.target_day}.")
+        return self
+
+
+class OutcomeTable(_Table):
+    instrument: str
+    score: str
+    rater: str = ""
+    test: Test | Literal[""] = ""
+
+
+class SubgroupTable(_Table):
+    column: str
+    name: str | None = None
+    split: SubgroupSplit = ""
+
+
+class ReliabilityTable(_Table):
+    instrument: str
+    score: str
+    raters: list[str] | None = None
+    weights: KappaWeights = "quadratic"
+
+
+class LongitudinalTable(_Table):
+    random_slope: bool = False
+
+
+class AnalysisTable(_Table):
+    alpha: float = 0.05
+    conf_level: float = 0.95
+    test: Test = "wilcoxon"
+    pre: PreTable = PreTable()
+    post: PostTable = PostTable()
+    outcomes: list[OutcomeTable] = Field(min_length=1)
+    primary: str = ""
+    multiplicity: Multiplicity = "holm"
+    ordinal: list[str] = []
+    # outcome name -> minimal important change in the better direction
+    responders: dict[str, float] = {}
+    covariates: list[str] = []
+    subgroups: list[SubgroupTable] = []
+    reliability: list[ReliabilityTable] = []
+    longitudinal: LongitudinalTable = LongitudinalTable()
+
+    @field_validator("alpha", "conf_level")
+    @classmethod
+    def _open_unit(cls, value):
+        if not 0 < value < 1:
+            raise ValueError(f"must lie strictly between 0 and 1, got {value}.")
+        return value
+
+    @field_validator("responders")
+    @classmethod
+    def _positive(cls, responders):
+        for name, mic in responders.items():
+            if not mic > 0:
+                raise ValueError(f"responders.{name}: must be a positive minimal important change, got {mic:g}.")
+        return responders
+
+    @model_validator(mode="after")
+    def _pre_before_post(self):
+        if self.post.first_day <= self.pre.max_day:
+            raise _problem("post.min_day", f"must be after pre.max_day ({self.pre.max_day}) so one visit "
+                           f"cannot be both pre and post; got {self.post.first_day}.")
+        return self
+
+
+class SpecFile(_Table):
+    """A whole ``study.toml``."""
+
+    study: StudyTable
+    subjects: SubjectsTable
+    visits: VisitsTable
+    # name -> table; checked against the registry by load_study (registry or custom measure)
+    instruments: dict[str, dict[str, Any]] = Field(min_length=1)
+    analysis: AnalysisTable
+    checks: ChecksTable = ChecksTable()
+    redcap: RedcapTable | None = None
+    identifiers: IdentifiersTable = IdentifiersTable()
+
+
+class AnalysisOverrides(_Table):
+    """Analysis choices a statistician may change for one run without editing the spec (Dagster
+    run configuration, resource ``analysis_options``). Each is the spec setting named beside it
+    (:data:`OVERRIDE_SETTINGS`) and is checked as that setting is."""
+
+    alpha: float | None = None
+    test: Test | None = None
+    multiplicity: Multiplicity | None = None
+    pre_max_day: int | None = None
+    post_rule: PostRule | None = None
+    post_min_day: int | None = None
+    post_max_day: int | None = None
+    post_visit: str | None = None
+    post_target_day: int | None = None
+
+
+#: override -> (table of [analysis], key) it replaces
+OVERRIDE_SETTINGS: dict[str, tuple[str, str]] = {
+    "alpha": ("", "alpha"), "test": ("", "test"), "multiplicity": ("", "multiplicity"),
+    "pre_max_day": ("pre", "max_day"), "post_rule": ("post", "rule"), "post_min_day": ("post", "min_day"),
+    "post_max_day": ("post", "max_day"), "post_visit": ("post", "visit"),
+    "post_target_day": ("post", "target_day"),
+}
+OVERRIDABLE: tuple[str, ...] = tuple(AnalysisOverrides.model_fields)
+
+
+# --- messages --------------------------------------------------------------------------------
+
+class _Problem(ValueError):
+    """A problem with one key of the table being validated (raised inside a model validator)."""
+
+    def __init__(self, key: str, text: str, kind: str = ""):
+        super().__init__(text)
+        self.key, self.text, self.kind = key, text, kind
+
+
+def _problem(key: str, text: str, kind: str = "") -> _Problem:
+    return _Problem(key, text, kind)
+
+
+_KINDS = {"string": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
+          "list": "a list", "dict": "a table", "model": "a table", "model_attributes": "a table"}
+
+
+def _path(where: str, loc: tuple) -> str:
+    text = where
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif "[" in str(part) or "," in str(part):  # a union member's tag, e.g. 'list[str]'
+            continue
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys of the table at ``loc`` (relative to ``model``): where an unknown key was found."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    return list(getattr(current, "model_fields", {})) if current is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def nearest(key: str, known: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the known key closest to ``key``, else the list of keys."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; use one of {', '.join(known)}." if known else "."
+
+
+def describe(err: ValidationError, model: type[BaseModel], where: str = "") -> str:
+    """The first problem of a validation error as the spec's one-line message (without the
+    file): ``setting 'analysis.multiplicty' is not a setting of [analysis]; did you mean ...``."""
+    e = err.errors(include_url=False)[0]
+    loc, kind, value = tuple(e["loc"]), e["type"], e.get("input")
+    cause = (e.get("ctx") or {}).get("error")
+    if isinstance(cause, _Problem):
+        loc = loc + tuple(cause.key.split("."))
+        if cause.kind == "missing":
+            return f"setting '{_path(where, loc)}' {cause.text}"
+        return f"setting '{_path(where, loc)}' {cause.text}"
+    setting = _path(where, loc)
+    if kind == "extra_forbidden":
+        table = _path(where, loc[:-1])
+        known = _known_keys(model, loc)
+        return (f"setting '{setting}' is not a setting of [{table or 'the spec'}]"
+                f"{nearest(str(loc[-1]), known)}")
+    if kind == "missing":
+        return f"setting '{setting}' is missing. Add it to the spec."
+    if kind == "literal_error":
+        choices = [c for c in _choices(model, loc)]
+        shown = ", ".join(c for c in choices if c) if choices else e["msg"]
+        return f"setting '{setting}' must be one of {shown}; got {_shown(value)}."
+    if kind == "too_short":
+        return f"setting '{setting}' must list at least one entry."
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        bound = next(iter((e.get("ctx") or {}).values()), "")
+        words = {"greater_than_equal": "at least", "less_than_equal": "at most",
+                 "greater_than": "more than", "less_than": "less than"}[kind]
+        return f"setting '{setting}' must be {words} {bound}, got {_shown(value)}."
+    if kind == "value_error":
+        text = str(cause) if cause is not None else e["msg"].removeprefix("Value error, ")
+        # "levels.etiology: ..." names a key inside the setting's table.
+        head, sep, rest = text.partition(": ")
+        if sep and "." in head and " " not in head:
+            return f"setting '{_path(where, loc[:-1] + tuple(head.split('.')))}' {rest}"
+        return f"setting '{setting}' {text}"
+    base = kind.removesuffix("_type").removesuffix("_parsing").removesuffix("_from_float")
+    if base in _KINDS:
+        return f"setting '{setting}' must be {_KINDS[base]}, got {_shown(value)}."
+    return f"setting '{setting}' is not valid ({e['msg']})."
+
+
+def _choices(model: type[BaseModel], loc: tuple) -> list[str]:
+    current: Any = model
+    annotation = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            break
+        annotation = field.annotation
+        current = _model_in(annotation)
+    return [str(a) for a in _literals(annotation)]
+
+
+def _literals(annotation: Any) -> list[Any]:
+    if annotation is None:
+        return []
+    args = get_args(annotation)
+    if getattr(annotation, "__origin__", None) is Literal:
+        return list(args)
+    out: list[Any] = []
+    for arg in args:
+        out += _literals(arg)
+    return out
+
+
+def validate(model: type[BaseModel], data: Any, where: str, path: Any) -> Any:
+    """``model`` validated from ``data``; a problem raises :class:`SpecError` naming ``path``
+    (the spec file) and the setting under ``where``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(f"{path}: {describe(err, model, where)}") from None
