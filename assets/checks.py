@@ -8,11 +8,11 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from pipeline.cells import markdown_frame
-from pipeline.deidentify import scan_warehouse
-from pipeline.ingest import item_columns
+from pipeline.render.cells import markdown_frame
+from pipeline.ingest.deidentify import scan_warehouse
+from pipeline.ingest.ingestion import item_columns
 from pipeline.pairing import outcomes_frame
-from pipeline.study import Study
+from pipeline.spec.study import Study
 from pipeline.warehouse import scalar
 
 from assets.keys import INGESTED, PAIRED_TESTS, PAIRS
@@ -20,7 +20,7 @@ from assets.resources import Warehouse
 
 def _listing(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
     # Rows at fault can carry export text (a subject code, a visit label): neutralised as in
-    # every table written (pipeline.cells), since a preview is easily copied into a spreadsheet.
+    # every table written (pipeline.render.cells), since a preview is easily copied into a spreadsheet.
     return dg.MetadataValue.md(markdown_frame(frame.head(limit)) if not frame.empty else "none")
 
 

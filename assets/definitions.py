@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipeline import paths
-from pipeline.study import discover_studies, load_study
+from pipeline.spec.study import discover_studies, load_study
 
 from assets.checks import build_study_checks
 from assets.resources import AnalysisOptions, Reports, Warehouse

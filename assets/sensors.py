@@ -10,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipeline.provenance import fingerprint
-from pipeline.study import Study
+from pipeline.spec.study import Study
 
 from assets.keys import INGESTED
 

@@ -2,7 +2,7 @@
 
 Every asset key starts with the study's name, so each folder under
 ``data/raw/`` gets its own graph and a coordinator can materialize one study
-alone. The asset bodies only call ``pipeline.report`` steps and attach
+alone. The asset bodies only call ``pipeline.steps`` steps and attach
 metadata.
 """
 
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline import paths, report
-from pipeline.cells import markdown_frame
-from pipeline.instruments import score_study
+from pipeline import paths, steps
+from pipeline.render.cells import markdown_frame
+from pipeline.scores import score_study
 from pipeline.pairing import pair_study
 from pipeline.provenance import fingerprint, record_overrides, recorded_run
-from pipeline.study import Study
+from pipeline.spec.study import Study
 from pipeline.warehouse import make_private, private_files, scalar, warehouse_files
 
 from assets.keys import (FIGURES, INGESTED, PAIRED_TESTS, PAIRS, RAW_FILES, REPORT, SCORES,
@@ -47,7 +47,7 @@ def _recorded(warehouse: Warehouse, study: Study, step: str, reports: Reports | 
     For a restricted study, what the step writes is readable by its owner only."""
     run_id = dg.AssetExecutionContext.get().run.run_id
     private = [*warehouse_files(Path(warehouse.path) if warehouse.path else paths.warehouse_path()),
-               *([report.study_reports(reports.folder, study)] if reports else [])]
+               *([steps.study_reports(reports.folder, study)] if reports else [])]
     with private_files(study.restricted):
         try:
             with warehouse.connect() as con, recorded_run(con, study, run_id=run_id, step=step):
@@ -78,7 +78,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     def planned(options: AnalysisOptions, reports: Reports) -> Study:
         """The study with this run's analysis overrides, which provenance records."""
         effective = options.apply(study)
-        record_overrides(report.study_reports(reports.folder, study), options.overrides)
+        record_overrides(steps.study_reports(reports.folder, study), options.overrides)
         return effective
 
     # Observable source assets are marked beta in Dagster 1.13; they are the documented way to
@@ -92,10 +92,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                           "or quarantined with a reason; only columns the study spec maps are read.")
     def ingested(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
         with _recorded(warehouse, study, INGESTED, reports) as con:
-            files = report.ingest(con, study, reports.folder)
+            files = steps.ingest(con, study, reports.folder)
             quarantined_values = scalar(con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'value'")
         metadata = {"quarantined_values": quarantined_values, "spec_sha256": study.spec_sha256,
-                    **_paths([report.study_reports(reports.folder, study) / "provenance.json"])}
+                    **_paths([steps.study_reports(reports.folder, study) / "provenance.json"])}
         for f in files:
             metadata[f"{f.file} rows read / accepted / quarantined"] = (
                 f"{f.rows_read} / {f.rows_accepted} / {f.rows_quarantined}")
@@ -133,13 +133,13 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     def paired_tests(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, PAIRED_TESTS, reports) as con:
-            results = report.analyse(con, effective, reports.folder)
+            results = steps.analyse(con, effective, reports.folder)
         primary_name = effective.analysis.primary or results["outcome"].iat[0]
         primary = results[results["outcome"] == primary_name].iloc[0]
         preview = results[["outcome", "score", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_used", "p_adj",
                            "test_used"]]
         return dg.MaterializeResult(metadata={
-            **_paths([report.study_reports(reports.folder, study) / "tables" / "paired_tests.csv"]),
+            **_paths([steps.study_reports(reports.folder, study) / "tables" / "paired_tests.csv"]),
             "dagster/row_count": len(results),
             "primary outcome": f"{primary['outcome']} {primary['score']}",
             "primary mean change": float(primary["mean_diff"]),
@@ -156,7 +156,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     def secondary_analyses(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, SECONDARY_ANALYSES, reports) as con:
-            written = report.secondary_analyses(con, effective, reports.folder)
+            written = steps.secondary_analyses(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={**_paths(written), "dagster/row_count": len(written)})
 
     @dg.asset(name=TABLES, group_name="tables", deps=[secondary_analyses], kinds={"csv", "markdown", "docx"},
@@ -166,7 +166,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     def publication_tables(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, TABLES, reports) as con:
-            written = report.write_tables(con, effective, reports.folder)
+            written = steps.write_tables(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={
             "files": _listing(written),
             "Table 2": dg.MetadataValue.md(written[1].read_text(encoding="utf-8")),
@@ -179,9 +179,9 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     def figures(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, FIGURES, reports) as con:
-            written = report.write_figures(con, effective, reports.folder)
+            written = steps.write_figures(con, effective, reports.folder)
         # No figure when there is nothing to draw (the report says why).
-        folder = report.study_reports(reports.folder, study) / "figures"
+        folder = steps.study_reports(reports.folder, study) / "figures"
         return dg.MaterializeResult(metadata={"files": _listing(written), "dagster/row_count": len(written),
                                               "folder": dg.MetadataValue.path(str(folder))})
 
@@ -192,7 +192,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     def study_report(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, REPORT, reports) as con:
-            written = report.write_report(con, effective, reports.folder)
+            written = steps.write_report(con, effective, reports.folder)
         return dg.MaterializeResult(metadata=_paths(written))
 
     return [raw_files, ingested, scores, pairs, paired_tests, secondary_analyses, publication_tables, figures,

@@ -1,7 +1,7 @@
 """Registry benchmark: the whole pipeline on synthetic registries of growing size.
 
 For each size N (default 63, 1,000, 10,000 and 100,000 patients, 6 visits each, every
-instrument at item level; :mod:`pipeline.registry`) this
+instrument at item level; :mod:`pipeline.synthetic.registry`) this
 
 1. writes the registry (raw CSV files and study spec) under ``data/processed/bench/``, once
    per seed, size and number of visits (the same arguments give the same bytes);
@@ -100,10 +100,10 @@ def run_pipeline(folder: Path, work: Path) -> dict:
     """The reference read and every pipeline step on one registry; timings as a dict."""
     import duckdb
 
-    from pipeline import report, warehouse
-    from pipeline.instruments import score_study
+    from pipeline import steps as study_steps, warehouse
+    from pipeline.scores import score_study
     from pipeline.pairing import pair_study
-    from pipeline.study import load_study
+    from pipeline.spec.study import load_study
 
     memory = PeakMemory()
     files = [folder / "patients.csv", folder / "visits.csv"]
@@ -147,14 +147,14 @@ def run_pipeline(folder: Path, work: Path) -> dict:
 
     try:
         pairs = lambda _: count(f"SELECT count(*) FROM {s}.pairs")  # noqa: E731
-        steps.append(_timed(memory, "ingest", lambda: report.ingest(con, study, reports),
+        steps.append(_timed(memory, "ingest", lambda: study_steps.ingest(con, study, reports),
                             lambda files_: sum(f.rows_read for f in files_)))
         steps.append(_timed(memory, "score", lambda: score_study(con, study), lambda _: score_values()))
         steps.append(_timed(memory, "pair", lambda: pair_study(con, study), pairs))
-        steps.append(_timed(memory, "analyse", lambda: report.analyse(con, study, reports), pairs))
-        steps.append(_timed(memory, "secondary", lambda: report.secondary_analyses(con, study, reports), pairs))
-        steps.append(_timed(memory, "tables", lambda: report.write_tables(con, study, reports), pairs))
-        steps.append(_timed(memory, "figures", lambda: report.write_figures(con, study, reports), pairs))
+        steps.append(_timed(memory, "analyse", lambda: study_steps.analyse(con, study, reports), pairs))
+        steps.append(_timed(memory, "secondary", lambda: study_steps.secondary_analyses(con, study, reports), pairs))
+        steps.append(_timed(memory, "tables", lambda: study_steps.write_tables(con, study, reports), pairs))
+        steps.append(_timed(memory, "figures", lambda: study_steps.write_figures(con, study, reports), pairs))
         results = con.execute(f"""SELECT outcome, score, "group", n_pairs, mean_diff, t, p_t, p_wilcoxon
                                   FROM {s}.paired_tests""").df()
     finally:
@@ -185,7 +185,7 @@ def ensure_registry(n: int, visits: int, seed: int) -> Path:
     generator code (its source's hash is the stamp)."""
     import hashlib
 
-    from pipeline import demo, registry
+    from pipeline.synthetic import demo, registry
 
     folder = DATA / f"registry_n{n}_v{visits}_s{seed}"
     stamp = folder / ".complete"
@@ -253,7 +253,7 @@ def markdown(results: dict, visits: int) -> str:
     lines = [
         "# Registry benchmark",
         "",
-        f"Synthetic registries (`pipeline/registry.py`): N patients x {visits} visits, every instrument at item "
+        f"Synthetic registries (`pipeline/synthetic/registry.py`): N patients x {visits} visits, every instrument at item "
         "level (Sunnybrook, House-Brackmann by two raters, eFACE, SAQ, FaCE, FDI, FNGS 2.0, facial landmarks). "
         "Written by `bench/run.py` (`make bench`); each size ran in its own process.",
         "",

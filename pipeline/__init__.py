@@ -1,22 +1,19 @@
-"""facial-outcomes: the domain core of the pipeline.
+"""facial-outcomes: the domain core of the pipeline, with no Dagster in it.
 
-The data travel through these modules in this order, and each can be used
-without Dagster:
+The data travel through these packages and modules in this order (each imports only those
+above it):
 
-``study``        the study spec (``data/raw/<study>/study.toml``)
-``readers``      CSV (encodings, delimiters, decimal comma), XLSX, long and wide layouts
-``redcap``       REDCap records exports with their data dictionary
-``deidentify``   the HIPAA Safe Harbor guard, run before anything is written
-``ingest``       raw exports -> warehouse tables, every row accepted or quarantined
-``validate``     the same checks without writing anything (``outcomes validate``)
-``instruments``  grading scales: item declarations, scoring versions, scoring SQL
+``spec``         the study spec (``data/raw/<study>/study.toml``): its schema and the Study the steps read
+``instruments``  grading scales: one module per scale under ``instruments/scales``, their model and scoring SQL
+``ingest``       raw exports -> warehouse: readers, REDCap, the identifier guard, every row accepted or quarantined
+``scores``       every mapped instrument scored at every visit
 ``pairing``      pre/post pairs per outcome, by the plan's visit rules
-``statistics``   paired tests, effect sizes, multiplicity, groups, models, reliability
-``tables``       publication tables, rendered from tidy results
-``figures``      publication figures
-``report_html``  the study report (HTML and Word)
-``cells``        text cells made safe to open in a spreadsheet (formula injection), for every writer
-``report``       the steps for one study, end to end
+``statistics``   paired tests, effect sizes, multiplicity, groups, models, reliability, small cells
+``render``       publication tables, figures and the study report, every cell safe to open in a spreadsheet
+``steps``        the steps of one study's run, end to end: what the Dagster assets and ``outcomes run`` call
 ``provenance``   what produced the outputs
-``warehouse``, ``paths``, ``cli``, ``demo``: the DuckDB file, folders, the command, the synthetic cohort
+
+and, used by all of them: ``sql`` (quoting), ``warehouse`` (the DuckDB file), ``paths``,
+``progress``, ``exits``; ``synthetic`` writes the SYNTHETIC demo and registry cohorts; ``cli`` is the
+``outcomes`` command (``assets.cli`` adds ``outcomes report``, which runs Dagster).
 """

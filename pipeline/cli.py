@@ -1,6 +1,6 @@
 """The ``outcomes`` command.
 
-``outcomes report``            materialize every study's assets (Dagster), print the files written
+``outcomes report``            materialize every study's assets (Dagster; added by ``assets.cli``)
 ``outcomes run --study DIR``   one study end to end, without Dagster
 ``outcomes demo``              regenerate the synthetic demo cohort
 ``outcomes export-figures``    re-export figures from the warehouse, e.g. ``--format tiff --dpi 600 --width double``
@@ -29,9 +29,6 @@ last complete state; the next run picks up from there.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import re
 import sys
 from pathlib import Path
 
@@ -40,57 +37,14 @@ from pipeline.exits import BUSY, FAILED, INTERRUPTED, NO_SPACE, OK, REFUSED  # n
 from pipeline.exits import exit_code as _exit_code
 
 
-def _report(args: argparse.Namespace) -> int:
-    # The one place the core reaches into the Dagster layer: so a single command
-    # runs the asset graph and records the run in the UI's history.
-    from assets.materialize import materialize_all
-    from pipeline import warehouse
-    from pipeline.study import discover_studies, load_study
-
-    # Specs are read first so a bad one is refused before anything runs; so is a study folder
-    # without its spec, and a run with no study at all.
-    raw = paths.raw_data_dir()
-    _refuse_folders_without_spec(raw, args.study)
-    studies = [load_study(folder) for folder in discover_studies(raw)
-               if not args.study or folder.name == args.study]
-    restricted = [s.name for s in studies if s.restricted]
-    path, reports = paths.warehouse_path(), paths.reports_dir()
-    # Dagster's own console output (a failed step's traceback among it) shows only with --debug;
-    # the run's full log stays in its history, in the UI.
-    console = contextlib.nullcontext() if args.debug else contextlib.redirect_stderr(io.StringIO())
-    with warehouse.private_files(bool(restricted)):
-        _make_private(restricted, path, reports)
-        try:
-            with warehouse.run_lock(path), console:
-                success, written = materialize_all(args.study)
-                failure = None if success else _dagster_failure()
-        finally:
-            _make_private(restricted, path, reports)
-    for file in sorted(set(written)):
-        print(file.relative_to(paths.PROJECT_ROOT) if file.is_relative_to(paths.PROJECT_ROOT) else file)
-    if not success:
-        if failure is not None:
-            step, code, line = failure
-            if "asset check failed" in line:
-                print(f"error: {step}: {line}. Open the UI (make ui) for the check's findings: its metadata lists "
-                      "the rows or outcomes at fault; the spec's [checks] sets the thresholds.", file=sys.stderr)
-                return FAILED
-            print(_error_line(code, line, step=step, warehouse_path=path), file=sys.stderr)
-            return code
-        print("error: the run did not complete; open the UI (make ui) to see which step failed.",
-              file=sys.stderr)
-        return FAILED
-    return OK
-
-
-def _refuse_folders_without_spec(raw: Path, only: str | None) -> None:
+def refuse_folders_without_spec(raw: Path, only: str | None) -> None:
     """Every folder under ``raw`` is a study (``only``: that folder alone); raise ``SpecError``
     naming the folders without a study.toml, or saying there is no study at all. Hidden
     folders (``.name``) are not studies, nor are the folders the run writes to (the reports,
     the warehouse's folder, the Dagster home) when they lie there."""
     import os
 
-    from pipeline.study import SPEC_FILENAME, SpecError
+    from pipeline.spec.study import SPEC_FILENAME, SpecError
 
     if only:
         folders = [raw / only] if (raw / only).is_dir() else []
@@ -110,7 +64,7 @@ def _refuse_folders_without_spec(raw: Path, only: str | None) -> None:
                         "(README: Adding a study), or set OUTCOMES_RAW to your folder of studies.")
 
 
-def _make_private(restricted: list[str], warehouse_path: Path, reports: Path) -> None:
+def make_private_outputs(restricted: list[str], warehouse_path: Path, reports: Path) -> None:
     """Owner-only modes on the warehouse and the restricted studies' reports (0600 files, 0700 folders)."""
     from pipeline import warehouse
 
@@ -118,32 +72,10 @@ def _make_private(restricted: list[str], warehouse_path: Path, reports: Path) ->
         warehouse.make_private(*warehouse.warehouse_files(warehouse_path), *(reports / name for name in restricted))
 
 
-def _dagster_failure() -> tuple[str, int, str] | None:
-    """The first failed step of the latest run: its key, the exit code and the user's error in one line."""
-    import dagster as dg
-
-    with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs(limit=1)
-        if not runs:
-            return None
-        for record in instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-            error = record.dagster_event.step_failure_data.error
-            while error is not None and error.cause is not None:
-                error = error.cause  # Dagster wraps the step's own exception
-            if error is None:
-                continue
-            # "pipeline.study.SpecError: <message>": the message alone, as `outcomes run` prints it.
-            message = re.sub(rf"^[\w.]*\b{re.escape(error.cls_name)}(: |$)", "", _one_line(error.message))
-            # The step's asset, as the UI names it (tiny__ingested -> tiny/ingested).
-            step = record.dagster_event.step_key.replace("__", "/")
-            return step, _exit_code(error.cls_name, error.message), message
-    return None
-
-
 def _run(args: argparse.Namespace) -> int:
     from pipeline import warehouse
-    from pipeline.report import run_study
-    from pipeline.study import load_study
+    from pipeline.steps import run_study
+    from pipeline.spec.study import load_study
 
     study = load_study(Path(args.study))
     path = Path(args.warehouse) if args.warehouse else paths.warehouse_path()
@@ -151,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     restricted = [study.name] if study.restricted else []
     # A restricted study's files are created owner-only, and existing ones are made so.
     with warehouse.private_files(study.restricted):
-        _make_private(restricted, path, reports)
+        make_private_outputs(restricted, path, reports)
         try:
             with warehouse.run_lock(path):
                 con = warehouse.connect(path)
@@ -160,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
                 finally:
                     con.close()
         finally:
-            _make_private(restricted, path, reports)
+            make_private_outputs(restricted, path, reports)
     for f in outcome["files"]:
         print(f"{f.file}: {f.rows_read} rows read, {f.rows_accepted} accepted, {f.rows_quarantined} quarantined")
     for path in outcome["paths"]:
@@ -171,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pipeline import demo
+    from pipeline.synthetic import demo
 
     for path in demo.write(Path(args.out), seed=args.seed, n_patients=args.patients):
         print(path)
@@ -179,8 +111,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _export_figures(args: argparse.Namespace) -> int:
-    from pipeline import figures, warehouse
-    from pipeline.study import SPEC_FILENAME, load_study
+    from pipeline.render import figures
+    from pipeline import warehouse
+    from pipeline.spec.study import SPEC_FILENAME, load_study
 
     raw = paths.raw_data_dir()
     folders = [raw / args.study] if args.study else sorted(p.parent for p in raw.glob(f"*/{SPEC_FILENAME}"))
@@ -215,7 +148,7 @@ def _export_figures(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pipeline.validate import render, validate
+    from pipeline.ingest.validate import render, validate
 
     result = validate(Path(args.path), dictionary=Path(args.dictionary) if args.dictionary else None,
                       spec=Path(args.spec) if args.spec else None)
@@ -224,7 +157,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from pipeline.redcap import draft_spec, read_dictionary
+    from pipeline.ingest.redcap import draft_spec, read_dictionary
 
     dictionary = read_dictionary(Path(args.redcap_dictionary))
     name = args.name or "study"
@@ -240,14 +173,12 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The command line of every command that needs no Dagster, and its subcommands, to which the
+    Dagster layer adds ``report`` (``assets.cli``)."""
     parser = argparse.ArgumentParser(prog="outcomes", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    report = commands.add_parser("report", help="materialize every asset and print the files written")
-    report.add_argument("--study", help="only this study (folder name under data/raw)")
-    report.set_defaults(func=_report)
 
     run = commands.add_parser("run", help="run one study end to end without Dagster")
     run.add_argument("--study", required=True, help="study folder holding study.toml")
@@ -288,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     init.add_argument("--export", default="records.csv", help="file name of the records export")
     init.add_argument("--out", help="write the draft here (default: print it)")
     init.set_defaults(func=_init)
+    return parser, commands
 
+
+def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` names; every failure ends in one line and an exit code."""
     args = parser.parse_args(argv)
     try:
         return args.func(args)
@@ -302,12 +237,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         code = _exit_code(type(err).__name__, str(err), err)
         warehouse_path = Path(args.warehouse) if getattr(args, "warehouse", None) else paths.warehouse_path()
-        print(_error_line(code, _one_line(str(err)) or type(err).__name__, warehouse_path=warehouse_path),
+        print(error_line(code, one_line(str(err)) or type(err).__name__, warehouse_path=warehouse_path),
               file=sys.stderr)
         return code
 
 
-def _error_line(code: int, message: str, *, step: str = "", warehouse_path: Path) -> str:
+def main(argv: list[str] | None = None) -> int:
+    """``outcomes`` without the Dagster command (``report``); the installed command is
+    :func:`assets.cli.main`, which adds it."""
+    return dispatch(parser()[0], argv)
+
+
+def error_line(code: int, message: str, *, step: str = "", warehouse_path: Path) -> str:
     """The one line a failure prints: what happened and what to do."""
     if code == INTERRUPTED:
         return INTERRUPTED_LINE
@@ -323,7 +264,7 @@ INTERRUPTED_LINE = ("interrupted: the run stopped before it finished; the wareho
                     "(each step replaces its tables in one transaction). Run the same command again to finish.")
 
 
-def _one_line(message: str) -> str:
+def one_line(message: str) -> str:
     """A message on one line: DuckDB and Dagster messages can span several."""
     return " ".join(part.strip() for part in message.strip().splitlines() if part.strip())
 

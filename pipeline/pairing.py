@@ -23,9 +23,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from pipeline.instruments import instrument_for
-from pipeline.study import Study
+from pipeline.spec.study import Study
 from pipeline.warehouse import atomic
+from pipeline.sql import literal
 
 
 def outcomes_frame(study: Study) -> pd.DataFrame:
@@ -33,7 +33,7 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
     versions = {s.instrument: s.version for s in study.instruments}
     rows = []
     for position, outcome in enumerate(study.analysis.outcomes, start=1):
-        instrument = instrument_for(study, outcome.instrument)
+        instrument = study.instrument(outcome.instrument)
         version = versions.get(outcome.instrument, "")
         score = instrument.score(outcome.score, version or None)
         # A custom measure's one score is the measure itself: no "value" suffix.
@@ -60,10 +60,6 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _text(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def planned_scores_sql(study: Study, *, missing: bool = True, separate: bool = False) -> str | list[str]:
     """SQL for the planned outcomes' scores at every visit:
     ``position, outcome, score, subject, visit, day, value`` (unordered).
@@ -74,9 +70,9 @@ def planned_scores_sql(study: Study, *, missing: bool = True, separate: bool = F
     ``separate``: the list of per-outcome queries instead of their union.
     """
     branches = [
-        f"SELECT {o.position} AS position, {_text(o.outcome)} AS outcome, {_text(o.score)} AS score, "
-        f"subject, visit, day, value FROM {study.name}.scores WHERE instrument = {_text(o.instrument)} "
-        f"AND rater = {_text(o.rater)} AND score = {_text(o.score)}" + ("" if missing else " AND value IS NOT NULL")
+        f"SELECT {o.position} AS position, {literal(o.outcome)} AS outcome, {literal(o.score)} AS score, "
+        f"subject, visit, day, value FROM {study.name}.scores WHERE instrument = {literal(o.instrument)} "
+        f"AND rater = {literal(o.rater)} AND score = {literal(o.score)}" + ("" if missing else " AND value IS NOT NULL")
         for o in outcomes_frame(study).itertuples(index=False)]
     if not branches:
         branches = ["SELECT NULL::BIGINT AS position, NULL::VARCHAR AS outcome, NULL::VARCHAR AS score, "
@@ -105,7 +101,7 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     latest = "struct_pack(day := day, visit := visit, value := value)"
     key = latest
     if plan.post_rule == "named_visit":
-        post_window += f" AND visit = {_text(plan.post_visit)}"
+        post_window += f" AND visit = {literal(plan.post_visit)}"
     elif plan.post_rule == "nearest_day":
         key = (f"struct_pack(nearest := -abs(day - {int(plan.post_target_day)}), "
                "day := day, visit := visit, value := value)")
@@ -118,7 +114,7 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         f"FROM ({branch}) GROUP BY position, subject"
         for branch in planned_scores_sql(study, missing=False, separate=True))
     outcomes = outcomes_frame(study)
-    names = {column: "CAST([" + ", ".join(_text(v) for v in outcomes.get(column, [])) + "] AS VARCHAR[])"
+    names = {column: "CAST([" + ", ".join(literal(v) for v in outcomes.get(column, [])) + "] AS VARCHAR[])"
              for column in ("outcome", "score")}
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pair_picks AS

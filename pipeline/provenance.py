@@ -29,9 +29,9 @@ from typing import Iterator
 import duckdb
 
 from pipeline import exits, paths
-from pipeline.ingest import SourceFile
-from pipeline.readers import sha256
-from pipeline.study import OVERRIDABLE, Study, load_study
+from pipeline.ingest.ingestion import SourceFile
+from pipeline.ingest.readers import sha256
+from pipeline.spec.study import OVERRIDABLE, Study, load_study
 from pipeline.warehouse import transaction
 
 PACKAGES = ("facial-outcomes", "duckdb", "pandas", "numpy", "scipy", "matplotlib",

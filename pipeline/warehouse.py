@@ -284,3 +284,21 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     fetch comes back empty, which blocks the next statement on the connection.
     """
     return con.execute(sql, params or []).fetchall()[0][0]
+
+
+def relation_kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """``"TABLE"``, ``"VIEW"`` or None for ``schema.name`` in the warehouse."""
+    schema, table = name.split(".")
+    found = scalar(con, "SELECT any_value(table_type) FROM information_schema.tables "
+                        "WHERE table_schema = ? AND table_name = ? AND table_catalog = current_database()",
+                   [schema, table])
+    return None if found is None else ("VIEW" if found == "VIEW" else "TABLE")
+
+
+def replace_relation(con: duckdb.DuckDBPyConnection, name: str, kind: str | None) -> None:
+    """Make way for a new ``kind`` (``"TABLE"``/``"VIEW"``) named ``schema.name``: drop what is
+    there unless it is a table that ``CREATE OR REPLACE TABLE`` replaces; ``kind`` None drops it
+    whatever it is. (A warehouse written before a table became a view still opens.)"""
+    found = relation_kind(con, name)
+    if found and (found != kind or kind == "VIEW"):
+        con.execute(f"DROP {found} {name}")

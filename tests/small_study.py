@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import demo
+from pipeline.synthetic import demo
 
 SMALL_SPEC = """\
 [study]
@@ -75,16 +75,16 @@ def write_small_study(folder: Path, *, name: str = "small", seed: int = 63, n_pa
     return folder
 
 
-# A run's steps up to the figures, in run_study's order (functions of pipeline.report).
+# A run's steps up to the figures, in run_study's order (functions of pipeline.steps).
 DATA_STEPS = ("ingest", "score_study", "pair_study", "analyse", "secondary_analyses", "write_tables")
 
 
 def run_steps(con, study, reports: Path, steps=DATA_STEPS) -> None:
-    """Run some of a study's steps on ``con`` (looked up in pipeline.report at call time)."""
-    from pipeline import report
+    """Run some of a study's steps on ``con`` (looked up in pipeline.steps at call time)."""
+    from pipeline import steps as study_steps
 
     for step in steps:
-        function = getattr(report, step)
+        function = getattr(study_steps, step)
         if step in ("score_study", "pair_study"):
             function(con, study)
         else:
@@ -119,8 +119,8 @@ def _session_dir() -> Path:
 def full_run() -> Path:
     """One clean, complete run of the small study (figures and report included), shared by the
     tests of a session: ``<dir>/raw/small``, ``<dir>/warehouse.duckdb``, ``<dir>/reports/small``."""
-    from pipeline.report import run_study
-    from pipeline.study import load_study
+    from pipeline.steps import run_study
+    from pipeline.spec.study import load_study
 
     base = _session_dir() / "full_run"
     study = load_study(write_small_study(base / "raw" / "small"))

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import write_study
 from pipeline import warehouse
-from pipeline.cli import main
+from assets.cli import main
 
 REDCAP = Path(__file__).parent / "redcap"
 
@@ -303,7 +303,7 @@ def test_outcome_without_pairs_gets_its_table_2_row_and_reliability_is_estimated
 
 
 def test_table_2_of_an_outcome_without_pairs_beside_one_with():
-    from pipeline import tables
+    from pipeline.render import tables
 
     outcomes = pd.DataFrame({"outcome": ["a", "b"], "score": ["s", "s"], "label": ["A", "B"],
                              "higher_is_better": [True, True]})

@@ -7,8 +7,8 @@ import csv
 import duckdb
 import pytest
 
-from pipeline.deidentify import IdentifiersFound, guard, name_rules, refusal_message, scan
-from pipeline.readers import read_table
+from pipeline.ingest.deidentify import IdentifiersFound, guard, name_rules, refusal_message, scan
+from pipeline.ingest.readers import read_table
 
 
 def findings_for(tmp_path, column: str, values: list[str], **kwargs) -> set[str]:
@@ -82,7 +82,7 @@ def test_dob_holding_only_years_is_still_a_date_column_but_years_pass(tmp_path):
 def test_one_cell_that_is_not_a_small_number_sends_a_numeric_column_to_the_probes(tmp_path, odd):
     # Columns holding only numbers below 501 (empty cells aside) skip the value probes: one
     # text cell, compact date, NaN or infinity among them must not let the column skip them.
-    from pipeline.deidentify import _needing_values
+    from pipeline.ingest.deidentify import _needing_values
 
     path = tmp_path / "export.csv"
     path.write_text("study_id,score\nS1,3\nS2,\nS3,4.5\nS4,-20190304\n", encoding="utf-8")
@@ -183,7 +183,7 @@ def test_ordinary_clinical_columns_are_not_taken_for_zip_codes(tmp_path, column,
 def test_zip_codes_read_as_numbers_are_looked_at_as_text(tmp_path):
     # A number column holding 02114 reads as 2114: below every threshold of the fast path that
     # lets small numbers skip the probes, unless whole numbers from 501 to 99999 need their text.
-    from pipeline.deidentify import TextNeeded, _needing_values
+    from pipeline.ingest.deidentify import TextNeeded, _needing_values
 
     path = tmp_path / "export.csv"
     path.write_text("study_id,region\nS1,02114\nS2,02139\nS3,00601\n", encoding="utf-8")
@@ -198,7 +198,7 @@ def test_zip_codes_read_as_numbers_are_looked_at_as_text(tmp_path):
 
 
 def test_a_registry_sized_number_column_of_small_values_still_skips_the_probes(tmp_path):
-    from pipeline.deidentify import _needing_values
+    from pipeline.ingest.deidentify import _needing_values
 
     path = tmp_path / "export.csv"
     path.write_text("study_id,eface,landmark\nS1,200,12.5\nS2,0,180.0\nS3,,-3\n", encoding="utf-8")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import demo
+from pipeline.synthetic import demo
 
 SCHEDULED = {"m1": (23, 37), "m3": (76, 104), "m6": (159, 201), "m12": (335, 395)}
 EFACE_COLUMNS = [c for c in demo.VISIT_COLUMNS if c.startswith("eface_")]

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from pipeline import paths
-from pipeline.report import run_study
-from pipeline.study import load_study
+from pipeline.steps import run_study
+from pipeline.spec.study import load_study
 
 FIXTURE = Path(__file__).parent / "fixtures" / "r" / "demo_expected.csv"
 COLUMNS = ["n_pairs", "pre_mean", "pre_sd", "post_mean", "post_sd", "mean_diff", "sd_diff",

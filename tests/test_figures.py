@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline import figures
+from pipeline.render import figures
 
 RNG = np.random.default_rng(7)
 PRE = RNG.integers(2, 7, 20).astype(float)
@@ -239,7 +239,7 @@ def draw(marks, *, width):
 INTERRUPTED_EXPORT = '''
 import signal, sys
 from pathlib import Path
-from pipeline import figures
+from pipeline.render import figures
 import held_figure
 
 # Ctrl-C as a terminal's foreground job receives it. A test runner started in the background by

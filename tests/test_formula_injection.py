@@ -4,7 +4,7 @@ and formatted statistics are written as they are.
 
 The checks here read each file back as its own format (the csv module, python-docx, the HTML,
 Markdown and LaTeX text) and judge every cell by OWASP's list themselves, independently of the
-rule in pipeline.cells.
+rule in pipeline.render.cells.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import SPEC, write_study
-from pipeline import tables
+from pipeline.render import tables
 from pipeline.cli import main
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "\t=1", "\r=1"]
@@ -184,7 +184,7 @@ def test_results_without_formula_text_are_the_bytes_pandas_writes(tmp_path):
 
 def test_dagster_markdown_previews_neutralise_text():
     from assets.checks import _listing
-    from pipeline.cells import markdown_frame
+    from pipeline.render.cells import markdown_frame
 
     frame = pd.DataFrame({"subject": ['=HYPERLINK("x","y")', "P2"], "visit": ["@SUM(1+1)", "a|b"],
                           "value": [-1.5, 2.0]})
@@ -244,7 +244,7 @@ def test_dagster_markdown_previews_neutralise_text():
     ("'=1", "'=1"),
 ])
 def test_neutralise_rule(text, expected):
-    from pipeline.cells import neutralise
+    from pipeline.render.cells import neutralise
 
     assert neutralise(text) == expected
 

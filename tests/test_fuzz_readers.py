@@ -24,11 +24,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pipeline import redcap
-from pipeline.deidentify import IdentifiersFound, scan
-from pipeline.ingest import IngestError, ingest_study, scan_sources
-from pipeline.readers import ReadError, ReadOptions, read_table
-from pipeline.study import load_study
+from pipeline.ingest import redcap
+from pipeline.ingest.deidentify import IdentifiersFound, scan
+from pipeline.ingest.ingestion import IngestError, ingest_study, scan_sources
+from pipeline.ingest.readers import ReadError, ReadOptions, read_table
+from pipeline.spec.study import load_study
 
 FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pipeline import paths
-from pipeline.ingest import IngestError, item_columns
+from pipeline.ingest.ingestion import IngestError, item_columns
 from pipeline.pairing import outcomes_frame
-from pipeline.study import OVERRIDABLE, SpecError, Study, load_study, with_overrides
+from pipeline.spec.study import OVERRIDABLE, SpecError, Study, load_study, with_overrides
 
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

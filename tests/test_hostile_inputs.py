@@ -10,7 +10,6 @@ without quoting them; an accepted one must quarantine them without keeping them.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -19,7 +18,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from pipeline.cli import main
+from assets.cli import main
 
 CANARIES = {
     "name": "Jane Roe", "surname": "Roe", "phone": "617-555-0142", "email": "jroe@example.com",

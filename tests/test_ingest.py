@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from pipeline.deidentify import IdentifiersFound
-from pipeline.ingest import IngestError, ingest_study, scan_sources
-from pipeline.study import load_study
+from pipeline.ingest.deidentify import IdentifiersFound
+from pipeline.ingest.ingestion import IngestError, ingest_study, scan_sources
+from pipeline.spec.study import load_study
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_a_withheld_value_is_found_in_the_export_by_its_keyed_hash(ingested, tin
     the warehouse does not hold); a short number is kept as written and has no hash."""
     import hashlib
 
-    from pipeline.ingest import quarantine_key
+    from pipeline.ingest.ingestion import quarantine_key
 
     con, _ = ingested
     hashes = dict(con.execute('SELECT line, value_hash FROM tiny.quarantine').fetchall())

@@ -7,7 +7,8 @@ import re
 import duckdb
 import pytest
 
-from pipeline.instruments import REGISTRY, score_sql
+from pipeline.instruments import REGISTRY
+from pipeline.instruments.sql import score_sql
 
 SUNNYBROOK = REGISTRY["sunnybrook"]
 
@@ -178,9 +179,9 @@ def versioned_study(tmp_path):
 
 
 def test_study_scores_carry_version_reason_and_item_findings(versioned_study):
-    from pipeline.ingest import ingest_study
-    from pipeline.instruments import score_study
-    from pipeline.study import load_study
+    from pipeline.ingest.ingestion import ingest_study
+    from pipeline.scores import score_study
+    from pipeline.spec.study import load_study
 
     study = load_study(versioned_study)
     con = duckdb.connect()
@@ -219,7 +220,7 @@ def test_study_scores_carry_version_reason_and_item_findings(versioned_study):
 
 def test_outcome_labels_name_the_scoring_version(versioned_study):
     from pipeline.pairing import outcomes_frame
-    from pipeline.study import load_study
+    from pipeline.spec.study import load_study
 
     frame = outcomes_frame(load_study(versioned_study))
     assert frame["label"].tolist() == ["House-Brackmann grade (observer)", "SAQ total (version raw_sum)"]
@@ -232,7 +233,7 @@ def test_outcome_labels_name_the_scoring_version(versioned_study):
     ('better = "lower"', "must be one of higher, lower; got 'down'"),
 ])
 def test_spec_errors_for_versions_and_custom_measures(tmp_path, versioned_study, edit, message):
-    from pipeline.study import SpecError, load_study
+    from pipeline.spec.study import SpecError, load_study
 
     spec = versioned_study / "study.toml"
     spec.write_text(spec.read_text().replace(edit, edit.replace("raw_sum", "sum").replace("lower", "down")))
@@ -243,7 +244,7 @@ def test_spec_errors_for_versions_and_custom_measures(tmp_path, versioned_study,
 def test_registry_finds_every_module():
     import pkgutil
 
-    import pipeline.instruments as package
+    import pipeline.instruments.scales as package
 
     modules = {m.name for m in pkgutil.iter_modules(package.__path__)}
     assert set(REGISTRY) == modules
@@ -263,7 +264,7 @@ def test_flagged_only_scoring_is_the_full_scoring_of_the_rows_with_an_item_probl
     import numpy as np
     import pandas as pd
 
-    from pipeline.instruments import _problem, scored_columns_sql
+    from pipeline.instruments.sql import _problem, scored_columns_sql
 
     rng = np.random.default_rng(5)
     eface, landmarks = REGISTRY["eface"], REGISTRY["landmarks"]

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.instruments import REGISTRY, score_sql
+from pipeline.instruments import REGISTRY
+from pipeline.instruments.sql import score_sql
 
 # --- reference implementation -------------------------------------------------------------------------
 

@@ -17,9 +17,9 @@ import duckdb
 import pytest
 
 from conftest import SPEC
-from pipeline.deidentify import IdentifiersFound
-from pipeline.ingest import IngestError, ingest_study
-from pipeline.study import load_study
+from pipeline.ingest.deidentify import IdentifiersFound
+from pipeline.ingest.ingestion import IngestError, ingest_study
+from pipeline.spec.study import load_study
 
 CORPUS = Path(__file__).parent / "malformed"
 with open(CORPUS / "EXPECTED.csv", newline="", encoding="utf-8") as handle:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from assets.definitions import build_definitions
-from pipeline.study import SpecError, load_study, with_overrides
+from pipeline.spec.study import SpecError, load_study, with_overrides
 from pipeline import paths
 
 UP_TO_TESTS = [dg.AssetKey(["demo", name]) for name in ("ingested", "scores", "pairs", "paired_tests")]
@@ -66,7 +66,7 @@ def test_launchpad_options_are_the_overrides_of_the_schema():
     from typing import get_args
 
     from assets.resources import SPEC, AnalysisOptions
-    from pipeline.spec_schema import AnalysisOverrides
+    from pipeline.spec.schema import AnalysisOverrides
 
     ours, theirs = AnalysisOptions.model_fields, AnalysisOverrides.model_fields
     assert list(ours) == list(theirs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from pipeline.pairing import pair_study
-from pipeline.study import load_study
+from pipeline.spec.study import load_study
 
 
 def scored(subjects: list[str], values: str) -> duckdb.DuckDBPyConnection:
@@ -37,7 +37,7 @@ def test_pre_is_latest_preoperative_and_post_is_last_followup_with_a_value(tiny_
 
 
 def test_ties_on_a_day_go_to_the_later_visit_code_and_equal_distances_to_the_later_day(tiny_study):
-    from pipeline.study import with_overrides
+    from pipeline.spec.study import with_overrides
 
     con = scored(["A", "B"], """
         ('A', 'pre', -3, 5.0), ('A', 'preop', -3, 4.0), ('A', 'Pre', -3, 7.0), ('A', 'm3', 100, 3.0),

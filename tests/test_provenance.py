@@ -7,8 +7,8 @@ import json
 
 import duckdb
 
-from pipeline.report import run_study
-from pipeline.study import load_study
+from pipeline.steps import run_study
+from pipeline.spec.study import load_study
 
 
 def test_provenance_names_inputs_spec_commit_and_versions(tiny_study, tmp_path):
@@ -62,7 +62,7 @@ def test_every_run_is_kept_in_the_warehouse_while_the_outputs_stay_byte_identica
 
 def test_a_run_records_its_overrides_and_allowed_identifiers(tiny_study):
     from pipeline.provenance import finish_run, start_run
-    from pipeline.study import with_overrides
+    from pipeline.spec.study import with_overrides
 
     spec = tiny_study / "study.toml"
     spec.write_text(spec.read_text() + '\n[identifiers.allow]\nage = "ages of adults under 90, in whole years"\n')

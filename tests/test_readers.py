@@ -9,7 +9,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipeline.readers import ReadError, ReadOptions, number_sql, read_table
+from pipeline.ingest.readers import ReadError, ReadOptions, number_sql, read_table
 
 ROWS = [("code", "visit", "day", "hb"), ("P1", "pré", "-10", "4"), ("P2", "m3", "95", "3")]
 
@@ -261,7 +261,7 @@ def test_latin_1_stays_latin_1_and_bytes_windows_1252_lacks_still_read(tmp_path)
 
 
 def test_duckdb_errors_are_refused_with_the_line_number_but_never_the_line(tmp_path):
-    from pipeline.readers import csv_refusal
+    from pipeline.ingest.readers import csv_refusal
 
     # A real error of DuckDB's CSV reader, which quotes the line it stopped on.
     path = tmp_path / "v.csv"
@@ -281,6 +281,5 @@ def test_a_first_line_of_values_repeating_a_cell_is_refused_without_quoting_it(t
     with pytest.raises(ReadError) as raised:
         read_table(duckdb.connect(), path, "raw")
     message = str(raised.value)
-    assert "columns 2 and 4 of the first line hold the same text, and the first line does not look like a header" \
-        in message
+    assert "columns 2 and 4 of the header have the same name" in message and "put the header row on line 1" in message
     assert "Jane" not in message and "1970" not in message

@@ -15,11 +15,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.deidentify import IdentifiersFound
-from pipeline.ingest import IngestError, ingest_study
-from pipeline.redcap import (CHOICES, IDENTIFIER, MAXIMUM, MINIMUM, TYPE as FIELD_TYPE, VALIDATION, RedcapError,
+from pipeline.ingest.deidentify import IdentifiersFound
+from pipeline.ingest.ingestion import IngestError, ingest_study
+from pipeline.ingest.redcap import (CHOICES, IDENTIFIER, MAXIMUM, MINIMUM, TYPE as FIELD_TYPE, VALIDATION, RedcapError,
                              draft_spec, read_dictionary, split_checkbox)
-from pipeline.study import load_study
+from pipeline.spec.study import load_study
 
 HERE = Path(__file__).parent / "redcap"
 

@@ -17,10 +17,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline import registry
-from pipeline.ingest import ingest_study
+from pipeline.synthetic import registry
+from pipeline.ingest.ingestion import ingest_study
 from pipeline.instruments import REGISTRY
-from pipeline.study import load_study
+from pipeline.spec.study import load_study
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,7 @@ def test_ingest_accepts_every_row_and_scores_every_instrument(tmp_path):
     assert con.execute("SELECT count(*) FROM registry_test.quarantine").fetchall() == [(0,)]
     answered = sum(pd.read_csv(tmp_path / "r" / "visits.csv")[registry.ITEM_COLUMNS].notna().sum())
     assert con.execute("SELECT count(*) FROM registry_test.item_responses").fetchall() == [(answered,)]
-    from pipeline.instruments import score_study
+    from pipeline.scores import score_study
 
     score_study(con, study)
     scored = {r[0] for r in con.execute("SELECT DISTINCT instrument FROM registry_test.scores "
@@ -84,7 +84,7 @@ def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path):
 
 
 @pytest.mark.parametrize("code", [
-    "import pipeline.validate",
+    "import pipeline.ingest.validate",
     "from pipeline.cli import main; main(['validate', 'data/raw/demo'])",
 ])
 def test_validating_does_not_import_the_plotting_or_modelling_libraries(code):

@@ -12,8 +12,8 @@ import docx
 import duckdb
 import pytest
 
-from pipeline.report import run_study
-from pipeline.study import load_study
+from pipeline.steps import run_study
+from pipeline.spec.study import load_study
 
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):

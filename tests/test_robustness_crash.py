@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.study import load_study
+from pipeline.spec.study import load_study
 from small_study import DATA_STEPS, file_bytes, full_run, run_steps, study_tables, write_small_study
 
 TESTS = Path(__file__).parent
@@ -31,8 +31,9 @@ import json, os, re, signal, sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 
-from pipeline import report, report_html, warehouse
-from pipeline.study import load_study
+from pipeline import steps as study_steps, warehouse
+from pipeline.render import report as report_html
+from pipeline.spec.study import load_study
 from small_study import run_steps
 
 
@@ -61,13 +62,13 @@ class DyingConnection:
 def killed_run(folder, db, reports, kill_in, steps):
     study = load_study(Path(folder))
     con = DyingConnection(warehouse.connect(Path(db)), study.name)
-    original = getattr(report, kill_in)
+    original = getattr(study_steps, kill_in)
 
     def armed(*args, **kwargs):
         con.armed = True
         return original(*args, **kwargs)
 
-    setattr(report, kill_in, armed)
+    setattr(study_steps, kill_in, armed)
     if kill_in == "write_report":
         report_html.report_docx = die   # report.html is written, report.docx not yet
     run_steps(con, study, Path(reports), steps.split(","))

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from pipeline import warehouse
-from pipeline.cli import main
+from assets.cli import main
 
 
 def _run(capsys, study, tmp_path, *extra):
@@ -161,7 +161,7 @@ def test_a_failed_data_check_in_a_dagster_run_is_one_line_saying_where_to_look(t
 
 
 def test_debug_shows_the_traceback(tiny_study, tmp_path, capsys):
-    from pipeline.study import SpecError
+    from pipeline.spec.study import SpecError
 
     (tiny_study / "visits.csv").unlink()
     with pytest.raises(SpecError, match="visits.csv"):
@@ -175,14 +175,15 @@ def test_debug_shows_the_traceback(tiny_study, tmp_path, capsys):
 # run that does not stop has lost the Ctrl-C, never received it too late.
 PAUSED_RUN = r"""
 import functools, os, signal, sys
-from pipeline import cli, report
+from assets import cli
+from pipeline import steps
 
 # Ctrl-C as a terminal's foreground job receives it. A test runner started in the background by a
 # non-interactive shell (`pytest &` in a script) hands SIGINT down ignored, and Python then keeps
 # it ignored: the run would never see the signal this test sends.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 where = sys.argv[1]
-save = report._save
+save = steps._save
 calls = []
 
 
@@ -206,7 +207,7 @@ def paused(con, *args, **kwargs):
     return written
 
 
-report._save = paused
+steps._save = paused
 sys.exit(cli.main(sys.argv[2:]))
 """
 

@@ -102,7 +102,7 @@ def watched(tmp_path_factory):
            "WATCH_RAW": str(raw), "WATCH_LOG": str(log), "OUTCOMES_RAW": str(raw),
            "OUTCOMES_WAREHOUSE": str(base / "warehouse.duckdb"), "OUTCOMES_REPORTS": str(base / "reports"),
            "DAGSTER_HOME": str(base / "dagster")}
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "report"], cwd=paths.PROJECT_ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "assets.cli", "report"], cwd=paths.PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     writes = [json.loads(line) for f in sorted(log.glob("*.jsonl")) for line in f.read_text().splitlines()]
     watched_processes = len(list(log.glob("*.started")))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import paths
-from pipeline.study import SpecError, load_study
+from pipeline.spec.study import SpecError, load_study
 
 DEMO = paths.RAW_DATA_DIR / "demo"
 SPEC = (DEMO / "study.toml").read_text(encoding="utf-8")

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from conftest import SPEC, write_study
-from pipeline.instruments import score_study
-from pipeline.ingest import ingest_study
+from pipeline.scores import score_study
+from pipeline.ingest.ingestion import ingest_study
 from pipeline.pairing import pair_study
-from pipeline.report import analyse, secondary_analyses
-from pipeline.study import SpecError, load_study
+from pipeline.steps import analyse, secondary_analyses
+from pipeline.spec.study import SpecError, load_study
 
 PATIENTS = """
     code,age,branches

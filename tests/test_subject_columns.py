@@ -4,7 +4,6 @@ pooled or left out, in every output."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -14,7 +13,7 @@ import pytest
 
 from conftest import write_study
 from pipeline.cli import main
-from pipeline.small_cells import pool_small_levels, pooled_label, small_codes_left_out
+from pipeline.statistics.small_cells import pool_small_levels, pooled_label, small_codes_left_out
 
 SPEC = """
 [study]
@@ -77,8 +76,8 @@ def run(study: Path, tmp_path: Path, capsys) -> tuple[int, str]:
 
 def ingested(study: Path) -> duckdb.DuckDBPyConnection:
     """The study ingested into an in-memory warehouse: for what ingestion alone decides."""
-    from pipeline.ingest import ingest_study
-    from pipeline.study import load_study
+    from pipeline.ingest.ingestion import ingest_study
+    from pipeline.spec.study import load_study
 
     con = duckdb.connect()
     ingest_study(con, load_study(study))

@@ -6,7 +6,7 @@ import numpy as np
 
 import pytest
 
-from pipeline.tables import estimate_ci, format_p, mean_sd
+from pipeline.render.tables import estimate_ci, format_p, mean_sd
 
 
 @pytest.mark.parametrize("p, text", [
@@ -30,7 +30,7 @@ def test_numbers_round_only_when_rendered():
 import docx  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline import tables  # noqa: E402
+from pipeline.render import tables  # noqa: E402
 
 SUBJECTS = pd.DataFrame({
     "subject": ["S1", "S2", "S3", "S4", "S5"],

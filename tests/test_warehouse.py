@@ -41,9 +41,9 @@ def test_written_file_opens_read_only(tmp_path):
 # A real `outcomes run` that stops inside its scoring step until told to go on.
 PAUSED_RUN = r"""
 import sys
-from pipeline import cli, report
+from pipeline import cli, steps
 
-scoring = report.score_study
+scoring = steps.score_study
 
 
 def paused(*args, **kwargs):
@@ -52,7 +52,7 @@ def paused(*args, **kwargs):
     return scoring(*args, **kwargs)
 
 
-report.score_study = paused
+steps.score_study = paused
 sys.exit(cli.main(sys.argv[1:]))
 """
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from pipeline.spec_schema import TESTS
+from pipeline.spec.schema import TESTS
 
 __all__ = [
     "PairedTResult",
@@ -61,7 +61,7 @@ TEXT_COLUMNS = ("outcome", "score", "group", "pre_visit", "post_visit", "wilcoxo
 
 _TEST_LABELS = {"wilcoxon": "Wilcoxon signed-rank", "t": "paired t"}
 #: Test choices a plan may name; "auto" is decided per outcome by :func:`choose_test`.
-TEST_CHOICES = TESTS  # the spec's choices (pipeline.spec_schema.Test)
+TEST_CHOICES = TESTS  # the spec's choices (pipeline.spec.schema.Test)
 
 
 @dataclass(frozen=True)

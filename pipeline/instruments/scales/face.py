@@ -13,7 +13,7 @@ on the domains gives coefficients proportional to the domains' item counts
 (Yoon et al.). A plain mean of the six domains is kept as a second version.
 """
 
-from pipeline.instruments import Instrument, Item, MinimalChange, Score, Version
+from pipeline.instruments.model import Instrument, Item, MinimalChange, Score, Version
 
 # Reverse-worded items (answered so that 5 is worst): 9, 10, 13, 14, 15.
 REVERSED = {9, 10, 13, 14, 15}

@@ -13,7 +13,7 @@ symmetric, negative means the affected side shows less), its absolute value
 (asymmetry, lower is better) and the ratio affected / healthy (1 is symmetric).
 """
 
-from pipeline.instruments import SIDES, Instrument, Item, Score
+from pipeline.instruments.model import SIDES, Instrument, Item, Score
 
 MEASURES = {
     # name: (label, unit, minimum, maximum)

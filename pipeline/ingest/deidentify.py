@@ -69,7 +69,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.readers import RawTable, quote
+from pipeline.ingest.readers import RawTable
+from pipeline.sql import literal, quote
 
 # HHS list of 3-digit ZIP prefixes with 20,000 or fewer people (2000 Census), which Safe
 # Harbor requires to be replaced by "000" (domain reference section 5, [S46, S47]).
@@ -267,10 +268,6 @@ _CODE_NAMES = frozenset({"id", "ids", "code", "codes", "record", "subject", "par
 _AGE_90 = r"^\s*(90\s*\+|>=?\s*90|≥\s*90|90\s*(or|and)\s*(older|over|above))\s*$"
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 PERSON_SHAPE = "personal name"
 
 
@@ -285,12 +282,12 @@ def header_values(names: Sequence[str], con: duckdb.DuckDBPyConnection | None = 
     candidates = [(i, n) for i, n in enumerate(names, start=1) if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)]
     if not candidates:
         return {}
-    checks = [(rule.removesuffix(" in values"), f"regexp_matches(name, {_literal(pattern)})")
+    checks = [(rule.removesuffix(" in values"), f"regexp_matches(name, {literal(pattern)})")
               for rule, pattern in VALUE_RULES]
     checks += [("number", "TRY_CAST(trim(name) AS DOUBLE) IS NOT NULL "
                           "OR regexp_matches(trim(name), '^[-+]?[0-9]+([.,][0-9]+)?$')"),
-               (PERSON_SHAPE, f"regexp_matches(trim(name), {_literal(_PERSON_NAME)})")]
-    rows = ", ".join(f"({i}, {_literal(n)})" for i, n in candidates)
+               (PERSON_SHAPE, f"regexp_matches(trim(name), {literal(_PERSON_NAME)})")]
+    rows = ", ".join(f"({i}, {literal(n)})" for i, n in candidates)
     own = con is None
     con = duckdb.connect() if own else con
     try:
@@ -354,7 +351,7 @@ def scan(con: duckdb.DuckDBPyConnection, raw: RawTable, *, label: str = "",
 
     Parameters
     ----------
-    raw : the loaded file (see :func:`pipeline.readers.read_table`).
+    raw : the loaded file (see :func:`pipeline.ingest.readers.read_table`).
     label : the file name used in findings (default the file's name).
     allowed : column -> justification; these columns are not scanned.
     dictionary_identifiers : column -> why a data dictionary marks it as an identifier.
@@ -387,17 +384,17 @@ def scan(con: duckdb.DuckDBPyConnection, raw: RawTable, *, label: str = "",
     probes: list[tuple[str, str, set[str] | None]] = []
     for rule, pattern in VALUE_RULES:
         exempt = kinds["date"] if rule.startswith("date") else set()
-        condition = f"NOT num AND regexp_matches(v, {_literal(pattern)})"
+        condition = f"NOT num AND regexp_matches(v, {literal(pattern)})"
         if exempt:
             condition += f" AND \"column\" NOT IN ({_in_list(exempt)})"
         probes.append((rule, condition, None))
-    probes.append(("date more specific than a year in values", f"num AND regexp_matches(v, {_literal(_COMPACT_DATE)})"
+    probes.append(("date more specific than a year in values", f"num AND regexp_matches(v, {literal(_COMPACT_DATE)})"
                    + (f" AND \"column\" NOT IN ({_in_list(kinds['date'])})" if kinds["date"] else ""), None))
     probes.append(("date more specific than a year (a date column may hold only a 4-digit year)",
-                   f"NOT regexp_matches(v, {_literal(_YEAR)})", kinds["date"]))
+                   f"NOT regexp_matches(v, {literal(_YEAR)})", kinds["date"]))
     probes.append(('age of 90 or more not collapsed into "90+"',
                    f"(num AND TRY_CAST(replace(v, ',', '.') AS DOUBLE) >= 90) OR (NOT num AND regexp_matches(v, '[0-9]') "
-                   f"AND NOT regexp_matches(v, {_literal(_AGE_90)}))", kinds["age"]))
+                   f"AND NOT regexp_matches(v, {literal(_AGE_90)}))", kinds["age"]))
     probes.append(("birth year implying an age of 90 or more", f"TRY_CAST(v AS INTEGER) <= {year - 90}",
                    kinds["birth_year"]))
     probes.append(("ZIP code longer than 3 digits", "NOT regexp_matches(v, '^[0-9]{3}$')", kinds["zip"]))
@@ -405,9 +402,9 @@ def scan(con: duckdb.DuckDBPyConnection, raw: RawTable, *, label: str = "",
                    f"v IN ({restricted})", kinds["zip"]))
     code_columns = {c for c in codes if c in scanned}
     probes.append(("value shaped like a person's name in a column of codes",
-                   f"NOT num AND regexp_matches(v, {_literal(_PERSON_NAME)})", code_columns))
+                   f"NOT num AND regexp_matches(v, {literal(_PERSON_NAME)})", code_columns))
     probes.append(("free text (three words or more) in a column of codes",
-                   f"NOT num AND regexp_matches(v, {_literal(_PHRASE)})", code_columns))
+                   f"NOT num AND regexp_matches(v, {literal(_PHRASE)})", code_columns))
     # REDCap's event, instrument and group names are the project's own labels, not the individual's.
     valued = [c for c in scanned if c not in STRUCTURAL or c == "redcap_survey_identifier"]
     findings.extend(_run_probes(con, raw, file, valued, probes, free_text))
@@ -449,7 +446,7 @@ _COMPACT_DATE = r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"
 
 
 def _in_list(columns: set[str]) -> str:
-    return ", ".join(_literal(c) for c in sorted(columns))
+    return ", ".join(literal(c) for c in sorted(columns))
 
 
 # The smallest ZIP code is 00501: a number from here up may be a compact date (19000101 or more)
@@ -506,7 +503,7 @@ def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, column
     # One GROUP BY per column on the value as written (faster in DuckDB than unpivoting every
     # cell first), then trimmed and merged: trimming the few distinct values, not every cell.
     per_column = " UNION ALL ".join(
-        f"SELECT {_literal(c)} AS \"column\", {quote(c)} AS written, count(*) AS n, min(_line) AS first "
+        f"SELECT {literal(c)} AS \"column\", {quote(c)} AS written, count(*) AS n, min(_line) AS first "
         f"FROM {raw.table} GROUP BY ALL" for c in columns)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _guard_values AS
@@ -524,12 +521,12 @@ def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, column
         selects.append(f"sum(n) FILTER (WHERE {condition}) AS n{i}, min(first) FILTER (WHERE {condition}) AS l{i}")
     # Personal names: most of a column's values shaped like a name, and those mostly distinct
     # (a diagnosis such as "Ramsay Hunt" repeats; people's names rarely do).
-    person = f"NOT num AND regexp_matches(v, {_literal(_PERSON_NAME)})"
+    person = f"NOT num AND regexp_matches(v, {literal(_PERSON_NAME)})"
     selects.append(f"sum(n) FILTER (WHERE {person}) AS n_person, count(*) FILTER (WHERE {person}) AS d_person, "
                    f"min(first) FILTER (WHERE {person}) AS l_person, sum(n) AS n_values")
     # 5-digit codes (see the module docstring): how many distinct values are codes, keep a
     # leading zero, end in 0, and the range the codes span.
-    five = f"regexp_matches(v, {_literal(_FIVE_DIGITS)})"
+    five = f"regexp_matches(v, {literal(_FIVE_DIGITS)})"
     code = "TRY_CAST(v[1:5] AS INTEGER)"
     selects.append(f"count(*) AS d_values, count(*) FILTER (WHERE {five}) AS d_five, "
                    f"count(*) FILTER (WHERE {five} AND v[1] = '0') AS d_lead, "

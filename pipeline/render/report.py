@@ -7,9 +7,9 @@ and spec SHA-256, code commit, package versions). It carries no time stamp, so
 the same inputs and code give the same bytes; the run's time is in the Dagster
 run history.
 
-The tables come from :mod:`pipeline.tables`, whose writers neutralise every cell against
+The tables come from :mod:`pipeline.render.tables`, whose writers neutralise every cell against
 spreadsheet formulas; the provenance table here is neutralised the same way
-(:func:`pipeline.cells.neutralise`): a report table copied into Excel is evaluated cell by cell.
+(:func:`pipeline.render.cells.neutralise`): a report table copied into Excel is evaluated cell by cell.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import tables
-from pipeline.cells import neutralise
-from pipeline.figures import FigureSpec
+from pipeline.render import tables
+from pipeline.render.cells import neutralise
+from pipeline.render.figures import FigureSpec
 
 SOFTWARE = ("duckdb", "pandas", "numpy", "scipy", "matplotlib")
 

@@ -3,7 +3,7 @@
 A multi-centre outcomes registry would hold thousands of patients, each seen
 on a fixed schedule and graded with every instrument the pipeline knows. This
 module draws such a registry from the same latent model as the demo cohort
-(:mod:`pipeline.demo`: patient severity, patient-reported latent, response
+(:mod:`pipeline.synthetic.demo`: patient severity, patient-reported latent, response
 ramp, item calibration), so its scores behave like the demo's, and writes it
 as the raw files the pipeline ingests: ``patients.csv``, ``visits.csv`` (one
 row per patient visit, one column per item) and a ``study.toml``.
@@ -33,8 +33,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline import demo
-from pipeline.demo import ItemSpec, _items
+from pipeline.synthetic import demo
+from pipeline.synthetic.demo import ItemSpec, _items
 
 # (visit code, nominal day, +/- window in days); a registry with V visits uses pre and the first V - 1.
 SCHEDULE = (("m1", 30, 7), ("m3", 90, 14), ("m6", 180, 21), ("m12", 365, 30), ("m24", 730, 45),
@@ -182,7 +182,7 @@ def study_toml(name: str = "registry", visits: int = DEFAULT_VISITS) -> str:
                 ("landmarks", "", "commissure_excursion_asymmetry"), ("landmarks", "", "smile_angle_asymmetry")]
     blocks = "\n".join(f'[[analysis.outcomes]]\ninstrument = "{i}"\n' + (f'rater = "{r}"\n' if r else "")
                        + f'score = "{s}"\n' for i, r, s in outcomes)
-    return f'''# Study spec of a SYNTHETIC registry (pipeline/registry.py): every instrument at every visit.
+    return f'''# Study spec of a SYNTHETIC registry (pipeline/synthetic/registry.py): every instrument at every visit.
 
 [study]
 name = "{name}"

@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.pairing import outcomes_frame, planned_scores_sql
-from pipeline.study import Study
+from pipeline.spec.study import Study
 from pipeline.warehouse import read_frame
 
 

@@ -9,7 +9,7 @@ as named versions: the raw sum (9-45), the sum as a percentage of the maximum
 (sum / 45 x 100, 20-100) and a 0-100 rescaling ((sum - 9) / 36 x 100).
 """
 
-from pipeline.instruments import Instrument, Item, MinimalChange, Score, Version
+from pipeline.instruments.model import Instrument, Item, MinimalChange, Score, Version
 
 ITEMS = tuple(Item(str(k), f"SAQ item {k} (1 = seldom or not at all ... 5 = all the time)", 1, 5)
               for k in range(1, 10))

@@ -1,8 +1,8 @@
 """Raw exports in: identifiers kept out, every row read accepted or quarantined with a reason.
 
 Reads the subjects file and the visits file that a study spec names (CSV, XLSX
-or a REDCap export, see :mod:`pipeline.readers` and :mod:`pipeline.redcap`),
-runs the de-identification guard (:mod:`pipeline.deidentify`) on every column
+or a REDCap export, see :mod:`pipeline.ingest.readers` and :mod:`pipeline.ingest.redcap`),
+runs the de-identification guard (:mod:`pipeline.ingest.deidentify`) on every column
 of every file before anything is written, keeps only the columns the spec
 maps, and writes to the study's schema in the warehouse:
 
@@ -49,12 +49,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.instruments import instrument_for
-from pipeline import progress, redcap
-from pipeline.deidentify import Finding, IdentifiersFound, TextNeeded, scan
-from pipeline.readers import TOP_CODED, RawTable, ReadError, drop_temp, number_sql, quote, read_table, sha256
-from pipeline.study import Study
-from pipeline.warehouse import scalar
+from pipeline import progress
+from pipeline.ingest import redcap
+from pipeline.ingest.deidentify import Finding, IdentifiersFound, TextNeeded, scan
+from pipeline.ingest.readers import TOP_CODED, RawTable, ReadError, drop_temp, number_sql, read_table, sha256
+from pipeline.spec.study import Study, item_columns
+from pipeline.sql import literal, quote
+from pipeline.warehouse import replace_relation, scalar
 
 
 class IngestError(ValueError):
@@ -69,32 +70,6 @@ class SourceFile:
     rows_read: int
     rows_accepted: int
     rows_quarantined: int
-
-
-def item_columns(study: Study) -> pd.DataFrame:
-    """The spec's mapping from visits-file columns to instrument items, with allowed ranges."""
-    rows = []
-    for source in study.instruments:
-        for rater in source.raters:
-            for item in instrument_for(study, source.instrument).items:
-                rows.append({
-                    "column": source.column_for(item.name, rater),
-                    "instrument": source.instrument,
-                    "rater": rater,
-                    "item": item.name,
-                    "minimum": float(item.minimum),
-                    "maximum": float(item.maximum),
-                    "integer": item.integer,
-                })
-    mapping = pd.DataFrame(rows)
-    clash = mapping[mapping["column"].duplicated(keep=False)]
-    if not clash.empty:
-        raise IngestError(f"{study.spec_path}: column {clash['column'].iloc[0]!r} is mapped to more than one item. "
-                          "Give each instrument its own column template.")
-    return mapping
-
-
-_q = quote
 
 
 @dataclass
@@ -120,7 +95,7 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
     """Load every file of the study and run the de-identification guard on all of its columns.
 
     With ``numbers`` (the default), the item columns of a wide visits file that is not a REDCap
-    export are read as numbers when they all are (see :func:`pipeline.readers.read_table`);
+    export are read as numbers when they all are (see :func:`pipeline.ingest.readers.read_table`);
     ``numbers=False`` reads every file as text, with the same results."""
     dictionary = None
     # Item columns only: the guard has nothing to look for in small numbers, and ingestion
@@ -164,7 +139,7 @@ def _require(raw: RawTable, needed: list[str]) -> None:
     like one."""
     import difflib
 
-    from pipeline.deidentify import PERSON_SHAPE, header_is_data, header_values
+    from pipeline.ingest.deidentify import PERSON_SHAPE, header_is_data, header_values
 
     missing = [c for c in dict.fromkeys(needed) if c and c not in raw.columns]
     if not missing:
@@ -214,7 +189,7 @@ def load_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
     name_s, name_v = study.subjects_path.name, study.visits_path.name
     labels = (f"{name_s} [subjects]", f"{name_v} [visits]") if same else (name_s, name_v)
     raw_s, raw_v = files[0], files[-1]
-    vs, vv, vd = _q(study.visit_subject), _q(study.visit_column), _q(study.day_column) if study.day_column else "NULL"
+    vs, vv, vd = quote(study.visit_subject), quote(study.visit_column), quote(study.day_column) if study.day_column else "NULL"
     exprs = {"subject": f"trim({vs})", "visit": f"trim({vv})", "day": vd, "pre": "NULL::VARCHAR[]"}
     visit_labels = {"subject": study.visit_subject, "visit": study.visit_column, "day": study.day_column}
     if study.redcap and study.visits_options.format == "redcap":
@@ -231,7 +206,7 @@ def _redcap_roles(con: duckdb.DuckDBPyConnection, study: Study, raw: RawTable):
     """Which rows of a REDCap export are subjects and which are visits, and how to read a visit."""
     rc = study.redcap
     cols = raw.columns
-    event, instrument, instance = _q(redcap.EVENT), _q(redcap.REPEAT_INSTRUMENT), _q(redcap.REPEAT_INSTANCE)
+    event, instrument, instance = quote(redcap.EVENT), quote(redcap.REPEAT_INSTRUMENT), quote(redcap.REPEAT_INSTANCE)
     has_event, has_repeat = redcap.EVENT in cols, redcap.REPEAT_INSTRUMENT in cols
     repeating = f"coalesce(trim({instrument}), '') <> ''" if has_repeat else "FALSE"
     if has_event and not rc.subjects_event:
@@ -242,9 +217,8 @@ def _redcap_roles(con: duckdb.DuckDBPyConnection, study: Study, raw: RawTable):
         raise IngestError(f"{study.spec_path}: [redcap.events] maps events, but {raw.path.name} has no "
                           f"{redcap.EVENT} column (a classic project). Remove [redcap.events], or export the "
                           "longitudinal project with its events.")
-    lit = lambda text: "'" + text.replace("'", "''") + "'"  # noqa: E731
-    mapped = ", ".join(lit(e.event) for e in rc.events) or "NULL"
-    subject_row = f"(NOT ({repeating}) AND {f'{event} = {lit(rc.subjects_event)}' if has_event else 'TRUE'})"
+    mapped = ", ".join(literal(e.event) for e in rc.events) or "NULL"
+    subject_row = f"(NOT ({repeating}) AND {f'{event} = {literal(rc.subjects_event)}' if has_event else 'TRUE'})"
     if has_event:
         visits_where = f"NOT ({subject_row} AND coalesce({event}, '') NOT IN ({mapped}))"
     elif rc.repeat_instrument:
@@ -256,29 +230,29 @@ def _redcap_roles(con: duckdb.DuckDBPyConnection, study: Study, raw: RawTable):
         pre.append(f"WHEN coalesce({event}, '') NOT IN ({mapped}) "
                    f"THEN ['{redcap.EVENT}', 'event is not mapped to a visit in [redcap.events]']")
     if has_repeat:
-        wanted = f"coalesce(trim({instrument}), '') <> {lit(rc.repeat_instrument)}" if rc.repeat_instrument else "TRUE"
+        wanted = f"coalesce(trim({instrument}), '') <> {literal(rc.repeat_instrument)}" if rc.repeat_instrument else "TRUE"
         pre.append(f"WHEN {repeating} AND {wanted} THEN ['{redcap.REPEAT_INSTRUMENT}', "
                    "'rows of this repeating instrument are not visits; name it in [redcap] repeat_instrument']")
     pre_expr = f"CASE {' '.join(pre)} END" if pre else "NULL::VARCHAR[]"
     suffix = (f" || CASE WHEN coalesce(trim({instance}), '') <> '' THEN '_' || trim({instance}) ELSE '' END"
               if redcap.REPEAT_INSTANCE in cols else "")
     if study.visit_column and study.visit_column != redcap.EVENT and study.visit_column in cols:
-        visit, visit_label = f"trim({_q(study.visit_column)})", study.visit_column
+        visit, visit_label = f"trim({quote(study.visit_column)})", study.visit_column
     elif has_event:
-        cases = " ".join(f"WHEN {lit(e.event)} THEN {lit(e.visit)}" for e in rc.events)
+        cases = " ".join(f"WHEN {literal(e.event)} THEN {literal(e.visit)}" for e in rc.events)
         visit = f"(CASE {event} {cases} END){suffix}" if cases else "NULL"
         visit_label = redcap.EVENT
     else:
         visit = f"trim({instrument}){suffix}" if has_repeat else "NULL"
         visit_label = redcap.REPEAT_INSTRUMENT
-    event_days = " ".join(f"WHEN {lit(e.event)} THEN '{e.day}'" for e in rc.events if e.day is not None)
+    event_days = " ".join(f"WHEN {literal(e.event)} THEN '{e.day}'" for e in rc.events if e.day is not None)
     event_day = f"(CASE {event} {event_days} END)" if has_event and event_days else "NULL"
     if study.day_column:
-        day, day_label = f"coalesce(nullif(trim({_q(study.day_column)}), ''), {event_day})", study.day_column
+        day, day_label = f"coalesce(nullif(trim({quote(study.day_column)}), ''), {event_day})", study.day_column
     else:
         day, day_label = event_day, redcap.EVENT
     return (subject_row, visits_where,
-            {"subject": f"trim({_q(study.visit_subject)})", "visit": visit, "day": day, "pre": pre_expr},
+            {"subject": f"trim({quote(study.visit_subject)})", "visit": visit, "day": day, "pre": pre_expr},
             {"subject": study.visit_subject, "visit": visit_label, "day": day_label})
 
 
@@ -307,11 +281,11 @@ def _subject_columns(con: duckdb.DuckDBPyConnection, study: Study, src: Sources)
             levels[column] = field_.choices
     numeric = [c for c in study.subject_columns if c not in levels and c not in free]
     decimal = study.subjects_options.decimal
-    is_number = {c: f"({number_sql(f'r.{_q(c)}', decimal)} IS NOT NULL OR regexp_matches(r.{_q(c)}, "
-                    f"{_text(TOP_CODED)}))" for c in numeric}
+    is_number = {c: f"({number_sql(f'r.{quote(c)}', decimal)} IS NOT NULL OR regexp_matches(r.{quote(c)}, "
+                    f"{literal(TOP_CODED)}))" for c in numeric}
     if numeric:
         counts = con.execute("SELECT " + ", ".join(
-            f"count(*) FILTER (WHERE trim(r.{_q(c)}) <> ''), count(*) FILTER (WHERE {is_number[c]})"
+            f"count(*) FILTER (WHERE trim(r.{quote(c)}) <> ''), count(*) FILTER (WHERE {is_number[c]})"
             for c in numeric) + " FROM raw_subjects r").fetchall()[0]
         for i, column in enumerate(numeric):
             written, numbers = counts[2 * i], counts[2 * i + 1]
@@ -324,21 +298,21 @@ def _subject_columns(con: duckdb.DuckDBPyConnection, study: Study, src: Sources)
                     "otherwise remove it from [subjects] columns.")
     kept, checks = [], []
     for column in study.subject_columns:
-        q = f"r.{_q(column)}"
+        q = f"r.{quote(column)}"
         written = f"trim(coalesce({q}, '')) <> ''"
         if column in levels:
             codes = levels[column]
-            mapped = f"CASE lower(trim({q})) {' '.join(f'WHEN {_text(str(c).lower())} THEN {_text(c)}' for c, _ in codes)} END"
+            mapped = f"CASE lower(trim({q})) {' '.join(f'WHEN {literal(str(c).lower())} THEN {literal(c)}' for c, _ in codes)} END"
             shown = ", ".join(c for c, _ in codes[:6]) + (", ..." if len(codes) > 6 else "")
-            kept.append(f"{mapped} AS {_q(column)}")
+            kept.append(f"{mapped} AS {quote(column)}")
             checks.append((column, f"CASE WHEN {written} AND {mapped} IS NULL THEN "
-                                   f"{_text(f'not one of the levels declared for {column} ({shown}); correct it in the export or add the level under [subjects.levels]')} END"))
+                                   f"{literal(f'not one of the levels declared for {column} ({shown}); correct it in the export or add the level under [subjects.levels]')} END"))
         elif column in free:
-            kept.append(f"{q} AS {_q(column)}")
+            kept.append(f"{q} AS {quote(column)}")
         else:
-            kept.append(f"CASE WHEN {is_number[column]} THEN trim({q}) END AS {_q(column)}")
+            kept.append(f"CASE WHEN {is_number[column]} THEN trim({q}) END AS {quote(column)}")
             checks.append((column, f"CASE WHEN {written} AND NOT {is_number[column]} THEN "
-                                   f"{_text('not a number; a column of categories needs its levels under [subjects.levels]')} END"))
+                                   f"{literal('not a number; a column of categories needs its levels under [subjects.levels]')} END"))
     return kept, checks
 
 
@@ -387,26 +361,8 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, study: Study, src: Sources
         con.unregister("quarantine_keys")
 
 
-def _literal(value: float) -> str:
+def _double(value: float) -> str:
     return repr(float(value)) if math.isfinite(value) else f"'{value}'::DOUBLE"
-
-
-def relation_kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
-    """``"TABLE"``, ``"VIEW"`` or None for ``schema.name`` in the warehouse."""
-    schema, table = name.split(".")
-    found = scalar(con, "SELECT any_value(table_type) FROM information_schema.tables "
-                        "WHERE table_schema = ? AND table_name = ? AND table_catalog = current_database()",
-                   [schema, table])
-    return None if found is None else ("VIEW" if found == "VIEW" else "TABLE")
-
-
-def replace_relation(con: duckdb.DuckDBPyConnection, name: str, kind: str | None) -> None:
-    """Make way for a new ``kind`` (``"TABLE"``/``"VIEW"``) named ``schema.name``: drop what is
-    there unless it is a table that ``CREATE OR REPLACE TABLE`` replaces; ``kind`` None drops it
-    whatever it is. (A warehouse written before a table became a view still opens.)"""
-    found = relation_kind(con, name)
-    if found and (found != kind or kind == "VIEW"):
-        con.execute(f"DROP {found} {name}")
 
 
 def item_responses_sql(schema: str, mapping: pd.DataFrame) -> str:
@@ -414,15 +370,11 @@ def item_responses_sql(schema: str, mapping: pd.DataFrame) -> str:
     the ``item_responses`` table of a long-layout study, in no particular order. One branch per
     column, so a query that names an instrument and item reads only that column."""
     branches = " UNION ALL ".join(
-        f"SELECT subject, visit, day, {_text(m.instrument)} AS instrument, {_text(m.rater)} AS rater, "
-        f"{_text(m.item)} AS item, {_q(m.column)} AS value, line FROM {schema}.item_values "
-        f"WHERE {_q(m.column)} IS NOT NULL"
+        f"SELECT subject, visit, day, {literal(m.instrument)} AS instrument, {literal(m.rater)} AS rater, "
+        f"{literal(m.item)} AS item, {quote(m.column)} AS value, line FROM {schema}.item_values "
+        f"WHERE {quote(m.column)} IS NOT NULL"
         for m in mapping.itertuples(index=False))
     return branches
-
-
-def _text(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, visits: RawTable, mapping: pd.DataFrame,
@@ -446,10 +398,10 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, visits: RawTable, 
                           f"{s}.item_values (line, subject, visit, day). Rename it in the file and the spec.")
     parsed, checked = [], []
     for m in mapping.itertuples(index=False):
-        c = _q(m.column)
+        c = quote(m.column)
         parsed.append(f"r.{c}" if m.column in visits.numbers else f"{number_sql(f'r.{c}', decimal)} AS {c}")
         # The exact complement of the value reasons: a finite number in range (and whole).
-        valid = f"isfinite({c}) AND {c} >= {_literal(m.minimum)} AND {c} <= {_literal(m.maximum)}"
+        valid = f"isfinite({c}) AND {c} >= {_double(m.minimum)} AND {c} <= {_double(m.maximum)}"
         if m.integer:
             valid += f" AND {c} = round({c})"
         checked.append(f"CASE WHEN {valid} THEN {c} END AS {c}")
@@ -464,7 +416,7 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, visits: RawTable, 
     # column's cells needs no parsing: the columns whose accepted rows have fewer values kept
     # than cells written are found in one cheap pass, and only their cells are looked at.
     names = list(mapping["column"])
-    counts = ", ".join(f"count({_q(c)})" for c in names)
+    counts = ", ".join(f"count({quote(c)})" for c in names)
     found = con.execute(f"""
         SELECT * FROM (SELECT {counts} FROM raw_visits),
                       (SELECT {counts} FROM raw_visits
@@ -475,11 +427,11 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, visits: RawTable, 
     suspect = [c for i, c in enumerate(names) if found[i] - found[k + i] > found[2 * k + i]]
     refused_lines = (f"""
         SELECT iv.line FROM {s}.item_values iv JOIN raw_visits r ON r._line = iv.line
-        WHERE {' OR '.join(f'(iv.{_q(c)} IS NULL AND r.{_q(c)} IS NOT NULL)' for c in suspect)}"""
+        WHERE {' OR '.join(f'(iv.{quote(c)} IS NULL AND r.{quote(c)} IS NOT NULL)' for c in suspect)}"""
                      if suspect else "SELECT NULL::BIGINT WHERE FALSE")
-    columns = ", ".join(_q(c) for c in suspect or names[:1])
+    columns = ", ".join(quote(c) for c in suspect or names[:1])
     # (Text, for the query's types when no column is suspect: then it finds no row.)
-    as_text = ", ".join(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in suspect or names[:1])
+    as_text = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in suspect or names[:1])
     number = number_sql("u.raw", decimal)
     text = visits.table
     if set(suspect) & set(visits.numbers):
@@ -503,7 +455,7 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
     """Ingest one study's raw files into schema ``study.name``; return the per-file accounting.
 
     ``numbers=False`` reads every file as text (see :func:`scan_sources`); the tables written
-    are the same. Raises :class:`~pipeline.deidentify.IdentifiersFound` (nothing written) when a file carries
+    are the same. Raises :class:`~pipeline.ingest.deidentify.IdentifiersFound` (nothing written) when a file carries
     identifiers, and :class:`IngestError` when a file cannot be read as the spec describes.
     """
     mapping = item_columns(study)
@@ -518,9 +470,8 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
     _require(src.visits, needed + ([study.visit_item, study.visit_value] if long else list(mapping["column"])))
 
     s = study.name
-    sid = _q(study.subject_id)
+    sid = quote(study.subject_id)
     lab = src.visit_labels
-    lit = lambda text: "'" + str(text).replace("'", "''") + "'"  # noqa: E731
     con.register("item_columns", mapping)
     try:
         con.execute("BEGIN TRANSACTION")
@@ -542,38 +493,38 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
             WHERE f.reason IS NULL ORDER BY subject
         """)
         subject_values = " UNION ALL ".join(
-            f"SELECT r._line, {lit(column)} AS \"column\", r.{_q(column)} AS raw, {reason} AS reason "
+            f"SELECT r._line, {literal(column)} AS \"column\", r.{quote(column)} AS raw, {reason} AS reason "
             f"FROM raw_subjects r JOIN subject_findings f USING (_line) WHERE f.reason IS NULL"
             for column, reason in checks) or "SELECT NULL::BIGINT, NULL, NULL, NULL WHERE FALSE"
         e = src.visit_exprs
         windows = " OR ".join(f"(day BETWEEN {lo} AND {hi})"
                               for _, lo, hi in study.visit_windows)
-        window_rule = (f"WHEN NOT ({windows}) THEN [{lit(lab['day'])}, 'day is outside every visit window in "
+        window_rule = (f"WHEN NOT ({windows}) THEN [{literal(lab['day'])}, 'day is outside every visit window in "
                        "[visits.windows]']") if windows else ""
-        extra = (f", trim({_q(study.visit_item)}) AS __item, {_q(study.visit_value)} AS __value" if long else "")
+        extra = (f", trim({quote(study.visit_item)}) AS __item, {quote(study.visit_value)} AS __value" if long else "")
         long_rules = (f"""
-                        WHEN coalesce(__item, '') = '' THEN [{lit(study.visit_item)}, 'missing item name']
+                        WHEN coalesce(__item, '') = '' THEN [{literal(study.visit_item)}, 'missing item name']
                         WHEN __item NOT IN (SELECT "column" FROM item_columns)
-                        THEN [{lit(study.visit_item)}, 'item is not mapped to an instrument by the study spec']
+                        THEN [{literal(study.visit_item)}, 'item is not mapped to an instrument by the study spec']
                         WHEN count(*) OVER (PARTITION BY subject, visit, __item) > 1
-                        THEN [{lit(study.visit_item)}, 'subject, visit and item appear on more than one row']
+                        THEN [{literal(study.visit_item)}, 'subject, visit and item appear on more than one row']
                         WHEN min(day) OVER (PARTITION BY subject, visit) <> max(day) OVER (PARTITION BY subject, visit)
-                        THEN [{lit(lab['day'])}, 'rows of the same subject and visit give different days']"""
+                        THEN [{literal(lab['day'])}, 'rows of the same subject and visit give different days']"""
                       if long else f"""
                         WHEN count(*) OVER (PARTITION BY subject, visit) > 1
-                        THEN [{lit(lab['visit'])}, 'subject and visit appear on more than one row']""")
+                        THEN [{literal(lab['visit'])}, 'subject and visit appear on more than one row']""")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE visit_rows AS
             SELECT *, CASE
                         WHEN pre IS NOT NULL THEN pre
-                        WHEN coalesce(subject, '') = '' THEN [{lit(lab['subject'])}, 'missing subject code']
+                        WHEN coalesce(subject, '') = '' THEN [{literal(lab['subject'])}, 'missing subject code']
                         WHEN subject NOT IN (SELECT subject FROM {s}.subjects)
-                        THEN [{lit(lab['subject'])}, {lit('unknown subject: not an accepted row of ' + src.subjects_label)}]
-                        WHEN coalesce(visit, '') = '' THEN [{lit(lab['visit'])}, 'missing visit code']
+                        THEN [{literal(lab['subject'])}, {literal('unknown subject: not an accepted row of ' + src.subjects_label)}]
+                        WHEN coalesce(visit, '') = '' THEN [{literal(lab['visit'])}, 'missing visit code']
                         WHEN coalesce(NOT isfinite(__day), TRUE)
-                        THEN [{lit(lab['day'])}, 'day is not a whole number of days relative to surgery']
-                        WHEN abs(__day) > 36500 THEN [{lit(lab['day'])}, 'day is more than 100 years from surgery']
-                        WHEN day IS NULL THEN [{lit(lab['day'])}, 'day must be a whole number of days']
+                        THEN [{literal(lab['day'])}, 'day is not a whole number of days relative to surgery']
+                        WHEN abs(__day) > 36500 THEN [{literal(lab['day'])}, 'day is more than 100 years from surgery']
+                        WHEN day IS NULL THEN [{literal(lab['day'])}, 'day must be a whole number of days']
                         {window_rule}
                         {long_rules}
                    END AS finding
@@ -587,7 +538,7 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
         not_a_number = ("not a number; if the file uses decimal commas set decimal = \",\" in the spec"
                         if study.visits_options.decimal == "." else "not a number")
         value_reason = f"""CASE
-                WHEN value IS NULL THEN {lit(not_a_number)}
+                WHEN value IS NULL THEN {literal(not_a_number)}
                 WHEN NOT isfinite(value) THEN 'not a finite number'
                 WHEN value < minimum OR value > maximum
                 THEN printf('outside the allowed range %g to %g for %s %s', minimum, maximum, instrument, item)
@@ -632,26 +583,26 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE quarantine_found AS
             SELECT * FROM (
-                SELECT {lit(src.subjects_label)} AS file, _line AS line, {lit(study.subject_id)} AS "column",
+                SELECT {literal(src.subjects_label)} AS file, _line AS line, {literal(study.subject_id)} AS "column",
                        value, reason, 'row' AS scope
                 FROM subject_findings WHERE reason IS NOT NULL
                 UNION ALL
-                SELECT {lit(src.subjects_label)}, _line, '(whole row)', NULL, reason, 'row' FROM raw_subjects_rejects
+                SELECT {literal(src.subjects_label)}, _line, '(whole row)', NULL, reason, 'row' FROM raw_subjects_rejects
                 UNION ALL
-                SELECT {lit(src.subjects_label)}, _line, "column", raw, reason, 'value'
+                SELECT {literal(src.subjects_label)}, _line, "column", raw, reason, 'value'
                 FROM ({subject_values}) WHERE reason IS NOT NULL
                 UNION ALL
-                SELECT {lit(src.visits_label)}, _line, finding[1],
-                       CASE finding[1] WHEN {lit(lab['day'])} THEN raw_day
-                                       WHEN {lit(lab['visit'])} THEN visit
-                                       {f"WHEN {lit(study.visit_item)} THEN __item" if long else ""}
+                SELECT {literal(src.visits_label)}, _line, finding[1],
+                       CASE finding[1] WHEN {literal(lab['day'])} THEN raw_day
+                                       WHEN {literal(lab['visit'])} THEN visit
+                                       {f"WHEN {literal(study.visit_item)} THEN __item" if long else ""}
                                        ELSE subject END,
                        finding[2], 'row'
                 FROM visit_rows WHERE finding IS NOT NULL
                 UNION ALL
-                SELECT {lit(src.visits_label)}, _line, '(whole row)', NULL, reason, 'row' FROM raw_visits_rejects
+                SELECT {literal(src.visits_label)}, _line, '(whole row)', NULL, reason, 'row' FROM raw_visits_rejects
                 UNION ALL
-                SELECT {lit(src.visits_label)}, line, "column", raw, reason, {value_scope}
+                SELECT {literal(src.visits_label)}, line, "column", raw, reason, {value_scope}
                 FROM item_findings WHERE reason IS NOT NULL
             )
         """)

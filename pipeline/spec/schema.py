@@ -9,21 +9,26 @@ Dagster launchpad (``assets.resources.AnalysisOptions``).
 The models check what a setting is on its own (its type, its allowed values,
 its range, the settings of its own table that go together). Whatever needs the
 rest of the spec (an outcome naming a mapped instrument, a subgroup naming a
-subjects column) is checked by :func:`pipeline.study.load_study`, which turns
+subjects column) is checked by :func:`pipeline.spec.study.load_study`, which turns
 both kinds of problem into one :class:`SpecError` line naming the setting.
 """
 
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.readers import DECIMALS, ENCODINGS
 from pipeline.statistics.multiplicity import METHODS
 
 # --- choices ---------------------------------------------------------------------------------
+# How a raw file is read (pipeline.ingest.readers).
+FORMATS = ("auto", "csv", "xlsx", "redcap")   # a REDCap records export is CSV
+# "windows-1252" is the same encoding as "cp1252", under the name Excel and browsers use.
+ENCODINGS = ("auto", "utf-8", "cp1252", "windows-1252", "latin-1")
+DECIMALS = (".", ",")
 #: "auto": paired t when Shapiro-Wilk does not reject normal differences, else Wilcoxon
 #: (pipeline.statistics.paired.choose_test).
 Test = Literal["wilcoxon", "t", "auto"]
@@ -33,13 +38,25 @@ Multiplicity = Literal[tuple(METHODS)]
 SubgroupSplit = Literal["", "median"]
 KappaWeights = Literal["linear", "quadratic"]
 Better = Literal["higher", "lower"]
-FileFormat = Literal["auto", "csv", "xlsx", "redcap"]
+FileFormat = Literal[FORMATS]
 Encoding = Literal[ENCODINGS]
 Decimal = Literal[DECIMALS]
 Layout = Literal["wide", "long"]
 #: How a delimiter is written in the spec -> the character.
 DELIMITER_NAMES = {"auto": "auto", ",": ",", ";": ";", "tab": "\t", "\t": "\t"}
 Delimiter = Literal[tuple(DELIMITER_NAMES)]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read one raw file (the settings of :class:`ReadSettings`, the delimiter as its
+    character); ``auto`` settings are detected from the file."""
+
+    format: str = "auto"
+    encoding: str = "auto"
+    delimiter: str = "auto"
+    decimal: str = "."
+    sheet: str = ""
 
 TESTS: tuple[str, ...] = get_args(Test)
 POST_RULES: tuple[str, ...] = get_args(PostRule)

@@ -13,12 +13,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline.ingest import SourceFile, ingest_study
-from pipeline.instruments import score_study
+from pipeline.ingest.ingestion import SourceFile, ingest_study
+from pipeline.scores import score_study
 from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.provenance import recorded_run, write_provenance
-from pipeline.small_cells import pool_small_levels, small_codes_left_out
-from pipeline.study import Study
+from pipeline.statistics.small_cells import pool_small_levels, small_codes_left_out
+from pipeline.spec.study import Study
 from pipeline.warehouse import atomic, read_frame, scalar, write_frame
 
 # Statistics, tables and figures (scipy, matplotlib, python-docx) are imported by the steps
@@ -41,7 +41,7 @@ def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFra
     (``"etiology: bells_palsy"``; median splits ``"branches_transected > 6"`` / ``"≤ 6"``, the median
     taken over all subjects with a value). Subjects without a value are in no level, and levels
     of fewer than the spec's ``min_cell`` patients are pooled or left out
-    (:func:`pipeline.small_cells.pool_small_levels`)."""
+    (:func:`pipeline.statistics.small_cells.pool_small_levels`)."""
     frames = []
     if not study.analysis.subgroups:
         return pd.DataFrame(columns=["subject", "subgroup", "group"])
@@ -94,7 +94,7 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     secondary outcomes within each group (Holm or Benjamini-Hochberg, as the plan says); the
     primary outcome's is not.
     """
-    from pipeline import tables
+    from pipeline.render import tables
     from pipeline.statistics.paired import paired_tests, test_label_without_pairs
 
     plan = study.analysis
@@ -153,7 +153,7 @@ def _higher_is_better(study: Study) -> dict[str, bool]:
 def _save(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, name: str,
           frame: pd.DataFrame) -> Path:
     """Write one tidy result table to the warehouse and ``tables/<name>.csv`` (full precision)."""
-    from pipeline import tables
+    from pipeline.render import tables
 
     frame = frame.copy()
     frame.insert(0, "study", study.name)
@@ -227,7 +227,7 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
     ``reliability`` (ICCs and weighted kappa), ``correlation`` (baseline vs change),
     ``missing_data`` (values per outcome and visit, pairs lost) and ``visit_estimates`` (mixed
     model, all visits: the sensitivity analysis beside the complete-case pairs)."""
-    from pipeline.observed import missing_values, visit_estimates
+    from pipeline.statistics.observed import missing_values, visit_estimates
     from pipeline.statistics.correlation import baseline_change_correlation
     from pipeline.statistics.ordinal import change_direction
     from pipeline.statistics.reliability import icc, weighted_kappa
@@ -279,7 +279,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     """Every publication table under ``reports/<study>/tables/`` as CSV, Markdown, HTML,
     LaTeX and DOCX: Table 2 (first: ``table_2.csv``, ``table_2.md``), Table 1, the flow and
     missing-data eTables, and Table 3 / other eTables when their results exist."""
-    from pipeline import tables
+    from pipeline.render import tables
 
     folder = study_reports(reports_dir, study) / "tables"
     written = []
@@ -291,7 +291,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
 def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """Every figure under ``reports/<study>/figures/`` (single column, 3.5 in) and
     ``figures/double_column/`` (7 in), each as PNG 300 dpi, TIFF 600 dpi, PDF and SVG."""
-    from pipeline import figures
+    from pipeline.render import figures
 
     return figures.export(figures.study_figures(con, study), study_reports(reports_dir, study) / "figures")
 
@@ -302,7 +302,7 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     (double column where there is one), so it runs after it."""
     import json
 
-    from pipeline import figures, report_html, tables
+    from pipeline.render import figures, report as report_html, tables
 
     folder = study_reports(reports_dir, study)
     provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))

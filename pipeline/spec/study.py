@@ -6,7 +6,7 @@ are ever read from a raw file, so an unmapped column (a name, a date, a
 free-text note) never reaches the warehouse.
 
 The file's schema (every table, key, type and choice) is
-:mod:`pipeline.spec_schema`; this module checks what needs the whole spec (an
+:mod:`pipeline.spec.schema`; this module checks what needs the whole spec (an
 outcome naming a mapped instrument, a subgroup naming a subjects column, files
 inside the study folder) and builds the :class:`Study` the steps read. Every
 problem is reported as one :class:`SpecError` naming the file, the setting and
@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import spec_schema as schema
-from pipeline.readers import ReadOptions
-from pipeline.spec_schema import MULTIPLICITY, OVERRIDABLE, POST_RULES, TESTS, SpecError  # noqa: F401
+import pandas as pd
+
+from pipeline.instruments import REGISTRY, custom_measure
+from pipeline.spec import schema
+from pipeline.spec.schema import MULTIPLICITY, OVERRIDABLE, POST_RULES, TESTS, ReadOptions, SpecError  # noqa: F401
 
 SPEC_FILENAME = "study.toml"
 
@@ -54,8 +56,6 @@ class InstrumentSource:
     def score_names(self) -> tuple[str, ...]:
         """Scores this mapping produces: the custom measure's, or the registry instrument's
         in the selected scoring version."""
-        from pipeline.instruments import REGISTRY
-
         instrument = self.measure or REGISTRY[self.instrument]
         return tuple(s.name for s in instrument.scores_for(self.version or None))
 
@@ -222,6 +222,14 @@ class Study:
     min_cell: int = schema.MIN_CELL
     # The analysis table as the spec wrote it: run overrides are applied to it and checked again.
     analysis_spec: Any = None
+
+    def instrument(self, name: str):
+        """The instrument the spec maps under ``name``: a custom measure it declares, or the
+        registry's (:data:`pipeline.instruments.REGISTRY`)."""
+        for source in self.instruments:
+            if source.instrument == name and source.measure is not None:
+                return source.measure
+        return REGISTRY[name]
 
     @property
     def dictionary_path(self) -> Path | None:
@@ -391,8 +399,6 @@ def _template_problem(column: str) -> str:
 
 
 def _instrument_sources(path: Path, tables: dict[str, dict[str, Any]]) -> tuple[InstrumentSource, ...]:
-    from pipeline.instruments import REGISTRY, custom_measure
-
     sources = []
     for key, raw in tables.items():
         where = f"instruments.{key}"
@@ -541,7 +547,7 @@ def discover_studies(raw_dir: Path) -> list[Path]:
 
 
 def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
-    """``study`` with some analysis-plan choices replaced (:class:`~pipeline.spec_schema.AnalysisOverrides`),
+    """``study`` with some analysis-plan choices replaced (:class:`~pipeline.spec.schema.AnalysisOverrides`),
     each checked as the spec setting it replaces, together with the rest of ``[analysis]``.
 
     Changing the post rule drops the old rule's own settings (``visit``, ``target_day``) unless
@@ -583,3 +589,26 @@ def _override_message(text: str) -> str:
     for key, (table, setting) in schema.OVERRIDE_SETTINGS.items():
         text = text.replace(f"setting '{f'{table}.' if table else ''}{setting}'", f"'{key}'")
     return text.removeprefix("setting ").replace("Add it to the spec.", "Set it in the run configuration too.")
+
+
+def item_columns(study: Study) -> pd.DataFrame:
+    """The spec's mapping from visits-file columns to instrument items, with allowed ranges."""
+    rows = []
+    for source in study.instruments:
+        for rater in source.raters:
+            for item in study.instrument(source.instrument).items:
+                rows.append({
+                    "column": source.column_for(item.name, rater),
+                    "instrument": source.instrument,
+                    "rater": rater,
+                    "item": item.name,
+                    "minimum": float(item.minimum),
+                    "maximum": float(item.maximum),
+                    "integer": item.integer,
+                })
+    mapping = pd.DataFrame(rows)
+    clash = mapping[mapping["column"].duplicated(keep=False)]
+    if not clash.empty:
+        raise SpecError(f"{study.spec_path}: column {clash['column'].iloc[0]!r} is mapped to more than one item. "
+                        "Give each instrument its own column template.")
+    return mapping

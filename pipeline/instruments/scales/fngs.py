@@ -9,7 +9,7 @@ mapped to grades I-VI: grade I is a score of 4 and grade VI a score of 24.
 Whether secondary movement is added to the sum is a named version.
 """
 
-from pipeline.instruments import Instrument, Item, Score, Version
+from pipeline.instruments.model import Instrument, Item, Score, Version
 
 REGIONS = {"brow": "Brow", "eye": "Eye", "nlf": "Nasolabial fold", "oral": "Oral"}
 ITEMS = (

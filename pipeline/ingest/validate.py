@@ -16,11 +16,11 @@ from typing import Any
 import duckdb
 
 from pipeline import warehouse
-from pipeline.deidentify import Finding, IdentifiersFound, advice, scan
-from pipeline.ingest import IngestError, ingest_study
-from pipeline.readers import ReadError, read_table
-from pipeline.redcap import RedcapError, read_dictionary
-from pipeline.study import SPEC_FILENAME, SpecError, load_study
+from pipeline.ingest.deidentify import Finding, IdentifiersFound, advice, scan
+from pipeline.ingest.ingestion import IngestError, ingest_study
+from pipeline.ingest.readers import ReadError, read_table
+from pipeline.ingest.redcap import RedcapError, read_dictionary
+from pipeline.spec.study import SPEC_FILENAME, SpecError, load_study
 
 CLEAN, QUARANTINE, REFUSED = "clean", "quarantine", "refused"
 EXIT = {CLEAN: 0, QUARANTINE: 1, REFUSED: 2}
@@ -62,7 +62,7 @@ def validate(path: Path, *, dictionary: Path | None = None, spec: Path | None = 
 
 
 def _validate_file(con: duckdb.DuckDBPyConnection, path: Path, dictionary_path: Path | None) -> dict[str, Any]:
-    from pipeline.readers import ReadOptions
+    from pipeline.spec.schema import ReadOptions
 
     dictionary = read_dictionary(dictionary_path) if dictionary_path else None
     raw = read_table(con, path, "raw_check", ReadOptions(format="redcap" if dictionary else "auto"))

@@ -10,7 +10,7 @@ better); symmetry of voluntary movement (5 expressions, 1-5 each; sum x 4 ->
 conventionally 0-100, arithmetically -15 to 100.
 """
 
-from pipeline.instruments import Instrument, Item, Score
+from pipeline.instruments.model import Instrument, Item, Score
 
 EXPRESSIONS = {
     "brow": "brow lift (forehead wrinkle)",

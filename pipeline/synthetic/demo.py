@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from pipeline.instruments.face import REVERSED as FACE_REVERSED
+from pipeline.instruments.scales.face import REVERSED as FACE_REVERSED
 
 # --- cohort shape (shares are per patient; the published n = 63 fixes the counts) ---
 PUBLISHED_N = 63

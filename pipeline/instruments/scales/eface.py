@@ -18,7 +18,7 @@ total's weighting and the regional scores reported by Azizzadeh et al. 2019
 as formulas; the variants are named scoring versions below.
 """
 
-from pipeline.instruments import Instrument, Item, Score, Version
+from pipeline.instruments.model import Instrument, Item, Score, Version
 
 STATIC = {
     "brow_rest": "Brow at rest",

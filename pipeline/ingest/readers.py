@@ -45,12 +45,9 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+from pipeline.spec.schema import FORMATS, ReadOptions
+from pipeline.sql import quote
 
-FORMATS = ("auto", "csv", "xlsx", "redcap")   # a REDCap records export is CSV
-# "windows-1252" is the same encoding as "cp1252", under the name Excel and browsers use.
-ENCODINGS = ("auto", "utf-8", "cp1252", "windows-1252", "latin-1")
-DELIMITERS = ("auto", ",", ";", "\t")
-DECIMALS = (".", ",")
 
 # A top-coded number as Safe Harbor writes ages of 90 and over: "90+" (RE2 and Python syntax).
 TOP_CODED = r"^\s*(\d+(?:\.\d+)?)\s*\+\s*$"
@@ -61,17 +58,6 @@ MAX_LINE_BYTES = 8_000_000
 
 class ReadError(ValueError):
     """A file that cannot be read as a table; the message says what and how to fix it."""
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read one raw file; ``auto`` settings are detected from the file."""
-
-    format: str = "auto"
-    encoding: str = "auto"
-    delimiter: str = "auto"
-    decimal: str = "."
-    sheet: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,10 +74,6 @@ class RawTable:
     delimiter: str
     decimal: str
     numbers: tuple[str, ...] = ()   # columns held as DOUBLE (read as numbers), the rest text
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def number_sql(expr: str, decimal: str = ".") -> str:
@@ -241,16 +223,11 @@ def _header(path: Path, text: str, delimiter: str) -> list[str]:
     seen: dict[str, int] = {}
     for i, name in enumerate(names, start=1):
         if name in seen:
-            # The "header" may be a data line (a file without its header row): its names are then
-            # cells, which a message never quotes.
-            from pipeline.deidentify import header_values
-
-            if header_values(names):
-                raise ReadError(f"{path}: columns {seen[name]} and {i} of the first line hold the same text, and the "
-                                "first line does not look like a header row (it holds values where column names "
-                                "belong). Put the header row (the column names) on line 1.")
-            raise ReadError(f"{path}: column {name!r} appears twice in the header (columns {seen[name]} and {i}). "
-                            "Rename or delete one of them.")
+            # Named by position only: the "header" may be a data line (a file without its header
+            # row), whose names are cells, which a message never quotes.
+            raise ReadError(f"{path}: columns {seen[name]} and {i} of the header have the same name. Rename or "
+                            "delete one of them; if the first line holds values rather than column names, put "
+                            "the header row on line 1.")
         seen[name] = i
     if "_line" in seen:
         raise ReadError(f"{path}: a column is named '_line', which is reserved. Rename it.")

@@ -8,7 +8,7 @@ grade is ordinal; like the index study (Azizzadeh et al. 2019) the pipeline
 also reports its mean, and tests it with the Wilcoxon signed-rank test.
 """
 
-from pipeline.instruments import Instrument, Item, Score
+from pipeline.instruments.model import Instrument, Item, Score
 
 INSTRUMENT = Instrument(
     name="house_brackmann",

@@ -12,7 +12,7 @@ only writes out: CSV, Markdown, HTML, LaTeX (booktabs) and DOCX (a real Word
 table, footnotes as lettered paragraphs under it, as journals print them).
 
 Every cell a writer puts out (publication tables in every format, and the full-precision
-results CSVs of :func:`write_results`) goes through :func:`pipeline.cells.neutralise`, so a
+results CSVs of :func:`write_results`) goes through :func:`pipeline.render.cells.neutralise`, so a
 text value from an export that starts like a spreadsheet formula is written as text.
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.cells import SPLITS, neutralise
+from pipeline.render.cells import SPLITS, neutralise
 
 SYNTHETIC_NOTE = "SYNTHETIC DATA: demonstration cohort, not real patients."
 FORMATS = ("csv", "md", "html", "tex", "docx")
@@ -705,7 +705,7 @@ def _quoted(text: str, safe: str) -> bool:
 
 def _csv_text(frame: pd.DataFrame, **options) -> str:
     """``frame.to_csv(index=False, lineterminator="\\n", **options)`` with every text cell and
-    heading neutralised (:func:`pipeline.cells.neutralise`) and quoted where :func:`_quoted`
+    heading neutralised (:func:`pipeline.render.cells.neutralise`) and quoted where :func:`_quoted`
     says. pandas still formats every value (numeric columns are never text here, so a float is
     never prefixed); a field to be quoted is marked with a character absent from the frame's
     text, and the marks become the quotes pandas would not write."""
@@ -1079,7 +1079,7 @@ def publication_tables(con, study) -> list[tuple[str, Table]]:
     grouped = subjects
     if by:
         # The column groups are subgroup levels: too small ones pooled or left out.
-        from pipeline.small_cells import pool_small_levels
+        from pipeline.statistics.small_cells import pool_small_levels
 
         grouped = subjects.assign(**{by: pool_small_levels(
             subjects[by].astype("string").str.strip().replace("", pd.NA), by, study.min_cell)})

@@ -397,7 +397,7 @@ def _unchanged(entry: object, key: str, path: Path) -> bool:
 
 def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
     """Run :func:`_draw_and_save` over ``jobs`` here and in ``workers - 1`` fresh interpreters
-    (``python -m pipeline.figures``), each taking the next job as it finishes one.
+    (``python -m pipeline.render.figures``), each taking the next job as it finishes one.
 
     Plain subprocesses rather than :mod:`multiprocessing`: its "spawn" re-runs the caller's
     main script in every worker (harmful in a script without a ``__main__`` guard), and
@@ -416,7 +416,7 @@ def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
     def drive() -> None:
         # In a session of its own: Ctrl-C in the terminal reaches the caller only, which
         # stops handing out jobs and closes the workers' input, so they end quietly.
-        worker = subprocess.Popen([sys.executable, "-m", "pipeline.figures"], stdin=subprocess.PIPE,
+        worker = subprocess.Popen([sys.executable, "-m", "pipeline.render.figures"], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, start_new_session=True)
         try:
             while (item := take()) is not None:
@@ -659,7 +659,7 @@ def patient_flow(flow: pd.DataFrame, *, subjects_file: str, footer: str = "",
                  width: float = SINGLE_COLUMN_IN) -> plt.Figure:
     """Patient flow diagram (STROBE 13c): records, excluded, included, analysed per outcome.
 
-    ``flow`` is :func:`pipeline.tables.flow_counts`.
+    ``flow`` is :func:`pipeline.render.tables.flow_counts`.
     """
     first = flow.iloc[0]
     n_out = len(flow)
@@ -839,8 +839,7 @@ def study_figures(con, study) -> list[FigureSpec]:
     trajectory over visits (``visit_estimates``) and the subgroup forest plot
     (``subgroups``).
     """
-    from pipeline import tables
-    from pipeline.instruments import instrument_for
+    from pipeline.render import tables
     from pipeline.pairing import outcomes_frame
     from pipeline.warehouse import read_frame
 
@@ -862,7 +861,7 @@ def study_figures(con, study) -> list[FigureSpec]:
                                  "WHERE outcome = ? AND score = ?", [row.outcome, row.score])
         if subset.empty:
             continue
-        score = instrument_for(study, row.instrument).score(row.score, getattr(row, "version", "") or None)
+        score = study.instrument(row.instrument).score(row.score, getattr(row, "version", "") or None)
         direction = "higher is better" if score.higher_is_better else "lower is better"
         panels.append({"outcome": row.outcome, "score": row.score, "instrument": row.instrument,
                        "rater": row.rater, "title": row.label, "pairs": subset,
@@ -916,7 +915,7 @@ def study_figures(con, study) -> list[FigureSpec]:
               AND a.value IS NOT NULL AND b.value IS NOT NULL ORDER BY subject, visit
         """, [instrument, score_name, a_rater, b_rater])
         if len(both) > 2:
-            measure = instrument_for(study, instrument)
+            measure = study.instrument(instrument)
             label = measure.score(score_name, planned.loc[planned["instrument"] == instrument, "version"].iloc[0]
                                   or None if "version" in planned else None)
             agreement.append({"title": f"{measure.label} {label.label.lower()}, all visits",
@@ -987,6 +986,6 @@ def not_drawn(con, study) -> list[str]:
 
 if __name__ == "__main__":
     # Serve from the imported module, not this __main__ copy, so the jobs' classes are one.
-    from pipeline.figures import _serve as serve
+    from pipeline.render.figures import _serve as serve
 
     serve()

@@ -14,7 +14,7 @@ left out): physical = ((sum - N) / N) x 25, social = ((sum - N) / N) x 20,
 each 0-100.
 """
 
-from pipeline.instruments import Instrument, Item, MinimalChange, Score
+from pipeline.instruments.model import Instrument, Item, MinimalChange, Score
 
 PHYSICAL = tuple(range(1, 6))
 SOCIAL = tuple(range(6, 11))

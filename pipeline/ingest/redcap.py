@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from pipeline.readers import RawTable, drop_temp, quote
+from pipeline.ingest.readers import RawTable, drop_temp
+from pipeline.sql import literal, quote
 
 if TYPE_CHECKING:
-    from pipeline.instruments import Instrument, Item
+    from pipeline.instruments.model import Instrument, Item
 
 # Column headers of the dictionary; older REDCap versions write "Variable/Field Name".
 FIELD = ("Variable / Field Name", "Variable/Field Name")
@@ -180,10 +181,6 @@ def read_dictionary(path: Path) -> Dictionary:
     return Dictionary(path, fields)
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def to_codes(con: duckdb.DuckDBPyConnection, raw: RawTable, dictionary: Dictionary) -> None:
     """Rewrite ``raw.table`` in place so a labels export holds raw codes, as a raw export does.
 
@@ -204,8 +201,8 @@ def to_codes(con: duckdb.DuckDBPyConnection, raw: RawTable, dictionary: Dictiona
             selects.append(f"CASE lower(trim({q})) WHEN 'checked' THEN '1' WHEN 'unchecked' THEN '0' "
                            f"ELSE {q} END AS {q}")
             continue
-        codes = ", ".join(_literal(code) for code, _ in field.choices) or "NULL"
-        labels = " ".join(f"WHEN {_literal(label)} THEN {_literal(code)}" for code, label in field.choices)
+        codes = ", ".join(literal(code) for code, _ in field.choices) or "NULL"
+        labels = " ".join(f"WHEN {literal(label)} THEN {literal(code)}" for code, label in field.choices)
         selects.append(f"CASE WHEN trim({q}) IN ({codes}) THEN trim({q}) "
                        + (f"ELSE CASE trim({q}) {labels} ELSE {q} END END AS {q}" if labels else f"ELSE {q} END AS {q}"))
     if changed:

@@ -1,0 +1,1 @@
+"""One module per instrument, each defining ``INSTRUMENT`` (found by :mod:`pipeline.instruments`)."""
