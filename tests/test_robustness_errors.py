@@ -171,8 +171,8 @@ def test_debug_shows_the_traceback(tiny_study, tmp_path, capsys):
 # `outcomes run` (or `outcomes report`) held inside its secondary analyses, after the step wrote
 # its first table: either in Python code (waiting on its stdin, which the test never writes or
 # closes) or inside a DuckDB query that would run for hours. It says so on stdout only once it is
-# there, so the run cannot have finished when the test sends SIGINT: a run that goes on to exit 0
-# is a swallowed Ctrl-C, never a signal that came too late.
+# there, so the run has not finished when the test sends SIGINT, and cannot finish without it: a
+# run that does not stop has lost the Ctrl-C, never received it too late.
 PAUSED_RUN = r"""
 import functools, os, signal, sys
 from assets import cli
