@@ -7,35 +7,9 @@ from pathlib import Path
 
 import pytest
 
-SPEC = """
-[study]
-name = "tiny"
-synthetic = true
+from specs import study_toml
 
-[subjects]
-file = "patients.csv"
-id = "code"
-columns = ["age"]
-
-[visits]
-file = "visits.csv"
-subject = "code"
-visit = "visit"
-day = "day"
-
-[instruments.house_brackmann]
-column = "hb_{rater}"
-raters = ["observer"]
-
-[analysis]
-test = "wilcoxon"
-post = { rule = "last_followup", min_day = 90 }
-
-[[analysis.outcomes]]
-instrument = "house_brackmann"
-rater = "observer"
-score = "grade"
-"""
+SPEC = study_toml()
 
 
 def write_study(folder: Path, patients: str, visits: str, spec: str = SPEC) -> Path:

@@ -9,62 +9,33 @@ from __future__ import annotations
 
 import re
 import shutil
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from conftest import write_study
+from specs import HB_OBSERVER, HB_SURGEON, REDCAP_STUDY, study_toml
 from pipeline import warehouse
 from assets.cli import main
 
 REDCAP = Path(__file__).parent / "redcap"
 
 # House-Brackmann by two raters, with every kind of secondary analysis planned.
-SPEC = """
-[study]
-name = "{name}"
-synthetic = true
-
-[subjects]
-file = "patients.csv"
-id = "code"
-columns = ["age", "etiology"]
-
-[subjects.levels]
-etiology = ["bells_palsy", "trauma"]
-
-[visits]
-file = "visits.csv"
-subject = "code"
-visit = "visit"
-day = "day"
-
-[instruments.house_brackmann]
-column = "hb_{{rater}}"
-raters = ["observer", "surgeon"]
-
-[analysis]
-test = "wilcoxon"
-post = {{ rule = "last_followup", min_day = 90 }}
-primary = "house_brackmann_observer"
-ordinal = ["house_brackmann_observer"]
-responders = {{ house_brackmann_observer = 1 }}
-subgroups = [{{ name = "etiology", column = "etiology" }}, {{ name = "age", column = "age", split = "median" }}]
-covariates = ["age"]
-reliability = [{{ instrument = "house_brackmann", score = "grade", raters = ["observer", "surgeon"] }}]
-{extra}
-[[analysis.outcomes]]
-instrument = "house_brackmann"
-rater = "observer"
-score = "grade"
-
-[[analysis.outcomes]]
-instrument = "house_brackmann"
-rater = "surgeon"
-score = "grade"
-"""
+PLAN = {
+    "subjects": {"columns": ["age", "etiology"], "levels": {"etiology": ["bells_palsy", "trauma"]}},
+    "instruments": {"house_brackmann": {"column": "hb_{rater}", "raters": ["observer", "surgeon"]}},
+    "analysis": {
+        "primary": "house_brackmann_observer",
+        "ordinal": ["house_brackmann_observer"],
+        "responders": {"house_brackmann_observer": 1},
+        "subgroups": [{"name": "etiology", "column": "etiology"},
+                      {"name": "age", "column": "age", "split": "median"}],
+        "covariates": ["age"],
+        "reliability": [{"instrument": "house_brackmann", "score": "grade", "raters": ["observer", "surgeon"]}],
+        "outcomes": [HB_OBSERVER, HB_SURGEON],
+    },
+}
 
 PATIENTS = """
     code,age,etiology
@@ -73,20 +44,20 @@ PATIENTS = """
 """
 
 # Lets a study with an outcome without pairs through the blocking checks of `outcomes report`.
-LENIENT_CHECKS = "\n[checks]\nmin_pairs = 1\nmin_paired_share = 0\n"
+LENIENT_CHECKS = {"checks": {"min_pairs": 1, "min_paired_share": 0}}
 
 
-def _spec(name: str, extra: str = "") -> str:
-    return SPEC.format(name=name, extra=extra)
+def _spec(name: str, *changes: dict) -> str:
+    return study_toml(PLAN, {"study": {"name": name}}, *changes)
 
 
-def one_subject(base: Path, extra: str = "") -> Path:
+def one_subject(base: Path, *changes: dict) -> Path:
     """One patient: the observer's grade before and after, the surgeon's only before."""
     return write_study(base / "one", "code,age,etiology\nP1,50,bells_palsy\n", """
         code,visit,day,hb_observer,hb_surgeon
         P1,pre,-10,4,4
         P1,m12,370,2,
-    """, _spec("one", extra))
+    """, _spec("one", *changes))
 
 
 def all_missing(base: Path) -> Path:
@@ -106,10 +77,9 @@ def header_only(base: Path) -> Path:
                        _spec("headeronly"))
 
 
-def reliability_only(base: Path, extra: str = "") -> Path:
+def reliability_only(base: Path, *changes: dict) -> Path:
     """Both raters grade each patient once, before surgery: agreement to estimate, no pair."""
-    spec = _spec("agreement", extra).replace('ordinal = ["house_brackmann_observer"]\n', "") \
-        .replace("responders = { house_brackmann_observer = 1 }\n", "")
+    spec = _spec("agreement", {"analysis": {"ordinal": None, "responders": None}}, *changes)
     return write_study(base / "agreement", """
         code,age,etiology
         P1,50,bells_palsy
@@ -127,37 +97,9 @@ def reliability_only(base: Path, extra: str = "") -> Path:
     """, spec)
 
 
-REDCAP_CLASSIC = """
-[study]
-name = "rc"
-synthetic = true
-
-[redcap]
-dictionary = "dictionary.csv"
-repeat_instrument = "grading"
-
-[subjects]
-file = "records.csv"
-id = "record_id"
-columns = ["age", "sex", "etiology", "prior_treatment___1", "surgery_year"]
-
-[visits]
-file = "records.csv"
-subject = "record_id"
-day = "days_from_surgery"
-
-[instruments.house_brackmann]
-column = "hb_{rater}"
-raters = ["observer"]
-
-[analysis]
-test = "wilcoxon"
-
-[[analysis.outcomes]]
-instrument = "house_brackmann"
-rater = "observer"
-score = "grade"
-"""
+# The classic project of tests/redcap/, its grading a repeating instrument.
+REDCAP_CLASSIC = study_toml(REDCAP_STUDY, {"study": {"name": "rc"},
+                                     "redcap": {"dictionary": "dictionary.csv", "repeat_instrument": "grading"}})
 
 
 def redcap_without_visits(base: Path) -> Path:
@@ -169,7 +111,7 @@ def redcap_without_visits(base: Path) -> Path:
     records = [lines[0]] + [line for line in lines[1:] if line.split(",")[1] == ""]
     assert len(records) == 3  # the header and the two enrolment rows
     (folder / "records.csv").write_text("\n".join(records) + "\n")
-    (folder / "study.toml").write_text(textwrap.dedent(REDCAP_CLASSIC))
+    (folder / "study.toml").write_text(REDCAP_CLASSIC)
     return folder
 
 

@@ -22,7 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import SPEC, write_study
+from conftest import write_study
+from specs import study_toml
 from pipeline.render import tables
 from pipeline.cli import main
 
@@ -254,15 +255,13 @@ def test_neutralise_rule(text, expected):
 # refuses before anything is written.
 # The levels are declared (an undeclared text column is refused), and the small-cell minimum
 # lowered to the three patients of each arm, so that the values reach the outputs.
-E2E_SPEC = SPEC.replace('columns = ["age"]', """columns = ["age", "arm", "handedness"]
-
-[subjects.levels]
-arm = ['=HYPERLINK("x","y")', '-2+3']
-handedness = ['@SUM(1+1)', "+cmd|' /C calc'!A0", "left", "right"]
-""").replace(
-    'post = { rule = "last_followup", min_day = 90 }',
-    'post = { rule = "last_followup", min_day = 90 }\nsubgroups = [{ name = "arm", column = "arm" }]'
-) + "\n[identifiers]\nmin_cell = 3\n"
+E2E_SPEC = study_toml({
+    "subjects": {"columns": ["age", "arm", "handedness"],
+                 "levels": {"arm": ['=HYPERLINK("x","y")', "-2+3"],
+                            "handedness": ["@SUM(1+1)", "+cmd|' /C calc'!A0", "left", "right"]}},
+    "analysis": {"subgroups": [{"name": "arm", "column": "arm"}]},
+    "identifiers": {"min_cell": 3},
+})
 E2E_PATIENTS = """
     code,age,arm,handedness
     P1,50,"=HYPERLINK(""x"",""y"")",@SUM(1+1)

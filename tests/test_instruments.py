@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.instruments import REGISTRY
 from pipeline.instruments.sql import score_sql
+from specs import HB_OBSERVER, study_toml
 
 SUNNYBROOK = REGISTRY["sunnybrook"]
 
@@ -109,50 +110,13 @@ def test_every_score_is_labelled_with_its_version():
         scored_rows(REGISTRY["saq"], items, "sum")
 
 
-VERSIONED_SPEC = """
-[study]
-name = "tiny"
-synthetic = true
-
-[subjects]
-file = "patients.csv"
-id = "code"
-columns = ["age"]
-
-[visits]
-file = "visits.csv"
-subject = "code"
-visit = "visit"
-day = "day"
-
-[instruments.house_brackmann]
-column = "hb_{rater}"
-raters = ["observer"]
-
-[instruments.saq]
-column = "saq_{item}"
-version = "raw_sum"
-
-[instruments.botox_units]
-column = "botox"
-label = "Botulinum toxin dose"
-unit = "units"
-minimum = 0
-maximum = 400
-better = "lower"
-
-[analysis]
-test = "wilcoxon"
-
-[[analysis.outcomes]]
-instrument = "house_brackmann"
-rater = "observer"
-score = "grade"
-
-[[analysis.outcomes]]
-instrument = "saq"
-score = "total"
-"""
+# SAQ scored as a raw sum, and a custom measure with a unit, beside House-Brackmann.
+VERSIONED_SPEC = study_toml({
+    "instruments": {"saq": {"column": "saq_{item}", "version": "raw_sum"},
+                    "botox_units": {"column": "botox", "label": "Botulinum toxin dose", "unit": "units",
+                                    "minimum": 0, "maximum": 400, "better": "lower"}},
+    "analysis": {"post": None, "outcomes": [HB_OBSERVER, {"instrument": "saq", "score": "total"}]},
+})
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import csv
 import shutil
-import textwrap
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import SPEC
+from specs import study_toml
 from pipeline.ingest.deidentify import IdentifiersFound
 from pipeline.ingest.ingestion import IngestError, ingest_study
 from pipeline.spec.study import load_study
@@ -39,8 +38,7 @@ def test_malformed_input(tmp_path, expected):
     folder.mkdir()
     (folder / "patients.csv").write_text("code,age\nP1,50\nP2,61\nP3,44\n")
     shutil.copy(CORPUS / expected["file"], folder / expected["file"])
-    (folder / "study.toml").write_text(textwrap.dedent(SPEC).replace('file = "visits.csv"',
-                                                                     f'file = "{expected["file"]}"'))
+    (folder / "study.toml").write_text(study_toml({"visits": {"file": expected["file"]}}))
     con = duckdb.connect()
     outcome = expected["outcome"]
     if outcome in ("error", "refused"):

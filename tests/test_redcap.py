@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import textwrap
 import tomllib
 from pathlib import Path
 
@@ -20,52 +19,27 @@ from pipeline.ingest.ingestion import IngestError, ingest_study
 from pipeline.ingest.redcap import (CHOICES, IDENTIFIER, MAXIMUM, MINIMUM, TYPE as FIELD_TYPE, VALIDATION, RedcapError,
                              draft_spec, read_dictionary, split_checkbox)
 from pipeline.spec.study import load_study
+from specs import REDCAP_STUDY, study_toml
 
 HERE = Path(__file__).parent / "redcap"
 
-LONGITUDINAL = """
-[study]
-name = "rc"
-synthetic = true
-
-[redcap]
-dictionary = "{dictionary}"
-subjects_event = "enrolment_arm_1"
-
-[redcap.events]
-baseline_arm_1 = {{ visit = "pre", day = -14 }}
-month_12_arm_1 = {{ visit = "m12", day = 365 }}
-
-[subjects]
-file = "{records}"
-id = "record_id"
-columns = ["age", "sex", "etiology", "prior_treatment___1", "surgery_year"]
-
-[visits]
-file = "{records}"
-subject = "record_id"
-day = "days_from_surgery"
-
-[instruments.house_brackmann]
-column = "hb_{{rater}}"
-raters = ["observer"]
-
-[analysis]
-test = "wilcoxon"
-
-[[analysis.outcomes]]
-instrument = "house_brackmann"
-rater = "observer"
-score = "grade"
-"""
+# The longitudinal project of tests/redcap/: subjects in the enrolment event, two grading events.
+LONGITUDINAL = {"redcap": {"subjects_event": "enrolment_arm_1",
+                           "events": {"baseline_arm_1": {"visit": "pre", "day": -14},
+                                      "month_12_arm_1": {"visit": "m12", "day": 365}}}}
+CLASSIC = {"redcap": {"subjects_event": None, "events": None, "repeat_instrument": "grading"}}
 
 
-def project(tmp_path: Path, records: str, dictionary: str = "dictionary.csv", spec: str = LONGITUDINAL) -> Path:
+def project(tmp_path: Path, records: str, dictionary: str = "dictionary.csv", *changes: dict) -> Path:
+    """The export ``records`` and its ``dictionary`` in a study folder, with the longitudinal
+    project's spec changed by ``changes``."""
     folder = tmp_path / "rc"
     folder.mkdir(parents=True)
     for name in (records, dictionary):
         shutil.copy(HERE / name, folder / name)
-    (folder / "study.toml").write_text(textwrap.dedent(spec.format(records=records, dictionary=dictionary)))
+    (folder / "study.toml").write_text(study_toml(
+        REDCAP_STUDY, {"study": {"name": "rc"}, "subjects": {"file": records}, "visits": {"file": records}},
+        LONGITUDINAL, {"redcap": {"dictionary": dictionary}}, *changes))
     return folder
 
 
@@ -135,10 +109,9 @@ def test_labels_export_gives_the_same_tables_as_raw_codes(tmp_path):
 
 
 def test_classic_project_with_a_repeating_visits_instrument(tmp_path):
-    spec = LONGITUDINAL.replace('subjects_event = "enrolment_arm_1"', 'repeat_instrument = "grading"')
-    spec = spec[: spec.index("[redcap.events]")] + spec[spec.index("[subjects]"):]
     con = duckdb.connect()
-    files = {f.file: f for f in ingest_study(con, load_study(project(tmp_path, "classic_records.csv", spec=spec)))}
+    files = {f.file: f for f in ingest_study(con, load_study(project(tmp_path, "classic_records.csv",
+                                                                     "dictionary.csv", CLASSIC)))}
     v = files["classic_records.csv [visits]"]
     # 6 repeating rows: 5 grading instances are visits, the adverse event is quarantined; record 2's
     # third grading has House-Brackmann 9, refused as a value (the visit itself is kept).
@@ -151,10 +124,10 @@ def test_classic_project_with_a_repeating_visits_instrument(tmp_path):
 
 
 def test_longitudinal_export_without_a_subjects_event_is_refused_with_the_events_listed(tmp_path):
-    spec = LONGITUDINAL.replace('subjects_event = "enrolment_arm_1"\n', "")
+    spec = {"redcap": {"subjects_event": None}}
     with pytest.raises(IngestError, match=r"longitudinal export \(events: enrolment_arm_1, baseline_arm_1, "
                                           r"month_12_arm_1, month_3_arm_1\); set \[redcap\] subjects_event"):
-        ingest_study(duckdb.connect(), load_study(project(tmp_path, "records.csv", spec=spec)))
+        ingest_study(duckdb.connect(), load_study(project(tmp_path, "records.csv", "dictionary.csv", spec)))
 
 
 def test_export_carrying_identifier_fields_is_refused_naming_every_column(tmp_path):
@@ -357,12 +330,13 @@ def test_a_code_outside_a_fields_choices_is_quarantined_and_not_kept(tmp_path):
 
 
 def test_a_notes_field_is_refused_as_a_subject_column_unless_declared_free_text(tmp_path):
-    spec = LONGITUDINAL.replace('"surgery_year"]', '"surgery_year", "ae_description"]')
+    columns = [*REDCAP_STUDY["subjects"]["columns"], "ae_description"]
+    spec = {"subjects": {"columns": columns}}
     with pytest.raises(IngestError, match="column 'ae_description' is a REDCap notes field"):
-        ingest_study(duckdb.connect(), load_study(project(tmp_path / "a", "records.csv", spec=spec)))
-    declared = spec.replace('[visits]', '[subjects.free_text]\nae_description = "kept for the safety review only"\n\n'
-                                        '[visits]')
+        ingest_study(duckdb.connect(), load_study(project(tmp_path / "a", "records.csv", "dictionary.csv", spec)))
+    declared = {"subjects": {"columns": columns,
+                             "free_text": {"ae_description": "kept for the safety review only"}}}
     con = duckdb.connect()
-    ingest_study(con, load_study(project(tmp_path / "b", "records.csv", spec=declared)))
+    ingest_study(con, load_study(project(tmp_path / "b", "records.csv", "dictionary.csv", declared)))
     assert "ae_description" in {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'subjects'").fetchall()}

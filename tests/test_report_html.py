@@ -17,7 +17,7 @@ from pipeline.spec.study import load_study
 
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
-    from tests.conftest import SPEC, write_study
+    from tests.conftest import write_study
 
     folder = tmp_path_factory.mktemp("report")
     study = write_study(folder / "tiny", patients="""
@@ -36,7 +36,7 @@ def tiny_report(tmp_path_factory):
         P3,m12,370,2
         P4,pre,-2,4
         P4,m3,92,4
-    """, spec=SPEC)
+    """)
     con = duckdb.connect(str(folder / "warehouse.duckdb"))
     outcome = run_study(con, load_study(study), folder / "reports")
     con.close()

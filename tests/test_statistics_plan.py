@@ -3,16 +3,19 @@ whole plan run from it."""
 
 from __future__ import annotations
 
+import tomllib
+
 import duckdb
 import pandas as pd
 import pytest
 
-from conftest import SPEC, write_study
+from conftest import write_study
 from pipeline.scores import score_study
 from pipeline.ingest.ingestion import ingest_study
 from pipeline.pairing import pair_study
 from pipeline.steps import analyse, secondary_analyses
 from pipeline.spec.study import SpecError, load_study
+from specs import study_toml
 
 PATIENTS = """
     code,age,branches
@@ -38,10 +41,11 @@ VISITS = """
 
 
 def _spec(analysis_extra: str = "", post: str = 'post = { rule = "last_followup", min_day = 90 }',
-          pre: str = "") -> str:
-    spec = SPEC.replace('columns = ["age"]', 'columns = ["age", "branches"]')
-    spec = spec.replace('post = { rule = "last_followup", min_day = 90 }', f"{post}\n{pre}\n{analysis_extra}")
-    return spec
+          pre: str = "", **tables: dict) -> str:
+    """The tests' study with a ``branches`` column; ``post``, ``pre`` and ``analysis_extra`` are
+    lines of its [analysis] table, ``tables`` other tables to add."""
+    analysis = tomllib.loads("\n".join((post, pre, analysis_extra)))
+    return study_toml({"subjects": {"columns": ["age", "branches"]}, "analysis": analysis, **tables})
 
 
 def _run(tmp_path, spec):
@@ -85,7 +89,7 @@ covariates = ["age"]
 '''
     # Two patients on each side of the median: levels this small are reported only because the
     # spec lowers the small-cell minimum (tests/test_subject_columns.py has the default).
-    spec = _spec(extra).replace('test = "wilcoxon"\n', "") + "\n[identifiers]\nmin_cell = 2\n"
+    spec = _spec(extra, identifiers={"min_cell": 2})
     con, study = _run(tmp_path, spec)
     results = analyse(con, study, tmp_path / "reports")
     assert results.iloc[0]["p_adj_method"] == "none (primary outcome)"
