@@ -15,63 +15,36 @@ from pathlib import Path
 import duckdb
 
 from pipeline.synthetic import demo
+from specs import HB_OBSERVER, study_toml
 
-SMALL_SPEC = """\
-[study]
-name = "{name}"
-title = "Small synthetic cohort"
-synthetic = true
-{study_extra}
-[subjects]
-file = "patients.csv"
-id = "study_id"
-columns = ["age", "sex", "etiology", "months_since_onset"]
-
-[subjects.levels]
-sex = ["F", "M"]
-etiology = ["bells_palsy", "ramsay_hunt", "acoustic_neuroma", "trauma", "iatrogenic", "other"]
-
-[visits]
-file = "visits.csv"
-subject = "study_id"
-visit = "visit"
-day = "day"
-
-[instruments.sunnybrook]
-column = "sb_{{item}}"
-
-[instruments.house_brackmann]
-column = "hb_{{rater}}"
-raters = ["observer", "surgeon"]
-
-[analysis]
-test = "wilcoxon"
-pre = {{ rule = "latest_preoperative", max_day = 0 }}
-post = {{ rule = "last_followup", min_day = 90 }}
-primary = "house_brackmann_observer"
-ordinal = ["house_brackmann_observer"]
-responders = {{ house_brackmann_observer = 1 }}
-covariates = ["months_since_onset"]
-subgroups = [{{ name = "etiology", column = "etiology" }}]
-reliability = [{{ instrument = "house_brackmann", score = "grade", raters = ["observer", "surgeon"] }}]
-
-[[analysis.outcomes]]
-instrument = "house_brackmann"
-rater = "observer"
-score = "grade"
-
-[[analysis.outcomes]]
-instrument = "sunnybrook"
-score = "composite"
-"""
+# The demo's files with a short plan: House-Brackmann by two raters, and Sunnybrook.
+SMALL_STUDY = {
+    "study": {"title": "Small synthetic cohort"},
+    "subjects": {"id": "study_id", "columns": ["age", "sex", "etiology", "months_since_onset"],
+                 "levels": {"sex": ["F", "M"], "etiology": list(demo.ETIOLOGIES)}},
+    "visits": {"subject": "study_id"},
+    "instruments": {"sunnybrook": {"column": "sb_{item}"},
+                    "house_brackmann": {"column": "hb_{rater}", "raters": ["observer", "surgeon"]}},
+    "analysis": {
+        "pre": {"rule": "latest_preoperative", "max_day": 0},
+        "primary": "house_brackmann_observer",
+        "ordinal": ["house_brackmann_observer"],
+        "responders": {"house_brackmann_observer": 1},
+        "covariates": ["months_since_onset"],
+        "subgroups": [{"name": "etiology", "column": "etiology"}],
+        "reliability": [{"instrument": "house_brackmann", "score": "grade", "raters": ["observer", "surgeon"]}],
+        "outcomes": [HB_OBSERVER, {"instrument": "sunnybrook", "score": "composite"}],
+    },
+}
 
 
 def write_small_study(folder: Path, *, name: str = "small", seed: int = 63, n_patients: int = 20,
-                      study_extra: str = "") -> Path:
+                      study: dict | None = None) -> Path:
     """The demo generator's ``patients.csv`` and ``visits.csv`` plus a short spec, in ``folder``."""
     folder = Path(folder)
     demo.write(folder, seed=seed, n_patients=n_patients)
-    (folder / "study.toml").write_text(SMALL_SPEC.format(name=name, study_extra=study_extra), encoding="utf-8")
+    (folder / "study.toml").write_text(
+        study_toml(SMALL_STUDY, {"study": {"name": name, **(study or {})}}), encoding="utf-8")
     return folder
 
 

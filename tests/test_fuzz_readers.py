@@ -29,6 +29,7 @@ from pipeline.ingest.deidentify import IdentifiersFound, scan
 from pipeline.ingest.ingestion import IngestError, ingest_study, scan_sources
 from pipeline.ingest.readers import ReadError, ReadOptions, read_table
 from pipeline.spec.study import load_study
+from specs import study_toml
 
 FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -270,36 +271,10 @@ def test_random_redcap_records_turned_back_into_codes(scratch, data, records):
 
 
 # Ingestion of a whole study, wide (one row per subject and visit) or long (one row per item).
-SPEC = """
-[study]
-name = "fuzz"
-
-[subjects]
-file = "patients.csv"
-id = "code"
-columns = ["age", "etiology"]
-
-[subjects.levels]
-etiology = ["bells", "hunt"]
-
-[visits]
-file = "visits.csv"
-subject = "code"
-visit = "visit"
-day = "day"
-layout = "{layout}"
-decimal = "{decimal}"
-
-[instruments.house_brackmann]
-column = "hb_{{rater}}"
-raters = ["observer"]
-
-[analysis]
-[[analysis.outcomes]]
-instrument = "house_brackmann"
-rater = "observer"
-score = "grade"
-"""
+# A study not marked synthetic, so that the identifier guard applies every rule.
+FUZZ_STUDY = {"study": {"name": "fuzz", "synthetic": None},
+              "subjects": {"columns": ["age", "etiology"], "levels": {"etiology": ["bells", "hunt"]}},
+              "analysis": {"test": None, "post": None}}
 codes = st.one_of(st.sampled_from(["P1", "P2", "P3", "", " P1 ", "p1"]), st.text(max_size=8))
 days = st.one_of(st.sampled_from(["-10", "0", "95", "400", "36501", "-0", "1.5", "9" * 30]), cells)
 ages = st.one_of(st.sampled_from(["50", "89", "90+", "", "NA", " 61 "]), st.text(alphabet="abc ", max_size=4))
@@ -326,7 +301,8 @@ def _table(rows: list[list[str]], delimiter: str) -> bytes:
 def test_random_cells_in_a_whole_study(scratch, layout, decimal, delimiter, subjects, visits, items):
     folder = scratch / "study"
     folder.mkdir(exist_ok=True)
-    (folder / "study.toml").write_text(SPEC.format(layout=layout, decimal=decimal), encoding="utf-8")
+    (folder / "study.toml").write_text(
+        study_toml(FUZZ_STUDY, {"visits": {"layout": layout, "decimal": decimal}}), encoding="utf-8")
     (folder / "patients.csv").write_bytes(_table([["code", "age", "etiology"], *map(list, subjects)], delimiter))
     if layout == "wide":
         rows = [["code", "visit", "day", "hb_observer"], *map(list, visits)]

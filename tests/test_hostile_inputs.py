@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from assets.cli import main
+from specs import study_toml
 
 CANARIES = {
     "name": "Jane Roe", "surname": "Roe", "phone": "617-555-0142", "email": "jroe@example.com",
@@ -26,39 +27,9 @@ CANARIES = {
     "note": "Called John Smith", "ssn": "123-45-6789",
 }
 
-SPEC = """
-[study]
-name = "{name}"
-synthetic = true
-
-[subjects]
-file = "patients.csv"
-id = "code"
-columns = ["age", "etiology"]
-
-[subjects.levels]
-etiology = ["bells", "hunt", "trauma"]
-
-[visits]
-file = "visits.csv"
-subject = "code"
-visit = "visit"
-day = "day"
-
-[instruments.house_brackmann]
-column = "hb_{{rater}}"
-raters = ["observer"]
-
-[analysis]
-test = "wilcoxon"
-post = {{ rule = "last_followup", min_day = 90 }}
-subgroups = [{{ name = "etiology", column = "etiology" }}]
-
-[[analysis.outcomes]]
-instrument = "house_brackmann"
-rater = "observer"
-score = "grade"
-"""
+# House-Brackmann by an observer, with etiology as a subgroup.
+ETIOLOGY = {"subjects": {"columns": ["age", "etiology"], "levels": {"etiology": ["bells", "hunt", "trauma"]}},
+            "analysis": {"subgroups": [{"name": "etiology", "column": "etiology"}]}}
 N = 18
 
 
@@ -84,10 +55,10 @@ def _csv(rows: list[list[str]]) -> str:
     return "".join(",".join(f'"{c}"' if ("," in c or '"' in c) else c for c in row) + "\n" for row in rows)
 
 
-def _study(raw: Path, name: str, patients: list[list[str]], visits: list[list[str]], spec: str = SPEC) -> Path:
+def _study(raw: Path, name: str, patients: list[list[str]], visits: list[list[str]], *changes: dict) -> Path:
     folder = raw / name
     folder.mkdir(parents=True)
-    (folder / "study.toml").write_text(spec.format(name=name))
+    (folder / "study.toml").write_text(study_toml(ETIOLOGY, {"study": {"name": name}}, *changes))
     (folder / "patients.csv").write_text(_csv(patients))
     (folder / "visits.csv").write_text(_csv(visits))
     return folder
@@ -149,7 +120,7 @@ def wrong_file(raw: Path) -> Path:
 def note_column(raw: Path) -> Path:
     """A free-text note mapped as a subject column."""
     patients = [row + [("note" if i == 0 else f"{CANARIES['note']} re follow-up")] for i, row in enumerate(_patients())]
-    spec = SPEC.replace('columns = ["age", "etiology"]', 'columns = ["age", "etiology", "note"]')
+    spec = {"subjects": {"columns": ["age", "etiology", "note"]}}
     return _study(raw, "note_column", patients, _visits(), spec)
 
 
@@ -157,7 +128,7 @@ def zip_column(raw: Path) -> Path:
     """5-digit ZIP codes under an innocent name."""
     patients = [row + [("region" if i == 0 else ("02114", "10027", "60614")[i % 3])]
                 for i, row in enumerate(_patients())]
-    spec = SPEC.replace('columns = ["age", "etiology"]', 'columns = ["age", "etiology", "region"]')
+    spec = {"subjects": {"columns": ["age", "etiology", "region"]}}
     return _study(raw, "zip_column", patients, _visits(), spec)
 
 

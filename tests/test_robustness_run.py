@@ -81,7 +81,7 @@ def _snapshot(folder: Path) -> dict[str, tuple]:
 def watched(tmp_path_factory):
     base = tmp_path_factory.mktemp("watched")
     raw = base / "raw"
-    folder = write_small_study(raw / "guarded", name="guarded", study_extra="restricted = true\n")
+    folder = write_small_study(raw / "guarded", name="guarded", study={"restricted": True})
     # Free text in a column the spec does not map, and in a mapped item cell (quarantined).
     patients = pd.read_csv(folder / "patients.csv", dtype=str, keep_default_na=False)
     patients["comment"] = f"healed well, {TOKEN} noted at review"

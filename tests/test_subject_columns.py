@@ -14,46 +14,17 @@ import pytest
 from conftest import write_study
 from pipeline.cli import main
 from pipeline.statistics.small_cells import pool_small_levels, pooled_label, small_codes_left_out
+from specs import study_toml
 
-SPEC = """
-[study]
-name = "cohort"
-synthetic = true
-
-[subjects]
-file = "patients.csv"
-id = "code"
-columns = ["age", "etiology"{columns}]
-{levels}
-
-[visits]
-file = "visits.csv"
-subject = "code"
-visit = "visit"
-day = "day"
-
-[instruments.house_brackmann]
-column = "hb_{{rater}}"
-raters = ["observer"]
-{extra}
-[analysis]
-test = "wilcoxon"
-post = {{ rule = "last_followup", min_day = 90 }}
-subgroups = [{{ name = "etiology", column = "etiology" }}]
-
-[[analysis.outcomes]]
-instrument = "house_brackmann"
-rater = "observer"
-score = "grade"
-"""
-LEVELS = '[subjects.levels]\netiology = { bells = "Bell palsy", hunt = "Ramsay Hunt syndrome", rare = "Rare", odd = "Odd" }'
+# House-Brackmann by an observer, with etiology as a subgroup, its levels labelled.
+LEVELS = {"etiology": {"bells": "Bell palsy", "hunt": "Ramsay Hunt syndrome", "rare": "Rare", "odd": "Odd"}}
 # Ten Bell palsy, six Ramsay Hunt, two each of two rare causes.
 ETIOLOGY = ["bells"] * 10 + ["hunt"] * 6 + ["rare"] * 2 + ["odd"] * 2
 NAME, NOTE = "Jane Roe", "Called John Smith re follow-up"
 
 
-def cohort(tmp_path: Path, etiology=ETIOLOGY, *, levels: str = LEVELS, note: list[str] | None = None,
-           spec_extra: str = "", free_text: str = "") -> Path:
+def cohort(tmp_path: Path, etiology=ETIOLOGY, *, note: list[str] | None = None, free_text: dict | None = None,
+           changes: dict | None = None) -> Path:
     n = len(etiology)
     header = "code,age,etiology" + (",note" if note else "")
     patients = [header] + [f"P{i:02d},{40 + i},{e}" + (f",{note[i]}" if note else "")
@@ -63,7 +34,10 @@ def cohort(tmp_path: Path, etiology=ETIOLOGY, *, levels: str = LEVELS, note: lis
     for i in range(n):
         pre = int(rng.integers(3, 7))
         visits += [f"P{i:02d},pre,-7,{pre}", f"P{i:02d},m12,365,{max(1, pre - int(rng.integers(0, 3)))}"]
-    spec = SPEC.format(columns=', "note"' if note else "", levels=levels + free_text, extra=spec_extra)
+    spec = study_toml({"study": {"name": "cohort"},
+                       "subjects": {"columns": ["age", "etiology", *(["note"] if note else [])],
+                                    "levels": LEVELS, "free_text": free_text},
+                       "analysis": {"subgroups": [{"name": "etiology", "column": "etiology"}]}}, changes or {})
     return write_study(tmp_path / "cohort", "\n".join(patients) + "\n", "\n".join(visits) + "\n", spec)
 
 
@@ -181,7 +155,7 @@ def test_the_quarantine_keeps_only_short_numbers(tmp_path, written, kept):
 
 def test_declared_free_text_is_kept_for_the_team_and_never_reported(tmp_path, capsys):
     note = [NOTE] + ["seen"] * (len(ETIOLOGY) - 1)
-    study = cohort(tmp_path, note=note, free_text='\n[subjects.free_text]\nnote = "kept for the chart review only"')
+    study = cohort(tmp_path, note=note, free_text={"note": "kept for the chart review only"})
     code, printed = run(study, tmp_path, capsys)
     assert code == 0, printed
     assert everywhere(tmp_path, NOTE) == ["cohort.subjects"]
@@ -218,7 +192,7 @@ def test_small_levels_that_together_reach_the_minimum_are_pooled(tmp_path, capsy
 
 
 def test_the_spec_sets_the_small_cell_minimum(tmp_path, capsys):
-    study = cohort(tmp_path, spec_extra="\n[identifiers]\nmin_cell = 2\n")
+    study = cohort(tmp_path, changes={"identifiers": {"min_cell": 2}})
     code, printed = run(study, tmp_path, capsys)
     assert code == 0, printed
     groups = set(pd.read_csv(tmp_path / "reports" / "cohort" / "tables" / "paired_tests.csv")["group"])
