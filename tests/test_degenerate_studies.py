@@ -299,28 +299,22 @@ def _report_env(monkeypatch, raw: Path, tmp_path: Path) -> None:
         monkeypatch.setenv(name, str(value))
 
 
-def test_one_subject_study_through_dagster(tmp_path, monkeypatch, capsys):
-    study = one_subject(tmp_path / "raw", LENIENT_CHECKS)
-    _report_env(monkeypatch, study.parent, tmp_path)
+# One patient: one rater's agreement cannot be estimated; no pairs: agreement is all there is.
+@pytest.mark.parametrize("study, n_pairs, says, agreement", [
+    (one_subject, ["1", "0"], "House-Brackmann grade (surgeon): not drawn", False),
+    (reliability_only, ["0", "0"], "Nothing to analyse", True),
+], ids=["one_subject", "without_pairs"])
+def test_degenerate_study_through_dagster(tmp_path, monkeypatch, capsys, study, n_pairs, says, agreement):
+    folder = study(tmp_path / "raw", LENIENT_CHECKS)
+    _report_env(monkeypatch, folder.parent, tmp_path)
     code = main(["report"])
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
-    reports = tmp_path / "reports" / "one"
-    assert "reports/one/report.html" in out.replace(str(tmp_path) + "/", "")
-    assert _table_2(reports)[0]["n pairs"].tolist() == ["1", "0"]
-    assert "House-Brackmann grade (surgeon): not drawn" in _report_text(reports)
-
-
-def test_study_without_pairs_through_dagster(tmp_path, monkeypatch, capsys):
-    study = reliability_only(tmp_path / "raw", LENIENT_CHECKS)
-    _report_env(monkeypatch, study.parent, tmp_path)
-    code = main(["report"])
-    _, err = capsys.readouterr()
-    assert (code, err) == (0, "")
-    reports = tmp_path / "reports" / "agreement"
-    assert _table_2(reports)[0]["n pairs"].tolist() == ["0", "0"]
-    assert "Nothing to analyse" in _report_text(reports)
-    assert pd.read_csv(reports / "tables" / "reliability.csv")["estimate"].notna().all()
+    assert f"reports/{folder.name}/report.html" in out.replace(str(tmp_path) + "/", "")
+    reports = tmp_path / "reports" / folder.name
+    assert _table_2(reports)[0]["n pairs"].tolist() == n_pairs
+    assert says in _report_text(reports)
+    assert pd.read_csv(reports / "tables" / "reliability.csv")["estimate"].notna().all() == agreement
 
 
 def test_study_without_pairs_is_stopped_by_the_default_checks_in_one_line(tmp_path, monkeypatch, capsys):

@@ -60,20 +60,16 @@ def test_missing_file(tiny_study, tmp_path, capsys):
     assert "Put the export there or correct the file name" in err
 
 
-def test_bad_spec_restricted_must_be_true_or_false(tiny_study, tmp_path, capsys):
+@pytest.mark.parametrize("added, message", [
+    ('restricted = "yes"', "setting 'study.restricted' must be true or false, got 'yes'"),
+    ("restrictd = true", "setting 'study.restrictd' is not a setting of [study]; did you mean 'restricted'?"),
+], ids=["restricted_not_a_boolean", "misspelt"])
+def test_bad_study_setting_is_refused(tiny_study, tmp_path, capsys, added, message):
     spec = tiny_study / "study.toml"
-    spec.write_text(spec.read_text().replace("synthetic = true", 'synthetic = true\nrestricted = "yes"'))
+    spec.write_text(spec.read_text().replace("synthetic = true", f"synthetic = true\n{added}"))
     code, err = _run(capsys, tiny_study, tmp_path)
     assert code == 2
-    assert "setting 'study.restricted' must be true or false, got 'yes'" in _one_line(err)
-
-
-def test_misspelt_study_setting_is_refused(tiny_study, tmp_path, capsys):
-    spec = tiny_study / "study.toml"
-    spec.write_text(spec.read_text().replace("synthetic = true", "synthetic = true\nrestrictd = true"))
-    code, err = _run(capsys, tiny_study, tmp_path)
-    assert code == 2
-    assert "setting 'study.restrictd' is not a setting of [study]; did you mean 'restricted'?" in _one_line(err)
+    assert message in _one_line(err)
 
 
 def test_identifier_found(tiny_study, tmp_path, capsys):

@@ -140,3 +140,12 @@ def test_free_text_needs_a_reason_and_is_never_analysed(tmp_path):
                         '\nfree_text = { etiology = "kept for the chart review only" }\n\n[subjects.levels]')
     assert _refusal(folder) == ("setting 'subjects.free_text.etiology' names a column that also has levels; "
                                 "a column is either categorical or free text.")
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('[study]\n', '["\\n"]\nx = 1\n\n[study]\n', "[\\n] is not a table of the spec"),
+    ('[study]\n', '[study]\n"a\\nb" = 1\n', "setting 'study.a\\nb' is not a setting of [study]"),
+])
+def test_a_line_break_typed_into_a_key_is_shown_escaped(tmp_path, old, new, message):
+    # Found by tests/test_fuzz_spec.py: the message must stay one line.
+    assert _refusal(_demo_with(tmp_path, old, new)).startswith(message)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from pipeline.statistics.multiplicity import METHODS
 
@@ -45,6 +46,20 @@ Layout = Literal["wide", "long"]
 #: How a delimiter is written in the spec -> the character.
 DELIMITER_NAMES = {"auto": "auto", ",": ",", ";": ";", "tab": "\t", "\t": "\t"}
 Delimiter = Literal[tuple(DELIMITER_NAMES)]
+
+
+def _says_why(needs: str, why: str) -> AfterValidator:
+    """A written reason of at least three words, which the run's provenance records: an
+    exception to a rule has to say why it is safe."""
+    def check(text: str) -> str:
+        if len(text.split()) < 3:
+            raise ValueError(f"needs {needs} of a few words: {why} (it is recorded in the run's provenance).")
+        return text
+    return AfterValidator(check)
+
+
+FreeTextReason = Annotated[str, _says_why("a reason", "why this free text is kept")]
+AllowJustification = Annotated[str, _says_why("a written justification", "why this column cannot identify anyone")]
 
 
 @dataclass(frozen=True)
@@ -112,7 +127,7 @@ class SubjectsTable(ReadSettings):
     # as a list (each value its own label) or a table value -> label.
     levels: dict[str, list[str | int] | dict[str, str]] = {}
     # Columns of free text kept in the warehouse (never in a report), each with the reason.
-    free_text: dict[str, str] = {}
+    free_text: dict[str, FreeTextReason] = {}
 
     @field_validator("levels")
     @classmethod
@@ -127,15 +142,6 @@ class SubjectsTable(ReadSettings):
             if len({str(c).strip() for c in codes}) < len(codes):
                 raise ValueError(f"levels.{column}: lists a level twice.")
         return levels
-
-    @field_validator("free_text")
-    @classmethod
-    def _reasons(cls, reasons):
-        for column, why in reasons.items():
-            if len(why.split()) < 3:
-                raise ValueError(f"free_text.{column}: needs a reason of a few words: why this free text "
-                                 "is kept (it is recorded in the run's provenance).")
-        return reasons
 
 
 class VisitsTable(ReadSettings):
@@ -174,17 +180,8 @@ class RedcapTable(_Table):
 
 class IdentifiersTable(_Table):
     # column -> written justification: columns the de-identification guard lets through.
-    allow: dict[str, str] = {}
+    allow: dict[str, AllowJustification] = {}
     min_cell: int = Field(MIN_CELL, ge=1)
-
-    @field_validator("allow")
-    @classmethod
-    def _justified(cls, allow):
-        for column, why in allow.items():
-            if len(why.split()) < 3:
-                raise ValueError(f"allow.{column}: needs a written justification of a few words: why this "
-                                 "column cannot identify anyone (it is recorded in the run's provenance).")
-        return allow
 
 
 class RegistryInstrumentTable(_Table):
@@ -394,6 +391,13 @@ _KINDS = {"string": "text", "int": "a whole number", "float": "a number", "bool"
           "list": "a list", "dict": "a table", "model": "a table", "model_attributes": "a table"}
 
 
+def shown_key(key: Any) -> str:
+    """A key of the spec as a message shows it: a line break or other control character typed
+    into a key is escaped, so that the message stays on one line."""
+    text = str(key)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def _path(where: str, loc: tuple) -> str:
     text = where
     for part in loc:
@@ -402,7 +406,7 @@ def _path(where: str, loc: tuple) -> str:
         elif "[" in str(part) or "," in str(part):  # a union member's tag, e.g. 'list[str]'
             continue
         else:
-            text += f".{part}" if text else str(part)
+            text += f".{shown_key(part)}" if text else shown_key(part)
     return text
 
 

@@ -274,7 +274,7 @@ def load_study(folder: Path) -> Study:
         raise SpecError(f"{path}: not valid TOML ({err}). Fix the syntax at that line.") from None
     unknown = [key for key in data if key not in schema.SpecFile.model_fields]
     if unknown:
-        raise SpecError(f"{path}: [{unknown[0]}] is not a table of the spec"
+        raise SpecError(f"{path}: [{schema.shown_key(unknown[0])}] is not a table of the spec"
                         f"{schema.nearest(unknown[0], list(schema.SpecFile.model_fields))}")
     spec = schema.validate(schema.SpecFile, data, "", path)
 
