@@ -22,19 +22,45 @@ import pandas as pd
 from scipy import stats
 
 EFACE_STATIC = ("brow_rest", "pf_rest", "nlf_rest", "oc_rest")
-EFACE_DYNAMIC = ("brow_elev", "eye_gentle", "eye_full", "oc_smile", "nlf_depth_smile", "nlf_orient_smile",
-                 "lower_lip")
+EFACE_DYNAMIC = (
+    "brow_elev",
+    "eye_gentle",
+    "eye_full",
+    "oc_smile",
+    "nlf_depth_smile",
+    "nlf_orient_smile",
+    "lower_lip",
+)
 EFACE_SYNKINESIS = ("syn_ocular", "syn_midface", "syn_mentalis", "syn_platysma")
 EFACE_REGIONS = {
     "periocular": ("pf_rest", "eye_gentle", "eye_full", "syn_ocular"),
-    "midface_smile": ("nlf_rest", "oc_rest", "oc_smile", "nlf_depth_smile", "nlf_orient_smile", "syn_midface"),
+    "midface_smile": (
+        "nlf_rest",
+        "oc_rest",
+        "oc_smile",
+        "nlf_depth_smile",
+        "nlf_orient_smile",
+        "syn_midface",
+    ),
     "lower_face_neck": ("lower_lip", "syn_mentalis", "syn_platysma"),
     "smile": ("oc_smile", "nlf_depth_smile", "nlf_orient_smile"),
 }
 FACE_REVERSED = (9, 10, 13, 14, 15)
-FACE_DOMAINS = {"movement": (1, 2, 3), "comfort": (4, 6, 10), "oral": (7, 11), "eye": (5, 12),
-                "lacrimal": (13,), "social": (8, 9, 14, 15)}
-SUBGROUPS = ("branches_transected", "etiology", "facelift", "cross_facial_nerve_graft", "nerve_rerouting")
+FACE_DOMAINS = {
+    "movement": (1, 2, 3),
+    "comfort": (4, 6, 10),
+    "oral": (7, 11),
+    "eye": (5, 12),
+    "lacrimal": (13,),
+    "social": (8, 9, 14, 15),
+}
+SUBGROUPS = (
+    "branches_transected",
+    "etiology",
+    "facelift",
+    "cross_facial_nerve_graft",
+    "nerve_rerouting",
+)
 
 
 def _mean(frame: pd.DataFrame) -> pd.Series:
@@ -42,14 +68,16 @@ def _mean(frame: pd.DataFrame) -> pd.Series:
 
 
 def score(visits: pd.DataFrame, patients: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
-    """Every planned outcome of the registry spec, keyed (outcome, score), one value per visit row."""
+    """Every planned outcome of the registry spec, keyed (outcome, score), one value per visit
+    row."""
     v = visits
     out: dict[tuple[str, str], pd.Series] = {}
     out["house_brackmann_observer", "grade"] = v["hb_observer"]
     out["house_brackmann_surgeon", "grade"] = v["hb_surgeon"]
+
     def total(prefix: str) -> pd.Series:
         columns = [c for c in v.columns if c.startswith(prefix)]
-        return v[columns].sum(axis=1, min_count=len(columns))   # every item needed
+        return v[columns].sum(axis=1, min_count=len(columns))  # every item needed
 
     out["sunnybrook", "composite"] = 4 * total("sb_vol_") - 5 * total("sb_rest_") - total("sb_syn_")
     item = {k: 100 - (100 - v[f"eface_{k}"]).abs() for k in EFACE_STATIC}
@@ -58,22 +86,33 @@ def score(visits: pd.DataFrame, patients: pd.DataFrame) -> dict[tuple[str, str],
     static, dynamic = _mean(items[list(EFACE_STATIC)]), _mean(items[list(EFACE_DYNAMIC)])
     synkinesis = _mean(items[list(EFACE_SYNKINESIS)])
     out["eface", "total"] = (static + dynamic + synkinesis) / 3
-    out["eface", "static"], out["eface", "dynamic"], out["eface", "synkinesis"] = static, dynamic, synkinesis
+    out["eface", "static"], out["eface", "dynamic"], out["eface", "synkinesis"] = (
+        static,
+        dynamic,
+        synkinesis,
+    )
     for region, names in EFACE_REGIONS.items():
         out["eface", region] = _mean(items[list(names)])
     out["saq", "total"] = v[[f"saq_{k}" for k in range(1, 10)]].sum(axis=1, min_count=9)
-    face = pd.DataFrame({k: (6 - v[f"face_{k}"]) if k in FACE_REVERSED else v[f"face_{k}"] for k in range(1, 16)})
+    face = pd.DataFrame(
+        {k: (6 - v[f"face_{k}"]) if k in FACE_REVERSED else v[f"face_{k}"] for k in range(1, 16)}
+    )
     out["face", "total"] = (face.sum(axis=1, min_count=15) - 15) / 60 * 100
     for domain, ks in FACE_DOMAINS.items():
-        out["face", domain] = (face[list(ks)].sum(axis=1, min_count=len(ks)) - len(ks)) / (4 * len(ks)) * 100
-    # FDI: each sub-scale over the items answered (physical answers of 0 left out), ((sum - N) / N) x 25 or 20.
+        out["face", domain] = (
+            (face[list(ks)].sum(axis=1, min_count=len(ks)) - len(ks)) / (4 * len(ks)) * 100
+        )
+    # FDI: each sub-scale over the items answered (physical answers of 0 left out), ((sum - N) / N)
+    # x 25 or 20.
     physical = v[[f"fdi_{k}" for k in range(1, 6)]].where(lambda x: x > 0)
     social = v[[f"fdi_{k}" for k in range(6, 11)]]
     n_p, n_s = physical.count(axis=1), social.count(axis=1)
-    out["fdi", "physical"] = ((physical.sum(axis=1) - n_p) / n_p.where(n_p > 0) * 25)
-    out["fdi", "social"] = ((social.sum(axis=1) - n_s) / n_s.where(n_s > 0) * 20)
+    out["fdi", "physical"] = (physical.sum(axis=1) - n_p) / n_p.where(n_p > 0) * 25
+    out["fdi", "social"] = (social.sum(axis=1) - n_s) / n_s.where(n_s > 0) * 20
     out["fdi", "total"] = (out["fdi", "physical"] + out["fdi", "social"]) / 2
-    total = v[["fngs_brow", "fngs_eye", "fngs_nlf", "fngs_oral", "fngs_secondary"]].sum(axis=1, min_count=5)
+    total = v[["fngs_brow", "fngs_eye", "fngs_nlf", "fngs_oral", "fngs_secondary"]].sum(
+        axis=1, min_count=5
+    )
     out["fngs", "total"] = total
     out["fngs", "grade"] = pd.cut(total, [-np.inf, 4, 9, 14, 19, 23, np.inf], labels=False) + 1
     left = v["study_id"].map(patients.set_index("study_id")["side"]).eq("left")
@@ -103,9 +142,13 @@ def paired_tests(pairs: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     p = patients.set_index("study_id")
     median = pd.to_numeric(p["branches_transected"]).median()
     # Level labels as the pipeline writes them, so the two tables can be matched row by row.
-    groups = {"branches_transected": np.where(pd.to_numeric(p["branches_transected"]) > median,
-                                              f"branches_transected > {median:g}",
-                                              f"branches_transected ≤ {median:g}")}
+    groups = {
+        "branches_transected": np.where(
+            pd.to_numeric(p["branches_transected"]) > median,
+            f"branches_transected > {median:g}",
+            f"branches_transected ≤ {median:g}",
+        )
+    }
     for g in SUBGROUPS[1:]:
         groups[g] = (g + ": " + p[g].astype(str)).to_numpy()
     level = pd.DataFrame(groups, index=p.index)
@@ -118,21 +161,38 @@ def paired_tests(pairs: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
         for group, part in sets:
             diff = (part["post_value"] - part["pre_value"]).to_numpy()
             n = diff.size
-            row = {"outcome": outcome, "score": score_name, "group": group, "n_pairs": n,
-                   "mean_diff": diff.mean() if n else np.nan}
+            row = {
+                "outcome": outcome,
+                "score": score_name,
+                "group": group,
+                "n_pairs": n,
+                "mean_diff": diff.mean() if n else np.nan,
+            }
             if n >= 2 and diff.std() > 0:
                 t = stats.ttest_rel(part["post_value"], part["pre_value"])
                 ci = t.confidence_interval(0.95)
-                row.update(t=t.statistic, p_t=t.pvalue, ci_low=ci.low, ci_high=ci.high,
-                           sd_diff=diff.std(ddof=1), dz=diff.mean() / diff.std(ddof=1))
+                row.update(
+                    t=t.statistic,
+                    p_t=t.pvalue,
+                    ci_low=ci.low,
+                    ci_high=ci.high,
+                    sd_diff=diff.std(ddof=1),
+                    dz=diff.mean() / diff.std(ddof=1),
+                )
             nonzero = diff[diff != 0]
             if nonzero.size >= 1:
                 # R's rule, as the pipeline follows it: exact only below 50 differences without
                 # ties or zeros, else the normal approximation (scipy's default would run a
                 # permutation test on small tied samples).
-                exact = nonzero.size < 50 and nonzero.size == n and np.unique(np.abs(nonzero)).size == n
-                w = stats.wilcoxon(diff, zero_method="wilcox", correction=True,
-                                   method="exact" if exact else "approx")
+                exact = (
+                    nonzero.size < 50 and nonzero.size == n and np.unique(np.abs(nonzero)).size == n
+                )
+                w = stats.wilcoxon(
+                    diff,
+                    zero_method="wilcox",
+                    correction=True,
+                    method="exact" if exact else "approx",
+                )
                 row.update(p_wilcoxon=w.pvalue)
             if 3 <= n <= 5000 and np.ptp(diff) > 0:
                 row.update(shapiro_p=stats.shapiro(diff).pvalue)

@@ -51,6 +51,7 @@ FIELDS = ["patients", "runner", "step", "seconds", "rows", "rows_per_s", "peak_r
 
 # --- peak memory ------------------------------------------------------------------------------
 
+
 class PeakMemory:
     """Peak resident set size of this process per step.
 
@@ -96,13 +97,15 @@ def _timed(memory: PeakMemory, name: str, fn, rows_of) -> dict:
 
 # --- one size, in its own process -------------------------------------------------------------
 
+
 def run_pipeline(folder: Path, work: Path) -> dict:
     """The reference read and every pipeline step on one registry; timings as a dict."""
     import duckdb
 
-    from pipeline import steps as study_steps, warehouse
-    from pipeline.scores import score_study
+    from pipeline import steps as study_steps
+    from pipeline import warehouse
     from pipeline.pairing import pair_study
+    from pipeline.scores import score_study
     from pipeline.spec.study import load_study
 
     memory = PeakMemory()
@@ -121,13 +124,16 @@ def run_pipeline(folder: Path, work: Path) -> dict:
         try:
             for i, path in enumerate(files):
                 con.execute(f"CREATE TABLE file_{i} AS SELECT * FROM read_csv(?)", [str(path)])
-            return sum(con.execute(f"SELECT count(*) FROM file_{i}").fetchall()[0][0] for i in range(len(files)))
+            return sum(
+                con.execute(f"SELECT count(*) FROM file_{i}").fetchall()[0][0]
+                for i in range(len(files))
+            )
         finally:
             con.close()
 
     steps.append(_timed(memory, "read_csv", read_csv, lambda n: n))
     study = load_study(folder)
-    con = warehouse.connect(work / "warehouse.duckdb")   # as the product opens it
+    con = warehouse.connect(work / "warehouse.duckdb")  # as the product opens it
     reports = work / "reports"
     s = study.name
 
@@ -135,27 +141,59 @@ def run_pipeline(folder: Path, work: Path) -> dict:
         return con.execute(sql).fetchall()[0][0]
 
     def score_values() -> int:
-        tables = [t for (t,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND "
-            "starts_with(table_name, 'scores_')", [s]).fetchall()]
+        tables = [
+            t
+            for (t,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND "
+                "starts_with(table_name, 'scores_')",
+                [s],
+            ).fetchall()
+        ]
         total = 0
         for t in tables:
-            n_scores = (count(f"SELECT count(*) FROM information_schema.columns WHERE table_schema = '{s}' "
-                              f"AND table_name = '{t}'") - 4) // 2
+            n_scores = (
+                count(
+                    f"SELECT count(*) FROM information_schema.columns WHERE table_schema = '{s}' "
+                    f"AND table_name = '{t}'"
+                )
+                - 4
+            ) // 2
             total += count(f"SELECT count(*) FROM {s}.{t}") * n_scores
         return total
 
     try:
         pairs = lambda _: count(f"SELECT count(*) FROM {s}.pairs")  # noqa: E731
-        steps.append(_timed(memory, "ingest", lambda: study_steps.ingest(con, study, reports),
-                            lambda files_: sum(f.rows_read for f in files_)))
-        steps.append(_timed(memory, "score", lambda: score_study(con, study), lambda _: score_values()))
+        steps.append(
+            _timed(
+                memory,
+                "ingest",
+                lambda: study_steps.ingest(con, study, reports),
+                lambda files_: sum(f.rows_read for f in files_),
+            )
+        )
+        steps.append(
+            _timed(memory, "score", lambda: score_study(con, study), lambda _: score_values())
+        )
         steps.append(_timed(memory, "pair", lambda: pair_study(con, study), pairs))
-        steps.append(_timed(memory, "analyse", lambda: study_steps.analyse(con, study, reports), pairs))
-        steps.append(_timed(memory, "secondary", lambda: study_steps.secondary_analyses(con, study, reports), pairs))
-        steps.append(_timed(memory, "tables", lambda: study_steps.write_tables(con, study, reports), pairs))
-        steps.append(_timed(memory, "figures", lambda: study_steps.write_figures(con, study, reports), pairs))
-        results = con.execute(f"""SELECT outcome, score, "group", n_pairs, mean_diff, t, p_t, p_wilcoxon
+        steps.append(
+            _timed(memory, "analyse", lambda: study_steps.analyse(con, study, reports), pairs)
+        )
+        steps.append(
+            _timed(
+                memory,
+                "secondary",
+                lambda: study_steps.secondary_analyses(con, study, reports),
+                pairs,
+            )
+        )
+        steps.append(
+            _timed(memory, "tables", lambda: study_steps.write_tables(con, study, reports), pairs)
+        )
+        steps.append(
+            _timed(memory, "figures", lambda: study_steps.write_figures(con, study, reports), pairs)
+        )
+        results = con.execute(f"""SELECT outcome, score, "group", n_pairs, mean_diff, t, p_t,
+        p_wilcoxon
                                   FROM {s}.paired_tests""").df()
     finally:
         con.close()
@@ -174,11 +212,16 @@ def run_baseline(folder: Path, work: Path) -> dict:
         timings, results = baseline.run(folder)
     results.to_csv(work / "baseline_tests.csv", index=False)
     peak = memory.peak_mb()
-    return {"steps": [{"step": name, "seconds": sec, "rows": rows, "peak_rss_mb": peak}
-                      for name, sec, rows in timings]}
+    return {
+        "steps": [
+            {"step": name, "seconds": sec, "rows": rows, "peak_rss_mb": peak}
+            for name, sec, rows in timings
+        ]
+    }
 
 
 # --- driver -----------------------------------------------------------------------------------
+
 
 def ensure_registry(n: int, visits: int, seed: int) -> Path:
     """The registry's folder, written unless an identical one is there: one written by the same
@@ -189,7 +232,9 @@ def ensure_registry(n: int, visits: int, seed: int) -> Path:
 
     folder = DATA / f"registry_n{n}_v{visits}_s{seed}"
     stamp = folder / ".complete"
-    code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (registry, demo))).hexdigest()
+    code = hashlib.sha256(
+        b"".join(Path(m.__file__).read_bytes() for m in (registry, demo))
+    ).hexdigest()
     if not stamp.is_file() or stamp.read_text().strip() != code:
         with progress.step(f"  writing the registry ({n:,} patients)"):
             shutil.rmtree(folder, ignore_errors=True)
@@ -214,26 +259,41 @@ def compare(work: Path) -> dict:
     ours = pd.read_csv(work / "paired_tests.csv", keep_default_na=False, na_values=[""])
     theirs = pd.read_csv(work / "baseline_tests.csv", keep_default_na=False, na_values=[""])
     both = ours.merge(theirs, on=["outcome", "score", "group"], suffixes=("", "_b"))
-    out = {"groups_compared": int(len(both)), "groups_pipeline": int(len(ours)),
-           "n_pairs_equal": bool((both["n_pairs"] == both["n_pairs_b"]).all())}
+    out = {
+        "groups_compared": int(len(both)),
+        "groups_pipeline": int(len(ours)),
+        "n_pairs_equal": bool((both["n_pairs"] == both["n_pairs_b"]).all()),
+    }
     for column in ("mean_diff", "t", "p_t", "p_wilcoxon"):
         a, b = both[column].astype(float), both[column + "_b"].astype(float)
         ok = a.notna() & b.notna() & (both["n_pairs"] >= 50)
         scale = b[ok].abs().where(b[ok].abs() > 1e-300, 1.0)
-        out[f"{column}_max_rel_diff"] = float(((a[ok] - b[ok]).abs() / scale).max()) if ok.any() else float("nan")
+        out[f"{column}_max_rel_diff"] = (
+            float(((a[ok] - b[ok]).abs() / scale).max()) if ok.any() else float("nan")
+        )
     return out
 
 
 def _row(n: int, runner: str, step: dict) -> dict:
-    return {"patients": n, "runner": runner, "step": step["step"], "seconds": round(step["seconds"], 3),
-            "rows": step["rows"], "rows_per_s": round(step["rows"] / step["seconds"]) if step["seconds"] > 0 else "",
-            "peak_rss_mb": round(step["peak_rss_mb"], 1)}
+    return {
+        "patients": n,
+        "runner": runner,
+        "step": step["step"],
+        "seconds": round(step["seconds"], 3),
+        "rows": step["rows"],
+        "rows_per_s": round(step["rows"] / step["seconds"]) if step["seconds"] > 0 else "",
+        "peak_rss_mb": round(step["peak_rss_mb"], 1),
+    }
 
 
 def write_outputs(results: dict, visits: int, out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    rows = [_row(n, runner, step) for n, r in results.items()
-            for runner in ("pipeline", "baseline") for step in r[runner]["steps"]]
+    rows = [
+        _row(n, runner, step)
+        for n, r in results.items()
+        for runner in ("pipeline", "baseline")
+        for step in r[runner]["steps"]
+    ]
     csv_path = out / "bench.csv"
     with open(csv_path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=FIELDS, lineterminator="\n")
@@ -253,18 +313,25 @@ def markdown(results: dict, visits: int) -> str:
     lines = [
         "# Registry benchmark",
         "",
-        f"Synthetic registries (`pipeline/synthetic/registry.py`): N patients x {visits} visits, every instrument at item "
-        "level (Sunnybrook, House-Brackmann by two raters, eFACE, SAQ, FaCE, FDI, FNGS 2.0, facial landmarks). "
+        f"Synthetic registries (`pipeline/synthetic/registry.py`): N patients x {visits} visits, "
+        "every instrument at item "
+        "level (Sunnybrook, House-Brackmann by two raters, eFACE, SAQ, FaCE, FDI, FNGS 2.0, facial "
+        "landmarks). "
         "Written by `bench/run.py` (`make bench`); each size ran in its own process.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; "
         f"{time.strftime('%Y-%m-%d %H:%M')}.",
         "",
-        "Rows per step: `read_csv` and `ingest`, rows in the two files; `score`, score values computed; the "
-        "later steps, pre/post pairs (the analysis input). Peak RSS: the step's own peak resident memory "
-        + ("(high-water mark reset before each step)." if all(results[n]["pipeline"].get("resettable_peak")
-                                                              for n in sizes)
-           else "(peak of the process so far: this kernel does not allow resetting it)."),
+        "Rows per step: `read_csv` and `ingest`, rows in the two files; `score`, score values "
+        "computed; the "
+        "later steps, pre/post pairs (the analysis input). Peak RSS: the step's own peak resident "
+        "memory "
+        + (
+            "(high-water mark reset before each step)."
+            if all(results[n]["pipeline"].get("resettable_peak") for n in sizes)
+            else "(peak of the process so far: this kernel does not allow resetting it)."
+        ),
         "",
         "## Pipeline, per step",
         "",
@@ -274,14 +341,27 @@ def markdown(results: dict, visits: int) -> str:
     for n in sizes:
         for s in results[n]["pipeline"]["steps"]:
             r = _row(n, "pipeline", s)
-            lines.append(f"| {n:,} | {r['step']} | {r['seconds']:.2f} | {r['rows']:,} | "
-                         f"{r['rows_per_s']:,} | {r['peak_rss_mb']:,.0f} |")
-        end_to_end = _seconds(results[n], "pipeline") - results[n]["pipeline"]["steps"][0]["seconds"]
+            lines.append(
+                f"| {n:,} | {r['step']} | {r['seconds']:.2f} | {r['rows']:,} | "
+                f"{r['rows_per_s']:,} | {r['peak_rss_mb']:,.0f} |"
+            )
+        end_to_end = (
+            _seconds(results[n], "pipeline") - results[n]["pipeline"]["steps"][0]["seconds"]
+        )
         peak = max(s["peak_rss_mb"] for s in results[n]["pipeline"]["steps"][1:])
-        lines.append(f"| {n:,} | **end to end** (ingest to figures) | **{end_to_end:.2f}** | | | **{peak:,.0f}** |")
-    lines += ["", "## Growth between sizes (time ratio; rows grow by the size ratio)", "",
-              "| step | " + " | ".join(f"{a:,} -> {b:,} (x{b / a:.3g})" for a, b in zip(sizes, sizes[1:])) + " |",
-              "|---|" + "---:|" * (len(sizes) - 1)]
+        lines.append(
+            f"| {n:,} | **end to end** (ingest to figures) | **{end_to_end:.2f}** | | | "
+            f"**{peak:,.0f}** |"
+        )
+    lines += [
+        "",
+        "## Growth between sizes (time ratio; rows grow by the size ratio)",
+        "",
+        "| step | "
+        + " | ".join(f"{a:,} -> {b:,} (x{b / a:.3g})" for a, b in zip(sizes, sizes[1:]))
+        + " |",
+        "|---|" + "---:|" * (len(sizes) - 1),
+    ]
     for step in ("read_csv", *PIPELINE_STEPS, "end to end"):
         cells = []
         for a, b in zip(sizes, sizes[1:]):
@@ -293,41 +373,74 @@ def markdown(results: dict, visits: int) -> str:
                 tb = _seconds(results[b], "pipeline", (step,))
             cells.append(f"{tb / ta:.2f}" if ta > 0 else "")
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
-    lines += ["", "## Ingestion against DuckDB's read_csv of the same files", "",
-              "| patients | read_csv (s) | ingest (s) | ingest / read_csv |", "|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Ingestion against DuckDB's read_csv of the same files",
+        "",
+        "| patients | read_csv (s) | ingest (s) | ingest / read_csv |",
+        "|---:|---:|---:|---:|",
+    ]
     for n in sizes:
-        rc, ing = _seconds(results[n], "pipeline", ("read_csv",)), _seconds(results[n], "pipeline", ("ingest",))
+        rc, ing = (
+            _seconds(results[n], "pipeline", ("read_csv",)),
+            _seconds(results[n], "pipeline", ("ingest",)),
+        )
         lines.append(f"| {n:,} | {rc:.2f} | {ing:.2f} | {ing / rc:.2f} |")
-    lines += ["", "## The same paired analysis in plain pandas + scipy (`bench/baseline.py`)", "",
-              "Pipeline: ingest + score + pair + paired tests (whole cohort and every subgroup level). Baseline: "
-              "pandas `read_csv`, scores from items, pre/post picks, `scipy.stats` paired t and Wilcoxon per "
-              "outcome and group (no quarantine, identifier guard, provenance or Hodges-Lehmann).", "",
-              "| patients | pipeline (s) | baseline (s) | baseline / pipeline | baseline peak RSS (MB) | "
-              "groups compared | n pairs equal | max rel. diff: mean change, t, P (t), P (Wilcoxon) |",
-              "|---:|---:|---:|---:|---:|---:|---|---|"]
+    lines += [
+        "",
+        "## The same paired analysis in plain pandas + scipy (`bench/baseline.py`)",
+        "",
+        "Pipeline: ingest + score + pair + paired tests (whole cohort and every subgroup level). "
+        "Baseline: "
+        "pandas `read_csv`, scores from items, pre/post picks, `scipy.stats` paired t and Wilcoxon "
+        "per "
+        "outcome and group (no quarantine, identifier guard, provenance or Hodges-Lehmann).",
+        "",
+        "| patients | pipeline (s) | baseline (s) | baseline / pipeline | baseline peak RSS (MB) | "
+        "groups compared | n pairs equal | max rel. diff: mean change, t, P (t), P (Wilcoxon) |",
+        "|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
     for n in sizes:
         r = results[n]
         ours, theirs = _seconds(r, "pipeline", PAIRED_ANALYSIS), _seconds(r, "baseline")
         c = r["check"]
-        diffs = ", ".join("n/a" if c[k] != c[k] else f"{c[k]:.1e}"
-                          for k in ("mean_diff_max_rel_diff", "t_max_rel_diff", "p_t_max_rel_diff",
-                                    "p_wilcoxon_max_rel_diff"))
-        lines.append(f"| {n:,} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.2f} | "
-                     f"{r['baseline']['steps'][-1]['peak_rss_mb']:,.0f} | {c['groups_compared']} of "
-                     f"{c['groups_pipeline']} | {'yes' if c['n_pairs_equal'] else 'NO'} | {diffs} |")
-    lines += ["", "Differences are over groups with at least 50 pairs (where both use the normal approximation "
-              "for the Wilcoxon P value).", ""]
+        diffs = ", ".join(
+            "n/a" if c[k] != c[k] else f"{c[k]:.1e}"
+            for k in (
+                "mean_diff_max_rel_diff",
+                "t_max_rel_diff",
+                "p_t_max_rel_diff",
+                "p_wilcoxon_max_rel_diff",
+            )
+        )
+        lines.append(
+            f"| {n:,} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.2f} | "
+            f"{r['baseline']['steps'][-1]['peak_rss_mb']:,.0f} | {c['groups_compared']} of "
+            f"{c['groups_pipeline']} | {'yes' if c['n_pairs_equal'] else 'NO'} | {diffs} |"
+        )
+    lines += [
+        "",
+        "Differences are over groups with at least 50 pairs (where both use the normal "
+        "approximation "
+        "for the Wilcoxon P value).",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
-                        help="comma-separated numbers of patients (default %(default)s)")
+    parser.add_argument(
+        "--sizes",
+        default=",".join(map(str, SIZES)),
+        help="comma-separated numbers of patients (default %(default)s)",
+    )
     parser.add_argument("--visits", type=int, default=6)
     parser.add_argument("--seed", type=int, default=63)
     parser.add_argument("--out", type=Path, default=OUT, help="folder for bench.csv and bench.md")
-    parser.add_argument("--child", nargs=3, metavar=("MODE", "FOLDER", "WORK"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=3, metavar=("MODE", "FOLDER", "WORK"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.child:
         mode, folder, work = args.child[0], Path(args.child[1]), Path(args.child[2])

@@ -3,7 +3,8 @@
 ``outcomes report``            materialize every study's assets (Dagster; added by ``assets.cli``)
 ``outcomes run --study DIR``   one study end to end, without Dagster
 ``outcomes demo``              regenerate the synthetic demo cohort
-``outcomes export-figures``    re-export figures from the warehouse, e.g. ``--format tiff --dpi 600 --width double``
+``outcomes export-figures``    re-export figures from the warehouse, e.g.
+                               ``--format tiff --dpi 600 --width double``
 ``outcomes validate PATH``     check an export (and its study spec) without writing anything
 ``outcomes init --redcap-dictionary DICT.csv``  draft a study spec from a REDCap data dictionary
 
@@ -33,7 +34,7 @@ import sys
 from pathlib import Path
 
 from pipeline import paths
-from pipeline.exits import BUSY, FAILED, INTERRUPTED, NO_SPACE, OK, REFUSED  # noqa: F401 (the codes, here too)
+from pipeline.exits import FAILED, INTERRUPTED, NO_SPACE
 from pipeline.exits import exit_code as _exit_code
 
 
@@ -49,33 +50,53 @@ def refuse_folders_without_spec(raw: Path, only: str | None) -> None:
     if only:
         folders = [raw / only] if (raw / only).is_dir() else []
     else:
-        written = {p.resolve() for p in (paths.reports_dir(), paths.warehouse_path().parent,
-                                         Path(os.environ.get("DAGSTER_HOME", paths.PROJECT_ROOT / ".dagster")))}
-        folders = sorted(p for p in raw.iterdir()
-                         if p.is_dir() and not p.name.startswith(".") and p.resolve() not in written) \
-            if raw.is_dir() else []
+        written = {
+            p.resolve()
+            for p in (
+                paths.reports_dir(),
+                paths.warehouse_path().parent,
+                Path(os.environ.get("DAGSTER_HOME", paths.PROJECT_ROOT / ".dagster")),
+            )
+        }
+        folders = (
+            sorted(
+                p
+                for p in raw.iterdir()
+                if p.is_dir() and not p.name.startswith(".") and p.resolve() not in written
+            )
+            if raw.is_dir()
+            else []
+        )
     bare = [str(folder) for folder in folders if not (folder / SPEC_FILENAME).is_file()]
     if bare:
-        raise SpecError(f"{', '.join(bare)} hold{'s' if len(bare) == 1 else ''} no {SPEC_FILENAME}: every folder "
-                        f"under {raw} is a study. Write its spec there (data/raw/demo/{SPEC_FILENAME} is a "
-                        "commented example) or move the folder out.")
+        raise SpecError(
+            f"{', '.join(bare)} hold{'s' if len(bare) == 1 else ''} no {SPEC_FILENAME}: every "
+            "folder "
+            f"under {raw} is a study. Write its spec there (data/raw/demo/{SPEC_FILENAME} is a "
+            "commented example) or move the folder out."
+        )
     if not folders and not only:
-        raise SpecError(f"no study under {raw}: add a folder holding a {SPEC_FILENAME} and its exports "
-                        "(README: Adding a study), or set OUTCOMES_RAW to your folder of studies.")
+        raise SpecError(
+            f"no study under {raw}: add a folder holding a {SPEC_FILENAME} and its exports "
+            "(README: Adding a study), or set OUTCOMES_RAW to your folder of studies."
+        )
 
 
 def make_private_outputs(restricted: list[str], warehouse_path: Path, reports: Path) -> None:
-    """Owner-only modes on the warehouse and the restricted studies' reports (0600 files, 0700 folders)."""
+    """Owner-only modes on the warehouse and the restricted studies' reports (0600 files, 0700
+    folders)."""
     from pipeline import warehouse
 
     if restricted:
-        warehouse.make_private(*warehouse.warehouse_files(warehouse_path), *(reports / name for name in restricted))
+        warehouse.make_private(
+            *warehouse.warehouse_files(warehouse_path), *(reports / name for name in restricted)
+        )
 
 
 def _run(args: argparse.Namespace) -> int:
     from pipeline import warehouse
-    from pipeline.steps import run_study
     from pipeline.spec.study import load_study
+    from pipeline.steps import run_study
 
     study = load_study(Path(args.study))
     path = Path(args.warehouse) if args.warehouse else paths.warehouse_path()
@@ -94,7 +115,10 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             make_private_outputs(restricted, path, reports)
     for f in outcome["files"]:
-        print(f"{f.file}: {f.rows_read} rows read, {f.rows_accepted} accepted, {f.rows_quarantined} quarantined")
+        print(
+            f"{f.file}: {f.rows_read} rows read, {f.rows_accepted} accepted, {f.rows_quarantined} "
+            "quarantined"
+        )
     for path in outcome["paths"]:
         print(path)
     for note in outcome.get("notes", ()):
@@ -111,33 +135,52 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _export_figures(args: argparse.Namespace) -> int:
-    from pipeline.render import figures
     from pipeline import warehouse
+    from pipeline.render import figures
     from pipeline.spec.study import SPEC_FILENAME, load_study
 
     raw = paths.raw_data_dir()
-    folders = [raw / args.study] if args.study else sorted(p.parent for p in raw.glob(f"*/{SPEC_FILENAME}"))
+    folders = (
+        [raw / args.study]
+        if args.study
+        else sorted(p.parent for p in raw.glob(f"*/{SPEC_FILENAME}"))
+    )
     reports = Path(args.reports) if args.reports else paths.reports_dir()
     widths = ("single", "double") if args.width == "both" else (args.width,)
     con = warehouse.connect(Path(args.warehouse) if args.warehouse else None, read_only=True)
     try:
         for folder in folders:
             study = load_study(folder)
-            analysed = warehouse.scalar(con, "SELECT count(*) FROM information_schema.tables "
-                                             "WHERE table_schema = ? AND table_name = 'paired_tests'", [study.name])
+            analysed = warehouse.scalar(
+                con,
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = ? AND table_name = 'paired_tests'",
+                [study.name],
+            )
             if not analysed:
-                raise ValueError(f"study '{study.name}' has no results in the warehouse yet; "
-                                 "run `outcomes report` (or `outcomes run`) first.")
+                raise ValueError(
+                    f"study '{study.name}' has no results in the warehouse yet; "
+                    "run `outcomes report` (or `outcomes run`) first."
+                )
             specs = figures.study_figures(con, study)
             if not specs:  # analysed, with nothing to draw: said, and the other studies exported
-                print(f"note: study '{study.name}' has no figure to export: "
-                      + " ".join(figures.not_drawn(con, study)), file=sys.stderr)
+                print(
+                    f"note: study '{study.name}' has no figure to export: "
+                    + " ".join(figures.not_drawn(con, study)),
+                    file=sys.stderr,
+                )
                 continue
             dpi = f"_{args.dpi}dpi" if args.dpi else ""
             out = reports / study.name / "figures" / "export"
             with warehouse.private_files(study.restricted):
-                written = figures.export(specs, out, widths=widths, formats=(args.format,), dpi=args.dpi,
-                                         layout=lambda base, width: base / f"{args.format}_{width}{dpi}")
+                written = figures.export(
+                    specs,
+                    out,
+                    widths=widths,
+                    formats=(args.format,),
+                    dpi=args.dpi,
+                    layout=lambda base, width: base / f"{args.format}_{width}{dpi}",
+                )
             if study.restricted:
                 warehouse.make_private(reports / study.name)
             for path in written:
@@ -150,8 +193,11 @@ def _export_figures(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from pipeline.ingest.validate import render, validate
 
-    result = validate(Path(args.path), dictionary=Path(args.dictionary) if args.dictionary else None,
-                      spec=Path(args.spec) if args.spec else None)
+    result = validate(
+        Path(args.path),
+        dictionary=Path(args.dictionary) if args.dictionary else None,
+        spec=Path(args.spec) if args.spec else None,
+    )
     print(render(result, as_json=args.json))
     return result["exit_code"]
 
@@ -165,7 +211,9 @@ def _init(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         if out.exists():
-            raise FileExistsError(f"{out} already exists; choose another --out or move it away first.")
+            raise FileExistsError(
+                f"{out} already exists; choose another --out or move it away first."
+            )
         out.write_text(text, encoding="utf-8")
         print(out)
     else:
@@ -192,24 +240,46 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     demo.add_argument("--out", default=str(paths.RAW_DATA_DIR / "demo"))
     demo.set_defaults(func=_demo)
 
-    export = commands.add_parser("export-figures", help="re-export every figure from the warehouse at a "
-                                 "journal's format, resolution and column width")
-    export.add_argument("--study", help="only this study (folder name under data/raw); default every study")
+    export = commands.add_parser(
+        "export-figures",
+        help="re-export every figure from the warehouse at a "
+        "journal's format, resolution and column width",
+    )
+    export.add_argument(
+        "--study", help="only this study (folder name under data/raw); default every study"
+    )
     export.add_argument("--format", default="tiff", choices=["tiff", "png", "pdf", "svg"])
-    export.add_argument("--dpi", type=int, help="resolution for raster formats (default: TIFF 600, PNG 300)")
-    export.add_argument("--width", default="double", choices=["single", "double", "both"],
-                        help="single column 3.5 in (about 89 mm) or double column 7 in (about 180 mm)")
+    export.add_argument(
+        "--dpi", type=int, help="resolution for raster formats (default: TIFF 600, PNG 300)"
+    )
+    export.add_argument(
+        "--width",
+        default="double",
+        choices=["single", "double", "both"],
+        help="single column 3.5 in (about 89 mm) or double column 7 in (about 180 mm)",
+    )
     export.add_argument("--warehouse", help="DuckDB file (default data/processed/warehouse.duckdb)")
-    export.add_argument("--reports", help="reports folder (default reports/); files go to "
-                        "<study>/figures/export/<format>_<width>[_<dpi>dpi]/")
+    export.add_argument(
+        "--reports",
+        help="reports folder (default reports/); files go to "
+        "<study>/figures/export/<format>_<width>[_<dpi>dpi]/",
+    )
     export.set_defaults(func=_export_figures)
 
-    check = commands.add_parser("validate", help="check an export without writing anything "
-                                "(exit 0 clean, 1 rows would be quarantined, 2 refused)")
-    check.add_argument("path", help="an export (CSV, XLSX, REDCap records), a study folder or its study.toml")
+    check = commands.add_parser(
+        "validate",
+        help="check an export without writing anything "
+        "(exit 0 clean, 1 rows would be quarantined, 2 refused)",
+    )
+    check.add_argument(
+        "path", help="an export (CSV, XLSX, REDCap records), a study folder or its study.toml"
+    )
     check.add_argument("--dictionary", help="the REDCap data dictionary of the export")
-    check.add_argument("--spec", help="study.toml (or its folder): check the whole study, PATH standing in "
-                                      "for its visits file")
+    check.add_argument(
+        "--spec",
+        help="study.toml (or its folder): check the whole study, PATH standing in "
+        "for its visits file",
+    )
     check.add_argument("--json", action="store_true", help="machine-readable findings")
     check.set_defaults(func=_validate)
 
@@ -232,13 +302,21 @@ def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> 
             raise
         print(INTERRUPTED_LINE, file=sys.stderr)
         return INTERRUPTED
-    except Exception as err:  # every error a user can cause is one line; the rest too, unless --debug
+    except (
+        Exception
+    ) as err:  # every error a user can cause is one line; the rest too, unless --debug
         if args.debug:
             raise
         code = _exit_code(type(err).__name__, str(err), err)
-        warehouse_path = Path(args.warehouse) if getattr(args, "warehouse", None) else paths.warehouse_path()
-        print(error_line(code, one_line(str(err)) or type(err).__name__, warehouse_path=warehouse_path),
-              file=sys.stderr)
+        warehouse_path = (
+            Path(args.warehouse) if getattr(args, "warehouse", None) else paths.warehouse_path()
+        )
+        print(
+            error_line(
+                code, one_line(str(err)) or type(err).__name__, warehouse_path=warehouse_path
+            ),
+            file=sys.stderr,
+        )
         return code
 
 
@@ -253,15 +331,21 @@ def error_line(code: int, message: str, *, step: str = "", warehouse_path: Path)
     if code == INTERRUPTED:
         return INTERRUPTED_LINE
     if code == NO_SPACE:
-        return (f"error: out of disk space ({message}). Free space on the disk holding the warehouse "
-                f"({warehouse_path}) and the reports, or write them elsewhere (--warehouse, --reports, "
-                "OUTCOMES_WAREHOUSE, OUTCOMES_REPORTS), then run again; the warehouse keeps its last complete state.")
-    return (f"error: {step + ': ' if step else ''}{message}"
-            + (" (run again with --debug for details)" if code == FAILED else ""))
+        return (
+            f"error: out of disk space ({message}). Free space on the disk holding the warehouse "
+            f"({warehouse_path}) and the reports, or write them elsewhere (--warehouse, --reports, "
+            "OUTCOMES_WAREHOUSE, OUTCOMES_REPORTS), then run again; the warehouse keeps its last "
+            "complete state."
+        )
+    return f"error: {step + ': ' if step else ''}{message}" + (
+        " (run again with --debug for details)" if code == FAILED else ""
+    )
 
 
-INTERRUPTED_LINE = ("interrupted: the run stopped before it finished; the warehouse keeps its last complete state "
-                    "(each step replaces its tables in one transaction). Run the same command again to finish.")
+INTERRUPTED_LINE = (
+    "interrupted: the run stopped before it finished; the warehouse keeps its last complete state "
+    "(each step replaces its tables in one transaction). Run the same command again to finish."
+)
 
 
 def one_line(message: str) -> str:

@@ -14,9 +14,19 @@ import errno
 OK, FAILED, REFUSED, BUSY, NO_SPACE, INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 # Errors a user causes and can fix: the input, the spec or the files named on the command line.
-REFUSED_ERRORS = ("SpecError", "IngestError", "IdentifiersFound", "ReadError", "RedcapError", "ValueError",
-                  "FileNotFoundError", "FileExistsError", "PermissionError", "IsADirectoryError",
-                  "NotADirectoryError")
+REFUSED_ERRORS = (
+    "SpecError",
+    "IngestError",
+    "IdentifiersFound",
+    "ReadError",
+    "RedcapError",
+    "ValueError",
+    "FileNotFoundError",
+    "FileExistsError",
+    "PermissionError",
+    "IsADirectoryError",
+    "NotADirectoryError",
+)
 
 # What DuckDB's Python client raises (a plain RuntimeError, the KeyboardInterrupt dropped) when
 # Ctrl-C lands while it runs a query on the calling thread. Under Dagster, whose signal handler
@@ -31,10 +41,16 @@ def exit_code(name: str, message: str, err: BaseException | None = None) -> int:
     if name in ("KeyboardInterrupt", "DagsterExecutionInterruptedError"):
         return INTERRUPTED
     # A failed Dagster step's message starts with the class name: "RuntimeError: Query interrupted".
-    if name == "RuntimeError" and message.strip().removeprefix(f"{name}: ").strip() == DUCKDB_INTERRUPTED:
+    if (
+        name == "RuntimeError"
+        and message.strip().removeprefix(f"{name}: ").strip() == DUCKDB_INTERRUPTED
+    ):
         return INTERRUPTED
-    if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "No space left on device" in message \
-            or f"[Errno {errno.ENOSPC}]" in message:
+    if (
+        (isinstance(err, OSError) and err.errno == errno.ENOSPC)
+        or "No space left on device" in message
+        or f"[Errno {errno.ENOSPC}]" in message
+    ):
         return NO_SPACE
     if name in REFUSED_ERRORS or (err is not None and isinstance(err, ValueError)):
         return REFUSED

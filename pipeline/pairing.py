@@ -24,12 +24,13 @@ import duckdb
 import pandas as pd
 
 from pipeline.spec.study import Study
-from pipeline.warehouse import atomic
 from pipeline.sql import literal
+from pipeline.warehouse import atomic
 
 
 def outcomes_frame(study: Study) -> pd.DataFrame:
-    """The analysis plan's outcomes in spec order, with scoring version, labels and better direction."""
+    """The analysis plan's outcomes in spec order, with scoring version, labels and better
+    direction."""
     versions = {s.instrument: s.version for s in study.instruments}
     rows = []
     for position, outcome in enumerate(study.analysis.outcomes, start=1):
@@ -37,30 +38,41 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
         version = versions.get(outcome.instrument, "")
         score = instrument.score(outcome.score, version or None)
         # A custom measure's one score is the measure itself: no "value" suffix.
-        label = instrument.label if score.name == "value" and len(instrument.scores) == 1 \
+        label = (
+            instrument.label
+            if score.name == "value" and len(instrument.scores) == 1
             else f"{instrument.label} {score.label.lower()}"
-        # Where published definitions of this score disagree, its label names the version that produced
+        )
+        # Where published definitions of this score disagree, its label names the version that
+        # produced
         # the number (a score defined the same way in every version needs no qualifier); tables
         # explain each version named in a footnote.
         versioned = bool(version and score.versions)
         qualifiers = [q for q in (outcome.rater, versioned and f"version {version}") if q]
-        rows.append({
-            "position": position,
-            "outcome": outcome.name,
-            "instrument": outcome.instrument,
-            "rater": outcome.rater,
-            "score": outcome.score,
-            "version": version,
-            "version_note": (f"{instrument.label} version {version}: {instrument.version(version).label}"
-                             if versioned else ""),
-            "label": f"{label} ({', '.join(qualifiers)})" if qualifiers else label,
-            "higher_is_better": score.higher_is_better,
-            "test": study.analysis.test_for(outcome),
-        })
+        rows.append(
+            {
+                "position": position,
+                "outcome": outcome.name,
+                "instrument": outcome.instrument,
+                "rater": outcome.rater,
+                "score": outcome.score,
+                "version": version,
+                "version_note": (
+                    f"{instrument.label} version {version}: {instrument.version(version).label}"
+                    if versioned
+                    else ""
+                ),
+                "label": f"{label} ({', '.join(qualifiers)})" if qualifiers else label,
+                "higher_is_better": score.higher_is_better,
+                "test": study.analysis.test_for(outcome),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def planned_scores_sql(study: Study, *, missing: bool = True, separate: bool = False) -> str | list[str]:
+def planned_scores_sql(
+    study: Study, *, missing: bool = True, separate: bool = False
+) -> str | list[str]:
     """SQL for the planned outcomes' scores at every visit:
     ``position, outcome, score, subject, visit, day, value`` (unordered).
 
@@ -70,14 +82,20 @@ def planned_scores_sql(study: Study, *, missing: bool = True, separate: bool = F
     ``separate``: the list of per-outcome queries instead of their union.
     """
     branches = [
-        f"SELECT {o.position} AS position, {literal(o.outcome)} AS outcome, {literal(o.score)} AS score, "
-        f"subject, visit, day, value FROM {study.name}.scores WHERE instrument = {literal(o.instrument)} "
-        f"AND rater = {literal(o.rater)} AND score = {literal(o.score)}" + ("" if missing else " AND value IS NOT NULL")
-        for o in outcomes_frame(study).itertuples(index=False)]
+        f"SELECT {o.position} AS position, {literal(o.outcome)} AS outcome, {literal(o.score)} AS "
+        "score, "
+        f"subject, visit, day, value FROM {study.name}.scores WHERE instrument = "
+        f"{literal(o.instrument)} "
+        f"AND rater = {literal(o.rater)} AND score = {literal(o.score)}"
+        + ("" if missing else " AND value IS NOT NULL")
+        for o in outcomes_frame(study).itertuples(index=False)
+    ]
     if not branches:
-        branches = ["SELECT NULL::BIGINT AS position, NULL::VARCHAR AS outcome, NULL::VARCHAR AS score, "
-                    "NULL::VARCHAR AS subject, NULL::VARCHAR AS visit, NULL::INTEGER AS day, "
-                    "NULL::DOUBLE AS value WHERE FALSE"]
+        branches = [
+            "SELECT NULL::BIGINT AS position, NULL::VARCHAR AS outcome, NULL::VARCHAR AS score, "
+            "NULL::VARCHAR AS subject, NULL::VARCHAR AS visit, NULL::INTEGER AS day, "
+            "NULL::DOUBLE AS value WHERE FALSE"
+        ]
     return branches if separate else " UNION ALL ".join(branches)
 
 
@@ -103,8 +121,10 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     if plan.post_rule == "named_visit":
         post_window += f" AND visit = {literal(plan.post_visit)}"
     elif plan.post_rule == "nearest_day":
-        key = (f"struct_pack(nearest := -abs(day - {int(plan.post_target_day)}), "
-               "day := day, visit := visit, value := value)")
+        key = (
+            f"struct_pack(nearest := -abs(day - {int(plan.post_target_day)}), "
+            "day := day, visit := visit, value := value)"
+        )
     # The outcome's position stands for its name and score until the tables are written:
     # shorter hash keys and a narrower temp table of picks.
     picks = " UNION ALL ".join(
@@ -112,17 +132,23 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         f"max({latest}) FILTER (WHERE {pre_window}) AS pre, "
         f"max({key}) FILTER (WHERE {post_window}) AS post "
         f"FROM ({branch}) GROUP BY position, subject"
-        for branch in planned_scores_sql(study, missing=False, separate=True))
+        for branch in planned_scores_sql(study, missing=False, separate=True)
+    )
     outcomes = outcomes_frame(study)
-    names = {column: "CAST([" + ", ".join(literal(v) for v in outcomes.get(column, [])) + "] AS VARCHAR[])"
-             for column in ("outcome", "score")}
+    names = {
+        column: "CAST(["
+        + ", ".join(literal(v) for v in outcomes.get(column, []))
+        + "] AS VARCHAR[])"
+        for column in ("outcome", "score")
+    }
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pair_picks AS
         SELECT * FROM ({picks}) WHERE pre IS NOT NULL OR post IS NOT NULL
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.pairs AS
-        SELECT {names['outcome']}[position] AS outcome, {names['score']}[position] AS score, subject,
+        SELECT {names["outcome"]}[position] AS outcome, {names["score"]}[position] AS score,
+        subject,
                pre.visit AS pre_visit, pre.day AS pre_day, pre.value AS pre_value,
                post.visit AS post_visit, post.day AS post_day, post.value AS post_value,
                post.value - pre.value AS diff
@@ -131,7 +157,7 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.pairing_summary AS
-        SELECT {names['outcome']}[position] AS outcome, {names['score']}[position] AS score,
+        SELECT {names["outcome"]}[position] AS outcome, {names["score"]}[position] AS score,
                (SELECT count(*) FROM {s}.subjects) AS subjects,
                count(pre) AS with_pre,
                count(post) AS with_post,

@@ -22,7 +22,8 @@ def _quarantined_cells(con: duckdb.DuckDBPyConnection, study: Study) -> str:
     con.register("scoring_item_columns", item_columns(study))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE scoring_quarantined AS
-        SELECT v.subject, v.visit, v.day, m.instrument, m.rater, m.item, q.value AS raw, q.reason AS problem
+        SELECT v.subject, v.visit, v.day, m.instrument, m.rater, m.item, q.value AS raw, q.reason AS
+        problem
         FROM {study.name}.quarantine q
         JOIN {study.name}.visits v ON v.line = q.line
         JOIN scoring_item_columns m ON m."column" = q."column"
@@ -63,8 +64,10 @@ def score_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     else:
         quarantined = _quarantined_cells(con, study)
     written: list[tuple[Instrument, str, str]] = []
-    con.execute("""CREATE OR REPLACE TEMP TABLE scoring_findings (study VARCHAR, subject VARCHAR, visit VARCHAR,
-                   day INTEGER, instrument VARCHAR, rater VARCHAR, item VARCHAR, value VARCHAR, finding VARCHAR,
+    con.execute("""CREATE OR REPLACE TEMP TABLE scoring_findings (study VARCHAR, subject VARCHAR,
+    visit VARCHAR,
+                   day INTEGER, instrument VARCHAR, rater VARCHAR, item VARCHAR, value VARCHAR,
+                   finding VARCHAR,
                    scores_missing VARCHAR)""")
     for source in study.instruments:
         instrument = study.instrument(source.instrument)
@@ -73,24 +76,41 @@ def score_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         if instrument.sided and side_column not in study.subject_columns:
             from pipeline.spec.study import SpecError
 
-            raise SpecError(f"{study.spec_path}: setting 'instruments.{source.instrument}.side' must name a "
-                            f"column listed in subjects.columns that holds left/right; got {side_column!r}.")
+            raise SpecError(
+                f"{study.spec_path}: setting 'instruments.{source.instrument}.side' must name a "
+                f"column listed in subjects.columns that holds left/right; got {side_column!r}."
+            )
         resolved = instrument.resolve_version(version)
         table = f"{s}.scores_{source.instrument}"
-        kept = ", ".join(f"{quote(sc.name)}, {quote(sc.name + ':reason')}" for sc in instrument.scores_for(resolved))
+        kept = ", ".join(
+            f"{quote(sc.name)}, {quote(sc.name + ':reason')}"
+            for sc in instrument.scores_for(resolved)
+        )
         replace_relation(con, table, "TABLE")
         # The score table in no particular order: it is read through the scores view, which has
         # none either, and sorting hundreds of thousands of wide rows was a tenth of the step.
-        write_scores = f"CREATE OR REPLACE TABLE {table} AS SELECT subject, visit, day, rater, {kept} FROM "
+        write_scores = (
+            f"CREATE OR REPLACE TABLE {table} AS SELECT subject, visit, day, rater, {kept} FROM "
+        )
         # scoring_wide holds the wide scoring (every item, problem and score column) of one
         # instrument at a time, for its item findings.
         with progress.step(f"scoring {instrument.label}"):
             if by_column:
                 mine = mapping[mapping["instrument"] == source.instrument]
                 columns = {(m.rater, m.item): m.column for m in mine.itertuples(index=False)}
-                sql, flagged = (scored_columns_sql(instrument, f"{s}.item_values", columns, version, refused=refused,
-                                                   subjects=f"{s}.subjects", side_column=side_column,
-                                                   flagged_only=only) for only in (False, True))
+                sql, flagged = (
+                    scored_columns_sql(
+                        instrument,
+                        f"{s}.item_values",
+                        columns,
+                        version,
+                        refused=refused,
+                        subjects=f"{s}.subjects",
+                        side_column=side_column,
+                        flagged_only=only,
+                    )
+                    for only in (False, True)
+                )
                 # Scored straight into the table, and scored again only for the visits with an item
                 # missing or refused (a minority): writing every row's item columns to a temp
                 # table, to read the scores back from it, cost more than the second pass. Nothing
@@ -100,17 +120,28 @@ def score_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
             else:
                 # From item responses a problem's text aggregates rows in no set order, so the
                 # scores and the findings are both taken from one materialised scoring.
-                sql = scored_sql(instrument, f"{s}.item_responses", version, quarantined=quarantined,
-                                 subjects=f"{s}.subjects", side_column=side_column)
+                sql = scored_sql(
+                    instrument,
+                    f"{s}.item_responses",
+                    version,
+                    quarantined=quarantined,
+                    subjects=f"{s}.subjects",
+                    side_column=side_column,
+                )
                 con.execute(f"CREATE OR REPLACE TEMP TABLE scoring_wide AS {sql}")
                 con.execute(write_scores + "scoring_wide")
-        con.execute(f"INSERT INTO scoring_findings {findings_sql(instrument, 'scoring_wide', s, resolved)}")
+        con.execute(
+            f"INSERT INTO scoring_findings {findings_sql(instrument, 'scoring_wide', s, resolved)}"
+        )
         written.append((instrument, resolved, table))
     con.execute("DROP TABLE IF EXISTS scoring_wide")
     current = {t.split(".", 1)[1] for _, _, t in written}
-    for (stale,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
-                                "AND table_catalog = current_database() AND table_type = 'BASE TABLE' "
-                                "AND starts_with(table_name, 'scores_')", [s]).fetchall():
+    for (stale,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+        "AND table_catalog = current_database() AND table_type = 'BASE TABLE' "
+        "AND starts_with(table_name, 'scores_')",
+        [s],
+    ).fetchall():
         if stale not in current:
             con.execute(f"DROP TABLE {s}.{quote(stale)}")
     replace_relation(con, f"{s}.scores", "VIEW")

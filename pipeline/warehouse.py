@@ -56,8 +56,11 @@ def _holder(lock: Path) -> str:
 
 
 def _locked_message(path: Path, lock: Path) -> str:
-    return (f"{path} is in use by another run ({_holder(lock)} holds the lock {lock}). Wait for that run to "
-            "finish, or stop it, then run again; the warehouse keeps its last complete state.")
+    return (
+        f"{path} is in use by another run ({_holder(lock)} holds the lock {lock}). Wait for that "
+        "run to "
+        "finish, or stop it, then run again; the warehouse keeps its last complete state."
+    )
 
 
 @contextmanager
@@ -145,12 +148,20 @@ def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.Duck
     shared = hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:16]
     con = duckdb.connect(f":memory:{CATALOG}-{shared}", config=config)
     try:
-        databases = {name for (name,) in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+        databases = {
+            name
+            for (name,) in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+        }
         if CATALOG not in databases:
-            con.execute(f"ATTACH {literal(path)} AS {quote(CATALOG)}" + (" (READ_ONLY)" if read_only else ""))
+            con.execute(
+                f"ATTACH {literal(path)} AS {quote(CATALOG)}"
+                + (" (READ_ONLY)" if read_only else "")
+            )
         con.execute(f"USE {quote(CATALOG)}")
         if "memory" in databases:
-            con.execute("DETACH memory")  # the in-memory database, which a study named "memory" would meet
+            con.execute(
+                "DETACH memory"
+            )  # the in-memory database, which a study named "memory" would meet
         return con
     except BaseException as err:
         con.close()
@@ -160,7 +171,8 @@ def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.Duck
             pid = re.search(r"\(PID (\d+)\)", str(err))
             raise WarehouseLocked(
                 f"{path} is in use by another process{f' (process {pid.group(1)})' if pid else ''} "
-                "(DuckDB allows one writer). Wait for the running materialization to finish, or stop it, "
+                "(DuckDB allows one writer). Wait for the running materialization to finish, or "
+                "stop it, "
                 "then try again."
             ) from None
         raise
@@ -218,10 +230,12 @@ Step = TypeVar("Step", bound=Callable)
 
 def atomic(step: Step) -> Step:
     """A step whose warehouse writes (its first argument is the connection) form one transaction."""
+
     @functools.wraps(step)
     def run(con, *args, **kwargs):
         with transaction(con):
             return step(con, *args, **kwargs)
+
     return run  # type: ignore[return-value]
 
 
@@ -273,7 +287,9 @@ def write_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame)
         con.unregister("_frame")
 
 
-def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
+def read_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
+) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
 
 
@@ -289,9 +305,12 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
 def relation_kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
     """``"TABLE"``, ``"VIEW"`` or None for ``schema.name`` in the warehouse."""
     schema, table = name.split(".")
-    found = scalar(con, "SELECT any_value(table_type) FROM information_schema.tables "
-                        "WHERE table_schema = ? AND table_name = ? AND table_catalog = current_database()",
-                   [schema, table])
+    found = scalar(
+        con,
+        "SELECT any_value(table_type) FROM information_schema.tables "
+        "WHERE table_schema = ? AND table_name = ? AND table_catalog = current_database()",
+        [schema, table],
+    )
     return None if found is None else ("VIEW" if found == "VIEW" else "TABLE")
 
 

@@ -9,6 +9,8 @@ reader sees the difference instead of finding it in a copy of the whole spec.
 from __future__ import annotations
 
 import copy
+import tomllib
+from pathlib import Path
 
 import tomli_w
 
@@ -65,3 +67,12 @@ def study_spec(*changes: dict) -> dict:
 def study_toml(*changes: dict) -> str:
     """:func:`study_spec` as the text of a ``study.toml``."""
     return tomli_w.dumps(study_spec(*changes))
+
+
+def edit_spec(folder: Path, *changes: dict) -> None:
+    """Change a study's ``study.toml`` in place, as :func:`merged` does."""
+    path = folder / "study.toml"
+    spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    for change in changes:
+        spec = merged(spec, change)
+    path.write_text(tomli_w.dumps(spec), encoding="utf-8")

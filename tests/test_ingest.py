@@ -8,6 +8,9 @@ import pytest
 from pipeline.ingest.deidentify import IdentifiersFound
 from pipeline.ingest.ingestion import IngestError, ingest_study, scan_sources
 from pipeline.spec.study import load_study
+from specs import edit_spec
+
+TWO_RATERS = {"instruments": {"house_brackmann": {"column": "hb_{rater}", "raters": ["observer", "surgeon"]}}}
 
 
 @pytest.fixture
@@ -101,8 +104,7 @@ def test_long_layout_gives_the_same_tables_as_wide(tiny_study):
         "P1,pre,-10,hb_observer,4\nP1,m3,95,hb_observer,3\nP1,m12,370,hb_observer,2\nP2,pre,-5,hb_observer,5\n"
         "P2,m1,30,hb_observer,4\nP3,pre,-3,hb_observer,3\nP3,m6,180,hb_observer,9\nP9,pre,-1,hb_observer,4\n"
         "P2,m12,abc,hb_observer,2\nP1,m3,95,hb_observer,3\nP1,m3,95,sb_rest_eye,1\n")
-    spec = tiny_study / "study.toml"
-    spec.write_text(spec.read_text().replace('day = "day"', 'day = "day"\nlayout = "long"'))
+    edit_spec(tiny_study, {"visits": {"layout": "long"}})
     long = duckdb.connect()
     files = {f.file: f for f in ingest_study(long, load_study(tiny_study))}
     assert (files["visits.csv"].rows_read, files["visits.csv"].rows_accepted,
@@ -136,8 +138,7 @@ def test_only_refused_cells_of_accepted_rows_are_quarantined_as_values(tiny_stud
     # Two raters, so two item columns: a refused cell and a cell of spaces in hb_observer, a
     # cell that would be refused in hb_surgeon but on a row refused whole (unknown subject),
     # and hb_surgeon otherwise clean. Only the accepted row's refused cell is a value finding.
-    spec = tiny_study / "study.toml"
-    spec.write_text(spec.read_text().replace('raters = ["observer"]', 'raters = ["observer", "surgeon"]'))
+    edit_spec(tiny_study, TWO_RATERS)
     (tiny_study / "visits.csv").write_text(
         "code,visit,day,hb_observer,hb_surgeon\nP1,pre,-10,4,4\nP1,m12,370,x,2\nP2,pre,-5,  ,5\n"
         "P9,pre,-1,3,99\nP2,m12,400,2,3\n")
@@ -151,8 +152,7 @@ def test_only_refused_cells_of_accepted_rows_are_quarantined_as_values(tiny_stud
 
 
 def test_a_visit_outside_every_window_is_quarantined(tiny_study):
-    spec = tiny_study / "study.toml"
-    spec.write_text(spec.read_text().replace('day = "day"', 'day = "day"\nwindows = { pre = [-30, 0], late = [90, 400] }'))
+    edit_spec(tiny_study, {"visits": {"windows": {"pre": [-30, 0], "late": [90, 400]}}})
     con = duckdb.connect()
     ingest_study(con, load_study(tiny_study))
     rows = con.execute("SELECT line, value FROM tiny.quarantine WHERE reason LIKE '%outside every visit window%'").fetchall()
@@ -206,8 +206,7 @@ def _tables(folder, numbers):
     ("P1,pre,-10,4,20190305\nP1,m12,370,2,3\n", False),                         # a compact date: refused
 ])
 def test_reading_item_columns_as_numbers_changes_no_table(tiny_study, visits, as_numbers):
-    spec = tiny_study / "study.toml"
-    spec.write_text(spec.read_text().replace('raters = ["observer"]', 'raters = ["observer", "surgeon"]'))
+    edit_spec(tiny_study, TWO_RATERS)
     (tiny_study / "visits.csv").write_text("code,visit,day,hb_observer,hb_surgeon\n" + visits)
     typed, took_numbers = _tables(tiny_study, numbers=True)
     text, took_text = _tables(tiny_study, numbers=False)

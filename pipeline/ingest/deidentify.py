@@ -74,12 +74,36 @@ from pipeline.sql import literal, quote
 
 # HHS list of 3-digit ZIP prefixes with 20,000 or fewer people (2000 Census), which Safe
 # Harbor requires to be replaced by "000" (domain reference section 5, [S46, S47]).
-RESTRICTED_ZIP3 = ("036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831",
-                   "878", "879", "884", "890", "893")
+RESTRICTED_ZIP3 = (
+    "036",
+    "059",
+    "063",
+    "102",
+    "203",
+    "556",
+    "692",
+    "790",
+    "821",
+    "823",
+    "830",
+    "831",
+    "878",
+    "879",
+    "884",
+    "890",
+    "893",
+)
 
 # REDCap's own bookkeeping columns are not about the individual.
-STRUCTURAL = frozenset({"redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance",
-                        "redcap_data_access_group", "redcap_survey_identifier"})
+STRUCTURAL = frozenset(
+    {
+        "redcap_event_name",
+        "redcap_repeat_instrument",
+        "redcap_repeat_instance",
+        "redcap_data_access_group",
+        "redcap_survey_identifier",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -87,18 +111,24 @@ class Finding:
     """One column of one file that breaks one rule. Holds no value from the file."""
 
     file: str
-    column: str              # the column's name, or its position ("column 3 of the header") when not named
+    column: str  # the column's name, or its position ("column 3 of the header") when not named
     rule: str
-    rows: int = 0            # rows whose value breaks the rule; 0 when the column's name or dictionary entry does
+    rows: int = (
+        0  # rows whose value breaks the rule; 0 when the column's name or dictionary entry does
+    )
     first_line: int = 0
-    named: bool = True       # False when the file's first line looks like values: its names are cells
+    named: bool = True  # False when the file's first line looks like values: its names are cells
 
     @property
     def label(self) -> str:
         return f"column {self.column!r}" if self.named else self.column
 
     def describe(self) -> str:
-        where = f" ({self.rows} row{'s' if self.rows != 1 else ''}, first on line {self.first_line})" if self.rows else ""
+        where = (
+            f" ({self.rows} row{'s' if self.rows != 1 else ''}, first on line {self.first_line})"
+            if self.rows
+            else ""
+        )
         return f"{self.label}: {self.rule}{where}"
 
 
@@ -123,8 +153,11 @@ def refusal_message(findings: Sequence[Finding]) -> str:
         by_file.setdefault(f.file, []).append(f)
     parts = []
     for file, items in by_file.items():
-        parts.append(f"{file}: refused, it carries identifiers (HIPAA Safe Harbor): "
-                     + "; ".join(f.describe() for f in items) + ".")
+        parts.append(
+            f"{file}: refused, it carries identifiers (HIPAA Safe Harbor): "
+            + "; ".join(f.describe() for f in items)
+            + "."
+        )
     return " ".join(parts + [advice(findings)])
 
 
@@ -134,17 +167,29 @@ def advice(findings: Sequence[Finding]) -> str:
     parts = []
     headless = sorted({f.file for f in findings if not f.named})
     if headless:
-        parts.append(f"The first line of {', '.join(headless)} does not look like a header row (it holds values where "
-                     "column names belong), so its columns are named by position: put the header row (the column "
-                     "names) on line 1, and check that the study spec names the right file.")
-    parts.append("Nothing was written to the warehouse. Real identifiers must be removed from the export, never "
-                 "allowed: export it without these columns or values, or with them de-identified (dates as years or "
-                 "days relative to surgery, ages 90 and over as \"90+\", ZIP codes as 3 digits).")
+        parts.append(
+            f"The first line of {', '.join(headless)} does not look like a header row (it holds "
+            "values where "
+            "column names belong), so its columns are named by position: put the header row (the "
+            "column "
+            "names) on line 1, and check that the study spec names the right file."
+        )
+    parts.append(
+        "Nothing was written to the warehouse. Real identifiers must be removed from the export, "
+        "never "
+        "allowed: export it without these columns or values, or with them de-identified (dates as "
+        "years or "
+        'days relative to surgery, ages 90 and over as "90+", ZIP codes as 3 digits).'
+    )
     innocent = allowable(findings)
     if innocent:
-        parts.append(f"A column flagged by its name alone whose values cannot identify anyone ({', '.join(innocent)}) "
-                     "may instead be allowed in study.toml under [identifiers.allow] with a justification, e.g. "
-                     f"{_toml_key(innocent[0])} = \"why this column cannot identify anyone\".")
+        parts.append(
+            "A column flagged by its name alone whose values cannot identify anyone "
+            f"({', '.join(innocent)}) "
+            "may instead be allowed in study.toml under [identifiers.allow] with a justification, "
+            "e.g. "
+            f'{_toml_key(innocent[0])} = "why this column cannot identify anyone".'
+        )
     return " ".join(parts)
 
 
@@ -155,37 +200,114 @@ def allowable(findings: Sequence[Finding]) -> list[str]:
     by_column: dict[str, list[Finding]] = {}
     for f in findings:
         by_column.setdefault(f.column, []).append(f)
-    return [column for column, items in by_column.items()
-            if all(f.named and not f.rows and f.rule.endswith("(column name)") for f in items)
-            and not _identifying_name(column)]
+    return [
+        column
+        for column, items in by_column.items()
+        if all(f.named and not f.rows and f.rule.endswith("(column name)") for f in items)
+        and not _identifying_name(column)
+    ]
 
 
 # Column names that say the column holds an identifier, whatever its values: a real identifier.
-_IDENTIFYING_TOKENS = frozenset({
-    "firstname", "lastname", "surname", "fullname", "fname", "lname", "forename", "forenames", "givenname",
-    "middlename", "maiden", "address", "addr", "street", "city", "town", "county", "precinct", "geocode",
-    "latitude", "longitude", "postcode", "neighbourhood", "neighborhood", "phone", "telephone", "fax", "email",
-    "emailaddress", "ssn", "socsec", "mrn"})
-_IDENTIFYING_PHRASES = ("home_address", "social_security", "medical_record", "health_plan", "member_id",
-                        "member_number", "policy_number", "chart_number", "chart_no", "hospital_number",
-                        "patient_number", "record_number", "ip_address")
+_IDENTIFYING_TOKENS = frozenset(
+    {
+        "firstname",
+        "lastname",
+        "surname",
+        "fullname",
+        "fname",
+        "lname",
+        "forename",
+        "forenames",
+        "givenname",
+        "middlename",
+        "maiden",
+        "address",
+        "addr",
+        "street",
+        "city",
+        "town",
+        "county",
+        "precinct",
+        "geocode",
+        "latitude",
+        "longitude",
+        "postcode",
+        "neighbourhood",
+        "neighborhood",
+        "phone",
+        "telephone",
+        "fax",
+        "email",
+        "emailaddress",
+        "ssn",
+        "socsec",
+        "mrn",
+    }
+)
+_IDENTIFYING_PHRASES = (
+    "home_address",
+    "social_security",
+    "medical_record",
+    "health_plan",
+    "member_id",
+    "member_number",
+    "policy_number",
+    "chart_number",
+    "chart_no",
+    "hospital_number",
+    "patient_number",
+    "record_number",
+    "ip_address",
+)
 # "name" is a person's name when nothing precedes it or one of these does.
-_PERSON_WORDS = frozenset({"patient", "pt", "first", "last", "full", "given", "family", "middle", "maiden", "mother",
-                           "father", "parent", "guardian", "contact", "subject", "participant", "spouse",
-                           "relative", "person", "child", "kin"})
+_PERSON_WORDS = frozenset(
+    {
+        "patient",
+        "pt",
+        "first",
+        "last",
+        "full",
+        "given",
+        "family",
+        "middle",
+        "maiden",
+        "mother",
+        "father",
+        "parent",
+        "guardian",
+        "contact",
+        "subject",
+        "participant",
+        "spouse",
+        "relative",
+        "person",
+        "child",
+        "kin",
+    }
+)
 
 
 def _identifying_name(column: str) -> bool:
     tokens = _tokens(column)
     joined = "_".join(tokens)
-    if set(tokens) & _IDENTIFYING_TOKENS or any(re.search(rf"(^|_){p}(_|$)", joined) for p in _IDENTIFYING_PHRASES):
+    if set(tokens) & _IDENTIFYING_TOKENS or any(
+        re.search(rf"(^|_){p}(_|$)", joined) for p in _IDENTIFYING_PHRASES
+    ):
         return True
-    return any(t in ("name", "names") and (i == 0 or tokens[i - 1] in _PERSON_WORDS) for i, t in enumerate(tokens))
+    return any(
+        t in ("name", "names") and (i == 0 or tokens[i - 1] in _PERSON_WORDS)
+        for i, t in enumerate(tokens)
+    )
 
 
 def _toml_key(column: str) -> str:
     """``column`` as a key in study.toml: bare when TOML allows it, quoted otherwise."""
-    return column if re.fullmatch(r"[A-Za-z0-9_-]+", column) else json.dumps(column, ensure_ascii=False)
+    return (
+        column
+        if re.fullmatch(r"[A-Za-z0-9_-]+", column)
+        else json.dumps(column, ensure_ascii=False)
+    )
 
 
 def _tokens(column: str) -> list[str]:
@@ -195,83 +317,242 @@ def _tokens(column: str) -> list[str]:
 
 # Column-name rules: (rule, tokens any of which flags the column, joined names that flag it).
 _NAME_RULES: tuple[tuple[str, frozenset[str], tuple[str, ...]], ...] = (
-    ("name of a person (column name)",
-     frozenset({"name", "names", "firstname", "lastname", "surname", "fullname", "fname", "lname", "forename",
-                "forenames", "givenname", "middlename", "maiden", "initials", "nickname", "signature"}), ()),
-    ("geographic subdivision smaller than a State (column name)",
-     frozenset({"address", "addr", "street", "city", "town", "county", "precinct", "geocode", "latitude",
-                "longitude", "postcode", "neighbourhood", "neighborhood"}), ("home_address",)),
-    ("phone or fax number (column name)",
-     frozenset({"phone", "telephone", "tel", "mobile", "cellphone", "fax", "pager", "cell"}), ()),
+    (
+        "name of a person (column name)",
+        frozenset(
+            {
+                "name",
+                "names",
+                "firstname",
+                "lastname",
+                "surname",
+                "fullname",
+                "fname",
+                "lname",
+                "forename",
+                "forenames",
+                "givenname",
+                "middlename",
+                "maiden",
+                "initials",
+                "nickname",
+                "signature",
+            }
+        ),
+        (),
+    ),
+    (
+        "geographic subdivision smaller than a State (column name)",
+        frozenset(
+            {
+                "address",
+                "addr",
+                "street",
+                "city",
+                "town",
+                "county",
+                "precinct",
+                "geocode",
+                "latitude",
+                "longitude",
+                "postcode",
+                "neighbourhood",
+                "neighborhood",
+            }
+        ),
+        ("home_address",),
+    ),
+    (
+        "phone or fax number (column name)",
+        frozenset({"phone", "telephone", "tel", "mobile", "cellphone", "fax", "pager", "cell"}),
+        (),
+    ),
     ("e-mail address (column name)", frozenset({"email", "mail", "emailaddress"}), ()),
     ("social security number (column name)", frozenset({"ssn", "socsec"}), ("social_security",)),
-    ("medical record, health plan or account number (column name)",
-     frozenset({"mrn", "insurance", "insurer", "beneficiary", "account", "acct", "medicaid", "medicare",
-                "nhs"}),
-     ("medical_record", "health_plan", "plan_number", "plan_id", "member_id", "member_number", "chart_number",
-      "chart_no", "hospital_number", "hospital_id", "patient_number", "policy_number", "record_number")),
-    ("certificate, licence, vehicle or device number (column name)",
-     frozenset({"license", "licence", "certificate", "vin", "plate", "serial"}), ("device_id",)),
+    (
+        "medical record, health plan or account number (column name)",
+        frozenset(
+            {
+                "mrn",
+                "insurance",
+                "insurer",
+                "beneficiary",
+                "account",
+                "acct",
+                "medicaid",
+                "medicare",
+                "nhs",
+            }
+        ),
+        (
+            "medical_record",
+            "health_plan",
+            "plan_number",
+            "plan_id",
+            "member_id",
+            "member_number",
+            "chart_number",
+            "chart_no",
+            "hospital_number",
+            "hospital_id",
+            "patient_number",
+            "policy_number",
+            "record_number",
+        ),
+    ),
+    (
+        "certificate, licence, vehicle or device number (column name)",
+        frozenset({"license", "licence", "certificate", "vin", "plate", "serial"}),
+        ("device_id",),
+    ),
     ("web address (column name)", frozenset({"url", "website", "homepage", "webpage"}), ()),
     ("IP address (column name)", frozenset({"ip", "ipaddress"}), ("ip_address",)),
-    ("photograph or biometric identifier (column name)",
-     frozenset({"photo", "photograph", "picture", "fingerprint", "voiceprint", "retina", "iris"}), ()),
+    (
+        "photograph or biometric identifier (column name)",
+        frozenset(
+            {"photo", "photograph", "picture", "fingerprint", "voiceprint", "retina", "iris"}
+        ),
+        (),
+    ),
 )
 # "name" is about a person unless the word before it says otherwise.
-_NOT_A_PERSON = frozenset({"event", "instrument", "form", "study", "drug", "medication", "med", "site",
-                           "hospital", "center", "centre", "procedure", "diagnosis", "file", "arm", "field",
-                           "variable", "item", "score", "outcome", "rater_role", "brand", "product"})
+_NOT_A_PERSON = frozenset(
+    {
+        "event",
+        "instrument",
+        "form",
+        "study",
+        "drug",
+        "medication",
+        "med",
+        "site",
+        "hospital",
+        "center",
+        "centre",
+        "procedure",
+        "diagnosis",
+        "file",
+        "arm",
+        "field",
+        "variable",
+        "item",
+        "score",
+        "outcome",
+        "rater_role",
+        "brand",
+        "product",
+    }
+)
 
-_DATE_NAMES = frozenset({"date", "dob", "dod", "doa", "birthdate", "birthday", "dt", "datetime", "timestamp",
-                         "admitted", "discharged", "died"})
+_DATE_NAMES = frozenset(
+    {
+        "date",
+        "dob",
+        "dod",
+        "doa",
+        "birthdate",
+        "birthday",
+        "dt",
+        "datetime",
+        "timestamp",
+        "admitted",
+        "discharged",
+        "died",
+    }
+)
 _AGE_NAMES = frozenset({"age"})
 _ZIP_NAMES = frozenset({"zip", "zipcode", "zip3", "postal", "zcta"})
-_BIRTH_YEAR = ("birth_year", "year_of_birth", "yob", "birthyear", "dob", "birth_date", "date_of_birth")
+_BIRTH_YEAR = (
+    "birth_year",
+    "year_of_birth",
+    "yob",
+    "birthyear",
+    "dob",
+    "birth_date",
+    "date_of_birth",
+)
 
 # Value patterns (RE2 syntax, run by DuckDB's regexp_matches). Each finds the identifier
 # anywhere in the value, so free-text notes are covered by the same rules.
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 VALUE_RULES: tuple[tuple[str, str], ...] = (
-    ("e-mail address in values", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+    (
+        "e-mail address in values",
+        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    ),
     ("web address in values", r"(?i)(https?://|ftp://|\bwww\.)[^\s]+"),
-    ("IP address in values",
-     r"\b(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\b|(?i)\b([0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b"),
+    (
+        "IP address in values",
+        r"\b(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\b|(?i)\b([0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b",
+    ),
     ("social security number in values", r"\b\d{3}-\d{2}-\d{4}\b"),
-    ("phone or fax number in values",
-     r"(\+\d{1,3}[\s.-]?)?(\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b|\+\d{1,3}([\s.-]\d{2,5}){2,4}\b"),
-    ("medical record, plan or account number in values",
-     r"(?i)\b(mrn|medical\s+record|chart|acct|account|member\s*id|policy|health\s+plan|insurance|ssn)"
-     r"\s*(no\.?|number|num|id|#)?\s*[:#=]?\s*[a-z]{0,3}-?\d{3,}"),
-    ("street address in values",
-     r"(?i)\b\d{1,6}\s+([a-z0-9.'-]+\s+){1,4}(street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|court|"
-     r"ct|way|place|pl|terrace|parkway|pkwy|highway|hwy|circle|cir)\b|(?i)\bp\.?\s?o\.?\s+box\s+\d+"),
-    ("name of a person in values",
-     r"\b(Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+[A-Z][a-z]+|(?i)\b(patient|pt|first|last|full|maiden)?\s*name\s*[:=]\s*\S"),
+    (
+        "phone or fax number in values",
+        r"(\+\d{1,3}[\s.-]?)?(\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b|\+\d{1,3}([\s.-]\d{2,5}){2,4}\b",
+    ),
+    (
+        "medical record, plan or account number in values",
+        r"(?i)\b(mrn|medical\s+record|chart|acct|account|member\s*id|policy|health\s+plan|insurance|ssn)"
+        r"\s*(no\.?|number|num|id|#)?\s*[:#=]?\s*[a-z]{0,3}-?\d{3,}",
+    ),
+    (
+        "street address in values",
+        r"(?i)\b\d{1,6}\s+([a-z0-9.'-]+\s+){1,4}(street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|court|"
+        r"ct|way|place|pl|terrace|parkway|pkwy|highway|hwy|circle|cir)\b|(?i)\bp\.?\s?o\.?\s+box\s+\d+",
+    ),
+    (
+        "name of a person in values",
+        r"\b(Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+[A-Z][a-z]+|(?i)\b(patient|pt|first|last|full|maiden)?\s*name\s*[:=]\s*\S",
+    ),
     ("ZIP+4 code in values", r"\b\d{5}-\d{4}\b"),
-    ("date more specific than a year in values",
-     r"\b\d{4}[-/.](0?[1-9]|1[0-2])([-/.]\d{1,2})?\b|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b(0?[1-9]|1[0-2])[-/.]\d{4}\b"
-     r"|\b\d{4}-\d{3}\b|(?i)\b" + _MONTH + r"[\s,.-]*\d{1,4}\b|(?i)\b\d{1,2}(st|nd|rd|th)?[\s-]*" + _MONTH
-     ),
+    (
+        "date more specific than a year in values",
+        r"\b\d{4}[-/.](0?[1-9]|1[0-2])([-/.]\d{1,2})?\b|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b(0?[1-9]|1[0-2])[-/.]\d{4}\b"
+        r"|\b\d{4}-\d{3}\b|(?i)\b"
+        + _MONTH
+        + r"[\s,.-]*\d{1,4}\b|(?i)\b\d{1,2}(st|nd|rd|th)?[\s-]*"
+        + _MONTH,
+    ),
 )
 # A whole value shaped like "Jane Roe", "Roe, Jane" or "Jane Q. Roe".
-_PERSON_NAME = (r"^[A-Z][a-z]+(-[A-Z][a-z]+)?( [A-Z]\.?)? [A-Z][a-z']+(-[A-Z][a-z]+)?$"
-                r"|^[A-Z][a-z']+(-[A-Z][a-z]+)?, [A-Z][a-z]+( [A-Z]\.?)?$")
+_PERSON_NAME = (
+    r"^[A-Z][a-z]+(-[A-Z][a-z]+)?( [A-Z]\.?)? [A-Z][a-z']+(-[A-Z][a-z]+)?$"
+    r"|^[A-Z][a-z']+(-[A-Z][a-z]+)?, [A-Z][a-z]+( [A-Z]\.?)?$"
+)
 _YEAR = r"^\s*\d{4}\s*$"
 # Three words or more: a phrase, not a code ("Called John Smith", not "m12" or "month 12").
 _PHRASE = r"\S+\s+\S+\s+\S+"
 # A 5-digit code or ZIP+4, as written (the value probes see trimmed text).
 _FIVE_DIGITS = r"^[0-9]{5}(-[0-9]{4})?$"
 _ZIP_RULE = "5-digit codes in values, like ZIP codes"
-# A column named like one of these may hold a dense run of 5-digit study codes (see the module docstring).
-_CODE_NAMES = frozenset({"id", "ids", "code", "codes", "record", "subject", "participant", "study", "case", "key",
-                         "pid", "sid", "uid"})
+# A column named like one of these may hold a dense run of 5-digit study codes (see the module
+# docstring).
+_CODE_NAMES = frozenset(
+    {
+        "id",
+        "ids",
+        "code",
+        "codes",
+        "record",
+        "subject",
+        "participant",
+        "study",
+        "case",
+        "key",
+        "pid",
+        "sid",
+        "uid",
+    }
+)
 _AGE_90 = r"^\s*(90\s*\+|>=?\s*90|≥\s*90|90\s*(or|and)\s*(older|over|above))\s*$"
 
 
 PERSON_SHAPE = "personal name"
 
 
-def header_values(names: Sequence[str], con: duckdb.DuckDBPyConnection | None = None) -> dict[int, str]:
+def header_values(
+    names: Sequence[str], con: duckdb.DuckDBPyConnection | None = None
+) -> dict[int, str]:
     """The header names that look like values, by position (1-based): what each looks like (a
     value rule's kind such as "phone or fax number", "number", or :data:`PERSON_SHAPE`).
 
@@ -279,25 +560,41 @@ def header_values(names: Sequence[str], con: duckdb.DuckDBPyConnection | None = 
     (``hb_observer``, ``sb_1``), is a column name whatever a pattern says. The patterns are the
     guard's own, run by DuckDB (``con``, or a connection of its own for the few names).
     """
-    candidates = [(i, n) for i, n in enumerate(names, start=1) if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)]
+    candidates = [
+        (i, n)
+        for i, n in enumerate(names, start=1)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)
+    ]
     if not candidates:
         return {}
-    checks = [(rule.removesuffix(" in values"), f"regexp_matches(name, {literal(pattern)})")
-              for rule, pattern in VALUE_RULES]
-    checks += [("number", "TRY_CAST(trim(name) AS DOUBLE) IS NOT NULL "
-                          "OR regexp_matches(trim(name), '^[-+]?[0-9]+([.,][0-9]+)?$')"),
-               (PERSON_SHAPE, f"regexp_matches(trim(name), {literal(_PERSON_NAME)})")]
+    checks = [
+        (rule.removesuffix(" in values"), f"regexp_matches(name, {literal(pattern)})")
+        for rule, pattern in VALUE_RULES
+    ]
+    checks += [
+        (
+            "number",
+            "TRY_CAST(trim(name) AS DOUBLE) IS NOT NULL "
+            "OR regexp_matches(trim(name), '^[-+]?[0-9]+([.,][0-9]+)?$')",
+        ),
+        (PERSON_SHAPE, f"regexp_matches(trim(name), {literal(_PERSON_NAME)})"),
+    ]
     rows = ", ".join(f"({i}, {literal(n)})" for i, n in candidates)
     own = con is None
     con = duckdb.connect() if own else con
     try:
-        found = con.execute(f"SELECT i, {', '.join(c for _, c in checks)} FROM (VALUES {rows}) t(i, name) "
-                            "ORDER BY i").fetchall()
+        found = con.execute(
+            f"SELECT i, {', '.join(c for _, c in checks)} FROM (VALUES {rows}) t(i, name) "
+            "ORDER BY i"
+        ).fetchall()
     finally:
         if own:
             con.close()
-    return {row[0]: next(kind for (kind, _), hit in zip(checks, row[1:]) if hit)
-            for row in found if any(row[1:])}
+    return {
+        row[0]: next(kind for (kind, _), hit in zip(checks, row[1:]) if hit)
+        for row in found
+        if any(row[1:])
+    }
 
 
 def header_is_data(kinds: Mapping[int, str]) -> bool:
@@ -317,9 +614,17 @@ def name_rules(column: str) -> list[str]:
     for rule, words, phrases in _NAME_RULES:
         hits = [i for i, t in enumerate(tokens) if t in words]
         if rule.startswith("geographic"):
-            hits = [i for i in hits if not (i > 0 and tokens[i - 1] in ("ip", "mail", "email", "web", "mac"))]
+            hits = [
+                i
+                for i in hits
+                if not (i > 0 and tokens[i - 1] in ("ip", "mail", "email", "web", "mac"))
+            ]
         if rule.startswith("name of a person"):
-            hits = [i for i in hits if not (tokens[i] in ("name", "names") and i > 0 and tokens[i - 1] in _NOT_A_PERSON)]
+            hits = [
+                i
+                for i in hits
+                if not (tokens[i] in ("name", "names") and i > 0 and tokens[i - 1] in _NOT_A_PERSON)
+            ]
         if hits or any(re.search(rf"(^|_){p}(_|$)", joined) for p in phrases):
             broken.append(rule)
     return broken
@@ -340,13 +645,18 @@ def _kind(column: str, date_columns: frozenset[str]) -> set[str]:
     return kinds
 
 
-def scan(con: duckdb.DuckDBPyConnection, raw: RawTable, *, label: str = "",
-         allowed: Mapping[str, str] | None = None,
-         dictionary_identifiers: Mapping[str, str] | None = None,
-         date_columns: frozenset[str] = frozenset(),
-         free_text: frozenset[str] = frozenset(),
-         codes: frozenset[str] = frozenset(),
-         this_year: int | None = None) -> list[Finding]:
+def scan(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawTable,
+    *,
+    label: str = "",
+    allowed: Mapping[str, str] | None = None,
+    dictionary_identifiers: Mapping[str, str] | None = None,
+    date_columns: frozenset[str] = frozenset(),
+    free_text: frozenset[str] = frozenset(),
+    codes: frozenset[str] = frozenset(),
+    this_year: int | None = None,
+) -> list[Finding]:
     """Every identifier finding in ``raw``'s columns, in column order.
 
     Parameters
@@ -386,25 +696,64 @@ def scan(con: duckdb.DuckDBPyConnection, raw: RawTable, *, label: str = "",
         exempt = kinds["date"] if rule.startswith("date") else set()
         condition = f"NOT num AND regexp_matches(v, {literal(pattern)})"
         if exempt:
-            condition += f" AND \"column\" NOT IN ({_in_list(exempt)})"
+            condition += f' AND "column" NOT IN ({_in_list(exempt)})'
         probes.append((rule, condition, None))
-    probes.append(("date more specific than a year in values", f"num AND regexp_matches(v, {literal(_COMPACT_DATE)})"
-                   + (f" AND \"column\" NOT IN ({_in_list(kinds['date'])})" if kinds["date"] else ""), None))
-    probes.append(("date more specific than a year (a date column may hold only a 4-digit year)",
-                   f"NOT regexp_matches(v, {literal(_YEAR)})", kinds["date"]))
-    probes.append(('age of 90 or more not collapsed into "90+"',
-                   f"(num AND TRY_CAST(replace(v, ',', '.') AS DOUBLE) >= 90) OR (NOT num AND regexp_matches(v, '[0-9]') "
-                   f"AND NOT regexp_matches(v, {literal(_AGE_90)}))", kinds["age"]))
-    probes.append(("birth year implying an age of 90 or more", f"TRY_CAST(v AS INTEGER) <= {year - 90}",
-                   kinds["birth_year"]))
-    probes.append(("ZIP code longer than 3 digits", "NOT regexp_matches(v, '^[0-9]{3}$')", kinds["zip"]))
-    probes.append(("restricted 3-digit ZIP prefix (20,000 people or fewer; must be 000)",
-                   f"v IN ({restricted})", kinds["zip"]))
+    probes.append(
+        (
+            "date more specific than a year in values",
+            f"num AND regexp_matches(v, {literal(_COMPACT_DATE)})"
+            + (f' AND "column" NOT IN ({_in_list(kinds["date"])})' if kinds["date"] else ""),
+            None,
+        )
+    )
+    probes.append(
+        (
+            "date more specific than a year (a date column may hold only a 4-digit year)",
+            f"NOT regexp_matches(v, {literal(_YEAR)})",
+            kinds["date"],
+        )
+    )
+    probes.append(
+        (
+            'age of 90 or more not collapsed into "90+"',
+            "(num AND TRY_CAST(replace(v, ',', '.') AS DOUBLE) >= 90) OR (NOT num AND "
+            "regexp_matches(v, '[0-9]') "
+            f"AND NOT regexp_matches(v, {literal(_AGE_90)}))",
+            kinds["age"],
+        )
+    )
+    probes.append(
+        (
+            "birth year implying an age of 90 or more",
+            f"TRY_CAST(v AS INTEGER) <= {year - 90}",
+            kinds["birth_year"],
+        )
+    )
+    probes.append(
+        ("ZIP code longer than 3 digits", "NOT regexp_matches(v, '^[0-9]{3}$')", kinds["zip"])
+    )
+    probes.append(
+        (
+            "restricted 3-digit ZIP prefix (20,000 people or fewer; must be 000)",
+            f"v IN ({restricted})",
+            kinds["zip"],
+        )
+    )
     code_columns = {c for c in codes if c in scanned}
-    probes.append(("value shaped like a person's name in a column of codes",
-                   f"NOT num AND regexp_matches(v, {literal(_PERSON_NAME)})", code_columns))
-    probes.append(("free text (three words or more) in a column of codes",
-                   f"NOT num AND regexp_matches(v, {literal(_PHRASE)})", code_columns))
+    probes.append(
+        (
+            "value shaped like a person's name in a column of codes",
+            f"NOT num AND regexp_matches(v, {literal(_PERSON_NAME)})",
+            code_columns,
+        )
+    )
+    probes.append(
+        (
+            "free text (three words or more) in a column of codes",
+            f"NOT num AND regexp_matches(v, {literal(_PHRASE)})",
+            code_columns,
+        )
+    )
     # REDCap's event, instrument and group names are the project's own labels, not the individual's.
     valued = [c for c in scanned if c not in STRUCTURAL or c == "redcap_survey_identifier"]
     findings.extend(_run_probes(con, raw, file, valued, probes, free_text))
@@ -414,8 +763,9 @@ def scan(con: duckdb.DuckDBPyConnection, raw: RawTable, *, label: str = "",
     return _by_position(findings, raw.columns, looks, file) if looks else findings
 
 
-def _by_position(findings: list[Finding], columns: Sequence[str], looks: Mapping[int, str],
-                 file: str) -> list[Finding]:
+def _by_position(
+    findings: list[Finding], columns: Sequence[str], looks: Mapping[int, str], file: str
+) -> list[Finding]:
     """``findings`` with columns named by position where their names may be cells: every column
     when the first line is a row of values (whose own identifiers are findings too, on line 1),
     else the names shaped like a person's."""
@@ -426,14 +776,23 @@ def _by_position(findings: list[Finding], columns: Sequence[str], looks: Mapping
     def label(i: int) -> str:
         return f"column {i} of the header"
 
-    out = [dataclasses.replace(f, column=label(position[f.column]), named=False) if f.column in hidden else f
-           for f in findings]
+    out = [
+        dataclasses.replace(f, column=label(position[f.column]), named=False)
+        if f.column in hidden
+        else f
+        for f in findings
+    ]
     if data_line:
         for i, kind in sorted(looks.items()):
             if kind == "number":
                 continue
-            rule = "values look like personal names" if kind == PERSON_SHAPE else f"{kind} in values"
-            same = next((k for k, f in enumerate(out) if f.column == label(i) and f.rule.endswith(rule)), None)
+            rule = (
+                "values look like personal names" if kind == PERSON_SHAPE else f"{kind} in values"
+            )
+            same = next(
+                (k for k, f in enumerate(out) if f.column == label(i) and f.rule.endswith(rule)),
+                None,
+            )
             if same is None:
                 out.append(Finding(file, label(i), rule, 1, 1, named=False))
             else:
@@ -455,8 +814,12 @@ def _in_list(columns: set[str]) -> str:
 _ZIP_LOW = 501
 
 
-def _needing_values(con: duckdb.DuckDBPyConnection, raw: RawTable, columns: list[str],
-                    probes: list[tuple[str, str, set[str] | None]]) -> list[str]:
+def _needing_values(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawTable,
+    columns: list[str],
+    probes: list[tuple[str, str, set[str] | None]],
+) -> list[str]:
     """The columns whose values the probes must see: all but those holding only numbers below
     :data:`_ZIP_LOW`, for which no probe can fire.
 
@@ -475,20 +838,31 @@ def _needing_values(con: duckdb.DuckDBPyConnection, raw: RawTable, columns: list
         # as a number (as many numbers as cells) and the largest is below (NaN sorts above every
         # number, so a NaN fails too). Two aggregates over the parsed column cost less than a
         # test per cell.
-        checks = ", ".join(f"count({quote(c)}) = count(TRY_CAST({quote(c)} AS DOUBLE)) AND "
-                           f"coalesce(max(TRY_CAST({quote(c)} AS DOUBLE)) < {_ZIP_LOW}, TRUE)" for c in plain)
+        checks = ", ".join(
+            f"count({quote(c)}) = count(TRY_CAST({quote(c)} AS DOUBLE)) AND "
+            f"coalesce(max(TRY_CAST({quote(c)} AS DOUBLE)) < {_ZIP_LOW}, TRUE)"
+            for c in plain
+        )
         passed = con.execute(f"SELECT {checks} FROM {raw.table}").fetchall()[0]
         clear = {c for c, ok in zip(plain, passed) if ok}
     needing = [c for c in columns if c not in clear]
     typed = [c for c in needing if c in raw.numbers]
     if typed:  # their text is not in the table
-        raise TextNeeded(f"{raw.path}: column(s) {', '.join(typed)} were read as numbers, but the identifier "
-                         "guard must see their text; read the file as text.")
+        raise TextNeeded(
+            f"{raw.path}: column(s) {', '.join(typed)} were read as numbers, but the identifier "
+            "guard must see their text; read the file as text."
+        )
     return needing
 
 
-def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, columns: list[str],
-                probes: list[tuple[str, str, set[str] | None]], free_text: frozenset[str]) -> list[Finding]:
+def _run_probes(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawTable,
+    file: str,
+    columns: list[str],
+    probes: list[tuple[str, str, set[str] | None]],
+    free_text: frozenset[str],
+) -> list[Finding]:
     """All value probes of a file, run on its distinct (column, value) pairs.
 
     Cohort exports repeat the same few values (codes, scores, days) down every column, so the
@@ -503,8 +877,11 @@ def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, column
     # One GROUP BY per column on the value as written (faster in DuckDB than unpivoting every
     # cell first), then trimmed and merged: trimming the few distinct values, not every cell.
     per_column = " UNION ALL ".join(
-        f"SELECT {literal(c)} AS \"column\", {quote(c)} AS written, count(*) AS n, min(_line) AS first "
-        f"FROM {raw.table} GROUP BY ALL" for c in columns)
+        f'SELECT {literal(c)} AS "column", {quote(c)} AS written, count(*) AS n, min(_line) AS '
+        "first "
+        f"FROM {raw.table} GROUP BY ALL"
+        for c in columns
+    )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _guard_values AS
         SELECT *, TRY_CAST(v AS DOUBLE) IS NOT NULL AS num
@@ -517,24 +894,34 @@ def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, column
             if not only:
                 selects.append(f"0 AS n{i}, NULL AS l{i}")
                 continue
-            condition = f"\"column\" IN ({_in_list(only)}) AND ({condition})"
-        selects.append(f"sum(n) FILTER (WHERE {condition}) AS n{i}, min(first) FILTER (WHERE {condition}) AS l{i}")
+            condition = f'"column" IN ({_in_list(only)}) AND ({condition})'
+        selects.append(
+            f"sum(n) FILTER (WHERE {condition}) AS n{i}, min(first) FILTER (WHERE {condition}) AS "
+            f"l{i}"
+        )
     # Personal names: most of a column's values shaped like a name, and those mostly distinct
     # (a diagnosis such as "Ramsay Hunt" repeats; people's names rarely do).
     person = f"NOT num AND regexp_matches(v, {literal(_PERSON_NAME)})"
-    selects.append(f"sum(n) FILTER (WHERE {person}) AS n_person, count(*) FILTER (WHERE {person}) AS d_person, "
-                   f"min(first) FILTER (WHERE {person}) AS l_person, sum(n) AS n_values")
+    selects.append(
+        f"sum(n) FILTER (WHERE {person}) AS n_person, count(*) FILTER (WHERE {person}) AS "
+        "d_person, "
+        f"min(first) FILTER (WHERE {person}) AS l_person, sum(n) AS n_values"
+    )
     # 5-digit codes (see the module docstring): how many distinct values are codes, keep a
     # leading zero, end in 0, and the range the codes span.
     five = f"regexp_matches(v, {literal(_FIVE_DIGITS)})"
     code = "TRY_CAST(v[1:5] AS INTEGER)"
-    selects.append(f"count(*) AS d_values, count(*) FILTER (WHERE {five}) AS d_five, "
-                   f"count(*) FILTER (WHERE {five} AND v[1] = '0') AS d_lead, "
-                   f"count(*) FILTER (WHERE {five} AND v[5] = '0') AS d_round, "
-                   f"min({code}) FILTER (WHERE {five}) AS low, max({code}) FILTER (WHERE {five}) AS high, "
-                   f"sum(n) FILTER (WHERE {five}) AS n_five, min(first) FILTER (WHERE {five}) AS l_five")
+    selects.append(
+        f"count(*) AS d_values, count(*) FILTER (WHERE {five}) AS d_five, "
+        f"count(*) FILTER (WHERE {five} AND v[1] = '0') AS d_lead, "
+        f"count(*) FILTER (WHERE {five} AND v[5] = '0') AS d_round, "
+        f"min({code}) FILTER (WHERE {five}) AS low, max({code}) FILTER (WHERE {five}) AS high, "
+        f"sum(n) FILTER (WHERE {five}) AS n_five, min(first) FILTER (WHERE {five}) AS l_five"
+    )
     try:
-        rows = con.execute(f'SELECT "column", {", ".join(selects)} FROM _guard_values GROUP BY "column"').fetchall()
+        rows = con.execute(
+            f'SELECT "column", {", ".join(selects)} FROM _guard_values GROUP BY "column"'
+        ).fetchall()
     finally:
         con.execute("DROP TABLE IF EXISTS _guard_values")
     found = []
@@ -546,17 +933,29 @@ def _run_probes(con: duckdb.DuckDBPyConnection, raw: RawTable, file: str, column
             if n:
                 found.append(Finding(file, column, text + rule, int(n), int(first)))
         base = 1 + 2 * len(probes)
-        n_person, d_person, l_person, n_values = row[base:base + 4]
+        n_person, d_person, l_person, n_values = row[base : base + 4]
         if n_person and n_person * 2 >= n_values and d_person * 2 > n_person:
-            found.append(Finding(file, column, text + "values look like personal names", int(n_person), int(l_person)))
-        if _five_digit_codes(column, *row[base + 4:base + 10]) and not any(
-                f.column == column and f.rule.endswith("ZIP+4 code in values") for f in found):
-            found.append(Finding(file, column, text + _ZIP_RULE, int(row[base + 10]), int(row[base + 11])))
+            found.append(
+                Finding(
+                    file,
+                    column,
+                    text + "values look like personal names",
+                    int(n_person),
+                    int(l_person),
+                )
+            )
+        if _five_digit_codes(column, *row[base + 4 : base + 10]) and not any(
+            f.column == column and f.rule.endswith("ZIP+4 code in values") for f in found
+        ):
+            found.append(
+                Finding(file, column, text + _ZIP_RULE, int(row[base + 10]), int(row[base + 11]))
+            )
     return found
 
 
-def _five_digit_codes(column: str, values: int, five: int, lead: int, round_: int, low: int | None,
-                      high: int | None) -> bool:
+def _five_digit_codes(
+    column: str, values: int, five: int, lead: int, round_: int, low: int | None, high: int | None
+) -> bool:
     """Whether a column whose distinct values are ``values``, ``five`` of them 5-digit codes
     (``lead`` keeping a leading zero, ``round_`` ending in 0, spanning ``low`` to ``high``)
     holds ZIP codes by the rule of the module docstring."""
@@ -582,30 +981,53 @@ INGESTED_TABLES = ("subjects", "visits", "item_responses", "item_values", "quara
 COMPUTED_COLUMNS = {"quarantine": ("value_length", "value_hash")}
 
 
-def scan_warehouse(con: duckdb.DuckDBPyConnection, schema: str,
-                   allowed: Mapping[str, str] | None = None) -> list[Finding]:
+def scan_warehouse(
+    con: duckdb.DuckDBPyConnection, schema: str, allowed: Mapping[str, str] | None = None
+) -> list[Finding]:
     """The same rules over the tables ingestion wrote to a study's schema: a second line of
     defence behind the guard at ingest (used by the ``no_identifier_columns`` asset check)."""
     findings: list[Finding] = []
     # Base tables only: a view (item_responses of a wide file) shows the values of a table that
     # is scanned itself (item_values), and unpivoting it would cost millions of rows.
-    present = {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE'",
-        [schema]).fetchall()}
+    present = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND "
+            "table_type = 'BASE TABLE'",
+            [schema],
+        ).fetchall()
+    }
     for name in (t for t in INGESTED_TABLES if t in present):
-        columns = [r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-            "ORDER BY ordinal_position", [schema, name]).fetchall()]
+        columns = [
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
+                "table_name = ? "
+                "ORDER BY ordinal_position",
+                [schema, name],
+            ).fetchall()
+        ]
         # ``line`` of the tables that have one is ingestion's own line number, not a value from a
         # file (and a run of 5-digit numbers in a large file); subjects' columns are all the file's.
         own = ("_line",) if name == "subjects" else ("_line", "line")
         columns = [c for c in columns if c not in own and c not in COMPUTED_COLUMNS.get(name, ())]
         text = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in columns)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _warehouse_scan AS "
-                    f"SELECT row_number() OVER () AS _line, {text} FROM {schema}.{quote(name)}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _warehouse_scan AS "
+            f"SELECT row_number() OVER () AS _line, {text} FROM {schema}.{quote(name)}"
+        )
         rows = con.execute("SELECT count(*) FROM _warehouse_scan").fetchall()[0][0]
-        raw = RawTable(Path(f"{schema}.{name}"), "_warehouse_scan", tuple(columns),
-                       rows, 0, "warehouse", "", "", "")
+        raw = RawTable(
+            Path(f"{schema}.{name}"),
+            "_warehouse_scan",
+            tuple(columns),
+            rows,
+            0,
+            "warehouse",
+            "",
+            "",
+            "",
+        )
         findings += scan(con, raw, label=f"{schema}.{name}", allowed=allowed)
     con.execute("DROP TABLE IF EXISTS _warehouse_scan")
     return findings

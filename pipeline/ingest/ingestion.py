@@ -52,7 +52,15 @@ import pandas as pd
 from pipeline import progress
 from pipeline.ingest import redcap
 from pipeline.ingest.deidentify import Finding, IdentifiersFound, TextNeeded, scan
-from pipeline.ingest.readers import TOP_CODED, RawTable, ReadError, drop_temp, number_sql, read_table, sha256
+from pipeline.ingest.readers import (
+    TOP_CODED,
+    RawTable,
+    ReadError,
+    drop_temp,
+    number_sql,
+    read_table,
+    sha256,
+)
 from pipeline.spec.study import Study, item_columns
 from pipeline.sql import literal, quote
 from pipeline.warehouse import replace_relation, scalar
@@ -76,22 +84,27 @@ class SourceFile:
 class Sources:
     """The study's files loaded as text, checked by the guard, split into the two roles."""
 
-    subjects: RawTable                      # rows of temp table raw_subjects
-    visits: RawTable                        # rows of temp table raw_visits
+    subjects: RawTable  # rows of temp table raw_subjects
+    visits: RawTable  # rows of temp table raw_visits
     subjects_label: str
     visits_label: str
     dictionary: redcap.Dictionary | None = None
     files: list[RawTable] = field(default_factory=list)
-    visit_exprs: dict[str, str] = field(default_factory=dict)   # SQL for subject, visit, day, pre-finding
-    visit_labels: dict[str, str] = field(default_factory=dict)  # column named in the quarantine for each
+    visit_exprs: dict[str, str] = field(
+        default_factory=dict
+    )  # SQL for subject, visit, day, pre-finding
+    visit_labels: dict[str, str] = field(
+        default_factory=dict
+    )  # column named in the quarantine for each
 
 
 def _fail_read(err: Exception) -> IngestError:
     return IngestError(str(err))
 
 
-def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool = True) -> tuple[
-        list[RawTable], list[Finding], redcap.Dictionary | None]:
+def scan_sources(
+    con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool = True
+) -> tuple[list[RawTable], list[Finding], redcap.Dictionary | None]:
     """Load every file of the study and run the de-identification guard on all of its columns.
 
     With ``numbers`` (the default), the item columns of a wide visits file that is not a REDCap
@@ -100,8 +113,11 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
     dictionary = None
     # Item columns only: the guard has nothing to look for in small numbers, and ingestion
     # would parse them anyway. REDCap codes are rewritten from labels as text first.
-    items = (tuple(item_columns(study)["column"])
-             if numbers and study.visits_layout == "wide" and study.visits_options.format != "redcap" else ())
+    items = (
+        tuple(item_columns(study)["column"])
+        if numbers and study.visits_layout == "wide" and study.visits_options.format != "redcap"
+        else ()
+    )
     try:
         if study.redcap:
             dictionary = redcap.read_dictionary(study.dictionary_path)
@@ -109,7 +125,9 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
             files = [read_table(con, study.subjects_path, "raw_file_1", study.subjects_options)]
         if study.visits_path != study.subjects_path:
             with progress.step(f"reading {study.visits_path.name}"):
-                files.append(read_table(con, study.visits_path, "raw_file_2", study.visits_options, items))
+                files.append(
+                    read_table(con, study.visits_path, "raw_file_2", study.visits_options, items)
+                )
     except (ReadError, redcap.RedcapError) as err:
         raise _fail_read(err) from None
     allowed = dict(study.identifiers_allowed)
@@ -118,11 +136,17 @@ def scan_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
         is_redcap = options.format == "redcap" and dictionary is not None
         if is_redcap:
             redcap.to_codes(con, raw, dictionary)
-        rules = {"allowed": allowed,
-                 "dictionary_identifiers": dictionary.identifier_columns(raw.columns) if is_redcap else None,
-                 "date_columns": dictionary.date_columns(raw.columns) if is_redcap else frozenset(),
-                 "free_text": dictionary.free_text_columns(raw.columns) if is_redcap else frozenset(),
-                 "codes": frozenset(c for c in (study.subject_id, study.visit_subject, study.visit_column) if c)}
+        rules = {
+            "allowed": allowed,
+            "dictionary_identifiers": dictionary.identifier_columns(raw.columns)
+            if is_redcap
+            else None,
+            "date_columns": dictionary.date_columns(raw.columns) if is_redcap else frozenset(),
+            "free_text": dictionary.free_text_columns(raw.columns) if is_redcap else frozenset(),
+            "codes": frozenset(
+                c for c in (study.subject_id, study.visit_subject, study.visit_column) if c
+            ),
+        }
         with progress.step(f"checking {raw.path.name} for identifiers"):
             try:
                 findings += scan(con, raw, **rules)
@@ -149,39 +173,73 @@ def _require(raw: RawTable, needed: list[str]) -> None:
     if header_is_data(looks):
         first = min(i for i, kind in looks.items() if kind != PERSON_SHAPE)
         kind = looks[first]
-        raise IngestError(f"{raw.path}: {what}, and the first line does not look like a header row (column {first} "
-                          f"of it holds {'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind} where a column name "
-                          "belongs). Put the header row (the column names) on line 1, or correct the file the "
-                          "study spec names.")
+        raise IngestError(
+            f"{raw.path}: {what}, and the first line does not look like a header row (column "
+            f"{first} "
+            f"of it holds {'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind} where a column name "
+            "belongs). Put the header row (the column names) on line 1, or correct the file the "
+            "study spec names."
+        )
     names = [c for i, c in enumerate(raw.columns, start=1) if i not in looks]
-    close = [f"{found[0]!r}, close to {c}" for c in missing
-             if (found := difflib.get_close_matches(c, names, n=1, cutoff=0.8))]
+    close = [
+        f"{found[0]!r}, close to {c}"
+        for c in missing
+        if (found := difflib.get_close_matches(c, names, n=1, cutoff=0.8))
+    ]
     among = f", among them {'; '.join(close)}" if close else ""
-    raise IngestError(f"{raw.path}: {what} (the header has {len(raw.columns)} columns{among}). "
-                      "Rename the columns or correct the spec.")
+    raise IngestError(
+        f"{raw.path}: {what} (the header has {len(raw.columns)} columns{among}). "
+        "Rename the columns or correct the spec."
+    )
 
 
-def _role(con: duckdb.DuckDBPyConnection, raw: RawTable, table: str, where: str = "TRUE",
-          rejects: bool = True) -> RawTable:
-    """A role's rows of a loaded file as temp relation ``table`` (and its rejected rows, if it owns them)."""
+def _role(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawTable,
+    table: str,
+    where: str = "TRUE",
+    rejects: bool = True,
+) -> RawTable:
+    """A role's rows of a loaded file as temp relation ``table`` (and its rejected rows, if it owns
+    them)."""
     drop_temp(con, table)
     if where == "TRUE":
         # The whole file in its line order: a view, since copying a registry-sized file costs
         # about as much as reading it.
         con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {raw.table}")
     else:
-        con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {raw.table} WHERE {where} ORDER BY _line")
+        con.execute(
+            f"CREATE TEMP TABLE {table} AS SELECT * FROM {raw.table} WHERE {where} ORDER BY _line"
+        )
     if rejects:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS SELECT * FROM {raw.table}_rejects")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS SELECT * FROM {raw.table}_rejects"
+        )
     else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS SELECT * FROM {raw.table}_rejects LIMIT 0")
-    n = scalar(con, f"SELECT count(*) FROM {table}") + scalar(con, f"SELECT count(*) FROM {table}_rejects")
-    return RawTable(raw.path, table, raw.columns, n, scalar(con, f"SELECT count(*) FROM {table}_rejects"),
-                    raw.format, raw.encoding, raw.delimiter, raw.decimal, raw.numbers)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS SELECT * FROM {raw.table}_rejects "
+            "LIMIT 0"
+        )
+    n = scalar(con, f"SELECT count(*) FROM {table}") + scalar(
+        con, f"SELECT count(*) FROM {table}_rejects"
+    )
+    return RawTable(
+        raw.path,
+        table,
+        raw.columns,
+        n,
+        scalar(con, f"SELECT count(*) FROM {table}_rejects"),
+        raw.format,
+        raw.encoding,
+        raw.delimiter,
+        raw.decimal,
+        raw.numbers,
+    )
 
 
 def load_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool = True) -> Sources:
-    """Load, guard and split the study's files; raise :class:`IdentifiersFound` or :class:`IngestError`."""
+    """Load, guard and split the study's files; raise :class:`IdentifiersFound` or
+    :class:`IngestError`."""
     files, findings, dictionary = scan_sources(con, study, numbers=numbers)
     if findings:
         raise IdentifiersFound(findings)
@@ -189,9 +247,17 @@ def load_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
     name_s, name_v = study.subjects_path.name, study.visits_path.name
     labels = (f"{name_s} [subjects]", f"{name_v} [visits]") if same else (name_s, name_v)
     raw_s, raw_v = files[0], files[-1]
-    vs, vv, vd = quote(study.visit_subject), quote(study.visit_column), quote(study.day_column) if study.day_column else "NULL"
+    vs, vv, vd = (
+        quote(study.visit_subject),
+        quote(study.visit_column),
+        quote(study.day_column) if study.day_column else "NULL",
+    )
     exprs = {"subject": f"trim({vs})", "visit": f"trim({vv})", "day": vd, "pre": "NULL::VARCHAR[]"}
-    visit_labels = {"subject": study.visit_subject, "visit": study.visit_column, "day": study.day_column}
+    visit_labels = {
+        "subject": study.visit_subject,
+        "visit": study.visit_column,
+        "day": study.day_column,
+    }
     if study.redcap and study.visits_options.format == "redcap":
         subjects_where, visits_where, exprs, visit_labels = _redcap_roles(con, study, raw_v)
         subjects = _role(con, raw_s, "raw_subjects", subjects_where, rejects=not same)
@@ -206,19 +272,29 @@ def _redcap_roles(con: duckdb.DuckDBPyConnection, study: Study, raw: RawTable):
     """Which rows of a REDCap export are subjects and which are visits, and how to read a visit."""
     rc = study.redcap
     cols = raw.columns
-    event, instrument, instance = quote(redcap.EVENT), quote(redcap.REPEAT_INSTRUMENT), quote(redcap.REPEAT_INSTANCE)
+    event, instrument, instance = (
+        quote(redcap.EVENT),
+        quote(redcap.REPEAT_INSTRUMENT),
+        quote(redcap.REPEAT_INSTANCE),
+    )
     has_event, has_repeat = redcap.EVENT in cols, redcap.REPEAT_INSTRUMENT in cols
     repeating = f"coalesce(trim({instrument}), '') <> ''" if has_repeat else "FALSE"
     if has_event and not rc.subjects_event:
         events = redcap.events_in(con, raw)
-        raise IngestError(f"{study.spec_path}: {raw.path.name} is a longitudinal export (events: {', '.join(events)}); "
-                          "set [redcap] subjects_event to the event whose row holds the subject columns.")
+        raise IngestError(
+            f"{study.spec_path}: {raw.path.name} is a longitudinal export (events: "
+            f"{', '.join(events)}); "
+            "set [redcap] subjects_event to the event whose row holds the subject columns."
+        )
     if not has_event and rc.events:
-        raise IngestError(f"{study.spec_path}: [redcap.events] maps events, but {raw.path.name} has no "
-                          f"{redcap.EVENT} column (a classic project). Remove [redcap.events], or export the "
-                          "longitudinal project with its events.")
+        raise IngestError(
+            f"{study.spec_path}: [redcap.events] maps events, but {raw.path.name} has no "
+            f"{redcap.EVENT} column (a classic project). Remove [redcap.events], or export the "
+            "longitudinal project with its events."
+        )
     mapped = ", ".join(literal(e.event) for e in rc.events) or "NULL"
-    subject_row = f"(NOT ({repeating}) AND {f'{event} = {literal(rc.subjects_event)}' if has_event else 'TRUE'})"
+    in_subjects_event = f"{event} = {literal(rc.subjects_event)}" if has_event else "TRUE"
+    subject_row = f"(NOT ({repeating}) AND {in_subjects_event})"
     if has_event:
         visits_where = f"NOT ({subject_row} AND coalesce({event}, '') NOT IN ({mapped}))"
     elif rc.repeat_instrument:
@@ -227,15 +303,28 @@ def _redcap_roles(con: duckdb.DuckDBPyConnection, study: Study, raw: RawTable):
         visits_where = "TRUE"
     pre = []
     if has_event:
-        pre.append(f"WHEN coalesce({event}, '') NOT IN ({mapped}) "
-                   f"THEN ['{redcap.EVENT}', 'event is not mapped to a visit in [redcap.events]']")
+        pre.append(
+            f"WHEN coalesce({event}, '') NOT IN ({mapped}) "
+            f"THEN ['{redcap.EVENT}', 'event is not mapped to a visit in [redcap.events]']"
+        )
     if has_repeat:
-        wanted = f"coalesce(trim({instrument}), '') <> {literal(rc.repeat_instrument)}" if rc.repeat_instrument else "TRUE"
-        pre.append(f"WHEN {repeating} AND {wanted} THEN ['{redcap.REPEAT_INSTRUMENT}', "
-                   "'rows of this repeating instrument are not visits; name it in [redcap] repeat_instrument']")
+        wanted = (
+            f"coalesce(trim({instrument}), '') <> {literal(rc.repeat_instrument)}"
+            if rc.repeat_instrument
+            else "TRUE"
+        )
+        pre.append(
+            f"WHEN {repeating} AND {wanted} THEN ['{redcap.REPEAT_INSTRUMENT}', "
+            "'rows of this repeating instrument are not visits; name it in [redcap] "
+            "repeat_instrument']"
+        )
     pre_expr = f"CASE {' '.join(pre)} END" if pre else "NULL::VARCHAR[]"
-    suffix = (f" || CASE WHEN coalesce(trim({instance}), '') <> '' THEN '_' || trim({instance}) ELSE '' END"
-              if redcap.REPEAT_INSTANCE in cols else "")
+    suffix = (
+        f" || CASE WHEN coalesce(trim({instance}), '') <> '' THEN '_' || trim({instance}) ELSE '' "
+        "END"
+        if redcap.REPEAT_INSTANCE in cols
+        else ""
+    )
     if study.visit_column and study.visit_column != redcap.EVENT and study.visit_column in cols:
         visit, visit_label = f"trim({quote(study.visit_column)})", study.visit_column
     elif has_event:
@@ -245,19 +334,33 @@ def _redcap_roles(con: duckdb.DuckDBPyConnection, study: Study, raw: RawTable):
     else:
         visit = f"trim({instrument}){suffix}" if has_repeat else "NULL"
         visit_label = redcap.REPEAT_INSTRUMENT
-    event_days = " ".join(f"WHEN {literal(e.event)} THEN '{e.day}'" for e in rc.events if e.day is not None)
+    event_days = " ".join(
+        f"WHEN {literal(e.event)} THEN '{e.day}'" for e in rc.events if e.day is not None
+    )
     event_day = f"(CASE {event} {event_days} END)" if has_event and event_days else "NULL"
     if study.day_column:
-        day, day_label = f"coalesce(nullif(trim({quote(study.day_column)}), ''), {event_day})", study.day_column
+        day, day_label = (
+            f"coalesce(nullif(trim({quote(study.day_column)}), ''), {event_day})",
+            study.day_column,
+        )
     else:
         day, day_label = event_day, redcap.EVENT
-    return (subject_row, visits_where,
-            {"subject": f"trim({quote(study.visit_subject)})", "visit": visit, "day": day, "pre": pre_expr},
-            {"subject": study.visit_subject, "visit": visit_label, "day": day_label})
+    return (
+        subject_row,
+        visits_where,
+        {
+            "subject": f"trim({quote(study.visit_subject)})",
+            "visit": visit,
+            "day": day,
+            "pre": pre_expr,
+        },
+        {"subject": study.visit_subject, "visit": visit_label, "day": day_label},
+    )
 
 
-def _subject_columns(con: duckdb.DuckDBPyConnection, study: Study, src: Sources) -> tuple[
-        list[str], list[tuple[str, str]]]:
+def _subject_columns(
+    con: duckdb.DuckDBPyConnection, study: Study, src: Sources
+) -> tuple[list[str], list[tuple[str, str]]]:
     """How each subjects column is kept: SQL expressions over ``raw_subjects r`` for the
     ``subjects`` table, and (column, SQL reason a cell is refused, NULL when kept) for the
     quarantine. See the module docstring for the rules; raises :class:`IngestError` for a
@@ -274,45 +377,74 @@ def _subject_columns(con: duckdb.DuckDBPyConnection, study: Study, src: Sources)
         if field_ is None or column in levels or column in free:
             continue
         if field_.type == "notes":
-            raise IngestError(f"{study.subjects_path.name}: column '{column}' is a REDCap notes field (free text), "
-                              "which is never analysed. Remove it from [subjects] columns, or, if it must be kept in "
-                              "the warehouse, declare it under [subjects.free_text] with the reason.")
+            raise IngestError(
+                f"{study.subjects_path.name}: column '{column}' is a REDCap notes field (free "
+                "text), "
+                "which is never analysed. Remove it from [subjects] columns, or, if it must be "
+                "kept in "
+                "the warehouse, declare it under [subjects.free_text] with the reason."
+            )
         if field_.name == column and field_.choices:
             levels[column] = field_.choices
     numeric = [c for c in study.subject_columns if c not in levels and c not in free]
     decimal = study.subjects_options.decimal
-    is_number = {c: f"({number_sql(f'r.{quote(c)}', decimal)} IS NOT NULL OR regexp_matches(r.{quote(c)}, "
-                    f"{literal(TOP_CODED)}))" for c in numeric}
+    is_number = {
+        c: f"({number_sql(f'r.{quote(c)}', decimal)} IS NOT NULL OR regexp_matches(r.{quote(c)}, "
+        f"{literal(TOP_CODED)}))"
+        for c in numeric
+    }
     if numeric:
-        counts = con.execute("SELECT " + ", ".join(
-            f"count(*) FILTER (WHERE trim(r.{quote(c)}) <> ''), count(*) FILTER (WHERE {is_number[c]})"
-            for c in numeric) + " FROM raw_subjects r").fetchall()[0]
+        counts = con.execute(
+            "SELECT "
+            + ", ".join(
+                f"count(*) FILTER (WHERE trim(r.{quote(c)}) <> ''), count(*) FILTER (WHERE "
+                f"{is_number[c]})"
+                for c in numeric
+            )
+            + " FROM raw_subjects r"
+        ).fetchall()[0]
         for i, column in enumerate(numeric):
             written, numbers = counts[2 * i], counts[2 * i + 1]
             if written and not numbers:
                 raise IngestError(
-                    f"{study.subjects_path.name}: column '{column}' holds text, not numbers ({written} "
-                    f"row{'s' if written != 1 else ''}). If it holds categories, list them in study.toml under "
-                    f"[subjects.levels], e.g. {column} = [\"first\", \"second\"] (or value = \"label\"); if it is "
-                    "free text that must be kept, declare it under [subjects.free_text] with the reason; "
-                    "otherwise remove it from [subjects] columns.")
+                    f"{study.subjects_path.name}: column '{column}' holds text, not numbers "
+                    f"({written} "
+                    f"row{'s' if written != 1 else ''}). If it holds categories, list them in "
+                    "study.toml under "
+                    f'[subjects.levels], e.g. {column} = ["first", "second"] (or value = "label"); '
+                    "if it is "
+                    "free text that must be kept, declare it under [subjects.free_text] with the "
+                    "reason; "
+                    "otherwise remove it from [subjects] columns."
+                )
     kept, checks = [], []
     for column in study.subject_columns:
         q = f"r.{quote(column)}"
         written = f"trim(coalesce({q}, '')) <> ''"
         if column in levels:
             codes = levels[column]
-            mapped = f"CASE lower(trim({q})) {' '.join(f'WHEN {literal(str(c).lower())} THEN {literal(c)}' for c, _ in codes)} END"
+            whens = " ".join(f"WHEN {literal(str(c).lower())} THEN {literal(c)}" for c, _ in codes)
+            mapped = f"CASE lower(trim({q})) {whens} END"
             shown = ", ".join(c for c, _ in codes[:6]) + (", ..." if len(codes) > 6 else "")
             kept.append(f"{mapped} AS {quote(column)}")
-            checks.append((column, f"CASE WHEN {written} AND {mapped} IS NULL THEN "
-                                   f"{literal(f'not one of the levels declared for {column} ({shown}); correct it in the export or add the level under [subjects.levels]')} END"))
+            reason = (
+                f"not one of the levels declared for {column} ({shown}); correct it in the export "
+                "or add the level under [subjects.levels]"
+            )
+            checks.append(
+                (column, f"CASE WHEN {written} AND {mapped} IS NULL THEN {literal(reason)} END")
+            )
         elif column in free:
             kept.append(f"{q} AS {quote(column)}")
         else:
             kept.append(f"CASE WHEN {is_number[column]} THEN trim({q}) END AS {quote(column)}")
-            checks.append((column, f"CASE WHEN {written} AND NOT {is_number[column]} THEN "
-                                   f"{literal('not a number; a column of categories needs its levels under [subjects.levels]')} END"))
+            reason = "not a number; a column of categories needs its levels under [subjects.levels]"
+            checks.append(
+                (
+                    column,
+                    f"CASE WHEN {written} AND NOT {is_number[column]} THEN {literal(reason)} END",
+                )
+            )
     return kept, checks
 
 
@@ -340,11 +472,16 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, study: Study, src: Sources
     written, reason, scope): text and long numbers withheld, with their length and keyed hash."""
     digits = "length(regexp_replace(trim(value), '[^0-9]', '', 'g'))"
     keep = f"(TRY_CAST(trim(value) AS DOUBLE) IS NOT NULL AND {digits} <= {KEPT_DIGITS})"
-    withheld = [r[0] for r in con.execute(
-        f"SELECT DISTINCT file FROM quarantine_found WHERE value IS NOT NULL AND NOT {keep}").fetchall()]
+    withheld = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT file FROM quarantine_found WHERE value IS NOT NULL AND NOT {keep}"
+        ).fetchall()
+    ]
     paths = {src.subjects_label: study.subjects_path, src.visits_label: study.visits_path}
-    keys = pd.DataFrame({"file": withheld, "key": [quarantine_key(paths[f]) for f in withheld]},
-                        dtype="string")
+    keys = pd.DataFrame(
+        {"file": withheld, "key": [quarantine_key(paths[f]) for f in withheld]}, dtype="string"
+    )
     con.register("quarantine_keys", keys)
     try:
         con.execute(f"""
@@ -370,15 +507,22 @@ def item_responses_sql(schema: str, mapping: pd.DataFrame) -> str:
     the ``item_responses`` table of a long-layout study, in no particular order. One branch per
     column, so a query that names an instrument and item reads only that column."""
     branches = " UNION ALL ".join(
-        f"SELECT subject, visit, day, {literal(m.instrument)} AS instrument, {literal(m.rater)} AS rater, "
+        f"SELECT subject, visit, day, {literal(m.instrument)} AS instrument, {literal(m.rater)} AS "
+        "rater, "
         f"{literal(m.item)} AS item, {quote(m.column)} AS value, line FROM {schema}.item_values "
         f"WHERE {quote(m.column)} IS NOT NULL"
-        for m in mapping.itertuples(index=False))
+        for m in mapping.itertuples(index=False)
+    )
     return branches
 
 
-def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, visits: RawTable, mapping: pd.DataFrame,
-                value_reason: str) -> None:
+def _wide_items(
+    con: duckdb.DuckDBPyConnection,
+    study: Study,
+    visits: RawTable,
+    mapping: pd.DataFrame,
+    value_reason: str,
+) -> None:
     """Item values of a wide visits file: ``<study>.item_values`` and the refused cells.
 
     One row per accepted visit and one DOUBLE column per mapped item column (named as in the
@@ -394,12 +538,16 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, visits: RawTable, 
     s, decimal = study.name, study.visits_options.decimal
     reserved = sorted(set(mapping["column"]) & {"line", "subject", "visit", "day"})
     if reserved:
-        raise IngestError(f"{study.spec_path}: item column {reserved[0]!r} has the name of a key column of "
-                          f"{s}.item_values (line, subject, visit, day). Rename it in the file and the spec.")
+        raise IngestError(
+            f"{study.spec_path}: item column {reserved[0]!r} has the name of a key column of "
+            f"{s}.item_values (line, subject, visit, day). Rename it in the file and the spec."
+        )
     parsed, checked = [], []
     for m in mapping.itertuples(index=False):
         c = quote(m.column)
-        parsed.append(f"r.{c}" if m.column in visits.numbers else f"{number_sql(f'r.{c}', decimal)} AS {c}")
+        parsed.append(
+            f"r.{c}" if m.column in visits.numbers else f"{number_sql(f'r.{c}', decimal)} AS {c}"
+        )
         # The exact complement of the value reasons: a finite number in range (and whole).
         valid = f"isfinite({c}) AND {c} >= {_double(m.minimum)} AND {c} <= {_double(m.maximum)}"
         if m.integer:
@@ -408,8 +556,8 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, visits: RawTable, 
     replace_relation(con, f"{s}.item_values", "TABLE")
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.item_values AS
-        SELECT line, subject, visit, day, {', '.join(checked)}
-        FROM (SELECT v._line AS line, v.subject, v.visit, v.day, {', '.join(parsed)}
+        SELECT line, subject, visit, day, {", ".join(checked)}
+        FROM (SELECT v._line AS line, v.subject, v.visit, v.day, {", ".join(parsed)}
               FROM visit_rows v JOIN raw_visits r USING (_line) WHERE v.finding IS NULL)
     """)
     # A refused cell (or one of spaces only) is written in the file but not kept. Counting a
@@ -425,10 +573,14 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, visits: RawTable, 
     """).fetchall()[0]
     k = len(names)
     suspect = [c for i, c in enumerate(names) if found[i] - found[k + i] > found[2 * k + i]]
-    refused_lines = (f"""
+    refused_lines = (
+        f"""
         SELECT iv.line FROM {s}.item_values iv JOIN raw_visits r ON r._line = iv.line
-        WHERE {' OR '.join(f'(iv.{quote(c)} IS NULL AND r.{quote(c)} IS NOT NULL)' for c in suspect)}"""
-                     if suspect else "SELECT NULL::BIGINT WHERE FALSE")
+        WHERE
+        {" OR ".join(f"(iv.{quote(c)} IS NULL AND r.{quote(c)} IS NOT NULL)" for c in suspect)}"""
+        if suspect
+        else "SELECT NULL::BIGINT WHERE FALSE"
+    )
     columns = ", ".join(quote(c) for c in suspect or names[:1])
     # (Text, for the query's types when no column is suspect: then it finds no row.)
     as_text = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in suspect or names[:1])
@@ -451,11 +603,14 @@ def _wide_items(con: duckdb.DuckDBPyConnection, study: Study, visits: RawTable, 
     """)
 
 
-def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool = True) -> list[SourceFile]:
+def ingest_study(
+    con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool = True
+) -> list[SourceFile]:
     """Ingest one study's raw files into schema ``study.name``; return the per-file accounting.
 
     ``numbers=False`` reads every file as text (see :func:`scan_sources`); the tables written
-    are the same. Raises :class:`~pipeline.ingest.deidentify.IdentifiersFound` (nothing written) when a file carries
+    are the same. Raises :class:`~pipeline.ingest.deidentify.IdentifiersFound` (nothing written)
+    when a file carries
     identifiers, and :class:`IngestError` when a file cannot be read as the spec describes.
     """
     mapping = item_columns(study)
@@ -467,7 +622,10 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
         needed += [study.visit_column, study.day_column]
     elif study.day_column:
         needed.append(study.day_column)
-    _require(src.visits, needed + ([study.visit_item, study.visit_value] if long else list(mapping["column"])))
+    _require(
+        src.visits,
+        needed + ([study.visit_item, study.visit_value] if long else list(mapping["column"])),
+    )
 
     s = study.name
     sid = quote(study.subject_id)
@@ -492,64 +650,103 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
             FROM raw_subjects r JOIN subject_findings f USING (_line)
             WHERE f.reason IS NULL ORDER BY subject
         """)
-        subject_values = " UNION ALL ".join(
-            f"SELECT r._line, {literal(column)} AS \"column\", r.{quote(column)} AS raw, {reason} AS reason "
-            f"FROM raw_subjects r JOIN subject_findings f USING (_line) WHERE f.reason IS NULL"
-            for column, reason in checks) or "SELECT NULL::BIGINT, NULL, NULL, NULL WHERE FALSE"
+        subject_values = (
+            " UNION ALL ".join(
+                f'SELECT r._line, {literal(column)} AS "column", r.{quote(column)} AS raw, '
+                f"{reason} AS reason "
+                f"FROM raw_subjects r JOIN subject_findings f USING (_line) WHERE f.reason IS NULL"
+                for column, reason in checks
+            )
+            or "SELECT NULL::BIGINT, NULL, NULL, NULL WHERE FALSE"
+        )
         e = src.visit_exprs
-        windows = " OR ".join(f"(day BETWEEN {lo} AND {hi})"
-                              for _, lo, hi in study.visit_windows)
-        window_rule = (f"WHEN NOT ({windows}) THEN [{literal(lab['day'])}, 'day is outside every visit window in "
-                       "[visits.windows]']") if windows else ""
-        extra = (f", trim({quote(study.visit_item)}) AS __item, {quote(study.visit_value)} AS __value" if long else "")
-        long_rules = (f"""
-                        WHEN coalesce(__item, '') = '' THEN [{literal(study.visit_item)}, 'missing item name']
+        windows = " OR ".join(f"(day BETWEEN {lo} AND {hi})" for _, lo, hi in study.visit_windows)
+        window_rule = (
+            (
+                f"WHEN NOT ({windows}) THEN [{literal(lab['day'])}, 'day is outside every visit "
+                "window in "
+                "[visits.windows]']"
+            )
+            if windows
+            else ""
+        )
+        extra = (
+            f", trim({quote(study.visit_item)}) AS __item, {quote(study.visit_value)} AS __value"
+            if long
+            else ""
+        )
+        long_rules = (
+            f"""
+                        WHEN coalesce(__item, '') = '' THEN [{literal(study.visit_item)},
+                        'missing item name']
                         WHEN __item NOT IN (SELECT "column" FROM item_columns)
-                        THEN [{literal(study.visit_item)}, 'item is not mapped to an instrument by the study spec']
+                        THEN [{literal(study.visit_item)},
+                        'item is not mapped to an instrument by the study spec']
                         WHEN count(*) OVER (PARTITION BY subject, visit, __item) > 1
-                        THEN [{literal(study.visit_item)}, 'subject, visit and item appear on more than one row']
-                        WHEN min(day) OVER (PARTITION BY subject, visit) <> max(day) OVER (PARTITION BY subject, visit)
-                        THEN [{literal(lab['day'])}, 'rows of the same subject and visit give different days']"""
-                      if long else f"""
+                        THEN [{literal(study.visit_item)},
+                        'subject, visit and item appear on more than one row']
+                        WHEN min(day) OVER (PARTITION BY subject, visit) <> max(day) OVER (PARTITION
+                        BY subject, visit)
+                        THEN [{literal(lab["day"])},
+                        'rows of the same subject and visit give different days']"""
+            if long
+            else f"""
                         WHEN count(*) OVER (PARTITION BY subject, visit) > 1
-                        THEN [{literal(lab['visit'])}, 'subject and visit appear on more than one row']""")
+                        THEN [{literal(lab["visit"])},
+                        'subject and visit appear on more than one row']"""
+        )
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE visit_rows AS
             SELECT *, CASE
                         WHEN pre IS NOT NULL THEN pre
-                        WHEN coalesce(subject, '') = '' THEN [{literal(lab['subject'])}, 'missing subject code']
+                        WHEN coalesce(subject, '') = '' THEN [{literal(lab["subject"])},
+                        'missing subject code']
                         WHEN subject NOT IN (SELECT subject FROM {s}.subjects)
-                        THEN [{literal(lab['subject'])}, {literal('unknown subject: not an accepted row of ' + src.subjects_label)}]
-                        WHEN coalesce(visit, '') = '' THEN [{literal(lab['visit'])}, 'missing visit code']
+                        THEN [{literal(lab["subject"])},
+                        {literal("unknown subject: not an accepted row of " + src.subjects_label)}]
+                        WHEN coalesce(visit, '') = '' THEN [{literal(lab["visit"])},
+                        'missing visit code']
                         WHEN coalesce(NOT isfinite(__day), TRUE)
-                        THEN [{literal(lab['day'])}, 'day is not a whole number of days relative to surgery']
-                        WHEN abs(__day) > 36500 THEN [{literal(lab['day'])}, 'day is more than 100 years from surgery']
-                        WHEN day IS NULL THEN [{literal(lab['day'])}, 'day must be a whole number of days']
+                        THEN [{literal(lab["day"])},
+                        'day is not a whole number of days relative to surgery']
+                        WHEN abs(__day) > 36500 THEN [{literal(lab["day"])},
+                        'day is more than 100 years from surgery']
+                        WHEN day IS NULL THEN [{literal(lab["day"])},
+                        'day must be a whole number of days']
                         {window_rule}
                         {long_rules}
                    END AS finding
-            FROM (SELECT _line, {e['subject']} AS subject, {e['visit']} AS visit, {e['day']} AS raw_day,
+            FROM (SELECT _line, {e["subject"]} AS subject, {e["visit"]} AS visit, {e["day"]} AS
+            raw_day,
                          __day, CASE WHEN __day = round(__day) AND abs(__day) <= 36500
-                                     THEN CAST(__day AS INTEGER) END AS day, {e['pre']} AS pre {extra}
-                  -- Parsed as a number, not cast to an integer: that cast rounds 3.5 to 4 and fails on
-                  -- 99999999999, and each is quarantined for what it is.
-                  FROM (SELECT *, TRY_CAST(trim({e['day']}) AS DOUBLE) AS __day FROM raw_visits))
+                                     THEN CAST(__day AS INTEGER) END AS day, {e["pre"]} AS pre
+                                     {extra}
+                  -- Parsed as a number, not cast to an integer: that cast rounds 3.5 to 4
+                  -- and fails on 99999999999, and each is quarantined for what it is.
+                  FROM (SELECT *, TRY_CAST(trim({e["day"]}) AS DOUBLE) AS __day FROM raw_visits))
         """)
-        not_a_number = ("not a number; if the file uses decimal commas set decimal = \",\" in the spec"
-                        if study.visits_options.decimal == "." else "not a number")
+        not_a_number = (
+            'not a number; if the file uses decimal commas set decimal = "," in the spec'
+            if study.visits_options.decimal == "."
+            else "not a number"
+        )
         value_reason = f"""CASE
                 WHEN value IS NULL THEN {literal(not_a_number)}
                 WHEN NOT isfinite(value) THEN 'not a finite number'
                 WHEN value < minimum OR value > maximum
-                THEN printf('outside the allowed range %g to %g for %s %s', minimum, maximum, instrument, item)
-                WHEN integer AND value <> round(value) THEN printf('%s %s must be a whole number', instrument, item)
+                THEN printf('outside the allowed range %g to %g for %s %s', minimum, maximum,
+                instrument, item)
+                WHEN integer AND value <> round(value) THEN printf('%s %s must be a whole number',
+                instrument, item)
             END"""
         if long:
             number = number_sql("v.__value", study.visits_options.decimal)
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE item_findings AS
-                SELECT *, CASE WHEN trim(coalesce(raw, '')) = '' THEN 'missing value' ELSE {value_reason} END AS reason
-                FROM (SELECT v._line AS line, v.subject, v.visit, v.day, m.*, v.__value AS raw, {number} AS value
+                SELECT *, CASE WHEN trim(coalesce(raw, '')) = '' THEN 'missing value' ELSE
+                {value_reason} END AS reason
+                FROM (SELECT v._line AS line, v.subject, v.visit, v.day, m.*, v.__value AS raw,
+                {number} AS value
                       FROM visit_rows v JOIN item_columns m ON m."column" = v.__item
                       WHERE v.finding IS NULL)
             """)
@@ -580,44 +777,64 @@ def ingest_study(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool 
             replace_relation(con, f"{s}.item_responses", "VIEW")
             con.execute(f"CREATE VIEW {s}.item_responses AS {item_responses_sql(s, mapping)}")
         value_scope = "'row'" if long else "'value'"
+        item_finding = f"WHEN {literal(study.visit_item)} THEN __item" if long else ""
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE quarantine_found AS
             SELECT * FROM (
-                SELECT {literal(src.subjects_label)} AS file, _line AS line, {literal(study.subject_id)} AS "column",
+                SELECT {literal(src.subjects_label)} AS file, _line AS line,
+                {literal(study.subject_id)} AS "column",
                        value, reason, 'row' AS scope
                 FROM subject_findings WHERE reason IS NOT NULL
                 UNION ALL
-                SELECT {literal(src.subjects_label)}, _line, '(whole row)', NULL, reason, 'row' FROM raw_subjects_rejects
+                SELECT {literal(src.subjects_label)}, _line, '(whole row)', NULL, reason, 'row' FROM
+                raw_subjects_rejects
                 UNION ALL
                 SELECT {literal(src.subjects_label)}, _line, "column", raw, reason, 'value'
                 FROM ({subject_values}) WHERE reason IS NOT NULL
                 UNION ALL
                 SELECT {literal(src.visits_label)}, _line, finding[1],
-                       CASE finding[1] WHEN {literal(lab['day'])} THEN raw_day
-                                       WHEN {literal(lab['visit'])} THEN visit
-                                       {f"WHEN {literal(study.visit_item)} THEN __item" if long else ""}
+                       CASE finding[1] WHEN {literal(lab["day"])} THEN raw_day
+                                       WHEN {literal(lab["visit"])} THEN visit
+                                       {item_finding}
                                        ELSE subject END,
                        finding[2], 'row'
                 FROM visit_rows WHERE finding IS NOT NULL
                 UNION ALL
-                SELECT {literal(src.visits_label)}, _line, '(whole row)', NULL, reason, 'row' FROM raw_visits_rejects
+                SELECT {literal(src.visits_label)}, _line, '(whole row)', NULL, reason, 'row' FROM
+                raw_visits_rejects
                 UNION ALL
                 SELECT {literal(src.visits_label)}, line, "column", raw, reason, {value_scope}
                 FROM item_findings WHERE reason IS NOT NULL
             )
         """)
         _write_quarantine(con, study, src)
-        counts = dict(con.execute(f"""
+        counts = dict(
+            con.execute(f"""
             SELECT file, count(*) FROM {s}.quarantine WHERE scope = 'row' GROUP BY file
-        """).fetchall())
+        """).fetchall()
+        )
         # Accepted rows are counted from the written tables, independently of the
         # quarantine, so that read = accepted + quarantined is a real check.
         files = []
-        accepted_visits = (f"SELECT count(*) FROM {s}.item_responses" if long else f"SELECT count(*) FROM {s}.visits")
-        for raw, label, accepted_sql in ((src.subjects, src.subjects_label, f"SELECT count(*) FROM {s}.subjects"),
-                                         (src.visits, src.visits_label, accepted_visits)):
-            files.append(SourceFile(label, sha256(raw.path), raw.path.stat().st_size,
-                                    raw.rows, scalar(con, accepted_sql), counts.get(label, 0)))
+        accepted_visits = (
+            f"SELECT count(*) FROM {s}.item_responses"
+            if long
+            else f"SELECT count(*) FROM {s}.visits"
+        )
+        for raw, label, accepted_sql in (
+            (src.subjects, src.subjects_label, f"SELECT count(*) FROM {s}.subjects"),
+            (src.visits, src.visits_label, accepted_visits),
+        ):
+            files.append(
+                SourceFile(
+                    label,
+                    sha256(raw.path),
+                    raw.path.stat().st_size,
+                    raw.rows,
+                    scalar(con, accepted_sql),
+                    counts.get(label, 0),
+                )
+            )
         con.register("source_files_frame", pd.DataFrame([f.__dict__ for f in files]))
         con.execute(f"CREATE OR REPLACE TABLE {s}.source_files AS SELECT * FROM source_files_frame")
         con.unregister("source_files_frame")

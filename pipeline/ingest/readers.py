@@ -45,9 +45,9 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+
 from pipeline.spec.schema import FORMATS, ReadOptions
 from pipeline.sql import literal, quote
-
 
 # A top-coded number as Safe Harbor writes ages of 90 and over: "90+" (RE2 and Python syntax).
 TOP_CODED = r"^\s*(\d+(?:\.\d+)?)\s*\+\s*$"
@@ -67,13 +67,13 @@ class RawTable:
     path: Path
     table: str
     columns: tuple[str, ...]
-    rows: int            # rows read: loaded + rejected
-    rejected: int        # rows with the wrong number of fields, in ``<table>_rejects``
+    rows: int  # rows read: loaded + rejected
+    rejected: int  # rows with the wrong number of fields, in ``<table>_rejects``
     format: str
     encoding: str
     delimiter: str
     decimal: str
-    numbers: tuple[str, ...] = ()   # columns held as DOUBLE (read as numbers), the rest text
+    numbers: tuple[str, ...] = ()  # columns held as DOUBLE (read as numbers), the rest text
 
 
 def number_sql(expr: str, decimal: str = ".") -> str:
@@ -84,7 +84,9 @@ def number_sql(expr: str, decimal: str = ".") -> str:
     """
     cleaned = f"replace(trim({expr}), ' ', '')"
     if decimal == ",":
-        cleaned = f"CASE WHEN contains({cleaned}, '.') THEN NULL ELSE replace({cleaned}, ',', '.') END"
+        cleaned = (
+            f"CASE WHEN contains({cleaned}, '.') THEN NULL ELSE replace({cleaned}, ',', '.') END"
+        )
         return f"TRY_CAST({cleaned} AS DOUBLE)"
     # Most cells are plain numbers, which DuckDB's cast reads as they are (surrounding spaces
     # included) to the same value; only the rest pay for removing spaces. (coalesce evaluates
@@ -98,14 +100,19 @@ def numbers_from_text(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = values.astype("string").str.strip()
     top = text.str.fullmatch(TOP_CODED).fillna(False).astype(bool)
     bound = text.str.extract(TOP_CODED, expand=False)
-    numbers = pd.to_numeric(text.where(~top, bound).replace("", pd.NA), errors="coerce").astype(float)
+    numbers = pd.to_numeric(text.where(~top, bound).replace("", pd.NA), errors="coerce").astype(
+        float
+    )
     return numbers, top
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Drop temp relation ``name`` if there is one, view or table (a loaded file is either)."""
-    kind = con.execute("SELECT any_value(table_type) FROM information_schema.tables "
-                       "WHERE table_catalog = 'temp' AND table_name = ?", [name]).fetchall()[0][0]
+    kind = con.execute(
+        "SELECT any_value(table_type) FROM information_schema.tables "
+        "WHERE table_catalog = 'temp' AND table_name = ?",
+        [name],
+    ).fetchall()[0][0]
     if kind:
         con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} temp.{quote(name)}")
 
@@ -145,15 +152,25 @@ def detect_format(path: Path, options: ReadOptions) -> str:
     if magic == b"PK\x03\x04":
         return "xlsx"
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        raise ReadError(f"{path}: named as an Excel workbook but is not one (damaged or renamed). "
-                        "Save it again from Excel as .xlsx, or export CSV.")
+        raise ReadError(
+            f"{path}: named as an Excel workbook but is not one (damaged or renamed). "
+            "Save it again from Excel as .xlsx, or export CSV."
+        )
     if path.suffix.lower() == ".xls":
-        raise ReadError(f"{path}: old Excel 97-2003 workbooks (.xls) are not read. Save it as .xlsx or CSV UTF-8.")
+        raise ReadError(
+            f"{path}: old Excel 97-2003 workbooks (.xls) are not read. Save it as .xlsx or CSV "
+            "UTF-8."
+        )
     return "csv"
 
 
-def read_table(con: duckdb.DuckDBPyConnection, path: Path, table: str,
-               options: ReadOptions = ReadOptions(), numbers: Collection[str] = ()) -> RawTable:
+def read_table(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    options: ReadOptions = ReadOptions(),
+    numbers: Collection[str] = (),
+) -> RawTable:
     """Load ``path`` into temp relation ``table`` (a table, or a view numbering the lines of
     one); raise :class:`ReadError` if it is not a table.
 
@@ -164,7 +181,9 @@ def read_table(con: duckdb.DuckDBPyConnection, path: Path, table: str,
     if not path.is_file():
         raise ReadError(f"{path}: file not found. Put the export there or correct the file name.")
     if path.stat().st_size == 0:
-        raise ReadError(f"{path}: the file is empty. Export it again with a header row and data rows.")
+        raise ReadError(
+            f"{path}: the file is empty. Export it again with a header row and data rows."
+        )
     fmt = detect_format(path, options)
     if fmt == "xlsx":
         return _read_xlsx(con, path, table, options)
@@ -176,8 +195,10 @@ def read_table(con: duckdb.DuckDBPyConnection, path: Path, table: str,
 def _decode(path: Path, data: bytes, requested: str) -> tuple[str, str]:
     """The file's encoding and its text."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data[:65536]:
-        raise ReadError(f"{path}: the file is UTF-16 or binary, not CSV text. In Excel use "
-                        "Save As > 'CSV UTF-8 (Comma delimited)'.")
+        raise ReadError(
+            f"{path}: the file is UTF-16 or binary, not CSV text. In Excel use "
+            "Save As > 'CSV UTF-8 (Comma delimited)'."
+        )
     if requested == "latin-1":
         return "latin-1", data.decode("latin-1")
     if requested in ("cp1252", "windows-1252"):
@@ -185,17 +206,24 @@ def _decode(path: Path, data: bytes, requested: str) -> tuple[str, str]:
             return "cp1252", data.decode("cp1252")
         except UnicodeDecodeError as err:
             line = data.count(b"\n", 0, err.start) + 1
-            raise ReadError(f"{path}: not valid Windows-1252 (line {line}, byte {err.start} is not a Windows-1252 "
-                            "character), the encoding the study spec sets. Save it as 'CSV UTF-8', or set "
-                            "encoding = \"latin-1\" for this file in the study spec.") from None
+            raise ReadError(
+                f"{path}: not valid Windows-1252 (line {line}, byte {err.start} is not a "
+                "Windows-1252 "
+                "character), the encoding the study spec sets. Save it as 'CSV UTF-8', or set "
+                'encoding = "latin-1" for this file in the study spec.'
+            ) from None
     try:
         return "utf-8", data.decode("utf-8")
     except UnicodeDecodeError as err:
         if requested == "utf-8":
             line = data.count(b"\n", 0, err.start) + 1
-            raise ReadError(f"{path}: not valid UTF-8 (line {line}, byte {err.start}), the encoding the study spec "
-                            "sets. Save it as 'CSV UTF-8', or set encoding = \"latin-1\" for this file in the study "
-                            "spec (\"windows-1252\" if Excel on Windows wrote it).") from None
+            raise ReadError(
+                f"{path}: not valid UTF-8 (line {line}, byte {err.start}), the encoding the study "
+                "spec "
+                "sets. Save it as 'CSV UTF-8', or set encoding = \"latin-1\" for this file in the "
+                "study "
+                'spec ("windows-1252" if Excel on Windows wrote it).'
+            ) from None
     # Excel's "CSV (Comma delimited)" on Western European Windows is Windows-1252. It agrees with
     # Latin-1 on every byte except 0x80-0x9F, where it has curly quotes, dashes and the euro sign
     # and Latin-1 has control characters nobody types: a file using those bytes is Windows-1252
@@ -222,30 +250,43 @@ def _header(path: Path, text: str, delimiter: str) -> list[str]:
         # newline="": a lone carriage return (old Mac line end) is a line end, as for DuckDB.
         first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
     except csv.Error as err:
-        raise ReadError(f"{path}: the header row cannot be read ({err}). Export it again as delimited text "
-                        "with one header row.") from None
+        raise ReadError(
+            f"{path}: the header row cannot be read ({err}). Export it again as delimited text "
+            "with one header row."
+        ) from None
     names = [name.strip() for name in first]
     if not any(names):
-        raise ReadError(f"{path}: the first line is blank; it must be the header row naming the columns.")
+        raise ReadError(
+            f"{path}: the first line is blank; it must be the header row naming the columns."
+        )
     for i, name in enumerate(names, start=1):
         if not name:
-            raise ReadError(f"{path}: column {i} of the header has no name. Name it or delete the column.")
+            raise ReadError(
+                f"{path}: column {i} of the header has no name. Name it or delete the column."
+            )
     seen: dict[str, int] = {}
     for i, name in enumerate(names, start=1):
         if name in seen:
             # Named by position only: the "header" may be a data line (a file without its header
             # row), whose names are cells, which a message never quotes.
-            raise ReadError(f"{path}: columns {seen[name]} and {i} of the header have the same name. Rename or "
-                            "delete one of them; if the first line holds values rather than column names, put "
-                            "the header row on line 1.")
+            raise ReadError(
+                f"{path}: columns {seen[name]} and {i} of the header have the same name. Rename or "
+                "delete one of them; if the first line holds values rather than column names, put "
+                "the header row on line 1."
+            )
         seen[name] = i
     if "_line" in seen:
         raise ReadError(f"{path}: a column is named '_line', which is reserved. Rename it.")
     return names
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions,
-              numbers: Collection[str] = ()) -> RawTable:
+def _read_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    options: ReadOptions,
+    numbers: Collection[str] = (),
+) -> RawTable:
     key = _file_key(path)
     data = path.read_bytes()
     hashing = None
@@ -261,8 +302,14 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: R
             hashing.join()
 
 
-def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions,
-                   data: bytes, numbers: Collection[str] = ()) -> RawTable:
+def _read_csv_data(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    options: ReadOptions,
+    data: bytes,
+    numbers: Collection[str] = (),
+) -> RawTable:
     encoding, text = _decode(path, data, options.encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -289,8 +336,12 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
     try:
         source = copy or path
         _load_csv(con, path, source, table, names, typed, delimiter)
-        if typed and con.execute(f"SELECT count(*) FROM {table}_reject_errors "
-                                 "WHERE error_type = 'CAST'").fetchall()[0][0]:
+        if (
+            typed
+            and con.execute(
+                f"SELECT count(*) FROM {table}_reject_errors WHERE error_type = 'CAST'"
+            ).fetchall()[0][0]
+        ):
             # A cell of a number column is not a number DuckDB reads: ingestion parses and
             # quarantines such cells from their text, so the file is read as text.
             typed = []
@@ -305,10 +356,14 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {table}_rejects AS
         SELECT line AS _line,
-               CASE WHEN bool_or(error_type = 'MISSING COLUMNS') OR bool_or(error_type = 'TOO MANY COLUMNS')
-                    THEN 'row has ' || CASE WHEN bool_or(error_type = 'MISSING COLUMNS') THEN 'fewer' ELSE 'more' END
-                         || ' fields than the header ({len(names)}); check for a stray or missing delimiter'
-                    WHEN bool_or(error_type = 'LINE SIZE OVER MAXIMUM') THEN 'row is longer than {MAX_LINE_BYTES} bytes'
+               CASE WHEN bool_or(error_type = 'MISSING COLUMNS') OR bool_or(error_type =
+               'TOO MANY COLUMNS')
+                    THEN 'row has ' || CASE WHEN bool_or(error_type = 'MISSING COLUMNS') THEN
+                    'fewer' ELSE 'more' END
+                         || ' fields than the header ({len(names)}); '
+                         || 'check for a stray or missing delimiter'
+                    WHEN bool_or(error_type = 'LINE SIZE OVER MAXIMUM') THEN
+                    'row is longer than {MAX_LINE_BYTES} bytes'
                     WHEN bool_or(error_type = 'UNQUOTED VALUE')
                     THEN 'a quoted value is not closed properly; check the quotes from this row on'
                     ELSE 'row cannot be read: ' || first(error_type)
@@ -335,8 +390,11 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
         # (A table created inside a transaction numbers its rows from 2^55 until it commits:
         # counted from the first row, the lines are right either way.)
         drop_temp(con, table)
-        con.execute(f"CREATE TEMP VIEW {table} AS SELECT rowid - (SELECT min(rowid) FROM {table}_text) + 2 AS _line, "
-                    f"* EXCLUDE (_line) FROM {table}_text")
+        con.execute(
+            f"CREATE TEMP VIEW {table} AS SELECT rowid - (SELECT min(rowid) FROM {table}_text) + 2 "
+            "AS _line, "
+            f"* EXCLUDE (_line) FROM {table}_text"
+        )
     else:
         last = loaded + rejected + len(blank_lines) + 1
         drop_temp(con, table)
@@ -351,15 +409,26 @@ def _read_csv_data(con: duckdb.DuckDBPyConnection, path: Path, table: str, optio
                       AND range NOT IN (SELECT _line FROM _blank_lines)
                 )
                 SELECT f._line, t.* EXCLUDE (_k, _line)
-                FROM (SELECT rowid - (SELECT min(rowid) FROM {table}_text) AS _k, * FROM {table}_text) t
+                FROM (SELECT rowid - (SELECT min(rowid) FROM {table}_text) AS _k, * FROM
+                {table}_text) t
                 JOIN free f USING (_k)
                 ORDER BY f._line
             """)
         finally:
             con.unregister("_blank_lines")
         con.execute(f"DROP TABLE {table}_text")
-    return RawTable(path, table, tuple(names), loaded + rejected, rejected, "csv", encoding, delimiter,
-                    options.decimal, tuple(typed))
+    return RawTable(
+        path,
+        table,
+        tuple(names),
+        loaded + rejected,
+        rejected,
+        "csv",
+        encoding,
+        delimiter,
+        options.decimal,
+        tuple(typed),
+    )
 
 
 def _utf8_copy(text: str) -> Path:
@@ -375,26 +444,42 @@ def _utf8_copy(text: str) -> Path:
     return Path(name)
 
 
-def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, source: Path, table: str, names: list[str],
-              typed: list[str], delimiter: str) -> None:
+def _load_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    source: Path,
+    table: str,
+    names: list[str],
+    typed: list[str],
+    delimiter: str,
+) -> None:
     """Read ``source`` (``path`` itself or a UTF-8 copy of its text) into temp table
     ``<table>_text``: the ``typed`` columns as DOUBLE, the rest as text; rows DuckDB cannot
     read go to ``<table>_reject_errors``."""
-    columns = "{" + ", ".join(f"{literal(n)}: '{'DOUBLE' if n in typed else 'VARCHAR'}'" for n in names) + "}"
+    columns = (
+        "{"
+        + ", ".join(f"{literal(n)}: '{'DOUBLE' if n in typed else 'VARCHAR'}'" for n in names)
+        + "}"
+    )
     con.execute("SET VARIABLE _path = ?", [str(source)])
     # DuckDB adds a read's rejected rows to these tables if they exist: a file read earlier
     # under the same name on this connection would lend this one its rejected lines.
     for leftover in (f"{table}_reject_errors", f"{table}_reject_scans"):
         drop_temp(con, leftover)
     try:
-        con.execute(f"""
+        con.execute(
+            f"""
             CREATE OR REPLACE TEMP TABLE {table}_text AS
-            SELECT NULL::BIGINT AS _line, * FROM read_csv(getvariable('_path'), header = true, auto_detect = false,
+            SELECT NULL::BIGINT AS _line, * FROM read_csv(getvariable('_path'), header = true,
+            auto_detect = false,
                                    columns = {columns}, delim = ?, quote = '"', escape = '"',
                                    encoding = 'utf-8', ignore_errors = true, store_rejects = true,
-                                   rejects_table = '{table}_reject_errors', rejects_scan = '{table}_reject_scans',
+                                   rejects_table = '{table}_reject_errors', rejects_scan =
+                                   '{table}_reject_scans',
                                    max_line_size = {MAX_LINE_BYTES})
-        """, [delimiter])
+        """,
+            [delimiter],
+        )
     except duckdb.Error as err:
         raise csv_refusal(path, err) from None
 
@@ -405,8 +490,10 @@ def csv_refusal(path: Path, err: duckdb.Error) -> ReadError:
     only the line number is kept from it."""
     found = re.search(r"\bline:?\s*(\d+)", str(err), re.IGNORECASE)
     where = f" at line {found.group(1)}" if found else ""
-    return ReadError(f"{path}: cannot be read as CSV: the reader stopped{where}, where quotes or delimiters do "
-                     "not form rows. Export it again as delimited text with one header row.")
+    return ReadError(
+        f"{path}: cannot be read as CSV: the reader stopped{where}, where quotes or delimiters do "
+        "not form rows. Export it again as delimited text with one header row."
+    )
 
 
 _BLANK_LINE = re.compile(r"\n(?=\r?\n)")  # the line end before a blank line
@@ -440,7 +527,9 @@ def _blank_lines(text: str, delimiter: str) -> list[int]:
     # changes nothing for other readers of the module.
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
     rows, last = [], 0
-    for number, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1):
+    for number, row in enumerate(
+        csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1
+    ):
         if row:
             last = number
         else:
@@ -462,22 +551,29 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions) -> RawTable:
+def _read_xlsx(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, options: ReadOptions
+) -> RawTable:
     import openpyxl
 
     try:
         # A file object, so a workbook saved with a .csv name is still opened by its content.
         book = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
     except Exception as err:  # openpyxl raises zip, XML and key errors alike
-        raise ReadError(f"{path}: cannot be opened as an Excel workbook ({type(err).__name__}). "
-                        "Save it again from Excel as .xlsx, or export CSV.") from None
+        raise ReadError(
+            f"{path}: cannot be opened as an Excel workbook ({type(err).__name__}). "
+            "Save it again from Excel as .xlsx, or export CSV."
+        ) from None
     try:
         if options.sheet:
             if options.sheet not in book.sheetnames:
-                # The workbook's own sheet names are not listed: a sheet may be named after a patient.
-                raise ReadError(f"{path}: no sheet named {options.sheet!r} among the workbook's "
-                                f"{len(book.sheetnames)} sheet(s). Correct 'sheet' in the study spec to the "
-                                "name Excel shows on the sheet's tab.")
+                # The workbook's own sheet names are not listed: a sheet may be named after a
+                # patient.
+                raise ReadError(
+                    f"{path}: no sheet named {options.sheet!r} among the workbook's "
+                    f"{len(book.sheetnames)} sheet(s). Correct 'sheet' in the study spec to the "
+                    "name Excel shows on the sheet's tab."
+                )
             sheet = book[options.sheet]
         else:
             sheet = book.worksheets[0]
@@ -487,8 +583,10 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: 
             rows = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
         except Exception as err:  # read-only mode parses the sheet's XML only now
             number = book.worksheets.index(sheet) + 1
-            raise ReadError(f"{path}: sheet {number} of the workbook is damaged ({type(err).__name__}). "
-                            "Save it again from Excel as .xlsx, or export CSV.") from None
+            raise ReadError(
+                f"{path}: sheet {number} of the workbook is damaged ({type(err).__name__}). "
+                "Save it again from Excel as .xlsx, or export CSV."
+            ) from None
     finally:
         book.close()
     if not rows:
@@ -504,25 +602,49 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, table: str, options: 
         if all(v in (None, "") for v in row):
             continue  # an empty spreadsheet row is not a record
         if extra:
-            rejects.append((number, f"row has more fields than the header ({width}); "
-                                    "a value sits in a column without a name"))
+            rejects.append(
+                (
+                    number,
+                    f"row has more fields than the header ({width}); "
+                    "a value sits in a column without a name",
+                )
+            )
             continue
         lines.append(number)
         body.append((list(row) + [None] * width)[:width])
-    frame = pd.DataFrame(body, columns=names, dtype="object") if body else pd.DataFrame(columns=names)
+    frame = (
+        pd.DataFrame(body, columns=names, dtype="object") if body else pd.DataFrame(columns=names)
+    )
     frame = frame.astype("string")
     frame.insert(0, "_line", pd.Series(lines, dtype="int64"))
     con.register("_xlsx_frame", frame)
-    con.register("_xlsx_rejects", pd.DataFrame(rejects, columns=["_line", "reason"]).astype({"_line": "int64",
-                                                                                            "reason": "string"}))
+    con.register(
+        "_xlsx_rejects",
+        pd.DataFrame(rejects, columns=["_line", "reason"]).astype(
+            {"_line": "int64", "reason": "string"}
+        ),
+    )
     try:
         cast = ", ".join(f"CAST({quote(n)} AS VARCHAR) AS {quote(n)}" for n in names)
         drop_temp(con, table)
-        con.execute(f"CREATE TEMP TABLE {table} AS SELECT _line, {cast} FROM _xlsx_frame ORDER BY _line")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS "
-                    "SELECT _line::BIGINT AS _line, reason::VARCHAR AS reason FROM _xlsx_rejects")
+        con.execute(
+            f"CREATE TEMP TABLE {table} AS SELECT _line, {cast} FROM _xlsx_frame ORDER BY _line"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table}_rejects AS "
+            "SELECT _line::BIGINT AS _line, reason::VARCHAR AS reason FROM _xlsx_rejects"
+        )
     finally:
         con.unregister("_xlsx_frame")
         con.unregister("_xlsx_rejects")
-    return RawTable(path, table, tuple(names), len(body) + len(rejects), len(rejects), "xlsx", "xlsx", "",
-                    options.decimal)
+    return RawTable(
+        path,
+        table,
+        tuple(names),
+        len(body) + len(rejects),
+        len(rejects),
+        "xlsx",
+        "xlsx",
+        "",
+        options.decimal,
+    )

@@ -14,13 +14,27 @@ import importlib
 import pkgutil
 
 from pipeline.instruments import scales
-from pipeline.instruments.model import SIDES, Instrument, Item, MinimalChange, Score, Version  # noqa: F401
+from pipeline.instruments.model import SIDES, Instrument, Item, MinimalChange, Score, Version
+
+# The model is re-exported: a new scale module may import it from here.
+__all__ = [
+    "REGISTRY",
+    "custom_measure",
+    "SIDES",
+    "Instrument",
+    "Item",
+    "MinimalChange",
+    "Score",
+    "Version",
+]
 
 
 def _discover() -> dict[str, Instrument]:
     registry = {}
     for module in pkgutil.iter_modules(scales.__path__):
-        instrument = getattr(importlib.import_module(f"{scales.__name__}.{module.name}"), "INSTRUMENT", None)
+        instrument = getattr(
+            importlib.import_module(f"{scales.__name__}.{module.name}"), "INSTRUMENT", None
+        )
         if isinstance(instrument, Instrument):
             registry[instrument.name] = instrument
     return dict(sorted(registry.items()))
@@ -29,8 +43,16 @@ def _discover() -> dict[str, Instrument]:
 REGISTRY: dict[str, Instrument] = _discover()
 
 
-def custom_measure(name: str, label: str, minimum: float, maximum: float, *, integer: bool = False,
-                   higher_is_better: bool = True, unit: str = "") -> Instrument:
+def custom_measure(
+    name: str,
+    label: str,
+    minimum: float,
+    maximum: float,
+    *,
+    integer: bool = False,
+    higher_is_better: bool = True,
+    unit: str = "",
+) -> Instrument:
     """A measure a study declares in its spec (e.g. a toxin dose): one item, scored as recorded."""
     return Instrument(
         name=name,

@@ -125,7 +125,9 @@ class Instrument:
             seen: set[str] = set()
             for score in self.scores_for(version or None):
                 if score.name in seen:
-                    raise ValueError(f"{self.name}: score {score.name!r} declared twice for version {version!r}")
+                    raise ValueError(
+                        f"{self.name}: score {score.name!r} declared twice for version {version!r}"
+                    )
                 uses = score.uses or _identifiers(score.formula, known | seen)
                 unknown = set(uses) - known - seen
                 if unknown:
@@ -133,7 +135,9 @@ class Instrument:
                 # DuckDB resolves a name to an input column before an earlier alias,
                 # so a score named like an item cannot be used by a later score.
                 if set(uses) & seen & set(names):
-                    raise ValueError(f"{self.name}.{score.name}: uses a score that shares an item's name")
+                    raise ValueError(
+                        f"{self.name}.{score.name}: uses a score that shares an item's name"
+                    )
                 self._deps[(version, score.name)] = tuple(uses)
                 seen.add(score.name)
 
@@ -143,14 +147,18 @@ class Instrument:
         return tuple(v.name for v in self.versions)
 
     def resolve_version(self, version: str | None = None) -> str:
-        """The version to score with: ``version``, else the default; '' when the instrument has none."""
+        """The version to score with: ``version``, else the default; '' when the instrument has
+        none."""
         if not self.versions:
             if version:
                 raise KeyError(f"{self.name} has no scoring versions")
             return ""
         version = version or self.default_version
         if version not in self.version_names:
-            raise KeyError(f"{self.name} has no scoring version {version!r}; known: {', '.join(self.version_names)}")
+            raise KeyError(
+                f"{self.name} has no scoring version {version!r}; known: "
+                f"{', '.join(self.version_names)}"
+            )
         return version
 
     def version(self, name: str | None = None) -> Version | None:

@@ -19,14 +19,21 @@ import difflib
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.statistics.multiplicity import METHODS
 
 # --- choices ---------------------------------------------------------------------------------
 # How a raw file is read (pipeline.ingest.readers).
-FORMATS = ("auto", "csv", "xlsx", "redcap")   # a REDCap records export is CSV
+FORMATS = ("auto", "csv", "xlsx", "redcap")  # a REDCap records export is CSV
 # "windows-1252" is the same encoding as "cp1252", under the name Excel and browsers use.
 ENCODINGS = ("auto", "utf-8", "cp1252", "windows-1252", "latin-1")
 DECIMALS = (".", ",")
@@ -51,15 +58,21 @@ Delimiter = Literal[tuple(DELIMITER_NAMES)]
 def _says_why(needs: str, why: str) -> AfterValidator:
     """A written reason of at least three words, which the run's provenance records: an
     exception to a rule has to say why it is safe."""
+
     def check(text: str) -> str:
         if len(text.split()) < 3:
-            raise ValueError(f"needs {needs} of a few words: {why} (it is recorded in the run's provenance).")
+            raise ValueError(
+                f"needs {needs} of a few words: {why} (it is recorded in the run's provenance)."
+            )
         return text
+
     return AfterValidator(check)
 
 
 FreeTextReason = Annotated[str, _says_why("a reason", "why this free text is kept")]
-AllowJustification = Annotated[str, _says_why("a written justification", "why this column cannot identify anyone")]
+AllowJustification = Annotated[
+    str, _says_why("a written justification", "why this column cannot identify anyone")
+]
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,7 @@ class ReadOptions:
     delimiter: str = "auto"
     decimal: str = "."
     sheet: str = ""
+
 
 TESTS: tuple[str, ...] = get_args(Test)
 POST_RULES: tuple[str, ...] = get_args(PostRule)
@@ -104,7 +118,9 @@ class ReadSettings(_Table):
     @model_validator(mode="after")
     def _sheet_for_workbooks(self):
         if self.sheet and self.format not in ("auto", "xlsx"):
-            raise _problem("sheet", 'applies to Excel workbooks only; remove it or set format = "xlsx".')
+            raise _problem(
+                "sheet", 'applies to Excel workbooks only; remove it or set format = "xlsx".'
+            )
         return self
 
 
@@ -137,8 +153,10 @@ class SubjectsTable(ReadSettings):
             if not codes:
                 raise ValueError(f"levels.{column}: must list at least one level.")
             if any(not str(c).strip() for c in codes):
-                raise ValueError(f"levels.{column}: has a blank level; a blank cell is a missing value, "
-                                 "not a level.")
+                raise ValueError(
+                    f"levels.{column}: has a blank level; a blank cell is a missing value, "
+                    "not a level."
+                )
             if len({str(c).strip() for c in codes}) < len(codes):
                 raise ValueError(f"levels.{column}: lists a level twice.")
         return levels
@@ -160,8 +178,9 @@ class VisitsTable(ReadSettings):
     def _windows(cls, windows):
         for name, bounds in windows.items():
             if len(bounds) != 2 or bounds[0] > bounds[1]:
-                raise ValueError(f"windows.{name}: must be [first_day, last_day] in whole days, "
-                                 f"got {bounds!r}.")
+                raise ValueError(
+                    f"windows.{name}: must be [first_day, last_day] in whole days, got {bounds!r}."
+                )
         return windows
 
 
@@ -208,7 +227,9 @@ class CustomMeasureTable(_Table):
     @model_validator(mode="after")
     def _range(self):
         if not self.minimum < self.maximum:
-            raise _problem("maximum", f"must be greater than minimum ({self.minimum:g}), got {self.maximum:g}.")
+            raise _problem(
+                "maximum", f"must be greater than minimum ({self.minimum:g}), got {self.maximum:g}."
+            )
         return self
 
 
@@ -232,7 +253,9 @@ class PreTable(_Table):
     @model_validator(mode="after")
     def _window(self):
         if self.min_day is not None and self.min_day > self.max_day:
-            raise _problem("min_day", f"must not exceed max_day ({self.max_day}), got {self.min_day}.")
+            raise _problem(
+                "min_day", f"must not exceed max_day ({self.max_day}), got {self.min_day}."
+            )
         return self
 
 
@@ -247,25 +270,37 @@ class PostTable(_Table):
 
     @property
     def first_day(self) -> int:
-        return self.min_day if self.min_day is not None else (90 if self.rule == "last_followup" else 1)
+        return (
+            self.min_day
+            if self.min_day is not None
+            else (90 if self.rule == "last_followup" else 1)
+        )
 
     @model_validator(mode="after")
     def _rule_settings(self):
         if self.rule == "named_visit" and self.visit is None:
             raise _problem("visit", "is missing. Add it to the spec.", kind="missing")
         if self.rule != "named_visit" and self.visit is not None:
-            raise _problem("visit", 'is only used with rule = "named_visit"; remove it or change the rule.')
+            raise _problem(
+                "visit", 'is only used with rule = "named_visit"; remove it or change the rule.'
+            )
         if self.rule == "nearest_day" and self.target_day is None:
             raise _problem("target_day", "is missing. Add it to the spec.", kind="missing")
         if self.rule != "nearest_day" and self.target_day is not None:
-            raise _problem("target_day", 'is only used with rule = "nearest_day"; remove it or change the rule.')
+            raise _problem(
+                "target_day",
+                'is only used with rule = "nearest_day"; remove it or change the rule.',
+            )
         low, high = self.first_day, self.max_day
         if high is not None and high < low:
             raise _problem("max_day", f"must be at least min_day ({low}), got {high}.")
-        if self.target_day is not None and not (low <= self.target_day <= (high if high is not None
-                                                                             else self.target_day)):
+        if self.target_day is not None and not (
+            low <= self.target_day <= (high if high is not None else self.target_day)
+        ):
             window = f"day ≥ {low}" if high is None else f"{low} ≤ day ≤ {high}"
-            raise _problem("target_day", f"must lie in the post window ({window}), got {self.target_day}.")
+            raise _problem(
+                "target_day", f"must lie in the post window ({window}), got {self.target_day}."
+            )
         return self
 
 
@@ -322,14 +357,19 @@ class AnalysisTable(_Table):
     def _positive(cls, responders):
         for name, mic in responders.items():
             if not mic > 0:
-                raise ValueError(f"responders.{name}: must be a positive minimal important change, got {mic:g}.")
+                raise ValueError(
+                    f"responders.{name}: must be a positive minimal important change, got {mic:g}."
+                )
         return responders
 
     @model_validator(mode="after")
     def _pre_before_post(self):
         if self.post.first_day <= self.pre.max_day:
-            raise _problem("post.min_day", f"must be after pre.max_day ({self.pre.max_day}) so one visit "
-                           f"cannot be both pre and post; got {self.post.first_day}.")
+            raise _problem(
+                "post.min_day",
+                f"must be after pre.max_day ({self.pre.max_day}) so one visit "
+                f"cannot be both pre and post; got {self.post.first_day}.",
+            )
         return self
 
 
@@ -365,15 +405,21 @@ class AnalysisOverrides(_Table):
 
 #: override -> (table of [analysis], key) it replaces
 OVERRIDE_SETTINGS: dict[str, tuple[str, str]] = {
-    "alpha": ("", "alpha"), "test": ("", "test"), "multiplicity": ("", "multiplicity"),
-    "pre_max_day": ("pre", "max_day"), "post_rule": ("post", "rule"), "post_min_day": ("post", "min_day"),
-    "post_max_day": ("post", "max_day"), "post_visit": ("post", "visit"),
+    "alpha": ("", "alpha"),
+    "test": ("", "test"),
+    "multiplicity": ("", "multiplicity"),
+    "pre_max_day": ("pre", "max_day"),
+    "post_rule": ("post", "rule"),
+    "post_min_day": ("post", "min_day"),
+    "post_max_day": ("post", "max_day"),
+    "post_visit": ("post", "visit"),
     "post_target_day": ("post", "target_day"),
 }
 OVERRIDABLE: tuple[str, ...] = tuple(AnalysisOverrides.model_fields)
 
 
 # --- messages --------------------------------------------------------------------------------
+
 
 class _Problem(ValueError):
     """A problem with one key of the table being validated (raised inside a model validator)."""
@@ -387,8 +433,16 @@ def _problem(key: str, text: str, kind: str = "") -> _Problem:
     return _Problem(key, text, kind)
 
 
-_KINDS = {"string": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
-          "list": "a list", "dict": "a table", "model": "a table", "model_attributes": "a table"}
+_KINDS = {
+    "string": "text",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "list": "a list",
+    "dict": "a table",
+    "model": "a table",
+    "model_attributes": "a table",
+}
 
 
 def shown_key(key: Any) -> str:
@@ -461,8 +515,10 @@ def describe(err: ValidationError, model: type[BaseModel], where: str = "") -> s
     if kind == "extra_forbidden":
         table = _path(where, loc[:-1])
         known = _known_keys(model, loc)
-        return (f"setting '{setting}' is not a setting of [{table or 'the spec'}]"
-                f"{nearest(str(loc[-1]), known)}")
+        return (
+            f"setting '{setting}' is not a setting of [{table or 'the spec'}]"
+            f"{nearest(str(loc[-1]), known)}"
+        )
     if kind == "missing":
         return f"setting '{setting}' is missing. Add it to the spec."
     if kind == "literal_error":
@@ -473,8 +529,12 @@ def describe(err: ValidationError, model: type[BaseModel], where: str = "") -> s
         return f"setting '{setting}' must list at least one entry."
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         bound = next(iter((e.get("ctx") or {}).values()), "")
-        words = {"greater_than_equal": "at least", "less_than_equal": "at most",
-                 "greater_than": "more than", "less_than": "less than"}[kind]
+        words = {
+            "greater_than_equal": "at least",
+            "less_than_equal": "at most",
+            "greater_than": "more than",
+            "less_than": "less than",
+        }[kind]
         return f"setting '{setting}' must be {words} {bound}, got {_shown(value)}."
     if kind == "value_error":
         text = str(cause) if cause is not None else e["msg"].removeprefix("Value error, ")

@@ -26,7 +26,7 @@ import pandas as pd
 
 from pipeline.instruments import REGISTRY, custom_measure
 from pipeline.spec import schema
-from pipeline.spec.schema import MULTIPLICITY, OVERRIDABLE, POST_RULES, TESTS, ReadOptions, SpecError  # noqa: F401
+from pipeline.spec.schema import OVERRIDABLE, ReadOptions, SpecError
 
 SPEC_FILENAME = "study.toml"
 
@@ -122,8 +122,11 @@ class AnalysisPlan:
 
     @property
     def pre_label(self) -> str:
-        window = f"{self.pre_min_day} ≤ day ≤ {self.pre_max_day}" if self.pre_min_day is not None \
+        window = (
+            f"{self.pre_min_day} ≤ day ≤ {self.pre_max_day}"
+            if self.pre_min_day is not None
             else f"day ≤ {self.pre_max_day}"
+        )
         return f"latest pre-operative ({window})"
 
     @property
@@ -274,17 +277,31 @@ def load_study(folder: Path) -> Study:
         raise SpecError(f"{path}: not valid TOML ({err}). Fix the syntax at that line.") from None
     unknown = [key for key in data if key not in schema.SpecFile.model_fields]
     if unknown:
-        raise SpecError(f"{path}: [{schema.shown_key(unknown[0])}] is not a table of the spec"
-                        f"{schema.nearest(unknown[0], list(schema.SpecFile.model_fields))}")
+        raise SpecError(
+            f"{path}: [{schema.shown_key(unknown[0])}] is not a table of the spec"
+            f"{schema.nearest(unknown[0], list(schema.SpecFile.model_fields))}"
+        )
     spec = schema.validate(schema.SpecFile, data, "", path)
 
     name = spec.study.name
     if not _NAME.match(name):
-        raise _fail(path, "study.name", "must be lower-case letters, digits and '_', starting with a letter.")
+        raise _fail(
+            path,
+            "study.name",
+            "must be lower-case letters, digits and '_', starting with a letter.",
+        )
     if name in RESERVED_NAMES:
-        raise _fail(path, "study.name", f"must not be {name!r}, which the warehouse uses itself; choose another name.")
+        raise _fail(
+            path,
+            "study.name",
+            f"must not be {name!r}, which the warehouse uses itself; choose another name.",
+        )
     redcap = _redcap(path, spec)
-    visit_column = spec.visits.visit if spec.visits.visit is not None else ("redcap_event_name" if redcap else None)
+    visit_column = (
+        spec.visits.visit
+        if spec.visits.visit is not None
+        else ("redcap_event_name" if redcap else None)
+    )
     day_column = spec.visits.day if spec.visits.day is not None else ("" if redcap else None)
     for key, value in (("visits.visit", visit_column), ("visits.day", day_column)):
         if value is None:
@@ -330,36 +347,62 @@ def load_study(folder: Path) -> Study:
     for key, file in files:
         target = folder / file
         if not spec.study.read_outside_folder and not target.resolve().is_relative_to(inside):
-            raise _fail(path, key, f"names a file outside the study folder {folder} (a path or a link leading "
-                        "out of it). Copy the export into the folder, or set read_outside_folder = true "
-                        "under [study] if it must be read from where it is.")
+            raise _fail(
+                path,
+                key,
+                f"names a file outside the study folder {folder} (a path or a link leading "
+                "out of it). Copy the export into the folder, or set read_outside_folder = true "
+                "under [study] if it must be read from where it is.",
+            )
         if not target.is_file():
-            raise SpecError(f"{path}: setting '{key}' names {file}, which is not in {folder}. "
-                            "Put the export there or correct the file name.")
+            raise SpecError(
+                f"{path}: setting '{key}' names {file}, which is not in {folder}. "
+                "Put the export there or correct the file name."
+            )
     return study
 
 
 def _redcap(path: Path, spec: schema.SpecFile) -> RedcapSource | None:
     if spec.redcap is None:
         return None
-    events = tuple(VisitEvent(event, entry) if isinstance(entry, str) else VisitEvent(event, entry.visit, entry.day)
-                   for event, entry in spec.redcap.events.items())
+    events = tuple(
+        VisitEvent(event, entry)
+        if isinstance(entry, str)
+        else VisitEvent(event, entry.visit, entry.day)
+        for event, entry in spec.redcap.events.items()
+    )
     if spec.visits.day is None:
         missing = next((e.event for e in events if e.day is None), None)
         if missing is not None:
-            raise _fail(path, f"redcap.events.{missing}", "has no day, and [visits] names no day field. Give the "
-                        "event a nominal day (day = 90) or name the field holding days relative to surgery.")
+            raise _fail(
+                path,
+                f"redcap.events.{missing}",
+                "has no day, and [visits] names no day field. Give the "
+                "event a nominal day (day = 90) or name the field holding days relative to "
+                "surgery.",
+            )
         if not events:
-            raise _fail(path, "visits.day", "is missing: name the REDCap field holding days relative to "
-                        "surgery, or map events to visits with days under [redcap.events].")
-    return RedcapSource(spec.redcap.dictionary, spec.redcap.subjects_event, spec.redcap.repeat_instrument, events)
+            raise _fail(
+                path,
+                "visits.day",
+                "is missing: name the REDCap field holding days relative to "
+                "surgery, or map events to visits with days under [redcap.events].",
+            )
+    return RedcapSource(
+        spec.redcap.dictionary, spec.redcap.subjects_event, spec.redcap.repeat_instrument, events
+    )
 
 
 def _read_options(table: schema.ReadSettings, redcap: bool) -> ReadOptions:
     """How one file is read: ``format``, ``encoding``, ``delimiter``, ``decimal``, ``sheet``."""
     fmt = "redcap" if redcap and "format" not in table.model_fields_set else table.format
-    return ReadOptions(format=fmt, encoding=table.encoding, delimiter=schema.DELIMITER_NAMES[table.delimiter],
-                       decimal=table.decimal, sheet=table.sheet)
+    return ReadOptions(
+        format=fmt,
+        encoding=table.encoding,
+        delimiter=schema.DELIMITER_NAMES[table.delimiter],
+        decimal=table.decimal,
+        sheet=table.sheet,
+    )
 
 
 def _subject_kinds(path: Path, subjects: schema.SubjectsTable):
@@ -367,12 +410,19 @@ def _subject_kinds(path: Path, subjects: schema.SubjectsTable):
     for key, table in (("levels", subjects.levels), ("free_text", subjects.free_text)):
         for column in table:
             if column not in subjects.columns:
-                raise _fail(path, f"subjects.{key}.{column}", f"names {column!r}, which is not in [subjects] "
-                            "columns; add it there or correct the name.")
+                raise _fail(
+                    path,
+                    f"subjects.{key}.{column}",
+                    f"names {column!r}, which is not in [subjects] "
+                    "columns; add it there or correct the name.",
+                )
     both = sorted(set(subjects.levels) & set(subjects.free_text))
     if both:
-        raise _fail(path, f"subjects.free_text.{both[0]}", "names a column that also has levels; a column is "
-                    "either categorical or free text.")
+        raise _fail(
+            path,
+            f"subjects.free_text.{both[0]}",
+            "names a column that also has levels; a column is either categorical or free text.",
+        )
     levels = []
     for column, values in subjects.levels.items():
         pairs = values.items() if isinstance(values, dict) else ((v, v) for v in values)
@@ -381,7 +431,8 @@ def _subject_kinds(path: Path, subjects: schema.SubjectsTable):
 
 
 def _template_problem(column: str) -> str:
-    """What is wrong with a column template ('' when nothing): only {item} and {rater} may be filled in."""
+    """What is wrong with a column template ('' when nothing): only {item} and {rater} may be
+    filled in."""
     import string
 
     try:
@@ -398,7 +449,9 @@ def _template_problem(column: str) -> str:
     return ""
 
 
-def _instrument_sources(path: Path, tables: dict[str, dict[str, Any]]) -> tuple[InstrumentSource, ...]:
+def _instrument_sources(
+    path: Path, tables: dict[str, dict[str, Any]]
+) -> tuple[InstrumentSource, ...]:
     sources = []
     for key, raw in tables.items():
         where = f"instruments.{key}"
@@ -410,54 +463,102 @@ def _instrument_sources(path: Path, tables: dict[str, dict[str, Any]]) -> tuple[
             instrument = REGISTRY[key]
         else:
             if not any(k in raw for k in schema.CUSTOM_KEYS):
-                raise _fail(path, where, f"is not a known instrument; known: {', '.join(sorted(REGISTRY))}. "
-                            "To analyse a measure of your own, give it label, minimum, maximum "
-                            "and better = \"higher\" or \"lower\" (optionally unit, integer).")
+                raise _fail(
+                    path,
+                    where,
+                    f"is not a known instrument; known: {', '.join(sorted(REGISTRY))}. "
+                    "To analyse a measure of your own, give it label, minimum, maximum "
+                    'and better = "higher" or "lower" (optionally unit, integer).',
+                )
             if not _NAME.match(key):
-                raise SpecError(f"{path}: custom measure '{key}' must be named with lower-case letters, digits "
-                                "and '_', starting with a letter.")
+                raise SpecError(
+                    f"{path}: custom measure '{key}' must be named with lower-case letters, digits "
+                    "and '_', starting with a letter."
+                )
             entry = schema.validate(schema.CustomMeasureTable, raw, where, path)
-            measure = instrument = custom_measure(key, entry.label, entry.minimum, entry.maximum,
-                                                  integer=entry.integer, higher_is_better=entry.better == "higher",
-                                                  unit=entry.unit)
+            measure = instrument = custom_measure(
+                key,
+                entry.label,
+                entry.minimum,
+                entry.maximum,
+                integer=entry.integer,
+                higher_is_better=entry.better == "higher",
+                unit=entry.unit,
+            )
         raters = tuple(entry.raters)
         problem = _template_problem(entry.column)
         if problem:
-            raise _fail(path, f"{where}.column", f"is not a column template ({problem}); write {{item}} and "
-                        f"{{rater}} where the item and rater go, e.g. \"sb_{{item}}\", and {{{{ }}}} for a "
-                        f"literal brace. Got {entry.column!r}.")
+            raise _fail(
+                path,
+                f"{where}.column",
+                f"is not a column template ({problem}); write {{item}} and "
+                f'{{rater}} where the item and rater go, e.g. "sb_{{item}}", and {{{{ }}}} for a '
+                f"literal brace. Got {entry.column!r}.",
+            )
         if "{item}" not in entry.column and len(instrument.items) > 1:
-            raise _fail(path, f"{where}.column", "must contain {item}, e.g. \"sb_{item}\".")
+            raise _fail(path, f"{where}.column", 'must contain {item}, e.g. "sb_{item}".')
         if len(raters) > 1 and "{rater}" not in entry.column:
-            raise _fail(path, f"{where}.column", "must contain {rater} when several raters are listed.")
+            raise _fail(
+                path, f"{where}.column", "must contain {rater} when several raters are listed."
+            )
         version = getattr(entry, "version", None)
         if version is not None:
             if not instrument.versions:
-                raise _fail(path, f"{where}.version", f"cannot be set: {key} has a single scoring definition.")
+                raise _fail(
+                    path,
+                    f"{where}.version",
+                    f"cannot be set: {key} has a single scoring definition.",
+                )
             if version not in instrument.version_names:
-                raise _fail(path, f"{where}.version", f"must be one of {', '.join(instrument.version_names)}; "
-                            f"got {version!r}.")
+                raise _fail(
+                    path,
+                    f"{where}.version",
+                    f"must be one of {', '.join(instrument.version_names)}; got {version!r}.",
+                )
         side_column = getattr(entry, "side", "")
         if instrument.sided and not side_column:
-            raise _fail(path, f"{where}.side", "is missing: name the subjects column that holds the side of the "
-                        "paralysis (left/right), e.g. side = \"side\".")
-        sources.append(InstrumentSource(key, entry.column, raters, version or instrument.default_version,
-                                        side_column, measure))
+            raise _fail(
+                path,
+                f"{where}.side",
+                "is missing: name the subjects column that holds the side of the "
+                'paralysis (left/right), e.g. side = "side".',
+            )
+        sources.append(
+            InstrumentSource(
+                key,
+                entry.column,
+                raters,
+                version or instrument.default_version,
+                side_column,
+                measure,
+            )
+        )
     return tuple(sources)
 
 
-def _analysis_plan(path: Path, table: schema.AnalysisTable, sources: tuple[InstrumentSource, ...],
-                   subject_columns: tuple[str, ...], free_text: tuple[tuple[str, str], ...] = ()) -> AnalysisPlan:
-    """The analysis plan of a validated ``[analysis]`` table, checked against the rest of the spec."""
+def _analysis_plan(
+    path: Path,
+    table: schema.AnalysisTable,
+    sources: tuple[InstrumentSource, ...],
+    subject_columns: tuple[str, ...],
+    free_text: tuple[tuple[str, str], ...] = (),
+) -> AnalysisPlan:
+    """The analysis plan of a validated ``[analysis]`` table, checked against the rest of the
+    spec."""
     mapped = {s.instrument: s for s in sources}
 
     def mapped_score(where: str, instrument: str, score: str) -> None:
         if instrument not in mapped:
-            raise _fail(path, f"{where}.instrument", f"names {instrument!r}, which has no "
-                        f"[instruments.{instrument}] mapping.")
+            raise _fail(
+                path,
+                f"{where}.instrument",
+                f"names {instrument!r}, which has no [instruments.{instrument}] mapping.",
+            )
         known = mapped[instrument].score_names
         if score not in known:
-            raise _fail(path, f"{where}.score", f"must be one of {', '.join(known)}; got {score!r}.")
+            raise _fail(
+                path, f"{where}.score", f"must be one of {', '.join(known)}; got {score!r}."
+            )
 
     outcomes = []
     for i, entry in enumerate(table.outcomes):
@@ -465,15 +566,21 @@ def _analysis_plan(path: Path, table: schema.AnalysisTable, sources: tuple[Instr
         mapped_score(where, entry.instrument, entry.score)
         raters = mapped[entry.instrument].raters
         if entry.rater not in raters:
-            raise _fail(path, f"{where}.rater", f"must be one of {', '.join(r for r in raters if r)}; "
-                        f"got {entry.rater!r}.")
+            raise _fail(
+                path,
+                f"{where}.rater",
+                f"must be one of {', '.join(r for r in raters if r)}; got {entry.rater!r}.",
+            )
         outcomes.append(Outcome(entry.instrument, entry.score, entry.rater, entry.test))
     names = list(dict.fromkeys(o.name for o in outcomes))
 
     def outcome_name(setting: str, value: str) -> str:
         if value not in names:
-            raise _fail(path, setting, f"names {value!r}, which is not a planned outcome; "
-                        f"use one of {', '.join(names)}.")
+            raise _fail(
+                path,
+                setting,
+                f"names {value!r}, which is not a planned outcome; use one of {', '.join(names)}.",
+            )
         return value
 
     if table.primary:
@@ -486,11 +593,19 @@ def _analysis_plan(path: Path, table: schema.AnalysisTable, sources: tuple[Instr
 
     def subjects_column(setting: str, column: str) -> None:
         if column not in subject_columns:
-            raise _fail(path, setting, f"names {column!r}, which is not in [subjects] columns; "
-                        "add it there or correct the name.")
+            raise _fail(
+                path,
+                setting,
+                f"names {column!r}, which is not in [subjects] columns; "
+                "add it there or correct the name.",
+            )
         if column in kept_text:
-            raise _fail(path, setting, f"names {column!r}, a free-text column, which is never analysed or "
-                        "reported; declare its levels under [subjects.levels] instead.")
+            raise _fail(
+                path,
+                setting,
+                f"names {column!r}, a free-text column, which is never analysed or "
+                "reported; declare its levels under [subjects.levels] instead.",
+            )
 
     subgroups = []
     for i, entry in enumerate(table.subgroups):
@@ -498,10 +613,14 @@ def _analysis_plan(path: Path, table: schema.AnalysisTable, sources: tuple[Instr
         subjects_column(f"{where}.column", entry.column)
         name = entry.name if entry.name is not None else entry.column
         if not _NAME.match(name) or name == "all":
-            raise _fail(path, f"{where}.name", "must be lower-case letters, digits and '_' (and not 'all').")
+            raise _fail(
+                path, f"{where}.name", "must be lower-case letters, digits and '_' (and not 'all')."
+            )
         subgroups.append(Subgroup(name, entry.column, entry.split))
     if len({g.name for g in subgroups}) < len(subgroups):
-        raise _fail(path, "analysis.subgroups", "names a subgroup twice; give each entry its own name.")
+        raise _fail(
+            path, "analysis.subgroups", "names a subgroup twice; give each entry its own name."
+        )
     for c in table.covariates:
         subjects_column("analysis.covariates", c)
 
@@ -512,8 +631,12 @@ def _analysis_plan(path: Path, table: schema.AnalysisTable, sources: tuple[Instr
         named = tuple(r for r in mapped[entry.instrument].raters if r)
         raters = tuple(entry.raters) if entry.raters is not None else named
         if any(r not in named for r in raters) or len(set(raters)) < 2:
-            raise _fail(path, f"{where}.raters", f"must list at least two of {', '.join(named) or '(none)'}"
-                        f" (the raters mapped in [instruments.{entry.instrument}]); got {list(raters)}.")
+            raise _fail(
+                path,
+                f"{where}.raters",
+                f"must list at least two of {', '.join(named) or '(none)'}"
+                f" (the raters mapped in [instruments.{entry.instrument}]); got {list(raters)}.",
+            )
         reliability.append(ReliabilityPlan(entry.instrument, entry.score, raters, entry.weights))
 
     pre, post = table.pre, table.post
@@ -547,7 +670,8 @@ def discover_studies(raw_dir: Path) -> list[Path]:
 
 
 def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
-    """``study`` with some analysis-plan choices replaced (:class:`~pipeline.spec.schema.AnalysisOverrides`),
+    """``study`` with some analysis-plan choices replaced
+    (:class:`~pipeline.spec.schema.AnalysisOverrides`),
     each checked as the spec setting it replaces, together with the rest of ``[analysis]``.
 
     Changing the post rule drops the old rule's own settings (``visit``, ``target_day``) unless
@@ -557,12 +681,16 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
     where = f"run configuration of study '{study.name}'"
     unknown = [key for key in overrides if key not in OVERRIDABLE]
     if unknown:
-        raise SpecError(f"{where}: '{unknown[0]}' cannot be overridden"
-                        f"{schema.nearest(unknown[0], list(OVERRIDABLE))}")
+        raise SpecError(
+            f"{where}: '{unknown[0]}' cannot be overridden"
+            f"{schema.nearest(unknown[0], list(OVERRIDABLE))}"
+        )
     try:
         given = schema.AnalysisOverrides.model_validate(overrides)
     except schema.ValidationError as err:
-        raise SpecError(f"{where}: {_override_message(schema.describe(err, schema.AnalysisOverrides))}") from None
+        raise SpecError(
+            f"{where}: {_override_message(schema.describe(err, schema.AnalysisOverrides))}"
+        ) from None
     analysis = study.analysis_spec.model_dump(exclude_unset=True)
     changes = given.model_dump(exclude_unset=True)
     if "post_rule" in changes:
@@ -576,10 +704,14 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
     try:
         checked = schema.AnalysisTable.model_validate(analysis)
     except schema.ValidationError as err:
-        raise SpecError(f"{where}: {_override_message(schema.describe(err, schema.AnalysisTable))}") from None
+        raise SpecError(
+            f"{where}: {_override_message(schema.describe(err, schema.AnalysisTable))}"
+        ) from None
     from dataclasses import replace
 
-    plan = _analysis_plan(study.spec_path, checked, study.instruments, study.subject_columns, study.free_text)
+    plan = _analysis_plan(
+        study.spec_path, checked, study.instruments, study.subject_columns, study.free_text
+    )
     return replace(study, analysis=plan, analysis_spec=checked)
 
 
@@ -588,7 +720,9 @@ def _override_message(text: str) -> str:
     ``setting 'post.visit' is missing`` -> ``'post_visit' is missing``."""
     for key, (table, setting) in schema.OVERRIDE_SETTINGS.items():
         text = text.replace(f"setting '{f'{table}.' if table else ''}{setting}'", f"'{key}'")
-    return text.removeprefix("setting ").replace("Add it to the spec.", "Set it in the run configuration too.")
+    return text.removeprefix("setting ").replace(
+        "Add it to the spec.", "Set it in the run configuration too."
+    )
 
 
 def item_columns(study: Study) -> pd.DataFrame:
@@ -597,18 +731,23 @@ def item_columns(study: Study) -> pd.DataFrame:
     for source in study.instruments:
         for rater in source.raters:
             for item in study.instrument(source.instrument).items:
-                rows.append({
-                    "column": source.column_for(item.name, rater),
-                    "instrument": source.instrument,
-                    "rater": rater,
-                    "item": item.name,
-                    "minimum": float(item.minimum),
-                    "maximum": float(item.maximum),
-                    "integer": item.integer,
-                })
+                rows.append(
+                    {
+                        "column": source.column_for(item.name, rater),
+                        "instrument": source.instrument,
+                        "rater": rater,
+                        "item": item.name,
+                        "minimum": float(item.minimum),
+                        "maximum": float(item.maximum),
+                        "integer": item.integer,
+                    }
+                )
     mapping = pd.DataFrame(rows)
     clash = mapping[mapping["column"].duplicated(keep=False)]
     if not clash.empty:
-        raise SpecError(f"{study.spec_path}: column {clash['column'].iloc[0]!r} is mapped to more than one item. "
-                        "Give each instrument its own column template.")
+        raise SpecError(
+            f"{study.spec_path}: column {clash['column'].iloc[0]!r} is mapped to more than one "
+            "item. "
+            "Give each instrument its own column template."
+        )
     return mapping

@@ -54,26 +54,26 @@ SHARE_FACELIFT = 0.30
 SHARE_CFNG = 0.10
 SHARE_REROUTING = 7 / PUBLISHED_N
 SHARE_END_TO_SIDE = 10 / PUBLISHED_N
-SHARE_ORAL_INCOMPETENCE = 7 / PUBLISHED_N   # 11%
-SHARE_REVISION = 11 / PUBLISHED_N           # 8 done + 3 planned, 17%
-SHARE_LOST = 2 / PUBLISHED_N                # lost to follow-up after the 1-month visit
-SHARE_EFACE = 46 / PUBLISHED_N              # consistent photographs and >= 3 months follow-up
+SHARE_ORAL_INCOMPETENCE = 7 / PUBLISHED_N  # 11%
+SHARE_REVISION = 11 / PUBLISHED_N  # 8 done + 3 planned, 17%
+SHARE_LOST = 2 / PUBLISHED_N  # lost to follow-up after the 1-month visit
+SHARE_EFACE = 46 / PUBLISHED_N  # consistent photographs and >= 3 months follow-up
 BRANCHES_MEDIAN, BRANCHES_LOG_SD, BRANCHES_MIN, BRANCHES_MAX = 6.4, 0.33, 2, 14
 
 # --- visit schedule: (nominal day, +/- window) ---
 VISITS = ("pre", "m1", "m3", "m6", "m12", "last")
 SCHEDULE = {"m1": (30, 7), "m3": (90, 14), "m6": (180, 21), "m12": (365, 30)}
 PRE_DAY_RANGE = (-60, -1)
-P_VISIT_MISSED = 0.12          # each scheduled post-operative visit
-LAST_GAP_DAYS = 30             # a separate "last" row only if this much later than the last scheduled visit
+P_VISIT_MISSED = 0.12  # each scheduled post-operative visit
+LAST_GAP_DAYS = 30  # a separate "last" row only if this much later than the last scheduled visit
 # Follow-up of patients not lost: a floor after the 3-month window (so everyone
 # not lost has a visit >= 90 days) plus a right-skewed tail, capped at the
 # published maximum; tuned so the mean last-visit day is about 373.
 FOLLOWUP_FLOOR_DAYS = 135
 FOLLOWUP_TAIL_MEDIAN, FOLLOWUP_TAIL_LOG_SD = 190.0, 0.95
 FOLLOWUP_MAX_DAYS = 1377
-LOST_LAST_MAX_DAY = 89         # lost patients' last contact is before 3 months
-P_ITEM_MISSING = 0.01          # an occasional empty item, to exercise missing-item handling
+LOST_LAST_MAX_DAY = 89  # lost patients' last contact is before 3 months
+P_ITEM_MISSING = 0.01  # an occasional empty item, to exercise missing-item handling
 
 # --- latent model ---
 # A visit's severity state s = w * patient severity + sqrt(1 - w^2) * visit noise
@@ -108,8 +108,10 @@ class ItemSpec:
 
 def _items(prefix, names, lo, hi, pre, post, sd_state, sd_noise, worse_high, offsets=None):
     offsets = np.zeros(len(names)) if offsets is None else offsets
-    return tuple(ItemSpec(f"{prefix}{n}", lo, hi, pre + o, post + o, sd_state, sd_noise, worse_high)
-                 for n, o in zip(names, offsets))
+    return tuple(
+        ItemSpec(f"{prefix}{n}", lo, hi, pre + o, post + o, sd_state, sd_noise, worse_high)
+        for n, o in zip(names, offsets)
+    )
 
 
 # House-Brackmann: one latent grade per visit, read by two raters; the surgeon
@@ -143,13 +145,13 @@ SB_ITEMS = (
 # score 100 - |raw - 100| of about 95 (paper 95 -> 96).
 EFACE_ITEMS = (
     ItemSpec("eface_brow_rest", 0, 200, 92.0, 94.0, 8.0, 6.0, False),
-    ItemSpec("eface_pf_rest", 0, 200, 86.0, 91.0, 8.0, 6.0, False),     # synkinetic eye narrower
+    ItemSpec("eface_pf_rest", 0, 200, 86.0, 91.0, 8.0, 6.0, False),  # synkinetic eye narrower
     ItemSpec("eface_nlf_rest", 0, 200, 102.5, 101.5, 4.0, 4.0, True),
-    ItemSpec("eface_oc_rest", 0, 200, 111.0, 106.0, 8.0, 6.0, True),    # paper 111 -> 106
+    ItemSpec("eface_oc_rest", 0, 200, 111.0, 106.0, 8.0, 6.0, True),  # paper 111 -> 106
     ItemSpec("eface_brow_elev", 0, 100, 58.0, 61.0, 15.0, 10.0, False),
     ItemSpec("eface_eye_gentle", 0, 100, 86.0, 88.0, 6.0, 5.0, False),
     ItemSpec("eface_eye_full", 0, 100, 91.0, 92.0, 5.0, 4.0, False),
-    ItemSpec("eface_oc_smile", 0, 100, 43.0, 70.0, 13.0, 9.0, False),   # paper 43 -> 70
+    ItemSpec("eface_oc_smile", 0, 100, 43.0, 70.0, 13.0, 9.0, False),  # paper 43 -> 70
     ItemSpec("eface_nlf_depth_smile", 0, 100, 95.0, 96.0, 4.0, 4.0, False),
     ItemSpec("eface_nlf_orient_smile", 0, 100, 80.0, 92.0, 10.0, 7.0, False),
     ItemSpec("eface_lower_lip", 0, 100, 66.0, 79.0, 14.0, 10.0, False),
@@ -160,41 +162,89 @@ EFACE_ITEMS = (
 )
 
 # SAQ: 9 items, sum 27 -> 21.5 (item mean 3.0 -> 2.39), higher worse.
-# FaCE: 15 items, total (sum - 15) / 60 * 100 = 47 -> 62 (item mean 2.88 -> 3.48), drawn with 5 = best
+# FaCE: 15 items, total (sum - 15) / 60 * 100 = 47 -> 62 (item mean 2.88 -> 3.48), drawn with 5 =
+# best
 # and written as answered (reverse-worded items reversed).
 # Fixed item offsets (summing to zero) so the items are not interchangeable.
 SAQ_OFFSETS = np.array([0.3, -0.2, 0.1, 0.4, -0.3, 0.0, -0.1, 0.2, -0.4])
-FACE_OFFSETS = np.array([0.2, -0.3, 0.1, 0.0, 0.3, -0.2, 0.1, -0.1, 0.25, -0.25, 0.0, 0.15, -0.15, 0.05, -0.15])
+FACE_OFFSETS = np.array(
+    [0.2, -0.3, 0.1, 0.0, 0.3, -0.2, 0.1, -0.1, 0.25, -0.25, 0.0, 0.15, -0.15, 0.05, -0.15]
+)
 SAQ_ITEMS = _items("saq_", range(1, 10), 1, 5, 27 / 9, 21.5 / 9, 0.65, 0.70, True, SAQ_OFFSETS)
-FACE_ITEMS = _items("face_", range(1, 16), 1, 5, (15 + 0.47 * 60) / 15, (15 + 0.62 * 60) / 15,
-                    0.65, 0.70, False, FACE_OFFSETS)
+FACE_ITEMS = _items(
+    "face_",
+    range(1, 16),
+    1,
+    5,
+    (15 + 0.47 * 60) / 15,
+    (15 + 0.62 * 60) / 15,
+    0.65,
+    0.70,
+    False,
+    FACE_OFFSETS,
+)
 
 # Botulinum toxin units injected to the face in the interval before the visit.
 # Pre: the usual dose before the >= 6-month pre-operative washout (0 for the
 # toxin-naive). Post: fewer patients need it and at lower doses.
-BOTOX_P_USE = {"pre": 0.95, "m3": 0.25, "m6": 0.55, "m12": 0.55, "last": 0.55}  # pre: among prior users
-BOTOX_MEAN_DOSE = {"pre": 75.0, "m3": 45.0, "m6": 63.0, "m12": 63.0, "last": 63.0}  # among those injected
-BOTOX_PATIENT_SHAPE, BOTOX_VISIT_SHAPE = 6.0, 8.0   # gamma shapes: patient dose level, visit-to-visit
-BOTOX_STEP = 2.5                                    # units are recorded in 2.5-unit steps
+BOTOX_P_USE = {
+    "pre": 0.95,
+    "m3": 0.25,
+    "m6": 0.55,
+    "m12": 0.55,
+    "last": 0.55,
+}  # pre: among prior users
+BOTOX_MEAN_DOSE = {
+    "pre": 75.0,
+    "m3": 45.0,
+    "m6": 63.0,
+    "m12": 63.0,
+    "last": 63.0,
+}  # among those injected
+BOTOX_PATIENT_SHAPE, BOTOX_VISIT_SHAPE = (
+    6.0,
+    8.0,
+)  # gamma shapes: patient dose level, visit-to-visit
+BOTOX_STEP = 2.5  # units are recorded in 2.5-unit steps
 
 QUESTIONNAIRE_VISITS = ("pre", "m3", "m6", "m12", "last")
 EFACE_MIN_DAY = 90
 
-PATIENT_COLUMNS = ["study_id", "age", "sex", "side", "etiology", "months_since_onset", "prior_botox",
-                   "facelift", "cross_facial_nerve_graft", "nerve_rerouting", "end_to_side",
-                   "branches_transected", "surgery_year", "oral_incompetence", "revision"]
-ITEM_COLUMNS = [i.name for i in (HB_ITEMS[1], HB_ITEMS[0], *SB_ITEMS, *EFACE_ITEMS, *SAQ_ITEMS, *FACE_ITEMS)]
+PATIENT_COLUMNS = [
+    "study_id",
+    "age",
+    "sex",
+    "side",
+    "etiology",
+    "months_since_onset",
+    "prior_botox",
+    "facelift",
+    "cross_facial_nerve_graft",
+    "nerve_rerouting",
+    "end_to_side",
+    "branches_transected",
+    "surgery_year",
+    "oral_incompetence",
+    "revision",
+]
+ITEM_COLUMNS = [
+    i.name for i in (HB_ITEMS[1], HB_ITEMS[0], *SB_ITEMS, *EFACE_ITEMS, *SAQ_ITEMS, *FACE_ITEMS)
+]
 VISIT_COLUMNS = ["study_id", "visit", "day", *ITEM_COLUMNS, "botox_units"]
 
 
-def _expected_observed(centre: np.ndarray, sd: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _expected_observed(
+    centre: np.ndarray, sd: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
     """E[clip(round(X), lo, hi)] for X ~ N(centre, sd): lo + sum over k of P(X > k + 0.5)."""
     k = np.arange(int(hi.max() - lo.min()))[None, :] + lo[:, None]
     inside = k < hi[:, None]
     return lo + (ndtr((centre[:, None] - k - 0.5) / sd[:, None]) * inside).sum(axis=1)
 
 
-def _latent_centres(target: np.ndarray, sd: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _latent_centres(
+    target: np.ndarray, sd: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
     """Latent normal centres whose rounded, clipped means equal ``target`` (bisection)."""
     low, high = lo - 4.0 * sd - 1.0, hi + 4.0 * sd + 1.0
     for _ in range(60):
@@ -204,7 +254,9 @@ def _latent_centres(target: np.ndarray, sd: np.ndarray, lo: np.ndarray, hi: np.n
     return (low + high) / 2
 
 
-def _calibrate(items: tuple[ItemSpec, ...], extra_var: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def _calibrate(
+    items: tuple[ItemSpec, ...], extra_var: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Latent (pre, full-effect post) centres for each item; see ItemSpec."""
     lo = np.array([i.lo for i in items], dtype=float)
     hi = np.array([i.hi for i in items], dtype=float)
@@ -225,15 +277,21 @@ def _draw_items(rng, items, state, gain, shared=None, extra_var=0.0) -> dict[str
     out = {}
     for j, item in enumerate(items):
         sign = 1.0 if item.worse_high else -1.0
-        x = pre[j] + (post[j] - pre[j]) * gain + sign * item.sd_state * state + item.sd_noise * noise[:, j]
+        x = (
+            pre[j]
+            + (post[j] - pre[j]) * gain
+            + sign * item.sd_state * state
+            + item.sd_noise * noise[:, j]
+        )
         if shared is not None:
             x = x + shared
         out[item.name] = np.clip(np.rint(x), item.lo, item.hi)
     return out
 
 
-def _pick(rng, n: int, k: int, weights: np.ndarray | None = None,
-          among: np.ndarray | None = None) -> np.ndarray:
+def _pick(
+    rng, n: int, k: int, weights: np.ndarray | None = None, among: np.ndarray | None = None
+) -> np.ndarray:
     """Boolean mask with exactly k of n set (fewer if fewer are ``among``).
 
     Weighted sampling without replacement by Efraimidis-Spirakis keys
@@ -269,7 +327,9 @@ def _patients(rng, n: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
 
     sex = np.where(rng.random(n) < SHARE_FEMALE, "F", "M").astype(object)
     side = np.where(rng.random(n) < 0.5, "left", "right").astype(object)
-    etiology = np.array(ETIOLOGIES, dtype=object)[rng.choice(len(ETIOLOGIES), n, p=ETIOLOGY_WEIGHTS)]
+    etiology = np.array(ETIOLOGIES, dtype=object)[
+        rng.choice(len(ETIOLOGIES), n, p=ETIOLOGY_WEIGHTS)
+    ]
     onset = np.rint(ONSET_MEDIAN_MONTHS * np.exp(rng.normal(0, ONSET_LOG_SD, n)))
     onset = onset.clip(ONSET_MIN, ONSET_MAX).astype(int)
     prior_botox = (rng.random(n) < SHARE_PRIOR_BOTOX).astype(int)
@@ -286,23 +346,45 @@ def _patients(rng, n: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
 
     severity = rng.standard_normal(n)
     prom_own = rng.standard_normal(n)
-    prom_latent = PROM_SEVERITY_CORRELATION * severity + np.sqrt(1 - PROM_SEVERITY_CORRELATION**2) * prom_own
+    prom_latent = (
+        PROM_SEVERITY_CORRELATION * severity + np.sqrt(1 - PROM_SEVERITY_CORRELATION**2) * prom_own
+    )
     responsiveness = rng.normal(1.0, RESPONSE_SD, n).clip(0.0, 2.0)
     # Transecting more branches weakens more muscle: more temporary oral incompetence.
-    oral_incompetence = _pick(rng, n, _count(SHARE_ORAL_INCOMPETENCE, n), weights=branches / BRANCHES_MEDIAN)
+    oral_incompetence = _pick(
+        rng, n, _count(SHARE_ORAL_INCOMPETENCE, n), weights=branches / BRANCHES_MEDIAN
+    )
     # Revisions go to the poorer responders.
-    revision = _pick(rng, n, _count(SHARE_REVISION, n), weights=np.exp(-2.0 * (responsiveness - 1.0)))
+    revision = _pick(
+        rng, n, _count(SHARE_REVISION, n), weights=np.exp(-2.0 * (responsiveness - 1.0))
+    )
 
-    patients = pd.DataFrame({
-        "study_id": study_id, "age": age_text, "sex": sex, "side": side, "etiology": etiology,
-        "months_since_onset": onset, "prior_botox": prior_botox,
-        "facelift": facelift.astype(int), "cross_facial_nerve_graft": cfng.astype(int),
-        "nerve_rerouting": rerouting.astype(int), "end_to_side": end_to_side.astype(int),
-        "branches_transected": branches, "surgery_year": year.astype(int),
-        "oral_incompetence": oral_incompetence.astype(int), "revision": revision.astype(int),
-    })[PATIENT_COLUMNS]
-    latent = {"severity": severity, "prom": prom_latent, "responsiveness": responsiveness,
-              "surgery_time": surgery_time, "prior_botox": prior_botox}
+    patients = pd.DataFrame(
+        {
+            "study_id": study_id,
+            "age": age_text,
+            "sex": sex,
+            "side": side,
+            "etiology": etiology,
+            "months_since_onset": onset,
+            "prior_botox": prior_botox,
+            "facelift": facelift.astype(int),
+            "cross_facial_nerve_graft": cfng.astype(int),
+            "nerve_rerouting": rerouting.astype(int),
+            "end_to_side": end_to_side.astype(int),
+            "branches_transected": branches,
+            "surgery_year": year.astype(int),
+            "oral_incompetence": oral_incompetence.astype(int),
+            "revision": revision.astype(int),
+        }
+    )[PATIENT_COLUMNS]
+    latent = {
+        "severity": severity,
+        "prom": prom_latent,
+        "responsiveness": responsiveness,
+        "surgery_time": surgery_time,
+        "prior_botox": prior_botox,
+    }
     return patients, latent
 
 
@@ -311,7 +393,7 @@ def _schedule(rng, n: int, latent: dict[str, np.ndarray]) -> tuple[np.ndarray, n
     day = np.zeros((n, len(VISITS)), dtype=np.int64)
     present = np.zeros((n, len(VISITS)), dtype=bool)
     day[:, 0] = rng.integers(PRE_DAY_RANGE[0], PRE_DAY_RANGE[1] + 1, n)
-    present[:, 0] = True                            # every patient has a pre-operative visit
+    present[:, 0] = True  # every patient has a pre-operative visit
     for j, (nominal, window) in enumerate(SCHEDULE.values(), start=1):
         # Clinic visits cluster around the nominal day within the window.
         jitter = np.rint(rng.normal(0, window / 2, n)).clip(-window, window)
@@ -319,7 +401,9 @@ def _schedule(rng, n: int, latent: dict[str, np.ndarray]) -> tuple[np.ndarray, n
     attended = rng.random((n, len(SCHEDULE))) >= P_VISIT_MISSED
 
     # Follow-up available before the data cut-off, and the published maximum.
-    cap = np.minimum(np.floor((DATA_CUTOFF_YEAR - latent["surgery_time"]) * 365.25), FOLLOWUP_MAX_DAYS)
+    cap = np.minimum(
+        np.floor((DATA_CUTOFF_YEAR - latent["surgery_time"]) * 365.25), FOLLOWUP_MAX_DAYS
+    )
     tail = FOLLOWUP_TAIL_MEDIAN * np.exp(rng.normal(0, FOLLOWUP_TAIL_LOG_SD, n))
     last_contact = np.minimum(FOLLOWUP_FLOOR_DAYS + np.rint(tail), cap).astype(np.int64)
     # Lost patients: seen at 1 month, last contact before 3 months.
@@ -327,7 +411,9 @@ def _schedule(rng, n: int, latent: dict[str, np.ndarray]) -> tuple[np.ndarray, n
     lost_extra = rng.integers(0, LOST_LAST_MAX_DAY + 1, n)
     attended[lost, 0] = True
     attended[lost, 1:] = False
-    last_contact = np.where(lost, np.minimum(day[:, 1] + lost_extra, LOST_LAST_MAX_DAY), last_contact)
+    last_contact = np.where(
+        lost, np.minimum(day[:, 1] + lost_extra, LOST_LAST_MAX_DAY), last_contact
+    )
 
     present[:, 1:5] = attended & (day[:, 1:5] <= last_contact[:, None])
     last_scheduled = np.where(present[:, :5], day[:, :5], np.iinfo(np.int64).min).max(axis=1)
@@ -338,9 +424,11 @@ def _schedule(rng, n: int, latent: dict[str, np.ndarray]) -> tuple[np.ndarray, n
     return day, present
 
 
-def visit_states(rng, latent: dict[str, np.ndarray], pid: np.ndarray, row_day: np.ndarray,
-                 is_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per visit row: severity state, patient-reported state and gain (see the latent model above)."""
+def visit_states(
+    rng, latent: dict[str, np.ndarray], pid: np.ndarray, row_day: np.ndarray, is_pre: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per visit row: severity state, patient-reported state and gain (see the latent model
+    above)."""
     rows = len(pid)
     w = PATIENT_WEIGHT
     state = w * latent["severity"][pid] + np.sqrt(1 - w**2) * rng.standard_normal(rows)
@@ -385,7 +473,9 @@ def generate(seed: int = 63, n_patients: int = 63) -> dict[str, pd.DataFrame]:
     values: dict[str, np.ndarray] = {}
     # House-Brackmann: both raters see the same visit (shared term), each adds their own error.
     hb_shared = HB_SD_SHARED * rng.standard_normal(rows)
-    values.update(_draw_items(rng, HB_ITEMS, state, gain, shared=hb_shared, extra_var=HB_SD_SHARED**2))
+    values.update(
+        _draw_items(rng, HB_ITEMS, state, gain, shared=hb_shared, extra_var=HB_SD_SHARED**2)
+    )
     values.update(_draw_items(rng, SB_ITEMS, state, gain))
     eface = _draw_items(rng, EFACE_ITEMS, state, gain)
     eface_rows = in_eface[pid] & (is_pre | (row_day >= EFACE_MIN_DAY))
@@ -394,7 +484,8 @@ def generate(seed: int = 63, n_patients: int = 63) -> dict[str, pd.DataFrame]:
     for items in (SAQ_ITEMS, FACE_ITEMS):
         drawn = _draw_items(rng, items, prom_state, gain)
         values.update({k: np.where(questionnaire_rows, v, np.nan) for k, v in drawn.items()})
-    # FaCE items are drawn with 5 = best; patients answer the reverse-worded ones the other way round.
+    # FaCE items are drawn with 5 = best; patients answer the reverse-worded ones the other way
+    # round.
     for k in FACE_REVERSED:
         values[f"face_{k}"] = 6 - values[f"face_{k}"]
 
@@ -407,13 +498,17 @@ def generate(seed: int = 63, n_patients: int = 63) -> dict[str, pd.DataFrame]:
     mean_dose = np.array([BOTOX_MEAN_DOSE.get(v, 0.0) for v in VISITS])[vid]
     units = np.rint(mean_dose * dose_level * visit_var / BOTOX_STEP) * BOTOX_STEP
     botox = np.where(used, units, 0.0)
-    botox = np.where(visit == "m1", np.nan, botox)   # not recorded at the 1-month visit
+    botox = np.where(visit == "m1", np.nan, botox)  # not recorded at the 1-month visit
 
     # An occasional empty item (about 1%), independent of everything else.
     item_names = [*ITEM_COLUMNS, "botox_units"]
     dropped = rng.random((rows, len(item_names))) < P_ITEM_MISSING
     values["botox_units"] = botox
-    columns: dict[str, object] = {"study_id": patients["study_id"].to_numpy()[pid], "visit": visit, "day": row_day}
+    columns: dict[str, object] = {
+        "study_id": patients["study_id"].to_numpy()[pid],
+        "visit": visit,
+        "day": row_day,
+    }
     for j, name in enumerate(item_names):
         col = np.where(dropped[:, j], np.nan, values[name])
         if name == "botox_units":
@@ -436,7 +531,13 @@ def write(out_dir: Path, seed: int = 63, n_patients: int = 63) -> list[Path]:
     for name in ("patients", "visits"):
         path = out_dir / f"{name}.csv"
         # %.10g: whole toxin doses as "60", half steps as "62.5"; the only float column.
-        frames[name].to_csv(path, index=False, encoding="utf-8", lineterminator="\n",
-                            na_rep="", float_format="%.10g")
+        frames[name].to_csv(
+            path,
+            index=False,
+            encoding="utf-8",
+            lineterminator="\n",
+            na_rep="",
+            float_format="%.10g",
+        )
         paths.append(path)
     return paths

@@ -33,28 +33,68 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipeline.sql import literal, quote
 from pipeline.synthetic import demo
 from pipeline.synthetic.demo import ItemSpec, _items
-from pipeline.sql import literal, quote
 
-# (visit code, nominal day, +/- window in days); a registry with V visits uses pre and the first V - 1.
-SCHEDULE = (("m1", 30, 7), ("m3", 90, 14), ("m6", 180, 21), ("m12", 365, 30), ("m24", 730, 45),
-            ("m36", 1095, 60), ("m48", 1460, 60), ("m60", 1825, 60))
+# (visit code, nominal day, +/- window in days); a registry with V visits uses pre and the first V -
+# 1.
+SCHEDULE = (
+    ("m1", 30, 7),
+    ("m3", 90, 14),
+    ("m6", 180, 21),
+    ("m12", 365, 30),
+    ("m24", 730, 45),
+    ("m36", 1095, 60),
+    ("m48", 1460, 60),
+    ("m60", 1825, 60),
+)
 MAX_VISITS = 1 + len(SCHEDULE)
 DEFAULT_VISITS = 6
 
 # FDI (VanSwearingen & Brach 1996): physical items 1-5 as worksheet points (5 no difficulty;
 # 0, not applicable, is not drawn), social items 6-10 as points 1-6; higher is better.
 FDI_ITEMS = (
-    *_items("fdi_", range(1, 6), 1, 5, 3.6, 4.2, 0.55, 0.60, False,
-            np.array([0.3, -0.2, 0.1, -0.3, 0.1])),
-    *_items("fdi_", range(6, 11), 1, 6, 4.0, 4.6, 0.60, 0.65, False,
-            np.array([-0.2, 0.2, 0.0, 0.3, -0.3])),
+    *_items(
+        "fdi_",
+        range(1, 6),
+        1,
+        5,
+        3.6,
+        4.2,
+        0.55,
+        0.60,
+        False,
+        np.array([0.3, -0.2, 0.1, -0.3, 0.1]),
+    ),
+    *_items(
+        "fdi_",
+        range(6, 11),
+        1,
+        6,
+        4.0,
+        4.6,
+        0.60,
+        0.65,
+        False,
+        np.array([-0.2, 0.2, 0.0, 0.3, -0.3]),
+    ),
 )
-# FNGS 2.0 (Vrabec et al. 2009): four regions 1 (normal) to 6, secondary movement 0-3; higher is worse.
+# FNGS 2.0 (Vrabec et al. 2009): four regions 1 (normal) to 6, secondary movement 0-3; higher is
+# worse.
 FNGS_ITEMS = (
-    *_items("fngs_", ("brow", "eye", "nlf", "oral"), 1, 6, 3.4, 2.7, 0.60, 0.45, True,
-            np.array([0.2, 0.3, -0.2, -0.3])),
+    *_items(
+        "fngs_",
+        ("brow", "eye", "nlf", "oral"),
+        1,
+        6,
+        3.4,
+        2.7,
+        0.60,
+        0.45,
+        True,
+        np.array([0.2, 0.3, -0.2, -0.3]),
+    ),
     ItemSpec("fngs_secondary", 0, 3, 2.0, 1.3, 0.55, 0.45, True),
 )
 # Facial landmarks (Emotrics measures), drawn in tenths of a unit and written with one decimal.
@@ -68,8 +108,13 @@ LANDMARKS = (
     ("palpebral_fissure_height", 10.0, 8.0, 9.0, 0.8),
 )
 LANDMARK_TENTHS = 10
-LANDMARK_MAX = {"commissure_excursion": 60, "smile_angle": 180, "dental_show": 40, "brow_height": 60,
-                "palpebral_fissure_height": 25}
+LANDMARK_MAX = {
+    "commissure_excursion": 60,
+    "smile_angle": 180,
+    "dental_show": 40,
+    "brow_height": 60,
+    "palpebral_fissure_height": 25,
+}
 
 
 def _landmark_items(role: str) -> tuple[ItemSpec, ...]:
@@ -78,13 +123,31 @@ def _landmark_items(role: str) -> tuple[ItemSpec, ...]:
     out = []
     for measure, healthy, before, after, sd in LANDMARKS:
         pre, post = (healthy, healthy) if role == "healthy" else (before, after)
-        out.append(ItemSpec(f"{role}_{measure}", 0, LANDMARK_MAX[measure] * t, pre * t, post * t,
-                            sd * t, 0.5 * sd * t, False))
+        out.append(
+            ItemSpec(
+                f"{role}_{measure}",
+                0,
+                LANDMARK_MAX[measure] * t,
+                pre * t,
+                post * t,
+                sd * t,
+                0.5 * sd * t,
+                False,
+            )
+        )
     return tuple(out)
 
 
-INTEGER_ITEMS = (demo.HB_ITEMS[1], demo.HB_ITEMS[0], *demo.SB_ITEMS, *demo.EFACE_ITEMS, *demo.SAQ_ITEMS,
-                 *demo.FACE_ITEMS, *FDI_ITEMS, *FNGS_ITEMS)
+INTEGER_ITEMS = (
+    demo.HB_ITEMS[1],
+    demo.HB_ITEMS[0],
+    *demo.SB_ITEMS,
+    *demo.EFACE_ITEMS,
+    *demo.SAQ_ITEMS,
+    *demo.FACE_ITEMS,
+    *FDI_ITEMS,
+    *FNGS_ITEMS,
+)
 LANDMARK_COLUMNS = [f"lm_{m}_{side}" for m, *_ in LANDMARKS for side in ("left", "right")]
 ITEM_COLUMNS = [*(i.name for i in INTEGER_ITEMS), *LANDMARK_COLUMNS]
 VISIT_COLUMNS = ["study_id", "visit", "day", *ITEM_COLUMNS]
@@ -96,7 +159,9 @@ def visit_codes(visits: int = DEFAULT_VISITS) -> tuple[str, ...]:
     return ("pre", *(code for code, _, _ in SCHEDULE[: visits - 1]))
 
 
-def generate(seed: int = 63, n_patients: int = 1000, visits: int = DEFAULT_VISITS) -> dict[str, pd.DataFrame]:
+def generate(
+    seed: int = 63, n_patients: int = 1000, visits: int = DEFAULT_VISITS
+) -> dict[str, pd.DataFrame]:
     """SYNTHETIC registry: {"patients": one row per patient, "visits": one row per patient visit}.
 
     Item columns are nullable integers, except the landmark columns (floats with one decimal);
@@ -124,8 +189,11 @@ def generate(seed: int = 63, n_patients: int = 1000, visits: int = DEFAULT_VISIT
 
     values: dict[str, np.ndarray] = {}
     hb_shared = demo.HB_SD_SHARED * rng.standard_normal(rows)
-    values.update(demo._draw_items(rng, demo.HB_ITEMS, state, gain, shared=hb_shared,
-                                   extra_var=demo.HB_SD_SHARED**2))
+    values.update(
+        demo._draw_items(
+            rng, demo.HB_ITEMS, state, gain, shared=hb_shared, extra_var=demo.HB_SD_SHARED**2
+        )
+    )
     for items in (demo.SB_ITEMS, demo.EFACE_ITEMS, FNGS_ITEMS):
         values.update(demo._draw_items(rng, items, state, gain))
     for items in (demo.SAQ_ITEMS, demo.FACE_ITEMS, FDI_ITEMS):
@@ -143,8 +211,11 @@ def generate(seed: int = 63, n_patients: int = 1000, visits: int = DEFAULT_VISIT
         values[f"lm_{measure}_right"] = np.where(left_affected, h, a) / LANDMARK_TENTHS
 
     dropped = rng.random((rows, len(ITEM_COLUMNS))) < demo.P_ITEM_MISSING
-    columns: dict[str, object] = {"study_id": patients["study_id"].to_numpy()[pid],
-                                  "visit": np.array(codes, dtype=object)[vid], "day": row_day}
+    columns: dict[str, object] = {
+        "study_id": patients["study_id"].to_numpy()[pid],
+        "visit": np.array(codes, dtype=object)[vid],
+        "day": row_day,
+    }
     landmark = set(LANDMARK_COLUMNS)
     for j, name in enumerate(ITEM_COLUMNS):
         col = np.where(dropped[:, j], np.nan, values[name])
@@ -152,7 +223,9 @@ def generate(seed: int = 63, n_patients: int = 1000, visits: int = DEFAULT_VISIT
     return {"patients": patients, "visits": pd.DataFrame(columns, columns=VISIT_COLUMNS)}
 
 
-def _copy_csv(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, path: Path, decimals: set[str]) -> None:
+def _copy_csv(
+    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, path: Path, decimals: set[str]
+) -> None:
     """``frame`` as CSV in row order: UTF-8, comma, "\\n", header, missing as an empty field.
 
     DuckDB writes in a fraction of the time pandas takes at registry sizes; ``decimals`` are
@@ -160,30 +233,68 @@ def _copy_csv(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, path: Path, d
     """
     con.register("_registry_frame", frame)
     try:
-        cols = ", ".join(f"CAST({quote(c)} AS DECIMAL(6, 1)) AS {quote(c)}" if c in decimals else quote(c)
-                         for c in frame.columns)
-        con.execute(f"COPY (SELECT {cols} FROM _registry_frame) TO {literal(path)} "
-                    "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', NEW_LINE '\\n', NULLSTR '')")
+        cols = ", ".join(
+            f"CAST({quote(c)} AS DECIMAL(6, 1)) AS {quote(c)}" if c in decimals else quote(c)
+            for c in frame.columns
+        )
+        con.execute(
+            f"COPY (SELECT {cols} FROM _registry_frame) TO {literal(path)} "
+            "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', NEW_LINE '\\n', NULLSTR '')"
+        )
     finally:
         con.unregister("_registry_frame")
 
 
 def study_toml(name: str = "registry", visits: int = DEFAULT_VISITS) -> str:
-    """The study spec of a registry: every instrument mapped, the demo's plan plus the new outcomes."""
+    """The study spec of a registry: every instrument mapped, the demo's plan plus the new
+    outcomes."""
     last = visit_codes(visits)[-1]
-    outcomes = [("house_brackmann", "observer", "grade"), ("house_brackmann", "surgeon", "grade"),
-                ("sunnybrook", "", "composite"),
-                *(("eface", "", s) for s in ("total", "static", "dynamic", "synkinesis", "periocular",
-                                             "midface_smile", "lower_face_neck", "smile")),
-                ("saq", "", "total"),
-                *(("face", "", s) for s in ("total", "movement", "comfort", "oral", "eye", "lacrimal",
-                                            "social")),
-                ("fdi", "", "physical"), ("fdi", "", "social"), ("fdi", "", "total"),
-                ("fngs", "", "total"), ("fngs", "", "grade"),
-                ("landmarks", "", "commissure_excursion_asymmetry"), ("landmarks", "", "smile_angle_asymmetry")]
-    blocks = "\n".join(f'[[analysis.outcomes]]\ninstrument = "{i}"\n' + (f'rater = "{r}"\n' if r else "")
-                       + f'score = "{s}"\n' for i, r, s in outcomes)
-    return f'''# Study spec of a SYNTHETIC registry (pipeline/synthetic/registry.py): every instrument at every visit.
+    outcomes = [
+        ("house_brackmann", "observer", "grade"),
+        ("house_brackmann", "surgeon", "grade"),
+        ("sunnybrook", "", "composite"),
+        *(
+            ("eface", "", s)
+            for s in (
+                "total",
+                "static",
+                "dynamic",
+                "synkinesis",
+                "periocular",
+                "midface_smile",
+                "lower_face_neck",
+                "smile",
+            )
+        ),
+        ("saq", "", "total"),
+        *(
+            ("face", "", s)
+            for s in ("total", "movement", "comfort", "oral", "eye", "lacrimal", "social")
+        ),
+        ("fdi", "", "physical"),
+        ("fdi", "", "social"),
+        ("fdi", "", "total"),
+        ("fngs", "", "total"),
+        ("fngs", "", "grade"),
+        ("landmarks", "", "commissure_excursion_asymmetry"),
+        ("landmarks", "", "smile_angle_asymmetry"),
+    ]
+    blocks = "\n".join(
+        f'[[analysis.outcomes]]\ninstrument = "{i}"\n'
+        + (f'rater = "{r}"\n' if r else "")
+        + f'score = "{s}"\n'
+        for i, r, s in outcomes
+    )
+    header = (
+        "# Study spec of a SYNTHETIC registry (pipeline/synthetic/registry.py): "
+        "every instrument at every visit."
+    )
+    reliability = (
+        '{ instrument = "house_brackmann", score = "grade", '
+        'raters = ["observer", "surgeon"], weights = "quadratic" }'
+    )
+    post_comment = f"# the {last} visit for every patient who attended it"
+    return f'''{header}
 
 [study]
 name = "{name}"
@@ -240,7 +351,7 @@ alpha = 0.05
 conf_level = 0.95
 test = "wilcoxon"
 pre = {{ rule = "latest_preoperative", max_day = 0 }}
-post = {{ rule = "last_followup", min_day = 90 }}   # the {last} visit for every patient who attended it
+post = {{ rule = "last_followup", min_day = 90 }}   {post_comment}
 primary = "house_brackmann_observer"
 multiplicity = "holm"
 ordinal = ["house_brackmann_observer", "house_brackmann_surgeon"]
@@ -253,7 +364,7 @@ subgroups = [
   {{ name = "cross_facial_nerve_graft", column = "cross_facial_nerve_graft" }},
   {{ name = "nerve_rerouting", column = "nerve_rerouting" }},
 ]
-reliability = [{{ instrument = "house_brackmann", score = "grade", raters = ["observer", "surgeon"], weights = "quadratic" }}]
+reliability = [{reliability}]
 longitudinal = {{ random_slope = false }}
 
 {blocks}'''
@@ -263,8 +374,13 @@ def _toml_list(names) -> str:
     return "[" + ", ".join(f'"{n}"' for n in names) + "]"
 
 
-def write(out_dir: Path, seed: int = 63, n_patients: int = 1000, visits: int = DEFAULT_VISITS,
-          name: str = "registry") -> list[Path]:
+def write(
+    out_dir: Path,
+    seed: int = 63,
+    n_patients: int = 1000,
+    visits: int = DEFAULT_VISITS,
+    name: str = "registry",
+) -> list[Path]:
     """Write ``patients.csv``, ``visits.csv`` and ``study.toml`` (SYNTHETIC) into ``out_dir``.
 
     Same arguments -> byte-identical files. Returns the three paths.

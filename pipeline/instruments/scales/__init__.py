@@ -1,1 +1,2 @@
-"""One module per instrument, each defining ``INSTRUMENT`` (found by :mod:`pipeline.instruments`)."""
+"""One module per instrument, each defining ``INSTRUMENT`` (found by
+:mod:`pipeline.instruments`)."""

@@ -49,19 +49,35 @@ ITEMS = (
 )
 
 VERSIONS = (
-    Version("domain_mean", "total = mean of domains",
-            "Total = mean of the static, dynamic and synkinesis scores, as the Auto-eFACE reference code "
-            "computes it (Guarin, dguari1/Auto-eFace). Regions: periocular = palpebral fissure at rest, gentle "
-            "and full eye closure, ocular synkinesis; midface and smile = NLF depth at rest, oral commissure at "
-            "rest, OC movement, NLF depth and orientation with smile, midfacial synkinesis; lower face and neck "
-            "= lower lip movement, mentalis and platysmal synkinesis; smile = OC movement, NLF depth and "
-            "orientation with smile."),
-    Version("dynamic_double", "total with dynamic weighted twice",
-            "As domain_mean, but total = (static + 2 x dynamic + synkinesis) / 4, following Banks et al. 2015: "
-            "expert disfigurement was fitted best when dynamic parameters were weighted twice as heavily as "
-            "static and synkinesis parameters."),
-    Version("brow_in_periocular", "periocular region with brow",
-            "As domain_mean, but the periocular score also includes brow at rest and brow elevation."),
+    Version(
+        "domain_mean",
+        "total = mean of domains",
+        "Total = mean of the static, dynamic and synkinesis scores, as the Auto-eFACE reference "
+        "code "
+        "computes it (Guarin, dguari1/Auto-eFace). Regions: periocular = palpebral fissure at "
+        "rest, gentle "
+        "and full eye closure, ocular synkinesis; midface and smile = NLF depth at rest, oral "
+        "commissure at "
+        "rest, OC movement, NLF depth and orientation with smile, midfacial synkinesis; lower face "
+        "and neck "
+        "= lower lip movement, mentalis and platysmal synkinesis; smile = OC movement, NLF depth "
+        "and "
+        "orientation with smile.",
+    ),
+    Version(
+        "dynamic_double",
+        "total with dynamic weighted twice",
+        "As domain_mean, but total = (static + 2 x dynamic + synkinesis) / 4, following Banks et "
+        "al. 2015: "
+        "expert disfigurement was fitted best when dynamic parameters were weighted twice as "
+        "heavily as "
+        "static and synkinesis parameters.",
+    ),
+    Version(
+        "brow_in_periocular",
+        "periocular region with brow",
+        "As domain_mean, but the periocular score also includes brow at rest and brow elevation.",
+    ),
 )
 DEFAULT_REGIONS = ("domain_mean", "dynamic_double")
 
@@ -84,27 +100,66 @@ ITEM_SCORES = (
 )
 
 PERIOCULAR = ("pf_rest", "eye_gentle", "eye_full", "syn_ocular")
-MIDFACE_SMILE = ("nlf_rest", "oc_rest", "oc_smile", "nlf_depth_smile", "nlf_orient_smile", "syn_midface")
+MIDFACE_SMILE = (
+    "nlf_rest",
+    "oc_rest",
+    "oc_smile",
+    "nlf_depth_smile",
+    "nlf_orient_smile",
+    "syn_midface",
+)
 LOWER_FACE_NECK = ("lower_lip", "syn_mentalis", "syn_platysma")
 SMILE = ("oc_smile", "nlf_depth_smile", "nlf_orient_smile")
 
 INSTRUMENT = Instrument(
     name="eface",
     label="eFACE",
-    citation="Banks CA, Bhama PK, Park J, Hadlock CR, Hadlock TA. Plast Reconstr Surg. 2015;136(2):223e-230e.",
+    citation=(
+        "Banks CA, Bhama PK, Park J, Hadlock CR, Hadlock TA. Plast Reconstr Surg. "
+        "2015;136(2):223e-230e."
+    ),
     items=ITEMS,
     scores=(
         *ITEM_SCORES,
         Score("static", "Static score", _mean(STATIC), 0, 100, True),
         Score("dynamic", "Dynamic score", _mean(DYNAMIC), 0, 100, True),
         Score("synkinesis", "Synkinesis score", _mean(SYNKINESIS), 0, 100, True),
-        Score("total", "Total score", "(static + dynamic + synkinesis) / 3", 0, 100, True,
-              versions=("domain_mean", "brow_in_periocular")),
-        Score("total", "Total score", "(static + 2 * dynamic + synkinesis) / 4", 0, 100, True,
-              versions=("dynamic_double",)),
-        Score("periocular", "Periocular score", _mean(PERIOCULAR), 0, 100, True, versions=DEFAULT_REGIONS),
-        Score("periocular", "Periocular score", _mean(("brow_rest", "brow_elev", *PERIOCULAR)), 0, 100, True,
-              versions=("brow_in_periocular",)),
+        Score(
+            "total",
+            "Total score",
+            "(static + dynamic + synkinesis) / 3",
+            0,
+            100,
+            True,
+            versions=("domain_mean", "brow_in_periocular"),
+        ),
+        Score(
+            "total",
+            "Total score",
+            "(static + 2 * dynamic + synkinesis) / 4",
+            0,
+            100,
+            True,
+            versions=("dynamic_double",),
+        ),
+        Score(
+            "periocular",
+            "Periocular score",
+            _mean(PERIOCULAR),
+            0,
+            100,
+            True,
+            versions=DEFAULT_REGIONS,
+        ),
+        Score(
+            "periocular",
+            "Periocular score",
+            _mean(("brow_rest", "brow_elev", *PERIOCULAR)),
+            0,
+            100,
+            True,
+            versions=("brow_in_periocular",),
+        ),
         Score("midface_smile", "Midface and smile score", _mean(MIDFACE_SMILE), 0, 100, True),
         Score("lower_face_neck", "Lower face and neck score", _mean(LOWER_FACE_NECK), 0, 100, True),
         Score("smile", "Smile score", _mean(SMILE), 0, 100, True),
@@ -114,19 +169,26 @@ INSTRUMENT = Instrument(
     missing_rule="Every item a score needs must be recorded; no proration (none is published).",
     sources=(
         "Banks et al. 2015 (items, 0-100 scales, dynamic weighted twice in the disfigurement fit)",
-        "Banks et al. 2016 JAMA Facial Plast Surg 18(4):292-299 (15 item scores; static, dynamic, synkinesis "
+        "Banks et al. 2016 JAMA Facial Plast Surg 18(4):292-299 (15 item scores; static, dynamic, "
+        "synkinesis "
         "and total subscores on 100-point scales)",
-        "Greene et al. 2019 JAMA Facial Plast Surg (palpebral fissure 0 wide / 100 balanced / 200 narrow; eye "
+        "Greene et al. 2019 JAMA Facial Plast Surg (palpebral fissure 0 wide / 100 balanced / 200 "
+        "narrow; eye "
         "closure 0 incomplete / 100 complete)",
-        "Auto-eFACE reference code, dguari1/Auto-eFace Compute_eFace.py @ a82de7d (100 - |100 - raw|; domain "
+        "Auto-eFACE reference code, dguari1/Auto-eFace Compute_eFace.py @ a82de7d (100 - |100 - "
+        "raw|; domain "
         "means; total = mean of domains, for the automated item subset)",
-        "Azizzadeh et al. 2019 Plast Reconstr Surg 143(5):1483-1496 (regional scores reported, not defined)",
+        "Azizzadeh et al. 2019 Plast Reconstr Surg 143(5):1483-1496 (regional scores reported, not "
+        "defined)",
     ),
     unverified=(
         "The clinician eFACE total formula: both weightings are versions.",
-        "Which items form each regional score (periocular, midface and smile, lower face and neck, smile).",
-        "Direction labels of brow, NLF depth and oral commissure at rest (0 = low/absent, 200 = high/deep "
+        "Which items form each regional score (periocular, midface and smile, lower face and neck, "
+        "smile).",
+        "Direction labels of brow, NLF depth and oral commissure at rest (0 = low/absent, 200 = "
+        "high/deep "
         "assumed; the item score is symmetric, so only the label depends on it).",
-        "Synkinesis items displayed with 100 = no synkinesis (inferred from improvement = increase).",
+        "Synkinesis items displayed with 100 = no synkinesis (inferred from improvement = "
+        "increase).",
     ),
 )

@@ -16,7 +16,9 @@ INSTRUMENT = Instrument(
     citation="House JW, Brackmann DE. Otolaryngol Head Neck Surg. 1985;93(2):146-147.",
     items=(Item("grade", "House-Brackmann grade (1 = I normal ... 6 = VI total paralysis)", 1, 6),),
     scores=(Score("grade", "Grade", "grade", 1, 6, higher_is_better=False),),
-    sources=("House & Brackmann 1985 (grade definitions I-VI)",
-             "Azizzadeh et al. 2019 (mean grade and Wilcoxon test)"),
+    sources=(
+        "House & Brackmann 1985 (grade definitions I-VI)",
+        "Azizzadeh et al. 2019 (mean grade and Wilcoxon test)",
+    ),
     unverified=("Minimal important change: none published (a change of one grade is often used).",),
 )

@@ -25,33 +25,70 @@ MEASURES = {
 }
 
 ITEMS = tuple(
-    Item(f"{m}_{side}", f"{label}, {side} side ({unit})", low, high, integer=False, side=side, unit=unit)
-    for m, (label, unit, low, high) in MEASURES.items() for side in SIDES
+    Item(
+        f"{m}_{side}",
+        f"{label}, {side} side ({unit})",
+        low,
+        high,
+        integer=False,
+        side=side,
+        unit=unit,
+    )
+    for m, (label, unit, low, high) in MEASURES.items()
+    for side in SIDES
 )
 
 SCORES = tuple(
     score
     for m, (label, unit, low, high) in MEASURES.items()
     for score in (
-        # Signed: a paretic or synkinetic side usually moves less, so a rise towards 0 is improvement.
-        Score(f"{m}_difference", f"{label}: affected minus healthy", f"affected_{m} - healthy_{m}",
-              low - high, high - low, True, unit=unit),
-        Score(f"{m}_asymmetry", f"{label}: |affected - healthy|", f"abs(affected_{m} - healthy_{m})",
-              0, high - low, False, unit=unit),
-        Score(f"{m}_ratio", f"{label}: affected / healthy", f"affected_{m} / nullif(healthy_{m}, 0)",
-              0, float("inf"), True, undefined="healthy side measures 0, so the ratio is undefined"),
+        # Signed: a paretic or synkinetic side usually moves less, so a rise towards 0 is
+        # improvement.
+        Score(
+            f"{m}_difference",
+            f"{label}: affected minus healthy",
+            f"affected_{m} - healthy_{m}",
+            low - high,
+            high - low,
+            True,
+            unit=unit,
+        ),
+        Score(
+            f"{m}_asymmetry",
+            f"{label}: |affected - healthy|",
+            f"abs(affected_{m} - healthy_{m})",
+            0,
+            high - low,
+            False,
+            unit=unit,
+        ),
+        Score(
+            f"{m}_ratio",
+            f"{label}: affected / healthy",
+            f"affected_{m} / nullif(healthy_{m}, 0)",
+            0,
+            float("inf"),
+            True,
+            undefined="healthy side measures 0, so the ratio is undefined",
+        ),
     )
 )
 
 INSTRUMENT = Instrument(
     name="landmarks",
     label="Facial landmarks",
-    citation="Guarin DL, Dusseldorp J, Hadlock TA, Jowett N. JAMA Facial Plast Surg. 2018;20(4):335-337.",
+    citation=(
+        "Guarin DL, Dusseldorp J, Hadlock TA, Jowett N. JAMA Facial Plast Surg. 2018;20(4):335-337."
+    ),
     items=ITEMS,
     scores=SCORES,
     missing_rule="Both sides of a measure and the subject's side of the paralysis must be known.",
-    sources=("Emotrics measurements.py @ 04d24271 (per-side measures; calibration by iris diameter)",
-             "MEEI outcomes pages (oral commissure excursion in mm)"),
-    unverified=("Plausible ranges used to refuse values (0-60 mm etc.) are ours, not published.",
-                "The Emotrics citation details (measures verified from its code only)."),
+    sources=(
+        "Emotrics measurements.py @ 04d24271 (per-side measures; calibration by iris diameter)",
+        "MEEI outcomes pages (oral commissure excursion in mm)",
+    ),
+    unverified=(
+        "Plausible ranges used to refuse values (0-60 mm etc.) are ours, not published.",
+        "The Emotrics citation details (measures verified from its code only).",
+    ),
 )

@@ -24,7 +24,10 @@ ITEMS = (
     Item("rest_eye", "Resting symmetry: eye (palpebral fissure)", 0, 1),
     Item("rest_cheek", "Resting symmetry: cheek (nasolabial fold)", 0, 2),
     Item("rest_mouth", "Resting symmetry: mouth", 0, 1),
-    *(Item(f"vol_{key}", f"Voluntary movement: {label}", 1, 5) for key, label in EXPRESSIONS.items()),
+    *(
+        Item(f"vol_{key}", f"Voluntary movement: {label}", 1, 5)
+        for key, label in EXPRESSIONS.items()
+    ),
     *(Item(f"syn_{key}", f"Synkinesis: {label}", 0, 3) for key, label in EXPRESSIONS.items()),
 )
 
@@ -39,12 +42,30 @@ INSTRUMENT = Instrument(
     citation="Ross BG, Fradet G, Nedzelski JM. Otolaryngol Head Neck Surg. 1996;114(3):380-386.",
     items=ITEMS,
     scores=(
-        Score("resting", "Resting symmetry", f"5 * ({_sum('rest_')})", 0, 20, higher_is_better=False),
-        Score("voluntary", "Voluntary movement", f"4 * ({_sum('vol_')})", 20, 100, higher_is_better=True),
+        Score(
+            "resting", "Resting symmetry", f"5 * ({_sum('rest_')})", 0, 20, higher_is_better=False
+        ),
+        Score(
+            "voluntary",
+            "Voluntary movement",
+            f"4 * ({_sum('vol_')})",
+            20,
+            100,
+            higher_is_better=True,
+        ),
         Score("synkinesis", "Synkinesis", _sum("syn_"), 0, 15, higher_is_better=False),
-        Score("composite", "Composite", "voluntary - resting - synkinesis", -15, 100, higher_is_better=True),
+        Score(
+            "composite",
+            "Composite",
+            "voluntary - resting - synkinesis",
+            -15,
+            100,
+            higher_is_better=True,
+        ),
     ),
-    sources=("Ross et al. 1996 via a public implementation citing it, the BMJ Best Practice summary and "
-             "Kanerva/eFACE-vs-Sunnybrook comparisons (item scales, weights, composite)",),
+    sources=(
+        "Ross et al. 1996 via a public implementation citing it, the BMJ Best Practice summary and "
+        "Kanerva/eFACE-vs-Sunnybrook comparisons (item scales, weights, composite)",
+    ),
     unverified=("Minimal important change: none found; healthy people score 65-100.",),
 )
