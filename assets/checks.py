@@ -8,11 +8,9 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
+from pipeline import steps
 from pipeline.render.cells import markdown_frame
-from pipeline.ingest.deidentify import scan_warehouse
-from pipeline.ingest.ingestion import item_columns
-from pipeline.pairing import outcomes_frame
-from pipeline.spec.study import Study
+from pipeline.spec.study import Study, item_columns
 from pipeline.warehouse import scalar
 
 from assets.keys import INGESTED, PAIRED_TESTS, PAIRS
@@ -41,7 +39,7 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
                                 "identifier (HIPAA Safe Harbor), apart from columns the spec allows.")
     def no_identifier_columns(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
-            findings = scan_warehouse(con, s, dict(study.identifiers_allowed))
+            findings = steps.identifier_findings(con, study)
         # Column and rule only: a finding never carries the value itself.
         listed = pd.DataFrame([{"table": f.file, "column": f.column, "rule": f.rule, "rows": f.rows}
                                for f in findings])
@@ -67,7 +65,7 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
 
     @dg.asset_check(asset=[s, PAIRS], name="pairing_completeness", blocking=True,
                     description=f"For every outcome, at least {limits.min_paired_share:.0%} of subjects "
-                                "have both a pre and a post value ([checks] min_paired_share in the spec).")
+                                "have both a pre and a post value (`min_paired_share` under `[checks]` in the spec).")
     def pairing_completeness(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             summary = con.execute(f"""
@@ -75,7 +73,7 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
                        paired / nullif(subjects, 0) AS share FROM {s}.pairing_summary""").df()
             subjects = scalar(con, f"SELECT count(*) FROM {s}.subjects")
         # A planned outcome without a single value is not in the summary: none of its subjects is paired.
-        planned = outcomes_frame(study)[["outcome", "score"]]
+        planned = steps.planned_outcomes(study)[["outcome", "score"]]
         summary = planned.merge(summary, on=["outcome", "score"], how="left").fillna(
             {"subjects": subjects, "paired": 0})
         summary["share"] = summary["paired"] / summary["subjects"].where(summary["subjects"] > 0)
@@ -86,8 +84,8 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
 
     @dg.asset_check(asset=[s, PAIRED_TESTS], name="minimum_pairs", blocking=True,
                     description=f"Every planned test has at least {limits.min_pairs} pairs "
-                                "([checks] min_pairs in the spec); an outcome without any pair has no "
-                                "test, and pairing_completeness decides whether that is allowed.")
+                                "(`min_pairs` under `[checks]` in the spec); an outcome without any pair "
+                                "has no test, and `pairing_completeness` decides whether that is allowed.")
     def minimum_pairs(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             # Whole cohort only: a subgroup level may be small by design (exploratory analyses).

@@ -47,7 +47,7 @@ class AnalysisOptions(dg.ConfigurableResource):
     """Analysis choices for one run, overriding the study spec without editing it. Set them in the
     launchpad under ``resources: analysis_options: config:``; every analysis asset of that run
     uses them, and ``reports/<study>/provenance.json`` records them. Unset means the spec's.
-    The fields are those of :class:`pipeline.spec.schema.AnalysisOverrides` (tested), which
+    The fields are those of ``pipeline.spec.schema.AnalysisOverrides`` (tested), which
     checks them as the spec settings they replace. Choices are offered as the spec's choices
     plus ``spec``, the spec's own choice (Dagster's launchpad takes a choice without a None)."""
 

@@ -30,7 +30,7 @@ def build_export_sensor(studies: list[Study], asset_keys: list[dg.AssetKey]) -> 
     @dg.sensor(name="raw_export_changed", minimum_interval_seconds=CHECK_EVERY_SECONDS,
                default_status=dg.DefaultSensorStatus.RUNNING,
                asset_selection=asset_keys,
-               description="Requests a run of a study when its export or spec under data/raw/<study>/ "
+               description="Requests a run of a study when its export or spec under `data/raw/<study>/` "
                            "is new or has changed since it was last ingested.")
     def raw_export_changed(context: dg.SensorEvaluationContext):
         requests = []

@@ -16,9 +16,8 @@ import dagster as dg
 
 from pipeline import paths, steps
 from pipeline.render.cells import markdown_frame
-from pipeline.scores import score_study
-from pipeline.pairing import pair_study
 from pipeline.provenance import fingerprint, record_overrides, recorded_run
+from pipeline.sources import code_version
 from pipeline.spec.study import Study
 from pipeline.warehouse import make_private, private_files, scalar, warehouse_files
 
@@ -27,7 +26,31 @@ from assets.keys import (FIGURES, INGESTED, PAIRED_TESTS, PAIRS, RAW_FILES, REPO
 from assets.resources import AnalysisOptions, Reports, Warehouse
 
 OWNER = "team:research-coordination"
-CODE_VERSION = "1"
+
+# The steps that compute each asset, its upstream assets' steps included. An asset's code version
+# hashes the source they use (pipeline.sources.code_version), so an edit to scoring code gives
+# `scores` and everything downstream a new code version at once: Dagster marks an asset stale for
+# its own code version only, and would otherwise reach the downstream assets one rematerialization
+# at a time.
+INGEST_CODE = (steps.ingest,)
+SCORES_CODE = (*INGEST_CODE, steps.score)
+PAIRS_CODE = (*SCORES_CODE, steps.pair)
+PAIRED_TESTS_CODE = (*PAIRS_CODE, steps.analyse)
+SECONDARY_CODE = (*PAIRED_TESTS_CODE, steps.secondary_analyses)
+TABLES_CODE = (*SECONDARY_CODE, steps.write_tables)
+FIGURES_CODE = (*SECONDARY_CODE, steps.write_figures)
+REPORT_CODE = (*TABLES_CODE, *FIGURES_CODE, steps.write_report)
+
+
+def p_text(p: float) -> str:
+    """A P value as the report prints it (AMA style): "P < .001", "P = .03"."""
+    # Imported here: the tables module brings scipy, which loading the definitions does without.
+    from pipeline.render.tables import format_p
+
+    text = format_p(p)
+    if text == "NA":
+        return "P not computed"
+    return f"P {text[0]} {text[1:]}" if text[0] in "<>" else f"P = {text}"
 
 
 def _paths(paths) -> dict[str, dg.MetadataValue]:
@@ -62,7 +85,7 @@ def _raw_files_asset(study: Study) -> dg.SourceAsset:
 
     @dg.observable_source_asset(name=RAW_FILES, key_prefix=[s], group_name="ingest", owners=[OWNER],
                                 tags={"study": s},
-                                description=f"The raw exports and spec of study '{s}' in data/raw/{s}/, "
+                                description=f"The raw exports and spec of study `{s}` in `data/raw/{s}/`, "
                                             "versioned by content hash: a changed file marks everything "
                                             "downstream stale.")
     def raw_files() -> dg.DataVersion:
@@ -73,7 +96,7 @@ def _raw_files_asset(study: Study) -> dg.SourceAsset:
 
 def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     s = study.name
-    common = {"key_prefix": [s], "owners": [OWNER], "code_version": CODE_VERSION, "tags": {"study": s}}
+    common = {"key_prefix": [s], "owners": [OWNER], "tags": {"study": s}}
 
     def planned(options: AnalysisOptions, reports: Reports) -> Study:
         """The study with this run's analysis overrides, which provenance records."""
@@ -88,7 +111,8 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         raw_files = _raw_files_asset(study)
 
     @dg.asset(name=INGESTED, group_name="ingest", deps=[raw_files], kinds={"duckdb", "csv"}, **common,
-              description=f"Raw exports of study '{s}' read into the warehouse. Every row is accepted "
+              code_version=code_version(*INGEST_CODE),
+              description=f"Raw exports of study `{s}` read into the warehouse. Every row is accepted "
                           "or quarantined with a reason; only columns the study spec maps are read.")
     def ingested(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
         with _recorded(warehouse, study, INGESTED, reports) as con:
@@ -105,21 +129,23 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(fingerprint(study)))
 
     @dg.asset(name=SCORES, group_name="scores", deps=[ingested], kinds={"duckdb"}, **common,
+              code_version=code_version(*SCORES_CODE),
               description="Instrument scores per visit (e.g. Sunnybrook composite, House-Brackmann "
                           "grade per rater), computed in DuckDB from item-level answers.")
     def scores(warehouse: Warehouse) -> dg.MaterializeResult:
         with _recorded(warehouse, study, SCORES) as con:
-            score_study(con, study)
+            steps.score(con, study)
             n, missing = con.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE value IS NULL) FROM {s}.scores").fetchall()[0]
         return dg.MaterializeResult(metadata={"dagster/row_count": n, "missing scores": missing})
 
     @dg.asset(name=PAIRS, group_name="pairs", deps=[scores], kinds={"duckdb"}, **common,
+              code_version=code_version(*PAIRS_CODE),
               description="Pre/post pairs per planned outcome, by the visit rules of the analysis plan.")
     def pairs(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, PAIRS, reports) as con:
-            pair_study(con, effective)
+            steps.pair(con, effective)
             summary = con.execute(f"SELECT * FROM {s}.pairing_summary").df()
         return dg.MaterializeResult(metadata={
             "dagster/row_count": int(summary["paired"].sum()),
@@ -127,9 +153,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         })
 
     @dg.asset(name=PAIRED_TESTS, group_name="analysis", deps=[pairs], kinds={"duckdb", "scipy"}, **common,
+              code_version=code_version(*PAIRED_TESTS_CODE),
               description="Paired tests of post - pre for every planned outcome, whole cohort and each "
                           "subgroup: t and Wilcoxon signed-rank, effect sizes, adjusted P "
-                          "(reports/<study>/tables/paired_tests.csv, full precision).")
+                          f"(`reports/{s}/tables/paired_tests.csv`, full precision).")
     def paired_tests(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, PAIRED_TESTS, reports) as con:
@@ -137,19 +164,24 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         primary_name = effective.analysis.primary or results["outcome"].iat[0]
         primary = results[results["outcome"] == primary_name].iloc[0]
         preview = results[["outcome", "score", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_used", "p_adj",
-                           "test_used"]]
+                           "test_used"]].copy()
+        # P as the report prints it; the CSV keeps full precision.
+        from pipeline.render.tables import format_p
+
+        preview["p_used"] = [format_p(p) for p in preview["p_used"]]
+        preview["p_adj"] = [format_p(p) for p in preview["p_adj"]]
         return dg.MaterializeResult(metadata={
             **_paths([steps.study_reports(reports.folder, study) / "tables" / "paired_tests.csv"]),
             "dagster/row_count": len(results),
             "primary outcome": f"{primary['outcome']} {primary['score']}",
             "primary mean change": float(primary["mean_diff"]),
-            "primary P": float(primary["p_used"]),
+            "primary P": p_text(float(primary["p_used"])),
             "results": dg.MetadataValue.md(markdown_frame(preview)),
             "analysis overrides": dg.MetadataValue.json(analysis_options.overrides),
         })
 
     @dg.asset(name=SECONDARY_ANALYSES, group_name="analysis", deps=[paired_tests], kinds={"duckdb", "scipy"},
-              **common,
+              **common, code_version=code_version(*SECONDARY_CODE),
               description="The rest of the analysis plan, one full-precision table each: subgroups and "
                           "ANCOVA, change direction (sign test, McNemar, Bowker), responders, rater "
                           "reliability, baseline-change correlation, missing data, mixed-model visit means.")
@@ -160,7 +192,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(metadata={**_paths(written), "dagster/row_count": len(written)})
 
     @dg.asset(name=TABLES, group_name="tables", deps=[secondary_analyses], kinds={"csv", "markdown", "docx"},
-              **common,
+              **common, code_version=code_version(*TABLES_CODE),
               description="Publication tables (Table 1, Table 2, Table 3 and eTables) as CSV, Markdown, "
                           "HTML, LaTeX and Word, rounded for print.")
     def publication_tables(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
@@ -173,6 +205,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         })
 
     @dg.asset(name=FIGURES, group_name="figures", deps=[secondary_analyses], kinds={"matplotlib"}, **common,
+              code_version=code_version(*FIGURES_CODE),
               description="Publication figures (slope plots, before/after boxes, change distribution, grade "
                           "shift, patient flow, rater agreement, trajectory, subgroup forest) as PNG 300 dpi, "
                           "TIFF 600 dpi, PDF and SVG at single- and double-column width.")
@@ -186,7 +219,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                                               "folder": dg.MetadataValue.path(str(folder))})
 
     @dg.asset(name=REPORT, group_name="report", deps=[publication_tables, figures], kinds={"html", "docx"},
-              **common,
+              **common, code_version=code_version(*REPORT_CODE),
               description="The study report: one self-contained HTML file (and a Word copy) with the tables, "
                           "figures, Methods paragraph and provenance.")
     def study_report(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:

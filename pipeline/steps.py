@@ -37,6 +37,17 @@ def ingest(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> l
     return files
 
 
+def score(con: duckdb.DuckDBPyConnection, study: Study) -> None:
+    """Every instrument's scores per visit, from the ingested item answers: ``<study>.scores``."""
+    score_study(con, study)
+
+
+def pair(con: duckdb.DuckDBPyConnection, study: Study) -> None:
+    """The pre/post pairs of every planned outcome by the plan's visit rules: ``<study>.pairs``
+    and ``<study>.pairing_summary``."""
+    pair_study(con, study)
+
+
 def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
     """Each subject's level in every planned subgroup (:func:`pipeline.statistics.subgroups.subgroup_levels`)."""
     from pipeline.statistics.subgroups import COLUMNS, subgroup_levels
@@ -322,8 +333,8 @@ def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -
 
 def _run_steps(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
     files = ingest(con, study, reports_dir)
-    score_study(con, study)
-    pair_study(con, study)
+    score(con, study)
+    pair(con, study)
     results = analyse(con, study, reports_dir)
     secondary = secondary_analyses(con, study, reports_dir)
     written = [study_reports(reports_dir, study) / "provenance.json",
@@ -333,3 +344,18 @@ def _run_steps(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) 
     written += write_report(con, study, reports_dir)
     written += secondary
     return {"files": files, "results": results, "paths": written, "notes": nothing_to_analyse(con, study)}
+
+
+# What the asset checks ask of the warehouse and the plan, so the Dagster layer calls this module only.
+
+def identifier_findings(con: duckdb.DuckDBPyConnection, study: Study) -> list:
+    """Columns of the study's ingested tables that look like identifiers, apart from those the
+    spec allows (:func:`pipeline.ingest.deidentify.scan_warehouse`)."""
+    from pipeline.ingest.deidentify import scan_warehouse
+
+    return scan_warehouse(con, study.name, dict(study.identifiers_allowed))
+
+
+def planned_outcomes(study: Study) -> pd.DataFrame:
+    """The plan's outcomes, one row per outcome and score (:func:`pipeline.pairing.outcomes_frame`)."""
+    return outcomes_frame(study)

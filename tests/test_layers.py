@@ -9,55 +9,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("pipeline", "assets")
-
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
+from pipeline import sources
 
 
 def _modules() -> dict[str, Path]:
-    return {_module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
-
-
-def _imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """The project modules ``name`` imports anywhere in its source (module level or in a function)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    is_package = path.name == "__init__.py"
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: from the module's package
-                base = name.split(".")[: len(name.split(".")) - node.level + is_package]
-                prefix = ".".join(base + ([node.module] if node.module else []))
-            else:
-                prefix = node.module or ""
-            # "from pipeline import warehouse" imports the module pipeline.warehouse.
-            targets = [f"{prefix}.{alias.name}" if f"{prefix}.{alias.name}" in known else prefix
-                       for alias in node.names]
-        else:
-            continue
-        for target in targets:
-            # The deepest project module named by the import.
-            while target and target not in known:
-                target = target.rpartition(".")[0]
-            if target and target != name:
-                found.add(target)
-    return found
+    return sources.modules()
 
 
 def _graph() -> dict[str, set[str]]:
-    modules = _modules()
-    known = set(modules)
-    graph = {name: _imports(name, path, known) for name, path in modules.items()}
-    # A package's __init__ is run by importing any of its modules: not an edge of its own.
-    return {name: {t for t in targets if not name.startswith(t + ".")} for name, targets in graph.items()}
+    return {name: set(targets) for name, targets in sources.import_graph().items()}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -117,5 +77,5 @@ def test_no_import_cycles():
 def test_the_graph_sees_every_kind_of_import(tmp_path, source, expected):
     path = tmp_path / "m.py"
     path.write_text(source)
-    assert _imports("pipeline.m", path, {"pipeline", "pipeline.warehouse", "pipeline.ingest.ingestion",
-                                        "pipeline.spec.study"}) == expected
+    assert sources.imports("pipeline.m", path, {"pipeline", "pipeline.warehouse", "pipeline.ingest.ingestion",
+                                               "pipeline.spec.study"}) == expected
