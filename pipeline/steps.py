@@ -75,7 +75,7 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     secondary outcomes within each group (Holm or Benjamini-Hochberg, as the plan says); the
     primary outcome's is not.
     """
-    from pipeline.render import tables
+    from pipeline.render import writers
     from pipeline.statistics.paired import paired_tests, test_label_without_pairs
 
     plan = study.analysis
@@ -114,7 +114,7 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     results = results.reset_index(drop=True)
     every_group = pd.concat([results, subgroups.assign(study=study.name)[results.columns]], ignore_index=True)
     write_frame(con, f"{study.name}.paired_tests", every_group)
-    tables.write_results(every_group, study_reports(reports_dir, study) / "tables", "paired_tests")
+    writers.write_results(every_group, study_reports(reports_dir, study) / "tables", "paired_tests")
     # The subgroup rows as a view: readers that want only them need no second copy.
     kind = scalar(con, "SELECT any_value(table_type) FROM information_schema.tables "
                        "WHERE table_schema = ? AND table_name = 'paired_tests_subgroups'", [study.name])
@@ -134,12 +134,12 @@ def _higher_is_better(study: Study) -> dict[str, bool]:
 def _save(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, name: str,
           frame: pd.DataFrame) -> Path:
     """Write one tidy result table to the warehouse and ``tables/<name>.csv`` (full precision)."""
-    from pipeline.render import tables
+    from pipeline.render import writers
 
     frame = frame.copy()
     frame.insert(0, "study", study.name)
     write_frame(con, f"{study.name}.{name}", frame)
-    return tables.write_results(frame, study_reports(reports_dir, study) / "tables", name)
+    return writers.write_results(frame, study_reports(reports_dir, study) / "tables", name)
 
 
 def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path,
@@ -235,16 +235,39 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
     return written
 
 
+def _result_table(con: duckdb.DuckDBPyConnection, study: Study, name: str) -> pd.DataFrame | None:
+    """``<study>.<name>`` when the warehouse has it (a secondary analysis the plan ran), else None."""
+    if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                  [study.name, name]):
+        return None
+    return read_frame(con, f"SELECT * FROM {study.name}.{name}")
+
+
 def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """Every publication table under ``reports/<study>/tables/`` as CSV, Markdown, HTML,
     LaTeX and DOCX: Table 2 (first: ``table_2.csv``, ``table_2.md``), Table 1, the flow and
-    missing-data eTables, and Table 3 / other eTables when their results exist."""
-    from pipeline.render import tables
+    missing-data eTables, and Table 3 / other eTables when their results exist.
 
+    The tables' text is kept in ``<study>.publication_tables``
+    (:func:`pipeline.render.tables.as_frame`), where :func:`write_report` reads it."""
+    from pipeline.render import tables, writers
+
+    s = study.name
+    results = {name: frame for name in tables.RESULT_TABLES
+               if (frame := _result_table(con, study, name)) is not None}
+    built = tables.publication_tables(
+        study,
+        paired_tests=read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'"),
+        subjects=read_frame(con, f"SELECT * FROM {s}.subjects"),
+        visits=read_frame(con, f"SELECT subject, day FROM {s}.visits"),
+        pairing_summary=read_frame(con, f"SELECT * FROM {s}.pairing_summary"),
+        subjects_file=read_frame(con, f"SELECT * FROM {s}.source_files WHERE file = ?", [study.subjects_path.name]),
+        results=results)
     folder = study_reports(reports_dir, study) / "tables"
     written = []
-    for stem, table in tables.publication_tables(con, study):
-        written += tables.write_table(table, folder, stem)
+    for stem, table in built:
+        written += writers.write_table(table, folder, stem)
+    write_frame(con, f"{s}.publication_tables", tables.as_frame(built))
     return written
 
 
@@ -267,7 +290,10 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     folder = study_reports(reports_dir, study)
     provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
     results = read_frame(con, f"SELECT * FROM {study.name}.paired_tests WHERE \"group\" = 'all'")
-    table_list = tables.publication_tables(con, study)
+    if _result_table(con, study, "publication_tables") is None:
+        raise FileNotFoundError(f"{study.name}.publication_tables is missing: write the tables (write_tables) "
+                                "before the report.")
+    table_list = tables.from_frame(read_frame(con, f"SELECT * FROM {study.name}.publication_tables"))
     figure_list = []
     for spec in figures.study_figures(con, study):
         # The widest version the run wrote: it reads best on screen.
