@@ -271,36 +271,57 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     return written
 
 
+FIGURE_LIST_COLUMNS = ("position", "stem", "caption", "png")
+
+
 def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """Every figure under ``reports/<study>/figures/`` (single column, 3.5 in) and
-    ``figures/double_column/`` (7 in), each as PNG 300 dpi, TIFF 600 dpi, PDF and SVG."""
+    ``figures/double_column/`` (7 in), each as PNG 300 dpi, TIFF 600 dpi, PDF and SVG.
+
+    The figures drawn are listed in ``<study>.figure_list``, in report order, where
+    :func:`write_report` reads them: ``position`` (from 1), ``stem``, ``caption`` and ``png``, the
+    widest PNG written (it reads best on screen), relative to ``reports/<study>/``."""
     from pipeline.render import figures
 
-    return figures.export(figures.study_figures(con, study), study_reports(reports_dir, study) / "figures")
+    folder = study_reports(reports_dir, study)
+    specs = figures.study_figures(con, study)
+    written = figures.export(specs, folder / "figures")
+    pngs = [(figures.width_folder(Path("figures"), spec.widths[-1]) / f"{spec.stem}.png").as_posix()
+            for spec in specs]
+    listed = pd.DataFrame({"position": pd.Series(range(1, len(specs) + 1), dtype="int64"),
+                           "stem": pd.Series([spec.stem for spec in specs], dtype="string"),
+                           "caption": pd.Series([spec.caption for spec in specs], dtype="string"),
+                           "png": pd.Series(pngs, dtype="string")}, columns=list(FIGURE_LIST_COLUMNS))
+    write_frame(con, f"{study.name}.figure_list", listed)
+    return written
 
 
 def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """``reports/<study>/report.html`` (self-contained) and ``report.docx``: tables, figures,
-    Methods paragraph and provenance. Reads the PNGs that :func:`write_figures` wrote
-    (double column where there is one), so it runs after it."""
+    Methods paragraph and provenance.
+
+    Builds no table and draws no figure: the tables are the text :func:`write_tables` kept in
+    ``<study>.publication_tables``, the figures the PNGs :func:`write_figures` wrote and listed in
+    ``<study>.figure_list``, so it runs after both."""
     import json
 
     from pipeline.render import figures, report as report_html, tables
 
+    s = study.name
     folder = study_reports(reports_dir, study)
     provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
-    results = read_frame(con, f"SELECT * FROM {study.name}.paired_tests WHERE \"group\" = 'all'")
-    if _result_table(con, study, "publication_tables") is None:
-        raise FileNotFoundError(f"{study.name}.publication_tables is missing: write the tables (write_tables) "
-                                "before the report.")
-    table_list = tables.from_frame(read_frame(con, f"SELECT * FROM {study.name}.publication_tables"))
+    results = read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'")
+    for name, step in (("publication_tables", "write_tables"), ("figure_list", "write_figures")):
+        if _result_table(con, study, name) is None:
+            raise FileNotFoundError(f"{s}.{name} is missing: write the {step.split('_')[1]} ({step}) "
+                                    "before the report.")
+    table_list = tables.from_frame(read_frame(con, f"SELECT * FROM {s}.publication_tables"))
     figure_list = []
-    for spec in figures.study_figures(con, study):
-        # The widest version the run wrote: it reads best on screen.
-        png = figures.width_folder(folder / "figures", spec.widths[-1]) / f"{spec.stem}.png"
+    for figure in read_frame(con, f"SELECT stem, caption, png FROM {s}.figure_list ORDER BY position").itertuples():
+        png = folder / figure.png
         if not png.is_file():
             raise FileNotFoundError(f"{png} is missing: write the figures (write_figures) before the report.")
-        figure_list.append((spec, png.read_bytes()))
+        figure_list.append((figure, png.read_bytes()))
     methods = report_html.methods_text(study, results, provenance)
     notes = nothing_to_analyse(con, study)
     figure_notes = figures.not_drawn(con, study)

@@ -150,9 +150,8 @@ def _escaped(value):
     :func:`html.escape` (markup the caller built, such as the CSS, is left as it is).
 
     Autoescape is on as well, but this runs first: markupsafe, Jinja2's escape, writes quotes
-    as ``&#34;`` and ``&#39;`` where :func:`html.escape` writes ``&quot;`` and ``&#x27;``,
-    and the pages were written with :func:`html.escape` before there were templates: the same
-    text keeps giving the same bytes."""
+    as ``&#34;`` and ``&#39;`` where :func:`html.escape` writes ``&quot;`` and ``&#x27;``, and
+    published pages must keep their bytes for the same text whichever library escapes it."""
     from markupsafe import Markup
 
     return value if hasattr(value, "__html__") else Markup(html.escape(str(value)))
