@@ -219,3 +219,33 @@ def test_docx_cells_are_the_xml_python_docx_writes(tmp_path):
         return [etree.tostring(p) for p in document.tables[0]._tbl.iter(docx.oxml.ns.qn("w:p"))]
 
     assert paragraphs(fast) == paragraphs(reference)
+
+
+def test_built_tables_come_back_from_the_warehouse_as_they_were_built():
+    """write_report shows the tables write_tables kept in the warehouse, not tables built again."""
+    import duckdb
+
+    from pipeline.warehouse import read_frame, write_frame
+
+    empty = writers.Table("Table 8. No rows", pd.DataFrame(columns=["Outcome", "P"]), ("Note.",))
+    built = [("t", _table()), ("e", empty)]
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA s")
+    write_frame(con, "s.publication_tables", tables.as_frame(built))
+    back = tables.from_frame(read_frame(con, "SELECT * FROM s.publication_tables"))
+    assert [stem for stem, _ in back] == ["t", "e"]
+    for (_, before), (_, after) in zip(built, back):
+        assert (after.title, after.footnotes, after.indent) == (before.title, before.footnotes, before.indent)
+        assert list(after.body.columns) == list(before.body.columns)
+        assert after.body.values.tolist() == before.body.values.tolist()
+        assert writers.to_html(after, standalone=True) == writers.to_html(before, standalone=True)
+
+
+def test_html_templates_escape_every_value_and_ship_with_the_package():
+    hostile = writers.Table('<script>alert("x")</script>', pd.DataFrame({"<b>": ["a & b"]}), ("<i>'n'</i>",))
+    page = writers.to_html(hostile, standalone=True)
+    assert "<script>" not in page and "<b>" not in page and "<i>" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page and "a &amp; b" in page
+    assert "&#x27;n&#x27;" in page
+    assert {"publication_table.html.j2", "publication_table_page.html.j2", "report.html.j2",
+            "publication.css", "report.css"} <= set(writers.templates().list_templates())
