@@ -236,7 +236,7 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
 
 
 def _result_table(con: duckdb.DuckDBPyConnection, study: Study, name: str) -> pd.DataFrame | None:
-    """``<study>.<name>`` when the warehouse has it (a secondary analysis the plan ran), else None."""
+    """``<study>.<name>`` when the warehouse has it (a result the plan ran, a list a step kept), else None."""
     if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                   [study.name, name]):
         return None
