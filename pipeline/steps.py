@@ -86,7 +86,7 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     secondary outcomes within each group (Holm or Benjamini-Hochberg, as the plan says); the
     primary outcome's is not.
     """
-    from pipeline.render import tables
+    from pipeline.render import writers
     from pipeline.statistics.paired import paired_tests, test_label_without_pairs
 
     plan = study.analysis
@@ -125,7 +125,7 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     results = results.reset_index(drop=True)
     every_group = pd.concat([results, subgroups.assign(study=study.name)[results.columns]], ignore_index=True)
     write_frame(con, f"{study.name}.paired_tests", every_group)
-    tables.write_results(every_group, study_reports(reports_dir, study) / "tables", "paired_tests")
+    writers.write_results(every_group, study_reports(reports_dir, study) / "tables", "paired_tests")
     # The subgroup rows as a view: readers that want only them need no second copy.
     kind = scalar(con, "SELECT any_value(table_type) FROM information_schema.tables "
                        "WHERE table_schema = ? AND table_name = 'paired_tests_subgroups'", [study.name])
@@ -145,12 +145,12 @@ def _higher_is_better(study: Study) -> dict[str, bool]:
 def _save(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, name: str,
           frame: pd.DataFrame) -> Path:
     """Write one tidy result table to the warehouse and ``tables/<name>.csv`` (full precision)."""
-    from pipeline.render import tables
+    from pipeline.render import writers
 
     frame = frame.copy()
     frame.insert(0, "study", study.name)
     write_frame(con, f"{study.name}.{name}", frame)
-    return tables.write_results(frame, study_reports(reports_dir, study) / "tables", name)
+    return writers.write_results(frame, study_reports(reports_dir, study) / "tables", name)
 
 
 def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path,
@@ -246,46 +246,93 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
     return written
 
 
+def _result_table(con: duckdb.DuckDBPyConnection, study: Study, name: str) -> pd.DataFrame | None:
+    """``<study>.<name>`` when the warehouse has it (a result the plan ran, a list a step kept), else None."""
+    if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                  [study.name, name]):
+        return None
+    return read_frame(con, f"SELECT * FROM {study.name}.{name}")
+
+
 def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """Every publication table under ``reports/<study>/tables/`` as CSV, Markdown, HTML,
     LaTeX and DOCX: Table 2 (first: ``table_2.csv``, ``table_2.md``), Table 1, the flow and
-    missing-data eTables, and Table 3 / other eTables when their results exist."""
-    from pipeline.render import tables
+    missing-data eTables, and Table 3 / other eTables when their results exist.
 
+    The tables' text is kept in ``<study>.publication_tables``
+    (:func:`pipeline.render.tables.as_frame`), where :func:`write_report` reads it."""
+    from pipeline.render import tables, writers
+
+    s = study.name
+    results = {name: frame for name in tables.RESULT_TABLES
+               if (frame := _result_table(con, study, name)) is not None}
+    built = tables.publication_tables(
+        study,
+        paired_tests=read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'"),
+        subjects=read_frame(con, f"SELECT * FROM {s}.subjects"),
+        visits=read_frame(con, f"SELECT subject, day FROM {s}.visits"),
+        pairing_summary=read_frame(con, f"SELECT * FROM {s}.pairing_summary"),
+        subjects_file=read_frame(con, f"SELECT * FROM {s}.source_files WHERE file = ?", [study.subjects_path.name]),
+        results=results)
     folder = study_reports(reports_dir, study) / "tables"
     written = []
-    for stem, table in tables.publication_tables(con, study):
-        written += tables.write_table(table, folder, stem)
+    for stem, table in built:
+        written += writers.write_table(table, folder, stem)
+    write_frame(con, f"{s}.publication_tables", tables.as_frame(built))
     return written
+
+
+FIGURE_LIST_COLUMNS = ("position", "stem", "caption", "png")
 
 
 def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """Every figure under ``reports/<study>/figures/`` (single column, 3.5 in) and
-    ``figures/double_column/`` (7 in), each as PNG 300 dpi, TIFF 600 dpi, PDF and SVG."""
+    ``figures/double_column/`` (7 in), each as PNG 300 dpi, TIFF 600 dpi, PDF and SVG.
+
+    The figures drawn are listed in ``<study>.figure_list``, in report order, where
+    :func:`write_report` reads them: ``position`` (from 1), ``stem``, ``caption`` and ``png``, the
+    widest PNG written (it reads best on screen), relative to ``reports/<study>/``."""
     from pipeline.render import figures
 
-    return figures.export(figures.study_figures(con, study), study_reports(reports_dir, study) / "figures")
+    folder = study_reports(reports_dir, study)
+    specs = figures.study_figures(con, study)
+    written = figures.export(specs, folder / "figures")
+    pngs = [(figures.width_folder(Path("figures"), spec.widths[-1]) / f"{spec.stem}.png").as_posix()
+            for spec in specs]
+    listed = pd.DataFrame({"position": pd.Series(range(1, len(specs) + 1), dtype="int64"),
+                           "stem": pd.Series([spec.stem for spec in specs], dtype="string"),
+                           "caption": pd.Series([spec.caption for spec in specs], dtype="string"),
+                           "png": pd.Series(pngs, dtype="string")}, columns=list(FIGURE_LIST_COLUMNS))
+    write_frame(con, f"{study.name}.figure_list", listed)
+    return written
 
 
 def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """``reports/<study>/report.html`` (self-contained) and ``report.docx``: tables, figures,
-    Methods paragraph and provenance. Reads the PNGs that :func:`write_figures` wrote
-    (double column where there is one), so it runs after it."""
+    Methods paragraph and provenance.
+
+    Builds no table and draws no figure: the tables are the text :func:`write_tables` kept in
+    ``<study>.publication_tables``, the figures the PNGs :func:`write_figures` wrote and listed in
+    ``<study>.figure_list``, so it runs after both."""
     import json
 
     from pipeline.render import figures, report as report_html, tables
 
+    s = study.name
     folder = study_reports(reports_dir, study)
     provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
-    results = read_frame(con, f"SELECT * FROM {study.name}.paired_tests WHERE \"group\" = 'all'")
-    table_list = tables.publication_tables(con, study)
+    results = read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'")
+    for name, step in (("publication_tables", "write_tables"), ("figure_list", "write_figures")):
+        if _result_table(con, study, name) is None:
+            raise FileNotFoundError(f"{s}.{name} is missing: write the {step.split('_')[1]} ({step}) "
+                                    "before the report.")
+    table_list = tables.from_frame(read_frame(con, f"SELECT * FROM {s}.publication_tables"))
     figure_list = []
-    for spec in figures.study_figures(con, study):
-        # The widest version the run wrote: it reads best on screen.
-        png = figures.width_folder(folder / "figures", spec.widths[-1]) / f"{spec.stem}.png"
+    for figure in read_frame(con, f"SELECT stem, caption, png FROM {s}.figure_list ORDER BY position").itertuples():
+        png = folder / figure.png
         if not png.is_file():
             raise FileNotFoundError(f"{png} is missing: write the figures (write_figures) before the report.")
-        figure_list.append((spec, png.read_bytes()))
+        figure_list.append((figure, png.read_bytes()))
     methods = report_html.methods_text(study, results, provenance)
     notes = nothing_to_analyse(con, study)
     figure_notes = figures.not_drawn(con, study)

@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import write_study
+from pipeline.render import writers
 from specs import study_toml
-from pipeline.render import tables
 from pipeline.cli import main
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "\t=1", "\r=1"]
@@ -47,7 +47,7 @@ def starts_formula(cell: str) -> bool:
     return bare[:1] in FORMULA_CHARACTERS and not STATISTIC.fullmatch(bare)
 
 
-def _hostile_table() -> tables.Table:
+def _hostile_table() -> writers.Table:
     """A table with each hostile value as a row label (indented or not), as a level in another
     column and in a heading, next to numbers and formatted statistics."""
     body = pd.DataFrame({
@@ -55,7 +55,7 @@ def _hostile_table() -> tables.Table:
         "Level": HOSTILE[::-1],
         "@SUM(1+1) (n = 2)": NUMBERS,
     })
-    return tables.Table("Table 9. Hostile", body, ("Plain note.",), (0, 1, 0, 1, 0, 1))
+    return writers.Table("Table 9. Hostile", body, ("Plain note.",), (0, 1, 0, 1, 0, 1))
 
 
 def csv_cells(text: str) -> list[str]:
@@ -85,7 +85,7 @@ def latex_cells(text: str) -> list[str]:
     rows = text.split("\\midrule")[1].split("\\bottomrule")[0].strip().split(" \\\\\n")
     header = text.split("\\toprule\n")[1].split(" \\\\")[0]
     cells = [c.replace("\\quad ", "").removesuffix(" \\\\") for r in [header, *rows] for c in r.split(" & ")]
-    for character, escaped in tables._LATEX.items():
+    for character, escaped in writers._LATEX.items():
         cells = [c.replace(escaped, character) for c in cells]
     return cells
 
@@ -101,9 +101,9 @@ def cells_of(path: Path) -> list[str]:
         path.suffix, lambda _: docx_cells(path))(text)
 
 
-@pytest.mark.parametrize("fmt", tables.FORMATS)
+@pytest.mark.parametrize("fmt", writers.FORMATS)
 def test_each_table_format_writes_formula_text_as_text(tmp_path, fmt):
-    (path,) = tables.write_table(_hostile_table(), tmp_path, "t", (fmt,))
+    (path,) = writers.write_table(_hostile_table(), tmp_path, "t", (fmt,))
     cells = cells_of(path)
     assert [c for c in cells if starts_formula(c)] == []
     # The statistics are written as they were given...
@@ -117,7 +117,7 @@ def test_each_table_format_writes_formula_text_as_text(tmp_path, fmt):
 def test_table_csv_cells_read_back_exactly():
     """The CSV read back with the csv module: each hostile cell is the value behind a quote
     (indentation after it), the numbers unchanged, and the field quoted (OWASP)."""
-    text = tables.to_csv(_hostile_table())
+    text = writers.to_csv(_hostile_table())
     rows = [r for r in csv.reader(io.StringIO(text, newline="")) if not r[0].startswith("#")]
     assert rows[0] == ["Characteristic", "Level", "'@SUM(1+1) (n = 2)"]
     assert [r[0] for r in rows[1:]] == ["'" + "  " * indent + v[1:] for v, indent in zip(NEUTRALISED, (0, 1, 0, 1, 0, 1))]
@@ -133,7 +133,7 @@ def test_csv_field_that_a_semicolon_locale_would_split_is_quoted():
     start a cell. That piece gets its quote and the field is quoted; a ';' before ordinary text
     leaves the field as pandas writes it."""
     body = pd.DataFrame({"Level": ["Bell palsy;=1+1", "a; fewer than 2", "x\ry", "b;-1.2"], "n": ["1", "2", "3", "4"]})
-    text = tables.to_csv(tables.Table("T", body))
+    text = writers.to_csv(writers.Table("T", body))
     assert text.splitlines()[1:3] == ['"Bell palsy;\'=1+1",1', "a; fewer than 2,2"]
     assert '"x\ry",3' in text  # a carriage return ends a line for Excel and the csv module
     assert '\n"b;\'-1.2",4\n' in text  # what follows a piece is unknown: no number exception
@@ -147,7 +147,7 @@ def test_csv_footnote_lines_split_into_no_formula_cell():
     that would start a formula is prefixed; the line still starts with '#', so readers that skip
     comments still skip it."""
     note = 'Levels: left, =HYPERLINK("x","y"); -2+3, "@SUM(1)", 12, -0.5 (-1.0 to 0.0)'
-    text = tables.to_csv(tables.Table("T", pd.DataFrame({"a": ["1"]}), (note,)))
+    text = writers.to_csv(writers.Table("T", pd.DataFrame({"a": ["1"]}), (note,)))
     line = text.splitlines()[-1]
     assert line == "# Levels: left,' =HYPERLINK(\"x\",\"y\");' -2+3,' \"@SUM(1)\", 12,' -0.5 (-1.0 to 0.0)"
     assert [c for c in csv_cells(text) if starts_formula(c.lstrip().lstrip('"'))] == []
@@ -164,7 +164,7 @@ def test_results_csv_neutralises_text_and_keeps_numbers_numeric(tmp_path):
         "mean_diff": [-1.2, -0.5, -1e-05, float("-inf"), float("nan"), 2.0],
         "note": ["-0.5 (-1.0 to 0.0)", "<.001", "−1.2", "", None, "-1.2"],
     })
-    path = tables.write_results(frame, tmp_path, "paired_tests")
+    path = writers.write_results(frame, tmp_path, "paired_tests")
     rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8"), newline="")))
     assert rows[0] == ["study", "group", "n_pairs", "mean_diff", "note"]
     assert [r[1] for r in rows[1:]] == NEUTRALISED
@@ -179,7 +179,7 @@ def test_results_csv_neutralises_text_and_keeps_numbers_numeric(tmp_path):
 def test_results_without_formula_text_are_the_bytes_pandas_writes(tmp_path):
     frame = pd.DataFrame({"group": ["all", "etiology: bells_palsy", "a; fewer than 2", 'say "x", y'],
                           "mean_diff": [-1.2, float("nan"), 1 / 3, -0.0]})
-    path = tables.write_results(frame, tmp_path, "r")
+    path = writers.write_results(frame, tmp_path, "r")
     assert path.read_bytes() == frame.to_csv(index=False, lineterminator="\n", float_format="%.17g").encode()
 
 
@@ -304,7 +304,7 @@ def test_random_cells_never_start_a_formula_in_csv(cells):
     """Fuzzed: whatever text reaches a table cell, no cell a spreadsheet splits off starts a formula.
     (The first column holds row labels, as in every table the pipeline writes: a line whose first
     cell is a bare number is not one it writes, and read whole at ";" it would start with a sign.)"""
-    table = tables.Table("Table 9. Fuzzed", pd.DataFrame({"Characteristic": ["row"] * len(cells),
+    table = writers.Table("Table 9. Fuzzed", pd.DataFrame({"Characteristic": ["row"] * len(cells),
                                                           "Value": cells, "Other": cells[::-1]}), (),
                          tuple(0 for _ in cells))
-    assert [c for c in csv_cells(tables.to_csv(table)) if starts_formula(c)] == []
+    assert [c for c in csv_cells(writers.to_csv(table)) if starts_formula(c)] == []

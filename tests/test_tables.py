@@ -6,7 +6,9 @@ import numpy as np
 
 import pytest
 
-from pipeline.render.tables import estimate_ci, format_p, mean_sd
+from pipeline.render.style import AMA
+
+format_p, mean_sd, estimate_ci = AMA.p, AMA.mean_sd, AMA.estimate_ci
 
 
 @pytest.mark.parametrize("p, text", [
@@ -30,7 +32,8 @@ def test_numbers_round_only_when_rendered():
 import docx  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.render import tables  # noqa: E402
+from pipeline.render import tables, writers  # noqa: E402
+from pipeline.statistics import baseline  # noqa: E402
 
 SUBJECTS = pd.DataFrame({
     "subject": ["S1", "S2", "S3", "S4", "S5"],
@@ -47,8 +50,8 @@ VISITS = pd.DataFrame({"subject": ["S1", "S1", "S2", "S3", "S4", "S5"],
 
 @pytest.fixture
 def tidy_by_etiology():
-    follow_up = tables.follow_up_months(VISITS)
-    return tables.baseline_characteristics(SUBJECTS, follow_up, by="etiology")
+    follow_up = baseline.follow_up_months(VISITS)
+    return baseline.baseline_characteristics(SUBJECTS, follow_up, by="etiology")
 
 
 def _row(tidy, variable, group, level=""):
@@ -95,10 +98,10 @@ def test_table_1_group_p_values_match_r(tidy_by_etiology):
 
 def test_group_p_tests_match_r():
     # R: oneway.test(x ~ g, var.equal = TRUE) with x = c(6, 7, 8, 5, 9, 12), g = c(1, 1, 1, 2, 2, 2)
-    p, test = tables._group_p("continuous", "mean_sd", [np.array([6, 7, 8.]), np.array([5, 9, 12.])], None)
+    p, test = baseline.group_p("continuous", "mean_sd", [np.array([6, 7, 8.]), np.array([5, 9, 12.])], None)
     assert p == pytest.approx(0.47342736525713763, rel=1e-12) and test == "one-way analysis of variance"
     # R: chisq.test(matrix(c(20, 10, 15, 25), 2), correct = FALSE)$p.value
-    p, test = tables._group_p("categorical", "", None, np.array([[20, 15], [10, 25]]))
+    p, test = baseline.group_p("categorical", "", None, np.array([[20, 15], [10, 25]]))
     assert p == pytest.approx(0.015725299754505352, rel=1e-12) and test == "Pearson χ2 test"
 
 
@@ -122,12 +125,12 @@ def test_table_1_rendering(tidy_by_etiology):
 def test_unknown_text_in_a_number_column_is_one_clear_message():
     bad = SUBJECTS.assign(age=["40", "fifty", "60", "90+", "30"])
     with pytest.raises(ValueError, match="subjects column 'age': 'fifty' is not a number"):
-        tables.baseline_characteristics(bad)
+        baseline.baseline_characteristics(bad)
 
 
 def test_percent_digits_follow_ama():
-    assert tables.percent_digits(99) == 0 and tables.percent_digits(100) == 1
-    assert tables.count_percent(1, 3, 0) == "1 (33)" and tables.count_percent(1, 300, 1) == "1 (0.3)"
+    assert AMA.percent_digits(99) == 0 and AMA.percent_digits(100) == 1
+    assert AMA.count_percent(1, 3, 0) == "1 (33)" and AMA.count_percent(1, 300, 1) == "1 (0.3)"
 
 
 # --------------------------------------------------------------------------- Table 2 extras and renderers
@@ -154,14 +157,14 @@ def test_table_2_adds_adjusted_p_and_effect_size_when_present():
     assert "Adjusted P" not in plain.body and "Rank-biserial r" not in plain.body
 
 
-def _table() -> tables.Table:
-    return tables.Table("Table 9. A & B", pd.DataFrame({"Characteristic": ["Sex, No. (%)", "Female"],
+def _table() -> writers.Table:
+    return writers.Table("Table 9. A & B", pd.DataFrame({"Characteristic": ["Sex, No. (%)", "Female"],
                                                          "Overall (n = 5)": ["", "3 (60)"], "P": [".04", ""]}),
                         ("P from the Pearson χ2 test; 50% ± 2 and a_b.",), (0, 1))
 
 
 def test_renderers(tmp_path):
-    written = tables.write_table(_table(), tmp_path, "t")
+    written = writers.write_table(_table(), tmp_path, "t")
     assert [p.suffix for p in written] == [".csv", ".md", ".html", ".tex", ".docx"]
     csv = (tmp_path / "t.csv").read_text()
     assert "  Female,3 (60)," in csv and csv.endswith("# P from the Pearson χ2 test; 50% ± 2 and a_b.\n")
@@ -176,7 +179,7 @@ def test_renderers(tmp_path):
 
 
 def test_docx_is_a_real_word_table(tmp_path):
-    path = tables.to_docx(_table(), tmp_path / "t.docx")
+    path = writers.to_docx(_table(), tmp_path / "t.docx")
     document = docx.Document(str(path))
     assert len(document.tables) == 1
     grid = document.tables[0]
@@ -185,34 +188,64 @@ def test_docx_is_a_real_word_table(tmp_path):
     notes = [p for p in document.paragraphs if "Pearson" in p.text]
     assert notes and notes[0].runs[0].font.superscript
     assert document.core_properties.created.year == 2000  # fixed, so bytes do not change
-    again = tables.to_docx(_table(), tmp_path / "again.docx")
+    again = writers.to_docx(_table(), tmp_path / "again.docx")
     assert again.read_bytes() == path.read_bytes()
 
 
 def test_docx_cells_are_the_xml_python_docx_writes(tmp_path):
     """The table cells are written as XML directly; python-docx's own calls for the same
-    formatting (run size, no space after, indent, centring, bold: tables.fill_docx_cell) must
+    formatting (run size, no space after, indent, centring, bold: writers.fill_docx_cell) must
     give the same XML."""
     from lxml import etree
 
     body = pd.DataFrame({"Name": ["  leading space", "", "tab\there", "line\nbreak", "é ± χ2 <&>"],
                          "Value": ["1", " 2 ", "", "3", "4"]})
-    table = tables.Table("T", body, (), (0, 1, 0, 2, 0))
-    fast = tables.new_docx()
-    tables.add_docx_table(fast, table)
+    table = writers.Table("T", body, (), (0, 1, 0, 2, 0))
+    fast = writers.new_docx()
+    writers.add_docx_table(fast, table)
 
-    reference = tables.new_docx()
+    reference = writers.new_docx()
     reference.add_paragraph().add_run("T").bold = True
     grid = reference.add_table(rows=len(body) + 1, cols=2)
 
     for j, column in enumerate(body.columns):
-        tables.fill_docx_cell(grid.rows[0].cells[j], column, 9, bold=True, center=j > 0)
+        writers.fill_docx_cell(grid.rows[0].cells[j], column, 9, bold=True, center=j > 0)
     for i, values in enumerate(body.itertuples(index=False)):
         for j, value in enumerate(values):
-            tables.fill_docx_cell(grid.rows[i + 1].cells[j], value, 9, indent=table.indent_of(i) if j == 0 else 0,
+            writers.fill_docx_cell(grid.rows[i + 1].cells[j], value, 9, indent=table.indent_of(i) if j == 0 else 0,
                                   center=j > 0)
 
     def paragraphs(document):
         return [etree.tostring(p) for p in document.tables[0]._tbl.iter(docx.oxml.ns.qn("w:p"))]
 
     assert paragraphs(fast) == paragraphs(reference)
+
+
+def test_built_tables_come_back_from_the_warehouse_as_they_were_built():
+    """write_report shows the tables write_tables kept in the warehouse, not tables built again."""
+    import duckdb
+
+    from pipeline.warehouse import read_frame, write_frame
+
+    empty = writers.Table("Table 8. No rows", pd.DataFrame(columns=["Outcome", "P"]), ("Note.",))
+    built = [("t", _table()), ("e", empty)]
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA s")
+    write_frame(con, "s.publication_tables", tables.as_frame(built))
+    back = tables.from_frame(read_frame(con, "SELECT * FROM s.publication_tables"))
+    assert [stem for stem, _ in back] == ["t", "e"]
+    for (_, before), (_, after) in zip(built, back):
+        assert (after.title, after.footnotes, after.indent) == (before.title, before.footnotes, before.indent)
+        assert list(after.body.columns) == list(before.body.columns)
+        assert after.body.values.tolist() == before.body.values.tolist()
+        assert writers.to_html(after, standalone=True) == writers.to_html(before, standalone=True)
+
+
+def test_html_templates_escape_every_value_and_ship_with_the_package():
+    hostile = writers.Table('<script>alert("x")</script>', pd.DataFrame({"<b>": ["a & b"]}), ("<i>'n'</i>",))
+    page = writers.to_html(hostile, standalone=True)
+    assert "<script>" not in page and "<b>" not in page and "<i>" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page and "a &amp; b" in page
+    assert "&#x27;n&#x27;" in page
+    assert {"publication_table.html.j2", "publication_table_page.html.j2", "report.html.j2",
+            "publication.css", "report.css"} <= set(writers.templates().list_templates())

@@ -7,23 +7,25 @@ and spec SHA-256, code commit, package versions). It carries no time stamp, so
 the same inputs and code give the same bytes; the run's time is in the Dagster
 run history.
 
-The tables come from :mod:`pipeline.render.tables`, whose writers neutralise every cell against
-spreadsheet formulas; the provenance table here is neutralised the same way
-(:func:`pipeline.render.cells.neutralise`): a report table copied into Excel is evaluated cell by cell.
+The page is written through the Jinja2 templates of ``templates/`` (``report.html.j2``, which
+includes the publication tables' own ``publication_table.html.j2``), every value escaped. The
+tables are the ones :func:`pipeline.steps.write_tables` built, and their cells are neutralised
+against spreadsheet formulas as in every table file; the provenance table here is neutralised
+the same way (:func:`pipeline.render.cells.neutralise`): a report table copied into Excel is
+evaluated cell by cell.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import platform
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.render import tables
 from pipeline.render.cells import neutralise
-from pipeline.render.figures import FigureSpec
+from pipeline.render.tables import SYNTHETIC_NOTE
+from pipeline.render.writers import Table, add_docx_table, new_docx, save_docx, stylesheet, templates
 
 SOFTWARE = ("duckdb", "pandas", "numpy", "scipy", "matplotlib")
 
@@ -84,18 +86,6 @@ def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
     return paragraphs
 
 
-CSS = (
-    "body{font:11pt/1.45 'DejaVu Sans',Arial,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#111}"
-    "h1{font-size:16pt}h2{font-size:13pt;margin-top:2em;border-bottom:1px solid #ccc}"
-    ".synthetic{border:2px solid #D55E00;padding:.5em 1em;font-weight:bold;color:#8a3000}"
-    "figure{margin:1.5em 0}figure img{max-width:100%;height:auto}figcaption{font-size:9.5pt}"
-    "table.provenance{border-collapse:collapse;font-size:9pt}"
-    "table.provenance td,table.provenance th{border-bottom:1px solid #ddd;padding:.2em .6em;text-align:left}"
-    "code{font-size:8.5pt;word-break:break-all}"
-    + tables.TABLE_CSS
-)
-
-
 def _provenance_rows(provenance: dict) -> list[tuple[str, str]]:
     """The provenance table's rows, each cell neutralised (it names input files from the spec)."""
     return [(neutralise(k), neutralise(v)) for k, v in _provenance_items(provenance)]
@@ -120,64 +110,50 @@ def _figure_notes(figure_list: list, figure_notes: list[str]) -> list[str]:
     return (["No figure was drawn."] if not figure_list else []) + list(figure_notes)
 
 
-def report_html(study, table_list: list[tuple[str, tables.Table]],
-                figure_list: list[tuple[FigureSpec, bytes]], methods: list[str], provenance: dict, *,
-                notes: list[str] = (), figure_notes: list[str] = ()) -> str:
-    """The whole report as one HTML page; figures are PNG bytes embedded as data URIs.
+def report_html(study, table_list: list[tuple[str, Table]], figure_list: list[tuple[object, bytes]],
+                methods: list[str], provenance: dict, *, notes: list[str] = (),
+                figure_notes: list[str] = ()) -> str:
+    """The whole report as one HTML page (``templates/report.html.j2``); figures are PNG bytes
+    embedded as data URIs, each given with what names it (``stem``, ``caption``).
 
     ``notes`` are shown under the title (e.g. that there was nothing to analyse);
     ``figure_notes`` say, under the figures, which were not drawn and why."""
-    e = html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{e(study.title)}</title>", f"<style>{CSS}</style></head><body>",
-             f"<h1>{e(study.title)}</h1>"]
-    if study.synthetic:
-        parts.append(f'<p class="synthetic">{e(tables.SYNTHETIC_NOTE)} No clinical conclusion can be '
-                     "drawn from these results.</p>")
-    parts += [f"<p><strong>{e(n)}</strong></p>" for n in notes]
-    parts.append("<h2>Methods: statistical analysis</h2>")
-    parts += [f"<p>{e(p)}</p>" for p in methods]
-    parts.append("<h2>Tables</h2>")
-    order = sorted(table_list, key=lambda item: (not item[1].title.startswith("Table"), item[1].title))
-    parts += [tables.to_html(t) for _, t in order]
-    parts.append("<h2>Figures</h2>")
-    for number, (spec, png) in enumerate(figure_list, start=1):
-        data = base64.b64encode(png).decode("ascii")
-        caption = f"Figure {number}. {spec.caption}"
-        parts.append(f'<figure id="{e(spec.stem)}"><img src="data:image/png;base64,{data}" '
-                     f'alt="{e(caption)}"><figcaption>{e(caption)}</figcaption></figure>')
-    parts += [f"<p>{e(n)}</p>" for n in _figure_notes(figure_list, figure_notes)]
-    parts.append("<h2>Provenance</h2>")
-    parts.append("<p>What produced this report. It holds no time stamp: the time of each run is in the "
-                 "Dagster run history.</p>")
-    parts.append('<table class="provenance"><tbody>')
-    parts += [f"<tr><th>{e(k)}</th><td><code>{e(v)}</code></td></tr>" for k, v in _provenance_rows(provenance)]
-    parts.append("</tbody></table></body></html>")
-    return "\n".join(parts) + "\n"
+    figures = [{"stem": spec.stem, "caption": spec.caption,
+                "png": base64.b64encode(png).decode("ascii")} for spec, png in figure_list]
+    return templates().get_template("report.html.j2").render(
+        title=study.title, css=stylesheet("report.css") + stylesheet("publication.css"),
+        synthetic=SYNTHETIC_NOTE if study.synthetic else "", notes=list(notes), methods=methods,
+        tables=[table for _, table in _in_report_order(table_list)], figures=figures,
+        figure_notes=_figure_notes(figure_list, figure_notes),
+        provenance=_provenance_rows(provenance))
 
 
-def report_docx(study, table_list: list[tuple[str, tables.Table]],
-                figure_list: list[tuple[FigureSpec, bytes]], methods: list[str], provenance: dict,
-                path: Path, *, notes: list[str] = (), figure_notes: list[str] = ()) -> Path:
+def _in_report_order(table_list: list[tuple[str, Table]]) -> list[tuple[str, Table]]:
+    """Tables 1, 2, 3 first, then the eTables, each by title."""
+    return sorted(table_list, key=lambda item: (not item[1].title.startswith("Table"), item[1].title))
+
+
+def report_docx(study, table_list: list[tuple[str, Table]], figure_list: list[tuple[object, bytes]],
+                methods: list[str], provenance: dict, path: Path, *, notes: list[str] = (),
+                figure_notes: list[str] = ()) -> Path:
     """The same report as a Word document: real tables, figures as pictures (``notes`` and
     ``figure_notes`` as in :func:`report_html`)."""
     import io
 
     from docx.shared import Inches
 
-    document = tables.new_docx()
+    document = new_docx()
     document.add_heading(study.title, level=1)
     if study.synthetic:
-        document.add_paragraph().add_run(tables.SYNTHETIC_NOTE).bold = True
+        document.add_paragraph().add_run(SYNTHETIC_NOTE).bold = True
     for note in notes:
         document.add_paragraph().add_run(note).bold = True
     document.add_heading("Methods: statistical analysis", level=2)
     for p in methods:
         document.add_paragraph(p)
     document.add_heading("Tables", level=2)
-    order = sorted(table_list, key=lambda item: (not item[1].title.startswith("Table"), item[1].title))
-    for _, t in order:
-        tables.add_docx_table(document, t)
+    for _, t in _in_report_order(table_list):
+        add_docx_table(document, t)
         document.add_paragraph()
     document.add_heading("Figures", level=2)
     for number, (spec, png) in enumerate(figure_list, start=1):
@@ -190,4 +166,4 @@ def report_docx(study, table_list: list[tuple[str, tables.Table]],
     grid = document.add_table(rows=len(rows), cols=2)
     for row, (k, v) in zip(grid.rows, rows):
         row.cells[0].text, row.cells[1].text = k, v
-    return tables.save_docx(document, path)
+    return save_docx(document, path)
