@@ -16,6 +16,7 @@ import dagster as dg
 
 from pipeline import paths, steps
 from pipeline.render.cells import markdown_frame
+from pipeline.render.style import AMA
 from pipeline.provenance import fingerprint, record_overrides, recorded_run
 from pipeline.sources import code_version
 from pipeline.spec.study import Study
@@ -44,11 +45,8 @@ REPORT_CODE = (*TABLES_CODE, *FIGURES_CODE, steps.write_report)
 
 def p_text(p: float) -> str:
     """A P value as the report prints it (AMA style): "P < .001", "P = .03"."""
-    # Imported here: the tables module brings scipy, which loading the definitions does without.
-    from pipeline.render.tables import format_p
-
-    text = format_p(p)
-    if text == "NA":
+    text = AMA.p(p)
+    if text == AMA.missing:
         return "P not computed"
     return f"P {text[0]} {text[1:]}" if text[0] in "<>" else f"P = {text}"
 
@@ -166,10 +164,8 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         preview = results[["outcome", "score", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_used", "p_adj",
                            "test_used"]].copy()
         # P as the report prints it; the CSV keeps full precision.
-        from pipeline.render.tables import format_p
-
-        preview["p_used"] = [format_p(p) for p in preview["p_used"]]
-        preview["p_adj"] = [format_p(p) for p in preview["p_adj"]]
+        preview["p_used"] = [AMA.p(p) for p in preview["p_used"]]
+        preview["p_adj"] = [AMA.p(p) for p in preview["p_adj"]]
         return dg.MaterializeResult(metadata={
             **_paths([steps.study_reports(reports.folder, study) / "tables" / "paired_tests.csv"]),
             "dagster/row_count": len(results),
