@@ -8,25 +8,30 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
+from assets.keys import INGESTED, PAIRED_TESTS, PAIRS
+from assets.resources import Warehouse
 from pipeline import steps
 from pipeline.render.cells import markdown_frame
 from pipeline.spec.study import Study, item_columns
 from pipeline.warehouse import scalar
 
-from assets.keys import INGESTED, PAIRED_TESTS, PAIRS
-from assets.resources import Warehouse
 
 def _listing(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
     # Rows at fault can carry export text (a subject code, a visit label): neutralised as in
-    # every table written (pipeline.render.cells), since a preview is easily copied into a spreadsheet.
+    # every table written (pipeline.render.cells), since a preview is easily copied into a
+    # spreadsheet.
     return dg.MetadataValue.md(markdown_frame(frame.head(limit)) if not frame.empty else "none")
 
 
 def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
     s, limits = study.name, study.checks
 
-    @dg.asset_check(asset=[s, INGESTED], name="rows_accounted", blocking=True,
-                    description="Every row read is either accepted or quarantined.")
+    @dg.asset_check(
+        asset=[s, INGESTED],
+        name="rows_accounted",
+        blocking=True,
+        description="Every row read is either accepted or quarantined.",
+    )
     def rows_accounted(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             bad = con.execute(f"""
@@ -34,19 +39,31 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
                 WHERE rows_read <> rows_accepted + rows_quarantined""").df()
         return dg.AssetCheckResult(passed=bad.empty, metadata={"unaccounted files": _listing(bad)})
 
-    @dg.asset_check(asset=[s, INGESTED], name="no_identifier_columns", blocking=True,
-                    description="No ingested table holds a column whose name or values look like an "
-                                "identifier (HIPAA Safe Harbor), apart from columns the spec allows.")
+    @dg.asset_check(
+        asset=[s, INGESTED],
+        name="no_identifier_columns",
+        blocking=True,
+        description="No ingested table holds a column whose name or values look like an "
+        "identifier (HIPAA Safe Harbor), apart from columns the spec allows.",
+    )
     def no_identifier_columns(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             findings = steps.identifier_findings(con, study)
         # Column and rule only: a finding never carries the value itself.
-        listed = pd.DataFrame([{"table": f.file, "column": f.column, "rule": f.rule, "rows": f.rows}
-                               for f in findings])
+        listed = pd.DataFrame(
+            [
+                {"table": f.file, "column": f.column, "rule": f.rule, "rows": f.rows}
+                for f in findings
+            ]
+        )
         return dg.AssetCheckResult(passed=not findings, metadata={"findings": _listing(listed)})
 
-    @dg.asset_check(asset=[s, INGESTED], name="item_values_in_range", blocking=True,
-                    description="Every accepted item value lies in its instrument's allowed range.")
+    @dg.asset_check(
+        asset=[s, INGESTED],
+        name="item_values_in_range",
+        blocking=True,
+        description="Every accepted item value lies in its instrument's allowed range.",
+    )
     def item_values_in_range(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             con.register("item_ranges", item_columns(study))
@@ -60,32 +77,49 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
                     ORDER BY r.line""").df()
             finally:
                 con.unregister("item_ranges")
-        return dg.AssetCheckResult(passed=bad.empty, metadata={"values out of range": len(bad),
-                                                               "first rows": _listing(bad)})
+        return dg.AssetCheckResult(
+            passed=bad.empty,
+            metadata={"values out of range": len(bad), "first rows": _listing(bad)},
+        )
 
-    @dg.asset_check(asset=[s, PAIRS], name="pairing_completeness", blocking=True,
-                    description=f"For every outcome, at least {limits.min_paired_share:.0%} of subjects "
-                                "have both a pre and a post value (`min_paired_share` under `[checks]` in the spec).")
+    @dg.asset_check(
+        asset=[s, PAIRS],
+        name="pairing_completeness",
+        blocking=True,
+        description=f"For every outcome, at least {limits.min_paired_share:.0%} of subjects "
+        "have both a pre and a post value (`min_paired_share` under `[checks]` in the spec).",
+    )
     def pairing_completeness(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             summary = con.execute(f"""
                 SELECT outcome, score, subjects, paired,
                        paired / nullif(subjects, 0) AS share FROM {s}.pairing_summary""").df()
             subjects = scalar(con, f"SELECT count(*) FROM {s}.subjects")
-        # A planned outcome without a single value is not in the summary: none of its subjects is paired.
+        # A planned outcome without a single value is not in the summary: none of its subjects is
+        # paired.
         planned = steps.planned_outcomes(study)[["outcome", "score"]]
         summary = planned.merge(summary, on=["outcome", "score"], how="left").fillna(
-            {"subjects": subjects, "paired": 0})
+            {"subjects": subjects, "paired": 0}
+        )
         summary["share"] = summary["paired"] / summary["subjects"].where(summary["subjects"] > 0)
         short = summary[~(summary["share"] >= limits.min_paired_share)]
-        return dg.AssetCheckResult(passed=short.empty, metadata={
-            "threshold": limits.min_paired_share, "below threshold": _listing(short),
-            "lowest share": float(summary["share"].min()) if not summary.empty else 0.0})
+        return dg.AssetCheckResult(
+            passed=short.empty,
+            metadata={
+                "threshold": limits.min_paired_share,
+                "below threshold": _listing(short),
+                "lowest share": float(summary["share"].min()) if not summary.empty else 0.0,
+            },
+        )
 
-    @dg.asset_check(asset=[s, PAIRED_TESTS], name="minimum_pairs", blocking=True,
-                    description=f"Every planned test has at least {limits.min_pairs} pairs "
-                                "(`min_pairs` under `[checks]` in the spec); an outcome without any pair "
-                                "has no test, and `pairing_completeness` decides whether that is allowed.")
+    @dg.asset_check(
+        asset=[s, PAIRED_TESTS],
+        name="minimum_pairs",
+        blocking=True,
+        description=f"Every planned test has at least {limits.min_pairs} pairs "
+        "(`min_pairs` under `[checks]` in the spec); an outcome without any pair "
+        "has no test, and `pairing_completeness` decides whether that is allowed.",
+    )
     def minimum_pairs(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             # Whole cohort only: a subgroup level may be small by design (exploratory analyses).
@@ -95,21 +129,37 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
         # pairing_completeness unless the spec allows it (min_paired_share = 0, e.g. a study of
         # rater agreement), so it is not a test with too few pairs here.
         short = results[(results["n_pairs"] > 0) & (results["n_pairs"] < limits.min_pairs)]
-        return dg.AssetCheckResult(passed=short.empty, metadata={"threshold": limits.min_pairs,
-                                                                 "too few pairs": _listing(short)})
+        return dg.AssetCheckResult(
+            passed=short.empty,
+            metadata={"threshold": limits.min_pairs, "too few pairs": _listing(short)},
+        )
 
-    @dg.asset_check(asset=[s, PAIRED_TESTS], name="statistics_sanity", blocking=True,
-                    description="Every P value lies in [0, 1] and every mean change inside its CI.")
+    @dg.asset_check(
+        asset=[s, PAIRED_TESTS],
+        name="statistics_sanity",
+        blocking=True,
+        description="Every P value lies in [0, 1] and every mean change inside its CI.",
+    )
     def statistics_sanity(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             bad = con.execute(f"""
                 SELECT outcome, score, "group", mean_diff, ci_low, ci_high, p_t, p_wilcoxon, p_used
                 FROM {s}.paired_tests
-                WHERE NOT ({" AND ".join(f"coalesce(isnan({p}) OR {p} BETWEEN 0 AND 1, true)"
-                                         for p in ("p_t", "p_wilcoxon", "p_used"))}
+                WHERE NOT ({
+                " AND ".join(
+                    f"coalesce(isnan({p}) OR {p} BETWEEN 0 AND 1, true)"
+                    for p in ("p_t", "p_wilcoxon", "p_used")
+                )
+            }
                            AND coalesce(isnan(mean_diff) OR isnan(ci_low) OR isnan(ci_high)
                                         OR mean_diff BETWEEN ci_low AND ci_high, true))""").df()
         return dg.AssetCheckResult(passed=bad.empty, metadata={"violations": _listing(bad)})
 
-    return [rows_accounted, no_identifier_columns, item_values_in_range, pairing_completeness, minimum_pairs,
-            statistics_sanity]
+    return [
+        rows_accounted,
+        no_identifier_columns,
+        item_values_in_range,
+        pairing_completeness,
+        minimum_pairs,
+        statistics_sanity,
+    ]

@@ -17,17 +17,19 @@ from pipeline.exits import FAILED, OK, exit_code
 
 
 def _report(args: argparse.Namespace) -> int:
+    from assets.materialize import materialize_all
     from pipeline import warehouse
     from pipeline.spec.study import discover_studies, load_study
-
-    from assets.materialize import materialize_all
 
     # Specs are read first so a bad one is refused before anything runs; so is a study folder
     # without its spec, and a run with no study at all.
     raw = paths.raw_data_dir()
     cli.refuse_folders_without_spec(raw, args.study)
-    studies = [load_study(folder) for folder in discover_studies(raw)
-               if not args.study or folder.name == args.study]
+    studies = [
+        load_study(folder)
+        for folder in discover_studies(raw)
+        if not args.study or folder.name == args.study
+    ]
     restricted = [s.name for s in studies if s.restricted]
     path, reports = paths.warehouse_path(), paths.reports_dir()
     # Dagster's own console output (a failed step's traceback among it) shows only with --debug;
@@ -42,24 +44,35 @@ def _report(args: argparse.Namespace) -> int:
         finally:
             cli.make_private_outputs(restricted, path, reports)
     for file in sorted(set(written)):
-        print(file.relative_to(paths.PROJECT_ROOT) if file.is_relative_to(paths.PROJECT_ROOT) else file)
+        print(
+            file.relative_to(paths.PROJECT_ROOT)
+            if file.is_relative_to(paths.PROJECT_ROOT)
+            else file
+        )
     if not success:
         if failure is not None:
             step, code, line = failure
             if "asset check failed" in line:
-                print(f"error: {step}: {line}. Open the UI (make ui) for the check's findings: its metadata lists "
-                      "the rows or outcomes at fault; the spec's [checks] sets the thresholds.", file=sys.stderr)
+                print(
+                    f"error: {step}: {line}. Open the UI (make ui) for the check's findings: its "
+                    "metadata lists "
+                    "the rows or outcomes at fault; the spec's [checks] sets the thresholds.",
+                    file=sys.stderr,
+                )
                 return FAILED
             print(cli.error_line(code, line, step=step, warehouse_path=path), file=sys.stderr)
             return code
-        print("error: the run did not complete; open the UI (make ui) to see which step failed.",
-              file=sys.stderr)
+        print(
+            "error: the run did not complete; open the UI (make ui) to see which step failed.",
+            file=sys.stderr,
+        )
         return FAILED
     return OK
 
 
 def _dagster_failure() -> tuple[str, int, str] | None:
-    """The first failed step of the latest run: its key, the exit code and the user's error in one line."""
+    """The first failed step of the latest run: its key, the exit code and the user's error in one
+    line."""
     import dagster as dg
 
     with dg.DagsterInstance.get() as instance:
@@ -72,8 +85,11 @@ def _dagster_failure() -> tuple[str, int, str] | None:
                 error = error.cause  # Dagster wraps the step's own exception
             if error is None:
                 continue
-            # "pipeline.spec.study.SpecError: <message>": the message alone, as `outcomes run` prints it.
-            message = re.sub(rf"^[\w.]*\b{re.escape(error.cls_name)}(: |$)", "", cli.one_line(error.message))
+            # "pipeline.spec.study.SpecError: <message>": the message alone, as `outcomes run`
+            # prints it.
+            message = re.sub(
+                rf"^[\w.]*\b{re.escape(error.cls_name)}(: |$)", "", cli.one_line(error.message)
+            )
             # The step's asset, as the UI names it (tiny__ingested -> tiny/ingested).
             step = record.dagster_event.step_key.replace("__", "/")
             return step, exit_code(error.cls_name, error.message), message
@@ -82,7 +98,9 @@ def _dagster_failure() -> tuple[str, int, str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser, commands = cli.parser()
-    report = commands.add_parser("report", help="materialize every asset and print the files written")
+    report = commands.add_parser(
+        "report", help="materialize every asset and print the files written"
+    )
     report.add_argument("--study", help="only this study (folder name under data/raw)")
     report.set_defaults(func=_report)
     return cli.dispatch(parser, argv)

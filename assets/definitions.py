@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipeline import paths
-from pipeline.spec.study import discover_studies, load_study
-
 from assets.checks import build_study_checks
 from assets.resources import AnalysisOptions, Reports, Warehouse
 from assets.sensors import build_export_sensor
 from assets.study_assets import build_study_assets
+from pipeline import paths
+from pipeline.spec.study import discover_studies, load_study
 
 
 def build_definitions() -> dg.Definitions:
@@ -24,7 +23,11 @@ def build_definitions() -> dg.Definitions:
         # No study, no sensor: it would select no asset, which Dagster refuses, and the UI would
         # not load at all.
         sensors=[build_export_sensor(studies, materializable)] if materializable else [],
-        resources={"warehouse": Warehouse(), "reports": Reports(), "analysis_options": AnalysisOptions()},
+        resources={
+            "warehouse": Warehouse(),
+            "reports": Reports(),
+            "analysis_options": AnalysisOptions(),
+        },
         # One process: a study's steps are short, and a subprocess per step would
         # cost seconds of start-up each and contend for the single DuckDB writer.
         executor=dg.in_process_executor,

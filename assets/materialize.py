@@ -11,9 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline import paths
-
 from assets.keys import RAW_FILES
+from pipeline import paths
 
 
 def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
@@ -25,8 +24,11 @@ def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
     job = defs.resolve_implicit_global_asset_job_def()
     selection = None
     if study:
-        keys = [key for key in defs.resolve_all_asset_keys()
-                if key.path[0] == study and key.path[-1] != RAW_FILES]
+        keys = [
+            key
+            for key in defs.resolve_all_asset_keys()
+            if key.path[0] == study and key.path[-1] != RAW_FILES
+        ]
         if not keys:
             raise ValueError(f"no study named {study!r} under {paths.raw_data_dir()}.")
         selection = keys
@@ -34,8 +36,9 @@ def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
         # Step-by-step DEBUG logs stay in the run's history (the UI); the terminal shows
         # only warnings and the files written.
         quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = job.execute_in_process(run_config=quiet, instance=instance, asset_selection=selection,
-                                        raise_on_error=False)
+        result = job.execute_in_process(
+            run_config=quiet, instance=instance, asset_selection=selection, raise_on_error=False
+        )
     written = []
     for event in result.get_asset_materialization_events():
         for value in event.materialization.metadata.values():

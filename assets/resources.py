@@ -13,7 +13,6 @@ from pipeline import paths, warehouse
 from pipeline.spec.schema import MULTIPLICITY, POST_RULES, TESTS
 from pipeline.spec.study import Study, with_overrides
 
-
 # The launchpad's value for "as the spec says" in a choice.
 SPEC = "spec"
 

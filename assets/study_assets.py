@@ -14,17 +14,25 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.keys import (
+    FIGURES,
+    INGESTED,
+    PAIRED_TESTS,
+    PAIRS,
+    RAW_FILES,
+    REPORT,
+    SCORES,
+    SECONDARY_ANALYSES,
+    TABLES,
+)
+from assets.resources import AnalysisOptions, Reports, Warehouse
 from pipeline import paths, steps
+from pipeline.provenance import fingerprint, record_overrides, recorded_run
 from pipeline.render.cells import markdown_frame
 from pipeline.render.style import AMA
-from pipeline.provenance import fingerprint, record_overrides, recorded_run
 from pipeline.sources import code_version
 from pipeline.spec.study import Study
 from pipeline.warehouse import make_private, private_files, scalar, warehouse_files
-
-from assets.keys import (FIGURES, INGESTED, PAIRED_TESTS, PAIRS, RAW_FILES, REPORT, SCORES,
-                         SECONDARY_ANALYSES, TABLES)
-from assets.resources import AnalysisOptions, Reports, Warehouse
 
 OWNER = "team:research-coordination"
 
@@ -67,8 +75,10 @@ def _recorded(warehouse: Warehouse, study: Study, step: str, reports: Reports | 
     figure traces back to its inputs.
     For a restricted study, what the step writes is readable by its owner only."""
     run_id = dg.AssetExecutionContext.get().run.run_id
-    private = [*warehouse_files(Path(warehouse.path) if warehouse.path else paths.warehouse_path()),
-               *([steps.study_reports(reports.folder, study)] if reports else [])]
+    private = [
+        *warehouse_files(Path(warehouse.path) if warehouse.path else paths.warehouse_path()),
+        *([steps.study_reports(reports.folder, study)] if reports else []),
+    ]
     with private_files(study.restricted):
         try:
             with warehouse.connect() as con, recorded_run(con, study, run_id=run_id, step=step):
@@ -81,11 +91,16 @@ def _recorded(warehouse: Warehouse, study: Study, step: str, reports: Reports | 
 def _raw_files_asset(study: Study) -> dg.SourceAsset:
     s = study.name
 
-    @dg.observable_source_asset(name=RAW_FILES, key_prefix=[s], group_name="ingest", owners=[OWNER],
-                                tags={"study": s},
-                                description=f"The raw exports and spec of study `{s}` in `data/raw/{s}/`, "
-                                            "versioned by content hash: a changed file marks everything "
-                                            "downstream stale.")
+    @dg.observable_source_asset(
+        name=RAW_FILES,
+        key_prefix=[s],
+        group_name="ingest",
+        owners=[OWNER],
+        tags={"study": s},
+        description=f"The raw exports and spec of study `{s}` in `data/raw/{s}/`, "
+        "versioned by content hash: a changed file marks everything "
+        "downstream stale.",
+    )
     def raw_files() -> dg.DataVersion:
         return dg.DataVersion(fingerprint(study))
 
@@ -108,121 +123,227 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         warnings.simplefilter("ignore", dg.BetaWarning)
         raw_files = _raw_files_asset(study)
 
-    @dg.asset(name=INGESTED, group_name="ingest", deps=[raw_files], kinds={"duckdb", "csv"}, **common,
-              code_version=code_version(*INGEST_CODE),
-              description=f"Raw exports of study `{s}` read into the warehouse. Every row is accepted "
-                          "or quarantined with a reason; only columns the study spec maps are read.")
+    @dg.asset(
+        name=INGESTED,
+        group_name="ingest",
+        deps=[raw_files],
+        kinds={"duckdb", "csv"},
+        **common,
+        code_version=code_version(*INGEST_CODE),
+        description=f"Raw exports of study `{s}` read into the warehouse. Every row is accepted "
+        "or quarantined with a reason; only columns the study spec maps are read.",
+    )
     def ingested(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
         with _recorded(warehouse, study, INGESTED, reports) as con:
             files = steps.ingest(con, study, reports.folder)
-            quarantined_values = scalar(con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'value'")
-        metadata = {"quarantined_values": quarantined_values, "spec_sha256": study.spec_sha256,
-                    **_paths([steps.study_reports(reports.folder, study) / "provenance.json"])}
+            quarantined_values = scalar(
+                con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'value'"
+            )
+        metadata = {
+            "quarantined_values": quarantined_values,
+            "spec_sha256": study.spec_sha256,
+            **_paths([steps.study_reports(reports.folder, study) / "provenance.json"]),
+        }
         for f in files:
             metadata[f"{f.file} rows read / accepted / quarantined"] = (
-                f"{f.rows_read} / {f.rows_accepted} / {f.rows_quarantined}")
+                f"{f.rows_read} / {f.rows_accepted} / {f.rows_quarantined}"
+            )
             metadata[f"{f.file} sha256"] = f.sha256
         # The data version is the inputs' content hash, so unchanged inputs keep
         # everything downstream up to date.
-        return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(fingerprint(study)))
+        return dg.MaterializeResult(
+            metadata=metadata, data_version=dg.DataVersion(fingerprint(study))
+        )
 
-    @dg.asset(name=SCORES, group_name="scores", deps=[ingested], kinds={"duckdb"}, **common,
-              code_version=code_version(*SCORES_CODE),
-              description="Instrument scores per visit (e.g. Sunnybrook composite, House-Brackmann "
-                          "grade per rater), computed in DuckDB from item-level answers.")
+    @dg.asset(
+        name=SCORES,
+        group_name="scores",
+        deps=[ingested],
+        kinds={"duckdb"},
+        **common,
+        code_version=code_version(*SCORES_CODE),
+        description="Instrument scores per visit (e.g. Sunnybrook composite, House-Brackmann "
+        "grade per rater), computed in DuckDB from item-level answers.",
+    )
     def scores(warehouse: Warehouse) -> dg.MaterializeResult:
         with _recorded(warehouse, study, SCORES) as con:
             steps.score(con, study)
             n, missing = con.execute(
-                f"SELECT count(*), count(*) FILTER (WHERE value IS NULL) FROM {s}.scores").fetchall()[0]
+                f"SELECT count(*), count(*) FILTER (WHERE value IS NULL) FROM {s}.scores"
+            ).fetchall()[0]
         return dg.MaterializeResult(metadata={"dagster/row_count": n, "missing scores": missing})
 
-    @dg.asset(name=PAIRS, group_name="pairs", deps=[scores], kinds={"duckdb"}, **common,
-              code_version=code_version(*PAIRS_CODE),
-              description="Pre/post pairs per planned outcome, by the visit rules of the analysis plan.")
-    def pairs(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+    @dg.asset(
+        name=PAIRS,
+        group_name="pairs",
+        deps=[scores],
+        kinds={"duckdb"},
+        **common,
+        code_version=code_version(*PAIRS_CODE),
+        description="Pre/post pairs per planned outcome, by the visit rules of the analysis plan.",
+    )
+    def pairs(
+        warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
+    ) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, PAIRS, reports) as con:
             steps.pair(con, effective)
             summary = con.execute(f"SELECT * FROM {s}.pairing_summary").df()
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": int(summary["paired"].sum()),
-            "pairing": dg.MetadataValue.md(markdown_frame(summary)),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": int(summary["paired"].sum()),
+                "pairing": dg.MetadataValue.md(markdown_frame(summary)),
+            }
+        )
 
-    @dg.asset(name=PAIRED_TESTS, group_name="analysis", deps=[pairs], kinds={"duckdb", "scipy"}, **common,
-              code_version=code_version(*PAIRED_TESTS_CODE),
-              description="Paired tests of post - pre for every planned outcome, whole cohort and each "
-                          "subgroup: t and Wilcoxon signed-rank, effect sizes, adjusted P "
-                          f"(`reports/{s}/tables/paired_tests.csv`, full precision).")
-    def paired_tests(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+    @dg.asset(
+        name=PAIRED_TESTS,
+        group_name="analysis",
+        deps=[pairs],
+        kinds={"duckdb", "scipy"},
+        **common,
+        code_version=code_version(*PAIRED_TESTS_CODE),
+        description="Paired tests of post - pre for every planned outcome, whole cohort and each "
+        "subgroup: t and Wilcoxon signed-rank, effect sizes, adjusted P "
+        f"(`reports/{s}/tables/paired_tests.csv`, full precision).",
+    )
+    def paired_tests(
+        warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
+    ) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, PAIRED_TESTS, reports) as con:
             results = steps.analyse(con, effective, reports.folder)
         primary_name = effective.analysis.primary or results["outcome"].iat[0]
         primary = results[results["outcome"] == primary_name].iloc[0]
-        preview = results[["outcome", "score", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_used", "p_adj",
-                           "test_used"]].copy()
+        preview = results[
+            [
+                "outcome",
+                "score",
+                "n_pairs",
+                "mean_diff",
+                "ci_low",
+                "ci_high",
+                "p_used",
+                "p_adj",
+                "test_used",
+            ]
+        ].copy()
         # P as the report prints it; the CSV keeps full precision.
         preview["p_used"] = [AMA.p(p) for p in preview["p_used"]]
         preview["p_adj"] = [AMA.p(p) for p in preview["p_adj"]]
-        return dg.MaterializeResult(metadata={
-            **_paths([steps.study_reports(reports.folder, study) / "tables" / "paired_tests.csv"]),
-            "dagster/row_count": len(results),
-            "primary outcome": f"{primary['outcome']} {primary['score']}",
-            "primary mean change": float(primary["mean_diff"]),
-            "primary P": p_text(float(primary["p_used"])),
-            "results": dg.MetadataValue.md(markdown_frame(preview)),
-            "analysis overrides": dg.MetadataValue.json(analysis_options.overrides),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                **_paths(
+                    [steps.study_reports(reports.folder, study) / "tables" / "paired_tests.csv"]
+                ),
+                "dagster/row_count": len(results),
+                "primary outcome": f"{primary['outcome']} {primary['score']}",
+                "primary mean change": float(primary["mean_diff"]),
+                "primary P": p_text(float(primary["p_used"])),
+                "results": dg.MetadataValue.md(markdown_frame(preview)),
+                "analysis overrides": dg.MetadataValue.json(analysis_options.overrides),
+            }
+        )
 
-    @dg.asset(name=SECONDARY_ANALYSES, group_name="analysis", deps=[paired_tests], kinds={"duckdb", "scipy"},
-              **common, code_version=code_version(*SECONDARY_CODE),
-              description="The rest of the analysis plan, one full-precision table each: subgroups and "
-                          "ANCOVA, change direction (sign test, McNemar, Bowker), responders, rater "
-                          "reliability, baseline-change correlation, missing data, mixed-model visit means.")
-    def secondary_analyses(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+    @dg.asset(
+        name=SECONDARY_ANALYSES,
+        group_name="analysis",
+        deps=[paired_tests],
+        kinds={"duckdb", "scipy"},
+        **common,
+        code_version=code_version(*SECONDARY_CODE),
+        description="The rest of the analysis plan, one full-precision table each: subgroups and "
+        "ANCOVA, change direction (sign test, McNemar, Bowker), responders, rater "
+        "reliability, baseline-change correlation, missing data, mixed-model visit means.",
+    )
+    def secondary_analyses(
+        warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
+    ) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, SECONDARY_ANALYSES, reports) as con:
             written = steps.secondary_analyses(con, effective, reports.folder)
         return dg.MaterializeResult(metadata={**_paths(written), "dagster/row_count": len(written)})
 
-    @dg.asset(name=TABLES, group_name="tables", deps=[secondary_analyses], kinds={"csv", "markdown", "docx"},
-              **common, code_version=code_version(*TABLES_CODE),
-              description="Publication tables (Table 1, Table 2, Table 3 and eTables) as CSV, Markdown, "
-                          "HTML, LaTeX and Word, rounded for print.")
-    def publication_tables(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+    @dg.asset(
+        name=TABLES,
+        group_name="tables",
+        deps=[secondary_analyses],
+        kinds={"csv", "markdown", "docx"},
+        **common,
+        code_version=code_version(*TABLES_CODE),
+        description="Publication tables (Table 1, Table 2, Table 3 and eTables) as CSV, Markdown, "
+        "HTML, LaTeX and Word, rounded for print.",
+    )
+    def publication_tables(
+        warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
+    ) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, TABLES, reports) as con:
             written = steps.write_tables(con, effective, reports.folder)
-        return dg.MaterializeResult(metadata={
-            "files": _listing(written),
-            "Table 2": dg.MetadataValue.md(written[1].read_text(encoding="utf-8")),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "files": _listing(written),
+                "Table 2": dg.MetadataValue.md(written[1].read_text(encoding="utf-8")),
+            }
+        )
 
-    @dg.asset(name=FIGURES, group_name="figures", deps=[secondary_analyses], kinds={"matplotlib"}, **common,
-              code_version=code_version(*FIGURES_CODE),
-              description="Publication figures (slope plots, before/after boxes, change distribution, grade "
-                          "shift, patient flow, rater agreement, trajectory, subgroup forest) as PNG 300 dpi, "
-                          "TIFF 600 dpi, PDF and SVG at single- and double-column width.")
-    def figures(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+    @dg.asset(
+        name=FIGURES,
+        group_name="figures",
+        deps=[secondary_analyses],
+        kinds={"matplotlib"},
+        **common,
+        code_version=code_version(*FIGURES_CODE),
+        description=(
+            "Publication figures (slope plots, before/after boxes, change distribution, grade "
+            "shift, patient flow, rater agreement, trajectory, subgroup forest) as PNG 300 dpi, "
+            "TIFF 600 dpi, PDF and SVG at single- and double-column width."
+        ),
+    )
+    def figures(
+        warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
+    ) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, FIGURES, reports) as con:
             written = steps.write_figures(con, effective, reports.folder)
         # No figure when there is nothing to draw (the report says why).
         folder = steps.study_reports(reports.folder, study) / "figures"
-        return dg.MaterializeResult(metadata={"files": _listing(written), "dagster/row_count": len(written),
-                                              "folder": dg.MetadataValue.path(str(folder))})
+        return dg.MaterializeResult(
+            metadata={
+                "files": _listing(written),
+                "dagster/row_count": len(written),
+                "folder": dg.MetadataValue.path(str(folder)),
+            }
+        )
 
-    @dg.asset(name=REPORT, group_name="report", deps=[publication_tables, figures], kinds={"html", "docx"},
-              **common, code_version=code_version(*REPORT_CODE),
-              description="The study report: one self-contained HTML file (and a Word copy) with the tables, "
-                          "figures, Methods paragraph and provenance.")
-    def study_report(warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions) -> dg.MaterializeResult:
+    @dg.asset(
+        name=REPORT,
+        group_name="report",
+        deps=[publication_tables, figures],
+        kinds={"html", "docx"},
+        **common,
+        code_version=code_version(*REPORT_CODE),
+        description=(
+            "The study report: one self-contained HTML file (and a Word copy) with the tables, "
+            "figures, Methods paragraph and provenance."
+        ),
+    )
+    def study_report(
+        warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
+    ) -> dg.MaterializeResult:
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, REPORT, reports) as con:
             written = steps.write_report(con, effective, reports.folder)
         return dg.MaterializeResult(metadata=_paths(written))
 
-    return [raw_files, ingested, scores, pairs, paired_tests, secondary_analyses, publication_tables, figures,
-            study_report]
+    return [
+        raw_files,
+        ingested,
+        scores,
+        pairs,
+        paired_tests,
+        secondary_analyses,
+        publication_tables,
+        figures,
+        study_report,
+    ]

@@ -31,10 +31,14 @@ def module_name(path: Path, root: Path = ROOT) -> str:
 @functools.cache
 def modules() -> dict[str, Path]:
     """Every module of the project's packages by dotted name."""
-    return {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+    return {
+        module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))
+    }
 
 
-def _targets(name: str, node: ast.Import | ast.ImportFrom, is_package: bool, known: set[str]) -> list[tuple[str, str]]:
+def _targets(
+    name: str, node: ast.Import | ast.ImportFrom, is_package: bool, known: set[str]
+) -> list[tuple[str, str]]:
     """``(bound name, dotted target)`` of each name an import statement binds."""
     if isinstance(node, ast.Import):
         return [(alias.asname or alias.name.split(".")[0], alias.name) for alias in node.names]
@@ -44,8 +48,13 @@ def _targets(name: str, node: ast.Import | ast.ImportFrom, is_package: bool, kno
     else:
         prefix = node.module or ""
     # "from pipeline import warehouse" imports the module pipeline.warehouse.
-    return [(alias.asname or alias.name,
-             f"{prefix}.{alias.name}" if f"{prefix}.{alias.name}" in known else prefix) for alias in node.names]
+    return [
+        (
+            alias.asname or alias.name,
+            f"{prefix}.{alias.name}" if f"{prefix}.{alias.name}" in known else prefix,
+        )
+        for alias in node.names
+    ]
 
 
 def _deepest(target: str, known: set[str]) -> str | None:
@@ -56,7 +65,8 @@ def _deepest(target: str, known: set[str]) -> str | None:
 
 
 def imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """The project modules ``name`` imports anywhere in its source (module level or in a function)."""
+    """The project modules ``name`` imports anywhere in its source (module level or in a
+    function)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found = set()
     for node in ast.walk(tree):
@@ -75,8 +85,10 @@ def import_graph() -> dict[str, frozenset[str]]:
     known = set(found)
     graph = {name: imports(name, path, known) for name, path in found.items()}
     # A package's __init__ is run by importing any of its modules: not an edge of its own.
-    return {name: frozenset(t for t in targets if not name.startswith(t + "."))
-            for name, targets in graph.items()}
+    return {
+        name: frozenset(t for t in targets if not name.startswith(t + "."))
+        for name, targets in graph.items()
+    }
 
 
 def closure(names: Iterable[str]) -> set[str]:
@@ -103,7 +115,7 @@ def _top_level(tree: ast.Module) -> dict[str, ast.stmt]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defined[node.name] = node
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 for leaf in ast.walk(target):
                     if isinstance(leaf, ast.Name):
                         defined[leaf.id] = node
@@ -113,7 +125,7 @@ def _top_level(tree: ast.Module) -> dict[str, ast.stmt]:
 def _segment(lines: list[str], node: ast.stmt) -> str:
     """A statement's source lines, its decorators included."""
     first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-    return "\n".join(lines[first - 1: node.end_lineno])
+    return "\n".join(lines[first - 1 : node.end_lineno])
 
 
 def _uses(module: str, names: Iterable[str]) -> tuple[list[str], set[str]]:
@@ -149,8 +161,11 @@ def _uses(module: str, names: Iterable[str]) -> tuple[list[str], set[str]]:
             if isinstance(inner, ast.Name):
                 todo.append(inner.id)
             elif isinstance(inner, (ast.Import, ast.ImportFrom)):
-                used.update(m for _, t in _targets(module, inner, is_package, known)
-                            if (m := _deepest(t, known)) and m != module)
+                used.update(
+                    m
+                    for _, t in _targets(module, inner, is_package, known)
+                    if (m := _deepest(t, known)) and m != module
+                )
     return [text for _, text in sorted(segments.values())], used
 
 

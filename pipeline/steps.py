@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.ingest.ingestion import SourceFile, ingest_study
-from pipeline.scores import score_study
 from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.provenance import recorded_run, write_provenance
-from pipeline.statistics.small_cells import small_codes_left_out
+from pipeline.scores import score_study
 from pipeline.spec.study import Study
 from pipeline.sql import quote
+from pipeline.statistics.small_cells import small_codes_left_out
 from pipeline.warehouse import atomic, read_frame, scalar, write_frame
 
 # Statistics, tables and figures (scipy, matplotlib, python-docx) are imported by the steps
@@ -49,7 +49,8 @@ def pair(con: duckdb.DuckDBPyConnection, study: Study) -> None:
 
 
 def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
-    """Each subject's level in every planned subgroup (:func:`pipeline.statistics.subgroups.subgroup_levels`)."""
+    """Each subject's level in every planned subgroup
+    (:func:`pipeline.statistics.subgroups.subgroup_levels`)."""
     from pipeline.statistics.subgroups import COLUMNS, subgroup_levels
 
     groups = study.analysis.subgroups
@@ -63,11 +64,15 @@ def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFra
         raise ValueError(f"{study.spec_path}: {err}") from None
 
 
-def _pairs_and_levels(con: duckdb.DuckDBPyConnection, study: Study) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def _pairs_and_levels(
+    con: duckdb.DuckDBPyConnection, study: Study
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The pairs, each subject's subgroup levels, and the levels in a stable, readable order
     (subgroup by spec order, then level label): the whole cohort is group ``"all"``, then each
     level (``paired_tests(..., levels=...)``)."""
-    pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs")
+    pairs = read_frame(
+        con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs"
+    )
     levels = _subgroup_levels(con, study)
     order = {name: i for i, name in enumerate(g.name for g in study.analysis.subgroups)}
     level_order = levels.drop_duplicates("group").assign(_o=lambda d: d["subgroup"].map(order))
@@ -105,32 +110,50 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
         multiplicity=plan.multiplicity,
     )
     # A level's row for an outcome with fewer pairs than the small-cell minimum is not reported.
-    subgroups = results[(results["group"] != "all") & (results["n_pairs"] >= study.min_cell)].reset_index(drop=True)
+    subgroups = results[
+        (results["group"] != "all") & (results["n_pairs"] >= study.min_cell)
+    ].reset_index(drop=True)
     results = results[results["group"] == "all"]
     # An outcome with no pairs at all still gets a row, so nothing planned silently disappears;
     # reindexing also puts the rows in the spec's order.
     keys = pd.MultiIndex.from_frame(planned[["outcome", "score"]])
     results = results.set_index(["outcome", "score"]).reindex(keys).reset_index()
     unpaired = results["n_pairs"].isna()
-    results.loc[unpaired, ["group", "pre_visit", "post_visit", "wilcoxon_method", "p_adj_method", "note"]] = [
-        "all", plan.pre_label, plan.post_label, "not computed", "not computed (no p-value)",
-        "no subject has both a pre and a post value"]
+    results.loc[
+        unpaired, ["group", "pre_visit", "post_visit", "wilcoxon_method", "p_adj_method", "note"]
+    ] = [
+        "all",
+        plan.pre_label,
+        plan.post_label,
+        "not computed",
+        "not computed (no p-value)",
+        "no subject has both a pre and a post value",
+    ]
     # The test the plan names, as the statistics report it for a group without pairs.
     tests = dict(zip(planned["outcome"], planned["test"]))
-    results.loc[unpaired, "test_used"] = [test_label_without_pairs(tests[o])
-                                          for o in results.loc[unpaired, "outcome"]]
+    results.loc[unpaired, "test_used"] = [
+        test_label_without_pairs(tests[o]) for o in results.loc[unpaired, "outcome"]
+    ]
     results.loc[unpaired, "n_pairs"] = 0
     results["n_pairs"] = results["n_pairs"].astype(int)
     results.insert(0, "study", study.name)
     results = results.reset_index(drop=True)
-    every_group = pd.concat([results, subgroups.assign(study=study.name)[results.columns]], ignore_index=True)
+    every_group = pd.concat(
+        [results, subgroups.assign(study=study.name)[results.columns]], ignore_index=True
+    )
     write_frame(con, f"{study.name}.paired_tests", every_group)
     writers.write_results(every_group, study_reports(reports_dir, study) / "tables", "paired_tests")
     # The subgroup rows as a view: readers that want only them need no second copy.
-    kind = scalar(con, "SELECT any_value(table_type) FROM information_schema.tables "
-                       "WHERE table_schema = ? AND table_name = 'paired_tests_subgroups'", [study.name])
+    kind = scalar(
+        con,
+        "SELECT any_value(table_type) FROM information_schema.tables "
+        "WHERE table_schema = ? AND table_name = 'paired_tests_subgroups'",
+        [study.name],
+    )
     if kind:
-        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {study.name}.paired_tests_subgroups")
+        con.execute(
+            f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {study.name}.paired_tests_subgroups"
+        )
     if len(subgroups):
         con.execute(f"""CREATE VIEW {study.name}.paired_tests_subgroups AS
                         SELECT * FROM {study.name}.paired_tests WHERE "group" <> 'all'""")
@@ -142,8 +165,9 @@ def _higher_is_better(study: Study) -> dict[str, bool]:
     return dict(zip(planned["outcome"], planned["higher_is_better"].astype(bool)))
 
 
-def _save(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, name: str,
-          frame: pd.DataFrame) -> Path:
+def _save(
+    con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, name: str, frame: pd.DataFrame
+) -> Path:
     """Write one tidy result table to the warehouse and ``tables/<name>.csv`` (full precision)."""
     from pipeline.render import writers
 
@@ -153,8 +177,12 @@ def _save(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, name:
     return writers.write_results(frame, study_reports(reports_dir, study) / "tables", name)
 
 
-def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path,
-                      pairs: pd.DataFrame | None = None) -> list[Path]:
+def compare_subgroups(
+    con: duckdb.DuckDBPyConnection,
+    study: Study,
+    reports_dir: Path,
+    pairs: pd.DataFrame | None = None,
+) -> list[Path]:
     """Change compared between the levels of every planned subgroup (Welch t, Mann-Whitney,
     ANOVA, Welch ANOVA, Kruskal-Wallis, ANCOVA post ~ pre + covariates + group):
     ``<study>.between_groups`` and ``tables/between_groups.csv``. ``pairs`` is the study's
@@ -167,7 +195,9 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
     if not plan.subgroups:
         return [_save(con, study, reports_dir, "between_groups", pd.DataFrame(columns=columns))]
     if pairs is None:
-        pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs")
+        pairs = read_frame(
+            con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs"
+        )
     levels = _subgroup_levels(con, study)
     covariates = list(plan.covariates)
     # Everything about a subject (levels, covariates) is looked up once per subject and reaches
@@ -177,13 +207,16 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
     baseline = None
     if covariates:
         cols = ", ".join(quote(c) for c in covariates)
-        baseline = numeric_covariates(read_frame(con, f"SELECT subject, {cols} FROM {study.name}.subjects"),
-                                      covariates)
+        baseline = numeric_covariates(
+            read_frame(con, f"SELECT subject, {cols} FROM {study.name}.subjects"), covariates
+        )
         # A subject of the pairs missing from the subjects table has no covariates.
         baseline = baseline.set_index("subject").reindex(subjects).reset_index(drop=True)
     level_codes = {}
     for g in plan.subgroups:
-        level_of = levels[levels["subgroup"] == g.name].set_index("subject")["group"].reindex(subjects)
+        level_of = (
+            levels[levels["subgroup"] == g.name].set_index("subject")["group"].reindex(subjects)
+        )
         subject_level, labels = pd.factorize(level_of)
         level_codes[g.name] = (subject_level[codes], list(labels))
     pre, post = pairs["pre_value"].to_numpy(float), pairs["post_value"].to_numpy(float)
@@ -195,10 +228,15 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
         # Levels with fewer pairs of this outcome than the small-cell minimum are left out.
         paired = ~np.isnan(pre[rows_of]) & ~np.isnan(post[rows_of])
         res = compare_groupings(
-            pre[rows_of], post[rows_of],
-            {name: (small_codes_left_out(c[rows_of], paired, study.min_cell), labels)
-             for name, (c, labels) in level_codes.items()},
-            baseline.iloc[codes[rows_of]] if covariates else None, plan.conf_level)
+            pre[rows_of],
+            post[rows_of],
+            {
+                name: (small_codes_left_out(c[rows_of], paired, study.min_cell), labels)
+                for name, (c, labels) in level_codes.items()
+            },
+            baseline.iloc[codes[rows_of]] if covariates else None,
+            plan.conf_level,
+        )
         res.insert(0, "score", score)
         res.insert(0, "outcome", outcome)
         rows.append(res)
@@ -207,15 +245,17 @@ def compare_subgroups(con: duckdb.DuckDBPyConnection, study: Study, reports_dir:
 
 
 @atomic  # every table of the step replaced together, or none
-def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
+def secondary_analyses(
+    con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
+) -> list[Path]:
     """Every analysis of the plan beyond the paired tests, each as a warehouse table and a
     full-precision CSV under ``tables/``: ``between_groups``, ``change_direction`` (improved /
     unchanged / worsened, sign test, McNemar, Bowker), ``responders`` (Clopper-Pearson),
     ``reliability`` (ICCs and weighted kappa), ``correlation`` (baseline vs change),
     ``missing_data`` (values per outcome and visit, pairs lost) and ``visit_estimates`` (mixed
     model, all visits: the sensitivity analysis beside the complete-case pairs)."""
-    from pipeline.statistics.observed import missing_values, visit_estimates
     from pipeline.statistics.correlation import baseline_change_correlation
+    from pipeline.statistics.observed import missing_values, visit_estimates
     from pipeline.statistics.ordinal import change_direction
     from pipeline.statistics.reliability import AGREEMENT_COLUMNS, rater_agreement
     from pipeline.statistics.responders import responder_rates
@@ -224,20 +264,55 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
     better = _higher_is_better(study)
     pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {s}.pairs")
     written = compare_subgroups(con, study, reports_dir, pairs)
-    written.append(_save(con, study, reports_dir, "change_direction",
-                         change_direction(pairs, better, plan.ordinal)))
-    written.append(_save(con, study, reports_dir, "responders",
-                         responder_rates(pairs, dict(plan.responders), better, plan.conf_level)))
-    written.append(_save(con, study, reports_dir, "correlation",
-                         baseline_change_correlation(pairs, plan.conf_level)))
+    written.append(
+        _save(
+            con,
+            study,
+            reports_dir,
+            "change_direction",
+            change_direction(pairs, better, plan.ordinal),
+        )
+    )
+    written.append(
+        _save(
+            con,
+            study,
+            reports_dir,
+            "responders",
+            responder_rates(pairs, dict(plan.responders), better, plan.conf_level),
+        )
+    )
+    written.append(
+        _save(
+            con,
+            study,
+            reports_dir,
+            "correlation",
+            baseline_change_correlation(pairs, plan.conf_level),
+        )
+    )
 
-    agreement = [rater_agreement(read_frame(con, f"""
+    agreement = [
+        rater_agreement(
+            read_frame(
+                con,
+                f"""
                      SELECT subject, visit, rater, value FROM {s}.scores
-                     WHERE instrument = ? AND score = ? AND value IS NOT NULL""", [r.instrument, r.score]),
-                     r.raters, r.weights, plan.conf_level).assign(instrument=r.instrument, score=r.score)
-                 for r in plan.reliability]
+                     WHERE instrument = ? AND score = ? AND value IS NOT NULL""",
+                [r.instrument, r.score],
+            ),
+            r.raters,
+            r.weights,
+            plan.conf_level,
+        ).assign(instrument=r.instrument, score=r.score)
+        for r in plan.reliability
+    ]
     reliability = pd.concat(agreement, ignore_index=True) if agreement else pd.DataFrame()
-    written.append(_save(con, study, reports_dir, "reliability", reliability.reindex(columns=AGREEMENT_COLUMNS)))
+    written.append(
+        _save(
+            con, study, reports_dir, "reliability", reliability.reindex(columns=AGREEMENT_COLUMNS)
+        )
+    )
 
     # Every observed value of every planned outcome: counted and fitted one outcome at a time in
     # the warehouse (a registry holds millions), with the results of missing_data and visit_means.
@@ -247,9 +322,13 @@ def secondary_analyses(con: duckdb.DuckDBPyConnection, study: Study, reports_dir
 
 
 def _result_table(con: duckdb.DuckDBPyConnection, study: Study, name: str) -> pd.DataFrame | None:
-    """``<study>.<name>`` when the warehouse has it (a result the plan ran, a list a step kept), else None."""
-    if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                  [study.name, name]):
+    """``<study>.<name>`` when the warehouse has it (a result the plan ran, a list a step kept),
+    else None."""
+    if not scalar(
+        con,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [study.name, name],
+    ):
         return None
     return read_frame(con, f"SELECT * FROM {study.name}.{name}")
 
@@ -264,16 +343,22 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     from pipeline.render import tables, writers
 
     s = study.name
-    results = {name: frame for name in tables.RESULT_TABLES
-               if (frame := _result_table(con, study, name)) is not None}
+    results = {
+        name: frame
+        for name in tables.RESULT_TABLES
+        if (frame := _result_table(con, study, name)) is not None
+    }
     built = tables.publication_tables(
         study,
         paired_tests=read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'"),
         subjects=read_frame(con, f"SELECT * FROM {s}.subjects"),
         visits=read_frame(con, f"SELECT subject, day FROM {s}.visits"),
         pairing_summary=read_frame(con, f"SELECT * FROM {s}.pairing_summary"),
-        subjects_file=read_frame(con, f"SELECT * FROM {s}.source_files WHERE file = ?", [study.subjects_path.name]),
-        results=results)
+        subjects_file=read_frame(
+            con, f"SELECT * FROM {s}.source_files WHERE file = ?", [study.subjects_path.name]
+        ),
+        results=results,
+    )
     folder = study_reports(reports_dir, study) / "tables"
     written = []
     for stem, table in built:
@@ -297,12 +382,19 @@ def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
     folder = study_reports(reports_dir, study)
     specs = figures.study_figures(con, study)
     written = figures.export(specs, folder / "figures")
-    pngs = [(figures.width_folder(Path("figures"), spec.widths[-1]) / f"{spec.stem}.png").as_posix()
-            for spec in specs]
-    listed = pd.DataFrame({"position": pd.Series(range(1, len(specs) + 1), dtype="int64"),
-                           "stem": pd.Series([spec.stem for spec in specs], dtype="string"),
-                           "caption": pd.Series([spec.caption for spec in specs], dtype="string"),
-                           "png": pd.Series(pngs, dtype="string")}, columns=list(FIGURE_LIST_COLUMNS))
+    pngs = [
+        (figures.width_folder(Path("figures"), spec.widths[-1]) / f"{spec.stem}.png").as_posix()
+        for spec in specs
+    ]
+    listed = pd.DataFrame(
+        {
+            "position": pd.Series(range(1, len(specs) + 1), dtype="int64"),
+            "stem": pd.Series([spec.stem for spec in specs], dtype="string"),
+            "caption": pd.Series([spec.caption for spec in specs], dtype="string"),
+            "png": pd.Series(pngs, dtype="string"),
+        },
+        columns=list(FIGURE_LIST_COLUMNS),
+    )
     write_frame(con, f"{study.name}.figure_list", listed)
     return written
 
@@ -316,7 +408,8 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     ``<study>.figure_list``, so it runs after both."""
     import json
 
-    from pipeline.render import figures, report as report_html, tables
+    from pipeline.render import figures, tables
+    from pipeline.render import report as report_html
 
     s = study.name
     folder = study_reports(reports_dir, study)
@@ -324,23 +417,46 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     results = read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'")
     for name, step in (("publication_tables", "write_tables"), ("figure_list", "write_figures")):
         if _result_table(con, study, name) is None:
-            raise FileNotFoundError(f"{s}.{name} is missing: write the {step.split('_')[1]} ({step}) "
-                                    "before the report.")
+            raise FileNotFoundError(
+                f"{s}.{name} is missing: write the {step.split('_')[1]} ({step}) before the report."
+            )
     table_list = tables.from_frame(read_frame(con, f"SELECT * FROM {s}.publication_tables"))
     figure_list = []
-    for figure in read_frame(con, f"SELECT stem, caption, png FROM {s}.figure_list ORDER BY position").itertuples():
+    for figure in read_frame(
+        con, f"SELECT stem, caption, png FROM {s}.figure_list ORDER BY position"
+    ).itertuples():
         png = folder / figure.png
         if not png.is_file():
-            raise FileNotFoundError(f"{png} is missing: write the figures (write_figures) before the report.")
+            raise FileNotFoundError(
+                f"{png} is missing: write the figures (write_figures) before the report."
+            )
         figure_list.append((figure, png.read_bytes()))
     methods = report_html.methods_text(study, results, provenance)
     notes = nothing_to_analyse(con, study)
     figure_notes = figures.not_drawn(con, study)
     html_path = folder / "report.html"
-    html_path.write_text(report_html.report_html(study, table_list, figure_list, methods, provenance,
-                                                 notes=notes, figure_notes=figure_notes), encoding="utf-8")
-    docx_path = report_html.report_docx(study, table_list, figure_list, methods, provenance,
-                                        folder / "report.docx", notes=notes, figure_notes=figure_notes)
+    html_path.write_text(
+        report_html.report_html(
+            study,
+            table_list,
+            figure_list,
+            methods,
+            provenance,
+            notes=notes,
+            figure_notes=figure_notes,
+        ),
+        encoding="utf-8",
+    )
+    docx_path = report_html.report_docx(
+        study,
+        table_list,
+        figure_list,
+        methods,
+        provenance,
+        folder / "report.docx",
+        notes=notes,
+        figure_notes=figure_notes,
+    )
     return [html_path, docx_path]
 
 
@@ -354,7 +470,9 @@ def nothing_to_analyse(con: duckdb.DuckDBPyConnection, study: Study) -> list[str
     visits = scalar(con, f"SELECT count(*) FROM {s}.visits")
     observed = scalar(con, f"SELECT count(*) FROM {s}.pairing_summary")
     refused = scalar(con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'row'")
-    quarantined = f" ({refused} rows quarantined, each with its reason in {s}.quarantine)" if refused else ""
+    quarantined = (
+        f" ({refused} rows quarantined, each with its reason in {s}.quarantine)" if refused else ""
+    )
     if not subjects:
         why = f"no patient was accepted from {study.subjects_path.name}{quarantined}"
     elif not visits:
@@ -362,10 +480,16 @@ def nothing_to_analyse(con: duckdb.DuckDBPyConnection, study: Study) -> list[str
     elif not observed:
         why = f"no planned outcome has a value at any of the {visits} visits"
     else:
-        why = (f"no patient has both a before ({plan.pre_label}) and an after ({plan.post_label}) value of "
-               "any planned outcome")
-    return [f"Nothing to analyse: {why}. Table 2 lists each planned outcome with n = 0 and no test was run; "
-            "check the exports and the analysis plan's visit rules in study.toml."]
+        why = (
+            f"no patient has both a before ({plan.pre_label}) and an after ({plan.post_label}) "
+            "value of "
+            "any planned outcome"
+        )
+    return [
+        f"Nothing to analyse: {why}. Table 2 lists each planned outcome with n = 0 and no test was "
+        "run; "
+        "check the exports and the analysis plan's visit rules in study.toml."
+    ]
 
 
 def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
@@ -378,22 +502,33 @@ def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -
         return _run_steps(con, study, reports_dir)
 
 
-def _run_steps(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
+def _run_steps(
+    con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
+) -> dict[str, object]:
     files = ingest(con, study, reports_dir)
     score(con, study)
     pair(con, study)
     results = analyse(con, study, reports_dir)
     secondary = secondary_analyses(con, study, reports_dir)
-    written = [study_reports(reports_dir, study) / "provenance.json",
-               study_reports(reports_dir, study) / "tables" / "paired_tests.csv"]
+    written = [
+        study_reports(reports_dir, study) / "provenance.json",
+        study_reports(reports_dir, study) / "tables" / "paired_tests.csv",
+    ]
     written += write_tables(con, study, reports_dir)
     written += write_figures(con, study, reports_dir)
     written += write_report(con, study, reports_dir)
     written += secondary
-    return {"files": files, "results": results, "paths": written, "notes": nothing_to_analyse(con, study)}
+    return {
+        "files": files,
+        "results": results,
+        "paths": written,
+        "notes": nothing_to_analyse(con, study),
+    }
 
 
-# What the asset checks ask of the warehouse and the plan, so the Dagster layer calls this module only.
+# What the asset checks ask of the warehouse and the plan, so the Dagster layer calls this module
+# only.
+
 
 def identifier_findings(con: duckdb.DuckDBPyConnection, study: Study) -> list:
     """Columns of the study's ingested tables that look like identifiers, apart from those the
@@ -404,5 +539,6 @@ def identifier_findings(con: duckdb.DuckDBPyConnection, study: Study) -> list:
 
 
 def planned_outcomes(study: Study) -> pd.DataFrame:
-    """The plan's outcomes, one row per outcome and score (:func:`pipeline.pairing.outcomes_frame`)."""
+    """The plan's outcomes, one row per outcome and score
+    (:func:`pipeline.pairing.outcomes_frame`)."""
     return outcomes_frame(study)

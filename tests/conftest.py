@@ -57,18 +57,31 @@ def browser():
     chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and chromedriver):
         if os.environ.get("CI"):
-            pytest.fail("chromium and chromedriver are required in CI (apt-get install chromium chromium-driver)",
-                        pytrace=False)
-        pytest.skip("chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
+            pytest.fail(
+                "chromium and chromedriver are required in CI (apt-get install chromium "
+                "chromium-driver)",
+                pytrace=False,
+            )
+        pytest.skip(
+            "chromium/chromedriver not installed (apt-get install chromium chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     # No sandbox as root; no background traffic on a machine without network.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1400,1000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     yield driver

@@ -20,11 +20,16 @@ from specs import HB_OBSERVER, study_toml
 # The demo's files with a short plan: House-Brackmann by two raters, and Sunnybrook.
 SMALL_STUDY = {
     "study": {"title": "Small synthetic cohort"},
-    "subjects": {"id": "study_id", "columns": ["age", "sex", "etiology", "months_since_onset"],
-                 "levels": {"sex": ["F", "M"], "etiology": list(demo.ETIOLOGIES)}},
+    "subjects": {
+        "id": "study_id",
+        "columns": ["age", "sex", "etiology", "months_since_onset"],
+        "levels": {"sex": ["F", "M"], "etiology": list(demo.ETIOLOGIES)},
+    },
     "visits": {"subject": "study_id"},
-    "instruments": {"sunnybrook": {"column": "sb_{item}"},
-                    "house_brackmann": {"column": "hb_{rater}", "raters": ["observer", "surgeon"]}},
+    "instruments": {
+        "sunnybrook": {"column": "sb_{item}"},
+        "house_brackmann": {"column": "hb_{rater}", "raters": ["observer", "surgeon"]},
+    },
     "analysis": {
         "pre": {"rule": "latest_preoperative", "max_day": 0},
         "primary": "house_brackmann_observer",
@@ -32,24 +37,40 @@ SMALL_STUDY = {
         "responders": {"house_brackmann_observer": 1},
         "covariates": ["months_since_onset"],
         "subgroups": [{"name": "etiology", "column": "etiology"}],
-        "reliability": [{"instrument": "house_brackmann", "score": "grade", "raters": ["observer", "surgeon"]}],
+        "reliability": [
+            {"instrument": "house_brackmann", "score": "grade", "raters": ["observer", "surgeon"]}
+        ],
         "outcomes": [HB_OBSERVER, {"instrument": "sunnybrook", "score": "composite"}],
     },
 }
 
 
-def write_small_study(folder: Path, *, name: str = "small", seed: int = 63, n_patients: int = 20,
-                      study: dict | None = None) -> Path:
+def write_small_study(
+    folder: Path,
+    *,
+    name: str = "small",
+    seed: int = 63,
+    n_patients: int = 20,
+    study: dict | None = None,
+) -> Path:
     """The demo generator's ``patients.csv`` and ``visits.csv`` plus a short spec, in ``folder``."""
     folder = Path(folder)
     demo.write(folder, seed=seed, n_patients=n_patients)
     (folder / "study.toml").write_text(
-        study_toml(SMALL_STUDY, {"study": {"name": name, **(study or {})}}), encoding="utf-8")
+        study_toml(SMALL_STUDY, {"study": {"name": name, **(study or {})}}), encoding="utf-8"
+    )
     return folder
 
 
 # A run's steps up to the figures, in run_study's order (functions of pipeline.steps).
-DATA_STEPS = ("ingest", "score_study", "pair_study", "analyse", "secondary_analyses", "write_tables")
+DATA_STEPS = (
+    "ingest",
+    "score_study",
+    "pair_study",
+    "analyse",
+    "secondary_analyses",
+    "write_tables",
+)
 
 
 def run_steps(con, study, reports: Path, steps=DATA_STEPS) -> None:
@@ -66,15 +87,24 @@ def run_steps(con, study, reports: Path, steps=DATA_STEPS) -> None:
 
 def study_tables(con, schema: str) -> dict[str, object]:
     """Every table and view of a study's schema as a DataFrame, by name."""
-    names = [r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name",
-        [schema]).fetchall()]
+    names = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY "
+            "table_name",
+            [schema],
+        ).fetchall()
+    ]
     return {name: con.execute(f'SELECT * FROM {schema}."{name}"').df() for name in names}
 
 
 def file_bytes(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` by relative path."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file()
+    }
 
 
 _session = None
@@ -92,8 +122,8 @@ def _session_dir() -> Path:
 def full_run() -> Path:
     """One clean, complete run of the small study (figures and report included), shared by the
     tests of a session: ``<dir>/raw/small``, ``<dir>/warehouse.duckdb``, ``<dir>/reports/small``."""
-    from pipeline.steps import run_study
     from pipeline.spec.study import load_study
+    from pipeline.steps import run_study
 
     base = _session_dir() / "full_run"
     study = load_study(write_small_study(base / "raw" / "small"))

@@ -29,10 +29,17 @@ BASE = {
 # A REDCap project (tests/redcap/) in place of the two CSV files: records keyed by record_id,
 # the visit's day in days_from_surgery.
 REDCAP_STUDY = {
-    "subjects": {"file": "records.csv", "id": "record_id",
-                 "columns": ["age", "sex", "etiology", "prior_treatment___1", "surgery_year"]},
-    "visits": {"file": "records.csv", "subject": "record_id", "day": "days_from_surgery",
-               "visit": None},
+    "subjects": {
+        "file": "records.csv",
+        "id": "record_id",
+        "columns": ["age", "sex", "etiology", "prior_treatment___1", "surgery_year"],
+    },
+    "visits": {
+        "file": "records.csv",
+        "subject": "record_id",
+        "day": "days_from_surgery",
+        "visit": None,
+    },
     "analysis": {"post": None},
 }
 

@@ -14,8 +14,17 @@ import pytest
 from assets.definitions import build_definitions
 from pipeline import paths, warehouse
 
-DEMO_KEYS = {"raw_files", "ingested", "scores", "pairs", "paired_tests", "secondary_analyses", "tables",
-             "figures", "report"}
+DEMO_KEYS = {
+    "raw_files",
+    "ingested",
+    "scores",
+    "pairs",
+    "paired_tests",
+    "secondary_analyses",
+    "tables",
+    "figures",
+    "report",
+}
 
 
 @pytest.fixture
@@ -37,9 +46,13 @@ def test_materialize_everything_on_the_demo(workspace):
     assert result.success
     checks = result.get_asset_check_evaluations()
     assert {c.check_name: c.passed for c in checks} == {
-        "rows_accounted": True, "no_identifier_columns": True, "item_values_in_range": True,
+        "rows_accounted": True,
+        "no_identifier_columns": True,
+        "item_values_in_range": True,
         "pairing_completeness": True,
-        "minimum_pairs": True, "statistics_sanity": True}
+        "minimum_pairs": True,
+        "statistics_sanity": True,
+    }
 
     reports = workspace / "reports" / "demo"
     assert (reports / "tables" / "table_2.csv").is_file()
@@ -55,15 +68,23 @@ def test_materialize_everything_on_the_demo(workspace):
     con.close()
     assert list(results["outcome"]) == list(stored["outcome"])
     # subgroup levels too small for a test carry NaN with a note saying why
-    assert results["p_used"].tolist() == pytest.approx(stored["p_used"].tolist(), rel=1e-15, nan_ok=True)
+    assert results["p_used"].tolist() == pytest.approx(
+        stored["p_used"].tolist(), rel=1e-15, nan_ok=True
+    )
     assert results.loc[results["p_used"].isna(), "note"].str.len().gt(0).all()
 
 
 def test_dagster_definitions_validate():
     dagster = Path(sys.executable).parent / "dagster"
     env = {**os.environ, "DAGSTER_HOME": str(paths.PROJECT_ROOT / ".dagster")}
-    done = subprocess.run([str(dagster), "definitions", "validate"], cwd=paths.PROJECT_ROOT,
-                          capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate"],
+        cwd=paths.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

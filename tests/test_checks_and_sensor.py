@@ -21,9 +21,12 @@ def raw_dir(tmp_path, monkeypatch):
     return raw
 
 
-def _run(defs: dg.Definitions, instance: dg.DagsterInstance, selection=None) -> dg.ExecuteInProcessResult:
+def _run(
+    defs: dg.Definitions, instance: dg.DagsterInstance, selection=None
+) -> dg.ExecuteInProcessResult:
     return defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance, asset_selection=selection, raise_on_error=False)
+        instance=instance, asset_selection=selection, raise_on_error=False
+    )
 
 
 def test_failed_check_blocks_everything_downstream(raw_dir, tiny_study):
@@ -33,7 +36,10 @@ def test_failed_check_blocks_everything_downstream(raw_dir, tiny_study):
         result = _run(build_definitions(), instance)
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert not checks["pairing_completeness"].passed
-    assert "house_brackmann_observer" in checks["pairing_completeness"].metadata["below threshold"].value
+    assert (
+        "house_brackmann_observer"
+        in checks["pairing_completeness"].metadata["below threshold"].value
+    )
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert {"ingested", "scores", "pairs"} <= materialized
     assert not materialized & {"paired_tests", "secondary_analyses", "tables", "figures", "report"}
@@ -46,11 +52,15 @@ def test_sensor_requests_a_run_only_for_a_new_or_changed_export(raw_dir):
         sensor = defs.resolve_sensor_def("raw_export_changed")
 
         def evaluate():
-            return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+            return sensor.evaluate_tick(
+                dg.build_sensor_context(instance=instance, definitions=defs)
+            )
 
         first = evaluate().run_requests  # never ingested: new
         assert [r.tags["study"] for r in first] == ["demo"]
-        assert all(k.path[0] == "demo" and k.path[-1] != "raw_files" for k in first[0].asset_selection)
+        assert all(
+            k.path[0] == "demo" and k.path[-1] != "raw_files" for k in first[0].asset_selection
+        )
 
         # The sensor compares with the last ingest, so ingesting is enough to bring it up to date.
         assert _run(defs, instance, [dg.AssetKey(["demo", "ingested"])]).success

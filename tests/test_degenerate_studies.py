@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import write_study
-from specs import HB_OBSERVER, HB_SURGEON, REDCAP_STUDY, study_toml
-from pipeline import warehouse
 from assets.cli import main
+from conftest import write_study
+from pipeline import warehouse
+from specs import HB_OBSERVER, HB_SURGEON, REDCAP_STUDY, study_toml
 
 REDCAP = Path(__file__).parent / "redcap"
 
@@ -29,10 +29,14 @@ PLAN = {
         "primary": "house_brackmann_observer",
         "ordinal": ["house_brackmann_observer"],
         "responders": {"house_brackmann_observer": 1},
-        "subgroups": [{"name": "etiology", "column": "etiology"},
-                      {"name": "age", "column": "age", "split": "median"}],
+        "subgroups": [
+            {"name": "etiology", "column": "etiology"},
+            {"name": "age", "column": "age", "split": "median"},
+        ],
         "covariates": ["age"],
-        "reliability": [{"instrument": "house_brackmann", "score": "grade", "raters": ["observer", "surgeon"]}],
+        "reliability": [
+            {"instrument": "house_brackmann", "score": "grade", "raters": ["observer", "surgeon"]}
+        ],
         "outcomes": [HB_OBSERVER, HB_SURGEON],
     },
 }
@@ -53,53 +57,77 @@ def _spec(name: str, *changes: dict) -> str:
 
 def one_subject(base: Path, *changes: dict) -> Path:
     """One patient: the observer's grade before and after, the surgeon's only before."""
-    return write_study(base / "one", "code,age,etiology\nP1,50,bells_palsy\n", """
+    return write_study(
+        base / "one",
+        "code,age,etiology\nP1,50,bells_palsy\n",
+        """
         code,visit,day,hb_observer,hb_surgeon
         P1,pre,-10,4,4
         P1,m12,370,2,
-    """, _spec("one", *changes))
+    """,
+        _spec("one", *changes),
+    )
 
 
 def all_missing(base: Path) -> Path:
     """Visits on record, every grade missing."""
-    return write_study(base / "blank", PATIENTS, """
+    return write_study(
+        base / "blank",
+        PATIENTS,
+        """
         code,visit,day,hb_observer,hb_surgeon
         P1,pre,-10,,
         P1,m12,370,,
         P2,pre,-3,,
         P2,m12,380,,
-    """, _spec("blank"))
+    """,
+        _spec("blank"),
+    )
 
 
 def header_only(base: Path) -> Path:
     """A visits file with its header and no row."""
-    return write_study(base / "headeronly", PATIENTS, "code,visit,day,hb_observer,hb_surgeon\n",
-                       _spec("headeronly"))
+    return write_study(
+        base / "headeronly",
+        PATIENTS,
+        "code,visit,day,hb_observer,hb_surgeon\n",
+        _spec("headeronly"),
+    )
 
 
 def reliability_only(base: Path, *changes: dict) -> Path:
     """Both raters grade each patient once, before surgery: agreement to estimate, no pair."""
     spec = _spec("agreement", {"analysis": {"ordinal": None, "responders": None}}, *changes)
-    return write_study(base / "agreement", """
+    return write_study(
+        base / "agreement",
+        """
         code,age,etiology
         P1,50,bells_palsy
         P2,61,trauma
         P3,44,bells_palsy
         P4,70,trauma
         P5,39,bells_palsy
-    """, """
+    """,
+        """
         code,visit,day,hb_observer,hb_surgeon
         P1,pre,-10,4,4
         P2,pre,-3,3,2
         P3,pre,-7,5,5
         P4,pre,-1,2,3
         P5,pre,-4,6,5
-    """, spec)
+    """,
+        spec,
+    )
 
 
 # The classic project of tests/redcap/, its grading a repeating instrument.
-REDCAP_CLASSIC = study_toml(REDCAP_STUDY, {"study": {"name": "rc"},
-                                     "redcap": {"dictionary": "dictionary.csv", "repeat_instrument": "grading"}})
+REDCAP_CLASSIC = study_toml(
+    REDCAP_STUDY,
+    {
+        "study": {"name": "rc"},
+        "redcap": {"dictionary": "dictionary.csv", "repeat_instrument": "grading"},
+    },
+)
 
 
 def redcap_without_visits(base: Path) -> Path:
@@ -121,9 +149,20 @@ def _validate(capsys, study: Path) -> int:
     return code
 
 
-def _run(capsys, study: Path, tmp_path: Path, warehouse_name: str = "w.duckdb") -> tuple[int, str, str]:
-    code = main(["run", "--study", str(study), "--warehouse", str(tmp_path / warehouse_name),
-                 "--reports", str(tmp_path / "reports")])
+def _run(
+    capsys, study: Path, tmp_path: Path, warehouse_name: str = "w.duckdb"
+) -> tuple[int, str, str]:
+    code = main(
+        [
+            "run",
+            "--study",
+            str(study),
+            "--warehouse",
+            str(tmp_path / warehouse_name),
+            "--reports",
+            str(tmp_path / "reports"),
+        ]
+    )
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -133,7 +172,10 @@ def _table_2(reports: Path) -> tuple[pd.DataFrame, list[str]]:
     lines = (reports / "tables" / "table_2.csv").read_text(encoding="utf-8").splitlines()
     notes = [line[2:] for line in lines if line.startswith("# ")]
     from io import StringIO
-    body = pd.read_csv(StringIO("\n".join(line for line in lines if not line.startswith("# "))), dtype=str)
+
+    body = pd.read_csv(
+        StringIO("\n".join(line for line in lines if not line.startswith("# "))), dtype=str
+    )
     return body, notes
 
 
@@ -152,7 +194,9 @@ def _nothing_analysed(capsys, study: Path, tmp_path: Path) -> Path:
     body, notes = _table_2(reports)
     assert body["n pairs"].tolist() == ["0"] * len(body) and len(body) >= 1
     assert (body["Change (95% CI)"] == "not estimable").all() and (body["P"] == "—").all()
-    assert any("not estimable (—), no patient has both a before and an after value" in n for n in notes)
+    assert any(
+        "not estimable (—), no patient has both a before and an after value" in n for n in notes
+    )
     assert not any(n.startswith("P values are two-sided") for n in notes)  # no test was run
     paired = pd.read_csv(reports / "tables" / "paired_tests.csv")
     assert (paired.loc[paired["group"] == "all", "n_pairs"] == 0).all()
@@ -175,16 +219,27 @@ def test_one_subject_study_runs_to_the_end(tmp_path, capsys):
     assert body["n pairs"].tolist() == ["1", "0"]
     observer, surgeon = body.iloc[0], body.iloc[1]
     assert observer["Change (95% CI)"] == "-2.0 (NA to NA)"
-    assert (surgeon["Before, mean ± SD"], surgeon["Change (95% CI)"], surgeon["P"]) == ("—", "not estimable", "—")
-    assert "P values are two-sided, from the Wilcoxon signed-rank test on the paired values." in notes
-    assert "House-Brackmann grade (surgeon): not estimable (—), no patient has both a before and an " \
-           "after value (n pairs = 0)." in notes
+    assert (surgeon["Before, mean ± SD"], surgeon["Change (95% CI)"], surgeon["P"]) == (
+        "—",
+        "not estimable",
+        "—",
+    )
+    assert (
+        "P values are two-sided, from the Wilcoxon signed-rank test on the paired values." in notes
+    )
+    assert (
+        "House-Brackmann grade (surgeon): not estimable (—), no patient has both a before and an "
+        "after value (n pairs = 0)." in notes
+    )
     # The figures of the outcome with a pair are drawn; the other's absence is noted in the report.
     figures = reports / "figures"
     assert (figures / "slope_house_brackmann_observer_grade.png").is_file()
     assert not (figures / "slope_house_brackmann_surgeon_grade.png").exists()
     text = _report_text(reports)
-    assert "House-Brackmann grade (surgeon): not drawn, no patient has both a before and an after value" in text
+    assert (
+        "House-Brackmann grade (surgeon): not drawn, no patient has both a before and an after "
+        "value" in text
+    )
     assert "Nothing to analyse" not in text
     assert "note: nothing to analyse" not in out
 
@@ -213,19 +268,37 @@ def test_subjects_file_without_a_row_runs_to_the_end(tmp_path, capsys):
     assert _validate(capsys, study) == 1
     code, out, err = _run(capsys, study, tmp_path)
     assert (code, err) == (0, "")
-    assert "note: nothing to analyse: no patient was accepted from patients.csv (4 rows quarantined" in out
-    assert "Overall (n = 0)" in (tmp_path / "reports" / "blank" / "tables" / "table_1.csv").read_text()
+    assert (
+        "note: nothing to analyse: no patient was accepted from patients.csv (4 rows quarantined"
+        in out
+    )
+    assert (
+        "Overall (n = 0)" in (tmp_path / "reports" / "blank" / "tables" / "table_1.csv").read_text()
+    )
 
 
 def test_export_figures_of_a_study_with_nothing_to_draw_says_so(tmp_path, capsys, monkeypatch):
     study = header_only(tmp_path / "raw")
     assert _run(capsys, study, tmp_path)[0] == 0
     monkeypatch.setenv("OUTCOMES_RAW", str(study.parent))
-    code = main(["export-figures", "--warehouse", str(tmp_path / "w.duckdb"), "--reports", str(tmp_path / "reports")])
+    code = main(
+        [
+            "export-figures",
+            "--warehouse",
+            str(tmp_path / "w.duckdb"),
+            "--reports",
+            str(tmp_path / "reports"),
+        ]
+    )
     out, err = capsys.readouterr()
     assert (code, out) == (0, "")
-    assert err.startswith("note: study 'headeronly' has no figure to export: House-Brackmann grade (observer): "
-                          "not drawn, no patient has both a before and an after value.") and err.count("\n") == 1
+    assert (
+        err.startswith(
+            "note: study 'headeronly' has no figure to export: House-Brackmann grade (observer): "
+            "not drawn, no patient has both a before and an after value."
+        )
+        and err.count("\n") == 1
+    )
 
 
 def test_redcap_classic_export_without_visits_runs_to_the_end(tmp_path, capsys):
@@ -235,7 +308,10 @@ def test_redcap_classic_export_without_visits_runs_to_the_end(tmp_path, capsys):
 def test_outcome_without_pairs_gets_its_table_2_row_and_reliability_is_estimated(tmp_path, capsys):
     reports = _nothing_analysed(capsys, reliability_only(tmp_path / "raw"), tmp_path)
     body, _ = _table_2(reports)
-    assert body["Outcome"].tolist() == ["House-Brackmann grade (observer)", "House-Brackmann grade (surgeon)"]
+    assert body["Outcome"].tolist() == [
+        "House-Brackmann grade (observer)",
+        "House-Brackmann grade (surgeon)",
+    ]
     reliability = pd.read_csv(reports / "tables" / "reliability.csv")
     assert (reliability["n_targets"] == 5).all() and reliability["estimate"].notna().all()
     assert (reports / "tables" / "etable_reliability.csv").is_file()
@@ -247,14 +323,34 @@ def test_outcome_without_pairs_gets_its_table_2_row_and_reliability_is_estimated
 def test_table_2_of_an_outcome_without_pairs_beside_one_with():
     from pipeline.render import tables
 
-    outcomes = pd.DataFrame({"outcome": ["a", "b"], "score": ["s", "s"], "label": ["A", "B"],
-                             "higher_is_better": [True, True]})
-    results = pd.DataFrame({
-        "outcome": ["a", "b"], "score": ["s", "s"], "pre_visit": "pre", "post_visit": "post",
-        "n_pairs": [3, 0], "pre_mean": [1.0, None], "pre_sd": [0.5, None], "post_mean": [2.0, None],
-        "post_sd": [0.5, None], "mean_diff": [1.0, None], "ci_low": [0.2, None], "ci_high": [1.8, None],
-        # as read back from the warehouse: a missing text is None
-        "test_used": ["paired t", None], "p_used": [0.04, None], "note": ["", None]})
+    outcomes = pd.DataFrame(
+        {
+            "outcome": ["a", "b"],
+            "score": ["s", "s"],
+            "label": ["A", "B"],
+            "higher_is_better": [True, True],
+        }
+    )
+    results = pd.DataFrame(
+        {
+            "outcome": ["a", "b"],
+            "score": ["s", "s"],
+            "pre_visit": "pre",
+            "post_visit": "post",
+            "n_pairs": [3, 0],
+            "pre_mean": [1.0, None],
+            "pre_sd": [0.5, None],
+            "post_mean": [2.0, None],
+            "post_sd": [0.5, None],
+            "mean_diff": [1.0, None],
+            "ci_low": [0.2, None],
+            "ci_high": [1.8, None],
+            # as read back from the warehouse: a missing text is None
+            "test_used": ["paired t", None],
+            "p_used": [0.04, None],
+            "note": ["", None],
+        }
+    )
     table = tables.table_2(results, outcomes, conf_level=0.95)
     assert table.body["P"].tolist() == [".04", "—"]
     assert table.body["Change (95% CI)"].tolist() == ["1.0 (0.2 to 1.8)", "not estimable"]
@@ -277,11 +373,15 @@ def test_warehouse_named_after_the_study(tiny_study, tmp_path, capsys):
         con.close()
 
 
-def test_study_named_like_duckdbs_in_memory_database_validates_and_runs(tiny_study, tmp_path, capsys):
+def test_study_named_like_duckdbs_in_memory_database_validates_and_runs(
+    tiny_study, tmp_path, capsys
+):
     # An in-memory DuckDB database is catalog "memory": `outcomes validate` works in one.
     spec = tiny_study / "study.toml"
     spec.write_text(spec.read_text().replace('name = "tiny"', 'name = "memory"'))
-    assert main(["validate", str(tiny_study)]) == 1  # rows would be quarantined, as for the tiny study
+    assert (
+        main(["validate", str(tiny_study)]) == 1
+    )  # rows would be quarantined, as for the tiny study
     out = capsys.readouterr()
     assert "visits.csv: 10 rows read, 6 accepted, 4 quarantined" in out.out and out.err == ""
     code, _, err = _run(capsys, tiny_study, tmp_path)
@@ -292,19 +392,30 @@ def test_study_named_like_duckdbs_in_memory_database_validates_and_runs(tiny_stu
 
 
 def _report_env(monkeypatch, raw: Path, tmp_path: Path) -> None:
-    """`outcomes report` of the studies in ``raw``, with its own warehouse, reports and Dagster home."""
+    """`outcomes report` of the studies in ``raw``, with its own warehouse, reports and Dagster
+    home."""
     (tmp_path / "dagster").mkdir(exist_ok=True)
-    for name, value in (("OUTCOMES_RAW", raw), ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
-                        ("OUTCOMES_REPORTS", tmp_path / "reports"), ("DAGSTER_HOME", tmp_path / "dagster")):
+    for name, value in (
+        ("OUTCOMES_RAW", raw),
+        ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
+        ("OUTCOMES_REPORTS", tmp_path / "reports"),
+        ("DAGSTER_HOME", tmp_path / "dagster"),
+    ):
         monkeypatch.setenv(name, str(value))
 
 
 # One patient: one rater's agreement cannot be estimated; no pairs: agreement is all there is.
-@pytest.mark.parametrize("study, n_pairs, says, agreement", [
-    (one_subject, ["1", "0"], "House-Brackmann grade (surgeon): not drawn", False),
-    (reliability_only, ["0", "0"], "Nothing to analyse", True),
-], ids=["one_subject", "without_pairs"])
-def test_degenerate_study_through_dagster(tmp_path, monkeypatch, capsys, study, n_pairs, says, agreement):
+@pytest.mark.parametrize(
+    "study, n_pairs, says, agreement",
+    [
+        (one_subject, ["1", "0"], "House-Brackmann grade (surgeon): not drawn", False),
+        (reliability_only, ["0", "0"], "Nothing to analyse", True),
+    ],
+    ids=["one_subject", "without_pairs"],
+)
+def test_degenerate_study_through_dagster(
+    tmp_path, monkeypatch, capsys, study, n_pairs, says, agreement
+):
     folder = study(tmp_path / "raw", LENIENT_CHECKS)
     _report_env(monkeypatch, folder.parent, tmp_path)
     code = main(["report"])
@@ -314,10 +425,14 @@ def test_degenerate_study_through_dagster(tmp_path, monkeypatch, capsys, study, 
     reports = tmp_path / "reports" / folder.name
     assert _table_2(reports)[0]["n pairs"].tolist() == n_pairs
     assert says in _report_text(reports)
-    assert pd.read_csv(reports / "tables" / "reliability.csv")["estimate"].notna().all() == agreement
+    assert (
+        pd.read_csv(reports / "tables" / "reliability.csv")["estimate"].notna().all() == agreement
+    )
 
 
-def test_study_without_pairs_is_stopped_by_the_default_checks_in_one_line(tmp_path, monkeypatch, capsys):
+def test_study_without_pairs_is_stopped_by_the_default_checks_in_one_line(
+    tmp_path, monkeypatch, capsys
+):
     # A study with no pairs at all: at the default min_paired_share the check stops the run.
     study = header_only(tmp_path / "raw")
     _report_env(monkeypatch, study.parent, tmp_path)
@@ -335,13 +450,18 @@ def test_folder_without_a_spec_is_refused_naming_it(tiny_study, tmp_path, monkey
     code = main(["report"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert err.startswith(f"error: {raw / 'new_study'} holds no study.toml") and "data/raw/demo/study.toml" in err
+    assert (
+        err.startswith(f"error: {raw / 'new_study'} holds no study.toml")
+        and "data/raw/demo/study.toml" in err
+    )
     # Named alone, the same.
     assert main(["report", "--study", "new_study"]) == 2
     assert f"{raw / 'new_study'} holds no study.toml" in capsys.readouterr().err
 
 
-def test_spec_whose_files_are_missing_is_refused_naming_the_folder(tiny_study, tmp_path, monkeypatch, capsys):
+def test_spec_whose_files_are_missing_is_refused_naming_the_folder(
+    tiny_study, tmp_path, monkeypatch, capsys
+):
     (tiny_study / "visits.csv").unlink()
     _report_env(monkeypatch, tiny_study.parent, tmp_path)
     code = main(["report"])
@@ -368,4 +488,6 @@ def test_no_study_at_all_says_so(tmp_path, monkeypatch, capsys, content):
     code = main(["report"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert err.startswith(f"error: no study under {raw}: add a folder holding a study.toml and its exports")
+    assert err.startswith(
+        f"error: no study under {raw}: add a folder holding a study.toml and its exports"
+    )

@@ -1,4 +1,5 @@
-"""The de-identification guard: each Safe Harbor rule refuses what it should and lets the rest through."""
+"""The de-identification guard: each Safe Harbor rule refuses what it should and lets the rest
+through."""
 
 from __future__ import annotations
 
@@ -46,11 +47,20 @@ RULES = [
     # Spaces only: without its spaces the value reads as a number, but it is still a phone number.
     ("phone or fax number in values", "note", ["617 555 0142"], ["5 550 142", "12", "3.5"]),
     ("medical record, plan or account number in values", "note", ["MRN: 00412233"], ["MRI normal"]),
-    ("medical record, plan or account number in values", "note", ["account # 88812"], ["account of event"]),
+    (
+        "medical record, plan or account number in values",
+        "note",
+        ["account # 88812"],
+        ["account of event"],
+    ),
     ("street address in values", "note", ["lives at 12 Elm Street"], ["12 weeks"]),
     ("name of a person in values", "note", ["seen by Dr. Smith"], ["seen by dr"]),
-    ("values look like personal names", "surgeon", ["Jane Roe", "John Doe", "Ann Poe"],
-     ["Ramsay Hunt", "Ramsay Hunt", "bells_palsy", "Ramsay Hunt"]),
+    (
+        "values look like personal names",
+        "surgeon",
+        ["Jane Roe", "John Doe", "Ann Poe"],
+        ["Ramsay Hunt", "Ramsay Hunt", "bells_palsy", "Ramsay Hunt"],
+    ),
     ("date more specific than a year in values", "note", ["2019-03-04"], ["2019"]),
     ("date more specific than a year in values", "note", ["03/04/2019"], ["3/4"]),
     ("date more specific than a year in values", "note", ["4 March 2019"], ["March"]),
@@ -58,7 +68,12 @@ RULES = [
     ("date more specific than a year in values", "note", ["12/2019"], ["12"]),
     ("date more specific than a year in values", "note", ["20190304"], ["20191304"]),
     ("date more specific than a year (a date column", "surgery_date", ["2019-03"], ["2019"]),
-    ("birth year implying an age of 90 or more", "dob", ["1930"], ["1970"]),   # a date-of-birth column holding years
+    (
+        "birth year implying an age of 90 or more",
+        "dob",
+        ["1930"],
+        ["1970"],
+    ),  # a date-of-birth column holding years
     ('age of 90 or more not collapsed into "90+"', "age", ["90"], ["89", "90+", ">=90", "≥90"]),
     ('age of 90 or more not collapsed into "90+"', "age_at_surgery", ["93.5"], ["45.5"]),
     ("birth year implying an age of 90 or more", "birth_year", ["1930"], ["1950"]),
@@ -67,15 +82,21 @@ RULES = [
 ]
 
 
-@pytest.mark.parametrize("rule, column, bad, good", RULES, ids=[f"{r[1]}-{r[0][:30]}" for r in RULES])
-def test_each_rule_refuses_its_pattern_and_passes_its_look_alikes(tmp_path, rule, column, bad, good):
+@pytest.mark.parametrize(
+    "rule, column, bad, good", RULES, ids=[f"{r[1]}-{r[0][:30]}" for r in RULES]
+)
+def test_each_rule_refuses_its_pattern_and_passes_its_look_alikes(
+    tmp_path, rule, column, bad, good
+):
     assert any(r.startswith(rule) for r in findings_for(tmp_path, column, bad)), rule
     if good is not None:
         assert not findings_for(tmp_path, column, good)
 
 
 def test_dob_holding_only_years_is_still_a_date_column_but_years_pass(tmp_path):
-    assert findings_for(tmp_path, "dob", ["1970"]) == set()  # a year is allowed; 1970 implies no age >= 90
+    assert (
+        findings_for(tmp_path, "dob", ["1970"]) == set()
+    )  # a year is allowed; 1970 implies no age >= 90
 
 
 @pytest.mark.parametrize("odd", ["jane.roe@example.org", "20190304", "nan", "inf"])
@@ -93,39 +114,78 @@ def test_one_cell_that_is_not_a_small_number_sends_a_numeric_column_to_the_probe
     raw = read_table(con, path, "raw")
     assert _needing_values(con, raw, ["score"], []) == ["score"]
     if odd == "20190304":
-        assert findings_for(tmp_path, "score", ["3", "", odd]) == {"date more specific than a year in values"}
+        assert findings_for(tmp_path, "score", ["3", "", odd]) == {
+            "date more specific than a year in values"
+        }
 
 
-@pytest.mark.parametrize("column", [
-    "study_id", "record_id", "redcap_event_name", "event_name", "drug_name", "surgery_year", "day",
-    "months_since_onset", "face_social", "social_function", "sb_syn_pucker", "hb_observer", "side", "state",
-])
+@pytest.mark.parametrize(
+    "column",
+    [
+        "study_id",
+        "record_id",
+        "redcap_event_name",
+        "event_name",
+        "drug_name",
+        "surgery_year",
+        "day",
+        "months_since_onset",
+        "face_social",
+        "social_function",
+        "sb_syn_pucker",
+        "hb_observer",
+        "side",
+        "state",
+    ],
+)
 def test_ordinary_study_columns_are_not_identifiers_by_name(column):
     assert name_rules(column) == []
 
 
 def test_dictionary_identifier_flag_refuses_whatever_the_name(tmp_path):
-    rules = findings_for(tmp_path, "contact", ["mother"],
-                         dictionary_identifiers={"contact": "marked 'Identifier? = y' in the REDCap data dictionary"})
+    rules = findings_for(
+        tmp_path,
+        "contact",
+        ["mother"],
+        dictionary_identifiers={
+            "contact": "marked 'Identifier? = y' in the REDCap data dictionary"
+        },
+    )
     assert rules == {"marked 'Identifier? = y' in the REDCap data dictionary"}
 
 
 def test_dictionary_date_and_free_text_columns(tmp_path):
     assert findings_for(tmp_path, "onset", ["2019-04"], date_columns=frozenset({"onset"})) == {
-        "date more specific than a year (a date column may hold only a 4-digit year)"}
-    assert findings_for(tmp_path, "comments", ["call 617-555-0142"], free_text=frozenset({"comments"})) == {
-        "free text: phone or fax number in values"}
-    assert findings_for(tmp_path, "comments", ["eyelid swelling, resolved by week 2"],
-                        free_text=frozenset({"comments"})) == set()
+        "date more specific than a year (a date column may hold only a 4-digit year)"
+    }
+    assert findings_for(
+        tmp_path, "comments", ["call 617-555-0142"], free_text=frozenset({"comments"})
+    ) == {"free text: phone or fax number in values"}
+    assert (
+        findings_for(
+            tmp_path,
+            "comments",
+            ["eyelid swelling, resolved by week 2"],
+            free_text=frozenset({"comments"}),
+        )
+        == set()
+    )
 
 
 def test_allowed_column_is_not_scanned(tmp_path):
-    assert findings_for(tmp_path, "surgeon_name", ["Jane Roe"], allowed={"surgeon_name": "staff, not patients"}) == set()
+    assert (
+        findings_for(
+            tmp_path, "surgeon_name", ["Jane Roe"], allowed={"surgeon_name": "staff, not patients"}
+        )
+        == set()
+    )
 
 
 def test_refusal_names_column_rule_and_line_but_never_the_value(tmp_path):
     path = tmp_path / "export.csv"
-    path.write_text("study_id,notes,full_name\nS1,ok,Jane Roe\nS2,write to jane.roe@example.org,John Doe\n")
+    path.write_text(
+        "study_id,notes,full_name\nS1,ok,Jane Roe\nS2,write to jane.roe@example.org,John Doe\n"
+    )
     con = duckdb.connect()
     findings = scan(con, read_table(con, path, "raw"))
     with pytest.raises(IdentifiersFound) as refused:
@@ -136,7 +196,8 @@ def test_refusal_names_column_rule_and_line_but_never_the_value(tmp_path):
     assert "column 'full_name': name of a person (column name)" in message
     for value in ("jane", "Jane", "Roe", "example.org", "John"):
         assert value not in message
-    # A column of e-mail addresses and one named as a person's name are real identifiers: removed, never allowed.
+    # A column of e-mail addresses and one named as a person's name are real identifiers: removed,
+    # never allowed.
     assert "Real identifiers must be removed from the export, never allowed" in message
     assert "[identifiers.allow]" not in message
 
@@ -153,29 +214,35 @@ def test_demo_cohort_passes_the_guard():
 ZIP = "5-digit codes in values, like ZIP codes"
 
 
-@pytest.mark.parametrize("column, values", [
-    ("region", ["02114", "10027", "02139", "02114"]),            # leading zeros kept
-    ("area", ["10027", "94110", "60614", "30301", "10027"]),     # no leading zero, not round
-    ("region", ["02114-1234", "02139-4307", "10027-6601"]),      # ZIP+4
-    ("region", ["02114", "10027", "unknown", "NA", "02139"]),    # most values, not all
-    ("site", ["02114", "02115", "02116"]),                       # a dense run, but three and not named as codes
-])
+@pytest.mark.parametrize(
+    "column, values",
+    [
+        ("region", ["02114", "10027", "02139", "02114"]),  # leading zeros kept
+        ("area", ["10027", "94110", "60614", "30301", "10027"]),  # no leading zero, not round
+        ("region", ["02114-1234", "02139-4307", "10027-6601"]),  # ZIP+4
+        ("region", ["02114", "10027", "unknown", "NA", "02139"]),  # most values, not all
+        ("site", ["02114", "02115", "02116"]),  # a dense run, but three and not named as codes
+    ],
+)
 def test_five_digit_codes_under_any_name_are_refused(tmp_path, column, values):
     rules = findings_for(tmp_path, column, values)
     assert ZIP in rules or "ZIP+4 code in values" in rules, rules
 
 
-@pytest.mark.parametrize("column, values", [
-    ("day", ["-14", "31", "95", "180", "365", "730", "36500"]),
-    ("score", ["0", "55", "100", "72.5"]),
-    ("surgery_year", ["2016", "2017", "2019"]),
-    ("dose_units", ["10000", "12500", "20000", "15000"]),        # round: doses, counts, costs
-    ("dose_units", ["100", "10000", "250"]),                     # 5 digits, but not most of the values
-    ("subject_code", [str(10000 + i) for i in range(1, 64)]),    # study codes in sequence
-    ("record_id", ["00001", "00002", "00003", "00005"]),         # zero-padded codes, named as codes
-    ("visit_no", [str(20000 + i) for i in range(40)]),           # a long dense run, whatever the name
-    ("hb", ["3", "4", "03", "0042"]),                            # leading zeros, but no 5-digit code
-])
+@pytest.mark.parametrize(
+    "column, values",
+    [
+        ("day", ["-14", "31", "95", "180", "365", "730", "36500"]),
+        ("score", ["0", "55", "100", "72.5"]),
+        ("surgery_year", ["2016", "2017", "2019"]),
+        ("dose_units", ["10000", "12500", "20000", "15000"]),  # round: doses, counts, costs
+        ("dose_units", ["100", "10000", "250"]),  # 5 digits, but not most of the values
+        ("subject_code", [str(10000 + i) for i in range(1, 64)]),  # study codes in sequence
+        ("record_id", ["00001", "00002", "00003", "00005"]),  # zero-padded codes, named as codes
+        ("visit_no", [str(20000 + i) for i in range(40)]),  # a long dense run, whatever the name
+        ("hb", ["3", "4", "03", "0042"]),  # leading zeros, but no 5-digit code
+    ],
+)
 def test_ordinary_clinical_columns_are_not_taken_for_zip_codes(tmp_path, column, values):
     assert findings_for(tmp_path, column, values) == set()
 
@@ -191,7 +258,11 @@ def test_zip_codes_read_as_numbers_are_looked_at_as_text(tmp_path):
     assert _needing_values(con, read_table(con, path, "raw"), ["region"], []) == ["region"]
     typed = read_table(con, path, "raw", numbers=["region"])
     assert typed.numbers == ("region",)
-    assert con.execute("SELECT region FROM raw ORDER BY _line").fetchall() == [(2114.0,), (2139.0,), (601.0,)]
+    assert con.execute("SELECT region FROM raw ORDER BY _line").fetchall() == [
+        (2114.0,),
+        (2139.0,),
+        (601.0,),
+    ]
     with pytest.raises(TextNeeded):
         scan(con, typed)
     assert {f.rule for f in scan(con, read_table(con, path, "raw"))} == {ZIP}
@@ -210,14 +281,19 @@ def test_a_registry_sized_number_column_of_small_values_still_skips_the_probes(t
 
 def test_refusal_offers_allowing_only_a_column_flagged_by_an_ambiguous_name_alone(tmp_path):
     path = tmp_path / "export.csv"
-    path.write_text("study_id,address,home_town,cell_count,iris_score\n"
-                    "S1,12 Elm Street,ok,4,2\nS2,9 Oak Avenue,ok,5,3\n")
+    path.write_text(
+        "study_id,address,home_town,cell_count,iris_score\n"
+        "S1,12 Elm Street,ok,4,2\nS2,9 Oak Avenue,ok,5,3\n"
+    )
     con = duckdb.connect()
     findings = scan(con, read_table(con, path, "raw"))
     message = refusal_message(findings)
     assert "Real identifiers must be removed from the export, never allowed" in message
     # address holds street addresses; home_town is a place by its name; neither may be allowed.
-    assert "(cell_count, iris_score) may instead be allowed in study.toml under [identifiers.allow]" in message
+    assert (
+        "(cell_count, iris_score) may instead be allowed in study.toml under [identifiers.allow]"
+        in message
+    )
     assert 'e.g. cell_count = "why this column cannot identify anyone"' in message
     assert 'address = "' not in message and "home_town =" not in message
     # A column of the same name whose values break no rule is still an address by its name.
@@ -228,17 +304,33 @@ def test_refusal_offers_allowing_only_a_column_flagged_by_an_ambiguous_name_alon
 
 def test_a_first_line_of_values_is_named_by_position_and_scanned_itself(tmp_path):
     path = tmp_path / "visits.csv"
-    path.write_text("FP-001,Jane Roe,617-555-0142,1970-04-12,jroe@example.com,12 Elm Street\n"
-                    "FP-002,John Doe,617-555-0199,1961-02-03,jdoe@example.com,9 Oak Avenue\n")
+    path.write_text(
+        "FP-001,Jane Roe,617-555-0142,1970-04-12,jroe@example.com,12 Elm Street\n"
+        "FP-002,John Doe,617-555-0199,1961-02-03,jdoe@example.com,9 Oak Avenue\n"
+    )
     con = duckdb.connect()
     findings = scan(con, read_table(con, path, "raw"))
     assert all(not f.named and f.column.endswith("of the header") for f in findings)
     described = {f.describe() for f in findings}
-    assert "column 3 of the header: phone or fax number in values (2 rows, first on line 1)" in described
+    assert (
+        "column 3 of the header: phone or fax number in values (2 rows, first on line 1)"
+        in described
+    )
     assert "column 5 of the header: e-mail address in values (2 rows, first on line 1)" in described
     message = refusal_message(findings)
     assert "The first line of visits.csv does not look like a header row" in message
-    for value in ("FP-00", "Jane", "Roe", "617", "555", "1970", "jroe", "example.com", "Elm", "Street"):
+    for value in (
+        "FP-00",
+        "Jane",
+        "Roe",
+        "617",
+        "555",
+        "1970",
+        "jroe",
+        "example.com",
+        "Elm",
+        "Street",
+    ):
         assert value not in message
 
 
@@ -247,7 +339,10 @@ def test_one_name_shaped_like_a_persons_in_a_real_header_is_named_by_position_al
     path.write_text("study_id,Jane Roe,contact\nS1,x,jane@example.org\n")
     con = duckdb.connect()
     findings = scan(con, read_table(con, path, "raw"))
-    assert [f.describe() for f in findings] == ["column 'contact': e-mail address in values (1 row, first on line 2)"]
+    assert [f.describe() for f in findings] == [
+        "column 'contact': e-mail address in values (1 row, first on line 2)"
+    ]
     path.write_text("study_id,Jane Roe\nS1,a@example.org\n")
     assert [f.describe() for f in scan(con, read_table(con, path, "raw"))] == [
-        "column 2 of the header: e-mail address in values (1 row, first on line 2)"]
+        "column 2 of the header: e-mail address in values (1 row, first on line 2)"
+    ]

@@ -45,6 +45,7 @@ def _score(visits: pd.DataFrame, prefix: str, n_items: int) -> pd.Series:
 
 # --- reproducibility and file format ---------------------------------------------------
 
+
 def test_same_seed_gives_identical_frames(cohort):
     again = demo.generate(seed=63, n_patients=63)
     for name in ("patients", "visits"):
@@ -68,7 +69,7 @@ def test_file_format(written):
     for raw in (patients, visits):
         raw.decode("utf-8")
         assert b"\r" not in raw and raw.endswith(b"\n")
-        assert b".0," not in raw and b".0\n" not in raw          # integers without ".0"
+        assert b".0," not in raw and b".0\n" not in raw  # integers without ".0"
         assert b"nan" not in raw.lower() and b"<NA>" not in raw  # missing = empty field
     assert patients.splitlines()[0].decode() == ",".join(demo.PATIENT_COLUMNS)
     assert visits.splitlines()[0].decode() == ",".join(demo.VISIT_COLUMNS)
@@ -80,10 +81,13 @@ def test_bundled_demo_files_match_the_generator(written):
     bundled = Path(__file__).resolve().parents[1] / "data" / "raw" / "demo"
     for path in written:
         assert (bundled / path.name).read_bytes() == path.read_bytes(), (
-            f"data/raw/demo/{path.name} is stale: regenerate with `outcomes demo --seed 63 --out data/raw/demo`")
+            f"data/raw/demo/{path.name} is stale: regenerate with `outcomes demo --seed 63 --out "
+            "data/raw/demo`"
+        )
 
 
 # --- structure -------------------------------------------------------------------------
+
 
 def test_63_patients_each_with_exactly_one_pre_visit(cohort):
     patients, visits = cohort["patients"], cohort["visits"]
@@ -114,9 +118,9 @@ def test_visit_days_follow_the_schedule(cohort):
 
 def test_follow_up(cohort):
     last_day = cohort["visits"].groupby("study_id")["day"].max()
-    assert (last_day < 90).sum() == 2                     # lost to follow-up after m1
+    assert (last_day < 90).sum() == 2  # lost to follow-up after m1
     assert last_day.between(6, 1377).all()
-    assert 320 <= last_day.mean() <= 430                  # paper: mean 373
+    assert 320 <= last_day.mean() <= 430  # paper: mean 373
 
 
 def test_wider_codes_for_large_cohorts():
@@ -127,9 +131,18 @@ def test_wider_codes_for_large_cohorts():
 # --- values ----------------------------------------------------------------------------
 
 ALLOWED_RANGES = {
-    "hb_": (1, 6), "sb_rest_cheek": (0, 2), "sb_rest_": (0, 1), "sb_vol_": (1, 5), "sb_syn_": (0, 3),
-    "eface_brow_rest": (0, 200), "eface_pf_rest": (0, 200), "eface_nlf_rest": (0, 200),
-    "eface_oc_rest": (0, 200), "eface_": (0, 100), "saq_": (1, 5), "face_": (1, 5),
+    "hb_": (1, 6),
+    "sb_rest_cheek": (0, 2),
+    "sb_rest_": (0, 1),
+    "sb_vol_": (1, 5),
+    "sb_syn_": (0, 3),
+    "eface_brow_rest": (0, 200),
+    "eface_pf_rest": (0, 200),
+    "eface_nlf_rest": (0, 200),
+    "eface_oc_rest": (0, 200),
+    "eface_": (0, 100),
+    "saq_": (1, 5),
+    "face_": (1, 5),
 }
 
 
@@ -157,8 +170,15 @@ def test_patient_values_within_allowed_sets(cohort):
     assert p["months_since_onset"].between(12, 400).all()
     assert p["branches_transected"].between(2, 14).all()
     assert p["surgery_year"].between(2013, 2017).all()
-    flags = ["prior_botox", "facelift", "cross_facial_nerve_graft", "nerve_rerouting", "end_to_side",
-             "oral_incompetence", "revision"]
+    flags = [
+        "prior_botox",
+        "facelift",
+        "cross_facial_nerve_graft",
+        "nerve_rerouting",
+        "end_to_side",
+        "oral_incompetence",
+        "revision",
+    ]
     assert p[flags].isin([0, 1]).all().all()
     assert p["nerve_rerouting"].sum() == 7 and p["end_to_side"].sum() == 10
     assert p["oral_incompetence"].sum() == 7 and p["revision"].sum() == 11
@@ -204,13 +224,17 @@ def test_occasional_missing_items(cohort):
 
 # --- calibration (generous bounds: 63 patients) -----------------------------------------
 
-@pytest.mark.parametrize("column, pre_bounds, post_bounds", [
-    ("hb_observer", (3.6, 4.2), (2.5, 3.1)),       # paper 3.9 -> 2.8
-    ("hb_surgeon", (3.4, 4.0), (2.3, 2.9)),        # paper 3.7 -> 2.6
-    ("eface_oc_smile", (38, 48), (64, 76)),        # paper 43 -> 70
-    ("eface_oc_rest", (105, 117), (100, 112)),     # paper 111 -> 106 (raw slider)
-    ("eface_syn_platysma", (74, 90), (92, 100)),   # paper 82 -> 99
-])
+
+@pytest.mark.parametrize(
+    "column, pre_bounds, post_bounds",
+    [
+        ("hb_observer", (3.6, 4.2), (2.5, 3.1)),  # paper 3.9 -> 2.8
+        ("hb_surgeon", (3.4, 4.0), (2.3, 2.9)),  # paper 3.7 -> 2.6
+        ("eface_oc_smile", (38, 48), (64, 76)),  # paper 43 -> 70
+        ("eface_oc_rest", (105, 117), (100, 112)),  # paper 111 -> 106 (raw slider)
+        ("eface_syn_platysma", (74, 90), (92, 100)),  # paper 82 -> 99
+    ],
+)
 def test_item_calibration(cohort, column, pre_bounds, post_bounds):
     pre, post = _pre_and_post(_visits(cohort), column)
     assert pre_bounds[0] <= pre.mean() <= pre_bounds[1]
@@ -220,26 +244,32 @@ def test_item_calibration(cohort, column, pre_bounds, post_bounds):
 def test_score_calibration(cohort):
     visits = cohort["visits"].copy()
     sb = visits.filter(like="sb_").astype(float)
-    visits["sb_composite"] = (4 * sb.filter(like="sb_vol_").sum(axis=1, min_count=5)
-                              - 5 * sb.filter(like="sb_rest_").sum(axis=1, min_count=3)
-                              - sb.filter(like="sb_syn_").sum(axis=1, min_count=5))
+    visits["sb_composite"] = (
+        4 * sb.filter(like="sb_vol_").sum(axis=1, min_count=5)
+        - 5 * sb.filter(like="sb_rest_").sum(axis=1, min_count=3)
+        - sb.filter(like="sb_syn_").sum(axis=1, min_count=5)
+    )
     # FaCE reverse-worded items are written as answered (5 = worst): reverse them before summing.
     face = visits[[f"face_{k}" for k in range(1, 16)]].astype(float)
     reverse = [f"face_{k}" for k in sorted(demo.FACE_REVERSED)]
     face[reverse] = 6 - face[reverse]
     visits["face_total"] = (face.sum(axis=1, min_count=15) - 15) / 60 * 100
     visits["saq_sum"] = _score(visits, "saq_", 9)
-    expected = {"sb_composite": ((44, 56), (55, 69)),   # ~50 -> ~62
-                "face_total": ((41, 53), (56, 68)),     # 47 -> 62
-                "saq_sum": ((24, 30), (18.5, 24.5)),    # 27 -> 21.5
-                "botox_units": ((45, 75), (20, 50))}    # ~60 -> ~35
+    expected = {
+        "sb_composite": ((44, 56), (55, 69)),  # ~50 -> ~62
+        "face_total": ((41, 53), (56, 68)),  # 47 -> 62
+        "saq_sum": ((24, 30), (18.5, 24.5)),  # 27 -> 21.5
+        "botox_units": ((45, 75), (20, 50)),
+    }  # ~60 -> ~35
     for column, (pre_bounds, post_bounds) in expected.items():
         pre, post = _pre_and_post(visits, column)
         assert pre_bounds[0] <= pre.mean() <= pre_bounds[1], column
         assert post_bounds[0] <= post.mean() <= post_bounds[1], column
         both = pre.to_frame("pre").join(post.rename("post"), how="inner").dropna()
         if column != "botox_units":
-            assert both["pre"].corr(both["post"]) > 0.3, column   # patient-level severity carries over
+            assert both["pre"].corr(both["post"]) > 0.3, (
+                column
+            )  # patient-level severity carries over
 
 
 def test_improvement_ramps_up(cohort):
@@ -251,10 +281,12 @@ def test_improvement_ramps_up(cohort):
 def test_calibration_holds_at_larger_n():
     """Sampling noise aside, the generator hits the published means closely."""
     visits = demo.generate(seed=7, n_patients=4000)["visits"]
-    for column, pre_target, post_target, tol in [("hb_observer", 3.9, 2.8, 0.08),
-                                                  ("hb_surgeon", 3.7, 2.6, 0.08),
-                                                  ("eface_oc_smile", 43, 70, 1.5),
-                                                  ("eface_lower_lip", 66, 79, 1.5)]:
+    for column, pre_target, post_target, tol in [
+        ("hb_observer", 3.9, 2.8, 0.08),
+        ("hb_surgeon", 3.7, 2.6, 0.08),
+        ("eface_oc_smile", 43, 70, 1.5),
+        ("eface_lower_lip", 66, 79, 1.5),
+    ]:
         pre, post = _pre_and_post(visits, column)
         assert abs(pre.mean() - pre_target) < tol, column
         assert abs(post.mean() - post_target) < tol, column

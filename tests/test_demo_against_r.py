@@ -15,12 +15,26 @@ import pandas as pd
 import pytest
 
 from pipeline import paths
-from pipeline.steps import run_study
 from pipeline.spec.study import load_study
+from pipeline.steps import run_study
 
 FIXTURE = Path(__file__).parent / "fixtures" / "r" / "demo_expected.csv"
-COLUMNS = ["n_pairs", "pre_mean", "pre_sd", "post_mean", "post_sd", "mean_diff", "sd_diff",
-           "ci_low", "ci_high", "t", "df", "p_t", "wilcoxon_v", "p_wilcoxon"]
+COLUMNS = [
+    "n_pairs",
+    "pre_mean",
+    "pre_sd",
+    "post_mean",
+    "post_sd",
+    "mean_diff",
+    "sd_diff",
+    "ci_low",
+    "ci_high",
+    "t",
+    "df",
+    "p_t",
+    "wilcoxon_v",
+    "p_wilcoxon",
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,41 +64,69 @@ def test_same_inputs_same_bytes(demo_run, tmp_path):
     for a, b in zip(first["paths"], second["paths"]):
         assert a.name == b.name
         assert a.read_bytes() == b.read_bytes(), a.name
+
     # Every table, figure and report file, by hash: two runs from an empty warehouse.
     def hashes(reports: Path) -> dict[str, str]:
-        return {str(p.relative_to(reports)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(reports.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(reports)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(reports.rglob("*"))
+            if p.is_file()
+        }
 
     ours, again = hashes(first_dir / "reports" / "demo"), hashes(tmp_path / "reports" / "demo")
     assert ours == again
-    for kind in ("tables/table_1.docx", "tables/table_2.tex", "figures/patient_flow.tiff",
-                 "figures/double_column/prepost_box.svg", "figures/slope_sunnybrook_composite.pdf",
-                 "report.html", "report.docx"):
+    for kind in (
+        "tables/table_1.docx",
+        "tables/table_2.tex",
+        "figures/patient_flow.tiff",
+        "figures/double_column/prepost_box.svg",
+        "figures/slope_sunnybrook_composite.pdf",
+        "report.html",
+        "report.docx",
+    ):
         assert kind in ours, kind
     # ... and the comparison covers every format: each figure in PNG, TIFF, PDF and SVG at both
     # widths, each publication table in CSV, Markdown, HTML, LaTeX and Word.
-    figures = {(str(Path(name).parent), Path(name).stem) for name in ours
-               if name.startswith("figures/") and not Path(name).name.startswith(".")}
+    figures = {
+        (str(Path(name).parent), Path(name).stem)
+        for name in ours
+        if name.startswith("figures/") and not Path(name).name.startswith(".")
+    }
     assert len({stem for _, stem in figures}) >= 8 and {width for width, _ in figures} == {
-        "figures", "figures/double_column"}
+        "figures",
+        "figures/double_column",
+    }
     for width, stem in figures:
         for ext in ("png", "tiff", "pdf", "svg"):
             assert f"{width}/{stem}.{ext}" in ours, f"{width}/{stem}.{ext}"
-    tables = {Path(name).stem for name in ours if name.startswith("tables/table_") or name.startswith("tables/etable")}
+    tables = {
+        Path(name).stem
+        for name in ours
+        if name.startswith("tables/table_") or name.startswith("tables/etable")
+    }
     assert {"table_1", "table_2"} <= tables
     for stem in tables:
         for ext in ("csv", "md", "html", "tex", "docx"):
             assert f"tables/{stem}.{ext}" in ours, f"tables/{stem}.{ext}"
+
     # The warehouse tables are the same too (the run record in meta.runs aside).
     def warehouse_tables(path: Path) -> dict[str, pd.DataFrame]:
         con = duckdb.connect(str(path), read_only=True)
-        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
-                                           "WHERE table_schema = 'demo' ORDER BY 1").fetchall()]
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'demo' ORDER BY 1"
+            ).fetchall()
+        ]
         frames = {name: con.execute(f'SELECT * FROM demo."{name}"').df() for name in names}
         con.close()
         return frames
 
-    before, after = warehouse_tables(first_dir / "warehouse.duckdb"), warehouse_tables(tmp_path / "warehouse.duckdb")
+    before, after = (
+        warehouse_tables(first_dir / "warehouse.duckdb"),
+        warehouse_tables(tmp_path / "warehouse.duckdb"),
+    )
     assert before.keys() == after.keys() and len(before) >= 15
     for name in before:
         assert before[name].equals(after[name]), name

@@ -11,7 +11,6 @@ import pytest
 from markdown_it import MarkdownIt
 
 from assets.definitions import build_definitions
-
 from conftest import SPEC, write_study
 
 # A study name as Markdown-like as the spec allows.
@@ -32,26 +31,39 @@ def _as_written(markdown: str) -> str:
 def _descriptions() -> dict[str, str]:
     defs = build_definitions()
     out = {str(node.key): node.description for node in defs.resolve_asset_graph().asset_nodes}
-    out |= {str(spec.key): spec.description for checks in defs.asset_checks for spec in checks.check_specs}
+    out |= {
+        str(spec.key): spec.description
+        for checks in defs.asset_checks
+        for spec in checks.check_specs
+    }
     out |= {sensor.name: sensor.description for sensor in defs.sensors}
-    out |= {name: resource.description
-            for name, resource in defs.get_repository_def().get_top_level_resources().items()}
+    out |= {
+        name: resource.description
+        for name, resource in defs.get_repository_def().get_top_level_resources().items()
+    }
     return out
 
 
 @pytest.fixture
 def descriptions(tmp_path, monkeypatch) -> dict[str, str]:
     raw = tmp_path / "raw"
-    write_study(raw / NAME, patients="code,age\nP1,50\n", visits="code,visit,day,hb_observer\nP1,pre,-1,4\n",
-                spec=SPEC.replace('name = "tiny"', f'name = "{NAME}"'))
+    write_study(
+        raw / NAME,
+        patients="code,age\nP1,50\n",
+        visits="code,visit,day,hb_observer\nP1,pre,-1,4\n",
+        spec=SPEC.replace('name = "tiny"', f'name = "{NAME}"'),
+    )
     monkeypatch.setenv("OUTCOMES_RAW", str(raw))
     return _descriptions()
 
 
 def test_every_description_renders_as_written(descriptions):
     assert len(descriptions) >= 9 + 6 + 1 + 3
-    wrong = {key: (text, _rendered(text)) for key, text in descriptions.items()
-             if text and _rendered(text) != _as_written(text)}
+    wrong = {
+        key: (text, _rendered(text))
+        for key, text in descriptions.items()
+        if text and _rendered(text) != _as_written(text)
+    }
     assert wrong == {}
     assert any(f"data/raw/{NAME}/" in _rendered(text) for text in descriptions.values())
 

@@ -23,13 +23,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import write_study
+from pipeline.cli import main
 from pipeline.render import writers
 from specs import study_toml
-from pipeline.cli import main
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "\t=1", "\r=1"]
 # As written: the quote before each, and before the formula after a tab or a line break.
-NEUTRALISED = ['\'=HYPERLINK("http://x","y")', "'+cmd|' /C calc'!A0", "'@SUM(1+1)", "'-2+3", "'\t'=1", "'\r'=1"]
+NEUTRALISED = [
+    '\'=HYPERLINK("http://x","y")',
+    "'+cmd|' /C calc'!A0",
+    "'@SUM(1+1)",
+    "'-2+3",
+    "'\t'=1",
+    "'\r'=1",
+]
 NUMBERS = ["-1.2", "-0.5 (-1.0 to 0.0)", "<.001", "−1.2", "-1.0 [-2.0--0.5]", "-1.2 ± 0.3"]
 
 # OWASP (CSV Injection): a cell starting with = + - @, a tab or a carriage return; also past
@@ -37,7 +44,9 @@ NUMBERS = ["-1.2", "-0.5 (-1.0 to 0.0)", "<.001", "−1.2", "-1.0 [-2.0--0.5]", 
 FORMULA_CHARACTERS = set("=+-@") | set("\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe63\ufe6b")
 # Numbers and the formatted statistics the tables write, which may start with a sign.
 _NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?inf|NA"
-STATISTIC = re.compile(rf"(?:{_NUM})(?: ± (?:{_NUM})| \((?:{_NUM}) to (?:{_NUM})\)| \[(?:{_NUM})-(?:{_NUM})\])?")
+STATISTIC = re.compile(
+    rf"(?:{_NUM})(?: ± (?:{_NUM})| \((?:{_NUM}) to (?:{_NUM})\)| \[(?:{_NUM})-(?:{_NUM})\])?"
+)
 
 
 def starts_formula(cell: str) -> bool:
@@ -50,11 +59,13 @@ def starts_formula(cell: str) -> bool:
 def _hostile_table() -> writers.Table:
     """A table with each hostile value as a row label (indented or not), as a level in another
     column and in a heading, next to numbers and formatted statistics."""
-    body = pd.DataFrame({
-        "Characteristic": HOSTILE,
-        "Level": HOSTILE[::-1],
-        "@SUM(1+1) (n = 2)": NUMBERS,
-    })
+    body = pd.DataFrame(
+        {
+            "Characteristic": HOSTILE,
+            "Level": HOSTILE[::-1],
+            "@SUM(1+1) (n = 2)": NUMBERS,
+        }
+    )
     return writers.Table("Table 9. Hostile", body, ("Plain note.",), (0, 1, 0, 1, 0, 1))
 
 
@@ -84,7 +95,11 @@ def latex_cells(text: str) -> list[str]:
     """The cells as the PDF shows them (escapes undone, indentation dropped)."""
     rows = text.split("\\midrule")[1].split("\\bottomrule")[0].strip().split(" \\\\\n")
     header = text.split("\\toprule\n")[1].split(" \\\\")[0]
-    cells = [c.replace("\\quad ", "").removesuffix(" \\\\") for r in [header, *rows] for c in r.split(" & ")]
+    cells = [
+        c.replace("\\quad ", "").removesuffix(" \\\\")
+        for r in [header, *rows]
+        for c in r.split(" & ")
+    ]
     for character, escaped in writers._LATEX.items():
         cells = [c.replace(escaped, character) for c in cells]
     return cells
@@ -98,7 +113,8 @@ def docx_cells(path: Path) -> list[str]:
 def cells_of(path: Path) -> list[str]:
     text = path.read_bytes().decode("utf-8") if path.suffix != ".docx" else ""
     return {".csv": csv_cells, ".md": markdown_cells, ".html": html_cells, ".tex": latex_cells}.get(
-        path.suffix, lambda _: docx_cells(path))(text)
+        path.suffix, lambda _: docx_cells(path)
+    )(text)
 
 
 @pytest.mark.parametrize("fmt", writers.FORMATS)
@@ -120,26 +136,38 @@ def test_table_csv_cells_read_back_exactly():
     text = writers.to_csv(_hostile_table())
     rows = [r for r in csv.reader(io.StringIO(text, newline="")) if not r[0].startswith("#")]
     assert rows[0] == ["Characteristic", "Level", "'@SUM(1+1) (n = 2)"]
-    assert [r[0] for r in rows[1:]] == ["'" + "  " * indent + v[1:] for v, indent in zip(NEUTRALISED, (0, 1, 0, 1, 0, 1))]
+    assert [r[0] for r in rows[1:]] == [
+        "'" + "  " * indent + v[1:] for v, indent in zip(NEUTRALISED, (0, 1, 0, 1, 0, 1))
+    ]
     assert [r[1] for r in rows[1:]] == NEUTRALISED[::-1]
     assert [r[2] for r in rows[1:]] == NUMBERS
-    assert "\"'@SUM(1+1)\"" in text and "\"'-2+3\"" in text
+    assert '"\'@SUM(1+1)"' in text and '"\'-2+3"' in text
     # A neutralised field is quoted; a number beside it is neither quoted nor changed.
-    assert "\n\"'  \r'=1\",\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-1.2 ± 0.3\n" in text
+    assert '\n"\'  \r\'=1","\'=HYPERLINK(""http://x"",""y"")",-1.2 ± 0.3\n' in text
 
 
 def test_csv_field_that_a_semicolon_locale_would_split_is_quoted():
     """Excel set to a ';' list separator splits a CSV line there: a formula after the ';' would
     start a cell. That piece gets its quote and the field is quoted; a ';' before ordinary text
     leaves the field as pandas writes it."""
-    body = pd.DataFrame({"Level": ["Bell palsy;=1+1", "a; fewer than 2", "x\ry", "b;-1.2"], "n": ["1", "2", "3", "4"]})
+    body = pd.DataFrame(
+        {
+            "Level": ["Bell palsy;=1+1", "a; fewer than 2", "x\ry", "b;-1.2"],
+            "n": ["1", "2", "3", "4"],
+        }
+    )
     text = writers.to_csv(writers.Table("T", body))
     assert text.splitlines()[1:3] == ['"Bell palsy;\'=1+1",1', "a; fewer than 2,2"]
     assert '"x\ry",3' in text  # a carriage return ends a line for Excel and the csv module
     assert '\n"b;\'-1.2",4\n' in text  # what follows a piece is unknown: no number exception
     assert [c for c in csv_cells(text) if starts_formula(c)] == []
     assert [r[0] for r in csv.reader(io.StringIO(text, newline=""))] == [
-        "Level", "Bell palsy;'=1+1", "a; fewer than 2", "x\ry", "b;'-1.2"]
+        "Level",
+        "Bell palsy;'=1+1",
+        "a; fewer than 2",
+        "x\ry",
+        "b;'-1.2",
+    ]
 
 
 def test_csv_footnote_lines_split_into_no_formula_cell():
@@ -149,7 +177,10 @@ def test_csv_footnote_lines_split_into_no_formula_cell():
     note = 'Levels: left, =HYPERLINK("x","y"); -2+3, "@SUM(1)", 12, -0.5 (-1.0 to 0.0)'
     text = writers.to_csv(writers.Table("T", pd.DataFrame({"a": ["1"]}), (note,)))
     line = text.splitlines()[-1]
-    assert line == "# Levels: left,' =HYPERLINK(\"x\",\"y\");' -2+3,' \"@SUM(1)\", 12,' -0.5 (-1.0 to 0.0)"
+    assert (
+        line
+        == '# Levels: left,\' =HYPERLINK("x","y");\' -2+3,\' "@SUM(1)", 12,\' -0.5 (-1.0 to 0.0)'
+    )
     assert [c for c in csv_cells(text) if starts_formula(c.lstrip().lstrip('"'))] == []
     assert pd.read_csv(io.StringIO(text), comment="#", dtype=str)["a"].tolist() == ["1"]
 
@@ -157,13 +188,15 @@ def test_csv_footnote_lines_split_into_no_formula_cell():
 def test_results_csv_neutralises_text_and_keeps_numbers_numeric(tmp_path):
     """Full-precision results: a text column (a subgroup level) is neutralised and quoted; the
     numeric columns stay numbers, written by pandas at 17 digits, negative ones unprefixed."""
-    frame = pd.DataFrame({
-        "study": "tiny",
-        "group": HOSTILE,
-        "n_pairs": [3, 4, 5, 6, 7, 8],
-        "mean_diff": [-1.2, -0.5, -1e-05, float("-inf"), float("nan"), 2.0],
-        "note": ["-0.5 (-1.0 to 0.0)", "<.001", "−1.2", "", None, "-1.2"],
-    })
+    frame = pd.DataFrame(
+        {
+            "study": "tiny",
+            "group": HOSTILE,
+            "n_pairs": [3, 4, 5, 6, 7, 8],
+            "mean_diff": [-1.2, -0.5, -1e-05, float("-inf"), float("nan"), 2.0],
+            "note": ["-0.5 (-1.0 to 0.0)", "<.001", "−1.2", "", None, "-1.2"],
+        }
+    )
     path = writers.write_results(frame, tmp_path, "paired_tests")
     rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8"), newline="")))
     assert rows[0] == ["study", "group", "n_pairs", "mean_diff", "note"]
@@ -177,73 +210,88 @@ def test_results_csv_neutralises_text_and_keeps_numbers_numeric(tmp_path):
 
 
 def test_results_without_formula_text_are_the_bytes_pandas_writes(tmp_path):
-    frame = pd.DataFrame({"group": ["all", "etiology: bells_palsy", "a; fewer than 2", 'say "x", y'],
-                          "mean_diff": [-1.2, float("nan"), 1 / 3, -0.0]})
+    frame = pd.DataFrame(
+        {
+            "group": ["all", "etiology: bells_palsy", "a; fewer than 2", 'say "x", y'],
+            "mean_diff": [-1.2, float("nan"), 1 / 3, -0.0],
+        }
+    )
     path = writers.write_results(frame, tmp_path, "r")
-    assert path.read_bytes() == frame.to_csv(index=False, lineterminator="\n", float_format="%.17g").encode()
+    assert (
+        path.read_bytes()
+        == frame.to_csv(index=False, lineterminator="\n", float_format="%.17g").encode()
+    )
 
 
 def test_dagster_markdown_previews_neutralise_text():
     from assets.checks import _listing
     from pipeline.render.cells import markdown_frame
 
-    frame = pd.DataFrame({"subject": ['=HYPERLINK("x","y")', "P2"], "visit": ["@SUM(1+1)", "a|b"],
-                          "value": [-1.5, 2.0]})
+    frame = pd.DataFrame(
+        {
+            "subject": ['=HYPERLINK("x","y")', "P2"],
+            "visit": ["@SUM(1+1)", "a|b"],
+            "value": [-1.5, 2.0],
+        }
+    )
     for text in (markdown_frame(frame), _listing(frame).md_str):
         cells = markdown_cells(text)
-        assert "'=HYPERLINK(\"x\",\"y\")" in cells and "'@SUM(1+1)" in cells and "a|b" in cells
+        assert '\'=HYPERLINK("x","y")' in cells and "'@SUM(1+1)" in cells and "a|b" in cells
         assert "-1.5" in cells
         assert [c for c in cells if starts_formula(c)] == []
 
 
-@pytest.mark.parametrize("text,expected", [
-    ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
-    ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
-    ("@SUM(1+1)", "'@SUM(1+1)"),
-    ("-2+3", "'-2+3"),
-    ("-2-3", "'-2-3"),
-    ("\t=1", "'\t'=1"),
-    ("\r=1", "'\r'=1"),
-    ("a;=1", "a;'=1"),
-    ("a; -2+3", "a;' -2+3"),
-    ('a;"=1"', 'a;\'"=1"'),
-    ("line\n@x", "line\n'@x"),
-    ("a\t+1", "a\t'+1"),
-    ("a\t+b", "a\t'+b"),
-    ("a; fewer than 2", "a; fewer than 2"),
-    ("b;-1.2", "b;'-1.2"),
-    ("a,=1", "a,=1"),
-    ("\tplain", "'\tplain"),
-    ("  =1", "'  =1"),
-    ("\u00a0=1", "'\u00a0=1"),
-    ("\u200b=1", "'\u200b=1"),
-    ("\ufeff@x", "'\ufeff@x"),
-    ("\uff1dSUM(1)", "'\uff1dSUM(1)"),
-    ("\uff0b1", "'\uff0b1"),
-    ("\uff0d1", "'\uff0d1"),
-    ("\uff20x", "'\uff20x"),
-    ("-", "'-"),
-    ("-inf", "'-inf"),
-    ("- 1", "'- 1"),
-    ("-1.2 ± x", "'-1.2 ± x"),
-    ("-0.5 (-1.0 to A1)", "'-0.5 (-1.0 to A1)"),
-    ("-1.2", "-1.2"),
-    ("+3", "+3"),
-    ("-.5", "-.5"),
-    ("-1e-05", "-1e-05"),
-    (" -1.2 ", " -1.2 "),
-    ("-0.5 (-1.0 to 0.0)", "-0.5 (-1.0 to 0.0)"),
-    ("-1.0 [-2.0--0.5]", "-1.0 [-2.0--0.5]"),
-    ("-1.2 ± 0.3", "-1.2 ± 0.3"),
-    ("-1.2 ± NA", "-1.2 ± NA"),
-    ("−1.2", "−1.2"),
-    ("<.001", "<.001"),
-    (">.99", ">.99"),
-    ("a=b", "a=b"),
-    ("etiology: =x", "etiology: =x"),
-    ("", ""),
-    ("'=1", "'=1"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("@SUM(1+1)", "'@SUM(1+1)"),
+        ("-2+3", "'-2+3"),
+        ("-2-3", "'-2-3"),
+        ("\t=1", "'\t'=1"),
+        ("\r=1", "'\r'=1"),
+        ("a;=1", "a;'=1"),
+        ("a; -2+3", "a;' -2+3"),
+        ('a;"=1"', 'a;\'"=1"'),
+        ("line\n@x", "line\n'@x"),
+        ("a\t+1", "a\t'+1"),
+        ("a\t+b", "a\t'+b"),
+        ("a; fewer than 2", "a; fewer than 2"),
+        ("b;-1.2", "b;'-1.2"),
+        ("a,=1", "a,=1"),
+        ("\tplain", "'\tplain"),
+        ("  =1", "'  =1"),
+        ("\u00a0=1", "'\u00a0=1"),
+        ("\u200b=1", "'\u200b=1"),
+        ("\ufeff@x", "'\ufeff@x"),
+        ("\uff1dSUM(1)", "'\uff1dSUM(1)"),
+        ("\uff0b1", "'\uff0b1"),
+        ("\uff0d1", "'\uff0d1"),
+        ("\uff20x", "'\uff20x"),
+        ("-", "'-"),
+        ("-inf", "'-inf"),
+        ("- 1", "'- 1"),
+        ("-1.2 ± x", "'-1.2 ± x"),
+        ("-0.5 (-1.0 to A1)", "'-0.5 (-1.0 to A1)"),
+        ("-1.2", "-1.2"),
+        ("+3", "+3"),
+        ("-.5", "-.5"),
+        ("-1e-05", "-1e-05"),
+        (" -1.2 ", " -1.2 "),
+        ("-0.5 (-1.0 to 0.0)", "-0.5 (-1.0 to 0.0)"),
+        ("-1.0 [-2.0--0.5]", "-1.0 [-2.0--0.5]"),
+        ("-1.2 ± 0.3", "-1.2 ± 0.3"),
+        ("-1.2 ± NA", "-1.2 ± NA"),
+        ("−1.2", "−1.2"),
+        ("<.001", "<.001"),
+        (">.99", ">.99"),
+        ("a=b", "a=b"),
+        ("etiology: =x", "etiology: =x"),
+        ("", ""),
+        ("'=1", "'=1"),
+    ],
+)
 def test_neutralise_rule(text, expected):
     from pipeline.render.cells import neutralise
 
@@ -255,13 +303,19 @@ def test_neutralise_rule(text, expected):
 # refuses before anything is written.
 # The levels are declared (an undeclared text column is refused), and the small-cell minimum
 # lowered to the three patients of each arm, so that the values reach the outputs.
-E2E_SPEC = study_toml({
-    "subjects": {"columns": ["age", "arm", "handedness"],
-                 "levels": {"arm": ['=HYPERLINK("x","y")', "-2+3"],
-                            "handedness": ["@SUM(1+1)", "+cmd|' /C calc'!A0", "left", "right"]}},
-    "analysis": {"subgroups": [{"name": "arm", "column": "arm"}]},
-    "identifiers": {"min_cell": 3},
-})
+E2E_SPEC = study_toml(
+    {
+        "subjects": {
+            "columns": ["age", "arm", "handedness"],
+            "levels": {
+                "arm": ['=HYPERLINK("x","y")', "-2+3"],
+                "handedness": ["@SUM(1+1)", "+cmd|' /C calc'!A0", "left", "right"],
+            },
+        },
+        "analysis": {"subgroups": [{"name": "arm", "column": "arm"}]},
+        "identifiers": {"min_cell": 3},
+    }
+)
 E2E_PATIENTS = """
     code,age,arm,handedness
     P1,50,"=HYPERLINK(""x"",""y"")",@SUM(1+1)
@@ -272,39 +326,78 @@ E2E_PATIENTS = """
     P6,39,-2+3,right
 """
 E2E_VISITS = "code,visit,day,hb_observer\n" + "".join(
-    f"P{i},pre,-{i + 1},{4 + i % 2}\nP{i},@SUM(1+1),{90 + 7 * i},{2 + i % 2}\n" for i in range(1, 7))
+    f"P{i},pre,-{i + 1},{4 + i % 2}\nP{i},@SUM(1+1),{90 + 7 * i},{2 + i % 2}\n" for i in range(1, 7)
+)
 
 
 def test_hostile_export_values_reach_no_output_cell_as_a_formula(tmp_path):
-    folder = write_study(tmp_path / "tiny", E2E_PATIENTS, textwrap.indent(E2E_VISITS, "    "), E2E_SPEC)
+    folder = write_study(
+        tmp_path / "tiny", E2E_PATIENTS, textwrap.indent(E2E_VISITS, "    "), E2E_SPEC
+    )
     reports = tmp_path / "reports"
-    assert main(["run", "--study", str(folder), "--warehouse", str(tmp_path / "w.duckdb"),
-                 "--reports", str(reports)]) == 0
-    files = sorted(p for p in reports.rglob("*") if p.suffix in {".csv", ".md", ".html", ".tex", ".docx"})
-    assert {p.name for p in files} >= {"table_1.csv", "table_1.docx", "paired_tests.csv", "between_groups.csv",
-                                       "table_3_subgroups.md", "visit_estimates.csv", "etable_visit_estimates.tex",
-                                       "report.html", "report.docx"}
+    assert (
+        main(
+            [
+                "run",
+                "--study",
+                str(folder),
+                "--warehouse",
+                str(tmp_path / "w.duckdb"),
+                "--reports",
+                str(reports),
+            ]
+        )
+        == 0
+    )
+    files = sorted(
+        p for p in reports.rglob("*") if p.suffix in {".csv", ".md", ".html", ".tex", ".docx"}
+    )
+    assert {p.name for p in files} >= {
+        "table_1.csv",
+        "table_1.docx",
+        "paired_tests.csv",
+        "between_groups.csv",
+        "table_3_subgroups.md",
+        "visit_estimates.csv",
+        "etable_visit_estimates.tex",
+        "report.html",
+        "report.docx",
+    }
     found = {p.relative_to(reports): [c for c in cells_of(p) if starts_formula(c)] for p in files}
     assert {k: v for k, v in found.items() if v} == {}
     # The values did reach the outputs (the test would prove nothing otherwise): Table 1's
     # column headings and rows, the visit label in the results, the subgroup level in the tests.
     table_1 = (reports / "tiny" / "tables" / "table_1.csv").read_bytes().decode("utf-8")
-    assert "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\") (n = 3)\"" in table_1 and "\"'-2+3 (n = 3)\"" in table_1
-    assert "\"'  @SUM(1+1)\"" in table_1 and "\"'  +cmd|' /C calc'!A0\"" in table_1
-    assert "\"'@SUM(1+1)\"" in (reports / "tiny" / "tables" / "visit_estimates.csv").read_bytes().decode("utf-8")
+    assert '"\'=HYPERLINK(""x"",""y"") (n = 3)"' in table_1 and '"\'-2+3 (n = 3)"' in table_1
+    assert '"\'  @SUM(1+1)"' in table_1 and "\"'  +cmd|' /C calc'!A0\"" in table_1
+    assert '"\'@SUM(1+1)"' in (
+        reports / "tiny" / "tables" / "visit_estimates.csv"
+    ).read_bytes().decode("utf-8")
     tests = pd.read_csv(reports / "tiny" / "tables" / "paired_tests.csv")
     assert 'arm: =HYPERLINK("x","y")' in set(tests["group"])
-    assert "'=HYPERLINK(\"x\",\"y\") (n = 3)" in docx_cells(reports / "tiny" / "report.docx")
+    assert '\'=HYPERLINK("x","y") (n = 3)' in docx_cells(reports / "tiny" / "report.docx")
 
 
 @settings(max_examples=200, deadline=None, derandomize=True, database=None)
-@given(cells=st.lists(st.text(alphabet="=+-@\t\r\n ;,.\"'0123456789eE()abc＝＋－＠\u200b", max_size=12),
-                      min_size=1, max_size=6))
+@given(
+    cells=st.lists(
+        st.text(alphabet="=+-@\t\r\n ;,.\"'0123456789eE()abc＝＋－＠\u200b", max_size=12),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_random_cells_never_start_a_formula_in_csv(cells):
-    """Fuzzed: whatever text reaches a table cell, no cell a spreadsheet splits off starts a formula.
+    """Fuzzed: whatever text reaches a table cell, no cell a spreadsheet splits off starts a
+    formula.
     (The first column holds row labels, as in every table the pipeline writes: a line whose first
-    cell is a bare number is not one it writes, and read whole at ";" it would start with a sign.)"""
-    table = writers.Table("Table 9. Fuzzed", pd.DataFrame({"Characteristic": ["row"] * len(cells),
-                                                          "Value": cells, "Other": cells[::-1]}), (),
-                         tuple(0 for _ in cells))
+    cell is a bare number is not one it writes, and read whole at ";" it would start with a
+    sign.)"""
+    table = writers.Table(
+        "Table 9. Fuzzed",
+        pd.DataFrame(
+            {"Characteristic": ["row"] * len(cells), "Value": cells, "Other": cells[::-1]}
+        ),
+        (),
+        tuple(0 for _ in cells),
+    )
     assert [c for c in csv_cells(writers.to_csv(table)) if starts_formula(c)] == []

@@ -27,9 +27,17 @@ from pipeline.ingest.ingestion import IngestError, item_columns
 from pipeline.pairing import outcomes_frame
 from pipeline.spec.study import OVERRIDABLE, SpecError, Study, load_study, with_overrides
 
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 BASE = tomllib.loads((paths.RAW_DATA_DIR / "demo" / "study.toml").read_text(encoding="utf-8"))
 
 
@@ -59,7 +67,9 @@ def folder():
 def _load(folder: Path, text: str | bytes):
     """Parse a spec; return the Study, or None when refused with a proper message."""
     spec = folder / "study.toml"
-    spec.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", errors="surrogatepass"))
+    spec.write_bytes(
+        text if isinstance(text, bytes) else text.encode("utf-8", errors="surrogatepass")
+    )
     try:
         with bounded():
             study = load_study(folder)
@@ -95,21 +105,86 @@ def test_random_text(folder, text):
 
 
 # TOML values of every type, and strings that mean something to the parser.
-MEANINGFUL = ["", " ", "{item}", "{rater}", "{", "}", "{0}", "{item.x}", "{item!r}", "{item:>5}", "{}", "sb_{item}",
-              "hb_{rater}", "house_brackmann", "sunnybrook", "eface", "observer", "surgeon", "grade", "composite",
-              "total", "median", "wilcoxon", "t", "auto", "holm", "bh", "named_visit", "nearest_day", "last_followup",
-              "latest_preoperative", "higher", "lower", "linear", "quadratic", "all", "meta", "demo", "study_id",
-              "age", "etiology", "patients.csv", "visits.csv", "../visits.csv", "/etc/passwd", "tab", ";", "long",
-              "xlsx", "redcap", "latin-1", ",", "\x00", "\u202e", "Ω" * 50, "x" * 5000]
+MEANINGFUL = [
+    "",
+    " ",
+    "{item}",
+    "{rater}",
+    "{",
+    "}",
+    "{0}",
+    "{item.x}",
+    "{item!r}",
+    "{item:>5}",
+    "{}",
+    "sb_{item}",
+    "hb_{rater}",
+    "house_brackmann",
+    "sunnybrook",
+    "eface",
+    "observer",
+    "surgeon",
+    "grade",
+    "composite",
+    "total",
+    "median",
+    "wilcoxon",
+    "t",
+    "auto",
+    "holm",
+    "bh",
+    "named_visit",
+    "nearest_day",
+    "last_followup",
+    "latest_preoperative",
+    "higher",
+    "lower",
+    "linear",
+    "quadratic",
+    "all",
+    "meta",
+    "demo",
+    "study_id",
+    "age",
+    "etiology",
+    "patients.csv",
+    "visits.csv",
+    "../visits.csv",
+    "/etc/passwd",
+    "tab",
+    ";",
+    "long",
+    "xlsx",
+    "redcap",
+    "latin-1",
+    ",",
+    "\x00",
+    "\u202e",
+    "Ω" * 50,
+    "x" * 5000,
+]
 scalars = st.one_of(
-    st.sampled_from(MEANINGFUL), st.text(max_size=20),
-    st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1), st.sampled_from([0, 1, -1, 90, 2 ** 63 - 1]),
-    st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
-    st.dates(), st.datetimes(), st.datetimes(timezones=st.just(timezone.utc)), st.times(),
+    st.sampled_from(MEANINGFUL),
+    st.text(max_size=20),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.sampled_from([0, 1, -1, 90, 2**63 - 1]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.dates(),
+    st.datetimes(),
+    st.datetimes(timezones=st.just(timezone.utc)),
+    st.times(),
 )
-toml_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.one_of(st.sampled_from(MEANINGFUL[:40]), st.text(max_size=8)),
-                                                 inner, max_size=3)), max_leaves=6)
+toml_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.one_of(st.sampled_from(MEANINGFUL[:40]), st.text(max_size=8)), inner, max_size=3
+        ),
+    ),
+    max_leaves=6,
+)
 
 
 def _toml(value) -> str:
@@ -161,7 +236,9 @@ def mutated_specs(draw) -> dict:
         action = draw(st.sampled_from(["replace", "remove", "add"]))
         if action == "add" and isinstance(target, (dict, list)):
             if isinstance(target, dict):
-                target[draw(st.one_of(st.sampled_from(MEANINGFUL[:40]), st.text(max_size=8)))] = draw(toml_values)
+                target[draw(st.one_of(st.sampled_from(MEANINGFUL[:40]), st.text(max_size=8)))] = (
+                    draw(toml_values)
+                )
             else:
                 target.append(draw(toml_values))
         elif path and action == "remove":
@@ -178,8 +255,11 @@ def test_the_demo_spec_mutated(folder, spec):
 
 
 @FUZZ
-@given(overrides=st.dictionaries(st.one_of(st.sampled_from(sorted(OVERRIDABLE)), st.text(max_size=8)),
-                                 scalars, max_size=4))
+@given(
+    overrides=st.dictionaries(
+        st.one_of(st.sampled_from(sorted(OVERRIDABLE)), st.text(max_size=8)), scalars, max_size=4
+    )
+)
 def test_run_configuration_overrides(folder, overrides):
     study = _load(folder, _document(BASE))
     try:
@@ -192,16 +272,34 @@ def test_run_configuration_overrides(folder, overrides):
         assert "\n" not in str(err)
 
 
-TEMPLATES = ["sb_{item}{", "sb_{item}}", "sb_{item}_{0}", "sb_{item}_{other}", "sb_{item.x}", "sb_{item[0]}",
-             "sb_{item}{rater!z}", "sb_{item:>q}", "sb_{item}_{rater}", "{item}", "sb_{{item}}", "sb_{item}{}"]
+TEMPLATES = [
+    "sb_{item}{",
+    "sb_{item}}",
+    "sb_{item}_{0}",
+    "sb_{item}_{other}",
+    "sb_{item.x}",
+    "sb_{item[0]}",
+    "sb_{item}{rater!z}",
+    "sb_{item:>q}",
+    "sb_{item}_{rater}",
+    "{item}",
+    "sb_{{item}}",
+    "sb_{item}{}",
+]
 
 
 @FUZZ
-@given(template=st.one_of(st.sampled_from(TEMPLATES), st.text(max_size=12).map(lambda t: "sb_{item}" + t),
-                          st.text(max_size=12).map(lambda t: t + "_{item}")),
-       instrument=st.sampled_from(["sunnybrook", "house_brackmann", "botox_units"]))
+@given(
+    template=st.one_of(
+        st.sampled_from(TEMPLATES),
+        st.text(max_size=12).map(lambda t: "sb_{item}" + t),
+        st.text(max_size=12).map(lambda t: t + "_{item}"),
+    ),
+    instrument=st.sampled_from(["sunnybrook", "house_brackmann", "botox_units"]),
+)
 def test_column_templates(folder, template, instrument):
     spec = copy.deepcopy(BASE)
-    spec["instruments"][instrument]["column"] = template.replace("{item}", "{rater}") \
-        if instrument == "house_brackmann" else template
+    spec["instruments"][instrument]["column"] = (
+        template.replace("{item}", "{rater}") if instrument == "house_brackmann" else template
+    )
     _load(folder, _document(spec))

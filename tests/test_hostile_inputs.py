@@ -22,14 +22,26 @@ from assets.cli import main
 from specs import study_toml
 
 CANARIES = {
-    "name": "Jane Roe", "surname": "Roe", "phone": "617-555-0142", "email": "jroe@example.com",
-    "street": "12 Elm Street", "dob": "1970-04-12", "mrn": "4471203", "zip": "02114",
-    "note": "Called John Smith", "ssn": "123-45-6789",
+    "name": "Jane Roe",
+    "surname": "Roe",
+    "phone": "617-555-0142",
+    "email": "jroe@example.com",
+    "street": "12 Elm Street",
+    "dob": "1970-04-12",
+    "mrn": "4471203",
+    "zip": "02114",
+    "note": "Called John Smith",
+    "ssn": "123-45-6789",
 }
 
 # House-Brackmann by an observer, with etiology as a subgroup.
-ETIOLOGY = {"subjects": {"columns": ["age", "etiology"], "levels": {"etiology": ["bells", "hunt", "trauma"]}},
-            "analysis": {"subgroups": [{"name": "etiology", "column": "etiology"}]}}
+ETIOLOGY = {
+    "subjects": {
+        "columns": ["age", "etiology"],
+        "levels": {"etiology": ["bells", "hunt", "trauma"]},
+    },
+    "analysis": {"subgroups": [{"name": "etiology", "column": "etiology"}]},
+}
 N = 18
 
 
@@ -46,16 +58,22 @@ def _visits() -> list[list[str]]:
     rows = [["code", "visit", "day", "hb_observer"]]
     for i in range(N):
         pre = int(rng.integers(3, 7))
-        rows += [[f"P{i:02d}", "pre", "-7", str(pre)],
-                 [f"P{i:02d}", "m12", "365", str(max(1, pre - int(rng.integers(0, 3))))]]
+        rows += [
+            [f"P{i:02d}", "pre", "-7", str(pre)],
+            [f"P{i:02d}", "m12", "365", str(max(1, pre - int(rng.integers(0, 3))))],
+        ]
     return rows
 
 
 def _csv(rows: list[list[str]]) -> str:
-    return "".join(",".join(f'"{c}"' if ("," in c or '"' in c) else c for c in row) + "\n" for row in rows)
+    return "".join(
+        ",".join(f'"{c}"' if ("," in c or '"' in c) else c for c in row) + "\n" for row in rows
+    )
 
 
-def _study(raw: Path, name: str, patients: list[list[str]], visits: list[list[str]], *changes: dict) -> Path:
+def _study(
+    raw: Path, name: str, patients: list[list[str]], visits: list[list[str]], *changes: dict
+) -> Path:
     folder = raw / name
     folder.mkdir(parents=True)
     (folder / "study.toml").write_text(study_toml(ETIOLOGY, {"study": {"name": name}}, *changes))
@@ -65,21 +83,28 @@ def _study(raw: Path, name: str, patients: list[list[str]], visits: list[list[st
 
 
 def _identifiers_row() -> list[str]:
-    return [CANARIES["mrn"], CANARIES["name"], CANARIES["phone"], CANARIES["dob"], CANARIES["email"],
-            CANARIES["street"]]
+    return [
+        CANARIES["mrn"],
+        CANARIES["name"],
+        CANARIES["phone"],
+        CANARIES["dob"],
+        CANARIES["email"],
+        CANARIES["street"],
+    ]
 
 
 # --- the held-out studies ------------------------------------------------------------------------
+
 
 def accepted(raw: Path) -> Path:
     """Identifiers where a careless export puts them and no identifier rule can tell them from
     data (a lone name, a bare number): every one of them quarantined by the column's own rule."""
     patients = _patients({(3, "etiology"): CANARIES["name"], (4, "age"): CANARIES["surname"]})
     visits = _visits()
-    visits[5][3] = CANARIES["name"]               # a name typed in a score cell
-    visits[7][2] = CANARIES["mrn"]                 # a record number as a day
-    visits[8][3] = CANARIES["zip"]                 # a ZIP code as a score
-    visits.append(["P99", "pre", "-3", "4"])     # an unknown subject
+    visits[5][3] = CANARIES["name"]  # a name typed in a score cell
+    visits[7][2] = CANARIES["mrn"]  # a record number as a day
+    visits[8][3] = CANARIES["zip"]  # a ZIP code as a score
+    visits.append(["P99", "pre", "-3", "4"])  # an unknown subject
     visits.append([CANARIES["surname"], "pre", "-3", "4"])  # a surname as the subject code
     return _study(raw, "accepted", patients, visits)
 
@@ -119,15 +144,20 @@ def wrong_file(raw: Path) -> Path:
 
 def note_column(raw: Path) -> Path:
     """A free-text note mapped as a subject column."""
-    patients = [row + [("note" if i == 0 else f"{CANARIES['note']} re follow-up")] for i, row in enumerate(_patients())]
+    patients = [
+        row + [("note" if i == 0 else f"{CANARIES['note']} re follow-up")]
+        for i, row in enumerate(_patients())
+    ]
     spec = {"subjects": {"columns": ["age", "etiology", "note"]}}
     return _study(raw, "note_column", patients, _visits(), spec)
 
 
 def zip_column(raw: Path) -> Path:
     """5-digit ZIP codes under an innocent name."""
-    patients = [row + [("region" if i == 0 else ("02114", "10027", "60614")[i % 3])]
-                for i, row in enumerate(_patients())]
+    patients = [
+        row + [("region" if i == 0 else ("02114", "10027", "60614")[i % 3])]
+        for i, row in enumerate(_patients())
+    ]
     spec = {"subjects": {"columns": ["age", "etiology", "region"]}}
     return _study(raw, "zip_column", patients, _visits(), spec)
 
@@ -142,7 +172,9 @@ def _leaks(text: str) -> list[str]:
 def _file_text(path: Path) -> str:
     if path.suffix in (".docx", ".xlsx"):
         with zipfile.ZipFile(path) as z:
-            return "".join(z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".xml"))
+            return "".join(
+                z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".xml")
+            )
     return path.read_bytes().decode("utf-8", "replace")
 
 
@@ -166,9 +198,13 @@ def _sqlite_text(path: Path) -> str:
     except sqlite3.Error:
         return ""
     try:
-        for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        for (table,) in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        ).fetchall():
             for row in con.execute(f'SELECT * FROM "{table}"'):
-                out += [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in row]
+                out += [
+                    c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in row
+                ]
     except sqlite3.Error:
         pass
     finally:
@@ -182,8 +218,9 @@ def _warehouse_leaks(path: Path) -> dict[str, list[str]]:
     con = duckdb.connect(str(path), read_only=True)
     found = {}
     try:
-        for schema, table in con.execute("SELECT table_schema, table_name FROM information_schema.tables"
-                                         ).fetchall():
+        for schema, table in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+        ).fetchall():
             rows = con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()
             text = "\n".join(str(c) for row in rows for c in row)
             if _leaks(text):
@@ -196,8 +233,12 @@ def _warehouse_leaks(path: Path) -> dict[str, list[str]]:
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     (tmp_path / "dagster").mkdir()
-    for name, value in (("OUTCOMES_RAW", tmp_path / "raw"), ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
-                        ("OUTCOMES_REPORTS", tmp_path / "reports"), ("DAGSTER_HOME", tmp_path / "dagster")):
+    for name, value in (
+        ("OUTCOMES_RAW", tmp_path / "raw"),
+        ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
+        ("OUTCOMES_REPORTS", tmp_path / "reports"),
+        ("DAGSTER_HOME", tmp_path / "dagster"),
+    ):
         monkeypatch.setenv(name, str(value))
     return tmp_path
 
@@ -225,7 +266,7 @@ def test_a_refused_study_says_so_in_one_line_without_quoting_the_export(workspac
 def test_an_accepted_study_quarantines_every_identifier_and_keeps_none(workspace, capsys):
     folder = accepted(workspace / "raw")
     code, printed = _outcomes(capsys, "validate", str(folder))
-    assert code == 1 and _leaks(printed) == [], printed       # rows would be quarantined
+    assert code == 1 and _leaks(printed) == [], printed  # rows would be quarantined
     code, printed = _outcomes(capsys, "report", "--study", folder.name)
     assert code == 0, printed
     assert _leaks(printed) == [], printed
@@ -234,9 +275,18 @@ def test_an_accepted_study_quarantines_every_identifier_and_keeps_none(workspace
     assert _tree_leaks(workspace / "dagster") == {}
     con = duckdb.connect(str(workspace / "w.duckdb"), read_only=True)
     try:
-        quarantined = con.execute('SELECT line, "column" FROM accepted.quarantine ORDER BY ALL').fetchall()
+        quarantined = con.execute(
+            'SELECT line, "column" FROM accepted.quarantine ORDER BY ALL'
+        ).fetchall()
     finally:
         con.close()
     # Each planted value is accounted for in the quarantine, by file line and column.
-    assert {(4, "etiology"), (5, "age"), (6, "hb_observer"), (8, "day"), (9, "hb_observer"),
-            (38, "code"), (39, "code")} <= set(quarantined)
+    assert {
+        (4, "etiology"),
+        (5, "age"),
+        (6, "hb_observer"),
+        (8, "day"),
+        (9, "hb_observer"),
+        (38, "code"),
+        (39, "code"),
+    } <= set(quarantined)

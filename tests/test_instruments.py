@@ -16,9 +16,14 @@ SUNNYBROOK = REGISTRY["sunnybrook"]
 
 def score(instrument, items: dict[str, float]) -> dict[str, float]:
     con = duckdb.connect()
-    con.execute("CREATE TABLE r (subject TEXT, visit TEXT, day INT, instrument TEXT, rater TEXT, item TEXT, value DOUBLE)")
-    con.executemany("INSERT INTO r VALUES ('S', 'v', 0, ?, '', ?, ?)",
-                    [(instrument.name, k, v) for k, v in items.items()])
+    con.execute(
+        "CREATE TABLE r (subject TEXT, visit TEXT, day INT, instrument TEXT, rater TEXT, item "
+        "TEXT, value DOUBLE)"
+    )
+    con.executemany(
+        "INSERT INTO r VALUES ('S', 'v', 0, ?, '', ?, ?)",
+        [(instrument.name, k, v) for k, v in items.items()],
+    )
     rows = con.execute(f"SELECT score, value FROM ({score_sql(instrument, 'r')})").fetchall()
     return dict(rows)
 
@@ -30,14 +35,32 @@ def sunnybrook_items(rest, vol, syn) -> dict[str, float]:
 
 # Expected values worked by hand from Ross et al. 1996: resting = 5 x (eye + cheek + mouth),
 # voluntary = 4 x sum of the five expressions, synkinesis = plain sum, composite = vol - rest - syn.
-@pytest.mark.parametrize("rest, vol, syn, expected", [
-    # all best: 4 x 25 - 0 - 0
-    ((0, 0, 0), (5, 5, 5, 5, 5), (0, 0, 0, 0, 0), {"resting": 0, "voluntary": 100, "synkinesis": 0, "composite": 100}),
-    # all worst: 4 x 5 - 5 x 4 - 15 = 20 - 20 - 15
-    ((1, 2, 1), (1, 1, 1, 1, 1), (3, 3, 3, 3, 3), {"resting": 20, "voluntary": 20, "synkinesis": 15, "composite": -15}),
-    # mixed: rest 1+1+0 = 2 -> 10; vol 3+4+2+5+4 = 18 -> 72; syn 1+0+2+1+0 = 4; 72 - 10 - 4 = 58
-    ((1, 1, 0), (3, 4, 2, 5, 4), (1, 0, 2, 1, 0), {"resting": 10, "voluntary": 72, "synkinesis": 4, "composite": 58}),
-])
+@pytest.mark.parametrize(
+    "rest, vol, syn, expected",
+    [
+        # all best: 4 x 25 - 0 - 0
+        (
+            (0, 0, 0),
+            (5, 5, 5, 5, 5),
+            (0, 0, 0, 0, 0),
+            {"resting": 0, "voluntary": 100, "synkinesis": 0, "composite": 100},
+        ),
+        # all worst: 4 x 5 - 5 x 4 - 15 = 20 - 20 - 15
+        (
+            (1, 2, 1),
+            (1, 1, 1, 1, 1),
+            (3, 3, 3, 3, 3),
+            {"resting": 20, "voluntary": 20, "synkinesis": 15, "composite": -15},
+        ),
+        # mixed: rest 1+1+0 = 2 -> 10; vol 3+4+2+5+4 = 18 -> 72; syn 1+0+2+1+0 = 4; 72 - 10 - 4 = 58
+        (
+            (1, 1, 0),
+            (3, 4, 2, 5, 4),
+            (1, 0, 2, 1, 0),
+            {"resting": 10, "voluntary": 72, "synkinesis": 4, "composite": 58},
+        ),
+    ],
+)
 def test_sunnybrook_hand_worked(rest, vol, syn, expected):
     assert score(SUNNYBROOK, sunnybrook_items(rest, vol, syn)) == expected
 
@@ -62,14 +85,23 @@ def test_registry_declares_ranges_and_direction():
     assert len(SUNNYBROOK.items) == 13
 
 
-# --- bad input: a missing score always says why -------------------------------------------------------------
+# --- bad input: a missing score always says why
+# -------------------------------------------------------------
+
 
 def scored_rows(instrument, items: dict[str, float], version=None) -> dict[str, tuple]:
     con = duckdb.connect()
-    con.execute("CREATE TABLE r (subject TEXT, visit TEXT, day INT, instrument TEXT, rater TEXT, item TEXT, value DOUBLE)")
-    con.executemany("INSERT INTO r VALUES ('S', 'v', 0, ?, '', ?, ?)",
-                    [(instrument.name, k, v) for k, v in items.items()])
-    rows = con.execute(f"SELECT score, value, version, reason FROM ({score_sql(instrument, 'r', version)})").fetchall()
+    con.execute(
+        "CREATE TABLE r (subject TEXT, visit TEXT, day INT, instrument TEXT, rater TEXT, item "
+        "TEXT, value DOUBLE)"
+    )
+    con.executemany(
+        "INSERT INTO r VALUES ('S', 'v', 0, ?, '', ?, ?)",
+        [(instrument.name, k, v) for k, v in items.items()],
+    )
+    rows = con.execute(
+        f"SELECT score, value, version, reason FROM ({score_sql(instrument, 'r', version)})"
+    ).fetchall()
     return {score: (value, version, reason) for score, value, version, reason in rows}
 
 
@@ -80,8 +112,10 @@ def test_value_outside_the_allowed_set_makes_the_score_missing_with_a_reason():
     assert rows["voluntary"] == (None, "", "vol_smile = 2.5 is not allowed (whole number 1 to 5)")
     assert rows["synkinesis"] == (4, "", None)
     assert rows["composite"][0] is None
-    assert rows["composite"][2] == ("rest_cheek = 3 is not allowed (whole number 0 to 2); "
-                                    "vol_smile = 2.5 is not allowed (whole number 1 to 5)")
+    assert rows["composite"][2] == (
+        "rest_cheek = 3 is not allowed (whole number 0 to 2); "
+        "vol_smile = 2.5 is not allowed (whole number 1 to 5)"
+    )
 
 
 def test_missing_item_reason_names_the_item():
@@ -96,27 +130,47 @@ def test_missing_item_reason_names_the_item():
 def test_item_recorded_twice_is_not_silently_picked():
     con = duckdb.connect()
     con.execute("""CREATE TABLE r AS SELECT * FROM (VALUES
-        ('S', 'v', 0, 'house_brackmann', '', 'grade', 2.0), ('S', 'v', 0, 'house_brackmann', '', 'grade', 5.0))
+        ('S', 'v', 0, 'house_brackmann', '', 'grade', 2.0),
+        ('S', 'v', 0, 'house_brackmann', '', 'grade', 5.0))
         t(subject, visit, day, instrument, rater, item, value)""")
-    rows = con.execute(f"SELECT value, reason FROM ({score_sql(REGISTRY['house_brackmann'], 'r')})").fetchall()
+    rows = con.execute(
+        f"SELECT value, reason FROM ({score_sql(REGISTRY['house_brackmann'], 'r')})"
+    ).fetchall()
     assert rows == [(None, "grade recorded more than once")]
 
 
 def test_every_score_is_labelled_with_its_version():
     items = {str(k): 3 for k in range(1, 10)}
-    assert scored_rows(REGISTRY["saq"], items)["total"] == (60.0, "percent_of_max", None)   # 27 / 45 x 100
+    assert scored_rows(REGISTRY["saq"], items)["total"] == (
+        60.0,
+        "percent_of_max",
+        None,
+    )  # 27 / 45 x 100
     assert scored_rows(REGISTRY["saq"], items, "raw_sum")["total"] == (27.0, "raw_sum", None)
     with pytest.raises(KeyError, match="no scoring version 'sum'"):
         scored_rows(REGISTRY["saq"], items, "sum")
 
 
 # SAQ scored as a raw sum, and a custom measure with a unit, beside House-Brackmann.
-VERSIONED_SPEC = study_toml({
-    "instruments": {"saq": {"column": "saq_{item}", "version": "raw_sum"},
-                    "botox_units": {"column": "botox", "label": "Botulinum toxin dose", "unit": "units",
-                                    "minimum": 0, "maximum": 400, "better": "lower"}},
-    "analysis": {"post": None, "outcomes": [HB_OBSERVER, {"instrument": "saq", "score": "total"}]},
-})
+VERSIONED_SPEC = study_toml(
+    {
+        "instruments": {
+            "saq": {"column": "saq_{item}", "version": "raw_sum"},
+            "botox_units": {
+                "column": "botox",
+                "label": "Botulinum toxin dose",
+                "unit": "units",
+                "minimum": 0,
+                "maximum": 400,
+                "better": "lower",
+            },
+        },
+        "analysis": {
+            "post": None,
+            "outcomes": [HB_OBSERVER, {"instrument": "saq", "score": "total"}],
+        },
+    }
+)
 
 
 @pytest.fixture
@@ -151,9 +205,13 @@ def test_study_scores_carry_version_reason_and_item_findings(versioned_study):
     con = duckdb.connect()
     ingest_study(con, study)
     score_study(con, study)
-    scores = {(r[0], r[1], r[2]): r[3:] for r in con.execute(
-        "SELECT subject, visit, instrument, value, version, reason FROM tiny.scores").fetchall()}
-    assert scores[("P1", "pre", "saq")] == (27.0, "raw_sum", None)          # 9 x 3
+    scores = {
+        (r[0], r[1], r[2]): r[3:]
+        for r in con.execute(
+            "SELECT subject, visit, instrument, value, version, reason FROM tiny.scores"
+        ).fetchall()
+    }
+    assert scores[("P1", "pre", "saq")] == (27.0, "raw_sum", None)  # 9 x 3
     assert scores[("P2", "m6", "saq")] == (9.0, "raw_sum", None)
     assert scores[("P1", "m6", "saq")] == (None, "raw_sum", "9 not recorded")
     # The reason quotes ingest's own reason for refusing the value after naming the item (and
@@ -161,7 +219,9 @@ def test_study_scores_carry_version_reason_and_item_findings(versioned_study):
     assert scores[("P2", "pre", "saq")][:2] == (None, "raw_sum")
     assert scores[("P2", "pre", "saq")][2].startswith("9 refused at ingest: not a number")
     assert scores[("P1", "m6", "house_brackmann")][:2] == (None, "")
-    assert scores[("P1", "m6", "house_brackmann")][2].startswith("grade = 9 refused at ingest: outside the allowed range")
+    assert scores[("P1", "m6", "house_brackmann")][2].startswith(
+        "grade = 9 refused at ingest: outside the allowed range"
+    )
     # The custom measure is scored as recorded; its out-of-range value is refused with the reason.
     assert scores[("P2", "pre", "botox_units")] == (12.5, "", None)
     assert scores[("P1", "m6", "botox_units")][0] is None
@@ -173,13 +233,26 @@ def test_study_scores_carry_version_reason_and_item_findings(versioned_study):
         ("tiny", "P1", "m6", "botox_units", "value", "450", "value"),
         ("tiny", "P1", "m6", "house_brackmann", "grade", "9", "grade"),
         ("tiny", "P1", "m6", "saq", "9", None, "total"),
-        ("tiny", "P2", "pre", "saq", "9", None, "total"),   # text refused: withheld, as in the quarantine
+        (
+            "tiny",
+            "P2",
+            "pre",
+            "saq",
+            "9",
+            None,
+            "total",
+        ),  # text refused: withheld, as in the quarantine
     ]
-    assert [f[6] for f in findings] == [scores[("P1", "m6", "botox_units")][2],
-                                        scores[("P1", "m6", "house_brackmann")][2],
-                                        "9 not recorded", scores[("P2", "pre", "saq")][2]]
+    assert [f[6] for f in findings] == [
+        scores[("P1", "m6", "botox_units")][2],
+        scores[("P1", "m6", "house_brackmann")][2],
+        "9 not recorded",
+        scores[("P2", "pre", "saq")][2],
+    ]
     # Every missing score says why; no score with a value has a reason.
-    assert con.execute("SELECT count(*) FROM tiny.scores WHERE (value IS NULL) = (reason IS NULL)").fetchall() == [(0,)]
+    assert con.execute(
+        "SELECT count(*) FROM tiny.scores WHERE (value IS NULL) = (reason IS NULL)"
+    ).fetchall() == [(0,)]
 
 
 def test_outcome_labels_name_the_scoring_version(versioned_study):
@@ -187,20 +260,31 @@ def test_outcome_labels_name_the_scoring_version(versioned_study):
     from pipeline.spec.study import load_study
 
     frame = outcomes_frame(load_study(versioned_study))
-    assert frame["label"].tolist() == ["House-Brackmann grade (observer)", "SAQ total (version raw_sum)"]
+    assert frame["label"].tolist() == [
+        "House-Brackmann grade (observer)",
+        "SAQ total (version raw_sum)",
+    ]
     assert frame["version"].tolist() == ["", "raw_sum"]
     assert frame["version_note"].tolist() == ["", "SAQ version raw_sum: raw sum 9-45"]
 
 
-@pytest.mark.parametrize("edit, message", [
-    ('version = "raw_sum"', "must be one of raw_sum, percent_of_max, zero_to_hundred; got 'sum'"),
-    ('better = "lower"', "must be one of higher, lower; got 'down'"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            'version = "raw_sum"',
+            "must be one of raw_sum, percent_of_max, zero_to_hundred; got 'sum'",
+        ),
+        ('better = "lower"', "must be one of higher, lower; got 'down'"),
+    ],
+)
 def test_spec_errors_for_versions_and_custom_measures(tmp_path, versioned_study, edit, message):
     from pipeline.spec.study import SpecError, load_study
 
     spec = versioned_study / "study.toml"
-    spec.write_text(spec.read_text().replace(edit, edit.replace("raw_sum", "sum").replace("lower", "down")))
+    spec.write_text(
+        spec.read_text().replace(edit, edit.replace("raw_sum", "sum").replace("lower", "down"))
+    )
     with pytest.raises(SpecError, match=re.escape(message)):
         load_study(versioned_study)
 
@@ -239,23 +323,38 @@ def test_flagged_only_scoring_is_the_full_scoring_of_the_rows_with_an_item_probl
     names = [*columns.values(), *sided.values()]
     n = 400
     pool = np.array([50.0, 100.0, 3.0, 12.5, np.nan, np.inf, -1.0, 250.0, 99.5, 0.0])
-    cells = rng.choice(pool, size=(n, len(names)), p=[.3, .2, .1, .1, .05, .05, .05, .05, .05, .05])
+    cells = rng.choice(
+        pool, size=(n, len(names)), p=[0.3, 0.2, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05]
+    )
     cells[rng.random((n, len(names))) < 0.15] = None
     items = {c: eface.item(i) for (_, i), c in columns.items()}
     items |= {c: landmarks.item(i) for (_, i), c in sided.items()}
     allowed = [round((items[c].minimum + items[c].maximum) / 2) for c in names]
     cells[rng.random(n) < 0.5] = allowed  # half the visits fully recorded and allowed
     con = duckdb.connect()
-    frame = {"line": np.arange(n), "subject": [f"S{i % 90}" for i in range(n)],
-             "visit": [f"v{i // 90}" for i in range(n)], "day": np.arange(n) // 90}
+    frame = {
+        "line": np.arange(n),
+        "subject": [f"S{i % 90}" for i in range(n)],
+        "visit": [f"v{i // 90}" for i in range(n)],
+        "day": np.arange(n) // 90,
+    }
     con.register("cells", pd.DataFrame({**frame, **dict(zip(names, cells.T))}))
     con.execute("CREATE TABLE iv AS SELECT * FROM cells")
-    con.execute("CREATE TABLE subjects AS SELECT DISTINCT subject, "
-                "CASE hash(subject) % 4 WHEN 0 THEN 'left' WHEN 1 THEN 'Right ' WHEN 2 THEN 'both' END AS side FROM iv")
+    con.execute(
+        "CREATE TABLE subjects AS SELECT DISTINCT subject, "
+        "CASE hash(subject) % 4 WHEN 0 THEN 'left' WHEN 1 THEN 'Right ' WHEN 2 THEN 'both' END AS "
+        "side FROM iv"
+    )
     # Refused at ingest: the cell is empty in the table, its raw text and reason are kept apart.
-    refused = sorted({(int(line), str(name), "x", "not a number") for line, name in
-                      zip(rng.integers(0, n, 60), rng.choice(names, 60))})
-    con.execute("CREATE TABLE refused (line BIGINT, \"column\" VARCHAR, raw VARCHAR, problem VARCHAR)")
+    refused = sorted(
+        {
+            (int(line), str(name), "x", "not a number")
+            for line, name in zip(rng.integers(0, n, 60), rng.choice(names, 60))
+        }
+    )
+    con.execute(
+        'CREATE TABLE refused (line BIGINT, "column" VARCHAR, raw VARCHAR, problem VARCHAR)'
+    )
     con.executemany("INSERT INTO refused VALUES (?, ?, ?, ?)", refused)
     for line, name, _, _ in refused:
         con.execute(f'UPDATE iv SET "{name}" = NULL WHERE line = {line}')
@@ -265,8 +364,12 @@ def test_flagged_only_scoring_is_the_full_scoring_of_the_rows_with_an_item_probl
         flagged = scored_columns_sql(instrument, "iv", mapped, flagged_only=True, **kwargs)
         problem = " OR ".join(f"{_problem(i.name)} IS NOT NULL" for i in instrument.items)
         with_problem = f"SELECT * FROM ({full}) WHERE {problem}"
-        counts = con.execute(f"SELECT (SELECT count(*) FROM ({full})), (SELECT count(*) FROM ({with_problem})), "
-                             f"(SELECT count(*) FROM ({flagged}))").fetchall()[0]
+        counts = con.execute(
+            f"SELECT (SELECT count(*) FROM ({full})), (SELECT count(*) FROM ({with_problem})), "
+            f"(SELECT count(*) FROM ({flagged}))"
+        ).fetchall()[0]
         assert 0 < counts[1] == counts[2] < counts[0], (instrument.name, counts)
         for a, b in ((with_problem, flagged), (flagged, with_problem)):
-            assert con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchall() == [(0,)], instrument.name
+            assert con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchall() == [(0,)], (
+                instrument.name
+            )

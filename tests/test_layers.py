@@ -54,14 +54,23 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_core_never_imports_the_dagster_layer():
     graph = _graph()
-    upward = {name: sorted(t for t in targets if t.split(".")[0] == "assets")
-              for name, targets in graph.items() if name.split(".")[0] == "pipeline"}
+    upward = {
+        name: sorted(t for t in targets if t.split(".")[0] == "assets")
+        for name, targets in graph.items()
+        if name.split(".")[0] == "pipeline"
+    }
     assert {k: v for k, v in upward.items() if v} == {}
-    dagster = [name for name, path in _modules().items() if name.split(".")[0] == "pipeline"
-               and any(isinstance(n, (ast.Import, ast.ImportFrom)) and
-                       any(a.name.split(".")[0] == "dagster" for a in n.names)
-                       or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "dagster")
-                       for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))]
+    dagster = [
+        name
+        for name, path in _modules().items()
+        if name.split(".")[0] == "pipeline"
+        and any(
+            isinstance(n, (ast.Import, ast.ImportFrom))
+            and any(a.name.split(".")[0] == "dagster" for a in n.names)
+            or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "dagster")
+            for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        )
+    ]
     assert dagster == []
 
 
@@ -69,13 +78,22 @@ def test_no_import_cycles():
     assert _cycles(_graph()) == []
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("from pipeline import warehouse\n", {"pipeline.warehouse"}),
-    ("def f():\n    from pipeline.ingest.ingestion import x\n", {"pipeline.ingest.ingestion"}),
-    ("import pipeline.spec.study\n", {"pipeline.spec.study"}),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("from pipeline import warehouse\n", {"pipeline.warehouse"}),
+        ("def f():\n    from pipeline.ingest.ingestion import x\n", {"pipeline.ingest.ingestion"}),
+        ("import pipeline.spec.study\n", {"pipeline.spec.study"}),
+    ],
+)
 def test_the_graph_sees_every_kind_of_import(tmp_path, source, expected):
     path = tmp_path / "m.py"
     path.write_text(source)
-    assert sources.imports("pipeline.m", path, {"pipeline", "pipeline.warehouse", "pipeline.ingest.ingestion",
-                                               "pipeline.spec.study"}) == expected
+    assert (
+        sources.imports(
+            "pipeline.m",
+            path,
+            {"pipeline", "pipeline.warehouse", "pipeline.ingest.ingestion", "pipeline.spec.study"},
+        )
+        == expected
+    )

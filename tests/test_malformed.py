@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from specs import study_toml
 from pipeline.ingest.deidentify import IdentifiersFound
 from pipeline.ingest.ingestion import IngestError, ingest_study
 from pipeline.spec.study import load_study
+from specs import study_toml
 
 CORPUS = Path(__file__).parent / "malformed"
 with open(CORPUS / "EXPECTED.csv", newline="", encoding="utf-8") as handle:
@@ -45,14 +45,21 @@ def test_malformed_input(tmp_path, expected):
         with pytest.raises(IdentifiersFound if outcome == "refused" else IngestError) as raised:
             ingest_study(con, load_study(folder))
         assert expected["message"] in str(raised.value)
-        assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'tiny'").fetchall() == [(0,)]
+        assert con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'tiny'"
+        ).fetchall() == [(0,)]
         return
     files = {f.file: f for f in ingest_study(con, load_study(folder))}
     v = files[expected["file"]]
     assert (v.rows_read, v.rows_accepted, v.rows_quarantined) == (
-        int(expected["rows_read"]), int(expected["rows_accepted"]), int(expected["rows_quarantined"]))
+        int(expected["rows_read"]),
+        int(expected["rows_accepted"]),
+        int(expected["rows_quarantined"]),
+    )
     assert v.rows_read == v.rows_accepted + v.rows_quarantined  # nothing lost
-    values = con.execute("SELECT count(*) FROM tiny.quarantine WHERE scope = 'value'").fetchall()[0][0]
+    values = con.execute("SELECT count(*) FROM tiny.quarantine WHERE scope = 'value'").fetchall()[
+        0
+    ][0]
     assert values == int(expected["values_quarantined"])
     reasons = [r[0] for r in con.execute("SELECT reason FROM tiny.quarantine").fetchall()]
     if expected["message"]:

@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 
 from assets.definitions import build_definitions
-from pipeline.spec.study import SpecError, load_study, with_overrides
 from pipeline import paths
+from pipeline.spec.study import SpecError, load_study, with_overrides
 
-UP_TO_TESTS = [dg.AssetKey(["demo", name]) for name in ("ingested", "scores", "pairs", "paired_tests")]
+UP_TO_TESTS = [
+    dg.AssetKey(["demo", name]) for name in ("ingested", "scores", "pairs", "paired_tests")
+]
 
 
 @pytest.fixture
@@ -26,7 +28,9 @@ def workspace(tmp_path, monkeypatch):
 def _run(run_config: dict) -> dg.ExecuteInProcessResult:
     job = build_definitions().resolve_implicit_global_asset_job_def()
     with dg.DagsterInstance.ephemeral() as instance:
-        return job.execute_in_process(run_config=run_config, instance=instance, asset_selection=UP_TO_TESTS)
+        return job.execute_in_process(
+            run_config=run_config, instance=instance, asset_selection=UP_TO_TESTS
+        )
 
 
 def test_run_config_overrides_the_post_visit_rule_and_is_recorded(workspace):
@@ -36,7 +40,9 @@ def test_run_config_overrides_the_post_visit_rule_and_is_recorded(workspace):
     assert set(results["post_visit"]) == {"last follow-up (day ≥ 180)"}
     assert set(results.loc[results["group"] == "all", "test_used"]) == {"paired t"}
     assert json.loads((workspace / "provenance.json").read_text())["analysis_overrides"] == {
-        "post_min_day": 180, "test": "t"}
+        "post_min_day": 180,
+        "test": "t",
+    }
 
     # The next run without overrides goes back to the spec, and says so.
     assert _run({}).success
@@ -45,16 +51,24 @@ def test_run_config_overrides_the_post_visit_rule_and_is_recorded(workspace):
     assert json.loads((workspace / "provenance.json").read_text())["analysis_overrides"] == {}
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"test": "anova"}, "'test' must be one of wilcoxon, t, auto; got 'anova'"),
-    ({"alpha": 2}, "'alpha' must lie strictly between 0 and 1"),
-    ({"outcomes": []}, "'outcomes' cannot be overridden"),
-    ({"post_rule": "named_visit"}, "'post_visit' is missing. Set it in the run configuration too."),
-    # A misspelt choice must not silently leave the spec's in force.
-    ({"multiplicty": "bh"}, "'multiplicty' cannot be overridden; did you mean 'multiplicity'?"),
-    ({"post_rule": "nearest_day", "post_target_day": 30, "post_min_day": 60},
-     "'post_target_day' must lie in the post window (day ≥ 60), got 30."),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"test": "anova"}, "'test' must be one of wilcoxon, t, auto; got 'anova'"),
+        ({"alpha": 2}, "'alpha' must lie strictly between 0 and 1"),
+        ({"outcomes": []}, "'outcomes' cannot be overridden"),
+        (
+            {"post_rule": "named_visit"},
+            "'post_visit' is missing. Set it in the run configuration too.",
+        ),
+        # A misspelt choice must not silently leave the spec's in force.
+        ({"multiplicty": "bh"}, "'multiplicty' cannot be overridden; did you mean 'multiplicity'?"),
+        (
+            {"post_rule": "nearest_day", "post_target_day": 30, "post_min_day": 60},
+            "'post_target_day' must lie in the post window (day ≥ 60), got 30.",
+        ),
+    ],
+)
 def test_bad_override_is_refused_with_a_clear_message(overrides, message):
     with pytest.raises(SpecError, match=re.escape(message)):
         with_overrides(load_study(paths.RAW_DATA_DIR / "demo"), overrides)

@@ -1,4 +1,5 @@
-"""Readers: CSV in the encodings, delimiters and decimal separators coordinators really have, and XLSX."""
+"""Readers: CSV in the encodings, delimiters and decimal separators coordinators really have, and
+XLSX."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def rows_of(con, table="raw"):
 EXPECTED = [(2, "P1", "pré", "-10", "4"), (3, "P2", "m3", "95", "3")]
 
 
-@pytest.mark.parametrize("encoding, bom", [("utf-8", b""), ("utf-8", codecs.BOM_UTF8), ("latin-1", b"")])
+@pytest.mark.parametrize(
+    "encoding, bom", [("utf-8", b""), ("utf-8", codecs.BOM_UTF8), ("latin-1", b"")]
+)
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
 def test_csv_encodings_and_delimiters(tmp_path, encoding, bom, delimiter):
     path = tmp_path / "v.csv"
@@ -47,12 +50,24 @@ def test_declared_utf8_that_is_not_is_refused_with_the_line(tmp_path):
         read_table(duckdb.connect(), path, "raw", ReadOptions(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("decimal, text, expected", [
-    (".", "3.5", 3.5), (".", "3,5", None), (",", "3,5", 3.5), (",", "1.234,5", None), (".", " 4 ", 4.0),
-    (".", "1e400", float("inf")), (".", "abc", None),
-])
+@pytest.mark.parametrize(
+    "decimal, text, expected",
+    [
+        (".", "3.5", 3.5),
+        (".", "3,5", None),
+        (",", "3,5", 3.5),
+        (",", "1.234,5", None),
+        (".", " 4 ", 4.0),
+        (".", "1e400", float("inf")),
+        (".", "abc", None),
+    ],
+)
 def test_numbers_follow_the_declared_decimal_separator(decimal, text, expected):
-    value = duckdb.connect().execute(f"SELECT {number_sql('v', decimal)} FROM (SELECT ? AS v)", [text]).fetchall()[0][0]
+    value = (
+        duckdb.connect()
+        .execute(f"SELECT {number_sql('v', decimal)} FROM (SELECT ? AS v)", [text])
+        .fetchall()[0][0]
+    )
     assert value == expected
 
 
@@ -62,7 +77,12 @@ def test_xlsx_first_or_named_sheet(tmp_path):
     book.active.title = "notes"
     book.active.append(["only", "notes"])
     sheet = book.create_sheet("visits")
-    for row in [("code", "visit", "day", "hb"), ("P1", "pré", -10, 4), (None, None, None, None), ("P2", "m3", 95.0, 3)]:
+    for row in [
+        ("code", "visit", "day", "hb"),
+        ("P1", "pré", -10, 4),
+        (None, None, None, None),
+        ("P2", "m3", 95.0, 3),
+    ]:
         sheet.append(row)
     book.save(path)
     con = duckdb.connect()
@@ -73,9 +93,13 @@ def test_xlsx_first_or_named_sheet(tmp_path):
     first = read_table(con, path, "first")
     assert first.columns == ("only", "notes")
     # The workbook's sheet names are counted, not listed: a sheet may be named after a patient.
-    with pytest.raises(ReadError, match=r"no sheet named 'Sheet9' among the workbook's 2 sheet\(s\)") as err:
+    with pytest.raises(
+        ReadError, match=r"no sheet named 'Sheet9' among the workbook's 2 sheet\(s\)"
+    ) as err:
         read_table(con, path, "raw", ReadOptions(sheet="Sheet9"))
-    assert "notes" not in str(err.value) and "visits" not in str(err.value).replace("visits.xlsx", "")
+    assert "notes" not in str(err.value) and "visits" not in str(err.value).replace(
+        "visits.xlsx", ""
+    )
 
 
 def test_xlsx_dates_stay_visible_to_the_guard(tmp_path):
@@ -123,17 +147,56 @@ def test_reloading_a_name_switches_between_view_and_table(tmp_path):
     for path in (clean, ragged, clean, book, clean):
         raw = read_table(con, path, "raw")
         assert con.execute("SELECT _line, id FROM raw ORDER BY _line").fetchall() == expected[path]
-    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'raw'").fetchall()
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = 'raw'"
+    ).fetchall()
     assert kind == [("VIEW",)] and raw.rows == 2
 
 
 # Cells a number column meets in real exports. Expected: where DuckDB's CSV reader stores the
 # cell as a DOUBLE, the value is the one number_sql gives for its text (checked here against
 # the text read of the same file); any other cell sends the whole file to the text read.
-NUMBER_CELLS = ["3", "3.0", " 3", "3 ", "\t3", '" 3 "', "-0", "+3", ".5", "5.", "1.5e2", "1E2", "1_000", "00012",
-                "nan", "NaN", "inf", "-inf", "Infinity", "1e400", "1e-400", "0.1", "123456789012345678901234567890",
-                "", '""', "   ", "1 000", '"1,5"', "0x10", "abc", "3a", "½", "٣", "1e", "--3", "1.2.3", "TRUE",
-                "2019-01-01", "12:00"]
+NUMBER_CELLS = [
+    "3",
+    "3.0",
+    " 3",
+    "3 ",
+    "\t3",
+    '" 3 "',
+    "-0",
+    "+3",
+    ".5",
+    "5.",
+    "1.5e2",
+    "1E2",
+    "1_000",
+    "00012",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1e400",
+    "1e-400",
+    "0.1",
+    "123456789012345678901234567890",
+    "",
+    '""',
+    "   ",
+    "1 000",
+    '"1,5"',
+    "0x10",
+    "abc",
+    "3a",
+    "½",
+    "٣",
+    "1e",
+    "--3",
+    "1.2.3",
+    "TRUE",
+    "2019-01-01",
+    "12:00",
+]
 
 
 @pytest.mark.parametrize("cell", NUMBER_CELLS)
@@ -142,12 +205,14 @@ def test_a_column_read_as_numbers_holds_what_parsing_its_text_gives(tmp_path, ce
     path.write_text(f"code,hb\nP1,4\nP2,{cell}\n", encoding="utf-8")
     con = duckdb.connect()
     raw = read_table(con, path, "raw", numbers=["hb"])
-    text = read_table(con, path, "text")
+    read_table(con, path, "text")
     parsed = con.execute(f"SELECT _line, {number_sql('hb')} FROM text ORDER BY _line").fetchall()
     if raw.numbers:
         assert raw.numbers == ("hb",)
-        assert con.execute("SELECT data_type FROM information_schema.columns "
-                           "WHERE table_name = 'raw_text' AND column_name = 'hb'").fetchall() == [("DOUBLE",)]
+        assert con.execute(
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_name = 'raw_text' AND column_name = 'hb'"
+        ).fetchall() == [("DOUBLE",)]
         got = con.execute("SELECT _line, hb FROM raw ORDER BY _line").fetchall()
         # repr: NaN equals NaN, and -0.0 is told from 0.0.
         assert [(line, repr(v)) for line, v in got] == [(line, repr(v)) for line, v in parsed]
@@ -164,7 +229,8 @@ def test_one_cell_that_is_not_a_number_reads_the_file_as_text(tmp_path):
     assert raw.numbers == ()
     assert rows_of(con) == [(2, "P1", "4", "-10"), (4, "P2", "n/a", "95")]
     assert con.execute("SELECT * FROM raw_rejects").fetchall() == [
-        (5, "row has fewer fields than the header (3); check for a stray or missing delimiter")]
+        (5, "row has fewer fields than the header (3); check for a stray or missing delimiter")
+    ]
 
 
 def test_lines_are_right_for_a_file_read_inside_a_transaction(tmp_path):
@@ -191,7 +257,7 @@ SPREADSHEET_ROWS = [
     ('code,note\r\nP1,"a\r\n\r\nb"\r\n\r\nP2,x\r\n', {"P1": 2, "P2": 4}),
     # a rejected row between them: DuckDB numbers it as a spreadsheet does, and so are the rest
     ('code,note\nP1,"a\n\n\nb"\nP2,x,extra\n\nP3,y\n', {"P1": 2, "P3": 5}),
-    ('code,note\nP1,x\n\n\nP2,y\n\n', {"P1": 2, "P2": 5}),
+    ("code,note\nP1,x\n\n\nP2,y\n\n", {"P1": 2, "P2": 5}),
 ]
 
 
@@ -206,12 +272,15 @@ def test_lines_are_spreadsheet_rows_after_a_cell_holding_a_blank_line(tmp_path, 
         assert con.execute("SELECT _line FROM raw_rejects").fetchall() == [(3,)]
 
 
-@pytest.mark.parametrize("data", [
-    b"code,visit\r\nP1,pre\nP2,m3\r\nP3,m6\n",       # CRLF, then LF, mixed
-    b"code,visit\nP1,pre\r\nP2,m3\nP3,m6\r\n",       # LF, then CRLF
-    b"code,visit\nP1,pre\rP2,m3\nP3,m6",            # a lone CR (old Mac) among LF
-    b"code,visit\rP1,pre\rP2,m3\rP3,m6\r",          # CR only
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"code,visit\r\nP1,pre\nP2,m3\r\nP3,m6\n",  # CRLF, then LF, mixed
+        b"code,visit\nP1,pre\r\nP2,m3\nP3,m6\r\n",  # LF, then CRLF
+        b"code,visit\nP1,pre\rP2,m3\nP3,m6",  # a lone CR (old Mac) among LF
+        b"code,visit\rP1,pre\rP2,m3\rP3,m6\r",  # CR only
+    ],
+)
 def test_mixed_line_endings_are_read_with_their_lines(tmp_path, data):
     path = tmp_path / "v.csv"
     path.write_bytes(data)
@@ -233,7 +302,8 @@ def test_a_mixed_line_end_file_keeps_its_lines_with_a_blank_line_and_a_bad_row(t
 
 def test_windows_1252_is_detected_and_read(tmp_path):
     # Excel's "CSV (Comma delimited)" on Western European Windows: curly quotes, dashes, the euro
-    # sign at bytes 0x80-0x9F, which Latin-1 does not have (DuckDB refused the file as "not latin-1").
+    # sign at bytes 0x80-0x9F, which Latin-1 does not have (DuckDB refused the file as "not
+    # latin-1").
     text = "code,visit,note\nP1,pre,patient’s “own” view – €5\nP2,m3,café\n"
     path = tmp_path / "v.csv"
     path.write_bytes(text.encode("cp1252"))
@@ -250,13 +320,16 @@ def test_latin_1_stays_latin_1_and_bytes_windows_1252_lacks_still_read(tmp_path)
     path = tmp_path / "v.csv"
     path.write_bytes("code,visit\nP1,pré\n".encode("latin-1"))
     con = duckdb.connect()
-    assert read_table(con, path, "raw").encoding == "latin-1"   # no byte where the two differ
+    assert read_table(con, path, "raw").encoding == "latin-1"  # no byte where the two differ
     # 0x81 is not a Windows-1252 character: Latin-1, the fallback every byte sequence is.
     path.write_bytes(b"code,visit\nP1,pr\xe9\x81\n")
     assert read_table(con, path, "raw").encoding == "latin-1"
     assert rows_of(con) == [(2, "P1", "pré\x81")]
-    with pytest.raises(ReadError, match=r"not valid Windows-1252 \(line 2, byte 17 is not a Windows-1252 "
-                                        r"character\).*encoding = \"latin-1\""):
+    with pytest.raises(
+        ReadError,
+        match=r"not valid Windows-1252 \(line 2, byte 17 is not a Windows-1252 "
+        r"character\).*encoding = \"latin-1\"",
+    ):
         read_table(con, path, "raw", ReadOptions(encoding="windows-1252"))
 
 
@@ -267,8 +340,11 @@ def test_duckdb_errors_are_refused_with_the_line_number_but_never_the_line(tmp_p
     path = tmp_path / "v.csv"
     path.write_text("code,name\nP1,Jane Roe,617-555-0142\n")
     with pytest.raises(duckdb.Error) as raised:
-        duckdb.connect().execute("SELECT * FROM read_csv(?, header = true, auto_detect = false, "
-                                 "columns = {'code': 'VARCHAR', 'name': 'VARCHAR'})", [str(path)]).fetchall()
+        duckdb.connect().execute(
+            "SELECT * FROM read_csv(?, header = true, auto_detect = false, "
+            "columns = {'code': 'VARCHAR', 'name': 'VARCHAR'})",
+            [str(path)],
+        ).fetchall()
     assert "Jane Roe" in str(raised.value)
     message = str(csv_refusal(path, raised.value))
     assert message.startswith(f"{path}: cannot be read as CSV: the reader stopped at line 2")
@@ -281,5 +357,8 @@ def test_a_first_line_of_values_repeating_a_cell_is_refused_without_quoting_it(t
     with pytest.raises(ReadError) as raised:
         read_table(duckdb.connect(), path, "raw")
     message = str(raised.value)
-    assert "columns 2 and 4 of the header have the same name" in message and "put the header row on line 1" in message
+    assert (
+        "columns 2 and 4 of the header have the same name" in message
+        and "put the header row on line 1" in message
+    )
     assert "Jane" not in message and "1970" not in message

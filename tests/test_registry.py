@@ -7,8 +7,8 @@ tables; nothing here asserts a time.
 from __future__ import annotations
 
 import csv
-import io
 import hashlib
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +17,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.synthetic import registry
 from pipeline.ingest.ingestion import ingest_study
 from pipeline.instruments import REGISTRY
 from pipeline.spec.study import load_study
+from pipeline.synthetic import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,42 +55,77 @@ def test_ingest_accepts_every_row_and_scores_every_instrument(tmp_path):
     assert {s.instrument for s in study.instruments} == set(REGISTRY)
     con = duckdb.connect()
     files = ingest_study(con, study)
-    assert [(f.rows_read, f.rows_accepted, f.rows_quarantined) for f in files] == [(25, 25, 0), (150, 150, 0)]
+    assert [(f.rows_read, f.rows_accepted, f.rows_quarantined) for f in files] == [
+        (25, 25, 0),
+        (150, 150, 0),
+    ]
     assert con.execute("SELECT count(*) FROM registry_test.quarantine").fetchall() == [(0,)]
     answered = sum(pd.read_csv(tmp_path / "r" / "visits.csv")[registry.ITEM_COLUMNS].notna().sum())
-    assert con.execute("SELECT count(*) FROM registry_test.item_responses").fetchall() == [(answered,)]
+    assert con.execute("SELECT count(*) FROM registry_test.item_responses").fetchall() == [
+        (answered,)
+    ]
     from pipeline.scores import score_study
 
     score_study(con, study)
-    scored = {r[0] for r in con.execute("SELECT DISTINCT instrument FROM registry_test.scores "
-                                        "WHERE value IS NOT NULL").fetchall()}
+    scored = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT instrument FROM registry_test.scores WHERE value IS NOT NULL"
+        ).fetchall()
+    }
     assert scored == set(REGISTRY)
 
 
 def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path):
     out = tmp_path / "bench"
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--sizes", "20", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--sizes", "20", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr == ""  # not a terminal: no progress lines
     with open(out / "bench.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     steps = [r["step"] for r in rows if r["runner"] == "pipeline"]
-    assert steps == ["read_csv", "ingest", "score", "pair", "analyse", "secondary", "tables", "figures"]
-    assert {r["step"] for r in rows if r["runner"] == "baseline"} == {"read", "score", "pair", "tests"}
+    assert steps == [
+        "read_csv",
+        "ingest",
+        "score",
+        "pair",
+        "analyse",
+        "secondary",
+        "tables",
+        "figures",
+    ]
+    assert {r["step"] for r in rows if r["runner"] == "baseline"} == {
+        "read",
+        "score",
+        "pair",
+        "tests",
+    }
     assert all(float(r["seconds"]) > 0 and float(r["peak_rss_mb"]) > 0 for r in rows)
     text = (out / "bench.md").read_text(encoding="utf-8")
     assert "ingest / read_csv" in text and "baseline / pipeline" in text
 
 
-@pytest.mark.parametrize("code", [
-    "import pipeline.ingest.validate",
-    "from pipeline.cli import main; main(['validate', 'data/raw/demo'])",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import pipeline.ingest.validate",
+        "from pipeline.cli import main; main(['validate', 'data/raw/demo'])",
+    ],
+)
 def test_validating_does_not_import_the_plotting_or_modelling_libraries(code):
-    probe = (f"import sys\n{code}\n"
-             "print([m for m in ('statsmodels', 'matplotlib', 'seaborn') if m in sys.modules])")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    probe = (
+        f"import sys\n{code}\n"
+        "print([m for m in ('statsmodels', 'matplotlib', 'seaborn') if m in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
 
 

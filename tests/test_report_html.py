@@ -12,21 +12,25 @@ import docx
 import duckdb
 import pytest
 
-from pipeline.steps import run_study
 from pipeline.spec.study import load_study
+from pipeline.steps import run_study
+
 
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
     from tests.conftest import write_study
 
     folder = tmp_path_factory.mktemp("report")
-    study = write_study(folder / "tiny", patients="""
+    study = write_study(
+        folder / "tiny",
+        patients="""
         code,age
         P1,50
         P2,61
         P3,90+
         P4,47
-    """, visits="""
+    """,
+        visits="""
         code,visit,day,hb_observer
         P1,pre,-10,4
         P1,m3,95,3
@@ -36,7 +40,8 @@ def tiny_report(tmp_path_factory):
         P3,m12,370,2
         P4,pre,-2,4
         P4,m3,92,4
-    """)
+    """,
+    )
     con = duckdb.connect(str(folder / "warehouse.duckdb"))
     outcome = run_study(con, load_study(study), folder / "reports")
     con.close()
@@ -73,7 +78,8 @@ def test_report_opens_in_headless_chromium_with_every_image_loaded(tiny_report, 
     folder, _ = tiny_report
     browser.get((folder / "report.html").as_uri())
     images = browser.execute_script(
-        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt]);")
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt]);"
+    )
     tables = browser.execute_script("return document.querySelectorAll('table.publication').length;")
     title = browser.title
     assert len(images) >= 4

@@ -46,8 +46,11 @@ class DyingConnection:
     # statement writing a table or view of the study's schema.
     def __init__(self, con, schema):
         self._con, self.armed = con, False
-        self._write = re.compile(rf"\s*(CREATE\s+(OR\s+REPLACE\s+)?(TABLE|VIEW)|INSERT\s+INTO|DROP\s+(TABLE|VIEW))"
-                                 rf"\s+{schema}\.", re.I)
+        self._write = re.compile(
+            rf"\s*(CREATE\s+(OR\s+REPLACE\s+)?(TABLE|VIEW)|INSERT\s+INTO|DROP\s+(TABLE|VIEW))"
+            rf"\s+{schema}\.",
+            re.I,
+        )
 
     def execute(self, sql, *args, **kwargs):
         result = self._con.execute(sql, *args, **kwargs)
@@ -92,7 +95,14 @@ print(json.dumps(status))
 
 # Where the run is killed: ingest, scoring, pairing, analysis (paired tests, then the
 # secondary analyses' several tables) and the report.
-KILL_POINTS = ("ingest", "score_study", "pair_study", "analyse", "secondary_analyses", "write_report")
+KILL_POINTS = (
+    "ingest",
+    "score_study",
+    "pair_study",
+    "analyse",
+    "secondary_analyses",
+    "write_report",
+)
 
 
 @pytest.fixture(scope="module")
@@ -128,13 +138,32 @@ def crash(tmp_path_factory):
         # The report is killed on the old inputs (its figures are in the copied reports).
         folder = old / "raw" / "small" if point == "write_report" else new_folder
         runs[point] = (work, steps, folder)
-        jobs.append([str(folder), str(work / "warehouse.duckdb"), str(work / "reports"), point, ",".join(steps)])
-    done = subprocess.run([sys.executable, "-c", KILLER, str(TESTS), json.dumps(jobs)],
-                          capture_output=True, text=True, timeout=300)
+        jobs.append(
+            [
+                str(folder),
+                str(work / "warehouse.duckdb"),
+                str(work / "reports"),
+                point,
+                ",".join(steps),
+            ]
+        )
+    done = subprocess.run(
+        [sys.executable, "-c", KILLER, str(TESTS), json.dumps(jobs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"old": old, "old_tables": old_tables, "new": base / "new", "new_tables": new_tables,
-            "owner": owner, "runs": runs, "status": status}
+    return {
+        "old": old,
+        "old_tables": old_tables,
+        "new": base / "new",
+        "new_tables": new_tables,
+        "owner": owner,
+        "runs": runs,
+        "status": status,
+    }
 
 
 def _same(a, b) -> bool:
@@ -155,12 +184,19 @@ def test_killed_run_leaves_each_step_complete_and_the_rerun_matches_a_clean_run(
     assert set(tables) == set(old)
     killed_at = DATA_STEPS.index(point) if point in DATA_STEPS else 0
     for name, frame in tables.items():
-        assert _same(frame, old[name]) or _same(frame, new[name]), \
+        assert _same(frame, old[name]) or _same(frame, new[name]), (
             f"{name} is neither the old nor the new complete table after a kill in {point}"
+        )
         # The report run reads the old inputs, so there every table must stay the old one.
-        done = point != "write_report" and owner[name] in DATA_STEPS and DATA_STEPS.index(owner[name]) < killed_at
-        assert _same(frame, new[name] if done else old[name]), \
-            f"{name} ({owner[name]}) is the {'old' if done else 'new'} table after a kill in {point}"
+        done = (
+            point != "write_report"
+            and owner[name] in DATA_STEPS
+            and DATA_STEPS.index(owner[name]) < killed_at
+        )
+        assert _same(frame, new[name] if done else old[name]), (
+            f"{name} ({owner[name]}) is the {'old' if done else 'new'} table after a kill in "
+            f"{point}"
+        )
 
     # The next run completes and gives exactly the clean run's results.
     con = duckdb.connect(str(work / "warehouse.duckdb"))
@@ -168,12 +204,17 @@ def test_killed_run_leaves_each_step_complete_and_the_rerun_matches_a_clean_run(
     again = study_tables(con, "small")
     con.close()
     # The data steps leave the figure list alone: it stays the old run's until figures are drawn.
-    expected = old if point == "write_report" else {
-        **{name: old[name] for name in old if owner[name] not in DATA_STEPS}, **new}
+    expected = (
+        old
+        if point == "write_report"
+        else {**{name: old[name] for name in old if owner[name] not in DATA_STEPS}, **new}
+    )
     assert set(again) == set(expected)
     for name in expected:
         assert _same(again[name], expected[name]), name
-    clean = file_bytes((crash["old"] if point == "write_report" else crash["new"]) / "reports" / "small")
+    clean = file_bytes(
+        (crash["old"] if point == "write_report" else crash["new"]) / "reports" / "small"
+    )
     rerun = file_bytes(work / "reports" / "small")
     for name, data in clean.items():
         if point != "write_report" and name.startswith(("figures", "report.")):

@@ -27,15 +27,16 @@ from small_study import write_small_study
 
 # Written into every Python process of the run through PYTHONPATH: records each attempt to
 # write, create, rename, remove or change anything under the watched folder.
-SITECUSTOMIZE = r'''
+SITECUSTOMIZE = r"""
 import json, os, sys
 
 _RAW = os.path.realpath(os.environ["WATCH_RAW"])
 _LOG = os.path.join(os.environ["WATCH_LOG"], f"{os.getpid()}.jsonl")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _CHANGES = {"os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.utime",
-            "os.truncate", "os.link", "os.symlink", "os.setxattr", "os.removexattr", "shutil.copyfile",
-            "shutil.copymode", "shutil.copystat", "shutil.copytree", "shutil.move", "shutil.rmtree"}
+            "os.truncate", "os.link", "os.symlink", "os.setxattr", "os.removexattr",
+            "shutil.copyfile", "shutil.copymode", "shutil.copystat", "shutil.copytree",
+            "shutil.move", "shutil.rmtree"}
 
 
 def _under_raw(arg):
@@ -49,7 +50,9 @@ def _under_raw(arg):
 def _watch(event, args):
     if event == "open":
         path, mode, flags = (tuple(args) + (None, None, 0))[:3]
-        writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool((flags or 0) & _WRITE_FLAGS)
+        writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(
+            (flags or 0) & _WRITE_FLAGS
+        )
         hit = writes and _under_raw(path)
     elif event in _CHANGES:
         hit = any(_under_raw(a) for a in args)
@@ -62,7 +65,7 @@ def _watch(event, args):
 
 sys.addaudithook(_watch)
 open(os.path.join(os.environ["WATCH_LOG"], f"{os.getpid()}.started"), "w").close()
-'''
+"""
 
 TOKEN = "quokkafennel"  # free text that must never leave the raw files
 
@@ -72,8 +75,12 @@ def _snapshot(folder: Path) -> dict[str, tuple]:
     for p in sorted([folder, *folder.rglob("*")]):
         st = p.stat()
         digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
-        out[str(p.relative_to(folder))] = (st.st_size if p.is_file() else 0, digest, st.st_mtime_ns,
-                                           stat.S_IMODE(st.st_mode))
+        out[str(p.relative_to(folder))] = (
+            st.st_size if p.is_file() else 0,
+            digest,
+            st.st_mtime_ns,
+            stat.S_IMODE(st.st_mode),
+        )
     return out
 
 
@@ -98,16 +105,38 @@ def watched(tmp_path_factory):
     log.mkdir()
     (hook / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
     (base / "dagster").mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
-           "WATCH_RAW": str(raw), "WATCH_LOG": str(log), "OUTCOMES_RAW": str(raw),
-           "OUTCOMES_WAREHOUSE": str(base / "warehouse.duckdb"), "OUTCOMES_REPORTS": str(base / "reports"),
-           "DAGSTER_HOME": str(base / "dagster")}
-    done = subprocess.run([sys.executable, "-m", "assets.cli", "report"], cwd=paths.PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    writes = [json.loads(line) for f in sorted(log.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
+        "WATCH_RAW": str(raw),
+        "WATCH_LOG": str(log),
+        "OUTCOMES_RAW": str(raw),
+        "OUTCOMES_WAREHOUSE": str(base / "warehouse.duckdb"),
+        "OUTCOMES_REPORTS": str(base / "reports"),
+        "DAGSTER_HOME": str(base / "dagster"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "assets.cli", "report"],
+        cwd=paths.PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    writes = [
+        json.loads(line) for f in sorted(log.glob("*.jsonl")) for line in f.read_text().splitlines()
+    ]
     watched_processes = len(list(log.glob("*.started")))
-    yield {"base": base, "raw": raw, "before": before, "after": _snapshot(raw), "done": done, "writes": writes,
-           "processes": watched_processes, "codes": pd.read_csv(folder / "patients.csv")["study_id"]}
+    yield {
+        "base": base,
+        "raw": raw,
+        "before": before,
+        "after": _snapshot(raw),
+        "done": done,
+        "writes": writes,
+        "processes": watched_processes,
+        "codes": pd.read_csv(folder / "patients.csv")["study_id"],
+    }
     for p in [raw, *raw.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)  # so the temporary folder can be removed
 
@@ -125,9 +154,16 @@ def test_raw_files_are_never_written(watched):
     # ... and does see a write: a process opening a file under the raw folder for writing.
     probe = watched["base"] / "probe"
     probe.mkdir()
-    subprocess.run([sys.executable, "-c", f"open({str(watched['raw'] / 'missing' / 'x.csv')!r}, 'w')"],
-                   env={**os.environ, "PYTHONPATH": str(watched["base"] / "hook"), "WATCH_RAW": str(watched["raw"]),
-                        "WATCH_LOG": str(probe)}, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", f"open({str(watched['raw'] / 'missing' / 'x.csv')!r}, 'w')"],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(watched["base"] / "hook"),
+            "WATCH_RAW": str(watched["raw"]),
+            "WATCH_LOG": str(probe),
+        },
+        capture_output=True,
+    )
     assert len(list(probe.glob("*.jsonl"))) == 1
     # Names, sizes, content hashes, modification times and modes: all unchanged, nothing added.
     assert watched["after"] == watched["before"]
@@ -169,17 +205,29 @@ def test_the_dagster_run_is_kept_step_by_step_in_meta_runs(watched):
     import duckdb
 
     con = duckdb.connect(str(watched["base"] / "warehouse.duckdb"), read_only=True)
-    runs = con.execute("SELECT run_id, study, step, finished_at, input_fingerprint FROM meta.runs").df()
+    runs = con.execute(
+        "SELECT run_id, study, step, finished_at, input_fingerprint FROM meta.runs"
+    ).df()
     con.close()
     assert runs["run_id"].nunique() == 1 and (runs["study"] == "guarded").all()
-    assert set(runs["step"]) == {"ingested", "scores", "pairs", "paired_tests", "secondary_analyses", "tables",
-                                 "figures", "report"}
+    assert set(runs["step"]) == {
+        "ingested",
+        "scores",
+        "pairs",
+        "paired_tests",
+        "secondary_analyses",
+        "tables",
+        "figures",
+        "report",
+    }
     assert runs["finished_at"].notna().all() and runs["input_fingerprint"].nunique() == 1
     record = json.loads((watched["base"] / "reports" / "guarded" / "provenance.json").read_text())
     assert runs["input_fingerprint"].iloc[0] == record["input_fingerprint"]
 
 
-def test_a_restricted_study_stays_owner_only_in_a_run_from_the_ui(tiny_study, tmp_path, monkeypatch):
+def test_a_restricted_study_stays_owner_only_in_a_run_from_the_ui(
+    tiny_study, tmp_path, monkeypatch
+):
     """The same through Dagster alone (as `make ui` runs it), with files a run before the study
     was restricted had left readable by everyone."""
     import dagster as dg
@@ -187,17 +235,24 @@ def test_a_restricted_study_stays_owner_only_in_a_run_from_the_ui(tiny_study, tm
     from assets.definitions import build_definitions
 
     spec = tiny_study / "study.toml"
-    spec.write_text(spec.read_text().replace("synthetic = true", "synthetic = true\nrestricted = true"))
+    spec.write_text(
+        spec.read_text().replace("synthetic = true", "synthetic = true\nrestricted = true")
+    )
     warehouse, reports = tmp_path / "warehouse.duckdb", tmp_path / "reports"
     (reports / "tiny").mkdir(parents=True)
     (reports / "tiny" / "provenance.json").write_text("{}")
-    for name, value in (("OUTCOMES_RAW", tiny_study.parent), ("OUTCOMES_WAREHOUSE", warehouse),
-                        ("OUTCOMES_REPORTS", reports)):
+    for name, value in (
+        ("OUTCOMES_RAW", tiny_study.parent),
+        ("OUTCOMES_WAREHOUSE", warehouse),
+        ("OUTCOMES_REPORTS", reports),
+    ):
         monkeypatch.setenv(name, str(value))
     job = build_definitions().resolve_implicit_global_asset_job_def()
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(instance=instance, asset_selection=[
-            dg.AssetKey(["tiny", "ingested"]), dg.AssetKey(["tiny", "scores"])])
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey(["tiny", "ingested"]), dg.AssetKey(["tiny", "scores"])],
+        )
     assert result.success
     for path in (warehouse, reports / "tiny" / "provenance.json"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
@@ -213,11 +268,24 @@ def test_figures_exported_for_a_restricted_study_are_owner_only(tmp_path, capsys
     base = full_run()
     shutil.copytree(base / "raw", tmp_path / "raw")
     spec = tmp_path / "raw" / "small" / "study.toml"
-    spec.write_text(spec.read_text().replace("synthetic = true", "synthetic = true\nrestricted = true"))
+    spec.write_text(
+        spec.read_text().replace("synthetic = true", "synthetic = true\nrestricted = true")
+    )
     shutil.copy(base / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     monkeypatch.setenv("OUTCOMES_RAW", str(tmp_path / "raw"))
-    code = main(["export-figures", "--format", "svg", "--width", "single", "--warehouse",
-                 str(tmp_path / "warehouse.duckdb"), "--reports", str(tmp_path / "reports")])
+    code = main(
+        [
+            "export-figures",
+            "--format",
+            "svg",
+            "--width",
+            "single",
+            "--warehouse",
+            str(tmp_path / "warehouse.duckdb"),
+            "--reports",
+            str(tmp_path / "reports"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     exported = [tmp_path / "reports", *(tmp_path / "reports").rglob("*")][1:]
     assert any(p.suffix == ".svg" for p in exported)

@@ -37,50 +37,108 @@ def _refusal(folder: Path) -> str:
 
 # (text in the demo spec, the same with a misspelt key, the message): one per table of the spec.
 MISSPELT = [
-    ('multiplicity = "holm"', 'multiplicty = "bh"',
-     "setting 'analysis.multiplicty' is not a setting of [analysis]; did you mean 'multiplicity'?"),
-    ('version = "raw_sum"', 'verison = "rasch"',
-     "setting 'instruments.saq.verison' is not a setting of [instruments.saq]; did you mean 'version'?"),
+    (
+        'multiplicity = "holm"',
+        'multiplicty = "bh"',
+        "setting 'analysis.multiplicty' is not a setting of [analysis]; did you mean "
+        "'multiplicity'?",
+    ),
+    (
+        'version = "raw_sum"',
+        'verison = "rasch"',
+        "setting 'instruments.saq.verison' is not a setting of [instruments.saq]; did you mean "
+        "'version'?",
+    ),
     ("[checks]", "[chekcs]", "[chekcs] is not a table of the spec; did you mean 'checks'?"),
-    ("min_pairs = 3", "min_pair = 3", "setting 'checks.min_pair' is not a setting of [checks]; did you mean 'min_pairs'?"),
-    ("synthetic = true", "synthetic = true\nrestrictd = true",
-     "setting 'study.restrictd' is not a setting of [study]; did you mean 'restricted'?"),
-    ('id = "study_id"', 'id = "study_id"\ncolumn = ["age"]',
-     "setting 'subjects.column' is not a setting of [subjects]; did you mean 'columns'?"),
-    ('day = "day"', 'day = "day"\nlayuot = "wide"',
-     "setting 'visits.layuot' is not a setting of [visits]; did you mean 'layout'?"),
-    ('unit = "units"', 'units = "units"',
-     "setting 'instruments.botox_units.units' is not a setting of [instruments.botox_units]; did you mean 'unit'?"),
-    ('raters = ["observer", "surgeon"]\n', 'raters = ["observer", "surgeon"]\nrater = "observer"\n',
-     "setting 'instruments.house_brackmann.rater' is not a setting of [instruments.house_brackmann]; "
-     "did you mean 'raters'?"),
-    ("max_day = 0 }", "max_day = 0, maxday = 3 }",
-     "setting 'analysis.pre.maxday' is not a setting of [analysis.pre]; did you mean 'max_day'?"),
-    ("min_day = 90 }", "min_dya = 90 }",
-     "setting 'analysis.post.min_dya' is not a setting of [analysis.post]; did you mean 'min_day'?"),
-    ('column = "etiology" }', 'column = "etiology", splt = "median" }',
-     "setting 'analysis.subgroups[1].splt' is not a setting of [analysis.subgroups[1]]; did you mean 'split'?"),
-    ('weights = "quadratic" }', 'weight = "quadratic" }',
-     "setting 'analysis.reliability[0].weight' is not a setting of [analysis.reliability[0]]; "
-     "did you mean 'weights'?"),
-    ("random_slope = false", "random_slopes = false",
-     "setting 'analysis.longitudinal.random_slopes' is not a setting of [analysis.longitudinal]; "
-     "did you mean 'random_slope'?"),
-    ('rater = "observer"\nscore = "grade"', 'rater = "observer"\nscore = "grade"\ntset = "t"',
-     "setting 'analysis.outcomes[0].tset' is not a setting of [analysis.outcomes[0]]; did you mean 'test'?"),
-    ("[checks]", '[identifiers]\nalow = { age = "ages are top-coded at 90" }\n[checks]',
-     "setting 'identifiers.alow' is not a setting of [identifiers]; did you mean 'allow'?"),
+    (
+        "min_pairs = 3",
+        "min_pair = 3",
+        "setting 'checks.min_pair' is not a setting of [checks]; did you mean 'min_pairs'?",
+    ),
+    (
+        "synthetic = true",
+        "synthetic = true\nrestrictd = true",
+        "setting 'study.restrictd' is not a setting of [study]; did you mean 'restricted'?",
+    ),
+    (
+        'id = "study_id"',
+        'id = "study_id"\ncolumn = ["age"]',
+        "setting 'subjects.column' is not a setting of [subjects]; did you mean 'columns'?",
+    ),
+    (
+        'day = "day"',
+        'day = "day"\nlayuot = "wide"',
+        "setting 'visits.layuot' is not a setting of [visits]; did you mean 'layout'?",
+    ),
+    (
+        'unit = "units"',
+        'units = "units"',
+        "setting 'instruments.botox_units.units' is not a setting of [instruments.botox_units]; "
+        "did you mean 'unit'?",
+    ),
+    (
+        'raters = ["observer", "surgeon"]\n',
+        'raters = ["observer", "surgeon"]\nrater = "observer"\n',
+        "setting 'instruments.house_brackmann.rater' is not a setting of "
+        "[instruments.house_brackmann]; "
+        "did you mean 'raters'?",
+    ),
+    (
+        "max_day = 0 }",
+        "max_day = 0, maxday = 3 }",
+        "setting 'analysis.pre.maxday' is not a setting of [analysis.pre]; did you mean 'max_day'?",
+    ),
+    (
+        "min_day = 90 }",
+        "min_dya = 90 }",
+        "setting 'analysis.post.min_dya' is not a setting of [analysis.post]; did you mean "
+        "'min_day'?",
+    ),
+    (
+        'column = "etiology" }',
+        'column = "etiology", splt = "median" }',
+        "setting 'analysis.subgroups[1].splt' is not a setting of [analysis.subgroups[1]]; did you "
+        "mean 'split'?",
+    ),
+    (
+        'weights = "quadratic" }',
+        'weight = "quadratic" }',
+        "setting 'analysis.reliability[0].weight' is not a setting of [analysis.reliability[0]]; "
+        "did you mean 'weights'?",
+    ),
+    (
+        "random_slope = false",
+        "random_slopes = false",
+        "setting 'analysis.longitudinal.random_slopes' is not a setting of "
+        "[analysis.longitudinal]; "
+        "did you mean 'random_slope'?",
+    ),
+    (
+        'rater = "observer"\nscore = "grade"',
+        'rater = "observer"\nscore = "grade"\ntset = "t"',
+        "setting 'analysis.outcomes[0].tset' is not a setting of [analysis.outcomes[0]]; did you "
+        "mean 'test'?",
+    ),
+    (
+        "[checks]",
+        '[identifiers]\nalow = { age = "ages are top-coded at 90" }\n[checks]',
+        "setting 'identifiers.alow' is not a setting of [identifiers]; did you mean 'allow'?",
+    ),
 ]
 
 
-@pytest.mark.parametrize("old, new, message", MISSPELT, ids=[m[1].split("=")[0].strip("[ \n") for m in MISSPELT])
+@pytest.mark.parametrize(
+    "old, new, message", MISSPELT, ids=[m[1].split("=")[0].strip("[ \n") for m in MISSPELT]
+)
 def test_every_table_refuses_a_misspelt_key_naming_the_nearest(tmp_path, old, new, message):
     assert _refusal(_demo_with(tmp_path, old, new)) == message
 
 
 def test_values_are_not_coerced(tmp_path):
-    assert _refusal(_demo_with(tmp_path, "alpha = 0.05", 'alpha = "0.05"')) == \
-        "setting 'analysis.alpha' must be a number, got '0.05'."
+    assert (
+        _refusal(_demo_with(tmp_path, "alpha = 0.05", 'alpha = "0.05"'))
+        == "setting 'analysis.alpha' must be a number, got '0.05'."
+    )
 
 
 def test_a_file_outside_the_study_folder_needs_an_explicit_setting(tmp_path):
@@ -91,8 +149,11 @@ def test_a_file_outside_the_study_folder_needs_an_explicit_setting(tmp_path):
     message = _refusal(folder)
     assert message.startswith("setting 'visits.file' names a file outside the study folder")
     assert "read_outside_folder = true" in message
-    (folder / "study.toml").write_text((folder / "study.toml").read_text().replace(
-        "synthetic = true", "synthetic = true\nread_outside_folder = true"))
+    (folder / "study.toml").write_text(
+        (folder / "study.toml")
+        .read_text()
+        .replace("synthetic = true", "synthetic = true\nread_outside_folder = true")
+    )
     assert load_study(folder).visits_path.resolve() == (outside / "visits.csv").resolve()
 
 
@@ -101,51 +162,86 @@ def test_a_link_leading_out_of_the_study_folder_is_outside(tmp_path):
     outside.write_text("root:x:0:0:root:/root:/bin/bash\n")
     folder = _demo_with(tmp_path, 'file = "visits.csv"', 'file = "linked.csv"')
     os.symlink(outside, folder / "linked.csv")
-    assert _refusal(folder).startswith("setting 'visits.file' names a file outside the study folder")
+    assert _refusal(folder).startswith(
+        "setting 'visits.file' names a file outside the study folder"
+    )
     # A link that stays inside the folder is read as usual.
     (folder / "linked.csv").unlink()
     os.symlink(folder / "visits.csv", folder / "linked.csv")
     assert load_study(folder).visits_file == "linked.csv"
 
 
-@pytest.mark.parametrize("levels, message", [
-    ("sex = []", "setting 'subjects.levels.sex' must list at least one level."),
-    ('sex = ["F", " "]', "setting 'subjects.levels.sex' has a blank level; a blank cell is a missing value, "
-                         "not a level."),
-    ('shoe_size = ["9"]', "setting 'subjects.levels.shoe_size' names 'shoe_size', which is not in [subjects] "
-                          "columns; add it there or correct the name."),
-])
+@pytest.mark.parametrize(
+    "levels, message",
+    [
+        ("sex = []", "setting 'subjects.levels.sex' must list at least one level."),
+        (
+            'sex = ["F", " "]',
+            "setting 'subjects.levels.sex' has a blank level; a blank cell is a missing value, "
+            "not a level.",
+        ),
+        (
+            'shoe_size = ["9"]',
+            "setting 'subjects.levels.shoe_size' names 'shoe_size', which is not in [subjects] "
+            "columns; add it there or correct the name.",
+        ),
+    ],
+)
 def test_declared_levels_are_checked(tmp_path, levels, message):
     folder = _demo_with(tmp_path, 'sex = { F = "Female", M = "Male" }', levels)
     assert _refusal(folder) == message
 
 
 def test_levels_are_read_as_written_with_their_labels(tmp_path):
-    folder = _demo_with(tmp_path, 'sex = { F = "Female", M = "Male" }',
-                        'sex = ["female", "male"]\nfacelift = { 0 = "No", 1 = "Yes" }')
+    folder = _demo_with(
+        tmp_path,
+        'sex = { F = "Female", M = "Male" }',
+        'sex = ["female", "male"]\nfacelift = { 0 = "No", 1 = "Yes" }',
+    )
     levels = dict(load_study(folder).subject_levels)
     assert levels["sex"] == (("female", "female"), ("male", "male"))
     assert levels["facelift"] == (("0", "No"), ("1", "Yes"))
 
 
 def test_free_text_needs_a_reason_and_is_never_analysed(tmp_path):
-    folder = _demo_with(tmp_path, "\n[subjects.levels]", '\nfree_text = { facelift = "no" }\n\n[subjects.levels]')
-    assert _refusal(folder).startswith("setting 'subjects.free_text.facelift' needs a reason of a few words")
-    folder = _demo_with(tmp_path / "b", "\n[subjects.levels]",
-                        '\nfree_text = { facelift = "kept for the chart review only" }\n\n[subjects.levels]')
+    folder = _demo_with(
+        tmp_path, "\n[subjects.levels]", '\nfree_text = { facelift = "no" }\n\n[subjects.levels]'
+    )
+    assert _refusal(folder).startswith(
+        "setting 'subjects.free_text.facelift' needs a reason of a few words"
+    )
+    folder = _demo_with(
+        tmp_path / "b",
+        "\n[subjects.levels]",
+        '\nfree_text = { facelift = "kept for the chart review only" }\n\n[subjects.levels]',
+    )
     assert _refusal(folder) == (
-        "setting 'analysis.subgroups[2].column' names 'facelift', a free-text column, which is never analysed "
-        "or reported; declare its levels under [subjects.levels] instead.")
-    folder = _demo_with(tmp_path / "c", "\n[subjects.levels]",
-                        '\nfree_text = { etiology = "kept for the chart review only" }\n\n[subjects.levels]')
-    assert _refusal(folder) == ("setting 'subjects.free_text.etiology' names a column that also has levels; "
-                                "a column is either categorical or free text.")
+        "setting 'analysis.subgroups[2].column' names 'facelift', a free-text column, which is "
+        "never analysed "
+        "or reported; declare its levels under [subjects.levels] instead."
+    )
+    folder = _demo_with(
+        tmp_path / "c",
+        "\n[subjects.levels]",
+        '\nfree_text = { etiology = "kept for the chart review only" }\n\n[subjects.levels]',
+    )
+    assert _refusal(folder) == (
+        "setting 'subjects.free_text.etiology' names a column that also has levels; "
+        "a column is either categorical or free text."
+    )
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ('[study]\n', '["\\n"]\nx = 1\n\n[study]\n', "[\\n] is not a table of the spec"),
-    ('[study]\n', '[study]\n"a\\nb" = 1\n', "setting 'study.a\\nb' is not a setting of [study]"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("[study]\n", '["\\n"]\nx = 1\n\n[study]\n', "[\\n] is not a table of the spec"),
+        (
+            "[study]\n",
+            '[study]\n"a\\nb" = 1\n',
+            "setting 'study.a\\nb' is not a setting of [study]",
+        ),
+    ],
+)
 def test_a_line_break_typed_into_a_key_is_shown_escaped(tmp_path, old, new, message):
     # Found by tests/test_fuzz_spec.py: the message must stay one line.
     assert _refusal(_demo_with(tmp_path, old, new)).startswith(message)

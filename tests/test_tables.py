@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-
 import pytest
 
 from pipeline.render.style import AMA
@@ -11,11 +10,24 @@ from pipeline.render.style import AMA
 format_p, mean_sd, estimate_ci = AMA.p, AMA.mean_sd, AMA.estimate_ci
 
 
-@pytest.mark.parametrize("p, text", [
-    (0.00001, "<.001"), (0.0009999, "<.001"), (0.001, ".001"), (0.0042, ".004"),
-    (0.00951, ".01"), (0.00949, ".009"), (0.03, ".03"), (0.049, ".05"), (0.3, ".30"), (0.994, ".99"),
-    (0.996, ">.99"), (1.0, ">.99"), (math.nan, "NA"),
-])
+@pytest.mark.parametrize(
+    "p, text",
+    [
+        (0.00001, "<.001"),
+        (0.0009999, "<.001"),
+        (0.001, ".001"),
+        (0.0042, ".004"),
+        (0.00951, ".01"),
+        (0.00949, ".009"),
+        (0.03, ".03"),
+        (0.049, ".05"),
+        (0.3, ".30"),
+        (0.994, ".99"),
+        (0.996, ">.99"),
+        (1.0, ">.99"),
+        (math.nan, "NA"),
+    ],
+)
 def test_format_p(p, text):
     assert format_p(p) == text
 
@@ -35,17 +47,20 @@ import pandas as pd  # noqa: E402
 from pipeline.render import tables, writers  # noqa: E402
 from pipeline.statistics import baseline  # noqa: E402
 
-SUBJECTS = pd.DataFrame({
-    "subject": ["S1", "S2", "S3", "S4", "S5"],
-    "age": ["40", "50", "60", "90+", "30"],
-    "sex": ["F", "F", "M", "F", "M"],
-    "etiology": ["bells_palsy", "bells_palsy", "trauma", "trauma", "bells_palsy"],
-    "prior_botox": ["1", "0", "1", "", "1"],
-    "branches_transected": ["6", "7", "8", "5", "9"],
-})
+SUBJECTS = pd.DataFrame(
+    {
+        "subject": ["S1", "S2", "S3", "S4", "S5"],
+        "age": ["40", "50", "60", "90+", "30"],
+        "sex": ["F", "F", "M", "F", "M"],
+        "etiology": ["bells_palsy", "bells_palsy", "trauma", "trauma", "bells_palsy"],
+        "prior_botox": ["1", "0", "1", "", "1"],
+        "branches_transected": ["6", "7", "8", "5", "9"],
+    }
+)
 # Days of each subject's visits; S5 has no visit after surgery.
-VISITS = pd.DataFrame({"subject": ["S1", "S1", "S2", "S3", "S4", "S5"],
-                       "day": [-5, 365, 180, 730, 90, -1]})
+VISITS = pd.DataFrame(
+    {"subject": ["S1", "S1", "S2", "S3", "S4", "S5"], "day": [-5, 365, 180, 730, 90, -1]}
+)
 
 
 @pytest.fixture
@@ -55,7 +70,9 @@ def tidy_by_etiology():
 
 
 def _row(tidy, variable, group, level=""):
-    rows = tidy[(tidy["variable"] == variable) & (tidy["group"] == group) & (tidy["level"] == level)]
+    rows = tidy[
+        (tidy["variable"] == variable) & (tidy["group"] == group) & (tidy["level"] == level)
+    ]
     assert len(rows) == 1
     return rows.iloc[0]
 
@@ -65,7 +82,13 @@ def test_table_1_numbers_by_hand(tidy_by_etiology):
     # Age 40, 50, 60, 90+ (counted as 90), 30: top-coded, so median [IQR] whatever the skew.
     # Sorted 30 40 50 60 90; R type-7 quartiles at positions 1 + (5 - 1) * p: Q1 = 40, Q3 = 60.
     age = _row(tidy, "age", "Overall")
-    assert (age["statistic"], age["median"], age["q1"], age["q3"], age["top_coded"]) == ("median_iqr", 50, 40, 60, 1)
+    assert (age["statistic"], age["median"], age["q1"], age["q3"], age["top_coded"]) == (
+        "median_iqr",
+        50,
+        40,
+        60,
+        1,
+    )
     # Trauma: 60 and 90 -> median 75, Q1 = 60 + 0.25 * 30 = 67.5, Q3 = 82.5.
     trauma = _row(tidy, "age", "trauma")
     assert (trauma["median"], trauma["q1"], trauma["q3"]) == (75, 67.5, 82.5)
@@ -98,8 +121,13 @@ def test_table_1_group_p_values_match_r(tidy_by_etiology):
 
 def test_group_p_tests_match_r():
     # R: oneway.test(x ~ g, var.equal = TRUE) with x = c(6, 7, 8, 5, 9, 12), g = c(1, 1, 1, 2, 2, 2)
-    p, test = baseline.group_p("continuous", "mean_sd", [np.array([6, 7, 8.]), np.array([5, 9, 12.])], None)
-    assert p == pytest.approx(0.47342736525713763, rel=1e-12) and test == "one-way analysis of variance"
+    p, test = baseline.group_p(
+        "continuous", "mean_sd", [np.array([6, 7, 8.0]), np.array([5, 9, 12.0])], None
+    )
+    assert (
+        p == pytest.approx(0.47342736525713763, rel=1e-12)
+        and test == "one-way analysis of variance"
+    )
     # R: chisq.test(matrix(c(20, 10, 15, 25), 2), correct = FALSE)$p.value
     p, test = baseline.group_p("categorical", "", None, np.array([[20, 15], [10, 25]]))
     assert p == pytest.approx(0.015725299754505352, rel=1e-12) and test == "Pearson χ2 test"
@@ -107,14 +135,27 @@ def test_group_p_tests_match_r():
 
 def test_table_1_rendering(tidy_by_etiology):
     sizes = {"Overall": 5, "bells_palsy": 3, "trauma": 2}
-    table = tables.table_1(tidy_by_etiology, sizes, by_label="etiology",
-                           group_labels={"bells_palsy": "Bell palsy", "trauma": "Trauma"}, synthetic=True)
+    table = tables.table_1(
+        tidy_by_etiology,
+        sizes,
+        by_label="etiology",
+        group_labels={"bells_palsy": "Bell palsy", "trauma": "Trauma"},
+        synthetic=True,
+    )
     body = table.body.set_index("Characteristic")
     assert list(body.columns) == ["Overall (n = 5)", "Bell palsy (n = 3)", "Trauma (n = 2)", "P"]
-    assert body.loc["Age, y, median [IQR]"].tolist()[:3] == ["50 [40-60]", "40 [35-45]", "75 [68-83]"]
+    assert body.loc["Age, y, median [IQR]"].tolist()[:3] == [
+        "50 [40-60]",
+        "40 [35-45]",
+        "75 [68-83]",
+    ]
     assert body.loc["Branches transected, No., mean ± SD", "Overall (n = 5)"] == "7.0 ± 1.6"
     # N < 100: whole percentages (AMA).
-    assert body.loc["Prior botulinum toxin, No. (%)"].tolist()[:3] == ["3 (75)", "2 (67)", "1 (100)"]
+    assert body.loc["Prior botulinum toxin, No. (%)"].tolist()[:3] == [
+        "3 (75)",
+        "2 (67)",
+        "1 (100)",
+    ]
     assert body.loc["Female", "Overall (n = 5)"] == "3 (60)"
     assert "Missing, No." in body.index
     assert any("90+" in note for note in table.footnotes)
@@ -133,48 +174,93 @@ def test_percent_digits_follow_ama():
     assert AMA.count_percent(1, 3, 0) == "1 (33)" and AMA.count_percent(1, 300, 1) == "1 (0.3)"
 
 
-# --------------------------------------------------------------------------- Table 2 extras and renderers
+# --------------------------------------------------------------------------- Table 2 extras and
+# renderers
 
-RESULTS = pd.DataFrame({
-    "outcome": ["hb", "sb"], "score": ["grade", "composite"], "pre_visit": ["pre", "pre"],
-    "post_visit": ["post", "post"], "n_pairs": [10, 9], "pre_mean": [4.0, 50.0], "pre_sd": [1.0, 20.0],
-    "post_mean": [3.0, 60.0], "post_sd": [1.0, 21.0], "mean_diff": [-1.0, 10.0], "ci_low": [-1.5, 2.0],
-    "ci_high": [-0.5, 18.0], "p_used": [0.0004, 0.03], "test_used": ["Wilcoxon signed-rank"] * 2,
-    "note": ["", ""], "p_adj": [0.0008, 0.03], "p_adj_method": ["holm", "holm"],
-    "rank_biserial": [-0.9, 0.6], "rank_biserial_ci_low": [-0.97, 0.1], "rank_biserial_ci_high": [-0.7, 0.85],
-})
-OUTCOMES = pd.DataFrame({"outcome": ["hb", "sb"], "score": ["grade", "composite"],
-                         "label": ["House-Brackmann grade", "Sunnybrook composite"],
-                         "higher_is_better": [False, True]})
+RESULTS = pd.DataFrame(
+    {
+        "outcome": ["hb", "sb"],
+        "score": ["grade", "composite"],
+        "pre_visit": ["pre", "pre"],
+        "post_visit": ["post", "post"],
+        "n_pairs": [10, 9],
+        "pre_mean": [4.0, 50.0],
+        "pre_sd": [1.0, 20.0],
+        "post_mean": [3.0, 60.0],
+        "post_sd": [1.0, 21.0],
+        "mean_diff": [-1.0, 10.0],
+        "ci_low": [-1.5, 2.0],
+        "ci_high": [-0.5, 18.0],
+        "p_used": [0.0004, 0.03],
+        "test_used": ["Wilcoxon signed-rank"] * 2,
+        "note": ["", ""],
+        "p_adj": [0.0008, 0.03],
+        "p_adj_method": ["holm", "holm"],
+        "rank_biserial": [-0.9, 0.6],
+        "rank_biserial_ci_low": [-0.97, 0.1],
+        "rank_biserial_ci_high": [-0.7, 0.85],
+    }
+)
+OUTCOMES = pd.DataFrame(
+    {
+        "outcome": ["hb", "sb"],
+        "score": ["grade", "composite"],
+        "label": ["House-Brackmann grade", "Sunnybrook composite"],
+        "higher_is_better": [False, True],
+    }
+)
 
 
 def test_table_2_adds_adjusted_p_and_effect_size_when_present():
     table = tables.table_2(RESULTS, OUTCOMES, conf_level=0.95)
     assert table.body["Adjusted P"].tolist() == ["<.001", ".03"]
-    assert table.body["Rank-biserial r"].tolist() == ["-0.90 (-0.97 to -0.70)", "0.60 (0.10 to 0.85)"]
+    assert table.body["Rank-biserial r"].tolist() == [
+        "-0.90 (-0.97 to -0.70)",
+        "0.60 (0.10 to 0.85)",
+    ]
     assert any("holm" in note for note in table.footnotes)
-    plain = tables.table_2(RESULTS.drop(columns=["p_adj", "rank_biserial"]), OUTCOMES, conf_level=0.95)
+    plain = tables.table_2(
+        RESULTS.drop(columns=["p_adj", "rank_biserial"]), OUTCOMES, conf_level=0.95
+    )
     assert "Adjusted P" not in plain.body and "Rank-biserial r" not in plain.body
 
 
 def _table() -> writers.Table:
-    return writers.Table("Table 9. A & B", pd.DataFrame({"Characteristic": ["Sex, No. (%)", "Female"],
-                                                         "Overall (n = 5)": ["", "3 (60)"], "P": [".04", ""]}),
-                        ("P from the Pearson χ2 test; 50% ± 2 and a_b.",), (0, 1))
+    return writers.Table(
+        "Table 9. A & B",
+        pd.DataFrame(
+            {
+                "Characteristic": ["Sex, No. (%)", "Female"],
+                "Overall (n = 5)": ["", "3 (60)"],
+                "P": [".04", ""],
+            }
+        ),
+        ("P from the Pearson χ2 test; 50% ± 2 and a_b.",),
+        (0, 1),
+    )
 
 
 def test_renderers(tmp_path):
     written = writers.write_table(_table(), tmp_path, "t")
     assert [p.suffix for p in written] == [".csv", ".md", ".html", ".tex", ".docx"]
     csv = (tmp_path / "t.csv").read_text()
-    assert "  Female,3 (60)," in csv and csv.endswith("# P from the Pearson χ2 test; 50% ± 2 and a_b.\n")
+    assert "  Female,3 (60)," in csv and csv.endswith(
+        "# P from the Pearson χ2 test; 50% ± 2 and a_b.\n"
+    )
     md = (tmp_path / "t.md").read_text()
     assert "\u00a0Female" in md and "a. P from" in md
     page = (tmp_path / "t.html").read_text()
     assert "<caption>Table 9. A &amp; B</caption>" in page and "padding-left:1.2em" in page
     tex = (tmp_path / "t.tex").read_text()
-    for piece in ("\\toprule", "\\midrule", "\\bottomrule", "Table 9. A \\& B", "\\quad Female",
-                  "50\\% $\\pm$ 2 and a\\_b", "$\\chi$2"):
+    for piece in (
+        "\\toprule",
+        "\\midrule",
+        "\\bottomrule",
+        "Table 9. A \\& B",
+        "\\quad Female",
+        "50\\% $\\pm$ 2 and a\\_b",
+        "$\\chi$2",
+    ):
         assert piece in tex
 
 
@@ -198,8 +284,12 @@ def test_docx_cells_are_the_xml_python_docx_writes(tmp_path):
     give the same XML."""
     from lxml import etree
 
-    body = pd.DataFrame({"Name": ["  leading space", "", "tab\there", "line\nbreak", "é ± χ2 <&>"],
-                         "Value": ["1", " 2 ", "", "3", "4"]})
+    body = pd.DataFrame(
+        {
+            "Name": ["  leading space", "", "tab\there", "line\nbreak", "é ± χ2 <&>"],
+            "Value": ["1", " 2 ", "", "3", "4"],
+        }
+    )
     table = writers.Table("T", body, (), (0, 1, 0, 2, 0))
     fast = writers.new_docx()
     writers.add_docx_table(fast, table)
@@ -212,8 +302,13 @@ def test_docx_cells_are_the_xml_python_docx_writes(tmp_path):
         writers.fill_docx_cell(grid.rows[0].cells[j], column, 9, bold=True, center=j > 0)
     for i, values in enumerate(body.itertuples(index=False)):
         for j, value in enumerate(values):
-            writers.fill_docx_cell(grid.rows[i + 1].cells[j], value, 9, indent=table.indent_of(i) if j == 0 else 0,
-                                  center=j > 0)
+            writers.fill_docx_cell(
+                grid.rows[i + 1].cells[j],
+                value,
+                9,
+                indent=table.indent_of(i) if j == 0 else 0,
+                center=j > 0,
+            )
 
     def paragraphs(document):
         return [etree.tostring(p) for p in document.tables[0]._tbl.iter(docx.oxml.ns.qn("w:p"))]
@@ -235,17 +330,28 @@ def test_built_tables_come_back_from_the_warehouse_as_they_were_built():
     back = tables.from_frame(read_frame(con, "SELECT * FROM s.publication_tables"))
     assert [stem for stem, _ in back] == ["t", "e"]
     for (_, before), (_, after) in zip(built, back):
-        assert (after.title, after.footnotes, after.indent) == (before.title, before.footnotes, before.indent)
+        assert (after.title, after.footnotes, after.indent) == (
+            before.title,
+            before.footnotes,
+            before.indent,
+        )
         assert list(after.body.columns) == list(before.body.columns)
         assert after.body.values.tolist() == before.body.values.tolist()
         assert writers.to_html(after, standalone=True) == writers.to_html(before, standalone=True)
 
 
 def test_html_templates_escape_every_value_and_ship_with_the_package():
-    hostile = writers.Table('<script>alert("x")</script>', pd.DataFrame({"<b>": ["a & b"]}), ("<i>'n'</i>",))
+    hostile = writers.Table(
+        '<script>alert("x")</script>', pd.DataFrame({"<b>": ["a & b"]}), ("<i>'n'</i>",)
+    )
     page = writers.to_html(hostile, standalone=True)
     assert "<script>" not in page and "<b>" not in page and "<i>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page and "a &amp; b" in page
     assert "&#x27;n&#x27;" in page
-    assert {"publication_table.html.j2", "publication_table_page.html.j2", "report.html.j2",
-            "publication.css", "report.css"} <= set(writers.templates().list_templates())
+    assert {
+        "publication_table.html.j2",
+        "publication_table_page.html.j2",
+        "report.html.j2",
+        "publication.css",
+        "report.css",
+    } <= set(writers.templates().list_templates())

@@ -23,7 +23,16 @@ import pytest
 from pipeline import paths
 
 LOCATION = "facial_outcomes"  # [tool.dagster] code_location_name
-ASSETS = ("ingested", "scores", "pairs", "paired_tests", "secondary_analyses", "tables", "figures", "report")
+ASSETS = (
+    "ingested",
+    "scores",
+    "pairs",
+    "paired_tests",
+    "secondary_analyses",
+    "tables",
+    "figures",
+    "report",
+)
 
 
 def _free_port() -> int:
@@ -33,8 +42,11 @@ def _free_port() -> int:
 
 
 def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(f"{base}/graphql", data=json.dumps(
-        {"query": query, "variables": variables or {}}).encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -44,21 +56,41 @@ def webserver(tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(paths.PROJECT_ROOT / ".dagster" / "dagster.yaml", home / "dagster.yaml")
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home),
-           "OUTCOMES_WAREHOUSE": str(home / "warehouse.duckdb"), "OUTCOMES_REPORTS": str(home / "reports")}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "OUTCOMES_WAREHOUSE": str(home / "warehouse.duckdb"),
+        "OUTCOMES_REPORTS": str(home / "reports"),
+    }
     # Ingest once in this instance first, so the export sensor (on by default) finds the demo
     # up to date and does not queue a run of its own ahead of the test's.
-    subprocess.run([sys.executable, "-c", (
-        "import dagster as dg; from assets.definitions import defs; "
-        "job = defs.resolve_implicit_global_asset_job_def(); "
-        "instance = dg.DagsterInstance.get(); "
-        "assert job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(['demo', 'ingested'])]).success")],
-        cwd=paths.PROJECT_ROOT, env=env, check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import dagster as dg; from assets.definitions import defs; "
+                "job = defs.resolve_implicit_global_asset_job_def(); "
+                "instance = dg.DagsterInstance.get(); "
+                "assert job.execute_in_process(instance=instance, "
+                "asset_selection=[dg.AssetKey(['demo', 'ingested'])]).success"
+            ),
+        ],
+        cwd=paths.PROJECT_ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+    )
     dagster = Path(sys.executable).parent / "dagster"
     log = open(home / "dagster-dev.log", "w")
-    process = subprocess.Popen([str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=paths.PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=paths.PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -68,7 +100,10 @@ def webserver(tmp_path_factory):
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"dagster dev did not start: {(home / 'dagster-dev.log').read_text()[-2000:]}")
+                    pytest.fail(
+                        "dagster dev did not start: "
+                        f"{(home / 'dagster-dev.log').read_text()[-2000:]}"
+                    )
                 time.sleep(1)
         yield base, home
     finally:
@@ -93,9 +128,12 @@ def test_asset_graph_lists_the_demo_study(webserver, browser):
 
 def test_materialization_launched_through_the_webserver_succeeds(webserver):
     base, home = webserver
-    # Ingest to the paired tests: the part of the graph a run through the webserver must show working.
+    # Ingest to the paired tests: the part of the graph a run through the webserver must show
+    # working.
     keys = [{"path": ["demo", name]} for name in ("ingested", "scores", "pairs", "paired_tests")]
-    launched = _graphql(base, """
+    launched = _graphql(
+        base,
+        """
         mutation Launch($params: ExecutionParams!) {
           launchRun(executionParams: $params) {
             __typename
@@ -104,22 +142,39 @@ def test_materialization_launched_through_the_webserver_succeeds(webserver):
             ... on InvalidStepError { invalidStepKey }
             ... on RunConfigValidationInvalid { errors { message } }
           }
-        }""", {"params": {"selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__",
-                                       "jobName": "__ASSET_JOB", "assetSelection": keys},
-                          "runConfigData": {}}})
+        }""",
+        {
+            "params": {
+                "selector": {
+                    "repositoryLocationName": LOCATION,
+                    "repositoryName": "__repository__",
+                    "jobName": "__ASSET_JOB",
+                    "assetSelection": keys,
+                },
+                "runConfigData": {},
+            }
+        },
+    )
     result = launched["data"]["launchRun"]
     assert result["__typename"] == "LaunchRunSuccess", result
     run_id = result["run"]["runId"]
 
     deadline, status = time.monotonic() + 300, None
     while time.monotonic() < deadline:
-        status = _graphql(base, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
-                          {"id": run_id})["data"]["runOrError"]["status"]
+        status = _graphql(
+            base,
+            "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
+            {"id": run_id},
+        )["data"]["runOrError"]["status"]
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(2)
     assert status == "SUCCESS"
     assert (home / "reports" / "demo" / "tables" / "paired_tests.csv").is_file()
-    sensor_runs = _graphql(base, '{ runsOrError(filter: {tags: [{key: "dagster/sensor_name", value: "raw_export_changed"}]}) '
-                                 '{ ... on Runs { results { runId } } } }')
+    sensor_runs = _graphql(
+        base,
+        '{ runsOrError(filter: {tags: [{key: "dagster/sensor_name", value: '
+        '"raw_export_changed"}]}) '
+        "{ ... on Runs { results { runId } } } }",
+    )
     assert sensor_runs["data"]["runsOrError"]["results"] == []  # nothing changed since the ingest

@@ -34,10 +34,14 @@ def test_study_with_quarantined_rows_exits_1_and_writes_nothing(tiny_study, caps
 
 
 def test_json_findings(tiny_study, capsys):
-    code, out, _ = run(capsys, tiny_study / "visits.csv", "--spec", tiny_study / "study.toml", "--json")
+    code, out, _ = run(
+        capsys, tiny_study / "visits.csv", "--spec", tiny_study / "study.toml", "--json"
+    )
     result = json.loads(out)
     assert code == 1 and result["status"] == "quarantine" and result["exit_code"] == 1
-    assert {q["reason"] for q in result["quarantine"]} >= {"subject and visit appear on more than one row"}
+    assert {q["reason"] for q in result["quarantine"]} >= {
+        "subject and visit appear on more than one row"
+    }
     assert [f["rows_read"] for f in result["files"]] == [3, 10]
 
 
@@ -46,11 +50,17 @@ def test_identifiers_exit_2_without_printing_them(tmp_path, capsys):
     shutil.copy(REDCAP / "records_identifiers.csv", path)
     code, out, _ = run(capsys, path, "--dictionary", REDCAP / "dictionary_identifiers.csv")
     assert code == 2
-    assert "records.csv, column 'mrn': marked 'Identifier? = y' in the REDCap data dictionary" in out
+    assert (
+        "records.csv, column 'mrn': marked 'Identifier? = y' in the REDCap data dictionary" in out
+    )
     for value in ("Jane", "A7730021", "1970-04-12", "617-555-0142"):
         assert value not in out
-    code, out, _ = run(capsys, path, "--dictionary", REDCAP / "dictionary_identifiers.csv", "--json")
-    assert code == 2 and {"patient_name", "mrn", "contact", "dob"} <= {f["column"] for f in json.loads(out)["identifiers"]}
+    code, out, _ = run(
+        capsys, path, "--dictionary", REDCAP / "dictionary_identifiers.csv", "--json"
+    )
+    assert code == 2 and {"patient_name", "mrn", "contact", "dob"} <= {
+        f["column"] for f in json.loads(out)["identifiers"]
+    }
     assert "Jane" not in out
 
 
@@ -60,7 +70,7 @@ def test_unreadable_file_and_bad_spec_exit_2(tmp_path, tiny_study, capsys):
     code, out, _ = run(capsys, empty)
     assert code == 2 and "the file is empty" in out
     spec = tiny_study / "study.toml"
-    spec.write_text(spec.read_text().replace('[visits]', '[visits]\nlayout = "diagonal"'))
+    spec.write_text(spec.read_text().replace("[visits]", '[visits]\nlayout = "diagonal"'))
     code, out, _ = run(capsys, tiny_study)
     assert code == 2 and "setting 'visits.layout' must be one of wide, long" in out
 
@@ -69,12 +79,30 @@ def test_ragged_file_without_spec_exits_1(tmp_path, capsys):
     path = tmp_path / "v.csv"
     path.write_text("code,day\nP1,3\nP2,4,5\n")
     code, out, _ = run(capsys, path)
-    assert code == 1 and "v.csv line 3, column (whole row): row has more fields than the header" in out
+    assert (
+        code == 1 and "v.csv line 3, column (whole row): row has more fields than the header" in out
+    )
 
 
 def test_init_drafts_a_spec_from_a_redcap_dictionary(tmp_path, capsys):
     out = tmp_path / "study.toml"
-    assert main(["init", "--redcap-dictionary", str(REDCAP / "dictionary.csv"), "--name", "rc", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "init",
+                "--redcap-dictionary",
+                str(REDCAP / "dictionary.csv"),
+                "--name",
+                "rc",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
     assert 'dictionary = "dictionary.csv"' in text and 'id = "record_id"' in text
-    assert main(["init", "--redcap-dictionary", str(REDCAP / "dictionary.csv"), "--out", str(out)]) == 2
+    assert (
+        main(["init", "--redcap-dictionary", str(REDCAP / "dictionary.csv"), "--out", str(out)])
+        == 2
+    )

@@ -14,12 +14,24 @@ from pipeline import warehouse
 def test_a_held_warehouse_gives_one_clear_message(tmp_path):
     path = tmp_path / "warehouse.duckdb"
     warehouse.connect(path).close()
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)"),
-        str(path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', "
+                "flush=True); time.sleep(60)"
+            ),
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(warehouse.WarehouseLocked, match="in use by another process .* then try again"):
+        with pytest.raises(
+            warehouse.WarehouseLocked, match="in use by another process .* then try again"
+        ):
             warehouse.connect(path)
     finally:
         holder.kill()
@@ -67,17 +79,36 @@ def test_a_second_run_stops_with_one_line_naming_the_lock_and_the_first_complete
     path = tmp_path / "warehouse.duckdb"
     shutil.copy(base / "warehouse.duckdb", path)
     shutil.copytree(base / "reports", tmp_path / "reports")
-    args = ["run", "--study", str(base / "raw" / "small"), "--warehouse", str(path),
-            "--reports", str(tmp_path / "reports")]
-    first = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, *args], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        "run",
+        "--study",
+        str(base / "raw" / "small"),
+        "--warehouse",
+        str(path),
+        "--reports",
+        str(tmp_path / "reports"),
+    ]
+    first = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_RUN, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert first.stdout.readline().strip() == "scoring"
-        second = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
-                                timeout=120)
+        second = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 3
         assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
-        assert f"holds the lock {path}.lock" in second.stderr and f"process {first.pid}" in second.stderr
+        assert (
+            f"holds the lock {path}.lock" in second.stderr
+            and f"process {first.pid}" in second.stderr
+        )
         assert "Wait for that run to finish, or stop it, then run again" in second.stderr
         out, err = first.communicate("go on\n", timeout=120)
     finally:
@@ -98,14 +129,18 @@ def test_a_second_run_stops_with_one_line_naming_the_lock_and_the_first_complete
         assert ours[name].equals(expected[name]), name
 
 
-HOLD_LOCK = ("import sys, time; from pipeline import warehouse\n"
-             "with warehouse.run_lock(warehouse.Path(sys.argv[1])):\n"
-             "    print('held', flush=True); time.sleep(60)")
+HOLD_LOCK = (
+    "import sys, time; from pipeline import warehouse\n"
+    "with warehouse.run_lock(warehouse.Path(sys.argv[1])):\n"
+    "    print('held', flush=True); time.sleep(60)"
+)
 
 
 def test_every_writer_respects_the_run_lock_and_a_killed_holder_frees_it(tmp_path):
     path = tmp_path / "warehouse.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         # A Dagster step (a plain writer's connection) and a second run are both refused ...
@@ -134,8 +169,12 @@ def test_a_transaction_is_all_or_nothing_and_nests(tmp_path):
                 con.execute("CREATE OR REPLACE TABLE b AS SELECT 2 AS x")
             raise KeyboardInterrupt
     assert warehouse.scalar(con, "SELECT x FROM a") == warehouse.scalar(con, "SELECT x FROM b") == 1
-    step = warehouse.atomic(lambda con: (con.execute("CREATE OR REPLACE TABLE a AS SELECT 3 AS x"),
-                                         con.execute("CREATE OR REPLACE TABLE b AS SELECT 3 AS x")))
+    step = warehouse.atomic(
+        lambda con: (
+            con.execute("CREATE OR REPLACE TABLE a AS SELECT 3 AS x"),
+            con.execute("CREATE OR REPLACE TABLE b AS SELECT 3 AS x"),
+        )
+    )
     step(con)
     assert warehouse.scalar(con, "SELECT x FROM a") == warehouse.scalar(con, "SELECT x FROM b") == 3
     con.close()

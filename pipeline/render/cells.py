@@ -102,7 +102,8 @@ def neutralise(text: str, *, splits: str = SPLITS) -> str:
       text cell and heading. A neutralised field (and one holding a carriage return, which
       pandas leaves unquoted) is also enclosed in double quotes, as OWASP asks, so an opener
       that splits lines at another character (``;`` in many European locales) still sees one
-      cell (see ``pipeline.render.tables``). Numbers written by pandas from numeric columns are never
+      cell (see ``pipeline.render.tables``). Numbers written by pandas from numeric columns are
+      never
       text there and never touched. Footnotes, written as ``#`` lines that cannot be quoted,
       are neutralised piece by piece, commas included.
     - Word (tables and the report): every table cell. Word does not evaluate a formula in a
@@ -132,6 +133,7 @@ def neutralise(text: str, *, splits: str = SPLITS) -> str:
 def markdown_frame(frame, **options) -> str:
     """``frame.to_markdown(index=False)`` with every text cell and heading neutralised and a
     ``|`` in a cell escaped (it would end the cell): for Dagster's metadata previews."""
+
     def cell(value):
         return neutralise(value).replace("|", "\\|") if isinstance(value, str) else value
 

@@ -25,7 +25,14 @@ import pandas as pd
 
 from pipeline.render.cells import neutralise
 from pipeline.render.tables import SYNTHETIC_NOTE
-from pipeline.render.writers import Table, add_docx_table, new_docx, save_docx, stylesheet, templates
+from pipeline.render.writers import (
+    Table,
+    add_docx_table,
+    new_docx,
+    save_docx,
+    stylesheet,
+    templates,
+)
 
 SOFTWARE = ("duckdb", "pandas", "numpy", "scipy", "matplotlib")
 
@@ -35,54 +42,77 @@ def _list(words: list[str]) -> str:
 
 
 def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
-    """The Methods / Statistical analysis paragraphs, from the spec, the results and the versions."""
+    """The Methods / Statistical analysis paragraphs, from the spec, the results and the
+    versions."""
     plan = study.analysis
     # The outcomes that were tested: one without pairs has a row but no test.
     tested = results[results["n_pairs"] > 0] if "n_pairs" in results else results
     tests = sorted(set(tested["test_used"].dropna()))
     n_outcomes = len(tested)
     paragraphs = [
-        f"Each outcome was compared within patients between the {plan.pre_label} assessment and the "
+        f"Each outcome was compared within patients between the {plan.pre_label} assessment and "
+        "the "
         f"{plan.post_label} assessment. Patients with both values were analysed (complete-case "
         f"analysis); the patient flow and missing data are given per outcome in the eTables. "
         f"Changes are after minus before and are summarised as the mean change with its t-based "
         f"{plan.conf_level:.0%} confidence interval. "
-        + (f"Differences were tested with the {_list(tests)} test{'s' if len(tests) > 1 else ''} "
-           f"(two-sided, α = {plan.alpha:g}); P values are reported to AMA style." if tests else
-           "No test was run: no patient had both a before and an after value of any outcome."),
+        + (
+            f"Differences were tested with the {_list(tests)} test{'s' if len(tests) > 1 else ''} "
+            f"(two-sided, α = {plan.alpha:g}); P values are reported to AMA style."
+            if tests
+            else "No test was run: no patient had both a before and an after value of any outcome."
+        ),
     ]
     if "p_adj" in results and results["p_adj"].notna().any():
         # p_adj_method describes each row's adjustment, e.g. "Holm over 19 secondary outcomes"
         # or "none (primary outcome)": state each once, in the plan's terms.
         methods = list(dict.fromkeys(results.get("p_adj_method", pd.Series(dtype=str)).dropna()))
-        primary = f" The primary outcome is {plan.primary.replace('_', ' ')}." if plan.primary else ""
-        paragraphs.append("To control for multiple comparisons, P values were adjusted as follows: "
-                          + "; ".join(methods) + "." + primary)
+        primary = (
+            f" The primary outcome is {plan.primary.replace('_', ' ')}." if plan.primary else ""
+        )
+        paragraphs.append(
+            "To control for multiple comparisons, P values were adjusted as follows: "
+            + "; ".join(methods)
+            + "."
+            + primary
+        )
     elif n_outcomes > 1:
-        paragraphs.append(f"No adjustment was made for the {n_outcomes} outcomes tested; results for "
-                          "outcomes other than the first planned outcome are exploratory.")
+        paragraphs.append(
+            f"No adjustment was made for the {n_outcomes} outcomes tested; results for "
+            "outcomes other than the first planned outcome are exploratory."
+        )
     if plan.subgroups:
         n = study.min_cell
         paragraphs.append(
-            f"Subgroup analyses are exploratory. To protect patients' privacy, subgroup levels with fewer "
-            f"than {n} patients were pooled with the other small levels of the same subgroup or, when "
-            f"still fewer than {n}, not reported, and a level with fewer than {n} pairs for an outcome "
-            "was not reported for that outcome.")
+            "Subgroup analyses are exploratory. To protect patients' privacy, subgroup levels "
+            "with fewer "
+            f"than {n} patients were pooled with the other small levels of the same subgroup or, "
+            "when "
+            f"still fewer than {n}, not reported, and a level with fewer than {n} pairs for an "
+            "outcome "
+            "was not reported for that outcome."
+        )
     paragraphs.append(
         "Baseline characteristics are given as mean ± SD when the absolute skewness is at most 1, "
         "otherwise as median [IQR], and categorical characteristics as No. (%); group comparisons "
         "use one-way analysis of variance or the Kruskal-Wallis test, and the Pearson χ2 test "
-        "(Fisher exact test for 2 × 2 tables, or a Monte Carlo P with small expected counts).")
+        "(Fisher exact test for 2 × 2 tables, or a Monte Carlo P with small expected counts)."
+    )
     paragraphs.append(
-        "As a sensitivity analysis that uses every observed value, the mean at each visit was estimated "
+        "As a sensitivity analysis that uses every observed value, the mean at each visit was "
+        "estimated "
         "with a linear mixed model (visit as a fixed effect, a random intercept"
         + (" and a random slope on time in years" if plan.random_slope else "")
-        + f" per patient; REML) with Wald {plan.conf_level:.0%} confidence intervals.")
+        + f" per patient; REML) with Wald {plan.conf_level:.0%} confidence intervals."
+    )
     packages = provenance.get("packages", {})
     versions = ", ".join(f"{name} {packages[name]}" for name in SOFTWARE if name in packages)
-    paragraphs.append(f"Analyses were run with the facial-outcomes pipeline "
-                      f"{packages.get('facial-outcomes', '')} in Python {provenance.get('python', platform.python_version())} "
-                      f"({versions}); paired tests were checked against R 4.2.2 (t.test and wilcox.test).")
+    paragraphs.append(
+        f"Analyses were run with the facial-outcomes pipeline "
+        f"{packages.get('facial-outcomes', '')} in Python "
+        f"{provenance.get('python', platform.python_version())} "
+        f"({versions}); paired tests were checked against R 4.2.2 (t.test and wilcox.test)."
+    )
     return paragraphs
 
 
@@ -92,9 +122,14 @@ def _provenance_rows(provenance: dict) -> list[tuple[str, str]]:
 
 
 def _provenance_items(provenance: dict) -> list[tuple[str, str]]:
-    rows = [(f"Input {item['file']}", f"SHA-256 {item['sha256']}; {item['rows_read']} rows read, "
-                                      f"{item['rows_accepted']} accepted, {item['rows_quarantined']} quarantined")
-            for item in provenance.get("inputs", [])]
+    rows = [
+        (
+            f"Input {item['file']}",
+            f"SHA-256 {item['sha256']}; {item['rows_read']} rows read, "
+            f"{item['rows_accepted']} accepted, {item['rows_quarantined']} quarantined",
+        )
+        for item in provenance.get("inputs", [])
+    ]
     spec = provenance.get("spec", {})
     rows.append((f"Study spec {spec.get('file', '')}", f"SHA-256 {spec.get('sha256', '')}"))
     code = provenance.get("code", {})
@@ -106,36 +141,65 @@ def _provenance_items(provenance: dict) -> list[tuple[str, str]]:
 
 
 def _figure_notes(figure_list: list, figure_notes: list[str]) -> list[str]:
-    """What the Figures section says beside the figures: that there are none, and why some are missing."""
+    """What the Figures section says beside the figures: that there are none, and why some are
+    missing."""
     return (["No figure was drawn."] if not figure_list else []) + list(figure_notes)
 
 
-def report_html(study, table_list: list[tuple[str, Table]], figure_list: list[tuple[object, bytes]],
-                methods: list[str], provenance: dict, *, notes: list[str] = (),
-                figure_notes: list[str] = ()) -> str:
+def report_html(
+    study,
+    table_list: list[tuple[str, Table]],
+    figure_list: list[tuple[object, bytes]],
+    methods: list[str],
+    provenance: dict,
+    *,
+    notes: list[str] = (),
+    figure_notes: list[str] = (),
+) -> str:
     """The whole report as one HTML page (``templates/report.html.j2``); figures are PNG bytes
     embedded as data URIs, each given with what names it (``stem``, ``caption``).
 
     ``notes`` are shown under the title (e.g. that there was nothing to analyse);
     ``figure_notes`` say, under the figures, which were not drawn and why."""
-    figures = [{"stem": spec.stem, "caption": spec.caption,
-                "png": base64.b64encode(png).decode("ascii")} for spec, png in figure_list]
-    return templates().get_template("report.html.j2").render(
-        title=study.title, css=stylesheet("report.css") + stylesheet("publication.css"),
-        synthetic=SYNTHETIC_NOTE if study.synthetic else "", notes=list(notes), methods=methods,
-        tables=[table for _, table in _in_report_order(table_list)], figures=figures,
-        figure_notes=_figure_notes(figure_list, figure_notes),
-        provenance=_provenance_rows(provenance))
+    figures = [
+        {"stem": spec.stem, "caption": spec.caption, "png": base64.b64encode(png).decode("ascii")}
+        for spec, png in figure_list
+    ]
+    return (
+        templates()
+        .get_template("report.html.j2")
+        .render(
+            title=study.title,
+            css=stylesheet("report.css") + stylesheet("publication.css"),
+            synthetic=SYNTHETIC_NOTE if study.synthetic else "",
+            notes=list(notes),
+            methods=methods,
+            tables=[table for _, table in _in_report_order(table_list)],
+            figures=figures,
+            figure_notes=_figure_notes(figure_list, figure_notes),
+            provenance=_provenance_rows(provenance),
+        )
+    )
 
 
 def _in_report_order(table_list: list[tuple[str, Table]]) -> list[tuple[str, Table]]:
     """Tables 1, 2, 3 first, then the eTables, each by title."""
-    return sorted(table_list, key=lambda item: (not item[1].title.startswith("Table"), item[1].title))
+    return sorted(
+        table_list, key=lambda item: (not item[1].title.startswith("Table"), item[1].title)
+    )
 
 
-def report_docx(study, table_list: list[tuple[str, Table]], figure_list: list[tuple[object, bytes]],
-                methods: list[str], provenance: dict, path: Path, *, notes: list[str] = (),
-                figure_notes: list[str] = ()) -> Path:
+def report_docx(
+    study,
+    table_list: list[tuple[str, Table]],
+    figure_list: list[tuple[object, bytes]],
+    methods: list[str],
+    provenance: dict,
+    path: Path,
+    *,
+    notes: list[str] = (),
+    figure_notes: list[str] = (),
+) -> Path:
     """The same report as a Word document: real tables, figures as pictures (``notes`` and
     ``figure_notes`` as in :func:`report_html`)."""
     import io

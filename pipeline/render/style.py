@@ -78,8 +78,9 @@ class JournalStyle:
             return self.missing
         # Half away from zero on the shortest decimal form (82.5 -> 83, 2.675 -> 2.68), as
         # readers round by hand; Python's own formatting rounds exact halves to even.
-        rounded = Decimal(repr(float(x))).quantize(Decimal(1).scaleb(-digits),
-                                                   rounding=ROUND_HALF_UP)
+        rounded = Decimal(repr(float(x))).quantize(
+            Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP
+        )
         text = f"{rounded:.{digits}f}"
         # "-0.0" reads as a signed result; a change that rounds to zero is shown as 0.0.
         return text[1:] if text.startswith("-") and float(text) == 0 else text
@@ -90,7 +91,9 @@ class JournalStyle:
 
     def median_iqr(self, median: float, q1: float, q3: float, digits: int = 1) -> str:
         """``median [Q1-Q3]``."""
-        return f"{self.number(median, digits)} [{self.number(q1, digits)}-{self.number(q3, digits)}]"
+        return (
+            f"{self.number(median, digits)} [{self.number(q1, digits)}-{self.number(q3, digits)}]"
+        )
 
     def value_range(self, low: float, high: float, digits: int = 1) -> str:
         """``minimum-maximum``."""

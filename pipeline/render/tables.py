@@ -18,10 +18,17 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.render.style import AMA, JournalStyle, is_missing
+
 # Table is defined with the writers that write it out.
 from pipeline.render.writers import Table
-from pipeline.statistics.baseline import (BASELINE_VARIABLES, DAYS_PER_MONTH, FOLLOW_UP, OVERALL,
-                                          baseline_characteristics, follow_up_months)
+from pipeline.statistics.baseline import (
+    BASELINE_VARIABLES,
+    DAYS_PER_MONTH,
+    FOLLOW_UP,
+    OVERALL,
+    baseline_characteristics,
+    follow_up_months,
+)
 
 SYNTHETIC_NOTE = "SYNTHETIC DATA: demonstration cohort, not real patients."
 
@@ -33,9 +40,16 @@ def _listed(words: list[str]) -> str:
 # --------------------------------------------------------------------------- Table 1
 
 
-def table_1(tidy: pd.DataFrame, group_sizes: dict[str, int], *, by_label: str = "",
-            group_labels: dict[str, str] | None = None, synthetic: bool = False,
-            notes: tuple[str, ...] = (), style: JournalStyle = AMA) -> Table:
+def table_1(
+    tidy: pd.DataFrame,
+    group_sizes: dict[str, int],
+    *,
+    by_label: str = "",
+    group_labels: dict[str, str] | None = None,
+    synthetic: bool = False,
+    notes: tuple[str, ...] = (),
+    style: JournalStyle = AMA,
+) -> Table:
     """Table 1 from :func:`pipeline.statistics.baseline.baseline_characteristics`;
     ``group_sizes`` maps each group to its N; ``notes`` are further footnotes."""
     group_labels = group_labels or {}
@@ -72,16 +86,30 @@ def table_1(tidy: pd.DataFrame, group_sizes: dict[str, int], *, by_label: str = 
                     values[r.group] = style.median_iqr(r.median, r.q1, r.q3, digits)
             add(first["label"] + suffix, 0, values, p)
             if variable == FOLLOW_UP.name and (rows["n"] > 0).any():  # no range of no follow-up
-                add("Range", 1, {r.group: style.value_range(r.minimum, r.maximum, 1)
-                                 for r in rows.itertuples() if r.n})
+                add(
+                    "Range",
+                    1,
+                    {
+                        r.group: style.value_range(r.minimum, r.maximum, 1)
+                        for r in rows.itertuples()
+                        if r.n
+                    },
+                )
         elif first["kind"] == "binary":
-            add(first["label"] + count_percent, 0, {r.group: percent(r) for r in rows.itertuples()},
-                p)
+            add(
+                first["label"] + count_percent,
+                0,
+                {r.group: percent(r) for r in rows.itertuples()},
+                p,
+            )
         else:
             add(first["label"] + count_percent, 0, {}, p)
             for level, level_rows in rows.groupby("level", sort=False):
-                add(level_rows.iloc[0]["level_label"], 1,
-                    {r.group: percent(r) for r in level_rows.itertuples()})
+                add(
+                    level_rows.iloc[0]["level_label"],
+                    1,
+                    {r.group: percent(r) for r in level_rows.itertuples()},
+                )
         missing = rows.drop_duplicates("group").set_index("group")["missing"]
         if missing.sum() > 0:
             add(f"Missing, {style.count_label}", 1, {g: str(int(m)) for g, m in missing.items()})
@@ -95,23 +123,33 @@ def table_1(tidy: pd.DataFrame, group_sizes: dict[str, int], *, by_label: str = 
     top = tidy.drop_duplicates(["variable", "group"])
     top = top[(top["group"] == OVERALL) & (top["top_coded"] > 0)]
     for r in top.itertuples():
-        footnotes.append(f"{r.label.split(',')[0]}: {r.top_coded} value(s) recorded as top-coded "
-                         "(e.g. \"90+\", HIPAA Safe Harbor) were counted as the bound (90); "
-                         f"hence the {style.median_iqr_label}.")
+        footnotes.append(
+            f"{r.label.split(',')[0]}: {r.top_coded} value(s) recorded as top-coded "
+            '(e.g. "90+", HIPAA Safe Harbor) were counted as the bound (90); '
+            f"hence the {style.median_iqr_label}."
+        )
     if FOLLOW_UP.name in set(tidy["variable"]):
-        footnotes.append("Follow-up: days from surgery to the last postoperative visit, "
-                         f"divided by {DAYS_PER_MONTH} days per month.")
+        footnotes.append(
+            "Follow-up: days from surgery to the last postoperative visit, "
+            f"divided by {DAYS_PER_MONTH} days per month."
+        )
     if with_p:
         tested = tidy.drop_duplicates("variable")
         tested = tested[tested["test"] != ""]
-        by_test = [f"{test} for {', '.join(label.split(',')[0] for label in rows['label'])}"
-                   for test, rows in tested.groupby("test", sort=False)]
-        footnotes.append(f"Two-sided P values comparing the {by_label or 'group'} groups, over "
-                         "the patients with a recorded value: " + "; ".join(by_test) + ".")
+        by_test = [
+            f"{test} for {', '.join(label.split(',')[0] for label in rows['label'])}"
+            for test, rows in tested.groupby("test", sort=False)
+        ]
+        footnotes.append(
+            f"Two-sided P values comparing the {by_label or 'group'} groups, over "
+            "the patients with a recorded value: " + "; ".join(by_test) + "."
+        )
     footnotes += notes
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
-    title = "Table 1. Baseline characteristics" + (f" overall and by {by_label}" if by_label else "")
+    title = "Table 1. Baseline characteristics" + (
+        f" overall and by {by_label}" if by_label else ""
+    )
     return Table(title, body, tuple(footnotes), tuple(indent))
 
 
@@ -133,13 +171,21 @@ NOT_ESTIMABLE = "not estimable"
 def _with_ci(frame: pd.DataFrame, column: str, digits: int, style: JournalStyle) -> list[str]:
     low, high = f"{column}_ci_low", f"{column}_ci_high"
     if low in frame and high in frame:
-        return [style.estimate_ci(v, lo, hi, digits)
-                for v, lo, hi in zip(frame[column], frame[low], frame[high])]
+        return [
+            style.estimate_ci(v, lo, hi, digits)
+            for v, lo, hi in zip(frame[column], frame[low], frame[high])
+        ]
     return [style.number(v, digits) for v in frame[column]]
 
 
-def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
-            synthetic: bool = False, style: JournalStyle = AMA) -> Table:
+def table_2(
+    results: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    *,
+    conf_level: float,
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> Table:
     """Table 2: each outcome before and after surgery.
 
     ``results`` is the tidy paired-tests table; ``outcomes`` the planned
@@ -153,8 +199,12 @@ def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
     header alone.
     """
     versions = [n for n in dict.fromkeys(outcomes.get("version_note", pd.Series(dtype=str))) if n]
-    merged = results.merge(outcomes[["outcome", "score", "label", "higher_is_better"]],
-                           on=["outcome", "score"], how="left", validate="one_to_one")
+    merged = results.merge(
+        outcomes[["outcome", "score", "label", "higher_is_better"]],
+        on=["outcome", "score"],
+        how="left",
+        validate="one_to_one",
+    )
     ci = style.ci_label(conf_level)
     n_pairs = merged["n_pairs"].astype(int)
     paired = (n_pairs > 0).tolist()
@@ -165,16 +215,22 @@ def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
     def mean_sd(mean: str, sd: str) -> list[str]:
         return cells([style.mean_sd(m, s) for m, s in zip(merged[mean], merged[sd])])
 
-    body = pd.DataFrame({
-        "Outcome": merged["label"],
-        "n pairs": n_pairs.astype(str),
-        f"Before, {style.mean_sd_label}": mean_sd("pre_mean", "pre_sd"),
-        f"After, {style.mean_sd_label}": mean_sd("post_mean", "post_sd"),
-        f"Change ({ci})": cells([style.estimate_ci(d, lo, hi) for d, lo, hi in
-                                 zip(merged["mean_diff"], merged["ci_low"], merged["ci_high"])],
-                                NOT_ESTIMABLE),
-        "P": cells([style.p(p) for p in merged["p_used"]]),
-    })
+    body = pd.DataFrame(
+        {
+            "Outcome": merged["label"],
+            "n pairs": n_pairs.astype(str),
+            f"Before, {style.mean_sd_label}": mean_sd("pre_mean", "pre_sd"),
+            f"After, {style.mean_sd_label}": mean_sd("post_mean", "post_sd"),
+            f"Change ({ci})": cells(
+                [
+                    style.estimate_ci(d, lo, hi)
+                    for d, lo, hi in zip(merged["mean_diff"], merged["ci_low"], merged["ci_high"])
+                ],
+                NOT_ESTIMABLE,
+            ),
+            "P": cells([style.p(p) for p in merged["p_used"]]),
+        }
+    )
     if "p_adj" in merged:
         body["Adjusted P"] = cells([style.p(p) for p in merged["p_adj"]])
     shown_effects = [c for c in EFFECT_SIZES if c in merged and merged[c].notna().any()]
@@ -192,11 +248,15 @@ def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
     footnotes = []
     if len(results):
         first = results.iloc[0]
-        footnotes.append(f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment. "
-                         f"Change = after - before, with its t-based {level} confidence interval.")
+        footnotes.append(
+            f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment. "
+            f"Change = after - before, with its t-based {level} confidence interval."
+        )
     if tests:
-        footnotes.append(f"P values are two-sided, from the {' and '.join(tests)} test"
-                         f"{'s' if len(tests) > 1 else ''} on the paired values.")
+        footnotes.append(
+            f"P values are two-sided, from the {' and '.join(tests)} test"
+            f"{'s' if len(tests) > 1 else ''} on the paired values."
+        )
     if "p_adj" in with_pairs and "p_adj_method" in with_pairs:
         # p_adj_method says, per row, how that P was adjusted (e.g. "Holm over 19 secondary
         # outcomes", or "none (primary outcome)"): list each description once.
@@ -207,46 +267,96 @@ def table_2(results: pd.DataFrame, outcomes: pd.DataFrame, *, conf_level: float,
         footnotes.append("Scoring versions (docs/instruments.md): " + "; ".join(versions) + ".")
     if shown_effects:
         with_cis = any(f"{c}_ci_low" in merged for c in shown_effects)
-        footnotes.append("Effect sizes: " + "; ".join(EFFECT_SIZE_NOTES[c] for c in shown_effects)
-                         + (f"; with {level} CI." if with_cis else "."))
+        footnotes.append(
+            "Effect sizes: "
+            + "; ".join(EFFECT_SIZE_NOTES[c] for c in shown_effects)
+            + (f"; with {level} CI." if with_cis else ".")
+        )
     if better_low:
-        footnotes.append(f"Lower is better for {', '.join(better_low)}; higher is better otherwise.")
+        footnotes.append(
+            f"Lower is better for {', '.join(better_low)}; higher is better otherwise."
+        )
     unpaired = merged.loc[n_pairs == 0, "label"].tolist()
     if unpaired:
-        footnotes.append(f"{_listed(unpaired)}: {NOT_ESTIMABLE} ({style.no_value}), no patient "
-                         "has both a before and an after value (n pairs = 0).")
+        footnotes.append(
+            f"{_listed(unpaired)}: {NOT_ESTIMABLE} ({style.no_value}), no patient "
+            "has both a before and an after value (n pairs = 0)."
+        )
     # Why a statistic of an outcome with pairs is NaN (the outcomes without are named above).
-    footnotes.extend(f"{label}: {note}"
-                     for label, note in zip(with_pairs["label"], with_pairs["note"]) if note)
+    footnotes.extend(
+        f"{label}: {note}" for label, note in zip(with_pairs["label"], with_pairs["note"]) if note
+    )
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
     return Table("Table 2. Outcomes before and after surgery", body, tuple(footnotes))
 
 
-# --------------------------------------------------------------------------- tidy tables of other analyses
+# --------------------------------------------------------------------------- tidy tables of other
+# analyses
 
 # Column formatting for tidy results tables whose exact columns this module does not
 # fix (subgroups, ANCOVA, model estimates, responders, reliability): known names get
 # the house format, estimates with ci_low/ci_high become "x (low to high)".
 HEADINGS = {
-    "outcome": "Outcome", "score": "Score", "label": "Outcome", "subgroup": "Subgroup",
-    "variable": "Variable", "level": "Level", "term": "Term", "visit": "Visit", "day": "Day",
-    "rater": "Rater", "n": "n", "n_pairs": "n pairs", "n_subjects": "n patients",
-    "responders": "Responders, No.", "threshold": "Threshold", "estimate": "Estimate",
-    "mean_diff": "Mean change", "mean": "Mean", "icc": "ICC", "kappa": "κ",
-    "p": "P", "p_value": "P", "p_interaction": "P for interaction", "p_adj": "Adjusted P",
-    "percent": "%", "method": "Method", "model": "Model", "group": "Subgroup", "p_used": "P",
-    "median_day": "Median day", "n_observed": "n observed", "n_responders": "Responders, No.",
-    "proportion": "Proportion", "raters": "Raters", "description": "Statistic",
+    "outcome": "Outcome",
+    "score": "Score",
+    "label": "Outcome",
+    "subgroup": "Subgroup",
+    "variable": "Variable",
+    "level": "Level",
+    "term": "Term",
+    "visit": "Visit",
+    "day": "Day",
+    "rater": "Rater",
+    "n": "n",
+    "n_pairs": "n pairs",
+    "n_subjects": "n patients",
+    "responders": "Responders, No.",
+    "threshold": "Threshold",
+    "estimate": "Estimate",
+    "mean_diff": "Mean change",
+    "mean": "Mean",
+    "icc": "ICC",
+    "kappa": "κ",
+    "p": "P",
+    "p_value": "P",
+    "p_interaction": "P for interaction",
+    "p_adj": "Adjusted P",
+    "percent": "%",
+    "method": "Method",
+    "model": "Model",
+    "group": "Subgroup",
+    "p_used": "P",
+    "median_day": "Median day",
+    "n_observed": "n observed",
+    "n_responders": "Responders, No.",
+    "proportion": "Proportion",
+    "raters": "Raters",
+    "description": "Statistic",
     "n_targets": "n rated",
 }
-ESTIMATE_COLUMNS = ("estimate", "mean_diff", "mean", "icc", "kappa", "difference", "bias",
-                    "proportion")
+ESTIMATE_COLUMNS = (
+    "estimate",
+    "mean_diff",
+    "mean",
+    "icc",
+    "kappa",
+    "difference",
+    "bias",
+    "proportion",
+)
 HIDDEN = {"study", "pre_visit", "post_visit", "note", "test_used", "wilcoxon_method"}
 
 
-def tidy_table(frame: pd.DataFrame, title: str, *, footnotes: tuple[str, ...] = (),
-               synthetic: bool = False, digits: int = 2, style: JournalStyle = AMA) -> Table:
+def tidy_table(
+    frame: pd.DataFrame,
+    title: str,
+    *,
+    footnotes: tuple[str, ...] = (),
+    synthetic: bool = False,
+    digits: int = 2,
+    style: JournalStyle = AMA,
+) -> Table:
     """A generic publication table from a tidy results frame.
 
     P columns (``p``, ``p_value``, ``p_*``) as P values; counts as integers; an
@@ -256,27 +366,37 @@ def tidy_table(frame: pd.DataFrame, title: str, *, footnotes: tuple[str, ...] = 
     out = {}
     used = set()
     for column in frame.columns:
-        if column in used or column in HIDDEN or column.endswith(("_ci_low", "_ci_high")) \
-                or column in ("ci_low", "ci_high"):
+        if (
+            column in used
+            or column in HIDDEN
+            or column.endswith(("_ci_low", "_ci_high"))
+            or column in ("ci_low", "ci_high")
+        ):
             continue
         values = frame[column]
         heading = HEADINGS.get(column, column.replace("_", " ").capitalize())
         if column == "p" or column.startswith("p_"):
             out[heading] = [style.p(v) for v in values]
         elif column in ESTIMATE_COLUMNS or f"{column}_ci_low" in frame:
-            low, high = ((f"{column}_ci_low", f"{column}_ci_high") if f"{column}_ci_low" in frame
-                         else ("ci_low", "ci_high"))
+            low, high = (
+                (f"{column}_ci_low", f"{column}_ci_high")
+                if f"{column}_ci_low" in frame
+                else ("ci_low", "ci_high")
+            )
             if low in frame and high in frame and low not in used:
                 # The heading says 95% whatever the plan's level: the level is not passed here.
                 out[f"{heading} ({style.ci_label(0.95)})"] = [
                     style.estimate_ci(v, lo, hi, digits)
-                    for v, lo, hi in zip(values, frame[low], frame[high])]
+                    for v, lo, hi in zip(values, frame[low], frame[high])
+                ]
                 used |= {low, high}
             else:
                 out[heading] = [style.number(v, digits) for v in values]
         elif pd.api.types.is_numeric_dtype(values) and (
-                pd.api.types.is_integer_dtype(values) or column.startswith("n_")
-                or column in ("n", "responders")):
+            pd.api.types.is_integer_dtype(values)
+            or column.startswith("n_")
+            or column in ("n", "responders")
+        ):
             out[heading] = [style.missing if is_missing(v) else str(int(v)) for v in values]
         elif pd.api.types.is_float_dtype(values):
             out[heading] = [style.number(v, digits) for v in values]
@@ -286,8 +406,9 @@ def tidy_table(frame: pd.DataFrame, title: str, *, footnotes: tuple[str, ...] = 
     return Table(title, pd.DataFrame(out), tuple(notes))
 
 
-def flow_counts(source_files: pd.DataFrame, pairing_summary: pd.DataFrame,
-                outcomes: pd.DataFrame) -> pd.DataFrame:
+def flow_counts(
+    source_files: pd.DataFrame, pairing_summary: pd.DataFrame, outcomes: pd.DataFrame
+) -> pd.DataFrame:
     """Patient flow per outcome (STROBE 13a), tidy and unrounded.
 
     Returns
@@ -300,19 +421,34 @@ def flow_counts(source_files: pd.DataFrame, pairing_summary: pd.DataFrame,
         ``not_analysed`` (included - analysed).
     """
     subjects = source_files.iloc[0]
-    merged = pairing_summary.merge(outcomes[["outcome", "score", "label"]],
-                                   on=["outcome", "score"], how="left")
-    return pd.DataFrame({
-        "outcome": merged["outcome"], "score": merged["score"], "label": merged["label"],
-        "records": int(subjects["rows_read"]), "excluded": int(subjects["rows_quarantined"]),
-        "included": merged["subjects"].astype(int), "with_pre": merged["with_pre"].astype(int),
-        "with_post": merged["with_post"].astype(int), "analysed": merged["paired"].astype(int),
-        "not_analysed": (merged["subjects"] - merged["paired"]).astype(int),
-    })
+    merged = pairing_summary.merge(
+        outcomes[["outcome", "score", "label"]], on=["outcome", "score"], how="left"
+    )
+    return pd.DataFrame(
+        {
+            "outcome": merged["outcome"],
+            "score": merged["score"],
+            "label": merged["label"],
+            "records": int(subjects["rows_read"]),
+            "excluded": int(subjects["rows_quarantined"]),
+            "included": merged["subjects"].astype(int),
+            "with_pre": merged["with_pre"].astype(int),
+            "with_post": merged["with_post"].astype(int),
+            "analysed": merged["paired"].astype(int),
+            "not_analysed": (merged["subjects"] - merged["paired"]).astype(int),
+        }
+    )
 
 
-def flow_table(flow: pd.DataFrame, *, pre_label: str, post_label: str, subjects_file: str,
-               synthetic: bool = False, style: JournalStyle = AMA) -> Table:
+def flow_table(
+    flow: pd.DataFrame,
+    *,
+    pre_label: str,
+    post_label: str,
+    subjects_file: str,
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> Table:
     """eTable: patient flow and missing outcome data (STROBE 13a and 14b)."""
     digits = style.percent_digits(int(flow["included"].iloc[0]))
     no_percent = style.count_percent_label
@@ -320,37 +456,49 @@ def flow_table(flow: pd.DataFrame, *, pre_label: str, post_label: str, subjects_
     def of_included(column: str) -> list[str]:
         return [style.count_percent(a, n, digits) for a, n in zip(flow[column], flow["included"])]
 
-    body = pd.DataFrame({
-        "Outcome": flow["label"],
-        "Included": flow["included"].astype(str),
-        f"With a before value, {no_percent}": of_included("with_pre"),
-        f"With an after value, {no_percent}": of_included("with_post"),
-        f"Analysed (paired), {no_percent}": of_included("analysed"),
-        f"Not analysed, {style.count_label}": flow["not_analysed"].astype(str),
-    })
+    body = pd.DataFrame(
+        {
+            "Outcome": flow["label"],
+            "Included": flow["included"].astype(str),
+            f"With a before value, {no_percent}": of_included("with_pre"),
+            f"With an after value, {no_percent}": of_included("with_post"),
+            f"Analysed (paired), {no_percent}": of_included("analysed"),
+            f"Not analysed, {style.count_label}": flow["not_analysed"].astype(str),
+        }
+    )
     first = flow.iloc[0]
-    notes = [f"{first['records']} patient record(s) in {subjects_file}; {first['excluded']} "
-             f"excluded at ingest (quarantined with a reason); {first['included']} included.",
-             f"Before: {pre_label}; after: {post_label}. A patient is analysed for an outcome "
-             "when both values exist; the others are the missing outcome data (complete-case "
-             "analysis).",
-             "Percentages are of the included patients."]
+    notes = [
+        f"{first['records']} patient record(s) in {subjects_file}; {first['excluded']} "
+        f"excluded at ingest (quarantined with a reason); {first['included']} included.",
+        f"Before: {pre_label}; after: {post_label}. A patient is analysed for an outcome "
+        "when both values exist; the others are the missing outcome data (complete-case "
+        "analysis).",
+        "Percentages are of the included patients.",
+    ]
     if synthetic:
         notes.append(SYNTHETIC_NOTE)
     return Table("eTable. Patient flow and missing outcome data", body, tuple(notes))
 
 
-def missing_table(tidy_table_1: pd.DataFrame, n_subjects: int, *, synthetic: bool = False,
-                  style: JournalStyle = AMA) -> Table:
+def missing_table(
+    tidy_table_1: pd.DataFrame,
+    n_subjects: int,
+    *,
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> Table:
     """eTable: missing baseline data per characteristic (STROBE 14b)."""
     overall = tidy_table_1[tidy_table_1["group"] == OVERALL].drop_duplicates("variable")
     digits = style.percent_digits(n_subjects)
-    body = pd.DataFrame({
-        "Characteristic": [label.split(",")[0] for label in overall["label"]],
-        f"Recorded, {style.count_label}": overall["n"].astype(int).astype(str).tolist(),
-        f"Missing, {style.count_percent_label}": [
-            style.count_percent(int(m), n_subjects, digits) for m in overall["missing"]],
-    })
+    body = pd.DataFrame(
+        {
+            "Characteristic": [label.split(",")[0] for label in overall["label"]],
+            f"Recorded, {style.count_label}": overall["n"].astype(int).astype(str).tolist(),
+            f"Missing, {style.count_percent_label}": [
+                style.count_percent(int(m), n_subjects, digits) for m in overall["missing"]
+            ],
+        }
+    )
     notes = [f"Of {n_subjects} included patients."] + ([SYNTHETIC_NOTE] if synthetic else [])
     return Table("eTable. Missing baseline data", body, tuple(notes))
 
@@ -362,22 +510,51 @@ def missing_table(tidy_table_1: pd.DataFrame, n_subjects: int, *, synthetic: boo
 # Rows are limited to each instrument's headline outcome where a table has one row per
 # outcome and level, so the tables stay printable; the CSVs in tables/ hold every row.
 OPTIONAL_TABLES = (
-    ("paired_tests_subgroups", "table_3_subgroups", "Table 3. Change by subgroup (exploratory)",
-     ("label", "group", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_used", "p_adj"),
-     "headline"),
-    ("between_groups", "table_3_ancova",
-     "Table 3 (continued). Difference in change between subgroups, ANCOVA adjusted for the "
-     "baseline value",
-     ("label", "subgroup", "n", "estimate", "ci_low", "ci_high", "p", "method"), "ancova"),
-    ("visit_estimates", "etable_visit_estimates", "eTable. Model-estimated means per visit",
-     ("label", "visit", "median_day", "n_observed", "estimate", "ci_low", "ci_high"),
-     "headline"),
-    ("responders", "etable_responders",
-     "eTable. Responders: improvement of at least the minimal important change",
-     ("label", "threshold", "n_pairs", "n_responders", "proportion", "ci_low", "ci_high"), ""),
-    ("reliability", "etable_reliability", "eTable. Agreement between raters",
-     ("instrument", "score", "raters", "description", "estimate", "ci_low", "ci_high",
-      "n_targets"), ""),
+    (
+        "paired_tests_subgroups",
+        "table_3_subgroups",
+        "Table 3. Change by subgroup (exploratory)",
+        ("label", "group", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_used", "p_adj"),
+        "headline",
+    ),
+    (
+        "between_groups",
+        "table_3_ancova",
+        "Table 3 (continued). Difference in change between subgroups, ANCOVA adjusted for the "
+        "baseline value",
+        ("label", "subgroup", "n", "estimate", "ci_low", "ci_high", "p", "method"),
+        "ancova",
+    ),
+    (
+        "visit_estimates",
+        "etable_visit_estimates",
+        "eTable. Model-estimated means per visit",
+        ("label", "visit", "median_day", "n_observed", "estimate", "ci_low", "ci_high"),
+        "headline",
+    ),
+    (
+        "responders",
+        "etable_responders",
+        "eTable. Responders: improvement of at least the minimal important change",
+        ("label", "threshold", "n_pairs", "n_responders", "proportion", "ci_low", "ci_high"),
+        "",
+    ),
+    (
+        "reliability",
+        "etable_reliability",
+        "eTable. Agreement between raters",
+        (
+            "instrument",
+            "score",
+            "raters",
+            "description",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "n_targets",
+        ),
+        "",
+    ),
 )
 #: The warehouse tables :func:`publication_tables` takes as ``results`` when they exist.
 RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES)
@@ -392,10 +569,17 @@ def table_1_grouping(study, subjects: pd.DataFrame) -> str:
     return "etiology" if "etiology" in subjects else ""
 
 
-def publication_tables(study, *, paired_tests: pd.DataFrame, subjects: pd.DataFrame,
-                       visits: pd.DataFrame, pairing_summary: pd.DataFrame,
-                       subjects_file: pd.DataFrame, results: dict[str, pd.DataFrame],
-                       style: JournalStyle = AMA) -> list[tuple[str, Table]]:
+def publication_tables(
+    study,
+    *,
+    paired_tests: pd.DataFrame,
+    subjects: pd.DataFrame,
+    visits: pd.DataFrame,
+    pairing_summary: pd.DataFrame,
+    subjects_file: pd.DataFrame,
+    results: dict[str, pd.DataFrame],
+    style: JournalStyle = AMA,
+) -> list[tuple[str, Table]]:
     """Every table there are results for, as (file stem, Table), Table 2 first.
 
     Table 2 and Table 1 (overall, and by :func:`table_1_grouping` when there is one)
@@ -428,8 +612,18 @@ def publication_tables(study, *, paired_tests: pd.DataFrame, subjects: pd.DataFr
 
     synthetic = study.synthetic
     planned = outcomes_frame(study)
-    out = [("table_2", table_2(paired_tests, planned, conf_level=study.analysis.conf_level,
-                               synthetic=synthetic, style=style))]
+    out = [
+        (
+            "table_2",
+            table_2(
+                paired_tests,
+                planned,
+                conf_level=study.analysis.conf_level,
+                synthetic=synthetic,
+                style=style,
+            ),
+        )
+    ]
 
     # Free text is kept in the warehouse for the study team, never reported.
     subjects = subjects.drop(columns=[c for c, _ in study.free_text])
@@ -438,8 +632,13 @@ def publication_tables(study, *, paired_tests: pd.DataFrame, subjects: pd.DataFr
     grouped = subjects
     if by:
         # The column groups are subgroup levels: too small ones pooled or left out.
-        grouped = subjects.assign(**{by: pool_small_levels(
-            subjects[by].astype("string").str.strip().replace("", pd.NA), by, study.min_cell)})
+        grouped = subjects.assign(
+            **{
+                by: pool_small_levels(
+                    subjects[by].astype("string").str.strip().replace("", pd.NA), by, study.min_cell
+                )
+            }
+        )
     tidy = baseline_characteristics(grouped, follow_up, by=by or None)
     known = {v.name: v for v in BASELINE_VARIABLES}
     sizes = {OVERALL: len(subjects)}
@@ -449,12 +648,29 @@ def publication_tables(study, *, paired_tests: pd.DataFrame, subjects: pd.DataFr
     given = subjects[by].astype("string").str.strip().replace("", pd.NA).notna() if by else None
     left_out = int((grouped[by].isna() & given).sum()) if by else 0
     plural = left_out != 1
-    notes = (f"{left_out} patient{'s' if plural else ''} in {by_label} groups of fewer than "
-             f"{study.min_cell} patients {'are' if plural else 'is'} counted in the Overall "
-             "column only (small cells are not reported).",) if left_out else ()
-    out.append(("table_1", table_1(tidy, sizes, by_label=by_label,
-                                   group_labels=dict(known[by].levels) if by in known else None,
-                                   synthetic=synthetic, notes=notes, style=style)))
+    notes = (
+        (
+            f"{left_out} patient{'s' if plural else ''} in {by_label} groups of fewer than "
+            f"{study.min_cell} patients {'are' if plural else 'is'} counted in the Overall "
+            "column only (small cells are not reported).",
+        )
+        if left_out
+        else ()
+    )
+    out.append(
+        (
+            "table_1",
+            table_1(
+                tidy,
+                sizes,
+                by_label=by_label,
+                group_labels=dict(known[by].levels) if by in known else None,
+                synthetic=synthetic,
+                notes=notes,
+                style=style,
+            ),
+        )
+    )
 
     def optional(entries):
         headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]
@@ -463,27 +679,44 @@ def publication_tables(study, *, paired_tests: pd.DataFrame, subjects: pd.DataFr
             if frame is None or frame.empty:
                 continue
             if {"outcome", "score"} <= set(frame.columns):
-                frame = frame.merge(planned[["outcome", "score", "label"]],
-                                    on=["outcome", "score"], how="left")
+                frame = frame.merge(
+                    planned[["outcome", "score", "label"]], on=["outcome", "score"], how="left"
+                )
                 if rows in ("headline", "ancova"):
                     frame = frame.merge(headline, on=["outcome", "score"])
             if rows == "ancova" and "test" in frame:
                 frame = frame[frame["test"] == "ANCOVA"]
             frame = frame[[c for c in columns if c in frame]]
             if len(frame):
-                out.append((stem, tidy_table(frame.reset_index(drop=True), title,
-                                             synthetic=synthetic, style=style)))
+                out.append(
+                    (
+                        stem,
+                        tidy_table(
+                            frame.reset_index(drop=True), title, synthetic=synthetic, style=style
+                        ),
+                    )
+                )
 
     optional(OPTIONAL_TABLES[:2])
     if len(pairing_summary) and len(subjects_file):
         flow = flow_counts(subjects_file, pairing_summary, planned)
-        out.append(("etable_flow", flow_table(flow, pre_label=study.analysis.pre_label,
-                                              post_label=study.analysis.post_label,
-                                              subjects_file=study.subjects_path.name,
-                                              synthetic=synthetic, style=style)))
+        out.append(
+            (
+                "etable_flow",
+                flow_table(
+                    flow,
+                    pre_label=study.analysis.pre_label,
+                    post_label=study.analysis.post_label,
+                    subjects_file=study.subjects_path.name,
+                    synthetic=synthetic,
+                    style=style,
+                ),
+            )
+        )
     overall = tidy if not by else baseline_characteristics(subjects, follow_up)
-    out.append(("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic,
-                                                style=style)))
+    out.append(
+        ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
+    )
     optional(OPTIONAL_TABLES[2:])
     # Number the eTables in the order they appear.
     numbered, e = [], 0
@@ -513,19 +746,24 @@ def as_frame(built: list[tuple[str, Table]]) -> pd.DataFrame:
     rows = []
     for position, (stem, table) in enumerate(built, start=1):
         rows.append((position, stem, "title", None, None, 0, table.title))
-        rows += [(position, stem, "heading", None, j, 0, str(heading))
-                 for j, heading in enumerate(table.body.columns)]
+        rows += [
+            (position, stem, "heading", None, j, 0, str(heading))
+            for j, heading in enumerate(table.body.columns)
+        ]
         for i, values in enumerate(table.body.itertuples(index=False)):
             indent = table.indent_of(i)
-            rows += [(position, stem, "cell", i, j, indent, str(value))
-                     for j, value in enumerate(values)]
-        rows += [(position, stem, "footnote", i, None, 0, note)
-                 for i, note in enumerate(table.footnotes)]
+            rows += [
+                (position, stem, "cell", i, j, indent, str(value)) for j, value in enumerate(values)
+            ]
+        rows += [
+            (position, stem, "footnote", i, None, 0, note) for i, note in enumerate(table.footnotes)
+        ]
     frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
     for column in ("row_index", "column_index"):
         frame[column] = frame[column].astype("Int64")
-    return frame.astype({"position": "int64", "indent": "int64", "stem": object, "part": object,
-                         "text": object})
+    return frame.astype(
+        {"position": "int64", "indent": "int64", "stem": object, "part": object, "text": object}
+    )
 
 
 def from_frame(frame: pd.DataFrame) -> list[tuple[str, Table]]:
@@ -543,6 +781,10 @@ def from_frame(frame: pd.DataFrame) -> list[tuple[str, Table]]:
         footnotes = pieces.get("footnote", empty).sort_values("row_index")["text"].tolist()
         title = pieces["title"]["text"].iloc[0]
         body = pd.DataFrame(grid, columns=headings)
-        built.append((table["stem"].iloc[0],
-                      Table(title, body, tuple(footnotes), tuple(indent) if any(indent) else ())))
+        built.append(
+            (
+                table["stem"].iloc[0],
+                Table(title, body, tuple(footnotes), tuple(indent) if any(indent) else ()),
+            )
+        )
     return built

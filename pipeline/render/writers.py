@@ -99,10 +99,17 @@ def _csv_text(frame: pd.DataFrame, **options) -> str:
         return f"{mark}{text}{mark}" if _quoted(value, text) else text
 
     for j, dtype, cells in text_columns:
-        safe.isetitem(j, pd.Series([marked(v, s) if isinstance(v, str) else s for v, s in cells],
-                                   index=frame.index, dtype=dtype))
-    safe.columns = [marked(c, s) if isinstance(c, str) else s
-                    for c, s in zip(frame.columns, headings)]
+        safe.isetitem(
+            j,
+            pd.Series(
+                [marked(v, s) if isinstance(v, str) else s for v, s in cells],
+                index=frame.index,
+                dtype=dtype,
+            ),
+        )
+    safe.columns = [
+        marked(c, s) if isinstance(c, str) else s for c, s in zip(frame.columns, headings)
+    ]
     written = safe.to_csv(index=False, lineterminator="\n", **options)
     # pandas quoted a marked field that holds a comma or a quote (doubling its quotes); one
     # without them has no quote inside, so enclosing it is enough.
@@ -129,8 +136,9 @@ def to_markdown(table: Table) -> str:
     body = table.body.copy()
     first = body.columns[0]
     # Markdown drops leading spaces; non-breaking spaces keep the level indentation.
-    body[first] = ["\u00a0\u00a0\u00a0" * table.indent_of(i) + str(v)
-                   for i, v in enumerate(body[first])]
+    body[first] = [
+        "\u00a0\u00a0\u00a0" * table.indent_of(i) + str(v) for i, v in enumerate(body[first])
+    ]
     # Cells as written, indentation included, neutralised against spreadsheet formulas; a bar
     # inside a cell would end the cell.
     body = body.map(lambda v: neutralise(str(v)).replace("|", "\\|"))
@@ -167,9 +175,14 @@ def templates():
     import jinja2
 
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("pipeline.render", "templates"), autoescape=True,
-        finalize=_escaped, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined)
+        loader=jinja2.PackageLoader("pipeline.render", "templates"),
+        autoescape=True,
+        finalize=_escaped,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
     environment.filters["cell"] = lambda value: neutralise(str(value))
     environment.filters["letter"] = _letters
     return environment
@@ -190,14 +203,33 @@ def to_html(table: Table, *, standalone: bool = False) -> str:
     page when ``standalone`` (``publication_table_page.html.j2``)."""
     if not standalone:
         return templates().get_template("publication_table.html.j2").render(table=table)
-    return templates().get_template("publication_table_page.html.j2").render(
-        table=table, css=stylesheet("publication.css"))
+    return (
+        templates()
+        .get_template("publication_table_page.html.j2")
+        .render(table=table, css=stylesheet("publication.css"))
+    )
 
-_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-          "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-          "<": r"\textless{}", ">": r"\textgreater{}", "±": r"$\pm$", "≥": r"$\geq$",
-          "≤": r"$\leq$",
-          "χ": r"$\chi$", "κ": r"$\kappa$", "\u00a0": "~"}
+
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "±": r"$\pm$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "χ": r"$\chi$",
+    "κ": r"$\kappa$",
+    "\u00a0": "~",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -212,18 +244,26 @@ def _latex_cell(value) -> str:
 def to_latex(table: Table) -> str:
     """A ``table`` float with a booktabs ``tabular``; needs ``\\usepackage{booktabs}``."""
     cols = "l" + "c" * (len(table.body.columns) - 1)
-    lines = ["% Requires \\usepackage{booktabs} in the preamble.", "\\begin{table}[htbp]",
-             "\\centering", f"\\caption{{{latex_escape(table.title)}}}",
-             f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
-             " & ".join(_latex_cell(c) for c in table.body.columns) + " \\\\", "\\midrule"]
+    lines = [
+        "% Requires \\usepackage{booktabs} in the preamble.",
+        "\\begin{table}[htbp]",
+        "\\centering",
+        f"\\caption{{{latex_escape(table.title)}}}",
+        f"\\begin{{tabular}}{{{cols}}}",
+        "\\toprule",
+        " & ".join(_latex_cell(c) for c in table.body.columns) + " \\\\",
+        "\\midrule",
+    ]
     for i, values in enumerate(table.body.itertuples(index=False)):
         first = "\\quad " * table.indent_of(i) + _latex_cell(values[0])
         lines.append(" & ".join([first] + [_latex_cell(v) for v in values[1:]]) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     if table.footnotes:
         lines += ["\\par\\smallskip", "\\begin{minipage}{\\linewidth}\\footnotesize"]
-        lines += [f"\\textsuperscript{{{_letters(i)}}}~{latex_escape(n)}\\par"
-                  for i, n in enumerate(table.footnotes)]
+        lines += [
+            f"\\textsuperscript{{{_letters(i)}}}~{latex_escape(n)}\\par"
+            for i, n in enumerate(table.footnotes)
+        ]
         lines += ["\\end{minipage}"]
     lines.append("\\end{table}")
     return "\n".join(lines) + "\n"
@@ -251,8 +291,9 @@ def _border(cell_or_table_pr, edges: dict[str, str]) -> None:
     cell_or_table_pr.append(borders)
 
 
-def fill_docx_cell(cell, text: str, font_pt: float, *, bold: bool = False, indent: int = 0,
-                   center: bool = False) -> None:
+def fill_docx_cell(
+    cell, text: str, font_pt: float, *, bold: bool = False, indent: int = 0, center: bool = False
+) -> None:
     """Write ``text`` into a Word table cell through python-docx: ``font_pt`` type, no space
     after, indented 10 pt per ``indent`` level, centred if asked. :func:`add_docx_table` writes
     the same XML itself, far faster, for all text without tabs or line breaks."""
@@ -281,8 +322,10 @@ def add_docx_table(document, table: Table, *, font_pt: float = 9) -> None:
     word = document.add_table(rows=len(body) + 1, cols=len(body.columns))
     word.alignment = WD_TABLE_ALIGNMENT.CENTER
     # Journal style: rules above and below the header and at the bottom, none inside.
-    _border(word._tbl.tblPr, {"top": "12", "bottom": "12", "left": "0", "right": "0",
-                              "insideH": "0", "insideV": "0"})
+    _border(
+        word._tbl.tblPr,
+        {"top": "12", "bottom": "12", "left": "0", "right": "0", "insideH": "0", "insideV": "0"},
+    )
 
     from docx.oxml.ns import qn
     from lxml.etree import SubElement
@@ -324,8 +367,12 @@ def add_docx_table(document, table: Table, *, font_pt: float = 9) -> None:
         _border(cell._tc.get_or_add_tcPr(), {"bottom": "6"})
     for i, values in enumerate(body.itertuples(index=False)):
         for j, value in enumerate(values):
-            fill(rows[i + 1][j], neutralise(str(value)), indent=table.indent_of(i) if j == 0 else 0,
-                 center=j > 0)
+            fill(
+                rows[i + 1][j],
+                neutralise(str(value)),
+                indent=table.indent_of(i) if j == 0 else 0,
+                center=j > 0,
+            )
     for i, note in enumerate(table.footnotes):
         paragraph = document.add_paragraph()
         mark = paragraph.add_run(_letters(i))
@@ -352,8 +399,10 @@ def save_docx(document, path: Path) -> Path:
     document.save(buffer)
     buffer.seek(0)
     out = io.BytesIO()
-    with zipfile.ZipFile(buffer) as source, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+    with (
+        zipfile.ZipFile(buffer) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
         for info in source.infolist():
             fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type = zipfile.ZIP_DEFLATED
@@ -369,8 +418,9 @@ def to_docx(table: Table, path: Path) -> Path:
     return save_docx(document, path)
 
 
-def write_table(table: Table, folder: Path, stem: str,
-                formats: tuple[str, ...] = FORMATS) -> list[Path]:
+def write_table(
+    table: Table, folder: Path, stem: str, formats: tuple[str, ...] = FORMATS
+) -> list[Path]:
     """Write ``<stem>.csv`` (cells, then footnotes as ``#`` lines), ``.md``, ``.html``,
     ``.tex`` and ``.docx``; return the paths in that order."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -402,4 +452,3 @@ def write_results(results: pd.DataFrame, folder: Path, stem: str) -> Path:
     # newline="": the line ends as pandas wrote them
     path.write_text(_csv_text(results, float_format="%.17g"), encoding="utf-8", newline="")
     return path
-
