@@ -34,7 +34,7 @@ from pipeline.ingest.readers import sha256
 from pipeline.spec.study import OVERRIDABLE, Study, load_study
 from pipeline.warehouse import transaction
 
-PACKAGES = ("facial-outcomes", "duckdb", "pandas", "numpy", "scipy", "matplotlib",
+PACKAGES = ("facial-outcomes", "duckdb", "pandas", "numpy", "scipy", "statsmodels", "matplotlib",
             "seaborn", "dagster")
 
 

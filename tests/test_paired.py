@@ -336,3 +336,98 @@ def test_paired_tests_groups_and_multiplicity():
     assert [b["p_adj"], c["p_adj"]] == list(expected)
     assert b["p_adj_method"] == "Holm over 2 secondary outcomes"
     assert bf["p_adj"] == bf["p_used"]  # alone in its group's family
+
+
+# --- Library calls the hand-written code stands in for -------------------------------------
+# Where a routine is written out for speed (see its docstring for the measurements), it must give
+# the library call's numbers: on R's fixtures and on seeded random data.
+
+from scipy import stats  # noqa: E402
+from statsmodels.stats.multitest import multipletests  # noqa: E402
+
+
+def _random_families(seed=11, count=60):
+    """Families of 1 to 40 p-values, with ties, ones, tiny values and NaN."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        m = int(rng.integers(1, 41))
+        p = rng.random(m) ** rng.choice([1.0, 4.0, 12.0])
+        p[rng.random(m) < 0.1] = 1.0
+        if m > 2:
+            p[1] = p[0]  # a tie
+        p[rng.random(m) < 0.1] = np.nan
+        yield p
+
+
+def test_holm_is_multipletests_bit_for_bit():
+    # Holm is written out (statsmodels' Holm branch runs gc.collect() on every call); the
+    # numbers must be multipletests(method="holm")'s exactly, NaN left out of the family.
+    families = [pd.read_csv(FIXTURES / "p_adjust_expected.csv")["p"].to_numpy(), *_random_families()]
+    for p in families:
+        ok = ~np.isnan(p)
+        if not ok.any():
+            continue
+        ours = adjust_p(p, "holm")
+        assert np.isnan(ours[~ok]).all()
+        assert ours[ok].tolist() == multipletests(p[ok], method="holm")[1].tolist()
+
+
+def _scipy_wilcoxon_p(pre, post):
+    d = np.asarray(post, float) - np.asarray(pre, float)
+    d = d[~np.isnan(d)]
+    return stats.wilcoxon(d, zero_method="wilcox", correction=True, method="asymptotic").pvalue
+
+
+def _random_pairs(seed=5, count=400):
+    """Paired samples of 2 to 3,000 on graded (ties, zeros) and continuous scales."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        n = int(rng.choice([2, 5, 20, 49, 50, 60, 300, 3000]))
+        pre = rng.integers(0, 100, n).astype(float)
+        if i % 3 == 0:
+            post = pre + rng.normal(rng.normal(0, 3), 10, n)  # continuous: no ties, no zeros
+        else:
+            post = pre + rng.integers(-8, 9 + i % 7, n)  # graded: ties and zeros
+        yield pre, post
+
+
+def test_wilcoxon_normal_approximation_is_scipy():
+    # The normal branch is written out on the distinct differences (speed); scipy.stats.wilcoxon
+    # with R's corrections must give the same P to rounding: the z of both agree to a few ulps,
+    # and a tail probability's relative error grows like z^2 times z's.
+    cases = [_data(name) for name in DATASETS] + list(_random_pairs())
+    checked = 0
+    for pre, post in cases:
+        res = wilcoxon_signed_rank(pre, post)
+        if res.method != "normal approximation with continuity correction" or res.n_used == 0:
+            continue
+        if math.isnan(res.p):
+            continue
+        assert res.p == pytest.approx(_scipy_wilcoxon_p(pre, post), rel=1e-12, abs=1e-300)
+        checked += 1
+    assert checked >= 250
+
+
+def _psignrank_two_sided(v: int, n: int) -> float:
+    """R's exact two-sided signed-rank p-value from exact integer counts of the 2**n sign
+    patterns (subset sums of 1..n): ``min(1, 2 * min(P(V' <= v), P(V' >= v)))``."""
+    counts = [1] + [0] * (n * (n + 1) // 2)
+    top = 0
+    for k in range(1, n + 1):
+        top += k
+        for s in range(top, k - 1, -1):
+            counts[s] += counts[s - k]
+    return min(1.0, 2 * min(sum(counts[: v + 1]), sum(counts[v:])) / 2**n)
+
+
+def test_wilcoxon_exact_is_the_exact_distribution():
+    # The exact branch is scipy's exact null distribution. Below 50 differences its pmf values
+    # and their partial sums are multiples of 2**-n under 1, so exact in doubles: the same
+    # number as the ratio of exact integer counts (R's psignrank), bit for bit.
+    checked = 0
+    for pre, post in [_data(name) for name in DATASETS] + list(_random_pairs(seed=9, count=200)):
+        res = wilcoxon_signed_rank(pre, post)
+        if res.method == "exact":
+            assert res.p == _psignrank_two_sided(int(res.v), res.n_used)
+            checked += 1
+    assert checked >= 50

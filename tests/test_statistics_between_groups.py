@@ -190,3 +190,95 @@ def test_collinear_covariate_and_rank_shortcut():
         # The third column a multiple of the first two, plus noise of the given size.
         x[:, 2] = x[:, 0] * 3 - x[:, 1] * 0.5 + scale * rng.normal(0, 1, 500)
         assert _full_rank(x, x.T @ x) == (np.linalg.matrix_rank(x) == x.shape[1]), scale
+
+
+# --- The library calls the hand-written tests stand in for -----------------------------------
+# compare_groupings computes every test of several groupings from one sort of the changes and
+# each group's size, mean and variance (see the module's docstrings for why). Each must give the
+# numbers of the scipy or statsmodels call it replaces: on R's data sets and on random samples
+# (ties or none, 2 to 4 groups, exact and normal Mann-Whitney). 1e-9: the sums are taken in
+# another order, and F and H subtract nearly equal sums (relative error up to ~1e-10 seen where
+# F is near 0; ~1e-12 otherwise).
+
+def lib(x):
+    return pytest.approx(x, rel=1e-9, abs=1e-12)
+
+
+def _samples():
+    for case, col in (("toothgrowth", "dose"), ("toothgrowth", "supp"), ("insectsprays", "group"),
+                      ("plantgrowth", "group")):
+        d = inputs(case)
+        yield d["value"].to_numpy(float), d[col].astype(str).to_numpy(), None
+    an = inputs("anorexia")
+    yield (an["post"] - an["pre"]).to_numpy(float), an["group"].to_numpy(), an
+    rng = np.random.default_rng(7)
+    for i in range(120):
+        k, n = 2 + i % 3, int(rng.choice([6, 10, 30, 49, 60, 500, 3000]))
+        codes = rng.integers(0, k, n)
+        v = rng.normal(0, 5, n) if i % 2 else rng.integers(-5, 6, n).astype(float)
+        v = v + codes * rng.normal(0, 1)
+        if np.bincount(codes, minlength=k).min() < 2:
+            continue  # a group of one: every test NaN with a note (R stops)
+        pre = rng.normal(50, 10, n)
+        frame = pd.DataFrame({"pre": pre, "post": pre * 0.5 + v + 25, "group": codes.astype(str)})
+        yield v, codes.astype(str), frame
+
+
+def test_two_group_tests_are_scipys():
+    from scipy import stats
+
+    checked = {"exact": 0, "normal approximation with continuity correction": 0}
+    for v, g, _ in _samples():
+        levels = sorted(set(g))
+        if len(levels) != 2:
+            continue
+        x, y = v[g == levels[0]], v[g == levels[1]]
+        ours = welch_t(x, y)
+        res = stats.ttest_ind(x, y, equal_var=False)
+        ci = res.confidence_interval(0.95)
+        assert (ours["statistic"], ours["p"], ours["df1"]) == (lib(res.statistic), lib(res.pvalue), lib(res.df))
+        assert (ours["ci_low"], ours["ci_high"]) == (lib(ci.low), lib(ci.high))
+        # R's exact / normal switch is ours; scipy is told which.
+        mw = mann_whitney(x, y)
+        res = stats.mannwhitneyu(x, y, use_continuity=True,
+                                 method="exact" if mw["method"] == "exact" else "asymptotic")
+        assert (mw["statistic"], mw["p"]) == (res.statistic, lib(res.pvalue))
+        checked[mw["method"]] += 1
+    assert min(checked.values()) >= 10
+
+
+def test_several_group_tests_are_scipys_and_statsmodels():
+    from scipy import stats
+    from statsmodels.stats.oneway import anova_oneway
+
+    for v, g, _ in _samples():
+        xs = [v[g == level] for level in sorted(set(g))]
+        res = stats.f_oneway(*xs)
+        ours = oneway_anova(v, g)
+        assert (ours["statistic"], ours["p"]) == (lib(res.statistic), lib(res.pvalue))
+        res = anova_oneway(xs, use_var="unequal", welch_correction=True)
+        ours = welch_anova(v, g)
+        assert (ours["statistic"], ours["p"], ours["df2"]) == (lib(res.statistic), lib(res.pvalue),
+                                                               lib(res.df[1]))
+        res = stats.kruskal(*xs)
+        ours = kruskal_wallis(v, g)
+        assert (ours["statistic"], ours["p"]) == (lib(res.statistic), lib(res.pvalue))
+
+
+def test_ancova_is_statsmodels_ols():
+    from statsmodels.regression.linear_model import OLS
+
+    for _, _, frame in _samples():
+        if frame is None:
+            continue
+        levels = sorted(frame["group"].unique())
+        ours = ancova(frame.rename(columns={"pre": "pre_value", "post": "post_value", "group": "group_level"}))
+        x0 = np.column_stack([np.ones(len(frame)), frame["pre"]])
+        x1 = np.column_stack([x0, *[(frame["group"] == lv).astype(float) for lv in levels[1:]]])
+        full = OLS(frame["post"].to_numpy(), x1).fit()
+        f, p, df1 = full.compare_f_test(OLS(frame["post"].to_numpy(), x0).fit())
+        assert (ours["statistic"], ours["p"], ours["df1"], ours["df2"]) == (lib(f), lib(p), df1, full.df_resid)
+        if len(levels) == 2:
+            low, high = full.conf_int(alpha=0.05)[-1]
+            assert (ours["estimate"], ours["ci_low"], ours["ci_high"]) == \
+                (lib(-full.params[-1]), lib(-high), lib(-low))

@@ -2,8 +2,10 @@
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from pipeline.statistics.correlation import baseline_change_correlation, pearson, spearman
 from r_reference import expected, inputs
@@ -46,3 +48,17 @@ def test_baseline_change_table():
                           "post_value": [3.0, 3, 4, 4, 5]})
     out = baseline_change_correlation(pairs)
     assert list(out["method"]) == ["Pearson", "Spearman"] and (out["estimate"] < 0).all()
+
+
+def test_spearman_is_scipys_where_r_uses_the_t_approximation():
+    # rho is spearmanr's always; the p-value where R takes the t approximation (ties, n > 1290).
+    # R computes that t from S rather than from rho, so P agrees to rounding only (3e-13 seen).
+    rng = np.random.default_rng(2)
+    for i in range(60):
+        n = int(rng.choice([5, 20, 300, 1300, 5000]))
+        x = rng.integers(0, 10, n).astype(float) if i % 2 else rng.normal(0, 1, n)
+        y = x * rng.normal(0, 1) + rng.normal(0, 3, n)
+        ours, lib = spearman(x, y), stats.spearmanr(x, y)
+        assert ours["estimate"] == pytest.approx(lib.statistic, rel=1e-12)
+        if ours["p_method"] == "t approximation":
+            assert ours["p"] == pytest.approx(lib.pvalue, rel=1e-12)

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from pipeline.statistics.ordinal import bowker, change_direction, mcnemar
 from pipeline.statistics.responders import clopper_pearson, responder_rates
@@ -48,11 +49,36 @@ def test_bowker_matches_r():
     assert res["df"] == 2 and "empty" in res["note"]
 
 
+def test_bowker_is_statsmodels_symmetry_when_every_pair_is_informative():
+    from statsmodels.stats.contingency_tables import SquareTable
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        k = int(rng.integers(2, 7))
+        tab = rng.integers(1, 30, (k, k)).astype(float)
+        res = bowker(*_from_table(tab))
+        sym = SquareTable(tab, shift_zeros=False).symmetry()
+        # The same sum in the same order; statsmodels adds 1e-20 to denominators of 2 or more.
+        assert (res["statistic"], res["df"]) == (sym.statistic, sym.df)
+        assert res["p"] == sym.pvalue
+
+
 @pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (41, 63)])
 def test_clopper_pearson_matches_r(k, n):
     exp = expected(f"binom_{k}_{n}")
     low, high = clopper_pearson(k, n)
     assert (low, high) == (r6(exp["ci_low"]), r6(exp["ci_high"]))
+
+
+@pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (41, 63), (1, 90000), (45000, 90000),
+                                 (89999, 90000)])
+def test_clopper_pearson_is_binomtest_within_its_tolerance(k, n):
+    # binomtest(...).proportion_ci("exact") finds the same limits by brentq (xtol 2e-12, rtol
+    # 4 eps): equal within that, but not to R's precision for a small limit (see the docstring).
+    ci = stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+    low, high = clopper_pearson(k, n)
+    brentq = dict(abs=2e-12, rel=4 * np.finfo(float).eps)
+    assert low == pytest.approx(ci.low, **brentq) and high == pytest.approx(ci.high, **brentq)
 
 
 def test_change_direction_and_responders_tables():

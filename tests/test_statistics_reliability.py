@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from pipeline.statistics.reliability import icc, weighted_kappa
@@ -31,3 +32,20 @@ def test_degenerate():
     assert "fewer than 2" in icc([[1, 2]])["note"].iloc[0]
     assert "no variation" in icc([[1, 1], [1, 1], [1, 1]])["note"].iloc[0]
     assert math.isnan(weighted_kappa([2, 2], [2, 2])["kappa"])
+
+
+def test_weighted_kappa_is_statsmodels_formula():
+    # The kappa is statsmodels' cohens_kappa; check it against the textbook formula
+    # 1 - sum(w O) / sum(w E) on the grades (to rounding: the sums are taken in another order).
+    g = inputs("grades")
+    a, b = g["a"].to_numpy(float), g["b"].to_numpy(float)
+    cats = np.unique(np.concatenate([a, b]))
+    c = cats.size
+    obs = np.zeros((c, c))
+    np.add.at(obs, (np.searchsorted(cats, a), np.searchsorted(cats, b)), 1)
+    obs /= obs.sum()
+    exp = np.outer(obs.sum(axis=1), obs.sum(axis=0))
+    i, j = np.indices((c, c))
+    for weights, w in (("quadratic", ((i - j) / (c - 1)) ** 2), ("linear", np.abs(i - j) / (c - 1))):
+        kappa = 1 - (w * obs).sum() / (w * exp).sum()
+        assert weighted_kappa(a, b, weights)["kappa"] == pytest.approx(kappa, rel=1e-14)

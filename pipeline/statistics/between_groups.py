@@ -11,6 +11,19 @@ two groups) return NaN with a note, never an error.
 groupings at once (a registry: ~27 outcomes x 5 subgroups of ~90,000
 subjects), sorting the changes once and splitting by plain arrays rather than
 a data frame per test; :func:`compare_change` is the same for one grouping.
+
+Each test stands in for a library call and is checked equal to it (to 1e-9,
+``tests/test_statistics_between_groups.py``): ``scipy.stats.ttest_ind(x, y,
+equal_var=False)``, ``scipy.stats.mannwhitneyu(x, y, use_continuity=True,
+method=...)`` with R's exact/normal choice, ``scipy.stats.f_oneway``,
+``statsmodels.stats.oneway.anova_oneway(use_var="unequal",
+welch_correction=True)``, ``scipy.stats.kruskal`` and
+``statsmodels.regression.linear_model.OLS(...).fit().compare_f_test``. They
+are written out because every library call re-sorts or re-summarises the
+subjects for each test and grouping (and ``OLS.fit`` forms the design's
+pseudo-inverse), where :func:`compare_groupings` shares one sort and one set
+of group summaries among them: about five times the work per outcome at a
+registry's size, on the analysis's slowest step.
 """
 
 from __future__ import annotations
@@ -64,7 +77,9 @@ def welch_t(x, y, conf_level: float = 0.95) -> dict:
     ``se = sqrt(v_x/n_x + v_y/n_y)``; ``df = se^4 / ((v_x/n_x)^2/(n_x-1) +
     (v_y/n_y)^2/(n_y-1))``. Assumes independent groups and roughly normal
     means; unequal variances allowed. A group with fewer than 2 values, or
-    ``se`` below R's ``10 eps max(|mean|)``, gives NaN with a note.
+    ``se`` below R's ``10 eps max(|mean|)``, gives NaN with a note. Stands in
+    for ``scipy.stats.ttest_ind(x, y, equal_var=False)`` and its
+    ``confidence_interval`` (see the module docstring).
     """
     n, m, v = _summaries([np.asarray(x, float), np.asarray(y, float)])
     return _welch_t(n, m, v, conf_level)
@@ -125,7 +140,10 @@ def mann_whitney(x, y, *, ranks: np.ndarray | None = None) -> dict:
     approximation with tie-corrected variance
     ``n_x n_y / 12 * ((N + 1) - sum(t^3 - t) / (N (N - 1)))`` and continuity
     correction. Tests whether one distribution tends to give larger values;
-    assumes independent observations.
+    assumes independent observations. Stands in for
+    ``scipy.stats.mannwhitneyu(x, y, use_continuity=True, method="exact" |
+    "asymptotic")`` with R's choice made here (scipy's ``"auto"`` switches
+    elsewhere); see the module docstring.
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     nx, ny = x.size, y.size
@@ -181,7 +199,8 @@ def oneway_anova(values, groups) -> dict:
     Notes
     -----
     Assumes independent, normal groups with equal variances. R's rule: every
-    group needs at least 2 values and there must be 2 or more groups.
+    group needs at least 2 values and there must be 2 or more groups. Stands
+    in for ``scipy.stats.f_oneway`` (see the module docstring).
     """
     return _oneway_anova(*_summaries(_groups(values, groups)[1]))
 
@@ -220,7 +239,9 @@ def welch_anova(values, groups) -> dict:
     ``tmp = sum((1 - w_i / sum w)^2 / (n_i - 1)) / (k^2 - 1)``,
     ``F = sum(w_i (m_i - m)^2) / ((k - 1)(1 + 2 (k - 2) tmp))`` [1]. Assumes
     normal groups; variances may differ. A group with variance 0 makes its
-    weight infinite: NaN with a note.
+    weight infinite: NaN with a note. Stands in for
+    ``statsmodels.stats.oneway.anova_oneway(data, use_var="unequal",
+    welch_correction=True)`` (see the module docstring).
 
     References
     ----------
@@ -263,6 +284,7 @@ def kruskal_wallis(values, groups) -> dict:
     -----
     ``H = (12 / (N (N + 1)) sum R_i^2 / n_i - 3 (N + 1)) / (1 - sum(t^3 - t) /
     (N^3 - N))``. Needs 2 or more groups; all values tied gives NaN (R too).
+    Stands in for ``scipy.stats.kruskal`` (see the module docstring).
     """
     xs = _groups(values, groups)[1]
     if len(xs) < 2:
@@ -368,6 +390,13 @@ def ancova(frame: pd.DataFrame, covariates: tuple[str, ...] = (), conf_level: fl
     with equal variance. Text covariates are treatment-coded. Checked against
     R ``anova(lm(post ~ pre + group0), lm(post ~ pre + group))`` and
     ``coef``/``confint`` of the full model.
+
+    The fits stand in for ``statsmodels.regression.linear_model.OLS(post,
+    design).fit()``: the F is the full fit's ``compare_f_test`` of the
+    reduced one, the interval its ``conf_int``. They are written out
+    (``numpy.linalg.lstsq``, the covariance from ``inv(X'X)``) because
+    ``OLS.fit`` forms the pseudo-inverse of the whole design, about four times
+    the work of the two least-squares solves, once per outcome and grouping.
     """
     codes, labels = _level_codes(frame["group_level"])
     pre, post = frame["pre_value"].to_numpy(float), frame["post_value"].to_numpy(float)

@@ -38,7 +38,10 @@ def pearson(x, y, conf_level: float = 0.95) -> dict:
     Notes
     -----
     Assumes a linear relation and bivariate normality for the test and the
-    interval; complete pairs only.
+    interval; complete pairs only. ``r``, ``p`` and the interval are
+    ``scipy.stats.pearsonr(x, y)`` and its ``confidence_interval`` (Fisher's
+    z, as R); ``t`` is R's formula on that ``r`` (scipy takes its p from the
+    same t distribution, written as a beta distribution of ``r``).
     """
     x, y = _complete(x, y)
     n = x.size
@@ -50,15 +53,17 @@ def pearson(x, y, conf_level: float = 0.95) -> dict:
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         out["note"] = "a variable is constant: correlation undefined"
         return out
-    r = float(np.corrcoef(x, y)[0, 1])
+    res = stats.pearsonr(x, y)
+    r = float(res.statistic)
     df = n - 2
     t = math.sqrt(df) * r / math.sqrt(1 - r * r) if abs(r) < 1 else math.copysign(math.inf, r)
-    p = float(2 * min(stats.t.cdf(t, df), stats.t.sf(t, df)))
-    out.update(estimate=r, statistic=t, df=float(df), p=p)
+    out.update(estimate=r, statistic=t, df=float(df), p=float(res.pvalue))
     if n > 3:
-        z, sigma = math.atanh(r) if abs(r) < 1 else math.copysign(math.inf, r), 1 / math.sqrt(n - 3)
-        q = float(stats.norm.ppf((1 + conf_level) / 2))
-        out.update(ci_low=math.tanh(z - sigma * q), ci_high=math.tanh(z + sigma * q))
+        if abs(r) < 1:
+            ci = res.confidence_interval(conf_level)
+            out.update(ci_low=float(ci.low), ci_high=float(ci.high))
+        else:  # atanh(+-1) is infinite: the interval is the point (scipy would divide by zero)
+            out.update(ci_low=r, ci_high=r)
     else:
         out["note"] = "3 pairs: no Fisher-z interval (R gives none below 4)"
     return out
@@ -115,6 +120,12 @@ def spearman(x, y) -> dict:
     ``round(S)``; with ties (or larger n) from the t approximation
     ``t = rho sqrt((n - 2) / (1 - rho^2))`` on n - 2 df.
     Assumes only a monotone relation; complete pairs only.
+
+    Written out because scipy has no AS 89: ``scipy.stats.spearmanr``, the
+    library call this stands in for, always takes its p-value from the t
+    approximation. Where R does too (ties, or more than 1290 pairs) the two
+    agree, and rho always does; ``tests/test_statistics_correlation.py``
+    checks both. R's AS 89 port is :func:`_prho`.
     """
     x, y = _complete(x, y)
     n = x.size

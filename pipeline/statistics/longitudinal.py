@@ -232,6 +232,15 @@ def visit_means(frame: pd.DataFrame, *, random_slope: bool = False, conf_level: 
     study's outcomes and boundary and small cases
     (``tests/fixtures/r/statistics_families.R``, ``tests/fixtures/r/longitudinal.R``).
 
+    The library call this stands in for is ``statsmodels.regression.
+    mixed_linear_model.MixedLM(value, visit dummies, groups=subject).fit(
+    reml=True)``. It is not used because its standard errors are not R's:
+    they invert the joint information of the fixed effects and the variance
+    parameters, which in unbalanced data is not lme4's ``vcov``; and its
+    default optimiser stops short of the REML optimum. Its estimates and
+    variance components agree with these (BFGS to a tight gradient
+    tolerance; ``tests/test_statistics_longitudinal.py``, 1e-6 and 1e-4).
+
     References
     ----------
     .. [1] Laird, N. M. & Ware, J. H. (1982). Random-effects models for

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
 from pipeline.statistics.paired import sign_test
 
@@ -33,7 +34,9 @@ def mcnemar(b: int, c: int) -> tuple[float, float, str]:
     R's default -- except, as R does, when ``b == c`` the correction is not
     applied, so ``X^2 = 0`` and ``p = 1`` (without that rule the corrected
     statistic would be positive for perfectly balanced counts). ``b + c = 0``
-    gives NaN (R too) with a note.
+    gives NaN (R too) with a note. Computed by
+    ``statsmodels.stats.contingency_tables.mcnemar(table, exact=False,
+    correction=(b != c))``, which applies the correction whenever asked.
 
     References
     ----------
@@ -42,9 +45,8 @@ def mcnemar(b: int, c: int) -> tuple[float, float, str]:
     """
     if b + c == 0:
         return _NAN, _NAN, "no discordant pairs: McNemar undefined (R: NaN)"
-    yates = 1.0 if b != c else 0.0
-    x2 = (abs(b - c) - yates) ** 2 / (b + c)
-    return float(x2), float(stats.chi2.sf(x2, 1)), ""
+    res = _sm_mcnemar([[0, b], [c, 0]], exact=False, correction=b != c)
+    return float(res.statistic), float(res.pvalue), ""
 
 
 def bowker(pre, post) -> dict:
@@ -65,6 +67,12 @@ def bowker(pre, post) -> dict:
     information: R then returns NaN; here they are left out of the sum and
     of the df (``df = number of informative pairs``), and the note says how
     many. With 2 categories this is McNemar without continuity correction.
+
+    Written out because of that rule: ``statsmodels.stats.contingency_tables.
+    SquareTable(table, shift_zeros=False).symmetry()`` counts every cell pair
+    in the df, informative or not (and R gives NaN). When every pair is
+    informative the two agree, which ``tests/test_statistics_ordinal.py``
+    checks.
 
     References
     ----------

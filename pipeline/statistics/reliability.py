@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.inter_rater import cohens_kappa
 
 __all__ = ["icc", "weighted_kappa"]
 
@@ -52,6 +53,10 @@ def icc(ratings, conf_level: float = 0.95) -> pd.DataFrame:
     - ICC3 = (MSB - MSE) / (MSB + (k - 1) MSE); F = MSB / MSE.
     - ICC1k = (MSB - MSW) / MSB, ICC2k = (MSB - MSE) / (MSB + (MSJ - MSE) / n),
       ICC3k = (MSB - MSE) / MSB, with the F tests of their single forms.
+
+    Written out: neither scipy nor statsmodels has the Shrout-Fleiss ICCs or
+    their intervals (``pingouin.intraclass_corr`` has, and is not a
+    dependency); R's ``psych::ICC`` is the check.
 
     Intervals: exact F-based for ICC1/ICC3 and their averages; ICC2 by
     Satterthwaite's approximate df [1, 2], exactly as ``psych::ICC``
@@ -143,6 +148,8 @@ def weighted_kappa(a, b, weights: str = "quadratic") -> dict:
 
     Notes
     -----
+    ``statsmodels.stats.inter_rater.cohens_kappa(table, wt=weights)`` on the
+    ``c x c`` table of counts (its default category scores ``0..c-1``).
     Categories not used by either rater do not enter the weights (as
     ``psych::cohen.kappa``). One category only, or complete chance agreement
     structure (``sum(w E) = 0``), gives NaN with a note.
@@ -166,17 +173,14 @@ def weighted_kappa(a, b, weights: str = "quadratic") -> dict:
         out["note"] = "fewer than 2 categories used: weighted kappa undefined"
         return out
     ia, ib = np.searchsorted(cats, a), np.searchsorted(cats, b)
-    obs = np.zeros((c, c))
-    np.add.at(obs, (ia, ib), 1)
-    obs /= obs.sum()
-    exp = np.outer(obs.sum(axis=1), obs.sum(axis=0))
-    i, j = np.indices((c, c))
-    w = ((i - j) / (c - 1)) ** 2 if weights == "quadratic" else np.abs(i - j) / (c - 1)
-    denom = float((w * exp).sum())
-    if denom == 0:
+    table = np.zeros((c, c))
+    np.add.at(table, (ia, ib), 1)
+    # statsmodels divides by the expected disagreement without a check.
+    exp = np.outer(table.sum(axis=1), table.sum(axis=0))
+    if not (exp * ~np.eye(c, dtype=bool)).any():
         out["note"] = "no expected disagreement: weighted kappa undefined"
         return out
-    out["kappa"] = 1 - float((w * obs).sum()) / denom
+    out["kappa"] = float(cohens_kappa(table, wt=weights, return_results=False))
     return out
 
 
