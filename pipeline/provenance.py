@@ -34,19 +34,31 @@ from pipeline.ingest.readers import sha256
 from pipeline.spec.study import OVERRIDABLE, Study, load_study
 from pipeline.warehouse import transaction
 
-PACKAGES = ("facial-outcomes", "duckdb", "pandas", "numpy", "scipy", "statsmodels", "matplotlib",
-            "seaborn", "dagster")
+PACKAGES = (
+    "facial-outcomes",
+    "duckdb",
+    "pandas",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "matplotlib",
+    "seaborn",
+    "dagster",
+)
 
 
 def git_state(root: Path = paths.PROJECT_ROOT) -> dict[str, object]:
     """The commit the code came from, and whether tracked files had uncommitted changes."""
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD")
-    return {"commit": commit or "unknown (not a git checkout)",
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None}
+    return {
+        "commit": commit or "unknown (not a git checkout)",
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None,
+    }
 
 
 def package_versions() -> dict[str, str]:
@@ -67,13 +79,24 @@ def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
         "spec": {"file": study.spec_path.name, "sha256": study.spec_sha256},
         # The same fingerprint as meta.runs.input_fingerprint in the warehouse.
         "input_fingerprint": fingerprint(study),
-        "inputs": [{"file": f.file, "sha256": f.sha256, "bytes": f.bytes, "rows_read": f.rows_read,
-                    "rows_accepted": f.rows_accepted, "rows_quarantined": f.rows_quarantined}
-                   for f in files],
+        "inputs": [
+            {
+                "file": f.file,
+                "sha256": f.sha256,
+                "bytes": f.bytes,
+                "rows_read": f.rows_read,
+                "rows_accepted": f.rows_accepted,
+                "rows_quarantined": f.rows_quarantined,
+            }
+            for f in files
+        ],
         # Columns the guard let through because the spec allowed them, with the spec's reason.
-        "identifiers_allowed": [{"column": column, "justification": why}
-                                for column, why in getattr(study, "identifiers_allowed", ())],
-        # Analysis choices changed for a run without editing the spec (recorded by the analysis steps).
+        "identifiers_allowed": [
+            {"column": column, "justification": why}
+            for column, why in getattr(study, "identifiers_allowed", ())
+        ],
+        # Analysis choices changed for a run without editing the spec (recorded by the analysis
+        # steps).
         "analysis_overrides": {},
         "code": git_state(),
         "python": platform.python_version(),
@@ -124,17 +147,24 @@ def overrides_of(study: Study) -> dict[str, object]:
         spec = load_study(study.folder).analysis
     except Exception:  # the spec changed or vanished since: nothing to compare with
         return {}
-    return {key: getattr(study.analysis, key) for key in OVERRIDABLE
-            if getattr(study.analysis, key) != getattr(spec, key)}
+    return {
+        key: getattr(study.analysis, key)
+        for key in OVERRIDABLE
+        if getattr(study.analysis, key) != getattr(spec, key)
+    }
 
 
 def _runs_table(con: duckdb.DuckDBPyConnection) -> None:
     """``meta.runs`` with every column, an older table's finished rows marked finished."""
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
     con.execute(f"CREATE TABLE IF NOT EXISTS {RUNS} ({_RUNS_COLUMNS})")
-    present = {name for (name,) in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'meta' AND table_name = 'runs'"
-    ).fetchall()}
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'meta' AND "
+            "table_name = 'runs'"
+        ).fetchall()
+    }
     missing = [(name, kind) for name, kind in _ADDED_COLUMNS if name not in present]
     if missing:
         with transaction(con):
@@ -143,12 +173,15 @@ def _runs_table(con: duckdb.DuckDBPyConnection) -> None:
             if "status" not in present:
                 # Written before runs said how they ended: a finish time meant a finished run. A
                 # row without one stays without a status (interrupted, killed or refused: unknown).
-                con.execute(f"UPDATE {RUNS} SET status = 'finished', exit_code = {exits.OK} "
-                            "WHERE finished_at IS NOT NULL")
+                con.execute(
+                    f"UPDATE {RUNS} SET status = 'finished', exit_code = {exits.OK} "
+                    "WHERE finished_at IS NOT NULL"
+                )
 
 
-def start_run(con: duckdb.DuckDBPyConnection, study: Study, *, run_id: str | None = None,
-              step: str = "all") -> str:
+def start_run(
+    con: duckdb.DuckDBPyConnection, study: Study, *, run_id: str | None = None, step: str = "all"
+) -> str:
     """Append a row to ``meta.runs`` for a run (or one step of it) of ``study``; return its id.
 
     Written before the run's tables, so every table a run writes has its row, even when the
@@ -158,23 +191,42 @@ def start_run(con: duckdb.DuckDBPyConnection, study: Study, *, run_id: str | Non
     """
     run_id = run_id or uuid.uuid4().hex
     code = git_state()
-    inputs = [{"file": p.name, "sha256": sha256(p), "bytes": p.stat().st_size} for p in study.input_paths]
+    inputs = [
+        {"file": p.name, "sha256": sha256(p), "bytes": p.stat().st_size} for p in study.input_paths
+    ]
     _runs_table(con)
-    con.execute(f"""INSERT INTO {RUNS} (run_id, study, step, started_at, code_commit, code_dirty, spec_sha256,
-                        input_fingerprint, inputs, analysis_overrides, identifiers_allowed, python, packages)
-                    VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)""", [
-        run_id, study.name, step, code["commit"], code["dirty"], study.spec_sha256, fingerprint(study),
-        json.dumps(inputs), json.dumps(dict(sorted(overrides_of(study).items()))),
-        json.dumps([{"column": c, "justification": why} for c, why in study.identifiers_allowed]),
-        platform.python_version(), json.dumps(package_versions()),
-    ])
+    con.execute(
+        f"""INSERT INTO {RUNS} (run_id, study, step, started_at, code_commit, code_dirty,
+                        spec_sha256, input_fingerprint, inputs, analysis_overrides,
+                        identifiers_allowed, python, packages)
+                    VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            run_id,
+            study.name,
+            step,
+            code["commit"],
+            code["dirty"],
+            study.spec_sha256,
+            fingerprint(study),
+            json.dumps(inputs),
+            json.dumps(dict(sorted(overrides_of(study).items()))),
+            json.dumps(
+                [{"column": c, "justification": why} for c, why in study.identifiers_allowed]
+            ),
+            platform.python_version(),
+            json.dumps(package_versions()),
+        ],
+    )
     return run_id
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, step: str = "all") -> None:
     """Mark a run (or one of its steps) complete in ``meta.runs``."""
-    con.execute(f"UPDATE {RUNS} SET finished_at = now(), status = 'finished', exit_code = ? "
-                "WHERE run_id = ? AND step = ?", [exits.OK, run_id, step])
+    con.execute(
+        f"UPDATE {RUNS} SET finished_at = now(), status = 'finished', exit_code = ? "
+        "WHERE run_id = ? AND step = ?",
+        [exits.OK, run_id, step],
+    )
 
 
 def end_run(con: duckdb.DuckDBPyConnection, run_id: str, step: str, error: BaseException) -> None:
@@ -194,18 +246,28 @@ def end_run(con: duckdb.DuckDBPyConnection, run_id: str, step: str, error: BaseE
     """
     code = exits.exit_code(type(error).__name__, str(error), error)
     try:
-        con.execute(f"""UPDATE {RUNS} SET status = ?, exit_code = ?, error = ?,
+        con.execute(
+            f"""UPDATE {RUNS} SET status = ?, exit_code = ?, error = ?,
                             finished_at = CASE WHEN ? THEN now() END
                         WHERE run_id = ? AND step = ?""",
-                    [exits.status(code), code, type(error).__name__, code != exits.INTERRUPTED, run_id, step])
+            [
+                exits.status(code),
+                code,
+                type(error).__name__,
+                code != exits.INTERRUPTED,
+                run_id,
+                step,
+            ],
+        )
     except Exception as failed:
         if exits.exit_code(type(failed).__name__, str(failed)) == exits.INTERRUPTED:
             raise KeyboardInterrupt from None  # a second Ctrl-C, which DuckDB reports as an error
 
 
 @contextmanager
-def recorded_run(con: duckdb.DuckDBPyConnection, study: Study, *, run_id: str | None = None,
-                 step: str = "all") -> Iterator[str]:
+def recorded_run(
+    con: duckdb.DuckDBPyConnection, study: Study, *, run_id: str | None = None, step: str = "all"
+) -> Iterator[str]:
     """A run (or one step of it) on record in ``meta.runs`` from start to end; yields its id.
 
     The row is written on entry (:func:`start_run`), marked finished if the block completes

@@ -29,7 +29,9 @@ def _load():
     # round_trip: pandas' default float parser is not correctly rounded, and the tie
     # structure of the differences depends on the last bit.
     inputs = pd.read_csv(FIXTURES / "paired_inputs.csv", float_precision="round_trip")
-    expected = pd.read_csv(FIXTURES / "paired_expected.csv", float_precision="round_trip").set_index("dataset")
+    expected = pd.read_csv(
+        FIXTURES / "paired_expected.csv", float_precision="round_trip"
+    ).set_index("dataset")
     return inputs, expected
 
 
@@ -44,8 +46,13 @@ def _data(name):
 
 def test_fixtures_cover_the_planned_cases():
     assert set(DATASETS) >= {
-        "sleep", "small_exact_n10", "zeros_n12", "continuous_n60",
-        "house_brackmann_n40", "boundary_n49", "boundary_n50",
+        "sleep",
+        "small_exact_n10",
+        "zeros_n12",
+        "continuous_n60",
+        "house_brackmann_n40",
+        "boundary_n49",
+        "boundary_n50",
     }
     # The exact/approximate switch sits between n = 49 and n = 50.
     assert bool(EXPECTED.loc["boundary_n49", "wilcoxon_exact"])
@@ -61,9 +68,15 @@ def test_paired_t_matches_r(name):
     res = paired_t(pre, post)
     assert res.n == exp["n"]
     assert res.note == ""
-    for field, col in [("mean_diff", "mean_diff"), ("sd_diff", "sd_diff"),
-                       ("ci_low", "ci_low"), ("ci_high", "ci_high"),
-                       ("t", "t"), ("df", "df"), ("p", "p_t")]:
+    for field, col in [
+        ("mean_diff", "mean_diff"),
+        ("sd_diff", "sd_diff"),
+        ("ci_low", "ci_low"),
+        ("ci_high", "ci_high"),
+        ("t", "t"),
+        ("df", "df"),
+        ("p", "p_t"),
+    ]:
         assert getattr(res, field) == approx(exp[col]), field
 
 
@@ -172,25 +185,52 @@ def test_zero_with_one_nonzero_difference():
 
 def _long(name, outcome, score):
     pre, post = _data(name)
-    return pd.DataFrame({"outcome": outcome, "score": score,
-                         "subject": range(len(pre)), "pre_value": pre, "post_value": post})
+    return pd.DataFrame(
+        {
+            "outcome": outcome,
+            "score": score,
+            "subject": range(len(pre)),
+            "pre_value": pre,
+            "post_value": post,
+        }
+    )
 
 
 def test_paired_tests_table():
-    pairs = pd.concat([
-        _long("house_brackmann_n40", "facial_grade", "house_brackmann"),
-        _long("sleep", "smile", "excursion_mm"),
-        _long("small_exact_n10", "facial_grade", "sunnybrook"),
-        pd.DataFrame({"outcome": "smile", "score": "one_pair", "subject": [1, 2],
-                      "pre_value": [1.0, np.nan], "post_value": [2.0, 3.0]}),
-        pd.DataFrame({"outcome": "smile", "score": "empty", "subject": [1],
-                      "pre_value": [np.nan], "post_value": [2.0]}),
-    ], ignore_index=True)
+    pairs = pd.concat(
+        [
+            _long("house_brackmann_n40", "facial_grade", "house_brackmann"),
+            _long("sleep", "smile", "excursion_mm"),
+            _long("small_exact_n10", "facial_grade", "sunnybrook"),
+            pd.DataFrame(
+                {
+                    "outcome": "smile",
+                    "score": "one_pair",
+                    "subject": [1, 2],
+                    "pre_value": [1.0, np.nan],
+                    "post_value": [2.0, 3.0],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "outcome": "smile",
+                    "score": "empty",
+                    "subject": [1],
+                    "pre_value": [np.nan],
+                    "post_value": [2.0],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     out = paired_tests(pairs, pre_visit="pre-op", post_visit="12 months")
     assert list(out.columns) == COLUMNS
     assert list(zip(out["outcome"], out["score"])) == [
-        ("facial_grade", "house_brackmann"), ("facial_grade", "sunnybrook"),
-        ("smile", "excursion_mm"), ("smile", "one_pair"), ("smile", "empty"),
+        ("facial_grade", "house_brackmann"),
+        ("facial_grade", "sunnybrook"),
+        ("smile", "excursion_mm"),
+        ("smile", "one_pair"),
+        ("smile", "empty"),
     ]
     assert (out["group"] == "all").all()
     assert (out["pre_visit"] == "pre-op").all() and (out["post_visit"] == "12 months").all()
@@ -211,8 +251,7 @@ def test_paired_tests_table():
 
 
 def test_paired_tests_test_selection():
-    pairs = pd.concat([_long("sleep", "a", "s1"), _long("zeros_n12", "b", "s2")],
-                      ignore_index=True)
+    pairs = pd.concat([_long("sleep", "a", "s1"), _long("zeros_n12", "b", "s2")], ignore_index=True)
     out = paired_tests(pairs, test="t")
     assert (out["test_used"] == "paired t").all()
     assert (out["p_used"] == out["p_t"]).all()
@@ -320,16 +359,23 @@ def test_auto_rule():
 
 
 def test_paired_tests_groups_and_multiplicity():
-    pairs = pd.concat([
-        _long("sleep", "a", "s").assign(group="all"),
-        _long("zeros_n12", "b", "s").assign(group="all"),
-        _long("small_exact_n10", "c", "s").assign(group="all"),
-        _long("sleep", "b", "s").assign(group="sex: F"),
-    ], ignore_index=True)
+    pairs = pd.concat(
+        [
+            _long("sleep", "a", "s").assign(group="all"),
+            _long("zeros_n12", "b", "s").assign(group="all"),
+            _long("small_exact_n10", "c", "s").assign(group="all"),
+            _long("sleep", "b", "s").assign(group="sex: F"),
+        ],
+        ignore_index=True,
+    )
     out = paired_tests(pairs, test="t", primary="a", multiplicity="holm")
     assert list(out.columns) == COLUMNS
-    assert list(zip(out["outcome"], out["group"])) == [("a", "all"), ("b", "all"),
-                                                       ("b", "sex: F"), ("c", "all")]
+    assert list(zip(out["outcome"], out["group"])) == [
+        ("a", "all"),
+        ("b", "all"),
+        ("b", "sex: F"),
+        ("c", "all"),
+    ]
     a, b, bf, c = (out.iloc[i] for i in range(4))
     assert a["p_adj"] == a["p_used"] and a["p_adj_method"] == "none (primary outcome)"
     expected = adjust_p([b["p_used"], c["p_used"]], "holm")
@@ -362,7 +408,10 @@ def _random_families(seed=11, count=60):
 def test_holm_is_multipletests_bit_for_bit():
     # Holm is written out (statsmodels' Holm branch runs gc.collect() on every call); the
     # numbers must be multipletests(method="holm")'s exactly, NaN left out of the family.
-    families = [pd.read_csv(FIXTURES / "p_adjust_expected.csv")["p"].to_numpy(), *_random_families()]
+    families = [
+        pd.read_csv(FIXTURES / "p_adjust_expected.csv")["p"].to_numpy(),
+        *_random_families(),
+    ]
     for p in families:
         ok = ~np.isnan(p)
         if not ok.any():

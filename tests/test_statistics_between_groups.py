@@ -7,11 +7,20 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from r_reference import expected, inputs
 
 from pipeline.statistics.between_groups import (
-    RESULT_COLUMNS, _full_rank, ancova, compare_change, compare_groupings, kruskal_wallis, mann_whitney,
-    oneway_anova, welch_anova, welch_t)
-from r_reference import expected, inputs
+    RESULT_COLUMNS,
+    _full_rank,
+    ancova,
+    compare_change,
+    compare_groupings,
+    kruskal_wallis,
+    mann_whitney,
+    oneway_anova,
+    welch_anova,
+    welch_t,
+)
 
 
 def r6(x):
@@ -19,7 +28,9 @@ def r6(x):
 
 
 def _two(frame, col, a, b):
-    return frame.loc[frame[col] == a, "value"].to_numpy(), frame.loc[frame[col] == b, "value"].to_numpy()
+    return frame.loc[frame[col] == a, "value"].to_numpy(), frame.loc[
+        frame[col] == b, "value"
+    ].to_numpy()
 
 
 def _check_two(case, x, y):
@@ -35,7 +46,11 @@ def _check_two(case, x, y):
 
 
 def _check_several(case, v, g):
-    for key, fn in (("anova", oneway_anova), ("welch_anova", welch_anova), ("kruskal", kruskal_wallis)):
+    for key, fn in (
+        ("anova", oneway_anova),
+        ("welch_anova", welch_anova),
+        ("kruskal", kruskal_wallis),
+    ):
         exp = expected(f"{case}/{key}")
         res = fn(v, g)
         for k in exp:
@@ -62,7 +77,9 @@ def test_several_groups_match_r():
 
 
 def test_ancova_matches_r():
-    an = inputs("anorexia").rename(columns={"pre": "pre_value", "post": "post_value", "group": "group_level"})
+    an = inputs("anorexia").rename(
+        columns={"pre": "pre_value", "post": "post_value", "group": "group_level"}
+    )
     res = ancova(an)
     for k, v in expected("anorexia_ancova").items():
         assert res[k] == r6(v), k
@@ -72,20 +89,35 @@ def test_ancova_matches_r():
 
 
 def test_compare_change_table_and_degenerate_groups():
-    an = inputs("anorexia").rename(columns={"pre": "pre_value", "post": "post_value", "group": "group_level"})
+    an = inputs("anorexia").rename(
+        columns={"pre": "pre_value", "post": "post_value", "group": "group_level"}
+    )
     out = compare_change(an[an["group_level"] != "CBT"])
     assert list(out.columns) == RESULT_COLUMNS
-    assert list(out["test"]) == ["Welch t", "Mann-Whitney", "one-way ANOVA", "Welch ANOVA",
-                                 "Kruskal-Wallis", "ANCOVA"]
+    assert list(out["test"]) == [
+        "Welch t",
+        "Mann-Whitney",
+        "one-way ANOVA",
+        "Welch ANOVA",
+        "Kruskal-Wallis",
+        "ANCOVA",
+    ]
     assert out.iloc[0]["levels"] == "Cont | FT" and out.iloc[0]["n"] == "26 | 17"
     # A group of one: every test either gives a number or says why not.
-    tiny = pd.DataFrame({"pre_value": [1.0, 2, 3, 4], "post_value": [2.0, 2, 5, 4],
-                         "group_level": ["a", "a", "a", "b"]})
+    tiny = pd.DataFrame(
+        {
+            "pre_value": [1.0, 2, 3, 4],
+            "post_value": [2.0, 2, 5, 4],
+            "group_level": ["a", "a", "a", "b"],
+        }
+    )
     out = compare_change(tiny)
     for r in out.itertuples():
         assert not math.isnan(r.p) or r.note, r.test
     # All identical changes: no crash, explained NaN.
-    same = pd.DataFrame({"pre_value": [1.0] * 6, "post_value": [2.0] * 6, "group_level": list("aabbcc")})
+    same = pd.DataFrame(
+        {"pre_value": [1.0] * 6, "post_value": [2.0] * 6, "group_level": list("aabbcc")}
+    )
     out = compare_change(same)
     assert all((not math.isnan(r.p)) or r.note for r in out.itertuples())
     # One level only.
@@ -96,8 +128,12 @@ def test_compare_change_table_and_degenerate_groups():
 def test_mann_whitney_hand_worked():
     # x = 1, 2; y = 3, 4, 5: W = 0, all 10 arrangements equally likely, P(W <= 0) = 1/10,
     # p = 2/10 (R: wilcox.test(1:2, 3:5)$p.value = 0.2).
-    assert mann_whitney([1, 2], [3, 4, 5]) == {"statistic": 0.0, "p": pytest.approx(0.2), "method": "exact",
-                                                "note": ""}
+    assert mann_whitney([1, 2], [3, 4, 5]) == {
+        "statistic": 0.0,
+        "p": pytest.approx(0.2),
+        "method": "exact",
+        "note": "",
+    }
     assert np.isnan(welch_t([1.0], [2.0, 3.0])["p"])
 
 
@@ -120,8 +156,17 @@ def _cohort(seed=7, n=300):
     # dummies (1, 2, 3, north) for the others.
     clinic = rng.integers(1, 4, n).astype(str).astype(object)
     clinic[pd.isna(side) & (rng.random(n) < 0.5)] = "north"
-    return pd.DataFrame({"pre_value": pre, "post_value": post, "side": side, "stage": stage, "only": only,
-                         "age": age, "clinic": clinic})
+    return pd.DataFrame(
+        {
+            "pre_value": pre,
+            "post_value": post,
+            "side": side,
+            "stage": stage,
+            "only": only,
+            "age": age,
+            "clinic": clinic,
+        }
+    )
 
 
 def _codes(labels):
@@ -132,8 +177,12 @@ def _codes(labels):
 def test_compare_groupings_same_numbers_as_each_test_alone():
     d = _cohort()
     covariates = ("age", "clinic")
-    out = compare_groupings(d["pre_value"], d["post_value"], {g: _codes(d[g]) for g in ("side", "stage", "only")},
-                            d[list(covariates)])
+    out = compare_groupings(
+        d["pre_value"],
+        d["post_value"],
+        {g: _codes(d[g]) for g in ("side", "stage", "only")},
+        d[list(covariates)],
+    )
     assert list(out.columns) == ["subgroup", *RESULT_COLUMNS]
     for g in ("side", "stage", "only"):
         sub = out[out["subgroup"] == g].reset_index(drop=True)
@@ -148,11 +197,18 @@ def test_compare_groupings_same_numbers_as_each_test_alone():
         if len(levels) == 2:
             x, y = (change[groups == lv].to_numpy() for lv in levels)
             wt, mw = welch_t(x, y), mann_whitney(x, y)
-            assert [got.loc["Welch t", k] for k in ("estimate", "ci_low", "statistic", "p")] == \
-                [wt[k] for k in ("estimate", "ci_low", "statistic", "p")]
-            assert (got.loc["Mann-Whitney", "statistic"], got.loc["Mann-Whitney", "p"]) == (mw["statistic"], mw["p"])
-        for test, fn in (("one-way ANOVA", oneway_anova), ("Welch ANOVA", welch_anova),
-                         ("Kruskal-Wallis", kruskal_wallis)):
+            assert [got.loc["Welch t", k] for k in ("estimate", "ci_low", "statistic", "p")] == [
+                wt[k] for k in ("estimate", "ci_low", "statistic", "p")
+            ]
+            assert (got.loc["Mann-Whitney", "statistic"], got.loc["Mann-Whitney", "p"]) == (
+                mw["statistic"],
+                mw["p"],
+            )
+        for test, fn in (
+            ("one-way ANOVA", oneway_anova),
+            ("Welch ANOVA", welch_anova),
+            ("Kruskal-Wallis", kruskal_wallis),
+        ):
             res = fn(change, groups)
             assert got.loc[test, "statistic"] == res["statistic"] or len(levels) < 2, test
             assert got.loc[test, "p"] == res["p"] or len(levels) < 2, test
@@ -161,7 +217,10 @@ def test_compare_groupings_same_numbers_as_each_test_alone():
         assert got.loc["ANCOVA", "estimate"] == an["estimate"] or math.isnan(an["estimate"])
     only = out[out["subgroup"] == "only"]
     assert (only["note"] != "").all() and only["p"].isna().all()
-    assert out.loc[out["subgroup"] == "side", "method"].iloc[1] == "normal approximation with continuity correction"
+    assert (
+        out.loc[out["subgroup"] == "side", "method"].iloc[1]
+        == "normal approximation with continuity correction"
+    )
 
 
 def test_compare_groupings_small_groups_exact_mann_whitney_and_empty_grouping():
@@ -200,13 +259,18 @@ def test_collinear_covariate_and_rank_shortcut():
 # another order, and F and H subtract nearly equal sums (relative error up to ~1e-10 seen where
 # F is near 0; ~1e-12 otherwise).
 
+
 def lib(x):
     return pytest.approx(x, rel=1e-9, abs=1e-12)
 
 
 def _samples():
-    for case, col in (("toothgrowth", "dose"), ("toothgrowth", "supp"), ("insectsprays", "group"),
-                      ("plantgrowth", "group")):
+    for case, col in (
+        ("toothgrowth", "dose"),
+        ("toothgrowth", "supp"),
+        ("insectsprays", "group"),
+        ("plantgrowth", "group"),
+    ):
         d = inputs(case)
         yield d["value"].to_numpy(float), d[col].astype(str).to_numpy(), None
     an = inputs("anorexia")
@@ -236,12 +300,17 @@ def test_two_group_tests_are_scipys():
         ours = welch_t(x, y)
         res = stats.ttest_ind(x, y, equal_var=False)
         ci = res.confidence_interval(0.95)
-        assert (ours["statistic"], ours["p"], ours["df1"]) == (lib(res.statistic), lib(res.pvalue), lib(res.df))
+        assert (ours["statistic"], ours["p"], ours["df1"]) == (
+            lib(res.statistic),
+            lib(res.pvalue),
+            lib(res.df),
+        )
         assert (ours["ci_low"], ours["ci_high"]) == (lib(ci.low), lib(ci.high))
         # R's exact / normal switch is ours; scipy is told which.
         mw = mann_whitney(x, y)
-        res = stats.mannwhitneyu(x, y, use_continuity=True,
-                                 method="exact" if mw["method"] == "exact" else "asymptotic")
+        res = stats.mannwhitneyu(
+            x, y, use_continuity=True, method="exact" if mw["method"] == "exact" else "asymptotic"
+        )
         assert (mw["statistic"], mw["p"]) == (res.statistic, lib(res.pvalue))
         checked[mw["method"]] += 1
     assert min(checked.values()) >= 10
@@ -258,8 +327,11 @@ def test_several_group_tests_are_scipys_and_statsmodels():
         assert (ours["statistic"], ours["p"]) == (lib(res.statistic), lib(res.pvalue))
         res = anova_oneway(xs, use_var="unequal", welch_correction=True)
         ours = welch_anova(v, g)
-        assert (ours["statistic"], ours["p"], ours["df2"]) == (lib(res.statistic), lib(res.pvalue),
-                                                               lib(res.df[1]))
+        assert (ours["statistic"], ours["p"], ours["df2"]) == (
+            lib(res.statistic),
+            lib(res.pvalue),
+            lib(res.df[1]),
+        )
         res = stats.kruskal(*xs)
         ours = kruskal_wallis(v, g)
         assert (ours["statistic"], ours["p"]) == (lib(res.statistic), lib(res.pvalue))
@@ -272,13 +344,23 @@ def test_ancova_is_statsmodels_ols():
         if frame is None:
             continue
         levels = sorted(frame["group"].unique())
-        ours = ancova(frame.rename(columns={"pre": "pre_value", "post": "post_value", "group": "group_level"}))
+        ours = ancova(
+            frame.rename(columns={"pre": "pre_value", "post": "post_value", "group": "group_level"})
+        )
         x0 = np.column_stack([np.ones(len(frame)), frame["pre"]])
         x1 = np.column_stack([x0, *[(frame["group"] == lv).astype(float) for lv in levels[1:]]])
         full = OLS(frame["post"].to_numpy(), x1).fit()
         f, p, df1 = full.compare_f_test(OLS(frame["post"].to_numpy(), x0).fit())
-        assert (ours["statistic"], ours["p"], ours["df1"], ours["df2"]) == (lib(f), lib(p), df1, full.df_resid)
+        assert (ours["statistic"], ours["p"], ours["df1"], ours["df2"]) == (
+            lib(f),
+            lib(p),
+            df1,
+            full.df_resid,
+        )
         if len(levels) == 2:
             low, high = full.conf_int(alpha=0.05)[-1]
-            assert (ours["estimate"], ours["ci_low"], ours["ci_high"]) == \
-                (lib(-full.params[-1]), lib(-high), lib(-low))
+            assert (ours["estimate"], ours["ci_low"], ours["ci_high"]) == (
+                lib(-full.params[-1]),
+                lib(-high),
+                lib(-low),
+            )

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from r_reference import expected, inputs
 from scipy import stats
 
 from pipeline.statistics.correlation import baseline_change_correlation, pearson, spearman
-from r_reference import expected, inputs
 
 
 def r6(x):
@@ -44,8 +44,14 @@ def test_degenerate():
 
 
 def test_baseline_change_table():
-    pairs = pd.DataFrame({"outcome": "o", "score": "s", "pre_value": [1.0, 2, 3, 4, 5],
-                          "post_value": [3.0, 3, 4, 4, 5]})
+    pairs = pd.DataFrame(
+        {
+            "outcome": "o",
+            "score": "s",
+            "pre_value": [1.0, 2, 3, 4, 5],
+            "post_value": [3.0, 3, 4, 4, 5],
+        }
+    )
     out = baseline_change_correlation(pairs)
     assert list(out["method"]) == ["Pearson", "Spearman"] and (out["estimate"] < 0).all()
 

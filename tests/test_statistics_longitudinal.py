@@ -12,9 +12,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from r_reference import FIXTURES, expected, inputs
 
 from pipeline.statistics.longitudinal import COLUMNS, METHOD, visit_means, visit_means_coded
-from r_reference import FIXTURES, expected, inputs
 
 VARIANCES = ("var_intercept", "var_residual")
 SLOPE_VARIANCES = ("var_slope", "cov_intercept_slope")
@@ -23,13 +23,26 @@ SLOPE = "intercept + slope on years"
 
 def _frame(name):
     d = inputs(name)
-    return pd.DataFrame({"outcome": name, "score": "value", "subject": d["subject"],
-                         "visit": d["day"].astype(str), "day": d["day"], "value": d["value"]})
+    return pd.DataFrame(
+        {
+            "outcome": name,
+            "score": "value",
+            "subject": d["subject"],
+            "visit": d["day"].astype(str),
+            "day": d["day"],
+            "value": d["value"],
+        }
+    )
 
 
-@pytest.mark.parametrize("name,case,slope", [("sleepstudy", "sleepstudy", False),
-                                             ("sleepstudy", "sleepstudy_slope", True),
-                                             ("chickweight", "chickweight", False)])
+@pytest.mark.parametrize(
+    "name,case,slope",
+    [
+        ("sleepstudy", "sleepstudy", False),
+        ("sleepstudy", "sleepstudy_slope", True),
+        ("chickweight", "chickweight", False),
+    ],
+)
 def test_matches_lme4(name, case, slope):
     out = visit_means(_frame(name), random_slope=slope)
     assert (out["method"] == METHOD).all()
@@ -44,13 +57,19 @@ def test_matches_lme4(name, case, slope):
 
 
 def _lme4(dataset):
-    exp = pd.read_csv(FIXTURES / "longitudinal_expected.csv", float_precision="round_trip",
-                      keep_default_na=False, na_values=[""])
+    exp = pd.read_csv(
+        FIXTURES / "longitudinal_expected.csv",
+        float_precision="round_trip",
+        keep_default_na=False,
+        na_values=[""],
+    )
     return exp[exp["dataset"] == dataset]
 
 
 def _long(dataset):
-    return pd.read_csv(FIXTURES / f"longitudinal_inputs_{dataset}.csv", float_precision="round_trip")
+    return pd.read_csv(
+        FIXTURES / f"longitudinal_inputs_{dataset}.csv", float_precision="round_trip"
+    )
 
 
 @pytest.mark.parametrize("dataset", ["demo", "cases"])
@@ -67,7 +86,9 @@ def test_matches_lme4_on_the_demo_and_edge_cases(dataset, slope):
         o = out[(out["outcome"] == outcome) & (out["score"] == score)].set_index("visit")
         if e["error"].notna().all():  # lmer stopped: no estimates, and the note says why
             assert o["estimate"].isna().all() and not o["converged"].any(), outcome
-            assert o["note"].str.startswith("too few observations for the random effects").all(), outcome
+            assert o["note"].str.startswith("too few observations for the random effects").all(), (
+                outcome
+            )
             continue
         assert o["converged"].all(), outcome
         singular = e["singular"].astype(str).str.upper().eq("TRUE").iloc[0]
@@ -78,7 +99,10 @@ def test_matches_lme4_on_the_demo_and_edge_cases(dataset, slope):
             # A variance lme4 puts exactly on the boundary is exactly zero here too.
             assert o[k].iloc[0] == pytest.approx(e[k].iloc[0], rel=1e-4), (outcome, score, k)
         for row in e.itertuples():
-            assert o.loc[row.visit, "estimate"] == pytest.approx(row.estimate, rel=1e-6), (outcome, row.visit)
+            assert o.loc[row.visit, "estimate"] == pytest.approx(row.estimate, rel=1e-6), (
+                outcome,
+                row.visit,
+            )
             assert o.loc[row.visit, "se"] == pytest.approx(row.se, rel=1e-4), (outcome, row.visit)
             checked += 1
     assert checked >= (100 if dataset == "demo" else 7)
@@ -110,15 +134,29 @@ def test_same_estimates_as_statsmodels_mixedlm():
             if res.converged:
                 break
         assert res.converged, outcome
-        o = out[(out["outcome"] == outcome) & (out["score"] == score)].set_index("visit").loc[levels]
+        o = (
+            out[(out["outcome"] == outcome) & (out["score"] == score)]
+            .set_index("visit")
+            .loc[levels]
+        )
         assert o["estimate"].tolist() == pytest.approx(list(res.fe_params), rel=1e-6), outcome
-        assert o["var_intercept"].iloc[0] == pytest.approx(float(np.asarray(res.cov_re)[0, 0]), rel=1e-4)
+        assert o["var_intercept"].iloc[0] == pytest.approx(
+            float(np.asarray(res.cov_re)[0, 0]), rel=1e-4
+        )
         assert o["var_residual"].iloc[0] == pytest.approx(res.scale, rel=1e-4), outcome
 
 
 def test_too_little_data_is_explained():
-    f = pd.DataFrame({"outcome": "o", "score": "s", "subject": ["a", "a"], "visit": ["pre", "post"],
-                      "day": [0, 100], "value": [1.0, 2.0]})
+    f = pd.DataFrame(
+        {
+            "outcome": "o",
+            "score": "s",
+            "subject": ["a", "a"],
+            "visit": ["pre", "post"],
+            "day": [0, 100],
+            "value": [1.0, 2.0],
+        }
+    )
     out = visit_means(f)
     assert len(out) == 2 and (out["note"] != "").all()
 
@@ -126,6 +164,13 @@ def test_too_little_data_is_explained():
 def test_coded_values_give_the_fit_of_the_frame():
     frame = _frame("chickweight").sample(frac=1.0, random_state=3)  # arrival order does not matter
     codes, labels = pd.factorize(frame["visit"])
-    coded = visit_means_coded("chickweight", "value", frame["subject"].to_numpy(), codes, labels,
-                              frame["day"].to_numpy(), frame["value"].to_numpy())
+    coded = visit_means_coded(
+        "chickweight",
+        "value",
+        frame["subject"].to_numpy(),
+        codes,
+        labels,
+        frame["day"].to_numpy(),
+        frame["value"].to_numpy(),
+    )
     pd.testing.assert_frame_equal(coded, visit_means(_frame("chickweight")))

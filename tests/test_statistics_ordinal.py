@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from r_reference import expected
 from scipy import stats
 
 from pipeline.statistics.ordinal import bowker, change_direction, mcnemar
 from pipeline.statistics.responders import clopper_pearson, responder_rates
-from r_reference import expected
 
 
 def r6(x):
@@ -42,7 +42,11 @@ def test_bowker_matches_r():
     tab = np.array([20, 10, 4, 8, 15, 6, 2, 9, 11], float).reshape(3, 3, order="F")
     res = bowker(*_from_table(tab))
     exp = expected("bowker_3x3")
-    assert res["statistic"] == r6(exp["statistic"]) and res["df"] == exp["df"] and res["p"] == r6(exp["p"])
+    assert (
+        res["statistic"] == r6(exp["statistic"])
+        and res["df"] == exp["df"]
+        and res["p"] == r6(exp["p"])
+    )
     # An empty pair of cells (R: NaN) is left out of the statistic and the df.
     tab[0, 2] = tab[2, 0] = 0
     res = bowker(*_from_table(tab))
@@ -70,8 +74,9 @@ def test_clopper_pearson_matches_r(k, n):
     assert (low, high) == (r6(exp["ci_low"]), r6(exp["ci_high"]))
 
 
-@pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (41, 63), (1, 90000), (45000, 90000),
-                                 (89999, 90000)])
+@pytest.mark.parametrize(
+    "k,n", [(0, 10), (3, 10), (10, 10), (41, 63), (1, 90000), (45000, 90000), (89999, 90000)]
+)
 def test_clopper_pearson_is_binomtest_within_its_tolerance(k, n):
     # binomtest(...).proportion_ci("exact") finds the same limits by brentq (xtol 2e-12, rtol
     # 4 eps): equal within that, but not to R's precision for a small limit (see the docstring).
@@ -83,8 +88,14 @@ def test_clopper_pearson_is_binomtest_within_its_tolerance(k, n):
 
 def test_change_direction_and_responders_tables():
     # House-Brackmann: lower is better. Changes: -2, -1, 0, +1, -1.
-    pairs = pd.DataFrame({"outcome": "hb", "score": "grade", "pre_value": [4.0, 3, 3, 2, 5],
-                          "post_value": [2.0, 2, 3, 3, 4]})
+    pairs = pd.DataFrame(
+        {
+            "outcome": "hb",
+            "score": "grade",
+            "pre_value": [4.0, 3, 3, 2, 5],
+            "post_value": [2.0, 2, 3, 3, 4],
+        }
+    )
     out = change_direction(pairs, {"hb": False}, ordinal=("hb",)).iloc[0]
     assert (out["n_improved"], out["n_unchanged"], out["n_worsened"]) == (3, 1, 1)
     # sign test: binom.test(3, 4)$p.value = 0.625

@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 import pytest
+from r_reference import expected, inputs
 
 from pipeline.statistics.reliability import icc, weighted_kappa
-from r_reference import expected, inputs
 
 
 def r6(x):
@@ -25,7 +25,9 @@ def test_icc_matches_r(case):
 def test_weighted_kappa_matches_r():
     g = inputs("grades")
     assert weighted_kappa(g["a"], g["b"])["kappa"] == r6(expected("kappa_grades")["quadratic"])
-    assert weighted_kappa(g["a"], g["b"], "linear")["kappa"] == r6(expected("kappa_grades_linear")["linear"])
+    assert weighted_kappa(g["a"], g["b"], "linear")["kappa"] == r6(
+        expected("kappa_grades_linear")["linear"]
+    )
 
 
 def test_degenerate():
@@ -46,6 +48,9 @@ def test_weighted_kappa_is_statsmodels_formula():
     obs /= obs.sum()
     exp = np.outer(obs.sum(axis=1), obs.sum(axis=0))
     i, j = np.indices((c, c))
-    for weights, w in (("quadratic", ((i - j) / (c - 1)) ** 2), ("linear", np.abs(i - j) / (c - 1))):
+    for weights, w in (
+        ("quadratic", ((i - j) / (c - 1)) ** 2),
+        ("linear", np.abs(i - j) / (c - 1)),
+    ):
         kappa = 1 - (w * obs).sum() / (w * exp).sum()
         assert weighted_kappa(a, b, weights)["kappa"] == pytest.approx(kappa, rel=1e-14)

@@ -17,9 +17,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["BASELINE_VARIABLES", "FOLLOW_UP", "NOT_BASELINE", "OVERALL", "Variable",
-           "baseline_characteristics", "follow_up_months", "group_p", "infer_variable",
-           "parse_numbers", "table_1_variables"]
+__all__ = [
+    "BASELINE_VARIABLES",
+    "FOLLOW_UP",
+    "NOT_BASELINE",
+    "OVERALL",
+    "Variable",
+    "baseline_characteristics",
+    "follow_up_months",
+    "group_p",
+    "infer_variable",
+    "parse_numbers",
+    "table_1_variables",
+]
 
 # Top-coded ages (HIPAA Safe Harbor collapses 90 and over into "90+").
 TOP_CODED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*\+\s*$")
@@ -57,10 +67,19 @@ BASELINE_VARIABLES = (
     Variable("age", "Age, y", "continuous", digits=0),
     Variable("sex", "Sex", "categorical", (("F", "Female"), ("M", "Male"))),
     Variable("side", "Side of paralysis", "categorical", (("left", "Left"), ("right", "Right"))),
-    Variable("etiology", "Etiology", "categorical", (
-        ("bells_palsy", "Bell palsy"), ("ramsay_hunt", "Ramsay Hunt syndrome"),
-        ("acoustic_neuroma", "Acoustic neuroma"), ("trauma", "Trauma"),
-        ("iatrogenic", "Iatrogenic"), ("other", "Other"))),
+    Variable(
+        "etiology",
+        "Etiology",
+        "categorical",
+        (
+            ("bells_palsy", "Bell palsy"),
+            ("ramsay_hunt", "Ramsay Hunt syndrome"),
+            ("acoustic_neuroma", "Acoustic neuroma"),
+            ("trauma", "Trauma"),
+            ("iatrogenic", "Iatrogenic"),
+            ("other", "Other"),
+        ),
+    ),
     Variable("months_since_onset", "Time since onset, mo", "continuous"),
     Variable("prior_botox", "Prior botulinum toxin", "binary"),
     Variable("facelift", "Concurrent facelift", "binary"),
@@ -104,9 +123,11 @@ def parse_numbers(values: pd.Series, column: str) -> tuple[pd.Series, pd.Series]
     bad = numbers.isna() & cleaned.replace("", pd.NA).notna()
     if bad.any():
         first = values[bad].iloc[0]
-        raise ValueError(f"subjects column '{column}': {first!r} is not a number "
-                         f"({int(bad.sum())} such value(s)); correct it in the subjects file "
-                         "or leave the cell empty when unknown.")
+        raise ValueError(
+            f"subjects column '{column}': {first!r} is not a number "
+            f"({int(bad.sum())} such value(s)); correct it in the subjects file "
+            "or leave the cell empty when unknown."
+        )
     return numbers, top
 
 
@@ -127,8 +148,9 @@ def infer_variable(name: str, values: pd.Series) -> Variable:
         (``"90+"`` included), otherwise ``categorical`` with the values as levels, sorted.
     """
     text = values.astype("string").str.strip().replace("", pd.NA).dropna()
-    as_number = pd.to_numeric(text.str.replace(TOP_CODED.pattern, r"\1", regex=True),
-                              errors="coerce")
+    as_number = pd.to_numeric(
+        text.str.replace(TOP_CODED.pattern, r"\1", regex=True), errors="coerce"
+    )
     label = name.replace("_", " ").capitalize()
     if len(text) and as_number.notna().all():
         if set(as_number.unique()) <= {0.0, 1.0}:
@@ -188,8 +210,9 @@ def _skewed(values: np.ndarray) -> bool:
     return abs(_skewness(values)) > SKEWNESS_LIMIT
 
 
-def group_p(kind: str, statistic: str, samples: list[np.ndarray] | None,
-            table: np.ndarray | None) -> tuple[float, str]:
+def group_p(
+    kind: str, statistic: str, samples: list[np.ndarray] | None, table: np.ndarray | None
+) -> tuple[float, str]:
     """The P value comparing the groups on one variable, and the test's name.
 
     Parameters
@@ -242,15 +265,21 @@ def group_p(kind: str, statistic: str, samples: list[np.ndarray] | None,
         return float(stats.fisher_exact(table).pvalue), "Fisher exact test"
     # Small expected counts in a larger table: the χ2 statistic's P by Monte Carlo over
     # tables with the same margins, as R's chisq.test(simulate.p.value = TRUE, B = 9999).
-    method = stats.MonteCarloMethod(n_resamples=MONTE_CARLO_RESAMPLES,
-                                    rng=np.random.default_rng(MONTE_CARLO_SEED))
+    method = stats.MonteCarloMethod(
+        n_resamples=MONTE_CARLO_RESAMPLES, rng=np.random.default_rng(MONTE_CARLO_SEED)
+    )
     p = stats.chi2_contingency(table, correction=False, method=method).pvalue
     return float(p), f"Pearson χ2 test with Monte Carlo P ({MONTE_CARLO_RESAMPLES} tables)"
 
 
-def baseline_characteristics(subjects: pd.DataFrame, follow_up: pd.Series | None = None, *,
-                             by: str | None = None, variables: list[Variable] | None = None,
-                             compare: bool = True) -> pd.DataFrame:
+def baseline_characteristics(
+    subjects: pd.DataFrame,
+    follow_up: pd.Series | None = None,
+    *,
+    by: str | None = None,
+    variables: list[Variable] | None = None,
+    compare: bool = True,
+) -> pd.DataFrame:
     """Tidy Table 1: one row per variable, level and column group, unrounded.
 
     Parameters
@@ -317,58 +346,98 @@ def baseline_characteristics(subjects: pd.DataFrame, follow_up: pd.Series | None
             else:
                 numbers, top = raw.astype(float), pd.Series(False, index=raw.index)
             statistic = var.statistic or (
-                "median_iqr" if top.any() or _skewed(numbers.dropna().to_numpy()) else "mean_sd")
+                "median_iqr" if top.any() or _skewed(numbers.dropna().to_numpy()) else "mean_sd"
+            )
             samples = []
             for group, members in groups:
                 values = numbers[members].dropna().to_numpy()
                 if group != OVERALL:
                     samples.append(values)
-                q1, median, q3 = (np.quantile(values, [0.25, 0.5, 0.75]) if len(values)
-                                  else (math.nan,) * 3)
-                rows.append({
-                    "variable": var.name, "label": var.label, "kind": var.kind,
-                    "statistic": statistic, "level": "", "level_label": "", "group": group,
-                    "n": len(values), "missing": int(members.sum()) - len(values),
-                    "count": math.nan, "percent": math.nan,
-                    "mean": float(np.mean(values)) if len(values) else math.nan,
-                    "sd": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
-                    "median": median, "q1": q1, "q3": q3,
-                    "minimum": float(values.min()) if len(values) else math.nan,
-                    "maximum": float(values.max()) if len(values) else math.nan,
-                    "top_coded": int(top[members].sum()),
-                })
-            p, test = (group_p("continuous", statistic, samples, None) if by and compare
-                       else (math.nan, ""))
+                q1, median, q3 = (
+                    np.quantile(values, [0.25, 0.5, 0.75]) if len(values) else (math.nan,) * 3
+                )
+                rows.append(
+                    {
+                        "variable": var.name,
+                        "label": var.label,
+                        "kind": var.kind,
+                        "statistic": statistic,
+                        "level": "",
+                        "level_label": "",
+                        "group": group,
+                        "n": len(values),
+                        "missing": int(members.sum()) - len(values),
+                        "count": math.nan,
+                        "percent": math.nan,
+                        "mean": float(np.mean(values)) if len(values) else math.nan,
+                        "sd": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
+                        "median": median,
+                        "q1": q1,
+                        "q3": q3,
+                        "minimum": float(values.min()) if len(values) else math.nan,
+                        "maximum": float(values.max()) if len(values) else math.nan,
+                        "top_coded": int(top[members].sum()),
+                    }
+                )
+            p, test = (
+                group_p("continuous", statistic, samples, None)
+                if by and compare
+                else (math.nan, "")
+            )
         else:
             text = raw.astype("string").str.strip().replace("", pd.NA)
             if var.kind == "binary":
                 bad = text.dropna()[~text.dropna().isin(["0", "1"])]
                 if len(bad):
-                    raise ValueError(f"subjects column '{var.name}': {bad.iloc[0]!r} is not 0 or "
-                                     "1; record 1 for yes, 0 for no, or leave the cell empty when "
-                                     "unknown.")
+                    raise ValueError(
+                        f"subjects column '{var.name}': {bad.iloc[0]!r} is not 0 or "
+                        "1; record 1 for yes, 0 for no, or leave the cell empty when "
+                        "unknown."
+                    )
                 levels = [("0", "No"), ("1", "Yes")]
             else:
                 listed = [lv for lv in var.levels if (text == lv[0]).any()]
                 others = sorted(set(text.dropna()) - {raw for raw, _ in listed})
                 levels = listed + [(v, v) for v in others]
             shown = [("1", "")] if var.kind == "binary" else levels
-            counts = np.array([[int(((text == lv) & members).sum()) for lv, _ in levels]
-                               for group, members in groups[1:]]) if by else None
+            counts = (
+                np.array(
+                    [
+                        [int(((text == lv) & members).sum()) for lv, _ in levels]
+                        for group, members in groups[1:]
+                    ]
+                )
+                if by
+                else None
+            )
             for group, members in groups:
                 n = int((text.notna() & members).sum())
                 for level, level_label in shown:
                     count = int(((text == level) & members).sum())
-                    rows.append({
-                        "variable": var.name, "label": var.label, "kind": var.kind,
-                        "statistic": "n_percent", "level": level, "level_label": level_label,
-                        "group": group, "n": n, "missing": int(members.sum()) - n,
-                        "count": count, "percent": 100 * count / n if n else math.nan,
-                        "mean": math.nan, "sd": math.nan, "median": math.nan, "q1": math.nan,
-                        "q3": math.nan, "minimum": math.nan, "maximum": math.nan, "top_coded": 0,
-                    })
-            p, test = (group_p("categorical", "", None, counts) if by and compare
-                       else (math.nan, ""))
+                    rows.append(
+                        {
+                            "variable": var.name,
+                            "label": var.label,
+                            "kind": var.kind,
+                            "statistic": "n_percent",
+                            "level": level,
+                            "level_label": level_label,
+                            "group": group,
+                            "n": n,
+                            "missing": int(members.sum()) - n,
+                            "count": count,
+                            "percent": 100 * count / n if n else math.nan,
+                            "mean": math.nan,
+                            "sd": math.nan,
+                            "median": math.nan,
+                            "q1": math.nan,
+                            "q3": math.nan,
+                            "minimum": math.nan,
+                            "maximum": math.nan,
+                            "top_coded": 0,
+                        }
+                    )
+            p, test = group_p("categorical", "", None, counts) if by and compare else (math.nan, "")
         for row in rows:
             if row["variable"] == var.name:
                 row["p_value"], row["test"] = p, test

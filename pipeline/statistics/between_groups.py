@@ -34,22 +34,57 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["welch_t", "mann_whitney", "oneway_anova", "welch_anova", "kruskal_wallis",
-           "ancova", "compare_change", "compare_groupings", "RESULT_COLUMNS"]
+__all__ = [
+    "welch_t",
+    "mann_whitney",
+    "oneway_anova",
+    "welch_anova",
+    "kruskal_wallis",
+    "ancova",
+    "compare_change",
+    "compare_groupings",
+    "RESULT_COLUMNS",
+]
 
 _NAN = float("nan")
 _EXACT_MAX_N = 50  # R: exact Mann-Whitney p only when both groups have fewer than 50
 
 #: Columns of every result row (and of :func:`compare_change`'s table after its keys).
-RESULT_COLUMNS = ["test", "levels", "n", "n_total", "estimate", "ci_low", "ci_high",
-                  "statistic_name", "statistic", "df1", "df2", "p", "method", "note"]
+RESULT_COLUMNS = [
+    "test",
+    "levels",
+    "n",
+    "n_total",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "statistic_name",
+    "statistic",
+    "df1",
+    "df2",
+    "p",
+    "method",
+    "note",
+]
 
 
 def _row(test, levels, ns, **kw) -> dict:
-    row = {"test": test, "levels": " | ".join(map(str, levels)),
-           "n": " | ".join(str(int(n)) for n in ns), "n_total": int(sum(ns)),
-           "estimate": _NAN, "ci_low": _NAN, "ci_high": _NAN, "statistic_name": "",
-           "statistic": _NAN, "df1": _NAN, "df2": _NAN, "p": _NAN, "method": "", "note": ""}
+    row = {
+        "test": test,
+        "levels": " | ".join(map(str, levels)),
+        "n": " | ".join(str(int(n)) for n in ns),
+        "n_total": int(sum(ns)),
+        "estimate": _NAN,
+        "ci_low": _NAN,
+        "ci_high": _NAN,
+        "statistic_name": "",
+        "statistic": _NAN,
+        "df1": _NAN,
+        "df2": _NAN,
+        "p": _NAN,
+        "method": "",
+        "note": "",
+    }
     row.update(kw)
     return row
 
@@ -88,8 +123,15 @@ def welch_t(x, y, conf_level: float = 0.95) -> dict:
 def _welch_t(n: np.ndarray, m: np.ndarray, v: np.ndarray, conf_level: float) -> dict:
     """:func:`welch_t` from the two groups' sizes, means and variances."""
     nx, ny = int(n[0]), int(n[1])
-    out = {"estimate": _NAN, "ci_low": _NAN, "ci_high": _NAN, "statistic": _NAN,
-           "df1": _NAN, "p": _NAN, "note": ""}
+    out = {
+        "estimate": _NAN,
+        "ci_low": _NAN,
+        "ci_high": _NAN,
+        "statistic": _NAN,
+        "df1": _NAN,
+        "p": _NAN,
+        "note": "",
+    }
     if nx < 2 or ny < 2:
         out["note"] = "a group has fewer than 2 values: Welch t undefined"
         if nx and ny:
@@ -102,11 +144,16 @@ def _welch_t(n: np.ndarray, m: np.ndarray, v: np.ndarray, conf_level: float) -> 
     if se < 10 * np.finfo(float).eps * max(abs(mx), abs(my)) or se == 0:
         out["note"] = "data essentially constant: Welch t undefined"
         return out
-    df = (sx + sy) ** 2 / (sx ** 2 / (nx - 1) + sy ** 2 / (ny - 1))
+    df = (sx + sy) ** 2 / (sx**2 / (nx - 1) + sy**2 / (ny - 1))
     t = (mx - my) / se
     q = float(stats.t.ppf(1 - (1 - conf_level) / 2, df))
-    out.update(ci_low=float(mx - my - q * se), ci_high=float(mx - my + q * se), statistic=float(t),
-               df1=float(df), p=float(2 * stats.t.sf(abs(t), df)))
+    out.update(
+        ci_low=float(mx - my - q * se),
+        ci_high=float(mx - my + q * se),
+        statistic=float(t),
+        df1=float(df),
+        p=float(2 * stats.t.sf(abs(t), df)),
+    )
     return out
 
 
@@ -120,7 +167,7 @@ def _rank_sum_counts(m: int, n: int) -> np.ndarray:
     for r in range(1, total + 1):
         cnt[1:, r:] = cnt[1:, r:] + cnt[:-1, :-r]
     base = m * (m + 1) // 2
-    return cnt[m, base: base + m * n + 1]
+    return cnt[m, base : base + m * n + 1]
 
 
 def mann_whitney(x, y, *, ranks: np.ndarray | None = None) -> dict:
@@ -148,8 +195,12 @@ def mann_whitney(x, y, *, ranks: np.ndarray | None = None) -> dict:
     x, y = np.asarray(x, float), np.asarray(y, float)
     nx, ny = x.size, y.size
     if nx == 0 or ny == 0:
-        return {"statistic": _NAN, "p": _NAN, "method": "not computed",
-                "note": "a group is empty: Mann-Whitney undefined"}
+        return {
+            "statistic": _NAN,
+            "p": _NAN,
+            "method": "not computed",
+            "note": "a group is empty: Mann-Whitney undefined",
+        }
     # ``ranks``: the average ranks of x then y, when the caller has them already.
     r = stats.rankdata(np.concatenate([x, y])) if ranks is None else ranks
     _, ties = np.unique(r, return_counts=True)
@@ -168,13 +219,23 @@ def _mann_whitney(nx: int, ny: int, rank_sum_x: float, ties: np.ndarray) -> dict
         return {"statistic": w, "p": float(p), "method": "exact", "note": ""}
     z = w - nx * ny / 2
     N = nx + ny
-    sigma = math.sqrt(nx * ny / 12 * ((N + 1) - float(np.sum(ties.astype(float) ** 3 - ties)) / (N * (N - 1))))
+    sigma = math.sqrt(
+        nx * ny / 12 * ((N + 1) - float(np.sum(ties.astype(float) ** 3 - ties)) / (N * (N - 1)))
+    )
     if sigma == 0:
-        return {"statistic": w, "p": _NAN, "method": "normal approximation with continuity correction",
-                "note": "all values tied: Mann-Whitney undefined (R: p = NaN)"}
+        return {
+            "statistic": w,
+            "p": _NAN,
+            "method": "normal approximation with continuity correction",
+            "note": "all values tied: Mann-Whitney undefined (R: p = NaN)",
+        }
     z = (z - np.sign(z) * 0.5) / sigma
-    return {"statistic": w, "p": float(2 * min(stats.norm.cdf(z), stats.norm.sf(z))),
-            "method": "normal approximation with continuity correction", "note": ""}
+    return {
+        "statistic": w,
+        "p": float(2 * min(stats.norm.cdf(z), stats.norm.sf(z))),
+        "method": "normal approximation with continuity correction",
+        "note": "",
+    }
 
 
 def _groups(values, groups) -> tuple[list, list[np.ndarray]]:
@@ -219,8 +280,9 @@ def _oneway_anova(n: np.ndarray, m: np.ndarray, v: np.ndarray) -> dict:
         out["note"] = "no variation within groups: ANOVA undefined"
         return out
     F = ((n * (m - grand) ** 2).sum() / (k - 1)) / within
-    out.update(statistic=float(F), df1=float(k - 1), df2=float(N - k),
-               p=float(stats.f.sf(F, k - 1, N - k)))
+    out.update(
+        statistic=float(F), df1=float(k - 1), df2=float(N - k), p=float(stats.f.sf(F, k - 1, N - k))
+    )
     return out
 
 
@@ -256,7 +318,9 @@ def _welch_anova(n: np.ndarray, m: np.ndarray, v: np.ndarray) -> dict:
     k = n.size
     out = {"statistic": _NAN, "df1": _NAN, "df2": _NAN, "p": _NAN, "note": ""}
     if k < 2 or np.any(n < 2):
-        out["note"] = "fewer than 2 groups or a group with fewer than 2 values: Welch ANOVA undefined"
+        out["note"] = (
+            "fewer than 2 groups or a group with fewer than 2 values: Welch ANOVA undefined"
+        )
         return out
     if np.any(v == 0):
         out["note"] = "a group has no variation: Welch ANOVA undefined"
@@ -267,7 +331,9 @@ def _welch_anova(n: np.ndarray, m: np.ndarray, v: np.ndarray) -> dict:
     tmp = ((1 - w / sw) ** 2 / (n - 1)).sum() / (k * k - 1)
     F = (w * (m - mw) ** 2).sum() / ((k - 1) * (1 + 2 * (k - 2) * tmp))
     df2 = 1 / (3 * tmp)
-    out.update(statistic=float(F), df1=float(k - 1), df2=float(df2), p=float(stats.f.sf(F, k - 1, df2)))
+    out.update(
+        statistic=float(F), df1=float(k - 1), df2=float(df2), p=float(stats.f.sf(F, k - 1, df2))
+    )
     return out
 
 
@@ -293,7 +359,9 @@ def kruskal_wallis(values, groups) -> dict:
     r = stats.rankdata(allv)
     _, ties = np.unique(allv, return_counts=True)
     bounds = np.cumsum([0] + [x.size for x in xs])
-    return _kruskal_wallis([x.size for x in xs], [r[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])], ties)
+    return _kruskal_wallis(
+        [x.size for x in xs], [r[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])], ties
+    )
 
 
 def _kruskal_wallis(ns: list[int], rank_sums: list[float], ties: np.ndarray) -> dict:
@@ -305,11 +373,11 @@ def _kruskal_wallis(ns: list[int], rank_sums: list[float], ties: np.ndarray) -> 
         out["note"] = "fewer than 2 groups: Kruskal-Wallis undefined"
         return out
     N = int(sum(ns))
-    denom = 1 - float(np.sum(ties.astype(float) ** 3 - ties)) / (N ** 3 - N)
+    denom = 1 - float(np.sum(ties.astype(float) ** 3 - ties)) / (N**3 - N)
     if denom == 0:
         out["note"] = "all values tied: Kruskal-Wallis undefined (R: NaN)"
         return out
-    s = sum(r ** 2 / n for r, n in zip(rank_sums, ns))
+    s = sum(r**2 / n for r, n in zip(rank_sums, ns))
     H = (12 * s / (N * (N + 1)) - 3 * (N + 1)) / denom
     out.update(statistic=float(H), df1=float(k - 1), p=float(stats.chi2.sf(H, k - 1)))
     return out
@@ -328,8 +396,10 @@ class _Covariates:
         self._frame = frame
         # Complete cases: rows with every covariate (``lm``'s na.omit).
         self.complete = frame.notna().all(axis=1).to_numpy() if self.names else np.ones(rows, bool)
-        self._numbers = [pd.to_numeric(frame[c], errors="coerce").to_numpy(float, na_value=np.nan)
-                         for c in self.names]
+        self._numbers = [
+            pd.to_numeric(frame[c], errors="coerce").to_numpy(float, na_value=np.nan)
+            for c in self.names
+        ]
         self._text: dict[int, tuple[np.ndarray, int]] = {}
 
     def _text_codes(self, i: int) -> tuple[np.ndarray, int]:
@@ -432,11 +502,25 @@ def _full_rank(x: np.ndarray, xtx: np.ndarray) -> bool:
     return np.linalg.matrix_rank(x) == p
 
 
-def _ancova_of(pre: np.ndarray, post: np.ndarray, codes: np.ndarray, n_levels: int, cov: _Covariates,
-               conf_level: float) -> dict:
+def _ancova_of(
+    pre: np.ndarray,
+    post: np.ndarray,
+    codes: np.ndarray,
+    n_levels: int,
+    cov: _Covariates,
+    conf_level: float,
+) -> dict:
     """:func:`ancova` from arrays: ``codes`` in text order of the levels, -1 for none."""
-    out = {"estimate": _NAN, "ci_low": _NAN, "ci_high": _NAN, "statistic": _NAN,
-           "df1": _NAN, "df2": _NAN, "p": _NAN, "note": ""}
+    out = {
+        "estimate": _NAN,
+        "ci_low": _NAN,
+        "ci_high": _NAN,
+        "statistic": _NAN,
+        "df1": _NAN,
+        "df2": _NAN,
+        "p": _NAN,
+        "note": "",
+    }
     rows = np.flatnonzero(~np.isnan(pre) & ~np.isnan(post) & (codes >= 0) & cov.complete)
     codes = codes[rows]
     # Levels without a complete case drop out, as in R.
@@ -463,7 +547,9 @@ def _ancova_of(pre: np.ndarray, post: np.ndarray, codes: np.ndarray, n_levels: i
         out["note"] = "the model fits exactly: ANCOVA F undefined"
         return out
     F = ((rss0 - rss1) / (k - 1)) / (rss1 / df2)
-    out.update(statistic=float(F), df1=float(k - 1), df2=float(df2), p=float(stats.f.sf(F, k - 1, df2)))
+    out.update(
+        statistic=float(F), df1=float(k - 1), df2=float(df2), p=float(stats.f.sf(F, k - 1, df2))
+    )
     if k == 2:
         covariance = rss1 / df2 * np.linalg.inv(xtx)
         est, se = -float(beta1[-1]), math.sqrt(float(covariance[-1, -1]))
@@ -475,13 +561,20 @@ def _ancova_of(pre: np.ndarray, post: np.ndarray, codes: np.ndarray, n_levels: i
 def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Average ranks (1-based, ties share the mean of their positions, as R's ``rank``) of
     values already in ascending order, and the sizes of the runs of tied values."""
-    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if values.size else np.array([], int)
+    starts = (
+        np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if values.size else np.array([], int)
+    )
     ties = np.diff(np.r_[starts, values.size])
     return np.repeat(starts + (ties + 1) / 2, ties), ties
 
 
-def compare_groupings(pre, post, groupings: dict[str, tuple[np.ndarray, list]],
-                      covariates: pd.DataFrame | None = None, conf_level: float = 0.95) -> pd.DataFrame:
+def compare_groupings(
+    pre,
+    post,
+    groupings: dict[str, tuple[np.ndarray, list]],
+    covariates: pd.DataFrame | None = None,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """All between-group tests of change for one outcome under each of several groupings.
 
     Parameters
@@ -547,25 +640,80 @@ def compare_groupings(pre, post, groupings: dict[str, tuple[np.ndarray, list]],
                 by_change = np.argsort(change)
             in_order = by_change[grouped[by_change]]
             ranks, ties = _average_ranks(change[in_order])
-            rank_sums = list(np.bincount(codes[in_order], weights=ranks, minlength=len(labels))[present])
+            rank_sums = list(
+                np.bincount(codes[in_order], weights=ranks, minlength=len(labels))[present]
+            )
         if len(levels) == 2:
             wt = _welch_t(n, m, v, conf_level)
-            out.append(_row("Welch t", levels, ns, statistic_name="t", estimate=wt["estimate"],
-                            ci_low=wt["ci_low"], ci_high=wt["ci_high"], statistic=wt["statistic"],
-                            df1=wt["df1"], p=wt["p"], note=wt["note"]))
+            out.append(
+                _row(
+                    "Welch t",
+                    levels,
+                    ns,
+                    statistic_name="t",
+                    estimate=wt["estimate"],
+                    ci_low=wt["ci_low"],
+                    ci_high=wt["ci_high"],
+                    statistic=wt["statistic"],
+                    df1=wt["df1"],
+                    p=wt["p"],
+                    note=wt["note"],
+                )
+            )
             mw = _mann_whitney(ns[0], ns[1], rank_sums[0], ties)
-            out.append(_row("Mann-Whitney", levels, ns, statistic_name="W", statistic=mw["statistic"],
-                            p=mw["p"], method=mw["method"], note=mw["note"]))
+            out.append(
+                _row(
+                    "Mann-Whitney",
+                    levels,
+                    ns,
+                    statistic_name="W",
+                    statistic=mw["statistic"],
+                    p=mw["p"],
+                    method=mw["method"],
+                    note=mw["note"],
+                )
+            )
         for test, res, stat in (
-                ("one-way ANOVA", _oneway_anova(n, m, v), "F"),
-                ("Welch ANOVA", _welch_anova(n, m, v), "F"),
-                ("Kruskal-Wallis", _kruskal_wallis(ns, rank_sums, ties), "H")):
-            out.append(_row(test, levels, ns, statistic_name=stat, statistic=res["statistic"],
-                            df1=res["df1"], df2=res.get("df2", _NAN), p=res["p"], note=res["note"]))
+            ("one-way ANOVA", _oneway_anova(n, m, v), "F"),
+            ("Welch ANOVA", _welch_anova(n, m, v), "F"),
+            ("Kruskal-Wallis", _kruskal_wallis(ns, rank_sums, ties), "H"),
+        ):
+            out.append(
+                _row(
+                    test,
+                    levels,
+                    ns,
+                    statistic_name=stat,
+                    statistic=res["statistic"],
+                    df1=res["df1"],
+                    df2=res.get("df2", _NAN),
+                    p=res["p"],
+                    note=res["note"],
+                )
+            )
         an = _ancova_of(pre, post, codes, len(labels), cov, conf_level)
-        out.append(_row("ANCOVA", levels, ns, statistic_name="F", method=method,
-                        **{k: an[k] for k in ("estimate", "ci_low", "ci_high", "statistic", "df1", "df2",
-                                              "p", "note")}))
+        out.append(
+            _row(
+                "ANCOVA",
+                levels,
+                ns,
+                statistic_name="F",
+                method=method,
+                **{
+                    k: an[k]
+                    for k in (
+                        "estimate",
+                        "ci_low",
+                        "ci_high",
+                        "statistic",
+                        "df1",
+                        "df2",
+                        "p",
+                        "note",
+                    )
+                },
+            )
+        )
         if len(levels) < 2:
             for r in out:
                 r["note"] = r["note"] or "only one group level present"
@@ -573,8 +721,9 @@ def compare_groupings(pre, post, groupings: dict[str, tuple[np.ndarray, list]],
     return pd.DataFrame(rows, columns=["subgroup", *RESULT_COLUMNS])
 
 
-def compare_change(frame: pd.DataFrame, covariates: tuple[str, ...] = (),
-                   conf_level: float = 0.95) -> pd.DataFrame:
+def compare_change(
+    frame: pd.DataFrame, covariates: tuple[str, ...] = (), conf_level: float = 0.95
+) -> pd.DataFrame:
     """All between-group tests of change for one outcome and one grouping.
 
     Parameters
@@ -609,6 +758,11 @@ def compare_change(frame: pd.DataFrame, covariates: tuple[str, ...] = (),
     .. [1] Vickers, A. J. & Altman, D. G. (2001). Analysing controlled trials
        with baseline and follow up measurements. BMJ 323, 1123-1124.
     """
-    out = compare_groupings(frame["pre_value"], frame["post_value"], {"": _level_codes(frame["group_level"])},
-                            frame[list(covariates)] if covariates else None, conf_level)
+    out = compare_groupings(
+        frame["pre_value"],
+        frame["post_value"],
+        {"": _level_codes(frame["group_level"])},
+        frame[list(covariates)] if covariates else None,
+        conf_level,
+    )
     return out[RESULT_COLUMNS]

@@ -45,8 +45,16 @@ def pearson(x, y, conf_level: float = 0.95) -> dict:
     """
     x, y = _complete(x, y)
     n = x.size
-    out = {"n": n, "estimate": _NAN, "statistic": _NAN, "df": _NAN, "p": _NAN,
-           "ci_low": _NAN, "ci_high": _NAN, "note": ""}
+    out = {
+        "n": n,
+        "estimate": _NAN,
+        "statistic": _NAN,
+        "df": _NAN,
+        "p": _NAN,
+        "ci_low": _NAN,
+        "ci_high": _NAN,
+        "note": "",
+    }
     if n < 3:
         out["note"] = "fewer than 3 pairs: Pearson correlation test undefined"
         return out
@@ -88,15 +96,38 @@ def _prho(n: int, s: float, lower_tail: bool) -> float:
             ise = ((np.arange(1, n + 1) - perms) ** 2).sum(axis=1)
             ifr = int(np.sum(s <= ise))
         return (nfac - ifr if lower_tail else ifr) / nfac
-    c = (.2274, .2531, .1745, .0758, .1033, .3932, .0879, .0151, .0072, .0831, .0131, 4.6e-4)
+    c = (
+        0.2274,
+        0.2531,
+        0.1745,
+        0.0758,
+        0.1033,
+        0.3932,
+        0.0879,
+        0.0151,
+        0.0072,
+        0.0831,
+        0.0131,
+        4.6e-4,
+    )
     y = float(n)
     b = 1 / y
     x = (6.0 * (s - 1) * b / (y * y - 1) - 1) * math.sqrt(y - 1)
     y = x * x
-    u = x * b * (c[0] + b * (c[1] + c[2] * b)
-                 + y * (-c[3] + b * (c[4] + c[5] * b)
-                        - y * b * (c[6] + c[7] * b
-                                   - y * (c[8] - c[9] * b + y * b * (c[10] - c[11] * y)))))
+    u = (
+        x
+        * b
+        * (
+            c[0]
+            + b * (c[1] + c[2] * b)
+            + y
+            * (
+                -c[3]
+                + b * (c[4] + c[5] * b)
+                - y * b * (c[6] + c[7] * b - y * (c[8] - c[9] * b + y * b * (c[10] - c[11] * y)))
+            )
+        )
+    )
     y = u / math.exp(y / 2)
     pv = (-y if lower_tail else y) + float(stats.norm.cdf(x) if lower_tail else stats.norm.sf(x))
     return min(1.0, max(0.0, pv))
@@ -129,8 +160,17 @@ def spearman(x, y) -> dict:
     """
     x, y = _complete(x, y)
     n = x.size
-    out = {"n": n, "estimate": _NAN, "statistic": _NAN, "df": _NAN, "p": _NAN,
-           "ci_low": _NAN, "ci_high": _NAN, "p_method": "not computed", "note": ""}
+    out = {
+        "n": n,
+        "estimate": _NAN,
+        "statistic": _NAN,
+        "df": _NAN,
+        "p": _NAN,
+        "ci_low": _NAN,
+        "ci_high": _NAN,
+        "p_method": "not computed",
+        "note": "",
+    }
     if n < 3:
         out["note"] = "fewer than 3 pairs: Spearman correlation test undefined"
         return out
@@ -138,7 +178,7 @@ def spearman(x, y) -> dict:
         out["note"] = "a variable is constant: correlation undefined"
         return out
     rho = float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])
-    q = (n ** 3 - n) * (1 - rho) / 6
+    q = (n**3 - n) * (1 - rho) / 6
     ties = min(np.unique(x).size, np.unique(y).size) < n
     exact = n <= _PRHO_MAX_N and not ties
 
@@ -150,9 +190,13 @@ def spearman(x, y) -> dict:
         t = r / math.sqrt((1 - r * r) / (n - 2)) if abs(r) < 1 else math.copysign(math.inf, r)
         return float(stats.t.sf(t, n - 2) if lower_tail else stats.t.cdf(t, n - 2))
 
-    p = pspearman(q, False) if q > (n ** 3 - n) / 6 else pspearman(q, True)
-    out.update(estimate=rho, statistic=q, p=min(2 * p, 1.0),
-               p_method="AS 89" if exact else "t approximation")
+    p = pspearman(q, False) if q > (n**3 - n) / 6 else pspearman(q, True)
+    out.update(
+        estimate=rho,
+        statistic=q,
+        p=min(2 * p, 1.0),
+        p_method="AS 89" if exact else "t approximation",
+    )
     return out
 
 
@@ -195,11 +239,56 @@ def baseline_change_correlation(pairs: pd.DataFrame, conf_level: float = 0.95) -
         change = g["post_value"].to_numpy(dtype=float) - pre
         pr = pearson(pre, change, conf_level)
         sp = spearman(pre, change)
-        rows.append({"outcome": outcome, "score": score, "group": group, "method": "Pearson",
-                     **{k: pr[k] for k in ("n", "estimate", "statistic", "df", "p", "ci_low", "ci_high")},
-                     "p_method": "t", "note": pr["note"]})
-        rows.append({"outcome": outcome, "score": score, "group": group, "method": "Spearman",
-                     **{k: sp[k] for k in ("n", "estimate", "statistic", "df", "p", "ci_low", "ci_high",
-                                           "p_method", "note")}})
-    return pd.DataFrame(rows, columns=["outcome", "score", "group", "method", "n", "estimate",
-                                       "statistic", "df", "p", "ci_low", "ci_high", "p_method", "note"])
+        rows.append(
+            {
+                "outcome": outcome,
+                "score": score,
+                "group": group,
+                "method": "Pearson",
+                **{
+                    k: pr[k] for k in ("n", "estimate", "statistic", "df", "p", "ci_low", "ci_high")
+                },
+                "p_method": "t",
+                "note": pr["note"],
+            }
+        )
+        rows.append(
+            {
+                "outcome": outcome,
+                "score": score,
+                "group": group,
+                "method": "Spearman",
+                **{
+                    k: sp[k]
+                    for k in (
+                        "n",
+                        "estimate",
+                        "statistic",
+                        "df",
+                        "p",
+                        "ci_low",
+                        "ci_high",
+                        "p_method",
+                        "note",
+                    )
+                },
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "outcome",
+            "score",
+            "group",
+            "method",
+            "n",
+            "estimate",
+            "statistic",
+            "df",
+            "p",
+            "ci_low",
+            "ci_high",
+            "p_method",
+            "note",
+        ],
+    )

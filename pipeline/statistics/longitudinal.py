@@ -15,9 +15,27 @@ __all__ = ["visit_means"]
 
 _NAN = float("nan")
 
-COLUMNS = ["outcome", "score", "visit", "median_day", "n_observed", "estimate", "se", "ci_low",
-           "ci_high", "var_intercept", "var_slope", "cov_intercept_slope", "var_residual",
-           "n_subjects", "n_observations", "random_effects", "method", "converged", "note"]
+COLUMNS = [
+    "outcome",
+    "score",
+    "visit",
+    "median_day",
+    "n_observed",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "var_intercept",
+    "var_slope",
+    "cov_intercept_slope",
+    "var_residual",
+    "n_subjects",
+    "n_observations",
+    "random_effects",
+    "method",
+    "converged",
+    "note",
+]
 
 
 # What the ``method`` column says of every fit. lme4's REML criterion, profiled over the fixed
@@ -30,8 +48,14 @@ METHOD = "REML (profiled, per-subject sufficient statistics), Wald z intervals (
 SINGULAR_TOL = 1e-4
 
 
-def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: np.ndarray,
-                  n_visits: int, random_slope: bool) -> dict:
+def _profiled_fit(
+    subject: np.ndarray,
+    visit: np.ndarray,
+    time: np.ndarray,
+    y: np.ndarray,
+    n_visits: int,
+    random_slope: bool,
+) -> dict:
     """REML fit of ``y = mu_visit + b_0 [+ b_1 t] + e`` from per-subject sufficient statistics.
 
     ``subject`` and ``visit`` are integer codes (0..m-1, 0..n_visits-1). The criterion is lme4's
@@ -89,10 +113,13 @@ def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: n
         # so an evaluation costs O(patterns), not O(subjects).
         counts = x0.astype(np.int64)
         base = int(counts.max(initial=0)) + 1
-        if float(base) ** n_visits < 2.0 ** 62:
+        if float(base) ** n_visits < 2.0**62:
             # A pattern as one integer (visit counts as digits), far faster to group than rows.
-            _, first, which = np.unique(counts @ (base ** np.arange(n_visits, dtype=np.int64)),
-                                        return_index=True, return_inverse=True)
+            _, first, which = np.unique(
+                counts @ (base ** np.arange(n_visits, dtype=np.int64)),
+                return_index=True,
+                return_inverse=True,
+            )
             patterns = x0[first]
         else:
             patterns, which = np.unique(x0, axis=0, return_inverse=True)
@@ -117,7 +144,12 @@ def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: n
             lam = np.array([[l00, 0.0], [l10, l11]])
             n_i, st, stt = ztz[:, 0, 0], ztz[:, 0, 1], ztz[:, 1, 1]
             k00, k01, k10, k11 = n_i * l00 + st * l10, st * l11, st * l00 + stt * l10, stt * l11
-            m00, m01, m10, m11 = 1.0 + l00 * k00 + l10 * k10, l00 * k01 + l10 * k11, l11 * k10, 1.0 + l11 * k11
+            m00, m01, m10, m11 = (
+                1.0 + l00 * k00 + l10 * k10,
+                l00 * k01 + l10 * k11,
+                l11 * k10,
+                1.0 + l11 * k11,
+            )
             det = m00 * m11 - m01 * m10
             i00, i01, i10, i11 = m11 / det, -m01 / det, -m10 / det, m00 / det
             p0, p1 = l00 * x0 + l10 * x1, l11 * x1
@@ -145,8 +177,12 @@ def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: n
         values = [deviance(np.array([g])) for g in grid]
         k = int(np.argmin(values))
         lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
-        res = optimize.minimize_scalar(lambda t: deviance(np.array([t])), bounds=(lo, hi), method="bounded",
-                                       options={"xatol": 1e-12, "maxiter": 500})
+        res = optimize.minimize_scalar(
+            lambda t: deviance(np.array([t])),
+            bounds=(lo, hi),
+            method="bounded",
+            options={"xatol": 1e-12, "maxiter": 500},
+        )
         theta, converged = np.array([res.x]), bool(res.success)
         # Brent's bounded search never evaluates its end points: when the optimum is the boundary
         # (no between-subject variance) it stops a little above it, where the deviance, flat in
@@ -157,21 +193,38 @@ def _profiled_fit(subject: np.ndarray, visit: np.ndarray, time: np.ndarray, y: n
             theta = np.array([0.0])
     else:
         bounds = [(0.0, None), (None, None), (0.0, None)]
-        start = optimize.minimize(deviance, np.array([1.0, 0.0, 1.0]), method="Nelder-Mead",
-                                  options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000})
-        res = optimize.minimize(deviance, np.clip(start.x, [0, -np.inf, 0], None), method="L-BFGS-B",
-                                bounds=bounds, options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 5000})
+        start = optimize.minimize(
+            deviance,
+            np.array([1.0, 0.0, 1.0]),
+            method="Nelder-Mead",
+            options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000},
+        )
+        res = optimize.minimize(
+            deviance,
+            np.clip(start.x, [0, -np.inf, 0], None),
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 5000},
+        )
         best = res if res.fun <= start.fun else start
         theta, converged = best.x, bool(start.success or res.success)
     lam, a, beta, rss, _ = parts(theta)
     scale = rss / (big_n - p)
     # Nelder-Mead may end with a negative diagonal element: Lambda Lambda' is the same either way.
     singular = bool(np.any(np.abs(np.diag(lam)) < SINGULAR_TOL))
-    return {"fe": beta + centre, "cov_fe": scale * np.linalg.inv(a), "cov_re": scale * lam @ lam.T,
-            "scale": float(scale), "converged": converged, "singular": singular}
+    return {
+        "fe": beta + centre,
+        "cov_fe": scale * np.linalg.inv(a),
+        "cov_re": scale * lam @ lam.T,
+        "scale": float(scale),
+        "converged": converged,
+        "singular": singular,
+    }
 
 
-def visit_means(frame: pd.DataFrame, *, random_slope: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
+def visit_means(
+    frame: pd.DataFrame, *, random_slope: bool = False, conf_level: float = 0.95
+) -> pd.DataFrame:
     """Mean of one outcome at each visit from a linear mixed model.
 
     Parameters
@@ -249,11 +302,23 @@ def visit_means(frame: pd.DataFrame, *, random_slope: bool = False, conf_level: 
        linear mixed-effects models using lme4. J. Stat. Softw. 67(1).
     """
     frames = []
-    for (outcome, score), g in frame.dropna(subset=["value"]).groupby(["outcome", "score"], sort=False):
+    for (outcome, score), g in frame.dropna(subset=["value"]).groupby(
+        ["outcome", "score"], sort=False
+    ):
         visit, labels = pd.factorize(g["visit"])
-        frames.append(visit_means_coded(outcome, score, g["subject"].to_numpy(), visit, list(labels),
-                                        g["day"].to_numpy(float), g["value"].to_numpy(float),
-                                        random_slope=random_slope, conf_level=conf_level))
+        frames.append(
+            visit_means_coded(
+                outcome,
+                score,
+                g["subject"].to_numpy(),
+                visit,
+                list(labels),
+                g["day"].to_numpy(float),
+                g["value"].to_numpy(float),
+                random_slope=random_slope,
+                conf_level=conf_level,
+            )
+        )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
 
@@ -264,35 +329,67 @@ def _fit_rows(subject, visit, time, y, n_visits, random_slope) -> dict:
         return {"error": str(err)}
 
 
-_ESTIMATES = ("estimate", "se", "ci_low", "ci_high", "var_intercept", "var_slope", "cov_intercept_slope",
-              "var_residual")
+_ESTIMATES = (
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "var_intercept",
+    "var_slope",
+    "cov_intercept_slope",
+    "var_residual",
+)
 
 
-def _visit_rows(fit: dict, order: pd.Series, counts, base: dict, random_slope: bool, z: float) -> list[dict]:
+def _visit_rows(
+    fit: dict, order: pd.Series, counts, base: dict, random_slope: bool, z: float
+) -> list[dict]:
     rows = []
     for i, (v, day) in enumerate(order.items()):
         row = {**base, "visit": v, "median_day": float(day), "n_observed": int(counts[v])}
         if "error" in fit:
-            row.update({k: _NAN for k in _ESTIMATES}, converged=False,
-                       note=f"model could not be fitted: {fit['error']}")
+            row.update(
+                {k: _NAN for k in _ESTIMATES},
+                converged=False,
+                note=f"model could not be fitted: {fit['error']}",
+            )
         else:
             est, se = float(fit["fe"][i]), float(np.sqrt(fit["cov_fe"][i, i]))
             cov_re = fit["cov_re"]
             notes = [] if fit["converged"] else ["optimizer did not report convergence"]
             if fit["singular"]:
-                notes.append("boundary (singular) fit: a random-effect variance is estimated as zero"
-                             + (" or the intercept-slope correlation as +-1" if random_slope else ""))
-            row.update(estimate=est, se=se, ci_low=est - z * se, ci_high=est + z * se,
-                       var_intercept=float(cov_re[0, 0]),
-                       var_slope=float(cov_re[1, 1]) if random_slope else _NAN,
-                       cov_intercept_slope=float(cov_re[0, 1]) if random_slope else _NAN,
-                       var_residual=fit["scale"], converged=fit["converged"], note="; ".join(notes))
+                notes.append(
+                    "boundary (singular) fit: a random-effect variance is estimated as zero"
+                    + (" or the intercept-slope correlation as +-1" if random_slope else "")
+                )
+            row.update(
+                estimate=est,
+                se=se,
+                ci_low=est - z * se,
+                ci_high=est + z * se,
+                var_intercept=float(cov_re[0, 0]),
+                var_slope=float(cov_re[1, 1]) if random_slope else _NAN,
+                cov_intercept_slope=float(cov_re[0, 1]) if random_slope else _NAN,
+                var_residual=fit["scale"],
+                converged=fit["converged"],
+                note="; ".join(notes),
+            )
         rows.append(row)
     return rows
 
 
-def visit_means_coded(outcome: str, score: str, subject: np.ndarray, visit: np.ndarray, labels, day: np.ndarray,
-                      value: np.ndarray, *, random_slope: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
+def visit_means_coded(
+    outcome: str,
+    score: str,
+    subject: np.ndarray,
+    visit: np.ndarray,
+    labels,
+    day: np.ndarray,
+    value: np.ndarray,
+    *,
+    random_slope: bool = False,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """:func:`visit_means` of one outcome given as arrays.
 
     ``subject``: codes of any sortable type; ``visit``: integer indices into ``labels`` (the
@@ -306,7 +403,9 @@ def visit_means_coded(outcome: str, score: str, subject: np.ndarray, visit: np.n
     subject, _ = pd.factorize(np.asarray(subject), sort=True)
     # One canonical row order (subject, then visit code), so the sums are the same whatever
     # order the values arrived in.
-    label_rank = np.argsort(np.argsort(np.array(labels, dtype=object), kind="stable"), kind="stable")
+    label_rank = np.argsort(
+        np.argsort(np.array(labels, dtype=object), kind="stable"), kind="stable"
+    )
     order = np.lexsort((label_rank[np.asarray(visit)], subject))
     subject, visit = subject[order], np.asarray(visit, np.int64)[order]
     day, value = np.asarray(day, float)[order], np.asarray(value, float)[order]
@@ -315,12 +414,20 @@ def visit_means_coded(outcome: str, score: str, subject: np.ndarray, visit: np.n
     present = sorted((k for k in range(len(labels)) if seen[k]), key=lambda k: labels[k])
     medians = {k: float(np.median(day[visit == k])) for k in present}
     present.sort(key=lambda k: medians[k])
-    order = pd.Series([medians[k] for k in present], index=[labels[k] for k in present], dtype=float)
+    order = pd.Series(
+        [medians[k] for k in present], index=[labels[k] for k in present], dtype=float
+    )
     counts = pd.Series([int(seen[k]) for k in present], index=order.index)
     n_subjects = int(subject.max()) + 1 if subject.size else 0
     q = 2 if random_slope else 1
-    base = {"outcome": outcome, "score": score, "random_effects": "intercept + slope on years" if random_slope
-            else "intercept", "method": METHOD, "n_subjects": n_subjects, "n_observations": int(value.size)}
+    base = {
+        "outcome": outcome,
+        "score": score,
+        "random_effects": "intercept + slope on years" if random_slope else "intercept",
+        "method": METHOD,
+        "n_subjects": n_subjects,
+        "n_observations": int(value.size),
+    }
     # lme4::lmer stops in the second case too: it wants more observations than subjects ("number
     # of levels of each grouping factor must be < number of observations") and than random
     # effects ("number of observations <= number of random effects"); below that the
@@ -328,13 +435,25 @@ def visit_means_coded(outcome: str, score: str, subject: np.ndarray, visit: np.n
     if n_subjects < 2 or value.size <= len(order) + 1:
         note = "too few subjects or observations for a mixed model"
     elif value.size <= q * n_subjects:
-        note = (f"too few observations for the random effects ({value.size} observations, "
-                f"{q * n_subjects} random effects): they cannot be told from the residuals")
+        note = (
+            f"too few observations for the random effects ({value.size} observations, "
+            f"{q * n_subjects} random effects): they cannot be told from the residuals"
+        )
     else:
         note = ""
     if note:
-        rows = [{**base, **{k: _NAN for k in _ESTIMATES}, "visit": v, "median_day": float(d),
-                 "n_observed": int(counts[v]), "converged": False, "note": note} for v, d in order.items()]
+        rows = [
+            {
+                **base,
+                **{k: _NAN for k in _ESTIMATES},
+                "visit": v,
+                "median_day": float(d),
+                "n_observed": int(counts[v]),
+                "converged": False,
+                "note": note,
+            }
+            for v, d in order.items()
+        ]
     else:
         position = np.full(len(labels), -1, np.int64)
         position[present] = np.arange(len(present))

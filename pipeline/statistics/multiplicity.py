@@ -87,8 +87,9 @@ def _holm(q: np.ndarray) -> np.ndarray:
     return res
 
 
-def adjust_secondary(results: pd.DataFrame, *, primary: str = "", method: str = "holm",
-                     p_column: str = "p_used") -> pd.DataFrame:
+def adjust_secondary(
+    results: pd.DataFrame, *, primary: str = "", method: str = "holm", p_column: str = "p_used"
+) -> pd.DataFrame:
     """Add ``p_adj`` and ``p_adj_method`` to a results table.
 
     Parameters

@@ -24,21 +24,32 @@ def missing_values(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame
     s = study.name
     planned = outcomes_frame(study)
     # A score has one row per subject and visit (a visit is recorded once), so rows count subjects.
-    present = read_frame(con, f"""
+    present = read_frame(
+        con,
+        f"""
         SELECT outcome, score, visit, count(*) AS n
-        FROM ({planned_scores_sql(study, missing=False)}) GROUP BY ALL""")
+        FROM ({planned_scores_sql(study, missing=False)}) GROUP BY ALL""",
+    )
     present = present.set_index(["outcome", "score", "visit"])["n"]
     # Ordered as pandas orders them: by visit code, then stably by median day.
-    per_visit = read_frame(con, f"""
+    per_visit = read_frame(
+        con,
+        f"""
         SELECT visit, median(day) AS median_day, count(DISTINCT subject) AS subjects
-        FROM {s}.visits GROUP BY visit ORDER BY median_day, visit""").set_index("visit")
+        FROM {s}.visits GROUP BY visit ORDER BY median_day, visit""",
+    ).set_index("visit")
     summary = read_frame(con, f"SELECT * FROM {s}.pairing_summary")
-    n_subjects = int(con.execute(f"SELECT count(DISTINCT subject) FROM {s}.visits").fetchall()[0][0])
-    return missing_data_counts(present, per_visit, summary, planned[["outcome", "score"]], n_subjects)
+    n_subjects = int(
+        con.execute(f"SELECT count(DISTINCT subject) FROM {s}.visits").fetchall()[0][0]
+    )
+    return missing_data_counts(
+        present, per_visit, summary, planned[["outcome", "score"]], n_subjects
+    )
 
 
 def visit_estimates(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
-    """:func:`pipeline.statistics.longitudinal.visit_means` for every planned outcome, in plan order.
+    """:func:`pipeline.statistics.longitudinal.visit_means` for every planned outcome, in plan
+    order.
 
     Each outcome's values are read as integer codes (subject, visit) with day and value and
     fitted from sufficient statistics (:func:`~pipeline.statistics.longitudinal.visit_means_coded`),
@@ -50,21 +61,38 @@ def visit_estimates(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFram
     queries = planned_scores_sql(study, missing=False, separate=True)
     # Integer codes for subjects and visits, made once.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE subject_codes AS
-                    SELECT subject, row_number() OVER (ORDER BY subject) AS code FROM {s}.subjects""")
-    labels = [v for (v,) in con.execute(f"SELECT DISTINCT visit FROM {s}.visits ORDER BY visit").fetchall()]
-    con.execute("CREATE OR REPLACE TEMP TABLE visit_codes AS "
-                "SELECT unnest(?::VARCHAR[]) AS visit, generate_subscripts(?::VARCHAR[], 1) - 1 AS code",
-                [labels, labels])
+                    SELECT subject, row_number() OVER (ORDER BY subject) AS code
+                    FROM {s}.subjects""")
+    labels = [
+        v
+        for (v,) in con.execute(f"SELECT DISTINCT visit FROM {s}.visits ORDER BY visit").fetchall()
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE visit_codes AS "
+        "SELECT unnest(?::VARCHAR[]) AS visit, generate_subscripts(?::VARCHAR[], 1) - 1 AS code",
+        [labels, labels],
+    )
     frames = []
     try:
         for o, sql in zip(outcomes_frame(study).itertuples(index=False), queries):
             coded = con.execute(f"""
                 SELECT sc.code AS subject, vc.code AS visit, o.day, o.value
-                FROM ({sql}) o JOIN subject_codes sc USING (subject) JOIN visit_codes vc USING (visit)
+                FROM ({sql}) o JOIN subject_codes sc USING (subject)
+                JOIN visit_codes vc USING (visit)
             """).fetchnumpy()
-            frames.append(visit_means_coded(o.outcome, o.score, coded["subject"], coded["visit"], labels,
-                                            coded["day"], coded["value"], random_slope=plan.random_slope,
-                                            conf_level=plan.conf_level))
+            frames.append(
+                visit_means_coded(
+                    o.outcome,
+                    o.score,
+                    coded["subject"],
+                    coded["visit"],
+                    labels,
+                    coded["day"],
+                    coded["value"],
+                    random_slope=plan.random_slope,
+                    conf_level=plan.conf_level,
+                )
+            )
     finally:
         con.execute("DROP TABLE IF EXISTS subject_codes")
         con.execute("DROP TABLE IF EXISTS visit_codes")

@@ -84,8 +84,13 @@ def bowker(pre, post) -> dict:
     ok = ~(np.isnan(pre) | np.isnan(post))
     pre, post = pre[ok], post[ok]
     cats = np.unique(np.concatenate([pre, post]))
-    out = {"statistic": _NAN, "df": _NAN, "p": _NAN, "categories": " ".join(f"{c:g}" for c in cats),
-           "note": ""}
+    out = {
+        "statistic": _NAN,
+        "df": _NAN,
+        "p": _NAN,
+        "categories": " ".join(f"{c:g}" for c in cats),
+        "note": "",
+    }
     k = cats.size
     if k < 2:
         out["note"] = "fewer than 2 categories: symmetry test undefined"
@@ -100,17 +105,22 @@ def bowker(pre, post) -> dict:
     if not informative.any():
         out["note"] = "no off-diagonal pairs: symmetry test undefined"
         return out
-    stat = float(np.sum((upper[informative] - lower[informative]) ** 2 / (upper + lower)[informative]))
+    stat = float(
+        np.sum((upper[informative] - lower[informative]) ** 2 / (upper + lower)[informative])
+    )
     df = int(informative.sum())
     out.update(statistic=stat, df=float(df), p=float(stats.chi2.sf(stat, df)))
     if df < iu[0].size:
-        out["note"] = (f"{iu[0].size - df} of {iu[0].size} cell pairs empty: left out of the "
-                       "statistic and the df (R returns NaN)")
+        out["note"] = (
+            f"{iu[0].size - df} of {iu[0].size} cell pairs empty: left out of the "
+            "statistic and the df (R returns NaN)"
+        )
     return out
 
 
-def change_direction(pairs: pd.DataFrame, higher_is_better: dict[str, bool],
-                     ordinal: tuple[str, ...] = ()) -> pd.DataFrame:
+def change_direction(
+    pairs: pd.DataFrame, higher_is_better: dict[str, bool], ordinal: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Improved / unchanged / worsened counts with sign, McNemar and Bowker tests.
 
     Parameters
@@ -163,11 +173,42 @@ def change_direction(pairs: pd.DataFrame, higher_is_better: dict[str, bool],
             notes.append("Bowker not computed: not an ordinal outcome in the plan")
         if len(pre) == 0:
             notes.insert(0, "no pairs")
-        rows.append({"outcome": outcome, "score": score, "group": group, "n_pairs": len(pre),
-                     "n_improved": improved, "n_unchanged": len(pre) - up - down, "n_worsened": worsened,
-                     "sign_p": p_sign, "mcnemar_chi2": x2, "mcnemar_p": p_mc,
-                     "bowker_chi2": bw["statistic"], "bowker_df": bw["df"], "bowker_p": bw["p"],
-                     "categories": bw["categories"], "note": "; ".join(notes)})
-    return pd.DataFrame(rows, columns=["outcome", "score", "group", "n_pairs", "n_improved", "n_unchanged",
-                                       "n_worsened", "sign_p", "mcnemar_chi2", "mcnemar_p", "bowker_chi2",
-                                       "bowker_df", "bowker_p", "categories", "note"])
+        rows.append(
+            {
+                "outcome": outcome,
+                "score": score,
+                "group": group,
+                "n_pairs": len(pre),
+                "n_improved": improved,
+                "n_unchanged": len(pre) - up - down,
+                "n_worsened": worsened,
+                "sign_p": p_sign,
+                "mcnemar_chi2": x2,
+                "mcnemar_p": p_mc,
+                "bowker_chi2": bw["statistic"],
+                "bowker_df": bw["df"],
+                "bowker_p": bw["p"],
+                "categories": bw["categories"],
+                "note": "; ".join(notes),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "outcome",
+            "score",
+            "group",
+            "n_pairs",
+            "n_improved",
+            "n_unchanged",
+            "n_worsened",
+            "sign_p",
+            "mcnemar_chi2",
+            "mcnemar_p",
+            "bowker_chi2",
+            "bowker_df",
+            "bowker_p",
+            "categories",
+            "note",
+        ],
+    )

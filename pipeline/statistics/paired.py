@@ -47,17 +47,53 @@ _NAN = float("nan")
 
 #: Output columns of :func:`paired_tests`, in order.
 COLUMNS = [
-    "outcome", "score", "group", "pre_visit", "post_visit", "n_pairs",
-    "pre_mean", "pre_sd", "post_mean", "post_sd", "mean_diff", "sd_diff",
-    "ci_low", "ci_high", "t", "df", "p_t", "wilcoxon_v", "p_wilcoxon",
-    "wilcoxon_method", "hodges_lehmann", "dz", "dz_ci_low", "dz_ci_high",
-    "hedges_g", "rank_biserial", "shapiro_w", "shapiro_p", "test_used",
-    "p_used", "p_adj", "p_adj_method", "note",
+    "outcome",
+    "score",
+    "group",
+    "pre_visit",
+    "post_visit",
+    "n_pairs",
+    "pre_mean",
+    "pre_sd",
+    "post_mean",
+    "post_sd",
+    "mean_diff",
+    "sd_diff",
+    "ci_low",
+    "ci_high",
+    "t",
+    "df",
+    "p_t",
+    "wilcoxon_v",
+    "p_wilcoxon",
+    "wilcoxon_method",
+    "hodges_lehmann",
+    "dz",
+    "dz_ci_low",
+    "dz_ci_high",
+    "hedges_g",
+    "rank_biserial",
+    "shapiro_w",
+    "shapiro_p",
+    "test_used",
+    "p_used",
+    "p_adj",
+    "p_adj_method",
+    "note",
 ]
 
 #: The text columns of :data:`COLUMNS`; the others are numbers (``n_pairs`` an integer).
-TEXT_COLUMNS = ("outcome", "score", "group", "pre_visit", "post_visit", "wilcoxon_method", "test_used",
-                "p_adj_method", "note")
+TEXT_COLUMNS = (
+    "outcome",
+    "score",
+    "group",
+    "pre_visit",
+    "post_visit",
+    "wilcoxon_method",
+    "test_used",
+    "p_adj_method",
+    "note",
+)
 
 _TEST_LABELS = {"wilcoxon": "Wilcoxon signed-rank", "t": "paired t"}
 #: Test choices a plan may name; "auto" is decided per outcome by :func:`choose_test`.
@@ -170,30 +206,56 @@ def paired_t(pre, post, conf_level: float = 0.95) -> PairedTResult:
     d = post - pre
     n = int(d.size)
     if n == 0:
-        return PairedTResult(0, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN,
-                             "no complete pairs: t-test undefined")
+        return PairedTResult(
+            0, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, "no complete pairs: t-test undefined"
+        )
     mean = float(np.mean(d))
     if n < 2:
-        return PairedTResult(n, mean, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN,
-                             "fewer than 2 pairs: SD and t-test undefined "
-                             "(R: not enough 'x' observations)")
+        return PairedTResult(
+            n,
+            mean,
+            _NAN,
+            _NAN,
+            _NAN,
+            _NAN,
+            _NAN,
+            _NAN,
+            "fewer than 2 pairs: SD and t-test undefined (R: not enough 'x' observations)",
+        )
     var = float(np.var(d, ddof=1))
     sd = math.sqrt(var)
     df = float(n - 1)
     se = math.sqrt(var / n)  # R's formula, for R's test of constant data below
     if np.all(d == 0):
-        return PairedTResult(n, mean, sd, _NAN, _NAN, _NAN, df, _NAN,
-                             "all differences zero: t-test undefined "
-                             "(0/0; R returns t = NaN, p = NaN)")
+        return PairedTResult(
+            n,
+            mean,
+            sd,
+            _NAN,
+            _NAN,
+            _NAN,
+            df,
+            _NAN,
+            "all differences zero: t-test undefined (0/0; R returns t = NaN, p = NaN)",
+        )
     if se < 10 * np.finfo(float).eps * abs(mean):
-        return PairedTResult(n, mean, sd, _NAN, _NAN, _NAN, df, _NAN,
-                             "differences constant: t-test undefined "
-                             "(R: data are essentially constant)")
+        return PairedTResult(
+            n,
+            mean,
+            sd,
+            _NAN,
+            _NAN,
+            _NAN,
+            df,
+            _NAN,
+            "differences constant: t-test undefined (R: data are essentially constant)",
+        )
     # The cases above are where scipy would warn or divide by zero; R stops or returns NaN.
     res = stats.ttest_rel(post, pre)
     ci = res.confidence_interval(conf_level)
-    return PairedTResult(n, mean, sd, float(ci.low), float(ci.high), float(res.statistic), df,
-                         float(res.pvalue))
+    return PairedTResult(
+        n, mean, sd, float(ci.low), float(ci.high), float(res.statistic), df, float(res.pvalue)
+    )
 
 
 def wilcoxon_signed_rank(pre, post, *, distinct=None) -> WilcoxonResult:
@@ -276,15 +338,14 @@ def wilcoxon_signed_rank(pre, post, *, distinct=None) -> WilcoxonResult:
     """
     d = _differences(pre, post)
     if d.size == 0:
-        return WilcoxonResult(_NAN, _NAN, NOT_COMPUTED, 0,
-                              "no complete pairs: Wilcoxon undefined")
+        return WilcoxonResult(_NAN, _NAN, NOT_COMPUTED, 0, "no complete pairs: Wilcoxon undefined")
     zeros = bool(np.any(d == 0))
     d = d[d != 0]
     n = int(d.size)
     if n == 0:
-        return WilcoxonResult(0.0, _NAN, NORMAL_CC, 0,
-                              "all differences zero: Wilcoxon undefined "
-                              "(R: V = 0, p = NaN)")
+        return WilcoxonResult(
+            0.0, _NAN, NORMAL_CC, 0, "all differences zero: Wilcoxon undefined (R: V = 0, p = NaN)"
+        )
     # Average ranks of |d| as R's rank(), from the distinct differences (_signed_ranks).
     _, v, tie_sizes = _signed_ranks(*(distinct or _distinct_nonzero(d)), 0.0)
     ties = bool(np.any(tie_sizes > 1))
@@ -296,15 +357,18 @@ def wilcoxon_signed_rank(pre, post, *, distinct=None) -> WilcoxonResult:
     # scipy.stats.wilcoxon(d, zero_method="wilcox", correction=True, method="asymptotic") from
     # the distinct differences (see Notes).
     z = v - n * (n + 1) / 4
-    sigma = math.sqrt(n * (n + 1) * (2 * n + 1) / 24
-                      - float(np.sum(tie_sizes.astype(float) ** 3 - tie_sizes)) / 48)
+    sigma = math.sqrt(
+        n * (n + 1) * (2 * n + 1) / 24
+        - float(np.sum(tie_sizes.astype(float) ** 3 - tie_sizes)) / 48
+    )
     z = (z - np.sign(z) * 0.5) / sigma
     p = float(2 * min(stats.norm.cdf(z), stats.norm.sf(z)))
     return WilcoxonResult(v, p, NORMAL_CC, n)
 
 
-def _zeroin(f, ax: float, bx: float, fa: float, fb: float,
-            tol: float = 1e-4, maxit: int = 1000) -> float:
+def _zeroin(
+    f, ax: float, bx: float, fa: float, fb: float, tol: float = 1e-4, maxit: int = 1000
+) -> float:
     """Brent's root finder, step for step as R's ``uniroot`` (C ``R_zeroin2``).
 
     R's Hodges-Lehmann estimate in the normal-approximation case is the root
@@ -364,7 +428,9 @@ def _signrank_z(x: np.ndarray, shift: float) -> float:
     return _signrank_z_counts(values, counts, shift)
 
 
-def _signed_ranks(values: np.ndarray, counts: np.ndarray, shift: float) -> tuple[int, float, np.ndarray]:
+def _signed_ranks(
+    values: np.ndarray, counts: np.ndarray, shift: float
+) -> tuple[int, float, np.ndarray]:
     """Signed ranks of ``x - shift`` for the sample holding ``counts[k]`` copies of ``values[k]``
     (zeros dropped, average ranks for ties, as R's ``rank()``): the number ranked, the sum of
     the ranks of the positive ones, and the sizes of the tie groups of ``|x - shift|``.
@@ -404,7 +470,7 @@ def _signrank_z_counts(values: np.ndarray, counts: np.ndarray, shift: float) -> 
     if nx == 0:
         return _NAN
     zd = v_plus - nx * (nx + 1) / 4
-    sigma = math.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24 - float(np.sum(sizes ** 3 - sizes)) / 48)
+    sigma = math.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24 - float(np.sum(sizes**3 - sizes)) / 48)
     if sigma == 0:
         return _NAN
     return zd / sigma
@@ -468,10 +534,16 @@ def hodges_lehmann(pre, post, *, distinct=None) -> tuple[float, str]:
     lo, hi = float(x.min()), float(x.max())
     f_lo = _signrank_z_counts(values, counts, lo)
     if not math.isfinite(f_lo):
-        return (lo + hi) / 2, ("Hodges-Lehmann estimate is the midrange of the "
-                               "non-zero differences (all equal; as R)")
-    return _zeroin(lambda mu: _signrank_z_counts(values, counts, mu), lo, hi, f_lo,
-                   _signrank_z_counts(values, counts, hi)), ""
+        return (lo + hi) / 2, (
+            "Hodges-Lehmann estimate is the midrange of the non-zero differences (all equal; as R)"
+        )
+    return _zeroin(
+        lambda mu: _signrank_z_counts(values, counts, mu),
+        lo,
+        hi,
+        f_lo,
+        _signrank_z_counts(values, counts, hi),
+    ), ""
 
 
 def sign_test(pre, post) -> tuple[int, int, float]:
@@ -555,10 +627,12 @@ class EffectSizes:
 def _nct_ncp(t: float, df: float, prob: float) -> float:
     """The noncentrality ``ncp`` with ``P(T_df,ncp <= t) = prob`` (increasing
     ncp lowers the probability, so the root is unique)."""
+
     # special.nctdtr is the function stats.nct.cdf evaluates, without the per-call argument
     # handling that made this root search the slowest part of the paired tests.
     def f(ncp: float) -> float:
         return float(special.nctdtr(df, ncp, t)) - prob
+
     # Unit steps from t: the root lies a few units away, and scipy's noncentral t
     # returns NaN far out in the tails, so never bracket wider than needed.
     lo, hi = t - 1.0, t + 1.0
@@ -566,8 +640,7 @@ def _nct_ncp(t: float, df: float, prob: float) -> float:
         lo -= 1.0
     while f(hi) > 0:
         hi += 1.0
-    return float(optimize.brentq(f, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps,
-                                 maxiter=500))
+    return float(optimize.brentq(f, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500))
 
 
 def effect_sizes(pre, post, conf_level: float = 0.95, *, distinct=None) -> EffectSizes:
@@ -709,7 +782,7 @@ def _group_rows(codes: np.ndarray):
     """Per group number, the row positions in row order."""
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
-    return [order[bounds[g]:bounds[g + 1]] for g in range(bounds.size - 1)]
+    return [order[bounds[g] : bounds[g + 1]] for g in range(bounds.size - 1)]
 
 
 def _complete_pairs(pairs: pd.DataFrame, keys: list[str]):
@@ -889,15 +962,19 @@ def paired_tests(
     def planned_test(outcome) -> str:
         name = test.get(outcome, "wilcoxon") if isinstance(test, Mapping) else test
         if name not in TEST_CHOICES:
-            raise ValueError(f"test must be one of {', '.join(TEST_CHOICES)}, "
-                             f"got {name!r} for {outcome!r}")
+            raise ValueError(
+                f"test must be one of {', '.join(TEST_CHOICES)}, got {name!r} for {outcome!r}"
+            )
         return name
 
     # Keep groups before dropping incomplete rows, so an all-missing group
     # still reports n_pairs = 0 instead of silently disappearing.
     rows = []
-    groups = (_complete_pairs(pairs, ["outcome", "score", "group"]) if levels is None
-              else _pairs_by_level(pairs, levels, level_order))
+    groups = (
+        _complete_pairs(pairs, ["outcome", "score", "group"])
+        if levels is None
+        else _pairs_by_level(pairs, levels, level_order)
+    )
     for place, (outcome, score, group), pre, post in groups:
         tt = paired_t(pre, post, conf_level=conf_level)
         # The rank-based statistics share one sort of the differences (pre and post are complete).
@@ -912,24 +989,42 @@ def paired_tests(
             for part in x.split("; "):
                 if part and part not in notes:
                     notes.append(part)
-        rows.append({
-            "outcome": outcome, "score": score, "group": group,
-            "pre_visit": pre_visit, "post_visit": post_visit,
-            "n_pairs": tt.n,
-            "pre_mean": _mean(pre), "pre_sd": _sd(pre),
-            "post_mean": _mean(post), "post_sd": _sd(post),
-            "mean_diff": tt.mean_diff, "sd_diff": tt.sd_diff,
-            "ci_low": tt.ci_low, "ci_high": tt.ci_high,
-            "t": tt.t, "df": tt.df, "p_t": tt.p,
-            "wilcoxon_v": wt.v, "p_wilcoxon": wt.p, "wilcoxon_method": wt.method,
-            "hodges_lehmann": hl, "dz": es.dz, "dz_ci_low": es.dz_ci_low,
-            "dz_ci_high": es.dz_ci_high, "hedges_g": es.hedges_g,
-            "rank_biserial": es.rank_biserial, "shapiro_w": sw, "shapiro_p": sp,
-            "test_used": _TEST_LABELS[name],
-            "p_used": tt.p if name == "t" else wt.p,
-            "note": "; ".join(notes),
-            "_place": place,
-        })
+        rows.append(
+            {
+                "outcome": outcome,
+                "score": score,
+                "group": group,
+                "pre_visit": pre_visit,
+                "post_visit": post_visit,
+                "n_pairs": tt.n,
+                "pre_mean": _mean(pre),
+                "pre_sd": _sd(pre),
+                "post_mean": _mean(post),
+                "post_sd": _sd(post),
+                "mean_diff": tt.mean_diff,
+                "sd_diff": tt.sd_diff,
+                "ci_low": tt.ci_low,
+                "ci_high": tt.ci_high,
+                "t": tt.t,
+                "df": tt.df,
+                "p_t": tt.p,
+                "wilcoxon_v": wt.v,
+                "p_wilcoxon": wt.p,
+                "wilcoxon_method": wt.method,
+                "hodges_lehmann": hl,
+                "dz": es.dz,
+                "dz_ci_low": es.dz_ci_low,
+                "dz_ci_high": es.dz_ci_high,
+                "hedges_g": es.hedges_g,
+                "rank_biserial": es.rank_biserial,
+                "shapiro_w": sw,
+                "shapiro_p": sp,
+                "test_used": _TEST_LABELS[name],
+                "p_used": tt.p if name == "t" else wt.p,
+                "note": "; ".join(notes),
+                "_place": place,
+            }
+        )
     # Groups in order of first appearance in the (long) table, as groupby(sort=False) gives them.
     rows.sort(key=lambda row: row.pop("_place"))
     out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "p_adj_method")])
@@ -939,5 +1034,8 @@ def paired_tests(
         out = out.iloc[np.argsort(out["outcome"].map(rank).to_numpy(), kind="stable")]
     out = adjust_secondary(out.reset_index(drop=True), primary=primary, method=multiplicity)
     # Typed even when there is no row (no pairs at all): numbers stay numbers in the warehouse.
-    return out[COLUMNS].astype({c: object if c in TEXT_COLUMNS else float for c in COLUMNS}) \
+    return (
+        out[COLUMNS]
+        .astype({c: object if c in TEXT_COLUMNS else float for c in COLUMNS})
         .astype({"n_pairs": int})
+    )

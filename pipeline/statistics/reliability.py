@@ -74,7 +74,9 @@ def icc(ratings, conf_level: float = 0.95) -> pd.DataFrame:
     x = np.asarray(ratings, dtype=float)
     x = x[~np.isnan(x).any(axis=1)]
     n, k = x.shape if x.ndim == 2 else (0, 0)
-    base = pd.DataFrame({"type": [t for t, _ in ICC_FORMS], "description": [d for _, d in ICC_FORMS]})
+    base = pd.DataFrame(
+        {"type": [t for t, _ in ICC_FORMS], "description": [d for _, d in ICC_FORMS]}
+    )
     for c in ("icc", "f", "df1", "df2", "p", "ci_low", "ci_high"):
         base[c] = _NAN
     base["n_targets"], base["n_raters"], base["note"] = n, k, ""
@@ -111,7 +113,7 @@ def icc(ratings, conf_level: float = 0.95) -> pd.DataFrame:
     # Satterthwaite df for ICC2 (Shrout & Fleiss 1979, eq. for case 2), as psych::ICC.
     fj = msj / mse
     vn = (k - 1) * (n - 1) * (k * icc2 * fj + n * (1 + (k - 1) * icc2) - k * icc2) ** 2
-    vd = (n - 1) * k ** 2 * icc2 ** 2 * fj ** 2 + (n * (1 + (k - 1) * icc2) - k * icc2) ** 2
+    vd = (n - 1) * k**2 * icc2**2 * fj**2 + (n * (1 + (k - 1) * icc2) - k * icc2) ** 2
     v = vn / vd
     f2u, f2l = stats.f.ppf(q, n - 1, v), stats.f.ppf(q, v, n - 1)
     l2 = n * (msb - f2u * mse) / (f2u * (k * msj + (k * n - k - n) * mse) + n * msb)
@@ -167,7 +169,12 @@ def weighted_kappa(a, b, weights: str = "quadratic") -> dict:
     ok = ~(np.isnan(a) | np.isnan(b))
     a, b = a[ok], b[ok]
     cats = np.unique(np.concatenate([a, b]))
-    out = {"kappa": _NAN, "n": int(a.size), "categories": " ".join(f"{c:g}" for c in cats), "note": ""}
+    out = {
+        "kappa": _NAN,
+        "n": int(a.size),
+        "categories": " ".join(f"{c:g}" for c in cats),
+        "note": "",
+    }
     c = cats.size
     if a.size == 0 or c < 2:
         out["note"] = "fewer than 2 categories used: weighted kappa undefined"
@@ -184,12 +191,31 @@ def weighted_kappa(a, b, weights: str = "quadratic") -> dict:
     return out
 
 
-AGREEMENT_COLUMNS = ["instrument", "score", "raters", "statistic", "description", "estimate", "f", "df1", "df2",
-                     "p", "ci_low", "ci_high", "n_targets", "n_raters", "note"]
+AGREEMENT_COLUMNS = [
+    "instrument",
+    "score",
+    "raters",
+    "statistic",
+    "description",
+    "estimate",
+    "f",
+    "df1",
+    "df2",
+    "p",
+    "ci_low",
+    "ci_high",
+    "n_targets",
+    "n_raters",
+    "note",
+]
 
 
-def rater_agreement(scores: pd.DataFrame, raters: Sequence[str], weights: str = "quadratic",
-                    conf_level: float = 0.95) -> pd.DataFrame:
+def rater_agreement(
+    scores: pd.DataFrame,
+    raters: Sequence[str],
+    weights: str = "quadratic",
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """Agreement between raters who scored the same visits: the ICCs (:func:`icc`) over every
     listed rater, and the weighted kappa (:func:`weighted_kappa`) of each pair.
 
@@ -210,14 +236,31 @@ def rater_agreement(scores: pd.DataFrame, raters: Sequence[str], weights: str = 
         ``estimate``, the ICC's ``f``, ``df1``, ``df2``, ``p``, ``ci_low``, ``ci_high``,
         ``n_targets`` (visits rated by all), ``n_raters`` and ``note`` (why a value is NaN).
     """
-    wide = scores.pivot_table(index=["subject", "visit"], columns="rater", values="value", aggfunc="first")
+    wide = scores.pivot_table(
+        index=["subject", "visit"], columns="rater", values="value", aggfunc="first"
+    )
     wide = wide.reindex(columns=list(raters)).dropna()
-    rows = [icc(wide.to_numpy(float), conf_level).rename(columns={"type": "statistic", "icc": "estimate"})
-            .assign(raters=" | ".join(raters))]
+    rows = [
+        icc(wide.to_numpy(float), conf_level)
+        .rename(columns={"type": "statistic", "icc": "estimate"})
+        .assign(raters=" | ".join(raters))
+    ]
     for i, a in enumerate(raters):
-        for b in raters[i + 1:]:
+        for b in raters[i + 1 :]:
             k = weighted_kappa(wide[a], wide[b], weights)
-            rows.append(pd.DataFrame([{"statistic": f"weighted kappa ({weights})", "description": f"{a} vs {b}",
-                                       "estimate": k["kappa"], "n_targets": k["n"], "n_raters": 2,
-                                       "note": k["note"], "raters": f"{a} | {b}"}]))
+            rows.append(
+                pd.DataFrame(
+                    [
+                        {
+                            "statistic": f"weighted kappa ({weights})",
+                            "description": f"{a} vs {b}",
+                            "estimate": k["kappa"],
+                            "n_targets": k["n"],
+                            "n_raters": 2,
+                            "note": k["note"],
+                            "raters": f"{a} | {b}",
+                        }
+                    ]
+                )
+            )
     return pd.concat(rows, ignore_index=True)

@@ -45,8 +45,12 @@ def clopper_pearson(k: int, n: int, conf_level: float = 0.95) -> tuple[float, fl
     return low, high
 
 
-def responder_rates(pairs: pd.DataFrame, thresholds: dict[str, float],
-                    higher_is_better: dict[str, bool], conf_level: float = 0.95) -> pd.DataFrame:
+def responder_rates(
+    pairs: pd.DataFrame,
+    thresholds: dict[str, float],
+    higher_is_better: dict[str, bool],
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """Share of patients improving by at least the minimal important change.
 
     Parameters
@@ -86,8 +90,32 @@ def responder_rates(pairs: pd.DataFrame, thresholds: dict[str, float],
         threshold = float(thresholds[outcome])
         n, k = len(gain), int((gain >= threshold).sum())
         low, high = clopper_pearson(k, n, conf_level)
-        rows.append({"outcome": outcome, "score": score, "group": group, "threshold": threshold,
-                     "n_pairs": n, "n_responders": k, "proportion": k / n if n else _NAN,
-                     "ci_low": low, "ci_high": high, "note": "" if n else "no pairs"})
-    return pd.DataFrame(rows, columns=["outcome", "score", "group", "threshold", "n_pairs", "n_responders",
-                                       "proportion", "ci_low", "ci_high", "note"])
+        rows.append(
+            {
+                "outcome": outcome,
+                "score": score,
+                "group": group,
+                "threshold": threshold,
+                "n_pairs": n,
+                "n_responders": k,
+                "proportion": k / n if n else _NAN,
+                "ci_low": low,
+                "ci_high": high,
+                "note": "" if n else "no pairs",
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "outcome",
+            "score",
+            "group",
+            "threshold",
+            "n_pairs",
+            "n_responders",
+            "proportion",
+            "ci_low",
+            "ci_high",
+            "note",
+        ],
+    )

@@ -30,7 +30,9 @@ def pooled_label(subgroup: str, min_cell: int) -> str:
     return f"{subgroup}: levels of fewer than {min_cell} patients, pooled"
 
 
-def pool_small_levels(levels: pd.Series, subgroup: str, min_cell: int, *, pool: bool = True) -> pd.Series:
+def pool_small_levels(
+    levels: pd.Series, subgroup: str, min_cell: int, *, pool: bool = True
+) -> pd.Series:
     """Each subject's level with the small levels pooled or left out (NA).
 
     Parameters

@@ -50,9 +50,11 @@ def subgroup_levels(subjects: pd.DataFrame, subgroups: Sequence, min_cell: int) 
             values, _ = numbers_from_text(raw)
             bad = int((raw.notna() & values.isna()).sum())
             if bad:
-                raise ValueError(f"subgroup '{g.name}' splits column '{g.column}' at its median, but {bad} of "
-                                 "its values are not numbers. Use split = \"\" for a categorical column or "
-                                 "correct the values.")
+                raise ValueError(
+                    f"subgroup '{g.name}' splits column '{g.column}' at its median, but {bad} of "
+                    'its values are not numbers. Use split = "" for a categorical column or '
+                    "correct the values."
+                )
             level = pd.Series(pd.NA, index=values.index, dtype="string")
             if values.notna().any():  # no value, no median: every patient is in no level
                 median = float(values.median())
@@ -61,8 +63,11 @@ def subgroup_levels(subjects: pd.DataFrame, subgroups: Sequence, min_cell: int) 
         else:
             level = g.name + ": " + raw
         level = pool_small_levels(level, g.name, min_cell, pool=g.split != "median")
-        frames.append(pd.DataFrame({"subject": subjects["subject"], "subgroup": g.name, "group": level})
-                      .dropna(subset=["group"]))
+        frames.append(
+            pd.DataFrame(
+                {"subject": subjects["subject"], "subgroup": g.name, "group": level}
+            ).dropna(subset=["group"])
+        )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
 
