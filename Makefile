@@ -24,7 +24,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 report: $(VENV)/.installed
 	$(BIN)/outcomes report
 
+# ruff first: a change it would reformat, or a lint finding, fails the tests in seconds.
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 ui: $(VENV)/.installed
