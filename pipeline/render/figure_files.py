@@ -370,7 +370,13 @@ def _unchanged(entry: object, key: str, path: Path) -> bool:
 
 def _without_ctrl_c_here() -> None:
     """In the threads that hand out jobs: Ctrl-C is never delivered to them, so it always lands
-    in the caller's main thread, and the processes they start begin with it blocked too."""
+    in the caller's main thread, and the processes they start begin with it blocked too.
+
+    multiprocessing's resource tracker is started first: starting it blocks and then unblocks
+    SIGINT in the thread that starts it, which would undo the block for the first worker."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 

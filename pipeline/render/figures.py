@@ -210,8 +210,8 @@ def prepost_box(panels: list[dict], *, pre_label: str, post_label: str, footer: 
         n = len(panel["pairs"])
         with _labels_kept(ax):
             sns.boxplot(long(panel["pairs"]), x="when", y="value", order=labels, hue="when", hue_order=labels,
-                        palette=[OKABE_ITO[5], OKABE_ITO[0]], saturation=1, width=0.5, whis=1.5, showfliers=False,
-                        linecolor="black", linewidth=0.8, boxprops={"alpha": 0.35},
+                        palette=[OKABE_ITO[5], OKABE_ITO[0]], saturation=1, dodge=False, width=0.5, whis=1.5,
+                        showfliers=False, linecolor="black", linewidth=0.8, boxprops={"alpha": 0.35},
                         medianprops={"color": "black", "linewidth": 1.2}, legend=False, ax=ax)
         shown = _shown(panel["pairs"])
         with _seeded_jitter():
