@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline.render import figures
+from pipeline.render import figure_files, figures
 
 RNG = np.random.default_rng(7)
 PRE = RNG.integers(2, 7, 20).astype(float)
@@ -303,7 +303,7 @@ def test_ctrl_c_while_the_workers_start_hands_out_no_more_figures(tmp_path, monk
             super().submit(*args, **kwargs)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(figures, "ThreadPoolExecutor", InterruptedAfterStart)
+    monkeypatch.setattr(figure_files, "ThreadPoolExecutor", InterruptedAfterStart)
     specs = [figures.FigureSpec(f"f{i}", "c", figures.drawing(figures.slope_plot, PAIRS, title="t", ylabel="y",
                                                               pre_label="Before", post_label="After"),
                                 widths=("single",))

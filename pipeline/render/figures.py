@@ -1,113 +1,73 @@
-"""Publication figures: one theme, colour-blind-safe, reproducible bytes.
+"""Publication figures: what each figure shows, drawn with seaborn under one theme.
 
-Every figure is drawn at a journal column width (single 3.5 in, double 7 in)
-with fonts at print size (7-8 pt), and saved as PNG (300 dpi), TIFF (600 dpi,
-LZW, RGB), PDF (TrueType fonts embedded) and SVG (text kept as text). File
-metadata that would change from run to run (creation dates, SVG element ids,
-zip/TIFF tags) is fixed, so the same inputs give the same bytes. Figures show
-groups and distributions only: no subject is ever labelled.
+Every figure is drawn at a journal column width (single 3.5 in, double 7 in) with fonts at
+print size (7-8 pt), colour-blind-safe colours and one theme
+(:data:`pipeline.render.figure_theme.THEME`, put in force by :func:`_themed` around every
+figure function). Figures show groups and distributions only: no subject is ever labelled.
+Writing the files (PNG, TIFF, PDF, SVG with the same bytes for the same inputs), the render
+cache and the parallel drawing are in :mod:`pipeline.render.figure_files`; :func:`study_figures`
+lists a study's figures as :class:`FigureSpec` for it to export.
 
-A figure is described by a :class:`FigureSpec` whose ``make(width)`` draws it
-for a given width, so the same figure can be re-exported at another width or
-resolution (``outcomes export-figures``).
+seaborn draws the marks it draws the same way from the values given: box and strip plots
+(:func:`prepost_box`), point estimates (:func:`slope_plot`), lines (:func:`trajectory`),
+histograms and 100% stacked bars (:func:`change_distribution`, :func:`grade_shift`, both through
+``sns.histplot``) and the scatter of :func:`bland_altman`. It estimates nothing: means, counts
+and percentages are computed here (or by the pipeline) and given to it with ``errorbar=None``,
+as ``weights`` of one value per bar, or with ``estimator=None``; the boxes are matplotlib's box
+statistics of every value, which seaborn's box plot passes on. matplotlib draws what seaborn
+cannot take as given:
+
+* confidence intervals (:func:`slope_plot`, :func:`change_distribution`, :func:`trajectory`,
+  :func:`forest`): seaborn draws an interval only as one it computes from the raw values, so
+  precomputed bounds are drawn with ``errorbar``/``fill_between``; the forest plot is nothing
+  but such intervals (and section rows without one), so it is matplotlib throughout;
+* one line per patient in :func:`slope_plot`: ``sns.lineplot(units=...)`` would draw the same
+  lines through its semantic mapping, a call of ``ax.plot`` per line (slow with hundreds of
+  patients), and a width per number of patients would need a size mapping of every count;
+* reference lines and their labels (zero, bias, limits of agreement), and the patient flow
+  diagram (:func:`patient_flow`), which is boxes and arrows, not a plot of data.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import pickle
-import subprocess
-import sys
+import functools
 import textwrap
-import threading
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyBboxPatch, Rectangle
+# The t quantile from scipy.special, what scipy.stats.t.ppf computes.
+from scipy.special import stdtrit
 
-matplotlib.use("Agg")  # files only; never open a window
+from pipeline.render.figure_files import (  # noqa: F401  (public names of the figures)
+    DEFAULT_FORMATS, DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, WIDTHS, Drawing, FigureSpec, drawing, export, save,
+    width_folder,
+)
+from pipeline.render.figure_theme import THEME
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import FancyBboxPatch  # noqa: E402
-from PIL import Image  # noqa: E402
-# The t quantile from scipy.special, what scipy.stats.t.ppf computes: importing scipy.stats
-# would add about half a second to the start of every figure worker.
-from scipy.special import stdtrit  # noqa: E402
-
-SINGLE_COLUMN_IN = 3.5  # about 85-89 mm, the usual single-column width
-DOUBLE_COLUMN_IN = 7.0  # about 180 mm
-WIDTHS = {"single": SINGLE_COLUMN_IN, "double": DOUBLE_COLUMN_IN}
 # Okabe-Ito palette: distinguishable with every common colour-vision deficiency.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 IMPROVED, WORSENED, UNCHANGED = OKABE_ITO[0], OKABE_ITO[1], "0.65"
 # Six ordered grades, light (grade I, normal) to dark (grade VI): the cividis map is
 # designed to read the same with deuteranopia and in greyscale.
-GRADE_COLOURS = tuple(matplotlib.colormaps["cividis_r"](x) for x in np.linspace(0.05, 0.95, 6))
+GRADE_COLOURS = tuple(plt.colormaps["cividis_r"](x) for x in np.linspace(0.05, 0.95, 6))
 ROMAN = ("I", "II", "III", "IV", "V", "VI")
 
-THEME = {
-    "font.family": "DejaVu Sans",
-    "font.size": 8,
-    "axes.titlesize": 8,
-    "axes.labelsize": 8,
-    "xtick.labelsize": 7,
-    "ytick.labelsize": 7,
-    "legend.fontsize": 7,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.linewidth": 0.6,
-    "xtick.major.width": 0.6,
-    "ytick.major.width": 0.6,
-    "lines.linewidth": 1.0,
-    # No tight bounding box: the saved figure keeps exactly the column width asked for;
-    # constrained layout fits the labels inside it instead.
-    "savefig.bbox": None,
-    "figure.constrained_layout.use": True,
-    "svg.fonttype": "none",   # text stays text in SVG, editable by the journal
-    "pdf.fonttype": 42,       # TrueType fonts embedded in PDF
-    "svg.hashsalt": "facial-outcomes",  # fixed ids: same figure, same SVG bytes
-}
-
-DPI = {"png": 300, "tiff": 600}
-DEFAULT_FORMATS = ("png", "tiff", "pdf", "svg")
 FOOTER_IN = 0.2  # room at the bottom for the synthetic-data label
 
 
-@dataclass(frozen=True)
-class FigureSpec:
-    """One figure of a study: its file stem, a caption, how to draw it at a width, and the
-    widths the study run exports (``export-figures`` can ask for any width)."""
-
-    stem: str
-    caption: str
-    make: Callable[[float], plt.Figure]
-    widths: tuple[str, ...] = ("single", "double")
-
-
-@dataclass(frozen=True)
-class Drawing:
-    """A figure function with its data, drawn at a width when called: unlike a lambda it can
-    be sent to another process, so :func:`export` can draw figures in parallel."""
-
-    function: Callable[..., plt.Figure]
-    args: tuple = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def __call__(self, width: float) -> plt.Figure:
-        return self.function(*self.args, width=width, **self.kwargs)
-
-
-def drawing(function: Callable[..., plt.Figure], *args, **kwargs) -> Drawing:
-    return Drawing(function, args, kwargs)
+def _themed(function: Callable[..., plt.Figure]) -> Callable[..., plt.Figure]:
+    """``function`` drawing under :data:`THEME`: every figure function is, so the theme is set here only."""
+    @functools.wraps(function)
+    def themed(*args, **kwargs) -> plt.Figure:
+        with plt.rc_context(THEME):
+            return function(*args, **kwargs)
+    return themed
 
 
 # Figures that show one mark per patient (slope lines, points) draw at most this many
@@ -123,350 +83,6 @@ def _shown(frame: pd.DataFrame, limit: int = INDIVIDUALS_SHOWN) -> pd.DataFrame:
         return frame
     keep = np.sort(np.random.default_rng(0).choice(len(frame), size=limit, replace=False))
     return frame.iloc[keep]
-
-
-def _rgb(fig: plt.Figure, dpi: int) -> Image.Image:
-    """The figure rendered by Agg at ``dpi``, as an RGB image (journals reject alpha channels).
-
-    Drawn on the figure's Agg canvas and read from its buffer in place: at 600 dpi a
-    double-column figure is some 70 MB of RGBA, which savefig(format="rgba") would copy twice.
-    The figure is opaque, so dropping the alpha channel changes no pixel."""
-    original = fig.get_dpi()
-    fig.set_dpi(dpi)
-    try:
-        fig.canvas.draw()
-        buffer = fig.canvas.buffer_rgba()
-        height, width = buffer.shape[:2]
-        return Image.frombuffer("RGBA", (width, height), buffer, "raw", "RGBA", 0, 1).convert("RGB")
-    finally:
-        fig.set_dpi(original)
-
-
-# Compression level 1 of 9: PNGs about 8% larger than zlib's default 6, written in half the
-# time; the pixels are the same (PNG is lossless) and so are the bytes from run to run.
-PNG_COMPRESS_LEVEL = 1
-
-
-def _save_raster(image: Image.Image, path: Path, ext: str, dpi: int) -> None:
-    # Through Pillow, to control the file: RGB, the resolution tag, LZW for TIFF, and no
-    # other metadata (no software version or time), so bytes do not drift.
-    if ext == "png":
-        image.save(path, format="PNG", dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL)
-    else:
-        image.save(path, format="TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
-
-
-# Tables of an embedded TrueType font that a PDF viewer never reads: the PDF names each glyph
-# and its place itself (matplotlib works out glyphs and kerning from the font on disk when it
-# writes the text). Left out of each figure's font subset, the glyphs and their outlines are the
-# same, the PDF is smaller and renders the same, and subsetting takes a fifth of the time
-# (fontTools otherwise reads and prunes DejaVu Sans's large GSUB and GPOS tables for every PDF).
-PDF_UNUSED_FONT_TABLES = ("GDEF", "GPOS", "GSUB", "kern", "MATH")
-
-
-@contextmanager
-def _pdf_fonts_without_layout_tables():
-    """While saving a PDF: fontTools' subsetter drops :data:`PDF_UNUSED_FONT_TABLES` too
-    (matplotlib builds the subsetter's options itself, from these defaults)."""
-    from fontTools import subset
-
-    default = getattr(subset.Options, "_drop_tables_default", None)
-    if not isinstance(default, list):  # another fontTools: subset as matplotlib does
-        yield
-        return
-    subset.Options._drop_tables_default = default + [t for t in PDF_UNUSED_FONT_TABLES if t not in default]
-    try:
-        yield
-    finally:
-        subset.Options._drop_tables_default = default
-
-
-def _save_one(fig: plt.Figure, path: Path, ext: str, dpi: int | None) -> None:
-    if ext in DPI:
-        _save_raster(_rgb(fig, dpi or DPI[ext]), path, ext, dpi or DPI[ext])
-    elif ext == "svg":
-        fig.savefig(path, format="svg", metadata={"Date": None})
-    elif ext == "pdf":
-        with _pdf_fonts_without_layout_tables():
-            fig.savefig(path, format="pdf", dpi=dpi or DPI["png"],
-                        metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
-    else:
-        raise ValueError(f"unknown figure format {ext!r}; use one of {', '.join(DEFAULT_FORMATS)}")
-
-
-def save(fig: plt.Figure, folder: Path, stem: str, formats: tuple[str, ...] = DEFAULT_FORMATS,
-         dpi: int | None = None) -> list[Path]:
-    """Save ``fig`` in each format (``dpi`` overrides the format's default); return the paths."""
-    for ext in formats:
-        if ext not in DEFAULT_FORMATS:
-            raise ValueError(f"unknown figure format {ext!r}; use one of {', '.join(DEFAULT_FORMATS)}")
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    if not isinstance(fig.canvas, FigureCanvasAgg):  # made without pyplot: Agg lays it out and draws
-        FigureCanvasAgg(fig)
-    with plt.rc_context(THEME):
-        # Lay the figure out once, then freeze it: the layout is in inches and points, the
-        # same at every resolution, and recomputing it for each file is most of the cost.
-        # The layout engine runs on its own, as a draw would run it first: a whole drawing
-        # just to lay the figure out would cost as much again.
-        engine = fig.get_layout_engine()
-        if fig.axes and engine is not None:
-            engine.execute(fig)
-    # No layout engine at all from here, not even the placeholder set_layout_engine("none")
-    # leaves: with one, every savefig draws the whole figure once without output before drawing
-    # it for the file. (savefig puts back an absent engine as the rc settings say: hence these.)
-    with plt.rc_context({**THEME, "figure.autolayout": False, "figure.constrained_layout.use": False}):
-        fig.set_layout_engine(None)
-        # The layout solver's last bits vary from process to process (its internal maps are
-        # keyed by memory address), which would change the files' bytes: snap every axes to
-        # 1/10000 of the figure (under 0.001 in), invisible in print.
-        for ax in fig.axes:
-            ax.set_position([round(v, 4) for v in ax.get_position().bounds])
-            # Titles stay at the top of the axes, where matplotlib puts them unless the y axis
-            # has an offset text ("1e6") in their way: it otherwise checks that again from every
-            # tick label in each file's drawing, a tenth of the whole export.
-            if getattr(ax, "_autotitlepos", None) and not ax.yaxis.offsetText.get_text():
-                ax._autotitlepos = False
-        _pin_best_legends(fig)
-        # PNG at 300 dpi from the 600-dpi TIFF rendering, each pixel the mean of 2 x 2:
-        # one Agg rendering instead of two, and the PNG is supersampled, not worse.
-        shared = None
-        if dpi is None and {"png", "tiff"} <= set(formats) and DPI["tiff"] % DPI["png"] == 0:
-            shared = _rgb(fig, DPI["tiff"])
-        for ext in formats:
-            path = folder / f"{stem}.{ext}"
-            if shared is not None and ext in DPI:
-                image = shared if ext == "tiff" else shared.reduce(DPI["tiff"] // DPI["png"])
-                _save_raster(image, path, ext, DPI[ext])
-            else:
-                _save_one(fig, path, ext, dpi)
-            written.append(path)
-    plt.close(fig)
-    return written
-
-
-LEGEND_PLACES = ("upper right", "upper left", "lower left", "lower right", "right", "center left",
-                 "center right", "lower center", "upper center", "center")
-
-
-def _pin_best_legends(fig: plt.Figure) -> None:
-    """Fix each loc="best" legend at the place matplotlib chose for it, once.
-
-    "best" is one of the ten named places, the one covering the fewest data; finding it tests
-    every line of the axes against each place, in every drawing (a third of a slope plot's time
-    with hundreds of patients' lines). Chosen once, every file also shows the legend in the
-    same place."""
-    renderer = None
-    for ax in fig.axes:
-        legend = ax.get_legend()
-        if legend is None or getattr(legend, "_loc", None) != 0:  # not "best" (0)
-            continue
-        renderer = renderer or fig.canvas.get_renderer()
-        chosen = legend.get_window_extent(renderer).bounds
-        for place in LEGEND_PLACES:
-            legend.set_loc(place)
-            if legend.get_window_extent(renderer).bounds == chosen:
-                break
-        else:  # not at a named place (matplotlib changed how it chooses): choose every time
-            legend.set_loc("best")
-
-
-def width_folder(folder: Path, width: str) -> Path:
-    """Single-column files go in ``figures/``, double-column ones in ``figures/double_column/``."""
-    return folder if width == "single" else folder / f"{width}_column"
-
-
-def _draw_and_save(job: tuple[FigureSpec, str, Path, tuple[str, ...], int | None]) -> list[Path]:
-    spec, width, folder, formats, dpi = job
-    with plt.rc_context(THEME):
-        fig = spec.make(WIDTHS[width])
-    return save(fig, folder, spec.stem, formats, dpi)
-
-
-def _workers(n_jobs: int) -> int:
-    """Processes for ``n_jobs`` figure files: one per core, but a single process for a few
-    figures, where starting another interpreter (about 2 s of imports) costs more than it saves."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, n_jobs // 4))
-
-
-def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | None = None,
-           formats: tuple[str, ...] = DEFAULT_FORMATS, dpi: int | None = None,
-           layout: Callable[[Path, str], Path] = width_folder, workers: int | None = None) -> list[Path]:
-    """Draw every figure at each width (default: the spec's own widths) and save it in
-    every format; returns the paths in a fixed order.
-
-    Figures are independent, so with ``workers`` > 1 (default: one per core when there are
-    enough figures) they are drawn in that many processes, this one and ``workers - 1`` fresh
-    ones; each file's bytes are the same either way. Specs whose ``make`` cannot be sent to
-    another process (a lambda) are drawn here, every time.
-
-    A figure whose data, settings and drawing code are unchanged since it was last written
-    here, and whose files are still the bytes written then, is not drawn again: drawing is
-    deterministic, so it would give the same bytes. ``folder/.rendered.json`` records, per
-    file, the key it was drawn from and its SHA-256.
-    """
-    jobs = []
-    for spec in specs:
-        for width in widths or spec.widths:
-            if width not in WIDTHS:
-                raise ValueError(f"unknown width {width!r}; use single (3.5 in) or double (7 in)")
-            jobs.append((spec, width, layout(folder, width), tuple(formats), dpi))
-    try:
-        # Keyed without the output folder itself, so that the record is the same wherever
-        # the reports are written.
-        code = _code_key()
-        pickled = [pickle.dumps(job[:2] + (_relative(job[2], folder),) + job[3:], protocol=5) for job in jobs]
-        keys = [hashlib.sha256(code + data).hexdigest() for data in pickled]
-    except (pickle.PicklingError, AttributeError, TypeError):  # a lambda: drawn here, every time
-        keys = None
-    manifest_path = Path(folder) / RENDERED
-    manifest = _read_manifest(manifest_path) if keys else {}
-    results: list[list[Path] | None] = [None] * len(jobs)
-    todo = []
-    for i, job in enumerate(jobs):
-        paths = _job_paths(job)
-        if keys and all(_unchanged(manifest.get(_relative(path, folder)), keys[i], path) for path in paths):
-            results[i] = paths
-        else:
-            todo.append(i)
-    workers = 1 if keys is None else _workers(len(todo)) if workers is None else min(workers, len(todo))
-    if workers <= 1:
-        drawn = [_draw_and_save(jobs[i]) for i in todo]
-    else:
-        # The longest drawings first, so that the processes finish together, on short ones:
-        # the more data a figure is given (panels, patients) and the wider it is, the longer.
-        todo.sort(key=lambda i: (len(pickled[i]), WIDTHS[jobs[i][1]]), reverse=True)
-        drawn = _in_processes([jobs[i] for i in todo], workers)
-    for i, paths in zip(todo, drawn):
-        results[i] = paths
-    if keys:
-        for i in todo:  # the files left alone keep their entries: already checked above
-            for path in results[i]:
-                manifest[_relative(path, folder)] = {"key": keys[i], "sha256": _sha256(path)}
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = manifest_path.with_suffix(".partial")
-        partial.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n", encoding="utf-8")
-        partial.replace(manifest_path)  # whole or not at all, even if the run is killed here
-    return [path for paths in results for path in paths]
-
-
-RENDERED = ".rendered.json"
-
-
-def _code_key() -> bytes:
-    """What, besides a figure's data and settings, decides its bytes: this module's code and
-    the versions of the libraries that draw and encode it."""
-    from importlib import metadata
-
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    for package in ("matplotlib", "pillow", "numpy", "pandas", "fonttools"):
-        try:
-            digest.update(f"{package}={metadata.version(package)};".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(f"{package}=none;".encode())
-    return digest.digest()
-
-
-def _job_paths(job: tuple) -> list[Path]:
-    spec, _, folder, formats, _ = job
-    return [Path(folder) / f"{spec.stem}.{ext}" for ext in formats]
-
-
-def _relative(path: Path, folder: Path) -> str:
-    path = Path(path)
-    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.as_posix()
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # none yet, or unreadable: draw everything again
-        return {}
-    return manifest if isinstance(manifest, dict) else {}
-
-
-def _unchanged(entry: object, key: str, path: Path) -> bool:
-    return (isinstance(entry, dict) and entry.get("key") == key and path.is_file()
-            and entry.get("sha256") == _sha256(path))
-
-
-def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
-    """Run :func:`_draw_and_save` over ``jobs`` here and in ``workers - 1`` fresh interpreters
-    (``python -m pipeline.render.figures``), each taking the next job as it finishes one.
-
-    Plain subprocesses rather than :mod:`multiprocessing`: its "spawn" re-runs the caller's
-    main script in every worker (harmful in a script without a ``__main__`` guard), and
-    "fork" would copy a process that may hold DuckDB's or Dagster's threads and locks.
-    This process draws too (its other threads only pass jobs to the workers and never touch
-    matplotlib), so one core needs no extra interpreter start.
-    """
-    pending = list(enumerate(jobs))
-    results: list[list[Path] | None] = [None] * len(jobs)
-    lock = threading.Lock()
-
-    def take():
-        with lock:
-            return pending.pop(0) if pending else None
-
-    def drive() -> None:
-        # In a session of its own: Ctrl-C in the terminal reaches the caller only, which
-        # stops handing out jobs and closes the workers' input, so they end quietly.
-        worker = subprocess.Popen([sys.executable, "-m", "pipeline.render.figures"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, start_new_session=True)
-        try:
-            while (item := take()) is not None:
-                index, job = item
-                pickle.dump(job, worker.stdin)
-                worker.stdin.flush()
-                try:
-                    status, value = pickle.load(worker.stdout)
-                except EOFError:
-                    raise RuntimeError(f"the process drawing figure {job[0].stem!r} stopped "
-                                       f"(exit code {worker.wait()})") from None
-                if status != "ok":
-                    raise RuntimeError(f"figure {job[0].stem!r} ({job[1]} column) failed: {value}")
-                results[index] = value
-        finally:
-            worker.stdin.close()  # the worker's signal to exit
-            worker.wait()
-
-    with ThreadPoolExecutor(workers - 1) as pool:
-        try:
-            # Inside the try: a Ctrl-C while the workers start must stop the handing out of
-            # jobs too, or leaving the pool would wait for the workers to draw every figure.
-            drivers = [pool.submit(drive) for _ in range(workers - 1)]
-            while (item := take()) is not None:
-                index, job = item
-                results[index] = _draw_and_save(job)
-        except BaseException:  # Ctrl-C included: hand out no more jobs; workers finish their current one
-            with lock:
-                pending.clear()
-            raise
-        for done in drivers:
-            done.result()
-    return results
-
-
-def _serve() -> None:
-    """A figure worker: read pickled jobs from stdin until it closes, answer each on stdout."""
-    answers = sys.stdout.buffer
-    sys.stdout = sys.stderr  # anything printed while drawing must not corrupt the answers
-    while True:
-        try:
-            job = pickle.load(sys.stdin.buffer)
-        except EOFError:
-            return
-        try:
-            answer = ("ok", _draw_and_save(job))
-        except Exception as err:  # sent back to the caller, which raises it with the figure's name
-            answer = ("error", f"{type(err).__name__}: {err}")
-        pickle.dump(answer, answers)
-        answers.flush()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -500,14 +116,36 @@ def _wrap(text: str, width: float, per_inch: int = 11) -> str:
     return textwrap.fill(text, max(12, int(width * per_inch)))
 
 
-def _jitter(n: int, spread: float = 0.13) -> np.ndarray:
-    # Seeded, so the same data give the same picture (and the same bytes).
-    return np.random.default_rng(0).uniform(-spread, spread, n)
+@contextmanager
+def _seeded_jitter(seed: int = 0):
+    """seaborn's strip plot jitters with numpy's global generator: seeded while it draws, so the
+    same data give the same picture (and the same bytes), and put back as it was after."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+@contextmanager
+def _labels_kept(ax):
+    """While seaborn draws into ``ax``: the axis labels stay the figure's own. seaborn names an
+    unlabelled axis after its data, checking first whether any tick label shows, which lays out
+    every tick label: most of the time of a seaborn call on a small cohort. With a placeholder
+    label it skips both; the labels are put back as they were."""
+    labels = ax.get_xlabel(), ax.get_ylabel()
+    ax.set(xlabel="_", ylabel="_")
+    try:
+        yield
+    finally:
+        ax.set(xlabel=labels[0], ylabel=labels[1])
 
 
 # --------------------------------------------------------------------------- figures
 
 
+@_themed
 def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, post_label: str,
                conf_level: float = 0.95, footer: str = "", width: float = SINGLE_COLUMN_IN) -> plt.Figure:
     """Paired slope plot: one thin line per patient, the mean (with CI) drawn over them.
@@ -517,34 +155,39 @@ def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, 
     :data:`INDIVIDUALS_SHOWN` patients the lines are a random sample (the title says so);
     the mean and its CI use every patient.
     """
-    with plt.rc_context(THEME):
-        fig = _figure(width, 3.0 if width < 5 else 3.4, footer)
-        ax = fig.add_subplot()
-        pre, post = pairs["pre_value"].to_numpy(float), pairs["post_value"].to_numpy(float)
-        # Patients with the same pre and post values share one line, drawn wider: on an
-        # ordinal scale (House-Brackmann) lines would otherwise hide one another.
-        shown = _shown(pairs)
-        shared = shown.groupby(["pre_value", "post_value"]).size().reset_index(name="count")
-        # Lines made directly rather than by ax.plot, whose argument handling costs more than the
-        # line itself when there are hundreds; the errorbar below rescales the axes to them.
-        for a, b, count in shared.itertuples(index=False):
-            ax.add_line(Line2D([0, 1], [a, b], color="0.55", alpha=0.45, linewidth=0.6 * np.sqrt(count), zorder=1))
-        means, halves = zip(*(_mean_ci(v, conf_level) for v in (pre, post)))
-        ax.errorbar([0, 1], means, yerr=halves, color=OKABE_ITO[0], linewidth=2, marker="o",
-                    markersize=5, capsize=3, zorder=3, label=f"Mean ({conf_level:.0%} CI)")
-        ax.set_xticks([0, 1], [pre_label, post_label])
-        ax.set_xlim(-0.3, 1.3)
-        ax.set_ylabel(ylabel)
-        caption = f"n = {len(pairs):,} patients"
-        if len(shown) < len(pairs):
-            caption += f"; lines: random {len(shown)}"
-        if shared["count"].max() > 1:
-            caption += "; wider lines: more patients"
-        ax.set_title(_wrap(title, width) + "\n" + _wrap(caption, width), loc="left", fontsize=8)
-        ax.legend(frameon=False, loc="best")
+    fig = _figure(width, 3.0 if width < 5 else 3.4, footer)
+    ax = fig.add_subplot()
+    pre, post = pairs["pre_value"].to_numpy(float), pairs["post_value"].to_numpy(float)
+    # Patients with the same pre and post values share one line, drawn wider: on an
+    # ordinal scale (House-Brackmann) lines would otherwise hide one another.
+    shown = _shown(pairs)
+    shared = shown.groupby(["pre_value", "post_value"]).size().reset_index(name="count")
+    # Lines made directly rather than by ax.plot, whose argument handling costs more than the
+    # line itself when there are hundreds.
+    for a, b, count in shared.itertuples(index=False):
+        ax.add_line(Line2D([0, 1], [a, b], color="0.55", alpha=0.45, linewidth=0.6 * np.sqrt(count), zorder=1))
+    means, halves = zip(*(_mean_ci(v, conf_level) for v in (pre, post)))
+    labels = [pre_label, post_label]
+    with _labels_kept(ax):
+        sns.pointplot(x=labels, y=list(means), order=labels, errorbar=None, color=OKABE_ITO[0], markers="o",
+                      linewidth=2, markersize=5, markeredgewidth=1, zorder=3, ax=ax)
+    mean_line = ax.get_lines()[-1]
+    interval = ax.errorbar([0, 1], means, yerr=halves, fmt="none", ecolor=OKABE_ITO[0], elinewidth=2,
+                           capsize=3, zorder=3)
+    ax.set_xlim(-0.3, 1.3)
+    ax.set_xlabel("")
+    ax.set_ylabel(ylabel)
+    caption = f"n = {len(pairs):,} patients"
+    if len(shown) < len(pairs):
+        caption += f"; lines: random {len(shown)}"
+    if shared["count"].max() > 1:
+        caption += "; wider lines: more patients"
+    ax.set_title(_wrap(title, width) + "\n" + _wrap(caption, width), loc="left", fontsize=8)
+    ax.legend([(interval, mean_line)], [f"Mean ({conf_level:.0%} CI)"], frameon=False, loc="best")
     return fig
 
 
+@_themed
 def prepost_box(panels: list[dict], *, pre_label: str, post_label: str, footer: str = "",
                 width: float = DOUBLE_COLUMN_IN) -> plt.Figure:
     """Box plots before and after with every patient's value as a point, one panel per outcome.
@@ -556,33 +199,43 @@ def prepost_box(panels: list[dict], *, pre_label: str, post_label: str, footer: 
     rows, cols = _grid(len(panels), width)
     fig = _figure(width, 2.4 * rows + 0.2, footer)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    labels = [pre_label, post_label]
+
+    def long(pairs: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"when": np.repeat(labels, len(pairs)),
+                             "value": np.concatenate([pairs["pre_value"].to_numpy(float),
+                                                      pairs["post_value"].to_numpy(float)])})
+
     for ax, panel in zip(axes, panels):
-        data = [panel["pairs"]["pre_value"].to_numpy(float), panel["pairs"]["post_value"].to_numpy(float)]
-        box = ax.boxplot(data, positions=[0, 1], widths=0.5, showfliers=False, patch_artist=True,
-                         medianprops={"color": "black", "linewidth": 1.2},
-                         whiskerprops={"linewidth": 0.8}, capprops={"linewidth": 0.8})
-        for patch, colour in zip(box["boxes"], (OKABE_ITO[5], OKABE_ITO[0])):
-            patch.set(facecolor=colour, alpha=0.35, edgecolor="black", linewidth=0.8)
+        n = len(panel["pairs"])
+        with _labels_kept(ax):
+            sns.boxplot(long(panel["pairs"]), x="when", y="value", order=labels, hue="when", hue_order=labels,
+                        palette=[OKABE_ITO[5], OKABE_ITO[0]], saturation=1, dodge=False, width=0.5, whis=1.5,
+                        showfliers=False, linecolor="black", linewidth=0.8, boxprops={"alpha": 0.35},
+                        medianprops={"color": "black", "linewidth": 1.2}, legend=False, ax=ax)
         shown = _shown(panel["pairs"])
-        for x, column in enumerate(("pre_value", "post_value")):
-            values = shown[column].to_numpy(float)
-            ax.scatter(x + _jitter(len(values)), values, s=5, color="0.2", alpha=0.6, linewidths=0, zorder=3)
-        ax.set_xticks([0, 1], [pre_label, post_label])
+        with _seeded_jitter():
+            with _labels_kept(ax):
+                sns.stripplot(long(shown), x="when", y="value", order=labels, jitter=0.13, size=np.sqrt(5),
+                              color="0.2", alpha=0.6, linewidth=0, zorder=3, ax=ax)
         ax.set_xlim(-0.5, 1.5)
+        ax.set_xlabel("")
         ax.set_ylabel(panel["ylabel"])
-        caption = f"n = {len(data[0]):,}" + (f"; points: random {len(shown)}" if len(shown) < len(data[0]) else "")
+        caption = f"n = {n:,}" + (f"; points: random {len(shown)}" if len(shown) < n else "")
         ax.set_title(_wrap(panel["title"], width / cols) + "\n" + _wrap(caption, width / cols), loc="left")
     for ax in axes[len(panels):]:
         ax.set_axis_off()
     return fig
 
 
+@_themed
 def change_distribution(panels: list[dict], *, conf_level: float = 0.95, footer: str = "",
                         width: float = DOUBLE_COLUMN_IN) -> plt.Figure:
     """Histogram of the change scores (after - before) per outcome, coloured by direction,
     with the mean change and its CI above it.
 
     ``panels``: dicts with ``title``, ``xlabel``, ``diff`` (array) and ``higher_is_better``.
+    A bar's colour is the direction of its bin's centre.
     """
     rows, cols = _grid(len(panels), width)
     fig = _figure(width, 2.3 * rows + 0.3, footer)
@@ -595,11 +248,17 @@ def change_distribution(panels: list[dict], *, conf_level: float = 0.95, footer:
             edges = np.arange(low - 0.5, high + 1.5)
         else:
             edges = np.histogram_bin_edges(diff, bins="fd" if len(diff) > 3 else 3)
+        # The counts once, here; seaborn draws them as given (one weighted value per bin).
         counts, edges = np.histogram(diff, bins=edges)
         centres = (edges[:-1] + edges[1:]) / 2
         sign = 1 if panel["higher_is_better"] else -1
-        colours = [IMPROVED if sign * c > 0 else WORSENED if sign * c < 0 else UNCHANGED for c in centres]
-        ax.bar(centres, counts, width=np.diff(edges) * 0.9, color=colours, edgecolor="none")
+        with _labels_kept(ax):
+            # bins as a list: seaborn 0.13 compares an array of bins with "auto" when given weights.
+            sns.histplot(x=centres, weights=counts, bins=list(edges), shrink=0.9, alpha=1, linewidth=0, ax=ax)
+        # Each bar coloured by the direction of its bin's centre (seaborn's hue would draw every
+        # bin once per direction, most of them empty).
+        for bar, centre in zip(ax.patches, centres):
+            bar.set_facecolor(IMPROVED if sign * centre > 0 else WORSENED if sign * centre < 0 else UNCHANGED)
         ax.axvline(0, color="0.3", linewidth=0.6, linestyle=(0, (3, 2)))
         mean, half = _mean_ci(diff, conf_level)
         top = counts.max() * 1.12 + 0.5
@@ -611,13 +270,14 @@ def change_distribution(panels: list[dict], *, conf_level: float = 0.95, footer:
         ax.set_title(_wrap(panel["title"], width / cols) + f"\nn = {len(diff)}", loc="left")
     for ax in axes[len(panels):]:
         ax.set_axis_off()
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (IMPROVED, UNCHANGED, WORSENED)]
-    handles.append(plt.Line2D([], [], marker="o", color="black", markersize=3.5, linewidth=1))
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in (IMPROVED, UNCHANGED, WORSENED)]
+    handles.append(Line2D([], [], marker="o", color="black", markersize=3.5, linewidth=1))
     fig.legend(handles, ["Improved", "Unchanged", "Worsened", f"Mean change ({conf_level:.0%} CI)"],
                loc="outside upper center", ncols=4 if width > 5 else 2, frameon=False)
     return fig
 
 
+@_themed
 def grade_shift(panels: list[dict], *, pre_label: str, post_label: str, footer: str = "",
                 width: float = DOUBLE_COLUMN_IN) -> plt.Figure:
     """House-Brackmann grade distribution before and after, as 100% stacked bars.
@@ -630,31 +290,41 @@ def grade_shift(panels: list[dict], *, pre_label: str, post_label: str, footer: 
     axes = np.atleast_1d(fig.subplots(rows, 1, squeeze=False)).ravel()
     for ax, panel in zip(axes, panels):
         n = len(panel["pairs"])
+        shares = []
         for y, column in ((1, "pre_value"), (0, "post_value")):
             counts = panel["pairs"][column].round().astype(int).value_counts()
-            left = 0.0
-            for grade in range(1, 7):
-                share = 100 * counts.get(grade, 0) / n if n else 0
-                ax.barh(y, share, left=left, color=GRADE_COLOURS[grade - 1], height=0.7,
-                        edgecolor="white", linewidth=0.4, label=ROMAN[grade - 1] if y else None)
+            shares += [{"y": y, "grade": grade, "share": 100 * counts.get(grade, 0) / n if n else 0}
+                       for grade in range(1, 7)]
+        shares = pd.DataFrame(shares)
+        # Percentages computed here, stacked by seaborn as given; it stacks the last grade of the
+        # order first, hence VI to I for grade I on the left.
+        with _labels_kept(ax):
+            sns.histplot(shares, y="y", weights="share", hue="grade", hue_order=range(6, 0, -1),
+                         palette=dict(zip(range(1, 7), GRADE_COLOURS)), multiple="stack", discrete=True,
+                         shrink=0.7, alpha=1, edgecolor="white", linewidth=0.4, legend=False, ax=ax)
+        for y, bar in shares.groupby("y", sort=False):
+            left = bar["share"].cumsum() - bar["share"]
+            for grade, share, start in zip(bar["grade"], bar["share"], left):
                 if share >= 9:
-                    ax.text(left + share / 2, y, f"{share:.0f}", ha="center", va="center", fontsize=6,
+                    ax.text(start + share / 2, y, f"{share:.0f}", ha="center", va="center", fontsize=6,
                             color="white" if grade >= 4 else "black")
-                left += share
         ax.set_yticks([1, 0], [pre_label, post_label])
         ax.set_xlim(0, 100)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
         ax.set_title(f"{panel['title']} (n = {n})", loc="left")
         ax.spines["left"].set_visible(False)
         ax.tick_params(axis="y", length=0)
     axes[-1].set_xlabel("Patients, %")
     for ax in axes[:-1]:
         ax.set_xticklabels([])
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=6, frameon=False,
-               handlelength=1, columnspacing=1.2, title="House-Brackmann grade (I normal, VI total paralysis)",
-               title_fontsize=7)
+    handles = [Rectangle((0, 0), 1, 1, facecolor=c, edgecolor="white", linewidth=0.4) for c in GRADE_COLOURS]
+    fig.legend(handles, ROMAN, loc="outside upper center", ncols=6, frameon=False, handlelength=1,
+               columnspacing=1.2, title="House-Brackmann grade (I normal, VI total paralysis)", title_fontsize=7)
     return fig
 
 
+@_themed
 def patient_flow(flow: pd.DataFrame, *, subjects_file: str, footer: str = "",
                  width: float = SINGLE_COLUMN_IN) -> plt.Figure:
     """Patient flow diagram (STROBE 13c): records, excluded, included, analysed per outcome.
@@ -713,6 +383,7 @@ def patient_flow(flow: pd.DataFrame, *, subjects_file: str, footer: str = "",
     return fig
 
 
+@_themed
 def bland_altman(panels: list[dict], *, footer: str = "", width: float = SINGLE_COLUMN_IN) -> plt.Figure:
     """Agreement between two raters (Bland JM, Altman DG. Lancet 1986;1(8476):307-310).
 
@@ -731,8 +402,10 @@ def bland_altman(panels: list[dict], *, footer: str = "", width: float = SINGLE_
         mean, diff = (a + b) / 2, a - b
         distinct = pd.DataFrame({"m": mean, "d": diff}).value_counts(sort=False).reset_index(name="count")
         points = _shown(distinct)
-        ax.scatter(points["m"], points["d"], s=6 * np.sqrt(points["count"]) ** 2 / 2 + 4, color=OKABE_ITO[0],
-                   alpha=0.55, linewidths=0)
+        with _labels_kept(ax):
+            sns.scatterplot(x=points["m"].to_numpy(), y=points["d"].to_numpy(),
+                            s=6 * np.sqrt(points["count"].to_numpy()) ** 2 / 2 + 4, color=OKABE_ITO[0],
+                            alpha=0.55, linewidth=0, legend=False, ax=ax)
         bias, sd = float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
         for value, style, text in ((bias, "-", f"Bias {bias:.2f}"),
                                    (bias + 1.96 * sd, "--", f"+1.96 SD {bias + 1.96 * sd:.2f}"),
@@ -751,6 +424,7 @@ def bland_altman(panels: list[dict], *, footer: str = "", width: float = SINGLE_
     return fig
 
 
+@_themed
 def trajectory(panels: list[dict], *, conf_level: float = 0.95, footer: str = "",
                width: float = DOUBLE_COLUMN_IN) -> plt.Figure:
     """Model-estimated mean per visit with its CI, one panel per outcome.
@@ -764,7 +438,11 @@ def trajectory(panels: list[dict], *, conf_level: float = 0.95, footer: str = ""
     for ax, panel in zip(axes, panels):
         e = panel["estimates"].sort_values("x")
         ax.fill_between(e["x"], e["ci_low"], e["ci_high"], color=OKABE_ITO[0], alpha=0.18, linewidth=0)
-        ax.plot(e["x"], e["estimate"], marker="o", markersize=3.5, color=OKABE_ITO[0])
+        # The model's estimates as given: one value per visit, no estimator.
+        with _labels_kept(ax):
+            sns.lineplot(x=e["x"].to_numpy(), y=e["estimate"].to_numpy(), estimator=None, errorbar=None, sort=False,
+                         marker="o", markersize=3.5, markeredgewidth=1, markeredgecolor=OKABE_ITO[0],
+                         color=OKABE_ITO[0], ax=ax)
         ax.set_xticks(e["x"], e["tick"])
         ax.set_ylabel(panel["ylabel"])
         ax.set_title(_wrap(panel["title"], width / cols) + f"\nmodel mean ({conf_level:.0%} CI)", loc="left")
@@ -773,6 +451,7 @@ def trajectory(panels: list[dict], *, conf_level: float = 0.95, footer: str = ""
     return fig
 
 
+@_themed
 def forest(rows_frame: pd.DataFrame, *, xlabel: str, footer: str = "",
            width: float = DOUBLE_COLUMN_IN) -> plt.Figure:
     """Subgroup forest plot: mean change with CI per subgroup level.
@@ -983,9 +662,3 @@ def not_drawn(con, study) -> list[str]:
         notes.append("Patient flow: not drawn, no planned outcome has a value.")
     return notes
 
-
-if __name__ == "__main__":
-    # Serve from the imported module, not this __main__ copy, so the jobs' classes are one.
-    from pipeline.render.figures import _serve as serve
-
-    serve()

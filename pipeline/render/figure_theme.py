@@ -1,0 +1,41 @@
+"""The theme of every figure: the matplotlib settings figures are drawn and saved under.
+
+seaborn's "ticks" style and "paper" context, at the print sizes of a journal column (fonts 7-8 pt),
+with the settings the files need (constrained layout, text kept as text, fixed SVG ids). In
+force while a figure is drawn (:func:`pipeline.render.figures._themed`) and again while it is
+laid out and saved (:func:`pipeline.render.figure_files.save`): matplotlib reads some settings
+only when it draws, e.g. the tick label size from which it chooses how many ticks fit.
+"""
+
+from __future__ import annotations
+
+import seaborn as sns
+
+THEME = {
+    **sns.axes_style("ticks"),
+    **sns.plotting_context("paper"),
+    # One font on every machine: seaborn's list starts with Arial, installed on some only.
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "legend.title_fontsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.linewidth": 0.6,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.major.size": 3.5,
+    "ytick.major.size": 3.5,
+    "lines.linewidth": 1.0,
+    # No tight bounding box: the saved figure keeps exactly the column width asked for;
+    # constrained layout fits the labels inside it instead.
+    "savefig.bbox": None,
+    "figure.constrained_layout.use": True,
+    "svg.fonttype": "none",   # text stays text in SVG, editable by the journal
+    "pdf.fonttype": 42,       # TrueType fonts embedded in PDF
+    "svg.hashsalt": "facial-outcomes",  # fixed ids: same figure, same SVG bytes
+}
