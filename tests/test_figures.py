@@ -19,33 +19,85 @@ RNG = np.random.default_rng(7)
 PRE = RNG.integers(2, 7, 20).astype(float)
 POST = np.clip(PRE - RNG.integers(0, 3, 20), 1, 6)
 PAIRS = pd.DataFrame({"pre_value": PRE, "post_value": POST})
-PANEL = {"title": "House-Brackmann grade (observer)", "ylabel": "Grade (lower is better)", "pairs": PAIRS,
-         "xlabel": "Change in grade", "diff": POST - PRE, "higher_is_better": False}
-FLOW = pd.DataFrame({"label": ["House-Brackmann grade (observer)", "Sunnybrook composite"], "records": 20,
-                     "excluded": 1, "included": 19, "analysed": [18, 15], "not_analysed": [1, 4]})
-ESTIMATES = pd.DataFrame({"x": [0.0, 30, 90, 365], "tick": ["pre", "m1", "m3", "m12"],
-                          "estimate": [4.0, 3.6, 3.0, 2.8], "ci_low": [3.7, 3.3, 2.7, 2.4],
-                          "ci_high": [4.3, 3.9, 3.3, 3.2]})
-FOREST = pd.DataFrame({"label": ["House-Brackmann grade", "  Sex: female", "  Sex: male"],
-                       "estimate": [np.nan, -1.2, -0.9], "ci_low": [np.nan, -1.6, -1.5],
-                       "ci_high": [np.nan, -0.8, -0.3], "n": [np.nan, 14, 6]})
+PANEL = {
+    "title": "House-Brackmann grade (observer)",
+    "ylabel": "Grade (lower is better)",
+    "pairs": PAIRS,
+    "xlabel": "Change in grade",
+    "diff": POST - PRE,
+    "higher_is_better": False,
+}
+FLOW = pd.DataFrame(
+    {
+        "label": ["House-Brackmann grade (observer)", "Sunnybrook composite"],
+        "records": 20,
+        "excluded": 1,
+        "included": 19,
+        "analysed": [18, 15],
+        "not_analysed": [1, 4],
+    }
+)
+ESTIMATES = pd.DataFrame(
+    {
+        "x": [0.0, 30, 90, 365],
+        "tick": ["pre", "m1", "m3", "m12"],
+        "estimate": [4.0, 3.6, 3.0, 2.8],
+        "ci_low": [3.7, 3.3, 2.7, 2.4],
+        "ci_high": [4.3, 3.9, 3.3, 3.2],
+    }
+)
+FOREST = pd.DataFrame(
+    {
+        "label": ["House-Brackmann grade", "  Sex: female", "  Sex: male"],
+        "estimate": [np.nan, -1.2, -0.9],
+        "ci_low": [np.nan, -1.6, -1.5],
+        "ci_high": [np.nan, -0.8, -0.3],
+        "n": [np.nan, 14, 6],
+    }
+)
 FOOTER = "SYNTHETIC DATA: demonstration cohort, not real patients."
 
 MAKERS = {
-    "slope": lambda w: figures.slope_plot(PAIRS, title=PANEL["title"], ylabel=PANEL["ylabel"], pre_label="Before",
-                                          post_label="After", footer=FOOTER, width=w),
-    "prepost_box": lambda w: figures.prepost_box([PANEL, PANEL], pre_label="Before", post_label="After",
-                                                 footer=FOOTER, width=w),
+    "slope": lambda w: figures.slope_plot(
+        PAIRS,
+        title=PANEL["title"],
+        ylabel=PANEL["ylabel"],
+        pre_label="Before",
+        post_label="After",
+        footer=FOOTER,
+        width=w,
+    ),
+    "prepost_box": lambda w: figures.prepost_box(
+        [PANEL, PANEL], pre_label="Before", post_label="After", footer=FOOTER, width=w
+    ),
     "change_distribution": lambda w: figures.change_distribution([PANEL], footer=FOOTER, width=w),
-    "grade_shift": lambda w: figures.grade_shift([PANEL], pre_label="Before", post_label="After",
-                                                 footer=FOOTER, width=w),
-    "patient_flow": lambda w: figures.patient_flow(FLOW, subjects_file="patients.csv", footer=FOOTER, width=w),
-    "rater_agreement": lambda w: figures.bland_altman([{"title": "House-Brackmann grade", "a": PRE, "b": POST,
-                                                         "a_label": "observer", "b_label": "surgeon"}],
-                                                       footer=FOOTER, width=w),
-    "trajectory": lambda w: figures.trajectory([{"title": "House-Brackmann grade", "ylabel": "Grade",
-                                                 "estimates": ESTIMATES}], footer=FOOTER, width=w),
-    "subgroup_forest": lambda w: figures.forest(FOREST, xlabel="Mean change", footer=FOOTER, width=w),
+    "grade_shift": lambda w: figures.grade_shift(
+        [PANEL], pre_label="Before", post_label="After", footer=FOOTER, width=w
+    ),
+    "patient_flow": lambda w: figures.patient_flow(
+        FLOW, subjects_file="patients.csv", footer=FOOTER, width=w
+    ),
+    "rater_agreement": lambda w: figures.bland_altman(
+        [
+            {
+                "title": "House-Brackmann grade",
+                "a": PRE,
+                "b": POST,
+                "a_label": "observer",
+                "b_label": "surgeon",
+            }
+        ],
+        footer=FOOTER,
+        width=w,
+    ),
+    "trajectory": lambda w: figures.trajectory(
+        [{"title": "House-Brackmann grade", "ylabel": "Grade", "estimates": ESTIMATES}],
+        footer=FOOTER,
+        width=w,
+    ),
+    "subgroup_forest": lambda w: figures.forest(
+        FOREST, xlabel="Mean change", footer=FOOTER, width=w
+    ),
 }
 
 
@@ -76,7 +128,9 @@ def test_same_figure_same_bytes(tmp_path):
     first = figures.export([spec], tmp_path / "a", widths=("single",))
     second = figures.export([spec], tmp_path / "b", widths=("single",))
     for a, b in zip(first, second):
-        assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest(), a.name
+        assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest(), (
+            a.name
+        )
 
 
 def test_resolution_and_width_can_be_asked_for(tmp_path):
@@ -90,20 +144,41 @@ def test_resolution_and_width_can_be_asked_for(tmp_path):
 
 def test_drawn_in_parallel_processes_same_bytes_as_here(tmp_path):
     # Drawings (not lambdas) can go to other processes; the files must not depend on where.
-    specs = [figures.FigureSpec("slope", "caption", figures.drawing(
-                 figures.slope_plot, PAIRS, title=PANEL["title"], ylabel=PANEL["ylabel"], pre_label="Before",
-                 post_label="After", footer=FOOTER), widths=("single",)),
-             figures.FigureSpec("flow", "caption", figures.drawing(
-                 figures.patient_flow, FLOW, subjects_file="patients.csv", footer=FOOTER))]
+    specs = [
+        figures.FigureSpec(
+            "slope",
+            "caption",
+            figures.drawing(
+                figures.slope_plot,
+                PAIRS,
+                title=PANEL["title"],
+                ylabel=PANEL["ylabel"],
+                pre_label="Before",
+                post_label="After",
+                footer=FOOTER,
+            ),
+            widths=("single",),
+        ),
+        figures.FigureSpec(
+            "flow",
+            "caption",
+            figures.drawing(
+                figures.patient_flow, FLOW, subjects_file="patients.csv", footer=FOOTER
+            ),
+        ),
+    ]
     here = figures.export(specs, tmp_path / "here", workers=1)
     there = figures.export(specs, tmp_path / "there", workers=2)
-    assert [p.relative_to(tmp_path / "here") for p in here] == [p.relative_to(tmp_path / "there") for p in there]
+    assert [p.relative_to(tmp_path / "here") for p in here] == [
+        p.relative_to(tmp_path / "there") for p in there
+    ]
     for a, b in zip(here, there):
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
 def test_png_is_the_tiff_rendering_halved(tmp_path):
-    # PNG 300 dpi comes from the 600-dpi rendering, 2 x 2 pixels averaged: same picture, half the size.
+    # PNG 300 dpi comes from the 600-dpi rendering, 2 x 2 pixels averaged: same picture, half the
+    # size.
     spec = figures.FigureSpec("slope", "caption", MAKERS["slope"], widths=("single",))
     png, tiff = figures.export([spec], tmp_path, formats=("png", "tiff"))
     with Image.open(png) as small, Image.open(tiff) as large:
@@ -132,7 +207,9 @@ def _as_matplotlib_draws_it(make, width: float) -> tuple[np.ndarray, bytes]:
     return pixels, svg.getvalue()
 
 
-@pytest.mark.parametrize("name", ["slope", "prepost_box", "change_distribution", "grade_shift", "rater_agreement"])
+@pytest.mark.parametrize(
+    "name", ["slope", "prepost_box", "change_distribution", "grade_shift", "rater_agreement"]
+)
 def test_files_show_what_matplotlib_draws(name, tmp_path):
     # export lays a figure out once and fixes what matplotlib would otherwise work out again in
     # each file's drawing (title places, the legend's "best" place): the files must not change.
@@ -180,15 +257,24 @@ def test_large_cohorts_draw_a_sample_of_patients_but_summarise_all():
     n = figures.INDIVIDUALS_SHOWN * 5
     pre = rng.normal(50, 15, n).round(2)
     pairs = pd.DataFrame({"pre_value": pre, "post_value": pre + rng.normal(8, 5, n).round(2)})
-    fig = figures.slope_plot(pairs, title="Sunnybrook composite", ylabel="Composite", pre_label="Before",
-                             post_label="After")
+    fig = figures.slope_plot(
+        pairs,
+        title="Sunnybrook composite",
+        ylabel="Composite",
+        pre_label="Before",
+        post_label="After",
+    )
     ax = fig.axes[0]
     patient_lines = [line for line in ax.get_lines() if line.get_color() == "0.55"]
     assert len(patient_lines) == figures.INDIVIDUALS_SHOWN
-    assert f"n = {n:,} patients; lines: random {figures.INDIVIDUALS_SHOWN}" in ax.get_title(loc="left").replace("\n", " ")
+    assert f"n = {n:,} patients; lines: random {figures.INDIVIDUALS_SHOWN}" in ax.get_title(
+        loc="left"
+    ).replace("\n", " ")
     # The mean drawn is the mean of every patient, not of the sample.
     mean_line = next(line for line in ax.get_lines() if line.get_marker() == "o")
-    assert mean_line.get_ydata() == pytest.approx([pairs["pre_value"].mean(), pairs["post_value"].mean()])
+    assert mean_line.get_ydata() == pytest.approx(
+        [pairs["pre_value"].mean(), pairs["post_value"].mean()]
+    )
     figures.plt.close(fig)
 
 
@@ -197,13 +283,16 @@ DRAWN = []
 
 def _counted_slope(pairs, *, width):
     DRAWN.append(width)
-    return figures.slope_plot(pairs, title="Grade", ylabel="Grade", pre_label="Before", post_label="After",
-                              width=width)
+    return figures.slope_plot(
+        pairs, title="Grade", ylabel="Grade", pre_label="Before", post_label="After", width=width
+    )
 
 
 def test_unchanged_figures_are_not_drawn_again(tmp_path):
     def spec(pairs):
-        return figures.FigureSpec("slope", "caption", figures.drawing(_counted_slope, pairs), widths=("single",))
+        return figures.FigureSpec(
+            "slope", "caption", figures.drawing(_counted_slope, pairs), widths=("single",)
+        )
 
     DRAWN.clear()
     first = figures.export([spec(PAIRS)], tmp_path, workers=1)
@@ -218,7 +307,7 @@ def test_unchanged_figures_are_not_drawn_again(tmp_path):
     assert len(DRAWN) == 3 and first[0].read_bytes() != before[first[0]]
 
 
-HELD_FIGURE = '''
+HELD_FIGURE = """
 import os, time
 import matplotlib.pyplot as plt
 
@@ -234,9 +323,9 @@ def draw(marks, *, width):
         open(os.path.join(marks, f"interrupted-{os.getpid()}"), "w").close()
         raise
     return plt.figure(figsize=(width, 1))
-'''
+"""
 
-INTERRUPTED_EXPORT = '''
+INTERRUPTED_EXPORT = """
 import signal, sys
 from pathlib import Path
 from pipeline.render import figures
@@ -246,10 +335,10 @@ import held_figure
 # a non-interactive shell hands SIGINT down ignored, and Python then keeps it ignored.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 marks = sys.argv[1]
-specs = [figures.FigureSpec(f"f{i}", "c", figures.drawing(held_figure.draw, marks), widths=("single",))
-         for i in range(12)]
+draw = figures.drawing(held_figure.draw, marks)
+specs = [figures.FigureSpec(f"f{i}", "c", draw, widths=("single",)) for i in range(12)]
 figures.export(specs, Path(marks) / "out", formats=("svg",), workers=2)
-'''
+"""
 
 
 def test_ctrl_c_while_drawing_in_parallel_interrupts_the_caller_only(tmp_path):
@@ -273,8 +362,13 @@ def test_ctrl_c_while_drawing_in_parallel_interrupts_the_caller_only(tmp_path):
             time.sleep(0.02)
 
     # A session of its own, like a terminal's foreground job: Ctrl-C goes to its whole group.
-    run = subprocess.Popen([sys.executable, "-c", INTERRUPTED_EXPORT, str(marks)], env=env,
-                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    run = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_EXPORT, str(marks)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_for("two processes drawing", lambda: len(list(marks.glob("[0-9]*"))) == 2)
         # Both hold a figure until released: the export cannot have finished.
@@ -304,10 +398,22 @@ def test_ctrl_c_while_the_workers_start_hands_out_no_more_figures(tmp_path, monk
             raise KeyboardInterrupt
 
     monkeypatch.setattr(figure_files, "ThreadPoolExecutor", InterruptedAfterStart)
-    specs = [figures.FigureSpec(f"f{i}", "c", figures.drawing(figures.slope_plot, PAIRS, title="t", ylabel="y",
-                                                              pre_label="Before", post_label="After"),
-                                widths=("single",))
-             for i in range(12)]
+    specs = [
+        figures.FigureSpec(
+            f"f{i}",
+            "c",
+            figures.drawing(
+                figures.slope_plot,
+                PAIRS,
+                title="t",
+                ylabel="y",
+                pre_label="Before",
+                post_label="After",
+            ),
+            widths=("single",),
+        )
+        for i in range(12)
+    ]
     with pytest.raises(KeyboardInterrupt):
         figures.export(specs, tmp_path, formats=("svg",), workers=2)
     # At most the figure the worker had taken when Ctrl-C came; not the other eleven.

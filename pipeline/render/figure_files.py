@@ -47,6 +47,7 @@ WIDTHS = {"single": SINGLE_COLUMN_IN, "double": DOUBLE_COLUMN_IN}
 DPI = {"png": 300, "tiff": 600}
 DEFAULT_FORMATS = ("png", "tiff", "pdf", "svg")
 
+
 @dataclass(frozen=True)
 class FigureSpec:
     """One figure of a study: its file stem, a caption, how to draw it at a width, and the
@@ -137,7 +138,9 @@ def _pdf_fonts_without_layout_tables():
     if not isinstance(default, list):  # another fontTools: subset as matplotlib does
         yield
         return
-    subset.Options._drop_tables_default = default + [t for t in PDF_UNUSED_FONT_TABLES if t not in default]
+    subset.Options._drop_tables_default = default + [
+        t for t in PDF_UNUSED_FONT_TABLES if t not in default
+    ]
     try:
         yield
     finally:
@@ -151,21 +154,34 @@ def _save_one(fig: plt.Figure, path: Path, ext: str, dpi: int | None) -> None:
         fig.savefig(path, format="svg", metadata={"Date": None})
     elif ext == "pdf":
         with _pdf_fonts_without_layout_tables():
-            fig.savefig(path, format="pdf", dpi=dpi or DPI["png"],
-                        metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
+            fig.savefig(
+                path,
+                format="pdf",
+                dpi=dpi or DPI["png"],
+                metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+            )
     else:
         raise ValueError(f"unknown figure format {ext!r}; use one of {', '.join(DEFAULT_FORMATS)}")
 
 
-def save(fig: plt.Figure, folder: Path, stem: str, formats: tuple[str, ...] = DEFAULT_FORMATS,
-         dpi: int | None = None) -> list[Path]:
+def save(
+    fig: plt.Figure,
+    folder: Path,
+    stem: str,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
+    dpi: int | None = None,
+) -> list[Path]:
     """Save ``fig`` in each format (``dpi`` overrides the format's default); return the paths."""
     for ext in formats:
         if ext not in DEFAULT_FORMATS:
-            raise ValueError(f"unknown figure format {ext!r}; use one of {', '.join(DEFAULT_FORMATS)}")
+            raise ValueError(
+                f"unknown figure format {ext!r}; use one of {', '.join(DEFAULT_FORMATS)}"
+            )
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    if not isinstance(fig.canvas, FigureCanvasAgg):  # made without pyplot: Agg lays it out and draws
+    if not isinstance(
+        fig.canvas, FigureCanvasAgg
+    ):  # made without pyplot: Agg lays it out and draws
         FigureCanvasAgg(fig)
     with plt.rc_context(THEME):
         # Lay the figure out once, then freeze it: the layout is in inches and points, the
@@ -178,7 +194,9 @@ def save(fig: plt.Figure, folder: Path, stem: str, formats: tuple[str, ...] = DE
     # No layout engine at all from here, not even the placeholder set_layout_engine("none")
     # leaves: with one, every savefig draws the whole figure once without output before drawing
     # it for the file. (savefig puts back an absent engine as the rc settings say: hence these.)
-    with plt.rc_context({**THEME, "figure.autolayout": False, "figure.constrained_layout.use": False}):
+    with plt.rc_context(
+        {**THEME, "figure.autolayout": False, "figure.constrained_layout.use": False}
+    ):
         fig.set_layout_engine(None)
         # The layout solver's last bits vary from process to process (its internal maps are
         # keyed by memory address), which would change the files' bytes: snap every axes to
@@ -208,8 +226,18 @@ def save(fig: plt.Figure, folder: Path, stem: str, formats: tuple[str, ...] = DE
     return written
 
 
-LEGEND_PLACES = ("upper right", "upper left", "lower left", "lower right", "right", "center left",
-                 "center right", "lower center", "upper center", "center")
+LEGEND_PLACES = (
+    "upper right",
+    "upper left",
+    "lower left",
+    "lower right",
+    "right",
+    "center left",
+    "center right",
+    "lower center",
+    "upper center",
+    "center",
+)
 
 
 def _pin_best_legends(fig: plt.Figure) -> None:
@@ -234,7 +262,8 @@ def _pin_best_legends(fig: plt.Figure) -> None:
             legend.set_loc("best")
 
 
-# --------------------------------------------------------------------------- exporting a study's figures
+# --------------------------------------------------------------------------- exporting a study's
+# figures
 
 
 def _draw_and_save(job: tuple[FigureSpec, str, Path, tuple[str, ...], int | None]) -> list[Path]:
@@ -247,13 +276,22 @@ def _draw_and_save(job: tuple[FigureSpec, str, Path, tuple[str, ...], int | None
 def _workers(n_jobs: int) -> int:
     """Processes for ``n_jobs`` figure files: one per core, but a single process for a few
     figures, where starting another interpreter (about 2 s of imports) costs more than it saves."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     return max(1, min(cores, n_jobs // 4))
 
 
-def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | None = None,
-           formats: tuple[str, ...] = DEFAULT_FORMATS, dpi: int | None = None,
-           layout: Callable[[Path, str], Path] = width_folder, workers: int | None = None) -> list[Path]:
+def export(
+    specs: list[FigureSpec],
+    folder: Path,
+    *,
+    widths: tuple[str, ...] | None = None,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
+    dpi: int | None = None,
+    layout: Callable[[Path, str], Path] = width_folder,
+    workers: int | None = None,
+) -> list[Path]:
     """Draw every figure at each width (default: the spec's own widths) and save it in
     every format; returns the paths in a fixed order.
 
@@ -277,7 +315,10 @@ def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | N
         # Keyed without the output folder itself, so that the record is the same wherever
         # the reports are written.
         code = _code_key(specs)
-        pickled = [pickle.dumps(job[:2] + (_relative(job[2], folder),) + job[3:], protocol=5) for job in jobs]
+        pickled = [
+            pickle.dumps(job[:2] + (_relative(job[2], folder),) + job[3:], protocol=5)
+            for job in jobs
+        ]
         keys = [hashlib.sha256(code + data).hexdigest() for data in pickled]
     except (pickle.PicklingError, AttributeError, TypeError):  # a lambda: drawn here, every time
         keys = None
@@ -287,11 +328,15 @@ def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | N
     todo = []
     for i, job in enumerate(jobs):
         paths = _job_paths(job)
-        if keys and all(_unchanged(manifest.get(_relative(path, folder)), keys[i], path) for path in paths):
+        if keys and all(
+            _unchanged(manifest.get(_relative(path, folder)), keys[i], path) for path in paths
+        ):
             results[i] = paths
         else:
             todo.append(i)
-    workers = 1 if keys is None else _workers(len(todo)) if workers is None else min(workers, len(todo))
+    workers = (
+        1 if keys is None else _workers(len(todo)) if workers is None else min(workers, len(todo))
+    )
     if workers <= 1:
         drawn = [_draw_and_save(jobs[i]) for i in todo]
     else:
@@ -307,7 +352,9 @@ def export(specs: list[FigureSpec], folder: Path, *, widths: tuple[str, ...] | N
                 manifest[_relative(path, folder)] = {"key": keys[i], "sha256": _sha256(path)}
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         partial = manifest_path.with_suffix(".partial")
-        partial.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n", encoding="utf-8")
+        partial.write_text(
+            json.dumps(dict(sorted(manifest.items())), indent=1) + "\n", encoding="utf-8"
+        )
         partial.replace(manifest_path)  # whole or not at all, even if the run is killed here
     return [path for paths in results for path in paths]
 
@@ -361,8 +408,12 @@ def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
 
 
 def _unchanged(entry: object, key: str, path: Path) -> bool:
-    return (isinstance(entry, dict) and entry.get("key") == key and path.is_file()
-            and entry.get("sha256") == _sha256(path))
+    return (
+        isinstance(entry, dict)
+        and entry.get("key") == key
+        and path.is_file()
+        and entry.get("sha256") == _sha256(path)
+    )
 
 
 # --------------------------------------------------------------------------- drawing in parallel
@@ -423,12 +474,18 @@ def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
             except BrokenProcessPool as err:
                 raise RuntimeError(f"the process drawing figure {job[0].stem!r} stopped") from err
             except Exception as err:
-                raise RuntimeError(f"figure {job[0].stem!r} ({job[1]} column) failed: "
-                                   f"{type(err).__name__}: {err}") from err
+                raise RuntimeError(
+                    f"figure {job[0].stem!r} ({job[1]} column) failed: {type(err).__name__}: {err}"
+                ) from err
 
-    with ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_ignores_ctrl_c) as pool, \
-            ThreadPoolExecutor(workers - 1, initializer=_without_ctrl_c_here) as threads:
+    with (
+        ProcessPoolExecutor(
+            workers - 1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_ignores_ctrl_c,
+        ) as pool,
+        ThreadPoolExecutor(workers - 1, initializer=_without_ctrl_c_here) as threads,
+    ):
         try:
             # Inside the try: a Ctrl-C while the workers start must stop the handing out of
             # jobs too, or leaving the pool would wait for the workers to draw every figure.
@@ -436,7 +493,9 @@ def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
             while (item := take()) is not None:
                 index, job = item
                 results[index] = _draw_and_save(job)
-        except BaseException:  # Ctrl-C included: hand out no more jobs; workers finish their current one
+        except (
+            BaseException
+        ):  # Ctrl-C included: hand out no more jobs; workers finish their current one
             with lock:
                 pending.clear()
             raise

@@ -31,11 +31,19 @@ THEME = {
     "xtick.major.size": 3.5,
     "ytick.major.size": 3.5,
     "lines.linewidth": 1.0,
+    # Journals print text and axes in black; seaborn's style greys them (.15) and rounds line
+    # ends, which matplotlib (and the figures before seaborn) draw square.
+    "text.color": "black",
+    "axes.labelcolor": "black",
+    "axes.edgecolor": "black",
+    "xtick.color": "black",
+    "ytick.color": "black",
+    "lines.solid_capstyle": "projecting",
     # No tight bounding box: the saved figure keeps exactly the column width asked for;
     # constrained layout fits the labels inside it instead.
     "savefig.bbox": None,
     "figure.constrained_layout.use": True,
-    "svg.fonttype": "none",   # text stays text in SVG, editable by the journal
-    "pdf.fonttype": 42,       # TrueType fonts embedded in PDF
+    "svg.fonttype": "none",  # text stays text in SVG, editable by the journal
+    "pdf.fonttype": 42,  # TrueType fonts embedded in PDF
     "svg.hashsalt": "facial-outcomes",  # fixed ids: same figure, same SVG bytes
 }

@@ -41,11 +41,20 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Rectangle
+
 # The t quantile from scipy.special, what scipy.stats.t.ppf computes.
 from scipy.special import stdtrit
 
 from pipeline.render.figure_files import (  # noqa: F401  (public names of the figures)
-    DEFAULT_FORMATS, DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, WIDTHS, Drawing, FigureSpec, drawing, export, save,
+    DEFAULT_FORMATS,
+    DOUBLE_COLUMN_IN,
+    SINGLE_COLUMN_IN,
+    WIDTHS,
+    Drawing,
+    FigureSpec,
+    drawing,
+    export,
+    save,
     width_folder,
 )
 from pipeline.render.figure_theme import THEME
@@ -62,11 +71,14 @@ FOOTER_IN = 0.2  # room at the bottom for the synthetic-data label
 
 
 def _themed(function: Callable[..., plt.Figure]) -> Callable[..., plt.Figure]:
-    """``function`` drawing under :data:`THEME`: every figure function is, so the theme is set here only."""
+    """``function`` drawing under :data:`THEME`: every figure function is, so the theme is set here
+    only."""
+
     @functools.wraps(function)
     def themed(*args, **kwargs) -> plt.Figure:
         with plt.rc_context(THEME):
             return function(*args, **kwargs)
+
     return themed
 
 
@@ -146,8 +158,17 @@ def _labels_kept(ax):
 
 
 @_themed
-def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, post_label: str,
-               conf_level: float = 0.95, footer: str = "", width: float = SINGLE_COLUMN_IN) -> plt.Figure:
+def slope_plot(
+    pairs: pd.DataFrame,
+    *,
+    title: str,
+    ylabel: str,
+    pre_label: str,
+    post_label: str,
+    conf_level: float = 0.95,
+    footer: str = "",
+    width: float = SINGLE_COLUMN_IN,
+) -> plt.Figure:
     """Paired slope plot: one thin line per patient, the mean (with CI) drawn over them.
 
     ``pairs`` has one row per patient with ``pre_value`` and ``post_value``.
@@ -165,15 +186,38 @@ def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, 
     # Lines made directly rather than by ax.plot, whose argument handling costs more than the
     # line itself when there are hundreds.
     for a, b, count in shared.itertuples(index=False):
-        ax.add_line(Line2D([0, 1], [a, b], color="0.55", alpha=0.45, linewidth=0.6 * np.sqrt(count), zorder=1))
+        ax.add_line(
+            Line2D(
+                [0, 1], [a, b], color="0.55", alpha=0.45, linewidth=0.6 * np.sqrt(count), zorder=1
+            )
+        )
     means, halves = zip(*(_mean_ci(v, conf_level) for v in (pre, post)))
     labels = [pre_label, post_label]
     with _labels_kept(ax):
-        sns.pointplot(x=labels, y=list(means), order=labels, errorbar=None, color=OKABE_ITO[0], markers="o",
-                      linewidth=2, markersize=5, markeredgewidth=1, zorder=3, ax=ax)
+        sns.pointplot(
+            x=labels,
+            y=list(means),
+            order=labels,
+            errorbar=None,
+            color=OKABE_ITO[0],
+            markers="o",
+            linewidth=2,
+            markersize=5,
+            markeredgewidth=1,
+            zorder=3,
+            ax=ax,
+        )
     mean_line = ax.get_lines()[-1]
-    interval = ax.errorbar([0, 1], means, yerr=halves, fmt="none", ecolor=OKABE_ITO[0], elinewidth=2,
-                           capsize=3, zorder=3)
+    interval = ax.errorbar(
+        [0, 1],
+        means,
+        yerr=halves,
+        fmt="none",
+        ecolor=OKABE_ITO[0],
+        elinewidth=2,
+        capsize=3,
+        zorder=3,
+    )
     ax.set_xlim(-0.3, 1.3)
     ax.set_xlabel("")
     ax.set_ylabel(ylabel)
@@ -188,8 +232,14 @@ def slope_plot(pairs: pd.DataFrame, *, title: str, ylabel: str, pre_label: str, 
 
 
 @_themed
-def prepost_box(panels: list[dict], *, pre_label: str, post_label: str, footer: str = "",
-                width: float = DOUBLE_COLUMN_IN) -> plt.Figure:
+def prepost_box(
+    panels: list[dict],
+    *,
+    pre_label: str,
+    post_label: str,
+    footer: str = "",
+    width: float = DOUBLE_COLUMN_IN,
+) -> plt.Figure:
     """Box plots before and after with every patient's value as a point, one panel per outcome.
 
     ``panels``: dicts with ``title``, ``ylabel`` and ``pairs`` (``pre_value``, ``post_value``).
@@ -202,35 +252,74 @@ def prepost_box(panels: list[dict], *, pre_label: str, post_label: str, footer: 
     labels = [pre_label, post_label]
 
     def long(pairs: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"when": np.repeat(labels, len(pairs)),
-                             "value": np.concatenate([pairs["pre_value"].to_numpy(float),
-                                                      pairs["post_value"].to_numpy(float)])})
+        return pd.DataFrame(
+            {
+                "when": np.repeat(labels, len(pairs)),
+                "value": np.concatenate(
+                    [pairs["pre_value"].to_numpy(float), pairs["post_value"].to_numpy(float)]
+                ),
+            }
+        )
 
     for ax, panel in zip(axes, panels):
         n = len(panel["pairs"])
         with _labels_kept(ax):
-            sns.boxplot(long(panel["pairs"]), x="when", y="value", order=labels, hue="when", hue_order=labels,
-                        palette=[OKABE_ITO[5], OKABE_ITO[0]], saturation=1, dodge=False, width=0.5, whis=1.5,
-                        showfliers=False, linecolor="black", linewidth=0.8, boxprops={"alpha": 0.35},
-                        medianprops={"color": "black", "linewidth": 1.2}, legend=False, ax=ax)
+            sns.boxplot(
+                long(panel["pairs"]),
+                x="when",
+                y="value",
+                order=labels,
+                hue="when",
+                hue_order=labels,
+                palette=[OKABE_ITO[5], OKABE_ITO[0]],
+                saturation=1,
+                dodge=False,
+                width=0.5,
+                whis=1.5,
+                showfliers=False,
+                linecolor="black",
+                linewidth=0.8,
+                boxprops={"alpha": 0.35},
+                medianprops={"color": "black", "linewidth": 1.2},
+                legend=False,
+                ax=ax,
+            )
         shown = _shown(panel["pairs"])
         with _seeded_jitter():
             with _labels_kept(ax):
-                sns.stripplot(long(shown), x="when", y="value", order=labels, jitter=0.13, size=np.sqrt(5),
-                              color="0.2", alpha=0.6, linewidth=0, zorder=3, ax=ax)
+                sns.stripplot(
+                    long(shown),
+                    x="when",
+                    y="value",
+                    order=labels,
+                    jitter=0.13,
+                    size=np.sqrt(5),
+                    color="0.2",
+                    alpha=0.6,
+                    linewidth=0,
+                    zorder=3,
+                    ax=ax,
+                )
         ax.set_xlim(-0.5, 1.5)
         ax.set_xlabel("")
         ax.set_ylabel(panel["ylabel"])
         caption = f"n = {n:,}" + (f"; points: random {len(shown)}" if len(shown) < n else "")
-        ax.set_title(_wrap(panel["title"], width / cols) + "\n" + _wrap(caption, width / cols), loc="left")
-    for ax in axes[len(panels):]:
+        ax.set_title(
+            _wrap(panel["title"], width / cols) + "\n" + _wrap(caption, width / cols), loc="left"
+        )
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     return fig
 
 
 @_themed
-def change_distribution(panels: list[dict], *, conf_level: float = 0.95, footer: str = "",
-                        width: float = DOUBLE_COLUMN_IN) -> plt.Figure:
+def change_distribution(
+    panels: list[dict],
+    *,
+    conf_level: float = 0.95,
+    footer: str = "",
+    width: float = DOUBLE_COLUMN_IN,
+) -> plt.Figure:
     """Histogram of the change scores (after - before) per outcome, coloured by direction,
     with the mean change and its CI above it.
 
@@ -254,32 +343,55 @@ def change_distribution(panels: list[dict], *, conf_level: float = 0.95, footer:
         sign = 1 if panel["higher_is_better"] else -1
         with _labels_kept(ax):
             # bins as a list: seaborn 0.13 compares an array of bins with "auto" when given weights.
-            sns.histplot(x=centres, weights=counts, bins=list(edges), shrink=0.9, alpha=1, linewidth=0, ax=ax)
+            sns.histplot(
+                x=centres, weights=counts, bins=list(edges), shrink=0.9, alpha=1, linewidth=0, ax=ax
+            )
         # Each bar coloured by the direction of its bin's centre (seaborn's hue would draw every
         # bin once per direction, most of them empty).
         for bar, centre in zip(ax.patches, centres):
-            bar.set_facecolor(IMPROVED if sign * centre > 0 else WORSENED if sign * centre < 0 else UNCHANGED)
+            bar.set_facecolor(
+                IMPROVED if sign * centre > 0 else WORSENED if sign * centre < 0 else UNCHANGED
+            )
         ax.axvline(0, color="0.3", linewidth=0.6, linestyle=(0, (3, 2)))
         mean, half = _mean_ci(diff, conf_level)
         top = counts.max() * 1.12 + 0.5
-        ax.errorbar([mean], [top], xerr=[half], fmt="o", color="black", markersize=3.5, capsize=2.5,
-                    linewidth=1)
+        ax.errorbar(
+            [mean],
+            [top],
+            xerr=[half],
+            fmt="o",
+            color="black",
+            markersize=3.5,
+            capsize=2.5,
+            linewidth=1,
+        )
         ax.set_ylim(0, top * 1.12)
         ax.set_xlabel(panel["xlabel"])
         ax.set_ylabel("Patients, No.")
         ax.set_title(_wrap(panel["title"], width / cols) + f"\nn = {len(diff)}", loc="left")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in (IMPROVED, UNCHANGED, WORSENED)]
     handles.append(Line2D([], [], marker="o", color="black", markersize=3.5, linewidth=1))
-    fig.legend(handles, ["Improved", "Unchanged", "Worsened", f"Mean change ({conf_level:.0%} CI)"],
-               loc="outside upper center", ncols=4 if width > 5 else 2, frameon=False)
+    fig.legend(
+        handles,
+        ["Improved", "Unchanged", "Worsened", f"Mean change ({conf_level:.0%} CI)"],
+        loc="outside upper center",
+        ncols=4 if width > 5 else 2,
+        frameon=False,
+    )
     return fig
 
 
 @_themed
-def grade_shift(panels: list[dict], *, pre_label: str, post_label: str, footer: str = "",
-                width: float = DOUBLE_COLUMN_IN) -> plt.Figure:
+def grade_shift(
+    panels: list[dict],
+    *,
+    pre_label: str,
+    post_label: str,
+    footer: str = "",
+    width: float = DOUBLE_COLUMN_IN,
+) -> plt.Figure:
     """House-Brackmann grade distribution before and after, as 100% stacked bars.
 
     ``panels``: dicts with ``title`` and ``pairs`` (``pre_value``, ``post_value`` as grades 1-6);
@@ -293,21 +405,43 @@ def grade_shift(panels: list[dict], *, pre_label: str, post_label: str, footer: 
         shares = []
         for y, column in ((1, "pre_value"), (0, "post_value")):
             counts = panel["pairs"][column].round().astype(int).value_counts()
-            shares += [{"y": y, "grade": grade, "share": 100 * counts.get(grade, 0) / n if n else 0}
-                       for grade in range(1, 7)]
+            shares += [
+                {"y": y, "grade": grade, "share": 100 * counts.get(grade, 0) / n if n else 0}
+                for grade in range(1, 7)
+            ]
         shares = pd.DataFrame(shares)
         # Percentages computed here, stacked by seaborn as given; it stacks the last grade of the
         # order first, hence VI to I for grade I on the left.
         with _labels_kept(ax):
-            sns.histplot(shares, y="y", weights="share", hue="grade", hue_order=range(6, 0, -1),
-                         palette=dict(zip(range(1, 7), GRADE_COLOURS)), multiple="stack", discrete=True,
-                         shrink=0.7, alpha=1, edgecolor="white", linewidth=0.4, legend=False, ax=ax)
+            sns.histplot(
+                shares,
+                y="y",
+                weights="share",
+                hue="grade",
+                hue_order=range(6, 0, -1),
+                palette=dict(zip(range(1, 7), GRADE_COLOURS)),
+                multiple="stack",
+                discrete=True,
+                shrink=0.7,
+                alpha=1,
+                edgecolor="white",
+                linewidth=0.4,
+                legend=False,
+                ax=ax,
+            )
         for y, bar in shares.groupby("y", sort=False):
             left = bar["share"].cumsum() - bar["share"]
             for grade, share, start in zip(bar["grade"], bar["share"], left):
                 if share >= 9:
-                    ax.text(start + share / 2, y, f"{share:.0f}", ha="center", va="center", fontsize=6,
-                            color="white" if grade >= 4 else "black")
+                    ax.text(
+                        start + share / 2,
+                        y,
+                        f"{share:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if grade >= 4 else "black",
+                    )
         ax.set_yticks([1, 0], [pre_label, post_label])
         ax.set_xlim(0, 100)
         ax.set_xlabel("")
@@ -318,15 +452,28 @@ def grade_shift(panels: list[dict], *, pre_label: str, post_label: str, footer: 
     axes[-1].set_xlabel("Patients, %")
     for ax in axes[:-1]:
         ax.set_xticklabels([])
-    handles = [Rectangle((0, 0), 1, 1, facecolor=c, edgecolor="white", linewidth=0.4) for c in GRADE_COLOURS]
-    fig.legend(handles, ROMAN, loc="outside upper center", ncols=6, frameon=False, handlelength=1,
-               columnspacing=1.2, title="House-Brackmann grade (I normal, VI total paralysis)", title_fontsize=7)
+    handles = [
+        Rectangle((0, 0), 1, 1, facecolor=c, edgecolor="white", linewidth=0.4)
+        for c in GRADE_COLOURS
+    ]
+    fig.legend(
+        handles,
+        ROMAN,
+        loc="outside upper center",
+        ncols=6,
+        frameon=False,
+        handlelength=1,
+        columnspacing=1.2,
+        title="House-Brackmann grade (I normal, VI total paralysis)",
+        title_fontsize=7,
+    )
     return fig
 
 
 @_themed
-def patient_flow(flow: pd.DataFrame, *, subjects_file: str, footer: str = "",
-                 width: float = SINGLE_COLUMN_IN) -> plt.Figure:
+def patient_flow(
+    flow: pd.DataFrame, *, subjects_file: str, footer: str = "", width: float = SINGLE_COLUMN_IN
+) -> plt.Figure:
     """Patient flow diagram (STROBE 13c): records, excluded, included, analysed per outcome.
 
     ``flow`` is :func:`pipeline.render.tables.flow_counts`.
@@ -337,34 +484,64 @@ def patient_flow(flow: pd.DataFrame, *, subjects_file: str, footer: str = "",
     height = 2.75 if side_by_side else 1.75 + 0.55 * n_out + (FOOTER_IN if footer else 0)
     fig = _figure(width, height, footer)
     fig.set_layout_engine("none")
-    ax = fig.add_axes((0, FOOTER_IN / height if footer else 0, 1, 1 - (FOOTER_IN / height if footer else 0)))
+    ax = fig.add_axes(
+        (0, FOOTER_IN / height if footer else 0, 1, 1 - (FOOTER_IN / height if footer else 0))
+    )
     ax.set_axis_off()
     ax.set_xlim(0, width)
     usable = height - (FOOTER_IN if footer else 0)
     ax.set_ylim(0, usable)
 
     def box(x, y, w, h, text, colour="white"):
-        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.04",
-                                    facecolor=colour, edgecolor="0.2", linewidth=0.7))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - w / 2, y - h / 2),
+                w,
+                h,
+                boxstyle="round,pad=0,rounding_size=0.04",
+                facecolor=colour,
+                edgecolor="0.2",
+                linewidth=0.7,
+            )
+        )
         ax.text(x, y, text, ha="center", va="center", fontsize=7, linespacing=1.25)
 
     def arrow(x0, y0, x1, y1):
-        ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "-|>", "color": "0.2", "lw": 0.7,
-                                                         "shrinkA": 0, "shrinkB": 0, "mutation_scale": 7})
+        ax.annotate(
+            "",
+            (x1, y1),
+            (x0, y0),
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": "0.2",
+                "lw": 0.7,
+                "shrinkA": 0,
+                "shrinkB": 0,
+                "mutation_scale": 7,
+            },
+        )
 
     main_w, box_h = (2.4 if side_by_side else 1.8), 0.42
-    main_x = width * 0.3 if side_by_side else 0.4 + main_w / 2  # room on the left for the trunk line
+    main_x = (
+        width * 0.3 if side_by_side else 0.4 + main_w / 2
+    )  # room on the left for the trunk line
     top_y = usable - 0.3
     incl_y = top_y - 0.85
     box(main_x, top_y, main_w, box_h, f"Patient records in {subjects_file}\nn = {first['records']}")
-    ex_x, ex_w = main_x + main_w / 2 + (width - main_x - main_w / 2) / 2, min(2.0, width - main_x - main_w / 2 - 0.15)
+    ex_x, ex_w = (
+        main_x + main_w / 2 + (width - main_x - main_w / 2) / 2,
+        min(2.0, width - main_x - main_w / 2 - 0.15),
+    )
     ex_y = (top_y + incl_y) / 2
     box(ex_x, ex_y, ex_w, 0.36, f"Excluded at ingest\nn = {first['excluded']}", "#f2f2f2")
     arrow(main_x, top_y - box_h / 2, main_x, incl_y + box_h / 2)
     arrow(main_x, ex_y, ex_x - ex_w / 2, ex_y)
     box(main_x, incl_y, main_w, box_h, f"Included\nn = {first['included']}")
-    text = [f"{_wrap(r.label, 1.6 if side_by_side else 2.9, 16)}\nAnalysed n = {r.analysed}; "
-            f"not analysed {r.not_analysed}" for r in flow.itertuples()]
+    text = [
+        f"{_wrap(r.label, 1.6 if side_by_side else 2.9, 16)}\nAnalysed n = {r.analysed}; "
+        f"not analysed {r.not_analysed}"
+        for r in flow.itertuples()
+    ]
     if side_by_side:
         w = (width - 0.3) / n_out - 0.12
         y = incl_y - 1.0
@@ -384,7 +561,9 @@ def patient_flow(flow: pd.DataFrame, *, subjects_file: str, footer: str = "",
 
 
 @_themed
-def bland_altman(panels: list[dict], *, footer: str = "", width: float = SINGLE_COLUMN_IN) -> plt.Figure:
+def bland_altman(
+    panels: list[dict], *, footer: str = "", width: float = SINGLE_COLUMN_IN
+) -> plt.Figure:
     """Agreement between two raters (Bland JM, Altman DG. Lancet 1986;1(8476):307-310).
 
     ``panels``: dicts with ``title``, ``a``, ``b`` (the two raters' values at the same
@@ -400,33 +579,61 @@ def bland_altman(panels: list[dict], *, footer: str = "", width: float = SINGLE_
     for ax, panel in zip(axes, panels):
         a, b = np.asarray(panel["a"], float), np.asarray(panel["b"], float)
         mean, diff = (a + b) / 2, a - b
-        distinct = pd.DataFrame({"m": mean, "d": diff}).value_counts(sort=False).reset_index(name="count")
+        distinct = (
+            pd.DataFrame({"m": mean, "d": diff}).value_counts(sort=False).reset_index(name="count")
+        )
         points = _shown(distinct)
         with _labels_kept(ax):
-            sns.scatterplot(x=points["m"].to_numpy(), y=points["d"].to_numpy(),
-                            s=6 * np.sqrt(points["count"].to_numpy()) ** 2 / 2 + 4, color=OKABE_ITO[0],
-                            alpha=0.55, linewidth=0, legend=False, ax=ax)
+            sns.scatterplot(
+                x=points["m"].to_numpy(),
+                y=points["d"].to_numpy(),
+                s=6 * np.sqrt(points["count"].to_numpy()) ** 2 / 2 + 4,
+                color=OKABE_ITO[0],
+                alpha=0.55,
+                linewidth=0,
+                legend=False,
+                ax=ax,
+            )
         bias, sd = float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
-        for value, style, text in ((bias, "-", f"Bias {bias:.2f}"),
-                                   (bias + 1.96 * sd, "--", f"+1.96 SD {bias + 1.96 * sd:.2f}"),
-                                   (bias - 1.96 * sd, "--", f"-1.96 SD {bias - 1.96 * sd:.2f}")):
-            ax.axhline(value, color=OKABE_ITO[1] if style == "-" else "0.3", linestyle=style, linewidth=0.8)
-            ax.text(1.0, value, " " + text, transform=ax.get_yaxis_transform(), fontsize=6, va="center",
-                    ha="left", clip_on=False)
+        for value, style, text in (
+            (bias, "-", f"Bias {bias:.2f}"),
+            (bias + 1.96 * sd, "--", f"+1.96 SD {bias + 1.96 * sd:.2f}"),
+            (bias - 1.96 * sd, "--", f"-1.96 SD {bias - 1.96 * sd:.2f}"),
+        ):
+            ax.axhline(
+                value, color=OKABE_ITO[1] if style == "-" else "0.3", linestyle=style, linewidth=0.8
+            )
+            ax.text(
+                1.0,
+                value,
+                " " + text,
+                transform=ax.get_yaxis_transform(),
+                fontsize=6,
+                va="center",
+                ha="left",
+                clip_on=False,
+            )
         ax.set_xlabel(f"Mean of {panel['a_label']} and {panel['b_label']}")
         ax.set_ylabel(f"{panel['a_label']} - {panel['b_label']}".capitalize())
         caption = f"{len(diff):,} paired ratings"
         if len(points) < len(distinct):
             caption += f"; points: random {len(points)} of {len(distinct):,} distinct"
-        ax.set_title(_wrap(panel["title"], width / cols) + "\n" + _wrap(caption, width / cols), loc="left")
-    for ax in axes[len(panels):]:
+        ax.set_title(
+            _wrap(panel["title"], width / cols) + "\n" + _wrap(caption, width / cols), loc="left"
+        )
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     return fig
 
 
 @_themed
-def trajectory(panels: list[dict], *, conf_level: float = 0.95, footer: str = "",
-               width: float = DOUBLE_COLUMN_IN) -> plt.Figure:
+def trajectory(
+    panels: list[dict],
+    *,
+    conf_level: float = 0.95,
+    footer: str = "",
+    width: float = DOUBLE_COLUMN_IN,
+) -> plt.Figure:
     """Model-estimated mean per visit with its CI, one panel per outcome.
 
     ``panels``: dicts with ``title``, ``ylabel`` and ``estimates`` (``x`` position,
@@ -437,23 +644,38 @@ def trajectory(panels: list[dict], *, conf_level: float = 0.95, footer: str = ""
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, panel in zip(axes, panels):
         e = panel["estimates"].sort_values("x")
-        ax.fill_between(e["x"], e["ci_low"], e["ci_high"], color=OKABE_ITO[0], alpha=0.18, linewidth=0)
+        ax.fill_between(
+            e["x"], e["ci_low"], e["ci_high"], color=OKABE_ITO[0], alpha=0.18, linewidth=0
+        )
         # The model's estimates as given: one value per visit, no estimator.
         with _labels_kept(ax):
-            sns.lineplot(x=e["x"].to_numpy(), y=e["estimate"].to_numpy(), estimator=None, errorbar=None, sort=False,
-                         marker="o", markersize=3.5, markeredgewidth=1, markeredgecolor=OKABE_ITO[0],
-                         color=OKABE_ITO[0], ax=ax)
+            sns.lineplot(
+                x=e["x"].to_numpy(),
+                y=e["estimate"].to_numpy(),
+                estimator=None,
+                errorbar=None,
+                sort=False,
+                marker="o",
+                markersize=3.5,
+                markeredgewidth=1,
+                markeredgecolor=OKABE_ITO[0],
+                color=OKABE_ITO[0],
+                ax=ax,
+            )
         ax.set_xticks(e["x"], e["tick"])
         ax.set_ylabel(panel["ylabel"])
-        ax.set_title(_wrap(panel["title"], width / cols) + f"\nmodel mean ({conf_level:.0%} CI)", loc="left")
-    for ax in axes[len(panels):]:
+        ax.set_title(
+            _wrap(panel["title"], width / cols) + f"\nmodel mean ({conf_level:.0%} CI)", loc="left"
+        )
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     return fig
 
 
 @_themed
-def forest(rows_frame: pd.DataFrame, *, xlabel: str, footer: str = "",
-           width: float = DOUBLE_COLUMN_IN) -> plt.Figure:
+def forest(
+    rows_frame: pd.DataFrame, *, xlabel: str, footer: str = "", width: float = DOUBLE_COLUMN_IN
+) -> plt.Figure:
     """Subgroup forest plot: mean change with CI per subgroup level.
 
     ``rows_frame``: ``label`` (row text), ``estimate``, ``ci_low``, ``ci_high``, ``n``,
@@ -470,10 +692,21 @@ def forest(rows_frame: pd.DataFrame, *, xlabel: str, footer: str = "",
     # Arrays, not Series: a level of one pair has no CI (NaN), and matplotlib would call float()
     # on a Series to find the first finite error.
     estimate, low, high = (est[c].to_numpy(float) for c in ("estimate", "ci_low", "ci_high"))
-    ax.errorbar(estimate, est["y"].to_numpy(float), xerr=np.vstack([estimate - low, high - estimate]),
-                fmt="s", color=OKABE_ITO[0], markersize=3.5, capsize=0, linewidth=1)
+    ax.errorbar(
+        estimate,
+        est["y"].to_numpy(float),
+        xerr=np.vstack([estimate - low, high - estimate]),
+        fmt="s",
+        color=OKABE_ITO[0],
+        markersize=3.5,
+        capsize=0,
+        linewidth=1,
+    )
     ax.axvline(0, color="0.3", linewidth=0.6, linestyle=(0, (3, 2)))
-    labels = [(f"{r.label} (n = {int(r.n)})" if pd.notna(r.n) else str(r.label)) for r in data.itertuples()]
+    labels = [
+        (f"{r.label} (n = {int(r.n)})" if pd.notna(r.n) else str(r.label))
+        for r in data.itertuples()
+    ]
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel(_wrap(xlabel, width * 0.6))
@@ -495,8 +728,11 @@ def _table(con, study_name: str, table: str, needs: tuple[str, ...]) -> pd.DataF
     """A tidy table of the study if it exists and has the columns needed; otherwise None."""
     from pipeline.warehouse import read_frame, scalar
 
-    exists = scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-                         "AND table_name = ?", [study_name, table])
+    exists = scalar(
+        con,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [study_name, table],
+    )
     if not exists:
         return None
     frame = read_frame(con, f"SELECT * FROM {study_name}.{table}")
@@ -518,8 +754,8 @@ def study_figures(con, study) -> list[FigureSpec]:
     trajectory over visits (``visit_estimates``) and the subgroup forest plot
     (``subgroups``).
     """
-    from pipeline.render import tables
     from pipeline.pairing import outcomes_frame
+    from pipeline.render import tables
     from pipeline.warehouse import read_frame
 
     s, plan = study.name, study.analysis
@@ -536,50 +772,103 @@ def study_figures(con, study) -> list[FigureSpec]:
             continue
         # The pairs of the headline scores only, in table order, picked by DuckDB: a registry has
         # millions of pairs over every score, and selecting them by name in pandas takes seconds.
-        subset = read_frame(con, f"SELECT pre_value, post_value, diff FROM {s}.pairs "
-                                 "WHERE outcome = ? AND score = ?", [row.outcome, row.score])
+        subset = read_frame(
+            con,
+            f"SELECT pre_value, post_value, diff FROM {s}.pairs WHERE outcome = ? AND score = ?",
+            [row.outcome, row.score],
+        )
         if subset.empty:
             continue
-        score = study.instrument(row.instrument).score(row.score, getattr(row, "version", "") or None)
+        score = study.instrument(row.instrument).score(
+            row.score, getattr(row, "version", "") or None
+        )
         direction = "higher is better" if score.higher_is_better else "lower is better"
-        panels.append({"outcome": row.outcome, "score": row.score, "instrument": row.instrument,
-                       "rater": row.rater, "title": row.label, "pairs": subset,
-                       "ylabel": f"{score.label} ({direction})", "xlabel": f"Change in {score.label.lower()}",
-                       "diff": subset["diff"].to_numpy(float), "higher_is_better": score.higher_is_better})
+        panels.append(
+            {
+                "outcome": row.outcome,
+                "score": row.score,
+                "instrument": row.instrument,
+                "rater": row.rater,
+                "title": row.label,
+                "pairs": subset,
+                "ylabel": f"{score.label} ({direction})",
+                "xlabel": f"Change in {score.label.lower()}",
+                "diff": subset["diff"].to_numpy(float),
+                "higher_is_better": score.higher_is_better,
+            }
+        )
 
     for p in panels:
-        specs.append(FigureSpec(
-            f"slope_{p['outcome']}_{p['score']}",
-            f"{p['title']} before and after surgery: one line per patient, mean with "
-            f"{plan.conf_level:.0%} CI.",
-            drawing(slope_plot, p["pairs"], title=p["title"], ylabel=p["ylabel"], pre_label=pre_label,
-                    post_label=post_label, conf_level=plan.conf_level, footer=footer),
-            # A two-time-point plot is a single-column figure; export-figures draws it wider on demand.
-            widths=("single",)))
+        specs.append(
+            FigureSpec(
+                f"slope_{p['outcome']}_{p['score']}",
+                f"{p['title']} before and after surgery: one line per patient, mean with "
+                f"{plan.conf_level:.0%} CI.",
+                drawing(
+                    slope_plot,
+                    p["pairs"],
+                    title=p["title"],
+                    ylabel=p["ylabel"],
+                    pre_label=pre_label,
+                    post_label=post_label,
+                    conf_level=plan.conf_level,
+                    footer=footer,
+                ),
+                # A two-time-point plot is a single-column figure; export-figures draws it wider on
+                # demand.
+                widths=("single",),
+            )
+        )
     if panels:
-        specs.append(FigureSpec(
-            "prepost_box", "Outcomes before and after surgery: box plots (median, quartiles, whiskers to "
-                           "1.5 IQR) with every patient's value.",
-            drawing(prepost_box, panels, pre_label="Before", post_label="After", footer=footer)))
-        specs.append(FigureSpec(
-            "change_distribution", f"Distribution of the change (after - before) per outcome, coloured "
-                                   f"by direction, with the mean change and its {plan.conf_level:.0%} CI.",
-            drawing(change_distribution, panels, conf_level=plan.conf_level, footer=footer)))
+        specs.append(
+            FigureSpec(
+                "prepost_box",
+                "Outcomes before and after surgery: box plots (median, quartiles, whiskers to "
+                "1.5 IQR) with every patient's value.",
+                drawing(prepost_box, panels, pre_label="Before", post_label="After", footer=footer),
+            )
+        )
+        specs.append(
+            FigureSpec(
+                "change_distribution",
+                f"Distribution of the change (after - before) per outcome, coloured "
+                f"by direction, with the mean change and its {plan.conf_level:.0%} CI.",
+                drawing(change_distribution, panels, conf_level=plan.conf_level, footer=footer),
+            )
+        )
     hb = [p for p in panels if p["instrument"] == "house_brackmann"]
     if hb:
-        hb_panels = [{"title": p["title"].replace("House-Brackmann grade ", "").strip("()").capitalize()
-                      if p["rater"] else p["title"], "pairs": p["pairs"]} for p in hb]
-        specs.append(FigureSpec(
-            "grade_shift_house_brackmann", "House-Brackmann grade before and after surgery, patients "
-                                           "with both grades.",
-            drawing(grade_shift, hb_panels, pre_label="Before", post_label="After", footer=footer)))
+        hb_panels = [
+            {
+                "title": p["title"].replace("House-Brackmann grade ", "").strip("()").capitalize()
+                if p["rater"]
+                else p["title"],
+                "pairs": p["pairs"],
+            }
+            for p in hb
+        ]
+        specs.append(
+            FigureSpec(
+                "grade_shift_house_brackmann",
+                "House-Brackmann grade before and after surgery, patients with both grades.",
+                drawing(
+                    grade_shift, hb_panels, pre_label="Before", post_label="After", footer=footer
+                ),
+            )
+        )
     summary = read_frame(con, f"SELECT * FROM {s}.pairing_summary")
-    source = read_frame(con, f"SELECT * FROM {s}.source_files WHERE file = ?", [study.subjects_path.name])
+    source = read_frame(
+        con, f"SELECT * FROM {s}.source_files WHERE file = ?", [study.subjects_path.name]
+    )
     if len(summary) and len(source):
         flow = tables.flow_counts(source, summary, planned)
-        specs.append(FigureSpec(
-            "patient_flow", "Patient flow: records, exclusions, inclusion and analysis per outcome.",
-            drawing(patient_flow, flow, subjects_file=study.subjects_path.name, footer=footer)))
+        specs.append(
+            FigureSpec(
+                "patient_flow",
+                "Patient flow: records, exclusions, inclusion and analysis per outcome.",
+                drawing(patient_flow, flow, subjects_file=study.subjects_path.name, footer=footer),
+            )
+        )
 
     # Rater agreement: instruments scored by two raters at the same visits.
     two_raters = planned[planned["rater"] != ""].groupby(["instrument", "score"])["rater"].unique()
@@ -588,29 +877,53 @@ def study_figures(con, study) -> list[FigureSpec]:
         if len(raters) < 2:
             continue
         a_rater, b_rater = raters[0], raters[1]
-        both = read_frame(con, f"""
-            SELECT a.value AS a, b.value AS b FROM {s}.scores a JOIN {s}.scores b USING (subject, visit, instrument, score)
+        both = read_frame(
+            con,
+            f"""
+            SELECT a.value AS a, b.value AS b
+            FROM {s}.scores a JOIN {s}.scores b USING (subject, visit, instrument, score)
             WHERE a.instrument = ? AND a.score = ? AND a.rater = ? AND b.rater = ?
               AND a.value IS NOT NULL AND b.value IS NOT NULL ORDER BY subject, visit
-        """, [instrument, score_name, a_rater, b_rater])
+        """,
+            [instrument, score_name, a_rater, b_rater],
+        )
         if len(both) > 2:
             measure = study.instrument(instrument)
-            label = measure.score(score_name, planned.loc[planned["instrument"] == instrument, "version"].iloc[0]
-                                  or None if "version" in planned else None)
-            agreement.append({"title": f"{measure.label} {label.label.lower()}, all visits",
-                              "a": both["a"], "b": both["b"], "a_label": a_rater, "b_label": b_rater})
+            label = measure.score(
+                score_name,
+                planned.loc[planned["instrument"] == instrument, "version"].iloc[0] or None
+                if "version" in planned
+                else None,
+            )
+            agreement.append(
+                {
+                    "title": f"{measure.label} {label.label.lower()}, all visits",
+                    "a": both["a"],
+                    "b": both["b"],
+                    "a_label": a_rater,
+                    "b_label": b_rater,
+                }
+            )
     if agreement:
-        specs.append(FigureSpec(
-            "rater_agreement", "Agreement between raters (Bland-Altman): difference against mean of the "
-                               "two ratings, with the bias and 95% limits of agreement.",
-            drawing(bland_altman, agreement, footer=footer)))
+        specs.append(
+            FigureSpec(
+                "rater_agreement",
+                "Agreement between raters (Bland-Altman): difference against mean of the "
+                "two ratings, with the bias and 95% limits of agreement.",
+                drawing(bland_altman, agreement, footer=footer),
+            )
+        )
 
     headline_keys = [(p["outcome"], p["score"]) for p in panels]
-    estimates = _table(con, s, VISIT_ESTIMATES, ("outcome", "score", "visit", "estimate", "ci_low", "ci_high"))
+    estimates = _table(
+        con, s, VISIT_ESTIMATES, ("outcome", "score", "visit", "estimate", "ci_low", "ci_high")
+    )
     if estimates is not None:
         trajectory_panels = []
         for p in panels:
-            e = estimates[(estimates["outcome"] == p["outcome"]) & (estimates["score"] == p["score"])]
+            e = estimates[
+                (estimates["outcome"] == p["outcome"]) & (estimates["score"] == p["score"])
+            ]
             e = e[e["estimate"].notna()]
             if len(e) < 2:
                 continue
@@ -618,29 +931,62 @@ def study_figures(con, study) -> list[FigureSpec]:
             # labels of visits a few weeks apart (e.g. m12 and the last follow-up).
             if "median_day" in e:
                 e = e.sort_values("median_day", kind="stable")
-            trajectory_panels.append({"title": p["title"], "ylabel": p["ylabel"],
-                                      "estimates": e.assign(x=np.arange(len(e), dtype=float),
-                                                            tick=e["visit"].astype(str))})
+            trajectory_panels.append(
+                {
+                    "title": p["title"],
+                    "ylabel": p["ylabel"],
+                    "estimates": e.assign(
+                        x=np.arange(len(e), dtype=float), tick=e["visit"].astype(str)
+                    ),
+                }
+            )
         if trajectory_panels:
-            specs.append(FigureSpec(
-                "trajectory", f"Model-estimated mean per visit (visits in the order of their median day) with "
-                              f"{plan.conf_level:.0%} CI.",
-                drawing(trajectory, trajectory_panels, conf_level=plan.conf_level, footer=footer)))
-    subgroups = _table(con, s, SUBGROUPS, ("outcome", "score", "group", "mean_diff", "ci_low", "ci_high"))
+            specs.append(
+                FigureSpec(
+                    "trajectory",
+                    "Model-estimated mean per visit (visits in the order of their median day) "
+                    "with "
+                    f"{plan.conf_level:.0%} CI.",
+                    drawing(
+                        trajectory, trajectory_panels, conf_level=plan.conf_level, footer=footer
+                    ),
+                )
+            )
+    subgroups = _table(
+        con, s, SUBGROUPS, ("outcome", "score", "group", "mean_diff", "ci_low", "ci_high")
+    )
     if subgroups is not None and headline_keys:
         # The first planned outcome only: a forest of every outcome would be unreadable.
         outcome, score_name = headline_keys[0]
-        g = subgroups[(subgroups["outcome"] == outcome) & (subgroups["score"] == score_name)
-                      & subgroups["mean_diff"].notna()]
+        g = subgroups[
+            (subgroups["outcome"] == outcome)
+            & (subgroups["score"] == score_name)
+            & subgroups["mean_diff"].notna()
+        ]
         if len(g):
-            forest_rows = pd.DataFrame({"label": g["group"].astype(str), "estimate": g["mean_diff"],
-                                        "ci_low": g["ci_low"], "ci_high": g["ci_high"],
-                                        "n": g["n_pairs"] if "n_pairs" in g else np.nan})
+            forest_rows = pd.DataFrame(
+                {
+                    "label": g["group"].astype(str),
+                    "estimate": g["mean_diff"],
+                    "ci_low": g["ci_low"],
+                    "ci_high": g["ci_high"],
+                    "n": g["n_pairs"] if "n_pairs" in g else np.nan,
+                }
+            )
             title = panels[0]["title"]
-            specs.append(FigureSpec(
-                "subgroup_forest", f"{title}: mean change by subgroup with {plan.conf_level:.0%} CI "
-                                   "(exploratory).",
-                drawing(forest, forest_rows, xlabel=f"Mean change in {title} (after - before)", footer=footer)))
+            specs.append(
+                FigureSpec(
+                    "subgroup_forest",
+                    f"{title}: mean change by subgroup with {plan.conf_level:.0%} CI "
+                    "(exploratory).",
+                    drawing(
+                        forest,
+                        forest_rows,
+                        xlabel=f"Mean change in {title} (after - before)",
+                        footer=footer,
+                    ),
+                )
+            )
     return specs
 
 
@@ -655,10 +1001,11 @@ def not_drawn(con, study) -> list[str]:
     planned = outcomes_frame(study)
     paired = read_frame(con, f"SELECT DISTINCT outcome, score FROM {s}.pairs")
     paired = set(zip(paired["outcome"], paired["score"]))
-    notes = [f"{row.label}: not drawn, no patient has both a before and an after value."
-             for row in planned.drop_duplicates(["instrument", "rater"]).itertuples()
-             if (row.outcome, row.score) not in paired]
+    notes = [
+        f"{row.label}: not drawn, no patient has both a before and an after value."
+        for row in planned.drop_duplicates(["instrument", "rater"]).itertuples()
+        if (row.outcome, row.score) not in paired
+    ]
     if not len(read_frame(con, f"SELECT 1 FROM {s}.pairing_summary LIMIT 1")):
         notes.append("Patient flow: not drawn, no planned outcome has a value.")
     return notes
-
