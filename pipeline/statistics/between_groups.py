@@ -633,7 +633,6 @@ def compare_groupings(
         xs = [change[grouped & (codes == lv)] for lv in present]
         ns = [x.size for x in xs]
         n, m, v = _summaries(xs)
-        out = []
         rank_sums, ties = [], np.array([], int)
         if len(levels) >= 2:
             if by_change is None:
@@ -643,77 +642,21 @@ def compare_groupings(
             rank_sums = list(
                 np.bincount(codes[in_order], weights=ranks, minlength=len(labels))[present]
             )
+        ancova = _ancova_of(pre, post, codes, len(labels), cov, conf_level)
+        # (test, name of its statistic, result): every result's keys are columns of _row.
+        tests = []
         if len(levels) == 2:
-            wt = _welch_t(n, m, v, conf_level)
-            out.append(
-                _row(
-                    "Welch t",
-                    levels,
-                    ns,
-                    statistic_name="t",
-                    estimate=wt["estimate"],
-                    ci_low=wt["ci_low"],
-                    ci_high=wt["ci_high"],
-                    statistic=wt["statistic"],
-                    df1=wt["df1"],
-                    p=wt["p"],
-                    note=wt["note"],
-                )
-            )
-            mw = _mann_whitney(ns[0], ns[1], rank_sums[0], ties)
-            out.append(
-                _row(
-                    "Mann-Whitney",
-                    levels,
-                    ns,
-                    statistic_name="W",
-                    statistic=mw["statistic"],
-                    p=mw["p"],
-                    method=mw["method"],
-                    note=mw["note"],
-                )
-            )
-        for test, res, stat in (
-            ("one-way ANOVA", _oneway_anova(n, m, v), "F"),
-            ("Welch ANOVA", _welch_anova(n, m, v), "F"),
-            ("Kruskal-Wallis", _kruskal_wallis(ns, rank_sums, ties), "H"),
-        ):
-            out.append(
-                _row(
-                    test,
-                    levels,
-                    ns,
-                    statistic_name=stat,
-                    statistic=res["statistic"],
-                    df1=res["df1"],
-                    df2=res.get("df2", _NAN),
-                    p=res["p"],
-                    note=res["note"],
-                )
-            )
-        an = _ancova_of(pre, post, codes, len(labels), cov, conf_level)
-        out.append(
-            _row(
-                "ANCOVA",
-                levels,
-                ns,
-                statistic_name="F",
-                method=method,
-                **{
-                    k: an[k]
-                    for k in (
-                        "estimate",
-                        "ci_low",
-                        "ci_high",
-                        "statistic",
-                        "df1",
-                        "df2",
-                        "p",
-                        "note",
-                    )
-                },
-            )
-        )
+            tests += [
+                ("Welch t", "t", _welch_t(n, m, v, conf_level)),
+                ("Mann-Whitney", "W", _mann_whitney(ns[0], ns[1], rank_sums[0], ties)),
+            ]
+        tests += [
+            ("one-way ANOVA", "F", _oneway_anova(n, m, v)),
+            ("Welch ANOVA", "F", _welch_anova(n, m, v)),
+            ("Kruskal-Wallis", "H", _kruskal_wallis(ns, rank_sums, ties)),
+            ("ANCOVA", "F", {**ancova, "method": method}),
+        ]
+        out = [_row(test, levels, ns, statistic_name=stat, **res) for test, stat, res in tests]
         if len(levels) < 2:
             for r in out:
                 r["note"] = r["note"] or "only one group level present"
