@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.instruments.scales import eface
+from pipeline.instruments.scales import eface, face
 
-# The eFACE's item groups are the pipeline's declarations (item names and the regions they
-# make up); the formulas on them below are written out from the publications.
+# Which items make up each part of a score (eFACE domains and regions, FaCE domains and its
+# reverse-worded items) is the pipeline's declaration; the formulas on them below are written out
+# from the publications.
 EFACE_STATIC = tuple(eface.STATIC)
 EFACE_DYNAMIC = tuple(eface.DYNAMIC)
 EFACE_SYNKINESIS = tuple(eface.SYNKINESIS)
@@ -34,15 +35,8 @@ EFACE_REGIONS = {
     "lower_face_neck": eface.LOWER_FACE_NECK,
     "smile": eface.SMILE,
 }
-FACE_REVERSED = (9, 10, 13, 14, 15)
-FACE_DOMAINS = {
-    "movement": (1, 2, 3),
-    "comfort": (4, 6, 10),
-    "oral": (7, 11),
-    "eye": (5, 12),
-    "lacrimal": (13,),
-    "social": (8, 9, 14, 15),
-}
+FACE_REVERSED = face.REVERSED
+FACE_DOMAINS = {domain: items for domain, (_, items) in face.DOMAINS.items()}
 SUBGROUPS = (
     "branches_transected",
     "etiology",
