@@ -26,24 +26,21 @@ def _listing(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
 def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
     s, limits = study.name, study.checks
 
-    @dg.asset_check(
-        asset=[s, INGESTED],
-        name="rows_accounted",
-        blocking=True,
-        description="Every row read is either accepted or quarantined.",
-    )
+    def check(asset: str, name: str, description: str):
+        """A check of one of the study's assets; a failure stops the assets downstream."""
+        return dg.asset_check(asset=[s, asset], name=name, blocking=True, description=description)
+
+    @check(INGESTED, "rows_accounted", "Every row read is either accepted or quarantined.")
     def rows_accounted(warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
-            bad = con.execute(f"""
-                SELECT file, rows_read, rows_accepted, rows_quarantined FROM {s}.source_files
-                WHERE rows_read <> rows_accepted + rows_quarantined""").df()
+        bad = warehouse.frame(f"""
+            SELECT file, rows_read, rows_accepted, rows_quarantined FROM {s}.source_files
+            WHERE rows_read <> rows_accepted + rows_quarantined""")
         return dg.AssetCheckResult(passed=bad.empty, metadata={"unaccounted files": _listing(bad)})
 
-    @dg.asset_check(
-        asset=[s, INGESTED],
-        name="no_identifier_columns",
-        blocking=True,
-        description="No ingested table holds a column whose name or values look like an "
+    @check(
+        INGESTED,
+        "no_identifier_columns",
+        "No ingested table holds a column whose name or values look like an "
         "identifier (HIPAA Safe Harbor), apart from columns the spec allows.",
     )
     def no_identifier_columns(warehouse: Warehouse) -> dg.AssetCheckResult:
@@ -58,11 +55,10 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
         )
         return dg.AssetCheckResult(passed=not findings, metadata={"findings": _listing(listed)})
 
-    @dg.asset_check(
-        asset=[s, INGESTED],
-        name="item_values_in_range",
-        blocking=True,
-        description="Every accepted item value lies in its instrument's allowed range.",
+    @check(
+        INGESTED,
+        "item_values_in_range",
+        "Every accepted item value lies in its instrument's allowed range.",
     )
     def item_values_in_range(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
@@ -82,11 +78,10 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
             metadata={"values out of range": len(bad), "first rows": _listing(bad)},
         )
 
-    @dg.asset_check(
-        asset=[s, PAIRS],
-        name="pairing_completeness",
-        blocking=True,
-        description=f"For every outcome, at least {limits.min_paired_share:.0%} of subjects "
+    @check(
+        PAIRS,
+        "pairing_completeness",
+        f"For every outcome, at least {limits.min_paired_share:.0%} of subjects "
         "have both a pre and a post value (`min_paired_share` under `[checks]` in the spec).",
     )
     def pairing_completeness(warehouse: Warehouse) -> dg.AssetCheckResult:
@@ -112,19 +107,17 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
             },
         )
 
-    @dg.asset_check(
-        asset=[s, PAIRED_TESTS],
-        name="minimum_pairs",
-        blocking=True,
-        description=f"Every planned test has at least {limits.min_pairs} pairs "
+    @check(
+        PAIRED_TESTS,
+        "minimum_pairs",
+        f"Every planned test has at least {limits.min_pairs} pairs "
         "(`min_pairs` under `[checks]` in the spec); an outcome without any pair "
         "has no test, and `pairing_completeness` decides whether that is allowed.",
     )
     def minimum_pairs(warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
-            # Whole cohort only: a subgroup level may be small by design (exploratory analyses).
-            results = con.execute(f"""SELECT outcome, score, n_pairs FROM {s}.paired_tests
-                                      WHERE "group" = 'all'""").df()
+        # Whole cohort only: a subgroup level may be small by design (exploratory analyses).
+        results = warehouse.frame(f"""
+            SELECT outcome, score, n_pairs FROM {s}.paired_tests WHERE "group" = 'all'""")
         # No pair, no test: its Table 2 row says "not estimable". Such an outcome already fails
         # pairing_completeness unless the spec allows it (min_paired_share = 0, e.g. a study of
         # rater agreement), so it is not a test with too few pairs here.
@@ -134,25 +127,22 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
             metadata={"threshold": limits.min_pairs, "too few pairs": _listing(short)},
         )
 
-    @dg.asset_check(
-        asset=[s, PAIRED_TESTS],
-        name="statistics_sanity",
-        blocking=True,
-        description="Every P value lies in [0, 1] and every mean change inside its CI.",
+    @check(
+        PAIRED_TESTS,
+        "statistics_sanity",
+        "Every P value lies in [0, 1] and every mean change inside its CI.",
     )
     def statistics_sanity(warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
-            bad = con.execute(f"""
-                SELECT outcome, score, "group", mean_diff, ci_low, ci_high, p_t, p_wilcoxon, p_used
-                FROM {s}.paired_tests
-                WHERE NOT ({
-                " AND ".join(
-                    f"coalesce(isnan({p}) OR {p} BETWEEN 0 AND 1, true)"
-                    for p in ("p_t", "p_wilcoxon", "p_used")
-                )
-            }
-                           AND coalesce(isnan(mean_diff) OR isnan(ci_low) OR isnan(ci_high)
-                                        OR mean_diff BETWEEN ci_low AND ci_high, true))""").df()
+        p_in_range = " AND ".join(
+            f"coalesce(isnan({p}) OR {p} BETWEEN 0 AND 1, true)"
+            for p in ("p_t", "p_wilcoxon", "p_used")
+        )
+        bad = warehouse.frame(f"""
+            SELECT outcome, score, "group", mean_diff, ci_low, ci_high, p_t, p_wilcoxon, p_used
+            FROM {s}.paired_tests
+            WHERE NOT ({p_in_range}
+                       AND coalesce(isnan(mean_diff) OR isnan(ci_low) OR isnan(ci_high)
+                                    OR mean_diff BETWEEN ci_low AND ci_high, true))""")
         return dg.AssetCheckResult(passed=bad.empty, metadata={"violations": _listing(bad)})
 
     return [

@@ -8,6 +8,7 @@ from typing import Iterator, Literal, Optional
 
 import dagster as dg
 import duckdb
+import pandas as pd
 
 from pipeline import paths, warehouse
 from pipeline.spec.schema import MULTIPLICITY, POST_RULES, TESTS
@@ -30,6 +31,11 @@ class Warehouse(dg.ConfigurableResource):
             yield con
         finally:
             con.close()
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        """What one query returns, on a connection of its own."""
+        with self.connect() as con:
+            return warehouse.read_frame(con, sql)
 
 
 class Reports(dg.ConfigurableResource):

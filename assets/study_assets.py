@@ -117,6 +117,13 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         record_overrides(steps.study_reports(reports.folder, study), options.overrides)
         return effective
 
+    def run_planned(step, name: str, warehouse: Warehouse, reports: Reports, options):
+        """``step`` on the planned study (see ``planned``), its run recorded under ``name``: what
+        the step returns (the files it wrote)."""
+        effective = planned(options, reports)
+        with _recorded(warehouse, effective, name, reports) as con:
+            return step(con, effective, reports.folder)
+
     # Observable source assets are marked beta in Dagster 1.13; they are the documented way to
     # version raw files by content, so the warning is silenced here rather than everywhere.
     with warnings.catch_warnings():
@@ -259,9 +266,9 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     def secondary_analyses(
         warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
     ) -> dg.MaterializeResult:
-        effective = planned(analysis_options, reports)
-        with _recorded(warehouse, effective, SECONDARY_ANALYSES, reports) as con:
-            written = steps.secondary_analyses(con, effective, reports.folder)
+        written = run_planned(
+            steps.secondary_analyses, SECONDARY_ANALYSES, warehouse, reports, analysis_options
+        )
         return dg.MaterializeResult(metadata={**_paths(written), "dagster/row_count": len(written)})
 
     @dg.asset(
@@ -277,9 +284,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     def publication_tables(
         warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
     ) -> dg.MaterializeResult:
-        effective = planned(analysis_options, reports)
-        with _recorded(warehouse, effective, TABLES, reports) as con:
-            written = steps.write_tables(con, effective, reports.folder)
+        written = run_planned(steps.write_tables, TABLES, warehouse, reports, analysis_options)
         return dg.MaterializeResult(
             metadata={
                 "files": _listing(written),
@@ -303,9 +308,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     def figures(
         warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
     ) -> dg.MaterializeResult:
-        effective = planned(analysis_options, reports)
-        with _recorded(warehouse, effective, FIGURES, reports) as con:
-            written = steps.write_figures(con, effective, reports.folder)
+        written = run_planned(steps.write_figures, FIGURES, warehouse, reports, analysis_options)
         # No figure when there is nothing to draw (the report says why).
         folder = steps.study_reports(reports.folder, study) / "figures"
         return dg.MaterializeResult(
@@ -331,9 +334,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     def study_report(
         warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
     ) -> dg.MaterializeResult:
-        effective = planned(analysis_options, reports)
-        with _recorded(warehouse, effective, REPORT, reports) as con:
-            written = steps.write_report(con, effective, reports.folder)
+        written = run_planned(steps.write_report, REPORT, warehouse, reports, analysis_options)
         return dg.MaterializeResult(metadata=_paths(written))
 
     return [

@@ -21,39 +21,22 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-EFACE_STATIC = ("brow_rest", "pf_rest", "nlf_rest", "oc_rest")
-EFACE_DYNAMIC = (
-    "brow_elev",
-    "eye_gentle",
-    "eye_full",
-    "oc_smile",
-    "nlf_depth_smile",
-    "nlf_orient_smile",
-    "lower_lip",
-)
-EFACE_SYNKINESIS = ("syn_ocular", "syn_midface", "syn_mentalis", "syn_platysma")
+from pipeline.instruments.scales import eface, face
+
+# Which items make up each part of a score (eFACE domains and regions, FaCE domains and its
+# reverse-worded items) is the pipeline's declaration; the formulas on them below are written out
+# from the publications.
+EFACE_STATIC = tuple(eface.STATIC)
+EFACE_DYNAMIC = tuple(eface.DYNAMIC)
+EFACE_SYNKINESIS = tuple(eface.SYNKINESIS)
 EFACE_REGIONS = {
-    "periocular": ("pf_rest", "eye_gentle", "eye_full", "syn_ocular"),
-    "midface_smile": (
-        "nlf_rest",
-        "oc_rest",
-        "oc_smile",
-        "nlf_depth_smile",
-        "nlf_orient_smile",
-        "syn_midface",
-    ),
-    "lower_face_neck": ("lower_lip", "syn_mentalis", "syn_platysma"),
-    "smile": ("oc_smile", "nlf_depth_smile", "nlf_orient_smile"),
+    "periocular": eface.PERIOCULAR,
+    "midface_smile": eface.MIDFACE_SMILE,
+    "lower_face_neck": eface.LOWER_FACE_NECK,
+    "smile": eface.SMILE,
 }
-FACE_REVERSED = (9, 10, 13, 14, 15)
-FACE_DOMAINS = {
-    "movement": (1, 2, 3),
-    "comfort": (4, 6, 10),
-    "oral": (7, 11),
-    "eye": (5, 12),
-    "lacrimal": (13,),
-    "social": (8, 9, 14, 15),
-}
+FACE_REVERSED = face.REVERSED
+FACE_DOMAINS = {domain: items for domain, (_, items) in face.DOMAINS.items()}
 SUBGROUPS = (
     "branches_transected",
     "etiology",

@@ -208,8 +208,9 @@ def allowable(findings: Sequence[Finding]) -> list[str]:
     ]
 
 
-# Column names that say the column holds an identifier, whatever its values: a real identifier.
-_IDENTIFYING_TOKENS = frozenset(
+# Column-name tokens for a person's name and for a place smaller than a State: the name rules
+# flag them, and a column named with one is a real identifier whatever its values.
+_PERSON_NAME_TOKENS = frozenset(
     {
         "firstname",
         "lastname",
@@ -222,6 +223,10 @@ _IDENTIFYING_TOKENS = frozenset(
         "givenname",
         "middlename",
         "maiden",
+    }
+)
+_PLACE_TOKENS = frozenset(
+    {
         "address",
         "addr",
         "street",
@@ -235,15 +240,13 @@ _IDENTIFYING_TOKENS = frozenset(
         "postcode",
         "neighbourhood",
         "neighborhood",
-        "phone",
-        "telephone",
-        "fax",
-        "email",
-        "emailaddress",
-        "ssn",
-        "socsec",
-        "mrn",
     }
+)
+# Column names that say the column holds an identifier, whatever its values: a real identifier.
+_IDENTIFYING_TOKENS = (
+    _PERSON_NAME_TOKENS
+    | _PLACE_TOKENS
+    | {"phone", "telephone", "fax", "email", "emailaddress", "ssn", "socsec", "mrn"}
 )
 _IDENTIFYING_PHRASES = (
     "home_address",
@@ -319,47 +322,12 @@ def _tokens(column: str) -> list[str]:
 _NAME_RULES: tuple[tuple[str, frozenset[str], tuple[str, ...]], ...] = (
     (
         "name of a person (column name)",
-        frozenset(
-            {
-                "name",
-                "names",
-                "firstname",
-                "lastname",
-                "surname",
-                "fullname",
-                "fname",
-                "lname",
-                "forename",
-                "forenames",
-                "givenname",
-                "middlename",
-                "maiden",
-                "initials",
-                "nickname",
-                "signature",
-            }
-        ),
+        _PERSON_NAME_TOKENS | {"name", "names", "initials", "nickname", "signature"},
         (),
     ),
     (
         "geographic subdivision smaller than a State (column name)",
-        frozenset(
-            {
-                "address",
-                "addr",
-                "street",
-                "city",
-                "town",
-                "county",
-                "precinct",
-                "geocode",
-                "latitude",
-                "longitude",
-                "postcode",
-                "neighbourhood",
-                "neighborhood",
-            }
-        ),
+        _PLACE_TOKENS,
         ("home_address",),
     ),
     (

@@ -192,6 +192,25 @@ def read_table(
     return _read_csv(con, path, table, options, numbers)
 
 
+def _not_decodable(
+    path: Path,
+    data: bytes,
+    err: UnicodeDecodeError,
+    encoding: str,
+    *,
+    byte: str = "",
+    alternative: str = "",
+) -> ReadError:
+    """The error for a file not in the encoding the study spec sets: where decoding fails (and
+    what the ``byte`` there is), and what to do (``alternative``: another encoding to suggest)."""
+    line = data.count(b"\n", 0, err.start) + 1
+    return ReadError(
+        f"{path}: not valid {encoding} (line {line}, byte {err.start}{byte}), the encoding the "
+        "study spec sets. Save it as 'CSV UTF-8', or set encoding = \"latin-1\" for this file in "
+        f"the study spec{alternative}."
+    )
+
+
 def _decode(path: Path, data: bytes, requested: str) -> tuple[str, str]:
     """The file's encoding and its text."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data[:65536]:
@@ -205,25 +224,14 @@ def _decode(path: Path, data: bytes, requested: str) -> tuple[str, str]:
         try:
             return "cp1252", data.decode("cp1252")
         except UnicodeDecodeError as err:
-            line = data.count(b"\n", 0, err.start) + 1
-            raise ReadError(
-                f"{path}: not valid Windows-1252 (line {line}, byte {err.start} is not a "
-                "Windows-1252 "
-                "character), the encoding the study spec sets. Save it as 'CSV UTF-8', or set "
-                'encoding = "latin-1" for this file in the study spec.'
-            ) from None
+            byte = " is not a Windows-1252 character"
+            raise _not_decodable(path, data, err, "Windows-1252", byte=byte) from None
     try:
         return "utf-8", data.decode("utf-8")
     except UnicodeDecodeError as err:
         if requested == "utf-8":
-            line = data.count(b"\n", 0, err.start) + 1
-            raise ReadError(
-                f"{path}: not valid UTF-8 (line {line}, byte {err.start}), the encoding the study "
-                "spec "
-                "sets. Save it as 'CSV UTF-8', or set encoding = \"latin-1\" for this file in the "
-                "study "
-                'spec ("windows-1252" if Excel on Windows wrote it).'
-            ) from None
+            excel = ' ("windows-1252" if Excel on Windows wrote it)'
+            raise _not_decodable(path, data, err, "UTF-8", alternative=excel) from None
     # Excel's "CSV (Comma delimited)" on Western European Windows is Windows-1252. It agrees with
     # Latin-1 on every byte except 0x80-0x9F, where it has curly quotes, dashes and the euro sign
     # and Latin-1 has control characters nobody types: a file using those bytes is Windows-1252

@@ -685,12 +685,7 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
             f"{where}: '{unknown[0]}' cannot be overridden"
             f"{schema.nearest(unknown[0], list(OVERRIDABLE))}"
         )
-    try:
-        given = schema.AnalysisOverrides.model_validate(overrides)
-    except schema.ValidationError as err:
-        raise SpecError(
-            f"{where}: {_override_message(schema.describe(err, schema.AnalysisOverrides))}"
-        ) from None
+    given = _validated_override(schema.AnalysisOverrides, overrides, where)
     analysis = study.analysis_spec.model_dump(exclude_unset=True)
     changes = given.model_dump(exclude_unset=True)
     if "post_rule" in changes:
@@ -701,18 +696,22 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
     for key, value in changes.items():
         table, setting = schema.OVERRIDE_SETTINGS[key]
         (analysis.setdefault(table, {}) if table else analysis)[setting] = value
-    try:
-        checked = schema.AnalysisTable.model_validate(analysis)
-    except schema.ValidationError as err:
-        raise SpecError(
-            f"{where}: {_override_message(schema.describe(err, schema.AnalysisTable))}"
-        ) from None
+    checked = _validated_override(schema.AnalysisTable, analysis, where)
     from dataclasses import replace
 
     plan = _analysis_plan(
         study.spec_path, checked, study.instruments, study.subject_columns, study.free_text
     )
     return replace(study, analysis=plan, analysis_spec=checked)
+
+
+def _validated_override(model, data: dict, where: str):
+    """``data`` validated as ``model``; a failure raised as a :class:`SpecError` in the
+    overrides' names."""
+    try:
+        return model.model_validate(data)
+    except schema.ValidationError as err:
+        raise SpecError(f"{where}: {_override_message(schema.describe(err, model))}") from None
 
 
 def _override_message(text: str) -> str:

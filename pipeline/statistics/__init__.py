@@ -19,4 +19,5 @@ uses or stands in for. No Dagster here.
 ``subgroups``       subject levels of each planned subgroup (median splits included)
 ``small_cells``     pooling or leaving out levels with too few patients
 ``observed``        the planned outcomes at every visit, summarised
+``grouped``         the shared layout of per-group result tables
 """

@@ -89,6 +89,11 @@ def _row(test, levels, ns, **kw) -> dict:
     return row
 
 
+def _undefined(*fields: str) -> dict:
+    """A test's result before it is computed: ``fields`` NaN, no note."""
+    return {**dict.fromkeys(fields, _NAN), "note": ""}
+
+
 def _summaries(xs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Size, mean and variance (n - 1 denominator) of each group; NaN where undefined
     (computed only where defined, so an empty or single-value group raises no warning)."""
@@ -123,15 +128,7 @@ def welch_t(x, y, conf_level: float = 0.95) -> dict:
 def _welch_t(n: np.ndarray, m: np.ndarray, v: np.ndarray, conf_level: float) -> dict:
     """:func:`welch_t` from the two groups' sizes, means and variances."""
     nx, ny = int(n[0]), int(n[1])
-    out = {
-        "estimate": _NAN,
-        "ci_low": _NAN,
-        "ci_high": _NAN,
-        "statistic": _NAN,
-        "df1": _NAN,
-        "p": _NAN,
-        "note": "",
-    }
+    out = _undefined("estimate", "ci_low", "ci_high", "statistic", "df1", "p")
     if nx < 2 or ny < 2:
         out["note"] = "a group has fewer than 2 values: Welch t undefined"
         if nx and ny:
@@ -269,7 +266,7 @@ def oneway_anova(values, groups) -> dict:
 def _oneway_anova(n: np.ndarray, m: np.ndarray, v: np.ndarray) -> dict:
     """:func:`oneway_anova` from the groups' sizes, means and variances."""
     k = n.size
-    out = {"statistic": _NAN, "df1": _NAN, "df2": _NAN, "p": _NAN, "note": ""}
+    out = _undefined("statistic", "df1", "df2", "p")
     if k < 2 or np.any(n < 2):
         out["note"] = "fewer than 2 groups or a group with fewer than 2 values: ANOVA undefined"
         return out
@@ -316,7 +313,7 @@ def welch_anova(values, groups) -> dict:
 def _welch_anova(n: np.ndarray, m: np.ndarray, v: np.ndarray) -> dict:
     """:func:`welch_anova` from the groups' sizes, means and variances."""
     k = n.size
-    out = {"statistic": _NAN, "df1": _NAN, "df2": _NAN, "p": _NAN, "note": ""}
+    out = _undefined("statistic", "df1", "df2", "p")
     if k < 2 or np.any(n < 2):
         out["note"] = (
             "fewer than 2 groups or a group with fewer than 2 values: Welch ANOVA undefined"
@@ -368,7 +365,7 @@ def _kruskal_wallis(ns: list[int], rank_sums: list[float], ties: np.ndarray) -> 
     """:func:`kruskal_wallis` from the group sizes, their rank sums and the sizes of the runs
     of tied values."""
     k = len(ns)
-    out = {"statistic": _NAN, "df1": _NAN, "p": _NAN, "note": ""}
+    out = _undefined("statistic", "df1", "p")
     if k < 2:
         out["note"] = "fewer than 2 groups: Kruskal-Wallis undefined"
         return out
@@ -511,16 +508,7 @@ def _ancova_of(
     conf_level: float,
 ) -> dict:
     """:func:`ancova` from arrays: ``codes`` in text order of the levels, -1 for none."""
-    out = {
-        "estimate": _NAN,
-        "ci_low": _NAN,
-        "ci_high": _NAN,
-        "statistic": _NAN,
-        "df1": _NAN,
-        "df2": _NAN,
-        "p": _NAN,
-        "note": "",
-    }
+    out = _undefined("estimate", "ci_low", "ci_high", "statistic", "df1", "df2", "p")
     rows = np.flatnonzero(~np.isnan(pre) & ~np.isnan(post) & (codes >= 0) & cov.complete)
     codes = codes[rows]
     # Levels without a complete case drop out, as in R.
@@ -633,7 +621,6 @@ def compare_groupings(
         xs = [change[grouped & (codes == lv)] for lv in present]
         ns = [x.size for x in xs]
         n, m, v = _summaries(xs)
-        out = []
         rank_sums, ties = [], np.array([], int)
         if len(levels) >= 2:
             if by_change is None:
@@ -643,77 +630,21 @@ def compare_groupings(
             rank_sums = list(
                 np.bincount(codes[in_order], weights=ranks, minlength=len(labels))[present]
             )
+        ancova = _ancova_of(pre, post, codes, len(labels), cov, conf_level)
+        # (test, name of its statistic, result): every result's keys are columns of _row.
+        tests = []
         if len(levels) == 2:
-            wt = _welch_t(n, m, v, conf_level)
-            out.append(
-                _row(
-                    "Welch t",
-                    levels,
-                    ns,
-                    statistic_name="t",
-                    estimate=wt["estimate"],
-                    ci_low=wt["ci_low"],
-                    ci_high=wt["ci_high"],
-                    statistic=wt["statistic"],
-                    df1=wt["df1"],
-                    p=wt["p"],
-                    note=wt["note"],
-                )
-            )
-            mw = _mann_whitney(ns[0], ns[1], rank_sums[0], ties)
-            out.append(
-                _row(
-                    "Mann-Whitney",
-                    levels,
-                    ns,
-                    statistic_name="W",
-                    statistic=mw["statistic"],
-                    p=mw["p"],
-                    method=mw["method"],
-                    note=mw["note"],
-                )
-            )
-        for test, res, stat in (
-            ("one-way ANOVA", _oneway_anova(n, m, v), "F"),
-            ("Welch ANOVA", _welch_anova(n, m, v), "F"),
-            ("Kruskal-Wallis", _kruskal_wallis(ns, rank_sums, ties), "H"),
-        ):
-            out.append(
-                _row(
-                    test,
-                    levels,
-                    ns,
-                    statistic_name=stat,
-                    statistic=res["statistic"],
-                    df1=res["df1"],
-                    df2=res.get("df2", _NAN),
-                    p=res["p"],
-                    note=res["note"],
-                )
-            )
-        an = _ancova_of(pre, post, codes, len(labels), cov, conf_level)
-        out.append(
-            _row(
-                "ANCOVA",
-                levels,
-                ns,
-                statistic_name="F",
-                method=method,
-                **{
-                    k: an[k]
-                    for k in (
-                        "estimate",
-                        "ci_low",
-                        "ci_high",
-                        "statistic",
-                        "df1",
-                        "df2",
-                        "p",
-                        "note",
-                    )
-                },
-            )
-        )
+            tests += [
+                ("Welch t", "t", _welch_t(n, m, v, conf_level)),
+                ("Mann-Whitney", "W", _mann_whitney(ns[0], ns[1], rank_sums[0], ties)),
+            ]
+        tests += [
+            ("one-way ANOVA", "F", _oneway_anova(n, m, v)),
+            ("Welch ANOVA", "F", _welch_anova(n, m, v)),
+            ("Kruskal-Wallis", "H", _kruskal_wallis(ns, rank_sums, ties)),
+            ("ANCOVA", "F", {**ancova, "method": method}),
+        ]
+        out = [_row(test, levels, ns, statistic_name=stat, **res) for test, stat, res in tests]
         if len(levels) < 2:
             for r in out:
                 r["note"] = r["note"] or "only one group level present"

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline.statistics.grouped import KEYS, by_group
+
 __all__ = ["pearson", "spearman", "baseline_change_correlation"]
 
 _NAN = float("nan")
@@ -21,6 +23,28 @@ def _complete(x, y) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=float).ravel()
     ok = ~(np.isnan(x) | np.isnan(y))
     return x[ok], y[ok]
+
+
+def _start(x, y, method: str, **fields) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The complete pairs and the result with every value NaN; its ``note`` says why the test is
+    undefined (fewer than 3 pairs, a constant variable), if it is."""
+    x, y = _complete(x, y)
+    out = {
+        "n": x.size,
+        "estimate": _NAN,
+        "statistic": _NAN,
+        "df": _NAN,
+        "p": _NAN,
+        "ci_low": _NAN,
+        "ci_high": _NAN,
+        **fields,
+        "note": "",
+    }
+    if x.size < 3:
+        out["note"] = f"fewer than 3 pairs: {method} correlation test undefined"
+    elif np.ptp(x) == 0 or np.ptp(y) == 0:
+        out["note"] = "a variable is constant: correlation undefined"
+    return x, y, out
 
 
 def pearson(x, y, conf_level: float = 0.95) -> dict:
@@ -43,24 +67,10 @@ def pearson(x, y, conf_level: float = 0.95) -> dict:
     z, as R); ``t`` is R's formula on that ``r`` (scipy takes its p from the
     same t distribution, written as a beta distribution of ``r``).
     """
-    x, y = _complete(x, y)
+    x, y, out = _start(x, y, "Pearson")
+    if out["note"]:
+        return out
     n = x.size
-    out = {
-        "n": n,
-        "estimate": _NAN,
-        "statistic": _NAN,
-        "df": _NAN,
-        "p": _NAN,
-        "ci_low": _NAN,
-        "ci_high": _NAN,
-        "note": "",
-    }
-    if n < 3:
-        out["note"] = "fewer than 3 pairs: Pearson correlation test undefined"
-        return out
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        out["note"] = "a variable is constant: correlation undefined"
-        return out
     res = stats.pearsonr(x, y)
     r = float(res.statistic)
     df = n - 2
@@ -158,25 +168,10 @@ def spearman(x, y) -> dict:
     agree, and rho always does; ``tests/test_statistics_correlation.py``
     checks both. R's AS 89 port is :func:`_prho`.
     """
-    x, y = _complete(x, y)
+    x, y, out = _start(x, y, "Spearman", p_method="not computed")
+    if out["note"]:
+        return out
     n = x.size
-    out = {
-        "n": n,
-        "estimate": _NAN,
-        "statistic": _NAN,
-        "df": _NAN,
-        "p": _NAN,
-        "ci_low": _NAN,
-        "ci_high": _NAN,
-        "p_method": "not computed",
-        "note": "",
-    }
-    if n < 3:
-        out["note"] = "fewer than 3 pairs: Spearman correlation test undefined"
-        return out
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        out["note"] = "a variable is constant: correlation undefined"
-        return out
     rho = float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])
     q = (n**3 - n) * (1 - rho) / 6
     ties = min(np.unique(x).size, np.unique(y).size) < n
@@ -231,55 +226,17 @@ def baseline_change_correlation(pairs: pd.DataFrame, conf_level: float = 0.95) -
     .. [1] Oldham, P. D. (1962). A note on the analysis of repeated
        measurements of the same subjects. J. Chronic Dis. 15, 969-977.
     """
-    if "group" not in pairs.columns:
-        pairs = pairs.assign(group="all")
     rows = []
-    for (outcome, score, group), g in pairs.groupby(["outcome", "score", "group"], sort=False):
+    for key, g in by_group(pairs):
         pre = g["pre_value"].to_numpy(dtype=float)
         change = g["post_value"].to_numpy(dtype=float) - pre
-        pr = pearson(pre, change, conf_level)
-        sp = spearman(pre, change)
-        rows.append(
-            {
-                "outcome": outcome,
-                "score": score,
-                "group": group,
-                "method": "Pearson",
-                **{
-                    k: pr[k] for k in ("n", "estimate", "statistic", "df", "p", "ci_low", "ci_high")
-                },
-                "p_method": "t",
-                "note": pr["note"],
-            }
-        )
-        rows.append(
-            {
-                "outcome": outcome,
-                "score": score,
-                "group": group,
-                "method": "Spearman",
-                **{
-                    k: sp[k]
-                    for k in (
-                        "n",
-                        "estimate",
-                        "statistic",
-                        "df",
-                        "p",
-                        "ci_low",
-                        "ci_high",
-                        "p_method",
-                        "note",
-                    )
-                },
-            }
-        )
+        pearson_result = {**pearson(pre, change, conf_level), "p_method": "t"}
+        for method, result in (("Pearson", pearson_result), ("Spearman", spearman(pre, change))):
+            rows.append({**key, "method": method, **result})
     return pd.DataFrame(
         rows,
         columns=[
-            "outcome",
-            "score",
-            "group",
+            *KEYS,
             "method",
             "n",
             "estimate",

@@ -15,12 +15,8 @@ __all__ = ["visit_means"]
 
 _NAN = float("nan")
 
-COLUMNS = [
-    "outcome",
-    "score",
-    "visit",
-    "median_day",
-    "n_observed",
+# What a fit gives per visit (NaN where it fails).
+_ESTIMATES = (
     "estimate",
     "se",
     "ci_low",
@@ -29,6 +25,14 @@ COLUMNS = [
     "var_slope",
     "cov_intercept_slope",
     "var_residual",
+)
+COLUMNS = [
+    "outcome",
+    "score",
+    "visit",
+    "median_day",
+    "n_observed",
+    *_ESTIMATES,
     "n_subjects",
     "n_observations",
     "random_effects",
@@ -327,18 +331,6 @@ def _fit_rows(subject, visit, time, y, n_visits, random_slope) -> dict:
         return _profiled_fit(np.asarray(subject, np.int64), visit, time, y, n_visits, random_slope)
     except (np.linalg.LinAlgError, ValueError) as err:
         return {"error": str(err)}
-
-
-_ESTIMATES = (
-    "estimate",
-    "se",
-    "ci_low",
-    "ci_high",
-    "var_intercept",
-    "var_slope",
-    "cov_intercept_slope",
-    "var_residual",
-)
 
 
 def _visit_rows(

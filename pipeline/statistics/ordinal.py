@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
+from pipeline.statistics.grouped import KEYS, by_group
 from pipeline.statistics.paired import sign_test
 
 __all__ = ["mcnemar", "bowker", "change_direction"]
@@ -153,10 +154,9 @@ def change_direction(
           symmetry test (ordinal outcomes only).
         - ``note``: why a value is NaN.
     """
-    if "group" not in pairs.columns:
-        pairs = pairs.assign(group="all")
     rows = []
-    for (outcome, score, group), g in pairs.groupby(["outcome", "score", "group"], sort=False):
+    for key, g in by_group(pairs):
+        outcome = key["outcome"]
         g = g.dropna(subset=["pre_value", "post_value"])
         pre, post = g["pre_value"].to_numpy(float), g["post_value"].to_numpy(float)
         better = higher_is_better.get(outcome, True)
@@ -175,9 +175,7 @@ def change_direction(
             notes.insert(0, "no pairs")
         rows.append(
             {
-                "outcome": outcome,
-                "score": score,
-                "group": group,
+                **key,
                 "n_pairs": len(pre),
                 "n_improved": improved,
                 "n_unchanged": len(pre) - up - down,
@@ -195,9 +193,7 @@ def change_direction(
     return pd.DataFrame(
         rows,
         columns=[
-            "outcome",
-            "score",
-            "group",
+            *KEYS,
             "n_pairs",
             "n_improved",
             "n_unchanged",

@@ -148,6 +148,14 @@ def _distinct_nonzero(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(d[d != 0], return_counts=True)
 
 
+def _t_undefined(
+    note: str, n: int, mean: float = _NAN, sd: float = _NAN, df: float = _NAN
+) -> PairedTResult:
+    """A paired t-test R gives no t for: the pairs' count, mean, SD and df where known, and NaN
+    for the interval, t and p."""
+    return PairedTResult(n, mean, sd, _NAN, _NAN, _NAN, df, _NAN, note)
+
+
 def paired_t(pre, post, conf_level: float = 0.95) -> PairedTResult:
     """Paired t-test of the mean difference ``post - pre`` against zero.
 
@@ -206,49 +214,31 @@ def paired_t(pre, post, conf_level: float = 0.95) -> PairedTResult:
     d = post - pre
     n = int(d.size)
     if n == 0:
-        return PairedTResult(
-            0, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, "no complete pairs: t-test undefined"
-        )
+        return _t_undefined("no complete pairs: t-test undefined", n)
     mean = float(np.mean(d))
     if n < 2:
-        return PairedTResult(
-            n,
-            mean,
-            _NAN,
-            _NAN,
-            _NAN,
-            _NAN,
-            _NAN,
-            _NAN,
-            "fewer than 2 pairs: SD and t-test undefined (R: not enough 'x' observations)",
+        return _t_undefined(
+            "fewer than 2 pairs: SD and t-test undefined (R: not enough 'x' observations)", n, mean
         )
     var = float(np.var(d, ddof=1))
     sd = math.sqrt(var)
     df = float(n - 1)
     se = math.sqrt(var / n)  # R's formula, for R's test of constant data below
     if np.all(d == 0):
-        return PairedTResult(
+        return _t_undefined(
+            "all differences zero: t-test undefined (0/0; R returns t = NaN, p = NaN)",
             n,
             mean,
             sd,
-            _NAN,
-            _NAN,
-            _NAN,
             df,
-            _NAN,
-            "all differences zero: t-test undefined (0/0; R returns t = NaN, p = NaN)",
         )
     if se < 10 * np.finfo(float).eps * abs(mean):
-        return PairedTResult(
+        return _t_undefined(
+            "differences constant: t-test undefined (R: data are essentially constant)",
             n,
             mean,
             sd,
-            _NAN,
-            _NAN,
-            _NAN,
             df,
-            _NAN,
-            "differences constant: t-test undefined (R: data are essentially constant)",
         )
     # The cases above are where scipy would warn or divide by zero; R stops or returns NaN.
     res = stats.ttest_rel(post, pre)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from scipy import stats
 
+from pipeline.statistics.grouped import KEYS, by_group
+
 __all__ = ["clopper_pearson", "responder_rates"]
 
 _NAN = float("nan")
@@ -78,10 +80,9 @@ def responder_rates(
     Complete pairs only. Assumes independent patients; the exact interval is
     conservative. With no pairs the proportion is NaN with a note.
     """
-    if "group" not in pairs.columns:
-        pairs = pairs.assign(group="all")
     rows = []
-    for (outcome, score, group), g in pairs.groupby(["outcome", "score", "group"], sort=False):
+    for key, g in by_group(pairs):
+        outcome = key["outcome"]
         if outcome not in thresholds:
             continue
         g = g.dropna(subset=["pre_value", "post_value"])
@@ -92,9 +93,7 @@ def responder_rates(
         low, high = clopper_pearson(k, n, conf_level)
         rows.append(
             {
-                "outcome": outcome,
-                "score": score,
-                "group": group,
+                **key,
                 "threshold": threshold,
                 "n_pairs": n,
                 "n_responders": k,
@@ -107,9 +106,7 @@ def responder_rates(
     return pd.DataFrame(
         rows,
         columns=[
-            "outcome",
-            "score",
-            "group",
+            *KEYS,
             "threshold",
             "n_pairs",
             "n_responders",
