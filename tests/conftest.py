@@ -11,6 +11,19 @@ from specs import study_toml
 
 SPEC = study_toml()
 
+# A study's assets in the Dagster graph, in the order a run materializes them. Each study's graph
+# also has ``raw_files``, the source asset its export folder is.
+STUDY_ASSETS = (
+    "ingested",
+    "scores",
+    "pairs",
+    "paired_tests",
+    "secondary_analyses",
+    "tables",
+    "figures",
+    "report",
+)
+
 
 def write_study(folder: Path, patients: str, visits: str, spec: str = SPEC) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -18,6 +31,38 @@ def write_study(folder: Path, patients: str, visits: str, spec: str = SPEC) -> P
     (folder / "patients.csv").write_text(textwrap.dedent(patients).lstrip())
     (folder / "visits.csv").write_text(textwrap.dedent(visits).lstrip())
     return folder
+
+
+def run_args(study: Path, workdir: Path, warehouse: str = "w.duckdb") -> list[str]:
+    """The arguments of `outcomes run` for one study, writing its warehouse and reports folder in
+    ``workdir``."""
+    return [
+        "run",
+        "--study",
+        str(study),
+        "--warehouse",
+        str(workdir / warehouse),
+        "--reports",
+        str(workdir / "reports"),
+    ]
+
+
+def report_environment(raw: Path, workdir: Path) -> dict[str, str]:
+    """What `outcomes report` (a Dagster run) reads from the environment: the studies in ``raw``,
+    and a warehouse, reports folder and Dagster home of its own in ``workdir``."""
+    return {
+        "OUTCOMES_RAW": str(raw),
+        "OUTCOMES_WAREHOUSE": str(workdir / "w.duckdb"),
+        "OUTCOMES_REPORTS": str(workdir / "reports"),
+        "DAGSTER_HOME": str(workdir / "dagster"),
+    }
+
+
+def set_report_environment(monkeypatch: pytest.MonkeyPatch, raw: Path, workdir: Path) -> None:
+    """:func:`report_environment` for this test, its Dagster home created."""
+    (workdir / "dagster").mkdir(exist_ok=True)
+    for name, value in report_environment(raw, workdir).items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
