@@ -65,6 +65,14 @@ def set_report_environment(monkeypatch: pytest.MonkeyPatch, raw: Path, workdir: 
         monkeypatch.setenv(name, value)
 
 
+def pairs_of(outcome: str, score: str, pre: list[float], post: list[float]):
+    """Rows of a study's ``pairs`` table for one outcome and score: each subject's value before
+    and after surgery."""
+    import pandas as pd
+
+    return pd.DataFrame({"outcome": outcome, "score": score, "pre_value": pre, "post_value": post})
+
+
 @pytest.fixture
 def tiny_study(tmp_path: Path) -> Path:
     """Three patients, House-Brackmann by one rater, with one problem of each kind."""
