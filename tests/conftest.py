@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -98,6 +101,61 @@ def tiny_study(tmp_path: Path) -> Path:
             P1,m3,96,3
         """,
     )
+
+
+def fuzz_settings(max_examples: int):
+    """Hypothesis settings of the fuzz tests: derandomized and without an example database, so
+    every run checks the same cases; no deadline, since :func:`bounded` catches a hang."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
+
+
+FUZZ_TIME_LIMIT = 20  # seconds per case: far above any real one, so only a hang reaches it
+
+
+class Hang(AssertionError):
+    pass
+
+
+@contextmanager
+def bounded(con=None, seconds: float = FUZZ_TIME_LIMIT):
+    """Fail the case if it runs longer than ``seconds``: an alarm for Python code, and, given a
+    DuckDB connection, an interrupt for DuckDB (whose error a reader could otherwise report as a
+    refusal)."""
+    fired = threading.Event()
+
+    def expire(signum, frame):
+        raise Hang(f"no result after {seconds} s")
+
+    def interrupt():
+        fired.set()
+        con.interrupt()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds + 1)
+    timer = threading.Timer(seconds, interrupt) if con is not None else None
+    if timer:
+        timer.start()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if timer:
+            timer.cancel()
+    if fired.is_set():
+        raise Hang(f"DuckDB still working after {seconds} s")
 
 
 @pytest.fixture(scope="session")
