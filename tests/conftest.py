@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,19 @@ from specs import study_toml
 
 SPEC = study_toml()
 
+# A study's assets in the Dagster graph, in the order a run materializes them. Each study's graph
+# also has ``raw_files``, the source asset its export folder is.
+STUDY_ASSETS = (
+    "ingested",
+    "scores",
+    "pairs",
+    "paired_tests",
+    "secondary_analyses",
+    "tables",
+    "figures",
+    "report",
+)
+
 
 def write_study(folder: Path, patients: str, visits: str, spec: str = SPEC) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -18,6 +34,46 @@ def write_study(folder: Path, patients: str, visits: str, spec: str = SPEC) -> P
     (folder / "patients.csv").write_text(textwrap.dedent(patients).lstrip())
     (folder / "visits.csv").write_text(textwrap.dedent(visits).lstrip())
     return folder
+
+
+def run_args(study: Path, workdir: Path, warehouse: str = "w.duckdb") -> list[str]:
+    """The arguments of `outcomes run` for one study, writing its warehouse and reports folder in
+    ``workdir``."""
+    return [
+        "run",
+        "--study",
+        str(study),
+        "--warehouse",
+        str(workdir / warehouse),
+        "--reports",
+        str(workdir / "reports"),
+    ]
+
+
+def report_environment(raw: Path, workdir: Path) -> dict[str, str]:
+    """What `outcomes report` (a Dagster run) reads from the environment: the studies in ``raw``,
+    and a warehouse, reports folder and Dagster home of its own in ``workdir``."""
+    return {
+        "OUTCOMES_RAW": str(raw),
+        "OUTCOMES_WAREHOUSE": str(workdir / "w.duckdb"),
+        "OUTCOMES_REPORTS": str(workdir / "reports"),
+        "DAGSTER_HOME": str(workdir / "dagster"),
+    }
+
+
+def set_report_environment(monkeypatch: pytest.MonkeyPatch, raw: Path, workdir: Path) -> None:
+    """:func:`report_environment` for this test, its Dagster home created."""
+    (workdir / "dagster").mkdir(exist_ok=True)
+    for name, value in report_environment(raw, workdir).items():
+        monkeypatch.setenv(name, value)
+
+
+def pairs_of(outcome: str, score: str, pre: list[float], post: list[float]):
+    """Rows of a study's ``pairs`` table for one outcome and score: each subject's value before
+    and after surgery."""
+    import pandas as pd
+
+    return pd.DataFrame({"outcome": outcome, "score": score, "pre_value": pre, "post_value": post})
 
 
 @pytest.fixture
@@ -45,6 +101,61 @@ def tiny_study(tmp_path: Path) -> Path:
             P1,m3,96,3
         """,
     )
+
+
+def fuzz_settings(max_examples: int):
+    """Hypothesis settings of the fuzz tests: derandomized and without an example database, so
+    every run checks the same cases; no deadline, since :func:`bounded` catches a hang."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
+
+
+FUZZ_TIME_LIMIT = 20  # seconds per case: far above any real one, so only a hang reaches it
+
+
+class Hang(AssertionError):
+    pass
+
+
+@contextmanager
+def bounded(con=None, seconds: float = FUZZ_TIME_LIMIT):
+    """Fail the case if it runs longer than ``seconds``: an alarm for Python code, and, given a
+    DuckDB connection, an interrupt for DuckDB (whose error a reader could otherwise report as a
+    refusal)."""
+    fired = threading.Event()
+
+    def expire(signum, frame):
+        raise Hang(f"no result after {seconds} s")
+
+    def interrupt():
+        fired.set()
+        con.interrupt()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds + 1)
+    timer = threading.Timer(seconds, interrupt) if con is not None else None
+    if timer:
+        timer.start()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if timer:
+            timer.cancel()
+    if fired.is_set():
+        raise Hang(f"DuckDB still working after {seconds} s")
 
 
 @pytest.fixture(scope="session")

@@ -12,19 +12,10 @@ import pandas as pd
 import pytest
 
 from assets.definitions import build_definitions
+from conftest import STUDY_ASSETS
 from pipeline import paths, warehouse
 
-DEMO_KEYS = {
-    "raw_files",
-    "ingested",
-    "scores",
-    "pairs",
-    "paired_tests",
-    "secondary_analyses",
-    "tables",
-    "figures",
-    "report",
-}
+DEMO_KEYS = {"raw_files", *STUDY_ASSETS}
 
 
 @pytest.fixture

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
+from conftest import run_args
 from pipeline.cli import main
 
 
 def test_run_one_study_without_dagster(tiny_study, tmp_path, capsys):
-    code = main(
-        [
-            "run",
-            "--study",
-            str(tiny_study),
-            "--warehouse",
-            str(tmp_path / "w.duckdb"),
-            "--reports",
-            str(tmp_path / "reports"),
-        ]
-    )
+    code = main(run_args(tiny_study, tmp_path))
     out = capsys.readouterr().out
     assert code == 0
     assert "visits.csv: 10 rows read, 6 accepted, 4 quarantined" in out

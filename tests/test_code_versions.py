@@ -22,20 +22,13 @@ from dagster._core.loader import LoadingContextForTest
 
 from assets.definitions import build_definitions
 from assets.study_assets import p_text
+from conftest import STUDY_ASSETS
 from pipeline import sources, steps
 from small_study import write_small_study
 
 STUDY = "small"
 UPSTREAM_OF_SCORES = {"ingested"}
-SCORES_AND_DOWNSTREAM = {
-    "scores",
-    "pairs",
-    "paired_tests",
-    "secondary_analyses",
-    "tables",
-    "figures",
-    "report",
-}
+SCORES_AND_DOWNSTREAM = set(STUDY_ASSETS) - UPSTREAM_OF_SCORES
 
 
 def _edited(module: str, source=sources.module_source):

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from assets.cli import main
-from conftest import write_study
+from conftest import run_args, set_report_environment, write_study
 from pipeline import warehouse
 from specs import HB_OBSERVER, HB_SURGEON, REDCAP_STUDY, study_toml
 
@@ -152,17 +152,7 @@ def _validate(capsys, study: Path) -> int:
 def _run(
     capsys, study: Path, tmp_path: Path, warehouse_name: str = "w.duckdb"
 ) -> tuple[int, str, str]:
-    code = main(
-        [
-            "run",
-            "--study",
-            str(study),
-            "--warehouse",
-            str(tmp_path / warehouse_name),
-            "--reports",
-            str(tmp_path / "reports"),
-        ]
-    )
+    code = main(run_args(study, tmp_path, warehouse_name))
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -391,19 +381,6 @@ def test_study_named_like_duckdbs_in_memory_database_validates_and_runs(
 # --------------------------------------------------------------------------- outcomes report
 
 
-def _report_env(monkeypatch, raw: Path, tmp_path: Path) -> None:
-    """`outcomes report` of the studies in ``raw``, with its own warehouse, reports and Dagster
-    home."""
-    (tmp_path / "dagster").mkdir(exist_ok=True)
-    for name, value in (
-        ("OUTCOMES_RAW", raw),
-        ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
-        ("OUTCOMES_REPORTS", tmp_path / "reports"),
-        ("DAGSTER_HOME", tmp_path / "dagster"),
-    ):
-        monkeypatch.setenv(name, str(value))
-
-
 # One patient: one rater's agreement cannot be estimated; no pairs: agreement is all there is.
 @pytest.mark.parametrize(
     "study, n_pairs, says, agreement",
@@ -417,7 +394,7 @@ def test_degenerate_study_through_dagster(
     tmp_path, monkeypatch, capsys, study, n_pairs, says, agreement
 ):
     folder = study(tmp_path / "raw", LENIENT_CHECKS)
-    _report_env(monkeypatch, folder.parent, tmp_path)
+    set_report_environment(monkeypatch, folder.parent, tmp_path)
     code = main(["report"])
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
@@ -435,7 +412,7 @@ def test_study_without_pairs_is_stopped_by_the_default_checks_in_one_line(
 ):
     # A study with no pairs at all: at the default min_paired_share the check stops the run.
     study = header_only(tmp_path / "raw")
-    _report_env(monkeypatch, study.parent, tmp_path)
+    set_report_environment(monkeypatch, study.parent, tmp_path)
     code = main(["report"])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
@@ -446,7 +423,7 @@ def test_folder_without_a_spec_is_refused_naming_it(tiny_study, tmp_path, monkey
     raw = tiny_study.parent
     (raw / "new_study").mkdir()
     (raw / "new_study" / "visits.csv").write_text("code,visit\n")
-    _report_env(monkeypatch, raw, tmp_path)
+    set_report_environment(monkeypatch, raw, tmp_path)
     code = main(["report"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
@@ -463,7 +440,7 @@ def test_spec_whose_files_are_missing_is_refused_naming_the_folder(
     tiny_study, tmp_path, monkeypatch, capsys
 ):
     (tiny_study / "visits.csv").unlink()
-    _report_env(monkeypatch, tiny_study.parent, tmp_path)
+    set_report_environment(monkeypatch, tiny_study.parent, tmp_path)
     code = main(["report"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
@@ -484,7 +461,7 @@ def test_no_study_at_all_says_so(tmp_path, monkeypatch, capsys, content):
     raw.mkdir()
     if content == "hidden folder":
         (raw / ".cache").mkdir()  # not a study folder: ignored
-    _report_env(monkeypatch, raw, tmp_path)
+    set_report_environment(monkeypatch, raw, tmp_path)
     code = main(["report"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1

@@ -23,6 +23,13 @@ def findings_for(tmp_path, column: str, values: list[str], **kwargs) -> set[str]
     return {f.rule for f in scan(con, raw, this_year=2026, **kwargs) if f.column == column}
 
 
+def findings_in(path, text: str) -> list:
+    """What the guard finds in ``text`` written as the file ``path``."""
+    path.write_text(text)
+    con = duckdb.connect()
+    return scan(con, read_table(con, path, "raw"))
+
+
 # (rule fragment, column, values that break it, values of the same column that do not)
 RULES = [
     ("name of a person (column name)", "patient_name", ["x"], None),
@@ -182,12 +189,10 @@ def test_allowed_column_is_not_scanned(tmp_path):
 
 
 def test_refusal_names_column_rule_and_line_but_never_the_value(tmp_path):
-    path = tmp_path / "export.csv"
-    path.write_text(
-        "study_id,notes,full_name\nS1,ok,Jane Roe\nS2,write to jane.roe@example.org,John Doe\n"
+    findings = findings_in(
+        tmp_path / "export.csv",
+        "study_id,notes,full_name\nS1,ok,Jane Roe\nS2,write to jane.roe@example.org,John Doe\n",
     )
-    con = duckdb.connect()
-    findings = scan(con, read_table(con, path, "raw"))
     with pytest.raises(IdentifiersFound) as refused:
         guard(findings)
     message = str(refused.value)
@@ -281,12 +286,11 @@ def test_a_registry_sized_number_column_of_small_values_still_skips_the_probes(t
 
 def test_refusal_offers_allowing_only_a_column_flagged_by_an_ambiguous_name_alone(tmp_path):
     path = tmp_path / "export.csv"
-    path.write_text(
+    findings = findings_in(
+        path,
         "study_id,address,home_town,cell_count,iris_score\n"
-        "S1,12 Elm Street,ok,4,2\nS2,9 Oak Avenue,ok,5,3\n"
+        "S1,12 Elm Street,ok,4,2\nS2,9 Oak Avenue,ok,5,3\n",
     )
-    con = duckdb.connect()
-    findings = scan(con, read_table(con, path, "raw"))
     message = refusal_message(findings)
     assert "Real identifiers must be removed from the export, never allowed" in message
     # address holds street addresses; home_town is a place by its name; neither may be allowed.
@@ -297,19 +301,16 @@ def test_refusal_offers_allowing_only_a_column_flagged_by_an_ambiguous_name_alon
     assert 'e.g. cell_count = "why this column cannot identify anyone"' in message
     assert 'address = "' not in message and "home_town =" not in message
     # A column of the same name whose values break no rule is still an address by its name.
-    path.write_text("study_id,address\nS1,x\n")
-    message = refusal_message(scan(con, read_table(con, path, "raw")))
+    message = refusal_message(findings_in(path, "study_id,address\nS1,x\n"))
     assert "column 'address'" in message and "[identifiers.allow]" not in message
 
 
 def test_a_first_line_of_values_is_named_by_position_and_scanned_itself(tmp_path):
-    path = tmp_path / "visits.csv"
-    path.write_text(
+    findings = findings_in(
+        tmp_path / "visits.csv",
         "FP-001,Jane Roe,617-555-0142,1970-04-12,jroe@example.com,12 Elm Street\n"
-        "FP-002,John Doe,617-555-0199,1961-02-03,jdoe@example.com,9 Oak Avenue\n"
+        "FP-002,John Doe,617-555-0199,1961-02-03,jdoe@example.com,9 Oak Avenue\n",
     )
-    con = duckdb.connect()
-    findings = scan(con, read_table(con, path, "raw"))
     assert all(not f.named and f.column.endswith("of the header") for f in findings)
     described = {f.describe() for f in findings}
     assert (
@@ -336,13 +337,11 @@ def test_a_first_line_of_values_is_named_by_position_and_scanned_itself(tmp_path
 
 def test_one_name_shaped_like_a_persons_in_a_real_header_is_named_by_position_alone(tmp_path):
     path = tmp_path / "export.csv"
-    path.write_text("study_id,Jane Roe,contact\nS1,x,jane@example.org\n")
-    con = duckdb.connect()
-    findings = scan(con, read_table(con, path, "raw"))
+    findings = findings_in(path, "study_id,Jane Roe,contact\nS1,x,jane@example.org\n")
     assert [f.describe() for f in findings] == [
         "column 'contact': e-mail address in values (1 row, first on line 2)"
     ]
-    path.write_text("study_id,Jane Roe\nS1,a@example.org\n")
-    assert [f.describe() for f in scan(con, read_table(con, path, "raw"))] == [
+    findings = findings_in(path, "study_id,Jane Roe\nS1,a@example.org\n")
+    assert [f.describe() for f in findings] == [
         "column 2 of the header: e-mail address in values (1 row, first on line 2)"
     ]

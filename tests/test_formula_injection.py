@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import write_study
+from conftest import run_args, write_study
 from pipeline.cli import main
 from pipeline.render import writers
 from specs import study_toml
@@ -335,20 +335,7 @@ def test_hostile_export_values_reach_no_output_cell_as_a_formula(tmp_path):
         tmp_path / "tiny", E2E_PATIENTS, textwrap.indent(E2E_VISITS, "    "), E2E_SPEC
     )
     reports = tmp_path / "reports"
-    assert (
-        main(
-            [
-                "run",
-                "--study",
-                str(folder),
-                "--warehouse",
-                str(tmp_path / "w.duckdb"),
-                "--reports",
-                str(reports),
-            ]
-        )
-        == 0
-    )
+    assert main(run_args(folder, tmp_path)) == 0
     files = sorted(
         p for p in reports.rglob("*") if p.suffix in {".csv", ".md", ".html", ".tex", ".docx"}
     )

@@ -11,19 +11,17 @@ from __future__ import annotations
 import csv
 import io
 import math
-import signal
 import tempfile
-import threading
 import tomllib
-from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
+from conftest import bounded, fuzz_settings
 from pipeline.ingest import redcap
 from pipeline.ingest.deidentify import IdentifiersFound, scan
 from pipeline.ingest.ingestion import IngestError, ingest_study, scan_sources
@@ -31,52 +29,8 @@ from pipeline.ingest.readers import ReadError, ReadOptions, read_table
 from pipeline.spec.study import load_study
 from specs import study_toml
 
-FUZZ = settings(
-    max_examples=50,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+FUZZ = fuzz_settings(max_examples=50)
 REFUSALS = (ReadError, redcap.RedcapError, IngestError, IdentifiersFound)
-TIME_LIMIT = 20  # seconds per case: far above any real one, so only a hang reaches it
-
-
-class Hang(AssertionError):
-    pass
-
-
-@contextmanager
-def bounded(con: duckdb.DuckDBPyConnection | None = None, seconds: float = TIME_LIMIT):
-    """Fail the case if it runs longer than ``seconds``: an alarm for Python code, and an
-    interrupt for DuckDB (whose error a reader could otherwise report as a refusal)."""
-    fired = threading.Event()
-
-    def expire(signum, frame):
-        raise Hang(f"no result after {seconds} s")
-
-    def interrupt():
-        fired.set()
-        con.interrupt()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds + 1)
-    timer = threading.Timer(seconds, interrupt) if con is not None else None
-    if timer:
-        timer.start()
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if timer:
-            timer.cancel()
-    if fired.is_set():
-        raise Hang(f"DuckDB still working after {seconds} s")
 
 
 @pytest.fixture(scope="module")

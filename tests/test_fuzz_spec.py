@@ -11,48 +11,23 @@ import copy
 import json
 import math
 import shutil
-import signal
 import tempfile
 import tomllib
-from contextlib import contextmanager
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
+from conftest import bounded, fuzz_settings
 from pipeline import paths
 from pipeline.ingest.ingestion import IngestError, item_columns
 from pipeline.pairing import outcomes_frame
 from pipeline.spec.study import OVERRIDABLE, SpecError, Study, load_study, with_overrides
 
-FUZZ = settings(
-    max_examples=100,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+FUZZ = fuzz_settings(max_examples=100)
 BASE = tomllib.loads((paths.RAW_DATA_DIR / "demo" / "study.toml").read_text(encoding="utf-8"))
-
-
-@contextmanager
-def bounded(seconds: float = 20):
-    def expire(signum, frame):
-        raise AssertionError(f"the spec parser is still working after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")

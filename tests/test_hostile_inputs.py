@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from assets.cli import main
+from conftest import set_report_environment
 from specs import study_toml
 
 CANARIES = {
@@ -239,14 +240,7 @@ def _warehouse_leaks(path: Path) -> dict[str, list[str]]:
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    (tmp_path / "dagster").mkdir()
-    for name, value in (
-        ("OUTCOMES_RAW", tmp_path / "raw"),
-        ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
-        ("OUTCOMES_REPORTS", tmp_path / "reports"),
-        ("DAGSTER_HOME", tmp_path / "dagster"),
-    ):
-        monkeypatch.setenv(name, str(value))
+    set_report_environment(monkeypatch, tmp_path / "raw", tmp_path)
     return tmp_path
 
 

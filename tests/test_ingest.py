@@ -15,22 +15,27 @@ TWO_RATERS = {
 }
 
 
+def ingest(folder):
+    """The study in ``folder`` ingested into an in-memory warehouse, and what each file gave."""
+    con = duckdb.connect()
+    return con, {f.file: f for f in ingest_study(con, load_study(folder))}
+
+
+def row_counts(file) -> tuple[int, int, int]:
+    """A file's rows read, accepted and quarantined."""
+    return file.rows_read, file.rows_accepted, file.rows_quarantined
+
+
 @pytest.fixture
 def ingested(tiny_study):
-    con = duckdb.connect()
-    files = ingest_study(con, load_study(tiny_study))
-    return con, {f.file: f for f in files}
+    return ingest(tiny_study)
 
 
 def test_every_row_is_accounted_for(ingested):
     _, files = ingested
     # tiny_study's visits.csv: 10 data rows; lines 3 and 11 duplicate P1/m3, line 9 names an
     # unknown subject, line 10 has a non-numeric day -> 6 accepted, 4 quarantined.
-    assert (
-        files["visits.csv"].rows_read,
-        files["visits.csv"].rows_accepted,
-        files["visits.csv"].rows_quarantined,
-    ) == (10, 6, 4)
+    assert row_counts(files["visits.csv"]) == (10, 6, 4)
     assert (files["patients.csv"].rows_read, files["patients.csv"].rows_accepted) == (3, 3)
 
 
@@ -163,8 +168,7 @@ def test_an_allowed_column_passes_the_guard_with_its_justification(tiny_study):
 
 
 def test_long_layout_gives_the_same_tables_as_wide(tiny_study):
-    wide = duckdb.connect()
-    ingest_study(wide, load_study(tiny_study))
+    wide, _ = ingest(tiny_study)
     # Same cohort, one row per subject, visit and item; P2/m12 has no day, P9 is unknown.
     (tiny_study / "visits.csv").write_text(
         "code,visit,day,item,value\n"
@@ -173,13 +177,8 @@ def test_long_layout_gives_the_same_tables_as_wide(tiny_study):
         "P2,m12,abc,hb_observer,2\nP1,m3,95,hb_observer,3\nP1,m3,95,sb_rest_eye,1\n"
     )
     edit_spec(tiny_study, {"visits": {"layout": "long"}})
-    long = duckdb.connect()
-    files = {f.file: f for f in ingest_study(long, load_study(tiny_study))}
-    assert (
-        files["visits.csv"].rows_read,
-        files["visits.csv"].rows_accepted,
-        files["visits.csv"].rows_quarantined,
-    ) == (11, 5, 6)
+    long, files = ingest(tiny_study)
+    assert row_counts(files["visits.csv"]) == (11, 5, 6)
     reasons = [
         r[0] for r in long.execute("SELECT reason FROM tiny.quarantine ORDER BY line").fetchall()
     ]
@@ -201,13 +200,8 @@ def test_rows_with_the_wrong_number_of_fields_are_quarantined_whole(tiny_study):
     (tiny_study / "visits.csv").write_text(
         "code,visit,day,hb_observer\nP1,pre,-10,4\nP1,m3,95\nP1,m12,370,2,7\n\nP2,pre,-5,5\n"
     )
-    con = duckdb.connect()
-    files = {f.file: f for f in ingest_study(con, load_study(tiny_study))}
-    assert (
-        files["visits.csv"].rows_read,
-        files["visits.csv"].rows_accepted,
-        files["visits.csv"].rows_quarantined,
-    ) == (4, 2, 2)
+    con, files = ingest(tiny_study)
+    assert row_counts(files["visits.csv"]) == (4, 2, 2)
     assert con.execute(
         'SELECT line, "column", value FROM tiny.quarantine ORDER BY line'
     ).fetchall() == [(3, "(whole row)", None), (4, "(whole row)", None)]
@@ -224,8 +218,7 @@ def test_only_refused_cells_of_accepted_rows_are_quarantined_as_values(tiny_stud
         "code,visit,day,hb_observer,hb_surgeon\nP1,pre,-10,4,4\nP1,m12,370,x,2\nP2,pre,-5,  ,5\n"
         "P9,pre,-1,3,99\nP2,m12,400,2,3\n"
     )
-    con = duckdb.connect()
-    files = {f.file: f for f in ingest_study(con, load_study(tiny_study))}
+    con, files = ingest(tiny_study)
     assert (files["visits.csv"].rows_read, files["visits.csv"].rows_accepted) == (5, 4)
     assert con.execute(
         'SELECT line, "column", value_length, scope FROM tiny.quarantine ORDER BY line'

@@ -14,7 +14,8 @@ from specs import HB_OBSERVER, study_toml
 SUNNYBROOK = REGISTRY["sunnybrook"]
 
 
-def score(instrument, items: dict[str, float]) -> dict[str, float]:
+def responses(instrument, items: dict[str, float]) -> duckdb.DuckDBPyConnection:
+    """One subject's item responses at one visit, as table ``r`` of an in-memory database."""
     con = duckdb.connect()
     con.execute(
         "CREATE TABLE r (subject TEXT, visit TEXT, day INT, instrument TEXT, rater TEXT, item "
@@ -24,6 +25,11 @@ def score(instrument, items: dict[str, float]) -> dict[str, float]:
         "INSERT INTO r VALUES ('S', 'v', 0, ?, '', ?, ?)",
         [(instrument.name, k, v) for k, v in items.items()],
     )
+    return con
+
+
+def score(instrument, items: dict[str, float]) -> dict[str, float]:
+    con = responses(instrument, items)
     rows = con.execute(f"SELECT score, value FROM ({score_sql(instrument, 'r')})").fetchall()
     return dict(rows)
 
@@ -90,15 +96,7 @@ def test_registry_declares_ranges_and_direction():
 
 
 def scored_rows(instrument, items: dict[str, float], version=None) -> dict[str, tuple]:
-    con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE r (subject TEXT, visit TEXT, day INT, instrument TEXT, rater TEXT, item "
-        "TEXT, value DOUBLE)"
-    )
-    con.executemany(
-        "INSERT INTO r VALUES ('S', 'v', 0, ?, '', ?, ?)",
-        [(instrument.name, k, v) for k, v in items.items()],
-    )
+    con = responses(instrument, items)
     rows = con.execute(
         f"SELECT score, value, version, reason FROM ({score_sql(instrument, 'r', version)})"
     ).fetchall()

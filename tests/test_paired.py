@@ -44,6 +44,13 @@ def _data(name):
     return d["pre"].to_numpy(), d["post"].to_numpy()
 
 
+@pytest.fixture(params=DATASETS)
+def dataset(request):
+    """Each R reference dataset in turn: its pre and post values, and R's results for it."""
+    pre, post = _data(request.param)
+    return pre, post, EXPECTED.loc[request.param]
+
+
 def test_fixtures_cover_the_planned_cases():
     assert set(DATASETS) >= {
         "sleep",
@@ -60,11 +67,9 @@ def test_fixtures_cover_the_planned_cases():
     assert not bool(EXPECTED.loc["sleep", "wilcoxon_exact"])  # a tie and a zero
 
 
-@pytest.mark.parametrize("name", DATASETS)
-def test_paired_t_matches_r(name):
+def test_paired_t_matches_r(dataset):
     # Expected: R t.test(post, pre, paired = TRUE); sd_diff is sd(post - pre).
-    pre, post = _data(name)
-    exp = EXPECTED.loc[name]
+    pre, post, exp = dataset
     res = paired_t(pre, post)
     assert res.n == exp["n"]
     assert res.note == ""
@@ -80,12 +85,10 @@ def test_paired_t_matches_r(name):
         assert getattr(res, field) == approx(exp[col]), field
 
 
-@pytest.mark.parametrize("name", DATASETS)
-def test_wilcoxon_matches_r(name):
+def test_wilcoxon_matches_r(dataset):
     # Expected: R wilcox.test(post, pre, paired = TRUE) with all defaults
     # (exact = NULL, correct = TRUE); wilcoxon_exact = "exact" in $method.
-    pre, post = _data(name)
-    exp = EXPECTED.loc[name]
+    pre, post, exp = dataset
     res = wilcoxon_signed_rank(pre, post)
     assert res.v == approx(exp["wilcoxon_v"])
     assert res.p == approx(exp["p_wilcoxon"])
@@ -289,19 +292,16 @@ def r6(x):
     return pytest.approx(x, rel=1e-6, abs=1e-12)
 
 
-@pytest.mark.parametrize("name", DATASETS)
-def test_hodges_lehmann_matches_r(name):
+def test_hodges_lehmann_matches_r(dataset):
     # R: wilcox.test(post, pre, paired = TRUE, conf.int = TRUE)$estimate; in the normal
     # branch this is uniroot's answer, reproduced step for step.
-    pre, post = _data(name)
+    pre, post, exp = dataset
     est, note = hodges_lehmann(pre, post)
-    assert est == approx(EXPECTED.loc[name, "hodges_lehmann"]) and note == ""
+    assert est == approx(exp["hodges_lehmann"]) and note == ""
 
 
-@pytest.mark.parametrize("name", DATASETS)
-def test_effect_sizes_match_r(name):
-    pre, post = _data(name)
-    exp = EXPECTED.loc[name]
+def test_effect_sizes_match_r(dataset):
+    pre, post, exp = dataset
     es = effect_sizes(pre, post)
     assert es.dz == approx(exp["dz"])
     assert es.dz_ci_low == r6(exp["dz_ci_low"]) and es.dz_ci_high == r6(exp["dz_ci_high"])
@@ -309,10 +309,8 @@ def test_effect_sizes_match_r(name):
     assert es.rank_biserial == approx(exp["rank_biserial"])
 
 
-@pytest.mark.parametrize("name", DATASETS)
-def test_shapiro_and_sign_test_match_r(name):
-    pre, post = _data(name)
-    exp = EXPECTED.loc[name]
+def test_shapiro_and_sign_test_match_r(dataset):
+    pre, post, exp = dataset
     w, p, note = shapiro_wilk(post - pre)
     assert w == r6(exp["shapiro_w"]) and p == r6(exp["shapiro_p"]) and note == ""
     pos, neg, sp = sign_test(pre, post)

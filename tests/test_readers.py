@@ -10,13 +10,22 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipeline.ingest.readers import ReadError, ReadOptions, number_sql, read_table
+from pipeline.ingest.readers import RawTable, ReadError, ReadOptions, number_sql, read_table
 
 ROWS = [("code", "visit", "day", "hb"), ("P1", "pré", "-10", "4"), ("P2", "m3", "95", "3")]
 
 
 def rows_of(con, table="raw"):
     return con.execute(f"SELECT * FROM {table} ORDER BY _line").fetchall()
+
+
+def read_export(tmp_path, data: bytes) -> tuple[duckdb.DuckDBPyConnection, RawTable]:
+    """``data`` as the export v.csv, read with the defaults into table ``raw`` of a new in-memory
+    database."""
+    path = tmp_path / "v.csv"
+    path.write_bytes(data)
+    con = duckdb.connect()
+    return con, read_table(con, path, "raw")
 
 
 EXPECTED = [(2, "P1", "pré", "-10", "4"), (3, "P2", "m3", "95", "3")]
@@ -27,19 +36,14 @@ EXPECTED = [(2, "P1", "pré", "-10", "4"), (3, "P2", "m3", "95", "3")]
 )
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
 def test_csv_encodings_and_delimiters(tmp_path, encoding, bom, delimiter):
-    path = tmp_path / "v.csv"
-    path.write_bytes(bom + "\n".join(delimiter.join(r) for r in ROWS).encode(encoding) + b"\n")
-    con = duckdb.connect()
-    raw = read_table(con, path, "raw")
+    data = bom + "\n".join(delimiter.join(r) for r in ROWS).encode(encoding) + b"\n"
+    con, raw = read_export(tmp_path, data)
     assert (raw.encoding, raw.delimiter, raw.columns, raw.rows) == (encoding, delimiter, ROWS[0], 2)
     assert rows_of(con) == EXPECTED
 
 
 def test_windows_line_endings_and_quoted_fields(tmp_path):
-    path = tmp_path / "v.csv"
-    path.write_bytes(b'code,note\r\nP1,"a, b"\r\nP2,"say ""hi"""\r\n')
-    con = duckdb.connect()
-    read_table(con, path, "raw")
+    con, _ = read_export(tmp_path, b'code,note\r\nP1,"a, b"\r\nP2,"say ""hi"""\r\n')
     assert rows_of(con) == [(2, "P1", "a, b"), (3, "P2", 'say "hi"')]
 
 
@@ -263,10 +267,7 @@ SPREADSHEET_ROWS = [
 
 @pytest.mark.parametrize("text, rows", SPREADSHEET_ROWS)
 def test_lines_are_spreadsheet_rows_after_a_cell_holding_a_blank_line(tmp_path, text, rows):
-    path = tmp_path / "v.csv"
-    path.write_bytes(text.encode())
-    con = duckdb.connect()
-    read_table(con, path, "raw")
+    con, _ = read_export(tmp_path, text.encode())
     assert dict(con.execute("SELECT code, _line FROM raw").fetchall()) == rows
     if "extra" in text:
         assert con.execute("SELECT _line FROM raw_rejects").fetchall() == [(3,)]
@@ -282,20 +283,15 @@ def test_lines_are_spreadsheet_rows_after_a_cell_holding_a_blank_line(tmp_path, 
     ],
 )
 def test_mixed_line_endings_are_read_with_their_lines(tmp_path, data):
-    path = tmp_path / "v.csv"
-    path.write_bytes(data)
-    con = duckdb.connect()
-    raw = read_table(con, path, "raw")
+    con, raw = read_export(tmp_path, data)
     assert raw.rows == 3
     assert rows_of(con) == [(2, "P1", "pre"), (3, "P2", "m3"), (4, "P3", "m6")]
-    assert path.read_bytes() == data  # read from a copy in the temporary folder, the file untouched
+    # Read from a copy in the temporary folder, the file untouched.
+    assert (tmp_path / "v.csv").read_bytes() == data
 
 
 def test_a_mixed_line_end_file_keeps_its_lines_with_a_blank_line_and_a_bad_row(tmp_path):
-    path = tmp_path / "v.csv"
-    path.write_bytes(b'code,visit\r\nP1,"a\r\nb"\n\r\nP2,m3,extra\nP3,m6\r\n')
-    con = duckdb.connect()
-    read_table(con, path, "raw")
+    con, _ = read_export(tmp_path, b'code,visit\r\nP1,"a\r\nb"\n\r\nP2,m3,extra\nP3,m6\r\n')
     assert rows_of(con) == [(2, "P1", "a\nb"), (5, "P3", "m6")]
     assert con.execute("SELECT _line FROM raw_rejects").fetchall() == [(4,)]
 

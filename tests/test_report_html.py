@@ -12,14 +12,13 @@ import docx
 import duckdb
 import pytest
 
+from conftest import write_study
 from pipeline.spec.study import load_study
 from pipeline.steps import run_study
 
 
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
-    from tests.conftest import write_study
-
     folder = tmp_path_factory.mktemp("report")
     study = write_study(
         folder / "tiny",

@@ -11,37 +11,22 @@ import sys
 import pytest
 
 from assets.cli import main
+from conftest import report_environment, run_args, set_report_environment
 from pipeline import warehouse
 
 
 def _run(capsys, study, tmp_path, *extra):
-    code = main(
-        [
-            *extra,
-            "run",
-            "--study",
-            str(study),
-            "--warehouse",
-            str(tmp_path / "w.duckdb"),
-            "--reports",
-            str(tmp_path / "reports"),
-        ]
-    )
+    code = main([*extra, *run_args(study, tmp_path)])
     err = capsys.readouterr().err
     return code, err
 
 
-def _report_env(monkeypatch, study, tmp_path) -> None:
-    """What `outcomes report` (a Dagster run) reads: the raw folder, warehouse, reports and Dagster
-    home."""
-    (tmp_path / "dagster").mkdir()
-    for name, value in (
-        ("OUTCOMES_RAW", study.parent),
-        ("OUTCOMES_WAREHOUSE", tmp_path / "w.duckdb"),
-        ("OUTCOMES_REPORTS", tmp_path / "reports"),
-        ("DAGSTER_HOME", tmp_path / "dagster"),
-    ):
-        monkeypatch.setenv(name, str(value))
+def _report(monkeypatch, capsys, study, tmp_path) -> tuple[int, str]:
+    """`outcomes report` (a Dagster run) of the study's folder, with a warehouse, reports and
+    Dagster home of its own."""
+    set_report_environment(monkeypatch, study.parent, tmp_path)
+    code = main(["report"])
+    return code, capsys.readouterr().err
 
 
 def _one_line(err: str) -> str:
@@ -159,8 +144,7 @@ def test_out_of_disk_space(tiny_study, tmp_path, capsys, monkeypatch, command):
     if command == "run":
         code, err = _run(capsys, tiny_study, tmp_path)
     else:
-        _report_env(monkeypatch, tiny_study, tmp_path)
-        code, err = main(["report"]), capsys.readouterr().err
+        code, err = _report(monkeypatch, capsys, tiny_study, tmp_path)
     assert code == 4
     assert "error: out of disk space ([Errno 28] No space left on device)" in _one_line(err)
     assert "then run again; the warehouse keeps its last complete state" in err
@@ -178,9 +162,7 @@ def test_a_refused_input_in_a_dagster_run_is_one_line_too(
     tiny_study, tmp_path, monkeypatch, capsys
 ):
     _add_identifiers(tiny_study)
-    _report_env(monkeypatch, tiny_study, tmp_path)
-    code = main(["report"])
-    err = capsys.readouterr().err
+    code, err = _report(monkeypatch, capsys, tiny_study, tmp_path)
     assert code == 2
     assert err.startswith("error: tiny/ingested: patients.csv: refused, it carries identifiers"), (
         err
@@ -198,9 +180,7 @@ def test_a_failed_data_check_in_a_dagster_run_is_one_line_saying_where_to_look(
     tiny_study, tmp_path, monkeypatch, capsys
 ):
     # One subject of three has a pre and a post value: below the default min_paired_share (0.5).
-    _report_env(monkeypatch, tiny_study, tmp_path)
-    code = main(["report"])
-    err = capsys.readouterr().err
+    code, err = _report(monkeypatch, capsys, tiny_study, tmp_path)
     assert code == 1
     assert (
         "pairing_completeness" in _one_line(err)
@@ -266,28 +246,14 @@ def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(
     tiny_study, tmp_path, command, where
 ):
     if command == "run":
-        args = [
-            "run",
-            "--study",
-            str(tiny_study),
-            "--warehouse",
-            str(tmp_path / "w.duckdb"),
-            "--reports",
-            str(tmp_path / "reports"),
-        ]
+        args = run_args(tiny_study, tmp_path)
     else:  # the same run through Dagster, as `make report` starts it
         args = ["report"]
         # The tiny study has one pair: let the blocking checks pass so the run reaches the analyses.
         spec = tiny_study / "study.toml"
         spec.write_text(spec.read_text() + "\n[checks]\nmin_pairs = 1\nmin_paired_share = 0\n")
     (tmp_path / "dagster").mkdir()
-    env = {
-        **os.environ,
-        "OUTCOMES_RAW": str(tiny_study.parent),
-        "OUTCOMES_WAREHOUSE": str(tmp_path / "w.duckdb"),
-        "OUTCOMES_REPORTS": str(tmp_path / "reports"),
-        "DAGSTER_HOME": str(tmp_path / "dagster"),
-    }
+    env = {**os.environ, **report_environment(tiny_study.parent, tmp_path)}
     # stderr to a file: a pipe nobody reads could fill and hold the run.
     with open(tmp_path / "stderr", "w+") as stderr:
         run = subprocess.Popen(
@@ -388,9 +354,7 @@ def test_a_visits_file_without_its_header_row_is_never_quoted_in_dagsters_run_hi
     tiny_study, tmp_path, monkeypatch, capsys
 ):
     _headless_visits(tiny_study)
-    _report_env(monkeypatch, tiny_study, tmp_path)
-    code = main(["report"])
-    err = capsys.readouterr().err
+    code, err = _report(monkeypatch, capsys, tiny_study, tmp_path)
     assert code == 2 and "does not look like a header row" in _one_line(err)
     # Everything Dagster stored about the run: its event log, run records and captured logs.
     stored = [p for p in (tmp_path / "dagster").rglob("*") if p.is_file()]

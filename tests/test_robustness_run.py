@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import STUDY_ASSETS
 from pipeline import paths
 from small_study import write_small_study
 
@@ -210,16 +211,7 @@ def test_the_dagster_run_is_kept_step_by_step_in_meta_runs(watched):
     ).df()
     con.close()
     assert runs["run_id"].nunique() == 1 and (runs["study"] == "guarded").all()
-    assert set(runs["step"]) == {
-        "ingested",
-        "scores",
-        "pairs",
-        "paired_tests",
-        "secondary_analyses",
-        "tables",
-        "figures",
-        "report",
-    }
+    assert set(runs["step"]) == set(STUDY_ASSETS)
     assert runs["finished_at"].notna().all() and runs["input_fingerprint"].nunique() == 1
     record = json.loads((watched["base"] / "reports" / "guarded" / "provenance.json").read_text())
     assert runs["input_fingerprint"].iloc[0] == record["input_fingerprint"]

@@ -3,11 +3,11 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from r_reference import expected, inputs
 from scipy import stats
 
+from conftest import pairs_of
 from pipeline.statistics.correlation import baseline_change_correlation, pearson, spearman
 
 
@@ -44,14 +44,7 @@ def test_degenerate():
 
 
 def test_baseline_change_table():
-    pairs = pd.DataFrame(
-        {
-            "outcome": "o",
-            "score": "s",
-            "pre_value": [1.0, 2, 3, 4, 5],
-            "post_value": [3.0, 3, 4, 4, 5],
-        }
-    )
+    pairs = pairs_of("o", "s", pre=[1.0, 2, 3, 4, 5], post=[3.0, 3, 4, 4, 5])
     out = baseline_change_correlation(pairs)
     assert list(out["method"]) == ["Pearson", "Spearman"] and (out["estimate"] < 0).all()
 

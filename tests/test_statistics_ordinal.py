@@ -3,11 +3,11 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from r_reference import expected
 from scipy import stats
 
+from conftest import pairs_of
 from pipeline.statistics.ordinal import bowker, change_direction, mcnemar
 from pipeline.statistics.responders import clopper_pearson, responder_rates
 
@@ -88,14 +88,7 @@ def test_clopper_pearson_is_binomtest_within_its_tolerance(k, n):
 
 def test_change_direction_and_responders_tables():
     # House-Brackmann: lower is better. Changes: -2, -1, 0, +1, -1.
-    pairs = pd.DataFrame(
-        {
-            "outcome": "hb",
-            "score": "grade",
-            "pre_value": [4.0, 3, 3, 2, 5],
-            "post_value": [2.0, 2, 3, 3, 4],
-        }
-    )
+    pairs = pairs_of("hb", "grade", pre=[4.0, 3, 3, 2, 5], post=[2.0, 2, 3, 3, 4])
     out = change_direction(pairs, {"hb": False}, ordinal=("hb",)).iloc[0]
     assert (out["n_improved"], out["n_unchanged"], out["n_worsened"]) == (3, 1, 1)
     # sign test: binom.test(3, 4)$p.value = 0.625

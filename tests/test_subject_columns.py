@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write_study
+from conftest import run_args, write_study
 from pipeline.cli import main
 from pipeline.statistics.small_cells import pool_small_levels, pooled_label, small_codes_left_out
 from specs import study_toml
@@ -69,17 +69,7 @@ def cohort(
 
 
 def run(study: Path, tmp_path: Path, capsys) -> tuple[int, str]:
-    code = main(
-        [
-            "run",
-            "--study",
-            str(study),
-            "--warehouse",
-            str(tmp_path / "w.duckdb"),
-            "--reports",
-            str(tmp_path / "reports"),
-        ]
-    )
+    code = main(run_args(study, tmp_path))
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 

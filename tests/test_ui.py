@@ -20,19 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import STUDY_ASSETS
 from pipeline import paths
 
 LOCATION = "facial_outcomes"  # [tool.dagster] code_location_name
-ASSETS = (
-    "ingested",
-    "scores",
-    "pairs",
-    "paired_tests",
-    "secondary_analyses",
-    "tables",
-    "figures",
-    "report",
-)
 
 
 def _free_port() -> int:
@@ -122,7 +113,7 @@ def test_asset_graph_lists_the_demo_study(webserver, browser):
     browser.get(f"{base}/assets/demo")
     WebDriverWait(browser, 60).until(lambda d: "secondary_analyses" in d.page_source)
     browser.save_screenshot(str(home / "assets.png"))
-    for name in ASSETS:
+    for name in STUDY_ASSETS:
         assert name in browser.page_source
 
 

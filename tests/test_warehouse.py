@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import run_args
 from pipeline import warehouse
 
 
@@ -79,15 +80,7 @@ def test_a_second_run_stops_with_one_line_naming_the_lock_and_the_first_complete
     path = tmp_path / "warehouse.duckdb"
     shutil.copy(base / "warehouse.duckdb", path)
     shutil.copytree(base / "reports", tmp_path / "reports")
-    args = [
-        "run",
-        "--study",
-        str(base / "raw" / "small"),
-        "--warehouse",
-        str(path),
-        "--reports",
-        str(tmp_path / "reports"),
-    ]
+    args = run_args(base / "raw" / "small", tmp_path, path.name)
     first = subprocess.Popen(
         [sys.executable, "-c", PAUSED_RUN, *args],
         stdin=subprocess.PIPE,
