@@ -57,16 +57,16 @@ FOREST = pd.DataFrame(
 )
 FOOTER = "SYNTHETIC DATA: demonstration cohort, not real patients."
 
+SLOPE = {
+    "title": PANEL["title"],
+    "ylabel": PANEL["ylabel"],
+    "pre_label": "Before",
+    "post_label": "After",
+    "footer": FOOTER,
+}
+
 MAKERS = {
-    "slope": lambda w: figures.slope_plot(
-        PAIRS,
-        title=PANEL["title"],
-        ylabel=PANEL["ylabel"],
-        pre_label="Before",
-        post_label="After",
-        footer=FOOTER,
-        width=w,
-    ),
+    "slope": lambda w: figures.slope_plot(PAIRS, **SLOPE, width=w),
     "prepost_box": lambda w: figures.prepost_box(
         [PANEL, PANEL], pre_label="Before", post_label="After", footer=FOOTER, width=w
     ),
@@ -148,15 +148,7 @@ def test_drawn_in_parallel_processes_same_bytes_as_here(tmp_path):
         figures.FigureSpec(
             "slope",
             "caption",
-            figures.drawing(
-                figures.slope_plot,
-                PAIRS,
-                title=PANEL["title"],
-                ylabel=PANEL["ylabel"],
-                pre_label="Before",
-                post_label="After",
-                footer=FOOTER,
-            ),
+            figures.drawing(figures.slope_plot, PAIRS, **SLOPE),
             widths=("single",),
         ),
         figures.FigureSpec(

@@ -128,6 +128,17 @@ def _wrap(text: str, width: float, per_inch: int = 11) -> str:
     return textwrap.fill(text, max(12, int(width * per_inch)))
 
 
+def _title_panel(ax: plt.Axes, title: str, caption: str, width: float) -> None:
+    """A panel's title wrapped to the panel's ``width`` (inches), its caption on the line below."""
+    ax.set_title(_wrap(title, width) + "\n" + caption, loc="left")
+
+
+def _hide_unused(axes, used: int) -> None:
+    """Blank the grid's panels after the first ``used`` (an odd number of outcomes, two columns)."""
+    for ax in axes[used:]:
+        ax.set_axis_off()
+
+
 @contextmanager
 def _seeded_jitter(seed: int = 0):
     """seaborn's strip plot jitters with numpy's global generator: seeded while it draws, so the
@@ -304,11 +315,8 @@ def prepost_box(
         ax.set_xlabel("")
         ax.set_ylabel(panel["ylabel"])
         caption = f"n = {n:,}" + (f"; points: random {len(shown)}" if len(shown) < n else "")
-        ax.set_title(
-            _wrap(panel["title"], width / cols) + "\n" + _wrap(caption, width / cols), loc="left"
-        )
-    for ax in axes[len(panels) :]:
-        ax.set_axis_off()
+        _title_panel(ax, panel["title"], _wrap(caption, width / cols), width / cols)
+    _hide_unused(axes, len(panels))
     return fig
 
 
@@ -368,9 +376,8 @@ def change_distribution(
         ax.set_ylim(0, top * 1.12)
         ax.set_xlabel(panel["xlabel"])
         ax.set_ylabel("Patients, No.")
-        ax.set_title(_wrap(panel["title"], width / cols) + f"\nn = {len(diff)}", loc="left")
-    for ax in axes[len(panels) :]:
-        ax.set_axis_off()
+        _title_panel(ax, panel["title"], f"n = {len(diff)}", width / cols)
+    _hide_unused(axes, len(panels))
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in (IMPROVED, UNCHANGED, WORSENED)]
     handles.append(Line2D([], [], marker="o", color="black", markersize=3.5, linewidth=1))
     fig.legend(
@@ -618,11 +625,8 @@ def bland_altman(
         caption = f"{len(diff):,} paired ratings"
         if len(points) < len(distinct):
             caption += f"; points: random {len(points)} of {len(distinct):,} distinct"
-        ax.set_title(
-            _wrap(panel["title"], width / cols) + "\n" + _wrap(caption, width / cols), loc="left"
-        )
-    for ax in axes[len(panels) :]:
-        ax.set_axis_off()
+        _title_panel(ax, panel["title"], _wrap(caption, width / cols), width / cols)
+    _hide_unused(axes, len(panels))
     return fig
 
 
@@ -664,11 +668,8 @@ def trajectory(
             )
         ax.set_xticks(e["x"], e["tick"])
         ax.set_ylabel(panel["ylabel"])
-        ax.set_title(
-            _wrap(panel["title"], width / cols) + f"\nmodel mean ({conf_level:.0%} CI)", loc="left"
-        )
-    for ax in axes[len(panels) :]:
-        ax.set_axis_off()
+        _title_panel(ax, panel["title"], f"model mean ({conf_level:.0%} CI)", width / cols)
+    _hide_unused(axes, len(panels))
     return fig
 
 
