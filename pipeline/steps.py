@@ -432,31 +432,18 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
             )
         figure_list.append((figure, png.read_bytes()))
     methods = report_html.methods_text(study, results, provenance)
-    notes = nothing_to_analyse(con, study)
-    figure_notes = figures.not_drawn(con, study)
-    html_path = folder / "report.html"
-    html_path.write_text(
-        report_html.report_html(
-            study,
-            table_list,
-            figure_list,
-            methods,
-            provenance,
-            notes=notes,
-            figure_notes=figure_notes,
-        ),
-        encoding="utf-8",
-    )
-    docx_path = report_html.report_docx(
+    content = report_html.ReportContent(
         study,
         table_list,
         figure_list,
         methods,
         provenance,
-        folder / "report.docx",
-        notes=notes,
-        figure_notes=figure_notes,
+        notes=nothing_to_analyse(con, study),
+        figure_notes=figures.not_drawn(con, study),
     )
+    html_path = folder / "report.html"
+    html_path.write_text(report_html.report_html(content), encoding="utf-8")
+    docx_path = report_html.report_docx(content, folder / "report.docx")
     return [html_path, docx_path]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import platform
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -140,93 +141,88 @@ def _provenance_items(provenance: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def _figure_notes(figure_list: list, figure_notes: list[str]) -> list[str]:
-    """What the Figures section says beside the figures: that there are none, and why some are
-    missing."""
-    return (["No figure was drawn."] if not figure_list else []) + list(figure_notes)
+@dataclass(frozen=True)
+class ReportContent:
+    """What the study report says, rendered as HTML (:func:`report_html`) and as Word
+    (:func:`report_docx`).
+
+    ``tables``: (name, table) as built by the tables step; ``figures``: (what names the figure:
+    ``stem``, ``caption``; its PNG bytes); ``notes`` are shown under the title (e.g. that there
+    was nothing to analyse); ``figure_notes`` say, under the figures, which were not drawn and
+    why."""
+
+    study: object
+    tables: list[tuple[str, Table]]
+    figures: list[tuple[object, bytes]]
+    methods: list[str]
+    provenance: dict
+    notes: list[str] = field(default_factory=list)
+    figure_notes: list[str] = field(default_factory=list)
+
+    def tables_in_order(self) -> list[Table]:
+        """Tables 1, 2, 3 first, then the eTables, each by title."""
+        ordered = sorted(
+            self.tables, key=lambda t: (not t[1].title.startswith("Table"), t[1].title)
+        )
+        return [table for _, table in ordered]
+
+    def notes_beside_figures(self) -> list[str]:
+        """What the Figures section says beside the figures: that there are none, and why some
+        are missing."""
+        return (["No figure was drawn."] if not self.figures else []) + list(self.figure_notes)
 
 
-def report_html(
-    study,
-    table_list: list[tuple[str, Table]],
-    figure_list: list[tuple[object, bytes]],
-    methods: list[str],
-    provenance: dict,
-    *,
-    notes: list[str] = (),
-    figure_notes: list[str] = (),
-) -> str:
+def report_html(content: ReportContent) -> str:
     """The whole report as one HTML page (``templates/report.html.j2``); figures are PNG bytes
-    embedded as data URIs, each given with what names it (``stem``, ``caption``).
-
-    ``notes`` are shown under the title (e.g. that there was nothing to analyse);
-    ``figure_notes`` say, under the figures, which were not drawn and why."""
+    embedded as data URIs."""
     figures = [
         {"stem": spec.stem, "caption": spec.caption, "png": base64.b64encode(png).decode("ascii")}
-        for spec, png in figure_list
+        for spec, png in content.figures
     ]
     return (
         templates()
         .get_template("report.html.j2")
         .render(
-            title=study.title,
+            title=content.study.title,
             css=stylesheet("report.css") + stylesheet("publication.css"),
-            synthetic=SYNTHETIC_NOTE if study.synthetic else "",
-            notes=list(notes),
-            methods=methods,
-            tables=[table for _, table in _in_report_order(table_list)],
+            synthetic=SYNTHETIC_NOTE if content.study.synthetic else "",
+            notes=list(content.notes),
+            methods=content.methods,
+            tables=content.tables_in_order(),
             figures=figures,
-            figure_notes=_figure_notes(figure_list, figure_notes),
-            provenance=_provenance_rows(provenance),
+            figure_notes=content.notes_beside_figures(),
+            provenance=_provenance_rows(content.provenance),
         )
     )
 
 
-def _in_report_order(table_list: list[tuple[str, Table]]) -> list[tuple[str, Table]]:
-    """Tables 1, 2, 3 first, then the eTables, each by title."""
-    return sorted(
-        table_list, key=lambda item: (not item[1].title.startswith("Table"), item[1].title)
-    )
-
-
-def report_docx(
-    study,
-    table_list: list[tuple[str, Table]],
-    figure_list: list[tuple[object, bytes]],
-    methods: list[str],
-    provenance: dict,
-    path: Path,
-    *,
-    notes: list[str] = (),
-    figure_notes: list[str] = (),
-) -> Path:
-    """The same report as a Word document: real tables, figures as pictures (``notes`` and
-    ``figure_notes`` as in :func:`report_html`)."""
+def report_docx(content: ReportContent, path: Path) -> Path:
+    """The same report as a Word document: real tables, figures as pictures."""
     import io
 
     from docx.shared import Inches
 
     document = new_docx()
-    document.add_heading(study.title, level=1)
-    if study.synthetic:
+    document.add_heading(content.study.title, level=1)
+    if content.study.synthetic:
         document.add_paragraph().add_run(SYNTHETIC_NOTE).bold = True
-    for note in notes:
+    for note in content.notes:
         document.add_paragraph().add_run(note).bold = True
     document.add_heading("Methods: statistical analysis", level=2)
-    for p in methods:
+    for p in content.methods:
         document.add_paragraph(p)
     document.add_heading("Tables", level=2)
-    for _, t in _in_report_order(table_list):
+    for t in content.tables_in_order():
         add_docx_table(document, t)
         document.add_paragraph()
     document.add_heading("Figures", level=2)
-    for number, (spec, png) in enumerate(figure_list, start=1):
+    for number, (spec, png) in enumerate(content.figures, start=1):
         document.add_picture(io.BytesIO(png), width=Inches(6.5))
         document.add_paragraph(f"Figure {number}. {spec.caption}")
-    for note in _figure_notes(figure_list, figure_notes):
+    for note in content.notes_beside_figures():
         document.add_paragraph(note)
     document.add_heading("Provenance", level=2)
-    rows = _provenance_rows(provenance)
+    rows = _provenance_rows(content.provenance)
     grid = document.add_table(rows=len(rows), cols=2)
     for row, (k, v) in zip(grid.rows, rows):
         row.cells[0].text, row.cells[1].text = k, v
