@@ -410,3 +410,40 @@ def test_ctrl_c_while_the_workers_start_hands_out_no_more_figures(tmp_path, monk
         figures.export(specs, tmp_path, formats=("svg",), workers=2)
     # At most the figure the worker had taken when Ctrl-C came; not the other eleven.
     assert len(list(tmp_path.glob("*.svg"))) <= 1
+
+
+def test_the_boxes_are_seaborns_boxes():
+    # prepost_box draws its boxes with matplotlib's box statistics, as sns.boxplot does, without
+    # seaborn's reshaping of every value (pipeline.render.figures._boxes): the same lines.
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    rng = np.random.default_rng(5)
+    pairs = pd.DataFrame({"pre_value": rng.normal(50, 15, 301), "post_value": rng.gamma(3, 9, 301)})
+    pairs.loc[[3, 40], "pre_value"] = [150.0, -60.0]  # beyond the whiskers
+    long = pd.DataFrame(
+        {
+            "when": np.repeat(["pre", "post"], len(pairs)),
+            "value": np.concatenate([pairs["pre_value"], pairs["post_value"]]),
+        }
+    )
+    fig, (ours, theirs) = plt.subplots(1, 2)
+    figures._boxes(ours, pairs, ["C0", "C1"])
+    sns.boxplot(
+        long,
+        x="when",
+        y="value",
+        order=["pre", "post"],
+        width=0.5,
+        whis=1.5,
+        showfliers=False,
+        ax=theirs,
+    )
+
+    def drawn(ax):
+        lines = sorted(tuple(np.round(line.get_ydata(), 9)) for line in ax.lines)
+        boxes = sorted(tuple(np.round(p.get_path().vertices[:, 1], 9)) for p in ax.patches)
+        return lines, boxes
+
+    assert drawn(ours) == drawn(theirs)
+    plt.close(fig)
