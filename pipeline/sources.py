@@ -67,7 +67,7 @@ def _deepest(target: str, known: set[str]) -> str | None:
 def imports(name: str, path: Path, known: set[str]) -> set[str]:
     """The project modules ``name`` imports anywhere in its source (module level or in a
     function)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = ast.parse(_read(path))
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -104,7 +104,13 @@ def closure(names: Iterable[str]) -> set[str]:
 
 def module_source(name: str) -> str:
     """A module's source text with ``\\n`` line endings (a checkout may convert them)."""
-    text = modules()[name].read_bytes().decode("utf-8")
+    return _read(modules()[name])
+
+
+@functools.cache
+def _read(path: Path) -> str:
+    # Read once per process: every asset's code version hashes most of the same modules.
+    text = path.read_bytes().decode("utf-8")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -128,22 +134,30 @@ def _segment(lines: list[str], node: ast.stmt) -> str:
     return "\n".join(lines[first - 1 : node.end_lineno])
 
 
-def _uses(module: str, names: Iterable[str]) -> tuple[list[str], set[str]]:
-    """What the module-level definitions ``names`` of ``module`` use: the source of those
-    definitions and of the others of the module they use, and the project modules they import
-    (at module level or inside themselves)."""
+@functools.cache
+def _definitions(module: str, source: str) -> tuple[list[str], dict[str, ast.stmt], dict[str, str]]:
+    """A module's source lines, its module-level definitions by name, and the project module
+    each of its module-level imports binds, by bound name. Cached by the source text: every
+    asset's code version reads the same module (``pipeline.steps``)."""
     known = set(modules())
     is_package = modules()[module].name == "__init__.py"
-    source = module_source(module)
     tree = ast.parse(source)
-    lines = source.split("\n")
-    defined = _top_level(tree)
     imported = {}
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             for bound, target in _targets(module, node, is_package, known):
                 if _deepest(target, known):
                     imported[bound] = _deepest(target, known)
+    return source.split("\n"), _top_level(tree), imported
+
+
+def _uses(module: str, names: Iterable[str]) -> tuple[list[str], set[str]]:
+    """What the module-level definitions ``names`` of ``module`` use: the source of those
+    definitions and of the others of the module they use, and the project modules they import
+    (at module level or inside themselves)."""
+    known = set(modules())
+    is_package = modules()[module].name == "__init__.py"
+    lines, defined, imported = _definitions(module, module_source(module))
     segments, used, seen, todo = {}, set(), set(), list(names)
     while todo:
         name = todo.pop()

@@ -447,3 +447,22 @@ def test_the_boxes_are_seaborns_boxes():
 
     assert drawn(ours) == drawn(theirs)
     plt.close(fig)
+
+
+@pytest.mark.parametrize("name", sorted(MAKERS))
+def test_text_and_axes_print_black(name):
+    # seaborn's theme greys text and axes (.15); a journal prints them black, as the theme sets.
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    fig = MAKERS[name](figures.DOUBLE_COLUMN_IN)
+    for ax in fig.axes:
+        if not ax.axison:
+            continue
+        shown = [ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels()]
+        colours = {mcolors.to_hex(t.get_color()) for t in shown if t.get_text()}
+        colours |= {
+            mcolors.to_hex(s.get_edgecolor()) for s in ax.spines.values() if s.get_visible()
+        }
+        assert colours <= {"#000000"}, (name, colours)
+    plt.close(fig)
