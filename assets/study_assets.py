@@ -50,6 +50,18 @@ TABLES_CODE = (*SECONDARY_CODE, steps.write_tables)
 FIGURES_CODE = (*SECONDARY_CODE, steps.write_figures)
 REPORT_CODE = (*TABLES_CODE, *FIGURES_CODE, steps.write_report)
 
+# Each step's asset: its group in the UI, the kinds shown on it, the steps its code version hashes.
+ASSET_PLAN = {
+    INGESTED: ("ingest", {"duckdb", "csv"}, INGEST_CODE),
+    SCORES: ("scores", {"duckdb"}, SCORES_CODE),
+    PAIRS: ("pairs", {"duckdb"}, PAIRS_CODE),
+    PAIRED_TESTS: ("analysis", {"duckdb", "scipy"}, PAIRED_TESTS_CODE),
+    SECONDARY_ANALYSES: ("analysis", {"duckdb", "scipy"}, SECONDARY_CODE),
+    TABLES: ("tables", {"csv", "markdown", "docx"}, TABLES_CODE),
+    FIGURES: ("figures", {"matplotlib"}, FIGURES_CODE),
+    REPORT: ("report", {"html", "docx"}, REPORT_CODE),
+}
+
 
 def p_text(p: float) -> str:
     """A P value as the report prints it (AMA style): "P < .001", "P = .03"."""
@@ -124,23 +136,30 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         with _recorded(warehouse, effective, name, reports) as con:
             return step(con, effective, reports.folder)
 
+    def study_asset(name: str, *upstream):
+        """The decorator of the asset ``name`` of this study, downstream of ``upstream``, as
+        :data:`ASSET_PLAN` declares it; the asset function's docstring is its description in
+        the UI (Markdown)."""
+        group, kinds, code = ASSET_PLAN[name]
+        return dg.asset(
+            name=name,
+            group_name=group,
+            deps=list(upstream),
+            kinds=kinds,
+            **common,
+            code_version=code_version(*code),
+        )
+
     # Observable source assets are marked beta in Dagster 1.13; they are the documented way to
     # version raw files by content, so the warning is silenced here rather than everywhere.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         raw_files = _raw_files_asset(study)
 
-    @dg.asset(
-        name=INGESTED,
-        group_name="ingest",
-        deps=[raw_files],
-        kinds={"duckdb", "csv"},
-        **common,
-        code_version=code_version(*INGEST_CODE),
-        description=f"Raw exports of study `{s}` read into the warehouse. Every row is accepted "
-        "or quarantined with a reason; only columns the study spec maps are read.",
-    )
+    @study_asset(INGESTED, raw_files)
     def ingested(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+        """Raw exports of the study read into the warehouse. Every row is accepted or quarantined
+        with a reason; only columns the study spec maps are read."""
         with _recorded(warehouse, study, INGESTED, reports) as con:
             files = steps.ingest(con, study, reports.folder)
             quarantined_values = scalar(
@@ -162,17 +181,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             metadata=metadata, data_version=dg.DataVersion(fingerprint(study))
         )
 
-    @dg.asset(
-        name=SCORES,
-        group_name="scores",
-        deps=[ingested],
-        kinds={"duckdb"},
-        **common,
-        code_version=code_version(*SCORES_CODE),
-        description="Instrument scores per visit (e.g. Sunnybrook composite, House-Brackmann "
-        "grade per rater), computed in DuckDB from item-level answers.",
-    )
+    @study_asset(SCORES, ingested)
     def scores(warehouse: Warehouse) -> dg.MaterializeResult:
+        """Instrument scores per visit (e.g. Sunnybrook composite, House-Brackmann grade per rater),
+        computed in DuckDB from item-level answers."""
         with _recorded(warehouse, study, SCORES) as con:
             steps.score(con, study)
             n, missing = con.execute(
@@ -180,18 +192,11 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             ).fetchall()[0]
         return dg.MaterializeResult(metadata={"dagster/row_count": n, "missing scores": missing})
 
-    @dg.asset(
-        name=PAIRS,
-        group_name="pairs",
-        deps=[scores],
-        kinds={"duckdb"},
-        **common,
-        code_version=code_version(*PAIRS_CODE),
-        description="Pre/post pairs per planned outcome, by the visit rules of the analysis plan.",
-    )
+    @study_asset(PAIRS, scores)
     def pairs(
         warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
     ) -> dg.MaterializeResult:
+        """Pre/post pairs per planned outcome, by the visit rules of the analysis plan."""
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, PAIRS, reports) as con:
             steps.pair(con, effective)
@@ -203,20 +208,13 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             }
         )
 
-    @dg.asset(
-        name=PAIRED_TESTS,
-        group_name="analysis",
-        deps=[pairs],
-        kinds={"duckdb", "scipy"},
-        **common,
-        code_version=code_version(*PAIRED_TESTS_CODE),
-        description="Paired tests of post - pre for every planned outcome, whole cohort and each "
-        "subgroup: t and Wilcoxon signed-rank, effect sizes, adjusted P "
-        f"(`reports/{s}/tables/paired_tests.csv`, full precision).",
-    )
+    @study_asset(PAIRED_TESTS, pairs)
     def paired_tests(
         warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
     ) -> dg.MaterializeResult:
+        """Paired tests of post - pre for every planned outcome, whole cohort and each subgroup: t
+        and Wilcoxon signed-rank, effect sizes, adjusted P
+        (`reports/<study>/tables/paired_tests.csv`, full precision)."""
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, PAIRED_TESTS, reports) as con:
             results = steps.analyse(con, effective, reports.folder)
@@ -252,38 +250,24 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             }
         )
 
-    @dg.asset(
-        name=SECONDARY_ANALYSES,
-        group_name="analysis",
-        deps=[paired_tests],
-        kinds={"duckdb", "scipy"},
-        **common,
-        code_version=code_version(*SECONDARY_CODE),
-        description="The rest of the analysis plan, one full-precision table each: subgroups and "
-        "ANCOVA, change direction (sign test, McNemar, Bowker), responders, rater "
-        "reliability, baseline-change correlation, missing data, mixed-model visit means.",
-    )
+    @study_asset(SECONDARY_ANALYSES, paired_tests)
     def secondary_analyses(
         warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
     ) -> dg.MaterializeResult:
+        """The rest of the analysis plan, one full-precision table each: subgroups and ANCOVA,
+        change direction (sign test, McNemar, Bowker), responders, rater reliability,
+        baseline-change correlation, missing data, mixed-model visit means."""
         written = run_planned(
             steps.secondary_analyses, SECONDARY_ANALYSES, warehouse, reports, analysis_options
         )
         return dg.MaterializeResult(metadata={**_paths(written), "dagster/row_count": len(written)})
 
-    @dg.asset(
-        name=TABLES,
-        group_name="tables",
-        deps=[secondary_analyses],
-        kinds={"csv", "markdown", "docx"},
-        **common,
-        code_version=code_version(*TABLES_CODE),
-        description="Publication tables (Table 1, Table 2, Table 3 and eTables) as CSV, Markdown, "
-        "HTML, LaTeX and Word, rounded for print.",
-    )
+    @study_asset(TABLES, secondary_analyses)
     def publication_tables(
         warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
     ) -> dg.MaterializeResult:
+        """Publication tables (Table 1, Table 2, Table 3 and eTables) as CSV, Markdown, HTML, LaTeX
+        and Word, rounded for print."""
         written = run_planned(steps.write_tables, TABLES, warehouse, reports, analysis_options)
         return dg.MaterializeResult(
             metadata={
@@ -292,22 +276,13 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             }
         )
 
-    @dg.asset(
-        name=FIGURES,
-        group_name="figures",
-        deps=[secondary_analyses],
-        kinds={"matplotlib"},
-        **common,
-        code_version=code_version(*FIGURES_CODE),
-        description=(
-            "Publication figures (slope plots, before/after boxes, change distribution, grade "
-            "shift, patient flow, rater agreement, trajectory, subgroup forest) as PNG 300 dpi, "
-            "TIFF 600 dpi, PDF and SVG at single- and double-column width."
-        ),
-    )
+    @study_asset(FIGURES, secondary_analyses)
     def figures(
         warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
     ) -> dg.MaterializeResult:
+        """Publication figures (slope plots, before/after boxes, change distribution, grade shift,
+        patient flow, rater agreement, trajectory, subgroup forest) as PNG 300 dpi, TIFF 600 dpi,
+        PDF and SVG at single- and double-column width."""
         written = run_planned(steps.write_figures, FIGURES, warehouse, reports, analysis_options)
         # No figure when there is nothing to draw (the report says why).
         folder = steps.study_reports(reports.folder, study) / "figures"
@@ -319,21 +294,12 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             }
         )
 
-    @dg.asset(
-        name=REPORT,
-        group_name="report",
-        deps=[publication_tables, figures],
-        kinds={"html", "docx"},
-        **common,
-        code_version=code_version(*REPORT_CODE),
-        description=(
-            "The study report: one self-contained HTML file (and a Word copy) with the tables, "
-            "figures, Methods paragraph and provenance."
-        ),
-    )
+    @study_asset(REPORT, publication_tables, figures)
     def study_report(
         warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
     ) -> dg.MaterializeResult:
+        """The study report: one self-contained HTML file (and a Word copy) with the tables,
+        figures, Methods paragraph and provenance."""
         written = run_planned(steps.write_report, REPORT, warehouse, reports, analysis_options)
         return dg.MaterializeResult(metadata=_paths(written))
 

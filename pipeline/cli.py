@@ -230,8 +230,7 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
 
     run = commands.add_parser("run", help="run one study end to end without Dagster")
     run.add_argument("--study", required=True, help="study folder holding study.toml")
-    run.add_argument("--warehouse", help="DuckDB file (default data/processed/warehouse.duckdb)")
-    run.add_argument("--reports", help="reports folder (default reports/)")
+    _locations(run, "")
     run.set_defaults(func=_run)
 
     demo = commands.add_parser("demo", help="write the synthetic demo cohort")
@@ -245,25 +244,16 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
         help="re-export every figure from the warehouse at a "
         "journal's format, resolution and column width",
     )
-    export.add_argument(
-        "--study", help="only this study (folder name under data/raw); default every study"
-    )
+    export.add_argument("--study", help="only this study (folder under data/raw); default all")
     export.add_argument("--format", default="tiff", choices=["tiff", "png", "pdf", "svg"])
-    export.add_argument(
-        "--dpi", type=int, help="resolution for raster formats (default: TIFF 600, PNG 300)"
-    )
+    export.add_argument("--dpi", type=int, help="raster resolution (default: TIFF 600, PNG 300)")
     export.add_argument(
         "--width",
         default="double",
         choices=["single", "double", "both"],
         help="single column 3.5 in (about 89 mm) or double column 7 in (about 180 mm)",
     )
-    export.add_argument("--warehouse", help="DuckDB file (default data/processed/warehouse.duckdb)")
-    export.add_argument(
-        "--reports",
-        help="reports folder (default reports/); files go to "
-        "<study>/figures/export/<format>_<width>[_<dpi>dpi]/",
-    )
+    _locations(export, "; files go to <study>/figures/export/<format>_<width>[_<dpi>dpi]/")
     export.set_defaults(func=_export_figures)
 
     check = commands.add_parser(
@@ -292,6 +282,14 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     return parser, commands
 
 
+def _locations(command: argparse.ArgumentParser, reports_note: str) -> None:
+    """The ``--warehouse`` and ``--reports`` options of a command that reads or writes them."""
+    command.add_argument(
+        "--warehouse", help="DuckDB file (default data/processed/warehouse.duckdb)"
+    )
+    command.add_argument("--reports", help=f"reports folder (default reports/){reports_note}")
+
+
 def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Run the command ``argv`` names; every failure ends in one line and an exit code."""
     args = parser.parse_args(argv)
@@ -302,9 +300,8 @@ def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> 
             raise
         print(INTERRUPTED_LINE, file=sys.stderr)
         return INTERRUPTED
-    except (
-        Exception
-    ) as err:  # every error a user can cause is one line; the rest too, unless --debug
+    # Every error a user can cause is one line; the rest too, unless --debug.
+    except Exception as err:
         if args.debug:
             raise
         code = _exit_code(type(err).__name__, str(err), err)
