@@ -502,22 +502,16 @@ def _subject_kinds(path: Path, subjects: schema.SubjectsTable):
 
 
 def _labelled_columns(path: Path, subjects: schema.SubjectsTable) -> None:
-    """Every labelled or unit-bearing column is one of ``columns``, and not free text (which
-    no reader sees)."""
+    """Every labelled column, and every column with a unit, is one of ``columns``: a label
+    for a misspelt column would otherwise leave the column under its bare name."""
     for key, table in (("labels", subjects.labels), ("units", subjects.units)):
         for column in table:
             if column not in subjects.columns:
                 raise _fail(
                     path,
                     f"subjects.{key}.{schema.shown_key(column)}",
-                    "names a column that is not in [subjects] columns; add it there or "
+                    f"names {column!r}, which is not in [subjects] columns; add it there or "
                     "correct the name.",
-                )
-            if column in subjects.free_text:
-                raise _fail(
-                    path,
-                    f"subjects.{key}.{schema.shown_key(column)}",
-                    "names a free-text column, which is never reported; remove the entry.",
                 )
 
 
