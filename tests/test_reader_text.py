@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import docx
@@ -48,6 +49,19 @@ def demo(tmp_path_factory):
     steps.write_tables(con, study, folder)
     built = tables.from_frame(con.execute("SELECT * FROM demo.publication_tables").df())
     specs = figures.study_figures(con, study)
+    # What write_tables builds the tables from, to build them again under other labels.
+    frames = {
+        "paired_tests": con.execute("SELECT * FROM demo.paired_tests WHERE \"group\" = 'all'").df(),
+        "subjects": con.execute("SELECT * FROM demo.subjects").df(),
+        "visits": con.execute("SELECT subject, day FROM demo.visits").df(),
+        "pairing_summary": con.execute("SELECT * FROM demo.pairing_summary").df(),
+        "subjects_file": con.execute(
+            "SELECT * FROM demo.source_files WHERE file = 'patients.csv'"
+        ).df(),
+        "results": {
+            name: con.execute(f"SELECT * FROM demo.{name}").df() for name in tables.RESULT_TABLES
+        },
+    }
     con.close()
     provenance = {
         "python": "3.11.7",
@@ -82,6 +96,7 @@ def demo(tmp_path_factory):
         "content": content,
         "folder": folder / "demo",
         "provenance": provenance,
+        "frames": frames,
     }
 
 
@@ -251,3 +266,35 @@ def test_the_bundled_spec_labels_every_column_it_reports():
     labelled = dict(study.subject_labels)
     assert set(labelled) == set(study.subject_columns)
     assert Path(study.spec_path).read_text(encoding="utf-8").count("[subjects.labels]") == 1
+
+
+def test_the_spec_is_the_one_source_of_labels(demo):
+    # The same results under other labels: every table says what the spec says.
+    study = demo["study"]
+    relabelled = replace(
+        study,
+        subject_labels=(("etiology", "Cause of paralysis"), ("facelift", "Facelift")),
+        subject_units=(("age", "years"),),
+        subject_levels=(
+            *((c, levels) for c, levels in study.subject_levels if c != "etiology"),
+            ("etiology", (("trauma", "Injury"), ("bells_palsy", "Idiopathic (Bell) palsy"))),
+        ),
+    )
+    shown = dict(tables.publication_tables(relabelled, **demo["frames"]))
+    table_1 = shown["table_1"]
+    assert table_1.title == "Table 1. Baseline characteristics overall and by cause of paralysis"
+    # The levels the spec labels by their labels, the others made readable.
+    assert {c.split(" (n = ")[0] for c in table_1.body.columns[2:-1]} == {
+        "Injury",
+        "Idiopathic (Bell) palsy",
+        "Ramsay hunt",
+        "Acoustic neuroma",
+    }
+    characteristics = set(table_1.body["Characteristic"])
+    assert {
+        "Age, years, median [IQR]",
+        "Facelift, No. (%)",
+        "Months since onset, median [IQR]",
+    } <= (characteristics)
+    subgroups = set(shown["table_3_subgroups"].body["Subgroup"])
+    assert {"Cause of paralysis: Idiopathic (Bell) palsy", "Facelift: Yes"} <= subgroups

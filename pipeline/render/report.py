@@ -288,7 +288,7 @@ def methods_text(
             sentences.append(
                 f"Agreement on {what}"
                 + _number(shown, "etable_reliability")
-                + ", over every visit all of them graded, was estimated with the six "
+                + ", over the visits graded by every rater, was estimated with the six "
                 "Shrout-Fleiss intraclass correlation coefficients (ICC1, ICC2 and ICC3 for "
                 "single ratings and ICC1k, ICC2k and ICC3k for their average: one-way random, "
                 f"two-way random and two-way mixed models) with F-based {level} CIs, and with "
