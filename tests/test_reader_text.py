@@ -298,3 +298,26 @@ def test_the_spec_is_the_one_source_of_labels(demo):
     } <= (characteristics)
     subgroups = set(shown["table_3_subgroups"].body["Subgroup"])
     assert {"Cause of paralysis: Idiopathic (Bell) palsy", "Facelift: Yes"} <= subgroups
+
+
+def test_phrases_shared_by_tables_and_methods():
+    from pipeline.render import labels
+
+    study = load_study(DEMO)
+    assert labels.in_sentence("Time since onset") == "time since onset"
+    assert labels.in_sentence("SAQ total") == "SAQ total"
+    assert labels.in_sentence("House-Brackmann grade") == "House-Brackmann grade"
+    # The formula the between-groups statistics write for the ANCOVA they fit.
+    assert (
+        labels.ancova_adjustment(study, "post ~ pre + months_since_onset + group")
+        == "Adjusted for the before value and time since onset"
+    )
+    assert labels.ancova_adjustment(study, "post ~ pre + group") == "Adjusted for the before value"
+    assert labels.agreement_statistic("weighted kappa (linear)", "a vs b") == (
+        "Weighted κ, linear weights"
+    )
+    assert labels.agreement_statistic("ICC2", "single random raters") == (
+        "ICC2, single random raters"
+    )
+    assert labels.score_label(study, "botox_units", "value") == "Botulinum toxin dose"
+    assert labels.score_label(study, "eface", "total") == "eFACE total score"

@@ -71,10 +71,12 @@ def readable_results(study, table: str, frame: pd.DataFrame) -> pd.DataFrame:
     observer vs surgeon``) and a ``description`` naming the statistic."""
     frame = frame.copy()
     if "group" in frame:
-        frame["group"] = [study.group_label(str(g)) for g in frame["group"]]
+        frame["group"] = [study.group_label(g) if isinstance(g, str) else g for g in frame["group"]]
     if "levels" in frame:
         frame["levels"] = [
-            " | ".join(study.group_label(level) for level in str(text).split(" | "))
+            " | ".join(study.group_label(level) for level in text.split(" | "))
+            if isinstance(text, str)
+            else text
             for text in frame["levels"]
         ]
     if "subgroup" in frame:
