@@ -43,12 +43,11 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
             if score.name == "value" and len(instrument.scores) == 1
             else f"{instrument.label} {score.label.lower()}"
         )
-        # Where published definitions of this score disagree, its label names the version that
-        # produced
-        # the number (a score defined the same way in every version needs no qualifier); tables
-        # explain each version named in a footnote.
+        # Where published definitions of this score disagree, the version that produced the
+        # number is said in a footnote (version_note), not in the label a reader sees in every
+        # table and figure; a score defined the same way in every version needs no note.
         versioned = bool(version and score.versions)
-        qualifiers = [q for q in (outcome.rater, versioned and f"version {version}") if q]
+        qualifiers = [q for q in (outcome.rater,) if q]
         rows.append(
             {
                 "position": position,
@@ -58,9 +57,7 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
                 "score": outcome.score,
                 "version": version,
                 "version_note": (
-                    f"{instrument.label} version {version}: {instrument.version(version).label}"
-                    if versioned
-                    else ""
+                    f"{instrument.label}, {instrument.version(version).label}" if versioned else ""
                 ),
                 "label": f"{label} ({', '.join(qualifiers)})" if qualifiers else label,
                 "higher_is_better": score.higher_is_better,

@@ -431,7 +431,13 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
                 f"{png} is missing: write the figures (write_figures) before the report."
             )
         figure_list.append((figure, png.read_bytes()))
-    methods = report_html.methods_text(study, results, provenance)
+    methods = report_html.methods_text(
+        study,
+        results,
+        provenance,
+        tables=table_list,
+        figures=[figure.stem for figure, _ in figure_list],
+    )
     content = report_html.ReportContent(
         study,
         table_list,

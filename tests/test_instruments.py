@@ -253,17 +253,15 @@ def test_study_scores_carry_version_reason_and_item_findings(versioned_study):
     ).fetchall() == [(0,)]
 
 
-def test_outcome_labels_name_the_scoring_version(versioned_study):
+def test_the_scoring_version_is_a_note_beside_the_outcome_label(versioned_study):
     from pipeline.pairing import outcomes_frame
     from pipeline.spec.study import load_study
 
     frame = outcomes_frame(load_study(versioned_study))
-    assert frame["label"].tolist() == [
-        "House-Brackmann grade (observer)",
-        "SAQ total (version raw_sum)",
-    ]
+    # The label is what every table and figure shows; the version is said once, in a footnote.
+    assert frame["label"].tolist() == ["House-Brackmann grade (observer)", "SAQ total"]
     assert frame["version"].tolist() == ["", "raw_sum"]
-    assert frame["version_note"].tolist() == ["", "SAQ version raw_sum: raw sum 9-45"]
+    assert frame["version_note"].tolist() == ["", "SAQ, raw sum 9-45"]
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,14 @@ def test_report_is_self_contained_with_methods_and_provenance(tiny_report):
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert folder / "report.html" in outcome["paths"]
     assert "SYNTHETIC DATA" in page
-    assert "Wilcoxon signed-rank" in page and "α = 0.05" in page and "scipy" in page
+    assert "Wilcoxon signed-rank" in page and "SciPy" in page
+    assert "P values are two-sided; P &lt; .05 was considered statistically significant" in page
+    # The plan has no subgroup, covariate, responder threshold or second rater: the Methods
+    # describe none of those analyses.
+    methods = page.split("<h2>Methods")[1].split("<h2>Tables")[0]
+    for absent in ("subgroup", "ANCOVA", "Responders", "intraclass", "Bland-Altman", "κ"):
+        assert absent not in methods, absent
+    assert "The primary outcome" not in methods and "AMA style" not in methods
     assert "Table 1. Baseline characteristics" in page and "Table 2. Outcomes" in page
     # Every image is embedded: no file or network reference that could break when the file travels.
     sources = re.findall(r'<img src="([^"]+)"', page)

@@ -17,13 +17,19 @@ DEMO = paths.RAW_DATA_DIR / "demo"
 SPEC = (DEMO / "study.toml").read_text(encoding="utf-8")
 
 
-def _demo_with(tmp_path: Path, old: str, new: str) -> Path:
+def _demo_with(tmp_path: Path, old: str, new: str, *more: str) -> Path:
+    """The demo study with ``old`` replaced by ``new`` in its spec (and each further pair of
+    ``more`` in turn)."""
     folder = tmp_path / "demo"
     folder.mkdir(parents=True)
     for name in ("patients.csv", "visits.csv"):
         shutil.copy(DEMO / name, folder / name)
-    assert old in SPEC, old
-    (folder / "study.toml").write_text(SPEC.replace(old, new, 1), encoding="utf-8")
+    spec = SPEC
+    pairs = [(old, new), *zip(more[::2], more[1::2])]
+    for before, after in pairs:
+        assert before in spec, before
+        spec = spec.replace(before, after, 1)
+    (folder / "study.toml").write_text(spec, encoding="utf-8")
     return folder
 
 
@@ -196,7 +202,7 @@ def test_levels_are_read_as_written_with_their_labels(tmp_path):
     folder = _demo_with(
         tmp_path,
         'sex = { F = "Female", M = "Male" }',
-        'sex = ["female", "male"]\nfacelift = { 0 = "No", 1 = "Yes" }',
+        'sex = ["female", "male"]',
     )
     levels = dict(load_study(folder).subject_levels)
     assert levels["sex"] == (("female", "female"), ("male", "male"))
@@ -214,6 +220,8 @@ def test_free_text_needs_a_reason_and_is_never_analysed(tmp_path):
         tmp_path / "b",
         "\n[subjects.levels]",
         '\nfree_text = { facelift = "kept for the chart review only" }\n\n[subjects.levels]',
+        'facelift = { 0 = "No", 1 = "Yes" }\n',
+        "",
     )
     assert _refusal(folder) == (
         "setting 'analysis.subgroups[2].column' names 'facelift', a free-text column, which is "
@@ -245,3 +253,96 @@ def test_free_text_needs_a_reason_and_is_never_analysed(tmp_path):
 def test_a_line_break_typed_into_a_key_is_shown_escaped(tmp_path, old, new, message):
     # Found by tests/test_fuzz_spec.py: the message must stay one line.
     assert _refusal(_demo_with(tmp_path, old, new)).startswith(message)
+
+
+# --- labels: what a reader sees for a subjects column, its unit and its levels ------------------
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            'age = "Age"',
+            'age = " "',
+            "setting 'subjects.labels.age' is blank; write the label a reader sees, or remove the "
+            "entry.",
+        ),
+        (
+            'age = "y"',
+            'age = ""',
+            "setting 'subjects.units.age' is blank; write the unit a reader sees, or remove the "
+            "entry.",
+        ),
+        (
+            'age = "Age"',
+            'agee = "Age"',
+            "setting 'subjects.labels.agee' names 'agee', which is not in [subjects] columns; add "
+            "it there or correct the name.",
+        ),
+        (
+            'age = "y"',
+            'ages = "y"',
+            "setting 'subjects.units.ages' names 'ages', which is not in [subjects] columns; add "
+            "it there or correct the name.",
+        ),
+        (
+            'sex = { F = "Female", M = "Male" }',
+            'sex = { F = "Female", M = "" }',
+            "setting 'subjects.levels.sex' gives a level a blank label; write the label a reader "
+            "sees, or list the levels (each its own label).",
+        ),
+        (
+            "[subjects.labels]",
+            "[subjects.lables]",
+            "setting 'subjects.lables' is not a setting of [subjects]; did you mean 'labels'?",
+        ),
+        ('age = "Age"', "age = 3", "setting 'subjects.labels.age' must be text, got 3."),
+    ],
+)
+def test_labels_and_units_are_checked(tmp_path, old, new, message):
+    assert _refusal(_demo_with(tmp_path, old, new)) == message
+
+
+def test_labels_from_the_spec_and_readable_defaults(tmp_path):
+    # The demo labels its columns; without [subjects.labels] a name is made readable.
+    study = load_study(DEMO)
+    assert study.column_label("months_since_onset") == "Time since onset"
+    assert study.column_label_with_unit("months_since_onset") == "Time since onset, mo"
+    assert study.column_label_with_unit("etiology") == "Etiology"
+    assert study.level_label("etiology", "bells_palsy") == "Bell palsy"
+    # A level the spec labels but no patient has is fine: it is simply never shown.
+    assert study.level_label("etiology", "iatrogenic") == "Iatrogenic"
+    labels = SPEC[SPEC.index("[subjects.labels]") : SPEC.index("[visits]")]
+    bare = load_study(_demo_with(tmp_path, labels, ""))
+    assert bare.column_label("months_since_onset") == "Months since onset"
+    assert bare.column_label_with_unit("age") == "Age"
+    assert bare.level_label("etiology", "ramsay_hunt") == "Ramsay Hunt syndrome"
+    # A 0/1 column without level labels reads as no/yes; any other value is made readable.
+    unlabelled = load_study(_demo_with(tmp_path / "b", 'facelift = { 0 = "No", 1 = "Yes" }\n', ""))
+    assert [unlabelled.level_label("facelift", v) for v in ("0", "1")] == ["No", "Yes"]
+    assert unlabelled.level_label("side_note", "left_only") == "Left only"
+
+
+def test_subgroup_levels_by_their_labels():
+    # The statistics name levels "<subgroup>: <value>", "<subgroup> > <median>" and pool small
+    # ones (pipeline.statistics.subgroups, small_cells).
+    study = load_study(DEMO)
+    assert [
+        study.group_label(g)
+        for g in (
+            "etiology: bells_palsy",
+            "branches_transected > 6",
+            "branches_transected ≤ 6.5",
+            "facelift: 1",
+            "cross_facial_nerve_graft: 0",
+            "etiology: levels of fewer than 5 patients, pooled",
+        )
+    ] == [
+        "Etiology: Bell palsy",
+        "Branches transected > 6",
+        "Branches transected ≤ 6.5",
+        "Concurrent facelift: Yes",
+        "Concurrent cross-facial nerve graft: No",
+        "Etiology: levels of fewer than 5 patients, pooled",
+    ]
+    assert study.subgroup_label("nerve_rerouting") == "Concurrent nerve rerouting"

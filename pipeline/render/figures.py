@@ -768,6 +768,7 @@ def study_figures(con, study) -> list[FigureSpec]:
     """
     from pipeline.pairing import outcomes_frame
     from pipeline.render import tables
+    from pipeline.render.labels import rater_label
     from pipeline.warehouse import read_frame
 
     s, plan = study.name, study.analysis
@@ -912,8 +913,8 @@ def study_figures(con, study) -> list[FigureSpec]:
                     "title": f"{measure.label} {label.label.lower()}, all visits",
                     "a": both["a"],
                     "b": both["b"],
-                    "a_label": a_rater,
-                    "b_label": b_rater,
+                    "a_label": rater_label(a_rater),
+                    "b_label": rater_label(b_rater),
                 }
             )
     if agreement:
@@ -978,7 +979,7 @@ def study_figures(con, study) -> list[FigureSpec]:
         if len(g):
             forest_rows = pd.DataFrame(
                 {
-                    "label": g["group"].astype(str),
+                    "label": [study.group_label(str(group)) for group in g["group"]],
                     "estimate": g["mean_diff"],
                     "ci_low": g["ci_low"],
                     "ci_high": g["ci_high"],

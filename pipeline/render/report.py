@@ -35,86 +35,319 @@ from pipeline.render.writers import (
     templates,
 )
 
-SOFTWARE = ("duckdb", "pandas", "numpy", "scipy", "matplotlib")
+#: The software a Methods section cites, as provenance names it -> as a reader knows it.
+SOFTWARE = {
+    "pandas": "pandas",
+    "numpy": "NumPy",
+    "scipy": "SciPy",
+    "statsmodels": "statsmodels",
+    "duckdb": "DuckDB",
+}
+FIGURE_SOFTWARE = {"matplotlib": "matplotlib", "seaborn": "seaborn"}
+#: The effect sizes of Table 2 (its columns :data:`pipeline.render.tables.EFFECT_SIZES`) in words.
+EFFECT_SIZE_WORDS = {
+    "dz": "Cohen dz (the mean change divided by the SD of the changes)",
+    "hedges_g": "Hedges g (the standardised mean change corrected for small-sample bias)",
+    "rank_biserial": "the matched-pairs rank-biserial correlation r (Kerby 2014)",
+}
 
 
 def _list(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
-    """The Methods / Statistical analysis paragraphs, from the spec, the results and the
-    versions."""
+def _number(tables: dict, stem: str) -> str:
+    """`` (eTable 4)``: where the report shows the table of ``stem`` ('' when it has none)."""
+    table = tables.get(stem)
+    if table is None:
+        return ""
+    return f" ({table.title.split('.', 1)[0].removesuffix(' (continued)')})"
+
+
+def _p_threshold(alpha: float) -> str:
+    """α as AMA writes a P value: no zero before the decimal point (.05)."""
+    return f"{alpha:g}".removeprefix("0")
+
+
+def methods_text(
+    study,
+    results: pd.DataFrame,
+    provenance: dict,
+    tables: list[tuple[str, Table]] | None = None,
+    figures: list[str] | None = None,
+) -> list[str]:
+    """The Methods / Statistical analysis paragraphs an author can paste: every analysis whose
+    result the report shows, and nothing else.
+
+    Parameters
+    ----------
+    study : Study
+        The spec: the plan (visit rules, tests, multiplicity, CI level, α, subgroups,
+        covariates, responders, raters) and the labels a reader sees.
+    results : DataFrame
+        The whole-cohort paired tests (``group = 'all'``): which test each outcome used and how
+        its P was adjusted.
+    provenance : dict
+        ``provenance.json``: the Python and package versions cited.
+    tables : list of (str, Table), optional
+        The report's tables by file stem (:func:`pipeline.render.tables.publication_tables`);
+        an analysis is described when its table is among them.
+    figures : list of str, optional
+        The stems of the report's figures (Bland-Altman plots: ``rater_agreement``; the mixed
+        model's trajectories: ``trajectory``; the subgroup forest: ``subgroup_forest``).
+    """
+    from pipeline.pairing import outcomes_frame
+    from pipeline.render.labels import in_sentence, listed, rater_label, score_label
+    from pipeline.render.tables import EFFECT_SIZES
+
     plan = study.analysis
+    shown = dict(tables or [])
+    drawn = set(figures or [])
+    has = set(shown) | drawn
+    level = f"{plan.conf_level:.0%}"
+    planned = outcomes_frame(study)
+    labels = dict(zip(planned["outcome"], planned["label"]))
     # The outcomes that were tested: one without pairs has a row but no test.
     tested = results[results["n_pairs"] > 0] if "n_pairs" in results else results
-    tests = sorted(set(tested["test_used"].dropna()))
-    n_outcomes = len(tested)
-    paragraphs = [
-        f"Each outcome was compared within patients between the {plan.pre_label} assessment and "
-        "the "
-        f"{plan.post_label} assessment. Patients with both values were analysed (complete-case "
-        f"analysis); the patient flow and missing data are given per outcome in the eTables. "
-        f"Changes are after minus before and are summarised as the mean change with its t-based "
-        f"{plan.conf_level:.0%} confidence interval. "
+    paragraphs = []
+
+    if "table_1" in shown:
+        table_1 = shown["table_1"]
+        compared = "P" in table_1.body.columns
+        by = table_1.title.partition(" by ")[2]
+        paragraphs.append(
+            "Baseline characteristics"
+            + _number(shown, "table_1")
+            + " are summarised as mean ± SD when their absolute sample skewness is at most 1 and "
+            "otherwise as median [IQR], and categorical characteristics as No. (%)."
+            + (
+                f" They were compared between the {by} groups with one-way analysis of variance "
+                "(mean ± SD) or the Kruskal-Wallis test (median [IQR]), and with the Pearson χ2 "
+                "test, the Fisher exact test for 2 × 2 tables with an expected count below 5, or "
+                "a Monte Carlo P (9999 tables) for larger such tables."
+                if compared
+                else ""
+            )
+        )
+
+    paragraphs.append(
+        f"Each outcome was compared within patients between the {plan.pre_label} assessment "
+        f"and the {plan.post_label} assessment. Patients with both values were analysed "
+        "(complete-case analysis; no value was imputed)"
         + (
-            f"Differences were tested with the {_list(tests)} test{'s' if len(tests) > 1 else ''} "
-            f"(two-sided, α = {plan.alpha:g}); P values are reported to AMA style."
-            if tests
-            else "No test was run: no patient had both a before and an after value of any outcome."
-        ),
-    ]
+            "; the patient flow and the missing data are given per outcome"
+            + _number(shown, "etable_flow")
+            + (
+                " and per baseline characteristic" + _number(shown, "etable_missing")
+                if "etable_missing" in shown
+                else ""
+            )
+            if "etable_flow" in shown
+            else ""
+        )
+        + f". Changes are after minus before, summarised as the mean change with its t-based "
+        f"{level} CI" + _number(shown, "table_2") + "."
+    )
+
+    tests = list(dict.fromkeys(tested["test_used"].dropna())) if len(tested) else []
+    if tests:
+        by_test = {
+            test: [labels.get(o, o) for o in tested.loc[tested["test_used"] == test, "outcome"]]
+            for test in tests
+        }
+        if len(tests) == 1:
+            which = f"the {tests[0]} test"
+        else:
+            which = _list([f"the {t} test for {listed(by_test[t])}" for t in tests])
+        auto = plan.test == "auto" or any(o.test == "auto" for o in plan.outcomes)
+        rule = (
+            " The test of each outcome was chosen by one rule: the paired t test when the "
+            "Shapiro-Wilk test did not reject normality of the changes (P ≥ "
+            f"{_p_threshold(plan.alpha)}), otherwise the Wilcoxon signed-rank test."
+            if auto
+            else ""
+        )
+        wilcoxon = (
+            " The Wilcoxon signed-rank P is exact for fewer than 50 pairs without ties or zero "
+            "changes, otherwise from the normal approximation with continuity correction, as in "
+            "R's wilcox.test."
+            if any("Wilcoxon" in t for t in tests)
+            else ""
+        )
+        table_2 = shown.get("table_2")
+        effects = [
+            EFFECT_SIZE_WORDS[c] + (f" with its {level} CI" if f"{c}_ci_low" in results else "")
+            for c, heading in EFFECT_SIZES.items()
+            if table_2 is not None and heading in table_2.body.columns
+        ]
+        paragraphs.append(
+            f"Changes were tested with {which}.{rule}{wilcoxon}"
+            + (f" Effect sizes are {_list(effects)}." if effects else "")
+            + f" P values are two-sided; P < {_p_threshold(plan.alpha)} was considered "
+            "statistically significant."
+        )
+    else:
+        paragraphs.append(
+            "No test was run: no patient had both a before and an after value of any outcome."
+        )
+
     if "p_adj" in results and results["p_adj"].notna().any():
-        # p_adj_method describes each row's adjustment, e.g. "Holm over 19 secondary outcomes"
-        # or "none (primary outcome)": state each once, in the plan's terms.
-        methods = list(dict.fromkeys(results.get("p_adj_method", pd.Series(dtype=str)).dropna()))
+        from pipeline.statistics.multiplicity import METHODS
+
+        adjusted_rows = tested[tested["p_adj"].notna()] if "p_adj" in tested else tested
+        family = adjusted_rows[
+            ~adjusted_rows.get("p_adj_method", pd.Series("", index=adjusted_rows.index))
+            .astype(str)
+            .str.startswith("none")
+        ]
         primary = (
-            f" The primary outcome is {plan.primary.replace('_', ' ')}." if plan.primary else ""
+            f"The primary outcome was {labels.get(plan.primary, plan.primary)}; its P value was "
+            "not adjusted. "
+            if plan.primary
+            else ""
         )
-        paragraphs.append(
-            "To control for multiple comparisons, P values were adjusted as follows: "
-            + "; ".join(methods)
-            + "."
-            + primary
+        n = len(family)
+        adjusted = (
+            f"To control for multiple comparisons, the P values of the {n} "
+            f"{'secondary ' if plan.primary else ''}outcome{'s' if n != 1 else ''} were "
+            f"adjusted with the {METHODS.get(plan.multiplicity, plan.multiplicity)} method."
+            if n
+            else ""
         )
-    elif n_outcomes > 1:
+        paragraphs.append((primary + adjusted).strip())
+    elif len(tested) > 1:
         paragraphs.append(
-            f"No adjustment was made for the {n_outcomes} outcomes tested; results for "
+            f"No adjustment was made for the {len(tested)} outcomes tested; results for "
             "outcomes other than the first planned outcome are exploratory."
         )
-    if plan.subgroups:
+
+    if "table_3_subgroups" in shown or "subgroup_forest" in drawn:
+        split = [
+            in_sentence(study.column_label(g.column))
+            + (" (split at its median)" if g.split == "median" else "")
+            for g in plan.subgroups
+        ]
         n = study.min_cell
         paragraphs.append(
-            "Subgroup analyses are exploratory. To protect patients' privacy, subgroup levels "
-            "with fewer "
-            f"than {n} patients were pooled with the other small levels of the same subgroup or, "
-            "when "
-            f"still fewer than {n}, not reported, and a level with fewer than {n} pairs for an "
-            "outcome "
-            "was not reported for that outcome."
+            "In exploratory subgroup analyses"
+            + _number(shown, "table_3_subgroups")
+            + f", the change was tested as above within each level of {_list(split)}, with the "
+            "P values of the secondary outcomes adjusted within each level. To protect "
+            f"patients' privacy, subgroup levels with fewer than {n} patients were pooled with "
+            f"the other small levels of the same subgroup or, when still fewer than {n}, not "
+            f"reported, and a level with fewer than {n} pairs for an outcome was not reported "
+            "for that outcome."
         )
-    paragraphs.append(
-        "Baseline characteristics are given as mean ± SD when the absolute skewness is at most 1, "
-        "otherwise as median [IQR], and categorical characteristics as No. (%); group comparisons "
-        "use one-way analysis of variance or the Kruskal-Wallis test, and the Pearson χ2 test "
-        "(Fisher exact test for 2 × 2 tables, or a Monte Carlo P with small expected counts)."
-    )
-    paragraphs.append(
-        "As a sensitivity analysis that uses every observed value, the mean at each visit was "
-        "estimated "
-        "with a linear mixed model (visit as a fixed effect, a random intercept"
-        + (" and a random slope on time in years" if plan.random_slope else "")
-        + f" per patient; REML) with Wald {plan.conf_level:.0%} confidence intervals."
-    )
+    if "table_3_ancova" in shown:
+        covariates = [in_sentence(study.column_label(c)) for c in plan.covariates]
+        terms = _list(["the before value", *covariates, "the subgroup"])
+        paragraphs.append(
+            "The difference in change between the levels of each subgroup"
+            + _number(shown, "table_3_ancova")
+            + " was estimated by analysis of covariance (ANCOVA) of the after value on "
+            f"{terms}, with a common slope on the before value: the "
+            f"adjusted difference with its {level} CI for two levels, and the F test of the "
+            "subgroup for two or more."
+        )
+    if any("change_direction" in stem for stem in has):
+        graded = [labels.get(o, o) for o in plan.ordinal]
+        paragraphs.append(
+            "Patients were counted as improved, unchanged or worsened, and the direction of "
+            "change was tested with the exact sign test and the McNemar test of improved versus "
+            "worsened"
+            + (
+                f"; for the graded outcomes ({listed(graded)}), the Bowker test of symmetry of "
+                "the before × after table"
+                if graded
+                else ""
+            )
+            + "."
+        )
+    if "etable_responders" in shown:
+        by_mic: dict[float, list[str]] = {}
+        for outcome, mic in plan.responders:
+            by_mic.setdefault(mic, []).append(labels.get(outcome, outcome))
+        thresholds = "; ".join(f"{mic:g} for {listed(names)}" for mic, names in by_mic.items())
+        paragraphs.append(
+            "Responders"
+            + _number(shown, "etable_responders")
+            + " were patients whose outcome improved, in its better direction, by at least the "
+            f"minimal important change ({thresholds}); the proportion of responders is given "
+            f"with its exact (Clopper-Pearson) {level} CI."
+        )
+    if "etable_reliability" in shown or "rater_agreement" in drawn:
+        described = [
+            f"{score_label(study, r.instrument, r.score)} between "
+            + _list([rater_label(x) for x in r.raters])
+            for r in plan.reliability
+        ]
+        what = _list(described) if described else "the scores graded by two raters"
+        sentences = []
+        if "etable_reliability" in shown:
+            weights = _list(sorted({r.weights for r in plan.reliability})) or "quadratic"
+            sentences.append(
+                f"Agreement on {what}"
+                + _number(shown, "etable_reliability")
+                + ", over the visits graded by every rater, was estimated with the six "
+                "Shrout-Fleiss intraclass correlation coefficients (ICC1, ICC2 and ICC3 for "
+                "single ratings and ICC1k, ICC2k and ICC3k for their average: one-way random, "
+                f"two-way random and two-way mixed models) with F-based {level} CIs, and with "
+                f"Cohen κ with {weights} weights."
+            )
+        if "rater_agreement" in drawn:
+            sentences.append(
+                "Bland-Altman plots show the difference between two raters' grades against "
+                "their mean, with the mean difference (bias) and the 95% limits of agreement "
+                "(bias ± 1.96 SD of the differences)."
+            )
+        paragraphs.append(" ".join(sentences))
+    if any("correlation" in stem for stem in has):
+        paragraphs.append(
+            "The association of the before value with the change was estimated with the Pearson "
+            "and Spearman correlation coefficients."
+        )
+    if "etable_visit_estimates" in shown or "trajectory" in drawn:
+        paragraphs.append(
+            "As a sensitivity analysis that uses every observed value rather than complete "
+            "pairs, the mean at each visit"
+            + _number(shown, "etable_visit_estimates")
+            + " was estimated with a linear mixed model (visit as a fixed effect, a random "
+            "intercept"
+            + (" and a random slope on time in years" if plan.random_slope else "")
+            + f" per patient; restricted maximum likelihood) with Wald {level} CIs, valid when "
+            "values are missing at random."
+        )
+
     packages = provenance.get("packages", {})
-    versions = ", ".join(f"{name} {packages[name]}" for name in SOFTWARE if name in packages)
-    paragraphs.append(
-        f"Analyses were run with the facial-outcomes pipeline "
-        f"{packages.get('facial-outcomes', '')} in Python "
-        f"{provenance.get('python', platform.python_version())} "
-        f"({versions}); paired tests were checked against R 4.2.2 (t.test and wilcox.test)."
+
+    def cited(names: dict[str, str]) -> list[str]:
+        return [
+            f"{shown_name} {packages[name]}"
+            for name, shown_name in names.items()
+            if name in packages
+        ]
+
+    python = provenance.get("python", platform.python_version())
+    software = f"Analyses were performed in Python {python}" + (
+        f" with {_list(cited(SOFTWARE))}" if cited(SOFTWARE) else ""
     )
-    return paragraphs
+    drawing = cited(FIGURE_SOFTWARE)
+    paragraphs.append(
+        software
+        + (f"; figures were drawn with {_list(drawing)}" if drawing and figures else "")
+        + (
+            f"; the analysis steps were run with Dagster {packages['dagster']}"
+            if "dagster" in packages
+            else ""
+        )
+        + (
+            f" (facial-outcomes pipeline {packages['facial-outcomes']})"
+            if "facial-outcomes" in packages
+            else ""
+        )
+        + ". The paired tests were checked against R 4.2.2 (t.test and wilcox.test)."
+    )
+    return [p for p in paragraphs if p]
 
 
 def _provenance_rows(provenance: dict) -> list[tuple[str, str]]:

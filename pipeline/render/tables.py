@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.render.labels import in_sentence, labelled_variables, readable_results
 from pipeline.render.style import AMA, JournalStyle, is_missing
 
 # Table is defined with the writers that write it out.
 from pipeline.render.writers import Table
 from pipeline.statistics.baseline import (
-    BASELINE_VARIABLES,
     DAYS_PER_MONTH,
     FOLLOW_UP,
     OVERALL,
@@ -544,9 +544,7 @@ OPTIONAL_TABLES = (
         "etable_reliability",
         "eTable. Agreement between raters",
         (
-            "instrument",
-            "score",
-            "raters",
+            "label",
             "description",
             "estimate",
             "ci_low",
@@ -558,6 +556,15 @@ OPTIONAL_TABLES = (
 )
 #: The warehouse tables :func:`publication_tables` takes as ``results`` when they exist.
 RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES)
+
+
+def table_1_group_label(study, column: str, group: str) -> str:
+    """A Table 1 column group's heading: the level's label, or the pooled small levels'."""
+    from pipeline.statistics.small_cells import pooled_label
+
+    if group == pooled_label(column, study.min_cell):
+        return f"Other ({group.partition(': ')[2]})"
+    return study.level_label(column, group)
 
 
 def table_1_grouping(study, subjects: pd.DataFrame) -> str:
@@ -639,12 +646,12 @@ def publication_tables(
                 )
             }
         )
-    tidy = baseline_characteristics(grouped, follow_up, by=by or None)
-    known = {v.name: v for v in BASELINE_VARIABLES}
+    variables = labelled_variables(study, subjects.drop(columns=[by] if by else []))
+    tidy = baseline_characteristics(grouped, follow_up, by=by or None, variables=variables)
     sizes = {OVERALL: len(subjects)}
     if by:
         sizes.update(grouped[by].value_counts().to_dict())
-    by_label = known[by].label.lower() if by in known else by.replace("_", " ")
+    by_label = in_sentence(study.column_label(by)) if by else ""
     given = subjects[by].astype("string").str.strip().replace("", pd.NA).notna() if by else None
     left_out = int((grouped[by].isna() & given).sum()) if by else 0
     plural = left_out != 1
@@ -664,7 +671,7 @@ def publication_tables(
                 tidy,
                 sizes,
                 by_label=by_label,
-                group_labels=dict(known[by].levels) if by in known else None,
+                group_labels={g: table_1_group_label(study, by, g) for g in sizes if g != OVERALL},
                 synthetic=synthetic,
                 notes=notes,
                 style=style,
@@ -686,6 +693,7 @@ def publication_tables(
                     frame = frame.merge(headline, on=["outcome", "score"])
             if rows == "ancova" and "test" in frame:
                 frame = frame[frame["test"] == "ANCOVA"]
+            frame = readable_results(study, table, frame)
             frame = frame[[c for c in columns if c in frame]]
             if len(frame):
                 out.append(
@@ -713,7 +721,13 @@ def publication_tables(
                 ),
             )
         )
-    overall = tidy if not by else baseline_characteristics(subjects, follow_up)
+    overall = (
+        tidy
+        if not by
+        else baseline_characteristics(
+            subjects, follow_up, variables=labelled_variables(study, subjects)
+        )
+    )
     out.append(
         ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
     )

@@ -144,6 +144,22 @@ class SubjectsTable(ReadSettings):
     levels: dict[str, list[str | int] | dict[str, str]] = {}
     # Columns of free text kept in the warehouse (never in a report), each with the reason.
     free_text: dict[str, FreeTextReason] = {}
+    # What a reader sees for a column (Table 1, Table 3, figures, Methods), and its unit
+    # (Table 1 writes "Age, y"); a column without a label is shown by its name made readable.
+    labels: dict[str, str] = {}
+    units: dict[str, str] = {}
+
+    @field_validator("labels", "units")
+    @classmethod
+    def _words_given(cls, words, info):
+        for column, text in words.items():
+            if not text.strip():
+                raise ValueError(
+                    f"{info.field_name}.{column}: is blank; write the "
+                    f"{'label' if info.field_name == 'labels' else 'unit'} a reader sees, or "
+                    "remove the entry."
+                )
+        return words
 
     @field_validator("levels")
     @classmethod
@@ -159,6 +175,11 @@ class SubjectsTable(ReadSettings):
                 )
             if len({str(c).strip() for c in codes}) < len(codes):
                 raise ValueError(f"levels.{column}: lists a level twice.")
+            if isinstance(values, dict) and any(not label.strip() for label in values.values()):
+                raise ValueError(
+                    f"levels.{column}: gives a level a blank label; write the label a reader "
+                    "sees, or list the levels (each its own label)."
+                )
         return levels
 
 

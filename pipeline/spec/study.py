@@ -27,6 +27,7 @@ import pandas as pd
 from pipeline.instruments import REGISTRY, custom_measure
 from pipeline.spec import schema
 from pipeline.spec.schema import OVERRIDABLE, ReadOptions, SpecError
+from pipeline.statistics.small_cells import pooled_label
 
 SPEC_FILENAME = "study.toml"
 
@@ -223,6 +224,9 @@ class Study:
     free_text: tuple[tuple[str, str], ...] = ()
     # Subgroup levels with fewer patients are pooled or suppressed in every output.
     min_cell: int = schema.MIN_CELL
+    # (column, label) and (column, unit) as [subjects] labels and units give them.
+    subject_labels: tuple[tuple[str, str], ...] = ()
+    subject_units: tuple[tuple[str, str], ...] = ()
     # The analysis table as the spec wrote it: run overrides are applied to it and checked again.
     analysis_spec: Any = None
 
@@ -233,6 +237,59 @@ class Study:
             if source.instrument == name and source.measure is not None:
                 return source.measure
         return REGISTRY[name]
+
+    # --- what a reader sees: every table, figure and Methods sentence names columns, their
+    # levels and the subgroups through these, so a label is written once, in the spec.
+
+    def column_label(self, column: str) -> str:
+        """A subjects column as a reader sees it: its ``[subjects] labels`` entry, else its name
+        made readable (``months_since_onset`` -> ``Months since onset``)."""
+        return dict(self.subject_labels).get(column) or readable(column)
+
+    def column_unit(self, column: str) -> str:
+        """The column's ``[subjects] units`` entry ('' when none)."""
+        return dict(self.subject_units).get(column, "")
+
+    def column_label_with_unit(self, column: str) -> str:
+        """The label with its unit as a table row writes it (AMA): ``Age, y``."""
+        unit = self.column_unit(column)
+        return f"{self.column_label(column)}, {unit}" if unit else self.column_label(column)
+
+    def level_label(self, column: str, level: str) -> str:
+        """A value of a subjects column as a reader sees it: its label under ``[subjects.levels]``,
+        else No / Yes for 0 / 1, else the value made readable (``bells_palsy`` -> ``Bells
+        palsy``)."""
+        level = str(level).strip()
+        for code, label in dict(self.subject_levels).get(column, ()):
+            if code.lower() == level.lower():
+                return label
+        return YES_NO.get(level) or readable(level)
+
+    def subgroup_label(self, name: str) -> str:
+        """A planned subgroup by the label of the column it splits."""
+        for g in self.analysis.subgroups:
+            if g.name == name:
+                return self.column_label(g.column)
+        return readable(name)
+
+    def group_label(self, group: str) -> str:
+        """A subgroup level as the statistics name it (:mod:`pipeline.statistics.subgroups`:
+        ``etiology: bells_palsy``, ``branches > 6``, ``etiology: levels of fewer than 5
+        patients, pooled``) in the reader's words: ``Etiology: Bell palsy``, ``Branches
+        transected > 6``. A name the plan does not know is only made readable."""
+        # Subgroup names are unique and hold neither ': ' nor a space, so the longest name the
+        # level starts with, followed by a separator, is its subgroup.
+        for g in sorted(self.analysis.subgroups, key=lambda g: -len(g.name)):
+            label = self.column_label(g.column)
+            for sep in (" > ", " ≤ "):
+                if g.split == "median" and group.startswith(g.name + sep):
+                    return label + sep + group[len(g.name) + len(sep) :]
+            if group.startswith(g.name + ": "):
+                level = group[len(g.name) + 2 :]
+                if group == pooled_label(g.name, self.min_cell):
+                    return f"{label}: {level}"
+                return f"{label}: {self.level_label(g.column, level)}"
+        return readable(group)
 
     @property
     def dictionary_path(self) -> Path | None:
@@ -257,6 +314,17 @@ class Study:
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: The label of a 0 / 1 value the spec does not label: the convention of a yes/no column.
+YES_NO = {"0": "No", "1": "Yes"}
+
+
+def readable(name: str) -> str:
+    """A name as a reader sees it when the spec gives no label: underscores as spaces, the
+    first letter capitalised (``months_since_onset`` -> ``Months since onset``)."""
+    text = str(name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
 # Schema names a study (its schema in the warehouse) cannot take: meta holds the runs table.
 RESERVED_NAMES = ("meta", "main", "temp", "system", "information_schema", "pg_catalog")
 
@@ -309,6 +377,7 @@ def load_study(folder: Path) -> Study:
     subject_columns = tuple(spec.subjects.columns)
     instruments = _instrument_sources(path, spec.instruments)
     levels, free_text = _subject_kinds(path, spec.subjects)
+    _labelled_columns(path, spec.subjects)
 
     study = Study(
         name=name,
@@ -338,6 +407,8 @@ def load_study(folder: Path) -> Study:
         subject_levels=levels,
         free_text=free_text,
         min_cell=spec.identifiers.min_cell,
+        subject_labels=tuple(spec.subjects.labels.items()),
+        subject_units=tuple(spec.subjects.units.items()),
         analysis_spec=spec.analysis,
     )
     files = [("subjects.file", study.subjects_file), ("visits.file", study.visits_file)]
@@ -428,6 +499,20 @@ def _subject_kinds(path: Path, subjects: schema.SubjectsTable):
         pairs = values.items() if isinstance(values, dict) else ((v, v) for v in values)
         levels.append((column, tuple((str(code).strip(), str(label)) for code, label in pairs)))
     return tuple(levels), tuple(subjects.free_text.items())
+
+
+def _labelled_columns(path: Path, subjects: schema.SubjectsTable) -> None:
+    """Every labelled column, and every column with a unit, is one of ``columns``: a label
+    for a misspelt column would otherwise leave the column under its bare name."""
+    for key, table in (("labels", subjects.labels), ("units", subjects.units)):
+        for column in table:
+            if column not in subjects.columns:
+                raise _fail(
+                    path,
+                    f"subjects.{key}.{schema.shown_key(column)}",
+                    f"names {column!r}, which is not in [subjects] columns; add it there or "
+                    "correct the name.",
+                )
 
 
 def _template_problem(column: str) -> str:
