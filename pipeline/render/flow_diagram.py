@@ -64,16 +64,31 @@ def _measure(fig: plt.Figure, text: Text) -> tuple[float, float]:
 
 
 def _wrapped(fig: plt.Figure, words: str, width: float, **style) -> Text:
-    """A text of ``words`` broken into lines no wider than ``width`` inches (a word longer than
-    the width gets a line of its own), by the measured width of each line."""
+    """A text of ``words`` broken into lines no wider than ``width`` inches, by the measured
+    width of each line: between words, and a word wider than the line (a long file name) after
+    its last ``_``, ``-`` or ``.`` that fits, else after its last character that fits."""
     probe = fig.text(0, 0, "", fontsize=FONT_PT, **style)
+
+    def fits(line: str) -> bool:
+        probe.set_text(line)
+        return _measure(fig, probe)[0] <= width
+
+    def pieces(word: str) -> list[str]:
+        out = []
+        while not fits(word) and len(word) > 1:
+            cut = max(i for i in range(1, len(word)) if i == 1 or fits(word[:i]))
+            marks = [i + 1 for i in range(cut) if word[i] in "_-."]
+            cut = marks[-1] if marks else cut
+            out.append(word[:cut])
+            word = word[cut:]
+        return out + [word]
+
     lines: list[str] = []
     for paragraph in words.split("\n"):
         line = ""
-        for word in paragraph.split():
+        for word in (piece for w in paragraph.split(" ") if w for piece in pieces(w)):
             candidate = f"{line} {word}" if line else word
-            probe.set_text(candidate)
-            if line and _measure(fig, probe)[0] > width:
+            if line and not fits(candidate):
                 lines.append(line)
                 line = word
             else:
@@ -99,7 +114,8 @@ def _box(
 
 
 def _count(n: int) -> str:
-    return f"(n = {int(n)})"
+    """``(n = 12)``, kept on one line (no-break spaces: :func:`_wrapped` breaks at spaces)."""
+    return f"(n\u00a0=\u00a0{int(n)})"
 
 
 def _primary_row(flow: pd.DataFrame, primary: str) -> pd.Series:
@@ -161,8 +177,6 @@ def _draw(
     usable = width - 2 * MARGIN_IN - ARROW_GAP_IN
     main_w = min(0.46 * usable, 2.6)
     side_w = min(usable - main_w, 3.2)
-    left = MARGIN_IN + (usable - main_w - side_w) / 2
-    side_x = left + main_w + ARROW_GAP_IN
 
     def main(gid: str, words: str) -> _Box:
         return _box(fig, [(gid, words)], main_w, centred=True, fill="white")
@@ -196,12 +210,23 @@ def _draw(
         f"Analysed {_count(row['analysed'])}\n{row['label']}, before and after surgery",
     )
 
+    # The boxes beside the flow as wide as the wider one's longest line: at double-column width
+    # the column leaves them more room than their reasons take.
+    needed = max(
+        _measure(fig, text)[0] + 2 * PAD_IN + (INDENT_IN if i else 0.0)
+        for box in (excluded, not_analysed)
+        for i, text in enumerate(box.texts)
+    )
+    excluded.width = not_analysed.width = side_w = min(side_w, needed)
+    left = MARGIN_IN + (usable - main_w - side_w) / 2  # the drawing centred
+    side_x = left + main_w + ARROW_GAP_IN
+
     # Top down: each box beside the flow sits level with the middle of the gap between the two
     # boxes of the main column it leaves from and to, and that gap is opened to hold it.
     top = MARGIN_IN
     for upper, beside, lower in ((records, excluded, included), (included, not_analysed, analysed)):
         upper.x, upper.top = left, top
-        gap = max(GAP_IN * 2, beside.height + 2 * GAP_IN / 2)
+        gap = max(2 * GAP_IN, beside.height + GAP_IN)
         beside.x = side_x
         beside.top = top + upper.height + (gap - beside.height) / 2
         top += upper.height + gap
