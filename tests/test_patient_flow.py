@@ -378,3 +378,31 @@ def test_diagram_prints_the_flow_etable_numbers_of_the_primary_outcome():
         numbers["included"],
     ]
     assert numbers["included"] == numbers["analysed"] + numbers["not_analysed"]
+
+
+def test_the_plans_primary_outcome_is_drawn_and_named_in_the_caption(constructed):
+    flow = pd.DataFrame(
+        {
+            "outcome": ["first", "second"],
+            "label": ["First outcome", "Second outcome"],
+            "records": 10,
+            "excluded": 0,
+            "included": 10,
+            "analysed": [9, 4],
+            "not_analysed": [1, 6],
+            **{r.name: [1, 6] if i == 0 else [0, 0] for i, r in enumerate(NOT_ANALYSED)},
+        }
+    )
+    fig = patient_flow(flow, subjects_file="patients.csv", primary="second")
+    analysed = [t.get_text() for t in _drawn_texts(fig) if t.get_gid() == "flow:analysed"]
+    numbers = _numbers(fig)
+    plt.close(fig)
+    assert "Second outcome" in analysed[0].replace("\n", " ")
+    assert numbers["analysed"] == 4 and numbers["not_analysed"] == 6
+    assert numbers["not_analysed:no_pre_assessment"] == 6
+    # No primary in the plan: the first outcome, named as such.
+    con, study = constructed
+    caption = study_flow(con, study).caption
+    assert caption.startswith(
+        "Patient flow for FNGS 2.0 sum of regional scores, the first planned outcome with a value:"
+    )

@@ -313,12 +313,20 @@ def study_flow(con, study, *, footer: str = "") -> FigureSpec | None:
         )
     )
     primary = study.analysis.primary
-    label = _primary_row(flow, primary)["label"]
+    row = _primary_row(flow, primary)
+    # Named for what it is: the plan's primary outcome, or the first outcome with a value
+    # (none planned as primary, or the primary has no value at all: then it has no flow row).
+    if row["outcome"] == primary:
+        which = f"the primary outcome, {row['label']}"
+    else:
+        which = f"{row['label']}, the first planned outcome with a value" + (
+            " (the primary outcome has none)" if primary else ""
+        )
     return FigureSpec(
         "patient_flow",
-        f"Patient flow for the primary outcome, {label}: records read, exclusions at ingest, "
-        "inclusion, and the patients not analysed with their reasons (every outcome's counts "
-        "are in the patient-flow eTable).",
+        f"Patient flow for {which}: records read, exclusions at ingest, inclusion, and the "
+        "patients not analysed with their reasons (every outcome's counts are in the "
+        "patient-flow eTable).",
         drawing(
             patient_flow,
             flow,
@@ -327,4 +335,7 @@ def study_flow(con, study, *, footer: str = "") -> FigureSpec | None:
             exclusions=exclusions,
             footer=footer,
         ),
+        # Drawn for one column, where its text prints at 7 pt: the report shows that one, and
+        # export-figures draws it at double width on demand.
+        widths=("single",),
     )

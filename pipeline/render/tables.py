@@ -476,9 +476,10 @@ def flow_table(
         f"{first['records']} patient record(s) in {subjects_file}; {first['excluded']} "
         f"excluded at ingest (quarantined with a reason); {first['included']} included.",
         f"Before: {pre_label}; after: {post_label}. A patient is analysed for an outcome "
-        "when both values exist (complete-case analysis). A patient not analysed is counted "
-        "once, under the first reason that applies, in the order of the columns; the analysed "
-        "and the reasons add up to the included patients.",
+        "when both values exist (complete-case analysis). An outcome is assessed at a visit "
+        "where any of its items was recorded. A patient not analysed is counted once, under the "
+        "first reason that applies in the order of the columns: the analysed and the reasons "
+        "add up to the included patients.",
         "Percentages are of the included patients.",
     ]
     notes += [f"{r.label}: {r.note}." for r in reasons]

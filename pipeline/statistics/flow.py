@@ -35,36 +35,39 @@ class Reason:
 #: Why an included patient has no pair for an outcome, in the order they are checked: each
 #: patient not analysed is counted under the first that applies, so the counts are mutually
 #: exclusive and add up to the patients not analysed. An outcome is *assessed* at a visit when
-#: at least one of its instrument's items (by its rater) was recorded or refused there.
+#: at least one of its instrument's items (by its rater) was recorded or refused there: when the
+#: scores have a row for it (:func:`pipeline.instruments.sql.scored_columns_sql`). A visit row
+#: refused whole at ingest (its day unreadable, say) is not a visit, and a long-layout item row
+#: refused at ingest is not a recorded item: the quarantine does not keep whose they were.
 NOT_ANALYSED = (
     Reason(
         "no_pre_assessment",
         "No pre-operative assessment",
-        "no assessment of the outcome in the before window (including patients with no "
-        "accepted visit)",
+        "the outcome was not assessed in the before window (patients without an accepted "
+        "visit included)",
     ),
     Reason(
         "no_postop_assessment",
         "No post-operative assessment",
-        "before value or not, no assessment of the outcome after the day of surgery",
+        "the outcome was not assessed at any visit after the day of surgery",
     ),
     Reason(
         "no_followup_in_window",
         "No assessment in the follow-up window",
-        "assessed after surgery, but not in the window of the after value",
+        "assessed after surgery, but not in the after window",
     ),
     Reason(
         "refused_at_ingest",
         "Item values refused at ingest",
-        "assessed in the window(s) lacking a value, but the score is missing there because item "
-        "values were refused at ingest (out of range or not a number; listed with line and column "
-        "in the quarantine table)",
+        "assessed in the window lacking a value, but the score could not be computed because "
+        "item values were refused at ingest (out of range or not a number; each is listed by "
+        "line and column in the quarantine table)",
     ),
     Reason(
         "not_computable",
         "Score not computable",
-        "assessed in the window(s) lacking a value, but too many items were missing or unusable "
-        "to compute the score (the instrument's missing-item rule)",
+        "assessed in the window lacking a value, but too few items were recorded or usable to "
+        "compute the score (the instrument's missing-item rule)",
     ),
 )
 
