@@ -222,6 +222,24 @@ def test_flow_table_has_a_column_per_reason_that_occurs_with_its_footnote(constr
     assert table.body.iloc[0, 1:].tolist() == ["1 (10)", "3", "2", "1", "1", "2"]
     for reason in NOT_ANALYSED:
         assert sum(note.startswith(f"{reason.label}: ") for note in table.footnotes) == 1
+    assert table.footnotes[0] == (
+        "14 patient record(s) in patients.csv; 4 excluded at ingest (quarantined with a reason); "
+        "10 included."
+    )
+    quarantine = read_frame(
+        con, "SELECT * FROM tiny.quarantine WHERE file = 'patients.csv' AND scope = 'row'"
+    )
+    table = tables.flow_table(
+        _flow(con, study),
+        pre_label="before",
+        post_label="after",
+        subjects_file="patients.csv",
+        exclusions=ingest_exclusions(quarantine),
+    )
+    assert table.footnotes[0] == (
+        "14 patient record(s) in patients.csv; 4 excluded at ingest (row could not be read, 1; "
+        "patient code missing, 1; patient code on more than one row, 2); 10 included."
+    )
     # The demo has two of the five reasons: only their columns.
     con, study = demo
     table = tables.flow_table(

@@ -15,7 +15,7 @@ a single column (3.5 in) and stays well under 9 in whatever the labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -50,7 +50,6 @@ class _Box:
     centred: bool = True
     x: float = 0.0  # left edge, inches
     top: float = 0.0  # distance of the top edge from the figure's top, inches
-    gids: list[str] = field(default_factory=list)
 
     @property
     def height(self) -> float:
@@ -110,7 +109,7 @@ def _box(
         text.set_gid(gid)
         texts.append(text)
         heights.append(_measure(fig, text)[1])
-    return _Box(texts, heights, width, fill, centred, gids=[g for g, _ in lines])
+    return _Box(texts, heights, width, fill, centred)
 
 
 def _count(n: int) -> str:

@@ -451,12 +451,15 @@ def flow_table(
     pre_label: str,
     post_label: str,
     subjects_file: str,
+    exclusions: pd.DataFrame | None = None,
     synthetic: bool = False,
     style: JournalStyle = AMA,
 ) -> Table:
     """eTable: patient flow and missing outcome data (STROBE 13a and 14b): per outcome the
     patients analysed, and those not analysed under each reason that occurs (one column each,
-    explained in a footnote)."""
+    explained in a footnote). ``exclusions``
+    (:func:`pipeline.statistics.flow.ingest_exclusions`), when given, puts the reasons for the
+    records excluded at ingest in the first footnote."""
     from pipeline.statistics.flow import not_analysed
 
     digits = style.percent_digits(int(flow["included"].iloc[0]))
@@ -472,9 +475,16 @@ def flow_table(
         }
     )
     first = flow.iloc[0]
+    why = "quarantined with a reason"
+    if exclusions is not None and first["excluded"]:
+        why = "; ".join(
+            f"{r.label.lower()}, {r.records}"
+            for r in exclusions.itertuples(index=False)
+            if r.records
+        )
     notes = [
         f"{first['records']} patient record(s) in {subjects_file}; {first['excluded']} "
-        f"excluded at ingest (quarantined with a reason); {first['included']} included.",
+        f"excluded at ingest ({why}); {first['included']} included.",
         f"Before: {pre_label}; after: {post_label}. A patient is analysed for an outcome "
         "when both values exist (complete-case analysis). An outcome is assessed at a visit "
         "where any of its items was recorded. A patient not analysed is counted once, under the "
