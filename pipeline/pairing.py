@@ -168,12 +168,10 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         "refused_at_ingest": "(pre IS NULL AND pre_refused) OR (post IS NULL AND post_refused)",
         "not_computable": "TRUE",
     }
-    assert list(first_reason) == [r.name for r in NOT_ANALYSED]
     reason_case = (
         "CASE WHEN pre IS NOT NULL AND post IS NOT NULL THEN NULL "
         + " ".join(
-            f"WHEN {condition} THEN {i}"
-            for i, condition in enumerate(first_reason.values(), start=1)
+            f"WHEN {first_reason[r.name]} THEN {i}" for i, r in enumerate(NOT_ANALYSED, start=1)
         )
         + " END"
     )
