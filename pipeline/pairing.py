@@ -16,6 +16,10 @@ The visit rules come from the study spec's analysis plan:
 Rules apply per outcome: a patient whose last visit lacks one score is paired
 on that score with their latest visit that has it. Ties on the same day are
 broken by visit code, so the choice is deterministic.
+
+Each included patient without a pair for an outcome is counted under one reason of
+:data:`pipeline.statistics.flow.NOT_ANALYSED`, the first that applies, so that per outcome
+the included patients are the paired ones plus the sum of the reasons.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pandas as pd
 
 from pipeline.spec.study import Study
 from pipeline.sql import literal
+from pipeline.statistics.flow import NOT_ANALYSED
 from pipeline.warehouse import atomic
 
 
@@ -68,7 +73,7 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
 
 
 def planned_scores_sql(
-    study: Study, *, missing: bool = True, separate: bool = False
+    study: Study, *, missing: bool = True, separate: bool = False, reason: bool = False
 ) -> str | list[str]:
     """SQL for the planned outcomes' scores at every visit:
     ``position, outcome, score, subject, visit, day, value`` (unordered).
@@ -76,12 +81,14 @@ def planned_scores_sql(
     One branch per outcome naming its instrument, rater and score as constants, so each reads
     one column of one score table behind the ``scores`` view (a join on the plan would read
     every score of every instrument). ``missing``: keep visits where the score has no value;
-    ``separate``: the list of per-outcome queries instead of their union.
+    ``separate``: the list of per-outcome queries instead of their union; ``reason``: add the
+    ``reason`` column (why the value is missing).
     """
     branches = [
         f"SELECT {o.position} AS position, {literal(o.outcome)} AS outcome, {literal(o.score)} AS "
         "score, "
-        f"subject, visit, day, value FROM {study.name}.scores WHERE instrument = "
+        f"subject, visit, day, value{', reason' if reason else ''} "
+        f"FROM {study.name}.scores WHERE instrument = "
         f"{literal(o.instrument)} "
         f"AND rater = {literal(o.rater)} AND score = {literal(o.score)}"
         + ("" if missing else " AND value IS NOT NULL")
@@ -91,7 +98,9 @@ def planned_scores_sql(
         branches = [
             "SELECT NULL::BIGINT AS position, NULL::VARCHAR AS outcome, NULL::VARCHAR AS score, "
             "NULL::VARCHAR AS subject, NULL::VARCHAR AS visit, NULL::INTEGER AS day, "
-            "NULL::DOUBLE AS value WHERE FALSE"
+            "NULL::DOUBLE AS value"
+            + (", NULL::VARCHAR AS reason" if reason else "")
+            + " WHERE FALSE"
         ]
     return branches if separate else " UNION ALL ".join(branches)
 
@@ -99,7 +108,14 @@ def planned_scores_sql(
 @atomic  # pairs and pairing_summary replaced together, or neither
 def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     """Build ``<study>.pairs`` (one row per outcome and subject with both values) and
-    ``<study>.pairing_summary`` (per outcome: subjects with a pre value, a post value, both)."""
+    ``<study>.pairing_summary``.
+
+    ``pairing_summary`` has one row per outcome with at least one pre or post value, in plan
+    order: ``outcome, score``; ``subjects`` (included patients); ``with_pre``, ``with_post``
+    (patients with a pre / post value); ``paired`` (both: analysed); then one column per reason
+    of :data:`pipeline.statistics.flow.NOT_ANALYSED` (named as the reason), the included
+    patients not analysed for it. ``subjects = paired + sum of the reason columns``.
+    """
     s, plan = study.name, study.analysis
     pre_window = f"day <= {int(plan.pre_max_day)}"
     if plan.pre_min_day is not None:
@@ -123,13 +139,38 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
             "day := day, visit := visit, value := value)"
         )
     # The outcome's position stands for its name and score until the tables are written:
-    # shorter hash keys and a narrower temp table of picks.
+    # shorter hash keys and a narrower temp table of picks. Every assessment is read, with or
+    # without a value: where the outcome was assessed, and why a value is missing there, give the
+    # reason a patient is not analysed (statistics.flow.NOT_ANALYSED) in the same grouped pass.
+    # A score missing for an item refused at ingest says so in its reason (instruments/sql.py).
+    has_value = "value IS NOT NULL"
+    refused = "value IS NULL AND contains(reason, ' refused at ingest: ')"
     picks = " UNION ALL ".join(
         f"SELECT position, subject, "
-        f"max({latest}) FILTER (WHERE {pre_window}) AS pre, "
-        f"max({key}) FILTER (WHERE {post_window}) AS post "
+        f"max({latest}) FILTER (WHERE {has_value} AND {pre_window}) AS pre, "
+        f"max({key}) FILTER (WHERE {has_value} AND {post_window}) AS post, "
+        f"bool_or({pre_window}) AS pre_assessed, "
+        f"bool_or(day > 0 OR ({post_window})) AS postop_assessed, "
+        f"bool_or({post_window}) AS post_assessed, "
+        f"coalesce(bool_or({refused}) FILTER (WHERE {pre_window}), FALSE) AS pre_refused, "
+        f"coalesce(bool_or({refused}) FILTER (WHERE {post_window}), FALSE) AS post_refused "
         f"FROM ({branch}) GROUP BY position, subject"
-        for branch in planned_scores_sql(study, missing=False, separate=True)
+        for branch in planned_scores_sql(study, missing=True, separate=True, reason=True)
+    )
+    # The first reason that applies, as its place in NOT_ANALYSED (from 1); NULL when paired.
+    first_reason = {
+        "no_pre_assessment": "pre IS NULL AND NOT pre_assessed",
+        "no_postop_assessment": "post IS NULL AND NOT postop_assessed",
+        "no_followup_in_window": "post IS NULL AND NOT post_assessed",
+        "refused_at_ingest": "(pre IS NULL AND pre_refused) OR (post IS NULL AND post_refused)",
+        "not_computable": "TRUE",
+    }
+    reason_case = (
+        "CASE WHEN pre IS NOT NULL AND post IS NOT NULL THEN NULL "
+        + " ".join(
+            f"WHEN {first_reason[r.name]} THEN {i}" for i, r in enumerate(NOT_ANALYSED, start=1)
+        )
+        + " END"
     )
     outcomes = outcomes_frame(study)
     names = {
@@ -140,7 +181,7 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     }
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pair_picks AS
-        SELECT * FROM ({picks}) WHERE pre IS NOT NULL OR post IS NOT NULL
+        SELECT position, subject, pre, post, {reason_case} AS reason FROM ({picks})
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.pairs AS
@@ -152,14 +193,25 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         FROM pair_picks WHERE pre IS NOT NULL AND post IS NOT NULL
         ORDER BY position, subject
     """)
+    # Included patients with no assessment of an outcome at all have no pick: they are counted
+    # as having no pre-operative assessment. An outcome without a single pre or post value has
+    # no row, as before these counts were added.
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE reason = {i})"
+        + (" + (SELECT count(*) FROM subjects) - count(*)" if i == 1 else "")
+        + f" AS {r.name}"
+        for i, r in enumerate(NOT_ANALYSED, start=1)
+    )
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.pairing_summary AS
+        WITH subjects AS (SELECT subject FROM {s}.subjects)
         SELECT {names["outcome"]}[position] AS outcome, {names["score"]}[position] AS score,
-               (SELECT count(*) FROM {s}.subjects) AS subjects,
+               (SELECT count(*) FROM subjects) AS subjects,
                count(pre) AS with_pre,
                count(post) AS with_post,
-               count(*) FILTER (WHERE pre IS NOT NULL AND post IS NOT NULL) AS paired
-        FROM pair_picks
-        GROUP BY outcome, score ORDER BY min(position)
+               count(*) FILTER (WHERE pre IS NOT NULL AND post IS NOT NULL) AS paired,
+               {counts}
+        FROM pair_picks WHERE subject IN (SELECT subject FROM subjects)
+        GROUP BY outcome, score HAVING count(pre) + count(post) > 0 ORDER BY min(position)
     """)
     con.execute("DROP TABLE pair_picks")

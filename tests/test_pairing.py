@@ -16,7 +16,8 @@ def scored(subjects: list[str], values: str) -> duckdb.DuckDBPyConnection:
     con.execute("CREATE TABLE tiny.subjects AS SELECT unnest(?) AS subject", [subjects])
     con.execute(f"""
         CREATE TABLE tiny.scores AS SELECT * FROM (VALUES {values}) t(subject, visit, day, value)
-        CROSS JOIN (SELECT 'house_brackmann' AS instrument, 'observer' AS rater, 'grade' AS score)
+        CROSS JOIN (SELECT 'house_brackmann' AS instrument, 'observer' AS rater, 'grade' AS score,
+                           NULL::VARCHAR AS reason)
     """)
     return con
 

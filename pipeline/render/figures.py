@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyBboxPatch, Rectangle
+from matplotlib.patches import Rectangle
 
 # The t quantile from scipy.special, what scipy.stats.t.ppf computes.
 from scipy.special import stdtrit
@@ -60,6 +60,7 @@ from pipeline.render.figure_files import (  # noqa: F401  (public names of the f
     width_folder,
 )
 from pipeline.render.figure_theme import THEME
+from pipeline.render.flow_diagram import patient_flow, study_flow  # noqa: F401
 
 # Okabe-Ito palette: distinguishable with every common colour-vision deficiency.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -489,96 +490,6 @@ def grade_shift(
 
 
 @_themed
-def patient_flow(
-    flow: pd.DataFrame, *, subjects_file: str, footer: str = "", width: float = SINGLE_COLUMN_IN
-) -> plt.Figure:
-    """Patient flow diagram (STROBE 13c): records, excluded, included, analysed per outcome.
-
-    ``flow`` is :func:`pipeline.render.tables.flow_counts`.
-    """
-    first = flow.iloc[0]
-    n_out = len(flow)
-    side_by_side = width > 5
-    height = 2.75 if side_by_side else 1.75 + 0.55 * n_out + (FOOTER_IN if footer else 0)
-    fig = _figure(width, height, footer)
-    fig.set_layout_engine("none")
-    ax = fig.add_axes(
-        (0, FOOTER_IN / height if footer else 0, 1, 1 - (FOOTER_IN / height if footer else 0))
-    )
-    ax.set_axis_off()
-    ax.set_xlim(0, width)
-    usable = height - (FOOTER_IN if footer else 0)
-    ax.set_ylim(0, usable)
-
-    def box(x, y, w, h, text, colour="white"):
-        ax.add_patch(
-            FancyBboxPatch(
-                (x - w / 2, y - h / 2),
-                w,
-                h,
-                boxstyle="round,pad=0,rounding_size=0.04",
-                facecolor=colour,
-                edgecolor="0.2",
-                linewidth=0.7,
-            )
-        )
-        ax.text(x, y, text, ha="center", va="center", fontsize=7, linespacing=1.25)
-
-    def arrow(x0, y0, x1, y1):
-        ax.annotate(
-            "",
-            (x1, y1),
-            (x0, y0),
-            arrowprops={
-                "arrowstyle": "-|>",
-                "color": "0.2",
-                "lw": 0.7,
-                "shrinkA": 0,
-                "shrinkB": 0,
-                "mutation_scale": 7,
-            },
-        )
-
-    main_w, box_h = (2.4 if side_by_side else 1.8), 0.42
-    main_x = (
-        width * 0.3 if side_by_side else 0.4 + main_w / 2
-    )  # room on the left for the trunk line
-    top_y = usable - 0.3
-    incl_y = top_y - 0.85
-    box(main_x, top_y, main_w, box_h, f"Patient records in {subjects_file}\nn = {first['records']}")
-    ex_x, ex_w = (
-        main_x + main_w / 2 + (width - main_x - main_w / 2) / 2,
-        min(2.0, width - main_x - main_w / 2 - 0.15),
-    )
-    ex_y = (top_y + incl_y) / 2
-    box(ex_x, ex_y, ex_w, 0.36, f"Excluded at ingest\nn = {first['excluded']}", "#f2f2f2")
-    arrow(main_x, top_y - box_h / 2, main_x, incl_y + box_h / 2)
-    arrow(main_x, ex_y, ex_x - ex_w / 2, ex_y)
-    box(main_x, incl_y, main_w, box_h, f"Included\nn = {first['included']}")
-    text = [
-        f"{_wrap(r.label, 1.6 if side_by_side else 2.9, 16)}\nAnalysed n = {r.analysed}; "
-        f"not analysed {r.not_analysed}"
-        for r in flow.itertuples()
-    ]
-    if side_by_side:
-        w = (width - 0.3) / n_out - 0.12
-        y = incl_y - 1.0
-        for i, t in enumerate(text):
-            x = 0.15 + (w + 0.12) * i + w / 2
-            box(x, y, w, 0.62, t)
-            arrow(main_x, incl_y - box_h / 2, x, y + 0.31)
-    else:
-        w, x = width - 0.6, width / 2
-        ax.plot([0.2, 0.2], [incl_y, incl_y - 0.6 - 0.55 * (n_out - 1)], color="0.2", lw=0.7)
-        ax.plot([main_x - main_w / 2, 0.2], [incl_y, incl_y], color="0.2", lw=0.7)
-        for i, t in enumerate(text):
-            y = incl_y - 0.6 - 0.55 * i
-            box(x + 0.1, y, w - 0.2, 0.46, t)
-            arrow(0.2, y, x + 0.1 - (w - 0.2) / 2, y)
-    return fig
-
-
-@_themed
 def bland_altman(
     panels: list[dict], *, footer: str = "", width: float = SINGLE_COLUMN_IN
 ) -> plt.Figure:
@@ -869,19 +780,9 @@ def study_figures(con, study) -> list[FigureSpec]:
                 ),
             )
         )
-    summary = read_frame(con, f"SELECT * FROM {s}.pairing_summary")
-    source = read_frame(
-        con, f"SELECT * FROM {s}.source_files WHERE file = ?", [study.subjects_path.name]
-    )
-    if len(summary) and len(source):
-        flow = tables.flow_counts(source, summary, planned)
-        specs.append(
-            FigureSpec(
-                "patient_flow",
-                "Patient flow: records, exclusions, inclusion and analysis per outcome.",
-                drawing(patient_flow, flow, subjects_file=study.subjects_path.name, footer=footer),
-            )
-        )
+    flow = study_flow(con, study, footer=footer)
+    if flow is not None:
+        specs.append(flow)
 
     # Rater agreement: instruments scored by two raters at the same visits.
     two_raters = planned[planned["rater"] != ""].groupby(["instrument", "score"])["rater"].unique()

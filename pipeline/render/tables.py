@@ -418,8 +418,12 @@ def flow_counts(
         read from the subjects file), ``excluded`` (rows quarantined),
         ``included`` (accepted patients); ``with_pre``, ``with_post`` (patients with
         a pre / post value for the outcome); ``analysed`` (both: paired);
-        ``not_analysed`` (included - analysed).
+        ``not_analysed`` (included - analysed); then one column per reason of
+        :data:`pipeline.statistics.flow.NOT_ANALYSED` (named as the reason): the included
+        patients not analysed for it, which sum to ``not_analysed``.
     """
+    from pipeline.statistics.flow import NOT_ANALYSED
+
     subjects = source_files.iloc[0]
     merged = pairing_summary.merge(
         outcomes[["outcome", "score", "label"]], on=["outcome", "score"], how="left"
@@ -436,6 +440,7 @@ def flow_counts(
             "with_post": merged["with_post"].astype(int),
             "analysed": merged["paired"].astype(int),
             "not_analysed": (merged["subjects"] - merged["paired"]).astype(int),
+            **{r.name: merged[r.name].astype(int) for r in NOT_ANALYSED},
         }
     )
 
@@ -446,35 +451,48 @@ def flow_table(
     pre_label: str,
     post_label: str,
     subjects_file: str,
+    exclusions: pd.DataFrame | None = None,
     synthetic: bool = False,
     style: JournalStyle = AMA,
 ) -> Table:
-    """eTable: patient flow and missing outcome data (STROBE 13a and 14b)."""
+    """eTable: patient flow and missing outcome data (STROBE 13a and 14b): per outcome the
+    patients analysed, and those not analysed under each reason that occurs (one column each,
+    explained in a footnote). ``exclusions``
+    (:func:`pipeline.statistics.flow.ingest_exclusions`), when given, puts the reasons for the
+    records excluded at ingest in the first footnote."""
+    from pipeline.statistics.flow import not_analysed
+
     digits = style.percent_digits(int(flow["included"].iloc[0]))
-    no_percent = style.count_percent_label
-
-    def of_included(column: str) -> list[str]:
-        return [style.count_percent(a, n, digits) for a, n in zip(flow[column], flow["included"])]
-
+    reasons = not_analysed(flow)
     body = pd.DataFrame(
         {
             "Outcome": flow["label"],
-            "Included": flow["included"].astype(str),
-            f"With a before value, {no_percent}": of_included("with_pre"),
-            f"With an after value, {no_percent}": of_included("with_post"),
-            f"Analysed (paired), {no_percent}": of_included("analysed"),
-            f"Not analysed, {style.count_label}": flow["not_analysed"].astype(str),
+            f"Analysed, {style.count_percent_label}": [
+                style.count_percent(a, n, digits)
+                for a, n in zip(flow["analysed"], flow["included"])
+            ],
+            **{f"{r.label}, {style.count_label}": flow[r.name].astype(str) for r in reasons},
         }
     )
     first = flow.iloc[0]
+    why = "quarantined with a reason"
+    if exclusions is not None and first["excluded"]:
+        why = "; ".join(
+            f"{r.label.lower()}, {r.records}"
+            for r in exclusions.itertuples(index=False)
+            if r.records
+        )
     notes = [
         f"{first['records']} patient record(s) in {subjects_file}; {first['excluded']} "
-        f"excluded at ingest (quarantined with a reason); {first['included']} included.",
+        f"excluded at ingest ({why}); {first['included']} included.",
         f"Before: {pre_label}; after: {post_label}. A patient is analysed for an outcome "
-        "when both values exist; the others are the missing outcome data (complete-case "
-        "analysis).",
+        "when both values exist (complete-case analysis). An outcome is assessed at a visit "
+        "where any of its items was recorded. A patient not analysed is counted once, under the "
+        "first reason that applies in the order of the columns: the analysed and the reasons "
+        "add up to the included patients.",
         "Percentages are of the included patients.",
     ]
+    notes += [f"{r.label}: {r.note}." for r in reasons]
     if synthetic:
         notes.append(SYNTHETIC_NOTE)
     return Table("eTable. Patient flow and missing outcome data", body, tuple(notes))
