@@ -30,6 +30,7 @@ from pipeline.render.writers import (
     Table,
     add_docx_grid,
     add_docx_table,
+    docx_layout,
     docx_text_widths_pt,
     grid_layout,
     new_docx,
@@ -220,8 +221,11 @@ def report_docx(content: ReportContent, path: Path) -> Path:
     document.add_heading("Methods: statistical analysis", level=2)
     for p in content.methods:
         document.add_paragraph(p)
+    tables = content.tables_in_order()
+    if tables:  # the heading on the first table's page, landscape or not
+        set_orientation(document, docx_layout(document, tables[0]).landscape)
     document.add_heading("Tables", level=2)
-    for t in content.tables_in_order():
+    for t in tables:
         add_docx_table(document, t)
         document.add_paragraph()
     set_orientation(document, landscape=False)
@@ -241,7 +245,7 @@ def report_docx(content: ReportContent, path: Path) -> Path:
         document.add_paragraph(note)
     document.add_heading("Provenance", level=2)
     rows = [list(row) for row in _provenance_rows(content.provenance)]
-    portrait, landscape = docx_text_widths_pt(document)
+    portrait, _ = docx_text_widths_pt(document)
     layout = grid_layout(
         None, rows, portrait_pt=portrait, landscape_pt=portrait, unbroken_values=False
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import html
 import io
+import math
 import re
 import zipfile
 from dataclasses import dataclass
@@ -402,14 +403,12 @@ def text_width_pt(text: str, font_pt: float, *, bold: bool = False) -> float:
 
 @dataclass(frozen=True)
 class DocxLayout:
-    """How a table is set in Word: type size (pt), column widths (twips), whether it needs
-    landscape pages, and whether every value (a body cell right of the first column) fits on
-    one line (False only for a grid too wide for the smallest type, see :func:`grid_layout`)."""
+    """How a table is set in Word: type size (pt), column widths (twips), and whether it
+    needs landscape pages."""
 
     font_pt: float
     widths: tuple[int, ...]
     landscape: bool
-    values_whole: bool = True
 
 
 def _units(text: str) -> list[str]:
@@ -441,6 +440,12 @@ def _unbreakable_pieces(text: str) -> list[str]:
     return re.split(r"-(?=\S)", joined)
 
 
+def _is_value(text: str) -> bool:
+    """Whether a cell holds a value (a number, a count and percentage, an estimate and its
+    CI, a P value) rather than words: no run of four letters or more."""
+    return re.search(r"[^\W\d_]{4}", text) is None
+
+
 def _cell_width_pt(text: str, font_pt: float, bold: bool, mark: str, indent_pt: float):
     """(widest unit, whole text) of a cell in points: the footnote mark with the unit it
     follows, the indentation on every line."""
@@ -466,8 +471,8 @@ def _column_needs(
     Text breaks only at spaces outside brackets (:func:`_units`): the least width holds a
     column's longest such piece (a footnote mark counts with the piece it follows, an indented
     label with its indentation). With ``unbroken_values`` every body cell right of the first
-    column holds its whole text on one line: a value such as "-1.2 (-1.4 to -0.9)" is never
-    broken. The first column, the labels, gets at least :data:`LABEL_COLUMN_MIN_PT` (or what
+    column that holds a value (:func:`_is_value`) has it on one line: "-1.2 (-1.4 to -0.9)" is
+    never broken. The first column, the labels, gets at least :data:`LABEL_COLUMN_MIN_PT` (or what
     its longest label needs, if less)."""
     n = len(headings) if headings is not None else len(rows[0]) if rows else 0
     least, body, whole = [0.0] * n, [0.0] * n, [0.0] * n
@@ -478,7 +483,7 @@ def _column_needs(
         for j, text in enumerate(values):
             indent_pt = 10 * indent[i] if j == 0 and indent else 0  # 10 pt a level
             unit, full = _cell_width_pt(text, font_pt, False, marks.get((i, j), ""), indent_pt)
-            one_line = unbroken_values and j > 0
+            one_line = unbroken_values and j > 0 and _is_value(text)
             least[j] = max(least[j], full if one_line else unit)
             body[j], whole[j] = max(body[j], full), max(whole[j], full)
     if n:
@@ -528,12 +533,15 @@ def grid_layout(
         if sum(needs[0]) <= width:
             break
     else:
-        unbroken_values = False
         needs = _column_needs(headings, rows, size, unbroken_values=False, **options)
         if sum(needs[0]) > width:
             needs = [[w * width / sum(needs[0]) for w in needs[0]]] * 3
-    widths = tuple(int(w * _TWIPS_PER_PT) for w in _spread(*needs, width))
-    return DocxLayout(size, widths, landscape, unbroken_values)
+    spread = _spread(*needs, width)
+    # Whole twips, rounded up unless that overflows the page (then the text has room to spare).
+    widths = tuple(math.ceil(w * _TWIPS_PER_PT) for w in spread)
+    if sum(widths) > width * _TWIPS_PER_PT:
+        widths = tuple(int(w * _TWIPS_PER_PT) for w in spread)
+    return DocxLayout(size, widths, landscape)
 
 
 def docx_text_widths_pt(document) -> tuple[float, float]:
@@ -673,8 +681,7 @@ def add_docx_grid(
     word.autofit = False  # w:tblLayout fixed: the widths below, whatever the text
 
     # Where a cell's text is wider than its column it wraps, and is set to wrap between words
-    # only; a value (a body cell right of the first column) never wraps when the layout says
-    # so, and is then left as it is, without measuring it.
+    # only (a value never does where grid_layout could help it).
     padding = 2 * CELL_MARGIN_TWIPS / _TWIPS_PER_PT
     room = [twips / _TWIPS_PER_PT - padding for twips in layout.widths]
 
@@ -769,7 +776,7 @@ def add_docx_grid(
                 center=center_values and j > 0,
                 mark=mark,
                 keep=keep_together,
-                wrap=not (layout.values_whole and j > 0) and wraps(text, j, False, mark, level),
+                wrap=wraps(text, j, False, mark, level),
             )
     return word
 
