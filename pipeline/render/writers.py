@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import html
 import io
-import math
 import re
 import zipfile
 from dataclasses import dataclass
@@ -494,13 +493,13 @@ def _column_needs(
 
 
 def _spread(least: list[float], body: list[float], whole: list[float], width: float):
-    """Column widths within ``width``: each column's whole text when all fit (the table as
-    wide as its content). Otherwise the room left over the least widths goes first to the
-    body cells that would wrap (the labels: a wrapped label makes its whole row taller), then
-    to the headings, each time in proportion to what each column lacks (as CSS's automatic
-    table layout shares it)."""
+    """Column widths that fill ``width``: when every column's whole text fits, those widths
+    stretched in proportion (a journal table spans the text width). Otherwise the room left
+    over the least widths goes first to the body cells that would wrap (the labels: a wrapped
+    label makes its whole row taller), then to the headings, each time in proportion to what
+    each column lacks (as CSS's automatic table layout shares it)."""
     if sum(whole) <= width:
-        return whole
+        return [w * width / sum(whole) for w in whole]
     start, goal = (body, whole) if sum(body) <= width else (least, body)
     room = width - sum(start)
     lacking = [g - s for g, s in zip(goal, start)]
@@ -537,10 +536,9 @@ def grid_layout(
         if sum(needs[0]) > width:
             needs = [[w * width / sum(needs[0]) for w in needs[0]]] * 3
     spread = _spread(*needs, width)
-    # Whole twips, rounded up unless that overflows the page (then the text has room to spare).
-    widths = tuple(math.ceil(w * _TWIPS_PER_PT) for w in spread)
-    if sum(widths) > width * _TWIPS_PER_PT:
-        widths = tuple(int(w * _TWIPS_PER_PT) for w in spread)
+    # Whole twips, rounded down: no more than the page, and at most 1 twip (0.05 pt) less than
+    # a column asked for (WIDTH_SLACK gives every text far more room than that).
+    widths = tuple(int(w * _TWIPS_PER_PT) for w in spread)
     return DocxLayout(size, widths, landscape)
 
 
