@@ -207,9 +207,11 @@ def report_docx(content: ReportContent, path: Path) -> Path:
     Laid out to be submitted as it is: each table set as :func:`add_docx_table` sets it (a wide
     one on landscape pages of its own, then portrait again); each figure at its print width,
     the width its PNG was drawn for (3.5 or 7 in at 300 dpi), shrunk only to fit the text width
-    or height, and kept on a page with its caption; the provenance in columns sized to it."""
+    or height, centred, and kept on a page with its caption; the provenance in columns sized
+    to it."""
     import io
 
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Emu
 
     document = new_docx()
@@ -239,7 +241,8 @@ def report_docx(content: ReportContent, path: Path) -> Path:
         scale = min(1, text_width / picture.width, text_height / picture.height)
         if scale < 1:
             picture.width, picture.height = int(picture.width * scale), int(picture.height * scale)
-        document.paragraphs[-1].paragraph_format.keep_with_next = True
+        placed = document.paragraphs[-1].paragraph_format
+        placed.keep_with_next, placed.alignment = True, WD_ALIGN_PARAGRAPH.CENTER
         document.add_paragraph(f"Figure {number}. {spec.caption}")
     for note in content.notes_beside_figures():
         document.add_paragraph(note)
