@@ -499,7 +499,7 @@ def _spread(least: list[float], body: list[float], whole: list[float], width: fl
     label makes its whole row taller), then to the headings, each time in proportion to what
     each column lacks (as CSS's automatic table layout shares it)."""
     if sum(whole) <= width:
-        return [w * width / sum(whole) for w in whole]
+        return [w * width / sum(whole) for w in whole] if sum(whole) else whole
     start, goal = (body, whole) if sum(body) <= width else (least, body)
     room = width - sum(start)
     lacking = [g - s for g, s in zip(goal, start)]
