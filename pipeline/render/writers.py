@@ -13,7 +13,14 @@ the table builders (:mod:`pipeline.render.tables`) with the journal style
 - LaTeX (:func:`to_latex`): a booktabs ``table`` float.
 - Word (:func:`to_docx`, :func:`add_docx_table`): a real Word table, rules above and below the
   header and at the bottom, footnotes as lettered paragraphs under it, as journals print them;
-  fixed times, so the same table gives the same bytes.
+  set in Arial, its columns as wide as their text asks (:func:`grid_layout`: no word broken, a
+  value on one line), on landscape pages when it is wider than the portrait text width, its
+  heading row repeated on every page and no row split; fixed times, so the same table gives
+  the same bytes.
+
+A footnote can be marked on the cells it explains (``Table.marks``): its letter follows the
+cell's text, superscript in Word, HTML and LaTeX, as ``^b`` in Markdown; CSV cells are left as
+they are.
 
 Every cell a writer puts out goes through :func:`pipeline.render.cells.neutralise`, so a text
 value from an export that starts like a spreadsheet formula is written as text.
