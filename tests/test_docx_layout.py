@@ -25,8 +25,9 @@ from pipeline.render import tables, writers
 # The standalone table files converted with the report: Table 1 and Table 2 (landscape),
 # Table 3 by subgroup (portrait, over several pages), the missing-data eTable (portrait).
 TABLE_FILES = ("table_1", "table_2", "table_3_subgroups", "etable_missing")
-# The report held 31 pages of 6.0 in columns 0.67 in wide each; laid out, it holds 19 (10
-# pages of tables, 8 of figures). A few pages of slack for content that others add.
+# The report took 31 pages in LibreOffice when every column was 0.67 in wide and every figure
+# 6.5 in; laid out, it takes 19 (Methods 1, tables 10, figures and provenance 8). A few pages of
+# slack for content added later.
 REPORT_PAGES = 22
 PORTRAIT, LANDSCAPE = (612, 792), (792, 612)  # US Letter in points
 
