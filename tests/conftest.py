@@ -103,6 +103,24 @@ def tiny_study(tmp_path: Path) -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The demo study (data/raw/demo) run once for the whole session from an empty warehouse:
+    (folder, the outcome of ``run_study``); the warehouse is ``folder/warehouse.duckdb``, the
+    reports are under ``folder/reports/demo``. Tests only read it."""
+    import duckdb
+
+    from pipeline import paths
+    from pipeline.spec.study import load_study
+    from pipeline.steps import run_study
+
+    folder = tmp_path_factory.mktemp("demo")
+    con = duckdb.connect(str(folder / "warehouse.duckdb"))
+    outcome = run_study(con, load_study(paths.RAW_DATA_DIR / "demo"), folder / "reports")
+    con.close()
+    return folder, outcome
+
+
 def fuzz_settings(max_examples: int):
     """Hypothesis settings of the fuzz tests: derandomized and without an example database, so
     every run checks the same cases; no deadline, since :func:`bounded` catches a hang."""

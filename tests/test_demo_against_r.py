@@ -24,13 +24,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "r" / "demo_expected.csv"
 COLUMNS = RESULT_COLUMNS[RESULT_COLUMNS.index("n_pairs") : RESULT_COLUMNS.index("p_wilcoxon") + 1]
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
-    con = duckdb.connect(str(folder / "warehouse.duckdb"))
-    outcome = run_study(con, load_study(paths.RAW_DATA_DIR / "demo"), folder / "reports")
-    con.close()
-    return folder, outcome
+# demo_run (tests/conftest.py): the demo study run once per test session, shared with the
+# Word layout tests.
 
 
 def test_paired_tests_match_r(demo_run):

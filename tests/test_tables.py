@@ -280,40 +280,65 @@ def test_docx_is_a_real_word_table(tmp_path):
 
 def test_docx_cells_are_the_xml_python_docx_writes(tmp_path):
     """The table cells are written as XML directly; python-docx's own calls for the same
-    formatting (run size, no space after, indent, centring, bold: writers.fill_docx_cell) must
-    give the same XML."""
+    formatting (run size, no space after, indent, centring, bold, superscript footnote marks,
+    keep with next, non-breaking hyphens and spaces where a cell wraps: writers.fill_docx_cell)
+    must give the same XML."""
     from lxml import etree
 
     body = pd.DataFrame(
         {
-            "Name": ["  leading space", "", "tab\there", "line\nbreak", "é ± χ2 <&>"],
-            "Value": ["1", " 2 ", "", "3", "4"],
+            "Name": [
+                "  leading space",
+                "",
+                "tab\there",
+                "line\nbreak",
+                "é ± χ2 <&>",
+                "House-Brackmann end-to-side (n = 3)",
+            ],
+            "Value": ["1", " 2 ", "", "3", "4", "-1.2 (-1.4 to -0.9)"],
         }
     )
-    table = writers.Table("T", body, (), (0, 1, 0, 2, 0))
+    marks = {(None, 1): "a", (4, 0): "a,b", (5, 1): "b"}
+    # 80 pt and 120 pt: the last label wraps in its 69 pt of text width, nothing else does.
+    layout = writers.DocxLayout(9, (1600, 2400), landscape=False)
     fast = writers.new_docx()
-    writers.add_docx_table(fast, table)
+    headings, rows = list(body.columns), body.values.tolist()
+    indent = (0, 1, 0, 2, 0, 0)
+    writers.add_docx_grid(fast, headings, rows, layout, indent=indent, marks=marks)
 
     reference = writers.new_docx()
-    reference.add_paragraph().add_run("T").bold = True
     grid = reference.add_table(rows=len(body) + 1, cols=2)
-
-    for j, column in enumerate(body.columns):
-        writers.fill_docx_cell(grid.rows[0].cells[j], column, 9, bold=True, center=j > 0)
-    for i, values in enumerate(body.itertuples(index=False)):
+    for j, column in enumerate(headings):
+        writers.fill_docx_cell(
+            grid.rows[0].cells[j],
+            column,
+            9,
+            bold=True,
+            center=j > 0,
+            mark=marks.get((None, j), ""),
+            keep_with_next=True,  # the heading row stays with the first row
+        )
+    for i, values in enumerate(rows):
         for j, value in enumerate(values):
             writers.fill_docx_cell(
                 grid.rows[i + 1].cells[j],
                 value,
                 9,
-                indent=table.indent_of(i) if j == 0 else 0,
+                indent=indent[i] if j == 0 else 0,
                 center=j > 0,
+                mark=marks.get((i, j), ""),
+                wraps=(i, j) == (5, 0),
             )
 
     def paragraphs(document):
         return [etree.tostring(p) for p in document.tables[0]._tbl.iter(docx.oxml.ns.qn("w:p"))]
 
     assert paragraphs(fast) == paragraphs(reference)
+    label = fast.tables[0].rows[6].cells[0]
+    assert len(label._tc.xpath(".//w:noBreakHyphen")) == 3
+    # Non-breaking hyphens read as "-"; the spaces in brackets are non-breaking.
+    assert label.text == "House-Brackmann end-to-side (n\u00a0=\u00a03)"
+    assert fast.tables[0].rows[5].cells[0].text == "é ± χ2 <&>a,b"
 
 
 def test_built_tables_come_back_from_the_warehouse_as_they_were_built():

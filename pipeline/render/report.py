@@ -28,9 +28,14 @@ from pipeline.render.cells import neutralise
 from pipeline.render.tables import SYNTHETIC_NOTE
 from pipeline.render.writers import (
     Table,
+    add_docx_grid,
     add_docx_table,
+    docx_layout,
+    docx_text_widths_pt,
+    grid_layout,
     new_docx,
     save_docx,
+    set_orientation,
     stylesheet,
     templates,
 )
@@ -430,10 +435,17 @@ def report_html(content: ReportContent) -> str:
 
 
 def report_docx(content: ReportContent, path: Path) -> Path:
-    """The same report as a Word document: real tables, figures as pictures."""
+    """The same report as a Word document: real tables, figures as pictures.
+
+    Laid out to be submitted as it is: each table set as :func:`add_docx_table` sets it (a wide
+    one on landscape pages of its own, then portrait again); each figure at its print width,
+    the width its PNG was drawn for (3.5 or 7 in at 300 dpi), shrunk only to fit the text width
+    or height, centred, and kept on a page with its caption; the provenance in columns sized
+    to it."""
     import io
 
-    from docx.shared import Inches
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Emu
 
     document = new_docx()
     document.add_heading(content.study.title, level=1)
@@ -444,19 +456,34 @@ def report_docx(content: ReportContent, path: Path) -> Path:
     document.add_heading("Methods: statistical analysis", level=2)
     for p in content.methods:
         document.add_paragraph(p)
+    tables = content.tables_in_order()
+    if tables:  # the heading on the first table's page, landscape or not
+        set_orientation(document, docx_layout(document, tables[0]).landscape)
     document.add_heading("Tables", level=2)
-    for t in content.tables_in_order():
+    for t in tables:
         add_docx_table(document, t)
         document.add_paragraph()
+    set_orientation(document, landscape=False)
     document.add_heading("Figures", level=2)
+    section = document.sections[-1]
+    text_width = section.page_width - section.left_margin - section.right_margin
+    # Room for the caption (three lines) under the tallest figure.
+    text_height = section.page_height - section.top_margin - section.bottom_margin - Emu(914400)
     for number, (spec, png) in enumerate(content.figures, start=1):
-        document.add_picture(io.BytesIO(png), width=Inches(6.5))
+        picture = document.add_picture(io.BytesIO(png))  # its size from the PNG's dpi
+        scale = min(1, text_width / picture.width, text_height / picture.height)
+        if scale < 1:
+            picture.width, picture.height = int(picture.width * scale), int(picture.height * scale)
+        placed = document.paragraphs[-1].paragraph_format
+        placed.keep_with_next, placed.alignment = True, WD_ALIGN_PARAGRAPH.CENTER
         document.add_paragraph(f"Figure {number}. {spec.caption}")
     for note in content.notes_beside_figures():
         document.add_paragraph(note)
     document.add_heading("Provenance", level=2)
-    rows = _provenance_rows(content.provenance)
-    grid = document.add_table(rows=len(rows), cols=2)
-    for row, (k, v) in zip(grid.rows, rows):
-        row.cells[0].text, row.cells[1].text = k, v
+    rows = [list(row) for row in _provenance_rows(content.provenance)]
+    portrait, _ = docx_text_widths_pt(document)
+    layout = grid_layout(
+        None, rows, portrait_pt=portrait, landscape_pt=portrait, unbroken_values=False
+    )
+    add_docx_grid(document, None, rows, layout, center_values=False)
     return save_docx(document, path)

@@ -150,7 +150,9 @@ def table_1(
     title = "Table 1. Baseline characteristics" + (
         f" overall and by {by_label}" if by_label else ""
     )
-    return Table(title, body, tuple(footnotes), tuple(indent))
+    return Table(
+        title, body, tuple(footnotes), tuple(indent), marks=_table_1_marks(body, footnotes, indent)
+    )
 
 
 # --------------------------------------------------------------------------- Table 2
@@ -288,7 +290,12 @@ def table_2(
     )
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
-    return Table("Table 2. Outcomes before and after surgery", body, tuple(footnotes))
+    return Table(
+        "Table 2. Outcomes before and after surgery",
+        body,
+        tuple(footnotes),
+        marks=_table_2_marks(body, footnotes, outcomes, better_low, unpaired),
+    )
 
 
 # --------------------------------------------------------------------------- tidy tables of other
@@ -755,7 +762,13 @@ def publication_tables(
     for stem, t in out:
         if t.title.startswith("eTable."):
             e += 1
-            t = Table(t.title.replace("eTable.", f"eTable {e}.", 1), t.body, t.footnotes, t.indent)
+            t = Table(
+                t.title.replace("eTable.", f"eTable {e}.", 1),
+                t.body,
+                t.footnotes,
+                t.indent,
+                t.marks,
+            )
         numbered.append((stem, t))
     return numbered
 
@@ -771,8 +784,10 @@ def as_frame(built: list[tuple[str, Table]]) -> pd.DataFrame:
 
     One row per piece of text: ``position`` (the table's place in ``built``, from 1),
     ``stem``; ``part`` ``title``, ``heading`` (``column_index`` from 0), ``cell``
-    (``row_index`` and ``column_index`` from 0, ``indent`` its row's indentation) or
-    ``footnote`` (``row_index`` its order); ``text`` exactly as the writers write it.
+    (``row_index`` and ``column_index`` from 0, ``indent`` its row's indentation),
+    ``footnote`` (``row_index`` its order) or ``mark`` (a footnote marked on a cell: its
+    ``row_index``, empty for the heading, and ``column_index``; ``text`` the footnote's order);
+    ``text`` exactly as the writers write it.
     :func:`from_frame` gives the tables back.
     """
     rows = []
@@ -790,6 +805,7 @@ def as_frame(built: list[tuple[str, Table]]) -> pd.DataFrame:
         rows += [
             (position, stem, "footnote", i, None, 0, note) for i, note in enumerate(table.footnotes)
         ]
+        rows += [(position, stem, "mark", i, j, 0, str(k)) for i, j, k in table.marks]
     frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
     for column in ("row_index", "column_index"):
         frame[column] = frame[column].astype("Int64")
@@ -813,10 +829,111 @@ def from_frame(frame: pd.DataFrame) -> list[tuple[str, Table]]:
         footnotes = pieces.get("footnote", empty).sort_values("row_index")["text"].tolist()
         title = pieces["title"]["text"].iloc[0]
         body = pd.DataFrame(grid, columns=headings)
+        marks = tuple(
+            (None if pd.isna(i) else int(i), int(j), int(k))
+            for i, j, k in pieces.get("mark", empty)[
+                ["row_index", "column_index", "text"]
+            ].itertuples(index=False)
+        )
         built.append(
             (
                 table["stem"].iloc[0],
-                Table(title, body, tuple(footnotes), tuple(indent) if any(indent) else ()),
+                Table(title, body, tuple(footnotes), tuple(indent) if any(indent) else (), marks),
             )
         )
     return built
+
+
+# --------------------------------------------------------------------------- footnote marks
+
+
+def _named_marks(
+    body: pd.DataFrame, footnotes: list[str], indent: list[int] | tuple[int, ...] = ()
+) -> list[tuple[int | None, int, int]]:
+    """A footnote that starts "X: " explains X: it is marked on the heading X and on each
+    top-level row labelled X (or "X, <unit or summary>")."""
+    marks = []
+    labels = [str(v) for v in body.iloc[:, 0]] if body.shape[1] else []
+    for k, note in enumerate(footnotes):
+        name = note.split(": ", 1)[0] if ": " in note else ""
+        if not name:
+            continue
+        marks += [(None, j, k) for j, heading in enumerate(body.columns) if heading == name]
+        marks += [
+            (i, 0, k)
+            for i, label in enumerate(labels)
+            if (label == name or label.startswith(f"{name}, ")) and not (indent and indent[i])
+        ]
+    return marks
+
+
+def _heading_marks(
+    body: pd.DataFrame, footnotes: list[str], explained: dict[str, tuple[str, ...]]
+) -> list[tuple[int | None, int, int]]:
+    """Each footnote that starts with a key of ``explained`` marked on the headings that are,
+    or start with, one of its values followed by a space."""
+    return [
+        (None, j, k)
+        for k, note in enumerate(footnotes)
+        for start, headings in explained.items()
+        if note.startswith(start)
+        for j, heading in enumerate(body.columns)
+        if any(heading == h or str(heading).startswith(f"{h} ") for h in headings)
+    ]
+
+
+def _in_order(marks: list[tuple[int | None, int, int]]) -> tuple[tuple[int | None, int, int], ...]:
+    """Marks without repeats, headings first, then by row, column and footnote."""
+    return tuple(sorted(set(marks), key=lambda m: (m[0] is not None, m[0] or 0, m[1], m[2])))
+
+
+def _table_1_marks(body: pd.DataFrame, footnotes: list[str], indent: list[int]) -> tuple:
+    """Table 1's footnote marks: the P heading (the tests), the rows a footnote names (top-coded
+    values, follow-up), the Overall heading (the patients counted there only)."""
+    marks = _named_marks(body, footnotes, indent)
+    marks += _heading_marks(body, footnotes, {"Two-sided P values": ("P",)})
+    marks += [
+        (None, j, k)
+        for k, note in enumerate(footnotes)
+        if f"the {OVERALL} column" in note
+        for j, heading in enumerate(body.columns)
+        if str(heading).startswith(f"{OVERALL} (")
+    ]
+    return _in_order(marks)
+
+
+def _table_2_marks(
+    body: pd.DataFrame,
+    footnotes: list[str],
+    outcomes: pd.DataFrame,
+    better_low: list[str],
+    unpaired: list[str],
+) -> tuple:
+    """Table 2's footnote marks: the headings a footnote explains (before and after, the
+    change and its CI, P, adjusted P, effect sizes) and the outcome rows it is about (scoring
+    version, lower is better, no pairs, why a statistic is missing)."""
+    marks = _named_marks(body, footnotes)
+    marks += _heading_marks(
+        body,
+        footnotes,
+        {
+            "Before:": ("Before,", "After,", "Change"),
+            "P values are": ("P",),
+            "Effect sizes:": tuple(EFFECT_SIZES.values()),
+        },
+    )
+    versions = outcomes.get("version_note", pd.Series("", index=outcomes.index)).fillna("")
+    about = {"Scoring versions": set(outcomes.loc[versions != "", "label"])}
+    about["Lower is better"] = set(better_low)
+    if unpaired:
+        about[f"{_listed(unpaired)}: "] = set(unpaired)
+    labels = [str(v) for v in body.iloc[:, 0]] if body.shape[1] else []
+    marks += [
+        (i, 0, k)
+        for k, note in enumerate(footnotes)
+        for start, rows in about.items()
+        if note.startswith(start)
+        for i, label in enumerate(labels)
+        if label in rows
+    ]
+    return _in_order(marks)
