@@ -225,6 +225,60 @@ def test_table_2_adds_adjusted_p_and_effect_size_when_present():
     assert "Adjusted P" not in plain.body and "Rank-biserial r" not in plain.body
 
 
+# Hodges-Lehmann columns as paired_tests gives them (numbers made up for the rendering rules).
+WITH_HL = RESULTS.assign(
+    hodges_lehmann=[-1.0000213, 9.5],
+    hl_ci_low=[-1.4999831, 1.25],
+    hl_ci_high=[-0.9999712, 17.75],
+    hl_conf_level=[0.95, 0.95],
+)
+
+
+def test_table_2_change_is_the_estimate_of_the_test():
+    # Wilcoxon rows: the Hodges-Lehmann median change and its CI, not the t-based mean change.
+    table = tables.table_2(WITH_HL, OUTCOMES, conf_level=0.95)
+    heading = "Median change (Hodges-Lehmann, 95% CI)"
+    assert table.body[heading].tolist() == ["-1.0 (-1.5 to -1.0)", "9.5 (1.3 to 17.8)"]
+    assert not any("Mean change" in c for c in table.body.columns)
+    assert any(n.startswith("Median change: the Hodges-Lehmann estimate") for n in table.footnotes)
+    assert not any("t-based" in n for n in table.footnotes)
+    # Paired t rows: the mean change.
+    t_rows = WITH_HL.assign(test_used="paired t")
+    table = tables.table_2(t_rows, OUTCOMES, conf_level=0.95)
+    assert table.body["Mean change (95% CI)"].tolist() == [
+        "-1.0 (-1.5 to -0.5)",
+        "10.0 (2.0 to 18.0)",
+    ]
+    assert not any("Hodges" in c for c in table.body.columns)
+    assert any("t-based 95% CI" in n for n in table.footnotes)
+    # Mixed: two columns, each row in the column of its test, a footnote saying so.
+    mixed = WITH_HL.assign(test_used=["paired t", "Wilcoxon signed-rank"])
+    table = tables.table_2(mixed, OUTCOMES, conf_level=0.90)
+    assert table.body["Mean change (90% CI)"].tolist() == ["-1.0 (-1.5 to -0.5)", ""]
+    assert table.body["Median change (Hodges-Lehmann, 90% CI)"].tolist() == [
+        "",
+        "9.5 (1.3 to 17.8)",
+    ]
+    assert any(
+        n.startswith("Each outcome's change is given with the estimate of its test")
+        for n in table.footnotes
+    )
+
+
+def test_table_2_hides_a_hodges_lehmann_interval_below_the_level():
+    # R lowered the level (3 non-zero differences): NA limits, the note as a footnote; the
+    # same note on a paired t row is not shown (its table shows no Hodges-Lehmann estimate).
+    note = (
+        "Hodges-Lehmann 95% CI not achievable with 3 non-zero differences (R gives a 75% interval)"
+    )
+    few = WITH_HL.assign(hl_conf_level=[0.75, 0.95], note=[note, ""])
+    table = tables.table_2(few, OUTCOMES, conf_level=0.95)
+    assert table.body["Median change (Hodges-Lehmann, 95% CI)"].iloc[0] == "-1.0 (NA to NA)"
+    assert f"House-Brackmann grade: {note}" in table.footnotes
+    table = tables.table_2(few.assign(test_used="paired t"), OUTCOMES, conf_level=0.95)
+    assert not any("Hodges" in n for n in table.footnotes)
+
+
 def _table() -> writers.Table:
     return writers.Table(
         "Table 9. A & B",

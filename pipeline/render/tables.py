@@ -166,6 +166,70 @@ EFFECT_SIZE_NOTES = {
     "rank_biserial": "matched-pairs rank-biserial correlation r (Kerby 2014)",
 }
 NOT_ESTIMABLE = "not estimable"
+#: Decimals of a change score and its CI, the same in Table 2 and Table 3.
+CHANGE_DIGITS = 1
+WILCOXON = "Wilcoxon signed-rank"
+
+
+def change_columns(
+    merged: pd.DataFrame, conf_level: float, style: JournalStyle = AMA
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Table 2's change: each outcome's estimate and CI that go with its test.
+
+    A Wilcoxon row shows the Hodges-Lehmann median change with the CI that inverts the
+    signed-rank test (``hodges_lehmann``, ``hl_ci_low``, ``hl_ci_high``; R ``wilcox.test(...,
+    conf.int = TRUE)``), a paired t row the mean change with its t-based CI (``mean_diff``,
+    ``ci_low``, ``ci_high``): an estimate always beside the P of its own test. When both kinds
+    of row occur there are two columns, each row filled in the one of its test. A Hodges-Lehmann
+    interval whose level R had to lower (``hl_conf_level`` below ``conf_level``: too few
+    differences) is shown as NA limits; the row's note says why. Rows without pairs are left to
+    the caller.
+
+    Returns the columns (heading -> cells) and the footnotes that say what they show.
+    """
+    ci = style.ci_label(conf_level)
+    level = f"{conf_level:.0%}"
+    tests = merged["test_used"].astype(object).where(merged["test_used"].notna(), "")
+    # Hodges-Lehmann where the test is Wilcoxon and the results have it (older results do not).
+    median = (tests == WILCOXON) & ("hodges_lehmann" in merged)
+    kinds = {"median" if m else "mean" for m, t in zip(median, tests) if t}
+    kinds = kinds or {"mean"}
+    columns, notes = {}, []
+    if "mean" in kinds:
+        cells = [
+            style.estimate_ci(d, lo, hi, CHANGE_DIGITS) if not m else ""
+            for d, lo, hi, m in zip(
+                merged["mean_diff"], merged["ci_low"], merged["ci_high"], median
+            )
+        ]
+        columns[f"Mean change ({ci})"] = cells
+        notes.append(f"Mean change with its t-based {level} CI")
+    if "median" in kinds:
+        nan = float("nan")
+        achieved = merged["hl_conf_level"] if "hl_conf_level" in merged else conf_level
+        shown = pd.Series(achieved, index=merged.index).astype(float) >= conf_level - 1e-12
+        cells = [
+            style.estimate_ci(e, lo if ok else nan, hi if ok else nan, CHANGE_DIGITS) if m else ""
+            for e, lo, hi, ok, m in zip(
+                merged["hodges_lehmann"], merged["hl_ci_low"], merged["hl_ci_high"], shown, median
+            )
+        ]
+        columns[f"Median change (Hodges-Lehmann, {ci})"] = cells
+        notes.append(
+            "median change: the Hodges-Lehmann estimate (the median of the averages of every "
+            f"pair of patients' changes) with the {level} CI that inverts the Wilcoxon "
+            "signed-rank test (exact without tied or zero changes and below 50 pairs, otherwise "
+            "from its normal approximation with continuity correction)"
+        )
+    if len(kinds) == 2:
+        text = (
+            "Each outcome's change is given with the estimate of its test: the mean change "
+            f"(t-based {level} CI) where P is from the paired t test, the median change where P "
+            "is from the Wilcoxon signed-rank test; " + notes[1] + "."
+        )
+    else:
+        text = notes[0][0].upper() + notes[0][1:] + ", the estimate that goes with the test of P."
+    return columns, [text]
 
 
 def _with_ci(frame: pd.DataFrame, column: str, digits: int, style: JournalStyle) -> list[str]:
@@ -205,8 +269,8 @@ def table_2(
         how="left",
         validate="one_to_one",
     )
-    ci = style.ci_label(conf_level)
     n_pairs = merged["n_pairs"].astype(int)
+    change_cells, change_notes = change_columns(merged, conf_level, style)
     paired = (n_pairs > 0).tolist()
 
     def cells(values, absent: str = style.no_value) -> list[str]:
@@ -221,13 +285,7 @@ def table_2(
             "n pairs": n_pairs.astype(str),
             f"Before, {style.mean_sd_label}": mean_sd("pre_mean", "pre_sd"),
             f"After, {style.mean_sd_label}": mean_sd("post_mean", "post_sd"),
-            f"Change ({ci})": cells(
-                [
-                    style.estimate_ci(d, lo, hi)
-                    for d, lo, hi in zip(merged["mean_diff"], merged["ci_low"], merged["ci_high"])
-                ],
-                NOT_ESTIMABLE,
-            ),
+            **{heading: cells(values, NOT_ESTIMABLE) for heading, values in change_cells.items()},
             "P": cells([style.p(p) for p in merged["p_used"]]),
         }
     )
@@ -250,8 +308,9 @@ def table_2(
         first = results.iloc[0]
         footnotes.append(
             f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment. "
-            f"Change = after - before, with its t-based {level} confidence interval."
+            "Change = after - before."
         )
+        footnotes += change_notes
     if tests:
         footnotes.append(
             f"P values are two-sided, from the {' and '.join(tests)} test"
@@ -283,9 +342,16 @@ def table_2(
             "has both a before and an after value (n pairs = 0)."
         )
     # Why a statistic of an outcome with pairs is NaN (the outcomes without are named above).
-    footnotes.extend(
-        f"{label}: {note}" for label, note in zip(with_pairs["label"], with_pairs["note"]) if note
-    )
+    # A Hodges-Lehmann note only where the table shows that estimate (the Wilcoxon rows).
+    shows_median = (with_pairs["test_used"] == WILCOXON) & ("hodges_lehmann" in with_pairs)
+    for label, note, median in zip(with_pairs["label"], with_pairs["note"], shows_median):
+        parts = [
+            part
+            for part in ("" if is_missing(note) else str(note)).split("; ")
+            if part and (median or not part.startswith("Hodges-Lehmann"))
+        ]
+        if parts:
+            footnotes.append(f"{label}: {'; '.join(parts)}")
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
     return Table("Table 2. Outcomes before and after surgery", body, tuple(footnotes))

@@ -684,8 +684,8 @@ def _level_note(level: float, conf_level: float, n: int) -> str:
         "differences" if n != 1 else "difference"
     )
     if level == 0:
-        return few + " (R: both limits at the estimate, level 0)"
-    return few + f"; the interval given is R's {level:.0%} CI"
+        return few + " (R gives both limits at the estimate, level 0)"
+    return few + f" (R gives a {level:.0%} interval)"
 
 
 def sign_test(pre, post) -> tuple[int, int, float]:
