@@ -319,8 +319,8 @@ HL_EXPECTED = pd.read_csv(FIXTURES / "hodges_lehmann_ci_expected.csv", float_pre
 
 def hl_approx(x):
     # The limits are R's exact order statistics or R's uniroot(tol = 1e-4) answer; the search is
-    # repeated step for step, so only rounding separates the two (scipy's normal quantile is a few
-    # units in the last place off R's qnorm; 1.2e-14 seen). A search taking another path would
+    # repeated step for step with R's own qnorm, so the two agree to the last bit (0 difference
+    # seen; the margin allows libm's log and sqrt elsewhere). A search taking another path would
     # stop elsewhere within the 1e-4 tolerance and fail this.
     return pytest.approx(x, rel=1e-12, abs=1e-11, nan_ok=True)
 
@@ -362,6 +362,21 @@ def test_qsignrank_matches_r():
         assert _qsignrank(r.p, r.n) == r.q
         below = sum(_signrank_counts(r.n)[: max(r.q, 1)]) / 2.0**r.n
         assert below == pytest.approx(r.cdf_below, rel=1e-14)
+
+
+def test_qnorm_is_rs_bit_for_bit():
+    from scipy import stats
+
+    from pipeline.statistics.paired import _qnorm
+
+    # R 4.2.2 qnorm(p, lower.tail = ...) at 17 digits (hodges_lehmann_ci.R): the interval's
+    # root search depends on the quantile's last bits, so equality, not approx.
+    exp = pd.read_csv(FIXTURES / "qnorm_expected.csv", float_precision="round_trip")
+    assert len(exp) > 300
+    for r in exp.itertuples():
+        assert _qnorm(r.p, r.lower_tail) == r.q, (r.p, r.lower_tail)
+        scipy = stats.norm.ppf(r.p) if r.lower_tail else stats.norm.isf(r.p)
+        assert _qnorm(r.p, r.lower_tail) == pytest.approx(scipy, rel=1e-14, abs=1e-15)
 
 
 def test_hodges_lehmann_hand_worked():

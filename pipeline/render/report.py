@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,11 +174,18 @@ class ReportContent:
     figure_notes: list[str] = field(default_factory=list)
 
     def tables_in_order(self) -> list[Table]:
-        """Tables 1, 2, 3 first, then the eTables, each by title."""
-        ordered = sorted(
-            self.tables, key=lambda t: (not t[1].title.startswith("Table"), t[1].title)
-        )
-        return [table for _, table in ordered]
+        """Tables 1, 2, 3 first, by number (the parts of one number, such as "Table 3" and
+        "Table 3 (continued)", in the order they were built), then the eTables, each by title."""
+
+        def key(item):
+            title = item[1][1].title
+            number = re.match(r"Table (\d+)", title)
+            if number:
+                return (0, int(number.group(1)), item[0], "")
+            return (1, 0, 0, title)
+
+        ordered = sorted(enumerate(self.tables), key=key)
+        return [table for _, (_, table) in ordered]
 
     def notes_beside_figures(self) -> list[str]:
         """What the Figures section says beside the figures: that there are none, and why some

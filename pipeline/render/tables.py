@@ -357,6 +357,158 @@ def table_2(
     return Table("Table 2. Outcomes before and after surgery", body, tuple(footnotes))
 
 
+# --------------------------------------------------------------------------- Table 3
+
+TOO_FEW = "too few to estimate"
+
+
+def _too_few_note(min_cell: int) -> str:
+    return (
+        f"{TOO_FEW.capitalize()}: fewer than {min_cell} patients with both values in the level "
+        "(the study's small-cell minimum); the count is not shown."
+    )
+
+
+def table_3_subgroups(
+    frame: pd.DataFrame,
+    *,
+    conf_level: float,
+    min_cell: int,
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> Table:
+    """Table 3: each outcome's change within each subgroup level.
+
+    ``frame`` holds the subgroup rows of the paired-tests table (``label``, ``group``,
+    ``n_pairs``, the change estimates, ``test_used``, ``p_used``, ``p_adj``...). The change is
+    the estimate of each row's test as in Table 2 (:func:`change_columns`), at Table 2's
+    decimals; a level with fewer than ``min_cell`` pairs is "too few to estimate", its count
+    not shown.
+    """
+    frame = frame.reset_index(drop=True)
+    n = frame["n_pairs"].astype(int)
+    small = (n < min_cell).tolist()
+    change, change_notes = change_columns(frame, conf_level, style)
+
+    def shown(values, hidden: str = "") -> list[str]:
+        return [hidden if is_small else v for v, is_small in zip(values, small)]
+
+    body = {
+        "Outcome": frame["label"].tolist(),
+        "Subgroup": frame["group"].tolist(),
+        "n pairs": shown(n.astype(str), f"<{min_cell}"),
+        **{heading: shown(cells, TOO_FEW) for heading, cells in change.items()},
+        "P": shown([style.p(p) for p in frame["p_used"]]),
+    }
+    if "p_adj" in frame:
+        body["Adjusted P"] = shown([style.p(p) for p in frame["p_adj"]])
+    footnotes = list(change_notes)
+    tested = frame[[not x for x in small]]
+    tests = sorted(set(tested["test_used"].dropna()))
+    if tests:
+        footnotes.append(
+            f"P values are two-sided, from the {' and '.join(tests)} test"
+            f"{'s' if len(tests) > 1 else ''} on the paired values of each subgroup level."
+        )
+    if "p_adj" in tested and "p_adj_method" in tested:
+        methods = list(dict.fromkeys(tested["p_adj_method"].dropna()))
+        if methods:
+            footnotes.append("Adjusted P, within each level: " + "; ".join(methods) + ".")
+    if any(small):
+        footnotes.append(_too_few_note(min_cell))
+    if synthetic:
+        footnotes.append(SYNTHETIC_NOTE)
+    return Table("Table 3. Change by subgroup (exploratory)", pd.DataFrame(body), tuple(footnotes))
+
+
+def _covariate_words(covariates) -> list[str]:
+    """Covariates in words: a known baseline variable's label without its unit, else the
+    column's name with spaces."""
+    known = {v.name: v.label.split(",")[0].lower() for v in BASELINE_VARIABLES}
+    return [known.get(c, c.replace("_", " ")) for c in covariates]
+
+
+def table_3_ancova(
+    frame: pd.DataFrame,
+    *,
+    conf_level: float,
+    min_cell: int,
+    covariates=(),
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> Table:
+    """Table 3 (continued): each subgroup level's difference from the reference level in the
+    after value, adjusted for the before value and the plan's covariates (ANCOVA).
+
+    ``frame`` holds the ``ANCOVA`` (F test of the subgroup) and ``ANCOVA difference`` (one per
+    level other than the reference) rows of the between-groups table, with ``label``. Per
+    outcome and subgroup: the reference level first ("Reference", and the F test's P), then
+    each other level's difference with its CI at Table 2's decimals; a level with fewer than
+    ``min_cell`` patients is "too few to estimate", its count not shown.
+    """
+    ci = style.ci_label(conf_level)
+    heading = f"Adjusted difference ({ci})"
+    cells, notes = [], []
+    any_small = False
+
+    def count(value: int) -> str:
+        nonlocal any_small
+        if value < min_cell:
+            any_small = True
+            return f"<{min_cell}"
+        return str(value)
+
+    for (label, subgroup), rows in frame.groupby(["label", "subgroup"], sort=False):
+        test = rows[rows["test"] == "ANCOVA"]
+        p = style.p(test["p"].iloc[0]) if len(test) else ""
+        differences = rows[rows["test"] == "ANCOVA difference"]
+        note = next((n for n in rows["note"] if not is_missing(n) and n), "")
+        if differences.empty:
+            levels = str(test["levels"].iloc[0]) if len(test) else ""
+            cells.append([label, subgroup, levels, "", NOT_ESTIMABLE, p])
+            notes.append(f"{label}, {subgroup}: {note or 'fewer than 2 levels to compare'}.")
+            continue
+        reference = str(differences["levels"].iloc[0]).split(" | ")[1]
+        n_reference = int(str(differences["n"].iloc[0]).split(" | ")[1])
+        too_few_reference = n_reference < min_cell
+        cells.append([label, subgroup, reference, count(n_reference), "Reference", p])
+        for r in differences.itertuples():
+            level = str(r.levels).split(" | ")[0]
+            n_level = int(str(r.n).split(" | ")[0])
+            if n_level < min_cell or too_few_reference:
+                text = TOO_FEW
+            elif is_missing(r.estimate):
+                text = NOT_ESTIMABLE
+            else:
+                text = style.estimate_ci(r.estimate, r.ci_low, r.ci_high, CHANGE_DIGITS)
+            cells.append([label, subgroup, level, count(n_level), text, ""])
+        if note:
+            notes.append(f"{label}, {subgroup}: {note}.")
+    body = pd.DataFrame(cells, columns=["Outcome", "Subgroup", "Level", "n", heading, "P"])
+    words = _covariate_words(covariates)
+    adjusted = "the before value" + (f" and {_listed(words)}" if words else "")
+    footnotes = [
+        "Adjusted difference = level minus reference level in the after value, adjusted for "
+        f"{adjusted} (analysis of covariance: a linear model of the after value on {adjusted} "
+        "and the subgroup, with a common slope in every level); with a common before value, "
+        "the difference in the after value is the difference in change. "
+        f"t-based {conf_level:.0%} CI. Reference: the subgroup's largest level.",
+        "P: F test that the subgroup's levels do not differ after adjustment (the model with "
+        "the subgroup against the model without it).",
+    ]
+    if any_small:
+        footnotes.append(_too_few_note(min_cell))
+    footnotes += notes
+    if synthetic:
+        footnotes.append(SYNTHETIC_NOTE)
+    return Table(
+        "Table 3 (continued). Difference in change between subgroup levels, adjusted for the "
+        "baseline value (analysis of covariance)",
+        body,
+        tuple(footnotes),
+    )
+
+
 # --------------------------------------------------------------------------- tidy tables of other
 # analyses
 
@@ -763,7 +915,38 @@ def publication_tables(
                     )
                 )
 
-    optional(OPTIONAL_TABLES[:2])
+    headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]
+    labelled = planned[["outcome", "score", "label"]]
+    subgroup_rows = results.get("paired_tests_subgroups")
+    if subgroup_rows is not None and len(subgroup_rows):
+        frame = subgroup_rows.merge(labelled, on=["outcome", "score"], how="left").merge(
+            headline, on=["outcome", "score"]
+        )
+        if len(frame):
+            table = table_3_subgroups(
+                frame,
+                conf_level=study.analysis.conf_level,
+                min_cell=study.min_cell,
+                synthetic=synthetic,
+                style=style,
+            )
+            out.append(("table_3_subgroups", table))
+    between = results.get("between_groups")
+    if between is not None and len(between) and "test" in between:
+        frame = between[between["test"].isin(["ANCOVA", "ANCOVA difference"])]
+        frame = frame.merge(labelled, on=["outcome", "score"], how="left").merge(
+            headline, on=["outcome", "score"]
+        )
+        if len(frame):
+            table = table_3_ancova(
+                frame,
+                conf_level=study.analysis.conf_level,
+                min_cell=study.min_cell,
+                covariates=study.analysis.covariates,
+                synthetic=synthetic,
+                style=style,
+            )
+            out.append(("table_3_ancova", table))
     if len(pairing_summary) and len(subjects_file):
         flow = flow_counts(subjects_file, pairing_summary, planned)
         out.append(
