@@ -409,3 +409,111 @@ def test_html_templates_escape_every_value_and_ship_with_the_package():
         "publication.css",
         "report.css",
     } <= set(writers.templates().list_templates())
+
+
+# --------------------------------------------------------------------------- Table 3
+
+
+def _ancova_rows():
+    """Between-groups rows of one outcome: etiology with four levels (one of 3 patients, below
+    the small-cell minimum 5), facelift with one level left."""
+    common = {"outcome": "hb", "score": "grade", "label": "House-Brackmann grade", "note": ""}
+    rows = [
+        {
+            "subgroup": "etiology",
+            "test": "ANCOVA",
+            "levels": "a | b | c | d",
+            "n": "30 | 12 | 6 | 3",
+        }
+        | {"n_total": 51, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": 0.2134},
+        {"subgroup": "etiology", "test": "ANCOVA difference", "levels": "b | a", "n": "12 | 30"}
+        | {"n_total": 42, "estimate": 0.25, "ci_low": -0.3449, "ci_high": 0.8451, "p": 0.4},
+        {"subgroup": "etiology", "test": "ANCOVA difference", "levels": "c | a", "n": "6 | 30"}
+        | {"n_total": 36, "estimate": -0.55, "ci_low": -1.35, "ci_high": 0.25, "p": 0.17},
+        {"subgroup": "etiology", "test": "ANCOVA difference", "levels": "d | a", "n": "3 | 30"}
+        | {"n_total": 33, "estimate": -0.6, "ci_low": -6.85, "ci_high": 5.85, "p": 0.8},
+        {"subgroup": "facelift", "test": "ANCOVA", "levels": "facelift: 0", "n": "47"}
+        | {"n_total": 47, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+        | {"note": "fewer than 2 groups: ANCOVA undefined"},
+    ]
+    return pd.DataFrame([common | r for r in rows])
+
+
+def test_table_3_ancova_levels_against_the_reference():
+    table = tables.table_3_ancova(
+        _ancova_rows(), conf_level=0.95, min_cell=5, covariates=("months_since_onset",)
+    )
+    body = table.body
+    assert list(body.columns) == [
+        "Outcome",
+        "Subgroup",
+        "Level",
+        "n",
+        "Adjusted difference (95% CI)",
+        "P",
+    ]
+    # The reference level first, with the F test's P; each other level against it, at Table 2's
+    # one decimal; a level under the small-cell minimum neither estimated nor counted.
+    etiology = body[body["Subgroup"] == "etiology"]
+    assert etiology["Level"].tolist() == ["a", "b", "c", "d"]
+    assert etiology["n"].tolist() == ["30", "12", "6", "<5"]
+    assert etiology["Adjusted difference (95% CI)"].tolist() == [
+        "Reference",
+        "0.3 (-0.3 to 0.8)",
+        "-0.6 (-1.4 to 0.3)",
+        "too few to estimate",
+    ]
+    assert etiology["P"].tolist() == [".21", "", "", ""]
+    facelift = body[body["Subgroup"] == "facelift"].iloc[0]
+    assert (facelift["n"], facelift["Adjusted difference (95% CI)"], facelift["P"]) == (
+        "47",
+        "not estimable",
+        "",
+    )
+    notes = " ".join(table.footnotes)
+    assert "level minus reference level" in notes and "time since onset" in notes
+    assert "largest level" in notes and "F test" in notes
+    assert "fewer than 5 patients" in notes and "ANCOVA undefined" in notes
+    assert "Method" not in body and "post ~ pre" not in notes + " ".join(body.to_numpy().ravel())
+
+
+def test_table_3_subgroups_match_table_2():
+    rows = WITH_HL.assign(group=["etiology: a", "etiology: b"], n_pairs=[12, 3])
+    rows = rows.merge(OUTCOMES[["outcome", "score", "label"]], on=["outcome", "score"])
+    table = tables.table_3_subgroups(rows, conf_level=0.95, min_cell=5)
+    heading = "Median change (Hodges-Lehmann, 95% CI)"
+    # Table 2's estimate and decimals; a level under the small-cell minimum not shown.
+    assert table.body[heading].tolist() == ["-1.0 (-1.5 to -1.0)", "too few to estimate"]
+    assert table.body["n pairs"].tolist() == ["12", "<5"]
+    assert table.body["P"].tolist() == ["<.001", ""]
+    assert any("too few to estimate" in n.lower() for n in table.footnotes)
+    # A lowered Hodges-Lehmann level: NA limits, said in a footnote.
+    lowered = rows.assign(n_pairs=[12, 9], hl_conf_level=[0.95, 0.9])
+    table = tables.table_3_subgroups(lowered, conf_level=0.95, min_cell=5)
+    assert table.body[heading].tolist()[1] == "9.5 (NA to NA)"
+    assert any(n.startswith("NA limits") for n in table.footnotes)
+
+
+def test_report_keeps_table_3_parts_in_order():
+    from pipeline.render.report import ReportContent
+
+    def t(title):
+        return writers.Table(title, pd.DataFrame({"a": ["1"]}))
+
+    built = [
+        ("table_2", t("Table 2. Outcomes")),
+        ("table_1", t("Table 1. Baseline")),
+        ("table_3_subgroups", t("Table 3. Change by subgroup")),
+        ("table_3_ancova", t("Table 3 (continued). Adjusted differences")),
+        ("etable_flow", t("eTable 1. Flow")),
+        ("table_10", t("Table 10. Later")),
+    ]
+    content = ReportContent(None, built, [], [], {})
+    assert [x.title.split(".")[0] for x in content.tables_in_order()] == [
+        "Table 1",
+        "Table 2",
+        "Table 3",
+        "Table 3 (continued)",
+        "Table 10",
+        "eTable 1",
+    ]

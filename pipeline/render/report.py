@@ -43,17 +43,18 @@ def _list(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _change_summary(tests: list[str]) -> str:
-    """How Table 2 summarises a change: the estimate of each outcome's test."""
-    mean = "as the mean change (t-based interval)"
+def _change_summary(tests: list[str], level: str) -> str:
+    """How Table 2 summarises a change: the estimate of each outcome's test, with its CI."""
+    mean = f"the mean change with its t-based {level} confidence interval"
     median = (
-        "as the Hodges-Lehmann median change (interval inverting the Wilcoxon signed-rank test)"
+        f"the Hodges-Lehmann median change with the {level} confidence interval that inverts "
+        "the Wilcoxon signed-rank test"
     )
     if "Wilcoxon signed-rank" not in tests:
         return mean
     if "paired t" not in tests:
         return median
-    return f"{median} where the Wilcoxon test was used, {mean} where the paired t test was,"
+    return f"{median} (outcomes tested by it) or {mean} (outcomes tested by the paired t test)"
 
 
 def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
@@ -69,8 +70,8 @@ def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
         "the "
         f"{plan.post_label} assessment. Patients with both values were analysed (complete-case "
         f"analysis); the patient flow and missing data are given per outcome in the eTables. "
-        f"Changes are after minus before and are summarised {_change_summary(tests)} with its "
-        f"{plan.conf_level:.0%} confidence interval. "
+        "Changes are after minus before and are summarised as "
+        f"{_change_summary(tests, f'{plan.conf_level:.0%}')}. "
         + (
             f"Differences were tested with the {_list(tests)} test{'s' if len(tests) > 1 else ''} "
             f"(two-sided, α = {plan.alpha:g}); P values are reported to AMA style."

@@ -215,6 +215,7 @@ def change_columns(
             )
         ]
         columns[f"Median change (Hodges-Lehmann, {ci})"] = cells
+        lowered = [m and not ok for m, ok in zip(median, shown)]
         notes.append(
             "median change: the Hodges-Lehmann estimate (the median of the averages of every "
             f"pair of patients' changes) with the {level} CI that inverts the Wilcoxon "
@@ -229,7 +230,14 @@ def change_columns(
         )
     else:
         text = notes[0][0].upper() + notes[0][1:] + ", the estimate that goes with the test of P."
-    return columns, [text]
+    texts = [text]
+    if "median" in kinds and any(lowered):
+        texts.append(
+            f"NA limits of a median change: with so few non-zero changes the {level} "
+            "Hodges-Lehmann CI cannot be achieved (R's wilcox.test would give one at a lower "
+            "level)."
+        )
+    return columns, texts
 
 
 def _with_ci(frame: pd.DataFrame, column: str, digits: int, style: JournalStyle) -> list[str]:
@@ -465,7 +473,9 @@ def table_3_ancova(
         note = next((n for n in rows["note"] if not is_missing(n) and n), "")
         if differences.empty:
             levels = str(test["levels"].iloc[0]) if len(test) else ""
-            cells.append([label, subgroup, levels, "", NOT_ESTIMABLE, p])
+            n_text = count(int(test["n_total"].iloc[0])) if len(test) else ""
+            p = "" if p == style.missing else p
+            cells.append([label, subgroup, levels, n_text, NOT_ESTIMABLE, p])
             notes.append(f"{label}, {subgroup}: {note or 'fewer than 2 levels to compare'}.")
             continue
         reference = str(differences["levels"].iloc[0]).split(" | ")[1]
