@@ -75,22 +75,26 @@ def table_1(
         if first["kind"] == "continuous":
             stat = first["statistic"]
             suffix = f", {style.mean_sd_label if stat == 'mean_sd' else style.median_iqr_label}"
-            digits = 0 if variable == "age" else 1
+            # The data's precision: medians, quartiles and ranges at the recorded decimals,
+            # means and SDs at one more (baseline.recorded_decimals).
+            digits = _recorded_digits(first, variable)
             values = {}
             for r in rows.itertuples():
                 if r.n == 0:
                     values[r.group] = style.missing
                 elif stat == "mean_sd":
-                    values[r.group] = style.mean_sd(r.mean, r.sd, digits)
+                    values[r.group] = style.mean_sd(r.mean, r.sd, digits + 1)
                 else:
                     values[r.group] = style.median_iqr(r.median, r.q1, r.q3, digits)
             add(first["label"] + suffix, 0, values, p)
             if variable == FOLLOW_UP.name and (rows["n"] > 0).any():  # no range of no follow-up
+                # As the index study reports follow-up: mean (range), beside the median [IQR].
                 add(
-                    "Range",
+                    "Mean (range)",
                     1,
                     {
-                        r.group: style.value_range(r.minimum, r.maximum, 1)
+                        r.group: f"{style.number(r.mean, digits)} "
+                        f"({style.value_range(r.minimum, r.maximum, digits)})"
                         for r in rows.itertuples()
                         if r.n
                     },
@@ -119,6 +123,8 @@ def table_1(
         f"sample skewness is at most 1, otherwise as {style.median_iqr_label} (quartiles by "
         "linear interpolation). Percentages are of the patients with a recorded value; missing "
         "values are counted separately.",
+        "Decimals follow the data's precision: medians, quartiles and ranges are given to the "
+        "decimals the values are recorded with, means and SDs to one more.",
     ]
     top = tidy.drop_duplicates(["variable", "group"])
     top = top[(top["group"] == OVERALL) & (top["top_coded"] > 0)]
@@ -131,7 +137,8 @@ def table_1(
     if FOLLOW_UP.name in set(tidy["variable"]):
         footnotes.append(
             "Follow-up: days from surgery to the last postoperative visit, "
-            f"divided by {DAYS_PER_MONTH} days per month."
+            f"divided by {DAYS_PER_MONTH} days per month, to one decimal; given as "
+            f"{style.median_iqr_label} and as mean (range)."
         )
     if with_p:
         tested = tidy.drop_duplicates("variable")
@@ -151,6 +158,15 @@ def table_1(
         f" overall and by {by_label}" if by_label else ""
     )
     return Table(title, body, tuple(footnotes), tuple(indent))
+
+
+def _recorded_digits(first, variable: str) -> int:
+    """The recorded decimals of a continuous Table 1 variable (the tidy ``decimals`` column;
+    results without it: age whole, others one decimal, as before)."""
+    decimals = first.get("decimals") if hasattr(first, "get") else None
+    if decimals is None or is_missing(decimals):
+        return 0 if variable == "age" else 1
+    return int(decimals)
 
 
 # --------------------------------------------------------------------------- Table 2
@@ -789,12 +805,10 @@ RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES)
 
 
 def table_1_grouping(study, subjects: pd.DataFrame) -> str:
-    """The Table 1 column grouping: the plan's first categorical subgroup, else etiology, else
-    none."""
-    for subgroup in getattr(study.analysis, "subgroups", ()):
-        if not getattr(subgroup, "split", "") and subgroup.column in subjects:
-            return subgroup.column
-    return "etiology" if "etiology" in subjects else ""
+    """The Table 1 column grouping: the spec's ``[tables] table_1_by`` when the subjects have
+    that column, else none (a single-arm cohort: the Overall column alone, no P values)."""
+    by = getattr(study, "table_1_by", "")
+    return by if by and by in subjects else ""
 
 
 def publication_tables(

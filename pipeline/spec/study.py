@@ -223,6 +223,8 @@ class Study:
     free_text: tuple[tuple[str, str], ...] = ()
     # Subgroup levels with fewer patients are pooled or suppressed in every output.
     min_cell: int = schema.MIN_CELL
+    # [tables] table_1_by: the subjects column whose levels are Table 1's columns ("": none).
+    table_1_by: str = ""
     # The analysis table as the spec wrote it: run overrides are applied to it and checked again.
     analysis_spec: Any = None
 
@@ -339,6 +341,7 @@ def load_study(folder: Path) -> Study:
         free_text=free_text,
         min_cell=spec.identifiers.min_cell,
         analysis_spec=spec.analysis,
+        table_1_by=_table_1_by(path, spec.tables.table_1_by, subject_columns, free_text),
     )
     files = [("subjects.file", study.subjects_file), ("visits.file", study.visits_file)]
     if study.redcap:
@@ -391,6 +394,25 @@ def _redcap(path: Path, spec: schema.SpecFile) -> RedcapSource | None:
     return RedcapSource(
         spec.redcap.dictionary, spec.redcap.subjects_event, spec.redcap.repeat_instrument, events
     )
+
+
+def _table_1_by(path: Path, column: str, subject_columns, free_text) -> str:
+    """``[tables] table_1_by``: a subjects column that is read and is not free text."""
+    if column and column not in subject_columns:
+        raise _fail(
+            path,
+            "tables.table_1_by",
+            f"names '{column}', which is not in [subjects] columns; add it there or choose one "
+            "of them.",
+        )
+    if column in dict(free_text):
+        raise _fail(
+            path,
+            "tables.table_1_by",
+            f"names '{column}', a free-text column, which is never reported; choose a column "
+            "of categories.",
+        )
+    return column
 
 
 def _read_options(table: schema.ReadSettings, redcap: bool) -> ReadOptions:
