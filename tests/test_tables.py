@@ -517,3 +517,71 @@ def test_report_keeps_table_3_parts_in_order():
         "Table 10",
         "eTable 1",
     ]
+
+
+# --------------------------------------------------------------------------- Table 1 layout
+
+
+def test_table_1_single_arm_has_one_column_and_no_p():
+    tidy = baseline.baseline_characteristics(SUBJECTS, baseline.follow_up_months(VISITS))
+    table = tables.table_1(tidy, {"Overall": 5})
+    assert list(table.body.columns) == ["Characteristic", "Overall (n = 5)"]
+    assert table.title == "Table 1. Baseline characteristics"
+    assert not any("P values" in n for n in table.footnotes)
+
+
+def test_table_1_decimals_follow_the_recorded_precision():
+    # Time since onset recorded to 2 decimals: skewness 0.60 (<= 1) -> mean ± SD at 3 decimals.
+    # R: m <- c(12.5, 30, 7.25, 18, 40.75); mean(m) = 21.7, sd(m) = 13.591587.
+    subjects = SUBJECTS.assign(months_since_onset=["12.5", "30", "7.25", "18", "40.75"])
+    tidy = baseline.baseline_characteristics(subjects, baseline.follow_up_months(VISITS))
+    body = tables.table_1(tidy, {"Overall": 5}).body.set_index("Characteristic")
+    assert body.loc["Time since onset, mo, mean ± SD", "Overall (n = 5)"] == "21.700 ± 13.592"
+    # Integer ages ("90+" counted as 90): median [IQR] without decimals; integer branch counts:
+    # mean ± SD to one decimal.
+    assert body.loc["Age, y, median [IQR]", "Overall (n = 5)"] == "50 [40-60]"
+    assert body.loc["Branches transected, No., mean ± SD", "Overall (n = 5)"] == "7.0 ± 1.6"
+    assert baseline.recorded_decimals(pd.Series(["55", "90+", "", None])) == 0
+    assert baseline.recorded_decimals(pd.Series(["1.23456", "2"])) == baseline.MAX_DECIMALS
+
+
+def test_table_1_follow_up_as_the_index_study_reports_it():
+    # Last postoperative days 365, 180, 730, 90 (S5 none) / 30.4375. R: d <- c(365, 180, 730,
+    # 90) / 30.4375; median 8.952772, quantile(d, c(.25, .75)) 5.174538 14.989733, mean
+    # 11.211499, range 2.956879 to 23.983573.
+    tidy = baseline.baseline_characteristics(SUBJECTS, baseline.follow_up_months(VISITS))
+    table = tables.table_1(tidy, {"Overall": 5})
+    body = table.body.set_index("Characteristic")
+    assert body.loc["Follow-up, mo, median [IQR]", "Overall (n = 5)"] == "9.0 [5.2-15.0]"
+    assert body.loc["Mean (range)", "Overall (n = 5)"] == "11.2 (3.0-24.0)"
+    assert any("mean (range)" in n for n in table.footnotes)
+
+
+def _demo_spec_with(tmp_path, extra: str):
+    import shutil
+
+    from pipeline import paths
+
+    demo = paths.RAW_DATA_DIR / "demo"
+    folder = tmp_path / "demo"
+    folder.mkdir(parents=True)
+    for name in ("patients.csv", "visits.csv"):
+        shutil.copy(demo / name, folder / name)
+    spec = (demo / "study.toml").read_text(encoding="utf-8")
+    (folder / "study.toml").write_text(spec + "\n" + extra, encoding="utf-8")
+    return folder
+
+
+def test_table_1_by_is_a_spec_choice(tmp_path):
+    from pipeline.spec.study import SpecError, load_study
+
+    subjects = pd.DataFrame({"subject": ["S1"], "etiology": ["trauma"], "side": ["left"]})
+    study = load_study(_demo_spec_with(tmp_path / "none", ""))
+    assert study.table_1_by == "" and tables.table_1_grouping(study, subjects) == ""
+    study = load_study(_demo_spec_with(tmp_path / "by", '[tables]\ntable_1_by = "etiology"\n'))
+    assert study.table_1_by == "etiology"
+    assert tables.table_1_grouping(study, subjects) == "etiology"
+    with pytest.raises(SpecError, match="tables.table_1_by' names 'shoe_size'"):
+        load_study(_demo_spec_with(tmp_path / "bad", '[tables]\ntable_1_by = "shoe_size"\n'))
+    with pytest.raises(SpecError, match="table_1_b"):
+        load_study(_demo_spec_with(tmp_path / "typo", '[tables]\ntable_1_b = "etiology"\n'))
