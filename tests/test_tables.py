@@ -585,3 +585,33 @@ def test_table_1_by_is_a_spec_choice(tmp_path):
         load_study(_demo_spec_with(tmp_path / "bad", '[tables]\ntable_1_by = "shoe_size"\n'))
     with pytest.raises(SpecError, match="table_1_b"):
         load_study(_demo_spec_with(tmp_path / "typo", '[tables]\ntable_1_b = "etiology"\n'))
+
+
+def test_table_1_rows_name_no_small_subgroup_level():
+    from types import SimpleNamespace
+
+    from pipeline.spec.study import Subgroup
+
+    study = SimpleNamespace(
+        analysis=SimpleNamespace(
+            subgroups=(Subgroup("etiology", "etiology"), Subgroup("botox", "prior_botox"))
+        ),
+        min_cell=3,
+    )
+    # bells_palsy 3 patients (kept), trauma 2 (under 3): shown as one row of small levels.
+    out = tables.small_subgroup_levels_together(SUBJECTS, study)
+    assert out["etiology"].tolist() == [
+        "bells_palsy",
+        "bells_palsy",
+        "Levels of fewer than 3 patients each",
+        "Levels of fewer than 3 patients each",
+        "bells_palsy",
+    ]
+    # 0/1 columns and Table 1's column grouping are left alone.
+    assert out["prior_botox"].tolist() == SUBJECTS["prior_botox"].tolist()
+    same = tables.small_subgroup_levels_together(SUBJECTS, study, exclude="etiology")
+    assert same["etiology"].tolist() == SUBJECTS["etiology"].tolist()
+    tidy = baseline.baseline_characteristics(out)
+    body = tables.table_1(tidy, {"Overall": 5}).body.set_index("Characteristic")
+    assert body.loc["Levels of fewer than 3 patients each", "Overall (n = 5)"] == "2 (40)"
+    assert "Trauma" not in body.index

@@ -804,6 +804,32 @@ OPTIONAL_TABLES = (
 RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES)
 
 
+def small_levels_label(min_cell: int) -> str:
+    """Table 1's row for a subgroup's levels of fewer than ``min_cell`` patients, together."""
+    return f"Levels of fewer than {min_cell} patients each"
+
+
+def small_subgroup_levels_together(subjects: pd.DataFrame, study, exclude: str = ""):
+    """The subjects with the small levels of every planned categorical subgroup's column shown
+    as one level (:func:`small_levels_label`), so Table 1's rows name no level of fewer than
+    ``min_cell`` patients (:mod:`pipeline.statistics.small_cells`); the patients stay counted.
+    Columns of 0/1 values and ``exclude`` (Table 1's column grouping) are left as they are."""
+    out = subjects
+    for g in getattr(study.analysis, "subgroups", ()):
+        column = g.column
+        if g.split or column == exclude or column not in subjects:
+            continue
+        values = subjects[column].astype("string").str.strip().replace("", pd.NA)
+        counts = values.value_counts()
+        if set(counts.index) <= {"0", "1"}:
+            continue
+        small = counts.index[counts < study.min_cell]
+        if len(small):
+            together = values.where(~values.isin(small), small_levels_label(study.min_cell))
+            out = out.assign(**{column: together})
+    return out
+
+
 def table_1_grouping(study, subjects: pd.DataFrame) -> str:
     """The Table 1 column grouping: the spec's ``[tables] table_1_by`` when the subjects have
     that column, else none (a single-arm cohort: the Overall column alone, no P values)."""
@@ -881,7 +907,9 @@ def publication_tables(
                 )
             }
         )
-    tidy = baseline_characteristics(grouped, follow_up, by=by or None)
+    tidy = baseline_characteristics(
+        small_subgroup_levels_together(grouped, study, exclude=by), follow_up, by=by or None
+    )
     known = {v.name: v for v in BASELINE_VARIABLES}
     sizes = {OVERALL: len(subjects)}
     if by:
