@@ -108,11 +108,17 @@ def methods_text(study, results: pd.DataFrame, provenance: dict) -> list[str]:
             "outcome "
             "was not reported for that outcome."
         )
+    by = getattr(study, "table_1_by", "")
     paragraphs.append(
         "Baseline characteristics are given as mean ± SD when the absolute skewness is at most 1, "
-        "otherwise as median [IQR], and categorical characteristics as No. (%); group comparisons "
-        "use one-way analysis of variance or the Kruskal-Wallis test, and the Pearson χ2 test "
-        "(Fisher exact test for 2 × 2 tables, or a Monte Carlo P with small expected counts)."
+        "otherwise as median [IQR], and categorical characteristics as No. (%)"
+        + (
+            f"; comparisons between the {by.replace('_', ' ')} groups "
+            "use one-way analysis of variance or the Kruskal-Wallis test, and the Pearson χ2 test "
+            "(Fisher exact test for 2 × 2 tables, or a Monte Carlo P with small expected counts)."
+            if by
+            else "."
+        )
     )
     paragraphs.append(
         "As a sensitivity analysis that uses every observed value, the mean at each visit was "
