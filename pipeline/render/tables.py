@@ -800,6 +800,8 @@ OPTIONAL_TABLES = (
         "",
     ),
 )
+# The first two (Table 3 and its continuation) are built by table_3_subgroups and
+# table_3_ancova; their entries name the warehouse tables and files.
 #: The warehouse tables :func:`publication_tables` takes as ``results`` when they exist.
 RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES)
 

@@ -857,7 +857,9 @@ def hodges_lehmann(pre, post, conf_level: float = 0.95, *, distinct=None) -> Hod
         low, high = root(_qnorm(alpha / 2, False)), root(_qnorm(alpha / 2))
     else:
         low = high = float(np.median(x))
-    return HodgesLehmannResult(est, low, high, level, _level_note(level, conf_level, n))
+    return HodgesLehmannResult(
+        float(est), float(low), float(high), level, _level_note(level, conf_level, n)
+    )
 
 
 def _level_note(level: float, conf_level: float, n: int) -> str:
