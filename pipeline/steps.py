@@ -187,7 +187,7 @@ def compare_subgroups(
     ANOVA, Welch ANOVA, Kruskal-Wallis, ANCOVA post ~ pre + covariates + group):
     ``<study>.between_groups`` and ``tables/between_groups.csv``. ``pairs`` is the study's
     pairs table if the caller has already read it (in table order)."""
-    from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_groupings
+    from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_groupings, largest_level
     from pipeline.statistics.subgroups import numeric_covariates
 
     plan = study.analysis
@@ -212,13 +212,16 @@ def compare_subgroups(
         )
         # A subject of the pairs missing from the subjects table has no covariates.
         baseline = baseline.set_index("subject").reindex(subjects).reset_index(drop=True)
-    level_codes = {}
+    level_codes, references = {}, {}
     for g in plan.subgroups:
         level_of = (
             levels[levels["subgroup"] == g.name].set_index("subject")["group"].reindex(subjects)
         )
         subject_level, labels = pd.factorize(level_of)
         level_codes[g.name] = (subject_level[codes], list(labels))
+        # The ANCOVA compares every level with the subgroup's largest (among the patients with
+        # pairs), the same level for every outcome.
+        references[g.name] = largest_level(subject_level, list(labels))
     pre, post = pairs["pre_value"].to_numpy(float), pairs["post_value"].to_numpy(float)
     rows = []
     # The pairs of each outcome in table order (as the tests have always summed them); outcomes
@@ -236,6 +239,7 @@ def compare_subgroups(
             },
             baseline.iloc[codes[rows_of]] if covariates else None,
             plan.conf_level,
+            references,
         )
         res.insert(0, "score", score)
         res.insert(0, "outcome", outcome)

@@ -183,7 +183,9 @@ def _nothing_analysed(capsys, study: Path, tmp_path: Path) -> Path:
     assert "note: nothing to analyse" in out
     body, notes = _table_2(reports)
     assert body["n pairs"].tolist() == ["0"] * len(body) and len(body) >= 1
-    assert (body["Change (95% CI)"] == "not estimable").all() and (body["P"] == "—").all()
+    assert (body["Median change (Hodges-Lehmann, 95% CI)"] == "not estimable").all() and (
+        body["P"] == "—"
+    ).all()
     assert any(
         "not estimable (—), no patient has both a before and an after value" in n for n in notes
     )
@@ -208,8 +210,12 @@ def test_one_subject_study_runs_to_the_end(tmp_path, capsys):
     body, notes = _table_2(reports)
     assert body["n pairs"].tolist() == ["1", "0"]
     observer, surgeon = body.iloc[0], body.iloc[1]
-    assert observer["Change (95% CI)"] == "-2.0 (NA to NA)"
-    assert (surgeon["Before, mean ± SD"], surgeon["Change (95% CI)"], surgeon["P"]) == (
+    assert observer["Median change (Hodges-Lehmann, 95% CI)"] == "-2.0 (NA to NA)"
+    assert (
+        surgeon["Before, mean ± SD"],
+        surgeon["Median change (Hodges-Lehmann, 95% CI)"],
+        surgeon["P"],
+    ) == (
         "—",
         "not estimable",
         "—",
@@ -343,7 +349,7 @@ def test_table_2_of_an_outcome_without_pairs_beside_one_with():
     )
     table = tables.table_2(results, outcomes, conf_level=0.95)
     assert table.body["P"].tolist() == [".04", "—"]
-    assert table.body["Change (95% CI)"].tolist() == ["1.0 (0.2 to 1.8)", "not estimable"]
+    assert table.body["Mean change (95% CI)"].tolist() == ["1.0 (0.2 to 1.8)", "not estimable"]
     assert "P values are two-sided, from the paired t test on the paired values." in table.footnotes
     empty = tables.table_2(results.iloc[:0], outcomes, conf_level=0.95)
     assert empty.body.empty and list(empty.body.columns) == list(table.body.columns)

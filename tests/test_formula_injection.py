@@ -314,6 +314,7 @@ E2E_SPEC = study_toml(
         },
         "analysis": {"subgroups": [{"name": "arm", "column": "arm"}]},
         "identifiers": {"min_cell": 3},
+        "tables": {"table_1_by": "arm"},
     }
 )
 E2E_PATIENTS = """

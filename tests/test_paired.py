@@ -248,6 +248,11 @@ def test_paired_tests_table():
     assert row["p_t"] == approx(exp["p_t"]) and row["ci_low"] == approx(exp["ci_low"])
     assert row["wilcoxon_method"] == "normal approximation with continuity correction"
     assert row["note"] == ""
+    # The Hodges-Lehmann interval beside the Wilcoxon P (hodges_lehmann_ci.R: sleep at 0.95).
+    hl = HL_EXPECTED[(HL_EXPECTED["dataset"] == "sleep") & (HL_EXPECTED["conf_level"] == 0.95)]
+    assert row["hl_ci_low"] == hl_approx(hl["ci_low"].item())
+    assert row["hl_ci_high"] == hl_approx(hl["ci_high"].item())
+    assert row["hl_conf_level"] == 0.95
     assert out.iloc[1]["wilcoxon_method"] == "exact"
     assert "fewer than 2 pairs" in out.iloc[3]["note"]
     assert "no complete pairs" in out.iloc[4]["note"] and math.isnan(out.iloc[4]["p_used"])
@@ -296,8 +301,96 @@ def test_hodges_lehmann_matches_r(dataset):
     # R: wilcox.test(post, pre, paired = TRUE, conf.int = TRUE)$estimate; in the normal
     # branch this is uniroot's answer, reproduced step for step.
     pre, post, exp = dataset
-    est, note = hodges_lehmann(pre, post)
-    assert est == approx(exp["hodges_lehmann"]) and note == ""
+    assert hodges_lehmann(pre, post).estimate == approx(exp["hodges_lehmann"])
+
+
+# The interval: tests/fixtures/r/hodges_lehmann_ci.R (R 4.2.2) on the datasets above and its
+# own (tiny exact samples, ties and zeros, graded scores of 3000 pairs, 400 continuous pairs,
+# levels 0.90 / 0.95 / 0.99).
+HL_INPUTS = pd.concat(
+    [
+        INPUTS,
+        pd.read_csv(FIXTURES / "hodges_lehmann_ci_inputs.csv", float_precision="round_trip"),
+    ],
+    ignore_index=True,
+)
+HL_EXPECTED = pd.read_csv(FIXTURES / "hodges_lehmann_ci_expected.csv", float_precision="round_trip")
+
+
+def hl_approx(x):
+    # The limits are R's exact order statistics or R's uniroot(tol = 1e-4) answer; the search is
+    # repeated step for step with R's own qnorm, so the two agree to the last bit (0 difference
+    # seen; the margin allows libm's log and sqrt elsewhere). A search taking another path would
+    # stop elsewhere within the 1e-4 tolerance and fail this.
+    return pytest.approx(x, rel=1e-12, abs=1e-11, nan_ok=True)
+
+
+@pytest.mark.parametrize(
+    "case", list(HL_EXPECTED.itertuples(index=False)), ids=lambda c: f"{c.dataset}-{c.conf_level}"
+)
+def test_hodges_lehmann_interval_matches_r(case):
+    d = HL_INPUTS[HL_INPUTS["dataset"] == case.dataset]
+    pre, post = d["pre"].to_numpy(), d["post"].to_numpy()
+    assert ((post - pre) != 0).sum() == case.n_nonzero
+    res = hodges_lehmann(pre, post, case.conf_level)
+    assert res.estimate == hl_approx(case.estimate)
+    assert res.ci_low == hl_approx(case.ci_low) and res.ci_high == hl_approx(case.ci_high)
+    # The level R attaches to the interval, lowered when the requested one is not achievable.
+    assert res.conf_level == pytest.approx(case.achieved_conf_level, abs=1e-15)
+    # A lowered level (or no interval) is explained in the note.
+    assert bool(res.note) == (case.achieved_conf_level < case.conf_level)
+
+
+def test_hodges_lehmann_fixtures_cover_the_cases():
+    cases = HL_EXPECTED.set_index(["dataset", "conf_level"])
+    exact = cases[cases["exact"]]
+    normal = cases[~cases["exact"]]
+    # Exact with and without a lowered level; normal approximation with ties/zeros, with n >= 50
+    # and no ties, and registry-sized.
+    assert (exact["achieved_conf_level"] < 0.9).any() and (exact["n_nonzero"] >= 25).any()
+    assert (normal["n_nonzero"] < 50).any() and (normal["n_nonzero"] >= 400).any()
+    assert (normal["achieved_conf_level"] == 0).any()  # alpha doubled to 1: a single point
+    assert set(HL_EXPECTED["conf_level"].round(2)) == {0.9, 0.95, 0.99}
+
+
+def test_qsignrank_matches_r():
+    from pipeline.statistics.paired import _qsignrank, _signrank_counts
+
+    # R: qsignrank(p, n) and psignrank(max(q, 1) - 1, n), tests/fixtures/r/hodges_lehmann_ci.R.
+    exp = pd.read_csv(FIXTURES / "qsignrank_expected.csv", float_precision="round_trip")
+    for r in exp.itertuples():
+        assert _qsignrank(r.p, r.n) == r.q
+        below = sum(_signrank_counts(r.n)[: max(r.q, 1)]) / 2.0**r.n
+        assert below == pytest.approx(r.cdf_below, rel=1e-14)
+
+
+def test_qnorm_is_rs_bit_for_bit():
+    from scipy import stats
+
+    from pipeline.statistics.paired import _qnorm
+
+    # R 4.2.2 qnorm(p, lower.tail = ...) at 17 digits (hodges_lehmann_ci.R): the interval's
+    # root search depends on the quantile's last bits, so equality, not approx.
+    exp = pd.read_csv(FIXTURES / "qnorm_expected.csv", float_precision="round_trip")
+    assert len(exp) > 300
+    for r in exp.itertuples():
+        assert _qnorm(r.p, r.lower_tail) == r.q, (r.p, r.lower_tail)
+        scipy = stats.norm.ppf(r.p) if r.lower_tail else stats.norm.isf(r.p)
+        assert _qnorm(r.p, r.lower_tail) == pytest.approx(scipy, rel=1e-14, abs=1e-15)
+
+
+def test_hodges_lehmann_hand_worked():
+    # Exact case, differences 1, 2, 4, 8, 16, 32 (n = 6, no ties): the 21 Walsh averages sorted
+    # are 1, 1.5, 2, 2.5, 3, 4, 4.5, 5, 6, 8, 8.5, 9, 10, 12, 16, 16.5, 17, 18, 20, 24, 32; the
+    # median is the 11th, 8.5. P(V <= 0) = 1/64 < 0.025 <= P(V <= 1) = 2/64, so qsignrank(0.025,
+    # 6) = 1 and the interval runs from the 1st to the 21st: the smallest and largest average, a
+    # 1 - 2/64 = 96.9% interval (Hollander et al. 2014, section 3.3), level 0.95 kept.
+    d = np.array([1.0, 2, 4, 8, 16, 32])
+    res = hodges_lehmann(np.zeros(6), d)
+    assert (res.estimate, res.ci_low, res.ci_high, res.conf_level) == (8.5, 1.0, 32.0, 0.95)
+    # 90%: P(V <= 2) = 3/64 < 0.05 <= P(V <= 3) = 5/64, q = 3: the 3rd and 19th averages.
+    res = hodges_lehmann(np.zeros(6), d, 0.90)
+    assert (res.ci_low, res.ci_high) == (2.0, 20.0)
 
 
 def test_effect_sizes_match_r(dataset):
@@ -341,9 +434,15 @@ def test_degenerate_effect_sizes_are_explained():
     # Hodges-Lehmann: all zero -> NaN with a note; equal non-zero differences with a zero
     # -> R's midrange (wilcox.test(c(1, 2, 3), c(0, 1, 3), paired = TRUE, conf.int = TRUE)
     # gives midrange 1).
-    assert math.isnan(hodges_lehmann([1, 2], [1, 2])[0])
-    est, note = hodges_lehmann([0, 1, 3], [1, 2, 3])
-    assert est == 1.0 and "midrange" in note
+    zero = hodges_lehmann([1, 2], [1, 2])
+    assert (
+        math.isnan(zero.estimate)
+        and math.isnan(zero.ci_low)
+        and "all differences zero" in zero.note
+    )
+    mid = hodges_lehmann([0, 1, 3], [1, 2, 3])
+    assert mid.estimate == 1.0 and "midrange" in mid.note
+    assert math.isnan(mid.ci_low) and math.isnan(mid.ci_high) and mid.conf_level == 0
     assert shapiro_wilk([1, 2])[2].startswith("fewer than 3")
     assert shapiro_wilk([1, 1, 1, 1])[2].startswith("all differences identical")
     assert sign_test([1, 2], [1, 2]) == (0, 0, 1.0)

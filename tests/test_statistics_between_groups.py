@@ -3,6 +3,7 @@ wilcox.test, oneway.test, kruskal.test, anova(lm) on ToothGrowth, InsectSprays, 
 MASS::anorexia)."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,9 +84,60 @@ def test_ancova_matches_r():
     res = ancova(an)
     for k, v in expected("anorexia_ancova").items():
         assert res[k] == r6(v), k
+    # Two levels: the difference FT minus Cont (Cont, the larger, is the reference) is R's
+    # -(Cont minus FT).
     res = ancova(an[an["group_level"] != "CBT"])
-    for k, v in expected("anorexia_ancova_cont_ft").items():
-        assert res[k] == r6(v), k
+    exp = expected("anorexia_ancova_cont_ft")
+    for k in ("statistic", "df2", "p"):
+        assert res[k] == r6(exp[k]), k
+    (ft,) = res["differences"]
+    assert (res["reference"], ft["level"]) == ("Cont", "FT")
+    assert (ft["estimate"], ft["ci_low"], ft["ci_high"]) == (
+        r6(-exp["estimate"]),
+        r6(-exp["ci_high"]),
+        r6(-exp["ci_low"]),
+    )
+
+
+# tests/fixtures/r/ancova_levels.R (R 4.2.2): lm(post ~ pre [+ months] + relevel(group, ref)),
+# confint, summary and anova(reduced, full) = drop1(full, test = "F"). 1e-9: least squares by
+# another factorisation (R's QR, lstsq's SVD) agrees to ~1e-12 on these well-conditioned designs.
+ANCOVA_INPUTS = pd.read_csv(
+    Path(__file__).parent / "fixtures" / "r" / "ancova_levels_inputs.csv",
+    float_precision="round_trip",
+)
+ANCOVA_EXPECTED = pd.read_csv(
+    Path(__file__).parent / "fixtures" / "r" / "ancova_levels_expected.csv",
+    float_precision="round_trip",
+    keep_default_na=False,
+)
+
+
+@pytest.mark.parametrize("case", sorted(set(ANCOVA_EXPECTED["case"])))
+def test_ancova_levels_match_r(case):
+    exp = ANCOVA_EXPECTED[ANCOVA_EXPECTED["case"] == case]
+    first = exp.iloc[0]
+    data = ANCOVA_INPUTS[ANCOVA_INPUTS["dataset"] == first["dataset"]].rename(
+        columns={"pre": "pre_value", "post": "post_value", "group": "group_level"}
+    )
+    covariates = tuple(first["covariates"].split())
+    # The fixture's references: the largest level (the default) and a small one (given).
+    reference = None if case.endswith(("largest", "largest_90")) else first["reference"]
+    res = ancova(data, covariates, float(first["conf_level"]), reference)
+    assert res["reference"] == first["reference"]
+    assert (res["statistic"], res["df1"], res["df2"], res["p"]) == (
+        lib(float(first["f"])),
+        first["df1"],
+        first["df2"],
+        lib(float(first["f_p"])),
+    )
+    got = {d["level"]: d for d in res["differences"]}
+    assert sorted(got) == sorted(exp["term"])
+    for r in exp.itertuples():
+        d = got[r.term]
+        assert d["n"] == r.n
+        for k in ("estimate", "ci_low", "ci_high", "t", "p"):
+            assert d[k] == lib(float(getattr(r, k))), (r.term, k)
 
 
 def test_compare_change_table_and_degenerate_groups():
@@ -101,8 +153,12 @@ def test_compare_change_table_and_degenerate_groups():
         "Welch ANOVA",
         "Kruskal-Wallis",
         "ANCOVA",
+        "ANCOVA difference",
     ]
     assert out.iloc[0]["levels"] == "Cont | FT" and out.iloc[0]["n"] == "26 | 17"
+    # FT against Cont, the larger level.
+    assert out.iloc[-1]["levels"] == "FT | Cont" and out.iloc[-1]["n"] == "17 | 26"
+    assert math.isnan(out.iloc[-2]["estimate"])  # the F test's row holds no estimate
     # A group of one: every test either gives a number or says why not.
     tiny = pd.DataFrame(
         {
@@ -214,7 +270,18 @@ def test_compare_groupings_same_numbers_as_each_test_alone():
             assert got.loc[test, "p"] == res["p"] or len(levels) < 2, test
         an = ancova(s.rename(columns={g: "group_level"}), covariates)
         assert got.loc["ANCOVA", "statistic"] == an["statistic"] or len(levels) < 2
-        assert got.loc["ANCOVA", "estimate"] == an["estimate"] or math.isnan(an["estimate"])
+        # One difference row per level but the reference, the same numbers as ancova's.
+        rows = sub[sub["test"] == "ANCOVA difference"]
+        assert len(rows) == len(an["differences"]) == max(len(an["n"]) - 1, 0)
+        for row, diff in zip(rows.itertuples(), an["differences"]):
+            assert row.levels == f"{diff['level']} | {an['reference']}"
+            assert row.n == f"{diff['n']} | {an['n'][an['reference']]}"
+            assert (row.estimate, row.ci_low, row.ci_high, row.p) == (
+                diff["estimate"],
+                diff["ci_low"],
+                diff["ci_high"],
+                diff["p"],
+            )
     only = out[out["subgroup"] == "only"]
     assert (only["note"] != "").all() and only["p"].isna().all()
     assert (
@@ -338,6 +405,7 @@ def test_several_group_tests_are_scipys_and_statsmodels():
 
 
 def test_ancova_is_statsmodels_ols():
+    import statsmodels.formula.api as smf
     from statsmodels.regression.linear_model import OLS
 
     for _, _, frame in _samples():
@@ -357,10 +425,17 @@ def test_ancova_is_statsmodels_ols():
             df1,
             full.df_resid,
         )
-        if len(levels) == 2:
-            low, high = full.conf_int(alpha=0.05)[-1]
-            assert (ours["estimate"], ours["ci_low"], ours["ci_high"]) == (
-                lib(-full.params[-1]),
-                lib(-high),
-                lib(-low),
+        # The differences are the coefficients of the formula interface's treatment coding
+        # against the reference ancova chose (the largest level).
+        ref = ours["reference"]
+        fit = smf.ols(f"post ~ pre + C(group, Treatment(reference='{ref}'))", frame).fit()
+        ci = fit.conf_int(alpha=0.05)
+        for d in ours["differences"]:
+            term = f"C(group, Treatment(reference='{ref}'))[T.{d['level']}]"
+            assert (d["estimate"], d["ci_low"], d["ci_high"], d["t"], d["p"]) == (
+                lib(fit.params[term]),
+                lib(ci.loc[term, 0]),
+                lib(ci.loc[term, 1]),
+                lib(fit.tvalues[term]),
+                lib(fit.pvalues[term]),
             )

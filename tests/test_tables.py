@@ -225,6 +225,60 @@ def test_table_2_adds_adjusted_p_and_effect_size_when_present():
     assert "Adjusted P" not in plain.body and "Rank-biserial r" not in plain.body
 
 
+# Hodges-Lehmann columns as paired_tests gives them (numbers made up for the rendering rules).
+WITH_HL = RESULTS.assign(
+    hodges_lehmann=[-1.0000213, 9.5],
+    hl_ci_low=[-1.4999831, 1.25],
+    hl_ci_high=[-0.9999712, 17.75],
+    hl_conf_level=[0.95, 0.95],
+)
+
+
+def test_table_2_change_is_the_estimate_of_the_test():
+    # Wilcoxon rows: the Hodges-Lehmann median change and its CI, not the t-based mean change.
+    table = tables.table_2(WITH_HL, OUTCOMES, conf_level=0.95)
+    heading = "Median change (Hodges-Lehmann, 95% CI)"
+    assert table.body[heading].tolist() == ["-1.0 (-1.5 to -1.0)", "9.5 (1.3 to 17.8)"]
+    assert not any("Mean change" in c for c in table.body.columns)
+    assert any(n.startswith("Median change: the Hodges-Lehmann estimate") for n in table.footnotes)
+    assert not any("t-based" in n for n in table.footnotes)
+    # Paired t rows: the mean change.
+    t_rows = WITH_HL.assign(test_used="paired t")
+    table = tables.table_2(t_rows, OUTCOMES, conf_level=0.95)
+    assert table.body["Mean change (95% CI)"].tolist() == [
+        "-1.0 (-1.5 to -0.5)",
+        "10.0 (2.0 to 18.0)",
+    ]
+    assert not any("Hodges" in c for c in table.body.columns)
+    assert any("t-based 95% CI" in n for n in table.footnotes)
+    # Mixed: two columns, each row in the column of its test, a footnote saying so.
+    mixed = WITH_HL.assign(test_used=["paired t", "Wilcoxon signed-rank"])
+    table = tables.table_2(mixed, OUTCOMES, conf_level=0.90)
+    assert table.body["Mean change (90% CI)"].tolist() == ["-1.0 (-1.5 to -0.5)", ""]
+    assert table.body["Median change (Hodges-Lehmann, 90% CI)"].tolist() == [
+        "",
+        "9.5 (1.3 to 17.8)",
+    ]
+    assert any(
+        n.startswith("Each outcome's change is given with the estimate of its test")
+        for n in table.footnotes
+    )
+
+
+def test_table_2_hides_a_hodges_lehmann_interval_below_the_level():
+    # R lowered the level (3 non-zero differences): NA limits, the note as a footnote; the
+    # same note on a paired t row is not shown (its table shows no Hodges-Lehmann estimate).
+    note = (
+        "Hodges-Lehmann 95% CI not achievable with 3 non-zero differences (R gives a 75% interval)"
+    )
+    few = WITH_HL.assign(hl_conf_level=[0.75, 0.95], note=[note, ""])
+    table = tables.table_2(few, OUTCOMES, conf_level=0.95)
+    assert table.body["Median change (Hodges-Lehmann, 95% CI)"].iloc[0] == "-1.0 (NA to NA)"
+    assert f"House-Brackmann grade: {note}" in table.footnotes
+    table = tables.table_2(few.assign(test_used="paired t"), OUTCOMES, conf_level=0.95)
+    assert not any("Hodges" in n for n in table.footnotes)
+
+
 def _table() -> writers.Table:
     return writers.Table(
         "Table 9. A & B",
@@ -380,3 +434,209 @@ def test_html_templates_escape_every_value_and_ship_with_the_package():
         "publication.css",
         "report.css",
     } <= set(writers.templates().list_templates())
+
+
+# --------------------------------------------------------------------------- Table 3
+
+
+def _ancova_rows():
+    """Between-groups rows of one outcome: etiology with four levels (one of 3 patients, below
+    the small-cell minimum 5), facelift with one level left."""
+    common = {"outcome": "hb", "score": "grade", "label": "House-Brackmann grade", "note": ""}
+    rows = [
+        {
+            "subgroup": "etiology",
+            "test": "ANCOVA",
+            "levels": "a | b | c | d",
+            "n": "30 | 12 | 6 | 3",
+        }
+        | {"n_total": 51, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": 0.2134},
+        {"subgroup": "etiology", "test": "ANCOVA difference", "levels": "b | a", "n": "12 | 30"}
+        | {"n_total": 42, "estimate": 0.25, "ci_low": -0.3449, "ci_high": 0.8451, "p": 0.4},
+        {"subgroup": "etiology", "test": "ANCOVA difference", "levels": "c | a", "n": "6 | 30"}
+        | {"n_total": 36, "estimate": -0.55, "ci_low": -1.35, "ci_high": 0.25, "p": 0.17},
+        {"subgroup": "etiology", "test": "ANCOVA difference", "levels": "d | a", "n": "3 | 30"}
+        | {"n_total": 33, "estimate": -0.6, "ci_low": -6.85, "ci_high": 5.85, "p": 0.8},
+        {"subgroup": "facelift", "test": "ANCOVA", "levels": "facelift: 0", "n": "47"}
+        | {"n_total": 47, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+        | {"note": "fewer than 2 groups: ANCOVA undefined"},
+    ]
+    return pd.DataFrame([common | r for r in rows])
+
+
+def test_table_3_ancova_levels_against_the_reference():
+    table = tables.table_3_ancova(
+        _ancova_rows(), conf_level=0.95, min_cell=5, covariates=("months_since_onset",)
+    )
+    body = table.body
+    assert list(body.columns) == [
+        "Outcome",
+        "Subgroup",
+        "Level",
+        "n",
+        "Adjusted difference (95% CI)",
+        "P",
+    ]
+    # The reference level first, with the F test's P; each other level against it, at Table 2's
+    # one decimal; a level under the small-cell minimum neither estimated nor counted.
+    etiology = body[body["Subgroup"] == "etiology"]
+    assert etiology["Level"].tolist() == ["a", "b", "c", "d"]
+    assert etiology["n"].tolist() == ["30", "12", "6", "<5"]
+    assert etiology["Adjusted difference (95% CI)"].tolist() == [
+        "Reference",
+        "0.3 (-0.3 to 0.8)",
+        "-0.6 (-1.4 to 0.3)",
+        "too few to estimate",
+    ]
+    assert etiology["P"].tolist() == [".21", "", "", ""]
+    facelift = body[body["Subgroup"] == "facelift"].iloc[0]
+    assert (facelift["n"], facelift["Adjusted difference (95% CI)"], facelift["P"]) == (
+        "47",
+        "not estimable",
+        "",
+    )
+    notes = " ".join(table.footnotes)
+    assert "level minus reference level" in notes and "time since onset" in notes
+    assert "largest level" in notes and "F test" in notes
+    assert "fewer than 5 patients" in notes and "ANCOVA undefined" in notes
+    assert "Method" not in body and "post ~ pre" not in notes + " ".join(body.to_numpy().ravel())
+
+
+def test_table_3_subgroups_match_table_2():
+    rows = WITH_HL.assign(group=["etiology: a", "etiology: b"], n_pairs=[12, 3])
+    rows = rows.merge(OUTCOMES[["outcome", "score", "label"]], on=["outcome", "score"])
+    table = tables.table_3_subgroups(rows, conf_level=0.95, min_cell=5)
+    heading = "Median change (Hodges-Lehmann, 95% CI)"
+    # Table 2's estimate and decimals; a level under the small-cell minimum not shown.
+    assert table.body[heading].tolist() == ["-1.0 (-1.5 to -1.0)", "too few to estimate"]
+    assert table.body["n pairs"].tolist() == ["12", "<5"]
+    assert table.body["P"].tolist() == ["<.001", ""]
+    assert any("too few to estimate" in n.lower() for n in table.footnotes)
+    # A lowered Hodges-Lehmann level: NA limits, said in a footnote.
+    lowered = rows.assign(n_pairs=[12, 9], hl_conf_level=[0.95, 0.9])
+    table = tables.table_3_subgroups(lowered, conf_level=0.95, min_cell=5)
+    assert table.body[heading].tolist()[1] == "9.5 (NA to NA)"
+    assert any(n.startswith("NA limits") for n in table.footnotes)
+
+
+def test_report_keeps_table_3_parts_in_order():
+    from pipeline.render.report import ReportContent
+
+    def t(title):
+        return writers.Table(title, pd.DataFrame({"a": ["1"]}))
+
+    built = [
+        ("table_2", t("Table 2. Outcomes")),
+        ("table_1", t("Table 1. Baseline")),
+        ("table_3_subgroups", t("Table 3. Change by subgroup")),
+        ("table_3_ancova", t("Table 3 (continued). Adjusted differences")),
+        ("etable_flow", t("eTable 1. Flow")),
+        ("table_10", t("Table 10. Later")),
+    ]
+    content = ReportContent(None, built, [], [], {})
+    assert [x.title.split(".")[0] for x in content.tables_in_order()] == [
+        "Table 1",
+        "Table 2",
+        "Table 3",
+        "Table 3 (continued)",
+        "Table 10",
+        "eTable 1",
+    ]
+
+
+# --------------------------------------------------------------------------- Table 1 layout
+
+
+def test_table_1_single_arm_has_one_column_and_no_p():
+    tidy = baseline.baseline_characteristics(SUBJECTS, baseline.follow_up_months(VISITS))
+    table = tables.table_1(tidy, {"Overall": 5})
+    assert list(table.body.columns) == ["Characteristic", "Overall (n = 5)"]
+    assert table.title == "Table 1. Baseline characteristics"
+    assert not any("P values" in n for n in table.footnotes)
+
+
+def test_table_1_decimals_follow_the_recorded_precision():
+    # Time since onset recorded to 2 decimals: skewness 0.60 (<= 1) -> mean ± SD at 3 decimals.
+    # R: m <- c(12.5, 30, 7.25, 18, 40.75); mean(m) = 21.7, sd(m) = 13.591587.
+    subjects = SUBJECTS.assign(months_since_onset=["12.5", "30", "7.25", "18", "40.75"])
+    tidy = baseline.baseline_characteristics(subjects, baseline.follow_up_months(VISITS))
+    body = tables.table_1(tidy, {"Overall": 5}).body.set_index("Characteristic")
+    assert body.loc["Time since onset, mo, mean ± SD", "Overall (n = 5)"] == "21.700 ± 13.592"
+    # Integer ages ("90+" counted as 90): median [IQR] without decimals; integer branch counts:
+    # mean ± SD to one decimal.
+    assert body.loc["Age, y, median [IQR]", "Overall (n = 5)"] == "50 [40-60]"
+    assert body.loc["Branches transected, No., mean ± SD", "Overall (n = 5)"] == "7.0 ± 1.6"
+    assert baseline.recorded_decimals(pd.Series(["55", "90+", "", None])) == 0
+    assert baseline.recorded_decimals(pd.Series(["1.23456", "2"])) == baseline.MAX_DECIMALS
+
+
+def test_table_1_follow_up_as_the_index_study_reports_it():
+    # Last postoperative days 365, 180, 730, 90 (S5 none) / 30.4375. R: d <- c(365, 180, 730,
+    # 90) / 30.4375; median 8.952772, quantile(d, c(.25, .75)) 5.174538 14.989733, mean
+    # 11.211499, range 2.956879 to 23.983573.
+    tidy = baseline.baseline_characteristics(SUBJECTS, baseline.follow_up_months(VISITS))
+    table = tables.table_1(tidy, {"Overall": 5})
+    body = table.body.set_index("Characteristic")
+    assert body.loc["Follow-up, mo, median [IQR]", "Overall (n = 5)"] == "9.0 [5.2-15.0]"
+    assert body.loc["Mean (range)", "Overall (n = 5)"] == "11.2 (3.0-24.0)"
+    assert any("mean (range)" in n for n in table.footnotes)
+
+
+def _demo_spec_with(tmp_path, extra: str):
+    import shutil
+
+    from pipeline import paths
+
+    demo = paths.RAW_DATA_DIR / "demo"
+    folder = tmp_path / "demo"
+    folder.mkdir(parents=True)
+    for name in ("patients.csv", "visits.csv"):
+        shutil.copy(demo / name, folder / name)
+    spec = (demo / "study.toml").read_text(encoding="utf-8")
+    (folder / "study.toml").write_text(spec + "\n" + extra, encoding="utf-8")
+    return folder
+
+
+def test_table_1_by_is_a_spec_choice(tmp_path):
+    from pipeline.spec.study import SpecError, load_study
+
+    subjects = pd.DataFrame({"subject": ["S1"], "etiology": ["trauma"], "side": ["left"]})
+    study = load_study(_demo_spec_with(tmp_path / "none", ""))
+    assert study.table_1_by == "" and tables.table_1_grouping(study, subjects) == ""
+    study = load_study(_demo_spec_with(tmp_path / "by", '[tables]\ntable_1_by = "etiology"\n'))
+    assert study.table_1_by == "etiology"
+    assert tables.table_1_grouping(study, subjects) == "etiology"
+    with pytest.raises(SpecError, match="tables.table_1_by' names 'shoe_size'"):
+        load_study(_demo_spec_with(tmp_path / "bad", '[tables]\ntable_1_by = "shoe_size"\n'))
+    with pytest.raises(SpecError, match="table_1_b"):
+        load_study(_demo_spec_with(tmp_path / "typo", '[tables]\ntable_1_b = "etiology"\n'))
+
+
+def test_table_1_rows_name_no_small_subgroup_level():
+    from types import SimpleNamespace
+
+    from pipeline.spec.study import Subgroup
+
+    study = SimpleNamespace(
+        analysis=SimpleNamespace(
+            subgroups=(Subgroup("etiology", "etiology"), Subgroup("botox", "prior_botox"))
+        ),
+        min_cell=3,
+    )
+    # bells_palsy 3 patients (kept), trauma 2 (under 3): shown as one row of small levels.
+    out = tables.small_subgroup_levels_together(SUBJECTS, study)
+    assert out["etiology"].tolist() == [
+        "bells_palsy",
+        "bells_palsy",
+        "Levels of fewer than 3 patients each",
+        "Levels of fewer than 3 patients each",
+        "bells_palsy",
+    ]
+    # 0/1 columns and Table 1's column grouping are left alone.
+    assert out["prior_botox"].tolist() == SUBJECTS["prior_botox"].tolist()
+    same = tables.small_subgroup_levels_together(SUBJECTS, study, exclude="etiology")
+    assert same["etiology"].tolist() == SUBJECTS["etiology"].tolist()
+    tidy = baseline.baseline_characteristics(out)
+    body = tables.table_1(tidy, {"Overall": 5}).body.set_index("Characteristic")
+    assert body.loc["Levels of fewer than 3 patients each", "Overall (n = 5)"] == "2 (40)"
+    assert "Trauma" not in body.index

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,20 @@ EFFECT_SIZE_WORDS = {
 
 def _list(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _change_summary(tests: list[str], level: str) -> str:
+    """How Table 2 summarises a change: the estimate of each outcome's test, with its CI."""
+    mean = f"the mean change with its t-based {level} confidence interval"
+    median = (
+        f"the Hodges-Lehmann median change with the {level} confidence interval that inverts "
+        "the Wilcoxon signed-rank test"
+    )
+    if "Wilcoxon signed-rank" not in tests:
+        return mean
+    if "paired t" not in tests:
+        return median
+    return f"{median} (outcomes tested by it) or {mean} (outcomes tested by the paired t test)"
 
 
 def _number(tables: dict, stem: str) -> str:
@@ -150,8 +165,10 @@ def methods_text(
             if "etable_flow" in shown
             else ""
         )
-        + f". Changes are after minus before, summarised as the mean change with its t-based "
-        f"{level} CI" + _number(shown, "table_2") + "."
+        + ". Changes are after minus before, summarised as "
+        + _change_summary(list(tested["test_used"].dropna().unique()) if len(tested) else [], level)
+        + _number(shown, "table_2")
+        + "."
     )
 
     tests = list(dict.fromkeys(tested["test_used"].dropna())) if len(tested) else []
@@ -251,8 +268,8 @@ def methods_text(
             + _number(shown, "table_3_ancova")
             + " was estimated by analysis of covariance (ANCOVA) of the after value on "
             f"{terms}, with a common slope on the before value: the "
-            f"adjusted difference with its {level} CI for two levels, and the F test of the "
-            "subgroup for two or more."
+            f"adjusted difference of each level from the reference level (the subgroup's largest) "
+            f"with its {level} CI, and the F test of the subgroup."
         )
     if any("change_direction" in stem for stem in has):
         graded = [labels.get(o, o) for o in plan.ordinal]
@@ -398,11 +415,18 @@ class ReportContent:
     figure_notes: list[str] = field(default_factory=list)
 
     def tables_in_order(self) -> list[Table]:
-        """Tables 1, 2, 3 first, then the eTables, each by title."""
-        ordered = sorted(
-            self.tables, key=lambda t: (not t[1].title.startswith("Table"), t[1].title)
-        )
-        return [table for _, table in ordered]
+        """Tables 1, 2, 3 first, by number (the parts of one number, such as "Table 3" and
+        "Table 3 (continued)", in the order they were built), then the eTables, each by title."""
+
+        def key(item):
+            title = item[1][1].title
+            number = re.match(r"Table (\d+)", title)
+            if number:
+                return (0, int(number.group(1)), item[0], "")
+            return (1, 0, 0, title)
+
+        ordered = sorted(enumerate(self.tables), key=key)
+        return [table for _, (_, table) in ordered]
 
     def notes_beside_figures(self) -> list[str]:
         """What the Figures section says beside the figures: that there are none, and why some

@@ -75,22 +75,26 @@ def table_1(
         if first["kind"] == "continuous":
             stat = first["statistic"]
             suffix = f", {style.mean_sd_label if stat == 'mean_sd' else style.median_iqr_label}"
-            digits = 0 if variable == "age" else 1
+            # The data's precision: medians, quartiles and ranges at the recorded decimals,
+            # means and SDs at one more (baseline.recorded_decimals).
+            digits = _recorded_digits(first, variable)
             values = {}
             for r in rows.itertuples():
                 if r.n == 0:
                     values[r.group] = style.missing
                 elif stat == "mean_sd":
-                    values[r.group] = style.mean_sd(r.mean, r.sd, digits)
+                    values[r.group] = style.mean_sd(r.mean, r.sd, digits + 1)
                 else:
                     values[r.group] = style.median_iqr(r.median, r.q1, r.q3, digits)
             add(first["label"] + suffix, 0, values, p)
             if variable == FOLLOW_UP.name and (rows["n"] > 0).any():  # no range of no follow-up
+                # As the index study reports follow-up: mean (range), beside the median [IQR].
                 add(
-                    "Range",
+                    "Mean (range)",
                     1,
                     {
-                        r.group: style.value_range(r.minimum, r.maximum, 1)
+                        r.group: f"{style.number(r.mean, digits)} "
+                        f"({style.value_range(r.minimum, r.maximum, digits)})"
                         for r in rows.itertuples()
                         if r.n
                     },
@@ -119,6 +123,8 @@ def table_1(
         f"sample skewness is at most 1, otherwise as {style.median_iqr_label} (quartiles by "
         "linear interpolation). Percentages are of the patients with a recorded value; missing "
         "values are counted separately.",
+        "Decimals follow the data's precision: medians, quartiles and ranges are given to the "
+        "decimals the values are recorded with, means and SDs to one more.",
     ]
     top = tidy.drop_duplicates(["variable", "group"])
     top = top[(top["group"] == OVERALL) & (top["top_coded"] > 0)]
@@ -131,7 +137,8 @@ def table_1(
     if FOLLOW_UP.name in set(tidy["variable"]):
         footnotes.append(
             "Follow-up: days from surgery to the last postoperative visit, "
-            f"divided by {DAYS_PER_MONTH} days per month."
+            f"divided by {DAYS_PER_MONTH} days per month, to one decimal; given as "
+            f"{style.median_iqr_label} and as mean (range)."
         )
     if with_p:
         tested = tidy.drop_duplicates("variable")
@@ -155,6 +162,15 @@ def table_1(
     )
 
 
+def _recorded_digits(first, variable: str) -> int:
+    """The recorded decimals of a continuous Table 1 variable (the tidy ``decimals`` column;
+    results without it: age whole, others one decimal, as before)."""
+    decimals = first.get("decimals") if hasattr(first, "get") else None
+    if decimals is None or is_missing(decimals):
+        return 0 if variable == "age" else 1
+    return int(decimals)
+
+
 # --------------------------------------------------------------------------- Table 2
 
 EFFECT_SIZES = {  # results column -> heading
@@ -168,6 +184,78 @@ EFFECT_SIZE_NOTES = {
     "rank_biserial": "matched-pairs rank-biserial correlation r (Kerby 2014)",
 }
 NOT_ESTIMABLE = "not estimable"
+#: Decimals of a change score and its CI, the same in Table 2 and Table 3.
+CHANGE_DIGITS = 1
+WILCOXON = "Wilcoxon signed-rank"
+
+
+def change_columns(
+    merged: pd.DataFrame, conf_level: float, style: JournalStyle = AMA
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Table 2's change: each outcome's estimate and CI that go with its test.
+
+    A Wilcoxon row shows the Hodges-Lehmann median change with the CI that inverts the
+    signed-rank test (``hodges_lehmann``, ``hl_ci_low``, ``hl_ci_high``; R ``wilcox.test(...,
+    conf.int = TRUE)``), a paired t row the mean change with its t-based CI (``mean_diff``,
+    ``ci_low``, ``ci_high``): an estimate always beside the P of its own test. When both kinds
+    of row occur there are two columns, each row filled in the one of its test. A Hodges-Lehmann
+    interval whose level R had to lower (``hl_conf_level`` below ``conf_level``: too few
+    differences) is shown as NA limits; the row's note says why. Rows without pairs are left to
+    the caller.
+
+    Returns the columns (heading -> cells) and the footnotes that say what they show.
+    """
+    ci = style.ci_label(conf_level)
+    level = f"{conf_level:.0%}"
+    tests = merged["test_used"].astype(object).where(merged["test_used"].notna(), "")
+    # Hodges-Lehmann where the test is Wilcoxon and the results have it (older results do not).
+    median = (tests == WILCOXON) & ("hodges_lehmann" in merged)
+    kinds = {"median" if m else "mean" for m, t in zip(median, tests) if t}
+    kinds = kinds or {"mean"}
+    columns, notes = {}, []
+    if "mean" in kinds:
+        cells = [
+            style.estimate_ci(d, lo, hi, CHANGE_DIGITS) if not m else ""
+            for d, lo, hi, m in zip(
+                merged["mean_diff"], merged["ci_low"], merged["ci_high"], median
+            )
+        ]
+        columns[f"Mean change ({ci})"] = cells
+        notes.append(f"Mean change with its t-based {level} CI")
+    if "median" in kinds:
+        nan = float("nan")
+        achieved = merged["hl_conf_level"] if "hl_conf_level" in merged else conf_level
+        shown = pd.Series(achieved, index=merged.index).astype(float) >= conf_level - 1e-12
+        cells = [
+            style.estimate_ci(e, lo if ok else nan, hi if ok else nan, CHANGE_DIGITS) if m else ""
+            for e, lo, hi, ok, m in zip(
+                merged["hodges_lehmann"], merged["hl_ci_low"], merged["hl_ci_high"], shown, median
+            )
+        ]
+        columns[f"Median change (Hodges-Lehmann, {ci})"] = cells
+        lowered = [m and not ok for m, ok in zip(median, shown)]
+        notes.append(
+            "median change: the Hodges-Lehmann estimate (the median of the averages of every "
+            f"pair of patients' changes) with the {level} CI that inverts the Wilcoxon "
+            "signed-rank test (exact without tied or zero changes and below 50 pairs, otherwise "
+            "from its normal approximation with continuity correction)"
+        )
+    if len(kinds) == 2:
+        text = (
+            "Each outcome's change is given with the estimate of its test: the mean change "
+            f"(t-based {level} CI) where P is from the paired t test, the median change where P "
+            "is from the Wilcoxon signed-rank test; " + notes[1] + "."
+        )
+    else:
+        text = notes[0][0].upper() + notes[0][1:] + ", the estimate that goes with the test of P."
+    texts = [text]
+    if "median" in kinds and any(lowered):
+        texts.append(
+            f"NA limits of a median change: with so few non-zero changes the {level} "
+            "Hodges-Lehmann CI cannot be achieved (R's wilcox.test would give one at a lower "
+            "level)."
+        )
+    return columns, texts
 
 
 def _with_ci(frame: pd.DataFrame, column: str, digits: int, style: JournalStyle) -> list[str]:
@@ -207,8 +295,8 @@ def table_2(
         how="left",
         validate="one_to_one",
     )
-    ci = style.ci_label(conf_level)
     n_pairs = merged["n_pairs"].astype(int)
+    change_cells, change_notes = change_columns(merged, conf_level, style)
     paired = (n_pairs > 0).tolist()
 
     def cells(values, absent: str = style.no_value) -> list[str]:
@@ -223,13 +311,7 @@ def table_2(
             "n pairs": n_pairs.astype(str),
             f"Before, {style.mean_sd_label}": mean_sd("pre_mean", "pre_sd"),
             f"After, {style.mean_sd_label}": mean_sd("post_mean", "post_sd"),
-            f"Change ({ci})": cells(
-                [
-                    style.estimate_ci(d, lo, hi)
-                    for d, lo, hi in zip(merged["mean_diff"], merged["ci_low"], merged["ci_high"])
-                ],
-                NOT_ESTIMABLE,
-            ),
+            **{heading: cells(values, NOT_ESTIMABLE) for heading, values in change_cells.items()},
             "P": cells([style.p(p) for p in merged["p_used"]]),
         }
     )
@@ -252,8 +334,9 @@ def table_2(
         first = results.iloc[0]
         footnotes.append(
             f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment. "
-            f"Change = after - before, with its t-based {level} confidence interval."
+            "Change = after - before."
         )
+        footnotes += change_notes
     if tests:
         footnotes.append(
             f"P values are two-sided, from the {' and '.join(tests)} test"
@@ -285,9 +368,16 @@ def table_2(
             "has both a before and an after value (n pairs = 0)."
         )
     # Why a statistic of an outcome with pairs is NaN (the outcomes without are named above).
-    footnotes.extend(
-        f"{label}: {note}" for label, note in zip(with_pairs["label"], with_pairs["note"]) if note
-    )
+    # A Hodges-Lehmann note only where the table shows that estimate (the Wilcoxon rows).
+    shows_median = (with_pairs["test_used"] == WILCOXON) & ("hodges_lehmann" in with_pairs)
+    for label, note, median in zip(with_pairs["label"], with_pairs["note"], shows_median):
+        parts = [
+            part
+            for part in ("" if is_missing(note) else str(note)).split("; ")
+            if part and (median or not part.startswith("Hodges-Lehmann"))
+        ]
+        if parts:
+            footnotes.append(f"{label}: {'; '.join(parts)}")
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
     return Table(
@@ -295,6 +385,157 @@ def table_2(
         body,
         tuple(footnotes),
         marks=_table_2_marks(body, footnotes, outcomes, better_low, unpaired),
+    )
+
+
+# --------------------------------------------------------------------------- Table 3
+
+TOO_FEW = "too few to estimate"
+
+
+def _too_few_note(min_cell: int) -> str:
+    return (
+        f"{TOO_FEW.capitalize()}: fewer than {min_cell} patients with both values in the level "
+        "(the study's small-cell minimum); the count is not shown."
+    )
+
+
+def table_3_subgroups(
+    frame: pd.DataFrame,
+    *,
+    conf_level: float,
+    min_cell: int,
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> Table:
+    """Table 3: each outcome's change within each subgroup level.
+
+    ``frame`` holds the subgroup rows of the paired-tests table (``label``, ``group``,
+    ``n_pairs``, the change estimates, ``test_used``, ``p_used``, ``p_adj``...). The change is
+    the estimate of each row's test as in Table 2 (:func:`change_columns`), at Table 2's
+    decimals; a level with fewer than ``min_cell`` pairs is "too few to estimate", its count
+    not shown.
+    """
+    frame = frame.reset_index(drop=True)
+    n = frame["n_pairs"].astype(int)
+    small = (n < min_cell).tolist()
+    change, change_notes = change_columns(frame, conf_level, style)
+
+    def shown(values, hidden: str = "") -> list[str]:
+        return [hidden if is_small else v for v, is_small in zip(values, small)]
+
+    body = {
+        "Outcome": frame["label"].tolist(),
+        "Subgroup": frame["group"].tolist(),
+        "n pairs": shown(n.astype(str), f"<{min_cell}"),
+        **{heading: shown(cells, TOO_FEW) for heading, cells in change.items()},
+        "P": shown([style.p(p) for p in frame["p_used"]]),
+    }
+    if "p_adj" in frame:
+        body["Adjusted P"] = shown([style.p(p) for p in frame["p_adj"]])
+    footnotes = list(change_notes)
+    tested = frame[[not x for x in small]]
+    tests = sorted(set(tested["test_used"].dropna()))
+    if tests:
+        footnotes.append(
+            f"P values are two-sided, from the {' and '.join(tests)} test"
+            f"{'s' if len(tests) > 1 else ''} on the paired values of each subgroup level."
+        )
+    if "p_adj" in tested and "p_adj_method" in tested:
+        methods = list(dict.fromkeys(tested["p_adj_method"].dropna()))
+        if methods:
+            footnotes.append("Adjusted P, within each level: " + "; ".join(methods) + ".")
+    if any(small):
+        footnotes.append(_too_few_note(min_cell))
+    if synthetic:
+        footnotes.append(SYNTHETIC_NOTE)
+    return Table("Table 3. Change by subgroup (exploratory)", pd.DataFrame(body), tuple(footnotes))
+
+
+def table_3_ancova(
+    frame: pd.DataFrame,
+    *,
+    conf_level: float,
+    min_cell: int,
+    covariates=(),
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> Table:
+    """Table 3 (continued): each subgroup level's difference from the reference level in the
+    after value, adjusted for the before value and the plan's covariates (ANCOVA).
+
+    ``frame`` holds the ``ANCOVA`` (F test of the subgroup) and ``ANCOVA difference`` (one per
+    level other than the reference) rows of the between-groups table, with ``label``. Per
+    outcome and subgroup: the reference level first ("Reference", and the F test's P), then
+    each other level's difference with its CI at Table 2's decimals; a level with fewer than
+    ``min_cell`` patients is "too few to estimate", its count not shown.
+    """
+    ci = style.ci_label(conf_level)
+    heading = f"Adjusted difference ({ci})"
+    cells, notes = [], []
+    any_small = False
+
+    def count(value: int) -> str:
+        nonlocal any_small
+        if value < min_cell:
+            any_small = True
+            return f"<{min_cell}"
+        return str(value)
+
+    for (label, subgroup), rows in frame.groupby(["label", "subgroup"], sort=False):
+        test = rows[rows["test"] == "ANCOVA"]
+        p = style.p(test["p"].iloc[0]) if len(test) else ""
+        differences = rows[rows["test"] == "ANCOVA difference"]
+        note = next((n for n in rows["note"] if not is_missing(n) and n), "")
+        if differences.empty:
+            levels = str(test["levels"].iloc[0]) if len(test) else ""
+            n_text = count(int(test["n_total"].iloc[0])) if len(test) else ""
+            p = "" if p == style.missing else p
+            cells.append([label, subgroup, levels, n_text, NOT_ESTIMABLE, p])
+            notes.append(f"{label}, {subgroup}: {note or 'fewer than 2 levels to compare'}.")
+            continue
+        def level_of(levels: str, i: int) -> str:
+            # "Etiology: Bell palsy" under the subgroup "Etiology" is "Bell palsy".
+            return str(levels).split(" | ")[i].removeprefix(f"{subgroup}: ")
+
+        reference = level_of(differences["levels"].iloc[0], 1)
+        n_reference = int(str(differences["n"].iloc[0]).split(" | ")[1])
+        too_few_reference = n_reference < min_cell
+        cells.append([label, subgroup, reference, count(n_reference), "Reference", p])
+        for r in differences.itertuples():
+            level = level_of(r.levels, 0)
+            n_level = int(str(r.n).split(" | ")[0])
+            if n_level < min_cell or too_few_reference:
+                text = TOO_FEW
+            elif is_missing(r.estimate):
+                text = NOT_ESTIMABLE
+            else:
+                text = style.estimate_ci(r.estimate, r.ci_low, r.ci_high, CHANGE_DIGITS)
+            cells.append([label, subgroup, level, count(n_level), text, ""])
+        if note:
+            notes.append(f"{label}, {subgroup}: {note}.")
+    body = pd.DataFrame(cells, columns=["Outcome", "Subgroup", "Level", "n", heading, "P"])
+    words = list(covariates)
+    adjusted = "the before value" + (f" and {_listed(words)}" if words else "")
+    footnotes = [
+        "Adjusted difference = level minus reference level in the after value, adjusted for "
+        f"{adjusted} (analysis of covariance: a linear model of the after value on {adjusted} "
+        "and the subgroup, with a common slope in every level); with a common before value, "
+        "the difference in the after value is the difference in change. "
+        f"t-based {conf_level:.0%} CI. Reference: the subgroup's largest level.",
+        "P: F test that the subgroup's levels do not differ after adjustment (the model with "
+        "the subgroup against the model without it).",
+    ]
+    if any_small:
+        footnotes.append(_too_few_note(min_cell))
+    footnotes += notes
+    if synthetic:
+        footnotes.append(SYNTHETIC_NOTE)
+    return Table(
+        "Table 3 (continued). Difference in change between subgroup levels, adjusted for the "
+        "baseline value (analysis of covariance)",
+        body,
+        tuple(footnotes),
     )
 
 
@@ -579,6 +820,8 @@ OPTIONAL_TABLES = (
         "",
     ),
 )
+# The first two (Table 3 and its continuation) are built by table_3_subgroups and
+# table_3_ancova; their entries name the warehouse tables and files.
 #: The warehouse tables :func:`publication_tables` takes as ``results`` when they exist.
 RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES)
 
@@ -592,13 +835,37 @@ def table_1_group_label(study, column: str, group: str) -> str:
     return study.level_label(column, group)
 
 
+def small_levels_label(min_cell: int) -> str:
+    """Table 1's row for a subgroup's levels of fewer than ``min_cell`` patients, together."""
+    return f"Levels of fewer than {min_cell} patients each"
+
+
+def small_subgroup_levels_together(subjects: pd.DataFrame, study, exclude: str = ""):
+    """The subjects with the small levels of every planned categorical subgroup's column shown
+    as one level (:func:`small_levels_label`), so Table 1's rows name no level of fewer than
+    ``min_cell`` patients (:mod:`pipeline.statistics.small_cells`); the patients stay counted.
+    Columns of 0/1 values and ``exclude`` (Table 1's column grouping) are left as they are."""
+    out = subjects
+    for g in getattr(study.analysis, "subgroups", ()):
+        column = g.column
+        if g.split or column == exclude or column not in subjects:
+            continue
+        values = subjects[column].astype("string").str.strip().replace("", pd.NA)
+        counts = values.value_counts()
+        if set(counts.index) <= {"0", "1"}:
+            continue
+        small = counts.index[counts < study.min_cell]
+        if len(small):
+            together = values.where(~values.isin(small), small_levels_label(study.min_cell))
+            out = out.assign(**{column: together})
+    return out
+
+
 def table_1_grouping(study, subjects: pd.DataFrame) -> str:
-    """The Table 1 column grouping: the plan's first categorical subgroup, else etiology, else
-    none."""
-    for subgroup in getattr(study.analysis, "subgroups", ()):
-        if not getattr(subgroup, "split", "") and subgroup.column in subjects:
-            return subgroup.column
-    return "etiology" if "etiology" in subjects else ""
+    """The Table 1 column grouping: the spec's ``[tables] table_1_by`` when the subjects have
+    that column, else none (a single-arm cohort: the Overall column alone, no P values)."""
+    by = getattr(study, "table_1_by", "")
+    return by if by and by in subjects else ""
 
 
 def publication_tables(
@@ -672,7 +939,12 @@ def publication_tables(
             }
         )
     variables = labelled_variables(study, subjects.drop(columns=[by] if by else []))
-    tidy = baseline_characteristics(grouped, follow_up, by=by or None, variables=variables)
+    tidy = baseline_characteristics(
+        small_subgroup_levels_together(grouped, study, exclude=by),
+        follow_up,
+        by=by or None,
+        variables=variables,
+    )
     sizes = {OVERALL: len(subjects)}
     if by:
         sizes.update(grouped[by].value_counts().to_dict())
@@ -730,7 +1002,40 @@ def publication_tables(
                     )
                 )
 
-    optional(OPTIONAL_TABLES[:2])
+    headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]
+    labelled = planned[["outcome", "score", "label"]]
+    subgroup_rows = results.get("paired_tests_subgroups")
+    if subgroup_rows is not None and len(subgroup_rows):
+        frame = subgroup_rows.merge(labelled, on=["outcome", "score"], how="left").merge(
+            headline, on=["outcome", "score"]
+        )
+        frame = readable_results(study, "paired_tests_subgroups", frame)
+        if len(frame):
+            table = table_3_subgroups(
+                frame,
+                conf_level=study.analysis.conf_level,
+                min_cell=study.min_cell,
+                synthetic=synthetic,
+                style=style,
+            )
+            out.append(("table_3_subgroups", table))
+    between = results.get("between_groups")
+    if between is not None and len(between) and "test" in between:
+        frame = between[between["test"].isin(["ANCOVA", "ANCOVA difference"])]
+        frame = frame.merge(labelled, on=["outcome", "score"], how="left").merge(
+            headline, on=["outcome", "score"]
+        )
+        frame = readable_results(study, "between_groups", frame)
+        if len(frame):
+            table = table_3_ancova(
+                frame,
+                conf_level=study.analysis.conf_level,
+                min_cell=study.min_cell,
+                covariates=[in_sentence(study.column_label(c)) for c in study.analysis.covariates],
+                synthetic=synthetic,
+                style=style,
+            )
+            out.append(("table_3_ancova", table))
     if len(pairing_summary) and len(subjects_file):
         flow = flow_counts(subjects_file, pairing_summary, planned)
         out.append(

@@ -394,6 +394,14 @@ class AnalysisTable(_Table):
         return self
 
 
+class TablesTable(_Table):
+    """How the publication tables are laid out (``[tables]``)."""
+
+    # A categorical subjects column whose levels become Table 1's columns beside Overall, with
+    # P values comparing them; "" (the default, a single-arm cohort): the Overall column alone.
+    table_1_by: str = ""
+
+
 class SpecFile(_Table):
     """A whole ``study.toml``."""
 
@@ -406,6 +414,7 @@ class SpecFile(_Table):
     checks: ChecksTable = ChecksTable()
     redcap: RedcapTable | None = None
     identifiers: IdentifiersTable = IdentifiersTable()
+    tables: TablesTable = TablesTable()
 
 
 class AnalysisOverrides(_Table):

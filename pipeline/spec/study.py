@@ -227,6 +227,8 @@ class Study:
     # (column, label) and (column, unit) as [subjects] labels and units give them.
     subject_labels: tuple[tuple[str, str], ...] = ()
     subject_units: tuple[tuple[str, str], ...] = ()
+    # [tables] table_1_by: the subjects column whose levels are Table 1's columns ("": none).
+    table_1_by: str = ""
     # The analysis table as the spec wrote it: run overrides are applied to it and checked again.
     analysis_spec: Any = None
 
@@ -410,6 +412,7 @@ def load_study(folder: Path) -> Study:
         subject_labels=tuple(spec.subjects.labels.items()),
         subject_units=tuple(spec.subjects.units.items()),
         analysis_spec=spec.analysis,
+        table_1_by=_table_1_by(path, spec.tables.table_1_by, subject_columns, free_text),
     )
     files = [("subjects.file", study.subjects_file), ("visits.file", study.visits_file)]
     if study.redcap:
@@ -462,6 +465,25 @@ def _redcap(path: Path, spec: schema.SpecFile) -> RedcapSource | None:
     return RedcapSource(
         spec.redcap.dictionary, spec.redcap.subjects_event, spec.redcap.repeat_instrument, events
     )
+
+
+def _table_1_by(path: Path, column: str, subject_columns, free_text) -> str:
+    """``[tables] table_1_by``: a subjects column that is read and is not free text."""
+    if column and column not in subject_columns:
+        raise _fail(
+            path,
+            "tables.table_1_by",
+            f"names '{column}', which is not in [subjects] columns; add it there or choose one "
+            "of them.",
+        )
+    if column in dict(free_text):
+        raise _fail(
+            path,
+            "tables.table_1_by",
+            f"names '{column}', a free-text column, which is never reported; choose a column "
+            "of categories.",
+        )
+    return column
 
 
 def _read_options(table: schema.ReadSettings, redcap: bool) -> ReadOptions:

@@ -28,6 +28,7 @@ __all__ = [
     "group_p",
     "infer_variable",
     "parse_numbers",
+    "recorded_decimals",
     "table_1_variables",
 ]
 
@@ -49,7 +50,9 @@ class Variable:
     ``kind``: ``continuous`` (a number per patient), ``categorical`` (one row
     per level) or ``binary`` (0/1, one row: patients with 1). ``levels`` maps raw
     values to labels in display order; ``statistic`` forces ``mean_sd`` or
-    ``median_iqr`` (empty: the skewness rule).
+    ``median_iqr`` (empty: the skewness rule). ``digits``: the decimals of a
+    variable not recorded as text (derived, such as follow-up); a recorded one's
+    are read from its values (:func:`recorded_decimals`).
     """
 
     name: str
@@ -88,7 +91,9 @@ BASELINE_VARIABLES = (
     Variable("end_to_side", "Concurrent end-to-side nerve transfer", "binary"),
     Variable("branches_transected", "Branches transected, No.", "continuous"),
 )
-FOLLOW_UP = Variable("follow_up_months", "Follow-up, mo", "continuous")
+# Follow-up as the index study reports it: median [IQR], and mean (range) beside it; months
+# from whole days, to one decimal (0.1 month is 3 days).
+FOLLOW_UP = Variable("follow_up_months", "Follow-up, mo", "continuous", statistic="median_iqr")
 # Not baseline: the year is a recruitment date (reported in Methods), and these
 # are postoperative events, reported with the outcomes.
 NOT_BASELINE = frozenset({"surgery_year", "oral_incompetence", "revision"})
@@ -129,6 +134,26 @@ def parse_numbers(values: pd.Series, column: str) -> tuple[pd.Series, pd.Series]
             "or leave the cell empty when unknown."
         )
     return numbers, top
+
+
+#: The most decimals :func:`recorded_decimals` reports (beyond, a value is measured finer than a
+#: table needs).
+MAX_DECIMALS = 3
+
+
+def recorded_decimals(values: pd.Series) -> int:
+    """The decimals a continuous variable is recorded with: the most digits after the decimal
+    point among its text values ("55" -> 0, "38.5" -> 1, "90+" -> 0), at most
+    :data:`MAX_DECIMALS`; 0 when there is no value.
+
+    Table 1 writes medians, quartiles and ranges at these decimals and means and SDs at one
+    more, so a summary claims no more precision than the data have (integer ages: median [IQR]
+    without decimals, mean ± SD to one decimal).
+    """
+    text = values.astype("string").str.strip().replace("", pd.NA).dropna()
+    text = text.str.replace(TOP_CODED.pattern, r"\1", regex=True)
+    after = text.str.extract(r"\.(\d*)$", expand=False).fillna("")
+    return min(int(after.str.len().max()) if len(after) else 0, MAX_DECIMALS)
 
 
 def infer_variable(name: str, values: pd.Series) -> Variable:
@@ -306,6 +331,8 @@ def baseline_characteristics(
         for categories; ``mean``, ``sd`` (n - 1 denominator), ``median``, ``q1``,
         ``q3`` (quartiles by linear interpolation, R type 7), ``minimum``,
         ``maximum``; ``top_coded`` (values given as e.g. "90+", counted as 90);
+        ``decimals`` (a continuous variable's recorded decimals,
+        :func:`recorded_decimals`, or its ``digits`` when derived; 0 otherwise);
         ``p_value`` and ``test`` (same on every row of a variable; NaN / empty
         without ``by``; :func:`group_p`).
 
@@ -343,8 +370,10 @@ def baseline_characteristics(
         if var.kind == "continuous":
             if raw.dtype == object or pd.api.types.is_string_dtype(raw):
                 numbers, top = parse_numbers(raw, var.name)
+                decimals = recorded_decimals(raw)
             else:
                 numbers, top = raw.astype(float), pd.Series(False, index=raw.index)
+                decimals = var.digits
             statistic = var.statistic or (
                 "median_iqr" if top.any() or _skewed(numbers.dropna().to_numpy()) else "mean_sd"
             )
@@ -377,6 +406,7 @@ def baseline_characteristics(
                         "minimum": float(values.min()) if len(values) else math.nan,
                         "maximum": float(values.max()) if len(values) else math.nan,
                         "top_coded": int(top[members].sum()),
+                        "decimals": decimals,
                     }
                 )
             p, test = (
@@ -435,6 +465,7 @@ def baseline_characteristics(
                             "minimum": math.nan,
                             "maximum": math.nan,
                             "top_coded": 0,
+                            "decimals": 0,
                         }
                     )
             p, test = group_p("categorical", "", None, counts) if by and compare else (math.nan, "")

@@ -4,8 +4,9 @@ Welch t (``t.test(change ~ group)``), Mann-Whitney (``wilcox.test(change ~
 group)``), one-way ANOVA and Welch ANOVA (``oneway.test(change ~ group,
 var.equal = TRUE | FALSE)``), Kruskal-Wallis (``kruskal.test``) and ANCOVA
 ``post ~ pre [+ covariates] + group`` (F test of group: ``anova(reduced,
-full)`` on ``lm``). Undefined cases (a group of one, constant data, fewer than
-two groups) return NaN with a note, never an error.
+full)`` on ``lm``; each level's adjusted difference from a reference level:
+its treatment-coding coefficient with ``confint``). Undefined cases (a group of one,
+constant data, fewer than two groups) return NaN with a note, never an error.
 
 :func:`compare_groupings` runs every test for one outcome under several
 groupings at once (a registry: ~27 outcomes x 5 subgroups of ~90,000
@@ -43,6 +44,7 @@ __all__ = [
     "ancova",
     "compare_change",
     "compare_groupings",
+    "largest_level",
     "RESULT_COLUMNS",
 ]
 
@@ -433,7 +435,12 @@ def _level_codes(labels) -> tuple[np.ndarray, list[str]]:
     return codes, list(uniques)
 
 
-def ancova(frame: pd.DataFrame, covariates: tuple[str, ...] = (), conf_level: float = 0.95) -> dict:
+def ancova(
+    frame: pd.DataFrame,
+    covariates: tuple[str, ...] = (),
+    conf_level: float = 0.95,
+    reference: str | None = None,
+) -> dict:
     """ANCOVA of post on pre (and covariates) plus group (R ``lm`` and ``anova``).
 
     Parameters
@@ -441,34 +448,63 @@ def ancova(frame: pd.DataFrame, covariates: tuple[str, ...] = (), conf_level: fl
     frame : pandas.DataFrame
         Columns ``pre_value, post_value, group_level`` and each covariate;
         rows with any missing value are dropped (complete cases).
+    covariates : tuple of str
+        Further columns of the model.
+    conf_level : float
+        Coverage of the differences' intervals.
+    reference : str, optional
+        The level the others are compared with; default (or a level without a
+        complete case): the level with the most complete cases, ties to the
+        first in text order.
 
     Returns
     -------
     dict
-        ``statistic`` (F of group, from comparing ``post ~ pre + covariates``
-        with ``post ~ pre + covariates + group``), ``df1`` (k - 1), ``df2``
-        (residual df of the full model), ``p``; with exactly 2 groups also
-        ``estimate`` (adjusted mean post of the first level minus the second)
-        and its t-based ``ci_low``, ``ci_high``; ``note``.
+        - ``statistic`` (F of group, from comparing ``post ~ pre + covariates``
+          with ``post ~ pre + covariates + group``), ``df1`` (k - 1), ``df2``
+          (residual df of the full model), ``p``; ``note`` (why a value is NaN).
+        - ``reference``: the reference level's label ("" with fewer than 2 levels).
+        - ``differences``: one dict per other level, in text order: ``level``
+          (label), ``n`` (complete cases), ``estimate`` (adjusted difference, level
+          minus reference: the level's treatment-coding coefficient), ``ci_low``,
+          ``ci_high`` (t-based, ``df2``), ``t`` and ``p`` (two-sided, that
+          coefficient's t test).
+        - ``n``: complete cases per level label.
+        - ``estimate``, ``ci_low``, ``ci_high``: NaN (the estimates are the
+          ``differences``).
 
     Notes
     -----
     Assumes a common linear slope on pre in every group, normal residuals
-    with equal variance. Text covariates are treatment-coded. Checked against
-    R ``anova(lm(post ~ pre + group0), lm(post ~ pre + group))`` and
-    ``coef``/``confint`` of the full model.
+    with equal variance. Text covariates are treatment-coded. The adjusted
+    difference in post equals the adjusted difference in change (post - pre
+    = post with the pre slope reduced by 1). Checked against R ``lm(post ~ pre
+    + covariates + relevel(group, ref))`` (``coef``, ``confint``,
+    ``summary``) and its ``anova(reduced, full)`` / ``drop1(full, test =
+    "F")`` F test (``tests/fixtures/r/ancova_levels.R``).
 
-    The fits stand in for ``statsmodels.regression.linear_model.OLS(post,
-    design).fit()``: the F is the full fit's ``compare_f_test`` of the
-    reduced one, the interval its ``conf_int``. They are written out
-    (``numpy.linalg.lstsq``, the covariance from ``inv(X'X)``) because
-    ``OLS.fit`` forms the pseudo-inverse of the whole design, about four times
-    the work of the two least-squares solves, once per outcome and grouping.
+    The fits stand in for ``statsmodels.formula.api.ols("post ~ pre + ... +
+    C(group, Treatment(reference))").fit()``: the F is the full fit's
+    ``compare_f_test`` of the reduced one, the intervals its ``conf_int``,
+    the P its ``pvalues``. They are written out (``numpy.linalg.lstsq``, the
+    covariance from ``inv(X'X)``) because ``OLS.fit`` forms the pseudo-inverse
+    of the whole design, about four times the work of the two least-squares
+    solves, once per outcome and grouping; ``tests/test_statistics_between_
+    groups.py`` checks them equal (1e-9).
     """
     codes, labels = _level_codes(frame["group_level"])
     pre, post = frame["pre_value"].to_numpy(float), frame["post_value"].to_numpy(float)
     cov = _Covariates(frame[list(covariates)] if covariates else None, len(frame))
-    return _ancova_of(pre, post, _sorted_codes(codes, labels)[0], len(labels), cov, conf_level)
+    codes, labels = _sorted_codes(codes, labels)
+    ref = labels.index(reference) if reference in labels else -1
+    res = _ancova_of(pre, post, codes, len(labels), cov, conf_level, ref)
+    sizes = res.pop("sizes")
+    res["reference"] = labels[res["reference"]] if res["reference"] >= 0 else ""
+    res["n"] = {labels[i]: int(sizes[i]) for i in np.flatnonzero(sizes)}
+    res["differences"] = [
+        {**d, "level": labels[d["level"]], "n": int(sizes[d["level"]])} for d in res["differences"]
+    ]
+    return res
 
 
 def _sorted_codes(codes: np.ndarray, labels: list) -> tuple[np.ndarray, list[str]]:
@@ -499,6 +535,11 @@ def _full_rank(x: np.ndarray, xtx: np.ndarray) -> bool:
     return np.linalg.matrix_rank(x) == p
 
 
+def _largest(sizes: np.ndarray, candidates: np.ndarray) -> int:
+    """The candidate level with the most subjects; ties go to the first in text order."""
+    return int(candidates[np.argmax(sizes[candidates])])
+
+
 def _ancova_of(
     pre: np.ndarray,
     post: np.ndarray,
@@ -506,43 +547,75 @@ def _ancova_of(
     n_levels: int,
     cov: _Covariates,
     conf_level: float,
+    reference: int = -1,
 ) -> dict:
-    """:func:`ancova` from arrays: ``codes`` in text order of the levels, -1 for none."""
+    """:func:`ancova` from arrays: ``codes`` in text order of the levels, -1 for none;
+    ``reference`` the code of the reference level (-1, or a level without a complete case: the
+    largest level present)."""
     out = _undefined("estimate", "ci_low", "ci_high", "statistic", "df1", "df2", "p")
+    out.update(differences=[], reference=-1, sizes=np.zeros(n_levels, int))
     rows = np.flatnonzero(~np.isnan(pre) & ~np.isnan(post) & (codes >= 0) & cov.complete)
     codes = codes[rows]
     # Levels without a complete case drop out, as in R.
-    present = np.flatnonzero(np.bincount(codes, minlength=n_levels))
+    sizes = np.bincount(codes, minlength=n_levels)
+    present = np.flatnonzero(sizes)
     k = present.size
+    out["sizes"] = sizes
     if k < 2:
         out["note"] = "fewer than 2 groups: ANCOVA undefined"
         return out
+    ref = reference if reference in present else _largest(sizes, present)
+    others = present[present != ref]
+    out["reference"] = int(ref)
+    # Treatment coding against the reference: one indicator per other level, in text order
+    # (R: relevel(group, ref); patsy: C(group, Treatment(reference))).
     y = post[rows]
     x0 = np.hstack([np.ones((rows.size, 1)), pre[rows][:, None], *cov.columns(rows)])
-    dummies = np.column_stack([(codes == lv).astype(float) for lv in present[1:]])
+    dummies = np.column_stack([(codes == lv).astype(float) for lv in others])
     x1 = np.hstack([x0, dummies])
     n, p1 = x1.shape
     xtx = x1.T @ x1
-    if n - p1 < 1 or not _full_rank(x1, xtx):
-        out["note"] = "too few subjects for the model (or collinear terms): ANCOVA undefined"
+
+    def undefined(note: str) -> dict:
+        out["note"] = note
+        out["differences"] = [
+            {"level": int(lv), **dict.fromkeys(("estimate", "ci_low", "ci_high", "t", "p"), _NAN)}
+            for lv in others
+        ]
         return out
+
+    if n - p1 < 1 or not _full_rank(x1, xtx):
+        return undefined("too few subjects for the model (or collinear terms): ANCOVA undefined")
     beta1, *_ = np.linalg.lstsq(x1, y, rcond=None)
     beta0, *_ = np.linalg.lstsq(x0, y, rcond=None)
     rss1 = float(np.sum((y - x1 @ beta1) ** 2))
     rss0 = float(np.sum((y - x0 @ beta0) ** 2))
     df2 = n - p1
     if rss1 == 0:
-        out["note"] = "the model fits exactly: ANCOVA F undefined"
-        return out
+        return undefined("the model fits exactly: ANCOVA F undefined")
     F = ((rss0 - rss1) / (k - 1)) / (rss1 / df2)
     out.update(
         statistic=float(F), df1=float(k - 1), df2=float(df2), p=float(stats.f.sf(F, k - 1, df2))
     )
-    if k == 2:
-        covariance = rss1 / df2 * np.linalg.inv(xtx)
-        est, se = -float(beta1[-1]), math.sqrt(float(covariance[-1, -1]))
-        q = float(stats.t.ppf(1 - (1 - conf_level) / 2, df2))
-        out.update(estimate=est, ci_low=est - q * se, ci_high=est + q * se)
+    # Each other level's adjusted difference from the reference: its indicator's coefficient,
+    # with the t-based interval and test of R's confint / summary(lm).
+    covariance = rss1 / df2 * np.linalg.inv(xtx)
+    q = float(stats.t.ppf(1 - (1 - conf_level) / 2, df2))
+    first = x0.shape[1]
+    for j, lv in enumerate(others):
+        est = float(beta1[first + j])
+        se = math.sqrt(float(covariance[first + j, first + j]))
+        t = est / se
+        out["differences"].append(
+            {
+                "level": int(lv),
+                "estimate": est,
+                "ci_low": est - q * se,
+                "ci_high": est + q * se,
+                "t": t,
+                "p": float(2 * stats.t.sf(abs(t), df2)),
+            }
+        )
     return out
 
 
@@ -556,12 +629,24 @@ def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(starts + (ties + 1) / 2, ties), ties
 
 
+def largest_level(codes, labels: list) -> str:
+    """The label of the level with the most entries (``codes`` into ``labels``, -1 none); ties
+    go to the first in text order; "" when no entry has a level. The ANCOVA's reference level
+    when :func:`compare_groupings` is given the cohort's (so every outcome of a subgroup is
+    compared with the same level)."""
+    codes, labels = _sorted_codes(np.asarray(codes), labels)
+    sizes = np.bincount(codes[codes >= 0], minlength=len(labels))
+    present = np.flatnonzero(sizes)
+    return labels[_largest(sizes, present)] if present.size else ""
+
+
 def compare_groupings(
     pre,
     post,
     groupings: dict[str, tuple[np.ndarray, list]],
     covariates: pd.DataFrame | None = None,
     conf_level: float = 0.95,
+    references: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """All between-group tests of change for one outcome under each of several groupings.
 
@@ -575,6 +660,10 @@ def compare_groupings(
         compared in the text order of their labels.
     covariates : pandas.DataFrame, optional
         The ANCOVA covariates, one column each, rows aligned with ``pre``.
+    references : dict of str to str, optional
+        Grouping name -> the label of its ANCOVA reference level. Default (or a
+        level without a complete case): the level with the most complete
+        cases of this outcome, ties to the first in text order.
 
     Returns
     -------
@@ -584,13 +673,18 @@ def compare_groupings(
 
         - ``subgroup``: the grouping's name (a key of ``groupings``).
         - ``test``: ``Welch t``, ``Mann-Whitney`` (2 groups only), ``one-way
-          ANOVA``, ``Welch ANOVA``, ``Kruskal-Wallis``, ``ANCOVA``.
+          ANOVA``, ``Welch ANOVA``, ``Kruskal-Wallis``, ``ANCOVA`` (the F test
+          of the subgroup), then ``ANCOVA difference``: one row per level
+          other than the reference (:func:`ancova`).
         - ``levels``, ``n``: the levels with a subject (text order) and their
-          sizes, ``" | "``-separated; ``n_total``.
+          sizes, ``" | "``-separated; for an ``ANCOVA difference`` the level
+          then the reference and their complete cases; ``n_total``.
         - ``estimate``, ``ci_low``, ``ci_high``: for 2 groups, difference in
-          mean change (first level minus second; Welch t) or adjusted
-          difference in post (ANCOVA); NaN otherwise.
-        - ``statistic_name`` (t, W, F, H), ``statistic``, ``df1``, ``df2``,
+          mean change (first level minus second; Welch t); for an ``ANCOVA
+          difference``, the adjusted difference in post (equivalently in
+          change), level minus reference; NaN otherwise.
+        - ``statistic_name`` (t, W, F, H), ``statistic``, ``df1`` (for an
+          ``ANCOVA difference`` the residual df of its t), ``df2``,
           ``p`` (two-sided), ``method`` (exact / normal approximation for
           Mann-Whitney; the model for ANCOVA), ``note`` (why a value is NaN).
 
@@ -630,7 +724,19 @@ def compare_groupings(
             rank_sums = list(
                 np.bincount(codes[in_order], weights=ranks, minlength=len(labels))[present]
             )
-        ancova = _ancova_of(pre, post, codes, len(labels), cov, conf_level)
+        wanted = (references or {}).get(name)
+        ancova = _ancova_of(
+            pre,
+            post,
+            codes,
+            len(labels),
+            cov,
+            conf_level,
+            labels.index(wanted) if wanted in labels else -1,
+        )
+        sizes = ancova.pop("sizes")
+        reference = ancova.pop("reference")
+        differences = ancova.pop("differences")
         # (test, name of its statistic, result): every result's keys are columns of _row.
         tests = []
         if len(levels) == 2:
@@ -645,6 +751,23 @@ def compare_groupings(
             ("ANCOVA", "F", {**ancova, "method": method}),
         ]
         out = [_row(test, levels, ns, statistic_name=stat, **res) for test, stat, res in tests]
+        out += [
+            _row(
+                "ANCOVA difference",
+                [labels[d["level"]], labels[reference]],
+                [sizes[d["level"]], sizes[reference]],
+                statistic_name="t",
+                estimate=d["estimate"],
+                ci_low=d["ci_low"],
+                ci_high=d["ci_high"],
+                statistic=d["t"],
+                df1=ancova["df2"],
+                p=d["p"],
+                method=method,
+                note=ancova["note"],
+            )
+            for d in differences
+        ]
         if len(levels) < 2:
             for r in out:
                 r["note"] = r["note"] or "only one group level present"
@@ -653,7 +776,10 @@ def compare_groupings(
 
 
 def compare_change(
-    frame: pd.DataFrame, covariates: tuple[str, ...] = (), conf_level: float = 0.95
+    frame: pd.DataFrame,
+    covariates: tuple[str, ...] = (),
+    conf_level: float = 0.95,
+    reference: str | None = None,
 ) -> pd.DataFrame:
     """All between-group tests of change for one outcome and one grouping.
 
@@ -669,12 +795,14 @@ def compare_change(
         One row per test, columns :data:`RESULT_COLUMNS`:
 
         - ``test``: ``Welch t``, ``Mann-Whitney`` (2 groups only), ``one-way
-          ANOVA``, ``Welch ANOVA``, ``Kruskal-Wallis``, ``ANCOVA``.
+          ANOVA``, ``Welch ANOVA``, ``Kruskal-Wallis``, ``ANCOVA``, then one
+          ``ANCOVA difference`` per level other than ``reference`` (default:
+          the largest level; see :func:`compare_groupings`).
         - ``levels``, ``n``: the group levels (sorted) and their sizes,
-          ``" | "``-separated; ``n_total``.
+          ``" | "``-separated (level then reference for a difference); ``n_total``.
         - ``estimate``, ``ci_low``, ``ci_high``: for 2 groups, difference in
-          mean change (first level minus second; Welch t) or adjusted
-          difference in post (ANCOVA); NaN otherwise.
+          mean change (first level minus second; Welch t); adjusted difference
+          in post, level minus reference (ANCOVA difference); NaN otherwise.
         - ``statistic_name`` (t, W, F, H), ``statistic``, ``df1``, ``df2``,
           ``p`` (two-sided), ``method`` (exact / normal approximation for
           Mann-Whitney), ``note`` (why a value is NaN).
@@ -695,5 +823,6 @@ def compare_change(
         {"": _level_codes(frame["group_level"])},
         frame[list(covariates)] if covariates else None,
         conf_level,
+        {"": reference} if reference is not None else None,
     )
     return out[RESULT_COLUMNS]

@@ -28,6 +28,7 @@ __all__ = [
     "paired_t",
     "wilcoxon_signed_rank",
     "hodges_lehmann",
+    "HodgesLehmannResult",
     "sign_test",
     "shapiro_wilk",
     "effect_sizes",
@@ -68,6 +69,9 @@ COLUMNS = [
     "p_wilcoxon",
     "wilcoxon_method",
     "hodges_lehmann",
+    "hl_ci_low",
+    "hl_ci_high",
+    "hl_conf_level",
     "dz",
     "dz_ci_low",
     "dz_ci_high",
@@ -446,8 +450,12 @@ def _signed_ranks(
     return nx, float(np.sum(counts[xd > 0] * average[xd > 0])), sizes
 
 
-def _signrank_z_counts(values: np.ndarray, counts: np.ndarray, shift: float) -> float:
-    """:func:`_signrank_z` of the sample holding ``counts[k]`` copies of ``values[k]``.
+def _signrank_z_counts(
+    values: np.ndarray, counts: np.ndarray, shift: float, correct: bool = False
+) -> float:
+    """:func:`_signrank_z` of the sample holding ``counts[k]`` copies of ``values[k]``; with
+    ``correct`` the two-sided continuity correction ``sign(z) * 0.5`` is taken off first, as R's
+    ``W`` does for the confidence interval (``correct = TRUE``).
 
     Works on the distinct values, so the root search below costs O(k log k) per step for k
     distinct differences instead of ranking all n (scores are graded: k is tens where n is
@@ -463,77 +471,407 @@ def _signrank_z_counts(values: np.ndarray, counts: np.ndarray, shift: float) -> 
     sigma = math.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24 - float(np.sum(sizes**3 - sizes)) / 48)
     if sigma == 0:
         return _NAN
+    if correct:
+        zd = zd - float(np.sign(zd)) * 0.5
     return zd / sigma
 
 
-def hodges_lehmann(pre, post, *, distinct=None) -> tuple[float, str]:
-    """Hodges-Lehmann estimate of the median difference ``post - pre``, as R.
+@dataclass(frozen=True)
+class HodgesLehmannResult:
+    """Result of :func:`hodges_lehmann` (fields explained there)."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    conf_level: float
+    note: str = ""
+
+
+def _signrank_counts(n: int) -> list[int]:
+    """How many of the ``2**n`` sign patterns give each signed-rank sum ``V = 0 .. n(n+1)/2``
+    (no ties): the distribution R's ``csignrank`` tabulates, here in exact integers."""
+    counts = [1] + [0] * (n * (n + 1) // 2)
+    for j in range(1, n + 1):
+        for v in range(j * (j + 1) // 2, j - 1, -1):
+            counts[v] += counts[v - j]
+    return counts
+
+
+def _qsignrank(p: float, n: int) -> int:
+    """R's ``qsignrank(p, n)`` for ``p <= 0.5``: the smallest ``q`` with ``P(V <= q) >= p``.
+
+    Reproduces R's loop (``src/nmath/signrank.c``): the probabilities are summed one value at
+    a time as ``count * exp(-n log 2)`` and compared with ``p - 10 DBL_EPSILON``. Neither scipy
+    nor statsmodels exposes the signed-rank distribution; ``tests/test_paired.py`` checks this
+    equal to R's ``qsignrank`` for n = 1..60 (``tests/fixtures/r/qsignrank_expected.csv``).
+    """
+    counts = _signrank_counts(n)
+    f = math.exp(-n * math.log(2))
+    target = p - 10 * np.finfo(float).eps
+    total, q = 0.0, 0
+    while True:
+        total += counts[q] * f
+        if total >= target or q == len(counts) - 1:
+            return q
+        q += 1
+
+
+def _qnorm(p: float, lower_tail: bool = True) -> float:
+    """R's ``qnorm(p, lower.tail = lower_tail)`` (R 4.2: Wichura's algorithm AS 241, PPND16),
+    operation for operation, for ``0 < p < 1``.
+
+    ``scipy.stats.norm.ppf`` / ``isf`` (Cephes ``ndtri``) differ from it by a few units in the
+    last place (``isf(0.025)``: 1.9599639845400545, R 1.9599639845400536). That is invisible in
+    a quantile but not in R's Hodges-Lehmann interval: its root search runs on a step function,
+    and the quantile's last bits move the secant steps, so the search can stop elsewhere within
+    its 1e-4 tolerance (3e-5 apart on the demo's FaCE scores). ``tests/test_paired.py`` checks
+    this equal to R's ``qnorm`` bit for bit (``tests/fixtures/r/qnorm_expected.csv``) and to
+    scipy's within 1e-15.
+
+    References
+    ----------
+    .. [1] Wichura, M. J. (1988). Algorithm AS 241: the percentage points of the normal
+       distribution. Appl. Statist. 37(3), 477-484.
+    .. [2] R Core Team. ``src/nmath/qnorm.c`` (R 4.2).
+    """
+    # R_DT_qIv: the lower-tail probability; R_DT_CIv: the upper-tail one, each as R forms it.
+    # The coefficients are qnorm.c's; its 5226.495278852854561 differs from the published
+    # 5226.495278852545925 of AS 241 in the last digits, and R's bits are the ones wanted.
+    p_ = p if lower_tail else 0.5 - p + 0.5
+    q = p_ - 0.5
+    if abs(q) <= 0.425:
+        r = 0.180625 - q * q
+        return (
+            q
+            * (
+                (
+                    (
+                        (
+                            (
+                                (
+                                    (r * 2509.0809287301226727 + 33430.575583588128105) * r
+                                    + 67265.770927008700853
+                                )
+                                * r
+                                + 45921.953931549871457
+                            )
+                            * r
+                            + 13731.693765509461125
+                        )
+                        * r
+                        + 1971.5909503065514427
+                    )
+                    * r
+                    + 133.14166789178437745
+                )
+                * r
+                + 3.387132872796366608
+            )
+            / (
+                (
+                    (
+                        (
+                            (
+                                (
+                                    (r * 5226.495278852854561 + 28729.085735721942674) * r
+                                    + 39307.89580009271061
+                                )
+                                * r
+                                + 21213.794301586595867
+                            )
+                            * r
+                            + 5394.1960214247511077
+                        )
+                        * r
+                        + 687.1870074920579083
+                    )
+                    * r
+                    + 42.313330701600911252
+                )
+                * r
+                + 1.0
+            )
+        )
+    # r = min(p, 1 - p) < 0.075
+    if q > 0:
+        r = (0.5 - p + 0.5) if lower_tail else p
+    else:
+        r = p_
+    r = math.sqrt(-math.log(r))
+    if r <= 5.0:
+        r += -1.6
+        val = (
+            (
+                (
+                    (
+                        (
+                            (
+                                (r * 7.7454501427834140764e-4 + 0.0227238449892691845833) * r
+                                + 0.24178072517745061177
+                            )
+                            * r
+                            + 1.27045825245236838258
+                        )
+                        * r
+                        + 3.64784832476320460504
+                    )
+                    * r
+                    + 5.7694972214606914055
+                )
+                * r
+                + 4.6303378461565452959
+            )
+            * r
+            + 1.42343711074968357734
+        ) / (
+            (
+                (
+                    (
+                        (
+                            (
+                                (r * 1.05075007164441684324e-9 + 5.475938084995344946e-4) * r
+                                + 0.0151986665636164571966
+                            )
+                            * r
+                            + 0.14810397642748007459
+                        )
+                        * r
+                        + 0.68976733498510000455
+                    )
+                    * r
+                    + 1.6763848301838038494
+                )
+                * r
+                + 2.05319162663775882187
+            )
+            * r
+            + 1.0
+        )
+    else:
+        r += -5.0
+        val = (
+            (
+                (
+                    (
+                        (
+                            (
+                                (r * 2.01033439929228813265e-7 + 2.71155556874348757815e-5) * r
+                                + 0.0012426609473880784386
+                            )
+                            * r
+                            + 0.026532189526576123093
+                        )
+                        * r
+                        + 0.29656057182850489123
+                    )
+                    * r
+                    + 1.7848265399172913358
+                )
+                * r
+                + 5.4637849111641143699
+            )
+            * r
+            + 6.6579046435011037772
+        ) / (
+            (
+                (
+                    (
+                        (
+                            (
+                                (r * 2.04426310338993978564e-15 + 1.4215117583164458887e-7) * r
+                                + 1.8463183175100546818e-5
+                            )
+                            * r
+                            + 7.868691311456132591e-4
+                        )
+                        * r
+                        + 0.0148753612908506148525
+                    )
+                    * r
+                    + 0.13692988092273580531
+                )
+                * r
+                + 0.59983220655588793769
+            )
+            * r
+            + 1.0
+        )
+    return -val if q < 0 else val
+
+
+def _significant(x: float, digits: int) -> float:
+    """R's ``signif(x, digits)`` for the positive probabilities used here."""
+    return float(f"{x:.{digits}g}")
+
+
+def _hl_exact_interval(x: np.ndarray, conf_level: float) -> tuple[float, float, float, float]:
+    """R's exact Hodges-Lehmann estimate and interval (no ties, no zeros, ``n < 50``): the
+    median of the Walsh averages and the two order statistics of them given by
+    ``qsignrank(alpha / 2, n)``; also the confidence level R reports (lowered when the requested
+    one is not achievable: ``1 - signif(achieved alpha, 2)``)."""
+    n = x.size
+    i, j = np.triu_indices(n)
+    walsh = np.sort(x[i] + x[j]) / 2
+    alpha = 1 - conf_level
+    qu = max(_qsignrank(alpha / 2, n), 1)
+    ql = n * (n + 1) // 2 - qu
+    # achieved.alpha = 2 * psignrank(qu - 1, n), from exact counts.
+    achieved = 2 * sum(_signrank_counts(n)[:qu]) / 2.0**n
+    level = conf_level
+    if achieved - alpha > alpha / 2:
+        level = 1 - _significant(achieved, 2)
+    return float(np.median(walsh)), float(walsh[qu - 1]), float(walsh[ql]), level
+
+
+def hodges_lehmann(pre, post, conf_level: float = 0.95, *, distinct=None) -> HodgesLehmannResult:
+    """Hodges-Lehmann estimate of the median difference ``post - pre`` and its confidence
+    interval, as R.
 
     Parameters
     ----------
     pre, post : array-like of float
         Paired values; pairs with a missing value are dropped.
+    conf_level : float, default 0.95
+        Requested coverage of the two-sided interval, in (0, 1).
     distinct : tuple of (ndarray, ndarray), optional
         The distinct non-zero differences and their counts, if already known
         (as for :func:`wilcoxon_signed_rank`).
 
     Returns
     -------
-    tuple of (float, str)
-        The estimate (R's ``wilcox.test(post, pre, paired = TRUE, conf.int =
-        TRUE)$estimate``, the "(pseudo)median") and a note ("" or why it is
-        NaN or a midrange).
+    HodgesLehmannResult
+        Frozen dataclass with fields
+
+        - ``estimate``: R's ``wilcox.test(post, pre, paired = TRUE, conf.int =
+          TRUE)$estimate``, the "(pseudo)median" (the midrange when all
+          non-zero differences are equal, as R).
+        - ``ci_low``, ``ci_high``: R's ``$conf.int`` (NaN where R gives NaN:
+          no pairs, all differences zero, all non-zero differences equal).
+        - ``conf_level``: the level R attaches to that interval,
+          ``attr($conf.int, "conf.level")``: ``conf_level`` unless R found it not
+          achievable with so few differences and lowered it (0 when the
+          interval is a single point or NaN).
+        - ``note``: "" or why a value is NaN, a midrange, or the interval's
+          level lower than requested.
 
     Notes
     -----
-    Zero differences are dropped first, as in the test. When R's p-value is
-    exact (fewer than 50 differences, no ties, no zeros) the estimate is the
-    median of the ``n(n+1)/2`` Walsh averages ``(d_i + d_j) / 2, i <= j``.
-    Otherwise R solves ``z(mu) = 0`` for the signed-rank statistic of
-    ``d - mu`` (tie-corrected variance, no continuity correction: R switches
-    it off before this step) with ``uniroot(tol = 1e-4)`` between
-    ``min(d)`` and ``max(d)``; that search is reproduced step for step
-    (:func:`_zeroin`), so the value agrees with R to full precision and lies
-    within about 1e-4 of the point where the statistic changes sign. If the
-    statistic cannot be formed at ``min(d)`` (all non-zero differences equal)
-    R reports the midrange ``(min(d) + max(d)) / 2``; so does this function.
-    Neither scipy nor statsmodels has this estimator, and no root finder of
-    theirs would do: the statistic is a step function, so where the search
-    stops depends on every step (``scipy.optimize.brentq`` takes others).
+    Zero differences are dropped first, as in the test, leaving ``n``.
+
+    *Exact case* (``n < 50``, no tied ``|d|``, no zeros: R's exact p-value):
+    the estimate is the median of the ``n(n+1)/2`` Walsh averages ``(d_i +
+    d_j) / 2, i <= j``; with ``q = max(1, qsignrank(alpha / 2, n))`` the
+    interval runs from the ``q``-th smallest Walsh average to the ``q``-th
+    largest [1, section 3.3]. Its coverage ``1 - 2 psignrank(q - 1, n)`` is at
+    least the requested one unless ``n < 6``; R lowers the reported level to
+    ``1 - signif(2 psignrank(q - 1, n), 2)`` only when that exceeds
+    ``1.5 alpha`` (so with 5 differences it still reports 95% for a 93.75%
+    interval).
+
+    *Normal approximation* (ties, zeros, or ``n >= 50``): R inverts the
+    asymptotic signed-rank statistic of ``d - mu`` (tie-corrected variance;
+    with the continuity correction ``sign(z) / 2`` for the interval, without
+    it for the estimate): the limits are the roots of ``z(mu) = +/- q`` with
+    ``q`` the normal ``1 - alpha / 2`` quantile, found by ``uniroot(tol =
+    1e-4)`` between ``min(d)`` and ``max(d)``; the estimate is the root of
+    ``z(mu) = 0``. When the sample limits do not bracket ``q`` (few
+    differences) R doubles ``alpha`` until they do and reports ``1 - alpha``;
+    if ``alpha`` reaches 1 the interval is the median of the differences
+    twice, level 0. Each search is reproduced step for step
+    (:func:`_zeroin`, a port of R's ``R_zeroin2``), so the limits agree with
+    R's to rounding (``tests/test_paired.py``); they lie within about
+    ``1e-4`` of where the step function ``z(mu)`` crosses ``q``.
+
+    Neither scipy nor statsmodels has this estimator or interval, and no root
+    finder of theirs would do: ``z(mu)`` is a step function, so where the
+    search stops depends on every step (``scipy.optimize.brentq`` takes
+    others). For the same reason the normal quantile is R's own
+    (:func:`_qnorm`), not scipy's, which differs in the last bits. Checked
+    against R's
+    ``wilcox.test(post, pre, paired = TRUE, conf.int = TRUE, conf.level =
+    ...)`` in ``tests/fixtures/r/hodges_lehmann_ci.R`` (exact, ties/zeros,
+    n up to 3000, levels 0.90/0.95/0.99, R's lowered levels).
 
     References
     ----------
-    .. [1] Hodges, J. L. & Lehmann, E. L. (1963). Estimates of location based
+    .. [1] Hollander, M., Wolfe, D. A. & Chicken, E. (2014). Nonparametric
+       Statistical Methods, 3rd ed., Wiley. Sections 3.2-3.3.
+    .. [2] Hodges, J. L. & Lehmann, E. L. (1963). Estimates of location based
        on rank tests. Ann. Math. Statist. 34(2), 598-611.
-    .. [2] R Core Team. ``wilcox.test`` (package stats) and ``uniroot``.
+    .. [3] R Core Team. ``wilcox.test`` (package stats), ``uniroot``,
+       ``qsignrank``; source of ``stats:::wilcox.test.default`` (R 4.2).
     """
+    if not 0 < conf_level < 1:
+        raise ValueError("conf_level must be between 0 and 1")
     d = _differences(pre, post)
     if d.size == 0:
-        return _NAN, "no complete pairs: Hodges-Lehmann estimate undefined"
+        return HodgesLehmannResult(
+            _NAN, _NAN, _NAN, _NAN, "no complete pairs: Hodges-Lehmann estimate undefined"
+        )
     zeros = bool(np.any(d == 0))
     x = d[d != 0]
     n = x.size
     if n == 0:
-        return _NAN, "all differences zero: Hodges-Lehmann estimate undefined (R: NaN)"
+        return HodgesLehmannResult(
+            _NAN,
+            _NAN,
+            _NAN,
+            _NAN,
+            "all differences zero: Hodges-Lehmann estimate undefined (R: NaN)",
+        )
     values, counts = distinct or _distinct_nonzero(x)
     # Tied |x|: a value twice, or a value and its negative.
     ties = bool(counts.max() > 1) or np.unique(np.abs(values)).size < values.size
     if n < _EXACT_MAX_N and not ties and not zeros:
-        i, j = np.triu_indices(n)
-        return float(np.median(np.sort(x[i] + x[j]) / 2)), ""
+        est, low, high, level = _hl_exact_interval(x, conf_level)
+        return HodgesLehmannResult(est, low, high, level, _level_note(level, conf_level, n))
     lo, hi = float(x.min()), float(x.max())
-    f_lo = _signrank_z_counts(values, counts, lo)
+
+    def z(mu: float, correct: bool) -> float:
+        return _signrank_z_counts(values, counts, mu, correct)
+
+    f_lo = z(lo, False)
     if not math.isfinite(f_lo):
-        return (lo + hi) / 2, (
-            "Hodges-Lehmann estimate is the midrange of the non-zero differences (all equal; as R)"
+        return HodgesLehmannResult(
+            (lo + hi) / 2,
+            _NAN,
+            _NAN,
+            0.0,
+            "Hodges-Lehmann estimate is the midrange of the non-zero differences and has no "
+            "confidence interval (all equal; as R)",
         )
-    return _zeroin(
-        lambda mu: _signrank_z_counts(values, counts, mu),
-        lo,
-        hi,
-        f_lo,
-        _signrank_z_counts(values, counts, hi),
-    ), ""
+    est = _zeroin(lambda mu: z(mu, False), lo, hi, f_lo, z(hi, False))
+    # R's two-sided interval (wilcox.test.default, correct = TRUE).
+    w_lo, w_hi = z(lo, True), z(hi, True)
+    alpha = 1 - conf_level
+    while w_lo - _qnorm(alpha / 2, False) < 0 or w_hi - _qnorm(alpha / 2) > 0:
+        alpha *= 2
+    level = conf_level
+    if alpha >= 1 or 1 - conf_level < alpha * 0.75:
+        level = 1 - min(1.0, alpha)
+    if alpha < 1:
+
+        def root(q: float) -> float:
+            return _zeroin(lambda mu: z(mu, True) - q, lo, hi, w_lo - q, w_hi - q)
+
+        low, high = root(_qnorm(alpha / 2, False)), root(_qnorm(alpha / 2))
+    else:
+        low = high = float(np.median(x))
+    return HodgesLehmannResult(
+        float(est), float(low), float(high), level, _level_note(level, conf_level, n)
+    )
+
+
+def _level_note(level: float, conf_level: float, n: int) -> str:
+    """Why the interval's level is below the requested one ("" when it is not)."""
+    if level >= conf_level:
+        return ""
+    few = f"Hodges-Lehmann {conf_level:.0%} CI not achievable with {n} non-zero " + (
+        "differences" if n != 1 else "difference"
+    )
+    if level == 0:
+        return few + " (R gives both limits at the estimate, level 0)"
+    return few + f" (R gives a {level:.0%} interval)"
 
 
 def sign_test(pre, post) -> tuple[int, int, float]:
@@ -858,7 +1196,8 @@ def paired_tests(
         Labels describing the visit rules that produced the pre and post
         values; copied into the output.
     conf_level : float, default 0.95
-        Coverage of the confidence intervals (mean difference, d_z).
+        Coverage of the confidence intervals (mean difference, Hodges-Lehmann
+        estimate, d_z).
     alpha : float, default 0.05
         Significance level; used only by the ``"auto"`` test rule.
     primary : str, default ""
@@ -900,6 +1239,14 @@ def paired_tests(
         - ``hodges_lehmann``: Hodges-Lehmann estimate of the median
           difference (:func:`hodges_lehmann`; R ``wilcox.test(...,
           conf.int = TRUE)$estimate``).
+        - ``hl_ci_low``, ``hl_ci_high``: its confidence interval (R
+          ``wilcox.test(post, pre, paired = TRUE, conf.int = TRUE,
+          conf.level = conf_level)$conf.int``: exact from the Walsh averages
+          without ties or zeros and below 50 differences, otherwise by
+          inverting the normal approximation with continuity correction).
+        - ``hl_conf_level``: the level R reports for that interval:
+          ``conf_level``, or lower when so few differences cannot achieve it
+          (then ``note`` says so); NaN when there is no interval.
         - ``dz``, ``dz_ci_low``, ``dz_ci_high``: Cohen's d_z with its
           noncentral-t confidence interval; ``hedges_g``: d_z with Hedges'
           exact small-sample correction; ``rank_biserial``: matched-pairs
@@ -970,12 +1317,12 @@ def paired_tests(
         # The rank-based statistics share one sort of the differences (pre and post are complete).
         distinct = _distinct_nonzero(post - pre)
         wt = wilcoxon_signed_rank(pre, post, distinct=distinct)
-        hl, hl_note = hodges_lehmann(pre, post, distinct=distinct)
+        hl = hodges_lehmann(pre, post, conf_level, distinct=distinct)
         es = effect_sizes(pre, post, conf_level=conf_level, distinct=distinct)
         sw, sp, sw_note = shapiro_wilk(post - pre)
         name = choose_test(planned_test(outcome), sp, tt.n, alpha)
         notes = []
-        for x in (tt.note, wt.note, hl_note, es.note, sw_note):
+        for x in (tt.note, wt.note, hl.note, es.note, sw_note):
             for part in x.split("; "):
                 if part and part not in notes:
                     notes.append(part)
@@ -1001,7 +1348,10 @@ def paired_tests(
                 "wilcoxon_v": wt.v,
                 "p_wilcoxon": wt.p,
                 "wilcoxon_method": wt.method,
-                "hodges_lehmann": hl,
+                "hodges_lehmann": hl.estimate,
+                "hl_ci_low": hl.ci_low,
+                "hl_ci_high": hl.ci_high,
+                "hl_conf_level": hl.conf_level,
                 "dz": es.dz,
                 "dz_ci_low": es.dz_ci_low,
                 "dz_ci_high": es.dz_ci_high,
