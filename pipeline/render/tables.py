@@ -29,6 +29,7 @@ from pipeline.statistics.baseline import (
     baseline_characteristics,
     follow_up_months,
 )
+from pipeline.statistics.items import ITEM_SCORE_PREFIX
 
 SYNTHETIC_NOTE = "SYNTHETIC DATA: demonstration cohort, not real patients."
 
@@ -503,6 +504,145 @@ def missing_table(
     return Table("eTable. Missing baseline data", body, tuple(notes))
 
 
+# --------------------------------------------------------------------------- item-level eTables
+
+
+def item_tables(
+    item_changes: pd.DataFrame,
+    instruments: dict,
+    outcomes: pd.DataFrame,
+    *,
+    conf_level: float,
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> list[tuple[str, Table]]:
+    """eTables of item-level change, one per instrument and rater, as (file stem, Table).
+
+    ``item_changes`` is the tidy result of :func:`pipeline.statistics.items.item_changes`;
+    ``instruments`` maps each instrument's name to its
+    :class:`~pipeline.instruments.model.Instrument` (labels, item scores); ``outcomes`` the
+    planned outcomes (:func:`pipeline.pairing.outcomes_frame`) naming the outcome whose pairs the
+    items share. A raw value that an item score transforms is indented under that score's row.
+    """
+    out = []
+    if item_changes is None or item_changes.empty:
+        return out
+    labels = dict(zip(zip(outcomes["outcome"], outcomes["score"]), outcomes["label"]))
+    ci = style.ci_label(conf_level)
+    level = f"{conf_level:.0%}"
+    for (name, rater), rows in item_changes.groupby(["instrument", "rater"], sort=False):
+        rows = rows.sort_values("position", kind="stable").reset_index(drop=True)
+        instrument = instruments[name]
+        n_pairs = rows["n_pairs"].astype(int)
+        paired = (n_pairs > 0).tolist()
+
+        def cells(values, absent: str = style.no_value, paired=paired) -> list[str]:
+            return [value if has else absent for value, has in zip(values, paired)]
+
+        raw = (rows["value"] == "raw").tolist()
+        body = pd.DataFrame(
+            {
+                "Item": rows["label"].tolist(),
+                "n pairs": n_pairs.astype(str).tolist(),
+                f"Before, {style.mean_sd_label}": cells(
+                    [style.mean_sd(m, sd) for m, sd in zip(rows["pre_mean"], rows["pre_sd"])]
+                ),
+                f"After, {style.mean_sd_label}": cells(
+                    [style.mean_sd(m, sd) for m, sd in zip(rows["post_mean"], rows["post_sd"])]
+                ),
+                f"Before, {style.median_iqr_label}": cells(
+                    [
+                        style.median_iqr(m, q1, q3)
+                        for m, q1, q3 in zip(rows["pre_median"], rows["pre_q1"], rows["pre_q3"])
+                    ]
+                ),
+                f"After, {style.median_iqr_label}": cells(
+                    [
+                        style.median_iqr(m, q1, q3)
+                        for m, q1, q3 in zip(rows["post_median"], rows["post_q1"], rows["post_q3"])
+                    ]
+                ),
+                f"Change ({ci})": cells(
+                    [
+                        style.estimate_ci(d, lo, hi)
+                        for d, lo, hi in zip(rows["mean_diff"], rows["ci_low"], rows["ci_high"])
+                    ],
+                    NOT_ESTIMABLE,
+                ),
+                "P": cells([style.p(p) for p in rows["p_used"]]),
+                "Adjusted P": cells([style.p(p) for p in rows["p_adj"]]),
+            }
+        )
+        first = rows.iloc[0]
+        on = labels.get((first["paired_on"], first["paired_score"]), first["paired_on"])
+        with_pairs = rows[n_pairs > 0]
+        footnotes = [
+            f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment: for each "
+            f"patient the two visits of the {on} pair (Table 2). n pairs: patients with the item "
+            f"recorded at both. Change = after - before, with its t-based {level} confidence "
+            "interval.",
+        ]
+        tests = sorted(set(with_pairs["test_used"].dropna()))
+        if tests:
+            footnotes.append(
+                f"P values are two-sided, from the {' and '.join(tests)} test"
+                f"{'s' if len(tests) > 1 else ''} on the paired values."
+            )
+        methods = [m for m in dict.fromkeys(with_pairs["p_adj_method"].dropna()) if m]
+        if methods:
+            footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
+        scored = rows[rows["value"] == "score"]
+        if len(scored):
+            own = [instrument.score(ITEM_SCORE_PREFIX + item) for item in scored["item"]]
+            ranges = sorted({(s.minimum, s.maximum, s.higher_is_better) for s in own})
+            footnotes.append(
+                "Item scores: "
+                + "; ".join(
+                    f"{lo:g}-{hi:g}, {'higher' if better else 'lower'} is better"
+                    for lo, hi, better in ranges
+                )
+                + "."
+            )
+        if any(raw):
+            formulas = list(
+                dict.fromkeys(
+                    instrument.score(ITEM_SCORE_PREFIX + item).formula.replace(item, "raw")
+                    for item in rows.loc[raw, "item"]
+                )
+            )
+            footnotes.append(
+                "Indented rows: the raw value as recorded, from which the item score above it is "
+                f"computed ({'; '.join(formulas)}, as docs/instruments.md states). The score folds "
+                "a deviation either way into one number; the raw value shows its direction."
+            )
+        footnotes.extend(
+            f"{label}: {note}"
+            for label, note in zip(with_pairs["label"], with_pairs["note"])
+            if note
+        )
+        unpaired = rows.loc[n_pairs == 0, "label"].tolist()
+        if unpaired:
+            footnotes.append(
+                f"{_listed(unpaired)}: {NOT_ESTIMABLE} ({style.no_value}), no patient has the "
+                "item at both visits."
+            )
+        if synthetic:
+            footnotes.append(SYNTHETIC_NOTE)
+        who = f" ({rater})" if rater else ""
+        out.append(
+            (
+                f"etable_items_{name}" + (f"_{rater}" if rater else ""),
+                Table(
+                    f"eTable. {instrument.label}{who} items before and after surgery",
+                    body,
+                    tuple(footnotes),
+                    tuple(1 if r else 0 for r in raw) if any(raw) else (),
+                ),
+            )
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- a study's tables
 
 # Tidy tables of the secondary analyses that, when the warehouse has them, become Table 3
@@ -557,7 +697,7 @@ OPTIONAL_TABLES = (
     ),
 )
 #: The warehouse tables :func:`publication_tables` takes as ``results`` when they exist.
-RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES)
+RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES) + ("item_changes",)
 
 
 def table_1_grouping(study, subjects: pd.DataFrame) -> str:
@@ -718,6 +858,16 @@ def publication_tables(
         ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
     )
     optional(OPTIONAL_TABLES[2:])
+    items = results.get("item_changes")
+    if items is not None and len(items):
+        out += item_tables(
+            items,
+            {name: study.instrument(name) for name in pd.unique(items["instrument"])},
+            planned,
+            conf_level=study.analysis.conf_level,
+            synthetic=synthetic,
+            style=style,
+        )
     # Number the eTables in the order they appear.
     numbered, e = [], 0
     for stem, t in out:

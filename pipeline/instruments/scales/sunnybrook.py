@@ -20,15 +20,37 @@ EXPRESSIONS = {
     "pucker": "lip pucker",
 }
 
+# Labels carry each item's anchors as Ross et al. 1996 word them (via the sources below), so an
+# item-level table reads without the form: resting and synkinesis items lower is better.
 ITEMS = (
-    Item("rest_eye", "Resting symmetry: eye (palpebral fissure)", 0, 1),
-    Item("rest_cheek", "Resting symmetry: cheek (nasolabial fold)", 0, 2),
-    Item("rest_mouth", "Resting symmetry: mouth", 0, 1),
+    Item(
+        "rest_eye",
+        "Resting symmetry: eye (palpebral fissure; 0 normal, 1 narrow, wide or eyelid surgery)",
+        0,
+        1,
+    ),
+    Item(
+        "rest_cheek",
+        "Resting symmetry: cheek (nasolabial fold; 0 normal, 1 less or more pronounced, 2 absent)",
+        0,
+        2,
+    ),
+    Item(
+        "rest_mouth", "Resting symmetry: mouth (0 normal, 1 corner drooped or pulled up/out)", 0, 1
+    ),
     *(
-        Item(f"vol_{key}", f"Voluntary movement: {label}", 1, 5)
+        Item(
+            f"vol_{key}",
+            f"Voluntary movement: {label} (1 unable to initiate movement ... 5 movement complete)",
+            1,
+            5,
+        )
         for key, label in EXPRESSIONS.items()
     ),
-    *(Item(f"syn_{key}", f"Synkinesis: {label}", 0, 3) for key, label in EXPRESSIONS.items()),
+    *(
+        Item(f"syn_{key}", f"Synkinesis: {label} (0 none ... 3 severe, disfiguring)", 0, 3)
+        for key, label in EXPRESSIONS.items()
+    ),
 )
 
 
