@@ -506,6 +506,8 @@ def missing_table(
 
 # --------------------------------------------------------------------------- item-level eTables
 
+RAW_VALUE = "Raw value"
+
 
 def item_tables(
     item_changes: pd.DataFrame,
@@ -540,9 +542,11 @@ def item_tables(
             return [value if has else absent for value, has in zip(values, paired)]
 
         raw = (rows["value"] == "raw").tolist()
+        # A raw value sits under its item's score row: "Raw value" says what it is, and a
+        # footnote gives its scale (the tidy table keeps the whole label).
         body = pd.DataFrame(
             {
-                "Item": rows["label"].tolist(),
+                "Item": [RAW_VALUE if r else label for r, label in zip(raw, rows["label"])],
                 "n pairs": n_pairs.astype(str).tolist(),
                 f"Before, {style.mean_sd_label}": cells(
                     [style.mean_sd(m, sd) for m, sd in zip(rows["pre_mean"], rows["pre_sd"])]
@@ -604,16 +608,24 @@ def item_tables(
                 + "."
             )
         if any(raw):
+            raw_items = rows.loc[raw, "item"]
             formulas = list(
                 dict.fromkeys(
                     instrument.score(ITEM_SCORE_PREFIX + item).formula.replace(item, "raw")
-                    for item in rows.loc[raw, "item"]
+                    for item in raw_items
                 )
             )
+            scales = list(
+                dict.fromkeys(
+                    instrument.item(item).label.partition(" (")[2].rstrip(")") for item in raw_items
+                )
+            )
+            recorded = f" ({'; '.join(s for s in scales if s)})" if any(scales) else ""
             footnotes.append(
-                "Indented rows: the raw value as recorded, from which the item score above it is "
-                f"computed ({'; '.join(formulas)}, as docs/instruments.md states). The score folds "
-                "a deviation either way into one number; the raw value shows its direction."
+                f"{RAW_VALUE} (indented): the value as recorded{recorded}, from which the item "
+                f"score above it is computed as {'; '.join(formulas)} (docs/instruments.md). The "
+                "score folds a deviation either way into one number; the raw value keeps its "
+                "direction."
             )
         footnotes.extend(
             f"{label}: {note}"
