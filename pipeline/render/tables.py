@@ -507,6 +507,8 @@ def missing_table(
 # --------------------------------------------------------------------------- item-level eTables
 
 RAW_VALUE = "Raw value"
+#: The tidy result the item eTables are built from (``<study>.item_changes``).
+ITEM_CHANGES = "item_changes"
 
 
 def item_tables(
@@ -525,6 +527,8 @@ def item_tables(
     :class:`~pipeline.instruments.model.Instrument` (labels, item scores); ``outcomes`` the
     planned outcomes (:func:`pipeline.pairing.outcomes_frame`) naming the outcome whose pairs the
     items share. A raw value that an item score transforms is indented under that score's row.
+    The columns are Table 2's (mean ± SD before and after, change with its CI, P, adjusted P), so
+    a Word page holds them without breaking a word; medians and quartiles stay in the tidy table.
     """
     out = []
     if item_changes is None or item_changes.empty:
@@ -554,18 +558,6 @@ def item_tables(
                 f"After, {style.mean_sd_label}": cells(
                     [style.mean_sd(m, sd) for m, sd in zip(rows["post_mean"], rows["post_sd"])]
                 ),
-                f"Before, {style.median_iqr_label}": cells(
-                    [
-                        style.median_iqr(m, q1, q3)
-                        for m, q1, q3 in zip(rows["pre_median"], rows["pre_q1"], rows["pre_q3"])
-                    ]
-                ),
-                f"After, {style.median_iqr_label}": cells(
-                    [
-                        style.median_iqr(m, q1, q3)
-                        for m, q1, q3 in zip(rows["post_median"], rows["post_q1"], rows["post_q3"])
-                    ]
-                ),
                 f"Change ({ci})": cells(
                     [
                         style.estimate_ci(d, lo, hi)
@@ -584,7 +576,7 @@ def item_tables(
             f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment: for each "
             f"patient the two visits of the {on} pair (Table 2). n pairs: patients with the item "
             f"recorded at both. Change = after - before, with its t-based {level} confidence "
-            "interval.",
+            f"interval. Medians and quartiles are in the full results ({ITEM_CHANGES}.csv).",
         ]
         tests = sorted(set(with_pairs["test_used"].dropna()))
         if tests:
@@ -709,7 +701,7 @@ OPTIONAL_TABLES = (
     ),
 )
 #: The warehouse tables :func:`publication_tables` takes as ``results`` when they exist.
-RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES) + ("item_changes",)
+RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES) + (ITEM_CHANGES,)
 
 
 def table_1_grouping(study, subjects: pd.DataFrame) -> str:
@@ -870,7 +862,7 @@ def publication_tables(
         ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
     )
     optional(OPTIONAL_TABLES[2:])
-    items = results.get("item_changes")
+    items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(
             items,
