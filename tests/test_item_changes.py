@@ -299,7 +299,6 @@ def test_the_eface_etable():
     body = table.body
     assert list(body.columns) == [
         "Item",
-        "n pairs",
         "Before, mean ± SD",
         "After, mean ± SD",
         "Change (95% CI)",
@@ -312,7 +311,6 @@ def test_the_eface_etable():
     assert body.loc[at + 1, "Item"] == RAW_VALUE and table.indent_of(at + 1) == 1
     assert table.indent_of(at) == 0
     assert body.loc[at + 1].tolist()[1:] == [
-        "38",
         "112.9 ± 10.2",
         "107.4 ± 10.4",
         "-5.4 (-8.9 to -1.9)",
@@ -321,24 +319,38 @@ def test_the_eface_etable():
     ]
     assert sum(1 for i in range(len(body)) if table.indent_of(i)) == 4
     notes = " ".join(table.footnotes)
+    # Every item has the total's 38 pairs: said once, not in a column.
+    assert "n = 38 pairs for every item" in notes
     assert "eFACE total score (version domain_mean) pair" in notes
     assert "Holm over the 19 tests of the eFACE items" in notes
     assert "slider 0-200, 100 = balanced" in notes and "100 - abs(100 - raw)" in notes
     assert "Wilcoxon signed-rank" in notes and "SYNTHETIC" in notes
 
 
-def test_every_word_of_the_item_etables_fits_a_word_column():
-    # Word gives each of a table's columns the same share of a portrait page: 6.5 in over 7
-    # columns, less the cells' margins, holds about 12 characters of 9 pt type. Nine columns
-    # (with medians) broke "Nasolabial" and "Palpebral" inside the word in the rendered .docx.
+def test_every_word_of_the_item_etables_fits_its_word_column():
+    # Word (and LibreOffice) give each column of a table the same share of the page's text
+    # width. With nine columns, then seven, the rendered .docx broke "Palpebral" and then
+    # "commissure" inside the word. Each word, measured in DejaVu Serif 9 pt (the serif
+    # LibreOffice set the tables in; wider than Word's Calibri), must fit its column less the
+    # cells' margins (0.08 in each side, Word's default).
+    from matplotlib import get_data_path
+    from PIL import ImageFont
+
+    from pipeline.render.writers import new_docx
+
+    section = new_docx().sections[0]  # lengths in EMU, 12700 to the point
+    text_width = (section.page_width - section.left_margin - section.right_margin) / 12700
+    font = ImageFont.truetype(str(Path(get_data_path()) / "fonts/ttf/DejaVuSerif.ttf"), 900)
     results, planned = _demo_results()
     for stem, table in item_tables(
         results, {n: REGISTRY[n] for n in TOTALS}, planned, conf_level=0.95
     ):
-        assert len(table.body.columns) <= 7, stem
+        room = text_width / len(table.body.columns) - 2 * 0.08 * 72
         # A line may break at a space or after a hyphen ("reverse-worded").
-        words = [w for cell in table.body.to_numpy().ravel() for w in re.split(r"\s|(?<=-)", cell)]
-        assert max(len(w) for w in words) <= 12, (stem, max(words, key=len))
+        cells = [*table.body.columns, *table.body.to_numpy().ravel()]
+        words = [w for cell in cells for w in re.split(r"\s|(?<=-)", str(cell))]
+        widest = max(words, key=font.getlength)
+        assert font.getlength(widest) / 100 <= room, (stem, widest)
 
 
 def test_the_secondary_analyses_store_and_write_it_and_the_tables_render_it(demo, tmp_path):

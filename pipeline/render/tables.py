@@ -569,13 +569,23 @@ def item_tables(
                 "Adjusted P": cells([style.p(p) for p in rows["p_adj"]]),
             }
         )
+        # One count for every item is said once, in a footnote: a column less keeps the
+        # item names whole in Word, whose columns share the page equally.
+        same_n = n_pairs.nunique() == 1 and n_pairs.iloc[0] > 0
+        if same_n:
+            body = body.drop(columns="n pairs")
         first = rows.iloc[0]
         on = labels.get((first["paired_on"], first["paired_score"]), first["paired_on"])
         with_pairs = rows[n_pairs > 0]
         footnotes = [
             f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment: for each "
-            f"patient the two visits of the {on} pair (Table 2). n pairs: patients with the item "
-            f"recorded at both. Change = after - before, with its t-based {level} confidence "
+            f"patient the two visits of the {on} pair (Table 2). "
+            + (
+                f"n = {n_pairs.iloc[0]} pairs for every item. "
+                if same_n
+                else "n pairs: patients with the item recorded at both. "
+            )
+            + f"Change = after - before, with its t-based {level} confidence "
             f"interval. Medians and quartiles are in the full results ({ITEM_CHANGES}.csv).",
         ]
         tests = sorted(set(with_pairs["test_used"].dropna()))
