@@ -323,7 +323,7 @@ def test_the_eface_etable():
     assert "n = 38 pairs for every item" in notes
     assert "eFACE total score (version domain_mean) pair" in notes
     assert "Holm over the 19 tests of the eFACE items" in notes
-    assert "slider 0-200, 100 = balanced" in notes and "100 - abs(100 - raw)" in notes
+    assert "slider 0-200, 100 = balanced" in notes and "100 - |100 - raw|" in notes
     assert "Wilcoxon signed-rank" in notes and "SYNTHETIC" in notes
 
 

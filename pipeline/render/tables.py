@@ -15,6 +15,8 @@ of their text and back, so the study report shows them without building them aga
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from pipeline.render.style import AMA, JournalStyle, is_missing
@@ -613,7 +615,12 @@ def item_tables(
             raw_items = rows.loc[raw, "item"]
             formulas = list(
                 dict.fromkeys(
-                    instrument.score(ITEM_SCORE_PREFIX + item).formula.replace(item, "raw")
+                    # "100 - abs(100 - oc_rest)" written as "100 - |100 - raw|"
+                    re.sub(
+                        r"abs\(([^()]*)\)",
+                        r"|\1|",
+                        instrument.score(ITEM_SCORE_PREFIX + item).formula.replace(item, "raw"),
+                    )
                     for item in raw_items
                 )
             )
