@@ -391,3 +391,24 @@ def test_the_secondary_analyses_store_and_write_it_and_the_tables_render_it(demo
     for stem in ("etable_items_eface", "etable_items_face"):
         for ext in ("csv", "md", "html", "tex", "docx"):
             assert folder / f"{stem}.{ext}" in tables
+
+
+def test_an_edit_to_the_item_statistics_makes_the_secondary_analyses_and_tables_stale(
+    monkeypatch,
+):
+    # The step runs inside secondary_analyses (no asset of its own): its module's source is in
+    # the code version of that asset and of those downstream, not of the analysis upstream.
+    from pipeline import sources, steps
+
+    functions = (steps.analyse, steps.secondary_analyses, steps.write_tables)
+    before = [sources.code_version(f) for f in functions]
+    read = sources.module_source
+    monkeypatch.setattr(
+        sources,
+        "module_source",
+        lambda name: (
+            read(name) + ("\nEDITED = True\n" if name == "pipeline.statistics.items" else "")
+        ),
+    )
+    after = [sources.code_version(f) for f in functions]
+    assert [b != a for b, a in zip(before, after)] == [False, True, True]
