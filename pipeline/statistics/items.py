@@ -175,62 +175,76 @@ def item_pairs(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
         rows = item_rows(instrument, o.version or None)
         if not rows:
             continue
+        # Each source (an item as recorded, or an item score) feeds one row of the table.
+        position = {r["source"]: k for k, r in enumerate(rows)}
+        branches = []
+        for kind, relation, column in (
+            ("item", f"{s}.item_responses", "item"),
+            ("score", f"{s}.scores", "score"),
+        ):
+            mine = {name: k for (source, name), k in position.items() if source == kind}
+            if not mine:
+                continue
+            branches.append(
+                f"SELECT subject, visit, CASE {column} "
+                + " ".join(f"WHEN {literal(name)} THEN {k}" for name, k in mine.items())
+                + f" END AS position, CAST(value AS DOUBLE) AS value FROM {relation} "
+                f"WHERE instrument = {literal(o.instrument)} AND rater = {literal(o.rater)} "
+                f"AND {column} IN ({', '.join(literal(name) for name in mine)})"
+            )
         pairs = read_frame(
             con,
             f"SELECT subject, pre_visit, post_visit FROM {s}.pairs "
             "WHERE outcome = ? AND score = ? ORDER BY subject",
             [o.outcome, o.score],
         )
-        items = sorted({name for kind, name in (r["source"] for r in rows) if kind == "item"})
-        scores = sorted({name for kind, name in (r["source"] for r in rows) if kind == "score"})
-        # One value per subject, visit and item: one recorded twice is not used (as scoring
-        # refuses it).
-        branches = []
-        if items:
-            branches.append(
-                f"SELECT subject, visit, 'item' AS kind, item AS name, "
-                f"CASE WHEN count(*) = 1 THEN any_value(CAST(value AS DOUBLE)) END AS value "
-                f"FROM {s}.item_responses WHERE instrument = {literal(o.instrument)} "
-                f"AND rater = {literal(o.rater)} "
-                f"AND item IN ({', '.join(literal(i) for i in items)}) GROUP BY ALL"
-            )
-        if scores:
-            branches.append(
-                f"SELECT subject, visit, 'score' AS kind, score AS name, "
-                f"CASE WHEN count(*) = 1 THEN any_value(value) END AS value "
-                f"FROM {s}.scores WHERE instrument = {literal(o.instrument)} "
-                f"AND rater = {literal(o.rater)} "
-                f"AND score IN ({', '.join(literal(n) for n in scores)}) GROUP BY ALL"
-            )
-        values = read_frame(
+        # One row per pair and table row that has a value, numbers only: a registry's millions
+        # of item values reach pandas as four arrays. A value recorded twice at a visit is not
+        # used (as scoring refuses it).
+        found = read_frame(
             con,
             f"""
-            WITH v AS ({" UNION ALL ".join(branches)}),
-                 p AS (SELECT * FROM {s}.pairs WHERE outcome = ? AND score = ?)
-            SELECT p.subject, v.kind, v.name,
-                   max(v.value) FILTER (WHERE v.visit = p.pre_visit) AS pre_value,
-                   max(v.value) FILTER (WHERE v.visit = p.post_visit) AS post_value
+            WITH p AS (SELECT row_number() OVER (ORDER BY subject) - 1 AS pair, subject,
+                              pre_visit, post_visit
+                       FROM {s}.pairs WHERE outcome = ? AND score = ?),
+                 v AS ({" UNION ALL ".join(branches)})
+            SELECT v.position, p.pair,
+                   CASE WHEN count(*) FILTER (WHERE v.visit = p.pre_visit) = 1
+                        THEN max(v.value) FILTER (WHERE v.visit = p.pre_visit) END AS pre_value,
+                   CASE WHEN count(*) FILTER (WHERE v.visit = p.post_visit) = 1
+                        THEN max(v.value) FILTER (WHERE v.visit = p.post_visit) END AS post_value
             FROM p JOIN v ON v.subject = p.subject
-                         AND (v.visit = p.pre_visit OR v.visit = p.post_visit)
-            GROUP BY ALL""",
+                          AND (v.visit = p.pre_visit OR v.visit = p.post_visit)
+            GROUP BY v.position, p.pair""",
             [o.outcome, o.score],
-        ).set_index(["kind", "name", "subject"])
-        for row in rows:
-            kind, name = row["source"]
-            found = values.reindex(pd.MultiIndex.from_product([[kind], [name], pairs["subject"]]))
-            frames.append(
-                pairs.assign(
-                    instrument=o.instrument,
-                    rater=o.rater,
-                    item=row["item"],
-                    value=row["value"],
-                    label=row["label"],
-                    paired_on=o.outcome,
-                    paired_score=o.score,
-                    pre_value=found["pre_value"].to_numpy(dtype=float),
-                    post_value=found["post_value"].to_numpy(dtype=float),
-                )[PAIR_COLUMNS]
+        )
+        n = len(pairs)
+        values = {side: np.full((len(rows), n), np.nan) for side in ("pre", "post")}
+        at = (found["position"].to_numpy(dtype=int), found["pair"].to_numpy(dtype=int))
+        for side in values:
+            values[side][at] = found[f"{side}_value"].to_numpy(dtype=float)
+
+        def repeated(values) -> np.ndarray:
+            return np.repeat(np.asarray(list(values), dtype=object), n)
+
+        frames.append(
+            pd.DataFrame(
+                {
+                    "instrument": repeated([o.instrument] * len(rows)),
+                    "rater": repeated([o.rater] * len(rows)),
+                    "item": repeated(r["item"] for r in rows),
+                    "value": repeated(r["value"] for r in rows),
+                    "label": repeated(r["label"] for r in rows),
+                    "paired_on": repeated([o.outcome] * len(rows)),
+                    "paired_score": repeated([o.score] * len(rows)),
+                    "subject": np.tile(pairs["subject"].to_numpy(dtype=object), len(rows)),
+                    "pre_visit": np.tile(pairs["pre_visit"].to_numpy(dtype=object), len(rows)),
+                    "post_visit": np.tile(pairs["post_visit"].to_numpy(dtype=object), len(rows)),
+                    "pre_value": values["pre"].ravel(),
+                    "post_value": values["post"].ravel(),
+                }
             )
+        )
     if not frames:
         return pd.DataFrame(columns=PAIR_COLUMNS)
     return pd.concat(frames, ignore_index=True)
@@ -304,16 +318,17 @@ def item_changes(
     if pairs.empty:
         return pd.DataFrame(columns=COLUMNS)
     for (instrument, rater), table in pairs.groupby(["instrument", "rater"], sort=False):
-        keys = table[_KEYS].drop_duplicates().reset_index(drop=True)
-        keys["position"] = np.arange(1, len(keys) + 1)
-        # paired_tests keys its groups by outcome and score: the row's place stands for both.
-        place = table.merge(keys, on=_KEYS, how="left", validate="many_to_one")["position"]
+        # The table's rows numbered from 1 in order of first appearance; paired_tests keys its
+        # groups by outcome and score, and the row's number stands for both.
+        codes = table.groupby(_KEYS, sort=False, dropna=False).ngroup().to_numpy() + 1
+        positions, first = np.unique(codes, return_index=True)
+        keys = table.iloc[first][_KEYS].reset_index(drop=True).assign(position=positions)
         on = table["paired_on"].iloc[0]
         chosen = test.get(on, "wilcoxon") if isinstance(test, dict) else test
         results = paired_tests(
             pd.DataFrame(
                 {
-                    "outcome": place.astype(str).to_numpy(),
+                    "outcome": codes,
                     "score": "item",
                     "subject": table["subject"].to_numpy(),
                     "pre_value": table["pre_value"].to_numpy(dtype=float),
@@ -339,12 +354,16 @@ def item_changes(
             f"{METHODS[multiplicity]} over the {m} test{'s' if m != 1 else ''} of the {name} items",
             "not computed (no p-value)",
         )
+        pre_all = table["pre_value"].to_numpy(dtype=float)
+        post_all = table["post_value"].to_numpy(dtype=float)
+        complete = ~(np.isnan(pre_all) | np.isnan(post_all))
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.append(positions, positions[-1] + 1))
         summaries = []
-        for position, group in table.groupby(place.to_numpy(), sort=True):
-            pre = group["pre_value"].to_numpy(dtype=float)
-            post = group["post_value"].to_numpy(dtype=float)
-            complete = ~(np.isnan(pre) | np.isnan(post))
-            summaries.append((position, *_quartiles(pre[complete]), *_quartiles(post[complete])))
+        for k, position in enumerate(positions):
+            at = order[bounds[k] : bounds[k + 1]]
+            at = at[complete[at]]
+            summaries.append((position, *_quartiles(pre_all[at]), *_quartiles(post_all[at])))
         summaries = pd.DataFrame(summaries, columns=["position", *_SUMMARIES])
         out.append(results.merge(summaries, on="position", how="left", validate="one_to_one"))
     result = pd.concat(out, ignore_index=True)[COLUMNS]
