@@ -325,6 +325,13 @@ def test_the_eface_etable():
     assert "Holm over the 19 tests of the eFACE items" in notes
     assert "slider 0-200, 100 = balanced" in notes and "100 - |100 - raw|" in notes
     assert "Wilcoxon signed-rank" in notes and "SYNTHETIC" in notes
+    # A scale every item shares is said once.
+    saq = built["etable_items_saq"]
+    assert saq.body["Item"].tolist() == [f"SAQ item {k}" for k in range(1, 10)]
+    assert "Each item: 1 = seldom or not at all ... 5 = all the time." in saq.footnotes
+    assert built["etable_items_face"].body["Item"].iloc[8] == (
+        "FaCE item 9 (social function; 1-5, reverse-worded: 5 is worst)"
+    )
 
 
 def test_every_word_of_the_item_etables_fits_its_word_column():

@@ -548,11 +548,18 @@ def item_tables(
             return [value if has else absent for value, has in zip(values, paired)]
 
         raw = (rows["value"] == "raw").tolist()
+        # A scale every item shares (SAQ's "1 = seldom or not at all ... 5 = all the time") is
+        # said once, in a footnote, rather than on every row.
+        shown = rows["label"].tolist()
+        scales = {label.partition(" (")[2] for label in shown}
+        shared = len(shown) > 1 and len(scales) == 1 and next(iter(scales)).endswith(")")
+        if shared:
+            shown = [label.partition(" (")[0] for label in shown]
         # A raw value sits under its item's score row: "Raw value" says what it is, and a
         # footnote gives its scale (the tidy table keeps the whole label).
         body = pd.DataFrame(
             {
-                "Item": [RAW_VALUE if r else label for r, label in zip(raw, rows["label"])],
+                "Item": [RAW_VALUE if r else label for r, label in zip(raw, shown)],
                 "n pairs": n_pairs.astype(str).tolist(),
                 f"Before, {style.mean_sd_label}": cells(
                     [style.mean_sd(m, sd) for m, sd in zip(rows["pre_mean"], rows["pre_sd"])]
@@ -599,6 +606,8 @@ def item_tables(
         methods = [m for m in dict.fromkeys(with_pairs["p_adj_method"].dropna()) if m]
         if methods:
             footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
+        if shared:
+            footnotes.append(f"Each item: {next(iter(scales))[:-1]}.")
         scored = rows[rows["value"] == "score"]
         if len(scored):
             own = [instrument.score(ITEM_SCORE_PREFIX + item) for item in scored["item"]]
