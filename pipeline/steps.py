@@ -256,9 +256,11 @@ def secondary_analyses(
     full-precision CSV under ``tables/``: ``between_groups``, ``change_direction`` (improved /
     unchanged / worsened, sign test, McNemar, Bowker), ``responders`` (Clopper-Pearson),
     ``reliability`` (ICCs and weighted kappa), ``correlation`` (baseline vs change),
-    ``missing_data`` (values per outcome and visit, pairs lost) and ``visit_estimates`` (mixed
-    model, all visits: the sensitivity analysis beside the complete-case pairs)."""
+    ``missing_data`` (values per outcome and visit, pairs lost), ``visit_estimates`` (mixed
+    model, all visits: the sensitivity analysis beside the complete-case pairs) and
+    ``item_changes`` (each instrument's items before and after, on its total's pairs)."""
     from pipeline.statistics.correlation import baseline_change_correlation
+    from pipeline.statistics.items import study_item_changes
     from pipeline.statistics.observed import missing_values, visit_estimates
     from pipeline.statistics.ordinal import change_direction
     from pipeline.statistics.reliability import AGREEMENT_COLUMNS, rater_agreement
@@ -322,6 +324,8 @@ def secondary_analyses(
     # the warehouse (a registry holds millions), with the results of missing_data and visit_means.
     written.append(_save(con, study, reports_dir, "missing_data", missing_values(con, study)))
     written.append(_save(con, study, reports_dir, "visit_estimates", visit_estimates(con, study)))
+    # Each instrument's items on its total's pairs (the index study's eFACE table).
+    written.append(_save(con, study, reports_dir, "item_changes", study_item_changes(con, study)))
     return written
 
 

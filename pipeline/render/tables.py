@@ -15,6 +15,8 @@ of their text and back, so the study report shows them without building them aga
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from pipeline.render.labels import in_sentence, labelled_variables, readable_results
@@ -29,6 +31,7 @@ from pipeline.statistics.baseline import (
     baseline_characteristics,
     follow_up_months,
 )
+from pipeline.statistics.items import ITEM_SCORE_PREFIX
 
 SYNTHETIC_NOTE = "SYNTHETIC DATA: demonstration cohort, not real patients."
 
@@ -769,6 +772,173 @@ def missing_table(
     return Table("eTable. Missing baseline data", body, tuple(notes))
 
 
+# --------------------------------------------------------------------------- item-level eTables
+
+RAW_VALUE = "Raw value"
+#: The tidy result the item eTables are built from (``<study>.item_changes``).
+ITEM_CHANGES = "item_changes"
+
+
+def item_tables(
+    item_changes: pd.DataFrame,
+    instruments: dict,
+    outcomes: pd.DataFrame,
+    *,
+    conf_level: float,
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> list[tuple[str, Table]]:
+    """eTables of item-level change, one per instrument and rater, as (file stem, Table).
+
+    ``item_changes`` is the tidy result of :func:`pipeline.statistics.items.item_changes`;
+    ``instruments`` maps each instrument's name to its
+    :class:`~pipeline.instruments.model.Instrument` (labels, item scores); ``outcomes`` the
+    planned outcomes (:func:`pipeline.pairing.outcomes_frame`) naming the outcome whose pairs the
+    items share. A raw value that an item score transforms is indented under that score's row.
+    The columns are Table 2's (mean ± SD before and after, change with its CI, P, adjusted P), so
+    a Word page holds them without breaking a word; medians and quartiles stay in the tidy table.
+    """
+    out = []
+    if item_changes is None or item_changes.empty:
+        return out
+    labels = dict(zip(zip(outcomes["outcome"], outcomes["score"]), outcomes["label"]))
+    ci = style.ci_label(conf_level)
+    level = f"{conf_level:.0%}"
+    for (name, rater), rows in item_changes.groupby(["instrument", "rater"], sort=False):
+        rows = rows.sort_values("position", kind="stable").reset_index(drop=True)
+        instrument = instruments[name]
+        n_pairs = rows["n_pairs"].astype(int)
+        paired = (n_pairs > 0).tolist()
+
+        def cells(values, absent: str = style.no_value, paired=paired) -> list[str]:
+            return [value if has else absent for value, has in zip(values, paired)]
+
+        raw = (rows["value"] == "raw").tolist()
+        # A scale every item shares (SAQ's "1 = seldom or not at all ... 5 = all the time") is
+        # said once, in a footnote, rather than on every row.
+        shown = rows["label"].tolist()
+        scales = {label.partition(" (")[2] for label in shown}
+        shared = len(shown) > 1 and len(scales) == 1 and next(iter(scales)).endswith(")")
+        if shared:
+            shown = [label.partition(" (")[0] for label in shown]
+        # A raw value sits under its item's score row: "Raw value" says what it is, and a
+        # footnote gives its scale (the tidy table keeps the whole label).
+        body = pd.DataFrame(
+            {
+                "Item": [RAW_VALUE if r else label for r, label in zip(raw, shown)],
+                "n pairs": n_pairs.astype(str).tolist(),
+                f"Before, {style.mean_sd_label}": cells(
+                    [style.mean_sd(m, sd) for m, sd in zip(rows["pre_mean"], rows["pre_sd"])]
+                ),
+                f"After, {style.mean_sd_label}": cells(
+                    [style.mean_sd(m, sd) for m, sd in zip(rows["post_mean"], rows["post_sd"])]
+                ),
+                f"Change ({ci})": cells(
+                    [
+                        style.estimate_ci(d, lo, hi)
+                        for d, lo, hi in zip(rows["mean_diff"], rows["ci_low"], rows["ci_high"])
+                    ],
+                    NOT_ESTIMABLE,
+                ),
+                "P": cells([style.p(p) for p in rows["p_used"]]),
+                "Adjusted P": cells([style.p(p) for p in rows["p_adj"]]),
+            }
+        )
+        # One count for every item is said once, in a footnote: a column less keeps the
+        # item names whole in Word, whose columns share the page equally.
+        same_n = n_pairs.nunique() == 1 and n_pairs.iloc[0] > 0
+        if same_n:
+            body = body.drop(columns="n pairs")
+        first = rows.iloc[0]
+        on = labels.get((first["paired_on"], first["paired_score"]), first["paired_on"])
+        with_pairs = rows[n_pairs > 0]
+        footnotes = [
+            f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment: for each "
+            f"patient the two visits of the {on} pair (Table 2). "
+            + (
+                f"n = {n_pairs.iloc[0]} pairs for every item. "
+                if same_n
+                else "n pairs: patients with the item recorded at both. "
+            )
+            + f"Change = after - before, with its t-based {level} confidence "
+            f"interval. Medians and quartiles are in the full results ({ITEM_CHANGES}.csv).",
+        ]
+        tests = sorted(set(with_pairs["test_used"].dropna()))
+        if tests:
+            footnotes.append(
+                f"P values are two-sided, from the {' and '.join(tests)} test"
+                f"{'s' if len(tests) > 1 else ''} on the paired values."
+            )
+        methods = [m for m in dict.fromkeys(with_pairs["p_adj_method"].dropna()) if m]
+        if methods:
+            footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
+        if shared:
+            footnotes.append(f"Each item: {next(iter(scales))[:-1]}.")
+        scored = rows[rows["value"] == "score"]
+        if len(scored):
+            own = [instrument.score(ITEM_SCORE_PREFIX + item) for item in scored["item"]]
+            ranges = sorted({(s.minimum, s.maximum, s.higher_is_better) for s in own})
+            footnotes.append(
+                "Item scores: "
+                + "; ".join(
+                    f"{lo:g}-{hi:g}, {'higher' if better else 'lower'} is better"
+                    for lo, hi, better in ranges
+                )
+                + "."
+            )
+        if any(raw):
+            raw_items = rows.loc[raw, "item"]
+            formulas = list(
+                dict.fromkeys(
+                    # "100 - abs(100 - oc_rest)" written as "100 - |100 - raw|"
+                    re.sub(
+                        r"abs\(([^()]*)\)",
+                        r"|\1|",
+                        instrument.score(ITEM_SCORE_PREFIX + item).formula.replace(item, "raw"),
+                    )
+                    for item in raw_items
+                )
+            )
+            scales = list(
+                dict.fromkeys(
+                    instrument.item(item).label.partition(" (")[2].rstrip(")") for item in raw_items
+                )
+            )
+            recorded = f" ({'; '.join(s for s in scales if s)})" if any(scales) else ""
+            footnotes.append(
+                f"{RAW_VALUE} (indented): the value as recorded{recorded}, from which the item "
+                f"score above it is computed as {'; '.join(formulas)} (docs/instruments.md). The "
+                "score folds a deviation either way into one number; the raw value keeps its "
+                "direction."
+            )
+        footnotes.extend(
+            f"{label}: {note}"
+            for label, note in zip(with_pairs["label"], with_pairs["note"])
+            if note
+        )
+        unpaired = rows.loc[n_pairs == 0, "label"].tolist()
+        if unpaired:
+            footnotes.append(
+                f"{_listed(unpaired)}: {NOT_ESTIMABLE} ({style.no_value}), no patient has the "
+                "item at both visits."
+            )
+        if synthetic:
+            footnotes.append(SYNTHETIC_NOTE)
+        who = f" ({rater})" if rater else ""
+        out.append(
+            (
+                f"etable_items_{name}" + (f"_{rater}" if rater else ""),
+                Table(
+                    f"eTable. {instrument.label}{who} items before and after surgery",
+                    body,
+                    tuple(footnotes),
+                    tuple(1 if r else 0 for r in raw) if any(raw) else (),
+                ),
+            )
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- a study's tables
 
 # Tidy tables of the secondary analyses that, when the warehouse has them, become Table 3
@@ -823,7 +993,7 @@ OPTIONAL_TABLES = (
 # The first two (Table 3 and its continuation) are built by table_3_subgroups and
 # table_3_ancova; their entries name the warehouse tables and files.
 #: The warehouse tables :func:`publication_tables` takes as ``results`` when they exist.
-RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES)
+RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES) + (ITEM_CHANGES,)
 
 
 def table_1_group_label(study, column: str, group: str) -> str:
@@ -1062,6 +1232,16 @@ def publication_tables(
         ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
     )
     optional(OPTIONAL_TABLES[2:])
+    items = results.get(ITEM_CHANGES)
+    if items is not None and len(items):
+        out += item_tables(
+            items,
+            {name: study.instrument(name) for name in pd.unique(items["instrument"])},
+            planned,
+            conf_level=study.analysis.conf_level,
+            synthetic=synthetic,
+            style=style,
+        )
     # Number the eTables in the order they appear.
     numbered, e = [], 0
     for stem, t in out:

@@ -365,6 +365,8 @@ class AnalysisTable(_Table):
     subgroups: list[SubgroupTable] = []
     reliability: list[ReliabilityTable] = []
     longitudinal: LongitudinalTable = LongitudinalTable()
+    # Each instrument's items before and after, on its total's pairs (an eTable per instrument).
+    item_changes: bool = True
 
     @field_validator("alpha", "conf_level")
     @classmethod

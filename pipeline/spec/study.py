@@ -120,6 +120,8 @@ class AnalysisPlan:
     responders: tuple[tuple[str, float], ...] = ()
     reliability: tuple[ReliabilityPlan, ...] = ()
     random_slope: bool = False
+    # Item-level change of every instrument with items (pipeline.statistics.items).
+    item_changes: bool = True
 
     @property
     def pre_label(self) -> str:
@@ -768,6 +770,7 @@ def _analysis_plan(
         responders=tuple((k, float(v)) for k, v in table.responders.items()),
         reliability=tuple(reliability),
         random_slope=table.longitudinal.random_slope,
+        item_changes=table.item_changes,
     )
 
 

@@ -13,22 +13,27 @@ conventionally 0-100, arithmetically -15 to 100.
 from pipeline.instruments.model import Instrument, Item, Score
 
 EXPRESSIONS = {
-    "brow": "brow lift (forehead wrinkle)",
+    "brow": "brow lift / forehead wrinkle",
     "eye": "gentle eye closure",
     "smile": "open-mouth smile",
     "snarl": "snarl",
     "pucker": "lip pucker",
 }
 
+# Labels carry each item's range and its normal end (Ross et al. 1996, via the sources below), so
+# an item-level table reads without the form: resting and synkinesis items lower is better.
 ITEMS = (
-    Item("rest_eye", "Resting symmetry: eye (palpebral fissure)", 0, 1),
-    Item("rest_cheek", "Resting symmetry: cheek (nasolabial fold)", 0, 2),
-    Item("rest_mouth", "Resting symmetry: mouth", 0, 1),
+    Item("rest_eye", "Resting symmetry: eye (palpebral fissure; 0-1, 0 = normal)", 0, 1),
+    Item("rest_cheek", "Resting symmetry: cheek (nasolabial fold; 0-2, 0 = normal)", 0, 2),
+    Item("rest_mouth", "Resting symmetry: mouth (0-1, 0 = normal)", 0, 1),
     *(
-        Item(f"vol_{key}", f"Voluntary movement: {label}", 1, 5)
+        Item(f"vol_{key}", f"Voluntary movement: {label} (1-5, 5 = movement complete)", 1, 5)
         for key, label in EXPRESSIONS.items()
     ),
-    *(Item(f"syn_{key}", f"Synkinesis: {label}", 0, 3) for key, label in EXPRESSIONS.items()),
+    *(
+        Item(f"syn_{key}", f"Synkinesis: {label} (0-3, 0 = none)", 0, 3)
+        for key, label in EXPRESSIONS.items()
+    ),
 )
 
 
