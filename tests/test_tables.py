@@ -519,7 +519,7 @@ def test_table_3_subgroups_match_table_2():
     assert any(n.startswith("NA limits") for n in table.footnotes)
 
 
-def test_report_keeps_table_3_parts_in_order():
+def test_report_orders_tables_by_number_and_keeps_table_3_parts_in_order():
     from pipeline.render.report import ReportContent
 
     def t(title):
@@ -530,7 +530,9 @@ def test_report_keeps_table_3_parts_in_order():
         ("table_1", t("Table 1. Baseline")),
         ("table_3_subgroups", t("Table 3. Change by subgroup")),
         ("table_3_ancova", t("Table 3 (continued). Adjusted differences")),
+        ("etable_items_face", t("eTable 10. FaCE items")),
         ("etable_flow", t("eTable 1. Flow")),
+        ("etable_items_saq", t("eTable 9. SAQ items")),
         ("table_10", t("Table 10. Later")),
     ]
     content = ReportContent(None, built, [], [], {})
@@ -541,6 +543,8 @@ def test_report_keeps_table_3_parts_in_order():
         "Table 3 (continued)",
         "Table 10",
         "eTable 1",
+        "eTable 9",
+        "eTable 10",
     ]
 
 

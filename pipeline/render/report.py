@@ -415,15 +415,16 @@ class ReportContent:
     figure_notes: list[str] = field(default_factory=list)
 
     def tables_in_order(self) -> list[Table]:
-        """Tables 1, 2, 3 first, by number (the parts of one number, such as "Table 3" and
-        "Table 3 (continued)", in the order they were built), then the eTables, each by title."""
+        """Tables 1, 2, 3 first, then the eTables, each by number (eTable 10 after eTable 9; the
+        parts of one number, such as "Table 3" and "Table 3 (continued)", in the order they were
+        built); a table without a number last, by title."""
 
         def key(item):
             title = item[1][1].title
-            number = re.match(r"Table (\d+)", title)
+            number = re.match(r"(e?)Table (\d+)", title)
             if number:
-                return (0, int(number.group(1)), item[0], "")
-            return (1, 0, 0, title)
+                return (number.group(1) == "e", int(number.group(2)), item[0], "")
+            return (True, float("inf"), 0, title)
 
         ordered = sorted(enumerate(self.tables), key=key)
         return [table for _, (_, table) in ordered]

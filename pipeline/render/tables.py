@@ -497,6 +497,7 @@ def table_3_ancova(
             cells.append([label, subgroup, levels, n_text, NOT_ESTIMABLE, p])
             notes.append(f"{label}, {subgroup}: {note or 'fewer than 2 levels to compare'}.")
             continue
+
         def level_of(levels: str, i: int) -> str:
             # "Etiology: Bell palsy" under the subgroup "Etiology" is "Bell palsy".
             return str(levels).split(" | ")[i].removeprefix(f"{subgroup}: ")
