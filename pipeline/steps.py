@@ -349,6 +349,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     The tables' text is kept in ``<study>.publication_tables``
     (:func:`pipeline.render.tables.as_frame`), where :func:`write_report` reads it."""
     from pipeline.render import tables, writers
+    from pipeline.render.flow_diagram import read_exclusions
 
     s = study.name
     results = {
@@ -366,6 +367,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
             con, f"SELECT * FROM {s}.source_files WHERE file = ?", [study.subjects_path.name]
         ),
         results=results,
+        exclusions=read_exclusions(con, study),
     )
     folder = study_reports(reports_dir, study) / "tables"
     written = []

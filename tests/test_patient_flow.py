@@ -23,7 +23,7 @@ from conftest import write_study
 from pipeline.ingest.ingestion import ingest_study
 from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.render import figures, tables
-from pipeline.render.flow_diagram import patient_flow, study_flow
+from pipeline.render.flow_diagram import patient_flow, read_exclusions, study_flow
 from pipeline.scores import score_study
 from pipeline.spec.study import load_study
 from pipeline.statistics.flow import NOT_ANALYSED, ingest_exclusions
@@ -226,15 +226,13 @@ def test_flow_table_has_a_column_per_reason_that_occurs_with_its_footnote(constr
         "14 patient record(s) in patients.csv; 4 excluded at ingest (quarantined with a reason); "
         "10 included."
     )
-    quarantine = read_frame(
-        con, "SELECT * FROM tiny.quarantine WHERE file = 'patients.csv' AND scope = 'row'"
-    )
+    # As the tables step reads them from the warehouse.
     table = tables.flow_table(
         _flow(con, study),
         pre_label="before",
         post_label="after",
         subjects_file="patients.csv",
-        exclusions=ingest_exclusions(quarantine),
+        exclusions=read_exclusions(con, study),
     )
     assert table.footnotes[0] == (
         "14 patient record(s) in patients.csv; 4 excluded at ingest (row could not be read, 1; "

@@ -289,12 +289,27 @@ def _draw(
     return fig
 
 
+def read_exclusions(con, study) -> pd.DataFrame:
+    """The subjects file's records excluded at ingest, counted by reason
+    (:func:`pipeline.statistics.flow.ingest_exclusions`), from the study's quarantine."""
+    from pipeline.statistics.flow import ingest_exclusions
+    from pipeline.warehouse import read_frame
+
+    return ingest_exclusions(
+        read_frame(
+            con,
+            f'SELECT "column", reason FROM {study.name}.quarantine '
+            "WHERE file = ? AND scope = 'row'",
+            [study.subjects_path.name],
+        )
+    )
+
+
 def study_flow(con, study, *, footer: str = "") -> FigureSpec | None:
     """The patient flow figure of a study from its warehouse, or None before there is a flow
     (no planned outcome has a value, or the subjects file is not accounted for)."""
     from pipeline.pairing import outcomes_frame
     from pipeline.render.tables import flow_counts
-    from pipeline.statistics.flow import ingest_exclusions
     from pipeline.warehouse import read_frame
 
     s = study.name
@@ -304,13 +319,7 @@ def study_flow(con, study, *, footer: str = "") -> FigureSpec | None:
     if not len(summary) or not len(source):
         return None
     flow = flow_counts(source, summary, outcomes_frame(study))
-    exclusions = ingest_exclusions(
-        read_frame(
-            con,
-            f"SELECT \"column\", reason FROM {s}.quarantine WHERE file = ? AND scope = 'row'",
-            [name],
-        )
-    )
+    exclusions = read_exclusions(con, study)
     primary = study.analysis.primary
     row = _primary_row(flow, primary)
     # Named for what it is: the plan's primary outcome, or the first outcome with a value

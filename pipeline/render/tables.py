@@ -1048,6 +1048,7 @@ def publication_tables(
     pairing_summary: pd.DataFrame,
     subjects_file: pd.DataFrame,
     results: dict[str, pd.DataFrame],
+    exclusions: pd.DataFrame | None = None,
     style: JournalStyle = AMA,
 ) -> list[tuple[str, Table]]:
     """Every table there are results for, as (file stem, Table), Table 2 first.
@@ -1074,6 +1075,9 @@ def publication_tables(
     results : dict of str to DataFrame
         The tidy tables of :data:`RESULT_TABLES` the warehouse has, by name; one absent or
         empty is left out.
+    exclusions : DataFrame, optional
+        The subjects file's records excluded at ingest by reason
+        (:func:`pipeline.statistics.flow.ingest_exclusions`), for the flow eTable's footnote.
     style : JournalStyle
         How numbers are written (:data:`pipeline.render.style.AMA`).
     """
@@ -1217,6 +1221,7 @@ def publication_tables(
                     pre_label=study.analysis.pre_label,
                     post_label=study.analysis.post_label,
                     subjects_file=study.subjects_path.name,
+                    exclusions=exclusions,
                     synthetic=synthetic,
                     style=style,
                 ),
