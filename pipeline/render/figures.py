@@ -1166,6 +1166,8 @@ def study_figures(con, study) -> list[FigureSpec]:
                 if p["rater"]
                 else p["title"],
                 "pairs": p["pairs"],
+                "outcome": p["outcome"],
+                "score": p["score"],
             }
             for p in hb
         ]
