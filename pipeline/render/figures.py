@@ -62,6 +62,7 @@ from pipeline.render.figure_files import (  # noqa: F401  (public names of the f
     drawing,
     export,
     save,
+    source_data,
     width_folder,
 )
 from pipeline.render.figure_theme import (  # noqa: F401  (public names of the figures)
@@ -152,6 +153,13 @@ def grid_widths(n_panels: int) -> tuple[str, ...]:
 
 def _wrap(text: str, width: float, per_inch: int = 11) -> str:
     return textwrap.fill(text, max(12, int(width * per_inch)))
+
+
+def _axis_label(text: str, length: float) -> str:
+    """An axis label wrapped line by line to ``length`` inches of the axis (at 7-8 pt, about 16
+    characters an inch): a long score name ("Facial landmarks oral commissure excursion:
+    |affected - healthy|") would otherwise run off the figure."""
+    return "\n".join(_wrap(line, length, per_inch=16) for line in text.split("\n"))
 
 
 def _title_panel(ax: plt.Axes, title: str, caption: str, width: float) -> Text:
@@ -324,7 +332,7 @@ def slope_plot(
     )
     ax.set_xlim(-0.3, 1.3)
     ax.set_xlabel("")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(_axis_label(ylabel, 0.8 * fig.get_figheight()))
     caption = f"n = {len(pairs):,} patients"
     if len(shown) < len(pairs):
         caption += f"; lines: random {len(shown)}"
@@ -430,7 +438,7 @@ def prepost_box(
                 )
         ax.set_xlim(-0.5, 1.5)
         ax.set_xlabel("")
-        ax.set_ylabel(panel["ylabel"])
+        ax.set_ylabel(_axis_label(panel["ylabel"], 0.8 * 2.4))
         caption = f"n = {n:,}" + (f"; points: random {len(shown)}" if len(shown) < n else "")
         # Source data: each box's statistics (from every patient) and each point drawn, numbered
         # by value within its box (the points' horizontal jitter is not data).
@@ -951,7 +959,7 @@ def trajectory(
             )
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(panel["ylabel"])
+        ax.set_ylabel(_axis_label(panel["ylabel"], 0.8 * 2.3))
         kept = [c for c in ("visit", "median_day") if c in e]
         source = e[[*kept, "x", "estimate", "ci_low", "ci_high"]].rename(
             columns={"x": xlabel.split(" ")[0].lower()}
@@ -972,9 +980,23 @@ def forest(
     in display order; ``header`` (bool, optional) marks section rows without an estimate.
     """
     n = len(rows_frame)
-    # At least room for the axis, its wrapped label and the footer: a level or two alone
-    # would leave the axes no height at single-column width.
-    fig = _figure(width, max(0.22 * n + 0.8, 1.8), footer)
+    # Row labels take at most 0.6 of the width, the axis the rest: its label is wrapped to it.
+    # The count stays on one line (no-break spaces).
+    labels = [
+        _wrap(
+            f"{r.label} (n\u00a0=\u00a0{int(r.n)})" if pd.notna(r.n) else str(r.label),
+            width * 0.6,
+            17,
+        )
+        for r in rows_frame.itertuples()
+    ]
+    xlabel = _wrap(xlabel, width * 0.4, 15)
+    # At least room for the axis, its wrapped label (0.14 in a line) and the footer: a level or
+    # two alone would leave the axes no height at single-column width. A row is 0.22 in, and
+    # 0.12 in more for each further line of the longest row label.
+    lines = xlabel.count("\n") + 1
+    row = 0.22 + 0.12 * max(label.count("\n") for label in labels) if n else 0.22
+    fig = _figure(width, max(row * n + 0.66 + 0.14 * lines, 1.66 + 0.14 * lines), footer)
     ax = fig.add_subplot()
     y = np.arange(n)[::-1]
     data = rows_frame.assign(y=y)
@@ -993,13 +1015,9 @@ def forest(
         linewidth=1,
     )
     ax.axvline(0, color="0.3", linewidth=0.6, linestyle=(0, (3, 2)))
-    labels = [
-        (f"{r.label} (n = {int(r.n)})" if pd.notna(r.n) else str(r.label))
-        for r in data.itertuples()
-    ]
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.7, n - 0.3)
-    ax.set_xlabel(_wrap(xlabel, width * 0.6))
+    ax.set_xlabel(xlabel)
     ax.spines["left"].set_visible(False)
     ax.tick_params(axis="y", length=0)
     attach_source(
