@@ -28,6 +28,7 @@ from specs import HB_OBSERVER, edit_spec
 # blank space around the letters.
 TOLERANCE_PT = 0.5
 DOUBLE_COLUMN_RANGE_IN = (7.0, 7.2)  # what journals take as a full page width
+FONT_PT = (6, 8)  # text at print size: no smaller than 6 pt, no larger than 8 pt
 
 
 def _drawn_texts(fig) -> list:
@@ -67,8 +68,8 @@ def layout_defects(fig) -> list[str]:
 
     After a full drawing under the figures' theme (as the files are drawn): two visible texts
     whose boxes overlap (tick labels, titles, legends, panel letters, axis labels...), a text or
-    an axes' decorations outside the canvas, a width other than a single column
-    (:data:`figures.SINGLE_COLUMN_IN`) or a double one (7.0-7.2 in), a height over
+    an axes' decorations outside the canvas, text under 6 pt or over 8 pt, a width other than a
+    single column (:data:`figures.SINGLE_COLUMN_IN`) or a double one (7.0-7.2 in), a height over
     :data:`figures.PAGE_HEIGHT_IN`."""
     with figures.plt.rc_context(figures.THEME):
         fig.canvas.draw()
@@ -95,6 +96,11 @@ def layout_defects(fig) -> list[str]:
             )
 
         defects += [f"off the canvas: {t.get_text()!r}" for t, box in boxes if outside(box)]
+        defects += [
+            f"{t.get_fontsize():g} pt: {t.get_text()!r}"
+            for t, _ in boxes
+            if not FONT_PT[0] <= t.get_fontsize() <= FONT_PT[1]
+        ]
         defects += [
             f"off the canvas: the axes of panel {i + 1}"
             for i, ax in enumerate(fig.axes)
