@@ -10,6 +10,7 @@ instrument), each through the pipeline's steps up to the tables, then every figu
 from __future__ import annotations
 
 import itertools
+import re
 
 import duckdb
 import matplotlib.colors as mcolors
@@ -301,3 +302,34 @@ def test_report_shows_each_figure_at_its_print_width():
         "width:3.5in",
         "width:7in",
     ]
+
+
+SCALE = re.compile(r"^(?P<name>.+) \((?P<scale>[^;()]+); (higher|lower) is better\)$")
+
+
+def test_axes_name_the_score_its_scale_and_time(study_warehouse):
+    # A value axis names the score ("Sunnybrook composite"), its range or unit, and which way is
+    # better; the trajectory's time axis is months after surgery, with no last-follow-up visit.
+    name, con, study = study_warehouse
+    for stem, _, fig in _drawn(con, study, {"prepost_box", "trajectory"}):
+        for ax in fig.axes:
+            if not ax.axison:
+                continue
+            label = ax.get_ylabel().replace("\n", " ")
+            match = SCALE.match(label)
+            assert match, (stem, label)
+            # A range ("0-100", "-15 to 100") or a unit ("units", "mm").
+            assert re.fullmatch(r"-?[\d.]+(-| to )[\d.]+|[^\d;()]+", match["scale"]), label
+            if stem == "trajectory":
+                assert ax.get_xlabel() == "Months after surgery"
+                ticks = [t.get_text() for t in ax.get_xticklabels()]
+                assert "last" not in ticks and all(re.fullmatch(r"−?\d+", t) for t in ticks if t)
+        figures.plt.close(fig)
+    if name == "demo":
+        # The study's own measure shows its unit from the spec (unit = "units").
+        spec = next(s for s in figures.study_figures(con, study) if s.stem == "prepost_box")
+        fig = spec.make(figures.DOUBLE_COLUMN_IN)
+        labels = [ax.get_ylabel().replace("\n", " ") for ax in fig.axes if ax.axison]
+        assert "Botulinum toxin dose (units; lower is better)" in labels
+        assert "Sunnybrook composite (-15 to 100; higher is better)" in labels
+        figures.plt.close(fig)
