@@ -1,4 +1,5 @@
-"""The theme of every figure: the matplotlib settings figures are drawn and saved under.
+"""The theme of every figure: the matplotlib settings figures are drawn and saved under, and the
+colours of its categories.
 
 seaborn's "ticks" style and "paper" context, at the print sizes of a journal column (fonts 7-8 pt),
 with the settings the files need (constrained layout, text kept as text, fixed SVG ids). In

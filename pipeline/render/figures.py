@@ -1,20 +1,27 @@
 """Publication figures: what each figure shows, drawn with seaborn under one theme.
 
-Every figure is drawn at a journal column width (single 3.5 in, double 7 in) with fonts at
-print size (7-8 pt), colour-blind-safe colours and one theme
-(:data:`pipeline.render.figure_theme.THEME`, put in force by :func:`_themed` around every
-figure function). Figures show groups and distributions only: no subject is ever labelled.
-Writing the files (PNG, TIFF, PDF, SVG with the same bytes for the same inputs), the render
-cache and the parallel drawing are in :mod:`pipeline.render.figure_files`; :func:`study_figures`
-lists a study's figures as :class:`FigureSpec` for it to export.
+Every figure is drawn at a journal column width (single 3.5 in, double 7 in), at most
+:data:`PAGE_HEIGHT_IN` tall, with text at print size (6-8 pt), colour-blind-safe colours that
+stay apart in greyscale and one theme (:mod:`pipeline.render.figure_theme`, put in force by
+:func:`_themed` around every figure function). A figure of several panels draws them through
+:func:`_panel_grid`, which letters them A, B, C ...; a grid of more than
+:data:`MAX_SINGLE_COLUMN_ROWS` rows at single-column width is exported at double width only
+(:func:`grid_widths`). Value axes name the score, its range or unit and which way is better.
+Figures show groups and distributions only: no subject is ever labelled, and each figure's source
+data (:func:`attach_source`: the numbers every mark is drawn from, individual marks numbered by
+value) are written beside it as CSV. Writing the files (PNG, TIFF, PDF, SVG with the same bytes
+for the same inputs, and the CSV), the render cache and the parallel drawing are in
+:mod:`pipeline.render.figure_files`; :func:`study_figures` lists a study's figures as
+:class:`FigureSpec` for it to export.
 
 seaborn draws the marks it draws the same way from the values given: strip plots
 (:func:`prepost_box`), point estimates (:func:`slope_plot`), lines (:func:`trajectory`),
-histograms and 100% stacked bars (:func:`change_distribution`, :func:`grade_shift`, both through
-``sns.histplot``) and the scatter of :func:`bland_altman`. It estimates nothing: means, counts
-and percentages are computed here (or by the pipeline) and given to it with ``errorbar=None``,
-as ``weights`` of one value per bar, or with ``estimator=None``. matplotlib draws what seaborn
-cannot take as given, or not at registry size:
+histograms stacked by direction of change and 100% stacked bars (:func:`change_distribution`,
+:func:`grade_shift`, both through ``sns.histplot``) and the scatter of :func:`bland_altman`. It
+estimates nothing: means, counts and percentages are computed here (or by the pipeline: the
+directions of change are the ``change_direction`` analysis's) and given to it with
+``errorbar=None``, as ``weights`` of one value per bar, or with ``estimator=None``. matplotlib
+draws what seaborn cannot take as given, or not at registry size:
 
 * confidence intervals (:func:`slope_plot`, :func:`change_distribution`, :func:`trajectory`,
   :func:`forest`): seaborn draws an interval only as one it computes from the raw values, so
