@@ -393,18 +393,28 @@ def export(
 RENDERED = ".rendered.json"
 
 
+SOURCE_DATA_WRITER = "pipeline.render.writers"
+
+
 def _code_key(specs: list[FigureSpec]) -> bytes:
     """What, besides a figure's data and settings, decides its bytes: this module's code and the
     theme's, the code of the modules whose functions draw the figures, and the versions of the
     libraries that draw and encode them."""
+    import importlib
     from importlib import metadata
 
     sources = {Path(__file__), Path(sys.modules[THEME_MODULE].__file__)}
+    # The source data are written by the result tables' CSV writer.
+    sources.add(Path(importlib.import_module(SOURCE_DATA_WRITER).__file__))
     for spec in specs:
         function = spec.make.function if isinstance(spec.make, Drawing) else spec.make
         module = sys.modules.get(getattr(function, "__module__", ""))
         if getattr(module, "__file__", None):
             sources.add(Path(module.__file__))
+            # Modules whose functions the drawing calls for its numbers (the directions of
+            # change are the change_direction analysis's): their code decides the figure too.
+            for name in getattr(module, "DRAWN_WITH", ()):
+                sources.add(Path(importlib.import_module(name).__file__))
     digest = hashlib.sha256()
     for source in sorted(sources):
         digest.update(source.read_bytes())

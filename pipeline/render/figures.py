@@ -482,6 +482,13 @@ def prepost_box(
 
 
 DIRECTIONS = tuple(DIRECTION_COLOURS)  # Improved, Unchanged, Worsened
+# Modules whose code gives figures their numbers, beside this one: a change to them draws the
+# figures again (the render cache's key, :func:`pipeline.render.figure_files._code_key`).
+DRAWN_WITH = (
+    "pipeline.statistics.ordinal",
+    "pipeline.statistics.paired",
+    "pipeline.statistics.grouped",
+)
 # Changes on a grid of one of these steps (grades, points, half points, ...) spanning at most
 # CHANGE_STEPS_MAX steps are counted a step a bar, so that no change shares a bar with zero.
 CHANGE_STEPS = (1.0, 0.5, 0.25, 0.1)
