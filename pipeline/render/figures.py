@@ -526,29 +526,44 @@ def _counts_by_direction(
     """Patients per histogram bin and direction of change: one row per bin and direction with
     ``bin`` (index), ``direction`` and ``patients``.
 
-    The directions are those of :func:`pipeline.statistics.ordinal.change_direction` (the
-    ``change_direction`` analysis), run on each bin's patients: the bars add up to that table's
-    improved, unchanged and worsened counts by construction."""
+    Each patient's direction is the one :func:`pipeline.statistics.ordinal.change_direction` (the
+    ``change_direction`` analysis) counts them in: it is run once on the patients grouped by the
+    sign of their change (falls, none, rises), and each group's patients all land in one of its
+    improved, unchanged or worsened counts. So the bars add up to that table's counts."""
     from pipeline.statistics.ordinal import change_direction
 
-    bins = np.clip(np.searchsorted(edges, diff, side="right") - 1, 0, len(edges) - 2)
-    by_bin = change_direction(
+    sign = np.sign(diff)
+    by_sign = change_direction(
         pd.DataFrame(
             {
                 "outcome": "panel",
                 "score": "panel",
-                "group": bins,
+                "group": sign,
                 "pre_value": pairs["pre_value"].to_numpy(float),
                 "post_value": pairs["post_value"].to_numpy(float),
             }
         ),
         {"panel": higher_is_better},
     )
-    counts = by_bin.set_index("group")[["n_improved", "n_unchanged", "n_worsened"]]
-    counts.columns = list(DIRECTIONS)
-    counts = counts.reindex(range(len(edges) - 1), fill_value=0)
-    long = counts.rename_axis("bin").reset_index().melt("bin", var_name="direction")
-    return long.rename(columns={"value": "patients"}).astype({"patients": "int64"})
+    counts = np.zeros((len(DIRECTIONS), len(edges) - 1), dtype="int64")
+    for row in by_sign.itertuples():
+        found = [row.n_improved, row.n_unchanged, row.n_worsened]
+        if row.n_pairs == 0:  # a change without both values (NaN): drawn nowhere
+            continue
+        if max(found) != row.n_pairs:
+            raise ValueError(
+                "the change scores given to the figure do not follow the after - before "
+                "values of the same pairs; draw it from one query of the pairs table"
+            )
+        values = diff[sign == row.group]
+        counts[found.index(row.n_pairs)] += np.histogram(values, bins=edges)[0]
+    return pd.DataFrame(
+        {
+            "bin": np.tile(np.arange(len(edges) - 1), len(DIRECTIONS)),
+            "direction": np.repeat(DIRECTIONS, len(edges) - 1),
+            "patients": counts.ravel(),
+        }
+    )
 
 
 @_themed
@@ -592,10 +607,14 @@ def change_distribution(
                 legend=False,
                 ax=ax,
             )
-        # The light grey of the unchanged patients is edged, to stand out from the page.
+        # seaborn draws every bin once per direction, most of them empty: those are removed, as
+        # each would cost its drawing in every file. The light grey of the unchanged patients is
+        # edged, to stand out from the page.
         unchanged = mcolors.to_rgba(UNCHANGED)
-        for bar in ax.patches:
-            if bar.get_height() > 0 and mcolors.same_color(bar.get_facecolor(), unchanged):
+        for bar in list(ax.patches):
+            if bar.get_height() <= 0:
+                bar.remove()
+            elif mcolors.same_color(bar.get_facecolor(), unchanged):
                 bar.set_edgecolor("0.3")
                 bar.set_linewidth(0.5)
         ax.axvline(0, color="0.3", linewidth=0.6, linestyle=(0, (3, 2)))
