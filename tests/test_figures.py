@@ -105,7 +105,8 @@ MAKERS = {
 def test_every_figure_in_every_format_and_width(name, tmp_path):
     spec = figures.FigureSpec(name, "caption", MAKERS[name])
     written = figures.export([spec], tmp_path)
-    assert len(written) == 8  # 2 widths x PNG, TIFF, PDF, SVG
+    # 2 widths x PNG, TIFF, PDF, SVG and the source data (CSV), which the flow diagram has not.
+    assert len(written) == (8 if name == "patient_flow" else 10)
     for width, inches in figures.WIDTHS.items():
         folder = figures.width_folder(tmp_path, width)
         # Exactly the column width at the format's resolution: no tight bounding box.
@@ -466,3 +467,177 @@ def test_text_and_axes_print_black(name):
         }
         assert colours <= {"#000000"}, (name, colours)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- source data
+
+
+def _small_study_figures():
+    """The small study's figure source data (``figures/<name>.csv``), its result tables and its
+    warehouse (tests/small_study.py: House-Brackmann by the observer and Sunnybrook, 20 patients).
+    """
+    import duckdb
+
+    from small_study import full_run
+
+    base = full_run()
+    folder = base / "reports" / "small"
+    con = duckdb.connect(str(base / "warehouse.duckdb"), read_only=True)
+    return folder, con
+
+
+def _t_half_width(sd, n, conf_level=0.95):
+    from scipy import stats
+
+    return stats.t.ppf(0.5 + conf_level / 2, n - 1) * sd / np.sqrt(n)
+
+
+def test_source_data_beside_every_figure_match_the_analysis_tables():
+    folder, con = _small_study_figures()
+    try:
+        figures_dir = folder / "figures"
+        pngs = {p.stem for p in figures_dir.glob("*.png")} | {
+            p.stem for p in (figures_dir / "double_column").glob("*.png")
+        }
+        csvs = {p.stem for p in figures_dir.glob("*.csv")}
+        # Every figure has its source data beside it, except the flow diagram (boxes of counts
+        # that are eTable flow's).
+        assert csvs == pngs - {"patient_flow"}, (pngs, csvs)
+        tests = pd.read_csv(folder / "tables" / "paired_tests.csv")
+        tests = tests[tests["group"] == "all"].set_index(["outcome", "score"])
+        directions = pd.read_csv(folder / "tables" / "change_direction.csv")
+        directions = directions[directions["group"] == "all"].set_index(["outcome", "score"])
+        pairs = con.execute("SELECT outcome, score, pre_value, post_value FROM small.pairs").df()
+
+        # Slope plots: the two means and their t CIs are paired_tests' pre and post means
+        # (CI: mean +- t(n - 1) SD / sqrt(n) from its SD and n); the lines hold every patient.
+        for (outcome, score), row in tests.iterrows():
+            path = figures_dir / f"slope_{outcome}_{score}.csv"
+            if not path.exists():
+                continue
+            slope = pd.read_csv(path)
+            means = slope[slope["mark"] == "mean"].set_index("time")
+            for time in ("pre", "post"):
+                mean, sd = row[f"{time}_mean"], row[f"{time}_sd"]
+                half = _t_half_width(sd, row["n_pairs"])
+                drawn = means.loc["before" if time == "pre" else "after"]
+                assert drawn["value"] == pytest.approx(mean, rel=1e-12)
+                assert drawn["ci_low"] == pytest.approx(mean - half, rel=1e-9)
+                assert drawn["ci_high"] == pytest.approx(mean + half, rel=1e-9)
+            lines = slope[(slope["mark"] == "patient line") & (slope["time"] == "before")]
+            assert lines["patients"].sum() == row["n_pairs"]
+
+        # Change histogram: bars per direction are change_direction's counts; the mean change and
+        # its CI are paired_tests' mean difference and paired t CI.
+        change = pd.read_csv(figures_dir / "change_distribution.csv")
+        for (outcome, score), panel in change.groupby(["outcome", "score"]):
+            bars = panel[panel["mark"] == "bar"].groupby("direction")["patients"].sum()
+            row = directions.loc[(outcome, score)]
+            assert bars.to_dict() == {
+                "Improved": row["n_improved"],
+                "Unchanged": row["n_unchanged"],
+                "Worsened": row["n_worsened"],
+            }
+            mean = panel[panel["mark"] == "mean change"].iloc[0]
+            expected = tests.loc[(outcome, score)]
+            assert mean["value"] == pytest.approx(expected["mean_diff"], rel=1e-12)
+            assert mean["ci_low"] == pytest.approx(expected["ci_low"], rel=1e-9)
+            assert mean["ci_high"] == pytest.approx(expected["ci_high"], rel=1e-9)
+
+        # Box plots: quartiles and median of every pair's value (numpy's linear percentiles, what
+        # R's quantile type 7 gives), one point per patient.
+        boxes = pd.read_csv(figures_dir / "prepost_box.csv")
+        for (outcome, score), panel in boxes.groupby(["outcome", "score"]):
+            values = pairs[(pairs["outcome"] == outcome) & (pairs["score"] == score)]
+            for time, column in (("before", "pre_value"), ("after", "post_value")):
+                box = panel[(panel["mark"] == "box") & (panel["time"] == time)]
+                stat = box.set_index("statistic")["value"]
+                q1, median, q3 = np.percentile(values[column], [25, 50, 75])
+                assert (stat["q1"], stat["median"], stat["q3"]) == pytest.approx((q1, median, q3))
+                points = panel[(panel["mark"] == "point") & (panel["time"] == time)]
+                assert sorted(points["value"]) == sorted(values[column])
+
+        # Grade shift: patients per grade before and after, from the pairs.
+        grades = pd.read_csv(figures_dir / "grade_shift_house_brackmann.csv")
+        for (outcome, score), panel in grades.groupby(["outcome", "score"]):
+            values = pairs[(pairs["outcome"] == outcome) & (pairs["score"] == score)]
+            for time, column in (("before", "pre_value"), ("after", "post_value")):
+                drawn = panel[panel["time"] == time].set_index("grade")["patients"]
+                counted = values[column].round().astype(int).value_counts()
+                assert drawn.to_dict() == {
+                    roman: counted.get(g, 0) for g, roman in enumerate(figures.ROMAN, start=1)
+                }
+
+        # Trajectory: the model's estimates and CIs per visit, at the visit's median day.
+        trajectory = pd.read_csv(figures_dir / "trajectory.csv")
+        estimates = pd.read_csv(folder / "tables" / "visit_estimates.csv")
+        merged = trajectory.merge(estimates, on=["outcome", "score", "visit"], suffixes=("", "_t"))
+        assert len(merged) == len(trajectory) > 0
+        for column in ("estimate", "ci_low", "ci_high", "median_day"):
+            assert merged[column].to_numpy() == pytest.approx(merged[f"{column}_t"].to_numpy())
+        assert merged["months"].to_numpy() == pytest.approx(merged["median_day"] / (365.25 / 12))
+        assert "last" not in set(trajectory["visit"])
+
+        # Forest: paired_tests_subgroups' mean change and CI of the first outcome, per level.
+        forest = pd.read_csv(figures_dir / "subgroup_forest.csv")
+        subgroups = con.execute(
+            'SELECT "group", n_pairs, mean_diff, ci_low, ci_high FROM small.paired_tests_subgroups'
+            " WHERE outcome = 'house_brackmann_observer' AND mean_diff IS NOT NULL"
+        ).df()
+        merged = forest.merge(subgroups, left_on="row", right_on="group")
+        assert len(merged) == len(forest) == len(subgroups)
+        assert merged["estimate"].to_numpy() == pytest.approx(merged["mean_diff"].to_numpy())
+        assert merged["ci_low_x"].to_numpy() == pytest.approx(merged["ci_low_y"].to_numpy())
+        assert (merged["n"] == merged["n_pairs"]).all()
+    finally:
+        con.close()
+
+
+def test_source_data_carry_no_identifier():
+    # No subject code, and no column that could hold one: individual marks are numbered by value.
+    folder, con = _small_study_figures()
+    try:
+        codes = set(con.execute("SELECT DISTINCT subject FROM small.pairs").df()["subject"])
+    finally:
+        con.close()
+    sources = list((folder / "figures").rglob("*.csv"))
+    assert sources
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        header = text.splitlines()[0].split(",")
+        assert not {"subject", "study_id", "code", "record_id"} & set(header), path.name
+        cells = set(re.split(r"[,\n]", text))
+        assert not codes & cells, path.name
+
+
+def test_bland_altman_source_data_are_the_bias_and_limits():
+    # Bland & Altman 1986: bias = mean of a - b, limits = bias +- 1.96 SD (n - 1); computed here
+    # with numpy from the ratings the figure is given.
+    fig = MAKERS["rater_agreement"](figures.SINGLE_COLUMN_IN)
+    source = figures.source_data(fig).set_index("mark")
+    diff = PRE - POST
+    bias, sd = diff.mean(), diff.std(ddof=1)
+    assert source.loc["bias", "difference"] == pytest.approx(bias)
+    assert source.loc["upper limit", "difference"] == pytest.approx(bias + 1.96 * sd)
+    assert source.loc["lower limit", "difference"] == pytest.approx(bias - 1.96 * sd)
+    points = source.loc["point"]
+    assert points["ratings"].sum() == len(diff) and points["number"].tolist() == list(
+        range(1, len(points) + 1)
+    )
+    figures.plt.close(fig)
+
+
+def test_source_data_are_written_with_the_figure_and_only_when_it_changed(tmp_path):
+    spec = figures.FigureSpec(
+        "slope", "caption", figures.drawing(_counted_slope, PAIRS), widths=("single",)
+    )
+    DRAWN.clear()
+    written = figures.export([spec], tmp_path, workers=1)
+    csv = tmp_path / "slope.csv"
+    assert csv in written and len(DRAWN) == 1
+    first = csv.read_bytes()
+    figures.export([spec], tmp_path, workers=1)
+    assert len(DRAWN) == 1  # unchanged: neither the pictures nor the source data written again
+    csv.unlink()  # deleted by hand: drawn and written again, the same bytes
+    figures.export([spec], tmp_path, workers=1)
+    assert len(DRAWN) == 2 and csv.read_bytes() == first

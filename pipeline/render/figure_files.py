@@ -1,5 +1,6 @@
-"""Figure files: PNG, TIFF, PDF and SVG written reproducibly, the render cache, and the
-processes that draw figures in parallel. What a figure shows is in :mod:`pipeline.render.figures`.
+"""Figure files: PNG, TIFF, PDF and SVG written reproducibly with the figure's source data (CSV),
+the render cache, and the processes that draw figures in parallel. What a figure shows is in
+:mod:`pipeline.render.figures`.
 
 Every figure is saved as PNG (300 dpi), TIFF (600 dpi, LZW, RGB), PDF (TrueType fonts
 embedded) and SVG (text kept as text) at a journal column width (single 3.5 in, double 7 in).
@@ -43,9 +44,14 @@ THEME_MODULE = "pipeline.render.figure_theme"
 
 SINGLE_COLUMN_IN = 3.5  # about 85-89 mm, the usual single-column width
 DOUBLE_COLUMN_IN = 7.0  # about 180 mm
+# The tallest figure a journal page holds with its caption (a page's text block is about 9.5 in).
+PAGE_HEIGHT_IN = 9.0
 WIDTHS = {"single": SINGLE_COLUMN_IN, "double": DOUBLE_COLUMN_IN}
 DPI = {"png": 300, "tiff": 600}
-DEFAULT_FORMATS = ("png", "tiff", "pdf", "svg")
+# "csv" is the figure's source data, beside its pictures: the numbers each mark is drawn from,
+# as a tidy table at full precision (:func:`attach_source`). A figure without them has none.
+SOURCE_DATA = "csv"
+DEFAULT_FORMATS = ("png", "tiff", "pdf", "svg", SOURCE_DATA)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,19 @@ class Drawing:
 
 def drawing(function: Callable[..., plt.Figure], *args, **kwargs) -> Drawing:
     return Drawing(function, args, kwargs)
+
+
+def attach_source(fig: plt.Figure, frame) -> plt.Figure:
+    """Give ``fig`` its source data: a tidy DataFrame, one row per mark (or per value a mark is
+    drawn from), with no identifier (individual marks are numbered, never named by subject).
+    :func:`save` writes it as ``<stem>.csv`` beside the pictures."""
+    fig.source_data = frame.reset_index(drop=True)
+    return fig
+
+
+def source_data(fig: plt.Figure):
+    """The source data :func:`attach_source` gave ``fig``, or None."""
+    return getattr(fig, "source_data", None)
 
 
 def width_folder(folder: Path, width: str) -> Path:
@@ -148,7 +167,11 @@ def _pdf_fonts_without_layout_tables():
 
 
 def _save_one(fig: plt.Figure, path: Path, ext: str, dpi: int | None) -> None:
-    if ext in DPI:
+    if ext == SOURCE_DATA:
+        from pipeline.render.writers import write_results
+
+        write_results(source_data(fig), path.parent, path.stem)
+    elif ext in DPI:
         _save_raster(_rgb(fig, dpi or DPI[ext]), path, ext, dpi or DPI[ext])
     elif ext == "svg":
         fig.savefig(path, format="svg", metadata={"Date": None})
@@ -171,13 +194,16 @@ def save(
     formats: tuple[str, ...] = DEFAULT_FORMATS,
     dpi: int | None = None,
 ) -> list[Path]:
-    """Save ``fig`` in each format (``dpi`` overrides the format's default); return the paths."""
+    """Save ``fig`` in each format (``dpi`` overrides the format's default); return the paths.
+    Its source data (``csv``) are written only if it has them (:func:`attach_source`)."""
     for ext in formats:
         if ext not in DEFAULT_FORMATS:
             raise ValueError(
                 f"unknown figure format {ext!r}; use one of {', '.join(DEFAULT_FORMATS)}"
             )
     folder.mkdir(parents=True, exist_ok=True)
+    if source_data(fig) is None:
+        formats = tuple(ext for ext in formats if ext != SOURCE_DATA)
     written = []
     if not isinstance(
         fig.canvas, FigureCanvasAgg
@@ -327,7 +353,12 @@ def export(
     results: list[list[Path] | None] = [None] * len(jobs)
     todo = []
     for i, job in enumerate(jobs):
-        paths = _job_paths(job)
+        # Source data are checked where the figure had them when written (patient flow has none).
+        paths = [
+            path
+            for path in _job_paths(job)
+            if path.suffix != f".{SOURCE_DATA}" or _relative(path, folder) in manifest
+        ]
         if keys and all(
             _unchanged(manifest.get(_relative(path, folder)), keys[i], path) for path in paths
         ):
@@ -362,18 +393,28 @@ def export(
 RENDERED = ".rendered.json"
 
 
+SOURCE_DATA_WRITER = "pipeline.render.writers"
+
+
 def _code_key(specs: list[FigureSpec]) -> bytes:
     """What, besides a figure's data and settings, decides its bytes: this module's code and the
     theme's, the code of the modules whose functions draw the figures, and the versions of the
     libraries that draw and encode them."""
+    import importlib
     from importlib import metadata
 
     sources = {Path(__file__), Path(sys.modules[THEME_MODULE].__file__)}
+    # The source data are written by the result tables' CSV writer.
+    sources.add(Path(importlib.import_module(SOURCE_DATA_WRITER).__file__))
     for spec in specs:
         function = spec.make.function if isinstance(spec.make, Drawing) else spec.make
         module = sys.modules.get(getattr(function, "__module__", ""))
         if getattr(module, "__file__", None):
             sources.add(Path(module.__file__))
+            # Modules whose functions the drawing calls for its numbers (the directions of
+            # change are the change_direction analysis's): their code decides the figure too.
+            for name in getattr(module, "DRAWN_WITH", ()):
+                sources.add(Path(importlib.import_module(name).__file__))
     digest = hashlib.sha256()
     for source in sorted(sources):
         digest.update(source.read_bytes())

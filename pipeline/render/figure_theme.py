@@ -1,4 +1,5 @@
-"""The theme of every figure: the matplotlib settings figures are drawn and saved under.
+"""The theme of every figure: the matplotlib settings figures are drawn and saved under, and the
+colours of its categories.
 
 seaborn's "ticks" style and "paper" context, at the print sizes of a journal column (fonts 7-8 pt),
 with the settings the files need (constrained layout, text kept as text, fixed SVG ids). In
@@ -47,3 +48,15 @@ THEME = {
     "pdf.fonttype": 42,  # TrueType fonts embedded in PDF
     "svg.hashsalt": "facial-outcomes",  # fixed ids: same figure, same SVG bytes
 }
+
+# Okabe-Ito palette: distinguishable with every common colour-vision deficiency.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+# The directions of change, told apart in greyscale too (a journal may print in black and white):
+# their greyscale luminances (ITU-R 601 luma, what PIL's convert("L") computes) are 87 (blue),
+# 162 (orange) and 224 (light grey), at least GREY_STEP apart, and the light grey bars carry a
+# dark edge so that they stand out from the white page. Vermilion (#D55E00, luma 119) with a
+# mid grey (0.65, luma 166) read as one shade in greyscale.
+IMPROVED, WORSENED, UNCHANGED = OKABE_ITO[0], OKABE_ITO[4], "#E0E0E0"
+DIRECTION_COLOURS = {"Improved": IMPROVED, "Unchanged": UNCHANGED, "Worsened": WORSENED}
+GREY_STEP = 50  # the least difference in luma (0-255) between two categories of one figure

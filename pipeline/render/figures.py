@@ -1,20 +1,27 @@
 """Publication figures: what each figure shows, drawn with seaborn under one theme.
 
-Every figure is drawn at a journal column width (single 3.5 in, double 7 in) with fonts at
-print size (7-8 pt), colour-blind-safe colours and one theme
-(:data:`pipeline.render.figure_theme.THEME`, put in force by :func:`_themed` around every
-figure function). Figures show groups and distributions only: no subject is ever labelled.
-Writing the files (PNG, TIFF, PDF, SVG with the same bytes for the same inputs), the render
-cache and the parallel drawing are in :mod:`pipeline.render.figure_files`; :func:`study_figures`
-lists a study's figures as :class:`FigureSpec` for it to export.
+Every figure is drawn at a journal column width (single 3.5 in, double 7 in), at most
+:data:`PAGE_HEIGHT_IN` tall, with text at print size (6-8 pt), colour-blind-safe colours that
+stay apart in greyscale and one theme (:mod:`pipeline.render.figure_theme`, put in force by
+:func:`_themed` around every figure function). A figure of several panels draws them through
+:func:`_panel_grid`, which letters them A, B, C ...; a grid of more than
+:data:`MAX_SINGLE_COLUMN_ROWS` rows at single-column width is exported at double width only
+(:func:`grid_widths`). Value axes name the score, its range or unit and which way is better.
+Figures show groups and distributions only: no subject is ever labelled, and each figure's source
+data (:func:`attach_source`: the numbers every mark is drawn from, individual marks numbered by
+value) are written beside it as CSV. Writing the files (PNG, TIFF, PDF, SVG with the same bytes
+for the same inputs, and the CSV), the render cache and the parallel drawing are in
+:mod:`pipeline.render.figure_files`; :func:`study_figures` lists a study's figures as
+:class:`FigureSpec` for it to export.
 
 seaborn draws the marks it draws the same way from the values given: strip plots
 (:func:`prepost_box`), point estimates (:func:`slope_plot`), lines (:func:`trajectory`),
-histograms and 100% stacked bars (:func:`change_distribution`, :func:`grade_shift`, both through
-``sns.histplot``) and the scatter of :func:`bland_altman`. It estimates nothing: means, counts
-and percentages are computed here (or by the pipeline) and given to it with ``errorbar=None``,
-as ``weights`` of one value per bar, or with ``estimator=None``. matplotlib draws what seaborn
-cannot take as given, or not at registry size:
+histograms stacked by direction of change and 100% stacked bars (:func:`change_distribution`,
+:func:`grade_shift`, both through ``sns.histplot``) and the scatter of :func:`bland_altman`. It
+estimates nothing: means, counts and percentages are computed here (or by the pipeline: the
+directions of change are the ``change_direction`` analysis's) and given to it with
+``errorbar=None``, as ``weights`` of one value per bar, or with ``estimator=None``. matplotlib
+draws what seaborn cannot take as given, or not at registry size:
 
 * confidence intervals (:func:`slope_plot`, :func:`change_distribution`, :func:`trajectory`,
   :func:`forest`): seaborn draws an interval only as one it computes from the raw values, so
@@ -37,12 +44,15 @@ import textwrap
 from contextlib import contextmanager
 from typing import Callable
 
+import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
+from matplotlib.text import Text
+from matplotlib.ticker import MaxNLocator
 
 # The t quantile from scipy.special, what scipy.stats.t.ppf computes.
 from scipy.special import stdtrit
@@ -50,21 +60,28 @@ from scipy.special import stdtrit
 from pipeline.render.figure_files import (  # noqa: F401  (public names of the figures)
     DEFAULT_FORMATS,
     DOUBLE_COLUMN_IN,
+    PAGE_HEIGHT_IN,
     SINGLE_COLUMN_IN,
     WIDTHS,
     Drawing,
     FigureSpec,
+    attach_source,
     drawing,
     export,
     save,
+    source_data,
     width_folder,
 )
-from pipeline.render.figure_theme import THEME
+from pipeline.render.figure_theme import (  # noqa: F401  (public names of the figures)
+    DIRECTION_COLOURS,
+    IMPROVED,
+    OKABE_ITO,
+    THEME,
+    UNCHANGED,
+    WORSENED,
+)
 from pipeline.render.flow_diagram import patient_flow, study_flow  # noqa: F401
 
-# Okabe-Ito palette: distinguishable with every common colour-vision deficiency.
-OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
-IMPROVED, WORSENED, UNCHANGED = OKABE_ITO[0], OKABE_ITO[1], "0.65"
 # Six ordered grades, light (grade I, normal) to dark (grade VI): the cividis map is
 # designed to read the same with deuteranopia and in greyscale.
 GRADE_COLOURS = tuple(plt.colormaps["cividis_r"](x) for x in np.linspace(0.05, 0.95, 6))
@@ -127,19 +144,108 @@ def _grid(n: int, width: float) -> tuple[int, int]:
     return int(np.ceil(n / cols)), cols
 
 
+# A grid of panels is offered at single-column width for at most this many rows (6 outcomes):
+# 4 rows of 2.3-2.5 in make a figure taller than the 9 in a page holds with its caption, and
+# squeezing them to fit leaves panels too flat to read. Splitting the outcomes over several
+# figures would break the one figure per analysis the report and its captions follow, so a study
+# with more headline outcomes has these figures at double-column width only, 3 panels a row.
+MAX_SINGLE_COLUMN_ROWS = 3
+
+
+def grid_widths(n_panels: int) -> tuple[str, ...]:
+    """The column widths a grid of ``n_panels`` panels is exported at (see
+    :data:`MAX_SINGLE_COLUMN_ROWS`)."""
+    rows, _ = _grid(n_panels, SINGLE_COLUMN_IN)
+    return ("single", "double") if rows <= MAX_SINGLE_COLUMN_ROWS else ("double",)
+
+
 def _wrap(text: str, width: float, per_inch: int = 11) -> str:
     return textwrap.fill(text, max(12, int(width * per_inch)))
 
 
-def _title_panel(ax: plt.Axes, title: str, caption: str, width: float) -> None:
+def _axis_label(text: str, length: float) -> str:
+    """An axis label wrapped line by line to ``length`` inches of the axis (at 7-8 pt, about 16
+    characters an inch): a long score name ("Facial landmarks oral commissure excursion:
+    |affected - healthy|") would otherwise run off the figure."""
+    return "\n".join(_wrap(line, length, per_inch=16) for line in text.split("\n"))
+
+
+def _title_panel(ax: plt.Axes, title: str, caption: str, width: float) -> Text:
     """A panel's title wrapped to the panel's ``width`` (inches), its caption on the line below."""
-    ax.set_title(_wrap(title, width) + "\n" + caption, loc="left")
+    return ax.set_title(_wrap(title, width) + ("\n" + caption if caption else ""), loc="left")
 
 
 def _hide_unused(axes, used: int) -> None:
     """Blank the grid's panels after the first ``used`` (an odd number of outcomes, two columns)."""
     for ax in axes[used:]:
         ax.set_axis_off()
+
+
+PANEL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _panel_letter(ax: plt.Axes, title: Text, letter: str) -> None:
+    """The panel's letter, bold, at its top left: level with the first line of its title, just
+    left of it (the text the figure legend and the caption refer to the panel by)."""
+    ax.annotate(
+        letter,
+        xy=(0, 1),
+        xycoords=title,
+        xytext=(-5, 0),
+        textcoords="offset points",
+        ha="right",
+        va="top",
+        fontsize=8,
+        fontweight="bold",
+    )
+
+
+def _panel_grid(
+    panels: list[dict],
+    width: float,
+    footer: str,
+    draw_one: Callable[[plt.Axes, dict, float], tuple[str, str, pd.DataFrame]],
+    *,
+    row_height: float,
+    extra: float,
+    cols: int | None = None,
+) -> tuple[plt.Figure, np.ndarray]:
+    """One panel per item of ``panels`` in a grid (:func:`_grid`, or ``cols`` a row), each drawn
+    by ``draw_one(ax, panel, panel_width)``, which returns the panel's title, its caption (the
+    line below the title) and the tidy frame of the numbers its marks are drawn from.
+
+    The figure is ``row_height`` inches a row plus ``extra`` (legend, footer), at most
+    :data:`PAGE_HEIGHT_IN`; with more than one panel each gets its letter (A, B, ...), and the
+    figure's source data (:func:`attach_source`) are the panels' frames, each row with its
+    panel's letter, title and, where the panel has them, outcome and score. Blank panels fill
+    the grid's last row. Returns the figure and its axes, in panel order."""
+    if cols is None:
+        rows, cols = _grid(len(panels), width)
+    else:
+        rows = int(np.ceil(len(panels) / cols))
+    fig = _figure(width, min(row_height * rows + extra, PAGE_HEIGHT_IN), footer)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    sources = []
+    for i, (ax, panel) in enumerate(zip(axes, panels)):
+        title, caption, source = draw_one(ax, panel, width / cols)
+        title_text = _title_panel(ax, title, caption, width / cols)
+        which = {"title": panel["title"]}
+        if len(panels) > 1:
+            _panel_letter(ax, title_text, PANEL_LETTERS[i])
+            which = {"panel": PANEL_LETTERS[i], **which}
+        which.update({k: panel[k] for k in ("outcome", "score") if k in panel})
+        sources.append(source.assign(**which)[[*which, *source.columns]])
+    _hide_unused(axes, len(panels))
+    attach_source(fig, pd.concat(sources, ignore_index=True) if sources else pd.DataFrame())
+    return fig, axes
+
+
+def _sequence(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` ordered by its values in ``columns``, with a ``number`` 1, 2, ... in that order:
+    individual marks in a figure's source data are numbered by value, never in the order of the
+    warehouse rows, which follow the subject codes."""
+    ordered = frame.sort_values(columns, kind="stable").reset_index(drop=True)
+    return ordered.assign(number=np.arange(1, len(ordered) + 1))
 
 
 @contextmanager
@@ -234,7 +340,7 @@ def slope_plot(
     )
     ax.set_xlim(-0.3, 1.3)
     ax.set_xlabel("")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(_axis_label(ylabel, 0.8 * fig.get_figheight()))
     caption = f"n = {len(pairs):,} patients"
     if len(shown) < len(pairs):
         caption += f"; lines: random {len(shown)}"
@@ -242,10 +348,26 @@ def slope_plot(
         caption += "; wider lines: more patients"
     ax.set_title(_wrap(title, width) + "\n" + _wrap(caption, width), loc="left", fontsize=8)
     ax.legend([(interval, mean_line)], [f"Mean ({conf_level:.0%} CI)"], frameon=False, loc="best")
+    # Source data: each line drawn (numbered by value; ``patients`` it stands for) at its two
+    # ends, and the two means with their CIs.
+    lines = _sequence(shared, ["pre_value", "post_value"])
+    ends = len(lines)
+    source = pd.DataFrame(
+        {
+            "mark": ["patient line"] * (2 * ends) + ["mean"] * 2,
+            "line": [*np.tile(lines["number"].to_numpy(), 2), pd.NA, pd.NA],
+            "time": ["before"] * ends + ["after"] * ends + ["before", "after"],
+            "value": [*lines["pre_value"], *lines["post_value"], *means],
+            "ci_low": [np.nan] * (2 * ends) + [m - h for m, h in zip(means, halves)],
+            "ci_high": [np.nan] * (2 * ends) + [m + h for m, h in zip(means, halves)],
+            "patients": [*np.tile(lines["count"].to_numpy(), 2), len(pre), len(post)],
+        }
+    )
+    attach_source(fig, source.astype({"line": "Int64", "patients": "int64"}))
     return fig
 
 
-def _boxes(ax: plt.Axes, pairs: pd.DataFrame, colours: list[str]) -> None:
+def _boxes(ax: plt.Axes, pairs: pd.DataFrame, colours: list[str]) -> list[dict]:
     """The before and after boxes of every patient's value: ``matplotlib.cbook.boxplot_stats``
     (median, quartiles, whiskers to the furthest value within 1.5 IQR) drawn by ``ax.bxp``.
 
@@ -272,6 +394,7 @@ def _boxes(ax: plt.Axes, pairs: pd.DataFrame, colours: list[str]) -> None:
     for box, colour in zip(drawn["boxes"], colours):
         box.set_facecolor(colour)
         box.set_alpha(0.35)
+    return stats
 
 
 @_themed
@@ -289,9 +412,6 @@ def prepost_box(
     Boxes: median and quartiles, whiskers to the furthest value within 1.5 IQR, from every
     patient; above :data:`INDIVIDUALS_SHOWN` patients the points are a random sample.
     """
-    rows, cols = _grid(len(panels), width)
-    fig = _figure(width, 2.4 * rows + 0.2, footer)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     labels = [pre_label, post_label]
 
     def long(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -304,14 +424,15 @@ def prepost_box(
             }
         )
 
-    for ax, panel in zip(axes, panels):
+    def draw_one(ax: plt.Axes, panel: dict, panel_width: float):
         n = len(panel["pairs"])
-        _boxes(ax, panel["pairs"], [OKABE_ITO[5], OKABE_ITO[0]])
+        stats = _boxes(ax, panel["pairs"], [OKABE_ITO[5], OKABE_ITO[0]])
         shown = _shown(panel["pairs"])
+        points = long(shown)
         with _seeded_jitter():
             with _labels_kept(ax):
                 sns.stripplot(
-                    long(shown),
+                    points,
                     x="when",
                     y="value",
                     order=labels,
@@ -325,11 +446,125 @@ def prepost_box(
                 )
         ax.set_xlim(-0.5, 1.5)
         ax.set_xlabel("")
-        ax.set_ylabel(panel["ylabel"])
+        ax.set_ylabel(_axis_label(panel["ylabel"], 0.8 * 2.4))
         caption = f"n = {n:,}" + (f"; points: random {len(shown)}" if len(shown) < n else "")
-        _title_panel(ax, panel["title"], _wrap(caption, width / cols), width / cols)
-    _hide_unused(axes, len(panels))
+        # Source data: each box's statistics (from every patient) and each point drawn, numbered
+        # by value within its box (the points' horizontal jitter is not data).
+        boxes = pd.DataFrame(
+            [
+                {"mark": "box", "time": time, "statistic": name, "value": float(box[key])}
+                for time, box in zip(("before", "after"), stats)
+                for name, key in (
+                    ("whisker_low", "whislo"),
+                    ("q1", "q1"),
+                    ("median", "med"),
+                    ("q3", "q3"),
+                    ("whisker_high", "whishi"),
+                )
+            ]
+        )
+        dots = pd.concat(
+            [
+                _sequence(points[points["when"] == label][["value"]], ["value"]).assign(time=time)
+                for label, time in zip(labels, ("before", "after"))
+            ],
+            ignore_index=True,
+        )
+        dots = dots.assign(mark="point", statistic="value")
+        source = pd.concat([boxes, dots], ignore_index=True).astype({"number": "Int64"})
+        return (
+            panel["title"],
+            _wrap(caption, panel_width),
+            source[["mark", "time", "statistic", "number", "value"]].assign(patients=n),
+        )
+
+    fig, _ = _panel_grid(panels, width, footer, draw_one, row_height=2.4, extra=0.2)
     return fig
+
+
+DIRECTIONS = tuple(DIRECTION_COLOURS)  # Improved, Unchanged, Worsened
+# Modules whose code gives figures their numbers, beside this one: a change to them draws the
+# figures again (the render cache's key, :func:`pipeline.render.figure_files._code_key`).
+DRAWN_WITH = (
+    "pipeline.statistics.ordinal",
+    "pipeline.statistics.paired",
+    "pipeline.statistics.grouped",
+)
+# Changes on a grid of one of these steps (grades, points, half points, ...) spanning at most
+# CHANGE_STEPS_MAX steps are counted a step a bar, so that no change shares a bar with zero.
+CHANGE_STEPS = (1.0, 0.5, 0.25, 0.1)
+CHANGE_STEPS_MAX = 40
+
+
+def _change_bins(diff: np.ndarray) -> np.ndarray:
+    """Histogram bin edges for change scores, with one bin centred on zero.
+
+    Changes on a grid (:data:`CHANGE_STEPS`) of at most :data:`CHANGE_STEPS_MAX` steps: one bin a
+    step, so that the unchanged patients (zero) have a bar of their own. Otherwise bins of the
+    Freedman-Diaconis width (numpy's "fd") placed so that one is centred on zero: small changes
+    either way may share its bar with zero, each drawn in its own direction's colour (stacked)."""
+    diff = diff[np.isfinite(diff)]
+    if not len(diff):
+        return np.array([-0.5, 0.5])
+    for step in CHANGE_STEPS:
+        steps = diff / step
+        if np.allclose(steps, np.round(steps), rtol=0, atol=1e-9):
+            low, high = np.floor(steps.min()), np.ceil(steps.max())
+            if high - low <= CHANGE_STEPS_MAX:
+                return (np.arange(low - 0.5, high + 1.5)) * step
+            break
+    edges = np.histogram_bin_edges(diff, bins="fd" if len(diff) > 3 else 3)
+    width = float(edges[1] - edges[0]) if len(edges) > 1 else 0.0
+    if not np.isfinite(width) or width <= 0:
+        width = 1.0
+    first, last = np.floor(diff.min() / width - 0.5), np.ceil(diff.max() / width - 0.5)
+    return (np.arange(first, last + 1) + 0.5) * width
+
+
+def _counts_by_direction(
+    pairs: pd.DataFrame, diff: np.ndarray, edges: np.ndarray, higher_is_better: bool
+) -> pd.DataFrame:
+    """Patients per histogram bin and direction of change: one row per bin and direction with
+    ``bin`` (index), ``direction`` and ``patients``.
+
+    Each patient's direction is the one :func:`pipeline.statistics.ordinal.change_direction` (the
+    ``change_direction`` analysis) counts them in: it is run once on the patients grouped by the
+    sign of their change (falls, none, rises), and each group's patients all land in one of its
+    improved, unchanged or worsened counts. So the bars add up to that table's counts."""
+    from pipeline.statistics.ordinal import change_direction
+
+    sign = np.sign(diff)
+    by_sign = change_direction(
+        pd.DataFrame(
+            {
+                "outcome": "panel",
+                "score": "panel",
+                "group": sign,
+                "pre_value": pairs["pre_value"].to_numpy(float),
+                "post_value": pairs["post_value"].to_numpy(float),
+            }
+        ),
+        {"panel": higher_is_better},
+    )
+    counts = np.zeros((len(DIRECTIONS), len(edges) - 1), dtype="int64")
+    for row in by_sign.itertuples():
+        found = [row.n_improved, row.n_unchanged, row.n_worsened]
+        if row.n_pairs == 0:  # a change without both values (NaN): drawn nowhere
+            continue
+        if max(found) != row.n_pairs:
+            raise ValueError(
+                "the change scores given to the figure do not follow the after - before "
+                "values of the same pairs; draw it from one query of the pairs table"
+            )
+        values = diff[sign == row.group]
+        counts[found.index(row.n_pairs)] += np.histogram(values, bins=edges)[0]
+    return pd.DataFrame(
+        {
+            "bin": np.tile(np.arange(len(edges) - 1), len(DIRECTIONS)),
+            "direction": np.repeat(DIRECTIONS, len(edges) - 1),
+            "patients": counts.ravel(),
+        }
+    )
 
 
 @_themed
@@ -340,41 +575,52 @@ def change_distribution(
     footer: str = "",
     width: float = DOUBLE_COLUMN_IN,
 ) -> plt.Figure:
-    """Histogram of the change scores (after - before) per outcome, coloured by direction,
-    with the mean change and its CI above it.
+    """Histogram of the change scores (after - before) per outcome, each patient coloured by the
+    direction of their own change (stacked where a bar holds more than one), with the mean change
+    and its CI above it.
 
-    ``panels``: dicts with ``title``, ``xlabel``, ``diff`` (array) and ``higher_is_better``.
-    A bar's colour is the direction of its bin's centre.
+    ``panels``: dicts with ``title``, ``xlabel``, ``pairs`` (``pre_value``, ``post_value``),
+    ``diff`` (their change, row for row) and ``higher_is_better``. Directions as the
+    ``change_direction`` analysis counts them (:func:`_counts_by_direction`); bins from
+    :func:`_change_bins`.
     """
-    rows, cols = _grid(len(panels), width)
-    fig = _figure(width, 2.3 * rows + 0.3, footer)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for ax, panel in zip(axes, panels):
+
+    def draw_one(ax: plt.Axes, panel: dict, panel_width: float):
         diff = np.asarray(panel["diff"], float)
-        integer = np.all(diff == np.round(diff))
-        low, high = np.floor(diff.min()), np.ceil(diff.max())
-        if integer and high - low <= 30:
-            edges = np.arange(low - 0.5, high + 1.5)
-        else:
-            edges = np.histogram_bin_edges(diff, bins="fd" if len(diff) > 3 else 3)
-        # The counts once, here; seaborn draws them as given (one weighted value per bin).
-        counts, edges = np.histogram(diff, bins=edges)
+        edges = _change_bins(diff)
+        counts = _counts_by_direction(panel["pairs"], diff, edges, panel["higher_is_better"])
         centres = (edges[:-1] + edges[1:]) / 2
-        sign = 1 if panel["higher_is_better"] else -1
         with _labels_kept(ax):
-            # bins as a list: seaborn 0.13 compares an array of bins with "auto" when given weights.
+            # The counts once, here; seaborn stacks them as given (one weighted value per bin and
+            # direction). bins as a list: seaborn 0.13 compares an array of bins with "auto"
+            # when given weights.
             sns.histplot(
-                x=centres, weights=counts, bins=list(edges), shrink=0.9, alpha=1, linewidth=0, ax=ax
+                x=centres[counts["bin"]],
+                weights=counts["patients"].to_numpy(),
+                hue=counts["direction"].to_numpy(),
+                hue_order=DIRECTIONS,
+                palette=DIRECTION_COLOURS,
+                multiple="stack",
+                bins=list(edges),
+                shrink=0.9,
+                alpha=1,
+                linewidth=0,
+                legend=False,
+                ax=ax,
             )
-        # Each bar coloured by the direction of its bin's centre (seaborn's hue would draw every
-        # bin once per direction, most of them empty).
-        for bar, centre in zip(ax.patches, centres):
-            bar.set_facecolor(
-                IMPROVED if sign * centre > 0 else WORSENED if sign * centre < 0 else UNCHANGED
-            )
+        # seaborn draws every bin once per direction, most of them empty: those are removed, as
+        # each would cost its drawing in every file. The light grey of the unchanged patients is
+        # edged, to stand out from the page.
+        unchanged = mcolors.to_rgba(UNCHANGED)
+        for bar in list(ax.patches):
+            if bar.get_height() <= 0:
+                bar.remove()
+            elif mcolors.same_color(bar.get_facecolor(), unchanged):
+                bar.set_edgecolor("0.3")
+                bar.set_linewidth(0.5)
         ax.axvline(0, color="0.3", linewidth=0.6, linestyle=(0, (3, 2)))
         mean, half = _mean_ci(diff, conf_level)
-        top = counts.max() * 1.12 + 0.5
+        top = counts.groupby("bin")["patients"].sum().max() * 1.12 + 0.5
         ax.errorbar(
             [mean],
             [top],
@@ -386,15 +632,46 @@ def change_distribution(
             linewidth=1,
         )
         ax.set_ylim(0, top * 1.12)
-        ax.set_xlabel(panel["xlabel"])
+        ax.set_xlabel(_wrap(panel["xlabel"], panel_width * 0.9))
         ax.set_ylabel("Patients, No.")
-        _title_panel(ax, panel["title"], f"n = {len(diff)}", width / cols)
-    _hide_unused(axes, len(panels))
-    handles = [Rectangle((0, 0), 1, 1, color=c) for c in (IMPROVED, UNCHANGED, WORSENED)]
+        source = pd.concat(
+            [
+                counts.assign(
+                    mark="bar",
+                    bin_low=edges[counts["bin"]],
+                    bin_high=edges[counts["bin"] + 1],
+                ),
+                pd.DataFrame(
+                    {
+                        "mark": ["mean change"],
+                        "value": [mean],
+                        "ci_low": [mean - half],
+                        "ci_high": [mean + half],
+                        "patients": [len(diff)],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+        columns = ["mark", "bin_low", "bin_high", "direction", "patients", "value"]
+        return panel["title"], f"n = {len(diff)}", source[[*columns, "ci_low", "ci_high"]]
+
+    fig, _ = _panel_grid(panels, width, footer, draw_one, row_height=2.3, extra=0.3)
+    handles = [
+        Rectangle(
+            (0, 0),
+            1,
+            1,
+            facecolor=DIRECTION_COLOURS[d],
+            edgecolor="0.3" if d == "Unchanged" else "none",
+            linewidth=0.5,
+        )
+        for d in DIRECTIONS
+    ]
     handles.append(Line2D([], [], marker="o", color="black", markersize=3.5, linewidth=1))
     fig.legend(
         handles,
-        ["Improved", "Unchanged", "Worsened", f"Mean change ({conf_level:.0%} CI)"],
+        [*DIRECTIONS, f"Mean change ({conf_level:.0%} CI)"],
         loc="outside upper center",
         ncols=4 if width > 5 else 2,
         frameon=False,
@@ -416,16 +693,19 @@ def grade_shift(
     ``panels``: dicts with ``title`` and ``pairs`` (``pre_value``, ``post_value`` as grades 1-6);
     only patients with both grades are counted, so the two bars hold the same patients.
     """
-    rows = len(panels)
-    fig = _figure(width, 0.9 * rows + 0.75, footer)
-    axes = np.atleast_1d(fig.subplots(rows, 1, squeeze=False)).ravel()
-    for ax, panel in zip(axes, panels):
+
+    def draw_one(ax: plt.Axes, panel: dict, panel_width: float):
         n = len(panel["pairs"])
         shares = []
         for y, column in ((1, "pre_value"), (0, "post_value")):
             counts = panel["pairs"][column].round().astype(int).value_counts()
             shares += [
-                {"y": y, "grade": grade, "share": 100 * counts.get(grade, 0) / n if n else 0}
+                {
+                    "y": y,
+                    "grade": grade,
+                    "patients": counts.get(grade, 0),
+                    "share": 100 * counts.get(grade, 0) / n if n else 0,
+                }
                 for grade in range(1, 7)
             ]
         shares = pd.DataFrame(shares)
@@ -465,9 +745,15 @@ def grade_shift(
         ax.set_xlim(0, 100)
         ax.set_xlabel("")
         ax.set_ylabel("")
-        ax.set_title(f"{panel['title']} (n = {n})", loc="left")
         ax.spines["left"].set_visible(False)
         ax.tick_params(axis="y", length=0)
+        source = shares.assign(
+            time=np.where(shares["y"] == 1, "before", "after"),
+            grade=[ROMAN[g - 1] for g in shares["grade"]],
+        ).rename(columns={"share": "percent"})
+        return f"{panel['title']} (n = {n})", "", source[["time", "grade", "patients", "percent"]]
+
+    fig, axes = _panel_grid(panels, width, footer, draw_one, row_height=0.9, extra=0.75, cols=1)
     axes[-1].set_xlabel("Patients, %")
     for ax in axes[:-1]:
         ax.set_xticklabels([])
@@ -502,10 +788,8 @@ def bland_altman(
     larger marker (ordinal grades overlap otherwise); above :data:`INDIVIDUALS_SHOWN` distinct
     points, a random sample of them is drawn, the lines still from every rating.
     """
-    rows, cols = _grid(len(panels), width)
-    fig = _figure(width, 2.5 * rows + 0.1, footer)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for ax, panel in zip(axes, panels):
+
+    def draw_one(ax: plt.Axes, panel: dict, panel_width: float):
         a, b = np.asarray(panel["a"], float), np.asarray(panel["b"], float)
         mean, diff = (a + b) / 2, a - b
         distinct = (
@@ -524,11 +808,12 @@ def bland_altman(
                 ax=ax,
             )
         bias, sd = float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
-        for value, style, text in (
-            (bias, "-", f"Bias {bias:.2f}"),
-            (bias + 1.96 * sd, "--", f"+1.96 SD {bias + 1.96 * sd:.2f}"),
-            (bias - 1.96 * sd, "--", f"-1.96 SD {bias - 1.96 * sd:.2f}"),
-        ):
+        lines = (
+            ("bias", bias, "-", f"Bias {bias:.2f}"),
+            ("upper limit", bias + 1.96 * sd, "--", f"+1.96 SD {bias + 1.96 * sd:.2f}"),
+            ("lower limit", bias - 1.96 * sd, "--", f"-1.96 SD {bias - 1.96 * sd:.2f}"),
+        )
+        for _, value, style, text in lines:
             ax.axhline(
                 value, color=OKABE_ITO[1] if style == "-" else "0.3", linestyle=style, linewidth=0.8
             )
@@ -547,9 +832,37 @@ def bland_altman(
         caption = f"{len(diff):,} paired ratings"
         if len(points) < len(distinct):
             caption += f"; points: random {len(points)} of {len(distinct):,} distinct"
-        _title_panel(ax, panel["title"], _wrap(caption, width / cols), width / cols)
-    _hide_unused(axes, len(panels))
+        # Source data: each point drawn (numbered by value; ``ratings`` it stands for) and the
+        # three lines.
+        dots = _sequence(points, ["m", "d"])
+        source = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "mark": "point",
+                        "number": dots["number"],
+                        "mean": dots["m"],
+                        "difference": dots["d"],
+                        "ratings": dots["count"],
+                    }
+                ),
+                pd.DataFrame(
+                    {
+                        "mark": [name for name, *_ in lines],
+                        "difference": [value for _, value, *_ in lines],
+                        "ratings": len(diff),
+                    }
+                ),
+            ],
+            ignore_index=True,
+        ).astype({"number": "Int64", "ratings": "int64"})
+        return panel["title"], _wrap(caption, panel_width), source
+
+    fig, _ = _panel_grid(panels, width, footer, draw_one, row_height=2.5, extra=0.1)
     return fig
+
+
+DAYS_PER_MONTH = 365.25 / 12
 
 
 @_themed
@@ -557,19 +870,19 @@ def trajectory(
     panels: list[dict],
     *,
     conf_level: float = 0.95,
+    xlabel: str = "Months after surgery",
     footer: str = "",
     width: float = DOUBLE_COLUMN_IN,
 ) -> plt.Figure:
-    """Model-estimated mean per visit with its CI, one panel per outcome.
+    """Model-estimated mean per visit with its CI, one panel per outcome, each visit at its
+    time after surgery.
 
-    ``panels``: dicts with ``title``, ``ylabel`` and ``estimates`` (``x`` position,
-    ``tick`` label, ``estimate``, ``ci_low``, ``ci_high``) from the tidy model table.
+    ``panels``: dicts with ``title``, ``ylabel`` and ``estimates`` (``visit``, ``x`` its time in
+    the unit of ``xlabel``, ``estimate``, ``ci_low``, ``ci_high``) from the tidy model table.
     """
-    rows, cols = _grid(len(panels), width)
-    fig = _figure(width, 2.3 * rows + 0.1, footer)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for ax, panel in zip(axes, panels):
-        e = panel["estimates"].sort_values("x")
+
+    def draw_one(ax: plt.Axes, panel: dict, panel_width: float):
+        e = panel["estimates"].sort_values("x", kind="stable")
         ax.fill_between(
             e["x"], e["ci_low"], e["ci_high"], color=OKABE_ITO[0], alpha=0.18, linewidth=0
         )
@@ -588,10 +901,16 @@ def trajectory(
                 color=OKABE_ITO[0],
                 ax=ax,
             )
-        ax.set_xticks(e["x"], e["tick"])
-        ax.set_ylabel(panel["ylabel"])
-        _title_panel(ax, panel["title"], f"model mean ({conf_level:.0%} CI)", width / cols)
-    _hide_unused(axes, len(panels))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(_axis_label(panel["ylabel"], 0.8 * 2.3))
+        kept = [c for c in ("visit", "median_day") if c in e]
+        source = e[[*kept, "x", "estimate", "ci_low", "ci_high"]].rename(
+            columns={"x": xlabel.split(" ")[0].lower()}
+        )
+        return panel["title"], f"model mean ({conf_level:.0%} CI)", source
+
+    fig, _ = _panel_grid(panels, width, footer, draw_one, row_height=2.3, extra=0.1)
     return fig
 
 
@@ -605,9 +924,23 @@ def forest(
     in display order; ``header`` (bool, optional) marks section rows without an estimate.
     """
     n = len(rows_frame)
-    # At least room for the axis, its wrapped label and the footer: a level or two alone
-    # would leave the axes no height at single-column width.
-    fig = _figure(width, max(0.22 * n + 0.8, 1.8), footer)
+    # Row labels take at most 0.6 of the width, the axis the rest: its label is wrapped to it.
+    # The count stays on one line (no-break spaces).
+    labels = [
+        _wrap(
+            f"{r.label} (n\u00a0=\u00a0{int(r.n)})" if pd.notna(r.n) else str(r.label),
+            width * 0.6,
+            17,
+        )
+        for r in rows_frame.itertuples()
+    ]
+    xlabel = _wrap(xlabel, width * 0.4, 15)
+    # At least room for the axis, its wrapped label (0.14 in a line) and the footer: a level or
+    # two alone would leave the axes no height at single-column width. A row is 0.22 in, and
+    # 0.12 in more for each further line of the longest row label.
+    lines = xlabel.count("\n") + 1
+    row = 0.22 + 0.12 * max(label.count("\n") for label in labels) if n else 0.22
+    fig = _figure(width, max(row * n + 0.66 + 0.14 * lines, 1.66 + 0.14 * lines), footer)
     ax = fig.add_subplot()
     y = np.arange(n)[::-1]
     data = rows_frame.assign(y=y)
@@ -626,15 +959,17 @@ def forest(
         linewidth=1,
     )
     ax.axvline(0, color="0.3", linewidth=0.6, linestyle=(0, (3, 2)))
-    labels = [
-        (f"{r.label} (n = {int(r.n)})" if pd.notna(r.n) else str(r.label))
-        for r in data.itertuples()
-    ]
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.7, n - 0.3)
-    ax.set_xlabel(_wrap(xlabel, width * 0.6))
+    ax.set_xlabel(xlabel)
     ax.spines["left"].set_visible(False)
     ax.tick_params(axis="y", length=0)
+    attach_source(
+        fig,
+        rows_frame.reindex(columns=["label", "estimate", "ci_low", "ci_high", "n"]).rename(
+            columns={"label": "row"}
+        ),
+    )
     return fig
 
 
@@ -666,6 +1001,32 @@ def _table(con, study_name: str, table: str, needs: tuple[str, ...]) -> pd.DataF
 
 def _first(frame: pd.DataFrame, names: str) -> pd.Series:
     return frame[next(c for c in names.split("|") if c in frame)]
+
+
+def _measure_name(measure, score) -> str:
+    """What an axis calls a score: the instrument's name and the score's ("Sunnybrook
+    composite"); a measure of the study's own with its one score, by its name alone."""
+    if score.name == "value" and len(measure.scores) == 1:
+        return measure.label
+    return f"{measure.label} {score.label.lower()}"
+
+
+def _scale(score) -> str:
+    """An axis's scale: the unit of a measure that has one, otherwise the score's range, and its
+    better direction: "0-100; higher is better", "units; lower is better"."""
+    span = (
+        f"{score.minimum:g}-{score.maximum:g}"
+        if score.minimum >= 0
+        else (f"{score.minimum:g} to {score.maximum:g}")
+    )
+    better = "higher is better" if score.higher_is_better else "lower is better"
+    return f"{score.unit or span}; {better}"
+
+
+# Visits that are a patient's last contact rather than a time after surgery: their days vary
+# from patient to patient, so the trajectory leaves them out instead of drawing them as a time
+# point between the scheduled visits (the pre/post analysis uses the last follow-up).
+LAST_FOLLOW_UP_VISITS = ("last", "last_followup", "last_follow_up", "final")
 
 
 def study_figures(con, study) -> list[FigureSpec]:
@@ -706,7 +1067,7 @@ def study_figures(con, study) -> list[FigureSpec]:
         score = study.instrument(row.instrument).score(
             row.score, getattr(row, "version", "") or None
         )
-        direction = "higher is better" if score.higher_is_better else "lower is better"
+        name = _measure_name(study.instrument(row.instrument), score)
         panels.append(
             {
                 "outcome": row.outcome,
@@ -715,8 +1076,8 @@ def study_figures(con, study) -> list[FigureSpec]:
                 "rater": row.rater,
                 "title": row.label,
                 "pairs": subset,
-                "ylabel": f"{score.label} ({direction})",
-                "xlabel": f"Change in {score.label.lower()}",
+                "ylabel": f"{name}\n({_scale(score)})",
+                "xlabel": f"Change in {name}" + (f" ({score.unit})" if score.unit else ""),
                 "diff": subset["diff"].to_numpy(float),
                 "higher_is_better": score.higher_is_better,
             }
@@ -738,9 +1099,6 @@ def study_figures(con, study) -> list[FigureSpec]:
                     conf_level=plan.conf_level,
                     footer=footer,
                 ),
-                # A two-time-point plot is a single-column figure; export-figures draws it wider on
-                # demand.
-                widths=("single",),
             )
         )
     if panels:
@@ -750,14 +1108,17 @@ def study_figures(con, study) -> list[FigureSpec]:
                 "Outcomes before and after surgery: box plots (median, quartiles, whiskers to "
                 "1.5 IQR) with every patient's value.",
                 drawing(prepost_box, panels, pre_label="Before", post_label="After", footer=footer),
+                widths=grid_widths(len(panels)),
             )
         )
         specs.append(
             FigureSpec(
                 "change_distribution",
-                f"Distribution of the change (after - before) per outcome, coloured "
-                f"by direction, with the mean change and its {plan.conf_level:.0%} CI.",
+                f"Distribution of the change (after - before) per outcome, each patient "
+                f"coloured by the direction of their change, with the mean change and its "
+                f"{plan.conf_level:.0%} CI.",
                 drawing(change_distribution, panels, conf_level=plan.conf_level, footer=footer),
+                widths=grid_widths(len(panels)),
             )
         )
     hb = [p for p in panels if p["instrument"] == "house_brackmann"]
@@ -768,6 +1129,8 @@ def study_figures(con, study) -> list[FigureSpec]:
                 if p["rater"]
                 else p["title"],
                 "pairs": p["pairs"],
+                "outcome": p["outcome"],
+                "score": p["score"],
             }
             for p in hb
         ]
@@ -825,6 +1188,7 @@ def study_figures(con, study) -> list[FigureSpec]:
                 "Agreement between raters (Bland-Altman): difference against mean of the "
                 "two ratings, with the bias and 95% limits of agreement.",
                 drawing(bland_altman, agreement, footer=footer),
+                widths=grid_widths(len(agreement)),
             )
         )
 
@@ -838,32 +1202,35 @@ def study_figures(con, study) -> list[FigureSpec]:
             e = estimates[
                 (estimates["outcome"] == p["outcome"]) & (estimates["score"] == p["score"])
             ]
-            e = e[e["estimate"].notna()]
-            if len(e) < 2:
-                continue
-            # Visits evenly spaced in the order of their median day: true spacing crowds the
-            # labels of visits a few weeks apart (e.g. m12 and the last follow-up).
+            e = e[
+                e["estimate"].notna()
+                & ~e["visit"].astype(str).str.lower().isin(LAST_FOLLOW_UP_VISITS)
+            ]
             if "median_day" in e:
-                e = e.sort_values("median_day", kind="stable")
+                e = e[e["median_day"].notna()]
+            if len(e) < 2 or "median_day" not in e:
+                continue
+            # Each visit at its median day after surgery, in months.
             trajectory_panels.append(
                 {
+                    "outcome": p["outcome"],
+                    "score": p["score"],
                     "title": p["title"],
                     "ylabel": p["ylabel"],
-                    "estimates": e.assign(
-                        x=np.arange(len(e), dtype=float), tick=e["visit"].astype(str)
-                    ),
+                    "estimates": e.assign(x=e["median_day"].to_numpy(float) / DAYS_PER_MONTH),
                 }
             )
         if trajectory_panels:
             specs.append(
                 FigureSpec(
                     "trajectory",
-                    "Model-estimated mean per visit (visits in the order of their median day) "
-                    "with "
-                    f"{plan.conf_level:.0%} CI.",
+                    "Model-estimated mean per visit, at the visit's median day after surgery, "
+                    f"with {plan.conf_level:.0%} CI (the last follow-up, at a different day for "
+                    "each patient, is not a time point here).",
                     drawing(
                         trajectory, trajectory_panels, conf_level=plan.conf_level, footer=footer
                     ),
+                    widths=grid_widths(len(trajectory_panels)),
                 )
             )
     subgroups = _table(
