@@ -58,6 +58,9 @@ R_COLUMNS = [
     "wilcoxon_v",
     "p_wilcoxon",
     "p_adj",
+    "hodges_lehmann",
+    "hl_ci_low",
+    "hl_ci_high",
 ]
 TOTALS = {"sunnybrook": "composite", "eface": "total", "saq": "total", "face": "total"}
 
@@ -301,19 +304,20 @@ def test_the_eface_etable():
         "Item",
         "Before, mean ± SD",
         "After, mean ± SD",
-        "Change (95% CI)",
+        "Median change (Hodges-Lehmann, 95% CI)",
         "P",
         "Adjusted P",
     ]
     # The raw oral commissure slider under its score, indented, values from R's fixture
-    # (112.89 +/- 10.20 -> 107.45 +/- 10.38; P = .0037; Holm .045).
+    # (112.89 +/- 10.20 -> 107.45 +/- 10.38; Hodges-Lehmann -6.0 (-9.5 to -2.0); P = .0037;
+    # Holm .045).
     at = body.index[body["Item"] == "Oral commissure at rest"][0]
     assert body.loc[at + 1, "Item"] == RAW_VALUE and table.indent_of(at + 1) == 1
     assert table.indent_of(at) == 0
     assert body.loc[at + 1].tolist()[1:] == [
         "112.9 ± 10.2",
         "107.4 ± 10.4",
-        "-5.4 (-8.9 to -1.9)",
+        "-6.0 (-9.5 to -2.0)",
         ".004",
         ".04",
     ]
@@ -321,7 +325,7 @@ def test_the_eface_etable():
     notes = " ".join(table.footnotes)
     # Every item has the total's 38 pairs: said once, not in a column.
     assert "n = 38 pairs for every item" in notes
-    assert "eFACE total score (version domain_mean) pair" in notes
+    assert "eFACE total score pair" in notes
     assert "Holm over the 19 tests of the eFACE items" in notes
     assert "slider 0-200, 100 = balanced" in notes and "100 - |100 - raw|" in notes
     assert "Wilcoxon signed-rank" in notes and "SYNTHETIC" in notes

@@ -177,7 +177,8 @@ def test_labels_where_the_reader_sees_them(demo):
     assert {"Age, y, median [IQR]", "Left", "Prior botulinum toxin, No. (%)"} <= set(
         table_1["Characteristic"]
     )
-    assert any(heading.startswith("Bell palsy (n = ") for heading in table_1.columns)
+    # A single-arm cohort's Table 1 has one column; its categories' levels are rows.
+    assert "Bell palsy" in set(table_1["Characteristic"].str.strip())
 
 
 # --- Methods: every analysis the report shows, and no other ----------------------------------
@@ -199,7 +200,6 @@ EVERY_KIND = {
     "Cohen κ with quadratic weights": "kappa",
     "Bland-Altman": "Bland-Altman",
     "linear mixed model": "mixed model",
-    "Kruskal-Wallis": "Table 1 comparisons",
 }
 SOFTWARE = ("Python 3.11.7", "pandas 2.3.3", "SciPy 1.17.1", "statsmodels 0.15.0")
 SOFTWARE += ("DuckDB 2.0.1", "matplotlib 3.11.2", "seaborn 0.13.2", "Dagster 1.13.27")
@@ -253,6 +253,15 @@ def test_methods_name_direction_of_change_and_correlation_when_shown(demo):
     assert "Pearson and Spearman" in text
 
 
+def test_methods_name_table_1_comparisons_only_when_table_1_compares_groups(demo):
+    def methods(study):
+        shown = tables.publication_tables(study, **demo["frames"])
+        return " ".join(report.methods_text(study, demo["results"], demo["provenance"], shown))
+
+    assert "Kruskal-Wallis" not in methods(demo["study"])
+    assert "Kruskal-Wallis" in methods(replace(demo["study"], table_1_by="etiology"))
+
+
 def test_methods_say_which_outcome_each_test_was_used_for(demo):
     results = demo["results"].copy()
     results.loc[results["outcome"] == "sunnybrook", "test_used"] = "paired t"
@@ -279,6 +288,7 @@ def test_the_spec_is_the_one_source_of_labels(demo):
             *((c, levels) for c, levels in study.subject_levels if c != "etiology"),
             ("etiology", (("trauma", "Injury"), ("bells_palsy", "Idiopathic (Bell) palsy"))),
         ),
+        table_1_by="etiology",
     )
     shown = dict(tables.publication_tables(relabelled, **demo["frames"]))
     table_1 = shown["table_1"]

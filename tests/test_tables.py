@@ -466,7 +466,7 @@ def _ancova_rows():
 
 def test_table_3_ancova_levels_against_the_reference():
     table = tables.table_3_ancova(
-        _ancova_rows(), conf_level=0.95, min_cell=5, covariates=("months_since_onset",)
+        _ancova_rows(), conf_level=0.95, min_cell=5, covariates=("time since onset",)
     )
     body = table.body
     assert list(body.columns) == [

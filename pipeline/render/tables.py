@@ -471,7 +471,8 @@ def table_3_ancova(
     level other than the reference) rows of the between-groups table, with ``label``. Per
     outcome and subgroup: the reference level first ("Reference", and the F test's P), then
     each other level's difference with its CI at Table 2's decimals; a level with fewer than
-    ``min_cell`` patients is "too few to estimate", its count not shown.
+    ``min_cell`` patients is "too few to estimate", its count not shown. ``covariates`` are the
+    plan's covariates as a sentence names them (their labels: "time since onset").
     """
     ci = style.ci_label(conf_level)
     heading = f"Adjusted difference ({ci})"
@@ -796,17 +797,18 @@ def item_tables(
     :class:`~pipeline.instruments.model.Instrument` (labels, item scores); ``outcomes`` the
     planned outcomes (:func:`pipeline.pairing.outcomes_frame`) naming the outcome whose pairs the
     items share. A raw value that an item score transforms is indented under that score's row.
-    The columns are Table 2's (mean ± SD before and after, change with its CI, P, adjusted P), so
-    a Word page holds them without breaking a word; medians and quartiles stay in the tidy table.
+    The columns are Table 2's (mean ± SD before and after, the change its test estimates with
+    its CI, P, adjusted P), so a Word page holds them without breaking a word; medians and
+    quartiles stay in the tidy table.
     """
     out = []
     if item_changes is None or item_changes.empty:
         return out
     labels = dict(zip(zip(outcomes["outcome"], outcomes["score"]), outcomes["label"]))
-    ci = style.ci_label(conf_level)
-    level = f"{conf_level:.0%}"
     for (name, rater), rows in item_changes.groupby(["instrument", "rater"], sort=False):
         rows = rows.sort_values("position", kind="stable").reset_index(drop=True)
+        # Table 2's change: the estimate of each item's test, with its CI.
+        change, change_notes = change_columns(rows, conf_level, style)
         instrument = instruments[name]
         n_pairs = rows["n_pairs"].astype(int)
         paired = (n_pairs > 0).tolist()
@@ -834,13 +836,7 @@ def item_tables(
                 f"After, {style.mean_sd_label}": cells(
                     [style.mean_sd(m, sd) for m, sd in zip(rows["post_mean"], rows["post_sd"])]
                 ),
-                f"Change ({ci})": cells(
-                    [
-                        style.estimate_ci(d, lo, hi)
-                        for d, lo, hi in zip(rows["mean_diff"], rows["ci_low"], rows["ci_high"])
-                    ],
-                    NOT_ESTIMABLE,
-                ),
+                **{heading: cells(values, NOT_ESTIMABLE) for heading, values in change.items()},
                 "P": cells([style.p(p) for p in rows["p_used"]]),
                 "Adjusted P": cells([style.p(p) for p in rows["p_adj"]]),
             }
@@ -861,8 +857,8 @@ def item_tables(
                 if same_n
                 else "n pairs: patients with the item recorded at both. "
             )
-            + f"Change = after - before, with its t-based {level} confidence "
-            f"interval. Medians and quartiles are in the full results ({ITEM_CHANGES}.csv).",
+            + "Change = after - before.",
+            *change_notes,
         ]
         tests = sorted(set(with_pairs["test_used"].dropna()))
         if tests:
@@ -1408,7 +1404,11 @@ def _table_2_marks(
         body,
         footnotes,
         {
-            "Before:": ("Before,", "After,", "Change"),
+            "Before:": ("Before,", "After,", "Mean change", "Median change"),
+            # change_columns' footnote on the estimate shown (one kind, or both).
+            "Mean change": ("Mean change",),
+            "Median change": ("Median change",),
+            "Each outcome's change": ("Mean change", "Median change"),
             "P values are": ("P",),
             "Effect sizes:": tuple(EFFECT_SIZES.values()),
         },
