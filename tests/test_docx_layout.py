@@ -171,7 +171,8 @@ def test_the_check_finds_a_broken_word(demo_tables):
 
 @pytest.mark.parametrize(
     # The demo's Table 1 is single-arm (one column): it fits portrait; Table 2 does not.
-    "stem, size", [("table_1", PORTRAIT), ("table_2", LANDSCAPE), ("etable_missing", PORTRAIT)]
+    "stem, size",
+    [("table_1", PORTRAIT), ("table_2", LANDSCAPE), ("etable_missing", PORTRAIT)],
 )
 def test_wide_tables_are_on_landscape_pages(pdfs, stem, size):
     assert set(_page_sizes(pdfs[stem])) == {size}

@@ -158,9 +158,12 @@ def study_warehouse(request, tmp_path_factory):
     con.close()
 
 
-def _drawn(con, study):
-    """Each figure of the study at each width it is exported at: (stem, width, figure)."""
+def _drawn(con, study, stems=None):
+    """Each figure of the study (or those of ``stems``) at each width it is exported at:
+    (stem, width, figure)."""
     for spec in figures.study_figures(con, study):
+        if stems is not None and spec.stem not in stems:
+            continue
         for width in spec.widths:
             with figures.plt.rc_context(figures.THEME):
                 fig = spec.make(figures.WIDTHS[width])

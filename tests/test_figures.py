@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from pipeline.render import figure_files, figures
+from pipeline.spec.study import load_study
 
 RNG = np.random.default_rng(7)
 PRE = RNG.integers(2, 7, 20).astype(float)
@@ -527,8 +528,9 @@ def test_source_data_beside_every_figure_match_the_analysis_tables():
             lines = slope[(slope["mark"] == "patient line") & (slope["time"] == "before")]
             assert lines["patients"].sum() == row["n_pairs"]
 
-        # Change histogram: bars per direction are change_direction's counts; the mean change and
-        # its CI are paired_tests' mean difference and paired t CI.
+        # Change histogram: bars per direction are change_direction's counts; the change and its
+        # CI are Table 2's: the Hodges-Lehmann estimate and its Wilcoxon CI beside a Wilcoxon P,
+        # the mean difference and its paired t CI beside a t P.
         change = pd.read_csv(figures_dir / "change_distribution.csv")
         for (outcome, score), panel in change.groupby(["outcome", "score"]):
             bars = panel[panel["mark"] == "bar"].groupby("direction")["patients"].sum()
@@ -538,11 +540,16 @@ def test_source_data_beside_every_figure_match_the_analysis_tables():
                 "Unchanged": row["n_unchanged"],
                 "Worsened": row["n_worsened"],
             }
-            mean = panel[panel["mark"] == "mean change"].iloc[0]
             expected = tests.loc[(outcome, score)]
-            assert mean["value"] == pytest.approx(expected["mean_diff"], rel=1e-12)
-            assert mean["ci_low"] == pytest.approx(expected["ci_low"], rel=1e-9)
-            assert mean["ci_high"] == pytest.approx(expected["ci_high"], rel=1e-9)
+            wilcoxon = expected["test_used"] == "Wilcoxon signed-rank"
+            kind, columns = (
+                ("median", ("hodges_lehmann", "hl_ci_low", "hl_ci_high"))
+                if wilcoxon
+                else ("mean", ("mean_diff", "ci_low", "ci_high"))
+            )
+            drawn = panel[panel["mark"] == f"{kind} change"].iloc[0]
+            for shown, column in zip(("value", "ci_low", "ci_high"), columns):
+                assert drawn[shown] == pytest.approx(expected[column], rel=1e-12), column
 
         # Box plots: quartiles and median of every pair's value (numpy's linear percentiles, what
         # R's quantile type 7 gives), one point per patient.
@@ -578,16 +585,25 @@ def test_source_data_beside_every_figure_match_the_analysis_tables():
         assert merged["months"].to_numpy() == pytest.approx(merged["median_day"] / (365.25 / 12))
         assert "last" not in set(trajectory["visit"])
 
-        # Forest: paired_tests_subgroups' mean change and CI of the first outcome, per level.
+        # Forest: each level's change of the first outcome as Table 3 shows it, the estimate of
+        # the level's test (Hodges-Lehmann beside a Wilcoxon P, else the mean); no limits where
+        # so few changes are not zero that R lowers the interval's level.
         forest = pd.read_csv(figures_dir / "subgroup_forest.csv")
         subgroups = con.execute(
-            'SELECT "group", n_pairs, mean_diff, ci_low, ci_high FROM small.paired_tests_subgroups'
+            "SELECT \"group\", n_pairs, CASE WHEN test_used = 'Wilcoxon signed-rank' THEN "
+            "hodges_lehmann ELSE mean_diff END AS change, CASE WHEN test_used = "
+            "'Wilcoxon signed-rank' THEN (CASE WHEN hl_conf_level >= 0.95 THEN hl_ci_low END) "
+            "ELSE ci_low END AS low "
+            "FROM small.paired_tests_subgroups"
             " WHERE outcome = 'house_brackmann_observer' AND mean_diff IS NOT NULL"
         ).df()
-        merged = forest.merge(subgroups, left_on="row", right_on="group")
+        # Rows are labelled as the reader reads them (the spec's labels).
+        study = load_study(folder.parents[1] / "raw" / "small")
+        subgroups["row"] = [study.group_label(g) for g in subgroups["group"]]
+        merged = forest.merge(subgroups, on="row")
         assert len(merged) == len(forest) == len(subgroups)
-        assert merged["estimate"].to_numpy() == pytest.approx(merged["mean_diff"].to_numpy())
-        assert merged["ci_low_x"].to_numpy() == pytest.approx(merged["ci_low_y"].to_numpy())
+        assert merged["estimate"].to_numpy() == pytest.approx(merged["change"].to_numpy())
+        assert merged["ci_low"].to_numpy() == pytest.approx(merged["low"].to_numpy(), nan_ok=True)
         assert (merged["n"] == merged["n_pairs"]).all()
     finally:
         con.close()

@@ -81,6 +81,7 @@ from pipeline.render.figure_theme import (  # noqa: F401  (public names of the f
     WORSENED,
 )
 from pipeline.render.flow_diagram import patient_flow, study_flow  # noqa: F401
+from pipeline.statistics.paired import test_estimates
 
 # Six ordered grades, light (grade I, normal) to dark (grade VI): the cividis map is
 # designed to read the same with deuteranopia and in greyscale.
@@ -118,6 +119,33 @@ def _shown(frame: pd.DataFrame, limit: int = INDIVIDUALS_SHOWN) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _mean_change(diff: np.ndarray, conf_level: float) -> dict:
+    """The mean change with its t-based CI, for a panel given without its test's estimate."""
+    mean, half = _mean_ci(diff, conf_level)
+    return {"estimate": mean, "low": mean - half, "high": mean + half, "kind": "mean"}
+
+
+def _error_lengths(estimate, low, high) -> np.ndarray:
+    """Error-bar lengths below and above each estimate. R's Hodges-Lehmann interval can end a
+    rounding error on the wrong side of its estimate (its root search stops within its
+    tolerance; pipeline.statistics.paired.hodges_lehmann reproduces R): that side is drawn at
+    the estimate, as matplotlib takes no negative length. NaN stays NaN (no limit)."""
+    estimate, low, high = (np.asarray(v, float) for v in (estimate, low, high))
+    return np.clip(np.vstack([estimate - low, high - estimate]), 0, None)
+
+
+def _estimate_name(kinds) -> str:
+    """What the change estimates of a figure are, by the kinds of
+    :func:`pipeline.statistics.paired.test_estimates` they are: the estimate of each outcome's
+    test, as Table 2 shows it."""
+    kinds = set(kinds)
+    if kinds == {"median"}:
+        return "Median change (Hodges-Lehmann)"
+    if kinds == {"mean"}:
+        return "Mean change"
+    return "Change (estimate of each outcome's test)"
 
 
 def _mean_ci(values: np.ndarray, conf_level: float) -> tuple[float, float]:
@@ -619,12 +647,14 @@ def change_distribution(
                 bar.set_edgecolor("0.3")
                 bar.set_linewidth(0.5)
         ax.axvline(0, color="0.3", linewidth=0.6, linestyle=(0, (3, 2)))
-        mean, half = _mean_ci(diff, conf_level)
+        # The estimate of the outcome's test, as Table 2 shows it; without one, the mean.
+        change = panel.get("change") or _mean_change(diff, conf_level)
+        estimate, low, high = change["estimate"], change["low"], change["high"]
         top = counts.groupby("bin")["patients"].sum().max() * 1.12 + 0.5
         ax.errorbar(
-            [mean],
+            [estimate],
             [top],
-            xerr=[half],
+            xerr=_error_lengths([estimate], [low], [high]),
             fmt="o",
             color="black",
             markersize=3.5,
@@ -643,10 +673,10 @@ def change_distribution(
                 ),
                 pd.DataFrame(
                     {
-                        "mark": ["mean change"],
-                        "value": [mean],
-                        "ci_low": [mean - half],
-                        "ci_high": [mean + half],
+                        "mark": [f"{change['kind']} change"],
+                        "value": [estimate],
+                        "ci_low": [low],
+                        "ci_high": [high],
                         "patients": [len(diff)],
                     }
                 ),
@@ -671,7 +701,11 @@ def change_distribution(
     handles.append(Line2D([], [], marker="o", color="black", markersize=3.5, linewidth=1))
     fig.legend(
         handles,
-        [*DIRECTIONS, f"Mean change ({conf_level:.0%} CI)"],
+        [
+            *DIRECTIONS,
+            f"{_estimate_name((p.get('change') or {'kind': 'mean'})['kind'] for p in panels)} "
+            f"({conf_level:.0%} CI)",
+        ],
         loc="outside upper center",
         ncols=4 if width > 5 else 2,
         frameon=False,
@@ -918,7 +952,7 @@ def trajectory(
 def forest(
     rows_frame: pd.DataFrame, *, xlabel: str, footer: str = "", width: float = DOUBLE_COLUMN_IN
 ) -> plt.Figure:
-    """Subgroup forest plot: mean change with CI per subgroup level.
+    """Subgroup forest plot: the change estimate with its CI per subgroup level.
 
     ``rows_frame``: ``label`` (row text), ``estimate``, ``ci_low``, ``ci_high``, ``n``,
     in display order; ``header`` (bool, optional) marks section rows without an estimate.
@@ -951,7 +985,7 @@ def forest(
     ax.errorbar(
         estimate,
         est["y"].to_numpy(float),
-        xerr=np.vstack([estimate - low, high - estimate]),
+        xerr=_error_lengths(estimate, low, high),
         fmt="s",
         color=OKABE_ITO[0],
         markersize=3.5,
@@ -978,7 +1012,8 @@ def forest(
 # Tidy tables of the secondary analyses that, when present in the warehouse, add a figure.
 # Columns used (others are ignored):
 #   <study>.visit_estimates         outcome, score, visit, median_day, estimate, ci_low, ci_high
-#   <study>.paired_tests_subgroups  outcome, score, group, n_pairs, mean_diff, ci_low, ci_high
+#   <study>.paired_tests_subgroups  outcome, score, group, n_pairs, test_used, the estimates
+#                                   (pipeline.statistics.paired.test_estimates)
 VISIT_ESTIMATES, SUBGROUPS = "visit_estimates", "paired_tests_subgroups"
 
 
@@ -1029,6 +1064,18 @@ def _scale(score) -> str:
 LAST_FOLLOW_UP_VISITS = ("last", "last_followup", "last_follow_up", "final")
 
 
+def _change_of(estimates: pd.DataFrame, outcome: str, score: str) -> dict | None:
+    """The change estimate of an outcome's test (:func:`test_estimates` beside its paired-tests
+    row), or None when the outcome was not tested."""
+    if (outcome, score) not in estimates.index:
+        return None
+    r = estimates.loc[(outcome, score)]
+    if not np.isfinite(r["estimate"]):
+        return None
+    low, high = float(r["estimate_low"]), float(r["estimate_high"])
+    return {"estimate": float(r["estimate"]), "low": low, "high": high, "kind": r["estimate_kind"]}
+
+
 def study_figures(con, study) -> list[FigureSpec]:
     """Every figure the warehouse has data for, in report order.
 
@@ -1052,6 +1099,9 @@ def study_figures(con, study) -> list[FigureSpec]:
     # Figures show each instrument's headline score per rater (the first the plan lists,
     # e.g. the eFACE total): a figure per sub-score would bury them (sub-scores are in Table 2).
     headline = set(planned.drop_duplicates(["instrument", "rater"]).index)
+    tested = read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'")
+    estimates = pd.concat([tested, test_estimates(tested, plan.conf_level)], axis=1)
+    estimates = estimates.set_index(["outcome", "score"])
     for row in planned.itertuples():
         if row.Index not in headline:
             continue
@@ -1080,6 +1130,7 @@ def study_figures(con, study) -> list[FigureSpec]:
                 "xlabel": f"Change in {name}" + (f" ({score.unit})" if score.unit else ""),
                 "diff": subset["diff"].to_numpy(float),
                 "higher_is_better": score.higher_is_better,
+                "change": _change_of(estimates, row.outcome, row.score),
             }
         )
 
@@ -1115,8 +1166,8 @@ def study_figures(con, study) -> list[FigureSpec]:
             FigureSpec(
                 "change_distribution",
                 f"Distribution of the change (after - before) per outcome, each patient "
-                f"coloured by the direction of their change, with the mean change and its "
-                f"{plan.conf_level:.0%} CI.",
+                f"coloured by the direction of their change, with the change its test estimates "
+                f"(as in Table 2) and its {plan.conf_level:.0%} CI.",
                 drawing(change_distribution, panels, conf_level=plan.conf_level, footer=footer),
                 widths=grid_widths(len(panels)),
             )
@@ -1234,36 +1285,39 @@ def study_figures(con, study) -> list[FigureSpec]:
                 )
             )
     subgroups = _table(
-        con, s, SUBGROUPS, ("outcome", "score", "group", "mean_diff", "ci_low", "ci_high")
+        con,
+        s,
+        SUBGROUPS,
+        ("outcome", "score", "group", "test_used", "mean_diff", "ci_low", "ci_high"),
     )
     if subgroups is not None and headline_keys:
         # The first planned outcome only: a forest of every outcome would be unreadable.
         outcome, score_name = headline_keys[0]
-        g = subgroups[
-            (subgroups["outcome"] == outcome)
-            & (subgroups["score"] == score_name)
-            & subgroups["mean_diff"].notna()
-        ]
+        g = subgroups[(subgroups["outcome"] == outcome) & (subgroups["score"] == score_name)]
+        # Each level's change as Table 3 shows it: the estimate of the level's test.
+        g = pd.concat([g, test_estimates(g, plan.conf_level)], axis=1)
+        g = g[g["estimate"].notna()]
         if len(g):
             forest_rows = pd.DataFrame(
                 {
                     "label": [study.group_label(str(group)) for group in g["group"]],
-                    "estimate": g["mean_diff"],
-                    "ci_low": g["ci_low"],
-                    "ci_high": g["ci_high"],
+                    "estimate": g["estimate"],
+                    "ci_low": g["estimate_low"],
+                    "ci_high": g["estimate_high"],
                     "n": g["n_pairs"] if "n_pairs" in g else np.nan,
                 }
             )
             title = panels[0]["title"]
+            name = _estimate_name(g["estimate_kind"])
             specs.append(
                 FigureSpec(
                     "subgroup_forest",
-                    f"{title}: mean change by subgroup with {plan.conf_level:.0%} CI "
-                    "(exploratory).",
+                    f"{title}: {name[0].lower() + name[1:]} by subgroup with "
+                    f"{plan.conf_level:.0%} CI (exploratory), as in Table 3.",
                     drawing(
                         forest,
                         forest_rows,
-                        xlabel=f"Mean change in {title} (after - before)",
+                        xlabel=f"{name} in {title} (after - before)",
                         footer=footer,
                     ),
                 )

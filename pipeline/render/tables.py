@@ -32,6 +32,7 @@ from pipeline.statistics.baseline import (
     follow_up_months,
 )
 from pipeline.statistics.items import ITEM_SCORE_PREFIX
+from pipeline.statistics.paired import test_estimates
 
 SYNTHETIC_NOTE = "SYNTHETIC DATA: demonstration cohort, not real patients."
 
@@ -211,32 +212,26 @@ def change_columns(
     ci = style.ci_label(conf_level)
     level = f"{conf_level:.0%}"
     tests = merged["test_used"].astype(object).where(merged["test_used"].notna(), "")
-    # Hodges-Lehmann where the test is Wilcoxon and the results have it (older results do not).
-    median = (tests == WILCOXON) & ("hodges_lehmann" in merged)
+    estimates = test_estimates(merged, conf_level)
+    median = (estimates["estimate_kind"] == "median").tolist()
     kinds = {"median" if m else "mean" for m, t in zip(median, tests) if t}
     kinds = kinds or {"mean"}
+    rows = list(zip(estimates["estimate"], estimates["estimate_low"], estimates["estimate_high"]))
     columns, notes = {}, []
     if "mean" in kinds:
-        cells = [
-            style.estimate_ci(d, lo, hi, CHANGE_DIGITS) if not m else ""
-            for d, lo, hi, m in zip(
-                merged["mean_diff"], merged["ci_low"], merged["ci_high"], median
-            )
+        columns[f"Mean change ({ci})"] = [
+            style.estimate_ci(e, lo, hi, CHANGE_DIGITS) if not m else ""
+            for (e, lo, hi), m in zip(rows, median)
         ]
-        columns[f"Mean change ({ci})"] = cells
         notes.append(f"Mean change with its t-based {level} CI")
     if "median" in kinds:
-        nan = float("nan")
-        achieved = merged["hl_conf_level"] if "hl_conf_level" in merged else conf_level
-        shown = pd.Series(achieved, index=merged.index).astype(float) >= conf_level - 1e-12
-        cells = [
-            style.estimate_ci(e, lo if ok else nan, hi if ok else nan, CHANGE_DIGITS) if m else ""
-            for e, lo, hi, ok, m in zip(
-                merged["hodges_lehmann"], merged["hl_ci_low"], merged["hl_ci_high"], shown, median
-            )
+        columns[f"Median change (Hodges-Lehmann, {ci})"] = [
+            style.estimate_ci(e, lo, hi, CHANGE_DIGITS) if m else ""
+            for (e, lo, hi), m in zip(rows, median)
         ]
-        columns[f"Median change (Hodges-Lehmann, {ci})"] = cells
-        lowered = [m and not ok for m, ok in zip(median, shown)]
+        achieved = merged["hl_conf_level"] if "hl_conf_level" in merged else conf_level
+        reached = pd.Series(achieved, index=merged.index).astype(float) >= conf_level - 1e-12
+        lowered = [m and not ok for m, ok in zip(median, reached)]
         notes.append(
             "median change: the Hodges-Lehmann estimate (the median of the averages of every "
             f"pair of patients' changes) with the {level} CI that inverts the Wilcoxon "

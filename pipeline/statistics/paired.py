@@ -34,6 +34,7 @@ __all__ = [
     "effect_sizes",
     "choose_test",
     "paired_tests",
+    "test_estimates",
     "COLUMNS",
 ]
 
@@ -1378,4 +1379,58 @@ def paired_tests(
         out[COLUMNS]
         .astype({c: object if c in TEXT_COLUMNS else float for c in COLUMNS})
         .astype({"n_pairs": int})
+    )
+
+
+def test_estimates(results: pd.DataFrame, conf_level: float) -> pd.DataFrame:
+    """The change estimate that goes with each row's test, so an estimate is never shown beside
+    the P of another test.
+
+    A Wilcoxon signed-rank row gets the Hodges-Lehmann median change with the CI that inverts
+    the signed-rank test (R ``wilcox.test(..., conf.int = TRUE)``); where R had to lower the
+    interval's level below ``conf_level`` (too few non-zero differences, ``hl_conf_level``) the
+    limits are NaN. Every other row (paired t, or results without the Hodges-Lehmann columns)
+    gets the mean change with its t-based CI.
+
+    Parameters
+    ----------
+    results : DataFrame
+        Rows of :func:`paired_tests` (any subset: whole cohort or subgroups).
+    conf_level : float
+        The plan's confidence level.
+
+    Returns
+    -------
+    DataFrame
+        Indexed as ``results``:
+
+        - ``estimate``: the Hodges-Lehmann or the mean change (after - before).
+        - ``estimate_low``, ``estimate_high``: its confidence limits (NaN where not achievable).
+        - ``estimate_kind``: ``"median"`` (Hodges-Lehmann) or ``"mean"``.
+    """
+    median = (results["test_used"] == _TEST_LABELS["wilcoxon"]) & ("hodges_lehmann" in results)
+    if "hodges_lehmann" not in results:
+        return pd.DataFrame(
+            {
+                "estimate": results["mean_diff"],
+                "estimate_low": results["ci_low"],
+                "estimate_high": results["ci_high"],
+                "estimate_kind": "mean",
+            },
+            index=results.index,
+        )
+    achieved = results.get("hl_conf_level", pd.Series(conf_level, index=results.index))
+    reached = achieved.astype(float) >= conf_level - 1e-12
+    return pd.DataFrame(
+        {
+            "estimate": results["hodges_lehmann"].where(median, results["mean_diff"]),
+            "estimate_low": results["hl_ci_low"]
+            .where(reached, np.nan)
+            .where(median, results["ci_low"]),
+            "estimate_high": results["hl_ci_high"]
+            .where(reached, np.nan)
+            .where(median, results["ci_high"]),
+            "estimate_kind": np.where(median, "median", "mean"),
+        },
+        index=results.index,
     )
