@@ -23,8 +23,9 @@ from pipeline.spec.study import load_study
 
 DEMO = paths.RAW_DATA_DIR / "demo"
 # What only a program should see: snake_case names (etiology: bells_palsy, house_brackmann,
-# months_since_onset), a scoring version named as the code names it, a model formula.
-INTERNAL = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b|\bversion |~")
+# months_since_onset), a scoring version named as the code names it, a model formula, a path to
+# this repository's documentation (docs/instruments.md).
+INTERNAL = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b|\bversion |~|\bdocs/")
 # The keys of figure panels and drawing arguments that are printed on the figure.
 SHOWN_KEYS = {"title", "ylabel", "xlabel", "a_label", "b_label", "pre_label", "post_label"}
 

@@ -347,7 +347,7 @@ def table_2(
         if methods:
             footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
     if versions:
-        footnotes.append("Scoring versions (docs/instruments.md): " + "; ".join(versions) + ".")
+        footnotes.append("Scoring versions: " + "; ".join(versions) + ".")
     if shown_effects:
         with_cis = any(f"{c}_ci_low" in merged for c in shown_effects)
         footnotes.append(
@@ -899,7 +899,7 @@ def item_tables(
             recorded = f" ({'; '.join(s for s in scales if s)})" if any(scales) else ""
             footnotes.append(
                 f"{RAW_VALUE} (indented): the value as recorded{recorded}, from which the item "
-                f"score above it is computed as {'; '.join(formulas)} (docs/instruments.md). The "
+                f"score above it is computed as {'; '.join(formulas)}. The "
                 "score folds a deviation either way into one number; the raw value keeps its "
                 "direction."
             )
