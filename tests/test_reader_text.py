@@ -201,6 +201,8 @@ EVERY_KIND = {
     "Cohen κ with quadratic weights": "kappa",
     "Bland-Altman": "Bland-Altman",
     "linear mixed model": "mixed model",
+    "Each item of an instrument (eTables 6-9)": "item-level change",
+    "the recorded value was compared as well": "raw values of folded item scores",
 }
 SOFTWARE = ("Python 3.11.7", "pandas 2.3.3", "SciPy 1.17.1", "statsmodels 0.15.0")
 SOFTWARE += ("DuckDB 2.0.1", "matplotlib 3.11.2", "seaborn 0.13.2", "Dagster 1.13.27")

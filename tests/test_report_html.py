@@ -57,7 +57,15 @@ def test_report_is_self_contained_with_methods_and_provenance(tiny_report):
     # The plan has no subgroup, covariate, responder threshold or second rater: the Methods
     # describe none of those analyses.
     methods = page.split("<h2>Methods")[1].split("<h2>Tables")[0]
-    for absent in ("subgroup", "ANCOVA", "Responders", "intraclass", "Bland-Altman", "κ"):
+    for absent in (
+        "subgroup",
+        "ANCOVA",
+        "Responders",
+        "intraclass",
+        "Bland-Altman",
+        "κ",
+        "Each item",
+    ):
         assert absent not in methods, absent
     assert "The primary outcome" not in methods and "AMA style" not in methods
     assert "Table 1. Baseline characteristics" in page and "Table 2. Outcomes" in page

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.render.cells import neutralise
-from pipeline.render.tables import SYNTHETIC_NOTE
+from pipeline.render.tables import RAW_VALUE, SYNTHETIC_NOTE
 from pipeline.render.writers import (
     Table,
     add_docx_grid,
@@ -327,6 +327,28 @@ def methods_text(
         paragraphs.append(
             "The association of the before value with the change was estimated with the Pearson "
             "and Spearman correlation coefficients."
+        )
+    items = [stem for stem in shown if stem.startswith("etable_items_")]
+    if items:
+        from pipeline.statistics.multiplicity import METHODS
+
+        numbers = [_number(shown, stem).strip(" ()").split()[-1] for stem in items]
+        where = (
+            f"eTable {numbers[0]}" if len(numbers) == 1 else f"eTables {numbers[0]}-{numbers[-1]}"
+        )
+        folded = any(RAW_VALUE in set(shown[stem].body.iloc[:, 0]) for stem in items)
+        paragraphs.append(
+            f"Each item of an instrument ({where}) was compared between the same two "
+            "assessments as the instrument's total score, with the test and the estimate used "
+            "for the outcomes; its P values were adjusted with the "
+            f"{METHODS.get(plan.multiplicity, plan.multiplicity)} method over the items of the "
+            "instrument."
+            + (
+                " Where an item score is computed from a recorded value (a deviation from "
+                "normal either way scored alike), the recorded value was compared as well."
+                if folded
+                else ""
+            )
         )
     if "etable_visit_estimates" in shown or "trajectory" in drawn:
         paragraphs.append(
