@@ -193,6 +193,26 @@ CHANGE_DIGITS = 1
 WILCOXON = "Wilcoxon signed-rank"
 
 
+def _p_notes(
+    rows: pd.DataFrame, *, values: str = "the paired values", adjusted: str = "Adjusted P"
+) -> list[str]:
+    """The footnotes on P and adjusted P of these tested rows: the tests that gave a P, each
+    named once, and how each P was adjusted (``p_adj_method`` says it per row, e.g. "Holm over
+    19 secondary outcomes" or "none (primary outcome)"), each description once."""
+    notes = []
+    tests = sorted(set(rows["test_used"].dropna()))
+    if tests:
+        notes.append(
+            f"P values are two-sided, from the {' and '.join(tests)} test"
+            f"{'s' if len(tests) > 1 else ''} on {values}."
+        )
+    if "p_adj" in rows and "p_adj_method" in rows:
+        methods = [m for m in dict.fromkeys(rows["p_adj_method"].dropna()) if m]
+        if methods:
+            notes.append(f"{adjusted}: " + "; ".join(methods) + ".")
+    return notes
+
+
 def change_columns(
     merged: pd.DataFrame, conf_level: float, style: JournalStyle = AMA
 ) -> tuple[dict[str, list[str]], list[str]]:
@@ -323,8 +343,6 @@ def table_2(
     for column in shown_effects:
         body[EFFECT_SIZES[column]] = cells(_with_ci(merged, column, 2, style))
     with_pairs = merged[n_pairs > 0]
-    # The tests that gave a P: an outcome without pairs was tested by none.
-    tests = sorted(set(with_pairs["test_used"].dropna()))
     better_low = merged.loc[~merged["higher_is_better"].astype(bool), "label"].tolist()
     level = f"{conf_level:.0%}"
     footnotes = []
@@ -335,17 +353,8 @@ def table_2(
             "Change = after - before."
         )
         footnotes += change_notes
-    if tests:
-        footnotes.append(
-            f"P values are two-sided, from the {' and '.join(tests)} test"
-            f"{'s' if len(tests) > 1 else ''} on the paired values."
-        )
-    if "p_adj" in with_pairs and "p_adj_method" in with_pairs:
-        # p_adj_method says, per row, how that P was adjusted (e.g. "Holm over 19 secondary
-        # outcomes", or "none (primary outcome)"): list each description once.
-        methods = list(dict.fromkeys(with_pairs["p_adj_method"].dropna()))
-        if methods:
-            footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
+    # An outcome without pairs was tested by none.
+    footnotes += _p_notes(with_pairs)
     if versions:
         footnotes.append("Scoring versions: " + "; ".join(versions) + ".")
     if shown_effects:
@@ -432,17 +441,11 @@ def table_3_subgroups(
     if "p_adj" in frame:
         body["Adjusted P"] = shown([style.p(p) for p in frame["p_adj"]])
     footnotes = list(change_notes)
-    tested = frame[[not x for x in small]]
-    tests = sorted(set(tested["test_used"].dropna()))
-    if tests:
-        footnotes.append(
-            f"P values are two-sided, from the {' and '.join(tests)} test"
-            f"{'s' if len(tests) > 1 else ''} on the paired values of each subgroup level."
-        )
-    if "p_adj" in tested and "p_adj_method" in tested:
-        methods = list(dict.fromkeys(tested["p_adj_method"].dropna()))
-        if methods:
-            footnotes.append("Adjusted P, within each level: " + "; ".join(methods) + ".")
+    footnotes += _p_notes(
+        frame[[not x for x in small]],
+        values="the paired values of each subgroup level",
+        adjusted="Adjusted P, within each level",
+    )
     if any(small):
         footnotes.append(_too_few_note(min_cell))
     if synthetic:
@@ -855,15 +858,7 @@ def item_tables(
             + "Change = after - before.",
             *change_notes,
         ]
-        tests = sorted(set(with_pairs["test_used"].dropna()))
-        if tests:
-            footnotes.append(
-                f"P values are two-sided, from the {' and '.join(tests)} test"
-                f"{'s' if len(tests) > 1 else ''} on the paired values."
-            )
-        methods = [m for m in dict.fromkeys(with_pairs["p_adj_method"].dropna()) if m]
-        if methods:
-            footnotes.append("Adjusted P: " + "; ".join(methods) + ".")
+        footnotes += _p_notes(with_pairs)
         if shared:
             footnotes.append(f"Each item: {next(iter(scales))[:-1]}.")
         scored = rows[rows["value"] == "score"]
