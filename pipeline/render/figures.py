@@ -81,6 +81,7 @@ from pipeline.render.figure_theme import (  # noqa: F401  (public names of the f
     WORSENED,
 )
 from pipeline.render.flow_diagram import patient_flow, study_flow  # noqa: F401
+from pipeline.spec.study import Study
 from pipeline.statistics.paired import test_estimates
 
 # Six ordered grades, light (grade I, normal) to dark (grade VI): the cividis map is
@@ -1076,7 +1077,7 @@ def _change_of(estimates: pd.DataFrame, outcome: str, score: str) -> dict | None
     return {"estimate": float(r["estimate"]), "low": low, "high": high, "kind": r["estimate_kind"]}
 
 
-def study_figures(con, study) -> list[FigureSpec]:
+def study_figures(con, study: Study) -> list[FigureSpec]:
     """Every figure the warehouse has data for, in report order.
 
     Always (when the data exist): paired slope plot per outcome, before/after box plots,
@@ -1327,7 +1328,7 @@ def study_figures(con, study) -> list[FigureSpec]:
     return specs
 
 
-def not_drawn(con, study) -> list[str]:
+def not_drawn(con, study: Study) -> list[str]:
     """Why figures :func:`study_figures` draws for a complete study are missing, one line each:
     a headline outcome without pairs has no slope plot and no panel in the box, change and
     grade-shift figures; with no value of any outcome there is no patient flow."""
