@@ -613,6 +613,10 @@ def draft_spec(dictionary: Dictionary, *, name: str, export_file: str = "records
         subject_line,
         day_line,
         "",
+        "# [visits.labels]   # what a reader sees for each visit code of [redcap.events]",
+        '# pre = "Before surgery"',
+        '# m3 = "3 months"',
+        "",
     ]
     if identifiers:
         lines += [

@@ -983,6 +983,41 @@ OPTIONAL_TABLES = (
 RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES) + (ITEM_CHANGES,)
 
 
+#: The visit-means eTable's footnote on a last follow-up visit, after its label.
+LAST_FOLLOW_UP_NOTE = (
+    "the visit recorded as a patient's last follow-up, at a day that differs from patient to "
+    "patient (its median is shown) rather than at a fixed time after surgery. The model "
+    "estimates its mean as it does every visit's; it is listed after the scheduled visits "
+    "whatever its median day."
+)
+
+
+def visit_estimate_rows(study, frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The rows of the visit-means eTable and its footnotes.
+
+    ``frame``: :func:`pipeline.statistics.longitudinal.visit_means` rows, each outcome's visits
+    by median day. A last follow-up visit (:func:`pipeline.spec.study.is_last_follow_up`) is
+    moved after its outcome's scheduled visits, since its median day (between the scheduled
+    visits' in the demo) is no time after surgery; the other rows keep their order, and a
+    footnote, under the visit's label (``study.visit_label``), says what that visit is when the
+    table has one.
+    """
+    from pipeline.spec.study import is_last_follow_up
+
+    if "visit" not in frame or not len(frame):
+        return frame, ()
+    last = frame["visit"].map(is_last_follow_up).to_numpy(bool)
+    outcome = pd.factorize(
+        frame["outcome"].astype(str) + "\x00" + frame["score"].astype(str)
+        if {"outcome", "score"} <= set(frame.columns)
+        else pd.Series("", index=frame.index)
+    )[0]
+    order = sorted(range(len(frame)), key=lambda i: (outcome[i], bool(last[i]), i))
+    labels = dict.fromkeys(study.visit_label(v) for v in frame.loc[last, "visit"])
+    notes = tuple(f"{label}: {LAST_FOLLOW_UP_NOTE}" for label in labels)
+    return frame.iloc[order].reset_index(drop=True), notes
+
+
 def table_1_group_label(study, column: str, group: str) -> str:
     """A Table 1 column group's heading: the level's label, or the pooled small levels'."""
     from pipeline.statistics.small_cells import pooled_label
@@ -1151,6 +1186,9 @@ def publication_tables(
                     frame = frame.merge(headline, on=["outcome", "score"])
             if rows == "ancova" and "test" in frame:
                 frame = frame[frame["test"] == "ANCOVA"]
+            notes: tuple[str, ...] = ()
+            if table == "visit_estimates":
+                frame, notes = visit_estimate_rows(study, frame)
             frame = readable_results(study, table, frame)
             frame = frame[[c for c in columns if c in frame]]
             if len(frame):
@@ -1158,7 +1196,11 @@ def publication_tables(
                     (
                         stem,
                         tidy_table(
-                            frame.reset_index(drop=True), title, synthetic=synthetic, style=style
+                            frame.reset_index(drop=True),
+                            title,
+                            footnotes=notes,
+                            synthetic=synthetic,
+                            style=style,
                         ),
                     )
                 )
