@@ -297,6 +297,19 @@ def test_a_line_break_typed_into_a_key_is_shown_escaped(tmp_path, old, new, mess
             "setting 'subjects.lables' is not a setting of [subjects]; did you mean 'labels'?",
         ),
         ('age = "Age"', "age = 3", "setting 'subjects.labels.age' must be text, got 3."),
+        # [visits.labels]: what a reader sees for a visit code.
+        (
+            'm1 = "1 month"',
+            'm1 = "  "',
+            "setting 'visits.labels.m1' is blank; write the label a reader sees, or remove the "
+            "entry.",
+        ),
+        ('m1 = "1 month"', "m1 = 1", "setting 'visits.labels.m1' must be text, got 1."),
+        (
+            "[visits.labels]",
+            "[visits.lables]",
+            "setting 'visits.lables' is not a setting of [visits]; did you mean 'labels'?",
+        ),
     ],
 )
 def test_labels_and_units_are_checked(tmp_path, old, new, message):
@@ -324,27 +337,6 @@ def test_labels_from_the_spec_and_readable_defaults(tmp_path):
 
 
 # --- visit labels: what a reader sees for a visit code ------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "old, new, message",
-    [
-        (
-            'm1 = "1 month"',
-            'm1 = "  "',
-            "setting 'visits.labels.m1' is blank; write the label a reader sees, or remove the "
-            "entry.",
-        ),
-        ('m1 = "1 month"', "m1 = 1", "setting 'visits.labels.m1' must be text, got 1."),
-        (
-            "[visits.labels]",
-            "[visits.lables]",
-            "setting 'visits.lables' is not a setting of [visits]; did you mean 'labels'?",
-        ),
-    ],
-)
-def test_visit_labels_are_checked(tmp_path, old, new, message):
-    assert _refusal(_demo_with(tmp_path, old, new)) == message
 
 
 def test_visit_labels_from_the_spec_and_readable_defaults(tmp_path):
