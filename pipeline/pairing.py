@@ -72,6 +72,23 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def planned_tests(study: Study) -> dict:
+    """The plan's choices every paired analysis takes, as keyword arguments of
+    :func:`~pipeline.statistics.paired.paired_tests` and
+    :func:`~pipeline.statistics.items.item_changes`: each outcome's test, the descriptions of
+    the pre and post visits, the confidence level, alpha and the multiplicity adjustment."""
+    plan = study.analysis
+    planned = outcomes_frame(study)
+    return {
+        "test": dict(zip(planned["outcome"], planned["test"])),
+        "pre_visit": plan.pre_label,
+        "post_visit": plan.post_label,
+        "conf_level": plan.conf_level,
+        "alpha": plan.alpha,
+        "multiplicity": plan.multiplicity,
+    }
+
+
 def planned_scores_sql(
     study: Study, *, missing: bool = True, separate: bool = False, reason: bool = False
 ) -> str | list[str]:

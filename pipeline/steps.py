@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.ingest.ingestion import SourceFile, ingest_study
-from pipeline.pairing import outcomes_frame, pair_study
+from pipeline.pairing import outcomes_frame, pair_study, planned_tests
 from pipeline.provenance import recorded_run, write_provenance
 from pipeline.scores import score_study
 from pipeline.spec.study import Study
@@ -101,13 +101,8 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
         pairs,
         levels=levels,
         level_order=level_order,
-        test=dict(zip(planned["outcome"], planned["test"])),
-        pre_visit=plan.pre_label,
-        post_visit=plan.post_label,
-        conf_level=plan.conf_level,
-        alpha=plan.alpha,
         primary=plan.primary,
-        multiplicity=plan.multiplicity,
+        **planned_tests(study),
     )
     # A level's row for an outcome with fewer pairs than the small-cell minimum is not reported.
     subgroups = results[

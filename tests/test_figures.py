@@ -68,13 +68,9 @@ SLOPE = {
 
 MAKERS = {
     "slope": lambda w: figures.slope_plot(PAIRS, **SLOPE, width=w),
-    "prepost_box": lambda w: figures.prepost_box(
-        [PANEL, PANEL], pre_label="Before", post_label="After", footer=FOOTER, width=w
-    ),
+    "prepost_box": lambda w: figures.prepost_box([PANEL, PANEL], footer=FOOTER, width=w),
     "change_distribution": lambda w: figures.change_distribution([PANEL], footer=FOOTER, width=w),
-    "grade_shift": lambda w: figures.grade_shift(
-        [PANEL], pre_label="Before", post_label="After", footer=FOOTER, width=w
-    ),
+    "grade_shift": lambda w: figures.grade_shift([PANEL], footer=FOOTER, width=w),
     "patient_flow": lambda w: figures.patient_flow(
         FLOW, subjects_file="patients.csv", footer=FOOTER, width=w
     ),

@@ -68,15 +68,9 @@ def _load(folder: Path, text: str | bytes):
 
 
 @FUZZ
-@given(data=st.binary(max_size=2000))
-def test_random_bytes(folder, data):
+@given(data=st.one_of(st.binary(max_size=2000), st.text(max_size=300)))
+def test_random_bytes_or_text(folder, data):
     _load(folder, data)
-
-
-@FUZZ
-@given(text=st.text(max_size=300))
-def test_random_text(folder, text):
-    _load(folder, text)
 
 
 # TOML values of every type, and strings that mean something to the parser.

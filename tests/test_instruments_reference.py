@@ -89,19 +89,8 @@ def ref_eface(a, version):
     if version == "brow_in_periocular":
         periocular += ["brow_rest", "brow_elev"]
     out["periocular"] = _mean([item[k] for k in periocular])
-    out["midface_smile"] = _mean(
-        [
-            item[k]
-            for k in (
-                "nlf_rest",
-                "oc_rest",
-                "oc_smile",
-                "nlf_depth_smile",
-                "nlf_orient_smile",
-                "syn_midface",
-            )
-        ]
-    )
+    midface_smile = "nlf_rest oc_rest oc_smile nlf_depth_smile nlf_orient_smile syn_midface"
+    out["midface_smile"] = _mean([item[k] for k in midface_smile.split()])
     out["lower_face_neck"] = _mean([item[k] for k in ("lower_lip", "syn_mentalis", "syn_platysma")])
     out["smile"] = _mean([item[k] for k in ("oc_smile", "nlf_depth_smile", "nlf_orient_smile")])
     return out

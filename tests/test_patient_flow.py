@@ -209,11 +209,19 @@ def test_demo_reasons_add_up_and_match_counts_from_the_raw_file(demo):
     assert reference["not_computable"] > 0 and reference["no_followup_in_window"] > 0
 
 
+def _flow_table(con, study, **exclusions):
+    return tables.flow_table(
+        _flow(con, study),
+        pre_label="before",
+        post_label="after",
+        subjects_file="patients.csv",
+        **exclusions,
+    )
+
+
 def test_flow_table_has_a_column_per_reason_that_occurs_with_its_footnote(constructed, demo):
     con, study = constructed
-    table = tables.flow_table(
-        _flow(con, study), pre_label="before", post_label="after", subjects_file="patients.csv"
-    )
+    table = _flow_table(con, study)
     assert list(table.body.columns) == [
         "Outcome",
         "Analysed, No. (%)",
@@ -227,22 +235,14 @@ def test_flow_table_has_a_column_per_reason_that_occurs_with_its_footnote(constr
         "10 included."
     )
     # As the tables step reads them from the warehouse.
-    table = tables.flow_table(
-        _flow(con, study),
-        pre_label="before",
-        post_label="after",
-        subjects_file="patients.csv",
-        exclusions=read_exclusions(con, study),
-    )
+    table = _flow_table(con, study, exclusions=read_exclusions(con, study))
     assert table.footnotes[0] == (
         "14 patient record(s) in patients.csv; 4 excluded at ingest (row could not be read, 1; "
         "patient code missing, 1; patient code on more than one row, 2); 10 included."
     )
     # The demo has two of the five reasons: only their columns.
     con, study = demo
-    table = tables.flow_table(
-        _flow(con, study), pre_label="before", post_label="after", subjects_file="patients.csv"
-    )
+    table = _flow_table(con, study)
     assert list(table.body.columns) == [
         "Outcome",
         "Analysed, No. (%)",

@@ -81,7 +81,7 @@ from pipeline.render.figure_theme import (  # noqa: F401  (public names of the f
     WORSENED,
 )
 from pipeline.render.flow_diagram import patient_flow, study_flow  # noqa: F401
-from pipeline.spec.study import LAST_FOLLOW_UP_VISITS
+from pipeline.spec.study import LAST_FOLLOW_UP_VISITS, Study
 from pipeline.statistics.paired import test_estimates
 
 # Six ordered grades, light (grade I, normal) to dark (grade VI): the cividis map is
@@ -109,6 +109,9 @@ def _themed(function: Callable[..., plt.Figure]) -> Callable[..., plt.Figure]:
 # unreadable block and drawing them costs seconds per figure in registry-sized cohorts.
 # Means, CIs, boxes, histograms and limits of agreement always use every patient.
 INDIVIDUALS_SHOWN = 400
+# The two times of the before/after figures (box plots, grade shift): the visits a pair holds are
+# the plan's, said in the caption, so the figure itself names only which of the two it is.
+BEFORE, AFTER = "Before", "After"
 
 
 def _shown(frame: pd.DataFrame, limit: int = INDIVIDUALS_SHOWN) -> pd.DataFrame:
@@ -186,6 +189,13 @@ def grid_widths(n_panels: int) -> tuple[str, ...]:
     :data:`MAX_SINGLE_COLUMN_ROWS`)."""
     rows, _ = _grid(n_panels, SINGLE_COLUMN_IN)
     return ("single", "double") if rows <= MAX_SINGLE_COLUMN_ROWS else ("double",)
+
+
+def _grid_figure(stem: str, caption: str, function, panels: list[dict], **kwargs) -> FigureSpec:
+    """A figure of one panel per outcome, exported at the widths its grid fits."""
+    return FigureSpec(
+        stem, caption, drawing(function, panels, **kwargs), widths=grid_widths(len(panels))
+    )
 
 
 def _wrap(text: str, width: float, per_inch: int = 11) -> str:
@@ -428,12 +438,7 @@ def _boxes(ax: plt.Axes, pairs: pd.DataFrame, colours: list[str]) -> list[dict]:
 
 @_themed
 def prepost_box(
-    panels: list[dict],
-    *,
-    pre_label: str,
-    post_label: str,
-    footer: str = "",
-    width: float = DOUBLE_COLUMN_IN,
+    panels: list[dict], *, footer: str = "", width: float = DOUBLE_COLUMN_IN
 ) -> plt.Figure:
     """Box plots before and after with every patient's value as a point, one panel per outcome.
 
@@ -441,7 +446,7 @@ def prepost_box(
     Boxes: median and quartiles, whiskers to the furthest value within 1.5 IQR, from every
     patient; above :data:`INDIVIDUALS_SHOWN` patients the points are a random sample.
     """
-    labels = [pre_label, post_label]
+    labels = [BEFORE, AFTER]
 
     def long(pairs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(
@@ -716,12 +721,7 @@ def change_distribution(
 
 @_themed
 def grade_shift(
-    panels: list[dict],
-    *,
-    pre_label: str,
-    post_label: str,
-    footer: str = "",
-    width: float = DOUBLE_COLUMN_IN,
+    panels: list[dict], *, footer: str = "", width: float = DOUBLE_COLUMN_IN
 ) -> plt.Figure:
     """House-Brackmann grade distribution before and after, as 100% stacked bars.
 
@@ -776,7 +776,7 @@ def grade_shift(
                         fontsize=6,
                         color="white" if grade >= 4 else "black",
                     )
-        ax.set_yticks([1, 0], [pre_label, post_label])
+        ax.set_yticks([1, 0], [BEFORE, AFTER])
         ax.set_xlim(0, 100)
         ax.set_xlabel("")
         ax.set_ylabel("")
@@ -1077,7 +1077,7 @@ def _change_of(estimates: pd.DataFrame, outcome: str, score: str) -> dict | None
     return {"estimate": float(r["estimate"]), "low": low, "high": high, "kind": r["estimate_kind"]}
 
 
-def study_figures(con, study) -> list[FigureSpec]:
+def study_figures(con, study: Study) -> list[FigureSpec]:
     """Every figure the warehouse has data for, in report order.
 
     Always (when the data exist): paired slope plot per outcome, before/after box plots,
@@ -1155,22 +1155,25 @@ def study_figures(con, study) -> list[FigureSpec]:
         )
     if panels:
         specs.append(
-            FigureSpec(
+            _grid_figure(
                 "prepost_box",
                 "Outcomes before and after surgery: box plots (median, quartiles, whiskers to "
                 "1.5 IQR) with every patient's value.",
-                drawing(prepost_box, panels, pre_label="Before", post_label="After", footer=footer),
-                widths=grid_widths(len(panels)),
+                prepost_box,
+                panels,
+                footer=footer,
             )
         )
         specs.append(
-            FigureSpec(
+            _grid_figure(
                 "change_distribution",
                 f"Distribution of the change (after - before) per outcome, each patient "
                 f"coloured by the direction of their change, with the change its test estimates "
                 f"(as in Table 2) and its {plan.conf_level:.0%} CI.",
-                drawing(change_distribution, panels, conf_level=plan.conf_level, footer=footer),
-                widths=grid_widths(len(panels)),
+                change_distribution,
+                panels,
+                conf_level=plan.conf_level,
+                footer=footer,
             )
         )
     hb = [p for p in panels if p["instrument"] == "house_brackmann"]
@@ -1190,9 +1193,7 @@ def study_figures(con, study) -> list[FigureSpec]:
             FigureSpec(
                 "grade_shift_house_brackmann",
                 "House-Brackmann grade before and after surgery, patients with both grades.",
-                drawing(
-                    grade_shift, hb_panels, pre_label="Before", post_label="After", footer=footer
-                ),
+                drawing(grade_shift, hb_panels, footer=footer),
             )
         )
     flow = study_flow(con, study, footer=footer)
@@ -1235,12 +1236,13 @@ def study_figures(con, study) -> list[FigureSpec]:
             )
     if agreement:
         specs.append(
-            FigureSpec(
+            _grid_figure(
                 "rater_agreement",
                 "Agreement between raters (Bland-Altman): difference against mean of the "
                 "two ratings, with the bias and 95% limits of agreement.",
-                drawing(bland_altman, agreement, footer=footer),
-                widths=grid_widths(len(agreement)),
+                bland_altman,
+                agreement,
+                footer=footer,
             )
         )
 
@@ -1274,15 +1276,15 @@ def study_figures(con, study) -> list[FigureSpec]:
             )
         if trajectory_panels:
             specs.append(
-                FigureSpec(
+                _grid_figure(
                     "trajectory",
                     "Model-estimated mean per visit, at the visit's median day after surgery, "
                     f"with {plan.conf_level:.0%} CI (the last follow-up, at a different day for "
                     "each patient, is not a time point here).",
-                    drawing(
-                        trajectory, trajectory_panels, conf_level=plan.conf_level, footer=footer
-                    ),
-                    widths=grid_widths(len(trajectory_panels)),
+                    trajectory,
+                    trajectory_panels,
+                    conf_level=plan.conf_level,
+                    footer=footer,
                 )
             )
     subgroups = _table(
@@ -1326,7 +1328,7 @@ def study_figures(con, study) -> list[FigureSpec]:
     return specs
 
 
-def not_drawn(con, study) -> list[str]:
+def not_drawn(con, study: Study) -> list[str]:
     """Why figures :func:`study_figures` draws for a complete study are missing, one line each:
     a headline outcome without pairs has no slope plot and no panel in the box, change and
     grade-shift figures; with no value of any outcome there is no patient flow."""

@@ -24,6 +24,7 @@ from matplotlib.text import Text
 
 from pipeline.render.figure_files import SINGLE_COLUMN_IN, FigureSpec, drawing
 from pipeline.render.figure_theme import THEME
+from pipeline.spec.study import Study
 from pipeline.statistics.flow import NOT_ANALYSED
 
 FONT_PT = 7  # the box text, at print size
@@ -289,7 +290,7 @@ def _draw(
     return fig
 
 
-def read_exclusions(con, study) -> pd.DataFrame:
+def read_exclusions(con, study: Study) -> pd.DataFrame:
     """The subjects file's records excluded at ingest, counted by reason
     (:func:`pipeline.statistics.flow.ingest_exclusions`), from the study's quarantine."""
     from pipeline.statistics.flow import ingest_exclusions
@@ -305,7 +306,7 @@ def read_exclusions(con, study) -> pd.DataFrame:
     )
 
 
-def study_flow(con, study, *, footer: str = "") -> FigureSpec | None:
+def study_flow(con, study: Study, *, footer: str = "") -> FigureSpec | None:
     """The patient flow figure of a study from its warehouse, or None before there is a flow
     (no planned outcome has a value, or the subjects file is not accounted for)."""
     from pipeline.pairing import outcomes_frame

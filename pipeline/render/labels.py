@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from pipeline.spec.study import Study
 from pipeline.statistics.baseline import Variable, table_1_variables
 
 
@@ -41,7 +42,7 @@ def rater_label(rater: str) -> str:
     return str(rater).replace("_", " ").strip()
 
 
-def score_label(study, instrument: str, score: str) -> str:
+def score_label(study: Study, instrument: str, score: str) -> str:
     """An instrument's score as the outcome labels write it (``House-Brackmann grade``), without
     a rater; a custom measure's one score is the measure itself."""
     measure = study.instrument(instrument)
@@ -52,7 +53,7 @@ def score_label(study, instrument: str, score: str) -> str:
     return f"{measure.label} {found.label.lower()}"
 
 
-def ancova_adjustment(study, formula: str) -> str:
+def ancova_adjustment(study: Study, formula: str) -> str:
     """The ANCOVA the statistics name by its formula (``post ~ pre + months_since_onset +
     group``, :mod:`pipeline.statistics.between_groups`) as a reader reads it: ``Adjusted for the
     before value and time since onset``. Another text is returned as it is."""
@@ -63,7 +64,7 @@ def ancova_adjustment(study, formula: str) -> str:
     return "Adjusted for " + listed(["the before value", *covariates])
 
 
-def readable_results(study, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+def readable_results(study: Study, table: str, frame: pd.DataFrame) -> pd.DataFrame:
     """A tidy results frame of ``table`` (one of :data:`pipeline.render.tables.RESULT_TABLES`)
     with its names replaced by labels where a reader sees them: subgroup levels
     (``group``, ``levels``), subgroups (``subgroup``), visits (``visit``), the ANCOVA's formula
@@ -111,7 +112,7 @@ def agreement_statistic(statistic: str, description: str) -> str:
     return f"{statistic}, {description}"
 
 
-def labelled_variables(study, subjects: pd.DataFrame) -> list[Variable]:
+def labelled_variables(study: Study, subjects: pd.DataFrame) -> list[Variable]:
     """The Table 1 variables of these subjects columns
     (:func:`pipeline.statistics.baseline.table_1_variables`: which columns, their kind and order)
     with the spec's labels: the column's label and unit (``Age, y``) and its levels' labels in

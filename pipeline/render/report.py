@@ -40,6 +40,7 @@ from pipeline.render.writers import (
     stylesheet,
     templates,
 )
+from pipeline.spec.study import Study
 
 #: The software a Methods section cites, as provenance names it -> as a reader knows it.
 SOFTWARE = {
@@ -90,7 +91,7 @@ def _p_threshold(alpha: float) -> str:
 
 
 def methods_text(
-    study,
+    study: Study,
     results: pd.DataFrame,
     provenance: dict,
     tables: list[tuple[str, Table]] | None = None,

@@ -24,6 +24,7 @@ from pipeline.render.style import AMA, JournalStyle, is_missing
 
 # Table is defined with the writers that write it out.
 from pipeline.render.writers import Table
+from pipeline.spec.study import Study, is_last_follow_up
 from pipeline.statistics.baseline import (
     DAYS_PER_MONTH,
     FOLLOW_UP,
@@ -992,7 +993,7 @@ LAST_FOLLOW_UP_NOTE = (
 )
 
 
-def visit_estimate_rows(study, frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def visit_estimate_rows(study: Study, frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The rows of the visit-means eTable and its footnotes.
 
     ``frame``: :func:`pipeline.statistics.longitudinal.visit_means` rows, each outcome's visits
@@ -1002,8 +1003,6 @@ def visit_estimate_rows(study, frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple
     footnote, under the visit's label (``study.visit_label``), says what that visit is when the
     table has one.
     """
-    from pipeline.spec.study import is_last_follow_up
-
     if "visit" not in frame or not len(frame):
         return frame, ()
     last = frame["visit"].map(is_last_follow_up).to_numpy(bool)
@@ -1018,7 +1017,7 @@ def visit_estimate_rows(study, frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple
     return frame.iloc[order].reset_index(drop=True), notes
 
 
-def table_1_group_label(study, column: str, group: str) -> str:
+def table_1_group_label(study: Study, column: str, group: str) -> str:
     """A Table 1 column group's heading: the level's label, or the pooled small levels'."""
     from pipeline.statistics.small_cells import pooled_label
 
@@ -1032,13 +1031,13 @@ def small_levels_label(min_cell: int) -> str:
     return f"Levels of fewer than {min_cell} patients each"
 
 
-def small_subgroup_levels_together(subjects: pd.DataFrame, study, exclude: str = ""):
+def small_subgroup_levels_together(subjects: pd.DataFrame, study: Study, exclude: str = ""):
     """The subjects with the small levels of every planned categorical subgroup's column shown
     as one level (:func:`small_levels_label`), so Table 1's rows name no level of fewer than
     ``min_cell`` patients (:mod:`pipeline.statistics.small_cells`); the patients stay counted.
     Columns of 0/1 values and ``exclude`` (Table 1's column grouping) are left as they are."""
     out = subjects
-    for g in getattr(study.analysis, "subgroups", ()):
+    for g in study.analysis.subgroups:
         column = g.column
         if g.split or column == exclude or column not in subjects:
             continue
@@ -1053,15 +1052,15 @@ def small_subgroup_levels_together(subjects: pd.DataFrame, study, exclude: str =
     return out
 
 
-def table_1_grouping(study, subjects: pd.DataFrame) -> str:
+def table_1_grouping(study: Study, subjects: pd.DataFrame) -> str:
     """The Table 1 column grouping: the spec's ``[tables] table_1_by`` when the subjects have
     that column, else none (a single-arm cohort: the Overall column alone, no P values)."""
-    by = getattr(study, "table_1_by", "")
+    by = study.table_1_by
     return by if by and by in subjects else ""
 
 
 def publication_tables(
-    study,
+    study: Study,
     *,
     paired_tests: pd.DataFrame,
     subjects: pd.DataFrame,

@@ -423,8 +423,8 @@ def load_study(folder: Path) -> Study:
             raise _fail(path, key, "is missing. Add it to the spec.")
     subject_columns = tuple(spec.subjects.columns)
     instruments = _instrument_sources(path, spec.instruments)
+    _declared_columns(path, spec.subjects)
     levels, free_text = _subject_kinds(path, spec.subjects)
-    _labelled_columns(path, spec.subjects)
     visit_labels = _visit_labels(path, spec.visits, redcap)
 
     study = Study(
@@ -548,16 +548,8 @@ def _read_options(table: schema.ReadSettings, redcap: bool) -> ReadOptions:
 
 
 def _subject_kinds(path: Path, subjects: schema.SubjectsTable):
-    """The declared categorical and free-text subjects columns, each one of ``columns``."""
-    for key, table in (("levels", subjects.levels), ("free_text", subjects.free_text)):
-        for column in table:
-            if column not in subjects.columns:
-                raise _fail(
-                    path,
-                    f"subjects.{key}.{column}",
-                    f"names {column!r}, which is not in [subjects] "
-                    "columns; add it there or correct the name.",
-                )
+    """The declared categorical and free-text subjects columns (each one of ``columns``, as
+    :func:`_declared_columns` checked)."""
     both = sorted(set(subjects.levels) & set(subjects.free_text))
     if both:
         raise _fail(
@@ -572,11 +564,11 @@ def _subject_kinds(path: Path, subjects: schema.SubjectsTable):
     return tuple(levels), tuple(subjects.free_text.items())
 
 
-def _labelled_columns(path: Path, subjects: schema.SubjectsTable) -> None:
-    """Every labelled column, and every column with a unit, is one of ``columns``: a label
+def _declared_columns(path: Path, subjects: schema.SubjectsTable) -> None:
+    """Every column given levels, free text, a label or a unit is one of ``columns``: a label
     for a misspelt column would otherwise leave the column under its bare name."""
-    for key, table in (("labels", subjects.labels), ("units", subjects.units)):
-        for column in table:
+    for key in ("levels", "free_text", "labels", "units"):
+        for column in getattr(subjects, key):
             if column not in subjects.columns:
                 raise _fail(
                     path,

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.instruments.model import Instrument
-from pipeline.pairing import outcomes_frame
+from pipeline.pairing import outcomes_frame, planned_tests
 from pipeline.spec.study import Study
 from pipeline.sql import literal, quote
 from pipeline.statistics.multiplicity import METHODS, adjust_p
@@ -374,18 +374,11 @@ def study_item_changes(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataF
     """:func:`item_changes` of :func:`item_pairs` with the study's plan: its test for each
     instrument's total, its visit labels, confidence level, alpha and multiplicity method.
     No rows (the columns of :data:`COLUMNS`) when the plan sets ``item_changes = false``."""
-    plan = study.analysis
-    if not plan.item_changes:
+    if not study.analysis.item_changes:
         return pd.DataFrame(columns=COLUMNS)
     pairs = item_pairs(con, study)
-    planned = outcomes_frame(study)
     return item_changes(
         pairs,
-        test=dict(zip(planned["outcome"], planned["test"])),
-        pre_visit=plan.pre_label,
-        post_visit=plan.post_label,
-        conf_level=plan.conf_level,
-        alpha=plan.alpha,
-        multiplicity=plan.multiplicity,
+        **planned_tests(study),
         instrument_labels={n: study.instrument(n).label for n in pd.unique(pairs["instrument"])},
     )

@@ -105,32 +105,6 @@ _TEST_LABELS = {"wilcoxon": "Wilcoxon signed-rank", "t": "paired t"}
 TEST_CHOICES = TESTS  # the spec's choices (pipeline.spec.schema.Test)
 
 
-@dataclass(frozen=True)
-class PairedTResult:
-    """Result of :func:`paired_t` (see there for the meaning of each field)."""
-
-    n: int
-    mean_diff: float
-    sd_diff: float
-    ci_low: float
-    ci_high: float
-    t: float
-    df: float
-    p: float
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class WilcoxonResult:
-    """Result of :func:`wilcoxon_signed_rank` (fields explained there)."""
-
-    v: float
-    p: float
-    method: str
-    n_used: int
-    note: str = ""
-
-
 def _paired_values(pre, post) -> tuple[np.ndarray, np.ndarray]:
     """``pre`` and ``post`` over complete pairs (R: ``complete.cases(x, y)``)."""
     pre = np.asarray(pre, dtype=float).ravel()
@@ -151,6 +125,21 @@ def _distinct_nonzero(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct non-zero differences and how often each occurs (what the rank-based
     statistics need; :func:`paired_tests` finds them once per group for all of them)."""
     return np.unique(d[d != 0], return_counts=True)
+
+
+@dataclass(frozen=True)
+class PairedTResult:
+    """Result of :func:`paired_t` (see there for the meaning of each field)."""
+
+    n: int
+    mean_diff: float
+    sd_diff: float
+    ci_low: float
+    ci_high: float
+    t: float
+    df: float
+    p: float
+    note: str = ""
 
 
 def _t_undefined(
@@ -251,6 +240,17 @@ def paired_t(pre, post, conf_level: float = 0.95) -> PairedTResult:
     return PairedTResult(
         n, mean, sd, float(ci.low), float(ci.high), float(res.statistic), df, float(res.pvalue)
     )
+
+
+@dataclass(frozen=True)
+class WilcoxonResult:
+    """Result of :func:`wilcoxon_signed_rank` (fields explained there)."""
+
+    v: float
+    p: float
+    method: str
+    n_used: int
+    note: str = ""
 
 
 def wilcoxon_signed_rank(pre, post, *, distinct=None) -> WilcoxonResult:
@@ -977,13 +977,10 @@ def effect_sizes(pre, post, conf_level: float = 0.95, *, distinct=None) -> Effec
 
     Parameters
     ----------
-    pre, post : array-like of float
-        Paired values; pairs with a missing value are dropped.
+    pre, post, distinct
+        As for :func:`hodges_lehmann`.
     conf_level : float, default 0.95
         Coverage of the confidence interval of ``dz``.
-    distinct : tuple of (ndarray, ndarray), optional
-        The distinct non-zero differences and their counts, if already known
-        (as for :func:`wilcoxon_signed_rank`).
 
     Returns
     -------
