@@ -175,6 +175,11 @@ def test_visits_by_their_labels_the_last_follow_up_after_the_scheduled_visits(de
     ]
     assert list(first["Median day"])[-2:] == ["370.50", "312.00"]
     assert shown.footnotes[0].startswith("Last follow-up: the visit recorded as a patient's last")
+    # The footnote's letter stands on every "Last follow-up" cell, and nowhere else.
+    visits = list(shown.body["Visit"])
+    assert set(shown.marks) == {
+        (i, 1, 0) for i, visit in enumerate(visits) if visit == "Last follow-up"
+    }
     # Without [visits.labels], each visit says what it is, the last follow-up by its own name.
     bare = replace(demo["study"], visit_labels=())
     table = dict(tables.publication_tables(bare, **demo["frames"]))["etable_visit_estimates"]

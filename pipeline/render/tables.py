@@ -1017,6 +1017,17 @@ def visit_estimate_rows(study: Study, frame: pd.DataFrame) -> tuple[pd.DataFrame
     return frame.iloc[order].reset_index(drop=True), notes
 
 
+def visit_marks(table: Table, notes: tuple[str, ...]) -> Table:
+    """The visit-means eTable with each of ``notes`` (:func:`visit_estimate_rows`: "<visit
+    label>: ...") marked on the Visit cells it explains."""
+    if "Visit" not in table.body:
+        return table
+    column = list(table.body.columns).index("Visit")
+    labels = {note.split(": ", 1)[0]: table.footnotes.index(note) for note in notes}
+    marks = tuple((i, column, labels[v]) for i, v in enumerate(table.body["Visit"]) if v in labels)
+    return Table(table.title, table.body, table.footnotes, table.indent, marks)
+
+
 def table_1_group_label(study: Study, column: str, group: str) -> str:
     """A Table 1 column group's heading: the level's label, or the pooled small levels'."""
     from pipeline.statistics.small_cells import pooled_label
@@ -1191,18 +1202,14 @@ def publication_tables(
             frame = readable_results(study, table, frame)
             frame = frame[[c for c in columns if c in frame]]
             if len(frame):
-                out.append(
-                    (
-                        stem,
-                        tidy_table(
-                            frame.reset_index(drop=True),
-                            title,
-                            footnotes=notes,
-                            synthetic=synthetic,
-                            style=style,
-                        ),
-                    )
+                built = tidy_table(
+                    frame.reset_index(drop=True),
+                    title,
+                    footnotes=notes,
+                    synthetic=synthetic,
+                    style=style,
                 )
+                out.append((stem, visit_marks(built, notes) if notes else built))
 
     headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]
     labelled = planned[["outcome", "score", "label"]]
