@@ -1199,6 +1199,11 @@ def publication_tables(
             notes: tuple[str, ...] = ()
             if table == "visit_estimates":
                 frame, notes = visit_estimate_rows(study, frame)
+                if "median_day" in frame:
+                    # Days are whole: a median is one, or halfway between two (one decimal then).
+                    days = frame["median_day"].astype(float)
+                    digits = 0 if bool((days.dropna() % 1 == 0).all()) else 1
+                    frame = frame.assign(median_day=[style.number(d, digits) for d in days])
             frame = readable_results(study, table, frame)
             frame = frame[[c for c in columns if c in frame]]
             if len(frame):
