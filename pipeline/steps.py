@@ -336,6 +336,28 @@ def _result_table(con: duckdb.DuckDBPyConnection, study: Study, name: str) -> pd
     return read_frame(con, f"SELECT * FROM {study.name}.{name}")
 
 
+def reader_study(study: Study) -> Study:
+    """The study as its tables, figures and report name things. For a REDCap export, the data
+    dictionary's labels stand in where the spec gives none (:func:`pipeline.ingest.redcap.
+    reader_labels`): a radio field's codes ``1`` and ``2`` read as its choices ``Female`` and
+    ``Male`` (not as No/Yes, the default of an unlabelled 0/1 column), the column by its field
+    label; the spec's ``[subjects.labels]`` and ``[subjects.levels]`` always win."""
+    from dataclasses import replace
+
+    from pipeline.ingest import redcap
+
+    if study.redcap is None or study.subjects_options.format != "redcap":
+        return study
+    labels, levels = redcap.reader_labels(
+        redcap.read_dictionary(study.dictionary_path), study.subject_columns
+    )
+    return replace(
+        study,
+        subject_labels=tuple({**labels, **dict(study.subject_labels)}.items()),
+        subject_levels=tuple({**levels, **dict(study.subject_levels)}.items()),
+    )
+
+
 def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """Every publication table under ``reports/<study>/tables/`` as CSV, Markdown, HTML,
     LaTeX and DOCX: Table 2 (first: ``table_2.csv``, ``table_2.md``), Table 1, the flow and
@@ -346,6 +368,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     from pipeline.render import tables, writers
     from pipeline.render.flow_diagram import read_exclusions
 
+    study = reader_study(study)
     s = study.name
     results = {
         name: frame
@@ -384,6 +407,7 @@ def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
     widest PNG written (it reads best on screen), relative to ``reports/<study>/``."""
     from pipeline.render import figures
 
+    study = reader_study(study)
     folder = study_reports(reports_dir, study)
     specs = figures.study_figures(con, study)
     written = figures.export(specs, folder / "figures")
@@ -416,6 +440,7 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     from pipeline.render import figures, tables
     from pipeline.render import report as report_html
 
+    study = reader_study(study)
     s = study.name
     folder = study_reports(reports_dir, study)
     provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))

@@ -53,7 +53,9 @@ def demo_tables(demo_run) -> dict[str, writers.Table]:
 @pytest.fixture(scope="module")
 def pdfs(demo_run, tmp_path_factory) -> dict[str, Path]:
     """report.pdf and the table PDFs, converted by one LibreOffice run."""
-    missing = [tool for tool in ("soffice", "pdftotext", "pdfinfo") if not shutil.which(tool)]
+    missing = [
+        tool for tool in ("soffice", "pdftotext", "pdfinfo", "pdfimages") if not shutil.which(tool)
+    ]
     if missing:
         pytest.fail(
             f"{', '.join(missing)} not found: the Word layout tests need LibreOffice Writer and "
@@ -210,6 +212,44 @@ def test_a_table_over_pages_repeats_its_heading_row(pdfs, demo_tables):
 
 def test_report_page_count(pdfs):
     assert len(_page_sizes(pdfs["report"])) <= REPORT_PAGES
+
+
+def _print_widths(demo_run) -> list[float]:
+    """Each figure of the report, in order, at the width its PNG was drawn for: pixels over
+    dots per inch (3.5 or 7.0 in at 300 dpi, pipeline.render.figure_files.WIDTHS)."""
+    import duckdb
+    from PIL import Image
+
+    folder, _ = demo_run
+    con = duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True)
+    pngs = [
+        p for (p,) in con.execute("SELECT png FROM demo.figure_list ORDER BY position").fetchall()
+    ]
+    con.close()
+    widths = []
+    for png in pngs:
+        with Image.open(folder / "reports" / "demo" / png) as image:
+            widths.append(round(image.width / image.info["dpi"][0], 2))
+    return widths
+
+
+def test_report_figures_are_printed_at_their_own_width(demo_run, pdfs):
+    # A double-column figure is 7 in wide: on pages of 1 in margins (6.5 in of text) Word
+    # prints it at 93%; the figure pages' margins leave it the 7 in it was drawn for.
+    widths = _print_widths(demo_run)
+    assert {3.5, 7.0} <= set(widths)
+    folder, _ = demo_run
+    document = docx.Document(str(folder / "reports" / "demo" / "report.docx"))
+    assert [shape.width for shape in document.inline_shapes] == [
+        docx.shared.Inches(w) for w in widths
+    ]
+    # ... and LibreOffice prints every picture at the 300 dpi it was drawn at: its print width.
+    listed = subprocess.run(
+        ["pdfimages", "-list", str(pdfs["report"])], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
+    pixels_per_inch = [line.split()[12:14] for line in listed]
+    assert len(pixels_per_inch) == len(widths)
+    assert {tuple(p) for p in pixels_per_inch} == {("300", "300")}
 
 
 # --------------------------------------------------------------------------- Word XML

@@ -35,6 +35,16 @@ def internal_names(texts) -> list[str]:
     return [f"{m.group(0)!r} in {t!r}" for t in texts if (m := INTERNAL.search(str(t)))]
 
 
+def visit_codes_shown(texts, codes) -> list[str]:
+    """Each text that is a visit code as the export writes it (a table cell "m12", "last"):
+    codes such as "pre" and "m1" are no snake_case name, so INTERNAL does not see them."""
+    return [repr(t) for t in texts if str(t).strip() in codes]
+
+
+def _cells(table: Table) -> list[str]:
+    return [str(v) for v in table.body.to_numpy().ravel()]
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """The demo study analysed, its tables written, its figures specified (not drawn: their
@@ -63,6 +73,7 @@ def demo(tmp_path_factory):
             name: con.execute(f"SELECT * FROM demo.{name}").df() for name in tables.RESULT_TABLES
         },
     }
+    visit_codes = {v for (v,) in con.execute("SELECT DISTINCT visit FROM demo.visits").fetchall()}
     con.close()
     provenance = {
         "python": "3.11.7",
@@ -98,6 +109,7 @@ def demo(tmp_path_factory):
         "folder": folder / "demo",
         "provenance": provenance,
         "frames": frames,
+        "visit_codes": visit_codes,
     }
 
 
@@ -125,14 +137,62 @@ def _figure_texts(spec) -> list[str]:
 
 
 def test_no_internal_name_in_the_tables(demo):
+    assert {"pre", "m1", "m12", "last"} <= demo["visit_codes"]
     for stem, table in demo["tables"]:
         texts = [table.title, *table.body.columns, *table.footnotes]
-        texts += [str(v) for v in table.body.to_numpy().ravel()]
+        texts += _cells(table)
         assert internal_names(texts) == [], stem
+        assert visit_codes_shown(texts, demo["visit_codes"]) == [], stem
     markdown = sorted((demo["folder"] / "tables").glob("*.md"))
     assert len(markdown) == len(demo["tables"])
     for path in markdown:
-        assert internal_names(path.read_text(encoding="utf-8").splitlines()) == [], path.name
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert internal_names(lines) == [], path.name
+        cells = [cell for line in lines for cell in line.split("|")]
+        assert visit_codes_shown(cells, demo["visit_codes"]) == [], path.name
+
+
+def test_a_visit_code_in_a_table_is_caught(demo):
+    # The model's tidy rows as they are, without the spec's visit labels: the check above sees
+    # the codes the tables must not show.
+    rows = demo["frames"]["results"]["visit_estimates"][["visit", "estimate"]]
+    raw = tables.tidy_table(rows, "eTable. Model-estimated means per visit")
+    assert "'m12'" in visit_codes_shown(_cells(raw), demo["visit_codes"])
+
+
+def test_visits_by_their_labels_the_last_follow_up_after_the_scheduled_visits(demo):
+    shown = dict(demo["tables"])["etable_visit_estimates"]
+    first = shown.body[shown.body["Outcome"] == "House-Brackmann grade (observer)"]
+    # The model's order is by median day, which puts the last follow-up (day 312) before the
+    # 12-month visit (day 370.5); the table lists it after the scheduled visits and says why.
+    assert list(first["Visit"]) == [
+        "Before surgery",
+        "1 month",
+        "3 months",
+        "6 months",
+        "12 months",
+        "Last follow-up",
+    ]
+    # Median days to the half day they can be (days are whole).
+    assert list(first["Median day"]) == ["-28.0", "30.0", "91.0", "179.5", "370.5", "312.0"]
+    assert shown.footnotes[0].startswith("Last follow-up: the visit recorded as a patient's last")
+    # The footnote's letter stands on every "Last follow-up" cell, and nowhere else.
+    visits = list(shown.body["Visit"])
+    assert set(shown.marks) == {
+        (i, 1, 0) for i, visit in enumerate(visits) if visit == "Last follow-up"
+    }
+    # Without [visits.labels], each visit says what it is, the last follow-up by its own name.
+    bare = replace(demo["study"], visit_labels=())
+    table = dict(tables.publication_tables(bare, **demo["frames"]))["etable_visit_estimates"]
+    assert list(table.body["Visit"][:6]) == [
+        "Visit pre",
+        "Visit m1",
+        "Visit m3",
+        "Visit m6",
+        "Visit m12",
+        "Last follow-up",
+    ]
+    assert table.footnotes[0].startswith("Last follow-up: ")
 
 
 def test_no_internal_name_in_the_figures(demo):
@@ -155,6 +215,8 @@ def test_no_internal_name_in_the_report_html_and_word(demo, tmp_path):
     words += [c.text for t in document.tables for row in t.rows for c in row.cells]
     provenance = words.index("Provenance") if "Provenance" in words else len(words)
     assert internal_names(words[:provenance]) == []
+    cells = [c.text for t in document.tables for row in t.rows for c in row.cells]
+    assert visit_codes_shown(cells, demo["visit_codes"]) == []
 
 
 def test_labels_where_the_reader_sees_them(demo):

@@ -531,3 +531,76 @@ def test_a_notes_field_is_refused_as_a_subject_column_unless_declared_free_text(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'subjects'"
         ).fetchall()
     }
+
+
+# --- what a reader sees of a REDCap study's subjects columns -----------------------------------
+
+
+def _tables_of(folder: Path) -> dict:
+    """The study of ``folder`` through the real steps, ingest to publication tables; with the
+    figures it would draw (specified, not drawn)."""
+    from pipeline import steps
+    from pipeline.render import figures, tables
+
+    study = load_study(folder)
+    con = duckdb.connect()
+    out = folder.parent / "reports"
+    steps.ingest(con, study, out)
+    steps.score(con, study)
+    steps.pair(con, study)
+    steps.analyse(con, study, out)
+    steps.secondary_analyses(con, study, out)
+    steps.write_tables(con, study, out)
+    built = dict(tables.from_frame(con.execute("SELECT * FROM rc.publication_tables").df()))
+    specs = {s.stem: s for s in figures.study_figures(con, steps.reader_study(study))}
+    return {"tables": built, "figures": specs}
+
+
+# Three patients: every level is shown (min_cell 1), the subgroups split by sex and etiology.
+SMALL_CELLS = {"identifiers": {"min_cell": 1}}
+BY_SEX = {
+    "analysis": {
+        "subgroups": [{"column": "sex"}, {"column": "etiology"}],
+        "outcomes": [{"instrument": "house_brackmann", "rater": "observer", "score": "grade"}],
+    }
+}
+
+
+def test_a_redcap_studys_tables_show_the_dictionarys_labels_not_its_codes(tmp_path):
+    # tests/redcap/dictionary.csv: sex is a radio field "1, Female | 2, Male", etiology a dropdown
+    # labelled "Cause of paralysis", prior_treatment a checkbox (choice 1 "Botulinum toxin").
+    shown = _tables_of(project(tmp_path, "records.csv", "dictionary.csv", SMALL_CELLS, BY_SEX))
+    rows = [r.strip() for r in shown["tables"]["table_1"].body["Characteristic"]]
+    assert rows[:9] == [
+        "Age, median [IQR]",
+        "Sex, No. (%)",
+        "Female",
+        "Male",
+        "Cause of paralysis, No. (%)",
+        "Bell's palsy",
+        "Ramsay Hunt",
+        "Acoustic neuroma",
+        "Prior treatment: Botulinum toxin, No. (%)",
+    ]
+    # Code 1 of a radio field is its first choice, never the "Yes" of an unlabelled 0/1 column.
+    assert set(shown["tables"]["table_3_subgroups"].body["Subgroup"]) >= {
+        "Sex: Female",
+        "Sex: Male",
+        "Cause of paralysis: Bell's palsy",
+    }
+    assert set(shown["tables"]["table_3_ancova"].body["Level"]) >= {"Female", "Male"}
+    forest = shown["figures"]["subgroup_forest"].make.args[0]
+    assert {"Sex: Female", "Sex: Male"} <= set(forest["label"])
+
+
+def test_the_spec_labels_win_over_the_redcap_dictionarys(tmp_path):
+    own = {
+        "subjects": {
+            "labels": {"etiology": "Etiology"},
+            "levels": {"sex": {"1": "Woman", "2": "Man"}},
+        }
+    }
+    shown = _tables_of(project(tmp_path, "records.csv", "dictionary.csv", SMALL_CELLS, BY_SEX, own))
+    rows = {r.strip() for r in shown["tables"]["table_1"].body["Characteristic"]}
+    assert {"Woman", "Man", "Etiology, No. (%)", "Bell's palsy"} <= rows
+    assert not {"Female", "Male", "Cause of paralysis, No. (%)"} & rows

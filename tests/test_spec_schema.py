@@ -297,6 +297,19 @@ def test_a_line_break_typed_into_a_key_is_shown_escaped(tmp_path, old, new, mess
             "setting 'subjects.lables' is not a setting of [subjects]; did you mean 'labels'?",
         ),
         ('age = "Age"', "age = 3", "setting 'subjects.labels.age' must be text, got 3."),
+        # [visits.labels]: what a reader sees for a visit code.
+        (
+            'm1 = "1 month"',
+            'm1 = "  "',
+            "setting 'visits.labels.m1' is blank; write the label a reader sees, or remove the "
+            "entry.",
+        ),
+        ('m1 = "1 month"', "m1 = 1", "setting 'visits.labels.m1' must be text, got 1."),
+        (
+            "[visits.labels]",
+            "[visits.lables]",
+            "setting 'visits.lables' is not a setting of [visits]; did you mean 'labels'?",
+        ),
     ],
 )
 def test_labels_and_units_are_checked(tmp_path, old, new, message):
@@ -321,6 +334,85 @@ def test_labels_from_the_spec_and_readable_defaults(tmp_path):
     unlabelled = load_study(_demo_with(tmp_path / "b", 'facelift = { 0 = "No", 1 = "Yes" }\n', ""))
     assert [unlabelled.level_label("facelift", v) for v in ("0", "1")] == ["No", "Yes"]
     assert unlabelled.level_label("side_note", "left_only") == "Left only"
+
+
+# --- visit labels: what a reader sees for a visit code ------------------------------------------
+
+
+def test_visit_labels_from_the_spec_and_readable_defaults(tmp_path):
+    study = load_study(DEMO)
+    assert [study.visit_label(v) for v in ("pre", "m1", "m12", "last")] == [
+        "Before surgery",
+        "1 month",
+        "12 months",
+        "Last follow-up",
+    ]
+    # Without [visits.labels] a visit says what it is; a last follow-up code is always "Last
+    # follow-up" (pipeline.spec.study.LAST_FOLLOW_UP_VISITS), whatever its case.
+    labels = SPEC[SPEC.index("[visits.labels]") : SPEC.index("[instruments.sunnybrook]")]
+    bare = load_study(_demo_with(tmp_path, labels, ""))
+    assert [bare.visit_label(v) for v in ("pre", "m12", "last", "Final")] == [
+        "Visit pre",
+        "Visit m12",
+        "Last follow-up",
+        "Last follow-up",
+    ]
+    # The named visit of the post rule is said by its label wherever the plan is described.
+    named = _demo_with(
+        tmp_path / "named",
+        'post = { rule = "last_followup", min_day = 90 }',
+        'post = { rule = "named_visit", visit = "m12", min_day = 300, max_day = 430 }',
+    )
+    assert load_study(named).analysis.post_label == "12 months (300 ≤ day ≤ 430)"
+    unlabelled = _demo_with(
+        tmp_path / "unlabelled",
+        labels,
+        "",
+        'post = { rule = "last_followup", min_day = 90 }',
+        'post = { rule = "named_visit", visit = "m12", min_day = 300, max_day = 430 }',
+    )
+    assert load_study(unlabelled).analysis.post_label == "visit m12 (300 ≤ day ≤ 430)"
+
+
+def test_a_label_for_a_visit_no_redcap_event_maps_to_is_refused(tmp_path):
+    # A REDCap study lists its visits in [redcap.events], so a label can be checked against them
+    # when the spec is read; a misspelt code would otherwise leave the visit under its code.
+    from specs import REDCAP_STUDY, study_toml
+
+    folder = tmp_path / "rc"
+    folder.mkdir()
+    for name in ("records.csv", "dictionary.csv"):
+        shutil.copy(Path(__file__).parent / "redcap" / name, folder / name)
+    events = {
+        "baseline_arm_1": {"visit": "pre", "day": -14},
+        "month_12_arm_1": {"visit": "m12", "day": 365},
+    }
+
+    def spec_with(labels: dict) -> Path:
+        (folder / "study.toml").write_text(
+            study_toml(
+                REDCAP_STUDY,
+                {"study": {"name": "rc"}},
+                {"visits": {"labels": labels}},
+                {
+                    "redcap": {
+                        "dictionary": "dictionary.csv",
+                        "subjects_event": "enrolment_arm_1",
+                        "events": events,
+                    }
+                },
+            ),
+            encoding="utf-8",
+        )
+        return folder
+
+    assert load_study(spec_with({"pre": "Before surgery", "m12": "1 year"})).visit_label("m12") == (
+        "1 year"
+    )
+    assert _refusal(spec_with({"pre": "Before surgery", "m18": "18 months"})) == (
+        "setting 'visits.labels.m18' names visit 'm18', which no event of [redcap.events] is "
+        "mapped to; label one of pre, m12, or correct the code."
+    )
 
 
 def test_subgroup_levels_by_their_labels():

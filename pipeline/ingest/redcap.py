@@ -251,6 +251,53 @@ def to_codes(con: duckdb.DuckDBPyConnection, raw: RawTable, dictionary: Dictiona
         con.execute(f"ALTER TABLE {raw.table}_codes RENAME TO {raw.table}")
 
 
+def _plain(text: str) -> str:
+    """A dictionary label as plain text: REDCap labels may hold HTML (``<b>Sex</b>``) and line
+    breaks, which a table cell must not show."""
+    return " ".join(re.sub(r"<[^>]*>", " ", text).split())
+
+
+def reader_labels(
+    dictionary: Dictionary, columns: tuple[str, ...]
+) -> tuple[dict[str, str], dict[str, tuple[tuple[str, str], ...]]]:
+    """What the dictionary says a reader should see for these subjects columns.
+
+    Returns ``(labels, levels)``: ``labels`` maps a single-choice field (dropdown, radio, yes/no,
+    true/false) to its field label and a checkbox choice column (``prior_treatment___1``) to
+    ``<field label>: <choice label>``; ``levels`` maps a single-choice field to its (code,
+    choice label) pairs, in the dictionary's order. Fields of other types are left out: their
+    labels are often entry instructions ("Age at surgery (years; 90 or older as 90+)"), not
+    names. A blank label is left out too, so the column keeps its readable name.
+    """
+    labels: dict[str, str] = {}
+    levels: dict[str, tuple[tuple[str, str], ...]] = {}
+    for column in columns:
+        field = dictionary.field_for(column)
+        if field is None:
+            continue
+        name = _plain(field.label)
+        if field.type == "checkbox" and column != field.name:
+            # The column of choice c is <field>___<c>, REDCap writing each character of c that is
+            # not a letter or digit as "_" (pain____99 is the choice -99), in lower case.
+            choice = next(
+                (
+                    _plain(label)
+                    for c, label in field.choices
+                    if f"{field.name}___{re.sub(r'[^0-9A-Za-z]', '_', c)}".lower() == column.lower()
+                ),
+                "",
+            )
+            if name and choice:
+                labels[column] = f"{name}: {choice}"
+        elif field.type in SINGLE_CHOICE_TYPES and field.name == column:
+            if name:
+                labels[column] = name
+            choices = tuple((code, _plain(label) or code) for code, label in field.choices)
+            if choices:
+                levels[column] = choices
+    return labels, levels
+
+
 def events_in(con: duckdb.DuckDBPyConnection, raw: RawTable) -> list[str]:
     if EVENT not in raw.columns:
         return []
@@ -612,6 +659,10 @@ def draft_spec(dictionary: Dictionary, *, name: str, export_file: str = "records
         f"file = {_toml(export_file)}",
         subject_line,
         day_line,
+        "",
+        "# [visits.labels]   # what a reader sees for each visit code of [redcap.events]",
+        '# pre = "Before surgery"',
+        '# m3 = "3 months"',
         "",
     ]
     if identifiers:

@@ -81,7 +81,7 @@ from pipeline.render.figure_theme import (  # noqa: F401  (public names of the f
     WORSENED,
 )
 from pipeline.render.flow_diagram import patient_flow, study_flow  # noqa: F401
-from pipeline.spec.study import Study
+from pipeline.spec.study import LAST_FOLLOW_UP_VISITS, Study
 from pipeline.statistics.paired import test_estimates
 
 # Six ordered grades, light (grade I, normal) to dark (grade VI): the cividis map is
@@ -1061,8 +1061,8 @@ def _scale(score) -> str:
 
 # Visits that are a patient's last contact rather than a time after surgery: their days vary
 # from patient to patient, so the trajectory leaves them out instead of drawing them as a time
-# point between the scheduled visits (the pre/post analysis uses the last follow-up).
-LAST_FOLLOW_UP_VISITS = ("last", "last_followup", "last_follow_up", "final")
+# point between the scheduled visits (the pre/post analysis uses the last follow-up). They are
+# LAST_FOLLOW_UP_VISITS of the spec, which labels them (Study.visit_label).
 
 
 def _change_of(estimates: pd.DataFrame, outcome: str, score: str) -> dict | None:

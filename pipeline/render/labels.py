@@ -67,7 +67,8 @@ def ancova_adjustment(study: Study, formula: str) -> str:
 def readable_results(study: Study, table: str, frame: pd.DataFrame) -> pd.DataFrame:
     """A tidy results frame of ``table`` (one of :data:`pipeline.render.tables.RESULT_TABLES`)
     with its names replaced by labels where a reader sees them: subgroup levels
-    (``group``, ``levels``), subgroups (``subgroup``), the ANCOVA's formula (``method``), and for
+    (``group``, ``levels``), subgroups (``subgroup``), visits (``visit``), the ANCOVA's formula
+    (``method``), and for
     rater agreement one ``label`` naming the score and the raters (``House-Brackmann grade,
     observer vs surgeon``) and a ``description`` naming the statistic."""
     frame = frame.copy()
@@ -82,6 +83,8 @@ def readable_results(study: Study, table: str, frame: pd.DataFrame) -> pd.DataFr
         ]
     if "subgroup" in frame:
         frame["subgroup"] = [study.subgroup_label(str(s)) for s in frame["subgroup"]]
+    if "visit" in frame:
+        frame["visit"] = [study.visit_label(v) if isinstance(v, str) else v for v in frame["visit"]]
     if "method" in frame:
         frame["method"] = [
             ancova_adjustment(study, m) if isinstance(m, str) else m for m in frame["method"]

@@ -482,13 +482,41 @@ def report_html(content: ReportContent) -> str:
     )
 
 
+#: Margins of the report's figure pages, in inches: on US Letter a text width of 7.0 in, a
+#: double-column figure's print width (:data:`pipeline.render.figure_files.DOUBLE_COLUMN_IN`),
+#: where the manuscript's 1 in margins (:data:`pipeline.render.writers.DOCX_MARGIN_IN`) leave
+#: 6.5 in and Word would print it at 93%; and a text height of 9.5 in.
+FIGURE_MARGIN_IN = 0.75
+
+
+def _figure_pages(document):
+    """Start the figures: a portrait section of their own, on a new page once anything is
+    written, with :data:`FIGURE_MARGIN_IN` margins; returns it. The text before keeps its
+    margins."""
+    from docx.enum.section import WD_ORIENT, WD_SECTION
+    from docx.shared import Inches
+
+    section = document.sections[-1]
+    if len(document.element.body) > 1:  # more than the final w:sectPr: something is written
+        section = document.add_section(WD_SECTION.NEW_PAGE)
+    if section.orientation == WD_ORIENT.LANDSCAPE:
+        width, height = section.page_width, section.page_height
+        section.orientation = WD_ORIENT.PORTRAIT
+        section.page_width, section.page_height = height, width
+    margin = Inches(FIGURE_MARGIN_IN)
+    section.left_margin = section.right_margin = margin
+    section.top_margin = section.bottom_margin = margin
+    return section
+
+
 def report_docx(content: ReportContent, path: Path) -> Path:
     """The same report as a Word document: real tables, figures as pictures.
 
     Laid out to be submitted as it is: each table set as :func:`add_docx_table` sets it (a wide
-    one on landscape pages of its own, then portrait again); each figure at its print width,
-    the width its PNG was drawn for (3.5 or 7 in at 300 dpi), shrunk only to fit the text width
-    or height, centred, and kept on a page with its caption; the provenance in columns sized
+    one on landscape pages of its own, then portrait again); the figures on portrait pages of
+    their own with :data:`FIGURE_MARGIN_IN` margins (:func:`_figure_pages`), each at its print
+    width, the width its PNG was drawn for (3.5 or 7 in at 300 dpi), shrunk only to fit the
+    text height, centred, and kept on a page with its caption; the provenance in columns sized
     to it."""
     import io
 
@@ -511,9 +539,8 @@ def report_docx(content: ReportContent, path: Path) -> Path:
     for t in tables:
         add_docx_table(document, t)
         document.add_paragraph()
-    set_orientation(document, landscape=False)
+    section = _figure_pages(document)
     document.add_heading("Figures", level=2)
-    section = document.sections[-1]
     text_width = section.page_width - section.left_margin - section.right_margin
     # Room for the caption (three lines) under the tallest figure.
     text_height = section.page_height - section.top_margin - section.bottom_margin - Emu(914400)

@@ -24,7 +24,7 @@ from pipeline.render.style import AMA, JournalStyle, is_missing
 
 # Table is defined with the writers that write it out.
 from pipeline.render.writers import Table
-from pipeline.spec.study import Study
+from pipeline.spec.study import Study, is_last_follow_up
 from pipeline.statistics.baseline import (
     DAYS_PER_MONTH,
     FOLLOW_UP,
@@ -984,6 +984,50 @@ OPTIONAL_TABLES = (
 RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES) + (ITEM_CHANGES,)
 
 
+#: The visit-means eTable's footnote on a last follow-up visit, after its label.
+LAST_FOLLOW_UP_NOTE = (
+    "the visit recorded as a patient's last follow-up, at a day that differs from patient to "
+    "patient (its median is shown) rather than at a fixed time after surgery. The model "
+    "estimates its mean as it does every visit's; it is listed after the scheduled visits "
+    "whatever its median day."
+)
+
+
+def visit_estimate_rows(study: Study, frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The rows of the visit-means eTable and its footnotes.
+
+    ``frame``: :func:`pipeline.statistics.longitudinal.visit_means` rows, each outcome's visits
+    by median day. A last follow-up visit (:func:`pipeline.spec.study.is_last_follow_up`) is
+    moved after its outcome's scheduled visits, since its median day (between the scheduled
+    visits' in the demo) is no time after surgery; the other rows keep their order, and a
+    footnote, under the visit's label (``study.visit_label``), says what that visit is when the
+    table has one.
+    """
+    if "visit" not in frame or not len(frame):
+        return frame, ()
+    last = frame["visit"].map(is_last_follow_up).to_numpy(bool)
+    outcome = pd.factorize(
+        frame["outcome"].astype(str) + "\x00" + frame["score"].astype(str)
+        if {"outcome", "score"} <= set(frame.columns)
+        else pd.Series("", index=frame.index)
+    )[0]
+    order = sorted(range(len(frame)), key=lambda i: (outcome[i], bool(last[i]), i))
+    labels = dict.fromkeys(study.visit_label(v) for v in frame.loc[last, "visit"])
+    notes = tuple(f"{label}: {LAST_FOLLOW_UP_NOTE}" for label in labels)
+    return frame.iloc[order].reset_index(drop=True), notes
+
+
+def visit_marks(table: Table, notes: tuple[str, ...]) -> Table:
+    """The visit-means eTable with each of ``notes`` (:func:`visit_estimate_rows`: "<visit
+    label>: ...") marked on the Visit cells it explains."""
+    if "Visit" not in table.body:
+        return table
+    column = list(table.body.columns).index("Visit")
+    labels = {note.split(": ", 1)[0]: table.footnotes.index(note) for note in notes}
+    marks = tuple((i, column, labels[v]) for i, v in enumerate(table.body["Visit"]) if v in labels)
+    return Table(table.title, table.body, table.footnotes, table.indent, marks)
+
+
 def table_1_group_label(study: Study, column: str, group: str) -> str:
     """A Table 1 column group's heading: the level's label, or the pooled small levels'."""
     from pipeline.statistics.small_cells import pooled_label
@@ -1152,17 +1196,25 @@ def publication_tables(
                     frame = frame.merge(headline, on=["outcome", "score"])
             if rows == "ancova" and "test" in frame:
                 frame = frame[frame["test"] == "ANCOVA"]
+            notes: tuple[str, ...] = ()
+            if table == "visit_estimates":
+                frame, notes = visit_estimate_rows(study, frame)
+                if "median_day" in frame:
+                    # Days are whole: a median is one, or halfway between two (one decimal then).
+                    days = frame["median_day"].astype(float)
+                    digits = 0 if bool((days.dropna() % 1 == 0).all()) else 1
+                    frame = frame.assign(median_day=[style.number(d, digits) for d in days])
             frame = readable_results(study, table, frame)
             frame = frame[[c for c in columns if c in frame]]
             if len(frame):
-                out.append(
-                    (
-                        stem,
-                        tidy_table(
-                            frame.reset_index(drop=True), title, synthetic=synthetic, style=style
-                        ),
-                    )
+                built = tidy_table(
+                    frame.reset_index(drop=True),
+                    title,
+                    footnotes=notes,
+                    synthetic=synthetic,
+                    style=style,
                 )
+                out.append((stem, visit_marks(built, notes) if notes else built))
 
     headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]
     labelled = planned[["outcome", "score", "label"]]

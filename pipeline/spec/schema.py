@@ -193,6 +193,22 @@ class VisitsTable(ReadSettings):
     value: str = "value"
     # visit window name -> [first day, last day]: a visit outside every window is quarantined.
     windows: dict[str, list[int]] = {}
+    # What a reader sees for a visit code (the eTable of visit means, Methods): pre = "Before
+    # surgery", m12 = "12 months"; a visit without a label is shown as "Visit <code>", and a
+    # last follow-up code ("last", "final") as "Last follow-up".
+    labels: dict[str, str] = {}
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_given(cls, labels):
+        for visit, text in labels.items():
+            if not str(visit).strip():
+                raise ValueError("labels: has a blank visit code; write the code the export uses.")
+            if not text.strip():
+                raise ValueError(
+                    f"labels.{visit}: is blank; write the label a reader sees, or remove the entry."
+                )
+        return labels
 
     @field_validator("windows")
     @classmethod

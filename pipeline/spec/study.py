@@ -109,6 +109,8 @@ class AnalysisPlan:
     pre_min_day: int | None = None
     # post rule "named_visit": the visit code; "nearest_day": the target day.
     post_visit: str = ""
+    # The named visit as a reader sees it (Study.visit_label), '' for the default.
+    post_visit_label: str = ""
     post_target_day: int | None = None
     post_max_day: int | None = None
     primary: str = ""
@@ -143,7 +145,12 @@ class AnalysisPlan:
     @property
     def post_label(self) -> str:
         if self.post_rule == "named_visit":
-            return f"visit {self.post_visit} ({self.post_window})"
+            label = self.post_visit_label or default_visit_label(self.post_visit)
+            # Inside a sentence ("after: 12 months (...)"): a first capital that starts a word,
+            # not an abbreviation, in lower case.
+            if label[1:2].islower():
+                label = label[:1].lower() + label[1:]
+            return f"{label} ({self.post_window})"
         if self.post_rule == "nearest_day":
             return f"nearest to day {self.post_target_day} ({self.post_window})"
         return f"last follow-up ({self.post_window})"
@@ -231,6 +238,8 @@ class Study:
     subject_units: tuple[tuple[str, str], ...] = ()
     # [tables] table_1_by: the subjects column whose levels are Table 1's columns ("": none).
     table_1_by: str = ""
+    # (visit code, label) as [visits.labels] gives them.
+    visit_labels: tuple[tuple[str, str], ...] = ()
     # The analysis table as the spec wrote it: run overrides are applied to it and checked again.
     analysis_spec: Any = None
 
@@ -268,6 +277,12 @@ class Study:
             if code.lower() == level.lower():
                 return label
         return YES_NO.get(level) or readable(level)
+
+    def visit_label(self, visit: str) -> str:
+        """A visit code as a reader sees it: its ``[visits.labels]`` entry, else
+        :func:`default_visit_label` (``Last follow-up`` for a last follow-up code, ``Visit m12``
+        for another)."""
+        return labelled_visit(self.visit_labels, visit)
 
     def subgroup_label(self, name: str) -> str:
         """A planned subgroup by the label of the column it splits."""
@@ -320,6 +335,34 @@ class Study:
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: The label of a 0 / 1 value the spec does not label: the convention of a yes/no column.
 YES_NO = {"0": "No", "1": "Yes"}
+
+
+#: Visit codes of a patient's last follow-up rather than of a time after surgery: their day
+#: differs from patient to patient, so they are shown after the scheduled visits and are no
+#: time point of the trajectory figure.
+LAST_FOLLOW_UP_VISITS = ("last", "last_followup", "last_follow_up", "final")
+
+
+def is_last_follow_up(visit: str) -> bool:
+    """Whether ``visit`` is a last follow-up code (:data:`LAST_FOLLOW_UP_VISITS`)."""
+    return str(visit).strip().lower() in LAST_FOLLOW_UP_VISITS
+
+
+def default_visit_label(visit: str) -> str:
+    """A visit the spec does not label, shown as what it is: ``Last follow-up`` for a last
+    follow-up code, otherwise ``Visit <code>`` (``Visit m12``)."""
+    visit = str(visit).strip()
+    return "Last follow-up" if is_last_follow_up(visit) else f"Visit {visit}"
+
+
+def labelled_visit(labels: tuple[tuple[str, str], ...], visit: str) -> str:
+    """``visit``'s label among ``labels`` (code, label), the code matched as written, else
+    whatever its case; else :func:`default_visit_label`."""
+    visit = str(visit).strip()
+    found = dict(labels).get(visit)
+    if found is None:
+        found = next((label for code, label in labels if code.lower() == visit.lower()), None)
+    return found if found is not None else default_visit_label(visit)
 
 
 def readable(name: str) -> str:
@@ -382,6 +425,7 @@ def load_study(folder: Path) -> Study:
     instruments = _instrument_sources(path, spec.instruments)
     _declared_columns(path, spec.subjects)
     levels, free_text = _subject_kinds(path, spec.subjects)
+    visit_labels = _visit_labels(path, spec.visits, redcap)
 
     study = Study(
         name=name,
@@ -398,7 +442,9 @@ def load_study(folder: Path) -> Study:
         visit_column=visit_column,
         day_column=day_column,
         instruments=instruments,
-        analysis=_analysis_plan(path, spec.analysis, instruments, subject_columns, free_text),
+        analysis=_analysis_plan(
+            path, spec.analysis, instruments, subject_columns, free_text, visit_labels
+        ),
         subjects_options=_read_options(spec.subjects, redcap is not None),
         visits_options=_read_options(spec.visits, redcap is not None),
         visits_layout=spec.visits.layout,
@@ -415,6 +461,7 @@ def load_study(folder: Path) -> Study:
         subject_units=tuple(spec.subjects.units.items()),
         analysis_spec=spec.analysis,
         table_1_by=_table_1_by(path, spec.tables.table_1_by, subject_columns, free_text),
+        visit_labels=visit_labels,
     )
     files = [("subjects.file", study.subjects_file), ("visits.file", study.visits_file)]
     if study.redcap:
@@ -531,6 +578,26 @@ def _declared_columns(path: Path, subjects: schema.SubjectsTable) -> None:
                 )
 
 
+def _visit_labels(
+    path: Path, visits: schema.VisitsTable, redcap: RedcapSource | None
+) -> tuple[tuple[str, str], ...]:
+    """``[visits.labels]`` as (code, label). Where the spec lists the visits itself (the visit
+    codes of ``[redcap.events]``), a label must name one of them: a misspelt code would leave
+    the visit under its code."""
+    labels = tuple((str(code).strip(), text.strip()) for code, text in visits.labels.items())
+    known = list(dict.fromkeys(e.visit for e in redcap.events)) if redcap else []
+    if known:
+        for code, _ in labels:
+            if code not in known:
+                raise _fail(
+                    path,
+                    f"visits.labels.{schema.shown_key(code)}",
+                    f"names visit {code!r}, which no event of [redcap.events] is mapped to; "
+                    f"label one of {', '.join(known)}, or correct the code.",
+                )
+    return labels
+
+
 def _template_problem(column: str) -> str:
     """What is wrong with a column template ('' when nothing): only {item} and {rater} may be
     filled in."""
@@ -643,6 +710,7 @@ def _analysis_plan(
     sources: tuple[InstrumentSource, ...],
     subject_columns: tuple[str, ...],
     free_text: tuple[tuple[str, str], ...] = (),
+    visit_labels: tuple[tuple[str, str], ...] = (),
 ) -> AnalysisPlan:
     """The analysis plan of a validated ``[analysis]`` table, checked against the rest of the
     spec."""
@@ -752,6 +820,7 @@ def _analysis_plan(
         outcomes=tuple(outcomes),
         pre_min_day=pre.min_day,
         post_visit=post.visit or "",
+        post_visit_label=labelled_visit(visit_labels, post.visit) if post.visit else "",
         post_target_day=post.target_day,
         post_max_day=post.max_day,
         primary=table.primary,
@@ -802,7 +871,12 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
     from dataclasses import replace
 
     plan = _analysis_plan(
-        study.spec_path, checked, study.instruments, study.subject_columns, study.free_text
+        study.spec_path,
+        checked,
+        study.instruments,
+        study.subject_columns,
+        study.free_text,
+        study.visit_labels,
     )
     return replace(study, analysis=plan, analysis_spec=checked)
 

@@ -294,6 +294,7 @@ def study_toml(name: str = "registry", visits: int = DEFAULT_VISITS) -> str:
         'raters = ["observer", "surgeon"], weights = "quadratic" }'
     )
     post_comment = f"# the {last} visit for every patient who attended it"
+    visit_labels = "\n".join(f'{code} = "{visit_label(code)}"' for code in visit_codes(visits))
     return f'''{header}
 
 [study]
@@ -316,6 +317,9 @@ file = "visits.csv"
 subject = "study_id"
 visit = "visit"
 day = "day"
+
+[visits.labels]
+{visit_labels}
 
 [instruments.sunnybrook]
 column = "sb_{{item}}"
@@ -368,6 +372,15 @@ reliability = [{reliability}]
 longitudinal = {{ random_slope = false }}
 
 {blocks}'''
+
+
+def visit_label(code: str) -> str:
+    """What a reader sees for a visit of the schedule: ``pre`` -> ``Before surgery``, ``m12`` ->
+    ``12 months``."""
+    if code == "pre":
+        return "Before surgery"
+    months = int(code.removeprefix("m"))
+    return f"{months} month" + ("s" if months > 1 else "")
 
 
 def _toml_list(names) -> str:
