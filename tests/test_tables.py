@@ -381,6 +381,8 @@ def test_docx_cells_are_the_xml_python_docx_writes(tmp_path):
                 indent=indent[i] if j == 0 else 0,
                 center=j > 0,
                 mark=marks.get((i, j), ""),
+                # a row the next is indented under stays with it
+                keep_with_next=indent[i + 1 : i + 2] > indent[i : i + 1],
                 wraps=(i, j) == (5, 0),
             )
 
@@ -470,31 +472,28 @@ def test_table_3_ancova_levels_against_the_reference():
     )
     body = table.body
     assert list(body.columns) == [
-        "Outcome",
-        "Subgroup",
-        "Level",
+        "Outcome, subgroup and level",
         "n",
         "Adjusted difference (95% CI)",
         "P",
     ]
-    # The reference level first, with the F test's P; each other level against it, at Table 2's
-    # one decimal; a level under the small-cell minimum neither estimated nor counted.
-    etiology = body[body["Subgroup"] == "etiology"]
-    assert etiology["Level"].tolist() == ["a", "b", "c", "d"]
-    assert etiology["n"].tolist() == ["30", "12", "6", "<5"]
-    assert etiology["Adjusted difference (95% CI)"].tolist() == [
-        "Reference",
-        "0.3 (-0.3 to 0.8)",
-        "-0.6 (-1.4 to 0.3)",
-        "too few to estimate",
+    # The outcome once, each subgroup indented under it with the F test's P, its levels indented
+    # twice: the reference level first, each other level against it, at Table 2's one decimal;
+    # a level under the small-cell minimum neither estimated nor counted.
+    assert body.to_numpy().tolist() == [
+        ["House-Brackmann grade", "", "", ""],
+        ["etiology", "", "", ".21"],
+        ["a", "30", "Reference", ""],
+        ["b", "12", "0.3 (-0.3 to 0.8)", ""],
+        ["c", "6", "-0.6 (-1.4 to 0.3)", ""],
+        ["d", "<5", "too few to estimate", ""],
+        ["facelift", "", "not estimable", ""],
+        ["0", "47", "", ""],
     ]
-    assert etiology["P"].tolist() == [".21", "", "", ""]
-    facelift = body[body["Subgroup"] == "facelift"].iloc[0]
-    assert (facelift["n"], facelift["Adjusted difference (95% CI)"], facelift["P"]) == (
-        "47",
-        "not estimable",
-        "",
-    )
+    assert table.indent == (0, 1, 2, 2, 2, 2, 1, 2)
+    # Why the facelift is not estimable: the footnote marked on the cell that says so.
+    (why,) = [table.footnotes[k] for i, j, k in table.marks if (i, j) == (6, 2)]
+    assert why == "House-Brackmann grade, facelift: fewer than 2 groups: ANCOVA undefined."
     notes = " ".join(table.footnotes)
     assert "level minus reference level" in notes and "time since onset" in notes
     assert "largest level" in notes and "F test" in notes
@@ -507,15 +506,25 @@ def test_table_3_subgroups_match_table_2():
     rows = rows.merge(OUTCOMES[["outcome", "score", "label"]], on=["outcome", "score"])
     table = tables.table_3_subgroups(rows, conf_level=0.95, min_cell=5)
     heading = "Median change (Hodges-Lehmann, 95% CI)"
+    # Each outcome named once on a row of its own, its subgroup levels indented under it.
+    assert table.body["Outcome and subgroup"].tolist() == [
+        "House-Brackmann grade",
+        "etiology: a",
+        "Sunnybrook composite",
+        "etiology: b",
+    ]
+    assert table.indent == (0, 1, 0, 1)
+    assert (table.body.iloc[[0, 2], 1:] == "").all().all()
+    levels = table.body.iloc[[1, 3]]
     # Table 2's estimate and decimals; a level under the small-cell minimum not shown.
-    assert table.body[heading].tolist() == ["-1.0 (-1.5 to -1.0)", "too few to estimate"]
-    assert table.body["n pairs"].tolist() == ["12", "<5"]
-    assert table.body["P"].tolist() == ["<.001", ""]
+    assert levels[heading].tolist() == ["-1.0 (-1.5 to -1.0)", "too few to estimate"]
+    assert levels["n pairs"].tolist() == ["12", "<5"]
+    assert levels["P"].tolist() == ["<.001", ""]
     assert any("too few to estimate" in n.lower() for n in table.footnotes)
     # A lowered Hodges-Lehmann level: NA limits, said in a footnote.
     lowered = rows.assign(n_pairs=[12, 9], hl_conf_level=[0.95, 0.9])
     table = tables.table_3_subgroups(lowered, conf_level=0.95, min_cell=5)
-    assert table.body[heading].tolist()[1] == "9.5 (NA to NA)"
+    assert table.body[heading].tolist()[3] == "9.5 (NA to NA)"
     assert any(n.startswith("NA limits") for n in table.footnotes)
 
 

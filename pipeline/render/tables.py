@@ -407,6 +407,27 @@ def _too_few_note(min_cell: int) -> str:
     )
 
 
+#: The first column of Table 3 and of its ANCOVA part: outcome rows with their subgroups (and
+#: the subgroups' levels) indented under them.
+SUBGROUP_LEVEL_HEADING = "Outcome and subgroup"
+ANCOVA_LEVEL_HEADING = "Outcome, subgroup and level"
+
+
+def _under_outcomes(rows: pd.DataFrame, outcomes) -> tuple[pd.DataFrame, tuple[int, ...]]:
+    """``rows`` (each of one outcome of ``outcomes``, an outcome's rows together) with a row
+    naming each outcome above its rows, the other cells of that row empty, and its rows
+    indented one level; the indentation of each row."""
+    out, indent = [], []
+    by = pd.Series(list(outcomes), index=rows.index)
+    for label, block in rows.groupby(by, sort=False, dropna=False):
+        out.append(pd.DataFrame([[label] + [""] * (rows.shape[1] - 1)], columns=rows.columns))
+        out.append(block)
+        indent += [0] + [1] * len(block)
+    if not out:
+        return rows, ()
+    return pd.concat(out, ignore_index=True), tuple(indent)
+
+
 def table_3_subgroups(
     frame: pd.DataFrame,
     *,
@@ -421,7 +442,8 @@ def table_3_subgroups(
     ``n_pairs``, the change estimates, ``test_used``, ``p_used``, ``p_adj``...). The change is
     the estimate of each row's test as in Table 2 (:func:`change_columns`), at Table 2's
     decimals; a level with fewer than ``min_cell`` pairs is "too few to estimate", its count
-    not shown.
+    not shown. As journals lay it out (and Table 1 its levels): a row naming each outcome, its
+    cells empty, and the outcome's subgroup levels indented under it.
     """
     frame = frame.reset_index(drop=True)
     n = frame["n_pairs"].astype(int)
@@ -431,15 +453,15 @@ def table_3_subgroups(
     def shown(values, hidden: str = "") -> list[str]:
         return [hidden if is_small else v for v, is_small in zip(values, small)]
 
-    body = {
-        "Outcome": frame["label"].tolist(),
-        "Subgroup": frame["group"].tolist(),
+    levels = {
+        SUBGROUP_LEVEL_HEADING: frame["group"].tolist(),
         "n pairs": shown(n.astype(str), f"<{min_cell}"),
         **{heading: shown(cells, TOO_FEW) for heading, cells in change.items()},
         "P": shown([style.p(p) for p in frame["p_used"]]),
     }
     if "p_adj" in frame:
-        body["Adjusted P"] = shown([style.p(p) for p in frame["p_adj"]])
+        levels["Adjusted P"] = shown([style.p(p) for p in frame["p_adj"]])
+    body, indent = _under_outcomes(pd.DataFrame(levels), frame["label"])
     footnotes = list(change_notes)
     footnotes += _p_notes(
         frame[[not x for x in small]],
@@ -450,7 +472,7 @@ def table_3_subgroups(
         footnotes.append(_too_few_note(min_cell))
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
-    return Table("Table 3. Change by subgroup (exploratory)", pd.DataFrame(body), tuple(footnotes))
+    return Table("Table 3. Change by subgroup (exploratory)", body, tuple(footnotes), indent)
 
 
 def table_3_ancova(
@@ -467,14 +489,17 @@ def table_3_ancova(
 
     ``frame`` holds the ``ANCOVA`` (F test of the subgroup) and ``ANCOVA difference`` (one per
     level other than the reference) rows of the between-groups table, with ``label``. Per
-    outcome and subgroup: the reference level first ("Reference", and the F test's P), then
-    each other level's difference with its CI at Table 2's decimals; a level with fewer than
-    ``min_cell`` patients is "too few to estimate", its count not shown. ``covariates`` are the
-    plan's covariates as a sentence names them (their labels: "time since onset").
+    outcome a row naming it; under it each subgroup's row, indented, with the F test's P; under
+    that, indented twice, the reference level first ("Reference"), then each other level's
+    difference with its CI at Table 2's decimals; a level with fewer than ``min_cell`` patients
+    is "too few to estimate", its count not shown. A subgroup the ANCOVA could not compare is
+    "not estimable" on its row, its levels with their counts under it, and a footnote marked
+    there says why. ``covariates`` are the plan's covariates as a sentence names them (their
+    labels: "time since onset").
     """
     ci = style.ci_label(conf_level)
     heading = f"Adjusted difference ({ci})"
-    cells, notes = [], []
+    cells, indent, notes = [], [], []
     any_small = False
 
     def count(value: int) -> str:
@@ -484,40 +509,54 @@ def table_3_ancova(
             return f"<{min_cell}"
         return str(value)
 
-    for (label, subgroup), rows in frame.groupby(["label", "subgroup"], sort=False):
-        test = rows[rows["test"] == "ANCOVA"]
-        p = style.p(test["p"].iloc[0]) if len(test) else ""
-        differences = rows[rows["test"] == "ANCOVA difference"]
-        note = next((n for n in rows["note"] if not is_missing(n) and n), "")
-        if differences.empty:
-            levels = str(test["levels"].iloc[0]) if len(test) else ""
-            n_text = count(int(test["n_total"].iloc[0])) if len(test) else ""
-            p = "" if p == style.missing else p
-            cells.append([label, subgroup, levels, n_text, NOT_ESTIMABLE, p])
-            notes.append(f"{label}, {subgroup}: {note or 'fewer than 2 levels to compare'}.")
-            continue
+    def add(level: int, first: str, n_text: str = "", text: str = "", p: str = "") -> None:
+        cells.append([first, n_text, text, p])
+        indent.append(level)
 
-        def level_of(levels: str, i: int) -> str:
-            # "Etiology: Bell palsy" under the subgroup "Etiology" is "Bell palsy".
-            return str(levels).split(" | ")[i].removeprefix(f"{subgroup}: ")
+    for label, by_outcome in frame.groupby("label", sort=False, dropna=False):
+        add(0, label)
+        for subgroup, rows in by_outcome.groupby("subgroup", sort=False, dropna=False):
+            test = rows[rows["test"] == "ANCOVA"]
+            p = style.p(test["p"].iloc[0]) if len(test) else ""
+            differences = rows[rows["test"] == "ANCOVA difference"]
+            note = next((n for n in rows["note"] if not is_missing(n) and n), "")
 
-        reference = level_of(differences["levels"].iloc[0], 1)
-        n_reference = int(str(differences["n"].iloc[0]).split(" | ")[1])
-        too_few_reference = n_reference < min_cell
-        cells.append([label, subgroup, reference, count(n_reference), "Reference", p])
-        for r in differences.itertuples():
-            level = level_of(r.levels, 0)
-            n_level = int(str(r.n).split(" | ")[0])
-            if n_level < min_cell or too_few_reference:
-                text = TOO_FEW
-            elif is_missing(r.estimate):
-                text = NOT_ESTIMABLE
-            else:
-                text = style.estimate_ci(r.estimate, r.ci_low, r.ci_high, CHANGE_DIGITS)
-            cells.append([label, subgroup, level, count(n_level), text, ""])
-        if note:
-            notes.append(f"{label}, {subgroup}: {note}.")
-    body = pd.DataFrame(cells, columns=["Outcome", "Subgroup", "Level", "n", heading, "P"])
+            def level_of(levels: str, i: int, subgroup=subgroup) -> str:
+                # "Etiology: Bell palsy" under the subgroup "Etiology" is "Bell palsy".
+                return str(levels).split(" | ")[i].removeprefix(f"{subgroup}: ")
+
+            if differences.empty:
+                p = "" if p == style.missing else p
+                # The note says why: marked on the "not estimable" it explains.
+                why = note or "fewer than 2 levels to compare"
+                notes.append((f"{label}, {subgroup}: {why}.", (len(cells), 2)))
+                add(1, subgroup, text=NOT_ESTIMABLE, p=p)
+                if len(test):
+                    names = str(test["levels"].iloc[0]).split(" | ")
+                    counts = str(test["n"].iloc[0]).split(" | ")
+                    if len(names) == len(counts) and all(c.isdigit() for c in counts):
+                        for i, n_level in enumerate(counts):
+                            add(2, level_of(test["levels"].iloc[0], i), count(int(n_level)))
+                    else:
+                        cells[-1][1] = count(int(test["n_total"].iloc[0]))
+                continue
+            if note:
+                notes.append((f"{label}, {subgroup}: {note}.", (len(cells), 0)))
+            add(1, subgroup, p=p)
+            reference = level_of(differences["levels"].iloc[0], 1)
+            n_reference = int(str(differences["n"].iloc[0]).split(" | ")[1])
+            too_few_reference = n_reference < min_cell
+            add(2, reference, count(n_reference), "Reference")
+            for r in differences.itertuples():
+                n_level = int(str(r.n).split(" | ")[0])
+                if n_level < min_cell or too_few_reference:
+                    text = TOO_FEW
+                elif is_missing(r.estimate):
+                    text = NOT_ESTIMABLE
+                else:
+                    text = style.estimate_ci(r.estimate, r.ci_low, r.ci_high, CHANGE_DIGITS)
+                add(2, level_of(r.levels, 0), count(n_level), text)
+    body = pd.DataFrame(cells, columns=[ANCOVA_LEVEL_HEADING, "n", heading, "P"])
     words = list(covariates)
     adjusted = "the before value" + (f" and {_listed(words)}" if words else "")
     footnotes = [
@@ -531,7 +570,10 @@ def table_3_ancova(
     ]
     if any_small:
         footnotes.append(_too_few_note(min_cell))
-    footnotes += notes
+    marks = []
+    for note, (row, column) in notes:
+        marks.append((row, column, len(footnotes)))
+        footnotes.append(note)
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
     return Table(
@@ -539,6 +581,8 @@ def table_3_ancova(
         "baseline value (analysis of covariance)",
         body,
         tuple(footnotes),
+        tuple(indent),
+        marks=tuple(marks),
     )
 
 
