@@ -1,6 +1,7 @@
 """Rendering rules for publication tables (AMA Manual of Style, 11th ed., P values)."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -37,6 +38,9 @@ def test_numbers_round_only_when_rendered():
     assert estimate_ci(-1.04, -1.31, -0.77) == "-1.0 (-1.3 to -0.8)"
     # a change that rounds to zero is not shown as "-0.0"
     assert estimate_ci(-0.04, -0.5, 0.4) == "0.0 (-0.5 to 0.4)"
+    # an estimate without limits says so in words, never "NA to NA"
+    assert estimate_ci(-1.5, math.nan, math.nan) == "-1.5 (CI not estimable)"
+    assert estimate_ci(math.nan, math.nan, math.nan) == "NA (NA to NA)"
 
 
 # --------------------------------------------------------------------------- Table 1
@@ -266,14 +270,23 @@ def test_table_2_change_is_the_estimate_of_the_test():
 
 
 def test_table_2_hides_a_hodges_lehmann_interval_below_the_level():
-    # R lowered the level (3 non-zero differences): NA limits, the note as a footnote; the
-    # same note on a paired t row is not shown (its table shows no Hodges-Lehmann estimate).
+    # R lowered the level (3 non-zero differences): the estimate and words, no "NA" limits, the
+    # footnote saying why marked on that cell alone; the row's note as a footnote; the same
+    # note on a paired t row is not shown (its table shows no Hodges-Lehmann estimate).
     note = (
         "Hodges-Lehmann 95% CI not achievable with 3 non-zero differences (R gives a 75% interval)"
     )
     few = WITH_HL.assign(hl_conf_level=[0.75, 0.95], note=[note, ""])
     table = tables.table_2(few, OUTCOMES, conf_level=0.95)
-    assert table.body["Median change (Hodges-Lehmann, 95% CI)"].iloc[0] == "-1.0 (NA to NA)"
+    heading = "Median change (Hodges-Lehmann, 95% CI)"
+    assert table.body[heading].tolist() == ["-1.0 (CI not estimable)", "9.5 (1.3 to 17.8)"]
+    column = list(table.body.columns).index(heading)
+    why = [table.footnotes[k] for i, j, k in table.marks if i is not None and j == column]
+    assert [(i, j) for i, j, _ in table.marks if i is not None and j > 0] == [(0, column)]
+    assert why == [
+        "CI not estimable: with so few non-zero changes the 95% Hodges-Lehmann CI of a median "
+        "change cannot be achieved (R's wilcox.test would give one at a lower level)."
+    ]
     assert f"House-Brackmann grade: {note}" in table.footnotes
     table = tables.table_2(few.assign(test_used="paired t"), OUTCOMES, conf_level=0.95)
     assert not any("Hodges" in n for n in table.footnotes)
@@ -521,11 +534,65 @@ def test_table_3_subgroups_match_table_2():
     assert levels["n pairs"].tolist() == ["12", "<5"]
     assert levels["P"].tolist() == ["<.001", ""]
     assert any("too few to estimate" in n.lower() for n in table.footnotes)
-    # A lowered Hodges-Lehmann level: NA limits, said in a footnote.
+    # A lowered Hodges-Lehmann level: no limits, the footnote saying why marked on that cell.
     lowered = rows.assign(n_pairs=[12, 9], hl_conf_level=[0.95, 0.9])
     table = tables.table_3_subgroups(lowered, conf_level=0.95, min_cell=5)
-    assert table.body[heading].tolist()[3] == "9.5 (NA to NA)"
-    assert any(n.startswith("NA limits") for n in table.footnotes)
+    assert table.body[heading].tolist()[3] == "9.5 (CI not estimable)"
+    (mark,) = table.marks
+    assert mark[:2] == (3, list(table.body.columns).index(heading))
+    assert table.footnotes[mark[2]].startswith("CI not estimable: with so few non-zero changes")
+    # ... not where the level is too small to be shown.
+    hidden = rows.assign(n_pairs=[12, 3], hl_conf_level=[0.95, 0.9])
+    table = tables.table_3_subgroups(hidden, conf_level=0.95, min_cell=5)
+    assert table.marks == () and not any("CI not estimable" in n for n in table.footnotes)
+
+
+def test_no_table_of_a_small_study_shows_na_and_a_ci_not_estimable_is_marked(tmp_path):
+    """A 20-patient study: subgroup levels and items with few non-zero changes, whose 95%
+    Hodges-Lehmann CI R cannot reach. No cell a reader sees says "NA"; each such change is
+    "estimate (CI not estimable)", with the footnote saying why marked on that cell."""
+    import duckdb
+
+    from pipeline.spec.study import load_study
+    from pipeline.warehouse import read_frame
+    from small_study import run_steps, write_small_study
+
+    study = load_study(write_small_study(tmp_path / "raw" / "small", n_patients=20))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    run_steps(con, study, tmp_path / "reports")
+    built = tables.from_frame(read_frame(con, "SELECT * FROM small.publication_tables"))
+    con.close()
+    na = [
+        (stem, text)
+        for stem, table in built
+        for text in [table.title, *map(str, table.body.columns), *table.body.to_numpy().ravel()]
+        if re.search(r"\bNA\b", str(text))
+    ]
+    assert na == []
+    without_ci = {
+        (stem, i, j): table.mark_of(i, j)
+        for stem, table in built
+        for i, row in enumerate(table.body.itertuples(index=False))
+        for j, text in enumerate(row)
+        if str(text).endswith("(CI not estimable)")
+    }
+    # Table 3 and the item eTables of this study have them (the test would prove nothing else).
+    assert {stem for stem, _, _ in without_ci} >= {"table_3_subgroups", "etable_items_sunnybrook"}
+    shown = dict(built)
+    for (stem, i, j), letters in without_ci.items():
+        if stem == "etable_reliability":
+            continue  # weighted kappa: no CI is computed (see the reliability statistics)
+        notes = [
+            shown[stem].footnotes[k]
+            for row, column, k in shown[stem].marks
+            if (row, column) == (i, j)
+        ]
+        assert len(notes) == 1 and notes[0].startswith("CI not estimable: with so few non-zero"), (
+            stem,
+            i,
+            j,
+        )
+        assert letters == writers._letters(shown[stem].footnotes.index(notes[0]))
 
 
 def test_report_orders_tables_by_number_and_keeps_table_3_parts_in_order():

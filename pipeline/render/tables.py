@@ -214,8 +214,8 @@ def _p_notes(
 
 
 def change_columns(
-    merged: pd.DataFrame, conf_level: float, style: JournalStyle = AMA
-) -> tuple[dict[str, list[str]], list[str]]:
+    merged: pd.DataFrame, conf_level: float, style: JournalStyle = AMA, shown=None
+) -> tuple[dict[str, list[str]], list[str], list[tuple[int, str]]]:
     """Table 2's change: each outcome's estimate and CI that go with its test.
 
     A Wilcoxon row shows the Hodges-Lehmann median change with the CI that inverts the
@@ -224,10 +224,13 @@ def change_columns(
     ``ci_low``, ``ci_high``): an estimate always beside the P of its own test. When both kinds
     of row occur there are two columns, each row filled in the one of its test. A Hodges-Lehmann
     interval whose level R had to lower (``hl_conf_level`` below ``conf_level``: too few
-    differences) is shown as NA limits; the row's note says why. Rows without pairs are left to
-    the caller.
+    differences) is shown as the estimate with "CI not estimable" (:attr:`JournalStyle.no_ci`),
+    the last footnote saying why. Rows without pairs are left to the caller, as are the rows
+    ``shown`` (one bool per row; default all) leaves out: the caller writes other words there.
 
-    Returns the columns (heading -> cells) and the footnotes that say what they show.
+    Returns the columns (heading -> cells), the footnotes that say what they show, and the shown
+    cells (row position in ``merged``, heading) whose CI is not estimable, for the caller to
+    mark with the last footnote, which is there exactly when there are such cells.
     """
     ci = style.ci_label(conf_level)
     level = f"{conf_level:.0%}"
@@ -266,14 +269,23 @@ def change_columns(
         )
     else:
         text = notes[0][0].upper() + notes[0][1:] + ", the estimate that goes with the test of P."
-    texts = [text]
-    if "median" in kinds and any(lowered):
+    texts, not_estimable = [text], []
+    no_ci = f"({style.no_ci})"
+    shown = [True] * len(merged) if shown is None else list(shown)
+    if "median" in kinds:
+        heading = f"Median change (Hodges-Lehmann, {ci})"
+        not_estimable = [
+            (i, heading)
+            for i, (cell, low, show) in enumerate(zip(columns[heading], lowered, shown))
+            if low and show and cell.endswith(no_ci)
+        ]
+    if not_estimable:
         texts.append(
-            f"NA limits of a median change: with so few non-zero changes the {level} "
-            "Hodges-Lehmann CI cannot be achieved (R's wilcox.test would give one at a lower "
-            "level)."
+            f"{style.no_ci[:1].upper()}{style.no_ci[1:]}: with so few non-zero changes the {level} "
+            "Hodges-Lehmann CI of a median change cannot be achieved (R's wilcox.test would give "
+            "one at a lower level)."
         )
-    return columns, texts
+    return columns, texts, not_estimable
 
 
 def _with_ci(frame: pd.DataFrame, column: str, digits: int, style: JournalStyle) -> list[str]:
@@ -314,8 +326,8 @@ def table_2(
         validate="one_to_one",
     )
     n_pairs = merged["n_pairs"].astype(int)
-    change_cells, change_notes = change_columns(merged, conf_level, style)
     paired = (n_pairs > 0).tolist()
+    change_cells, change_notes, no_ci = change_columns(merged, conf_level, style, paired)
 
     def cells(values, absent: str = style.no_value) -> list[str]:
         return [value if has_pairs else absent for value, has_pairs in zip(values, paired)]
@@ -353,6 +365,8 @@ def table_2(
             "Change = after - before."
         )
         footnotes += change_notes
+    # The last note on the change says why these cells have no CI.
+    no_ci_marks = [(i, list(body.columns).index(h), len(footnotes) - 1) for i, h in no_ci]
     # An outcome without pairs was tested by none.
     footnotes += _p_notes(with_pairs)
     if versions:
@@ -391,7 +405,9 @@ def table_2(
         "Table 2. Outcomes before and after surgery",
         body,
         tuple(footnotes),
-        marks=_table_2_marks(body, footnotes, outcomes, better_low, unpaired),
+        marks=_in_order(
+            [*_table_2_marks(body, footnotes, outcomes, better_low, unpaired), *no_ci_marks]
+        ),
     )
 
 
@@ -413,19 +429,21 @@ SUBGROUP_LEVEL_HEADING = "Outcome and subgroup"
 ANCOVA_LEVEL_HEADING = "Outcome, subgroup and level"
 
 
-def _under_outcomes(rows: pd.DataFrame, outcomes) -> tuple[pd.DataFrame, tuple[int, ...]]:
+def _under_outcomes(rows: pd.DataFrame, outcomes) -> tuple[pd.DataFrame, tuple[int, ...], list]:
     """``rows`` (each of one outcome of ``outcomes``, an outcome's rows together) with a row
     naming each outcome above its rows, the other cells of that row empty, and its rows
-    indented one level; the indentation of each row."""
-    out, indent = [], []
-    by = pd.Series(list(outcomes), index=rows.index)
-    for label, block in rows.groupby(by, sort=False, dropna=False):
+    indented one level; the indentation of each row, and where each of ``rows`` went (its new
+    position, by its position in ``rows``)."""
+    out, indent, moved = [], [], {}
+    by = pd.Series(list(outcomes), index=range(len(rows)))
+    for label, block in rows.reset_index(drop=True).groupby(by, sort=False, dropna=False):
         out.append(pd.DataFrame([[label] + [""] * (rows.shape[1] - 1)], columns=rows.columns))
+        moved |= {i: len(indent) + 1 + k for k, i in enumerate(block.index)}
         out.append(block)
         indent += [0] + [1] * len(block)
     if not out:
-        return rows, ()
-    return pd.concat(out, ignore_index=True), tuple(indent)
+        return rows, (), []
+    return pd.concat(out, ignore_index=True), tuple(indent), [moved[i] for i in range(len(rows))]
 
 
 def table_3_subgroups(
@@ -448,7 +466,7 @@ def table_3_subgroups(
     frame = frame.reset_index(drop=True)
     n = frame["n_pairs"].astype(int)
     small = (n < min_cell).tolist()
-    change, change_notes = change_columns(frame, conf_level, style)
+    change, change_notes, no_ci = change_columns(frame, conf_level, style, [not x for x in small])
 
     def shown(values, hidden: str = "") -> list[str]:
         return [hidden if is_small else v for v, is_small in zip(values, small)]
@@ -461,8 +479,10 @@ def table_3_subgroups(
     }
     if "p_adj" in frame:
         levels["Adjusted P"] = shown([style.p(p) for p in frame["p_adj"]])
-    body, indent = _under_outcomes(pd.DataFrame(levels), frame["label"])
+    body, indent, moved = _under_outcomes(pd.DataFrame(levels), frame["label"])
     footnotes = list(change_notes)
+    # The last note on the change says why these cells have no CI.
+    marks = [(moved[i], list(body.columns).index(h), len(footnotes) - 1) for i, h in no_ci]
     footnotes += _p_notes(
         frame[[not x for x in small]],
         values="the paired values of each subgroup level",
@@ -472,7 +492,13 @@ def table_3_subgroups(
         footnotes.append(_too_few_note(min_cell))
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
-    return Table("Table 3. Change by subgroup (exploratory)", body, tuple(footnotes), indent)
+    return Table(
+        "Table 3. Change by subgroup (exploratory)",
+        body,
+        tuple(footnotes),
+        indent,
+        marks=_in_order(marks),
+    )
 
 
 def table_3_ancova(
@@ -850,10 +876,10 @@ def item_tables(
     for (name, rater), rows in item_changes.groupby(["instrument", "rater"], sort=False):
         rows = rows.sort_values("position", kind="stable").reset_index(drop=True)
         # Table 2's change: the estimate of each item's test, with its CI.
-        change, change_notes = change_columns(rows, conf_level, style)
         instrument = instruments[name]
         n_pairs = rows["n_pairs"].astype(int)
         paired = (n_pairs > 0).tolist()
+        change, change_notes, no_ci = change_columns(rows, conf_level, style, paired)
 
         def cells(values, absent: str = style.no_value, paired=paired) -> list[str]:
             return [value if has else absent for value, has in zip(values, paired)]
@@ -902,6 +928,8 @@ def item_tables(
             + "Change = after - before.",
             *change_notes,
         ]
+        # The last note on the change says why these cells have no CI.
+        marks = [(i, list(body.columns).index(h), len(footnotes) - 1) for i, h in no_ci]
         footnotes += _p_notes(with_pairs)
         if shared:
             footnotes.append(f"Each item: {next(iter(scales))[:-1]}.")
@@ -964,6 +992,7 @@ def item_tables(
                     body,
                     tuple(footnotes),
                     tuple(1 if r else 0 for r in raw) if any(raw) else (),
+                    marks=_in_order(marks),
                 ),
             )
         )
