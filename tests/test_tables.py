@@ -269,6 +269,25 @@ def test_table_2_change_is_the_estimate_of_the_test():
     )
 
 
+def test_a_footnote_keeps_its_marks_whatever_its_words():
+    """Marks are attached where a builder adds its footnote, not found again by its wording:
+    another journal's words (a CI without limits, the mean and SD) move no mark."""
+    from dataclasses import replace
+
+    few = WITH_HL.assign(hl_conf_level=[0.75, 0.95])
+    words = replace(AMA, no_ci="no 95% CI", mean_sd_label="mean (SD)")
+    ama, other = (tables.table_2(few, OUTCOMES, conf_level=0.95, style=s) for s in (AMA, words))
+    assert ama.marks == other.marks and len(ama.marks) >= 6
+    assert other.footnotes[2].startswith("No 95% CI: with so few non-zero changes")
+    assert other.mark_of(0, 4) == "c" and "Before, mean (SD)" in other.body.columns
+    assert other.mark_of(None, 2) == other.mark_of(None, 3) == "a"  # before and after
+    # A mark on a heading the table lacks is the builder's error, not a mark silently dropped.
+    notes = tables._Footnotes()
+    notes.add("P values are two-sided.", (None, "P value"))
+    with pytest.raises(ValueError, match="P value"):
+        notes.marks(pd.DataFrame({"Outcome": ["x"], "P": [".04"]}))
+
+
 def test_table_2_hides_a_hodges_lehmann_interval_below_the_level():
     # R lowered the level (3 non-zero differences): the estimate and words, no "NA" limits, the
     # footnote saying why marked on that cell alone; the row's note as a footnote; the same
