@@ -1172,6 +1172,17 @@ def table_1_grouping(study, subjects: pd.DataFrame) -> str:
     return by if by and by in subjects else ""
 
 
+def _headline_results(study, table: str, frame: pd.DataFrame, planned: pd.DataFrame):
+    """The rows of ``frame`` (of the results table ``table``) about each instrument and rater's
+    headline outcome, its first planned one, which Table 3 shows; with the outcome's ``label``
+    and every name a reader sees in the study's words (:func:`readable_results`)."""
+    headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]
+    labelled = frame.merge(
+        planned[["outcome", "score", "label"]], on=["outcome", "score"], how="left"
+    ).merge(headline, on=["outcome", "score"])
+    return readable_results(study, table, labelled)
+
+
 def publication_tables(
     study,
     *,
@@ -1310,40 +1321,25 @@ def publication_tables(
                     )
                 )
 
-    headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]
-    labelled = planned[["outcome", "score", "label"]]
+    # Table 3 and its ANCOVA part, of the headline outcomes' rows, built with the same options.
+    table_3 = {
+        "conf_level": study.analysis.conf_level,
+        "min_cell": study.min_cell,
+        "synthetic": synthetic,
+        "style": style,
+    }
     subgroup_rows = results.get("paired_tests_subgroups")
     if subgroup_rows is not None and len(subgroup_rows):
-        frame = subgroup_rows.merge(labelled, on=["outcome", "score"], how="left").merge(
-            headline, on=["outcome", "score"]
-        )
-        frame = readable_results(study, "paired_tests_subgroups", frame)
+        frame = _headline_results(study, "paired_tests_subgroups", subgroup_rows, planned)
         if len(frame):
-            table = table_3_subgroups(
-                frame,
-                conf_level=study.analysis.conf_level,
-                min_cell=study.min_cell,
-                synthetic=synthetic,
-                style=style,
-            )
-            out.append(("table_3_subgroups", table))
+            out.append(("table_3_subgroups", table_3_subgroups(frame, **table_3)))
     between = results.get("between_groups")
     if between is not None and len(between) and "test" in between:
-        frame = between[between["test"].isin(["ANCOVA", "ANCOVA difference"])]
-        frame = frame.merge(labelled, on=["outcome", "score"], how="left").merge(
-            headline, on=["outcome", "score"]
-        )
-        frame = readable_results(study, "between_groups", frame)
+        ancova = between[between["test"].isin(["ANCOVA", "ANCOVA difference"])]
+        frame = _headline_results(study, "between_groups", ancova, planned)
         if len(frame):
-            table = table_3_ancova(
-                frame,
-                conf_level=study.analysis.conf_level,
-                min_cell=study.min_cell,
-                covariates=[in_sentence(study.column_label(c)) for c in study.analysis.covariates],
-                synthetic=synthetic,
-                style=style,
-            )
-            out.append(("table_3_ancova", table))
+            covariates = [in_sentence(study.column_label(c)) for c in study.analysis.covariates]
+            out.append(("table_3_ancova", table_3_ancova(frame, covariates=covariates, **table_3)))
     if len(pairing_summary) and len(subjects_file):
         flow = flow_counts(subjects_file, pairing_summary, planned)
         out.append(
