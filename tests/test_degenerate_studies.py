@@ -210,7 +210,7 @@ def test_one_subject_study_runs_to_the_end(tmp_path, capsys):
     body, notes = _table_2(reports)
     assert body["n pairs"].tolist() == ["1", "0"]
     observer, surgeon = body.iloc[0], body.iloc[1]
-    assert observer["Median change (Hodges-Lehmann, 95% CI)"] == "-2.0 (NA to NA)"
+    assert observer["Median change (Hodges-Lehmann, 95% CI)"] == "-2.0 (CI not estimable)"
     assert (
         surgeon["Before, mean ± SD"],
         surgeon["Median change (Hodges-Lehmann, 95% CI)"],

@@ -45,7 +45,8 @@ FORMULA_CHARACTERS = set("=+-@") | set("\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe
 # Numbers and the formatted statistics the tables write, which may start with a sign.
 _NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?inf|NA"
 STATISTIC = re.compile(
-    rf"(?:{_NUM})(?: ± (?:{_NUM})| \((?:{_NUM}) to (?:{_NUM})\)| \[(?:{_NUM})-(?:{_NUM})\])?"
+    rf"(?:{_NUM})(?: ± (?:{_NUM})| \((?:{_NUM}) to (?:{_NUM})\)| \[(?:{_NUM})-(?:{_NUM})\]"
+    r"| \(CI not estimable\))?"
 )
 
 
@@ -79,16 +80,23 @@ def csv_cells(text: str) -> list[str]:
     return cells
 
 
+# The letters of the footnotes marked on a cell, which the writers put after its (neutralised)
+# text: a, b or "b,d", as ^b in Markdown, <sup> in HTML, \textsuperscript in LaTeX and a
+# superscript run in Word. They are the writer's, not the data's; the cell is its text.
+_MARK = r"[a-z]{1,2}(?:,[a-z]{1,2})*"
+
+
 def markdown_cells(text: str) -> list[str]:
     cells = []
     for line in text.splitlines():
         if line.startswith("|") and not set(line) <= set("|:- "):
             cells += [c.strip(" ").replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
-    return cells
+    return [re.sub(rf"\^{_MARK}$", "", c) for c in cells]
 
 
 def html_cells(text: str) -> list[str]:
-    return [html.unescape(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", text, flags=re.S)]
+    cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", text, flags=re.S)
+    return [html.unescape(re.sub(rf"<sup>{_MARK}</sup>$", "", c)) for c in cells]
 
 
 def latex_cells(text: str) -> list[str]:
@@ -100,6 +108,7 @@ def latex_cells(text: str) -> list[str]:
         for r in [header, *rows]
         for c in r.split(" & ")
     ]
+    cells = [re.sub(rf"\\textsuperscript\{{{_MARK}\}}$", "", c) for c in cells]
     for character, escaped in writers._LATEX.items():
         cells = [c.replace(escaped, character) for c in cells]
     return cells
@@ -107,7 +116,15 @@ def latex_cells(text: str) -> list[str]:
 
 def docx_cells(path: Path) -> list[str]:
     document = docx.Document(str(path))
-    return [cell.text for grid in document.tables for row in grid.rows for cell in row.cells]
+    return [
+        "\n".join(
+            "".join(run.text for run in paragraph.runs if not run.font.superscript)
+            for paragraph in cell.paragraphs
+        )
+        for grid in document.tables
+        for row in grid.rows
+        for cell in row.cells
+    ]
 
 
 def cells_of(path: Path) -> list[str]:
@@ -283,6 +300,9 @@ def test_dagster_markdown_previews_neutralise_text():
         ("-1.0 [-2.0--0.5]", "-1.0 [-2.0--0.5]"),
         ("-1.2 ± 0.3", "-1.2 ± 0.3"),
         ("-1.2 ± NA", "-1.2 ± NA"),
+        ("-1.5 (CI not estimable)", "-1.5 (CI not estimable)"),
+        ("-1.5 (CI not estimable)+A1", "'-1.5 (CI not estimable)+A1"),
+        ("-1.5 (CI estimable)", "'-1.5 (CI estimable)"),
         ("−1.2", "−1.2"),
         ("<.001", "<.001"),
         (">.99", ">.99"),

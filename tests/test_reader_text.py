@@ -223,9 +223,9 @@ def test_labels_where_the_reader_sees_them(demo):
     shown = dict(demo["tables"])
     subgroups = shown["table_3_subgroups"].body
     assert {"Etiology: Bell palsy", "Concurrent facelift: Yes", "Branches transected > 6"} <= set(
-        subgroups["Subgroup"]
+        subgroups["Outcome and subgroup"]
     )
-    assert "Concurrent facelift" in set(shown["table_3_ancova"].body["Subgroup"])
+    assert "Concurrent facelift" in set(shown["table_3_ancova"].body["Outcome, subgroup and level"])
     assert set(shown["etable_reliability"].body["Outcome"]) == {
         "House-Brackmann grade, observer vs surgeon"
     }
@@ -371,7 +371,7 @@ def test_the_spec_is_the_one_source_of_labels(demo):
         "Facelift, No. (%)",
         "Months since onset, median [IQR]",
     } <= (characteristics)
-    subgroups = set(shown["table_3_subgroups"].body["Subgroup"])
+    subgroups = set(shown["table_3_subgroups"].body["Outcome and subgroup"])
     assert {"Cause of paralysis: Idiopathic (Bell) palsy", "Facelift: Yes"} <= subgroups
 
 

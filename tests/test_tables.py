@@ -1,6 +1,7 @@
 """Rendering rules for publication tables (AMA Manual of Style, 11th ed., P values)."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -37,6 +38,9 @@ def test_numbers_round_only_when_rendered():
     assert estimate_ci(-1.04, -1.31, -0.77) == "-1.0 (-1.3 to -0.8)"
     # a change that rounds to zero is not shown as "-0.0"
     assert estimate_ci(-0.04, -0.5, 0.4) == "0.0 (-0.5 to 0.4)"
+    # an estimate without limits says so in words, never "NA to NA"
+    assert estimate_ci(-1.5, math.nan, math.nan) == "-1.5 (CI not estimable)"
+    assert estimate_ci(math.nan, math.nan, math.nan) == "NA (NA to NA)"
 
 
 # --------------------------------------------------------------------------- Table 1
@@ -265,15 +269,43 @@ def test_table_2_change_is_the_estimate_of_the_test():
     )
 
 
+def test_a_footnote_keeps_its_marks_whatever_its_words():
+    """Marks are attached where a builder adds its footnote, not found again by its wording:
+    another journal's words (a CI without limits, the mean and SD) move no mark."""
+    from dataclasses import replace
+
+    few = WITH_HL.assign(hl_conf_level=[0.75, 0.95])
+    words = replace(AMA, no_ci="no 95% CI", mean_sd_label="mean (SD)")
+    ama, other = (tables.table_2(few, OUTCOMES, conf_level=0.95, style=s) for s in (AMA, words))
+    assert ama.marks == other.marks and len(ama.marks) >= 6
+    assert other.footnotes[2].startswith("No 95% CI: with so few non-zero changes")
+    assert other.mark_of(0, 4) == "c" and "Before, mean (SD)" in other.body.columns
+    assert other.mark_of(None, 2) == other.mark_of(None, 3) == "a"  # before and after
+    # A mark on a heading the table lacks is the builder's error, not a mark silently dropped.
+    notes = tables._Footnotes()
+    notes.add("P values are two-sided.", (None, "P value"))
+    with pytest.raises(ValueError, match="P value"):
+        notes.marks(pd.DataFrame({"Outcome": ["x"], "P": [".04"]}))
+
+
 def test_table_2_hides_a_hodges_lehmann_interval_below_the_level():
-    # R lowered the level (3 non-zero differences): NA limits, the note as a footnote; the
-    # same note on a paired t row is not shown (its table shows no Hodges-Lehmann estimate).
+    # R lowered the level (3 non-zero differences): the estimate and words, no "NA" limits, the
+    # footnote saying why marked on that cell alone; the row's note as a footnote; the same
+    # note on a paired t row is not shown (its table shows no Hodges-Lehmann estimate).
     note = (
         "Hodges-Lehmann 95% CI not achievable with 3 non-zero differences (R gives a 75% interval)"
     )
     few = WITH_HL.assign(hl_conf_level=[0.75, 0.95], note=[note, ""])
     table = tables.table_2(few, OUTCOMES, conf_level=0.95)
-    assert table.body["Median change (Hodges-Lehmann, 95% CI)"].iloc[0] == "-1.0 (NA to NA)"
+    heading = "Median change (Hodges-Lehmann, 95% CI)"
+    assert table.body[heading].tolist() == ["-1.0 (CI not estimable)", "9.5 (1.3 to 17.8)"]
+    column = list(table.body.columns).index(heading)
+    why = [table.footnotes[k] for i, j, k in table.marks if i is not None and j == column]
+    assert [(i, j) for i, j, _ in table.marks if i is not None and j > 0] == [(0, column)]
+    assert why == [
+        "CI not estimable: with so few non-zero changes the 95% Hodges-Lehmann CI of a median "
+        "change cannot be achieved (R's wilcox.test would give one at a lower level)."
+    ]
     assert f"House-Brackmann grade: {note}" in table.footnotes
     table = tables.table_2(few.assign(test_used="paired t"), OUTCOMES, conf_level=0.95)
     assert not any("Hodges" in n for n in table.footnotes)
@@ -381,6 +413,8 @@ def test_docx_cells_are_the_xml_python_docx_writes(tmp_path):
                 indent=indent[i] if j == 0 else 0,
                 center=j > 0,
                 mark=marks.get((i, j), ""),
+                # a row the next is indented under stays with it
+                keep_with_next=indent[i + 1 : i + 2] > indent[i : i + 1],
                 wraps=(i, j) == (5, 0),
             )
 
@@ -470,31 +504,28 @@ def test_table_3_ancova_levels_against_the_reference():
     )
     body = table.body
     assert list(body.columns) == [
-        "Outcome",
-        "Subgroup",
-        "Level",
+        "Outcome, subgroup and level",
         "n",
         "Adjusted difference (95% CI)",
         "P",
     ]
-    # The reference level first, with the F test's P; each other level against it, at Table 2's
-    # one decimal; a level under the small-cell minimum neither estimated nor counted.
-    etiology = body[body["Subgroup"] == "etiology"]
-    assert etiology["Level"].tolist() == ["a", "b", "c", "d"]
-    assert etiology["n"].tolist() == ["30", "12", "6", "<5"]
-    assert etiology["Adjusted difference (95% CI)"].tolist() == [
-        "Reference",
-        "0.3 (-0.3 to 0.8)",
-        "-0.6 (-1.4 to 0.3)",
-        "too few to estimate",
+    # The outcome once, each subgroup indented under it with the F test's P, its levels indented
+    # twice: the reference level first, each other level against it, at Table 2's one decimal;
+    # a level under the small-cell minimum neither estimated nor counted.
+    assert body.to_numpy().tolist() == [
+        ["House-Brackmann grade", "", "", ""],
+        ["etiology", "", "", ".21"],
+        ["a", "30", "Reference", ""],
+        ["b", "12", "0.3 (-0.3 to 0.8)", ""],
+        ["c", "6", "-0.6 (-1.4 to 0.3)", ""],
+        ["d", "<5", "too few to estimate", ""],
+        ["facelift", "", "not estimable", ""],
+        ["0", "47", "", ""],
     ]
-    assert etiology["P"].tolist() == [".21", "", "", ""]
-    facelift = body[body["Subgroup"] == "facelift"].iloc[0]
-    assert (facelift["n"], facelift["Adjusted difference (95% CI)"], facelift["P"]) == (
-        "47",
-        "not estimable",
-        "",
-    )
+    assert table.indent == (0, 1, 2, 2, 2, 2, 1, 2)
+    # Why the facelift is not estimable: the footnote marked on the cell that says so.
+    (why,) = [table.footnotes[k] for i, j, k in table.marks if (i, j) == (6, 2)]
+    assert why == "House-Brackmann grade, facelift: fewer than 2 groups: ANCOVA undefined."
     notes = " ".join(table.footnotes)
     assert "level minus reference level" in notes and "time since onset" in notes
     assert "largest level" in notes and "F test" in notes
@@ -507,16 +538,80 @@ def test_table_3_subgroups_match_table_2():
     rows = rows.merge(OUTCOMES[["outcome", "score", "label"]], on=["outcome", "score"])
     table = tables.table_3_subgroups(rows, conf_level=0.95, min_cell=5)
     heading = "Median change (Hodges-Lehmann, 95% CI)"
+    # Each outcome named once on a row of its own, its subgroup levels indented under it.
+    assert table.body["Outcome and subgroup"].tolist() == [
+        "House-Brackmann grade",
+        "etiology: a",
+        "Sunnybrook composite",
+        "etiology: b",
+    ]
+    assert table.indent == (0, 1, 0, 1)
+    assert (table.body.iloc[[0, 2], 1:] == "").all().all()
+    levels = table.body.iloc[[1, 3]]
     # Table 2's estimate and decimals; a level under the small-cell minimum not shown.
-    assert table.body[heading].tolist() == ["-1.0 (-1.5 to -1.0)", "too few to estimate"]
-    assert table.body["n pairs"].tolist() == ["12", "<5"]
-    assert table.body["P"].tolist() == ["<.001", ""]
+    assert levels[heading].tolist() == ["-1.0 (-1.5 to -1.0)", "too few to estimate"]
+    assert levels["n pairs"].tolist() == ["12", "<5"]
+    assert levels["P"].tolist() == ["<.001", ""]
     assert any("too few to estimate" in n.lower() for n in table.footnotes)
-    # A lowered Hodges-Lehmann level: NA limits, said in a footnote.
+    # A lowered Hodges-Lehmann level: no limits, the footnote saying why marked on that cell.
     lowered = rows.assign(n_pairs=[12, 9], hl_conf_level=[0.95, 0.9])
     table = tables.table_3_subgroups(lowered, conf_level=0.95, min_cell=5)
-    assert table.body[heading].tolist()[1] == "9.5 (NA to NA)"
-    assert any(n.startswith("NA limits") for n in table.footnotes)
+    assert table.body[heading].tolist()[3] == "9.5 (CI not estimable)"
+    (mark,) = table.marks
+    assert mark[:2] == (3, list(table.body.columns).index(heading))
+    assert table.footnotes[mark[2]].startswith("CI not estimable: with so few non-zero changes")
+    # ... not where the level is too small to be shown.
+    hidden = rows.assign(n_pairs=[12, 3], hl_conf_level=[0.95, 0.9])
+    table = tables.table_3_subgroups(hidden, conf_level=0.95, min_cell=5)
+    assert table.marks == () and not any("CI not estimable" in n for n in table.footnotes)
+
+
+def test_no_table_of_a_small_study_shows_na_and_a_ci_not_estimable_is_marked(tmp_path):
+    """A 20-patient study: subgroup levels and items with few non-zero changes, whose 95%
+    Hodges-Lehmann CI R cannot reach. No cell a reader sees says "NA"; each such change is
+    "estimate (CI not estimable)", with the footnote saying why marked on that cell."""
+    import duckdb
+
+    from pipeline.spec.study import load_study
+    from pipeline.warehouse import read_frame
+    from small_study import run_steps, write_small_study
+
+    study = load_study(write_small_study(tmp_path / "raw" / "small", n_patients=20))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    run_steps(con, study, tmp_path / "reports")
+    built = tables.from_frame(read_frame(con, "SELECT * FROM small.publication_tables"))
+    con.close()
+    na = [
+        (stem, text)
+        for stem, table in built
+        for text in [table.title, *map(str, table.body.columns), *table.body.to_numpy().ravel()]
+        if re.search(r"\bNA\b", str(text))
+    ]
+    assert na == []
+    without_ci = {
+        (stem, i, j): table.mark_of(i, j)
+        for stem, table in built
+        for i, row in enumerate(table.body.itertuples(index=False))
+        for j, text in enumerate(row)
+        if str(text).endswith("(CI not estimable)")
+    }
+    # Table 3 and the item eTables of this study have them (the test would prove nothing else).
+    assert {stem for stem, _, _ in without_ci} >= {"table_3_subgroups", "etable_items_sunnybrook"}
+    shown = dict(built)
+    for (stem, i, j), letters in without_ci.items():
+        if stem == "etable_reliability":
+            continue  # weighted kappa: no CI is computed (see the reliability statistics)
+        notes = [
+            shown[stem].footnotes[k]
+            for row, column, k in shown[stem].marks
+            if (row, column) == (i, j)
+        ]
+        assert len(notes) == 1 and notes[0].startswith("CI not estimable: with so few non-zero"), (
+            stem,
+            i,
+            j,
+        )
+        assert letters == writers._letters(shown[stem].footnotes.index(notes[0]))
 
 
 def test_report_orders_tables_by_number_and_keeps_table_3_parts_in_order():

@@ -24,10 +24,15 @@ FORMULA_START = frozenset("=+-@\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe63\ufe6b"
 CONTROL_START = frozenset("\t\r")
 
 # A plain number (-1.2, +3, -.5, -1e-05) and the formatted statistics tables.py writes that can
-# start with a sign: "m ± s", "e (lo to hi)", "md [q1-q3]"; each part a number or NA.
+# start with a sign: "m ± s", "e (lo to hi)", "md [q1-q3]"; each part a number or NA; and an
+# estimate whose CI cannot be had, "e (CI not estimable)" (the journal style's words, fixed
+# text: no part of it comes from the data).
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _PART = rf"(?:{_NUMBER}|NA)"
-_NUMERIC = re.compile(rf"{_NUMBER}(?: ± {_PART}| \({_PART} to {_PART}\)| \[{_PART}-{_PART}\])?")
+_NUMERIC = re.compile(
+    rf"{_NUMBER}(?: ± {_PART}| \({_PART} to {_PART}\)| \[{_PART}-{_PART}\]"
+    r"| \(CI not estimable\))?"
+)
 # Where a cell's text may be cut into cells of its own: a line break (a CSV opener that has
 # lost track of the quotes, a plain-text paste from Word or a browser), a tab (a pasted row,
 # LibreOffice's import options) and ";" (the list separator at which Excel splits a CSV in
@@ -83,11 +88,11 @@ def neutralise(text: str, *, splits: str = SPLITS) -> str:
     except that a cell whose text, without surrounding whitespace, starts with ``+`` or ``-``
     and is a number (``-1.2``, ``+3``, ``-.5``, ``-1e-05``) or one of the formatted statistics
     the tables write (``-1.2 ± 0.3``, ``-0.5 (-1.0 to 0.0)``, ``-1.0 [-2.0--0.5]``, each part a
-    number or ``NA``) is left as it is: it holds no function, reference or command, so a
-    spreadsheet reads at most a number from it, and a result must never change. Anything
-    else is prefixed, ``-2+3`` and ``-2-3`` included. A real minus sign (``−1.2``, U+2212)
-    and ``<.001`` start no formula and are left alone. The quote is put before any leading
-    whitespace, so the cell's first character is the quote itself.
+    number or ``NA``, and ``-1.5 (CI not estimable)``) is left as it is: it holds no function,
+    reference or command, so a spreadsheet reads at most a number from it, and a result must
+    never change. Anything else is prefixed, ``-2+3`` and ``-2-3`` included. A real minus sign
+    (``−1.2``, U+2212) and ``<.001`` start no formula and are left alone. The quote is put
+    before any leading whitespace, so the cell's first character is the quote itself.
 
     A cell's text can also be cut into cells of its own at a line break, a tab or ``;``
     (``splits``; see :data:`SPLITS`): each piece after one gets its own quote when its first

@@ -11,6 +11,7 @@ PRS-adjacent journals), the default of every builder:
   ``>.99`` above .99, never ``.000`` (:meth:`JournalStyle.p`);
 - numbers rounded half away from zero, as readers round by hand, and never ``-0.0``;
 - CIs as ``estimate (low to high)``: "to" rather than a dash, so negative limits read well;
+  an estimate whose CI cannot be had as ``estimate (CI not estimable)``, never "NA to NA";
 - percentages whole when the group has fewer than 100 patients, one decimal from 100 up,
   written ``No. (%)`` (domain reference section 4.2).
 
@@ -49,6 +50,9 @@ class JournalStyle:
     no_value: str = "—"
     #: between a CI's limits
     ci_separator: str = " to "
+    #: in place of the limits of an estimate whose CI cannot be had (a Hodges-Lehmann interval
+    #: of too few non-zero changes), so no reader sees "NA to NA"
+    no_ci: str = "CI not estimable"
     #: group size from which percentages get one decimal (whole below)
     percent_decimal_from: int = 100
     #: headings' units: a count with its percentage, a count, the two summaries
@@ -100,7 +104,10 @@ class JournalStyle:
         return f"{self.number(low, digits)}-{self.number(high, digits)}"
 
     def estimate_ci(self, estimate: float, low: float, high: float, digits: int = 1) -> str:
-        """``estimate (low to high)``."""
+        """``estimate (low to high)``; ``estimate (CI not estimable)`` (:attr:`no_ci`) when a
+        limit is missing."""
+        if not is_missing(estimate) and (is_missing(low) or is_missing(high)):
+            return f"{self.number(estimate, digits)} ({self.no_ci})"
         limits = f"{self.number(low, digits)}{self.ci_separator}{self.number(high, digits)}"
         return f"{self.number(estimate, digits)} ({limits})"
 

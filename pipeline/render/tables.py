@@ -42,6 +42,36 @@ def _listed(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+class _Footnotes:
+    """A table's footnotes in their order, each marked, where the builder adds it, on the cells
+    it explains: a heading (row None) or a body row's cell, the column named by its heading. A
+    mark is tied to its footnote's place, not to its words, so rewording a footnote cannot
+    lose it."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self._cells: list[tuple[int | None, str, int]] = []
+
+    def add(self, text: str, *cells: tuple[int | None, str]) -> int:
+        """Append ``text``, marked on ``cells`` ((row, heading) pairs); its index."""
+        self.texts.append(text)
+        self._cells += [(row, heading, len(self.texts) - 1) for row, heading in cells]
+        return len(self.texts) - 1
+
+    def extend(self, texts) -> None:
+        """Append ``texts``, marked on no cell."""
+        self.texts += list(texts)
+
+    def marks(self, body: pd.DataFrame) -> tuple[tuple[int | None, int, int], ...]:
+        """The marks as :class:`Table` takes them. A heading the body does not have is an error
+        of the builder, not a mark to leave out."""
+        columns = list(body.columns)
+        missing = sorted({h for _, h, _ in self._cells if h not in columns})
+        if missing:
+            raise ValueError(f"footnote marked on headings the table does not have: {missing}")
+        return _in_order([(row, columns.index(h), k) for row, h, k in self._cells])
+
+
 # --------------------------------------------------------------------------- Table 1
 
 
@@ -53,10 +83,12 @@ def table_1(
     group_labels: dict[str, str] | None = None,
     synthetic: bool = False,
     notes: tuple[str, ...] = (),
+    overall_notes: tuple[str, ...] = (),
     style: JournalStyle = AMA,
 ) -> Table:
     """Table 1 from :func:`pipeline.statistics.baseline.baseline_characteristics`;
-    ``group_sizes`` maps each group to its N; ``notes`` are further footnotes."""
+    ``group_sizes`` maps each group to its N; ``notes`` are further footnotes, ``overall_notes``
+    footnotes on the Overall column (marked on its heading)."""
     group_labels = group_labels or {}
     groups = list(dict.fromkeys(tidy["group"]))
     headers = {g: f"{group_labels.get(g, g)} (n = {group_sizes[g]})" for g in groups}
@@ -74,7 +106,9 @@ def table_1(
     def percent(r) -> str:
         return style.count_percent(r.count, r.n, style.percent_digits(group_sizes[r.group]))
 
+    top_row = {}  # each variable's first row, where a footnote on it is marked
     for variable, rows in tidy.groupby("variable", sort=False):
+        top_row[variable] = len(cells)
         first = rows.iloc[0]
         p = style.p(first["p_value"]) if with_p and not is_missing(first["p_value"]) else ""
         if first["kind"] == "continuous":
@@ -123,27 +157,33 @@ def table_1(
         if missing.sum() > 0:
             add(f"Missing, {style.count_label}", 1, {g: str(int(m)) for g, m in missing.items()})
     body = pd.DataFrame(cells)
-    footnotes = [
-        f"Continuous characteristics are summarised as {style.mean_sd_label} when their absolute "
-        f"sample skewness is at most 1, otherwise as {style.median_iqr_label} (quartiles by "
-        "linear interpolation). Percentages are of the patients with a recorded value; missing "
-        "values are counted separately.",
-        "Decimals follow the data's precision: medians, quartiles and ranges are given to the "
-        "decimals the values are recorded with, means and SDs to one more.",
-    ]
+    first_column = "Characteristic"
+    footnotes = _Footnotes()
+    footnotes.extend(
+        [
+            f"Continuous characteristics are summarised as {style.mean_sd_label} when their "
+            f"absolute sample skewness is at most 1, otherwise as {style.median_iqr_label} "
+            "(quartiles by linear interpolation). Percentages are of the patients with a "
+            "recorded value; missing values are counted separately.",
+            "Decimals follow the data's precision: medians, quartiles and ranges are given to "
+            "the decimals the values are recorded with, means and SDs to one more.",
+        ]
+    )
     top = tidy.drop_duplicates(["variable", "group"])
     top = top[(top["group"] == OVERALL) & (top["top_coded"] > 0)]
     for r in top.itertuples():
-        footnotes.append(
+        footnotes.add(
             f"{r.label.split(',')[0]}: {r.top_coded} value(s) recorded as top-coded "
             '(e.g. "90+", HIPAA Safe Harbor) were counted as the bound (90); '
-            f"hence the {style.median_iqr_label}."
+            f"hence the {style.median_iqr_label}.",
+            (top_row[r.variable], first_column),
         )
     if FOLLOW_UP.name in set(tidy["variable"]):
-        footnotes.append(
+        footnotes.add(
             "Follow-up: days from surgery to the last postoperative visit, "
             f"divided by {DAYS_PER_MONTH} days per month, to one decimal; given as "
-            f"{style.median_iqr_label} and as mean (range)."
+            f"{style.median_iqr_label} and as mean (range).",
+            (top_row[FOLLOW_UP.name], first_column),
         )
     if with_p:
         tested = tidy.drop_duplicates("variable")
@@ -152,19 +192,20 @@ def table_1(
             f"{test} for {', '.join(label.split(',')[0] for label in rows['label'])}"
             for test, rows in tested.groupby("test", sort=False)
         ]
-        footnotes.append(
+        footnotes.add(
             f"Two-sided P values comparing the {by_label or 'group'} groups, over "
-            "the patients with a recorded value: " + "; ".join(by_test) + "."
+            "the patients with a recorded value: " + "; ".join(by_test) + ".",
+            (None, "P"),
         )
-    footnotes += notes
+    footnotes.extend(notes)
+    for note in overall_notes:
+        footnotes.add(note, *[(None, headers[g]) for g in groups if g == OVERALL])
     if synthetic:
-        footnotes.append(SYNTHETIC_NOTE)
+        footnotes.add(SYNTHETIC_NOTE)
     title = "Table 1. Baseline characteristics" + (
         f" overall and by {by_label}" if by_label else ""
     )
-    return Table(
-        title, body, tuple(footnotes), tuple(indent), marks=_table_1_marks(body, footnotes, indent)
-    )
+    return Table(title, body, tuple(footnotes.texts), tuple(indent), marks=footnotes.marks(body))
 
 
 def _recorded_digits(first, variable: str) -> int:
@@ -195,28 +236,36 @@ WILCOXON = "Wilcoxon signed-rank"
 
 
 def _p_notes(
-    rows: pd.DataFrame, *, values: str = "the paired values", adjusted: str = "Adjusted P"
-) -> list[str]:
+    rows: pd.DataFrame,
+    *,
+    values: str = "the paired values",
+    adjusted: str = "Adjusted P",
+    marked: bool = False,
+) -> list:
     """The footnotes on P and adjusted P of these tested rows: the tests that gave a P, each
     named once, and how each P was adjusted (``p_adj_method`` says it per row, e.g. "Holm over
-    19 secondary outcomes" or "none (primary outcome)"), each description once."""
+    19 secondary outcomes" or "none (primary outcome)"), each description once. With
+    ``marked``, each as (footnote, the heading it explains: "P" or "Adjusted P")."""
     notes = []
     tests = sorted(set(rows["test_used"].dropna()))
     if tests:
         notes.append(
-            f"P values are two-sided, from the {' and '.join(tests)} test"
-            f"{'s' if len(tests) > 1 else ''} on {values}."
+            (
+                f"P values are two-sided, from the {' and '.join(tests)} test"
+                f"{'s' if len(tests) > 1 else ''} on {values}.",
+                "P",
+            )
         )
     if "p_adj" in rows and "p_adj_method" in rows:
         methods = [m for m in dict.fromkeys(rows["p_adj_method"].dropna()) if m]
         if methods:
-            notes.append(f"{adjusted}: " + "; ".join(methods) + ".")
-    return notes
+            notes.append((f"{adjusted}: " + "; ".join(methods) + ".", "Adjusted P"))
+    return notes if marked else [note for note, _ in notes]
 
 
 def change_columns(
-    merged: pd.DataFrame, conf_level: float, style: JournalStyle = AMA
-) -> tuple[dict[str, list[str]], list[str]]:
+    merged: pd.DataFrame, conf_level: float, style: JournalStyle = AMA, shown=None
+) -> tuple[dict[str, list[str]], list[str], list[tuple[int, str]]]:
     """Table 2's change: each outcome's estimate and CI that go with its test.
 
     A Wilcoxon row shows the Hodges-Lehmann median change with the CI that inverts the
@@ -225,10 +274,13 @@ def change_columns(
     ``ci_low``, ``ci_high``): an estimate always beside the P of its own test. When both kinds
     of row occur there are two columns, each row filled in the one of its test. A Hodges-Lehmann
     interval whose level R had to lower (``hl_conf_level`` below ``conf_level``: too few
-    differences) is shown as NA limits; the row's note says why. Rows without pairs are left to
-    the caller.
+    differences) is shown as the estimate with "CI not estimable" (:attr:`JournalStyle.no_ci`),
+    the last footnote saying why. Rows without pairs are left to the caller, as are the rows
+    ``shown`` (one bool per row; default all) leaves out: the caller writes other words there.
 
-    Returns the columns (heading -> cells) and the footnotes that say what they show.
+    Returns the columns (heading -> cells), the footnotes that say what they show, and the shown
+    cells (row position in ``merged``, heading) whose CI is not estimable, for the caller to
+    mark with the last footnote, which is there exactly when there are such cells.
     """
     ci = style.ci_label(conf_level)
     level = f"{conf_level:.0%}"
@@ -267,14 +319,23 @@ def change_columns(
         )
     else:
         text = notes[0][0].upper() + notes[0][1:] + ", the estimate that goes with the test of P."
-    texts = [text]
-    if "median" in kinds and any(lowered):
+    texts, not_estimable = [text], []
+    no_ci = f"({style.no_ci})"
+    shown = [True] * len(merged) if shown is None else list(shown)
+    if "median" in kinds:
+        heading = f"Median change (Hodges-Lehmann, {ci})"
+        not_estimable = [
+            (i, heading)
+            for i, (cell, low, show) in enumerate(zip(columns[heading], lowered, shown))
+            if low and show and cell.endswith(no_ci)
+        ]
+    if not_estimable:
         texts.append(
-            f"NA limits of a median change: with so few non-zero changes the {level} "
-            "Hodges-Lehmann CI cannot be achieved (R's wilcox.test would give one at a lower "
-            "level)."
+            f"{style.no_ci[:1].upper()}{style.no_ci[1:]}: with so few non-zero changes the {level} "
+            "Hodges-Lehmann CI of a median change cannot be achieved (R's wilcox.test would give "
+            "one at a lower level)."
         )
-    return columns, texts
+    return columns, texts, not_estimable
 
 
 def _with_ci(frame: pd.DataFrame, column: str, digits: int, style: JournalStyle) -> list[str]:
@@ -315,8 +376,8 @@ def table_2(
         validate="one_to_one",
     )
     n_pairs = merged["n_pairs"].astype(int)
-    change_cells, change_notes = change_columns(merged, conf_level, style)
     paired = (n_pairs > 0).tolist()
+    change_cells, change_notes, no_ci = change_columns(merged, conf_level, style, paired)
 
     def cells(values, absent: str = style.no_value) -> list[str]:
         return [value if has_pairs else absent for value, has_pairs in zip(values, paired)]
@@ -344,55 +405,77 @@ def table_2(
     for column in shown_effects:
         body[EFFECT_SIZES[column]] = cells(_with_ci(merged, column, 2, style))
     with_pairs = merged[n_pairs > 0]
-    better_low = merged.loc[~merged["higher_is_better"].astype(bool), "label"].tolist()
+    lower_better = ~merged["higher_is_better"].astype(bool)
+    better_low = merged.loc[lower_better, "label"].tolist()
     level = f"{conf_level:.0%}"
-    footnotes = []
+    first_column = "Outcome"
+    footnotes = _Footnotes()
     if len(results):
         first = results.iloc[0]
-        footnotes.append(
+        before_after = [h for h in body.columns if h.startswith(("Before, ", "After, "))]
+        footnotes.add(
             f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment. "
-            "Change = after - before."
+            "Change = after - before.",
+            *[(None, h) for h in [*before_after, *change_cells]],
         )
-        footnotes += change_notes
+        # What the change column(s) show, then (if any) why some cells have no CI.
+        footnotes.add(change_notes[0], *[(None, h) for h in change_cells])
+        if no_ci:
+            footnotes.add(change_notes[1], *no_ci)
     # An outcome without pairs was tested by none.
-    footnotes += _p_notes(with_pairs)
+    for note, heading in _p_notes(with_pairs, marked=True):
+        footnotes.add(note, (None, heading))
     if versions:
-        footnotes.append("Scoring versions: " + "; ".join(versions) + ".")
+        scored = outcomes.get("version_note", pd.Series("", index=outcomes.index)).fillna("")
+        keys = set(zip(outcomes.loc[scored != "", "outcome"], outcomes.loc[scored != "", "score"]))
+        footnotes.add(
+            "Scoring versions: " + "; ".join(versions) + ".",
+            *[
+                (i, first_column)
+                for i, key in enumerate(zip(merged["outcome"], merged["score"]))
+                if key in keys
+            ],
+        )
     if shown_effects:
         with_cis = any(f"{c}_ci_low" in merged for c in shown_effects)
-        footnotes.append(
+        footnotes.add(
             "Effect sizes: "
             + "; ".join(EFFECT_SIZE_NOTES[c] for c in shown_effects)
-            + (f"; with {level} CI." if with_cis else ".")
+            + (f"; with {level} CI." if with_cis else "."),
+            *[(None, EFFECT_SIZES[c]) for c in shown_effects],
         )
     if better_low:
-        footnotes.append(
-            f"Lower is better for {', '.join(better_low)}; higher is better otherwise."
+        footnotes.add(
+            f"Lower is better for {', '.join(better_low)}; higher is better otherwise.",
+            *[(i, first_column) for i, low in enumerate(lower_better) if low],
         )
     unpaired = merged.loc[n_pairs == 0, "label"].tolist()
     if unpaired:
-        footnotes.append(
+        footnotes.add(
             f"{_listed(unpaired)}: {NOT_ESTIMABLE} ({style.no_value}), no patient "
-            "has both a before and an after value (n pairs = 0)."
+            "has both a before and an after value (n pairs = 0).",
+            *[(i, first_column) for i, has_pairs in enumerate(paired) if not has_pairs],
         )
     # Why a statistic of an outcome with pairs is NaN (the outcomes without are named above).
     # A Hodges-Lehmann note only where the table shows that estimate (the Wilcoxon rows).
     shows_median = (with_pairs["test_used"] == WILCOXON) & ("hodges_lehmann" in with_pairs)
-    for label, note, median in zip(with_pairs["label"], with_pairs["note"], shows_median):
+    for i, label, note, median in zip(
+        with_pairs.index, with_pairs["label"], with_pairs["note"], shows_median
+    ):
         parts = [
             part
             for part in ("" if is_missing(note) else str(note)).split("; ")
             if part and (median or not part.startswith("Hodges-Lehmann"))
         ]
         if parts:
-            footnotes.append(f"{label}: {'; '.join(parts)}")
+            footnotes.add(f"{label}: {'; '.join(parts)}", (merged.index.get_loc(i), first_column))
     if synthetic:
-        footnotes.append(SYNTHETIC_NOTE)
+        footnotes.add(SYNTHETIC_NOTE)
     return Table(
         "Table 2. Outcomes before and after surgery",
         body,
-        tuple(footnotes),
-        marks=_table_2_marks(body, footnotes, outcomes, better_low, unpaired),
+        tuple(footnotes.texts),
+        marks=footnotes.marks(body),
     )
 
 
@@ -406,6 +489,29 @@ def _too_few_note(min_cell: int) -> str:
         f"{TOO_FEW.capitalize()}: fewer than {min_cell} patients with both values in the level "
         "(the study's small-cell minimum); the count is not shown."
     )
+
+
+#: The first column of Table 3 and of its ANCOVA part: outcome rows with their subgroups (and
+#: the subgroups' levels) indented under them.
+SUBGROUP_LEVEL_HEADING = "Outcome and subgroup"
+ANCOVA_LEVEL_HEADING = "Outcome, subgroup and level"
+
+
+def _under_outcomes(rows: pd.DataFrame, outcomes) -> tuple[pd.DataFrame, tuple[int, ...], list]:
+    """``rows`` (each of one outcome of ``outcomes``, an outcome's rows together) with a row
+    naming each outcome above its rows, the other cells of that row empty, and its rows
+    indented one level; the indentation of each row, and where each of ``rows`` went (its new
+    position, by its position in ``rows``)."""
+    out, indent, moved = [], [], {}
+    by = pd.Series(list(outcomes), index=range(len(rows)))
+    for label, block in rows.reset_index(drop=True).groupby(by, sort=False, dropna=False):
+        out.append(pd.DataFrame([[label] + [""] * (rows.shape[1] - 1)], columns=rows.columns))
+        moved |= {i: len(indent) + 1 + k for k, i in enumerate(block.index)}
+        out.append(block)
+        indent += [0] + [1] * len(block)
+    if not out:
+        return rows, (), []
+    return pd.concat(out, ignore_index=True), tuple(indent), [moved[i] for i in range(len(rows))]
 
 
 def table_3_subgroups(
@@ -422,36 +528,49 @@ def table_3_subgroups(
     ``n_pairs``, the change estimates, ``test_used``, ``p_used``, ``p_adj``...). The change is
     the estimate of each row's test as in Table 2 (:func:`change_columns`), at Table 2's
     decimals; a level with fewer than ``min_cell`` pairs is "too few to estimate", its count
-    not shown.
+    not shown. As journals lay it out (and Table 1 its levels): a row naming each outcome, its
+    cells empty, and the outcome's subgroup levels indented under it.
     """
     frame = frame.reset_index(drop=True)
     n = frame["n_pairs"].astype(int)
     small = (n < min_cell).tolist()
-    change, change_notes = change_columns(frame, conf_level, style)
+    change, change_notes, no_ci = change_columns(frame, conf_level, style, [not x for x in small])
 
     def shown(values, hidden: str = "") -> list[str]:
         return [hidden if is_small else v for v, is_small in zip(values, small)]
 
-    body = {
-        "Outcome": frame["label"].tolist(),
-        "Subgroup": frame["group"].tolist(),
+    levels = {
+        SUBGROUP_LEVEL_HEADING: frame["group"].tolist(),
         "n pairs": shown(n.astype(str), f"<{min_cell}"),
         **{heading: shown(cells, TOO_FEW) for heading, cells in change.items()},
         "P": shown([style.p(p) for p in frame["p_used"]]),
     }
     if "p_adj" in frame:
-        body["Adjusted P"] = shown([style.p(p) for p in frame["p_adj"]])
-    footnotes = list(change_notes)
-    footnotes += _p_notes(
-        frame[[not x for x in small]],
-        values="the paired values of each subgroup level",
-        adjusted="Adjusted P, within each level",
+        levels["Adjusted P"] = shown([style.p(p) for p in frame["p_adj"]])
+    body, indent, moved = _under_outcomes(pd.DataFrame(levels), frame["label"])
+    footnotes = _Footnotes()
+    # What the change column shows, then (if any) why some of its cells have no CI.
+    footnotes.add(change_notes[0])
+    if no_ci:
+        footnotes.add(change_notes[1], *[(moved[i], heading) for i, heading in no_ci])
+    footnotes.extend(
+        _p_notes(
+            frame[[not x for x in small]],
+            values="the paired values of each subgroup level",
+            adjusted="Adjusted P, within each level",
+        )
     )
     if any(small):
-        footnotes.append(_too_few_note(min_cell))
+        footnotes.add(_too_few_note(min_cell))
     if synthetic:
-        footnotes.append(SYNTHETIC_NOTE)
-    return Table("Table 3. Change by subgroup (exploratory)", pd.DataFrame(body), tuple(footnotes))
+        footnotes.add(SYNTHETIC_NOTE)
+    return Table(
+        "Table 3. Change by subgroup (exploratory)",
+        body,
+        tuple(footnotes.texts),
+        indent,
+        marks=footnotes.marks(body),
+    )
 
 
 def table_3_ancova(
@@ -468,14 +587,17 @@ def table_3_ancova(
 
     ``frame`` holds the ``ANCOVA`` (F test of the subgroup) and ``ANCOVA difference`` (one per
     level other than the reference) rows of the between-groups table, with ``label``. Per
-    outcome and subgroup: the reference level first ("Reference", and the F test's P), then
-    each other level's difference with its CI at Table 2's decimals; a level with fewer than
-    ``min_cell`` patients is "too few to estimate", its count not shown. ``covariates`` are the
-    plan's covariates as a sentence names them (their labels: "time since onset").
+    outcome a row naming it; under it each subgroup's row, indented, with the F test's P; under
+    that, indented twice, the reference level first ("Reference"), then each other level's
+    difference with its CI at Table 2's decimals; a level with fewer than ``min_cell`` patients
+    is "too few to estimate", its count not shown. A subgroup the ANCOVA could not compare is
+    "not estimable" on its row, its levels with their counts under it, and a footnote marked
+    there says why. ``covariates`` are the plan's covariates as a sentence names them (their
+    labels: "time since onset").
     """
     ci = style.ci_label(conf_level)
     heading = f"Adjusted difference ({ci})"
-    cells, notes = [], []
+    cells, indent, notes = [], [], []
     any_small = False
 
     def count(value: int) -> str:
@@ -485,61 +607,81 @@ def table_3_ancova(
             return f"<{min_cell}"
         return str(value)
 
-    for (label, subgroup), rows in frame.groupby(["label", "subgroup"], sort=False):
-        test = rows[rows["test"] == "ANCOVA"]
-        p = style.p(test["p"].iloc[0]) if len(test) else ""
-        differences = rows[rows["test"] == "ANCOVA difference"]
-        note = next((n for n in rows["note"] if not is_missing(n) and n), "")
-        if differences.empty:
-            levels = str(test["levels"].iloc[0]) if len(test) else ""
-            n_text = count(int(test["n_total"].iloc[0])) if len(test) else ""
-            p = "" if p == style.missing else p
-            cells.append([label, subgroup, levels, n_text, NOT_ESTIMABLE, p])
-            notes.append(f"{label}, {subgroup}: {note or 'fewer than 2 levels to compare'}.")
-            continue
+    def add(level: int, first: str, n_text: str = "", text: str = "", p: str = "") -> None:
+        cells.append([first, n_text, text, p])
+        indent.append(level)
 
-        def level_of(levels: str, i: int) -> str:
-            # "Etiology: Bell palsy" under the subgroup "Etiology" is "Bell palsy".
-            return str(levels).split(" | ")[i].removeprefix(f"{subgroup}: ")
+    for label, by_outcome in frame.groupby("label", sort=False, dropna=False):
+        add(0, label)
+        for subgroup, rows in by_outcome.groupby("subgroup", sort=False, dropna=False):
+            test = rows[rows["test"] == "ANCOVA"]
+            p = style.p(test["p"].iloc[0]) if len(test) else ""
+            differences = rows[rows["test"] == "ANCOVA difference"]
+            note = next((n for n in rows["note"] if not is_missing(n) and n), "")
 
-        reference = level_of(differences["levels"].iloc[0], 1)
-        n_reference = int(str(differences["n"].iloc[0]).split(" | ")[1])
-        too_few_reference = n_reference < min_cell
-        cells.append([label, subgroup, reference, count(n_reference), "Reference", p])
-        for r in differences.itertuples():
-            level = level_of(r.levels, 0)
-            n_level = int(str(r.n).split(" | ")[0])
-            if n_level < min_cell or too_few_reference:
-                text = TOO_FEW
-            elif is_missing(r.estimate):
-                text = NOT_ESTIMABLE
-            else:
-                text = style.estimate_ci(r.estimate, r.ci_low, r.ci_high, CHANGE_DIGITS)
-            cells.append([label, subgroup, level, count(n_level), text, ""])
-        if note:
-            notes.append(f"{label}, {subgroup}: {note}.")
-    body = pd.DataFrame(cells, columns=["Outcome", "Subgroup", "Level", "n", heading, "P"])
+            def level_of(levels: str, i: int, subgroup=subgroup) -> str:
+                # "Etiology: Bell palsy" under the subgroup "Etiology" is "Bell palsy".
+                return str(levels).split(" | ")[i].removeprefix(f"{subgroup}: ")
+
+            if differences.empty:
+                p = "" if p == style.missing else p
+                # The note says why: marked on the "not estimable" it explains.
+                why = note or "fewer than 2 levels to compare"
+                notes.append((f"{label}, {subgroup}: {why}.", (len(cells), heading)))
+                add(1, subgroup, text=NOT_ESTIMABLE, p=p)
+                if len(test):
+                    names = str(test["levels"].iloc[0]).split(" | ")
+                    counts = str(test["n"].iloc[0]).split(" | ")
+                    if len(names) == len(counts) and all(c.isdigit() for c in counts):
+                        for i, n_level in enumerate(counts):
+                            add(2, level_of(test["levels"].iloc[0], i), count(int(n_level)))
+                    else:
+                        cells[-1][1] = count(int(test["n_total"].iloc[0]))
+                continue
+            if note:
+                notes.append((f"{label}, {subgroup}: {note}.", (len(cells), ANCOVA_LEVEL_HEADING)))
+            add(1, subgroup, p=p)
+            reference = level_of(differences["levels"].iloc[0], 1)
+            n_reference = int(str(differences["n"].iloc[0]).split(" | ")[1])
+            too_few_reference = n_reference < min_cell
+            add(2, reference, count(n_reference), "Reference")
+            for r in differences.itertuples():
+                n_level = int(str(r.n).split(" | ")[0])
+                if n_level < min_cell or too_few_reference:
+                    text = TOO_FEW
+                elif is_missing(r.estimate):
+                    text = NOT_ESTIMABLE
+                else:
+                    text = style.estimate_ci(r.estimate, r.ci_low, r.ci_high, CHANGE_DIGITS)
+                add(2, level_of(r.levels, 0), count(n_level), text)
+    body = pd.DataFrame(cells, columns=[ANCOVA_LEVEL_HEADING, "n", heading, "P"])
     words = list(covariates)
     adjusted = "the before value" + (f" and {_listed(words)}" if words else "")
-    footnotes = [
-        "Adjusted difference = level minus reference level in the after value, adjusted for "
-        f"{adjusted} (analysis of covariance: a linear model of the after value on {adjusted} "
-        "and the subgroup, with a common slope in every level); with a common before value, "
-        "the difference in the after value is the difference in change. "
-        f"t-based {conf_level:.0%} CI. Reference: the subgroup's largest level.",
-        "P: F test that the subgroup's levels do not differ after adjustment (the model with "
-        "the subgroup against the model without it).",
-    ]
+    footnotes = _Footnotes()
+    footnotes.extend(
+        [
+            "Adjusted difference = level minus reference level in the after value, adjusted for "
+            f"{adjusted} (analysis of covariance: a linear model of the after value on {adjusted} "
+            "and the subgroup, with a common slope in every level); with a common before value, "
+            "the difference in the after value is the difference in change. "
+            f"t-based {conf_level:.0%} CI. Reference: the subgroup's largest level.",
+            "P: F test that the subgroup's levels do not differ after adjustment (the model with "
+            "the subgroup against the model without it).",
+        ]
+    )
     if any_small:
-        footnotes.append(_too_few_note(min_cell))
-    footnotes += notes
+        footnotes.add(_too_few_note(min_cell))
+    for note, cell in notes:
+        footnotes.add(note, cell)
     if synthetic:
-        footnotes.append(SYNTHETIC_NOTE)
+        footnotes.add(SYNTHETIC_NOTE)
     return Table(
         "Table 3 (continued). Difference in change between subgroup levels, adjusted for the "
         "baseline value (analysis of covariance)",
         body,
-        tuple(footnotes),
+        tuple(footnotes.texts),
+        tuple(indent),
+        marks=footnotes.marks(body),
     )
 
 
@@ -807,10 +949,10 @@ def item_tables(
     for (name, rater), rows in item_changes.groupby(["instrument", "rater"], sort=False):
         rows = rows.sort_values("position", kind="stable").reset_index(drop=True)
         # Table 2's change: the estimate of each item's test, with its CI.
-        change, change_notes = change_columns(rows, conf_level, style)
         instrument = instruments[name]
         n_pairs = rows["n_pairs"].astype(int)
         paired = (n_pairs > 0).tolist()
+        change, change_notes, no_ci = change_columns(rows, conf_level, style, paired)
 
         def cells(values, absent: str = style.no_value, paired=paired) -> list[str]:
             return [value if has else absent for value, has in zip(values, paired)]
@@ -848,7 +990,8 @@ def item_tables(
         first = rows.iloc[0]
         on = labels.get((first["paired_on"], first["paired_score"]), first["paired_on"])
         with_pairs = rows[n_pairs > 0]
-        footnotes = [
+        footnotes = _Footnotes()
+        footnotes.add(
             f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment: for each "
             f"patient the two visits of the {on} pair (Table 2). "
             + (
@@ -856,17 +999,20 @@ def item_tables(
                 if same_n
                 else "n pairs: patients with the item recorded at both. "
             )
-            + "Change = after - before.",
-            *change_notes,
-        ]
-        footnotes += _p_notes(with_pairs)
+            + "Change = after - before."
+        )
+        # What the change column(s) show, then (if any) why some cells have no CI.
+        footnotes.add(change_notes[0])
+        if no_ci:
+            footnotes.add(change_notes[1], *no_ci)
+        footnotes.extend(_p_notes(with_pairs))
         if shared:
-            footnotes.append(f"Each item: {next(iter(scales))[:-1]}.")
+            footnotes.add(f"Each item: {next(iter(scales))[:-1]}.")
         scored = rows[rows["value"] == "score"]
         if len(scored):
             own = [instrument.score(ITEM_SCORE_PREFIX + item) for item in scored["item"]]
             ranges = sorted({(s.minimum, s.maximum, s.higher_is_better) for s in own})
-            footnotes.append(
+            footnotes.add(
                 "Item scores: "
                 + "; ".join(
                     f"{lo:g}-{hi:g}, {'higher' if better else 'lower'} is better"
@@ -893,7 +1039,7 @@ def item_tables(
                 )
             )
             recorded = f" ({'; '.join(s for s in scales if s)})" if any(scales) else ""
-            footnotes.append(
+            footnotes.add(
                 f"{RAW_VALUE} (indented): the value as recorded{recorded}, from which the item "
                 f"score above it is computed as {'; '.join(formulas)}. The "
                 "score folds a deviation either way into one number; the raw value keeps its "
@@ -906,12 +1052,12 @@ def item_tables(
         )
         unpaired = rows.loc[n_pairs == 0, "label"].tolist()
         if unpaired:
-            footnotes.append(
+            footnotes.add(
                 f"{_listed(unpaired)}: {NOT_ESTIMABLE} ({style.no_value}), no patient has the "
                 "item at both visits."
             )
         if synthetic:
-            footnotes.append(SYNTHETIC_NOTE)
+            footnotes.add(SYNTHETIC_NOTE)
         who = f" ({rater})" if rater else ""
         out.append(
             (
@@ -919,8 +1065,9 @@ def item_tables(
                 Table(
                     f"eTable. {instrument.label}{who} items before and after surgery",
                     body,
-                    tuple(footnotes),
+                    tuple(footnotes.texts),
                     tuple(1 if r else 0 for r in raw) if any(raw) else (),
+                    marks=footnotes.marks(body),
                 ),
             )
         )
@@ -1070,6 +1217,17 @@ def table_1_grouping(study: Study, subjects: pd.DataFrame) -> str:
     return by if by and by in subjects else ""
 
 
+def _headline_results(study, table: str, frame: pd.DataFrame, planned: pd.DataFrame):
+    """The rows of ``frame`` (of the results table ``table``) about each instrument and rater's
+    headline outcome, its first planned one, which Table 3 shows; with the outcome's ``label``
+    and every name a reader sees in the study's words (:func:`readable_results`)."""
+    headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]
+    labelled = frame.merge(
+        planned[["outcome", "score", "label"]], on=["outcome", "score"], how="left"
+    ).merge(headline, on=["outcome", "score"])
+    return readable_results(study, table, labelled)
+
+
 def publication_tables(
     study: Study,
     *,
@@ -1176,7 +1334,7 @@ def publication_tables(
                 by_label=by_label,
                 group_labels={g: table_1_group_label(study, by, g) for g in sizes if g != OVERALL},
                 synthetic=synthetic,
-                notes=notes,
+                overall_notes=notes,
                 style=style,
             ),
         )
@@ -1216,40 +1374,25 @@ def publication_tables(
                 )
                 out.append((stem, visit_marks(built, notes) if notes else built))
 
-    headline = planned.drop_duplicates(["instrument", "rater"])[["outcome", "score"]]
-    labelled = planned[["outcome", "score", "label"]]
+    # Table 3 and its ANCOVA part, of the headline outcomes' rows, built with the same options.
+    table_3 = {
+        "conf_level": study.analysis.conf_level,
+        "min_cell": study.min_cell,
+        "synthetic": synthetic,
+        "style": style,
+    }
     subgroup_rows = results.get("paired_tests_subgroups")
     if subgroup_rows is not None and len(subgroup_rows):
-        frame = subgroup_rows.merge(labelled, on=["outcome", "score"], how="left").merge(
-            headline, on=["outcome", "score"]
-        )
-        frame = readable_results(study, "paired_tests_subgroups", frame)
+        frame = _headline_results(study, "paired_tests_subgroups", subgroup_rows, planned)
         if len(frame):
-            table = table_3_subgroups(
-                frame,
-                conf_level=study.analysis.conf_level,
-                min_cell=study.min_cell,
-                synthetic=synthetic,
-                style=style,
-            )
-            out.append(("table_3_subgroups", table))
+            out.append(("table_3_subgroups", table_3_subgroups(frame, **table_3)))
     between = results.get("between_groups")
     if between is not None and len(between) and "test" in between:
-        frame = between[between["test"].isin(["ANCOVA", "ANCOVA difference"])]
-        frame = frame.merge(labelled, on=["outcome", "score"], how="left").merge(
-            headline, on=["outcome", "score"]
-        )
-        frame = readable_results(study, "between_groups", frame)
+        ancova = between[between["test"].isin(["ANCOVA", "ANCOVA difference"])]
+        frame = _headline_results(study, "between_groups", ancova, planned)
         if len(frame):
-            table = table_3_ancova(
-                frame,
-                conf_level=study.analysis.conf_level,
-                min_cell=study.min_cell,
-                covariates=[in_sentence(study.column_label(c)) for c in study.analysis.covariates],
-                synthetic=synthetic,
-                style=style,
-            )
-            out.append(("table_3_ancova", table))
+            covariates = [in_sentence(study.column_label(c)) for c in study.analysis.covariates]
+            out.append(("table_3_ancova", table_3_ancova(frame, covariates=covariates, **table_3)))
     if len(pairing_summary) and len(subjects_file):
         flow = flow_counts(subjects_file, pairing_summary, planned)
         out.append(
@@ -1377,97 +1520,6 @@ def from_frame(frame: pd.DataFrame) -> list[tuple[str, Table]]:
 # --------------------------------------------------------------------------- footnote marks
 
 
-def _named_marks(
-    body: pd.DataFrame, footnotes: list[str], indent: list[int] | tuple[int, ...] = ()
-) -> list[tuple[int | None, int, int]]:
-    """A footnote that starts "X: " explains X: it is marked on the heading X and on each
-    top-level row labelled X (or "X, <unit or summary>")."""
-    marks = []
-    labels = [str(v) for v in body.iloc[:, 0]] if body.shape[1] else []
-    for k, note in enumerate(footnotes):
-        name = note.split(": ", 1)[0] if ": " in note else ""
-        if not name:
-            continue
-        marks += [(None, j, k) for j, heading in enumerate(body.columns) if heading == name]
-        marks += [
-            (i, 0, k)
-            for i, label in enumerate(labels)
-            if (label == name or label.startswith(f"{name}, ")) and not (indent and indent[i])
-        ]
-    return marks
-
-
-def _heading_marks(
-    body: pd.DataFrame, footnotes: list[str], explained: dict[str, tuple[str, ...]]
-) -> list[tuple[int | None, int, int]]:
-    """Each footnote that starts with a key of ``explained`` marked on the headings that are,
-    or start with, one of its values followed by a space."""
-    return [
-        (None, j, k)
-        for k, note in enumerate(footnotes)
-        for start, headings in explained.items()
-        if note.startswith(start)
-        for j, heading in enumerate(body.columns)
-        if any(heading == h or str(heading).startswith(f"{h} ") for h in headings)
-    ]
-
-
 def _in_order(marks: list[tuple[int | None, int, int]]) -> tuple[tuple[int | None, int, int], ...]:
     """Marks without repeats, headings first, then by row, column and footnote."""
     return tuple(sorted(set(marks), key=lambda m: (m[0] is not None, m[0] or 0, m[1], m[2])))
-
-
-def _table_1_marks(body: pd.DataFrame, footnotes: list[str], indent: list[int]) -> tuple:
-    """Table 1's footnote marks: the P heading (the tests), the rows a footnote names (top-coded
-    values, follow-up), the Overall heading (the patients counted there only)."""
-    marks = _named_marks(body, footnotes, indent)
-    marks += _heading_marks(body, footnotes, {"Two-sided P values": ("P",)})
-    marks += [
-        (None, j, k)
-        for k, note in enumerate(footnotes)
-        if f"the {OVERALL} column" in note
-        for j, heading in enumerate(body.columns)
-        if str(heading).startswith(f"{OVERALL} (")
-    ]
-    return _in_order(marks)
-
-
-def _table_2_marks(
-    body: pd.DataFrame,
-    footnotes: list[str],
-    outcomes: pd.DataFrame,
-    better_low: list[str],
-    unpaired: list[str],
-) -> tuple:
-    """Table 2's footnote marks: the headings a footnote explains (before and after, the
-    change and its CI, P, adjusted P, effect sizes) and the outcome rows it is about (scoring
-    version, lower is better, no pairs, why a statistic is missing)."""
-    marks = _named_marks(body, footnotes)
-    marks += _heading_marks(
-        body,
-        footnotes,
-        {
-            "Before:": ("Before,", "After,", "Mean change", "Median change"),
-            # change_columns' footnote on the estimate shown (one kind, or both).
-            "Mean change": ("Mean change",),
-            "Median change": ("Median change",),
-            "Each outcome's change": ("Mean change", "Median change"),
-            "P values are": ("P",),
-            "Effect sizes:": tuple(EFFECT_SIZES.values()),
-        },
-    )
-    versions = outcomes.get("version_note", pd.Series("", index=outcomes.index)).fillna("")
-    about = {"Scoring versions": set(outcomes.loc[versions != "", "label"])}
-    about["Lower is better"] = set(better_low)
-    if unpaired:
-        about[f"{_listed(unpaired)}: "] = set(unpaired)
-    labels = [str(v) for v in body.iloc[:, 0]] if body.shape[1] else []
-    marks += [
-        (i, 0, k)
-        for k, note in enumerate(footnotes)
-        for start, rows in about.items()
-        if note.startswith(start)
-        for i, label in enumerate(labels)
-        if label in rows
-    ]
-    return _in_order(marks)

@@ -629,6 +629,7 @@ def fill_docx_cell(
     (:func:`_unbreakable_pieces`), unless it has a tab or a line break. :func:`add_docx_grid`
     writes the same XML itself, far faster, for all text without tabs or line breaks."""
     from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
     from docx.shared import Pt
 
     paragraph = cell.paragraphs[0]
@@ -654,6 +655,13 @@ def fill_docx_cell(
         paragraph.paragraph_format.left_indent = Pt(10 * indent)
     if center:
         paragraph.alignment = 1
+    if not text:
+        # The paragraph mark sets an empty cell's line height: the table's type size.
+        size = OxmlElement("w:sz")
+        size.set(qn("w:val"), str(round(font_pt * 2)))
+        marker = OxmlElement("w:rPr")
+        marker.append(size)
+        paragraph._p.get_or_add_pPr().append(marker)
 
 
 def add_docx_grid(
@@ -721,6 +729,12 @@ def add_docx_grid(
             SubElement(properties, qn("w:ind")).set(qn("w:left"), str(200 * indent))
         if center:
             SubElement(properties, qn("w:jc")).set(qn("w:val"), "center")
+        if not text:
+            # An empty cell's line is as high as its paragraph mark's type: the table's, not the
+            # document's larger default, or a row with an empty cell is taller than the others.
+            SubElement(SubElement(properties, qn("w:rPr")), qn("w:sz")).set(
+                qn("w:val"), half_points
+            )
         run = SubElement(p, qn("w:r"))
         font = SubElement(run, qn("w:rPr"))
         if bold:
@@ -771,6 +785,9 @@ def add_docx_grid(
                 wrap=wraps(text, j, True, mark, 0),
             )
     for i, values in enumerate(rows):
+        # A row the next rows are indented under (an outcome above its subgroups) is kept on the
+        # page of the first of them, never left alone at the foot of a page.
+        heads = bool(indent) and i + 1 < len(rows) and indent[i + 1] > indent[i]
         for j, value in enumerate(values):
             text, mark = neutralise(value), marks.get((i, j), "")
             level = indent[i] if indent and j == 0 else 0
@@ -780,7 +797,7 @@ def add_docx_grid(
                 indent=level,
                 center=center_values and j > 0,
                 mark=mark,
-                keep=keep_together,
+                keep=keep_together or heads,
                 wrap=wraps(text, j, False, mark, level),
             )
     return word
