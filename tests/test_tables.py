@@ -598,9 +598,8 @@ def test_no_table_of_a_small_study_shows_na_and_a_ci_not_estimable_is_marked(tmp
     # Table 3 and the item eTables of this study have them (the test would prove nothing else).
     assert {stem for stem, _, _ in without_ci} >= {"table_3_subgroups", "etable_items_sunnybrook"}
     shown = dict(built)
+    assert "etable_reliability" not in {stem for stem, _, _ in without_ci}
     for (stem, i, j), letters in without_ci.items():
-        if stem == "etable_reliability":
-            continue  # weighted kappa: no CI is computed (see the reliability statistics)
         notes = [
             shown[stem].footnotes[k]
             for row, column, k in shown[stem].marks
@@ -612,6 +611,12 @@ def test_no_table_of_a_small_study_shows_na_and_a_ci_not_estimable_is_marked(tmp
             j,
         )
         assert letters == writers._letters(shown[stem].footnotes.index(notes[0]))
+    # Weighted kappa, for which no interval is computed, is its estimate alone, so marked.
+    reliability = shown["etable_reliability"]
+    kappa = reliability.body.iloc[:, 1].tolist().index("Weighted κ, quadratic weights")
+    assert re.fullmatch(r"-?[0-9.]+", reliability.body.iloc[kappa, 2])
+    (mark,) = [m for m in reliability.marks if m[:2] == (kappa, 2)]
+    assert reliability.footnotes[mark[2]].startswith("Estimate without an interval")
 
 
 def test_report_orders_tables_by_number_and_keeps_table_3_parts_in_order():

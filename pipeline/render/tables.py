@@ -759,6 +759,7 @@ def tidy_table(
     """
     out = {}
     used = set()
+    no_interval: list[tuple[int, int]] = []
     for column in frame.columns:
         if (
             column in used
@@ -779,10 +780,17 @@ def tidy_table(
             )
             if low in frame and high in frame and low not in used:
                 # The heading says 95% whatever the plan's level: the level is not passed here.
-                out[f"{heading} ({style.ci_label(0.95)})"] = [
-                    style.estimate_ci(v, lo, hi, digits)
-                    for v, lo, hi in zip(values, frame[low], frame[high])
-                ]
+                # A statistic whose analysis computes no interval (weighted kappa) is shown
+                # alone, its cell marked with the footnote that says so: "CI not estimable"
+                # would claim it was tried.
+                cells = []
+                for row, (v, lo, hi) in enumerate(zip(values, frame[low], frame[high])):
+                    if not is_missing(v) and is_missing(lo) and is_missing(hi):
+                        cells.append(style.number(v, digits))
+                        no_interval.append((row, len(out)))
+                    else:
+                        cells.append(style.estimate_ci(v, lo, hi, digits))
+                out[f"{heading} ({style.ci_label(0.95)})"] = cells
                 used |= {low, high}
             else:
                 out[heading] = [style.number(v, digits) for v in values]
@@ -796,8 +804,13 @@ def tidy_table(
             out[heading] = [style.number(v, digits) for v in values]
         else:
             out[heading] = ["" if is_missing(v) else str(v) for v in values]
-    notes = list(footnotes) + ([SYNTHETIC_NOTE] if synthetic else [])
-    return Table(title, pd.DataFrame(out), tuple(notes))
+    notes = list(footnotes)
+    marks = []
+    if no_interval:
+        marks = [(row, column, len(notes)) for row, column in no_interval]
+        notes.append("Estimate without an interval: no CI is computed for this statistic.")
+    notes += [SYNTHETIC_NOTE] if synthetic else []
+    return Table(title, pd.DataFrame(out), tuple(notes), marks=tuple(marks))
 
 
 def flow_counts(
