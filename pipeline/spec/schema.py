@@ -349,6 +349,38 @@ class LongitudinalTable(_Table):
     random_slope: bool = False
 
 
+class ComplicationTable(_Table):
+    """A complication or adverse event (``[[analysis.complications]]``): a subjects column of
+    0 / 1 (1: the patient had it), optionally the columns of its duration in days and of
+    whether it resolved (0 / 1)."""
+
+    column: str
+    duration: str = ""
+    resolved: str = ""
+
+
+class PowerTable(_Table):
+    """Power and sample size for the next study (``[analysis.power]``): the pairs a paired t
+    test needs for 80% and 90% power, from the observed effect of each outcome named and from
+    a target effect the spec gives."""
+
+    # The outcomes to plan for; empty: the primary outcome (every outcome when none is primary).
+    outcomes: list[str] = []
+    # outcome name -> target standardised mean change dz (mean change / SD of the changes).
+    target_dz: dict[str, float] = {}
+
+    @field_validator("target_dz")
+    @classmethod
+    def _positive_effect(cls, targets):
+        for name, dz in targets.items():
+            if not dz > 0:
+                raise ValueError(
+                    f"target_dz.{name}: must be a positive effect (mean change / SD of the "
+                    f"changes), got {dz:g}."
+                )
+        return targets
+
+
 class AnalysisTable(_Table):
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -367,6 +399,10 @@ class AnalysisTable(_Table):
     longitudinal: LongitudinalTable = LongitudinalTable()
     # Each instrument's items before and after, on its total's pairs (an eTable per instrument).
     item_changes: bool = True
+    # Complications and adverse events: n (%) with exact CI, duration, resolution.
+    complications: list[ComplicationTable] = []
+    # Pairs needed for the next study (absent: no power table).
+    power: PowerTable | None = None
 
     @field_validator("alpha", "conf_level")
     @classmethod
