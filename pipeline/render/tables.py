@@ -1033,7 +1033,9 @@ def complications_table(
             if r.group == "all"
             else study.group_label(r.group),
             f"Patients, {style.count_label}": str(n),
-            f"Events, {style.count_percent_label}": style.count_percent(r.n_events, n, digits),
+            f"With the event, {style.count_percent_label}": style.count_percent(
+                r.n_events, n, digits
+            ),
             f"{style.ci_label(level)}, %": style.missing
             if not n
             else f"{style.number(100 * r.ci_low, 1)}{style.ci_separator}"
@@ -1089,6 +1091,16 @@ def complications_table(
     )
 
 
+def _percent(share: float, style: JournalStyle) -> str:
+    """A share as a whole percentage; ``>99`` and ``<1`` rather than a rounded 100 or 0,
+    which a power never reaches."""
+    if is_missing(share):
+        return style.missing
+    if share >= 0.995:
+        return ">99"
+    return "<1" if share < 0.005 else style.number(100 * share, 0)
+
+
 def power_table(
     frame: pd.DataFrame,
     planned: pd.DataFrame,
@@ -1111,10 +1123,7 @@ def power_table(
             "Effect": ["Observed" if b == "observed" else "Target" for b in frame["basis"]],
             "dz": [style.number(v, 2) for v in frame["dz"]],
             "n pairs": [str(int(n)) for n in frame["n_pairs"]],
-            "Power now, %": [
-                style.missing if is_missing(v) else style.number(100 * v, 0)
-                for v in frame["power_now"]
-            ],
+            "Power now, %": [_percent(v, style) for v in frame["power_now"]],
             "Pairs for 80% power": [count(v) for v in frame["pairs_80_needed"]],
             "Pairs for 90% power": [count(v) for v in frame["pairs_90_needed"]],
             "Detectable dz, 80% power": [style.number(v, 2) for v in frame["detectable_dz_80"]],
@@ -1238,6 +1247,15 @@ def publication_tables(
 
     # Free text is kept in the warehouse for the study team, never reported.
     subjects = subjects.drop(columns=[c for c, _ in study.free_text])
+    # Complications happen after surgery: their columns are in their own eTable, not Table 1.
+    subjects = subjects.drop(
+        columns=[
+            c
+            for e in study.analysis.complications
+            for c in (e.column, e.duration, e.resolved)
+            if c in subjects
+        ]
+    )
     follow_up = follow_up_months(visits)
     by = table_1_grouping(study, subjects)
     grouped = subjects
