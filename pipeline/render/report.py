@@ -311,9 +311,9 @@ def methods_text(
         events = [in_sentence(study.column_label(e.column)) for e in plan.complications]
         timed = any(e.duration for e in plan.complications)
         paragraphs.append(
-            f"Complications and adverse events ({listed(events)})"
+            "The complications and adverse events"
             + _number(shown, "etable_complications")
-            + " are given as the number and percentage of the patients with the event recorded, "
+            + f", {listed(events)}, are given as the number and percentage of the patients with the event recorded, "
             f"with exact (Clopper-Pearson) {level} CIs as R's binom.test"
             + (
                 ", their duration in days as median [IQR] (R's quantile, type 7) and range, and "
