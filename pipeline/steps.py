@@ -253,7 +253,10 @@ def secondary_analyses(
     ``reliability`` (ICCs and weighted kappa), ``correlation`` (baseline vs change),
     ``missing_data`` (values per outcome and visit, pairs lost), ``visit_estimates`` (mixed
     model, all visits: the sensitivity analysis beside the complete-case pairs) and
-    ``item_changes`` (each instrument's items before and after, on its total's pairs)."""
+    ``item_changes`` (each instrument's items before and after, on its total's pairs); and when
+    the plan declares them, ``complications`` (:func:`complications`) and ``power``
+    (:func:`power`). Responders are counted against the spec's thresholds and the published
+    minimal important changes (:func:`pipeline.pairing.responder_thresholds`)."""
     from pipeline.pairing import responder_thresholds
     from pipeline.statistics.correlation import baseline_change_correlation
     from pipeline.statistics.items import study_item_changes

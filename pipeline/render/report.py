@@ -313,8 +313,8 @@ def methods_text(
         paragraphs.append(
             "The complications and adverse events"
             + _number(shown, "etable_complications")
-            + f", {listed(events)}, are given as the number and percentage of the patients with the event recorded, "
-            f"with exact (Clopper-Pearson) {level} CIs as R's binom.test"
+            + f", {listed(events)}, are given as the number and percentage of the patients "
+            f"with the event recorded, with exact (Clopper-Pearson) {level} CIs as R's binom.test"
             + (
                 ", their duration in days as median [IQR] (R's quantile, type 7) and range, and "
                 "whether they had resolved by the last follow-up"
