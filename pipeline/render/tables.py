@@ -1101,17 +1101,13 @@ def _percent(share: float, style: JournalStyle) -> str:
     return "<1" if share < 0.005 else style.number(100 * share, 0)
 
 
-def power_table(
-    frame: pd.DataFrame,
-    planned: pd.DataFrame,
-    *,
-    alpha: float,
-    synthetic: bool = False,
-    style: JournalStyle = AMA,
-) -> Table:
+def power_table(frame: pd.DataFrame, study: Study, *, style: JournalStyle = AMA) -> Table:
     """eTable: pairs a future study needs for 80% and 90% power with the paired t test, from
     the observed and the target effect, and the effect this study's pairs detect, from
     :func:`pipeline.statistics.power.paired_power`."""
+    from pipeline.pairing import outcomes_frame
+
+    planned, alpha = outcomes_frame(study), study.analysis.alpha
     labels = dict(zip(zip(planned["outcome"], planned["score"]), planned["label"]))
 
     def count(value) -> str:
@@ -1138,7 +1134,7 @@ def power_table(
         "effect this study's pairs detect with 80% power.",
     ]
     notes += [n for n in dict.fromkeys(frame["note"]) if n]
-    if synthetic:
+    if study.synthetic:
         notes.append(SYNTHETIC_NOTE)
     return Table("eTable. Power and sample size for a future study", body, tuple(notes))
 
@@ -1413,10 +1409,7 @@ def publication_tables(
         out.append(("etable_complications", complications_table(events, study, style=style)))
     power = results.get(POWER)
     if power is not None and len(power):
-        table = power_table(
-            power, planned, alpha=study.analysis.alpha, synthetic=synthetic, style=style
-        )
-        out.append(("etable_power", table))
+        out.append(("etable_power", power_table(power, study, style=style)))
     # Number the eTables in the order they appear.
     numbered, e = [], 0
     for stem, t in out:

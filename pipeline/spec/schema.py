@@ -349,6 +349,14 @@ class LongitudinalTable(_Table):
     random_slope: bool = False
 
 
+def _all_positive(values: dict[str, float], key: str, what: str) -> dict[str, float]:
+    """``values`` when every one is above 0; else the first other named as ``key.<name>``."""
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{key}.{name}: must be a positive {what}, got {value:g}.")
+    return values
+
+
 class ComplicationTable(_Table):
     """A complication or adverse event (``[[analysis.complications]]``): a subjects column of
     0 / 1 (1: the patient had it), optionally the columns of its duration in days and of
@@ -372,13 +380,7 @@ class PowerTable(_Table):
     @field_validator("target_dz")
     @classmethod
     def _positive_effect(cls, targets):
-        for name, dz in targets.items():
-            if not dz > 0:
-                raise ValueError(
-                    f"target_dz.{name}: must be a positive effect (mean change / SD of the "
-                    f"changes), got {dz:g}."
-                )
-        return targets
+        return _all_positive(targets, "target_dz", "effect (mean change / SD of the changes)")
 
 
 class AnalysisTable(_Table):
@@ -414,12 +416,7 @@ class AnalysisTable(_Table):
     @field_validator("responders")
     @classmethod
     def _positive(cls, responders):
-        for name, mic in responders.items():
-            if not mic > 0:
-                raise ValueError(
-                    f"responders.{name}: must be a positive minimal important change, got {mic:g}."
-                )
-        return responders
+        return _all_positive(responders, "responders", "minimal important change")
 
     @model_validator(mode="after")
     def _pre_before_post(self):
