@@ -1125,11 +1125,16 @@ def power_table(frame: pd.DataFrame, study: Study, *, style: JournalStyle = AMA)
             "Detectable dz, 80% power": [style.number(v, 2) for v in frame["detectable_dz_80"]],
         }
     )
+    targets = (frame["basis"] == "target").any()
     notes = [
-        "dz: the standardised mean change, mean change / SD of the changes (observed: this "
-        "study's; target: the effect the study spec names for a future study). Two-sided paired "
-        f"t test at α = {alpha:g}; pairs rounded up to whole patients with both values (add the "
-        "expected loss to follow-up).",
+        "dz: the standardised mean change, mean change / SD of the changes ("
+        + (
+            "observed: this study's; target: the effect the study spec names for a future study"
+            if targets
+            else "this study's"
+        )
+        + f"). Two-sided paired t test at α = {alpha:g}; pairs rounded up to whole patients "
+        "with both values (add the expected loss to follow-up).",
         "Power now: of this study's pairs to detect the effect. Detectable dz: the smallest "
         "effect this study's pairs detect with 80% power.",
     ]
