@@ -1399,6 +1399,13 @@ def publication_tables(
         ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
     )
     optional(OPTIONAL_TABLES[2:])
+    # Complications and power before the item eTables, which close the list.
+    events = results.get(COMPLICATIONS)
+    if events is not None and len(events):
+        out.append(("etable_complications", complications_table(events, study, style=style)))
+    power = results.get(POWER)
+    if power is not None and len(power):
+        out.append(("etable_power", power_table(power, study, style=style)))
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(
@@ -1409,12 +1416,6 @@ def publication_tables(
             synthetic=synthetic,
             style=style,
         )
-    events = results.get(COMPLICATIONS)
-    if events is not None and len(events):
-        out.append(("etable_complications", complications_table(events, study, style=style)))
-    power = results.get(POWER)
-    if power is not None and len(power):
-        out.append(("etable_power", power_table(power, study, style=style)))
     # Number the eTables in the order they appear.
     numbered, e = [], 0
     for stem, t in out:
