@@ -330,7 +330,8 @@ def methods_text(
             "For a future study"
             + _number(shown, "etable_power")
             + ", the number of patients with both values needed for 80% and 90% power with the "
-            f"two-sided paired t test at α = {plan.alpha:g} was computed from the observed "
+            f"two-sided paired t test at a significance level of {_p_threshold(plan.alpha)} was "
+            "computed from the observed "
             "standardised mean change (dz, the mean change divided by the SD of the changes)"
             + (" and from a target dz set in advance" if targets else "")
             + ", with the smallest dz the present pairs detect with 80% power (statsmodels "
