@@ -256,7 +256,8 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """The rest of the analysis plan, one full-precision table each: subgroups and ANCOVA,
         change direction (sign test, McNemar, Bowker), responders, rater reliability,
-        baseline-change correlation, missing data, mixed-model visit means."""
+        baseline-change correlation, missing data, mixed-model visit means; complications and
+        power for a future study when the plan declares them."""
         written = run_planned(
             steps.secondary_analyses, SECONDARY_ANALYSES, warehouse, reports, analysis_options
         )

@@ -72,6 +72,34 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The source a threshold the spec gives is recorded under.
+SPEC_SOURCE = "study spec"
+
+
+def responder_thresholds(study: Study) -> pd.DataFrame:
+    """The minimal important change each responder analysis uses, and where it comes from.
+
+    Every planned outcome whose score declares a published minimal important change for
+    improvement (:class:`pipeline.instruments.model.MinimalChange`, ``mic_improvement``) uses
+    it, cited by its ``source``; ``[analysis] responders`` overrides it or adds outcomes
+    (source :data:`SPEC_SOURCE`). Columns ``outcome, score, threshold, source``, in the plan's
+    order of outcomes; an outcome with neither has no row."""
+    given = dict(study.analysis.responders)
+    versions = {s.instrument: s.version for s in study.instruments}
+    rows = []
+    for outcome in study.analysis.outcomes:
+        if outcome.name in given:
+            rows.append((outcome.name, outcome.score, float(given[outcome.name]), SPEC_SOURCE))
+            continue
+        score = study.instrument(outcome.instrument).score(
+            outcome.score, versions.get(outcome.instrument) or None
+        )
+        mic = score.minimal_change
+        if mic is not None and mic.mic_improvement is not None and mic.mic_improvement > 0:
+            rows.append((outcome.name, outcome.score, float(mic.mic_improvement), mic.source))
+    return pd.DataFrame(rows, columns=["outcome", "score", "threshold", "source"])
+
+
 def planned_tests(study: Study) -> dict:
     """The plan's choices every paired analysis takes, as keyword arguments of
     :func:`~pipeline.statistics.paired.paired_tests` and

@@ -253,7 +253,11 @@ def secondary_analyses(
     ``reliability`` (ICCs and weighted kappa), ``correlation`` (baseline vs change),
     ``missing_data`` (values per outcome and visit, pairs lost), ``visit_estimates`` (mixed
     model, all visits: the sensitivity analysis beside the complete-case pairs) and
-    ``item_changes`` (each instrument's items before and after, on its total's pairs)."""
+    ``item_changes`` (each instrument's items before and after, on its total's pairs); and when
+    the plan declares them, ``complications`` (:func:`complications`) and ``power``
+    (:func:`power`). Responders are counted against the spec's thresholds and the published
+    minimal important changes (:func:`pipeline.pairing.responder_thresholds`)."""
+    from pipeline.pairing import responder_thresholds
     from pipeline.statistics.correlation import baseline_change_correlation
     from pipeline.statistics.items import study_item_changes
     from pipeline.statistics.observed import missing_values, visit_estimates
@@ -274,13 +278,21 @@ def secondary_analyses(
             change_direction(pairs, better, plan.ordinal),
         )
     )
+    thresholds = responder_thresholds(study)
+    keys = list(zip(thresholds["outcome"], thresholds["score"]))
     written.append(
         _save(
             con,
             study,
             reports_dir,
             "responders",
-            responder_rates(pairs, dict(plan.responders), better, plan.conf_level),
+            responder_rates(
+                pairs,
+                dict(zip(keys, thresholds["threshold"])),
+                better,
+                plan.conf_level,
+                sources=dict(zip(keys, thresholds["source"])),
+            ),
         )
     )
     written.append(
@@ -321,7 +333,51 @@ def secondary_analyses(
     written.append(_save(con, study, reports_dir, "visit_estimates", visit_estimates(con, study)))
     # Each instrument's items on its total's pairs (the index study's eFACE table).
     written.append(_save(con, study, reports_dir, "item_changes", study_item_changes(con, study)))
+    # Only what the plan declares: a study without complications or a power plan writes no
+    # table for them.
+    if plan.complications:
+        written.append(_save(con, study, reports_dir, "complications", complications(con, study)))
+    if plan.power is not None:
+        written.append(_save(con, study, reports_dir, "power", power(con, study)))
     return written
+
+
+def complications(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
+    """Each declared complication, overall and by subgroup level
+    (:func:`pipeline.statistics.complications.complication_rates`)."""
+    from pipeline.statistics.complications import complication_rates
+
+    events = study.analysis.complications
+    columns = list(
+        dict.fromkeys(c for e in events for c in (e.column, e.duration, e.resolved) if c)
+    )
+    subjects = read_frame(
+        con, f"SELECT subject, {', '.join(quote(c) for c in columns)} FROM {study.name}.subjects"
+    )
+    _, levels, level_order = _pairs_and_levels(con, study)
+    return complication_rates(
+        subjects,
+        events,
+        levels,
+        level_order,
+        conf_level=study.analysis.conf_level,
+        min_cell=study.min_cell,
+    )
+
+
+def power(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
+    """Pairs needed for 80% and 90% power in the next study, from each planned outcome's
+    observed dz and the spec's target dz (:func:`pipeline.statistics.power.paired_power`)."""
+    from pipeline.statistics.power import paired_power
+
+    plan = study.analysis.power
+    results = read_frame(
+        con,
+        f"SELECT outcome, score, n_pairs, dz FROM {study.name}.paired_tests "
+        "WHERE \"group\" = 'all'",
+    )
+    chosen = results[results["outcome"].isin(plan.outcomes)]
+    return paired_power(chosen, study.analysis.alpha, dict(plan.target_dz))
 
 
 def _result_table(con: duckdb.DuckDBPyConnection, study: Study, name: str) -> pd.DataFrame | None:

@@ -71,7 +71,7 @@ def test_file_format(written):
         assert b"\r" not in raw and raw.endswith(b"\n")
         assert b".0," not in raw and b".0\n" not in raw  # integers without ".0"
         assert b"nan" not in raw.lower() and b"<NA>" not in raw  # missing = empty field
-    assert patients.splitlines()[0].decode() == ",".join(demo.PATIENT_COLUMNS)
+    assert patients.splitlines()[0].decode() == ",".join(demo.PATIENT_COLUMNS + demo.EVENT_COLUMNS)
     assert visits.splitlines()[0].decode() == ",".join(demo.VISIT_COLUMNS)
 
 
@@ -182,6 +182,13 @@ def test_patient_values_within_allowed_sets(cohort):
     assert p[flags].isin([0, 1]).all().all()
     assert p["nerve_rerouting"].sum() == 7 and p["end_to_side"].sum() == 10
     assert p["oral_incompetence"].sum() == 7 and p["revision"].sum() == 11
+    # Oral incompetence's course only where it occurred; a duration only once it resolved.
+    had = p["oral_incompetence"] == 1
+    assert p.loc[~had, demo.EVENT_COLUMNS].isna().all().all()
+    assert p.loc[had, "oral_incompetence_resolved"].isin([0, 1]).all()
+    resolved = had & (p["oral_incompetence_resolved"] == 1)
+    assert p.loc[resolved, "oral_incompetence_days"].between(5, 365).all()
+    assert p.loc[had & ~resolved, "oral_incompetence_days"].isna().all()
 
 
 def test_ages_90_or_more_written_as_90_plus(cohort, written):

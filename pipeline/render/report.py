@@ -287,16 +287,55 @@ def methods_text(
             + "."
         )
     if "etable_responders" in shown:
-        by_mic: dict[float, list[str]] = {}
-        for outcome, mic in plan.responders:
-            by_mic.setdefault(mic, []).append(labels.get(outcome, outcome))
-        thresholds = "; ".join(f"{mic:g} for {listed(names)}" for mic, names in by_mic.items())
+        from pipeline.pairing import SPEC_SOURCE, responder_thresholds
+
+        used = responder_thresholds(study).merge(
+            planned[["outcome", "score", "label"]], on=["outcome", "score"]
+        )
+        by_mic: dict[tuple[float, bool], list[str]] = {}
+        for r in used.itertuples(index=False):
+            by_mic.setdefault((r.threshold, r.source == SPEC_SOURCE), []).append(r.label)
+        thresholds = "; ".join(
+            f"{mic:g} for {listed(names)}" + (" as the study set it" if given else ", as published")
+            for (mic, given), names in by_mic.items()
+        )
         paragraphs.append(
             "Responders"
             + _number(shown, "etable_responders")
             + " were patients whose outcome improved, in its better direction, by at least the "
-            f"minimal important change ({thresholds}); the proportion of responders is given "
-            f"with its exact (Clopper-Pearson) {level} CI."
+            f"minimal important change ({thresholds}; each source is cited under the table); the "
+            f"proportion of responders is given with its exact (Clopper-Pearson) {level} CI, as "
+            "R's binom.test."
+        )
+    if "etable_complications" in shown:
+        events = [in_sentence(study.column_label(e.column)) for e in plan.complications]
+        timed = any(e.duration for e in plan.complications)
+        paragraphs.append(
+            "The complications and adverse events"
+            + _number(shown, "etable_complications")
+            + f", {listed(events)}, are given as the number and percentage of the patients "
+            f"with the event recorded, with exact (Clopper-Pearson) {level} CIs as R's binom.test"
+            + (
+                ", their duration in days as median [IQR] (R's quantile, type 7) and range, and "
+                "whether they had resolved by the last follow-up"
+                if timed
+                else ""
+            )
+            + (", for the whole cohort and within each subgroup level" if plan.subgroups else "")
+            + "."
+        )
+    if "etable_power" in shown:
+        targets = bool(plan.power and plan.power.target_dz)
+        paragraphs.append(
+            "For a future study"
+            + _number(shown, "etable_power")
+            + ", the number of patients with both values needed for 80% and 90% power with the "
+            f"two-sided paired t test at a significance level of {_p_threshold(plan.alpha)} was "
+            "computed from the observed "
+            "standardised mean change (dz, the mean change divided by the SD of the changes)"
+            + (" and from a target dz set in advance" if targets else "")
+            + ", with the smallest dz the present pairs detect with 80% power (statsmodels "
+            'TTestPower, as R\'s power.t.test with type = "paired" and strict = TRUE).'
         )
     if "etable_reliability" in shown or "rater_agreement" in drawn:
         described = [

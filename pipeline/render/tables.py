@@ -1142,6 +1142,166 @@ OPTIONAL_TABLES = (
 # table_3_ancova; their entries name the warehouse tables and files.
 #: The warehouse tables :func:`publication_tables` takes as ``results`` when they exist.
 RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES) + (ITEM_CHANGES,)
+#: The tidy results of the complications and power eTables (only when the plan declares them).
+COMPLICATIONS, POWER = "complications", "power"
+RESULT_TABLES += (COMPLICATIONS, POWER)
+
+
+def responder_notes(frame: pd.DataFrame, *, style: JournalStyle = AMA) -> tuple[str, ...]:
+    """The responder eTable's footnote naming where each threshold comes from: the published
+    minimal important change with its citation, or the study spec."""
+    from pipeline.pairing import SPEC_SOURCE
+
+    if "threshold_source" not in frame or not len(frame):
+        return ()
+    by_source: dict[str, list[str]] = {}
+    for label, threshold, source in (
+        frame[["label", "threshold", "threshold_source"]].drop_duplicates().itertuples(index=False)
+    ):
+        by_source.setdefault(str(source or SPEC_SOURCE), []).append(f"{label}, {threshold:g}")
+    parts = [
+        f"{'; '.join(entries)} ("
+        + ("set in the study spec" if source == SPEC_SOURCE else f"published, {source}")
+        + ")"
+        for source, entries in by_source.items()
+    ]
+    return (
+        "Threshold: the minimal important change in the outcome's better direction, in its own "
+        "units. " + ". ".join(parts) + ".",
+    )
+
+
+def complications_table(
+    frame: pd.DataFrame,
+    study: Study,
+    *,
+    style: JournalStyle = AMA,
+) -> Table:
+    """eTable: each declared complication, No. (%) of the patients with it recorded with its
+    exact CI, duration as median [IQR] and range in days, resolved and persistent, overall and
+    by subgroup level (indented under the event), from
+    :func:`pipeline.statistics.complications.complication_rates`."""
+    level = study.analysis.conf_level
+    durations = frame["n_duration"].notna().any()
+    resolutions = frame["n_resolved"].notna().any()
+    rows = []
+    for r in frame.itertuples(index=False):
+        n = int(r.n_patients)
+        digits = style.percent_digits(n)
+        row = {
+            "Event": study.column_label(r.event)
+            if r.group == "all"
+            else study.group_label(r.group),
+            f"Patients, {style.count_label}": str(n),
+            f"With the event, {style.count_percent_label}": style.count_percent(
+                r.n_events, n, digits
+            ),
+            f"{style.ci_label(level)}, %": style.missing
+            if not n
+            else f"{style.number(100 * r.ci_low, 1)}{style.ci_separator}"
+            f"{style.number(100 * r.ci_high, 1)}",
+        }
+        if durations:
+            timed = not is_missing(r.n_duration) and int(r.n_duration) > 0
+            row[f"Duration, {style.median_iqr_label}, d"] = (
+                style.median_iqr(r.duration_median, r.duration_q1, r.duration_q3, 0)
+                if timed
+                else style.no_value
+            )
+            row["Duration range, d"] = (
+                style.value_range(r.duration_min, r.duration_max, 0) if timed else style.no_value
+            )
+        if resolutions:
+            for heading, value in (
+                (f"Resolved, {style.count_label}", r.n_resolved),
+                (f"Persistent, {style.count_label}", r.n_persistent),
+            ):
+                row[heading] = style.no_value if is_missing(value) else str(int(value))
+        rows.append(row)
+    notes = [
+        "Percentages are of the patients with the event recorded (a blank is not counted as no "
+        f"event); {style.ci_label(level)}: exact (Clopper-Pearson)."
+    ]
+    if durations:
+        notes.append(
+            "Duration in days, over the patients with the event and a duration recorded; "
+            f"{style.no_value}: no duration declared or recorded."
+        )
+    if resolutions:
+        unknown = frame.loc[frame["group"] == "all", "n_resolution_unknown"]
+        notes.append(
+            "Resolved by the last follow-up, or persistent at it"
+            + (
+                "; patients whose resolution was not recorded are in neither column"
+                if unknown.fillna(0).astype(int).sum()
+                else ""
+            )
+            + "."
+        )
+    if (frame["group"] != "all").any() or study.analysis.subgroups:
+        notes.append(
+            f"Indented: subgroup levels. A level of fewer than {study.min_cell} patients is "
+            "pooled with the other small levels of its subgroup or not reported."
+        )
+    if study.synthetic:
+        notes.append(SYNTHETIC_NOTE)
+    indent = tuple(0 if g == "all" else 1 for g in frame["group"])
+    return Table(
+        "eTable. Complications and adverse events", pd.DataFrame(rows), tuple(notes), indent
+    )
+
+
+def _percent(share: float, style: JournalStyle) -> str:
+    """A share as a whole percentage; ``>99`` and ``<1`` rather than a rounded 100 or 0,
+    which a power never reaches."""
+    if is_missing(share):
+        return style.missing
+    if share >= 0.995:
+        return ">99"
+    return "<1" if share < 0.005 else style.number(100 * share, 0)
+
+
+def power_table(frame: pd.DataFrame, study: Study, *, style: JournalStyle = AMA) -> Table:
+    """eTable: pairs a future study needs for 80% and 90% power with the paired t test, from
+    the observed and the target effect, and the effect this study's pairs detect, from
+    :func:`pipeline.statistics.power.paired_power`."""
+    from pipeline.pairing import outcomes_frame
+
+    planned, alpha = outcomes_frame(study), study.analysis.alpha
+    labels = dict(zip(zip(planned["outcome"], planned["score"]), planned["label"]))
+
+    def count(value) -> str:
+        return style.missing if is_missing(value) else str(int(value))
+
+    body = pd.DataFrame(
+        {
+            "Outcome": [labels.get((o, s), o) for o, s in zip(frame["outcome"], frame["score"])],
+            "Effect": ["Observed" if b == "observed" else "Target" for b in frame["basis"]],
+            "dz": [style.number(v, 2) for v in frame["dz"]],
+            "n pairs": [str(int(n)) for n in frame["n_pairs"]],
+            "Power now, %": [_percent(v, style) for v in frame["power_now"]],
+            "Pairs for 80% power": [count(v) for v in frame["pairs_80_needed"]],
+            "Pairs for 90% power": [count(v) for v in frame["pairs_90_needed"]],
+            "Detectable dz, 80% power": [style.number(v, 2) for v in frame["detectable_dz_80"]],
+        }
+    )
+    targets = (frame["basis"] == "target").any()
+    notes = [
+        "dz: the standardised mean change, mean change / SD of the changes ("
+        + (
+            "observed: this study's; target: the effect the study spec names for a future study"
+            if targets
+            else "this study's"
+        )
+        + f"). Two-sided paired t test at α = {alpha:g}; pairs rounded up to whole patients "
+        "with both values (add the expected loss to follow-up).",
+        "Power now: of this study's pairs to detect the effect. Detectable dz: the smallest "
+        "effect this study's pairs detect with 80% power.",
+    ]
+    notes += [n for n in dict.fromkeys(frame["note"]) if n]
+    if study.synthetic:
+        notes.append(SYNTHETIC_NOTE)
+    return Table("eTable. Power and sample size for a future study", body, tuple(notes))
 
 
 #: The visit-means eTable's footnote on a last follow-up visit, after its label.
@@ -1185,7 +1345,7 @@ def visit_marks(table: Table, notes: tuple[str, ...]) -> Table:
     column = list(table.body.columns).index("Visit")
     labels = {note.split(": ", 1)[0]: table.footnotes.index(note) for note in notes}
     marks = tuple((i, column, labels[v]) for i, v in enumerate(table.body["Visit"]) if v in labels)
-    return Table(table.title, table.body, table.footnotes, table.indent, marks)
+    return Table(table.title, table.body, table.footnotes, table.indent, table.marks + marks)
 
 
 def table_1_group_label(study: Study, column: str, group: str) -> str:
@@ -1303,6 +1463,15 @@ def publication_tables(
 
     # Free text is kept in the warehouse for the study team, never reported.
     subjects = subjects.drop(columns=[c for c, _ in study.free_text])
+    # Complications happen after surgery: their columns are in their own eTable, not Table 1.
+    subjects = subjects.drop(
+        columns=[
+            c
+            for e in study.analysis.complications
+            for c in (e.column, e.duration, e.resolved)
+            if c in subjects
+        ]
+    )
     follow_up = follow_up_months(visits)
     by = table_1_grouping(study, subjects)
     grouped = subjects
@@ -1376,6 +1545,8 @@ def publication_tables(
                     digits = 0 if bool((days.dropna() % 1 == 0).all()) else 1
                     frame = frame.assign(median_day=[style.number(d, digits) for d in days])
             frame = readable_results(study, table, frame)
+            if table == "responders":
+                notes = responder_notes(frame, style=style)
             frame = frame[[c for c in columns if c in frame]]
             if len(frame):
                 built = tidy_table(
@@ -1385,7 +1556,8 @@ def publication_tables(
                     synthetic=synthetic,
                     style=style,
                 )
-                out.append((stem, visit_marks(built, notes) if notes else built))
+                visits = table == "visit_estimates" and notes
+                out.append((stem, visit_marks(built, notes) if visits else built))
 
     # Table 3 and its ANCOVA part, of the headline outcomes' rows, built with the same options.
     table_3 = {
@@ -1433,6 +1605,13 @@ def publication_tables(
         ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
     )
     optional(OPTIONAL_TABLES[2:])
+    # Complications and power before the item eTables, which close the list.
+    events = results.get(COMPLICATIONS)
+    if events is not None and len(events):
+        out.append(("etable_complications", complications_table(events, study, style=style)))
+    power = results.get(POWER)
+    if power is not None and len(power):
+        out.append(("etable_power", power_table(power, study, style=style)))
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(

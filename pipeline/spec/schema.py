@@ -365,6 +365,40 @@ class LongitudinalTable(_Table):
     random_slope: bool = False
 
 
+def _all_positive(values: dict[str, float], key: str, what: str) -> dict[str, float]:
+    """``values`` when every one is above 0; else the first other named as ``key.<name>``."""
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{key}.{name}: must be a positive {what}, got {value:g}.")
+    return values
+
+
+class ComplicationTable(_Table):
+    """A complication or adverse event (``[[analysis.complications]]``): a subjects column of
+    0 / 1 (1: the patient had it), optionally the columns of its duration in days and of
+    whether it resolved (0 / 1)."""
+
+    column: str
+    duration: str = ""
+    resolved: str = ""
+
+
+class PowerTable(_Table):
+    """Power and sample size for the next study (``[analysis.power]``): the pairs a paired t
+    test needs for 80% and 90% power, from the observed effect of each outcome named and from
+    a target effect the spec gives."""
+
+    # The outcomes to plan for; empty: the primary outcome (every outcome when none is primary).
+    outcomes: list[str] = []
+    # outcome name -> target standardised mean change dz (mean change / SD of the changes).
+    target_dz: dict[str, float] = {}
+
+    @field_validator("target_dz")
+    @classmethod
+    def _positive_effect(cls, targets):
+        return _all_positive(targets, "target_dz", "effect (mean change / SD of the changes)")
+
+
 class AnalysisTable(_Table):
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -383,6 +417,10 @@ class AnalysisTable(_Table):
     longitudinal: LongitudinalTable = LongitudinalTable()
     # Each instrument's items before and after, on its total's pairs (an eTable per instrument).
     item_changes: bool = True
+    # Complications and adverse events: n (%) with exact CI, duration, resolution.
+    complications: list[ComplicationTable] = []
+    # Pairs needed for the next study (absent: no power table).
+    power: PowerTable | None = None
 
     @field_validator("alpha", "conf_level")
     @classmethod
@@ -394,12 +432,7 @@ class AnalysisTable(_Table):
     @field_validator("responders")
     @classmethod
     def _positive(cls, responders):
-        for name, mic in responders.items():
-            if not mic > 0:
-                raise ValueError(
-                    f"responders.{name}: must be a positive minimal important change, got {mic:g}."
-                )
-        return responders
+        return _all_positive(responders, "responders", "minimal important change")
 
     @model_validator(mode="after")
     def _pre_before_post(self):

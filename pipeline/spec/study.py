@@ -96,6 +96,24 @@ class ReliabilityPlan:
 
 
 @dataclass(frozen=True)
+class Complication:
+    """A complication or adverse event: the subjects column marking it (0 / 1) and, when the
+    spec names them, the columns of its duration in days and of its resolution (0 / 1)."""
+
+    column: str
+    duration: str = ""
+    resolved: str = ""
+
+
+@dataclass(frozen=True)
+class PowerPlan:
+    """Power for the next study: the outcomes planned for and their target effects (dz)."""
+
+    outcomes: tuple[str, ...] = ()
+    target_dz: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class AnalysisPlan:
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -124,6 +142,9 @@ class AnalysisPlan:
     random_slope: bool = False
     # Item-level change of every instrument with items (pipeline.statistics.items).
     item_changes: bool = True
+    complications: tuple[Complication, ...] = ()
+    # None: no power table.
+    power: PowerPlan | None = None
 
     @property
     def pre_label(self) -> str:
@@ -443,7 +464,7 @@ def load_study(folder: Path) -> Study:
         day_column=day_column,
         instruments=instruments,
         analysis=_analysis_plan(
-            path, spec.analysis, instruments, subject_columns, free_text, visit_labels
+            path, spec.analysis, instruments, subject_columns, free_text, visit_labels, levels
         ),
         subjects_options=_read_options(spec.subjects, redcap is not None),
         visits_options=_read_options(spec.visits, redcap is not None),
@@ -711,6 +732,7 @@ def _analysis_plan(
     subject_columns: tuple[str, ...],
     free_text: tuple[tuple[str, str], ...] = (),
     visit_labels: tuple[tuple[str, str], ...] = (),
+    levels: tuple = (),
 ) -> AnalysisPlan:
     """The analysis plan of a validated ``[analysis]`` table, checked against the rest of the
     spec."""
@@ -808,6 +830,20 @@ def _analysis_plan(
             )
         reliability.append(ReliabilityPlan(entry.instrument, entry.score, raters, entry.weights))
 
+    complications = _complications(path, table.complications, subjects_column, levels)
+    power = None
+    if table.power is not None:
+        chosen = [
+            outcome_name(f"analysis.power.outcomes[{i}]", o)
+            for i, o in enumerate(table.power.outcomes)
+        ]
+        for key in table.power.target_dz:
+            outcome_name(f"analysis.power.target_dz.{key}", key)
+        default = [table.primary] if table.primary else names
+        power = PowerPlan(
+            tuple(chosen or default), tuple((k, float(v)) for k, v in table.power.target_dz.items())
+        )
+
     pre, post = table.pre, table.post
     return AnalysisPlan(
         alpha=float(table.alpha),
@@ -832,7 +868,39 @@ def _analysis_plan(
         reliability=tuple(reliability),
         random_slope=table.longitudinal.random_slope,
         item_changes=table.item_changes,
+        complications=complications,
+        power=power,
     )
+
+
+def _complications(path: Path, entries, subjects_column, levels) -> tuple[Complication, ...]:
+    """``[[analysis.complications]]``: each event a subjects column of levels 0 and 1, its
+    resolved column likewise, its duration a subjects column (days)."""
+    declared = dict(levels)
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"analysis.complications[{i}]"
+        for key in ("column", "duration", "resolved"):
+            column = getattr(entry, key)
+            if not column:
+                continue
+            subjects_column(f"{where}.{key}", column)
+            codes = {code for code, _ in declared.get(column, ())}
+            if key != "duration" and codes != {"0", "1"}:
+                raise _fail(
+                    path,
+                    f"{where}.{key}",
+                    f"names {column!r}, which needs levels 0 and 1 (1: "
+                    + ("the patient had the event" if key == "column" else "it resolved")
+                    + f"); declare them under [subjects.levels], e.g. {column} = "
+                    '{ 0 = "No", 1 = "Yes" }.',
+                )
+        out.append(Complication(entry.column, entry.duration, entry.resolved))
+    if len({c.column for c in out}) < len(out):
+        raise _fail(
+            path, "analysis.complications", "names an event column twice; declare each once."
+        )
+    return tuple(out)
 
 
 def discover_studies(raw_dir: Path) -> list[Path]:
@@ -877,6 +945,7 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
         study.subject_columns,
         study.free_text,
         study.visit_labels,
+        study.subject_levels,
     )
     return replace(study, analysis=plan, analysis_spec=checked)
 

@@ -49,9 +49,10 @@ def clopper_pearson(k: int, n: int, conf_level: float = 0.95) -> tuple[float, fl
 
 def responder_rates(
     pairs: pd.DataFrame,
-    thresholds: dict[str, float],
+    thresholds: dict[str | tuple[str, str], float],
     higher_is_better: dict[str, bool],
     conf_level: float = 0.95,
+    sources: dict[str | tuple[str, str], str] | None = None,
 ) -> pd.DataFrame:
     """Share of patients improving by at least the minimal important change.
 
@@ -60,10 +61,14 @@ def responder_rates(
     pairs : pandas.DataFrame
         Columns ``outcome, score, pre_value, post_value`` (optionally ``group``).
     thresholds : dict
-        Outcome name -> minimal important change (positive, in score units,
-        in the better direction). Outcomes not listed are skipped.
+        Outcome name, or (outcome, score), -> minimal important change
+        (positive, in score units, in the better direction); an (outcome, score)
+        entry wins over the outcome's. Outcomes not listed are skipped.
     higher_is_better : dict
         Outcome name -> direction of improvement.
+    sources : dict, optional
+        Keyed as ``thresholds``: where each threshold comes from (a citation, or
+        "study spec").
 
     Returns
     -------
@@ -71,7 +76,8 @@ def responder_rates(
         One row per outcome, score and group: ``outcome, score, group``,
         ``threshold`` (the minimal important change), ``n_pairs``,
         ``n_responders`` (improvement ``>= threshold``), ``proportion``,
-        ``ci_low, ci_high`` (Clopper-Pearson), ``note``.
+        ``ci_low, ci_high`` (Clopper-Pearson), ``note``, and ``threshold_source``
+        (the outcome's entry of ``sources``; '' when not given).
 
     Notes
     -----
@@ -83,12 +89,14 @@ def responder_rates(
     rows = []
     for key, g in by_group(pairs):
         outcome = key["outcome"]
-        if outcome not in thresholds:
+        # A threshold for one score of an outcome, else for all of them.
+        which = next((k for k in ((outcome, key["score"]), outcome) if k in thresholds), None)
+        if which is None:
             continue
         g = g.dropna(subset=["pre_value", "post_value"])
         change = g["post_value"] - g["pre_value"]
         gain = change if higher_is_better.get(outcome, True) else -change
-        threshold = float(thresholds[outcome])
+        threshold = float(thresholds[which])
         n, k = len(gain), int((gain >= threshold).sum())
         low, high = clopper_pearson(k, n, conf_level)
         rows.append(
@@ -101,6 +109,7 @@ def responder_rates(
                 "ci_low": low,
                 "ci_high": high,
                 "note": "" if n else "no pairs",
+                "threshold_source": (sources or {}).get(which, ""),
             }
         )
     return pd.DataFrame(
@@ -114,5 +123,6 @@ def responder_rates(
             "ci_low",
             "ci_high",
             "note",
+            "threshold_source",
         ],
     )

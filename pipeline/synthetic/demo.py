@@ -227,6 +227,14 @@ PATIENT_COLUMNS = [
     "oral_incompetence",
     "revision",
 ]
+# Oral incompetence's course, drawn after every other value from a generator of its own
+# (COURSE_STREAM), so adding it changed no earlier column. The paper reports it as temporary
+# without its duration: median about 6 weeks, resolved when it ends before the patient's last
+# contact, otherwise persistent at last follow-up (no duration yet).
+COURSE_STREAM = 18
+ORAL_INCOMPETENCE_MEDIAN_DAYS, ORAL_INCOMPETENCE_LOG_SD = 42.0, 0.7
+ORAL_INCOMPETENCE_MIN_DAYS, ORAL_INCOMPETENCE_MAX_DAYS = 5, 365
+EVENT_COLUMNS = ["oral_incompetence_days", "oral_incompetence_resolved"]
 ITEM_COLUMNS = [
     i.name for i in (HB_ITEMS[1], HB_ITEMS[0], *SB_ITEMS, *EFACE_ITEMS, *SAQ_ITEMS, *FACE_ITEMS)
 ]
@@ -515,7 +523,30 @@ def generate(seed: int = 63, n_patients: int = 63) -> dict[str, pd.DataFrame]:
             columns[name] = col
         else:
             columns[name] = nullable_integers(col)
+    patients = patients.assign(**_oral_incompetence_course(seed, patients, day, present))
     return {"patients": patients, "visits": pd.DataFrame({c: columns[c] for c in VISIT_COLUMNS})}
+
+
+def _oral_incompetence_course(
+    seed: int, patients: pd.DataFrame, day: np.ndarray, present: np.ndarray
+) -> dict[str, pd.arrays.IntegerArray]:
+    """Days each patient's oral incompetence lasted and whether it had resolved by the last
+    contact (blank without the event; days blank while it persists)."""
+    rng = np.random.default_rng([seed, COURSE_STREAM])
+    n = len(patients)
+    had = patients["oral_incompetence"].to_numpy() == 1
+    days = np.rint(
+        ORAL_INCOMPETENCE_MEDIAN_DAYS * np.exp(rng.normal(0, ORAL_INCOMPETENCE_LOG_SD, n))
+    )
+    days = days.clip(ORAL_INCOMPETENCE_MIN_DAYS, ORAL_INCOMPETENCE_MAX_DAYS)
+    last_contact = np.where(present, day, np.iinfo(np.int64).min).max(axis=1)
+    resolved = days <= last_contact
+    return {
+        "oral_incompetence_days": nullable_integers(np.where(had & resolved, days, np.nan)),
+        "oral_incompetence_resolved": nullable_integers(
+            np.where(had, resolved.astype(float), np.nan)
+        ),
+    }
 
 
 def write(out_dir: Path, seed: int = 63, n_patients: int = 63) -> list[Path]:
