@@ -1,9 +1,9 @@
 """Predictors of outcome: linear and logistic regression on baseline characteristics.
 
 Each model is fitted with the statsmodels formula API, as R fits it: ``smf.ols`` as R's
-``lm`` and ``smf.glm(family=Binomial())`` as R's ``glm(family = binomial)`` (iteratively reweighted least
-squares, here to a deviance change below 1e-12, the maximum likelihood estimate to the last
-digits; the tests compare it with R iterated as far), each categorical
+``lm`` and ``smf.glm(family=Binomial())`` as R's ``glm(family = binomial)`` (iteratively
+reweighted least squares, here to a deviance change below 1e-12, the maximum likelihood
+estimate to the last digits; the tests compare it with R iterated as far), each categorical
 predictor in treatment coding against a reference level (``Treatment(reference=...)``, R's
 ``relevel``). The result is laid out as gtsummary's ``tbl_regression`` lays out a model: one row
 per coefficient, the reference level of a categorical predictor a row of its own, and one row
