@@ -1072,7 +1072,7 @@ def regression_table(
         values = (row["estimate"], row["ci_low"], row["ci_high"])
         # A coefficient per unit of a long scale (per month since onset) is a few thousandths:
         # one more decimal, so that it does not read 0.00 (-0.01 to 0.00).
-        digits = REGRESSION_DIGITS + (not logistic and max(abs(v) for v in values) < 0.1)
+        digits = REGRESSION_DIGITS + int(not logistic and max(abs(float(v)) for v in values) < 0.1)
         return [style.estimate_ci(*values, digits), style.p(row["p"])]
 
     def found(fit: str, predictor: str, level: str):
@@ -1149,12 +1149,13 @@ def regression_table(
         on = listed(words)
         if response == "post":
             on = "the before value and " + on
-        direction = "an increase" if higher_is_better else "a decrease, an improvement"
+        better, sign = ("higher", "positive") if higher_is_better else ("lower", "negative")
         footnotes.append(
             f"β = difference in {explained}, per unit of a characteristic or for a level against "
-            f"the reference level (after minus before: {direction}"
-            + (")" if higher_is_better else f", as lower values of {outcome_label} are better)")
-            + f". Linear regression of {explained} on {on} (n = {n}{left_out}); "
+            "the reference level"
+            + (" (change = after minus before)" if response == "change" else "")
+            + f"; {better} values are better, so a {sign} β goes with a better result. "
+            f"Linear regression of {explained} on {on} (n = {n}{left_out}); "
             f"R² = {style.number(multi['r_squared'], 2)}, adjusted R² = "
             f"{style.number(multi['adj_r_squared'], 2)}."
         )
