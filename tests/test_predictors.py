@@ -15,10 +15,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from test_spec_schema import _refusal
 
 from pipeline import paths
 from pipeline.render import tables
-from pipeline.spec.study import SpecError, load_study
+from pipeline.spec.study import load_study
 from small_study import file_bytes, full_run
 
 DEMO = paths.RAW_DATA_DIR / "demo"
@@ -42,14 +43,6 @@ def _demo_with(tmp_path: Path, table: str) -> Path:
     assert PREDICTORS in spec
     (folder / "study.toml").write_text(spec.replace(PREDICTORS, table), encoding="utf-8")
     return folder
-
-
-def _refusal(folder: Path) -> str:
-    with pytest.raises(SpecError) as err:
-        load_study(folder)
-    message = str(err.value)
-    assert message.startswith(str(folder / "study.toml") + ": ") and "\n" not in message
-    return message.split(": ", 1)[1]
 
 
 @pytest.mark.parametrize(
