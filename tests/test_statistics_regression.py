@@ -180,6 +180,9 @@ def test_models_that_cannot_be_fitted_say_why():
     assert one_level.coefficients["estimate"].isna().all()
     same = fit_regression(data.assign(y=1.0), "y", ["x"], family="logistic")
     assert "same response" in same.models.iloc[0]["note"]
+    nobody = fit_regression(data.assign(y=float("nan")), "y", ["x"], family="logistic")
+    assert nobody.models.iloc[0][["n", "n_dropped"]].tolist() == [0, 3]
+    assert "no more patients than coefficients" in nobody.models.iloc[0]["note"]
     saturated = fit_regression(data.iloc[:2], "y", ["x"])
     assert "no more patients than coefficients" in saturated.models.iloc[0]["note"]
     four = pd.DataFrame({"y": [1.0, 0.0, 1.0, 2.0], "x": [1.0, 2.0, 3.0, 5.0]})

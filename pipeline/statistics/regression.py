@@ -269,6 +269,11 @@ def fit_regression(
             else "the response does not vary"
         )
 
+    coefficients = (
+        1 + len(adjust) + sum(len(levels_of[c]) - 1 if c in categorical else 1 for c in predictors)
+    )
+    if not notes and n <= coefficients:
+        notes.append("no more patients than coefficients: the model cannot be estimated")
     fit, separated = None, []
     if not notes:
         formula = "y ~ " + (" + ".join(terms) if terms else "1")
@@ -279,9 +284,7 @@ def fit_regression(
             else:
                 fitted = smf.glm(formula, frame, family=sm.families.Binomial())
             exog = fitted.exog
-            if exog.shape[0] <= exog.shape[1]:
-                notes.append("no more patients than coefficients: the model cannot be estimated")
-            elif np.linalg.matrix_rank(exog) < exog.shape[1]:
+            if np.linalg.matrix_rank(exog) < exog.shape[1]:
                 notes.append(
                     "predictors are collinear (R gives an aliased coefficient NA): "
                     "the model is not estimated"
@@ -333,15 +336,17 @@ def fit_regression(
             )
         b, low, high = float(fit.params[name]), float(conf.loc[name, 0]), float(conf.loc[name, 1])
         shown = np.exp if logistic else (lambda v: v)
-        return {
-            "estimate": float(shown(b)),
-            "ci_low": float(shown(low)),
-            "ci_high": float(shown(high)),
-            "coefficient": b,
-            "std_error": float(fit.bse[name]),
-            "statistic": float(fit.tvalues[name]),
-            "p": float(fit.pvalues[name]),
-        }
+        # exp of a limit beyond 709 is inf, as R's exp gives it.
+        with np.errstate(over="ignore"):
+            return {
+                "estimate": float(shown(b)),
+                "ci_low": float(shown(low)),
+                "ci_high": float(shown(high)),
+                "coefficient": b,
+                "std_error": float(fit.bse[name]),
+                "statistic": float(fit.tvalues[name]),
+                "p": float(fit.pvalues[name]),
+            }
 
     def row(predictor, role, term, name, level="", ref="", is_ref=False, n_level=_NAN) -> dict:
         return {
