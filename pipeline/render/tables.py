@@ -1473,6 +1473,8 @@ def publication_tables(
         ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
     )
     optional(OPTIONAL_TABLES[2:])
+    # The predictors of outcome before the item eTables, which come last.
+    out += regression_tables(study, results, planned, style=style)
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(
@@ -1483,7 +1485,6 @@ def publication_tables(
             synthetic=synthetic,
             style=style,
         )
-    out += regression_tables(study, results, planned, style=style)
     # Number the eTables in the order they appear.
     numbered, e = [], 0
     for stem, t in out:
