@@ -253,10 +253,12 @@ def secondary_analyses(
     ``reliability`` (ICCs and weighted kappa), ``correlation`` (baseline vs change),
     ``missing_data`` (values per outcome and visit, pairs lost), ``visit_estimates`` (mixed
     model, all visits: the sensitivity analysis beside the complete-case pairs) and
-    ``item_changes`` (each instrument's items before and after, on its total's pairs); and when
+    ``item_changes`` (each instrument's items before and after, on its total's pairs); when
     the plan declares them, ``complications`` (:func:`complications`) and ``power``
-    (:func:`power`). Responders are counted against the spec's thresholds and the published
-    minimal important changes (:func:`pipeline.pairing.responder_thresholds`)."""
+    (:func:`power`); and, when the plan names predictors, ``regression`` and
+    ``regression_models`` (:func:`predictor_models`). Responders are counted against the spec's
+    thresholds and the published minimal important changes
+    (:func:`pipeline.pairing.responder_thresholds`)."""
     from pipeline.pairing import responder_thresholds
     from pipeline.statistics.correlation import baseline_change_correlation
     from pipeline.statistics.items import study_item_changes
@@ -339,6 +341,7 @@ def secondary_analyses(
         written.append(_save(con, study, reports_dir, "complications", complications(con, study)))
     if plan.power is not None:
         written.append(_save(con, study, reports_dir, "power", power(con, study)))
+    written += predictor_models(con, study, reports_dir, pairs)
     return written
 
 
@@ -378,6 +381,108 @@ def power(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
     )
     chosen = results[results["outcome"].isin(plan.outcomes)]
     return paired_power(chosen, study.analysis.alpha, dict(plan.target_dz))
+
+
+#: The warehouse tables (and tables/*.csv) of the predictors of outcome.
+PREDICTOR_TABLES = ("regression", "regression_models")
+
+
+def predictor_models(
+    con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, pairs: pd.DataFrame
+) -> list[Path]:
+    """Regression of each modelled outcome on the plan's predictors
+    (:func:`pipeline.statistics.regression.predictors_of_outcome`): ``<study>.regression`` (one
+    row per coefficient) and ``<study>.regression_models`` (one row per model, with
+    ``n_small_levels`` the patients left out for a categorical level of fewer than the
+    small-cell minimum, ``threshold`` and ``threshold_source`` of the responders' models), and
+    their CSVs. A plan without ``[analysis.predictors]`` writes nothing (and drops the tables an
+    earlier plan left), so its files are those of a study that never had them.
+
+    Numeric predictors are read as the covariates are (top-coded "90+" counts as 90); the levels
+    of a categorical predictor with fewer patients with pairs than the small-cell minimum are
+    pooled or left out as a subgroup's are (:mod:`pipeline.statistics.small_cells`)."""
+    from pipeline.statistics.regression import (
+        COEFFICIENT_COLUMNS,
+        MODEL_COLUMNS,
+        RegressionResult,
+        predictors_of_outcome,
+    )
+    from pipeline.statistics.small_cells import pool_small_levels
+    from pipeline.statistics.subgroups import numeric_covariates
+
+    s, plan = study.name, study.analysis.predictors
+    if plan is None:
+        for name in PREDICTOR_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {s}.{name}")
+        return []
+    categorical = dict(plan.categorical)
+    numeric = [c for c in plan.predictors if c not in categorical]
+    columns = ", ".join(quote(c) for c in plan.predictors)
+    subjects = numeric_covariates(
+        read_frame(con, f"SELECT subject, {columns} FROM {s}.subjects"), numeric
+    )
+    for column in numeric:
+        if not pd.api.types.is_numeric_dtype(subjects[column]):
+            raise ValueError(
+                f"{study.spec_path}: setting 'analysis.predictors.predictors' names {column!r}, "
+                "whose values are not all numbers; declare its levels under [subjects.levels] to "
+                "use it as a categorical predictor, or correct the export."
+            )
+    for column in categorical:
+        subjects[column] = subjects[column].astype("string").str.strip().replace("", pd.NA)
+    better = _higher_is_better(study)
+    thresholds = {(o, score): (mic, source) for o, score, mic, source in plan.thresholds}
+    results = []
+    for (outcome, score), rows in pairs.groupby(["outcome", "score"], sort=False):
+        if outcome not in plan.outcomes:
+            continue
+        frame = rows.merge(subjects, on="subject", how="left")
+        paired = frame["pre_value"].notna() & frame["post_value"].notna()
+        small = 0
+        for column in categorical:
+            given = frame.loc[paired, column]
+            pooled = pool_small_levels(given, column, study.min_cell)
+            small += int((given.notna() & pooled.isna()).sum())
+            frame[column] = frame[column].astype("object")
+            frame.loc[paired, column] = pooled.astype("object")
+        mic, source = thresholds.get((outcome, score), (None, ""))
+        result = predictors_of_outcome(
+            frame.astype({c: "object" for c in categorical}),
+            plan.predictors,
+            model=plan.model,
+            categorical=categorical,
+            reference=dict(plan.reference),
+            univariable=plan.univariable,
+            responder_threshold=mic,
+            higher_is_better=better[outcome],
+            conf_level=study.analysis.conf_level,
+        )
+        models = result.models.assign(n_small_levels=small, threshold=float("nan"))
+        models["threshold_source"] = ""
+        responders = models["response"] == "responder"
+        models.loc[responders, "threshold"] = mic
+        models.loc[responders, "threshold_source"] = source
+        for frame_ in (result.coefficients, models):
+            frame_.insert(0, "score", score)
+            frame_.insert(0, "outcome", outcome)
+        results.append(RegressionResult(result.coefficients, models))
+    if not results:  # no modelled outcome has pairs: empty tables with every column
+        empty = RegressionResult.concat([])
+        results = [
+            RegressionResult(
+                empty.coefficients.reindex(columns=["outcome", "score", *COEFFICIENT_COLUMNS]),
+                empty.models.reindex(
+                    columns=["outcome", "score", *MODEL_COLUMNS]
+                    + ["n_small_levels", "threshold", "threshold_source"]
+                ),
+            )
+        ]
+    both = RegressionResult.concat(results)
+    coefficients, models = both.coefficients, both.models
+    return [
+        _save(con, study, reports_dir, "regression", coefficients),
+        _save(con, study, reports_dir, "regression_models", models),
+    ]
 
 
 def _result_table(con: duckdb.DuckDBPyConnection, study: Study, name: str) -> pd.DataFrame | None:

@@ -402,6 +402,8 @@ def methods_text(
             "values are missing at random."
         )
 
+    paragraphs.append(_predictors_text(study, shown, labels, level))
+
     packages = provenance.get("packages", {})
 
     def cited(names: dict[str, str]) -> list[str]:
@@ -432,6 +434,58 @@ def methods_text(
         + ". The paired tests were checked against R 4.2.2 (t.test and wilcox.test)."
     )
     return [p for p in paragraphs if p]
+
+
+def _predictors_text(study: Study, shown: dict, labels: dict[str, str], level: str) -> str:
+    """The Methods sentences of the predictors of outcome (``[analysis.predictors]``), when the
+    report shows their tables (``etable_predictors_*``); '' otherwise."""
+    from pipeline.render.labels import in_sentence, listed
+
+    plan = study.analysis.predictors
+    stems = [stem for stem in shown if stem.startswith("etable_predictors_")]
+    if plan is None or not stems:
+        return ""
+    numbers = [_number(shown, stem).strip(" ()").split()[-1] for stem in stems]
+    where = f"eTable {numbers[0]}" if len(numbers) == 1 else f"eTables {listed(numbers)}"
+    outcomes = listed([labels.get(o, o) for o in plan.outcomes])
+    characteristics = listed([in_sentence(study.column_label(c)) for c in plan.predictors])
+    explained = (
+        f"the change in {outcomes}"
+        if plan.model == "change"
+        else f"the after value of {outcomes} on the before value and"
+    )
+    responders = ""
+    if plan.responders:
+        sources = sorted({source for *_, source in plan.thresholds})
+        cited = [s for s in sources if s != "analysis.responders"]
+        responders = (
+            ", and by logistic regression of response (an improvement of at least the minimal "
+            "important change, as for the responders"
+            + (f"; published threshold: {'; '.join(cited)}" if cited else "")
+            + ")"
+            + (", adjusted for the before value" if plan.model == "post_adjusted" else "")
+        )
+    return (
+        f"Pre-operative characteristics associated with the result ({where}) were examined by "
+        f"multivariable linear regression of {explained} on {characteristics}"
+        + (", each characteristic also alone (univariable models)" if plan.univariable else "")
+        + responders
+        + ". Categorical characteristics were entered as indicators against a reference level "
+        "(their largest level unless the plan names another), levels of fewer than "
+        f"{study.min_cell} patients pooled or left out; patients with a missing characteristic "
+        "were left out of a model (complete-case analysis). Coefficients are given with t-based "
+        f"{level} CIs"
+        + (
+            f", odds ratios with Wald {level} CIs and the logistic model's discrimination as its "
+            "area under the ROC curve (C statistic); a level at which every patient had the "
+            "same response (separation) has no finite odds ratio and is reported as not "
+            "estimable"
+            if plan.responders
+            else ""
+        )
+        + ". The models were fitted with the statsmodels formula API and checked against R's lm "
+        "and glm."
+    )
 
 
 def _provenance_rows(provenance: dict) -> list[tuple[str, str]]:

@@ -1348,6 +1348,255 @@ def visit_marks(table: Table, notes: tuple[str, ...]) -> Table:
     return Table(table.title, table.body, table.footnotes, table.indent, table.marks + marks)
 
 
+# --------------------------------------------------------------------------- predictors of outcome
+
+#: The tidy tables of the predictors of outcome (:func:`pipeline.steps.predictor_models`).
+REGRESSION, REGRESSION_MODELS = "regression", "regression_models"
+RESULT_TABLES += (REGRESSION, REGRESSION_MODELS)
+#: Decimals of a regression coefficient or odds ratio (per unit of a predictor: an effect per
+#: year of age is a hundredth of a grade).
+REGRESSION_DIGITS = 2
+#: How each response is named in a table's title and footnotes (``{}``: the outcome's label).
+RESPONSE_WORDS = {
+    "change": "change in {}",
+    "post": "the after value of {}, adjusted for the before value",
+    "responder": "response in {}",
+}
+
+
+def regression_stem(outcome: str, score: str, response: str) -> str:
+    """The file stem of one outcome's regression table: ``etable_predictors_<outcome>_<score>``,
+    ``_responders`` for the logistic model."""
+    return f"etable_predictors_{outcome}_{score}" + (
+        "_responders" if response == "responder" else ""
+    )
+
+
+def regression_table(
+    coefficients: pd.DataFrame,
+    models: pd.DataFrame,
+    study: Study,
+    *,
+    outcome_label: str,
+    higher_is_better: bool,
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> Table:
+    """One outcome's regression on the plan's predictors, laid out as gtsummary's
+    ``tbl_regression`` (``tbl_merge`` with ``tbl_uvregression`` when univariable models were
+    fitted): a row per predictor, a categorical predictor's levels indented under it with its
+    reference level written "Reference"; the coefficient (linear) or odds ratio (logistic) with
+    its CI, and P, from the multivariable model and, beside it, each predictor's own model.
+
+    ``coefficients`` and ``models`` are the rows of one outcome, score and response of
+    ``<study>.regression`` and ``<study>.regression_models``
+    (:func:`pipeline.steps.predictor_models`); every name is shown by its label
+    (:meth:`Study.column_label`, :meth:`Study.level_label`). The footnotes give the model in
+    words, the patients used and left out, R² (linear) or the AUC (logistic) and the threshold
+    of a response with its source.
+    """
+    from pipeline.render.labels import in_sentence, listed
+    from pipeline.statistics.small_cells import pooled_label
+
+    multi = models[models["model"] == "multivariable"].iloc[0]
+    logistic = multi["family"] == "logistic"
+    response = str(multi["response"])
+    conf_level = float(multi["conf_level"])
+    ci = style.ci_label(conf_level)
+    what = "OR" if logistic else "β"
+    univariable = bool((models["model"] == "univariable").any())
+    fits = ["univariable", "multivariable"] if univariable else ["multivariable"]
+    heading = {
+        fit: (
+            (f"{fit.capitalize()} {what} ({ci})", f"{fit.capitalize()} P")
+            if univariable
+            else (f"{what} ({ci})", "P")
+        )
+        for fit in fits
+    }
+    predictors = list(
+        dict.fromkeys(coefficients.loc[coefficients["role"] == "predictor", "predictor"])
+    )
+    adjusted = coefficients[coefficients["role"] == "adjustment"]
+
+    def label(column: str) -> str:
+        return study.column_label_with_unit(column)
+
+    def level_label(column: str, level: str) -> str:
+        if level == pooled_label(column, study.min_cell):
+            return f"Other ({level.partition(': ')[2]})"
+        return study.level_label(column, level)
+
+    def cells(row) -> list[str]:
+        if row is None:
+            return ["", ""]
+        if bool(row["is_reference"]):
+            return ["Reference", ""]
+        if is_missing(row["estimate"]):
+            return [NOT_ESTIMABLE, ""]
+        values = (row["estimate"], row["ci_low"], row["ci_high"])
+        # A coefficient per unit of a long scale (per month since onset) is a few thousandths:
+        # one more decimal, so that it does not read 0.00 (-0.01 to 0.00).
+        digits = REGRESSION_DIGITS + int(not logistic and max(abs(float(v)) for v in values) < 0.1)
+        return [style.estimate_ci(*values, digits), style.p(row["p"])]
+
+    def found(fit: str, predictor: str, level: str):
+        rows = coefficients[
+            (coefficients["model"] == fit)
+            & (coefficients["predictor"] == predictor)
+            & (coefficients["level"].fillna("").astype(str) == level)
+        ]
+        return rows.iloc[0] if len(rows) else None
+
+    body, indent = [], []
+    if len(adjusted):
+        row = adjusted.iloc[0]
+        body.append(
+            ["Before value"]
+            + (["", ""] if univariable else [])
+            + cells(found("multivariable", row["predictor"], ""))
+        )
+        indent.append(0)
+    for predictor in predictors:
+        rows = coefficients[
+            (coefficients["predictor"] == predictor) & (coefficients["model"] == "multivariable")
+        ]
+        levels = [str(v) for v in rows["level"].fillna("") if str(v)]
+        if not levels:
+            body.append(
+                [label(predictor)] + sum((cells(found(f, predictor, "")) for f in fits), [])
+            )
+            indent.append(0)
+            continue
+        body.append([label(predictor)] + ["", ""] * len(fits))
+        indent.append(0)
+        for level in levels:
+            body.append(
+                [level_label(predictor, level)]
+                + sum((cells(found(f, predictor, level)) for f in fits), [])
+            )
+            indent.append(1)
+    columns = ["Characteristic"] + [h for fit in fits for h in heading[fit]]
+    frame = pd.DataFrame(body, columns=columns)
+
+    words = [in_sentence(study.column_label(p)) for p in predictors]
+    explained = RESPONSE_WORDS[response].format(outcome_label)
+    n, dropped = int(multi["n"]), int(multi["n_dropped"])
+    small = min(int(multi.get("n_small_levels", 0) or 0), dropped)
+    reasons = [
+        f"{count} for a missing characteristic"
+        if i == 0
+        else f"{count} in a level of fewer than {study.min_cell} patients"
+        for i, count in enumerate((dropped - small, small))
+        if count
+    ]
+    left_out = (
+        f"; {dropped} patient{'s' if dropped != 1 else ''} with pairs left out: {listed(reasons)}"
+        if dropped
+        else ""
+    )
+    footnotes = []
+    if logistic:
+        threshold = float(multi["threshold"])
+        source = str(multi.get("threshold_source", "") or "")
+        direction = "higher" if higher_is_better else "lower"
+        cited = "" if source in ("", "analysis.responders") else f" (published: {source})"
+        events = int(multi["n_events"])
+        footnotes.append(
+            f"OR = odds ratio of response, per unit of a characteristic or for a level against "
+            f"the reference level. Response: an improvement in {outcome_label} of at least "
+            f"{threshold:g}{cited}, {direction} values being better. Logistic regression of "
+            f"response on {listed(words)} (n = {n}, {events} responders{left_out}); "
+            f"AUC (C statistic) = {style.number(multi['auc'], 2)}."
+        )
+        footnotes.append(f"Wald {ci} (R confint.default) and Wald z test P for each odds ratio.")
+    else:
+        on = listed(words)
+        if response == "post":
+            on = "the before value and " + on
+        better, sign = ("higher", "positive") if higher_is_better else ("lower", "negative")
+        footnotes.append(
+            f"β = difference in {explained}, per unit of a characteristic or for a level against "
+            "the reference level"
+            + (" (change = after minus before)" if response == "change" else "")
+            + f"; {better} values are better, so a {sign} β goes with a better result. "
+            f"Linear regression of {explained} on {on} (n = {n}{left_out}); "
+            f"R² = {style.number(multi['r_squared'], 2)}, adjusted R² = "
+            f"{style.number(multi['adj_r_squared'], 2)}."
+        )
+        footnotes.append(f"t-based {ci} and t test P for each coefficient.")
+    if univariable:
+        uni = models[models["model"] == "univariable"]
+        low, high = int(uni["n"].min()), int(uni["n"].max())
+        patients = f"{low}" if low == high else f"{low} to {high}"
+        footnotes.append(
+            "Univariable: each characteristic alone"
+            + (", with the before value" if response == "post" else "")
+            + f" ({patients} patients); multivariable: all together."
+        )
+    footnotes.append(
+        "Reference: the level each other level is compared with (the characteristic's largest "
+        "level unless the study plan names another)."
+    )
+    if (frame.iloc[:, 1:] == NOT_ESTIMABLE).any().any():
+        footnotes.append(
+            f"{NOT_ESTIMABLE.capitalize()}: every patient at the level had the same response "
+            "(separation), or the model could not be fitted, so there is no finite estimate."
+        )
+    for note in models["note"].fillna(""):
+        if note and not str(note).startswith("separation"):
+            text = str(note)
+            for column in sorted(predictors, key=len, reverse=True):
+                text = text.replace(column, in_sentence(study.column_label(column)))
+            footnotes.append(f"Model not estimated: {text}.")
+            break
+    if synthetic:
+        footnotes.append(SYNTHETIC_NOTE)
+    title = f"eTable. Predictors of {explained}: " + (
+        "logistic regression" if logistic else "linear regression"
+    )
+    return Table(title, frame, tuple(footnotes), tuple(indent))
+
+
+def regression_tables(
+    study: Study,
+    results: dict[str, pd.DataFrame],
+    planned: pd.DataFrame,
+    *,
+    style: JournalStyle = AMA,
+) -> list[tuple[str, Table]]:
+    """Every regression table of the study (:func:`regression_table`), as (file stem, Table):
+    per modelled outcome and score, the linear model, then the logistic model of responders.
+    None when the warehouse has no regression results (a plan without predictors)."""
+    coefficients, models = results.get(REGRESSION), results.get(REGRESSION_MODELS)
+    if coefficients is None or models is None or models.empty:
+        return []
+    labels = planned.set_index(["outcome", "score"])
+    out = []
+    keys = models[["outcome", "score", "response"]].drop_duplicates()
+    for outcome, score, response in keys.itertuples(index=False):
+
+        def of(frame):
+            return frame[
+                (frame["outcome"] == outcome)
+                & (frame["score"] == score)
+                & (frame["response"] == response)
+            ]
+
+        planned_row = labels.loc[(outcome, score)]
+        table = regression_table(
+            of(coefficients),
+            of(models),
+            study,
+            outcome_label=str(planned_row["label"]),
+            higher_is_better=bool(planned_row["higher_is_better"]),
+            synthetic=study.synthetic,
+            style=style,
+        )
+        out.append((regression_stem(outcome, score, response), table))
+    return out
+
+
 def table_1_group_label(study: Study, column: str, group: str) -> str:
     """A Table 1 column group's heading: the level's label, or the pooled small levels'."""
     from pipeline.statistics.small_cells import pooled_label
@@ -1612,6 +1861,8 @@ def publication_tables(
     power = results.get(POWER)
     if power is not None and len(power):
         out.append(("etable_power", power_table(power, study, style=style)))
+    # The predictors of outcome before the item eTables, which come last.
+    out += regression_tables(study, results, planned, style=style)
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(

@@ -46,6 +46,9 @@ Multiplicity = Literal[tuple(METHODS)]
 SubgroupSplit = Literal["", "median"]
 KappaWeights = Literal["linear", "quadratic"]
 Better = Literal["higher", "lower"]
+#: Predictors of outcome: a linear model of the change, or of the after value adjusted for the
+#: before value (pipeline.statistics.regression.predictors_of_outcome).
+RegressionModel = Literal["change", "post_adjusted"]
 FileFormat = Literal[FORMATS]
 Encoding = Literal[ENCODINGS]
 Decimal = Literal[DECIMALS]
@@ -399,6 +402,29 @@ class PowerTable(_Table):
         return _all_positive(targets, "target_dz", "effect (mean change / SD of the changes)")
 
 
+class PredictorsTable(_Table):
+    """``[analysis.predictors]``: regression of outcome on baseline characteristics."""
+
+    # Planned outcomes modelled ([] : the primary outcome).
+    outcomes: list[str] = []
+    # Subjects columns; one with [subjects.levels] is categorical, any other a number.
+    predictors: list[str] = Field(min_length=1)
+    # Categorical predictor -> its reference level (default: the level with the most patients).
+    reference: dict[str, str | int] = {}
+    model: RegressionModel = "change"
+    # Each predictor alone too, beside the multivariable model.
+    univariable: bool = False
+    # Logistic regression of responder status (change reaching the minimal important change).
+    responders: bool = False
+
+    @field_validator("outcomes", "predictors")
+    @classmethod
+    def _once(cls, names, info):
+        if len(set(names)) < len(names):
+            raise ValueError(f"lists a {info.field_name[:-1]} twice; list each once.")
+        return names
+
+
 class AnalysisTable(_Table):
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -421,6 +447,7 @@ class AnalysisTable(_Table):
     complications: list[ComplicationTable] = []
     # Pairs needed for the next study (absent: no power table).
     power: PowerTable | None = None
+    predictors: PredictorsTable | None = None
 
     @field_validator("alpha", "conf_level")
     @classmethod

@@ -114,6 +114,28 @@ class PowerPlan:
 
 
 @dataclass(frozen=True)
+class PredictorsPlan:
+    """``[analysis.predictors]``: regression of each modelled outcome on baseline predictors
+    (:func:`pipeline.statistics.regression.predictors_of_outcome`)."""
+
+    outcomes: tuple[str, ...]
+    predictors: tuple[str, ...]
+    # (categorical predictor, its levels as written), in the predictors' order.
+    categorical: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (categorical predictor, reference level) the spec chose; others: the largest level.
+    reference: tuple[tuple[str, str], ...] = ()
+    model: str = "change"
+    univariable: bool = False
+    # (outcome, score, minimal important change, its source) for the logistic model of
+    # responders; empty when the plan asks for none.
+    thresholds: tuple[tuple[str, str, float, str], ...] = ()
+
+    @property
+    def responders(self) -> bool:
+        return bool(self.thresholds)
+
+
+@dataclass(frozen=True)
 class AnalysisPlan:
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -145,6 +167,8 @@ class AnalysisPlan:
     complications: tuple[Complication, ...] = ()
     # None: no power table.
     power: PowerPlan | None = None
+    # Predictors of outcome ([analysis.predictors]); None when the plan has none.
+    predictors: PredictorsPlan | None = None
 
     @property
     def pre_label(self) -> str:
@@ -732,7 +756,7 @@ def _analysis_plan(
     subject_columns: tuple[str, ...],
     free_text: tuple[tuple[str, str], ...] = (),
     visit_labels: tuple[tuple[str, str], ...] = (),
-    levels: tuple = (),
+    levels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (),
 ) -> AnalysisPlan:
     """The analysis plan of a validated ``[analysis]`` table, checked against the rest of the
     spec."""
@@ -843,6 +867,11 @@ def _analysis_plan(
         power = PowerPlan(
             tuple(chosen or default), tuple((k, float(v)) for k, v in table.power.target_dz.items())
         )
+    predictors = (
+        _predictors_plan(path, table, mapped, outcomes, outcome_name, subjects_column, dict(levels))
+        if table.predictors is not None
+        else None
+    )
 
     pre, post = table.pre, table.post
     return AnalysisPlan(
@@ -870,6 +899,83 @@ def _analysis_plan(
         item_changes=table.item_changes,
         complications=complications,
         power=power,
+        predictors=predictors,
+    )
+
+
+def _predictors_plan(
+    path: Path,
+    table: schema.AnalysisTable,
+    mapped: dict[str, InstrumentSource],
+    outcomes: list[Outcome],
+    outcome_name,
+    subjects_column,
+    levels: dict[str, tuple[tuple[str, str], ...]],
+) -> PredictorsPlan:
+    """``[analysis.predictors]`` checked against the plan and the subjects columns: outcomes
+    planned (default the primary), predictors read and not free text, reference levels declared,
+    and a minimal important change for every outcome when responders are modelled (the plan's
+    ``responders``, else the score's published one)."""
+    entry = table.predictors
+    where = "analysis.predictors"
+    if entry.outcomes:
+        names = tuple(outcome_name(f"{where}.outcomes", o) for o in entry.outcomes)
+    elif table.primary:
+        names = (table.primary,)
+    else:
+        raise _fail(
+            path,
+            f"{where}.outcomes",
+            "is empty and [analysis] names no primary outcome; list the outcomes to model, or "
+            "set analysis.primary.",
+        )
+    for column in entry.predictors:
+        subjects_column(f"{where}.predictors", column)
+    categorical = tuple(
+        (c, tuple(code for code, _ in levels[c])) for c in entry.predictors if c in levels
+    )
+    codes = dict(categorical)
+    reference = []
+    for column, level in entry.reference.items():
+        key = f"{where}.reference.{schema.shown_key(column)}"
+        if column not in codes:
+            raise _fail(
+                path,
+                key,
+                f"names {column!r}, which is not a categorical predictor; give references only "
+                "for predictors listed in predictors that have [subjects.levels].",
+            )
+        if str(level).strip() not in codes[column]:
+            raise _fail(path, key, f"must be one of {', '.join(codes[column])}.")
+        reference.append((column, str(level).strip()))
+    thresholds = []
+    if entry.responders:
+        planned = dict(table.responders)
+        for outcome in (o for o in outcomes if o.name in names):
+            name, score = outcome.name, outcome.score
+            source = mapped[outcome.instrument]
+            instrument = source.measure or REGISTRY[outcome.instrument]
+            published = instrument.score(score, source.version or None).minimal_change
+            if name in planned:
+                thresholds.append((name, score, float(planned[name]), "analysis.responders"))
+            elif published is not None and published.mic_improvement is not None:
+                mic = float(published.mic_improvement)
+                thresholds.append((name, score, mic, published.source))
+            else:
+                raise _fail(
+                    path,
+                    f"{where}.responders",
+                    f"needs a minimal important change for {name!r}, which has no published "
+                    "one; give it under analysis.responders, or set responders = false.",
+                )
+    return PredictorsPlan(
+        outcomes=names,
+        predictors=tuple(entry.predictors),
+        categorical=categorical,
+        reference=tuple(reference),
+        model=entry.model,
+        univariable=entry.univariable,
+        thresholds=tuple(thresholds),
     )
 
 
