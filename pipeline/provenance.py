@@ -92,8 +92,7 @@ def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
         ],
         # Columns the guard let through because the spec allowed them, with the spec's reason.
         "identifiers_allowed": [
-            {"column": column, "justification": why}
-            for column, why in study.identifiers_allowed
+            {"column": column, "justification": why} for column, why in study.identifiers_allowed
         ],
         # Analysis choices changed for a run without editing the spec (recorded by the analysis
         # steps).

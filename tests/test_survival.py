@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from pipeline.statistics.survival import (
-    event_times,
     event_free_at,
+    event_times,
     kaplan_meier,
     numbers_at_risk,
     time_to_event,
