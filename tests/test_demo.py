@@ -71,7 +71,8 @@ def test_file_format(written):
         assert b"\r" not in raw and raw.endswith(b"\n")
         assert b".0," not in raw and b".0\n" not in raw  # integers without ".0"
         assert b"nan" not in raw.lower() and b"<NA>" not in raw  # missing = empty field
-    assert patients.splitlines()[0].decode() == ",".join(demo.PATIENT_COLUMNS)
+    header = [*demo.PATIENT_COLUMNS, *demo.EVENT_DAY_COLUMNS]
+    assert patients.splitlines()[0].decode() == ",".join(header)
     assert visits.splitlines()[0].decode() == ",".join(demo.VISIT_COLUMNS)
 
 
@@ -182,6 +183,14 @@ def test_patient_values_within_allowed_sets(cohort):
     assert p[flags].isin([0, 1]).all().all()
     assert p["nerve_rerouting"].sum() == 7 and p["end_to_side"].sum() == 10
     assert p["oral_incompetence"].sum() == 7 and p["revision"].sum() == 11
+    # Each revision has its day after surgery (months to a few years), by the last visit; no day
+    # without a revision.
+    last_visit = cohort["visits"].groupby("study_id")["day"].max()
+    revised = p["revision"] == 1
+    days = p.loc[revised, "revision_day"].astype(float)
+    assert p.loc[~revised, "revision_day"].isna().all() and days.notna().all()
+    assert (days > 0).all() and (days <= p.loc[revised, "study_id"].map(last_visit).values).all()
+    assert 90 < days.median() < 730
 
 
 def test_ages_90_or_more_written_as_90_plus(cohort, written):

@@ -1099,7 +1099,6 @@ def kaplan_meier_plot(
     if p_text:
         ax.text(0.98, 0.04, p_text, transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
     # The table: one row per curve, its label at the left in the curve's colour.
-    risk.set_ylim(-0.5, rows - 0.5)
     risk.set_yticks(
         range(rows), [_wrap(c["label"], width * 0.25, 15) for c in curves][::-1], fontsize=7
     )
@@ -1108,7 +1107,17 @@ def kaplan_meier_plot(
     risk.tick_params(axis="both", length=0, labelbottom=False)
     for side in ("top", "right", "bottom", "left"):
         risk.spines[side].set_visible(False)
-    risk.set_title("No. at risk", loc="left", fontsize=7)
+    # Its heading is a text over the first row, not a title: the table is no panel of its own.
+    risk.set_ylim(-0.5, rows + 0.3)
+    risk.text(
+        0,
+        rows + 0.1,
+        "No. at risk",
+        transform=risk.get_yaxis_transform(),
+        ha="left",
+        va="center",
+        fontsize=7,
+    )
     attach_source(fig, pd.concat(sources, ignore_index=True))
     return fig
 

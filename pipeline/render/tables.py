@@ -994,6 +994,12 @@ RESULT_TABLES += TIME_TO_EVENT_RESULTS
 NOT_REACHED = "NR"
 
 
+def time_to_event_columns(study: Study) -> list[str]:
+    """The subjects columns the time-to-event analyses read as events, event days and censoring
+    days."""
+    return [c for t in study.analysis.time_to_event for c in (t.event, t.day, t.censor_day) if c]
+
+
 def p_equals(p: float, style: JournalStyle = AMA) -> str:
     """A P value as a sentence or a figure writes it after "P": ``= .06``, ``< .001``."""
     text = style.p(p)
@@ -1219,6 +1225,9 @@ def publication_tables(
 
     # Free text is kept in the warehouse for the study team, never reported.
     subjects = subjects.drop(columns=[c for c, _ in study.free_text])
+    # What happened after surgery (an event, its day, the censoring day) is no baseline
+    # characteristic: it is reported in its time-to-event eTable.
+    subjects = subjects.drop(columns=time_to_event_columns(study), errors="ignore")
     follow_up = follow_up_months(visits)
     by = table_1_grouping(study, subjects)
     grouped = subjects
