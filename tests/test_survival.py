@@ -70,6 +70,28 @@ def test_against_r(case):
         _close(row[column], test[column], f"{case} log-rank {column}")
 
 
+def test_median_is_statsmodels_where_the_rules_agree():
+    # Where every curve crosses 0.5 (lung, veteran, each group too) the median and its CI are
+    # SurvfuncRight.quantile and quantile_ci(method="log"); where a curve is flat at exactly 0.5
+    # (the hand set's group b: 5 of 10 events by time 5) R, and median_time, take the midpoint
+    # to the next time, statsmodels the next time.
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    from pipeline.statistics.survival import median_time
+
+    for dataset in ("lung", "veteran"):
+        data = INPUTS[INPUTS["dataset"] == dataset]
+        for _, part in [("all", data), *data.groupby("group")]:
+            fit = SurvfuncRight(part["time"].to_numpy(), part["event"].to_numpy())
+            with np.errstate(divide="ignore"):  # log(0) where a curve ends at 0
+                expected = (fit.quantile(0.5), *fit.quantile_ci(0.5, method="log"))
+            ours = median_time(kaplan_meier(part["time"], part["event"]))
+            assert ours == pytest.approx(tuple(float(x) for x in expected), rel=1e-12)
+    b = INPUTS[(INPUTS["dataset"] == "hand") & (INPUTS["group"] == "b")]
+    assert median_time(kaplan_meier(b["time"], b["event"]))[0] == 5.5
+    assert SurvfuncRight(b["time"].to_numpy(), b["event"].to_numpy()).quantile(0.5) == 6
+
+
 def test_day_after_the_last_time_has_no_estimate():
     # Hand-worked: times 1, 2, 3 all events; at day 2 one event-free patient of three remains
     # (2/3 * 1/2 = 1/3), day 5 is after the last time observed.

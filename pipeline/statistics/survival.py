@@ -15,8 +15,11 @@ are computed here, each checked against R in ``tests/test_survival.py``:
 * the median and its confidence interval by ``quantile.survfit``'s rule: the first time the
   curve (for the limits: the lower and the upper confidence curve) reaches 0.5, the midpoint to
   the next time when it is exactly 0.5 (Brookmeyer & Crowley 1982 with the log-transformed
-  limits). It stands in for ``SurvfuncRight.quantile`` and ``quantile_ci``, which invert a
-  test at the observed times and so end the interval one event time earlier than R.
+  limits). It stands in for ``SurvfuncRight.quantile(0.5)`` and
+  ``quantile_ci(0.5, method="log")``, which give the same times where the curve crosses 0.5
+  (lung, veteran: ``test_median_is_statsmodels_where_the_rules_agree``) but the next time
+  where it is flat at exactly 0.5, and the last time or infinity for a limit R reports as not
+  reached.
 """
 
 from __future__ import annotations
