@@ -109,9 +109,9 @@ def _time_to_event_methods(study: Study, shown: dict, drawn: set) -> list[str]:
             + _number(shown, stem)
             + f" was estimated with the Kaplan-Meier method; patients without {event} were "
             f"censored {censoring}. Pointwise {level} CIs of the event-free proportion were "
-            "computed on the log scale from the Greenwood variance (R survfit's default), the "
-            f"median time's {level} CI as the times at which these limits fall to 50%, and the "
-            f"event-free proportion is given at {days} days after surgery."
+            "computed on the log scale from the Greenwood variance (the default of R's "
+            f"survfit); the {level} CI of the median time runs between the times at which these "
+            f"limits fall to 50%. Event-free proportions are given at {days} days after surgery."
             + (
                 " Curves were compared between the levels of "
                 f"{in_sentence(study.column_label(t.by))} with the log-rank test."
