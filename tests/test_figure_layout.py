@@ -346,3 +346,10 @@ def test_numbers_at_risk_sit_under_the_time_ticks(study_warehouse):
         heights = {round(t.get_window_extent(renderer).y0, 1) for t in numbers}
         assert len(heights) == rows, width
         figures.plt.close(fig)
+
+
+def test_curves_read_apart_in_greyscale():
+    # The Kaplan-Meier curves of a subgroup's levels, each against the others.
+    shades = [luma(colour) for colour in figures.CURVE_COLOURS]
+    for a, b in itertools.combinations(shades, 2):
+        assert abs(a - b) >= GREY_STEP, shades

@@ -68,6 +68,41 @@ def test_a_study_without_time_to_event_writes_the_same_files(tmp_path):
     assert set(after) - set(before) == TIME_TO_EVENT_FILES
     assert {name: after[name] for name in before} == before
     assert drawn_after == [*drawn, "time_to_event_revision"]
+    # Sex's second level has fewer than 5 patients: one level left, nothing to compare.
+    table = after["etable_time_to_revision.md"].decode("utf-8")
+    assert "NA: no log-rank test, fewer than two groups to compare." in table
+    assert "counted in All patients only" in table
+
+
+def test_etable_without_by_has_no_log_rank_column(tmp_path):
+    # Hand-made: 4 patients, events at days 100 and 400, censored at 200 and 800.
+    from pipeline.render.tables import time_to_event_tables
+    from pipeline.statistics.survival import time_to_event
+
+    folder = write_small_study(tmp_path)
+    edit_spec(
+        folder,
+        {
+            "subjects": {
+                "columns": [*SMALL_STUDY["subjects"]["columns"], "revision", "revision_day"]
+            },
+            "analysis": {"time_to_event": [{"event": "revision", "day": "revision_day"}]},
+        },
+    )
+    study = load_study(folder)
+    data = pd.DataFrame({"time": [100, 200, 400, 800], "event": [1, 0, 1, 0], "group": pd.NA})
+    result = time_to_event(data, (365, 730))
+    results = {
+        "time_to_event": result.summary.assign(analysis="revision", left_out=0),
+        "time_to_event_at": result.at.assign(analysis="revision"),
+        "log_rank": result.log_rank.assign(analysis="revision"),
+    }
+    [(stem, table)] = time_to_event_tables(study, results)
+    assert stem == "etable_time_to_revision" and "Log-rank P" not in table.body.columns
+    # S(365) = 3/4, S(730) = 3/4 * 1/2 = 3/8; median: first time S <= 0.5, day 400 = 13.1 mo.
+    assert table.body.iloc[0, :2].tolist() == ["All patients", "2/4"]
+    assert table.body.iloc[0, 2].startswith("13.1 (")
+    assert table.body.iloc[0, 3].startswith("75.0 (") and table.body.iloc[0, 4].startswith("37.5 (")
 
 
 @pytest.mark.parametrize(

@@ -1055,7 +1055,8 @@ def time_to_event_tables(
         days = list(plan.times)
         for day in days:
             body[f"Free of {event} at {_day_heading(day)}, % ({ci})"] = []
-        body["Log-rank P"] = []
+        if plan.by:
+            body["Log-rank P"] = []
         indent = []
 
         def add(cells: list[str], level: int) -> None:
@@ -1087,7 +1088,7 @@ def time_to_event_tables(
                         f"{percent(a['survival'])} ({percent(a['lower'])}{style.ci_separator}"
                         f"{percent(a['upper'])})"
                     )
-            add([*cells, ""], 0 if r.group == "all" else 1)
+            add([*cells, ""] if plan.by else cells, 0 if r.group == "all" else 1)
         censoring = (
             f"at the day in {in_sentence(study.column_label(plan.censor_day))}"
             if plan.censor_day
@@ -1099,6 +1100,19 @@ def time_to_event_tables(
             f"{NOT_REACHED}, not reached: fewer than half of the patients had {event} (for a "
             "limit: the confidence curve does not fall to 50%).",
         ]
+        if plan.by:
+            note = str(test["note"].iloc[0]) if len(test) and "note" in test else ""
+            if note and note != "nan":
+                footnotes.append(f"{style.missing}: no log-rank test, {note}.")
+            grouped = int(rows.loc[rows["group"] != "all", "n"].sum())
+            outside = int(rows.loc[rows["group"] == "all", "n"].iloc[0]) - grouped
+            if outside:
+                footnotes.append(
+                    f"{outside} patient{'s' if outside != 1 else ''} without a value of "
+                    f"{in_sentence(study.column_label(plan.by))} or in its levels of fewer than "
+                    f"{study.min_cell} patients {'are' if outside != 1 else 'is'} counted in All "
+                    "patients only."
+                )
         left_out = int(rows["left_out"].iloc[0]) if "left_out" in rows else 0
         if left_out:
             footnotes.append(
