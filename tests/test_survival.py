@@ -1,6 +1,7 @@
 """Time to event (pipeline/statistics/survival.py) against R's survival package.
 
-Expected values: tests/fixtures/r/survival.R (survfit with conf.type = "log", quantile.survfit,
+Expected values: tests/fixtures/r/survival.R, survival_expected.csv and
+survival_curves_expected.csv (survfit with conf.type = "log", quantile.survfit,
 summary.survfit at chosen days, survdiff) on survival::lung, survival::veteran, a hand set with
 ties and a curve flat at exactly 0.5, and the demo's time to revision.
 """
@@ -25,6 +26,9 @@ INPUTS = pd.read_csv(
 )
 EXPECTED = pd.read_csv(
     FIXTURES / "survival_expected.csv", float_precision="round_trip", dtype={"group": str}
+)
+CURVES = pd.read_csv(
+    FIXTURES / "survival_curves_expected.csv", float_precision="round_trip", dtype={"group": str}
 )
 CASES = {"lung": (365, 730), "lung_90": (365, 730), "veteran": (365, 730), "hand": (2, 4)}
 CASES["demo"] = (365, 730)
@@ -53,9 +57,11 @@ def test_against_r(case):
             return r[r["key"] == name]
 
         curve = result.curves[result.curves["group"] == group]
-        _close(curve["time"], key("survival")["time"], f"{case} {group} times")
-        for column in ("n_risk", "n_event", "n_censor", "survival", "std_err", "lower", "upper"):
-            _close(curve[column], key(column)["value"], f"{case} {group} {column}")
+        r_curve = CURVES[(CURVES["case"] == case) & (CURVES["group"] == group)]
+        for column in ("time", "n_risk", "n_event", "n_censor"):
+            assert curve[column].tolist() == r_curve[column].tolist(), (case, group, column)
+        for column in ("survival", "std_err", "lower", "upper"):
+            _close(curve[column], r_curve[column], f"{case} {group} {column}")
         row = result.summary[result.summary["group"] == group].iloc[0]
         for column in ("n", "events", "median", "median_lower", "median_upper"):
             _close(row[column], key(column)["value"].iloc[0], f"{case} {group} {column}")
