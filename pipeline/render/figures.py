@@ -1049,7 +1049,8 @@ def kaplan_meier_plot(
     sources = []
     for i, c in enumerate(curves):
         colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
-        style = CURVE_STYLES[(i // len(CURVE_COLOURS) + i) % len(CURVE_STYLES)] if rows > 3 else "-"
+        # Beyond the three colours, the line style tells curves apart too.
+        style = CURVE_STYLES[i % len(CURVE_STYLES)] if rows > len(CURVE_COLOURS) else "-"
         curve = c["curve"]
         # The curve starts at 100% at surgery and steps after each event time.
         x = np.concatenate([[0.0], curve["time"].to_numpy(float)]) / DAYS_PER_MONTH

@@ -1379,6 +1379,7 @@ def publication_tables(
         ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
     )
     optional(OPTIONAL_TABLES[2:])
+    out += time_to_event_tables(study, results, style)
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(
@@ -1389,7 +1390,6 @@ def publication_tables(
             synthetic=synthetic,
             style=style,
         )
-    out += time_to_event_tables(study, results, style)
     # Number the eTables in the order they appear.
     numbered, e = [], 0
     for stem, t in out:
