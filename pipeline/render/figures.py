@@ -1096,9 +1096,21 @@ def kaplan_meier_plot(
     ax.set_ylabel(_axis_label(ylabel, 2.0))
     _title_panel(ax, title, f"Kaplan-Meier estimate, {conf_level:.0%} CI shaded", width)
     if rows > 1:
-        ax.legend(title=legend_title or None, loc="lower left", frameon=False, handlelength=2.2)
-    if p_text:
-        ax.text(0.98, 0.04, p_text, transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+        # The log-rank P is the legend's last line, so the legend and the P are placed together
+        # where the curves leave room ("best": fewest marks covered).
+        handles, labels = ax.get_legend_handles_labels()
+        if p_text:
+            handles.append(Line2D([], [], linestyle="none"))
+            labels.append(p_text)
+        ax.legend(
+            handles,
+            labels,
+            title=legend_title or None,
+            loc="best",
+            frameon=False,
+            handlelength=2.2,
+            alignment="left",
+        )
     # The table: one row per curve, its label at the left in the curve's colour.
     risk.set_yticks(
         range(rows), [_wrap(c["label"], width * 0.25, 15) for c in curves][::-1], fontsize=7
