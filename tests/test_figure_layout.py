@@ -357,7 +357,8 @@ def test_curves_read_apart_in_greyscale():
 
 def test_kaplan_meier_of_four_levels_is_laid_out_for_print():
     # survival::veteran's four cell types (tests/fixtures/r/survival_inputs.csv): four curves, a
-    # legend of four and a table of four rows, at both widths; the fourth curve is dashed.
+    # legend of four and a table of four rows, at both widths; beyond three colours each curve
+    # has its own line style too.
     import pandas as pd
 
     from pipeline.statistics.survival import time_to_event
@@ -368,15 +369,9 @@ def test_kaplan_meier_of_four_levels_is_laid_out_for_print():
         {"label": level, "curve": result.curves[result.curves["group"] == level]}
         for level in result.summary["group"][1:]
     ]
+    words = {"title": "Time to death", "ylabel": "Alive, %", "legend_title": "Cell type"}
     for width in (figures.SINGLE_COLUMN_IN, figures.DOUBLE_COLUMN_IN):
-        fig = figures.kaplan_meier_plot(
-            curves,
-            title="Time to death",
-            ylabel="Alive, %",
-            legend_title="Cell type",
-            p_text="Log-rank P < .001",
-            width=width,
-        )
+        fig = figures.kaplan_meier_plot(curves, p_text="Log-rank P < .001", width=width, **words)
         assert layout_defects(fig) == [], width
         styles = [line.get_linestyle() for line in fig.axes[0].get_lines()[::2]]
         assert len(set(styles)) == 4, styles
