@@ -255,8 +255,9 @@ def secondary_analyses(
     model, all visits: the sensitivity analysis beside the complete-case pairs) and
     ``item_changes`` (each instrument's items before and after, on its total's pairs); when
     the plan declares them, ``complications`` (:func:`complications`) and ``power``
-    (:func:`power`); and, when the plan names predictors, ``regression`` and
-    ``regression_models`` (:func:`predictor_models`). Responders are counted against the spec's
+    (:func:`power`); when the plan names predictors, ``regression`` and
+    ``regression_models`` (:func:`predictor_models`); and, when the plan declares time-to-event
+    analyses, :func:`time_to_event`'s tables. Responders are counted against the spec's
     thresholds and the published minimal important changes
     (:func:`pipeline.pairing.responder_thresholds`)."""
     from pipeline.pairing import responder_thresholds
@@ -342,6 +343,8 @@ def secondary_analyses(
     if plan.power is not None:
         written.append(_save(con, study, reports_dir, "power", power(con, study)))
     written += predictor_models(con, study, reports_dir, pairs)
+    if plan.time_to_event:
+        written += time_to_event(con, study, reports_dir)
     return written
 
 
@@ -482,6 +485,55 @@ def predictor_models(
     return [
         _save(con, study, reports_dir, "regression", coefficients),
         _save(con, study, reports_dir, "regression_models", models),
+    ]
+
+
+#: The tables of the time-to-event analyses (written only when the plan declares one).
+TIME_TO_EVENT_TABLES = ("time_to_event", "time_to_event_at", "time_to_event_curves", "log_rank")
+
+
+def time_to_event(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
+    """Every ``[[analysis.time_to_event]]`` of the plan (Kaplan-Meier, median, event-free
+    proportions, log-rank test; :mod:`pipeline.statistics.survival`), each frame with the
+    analysis's ``analysis`` name first: ``time_to_event`` (per group: n, events, median and its
+    CI, ``censoring`` rule, ``left_out`` patients), ``time_to_event_at`` (event-free proportion
+    and numbers at risk per day), ``time_to_event_curves`` (the curves the figure draws) and
+    ``log_rank`` (one row per analysis with a ``by`` column)."""
+    from pipeline.statistics import survival
+
+    s, plan = study.name, study.analysis
+    last_visit = read_frame(con, f"SELECT subject, max(day) AS day FROM {s}.visits GROUP BY 1")
+    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in TIME_TO_EVENT_TABLES}
+    for t in plan.time_to_event:
+        columns = dict.fromkeys(c for c in (t.event, t.day, t.censor_day, t.by) if c)
+        subjects = read_frame(
+            con, f"SELECT subject, {', '.join(quote(c) for c in columns)} FROM {s}.subjects"
+        )
+        try:
+            data, left_out = survival.event_times(
+                subjects, last_visit, t.event, t.day, t.censor_day, t.by, study.min_cell
+            )
+        except ValueError as err:
+            raise ValueError(
+                f"{study.spec_path}: analysis.time_to_event '{t.name}' "
+                f"({study.subjects_path.name}): {err}"
+            ) from None
+        result = survival.time_to_event(data, t.times, plan.conf_level, by=bool(t.by))
+        named = {"analysis": t.name, "event": t.event, "by": t.by}
+        censoring = t.censor_day or "last visit"
+        for name, frame in zip(
+            TIME_TO_EVENT_TABLES,
+            (
+                result.summary.assign(censoring=censoring, left_out=left_out),
+                result.at,
+                result.curves,
+                result.log_rank,
+            ),
+        ):
+            frames[name].append(frame.assign(**named)[[*named, *frame.columns]])
+    return [
+        _save(con, study, reports_dir, name, pd.concat(frames[name], ignore_index=True))
+        for name in TIME_TO_EVENT_TABLES
     ]
 
 

@@ -71,7 +71,8 @@ def test_file_format(written):
         assert b"\r" not in raw and raw.endswith(b"\n")
         assert b".0," not in raw and b".0\n" not in raw  # integers without ".0"
         assert b"nan" not in raw.lower() and b"<NA>" not in raw  # missing = empty field
-    assert patients.splitlines()[0].decode() == ",".join(demo.PATIENT_COLUMNS + demo.EVENT_COLUMNS)
+    header = [*demo.PATIENT_COLUMNS, *demo.EVENT_COLUMNS, *demo.EVENT_DAY_COLUMNS]
+    assert patients.splitlines()[0].decode() == ",".join(header)
     assert visits.splitlines()[0].decode() == ",".join(demo.VISIT_COLUMNS)
 
 
@@ -189,6 +190,14 @@ def test_patient_values_within_allowed_sets(cohort):
     resolved = had & (p["oral_incompetence_resolved"] == 1)
     assert p.loc[resolved, "oral_incompetence_days"].between(5, 365).all()
     assert p.loc[had & ~resolved, "oral_incompetence_days"].isna().all()
+    # Each revision has its day after surgery (months to a few years), by the last visit; no day
+    # without a revision.
+    last_visit = cohort["visits"].groupby("study_id")["day"].max()
+    revised = p["revision"] == 1
+    days = p.loc[revised, "revision_day"].astype(float)
+    assert p.loc[~revised, "revision_day"].isna().all() and days.notna().all()
+    assert (days > 0).all() and (days <= p.loc[revised, "study_id"].map(last_visit).values).all()
+    assert 90 < days.median() < 730
 
 
 def test_ages_90_or_more_written_as_90_plus(cohort, written):

@@ -202,6 +202,8 @@ def test_every_figure_is_laid_out_for_print(study_warehouse):
     assert defects == {}, name
     # The figures a study with pairs always has were drawn.
     assert {"prepost_box", "change_distribution"} <= stems
+    # The demo declares time to revision: its Kaplan-Meier figure is among those laid out.
+    assert ("time_to_event_revision" in stems) == (name == "demo")
 
 
 def test_directions_read_apart_in_greyscale():
@@ -316,4 +318,61 @@ def test_axes_name_the_score_its_scale_and_time(study_warehouse):
         labels = [ax.get_ylabel().replace("\n", " ") for ax in fig.axes if ax.axison]
         assert "Botulinum toxin dose (units; lower is better)" in labels
         assert "Sunnybrook composite (-15 to 100; higher is better)" in labels
+        figures.plt.close(fig)
+
+
+def test_numbers_at_risk_sit_under_the_time_ticks(study_warehouse):
+    # The Kaplan-Meier figure's table of numbers at risk: one number per curve under each tick of
+    # the time axis, centred on it, a row per curve, each row at one height.
+    name, con, study = study_warehouse
+    if name != "demo":
+        pytest.skip("only the demo declares a time-to-event analysis")
+    for _, width, fig in _drawn(con, study, {"time_to_event_revision"}):
+        with figures.plt.rc_context(figures.THEME):
+            fig.canvas.draw()
+        curve_axes, risk = fig.axes[0], fig.axes[1]
+        ticks = curve_axes.get_xticks()
+        low, high = curve_axes.get_xlim()
+        ticks = ticks[(ticks >= low) & (ticks <= high)]
+        tick_x = curve_axes.transData.transform([(t, 0) for t in ticks])[:, 0]
+        numbers = [t for t in risk.texts if t.get_text().isdigit()]
+        rows = len(risk.get_yticks())
+        assert rows == 2 and len(numbers) == rows * len(ticks), width
+        renderer = fig.canvas.get_renderer()
+        centres = sorted(
+            {round((b.x0 + b.x1) / 2, 1) for b in (t.get_window_extent(renderer) for t in numbers)}
+        )
+        np.testing.assert_allclose(centres, tick_x, atol=1.0, err_msg=width)
+        heights = {round(t.get_window_extent(renderer).y0, 1) for t in numbers}
+        assert len(heights) == rows, width
+        figures.plt.close(fig)
+
+
+def test_curves_read_apart_in_greyscale():
+    # The Kaplan-Meier curves of a subgroup's levels, each against the others.
+    shades = [luma(colour) for colour in figures.CURVE_COLOURS]
+    for a, b in itertools.combinations(shades, 2):
+        assert abs(a - b) >= GREY_STEP, shades
+
+
+def test_kaplan_meier_of_four_levels_is_laid_out_for_print():
+    # survival::veteran's four cell types (tests/fixtures/r/survival_inputs.csv): four curves, a
+    # legend of four and a table of four rows, at both widths; beyond three colours each curve
+    # has its own line style too.
+    import pandas as pd
+
+    from pipeline.statistics.survival import time_to_event
+
+    inputs = pd.read_csv(paths.PROJECT_ROOT / "tests" / "fixtures" / "r" / "survival_inputs.csv")
+    result = time_to_event(inputs[inputs["dataset"] == "veteran"], by=True)
+    curves = [
+        {"label": level, "curve": result.curves[result.curves["group"] == level]}
+        for level in result.summary["group"][1:]
+    ]
+    words = {"title": "Time to death", "ylabel": "Alive, %", "legend_title": "Cell type"}
+    for width in (figures.SINGLE_COLUMN_IN, figures.DOUBLE_COLUMN_IN):
+        fig = figures.kaplan_meier_plot(curves, p_text="Log-rank P < .001", width=width, **words)
+        assert layout_defects(fig) == [], width
+        styles = [line.get_linestyle() for line in fig.axes[0].get_lines()[::2]]
+        assert len(set(styles)) == 4, styles
         figures.plt.close(fig)

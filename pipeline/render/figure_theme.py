@@ -60,3 +60,9 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 IMPROVED, WORSENED, UNCHANGED = OKABE_ITO[0], OKABE_ITO[4], "#E0E0E0"
 DIRECTION_COLOURS = {"Improved": IMPROVED, "Unchanged": UNCHANGED, "Worsened": WORSENED}
 GREY_STEP = 50  # the least difference in luma (0-255) between two categories of one figure
+
+# Curves of one figure (Kaplan-Meier by a subgroup's levels), told apart in greyscale by their
+# luma (black 0, blue 87, orange 162: at least GREY_STEP apart) and, from a fourth level on, by
+# their line style too.
+CURVE_COLOURS = ("#000000", OKABE_ITO[0], OKABE_ITO[4])
+CURVE_STYLES = ("-", "--", ":", "-.")

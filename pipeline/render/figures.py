@@ -73,6 +73,8 @@ from pipeline.render.figure_files import (  # noqa: F401  (public names of the f
     width_folder,
 )
 from pipeline.render.figure_theme import (  # noqa: F401  (public names of the figures)
+    CURVE_COLOURS,
+    CURVE_STYLES,
     DIRECTION_COLOURS,
     IMPROVED,
     OKABE_ITO,
@@ -1008,6 +1010,131 @@ def forest(
     return fig
 
 
+def _month_step(months: float) -> int:
+    """Months between the ticks of a time axis running to ``months``: 6 up to 3 years, 12 up to
+    6, then 24 (at most about 7 ticks, whose numbers at risk fit a single column)."""
+    return 6 if months <= 36 else 12 if months <= 72 else 24
+
+
+@_themed
+def kaplan_meier_plot(
+    curves: list[dict],
+    *,
+    title: str,
+    ylabel: str,
+    legend_title: str = "",
+    p_text: str = "",
+    conf_level: float = 0.95,
+    footer: str = "",
+    width: float = DOUBLE_COLUMN_IN,
+) -> plt.Figure:
+    """Kaplan-Meier curves with their confidence bands, censoring ticks and the numbers at risk
+    under the time axis, aligned with its ticks.
+
+    ``curves``: dicts with ``label`` and ``curve``, a :func:`pipeline.statistics.survival.
+    kaplan_meier` frame (``time`` in days, ``n_risk``, ``n_event``, ``n_censor``, ``survival``,
+    ``lower``, ``upper``). ``p_text``: the log-rank test as the panel shows it ('' for one
+    curve). Steps and bands are drawn with matplotlib (``step``, ``fill_between``): seaborn
+    draws no step function from given values with a band of given limits.
+    """
+    from pipeline.statistics.survival import event_free_at
+
+    months = max(float(c["curve"]["time"].max()) for c in curves) / DAYS_PER_MONTH
+    step = _month_step(months)
+    ticks = np.arange(0, np.ceil(months / step) * step + step / 2, step)
+    rows = len(curves)
+    risk_height = 0.3 + 0.16 * rows
+    fig = _figure(width, 2.5 + risk_height + FOOTER_IN, footer)
+    ax, risk = fig.subplots(2, 1, gridspec_kw={"height_ratios": [2.5, risk_height]}, sharex=False)
+    sources = []
+    for i, c in enumerate(curves):
+        colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
+        # Beyond the three colours, the line style tells curves apart too.
+        style = CURVE_STYLES[i % len(CURVE_STYLES)] if rows > len(CURVE_COLOURS) else "-"
+        curve = c["curve"]
+        # The curve starts at 100% at surgery and steps after each event time.
+        x = np.concatenate([[0.0], curve["time"].to_numpy(float)]) / DAYS_PER_MONTH
+        y = 100 * np.concatenate([[1.0], curve["survival"].to_numpy(float)])
+        low = 100 * np.concatenate([[1.0], curve["lower"].to_numpy(float)])
+        high = 100 * np.concatenate([[1.0], curve["upper"].to_numpy(float)])
+        ax.fill_between(x, low, high, step="post", color=colour, alpha=0.15, linewidth=0)
+        ax.step(x, y, where="post", color=colour, linestyle=style, label=c["label"])
+        censored = curve[curve["n_censor"] > 0]
+        ax.plot(
+            censored["time"].to_numpy(float) / DAYS_PER_MONTH,
+            100 * censored["survival"].to_numpy(float),
+            linestyle="none",
+            marker="|",
+            markersize=4,
+            markeredgewidth=0.8,
+            color=colour,
+        )
+        at_risk = event_free_at(curve, ticks * DAYS_PER_MONTH)["n_risk"].to_numpy(int)
+        for x_tick, n in zip(ticks, at_risk):
+            risk.text(x_tick, rows - 1 - i, str(n), ha="center", va="center", fontsize=7)
+        sources.append(
+            curve.assign(curve=c["label"], part="curve", month=curve["time"] / DAYS_PER_MONTH)
+        )
+        sources.append(
+            pd.DataFrame(
+                {
+                    "curve": c["label"],
+                    "part": "number at risk",
+                    "time": ticks * DAYS_PER_MONTH,
+                    "month": ticks,
+                    "n_risk": at_risk,
+                }
+            )
+        )
+    for axis in (ax, risk):
+        axis.set_xlim(-step / 6, ticks[-1] + step / 6)
+        axis.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(lambda value, _: f"{value:g}")
+    ax.set_ylim(0, 102)
+    ax.set_yticks([0, 25, 50, 75, 100])
+    ax.set_xlabel("Months after surgery")
+    ax.set_ylabel(_axis_label(ylabel, 2.0))
+    _title_panel(ax, title, f"Kaplan-Meier estimate, {conf_level:.0%} CI shaded", width)
+    if rows > 1:
+        # The log-rank P is the legend's last line, so the legend and the P are placed together
+        # where the curves leave room ("best": fewest marks covered).
+        handles, labels = ax.get_legend_handles_labels()
+        if p_text:
+            handles.append(Line2D([], [], linestyle="none"))
+            labels.append(p_text)
+        ax.legend(
+            handles,
+            labels,
+            title=legend_title or None,
+            loc="best",
+            frameon=False,
+            handlelength=2.2,
+            alignment="left",
+        )
+    # The table: one row per curve, its label at the left in the curve's colour.
+    risk.set_yticks(
+        range(rows), [_wrap(c["label"], width * 0.25, 15) for c in curves][::-1], fontsize=7
+    )
+    for i, label in enumerate(risk.get_yticklabels()[::-1]):
+        label.set_color(CURVE_COLOURS[i % len(CURVE_COLOURS)])
+    risk.tick_params(axis="both", length=0, labelbottom=False)
+    for side in ("top", "right", "bottom", "left"):
+        risk.spines[side].set_visible(False)
+    # Its heading is a text over the first row, not a title: the table is no panel of its own.
+    risk.set_ylim(-0.5, rows + 0.3)
+    risk.text(
+        0,
+        rows + 0.1,
+        "No. at risk",
+        transform=risk.get_yaxis_transform(),
+        ha="left",
+        va="center",
+        fontsize=7,
+    )
+    attach_source(fig, pd.concat(sources, ignore_index=True))
+    return fig
+
+
 # --------------------------------------------------------------------------- a study's figures
 
 # Tidy tables of the secondary analyses that, when present in the warehouse, add a figure.
@@ -1325,6 +1452,60 @@ def study_figures(con, study: Study) -> list[FigureSpec]:
                     ),
                 )
             )
+    specs += _time_to_event_figures(con, study, footer)
+    return specs
+
+
+def _time_to_event_figures(con, study: Study, footer: str) -> list[FigureSpec]:
+    """A Kaplan-Meier figure per time-to-event analysis (``time_to_event_curves``): the whole
+    cohort, or one curve per level of its ``by`` column with the log-rank P."""
+    from pipeline.render import tables
+
+    curves = _table(con, study.name, "time_to_event_curves", ("analysis", "group", "survival"))
+    if curves is None:
+        return []
+    tested = _table(con, study.name, "log_rank", ("analysis", "p"))
+    specs = []
+    for t in study.analysis.time_to_event:
+        mine = curves[curves["analysis"] == t.name]
+        groups = [g for g in mine["group"].unique() if g != "all"] if t.by else ["all"]
+        if not groups or mine.empty:
+            continue
+        event = study.column_label(t.event)
+        p_text, legend_title = "", ""
+        if t.by:
+            legend_title = study.column_label(t.by)
+            row = tested[tested["analysis"] == t.name] if tested is not None else tested
+            if row is not None and len(row) and pd.notna(row["p"].iloc[0]):
+                p_text = f"Log-rank P {tables.p_equals(row['p'].iloc[0])}"
+        panels = [
+            {
+                "label": tables.time_to_event_level(study, t, g),
+                "curve": mine[mine["group"] == g].sort_values("time", kind="stable"),
+            }
+            for g in groups
+        ]
+        by_words = f" by {legend_title.lower()}" if t.by else ""
+        specs.append(
+            FigureSpec(
+                f"time_to_event_{t.name}",
+                f"Time to {event.lower()}{by_words}: Kaplan-Meier estimate of the proportion "
+                f"free of {event.lower()} with its {study.analysis.conf_level:.0%} CI (shaded); "
+                "ticks mark censored patients (last follow-up)"
+                + (", the P value is the log-rank test's" if p_text else "")
+                + "; the numbers at risk are under the time axis.",
+                drawing(
+                    kaplan_meier_plot,
+                    panels,
+                    title=f"Time to {event.lower()}",
+                    ylabel=f"Free of {event.lower()}, %",
+                    legend_title=legend_title,
+                    p_text=p_text,
+                    conf_level=study.analysis.conf_level,
+                    footer=footer,
+                ),
+            )
+        )
     return specs
 
 

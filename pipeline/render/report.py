@@ -85,6 +85,43 @@ def _number(tables: dict, stem: str) -> str:
     return f" ({table.title.split('.', 1)[0].removesuffix(' (continued)')})"
 
 
+def _time_to_event_methods(study: Study, shown: dict, drawn: set) -> list[str]:
+    """The Methods sentence of each time-to-event analysis the report shows (its eTable or its
+    Kaplan-Meier figure): the estimator, the CI, the median's CI, the censoring rule, the
+    log-rank test."""
+    from pipeline.render.labels import in_sentence
+
+    paragraphs = []
+    level = f"{study.analysis.conf_level:.0%}"
+    for t in study.analysis.time_to_event:
+        stem = f"etable_time_to_{t.name}"
+        if stem not in shown and f"time_to_event_{t.name}" not in drawn:
+            continue
+        event = in_sentence(study.column_label(t.event))
+        censoring = (
+            f"at the day recorded in {in_sentence(study.column_label(t.censor_day))}"
+            if t.censor_day
+            else "at their last visit (last follow-up)"
+        )
+        days = _list([f"{d:g}" for d in t.times])
+        paragraphs.append(
+            f"Time from surgery to {event}"
+            + _number(shown, stem)
+            + f" was estimated with the Kaplan-Meier method; patients without {event} were "
+            f"censored {censoring}. Pointwise {level} CIs of the event-free proportion were "
+            "computed on the log scale from the Greenwood variance (the default of R's "
+            f"survfit); the {level} CI of the median time runs between the times at which these "
+            f"limits fall to 50%. Event-free proportions are given at {days} days after surgery."
+            + (
+                " Curves were compared between the levels of "
+                f"{in_sentence(study.column_label(t.by))} with the log-rank test."
+                if t.by
+                else ""
+            )
+        )
+    return paragraphs
+
+
 def _p_threshold(alpha: float) -> str:
     """α as AMA writes a P value: no zero before the decimal point (.05)."""
     return f"{alpha:g}".removeprefix("0")
@@ -403,6 +440,7 @@ def methods_text(
         )
 
     paragraphs.append(_predictors_text(study, shown, labels, level))
+    paragraphs += _time_to_event_methods(study, shown, drawn)
 
     packages = provenance.get("packages", {})
 

@@ -1597,6 +1597,157 @@ def regression_tables(
     return out
 
 
+# --------------------------------------------------------------------------- time to event
+
+#: The time-to-event analyses' tidy tables (:func:`pipeline.steps.time_to_event`), in
+#: ``results`` when the plan declares one.
+TIME_TO_EVENT_RESULTS = ("time_to_event", "time_to_event_at", "log_rank")
+RESULT_TABLES += TIME_TO_EVENT_RESULTS
+#: A median or confidence limit the curve does not reach (fewer than half had the event).
+NOT_REACHED = "NR"
+
+
+def time_to_event_columns(study: Study) -> list[str]:
+    """The subjects columns the time-to-event analyses read as events, event days and censoring
+    days."""
+    return [c for t in study.analysis.time_to_event for c in (t.event, t.day, t.censor_day) if c]
+
+
+def p_equals(p: float, style: JournalStyle = AMA) -> str:
+    """A P value as a sentence or a figure writes it after "P": ``= .06``, ``< .001``."""
+    text = style.p(p)
+    return f"{text[0]} {text[1:]}" if text[0] in "<>" else f"= {text}"
+
+
+def time_to_event_level(study: Study, plan, group: str) -> str:
+    """A group of a time-to-event analysis as a reader sees it: "All patients", a level of its
+    ``by`` column by its label, or the pooled small levels."""
+    from pipeline.statistics.small_cells import pooled_label
+
+    if group == "all":
+        return "All patients"
+    if group == pooled_label(plan.by, study.min_cell):
+        return f"Other ({group.partition(': ')[2]})"
+    return study.level_label(plan.by, group)
+
+
+def _day_heading(day: float) -> str:
+    """A day after surgery as a heading: whole years as "1 y", other days as "day 180"."""
+    return f"{day / 365:g} y" if day % 365 == 0 else f"day {day:g}"
+
+
+def time_to_event_tables(
+    study: Study, results: dict[str, pd.DataFrame], style: JournalStyle = AMA
+) -> list[tuple[str, Table]]:
+    """An eTable per time-to-event analysis of the plan, as (file stem, Table): per group
+    (all patients, then each level of its ``by`` column) events/n, the median time to the event
+    in months with its CI, the event-free percentage with its CI at each planned day, and the
+    log-rank P on the ``by`` column's row. None when the results are absent."""
+    summary = results.get("time_to_event")
+    if summary is None or summary.empty:
+        return []
+    at = results.get("time_to_event_at", pd.DataFrame(columns=["analysis"]))
+    tested = results.get("log_rank", pd.DataFrame(columns=["analysis"]))
+    conf_level = study.analysis.conf_level
+    ci = style.ci_label(conf_level)
+    out = []
+    for plan in study.analysis.time_to_event:
+        rows = summary[summary["analysis"] == plan.name].reset_index(drop=True)
+        if rows.empty:
+            continue
+        event = in_sentence(study.column_label(plan.event))
+
+        def months(value) -> str:
+            return NOT_REACHED if is_missing(value) else style.number(value / DAYS_PER_MONTH, 1)
+
+        def percent(value) -> str:
+            return style.missing if is_missing(value) else style.number(100 * value, 1)
+
+        body: dict[str, list[str]] = {"Patients": [], "Events/No.": []}
+        body[f"Median ({ci}), mo"] = []
+        days = list(plan.times)
+        for day in days:
+            body[f"Free of {event} at {_day_heading(day)}, % ({ci})"] = []
+        if plan.by:
+            body["Log-rank P"] = []
+        indent = []
+
+        def add(cells: list[str], level: int) -> None:
+            for heading, cell in zip(body, cells):
+                body[heading].append(cell)
+            indent.append(level)
+
+        test = tested[tested["analysis"] == plan.name] if len(tested) else tested
+        for r in rows.itertuples():
+            if r.group != "all" and r.Index == 1:
+                # The by column's row, its levels under it, the log-rank P comparing them.
+                p = test["p"].iloc[0] if len(test) else float("nan")
+                add([study.column_label(plan.by)] + [""] * (len(body) - 2) + [style.p(p)], 0)
+            cells = [
+                time_to_event_level(study, plan, r.group),
+                f"{int(r.events)}/{int(r.n)}",
+                f"{months(r.median)} ({months(r.median_lower)}{style.ci_separator}"
+                f"{months(r.median_upper)})",
+            ]
+            for day in days:
+                a = at[
+                    (at["analysis"] == plan.name) & (at["group"] == r.group) & (at["day"] == day)
+                ]
+                if a.empty or is_missing(a["survival"].iloc[0]):
+                    cells.append(style.missing)
+                else:
+                    a = a.iloc[0]
+                    cells.append(
+                        f"{percent(a['survival'])} ({percent(a['lower'])}{style.ci_separator}"
+                        f"{percent(a['upper'])})"
+                    )
+            add([*cells, ""] if plan.by else cells, 0 if r.group == "all" else 1)
+        censoring = (
+            f"at the day in {in_sentence(study.column_label(plan.censor_day))}"
+            if plan.censor_day
+            else "at their last visit (last follow-up)"
+        )
+        footnotes = [
+            f"Kaplan-Meier estimates with {ci}s from the log-transformed survival (Greenwood "
+            f"variance); patients without {event} are censored {censoring}.",
+            f"{NOT_REACHED}, not reached: fewer than half of the patients had {event} (for a "
+            "limit: the confidence curve does not fall to 50%).",
+        ]
+        if plan.by:
+            note = str(test["note"].iloc[0]) if len(test) and "note" in test else ""
+            if note and note != "nan":
+                footnotes.append(f"{style.missing}: no log-rank test, {note}.")
+            grouped = int(rows.loc[rows["group"] != "all", "n"].sum())
+            outside = int(rows.loc[rows["group"] == "all", "n"].iloc[0]) - grouped
+            if outside:
+                footnotes.append(
+                    f"{outside} patient{'s' if outside != 1 else ''} without a value of "
+                    f"{in_sentence(study.column_label(plan.by))} or in its levels of fewer than "
+                    f"{study.min_cell} patients {'are' if outside != 1 else 'is'} counted in All "
+                    "patients only."
+                )
+        left_out = int(rows["left_out"].iloc[0]) if "left_out" in rows else 0
+        if left_out:
+            footnotes.append(
+                f"{left_out} patient{'s' if left_out != 1 else ''} without a recorded event or "
+                "without follow-up after surgery are not included."
+            )
+        if study.synthetic:
+            footnotes.append(SYNTHETIC_NOTE)
+        out.append(
+            (
+                f"etable_time_to_{plan.name}",
+                Table(
+                    f"eTable. Time to {event}",
+                    pd.DataFrame(body),
+                    tuple(footnotes),
+                    tuple(indent),
+                ),
+            )
+        )
+    return out
+
+
 def table_1_group_label(study: Study, column: str, group: str) -> str:
     """A Table 1 column group's heading: the level's label, or the pooled small levels'."""
     from pipeline.statistics.small_cells import pooled_label
@@ -1721,6 +1872,9 @@ def publication_tables(
             if c in subjects
         ]
     )
+    # What happened after surgery (an event, its day, the censoring day) is no baseline
+    # characteristic: it is reported in its time-to-event eTable.
+    subjects = subjects.drop(columns=time_to_event_columns(study), errors="ignore")
     follow_up = follow_up_months(visits)
     by = table_1_grouping(study, subjects)
     grouped = subjects
@@ -1863,6 +2017,7 @@ def publication_tables(
         out.append(("etable_power", power_table(power, study, style=style)))
     # The predictors of outcome before the item eTables, which come last.
     out += regression_tables(study, results, planned, style=style)
+    out += time_to_event_tables(study, results, style)
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(

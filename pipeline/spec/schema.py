@@ -425,6 +425,48 @@ class PredictorsTable(_Table):
         return names
 
 
+class TimeToEventTable(_Table):
+    """Time from surgery to an event (``[[analysis.time_to_event]]``): Kaplan-Meier, median and
+    event-free proportions, log-rank test between the levels of ``by``."""
+
+    # The analysis's name in tables and files (default: the event column).
+    name: str | None = None
+    # Subjects column: 1 = the event happened, 0 = it did not.
+    event: str
+    # Subjects column: the event's day relative to surgery (day 0).
+    day: str
+    # Subjects column: the day a patient without the event is censored; "" = the patient's last
+    # visit day in the visits file (the last follow-up).
+    censor_day: str = ""
+    # Subjects column whose levels the log-rank test compares ("" = whole cohort only).
+    by: str = ""
+    # Days after surgery at which the event-free proportion and the numbers at risk are given.
+    times: list[int] = [365, 730]
+
+    @field_validator("times")
+    @classmethod
+    def _days_after_surgery(cls, times):
+        if not times:
+            raise ValueError("must list at least one day, e.g. [365, 730].")
+        if any(t <= 0 for t in times) or list(times) != sorted(set(times)):
+            raise ValueError(
+                "must be days after surgery (positive whole numbers) in increasing order, each "
+                f"once; got {times!r}."
+            )
+        return times
+
+    @model_validator(mode="after")
+    def _own_columns(self):
+        if self.day == self.event:
+            raise _problem("day", "must name the column of event days, not the event column.")
+        if self.censor_day and self.censor_day in (self.event, self.day):
+            raise _problem(
+                "censor_day",
+                'must name a column of censoring days of its own, or be "" for the last visit.',
+            )
+        return self
+
+
 class AnalysisTable(_Table):
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -448,6 +490,8 @@ class AnalysisTable(_Table):
     # Pairs needed for the next study (absent: no power table).
     power: PowerTable | None = None
     predictors: PredictorsTable | None = None
+    # Time from surgery to an event ([[analysis.time_to_event]]); none by default.
+    time_to_event: list[TimeToEventTable] = []
 
     @field_validator("alpha", "conf_level")
     @classmethod

@@ -136,6 +136,22 @@ class PredictorsPlan:
 
 
 @dataclass(frozen=True)
+class TimeToEventPlan:
+    """Time from surgery to an event: ``event`` (0/1) and ``day`` (its day after surgery) are
+    subjects columns; a patient without the event is censored at ``censor_day`` (a subjects
+    column) or, when that is '', at the last visit day. ``by``: the subjects column whose
+    levels the log-rank test compares ('' = none); ``times``: days of the event-free
+    proportions and numbers at risk."""
+
+    name: str
+    event: str
+    day: str
+    censor_day: str = ""
+    by: str = ""
+    times: tuple[int, ...] = (365, 730)
+
+
+@dataclass(frozen=True)
 class AnalysisPlan:
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -169,6 +185,7 @@ class AnalysisPlan:
     power: PowerPlan | None = None
     # Predictors of outcome ([analysis.predictors]); None when the plan has none.
     predictors: PredictorsPlan | None = None
+    time_to_event: tuple[TimeToEventPlan, ...] = ()
 
     @property
     def pre_label(self) -> str:
@@ -872,6 +889,26 @@ def _analysis_plan(
         if table.predictors is not None
         else None
     )
+    time_to_event = []
+    for i, entry in enumerate(table.time_to_event):
+        where = f"analysis.time_to_event[{i}]"
+        for key in ("event", "day", "censor_day", "by"):
+            if getattr(entry, key):
+                subjects_column(f"{where}.{key}", getattr(entry, key))
+        name = entry.name if entry.name is not None else entry.event
+        if not _NAME.match(name):
+            raise _fail(path, f"{where}.name", "must be lower-case letters, digits and '_'.")
+        time_to_event.append(
+            TimeToEventPlan(
+                name, entry.event, entry.day, entry.censor_day, entry.by, tuple(entry.times)
+            )
+        )
+    if len({t.name for t in time_to_event}) < len(time_to_event):
+        raise _fail(
+            path,
+            "analysis.time_to_event",
+            "names an analysis twice; give each entry its own name.",
+        )
 
     pre, post = table.pre, table.post
     return AnalysisPlan(
@@ -900,6 +937,7 @@ def _analysis_plan(
         complications=complications,
         power=power,
         predictors=predictors,
+        time_to_event=tuple(time_to_event),
     )
 
 

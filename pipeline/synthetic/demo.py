@@ -59,6 +59,11 @@ SHARE_REVISION = 11 / PUBLISHED_N  # 8 done + 3 planned, 17%
 SHARE_LOST = 2 / PUBLISHED_N  # lost to follow-up after the 1-month visit
 SHARE_EFACE = 46 / PUBLISHED_N  # consistent photographs and >= 3 months follow-up
 BRANCHES_MEDIAN, BRANCHES_LOG_SD, BRANCHES_MIN, BRANCHES_MAX = 6.4, 0.33, 2, 14
+# Day of the revision after surgery: months to a few years (log-normal), never after the
+# patient's last visit (a revision is known by the last contact). Drawn from a stream of its
+# own after every other draw, so the columns drawn before it keep their values.
+REVISION_STREAM = 19  # COURSE_STREAM (18) draws the oral incompetence course
+REVISION_MEDIAN_DAYS, REVISION_LOG_SD, REVISION_MIN_DAYS = 300.0, 0.6, 60
 
 # --- visit schedule: (nominal day, +/- window) ---
 VISITS = ("pre", "m1", "m3", "m6", "m12", "last")
@@ -239,6 +244,8 @@ ITEM_COLUMNS = [
     i.name for i in (HB_ITEMS[1], HB_ITEMS[0], *SB_ITEMS, *EFACE_ITEMS, *SAQ_ITEMS, *FACE_ITEMS)
 ]
 VISIT_COLUMNS = ["study_id", "visit", "day", *ITEM_COLUMNS, "botox_units"]
+#: Written after PATIENT_COLUMNS in the demo's patients.csv (the registry's patients lack them).
+EVENT_DAY_COLUMNS = ["revision_day"]
 
 
 def _expected_observed(
@@ -524,6 +531,10 @@ def generate(seed: int = 63, n_patients: int = 63) -> dict[str, pd.DataFrame]:
         else:
             columns[name] = nullable_integers(col)
     patients = patients.assign(**_oral_incompetence_course(seed, patients, day, present))
+    last_day = np.where(present, day, np.iinfo(np.int64).min).max(axis=1)
+    patients = patients.assign(
+        revision_day=_revision_days(seed, patients["revision"].to_numpy(bool), last_day)
+    )
     return {"patients": patients, "visits": pd.DataFrame({c: columns[c] for c in VISIT_COLUMNS})}
 
 
@@ -547,6 +558,15 @@ def _oral_incompetence_course(
             np.where(had, resolved.astype(float), np.nan)
         ),
     }
+
+
+def _revision_days(seed: int, revised: np.ndarray, last_day: np.ndarray) -> pd.arrays.IntegerArray:
+    """Day of each revision after surgery (missing for patients without one): log-normal around
+    REVISION_MEDIAN_DAYS, at least REVISION_MIN_DAYS, at most the patient's last visit day."""
+    rng = np.random.default_rng([seed, REVISION_STREAM])
+    drawn = np.rint(REVISION_MEDIAN_DAYS * np.exp(rng.normal(0, REVISION_LOG_SD, len(revised))))
+    days = np.minimum(np.maximum(drawn, REVISION_MIN_DAYS), last_day).astype(float)
+    return nullable_integers(np.where(revised, days, np.nan))
 
 
 def write(out_dir: Path, seed: int = 63, n_patients: int = 63) -> list[Path]:
