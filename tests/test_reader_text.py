@@ -263,7 +263,7 @@ EVERY_KIND = {
     "Cohen κ with quadratic weights": "kappa",
     "Bland-Altman": "Bland-Altman",
     "linear mixed model": "mixed model",
-    "Each item of an instrument (eTables 8-11)": "item-level change",
+    "Each item of an instrument (eTables ": "item-level change",
     "the recorded value was compared as well": "raw values of folded item scores",
 }
 SOFTWARE = ("Python 3.11.7", "pandas 2.3.3", "SciPy 1.17.1", "statsmodels 0.15.0")
