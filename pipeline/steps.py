@@ -361,14 +361,19 @@ def complications(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
         con, f"SELECT subject, {', '.join(quote(c) for c in columns)} FROM {study.name}.subjects"
     )
     _, levels, level_order = _pairs_and_levels(con, study)
-    return complication_rates(
-        subjects,
-        events,
-        levels,
-        level_order,
-        conf_level=study.analysis.conf_level,
-        min_cell=study.min_cell,
-    )
+    try:
+        return complication_rates(
+            subjects,
+            events,
+            levels,
+            level_order,
+            conf_level=study.analysis.conf_level,
+            min_cell=study.min_cell,
+        )
+    except ValueError as err:
+        raise ValueError(
+            f"{study.spec_path}: analysis.complications ({study.subjects_path.name}): {err}"
+        ) from None
 
 
 def power(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:

@@ -77,3 +77,14 @@ def test_no_patient_recorded_gives_a_note_not_a_proportion():
     event = SimpleNamespace(column="weakness", duration="", resolved="")
     row = complication_rates(subjects, [event]).iloc[0]
     assert row["n_patients"] == 0 and np.isnan(row["proportion"]) and row["note"]
+
+
+@pytest.mark.parametrize("value", ["-3", "about a week"])
+def test_a_duration_that_is_no_number_of_days_is_refused_without_quoting_it(value):
+    subjects = pd.DataFrame(
+        {"subject": ["A", "B", "C"], "weakness": ["1", "1", "0"], "days": ["12", value, ""]}
+    )
+    event = SimpleNamespace(column="weakness", duration="days", resolved="")
+    with pytest.raises(ValueError, match=r"^1 patient\(s\) have a value in 'days'") as err:
+        complication_rates(subjects, [event])
+    assert value not in str(err.value)

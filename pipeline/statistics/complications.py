@@ -173,10 +173,18 @@ def complication_rates(
                 continue
             duration = None
             if event.duration:
-                duration, _ = numbers_from_text(
-                    frame[event.duration].astype("string").str.strip().replace("", pd.NA)
-                )
+                given = frame[event.duration].astype("string").str.strip().replace("", pd.NA)
+                duration, _ = numbers_from_text(given)
                 duration = duration.astype(float)
+                # A value that is no number of days would otherwise drop out of the summary
+                # unseen: refused, counted, never quoted.
+                bad = int((given.notna() & ~(duration >= 0)).sum())
+                if group == "all" and bad:
+                    raise ValueError(
+                        f"{bad} patient(s) have a value in {event.duration!r} that is not a "
+                        "number of days of 0 or more; correct the export (leave the cell blank "
+                        "when the duration was not recorded)."
+                    )
             resolved = _flags(frame[event.resolved]) if event.resolved else None
             rows.append(_describe(event.column, group, occurred, duration, resolved, conf_level))
     out = pd.DataFrame(rows, columns=RESULT_COLUMNS)
