@@ -167,8 +167,16 @@ def zip_column(raw: Path) -> Path:
 REFUSED = (headerless, wrong_file, in_values, note_column, zip_column, note_as_visit, name_as_code)
 
 
+# A canary of digits counts only as a number of its own: Dagster's event log is full of
+# timestamps and durations ("1764769322114...") that hold "02114" by chance.
+_CANARY_PATTERNS = {
+    k: re.compile(rf"(?<!\d){re.escape(v)}(?!\d)" if v.isdigit() else re.escape(v))
+    for k, v in CANARIES.items()
+}
+
+
 def _leaks(text: str) -> list[str]:
-    return [k for k, v in CANARIES.items() if v in text]
+    return [k for k, pattern in _CANARY_PATTERNS.items() if pattern.search(text)]
 
 
 def _file_text(path: Path) -> str:
