@@ -336,16 +336,33 @@ def secondary_analyses(
     written.append(_save(con, study, reports_dir, "visit_estimates", visit_estimates(con, study)))
     # Each instrument's items on its total's pairs (the index study's eFACE table).
     written.append(_save(con, study, reports_dir, "item_changes", study_item_changes(con, study)))
-    # Only what the plan declares: a study without complications or a power plan writes no
-    # table for them.
+    # Only what the plan declares: a study without complications, a power plan or a
+    # time-to-event analysis writes no table for them, and a table an earlier plan left is
+    # dropped, so no report shows an analysis the plan no longer asks for.
     if plan.complications:
         written.append(_save(con, study, reports_dir, "complications", complications(con, study)))
+    else:
+        _drop_result(con, study, reports_dir, "complications")
     if plan.power is not None:
         written.append(_save(con, study, reports_dir, "power", power(con, study)))
+    else:
+        _drop_result(con, study, reports_dir, "power")
     written += predictor_models(con, study, reports_dir, pairs)
     if plan.time_to_event:
         written += time_to_event(con, study, reports_dir)
+    else:
+        for name in TIME_TO_EVENT_TABLES:
+            _drop_result(con, study, reports_dir, name)
     return written
+
+
+def _drop_result(
+    con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, name: str
+) -> None:
+    """Remove a result table :func:`_save` wrote for an earlier plan: the warehouse table and
+    its CSV."""
+    con.execute(f"DROP TABLE IF EXISTS {study.name}.{quote(name)}")
+    (study_reports(reports_dir, study) / "tables" / f"{name}.csv").unlink(missing_ok=True)
 
 
 def complications(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
@@ -421,7 +438,7 @@ def predictor_models(
     s, plan = study.name, study.analysis.predictors
     if plan is None:
         for name in PREDICTOR_TABLES:
-            con.execute(f"DROP TABLE IF EXISTS {s}.{name}")
+            _drop_result(con, study, reports_dir, name)
         return []
     categorical = dict(plan.categorical)
     numeric = [c for c in plan.predictors if c not in categorical]

@@ -186,6 +186,7 @@ def test_a_study_without_complications_or_power_writes_what_it_wrote_before(tmp_
 
     before = file_bytes(full_run() / "reports" / "small" / "tables")
     declared = write_small_study(tmp_path / "declared" / "small")
+    plain = (declared / "study.toml").read_text(encoding="utf-8")
     subjects = SMALL_STUDY["subjects"]
     spec = study_toml(
         SMALL_STUDY,
@@ -227,3 +228,24 @@ def test_a_study_without_complications_or_power_writes_what_it_wrote_before(tmp_
     )
     power = pd.read_csv(tmp_path / "declared_reports" / "small" / "tables" / "power.csv")
     assert power["outcome"].tolist() == ["house_brackmann_observer"]
+    # Run again without them: what the earlier plan left is gone from the warehouse and the
+    # result CSVs, and no publication table shows it.
+    (declared / "study.toml").write_text(plain, encoding="utf-8")
+    again = _tables_after_run(declared, tmp_path / "declared_reports")
+    assert not {"complications.csv", "power.csv"} & set(again)
+    con = duckdb.connect(str(declared.parent / "warehouse.duckdb"), read_only=True)
+    try:
+        left = set(
+            con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'small'"
+            ).df()["table_name"]
+        )
+        titles = " ".join(
+            con.execute("SELECT text FROM small.publication_tables WHERE part = 'title'").df()[
+                "text"
+            ]
+        )
+    finally:
+        con.close()
+    assert not {"complications", "power"} & left
+    assert "Complications" not in titles and "Power" not in titles
