@@ -64,20 +64,27 @@ def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFra
         raise ValueError(f"{study.spec_path}: {err}") from None
 
 
-def _pairs_and_levels(
+def _levels_in_order(
     con: duckdb.DuckDBPyConnection, study: Study
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """The pairs, each subject's subgroup levels, and the levels in a stable, readable order
-    (subgroup by spec order, then level label): the whole cohort is group ``"all"``, then each
-    level (``paired_tests(..., levels=...)``)."""
-    pairs = read_frame(
-        con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs"
-    )
+) -> tuple[pd.DataFrame, list[str]]:
+    """Each subject's subgroup levels, and the levels in a stable, readable order (subgroup by
+    spec order, then level label): the whole cohort is group ``"all"``, then each level
+    (``paired_tests(..., levels=...)``, ``complication_rates``)."""
     levels = _subgroup_levels(con, study)
     order = {name: i for i, name in enumerate(g.name for g in study.analysis.subgroups)}
     level_order = levels.drop_duplicates("group").assign(_o=lambda d: d["subgroup"].map(order))
     level_order = level_order.sort_values(["_o", "group"], kind="stable")["group"].tolist()
-    return pairs, levels[["subject", "group"]], level_order
+    return levels[["subject", "group"]], level_order
+
+
+def _pairs_and_levels(
+    con: duckdb.DuckDBPyConnection, study: Study
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The pairs, with :func:`_levels_in_order`'s levels and their order."""
+    pairs = read_frame(
+        con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs"
+    )
+    return pairs, *_levels_in_order(con, study)
 
 
 @atomic  # paired_tests and its subgroup view replaced together, or neither
@@ -377,7 +384,8 @@ def complications(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
     subjects = read_frame(
         con, f"SELECT subject, {', '.join(quote(c) for c in columns)} FROM {study.name}.subjects"
     )
-    _, levels, level_order = _pairs_and_levels(con, study)
+    # The levels only: the pairs (millions of rows in a registry) are not needed here.
+    levels, level_order = _levels_in_order(con, study)
     try:
         return complication_rates(
             subjects,
