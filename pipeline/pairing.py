@@ -27,7 +27,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from pipeline.spec.study import Study
+from pipeline.ingest.ingestion import file_labels
+from pipeline.ingest.redcap import REPEAT_INSTRUMENT
+from pipeline.spec.study import Study, item_columns
 from pipeline.sql import literal
 from pipeline.statistics.flow import NOT_ANALYSED
 from pipeline.warehouse import atomic
@@ -190,24 +192,42 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     # A score missing for an item refused at ingest says so in its reason (instruments/sql.py).
     has_value = "value IS NOT NULL"
     refused = "value IS NULL AND contains(reason, ' refused at ingest: ')"
+    # A visit row refused whole at ingest (its day unreadable, its visit code twice, ...) of an
+    # accepted patient: the quarantine keeps the patient's code. Its day may be unknown, so it
+    # may have been the missing assessment in any window. A refused row of the long layout
+    # names its item, so counts for that item's outcomes only; one naming an item no instrument
+    # maps counts for none.
+    _refused_rows(con, study)
+    outcomes = outcomes_frame(study)
+    branches = planned_scores_sql(study, missing=True, separate=True, reason=True)
+    refused_rows = [
+        f" UNION ALL SELECT {o.position}, NULL, NULL, subject, NULL, NULL, NULL, NULL, TRUE "
+        "FROM pair_refused_rows WHERE instrument IS NULL "
+        f"OR (instrument = {literal(o.instrument)} AND rater = {literal(o.rater)})"
+        for o in outcomes.itertuples(index=False)
+    ]
     picks = " UNION ALL ".join(
         f"SELECT position, subject, "
         f"max({latest}) FILTER (WHERE {has_value} AND {pre_window}) AS pre, "
         f"max({key}) FILTER (WHERE {has_value} AND {post_window}) AS post, "
-        f"bool_or({pre_window}) AS pre_assessed, "
-        f"bool_or(day > 0 OR ({post_window})) AS postop_assessed, "
-        f"bool_or({post_window}) AS post_assessed, "
+        f"coalesce(bool_or({pre_window}), FALSE) AS pre_assessed, "
+        f"coalesce(bool_or(day > 0 OR ({post_window})), FALSE) AS postop_assessed, "
+        f"coalesce(bool_or({post_window}), FALSE) AS post_assessed, "
         f"coalesce(bool_or({refused}) FILTER (WHERE {pre_window}), FALSE) AS pre_refused, "
-        f"coalesce(bool_or({refused}) FILTER (WHERE {post_window}), FALSE) AS post_refused "
-        f"FROM ({branch}) GROUP BY position, subject"
-        for branch in planned_scores_sql(study, missing=True, separate=True, reason=True)
+        f"coalesce(bool_or({refused}) FILTER (WHERE {post_window}), FALSE) AS post_refused, "
+        "bool_or(row_refused) AS row_refused "
+        f"FROM (SELECT *, FALSE AS row_refused FROM ({branch}){rows}) "
+        "GROUP BY position, subject"
+        # (No outcome planned: one empty branch, and no refused rows to add.)
+        for branch, rows in zip(branches, refused_rows or [""])
     )
     # The first reason that applies, as its place in NOT_ANALYSED (from 1); NULL when paired.
     first_reason = {
-        "no_pre_assessment": "pre IS NULL AND NOT pre_assessed",
-        "no_postop_assessment": "post IS NULL AND NOT postop_assessed",
-        "no_followup_in_window": "post IS NULL AND NOT post_assessed",
-        "refused_at_ingest": "(pre IS NULL AND pre_refused) OR (post IS NULL AND post_refused)",
+        "no_pre_assessment": "pre IS NULL AND NOT pre_assessed AND NOT row_refused",
+        "no_postop_assessment": "post IS NULL AND NOT postop_assessed AND NOT row_refused",
+        "no_followup_in_window": "post IS NULL AND NOT post_assessed AND NOT row_refused",
+        "refused_at_ingest": "(pre IS NULL AND pre_refused) OR (post IS NULL AND post_refused) "
+        "OR row_refused",
         "not_computable": "TRUE",
     }
     reason_case = (
@@ -217,7 +237,6 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         )
         + " END"
     )
-    outcomes = outcomes_frame(study)
     names = {
         column: "CAST(["
         + ", ".join(literal(v) for v in outcomes.get(column, []))
@@ -260,3 +279,39 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         GROUP BY outcome, score HAVING count(pre) + count(post) > 0 ORDER BY min(position)
     """)
     con.execute("DROP TABLE pair_picks")
+    con.execute("DROP TABLE pair_refused_rows")
+
+
+def _refused_rows(con: duckdb.DuckDBPyConnection, study: Study) -> None:
+    """Temp table ``pair_refused_rows`` (``subject, instrument, rater``): the accepted patients
+    with a row of the visits file refused at ingest, with the instrument and rater of the item
+    the row holds (long layout), or NULL when the row may hold any (a visit row)."""
+    kept = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = 'quarantine' AND column_name = 'subject'",
+        [study.name],
+    ).fetchall()[0][0]
+    if not kept:  # pairs of scores with no ingest behind them, or one from before the code
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE pair_refused_rows (subject VARCHAR, instrument "
+            "VARCHAR, rater VARCHAR)"
+        )
+        return
+    mapping = item_columns(study)[["column", "instrument", "rater"]]
+    con.register("pair_item_columns", mapping)
+    # Rows that were never an assessment: a long-layout row of an item no instrument maps, a
+    # REDCap row of a repeating instrument that is not the grading one (an adverse event, say).
+    not_visits = [study.visit_item] if study.visits_layout == "long" else []
+    if study.redcap:
+        not_visits.append(REPEAT_INSTRUMENT)
+    excluded = ", ".join(literal(c) for c in not_visits) or "''"
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE pair_refused_rows AS
+            SELECT DISTINCT q.subject, m.instrument, m.rater
+            FROM {study.name}.quarantine q LEFT JOIN pair_item_columns m USING ("column")
+            WHERE q.file = {literal(file_labels(study)[1])} AND q.scope = 'row'
+              AND q.subject IS NOT NULL AND coalesce(q."column", '') NOT IN ({excluded})
+        """)
+    finally:
+        con.unregister("pair_item_columns")

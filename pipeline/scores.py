@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from pipeline import progress
+from pipeline.ingest.ingestion import file_labels
 from pipeline.instruments.model import Instrument
 from pipeline.instruments.sql import findings_sql, scored_columns_sql, scored_sql, scores_view_sql
 from pipeline.spec.study import Study, item_columns
@@ -27,7 +28,7 @@ def _quarantined_cells(con: duckdb.DuckDBPyConnection, study: Study) -> str:
         FROM {study.name}.quarantine q
         JOIN {study.name}.visits v ON v.line = q.line
         JOIN scoring_item_columns m ON m."column" = q."column"
-        WHERE q.scope = 'value' AND q.file = {literal(study.visits_path.name)}
+        WHERE q.scope = 'value' AND q.file = {literal(file_labels(study)[1])}
     """)
     con.unregister("scoring_item_columns")
     return "scoring_quarantined"
@@ -38,7 +39,7 @@ def _refused_cells(con: duckdb.DuckDBPyConnection, study: Study) -> str:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE scoring_refused AS
         SELECT line, "column", value AS raw, reason AS problem FROM {study.name}.quarantine
-        WHERE scope = 'value' AND file = {literal(study.visits_path.name)}
+        WHERE scope = 'value' AND file = {literal(file_labels(study)[1])}
     """)
     return "scoring_refused"
 

@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline.ingest.ingestion import SourceFile, ingest_study
+from pipeline.ingest.ingestion import SourceFile, file_labels, ingest_study
 from pipeline.pairing import outcomes_frame, pair_study, planned_tests
 from pipeline.provenance import recorded_run, write_provenance
 from pipeline.scores import score_study
@@ -625,7 +625,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
         visits=read_frame(con, f"SELECT subject, day FROM {s}.visits"),
         pairing_summary=read_frame(con, f"SELECT * FROM {s}.pairing_summary"),
         subjects_file=read_frame(
-            con, f"SELECT * FROM {s}.source_files WHERE file = ?", [study.subjects_path.name]
+            con, f"SELECT * FROM {s}.source_files WHERE file = ?", [file_labels(study)[0]]
         ),
         results=results,
         exclusions=read_exclusions(con, study),

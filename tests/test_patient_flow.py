@@ -427,3 +427,104 @@ def test_the_plans_primary_outcome_is_drawn_and_named_in_the_caption(constructed
     assert caption.startswith(
         "Patient flow for FNGS 2.0 sum of regional scores, the first planned outcome with a value:"
     )
+
+
+# ------------------------------------------------------------- visit rows refused at ingest
+
+# Each patient's reason by construction: B02's follow-up row and B03's only row are refused
+# whole (a day that is no number, no visit code); B05 is on two rows of the patients file, so
+# not included; Z99 is no patient of the file.
+REFUSED_PATIENTS = """
+    code,age
+    B01,50
+    B02,51
+    B03,52
+    B04,53
+    B05,54
+    B05,55
+    B06,56
+"""
+REFUSED_VISITS = """
+    code,visit,day,hb_observer
+    B01,pre,-5,4
+    B01,m6,180,2
+    B02,pre,-5,4
+    B02,m6,soon,2
+    B03,,180,3
+    B04,pre,-5,4
+    B05,pre,-5,4
+    Z99,m6,180,3
+"""
+
+
+def test_a_visit_row_refused_whole_counts_its_patient_under_values_quarantined(tmp_path):
+    folder = write_study(tmp_path / "tiny", REFUSED_PATIENTS, REFUSED_VISITS)
+    con = duckdb.connect()
+    study = _run(folder, con)
+    # The patient code is kept for the accepted patients only: not for B05 (refused) or Z99.
+    kept = con.execute(
+        "SELECT file, line, subject FROM tiny.quarantine ORDER BY file, line"
+    ).fetchall()
+    assert kept == [
+        ("patients.csv", 6, None),
+        ("patients.csv", 7, None),
+        ("visits.csv", 5, "B02"),
+        ("visits.csv", 6, "B03"),
+        ("visits.csv", 8, None),
+        ("visits.csv", 9, None),
+    ]
+    [row] = _summary(con, study).to_dict("records")
+    _adds_up(_summary(con, study))
+    assert {k: row[k] for k in ["subjects", "paired", *REASONS]} == {
+        "subjects": 5,
+        "paired": 1,  # B01
+        "no_pre_assessment": 1,  # B06, never seen
+        "no_postop_assessment": 1,  # B04, seen before surgery only
+        "no_followup_in_window": 0,
+        "refused_at_ingest": 2,  # B02 (its day-180 row), B03 (its only row)
+        "not_computable": 0,
+    }
+    table = _flow_table(con, study)
+    assert "Values quarantined at ingest, No." in table.body.columns
+    numbers = _numbers(study_flow(con, study).make(figures.SINGLE_COLUMN_IN))
+    plt.close("all")
+    assert numbers["not_analysed:refused_at_ingest"] == 2
+    con.close()
+
+
+def test_a_redcap_study_gets_the_same_flow(tmp_path):
+    # The longitudinal project of tests/redcap/: record 3's month-3 event is mapped to no visit
+    # (its row quarantined, with its code); record 4 has no enrolment row, so it is no patient.
+    from test_redcap import project
+
+    from pipeline import steps
+
+    folder = project(tmp_path, "records.csv")
+    con = duckdb.connect()
+    study = _run(folder, con)
+    quarantined = con.execute(
+        "SELECT DISTINCT subject FROM rc.quarantine WHERE file = 'records.csv [visits]' "
+        "ORDER BY subject NULLS LAST"
+    ).fetchall()
+    assert quarantined == [("1",), ("3",), (None,)]  # 1: its adverse-event row, not a visit
+    [row] = _summary(con, study).to_dict("records")
+    assert {k: row[k] for k in ["subjects", "paired", *REASONS]} == {
+        "subjects": 3,
+        "paired": 2,
+        "no_pre_assessment": 0,
+        "no_postop_assessment": 0,
+        "no_followup_in_window": 0,
+        "refused_at_ingest": 1,  # record 3
+        "not_computable": 0,
+    }
+    spec = study_flow(con, study)
+    assert spec is not None
+    numbers = _numbers(spec.make(figures.SINGLE_COLUMN_IN))
+    plt.close("all")
+    assert numbers["records"] == 3 and numbers["included"] == 3 and numbers["analysed"] == 2
+    # The flow eTable among the publication tables.
+    steps.analyse(con, study, tmp_path / "reports")
+    steps.write_tables(con, study, tmp_path / "reports")
+    written = tmp_path / "reports" / "rc" / "tables" / "etable_flow.csv"
+    assert "Values quarantined at ingest, No." in written.read_text(encoding="utf-8")
+    con.close()

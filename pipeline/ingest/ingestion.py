@@ -15,10 +15,13 @@ maps, and writes to the study's schema in the warehouse:
                     line; a view of ``item_values`` for a wide file (one branch per column, no
                     order of its own), a table for a long file
 ``quarantine``      every refused row or value: file, line, column, value, value_length, value_hash,
-                    reason, scope. ``value`` is the cell as written only when it reads as a number;
-                    text (which may be a name typed in the wrong column) is never kept, only its
-                    length and a keyed hash (:func:`quarantine_key`), so a refused value is found
-                    in the export by its line and column without reaching the warehouse
+                    reason, scope, subject. ``value`` is the cell as written only when it reads as a
+                    number; text (which may be a name typed in the wrong column) is never kept, only
+                    its length and a keyed hash (:func:`quarantine_key`), so a refused value is
+                    found in the export by its line and column without reaching the warehouse.
+                    ``subject`` is the row's patient code only when it is the code of an accepted
+                    patient (a code ``subjects`` already holds, past the identifier guard), so the
+                    patient flow counts a patient whose visit was refused; else NULL
 
 ``line`` is the line in the file as a spreadsheet shows it (the header is line 1).
 A refused row is counted once, under the first rule it breaks; a refused item
@@ -237,15 +240,24 @@ def _role(
     )
 
 
+def file_labels(study: Study) -> tuple[str, str]:
+    """The names ``source_files`` and ``quarantine`` give the subjects file and the visits file:
+    the files' names, or ``<file> [subjects]`` and ``<file> [visits]`` when both roles come from
+    one file (a REDCap export)."""
+    name_s, name_v = study.subjects_path.name, study.visits_path.name
+    if study.visits_path == study.subjects_path:
+        return f"{name_s} [subjects]", f"{name_v} [visits]"
+    return name_s, name_v
+
+
 def load_sources(con: duckdb.DuckDBPyConnection, study: Study, *, numbers: bool = True) -> Sources:
     """Load, guard and split the study's files; raise :class:`IdentifiersFound` or
     :class:`IngestError`."""
     files, findings, dictionary = scan_sources(con, study, numbers=numbers)
     if findings:
         raise IdentifiersFound(findings)
+    labels = file_labels(study)
     same = len(files) == 1
-    name_s, name_v = study.subjects_path.name, study.visits_path.name
-    labels = (f"{name_s} [subjects]", f"{name_v} [visits]") if same else (name_s, name_v)
     raw_s, raw_v = files[0], files[-1]
     vs, vv, vd = (
         quote(study.visit_subject),
@@ -469,7 +481,8 @@ def quarantine_key(path: Path) -> str:
 
 def _write_quarantine(con: duckdb.DuckDBPyConnection, study: Study, src: Sources) -> None:
     """``<study>.quarantine`` from temp table ``quarantine_found`` (file, line, column, value as
-    written, reason, scope): text and long numbers withheld, with their length and keyed hash."""
+    written, reason, scope, subject code as written): text and long numbers withheld, with their
+    length and keyed hash; the subject code kept only when it is an accepted patient's."""
     digits = "length(regexp_replace(trim(value), '[^0-9]', '', 'g'))"
     keep = f"(TRY_CAST(trim(value) AS DOUBLE) IS NOT NULL AND {digits} <= {KEPT_DIGITS})"
     withheld = [
@@ -489,7 +502,11 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, study: Study, src: Sources
             SELECT file, line, "column", CASE WHEN keep THEN value END AS value,
                    length(value) AS value_length,
                    CASE WHEN NOT keep THEN left(sha256(k.key || value), 16) END AS value_hash,
-                   reason, scope
+                   reason, scope,
+                   -- Only a code already stored as an accepted patient's: never a value that
+                   -- failed the guard, a code of a refused row, or text typed in its place.
+                   CASE WHEN q.subject IN (SELECT subject FROM {study.name}.subjects)
+                        THEN q.subject END AS subject
             FROM (SELECT *, {keep} AS keep FROM quarantine_found) q
             LEFT JOIN quarantine_keys k USING (file)
             ORDER BY file, line, "column"
@@ -783,27 +800,31 @@ def ingest_study(
             SELECT * FROM (
                 SELECT {literal(src.subjects_label)} AS file, _line AS line,
                 {literal(study.subject_id)} AS "column",
-                       value, reason, 'row' AS scope
+                       value, reason, 'row' AS scope, NULL::VARCHAR AS subject
                 FROM subject_findings WHERE reason IS NOT NULL
                 UNION ALL
-                SELECT {literal(src.subjects_label)}, _line, '(whole row)', NULL, reason, 'row' FROM
-                raw_subjects_rejects
+                SELECT {literal(src.subjects_label)}, _line, '(whole row)', NULL, reason, 'row',
+                       NULL
+                FROM raw_subjects_rejects
                 UNION ALL
-                SELECT {literal(src.subjects_label)}, _line, "column", raw, reason, 'value'
-                FROM ({subject_values}) WHERE reason IS NOT NULL
+                SELECT {literal(src.subjects_label)}, v._line, v."column", v.raw, v.reason,
+                       'value', trim(s.{sid})
+                FROM ({subject_values}) v JOIN raw_subjects s ON s._line = v._line
+                WHERE v.reason IS NOT NULL
                 UNION ALL
                 SELECT {literal(src.visits_label)}, _line, finding[1],
                        CASE finding[1] WHEN {literal(lab["day"])} THEN raw_day
                                        WHEN {literal(lab["visit"])} THEN visit
                                        {item_finding}
                                        ELSE subject END,
-                       finding[2], 'row'
+                       finding[2], 'row', subject
                 FROM visit_rows WHERE finding IS NOT NULL
                 UNION ALL
-                SELECT {literal(src.visits_label)}, _line, '(whole row)', NULL, reason, 'row' FROM
-                raw_visits_rejects
+                SELECT {literal(src.visits_label)}, _line, '(whole row)', NULL, reason, 'row', NULL
+                FROM raw_visits_rejects
                 UNION ALL
-                SELECT {literal(src.visits_label)}, line, "column", raw, reason, {value_scope}
+                SELECT {literal(src.visits_label)}, line, "column", raw, reason, {value_scope},
+                       subject
                 FROM item_findings WHERE reason IS NOT NULL
             )
         """)

@@ -293,6 +293,7 @@ def _draw(
 def read_exclusions(con, study: Study) -> pd.DataFrame:
     """The subjects file's records excluded at ingest, counted by reason
     (:func:`pipeline.statistics.flow.ingest_exclusions`), from the study's quarantine."""
+    from pipeline.ingest.ingestion import file_labels
     from pipeline.statistics.flow import ingest_exclusions
     from pipeline.warehouse import read_frame
 
@@ -301,7 +302,7 @@ def read_exclusions(con, study: Study) -> pd.DataFrame:
             con,
             f'SELECT "column", reason FROM {study.name}.quarantine '
             "WHERE file = ? AND scope = 'row'",
-            [study.subjects_path.name],
+            [file_labels(study)[0]],
         )
     )
 
@@ -309,6 +310,7 @@ def read_exclusions(con, study: Study) -> pd.DataFrame:
 def study_flow(con, study: Study, *, footer: str = "") -> FigureSpec | None:
     """The patient flow figure of a study from its warehouse, or None before there is a flow
     (no planned outcome has a value, or the subjects file is not accounted for)."""
+    from pipeline.ingest.ingestion import file_labels
     from pipeline.pairing import outcomes_frame
     from pipeline.render.tables import flow_counts
     from pipeline.warehouse import read_frame
@@ -316,7 +318,9 @@ def study_flow(con, study: Study, *, footer: str = "") -> FigureSpec | None:
     s = study.name
     name = study.subjects_path.name
     summary = read_frame(con, f"SELECT * FROM {s}.pairing_summary")
-    source = read_frame(con, f"SELECT * FROM {s}.source_files WHERE file = ?", [name])
+    source = read_frame(
+        con, f"SELECT * FROM {s}.source_files WHERE file = ?", [file_labels(study)[0]]
+    )
     if not len(summary) or not len(source):
         return None
     flow = flow_counts(source, summary, outcomes_frame(study))

@@ -37,8 +37,10 @@ class Reason:
 #: exclusive and add up to the patients not analysed. An outcome is *assessed* at a visit when
 #: at least one of its instrument's items (by its rater) was recorded or refused there: when the
 #: scores have a row for it (:func:`pipeline.instruments.sql.scored_columns_sql`). A visit row
-#: refused whole at ingest (its day unreadable, say) is not a visit, and a long-layout item row
-#: refused at ingest is not a recorded item: the quarantine does not keep whose they were.
+#: refused whole at ingest (its day unreadable, say) is not a visit, but the quarantine keeps
+#: whose it was when its patient code is an accepted patient's: that patient, not analysed, is
+#: counted under ``refused_at_ingest``, since the row's day may be unknown and it may have been
+#: the missing assessment (a long-layout row holds one item: it counts for that item's outcomes).
 NOT_ANALYSED = (
     Reason(
         "no_pre_assessment",
@@ -58,10 +60,11 @@ NOT_ANALYSED = (
     ),
     Reason(
         "refused_at_ingest",
-        "Item values refused at ingest",
-        "assessed in the window lacking a value, but the score could not be computed because "
-        "item values were refused at ingest (out of range or not a number; each is listed by "
-        "line and column in the quarantine table)",
+        "Values quarantined at ingest",
+        "a value was refused at ingest where one is missing: an item value (out of range or not "
+        "a number) in the window lacking a value, or a whole visit row of the patient (its day, "
+        "visit code or patient row unusable), which may have held the missing assessment; each "
+        "is listed by line and column in the quarantine table",
     ),
     Reason(
         "not_computable",
