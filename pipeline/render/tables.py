@@ -749,13 +749,16 @@ def tidy_table(
     footnotes: tuple[str, ...] = (),
     synthetic: bool = False,
     digits: int = 2,
+    conf_level: float = 0.95,
     style: JournalStyle = AMA,
 ) -> Table:
     """A generic publication table from a tidy results frame.
 
     P columns (``p``, ``p_value``, ``p_*``) as P values; counts as integers; an
     estimate column followed by ``ci_low``/``ci_high`` (or ``<name>_ci_low``/
-    ``<name>_ci_high``) as "estimate (low to high)"; other numbers at ``digits``.
+    ``<name>_ci_high``) as "estimate (low to high)", headed with the intervals' level
+    ``conf_level`` (the plan's, at which the analysis computed them); other numbers at
+    ``digits``.
     """
     out = {}
     used = set()
@@ -779,7 +782,6 @@ def tidy_table(
                 else ("ci_low", "ci_high")
             )
             if low in frame and high in frame and low not in used:
-                # The heading says 95% whatever the plan's level: the level is not passed here.
                 # A statistic whose analysis computes no interval (weighted kappa) is shown
                 # alone, its cell marked with the footnote that says so: "CI not estimable"
                 # would claim it was tried.
@@ -790,7 +792,7 @@ def tidy_table(
                         no_interval.append((row, len(out)))
                     else:
                         cells.append(style.estimate_ci(v, lo, hi, digits))
-                out[f"{heading} ({style.ci_label(0.95)})"] = cells
+                out[f"{heading} ({style.ci_label(conf_level)})"] = cells
                 used |= {low, high}
             else:
                 out[heading] = [style.number(v, digits) for v in values]
@@ -1957,6 +1959,7 @@ def publication_tables(
                     title,
                     footnotes=notes,
                     synthetic=synthetic,
+                    conf_level=study.analysis.conf_level,
                     style=style,
                 )
                 visits = table == "visit_estimates" and notes
