@@ -1006,6 +1006,9 @@ def item_tables(
         on = labels.get((first["paired_on"], first["paired_score"]), first["paired_on"])
         with_pairs = rows[n_pairs > 0]
         footnotes = _Footnotes()
+        # Each note marked on the cells it explains, as in Table 2: a note on every row on its
+        # column's heading, a note on some rows on their Item cells.
+        before_after = [h for h in body.columns if h.startswith(("Before, ", "After, "))]
         footnotes.add(
             f"Before: {first['pre_visit']}; after: {first['post_visit']} assessment: for each "
             f"patient the two visits of the {on} pair (Table 2). "
@@ -1014,15 +1017,17 @@ def item_tables(
                 if same_n
                 else "n pairs: patients with the item recorded at both. "
             )
-            + "Change = after - before."
+            + "Change = after - before.",
+            *[(None, h) for h in [*before_after, *change]],
         )
         # What the change column(s) show, then (if any) why some cells have no CI.
-        footnotes.add(change_notes[0])
+        footnotes.add(change_notes[0], *[(None, h) for h in change])
         if no_ci:
             footnotes.add(change_notes[1], *no_ci)
-        footnotes.extend(_p_notes(with_pairs))
+        for note, heading in _p_notes(with_pairs, marked=True):
+            footnotes.add(note, (None, heading))
         if shared:
-            footnotes.add(f"Each item: {next(iter(scales))[:-1]}.")
+            footnotes.add(f"Each item: {next(iter(scales))[:-1]}.", (None, "Item"))
         scored = rows[rows["value"] == "score"]
         if len(scored):
             own = [instrument.score(ITEM_SCORE_PREFIX + item) for item in scored["item"]]
@@ -1033,7 +1038,8 @@ def item_tables(
                     f"{lo:g}-{hi:g}, {'higher' if better else 'lower'} is better"
                     for lo, hi, better in ranges
                 )
-                + "."
+                + ".",
+                *[(i, "Item") for i in scored.index],
             )
         if any(raw):
             raw_items = rows.loc[raw, "item"]
@@ -1058,18 +1064,18 @@ def item_tables(
                 f"{RAW_VALUE} (indented): the value as recorded{recorded}, from which the item "
                 f"score above it is computed as {'; '.join(formulas)}. The "
                 "score folds a deviation either way into one number; the raw value keeps its "
-                "direction."
+                "direction.",
+                *[(i, "Item") for i, r in enumerate(raw) if r],
             )
-        footnotes.extend(
-            f"{label}: {note}"
-            for label, note in zip(with_pairs["label"], with_pairs["note"])
-            if note
-        )
+        for i, label, note in zip(with_pairs.index, with_pairs["label"], with_pairs["note"]):
+            if not is_missing(note) and note:
+                footnotes.add(f"{label}: {note}", (i, "Item"))
         unpaired = rows.loc[n_pairs == 0, "label"].tolist()
         if unpaired:
             footnotes.add(
                 f"{_listed(unpaired)}: {NOT_ESTIMABLE} ({style.no_value}), no patient has the "
-                "item at both visits."
+                "item at both visits.",
+                *[(i, "Item") for i, has in enumerate(paired) if not has],
             )
         if synthetic:
             footnotes.add(SYNTHETIC_NOTE)

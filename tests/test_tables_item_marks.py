@@ -1,0 +1,51 @@
+"""The item-level eTables mark each footnote on the cells it explains, as Table 2 does: a note
+on every row on its column's heading, a note on some rows (an item score's range, a raw value
+under its score, why an item has no estimate) on those rows' Item cells, and every footnote but
+the synthetic-data notice on at least one cell."""
+
+from __future__ import annotations
+
+from test_item_changes import TOTALS, _demo_results
+
+from pipeline.instruments import REGISTRY
+from pipeline.render.tables import RAW_VALUE, SYNTHETIC_NOTE, item_tables
+
+
+def _notes_on(table, row, heading):
+    column = list(table.body.columns).index(heading)
+    return [table.footnotes[k] for r, c, k in table.marks if (r, c) == (row, column)]
+
+
+def test_every_item_etable_footnote_is_marked_on_the_cells_it_explains():
+    results, planned = _demo_results()
+    built = dict(
+        item_tables(
+            results, {n: REGISTRY[n] for n in TOTALS}, planned, conf_level=0.95, synthetic=True
+        )
+    )
+    for stem, table in built.items():
+        marked = {k for _, _, k in table.marks}
+        unmarked = [n for k, n in enumerate(table.footnotes) if k not in marked]
+        assert unmarked == [SYNTHETIC_NOTE], stem
+    eface = built["etable_items_eface"]
+    items = eface.body["Item"].tolist()
+    # The raw oral commissure slider: the note on raw values, on each raw row's Item cell.
+    raw_rows = [i for i, item in enumerate(items) if item == RAW_VALUE]
+    assert raw_rows
+    for i in raw_rows:
+        [note] = _notes_on(eface, i, "Item")
+        assert note.startswith(f"{RAW_VALUE} (indented): the value as recorded")
+    # An item score's range on the score rows, not on the raw rows.
+    scored = [i for i in range(len(items)) if i not in raw_rows]
+    assert all(
+        any(n.startswith("Item scores: ") for n in _notes_on(eface, i, "Item")) for i in scored
+    )
+    # The visits and the change on the headings of the columns they explain.
+    assert any(n.startswith("Before: ") for n in _notes_on(eface, None, "After, mean ± SD"))
+    assert any(n.startswith("P values are two-sided") for n in _notes_on(eface, None, "P"))
+    assert _notes_on(eface, None, "Adjusted P")
+    # A scale every item shares, on the Item heading.
+    saq = built["etable_items_saq"]
+    assert _notes_on(saq, None, "Item") == [
+        "Each item: 1 = seldom or not at all ... 5 = all the time."
+    ]
