@@ -1340,19 +1340,31 @@ def visit_estimate_rows(study: Study, frame: pd.DataFrame) -> tuple[pd.DataFrame
         else pd.Series("", index=frame.index)
     )[0]
     order = sorted(range(len(frame)), key=lambda i: (outcome[i], bool(last[i]), i))
-    labels = dict.fromkeys(study.visit_label(v) for v in frame.loc[last, "visit"])
-    notes = tuple(f"{label}: {LAST_FOLLOW_UP_NOTE}" for label in labels)
+    notes = tuple(dict.fromkeys(visit_notes(study, frame.loc[last, "visit"]).values()))
     return frame.iloc[order].reset_index(drop=True), notes
 
 
-def visit_marks(table: Table, notes: tuple[str, ...]) -> Table:
-    """The visit-means eTable with each of ``notes`` (:func:`visit_estimate_rows`: "<visit
-    label>: ...") marked on the Visit cells it explains."""
+def visit_notes(study: Study, visits) -> dict[str, str]:
+    """The footnote of each visit code of ``visits`` that needs one (a last follow-up visit),
+    by code: ``<visit label>: ...``. Visits that share a label share the note."""
+    return {
+        v: f"{study.visit_label(v)}: {LAST_FOLLOW_UP_NOTE}"
+        for v in dict.fromkeys(visits)
+        if isinstance(v, str) and is_last_follow_up(v)
+    }
+
+
+def visit_marks(table: Table, notes: dict[str, str], visits) -> Table:
+    """The visit-means eTable with each visit's footnote (``notes``, :func:`visit_notes`, by
+    visit code) marked on the Visit cells of that visit's rows; ``visits`` the code of each row
+    of the table, in order. Matched by code, not by the label a cell shows: a label may begin
+    another ("Visit 1", "Visit 10") or hold ": ", and two codes may share a label."""
     if "Visit" not in table.body:
         return table
     column = list(table.body.columns).index("Visit")
-    labels = {note.split(": ", 1)[0]: table.footnotes.index(note) for note in notes}
-    marks = tuple((i, column, labels[v]) for i, v in enumerate(table.body["Visit"]) if v in labels)
+    marks = tuple(
+        (i, column, table.footnotes.index(notes[v])) for i, v in enumerate(visits) if v in notes
+    )
     return Table(table.title, table.body, table.footnotes, table.indent, table.marks + marks)
 
 
@@ -1950,6 +1962,7 @@ def publication_tables(
             notes: tuple[str, ...] = ()
             if table == "visit_estimates":
                 frame, notes = visit_estimate_rows(study, frame)
+                codes = frame["visit"].tolist() if "visit" in frame else []
                 if "median_day" in frame:
                     # Days are whole: a median is one, or halfway between two (one decimal then).
                     days = frame["median_day"].astype(float)
@@ -1969,7 +1982,9 @@ def publication_tables(
                     style=style,
                 )
                 visits = table == "visit_estimates" and notes
-                out.append((stem, visit_marks(built, notes) if visits else built))
+                if visits:
+                    built = visit_marks(built, visit_notes(study, codes), codes)
+                out.append((stem, built))
 
     # Table 3 and its ANCOVA part, of the headline outcomes' rows, built with the same options.
     table_3 = {
