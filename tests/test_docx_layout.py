@@ -21,6 +21,7 @@ import pytest
 from docx.oxml.ns import qn
 
 from pipeline.render import tables, writers
+from specs import HB_OBSERVER, study_toml
 
 # The standalone table files converted with the report: Table 1 and Table 2 (landscape),
 # Table 3 by subgroup (portrait, over several pages), the missing-data eTable (portrait).
@@ -54,9 +55,8 @@ def demo_tables(demo_run) -> dict[str, writers.Table]:
     return dict(built)
 
 
-@pytest.fixture(scope="module")
-def pdfs(demo_run, tmp_path_factory) -> dict[str, Path]:
-    """report.pdf and the table PDFs, converted by one LibreOffice run."""
+def _convert(sources: list[Path], tmp_path_factory) -> dict[Path, Path]:
+    """Each of ``sources`` (.docx) converted to PDF by one LibreOffice run: PDF by source."""
     missing = [
         tool for tool in ("soffice", "pdftotext", "pdfinfo", "pdfimages") if not shutil.which(tool)
     ]
@@ -67,12 +67,14 @@ def pdfs(demo_run, tmp_path_factory) -> dict[str, Path]:
             "as .ci/run does)",
             pytrace=False,
         )
-    folder, _ = demo_run
-    reports = folder / "reports" / "demo"
-    sources = [reports / "report.docx"] + [reports / "tables" / f"{s}.docx" for s in TABLE_FILES]
     out = tmp_path_factory.mktemp("pdf")
     # A profile of its own: two LibreOffice runs sharing one would wait on each other's lock.
     profile = tmp_path_factory.mktemp("libreoffice_profile")
+    # Numbered copies: two studies' table_2.docx would be converted to one table_2.pdf.
+    (out / "in").mkdir()
+    named = {source: out / "in" / f"{k}_{source.name}" for k, source in enumerate(sources)}
+    for source, copy in named.items():
+        shutil.copy(source, copy)
     done = subprocess.run(
         [
             shutil.which("soffice"),
@@ -82,16 +84,25 @@ def pdfs(demo_run, tmp_path_factory) -> dict[str, Path]:
             "pdf",
             "--outdir",
             str(out),
-            *map(str, sources),
+            *map(str, named.values()),
         ],
         capture_output=True,
         text=True,
         timeout=300,
     )
-    converted = {p.stem: out / f"{p.stem}.pdf" for p in sources}
-    absent = [name for name, pdf in converted.items() if not pdf.is_file()]
+    converted = {p: out / f"{copy.stem}.pdf" for p, copy in named.items()}
+    absent = [p.name for p, pdf in converted.items() if not pdf.is_file()]
     assert not absent, f"LibreOffice wrote no PDF of {absent}: {done.stderr[-2000:]}"
     return converted
+
+
+@pytest.fixture(scope="module")
+def pdfs(demo_run, tmp_path_factory) -> dict[str, Path]:
+    """report.pdf and the table PDFs, converted by one LibreOffice run."""
+    folder, _ = demo_run
+    reports = folder / "reports" / "demo"
+    sources = [reports / "report.docx"] + [reports / "tables" / f"{s}.docx" for s in TABLE_FILES]
+    return {p.stem: pdf for p, pdf in _convert(sources, tmp_path_factory).items()}
 
 
 def _pages(pdf: Path) -> list[str]:
@@ -256,6 +267,132 @@ def test_report_figures_are_printed_at_their_own_width(demo_run, pdfs):
     pixels_per_inch = [line.split()[12:14] for line in listed]
     assert len(pixels_per_inch) == len(widths)
     assert {tuple(p) for p in pixels_per_inch} == {("300", "300")}
+
+
+# ------------------------------------------------- a study with one outcome, a registry
+
+# The Word tables of two other studies, converted and read as the demo's are: the small study
+# with one outcome (Table 2 of a row, Table 3 of one outcome), and a SYNTHETIC registry
+# (pipeline/synthetic/registry.py: every instrument, 25 outcomes, five subgroups, counts of
+# hundreds). The default run writes their tables only; the slow run writes the registry at
+# 2000 patients and both reports, figures included.
+ONE_OUTCOME = {
+    "study": {"name": "one"},
+    "analysis": {"outcomes": [HB_OBSERVER], "reliability": None},
+}
+REGISTRY_PATIENTS, REGISTRY_VISITS = 400, 3
+# A table page holds at least this many rows: one whose cells wrap into tall rows (the fixed
+# 0.67 in columns) takes more pages.
+ROWS_PER_PAGE = 20
+# The registry's report at 2000 patients took 33 pages in LibreOffice (Methods 2, Tables 1-3 9,
+# eTables 13, figures 8, provenance 1); the study with one outcome's far fewer.
+REPORT_PAGES_OF = {"one": 16, "registry": 38}
+
+
+def _other_study(base: Path, name: str, *, patients: int = REGISTRY_PATIENTS) -> Path:
+    from pipeline.synthetic import registry
+    from small_study import SMALL_STUDY, write_small_study
+
+    if name == "one":
+        folder = write_small_study(base / "raw" / "one", name="one")
+        (folder / "study.toml").write_text(study_toml(SMALL_STUDY, ONE_OUTCOME), encoding="utf-8")
+        return folder
+    folder = base / "raw" / "registry"
+    registry.write(folder, seed=7, n_patients=patients, visits=REGISTRY_VISITS)
+    return folder
+
+
+def _built_tables(con, study) -> dict[str, writers.Table]:
+    from pipeline.warehouse import read_frame
+
+    built = read_frame(con, f"SELECT * FROM {study.name}.publication_tables")
+    return dict(tables.from_frame(built))
+
+
+def _tables_and_pdfs(name: str, tmp_path_factory) -> tuple[dict, dict]:
+    """A study's tables by stem, and the PDF of each table's .docx by stem."""
+    import duckdb
+
+    from pipeline.spec.study import load_study
+    from small_study import run_steps
+
+    base = tmp_path_factory.mktemp(f"tables_{name}")
+    study = load_study(_other_study(base, name))
+    con = duckdb.connect()
+    try:
+        run_steps(con, study, base / "reports")
+        built = _built_tables(con, study)
+    finally:
+        con.close()
+    folder = base / "reports" / study.name / "tables"
+    sources = {stem: folder / f"{stem}.docx" for stem in built}
+    pdfs = _convert(list(sources.values()), tmp_path_factory)
+    return built, {stem: pdfs[path] for stem, path in sources.items()}
+
+
+@pytest.fixture(scope="module")
+def one_tables(tmp_path_factory):
+    return _tables_and_pdfs("one", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def registry_tables(tmp_path_factory):
+    return _tables_and_pdfs("registry", tmp_path_factory)
+
+
+# The registry's tables take half a minute to compute: in the slow run only (the study with
+# one outcome, in the default run, checks the same on a study of another shape).
+STUDIES = ["one", pytest.param("registry", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_no_word_or_value_of_another_studys_tables_is_broken(request, name):
+    built, pdfs = request.getfixturevalue(f"{name}_tables")
+    assert {"table_1", "table_2", "table_3_subgroups", "etable_flow"} <= set(built)
+    broken = {}
+    for stem, table in built.items():
+        found = _broken_cells("\n".join(_pages(pdfs[stem])), table)
+        if found:
+            broken[stem] = found
+    assert broken == {}
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_another_studys_tables_keep_to_a_page_count(request, name):
+    built, pdfs = request.getfixturevalue(f"{name}_tables")
+    pages = {stem: len(_page_sizes(pdf)) for stem, pdf in pdfs.items()}
+    too_many = {
+        stem: (pages[stem], len(table.body))
+        for stem, table in built.items()
+        if pages[stem] > 1 + len(table.body) // ROWS_PER_PAGE
+    }
+    assert too_many == {}
+    assert pages["table_1"] == 1 and pages["table_2"] <= (1 if name == "one" else 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["one", "registry"])
+def test_another_studys_report_is_laid_out(tmp_path_factory, name):
+    """The whole report of the study with one outcome and of the registry at 2000 patients
+    (figures sampled as every registry's are): no cell broken, pages within reason."""
+    import duckdb
+
+    from pipeline.spec.study import load_study
+    from pipeline.steps import run_study
+
+    base = tmp_path_factory.mktemp(f"report_{name}")
+    study = load_study(_other_study(base, name, patients=2000))
+    con = duckdb.connect(str(base / "w.duckdb"))
+    try:
+        run_study(con, study, base / "reports")
+        built = _built_tables(con, study)
+    finally:
+        con.close()
+    report = base / "reports" / study.name / "report.docx"
+    pdf = _convert([report], tmp_path_factory)[report]
+    text = "\n".join(_pages(pdf))
+    assert {stem: b for stem, t in built.items() if (b := _broken_cells(text, t))} == {}
+    assert len(_page_sizes(pdf)) <= REPORT_PAGES_OF[name]
 
 
 # --------------------------------------------------------------------------- Word XML

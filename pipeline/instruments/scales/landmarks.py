@@ -55,7 +55,8 @@ SCORES = tuple(
         ),
         Score(
             f"{m}_asymmetry",
-            f"{label}: |affected - healthy|",
+            # In words: a line of a table cell breaks after "|", splitting "|affected".
+            f"{label}: absolute difference, affected vs healthy",
             f"abs(affected_{m} - healthy_{m})",
             0,
             high - low,
