@@ -76,6 +76,18 @@ def test_ingest_accepts_every_row_and_scores_every_instrument(tmp_path):
     assert scored == set(REGISTRY)
 
 
+def test_the_registry_spec_labels_its_columns_and_levels_as_the_demo_does(tmp_path):
+    # Its Table 1 and Table 3 showed "bells_palsy" and "Prior botox" before it had labels.
+    registry.write(tmp_path / "r", seed=2, n_patients=5, visits=2)
+    study = load_study(tmp_path / "r")
+    demo = load_study(Path(__file__).parents[1] / "data" / "raw" / "demo")
+    for column in study.subject_columns:
+        assert study.column_label(column) == demo.column_label(column), column
+    assert dict(study.subject_levels) == {
+        c: levels for c, levels in demo.subject_levels if c in study.subject_columns
+    }
+
+
 def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path):
     out = tmp_path / "bench"
     done = subprocess.run(

@@ -245,6 +245,46 @@ def _copy_csv(
         con.unregister("_registry_frame")
 
 
+# The demo spec's labels of the subjects columns and their levels (data/raw/demo/study.toml), so
+# the registry's tables and figures name them as a reader does ("Bell palsy", not bells_palsy).
+_NO_YES = '{ 0 = "No", 1 = "Yes" }'
+SUBJECT_LABELS = f"""[subjects.levels]
+sex = {{ F = "Female", M = "Male" }}
+side = {{ left = "Left", right = "Right" }}
+etiology = {{ bells_palsy = "Bell palsy", ramsay_hunt = "Ramsay Hunt syndrome", \
+acoustic_neuroma = "Acoustic neuroma", trauma = "Trauma", iatrogenic = "Iatrogenic", \
+other = "Other" }}
+prior_botox = {_NO_YES}
+facelift = {_NO_YES}
+cross_facial_nerve_graft = {_NO_YES}
+nerve_rerouting = {_NO_YES}
+end_to_side = {_NO_YES}
+oral_incompetence = {_NO_YES}
+revision = {_NO_YES}
+
+[subjects.labels]
+age = "Age"
+sex = "Sex"
+side = "Side of paralysis"
+etiology = "Etiology"
+months_since_onset = "Time since onset"
+prior_botox = "Prior botulinum toxin"
+facelift = "Concurrent facelift"
+cross_facial_nerve_graft = "Concurrent cross-facial nerve graft"
+nerve_rerouting = "Concurrent nerve rerouting"
+end_to_side = "Concurrent end-to-side nerve transfer"
+branches_transected = "Branches transected"
+surgery_year = "Year of surgery"
+oral_incompetence = "Postoperative oral incompetence"
+revision = "Revision surgery"
+
+[subjects.units]
+age = "y"
+months_since_onset = "mo"
+branches_transected = "No."
+"""
+
+
 def study_toml(name: str = "registry", visits: int = DEFAULT_VISITS) -> str:
     """The study spec of a registry: every instrument mapped, the demo's plan plus the new
     outcomes."""
@@ -307,11 +347,7 @@ file = "patients.csv"
 id = "study_id"
 columns = {_toml_list(demo.PATIENT_COLUMNS[1:])}
 
-[subjects.levels]
-sex = ["F", "M"]
-side = ["left", "right"]
-etiology = {_toml_list(demo.ETIOLOGIES)}
-
+{SUBJECT_LABELS}
 [visits]
 file = "visits.csv"
 subject = "study_id"
