@@ -1039,7 +1039,12 @@ def item_tables(
                     for lo, hi, better in ranges
                 )
                 + ".",
-                *[(i, "Item") for i in scored.index],
+                # On the heading when every item row is a score (a raw value row has its note).
+                *(
+                    [(None, "Item")]
+                    if len(scored) + sum(raw) == len(rows)
+                    else [(i, "Item") for i in scored.index]
+                ),
             )
         if any(raw):
             raw_items = rows.loc[raw, "item"]
