@@ -230,6 +230,13 @@ def test_flow_table_has_a_column_per_reason_that_occurs_with_its_footnote(constr
     assert table.body.iloc[0, 1:].tolist() == ["1 (10)", "3", "2", "1", "1", "2"]
     for reason in NOT_ANALYSED:
         assert sum(note.startswith(f"{reason.label}: ") for note in table.footnotes) == 1
+        # ... marked on its column's heading, and nowhere else.
+        column = list(table.body.columns).index(f"{reason.label}, No.")
+        [(row, where, k)] = [m for m in table.marks if m[1] == column]
+        assert row is None and table.footnotes[k].startswith(f"{reason.label}: ")
+    # Every footnote marked on a cell: the patients counted and their percentages on Analysed.
+    assert {k for _, _, k in table.marks} == set(range(len(table.footnotes)))
+    assert {k for _, column, k in table.marks if column == 1} == {0, 1, 2}
     assert table.footnotes[0] == (
         "14 patient record(s) in patients.csv; 4 excluded at ingest (quarantined with a reason); "
         "10 included."

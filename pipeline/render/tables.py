@@ -891,20 +891,34 @@ def flow_table(
             for r in exclusions.itertuples(index=False)
             if r.records
         )
-    notes = [
+    analysed = f"Analysed, {style.count_percent_label}"
+    footnotes = _Footnotes()
+    # Each note on the heading it explains: the patients counted on the Analysed column, whose
+    # percentages are of them, and each reason on its own column.
+    footnotes.add(
         f"{first['records']} patient record(s) in {subjects_file}; {first['excluded']} "
         f"excluded at ingest ({why}); {first['included']} included.",
+        (None, analysed),
+    )
+    footnotes.add(
         f"Before: {pre_label}; after: {post_label}. A patient is analysed for an outcome "
         "when both values exist (complete-case analysis). An outcome is assessed at a visit "
         "where any of its items was recorded. A patient not analysed is counted once, under the "
         "first reason that applies in the order of the columns: the analysed and the reasons "
         "add up to the included patients.",
-        "Percentages are of the included patients.",
-    ]
-    notes += [f"{r.label}: {r.note}." for r in reasons]
+        (None, analysed),
+    )
+    footnotes.add("Percentages are of the included patients.", (None, analysed))
+    for r in reasons:
+        footnotes.add(f"{r.label}: {r.note}.", (None, f"{r.label}, {style.count_label}"))
     if synthetic:
-        notes.append(SYNTHETIC_NOTE)
-    return Table("eTable. Patient flow and missing outcome data", body, tuple(notes))
+        footnotes.add(SYNTHETIC_NOTE)
+    return Table(
+        "eTable. Patient flow and missing outcome data",
+        body,
+        tuple(footnotes.texts),
+        marks=footnotes.marks(body),
+    )
 
 
 def missing_table(
@@ -926,8 +940,17 @@ def missing_table(
             ],
         }
     )
-    notes = [f"Of {n_subjects} included patients."] + ([SYNTHETIC_NOTE] if synthetic else [])
-    return Table("eTable. Missing baseline data", body, tuple(notes))
+    footnotes = _Footnotes()
+    missing = f"Missing, {style.count_percent_label}"
+    footnotes.add(f"Of {n_subjects} included patients.", (None, missing))
+    if synthetic:
+        footnotes.add(SYNTHETIC_NOTE)
+    return Table(
+        "eTable. Missing baseline data",
+        body,
+        tuple(footnotes.texts),
+        marks=footnotes.marks(body),
+    )
 
 
 # --------------------------------------------------------------------------- item-level eTables

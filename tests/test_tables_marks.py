@@ -1,14 +1,15 @@
-"""The item-level eTables mark each footnote on the cells it explains, as Table 2 does: a note
-on every row on its column's heading, a note on some rows (an item score's range, a raw value
-under its score, why an item has no estimate) on those rows' Item cells, and every footnote but
-the synthetic-data notice on at least one cell."""
+"""The item-level and missing-data eTables mark each footnote on the cells it explains, as
+Table 2 does: a note on every row on its column's heading, a note on some rows (a raw value under
+its score, why an item has no estimate) on those rows' Item cells, and every footnote but the
+synthetic-data notice on at least one cell. (The flow eTable's: tests/test_patient_flow.py.)"""
 
 from __future__ import annotations
 
+import pandas as pd
 from test_item_changes import TOTALS, _demo_results
 
 from pipeline.instruments import REGISTRY
-from pipeline.render.tables import RAW_VALUE, SYNTHETIC_NOTE, item_tables
+from pipeline.render.tables import OVERALL, RAW_VALUE, SYNTHETIC_NOTE, item_tables, missing_table
 
 
 def _notes_on(table, row, heading):
@@ -47,3 +48,18 @@ def test_every_item_etable_footnote_is_marked_on_the_cells_it_explains():
     assert _notes_on(saq, None, "Item") == [
         "Each item: 1 = seldom or not at all ... 5 = all the time."
     ]
+
+
+def test_the_missing_data_etable_marks_its_denominator_on_the_missing_column():
+    tidy = pd.DataFrame(
+        {
+            "group": OVERALL,
+            "variable": ["age", "sex"],
+            "label": ["Age, y", "Sex"],
+            "n": [9, 10],
+            "missing": [1, 0],
+        }
+    )
+    table = missing_table(tidy, 10, synthetic=True)
+    assert _notes_on(table, None, "Missing, No. (%)") == ["Of 10 included patients."]
+    assert table.footnotes[-1] == SYNTHETIC_NOTE
