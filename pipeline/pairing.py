@@ -69,6 +69,8 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
                 "label": f"{label} ({', '.join(qualifiers)})" if qualifiers else label,
                 "higher_is_better": score.higher_is_better,
                 "test": study.analysis.test_for(outcome),
+                # The unit of a measure in its own units (a dose), for the tables' row labels.
+                "unit": score.unit,
             }
         )
     return pd.DataFrame(rows)

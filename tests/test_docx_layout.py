@@ -533,6 +533,13 @@ def _notes_on(table: writers.Table, row: int | None, heading: str) -> list[str]:
     return [table.footnotes[k] for i, j, k in table.marks if (i, j) == (row, column)]
 
 
+def test_table_2_names_the_unit_of_a_measure_in_units_of_its_own(demo_tables):
+    # The spec's unit = "units" of the toxin dose reached the figures' axes, not Table 2's row.
+    labels = list(demo_tables["table_2"].body["Outcome"])
+    assert "Botulinum toxin dose, units" in labels
+    assert "House-Brackmann grade (observer)" in labels  # a grade has no unit to add
+
+
 def test_builders_mark_the_cells_their_footnotes_explain(demo_tables):
     table_2 = demo_tables["table_2"]
     assert [n[:22] for n in _notes_on(table_2, None, "P")] == ["P values are two-sided"]

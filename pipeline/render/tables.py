@@ -385,9 +385,18 @@ def table_2(
     def mean_sd(mean: str, sd: str) -> list[str]:
         return cells([style.mean_sd(m, s) for m, s in zip(merged[mean], merged[sd])])
 
+    # A measure in units of its own says them, as Table 1 does ("Botulinum toxin dose, units").
+    units = (
+        dict(zip(zip(outcomes["outcome"], outcomes["score"]), outcomes["unit"]))
+        if "unit" in outcomes
+        else {}
+    )
     body = pd.DataFrame(
         {
-            "Outcome": merged["label"],
+            "Outcome": [
+                f"{label}, {unit}" if isinstance(unit := units.get(key), str) and unit else label
+                for label, key in zip(merged["label"], zip(merged["outcome"], merged["score"]))
+            ],
             "n pairs": n_pairs.astype(str),
             f"Before, {style.mean_sd_label}": mean_sd("pre_mean", "pre_sd"),
             f"After, {style.mean_sd_label}": mean_sd("post_mean", "post_sd"),
