@@ -101,3 +101,23 @@ def test_report_opens_in_headless_chromium_with_every_image_loaded(tiny_report, 
         assert complete and width in (1050, 2100), alt  # 3.5 or 7 in at 300 dpi
     assert tables >= 3
     assert "tiny" in title or title
+
+
+def test_the_demo_reports_row_labels_take_at_most_two_lines(demo_run, browser):
+    # Table 2's values never wrap (white-space: nowrap), so in the report's 60em column its
+    # outcome labels were squeezed to four lines ("House- / Brackmann / grade / (observer)").
+    folder, _ = demo_run
+    browser.set_window_size(1200, 2000)
+    browser.get((folder / "reports" / "demo" / "report.html").as_uri())
+    lines = browser.execute_script(
+        """return Array.from(document.querySelectorAll('table.publication tbody th'))
+             .filter(th => th.textContent.trim())
+             .map(th => {
+               const style = getComputedStyle(th);
+               const inner = th.clientHeight - parseFloat(style.paddingTop)
+                             - parseFloat(style.paddingBottom);
+               return [th.textContent, inner / parseFloat(style.lineHeight)];
+             });"""
+    )
+    assert len(lines) > 50
+    assert [text for text, n in lines if n > 2.5] == []
