@@ -286,3 +286,45 @@ def test_worked_examples_run_end_to_end(example, tmp_path, capsys):
     ancova = (tables / "table_3_ancova.md").read_text(encoding="utf-8")
     assert "Reference" in ancova
     assert (tables / "etable_ancova_excursion_value.md").is_file()
+
+
+def test_table_3_ancova_names_each_pair_and_its_adjusted_p():
+    from pipeline.render import tables
+
+    common = {"outcome": "x", "score": "value", "label": "Excursion", "subgroup": "arm", "note": ""}
+    nan = float("nan")
+
+    def contrast(levels, n, estimate, p_adj):
+        return common | {
+            "test": "ANCOVA difference",
+            "levels": levels,
+            "n": n,
+            "n_total": 0,
+            "estimate": estimate,
+            "ci_low": estimate - 1,
+            "ci_high": estimate + 1,
+            "p": p_adj / 3,
+            "p_adj": p_adj,
+            "p_adj_method": "Holm",
+        }
+
+    rows = pd.DataFrame(
+        [
+            common
+            | {"test": "ANCOVA", "levels": "m | c | d", "n": "12 | 9 | 8", "n_total": 29}
+            | {"estimate": nan, "ci_low": nan, "ci_high": nan, "p": 0.004, "p_adj": nan},
+            contrast("m | c", "12 | 9", 2.93, 0.005),
+            contrast("d | c", "8 | 9", 3.03, 0.0102),
+            contrast("d | m", "8 | 12", 0.1, 0.91),
+        ]
+    )
+    table = tables.table_3_ancova(rows, conf_level=0.95, min_cell=5)
+    # Each pair once: a pair without the reference reads "A vs B" (A minus B), not a second
+    # row of A; each contrast's Holm-adjusted P on its row.
+    assert table.body.to_numpy().tolist()[2:] == [
+        ["c", "9", "Reference", ""],
+        ["m", "12", "2.9 (1.9 to 3.9)", ".005"],
+        ["d", "8", "3.0 (2.0 to 4.0)", ".01"],
+        ["d vs m", "8", "0.1 (-0.9 to 1.1)", ".91"],
+    ]
+    assert any("adjusted over the subgroup's contrasts (Holm)" in n for n in table.footnotes)
