@@ -68,12 +68,16 @@ def _levels_in_order(
     con: duckdb.DuckDBPyConnection, study: Study
 ) -> tuple[pd.DataFrame, list[str]]:
     """Each subject's subgroup levels, and the levels in a stable, readable order (subgroup by
-    spec order, then level label): the whole cohort is group ``"all"``, then each level
-    (``paired_tests(..., levels=...)``, ``complication_rates``)."""
+    spec order, then its levels in their declared order,
+    :func:`pipeline.statistics.subgroups.ordered_levels`): the whole cohort is group ``"all"``,
+    then each level (``paired_tests(..., levels=...)``, ``complication_rates``)."""
+    from pipeline.statistics.subgroups import ordered_levels
+
     levels = _subgroup_levels(con, study)
-    order = {name: i for i, name in enumerate(g.name for g in study.analysis.subgroups)}
-    level_order = levels.drop_duplicates("group").assign(_o=lambda d: d["subgroup"].map(order))
-    level_order = level_order.sort_values(["_o", "group"], kind="stable")["group"].tolist()
+    level_order = []
+    for g in study.analysis.subgroups:
+        present = levels.loc[levels["subgroup"] == g.name, "group"].unique()
+        level_order += ordered_levels(g, present, study.min_cell)[0]
     return levels[["subject", "group"]], level_order
 
 

@@ -328,3 +328,7 @@ def test_table_3_ancova_names_each_pair_and_its_adjusted_p():
         ["d vs m", "8", "0.1 (-0.9 to 1.1)", ".91"],
     ]
     assert any("adjusted over the subgroup's contrasts (Holm)" in n for n in table.footnotes)
+    # That footnote marked on the subgroup's first adjusted P (row "m", column P), so a reader
+    # does not take it for the F test's P of the subgroup's row.
+    (marked,) = [table.footnotes[k] for i, j, k in table.marks if (i, j) == (3, 3)]
+    assert marked.startswith("P on a level's row")

@@ -599,7 +599,8 @@ def table_3_ancova(
     heading = f"Adjusted difference ({ci})"
     cells, indent, notes = [], [], []
     any_small = False
-    methods: set[str] = set()  # how the P values of several contrasts were adjusted
+    # How the P values of several contrasts were adjusted -> the first row showing one.
+    methods: dict[str, int] = {}
 
     def count(value: int) -> str:
         nonlocal any_small
@@ -661,7 +662,7 @@ def table_3_ancova(
                 adjusted = ""
                 if several and text not in (TOO_FEW, NOT_ESTIMABLE):
                     adjusted = style.p(r.p_adj)
-                    methods.add(str(r.p_adj_method))
+                    methods.setdefault(str(r.p_adj_method), len(cells))
                 add(2, first, count(n_level), text, adjusted)
     body = pd.DataFrame(cells, columns=[ANCOVA_LEVEL_HEADING, "n", heading, "P"])
     words = list(covariates)
@@ -683,7 +684,8 @@ def table_3_ancova(
     if methods:
         footnotes.add(
             "P on a level's row: the t test of that difference, adjusted over the subgroup's "
-            f"contrasts ({_listed(sorted(methods))})."
+            f"contrasts ({_listed(sorted(methods))}).",
+            *[(row, "P") for row in sorted(set(methods.values()))],
         )
     if any_small:
         footnotes.add(_too_few_note(min_cell))
