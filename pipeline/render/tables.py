@@ -2138,6 +2138,8 @@ def publication_tables(
         ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
     )
     optional(OPTIONAL_TABLES[2:])
+    # The ANCOVA models (a plan with subgroups) before the eTables a plan may add or drop.
+    out += ancova_model_tables(study, results, planned, style)
     # Complications and power before the item eTables, which close the list.
     events = results.get(COMPLICATIONS)
     if events is not None and len(events):
@@ -2147,7 +2149,6 @@ def publication_tables(
         out.append(("etable_power", power_table(power, study, style=style)))
     # The predictors of outcome before the item eTables, which come last.
     out += regression_tables(study, results, planned, style=style)
-    out += ancova_model_tables(study, results, planned, style)
     out += time_to_event_tables(study, results, style)
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
