@@ -332,3 +332,51 @@ def test_table_3_ancova_names_each_pair_and_its_adjusted_p():
     # does not take it for the F test's P of the subgroup's row.
     (marked,) = [table.footnotes[k] for i, j, k in table.marks if (i, j) == (3, 3)]
     assert marked.startswith("P on a level's row")
+
+
+def test_ancova_model_table_of_the_three_arm_example_and_of_a_model_not_fitted():
+    from pipeline.render import tables
+
+    study = load_study(EXAMPLES / "three_arm")
+    data = _data("continuous").assign(
+        group_level=lambda d: (
+            "arm: "
+            + d["group_level"].map(
+                {"control": "cross_face", "transfer": "masseteric", "botox": "dual"}
+            )
+        ),
+        age=lambda d: d["months"],
+    )
+    keys = {"outcome": "excursion", "score": "value", "subgroup": "arm"}
+    levels = ["arm: masseteric", "arm: cross_face", "arm: dual"]
+    c, m = ancova_model(data, ["age"], levels=levels, reference="arm: cross_face")
+    table = tables.ancova_model_table(
+        c.assign(**keys), m.assign(**keys), study, outcome_label="Oral commissure excursion"
+    )
+    body = table.body.to_numpy().tolist()
+    # R (groups.R, reference control here cross_face): pre 0.74 ..., each arm against it.
+    assert [row[0] for row in body] == [
+        "Nerve source",
+        "Before value (slope)",
+        "Cross-face nerve graft",
+        "Masseteric nerve transfer",
+        "Dual innervation",
+        "Age, y",
+        "R²",
+        "Residual SE",
+    ]
+    assert body[0][1] == "22" and body[2][2] == "Reference" and body[6][2] == "0.60"
+    assert table.indent == (0, 1, 1, 1, 1, 1, 1, 1)
+    # One level among the model's patients: no model, said on its row; no NA cell anywhere.
+    one = data[data["group_level"] == "arm: dual"]
+    c, m = ancova_model(one, ["age"], levels=levels)
+    table = tables.ancova_model_table(
+        c.assign(**keys), m.assign(**keys), study, outcome_label="Oral commissure excursion"
+    )
+    assert table.body.to_numpy().tolist() == [
+        ["Nerve source", "7", "not estimable", ""],
+        ["Dual innervation", "7", "", ""],
+    ]
+    (why,) = [table.footnotes[k] for i, j, k in table.marks if (i, j) == (0, 2)]
+    assert why.startswith("Nerve source: ") and "fewer than 2 levels" in why
+    assert "NA" not in " ".join(table.body.to_numpy().ravel())

@@ -735,41 +735,47 @@ def ancova_model_table(
         cells.append([first, n_text, text, p])
         indent.append(level)
 
-    def estimate(r) -> str:
+    def estimate(r) -> tuple[str, str]:
+        """A coefficient's cell and its P's."""
         if is_missing(r.estimate):
-            return NOT_ESTIMABLE
+            return NOT_ESTIMABLE, ""
         digits = REGRESSION_DIGITS + int(max(abs(r.estimate), abs(r.ci_low), abs(r.ci_high)) < 0.1)
-        return style.estimate_ci(r.estimate, r.ci_low, r.ci_high, digits)
+        return style.estimate_ci(r.estimate, r.ci_low, r.ci_high, digits), style.p(r.p)
 
     for fit in models.itertuples():
         subgroup = str(fit.subgroup)
         name = study.subgroup_label(subgroup)
         rows = coefficients[coefficients["subgroup"] == subgroup]
-        add(0, name, str(int(fit.n)))
+        fitted = not is_missing(fit.r_squared)
+        # A model not fitted: "not estimable" on its row, the footnote there saying why, and
+        # only its levels' counts under it.
+        add(0, name, str(int(fit.n)), "" if fitted else NOT_ESTIMABLE)
         if not is_missing(fit.note) and fit.note:
-            notes.append((f"{name}: {fit.note}.", (len(cells) - 1, ANCOVA_MODEL_HEADING)))
+            column = ANCOVA_MODEL_HEADING if fitted else heading
+            notes.append((f"{name}: {fit.note}.", (len(cells) - 1, column)))
         for r in rows.itertuples():
-            if r.role == "intercept":
+            if r.role == "intercept" or (not fitted and r.predictor != "group"):
                 continue
             if r.predictor == "pre":
-                add(1, "Before value (slope)", "", estimate(r), style.p(r.p))
+                add(1, "Before value (slope)", "", *estimate(r))
             elif r.predictor == "group":
                 level = study.group_label(str(r.level)).removeprefix(f"{name}: ")
                 n_level = "" if is_missing(r.n_level) else str(int(r.n_level))
-                if r.is_reference:
+                if not fitted:
+                    add(1, level, n_level)
+                elif r.is_reference:
                     add(1, level, n_level, "Reference")
                 else:
-                    add(1, level, n_level, estimate(r), style.p(r.p))
+                    add(1, level, n_level, *estimate(r))
             elif r.level:
                 column = str(r.predictor)
                 shown = f"{study.column_label(column)}: {study.level_label(column, str(r.level))}"
-                add(1, shown, "", "Reference" if r.is_reference else estimate(r), style.p(r.p))
+                add(1, shown, "", *(("Reference", "") if r.is_reference else estimate(r)))
             else:
-                add(
-                    1, study.column_label_with_unit(str(r.predictor)), "", estimate(r), style.p(r.p)
-                )
-        add(1, "R²", "", style.number(fit.r_squared, 2))
-        add(1, "Residual SE", "", style.number(fit.sigma, REGRESSION_DIGITS))
+                add(1, study.column_label_with_unit(str(r.predictor)), "", *estimate(r))
+        if fitted:
+            add(1, "R²", "", style.number(fit.r_squared, 2))
+            add(1, "Residual SE", "", style.number(fit.sigma, REGRESSION_DIGITS))
     body = pd.DataFrame(cells, columns=[ANCOVA_MODEL_HEADING, "n", heading, "P"])
     footnotes = _Footnotes()
     footnotes.add(
