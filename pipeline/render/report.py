@@ -318,6 +318,13 @@ def methods_text(
                 else ""
             )
             + "."
+            + "".join(
+                f" The model of {t.title.partition('covariance of ')[2].partition(': ')[0]}, "
+                "with the slope on the before value, each covariate, R² and the residual SE, is "
+                f"given for each subgroup{_number(shown, stem)}."
+                for stem, t in shown.items()
+                if stem.startswith("etable_ancova_")
+            )
         )
     if any("change_direction" in stem for stem in has):
         graded = [labels.get(o, o) for o in plan.ordinal]
