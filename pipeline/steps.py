@@ -68,12 +68,16 @@ def _levels_in_order(
     con: duckdb.DuckDBPyConnection, study: Study
 ) -> tuple[pd.DataFrame, list[str]]:
     """Each subject's subgroup levels, and the levels in a stable, readable order (subgroup by
-    spec order, then level label): the whole cohort is group ``"all"``, then each level
-    (``paired_tests(..., levels=...)``, ``complication_rates``)."""
+    spec order, then its levels in their declared order,
+    :func:`pipeline.statistics.subgroups.ordered_levels`): the whole cohort is group ``"all"``,
+    then each level (``paired_tests(..., levels=...)``, ``complication_rates``)."""
+    from pipeline.statistics.subgroups import ordered_levels
+
     levels = _subgroup_levels(con, study)
-    order = {name: i for i, name in enumerate(g.name for g in study.analysis.subgroups)}
-    level_order = levels.drop_duplicates("group").assign(_o=lambda d: d["subgroup"].map(order))
-    level_order = level_order.sort_values(["_o", "group"], kind="stable")["group"].tolist()
+    level_order = []
+    for g in study.analysis.subgroups:
+        present = levels.loc[levels["subgroup"] == g.name, "group"].unique()
+        level_order += ordered_levels(g, present, study.min_cell)[0]
     return levels[["subject", "group"]], level_order
 
 
@@ -186,16 +190,40 @@ def compare_subgroups(
     pairs: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Change compared between the levels of every planned subgroup (Welch t, Mann-Whitney,
-    ANOVA, Welch ANOVA, Kruskal-Wallis, ANCOVA post ~ pre + covariates + group):
-    ``<study>.between_groups`` and ``tables/between_groups.csv``. ``pairs`` is the study's
-    pairs table if the caller has already read it (in table order)."""
-    from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_groupings, largest_level
-    from pipeline.statistics.subgroups import numeric_covariates
+    ANOVA, Welch ANOVA, Kruskal-Wallis, ANCOVA post ~ pre + covariates + group), every
+    contrast "level minus reference" in the spec's declared order of the levels:
+    ``<study>.between_groups`` and ``tables/between_groups.csv``; and the ANCOVA model of the
+    primary outcome per subgroup (:func:`pipeline.statistics.group_model.ancova_model`):
+    ``ancova_coefficients`` and ``ancova_models``. ``pairs`` is the study's pairs table if the
+    caller has already read it (in table order)."""
+    from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_groupings
+    from pipeline.statistics.group_model import ancova_model
+    from pipeline.statistics.regression import COEFFICIENT_COLUMNS, MODEL_COLUMNS
+    from pipeline.statistics.subgroups import numeric_covariates, ordered_levels
 
     plan = study.analysis
     columns = ["outcome", "score", "subgroup", *RESULT_COLUMNS]
+    keys = ["outcome", "score", "subgroup"]
+    # The ANCOVA's model of the primary outcome (the first planned when none is primary), per
+    # subgroup: its coefficient table and its fit.
+    modelled = plan.primary or plan.outcomes[0].name
+    models: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+
+    def saved(between: pd.DataFrame) -> list[Path]:
+        tables = {"between_groups": between}
+        for i, (name, layout) in enumerate(
+            (("ancova_coefficients", COEFFICIENT_COLUMNS), ("ancova_models", MODEL_COLUMNS))
+        ):
+            parts = [m[i] for m in models]
+            tables[name] = (
+                pd.concat(parts, ignore_index=True)
+                if parts
+                else pd.DataFrame(columns=[*keys, *layout])
+            )
+        return [_save(con, study, reports_dir, name, frame) for name, frame in tables.items()]
+
     if not plan.subgroups:
-        return [_save(con, study, reports_dir, "between_groups", pd.DataFrame(columns=columns))]
+        return saved(pd.DataFrame(columns=columns))
     if pairs is None:
         pairs = read_frame(
             con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs"
@@ -219,11 +247,11 @@ def compare_subgroups(
         level_of = (
             levels[levels["subgroup"] == g.name].set_index("subject")["group"].reindex(subjects)
         )
-        subject_level, labels = pd.factorize(level_of)
-        level_codes[g.name] = (subject_level[codes], list(labels))
-        # The ANCOVA compares every level with the subgroup's largest (among the patients with
-        # pairs), the same level for every outcome.
-        references[g.name] = largest_level(subject_level, list(labels))
+        # The levels in the spec's declared order; every comparison is "level minus reference",
+        # the same reference for every outcome (the first level where the spec names none).
+        order, references[g.name] = ordered_levels(g, level_of.dropna().unique(), study.min_cell)
+        subject_level = pd.Categorical(level_of, categories=order).codes.astype(int)
+        level_codes[g.name] = (subject_level[codes], order)
     pre, post = pairs["pre_value"].to_numpy(float), pairs["post_value"].to_numpy(float)
     rows = []
     # The pairs of each outcome in table order (as the tests have always summed them); outcomes
@@ -242,12 +270,38 @@ def compare_subgroups(
             baseline.iloc[codes[rows_of]] if covariates else None,
             plan.conf_level,
             references,
+            all_pairs=[g.name for g in plan.subgroups if g.contrasts == "all_pairs"],
+            adjustments={g.name: g.adjust for g in plan.subgroups},
         )
         res.insert(0, "score", score)
         res.insert(0, "outcome", outcome)
         rows.append(res)
+        if outcome != modelled:
+            continue
+        for name, (c, labels) in level_codes.items():
+            level = small_codes_left_out(c[rows_of], paired, study.min_cell)
+            frame = pd.DataFrame(
+                {
+                    "pre_value": pre[rows_of],
+                    "post_value": post[rows_of],
+                    "group_level": pd.Categorical.from_codes(level, categories=labels),
+                }
+            )
+            if covariates:
+                frame[covariates] = baseline.iloc[codes[rows_of]][covariates].to_numpy()
+            coefficients, fit = ancova_model(
+                frame,
+                covariates,
+                levels=labels,
+                reference=references[name],
+                conf_level=plan.conf_level,
+            )
+            where = {"outcome": outcome, "score": score, "subgroup": name}
+            models.append(
+                tuple(f.assign(**where)[[*keys, *f.columns]] for f in (coefficients, fit))
+            )
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
-    return [_save(con, study, reports_dir, "between_groups", out)]
+    return saved(out)
 
 
 @atomic  # every table of the step replaced together, or none

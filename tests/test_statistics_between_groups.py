@@ -121,9 +121,9 @@ def test_ancova_levels_match_r(case):
         columns={"pre": "pre_value", "post": "post_value", "group": "group_level"}
     )
     covariates = tuple(first["covariates"].split())
-    # The fixture's references: the largest level (the default) and a small one (given).
-    reference = None if case.endswith(("largest", "largest_90")) else first["reference"]
-    res = ancova(data, covariates, float(first["conf_level"]), reference)
+    # The fixture's references: the largest level and a small one, given (the default, the
+    # first level, is tested in test_groups_contrasts.py).
+    res = ancova(data, covariates, float(first["conf_level"]), first["reference"])
     assert res["reference"] == first["reference"]
     assert (res["statistic"], res["df1"], res["df2"], res["p"]) == (
         lib(float(first["f"])),
@@ -155,8 +155,8 @@ def test_compare_change_table_and_degenerate_groups():
         "ANCOVA",
         "ANCOVA difference",
     ]
-    assert out.iloc[0]["levels"] == "Cont | FT" and out.iloc[0]["n"] == "26 | 17"
-    # FT against Cont, the larger level.
+    # Levels in text order, the first (Cont) the reference: FT minus Cont.
+    assert out.iloc[0]["levels"] == "FT | Cont" and out.iloc[0]["n"] == "17 | 26"
     assert out.iloc[-1]["levels"] == "FT | Cont" and out.iloc[-1]["n"] == "17 | 26"
     assert math.isnan(out.iloc[-2]["estimate"])  # the F test's row holds no estimate
     # A group of one: every test either gives a number or says why not.
@@ -226,7 +226,9 @@ def _cohort(seed=7, n=300):
 
 
 def _codes(labels):
-    codes, uniques = pd.factorize(pd.Series(labels))
+    """Codes of ``labels`` with the levels in text order (compare_change's order without
+    declared levels)."""
+    codes, uniques = pd.factorize(pd.Series(labels), sort=True)
     return codes, list(uniques)
 
 
@@ -251,7 +253,8 @@ def test_compare_groupings_same_numbers_as_each_test_alone():
         levels = sorted(groups.unique())
         got = sub.set_index("test")
         if len(levels) == 2:
-            x, y = (change[groups == lv].to_numpy() for lv in levels)
+            # The second level minus the first, the reference.
+            y, x = (change[groups == lv].to_numpy() for lv in levels)
             wt, mw = welch_t(x, y), mann_whitney(x, y)
             assert [got.loc["Welch t", k] for k in ("estimate", "ci_low", "statistic", "p")] == [
                 wt[k] for k in ("estimate", "ci_low", "statistic", "p")
@@ -296,7 +299,8 @@ def test_compare_groupings_small_groups_exact_mann_whitney_and_empty_grouping():
     codes = np.array([0, 0, 1, 1, 1, -1, 1])
     out = compare_groupings(pre, post, {"g": (codes, ["b", "a"]), "none": (np.full(7, -1), [])})
     g = out[out["subgroup"] == "g"].set_index("test")
-    # Levels in text order: a (changes 2.5, 3.5, 4.5, 6.5) then b (0.5, 1.5): W = 8, exact p = 2/15.
+    # Levels in the order given, b the reference: a (changes 2.5, 3.5, 4.5, 6.5) against b
+    # (0.5, 1.5): W = 8, exact p = 2/15.
     assert g.loc["Mann-Whitney", "method"] == "exact" and g.loc["Mann-Whitney", "statistic"] == 8.0
     assert g.loc["Mann-Whitney", "p"] == pytest.approx(2 / 15)
     assert g.loc["Welch t", "levels"] == "a | b" and g.loc["Welch t", "n"] == "4 | 2"

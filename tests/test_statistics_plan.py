@@ -122,9 +122,9 @@ covariates = ["age"]
     }
     every_group = pd.read_csv(tmp_path / "reports" / "tiny" / "tables" / "paired_tests.csv")
     # one file, one row per (outcome, score, group): the whole cohort first, then the subgroup
-    # levels;
+    # levels, a median split's at or below the median (its reference) first;
     # median of 3, 8, 6, 2 is 4.5
-    assert every_group["group"].tolist() == ["all", "branches > 4.5", "branches ≤ 4.5"]
+    assert every_group["group"].tolist() == ["all", "branches ≤ 4.5", "branches > 4.5"]
     view = con.execute(
         'SELECT DISTINCT "group" FROM tiny.paired_tests_subgroups ORDER BY 1'
     ).fetchall()

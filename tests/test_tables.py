@@ -528,7 +528,7 @@ def test_table_3_ancova_levels_against_the_reference():
     assert why == "House-Brackmann grade, facelift: fewer than 2 groups: ANCOVA undefined."
     notes = " ".join(table.footnotes)
     assert "level minus reference level" in notes and "time since onset" in notes
-    assert "largest level" in notes and "F test" in notes
+    assert "first level declared" in notes and "F test" in notes
     assert "fewer than 5 patients" in notes and "ANCOVA undefined" in notes
     assert "Method" not in body and "post ~ pre" not in notes + " ".join(body.to_numpy().ravel())
 

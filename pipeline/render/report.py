@@ -306,8 +306,25 @@ def methods_text(
             + _number(shown, "table_3_ancova")
             + " was estimated by analysis of covariance (ANCOVA) of the after value on "
             f"{terms}, with a common slope on the before value: the "
-            f"adjusted difference of each level from the reference level (the subgroup's largest) "
-            f"with its {level} CI, and the F test of the subgroup."
+            "adjusted difference of each level from the reference level (the level the plan "
+            "names, else the first level declared) "
+            f"with its {level} CI, and the F test of the subgroup"
+            + (
+                "; with more than two levels, the P value of each contrast adjusted over the "
+                "subgroup's contrasts ("
+                + _list(sorted({METHODS[g.adjust] for g in plan.subgroups}))
+                + ")"
+                if any(g.contrasts == "all_pairs" or len(g.levels) > 2 for g in plan.subgroups)
+                else ""
+            )
+            + "."
+            + "".join(
+                f" The model of {t.title.partition('covariance of ')[2].partition(': ')[0]}, "
+                "with the slope on the before value, each covariate, R² and the residual SE, is "
+                f"given for each subgroup{_number(shown, stem)}."
+                for stem, t in shown.items()
+                if stem.startswith("etable_ancova_")
+            )
         )
     if any("change_direction" in stem for stem in has):
         graded = [labels.get(o, o) for o in plan.ordinal]

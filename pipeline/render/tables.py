@@ -608,6 +608,8 @@ def table_3_ancova(
     heading = f"Adjusted difference ({ci})"
     cells, indent, notes = [], [], []
     any_small = False
+    # How the P values of several contrasts were adjusted -> the first row showing one.
+    methods: dict[str, int] = {}
 
     def count(value: int) -> str:
         nonlocal any_small
@@ -652,17 +654,25 @@ def table_3_ancova(
             add(1, subgroup, p=p)
             reference = level_of(differences["levels"].iloc[0], 1)
             n_reference = int(str(differences["n"].iloc[0]).split(" | ")[1])
-            too_few_reference = n_reference < min_cell
             add(2, reference, count(n_reference), "Reference")
+            # With more than one contrast each has its own P, adjusted over the subgroup's.
+            several = len(differences) > 1 and "p_adj" in differences
             for r in differences.itertuples():
-                n_level = int(str(r.n).split(" | ")[0])
-                if n_level < min_cell or too_few_reference:
+                n_level, n_versus = (int(v) for v in str(r.n).split(" | "))
+                if n_level < min_cell or n_versus < min_cell:
                     text = TOO_FEW
                 elif is_missing(r.estimate):
                     text = NOT_ESTIMABLE
                 else:
                     text = style.estimate_ci(r.estimate, r.ci_low, r.ci_high, CHANGE_DIGITS)
-                add(2, level_of(r.levels, 0), count(n_level), text)
+                versus = level_of(r.levels, 1)
+                # A pair without the reference: "Dual vs Masseteric", its count the first's.
+                first = level_of(r.levels, 0) + ("" if versus == reference else f" vs {versus}")
+                adjusted = ""
+                if several and text not in (TOO_FEW, NOT_ESTIMABLE):
+                    adjusted = style.p(r.p_adj)
+                    methods.setdefault(str(r.p_adj_method), len(cells))
+                add(2, first, count(n_level), text, adjusted)
     body = pd.DataFrame(cells, columns=[ANCOVA_LEVEL_HEADING, "n", heading, "P"])
     words = list(covariates)
     adjusted = "the before value" + (f" and {_listed(words)}" if words else "")
@@ -673,11 +683,19 @@ def table_3_ancova(
             f"{adjusted} (analysis of covariance: a linear model of the after value on {adjusted} "
             "and the subgroup, with a common slope in every level); with a common before value, "
             "the difference in the after value is the difference in change. "
-            f"t-based {conf_level:.0%} CI. Reference: the subgroup's largest level.",
+            f"t-based {conf_level:.0%} CI. Reference: the level the analysis plan names, else "
+            "the first level declared in the spec (for a split at the median, at or below it); "
+            "a row reading 'A vs B' is A minus B.",
             "P: F test that the subgroup's levels do not differ after adjustment (the model with "
             "the subgroup against the model without it).",
         ]
     )
+    if methods:
+        footnotes.add(
+            "P on a level's row: the t test of that difference, adjusted over the subgroup's "
+            f"contrasts ({_listed(sorted(methods))}).",
+            *[(row, "P") for row in sorted(set(methods.values()))],
+        )
     if any_small:
         footnotes.add(_too_few_note(min_cell))
     for note, cell in notes:
@@ -692,6 +710,123 @@ def table_3_ancova(
         tuple(indent),
         marks=footnotes.marks(body),
     )
+
+
+#: The ANCOVA models' tidy tables (:func:`pipeline.steps.compare_subgroups`): one model of the
+#: primary outcome per subgroup, its coefficients and its fit.
+ANCOVA_COEFFICIENTS, ANCOVA_MODELS = "ancova_coefficients", "ancova_models"
+ANCOVA_MODEL_HEADING = "Subgroup and term"
+
+
+def ancova_model_table(
+    coefficients: pd.DataFrame,
+    models: pd.DataFrame,
+    study: Study,
+    *,
+    outcome_label: str,
+    style: JournalStyle = AMA,
+) -> Table:
+    """eTable: the ANCOVA of one outcome as a model, one block per subgroup.
+
+    ``coefficients`` and ``models`` are one outcome's rows of ``<study>.ancova_coefficients``
+    and ``<study>.ancova_models`` (:func:`pipeline.statistics.group_model.ancova_model`). Per
+    subgroup a row naming it with the patients of its model; indented under it the slope on
+    the before value, the reference level ("Reference") and each other level's adjusted
+    difference from it (level minus reference), each covariate, then R² and the residual SE.
+    Coefficients with their t-based CI and P (R ``summary.lm``), unadjusted; the intercept is
+    in the CSV only.
+    """
+    ci = style.ci_label(float(models["conf_level"].iloc[0])) if len(models) else "95% CI"
+    heading = f"Coefficient ({ci})"
+    cells, indent, notes = [], [], []
+
+    def add(level: int, first: str, n_text: str = "", text: str = "", p: str = "") -> None:
+        cells.append([first, n_text, text, p])
+        indent.append(level)
+
+    def estimate(r) -> tuple[str, str]:
+        """A coefficient's cell and its P's."""
+        if is_missing(r.estimate):
+            return NOT_ESTIMABLE, ""
+        digits = REGRESSION_DIGITS + int(max(abs(r.estimate), abs(r.ci_low), abs(r.ci_high)) < 0.1)
+        return style.estimate_ci(r.estimate, r.ci_low, r.ci_high, digits), style.p(r.p)
+
+    for fit in models.itertuples():
+        subgroup = str(fit.subgroup)
+        name = study.subgroup_label(subgroup)
+        rows = coefficients[coefficients["subgroup"] == subgroup]
+        fitted = not is_missing(fit.r_squared)
+        # A model not fitted: "not estimable" on its row, the footnote there saying why, and
+        # only its levels' counts under it.
+        add(0, name, str(int(fit.n)), "" if fitted else NOT_ESTIMABLE)
+        if not is_missing(fit.note) and fit.note:
+            column = ANCOVA_MODEL_HEADING if fitted else heading
+            notes.append((f"{name}: {fit.note}.", (len(cells) - 1, column)))
+        for r in rows.itertuples():
+            if r.role == "intercept" or (not fitted and r.predictor != "group"):
+                continue
+            if r.predictor == "pre":
+                add(1, "Before value (slope)", "", *estimate(r))
+            elif r.predictor == "group":
+                level = study.group_label(str(r.level)).removeprefix(f"{name}: ")
+                n_level = "" if is_missing(r.n_level) else str(int(r.n_level))
+                if not fitted:
+                    add(1, level, n_level)
+                elif r.is_reference:
+                    add(1, level, n_level, "Reference")
+                else:
+                    add(1, level, n_level, *estimate(r))
+            elif r.level:
+                column = str(r.predictor)
+                shown = f"{study.column_label(column)}: {study.level_label(column, str(r.level))}"
+                add(1, shown, "", *(("Reference", "") if r.is_reference else estimate(r)))
+            else:
+                add(1, study.column_label_with_unit(str(r.predictor)), "", *estimate(r))
+        if fitted:
+            add(1, "R²", "", style.number(fit.r_squared, 2))
+            add(1, "Residual SE", "", style.number(fit.sigma, REGRESSION_DIGITS))
+    body = pd.DataFrame(cells, columns=[ANCOVA_MODEL_HEADING, "n", heading, "P"])
+    footnotes = _Footnotes()
+    footnotes.add(
+        f"A linear model of the after value of {in_sentence(outcome_label)} on the before value, "
+        "the subgroup and the plan's covariates (analysis of covariance), one per subgroup, with "
+        "a common slope on the before value in every level. A level's coefficient is its "
+        "difference from the reference level in the after value at the same before value and "
+        "covariates (level minus reference); a number's, the difference per unit. "
+        f"t-based {ci}; P of each coefficient's t test, not adjusted. n: patients of the model "
+        "(both values and every covariate). Residual SE: the SD of the residuals."
+    )
+    for note, cell in notes:
+        footnotes.add(note, cell)
+    if study.synthetic:
+        footnotes.add(SYNTHETIC_NOTE)
+    return Table(
+        f"eTable. Analysis of covariance of {in_sentence(outcome_label)}: the model of each "
+        "subgroup",
+        body,
+        tuple(footnotes.texts),
+        tuple(indent),
+        marks=footnotes.marks(body),
+    )
+
+
+def ancova_model_tables(
+    study: Study, results: dict[str, pd.DataFrame], planned: pd.DataFrame, style: JournalStyle
+) -> list[tuple[str, Table]]:
+    """:func:`ancova_model_table` of each modelled outcome, as (file stem, Table); none when the
+    warehouse has no ANCOVA models (a plan without subgroups)."""
+    coefficients, models = results.get(ANCOVA_COEFFICIENTS), results.get(ANCOVA_MODELS)
+    if coefficients is None or models is None or models.empty:
+        return []
+    labels = planned.set_index(["outcome", "score"])["label"]
+    out = []
+    for (outcome, score), fits in models.groupby(["outcome", "score"], sort=False):
+        rows = coefficients[(coefficients["outcome"] == outcome) & (coefficients["score"] == score)]
+        table = ancova_model_table(
+            rows, fits, study, outcome_label=str(labels.loc[(outcome, score)]), style=style
+        )
+        out.append((f"etable_ancova_{outcome}_{score}", table))
+    return out
 
 
 # --------------------------------------------------------------------------- tidy tables of other
@@ -1410,6 +1545,7 @@ def visit_marks(table: Table, notes: dict[str, str], visits) -> Table:
 #: The tidy tables of the predictors of outcome (:func:`pipeline.steps.predictor_models`).
 REGRESSION, REGRESSION_MODELS = "regression", "regression_models"
 RESULT_TABLES += (REGRESSION, REGRESSION_MODELS)
+RESULT_TABLES += (ANCOVA_COEFFICIENTS, ANCOVA_MODELS)
 #: Decimals of a regression coefficient or odds ratio (per unit of a predictor: an effect per
 #: year of age is a hundredth of a grade).
 REGRESSION_DIGITS = 2
@@ -2069,6 +2205,8 @@ def publication_tables(
         ("etable_missing", missing_table(overall, len(subjects), synthetic=synthetic, style=style))
     )
     optional(OPTIONAL_TABLES[2:])
+    # The ANCOVA models (a plan with subgroups) before the eTables a plan may add or drop.
+    out += ancova_model_tables(study, results, planned, style)
     # Complications and power before the item eTables, which close the list.
     events = results.get(COMPLICATIONS)
     if events is not None and len(events):

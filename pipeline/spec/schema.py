@@ -44,6 +44,8 @@ PreRule = Literal["latest_preoperative"]
 PostRule = Literal["last_followup", "named_visit", "nearest_day"]
 Multiplicity = Literal[tuple(METHODS)]
 SubgroupSplit = Literal["", "median"]
+#: Contrasts between a subgroup's levels: each level against the reference, or every pair.
+Contrasts = Literal["reference", "all_pairs"]
 KappaWeights = Literal["linear", "quadratic"]
 Better = Literal["higher", "lower"]
 #: Predictors of outcome: a linear model of the change, or of the after value adjusted for the
@@ -355,6 +357,13 @@ class SubgroupTable(_Table):
     column: str
     name: str | None = None
     split: SubgroupSplit = ""
+    # The level every other is compared with ("level minus reference"): a code of the column's
+    # [subjects.levels]; default the first level declared there.
+    reference: str | int | None = None
+    # Contrasts between the levels: each against the reference, or every pair of levels.
+    contrasts: Contrasts = "reference"
+    # How the contrasts' P values are adjusted, over the subgroup's contrasts of each test.
+    adjust: Multiplicity = "holm"
 
 
 class ReliabilityTable(_Table):

@@ -83,6 +83,13 @@ class Subgroup:
     name: str
     column: str
     split: str = ""
+    # The reference level's code ('' : the first declared level; a median split: at or below).
+    reference: str = ""
+    # The column's levels as [subjects.levels] declares them, in that order (codes).
+    levels: tuple[str, ...] = ()
+    # "reference" (each level against the reference) or "all_pairs"; their P adjustment.
+    contrasts: str = "reference"
+    adjust: str = "holm"
 
 
 @dataclass(frozen=True)
@@ -848,7 +855,7 @@ def _analysis_plan(
             raise _fail(
                 path, f"{where}.name", "must be lower-case letters, digits and '_' (and not 'all')."
             )
-        subgroups.append(Subgroup(name, entry.column, entry.split))
+        subgroups.append(_subgroup(path, where, entry, name, dict(levels)))
     if len({g.name for g in subgroups}) < len(subgroups):
         raise _fail(
             path, "analysis.subgroups", "names a subgroup twice; give each entry its own name."
@@ -938,6 +945,51 @@ def _analysis_plan(
         power=power,
         predictors=predictors,
         time_to_event=tuple(time_to_event),
+    )
+
+
+def _subgroup(
+    path: Path,
+    where: str,
+    entry: schema.SubgroupTable,
+    name: str,
+    levels: dict[str, tuple[tuple[str, str], ...]],
+) -> Subgroup:
+    """A subgroup with its levels in their declared order and its reference level checked
+    against them."""
+    declared = tuple(code for code, _ in levels.get(entry.column, ()))
+    reference = "" if entry.reference is None else str(entry.reference).strip()
+    if entry.reference is not None:
+        key = f"{where}.reference"
+        if entry.split == "median":
+            raise _fail(
+                path,
+                key,
+                "applies to a subgroup of categories only; a median split compares the patients "
+                "above the median with those at or below it (the reference). Remove reference.",
+            )
+        if not declared:
+            raise _fail(
+                path,
+                key,
+                f"needs the levels of column {entry.column!r} declared under [subjects.levels] "
+                "(in the order wanted); declare them, or remove reference.",
+            )
+        if reference not in declared:
+            raise _fail(
+                path,
+                key,
+                f"must be one of the levels declared for {entry.column!r} under "
+                f"[subjects.levels]: {', '.join(declared)}.",
+            )
+    return Subgroup(
+        name,
+        entry.column,
+        entry.split,
+        reference=reference,
+        levels=declared,
+        contrasts=entry.contrasts,
+        adjust=entry.adjust,
     )
 
 

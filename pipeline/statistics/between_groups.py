@@ -30,10 +30,13 @@ registry's size, on the analysis's slowest step.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from pipeline.statistics.multiplicity import METHODS, adjust_p
 
 __all__ = [
     "welch_t",
@@ -65,6 +68,8 @@ RESULT_COLUMNS = [
     "df1",
     "df2",
     "p",
+    "p_adj",
+    "p_adj_method",
     "method",
     "note",
 ]
@@ -84,6 +89,8 @@ def _row(test, levels, ns, **kw) -> dict:
         "df1": _NAN,
         "df2": _NAN,
         "p": _NAN,
+        "p_adj": _NAN,
+        "p_adj_method": "",
         "method": "",
         "note": "",
     }
@@ -440,6 +447,9 @@ def ancova(
     covariates: tuple[str, ...] = (),
     conf_level: float = 0.95,
     reference: str | None = None,
+    *,
+    levels: Sequence[str] | None = None,
+    all_pairs: bool = False,
 ) -> dict:
     """ANCOVA of post on pre (and covariates) plus group (R ``lm`` and ``anova``).
 
@@ -454,8 +464,14 @@ def ancova(
         Coverage of the differences' intervals.
     reference : str, optional
         The level the others are compared with; default (or a level without a
-        complete case): the level with the most complete cases, ties to the
-        first in text order.
+        complete case): the first level with a complete case, in the order of
+        ``levels``.
+    levels : sequence of str, optional
+        The group levels in the order wanted (as the spec declares them);
+        labels not listed follow in text order. Default: ``group_level``'s
+        categories if it is categorical, else text order.
+    all_pairs : bool
+        Every pair of levels, not only each level against the reference.
 
     Returns
     -------
@@ -464,11 +480,13 @@ def ancova(
           with ``post ~ pre + covariates + group``), ``df1`` (k - 1), ``df2``
           (residual df of the full model), ``p``; ``note`` (why a value is NaN).
         - ``reference``: the reference level's label ("" with fewer than 2 levels).
-        - ``differences``: one dict per other level, in text order: ``level``
-          (label), ``n`` (complete cases), ``estimate`` (adjusted difference, level
-          minus reference: the level's treatment-coding coefficient), ``ci_low``,
-          ``ci_high`` (t-based, ``df2``), ``t`` and ``p`` (two-sided, that
-          coefficient's t test).
+        - ``differences``: one dict per contrast (:func:`_contrast_pairs`: each
+          other level against the reference in the levels' order, then with
+          ``all_pairs`` the other pairs): ``level`` (label), ``versus`` (the
+          level it is compared with), ``n`` (complete cases of ``level``),
+          ``estimate`` (adjusted difference, level minus versus: against the
+          reference the level's treatment-coding coefficient), ``ci_low``,
+          ``ci_high`` (t-based, ``df2``), ``t`` and ``p`` (two-sided, unadjusted).
         - ``n``: complete cases per level label.
         - ``estimate``, ``ci_low``, ``ci_high``: NaN (the estimates are the
           ``differences``).
@@ -481,7 +499,9 @@ def ancova(
     = post with the pre slope reduced by 1). Checked against R ``lm(post ~ pre
     + covariates + relevel(group, ref))`` (``coef``, ``confint``,
     ``summary``) and its ``anova(reduced, full)`` / ``drop1(full, test =
-    "F")`` F test (``tests/fixtures/r/ancova_levels.R``).
+    "F")`` F test (``tests/fixtures/r/ancova_levels.R``; the pairs not
+    involving the reference in ``tests/fixtures/r/groups.R``, refitted with
+    the other level as reference).
 
     The fits stand in for ``statsmodels.formula.api.ols("post ~ pre + ... +
     C(group, Treatment(reference))").fit()``: the F is the full fit's
@@ -495,25 +515,53 @@ def ancova(
     codes, labels = _level_codes(frame["group_level"])
     pre, post = frame["pre_value"].to_numpy(float), frame["post_value"].to_numpy(float)
     cov = _Covariates(frame[list(covariates)] if covariates else None, len(frame))
-    codes, labels = _sorted_codes(codes, labels)
+    codes, labels = _ordered_codes(codes, labels, _wanted_order(frame["group_level"], levels))
     ref = labels.index(reference) if reference in labels else -1
-    res = _ancova_of(pre, post, codes, len(labels), cov, conf_level, ref)
+    res = _ancova_of(pre, post, codes, len(labels), cov, conf_level, ref, all_pairs)
     sizes = res.pop("sizes")
     res["reference"] = labels[res["reference"]] if res["reference"] >= 0 else ""
     res["n"] = {labels[i]: int(sizes[i]) for i in np.flatnonzero(sizes)}
     res["differences"] = [
-        {**d, "level": labels[d["level"]], "n": int(sizes[d["level"]])} for d in res["differences"]
+        {
+            **d,
+            "level": labels[d["level"]],
+            "versus": labels[d["versus"]],
+            "n": int(sizes[d["level"]]),
+        }
+        for d in res["differences"]
     ]
     return res
 
 
-def _sorted_codes(codes: np.ndarray, labels: list) -> tuple[np.ndarray, list[str]]:
-    """Codes renumbered so that level i is the i-th label in text order (R's factor levels)."""
-    order = sorted(range(len(labels)), key=lambda j: str(labels[j]))
+def _wanted_order(group_level, levels: Sequence[str] | None) -> Sequence[str] | None:
+    """``levels`` if given, else the categories of a categorical ``group_level`` (None: text
+    order)."""
+    if levels is not None:
+        return [str(lv) for lv in levels]
+    if isinstance(getattr(group_level, "dtype", None), pd.CategoricalDtype):
+        return [str(c) for c in group_level.cat.categories]
+    return None
+
+
+def _ordered_codes(
+    codes: np.ndarray, labels: list, levels: Sequence[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Codes renumbered so that level i is the i-th label in the order of ``levels`` (labels
+    not among them after those, in text order); without ``levels``, in text order."""
+    position = {str(lv): i for i, lv in enumerate(levels or ())}
+    order = sorted(
+        range(len(labels)),
+        key=lambda j: (position.get(str(labels[j]), len(position)), str(labels[j])),
+    )
     renumber = np.empty(len(labels) + 1, int)
     renumber[order] = np.arange(len(labels))
     renumber[-1] = -1  # code -1 (no level) stays -1
     return renumber[codes], [str(labels[j]) for j in order]
+
+
+def _sorted_codes(codes: np.ndarray, labels: list) -> tuple[np.ndarray, list[str]]:
+    """Codes renumbered so that level i is the i-th label in text order (R's factor levels)."""
+    return _ordered_codes(codes, labels)
 
 
 def _full_rank(x: np.ndarray, xtx: np.ndarray) -> bool:
@@ -540,6 +588,21 @@ def _largest(sizes: np.ndarray, candidates: np.ndarray) -> int:
     return int(candidates[np.argmax(sizes[candidates])])
 
 
+def _contrast_pairs(present, reference: int, all_pairs: bool = False) -> list[tuple[int, int]]:
+    """The contrasts among the levels ``present`` (codes in the levels' order): ``(level,
+    compared with)`` pairs, each estimated as the first minus the second.
+
+    Each level other than the reference against the reference, in the levels' order; with
+    ``all_pairs`` also every other pair, the later level minus the earlier one (the reference
+    counted first). The pairs come as R's ``pairwise.t.test`` / ``pairwise.wilcox.test`` lay
+    out their lower triangle, column by column: row level minus column level.
+    """
+    order = [reference] + [int(lv) for lv in present if lv != reference]
+    if not all_pairs:
+        return [(lv, reference) for lv in order[1:]]
+    return [(order[j], order[i]) for i in range(len(order)) for j in range(i + 1, len(order))]
+
+
 def _ancova_of(
     pre: np.ndarray,
     post: np.ndarray,
@@ -548,10 +611,12 @@ def _ancova_of(
     cov: _Covariates,
     conf_level: float,
     reference: int = -1,
+    all_pairs: bool = False,
 ) -> dict:
-    """:func:`ancova` from arrays: ``codes`` in text order of the levels, -1 for none;
-    ``reference`` the code of the reference level (-1, or a level without a complete case: the
-    largest level present)."""
+    """:func:`ancova` from arrays: ``codes`` in the levels' order, -1 for none; ``reference``
+    the code of the reference level (-1, or a level without a complete case: the first level
+    present); ``all_pairs``: every pair of levels, not only each against the reference
+    (:func:`_contrast_pairs`)."""
     out = _undefined("estimate", "ci_low", "ci_high", "statistic", "df1", "df2", "p")
     out.update(differences=[], reference=-1, sizes=np.zeros(n_levels, int))
     rows = np.flatnonzero(~np.isnan(pre) & ~np.isnan(post) & (codes >= 0) & cov.complete)
@@ -564,11 +629,12 @@ def _ancova_of(
     if k < 2:
         out["note"] = "fewer than 2 groups: ANCOVA undefined"
         return out
-    ref = reference if reference in present else _largest(sizes, present)
+    ref = reference if reference in present else int(present[0])
     others = present[present != ref]
+    pairs = _contrast_pairs(present, ref, all_pairs)
     out["reference"] = int(ref)
-    # Treatment coding against the reference: one indicator per other level, in text order
-    # (R: relevel(group, ref); patsy: C(group, Treatment(reference))).
+    # Treatment coding against the reference: one indicator per other level, in the levels'
+    # order (R: relevel(group, ref); patsy: C(group, Treatment(reference))).
     y = post[rows]
     x0 = np.hstack([np.ones((rows.size, 1)), pre[rows][:, None], *cov.columns(rows)])
     dummies = np.column_stack([(codes == lv).astype(float) for lv in others])
@@ -579,8 +645,12 @@ def _ancova_of(
     def undefined(note: str) -> dict:
         out["note"] = note
         out["differences"] = [
-            {"level": int(lv), **dict.fromkeys(("estimate", "ci_low", "ci_high", "t", "p"), _NAN)}
-            for lv in others
+            {
+                "level": int(a),
+                "versus": int(b),
+                **dict.fromkeys(("estimate", "ci_low", "ci_high", "t", "p"), _NAN),
+            }
+            for a, b in pairs
         ]
         return out
 
@@ -597,18 +667,26 @@ def _ancova_of(
     out.update(
         statistic=float(F), df1=float(k - 1), df2=float(df2), p=float(stats.f.sf(F, k - 1, df2))
     )
-    # Each other level's adjusted difference from the reference: its indicator's coefficient,
-    # with the t-based interval and test of R's confint / summary(lm).
+    # Each contrast's adjusted difference: c'beta with c = +1 at the level's indicator and -1
+    # at the other level's (none for the reference), its SE sqrt(c'Vc); against the reference
+    # that is the level's coefficient, with the t-based interval and test of R's confint /
+    # summary(lm); between two other levels, the coefficient R gives after relevel() to the
+    # second.
     covariance = rss1 / df2 * np.linalg.inv(xtx)
     q = float(stats.t.ppf(1 - (1 - conf_level) / 2, df2))
-    first = x0.shape[1]
-    for j, lv in enumerate(others):
-        est = float(beta1[first + j])
-        se = math.sqrt(float(covariance[first + j, first + j]))
+    column = {int(lv): x0.shape[1] + j for j, lv in enumerate(others)}
+    for a, b in pairs:
+        c = np.zeros(p1)
+        c[column[a]] = 1.0
+        if b != ref:
+            c[column[b]] = -1.0
+        est = float(c @ beta1)
+        se = math.sqrt(float(c @ covariance @ c))
         t = est / se
         out["differences"].append(
             {
-                "level": int(lv),
+                "level": int(a),
+                "versus": int(b),
                 "estimate": est,
                 "ci_low": est - q * se,
                 "ci_high": est + q * se,
@@ -647,6 +725,9 @@ def compare_groupings(
     covariates: pd.DataFrame | None = None,
     conf_level: float = 0.95,
     references: dict[str, str] | None = None,
+    *,
+    all_pairs: Sequence[str] = (),
+    adjustments: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """All between-group tests of change for one outcome under each of several groupings.
 
@@ -657,36 +738,49 @@ def compare_groupings(
     groupings : dict
         Name -> ``(codes, labels)``: for each subject an integer code into
         ``labels`` (``-1`` = in no level of this grouping). Levels are
-        compared in the text order of their labels.
+        compared in the order of ``labels`` (the spec's declared order).
     covariates : pandas.DataFrame, optional
         The ANCOVA covariates, one column each, rows aligned with ``pre``.
     references : dict of str to str, optional
-        Grouping name -> the label of its ANCOVA reference level. Default (or a
-        level without a complete case): the level with the most complete
-        cases of this outcome, ties to the first in text order.
+        Grouping name -> the label of its reference level. Default (or a
+        level without a value of this outcome): the first level of ``labels``
+        with one.
+    all_pairs : sequence of str
+        The groupings whose contrasts are every pair of levels; the others'
+        are each level against the reference (:func:`_contrast_pairs`).
+    adjustments : dict of str to str, optional
+        Grouping name -> how its contrasts' P values are adjusted
+        (:data:`pipeline.statistics.multiplicity.METHODS`; default ``"holm"``).
 
     Returns
     -------
     pandas.DataFrame
-        One row per grouping and test, the groupings in the order given, the
-        tests as :func:`compare_change` orders them:
+        One row per grouping and test (and contrast), the groupings in the
+        order given:
 
         - ``subgroup``: the grouping's name (a key of ``groupings``).
-        - ``test``: ``Welch t``, ``Mann-Whitney`` (2 groups only), ``one-way
-          ANOVA``, ``Welch ANOVA``, ``Kruskal-Wallis``, ``ANCOVA`` (the F test
-          of the subgroup), then ``ANCOVA difference``: one row per level
-          other than the reference (:func:`ancova`).
-        - ``levels``, ``n``: the levels with a subject (text order) and their
-          sizes, ``" | "``-separated; for an ``ANCOVA difference`` the level
-          then the reference and their complete cases; ``n_total``.
-        - ``estimate``, ``ci_low``, ``ci_high``: for 2 groups, difference in
-          mean change (first level minus second; Welch t); for an ``ANCOVA
-          difference``, the adjusted difference in post (equivalently in
-          change), level minus reference; NaN otherwise.
-        - ``statistic_name`` (t, W, F, H), ``statistic``, ``df1`` (for an
-          ``ANCOVA difference`` the residual df of its t), ``df2``,
-          ``p`` (two-sided), ``method`` (exact / normal approximation for
-          Mann-Whitney; the model for ANCOVA), ``note`` (why a value is NaN).
+        - ``test``: ``Welch t`` and ``Mann-Whitney``, one row per contrast
+          each (one contrast with 2 levels); ``one-way ANOVA``, ``Welch
+          ANOVA``, ``Kruskal-Wallis``, ``ANCOVA`` (the F test of the
+          subgroup), then ``ANCOVA difference``: one row per contrast
+          (:func:`ancova`).
+        - ``levels``, ``n``: the levels with a subject (in order) and their
+          sizes, ``" | "``-separated; for a contrast the level then the level
+          it is compared with (the reference, or the earlier level) and their
+          sizes (complete cases for an ANCOVA difference); ``n_total``.
+        - ``estimate``, ``ci_low``, ``ci_high``: for a contrast the difference,
+          level minus the level compared with: in mean change (Welch t), in
+          post adjusted for pre and covariates (equivalently in change;
+          ANCOVA difference); NaN otherwise.
+        - ``statistic_name`` (t, W, F, H), ``statistic`` (for Mann-Whitney R's
+          W of the contrast's first level: ``wilcox.test(level, versus)``),
+          ``df1`` (for an ``ANCOVA difference`` the residual df of its t),
+          ``df2``, ``p`` (two-sided, unadjusted).
+        - ``p_adj``: a contrast's P adjusted over the grouping's contrasts of
+          the same test (R ``p.adjust``; with one contrast, ``p``); NaN on the
+          other rows. ``p_adj_method``: ``Holm`` or ``Benjamini-Hochberg``.
+        - ``method`` (exact / normal approximation for Mann-Whitney; the
+          model for ANCOVA), ``note`` (why a value is NaN).
 
     Notes
     -----
@@ -696,6 +790,9 @@ def compare_groupings(
     groupings; the average ranks of a grouping's subjects are then their
     positions among themselves in that order (rank sums are sums of
     half-integers, exact in floating point whatever the order of summation).
+    With more than two levels, each Mann-Whitney contrast ranks its two
+    levels' values alone, as ``wilcox.test`` on them (and
+    ``pairwise.wilcox.test``) does.
     """
     pre, post = np.asarray(pre, float), np.asarray(post, float)
     with np.errstate(invalid="ignore"):  # inf - inf: NaN, left out below
@@ -707,7 +804,8 @@ def compare_groupings(
     by_change = None
     rows = []
     for name, (codes, labels) in groupings.items():
-        codes, labels = _sorted_codes(np.asarray(codes), labels)
+        codes, labels = np.asarray(codes), [str(lv) for lv in labels]
+        adjustment = (adjustments or {}).get(name, "holm")
         grouped = tested & (codes >= 0)
         present = np.flatnonzero(np.bincount(codes[grouped], minlength=len(labels)))
         levels = [labels[lv] for lv in present]
@@ -725,37 +823,45 @@ def compare_groupings(
                 np.bincount(codes[in_order], weights=ranks, minlength=len(labels))[present]
             )
         wanted = (references or {}).get(name)
+        wanted = labels.index(wanted) if wanted in labels else -1
         ancova = _ancova_of(
-            pre,
-            post,
-            codes,
-            len(labels),
-            cov,
-            conf_level,
-            labels.index(wanted) if wanted in labels else -1,
+            pre, post, codes, len(labels), cov, conf_level, wanted, name in all_pairs
         )
         sizes = ancova.pop("sizes")
-        reference = ancova.pop("reference")
+        ancova.pop("reference")
         differences = ancova.pop("differences")
-        # (test, name of its statistic, result): every result's keys are columns of _row.
-        tests = []
-        if len(levels) == 2:
-            tests += [
-                ("Welch t", "t", _welch_t(n, m, v, conf_level)),
-                ("Mann-Whitney", "W", _mann_whitney(ns[0], ns[1], rank_sums[0], ties)),
-            ]
-        tests += [
+        # The contrasts of the change tests, as positions in ``present``.
+        at = {int(lv): i for i, lv in enumerate(present)}
+        ref = wanted if wanted in at else (int(present[0]) if present.size else -1)
+        contrasts = (
+            [(at[a], at[b]) for a, b in _contrast_pairs(present, ref, name in all_pairs)]
+            if len(levels) >= 2
+            else []
+        )
+        welch, mann = [], []
+        for i, j in contrasts:
+            welch.append(_welch_t(n[[i, j]], m[[i, j]], v[[i, j]], conf_level))
+            if len(levels) == 2:
+                mann.append(_mann_whitney(ns[i], ns[j], rank_sums[i], ties))
+            else:
+                mann.append(mann_whitney(xs[i], xs[j]))
+        out = [
+            _row(test, [levels[i], levels[j]], [ns[i], ns[j]], statistic_name=stat, **res)
+            for test, stat, results in (("Welch t", "t", welch), ("Mann-Whitney", "W", mann))
+            for (i, j), res in zip(contrasts, results)
+        ]
+        tests = [
             ("one-way ANOVA", "F", _oneway_anova(n, m, v)),
             ("Welch ANOVA", "F", _welch_anova(n, m, v)),
             ("Kruskal-Wallis", "H", _kruskal_wallis(ns, rank_sums, ties)),
             ("ANCOVA", "F", {**ancova, "method": method}),
         ]
-        out = [_row(test, levels, ns, statistic_name=stat, **res) for test, stat, res in tests]
+        out += [_row(test, levels, ns, statistic_name=stat, **res) for test, stat, res in tests]
         out += [
             _row(
                 "ANCOVA difference",
-                [labels[d["level"]], labels[reference]],
-                [sizes[d["level"]], sizes[reference]],
+                [labels[d["level"]], labels[d["versus"]]],
+                [sizes[d["level"]], sizes[d["versus"]]],
                 statistic_name="t",
                 estimate=d["estimate"],
                 ci_low=d["ci_low"],
@@ -768,6 +874,11 @@ def compare_groupings(
             )
             for d in differences
         ]
+        # Each test's contrasts are one family (R: pairwise.*.test's p.adjust.method).
+        for test in ("Welch t", "Mann-Whitney", "ANCOVA difference"):
+            family = [r for r in out if r["test"] == test]
+            for r, p_adj in zip(family, adjust_p([r["p"] for r in family], adjustment)):
+                r.update(p_adj=float(p_adj), p_adj_method=METHODS[adjustment])
         if len(levels) < 2:
             for r in out:
                 r["note"] = r["note"] or "only one group level present"
@@ -780,6 +891,10 @@ def compare_change(
     covariates: tuple[str, ...] = (),
     conf_level: float = 0.95,
     reference: str | None = None,
+    *,
+    levels: Sequence[str] | None = None,
+    all_pairs: bool = False,
+    adjustment: str = "holm",
 ) -> pd.DataFrame:
     """All between-group tests of change for one outcome and one grouping.
 
@@ -788,24 +903,27 @@ def compare_change(
     frame : pandas.DataFrame
         One row per subject: ``pre_value, post_value, group_level`` and the
         covariates. Rows missing the group level are dropped.
+    covariates : tuple of str
+        The ANCOVA's further columns.
+    conf_level : float
+    reference : str, optional
+        The level every other is compared with; default the first level.
+    levels : sequence of str, optional
+        The levels in the order wanted; default ``group_level``'s categories if
+        it is categorical, else text order (:func:`ancova`).
+    all_pairs : bool
+        Contrasts between every pair of levels, not only against the reference.
+    adjustment : {"holm", "bh"}
+        How the contrasts' P values are adjusted.
 
     Returns
     -------
     pandas.DataFrame
-        One row per test, columns :data:`RESULT_COLUMNS`:
-
-        - ``test``: ``Welch t``, ``Mann-Whitney`` (2 groups only), ``one-way
-          ANOVA``, ``Welch ANOVA``, ``Kruskal-Wallis``, ``ANCOVA``, then one
-          ``ANCOVA difference`` per level other than ``reference`` (default:
-          the largest level; see :func:`compare_groupings`).
-        - ``levels``, ``n``: the group levels (sorted) and their sizes,
-          ``" | "``-separated (level then reference for a difference); ``n_total``.
-        - ``estimate``, ``ci_low``, ``ci_high``: for 2 groups, difference in
-          mean change (first level minus second; Welch t); adjusted difference
-          in post, level minus reference (ANCOVA difference); NaN otherwise.
-        - ``statistic_name`` (t, W, F, H), ``statistic``, ``df1``, ``df2``,
-          ``p`` (two-sided), ``method`` (exact / normal approximation for
-          Mann-Whitney), ``note`` (why a value is NaN).
+        One row per test and contrast, columns :data:`RESULT_COLUMNS`, as
+        :func:`compare_groupings` describes them: ``Welch t`` and
+        ``Mann-Whitney`` per contrast (level minus the level it is compared
+        with), ``one-way ANOVA``, ``Welch ANOVA``, ``Kruskal-Wallis``,
+        ``ANCOVA``, then one ``ANCOVA difference`` per contrast.
 
     Notes
     -----
@@ -817,12 +935,16 @@ def compare_change(
     .. [1] Vickers, A. J. & Altman, D. G. (2001). Analysing controlled trials
        with baseline and follow up measurements. BMJ 323, 1123-1124.
     """
+    codes, labels = _level_codes(frame["group_level"])
+    codes, labels = _ordered_codes(codes, labels, _wanted_order(frame["group_level"], levels))
     out = compare_groupings(
         frame["pre_value"],
         frame["post_value"],
-        {"": _level_codes(frame["group_level"])},
+        {"": (codes, labels)},
         frame[list(covariates)] if covariates else None,
         conf_level,
         {"": reference} if reference is not None else None,
+        all_pairs=("",) if all_pairs else (),
+        adjustments={"": adjustment},
     )
     return out[RESULT_COLUMNS]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from pipeline.ingest.readers import numbers_from_text
-from pipeline.statistics.small_cells import pool_small_levels
+from pipeline.statistics.small_cells import pool_small_levels, pooled_label
 
 COLUMNS = ["subject", "subgroup", "group"]
 
@@ -69,6 +69,59 @@ def subgroup_levels(subjects: pd.DataFrame, subgroups: Sequence, min_cell: int) 
             ).dropna(subset=["group"])
         )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def ordered_levels(subgroup, labels: Sequence[str], min_cell: int) -> tuple[list[str], str]:
+    """A subgroup's level labels (as :func:`subgroup_levels` names them) in the order the study
+    compares them, and its reference level.
+
+    Parameters
+    ----------
+    subgroup : :class:`pipeline.spec.study.Subgroup`
+        ``name``, ``split``, ``levels`` (the column's codes as ``[subjects.levels]`` declares
+        them, in that order) and ``reference`` (a code; '' for the default).
+    labels : sequence of str
+        The subgroup's level labels present in the data (any order).
+    min_cell : int
+        The small-cell minimum (names the pooled level).
+
+    Returns
+    -------
+    tuple of (list of str, str)
+        The labels in order: a median split at or below the median first, then above; a
+        categorical subgroup in the declared order of its codes, codes not declared after them
+        (numbers by value, other text in text order), the pooled small levels last. The
+        reference: the declared ``reference`` level when present, else the first label ('' when
+        there is none). Every estimate between levels is "level minus reference".
+    """
+    labels = [str(lv) for lv in labels]
+    prefix = f"{subgroup.name}: "
+    pooled = pooled_label(subgroup.name, min_cell)
+    if subgroup.split == "median":
+        order = sorted(labels, key=lambda lv: (not lv.startswith(f"{subgroup.name} ≤ "), lv))
+        return order, order[0] if order else ""
+    position = {str(code).strip().lower(): i for i, code in enumerate(subgroup.levels)}
+
+    def key(label: str) -> tuple:
+        code = label.removeprefix(prefix)
+        if label == pooled:
+            return (2, 0.0, 0.0, "")
+        if code.strip().lower() in position:
+            return (0, 0.0, float(position[code.strip().lower()]), "")
+        number = pd.to_numeric(pd.Series([code]), errors="coerce").iloc[0]
+        missing = bool(pd.isna(number))
+        return (1, float(missing), 0.0 if missing else float(number), code)
+
+    order = sorted(labels, key=key)
+    wanted = prefix + subgroup.reference if subgroup.reference else ""
+    # The reference code as the data write it (declared codes match whatever their case).
+    found = [
+        lv
+        for lv in order
+        if lv != pooled and lv.removeprefix(prefix).strip().lower() == wanted[len(prefix) :].lower()
+    ]
+    reference = found[0] if wanted and found else (order[0] if order else "")
+    return order, reference
 
 
 def numeric_covariates(subjects: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
