@@ -7,6 +7,8 @@
                                ``--format tiff --dpi 600 --width double``
 ``outcomes validate PATH``     check an export (and its study spec) without writing anything
 ``outcomes init --redcap-dictionary DICT.csv``  draft a study spec from a REDCap data dictionary
+``outcomes export-summary --study DIR``  a site's summary bundle for a multi-centre study
+                               (aggregates only; docs/multi-centre.md)
 
 Exit codes (every failure prints one line saying what happened and what to do;
 ``--debug`` shows the traceback instead):
@@ -221,6 +223,21 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_summary(args: argparse.Namespace) -> int:
+    from pipeline import site_summary, warehouse
+    from pipeline.spec.study import load_study
+
+    study = load_study(Path(args.study))
+    out = (
+        Path(args.out)
+        if args.out
+        else site_summary.default_path(study, Path(args.reports) if args.reports else None)
+    )
+    with warehouse.private_files(study.restricted):
+        print(site_summary.export_summary(study, out))
+    return 0
+
+
 def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """The command line of every command that needs no Dagster, and its subcommands, to which the
     Dagster layer adds ``report`` (``assets.cli``)."""
@@ -279,6 +296,18 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     init.add_argument("--export", default="records.csv", help="file name of the records export")
     init.add_argument("--out", help="write the draft here (default: print it)")
     init.set_defaults(func=_init)
+
+    summary = commands.add_parser(
+        "export-summary",
+        help="write a site's summary bundle for a multi-centre study: per outcome only counts, "
+        "sums, sums of squares and cross-products, small cells suppressed (docs/multi-centre.md)",
+    )
+    summary.add_argument("--study", required=True, help="study folder holding study.toml")
+    summary.add_argument(
+        "--out", help="the bundle file (default reports/<study>/<study>.site-summary.json)"
+    )
+    summary.add_argument("--reports", help="reports folder (default reports/)")
+    summary.set_defaults(func=_export_summary)
     return parser, commands
 
 
