@@ -9,6 +9,9 @@
 ``outcomes init --redcap-dictionary DICT.csv``  draft a study spec from a REDCap data dictionary
 ``outcomes export-summary --study DIR``  a site's summary bundle for a multi-centre study
                                (aggregates only; docs/multi-centre.md)
+``outcomes pool --study DIR``  a pooled study (kind = "pooled") from its sites' bundles,
+                               without Dagster
+``outcomes demo-sites``        split the synthetic demo into three synthetic sites and pool them
 
 Exit codes (every failure prints one line saying what happened and what to do;
 ``--debug`` shows the traceback instead):
@@ -138,6 +141,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _export_figures(args: argparse.Namespace) -> int:
     from pipeline import warehouse
+    from pipeline.pooled_study import is_pooled
     from pipeline.render import figures
     from pipeline.spec.study import SPEC_FILENAME, load_study
 
@@ -145,7 +149,7 @@ def _export_figures(args: argparse.Namespace) -> int:
     folders = (
         [raw / args.study]
         if args.study
-        else sorted(p.parent for p in raw.glob(f"*/{SPEC_FILENAME}"))
+        else sorted(p.parent for p in raw.glob(f"*/{SPEC_FILENAME}") if not is_pooled(p.parent))
     )
     reports = Path(args.reports) if args.reports else paths.reports_dir()
     widths = ("single", "double") if args.width == "both" else (args.width,)
@@ -238,6 +242,33 @@ def _export_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pool(args: argparse.Namespace) -> int:
+    from pipeline import pooled_study, warehouse
+
+    study = pooled_study.load_pooled_study(Path(args.study))
+    path = Path(args.warehouse) if args.warehouse else paths.warehouse_path()
+    reports = Path(args.reports) if args.reports else paths.reports_dir()
+    with warehouse.run_lock(path):
+        con = warehouse.connect(path)
+        try:
+            written = pooled_study.pool_study(con, study, reports)
+        finally:
+            con.close()
+    for written_path in written:
+        print(written_path)
+    return 0
+
+
+def _demo_sites(args: argparse.Namespace) -> int:
+    from pipeline.synthetic import sites
+
+    for path in sites.write_example(
+        Path(args.demo), Path(args.sites), Path(args.pooled), seed=args.seed
+    ):
+        print(path)
+    return 0
+
+
 def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """The command line of every command that needs no Dagster, and its subcommands, to which the
     Dagster layer adds ``report`` (``assets.cli``)."""
@@ -308,6 +339,24 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     )
     summary.add_argument("--reports", help="reports folder (default reports/)")
     summary.set_defaults(func=_export_summary)
+
+    pool = commands.add_parser(
+        "pool", help='pool a multi-centre study (kind = "pooled") from its sites\' bundles'
+    )
+    pool.add_argument("--study", required=True, help="pooled study folder holding study.toml")
+    _locations(pool, "")
+    pool.set_defaults(func=_pool)
+
+    sites = commands.add_parser(
+        "demo-sites",
+        help="split the synthetic demo into three synthetic sites, export their bundles and "
+        "write the pooled example study (docs/multi-centre.md)",
+    )
+    sites.add_argument("--demo", default=str(paths.RAW_DATA_DIR / "demo"))
+    sites.add_argument("--sites", default=str(paths.PROJECT_ROOT / "data" / "sites"))
+    sites.add_argument("--pooled", default=str(paths.RAW_DATA_DIR / "demo_pooled"))
+    sites.add_argument("--seed", type=int, default=22)
+    sites.set_defaults(func=_demo_sites)
     return parser, commands
 
 

@@ -32,7 +32,6 @@ from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.provenance import fingerprint, git_state, package_versions
 from pipeline.scores import score_study
 from pipeline.spec.study import Study
-from pipeline.statistics.pooled import MOMENTS, moments
 
 #: What the file is, and the version of its layout; a reader refuses any other.
 FORMAT = "facial-outcomes site summary"
@@ -110,6 +109,8 @@ def outcome_summaries(pairs: pd.DataFrame, study: Study) -> list[dict[str, objec
     """One entry per planned outcome (spec order) from the study's pairs (``outcome``,
     ``score``, ``pre_value``, ``post_value``): what the outcome is, and its aggregates or
     ``"suppressed": true``. Nothing of a subject but these sums and counts is read."""
+    from pipeline.statistics.pooled import moments
+
     plan = study.analysis
     entries = []
     for row in outcomes_frame(study).itertuples(index=False):
@@ -140,6 +141,8 @@ def outcome_summaries(pairs: pd.DataFrame, study: Study) -> list[dict[str, objec
 
 def bundle(study: Study, pairs: pd.DataFrame) -> dict[str, object]:
     """The whole site summary of ``study`` (:data:`FORMAT_VERSION`) from its pairs."""
+    from pipeline.statistics.pooled import MOMENTS
+
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -84,7 +84,9 @@ SITE_COLUMNS = [
     "score",
     "n_pairs",
     "mean_pre",
+    "sd_pre",
     "mean_post",
+    "sd_post",
     "mean_change",
     "sd_change",
     "se_change",
@@ -161,6 +163,12 @@ def _spread(n, total, squares):
     """Sum of squared deviations about the mean, from the raw sums (clipped at 0 against
     rounding when every value is the same)."""
     return np.maximum(squares - total * total / n, 0.0)
+
+
+def _sd(n, total, squares) -> np.ndarray:
+    """Sample standard deviation (n - 1) from the raw sums."""
+    total = np.asarray(total, dtype=float)
+    return np.sqrt(_spread(n, total, np.asarray(squares, dtype=float)) / (n - 1))
 
 
 def _paired_t(n, mean, sd, conf_level: float) -> dict[str, np.ndarray]:
@@ -253,7 +261,8 @@ def site_effects(sites: pd.DataFrame, conf_level: float = 0.95) -> pd.DataFrame:
     -------
     DataFrame
         One row per site, outcome and score (:data:`SITE_COLUMNS`), in the input's order:
-        ``n_pairs``, ``mean_pre``, ``mean_post``, ``mean_change``, ``sd_change``,
+        ``n_pairs``, ``mean_pre``, ``sd_pre``, ``mean_post``, ``sd_post`` (the values before
+        and after), ``mean_change``, ``sd_change``,
         ``se_change`` (``sd_change / sqrt(n)``), ``variance`` (``se_change²``, the ``vi`` of
         ``metafor::escalc(measure = "MC")``, which the meta-analysis weights by), ``ci_low`` /
         ``ci_high`` (the site's t interval, as its own study reports it), ``t``, ``df``, ``p``
@@ -274,7 +283,9 @@ def site_effects(sites: pd.DataFrame, conf_level: float = 0.95) -> pd.DataFrame:
                 "score": sites["score"].to_numpy(),
                 "n_pairs": sites["n"].astype(int).to_numpy(),
                 "mean_pre": sites["sum_pre"].to_numpy(float) / n,
+                "sd_pre": _sd(n, sites["sum_pre"], sites["sumsq_pre"]),
                 "mean_post": sites["sum_post"].to_numpy(float) / n,
+                "sd_post": _sd(n, sites["sum_post"], sites["sumsq_post"]),
                 "mean_change": mean_change,
                 "sd_change": sd_change,
                 **tested,
@@ -386,7 +397,8 @@ def random_effects(
     # Given tau², the random-effects model is the inverse-variance model of the variances
     # vi + tau²: statsmodels' common-effect results of those are its estimate, its variance and
     # the Hartung-Knapp variance (var_hksj_fe: sum(w_rel (y - mu)²) / (k - 1)).
-    given = combine_effects(y, v + tau2, method_re="chi2", alpha=alpha)
+    with np.errstate(invalid="ignore"):
+        given = combine_effects(y, v + tau2, method_re="chi2", alpha=alpha)
     estimate = float(given.mean_effect_fe)
     if hartung_knapp:
         se = math.sqrt(float(given.var_hksj_fe))
