@@ -263,8 +263,10 @@ def methods_paragraph(study: PooledStudy, bundles: dict[str, dict], pooled: pd.D
     min_cells = sorted({int(b["min_cell"]) for b in bundles.values()})
     level = f"{float(plan['conf_level']):.0%}"
     patients = int(pooled["n_pairs"].max()) if len(pooled) else 0
+    words = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight"}
+    sites = words.get(len(bundles), f"The {len(bundles)}")
     return (
-        f"{len(bundles)} sites analysed their own patients with the same study plan (before: "
+        f"{sites} sites analysed their own patients with the same study plan (before: "
         f"{outcome['pre']}; after: {outcome['post']}) and the same instruments and scoring, "
         "and sent the coordinating centre only aggregates: per outcome, the number of pairs "
         "and the sums, sums of squares and cross-products of the scores before and after "

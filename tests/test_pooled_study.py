@@ -101,7 +101,8 @@ def test_the_pooled_study_writes_its_outputs_and_lists_each_bundles_hash(pooled)
     for site, _ in study.sites:
         assert rows.count(f"Site {site}") == 20
     methods = (folder / "methods.md").read_text(encoding="utf-8")
-    assert "3 sites" in methods and "restricted maximum likelihood" in methods
+    assert methods.split("\n")[2].startswith("Three sites analysed")
+    assert "restricted maximum likelihood" in methods
     assert "Hartung-Knapp" in methods
 
 
@@ -209,3 +210,23 @@ def test_the_example_bundles_are_what_the_sites_export(tmp_path):
             assert (tmp_path / "sites" / f"demo_{site}" / path.name).read_bytes() == (
                 path.read_bytes()
             )
+
+
+def test_a_pooled_study_folder_is_a_graph_of_its_own(tmp_path, monkeypatch):
+    from assets.definitions import build_definitions
+
+    raw = tmp_path / "raw"
+    shutil.copytree(EXAMPLE, raw / "demo_pooled")
+    monkeypatch.setenv("OUTCOMES_RAW", str(raw))
+    defs = build_definitions()
+    keys = {"/".join(k.path) for k in defs.resolve_all_asset_keys()}
+    assert keys == {
+        "demo_pooled/bundle_north",
+        "demo_pooled/bundle_central",
+        "demo_pooled/bundle_south",
+        "demo_pooled/ingested",
+        "demo_pooled/pooled_analysis",
+        "demo_pooled/report",
+    }
+    # The export sensor watches the pooled study too: a new or changed bundle requests a run.
+    assert [s.name for s in defs.sensors] == ["raw_export_changed"]
