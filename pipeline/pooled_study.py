@@ -522,7 +522,9 @@ def write_pooled_outputs(
     image = f'<img src="{figure_png}" alt="Forest plot by site" width="700">' if figure_png else ""
     (folder / "report.html").write_text(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_escape(study.title)}</title></head><body>\n"
+        f"<title>{_escape(study.title)}</title>"
+        # The publication tables' own stylesheet, as every table page of a study uses.
+        f"<style>{writers.stylesheet('publication.css')}</style></head><body>\n"
         f"<h1>{_escape(study.title)}</h1>\n<h2>Methods: pooling</h2>\n<p>{_escape(methods)}</p>\n"
         f"<h2>Results</h2>\n{html}\n{image}\n</body></html>\n",
         encoding="utf-8",

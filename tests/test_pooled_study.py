@@ -104,6 +104,10 @@ def test_the_pooled_study_writes_its_outputs_and_lists_each_bundles_hash(pooled)
     assert methods.split("\n")[2].startswith("Three sites analysed")
     assert "restricted maximum likelihood" in methods
     assert "Hartung-Knapp" in methods
+    # The report's table is styled as every publication table page (unstyled, its first column
+    # came out centred and bold).
+    report = (folder / "report.html").read_text(encoding="utf-8")
+    assert "<style>" in report and 'src="figures/forest_sites.png"' in report
 
 
 def test_forest_plot_draws_every_site_and_keeps_its_text_inside(pooled):
