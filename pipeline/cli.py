@@ -244,6 +244,7 @@ def _export_summary(args: argparse.Namespace) -> int:
 
 def _pool(args: argparse.Namespace) -> int:
     from pipeline import pooled_study, warehouse
+    from pipeline.provenance import recorded_run
 
     study = pooled_study.load_pooled_study(Path(args.study))
     path = Path(args.warehouse) if args.warehouse else paths.warehouse_path()
@@ -251,7 +252,9 @@ def _pool(args: argparse.Namespace) -> int:
     with warehouse.run_lock(path):
         con = warehouse.connect(path)
         try:
-            written = pooled_study.pool_study(con, study, reports)
+            # On record in meta.runs as every run is (the spec's and the bundles' hashes).
+            with recorded_run(con, study):
+                written = pooled_study.pool_study(con, study, reports)
         finally:
             con.close()
     for written_path in written:
