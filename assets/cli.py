@@ -19,6 +19,7 @@ from pipeline.exits import FAILED, OK, exit_code
 def _report(args: argparse.Namespace) -> int:
     from assets.materialize import materialize_all
     from pipeline import warehouse
+    from pipeline.pooled_study import is_pooled
     from pipeline.spec.study import discover_studies, load_study
 
     # Specs are read first so a bad one is refused before anything runs; so is a study folder
@@ -28,7 +29,7 @@ def _report(args: argparse.Namespace) -> int:
     studies = [
         load_study(folder)
         for folder in discover_studies(raw)
-        if not args.study or folder.name == args.study
+        if (not args.study or folder.name == args.study) and not is_pooled(folder)
     ]
     restricted = [s.name for s in studies if s.restricted]
     path, reports = paths.warehouse_path(), paths.reports_dir()

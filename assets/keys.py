@@ -9,3 +9,4 @@ SECONDARY_ANALYSES = "secondary_analyses"
 TABLES = "tables"
 FIGURES = "figures"
 REPORT = "report"
+BUNDLE_PREFIX = "bundle_"  # a pooled study's site bundle: bundle_<site> (source asset)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.keys import RAW_FILES
+from assets.keys import BUNDLE_PREFIX, RAW_FILES
 from pipeline import paths
 
 
@@ -27,7 +27,9 @@ def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
         keys = [
             key
             for key in defs.resolve_all_asset_keys()
-            if key.path[0] == study and key.path[-1] != RAW_FILES
+            if key.path[0] == study
+            and key.path[-1] != RAW_FILES
+            and not key.path[-1].startswith(BUNDLE_PREFIX)
         ]
         if not keys:
             raise ValueError(f"no study named {study!r} under {paths.raw_data_dir()}.")

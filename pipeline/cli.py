@@ -7,6 +7,11 @@
                                ``--format tiff --dpi 600 --width double``
 ``outcomes validate PATH``     check an export (and its study spec) without writing anything
 ``outcomes init --redcap-dictionary DICT.csv``  draft a study spec from a REDCap data dictionary
+``outcomes export-summary --study DIR``  a site's summary bundle for a multi-centre study
+                               (aggregates only; docs/multi-centre.md)
+``outcomes pool --study DIR``  a pooled study (kind = "pooled") from its sites' bundles,
+                               without Dagster
+``outcomes demo-sites``        split the synthetic demo into three synthetic sites and pool them
 
 Exit codes (every failure prints one line saying what happened and what to do;
 ``--debug`` shows the traceback instead):
@@ -136,6 +141,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _export_figures(args: argparse.Namespace) -> int:
     from pipeline import warehouse
+    from pipeline.pooled_study import is_pooled
     from pipeline.render import figures
     from pipeline.spec.study import SPEC_FILENAME, load_study
 
@@ -143,7 +149,7 @@ def _export_figures(args: argparse.Namespace) -> int:
     folders = (
         [raw / args.study]
         if args.study
-        else sorted(p.parent for p in raw.glob(f"*/{SPEC_FILENAME}"))
+        else sorted(p.parent for p in raw.glob(f"*/{SPEC_FILENAME}") if not is_pooled(p.parent))
     )
     reports = Path(args.reports) if args.reports else paths.reports_dir()
     widths = ("single", "double") if args.width == "both" else (args.width,)
@@ -221,6 +227,51 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_summary(args: argparse.Namespace) -> int:
+    from pipeline import site_summary, warehouse
+    from pipeline.spec.study import load_study
+
+    study = load_study(Path(args.study))
+    out = (
+        Path(args.out)
+        if args.out
+        else site_summary.default_path(study, Path(args.reports) if args.reports else None)
+    )
+    with warehouse.private_files(study.restricted):
+        print(site_summary.export_summary(study, out))
+    return 0
+
+
+def _pool(args: argparse.Namespace) -> int:
+    from pipeline import pooled_study, warehouse
+    from pipeline.provenance import recorded_run
+
+    study = pooled_study.load_pooled_study(Path(args.study))
+    path = Path(args.warehouse) if args.warehouse else paths.warehouse_path()
+    reports = Path(args.reports) if args.reports else paths.reports_dir()
+    with warehouse.run_lock(path):
+        con = warehouse.connect(path)
+        try:
+            # On record in meta.runs as every run is (the spec's and the bundles' hashes).
+            with recorded_run(con, study):
+                written = pooled_study.pool_study(con, study, reports)
+        finally:
+            con.close()
+    for written_path in written:
+        print(written_path)
+    return 0
+
+
+def _demo_sites(args: argparse.Namespace) -> int:
+    from pipeline.synthetic import sites
+
+    for path in sites.write_example(
+        Path(args.demo), Path(args.sites), Path(args.pooled), seed=args.seed
+    ):
+        print(path)
+    return 0
+
+
 def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """The command line of every command that needs no Dagster, and its subcommands, to which the
     Dagster layer adds ``report`` (``assets.cli``)."""
@@ -279,6 +330,36 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     init.add_argument("--export", default="records.csv", help="file name of the records export")
     init.add_argument("--out", help="write the draft here (default: print it)")
     init.set_defaults(func=_init)
+
+    summary = commands.add_parser(
+        "export-summary",
+        help="write a site's summary bundle for a multi-centre study: per outcome only counts, "
+        "sums, sums of squares and cross-products, small cells suppressed (docs/multi-centre.md)",
+    )
+    summary.add_argument("--study", required=True, help="study folder holding study.toml")
+    summary.add_argument(
+        "--out", help="the bundle file (default reports/<study>/<study>.site-summary.json)"
+    )
+    summary.add_argument("--reports", help="reports folder (default reports/)")
+    summary.set_defaults(func=_export_summary)
+
+    pool = commands.add_parser(
+        "pool", help='pool a multi-centre study (kind = "pooled") from its sites\' bundles'
+    )
+    pool.add_argument("--study", required=True, help="pooled study folder holding study.toml")
+    _locations(pool, "")
+    pool.set_defaults(func=_pool)
+
+    sites = commands.add_parser(
+        "demo-sites",
+        help="split the synthetic demo into three synthetic sites, export their bundles and "
+        "write the pooled example study (docs/multi-centre.md)",
+    )
+    sites.add_argument("--demo", default=str(paths.RAW_DATA_DIR / "demo"))
+    sites.add_argument("--sites", default=str(paths.PROJECT_ROOT / "data" / "sites"))
+    sites.add_argument("--pooled", default=str(paths.RAW_DATA_DIR / "demo_pooled"))
+    sites.add_argument("--seed", type=int, default=22)
+    sites.set_defaults(func=_demo_sites)
     return parser, commands
 
 

@@ -54,7 +54,8 @@ def webserver(tmp_path_factory):
         "OUTCOMES_REPORTS": str(home / "reports"),
     }
     # Ingest once in this instance first, so the export sensor (on by default) finds the demo
-    # up to date and does not queue a run of its own ahead of the test's.
+    # (and the pooled example, data/raw/demo_pooled) up to date and does not queue a run of its
+    # own ahead of the test's.
     subprocess.run(
         [
             sys.executable,
@@ -64,7 +65,8 @@ def webserver(tmp_path_factory):
                 "job = defs.resolve_implicit_global_asset_job_def(); "
                 "instance = dg.DagsterInstance.get(); "
                 "assert job.execute_in_process(instance=instance, "
-                "asset_selection=[dg.AssetKey(['demo', 'ingested'])]).success"
+                "asset_selection=[dg.AssetKey(['demo', 'ingested']), "
+                "dg.AssetKey(['demo_pooled', 'ingested'])]).success"
             ),
         ],
         cwd=paths.PROJECT_ROOT,

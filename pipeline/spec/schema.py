@@ -129,6 +129,9 @@ class ReadSettings(_Table):
         return self
 
 
+StudyKind = Literal["single", "pooled"]
+
+
 class StudyTable(_Table):
     name: str
     title: str = ""
@@ -138,6 +141,8 @@ class StudyTable(_Table):
     # The spec may name files outside the study folder (or links leading out of it) only when
     # this says so: a spec copied from elsewhere must not read /etc/passwd into a warehouse.
     read_outside_folder: bool = False
+    # "pooled": a multi-centre study pooled from site summary bundles ([pooled], PooledSpecFile).
+    kind: StudyKind = "single"
 
 
 class SubjectsTable(ReadSettings):
@@ -743,3 +748,38 @@ def validate(model: type[BaseModel], data: Any, where: str, path: Any) -> Any:
         return model.model_validate(data)
     except ValidationError as err:
         raise SpecError(f"{path}: {describe(err, model, where)}") from None
+
+
+# --- A pooled (multi-centre) study: [study] kind = "pooled" and a [pooled] table instead of
+# subjects, visits, instruments and analysis (pipeline.pooled_study; docs/multi-centre.md).
+
+Tau2Method = Literal["REML", "DL"]
+
+
+class PooledSite(_Table):
+    """One site of a pooled study: its name in tables and figures, and its bundle file (in the
+    pooled study's folder)."""
+
+    name: str
+    bundle: str
+
+
+class PooledTable(_Table):
+    sites: list[PooledSite] = Field(min_length=2)
+    # The random-effects model's estimator of tau², and the Hartung-Knapp interval and t test.
+    tau2_method: Tau2Method = "REML"
+    hartung_knapp: bool = True
+
+
+class PooledStudyTable(_Table):
+    name: str
+    title: str = ""
+    synthetic: bool = False
+    kind: Literal["pooled"]
+
+
+class PooledSpecFile(_Table):
+    """A pooled study's ``study.toml``."""
+
+    study: PooledStudyTable
+    pooled: PooledTable

@@ -459,6 +459,12 @@ def load_study(folder: Path) -> Study:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SpecError(f"{path}: not valid TOML ({err}). Fix the syntax at that line.") from None
+    if isinstance(data.get("study"), dict) and data["study"].get("kind") == "pooled":
+        raise SpecError(
+            f'{path}: a pooled study (kind = "pooled") pools site summary bundles and has no '
+            f"exports to run; pool it with `outcomes pool --study {folder}` or `outcomes report` "
+            "(docs/multi-centre.md)."
+        )
     unknown = [key for key in data if key not in schema.SpecFile.model_fields]
     if unknown:
         raise SpecError(

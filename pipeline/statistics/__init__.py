@@ -20,4 +20,5 @@ uses or stands in for. No Dagster here.
 ``small_cells``     pooling or leaving out levels with too few patients
 ``observed``        the planned outcomes at every visit, summarised
 ``grouped``         the shared layout of per-group result tables
+``pooled``          multi-centre pooling from site sums: exact pooled paired t, meta-analysis
 """

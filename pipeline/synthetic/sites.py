@@ -1,0 +1,112 @@
+"""The worked multi-centre example: the SYNTHETIC demo cohort split into three synthetic sites.
+
+Each demo patient goes to one site, drawn (seeded) with weights that give the sites different
+sizes and case mix: a large tertiary centre seeing more acoustic neuromas and iatrogenic
+palsies, a middle one mostly Bell palsy, a small one more Ramsay Hunt syndrome and trauma. Each
+site is a study folder of its own (the demo's spec under the site's name, the site's patients
+and their visits), which exports its bundle with ``outcomes export-summary``; the pooled study
+folder lists the three bundles (``docs/multi-centre.md``). Since every patient is in exactly one
+site, the exact pooled analysis equals the single-study analysis of the whole demo.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import site_summary
+from pipeline.spec.study import SPEC_FILENAME, load_study
+
+#: site -> (share of the patients before case mix, weight factor per etiology)
+SITES = {
+    "north": (0.50, {"acoustic_neuroma": 2.5, "iatrogenic": 2.0}),
+    "central": (0.30, {"bells_palsy": 1.5}),
+    "south": (0.20, {"ramsay_hunt": 2.0, "trauma": 2.5}),
+}
+
+
+def assign_sites(patients: pd.DataFrame, seed: int) -> pd.Series:
+    """Each patient's site (index as ``patients``), drawn with the case-mix weights."""
+    rng = np.random.default_rng(seed)
+    names = list(SITES)
+    weights = np.array(
+        [
+            [SITES[s][0] * SITES[s][1].get(etiology, 1.0) for s in names]
+            for etiology in patients["etiology"]
+        ]
+    )
+    weights /= weights.sum(axis=1, keepdims=True)
+    draws = rng.random(len(patients))
+    chosen = (draws[:, None] > np.cumsum(weights, axis=1)).sum(axis=1)
+    return pd.Series([names[i] for i in chosen], index=patients.index)
+
+
+def _site_spec(demo_spec: str, site: str) -> str:
+    """The demo's spec under the site's study name and title."""
+    spec = re.sub(r'(?m)^name = "demo"$', f'name = "demo_{site}"', demo_spec, count=1)
+    return re.sub(
+        r'(?m)^title = "(.*)\(synthetic demo cohort\)"$',
+        rf'title = "\1(synthetic site {site})"',
+        spec,
+        count=1,
+    )
+
+
+def pooled_spec(sites: list[str]) -> str:
+    """The pooled example study's ``study.toml``."""
+    entries = "\n".join(
+        f'[[pooled.sites]]\nname = "{site.capitalize()}"\n'
+        f'bundle = "demo_{site}.site-summary.json"\n'
+        for site in sites
+    )
+    return (
+        "# The worked multi-centre example (SYNTHETIC): the demo cohort split into three sites,\n"
+        "# each of which sent its site summary bundle (`outcomes demo-sites` writes them; see\n"
+        "# docs/multi-centre.md).\n\n"
+        '[study]\nname = "demo_pooled"\n'
+        'title = "Modified selective neurectomy for post-facial paralysis synkinesis: three '
+        'synthetic sites pooled"\n'
+        'kind = "pooled"\nsynthetic = true\n\n'
+        '[pooled]\ntau2_method = "REML"    # or "DL"\nhartung_knapp = true\n\n'
+        f"{entries}"
+    )
+
+
+def write_example(demo: Path, sites_dir: Path, pooled_dir: Path, *, seed: int = 22) -> list[Path]:
+    """Split the demo study in ``demo`` into the site folders ``sites_dir/demo_<site>``, export
+    each site's bundle into ``pooled_dir`` and write the pooled study's spec there; return the
+    paths written. Same inputs and seed, same bytes."""
+    demo, sites_dir, pooled_dir = Path(demo), Path(sites_dir), Path(pooled_dir)
+    study = load_study(demo)
+    read = {"dtype": str, "keep_default_na": False, "encoding": "utf-8"}
+    patients = pd.read_csv(study.subjects_path, **read)
+    visits = pd.read_csv(study.visits_path, **read)
+    site_of = assign_sites(patients, seed)
+    spec = study.spec_path.read_text(encoding="utf-8")
+    written = []
+    pooled_dir.mkdir(parents=True, exist_ok=True)
+    for site in SITES:
+        folder = sites_dir / f"demo_{site}"
+        folder.mkdir(parents=True, exist_ok=True)
+        mine = patients[site_of == site]
+        for frame, name in (
+            (mine, study.subjects_file),
+            (visits[visits[study.visit_subject].isin(mine[study.subject_id])], study.visits_file),
+        ):
+            path = folder / name
+            frame.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+            written.append(path)
+        (folder / SPEC_FILENAME).write_text(_site_spec(spec, site), encoding="utf-8")
+        written.append(folder / SPEC_FILENAME)
+        site_study = load_study(folder)
+        written.append(
+            site_summary.export_summary(
+                site_study, pooled_dir / f"{site_study.name}.site-summary.json"
+            )
+        )
+    (pooled_dir / SPEC_FILENAME).write_text(pooled_spec(list(SITES)), encoding="utf-8")
+    written.append(pooled_dir / SPEC_FILENAME)
+    return written

@@ -1,0 +1,236 @@
+"""A pooled (multi-centre) study: the worked example (the synthetic demo split into three sites,
+data/raw/demo_pooled), the refusal of bundles that disagree, and its outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline import paths
+from pipeline.cli import main
+from pipeline.ingest.readers import sha256
+from pipeline.pooled_study import (
+    BundleError,
+    analyse_pooled,
+    forest_figure,
+    load_pooled_study,
+    pool_study,
+    read_bundles,
+)
+from pipeline.spec.study import SpecError, load_study
+
+EXAMPLE = paths.RAW_DATA_DIR / "demo_pooled"
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory):
+    """The worked example pooled once: (study, results, reports folder)."""
+    folder = tmp_path_factory.mktemp("pooled")
+    study = load_pooled_study(EXAMPLE)
+    con = duckdb.connect(str(folder / "w.duckdb"))
+    try:
+        written = pool_study(con, study, folder / "reports")
+        bundles, _ = read_bundles(study)
+        results = analyse_pooled(con, study, bundles)
+    finally:
+        con.close()
+    return study, results, folder / "reports" / study.name, written
+
+
+def test_the_fixed_pooled_estimates_equal_the_single_study_analysis_of_the_demo(pooled, demo_run):
+    # Every demo patient is at exactly one of the three sites, so the paired t test pooled from
+    # the three bundles is the demo's own paired t test (tests/conftest.py demo_run), which is
+    # checked against R in tests/test_demo_against_r.py.
+    _, results, _, _ = pooled
+    folder, _ = demo_run
+    con = duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True)
+    try:
+        demo = con.execute(
+            "SELECT outcome, score, n_pairs, pre_mean, pre_sd, post_mean, post_sd, mean_diff, "
+            "sd_diff, t, df, p_t FROM demo.paired_tests WHERE \"group\" = 'all'"
+        ).df()
+    finally:
+        con.close()
+    demo = demo.rename(columns=lambda c: c if c in ("outcome", "score") else f"demo_{c}")
+    merged = demo.merge(results["pooled_paired"], on=["outcome", "score"], validate="1:1")
+    assert len(merged) == len(demo) == 20
+    assert (merged["n_sites"] == 3).all()
+    assert (merged["n_pairs"] == merged["demo_n_pairs"]).all()
+    for ours, theirs in [
+        ("mean_pre", "pre_mean"),
+        ("sd_pre", "pre_sd"),
+        ("mean_post", "post_mean"),
+        ("sd_post", "post_sd"),
+        ("mean_change", "mean_diff"),
+        ("sd_change", "sd_diff"),
+        ("t", "t"),
+        ("df", "df"),
+        ("p", "p_t"),
+    ]:
+        assert merged[ours].to_numpy() == pytest.approx(
+            merged[f"demo_{theirs}"].to_numpy(), rel=1e-9, abs=1e-12
+        ), ours
+
+
+def test_the_pooled_study_writes_its_outputs_and_lists_each_bundles_hash(pooled):
+    study, results, folder, written = pooled
+    assert {p.relative_to(folder).as_posix() for p in written} >= {
+        "tables/table_2.md",
+        "tables/table_2.docx",
+        "tables/meta_analysis.csv",
+        "figures/forest_sites.png",
+        "methods.md",
+        "report.html",
+        "provenance.json",
+    }
+    record = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+    assert [(b["site"], b["sha256"]) for b in record["bundles"]] == [
+        (site, sha256(EXAMPLE / file)) for site, file in study.sites
+    ]
+    rows = [
+        line.split("|")[1].strip()
+        for line in (folder / "tables" / "table_2.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("|")
+    ]
+    assert rows.count("All patients, pooled") == 20
+    assert rows.count("Random effects (REML, Hartung-Knapp)") == 20
+    for site, _ in study.sites:
+        assert rows.count(f"Site {site}") == 20
+    methods = (folder / "methods.md").read_text(encoding="utf-8")
+    assert methods.split("\n")[2].startswith("Three sites analysed")
+    assert "restricted maximum likelihood" in methods
+    assert "Hartung-Knapp" in methods
+    # The report's table is styled as every publication table page (unstyled, its first column
+    # came out centred and bold).
+    report = (folder / "report.html").read_text(encoding="utf-8")
+    assert "<style>" in report and 'src="figures/forest_sites.png"' in report
+
+
+def test_forest_plot_draws_every_site_and_keeps_its_text_inside(pooled):
+    # The first drawing ran its axis label off the right edge of the figure: every text of the
+    # figure must lie inside it.
+    study, results, _, _ = pooled
+    fig = forest_figure(study, results, ("house_brackmann_observer", "grade"))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    ax = fig.axes[0]
+    texts = [ax.xaxis.label, ax.title, *ax.get_yticklabels(), *fig.texts]
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= -1 and box.x1 <= width + 1, text.get_text()
+        assert box.y0 >= -1 and box.y1 <= height + 1, text.get_text()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert [label.split(" (")[0] for label in labels[:3]] == [f"Site {s}" for s, _ in study.sites]
+    assert len(ax.patches) == 2  # the two pooled diamonds
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def copy_example(tmp_path: Path) -> Path:
+    folder = tmp_path / "demo_pooled"
+    shutil.copytree(EXAMPLE, folder)
+    return folder
+
+
+def edit_bundle(path: Path, change) -> None:
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    change(bundle)
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda b: b["plan"]["post"].update(rule="named_visit"), "plan.post.rule"),
+        (lambda b: b["outcomes"][2].update(version="other"), "version of outcome sunnybrook"),
+        (
+            lambda b: b["outcomes"][3].update(scoring_sha256="0" * 64),
+            "scoring_sha256 of outcome eface total",
+        ),
+    ],
+)
+def test_bundles_that_disagree_are_refused_naming_the_difference(tmp_path, change, named):
+    folder = copy_example(tmp_path)
+    edit_bundle(folder / "demo_south.site-summary.json", change)
+    with pytest.raises(BundleError) as refused:
+        read_bundles(load_pooled_study(folder))
+    message = str(refused.value)
+    assert named in message
+    assert "'North' (demo_north.site-summary.json)" in message
+    assert "'South' (demo_south.site-summary.json)" in message
+    assert "named_visit" not in message and "other" not in message.split("differ")[0]
+
+
+def test_a_bundle_of_another_format_version_is_refused(tmp_path):
+    folder = copy_example(tmp_path)
+    edit_bundle(folder / "demo_central.site-summary.json", lambda b: b.update(format_version=99))
+    with pytest.raises(BundleError, match="another format version"):
+        read_bundles(load_pooled_study(folder))
+
+
+def test_a_pooled_spec_is_not_run_as_a_single_study_and_pool_runs_it(tmp_path, capsys):
+    with pytest.raises(SpecError, match="outcomes pool --study"):
+        load_study(EXAMPLE)
+    args = ["--warehouse", str(tmp_path / "w.duckdb"), "--reports", str(tmp_path / "reports")]
+    assert main(["pool", "--study", str(EXAMPLE), *args]) == 0
+    assert "report.html" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_example_bundles_are_what_the_sites_export(tmp_path):
+    # `outcomes demo-sites` splits the demo and exports each site's bundle: the committed
+    # example is what it writes (the code commit recorded in each bundle aside).
+    assert (
+        main(
+            [
+                "demo-sites",
+                "--sites",
+                str(tmp_path / "sites"),
+                "--pooled",
+                str(tmp_path / "pooled"),
+            ]
+        )
+        == 0
+    )
+    for path in EXAMPLE.iterdir():
+        fresh = tmp_path / "pooled" / path.name
+        if path.suffix == ".json":
+            committed, written = (json.loads(p.read_text(encoding="utf-8")) for p in (path, fresh))
+            for bundle in (committed, written):
+                bundle["provenance"].pop("code")
+                bundle["provenance"].pop("packages")
+            assert committed == written, path.name
+        else:
+            assert fresh.read_bytes() == path.read_bytes(), path.name
+    for site in ("north", "central", "south"):
+        committed = paths.PROJECT_ROOT / "data" / "sites" / f"demo_{site}"
+        for path in committed.iterdir():
+            assert (tmp_path / "sites" / f"demo_{site}" / path.name).read_bytes() == (
+                path.read_bytes()
+            )
+
+
+def test_a_pooled_study_folder_is_a_graph_of_its_own(tmp_path, monkeypatch):
+    from assets.definitions import build_definitions
+
+    raw = tmp_path / "raw"
+    shutil.copytree(EXAMPLE, raw / "demo_pooled")
+    monkeypatch.setenv("OUTCOMES_RAW", str(raw))
+    defs = build_definitions()
+    keys = {"/".join(k.path) for k in defs.resolve_all_asset_keys()}
+    assert keys == {
+        "demo_pooled/bundle_north",
+        "demo_pooled/bundle_central",
+        "demo_pooled/bundle_south",
+        "demo_pooled/ingested",
+        "demo_pooled/pooled_analysis",
+        "demo_pooled/report",
+    }
+    # The export sensor watches the pooled study too: a new or changed bundle requests a run.
+    assert [s.name for s in defs.sensors] == ["raw_export_changed"]
