@@ -48,7 +48,16 @@ OUT = ROOT / "reports" / "bench"
 PIPELINE_STEPS = ("ingest", "score", "pair", "analyse", "secondary", "tables", "figures")
 # The steps the baseline also does (its read, score, pair and tests), for the ratio.
 PAIRED_ANALYSIS = ("ingest", "score", "pair", "analyse")
-FIELDS = ["patients", "runner", "step", "seconds", "rows", "rows_per_s", "peak_rss_mb"]
+FIELDS = [
+    "patients",
+    "runner",
+    "step",
+    "seconds",
+    "cpu_seconds",
+    "rows",
+    "rows_per_s",
+    "peak_rss_mb",
+]
 
 
 # --- peak memory ------------------------------------------------------------------------------
@@ -89,12 +98,18 @@ class PeakMemory:
 
 def _timed(memory: PeakMemory, name: str, fn, rows_of) -> dict:
     memory.start()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with progress.step(f"  {name}"):
         result = fn()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     rows = int(rows_of(result))
-    return {"step": name, "seconds": seconds, "rows": rows, "peak_rss_mb": memory.peak_mb()}
+    return {
+        "step": name,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "rows": rows,
+        "peak_rss_mb": memory.peak_mb(),
+    }
 
 
 # --- one size, in its own process -------------------------------------------------------------
@@ -282,6 +297,11 @@ def _median_run(runs: list[dict]) -> dict:
         {
             **same[0],
             "seconds": statistics.median(s["seconds"] for s in same),
+            **(
+                {"cpu_seconds": statistics.median(s["cpu_seconds"] for s in same)}
+                if "cpu_seconds" in same[0]
+                else {}
+            ),
             "peak_rss_mb": statistics.median(s["peak_rss_mb"] for s in same),
         }
         for same in zip(*(r["steps"] for r in runs))
@@ -317,6 +337,7 @@ def _row(n: int, runner: str, step: dict) -> dict:
         "runner": runner,
         "step": step["step"],
         "seconds": round(step["seconds"], 3),
+        "cpu_seconds": round(step["cpu_seconds"], 3) if "cpu_seconds" in step else "",
         "rows": step["rows"],
         "rows_per_s": round(step["rows"] / step["seconds"]) if step["seconds"] > 0 else "",
         "peak_rss_mb": round(step["peak_rss_mb"], 1),
@@ -368,7 +389,10 @@ def markdown(results: dict, visits: int) -> str:
         "",
         "Rows per step: `read_csv` and `ingest`, rows in the two files; `score`, score values "
         "computed; the "
-        "later steps, pre/post pairs (the analysis input). Peak RSS: the step's own peak resident "
+        "later steps, pre/post pairs (the analysis input). CPU seconds: the process's, all its "
+        "threads (DuckDB's too); on a machine shared with other work, wall seconds above CPU "
+        "seconds are time spent waiting for a core or the disk. Peak RSS: the step's own peak "
+        "resident "
         "memory "
         + (
             "(high-water mark reset before each step)."
@@ -378,23 +402,26 @@ def markdown(results: dict, visits: int) -> str:
         "",
         "## Pipeline, per step",
         "",
-        "| patients | step | seconds | rows | rows/s | peak RSS (MB) |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| patients | step | seconds | CPU seconds | rows | rows/s | peak RSS (MB) |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for n in sizes:
         for s in results[n]["pipeline"]["steps"]:
             r = _row(n, "pipeline", s)
             lines.append(
-                f"| {n:,} | {r['step']} | {r['seconds']:.2f} | {r['rows']:,} | "
+                f"| {n:,} | {r['step']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | "
+                f"{r['rows']:,} | "
                 f"{r['rows_per_s']:,} | {r['peak_rss_mb']:,.0f} |"
             )
         steps = results[n]["pipeline"]["steps"][1:]  # ingest onwards (not read_csv)
         for last, label in (("tables", "ingest to tables"), ("figures", "ingest to figures")):
             upto = steps[: [s["step"] for s in steps].index(last) + 1]
             seconds = sum(s["seconds"] for s in upto)
+            cpu = sum(s["cpu_seconds"] for s in upto)
             peak = max(s["peak_rss_mb"] for s in upto)
             lines.append(
-                f"| {n:,} | **end to end** ({label}) | **{seconds:.2f}** | | | **{peak:,.0f}** |"
+                f"| {n:,} | **end to end** ({label}) | **{seconds:.2f}** | **{cpu:.2f}** | | | "
+                f"**{peak:,.0f}** |"
             )
     lines += [
         "",

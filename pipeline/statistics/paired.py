@@ -451,6 +451,39 @@ def _signed_ranks(
     return nx, float(np.sum(counts[xd > 0] * average[xd > 0])), sizes
 
 
+#: Up to this many distinct differences, :func:`_signrank_z_counts` ranks them in plain Python:
+#: a graded score's few dozen cost less so than numpy's per-call overhead, and the root search
+#: of :func:`hodges_lehmann` evaluates the statistic some 60 times per group.
+_FEW_DISTINCT = 64
+
+
+def _signed_ranks_few(
+    values: list[float], counts: list[int], shift: float
+) -> tuple[int, float, list[int]]:
+    """:func:`_signed_ranks` of a few distinct values, as Python lists: the same numbers (every
+    sum is of integers or half-integers below 2**53, exact in any order; each ``value - shift``
+    and its absolute value are the same double operations)."""
+    ranked = sorted(
+        ((abs(v - shift), v - shift, c) for v, c in zip(values, counts) if v - shift != 0),
+        key=lambda item: item[0],
+    )
+    nx = sum(c for _, _, c in ranked)
+    v_plus, sizes, before, i = 0.0, [], 0, 0
+    while i < len(ranked):
+        j, size = i, 0
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            size += ranked[j][2]
+            j += 1
+        average = float(before) + (float(size) + 1) / 2
+        for _, xd, c in ranked[i:j]:
+            if xd > 0:
+                v_plus += c * average
+        sizes.append(size)
+        before += size
+        i = j
+    return nx, v_plus, sizes
+
+
 def _signrank_z_counts(
     values: np.ndarray, counts: np.ndarray, shift: float, correct: bool = False
 ) -> float:
@@ -465,11 +498,16 @@ def _signrank_z_counts(
     ``before + (size + 1) / 2`` as ``rank()`` gives it, and every sum involved is of integers
     or half-integers below 2**53, so it is exact in any order.
     """
-    nx, v_plus, sizes = _signed_ranks(values, counts, shift)
+    if isinstance(values, list):  # a few distinct values (_FEW_DISTINCT), as lists
+        nx, v_plus, few = _signed_ranks_few(values, counts, shift)
+        ties = float(sum(t**3 - t for t in few))
+    else:
+        nx, v_plus, sizes = _signed_ranks(values, counts, shift)
+        ties = float(np.sum(sizes**3 - sizes))
     if nx == 0:
         return _NAN
     zd = v_plus - nx * (nx + 1) / 4
-    sigma = math.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24 - float(np.sum(sizes**3 - sizes)) / 48)
+    sigma = math.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24 - ties / 48)
     if sigma == 0:
         return _NAN
     if correct:
@@ -827,6 +865,8 @@ def hodges_lehmann(pre, post, conf_level: float = 0.95, *, distinct=None) -> Hod
         est, low, high, level = _hl_exact_interval(x, conf_level)
         return HodgesLehmannResult(est, low, high, level, _level_note(level, conf_level, n))
     lo, hi = float(x.min()), float(x.max())
+    if values.size <= _FEW_DISTINCT:
+        values, counts = values.tolist(), counts.tolist()
 
     def z(mu: float, correct: bool) -> float:
         return _signrank_z_counts(values, counts, mu, correct)
