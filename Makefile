@@ -43,8 +43,9 @@ validate: $(VENV)/.installed
 # Synthetic registries of 63 to 100,000 patients through the whole pipeline, with a plain
 # pandas + scipy comparison: reports/bench/bench.csv and bench.md (data in data/processed/bench/).
 BENCH_SIZES ?= 63,1000,10000,100000
+BENCH_RUNS ?= 1
 bench: $(VENV)/.installed
-	$(BIN)/python bench/run.py --sizes $(BENCH_SIZES)
+	$(BIN)/python bench/run.py --sizes $(BENCH_SIZES) --runs $(BENCH_RUNS)
 
 clean:
 	rm -rf data/processed/*.duckdb* reports/$(STUDY)

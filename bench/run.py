@@ -11,12 +11,14 @@ instrument at item level; :mod:`pipeline.synthetic.registry`) this
    rows it handled and the peak resident memory;
 3. in another fresh process, runs the plain pandas + scipy version of the same paired
    analysis (``bench/baseline.py``) on the same files, and compares its numbers with the
-   pipeline's;
+   pipeline's; and in a third, the same analysis doing the pipeline's work as well
+   (``bench/same_work.py``: identifier guard, quarantine, every score, Hodges-Lehmann);
 
 and writes ``reports/bench/bench.csv`` (one row per size and step) and ``bench.md`` (the
-tables, growth between sizes, ingestion against ``read_csv``, the baseline ratio).
+tables, growth between sizes, ingestion against ``read_csv``, the two baselines' ratios).
 
-Usage: ``python bench/run.py [--sizes 63,1000,10000,100000] [--visits 6] [--seed 63]``.
+Usage: ``python bench/run.py [--sizes 63,1000,10000,100000] [--visits 6] [--seed 63]
+[--runs 3]``; with ``--runs`` every size is run that many times and each step's median kept.
 A benchmark, not a test: nothing here asserts a time. Progress is shown on a terminal only.
 """
 
@@ -46,7 +48,16 @@ OUT = ROOT / "reports" / "bench"
 PIPELINE_STEPS = ("ingest", "score", "pair", "analyse", "secondary", "tables", "figures")
 # The steps the baseline also does (its read, score, pair and tests), for the ratio.
 PAIRED_ANALYSIS = ("ingest", "score", "pair", "analyse")
-FIELDS = ["patients", "runner", "step", "seconds", "rows", "rows_per_s", "peak_rss_mb"]
+FIELDS = [
+    "patients",
+    "runner",
+    "step",
+    "seconds",
+    "cpu_seconds",
+    "rows",
+    "rows_per_s",
+    "peak_rss_mb",
+]
 
 
 # --- peak memory ------------------------------------------------------------------------------
@@ -87,12 +98,18 @@ class PeakMemory:
 
 def _timed(memory: PeakMemory, name: str, fn, rows_of) -> dict:
     memory.start()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with progress.step(f"  {name}"):
         result = fn()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     rows = int(rows_of(result))
-    return {"step": name, "seconds": seconds, "rows": rows, "peak_rss_mb": memory.peak_mb()}
+    return {
+        "step": name,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "rows": rows,
+        "peak_rss_mb": memory.peak_mb(),
+    }
 
 
 # --- one size, in its own process -------------------------------------------------------------
@@ -220,6 +237,25 @@ def run_baseline(folder: Path, work: Path) -> dict:
     }
 
 
+def run_same_work(folder: Path, work: Path) -> dict:
+    """The same-work baseline (``bench/same_work.py``) on one registry; timings as a dict."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import same_work
+
+    memory = PeakMemory()
+    memory.start()
+    with progress.step("  same-work pandas + scipy baseline"):
+        timings, results = same_work.run(folder)
+    results.to_csv(work / "same_work_tests.csv", index=False)
+    peak = memory.peak_mb()
+    return {
+        "steps": [
+            {"step": name, "seconds": sec, "rows": rows, "peak_rss_mb": peak}
+            for name, sec, rows in timings
+        ]
+    }
+
+
 # --- driver -----------------------------------------------------------------------------------
 
 
@@ -252,6 +288,27 @@ def _child(mode: str, folder: Path, work: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """One run's timings from several of the same runner: per step the median seconds and peak
+    memory (the steps and their rows are the same in every run)."""
+    import statistics
+
+    steps = [
+        {
+            **same[0],
+            "seconds": statistics.median(s["seconds"] for s in same),
+            **(
+                {"cpu_seconds": statistics.median(s["cpu_seconds"] for s in same)}
+                if "cpu_seconds" in same[0]
+                else {}
+            ),
+            "peak_rss_mb": statistics.median(s["peak_rss_mb"] for s in same),
+        }
+        for same in zip(*(r["steps"] for r in runs))
+    ]
+    return {**runs[0], "steps": steps, "runs": len(runs)}
+
+
 def compare(work: Path) -> dict:
     """Largest differences between the pipeline's and the baseline's paired-test numbers."""
     import pandas as pd
@@ -280,6 +337,7 @@ def _row(n: int, runner: str, step: dict) -> dict:
         "runner": runner,
         "step": step["step"],
         "seconds": round(step["seconds"], 3),
+        "cpu_seconds": round(step["cpu_seconds"], 3) if "cpu_seconds" in step else "",
         "rows": step["rows"],
         "rows_per_s": round(step["rows"] / step["seconds"]) if step["seconds"] > 0 else "",
         "peak_rss_mb": round(step["peak_rss_mb"], 1),
@@ -291,8 +349,8 @@ def write_outputs(results: dict, visits: int, out: Path) -> tuple[Path, Path]:
     rows = [
         _row(n, runner, step)
         for n, r in results.items()
-        for runner in ("pipeline", "baseline")
-        for step in r[runner]["steps"]
+        for runner in ("pipeline", "baseline", "same_work")
+        for step in r.get(runner, {"steps": []})["steps"]
     ]
     csv_path = out / "bench.csv"
     with open(csv_path, "w", newline="", encoding="utf-8") as handle:
@@ -317,7 +375,13 @@ def markdown(results: dict, visits: int) -> str:
         "every instrument at item "
         "level (Sunnybrook, House-Brackmann by two raters, eFACE, SAQ, FaCE, FDI, FNGS 2.0, facial "
         "landmarks). "
-        "Written by `bench/run.py` (`make bench`); each size ran in its own process.",
+        "Written by `bench/run.py` (`make bench`); each size ran in its own process"
+        + (
+            f", {results[sizes[0]]['pipeline'].get('runs', 1)} times (each step's median "
+            "seconds and peak memory)."
+            if results[sizes[0]]["pipeline"].get("runs", 1) > 1
+            else "."
+        ),
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; "
@@ -325,7 +389,10 @@ def markdown(results: dict, visits: int) -> str:
         "",
         "Rows per step: `read_csv` and `ingest`, rows in the two files; `score`, score values "
         "computed; the "
-        "later steps, pre/post pairs (the analysis input). Peak RSS: the step's own peak resident "
+        "later steps, pre/post pairs (the analysis input). CPU seconds: the process's, all its "
+        "threads (DuckDB's too); on a machine shared with other work, wall seconds above CPU "
+        "seconds are time spent waiting for a core or the disk. Peak RSS: the step's own peak "
+        "resident "
         "memory "
         + (
             "(high-water mark reset before each step)."
@@ -335,24 +402,27 @@ def markdown(results: dict, visits: int) -> str:
         "",
         "## Pipeline, per step",
         "",
-        "| patients | step | seconds | rows | rows/s | peak RSS (MB) |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| patients | step | seconds | CPU seconds | rows | rows/s | peak RSS (MB) |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for n in sizes:
         for s in results[n]["pipeline"]["steps"]:
             r = _row(n, "pipeline", s)
             lines.append(
-                f"| {n:,} | {r['step']} | {r['seconds']:.2f} | {r['rows']:,} | "
+                f"| {n:,} | {r['step']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | "
+                f"{r['rows']:,} | "
                 f"{r['rows_per_s']:,} | {r['peak_rss_mb']:,.0f} |"
             )
-        end_to_end = (
-            _seconds(results[n], "pipeline") - results[n]["pipeline"]["steps"][0]["seconds"]
-        )
-        peak = max(s["peak_rss_mb"] for s in results[n]["pipeline"]["steps"][1:])
-        lines.append(
-            f"| {n:,} | **end to end** (ingest to figures) | **{end_to_end:.2f}** | | | "
-            f"**{peak:,.0f}** |"
-        )
+        steps = results[n]["pipeline"]["steps"][1:]  # ingest onwards (not read_csv)
+        for last, label in (("tables", "ingest to tables"), ("figures", "ingest to figures")):
+            upto = steps[: [s["step"] for s in steps].index(last) + 1]
+            seconds = sum(s["seconds"] for s in upto)
+            cpu = sum(s["cpu_seconds"] for s in upto)
+            peak = max(s["peak_rss_mb"] for s in upto)
+            lines.append(
+                f"| {n:,} | **end to end** ({label}) | **{seconds:.2f}** | **{cpu:.2f}** | | | "
+                f"**{peak:,.0f}** |"
+            )
     lines += [
         "",
         "## Growth between sizes (time ratio; rows grow by the size ratio)",
@@ -388,21 +458,29 @@ def markdown(results: dict, visits: int) -> str:
         lines.append(f"| {n:,} | {rc:.2f} | {ing:.2f} | {ing / rc:.2f} |")
     lines += [
         "",
-        "## The same paired analysis in plain pandas + scipy (`bench/baseline.py`)",
+        "## The same paired analysis in plain pandas + scipy (`bench/baseline.py`, "
+        "`bench/same_work.py`)",
         "",
-        "Pipeline: ingest + score + pair + paired tests (whole cohort and every subgroup level). "
-        "Baseline: "
-        "pandas `read_csv`, scores from items, pre/post picks, `scipy.stats` paired t and Wilcoxon "
-        "per "
-        "outcome and group (no quarantine, identifier guard, provenance or Hodges-Lehmann).",
+        "Pipeline: ingest + score + pair + paired tests (whole cohort and every subgroup level), "
+        "each step's own peak memory (the largest of the four). Baseline: pandas `read_csv`, the "
+        "planned outcomes' scores from items, pre/post picks, `scipy.stats` paired t and Wilcoxon "
+        "per outcome and group (no quarantine, identifier guard, provenance or Hodges-Lehmann). "
+        "Same work: the baseline plus what the pipeline also does in those steps: the identifier "
+        "guard, the quarantine of refused rows and cells, every score of every instrument, the "
+        "Hodges-Lehmann estimate with its CI and Holm's adjustment. Ratios are the baseline's "
+        "seconds over the pipeline's: above 1, the pipeline is faster.",
         "",
-        "| patients | pipeline (s) | baseline (s) | baseline / pipeline | baseline peak RSS (MB) | "
+        "| patients | pipeline (s) | pipeline peak RSS (MB) | baseline (s) | baseline / pipeline | "
+        "baseline peak RSS (MB) | same work (s) | same work / pipeline | same work peak RSS (MB) | "
         "groups compared | n pairs equal | max rel. diff: mean change, t, P (t), P (Wilcoxon) |",
-        "|---:|---:|---:|---:|---:|---:|---|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for n in sizes:
         r = results[n]
         ours, theirs = _seconds(r, "pipeline", PAIRED_ANALYSIS), _seconds(r, "baseline")
+        our_peak = max(
+            s["peak_rss_mb"] for s in r["pipeline"]["steps"] if s["step"] in PAIRED_ANALYSIS
+        )
         c = r["check"]
         diffs = ", ".join(
             "n/a" if c[k] != c[k] else f"{c[k]:.1e}"
@@ -413,9 +491,18 @@ def markdown(results: dict, visits: int) -> str:
                 "p_wilcoxon_max_rel_diff",
             )
         )
+        if r.get("same_work"):
+            same = _seconds(r, "same_work")
+            same_cells = (
+                f"{same:.2f} | {same / ours:.2f} | "
+                f"{r['same_work']['steps'][-1]['peak_rss_mb']:,.0f}"
+            )
+        else:
+            same_cells = " | | "
         lines.append(
-            f"| {n:,} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.2f} | "
-            f"{r['baseline']['steps'][-1]['peak_rss_mb']:,.0f} | {c['groups_compared']} of "
+            f"| {n:,} | {ours:.2f} | {our_peak:,.0f} | {theirs:.2f} | {theirs / ours:.2f} | "
+            f"{r['baseline']['steps'][-1]['peak_rss_mb']:,.0f} | {same_cells} | "
+            f"{c['groups_compared']} of "
             f"{c['groups_pipeline']} | {'yes' if c['n_pairs_equal'] else 'NO'} | {diffs} |"
         )
     lines += [
@@ -437,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--visits", type=int, default=6)
     parser.add_argument("--seed", type=int, default=63)
+    parser.add_argument(
+        "--runs", type=int, default=1, help="runs of every size; each step's median is reported"
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="folder for bench.csv and bench.md")
     parser.add_argument(
         "--child", nargs=3, metavar=("MODE", "FOLDER", "WORK"), help=argparse.SUPPRESS
@@ -444,18 +534,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         mode, folder, work = args.child[0], Path(args.child[1]), Path(args.child[2])
-        result = run_pipeline(folder, work) if mode == "pipeline" else run_baseline(folder, work)
+        runner = {"pipeline": run_pipeline, "baseline": run_baseline, "same_work": run_same_work}
+        result = runner[mode](folder, work)
         print(json.dumps(result))
         return 0
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    results = {}
-    for n in sizes:
-        progress.note(f"{n:,} patients x {args.visits} visits")
-        folder = ensure_registry(n, args.visits, args.seed)
-        work = DATA / f"run_n{n}_v{args.visits}_s{args.seed}"
-        pipeline = _child("pipeline", folder, work)
-        base = _child("baseline", folder, work)
-        results[n] = {"pipeline": pipeline, "baseline": base, "check": compare(work)}
+    runs: dict[int, dict[str, list[dict]]] = {n: {} for n in sizes}
+    checks = {}
+    # Every size once per round, rounds one after another: a slow spell of the machine then
+    # touches one round of every size rather than every round of one size.
+    for round_ in range(1, args.runs + 1):
+        for n in sizes:
+            progress.note(f"{n:,} patients x {args.visits} visits (run {round_} of {args.runs})")
+            folder = ensure_registry(n, args.visits, args.seed)
+            work = DATA / f"run_n{n}_v{args.visits}_s{args.seed}"
+            for mode in ("pipeline", "baseline", "same_work"):
+                runs[n].setdefault(mode, []).append(_child(mode, folder, work))
+            checks[n] = compare(work)
+    results = {
+        n: {**{mode: _median_run(r) for mode, r in runs[n].items()}, "check": checks[n]}
+        for n in sizes
+    }
     csv_path, md_path = write_outputs(results, args.visits, args.out)
     for path in (csv_path, md_path):
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)

@@ -401,3 +401,36 @@ def test_an_edit_to_the_item_statistics_makes_the_secondary_analyses_and_tables_
     )
     after = [sources.code_version(f) for f in functions]
     assert [b != a for b, a in zip(before, after)] == [False, True, True]
+
+
+def test_the_wide_tables_give_the_item_values_the_long_views_give(demo):
+    # A wide visits file's items are read from item_values and the score tables (one row per
+    # pair); a long file's from the long views. On the demo (wide) both reads must agree value
+    # for value, duplicates and missing values included.
+    from pipeline.spec.study import item_columns
+    from pipeline.statistics import items
+
+    con, study = demo
+    mapping = item_columns(study)
+    tables = items._score_tables(study)
+    compared = 0
+    for o in items._paired_on(outcomes_frame(study), study).itertuples(index=False):
+        rows = item_rows(study.instrument(o.instrument), o.version or None)
+        if not rows:
+            continue
+        position = {r["source"]: k for k, r in enumerate(rows)}
+        mine = mapping[(mapping["instrument"] == o.instrument) & (mapping["rater"] == o.rater)]
+        wide = con.execute(
+            items._wide_sql(
+                study, o, position, dict(zip(mine["item"], mine["column"])), tables[o.instrument]
+            ),
+            [o.outcome, o.score],
+        ).df()
+        long = con.execute(items._long_sql(study, o, position), [o.outcome, o.score]).df()
+        for side in ("pre", "post"):
+            expected = np.full((len(rows), len(wide)), np.nan)
+            expected[long["position"], long["pair"]] = long[f"{side}_value"]
+            got = np.array([wide[f"{side}_{k}"].to_numpy(float) for k in range(len(rows))])
+            assert np.array_equal(got, expected, equal_nan=True), (o.instrument, side)
+        compared += 1
+    assert compared == 4

@@ -582,3 +582,19 @@ def test_wilcoxon_exact_is_the_exact_distribution():
             assert res.p == _psignrank_two_sided(int(res.v), res.n_used)
             checked += 1
     assert checked >= 50
+
+
+def test_few_distinct_differences_are_ranked_in_python_to_the_same_numbers():
+    # The signed-rank z the Hodges-Lehmann search evaluates, from Python lists (a few distinct
+    # differences) and from numpy arrays: the same double at every shift, including shifts on a
+    # value (a zero dropped), halfway between two (ties across zero) and outside the range.
+    from pipeline.statistics.paired import _signrank_z_counts
+
+    rng = np.random.default_rng(21)
+    for _ in range(200):
+        values, counts = np.unique(rng.integers(-6, 7, rng.integers(1, 400)) / 2, True)
+        for shift in [*values, *(values[:-1] + np.diff(values) / 2), -9.0, 9.0, 0.3]:
+            for correct in (False, True):
+                expected = _signrank_z_counts(values, counts, float(shift), correct)
+                got = _signrank_z_counts(values.tolist(), counts.tolist(), float(shift), correct)
+                assert got == expected or (math.isnan(got) and math.isnan(expected))

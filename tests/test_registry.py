@@ -118,9 +118,20 @@ def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path):
         "pair",
         "tests",
     }
+    # The same-work baseline: reading with the identifier guard and the quarantine, every
+    # score, pairs, tests with Hodges-Lehmann.
+    assert [r["step"] for r in rows if r["runner"] == "same_work"] == [
+        "read, guard, quarantine",
+        "score",
+        "pair",
+        "tests",
+    ]
     assert all(float(r["seconds"]) > 0 and float(r["peak_rss_mb"]) > 0 for r in rows)
+    assert all(float(r["cpu_seconds"]) > 0 for r in rows if r["runner"] == "pipeline")
     text = (out / "bench.md").read_text(encoding="utf-8")
     assert "ingest / read_csv" in text and "baseline / pipeline" in text
+    assert "same work / pipeline" in text
+    assert "(ingest to tables)" in text and "(ingest to figures)" in text
 
 
 @pytest.mark.parametrize(

@@ -28,12 +28,12 @@ import pandas as pd
 
 from pipeline.instruments.model import Instrument
 from pipeline.pairing import outcomes_frame, planned_tests
-from pipeline.spec.study import Study
+from pipeline.spec.study import Study, item_columns
 from pipeline.sql import literal, quote
 from pipeline.statistics.multiplicity import METHODS, adjust_p
 from pipeline.statistics.paired import COLUMNS as PAIRED_COLUMNS
-from pipeline.statistics.paired import paired_tests
-from pipeline.warehouse import read_frame
+from pipeline.statistics.paired import TEST_CHOICES, _group_tests, _results_frame
+from pipeline.warehouse import read_frame, relation_kind
 
 __all__ = [
     "ITEM_SCORE_PREFIX",
@@ -149,6 +149,166 @@ def _paired_on(planned: pd.DataFrame, study: Study) -> pd.DataFrame:
     return pd.DataFrame(chosen).reset_index(drop=True)
 
 
+def _score_tables(study: Study) -> dict[str, str]:
+    """Each mapped instrument's wide score table (:func:`pipeline.scores.score_study`)."""
+    return {
+        source.instrument: f"{study.name}.scores_{source.instrument}"
+        for source in study.instruments
+    }
+
+
+def _wide_sql(
+    study: Study, o, position: dict, columns: dict[str, str], score_table: str
+) -> str | None:
+    """The pre and post value of every row of an item table, one row per pair, read from the
+    wide tables (``<study>.item_values`` and the instrument's score table) instead of their long
+    views: the same values as :func:`_long_sql` (a value counts only when it is the one of its
+    visit), without unpivoting a registry's tens of millions of cells. None when an item has no
+    column of its own (then the long views are read)."""
+    s = study.name
+    mine = {name: k for (source, name), k in position.items() if source == "item"}
+    scores = {name: k for (source, name), k in position.items() if source == "score"}
+    if any(name not in columns for name in mine):
+        return None
+
+    def picked(count: str, value: str, side: str, k: int) -> str:
+        at = f"v.visit = p.{side}_visit"
+        return (
+            f"CASE WHEN {count} FILTER (WHERE {at}) = 1 "
+            f"THEN max({value}) FILTER (WHERE {at}) END AS {side}_{k}"
+        )
+
+    parts, selected = [], []
+    joined = (
+        "JOIN {table} v ON v.subject = p.subject "
+        "AND (v.visit = p.pre_visit OR v.visit = p.post_visit)"
+    )
+    if mine:
+        # The long view holds an item's non-missing values only: a visit counts where it has one.
+        aggregates = [
+            picked(
+                f"count({quote(columns[name])})", f"CAST({quote(columns[name])} AS DOUBLE)", side, k
+            )
+            for name, k in mine.items()
+            for side in ("pre", "post")
+        ]
+        parts.append(
+            f"i AS (SELECT p.pair, {', '.join(aggregates)} FROM p "
+            + joined.format(table=f"{s}.item_values")
+            + " GROUP BY p.pair)"
+        )
+        selected += [f"i.{side}_{k}" for k in mine.values() for side in ("pre", "post")]
+    if scores:
+        # The scores view holds a row per scored visit, with or without a value.
+        aggregates = [
+            picked("count(*)", f"CAST({quote(name)} AS DOUBLE)", side, k)
+            for name, k in scores.items()
+            for side in ("pre", "post")
+        ]
+        parts.append(
+            f"c AS (SELECT p.pair, {', '.join(aggregates)} FROM p "
+            + joined.format(table=score_table)
+            + f" AND v.rater = {literal(o.rater)} GROUP BY p.pair)"
+        )
+        selected += [f"c.{side}_{k}" for k in scores.values() for side in ("pre", "post")]
+    return (
+        f"""WITH p AS (SELECT row_number() OVER (ORDER BY subject) - 1 AS pair, subject,
+                              pre_visit, post_visit
+                       FROM {s}.pairs WHERE outcome = ? AND score = ?), """
+        + ", ".join(parts)
+        + f" SELECT p.pair, {', '.join(selected)} FROM p"
+        + (" LEFT JOIN i ON i.pair = p.pair" if mine else "")
+        + (" LEFT JOIN c ON c.pair = p.pair" if scores else "")
+        + " ORDER BY p.pair"
+    )
+
+
+def _long_sql(study: Study, o, position: dict) -> str:
+    """The values of an item table's rows at each pair's visits from the long views
+    (``<study>.item_responses`` and ``<study>.scores``): ``position, pair, pre_value,
+    post_value``, one row per pair and table row that has a value there."""
+    s = study.name
+    branches = []
+    for kind, relation, column in (
+        ("item", f"{s}.item_responses", "item"),
+        ("score", f"{s}.scores", "score"),
+    ):
+        mine = {name: k for (source, name), k in position.items() if source == kind}
+        if not mine:
+            continue
+        branches.append(
+            f"SELECT subject, visit, CASE {column} "
+            + " ".join(f"WHEN {literal(name)} THEN {k}" for name, k in mine.items())
+            + f" END AS position, CAST(value AS DOUBLE) AS value FROM {relation} "
+            f"WHERE instrument = {literal(o.instrument)} AND rater = {literal(o.rater)} "
+            f"AND {column} IN ({', '.join(literal(name) for name in mine)})"
+        )
+    # A value recorded twice at a visit is not used (as scoring refuses it).
+    return f"""
+            WITH p AS (SELECT row_number() OVER (ORDER BY subject) - 1 AS pair, subject,
+                              pre_visit, post_visit
+                       FROM {s}.pairs WHERE outcome = ? AND score = ?),
+                 v AS ({" UNION ALL ".join(branches)})
+            SELECT v.position, p.pair,
+                   CASE WHEN count(*) FILTER (WHERE v.visit = p.pre_visit) = 1
+                        THEN max(v.value) FILTER (WHERE v.visit = p.pre_visit) END AS pre_value,
+                   CASE WHEN count(*) FILTER (WHERE v.visit = p.post_visit) = 1
+                        THEN max(v.value) FILTER (WHERE v.visit = p.post_visit) END AS post_value
+            FROM p JOIN v ON v.subject = p.subject
+                          AND (v.visit = p.pre_visit OR v.visit = p.post_visit)
+            GROUP BY v.position, p.pair"""
+
+
+def _item_tables(con: duckdb.DuckDBPyConnection, study: Study):
+    """Per instrument (and rater) with an item table, in spec order: the outcome its items are
+    paired on (a row of :func:`_paired_on`), the table's rows (:func:`item_rows`), the pairs
+    (``subject, pre_visit, post_visit``, by subject) and the pre and post values as two arrays
+    of rows x pairs (NaN where the item was not recorded, or recorded more than once, at that
+    visit)."""
+    s = study.name
+    planned = outcomes_frame(study)
+    if planned.empty:
+        return
+    wide = relation_kind(con, f"{s}.item_values") == "TABLE"
+    mapping = item_columns(study) if wide else None
+    tables = _score_tables(study)
+    for o in _paired_on(planned, study).itertuples(index=False):
+        instrument = study.instrument(o.instrument)
+        rows = item_rows(instrument, o.version or None)
+        if not rows:
+            continue
+        # Each source (an item as recorded, or an item score) feeds one row of the table.
+        position = {r["source"]: k for k, r in enumerate(rows)}
+        pairs = read_frame(
+            con,
+            f"SELECT subject, pre_visit, post_visit FROM {s}.pairs "
+            "WHERE outcome = ? AND score = ? ORDER BY subject",
+            [o.outcome, o.score],
+        )
+        n = len(pairs)
+        values = {side: np.full((len(rows), n), np.nan) for side in ("pre", "post")}
+        sql = None
+        if wide and o.instrument in tables:
+            mine = mapping[(mapping["instrument"] == o.instrument) & (mapping["rater"] == o.rater)]
+            if not mine["item"].duplicated().any():
+                columns = dict(zip(mine["item"], mine["column"]))
+                sql = _wide_sql(study, o, position, columns, tables[o.instrument])
+        if sql is not None:
+            # One row per pair, numbers only: a registry's item values reach pandas as one
+            # array per row of the table and visit.
+            found = read_frame(con, sql, [o.outcome, o.score])
+            for k in range(len(rows)):
+                for side in values:
+                    values[side][k] = found[f"{side}_{k}"].to_numpy(dtype=float)
+        else:
+            # One row per pair and table row that has a value, numbers only.
+            found = read_frame(con, _long_sql(study, o, position), [o.outcome, o.score])
+            at = (found["position"].to_numpy(dtype=int), found["pair"].to_numpy(dtype=int))
+            for side in values:
+                values[side][at] = found[f"{side}_value"].to_numpy(dtype=float)
+        yield o, rows, pairs, values["pre"], values["post"]
+
+
 def item_pairs(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
     """Each item's pre and post value per patient, at the visits ``<study>.pairs`` holds for the
     instrument's total (see the module docstring).
@@ -165,64 +325,9 @@ def item_pairs(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
         visit). Instruments in spec order, then items in instrument order, then subjects as in
         ``<study>.pairs``.
     """
-    s = study.name
-    planned = outcomes_frame(study)
     frames = []
-    if planned.empty:
-        return pd.DataFrame(columns=PAIR_COLUMNS)
-    for o in _paired_on(planned, study).itertuples(index=False):
-        instrument = study.instrument(o.instrument)
-        rows = item_rows(instrument, o.version or None)
-        if not rows:
-            continue
-        # Each source (an item as recorded, or an item score) feeds one row of the table.
-        position = {r["source"]: k for k, r in enumerate(rows)}
-        branches = []
-        for kind, relation, column in (
-            ("item", f"{s}.item_responses", "item"),
-            ("score", f"{s}.scores", "score"),
-        ):
-            mine = {name: k for (source, name), k in position.items() if source == kind}
-            if not mine:
-                continue
-            branches.append(
-                f"SELECT subject, visit, CASE {column} "
-                + " ".join(f"WHEN {literal(name)} THEN {k}" for name, k in mine.items())
-                + f" END AS position, CAST(value AS DOUBLE) AS value FROM {relation} "
-                f"WHERE instrument = {literal(o.instrument)} AND rater = {literal(o.rater)} "
-                f"AND {column} IN ({', '.join(literal(name) for name in mine)})"
-            )
-        pairs = read_frame(
-            con,
-            f"SELECT subject, pre_visit, post_visit FROM {s}.pairs "
-            "WHERE outcome = ? AND score = ? ORDER BY subject",
-            [o.outcome, o.score],
-        )
-        # One row per pair and table row that has a value, numbers only: a registry's millions
-        # of item values reach pandas as four arrays. A value recorded twice at a visit is not
-        # used (as scoring refuses it).
-        found = read_frame(
-            con,
-            f"""
-            WITH p AS (SELECT row_number() OVER (ORDER BY subject) - 1 AS pair, subject,
-                              pre_visit, post_visit
-                       FROM {s}.pairs WHERE outcome = ? AND score = ?),
-                 v AS ({" UNION ALL ".join(branches)})
-            SELECT v.position, p.pair,
-                   CASE WHEN count(*) FILTER (WHERE v.visit = p.pre_visit) = 1
-                        THEN max(v.value) FILTER (WHERE v.visit = p.pre_visit) END AS pre_value,
-                   CASE WHEN count(*) FILTER (WHERE v.visit = p.post_visit) = 1
-                        THEN max(v.value) FILTER (WHERE v.visit = p.post_visit) END AS post_value
-            FROM p JOIN v ON v.subject = p.subject
-                          AND (v.visit = p.pre_visit OR v.visit = p.post_visit)
-            GROUP BY v.position, p.pair""",
-            [o.outcome, o.score],
-        )
+    for o, rows, pairs, pre, post in _item_tables(con, study):
         n = len(pairs)
-        values = {side: np.full((len(rows), n), np.nan) for side in ("pre", "post")}
-        at = (found["position"].to_numpy(dtype=int), found["pair"].to_numpy(dtype=int))
-        for side in values:
-            values[side][at] = found[f"{side}_value"].to_numpy(dtype=float)
 
         def repeated(values) -> np.ndarray:
             return np.repeat(np.asarray(list(values), dtype=object), n)
@@ -240,8 +345,8 @@ def item_pairs(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
                     "subject": np.tile(pairs["subject"].to_numpy(dtype=object), len(rows)),
                     "pre_visit": np.tile(pairs["pre_visit"].to_numpy(dtype=object), len(rows)),
                     "post_visit": np.tile(pairs["post_visit"].to_numpy(dtype=object), len(rows)),
-                    "pre_value": values["pre"].ravel(),
-                    "post_value": values["post"].ravel(),
+                    "pre_value": pre.ravel(),
+                    "post_value": post.ravel(),
                 }
             )
         )
@@ -317,57 +422,96 @@ def item_changes(
     out = []
     if pairs.empty:
         return pd.DataFrame(columns=COLUMNS)
+    options = {
+        "pre_visit": pre_visit,
+        "post_visit": post_visit,
+        "conf_level": conf_level,
+        "alpha": alpha,
+        "multiplicity": multiplicity,
+    }
     for (instrument, rater), table in pairs.groupby(["instrument", "rater"], sort=False):
-        # The table's rows numbered from 1 in order of first appearance; paired_tests keys its
-        # groups by outcome and score, and the row's number stands for both.
+        # The table's rows numbered from 1 in order of first appearance.
         codes = table.groupby(_KEYS, sort=False, dropna=False).ngroup().to_numpy() + 1
         positions, first = np.unique(codes, return_index=True)
         keys = table.iloc[first][_KEYS].reset_index(drop=True).assign(position=positions)
         on = table["paired_on"].iloc[0]
         chosen = test.get(on, "wilcoxon") if isinstance(test, dict) else test
-        results = paired_tests(
-            pd.DataFrame(
-                {
-                    "outcome": codes,
-                    "score": "item",
-                    "subject": table["subject"].to_numpy(),
-                    "pre_value": table["pre_value"].to_numpy(dtype=float),
-                    "post_value": table["post_value"].to_numpy(dtype=float),
-                }
-            ),
-            test=chosen,
-            pre_visit=pre_visit,
-            post_visit=post_visit,
-            conf_level=conf_level,
-            alpha=alpha,
-            multiplicity=multiplicity,
-        )
-        results = results.assign(position=results["outcome"].astype(int))
-        results = keys.merge(results, on="position", how="left", validate="one_to_one")
-        # The family is this table's tests; said in the study's words, not Table 2's.
-        p = results["p_used"].to_numpy(dtype=float)
-        m = int(np.isfinite(p).sum())
-        results["p_adj"] = adjust_p(p, multiplicity)
-        name = labels.get(instrument, instrument) + (f" ({rater})" if rater else "")
-        results["p_adj_method"] = np.where(
-            np.isfinite(p),
-            f"{METHODS[multiplicity]} over the {m} test{'s' if m != 1 else ''} of the {name} items",
-            "not computed (no p-value)",
-        )
         pre_all = table["pre_value"].to_numpy(dtype=float)
         post_all = table["post_value"].to_numpy(dtype=float)
         complete = ~(np.isnan(pre_all) | np.isnan(post_all))
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.append(positions, positions[-1] + 1))
-        summaries = []
-        for k, position in enumerate(positions):
-            at = order[bounds[k] : bounds[k + 1]]
-            at = at[complete[at]]
-            summaries.append((position, *_quartiles(pre_all[at]), *_quartiles(post_all[at])))
-        summaries = pd.DataFrame(summaries, columns=["position", *_SUMMARIES])
-        out.append(results.merge(summaries, on="position", how="left", validate="one_to_one"))
+        at = [order[bounds[k] : bounds[k + 1]] for k in range(len(positions))]
+        at = [rows[complete[rows]] for rows in at]
+        out.append(
+            _table_changes(
+                keys,
+                [pre_all[rows] for rows in at],
+                [post_all[rows] for rows in at],
+                chosen,
+                labels.get(instrument, instrument) + (f" ({rater})" if rater else ""),
+                **options,
+            )
+        )
     result = pd.concat(out, ignore_index=True)[COLUMNS]
     return result.astype({"n_pairs": int, "position": int})
+
+
+def _table_changes(
+    keys: pd.DataFrame,
+    pre: list[np.ndarray],
+    post: list[np.ndarray],
+    test: str,
+    name: str,
+    *,
+    pre_visit: str,
+    post_visit: str,
+    conf_level: float,
+    alpha: float,
+    multiplicity: str,
+) -> pd.DataFrame:
+    """One instrument's item table (:func:`item_changes`): ``keys`` holds its rows (``_KEYS``
+    and ``position``, from 1, in order), ``pre[k]`` and ``post[k]`` the complete pairs of row
+    ``k`` in pair order, ``test`` the plan's test and ``name`` the instrument as the P values'
+    family is named."""
+    if test not in TEST_CHOICES:
+        raise ValueError(f"test must be one of {', '.join(TEST_CHOICES)}, got {test!r}")
+    positions = keys["position"].to_numpy()
+    # Table 2's tests, one group per row of the table; the row's number stands for the outcome
+    # and score paired_tests keys its groups by.
+    rows = [
+        _group_tests(
+            (int(position), "item", "all"),
+            pre[k],
+            post[k],
+            test,
+            pre_visit=pre_visit,
+            post_visit=post_visit,
+            conf_level=conf_level,
+            alpha=alpha,
+        )
+        for k, position in enumerate(positions)
+    ]
+    results = _results_frame(rows, [int(p) for p in positions], "", multiplicity)
+    results = results.assign(position=results["outcome"].astype(int))
+    results = keys.merge(results, on="position", how="left", validate="one_to_one")
+    # The family is this table's tests; said in the study's words, not Table 2's.
+    p = results["p_used"].to_numpy(dtype=float)
+    m = int(np.isfinite(p).sum())
+    results["p_adj"] = adjust_p(p, multiplicity)
+    results["p_adj_method"] = np.where(
+        np.isfinite(p),
+        f"{METHODS[multiplicity]} over the {m} test{'s' if m != 1 else ''} of the {name} items",
+        "not computed (no p-value)",
+    )
+    summaries = pd.DataFrame(
+        [
+            (position, *_quartiles(pre[k]), *_quartiles(post[k]))
+            for k, position in enumerate(positions)
+        ],
+        columns=["position", *_SUMMARIES],
+    )
+    return results.merge(summaries, on="position", how="left", validate="one_to_one")
 
 
 def study_item_changes(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
@@ -376,9 +520,39 @@ def study_item_changes(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataF
     No rows (the columns of :data:`COLUMNS`) when the plan sets ``item_changes = false``."""
     if not study.analysis.item_changes:
         return pd.DataFrame(columns=COLUMNS)
-    pairs = item_pairs(con, study)
-    return item_changes(
-        pairs,
-        **planned_tests(study),
-        instrument_labels={n: study.instrument(n).label for n in pd.unique(pairs["instrument"])},
-    )
+    # item_changes(item_pairs(con, study), ...) without the long table of pairs: a registry's
+    # has tens of millions of rows, and each instrument's values come as rows x pairs arrays.
+    options = planned_tests(study)
+    tests = options.pop("test")
+    out = []
+    for o, rows, pairs, pre, post in _item_tables(con, study):
+        if len(pairs) == 0:
+            continue  # no pairs: no rows in the long table, so no item table
+        keys = pd.DataFrame(
+            {
+                "instrument": o.instrument,
+                "rater": o.rater,
+                "item": [r["item"] for r in rows],
+                "value": [r["value"] for r in rows],
+                "label": [r["label"] for r in rows],
+                "paired_on": o.outcome,
+                "paired_score": o.score,
+                "position": np.arange(1, len(rows) + 1),
+            }
+        )
+        complete = ~(np.isnan(pre) | np.isnan(post))
+        name = study.instrument(o.instrument).label + (f" ({o.rater})" if o.rater else "")
+        out.append(
+            _table_changes(
+                keys,
+                [pre[k][complete[k]] for k in range(len(rows))],
+                [post[k][complete[k]] for k in range(len(rows))],
+                tests.get(o.outcome, "wilcoxon"),
+                name,
+                **options,
+            )
+        )
+    if not out:
+        return pd.DataFrame(columns=COLUMNS)
+    result = pd.concat(out, ignore_index=True)[COLUMNS]
+    return result.astype({"n_pairs": int, "position": int})

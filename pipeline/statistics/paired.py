@@ -451,6 +451,39 @@ def _signed_ranks(
     return nx, float(np.sum(counts[xd > 0] * average[xd > 0])), sizes
 
 
+#: Up to this many distinct differences, :func:`_signrank_z_counts` ranks them in plain Python:
+#: a graded score's few dozen cost less so than numpy's per-call overhead, and the root search
+#: of :func:`hodges_lehmann` evaluates the statistic some 60 times per group.
+_FEW_DISTINCT = 64
+
+
+def _signed_ranks_few(
+    values: list[float], counts: list[int], shift: float
+) -> tuple[int, float, list[int]]:
+    """:func:`_signed_ranks` of a few distinct values, as Python lists: the same numbers (every
+    sum is of integers or half-integers below 2**53, exact in any order; each ``value - shift``
+    and its absolute value are the same double operations)."""
+    ranked = sorted(
+        ((abs(v - shift), v - shift, c) for v, c in zip(values, counts) if v - shift != 0),
+        key=lambda item: item[0],
+    )
+    nx = sum(c for _, _, c in ranked)
+    v_plus, sizes, before, i = 0.0, [], 0, 0
+    while i < len(ranked):
+        j, size = i, 0
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            size += ranked[j][2]
+            j += 1
+        average = float(before) + (float(size) + 1) / 2
+        for _, xd, c in ranked[i:j]:
+            if xd > 0:
+                v_plus += c * average
+        sizes.append(size)
+        before += size
+        i = j
+    return nx, v_plus, sizes
+
+
 def _signrank_z_counts(
     values: np.ndarray, counts: np.ndarray, shift: float, correct: bool = False
 ) -> float:
@@ -465,11 +498,16 @@ def _signrank_z_counts(
     ``before + (size + 1) / 2`` as ``rank()`` gives it, and every sum involved is of integers
     or half-integers below 2**53, so it is exact in any order.
     """
-    nx, v_plus, sizes = _signed_ranks(values, counts, shift)
+    if isinstance(values, list):  # a few distinct values (_FEW_DISTINCT), as lists
+        nx, v_plus, few = _signed_ranks_few(values, counts, shift)
+        ties = float(sum(t**3 - t for t in few))
+    else:
+        nx, v_plus, sizes = _signed_ranks(values, counts, shift)
+        ties = float(np.sum(sizes**3 - sizes))
     if nx == 0:
         return _NAN
     zd = v_plus - nx * (nx + 1) / 4
-    sigma = math.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24 - float(np.sum(sizes**3 - sizes)) / 48)
+    sigma = math.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24 - ties / 48)
     if sigma == 0:
         return _NAN
     if correct:
@@ -827,6 +865,8 @@ def hodges_lehmann(pre, post, conf_level: float = 0.95, *, distinct=None) -> Hod
         est, low, high, level = _hl_exact_interval(x, conf_level)
         return HodgesLehmannResult(est, low, high, level, _level_note(level, conf_level, n))
     lo, hi = float(x.min()), float(x.max())
+    if values.size <= _FEW_DISTINCT:
+        values, counts = values.tolist(), counts.tolist()
 
     def z(mu: float, correct: bool) -> float:
         return _signrank_z_counts(values, counts, mu, correct)
@@ -1163,6 +1203,71 @@ def _pairs_by_level(pairs: pd.DataFrame, levels: pd.DataFrame, level_order: list
             yield first, (outcome, score, group), pre_all[chosen], post_all[chosen]
 
 
+def _group_tests(
+    key: tuple,
+    pre: np.ndarray,
+    post: np.ndarray,
+    planned: str,
+    *,
+    pre_visit: str,
+    post_visit: str,
+    conf_level: float,
+    alpha: float,
+) -> dict:
+    """One row of :func:`paired_tests` (without ``p_adj`` and ``p_adj_method``) for one group's
+    complete pairs: ``key`` is its (outcome, score, group), ``planned`` the plan's test."""
+    outcome, score, group = key
+    tt = paired_t(pre, post, conf_level=conf_level)
+    # The rank-based statistics share one sort of the differences (pre and post are complete).
+    distinct = _distinct_nonzero(post - pre)
+    wt = wilcoxon_signed_rank(pre, post, distinct=distinct)
+    hl = hodges_lehmann(pre, post, conf_level, distinct=distinct)
+    es = effect_sizes(pre, post, conf_level=conf_level, distinct=distinct)
+    sw, sp, sw_note = shapiro_wilk(post - pre)
+    name = choose_test(planned, sp, tt.n, alpha)
+    notes = []
+    for x in (tt.note, wt.note, hl.note, es.note, sw_note):
+        for part in x.split("; "):
+            if part and part not in notes:
+                notes.append(part)
+    return {
+        "outcome": outcome,
+        "score": score,
+        "group": group,
+        "pre_visit": pre_visit,
+        "post_visit": post_visit,
+        "n_pairs": tt.n,
+        "pre_mean": _mean(pre),
+        "pre_sd": _sd(pre),
+        "post_mean": _mean(post),
+        "post_sd": _sd(post),
+        "mean_diff": tt.mean_diff,
+        "sd_diff": tt.sd_diff,
+        "ci_low": tt.ci_low,
+        "ci_high": tt.ci_high,
+        "t": tt.t,
+        "df": tt.df,
+        "p_t": tt.p,
+        "wilcoxon_v": wt.v,
+        "p_wilcoxon": wt.p,
+        "wilcoxon_method": wt.method,
+        "hodges_lehmann": hl.estimate,
+        "hl_ci_low": hl.ci_low,
+        "hl_ci_high": hl.ci_high,
+        "hl_conf_level": hl.conf_level,
+        "dz": es.dz,
+        "dz_ci_low": es.dz_ci_low,
+        "dz_ci_high": es.dz_ci_high,
+        "hedges_g": es.hedges_g,
+        "rank_biserial": es.rank_biserial,
+        "shapiro_w": sw,
+        "shapiro_p": sp,
+        "test_used": _TEST_LABELS[name],
+        "p_used": tt.p if name == "t" else wt.p,
+        "note": "; ".join(notes),
+    }
+
+
 def paired_tests(
     pairs: pd.DataFrame,
     *,
@@ -1281,8 +1386,6 @@ def paired_tests(
     .. [3] R Core Team. ``t.test``, ``wilcox.test``, ``shapiro.test`` and
        ``p.adjust`` (package stats), R documentation.
     """
-    from pipeline.statistics.multiplicity import adjust_secondary
-
     required = ["outcome", "score", "subject", "pre_value", "post_value"]
     missing = [c for c in required if c not in pairs.columns]
     if missing:
@@ -1311,64 +1414,33 @@ def paired_tests(
         else _pairs_by_level(pairs, levels, level_order)
     )
     for place, (outcome, score, group), pre, post in groups:
-        tt = paired_t(pre, post, conf_level=conf_level)
-        # The rank-based statistics share one sort of the differences (pre and post are complete).
-        distinct = _distinct_nonzero(post - pre)
-        wt = wilcoxon_signed_rank(pre, post, distinct=distinct)
-        hl = hodges_lehmann(pre, post, conf_level, distinct=distinct)
-        es = effect_sizes(pre, post, conf_level=conf_level, distinct=distinct)
-        sw, sp, sw_note = shapiro_wilk(post - pre)
-        name = choose_test(planned_test(outcome), sp, tt.n, alpha)
-        notes = []
-        for x in (tt.note, wt.note, hl.note, es.note, sw_note):
-            for part in x.split("; "):
-                if part and part not in notes:
-                    notes.append(part)
         rows.append(
-            {
-                "outcome": outcome,
-                "score": score,
-                "group": group,
-                "pre_visit": pre_visit,
-                "post_visit": post_visit,
-                "n_pairs": tt.n,
-                "pre_mean": _mean(pre),
-                "pre_sd": _sd(pre),
-                "post_mean": _mean(post),
-                "post_sd": _sd(post),
-                "mean_diff": tt.mean_diff,
-                "sd_diff": tt.sd_diff,
-                "ci_low": tt.ci_low,
-                "ci_high": tt.ci_high,
-                "t": tt.t,
-                "df": tt.df,
-                "p_t": tt.p,
-                "wilcoxon_v": wt.v,
-                "p_wilcoxon": wt.p,
-                "wilcoxon_method": wt.method,
-                "hodges_lehmann": hl.estimate,
-                "hl_ci_low": hl.ci_low,
-                "hl_ci_high": hl.ci_high,
-                "hl_conf_level": hl.conf_level,
-                "dz": es.dz,
-                "dz_ci_low": es.dz_ci_low,
-                "dz_ci_high": es.dz_ci_high,
-                "hedges_g": es.hedges_g,
-                "rank_biserial": es.rank_biserial,
-                "shapiro_w": sw,
-                "shapiro_p": sp,
-                "test_used": _TEST_LABELS[name],
-                "p_used": tt.p if name == "t" else wt.p,
-                "note": "; ".join(notes),
-                "_place": place,
-            }
+            _group_tests(
+                (outcome, score, group),
+                pre,
+                post,
+                planned_test(outcome),
+                pre_visit=pre_visit,
+                post_visit=post_visit,
+                conf_level=conf_level,
+                alpha=alpha,
+            )
+            | {"_place": place}
         )
     # Groups in order of first appearance in the (long) table, as groupby(sort=False) gives them.
     rows.sort(key=lambda row: row.pop("_place"))
+    return _results_frame(rows, pd.unique(pairs["outcome"]), primary, multiplicity)
+
+
+def _results_frame(rows: list[dict], outcomes, primary: str, multiplicity: str) -> pd.DataFrame:
+    """:func:`paired_tests`' table from its rows (:func:`_group_tests`, in the order of their
+    groups): outcomes in the order of ``outcomes``, P values adjusted, columns typed."""
+    from pipeline.statistics.multiplicity import adjust_secondary
+
     out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "p_adj_method")])
     if len(out):
         # Stable sort: outcomes by first appearance, then groups as they came.
-        rank = {o: i for i, o in enumerate(pd.unique(pairs["outcome"]))}
+        rank = {o: i for i, o in enumerate(outcomes)}
         out = out.iloc[np.argsort(out["outcome"].map(rank).to_numpy(), kind="stable")]
     out = adjust_secondary(out.reset_index(drop=True), primary=primary, method=multiplicity)
     # Typed even when there is no row (no pairs at all): numbers stay numbers in the warehouse.
