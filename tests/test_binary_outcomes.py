@@ -1,0 +1,119 @@
+"""Binary and categorical outcomes: paired proportions, McNemar, Bowker, Stuart-Maxwell.
+
+Expected values: ``tests/fixtures/r/binary.R`` (R 4.2 ``mcnemar.test`` with and without
+``correct``, ``binom.test`` on the discordant pairs, ``coin::mh_test``, Newcombe's interval and
+the Stuart-Maxwell formula written out in R), on the pairs it wrote to ``binary_inputs.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.statistics import binary
+
+R = Path(__file__).parent / "fixtures" / "r"
+INPUTS = pd.read_csv(R / "binary_inputs.csv")
+EXPECTED = pd.read_csv(R / "binary_expected.csv")
+BINARY_CASES = ["typical", "one_way", "balanced", "concordant", "bentur", "large", "all_yes"]
+CATEGORICAL_CASES = ["coffee", "grades4", "kept3", "two"]
+
+
+def expected(case: str, statistic: str) -> float:
+    value = EXPECTED[(EXPECTED["case"] == case) & (EXPECTED["statistic"] == statistic)]["value"]
+    assert len(value) == 1, (case, statistic)
+    return float(value.iloc[0])
+
+
+def close(got: float, want: float, rel: float = 1e-6) -> bool:
+    if math.isnan(want):
+        return math.isnan(got)
+    return got == pytest.approx(want, rel=rel, abs=1e-12)
+
+
+def analysed(cases: list[str], kind: str, conf_level: float = 0.95):
+    pairs = INPUTS[INPUTS["case"].isin(cases)].rename(
+        columns={"case": "outcome", "pre": "pre_value", "post": "post_value"}
+    )
+    return binary.paired_categorical(
+        pairs.assign(score="value"), dict.fromkeys(cases, kind), conf_level
+    )
+
+
+@pytest.mark.parametrize("conf_level", [0.95, 0.90])
+def test_binary_outcomes_match_r(conf_level):
+    results, cells = analysed(BINARY_CASES, binary.BINARY, conf_level)
+    assert results["outcome"].tolist() == BINARY_CASES
+    for row in results.itertuples():
+        for column in (
+            "mcnemar_chi2",
+            "mcnemar_p",
+            "mcnemar_chi2_uncorrected",
+            "mcnemar_p_uncorrected",
+            "mcnemar_exact_p",
+        ):
+            assert close(getattr(row, column), expected(row.outcome, column)), (row.outcome, column)
+        level = f"{conf_level:g}"
+        for column in ("diff", "diff_ci_low", "diff_ci_high"):
+            want = expected(row.outcome, f"{column}_{level}")
+            assert close(getattr(row, column), want), (row.outcome, column)
+        assert row.p_used == row.mcnemar_exact_p or math.isnan(row.mcnemar_exact_p)
+        assert row.test_used == "exact McNemar"
+    # The counts, checked by hand from the script's table of a, b, c, d: typical = 5, 3, 12, 20.
+    typical = results.iloc[0]
+    assert (typical.n_pairs, typical.n_pre_yes, typical.n_post_yes) == (40, 8, 17)
+    assert (typical.n_yes_no, typical.n_no_yes) == (3, 12)
+    assert typical.prop_pre == 8 / 40 and typical.prop_post == 17 / 40
+    table = cells[cells["outcome"] == "typical"].set_index(["pre_category", "post_category"])["n"]
+    assert table.to_dict() == {(0, 0): 20, (0, 1): 12, (1, 0): 3, (1, 1): 5}
+    # Every patient yes at both visits: the table still has its 0 row and column.
+    assert results.iloc[-1]["categories"] == "0 1"
+    assert "no patient changed" in results.set_index("outcome").loc["concordant", "note"]
+
+
+def test_categorical_outcomes_match_r():
+    results, cells = analysed(CATEGORICAL_CASES, binary.CATEGORICAL)
+    for row in results.itertuples():
+        for column in ("chi2", "df", "p"):
+            got = getattr(row, f"stuart_maxwell_{column}")
+            # coin::mh_test and the formula written out in R agree with each other ...
+            assert close(got, expected(row.outcome, f"stuart_maxwell_{column}")), row.outcome
+            assert close(got, expected(row.outcome, f"stuart_maxwell_{column}_hand"))
+            # ... and Bowker with R's mcnemar.test wherever R defines it (every cell pair
+            # informative; the others are left out here, with a note: test_statistics_ordinal).
+            want = expected(row.outcome, f"bowker_{column}")
+            if not math.isnan(expected(row.outcome, "bowker_p")):
+                assert close(getattr(row, f"bowker_{column}"), want), row.outcome
+        assert row.p_used == row.stuart_maxwell_p
+        assert row.test_used == "Stuart-Maxwell marginal homogeneity"
+        assert math.isnan(row.n_pre_yes) and math.isnan(row.mcnemar_exact_p)
+    # Agresti (2002) section 10.3.1 reports 12.29, df 4 for the coffee table.
+    coffee = results.set_index("outcome").loc["coffee"]
+    assert round(coffee["stuart_maxwell_chi2"], 2) == 12.29 and coffee["stuart_maxwell_df"] == 4
+    assert "1 category" in results.set_index("outcome").loc["kept3", "note"]
+    assert cells[cells["outcome"] == "coffee"]["n"].sum() == coffee["n_pairs"] == 541
+    # Two categories: Stuart-Maxwell is McNemar without the correction (R: 5.4 for b=3, c=12).
+    two = results.set_index("outcome").loc["two"]
+    assert two["stuart_maxwell_chi2"] == pytest.approx((3 - 12) ** 2 / 15, rel=1e-12)
+
+
+def test_outcome_without_pairs_and_without_changes():
+    pairs = pd.DataFrame(
+        {
+            "outcome": ["none", "same", "same"],
+            "score": "value",
+            "pre_value": [np.nan, 2.0, 3.0],
+            "post_value": [1.0, 2.0, 3.0],
+        }
+    )
+    results, _ = binary.paired_categorical(
+        pairs, {"none": binary.BINARY, "same": binary.CATEGORICAL}
+    )
+    none, same = results.iloc[0], results.iloc[1]
+    assert none["n_pairs"] == 0 and math.isnan(none["p_used"]) and none["note"].startswith("no")
+    assert same["n_pairs"] == 2 and math.isnan(same["stuart_maxwell_p"])
+    assert "no patient changed category" in same["note"]
