@@ -67,6 +67,8 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
                 "label": f"{label} ({', '.join(qualifiers)})" if qualifiers else label,
                 "higher_is_better": score.higher_is_better,
                 "test": study.analysis.test_for(outcome),
+                # score, binary or categorical (pipeline.statistics.binary): how it is tested.
+                "kind": outcome.kind,
             }
         )
     return pd.DataFrame(rows)

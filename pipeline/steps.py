@@ -104,6 +104,10 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     plan = study.analysis
     planned = outcomes_frame(study)
     pairs, levels, level_order = _pairs_and_levels(con, study)
+    # Binary and categorical outcomes are tested on their before x after table, not averaged.
+    kinds = _tabled_kinds(study)
+    tabled = pairs[pairs["outcome"].isin(kinds)]
+    pairs = pairs[~pairs["outcome"].isin(kinds)] if kinds else pairs
     results = paired_tests(
         pairs,
         levels=levels,
@@ -138,6 +142,7 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     ]
     results.loc[unpaired, "n_pairs"] = 0
     results["n_pairs"] = results["n_pairs"].astype(int)
+    results = _tabled_outcomes(con, study, reports_dir, results, tabled, kinds)
     results.insert(0, "study", study.name)
     results = results.reset_index(drop=True)
     every_group = pd.concat(
@@ -160,6 +165,68 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
         con.execute(f"""CREATE VIEW {study.name}.paired_tests_subgroups AS
                         SELECT * FROM {study.name}.paired_tests WHERE "group" <> 'all'""")
     return results
+
+
+#: The results of the binary and categorical outcomes (pipeline.statistics.binary).
+TABLED_TABLES = ("paired_categorical", "paired_categorical_cells")
+
+
+def _tabled_kinds(study: Study) -> dict[str, str]:
+    """Outcome name -> ``binary`` or ``categorical`` for the plan's outcomes that are not
+    scores."""
+    return {o.name: o.kind for o in study.analysis.outcomes if o.kind != "score"}
+
+
+def scored_study(study: Study) -> Study:
+    """``study`` with its score outcomes alone: what averages, models or plots a change (between
+    groups, correlation, the mixed model, item changes, figures) never sees a binary or
+    categorical outcome."""
+    from dataclasses import replace
+
+    if not _tabled_kinds(study):
+        return study
+    outcomes = tuple(o for o in study.analysis.outcomes if o.kind == "score")
+    return replace(study, analysis=replace(study.analysis, outcomes=outcomes))
+
+
+def _tabled_outcomes(
+    con: duckdb.DuckDBPyConnection,
+    study: Study,
+    reports_dir: Path,
+    results: pd.DataFrame,
+    tabled: pd.DataFrame,
+    kinds: dict[str, str],
+) -> pd.DataFrame:
+    """The binary and categorical outcomes' tests (``<study>.paired_categorical`` and its
+    before x after counts ``paired_categorical_cells``, with their CSVs), and their rows of the
+    whole-cohort ``results``: n pairs, the test (exact McNemar, Stuart-Maxwell) and its P, no t,
+    Wilcoxon, Hodges-Lehmann or Shapiro-Wilk. P is then adjusted over every outcome again. A
+    plan without such outcomes drops the tables an earlier plan left and changes nothing."""
+    from pipeline.statistics.binary import TEST_LABELS, paired_categorical
+    from pipeline.statistics.multiplicity import adjust_secondary
+
+    if not kinds:
+        for name in TABLED_TABLES:
+            _drop_result(con, study, reports_dir, name)
+        return results
+    plan = study.analysis
+    tested, cells = paired_categorical(tabled, kinds, plan.conf_level)
+    _save(con, study, reports_dir, "paired_categorical", tested)
+    _save(con, study, reports_dir, "paired_categorical_cells", cells)
+    found = tested.set_index("outcome")
+    for i in results.index[results["outcome"].isin(kinds)]:
+        outcome = results.at[i, "outcome"]
+        results.at[i, "test_used"] = TEST_LABELS[kinds[outcome]]
+        if outcome in found.index and found.at[outcome, "n_pairs"] > 0:
+            results.at[i, "n_pairs"] = int(found.at[outcome, "n_pairs"])
+            results.at[i, "p_used"] = found.at[outcome, "p_used"]
+            results.at[i, "note"] = (
+                f"{kinds[outcome]} outcome: tested on its before x after table "
+                "(paired_categorical.csv)"
+            )
+    results = results.drop(columns=["p_adj", "p_adj_method"])
+    adjusted = adjust_secondary(results, primary=plan.primary, method=plan.multiplicity)
+    return adjusted[[c for c in results.columns if c != "note"] + ["p_adj", "p_adj_method", "note"]]
 
 
 def _higher_is_better(study: Study) -> dict[str, bool]:
@@ -278,6 +345,10 @@ def secondary_analyses(
     s, plan = study.name, study.analysis
     better = _higher_is_better(study)
     pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {s}.pairs")
+    # Change is a score's: binary and categorical outcomes have their own tests (analyse).
+    kinds = _tabled_kinds(study)
+    if kinds:
+        pairs = pairs[~pairs["outcome"].isin(kinds)].reset_index(drop=True)
     written = compare_subgroups(con, study, reports_dir, pairs)
     written.append(
         _save(
@@ -340,9 +411,10 @@ def secondary_analyses(
     # Every observed value of every planned outcome: counted and fitted one outcome at a time in
     # the warehouse (a registry holds millions), with the results of missing_data and visit_means.
     written.append(_save(con, study, reports_dir, "missing_data", missing_values(con, study)))
-    written.append(_save(con, study, reports_dir, "visit_estimates", visit_estimates(con, study)))
+    scored = scored_study(study)
+    written.append(_save(con, study, reports_dir, "visit_estimates", visit_estimates(con, scored)))
     # Each instrument's items on its total's pairs (the index study's eFACE table).
-    written.append(_save(con, study, reports_dir, "item_changes", study_item_changes(con, study)))
+    written.append(_save(con, study, reports_dir, "item_changes", study_item_changes(con, scored)))
     # Only what the plan declares: a study without complications, a power plan or a
     # time-to-event analysis writes no table for them, and a table an earlier plan left is
     # dropped, so no report shows an analysis the plan no longer asks for.
@@ -652,7 +724,7 @@ def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
 
     study = reader_study(study)
     folder = study_reports(reports_dir, study)
-    specs = figures.study_figures(con, study)
+    specs = figures.study_figures(con, scored_study(study))
     written = figures.export(specs, folder / "figures")
     pngs = [
         (figures.width_folder(Path("figures"), spec.widths[-1]) / f"{spec.stem}.png").as_posix()

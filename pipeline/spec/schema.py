@@ -46,6 +46,9 @@ Multiplicity = Literal[tuple(METHODS)]
 SubgroupSplit = Literal["", "median"]
 KappaWeights = Literal["linear", "quadratic"]
 Better = Literal["higher", "lower"]
+#: What an outcome's values are: a score (averaged, t / Wilcoxon), yes/no coded 0/1 (McNemar), or
+#: whole-number categories (Stuart-Maxwell, Bowker): pipeline.statistics.binary.
+OutcomeKind = Literal["score", "binary", "categorical"]
 #: Predictors of outcome: a linear model of the change, or of the after value adjusted for the
 #: before value (pipeline.statistics.regression.predictors_of_outcome).
 RegressionModel = Literal["change", "post_adjusted"]
@@ -349,6 +352,19 @@ class OutcomeTable(_Table):
     score: str
     rater: str = ""
     test: Test | Literal[""] = ""
+    # "binary" (0 = no, 1 = yes) and "categorical" outcomes are tested on their before x after
+    # table (McNemar; Stuart-Maxwell and Bowker), never averaged.
+    kind: OutcomeKind = "score"
+
+    @model_validator(mode="after")
+    def _test_of_a_score(self):
+        if self.kind != "score" and self.test:
+            raise _problem(
+                "test",
+                f"applies to scores only; a {self.kind} outcome is tested on its before x after "
+                "table (binary: exact McNemar; categorical: Stuart-Maxwell). Remove it.",
+            )
+        return self
 
 
 class SubgroupTable(_Table):

@@ -69,6 +69,8 @@ class Outcome:
     score: str
     rater: str = ""
     test: str = ""
+    # "score", "binary" (0/1) or "categorical" (whole-number codes): schema.OutcomeKind.
+    kind: str = "score"
 
     @property
     def name(self) -> str:
@@ -803,7 +805,8 @@ def _analysis_plan(
                 f"{where}.rater",
                 f"must be one of {', '.join(r for r in raters if r)}; got {entry.rater!r}.",
             )
-        outcomes.append(Outcome(entry.instrument, entry.score, entry.rater, entry.test))
+        _outcome_kind(path, where, entry, mapped[entry.instrument])
+        outcomes.append(Outcome(entry.instrument, entry.score, entry.rater, entry.test, entry.kind))
     names = list(dict.fromkeys(o.name for o in outcomes))
 
     def outcome_name(setting: str, value: str) -> str:
@@ -820,6 +823,7 @@ def _analysis_plan(
     ordinal = tuple(outcome_name("analysis.ordinal", o) for o in table.ordinal)
     for key in table.responders:
         outcome_name(f"analysis.responders.{key}", key)
+    _scores_only(path, table, {o.name: o.kind for o in outcomes})
 
     kept_text = {c for c, _ in free_text}
 
@@ -880,7 +884,9 @@ def _analysis_plan(
         ]
         for key in table.power.target_dz:
             outcome_name(f"analysis.power.target_dz.{key}", key)
-        default = [table.primary] if table.primary else names
+        # Power is planned for scores: a binary or categorical outcome has no dz.
+        scored = [o.name for o in outcomes if o.kind == "score"]
+        default = [table.primary] if table.primary in scored else scored
         power = PowerPlan(
             tuple(chosen or default), tuple((k, float(v)) for k, v in table.power.target_dz.items())
         )
@@ -939,6 +945,53 @@ def _analysis_plan(
         predictors=predictors,
         time_to_event=tuple(time_to_event),
     )
+
+
+def _outcome_kind(path: Path, where: str, entry, source: InstrumentSource) -> None:
+    """A binary outcome's score takes the values 0 and 1 only, a categorical one's whole numbers
+    only (a custom measure declared ``integer = true``, or a registry score that is one
+    whole-number item, as the House-Brackmann grade)."""
+    if entry.kind == "score":
+        return
+    instrument = source.measure or REGISTRY[entry.instrument]
+    score = instrument.score(entry.score, source.version or None)
+    items = {item.name: item for item in instrument.items}
+    whole = score.formula in items and items[score.formula].integer
+    if entry.kind == "binary" and not (whole and (score.minimum, score.maximum) == (0, 1)):
+        raise _fail(
+            path,
+            f"{where}.kind",
+            f'is "binary", which needs a score of 0 (no) and 1 (yes); declare the measure under '
+            f"[instruments.{entry.instrument}] with minimum = 0, maximum = 1 and integer = true, "
+            'or set kind = "score".',
+        )
+    if entry.kind == "categorical" and not whole:
+        raise _fail(
+            path,
+            f"{where}.kind",
+            'is "categorical", which needs whole-number codes; declare the measure under '
+            f'[instruments.{entry.instrument}] with integer = true, or set kind = "score".',
+        )
+
+
+def _scores_only(path: Path, table: schema.AnalysisTable, kinds: dict[str, str]) -> None:
+    """Responders, power and predictors of outcome model a change score: a binary or
+    categorical outcome has none."""
+    named = [(f"analysis.responders.{o}", o) for o in table.responders]
+    if table.power is not None:
+        named += [(f"analysis.power.outcomes[{i}]", o) for i, o in enumerate(table.power.outcomes)]
+        named += [(f"analysis.power.target_dz.{o}", o) for o in table.power.target_dz]
+    if table.predictors is not None:
+        named += [("analysis.predictors.outcomes", o) for o in table.predictors.outcomes]
+    for setting, outcome in named:
+        if kinds.get(outcome, "score") != "score":
+            raise _fail(
+                path,
+                setting,
+                f"names {outcome!r}, a {kinds[outcome]} outcome, which has no change score to "
+                "model; its proportions and McNemar or Stuart-Maxwell test are in "
+                "paired_categorical.csv. Remove it here.",
+            )
 
 
 def _predictors_plan(
