@@ -117,3 +117,88 @@ def test_outcome_without_pairs_and_without_changes():
     assert none["n_pairs"] == 0 and math.isnan(none["p_used"]) and none["note"].startswith("no")
     assert same["n_pairs"] == 2 and math.isnan(same["stuart_maxwell_p"])
     assert "no patient changed category" in same["note"]
+
+
+# --------------------------------------------------------------------------- a study
+
+EXAMPLES = Path(__file__).parent.parent / "docs" / "examples"
+
+
+def _tables_of(example: str, tmp_path: Path) -> Path:
+    """The example study's steps up to the publication tables (no figures, no report)."""
+    import duckdb
+
+    from pipeline.spec.study import load_study
+    from small_study import DATA_STEPS, run_steps
+
+    study = load_study(EXAMPLES / example)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        run_steps(con, study, tmp_path / "reports", DATA_STEPS)
+    return tmp_path / "reports" / study.name / "tables"
+
+
+def test_binary_example_gets_mcnemar_and_no_score_statistics(tmp_path):
+    tables = _tables_of("binary_outcome", tmp_path)
+    paired = pd.read_csv(tables / "paired_tests.csv").set_index("outcome")
+    tested = pd.read_csv(tables / "paired_categorical.csv").set_index("outcome")
+    eye = tested.loc["eye_closure"]
+    # docs/examples/binary_outcome/visits.csv: 7 of 23 patients closed the eye before, 18
+    # after; none lost closure, 11 gained it (S24 has no value at 12 months).
+    assert (eye.n_pairs, eye.n_pre_yes, eye.n_post_yes, eye.n_yes_no, eye.n_no_yes) == (
+        23,
+        7,
+        18,
+        0,
+        11,
+    )
+    assert eye.mcnemar_exact_p == pytest.approx(2 * 0.5**11, rel=1e-12)  # binom.test(0, 11)
+    assert paired.loc["eye_closure", "p_used"] == eye.mcnemar_exact_p
+    assert paired.loc["smile", "p_used"] == tested.loc["smile", "stuart_maxwell_p"]
+    assert paired.loc["eye_closure", "test_used"] == "exact McNemar"
+    score_only = ["t", "p_t", "p_wilcoxon", "hodges_lehmann", "shapiro_p", "dz", "pre_mean"]
+    assert paired.loc[["eye_closure", "smile"], score_only].isna().all().all()
+    assert paired.loc["house_brackmann_observer", score_only].notna().all()
+    # Holm over the two secondary outcomes, eye closure the primary outcome.
+    secondary = paired.loc[["smile", "house_brackmann_observer"], "p_used"].sort_values()
+    assert paired.loc[secondary.index[0], "p_adj"] == pytest.approx(2 * secondary.iloc[0])
+    # Neither the mixed model, the change analyses nor the items see them.
+    for name in ("visit_estimates", "correlation", "change_direction", "between_groups"):
+        frame = pd.read_csv(tables / f"{name}.csv")
+        assert not frame["outcome"].isin(["eye_closure", "smile"]).any(), name
+    # Table 2: No. (%) before and after, the difference with its CI, the McNemar P.
+    body = pd.read_csv(tables / "table_2.csv", dtype=str, keep_default_na=False)
+    row = body[body["Outcome"].str.startswith("Complete eye closure")].iloc[0]
+    assert row["Before, mean ± SD"] == "7 (30)" and row["After, mean ± SD"] == "18 (78)"
+    assert row["Difference, % points (95% CI)"].startswith("48 (")
+    assert row["P"] == "<.001" and row["Median change (Hodges-Lehmann, 95% CI)"] == ""
+    table_2 = (tables / "table_2.md").read_text(encoding="utf-8")
+    assert "Newcombe's hybrid score 95% CI; P from the exact McNemar test" in table_2
+    etable = (tables / "etable_before_after_smile_value.md").read_text(encoding="utf-8")
+    assert "Stuart-Maxwell test of marginal homogeneity: χ2 = " in etable
+    cells = pd.read_csv(tables / "paired_categorical_cells.csv")
+    assert cells[cells["outcome"] == "smile"]["n"].sum() == 24
+
+
+def test_a_binary_outcome_must_be_a_measure_of_0_and_1(tmp_path):
+    from pipeline.spec.study import SpecError, load_study
+
+    spec = (EXAMPLES / "binary_outcome" / "study.toml").read_text(encoding="utf-8")
+    for wrong, says in (
+        (
+            '{ instrument = "smile", score = "value", kind = "categorical" }',
+            '{ instrument = "smile", score = "value", kind = "binary" }',
+        ),
+        (
+            '{ instrument = "eye_closure", score = "value", kind = "binary" }',
+            '{ instrument = "eye_closure", score = "value", kind = "binary", test = "t" }',
+        ),
+    ):
+        folder = tmp_path / str(len(says))
+        folder.mkdir()
+        for name in ("patients.csv", "visits.csv"):
+            (folder / name).write_bytes((EXAMPLES / "binary_outcome" / name).read_bytes())
+        (folder / "study.toml").write_text(spec.replace(wrong, says), encoding="utf-8")
+        with pytest.raises(SpecError) as err:
+            load_study(folder)
+        message = str(err.value)
+        assert "analysis.outcomes[" in message and ("kind" in message or "test" in message)
