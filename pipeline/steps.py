@@ -823,6 +823,13 @@ def nothing_to_analyse(con: duckdb.DuckDBPyConnection, study: Study) -> list[str
             "value of "
             "any planned outcome"
         )
+    if plan.reliability and scalar(con, f"SELECT count(*) FROM {s}.reliability"):
+        # A study of rater agreement alone has no pair by design: its analysis did run.
+        return [
+            f"Nothing to analyse before and after: {why}. Table 2 lists each planned outcome "
+            "with n = 0 and no paired test was run; the agreement between raters is estimated "
+            "in its eTable."
+        ]
     return [
         f"Nothing to analyse: {why}. Table 2 lists each planned outcome with n = 0 and no test was "
         "run; "

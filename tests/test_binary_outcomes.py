@@ -202,3 +202,23 @@ def test_a_binary_outcome_must_be_a_measure_of_0_and_1(tmp_path):
             load_study(folder)
         message = str(err.value)
         assert "analysis.outcomes[" in message and ("kind" in message or "test" in message)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", ["binary_outcome", "reliability_only"])
+def test_worked_examples_run_with_outcomes_run(example, tmp_path, capsys):
+    """docs/adding-a-study.md's worked examples, each as the page runs it."""
+    from assets.cli import main
+    from conftest import run_args
+
+    assert main(run_args(EXAMPLES / example, tmp_path)) == 0
+    out = capsys.readouterr().out
+    name = {"binary_outcome": "binary_example", "reliability_only": "reliability_example"}
+    reports = tmp_path / "reports" / name[example]
+    assert (reports / "report.html").is_file() and (reports / "tables" / "table_2.csv").is_file()
+    if example == "reliability_only":
+        assert "the agreement between raters is estimated in its eTable" in out
+        reliability = pd.read_csv(reports / "tables" / "reliability.csv")
+        assert (reliability["n_targets"] == 20).all() and reliability["estimate"].notna().all()
+        body = pd.read_csv(reports / "tables" / "table_2.csv", dtype=str, keep_default_na=False)
+        assert body["n pairs"].tolist()[:3] == ["0", "0", ""]  # then the footnotes
