@@ -229,6 +229,19 @@ def _tabled_outcomes(
     return adjusted[[c for c in results.columns if c != "note"] + ["p_adj", "p_adj_method", "note"]]
 
 
+def _in_nominal_order(estimates: pd.DataFrame, plan) -> pd.DataFrame:
+    """Visit estimates of visits known by their codes alone (no days): no median day, and the
+    visits in the plan's order (the pre visit, the post visit, then the others by code) rather
+    than by day."""
+    rank = {plan.pre_visit: 0, plan.post_visit: 1}
+    order = estimates["visit"].map(lambda v: (rank.get(v, 2), str(v)))
+    out = estimates.assign(median_day=float("nan"), _order=order)
+    position = {o: i for i, o in enumerate(pd.unique(out["outcome"]))}
+    out["_outcome"] = out["outcome"].map(position)
+    out = out.sort_values(["_outcome", "_order"], kind="stable")
+    return out.drop(columns=["_order", "_outcome"]).reset_index(drop=True)
+
+
 def _higher_is_better(study: Study) -> dict[str, bool]:
     planned = outcomes_frame(study)
     return dict(zip(planned["outcome"], planned["higher_is_better"].astype(bool)))
@@ -412,7 +425,10 @@ def secondary_analyses(
     # the warehouse (a registry holds millions), with the results of missing_data and visit_means.
     written.append(_save(con, study, reports_dir, "missing_data", missing_values(con, study)))
     scored = scored_study(study)
-    written.append(_save(con, study, reports_dir, "visit_estimates", visit_estimates(con, scored)))
+    estimates = visit_estimates(con, scored)
+    if not plan.days:
+        estimates = _in_nominal_order(estimates, plan)
+    written.append(_save(con, study, reports_dir, "visit_estimates", estimates))
     # Each instrument's items on its total's pairs (the index study's eFACE table).
     written.append(_save(con, study, reports_dir, "item_changes", study_item_changes(con, scored)))
     # Only what the plan declares: a study without complications, a power plan or a

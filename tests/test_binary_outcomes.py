@@ -222,3 +222,113 @@ def test_worked_examples_run_with_outcomes_run(example, tmp_path, capsys):
         assert (reliability["n_targets"] == 20).all() and reliability["estimate"].notna().all()
         body = pd.read_csv(reports / "tables" / "table_2.csv", dtype=str, keep_default_na=False)
         assert body["n pairs"].tolist()[:3] == ["0", "0", ""]  # then the footnotes
+
+
+# --------------------------------------------------------------------------- visits without days
+
+NAMED_VISITS = (
+    'pre = { rule = "named_visit", visit = "pre" }',
+    'post = { rule = "named_visit", visit = "m12" }',
+)
+
+
+def _without_days(folder: Path, *, pre: str = NAMED_VISITS[0], post: str = NAMED_VISITS[1]):
+    """The binary example with its visits known by their codes alone: no day column in the
+    visits file or the spec, before and after by visit code."""
+    folder.mkdir(parents=True)
+    source = EXAMPLES / "binary_outcome"
+    (folder / "patients.csv").write_bytes((source / "patients.csv").read_bytes())
+    lines = (source / "visits.csv").read_text(encoding="utf-8").splitlines()
+    rows = [line.split(",") for line in lines]
+    (folder / "visits.csv").write_text(
+        "\n".join(",".join(r[:2] + r[3:]) for r in rows) + "\n", encoding="utf-8"
+    )
+    spec = []
+    for line in (source / "study.toml").read_text(encoding="utf-8").splitlines():
+        if line.startswith('day = "day"'):
+            continue
+        spec.append(pre if line.startswith("pre = ") else post if line.startswith("post") else line)
+    (folder / "study.toml").write_text("\n".join(spec) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_nominal_visits_without_days_pair_by_visit_code(tmp_path):
+    import duckdb
+
+    from pipeline.spec.study import load_study
+    from small_study import DATA_STEPS, run_steps
+
+    study = load_study(_without_days(tmp_path / "nodays"))
+    assert study.day_column == "" and not study.analysis.days
+    assert study.analysis.pre_label == "visit pre" and study.analysis.post_label == "visit m12"
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        run_steps(con, study, tmp_path / "reports", DATA_STEPS)
+        assert con.execute("SELECT count(*) FROM binary_example.quarantine").fetchone() == (0,)
+        pairs = con.execute(
+            "SELECT DISTINCT pre_visit, post_visit, pre_day FROM binary_example.pairs"
+        ).fetchall()
+    assert pairs == [("pre", "m12", None)]
+    tables = tmp_path / "reports" / "binary_example" / "tables"
+    # The same pairs as with days: the same tests (the example's own days only ordered them).
+    tested = pd.read_csv(tables / "paired_categorical.csv").set_index("outcome")
+    assert tested.loc["eye_closure", "n_no_yes"] == 11 and tested.loc["smile", "n_pairs"] == 24
+    # No day to show: no follow-up time in Table 1, no median day of a visit, visits in the
+    # plan's order.
+    assert "Follow-up" not in (tables / "table_1.md").read_text(encoding="utf-8")
+    estimates = pd.read_csv(tables / "visit_estimates.csv")
+    assert estimates["visit"].tolist() == ["pre", "m12"] and estimates["median_day"].isna().all()
+    assert "Median day" not in (tables / "etable_visit_estimates.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "pre, post, named",
+    [
+        ('pre = { rule = "latest_preoperative", max_day = 0 }', NAMED_VISITS[1], "analysis.pre"),
+        (NAMED_VISITS[0], 'post = { rule = "last_followup" }', 'analysis.post.rule = "last'),
+        (
+            NAMED_VISITS[0],
+            'post = { rule = "named_visit", visit = "m12", min_day = 300 }',
+            "analysis.post.min_day",
+        ),
+    ],
+)
+def test_a_rule_that_needs_days_is_named_when_there_are_none(tmp_path, pre, post, named):
+    from pipeline.spec.study import SpecError, load_study
+
+    with pytest.raises(SpecError) as err:
+        load_study(_without_days(tmp_path / "nodays", pre=pre, post=post))
+    message = str(err.value)
+    assert "setting 'visits.day' is missing, and " + named in message
+    assert "needs days relative to surgery" in message and 'rule = "named_visit"' in message
+
+
+def test_a_run_override_that_needs_days_is_refused_when_there_are_none(tmp_path):
+    from pipeline.spec.study import SpecError, load_study, with_overrides
+
+    study = load_study(_without_days(tmp_path / "nodays"))
+    with pytest.raises(SpecError, match='analysis.post.rule = "last_followup" needs days'):
+        with_overrides(study, {"post_rule": "last_followup"})
+
+
+def test_named_pre_visit_with_days_and_the_same_visit_twice(tmp_path):
+    from pipeline.spec.study import SpecError, load_study
+
+    folder = _without_days(tmp_path / "same", post='post = { rule = "named_visit", visit = "pre" }')
+    with pytest.raises(SpecError, match="'analysis.post.visit' must differ from pre.visit"):
+        load_study(folder)
+    # With days, a named pre visit is read inside the pre window as well.
+    spec = (EXAMPLES / "binary_outcome" / "study.toml").read_text(encoding="utf-8")
+    folder = tmp_path / "days"
+    folder.mkdir()
+    for name in ("patients.csv", "visits.csv"):
+        (folder / name).write_bytes((EXAMPLES / "binary_outcome" / name).read_bytes())
+    (folder / "study.toml").write_text(
+        spec.replace(
+            'pre = { rule = "latest_preoperative", max_day = 0 }',
+            'pre = { rule = "named_visit", visit = "pre", max_day = -10 }',
+        ),
+        encoding="utf-8",
+    )
+    plan = load_study(folder).analysis
+    assert (plan.pre_rule, plan.pre_visit, plan.pre_max_day) == ("named_visit", "pre", -10)
+    assert plan.pre_label == "visit pre (day ≤ -10)"

@@ -2048,7 +2048,8 @@ def publication_tables(
     # What happened after surgery (an event, its day, the censoring day) is no baseline
     # characteristic: it is reported in its time-to-event eTable.
     subjects = subjects.drop(columns=time_to_event_columns(study), errors="ignore")
-    follow_up = follow_up_months(visits)
+    # Visits known by their codes alone have no days: no follow-up time to give.
+    follow_up = follow_up_months(visits) if study.analysis.days else None
     by = table_1_grouping(study, subjects)
     grouped = subjects
     if by:
@@ -2115,6 +2116,8 @@ def publication_tables(
             notes: tuple[str, ...] = ()
             if table == "visit_estimates":
                 frame, notes = visit_estimate_rows(study, frame)
+                if not study.analysis.days:  # visits by code alone: no day to give
+                    frame = frame.drop(columns=["median_day"], errors="ignore")
                 if "median_day" in frame:
                     # Days are whole: a median is one, or halfway between two (one decimal then).
                     days = frame["median_day"].astype(float)

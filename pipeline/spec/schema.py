@@ -40,7 +40,8 @@ DECIMALS = (".", ",")
 #: "auto": paired t when Shapiro-Wilk does not reject normal differences, else Wilcoxon
 #: (pipeline.statistics.paired.choose_test).
 Test = Literal["wilcoxon", "t", "auto"]
-PreRule = Literal["latest_preoperative"]
+#: "named_visit": the visit with the code ``pre.visit`` (needs no days relative to surgery).
+PreRule = Literal["latest_preoperative", "named_visit"]
 PostRule = Literal["last_followup", "named_visit", "nearest_day"]
 Multiplicity = Literal[tuple(METHODS)]
 SubgroupSplit = Literal["", "median"]
@@ -292,6 +293,18 @@ class PreTable(_Table):
     rule: PreRule = "latest_preoperative"
     max_day: int = 0
     min_day: int | None = None
+    # rule "named_visit": the visit code of the assessment before surgery.
+    visit: str | None = None
+
+    @model_validator(mode="after")
+    def _named_visit(self):
+        if self.rule == "named_visit" and self.visit is None:
+            raise _problem("visit", "is missing. Add it to the spec.", kind="missing")
+        if self.rule != "named_visit" and self.visit is not None:
+            raise _problem(
+                "visit", 'is only used with rule = "named_visit"; remove it or change the rule.'
+            )
+        return self
 
     @model_validator(mode="after")
     def _window(self):
@@ -523,6 +536,12 @@ class AnalysisTable(_Table):
 
     @model_validator(mode="after")
     def _pre_before_post(self):
+        if self.pre.visit is not None and self.pre.visit == self.post.visit:
+            raise _problem(
+                "post.visit",
+                f"must differ from pre.visit ({self.pre.visit!r}) so one visit cannot be both pre "
+                "and post.",
+            )
         if self.post.first_day <= self.pre.max_day:
             raise _problem(
                 "post.min_day",

@@ -188,6 +188,12 @@ class AnalysisPlan:
     # Predictors of outcome ([analysis.predictors]); None when the plan has none.
     predictors: PredictorsPlan | None = None
     time_to_event: tuple[TimeToEventPlan, ...] = ()
+    # pre rule "named_visit": the visit code, and as a reader sees it ('' for the default).
+    pre_visit: str = ""
+    pre_visit_label: str = ""
+    # False when the visits have codes but no days relative to surgery (pre and post are then
+    # named visits, and no label speaks of days).
+    days: bool = True
 
     @property
     def pre_label(self) -> str:
@@ -196,6 +202,9 @@ class AnalysisPlan:
             if self.pre_min_day is not None
             else f"day ≤ {self.pre_max_day}"
         )
+        if self.pre_rule == "named_visit":
+            label = _in_sentence(self.pre_visit_label or default_visit_label(self.pre_visit))
+            return f"{label} ({window})" if self.days else label
         return f"latest pre-operative ({window})"
 
     @property
@@ -214,7 +223,7 @@ class AnalysisPlan:
             # not an abbreviation, in lower case.
             if label[1:2].islower():
                 label = label[:1].lower() + label[1:]
-            return f"{label} ({self.post_window})"
+            return f"{label} ({self.post_window})" if self.days else label
         if self.post_rule == "nearest_day":
             return f"nearest to day {self.post_target_day} ({self.post_window})"
         return f"last follow-up ({self.post_window})"
@@ -225,6 +234,12 @@ class AnalysisPlan:
 
     def test_for(self, outcome: Outcome) -> str:
         return outcome.test or self.test
+
+
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: a first capital that starts a word, not an abbreviation, in
+    lower case ("Before surgery" -> "before surgery", "MRI visit" kept)."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
 
 
 @dataclass(frozen=True)
@@ -482,6 +497,11 @@ def load_study(folder: Path) -> Study:
         else ("redcap_event_name" if redcap else None)
     )
     day_column = spec.visits.day if spec.visits.day is not None else ("" if redcap else None)
+    days = True
+    if day_column is None and visit_column is not None:
+        # Visits known by their codes alone: allowed when no rule of the plan needs days.
+        _no_days_needed(path, spec)
+        day_column, days = "", False
     for key, value in (("visits.visit", visit_column), ("visits.day", day_column)):
         if value is None:
             raise _fail(path, key, "is missing. Add it to the spec.")
@@ -507,7 +527,7 @@ def load_study(folder: Path) -> Study:
         day_column=day_column,
         instruments=instruments,
         analysis=_analysis_plan(
-            path, spec.analysis, instruments, subject_columns, free_text, visit_labels, levels
+            path, spec.analysis, instruments, subject_columns, free_text, visit_labels, levels, days
         ),
         subjects_options=_read_options(spec.subjects, redcap is not None),
         visits_options=_read_options(spec.visits, redcap is not None),
@@ -547,6 +567,43 @@ def load_study(folder: Path) -> Study:
                 "Put the export there or correct the file name."
             )
     return study
+
+
+def _rule_needing_days(analysis: schema.AnalysisTable, windows) -> str:
+    """The first setting of the plan that needs days relative to surgery, as a message names it
+    ('' when none does): the latest pre-operative, last follow-up and nearest-day rules, a day
+    window of a rule, visit windows, a random slope in time, a censoring day read off the last
+    visit."""
+    pre, post = analysis.pre, analysis.post
+    if pre.rule != "named_visit":
+        return f'analysis.pre.rule = "{pre.rule}"'
+    if post.rule != "named_visit":
+        return f'analysis.post.rule = "{post.rule}"'
+    for table, entry in (("pre", pre), ("post", post)):
+        for key in ("min_day", "max_day"):
+            if key in entry.model_fields_set:
+                return f"analysis.{table}.{key}"
+    if windows:
+        return "visits.windows"
+    if analysis.longitudinal.random_slope:
+        return "analysis.longitudinal.random_slope (time in years since surgery)"
+    for i, entry in enumerate(analysis.time_to_event):
+        if not entry.censor_day:
+            return f'analysis.time_to_event[{i}].censor_day = "" (the last visit\'s day)'
+    return ""
+
+
+def _no_days_needed(path: Path, spec: schema.SpecFile) -> None:
+    """A spec without ``visits.day`` is refused, naming the first rule that needs days."""
+    problem = _rule_needing_days(spec.analysis, spec.visits.windows)
+    if problem:
+        raise _fail(
+            path,
+            "visits.day",
+            f"is missing, and {problem} needs days relative to surgery. Name the column of "
+            'days, or pair by visit code: pre = { rule = "named_visit", visit = "..." } and '
+            'post = { rule = "named_visit", visit = "..." }, without min_day or max_day.',
+        )
 
 
 def _redcap(path: Path, spec: schema.SpecFile) -> RedcapSource | None:
@@ -776,9 +833,10 @@ def _analysis_plan(
     free_text: tuple[tuple[str, str], ...] = (),
     visit_labels: tuple[tuple[str, str], ...] = (),
     levels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (),
+    days: bool = True,
 ) -> AnalysisPlan:
     """The analysis plan of a validated ``[analysis]`` table, checked against the rest of the
-    spec."""
+    spec (``days``: whether the visits have days relative to surgery)."""
     mapped = {s.instrument: s for s in sources}
 
     def mapped_score(where: str, instrument: str, score: str) -> None:
@@ -944,6 +1002,9 @@ def _analysis_plan(
         power=power,
         predictors=predictors,
         time_to_event=tuple(time_to_event),
+        pre_visit=pre.visit or "",
+        pre_visit_label=labelled_visit(visit_labels, pre.visit) if pre.visit else "",
+        days=days,
     )
 
 
@@ -1143,7 +1204,15 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
         study.free_text,
         study.visit_labels,
         study.subject_levels,
+        study.analysis.days,
     )
+    if not study.analysis.days:
+        problem = _rule_needing_days(checked, study.visit_windows)
+        if problem:
+            raise SpecError(
+                f"{where}: {problem} needs days relative to surgery, and [visits] names no day "
+                "column; pair by visit code (named_visit) instead."
+            )
     return replace(study, analysis=plan, analysis_spec=checked)
 
 
