@@ -839,7 +839,8 @@ def nothing_to_analyse(con: duckdb.DuckDBPyConnection, study: Study) -> list[str
             "value of "
             "any planned outcome"
         )
-    if plan.reliability and scalar(con, f"SELECT count(*) FROM {s}.reliability"):
+    estimated = f"SELECT count(*) FROM {s}.reliability WHERE estimate IS NOT NULL"
+    if plan.reliability and scalar(con, estimated):
         # A study of rater agreement alone has no pair by design: its analysis did run.
         return [
             f"Nothing to analyse before and after: {why}. Table 2 lists each planned outcome "

@@ -19,7 +19,7 @@ from pipeline.statistics import binary
 R = Path(__file__).parent / "fixtures" / "r"
 INPUTS = pd.read_csv(R / "binary_inputs.csv")
 EXPECTED = pd.read_csv(R / "binary_expected.csv")
-BINARY_CASES = ["typical", "one_way", "balanced", "concordant", "bentur", "large", "all_yes"]
+BINARY_CASES = ["typical", "one_way", "balanced", "concordant", "small", "large", "all_yes"]
 CATEGORICAL_CASES = ["coffee", "grades4", "kept3", "two"]
 
 
