@@ -210,6 +210,16 @@ def _tabled_outcomes(
             _drop_result(con, study, reports_dir, name)
         return results
     plan = study.analysis
+    # An outcome without any pair keeps its row (n_pairs = 0), as in paired_tests.
+    planned = outcomes_frame(study)
+    unpaired = planned[planned["outcome"].isin(kinds) & ~planned["outcome"].isin(tabled["outcome"])]
+    if len(unpaired):
+        tabled = pd.concat(
+            [tabled, unpaired[["outcome", "score"]].assign(pre_value=np.nan, post_value=np.nan)],
+            ignore_index=True,
+        )
+        order = {o: i for i, o in enumerate(planned["outcome"])}
+        tabled = tabled.sort_values("outcome", key=lambda o: o.map(order), kind="stable")
     tested, cells = paired_categorical(tabled, kinds, plan.conf_level)
     _save(con, study, reports_dir, "paired_categorical", tested)
     _save(con, study, reports_dir, "paired_categorical_cells", cells)

@@ -332,3 +332,58 @@ def test_named_pre_visit_with_days_and_the_same_visit_twice(tmp_path):
     plan = load_study(folder).analysis
     assert (plan.pre_rule, plan.pre_visit, plan.pre_max_day) == ("named_visit", "pre", -10)
     assert plan.pre_label == "visit pre (day ≤ -10)"
+
+
+def test_table_2_rows_of_a_binary_outcome_with_and_without_pairs():
+    from pipeline.render import tables
+
+    outcomes = pd.DataFrame(
+        {
+            "outcome": ["eye", "lip"],
+            "score": "value",
+            "label": ["Eye closure", "Lip seal"],
+            "higher_is_better": True,
+            "kind": "binary",
+        }
+    )
+    tested, _ = binary.paired_categorical(
+        pd.DataFrame(
+            {
+                "outcome": ["eye"] * 4 + ["lip"],
+                "score": "value",
+                "pre_value": [0.0, 0.0, 1.0, 0.0, np.nan],
+                "post_value": [1.0, 1.0, 1.0, 0.0, 1.0],
+            }
+        ),
+        {"eye": "binary", "lip": "binary"},
+    )
+    results = pd.DataFrame(
+        {
+            "outcome": ["eye", "lip"],
+            "score": "value",
+            "pre_visit": "pre",
+            "post_visit": "post",
+            "n_pairs": [4, 0],
+            "pre_mean": np.nan,
+            "pre_sd": np.nan,
+            "post_mean": np.nan,
+            "post_sd": np.nan,
+            "mean_diff": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "test_used": "exact McNemar",
+            "p_used": [tested["p_used"].iloc[0], np.nan],
+            "note": ["binary outcome: tested on its before x after table", None],
+        }
+    )
+    table = tables.table_2(results, outcomes, conf_level=0.95, tabled=tested)
+    body = table.body
+    # 1 of 4 patients closed the eye before, 3 after: +50 points; binom.test(0, 2) gives P = .5.
+    assert body["Before, mean ± SD"].tolist() == ["1 (25)", "—"]
+    assert body["After, mean ± SD"].tolist() == ["3 (75)", "—"]
+    assert body["Difference, % points (95% CI)"].iloc[0].startswith("50 (")
+    assert body["P"].tolist() == [".50", "—"]
+    assert not any("change (" in heading for heading in body.columns)  # no score: no change
+    assert any("Lip seal: not estimable" in note for note in table.footnotes)
+    assert not any("tested on its before x after table" in note for note in table.footnotes)
+    assert tested.set_index("outcome").loc["lip", "n_pairs"] == 0

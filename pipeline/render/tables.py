@@ -394,6 +394,8 @@ def table_2(
         style,
         [p and s for p, s in zip(paired, scored)],
     )
+    if len(merged) and not any(scored):  # binary and categorical outcomes alone: no change column
+        change_cells, change_notes, no_ci = {}, [], []
 
     def cells(values, absent: str = style.no_value) -> list[str]:
         return [value if has_pairs else absent for value, has_pairs in zip(values, paired)]
@@ -435,7 +437,8 @@ def table_2(
             *[(None, h) for h in [*before_after, *change_cells]],
         )
         # What the change column(s) show, then (if any) why some cells have no CI.
-        footnotes.add(change_notes[0], *[(None, h) for h in change_cells])
+        if change_notes:
+            footnotes.add(change_notes[0], *[(None, h) for h in change_cells])
         if no_ci:
             footnotes.add(change_notes[1], *no_ci)
     # An outcome without pairs was tested by none.
