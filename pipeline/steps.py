@@ -178,9 +178,8 @@ def _tabled_kinds(study: Study) -> dict[str, str]:
 
 
 def scored_study(study: Study) -> Study:
-    """``study`` with its score outcomes alone: what averages, models or plots a change (between
-    groups, correlation, the mixed model, item changes, figures) never sees a binary or
-    categorical outcome."""
+    """``study`` with its score outcomes alone: what averages or models a change (the mixed model,
+    item changes) never sees a binary or categorical outcome."""
     from dataclasses import replace
 
     if not _tabled_kinds(study):
@@ -750,7 +749,7 @@ def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
 
     study = reader_study(study)
     folder = study_reports(reports_dir, study)
-    specs = figures.study_figures(con, scored_study(study))
+    specs = figures.study_figures(con, study)
     written = figures.export(specs, folder / "figures")
     pngs = [
         (figures.width_folder(Path("figures"), spec.widths[-1]) / f"{spec.stem}.png").as_posix()

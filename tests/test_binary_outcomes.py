@@ -216,6 +216,13 @@ def test_worked_examples_run_with_outcomes_run(example, tmp_path, capsys):
     name = {"binary_outcome": "binary_example", "reliability_only": "reliability_example"}
     reports = tmp_path / "reports" / name[example]
     assert (reports / "report.html").is_file() and (reports / "tables" / "table_2.csv").is_file()
+    if example == "binary_outcome":
+        # The flow is the primary outcome's, binary or not; a change is plotted for scores only.
+        flow = (reports / "figures" / "patient_flow.svg").read_text(encoding="utf-8")
+        assert "Complete eye closure," in flow and "nan" not in flow
+        drawn = {p.stem for p in (reports / "figures").glob("*.png")}
+        assert "slope_house_brackmann_observer_grade" in drawn
+        assert not any("eye_closure" in stem or "smile" in stem for stem in drawn)
     if example == "reliability_only":
         assert "the agreement between raters is estimated in its eTable" in out
         reliability = pd.read_csv(reports / "tables" / "reliability.csv")
