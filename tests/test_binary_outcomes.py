@@ -175,6 +175,8 @@ def test_binary_example_gets_mcnemar_and_no_score_statistics(tmp_path):
     assert "Newcombe's hybrid score 95% CI; P from the exact McNemar test" in table_2
     etable = (tables / "etable_before_after_smile_value.md").read_text(encoding="utf-8")
     assert "Stuart-Maxwell test of marginal homogeneity: χ2 = " in etable
+    # Categories by the labels the spec gives them: Absent (1) to Symmetric (3).
+    assert "| After: Symmetric" in etable and "| Absent " in etable
     cells = pd.read_csv(tables / "paired_categorical_cells.csv")
     assert cells[cells["outcome"] == "smile"]["n"].sum() == 24
 
@@ -185,23 +187,27 @@ def test_a_binary_outcome_must_be_a_measure_of_0_and_1(tmp_path):
     spec = (EXAMPLES / "binary_outcome" / "study.toml").read_text(encoding="utf-8")
     for wrong, says in (
         (
-            '{ instrument = "smile", score = "value", kind = "categorical" }',
-            '{ instrument = "smile", score = "value", kind = "binary" }',
+            '"smile", score = "value", kind = "categorical"',
+            '"smile", score = "value", kind = "binary"',
         ),
         (
             '{ instrument = "eye_closure", score = "value", kind = "binary" }',
             '{ instrument = "eye_closure", score = "value", kind = "binary", test = "t" }',
         ),
+        ('kind = "categorical", categories = { 1 =', 'kind = "categorical", categories = { 0 ='),
+        ('kind = "categorical", categories = { 1 =', "categories = { 1 ="),
     ):
         folder = tmp_path / str(len(says))
         folder.mkdir()
         for name in ("patients.csv", "visits.csv"):
             (folder / name).write_bytes((EXAMPLES / "binary_outcome" / name).read_bytes())
+        assert wrong in spec
         (folder / "study.toml").write_text(spec.replace(wrong, says), encoding="utf-8")
         with pytest.raises(SpecError) as err:
             load_study(folder)
         message = str(err.value)
-        assert "analysis.outcomes[" in message and ("kind" in message or "test" in message)
+        assert "analysis.outcomes[" in message
+        assert any(key in message for key in (".kind'", ".test'", ".categories'")), message
 
 
 @pytest.mark.slow

@@ -601,6 +601,7 @@ def before_after_tables(
     its footnotes. Stem ``etable_before_after_<outcome>_<score>``."""
     out = []
     labels = planned.set_index(["outcome", "score"])["label"]
+    planned_outcomes = {o.name: o for o in study.analysis.outcomes}
     whole = tested[(tested["group"] == "all") & (tested["kind"] == "categorical")]
     for row in whole.itertuples():
         if int(row.n_pairs) == 0:
@@ -611,8 +612,10 @@ def before_after_tables(
             & (cells["group"] == "all")
         ]
         counts = mine.pivot(index="pre_category", columns="post_category", values="n")
-        names = [f"{c:g}" for c in counts.columns]
-        body = pd.DataFrame({"Before": [f"{c:g}" for c in counts.index]})
+        outcome = planned_outcomes.get(row.outcome)
+        named = outcome.category_label if outcome is not None else (lambda c: f"{c:g}")
+        names = [named(c) for c in counts.columns]
+        body = pd.DataFrame({"Before": [named(c) for c in counts.index]})
         for name, column in zip(names, counts.columns):
             body[f"After: {name}"] = [str(int(v)) for v in counts[column]]
         body["Total"] = [str(int(v)) for v in counts.sum(axis=1)]

@@ -368,6 +368,26 @@ class OutcomeTable(_Table):
     # "binary" (0 = no, 1 = yes) and "categorical" outcomes are tested on their before x after
     # table (McNemar; Stuart-Maxwell and Bowker), never averaged.
     kind: OutcomeKind = "score"
+    # A categorical outcome's codes as a reader sees them: { 1 = "Absent", 2 = "Partial" }.
+    categories: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _categories_named(self):
+        if self.categories and self.kind == "score":
+            raise _problem(
+                "categories",
+                'applies to kind = "binary" or "categorical" only; remove it or set the kind.',
+            )
+        for code, label in self.categories.items():
+            if not code.strip().lstrip("-").isdigit():
+                raise _problem(
+                    "categories",
+                    f'must name whole-number codes (1 = "Absent"); got the key '
+                    f"{shown_key(code)!r}.",
+                )
+            if not label.strip():
+                raise _problem(f"categories.{code}", "is blank; write the label a reader sees.")
+        return self
 
     @model_validator(mode="after")
     def _test_of_a_score(self):

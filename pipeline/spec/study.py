@@ -71,6 +71,12 @@ class Outcome:
     test: str = ""
     # "score", "binary" (0/1) or "categorical" (whole-number codes): schema.OutcomeKind.
     kind: str = "score"
+    # (code, label) of a binary or categorical outcome's categories, as the spec names them.
+    categories: tuple[tuple[int, str], ...] = ()
+
+    def category_label(self, code: float) -> str:
+        """A category as a reader sees it: its label in the spec, else its code (``2``)."""
+        return dict(self.categories).get(int(code), f"{code:g}") if code == int(code) else str(code)
 
     @property
     def name(self) -> str:
@@ -864,7 +870,10 @@ def _analysis_plan(
                 f"must be one of {', '.join(r for r in raters if r)}; got {entry.rater!r}.",
             )
         _outcome_kind(path, where, entry, mapped[entry.instrument])
-        outcomes.append(Outcome(entry.instrument, entry.score, entry.rater, entry.test, entry.kind))
+        categories = tuple((int(code), label.strip()) for code, label in entry.categories.items())
+        outcomes.append(
+            Outcome(entry.instrument, entry.score, entry.rater, entry.test, entry.kind, categories)
+        )
     names = list(dict.fromkeys(o.name for o in outcomes))
 
     def outcome_name(setting: str, value: str) -> str:
@@ -1025,6 +1034,14 @@ def _outcome_kind(path: Path, where: str, entry, source: InstrumentSource) -> No
             f'is "binary", which needs a score of 0 (no) and 1 (yes); declare the measure under '
             f"[instruments.{entry.instrument}] with minimum = 0, maximum = 1 and integer = true, "
             'or set kind = "score".',
+        )
+    outside = [c for c in entry.categories if not score.minimum <= int(c) <= score.maximum]
+    if outside:
+        raise _fail(
+            path,
+            f"{where}.categories",
+            f"names the code {schema.shown_key(outside[0])}, outside the score's range "
+            f"({score.minimum:g} to {score.maximum:g}); correct the code.",
         )
     if entry.kind == "categorical" and not whole:
         raise _fail(
