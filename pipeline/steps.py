@@ -381,7 +381,7 @@ def secondary_analyses(
             change_direction(pairs, better, plan.ordinal),
         )
     )
-    thresholds = responder_thresholds(study)
+    thresholds = responder_thresholds(scored_study(study))
     keys = list(zip(thresholds["outcome"], thresholds["score"]))
     written.append(
         _save(

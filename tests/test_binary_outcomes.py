@@ -8,6 +8,7 @@ the Stuart-Maxwell formula written out in R), on the pairs it wrote to ``binary_
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -400,3 +401,23 @@ def test_table_2_rows_of_a_binary_outcome_with_and_without_pairs():
     assert any("Lip seal: not estimable" in note for note in table.footnotes)
     assert not any("tested on its before x after table" in note for note in table.footnotes)
     assert tested.set_index("outcome").loc["lip", "n_pairs"] == 0
+
+
+@pytest.mark.parametrize(
+    "added, setting",
+    [
+        ("responders = { eye_closure = 1 }", "analysis.responders.eye_closure"),
+        ('power = { outcomes = ["smile"] }', "analysis.power.outcomes[0]"),
+        ('[analysis.predictors]\npredictors = ["age"]', "analysis.predictors.outcomes"),
+    ],
+)
+def test_analyses_of_a_change_score_refuse_a_binary_outcome(tmp_path, added, setting):
+    from pipeline.spec.study import SpecError, load_study
+
+    source = EXAMPLES / "binary_outcome"
+    for name in ("patients.csv", "visits.csv"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    spec = (source / "study.toml").read_text(encoding="utf-8")
+    (tmp_path / "study.toml").write_text(spec + added + "\n", encoding="utf-8")
+    with pytest.raises(SpecError, match=f"setting '{re.escape(setting)}' .*(binary|categorical)"):
+        load_study(tmp_path)

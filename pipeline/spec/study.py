@@ -1070,6 +1070,16 @@ def _scores_only(path: Path, table: schema.AnalysisTable, kinds: dict[str, str])
                 "model; its proportions and McNemar or Stuart-Maxwell test are in "
                 "paired_categorical.csv. Remove it here.",
             )
+    # Predictors model the primary outcome unless the plan lists others.
+    primary = table.primary
+    if table.predictors is not None and not table.predictors.outcomes and primary in kinds:
+        if kinds[primary] != "score":
+            raise _fail(
+                path,
+                "analysis.predictors.outcomes",
+                f"is empty, so it models the primary outcome {primary!r}, a {kinds[primary]} "
+                "outcome without a change score; list the score outcomes to model.",
+            )
 
 
 def _predictors_plan(
