@@ -20,7 +20,16 @@ from pipeline.statistics import binary
 R = Path(__file__).parent / "fixtures" / "r"
 INPUTS = pd.read_csv(R / "binary_inputs.csv")
 EXPECTED = pd.read_csv(R / "binary_expected.csv")
-BINARY_CASES = ["typical", "one_way", "balanced", "concordant", "small", "large", "all_yes"]
+BINARY_CASES = [
+    "typical",
+    "one_way",
+    "balanced",
+    "concordant",
+    "bentur",
+    "cavo",
+    "large",
+    "all_yes",
+]
 CATEGORICAL_CASES = ["coffee", "grades4", "kept3", "two"]
 
 
@@ -71,6 +80,12 @@ def test_binary_outcomes_match_r(conf_level):
     assert typical.prop_pre == 8 / 40 and typical.prop_post == 17 / 40
     table = cells[cells["outcome"] == "typical"].set_index(["pre_category", "post_category"])["n"]
     assert table.to_dict() == {(0, 0): 20, (0, 1): 12, (1, 0): 3, (1, 1): 5}
+    # Fagerland, Lydersen & Laake (2017), section 8: Cavo et al. (2012), before - after
+    # -0.0621 (95% CI -0.1186 to -0.0046), so after - before 0.0621 (0.0046 to 0.1186).
+    if conf_level == 0.95:
+        cavo = results.set_index("outcome").loc["cavo"]
+        got = [round(cavo[c], 4) for c in ("diff", "diff_ci_low", "diff_ci_high")]
+        assert got == [0.0621, 0.0046, 0.1186]
     # Every patient yes at both visits: the table still has its 0 row and column.
     assert results.iloc[-1]["categories"] == "0 1"
     assert "no patient changed" in results.set_index("outcome").loc["concordant", "note"]
