@@ -712,7 +712,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     s = study.name
     results = {
         name: frame
-        for name in tables.RESULT_TABLES
+        for name in (*tables.RESULT_TABLES, *TABLED_TABLES)
         if (frame := _result_table(con, study, name)) is not None
     }
     built = tables.publication_tables(

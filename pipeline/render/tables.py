@@ -1322,7 +1322,6 @@ RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES) + (ITEM_CHANGES,)
 #: The tidy results of the complications and power eTables (only when the plan declares them).
 COMPLICATIONS, POWER = "complications", "power"
 RESULT_TABLES += (COMPLICATIONS, POWER)
-RESULT_TABLES += ("paired_categorical", "paired_categorical_cells")
 
 
 def responder_notes(frame: pd.DataFrame, *, style: JournalStyle = AMA) -> tuple[str, ...]:
