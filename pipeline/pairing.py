@@ -71,6 +71,8 @@ def outcomes_frame(study: Study) -> pd.DataFrame:
                 "test": study.analysis.test_for(outcome),
                 # The unit of a measure in its own units (a dose), for the tables' row labels.
                 "unit": score.unit,
+                # score, binary or categorical (pipeline.statistics.binary): how it is tested.
+                "kind": outcome.kind,
             }
         )
     return pd.DataFrame(rows)
@@ -180,6 +182,12 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     # one struct costs less than arg_max() of a struct by another.
     latest = "struct_pack(day := day, visit := visit, value := value)"
     key = latest
+    if plan.pre_rule == "named_visit":
+        pre_window += f" AND visit = {literal(plan.pre_visit)}"
+    if not plan.days:
+        # Visits known by their codes alone: both rules are named visits (spec.study), no window.
+        pre_window = f"visit = {literal(plan.pre_visit)}"
+        post_window = "TRUE"
     if plan.post_rule == "named_visit":
         post_window += f" AND visit = {literal(plan.post_visit)}"
     elif plan.post_rule == "nearest_day":
@@ -193,6 +201,8 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     # reason a patient is not analysed (statistics.flow.NOT_ANALYSED) in the same grouped pass.
     # A score missing for an item refused at ingest says so in its reason (instruments/sql.py).
     has_value = "value IS NOT NULL"
+    # After surgery: a positive day, or without days any visit but the one before.
+    postop = "day > 0" if plan.days else f"visit <> {literal(plan.pre_visit)}"
     refused = "value IS NULL AND contains(reason, ' refused at ingest: ')"
     # A visit row refused whole at ingest (its day unreadable, its visit code twice, ...) of an
     # accepted patient: the quarantine keeps the patient's code. Its day may be unknown, so it
@@ -213,7 +223,7 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         f"max({latest}) FILTER (WHERE {has_value} AND {pre_window}) AS pre, "
         f"max({key}) FILTER (WHERE {has_value} AND {post_window}) AS post, "
         f"coalesce(bool_or({pre_window}), FALSE) AS pre_assessed, "
-        f"coalesce(bool_or(day > 0 OR ({post_window})), FALSE) AS postop_assessed, "
+        f"coalesce(bool_or({postop} OR ({post_window})), FALSE) AS postop_assessed, "
         f"coalesce(bool_or({post_window}), FALSE) AS post_assessed, "
         f"coalesce(bool_or({refused}) FILTER (WHERE {pre_window}), FALSE) AS pre_refused, "
         f"coalesce(bool_or({refused}) FILTER (WHERE {post_window}), FALSE) AS post_refused, "

@@ -108,6 +108,10 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     plan = study.analysis
     planned = outcomes_frame(study)
     pairs, levels, level_order = _pairs_and_levels(con, study)
+    # Binary and categorical outcomes are tested on their before x after table, not averaged.
+    kinds = _tabled_kinds(study)
+    tabled = pairs[pairs["outcome"].isin(kinds)]
+    pairs = pairs[~pairs["outcome"].isin(kinds)] if kinds else pairs
     results = paired_tests(
         pairs,
         levels=levels,
@@ -142,6 +146,7 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     ]
     results.loc[unpaired, "n_pairs"] = 0
     results["n_pairs"] = results["n_pairs"].astype(int)
+    results = _tabled_outcomes(con, study, reports_dir, results, tabled, kinds)
     results.insert(0, "study", study.name)
     results = results.reset_index(drop=True)
     every_group = pd.concat(
@@ -164,6 +169,90 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
         con.execute(f"""CREATE VIEW {study.name}.paired_tests_subgroups AS
                         SELECT * FROM {study.name}.paired_tests WHERE "group" <> 'all'""")
     return results
+
+
+#: The results of the binary and categorical outcomes (pipeline.statistics.binary).
+TABLED_TABLES = ("paired_categorical", "paired_categorical_cells")
+
+
+def _tabled_kinds(study: Study) -> dict[str, str]:
+    """Outcome name -> ``binary`` or ``categorical`` for the plan's outcomes that are not
+    scores."""
+    return {o.name: o.kind for o in study.analysis.outcomes if o.kind != "score"}
+
+
+def scored_study(study: Study) -> Study:
+    """``study`` with its score outcomes alone: what averages or models a change (the mixed model,
+    item changes) never sees a binary or categorical outcome."""
+    from dataclasses import replace
+
+    if not _tabled_kinds(study):
+        return study
+    outcomes = tuple(o for o in study.analysis.outcomes if o.kind == "score")
+    return replace(study, analysis=replace(study.analysis, outcomes=outcomes))
+
+
+def _tabled_outcomes(
+    con: duckdb.DuckDBPyConnection,
+    study: Study,
+    reports_dir: Path,
+    results: pd.DataFrame,
+    tabled: pd.DataFrame,
+    kinds: dict[str, str],
+) -> pd.DataFrame:
+    """The binary and categorical outcomes' tests (``<study>.paired_categorical`` and its
+    before x after counts ``paired_categorical_cells``, with their CSVs), and their rows of the
+    whole-cohort ``results``: n pairs, the test (exact McNemar, Stuart-Maxwell) and its P, no t,
+    Wilcoxon, Hodges-Lehmann or Shapiro-Wilk. P is then adjusted over every outcome again. A
+    plan without such outcomes drops the tables an earlier plan left and changes nothing."""
+    from pipeline.statistics.binary import TEST_LABELS, paired_categorical
+    from pipeline.statistics.multiplicity import adjust_secondary
+
+    if not kinds:
+        for name in TABLED_TABLES:
+            _drop_result(con, study, reports_dir, name)
+        return results
+    plan = study.analysis
+    # An outcome without any pair keeps its row (n_pairs = 0), as in paired_tests.
+    planned = outcomes_frame(study)
+    unpaired = planned[planned["outcome"].isin(kinds) & ~planned["outcome"].isin(tabled["outcome"])]
+    if len(unpaired):
+        tabled = pd.concat(
+            [tabled, unpaired[["outcome", "score"]].assign(pre_value=np.nan, post_value=np.nan)],
+            ignore_index=True,
+        )
+        order = {o: i for i, o in enumerate(planned["outcome"])}
+        tabled = tabled.sort_values("outcome", key=lambda o: o.map(order), kind="stable")
+    tested, cells = paired_categorical(tabled, kinds, plan.conf_level)
+    _save(con, study, reports_dir, "paired_categorical", tested)
+    _save(con, study, reports_dir, "paired_categorical_cells", cells)
+    found = tested.set_index("outcome")
+    for i in results.index[results["outcome"].isin(kinds)]:
+        outcome = results.at[i, "outcome"]
+        results.at[i, "test_used"] = TEST_LABELS[kinds[outcome]]
+        if outcome in found.index and found.at[outcome, "n_pairs"] > 0:
+            results.at[i, "n_pairs"] = int(found.at[outcome, "n_pairs"])
+            results.at[i, "p_used"] = found.at[outcome, "p_used"]
+            results.at[i, "note"] = (
+                f"{kinds[outcome]} outcome: tested on its before x after table "
+                "(paired_categorical.csv)"
+            )
+    results = results.drop(columns=["p_adj", "p_adj_method"])
+    adjusted = adjust_secondary(results, primary=plan.primary, method=plan.multiplicity)
+    return adjusted[[c for c in results.columns if c != "note"] + ["p_adj", "p_adj_method", "note"]]
+
+
+def _in_nominal_order(estimates: pd.DataFrame, plan) -> pd.DataFrame:
+    """Visit estimates of visits known by their codes alone (no days): no median day, and the
+    visits in the plan's order (the pre visit, the post visit, then the others by code) rather
+    than by day."""
+    rank = {plan.pre_visit: 0, plan.post_visit: 1}
+    order = estimates["visit"].map(lambda v: (rank.get(v, 2), str(v)))
+    out = estimates.assign(median_day=float("nan"), _order=order)
+    position = {o: i for i, o in enumerate(pd.unique(out["outcome"]))}
+    out["_outcome"] = out["outcome"].map(position)
+    out = out.sort_values(["_outcome", "_order"], kind="stable")
+    return out.drop(columns=["_order", "_outcome"]).reset_index(drop=True)
 
 
 def _higher_is_better(study: Study) -> dict[str, bool]:
@@ -332,6 +421,10 @@ def secondary_analyses(
     s, plan = study.name, study.analysis
     better = _higher_is_better(study)
     pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {s}.pairs")
+    # Change is a score's: binary and categorical outcomes have their own tests (analyse).
+    kinds = _tabled_kinds(study)
+    if kinds:
+        pairs = pairs[~pairs["outcome"].isin(kinds)].reset_index(drop=True)
     written = compare_subgroups(con, study, reports_dir, pairs)
     written.append(
         _save(
@@ -342,7 +435,7 @@ def secondary_analyses(
             change_direction(pairs, better, plan.ordinal),
         )
     )
-    thresholds = responder_thresholds(study)
+    thresholds = responder_thresholds(scored_study(study))
     keys = list(zip(thresholds["outcome"], thresholds["score"]))
     written.append(
         _save(
@@ -394,9 +487,13 @@ def secondary_analyses(
     # Every observed value of every planned outcome: counted and fitted one outcome at a time in
     # the warehouse (a registry holds millions), with the results of missing_data and visit_means.
     written.append(_save(con, study, reports_dir, "missing_data", missing_values(con, study)))
-    written.append(_save(con, study, reports_dir, "visit_estimates", visit_estimates(con, study)))
+    scored = scored_study(study)
+    estimates = visit_estimates(con, scored)
+    if not plan.days:
+        estimates = _in_nominal_order(estimates, plan)
+    written.append(_save(con, study, reports_dir, "visit_estimates", estimates))
     # Each instrument's items on its total's pairs (the index study's eFACE table).
-    written.append(_save(con, study, reports_dir, "item_changes", study_item_changes(con, study)))
+    written.append(_save(con, study, reports_dir, "item_changes", study_item_changes(con, scored)))
     # Only what the plan declares: a study without complications, a power plan or a
     # time-to-event analysis writes no table for them, and a table an earlier plan left is
     # dropped, so no report shows an analysis the plan no longer asks for.
@@ -669,7 +766,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     s = study.name
     results = {
         name: frame
-        for name in tables.RESULT_TABLES
+        for name in (*tables.RESULT_TABLES, *TABLED_TABLES)
         if (frame := _result_table(con, study, name)) is not None
     }
     built = tables.publication_tables(
@@ -805,6 +902,14 @@ def nothing_to_analyse(con: duckdb.DuckDBPyConnection, study: Study) -> list[str
             "value of "
             "any planned outcome"
         )
+    estimated = f"SELECT count(*) FROM {s}.reliability WHERE estimate IS NOT NULL"
+    if plan.reliability and scalar(con, estimated):
+        # A study of rater agreement alone has no pair by design: its analysis did run.
+        return [
+            f"Nothing to analyse before and after: {why}. Table 2 lists each planned outcome "
+            "with n = 0 and no paired test was run; the agreement between raters is estimated "
+            "in its eTable."
+        ]
     return [
         f"Nothing to analyse: {why}. Table 2 lists each planned outcome with n = 0 and no test was "
         "run; "

@@ -712,6 +712,19 @@ def ingest_study(
                         THEN [{literal(lab["visit"])},
                         'subject and visit appear on more than one row']"""
         )
+        # Visits known by their codes alone (no day column, pipeline.spec.study) have no day.
+        day_rules = (
+            f"""
+                        WHEN coalesce(NOT isfinite(__day), TRUE)
+                        THEN [{literal(lab["day"])},
+                        'day is not a whole number of days relative to surgery']
+                        WHEN abs(__day) > 36500 THEN [{literal(lab["day"])},
+                        'day is more than 100 years from surgery']
+                        WHEN day IS NULL THEN [{literal(lab["day"])},
+                        'day must be a whole number of days']"""
+            if study.analysis.days
+            else ""
+        )
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE visit_rows AS
             SELECT *, CASE
@@ -723,13 +736,7 @@ def ingest_study(
                         {literal("unknown subject: not an accepted row of " + src.subjects_label)}]
                         WHEN coalesce(visit, '') = '' THEN [{literal(lab["visit"])},
                         'missing visit code']
-                        WHEN coalesce(NOT isfinite(__day), TRUE)
-                        THEN [{literal(lab["day"])},
-                        'day is not a whole number of days relative to surgery']
-                        WHEN abs(__day) > 36500 THEN [{literal(lab["day"])},
-                        'day is more than 100 years from surgery']
-                        WHEN day IS NULL THEN [{literal(lab["day"])},
-                        'day must be a whole number of days']
+                        {day_rules}
                         {window_rule}
                         {long_rules}
                    END AS finding

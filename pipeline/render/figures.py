@@ -1231,8 +1231,8 @@ def study_figures(con, study: Study) -> list[FigureSpec]:
     estimates = pd.concat([tested, test_estimates(tested, plan.conf_level)], axis=1)
     estimates = estimates.set_index(["outcome", "score"])
     for row in planned.itertuples():
-        if row.Index not in headline:
-            continue
+        if row.Index not in headline or getattr(row, "kind", "score") != "score":
+            continue  # a binary or categorical outcome has no change to plot (its eTable)
         # The pairs of the headline scores only, in table order, picked by DuckDB: a registry has
         # millions of pairs over every score, and selecting them by name in pandas takes seconds.
         subset = read_frame(

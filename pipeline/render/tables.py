@@ -251,7 +251,7 @@ def _p_notes(
     if tests:
         notes.append(
             (
-                f"P values are two-sided, from the {' and '.join(tests)} test"
+                f"P values are two-sided, from the {_listed(tests)} test"
                 f"{'s' if len(tests) > 1 else ''} on {values}.",
                 "P",
             )
@@ -355,6 +355,7 @@ def table_2(
     conf_level: float,
     synthetic: bool = False,
     style: JournalStyle = AMA,
+    tabled: pd.DataFrame | None = None,
 ) -> Table:
     """Table 2: each outcome before and after surgery.
 
@@ -366,7 +367,9 @@ def table_2(
 
     An outcome with no pairs (``n_pairs = 0``) keeps its row: "—" for the values,
     "not estimable" for the change, and a footnote naming it. No results give the
-    header alone.
+    header alone. A binary or categorical outcome (``kind`` in ``outcomes``) is shown from
+    ``tabled``, its rows of :func:`pipeline.statistics.binary.paired_categorical`
+    (:func:`_tabled_rows`).
     """
     versions = [n for n in dict.fromkeys(outcomes.get("version_note", pd.Series(dtype=str))) if n]
     merged = results.merge(
@@ -377,7 +380,22 @@ def table_2(
     )
     n_pairs = merged["n_pairs"].astype(int)
     paired = (n_pairs > 0).tolist()
-    change_cells, change_notes, no_ci = change_columns(merged, conf_level, style, paired)
+    kinds = outcomes.set_index(["outcome", "score"]).get("kind")
+    kind_of = (
+        [kinds.get(key, "score") for key in zip(merged["outcome"], merged["score"])]
+        if kinds is not None
+        else ["score"] * len(merged)
+    )
+    # A binary or categorical outcome has no mean or median change: its own cells (_tabled_rows).
+    scored = [k == "score" for k in kind_of]
+    change_cells, change_notes, no_ci = change_columns(
+        merged.assign(test_used=merged["test_used"].where(scored, None)),
+        conf_level,
+        style,
+        [p and s for p, s in zip(paired, scored)],
+    )
+    if len(merged) and not any(scored):  # binary and categorical outcomes alone: no change column
+        change_cells, change_notes, no_ci = {}, [], []
 
     def cells(values, absent: str = style.no_value) -> list[str]:
         return [value if has_pairs else absent for value, has_pairs in zip(values, paired)]
@@ -428,7 +446,8 @@ def table_2(
             *[(None, h) for h in [*before_after, *change_cells]],
         )
         # What the change column(s) show, then (if any) why some cells have no CI.
-        footnotes.add(change_notes[0], *[(None, h) for h in change_cells])
+        if change_notes:
+            footnotes.add(change_notes[0], *[(None, h) for h in change_cells])
         if no_ci:
             footnotes.add(change_notes[1], *no_ci)
     # An outcome without pairs was tested by none.
@@ -468,9 +487,13 @@ def table_2(
     # Why a statistic of an outcome with pairs is NaN (the outcomes without are named above).
     # A Hodges-Lehmann note only where the table shows that estimate (the Wilcoxon rows).
     shows_median = (with_pairs["test_used"] == WILCOXON) & ("hodges_lehmann" in with_pairs)
+    if not all(scored):
+        _tabled_rows(body, merged, kind_of, tabled, footnotes, conf_level, style)
     for i, label, note, median in zip(
         with_pairs.index, with_pairs["label"], with_pairs["note"], shows_median
     ):
+        if kind_of[merged.index.get_loc(i)] != "score":
+            continue  # said by the footnotes of _tabled_rows
         parts = [
             part
             for part in ("" if is_missing(note) else str(note)).split("; ")
@@ -486,6 +509,160 @@ def table_2(
         tuple(footnotes.texts),
         marks=footnotes.marks(body),
     )
+
+
+def _tabled_rows(
+    body: pd.DataFrame,
+    merged: pd.DataFrame,
+    kinds: list[str],
+    tabled: pd.DataFrame | None,
+    footnotes: _Footnotes,
+    conf_level: float,
+    style: JournalStyle,
+) -> None:
+    """Table 2's rows of binary and categorical outcomes, in place: a binary outcome's No. (%)
+    of patients with a yes before and after, the difference of the percentages (percentage
+    points) with Newcombe's interval in the change column, and the exact McNemar P (already in
+    P); a categorical outcome's P (Stuart-Maxwell) with its distribution in its eTable. No mean,
+    SD or effect size: they do not apply."""
+    found = (
+        tabled.set_index(["outcome", "score"])
+        if tabled is not None and len(tabled)
+        else pd.DataFrame()
+    )
+    before = next(h for h in body.columns if h.startswith("Before, "))
+    after = next(h for h in body.columns if h.startswith("After, "))
+    change = [h for h in body.columns if h.endswith(" CI)") and "change" in h]
+    effects = [h for h in EFFECT_SIZES.values() if h in body.columns]
+    for heading in change:  # no mean or median change of a binary or categorical outcome
+        for position, kind in enumerate(kinds):
+            if kind != "score" and int(merged["n_pairs"].iloc[position]) > 0:
+                body.iloc[position, body.columns.get_loc(heading)] = ""
+    difference = f"Difference, % points ({style.ci_label(conf_level)})"
+    binary_rows, categorical_rows = [], []
+    for position, kind in enumerate(kinds):
+        if kind == "score" or int(merged["n_pairs"].iloc[position]) == 0:
+            continue
+        key = (merged["outcome"].iloc[position], merged["score"].iloc[position])
+        row = found.loc[key] if key in found.index else None
+        if isinstance(row, pd.DataFrame):  # one row per group: the whole cohort's
+            row = row[row["group"] == "all"].iloc[0]
+        if row is None:
+            continue
+        for heading in effects:
+            body.iloc[position, body.columns.get_loc(heading)] = style.no_value
+        if kind == "binary":
+            n = int(row["n_pairs"])
+            digits = style.percent_digits(n)
+            body.iloc[position, body.columns.get_loc(before)] = style.count_percent(
+                row["n_pre_yes"], n, digits
+            )
+            body.iloc[position, body.columns.get_loc(after)] = style.count_percent(
+                row["n_post_yes"], n, digits
+            )
+            if difference not in body:
+                at = body.columns.get_loc(change[-1]) + 1 if change else body.columns.get_loc("P")
+                body.insert(at, difference, "")
+            body.iloc[position, body.columns.get_loc(difference)] = style.estimate_ci(
+                100 * row["diff"], 100 * row["diff_ci_low"], 100 * row["diff_ci_high"], digits
+            )
+            binary_rows.append(position)
+        else:
+            for heading in (before, after):
+                body.iloc[position, body.columns.get_loc(heading)] = style.no_value
+            categorical_rows.append(position)
+    level = f"{conf_level:.0%}"
+    if binary_rows:
+        labels = _listed([merged["label"].iloc[i] for i in binary_rows])
+        footnotes.add(
+            f"{labels}: {style.count_percent_label} of patients with a yes (1) before and after; "
+            "difference: of the percentages, after - before, in percentage points, with "
+            f"Newcombe's hybrid score {level} CI; P from the exact McNemar test on the patients "
+            "who changed.",
+            *[(i, h) for i in binary_rows for h in (before, after)],
+            (None, difference),
+        )
+    if categorical_rows:
+        labels = _listed([merged["label"].iloc[i] for i in categorical_rows])
+        footnotes.add(
+            f"{labels}: categories, whose numbers before and after are given in their eTable; "
+            "P from the Stuart-Maxwell test of marginal homogeneity (is the distribution over "
+            "the categories the same after as before?).",
+            *[(i, h) for i in categorical_rows for h in (before, after)],
+        )
+
+
+#: The tidy results of binary and categorical outcomes and their before x after counts
+#: (``pipeline.steps.TABLED_TABLES``).
+PAIRED_CATEGORICAL, PAIRED_CATEGORICAL_CELLS = "paired_categorical", "paired_categorical_cells"
+
+
+def before_after_tables(
+    study: Study,
+    tested: pd.DataFrame,
+    cells: pd.DataFrame,
+    planned: pd.DataFrame,
+    *,
+    style: JournalStyle = AMA,
+) -> list[tuple[str, Table]]:
+    """One eTable per categorical outcome (whole cohort): No. of patients in each category
+    before (rows) and after (columns), with totals, and the Stuart-Maxwell and Bowker tests in
+    its footnotes. Stem ``etable_before_after_<outcome>_<score>``."""
+    out = []
+    labels = planned.set_index(["outcome", "score"])["label"]
+    planned_outcomes = {o.name: o for o in study.analysis.outcomes}
+    whole = tested[(tested["group"] == "all") & (tested["kind"] == "categorical")]
+    for row in whole.itertuples():
+        if int(row.n_pairs) == 0:
+            continue
+        mine = cells[
+            (cells["outcome"] == row.outcome)
+            & (cells["score"] == row.score)
+            & (cells["group"] == "all")
+        ]
+        counts = mine.pivot(index="pre_category", columns="post_category", values="n")
+        outcome = planned_outcomes.get(row.outcome)
+        named = outcome.category_label if outcome is not None else (lambda c: f"{c:g}")
+        names = [named(c) for c in counts.columns]
+        body = pd.DataFrame({"Before": [named(c) for c in counts.index]})
+        for name, column in zip(names, counts.columns):
+            body[f"After: {name}"] = [str(int(v)) for v in counts[column]]
+        body["Total"] = [str(int(v)) for v in counts.sum(axis=1)]
+        total = {"Before": "Total"}
+        total.update({f"After: {n}": str(int(v)) for n, v in zip(names, counts.sum(axis=0))})
+        total["Total"] = str(int(counts.to_numpy().sum()))
+        body = pd.concat([body, pd.DataFrame([total])], ignore_index=True)
+        label = labels.get((row.outcome, row.score), row.outcome)
+        notes = [
+            "No. of patients by category before (rows) and after (columns); those on the "
+            "diagonal kept their category.",
+            "Stuart-Maxwell test of marginal homogeneity: "
+            + (
+                f"χ2 = {style.number(row.stuart_maxwell_chi2, 2)}, df = "
+                f"{int(row.stuart_maxwell_df)}, P {p_equals(row.stuart_maxwell_p, style)}"
+                if not is_missing(row.stuart_maxwell_p)
+                else "not estimable"
+            )
+            + "; Bowker test of symmetry: "
+            + (
+                f"χ2 = {style.number(row.bowker_chi2, 2)}, df = {int(row.bowker_df)}, "
+                f"P {p_equals(row.bowker_p, style)}"
+                if not is_missing(row.bowker_p)
+                else "not estimable"
+            )
+            + ".",
+        ]
+        if not is_missing(row.note) and row.note:
+            notes.append(f"{str(row.note)[:1].upper()}{str(row.note)[1:]}.")
+        if study.synthetic:
+            notes.append(SYNTHETIC_NOTE)
+        out.append(
+            (
+                f"etable_before_after_{row.outcome}_{row.score}",
+                Table(f"eTable. {label} before and after surgery", body, tuple(notes)),
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- Table 3
@@ -2050,6 +2227,7 @@ def publication_tables(
                 conf_level=study.analysis.conf_level,
                 synthetic=synthetic,
                 style=style,
+                tabled=results.get(PAIRED_CATEGORICAL),
             ),
         )
     ]
@@ -2068,7 +2246,8 @@ def publication_tables(
     # What happened after surgery (an event, its day, the censoring day) is no baseline
     # characteristic: it is reported in its time-to-event eTable.
     subjects = subjects.drop(columns=time_to_event_columns(study), errors="ignore")
-    follow_up = follow_up_months(visits)
+    # Visits known by their codes alone have no days: no follow-up time to give.
+    follow_up = follow_up_months(visits) if study.analysis.days else None
     by = table_1_grouping(study, subjects)
     grouped = subjects
     if by:
@@ -2136,6 +2315,8 @@ def publication_tables(
             if table == "visit_estimates":
                 frame, notes = visit_estimate_rows(study, frame)
                 codes = frame["visit"].tolist() if "visit" in frame else []
+                if not study.analysis.days:  # visits by code alone: no day to give
+                    frame = frame.drop(columns=["median_day"], errors="ignore")
                 if "median_day" in frame:
                     # Days are whole: a median is one, or halfway between two (one decimal then).
                     days = frame["median_day"].astype(float)
@@ -2207,6 +2388,9 @@ def publication_tables(
     optional(OPTIONAL_TABLES[2:])
     # The ANCOVA models (a plan with subgroups) before the eTables a plan may add or drop.
     out += ancova_model_tables(study, results, planned, style)
+    tested, cells = results.get(PAIRED_CATEGORICAL), results.get(PAIRED_CATEGORICAL_CELLS)
+    if tested is not None and cells is not None and len(tested):
+        out += before_after_tables(study, tested, cells, planned, style=style)
     # Complications and power before the item eTables, which close the list.
     events = results.get(COMPLICATIONS)
     if events is not None and len(events):

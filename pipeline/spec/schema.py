@@ -40,7 +40,8 @@ DECIMALS = (".", ",")
 #: "auto": paired t when Shapiro-Wilk does not reject normal differences, else Wilcoxon
 #: (pipeline.statistics.paired.choose_test).
 Test = Literal["wilcoxon", "t", "auto"]
-PreRule = Literal["latest_preoperative"]
+#: "named_visit": the visit with the code ``pre.visit`` (needs no days relative to surgery).
+PreRule = Literal["latest_preoperative", "named_visit"]
 PostRule = Literal["last_followup", "named_visit", "nearest_day"]
 Multiplicity = Literal[tuple(METHODS)]
 SubgroupSplit = Literal["", "median"]
@@ -48,6 +49,9 @@ SubgroupSplit = Literal["", "median"]
 Contrasts = Literal["reference", "all_pairs"]
 KappaWeights = Literal["linear", "quadratic"]
 Better = Literal["higher", "lower"]
+#: What an outcome's values are: a score (averaged, t / Wilcoxon), yes/no coded 0/1 (McNemar), or
+#: whole-number categories (Stuart-Maxwell, Bowker): pipeline.statistics.binary.
+OutcomeKind = Literal["score", "binary", "categorical"]
 #: Predictors of outcome: a linear model of the change, or of the after value adjusted for the
 #: before value (pipeline.statistics.regression.predictors_of_outcome).
 RegressionModel = Literal["change", "post_adjusted"]
@@ -296,6 +300,18 @@ class PreTable(_Table):
     rule: PreRule = "latest_preoperative"
     max_day: int = 0
     min_day: int | None = None
+    # rule "named_visit": the visit code of the assessment before surgery.
+    visit: str | None = None
+
+    @model_validator(mode="after")
+    def _named_visit(self):
+        if self.rule == "named_visit" and self.visit is None:
+            raise _problem("visit", "is missing. Add it to the spec.", kind="missing")
+        if self.rule != "named_visit" and self.visit is not None:
+            raise _problem(
+                "visit", 'is only used with rule = "named_visit"; remove it or change the rule.'
+            )
+        return self
 
     @model_validator(mode="after")
     def _window(self):
@@ -356,6 +372,39 @@ class OutcomeTable(_Table):
     score: str
     rater: str = ""
     test: Test | Literal[""] = ""
+    # "binary" (0 = no, 1 = yes) and "categorical" outcomes are tested on their before x after
+    # table (McNemar; Stuart-Maxwell and Bowker), never averaged.
+    kind: OutcomeKind = "score"
+    # A categorical outcome's codes as a reader sees them: { 1 = "Absent", 2 = "Partial" }.
+    categories: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _categories_named(self):
+        if self.categories and self.kind == "score":
+            raise _problem(
+                "categories",
+                'applies to kind = "binary" or "categorical" only; remove it or set the kind.',
+            )
+        for code, label in self.categories.items():
+            if not code.strip().lstrip("-").isdigit():
+                raise _problem(
+                    "categories",
+                    f'must name whole-number codes (1 = "Absent"); got the key '
+                    f"{shown_key(code)!r}.",
+                )
+            if not label.strip():
+                raise _problem(f"categories.{code}", "is blank; write the label a reader sees.")
+        return self
+
+    @model_validator(mode="after")
+    def _test_of_a_score(self):
+        if self.kind != "score" and self.test:
+            raise _problem(
+                "test",
+                f"applies to scores only; a {self.kind} outcome is tested on its before x after "
+                "table (binary: exact McNemar; categorical: Stuart-Maxwell). Remove it.",
+            )
+        return self
 
 
 class SubgroupTable(_Table):
@@ -521,6 +570,12 @@ class AnalysisTable(_Table):
 
     @model_validator(mode="after")
     def _pre_before_post(self):
+        if self.pre.visit is not None and self.pre.visit == self.post.visit:
+            raise _problem(
+                "post.visit",
+                f"must differ from pre.visit ({self.pre.visit!r}) so one visit cannot be both pre "
+                "and post.",
+            )
         if self.post.first_day <= self.pre.max_day:
             raise _problem(
                 "post.min_day",

@@ -69,6 +69,14 @@ class Outcome:
     score: str
     rater: str = ""
     test: str = ""
+    # "score", "binary" (0/1) or "categorical" (whole-number codes): schema.OutcomeKind.
+    kind: str = "score"
+    # (code, label) of a binary or categorical outcome's categories, as the spec names them.
+    categories: tuple[tuple[int, str], ...] = ()
+
+    def category_label(self, code: float) -> str:
+        """A category as a reader sees it: its label in the spec, else its code (``2``)."""
+        return dict(self.categories).get(int(code), f"{code:g}") if code == int(code) else str(code)
 
     @property
     def name(self) -> str:
@@ -193,6 +201,12 @@ class AnalysisPlan:
     # Predictors of outcome ([analysis.predictors]); None when the plan has none.
     predictors: PredictorsPlan | None = None
     time_to_event: tuple[TimeToEventPlan, ...] = ()
+    # pre rule "named_visit": the visit code, and as a reader sees it ('' for the default).
+    pre_visit: str = ""
+    pre_visit_label: str = ""
+    # False when the visits have codes but no days relative to surgery (pre and post are then
+    # named visits, and no label speaks of days).
+    days: bool = True
 
     @property
     def pre_label(self) -> str:
@@ -201,6 +215,9 @@ class AnalysisPlan:
             if self.pre_min_day is not None
             else f"day ≤ {self.pre_max_day}"
         )
+        if self.pre_rule == "named_visit":
+            label = _in_sentence(self.pre_visit_label or default_visit_label(self.pre_visit))
+            return f"{label} ({window})" if self.days else label
         return f"latest pre-operative ({window})"
 
     @property
@@ -219,7 +236,7 @@ class AnalysisPlan:
             # not an abbreviation, in lower case.
             if label[1:2].islower():
                 label = label[:1].lower() + label[1:]
-            return f"{label} ({self.post_window})"
+            return f"{label} ({self.post_window})" if self.days else label
         if self.post_rule == "nearest_day":
             return f"nearest to day {self.post_target_day} ({self.post_window})"
         return f"last follow-up ({self.post_window})"
@@ -230,6 +247,12 @@ class AnalysisPlan:
 
     def test_for(self, outcome: Outcome) -> str:
         return outcome.test or self.test
+
+
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: a first capital that starts a word, not an abbreviation, in
+    lower case ("Before surgery" -> "before surgery", "MRI visit" kept)."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
 
 
 @dataclass(frozen=True)
@@ -493,6 +516,11 @@ def load_study(folder: Path) -> Study:
         else ("redcap_event_name" if redcap else None)
     )
     day_column = spec.visits.day if spec.visits.day is not None else ("" if redcap else None)
+    days = True
+    if day_column is None and visit_column is not None:
+        # Visits known by their codes alone: allowed when no rule of the plan needs days.
+        _no_days_needed(path, spec)
+        day_column, days = "", False
     for key, value in (("visits.visit", visit_column), ("visits.day", day_column)):
         if value is None:
             raise _fail(path, key, "is missing. Add it to the spec.")
@@ -518,7 +546,7 @@ def load_study(folder: Path) -> Study:
         day_column=day_column,
         instruments=instruments,
         analysis=_analysis_plan(
-            path, spec.analysis, instruments, subject_columns, free_text, visit_labels, levels
+            path, spec.analysis, instruments, subject_columns, free_text, visit_labels, levels, days
         ),
         subjects_options=_read_options(spec.subjects, redcap is not None),
         visits_options=_read_options(spec.visits, redcap is not None),
@@ -558,6 +586,43 @@ def load_study(folder: Path) -> Study:
                 "Put the export there or correct the file name."
             )
     return study
+
+
+def _rule_needing_days(analysis: schema.AnalysisTable, windows) -> str:
+    """The first setting of the plan that needs days relative to surgery, as a message names it
+    ('' when none does): the latest pre-operative, last follow-up and nearest-day rules, a day
+    window of a rule, visit windows, a random slope in time, a censoring day read off the last
+    visit."""
+    pre, post = analysis.pre, analysis.post
+    if pre.rule != "named_visit":
+        return f'analysis.pre.rule = "{pre.rule}"'
+    if post.rule != "named_visit":
+        return f'analysis.post.rule = "{post.rule}"'
+    for table, entry in (("pre", pre), ("post", post)):
+        for key in ("min_day", "max_day"):
+            if key in entry.model_fields_set:
+                return f"analysis.{table}.{key}"
+    if windows:
+        return "visits.windows"
+    if analysis.longitudinal.random_slope:
+        return "analysis.longitudinal.random_slope (time in years since surgery)"
+    for i, entry in enumerate(analysis.time_to_event):
+        if not entry.censor_day:
+            return f'analysis.time_to_event[{i}].censor_day = "" (the last visit\'s day)'
+    return ""
+
+
+def _no_days_needed(path: Path, spec: schema.SpecFile) -> None:
+    """A spec without ``visits.day`` is refused, naming the first rule that needs days."""
+    problem = _rule_needing_days(spec.analysis, spec.visits.windows)
+    if problem:
+        raise _fail(
+            path,
+            "visits.day",
+            f"is missing, and {problem} needs days relative to surgery. Name the column of "
+            'days, or pair by visit code: pre = { rule = "named_visit", visit = "..." } and '
+            'post = { rule = "named_visit", visit = "..." }, without min_day or max_day.',
+        )
 
 
 def _redcap(path: Path, spec: schema.SpecFile) -> RedcapSource | None:
@@ -787,9 +852,10 @@ def _analysis_plan(
     free_text: tuple[tuple[str, str], ...] = (),
     visit_labels: tuple[tuple[str, str], ...] = (),
     levels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (),
+    days: bool = True,
 ) -> AnalysisPlan:
     """The analysis plan of a validated ``[analysis]`` table, checked against the rest of the
-    spec."""
+    spec (``days``: whether the visits have days relative to surgery)."""
     mapped = {s.instrument: s for s in sources}
 
     def mapped_score(where: str, instrument: str, score: str) -> None:
@@ -816,7 +882,11 @@ def _analysis_plan(
                 f"{where}.rater",
                 f"must be one of {', '.join(r for r in raters if r)}; got {entry.rater!r}.",
             )
-        outcomes.append(Outcome(entry.instrument, entry.score, entry.rater, entry.test))
+        _outcome_kind(path, where, entry, mapped[entry.instrument])
+        categories = tuple((int(code), label.strip()) for code, label in entry.categories.items())
+        outcomes.append(
+            Outcome(entry.instrument, entry.score, entry.rater, entry.test, entry.kind, categories)
+        )
     names = list(dict.fromkeys(o.name for o in outcomes))
 
     def outcome_name(setting: str, value: str) -> str:
@@ -833,6 +903,7 @@ def _analysis_plan(
     ordinal = tuple(outcome_name("analysis.ordinal", o) for o in table.ordinal)
     for key in table.responders:
         outcome_name(f"analysis.responders.{key}", key)
+    _scores_only(path, table, {o.name: o.kind for o in outcomes})
 
     kept_text = {c for c, _ in free_text}
 
@@ -893,7 +964,9 @@ def _analysis_plan(
         ]
         for key in table.power.target_dz:
             outcome_name(f"analysis.power.target_dz.{key}", key)
-        default = [table.primary] if table.primary else names
+        # Power is planned for scores: a binary or categorical outcome has no dz.
+        scored = [o.name for o in outcomes if o.kind == "score"]
+        default = [table.primary] if table.primary in scored else scored
         power = PowerPlan(
             tuple(chosen or default), tuple((k, float(v)) for k, v in table.power.target_dz.items())
         )
@@ -951,6 +1024,9 @@ def _analysis_plan(
         power=power,
         predictors=predictors,
         time_to_event=tuple(time_to_event),
+        pre_visit=pre.visit or "",
+        pre_visit_label=labelled_visit(visit_labels, pre.visit) if pre.visit else "",
+        days=days,
     )
 
 
@@ -997,6 +1073,69 @@ def _subgroup(
         contrasts=entry.contrasts,
         adjust=entry.adjust,
     )
+def _outcome_kind(path: Path, where: str, entry, source: InstrumentSource) -> None:
+    """A binary outcome's score takes the values 0 and 1 only, a categorical one's whole numbers
+    only (a custom measure declared ``integer = true``, or a registry score that is one
+    whole-number item, as the House-Brackmann grade)."""
+    if entry.kind == "score":
+        return
+    instrument = source.measure or REGISTRY[entry.instrument]
+    score = instrument.score(entry.score, source.version or None)
+    items = {item.name: item for item in instrument.items}
+    whole = score.formula in items and items[score.formula].integer
+    if entry.kind == "binary" and not (whole and (score.minimum, score.maximum) == (0, 1)):
+        raise _fail(
+            path,
+            f"{where}.kind",
+            f'is "binary", which needs a score of 0 (no) and 1 (yes); declare the measure under '
+            f"[instruments.{entry.instrument}] with minimum = 0, maximum = 1 and integer = true, "
+            'or set kind = "score".',
+        )
+    outside = [c for c in entry.categories if not score.minimum <= int(c) <= score.maximum]
+    if outside:
+        raise _fail(
+            path,
+            f"{where}.categories",
+            f"names the code {schema.shown_key(outside[0])}, outside the score's range "
+            f"({score.minimum:g} to {score.maximum:g}); correct the code.",
+        )
+    if entry.kind == "categorical" and not whole:
+        raise _fail(
+            path,
+            f"{where}.kind",
+            'is "categorical", which needs whole-number codes; declare the measure under '
+            f'[instruments.{entry.instrument}] with integer = true, or set kind = "score".',
+        )
+
+
+def _scores_only(path: Path, table: schema.AnalysisTable, kinds: dict[str, str]) -> None:
+    """Responders, power and predictors of outcome model a change score: a binary or
+    categorical outcome has none."""
+    named = [(f"analysis.responders.{o}", o) for o in table.responders]
+    if table.power is not None:
+        named += [(f"analysis.power.outcomes[{i}]", o) for i, o in enumerate(table.power.outcomes)]
+        named += [(f"analysis.power.target_dz.{o}", o) for o in table.power.target_dz]
+    if table.predictors is not None:
+        named += [("analysis.predictors.outcomes", o) for o in table.predictors.outcomes]
+    for setting, outcome in named:
+        if kinds.get(outcome, "score") != "score":
+            raise _fail(
+                path,
+                setting,
+                f"names {outcome!r}, a {kinds[outcome]} outcome, which has no change score to "
+                "model; its proportions and McNemar or Stuart-Maxwell test are in "
+                "paired_categorical.csv. Remove it here.",
+            )
+    # Predictors model the primary outcome unless the plan lists others.
+    primary = table.primary
+    if table.predictors is not None and not table.predictors.outcomes and primary in kinds:
+        if kinds[primary] != "score":
+            raise _fail(
+                path,
+                "analysis.predictors.outcomes",
+                f"is empty, so it models the primary outcome {primary!r}, a {kinds[primary]} "
+                "outcome without a change score; list the score outcomes to model.",
+            )
 
 
 def _predictors_plan(
@@ -1148,7 +1287,15 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
         study.free_text,
         study.visit_labels,
         study.subject_levels,
+        study.analysis.days,
     )
+    if not study.analysis.days:
+        problem = _rule_needing_days(checked, study.visit_windows)
+        if problem:
+            raise SpecError(
+                f"{where}: {problem} needs days relative to surgery, and [visits] names no day "
+                "column; pair by visit code (named_visit) instead."
+            )
     return replace(study, analysis=plan, analysis_spec=checked)
 
 
