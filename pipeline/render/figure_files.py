@@ -393,6 +393,41 @@ def export(
 RENDERED = ".rendered.json"
 
 
+def widths_for(spec: FigureSpec, asked: tuple[str, ...]) -> tuple[str, ...]:
+    """The widths a study run draws ``spec`` at: its widest (the one the report shows, last of
+    ``spec.widths``) and those of ``asked`` it is made for, in the spec's order."""
+    return tuple(w for w in spec.widths if w in asked or w == spec.widths[-1])
+
+
+def remove_unwritten(folder: Path, written: list[Path]) -> list[Path]:
+    """Remove the files :func:`export` recorded in ``folder/.rendered.json`` that ``written``
+    does not list (a format or width the study no longer asks for, a figure it no longer
+    draws), and their entries; return the paths removed.
+
+    Without this a figure drawn again from new data would sit beside an older file of the same
+    figure in another format, showing the old data. Only files written here are removed."""
+    folder = Path(folder)
+    manifest_path = folder / RENDERED
+    manifest = _read_manifest(manifest_path)
+    keep = {_relative(path, folder) for path in written}
+    gone = sorted(name for name in manifest if name not in keep)
+    if not gone:
+        return []
+    removed = []
+    for name in gone:
+        path = folder / name
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+        del manifest[name]
+    partial = manifest_path.with_suffix(".partial")
+    partial.write_text(
+        json.dumps(dict(sorted(manifest.items())), indent=1) + "\n", encoding="utf-8"
+    )
+    partial.replace(manifest_path)
+    return removed
+
+
 SOURCE_DATA_WRITER = "pipeline.render.writers"
 
 
