@@ -339,11 +339,13 @@ def export(
             jobs.append((spec, width, layout(folder, width), tuple(formats), dpi))
     try:
         # Keyed without the output folder itself, so that the record is the same wherever
-        # the reports are written.
+        # the reports are written, and by what the drawing is made from (its stem and drawing
+        # function with its data), not by the other widths asked for or the caption, which
+        # change no file of it.
         code = _code_key(specs)
         pickled = [
-            pickle.dumps(job[:2] + (_relative(job[2], folder),) + job[3:], protocol=5)
-            for job in jobs
+            pickle.dumps(((spec.stem, spec.make), width, _relative(out, folder), *rest), protocol=5)
+            for spec, width, out, *rest in jobs
         ]
         keys = [hashlib.sha256(code + data).hexdigest() for data in pickled]
     except (pickle.PicklingError, AttributeError, TypeError):  # a lambda: drawn here, every time
