@@ -718,7 +718,7 @@ def test_export_figures_writes_the_formats_and_widths_asked_for(tmp_path, capsys
             "--study",
             "small",
             "--formats",
-            "pdf",
+            "png",
             "svg",
             "--widths",
             "single",
@@ -737,7 +737,7 @@ def test_export_figures_writes_the_formats_and_widths_asked_for(tmp_path, capsys
     assert {"slope_house_brackmann_observer_grade", "prepost_box", "patient_flow"} <= stems
     for stem in stems:  # every figure in each format asked for, with its source data
         suffixes = {p.suffix for p in listed if p.stem == stem}
-        assert suffixes == ({".pdf", ".svg"} | ({".csv"} if stem != "patient_flow" else set()))
+        assert suffixes == ({".png", ".svg"} | ({".csv"} if stem != "patient_flow" else set()))
     for path in listed:
         assert_valid_file(path)
     assert not (reports / "small" / "figures" / "export" / "double_column").exists()
