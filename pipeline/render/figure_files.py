@@ -2,8 +2,11 @@
 the render cache, and the processes that draw figures in parallel. What a figure shows is in
 :mod:`pipeline.render.figures`.
 
-Every figure is saved as PNG (300 dpi), TIFF (600 dpi, LZW, RGB), PDF (TrueType fonts
-embedded) and SVG (text kept as text) at a journal column width (single 3.5 in, double 7 in).
+A figure can be saved as PNG (300 dpi), TIFF (600 dpi, LZW, RGB), PDF (TrueType fonts
+embedded) and SVG (text kept as text) at a journal column width (single 3.5 in, double 7 in):
+a study run writes those its spec's ``[figures]`` asks for (by default the PNG its report
+shows), ``outcomes export-figures`` any of them; each figure is laid out once per width and
+every format written from that one figure.
 File metadata that would change from run to run (creation dates, SVG element ids, zip/TIFF
 tags) is fixed, so the same inputs give the same bytes.
 
