@@ -3,8 +3,8 @@
 ``outcomes report``            materialize every study's assets (Dagster; added by ``assets.cli``)
 ``outcomes run --study DIR``   one study end to end, without Dagster
 ``outcomes demo``              regenerate the synthetic demo cohort
-``outcomes export-figures``    re-export figures from the warehouse, e.g.
-                               ``--format tiff --dpi 600 --width double``
+``outcomes export-figures``    figures from the warehouse in any format and width, e.g.
+                               ``--study demo --formats tiff pdf --widths single``
 ``outcomes validate PATH``     check an export (and its study spec) without writing anything
 ``outcomes init --redcap-dictionary DICT.csv``  draft a study spec from a REDCap data dictionary
 ``outcomes export-summary --study DIR``  a site's summary bundle for a multi-centre study
@@ -139,10 +139,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+FORMAT_CHOICES = ("png", "tiff", "pdf", "svg")
+WIDTH_CHOICES = {"single": ("single",), "double": ("double",), "both": ("single", "double")}
+
+
 def _export_figures(args: argparse.Namespace) -> int:
     from pipeline import warehouse
     from pipeline.pooled_study import is_pooled
-    from pipeline.render import figures
+    from pipeline.render import figure_files, figures
     from pipeline.spec.study import SPEC_FILENAME, load_study
 
     raw = paths.raw_data_dir()
@@ -152,7 +156,10 @@ def _export_figures(args: argparse.Namespace) -> int:
         else sorted(p.parent for p in raw.glob(f"*/{SPEC_FILENAME}") if not is_pooled(p.parent))
     )
     reports = Path(args.reports) if args.reports else paths.reports_dir()
-    widths = ("single", "double") if args.width == "both" else (args.width,)
+    widths = tuple(
+        dict.fromkeys(w for asked in args.widths for w in WIDTH_CHOICES.get(asked, (asked,)))
+    )
+    formats = (*dict.fromkeys(args.formats), figure_files.SOURCE_DATA)
     con = warehouse.connect(Path(args.warehouse) if args.warehouse else None, read_only=True)
     try:
         for folder in folders:
@@ -179,13 +186,14 @@ def _export_figures(args: argparse.Namespace) -> int:
             dpi = f"_{args.dpi}dpi" if args.dpi else ""
             out = reports / study.name / "figures" / "export"
             with warehouse.private_files(study.restricted):
+                # Each figure drawn once per width, every format written from that drawing.
                 written = figures.export(
                     specs,
                     out,
                     widths=widths,
-                    formats=(args.format,),
+                    formats=formats,
                     dpi=args.dpi,
-                    layout=lambda base, width: base / f"{args.format}_{width}{dpi}",
+                    layout=lambda base, width: base / f"{width}_column{dpi}",
                 )
             if study.restricted:
                 warehouse.make_private(reports / study.name)
@@ -292,19 +300,32 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
 
     export = commands.add_parser(
         "export-figures",
-        help="re-export every figure from the warehouse at a "
-        "journal's format, resolution and column width",
+        help="write every figure from the warehouse in a journal's formats, resolution and "
+        "column widths (a run writes those of the spec's [figures] only)",
     )
     export.add_argument("--study", help="only this study (folder under data/raw); default all")
-    export.add_argument("--format", default="tiff", choices=["tiff", "png", "pdf", "svg"])
+    export.add_argument(
+        "--formats",
+        "--format",
+        nargs="+",
+        default=list(FORMAT_CHOICES),
+        choices=FORMAT_CHOICES,
+        help="one or more of png (300 dpi), tiff (600 dpi, LZW), pdf (fonts embedded), svg "
+        "(text as text); default all four. Each figure is drawn once per width for all of them",
+    )
     export.add_argument("--dpi", type=int, help="raster resolution (default: TIFF 600, PNG 300)")
     export.add_argument(
+        "--widths",
         "--width",
-        default="double",
-        choices=["single", "double", "both"],
-        help="single column 3.5 in (about 89 mm) or double column 7 in (about 180 mm)",
+        nargs="+",
+        default=["both"],
+        choices=list(WIDTH_CHOICES),
+        help="single column 3.5 in (about 89 mm), double column 7 in (about 180 mm), or both "
+        "(the default)",
     )
-    _locations(export, "; files go to <study>/figures/export/<format>_<width>[_<dpi>dpi]/")
+    _locations(
+        export, "; files go to <study>/figures/export/<width>_column[_<dpi>dpi]/ with their CSV"
+    )
     export.set_defaults(func=_export_figures)
 
     check = commands.add_parser(

@@ -794,17 +794,28 @@ FIGURE_LIST_COLUMNS = ("position", "stem", "caption", "png")
 
 def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
     """Every figure under ``reports/<study>/figures/`` (single column, 3.5 in) and
-    ``figures/double_column/`` (7 in), each as PNG 300 dpi, TIFF 600 dpi, PDF and SVG.
+    ``figures/double_column/`` (7 in), in the formats and widths of the spec's ``[figures]``
+    (default: PNG 300 dpi at the width the report shows), with its source data (CSV). TIFF
+    600 dpi, PDF and SVG, and other widths, are written when ``[figures]`` asks for them, or on
+    demand by ``outcomes export-figures``; files of a format or width no longer asked for are
+    removed, so none shows older data than the rest.
 
     The figures drawn are listed in ``<study>.figure_list``, in report order, where
     :func:`write_report` reads them: ``position`` (from 1), ``stem``, ``caption`` and ``png``, the
     widest PNG written (it reads best on screen), relative to ``reports/<study>/``."""
-    from pipeline.render import figures
+    from dataclasses import replace
+
+    from pipeline.render import figure_files, figures
 
     study = reader_study(study)
     folder = study_reports(reports_dir, study)
     specs = figures.study_figures(con, study)
-    written = figures.export(specs, folder / "figures")
+    written = figures.export(
+        [replace(s, widths=figure_files.widths_for(s, study.figure_widths)) for s in specs],
+        folder / "figures",
+        formats=(*study.figure_formats, figure_files.SOURCE_DATA),
+    )
+    figure_files.remove_unwritten(folder / "figures", written)
     pngs = [
         (figures.width_folder(Path("figures"), spec.widths[-1]) / f"{spec.stem}.png").as_posix()
         for spec in specs

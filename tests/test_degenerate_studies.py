@@ -228,7 +228,7 @@ def test_one_subject_study_runs_to_the_end(tmp_path, capsys):
         "after value (n pairs = 0)." in notes
     )
     # The figures of the outcome with a pair are drawn; the other's absence is noted in the report.
-    figures = reports / "figures"
+    figures = reports / "figures" / "double_column"
     assert (figures / "slope_house_brackmann_observer_grade.png").is_file()
     assert not (figures / "slope_house_brackmann_surgeon_grade.png").exists()
     text = _report_text(reports)

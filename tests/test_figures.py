@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -129,6 +131,41 @@ def test_same_figure_same_bytes(tmp_path):
         assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest(), (
             a.name
         )
+
+
+def assert_valid_file(path):
+    """``path`` is a whole, readable file of the format its suffix names (what a journal's
+    upload checker opens): PNG and TIFF decoded by Pillow with their resolution, PDF with its
+    header, trailer and cross-reference table where ``startxref`` says, SVG parsed as XML with
+    an <svg> root, CSV as a table."""
+    import xml.etree.ElementTree as ET
+
+    data = path.read_bytes()
+    kind = path.suffix[1:]
+    if kind in ("png", "tiff"):
+        with Image.open(path) as image:
+            assert image.format == kind.upper() and image.mode == "RGB", path
+            image.load()  # every pixel decodes
+            assert image.info["dpi"] == pytest.approx((figure_files.DPI[kind],) * 2, abs=0.01)
+    elif kind == "pdf":
+        assert data.startswith(b"%PDF-1.") and data.rstrip().endswith(b"%%EOF"), path
+        offset = int(data[data.rindex(b"startxref") :].split()[1])
+        assert data[offset : offset + 4] == b"xref", path
+    elif kind == "svg":
+        root = ET.fromstring(data)
+        assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("width").endswith("pt")
+    elif kind == "csv":
+        assert len(pd.read_csv(path)) > 0, path
+    else:
+        raise AssertionError(f"unexpected file {path}")
+
+
+def test_each_format_written_is_a_valid_file_of_that_format(tmp_path):
+    spec = figures.FigureSpec("slope", "caption", MAKERS["slope"])
+    written = figures.export([spec], tmp_path, widths=("single",))
+    assert sorted(p.suffix for p in written) == [".csv", ".pdf", ".png", ".svg", ".tiff"]
+    for path in written:
+        assert_valid_file(path)
 
 
 def test_resolution_and_width_can_be_asked_for(tmp_path):
@@ -470,9 +507,9 @@ def test_text_and_axes_print_black(name):
 
 
 def _small_study_figures():
-    """The small study's figure source data (``figures/<name>.csv``), its result tables and its
-    warehouse (tests/small_study.py: House-Brackmann by the observer and Sunnybrook, 20 patients).
-    """
+    """The small study's figure source data (``figures/double_column/<name>.csv``), its result
+    tables and its warehouse (tests/small_study.py: House-Brackmann by the observer and
+    Sunnybrook, 20 patients)."""
     import duckdb
 
     from small_study import full_run
@@ -492,9 +529,11 @@ def _t_half_width(sd, n, conf_level=0.95):
 def test_source_data_beside_every_figure_match_the_analysis_tables():
     folder, con = _small_study_figures()
     try:
-        figures_dir = folder / "figures"
+        # A run writes each figure at the width the report shows: double column, but the flow
+        # diagram's single column.
+        figures_dir = folder / "figures" / "double_column"
         pngs = {p.stem for p in figures_dir.glob("*.png")} | {
-            p.stem for p in (figures_dir / "double_column").glob("*.png")
+            p.stem for p in (folder / "figures").glob("*.png")
         }
         csvs = {p.stem for p in figures_dir.glob("*.csv")}
         # Every figure has its source data beside it, except the flow diagram (boxes of counts
@@ -653,3 +692,91 @@ def test_source_data_are_written_with_the_figure_and_only_when_it_changed(tmp_pa
     csv.unlink()  # deleted by hand: drawn and written again, the same bytes
     figures.export([spec], tmp_path, workers=1)
     assert len(DRAWN) == 2 and csv.read_bytes() == first
+
+
+def _small_study_copy(tmp_path):
+    """The small study's spec and files and a copy of its warehouse after a full run."""
+    import shutil
+
+    from small_study import full_run
+
+    base = full_run()
+    shutil.copytree(base / "raw", tmp_path / "raw")
+    shutil.copy(base / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    return tmp_path / "raw" / "small", tmp_path / "warehouse.duckdb"
+
+
+def test_export_figures_writes_the_formats_and_widths_asked_for(tmp_path, capsys, monkeypatch):
+    from pipeline.cli import main
+
+    folder, warehouse = _small_study_copy(tmp_path)
+    monkeypatch.setenv("OUTCOMES_RAW", str(folder.parent))
+    reports = tmp_path / "reports"
+    code = main(
+        [
+            "export-figures",
+            "--study",
+            "small",
+            "--formats",
+            "png",
+            "svg",
+            "--widths",
+            "single",
+            "--warehouse",
+            str(warehouse),
+            "--reports",
+            str(reports),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    listed = {Path(line) for line in out.splitlines()}
+    exported = reports / "small" / "figures" / "export" / "single_column"
+    assert listed == {p for p in exported.iterdir() if not p.name.startswith(".")}
+    stems = {p.stem for p in listed}
+    assert {"slope_house_brackmann_observer_grade", "prepost_box", "patient_flow"} <= stems
+    for stem in stems:  # every figure in each format asked for, with its source data
+        suffixes = {p.suffix for p in listed if p.stem == stem}
+        assert suffixes == ({".png", ".svg"} | ({".csv"} if stem != "patient_flow" else set()))
+    for path in listed:
+        assert_valid_file(path)
+    assert not (reports / "small" / "figures" / "export" / "double_column").exists()
+
+
+def test_a_run_writes_the_figure_widths_its_spec_asks_for_and_removes_the_others(tmp_path):
+    import shutil
+
+    import duckdb
+
+    from pipeline import steps
+    from small_study import full_run
+
+    folder, warehouse = _small_study_copy(tmp_path)
+    # The full run's figures, with their render record: what is unchanged is not drawn again.
+    shutil.copytree(full_run() / "reports", tmp_path / "reports")
+    figures_dir = tmp_path / "reports" / "small" / "figures"
+    spec = folder / "study.toml"
+    default = spec.read_text(encoding="utf-8")
+    con = duckdb.connect(str(warehouse))
+    try:
+        spec.write_text(default + '\n[figures]\nwidths = ["single"]\n', encoding="utf-8")
+        first = steps.write_figures(con, load_study(folder), tmp_path / "reports")
+        spec.write_text(default, encoding="utf-8")
+        second = steps.write_figures(con, load_study(folder), tmp_path / "reports")
+        listed = con.execute("SELECT png FROM small.figure_list").fetchall()
+    finally:
+        con.close()
+    slope = "slope_house_brackmann_observer_grade"
+    # Asked for single width: both widths written (the report shows the double).
+    for name in (f"{slope}.png", f"{slope}.csv", f"double_column/{slope}.png"):
+        assert figures_dir / name in first
+    # Then the default: the report's PNG and source data only; the single-column files are gone
+    # from the disk and from the render record.
+    on_disk = {p for p in figures_dir.rglob("*") if p.is_file() and p.suffix != ".json"}
+    assert on_disk == set(second) and {p.suffix for p in second} == {".png", ".csv"}
+    assert figures_dir / f"double_column/{slope}.png" in second
+    assert not (figures_dir / f"{slope}.png").exists()
+    recorded = json.loads((figures_dir / figure_files.RENDERED).read_text())
+    assert {figures_dir / name for name in recorded} == set(second)
+    # The report finds every figure it lists.
+    assert listed and all((figures_dir.parent / png).is_file() for (png,) in listed)

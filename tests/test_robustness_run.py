@@ -90,6 +90,9 @@ def watched(tmp_path_factory):
     base = tmp_path_factory.mktemp("watched")
     raw = base / "raw"
     folder = write_small_study(raw / "guarded", name="guarded", study={"restricted": True})
+    # SVG figures too: their text is searched for subject codes below.
+    with open(folder / "study.toml", "a", encoding="utf-8") as spec:
+        spec.write('\n[figures]\nformats = ["png", "svg"]\n')
     # Free text in a column the spec does not map, and in a mapped item cell (quarantined).
     patients = pd.read_csv(folder / "patients.csv", dtype=str, keep_default_na=False)
     patients["comment"] = f"healed well, {TOKEN} noted at review"

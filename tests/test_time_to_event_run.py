@@ -180,5 +180,5 @@ def test_demo_report_shows_time_to_revision(demo_run):
     assert "time_to_event_revision" in page or "Time to revision surgery" in page
     # The revision's day is no baseline characteristic.
     assert "Day of revision" not in (reports / "tables" / "table_1.md").read_text(encoding="utf-8")
-    source = pd.read_csv(reports / "figures" / "time_to_event_revision.csv")
+    source = pd.read_csv(reports / "figures" / "double_column" / "time_to_event_revision.csv")
     assert set(source["part"]) == {"curve", "number at risk"}

@@ -2,8 +2,11 @@
 the render cache, and the processes that draw figures in parallel. What a figure shows is in
 :mod:`pipeline.render.figures`.
 
-Every figure is saved as PNG (300 dpi), TIFF (600 dpi, LZW, RGB), PDF (TrueType fonts
-embedded) and SVG (text kept as text) at a journal column width (single 3.5 in, double 7 in).
+A figure can be saved as PNG (300 dpi), TIFF (600 dpi, LZW, RGB), PDF (TrueType fonts
+embedded) and SVG (text kept as text) at a journal column width (single 3.5 in, double 7 in):
+a study run writes those its spec's ``[figures]`` asks for (by default the PNG its report
+shows), ``outcomes export-figures`` any of them; each figure is laid out once per width and
+every format written from that one figure.
 File metadata that would change from run to run (creation dates, SVG element ids, zip/TIFF
 tags) is fixed, so the same inputs give the same bytes.
 
@@ -339,11 +342,13 @@ def export(
             jobs.append((spec, width, layout(folder, width), tuple(formats), dpi))
     try:
         # Keyed without the output folder itself, so that the record is the same wherever
-        # the reports are written.
+        # the reports are written, and by what the drawing is made from (its stem and drawing
+        # function with its data), not by the other widths asked for or the caption, which
+        # change no file of it.
         code = _code_key(specs)
         pickled = [
-            pickle.dumps(job[:2] + (_relative(job[2], folder),) + job[3:], protocol=5)
-            for job in jobs
+            pickle.dumps(((spec.stem, spec.make), width, _relative(out, folder), *rest), protocol=5)
+            for spec, width, out, *rest in jobs
         ]
         keys = [hashlib.sha256(code + data).hexdigest() for data in pickled]
     except (pickle.PicklingError, AttributeError, TypeError):  # a lambda: drawn here, every time
@@ -391,6 +396,41 @@ def export(
 
 
 RENDERED = ".rendered.json"
+
+
+def widths_for(spec: FigureSpec, asked: tuple[str, ...]) -> tuple[str, ...]:
+    """The widths a study run draws ``spec`` at: its widest (the one the report shows, last of
+    ``spec.widths``) and those of ``asked`` it is made for, in the spec's order."""
+    return tuple(w for w in spec.widths if w in asked or w == spec.widths[-1])
+
+
+def remove_unwritten(folder: Path, written: list[Path]) -> list[Path]:
+    """Remove the files :func:`export` recorded in ``folder/.rendered.json`` that ``written``
+    does not list (a format or width the study no longer asks for, a figure it no longer
+    draws), and their entries; return the paths removed.
+
+    Without this a figure drawn again from new data would sit beside an older file of the same
+    figure in another format, showing the old data. Only files written here are removed."""
+    folder = Path(folder)
+    manifest_path = folder / RENDERED
+    manifest = _read_manifest(manifest_path)
+    keep = {_relative(path, folder) for path in written}
+    gone = sorted(name for name in manifest if name not in keep)
+    if not gone:
+        return []
+    removed = []
+    for name in gone:
+        path = folder / name
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+        del manifest[name]
+    partial = manifest_path.with_suffix(".partial")
+    partial.write_text(
+        json.dumps(dict(sorted(manifest.items())), indent=1) + "\n", encoding="utf-8"
+    )
+    partial.replace(manifest_path)
+    return removed
 
 
 SOURCE_DATA_WRITER = "pipeline.render.writers"

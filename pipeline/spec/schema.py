@@ -593,6 +593,24 @@ class TablesTable(_Table):
     table_1_by: str = ""
 
 
+#: Picture formats of a figure and the column widths it is drawn at
+#: (pipeline.render.figure_files: single 3.5 in, double 7 in).
+FigureFormat = Literal["png", "tiff", "pdf", "svg"]
+FigureWidth = Literal["single", "double"]
+
+
+class FiguresTable(_Table):
+    """Which figure files a run writes (``[figures]``); ``outcomes export-figures`` writes any
+    other format or width from the warehouse on demand."""
+
+    # PNG is written whatever this says: the report embeds it. Add "tiff", "pdf", "svg" for the
+    # journal files in every run (each format adds to the figures step's time).
+    formats: list[FigureFormat] = ["png"]
+    # Each figure is drawn at the widest width it is made for (the one the report shows) and at
+    # these; "single" adds the single-column files.
+    widths: list[FigureWidth] = ["double"]
+
+
 class SpecFile(_Table):
     """A whole ``study.toml``."""
 
@@ -606,6 +624,7 @@ class SpecFile(_Table):
     redcap: RedcapTable | None = None
     identifiers: IdentifiersTable = IdentifiersTable()
     tables: TablesTable = TablesTable()
+    figures: FiguresTable = FiguresTable()
 
 
 class AnalysisOverrides(_Table):

@@ -330,6 +330,9 @@ class Study:
     subject_units: tuple[tuple[str, str], ...] = ()
     # [tables] table_1_by: the subjects column whose levels are Table 1's columns ("": none).
     table_1_by: str = ""
+    # [figures] formats and widths: the figure files a run writes besides the report's PNG.
+    figure_formats: tuple[str, ...] = ("png",)
+    figure_widths: tuple[str, ...] = ("double",)
     # (visit code, label) as [visits.labels] gives them.
     visit_labels: tuple[tuple[str, str], ...] = ()
     # The analysis table as the spec wrote it: run overrides are applied to it and checked again.
@@ -564,6 +567,8 @@ def load_study(folder: Path) -> Study:
         subject_units=tuple(spec.subjects.units.items()),
         analysis_spec=spec.analysis,
         table_1_by=_table_1_by(path, spec.tables.table_1_by, subject_columns, free_text),
+        figure_formats=tuple(dict.fromkeys(["png", *spec.figures.formats])),
+        figure_widths=tuple(dict.fromkeys(spec.figures.widths)),
         visit_labels=visit_labels,
     )
     files = [("subjects.file", study.subjects_file), ("visits.file", study.visits_file)]
