@@ -1078,6 +1078,8 @@ def _subgroup(
         contrasts=entry.contrasts,
         adjust=entry.adjust,
     )
+
+
 def _outcome_kind(path: Path, where: str, entry, source: InstrumentSource) -> None:
     """A binary outcome's score takes the values 0 and 1 only, a categorical one's whole numbers
     only (a custom measure declared ``integer = true``, or a registry score that is one
