@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from assets.cli import main
-from conftest import set_report_environment
+from conftest import set_report_environment, warehouse_file
 from specs import study_toml
 
 CANARIES = {
@@ -268,7 +268,7 @@ def test_a_refused_study_says_so_in_one_line_without_quoting_the_export(workspac
     assert printed.startswith("error: ") and printed.count("\n") == 1, printed
     assert _leaks(printed) == [], printed
     assert _tree_leaks(workspace / "dagster") == {}
-    assert _warehouse_leaks(workspace / "w.duckdb") == {}
+    assert _warehouse_leaks(warehouse_file(workspace, folder.name)) == {}
     assert _tree_leaks(workspace / "reports") == {} if (workspace / "reports").exists() else True
 
 
@@ -279,10 +279,10 @@ def test_an_accepted_study_quarantines_every_identifier_and_keeps_none(workspace
     code, printed = _outcomes(capsys, "report", "--study", folder.name)
     assert code == 0, printed
     assert _leaks(printed) == [], printed
-    assert _warehouse_leaks(workspace / "w.duckdb") == {}
+    assert _warehouse_leaks(warehouse_file(workspace, "accepted")) == {}
     assert _tree_leaks(workspace / "reports") == {}
     assert _tree_leaks(workspace / "dagster") == {}
-    con = duckdb.connect(str(workspace / "w.duckdb"), read_only=True)
+    con = duckdb.connect(str(warehouse_file(workspace, "accepted")), read_only=True)
     try:
         quarantined = con.execute(
             'SELECT line, "column" FROM accepted.quarantine ORDER BY ALL'
