@@ -46,5 +46,7 @@ BENCH_SIZES ?= 63,1000,10000,100000
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py --sizes $(BENCH_SIZES)
 
+# The study's warehouse file (its write-ahead log, lock and spill folder too) and reports; the
+# single warehouse.duckdb of the layout before one file per study, if one is left.
 clean:
-	rm -rf data/processed/*.duckdb* reports/$(STUDY)
+	rm -rf data/processed/$(STUDY).duckdb* data/processed/warehouse.duckdb* reports/$(STUDY)
