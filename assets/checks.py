@@ -8,7 +8,7 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from assets.keys import INGESTED, PAIRED_TESTS, PAIRS, STUDY_TAG
+from assets.keys import INGESTED, PAIRED_TESTS, PAIRS, study_op_tags
 from assets.resources import Warehouse
 from pipeline import steps
 from pipeline.render.cells import markdown_frame
@@ -33,7 +33,7 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
             name=name,
             blocking=True,
             description=description,
-            op_tags={STUDY_TAG: s},  # one step of a study at a time (its warehouse's one writer)
+            op_tags=study_op_tags(s),  # one step of a study at a time (its warehouse's one writer)
         )
 
     @check(INGESTED, "rows_accounted", "Every row read is either accepted or quarantined.")

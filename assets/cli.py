@@ -18,6 +18,7 @@ from pipeline.exits import FAILED, OK, exit_code
 
 
 def _report(args: argparse.Namespace) -> int:
+    from assets.graph import on_workers
     from assets.materialize import materialize_all
     from pipeline import warehouse
     from pipeline.spec.study import discover_studies, load_study
@@ -43,7 +44,9 @@ def _report(args: argparse.Namespace) -> int:
         cli.make_private_outputs(restricted, private, reports)
         try:
             with contextlib.ExitStack() as locks:
-                for file in sorted(set(files.values())):
+                # Steps on Celery workers, maybe on other machines, are no processes of this one:
+                # there each study's queue and the run queue keep one writer (docs/scaling.md).
+                for file in [] if on_workers() else sorted(set(files.values())):
                     locks.enter_context(warehouse.run_lock(file))
                 with console:
                     success, written = materialize_all(args.study)

@@ -43,6 +43,17 @@ PRELOADED = (
 )
 
 
+#: The setting that sends every step to Celery workers: the broker's URL (``redis://host:port/0``),
+#: also the results backend (docs/scaling.md).
+CELERY_BROKER = "OUTCOMES_CELERY_BROKER"
+
+
+def on_workers() -> bool:
+    """Whether the steps run on Celery workers (:data:`CELERY_BROKER` is set), which may be on
+    other machines than the process that starts the run."""
+    return bool(os.environ.get(CELERY_BROKER))
+
+
 def executor_for(studies: int, location: Path | None = None) -> dg.ExecutorDefinition:
     """How a run's steps are executed: one process for a single study, whose steps depend on each
     other (tables and figures apart) and would only pay a process start each; for several
@@ -52,7 +63,16 @@ def executor_for(studies: int, location: Path | None = None) -> dg.ExecutorDefin
     every step in one process, since that file takes one writer for all of them.
 
     ``DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT`` sets how many steps run at once (default:
-    one per core)."""
+    one per core). With :data:`CELERY_BROKER` set, every step is a Celery task, taken by the
+    workers listening on its study's queue (``study-<name>``)."""
+    if on_workers():
+        from dagster_celery import celery_executor  # the optional extra: pip install '.[celery]'
+
+        broker = os.environ[CELERY_BROKER]
+        return celery_executor.configured(
+            {"broker": broker, "backend": broker, "include": ["assets.step_server"]},
+            name="celery_executor",
+        )
     location = location if location is not None else paths.warehouse_location()
     if studies <= 1 or paths.single_file(location):
         return dg.in_process_executor

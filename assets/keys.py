@@ -14,3 +14,9 @@ REPORT = "report"
 # study at a time, since a study's warehouse file takes one writing process
 # (assets.definitions.executor_for).
 STUDY_TAG = "study"
+
+
+def study_op_tags(study: str) -> dict[str, str]:
+    """The op tags of every step of ``study``: :data:`STUDY_TAG`, and its Celery queue, which one
+    worker process consumes when the steps run on Celery workers (docs/scaling.md)."""
+    return {STUDY_TAG: study, "dagster-celery/queue": f"study-{study}"}

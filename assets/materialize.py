@@ -23,7 +23,7 @@ from pipeline import paths
 def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
     """Run the graph; return success and the files the assets wrote."""
     os.environ.setdefault("DAGSTER_HOME", str(paths.PROJECT_ROOT / ".dagster"))
-    from assets.graph import build_definitions, reconstructable_job
+    from assets.graph import build_definitions, on_workers, reconstructable_job
 
     raw = paths.raw_data_dir()
     defs = build_definitions(raw)
@@ -49,7 +49,8 @@ def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
         },
     }
     with dg.DagsterInstance.get() as instance:
-        if len(studies) > 1 and job.executor_def is not dg.in_process_executor:
+        # One study selected of several: in this process, as for a single study.
+        if job.executor_def is not dg.in_process_executor and (len(studies) > 1 or on_workers()):
             result = dg.execute_job(
                 reconstructable_job(raw, job),
                 instance=instance,

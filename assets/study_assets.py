@@ -22,8 +22,8 @@ from assets.keys import (
     REPORT,
     SCORES,
     SECONDARY_ANALYSES,
-    STUDY_TAG,
     TABLES,
+    study_op_tags,
 )
 from assets.resources import AnalysisOptions, Reports, Warehouse
 from pipeline import steps
@@ -127,8 +127,8 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     common = {
         "key_prefix": [s],
         "owners": [OWNER],
-        "tags": {STUDY_TAG: s},
-        "op_tags": {STUDY_TAG: s},
+        "tags": {"study": s},
+        "op_tags": study_op_tags(s),
     }
 
     def planned(options: AnalysisOptions, reports: Reports) -> Study:
