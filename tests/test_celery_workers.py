@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -90,19 +91,26 @@ def test_a_study_materializes_on_a_celery_worker_through_a_local_redis(tmp_path,
                 Path(sys.executable).parent / "dagster-celery",
                 "worker",
                 "start",
+                "-A",
+                "dagster_celery.app",
                 "-y",
                 str(config),
                 "-q",
                 "study-north",
+                "-q",
+                "dagster",  # the raw files' observations, which write no warehouse
                 "--name",
                 "north",
                 "--",
                 "--concurrency",
                 "1",
             ],
-            env=os.environ.copy(),
+            # dagster-celery starts the `celery` command beside it
+            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
             stdout=worker_log,
             stderr=subprocess.STDOUT,
+            # dagster-celery starts `celery` as a process of its own: stopped with its group
+            start_new_session=True,
         )
         # Ready when it has said so to the broker: Celery workers answer a ping over it.
         from celery import Celery
@@ -112,10 +120,11 @@ def test_a_study_materializes_on_a_celery_worker_through_a_local_redis(tmp_path,
 
         assert main(["report"]) == 0, (tmp_path / "worker.log").read_text()[-3000:]
     finally:
-        for process in (worker, server):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=60)
+        if worker is not None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+        server.terminate()
+        server.wait(timeout=60)
 
     con = warehouse.connect(warehouse_file(tmp_path, "north"), read_only=True)
     try:
