@@ -95,10 +95,11 @@ def test_a_study_materializes_on_a_celery_worker_through_a_local_redis(tmp_path,
                 "dagster_celery.app",
                 "-y",
                 str(config),
+                # the study's queue, and Celery's default one for the raw files' observations,
+                # which write no warehouse (one -q: dagster-celery passes each as a -Q of
+                # celery's, of which the last would count alone)
                 "-q",
-                "study-north",
-                "-q",
-                "dagster",  # the raw files' observations, which write no warehouse
+                "study-north,dagster",
                 "--name",
                 "north",
                 "--",
