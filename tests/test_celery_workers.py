@@ -103,8 +103,10 @@ def test_a_study_materializes_on_a_celery_worker_through_a_local_redis(tmp_path,
                 "--name",
                 "north",
                 "--",
-                "--concurrency",
-                "1",
+                # Tasks in the worker itself, one at a time: a pool process is daemonic and may not
+                # start the processes the figures step draws in.
+                "--pool",
+                "solo",
             ],
             # dagster-celery starts the `celery` command beside it
             env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
