@@ -47,5 +47,7 @@ BENCH_RUNS ?= 1
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py --sizes $(BENCH_SIZES) --runs $(BENCH_RUNS)
 
+# The study's warehouse file (its write-ahead log, lock and spill folder too) and reports; the
+# single warehouse.duckdb of the layout before one file per study, if one is left.
 clean:
-	rm -rf data/processed/*.duckdb* reports/$(STUDY)
+	rm -rf data/processed/$(STUDY).duckdb* data/processed/warehouse.duckdb* reports/$(STUDY)

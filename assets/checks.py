@@ -8,7 +8,7 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from assets.keys import INGESTED, PAIRED_TESTS, PAIRS
+from assets.keys import INGESTED, PAIRED_TESTS, PAIRS, study_op_tags
 from assets.resources import Warehouse
 from pipeline import steps
 from pipeline.render.cells import markdown_frame
@@ -28,13 +28,22 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
 
     def check(asset: str, name: str, description: str):
         """A check of one of the study's assets; a failure stops the assets downstream."""
-        return dg.asset_check(asset=[s, asset], name=name, blocking=True, description=description)
+        return dg.asset_check(
+            asset=[s, asset],
+            name=name,
+            blocking=True,
+            description=description,
+            op_tags=study_op_tags(s),  # one step of a study at a time (its warehouse's one writer)
+        )
 
     @check(INGESTED, "rows_accounted", "Every row read is either accepted or quarantined.")
     def rows_accounted(warehouse: Warehouse) -> dg.AssetCheckResult:
-        bad = warehouse.frame(f"""
+        bad = warehouse.frame(
+            s,
+            f"""
             SELECT file, rows_read, rows_accepted, rows_quarantined FROM {s}.source_files
-            WHERE rows_read <> rows_accepted + rows_quarantined""")
+            WHERE rows_read <> rows_accepted + rows_quarantined""",
+        )
         return dg.AssetCheckResult(passed=bad.empty, metadata={"unaccounted files": _listing(bad)})
 
     @check(
@@ -44,7 +53,7 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
         "identifier (HIPAA Safe Harbor), apart from columns the spec allows.",
     )
     def no_identifier_columns(warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
+        with warehouse.connect(s) as con:
             findings = steps.identifier_findings(con, study)
         # Column and rule only: a finding never carries the value itself.
         listed = pd.DataFrame(
@@ -61,7 +70,7 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
         "Every accepted item value lies in its instrument's allowed range.",
     )
     def item_values_in_range(warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
+        with warehouse.connect(s) as con:
             con.register("item_ranges", item_columns(study))
             try:
                 bad = con.execute(f"""
@@ -85,7 +94,7 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
         "have both a pre and a post value (`min_paired_share` under `[checks]` in the spec).",
     )
     def pairing_completeness(warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
+        with warehouse.connect(s) as con:
             summary = con.execute(f"""
                 SELECT outcome, score, subjects, paired,
                        paired / nullif(subjects, 0) AS share FROM {s}.pairing_summary""").df()
@@ -116,8 +125,11 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
     )
     def minimum_pairs(warehouse: Warehouse) -> dg.AssetCheckResult:
         # Whole cohort only: a subgroup level may be small by design (exploratory analyses).
-        results = warehouse.frame(f"""
-            SELECT outcome, score, n_pairs FROM {s}.paired_tests WHERE "group" = 'all'""")
+        results = warehouse.frame(
+            s,
+            f"""
+            SELECT outcome, score, n_pairs FROM {s}.paired_tests WHERE "group" = 'all'""",
+        )
         # No pair, no test: its Table 2 row says "not estimable". Such an outcome already fails
         # pairing_completeness unless the spec allows it (min_paired_share = 0, e.g. a study of
         # rater agreement), so it is not a test with too few pairs here.
@@ -137,12 +149,15 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
             f"coalesce(isnan({p}) OR {p} BETWEEN 0 AND 1, true)"
             for p in ("p_t", "p_wilcoxon", "p_used")
         )
-        bad = warehouse.frame(f"""
+        bad = warehouse.frame(
+            s,
+            f"""
             SELECT outcome, score, "group", mean_diff, ci_low, ci_high, p_t, p_wilcoxon, p_used
             FROM {s}.paired_tests
             WHERE NOT ({p_in_range}
                        AND coalesce(isnan(mean_diff) OR isnan(ci_low) OR isnan(ci_high)
-                                    OR mean_diff BETWEEN ci_low AND ci_high, true))""")
+                                    OR mean_diff BETWEEN ci_low AND ci_high, true))""",
+        )
         return dg.AssetCheckResult(passed=bad.empty, metadata={"violations": _listing(bad)})
 
     return [

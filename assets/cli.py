@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import re
 import sys
 
@@ -17,6 +18,7 @@ from pipeline.exits import FAILED, OK, exit_code
 
 
 def _report(args: argparse.Namespace) -> int:
+    from assets.graph import on_workers
     from assets.materialize import materialize_all
     from pipeline import warehouse
     from pipeline.pooled_study import is_pooled
@@ -32,18 +34,26 @@ def _report(args: argparse.Namespace) -> int:
         if (not args.study or folder.name == args.study) and not is_pooled(folder)
     ]
     restricted = [s.name for s in studies if s.restricted]
-    path, reports = paths.warehouse_path(), paths.reports_dir()
+    location, reports = paths.warehouse_location(), paths.reports_dir()
+    # Each study's warehouse file, locked for the whole run (one file may hold every study).
+    files = {s.name: paths.warehouse_path(s.name, location) for s in studies}
+    private = [files[name] for name in restricted]
     # Dagster's own console output (a failed step's traceback among it) shows only with --debug;
     # the run's full log stays in its history, in the UI.
-    console = contextlib.nullcontext() if args.debug else contextlib.redirect_stderr(io.StringIO())
+    console = contextlib.nullcontext() if args.debug else _quiet()
     with warehouse.private_files(bool(restricted)):
-        cli.make_private_outputs(restricted, path, reports)
+        cli.make_private_outputs(restricted, private, reports)
         try:
-            with warehouse.run_lock(path), console:
-                success, written = materialize_all(args.study)
-                failure = None if success else _dagster_failure()
+            with contextlib.ExitStack() as locks:
+                # Steps on Celery workers, maybe on other machines, are no processes of this one:
+                # there each study's queue and the run queue keep one writer (docs/scaling.md).
+                for file in [] if on_workers() else sorted(set(files.values())):
+                    locks.enter_context(warehouse.run_lock(file))
+                with console:
+                    success, written = materialize_all(args.study)
+                    failure = None if success else _dagster_failure()
         finally:
-            cli.make_private_outputs(restricted, path, reports)
+            cli.make_private_outputs(restricted, private, reports)
     for file in sorted(set(written)):
         print(
             file.relative_to(paths.PROJECT_ROOT)
@@ -61,7 +71,7 @@ def _report(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return FAILED
-            print(cli.error_line(code, line, step=step, warehouse_path=path), file=sys.stderr)
+            print(cli.error_line(code, line, step=step, warehouse_path=location), file=sys.stderr)
             return code
         print(
             "error: the run did not complete; open the UI (make ui) to see which step failed.",
@@ -69,6 +79,23 @@ def _report(args: argparse.Namespace) -> int:
         )
         return FAILED
     return OK
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Nothing of what Dagster prints reaches the terminal: neither this process's output nor
+    that of the processes it starts for steps (several studies), which write to the standard
+    error they inherit, not to ``sys.stderr``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _dagster_failure() -> tuple[str, int, str] | None:

@@ -10,3 +10,14 @@ TABLES = "tables"
 FIGURES = "figures"
 REPORT = "report"
 BUNDLE_PREFIX = "bundle_"  # a pooled study's site bundle: bundle_<site> (source asset)
+
+# The tag every step of a study carries (its assets and checks): the executor runs one step of a
+# study at a time, since a study's warehouse file takes one writing process
+# (assets.definitions.executor_for).
+STUDY_TAG = "study"
+
+
+def study_op_tags(study: str) -> dict[str, str]:
+    """The op tags of every step of ``study``: :data:`STUDY_TAG`, and its Celery queue, which one
+    worker process consumes when the steps run on Celery workers (docs/scaling.md)."""
+    return {STUDY_TAG: study, "dagster-celery/queue": f"study-{study}"}

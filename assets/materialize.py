@@ -1,7 +1,12 @@
-"""Materialize every asset (or one study's) in this process, with the project's instance.
+"""Materialize every asset (or one study's) with the project's instance.
 
 Used by ``outcomes report`` / ``make report``: runs are recorded in
 ``DAGSTER_HOME`` (default ``.dagster/``), so they show in the UI's history.
+
+One study runs in this process. Several run under Dagster's multiprocess executor
+(:func:`assets.graph.executor_for`), each study's steps in processes of their own, so studies
+are computed at once; every step's process gets the folders of this run in its run config
+rather than from its environment (a fork server started by an earlier run keeps that run's).
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from pipeline import paths
 def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
     """Run the graph; return success and the files the assets wrote."""
     os.environ.setdefault("DAGSTER_HOME", str(paths.PROJECT_ROOT / ".dagster"))
-    from assets.definitions import build_definitions
+    from assets.graph import build_definitions, on_workers, reconstructable_job
 
-    defs = build_definitions()
+    raw = paths.raw_data_dir()
+    defs = build_definitions(raw)
     job = defs.resolve_implicit_global_asset_job_def()
     selection = None
     if study:
@@ -32,18 +38,38 @@ def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
             and not key.path[-1].startswith(BUNDLE_PREFIX)
         ]
         if not keys:
-            raise ValueError(f"no study named {study!r} under {paths.raw_data_dir()}.")
+            raise ValueError(f"no study named {study!r} under {raw}.")
         selection = keys
+    studies = {key.path[0] for key in selection or defs.resolve_all_asset_keys()}
+    # Step-by-step DEBUG logs stay in the run's history (the UI); the terminal shows
+    # only warnings and the files written.
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        "resources": {
+            "warehouse": {"config": {"path": str(paths.warehouse_location())}},
+            "reports": {"config": {"path": str(paths.reports_dir())}},
+        },
+    }
     with dg.DagsterInstance.get() as instance:
-        # Step-by-step DEBUG logs stay in the run's history (the UI); the terminal shows
-        # only warnings and the files written.
-        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = job.execute_in_process(
-            run_config=quiet, instance=instance, asset_selection=selection, raise_on_error=False
-        )
-    written = []
-    for event in result.get_asset_materialization_events():
-        for value in event.materialization.metadata.values():
-            if isinstance(value, dg.PathMetadataValue):
-                written.append(Path(value.path))
-    return result.success, written
+        # One study selected of several: in this process, as for a single study.
+        if job.executor_def is not dg.in_process_executor and (len(studies) > 1 or on_workers()):
+            result = dg.execute_job(
+                reconstructable_job(raw, job),
+                instance=instance,
+                run_config=run_config,
+                asset_selection=selection,
+                raise_on_error=False,
+            )
+        else:
+            result = job.execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                asset_selection=selection,
+                raise_on_error=False,
+            )
+        written = []
+        for event in result.get_asset_materialization_events():
+            for value in event.materialization.metadata.values():
+                if isinstance(value, dg.PathMetadataValue):
+                    written.append(Path(value.path))
+        return result.success, written

@@ -15,7 +15,7 @@ import warnings
 
 import dagster as dg
 
-from assets.keys import BUNDLE_PREFIX, INGESTED, REPORT
+from assets.keys import BUNDLE_PREFIX, INGESTED, REPORT, study_op_tags
 from assets.resources import Reports, Warehouse
 from pipeline import pooled_study
 from pipeline.ingest.readers import sha256
@@ -50,7 +50,12 @@ def _bundle_asset(study: PooledStudy, site: str, file: str) -> dg.SourceAsset:
 
 def build_pooled_assets(study: PooledStudy) -> list:
     s = study.name
-    common = {"key_prefix": [s], "owners": [OWNER], "tags": {"study": s}}
+    common = {
+        "key_prefix": [s],
+        "owners": [OWNER],
+        "tags": {"study": s},
+        "op_tags": study_op_tags(s),
+    }
     version = code_version(pooled_study.pool_study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
@@ -81,7 +86,7 @@ def build_pooled_assets(study: PooledStudy) -> list:
         read, _ = pooled_study.read_bundles(study)
         run_id = dg.AssetExecutionContext.get().run.run_id
         with (
-            warehouse.connect() as con,
+            warehouse.connect(s) as con,
             recorded_run(con, study, run_id=run_id, step=POOLED_ANALYSIS),
         ):
             results = pooled_study.analyse_pooled(con, study, read)
@@ -100,7 +105,7 @@ def build_pooled_assets(study: PooledStudy) -> list:
         `report.html` and `provenance.json` listing each bundle's hash."""
         read, hashes = pooled_study.read_bundles(study)
         results = {
-            name: warehouse.frame(f"SELECT * EXCLUDE (study) FROM {s}.{name}")
+            name: warehouse.frame(s, f"SELECT * EXCLUDE (study) FROM {s}.{name}")
             for name in ("pooled_outcomes", "pooled_paired", "site_effects", "meta_analysis")
         }
         written = pooled_study.write_pooled_outputs(study, results, read, hashes, reports.folder)

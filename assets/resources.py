@@ -19,22 +19,33 @@ SPEC = "spec"
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The DuckDB warehouse file; empty ``path`` means ``OUTCOMES_WAREHOUSE`` or
-    ``data/processed/warehouse.duckdb``."""
+    """Where the DuckDB warehouses live: a folder holding one file per study,
+    ``<path>/<study>.duckdb`` (or a path ending in ``.duckdb``: one file for every study, whose
+    studies then run one at a time). Empty ``path`` means ``OUTCOMES_WAREHOUSE`` or
+    ``data/processed/``."""
 
     path: str = ""
 
+    @property
+    def location(self) -> Path:
+        return Path(self.path) if self.path else paths.warehouse_location()
+
+    def file(self, study: str) -> Path:
+        """The warehouse file of ``study``."""
+        return paths.warehouse_path(study, self.location)
+
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = warehouse.connect(Path(self.path) if self.path else None)
+    def connect(self, study: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to ``study``'s warehouse, closed on leaving."""
+        con = warehouse.connect(self.file(study))
         try:
             yield con
         finally:
             con.close()
 
-    def frame(self, sql: str) -> pd.DataFrame:
-        """What one query returns, on a connection of its own."""
-        with self.connect() as con:
+    def frame(self, study: str, sql: str) -> pd.DataFrame:
+        """What one query of ``study``'s warehouse returns, on a connection of its own."""
+        with self.connect(study) as con:
             return warehouse.read_frame(con, sql)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 import dagster as dg
 
@@ -24,9 +23,10 @@ from assets.keys import (
     SCORES,
     SECONDARY_ANALYSES,
     TABLES,
+    study_op_tags,
 )
 from assets.resources import AnalysisOptions, Reports, Warehouse
-from pipeline import paths, steps
+from pipeline import steps
 from pipeline.provenance import fingerprint, record_overrides, recorded_run
 from pipeline.render.cells import markdown_frame
 from pipeline.render.style import AMA
@@ -88,12 +88,15 @@ def _recorded(warehouse: Warehouse, study: Study, step: str, reports: Reports | 
     For a restricted study, what the step writes is readable by its owner only."""
     run_id = dg.AssetExecutionContext.get().run.run_id
     private = [
-        *warehouse_files(Path(warehouse.path) if warehouse.path else paths.warehouse_path()),
+        *warehouse_files(warehouse.file(study.name)),
         *([steps.study_reports(reports.folder, study)] if reports else []),
     ]
     with private_files(study.restricted):
         try:
-            with warehouse.connect() as con, recorded_run(con, study, run_id=run_id, step=step):
+            with (
+                warehouse.connect(study.name) as con,
+                recorded_run(con, study, run_id=run_id, step=step),
+            ):
                 yield con
         finally:
             if study.restricted:
@@ -121,7 +124,12 @@ def _raw_files_asset(study: Study) -> dg.SourceAsset:
 
 def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     s = study.name
-    common = {"key_prefix": [s], "owners": [OWNER], "tags": {"study": s}}
+    common = {
+        "key_prefix": [s],
+        "owners": [OWNER],
+        "tags": {"study": s},
+        "op_tags": study_op_tags(s),
+    }
 
     def planned(options: AnalysisOptions, reports: Reports) -> Study:
         """The study with this run's analysis overrides, which provenance records."""

@@ -59,7 +59,7 @@ def refuse_folders_without_spec(raw: Path, only: str | None) -> None:
             p.resolve()
             for p in (
                 paths.reports_dir(),
-                paths.warehouse_path().parent,
+                paths.warehouse_dir(),
                 Path(os.environ.get("DAGSTER_HOME", paths.PROJECT_ROOT / ".dagster")),
             )
         }
@@ -87,14 +87,15 @@ def refuse_folders_without_spec(raw: Path, only: str | None) -> None:
         )
 
 
-def make_private_outputs(restricted: list[str], warehouse_path: Path, reports: Path) -> None:
-    """Owner-only modes on the warehouse and the restricted studies' reports (0600 files, 0700
+def make_private_outputs(restricted: list[str], warehouse_paths: list[Path], reports: Path) -> None:
+    """Owner-only modes on the restricted studies' warehouse files and reports (0600 files, 0700
     folders)."""
     from pipeline import warehouse
 
     if restricted:
         warehouse.make_private(
-            *warehouse.warehouse_files(warehouse_path), *(reports / name for name in restricted)
+            *(f for path in warehouse_paths for f in warehouse.warehouse_files(path)),
+            *(reports / name for name in restricted),
         )
 
 
@@ -104,12 +105,13 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.steps import run_study
 
     study = load_study(Path(args.study))
-    path = Path(args.warehouse) if args.warehouse else paths.warehouse_path()
+    # --warehouse: the study's file (x.duckdb), or the folder holding one file per study.
+    path = paths.warehouse_path(study.name, Path(args.warehouse) if args.warehouse else None)
     reports = Path(args.reports) if args.reports else paths.reports_dir()
     restricted = [study.name] if study.restricted else []
     # A restricted study's files are created owner-only, and existing ones are made so.
     with warehouse.private_files(study.restricted):
-        make_private_outputs(restricted, path, reports)
+        make_private_outputs(restricted, [path], reports)
         try:
             with warehouse.run_lock(path):
                 con = warehouse.connect(path)
@@ -118,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
                 finally:
                     con.close()
         finally:
-            make_private_outputs(restricted, path, reports)
+            make_private_outputs(restricted, [path], reports)
     for f in outcome["files"]:
         print(
             f"{f.file}: {f.rows_read} rows read, {f.rows_accepted} accepted, {f.rows_quarantined} "
@@ -255,7 +257,8 @@ def _pool(args: argparse.Namespace) -> int:
     from pipeline.provenance import recorded_run
 
     study = pooled_study.load_pooled_study(Path(args.study))
-    path = Path(args.warehouse) if args.warehouse else paths.warehouse_path()
+    # --warehouse: the study's file (x.duckdb), or the folder holding one file per study.
+    path = paths.warehouse_path(study.name, Path(args.warehouse) if args.warehouse else None)
     reports = Path(args.reports) if args.reports else paths.reports_dir()
     with warehouse.run_lock(path):
         con = warehouse.connect(path)
@@ -387,7 +390,9 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
 def _locations(command: argparse.ArgumentParser, reports_note: str) -> None:
     """The ``--warehouse`` and ``--reports`` options of a command that reads or writes them."""
     command.add_argument(
-        "--warehouse", help="DuckDB file (default data/processed/warehouse.duckdb)"
+        "--warehouse",
+        help="folder of the warehouses, one DuckDB file per study (default data/processed/), "
+        "or one .duckdb file",
     )
     command.add_argument("--reports", help=f"reports folder (default reports/){reports_note}")
 
@@ -408,7 +413,7 @@ def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> 
             raise
         code = _exit_code(type(err).__name__, str(err), err)
         warehouse_path = (
-            Path(args.warehouse) if getattr(args, "warehouse", None) else paths.warehouse_path()
+            Path(args.warehouse) if getattr(args, "warehouse", None) else paths.warehouse_location()
         )
         print(
             error_line(

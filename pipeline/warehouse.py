@@ -1,4 +1,6 @@
-"""The embedded DuckDB warehouse: one file, one schema per study.
+"""The embedded DuckDB warehouses: one file per study (``<folder>/<study>.duckdb``), holding the
+study's schema and its ``meta.runs``; :func:`all_studies` attaches them read-only for questions
+across studies.
 
 Tables are always written whole with ``CREATE OR REPLACE TABLE ... AS``,
 which is atomic and takes its columns by name, so a reader never sees a
@@ -7,10 +9,12 @@ inside :func:`transaction` (or is decorated with :func:`atomic`), so a run
 stopped at any point, even by SIGKILL or a power cut, leaves every step's
 tables as the last complete run wrote them.
 
-One run at a time: ``outcomes run`` and ``outcomes report`` hold
-:func:`run_lock` (an advisory lock on ``<warehouse>.lock``) for the whole run,
-and every writer checks it, so a second run stops with one line naming the
-lock and the process holding it instead of interleaving its steps.
+One run at a time per study: ``outcomes run`` and ``outcomes report`` hold
+:func:`run_lock` (an advisory lock on ``<study>.duckdb.lock``) of every study they run for the
+whole run, and every writer checks it, so a second run of a study stops with one line naming the
+lock and the process holding it instead of interleaving its steps, while other studies' runs go
+on. The steps of a run may write from processes of their own (Dagster's multiprocess executor):
+they are the lock holder's descendants, and write under its lock.
 """
 
 from __future__ import annotations
@@ -64,14 +68,16 @@ def _locked_message(path: Path, lock: Path) -> str:
 
 
 @contextmanager
-def run_lock(path: Path | None = None) -> Iterator[Path]:
-    """Hold the warehouse's run lock for a whole run; raise :class:`WarehouseLocked` when taken.
+def run_lock(path: Path) -> Iterator[Path]:
+    """Hold the run lock of the warehouse file ``path`` for a whole run; raise
+    :class:`WarehouseLocked` when taken.
 
     A ``flock`` on ``<warehouse>.lock``: the kernel releases it when the holder exits, however
     it exits (SIGKILL included), so a stale lock never needs deleting by hand. The file keeps
-    the holder's process id for the message a second run prints. Re-entrant within a process.
+    the holder's process id for the message a second run prints, and for the processes the
+    holder starts (:func:`_check_run_lock`). Re-entrant within a process.
     """
-    path = Path(path) if path is not None else paths.warehouse_path()
+    path = Path(path)
     key = str(path.resolve())
     if key in _held:
         yield path
@@ -96,8 +102,25 @@ def run_lock(path: Path | None = None) -> Iterator[Path]:
         os.close(fd)  # releases the lock; the file stays, so no waiting process loses its inode
 
 
+def _ancestors() -> set[int]:
+    """The process ids of this process's parent, its parent's parent and so on (read from Linux's
+    ``/proc``; where there is none, the parent alone)."""
+    found, pid = set(), os.getppid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            status = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+            # "pid (command) state ppid ...": the command may hold spaces and parentheses.
+            pid = int(status.rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return found
+
+
 def _check_run_lock(path: Path) -> None:
-    """Refuse to write while another process holds the run lock (this process's own is fine)."""
+    """Refuse to write while another run holds the run lock. This process's own lock is fine, and
+    so is one an ancestor holds: a step that Dagster's multiprocess executor started in a process
+    of its own belongs to the run of the process that took the lock (``outcomes report``)."""
     lock = lock_path(path)
     if str(path.resolve()) in _held or not lock.exists():
         return
@@ -106,6 +129,9 @@ def _check_run_lock(path: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as err:
         if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            holder = lock.read_text(encoding="ascii", errors="replace").strip()
+            if holder.isdigit() and int(holder) in _ancestors():
+                return
             raise WarehouseLocked(_locked_message(path, lock)) from None
         raise
     finally:
@@ -120,16 +146,27 @@ CATALOG = "outcomes-warehouse"
 
 
 def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, creating its folder if needed.
+    """Open a warehouse file, creating its folder if needed.
 
     The file is attached as the catalog :data:`CATALOG`, the connection's only database
     besides DuckDB's own ``system`` and ``temp``, so a study's schema is never mistaken for
     the warehouse whatever the file's name.
 
+    ``path`` is a study's file (``paths.warehouse_path(study)``). A folder of them (the default,
+    ``paths.warehouse_location()``, unless that is one file) opens read-only as
+    :func:`all_studies`: every study's tables, as in one warehouse.
+
     DuckDB allows one writing process per file; when another run holds it, this
     raises :class:`WarehouseLocked` with what to do instead of DuckDB's message.
     """
-    path = Path(path) if path is not None else paths.warehouse_path()
+    path = Path(path) if path is not None else paths.warehouse_location()
+    if not paths.single_file(path) and not path.is_file():
+        if not read_only:
+            raise ValueError(
+                f"{path} is a folder of warehouses, one per study: open a study's file "
+                "(pipeline.paths.warehouse_path) to write."
+            )
+        return all_studies(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
         _check_run_lock(path)
@@ -191,6 +228,116 @@ def in_memory() -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+def study_files(location: Path | None = None) -> dict[str, Path]:
+    """The warehouse file of each study found at ``location`` (default
+    ``paths.warehouse_location()``), by study name: ``<study>.duckdb`` in a folder; in a single
+    file for every study, that file under each study schema it holds."""
+    location = Path(location) if location is not None else paths.warehouse_location()
+    if paths.single_file(location) or location.is_file():
+        if not location.is_file():
+            return {}
+        con = duckdb.connect(str(location), read_only=True)
+        try:
+            schemas = [name for (name,) in con.execute(_STUDY_SCHEMAS).fetchall()]
+        finally:
+            con.close()
+        return {name: location for name in schemas}
+    return {
+        file.name.removesuffix(paths.WAREHOUSE_SUFFIX): file
+        for file in sorted(location.glob(f"*{paths.WAREHOUSE_SUFFIX}"))
+        if file.is_file()
+    }
+
+
+# The schemas of a warehouse that are studies: not DuckDB's own nor the run log's.
+_STUDY_SCHEMAS = (
+    "SELECT DISTINCT schema_name FROM information_schema.schemata "
+    "WHERE catalog_name = current_database() "
+    "AND schema_name NOT IN ('main', 'meta', 'information_schema', 'pg_catalog') ORDER BY 1"
+)
+
+
+def all_studies(location: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """Every study's warehouse at ``location`` (default ``paths.warehouse_location()``), attached
+    read-only to one in-memory database, for questions across studies.
+
+    Each study's tables and views read as in its own file, ``<study>.<table>``; ``meta.runs`` holds
+    every study's runs; and each table name that studies share is also a view in ``main`` of
+    every study's rows with a ``study`` column first (``SELECT * FROM paired_tests`` compares
+    the studies; ``main`` can be no study's name). Studies whose tables have columns of
+    incompatible types under one name are left out of that combined view only.
+
+    Nothing can be written through it (every file is ``READ_ONLY``), and it takes no lock: a
+    study being written meanwhile cannot be attached (DuckDB refuses a second process while
+    one writes), which raises :class:`WarehouseLocked` naming the file. A file that is not a
+    study's (the single warehouse of the layout before per-study files, left in the folder)
+    adds none of its schemas but the one named like it.
+    """
+    con = in_memory()
+    try:
+        tables: dict[str, list[str]] = {}  # table name -> the catalogs of studies holding it
+        runs = []
+        catalogs: dict[Path, str] = {}  # each file attached once (one file may hold every study)
+        for study, file in study_files(location).items():
+            if file not in catalogs:
+                catalogs[file] = f"study-{study}"  # hyphenated: never a study's name (see CATALOG)
+                try:
+                    con.execute(f"ATTACH {literal(file)} AS {quote(catalogs[file])} (READ_ONLY)")
+                except duckdb.IOException as err:
+                    if "lock" in str(err).lower():
+                        raise WarehouseLocked(
+                            f"{file} is being written by a run of study '{study}'; read the "
+                            "studies again when it has finished."
+                        ) from None
+                    raise
+            attached = catalogs[file]
+            names = con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_catalog = ? AND table_schema IN (?, 'meta') ORDER BY ALL",
+                [attached, study],
+            ).fetchall()
+            if not any(schema == study for schema, _ in names):
+                continue
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(study)}")
+            for schema, table in names:
+                source = f"{quote(attached)}.{quote(schema)}.{quote(table)}"
+                if schema == "meta":
+                    if table == "runs":
+                        runs.append(f"SELECT * FROM {source} WHERE study = {literal(study)}")
+                    continue
+                con.execute(f"CREATE VIEW {quote(study)}.{quote(table)} AS SELECT * FROM {source}")
+                tables.setdefault(table, []).append(study)
+        if runs:
+            con.execute("CREATE SCHEMA meta")
+            con.execute("CREATE VIEW meta.runs AS " + " UNION ALL BY NAME ".join(runs))
+        for table, studies in sorted(tables.items()):
+            _combined_view(con, table, studies)
+        return con
+    except BaseException:
+        con.close()
+        raise
+
+
+def _combined_view(con: duckdb.DuckDBPyConnection, table: str, studies: list[str]) -> None:
+    """``main.<table>``: the rows of ``<study>.<table>`` of every study, ``study`` first."""
+    parts = []
+    for study in studies:
+        columns = {
+            name
+            for (name,) in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?",
+                [study, table],
+            ).fetchall()
+        }
+        own = "" if "study" in columns else f"{literal(study)} AS study, "
+        parts.append(f"SELECT {own}* FROM {quote(study)}.{quote(table)}")
+    try:
+        con.execute(f"CREATE VIEW main.{quote(table)} AS " + " UNION ALL BY NAME ".join(parts))
+    except duckdb.Error:
+        pass  # columns of one name that no type holds all of: read the studies one by one
 
 
 # Connections inside a transaction opened by transaction().

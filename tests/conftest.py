@@ -52,13 +52,20 @@ def run_args(study: Path, workdir: Path, warehouse: str = "w.duckdb") -> list[st
 
 def report_environment(raw: Path, workdir: Path) -> dict[str, str]:
     """What `outcomes report` (a Dagster run) reads from the environment: the studies in ``raw``,
-    and a warehouse, reports folder and Dagster home of its own in ``workdir``."""
+    and a folder of warehouses (:func:`warehouse_file`), reports folder and Dagster home of its
+    own in ``workdir``."""
     return {
         "OUTCOMES_RAW": str(raw),
-        "OUTCOMES_WAREHOUSE": str(workdir / "w.duckdb"),
+        "OUTCOMES_WAREHOUSE": str(workdir / "warehouses"),
         "OUTCOMES_REPORTS": str(workdir / "reports"),
         "DAGSTER_HOME": str(workdir / "dagster"),
     }
+
+
+def warehouse_file(workdir: Path, study: str) -> Path:
+    """The warehouse file of ``study`` that `outcomes report` writes in the environment of
+    :func:`report_environment`."""
+    return workdir / "warehouses" / f"{study}.duckdb"
 
 
 def set_report_environment(monkeypatch: pytest.MonkeyPatch, raw: Path, workdir: Path) -> None:

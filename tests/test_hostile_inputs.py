@@ -15,12 +15,12 @@ import sqlite3
 import zipfile
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pytest
 
 from assets.cli import main
-from conftest import set_report_environment
+from conftest import set_report_environment, warehouse_file
+from pipeline import warehouse
 from specs import study_toml
 
 CANARIES = {
@@ -231,11 +231,14 @@ def _sqlite_text(path: Path) -> str:
 def _warehouse_leaks(path: Path) -> dict[str, list[str]]:
     if not path.exists():
         return {}
-    con = duckdb.connect(str(path), read_only=True)
+    # As the product opens it: a file named like its study (accepted.duckdb) would otherwise make
+    # "accepted.quarantine" ambiguous between the file's catalog and the study's schema.
+    con = warehouse.connect(path, read_only=True)
     found = {}
     try:
         for schema, table in con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables"
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database()"
         ).fetchall():
             rows = con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()
             text = "\n".join(str(c) for row in rows for c in row)
@@ -268,7 +271,7 @@ def test_a_refused_study_says_so_in_one_line_without_quoting_the_export(workspac
     assert printed.startswith("error: ") and printed.count("\n") == 1, printed
     assert _leaks(printed) == [], printed
     assert _tree_leaks(workspace / "dagster") == {}
-    assert _warehouse_leaks(workspace / "w.duckdb") == {}
+    assert _warehouse_leaks(warehouse_file(workspace, folder.name)) == {}
     assert _tree_leaks(workspace / "reports") == {} if (workspace / "reports").exists() else True
 
 
@@ -279,10 +282,10 @@ def test_an_accepted_study_quarantines_every_identifier_and_keeps_none(workspace
     code, printed = _outcomes(capsys, "report", "--study", folder.name)
     assert code == 0, printed
     assert _leaks(printed) == [], printed
-    assert _warehouse_leaks(workspace / "w.duckdb") == {}
+    assert _warehouse_leaks(warehouse_file(workspace, "accepted")) == {}
     assert _tree_leaks(workspace / "reports") == {}
     assert _tree_leaks(workspace / "dagster") == {}
-    con = duckdb.connect(str(workspace / "w.duckdb"), read_only=True)
+    con = warehouse.connect(warehouse_file(workspace, "accepted"), read_only=True)
     try:
         quarantined = con.execute(
             'SELECT line, "column" FROM accepted.quarantine ORDER BY ALL'

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from assets.cli import main
-from conftest import report_environment, run_args, set_report_environment
+from conftest import report_environment, run_args, set_report_environment, warehouse_file
 from pipeline import warehouse
 
 
@@ -35,9 +35,16 @@ def _one_line(err: str) -> str:
     return err
 
 
+def _warehouse(tmp_path):
+    """The warehouse the test's runs write: `outcomes run` a file of its own (``run_args``),
+    `outcomes report` the study's file in its folder of warehouses."""
+    path = tmp_path / "w.duckdb"
+    return path if path.exists() else warehouse_file(tmp_path, "tiny")
+
+
 def _runs(tmp_path):
     """meta.runs of the warehouse the test's runs write, oldest first."""
-    con = warehouse.connect(tmp_path / "w.duckdb", read_only=True)
+    con = warehouse.connect(_warehouse(tmp_path), read_only=True)
     try:
         return con.execute("SELECT * FROM meta.runs ORDER BY started_at").df()
     finally:
@@ -286,7 +293,7 @@ def test_ctrl_c_exits_130_and_the_warehouse_keeps_its_last_complete_state(
     assert run.returncode == 130, err
     assert "the warehouse keeps its last complete state" in _one_line(err)
 
-    con = warehouse.connect(tmp_path / "w.duckdb", read_only=True)
+    con = warehouse.connect(_warehouse(tmp_path), read_only=True)
     tables = {
         r[0]
         for r in con.execute(
