@@ -2125,10 +2125,12 @@ def time_to_event_tables(
             indent.append(level)
 
         test = tested[tested["analysis"] == plan.name] if len(tested) else tested
+        by_row = None  # the by column's row, which carries the log-rank P
         for r in rows.itertuples():
             if r.group != "all" and r.Index == 1:
                 # The by column's row, its levels under it, the log-rank P comparing them.
                 p = test["p"].iloc[0] if len(test) else float("nan")
+                by_row = len(indent)
                 add([study.column_label(plan.by)] + [""] * (len(body) - 2) + [style.p(p)], 0)
             cells = [
                 time_to_event_level(study, plan, r.group),
@@ -2177,8 +2179,8 @@ def time_to_event_tables(
         if plan.by:
             note = str(test["note"].iloc[0]) if len(test) and "note" in test else ""
             if note and note != "nan":
-                # The by column's row (the second) carries the log-rank P, here missing.
-                footnotes.add(f"{style.missing}: no log-rank test, {note}.", (1, "Log-rank P"))
+                # On the missing P of the by column's row; without levels, on the heading.
+                footnotes.add(f"{style.missing}: no log-rank test, {note}.", (by_row, "Log-rank P"))
             grouped = int(rows.loc[rows["group"] != "all", "n"].sum())
             outside = int(rows.loc[rows["group"] == "all", "n"].iloc[0]) - grouped
             if outside:
