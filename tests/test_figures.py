@@ -780,3 +780,22 @@ def test_a_run_writes_the_figure_widths_its_spec_asks_for_and_removes_the_others
     assert {figures_dir / name for name in recorded} == set(second)
     # The report finds every figure it lists.
     assert listed and all((figures_dir.parent / png).is_file() for (png,) in listed)
+
+
+@pytest.mark.parametrize(
+    "kind, entry",
+    [
+        ("median", "Hodges-Lehmann median change (95% CI)"),
+        ("mean", "Mean change (95% CI)"),
+    ],
+)
+def test_change_distribution_legend_names_its_estimate_in_one_pair_of_brackets(kind, entry):
+    change = {"kind": kind, "estimate": -1.0, "low": -1.5, "high": -0.5}
+    fig = figures.change_distribution([{**PANEL, "change": change}], footer=FOOTER)
+    try:
+        [legend] = fig.legends
+        texts = [t.get_text() for t in legend.get_texts()]
+    finally:
+        figures.plt.close(fig)
+    assert texts[-1] == entry
+    assert all(t.count("(") <= 1 for t in texts)

@@ -63,3 +63,29 @@ def test_the_missing_data_etable_marks_its_denominator_on_the_missing_column():
     table = missing_table(tidy, 10, synthetic=True)
     assert _notes_on(table, None, "Missing, No. (%)") == ["Of 10 included patients."]
     assert table.footnotes[-1] == SYNTHETIC_NOTE
+
+
+def test_every_demo_table_marks_each_footnote_on_a_cell(demo_run):
+    """Every publication table of the demo, as the report reads them from the warehouse: each
+    lettered footnote but the synthetic-data notice is marked on at least one cell of its table,
+    so no letter a reader sees under a table is one they cannot find in it."""
+    import duckdb
+
+    from pipeline.render.tables import from_frame
+
+    folder, _ = demo_run
+    con = duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True)
+    try:
+        built = from_frame(con.execute("SELECT * FROM demo.publication_tables").df())
+    finally:
+        con.close()
+    assert len(built) > 10
+    unmarked = {
+        stem: [
+            n[:40]
+            for k, n in enumerate(table.footnotes)
+            if n != SYNTHETIC_NOTE and k not in {mark[2] for mark in table.marks}
+        ]
+        for stem, table in built
+    }
+    assert {stem: notes for stem, notes in unmarked.items() if notes} == {}

@@ -154,6 +154,18 @@ def _estimate_name(kinds) -> str:
     return "Change (estimate of each outcome's test)"
 
 
+def _estimate_legend(kinds, conf_level: float) -> str:
+    """The legend entry of a figure's change estimates with their CI, in one pair of brackets
+    ("Hodges-Lehmann median change (95% CI)", not "(Hodges-Lehmann) (95% CI)")."""
+    kinds = set(kinds)
+    ci = f"({conf_level:.0%} CI)"
+    if kinds == {"median"}:
+        return f"Hodges-Lehmann median change {ci}"
+    if kinds == {"mean"}:
+        return f"Mean change {ci}"
+    return f"Change, the estimate of each outcome's test {ci}"
+
+
 def _mean_ci(values: np.ndarray, conf_level: float) -> tuple[float, float]:
     """Mean and half-width of its t-based CI (Student t with n - 1 df)."""
     n = len(values)
@@ -711,8 +723,9 @@ def change_distribution(
         handles,
         [
             *DIRECTIONS,
-            f"{_estimate_name((p.get('change') or {'kind': 'mean'})['kind'] for p in panels)} "
-            f"({conf_level:.0%} CI)",
+            _estimate_legend(
+                ((p.get("change") or {"kind": "mean"})["kind"] for p in panels), conf_level
+            ),
         ],
         loc="outside upper center",
         ncols=4 if width > 5 else 2,

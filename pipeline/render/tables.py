@@ -72,6 +72,17 @@ class _Footnotes:
         return _in_order([(row, columns.index(h), k) for row, h, k in self._cells])
 
 
+def _cells_reading(body: pd.DataFrame, *texts: str) -> list[tuple[int, str]]:
+    """The body cells (row, heading) whose text is one of ``texts`` (or ends in one, after
+    its estimate): where a footnote on those words is marked."""
+    return [
+        (i, heading)
+        for heading in body.columns
+        for i, cell in enumerate(body[heading].astype(str))
+        if any(cell == t or cell.endswith(f" {t}") for t in texts)
+    ]
+
+
 # --------------------------------------------------------------------------- Table 1
 
 
@@ -159,15 +170,18 @@ def table_1(
     body = pd.DataFrame(cells)
     first_column = "Characteristic"
     footnotes = _Footnotes()
-    footnotes.extend(
-        [
-            f"Continuous characteristics are summarised as {style.mean_sd_label} when their "
-            f"absolute sample skewness is at most 1, otherwise as {style.median_iqr_label} "
-            "(quartiles by linear interpolation). Percentages are of the patients with a "
-            "recorded value; missing values are counted separately.",
-            "Decimals follow the data's precision: medians, quartiles and ranges are given to "
-            "the decimals the values are recorded with, means and SDs to one more.",
-        ]
+    # How each characteristic is summarised, and to what decimals: on the column naming them.
+    footnotes.add(
+        f"Continuous characteristics are summarised as {style.mean_sd_label} when their "
+        f"absolute sample skewness is at most 1, otherwise as {style.median_iqr_label} "
+        "(quartiles by linear interpolation). Percentages are of the patients with a "
+        "recorded value; missing values are counted separately.",
+        (None, first_column),
+    )
+    footnotes.add(
+        "Decimals follow the data's precision: medians, quartiles and ranges are given to "
+        "the decimals the values are recorded with, means and SDs to one more.",
+        (None, first_column),
     )
     top = tidy.drop_duplicates(["variable", "group"])
     top = top[(top["group"] == OVERALL) & (top["top_coded"] > 0)]
@@ -736,18 +750,18 @@ def table_3_subgroups(
     body, indent, moved = _under_outcomes(pd.DataFrame(levels), frame["label"])
     footnotes = _Footnotes()
     # What the change column shows, then (if any) why some of its cells have no CI.
-    footnotes.add(change_notes[0])
+    footnotes.add(change_notes[0], *[(None, h) for h in change])
     if no_ci:
         footnotes.add(change_notes[1], *[(moved[i], heading) for i, heading in no_ci])
-    footnotes.extend(
-        _p_notes(
-            frame[[not x for x in small]],
-            values="the paired values of each subgroup level",
-            adjusted="Adjusted P, within each level",
-        )
-    )
+    for note, heading in _p_notes(
+        frame[[not x for x in small]],
+        values="the paired values of each subgroup level",
+        adjusted="Adjusted P, within each level",
+        marked=True,
+    ):
+        footnotes.add(note, (None, heading))
     if any(small):
-        footnotes.add(_too_few_note(min_cell))
+        footnotes.add(_too_few_note(min_cell), *_cells_reading(body, TOO_FEW, f"<{min_cell}"))
     if synthetic:
         footnotes.add(SYNTHETIC_NOTE)
     return Table(
@@ -854,18 +868,20 @@ def table_3_ancova(
     words = list(covariates)
     adjusted = "the before value" + (f" and {_listed(words)}" if words else "")
     footnotes = _Footnotes()
-    footnotes.extend(
-        [
-            "Adjusted difference = level minus reference level in the after value, adjusted for "
-            f"{adjusted} (analysis of covariance: a linear model of the after value on {adjusted} "
-            "and the subgroup, with a common slope in every level); with a common before value, "
-            "the difference in the after value is the difference in change. "
-            f"t-based {conf_level:.0%} CI. Reference: the level the analysis plan names, else "
-            "the first level declared in the spec (for a split at the median, at or below it); "
-            "a row reading 'A vs B' is A minus B.",
-            "P: F test that the subgroup's levels do not differ after adjustment (the model with "
-            "the subgroup against the model without it).",
-        ]
+    footnotes.add(
+        "Adjusted difference = level minus reference level in the after value, adjusted for "
+        f"{adjusted} (analysis of covariance: a linear model of the after value on {adjusted} "
+        "and the subgroup, with a common slope in every level); with a common before value, "
+        "the difference in the after value is the difference in change. "
+        f"t-based {conf_level:.0%} CI. Reference: the level the analysis plan names, else "
+        "the first level declared in the spec (for a split at the median, at or below it); "
+        "a row reading 'A vs B' is A minus B.",
+        (None, heading),
+    )
+    footnotes.add(
+        "P: F test that the subgroup's levels do not differ after adjustment (the model with "
+        "the subgroup against the model without it).",
+        (None, "P"),
     )
     if methods:
         footnotes.add(
@@ -874,7 +890,7 @@ def table_3_ancova(
             *[(row, "P") for row in sorted(set(methods.values()))],
         )
     if any_small:
-        footnotes.add(_too_few_note(min_cell))
+        footnotes.add(_too_few_note(min_cell), *_cells_reading(body, TOO_FEW, f"<{min_cell}"))
     for note, cell in notes:
         footnotes.add(note, cell)
     if synthetic:
@@ -971,7 +987,10 @@ def ancova_model_table(
         "difference from the reference level in the after value at the same before value and "
         "covariates (level minus reference); a number's, the difference per unit. "
         f"t-based {ci}; P of each coefficient's t test, not adjusted. n: patients of the model "
-        "(both values and every covariate). Residual SE: the SD of the residuals."
+        "(both values and every covariate). Residual SE: the SD of the residuals.",
+        (None, heading),
+        (None, "P"),
+        (None, "n"),
     )
     for note, cell in notes:
         footnotes.add(note, cell)
@@ -1528,6 +1547,20 @@ def responder_notes(frame: pd.DataFrame, *, style: JournalStyle = AMA) -> tuple[
     )
 
 
+def _marked_on_headings(table: Table, headings: dict[int, list[str]]) -> Table:
+    """``table`` with each footnote of ``headings`` (by its index) marked on those of its
+    headings the table has (a built tidy table's notes, which it takes unmarked)."""
+    columns = list(table.body.columns)
+    marks = [(None, columns.index(h), k) for k, hs in headings.items() for h in hs if h in columns]
+    return Table(
+        table.title,
+        table.body,
+        table.footnotes,
+        table.indent,
+        _in_order(list(table.marks) + marks),
+    )
+
+
 def complications_table(
     frame: pd.DataFrame,
     study: Study,
@@ -1575,36 +1608,49 @@ def complications_table(
             ):
                 row[heading] = style.no_value if is_missing(value) else str(int(value))
         rows.append(row)
-    notes = [
+    body = pd.DataFrame(rows)
+    footnotes = _Footnotes()
+    footnotes.add(
         "Percentages are of the patients with the event recorded (a blank is not counted as no "
-        f"event); {style.ci_label(level)}: exact (Clopper-Pearson)."
-    ]
+        f"event); {style.ci_label(level)}: exact (Clopper-Pearson).",
+        (None, f"With the event, {style.count_percent_label}"),
+        (None, f"{style.ci_label(level)}, %"),
+    )
     if durations:
-        notes.append(
+        footnotes.add(
             "Duration in days, over the patients with the event and a duration recorded; "
-            f"{style.no_value}: no duration declared or recorded."
+            f"{style.no_value}: no duration declared or recorded.",
+            (None, f"Duration, {style.median_iqr_label}, d"),
+            (None, "Duration range, d"),
         )
     if resolutions:
         unknown = frame.loc[frame["group"] == "all", "n_resolution_unknown"]
-        notes.append(
+        footnotes.add(
             "Resolved by the last follow-up, or persistent at it"
             + (
                 "; patients whose resolution was not recorded are in neither column"
                 if unknown.fillna(0).astype(int).sum()
                 else ""
             )
-            + "."
+            + ".",
+            (None, f"Resolved, {style.count_label}"),
+            (None, f"Persistent, {style.count_label}"),
         )
     if (frame["group"] != "all").any() or study.analysis.subgroups:
-        notes.append(
+        footnotes.add(
             f"Indented: subgroup levels. A level of fewer than {study.min_cell} patients is "
-            "pooled with the other small levels of its subgroup or not reported."
+            "pooled with the other small levels of its subgroup or not reported.",
+            (None, "Event"),
         )
     if study.synthetic:
-        notes.append(SYNTHETIC_NOTE)
+        footnotes.add(SYNTHETIC_NOTE)
     indent = tuple(0 if g == "all" else 1 for g in frame["group"])
     return Table(
-        "eTable. Complications and adverse events", pd.DataFrame(rows), tuple(notes), indent
+        "eTable. Complications and adverse events",
+        body,
+        tuple(footnotes.texts),
+        indent,
+        marks=footnotes.marks(body),
     )
 
 
@@ -1643,7 +1689,8 @@ def power_table(frame: pd.DataFrame, study: Study, *, style: JournalStyle = AMA)
         }
     )
     targets = (frame["basis"] == "target").any()
-    notes = [
+    footnotes = _Footnotes()
+    footnotes.add(
         "dz: the standardised mean change, mean change / SD of the changes ("
         + (
             "observed: this study's; target: the effect the study spec names for a future study"
@@ -1652,13 +1699,27 @@ def power_table(frame: pd.DataFrame, study: Study, *, style: JournalStyle = AMA)
         )
         + f"). Two-sided paired t test at α = {alpha:g}; pairs rounded up to whole patients "
         "with both values (add the expected loss to follow-up).",
+        (None, "dz"),
+        (None, "Pairs for 80% power"),
+        (None, "Pairs for 90% power"),
+    )
+    footnotes.add(
         "Power now: of this study's pairs to detect the effect. Detectable dz: the smallest "
         "effect this study's pairs detect with 80% power.",
-    ]
-    notes += [n for n in dict.fromkeys(frame["note"]) if n]
+        (None, "Power now, %"),
+        (None, "Detectable dz, 80% power"),
+    )
+    # A row's own note on its Outcome cell.
+    for note in [n for n in dict.fromkeys(frame["note"]) if n]:
+        footnotes.add(note, *[(i, "Outcome") for i, n in enumerate(frame["note"]) if n == note])
     if study.synthetic:
-        notes.append(SYNTHETIC_NOTE)
-    return Table("eTable. Power and sample size for a future study", body, tuple(notes))
+        footnotes.add(SYNTHETIC_NOTE)
+    return Table(
+        "eTable. Power and sample size for a future study",
+        body,
+        tuple(footnotes.texts),
+        marks=footnotes.marks(body),
+    )
 
 
 #: The visit-means eTable's footnote on a last follow-up visit, after its label.
@@ -1866,6 +1927,11 @@ def regression_table(
         else ""
     )
     footnotes = []
+    # Where each note is marked: the model's estimates and P on their headings, the words a
+    # note explains on the cells that read them.
+    estimates = [(None, heading[fit][0]) for fit in fits]
+    tests = [(None, heading[fit][1]) for fit in fits]
+    marked_on = [estimates, estimates + tests]
     if logistic:
         threshold = float(multi["threshold"])
         source = str(multi.get("threshold_source", "") or "")
@@ -1904,28 +1970,39 @@ def regression_table(
             + (", with the before value" if response == "post" else "")
             + f" ({patients} patients); multivariable: all together."
         )
+        marked_on.append(estimates)
     footnotes.append(
         "Reference: the level each other level is compared with (the characteristic's largest "
         "level unless the study plan names another)."
     )
-    if (frame.iloc[:, 1:] == NOT_ESTIMABLE).any().any():
+    marked_on.append(_cells_reading(frame, "Reference") or [(None, "Characteristic")])
+    not_estimable = _cells_reading(frame.iloc[:, 1:], NOT_ESTIMABLE)
+    if not_estimable:
         footnotes.append(
             f"{NOT_ESTIMABLE.capitalize()}: every patient at the level had the same response "
             "(separation), or the model could not be fitted, so there is no finite estimate."
         )
-    for note in models["note"].fillna(""):
+        marked_on.append(not_estimable)
+    for model, note in zip(models["model"], models["note"].fillna("")):
         if note and not str(note).startswith("separation"):
             text = str(note)
             for column in sorted(predictors, key=len, reverse=True):
                 text = text.replace(column, in_sentence(study.column_label(column)))
             footnotes.append(f"Model not estimated: {text}.")
+            # On the estimates of the model it is about (both when the model is not named).
+            marked_on.append([(None, heading[model][0])] if model in heading else estimates)
             break
+    marks = [
+        (row, list(frame.columns).index(h), k)
+        for k, cells in enumerate(marked_on)
+        for row, h in cells
+    ]
     if synthetic:
         footnotes.append(SYNTHETIC_NOTE)
     title = f"eTable. Predictors of {explained}: " + (
         "logistic regression" if logistic else "linear regression"
     )
-    return Table(title, frame, tuple(footnotes), tuple(indent))
+    return Table(title, frame, tuple(footnotes), tuple(indent), _in_order(marks))
 
 
 def regression_tables(
@@ -2048,10 +2125,12 @@ def time_to_event_tables(
             indent.append(level)
 
         test = tested[tested["analysis"] == plan.name] if len(tested) else tested
+        by_row = None  # the by column's row, which carries the log-rank P
         for r in rows.itertuples():
             if r.group != "all" and r.Index == 1:
                 # The by column's row, its levels under it, the log-rank P comparing them.
                 p = test["p"].iloc[0] if len(test) else float("nan")
+                by_row = len(indent)
                 add([study.column_label(plan.by)] + [""] * (len(body) - 2) + [style.p(p)], 0)
             cells = [
                 time_to_event_level(study, plan, r.group),
@@ -2077,41 +2156,59 @@ def time_to_event_tables(
             if plan.censor_day
             else "at their last visit (last follow-up)"
         )
-        footnotes = [
+        table = pd.DataFrame(body)
+        median = f"Median ({ci}), mo"
+        footnotes = _Footnotes()
+        footnotes.add(
             f"Kaplan-Meier estimates with {ci}s from the log-transformed survival (Greenwood "
             f"variance); patients without {event} are censored {censoring}.",
+            *[(None, h) for h in body if h == median or h.startswith("Free of ")],
+        )
+        # NR on the cells that read it; none reaching it, on the column it would be in.
+        reached = [
+            (i, h)
+            for h in body
+            for i, cell in enumerate(body[h])
+            if NOT_REACHED in cell.replace("(", " ").replace(")", " ").split()
+        ]
+        footnotes.add(
             f"{NOT_REACHED}, not reached: fewer than half of the patients had {event} (for a "
             "limit: the confidence curve does not fall to 50%).",
-        ]
+            *(reached or [(None, median)]),
+        )
         if plan.by:
             note = str(test["note"].iloc[0]) if len(test) and "note" in test else ""
             if note and note != "nan":
-                footnotes.append(f"{style.missing}: no log-rank test, {note}.")
+                # On the missing P of the by column's row; without levels, on the heading.
+                footnotes.add(f"{style.missing}: no log-rank test, {note}.", (by_row, "Log-rank P"))
             grouped = int(rows.loc[rows["group"] != "all", "n"].sum())
             outside = int(rows.loc[rows["group"] == "all", "n"].iloc[0]) - grouped
             if outside:
-                footnotes.append(
+                footnotes.add(
                     f"{outside} patient{'s' if outside != 1 else ''} without a value of "
                     f"{in_sentence(study.column_label(plan.by))} or in its levels of fewer than "
                     f"{study.min_cell} patients {'are' if outside != 1 else 'is'} counted in All "
-                    "patients only."
+                    "patients only.",
+                    (0, "Patients"),
                 )
         left_out = int(rows["left_out"].iloc[0]) if "left_out" in rows else 0
         if left_out:
-            footnotes.append(
+            footnotes.add(
                 f"{left_out} patient{'s' if left_out != 1 else ''} without a recorded event or "
-                "without follow-up after surgery are not included."
+                "without follow-up after surgery are not included.",
+                (None, "Events/No."),
             )
         if study.synthetic:
-            footnotes.append(SYNTHETIC_NOTE)
+            footnotes.add(SYNTHETIC_NOTE)
         out.append(
             (
                 f"etable_time_to_{plan.name}",
                 Table(
                     f"eTable. Time to {event}",
-                    pd.DataFrame(body),
-                    tuple(footnotes),
+                    table,
+                    tuple(footnotes.texts),
                     tuple(indent),
+                    marks=footnotes.marks(table),
                 ),
             )
         )
@@ -2338,6 +2435,8 @@ def publication_tables(
                 visits = table == "visit_estimates" and notes
                 if visits:
                     built = visit_marks(built, visit_notes(study, codes), codes)
+                if table == "responders" and notes:
+                    built = _marked_on_headings(built, {0: [HEADINGS["threshold"]]})
                 out.append((stem, built))
 
     # Table 3 and its ANCOVA part, of the headline outcomes' rows, built with the same options.
