@@ -25,10 +25,12 @@ report: $(VENV)/.installed
 	$(BIN)/outcomes report
 
 # ruff first: a change it would reformat, or a lint finding, fails the tests in seconds.
+# The tests run on every core (each worker builds the session fixtures it needs, in its own
+# temporary folder); `pytest tests/test_x.py` alone runs in one process.
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 ui: $(VENV)/.installed
 	$(BIN)/dagster dev --host 127.0.0.1 --port 3000
