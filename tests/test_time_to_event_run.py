@@ -174,6 +174,11 @@ def test_demo_report_shows_time_to_revision(demo_run):
     table = (reports / "tables" / "etable_time_to_revision.md").read_text(encoding="utf-8")
     assert "Time to revision surgery" in table and "Concurrent facelift" in table
     assert "| All patients" in table and "11/63" in table
+    # No facelift patient was followed to 2 years (R's summary(fit, times = 730) has no row for
+    # the group): the cell says so with a marked footnote, never "NA".
+    assert " NA " not in table
+    assert "not estimable^" in table or "not estimable<sup>" in table, table
+    assert "Not estimable: no patient of the group was followed up to that day." in table
     page = (reports / "report.html").read_text(encoding="utf-8")
     assert "Kaplan-Meier method" in page and "log-rank test" in page
     assert "censored at their last visit" in page and "on the log scale" in page

@@ -2125,6 +2125,7 @@ def time_to_event_tables(
             indent.append(level)
 
         test = tested[tested["analysis"] == plan.name] if len(tested) else tested
+        unfollowed: list[tuple[int, str]] = []  # (row, heading start) of estimates not made
         by_row = None  # the by column's row, which carries the log-rank P
         for r in rows.itertuples():
             if r.group != "all" and r.Index == 1:
@@ -2143,7 +2144,10 @@ def time_to_event_tables(
                     (at["analysis"] == plan.name) & (at["group"] == r.group) & (at["day"] == day)
                 ]
                 if a.empty or is_missing(a["survival"].iloc[0]):
-                    cells.append(style.missing)
+                    # Every patient of the group censored or with the event before that day:
+                    # Kaplan-Meier gives no estimate there (R: summary(fit, times) has no row).
+                    unfollowed.append((len(indent), f"Free of {event} at {_day_heading(day)}"))
+                    cells.append(NOT_ESTIMABLE)
                 else:
                     a = a.iloc[0]
                     cells.append(
@@ -2176,6 +2180,11 @@ def time_to_event_tables(
             "limit: the confidence curve does not fall to 50%).",
             *(reached or [(None, median)]),
         )
+        if unfollowed:
+            footnotes.add(
+                "Not estimable: no patient of the group was followed up to that day.",
+                *[(i, next(h for h in body if h.startswith(start))) for i, start in unfollowed],
+            )
         if plan.by:
             note = str(test["note"].iloc[0]) if len(test) and "note" in test else ""
             if note and note != "nan":
