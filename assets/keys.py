@@ -21,3 +21,17 @@ def study_op_tags(study: str) -> dict[str, str]:
     """The op tags of every step of ``study``: :data:`STUDY_TAG`, and its Celery queue, which one
     worker process consumes when the steps run on Celery workers (docs/scaling.md)."""
     return {STUDY_TAG: study, "dagster-celery/queue": f"study-{study}"}
+
+
+#: Who answers for every study's assets (shown in the Dagster UI).
+OWNER = "team:research-coordination"
+
+
+def study_asset_settings(study: str) -> dict:
+    """The settings every asset of ``study`` shares: its key prefix, owner, tag and op tags."""
+    return {
+        "key_prefix": [study],
+        "owners": [OWNER],
+        "tags": {STUDY_TAG: study},
+        "op_tags": study_op_tags(study),
+    }

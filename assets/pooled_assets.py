@@ -15,7 +15,7 @@ import warnings
 
 import dagster as dg
 
-from assets.keys import BUNDLE_PREFIX, INGESTED, REPORT, study_op_tags
+from assets.keys import BUNDLE_PREFIX, INGESTED, OWNER, REPORT, study_asset_settings
 from assets.resources import Reports, Warehouse
 from pipeline import pooled_study
 from pipeline.ingest.readers import sha256
@@ -23,7 +23,6 @@ from pipeline.pooled_study import PooledStudy
 from pipeline.provenance import fingerprint, recorded_run
 from pipeline.sources import code_version
 
-OWNER = "team:research-coordination"
 POOLED_ANALYSIS = "pooled_analysis"
 
 
@@ -50,12 +49,7 @@ def _bundle_asset(study: PooledStudy, site: str, file: str) -> dg.SourceAsset:
 
 def build_pooled_assets(study: PooledStudy) -> list:
     s = study.name
-    common = {
-        "key_prefix": [s],
-        "owners": [OWNER],
-        "tags": {"study": s},
-        "op_tags": study_op_tags(s),
-    }
+    common = study_asset_settings(s)
     version = code_version(pooled_study.pool_study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)

@@ -16,6 +16,7 @@ import dagster as dg
 from assets.keys import (
     FIGURES,
     INGESTED,
+    OWNER,
     PAIRED_TESTS,
     PAIRS,
     RAW_FILES,
@@ -23,7 +24,7 @@ from assets.keys import (
     SCORES,
     SECONDARY_ANALYSES,
     TABLES,
-    study_op_tags,
+    study_asset_settings,
 )
 from assets.resources import AnalysisOptions, Reports, Warehouse
 from pipeline import steps
@@ -33,8 +34,6 @@ from pipeline.render.style import AMA
 from pipeline.sources import code_version
 from pipeline.spec.study import Study
 from pipeline.warehouse import make_private, private_files, scalar, warehouse_files
-
-OWNER = "team:research-coordination"
 
 # The steps that compute each asset, its upstream assets' steps included. An asset's code version
 # hashes the source they use (pipeline.sources.code_version), so an edit to scoring code gives
@@ -124,12 +123,7 @@ def _raw_files_asset(study: Study) -> dg.SourceAsset:
 
 def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     s = study.name
-    common = {
-        "key_prefix": [s],
-        "owners": [OWNER],
-        "tags": {"study": s},
-        "op_tags": study_op_tags(s),
-    }
+    common = study_asset_settings(s)
 
     def planned(options: AnalysisOptions, reports: Reports) -> Study:
         """The study with this run's analysis overrides, which provenance records."""
