@@ -1,0 +1,125 @@
+"""Multiple imputation of the pre/post values (pipeline/statistics/imputation.py).
+
+Rubin's rules against R ``mice::pool`` / ``pool.scalar`` on the same imputed data sets
+(tests/fixtures/r/imputation.R, pooling tests/fixtures/r/imputation_sets.csv).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.statistics.imputation import (
+    _chain,
+    imputation_analysis,
+    mean_change,
+    rubin_pool,
+)
+
+R = Path(__file__).parent / "fixtures" / "r"
+REL = 1e-6  # the issue's tolerance for closed-form statistics
+
+
+def _expected() -> pd.DataFrame:
+    return pd.read_csv(R / "imputation_expected.csv", dtype={"dfcom": str})
+
+
+def _pooled(case: str, dfcom_rule: str) -> dict:
+    sets = pd.read_csv(R / "imputation_sets.csv")
+    one = sets[sets["case"] == case]
+    results = [mean_change(g["pre_value"], g["post_value"]) for _, g in one.groupby("imputation")]
+    dfcom = math.inf if dfcom_rule == "Inf" else results[0][2]
+    return rubin_pool([r[0] for r in results], [r[1] for r in results], dfcom)
+
+
+@pytest.mark.parametrize("case", ["grades", "scores", "complete"])
+@pytest.mark.parametrize("dfcom", ["n - 1", "Inf"])
+def test_rubin_pool_matches_mice_pool(case, dfcom):
+    """Every quantity mice::pool (dfcom = n - 1) and pool.scalar (n = Inf) report, 1e-6
+    relative; 'complete' has b = 0, where mice floors lambda at 1e-4 for the df."""
+    expected = _expected()
+    expected = expected[(expected["case"] == case) & (expected["dfcom"] == dfcom)]
+    ours = _pooled(case, dfcom)
+    assert len(expected) >= 10
+    for key, value in zip(expected["key"], expected["value"]):
+        if value == 0:
+            assert ours[key] == pytest.approx(0, abs=1e-15), key
+        else:
+            assert ours[key] == pytest.approx(value, rel=REL), key
+
+
+def _values(n: int = 24, seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    pre = rng.normal(40, 10, n).round()
+    post = (pre + 8 + rng.normal(0, 6, n)).round()
+    age = rng.normal(50, 10, n).round()
+    pre[[0, 4]] = np.nan
+    post[[1, 2, 9]] = np.nan
+    pre[3] = post[3] = np.nan  # no data at all: left out
+    return pd.DataFrame(
+        {
+            "subject": [f"p{i:02d}" for i in range(n)],
+            "pre_value": pre,
+            "post_value": post,
+            "age": age,
+        }
+    )
+
+
+def test_analysis_counts_and_complete_case_row():
+    table, imputed = imputation_analysis(
+        _values(), outcome="x", score="total", m=4, seed=11, predictors=["age"]
+    )
+    cc, mi = table.iloc[0], table.iloc[1]
+    assert list(table["analysis"]) == ["complete case", "multiple imputation"]
+    assert (cc["n_with_data"], cc["n_analysed"]) == (23, 18)
+    assert (mi["n_analysed"], mi["n_imputed_pre"], mi["n_imputed_post"]) == (23, 2, 3)
+    # The complete-case row is the paired t of the complete pairs (t.test(paired = TRUE)).
+    v = _values().dropna(subset=["pre_value", "post_value"])
+    d = v["post_value"] - v["pre_value"]
+    assert cc["estimate"] == pytest.approx(d.mean(), rel=1e-12)
+    assert cc["se"] == pytest.approx(d.std(ddof=1) / math.sqrt(len(d)), rel=1e-12)
+    assert cc["df"] == 17
+    # Imputed sets: every patient with data, no value missing, observed values untouched.
+    assert imputed["imputation"].unique().tolist() == [1, 2, 3, 4]
+    assert not imputed[["pre_value", "post_value", "age"]].isna().any().any()
+    first = imputed[imputed["imputation"] == 1].set_index("subject")
+    given = _values().set_index("subject").loc[first.index]
+    seen = given["pre_value"].notna()
+    assert (first.loc[seen, "pre_value"] == given.loc[seen, "pre_value"]).all()
+    # Predictive mean matching: an imputed value is one some patient had.
+    assert set(first["post_value"]) <= set(given["post_value"].dropna())
+
+
+def test_same_seed_same_values_other_seed_other_values():
+    args = dict(outcome="x", score="total", m=3, predictors=["age"])
+    a = imputation_analysis(_values(), seed=5, **args)
+    b = imputation_analysis(_values(), seed=5, **args)
+    c = imputation_analysis(_values(), seed=6, **args)
+    pd.testing.assert_frame_equal(a[0], b[0])
+    pd.testing.assert_frame_equal(a[1], b[1])
+    assert not a[1]["post_value"].equals(c[1]["post_value"])
+
+
+def test_array_design_is_the_formula_design():
+    """The chain built from arrays draws what statsmodels' MICEData with its default formula
+    (patsy) draws from the same seed."""
+    from statsmodels.imputation.mice import MICEData
+
+    data = _values().drop(columns="subject").dropna(how="all").reset_index(drop=True)
+    ours = _chain(data, 5, np.random.default_rng(3))
+    theirs = MICEData(data, k_pmm=5, rng=np.random.default_rng(3))
+    ours.update_all(2)
+    theirs.update_all(2)
+    pd.testing.assert_frame_equal(ours.data, theirs.data)
+
+
+def test_too_few_values_gives_a_note_not_an_error():
+    v = _values().iloc[:4]
+    table, imputed = imputation_analysis(v, outcome="x", score="total", m=3, seed=1)
+    assert table.iloc[1]["note"].startswith("not computed")
+    assert math.isnan(table.iloc[1]["estimate"]) and imputed.empty
