@@ -506,6 +506,11 @@ def secondary_analyses(
     else:
         _drop_result(con, study, reports_dir, "power")
     written += predictor_models(con, study, reports_dir, pairs)
+    written += within_groups(con, study, reports_dir, pairs)
+    if plan.imputation is not None:
+        written.append(_save(con, study, reports_dir, "imputation", imputation(con, study)))
+    else:
+        _drop_result(con, study, reports_dir, "imputation")
     if plan.time_to_event:
         written += time_to_event(con, study, reports_dir)
     else:
@@ -521,6 +526,75 @@ def _drop_result(
     its CSV."""
     con.execute(f"DROP TABLE IF EXISTS {study.name}.{quote(name)}")
     (study_reports(reports_dir, study) / "tables" / f"{name}.csv").unlink(missing_ok=True)
+
+
+def within_groups(
+    con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, pairs: pd.DataFrame
+) -> list[Path]:
+    """Within the whole cohort and each subgroup level (levels in their declared order, a
+    level of fewer pairs than the small-cell minimum left out): pre vs post and pre vs change
+    correlations (:func:`pipeline.statistics.correlation.correlations_by_group`):
+    ``correlations_by_group``; and the sign test (:func:`pipeline.statistics.paired.sign_tests`):
+    ``sign_tests_by_group``."""
+    from pipeline.statistics.correlation import correlations_by_group
+    from pipeline.statistics.paired import sign_tests
+
+    levels, level_order = _levels_in_order(con, study)
+    complete = pairs.dropna(subset=["pre_value", "post_value"])
+    parts = [complete.assign(group="all")]
+    for level in level_order:
+        members = levels.loc[levels["group"] == level, "subject"]
+        rows = complete[complete["subject"].isin(members)].sort_values("subject", kind="stable")
+        n = rows.groupby(["outcome", "score"], sort=False)["subject"].transform("size")
+        parts.append(rows[n >= study.min_cell].assign(group=level))
+    grouped = pd.concat(parts, ignore_index=True)
+    conf_level = study.analysis.conf_level
+    return [
+        _save(con, study, reports_dir, name, frame)
+        for name, frame in (
+            ("correlations_by_group", correlations_by_group(grouped, conf_level)),
+            ("sign_tests_by_group", sign_tests(grouped)),
+        )
+    ]
+
+
+def imputation(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
+    """The imputed outcome's mean change, complete pairs and multiply imputed
+    (:func:`pipeline.statistics.imputation.imputation_analysis`), from
+    ``<study>.imputation_values`` (every patient with a pre or post value) and the plan's
+    predictors, read as numbers as the covariates are."""
+    from pipeline.statistics.imputation import imputation_analysis
+    from pipeline.statistics.subgroups import numeric_covariates
+
+    plan, s = study.analysis.imputation, study.name
+    values = read_frame(con, f"SELECT subject, pre_value, post_value FROM {s}.imputation_values")
+    predictors = list(plan.predictors)
+    if predictors:
+        columns = ", ".join(quote(c) for c in predictors)
+        subjects = numeric_covariates(
+            read_frame(con, f"SELECT subject, {columns} FROM {s}.subjects"), predictors
+        )
+        for column in predictors:
+            if not pd.api.types.is_numeric_dtype(subjects[column]):
+                raise ValueError(
+                    f"{study.spec_path}: setting 'analysis.imputation.predictors' names "
+                    f"{column!r}, whose values are not all numbers; name columns of numbers "
+                    "(0/1 codes for a yes/no column) or correct the export."
+                )
+        values = values.merge(subjects, on="subject", how="left")
+    score = next(o.score for o in study.analysis.outcomes if o.name == plan.outcome)
+    table, _ = imputation_analysis(
+        values,
+        outcome=plan.outcome,
+        score=score,
+        m=plan.m,
+        seed=plan.seed,
+        predictors=predictors,
+        iterations=plan.iterations,
+        donors=plan.donors,
+        conf_level=study.analysis.conf_level,
+    )
+    return table
 
 
 def complications(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
