@@ -405,7 +405,9 @@ def secondary_analyses(
     model, all visits: the sensitivity analysis beside the complete-case pairs) and
     ``item_changes`` (each instrument's items before and after, on its total's pairs); when
     the plan declares them, ``complications`` (:func:`complications`) and ``power``
-    (:func:`power`); when the plan names predictors, ``regression`` and
+    (:func:`power`); ``correlations_by_group`` and ``sign_tests_by_group``
+    (:func:`within_groups`); when the plan declares it, ``imputation`` (:func:`imputation`);
+    when the plan names predictors, ``regression`` and
     ``regression_models`` (:func:`predictor_models`); and, when the plan declares time-to-event
     analyses, :func:`time_to_event`'s tables. Responders are counted against the spec's
     thresholds and the published minimal important changes
