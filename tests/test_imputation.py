@@ -123,3 +123,38 @@ def test_too_few_values_gives_a_note_not_an_error():
     table, imputed = imputation_analysis(v, outcome="x", score="total", m=3, seed=1)
     assert table.iloc[1]["note"].startswith("not computed")
     assert math.isnan(table.iloc[1]["estimate"]) and imputed.empty
+
+
+def _spec(tmp_path, imputation: dict, **analysis):
+    from pipeline.spec.study import load_study
+    from specs import study_toml
+
+    for name in ("patients.csv", "visits.csv"):
+        (tmp_path / name).write_text("", encoding="utf-8")
+    (tmp_path / "study.toml").write_text(
+        study_toml({"analysis": {"imputation": imputation, **analysis}}), encoding="utf-8"
+    )
+    return load_study(tmp_path)
+
+
+def test_spec_imputation_defaults_and_refusals(tmp_path):
+    from pipeline.spec.schema import SpecError
+
+    plan = _spec(tmp_path, {"seed": 7, "predictors": ["age"]}).analysis.imputation
+    assert (plan.outcome, plan.m, plan.seed, plan.predictors) == (
+        "house_brackmann_observer",
+        20,
+        7,
+        ("age",),
+    )
+    assert (plan.iterations, plan.donors, plan.method) == (10, 5, "mice")
+    refusals = {
+        "seed": {"m": 5},
+        "predictors\\[0\\]": {"seed": 1, "predictors": ["weight"]},
+        "imputation.outcome": {"seed": 1, "outcome": "sunnybrook"},
+        "imputation.m": {"seed": 1, "m": 1},
+        "imputation.method": {"seed": 1, "method": "amelia"},
+    }
+    for where, imputation in refusals.items():
+        with pytest.raises(SpecError, match=where):
+            _spec(tmp_path, imputation)

@@ -2584,12 +2584,12 @@ def publication_tables(
     power = results.get(POWER)
     if power is not None and len(power):
         out.append(("etable_power", power_table(power, study, style=style)))
-    # The predictors of outcome before the item eTables, which come last.
-    out += regression_tables(study, results, planned, style=style)
-    out += time_to_event_tables(study, results, style)
     imputed = results.get(IMPUTATION)
     if imputed is not None and len(imputed) and study.analysis.imputation is not None:
         out.append(("etable_imputation", imputation_table(imputed, study, style=style)))
+    # The predictors of outcome before the item eTables, which come last.
+    out += regression_tables(study, results, planned, style=style)
+    out += time_to_event_tables(study, results, style)
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(
