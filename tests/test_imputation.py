@@ -158,3 +158,48 @@ def test_spec_imputation_defaults_and_refusals(tmp_path):
     for where, imputation in refusals.items():
         with pytest.raises(SpecError, match=where):
             _spec(tmp_path, imputation)
+
+
+def test_demo_imputes_its_primary_outcome_and_reports_it(demo_run):
+    """The demo's [analysis] imputation: imputation.csv, its eTable beside the complete pairs and
+    the Methods paragraph; correlations and sign tests within the subgroup levels."""
+    folder, outcome = demo_run
+    reports = folder / "reports" / "demo"
+    table = pd.read_csv(reports / "tables" / "imputation.csv", float_precision="round_trip")
+    cc, mi = table.iloc[0], table.iloc[1]
+    # 63 patients, 61 pairs, 2 without a post value (missing_data.csv).
+    assert (cc["n_with_data"], cc["n_analysed"], mi["n_analysed"]) == (63, 61, 63)
+    assert (mi["n_imputed_pre"], mi["n_imputed_post"], mi["m"], mi["seed"]) == (0, 2, 20, 2019)
+    paired = outcome["results"].set_index("outcome").loc["house_brackmann_observer"]
+    assert cc["estimate"] == paired["mean_diff"] and cc["p"] == paired["p_t"]
+    assert mi["ci_low"] < mi["estimate"] < mi["ci_high"] and 0 < mi["fmi"] < 1
+    etable = (reports / "tables" / "etable_imputation.md").read_text(encoding="utf-8")
+    assert "| Multiple imputation (m = 20) | 63 / 63" in etable.replace("  ", "")
+    # A visit with no missing value is not counted in the footnote ("0 missing values before").
+    assert "the missing values (2 after surgery) were imputed 20 times" in etable
+    assert " 0 " not in etable.split("a. ")[1].split("\n")[0]
+    html = (reports / "report.html").read_text(encoding="utf-8")
+    number = etable.split("eTable ")[1].split(".")[0]
+    assert f"As a sensitivity analysis (eTable {number}), the missing before and after" in html
+    assert "m = 20 imputed data sets" in html and "random seed 2019" in html
+    assert "Barnard-Rubin degrees of freedom" in html and "mice::pool" in html
+    import docx
+
+    document = docx.Document(str(reports / "report.docx"))
+    assert any(
+        p.text.startswith(f"eTable {number}. House-Brackmann grade (observer): mean change")
+        for p in document.paragraphs
+    )
+    # Within each subgroup level, in the declared order, as the paired tests' subgroup rows.
+    by_group = pd.read_csv(reports / "tables" / "correlations_by_group.csv")
+    signs = pd.read_csv(reports / "tables" / "sign_tests_by_group.csv")
+    levels = [g for g in pd.unique(signs["group"]) if g != "all"]
+    assert levels[:2] == ["branches_transected ≤ 6", "branches_transected > 6"]
+    assert set(pd.unique(by_group["group"])) == {"all", *levels}
+    hb = signs[signs["outcome"] == "house_brackmann_observer"].set_index("group")
+    assert hb.loc["all", ["n_pairs", "n_positive", "n_zero", "n_negative"]].tolist() == [
+        61,
+        2,
+        12,
+        47,
+    ]
