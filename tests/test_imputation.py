@@ -203,3 +203,34 @@ def test_demo_imputes_its_primary_outcome_and_reports_it(demo_run):
         12,
         47,
     ]
+
+
+def test_statsmodels_combine_has_no_barnard_rubin_df():
+    """Why Rubin's rules are written out: statsmodels' MICE.combine, given the same fits, gives
+    the pooled estimate and total variance t, but its 'fraction of missing information' is
+    mice's lambda (not fmi), it has no degrees of freedom (its inference is normal), and it
+    cannot pool a model of one coefficient, such as the mean change (np.diag of a 0-d cov)."""
+    import statsmodels.api as sm
+    from statsmodels.imputation.mice import MICE
+
+    sets = pd.read_csv(R / "imputation_sets.csv")
+    one = sets[sets["case"] == "grades"]
+    groups = [g for _, g in one.groupby("imputation")]
+
+    def combined(columns):
+        fits = [sm.OLS(g["post_value"].to_numpy(), g[columns].to_numpy()).fit() for g in groups]
+        combiner = MICE("y ~ 1", sm.OLS, None)
+        combiner.results_list, combiner.exog_names, combiner.endog_names = fits, columns, "y"
+        return fits, combiner.combine()
+
+    groups = [g.assign(one=1.0) for g in groups]
+    with pytest.raises(ValueError):
+        combined(["one"])
+    fits, theirs = combined(["one", "pre_value"])
+    ours = rubin_pool(
+        [f.params[1] for f in fits], [f.cov_params()[1, 1] for f in fits], fits[0].df_resid
+    )
+    assert theirs.params[1] == pytest.approx(ours["estimate"], rel=1e-12)
+    assert theirs.cov_params()[1, 1] == pytest.approx(ours["t"], rel=1e-12)
+    assert theirs.frac_miss_info[1] == pytest.approx(ours["lambda"], rel=1e-12)
+    assert theirs.frac_miss_info[1] != pytest.approx(ours["fmi"], rel=1e-3)
