@@ -543,19 +543,25 @@ def within_groups(
 
     levels, level_order = _levels_in_order(con, study)
     complete = pairs.dropna(subset=["pre_value", "post_value"])
-    parts = [complete.assign(group="all")]
-    for level in level_order:
-        members = levels.loc[levels["group"] == level, "subject"]
-        rows = complete[complete["subject"].isin(members)].sort_values("subject", kind="stable")
-        n = rows.groupby(["outcome", "score"], sort=False)["subject"].transform("size")
-        parts.append(rows[n >= study.min_cell].assign(group=level))
-    grouped = pd.concat(parts, ignore_index=True)
     conf_level = study.analysis.conf_level
+    correlations, signs = [], []
+    # One group's pairs at a time: every level's rows together would be the pairs as many
+    # times as there are subgroups (tens of millions of rows in a registry).
+    for level in ["all", *level_order]:
+        rows = complete
+        if level != "all":
+            members = levels.loc[levels["group"] == level, "subject"]
+            rows = complete[complete["subject"].isin(members)].sort_values("subject", kind="stable")
+            n = rows.groupby(["outcome", "score"], sort=False)["subject"].transform("size")
+            rows = rows[n >= study.min_cell]
+        rows = rows.assign(group=level)
+        correlations.append(correlations_by_group(rows, conf_level))
+        signs.append(sign_tests(rows))
     return [
-        _save(con, study, reports_dir, name, frame)
-        for name, frame in (
-            ("correlations_by_group", correlations_by_group(grouped, conf_level)),
-            ("sign_tests_by_group", sign_tests(grouped)),
+        _save(con, study, reports_dir, name, pd.concat(frames, ignore_index=True))
+        for name, frames in (
+            ("correlations_by_group", correlations),
+            ("sign_tests_by_group", signs),
         )
     ]
 
