@@ -866,6 +866,18 @@ class PooledSite(_Table):
 
     name: str
     bundle: str
+    # The site's value of each characteristic declared under [pooled.characteristics]: a
+    # number, or one of the declared levels (pipeline.pooled_study checks them).
+    characteristics: dict[str, float | str] = Field(default_factory=dict)
+
+
+class PooledCharacteristic(_Table):
+    """A characteristic of the sites ([pooled.characteristics.<name>]): numeric, or
+    categorical when it lists its levels (the first is the reference)."""
+
+    label: str = ""
+    unit: str = ""
+    levels: list[str] = Field(default_factory=list)
 
 
 class PooledTable(_Table):
@@ -873,6 +885,9 @@ class PooledTable(_Table):
     # The random-effects model's estimator of tau², and the Hartung-Knapp interval and t test.
     tau2_method: Tau2Method = "REML"
     hartung_knapp: bool = True
+    # Site characteristics, and those the meta-regression explains the sites' changes by.
+    characteristics: dict[str, PooledCharacteristic] = Field(default_factory=dict)
+    moderators: list[str] = Field(default_factory=list)
 
 
 class PooledStudyTable(_Table):

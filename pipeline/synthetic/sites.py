@@ -55,11 +55,21 @@ def _site_spec(demo_spec: str, site: str) -> str:
     )
 
 
-def pooled_spec(sites: list[str]) -> str:
-    """The pooled example study's ``study.toml``."""
+#: Each site's setting, a categorical characteristic the example declares (not a moderator:
+#: with three sites the meta-regression has room for one, the share of Bell palsy).
+SETTINGS = {"north": "tertiary", "central": "regional", "south": "regional"}
+
+
+def pooled_spec(sites: list[str], bells_share: dict[str, float] | None = None) -> str:
+    """The pooled example study's ``study.toml``; ``bells_share`` is each site's percentage
+    of Bell palsy (its patients' etiology), declared as the site characteristic the
+    meta-regression explains the sites' changes by."""
+    bells_share = bells_share or {site: 0.0 for site in sites}
     entries = "\n".join(
         f'[[pooled.sites]]\nname = "{site.capitalize()}"\n'
         f'bundle = "demo_{site}.site-summary.json"\n'
+        f"characteristics = {{ bells_palsy_pct = {bells_share[site]:.1f}, "
+        f'setting = "{SETTINGS[site]}" }}\n'
         for site in sites
     )
     return (
@@ -70,7 +80,15 @@ def pooled_spec(sites: list[str]) -> str:
         'title = "Modified selective neurectomy for post-facial paralysis synkinesis: three '
         'synthetic sites pooled"\n'
         'kind = "pooled"\nsynthetic = true\n\n'
-        '[pooled]\ntau2_method = "REML"    # or "DL"\nhartung_knapp = true\n\n'
+        '[pooled]\ntau2_method = "REML"    # or "DL"\nhartung_knapp = true\n'
+        "# The meta-regression's moderators: with three sites, one at most (one coefficient\n"
+        "# besides the intercept, and one residual degree of freedom).\n"
+        'moderators = ["bells_palsy_pct"]\n\n'
+        "# Site characteristics, each site's value under its [[pooled.sites]] entry.\n"
+        "[pooled.characteristics.bells_palsy_pct]\n"
+        'label = "Bell palsy share"\nunit = "percentage point"\n\n'
+        "[pooled.characteristics.setting]\n"
+        'label = "Setting"\nlevels = ["tertiary", "regional"]    # the first is the reference\n\n'
         f"{entries}"
     )
 
@@ -88,10 +106,12 @@ def write_example(demo: Path, sites_dir: Path, pooled_dir: Path, *, seed: int = 
     spec = study.spec_path.read_text(encoding="utf-8")
     written = []
     pooled_dir.mkdir(parents=True, exist_ok=True)
+    bells_share = {}
     for site in SITES:
         folder = sites_dir / f"demo_{site}"
         folder.mkdir(parents=True, exist_ok=True)
         mine = patients[site_of == site]
+        bells_share[site] = 100 * float((mine["etiology"] == "bells_palsy").mean())
         for frame, name in (
             (mine, study.subjects_file),
             (visits[visits[study.visit_subject].isin(mine[study.subject_id])], study.visits_file),
@@ -107,6 +127,6 @@ def write_example(demo: Path, sites_dir: Path, pooled_dir: Path, *, seed: int = 
                 site_study, pooled_dir / f"{site_study.name}.site-summary.json"
             )
         )
-    (pooled_dir / SPEC_FILENAME).write_text(pooled_spec(list(SITES)), encoding="utf-8")
+    (pooled_dir / SPEC_FILENAME).write_text(pooled_spec(list(SITES), bells_share), encoding="utf-8")
     written.append(pooled_dir / SPEC_FILENAME)
     return written
