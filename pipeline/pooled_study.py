@@ -55,7 +55,9 @@ class SiteCharacteristic:
         """The meta-regression's coefficients for it: (name, level) pairs, level "" for a
         numeric characteristic, else each level but the reference."""
         return (
-            ((self.name, ""),) if self.numeric else tuple((self.name, l) for l in self.levels[1:])
+            ((self.name, ""),)
+            if self.numeric
+            else tuple((self.name, level) for level in self.levels[1:])
         )
 
 
