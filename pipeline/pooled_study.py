@@ -617,7 +617,7 @@ def etable_meta_regression(study: PooledStudy, results: dict[str, pd.DataFrame])
         "P value",
         "Residual heterogeneity",
     ]
-    rows, indent, marked = [], [], []
+    rows, indent, marked, few = [], [], [], []
     for row in planned.itertuples():
         fit = fits[(fits["outcome"] == row.outcome) & (fits["score"] == row.score)]
         if not len(fit):
@@ -631,6 +631,7 @@ def etable_meta_regression(study: PooledStudy, results: dict[str, pd.DataFrame])
             continue
         if first["qe_df"] < FEW_RESIDUAL_DF:
             marked.append(len(rows) - 1)
+            few.append((int(first["k"]), int(first["n_coefficients"])))
         for term in fit.itertuples():
             rows.append(
                 [
@@ -681,9 +682,15 @@ def etable_meta_regression(study: PooledStudy, results: dict[str, pd.DataFrame])
         "Residual heterogeneity: Q, Cochran's test of the variation left unexplained; τ², the "
         "between-site variance left; I², its share of the variation left; R², the share of "
         "the between-site variance of the model without characteristics that they explain.",
-        f"Fewer than {FEW_RESIDUAL_DF} residual degrees of freedom (sites less coefficients): "
-        "with so few sites, any characteristic that differs between them will appear to "
-        "explain their differences; treat the estimates as hypotheses for a larger study.",
+        "; ".join(
+            f"{k} sites for {p} coefficients leave {k - p} residual degree"
+            + ("s" if k - p != 1 else "")
+            + " of freedom"
+            for k, p in dict.fromkeys(few)
+        )
+        + ": with so few sites, any characteristic that differs between them will appear to "
+        "explain some of their differences, and the estimates are imprecise; treat them as "
+        "hypotheses for a larger study.",
     ]
     if study.synthetic:
         footnotes.append(SYNTHETIC_NOTE)

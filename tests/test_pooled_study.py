@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from pipeline import paths
@@ -108,6 +109,34 @@ def test_the_pooled_study_writes_its_outputs_and_lists_each_bundles_hash(pooled)
     # came out centred and bold).
     report = (folder / "report.html").read_text(encoding="utf-8")
     assert "<style>" in report and 'src="figures/forest_sites.png"' in report
+
+
+def test_the_example_explores_heterogeneity_by_its_declared_site_characteristic(pooled):
+    # data/raw/demo_pooled declares each site's share of Bell palsy as the moderator: three
+    # sites leave the regression one residual degree of freedom, which the eTable marks as
+    # exploratory (the numbers themselves: tests/test_pooled_meta_regression.py against R).
+    study, results, folder, written = pooled
+    fits = pd.read_csv(folder / "tables" / "meta_regression.csv")
+    assert len(fits) == 2 * 20
+    assert list(fits["term"][:2]) == ["intercept", "bells_palsy_pct"]
+    assert (fits["k"] == 3).all() and (fits["qe_df"] == 1).all() and (fits["note"].isna()).all()
+    assert (fits["qm_distribution"] == "F").all() and (fits["tau2_method"] == "REML").all()
+    etable = (folder / "tables" / "etable_meta_regression.md").read_text(encoding="utf-8")
+    assert "(exploratory)" in etable
+    assert etable.count("Bell palsy share (per percentage point)") == 20
+    assert "3 sites for 2 coefficients leave 1 residual degree of freedom" in etable
+    assert (folder / "tables" / "etable_meta_regression.docx").is_file()
+    methods = (folder / "methods.md").read_text(encoding="utf-8")
+    assert "meta-regression of the sites' mean changes on bell palsy share" in methods
+    assert "with 3 sites it is exploratory" in methods
+    report = (folder / "report.html").read_text(encoding="utf-8")
+    assert "eTable. Meta-regression" in report
+    # A forest plot of every outcome, the primary's first.
+    figures = sorted(p.name for p in (folder / "figures").glob("forest_sites*.png"))
+    assert len(figures) == 20 and "forest_sites.png" in figures
+    assert report.index('src="figures/forest_sites.png"') < report.index(
+        'src="figures/forest_sites_sunnybrook_composite.png"'
+    )
 
 
 def test_forest_plot_draws_every_site_and_keeps_its_text_inside(pooled):
