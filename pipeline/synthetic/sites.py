@@ -11,6 +11,7 @@ site, the exact pooled analysis equals the single-study analysis of the whole de
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -93,10 +94,40 @@ def pooled_spec(sites: list[str], bells_share: dict[str, float] | None = None) -
     )
 
 
+#: What a bundle records of the code that exported it: the git commit (and whether the
+#: checkout had uncommitted changes) and the package versions.
+EXPORTING_CODE = ("code", "packages")
+
+
+def _keep_if_only_provenance_differs(fresh: Path, target: Path) -> Path:
+    """Move the bundle ``fresh`` to ``target``, unless ``target`` already holds the same bundle
+    but for the code that exported it (:data:`EXPORTING_CODE`): then keep ``target``.
+
+    A bundle records the commit that exported it, so the committed example, exported at one
+    commit and committed in the next, would change at every regeneration though nothing in it
+    but that record did. Kept, it still says truly which code wrote those bytes (checking out
+    its commit and running ``outcomes demo-sites`` writes them again), and the current code
+    gives the same numbers: regenerating the example is reproducible."""
+
+    def without_code(path: Path) -> dict:
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        for key in EXPORTING_CODE:
+            bundle["provenance"].pop(key, None)
+        return bundle
+
+    if target.is_file() and without_code(target) == without_code(fresh):
+        fresh.unlink()
+    else:
+        fresh.replace(target)
+    return target
+
+
 def write_example(demo: Path, sites_dir: Path, pooled_dir: Path, *, seed: int = 22) -> list[Path]:
     """Split the demo study in ``demo`` into the site folders ``sites_dir/demo_<site>``, export
-    each site's bundle into ``pooled_dir`` and write the pooled study's spec there; return the
-    paths written. Same inputs and seed, same bytes."""
+    each site's bundle into ``pooled_dir`` (an existing bundle that differs only in the code
+    that exported it is kept: :func:`_keep_if_only_provenance_differs`) and write the pooled
+    study's spec there, with each site's share of Bell palsy and setting as its declared
+    characteristics; return the paths written. Same inputs and seed, same bytes."""
     demo, sites_dir, pooled_dir = Path(demo), Path(sites_dir), Path(pooled_dir)
     study = load_study(demo)
     read = {"dtype": str, "keep_default_na": False, "encoding": "utf-8"}
@@ -122,11 +153,9 @@ def write_example(demo: Path, sites_dir: Path, pooled_dir: Path, *, seed: int = 
         (folder / SPEC_FILENAME).write_text(_site_spec(spec, site), encoding="utf-8")
         written.append(folder / SPEC_FILENAME)
         site_study = load_study(folder)
-        written.append(
-            site_summary.export_summary(
-                site_study, pooled_dir / f"{site_study.name}.site-summary.json"
-            )
-        )
+        target = pooled_dir / f"{site_study.name}.site-summary.json"
+        fresh = site_summary.export_summary(site_study, target.with_name(target.name + ".new"))
+        written.append(_keep_if_only_provenance_differs(fresh, target))
     (pooled_dir / SPEC_FILENAME).write_text(pooled_spec(list(SITES), bells_share), encoding="utf-8")
     written.append(pooled_dir / SPEC_FILENAME)
     return written
