@@ -184,7 +184,7 @@ def _characteristics(pooled: schema.PooledTable, path: Path) -> tuple[SiteCharac
         out.append(
             SiteCharacteristic(
                 name=name,
-                label=spec.label or name.replace("_", " ").capitalize(),
+                label=spec.label or name.replace("_", " "),
                 unit=spec.unit,
                 levels=tuple(spec.levels),
                 values=tuple(values),
@@ -456,7 +456,8 @@ def _meta_regression_sentence(study: PooledStudy) -> str:
     """The Methods sentence on the meta-regression ("" when the study names no moderator)."""
     if not study.moderators:
         return ""
-    chosen = [c.label[0].lower() + c.label[1:] for c in moderators(study)]
+    # Labels as declared (written to read in a sentence: "share of Bell palsy").
+    chosen = [f"the {c.label}" for c in moderators(study)]
     named = chosen[0] if len(chosen) == 1 else ", ".join(chosen[:-1]) + " and " + chosen[-1]
     test = (
         "Knapp-Hartung t tests and F test of the moderators"
@@ -594,9 +595,15 @@ def _term_label(study: PooledStudy, term: str, level: str, reference: str) -> st
         return "Intercept"
     characteristic = {c.name: c for c in study.characteristics}[term]
     if level:
-        return f"{characteristic.label}: {level} vs {reference}"
+        return f"{_capitalised(characteristic.label)}: {level} vs {reference}"
     unit = f" (per {characteristic.unit})" if characteristic.unit else " (per unit)"
-    return f"{characteristic.label}{unit}"
+    return f"{_capitalised(characteristic.label)}{unit}"
+
+
+def _capitalised(label: str) -> str:
+    """A label as a table row starts it: its first letter in capitals (labels are declared as
+    they read in a sentence)."""
+    return label[:1].upper() + label[1:]
 
 
 def etable_meta_regression(study: PooledStudy, results: dict[str, pd.DataFrame]):

@@ -123,11 +123,11 @@ def test_the_example_explores_heterogeneity_by_its_declared_site_characteristic(
     assert (fits["qm_distribution"] == "F").all() and (fits["tau2_method"] == "REML").all()
     etable = (folder / "tables" / "etable_meta_regression.md").read_text(encoding="utf-8")
     assert "(exploratory)" in etable
-    assert etable.count("Bell palsy share (per percentage point)") == 20
+    assert etable.count("Share of Bell palsy (per percentage point)") == 20
     assert "3 sites for 2 coefficients leave 1 residual degree of freedom" in etable
     assert (folder / "tables" / "etable_meta_regression.docx").is_file()
     methods = (folder / "methods.md").read_text(encoding="utf-8")
-    assert "meta-regression of the sites' mean changes on bell palsy share" in methods
+    assert "meta-regression of the sites' mean changes on the share of Bell palsy" in methods
     assert "with 3 sites it is exploratory" in methods
     report = (folder / "report.html").read_text(encoding="utf-8")
     assert "eTable. Meta-regression" in report

@@ -875,6 +875,7 @@ class PooledCharacteristic(_Table):
     """A characteristic of the sites ([pooled.characteristics.<name>]): numeric, or
     categorical when it lists its levels (the first is the reference)."""
 
+    # As it reads in a sentence ("share of Bell palsy"); tables capitalise its first letter.
     label: str = ""
     unit: str = ""
     levels: list[str] = Field(default_factory=list)

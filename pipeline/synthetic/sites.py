@@ -87,9 +87,10 @@ def pooled_spec(sites: list[str], bells_share: dict[str, float] | None = None) -
         'moderators = ["bells_palsy_pct"]\n\n'
         "# Site characteristics, each site's value under its [[pooled.sites]] entry.\n"
         "[pooled.characteristics.bells_palsy_pct]\n"
-        'label = "Bell palsy share"\nunit = "percentage point"\n\n'
+        'label = "share of Bell palsy"    # as it reads in a sentence\n'
+        'unit = "percentage point"\n\n'
         "[pooled.characteristics.setting]\n"
-        'label = "Setting"\nlevels = ["tertiary", "regional"]    # the first is the reference\n\n'
+        'label = "setting"\nlevels = ["tertiary", "regional"]    # the first is the reference\n\n'
         f"{entries}"
     )
 
