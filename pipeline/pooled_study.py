@@ -752,7 +752,11 @@ def forest_figure(study: PooledStudy, results: dict[str, pd.DataFrame], primary:
                 "pi_high": float("nan"),
             },
             {
-                "label": f"Random effects ({study.tau2_method}); line: prediction interval",
+                # Without a random-effects estimate (fewer than two sites to combine) the row
+                # says why it has no diamond.
+                "label": f"Random effects ({study.tau2_method}); line: prediction interval"
+                if pd.notna(random["estimate"])
+                else f"Random effects: not estimable, {random['note']}",
                 "n": pooled["n_pairs"],
                 "estimate": random["estimate"],
                 "ci_low": random["ci_low"],

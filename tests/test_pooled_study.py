@@ -161,6 +161,24 @@ def test_forest_plot_draws_every_site_and_keeps_its_text_inside(pooled):
     plt.close(fig)
 
 
+def test_a_forest_plot_of_an_outcome_with_one_site_says_why_it_has_no_random_effects(pooled):
+    # Drawn for every outcome, a forest plot can meet an outcome that only one site reported
+    # (the others suppressed it): its random-effects row had a label and nothing beside it.
+    from pipeline.statistics.pooled import meta_analysis
+
+    study, results, _, _ = pooled
+    key = ("sunnybrook", "composite")
+    sites = results["site_effects"]
+    one = sites[(sites["outcome"] == key[0]) & (sites["score"] == key[1])].iloc[:1]
+    meta = meta_analysis(one, tau2_method=study.tau2_method, hartung_knapp=study.hartung_knapp)
+    fig = forest_figure(study, {**results, "site_effects": one, "meta_analysis": meta}, key)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[-1].startswith("Random effects: not estimable, fewer than two sites")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
 def copy_example(tmp_path: Path) -> Path:
     folder = tmp_path / "demo_pooled"
     shutil.copytree(EXAMPLE, folder)
