@@ -259,21 +259,50 @@ def test_the_example_bundles_are_what_the_sites_export(tmp_path):
             )
 
 
-def test_a_pooled_study_folder_is_a_graph_of_its_own(tmp_path, monkeypatch):
+def test_a_pooled_study_is_a_graph_of_its_own_run_when_a_bundle_changes(tmp_path, monkeypatch):
+    # One source asset per bundle, then the pooled assets; and, as for a single study's export
+    # (tests/test_checks_and_sensor.py), the pooled study's fingerprint covers its spec and
+    # every bundle, so a site sending a new bundle makes the export sensor request a run of the
+    # pooled study.
+    import dagster as dg
+
     from assets.definitions import build_definitions
 
     raw = tmp_path / "raw"
     shutil.copytree(EXAMPLE, raw / "demo_pooled")
     monkeypatch.setenv("OUTCOMES_RAW", str(raw))
-    defs = build_definitions()
-    keys = {"/".join(k.path) for k in defs.resolve_all_asset_keys()}
-    assert keys == {
-        "demo_pooled/bundle_north",
-        "demo_pooled/bundle_central",
-        "demo_pooled/bundle_south",
-        "demo_pooled/ingested",
-        "demo_pooled/pooled_analysis",
-        "demo_pooled/report",
-    }
-    # The export sensor watches the pooled study too: a new or changed bundle requests a run.
-    assert [s.name for s in defs.sensors] == ["raw_export_changed"]
+    monkeypatch.setenv("OUTCOMES_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("OUTCOMES_REPORTS", str(tmp_path / "reports"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        defs = build_definitions()
+        keys = {"/".join(k.path) for k in defs.resolve_all_asset_keys()}
+        assert keys == {
+            "demo_pooled/bundle_north",
+            "demo_pooled/bundle_central",
+            "demo_pooled/bundle_south",
+            "demo_pooled/ingested",
+            "demo_pooled/pooled_analysis",
+            "demo_pooled/report",
+        }
+        assert [s.name for s in defs.sensors] == ["raw_export_changed"]
+        sensor = defs.resolve_sensor_def("raw_export_changed")
+
+        def evaluate():
+            context = dg.build_sensor_context(instance=instance, definitions=defs)
+            return sensor.evaluate_tick(context).run_requests
+
+        first = evaluate()
+        assert [r.tags["study"] for r in first] == ["demo_pooled"]
+        job = defs.resolve_implicit_global_asset_job_def()
+        ingested = dg.AssetKey(["demo_pooled", "ingested"])
+        assert job.execute_in_process(instance=instance, asset_selection=[ingested]).success
+        assert evaluate() == []
+        edit_bundle(
+            raw / "demo_pooled" / "demo_south.site-summary.json",
+            lambda b: b["outcomes"][0]["moments"].update(
+                sum_change=b["outcomes"][0]["moments"]["sum_change"] + 1
+            ),
+        )
+        changed = evaluate()
+        assert [r.tags["study"] for r in changed] == ["demo_pooled"]
+        assert changed[0].run_key != first[0].run_key
