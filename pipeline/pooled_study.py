@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,17 +171,18 @@ def _characteristics(pooled: schema.PooledTable, path: Path) -> tuple[SiteCharac
                     f"{at} is missing: every site gives a value for every declared characteristic."
                 )
             value = site.characteristics[name]
-            if spec.levels and value not in spec.levels:
+            if spec.levels and not (isinstance(value, str) and value in spec.levels):
                 raise SpecError(
                     f"{at} is not one of the levels of pooled.characteristics.{name}; use one "
                     "of them, spelled as declared."
                 )
-            if not spec.levels and not isinstance(value, float):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not spec.levels and not (number and math.isfinite(value)):
                 raise SpecError(
                     f"{at} is not a number, and the characteristic is numeric; give a number "
                     f"or declare its levels under [pooled.characteristics.{name}]."
                 )
-            values.append(value)
+            values.append(value if spec.levels else float(value))
         out.append(
             SiteCharacteristic(
                 name=name,

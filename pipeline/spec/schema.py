@@ -867,8 +867,9 @@ class PooledSite(_Table):
     name: str
     bundle: str
     # The site's value of each characteristic declared under [pooled.characteristics]: a
-    # number, or one of the declared levels (pipeline.pooled_study checks them).
-    characteristics: dict[str, float | str] = Field(default_factory=dict)
+    # number, or one of the declared levels (pipeline.pooled_study checks them against the
+    # declaration, so that its message can say what the characteristic needs).
+    characteristics: dict[str, Any] = Field(default_factory=dict)
 
 
 class PooledCharacteristic(_Table):
