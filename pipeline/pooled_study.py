@@ -5,11 +5,13 @@ A study folder whose ``study.toml`` says ``[study] kind = "pooled"`` lists its s
 bundles that cannot be pooled (another format version, or instruments, scoring or plans that
 disagree: the message names the sites and the setting, never a value);
 :func:`analyse_pooled` computes the exact pooled paired t test of all patients, each site's mean
-change and their meta-analysis (:mod:`pipeline.statistics.pooled`) and
-:func:`write_pooled_outputs` writes Table 2 (pooled and per-site rows), the forest plot of the
-primary outcome, the Methods paragraph, a short report and ``provenance.json`` listing each
-bundle's hash. ``outcomes pool --study DIR`` runs them without Dagster; ``assets/pooled_assets.py``
-makes them a Dagster graph.
+change, their meta-analysis and, when the spec names moderators among its declared site
+characteristics (``[pooled.characteristics]``, checked by :func:`load_pooled_study`), the
+meta-regression of the sites' mean changes on them (:mod:`pipeline.statistics.pooled`);
+:func:`write_pooled_outputs` writes Table 2 (pooled and per-site rows), the meta-regression's
+eTable, a forest plot per outcome, the Methods paragraph, a short report and
+``provenance.json`` listing each bundle's hash. ``outcomes pool --study DIR`` runs them
+without Dagster; ``assets/pooled_assets.py`` makes them a Dagster graph.
 """
 
 from __future__ import annotations
@@ -354,7 +356,8 @@ def analyse_pooled(
 ) -> dict[str, pd.DataFrame]:
     """The pooled analyses of every planned outcome, written to the warehouse:
     ``<study>.pooled_paired`` (exact paired t of all patients), ``<study>.site_effects`` (each
-    site's mean change) and ``<study>.meta_analysis`` (common and random effects)."""
+    site's mean change), ``<study>.meta_analysis`` (common and random effects) and, with
+    moderators, ``<study>.meta_regression`` (:func:`site_meta_regression`)."""
     from pipeline.statistics.pooled import meta_analysis, pooled_paired, site_effects
 
     sums, planned = site_moments(bundles)
@@ -816,9 +819,12 @@ def write_pooled_outputs(
     hashes: dict[str, str],
     reports_dir: Path,
 ) -> list[Path]:
-    """Write ``reports/<study>/``: ``tables/`` (the tidy results at full precision and Table 2
-    in CSV, Markdown, HTML and Word), ``figures/forest_sites.png`` (the primary outcome),
-    ``methods.md``, ``report.html`` and ``provenance.json``; return the paths."""
+    """Write ``reports/<study>/``: ``tables/`` (the tidy results at full precision, Table 2 and
+    with moderators the meta-regression eTable in CSV, Markdown, HTML and Word),
+    ``figures/forest_sites.png`` (the primary outcome) and ``forest_sites_<outcome>_<score>.png``
+    (each other), ``methods.md``, ``report.html`` and ``provenance.json``; return the paths.
+    A meta-regression table or forest plot an earlier run wrote and this one did not (the
+    moderators or outcomes changed) is removed, so that the folder holds this run's outputs."""
     import matplotlib.pyplot as plt
 
     from pipeline.render import figure_files, writers
@@ -880,6 +886,14 @@ def write_pooled_outputs(
     record = pooled_provenance(study, bundles, hashes)
     (folder / "provenance.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     written.append(folder / "provenance.json")
+    kept = set(written)
+    for stale in [
+        *tables.glob("meta_regression.csv"),
+        *tables.glob("etable_meta_regression.*"),
+        *(folder / "figures").glob("forest_sites*.png"),
+    ]:
+        if stale not in kept:
+            stale.unlink()
     return written
 
 
