@@ -467,13 +467,15 @@ def secondary_analyses(
             read_frame(
                 con,
                 f"""
-                     SELECT subject, visit, rater, value FROM {s}.scores
+                     SELECT subject, visit, day, rater, value FROM {s}.scores
                      WHERE instrument = ? AND score = ? AND value IS NOT NULL""",
                 [r.instrument, r.score],
             ),
             r.raters,
             r.weights,
             plan.conf_level,
+            visits=r.visits,
+            targets=r.targets,
         ).assign(instrument=r.instrument, score=r.score)
         for r in plan.reliability
     ]

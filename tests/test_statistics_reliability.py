@@ -54,3 +54,51 @@ def test_weighted_kappa_is_statsmodels_formula():
     ):
         kappa = 1 - (w * obs).sum() / (w * exp).sum()
         assert weighted_kappa(a, b, weights)["kappa"] == pytest.approx(kappa, rel=1e-14)
+
+
+def _visits_reference():
+    """tests/fixtures/r/reliability_visits.R: psych::ICC and psych::cohen.kappa per visit."""
+    import pandas as pd
+    from r_reference import FIXTURES
+
+    scores = pd.read_csv(FIXTURES / "reliability_visits_inputs.csv", float_precision="round_trip")
+    exp = pd.read_csv(FIXTURES / "reliability_visits_expected.csv", float_precision="round_trip")
+    return scores, exp
+
+
+@pytest.mark.parametrize("targets", ["per_visit", "subject_visit"])
+def test_agreement_per_visit_matches_r(targets):
+    from pipeline.statistics.reliability import rater_agreement
+
+    scores, exp = _visits_reference()
+    raters = ["observer", "surgeon", "resident"]
+    visits = ["pre", "m12"] if targets == "subject_visit" else None
+    out = rater_agreement(scores, raters, visits=visits, targets=targets)
+    # Default visits: every visit graded, in time order (median day).
+    expected_visits = ["pre | m12"] if targets == "subject_visit" else ["pre", "m6", "m12"]
+    assert list(pd_unique(out["visit"])) == expected_visits
+    assert len(out) == 9 * len(expected_visits)
+    for row in out.itertuples():
+        name = row.description if row.statistic.startswith("weighted") else row.statistic
+        ref = exp[(exp["visit"] == row.visit) & (exp["statistic"] == name)]
+        assert len(ref), (row.visit, name)
+        for key, value in zip(ref["key"], ref["value"]):
+            assert getattr(row, key) == r6(value), (row.visit, name, key)
+    # A patient with a missing grade leaves only the visit it is missing at.
+    n = out.drop_duplicates("visit").set_index("visit")["n_targets"]
+    assert n.to_dict() == ({"pre | m12": 23} if visits else {"pre": 12, "m6": 11, "m12": 11})
+
+
+def pd_unique(values):
+    return list(dict.fromkeys(values))
+
+
+def test_agreement_at_a_visit_nobody_graded_is_nan_with_a_note():
+    from pipeline.statistics.reliability import rater_agreement
+
+    scores, _ = _visits_reference()
+    out = rater_agreement(scores, ["observer", "surgeon"], visits=["m3", "pre"])
+    assert pd_unique(out["visit"]) == ["m3", "pre"]
+    m3 = out[out["visit"] == "m3"]
+    assert m3["estimate"].isna().all() and (m3["note"] != "").all()
+    assert (m3["n_targets"] == 0).all()

@@ -77,6 +77,28 @@ def _change_summary(tests: list[str], level: str) -> str:
     return f"{median} (outcomes tested by it) or {mean} (outcomes tested by the paired t test)"
 
 
+def _agreement_visits(study: Study, reliability) -> str:
+    """Which visits rater agreement was estimated over, as the Methods say it: each visit
+    separately (each patient once per estimate), or pooled with visits taken as independent."""
+    listed = sorted({r.visits for r in reliability})
+    visits = (
+        " (" + _list([study.visit_label(v) for v in listed[0]]) + ")"
+        if len(listed) == 1 and listed[0]
+        else ""
+    )
+    if all(r.targets == "subject_visit" for r in reliability):
+        return (
+            f", over every patient visit{visits} graded by every rater, the visits of one patient "
+            "taken as independent targets,"
+        )
+    if any(r.targets == "subject_visit" for r in reliability):
+        return (
+            f", at each visit{visits} separately or, where the eTable says so, over the visits "
+            "pooled, among the patients graded by every rater,"
+        )
+    return f", at each visit{visits} separately among the patients graded by every rater,"
+
+
 def _number(tables: dict, stem: str) -> str:
     """`` (eTable 4)``: where the report shows the table of ``stem`` ('' when it has none)."""
     table = tables.get(stem)
@@ -404,7 +426,8 @@ def methods_text(
             sentences.append(
                 f"Agreement on {what}"
                 + _number(shown, "etable_reliability")
-                + ", over the visits graded by every rater, was estimated with the six "
+                + _agreement_visits(study, plan.reliability)
+                + " was estimated with the six "
                 "Shrout-Fleiss intraclass correlation coefficients (ICC1, ICC2 and ICC3 for "
                 "single ratings and ICC1k, ICC2k and ICC3k for their average: one-way random, "
                 f"two-way random and two-way mixed models) with F-based {level} CIs, and with "

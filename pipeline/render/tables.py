@@ -19,7 +19,12 @@ import re
 
 import pandas as pd
 
-from pipeline.render.labels import in_sentence, labelled_variables, readable_results
+from pipeline.render.labels import (
+    agreement_notes,
+    in_sentence,
+    labelled_variables,
+    readable_results,
+)
 from pipeline.render.style import AMA, JournalStyle, is_missing
 
 # Table is defined with the writers that write it out.
@@ -1505,6 +1510,7 @@ OPTIONAL_TABLES = (
         "eTable. Agreement between raters",
         (
             "label",
+            "visit",
             "description",
             "estimate",
             "ci_low",
@@ -2428,6 +2434,8 @@ def publication_tables(
                     days = frame["median_day"].astype(float)
                     digits = 0 if bool((days.dropna() % 1 == 0).all()) else 1
                     frame = frame.assign(median_day=[style.number(d, digits) for d in days])
+            if table == "reliability":
+                notes = agreement_notes(frame, study)
             frame = readable_results(study, table, frame)
             if table == "responders":
                 notes = responder_notes(frame, style=style)

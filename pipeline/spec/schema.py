@@ -48,6 +48,9 @@ SubgroupSplit = Literal["", "median"]
 #: Contrasts between a subgroup's levels: each level against the reference, or every pair.
 Contrasts = Literal["reference", "all_pairs"]
 KappaWeights = Literal["linear", "quadratic"]
+#: Rater agreement at several visits: each visit on its own ("per_visit"), or every patient visit
+#: one target ("subject_visit": the visits of one patient treated as independent).
+ReliabilityTargets = Literal["per_visit", "subject_visit"]
 Better = Literal["higher", "lower"]
 #: What an outcome's values are: a score (averaged, t / Wilcoxon), yes/no coded 0/1 (McNemar), or
 #: whole-number categories (Stuart-Maxwell, Bowker): pipeline.statistics.binary.
@@ -425,6 +428,9 @@ class ReliabilityTable(_Table):
     score: str
     raters: list[str] | None = None
     weights: KappaWeights = "quadratic"
+    # The visits that enter (codes), in this order; default every visit the raters graded.
+    visits: list[str] | None = None
+    targets: ReliabilityTargets = "per_visit"
 
 
 class LongitudinalTable(_Table):

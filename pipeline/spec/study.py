@@ -108,6 +108,10 @@ class ReliabilityPlan:
     score: str
     raters: tuple[str, ...]
     weights: str = "quadratic"
+    # The visits that enter, in order ((): every visit the raters graded, in time order), and
+    # whether each is analysed on its own ("per_visit") or all pooled ("subject_visit").
+    visits: tuple[str, ...] = ()
+    targets: str = "per_visit"
 
 
 @dataclass(frozen=True)
@@ -958,7 +962,16 @@ def _analysis_plan(
                 f"must list at least two of {', '.join(named) or '(none)'}"
                 f" (the raters mapped in [instruments.{entry.instrument}]); got {list(raters)}.",
             )
-        reliability.append(ReliabilityPlan(entry.instrument, entry.score, raters, entry.weights))
+        visits = tuple(entry.visits or ())
+        if len(set(visits)) < len(visits) or any(not v.strip() for v in visits):
+            raise _fail(
+                path, f"{where}.visits", "must list visit codes, each once; or leave it out."
+            )
+        reliability.append(
+            ReliabilityPlan(
+                entry.instrument, entry.score, raters, entry.weights, visits, entry.targets
+            )
+        )
 
     complications = _complications(path, table.complications, subjects_column, levels)
     power = None
