@@ -102,3 +102,32 @@ def test_agreement_at_a_visit_nobody_graded_is_nan_with_a_note():
     m3 = out[out["visit"] == "m3"]
     assert m3["estimate"].isna().all() and (m3["note"] != "").all()
     assert (m3["n_targets"] == 0).all()
+
+
+def test_pooled_visits_are_labelled_and_footnoted(tmp_path):
+    """The eTable of agreement names a visit by its label, pooled visits as a list of them,
+    and says in a footnote that pooled visits of one patient were taken as independent."""
+    import pandas as pd
+
+    from pipeline.render.labels import agreement_notes, readable_results
+    from pipeline.spec.study import load_study
+    from small_study import write_small_study
+
+    study = load_study(write_small_study(tmp_path / "small", n_patients=4))
+    assert study.analysis.reliability[0].targets == "per_visit"  # the default
+    frame = pd.DataFrame(
+        {
+            "instrument": ["house_brackmann"] * 2,
+            "score": ["grade"] * 2,
+            "raters": ["observer | surgeon"] * 2,
+            "visit": ["pre", "pre | m12"],
+            "statistic": ["ICC2", "ICC2"],
+            "description": ["single random raters"] * 2,
+        }
+    )
+    (note,) = agreement_notes(frame, study)
+    assert note.startswith("Visits pooled (Visit pre, Visit m12): each patient visit is one")  # noqa: E501
+    assert "treated as independent" in note
+    assert agreement_notes(frame.iloc[:1], study) == ()
+    shown = readable_results(study, "reliability", frame)
+    assert shown["visit"].tolist() == ["Visit pre", "Visit pre, Visit m12"]

@@ -80,9 +80,11 @@ def _change_summary(tests: list[str], level: str) -> str:
 def _agreement_visits(study: Study, reliability) -> str:
     """Which visits rater agreement was estimated over, as the Methods say it: each visit
     separately (each patient once per estimate), or pooled with visits taken as independent."""
+    from pipeline.render.labels import in_sentence
+
     listed = sorted({r.visits for r in reliability})
     visits = (
-        " (" + _list([study.visit_label(v) for v in listed[0]]) + ")"
+        " (" + _list([in_sentence(study.visit_label(v)) for v in listed[0]]) + ")"
         if len(listed) == 1 and listed[0]
         else ""
     )

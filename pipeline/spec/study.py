@@ -953,6 +953,11 @@ def _analysis_plan(
     for i, entry in enumerate(table.reliability):
         where = f"analysis.reliability[{i}]"
         mapped_score(where, entry.instrument, entry.score)
+        visits = tuple(entry.visits or ())
+        if len(set(visits)) < len(visits) or any(not v.strip() for v in visits):
+            raise _fail(
+                path, f"{where}.visits", "must list visit codes, each once; or leave it out."
+            )
         named = tuple(r for r in mapped[entry.instrument].raters if r)
         raters = tuple(entry.raters) if entry.raters is not None else named
         if any(r not in named for r in raters) or len(set(raters)) < 2:
@@ -961,11 +966,6 @@ def _analysis_plan(
                 f"{where}.raters",
                 f"must list at least two of {', '.join(named) or '(none)'}"
                 f" (the raters mapped in [instruments.{entry.instrument}]); got {list(raters)}.",
-            )
-        visits = tuple(entry.visits or ())
-        if len(set(visits)) < len(visits) or any(not v.strip() for v in visits):
-            raise _fail(
-                path, f"{where}.visits", "must list visit codes, each once; or leave it out."
             )
         reliability.append(
             ReliabilityPlan(
