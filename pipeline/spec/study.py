@@ -101,6 +101,20 @@ class Subgroup:
 
 
 @dataclass(frozen=True)
+class DerivedVisit:
+    """A visit computed from others ([visits.derived]): at each (patient, instrument, rater,
+    score), the sum or mean of the values at ``visits`` when every one has a value
+    (``require = "all"``), else missing with the visits lacking one named in its reason. Its day
+    is its first or last visit's (of those the patient had), or a nominal day."""
+
+    name: str
+    visits: tuple[str, ...]
+    combine: str
+    require: str = "all"
+    day: str | int = "last"
+
+
+@dataclass(frozen=True)
 class ReliabilityPlan:
     """Several raters grading the same visits: ICCs and weighted kappa between them."""
 
@@ -339,6 +353,8 @@ class Study:
     figure_widths: tuple[str, ...] = ("double",)
     # (visit code, label) as [visits.labels] gives them.
     visit_labels: tuple[tuple[str, str], ...] = ()
+    # Visits computed from others ([visits.derived]), in spec order.
+    derived_visits: tuple[DerivedVisit, ...] = ()
     # The analysis table as the spec wrote it: run overrides are applied to it and checked again.
     analysis_spec: Any = None
 
@@ -574,6 +590,7 @@ def load_study(folder: Path) -> Study:
         figure_formats=tuple(dict.fromkeys(["png", *spec.figures.formats])),
         figure_widths=tuple(dict.fromkeys(spec.figures.widths)),
         visit_labels=visit_labels,
+        derived_visits=_derived_visits(path, spec.visits),
     )
     files = [("subjects.file", study.subjects_file), ("visits.file", study.visits_file)]
     if study.redcap:
@@ -725,6 +742,22 @@ def _declared_columns(path: Path, subjects: schema.SubjectsTable) -> None:
                     f"names {column!r}, which is not in [subjects] columns; add it there or "
                     "correct the name.",
                 )
+
+
+def _derived_visits(path: Path, visits: schema.VisitsTable) -> tuple[DerivedVisit, ...]:
+    """``[visits.derived]``: a derived visit is made of visits of the export, not of others."""
+    out = []
+    for name, entry in visits.derived.items():
+        code = str(name).strip()
+        nested = [v for v in entry.visits if v in visits.derived]
+        if not code or nested:
+            raise _fail(
+                path,
+                f"visits.derived.{schema.shown_key(code)}.visits",
+                "must name visits of the visits file, not derived ones; list their visits.",
+            )
+        out.append(DerivedVisit(code, tuple(entry.visits), entry.combine, entry.require, entry.day))
+    return tuple(out)
 
 
 def _visit_labels(

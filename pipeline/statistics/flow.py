@@ -67,6 +67,13 @@ NOT_ANALYSED = (
         "is listed by line and column in the quarantine table",
     ),
     Reason(
+        "derived_visit_incomplete",
+        "Derived visit incomplete",
+        "the visit the rule names is derived from several visits ([visits.derived], a sum or "
+        'mean of their values) and one of them lacks a value: with require = "all" no '
+        "partial sum or mean is used",
+    ),
+    Reason(
         "not_computable",
         "Score not computable",
         "assessed in the window lacking a value, but too few items were recorded or usable to "

@@ -266,6 +266,8 @@ def rater_agreement(
     if targets not in TARGETS:
         raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
     chosen = list(visits) if visits else _visit_order(scores)
+    if not chosen:  # nothing graded: the statistics' rows, NaN with the note saying why
+        return _agreement(scores, raters, weights, conf_level).assign(visit="")
     if targets == "subject_visit":
         within = scores[scores["visit"].isin(chosen)]
         return _agreement(within, raters, weights, conf_level).assign(visit=" | ".join(chosen))
