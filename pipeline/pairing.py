@@ -162,7 +162,7 @@ def _derived_branch(study: Study, o, missing: bool, reason: bool) -> str:
     .derive_visits), as one more ``UNION ALL`` of :func:`planned_scores_sql`'s branch."""
     if not study.derived_visits:
         return ""
-    from pipeline.scores import DERIVED_SCORES
+    from pipeline.spec.study import DERIVED_SCORES
 
     return (
         f" UNION ALL SELECT {o.position}, {literal(o.outcome)}, {literal(o.score)}, subject, "

@@ -13,7 +13,7 @@ from pipeline import progress
 from pipeline.ingest.ingestion import file_labels
 from pipeline.instruments.model import Instrument
 from pipeline.instruments.sql import findings_sql, scored_columns_sql, scored_sql, scores_view_sql
-from pipeline.spec.study import Study, item_columns
+from pipeline.spec.study import DERIVED_SCORES, Study, item_columns
 from pipeline.sql import literal, quote
 from pipeline.warehouse import atomic, relation_kind, replace_relation
 
@@ -155,14 +155,6 @@ def score_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     con.execute("DROP TABLE scoring_findings")
 
 
-#: The table of derived visits' scores ([visits.derived]); its rows are read beside the scores
-#: by the planned outcomes' queries (pipeline.pairing.planned_scores_sql).
-DERIVED_SCORES = "derived_scores"
-#: How a derived visit's missing value begins its reason (pairing counts the patient as "derived
-#: visit incomplete" by it).
-DERIVED_REASON = "derived visit "
-
-
 def derive_visits(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     """``<study>.derived_scores``: every score of every instrument at each derived visit of
     ``[visits.derived]`` (the columns of ``<study>.scores``), computed from the scores at its
@@ -195,7 +187,7 @@ def derive_visits(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         combine = {"sum": "sum", "mean": "avg"}[d.combine]
         day = {"last": "max(sc.day)", "first": "min(sc.day)"}.get(str(d.day)) or str(int(d.day))
         lacking = (
-            f"{literal(DERIVED_REASON + d.name + ': no value at ')} || "
+            f"{literal('derived visit ' + d.name + ': no value at ')} || "
             "string_agg(m.visit, ', ' ORDER BY m.k) FILTER (WHERE sc.value IS NULL) || "
             f"{literal(' (require = ' + chr(34) + d.require + chr(34) + ')')}"
         )

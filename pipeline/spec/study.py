@@ -100,6 +100,11 @@ class Subgroup:
     adjust: str = "holm"
 
 
+#: The warehouse table of the derived visits' scores (``<study>.derived_scores``), written by
+#: pipeline.scores.derive_visits and read beside the scores by pipeline.pairing.
+DERIVED_SCORES = "derived_scores"
+
+
 @dataclass(frozen=True)
 class DerivedVisit:
     """A visit computed from others ([visits.derived]): at each (patient, instrument, rater,

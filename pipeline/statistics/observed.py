@@ -60,7 +60,7 @@ def _derived_visit_counts(study: Study) -> str:
     of a derived visit's visits (those with a row in ``<study>.derived_scores``)."""
     if not study.derived_visits:
         return ""
-    from pipeline.scores import DERIVED_SCORES
+    from pipeline.spec.study import DERIVED_SCORES
 
     return (
         " UNION ALL SELECT visit, median(day) AS median_day, count(DISTINCT subject) AS subjects "
