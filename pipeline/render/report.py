@@ -551,7 +551,7 @@ def _predictors_text(study: Study, shown: dict, labels: dict[str, str], level: s
         + (", each characteristic also alone (univariable models)" if plan.univariable else "")
         + responders
         + ". Categorical characteristics were entered as indicators against a reference level "
-        "(their largest level unless the plan names another), levels of fewer than "
+        "(the first level declared for it unless the plan names another), levels of fewer than "
         f"{study.min_cell} patients pooled or left out; patients with a missing characteristic "
         "were left out of a model (complete-case analysis). Coefficients are given with t-based "
         f"{level} CIs"

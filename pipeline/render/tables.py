@@ -1978,8 +1978,8 @@ def regression_table(
         )
         marked_on.append(estimates)
     footnotes.append(
-        "Reference: the level each other level is compared with (the characteristic's largest "
-        "level unless the study plan names another)."
+        "Reference: the level each other level is compared with (the characteristic's first "
+        "declared level unless the study plan names another)."
     )
     marked_on.append(_cells_reading(frame, "Reference") or [(None, "Characteristic")])
     not_estimable = _cells_reading(frame.iloc[:, 1:], NOT_ESTIMABLE)

@@ -160,7 +160,8 @@ class PredictorsPlan:
     predictors: tuple[str, ...]
     # (categorical predictor, its levels as written), in the predictors' order.
     categorical: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    # (categorical predictor, reference level) the spec chose; others: the largest level.
+    # (categorical predictor, reference level) the spec chose, under [analysis.predictors] or as
+    # a subgroup's reference; others: the first declared level a patient of the model has.
     reference: tuple[tuple[str, str], ...] = ()
     model: str = "change"
     univariable: bool = False
@@ -1241,6 +1242,17 @@ def _predictors_plan(
         if str(level).strip() not in codes[column]:
             raise _fail(path, key, f"must be one of {', '.join(codes[column])}.")
         reference.append((column, str(level).strip()))
+    # A predictor that is also a subgroup is compared with the subgroup's reference (Table 3's),
+    # unless the predictors name their own; else with its first declared level (regression.py).
+    for subgroup in table.subgroups:
+        column = subgroup.column
+        if (
+            column in codes
+            and not subgroup.split
+            and subgroup.reference is not None
+            and column not in dict(reference)
+        ):
+            reference.append((column, str(subgroup.reference).strip()))
     thresholds = []
     if entry.responders:
         planned = dict(table.responders)
