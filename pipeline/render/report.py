@@ -274,6 +274,20 @@ def methods_text(
         paragraphs.append(
             "No test was run: no patient had both a before and an after value of any outcome."
         )
+    binary = [
+        labels.get(o, o)
+        for o in planned.loc[planned["kind"] == "binary", "outcome"]
+        if "outcome" in tested and o in set(tested["outcome"])
+    ]
+    if binary:
+        paragraphs.append(
+            f"For {'the binary outcome' if len(binary) == 1 else 'the binary outcomes'} "
+            f"({listed(binary)}), the patients with a yes before and after are given as No. (%), "
+            "and the difference of the paired proportions (after minus before, in percentage "
+            f"points) with Newcombe's hybrid score {level} CI for paired data (Newcombe 1998, "
+            "method 10); its P is the exact McNemar test (the binomial test on the patients "
+            "whose value changed)."
+        )
 
     if "p_adj" in results and results["p_adj"].notna().any():
         from pipeline.statistics.multiplicity import METHODS
@@ -321,6 +335,15 @@ def methods_text(
             f"the other small levels of the same subgroup or, when still fewer than {n}, not "
             f"reported, and a level with fewer than {n} pairs for an outcome was not reported "
             "for that outcome."
+        )
+    if "table_3_binary" in shown:
+        paragraphs.append(
+            "For the binary outcomes"
+            + _number(shown, "table_3_binary")
+            + ", the difference of the paired proportions and its exact McNemar P were given "
+            "within each subgroup level, and the proportion with a yes after surgery was compared "
+            "between the levels with Fisher's exact test (the Freeman-Halton extension for more "
+            "than two levels), the proportions before surgery given beside."
         )
     if "table_3_ancova" in shown:
         covariates = [in_sentence(study.column_label(c)) for c in plan.covariates]
