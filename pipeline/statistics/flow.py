@@ -69,9 +69,8 @@ NOT_ANALYSED = (
     Reason(
         "derived_visit_incomplete",
         "Derived visit incomplete",
-        "the visit the rule names is derived from several visits ([visits.derived], a sum or "
-        'mean of their values) and one of them lacks a value: with require = "all" no '
-        "partial sum or mean is used",
+        "the value the rule names is the sum or mean of the values at several visits, and one "
+        "of them lacks a value: no partial sum or mean is used",
     ),
     Reason(
         "not_computable",
