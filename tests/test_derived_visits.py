@@ -159,3 +159,18 @@ def test_derived_visit_spec_errors(tmp_path):
         folder = write_study(tmp_path / "bad", PATIENTS, VISITS, spec.format(combine="sum"))
         with pytest.raises(SpecError, match=message):
             load_study(folder)
+
+
+@pytest.mark.parametrize(("day", "expected"), [('"first"', [14, 14]), ("60", [60, 60])])
+def test_derived_visit_day_as_stated(tmp_path, day, expected):
+    spec = SPEC.replace('require = "all" }}', f'require = "all", day = {day} }}}}')
+    study = load_study(
+        write_study(tmp_path / "epilepsy", PATIENTS, VISITS, spec.format(combine="sum"))
+    )
+    con = duckdb.connect()
+    ingest_study(con, study)
+    score_study(con, study)
+    pair_study(con, study)
+    # A's and B's first period is day 14; a nominal day is every patient's.
+    days = con.execute("SELECT post_day FROM epilepsy.pairs ORDER BY subject").fetchall()
+    assert [d for (d,) in days] == expected

@@ -1599,6 +1599,23 @@ RESULT_TABLES += (COMPLICATIONS, POWER)
 RESULT_TABLES += (BINARY_SUBGROUPS,)
 
 
+def _under_first_column(table: Table) -> Table:
+    """``table`` with its first column's values as rows of their own, each above its rows,
+    which are indented under it (the agreement eTable: each score and raters, then its visits
+    and statistics), its marks moved with their cells: a row per visit and statistic no longer
+    repeats the score's long label, so its rows stay one line high."""
+    first = table.body.columns[0]
+    rest = table.body.drop(columns=[first])
+    body, indent, moved = _under_outcomes(rest, table.body[first])
+    body = body.rename(columns={body.columns[0]: f"{first} and {body.columns[0].lower()}"})
+    marks = tuple(
+        (None if row is None else moved[row], column - 1, note)
+        for row, column, note in table.marks
+        if column > 0
+    )
+    return Table(table.title, body, table.footnotes, indent, marks=marks)
+
+
 def responder_notes(frame: pd.DataFrame, *, style: JournalStyle = AMA) -> tuple[str, ...]:
     """The responder eTable's footnote naming where each threshold comes from: the published
     minimal important change with its citation, or the study spec."""
@@ -2524,6 +2541,8 @@ def publication_tables(
                     built = visit_marks(built, visit_notes(study, codes), codes)
                 if table == "responders" and notes:
                     built = _marked_on_headings(built, {0: [HEADINGS["threshold"]]})
+                if table == "reliability":
+                    built = _under_first_column(built)
                 out.append((stem, built))
 
     # Table 3 and its ANCOVA part, of the headline outcomes' rows, built with the same options.
