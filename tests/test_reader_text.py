@@ -69,8 +69,15 @@ def demo(tmp_path_factory):
         "subjects_file": con.execute(
             "SELECT * FROM demo.source_files WHERE file = 'patients.csv'"
         ).df(),
+        # The result tables the demo's plan writes (not, e.g., binary outcomes by subgroup).
         "results": {
-            name: con.execute(f"SELECT * FROM demo.{name}").df() for name in tables.RESULT_TABLES
+            name: con.execute(f"SELECT * FROM demo.{name}").df()
+            for name in tables.RESULT_TABLES
+            if con.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = 'demo' AND table_name = ?",
+                [name],
+            ).fetchone()[0]
         },
     }
     visit_codes = {v for (v,) in con.execute("SELECT DISTINCT visit FROM demo.visits").fetchall()}
