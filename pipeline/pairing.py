@@ -143,6 +143,7 @@ def planned_scores_sql(
         f"{literal(o.instrument)} "
         f"AND rater = {literal(o.rater)} AND score = {literal(o.score)}"
         + ("" if missing else " AND value IS NOT NULL")
+        + _derived_branch(study, o, missing, reason)
         for o in outcomes_frame(study).itertuples(index=False)
     ]
     if not branches:
@@ -154,6 +155,22 @@ def planned_scores_sql(
             + " WHERE FALSE"
         ]
     return branches if separate else " UNION ALL ".join(branches)
+
+
+def _derived_branch(study: Study, o, missing: bool, reason: bool) -> str:
+    """The outcome's scores at the derived visits ([visits.derived], pipeline.scores
+    .derive_visits), as one more ``UNION ALL`` of :func:`planned_scores_sql`'s branch."""
+    if not study.derived_visits:
+        return ""
+    from pipeline.spec.study import DERIVED_SCORES
+
+    return (
+        f" UNION ALL SELECT {o.position}, {literal(o.outcome)}, {literal(o.score)}, subject, "
+        f"visit, day, value{', reason' if reason else ''} "
+        f"FROM {study.name}.{DERIVED_SCORES} WHERE instrument = {literal(o.instrument)} "
+        f"AND rater = {literal(o.rater)} AND score = {literal(o.score)}"
+        + ("" if missing else " AND value IS NOT NULL")
+    )
 
 
 @atomic  # pairs and pairing_summary replaced together, or neither
@@ -195,6 +212,9 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
             f"struct_pack(nearest := -abs(day - {int(plan.post_target_day)}), "
             "day := day, visit := visit, value := value)"
         )
+    pre_derived, post_derived, incomplete = _derived_windows(study)
+    pre_window += pre_derived
+    post_window += post_derived
     # The outcome's position stands for its name and score until the tables are written:
     # shorter hash keys and a narrower temp table of picks. Every assessment is read, with or
     # without a value: where the outcome was assessed, and why a value is missing there, give the
@@ -227,7 +247,8 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         f"coalesce(bool_or({post_window}), FALSE) AS post_assessed, "
         f"coalesce(bool_or({refused}) FILTER (WHERE {pre_window}), FALSE) AS pre_refused, "
         f"coalesce(bool_or({refused}) FILTER (WHERE {post_window}), FALSE) AS post_refused, "
-        "bool_or(row_refused) AS row_refused "
+        "bool_or(row_refused) AS row_refused, "
+        f"{incomplete['pre']} AS pre_incomplete, {incomplete['post']} AS post_incomplete "
         f"FROM (SELECT *, FALSE AS row_refused FROM ({branch}){rows}) "
         "GROUP BY position, subject"
         # (No outcome planned: one empty branch, and no refused rows to add.)
@@ -240,6 +261,8 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         "no_followup_in_window": "post IS NULL AND NOT post_assessed AND NOT row_refused",
         "refused_at_ingest": "(pre IS NULL AND pre_refused) OR (post IS NULL AND post_refused) "
         "OR row_refused",
+        "derived_visit_incomplete": "(pre IS NULL AND pre_incomplete) "
+        "OR (post IS NULL AND post_incomplete)",
         "not_computable": "TRUE",
     }
     reason_case = (
@@ -312,6 +335,36 @@ def _imputed_values(con: duckdb.DuckDBPyConnection, study: Study, outcomes: pd.D
           AND (pre IS NOT NULL OR post IS NOT NULL)
         ORDER BY subject
     """)
+
+
+def _derived_windows(study: Study) -> tuple[str, str, dict[str, str]]:
+    """What derived visits ([visits.derived]) add to the pre and post windows of
+    :func:`pair_study`, and the SQL flags of a patient whose named derived visit lacks a value.
+
+    A derived visit is picked only by a rule naming it (``named_visit``): "latest" and
+    "nearest" choose among the export's visits, so a sum never stands in for one of the visits it
+    sums. The flags (``incomplete["pre"]``, ``["post"]``) are true where the named derived visit
+    has no value, one of its visits lacking one (:func:`pipeline.scores.derive_visits`)."""
+    plan = study.analysis
+    derived = [d.name for d in study.derived_visits]
+    windows, incomplete = {}, {}
+    for side, rule, named in (
+        ("pre", plan.pre_rule, plan.pre_visit),
+        ("post", plan.post_rule, plan.post_visit),
+    ):
+        chosen = rule == "named_visit" or not plan.days
+        names_derived = bool(derived) and chosen and named in derived
+        windows[side] = (
+            f" AND visit NOT IN ({', '.join(literal(d) for d in derived)})"
+            if derived and not names_derived
+            else ""
+        )
+        incomplete[side] = (
+            f"coalesce(bool_or(value IS NULL AND visit = {literal(named)}), FALSE)"
+            if names_derived
+            else "FALSE"
+        )
+    return windows["pre"], windows["post"], incomplete
 
 
 def _refused_rows(con: duckdb.DuckDBPyConnection, study: Study) -> None:

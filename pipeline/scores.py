@@ -13,7 +13,7 @@ from pipeline import progress
 from pipeline.ingest.ingestion import file_labels
 from pipeline.instruments.model import Instrument
 from pipeline.instruments.sql import findings_sql, scored_columns_sql, scored_sql, scores_view_sql
-from pipeline.spec.study import Study, item_columns
+from pipeline.spec.study import DERIVED_SCORES, Study, item_columns
 from pipeline.sql import literal, quote
 from pipeline.warehouse import atomic, relation_kind, replace_relation
 
@@ -147,8 +147,62 @@ def score_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
             con.execute(f"DROP TABLE {s}.{quote(stale)}")
     replace_relation(con, f"{s}.scores", "VIEW")
     con.execute(f"CREATE VIEW {s}.scores AS {scores_view_sql(s, written)}")
+    derive_visits(con, study)
     con.execute(f"""
         CREATE OR REPLACE TABLE {s}.item_findings AS
         SELECT * FROM scoring_findings ORDER BY subject, day, visit, instrument, rater, item
     """)
     con.execute("DROP TABLE scoring_findings")
+
+
+def derive_visits(con: duckdb.DuckDBPyConnection, study: Study) -> None:
+    """``<study>.derived_scores``: every score of every instrument at each derived visit of
+    ``[visits.derived]`` (the columns of ``<study>.scores``), computed from the scores at its
+    visits; dropped when the spec declares none.
+
+    Per patient, instrument, rater and score that has a row at any of the derived visit's
+    visits, ``value`` is ``sum(value)`` (``combine = "sum"``) or ``avg(value)`` (``"mean"``) over
+    them when every one has a value (``require = "all"``); otherwise NULL, and ``reason`` names
+    the visits without one (a visit the patient did not have, or a score not computable there):
+    never a partial sum. ``day`` is the latest (``day = "last"``) or earliest (``"first"``) day
+    of its visits the patient had, or the nominal day the spec gives. A patient with none of the
+    visits has no row.
+    """
+    s = study.name
+    replace_relation(con, f"{s}.{DERIVED_SCORES}", None)
+    if not study.derived_visits:
+        return
+    from pipeline.spec.study import SpecError
+
+    codes = ", ".join(literal(d.name) for d in study.derived_visits)
+    (clash,) = con.execute(f"SELECT count(*) FROM {s}.visits WHERE visit IN ({codes})").fetchone()
+    if clash:
+        raise SpecError(
+            f"{study.spec_path}: setting 'visits.derived' names a visit code the visits file "
+            f"{study.visits_file} already has; give the derived visit a code of its own."
+        )
+    branches = []
+    for d in study.derived_visits:
+        members = "[" + ", ".join(literal(v) for v in d.visits) + "]"
+        combine = {"sum": "sum", "mean": "avg"}[d.combine]
+        day = {"last": "max(sc.day)", "first": "min(sc.day)"}.get(str(d.day)) or str(int(d.day))
+        lacking = (
+            f"{literal('derived visit ' + d.name + ': no value at ')} || "
+            "string_agg(m.visit, ', ' ORDER BY m.k) FILTER (WHERE sc.value IS NULL) || "
+            f"{literal(' (require = ' + chr(34) + d.require + chr(34) + ')')}"
+        )
+        branches.append(f"""
+            SELECT g.subject, {literal(d.name)} AS visit, CAST({day} AS INTEGER) AS day,
+                   g.instrument, g.rater, g.score,
+                   CASE WHEN count(sc.value) = {len(d.visits)} THEN {combine}(sc.value) END
+                       AS value,
+                   g.version,
+                   CASE WHEN count(sc.value) < {len(d.visits)} THEN {lacking} END AS reason
+            FROM (SELECT DISTINCT subject, instrument, rater, score, version FROM {s}.scores
+                  WHERE visit IN (SELECT unnest({members}))) g
+            CROSS JOIN (SELECT unnest({members}) AS visit,
+                               generate_subscripts({members}, 1) AS k) m
+            LEFT JOIN {s}.scores sc ON sc.subject = g.subject AND sc.instrument = g.instrument
+                AND sc.rater = g.rater AND sc.score = g.score AND sc.visit = m.visit
+            GROUP BY g.subject, g.instrument, g.rater, g.score, g.version""")
+    con.execute(f"CREATE TABLE {s}.{DERIVED_SCORES} AS " + " UNION ALL ".join(branches))

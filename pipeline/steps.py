@@ -242,6 +242,43 @@ def _tabled_outcomes(
     return adjusted[[c for c in results.columns if c != "note"] + ["p_adj", "p_adj_method", "note"]]
 
 
+#: The binary outcomes by subgroup level (pipeline.statistics.binary.binary_subgroups).
+BINARY_SUBGROUPS = "binary_subgroups"
+
+
+def binary_by_subgroup(
+    con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
+) -> list[Path]:
+    """The plan's binary outcomes within each level of each subgroup and compared between the
+    levels (:func:`pipeline.statistics.binary.binary_subgroups`): ``<study>.binary_subgroups``
+    and its CSV when the plan has both; else the table an earlier plan left is dropped."""
+    from pipeline.statistics.binary import BINARY, binary_subgroups
+    from pipeline.statistics.subgroups import ordered_levels
+
+    binary = [o for o, kind in _tabled_kinds(study).items() if kind == BINARY]
+    if not (binary and study.analysis.subgroups):
+        _drop_result(con, study, reports_dir, BINARY_SUBGROUPS)
+        return []
+    pairs = read_frame(
+        con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs"
+    )
+    levels = _subgroup_levels(con, study)
+    order = {
+        g.name: ordered_levels(
+            g, levels.loc[levels["subgroup"] == g.name, "group"].unique(), study.min_cell
+        )[0]
+        for g in study.analysis.subgroups
+    }
+    frame = binary_subgroups(
+        pairs[pairs["outcome"].isin(binary)],
+        levels,
+        order,
+        study.analysis.conf_level,
+        study.min_cell,
+    )
+    return [_save(con, study, reports_dir, BINARY_SUBGROUPS, frame)]
+
+
 def _in_nominal_order(estimates: pd.DataFrame, plan) -> pd.DataFrame:
     """Visit estimates of visits known by their codes alone (no days): no median day, and the
     visits in the plan's order (the pre visit, the post visit, then the others by code) rather
@@ -428,6 +465,7 @@ def secondary_analyses(
     if kinds:
         pairs = pairs[~pairs["outcome"].isin(kinds)].reset_index(drop=True)
     written = compare_subgroups(con, study, reports_dir, pairs)
+    written += binary_by_subgroup(con, study, reports_dir)
     written.append(
         _save(
             con,
@@ -469,13 +507,15 @@ def secondary_analyses(
             read_frame(
                 con,
                 f"""
-                     SELECT subject, visit, rater, value FROM {s}.scores
+                     SELECT subject, visit, day, rater, value FROM {s}.scores
                      WHERE instrument = ? AND score = ? AND value IS NOT NULL""",
                 [r.instrument, r.score],
             ),
             r.raters,
             r.weights,
             plan.conf_level,
+            visits=r.visits,
+            targets=r.targets,
         ).assign(instrument=r.instrument, score=r.score)
         for r in plan.reliability
     ]

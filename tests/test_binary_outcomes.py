@@ -155,7 +155,8 @@ def _tables_of(example: str, tmp_path: Path) -> Path:
 
 def test_binary_example_gets_mcnemar_and_no_score_statistics(tmp_path):
     tables = _tables_of("binary_outcome", tmp_path)
-    paired = pd.read_csv(tables / "paired_tests.csv").set_index("outcome")
+    paired = pd.read_csv(tables / "paired_tests.csv")
+    paired = paired[paired["group"] == "all"].set_index("outcome")  # not the subgroup levels
     tested = pd.read_csv(tables / "paired_categorical.csv").set_index("outcome")
     eye = tested.loc["eye_closure"]
     # docs/examples/binary_outcome/visits.csv: 7 of 23 patients closed the eye before, 18
@@ -239,6 +240,14 @@ def test_worked_examples_run_with_outcomes_run(example, tmp_path, capsys):
     reports = tmp_path / "reports" / name[example]
     assert (reports / "report.html").is_file() and (reports / "tables" / "table_2.csv").is_file()
     if example == "binary_outcome":
+        # By sex: eye closure's levels in Table 3's continuation, Fisher's P on the first row
+        # (R: fisher.test(matrix(c(5, 0, 8, 10), 2)) = 0.0457).
+        table = pd.read_csv(reports / "tables" / "table_3_binary.csv", dtype=str).fillna("")
+        assert table.iloc[1:3, 0].str.strip().tolist() == ["Sex: Female", "Sex: Male"]
+        assert table["P between levels"].tolist()[1:3] == [".05", ""]
+        text = (reports / "report.html").read_text(encoding="utf-8")
+        assert "Fisher&#x27;s exact test" in text or "Fisher's exact test" in text
+        assert "Newcombe&#x27;s hybrid score 95% CI for paired data" in text
         # The flow is the primary outcome's, binary or not; a change is plotted for scores only.
         flow = (reports / "figures" / "patient_flow.svg").read_text(encoding="utf-8")
         assert "Complete eye closure," in flow and "nan" not in flow
@@ -436,3 +445,56 @@ def test_analyses_of_a_change_score_refuse_a_binary_outcome(tmp_path, added, set
     (tmp_path / "study.toml").write_text(spec + added + "\n", encoding="utf-8")
     with pytest.raises(SpecError, match=f"setting '{re.escape(setting)}' .*(binary|categorical)"):
         load_study(tmp_path)
+
+
+def test_binary_outcome_by_subgroup_matches_r():
+    """binary_subgroups against tests/fixtures/r/binary_subgroups.R: fisher.test on each
+    subgroup's levels x after value table (3 x 2 and 2 x 2), and each level's counts and exact
+    McNemar P."""
+    from pipeline.statistics.binary import BETWEEN_LEVELS, binary_subgroups
+
+    data = pd.read_csv(R / "binary_subgroups_inputs.csv")
+    expected = pd.read_csv(
+        R / "binary_subgroups_expected.csv",
+        float_precision="round_trip",
+        keep_default_na=False,
+        dtype={"level": str},
+    ).astype({"value": float})
+    pairs = data.assign(outcome="eye_closure", score="value").rename(
+        columns={"pre": "pre_value", "post": "post_value"}
+    )
+    subgroups = ["arm", "sex", "transfer"]
+    levels = pd.concat(
+        [data[["subject"]].assign(subgroup=s, group=data[s]) for s in subgroups],
+        ignore_index=True,
+    )
+    # Declared orders that are not text order: the first the reference, as the study's.
+    order = {
+        "arm": ["neurectomy", "nerve_transfer", "neurectomy_botox"],
+        "sex": ["M", "F"],
+        "transfer": ["yes", "no"],
+    }
+    out = binary_subgroups(
+        pairs[["outcome", "score", "subject", "pre_value", "post_value"]], levels, order
+    )
+    assert out["group"].tolist() == [lv for s in subgroups for lv in order[s]]
+    assert (out["test"] == BETWEEN_LEVELS).all()
+    for row in out.itertuples():
+        ref = expected[expected["subgroup"] == row.subgroup].set_index(["level", "key"])["value"]
+        assert row.p_between == pytest.approx(ref[("", "fisher_p")], rel=1e-6)
+        for key in ("n_pairs", "n_pre_yes", "n_post_yes", "mcnemar_exact_p"):
+            assert getattr(row, key) == pytest.approx(ref[(row.group, key)], rel=1e-6), key
+        assert row.diff == pytest.approx((row.n_post_yes - row.n_pre_yes) / row.n_pairs)
+    # A level with fewer pairs than the small-cell minimum is left out of the rows and the test.
+    small = binary_subgroups(pairs, levels, {"arm": order["arm"]}, min_cell=10)
+    assert small["group"].tolist() == ["neurectomy", "nerve_transfer"]
+    assert small["note"].iloc[0] == "1 level(s) with fewer than 10 pairs left out"
+
+
+def test_fisher_levels_is_scipy_on_two_by_two_tables():
+    from scipy import stats
+
+    from pipeline.statistics.binary import fisher_levels
+
+    for table in ([[8, 2], [1, 5]], [[3, 9], [7, 6]], [[0, 4], [5, 0]], [[10, 10], [10, 10]]):
+        assert fisher_levels(table) == (pytest.approx(stats.fisher_exact(table).pvalue), "")

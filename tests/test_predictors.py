@@ -122,6 +122,29 @@ def test_defaults_the_primary_outcome_and_the_published_threshold(tmp_path):
     assert plan.reference == (("etiology", "trauma"),)
 
 
+def test_a_predictor_that_is_a_subgroup_takes_its_reference(tmp_path):
+    """A categorical predictor is compared with the level Table 3 compares its subgroup with:
+    the subgroup's reference; the predictors' own reference wins; else the first declared."""
+    folder = _demo_with(tmp_path, '[analysis.predictors]\npredictors = ["etiology", "facelift"]\n')
+    spec = (folder / "study.toml").read_text(encoding="utf-8")
+    subgroup = '{ name = "etiology", column = "etiology" }'
+    assert subgroup in spec
+    (folder / "study.toml").write_text(
+        spec.replace(subgroup, '{ name = "etiology", column = "etiology", reference = "trauma" }'),
+        encoding="utf-8",
+    )
+    assert load_study(folder).analysis.predictors.reference == (("etiology", "trauma"),)
+    spec = (folder / "study.toml").read_text(encoding="utf-8")
+    (folder / "study.toml").write_text(
+        spec.replace(
+            'predictors = ["etiology", "facelift"]\n',
+            'predictors = ["etiology"]\nreference = { etiology = "other" }\n',
+        ),
+        encoding="utf-8",
+    )
+    assert load_study(folder).analysis.predictors.reference == (("etiology", "other"),)
+
+
 # The demo's models against R (regression.R cases demo_*): term -> (estimate, CI, P), per model.
 COEFFICIENTS = pd.read_csv(
     R / "regression_expected_coefficients.csv", float_precision="round_trip", keep_default_na=False

@@ -107,8 +107,8 @@ MISSPELT = [
         "mean 'split'?",
     ),
     (
-        'weights = "quadratic" }',
-        'weight = "quadratic" }',
+        'weights = "quadratic",',
+        'weight = "quadratic",',
         "setting 'analysis.reliability[0].weight' is not a setting of [analysis.reliability[0]]; "
         "did you mean 'weights'?",
     ),

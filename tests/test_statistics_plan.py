@@ -150,6 +150,16 @@ covariates = ["age"]
             '["observer"] }]',
             "must list at least two",
         ),
+        (
+            'reliability = [{ instrument = "house_brackmann", score = "grade", visits = '
+            '["pre", "pre"] }]',
+            "reliability[0].visits' must list visit codes, each once",
+        ),
+        (
+            'reliability = [{ instrument = "house_brackmann", score = "grade", targets = '
+            '"visits" }]',
+            "per_visit",
+        ),
     ],
 )
 def test_plan_errors_name_the_setting(tmp_path, extra, message):

@@ -65,8 +65,16 @@ def fitted(case) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The case fitted by fit_regression as the R script fitted it: the coefficient rows with
     an estimate (R's coefficients) and the model rows."""
     data = inputs(case.dataset)
+    # Levels in the case's declared order (text order where it declares none); the reference
+    # levels it names, the others left to the default rule: the first declared level.
+    declared = {
+        c: levels.split("|")
+        for c, levels in (pair.split("=", 1) for pair in case.declared.split(";") if pair)
+    }
     categorical = {
-        c: sorted(data[c].dropna().unique()) for c in case.categorical.split() if c in data
+        c: declared.get(c) or sorted(data[c].dropna().unique())
+        for c in case.categorical.split()
+        if c in data
     }
     reference = dict(pair.split("=", 1) for pair in case.reference.split(";") if pair)
     predictors = case.predictors.split()
@@ -86,7 +94,13 @@ def fitted(case) -> tuple[pd.DataFrame, pd.DataFrame]:
         for chosen in sets
     ]
     coefficients, models = [], []
+    resolved = dict(pair.split("=", 1) for pair in case.resolved.split(";") if pair)
     for chosen, fit in zip(sets, fits):
+        # The reference each categorical predictor got is the one R's case was releveled to.
+        levels = fit.coefficients[fit.coefficients["is_reference"]]
+        assert dict(zip(levels["predictor"], levels["reference_level"])) == {
+            p: resolved[p] for p in chosen if p in resolved
+        }
         rows = fit.coefficients[~fit.coefficients["is_reference"]]
         coefficients.append(
             rows.assign(model_predictor=chosen[0] if case.model == "univariable" else "")

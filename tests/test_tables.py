@@ -617,7 +617,11 @@ def test_no_table_of_a_small_study_shows_na_and_a_ci_not_estimable_is_marked(tmp
         assert letters == writers._letters(shown[stem].footnotes.index(notes[0]))
     # Weighted kappa, for which no interval is computed, is its estimate alone, so marked.
     reliability = shown["etable_reliability"]
-    kappa = reliability.body.iloc[:, 1].tolist().index("Weighted κ, quadratic weights")
+    # Agreement per visit: each score and raters a row of its own, its visits indented under it.
+    columns = list(reliability.body.columns)
+    assert columns[:2] == ["Outcome and visit", "Statistic"]
+    assert reliability.body.iloc[0, 1] == "" and reliability.indent[:2] == (0, 1)
+    kappa = reliability.body["Statistic"].tolist().index("Weighted κ, quadratic weights")
     assert re.fullmatch(r"-?[0-9.]+", reliability.body.iloc[kappa, 2])
     (mark,) = [m for m in reliability.marks if m[:2] == (kappa, 2)]
     assert reliability.footnotes[mark[2]].startswith("Estimate without an interval")

@@ -84,7 +84,9 @@ def readable_results(study: Study, table: str, frame: pd.DataFrame) -> pd.DataFr
     if "subgroup" in frame:
         frame["subgroup"] = [study.subgroup_label(str(s)) for s in frame["subgroup"]]
     if "visit" in frame:
-        frame["visit"] = [study.visit_label(v) if isinstance(v, str) else v for v in frame["visit"]]
+        frame["visit"] = [
+            visits_label(study, v) if isinstance(v, str) else v for v in frame["visit"]
+        ]
     if "method" in frame:
         frame["method"] = [
             ancova_adjustment(study, m) if isinstance(m, str) else m for m in frame["method"]
@@ -100,6 +102,26 @@ def readable_results(study: Study, table: str, frame: pd.DataFrame) -> pd.DataFr
             for statistic, description in zip(frame["statistic"], frame["description"])
         ]
     return frame
+
+
+def visits_label(study: Study, visit: str) -> str:
+    """A visit as a reader names it; several pooled visits (rater agreement over ``"pre | m12"``)
+    as their labels in a list: ``Before surgery, 12 months``."""
+    return ", ".join(study.visit_label(v) for v in visit.split(" | "))
+
+
+def agreement_notes(frame: pd.DataFrame, study: Study) -> tuple[str, ...]:
+    """The agreement eTable's footnote when visits were pooled (``targets = "subject_visit"``):
+    its rows treat the visits of one patient as independent targets."""
+    pooled = [v for v in pd.unique(frame.get("visit", pd.Series(dtype=object))) if " | " in str(v)]
+    if not pooled:
+        return ()
+    return (
+        "Visits pooled ("
+        + "; ".join(visits_label(study, v) for v in pooled)
+        + "): each patient visit is one rated target, so the visits of one patient are treated "
+        "as independent, and the CIs are narrower than the data support.",
+    )
 
 
 def agreement_statistic(statistic: str, description: str) -> str:

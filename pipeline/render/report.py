@@ -102,6 +102,30 @@ def _imputation_methods(study: Study, shown: dict, labels: dict, level: str) -> 
     )
 
 
+def _agreement_visits(study: Study, reliability) -> str:
+    """Which visits rater agreement was estimated over, as the Methods say it: each visit
+    separately (each patient once per estimate), or pooled with visits taken as independent."""
+    from pipeline.render.labels import in_sentence
+
+    listed = sorted({r.visits for r in reliability})
+    visits = (
+        " (" + _list([in_sentence(study.visit_label(v)) for v in listed[0]]) + ")"
+        if len(listed) == 1 and listed[0]
+        else ""
+    )
+    if all(r.targets == "subject_visit" for r in reliability):
+        return (
+            f", over every patient visit{visits} graded by every rater, the visits of one patient "
+            "taken as independent targets,"
+        )
+    if any(r.targets == "subject_visit" for r in reliability):
+        return (
+            f", at each visit{visits} separately or, where the eTable says so, over the visits "
+            "pooled, among the patients graded by every rater,"
+        )
+    return f", at each visit{visits} separately among the patients graded by every rater,"
+
+
 def _number(tables: dict, stem: str) -> str:
     """`` (eTable 4)``: where the report shows the table of ``stem`` ('' when it has none)."""
     table = tables.get(stem)
@@ -275,6 +299,20 @@ def methods_text(
         paragraphs.append(
             "No test was run: no patient had both a before and an after value of any outcome."
         )
+    binary = [
+        labels.get(o, o)
+        for o in planned.loc[planned["kind"] == "binary", "outcome"]
+        if "outcome" in tested and o in set(tested["outcome"])
+    ]
+    if binary:
+        paragraphs.append(
+            f"For {'the binary outcome' if len(binary) == 1 else 'the binary outcomes'} "
+            f"({listed(binary)}), the patients with a yes before and after are given as No. (%), "
+            "and the difference of the paired proportions (after minus before, in percentage "
+            f"points) with Newcombe's hybrid score {level} CI for paired data (Newcombe 1998, "
+            "method 10); its P is the exact McNemar test (the binomial test on the patients "
+            "whose value changed)."
+        )
 
     if "p_adj" in results and results["p_adj"].notna().any():
         from pipeline.statistics.multiplicity import METHODS
@@ -322,6 +360,15 @@ def methods_text(
             f"the other small levels of the same subgroup or, when still fewer than {n}, not "
             f"reported, and a level with fewer than {n} pairs for an outcome was not reported "
             "for that outcome."
+        )
+    if "table_3_binary" in shown:
+        paragraphs.append(
+            "For the binary outcomes"
+            + _number(shown, "table_3_binary")
+            + ", the difference of the paired proportions and its exact McNemar P were given "
+            "within each subgroup level, and the proportion with a yes after surgery was compared "
+            "between the levels with Fisher's exact test (the Freeman-Halton extension for more "
+            "than two levels), the proportions before surgery given beside."
         )
     if "table_3_ancova" in shown:
         covariates = [in_sentence(study.column_label(c)) for c in plan.covariates]
@@ -431,7 +478,8 @@ def methods_text(
             sentences.append(
                 f"Agreement on {what}"
                 + _number(shown, "etable_reliability")
-                + ", over the visits graded by every rater, was estimated with the six "
+                + _agreement_visits(study, plan.reliability)
+                + " was estimated with the six "
                 "Shrout-Fleiss intraclass correlation coefficients (ICC1, ICC2 and ICC3 for "
                 "single ratings and ICC1k, ICC2k and ICC3k for their average: one-way random, "
                 f"two-way random and two-way mixed models) with F-based {level} CIs, and with "
@@ -553,7 +601,7 @@ def _predictors_text(study: Study, shown: dict, labels: dict[str, str], level: s
         + (", each characteristic also alone (univariable models)" if plan.univariable else "")
         + responders
         + ". Categorical characteristics were entered as indicators against a reference level "
-        "(their largest level unless the plan names another), levels of fewer than "
+        "(the first level declared for it unless the plan names another), levels of fewer than "
         f"{study.min_cell} patients pooled or left out; patients with a missing characteristic "
         "were left out of a model (complete-case analysis). Coefficients are given with t-based "
         f"{level} CIs"

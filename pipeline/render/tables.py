@@ -19,7 +19,12 @@ import re
 
 import pandas as pd
 
-from pipeline.render.labels import in_sentence, labelled_variables, readable_results
+from pipeline.render.labels import (
+    agreement_notes,
+    in_sentence,
+    labelled_variables,
+    readable_results,
+)
 from pipeline.render.style import AMA, JournalStyle, is_missing
 
 # Table is defined with the writers that write it out.
@@ -773,6 +778,75 @@ def table_3_subgroups(
     )
 
 
+#: The binary outcomes by subgroup level (pipeline.steps.BINARY_SUBGROUPS), Table 3's rows of them.
+BINARY_SUBGROUPS = "binary_subgroups"
+
+
+def table_3_binary(
+    frame: pd.DataFrame,
+    *,
+    conf_level: float,
+    synthetic: bool = False,
+    style: JournalStyle = AMA,
+) -> Table:
+    """Table 3's rows of the binary outcomes: in each subgroup level the No. (%) of patients with
+    a yes (1) before and after, the difference in percentage points with Newcombe's interval and
+    the exact McNemar P, and on each subgroup's first level the P of Fisher's exact test of the
+    after values between its levels (:func:`pipeline.statistics.binary.binary_subgroups`).
+
+    ``frame``: its rows with ``label`` and the levels' labels in ``group`` (as Table 3's)."""
+    frame = frame.reset_index(drop=True)
+    difference = f"Difference, % points ({style.ci_label(conf_level)})"
+    before, after = "Before, No. (%)", "After, No. (%)"
+    first = ~frame.duplicated(["outcome", "score", "subgroup"])
+    cells: dict[str, list[str]] = {SUBGROUP_LEVEL_HEADING: frame["group"].tolist()}
+    cells["n pairs"] = [str(int(n)) for n in frame["n_pairs"]]
+    for heading, column in ((before, "n_pre_yes"), (after, "n_post_yes")):
+        cells[heading] = [
+            style.count_percent(k, n, style.percent_digits(int(n)))
+            for k, n in zip(frame[column], frame["n_pairs"])
+        ]
+    cells[difference] = [
+        style.estimate_ci(
+            100 * r.diff, 100 * r.diff_ci_low, 100 * r.diff_ci_high, style.percent_digits(r.n_pairs)
+        )
+        for r in frame.itertuples()
+    ]
+    cells["P"] = [style.p(p) for p in frame["mcnemar_exact_p"]]
+    cells["P between levels"] = [
+        style.p(p) if is_first else "" for p, is_first in zip(frame["p_between"], first)
+    ]
+    body, indent, _ = _under_outcomes(pd.DataFrame(cells), frame["label"])
+    footnotes = _Footnotes()
+    footnotes.add(
+        f"{style.count_percent_label} of patients with a yes (1) before and after, in each "
+        "level; difference: of the percentages, after - before, in percentage points, with "
+        f"Newcombe's hybrid score {conf_level:.0%} CI.",
+        (None, before),
+        (None, after),
+        (None, difference),
+    )
+    footnotes.add("Exact McNemar test on the patients of the level who changed.", (None, "P"))
+    footnotes.add(
+        "Fisher exact test of the after values between the levels of the subgroup (the row of "
+        "its first level); the before values are given beside, since a patient with a yes "
+        "before has no yes to gain.",
+        (None, "P between levels"),
+    )
+    notes = [str(n) for n in pd.unique(frame["note"].fillna("")) if n]
+    for note in notes:
+        footnotes.add(f"{note[:1].upper()}{note[1:]}.")
+    if synthetic:
+        footnotes.add(SYNTHETIC_NOTE)
+    return Table(
+        "Table 3 (continued). Binary outcomes by subgroup (exploratory)",
+        body,
+        tuple(footnotes.texts),
+        indent,
+        marks=footnotes.marks(body),
+    )
+
+
 def table_3_ancova(
     frame: pd.DataFrame,
     *,
@@ -1505,6 +1579,7 @@ OPTIONAL_TABLES = (
         "eTable. Agreement between raters",
         (
             "label",
+            "visit",
             "description",
             "estimate",
             "ci_low",
@@ -1523,7 +1598,24 @@ COMPLICATIONS, POWER = "complications", "power"
 RESULT_TABLES += (COMPLICATIONS, POWER)
 #: The tidy result of the multiple-imputation eTable (only when the plan declares it).
 IMPUTATION = "imputation"
-RESULT_TABLES += (IMPUTATION,)
+RESULT_TABLES += (IMPUTATION, BINARY_SUBGROUPS)
+
+
+def _under_first_column(table: Table) -> Table:
+    """``table`` with its first column's values as rows of their own, each above its rows,
+    which are indented under it (the agreement eTable: each score and raters, then its visits
+    and statistics), its marks moved with their cells: a row per visit and statistic no longer
+    repeats the score's long label, so its rows stay one line high."""
+    first = table.body.columns[0]
+    rest = table.body.drop(columns=[first])
+    body, indent, moved = _under_outcomes(rest, table.body[first])
+    body = body.rename(columns={body.columns[0]: f"{first} and {body.columns[0].lower()}"})
+    marks = tuple(
+        (None if row is None else moved[row], column - 1, note)
+        for row, column, note in table.marks
+        if column > 0
+    )
+    return Table(table.title, body, table.footnotes, indent, marks=marks)
 
 
 def responder_notes(frame: pd.DataFrame, *, style: JournalStyle = AMA) -> tuple[str, ...]:
@@ -2050,8 +2142,8 @@ def regression_table(
         )
         marked_on.append(estimates)
     footnotes.append(
-        "Reference: the level each other level is compared with (the characteristic's largest "
-        "level unless the study plan names another)."
+        "Reference: the level each other level is compared with (the characteristic's first "
+        "declared level unless the study plan names another)."
     )
     marked_on.append(_cells_reading(frame, "Reference") or [(None, "Characteristic")])
     not_estimable = _cells_reading(frame.iloc[:, 1:], NOT_ESTIMABLE)
@@ -2506,6 +2598,8 @@ def publication_tables(
                     days = frame["median_day"].astype(float)
                     digits = 0 if bool((days.dropna() % 1 == 0).all()) else 1
                     frame = frame.assign(median_day=[style.number(d, digits) for d in days])
+            if table == "reliability":
+                notes = agreement_notes(frame, study)
             frame = readable_results(study, table, frame)
             if table == "responders":
                 notes = responder_notes(frame, style=style)
@@ -2524,6 +2618,8 @@ def publication_tables(
                     built = visit_marks(built, visit_notes(study, codes), codes)
                 if table == "responders" and notes:
                     built = _marked_on_headings(built, {0: [HEADINGS["threshold"]]})
+                if table == "reliability":
+                    built = _under_first_column(built)
                 out.append((stem, built))
 
     # Table 3 and its ANCOVA part, of the headline outcomes' rows, built with the same options.
@@ -2545,6 +2641,14 @@ def publication_tables(
         if len(frame):
             covariates = [in_sentence(study.column_label(c)) for c in study.analysis.covariates]
             out.append(("table_3_ancova", table_3_ancova(frame, covariates=covariates, **table_3)))
+    binary = results.get(BINARY_SUBGROUPS)
+    if binary is not None and len(binary):
+        frame = _headline_results(study, "paired_tests_subgroups", binary, planned)
+        if len(frame):
+            binary_table = table_3_binary(
+                frame, conf_level=study.analysis.conf_level, synthetic=synthetic, style=style
+            )
+            out.append(("table_3_binary", binary_table))
     if len(pairing_summary) and len(subjects_file):
         flow = flow_counts(subjects_file, pairing_summary, planned)
         out.append(

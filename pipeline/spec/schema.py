@@ -48,6 +48,9 @@ SubgroupSplit = Literal["", "median"]
 #: Contrasts between a subgroup's levels: each level against the reference, or every pair.
 Contrasts = Literal["reference", "all_pairs"]
 KappaWeights = Literal["linear", "quadratic"]
+#: Rater agreement at several visits: each visit on its own ("per_visit"), or every patient visit
+#: one target ("subject_visit": the visits of one patient treated as independent).
+ReliabilityTargets = Literal["per_visit", "subject_visit"]
 Better = Literal["higher", "lower"]
 #: What an outcome's values are: a score (averaged, t / Wilcoxon), yes/no coded 0/1 (McNemar), or
 #: whole-number categories (Stuart-Maxwell, Bowker): pipeline.statistics.binary.
@@ -198,6 +201,31 @@ class SubjectsTable(ReadSettings):
         return levels
 
 
+#: How a derived visit combines its visits' values, and which must have one (only "all": a value
+#: missing at any of them leaves the derived value missing, never a partial sum).
+DerivedCombine = Literal["sum", "mean"]
+DerivedRequire = Literal["all"]
+#: The day a derived visit is given: its first or last visit's, or a nominal day.
+DerivedDay = Literal["first", "last"]
+
+
+class DerivedVisit(_Table):
+    """A visit computed from others ([visits.derived]): each score the sum or mean of its
+    values at ``visits``, e.g. seizures counted over four periods as one post value."""
+
+    visits: list[str]
+    combine: DerivedCombine
+    require: DerivedRequire = "all"
+    day: DerivedDay | int = "last"
+
+    @field_validator("visits")
+    @classmethod
+    def _visits(cls, visits):
+        if len(visits) < 2 or len(set(visits)) < len(visits) or any(not v.strip() for v in visits):
+            raise ValueError("visits: must list two or more visit codes, each once.")
+        return visits
+
+
 class VisitsTable(ReadSettings):
     file: str
     subject: str
@@ -212,6 +240,9 @@ class VisitsTable(ReadSettings):
     # surgery", m12 = "12 months"; a visit without a label is shown as "Visit <code>", and a
     # last follow-up code ("last", "final") as "Last follow-up".
     labels: dict[str, str] = {}
+    # Visits computed from others, by the code the pairing rules name them with (named_visit):
+    # post_total = { visits = ["v1", "v2", "v3", "v4"], combine = "sum", require = "all" }.
+    derived: dict[str, DerivedVisit] = {}
 
     @field_validator("labels")
     @classmethod
@@ -426,6 +457,9 @@ class ReliabilityTable(_Table):
     score: str
     raters: list[str] | None = None
     weights: KappaWeights = "quadratic"
+    # The visits that enter (codes), in this order; default every visit the raters graded.
+    visits: list[str] | None = None
+    targets: ReliabilityTargets = "per_visit"
 
 
 class LongitudinalTable(_Table):

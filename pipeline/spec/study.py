@@ -100,6 +100,25 @@ class Subgroup:
     adjust: str = "holm"
 
 
+#: The warehouse table of the derived visits' scores (``<study>.derived_scores``), written by
+#: pipeline.scores.derive_visits and read beside the scores by pipeline.pairing.
+DERIVED_SCORES = "derived_scores"
+
+
+@dataclass(frozen=True)
+class DerivedVisit:
+    """A visit computed from others ([visits.derived]): at each (patient, instrument, rater,
+    score), the sum or mean of the values at ``visits`` when every one has a value
+    (``require = "all"``), else missing with the visits lacking one named in its reason. Its day
+    is its first or last visit's (of those the patient had), or a nominal day."""
+
+    name: str
+    visits: tuple[str, ...]
+    combine: str
+    require: str = "all"
+    day: str | int = "last"
+
+
 @dataclass(frozen=True)
 class ReliabilityPlan:
     """Several raters grading the same visits: ICCs and weighted kappa between them."""
@@ -108,6 +127,10 @@ class ReliabilityPlan:
     score: str
     raters: tuple[str, ...]
     weights: str = "quadratic"
+    # The visits that enter, in order ((): every visit the raters graded, in time order), and
+    # whether each is analysed on its own ("per_visit") or all pooled ("subject_visit").
+    visits: tuple[str, ...] = ()
+    targets: str = "per_visit"
 
 
 @dataclass(frozen=True)
@@ -137,7 +160,8 @@ class PredictorsPlan:
     predictors: tuple[str, ...]
     # (categorical predictor, its levels as written), in the predictors' order.
     categorical: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    # (categorical predictor, reference level) the spec chose; others: the largest level.
+    # (categorical predictor, reference level) the spec chose, under [analysis.predictors] or as
+    # a subgroup's reference; others: the first declared level a patient of the model has.
     reference: tuple[tuple[str, str], ...] = ()
     model: str = "change"
     univariable: bool = False
@@ -352,6 +376,8 @@ class Study:
     figure_widths: tuple[str, ...] = ("double",)
     # (visit code, label) as [visits.labels] gives them.
     visit_labels: tuple[tuple[str, str], ...] = ()
+    # Visits computed from others ([visits.derived]), in spec order.
+    derived_visits: tuple[DerivedVisit, ...] = ()
     # The analysis table as the spec wrote it: run overrides are applied to it and checked again.
     analysis_spec: Any = None
 
@@ -587,6 +613,7 @@ def load_study(folder: Path) -> Study:
         figure_formats=tuple(dict.fromkeys(["png", *spec.figures.formats])),
         figure_widths=tuple(dict.fromkeys(spec.figures.widths)),
         visit_labels=visit_labels,
+        derived_visits=_derived_visits(path, spec.visits),
     )
     files = [("subjects.file", study.subjects_file), ("visits.file", study.visits_file)]
     if study.redcap:
@@ -738,6 +765,22 @@ def _declared_columns(path: Path, subjects: schema.SubjectsTable) -> None:
                     f"names {column!r}, which is not in [subjects] columns; add it there or "
                     "correct the name.",
                 )
+
+
+def _derived_visits(path: Path, visits: schema.VisitsTable) -> tuple[DerivedVisit, ...]:
+    """``[visits.derived]``: a derived visit is made of visits of the export, not of others."""
+    out = []
+    for name, entry in visits.derived.items():
+        code = str(name).strip()
+        nested = [v for v in entry.visits if v in visits.derived]
+        if not code or nested:
+            raise _fail(
+                path,
+                f"visits.derived.{schema.shown_key(code)}.visits",
+                "must name visits of the visits file, not derived ones; list their visits.",
+            )
+        out.append(DerivedVisit(code, tuple(entry.visits), entry.combine, entry.require, entry.day))
+    return tuple(out)
 
 
 def _visit_labels(
@@ -966,6 +1009,11 @@ def _analysis_plan(
     for i, entry in enumerate(table.reliability):
         where = f"analysis.reliability[{i}]"
         mapped_score(where, entry.instrument, entry.score)
+        visits = tuple(entry.visits or ())
+        if len(set(visits)) < len(visits) or any(not v.strip() for v in visits):
+            raise _fail(
+                path, f"{where}.visits", "must list visit codes, each once; or leave it out."
+            )
         named = tuple(r for r in mapped[entry.instrument].raters if r)
         raters = tuple(entry.raters) if entry.raters is not None else named
         if any(r not in named for r in raters) or len(set(raters)) < 2:
@@ -975,7 +1023,11 @@ def _analysis_plan(
                 f"must list at least two of {', '.join(named) or '(none)'}"
                 f" (the raters mapped in [instruments.{entry.instrument}]); got {list(raters)}.",
             )
-        reliability.append(ReliabilityPlan(entry.instrument, entry.score, raters, entry.weights))
+        reliability.append(
+            ReliabilityPlan(
+                entry.instrument, entry.score, raters, entry.weights, visits, entry.targets
+            )
+        )
 
     complications = _complications(path, table.complications, subjects_column, levels)
     power = None
@@ -1243,6 +1295,17 @@ def _predictors_plan(
         if str(level).strip() not in codes[column]:
             raise _fail(path, key, f"must be one of {', '.join(codes[column])}.")
         reference.append((column, str(level).strip()))
+    # A predictor that is also a subgroup is compared with the subgroup's reference (Table 3's),
+    # unless the predictors name their own; else with its first declared level (regression.py).
+    for subgroup in table.subgroups:
+        column = subgroup.column
+        if (
+            column in codes
+            and not subgroup.split
+            and subgroup.reference is not None
+            and column not in dict(reference)
+        ):
+            reference.append((column, str(subgroup.reference).strip()))
     thresholds = []
     if entry.responders:
         planned = dict(table.responders)

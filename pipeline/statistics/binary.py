@@ -30,6 +30,10 @@ __all__ = [
     "paired_proportion_difference",
     "stuart_maxwell",
     "paired_categorical",
+    "binary_subgroups",
+    "fisher_levels",
+    "SUBGROUP_COLUMNS",
+    "BETWEEN_LEVELS",
 ]
 
 BINARY, CATEGORICAL = "binary", "categorical"
@@ -342,3 +346,188 @@ def paired_categorical(
     for column in ("n_pairs",):
         results[column] = results[column].astype(int)
     return results, pd.DataFrame(cells, columns=CELL_COLUMNS).astype({"n": int})
+
+
+#: Above this many partial tables to enumerate (levels of thousands of patients), an r x 2 table
+#: is tested with Pearson's chi-square instead (:func:`fisher_levels`): about a second's work.
+FISHER_MAX_TABLES = 5_000_000
+
+
+def fisher_levels(table) -> tuple[float, str]:
+    """Fisher's exact test of an r x 2 table of counts (levels x outcome 0 / 1), two-sided, as
+    R's ``fisher.test``: the probability, with every margin fixed, of the tables no more
+    probable than the observed one (``<= p_obs (1 + 1e-7)``, R's relative tolerance).
+
+    Returns
+    -------
+    tuple
+        ``(p, note)``: ``note`` is '' for the exact test; above :data:`FISHER_MAX_TABLES`
+        partial tables to enumerate (thousands of patients per level), Pearson's chi-square test
+        (``scipy.stats.chi2_contingency``, no continuity correction) and a note saying so.
+
+    Notes
+    -----
+    Written out: ``scipy.stats.fisher_exact`` is exact for 2 x 2 tables only (larger tables take
+    a Monte Carlo or permutation P). The tables with the observed margins are enumerated: with
+    row totals ``n_i`` and ``C`` ones in all, a table is ``x_i`` ones per row, of probability
+    ``prod choose(n_i, x_i) / choose(N, C)`` (the multivariate hypergeometric; Freeman & Halton
+    1951). For 2 x 2 tables it equals ``scipy.stats.fisher_exact``'s P (a test checks).
+    """
+    from scipy.special import gammaln
+
+    table = np.asarray(table, dtype=int)
+    n = table.sum(axis=1)
+    ones, total = int(table[:, 1].sum()), int(n.sum())
+
+    def log_choose(a, b):
+        return gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1)
+
+    sums, weights = np.zeros(1, dtype=np.int64), np.zeros(1)
+    capacity = np.concatenate([np.cumsum(n[::-1])[::-1][1:], [0]])  # rows still to fill
+    for row, rest in zip(n, capacity):
+        x = np.arange(row + 1)
+        if sums.size * x.size > FISHER_MAX_TABLES:
+            chi2 = stats.chi2_contingency(table, correction=False)
+            return float(chi2.pvalue), "large table: Pearson chi-square test in place of Fisher's"
+        sums = (sums[:, None] + x[None, :]).ravel()
+        weights = (weights[:, None] + log_choose(row, x)[None, :]).ravel()
+        feasible = (sums <= ones) & (sums + rest >= ones)
+        sums, weights = sums[feasible], weights[feasible]
+    log_p = weights - log_choose(total, ones)
+    observed = float(log_choose(n, table[:, 1]).sum() - log_choose(total, ones))
+    p = np.exp(log_p)
+    return float(min(1.0, p[p <= np.exp(observed) * (1 + 1e-7)].sum())), ""
+
+
+#: Columns of :func:`binary_subgroups`, in order.
+SUBGROUP_COLUMNS = [
+    "outcome",
+    "score",
+    "subgroup",
+    "group",
+    "n_pairs",
+    "n_pre_yes",
+    "prop_pre",
+    "n_post_yes",
+    "prop_post",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "mcnemar_exact_p",
+    "test",
+    "p_between",
+    "note",
+]
+#: The test of :func:`binary_subgroups` between a subgroup's levels.
+BETWEEN_LEVELS = "Fisher exact, after values by level"
+
+
+def binary_subgroups(
+    pairs: pd.DataFrame,
+    levels: pd.DataFrame,
+    order: dict[str, list[str]],
+    conf_level: float = 0.95,
+    min_cell: int = 1,
+) -> pd.DataFrame:
+    """A binary outcome within each level of each subgroup, and compared between the levels.
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        ``outcome, score, subject, pre_value, post_value`` of the binary outcomes (0 / 1).
+    levels : pandas.DataFrame
+        ``subject, subgroup, group``: each patient's level of each subgroup
+        (:func:`pipeline.statistics.subgroups.subgroup_levels`).
+    order : dict
+        Subgroup -> its level labels in the study's order (the reference first).
+    conf_level : float
+        Coverage of each level's interval of the difference of proportions.
+    min_cell : int
+        A level with fewer pairs of the outcome is left out (rows and test), as Table 3's.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SUBGROUP_COLUMNS`, one row per outcome, subgroup and level (levels in ``order``):
+
+        - ``n_pairs``; ``n_pre_yes``, ``prop_pre``, ``n_post_yes``, ``prop_post``: patients with
+          1 before and after and their shares; ``diff`` (after minus before) with
+          ``diff_ci_low``, ``diff_ci_high`` (Newcombe's interval) and ``mcnemar_exact_p``, as
+          :func:`paired_categorical` within the level.
+        - ``test``, ``p_between``: Fisher's exact test of the levels x after value table
+          (:data:`BETWEEN_LEVELS`; R ``fisher.test``), the same on every row of the subgroup;
+          NaN when fewer than two levels remain or every patient had the same after value.
+        - ``note``: levels left out, or why ``p_between`` is NaN.
+
+    Notes
+    -----
+    The levels are compared on the after values, not on the change: with a 0 / 1 outcome a
+    patient's change is fixed by the before value (only those without it can gain it), so the
+    question a reader asks of a subgroup is whether more of its patients had the outcome after
+    surgery; the before proportions are given beside, so an imbalance at baseline is seen.
+    Fisher's test: for a 2 x 2 table the conditional test with R's two-sided P (tables no more
+    probable than the observed); for more levels the r x 2 generalisation
+    (Freeman-Halton), P the probability of the tables no more probable than the observed, as
+    R's ``fisher.test`` gives it (:func:`fisher_levels`).
+    """
+    rows = []
+    keyed = pairs.merge(levels, on="subject")
+    for (outcome, score), of_outcome in pairs.groupby(["outcome", "score"], sort=False):
+        for subgroup, labels in order.items():
+            within = keyed[
+                (keyed["outcome"] == outcome)
+                & (keyed["score"] == score)
+                & (keyed["subgroup"] == subgroup)
+            ].dropna(subset=["pre_value", "post_value"])
+            counts = within["group"].value_counts()
+            kept = [lv for lv in labels if counts.get(lv, 0) >= min_cell]
+            left_out = [lv for lv in labels if 0 < counts.get(lv, 0) < min_cell]
+            if not kept:
+                continue
+            within = within[within["group"].isin(kept)]
+            tested, _ = paired_categorical(within, {outcome: BINARY}, conf_level)
+            tested = tested.set_index("group").reindex(kept)
+            table = np.array(
+                [
+                    [
+                        int((within.loc[within["group"] == lv, "post_value"] == 0).sum()),
+                        int((within.loc[within["group"] == lv, "post_value"] == 1).sum()),
+                    ]
+                    for lv in kept
+                ]
+            )
+            notes = []
+            if left_out:
+                notes.append(f"{len(left_out)} level(s) with fewer than {min_cell} pairs left out")
+            if len(kept) < 2:
+                p = _NAN
+                notes.append("fewer than 2 levels: no test between them")
+            elif (table.sum(axis=0) == 0).any():
+                p = _NAN
+                notes.append("every patient had the same value after: no test between levels")
+            else:
+                p, why = fisher_levels(table)
+                if why:
+                    notes.append(why)
+            for lv in kept:
+                r = tested.loc[lv]
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "score": score,
+                        "subgroup": subgroup,
+                        "group": lv,
+                        "n_pairs": int(r["n_pairs"]),
+                        **{
+                            c: r[c]
+                            for c in SUBGROUP_COLUMNS[5:13]
+                            if c not in ("n_pre_yes", "n_post_yes")
+                        },
+                        "n_pre_yes": int(r["n_pre_yes"]),
+                        "n_post_yes": int(r["n_post_yes"]),
+                        "test": BETWEEN_LEVELS,
+                        "p_between": p,
+                        "note": "; ".join(notes),
+                    }
+                )
+    return pd.DataFrame(rows, columns=SUBGROUP_COLUMNS)

@@ -67,6 +67,12 @@ NOT_ANALYSED = (
         "is listed by line and column in the quarantine table",
     ),
     Reason(
+        "derived_visit_incomplete",
+        "Derived visit incomplete",
+        "the value the rule names is the sum or mean of the values at several visits, and one "
+        "of them lacks a value: no partial sum or mean is used",
+    ),
+    Reason(
         "not_computable",
         "Score not computable",
         "assessed in the window lacking a value, but too few items were recorded or usable to "

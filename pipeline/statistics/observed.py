@@ -36,14 +36,35 @@ def missing_values(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame
         con,
         f"""
         SELECT visit, median(day) AS median_day, count(DISTINCT subject) AS subjects
-        FROM {s}.visits GROUP BY visit ORDER BY median_day, visit""",
+        FROM {s}.visits GROUP BY visit{_derived_visit_counts(study)}
+        ORDER BY median_day, visit""",
     ).set_index("visit")
     summary = read_frame(con, f"SELECT * FROM {s}.pairing_summary")
     n_subjects = int(
         con.execute(f"SELECT count(DISTINCT subject) FROM {s}.visits").fetchall()[0][0]
     )
-    return missing_data_counts(
+    counts = missing_data_counts(
         present, per_visit, summary, planned[["outcome", "score"]], n_subjects
+    )
+    # A derived visit's row says what it is made of, and why a value is missing there.
+    for d in study.derived_visits:
+        counts.loc[(counts["row"] == "visit") & (counts["visit"] == d.name), "note"] = (
+            f"{d.combine} of {', '.join(d.visits)}; subjects: with any of them; missing unless "
+            f'every one has a value (require = "{d.require}")'
+        )
+    return counts
+
+
+def _derived_visit_counts(study: Study) -> str:
+    """The derived visits' rows of :func:`missing_values`' visit counts: the patients with any
+    of a derived visit's visits (those with a row in ``<study>.derived_scores``)."""
+    if not study.derived_visits:
+        return ""
+    from pipeline.spec.study import DERIVED_SCORES
+
+    return (
+        " UNION ALL SELECT visit, median(day) AS median_day, count(DISTINCT subject) AS subjects "
+        f"FROM {study.name}.{DERIVED_SCORES} GROUP BY visit"
     )
 
 

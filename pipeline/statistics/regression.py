@@ -117,13 +117,6 @@ class RegressionResult:
         )
 
 
-def _largest(values: pd.Series, levels: Sequence[str]) -> str:
-    """The level with the most patients; ties go to the first in text order (the ANCOVA's rule,
-    :func:`pipeline.statistics.between_groups.largest_level`)."""
-    counts = values.value_counts()
-    return sorted(levels, key=lambda lv: (-int(counts.get(lv, 0)), str(lv)))[0]
-
-
 def fit_regression(
     data: pd.DataFrame,
     response: str,
@@ -155,8 +148,10 @@ def fit_regression(
         Categorical predictor -> its levels in the order their rows come (values as text).
         A level no patient of the model has is left out.
     reference : mapping of str to str, optional
-        Categorical predictor -> its reference level; default the level with the most patients
-        in the model (ties: the first in text order), as the ANCOVA chooses.
+        Categorical predictor -> its reference level; default the first of its levels in
+        ``categorical`` that a patient of the model has (the declared order's first: the rule of
+        the between-group comparisons and the ANCOVA, and R's default for a factor whose levels
+        are in that order).
     adjust : sequence of str
         Numeric columns every model includes before the predictors (the before value).
     conf_level : float
@@ -234,7 +229,7 @@ def fit_regression(
             declared = [str(lv) for lv in categorical[column]]
             seen = set(values)
             levels = [lv for lv in declared if lv in seen] + sorted(seen - set(declared))
-            ref = reference.get(column) or (_largest(values, levels) if levels else "")
+            ref = reference.get(column) or (levels[0] if levels else "")
             levels_of[column], refs[column] = levels, ref
             if len(levels) < 2:
                 notes.append(f"{column} has fewer than 2 levels among the patients of the model")

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.inter_rater import cohens_kappa
 
-__all__ = ["icc", "weighted_kappa"]
+__all__ = ["icc", "rater_agreement", "weighted_kappa"]
 
 _NAN = float("nan")
 
@@ -195,6 +195,7 @@ AGREEMENT_COLUMNS = [
     "instrument",
     "score",
     "raters",
+    "visit",
     "statistic",
     "description",
     "estimate",
@@ -210,34 +211,85 @@ AGREEMENT_COLUMNS = [
 ]
 
 
+#: How the visits of one patient enter: each visit analysed on its own (every patient once per
+#: visit), or every patient visit pooled as one target (visits treated as independent).
+TARGETS = ("per_visit", "subject_visit")
+
+
+def _visit_order(scores: pd.DataFrame) -> list[str]:
+    """The visits of ``scores`` in time order: by median day where days are known, then code."""
+    if "day" in scores and scores["day"].notna().any():
+        days = scores.groupby("visit")["day"].median()
+        return sorted(days.index, key=lambda v: (np.isnan(days[v]), days[v], str(v)))
+    return sorted(pd.unique(scores["visit"]), key=str)
+
+
 def rater_agreement(
     scores: pd.DataFrame,
     raters: Sequence[str],
     weights: str = "quadratic",
     conf_level: float = 0.95,
+    visits: Sequence[str] | None = None,
+    targets: str = "per_visit",
 ) -> pd.DataFrame:
     """Agreement between raters who scored the same visits: the ICCs (:func:`icc`) over every
-    listed rater, and the weighted kappa (:func:`weighted_kappa`) of each pair.
+    listed rater, and the weighted kappa (:func:`weighted_kappa`) of each pair, per visit.
 
     Parameters
     ----------
     scores : DataFrame
-        ``subject``, ``visit``, ``rater``, ``value``: one score per rater and visit.
+        ``subject``, ``visit``, ``rater``, ``value`` (and ``day``, which orders the visits):
+        one score per rater and visit.
     raters : sequence of str
-        The raters compared, in order. A visit enters when every one of them scored it.
+        The raters compared, in order. A patient visit enters when every one of them scored it.
     weights : {"quadratic", "linear"}
         The kappa weights.
+    visits : sequence of str, optional
+        The visits that enter, in the order given; default every visit of ``scores``, in time
+        order (median day, else code).
+    targets : {"per_visit", "subject_visit"}
+        ``"per_visit"`` (default): the statistics at each visit separately, each patient one
+        target, so no patient counts twice in one estimate. ``"subject_visit"``: one set of
+        statistics over every listed visit, each patient visit a target, which treats the visits
+        of one patient as independent (they are not: the intervals are then too narrow).
 
     Returns
     -------
     DataFrame
         :data:`AGREEMENT_COLUMNS` without ``instrument`` and ``score``: ``raters`` (``"a | b"``),
+        ``visit`` (the visit code; with ``"subject_visit"`` the pooled visits, ``"pre | m12"``),
         ``statistic`` (the ICC type or ``"weighted kappa (quadratic)"``), ``description``,
         ``estimate``, the ICC's ``f``, ``df1``, ``df2``, ``p``, ``ci_low``, ``ci_high``,
-        ``n_targets`` (visits rated by all), ``n_raters`` and ``note`` (why a value is NaN).
+        ``n_targets`` (patient visits rated by all), ``n_raters`` and ``note`` (why a value is
+        NaN).
     """
-    wide = scores.pivot_table(
-        index=["subject", "visit"], columns="rater", values="value", aggfunc="first"
+    if targets not in TARGETS:
+        raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
+    chosen = list(visits) if visits else _visit_order(scores)
+    if not chosen:  # nothing graded: the statistics' rows, NaN with the note saying why
+        return _agreement(scores, raters, weights, conf_level).assign(visit="")
+    if targets == "subject_visit":
+        within = scores[scores["visit"].isin(chosen)]
+        return _agreement(within, raters, weights, conf_level).assign(visit=" | ".join(chosen))
+    return pd.concat(
+        [
+            _agreement(scores[scores["visit"] == v], raters, weights, conf_level).assign(visit=v)
+            for v in chosen
+        ],
+        ignore_index=True,
+    )
+
+
+def _agreement(
+    scores: pd.DataFrame, raters: Sequence[str], weights: str, conf_level: float
+) -> pd.DataFrame:
+    """:func:`rater_agreement` over every patient visit of ``scores`` as one target each."""
+    wide = (
+        scores.pivot_table(
+            index=["subject", "visit"], columns="rater", values="value", aggfunc="first"
+        )
+        if len(scores)
+        else pd.DataFrame(columns=list(raters), dtype=float)
     )
     wide = wide.reindex(columns=list(raters)).dropna()
     rows = [
