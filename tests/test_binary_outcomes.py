@@ -249,9 +249,18 @@ def test_worked_examples_run_with_outcomes_run(example, tmp_path, capsys):
         assert "Fisher&#x27;s exact test" in text or "Fisher's exact test" in text
         assert "Newcombe&#x27;s hybrid score 95% CI for paired data" in text
         # The flow is the primary outcome's, binary or not; a change is plotted for scores only.
-        flow = (reports / "figures" / "patient_flow.svg").read_text(encoding="utf-8")
+        # A run draws the spec's formats (PNG); the flow's words are read from its SVG export.
+        from pipeline.cli import main as outcomes
+
+        svg = ["--formats", "svg", "--widths", "double", "--reports", str(tmp_path / "reports")]
+        warehouse = ["--warehouse", str(tmp_path / "w.duckdb")]
+        assert (
+            outcomes(["export-figures", "--study", str(EXAMPLES / example), *svg, *warehouse]) == 0
+        )
+        export = reports / "figures" / "export" / "double_column"
+        flow = (export / "patient_flow.svg").read_text(encoding="utf-8")
         assert "Complete eye closure," in flow and "nan" not in flow
-        drawn = {p.stem for p in (reports / "figures").glob("*.png")}
+        drawn = {p.stem for p in (reports / "figures").rglob("*.png")}
         assert "slope_house_brackmann_observer_grade" in drawn
         assert not any("eye_closure" in stem or "smile" in stem for stem in drawn)
     if example == "reliability_only":
