@@ -1077,7 +1077,10 @@ def _analysis_plan(
     comparisons = tuple(
         Comparison(
             entry.name,
-            entry.label or readable(entry.name),
+            # Unlabelled: the named visit as a reader sees it ("12 months"), else the name.
+            entry.label
+            or (labelled_visit(visit_labels, entry.post.visit) if entry.post.visit else "")
+            or readable(entry.name),
             _rules(entry.pre or table.pre, entry.post, visit_labels),
         )
         for entry in table.comparisons
