@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from test_pairing import scored
 
 from pipeline.pairing import pair_study
 from pipeline.spec.study import SpecError, load_study
 from specs import edit_spec
-from test_pairing import scored
 
 EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "two_window"
 M6 = {"rule": "named_visit", "visit": "m6", "min_day": 150, "max_day": 240}
