@@ -252,6 +252,9 @@ def test_two_window_example_runs_with_outcomes_run(tmp_path):
     reports = tmp_path / "reports" / "two_window"
     table_2 = (reports / "tables" / "table_2.md").read_text(encoding="utf-8")
     assert "| 6 months" in table_2 and "| 12 months" in table_2
+    # The page shows this Table 2 as it comes out.
+    page = (Path(__file__).parents[1] / "docs" / "adding-a-study.md").read_text(encoding="utf-8")
+    assert table_2[table_2.index("| Outcome") :].strip() in page
     assert (reports / "report.html").is_file() and (reports / "report.docx").is_file()
     responders = pd.read_csv(reports / "tables" / "responders.csv")
     assert responders["comparison"].tolist() == ["m6", "m12"]
