@@ -907,6 +907,17 @@ def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
     study = reader_study(study)
     folder = study_reports(reports_dir, study)
     specs = figures.study_figures(con, study)
+    if primary_pairs(study):
+        # Several comparisons: a figure of pairs says which comparison it draws (the primary);
+        # the trajectory draws every visit.
+        plan = study.analysis
+        main = next(c for c in plan.compared if c.name == plan.primary_comparison_name)
+        specs = [
+            s
+            if s.stem == "trajectory"
+            else replace(s, caption=f"{s.caption} Comparison shown: {main.label} (the primary).")
+            for s in specs
+        ]
     written = figures.export(
         [replace(s, widths=figure_files.widths_for(s, study.figure_widths)) for s in specs],
         folder / "figures",

@@ -1235,6 +1235,9 @@ def study_figures(con, study: Study) -> list[FigureSpec]:
     footer = tables.SYNTHETIC_NOTE if study.synthetic else ""
     planned = outcomes_frame(study)
     pre_label, post_label = "Before surgery", f"Last follow-up\n(day ≥ {plan.post_min_day})"
+    if primary_pairs(study):  # several comparisons: the primary one's, by its label
+        main = next(c for c in plan.compared if c.name == plan.primary_comparison_name)
+        post_label = f"{main.label}\n({plan.post_window})"
     specs: list[FigureSpec] = []
     panels = []
     # Figures show each instrument's headline score per rater (the first the plan lists,
