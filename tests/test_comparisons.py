@@ -242,6 +242,17 @@ def test_a_comparison_that_needs_days_is_named_when_the_visits_have_none(tmp_pat
     assert [c.label for c in study.analysis.compared] == ["6 months", "12 months"]
 
 
+def test_a_run_override_of_the_post_rule_is_refused_and_one_of_pre_reaches_every_comparison():
+    from pipeline.spec.study import with_overrides
+
+    study = load_study(EXAMPLE)
+    with pytest.raises(SpecError, match="'post_min_day' cannot be overridden in a study with"):
+        with_overrides(study, {"post_min_day": 100})
+    changed = with_overrides(study, {"pre_max_day": -2})
+    assert [c.fields["pre_max_day"] for c in changed.analysis.compared] == [-2, -2]
+    assert changed.analysis.primary_comparison_name == "m12"
+
+
 @pytest.mark.slow
 def test_two_window_example_runs_with_outcomes_run(tmp_path):
     """docs/adding-a-study.md's two-window example, as the page runs it."""

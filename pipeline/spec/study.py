@@ -1380,6 +1380,13 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
             f"{where}: '{unknown[0]}' cannot be overridden"
             f"{schema.nearest(unknown[0], list(OVERRIDABLE))}"
         )
+    posts = [key for key in overrides if key.startswith("post_")]
+    if posts and study.analysis.comparisons:
+        raise SpecError(
+            f"{where}: '{posts[0]}' cannot be overridden in a study with "
+            "[[analysis.comparisons]], where each comparison has its own post rule; change the "
+            "comparison in the spec instead."
+        )
     given = _validated_override(schema.AnalysisOverrides, overrides, where)
     analysis = study.analysis_spec.model_dump(exclude_unset=True)
     changes = given.model_dump(exclude_unset=True)
