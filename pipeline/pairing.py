@@ -17,6 +17,10 @@ Rules apply per outcome: a patient whose last visit lacks one score is paired
 on that score with their latest visit that has it. Ties on the same day are
 broken by visit code, so the choice is deterministic.
 
+A plan may list several named comparisons (``[[analysis.comparisons]]``, e.g. 6 and 12
+months), each its own pre and post rule: every comparison is paired by its rules, and
+``<study>.pairs`` names each row's in its ``comparison`` column.
+
 Each included patient without a pair for an outcome is counted under one reason of
 :data:`pipeline.statistics.flow.NOT_ANALYSED`, the first that applies, so that per outcome
 the included patients are the paired ones plus the sum of the reasons.
