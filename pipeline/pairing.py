@@ -199,13 +199,11 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     parts = []
     for number, comparison in enumerate(plan.compared):
         primary = comparison.name == plan.primary_comparison_name
-        _pick(con, comparison_study(study, comparison), summary=primary)
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE pair_comparison_{number} AS
-            SELECT {number} AS number, {literal(comparison.name)} AS comparison, *
-            FROM pair_picked
-        """)
-        parts.append(f"SELECT * FROM pair_comparison_{number}")
+        _pick(con, comparison_study(study, comparison), number, summary=primary)
+        parts.append(
+            f"SELECT {number} AS number, {literal(comparison.name)} AS comparison, * "
+            f"FROM pair_picked_{number}"
+        )
     columns = (
         "comparison, outcome, score, subject, pre_visit, pre_day, pre_value, post_visit, "
         "post_day, post_value, diff"
@@ -215,14 +213,14 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         SELECT {columns} FROM ({" UNION ALL ".join(parts)}) ORDER BY number, position, subject
     """)
     for number in range(len(parts)):
-        con.execute(f"DROP TABLE pair_comparison_{number}")
-    con.execute("DROP TABLE pair_picked")
+        con.execute(f"DROP TABLE pair_picked_{number}")
     con.execute("DROP TABLE pair_refused_rows")
 
 
-def _pick(con: duckdb.DuckDBPyConnection, study: Study, *, summary: bool) -> None:
-    """The pairs of one comparison (the plan's own rules) as the temp table ``pair_picked``
-    (:func:`pair_study`'s columns, with the outcome's ``position``), and when ``summary``
+def _pick(con: duckdb.DuckDBPyConnection, study: Study, number: int, *, summary: bool) -> None:
+    """The pairs of one comparison (the plan's own rules) as the temp table
+    ``pair_picked_<number>`` (:func:`pair_study`'s columns but ``comparison``, with the
+    outcome's ``position``), and when ``summary``
     ``<study>.pairing_summary``; reads the temp table ``pair_refused_rows``."""
     s, plan = study.name, study.analysis
     pre_window = f"day <= {int(plan.pre_max_day)}"
@@ -316,7 +314,7 @@ def _pick(con: duckdb.DuckDBPyConnection, study: Study, *, summary: bool) -> Non
         SELECT position, subject, pre, post, {reason_case} AS reason FROM ({picks})
     """)
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE pair_picked AS
+        CREATE OR REPLACE TEMP TABLE pair_picked_{number} AS
         SELECT position, {names["outcome"]}[position] AS outcome,
                {names["score"]}[position] AS score, subject,
                pre.visit AS pre_visit, pre.day AS pre_day, pre.value AS pre_value,
