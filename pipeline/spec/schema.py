@@ -56,6 +56,7 @@ OutcomeKind = Literal["score", "binary", "categorical"]
 #: Predictors of outcome: a linear model of the change, or of the after value adjusted for the
 #: before value (pipeline.statistics.regression.predictors_of_outcome).
 RegressionModel = Literal["change", "post_adjusted"]
+ImputationMethod = Literal["mice"]
 FileFormat = Literal[FORMATS]
 Encoding = Literal[ENCODINGS]
 Decimal = Literal[DECIMALS]
@@ -554,6 +555,33 @@ class TimeToEventTable(_Table):
         return self
 
 
+class ImputationTable(_Table):
+    """``[analysis] imputation``: the primary outcome's missing pre or post values by multiple
+    imputation (chained equations, predictive mean matching), pooled by Rubin's rules beside
+    the complete-case result: a sensitivity analysis."""
+
+    method: ImputationMethod = "mice"
+    # Imputed data sets.
+    m: int = Field(20, ge=2, le=1000)
+    # Seeds the imputations: the same data and seed give the same values.
+    seed: int = Field(ge=0)
+    # Subjects columns of numbers that predict the missing values, beside the other visit's.
+    predictors: list[str] = []
+    # The planned outcome imputed ("" : the primary outcome, else the first planned).
+    outcome: str = ""
+    # Cycles of the chained equations per imputed data set (R mice's maxit).
+    iterations: int = Field(10, ge=1, le=1000)
+    # Patients whose predicted values are nearest, one of whose values is drawn (R mice's donors).
+    donors: int = Field(5, ge=1, le=100)
+
+    @field_validator("predictors")
+    @classmethod
+    def _once(cls, names):
+        if len(set(names)) < len(names):
+            raise ValueError("lists a predictor twice; list each once.")
+        return names
+
+
 class AnalysisTable(_Table):
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -584,6 +612,8 @@ class AnalysisTable(_Table):
     # The comparison that carries the primary outcome ("": the first).
     primary_comparison: str = ""
     multiplicity_scope: MultiplicityScope = "per_comparison"
+    # Multiple imputation of the primary outcome (absent: none).
+    imputation: ImputationTable | None = None
 
     @field_validator("alpha", "conf_level")
     @classmethod
