@@ -17,6 +17,10 @@ Rules apply per outcome: a patient whose last visit lacks one score is paired
 on that score with their latest visit that has it. Ties on the same day are
 broken by visit code, so the choice is deterministic.
 
+A plan may list several named comparisons (``[[analysis.comparisons]]``, e.g. 6 and 12
+months), each its own pre and post rule: every comparison is paired by its rules, and
+``<study>.pairs`` names each row's in its ``comparison`` column.
+
 Each included patient without a pair for an outcome is counted under one reason of
 :data:`pipeline.statistics.flow.NOT_ANALYSED`, the first that applies, so that per outcome
 the included patients are the paired ones plus the sum of the reasons.
@@ -24,12 +28,14 @@ the included patients are the paired ones plus the sum of the reasons.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 import pandas as pd
 
 from pipeline.ingest.ingestion import file_labels
 from pipeline.ingest.redcap import REPEAT_INSTRUMENT
-from pipeline.spec.study import Study, item_columns
+from pipeline.spec.study import Comparison, Study, item_columns
 from pipeline.sql import literal
 from pipeline.statistics.flow import NOT_ANALYSED
 from pipeline.warehouse import atomic
@@ -173,17 +179,66 @@ def _derived_branch(study: Study, o, missing: bool, reason: bool) -> str:
     )
 
 
+def comparison_study(study: Study, comparison: Comparison) -> Study:
+    """``study`` with ``comparison``'s pre and post rules as its plan's own: every step that
+    pairs, tests or labels one comparison reads them there."""
+    return replace(study, analysis=study.analysis.for_comparison(comparison))
+
+
+def primary_pairs(study: Study) -> str:
+    """The condition (``" AND comparison = 'm12'"``) that keeps the primary comparison's rows
+    of ``<study>.pairs`` or ``<study>.paired_tests``, for a reader that shows one comparison (the
+    figures, the item changes); empty for a plan of one comparison, whose tables are all its."""
+    plan = study.analysis
+    if len(plan.compared) < 2:
+        return ""
+    return f" AND comparison = {literal(plan.primary_comparison_name)}"
+
+
 @atomic  # pairs and pairing_summary replaced together, or neither
 def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
-    """Build ``<study>.pairs`` (one row per outcome and subject with both values) and
-    ``<study>.pairing_summary``.
+    """Build ``<study>.pairs`` (one row per comparison, outcome and subject with both values)
+    and ``<study>.pairing_summary``.
 
-    ``pairing_summary`` has one row per outcome with at least one pre or post value, in plan
+    Each comparison of the plan (:attr:`pipeline.spec.study.AnalysisPlan.compared`: one unless
+    the spec lists ``[[analysis.comparisons]]``) pairs by its own rules; ``pairs`` holds them all,
+    its ``comparison`` column naming each row's, the comparisons in plan order.
+
+    ``pairing_summary`` (the primary comparison's: the patient flow is reported for it) has
+    one row per outcome with at least one pre or post value, in plan
     order: ``outcome, score``; ``subjects`` (included patients); ``with_pre``, ``with_post``
     (patients with a pre / post value); ``paired`` (both: analysed); then one column per reason
     of :data:`pipeline.statistics.flow.NOT_ANALYSED` (named as the reason), the included
     patients not analysed for it. ``subjects = paired + sum of the reason columns``.
     """
+    plan = study.analysis
+    _refused_rows(con, study)
+    parts = []
+    for number, comparison in enumerate(plan.compared):
+        primary = comparison.name == plan.primary_comparison_name
+        _pick(con, comparison_study(study, comparison), number, summary=primary)
+        parts.append(
+            f"SELECT {number} AS number, {literal(comparison.name)} AS comparison, * "
+            f"FROM pair_picked_{number}"
+        )
+    columns = (
+        "comparison, outcome, score, subject, pre_visit, pre_day, pre_value, post_visit, "
+        "post_day, post_value, diff"
+    )
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {study.name}.pairs AS
+        SELECT {columns} FROM ({" UNION ALL ".join(parts)}) ORDER BY number, position, subject
+    """)
+    for number in range(len(parts)):
+        con.execute(f"DROP TABLE pair_picked_{number}")
+    con.execute("DROP TABLE pair_refused_rows")
+
+
+def _pick(con: duckdb.DuckDBPyConnection, study: Study, number: int, *, summary: bool) -> None:
+    """The pairs of one comparison (the plan's own rules) as the temp table
+    ``pair_picked_<number>`` (:func:`pair_study`'s columns but ``comparison``, with the
+    outcome's ``position``), and when ``summary``
+    ``<study>.pairing_summary``; reads the temp table ``pair_refused_rows``."""
     s, plan = study.name, study.analysis
     pre_window = f"day <= {int(plan.pre_max_day)}"
     if plan.pre_min_day is not None:
@@ -229,7 +284,6 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     # may have been the missing assessment in any window. A refused row of the long layout
     # names its item, so counts for that item's outcomes only; one naming an item no instrument
     # maps counts for none.
-    _refused_rows(con, study)
     outcomes = outcomes_frame(study)
     branches = planned_scores_sql(study, missing=True, separate=True, reason=True)
     refused_rows = [
@@ -283,15 +337,17 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         SELECT position, subject, pre, post, {reason_case} AS reason FROM ({picks})
     """)
     con.execute(f"""
-        CREATE OR REPLACE TABLE {s}.pairs AS
-        SELECT {names["outcome"]}[position] AS outcome, {names["score"]}[position] AS score,
-        subject,
+        CREATE OR REPLACE TEMP TABLE pair_picked_{number} AS
+        SELECT position, {names["outcome"]}[position] AS outcome,
+               {names["score"]}[position] AS score, subject,
                pre.visit AS pre_visit, pre.day AS pre_day, pre.value AS pre_value,
                post.visit AS post_visit, post.day AS post_day, post.value AS post_value,
                post.value - pre.value AS diff
         FROM pair_picks WHERE pre IS NOT NULL AND post IS NOT NULL
-        ORDER BY position, subject
     """)
+    if not summary:
+        con.execute("DROP TABLE pair_picks")
+        return
     # Included patients with no assessment of an outcome at all have no pick: they are counted
     # as having no pre-operative assessment. An outcome without a single pre or post value has
     # no row, as before these counts were added.
@@ -315,7 +371,6 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
     """)
     _imputed_values(con, study, outcomes)
     con.execute("DROP TABLE pair_picks")
-    con.execute("DROP TABLE pair_refused_rows")
 
 
 def _imputed_values(con: duckdb.DuckDBPyConnection, study: Study, outcomes: pd.DataFrame) -> None:

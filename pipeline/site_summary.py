@@ -28,7 +28,7 @@ import pandas as pd
 from pipeline import paths, warehouse
 from pipeline.ingest.ingestion import ingest_study
 from pipeline.ingest.readers import sha256
-from pipeline.pairing import outcomes_frame, pair_study
+from pipeline.pairing import outcomes_frame, pair_study, primary_pairs
 from pipeline.provenance import fingerprint, git_state, package_versions
 from pipeline.scores import score_study
 from pipeline.spec.study import Study
@@ -175,7 +175,9 @@ def study_pairs(study: Study) -> pd.DataFrame:
         score_study(con, study)
         pair_study(con, study)
         return warehouse.read_frame(
-            con, f"SELECT outcome, score, pre_value, post_value FROM {study.name}.pairs"
+            con,
+            "SELECT outcome, score, pre_value, post_value "
+            f"FROM {study.name}.pairs WHERE TRUE{primary_pairs(study)}",
         )
     finally:
         con.close()

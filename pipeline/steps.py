@@ -7,6 +7,7 @@ assets (``assets/``) call these same functions one per asset, and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -14,7 +15,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.ingest.ingestion import SourceFile, file_labels, ingest_study
-from pipeline.pairing import outcomes_frame, pair_study, planned_tests
+from pipeline.pairing import (
+    comparison_study,
+    outcomes_frame,
+    pair_study,
+    planned_tests,
+    primary_pairs,
+)
 from pipeline.provenance import recorded_run, write_provenance
 from pipeline.scores import score_study
 from pipeline.spec.study import Study
@@ -86,28 +93,110 @@ def _pairs_and_levels(
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The pairs, with :func:`_levels_in_order`'s levels and their order."""
     pairs = read_frame(
-        con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs"
+        con,
+        "SELECT comparison, outcome, score, subject, pre_value, post_value "
+        f"FROM {study.name}.pairs",
     )
     return pairs, *_levels_in_order(con, study)
 
 
 @atomic  # paired_tests and its subgroup view replaced together, or neither
 def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> pd.DataFrame:
-    """Paired tests for every planned outcome, for the whole cohort and each subgroup level.
+    """Paired tests for every planned outcome, for the whole cohort and each subgroup level, in
+    every comparison of the plan.
 
     Writes ``<study>.paired_tests`` and ``tables/paired_tests.csv`` at full precision: one row
-    per outcome, score and group (``all`` for the whole cohort, first, one row per planned
-    outcome; then ``<subgroup>=<level>`` rows), plus the view ``<study>.paired_tests_subgroups``
-    of the subgroup rows. Returns the whole-cohort rows. P values are adjusted over the
-    secondary outcomes within each group (Holm or Benjamini-Hochberg, as the plan says); the
-    primary outcome's is not.
+    per comparison, outcome, score and group (``all`` for the whole cohort, first, one row per
+    planned outcome; then ``<subgroup>=<level>`` rows), plus the view
+    ``<study>.paired_tests_subgroups`` of the subgroup rows. ``comparison`` names each row's
+    comparison (in the CSV only when the plan has several). Returns the whole-cohort rows. P
+    values are adjusted over the secondary outcomes within each group and comparison (Holm or
+    Benjamini-Hochberg, as the plan says); the primary outcome's is not. With
+    ``multiplicity_scope = "study"`` the whole-cohort family is every secondary test of every
+    comparison (:func:`_adjusted_across_comparisons`).
     """
     from pipeline.render import writers
+
+    plan = study.analysis
+    pairs, levels, level_order = _pairs_and_levels(con, study)
+    several = len(plan.compared) > 1
+    whole, by_level = [], []
+    for comparison in plan.compared:
+        rows = pairs[pairs["comparison"] == comparison.name].drop(columns="comparison")
+        one = comparison_study(study, comparison)
+        if comparison.name != plan.primary_comparison_name:
+            # The primary outcome is confirmatory in the primary comparison alone: in another
+            # it is one more secondary test of that comparison's family.
+            one = replace(one, analysis=replace(one.analysis, primary=""))
+        results, subgroups = _analyse_comparison(con, one, reports_dir, rows, levels, level_order)
+        whole.append(results.assign(comparison=comparison.name))
+        by_level.append(subgroups.assign(study=study.name, comparison=comparison.name))
+    results = pd.concat(whole, ignore_index=True)
+    if several and plan.multiplicity_scope == "study":
+        results = _adjusted_across_comparisons(results, plan)
+    results.insert(1, "comparison", results.pop("comparison"))
+    subgroups = pd.concat(by_level, ignore_index=True)
+    every_group = pd.concat([results, subgroups[results.columns]], ignore_index=True)
+    write_frame(con, f"{study.name}.paired_tests", every_group)
+    # One comparison: the CSV as before comparisons could be named (its rows are all the one).
+    writers.write_results(
+        every_group if several else every_group.drop(columns="comparison"),
+        study_reports(reports_dir, study) / "tables",
+        "paired_tests",
+    )
+    # The subgroup rows as a view: readers that want only them need no second copy.
+    kind = scalar(
+        con,
+        "SELECT any_value(table_type) FROM information_schema.tables "
+        "WHERE table_schema = ? AND table_name = 'paired_tests_subgroups'",
+        [study.name],
+    )
+    if kind:
+        con.execute(
+            f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {study.name}.paired_tests_subgroups"
+        )
+    if len(subgroups):
+        con.execute(f"""CREATE VIEW {study.name}.paired_tests_subgroups AS
+                        SELECT * FROM {study.name}.paired_tests WHERE "group" <> 'all'""")
+    return results
+
+
+def _adjusted_across_comparisons(results: pd.DataFrame, plan) -> pd.DataFrame:
+    """The whole-cohort ``results`` of every comparison with ``p_adj`` over one family: every
+    secondary outcome of every comparison, and the primary outcome in the comparisons other
+    than the primary one (``multiplicity_scope = "study"``). The primary outcome in the
+    primary comparison keeps its unadjusted P, as in a study of one comparison."""
+    from pipeline.statistics.multiplicity import METHODS, adjust_p
+
+    out = results.copy()
+    confirmatory = (out["outcome"] == plan.primary) & (
+        out["comparison"] == plan.primary_comparison_name
+    )
+    p = out["p_used"].astype(float)
+    family = ~confirmatory & p.notna()
+    out.loc[family, "p_adj"] = adjust_p(p[family].to_numpy(), plan.multiplicity)
+    out.loc[family, "p_adj_method"] = (
+        f"{METHODS[plan.multiplicity]} over {int(family.sum())} secondary tests "
+        f"of {len(plan.compared)} comparisons"
+    )
+    return out
+
+
+def _analyse_comparison(
+    con: duckdb.DuckDBPyConnection,
+    study: Study,
+    reports_dir: Path,
+    pairs: pd.DataFrame,
+    levels: pd.DataFrame,
+    level_order: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The paired tests of one comparison (``study``'s plan has its rules, ``pairs`` are its
+    pairs): the whole-cohort rows, one per planned outcome in plan order, with ``study``; and
+    the subgroup levels' rows with enough pairs."""
     from pipeline.statistics.paired import paired_tests, test_label_without_pairs
 
     plan = study.analysis
     planned = outcomes_frame(study)
-    pairs, levels, level_order = _pairs_and_levels(con, study)
     # Binary and categorical outcomes are tested on their before x after table, not averaged.
     kinds = _tabled_kinds(study)
     tabled = pairs[pairs["outcome"].isin(kinds)]
@@ -148,27 +237,7 @@ def analyse(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> 
     results["n_pairs"] = results["n_pairs"].astype(int)
     results = _tabled_outcomes(con, study, reports_dir, results, tabled, kinds)
     results.insert(0, "study", study.name)
-    results = results.reset_index(drop=True)
-    every_group = pd.concat(
-        [results, subgroups.assign(study=study.name)[results.columns]], ignore_index=True
-    )
-    write_frame(con, f"{study.name}.paired_tests", every_group)
-    writers.write_results(every_group, study_reports(reports_dir, study) / "tables", "paired_tests")
-    # The subgroup rows as a view: readers that want only them need no second copy.
-    kind = scalar(
-        con,
-        "SELECT any_value(table_type) FROM information_schema.tables "
-        "WHERE table_schema = ? AND table_name = 'paired_tests_subgroups'",
-        [study.name],
-    )
-    if kind:
-        con.execute(
-            f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {study.name}.paired_tests_subgroups"
-        )
-    if len(subgroups):
-        con.execute(f"""CREATE VIEW {study.name}.paired_tests_subgroups AS
-                        SELECT * FROM {study.name}.paired_tests WHERE "group" <> 'all'""")
-    return results
+    return results.reset_index(drop=True), subgroups
 
 
 #: The results of the binary and categorical outcomes (pipeline.statistics.binary).
@@ -352,7 +421,9 @@ def compare_subgroups(
         return saved(pd.DataFrame(columns=columns))
     if pairs is None:
         pairs = read_frame(
-            con, f"SELECT outcome, score, subject, pre_value, post_value FROM {study.name}.pairs"
+            con,
+            "SELECT outcome, score, subject, pre_value, post_value "
+            f"FROM {study.name}.pairs WHERE TRUE{primary_pairs(study)}",
         )
     levels = _subgroup_levels(con, study)
     covariates = list(plan.covariates)
@@ -459,7 +530,13 @@ def secondary_analyses(
 
     s, plan = study.name, study.analysis
     better = _higher_is_better(study)
-    pairs = read_frame(con, f"SELECT outcome, score, subject, pre_value, post_value FROM {s}.pairs")
+    every = read_frame(
+        con, f"SELECT comparison, outcome, score, subject, pre_value, post_value FROM {s}.pairs"
+    )
+    # The primary comparison's pairs for every analysis here but the responders, which are
+    # counted in each comparison (_per_comparison).
+    primary = every["comparison"] == plan.primary_comparison_name
+    pairs = every[primary].drop(columns="comparison").reset_index(drop=True)
     # Change is a score's: binary and categorical outcomes have their own tests (analyse).
     kinds = _tabled_kinds(study)
     if kinds:
@@ -483,12 +560,16 @@ def secondary_analyses(
             study,
             reports_dir,
             "responders",
-            responder_rates(
-                pairs,
-                dict(zip(keys, thresholds["threshold"])),
-                better,
-                plan.conf_level,
-                sources=dict(zip(keys, thresholds["source"])),
+            _per_comparison(
+                study,
+                every[~every["outcome"].isin(kinds)],
+                lambda rows: responder_rates(
+                    rows,
+                    dict(zip(keys, thresholds["threshold"])),
+                    better,
+                    plan.conf_level,
+                    sources=dict(zip(keys, thresholds["source"])),
+                ),
             ),
         )
     )
@@ -559,6 +640,22 @@ def secondary_analyses(
         for name in TIME_TO_EVENT_TABLES:
             _drop_result(con, study, reports_dir, name)
     return written
+
+
+def _per_comparison(study: Study, pairs: pd.DataFrame, analysis) -> pd.DataFrame:
+    """``analysis`` of each comparison's ``pairs`` (with their ``comparison`` column), one
+    after another in plan order under a first column ``comparison``; a plan of one comparison
+    gets ``analysis`` of its pairs as it is, without the column."""
+    compared = study.analysis.compared
+    if len(compared) < 2:
+        return analysis(pairs.drop(columns="comparison").reset_index(drop=True))
+    parts = []
+    for c in compared:
+        rows = pairs[pairs["comparison"] == c.name].drop(columns="comparison")
+        part = analysis(rows.reset_index(drop=True))
+        part.insert(0, "comparison", c.name)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _drop_result(
@@ -683,7 +780,7 @@ def power(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
     results = read_frame(
         con,
         f"SELECT outcome, score, n_pairs, dz FROM {study.name}.paired_tests "
-        "WHERE \"group\" = 'all'",
+        f"WHERE \"group\" = 'all'{primary_pairs(study)}",
     )
     chosen = results[results["outcome"].isin(plan.outcomes)]
     return paired_power(chosen, study.analysis.alpha, dict(plan.target_dz))
@@ -932,6 +1029,17 @@ def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
     study = reader_study(study)
     folder = study_reports(reports_dir, study)
     specs = figures.study_figures(con, study)
+    if primary_pairs(study):
+        # Several comparisons: a figure of pairs says which comparison it draws (the primary);
+        # the trajectory draws every visit.
+        plan = study.analysis
+        main = next(c for c in plan.compared if c.name == plan.primary_comparison_name)
+        specs = [
+            s
+            if s.stem == "trajectory"
+            else replace(s, caption=f"{s.caption} Comparison shown: {main.label} (the primary).")
+            for s in specs
+        ]
     written = figures.export(
         [replace(s, widths=figure_files.widths_for(s, study.figure_widths)) for s in specs],
         folder / "figures",
@@ -971,7 +1079,10 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     s = study.name
     folder = study_reports(reports_dir, study)
     provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
-    results = read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'")
+    # The Methods and the headline results speak of the primary comparison.
+    results = read_frame(
+        con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'{primary_pairs(study)}"
+    )
     for name, step in (("publication_tables", "write_tables"), ("figure_list", "write_figures")):
         if _result_table(con, study, name) is None:
             raise FileNotFoundError(

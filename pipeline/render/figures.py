@@ -1226,7 +1226,7 @@ def study_figures(con, study: Study) -> list[FigureSpec]:
     trajectory over visits (``visit_estimates``) and the subgroup forest plot
     (``subgroups``).
     """
-    from pipeline.pairing import outcomes_frame
+    from pipeline.pairing import outcomes_frame, primary_pairs
     from pipeline.render import tables
     from pipeline.render.labels import rater_label
     from pipeline.warehouse import read_frame
@@ -1235,12 +1235,18 @@ def study_figures(con, study: Study) -> list[FigureSpec]:
     footer = tables.SYNTHETIC_NOTE if study.synthetic else ""
     planned = outcomes_frame(study)
     pre_label, post_label = "Before surgery", f"Last follow-up\n(day ≥ {plan.post_min_day})"
+    if primary_pairs(study):  # several comparisons: the primary one's, by its label
+        main = next(c for c in plan.compared if c.name == plan.primary_comparison_name)
+        post_label = f"{main.label}\n({plan.post_window})"
     specs: list[FigureSpec] = []
     panels = []
     # Figures show each instrument's headline score per rater (the first the plan lists,
     # e.g. the eFACE total): a figure per sub-score would bury them (sub-scores are in Table 2).
     headline = set(planned.drop_duplicates(["instrument", "rater"]).index)
-    tested = read_frame(con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'")
+    # The primary comparison's, when the plan has several (pairing.primary_pairs).
+    tested = read_frame(
+        con, f"SELECT * FROM {s}.paired_tests WHERE \"group\" = 'all'{primary_pairs(study)}"
+    )
     estimates = pd.concat([tested, test_estimates(tested, plan.conf_level)], axis=1)
     estimates = estimates.set_index(["outcome", "score"])
     for row in planned.itertuples():
@@ -1250,7 +1256,8 @@ def study_figures(con, study: Study) -> list[FigureSpec]:
         # millions of pairs over every score, and selecting them by name in pandas takes seconds.
         subset = read_frame(
             con,
-            f"SELECT pre_value, post_value, diff FROM {s}.pairs WHERE outcome = ? AND score = ?",
+            f"SELECT pre_value, post_value, diff FROM {s}.pairs WHERE outcome = ? AND score = ?"
+            + primary_pairs(study),
             [row.outcome, row.score],
         )
         if subset.empty:
@@ -1437,6 +1444,8 @@ def study_figures(con, study: Study) -> list[FigureSpec]:
         # The first planned outcome only: a forest of every outcome would be unreadable.
         outcome, score_name = headline_keys[0]
         g = subgroups[(subgroups["outcome"] == outcome) & (subgroups["score"] == score_name)]
+        if primary_pairs(study):  # several comparisons: the primary one's levels
+            g = g[g["comparison"] == plan.primary_comparison_name]
         # Each level's change as Table 3 shows it: the estimate of the level's test.
         g = pd.concat([g, test_estimates(g, plan.conf_level)], axis=1)
         g = g[g["estimate"].notna()]

@@ -176,6 +176,37 @@ def _p_threshold(alpha: float) -> str:
     return f"{alpha:g}".removeprefix("0")
 
 
+def comparisons_text(study: Study) -> str:
+    """The Methods sentences of a plan with several comparisons ([[analysis.comparisons]]):
+    the other comparisons' visits, which comparison carries the primary outcome, and the
+    multiplicity family (docs/statistics.md, "Several comparisons")."""
+    plan = study.analysis
+    primary = plan.primary_comparison_name
+    others = [c for c in plan.compared if c.name != primary]
+    main = next(c for c in plan.compared if c.name == primary)
+    described = _list(
+        [
+            f"{c.label} (between the {p.pre_label} and the {p.post_label} assessment)"
+            for c in others
+            for p in (plan.for_comparison(c),)
+        ]
+    )
+    family = (
+        "P values were adjusted over the secondary outcomes within each comparison, the primary "
+        "outcome counting as secondary in the other comparisons"
+        if plan.multiplicity_scope == "per_comparison"
+        else "P values of every secondary outcome in every comparison, and of the primary "
+        "outcome in the other comparisons, were adjusted together as one family"
+    )
+    return (
+        f"The same comparison was also made at {described}. Each comparison has its own rows "
+        "in Table 2 and in the subgroup and responder tables; the patient flow, the figures and "
+        f"the other analyses are of the primary comparison, {main.label}"
+        + (", at which the primary outcome is judged" if plan.primary else "")
+        + f". {family}."
+    )
+
+
 def methods_text(
     study: Study,
     results: pd.DataFrame,
@@ -257,6 +288,9 @@ def methods_text(
         + _number(shown, "table_2")
         + "."
     )
+
+    if len(plan.compared) > 1:
+        paragraphs.append(comparisons_text(study))
 
     tests = list(dict.fromkeys(tested["test_used"].dropna())) if len(tested) else []
     if tests:

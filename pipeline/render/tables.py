@@ -530,6 +530,69 @@ def table_2(
     )
 
 
+def table_2_by_comparison(
+    results: pd.DataFrame, outcomes: pd.DataFrame, comparisons: list[tuple[str, str]], **options
+) -> Table:
+    """Table 2 of a plan with several comparisons: each comparison's :func:`table_2` (its rows
+    of ``results``, by the ``comparison`` column) under a row naming it, its outcomes indented,
+    in the order of ``comparisons`` (``(name, label)`` pairs, the plan's order). ``options`` are
+    :func:`table_2`'s.
+
+    A footnote every comparison's table has is given once. One that only some have and that
+    marks column headings (the visits a comparison pairs: "Before: ...; after: 12 months ...",
+    its multiplicity family) starts with its comparison's label and is marked on its
+    comparison's row instead, so each says which comparison it is about. Footnotes are
+    lettered in reading order (headings, then rows), a footnote marked nowhere (synthetic
+    data) last. Columns are the union of the comparisons', in order of first appearance; a
+    comparison without one of them (an effect size its test does not give) leaves its cells
+    empty.
+    """
+    built = [
+        (label, table_2(results[results["comparison"] == name], outcomes, **options))
+        for name, label in comparisons
+    ]
+    columns = list(dict.fromkeys(h for _, t in built for h in t.body.columns))
+    shared = {
+        text
+        for text in {text for _, t in built for text in t.footnotes}
+        if all(text in t.footnotes for _, t in built)
+    }
+    parts, indent, cells, texts = [], [], [], []
+    for label, t in built:
+        heading = len(indent)
+        parts.append(pd.DataFrame([[label] + [""] * (len(columns) - 1)], columns=columns))
+        parts.append(t.body.reindex(columns=columns, fill_value=""))
+        indent += [0] + [1] * len(t.body)
+        for row, column, note in t.marks:
+            text = t.footnotes[note]
+            if row is None and text not in shared:
+                cells.append((heading, 0, f"{label}. {text}"))
+            else:
+                where = None if row is None else heading + 1 + row
+                cells.append((where, columns.index(t.body.columns[column]), text))
+        texts += [text for text in t.footnotes if text not in texts]
+    # Reading order: the headings' notes, then the rows'; a note marked nowhere last.
+    cells.sort(key=lambda m: (m[0] is not None, m[0] or 0, m[1]))
+    ordered = list(dict.fromkeys(text for _, _, text in cells))
+    ordered += [text for text in texts if text not in ordered and text in shared]
+    marks = [(row, column, ordered.index(text)) for row, column, text in cells]
+    title = built[0][1].title if built else "Table 2. Outcomes before and after surgery"
+    return Table(
+        title, pd.concat(parts, ignore_index=True), tuple(ordered), tuple(indent), _in_order(marks)
+    )
+
+
+def with_comparison_labels(study: Study, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s outcome ``label`` followed by its comparison's label ("Sunnybrook composite,
+    12 months") when the plan has several comparisons and ``frame`` a ``comparison`` column: a
+    table whose rows are grouped by outcome label keeps the comparisons apart."""
+    compared = study.analysis.compared
+    if len(compared) < 2 or "comparison" not in frame or "label" not in frame:
+        return frame
+    labels = {c.name: c.label for c in compared}
+    return frame.assign(label=frame["label"] + ", " + frame["comparison"].map(labels))
+
+
 def _tabled_rows(
     body: pd.DataFrame,
     merged: pd.DataFrame,
@@ -2444,7 +2507,7 @@ def _headline_results(study, table: str, frame: pd.DataFrame, planned: pd.DataFr
     labelled = frame.merge(
         planned[["outcome", "score", "label"]], on=["outcome", "score"], how="left"
     ).merge(headline, on=["outcome", "score"])
-    return readable_results(study, table, labelled)
+    return readable_results(study, table, with_comparison_labels(study, labelled))
 
 
 def publication_tables(
@@ -2494,17 +2557,19 @@ def publication_tables(
 
     synthetic = study.synthetic
     planned = outcomes_frame(study)
+    table_2_options = {
+        "conf_level": study.analysis.conf_level,
+        "synthetic": synthetic,
+        "style": style,
+        "tabled": results.get(PAIRED_CATEGORICAL),
+    }
+    compared = [(c.name, c.label) for c in study.analysis.compared]
     out = [
         (
             "table_2",
-            table_2(
-                paired_tests,
-                planned,
-                conf_level=study.analysis.conf_level,
-                synthetic=synthetic,
-                style=style,
-                tabled=results.get(PAIRED_CATEGORICAL),
-            ),
+            table_2_by_comparison(paired_tests, planned, compared, **table_2_options)
+            if len(compared) > 1
+            else table_2(paired_tests, planned, **table_2_options),
         )
     ]
 
@@ -2585,6 +2650,7 @@ def publication_tables(
                 )
                 if rows in ("headline", "ancova"):
                     frame = frame.merge(headline, on=["outcome", "score"])
+                frame = with_comparison_labels(study, frame)
             if rows == "ancova" and "test" in frame:
                 frame = frame[frame["test"] == "ANCOVA"]
             notes: tuple[str, ...] = ()

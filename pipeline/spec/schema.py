@@ -16,6 +16,7 @@ both kinds of problem into one :class:`SpecError` line naming the setting.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
@@ -399,6 +400,29 @@ class PostTable(_Table):
         return self
 
 
+#: Which P values one multiplicity family holds when the plan has several comparisons: the
+#: secondary outcomes within each comparison (the rule of a study with one), or every secondary
+#: outcome of every comparison together (docs/statistics.md, "Several comparisons").
+MultiplicityScope = Literal["per_comparison", "study"]
+
+
+class ComparisonTable(_Table):
+    """One named comparison (``[[analysis.comparisons]]``): a pre rule and a post rule. Its
+    ``pre`` defaults to ``[analysis].pre``; ``label`` is what a reader sees ("12 months")."""
+
+    name: str
+    label: str = ""
+    pre: PreTable | None = None
+    post: PostTable
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name):
+        if not re.match(r"^[a-z][a-z0-9_]*$", name):
+            raise ValueError("must be lower-case letters, digits and '_', starting with a letter.")
+        return name
+
+
 class OutcomeTable(_Table):
     instrument: str
     score: str
@@ -617,6 +641,11 @@ class AnalysisTable(_Table):
     predictors: PredictorsTable | None = None
     # Time from surgery to an event ([[analysis.time_to_event]]); none by default.
     time_to_event: list[TimeToEventTable] = []
+    # Several named comparisons (follow-up windows, pre rules); none: the one of pre and post.
+    comparisons: list[ComparisonTable] = []
+    # The comparison that carries the primary outcome ("": the first).
+    primary_comparison: str = ""
+    multiplicity_scope: MultiplicityScope = "per_comparison"
     # Multiple imputation of the primary outcome (absent: none).
     imputation: ImputationTable | None = None
 
@@ -634,19 +663,53 @@ class AnalysisTable(_Table):
 
     @model_validator(mode="after")
     def _pre_before_post(self):
-        if self.pre.visit is not None and self.pre.visit == self.post.visit:
+        if self.comparisons:
+            return self._comparisons()
+        _pre_before_post(self.pre, self.post, "")
+        return self
+
+    def _comparisons(self):
+        """Each comparison's rules checked as ``pre`` and ``post`` are; names unique; the
+        primary comparison one of them."""
+        if "post" in self.model_fields_set:
             raise _problem(
-                "post.visit",
-                f"must differ from pre.visit ({self.pre.visit!r}) so one visit cannot be both pre "
-                "and post.",
+                "post",
+                "is used only without [[analysis.comparisons]]: move it into a comparison "
+                "(each comparison has its own post rule).",
             )
-        if self.post.first_day <= self.pre.max_day:
+        names = []
+        for i, entry in enumerate(self.comparisons):
+            where = f"comparisons.{i}"
+            if entry.name in names:
+                raise _problem(
+                    f"{where}.name",
+                    "names a comparison twice; give each comparison its own name.",
+                )
+            names.append(entry.name)
+            _pre_before_post(entry.pre or self.pre, entry.post, f"{where}.")
+        if self.primary_comparison and self.primary_comparison not in names:
             raise _problem(
-                "post.min_day",
-                f"must be after pre.max_day ({self.pre.max_day}) so one visit "
-                f"cannot be both pre and post; got {self.post.first_day}.",
+                "primary_comparison",
+                f"names {self.primary_comparison!r}, which is not a comparison; use one of "
+                f"{', '.join(names)}.",
             )
         return self
+
+
+def _pre_before_post(pre: PreTable, post: PostTable, where: str) -> None:
+    """No visit can be both pre and post: the named visits differ, the windows do not overlap.
+    ``where`` prefixes the keys a message names ("comparisons.1.")."""
+    if pre.visit is not None and pre.visit == post.visit:
+        raise _problem(
+            f"{where}post.visit",
+            f"must differ from pre.visit ({pre.visit!r}) so one visit cannot be both pre and post.",
+        )
+    if post.first_day <= pre.max_day:
+        raise _problem(
+            f"{where}post.min_day",
+            f"must be after pre.max_day ({pre.max_day}) so one visit "
+            f"cannot be both pre and post; got {post.first_day}.",
+        )
 
 
 class TablesTable(_Table):
@@ -811,7 +874,8 @@ def describe(err: ValidationError, model: type[BaseModel], where: str = "") -> s
     loc, kind, value = tuple(e["loc"]), e["type"], e.get("input")
     cause = (e.get("ctx") or {}).get("error")
     if isinstance(cause, _Problem):
-        loc = loc + tuple(cause.key.split("."))
+        # "comparisons.1.post.visit": a number is the place in a list ([1]).
+        loc = loc + tuple(int(k) if k.isdigit() else k for k in cause.key.split("."))
         if cause.kind == "missing":
             return f"setting '{_path(where, loc)}' {cause.text}"
         return f"setting '{_path(where, loc)}' {cause.text}"

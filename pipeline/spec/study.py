@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +190,38 @@ class TimeToEventPlan:
     times: tuple[int, ...] = (365, 730)
 
 
+#: The pre and post rules of one comparison, named as the plan's own fields
+#: (:meth:`AnalysisPlan.for_comparison` puts them in its place).
+RULE_FIELDS = (
+    "pre_rule",
+    "pre_max_day",
+    "pre_min_day",
+    "pre_visit",
+    "pre_visit_label",
+    "post_rule",
+    "post_min_day",
+    "post_max_day",
+    "post_visit",
+    "post_visit_label",
+    "post_target_day",
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One named comparison of the plan: which visit is "before" and which "after"
+    (``[[analysis.comparisons]]``). ``name`` is the study's word for it (``m12``), ``label`` what
+    a reader sees ("12 months"); ``rules`` the values of :data:`RULE_FIELDS`, in their order."""
+
+    name: str
+    label: str
+    rules: tuple
+
+    @property
+    def fields(self) -> dict:
+        return dict(zip(RULE_FIELDS, self.rules))
+
+
 @dataclass(frozen=True)
 class ImputationPlan:
     """``[analysis] imputation``: the outcome whose missing pre or post values are imputed
@@ -248,6 +280,38 @@ class AnalysisPlan:
     # False when the visits have codes but no days relative to surgery (pre and post are then
     # named visits, and no label speaks of days).
     days: bool = True
+    # [[analysis.comparisons]], in spec order; empty: the one comparison of the plan's own pre
+    # and post rules (which are always the primary comparison's).
+    comparisons: tuple[Comparison, ...] = ()
+    primary_comparison: str = ""
+    # "per_comparison" or "study": the family of the multiplicity adjustment.
+    multiplicity_scope: str = "per_comparison"
+
+    @property
+    def compared(self) -> tuple[Comparison, ...]:
+        """Every comparison, the primary first when the spec lists none: a plan without
+        ``[[analysis.comparisons]]`` has the one of its own rules, named by its post visit
+        (or rule) and labelled as the follow-up a reader knows."""
+        if self.comparisons:
+            return self.comparisons
+        rules = tuple(getattr(self, f) for f in RULE_FIELDS)
+        if self.post_rule == "named_visit":
+            name = self.post_visit
+            label = self.post_visit_label or default_visit_label(self.post_visit)
+        elif self.post_rule == "nearest_day":
+            name, label = self.post_rule, f"Nearest to day {self.post_target_day}"
+        else:
+            name, label = self.post_rule, "Last follow-up"
+        return (Comparison(name, label, rules),)
+
+    @property
+    def primary_comparison_name(self) -> str:
+        return self.primary_comparison or self.compared[0].name
+
+    def for_comparison(self, comparison: Comparison) -> AnalysisPlan:
+        """This plan with ``comparison``'s pre and post rules in place of its own: what pairs,
+        tests and labels one comparison."""
+        return replace(self, **comparison.fields)
 
     @property
     def pre_label(self) -> str:
@@ -642,15 +706,24 @@ def _rule_needing_days(analysis: schema.AnalysisTable, windows) -> str:
     ('' when none does): the latest pre-operative, last follow-up and nearest-day rules, a day
     window of a rule, visit windows, a random slope in time, a censoring day read off the last
     visit."""
-    pre, post = analysis.pre, analysis.post
-    if pre.rule != "named_visit":
-        return f'analysis.pre.rule = "{pre.rule}"'
-    if post.rule != "named_visit":
-        return f'analysis.post.rule = "{post.rule}"'
-    for table, entry in (("pre", pre), ("post", post)):
-        for key in ("min_day", "max_day"):
-            if key in entry.model_fields_set:
-                return f"analysis.{table}.{key}"
+    rules = [("analysis", analysis.pre, analysis.post)]
+    if analysis.comparisons:
+        rules = [
+            (f"analysis.comparisons[{i}]", c.pre or analysis.pre, c.post)
+            for i, c in enumerate(analysis.comparisons)
+        ]
+    for where, pre, post in rules:
+        if pre.rule != "named_visit":
+            # A comparison's own pre rule, or the [analysis] one it takes.
+            shown = where if pre is not analysis.pre else "analysis"
+            return f'{shown}.pre.rule = "{pre.rule}"'
+        if post.rule != "named_visit":
+            return f'{where}.post.rule = "{post.rule}"'
+        for table, entry in (("pre", pre), ("post", post)):
+            for key in ("min_day", "max_day"):
+                if key in entry.model_fields_set:
+                    shown = where if entry is not analysis.pre else "analysis"
+                    return f"{shown}.{table}.{key}"
     if windows:
         return "visits.windows"
     if analysis.longitudinal.random_slope:
@@ -1071,21 +1144,36 @@ def _analysis_plan(
         )
 
     imputation = _imputation_plan(path, table, outcomes, outcome_name, subjects_column)
-    pre, post = table.pre, table.post
+    comparisons = tuple(
+        Comparison(
+            entry.name,
+            # Unlabelled: the named visit as a reader sees it ("12 months"), else the name.
+            entry.label
+            or (labelled_visit(visit_labels, entry.post.visit) if entry.post.visit else "")
+            or readable(entry.name),
+            _rules(entry.pre or table.pre, entry.post, visit_labels),
+        )
+        for entry in table.comparisons
+    )
+    if len(comparisons) > 1 and any(o.kind != "score" for o in outcomes):
+        raise _fail(
+            path,
+            "analysis.comparisons",
+            "lists several comparisons, and a binary or categorical outcome is planned: "
+            "their before x after tables are made for one comparison; plan them in a study "
+            "of one comparison.",
+        )
+    primary_comparison = table.primary_comparison or (comparisons[0].name if comparisons else "")
+    rules = (
+        next(c for c in comparisons if c.name == primary_comparison).fields
+        if comparisons
+        else dict(zip(RULE_FIELDS, _rules(table.pre, table.post, visit_labels)))
+    )
     return AnalysisPlan(
         alpha=float(table.alpha),
         conf_level=float(table.conf_level),
         test=table.test,
-        pre_rule=pre.rule,
-        pre_max_day=pre.max_day,
-        post_rule=post.rule,
-        post_min_day=post.first_day,
         outcomes=tuple(outcomes),
-        pre_min_day=pre.min_day,
-        post_visit=post.visit or "",
-        post_visit_label=labelled_visit(visit_labels, post.visit) if post.visit else "",
-        post_target_day=post.target_day,
-        post_max_day=post.max_day,
         primary=table.primary,
         multiplicity=table.multiplicity,
         subgroups=tuple(subgroups),
@@ -1100,10 +1188,30 @@ def _analysis_plan(
         predictors=predictors,
         time_to_event=tuple(time_to_event),
         imputation=imputation,
-        pre_visit=pre.visit or "",
-        pre_visit_label=labelled_visit(visit_labels, pre.visit) if pre.visit else "",
         days=days,
+        comparisons=comparisons,
+        primary_comparison=primary_comparison,
+        multiplicity_scope=table.multiplicity_scope,
+        **rules,
     )
+
+
+def _rules(pre: schema.PreTable, post: schema.PostTable, visit_labels) -> tuple:
+    """The values of :data:`RULE_FIELDS` of a validated pre and post rule."""
+    fields = {
+        "pre_rule": pre.rule,
+        "pre_max_day": pre.max_day,
+        "pre_min_day": pre.min_day,
+        "pre_visit": pre.visit or "",
+        "pre_visit_label": labelled_visit(visit_labels, pre.visit) if pre.visit else "",
+        "post_rule": post.rule,
+        "post_min_day": post.first_day,
+        "post_max_day": post.max_day,
+        "post_visit": post.visit or "",
+        "post_visit_label": labelled_visit(visit_labels, post.visit) if post.visit else "",
+        "post_target_day": post.target_day,
+    }
+    return tuple(fields[f] for f in RULE_FIELDS)
 
 
 def _imputation_plan(
@@ -1387,6 +1495,13 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
         raise SpecError(
             f"{where}: '{unknown[0]}' cannot be overridden"
             f"{schema.nearest(unknown[0], list(OVERRIDABLE))}"
+        )
+    posts = [key for key in overrides if key.startswith("post_")]
+    if posts and study.analysis.comparisons:
+        raise SpecError(
+            f"{where}: '{posts[0]}' cannot be overridden in a study with "
+            "[[analysis.comparisons]], where each comparison has its own post rule; change the "
+            "comparison in the spec instead."
         )
     given = _validated_override(schema.AnalysisOverrides, overrides, where)
     analysis = study.analysis_spec.model_dump(exclude_unset=True)

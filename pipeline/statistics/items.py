@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.instruments.model import Instrument
-from pipeline.pairing import outcomes_frame, planned_tests
+from pipeline.pairing import outcomes_frame, planned_tests, primary_pairs
 from pipeline.spec.study import Study, item_columns
 from pipeline.sql import literal, quote
 from pipeline.statistics.multiplicity import METHODS, adjust_p
@@ -214,7 +214,7 @@ def _wide_sql(
     return (
         f"""WITH p AS (SELECT row_number() OVER (ORDER BY subject) - 1 AS pair, subject,
                               pre_visit, post_visit
-                       FROM {s}.pairs WHERE outcome = ? AND score = ?), """
+                       FROM {s}.pairs WHERE outcome = ? AND score = ?{primary_pairs(study)}), """
         + ", ".join(parts)
         + f" SELECT p.pair, {', '.join(selected)} FROM p"
         + (" LEFT JOIN i ON i.pair = p.pair" if mine else "")
@@ -247,7 +247,7 @@ def _long_sql(study: Study, o, position: dict) -> str:
     return f"""
             WITH p AS (SELECT row_number() OVER (ORDER BY subject) - 1 AS pair, subject,
                               pre_visit, post_visit
-                       FROM {s}.pairs WHERE outcome = ? AND score = ?),
+                       FROM {s}.pairs WHERE outcome = ? AND score = ?{primary_pairs(study)}),
                  v AS ({" UNION ALL ".join(branches)})
             SELECT v.position, p.pair,
                    CASE WHEN count(*) FILTER (WHERE v.visit = p.pre_visit) = 1
@@ -282,7 +282,7 @@ def _item_tables(con: duckdb.DuckDBPyConnection, study: Study):
         pairs = read_frame(
             con,
             f"SELECT subject, pre_visit, post_visit FROM {s}.pairs "
-            "WHERE outcome = ? AND score = ? ORDER BY subject",
+            f"WHERE outcome = ? AND score = ?{primary_pairs(study)} ORDER BY subject",
             [o.outcome, o.score],
         )
         n = len(pairs)
