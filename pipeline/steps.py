@@ -667,6 +667,11 @@ def _drop_result(
     (study_reports(reports_dir, study) / "tables" / f"{name}.csv").unlink(missing_ok=True)
 
 
+def _filled(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """The frames with rows, or the first (its columns) if none has any."""
+    return [f for f in frames if len(f)] or frames[:1]
+
+
 def within_groups(
     con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, pairs: pd.DataFrame
 ) -> list[Path]:
@@ -695,7 +700,9 @@ def within_groups(
         correlations.append(correlations_by_group(rows, conf_level))
         signs.append(sign_tests(rows))
     return [
-        _save(con, study, reports_dir, name, pd.concat(frames, ignore_index=True))
+        # A level without pairs gives an empty frame: left out, as pandas will stop ignoring
+        # empty frames when it sets the columns' types (its FutureWarning).
+        _save(con, study, reports_dir, name, pd.concat(_filled(frames), ignore_index=True))
         for name, frames in (
             ("correlations_by_group", correlations),
             ("sign_tests_by_group", signs),
