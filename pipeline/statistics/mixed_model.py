@@ -642,7 +642,9 @@ def mixed_model(
         their parameter counts and ML log-likelihoods, ``chisq``, ``df``, ``p_value`` -- as
         ``anova(m0, m1)``, which refits REML fits by ML.
     """
-    needed = ["subject", "visit", "day", "value"]
+    # Days are needed for continuous time, a slope, or to order the visits.
+    days = spec.time != "visits" or spec.random_slope or visits is None
+    needed = ["subject", "visit", "value"] + (["day"] if days else [])
     needed += [spec.group] if spec.group else []
     needed += list(spec.covariates)
     data = frame.dropna(subset=needed).reset_index(drop=True)
