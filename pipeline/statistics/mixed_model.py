@@ -561,11 +561,11 @@ def design(
     """``model.matrix`` of the fixed part, columns in R's order: intercept, time, group
     levels (treatment coding against the reference), covariates, time x group (time varying
     fastest). Returns the matrix and one row per column: ``term`` (R's name, levels in
-    brackets), ``time`` (visit code, or the time unit), ``group_level``, ``covariate``."""
+    brackets), ``time`` (visit code, or the time unit), ``group_level``, ``covariate``; the
+    intercept's row names the reference visit and the reference level."""
     interaction = spec.interaction if interaction is None else interaction
     n = len(frame)
     cols: list[np.ndarray] = [np.ones(n)]
-    rows = [("(Intercept)", "", "", "")]
     tname = _time_name(spec)
     time_cols: list[tuple[np.ndarray, str, str]] = []
     if spec.time == "visits":
@@ -575,13 +575,15 @@ def design(
     else:
         unit = 1.0 if spec.time == "days" else DAYS_PER_MONTH
         time_cols.append((frame["day"].to_numpy(float) / unit, tname, spec.time))
+    reference = (spec.reference or spec.levels[0]) if spec.group else ""
+    # The intercept's row names the reference visit and level (what the intercept estimates).
+    rows = [("(Intercept)", visits[0] if spec.time == "visits" else "", reference, "")]
     for col, term, t in time_cols:
         cols.append(col)
         rows.append((term, t, "", ""))
     group_cols: list[tuple[np.ndarray, str, str]] = []
     if spec.group:
         g = frame[spec.group].astype(str)
-        reference = spec.reference or spec.levels[0]
         for level in spec.levels:
             if level != reference:
                 group_cols.append(((g == level).to_numpy(float), f"{spec.group}[{level}]", level))
