@@ -131,3 +131,162 @@ def test_likelihood_ratio_matches_anova(dataset, comparison):
         ("p_value", "p"),
     ):
         assert got[k] == pytest.approx(e[r], rel=1e-4, abs=1e-6), k
+
+
+# --- the demo, run once per session (tests/conftest.py demo_run) ------------------------------
+
+
+def test_demo_mixed_model_matches_lmertest(demo_run):
+    # The demo's spec: value ~ visit * facelift + months_since_onset + (1 | subject), REML,
+    # Satterthwaite; R: mixed_models.R's demo_house_brackmann_observer visits_int.
+    folder, _ = demo_run
+    tables = folder / "reports" / "demo" / "tables"
+    fixed = pd.read_csv(tables / "mixed_model_fixed.csv")
+    exp = FIXED[
+        (FIXED.dataset == "demo_house_brackmann_observer")
+        & (FIXED.model == "visits_int")
+        & (FIXED.method == "REML")
+    ]
+    assert len(fixed) == len(exp) and (fixed["df_method"] == "satterthwaite").all()
+    for k, r, rel in (
+        ("estimate", "estimate", 1e-6),
+        ("se", "se", 1e-4),
+        ("df", "df", 1e-4),
+        ("p_value", "p", 1e-4),
+        ("ci_low", "ci_low", 1e-4),
+    ):
+        assert fixed[k].tolist() == pytest.approx(exp[r].tolist(), rel=rel), k
+    fit = pd.read_csv(tables / "mixed_model_fit.csv").iloc[0]
+    e = FIT[
+        (FIT.dataset == "demo_house_brackmann_observer")
+        & (FIT.model == "visits_int")
+        & (FIT.method == "REML")
+    ].iloc[0]
+    assert fit.formula == "value ~ visit * facelift + months_since_onset + (1 | subject)"
+    for k in ("sd_intercept", "sigma", "loglik", "aic", "criterion"):
+        assert fit[k] == pytest.approx(e[k], rel=1e-4), k
+    lrt = pd.read_csv(tables / "mixed_model_lrt.csv")
+    e = LRT[(LRT.dataset == "demo_house_brackmann_observer") & (LRT.comparison == "interaction")]
+    assert lrt["comparison"].tolist() == ["group x time interaction"]
+    assert lrt["chisq"].iloc[0] == pytest.approx(e["chisq"].iloc[0], rel=1e-4)
+
+
+def test_demo_report_shows_the_mixed_model_and_names_it_in_methods(demo_run):
+    folder, _ = demo_run
+    reports = folder / "reports" / "demo"
+    html = (reports / "report.html").read_text(encoding="utf-8")
+    title = ". Linear mixed model of House-Brackmann grade (observer) over all visits"
+    number = html.split(title)[0].rsplit("eTable ", 1)[1]
+    assert number.isdigit()
+    assert (
+        f"Every observed value was also modeled (eTable {number}) with a linear mixed model of "
+        "visit and concurrent facelift with their interaction, adjusted for time since onset"
+    ) in html
+    assert (
+        "fitted by restricted maximum likelihood; fixed effects were tested with t tests on "
+        "Satterthwaite degrees of freedom" in html
+    )
+    table = reports / "tables" / "etable_mixed_model_house_brackmann_observer_grade.md"
+    # Markdown indents a level with no-break spaces.
+    text = table.read_text(encoding="utf-8").replace("\u00a0", " ")
+    # Every fixed effect under its heading, each against its reference; the random effects.
+    for row in (
+        "| Intercept ",
+        "| Visit (vs before surgery)",
+        "|    12 months ",
+        "| Concurrent facelift (vs no)",
+        "|    Yes ",
+        "| Time since onset, mo ",
+        "| Visit × concurrent facelift",
+        "|    12 months × Yes ",
+        "| Random effects, SD",
+        "|    Patient intercept ",
+        "|    Residual ",
+    ):
+        assert row in text, row
+    assert "χ²₅ = 2.86, P = .72" in text
+    assert (reports / "tables" / "etable_mixed_model_house_brackmann_observer_grade.docx").exists()
+
+
+# --- the spec ---------------------------------------------------------------------------------
+
+DEMO_LONGITUDINAL = (
+    'longitudinal = { random_slope = false, model = true, time = "visits", group = "facelift", '
+    'covariates = ["months_since_onset"] }'
+)
+
+
+def _demo_with_longitudinal(tmp_path, setting: str):
+    import shutil
+
+    from pipeline import paths
+
+    demo = paths.RAW_DATA_DIR / "demo"
+    folder = tmp_path / "demo"
+    folder.mkdir(parents=True)
+    for name in ("patients.csv", "visits.csv"):
+        shutil.copy(demo / name, folder / name)
+    spec = (demo / "study.toml").read_text(encoding="utf-8")
+    assert DEMO_LONGITUDINAL in spec
+    (folder / "study.toml").write_text(
+        spec.replace(DEMO_LONGITUDINAL, f"longitudinal = {{ {setting} }}"), encoding="utf-8"
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (
+            'model = true, group = "sides"',
+            "'analysis.longitudinal.group' names 'sides', which is not a subgroup",
+        ),
+        ('model = true, group = "branches_transected"', "a median split is not a factor"),
+        (
+            'model = true, covariates = ["etiology"]',
+            "a column of categories; covariates of the mixed model are numbers",
+        ),
+        (
+            'time = "months"',
+            "'analysis.longitudinal.time' describes the mixed model, which is "
+            "fitted with model = true",
+        ),
+        ("model = true, interaction = false", "needs a group"),
+        ('model = true, df = "kenward_roger"', "analysis.longitudinal.df"),
+        ('model = true, outcomes = ["nothing"]', "which is not a planned outcome"),
+    ],
+)
+def test_the_spec_refuses_a_model_it_cannot_fit(tmp_path, setting, message):
+    from pipeline.spec.study import SpecError, load_study
+
+    with pytest.raises(SpecError) as err:
+        load_study(_demo_with_longitudinal(tmp_path, setting))
+    assert message in str(err.value)
+
+
+def test_the_spec_reads_the_model_in_the_studys_words(tmp_path):
+    from pipeline.spec.study import load_study
+
+    folder = _demo_with_longitudinal(
+        tmp_path,
+        'model = true, time = "months", group = "etiology", random_slope = true, method = "ml", '
+        'df = "wald_z", outcomes = ["sunnybrook"]',
+    )
+    plan = load_study(folder).analysis.mixed_model
+    assert (plan.outcomes, plan.time, plan.column, plan.method, plan.df) == (
+        ("sunnybrook",),
+        "months",
+        "etiology",
+        "ml",
+        "wald_z",
+    )
+    # Levels in their declared order, the first the reference when the subgroup names none.
+    assert plan.levels[:2] == ("bells_palsy", "ramsay_hunt") and plan.reference == "bells_palsy"
+    assert plan.interaction and plan.random_slope
+    # Without model = true there is no model (and no table).
+    assert (
+        load_study(
+            _demo_with_longitudinal(tmp_path / "b", "random_slope = false")
+        ).analysis.mixed_model
+        is None
+    )
