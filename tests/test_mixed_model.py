@@ -290,3 +290,37 @@ def test_the_spec_reads_the_model_in_the_studys_words(tmp_path):
         ).analysis.mixed_model
         is None
     )
+
+
+@pytest.mark.parametrize("model", ["ri_int", "rs_int"])
+def test_same_estimates_as_statsmodels_mixedlm(model):
+    """The independent implementation in the design's library: statsmodels ``MixedLM`` (its
+    L-BFGS; BFGS to a tight gradient does not converge with the random slope) gives the same
+    REML fixed effects and variance components. Its standard errors are not lme4's ``vcov``
+    (docs/statistics.md), so they are not compared."""
+    import warnings
+
+    import numpy as np
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    from pipeline.statistics.mixed_model import design, fit_lmm
+
+    row = FIT[(FIT.dataset == "orthodont") & (FIT.model == model) & (FIT.method == "REML")]
+    spec = _spec(row.iloc[0])
+    data = _dataset("orthodont")
+    x, _ = design(data, spec)
+    subject, _ = pd.factorize(data["subject"], sort=True)
+    slope = data["day"].to_numpy(float) if spec.random_slope else None
+    ours = fit_lmm(data["value"].to_numpy(float), x, subject, slope)
+    exog_re = np.column_stack([np.ones(len(data)), slope]) if slope is not None else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = MixedLM(data["value"].to_numpy(float), x, groups=subject, exog_re=exog_re).fit(
+            reml=True, method="lbfgs", maxiter=5000
+        )
+    assert res.converged
+    assert list(res.fe_params) == pytest.approx(list(ours.beta), rel=1e-5)
+    assert np.asarray(res.cov_re).ravel().tolist() == pytest.approx(
+        ours.cov_re.ravel().tolist(), rel=1e-4
+    )
+    assert res.scale == pytest.approx(ours.sigma**2, rel=1e-4)

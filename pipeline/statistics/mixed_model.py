@@ -111,19 +111,39 @@ class _Sums:
     def parts(self, theta):
         """``A = X'V*^-1 X``, ``beta(theta)``, the penalised RSS ``r^2(theta)``, ``log|L|^2``
         (Bates et al. 2015, eqs. 34-42, with Woodbury per subject)."""
-        lam = self.lam(theta)
-        eye = np.eye(self.q)
-        mm = eye + np.einsum("ji,sjk,kl->sil", lam, self.ztz, lam)
-        lx = np.einsum("ji,sjk->sik", lam, self.ztx)
-        ly = np.einsum("ji,sj->si", lam, self.zty)
-        sign, logdet = np.linalg.slogdet(mm)
-        if np.any(sign <= 0):
+        # The per-subject q x q algebra written out (q = 1, 2), so that the sums over subjects
+        # are matrix products (BLAS): an evaluation for 10,000 patients takes milliseconds.
+        x0, y0, n = self.ztx[:, 0, :], self.zty[:, 0], self.ztz[:, 0, 0]
+        if self.q == 1:
+            t = theta[0]
+            det = 1.0 + t * t * n
+            lx0, ly0 = t * x0, t * y0
+            w = 1.0 / det
+            a = self.xtx - lx0.T @ (lx0 * w[:, None])
+            b = self.xty - lx0.T @ (ly0 * w)
+            c = self.yty - float(np.sum(ly0 * ly0 * w))
+        else:
+            l00, l10, l11 = theta
+            x1, y1 = self.ztx[:, 1, :], self.zty[:, 1]
+            st, stt = self.ztz[:, 0, 1], self.ztz[:, 1, 1]
+            k00, k01, k10, k11 = n * l00 + st * l10, st * l11, st * l00 + stt * l10, stt * l11
+            m00 = 1.0 + l00 * k00 + l10 * k10
+            m01 = l00 * k01 + l10 * k11
+            m11 = 1.0 + l11 * k11
+            det = m00 * m11 - m01 * m01
+            i00, i01, i11 = m11 / det, -m01 / det, m00 / det
+            lx0, lx1 = l00 * x0 + l10 * x1, l11 * x1
+            ly0, ly1 = l00 * y0 + l10 * y1, l11 * y1
+            wx0 = i00[:, None] * lx0 + i01[:, None] * lx1
+            wx1 = i01[:, None] * lx0 + i11[:, None] * lx1
+            a = self.xtx - (lx0.T @ wx0 + lx1.T @ wx1)
+            b = self.xty - (wx0.T @ ly0 + wx1.T @ ly1)
+            c = self.yty - float(
+                np.sum(ly0 * (i00 * ly0 + i01 * ly1) + ly1 * (i01 * ly0 + i11 * ly1))
+            )
+        if not np.all(det > 0):
             raise np.linalg.LinAlgError("random-effects system not positive definite")
-        wx = np.linalg.solve(mm, lx)
-        wy = np.linalg.solve(mm, ly[..., None])[..., 0]
-        a = self.xtx - np.einsum("sij,sik->jk", lx, wx)
-        b = self.xty - np.einsum("sij,si->j", lx, wy)
-        c = self.yty - float(np.einsum("si,si->", ly, wy))
+        logdet = np.log(det)
         beta = np.linalg.solve(a, b)
         rss = c - b @ beta
         return a, beta, rss, float(logdet.sum())
@@ -182,11 +202,13 @@ def _minimise(sums: _Sums, reml: bool) -> tuple[np.ndarray, bool]:
         if values[0] <= res.fun + 1e-10 * abs(res.fun):
             theta = np.array([0.0])
         return theta, bool(res.success)
+    # Nelder-Mead stops when the simplex is small in both theta and the criterion: 1e-10 in
+    # the criterion (a few hundred units) is near its rounding, and a tighter one is never met.
     start = optimize.minimize(
         f,
         np.array([1.0, 0.0, 1.0]),
         method="Nelder-Mead",
-        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000},
+        options={"xatol": 1e-9, "fatol": 1e-10, "maxiter": 20000, "maxfev": 20000},
     )
     res = optimize.minimize(
         f,
