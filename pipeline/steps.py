@@ -550,20 +550,27 @@ def mixed_model_frames(
         ModelSpec,
         mixed_model,
     )
-    from pipeline.statistics.subgroups import numeric_covariates
+    from pipeline.statistics.subgroups import numeric_covariates, ordered_levels
 
     s, plan, mm = study.name, study.analysis, study.analysis.mixed_model
     subjects = read_frame(con, f"SELECT subject FROM {s}.subjects")
-    levels = mm.levels
+    levels, reference = mm.levels, mm.reference
     if mm.group:
         groups = _subgroup_levels(con, study)
         groups = groups[groups["subgroup"] == mm.group]
-        code = groups["group"].str.removeprefix(f"{mm.group}: ")
+        # The levels in the order every comparison of the study has them (declared order, then
+        # undeclared ones, a pooled level of small ones last) and the reference.
+        subgroup = next(g for g in plan.subgroups if g.name == mm.group)
+        order, reference = ordered_levels(subgroup, groups["group"].unique(), study.min_cell)
+        prefix = f"{mm.group}: "
+        levels = tuple(o.removeprefix(prefix) for o in order)
+        reference = reference.removeprefix(prefix)
         subjects = subjects.merge(
-            pd.DataFrame({"subject": groups["subject"], mm.group: code}), how="left"
+            pd.DataFrame(
+                {"subject": groups["subject"], mm.group: groups["group"].str.removeprefix(prefix)}
+            ),
+            how="left",
         )
-        # A pooled level of small ones is a level of its own, after the declared ones.
-        levels = levels + tuple(sorted(set(code) - set(levels)))
     if mm.covariates:
         columns = ", ".join(quote(c) for c in mm.covariates)
         covariates = read_frame(con, f"SELECT subject, {columns} FROM {s}.subjects")
@@ -572,7 +579,7 @@ def mixed_model_frames(
         time=mm.time,
         group=mm.group,
         levels=levels,
-        reference=mm.reference,
+        reference=reference,
         interaction=mm.interaction,
         covariates=mm.covariates,
         random_slope=mm.random_slope,

@@ -241,7 +241,7 @@ def _demo_with_longitudinal(tmp_path, setting: str):
             'model = true, group = "sides"',
             "'analysis.longitudinal.group' names 'sides', which is not a subgroup",
         ),
-        ('model = true, group = "branches_transected"', "a median split is not a factor"),
+        ('model = true, group = "branches_transected"', "a median split, which is not a factor"),
         (
             'model = true, covariates = ["etiology"]',
             "a column of categories; covariates of the mixed model are numbers",

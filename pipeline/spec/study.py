@@ -1110,14 +1110,16 @@ def _mixed_model_plan(
                 f"{', '.join(by_name) or '(none: declare it under analysis.subgroups)'}.",
             )
         g = by_name[entry.group]
-        if g.split == "median" or not g.levels:
+        if g.split == "median":
             raise _fail(
                 path,
                 f"{where}.group",
-                f"names {entry.group!r}, which needs its levels declared under [subjects.levels] "
-                "(a median split is not a factor of the model); declare them.",
+                f"names {entry.group!r}, a median split, which is not a factor of the model; "
+                "name a subgroup of categories.",
             )
-        column, declared, reference = g.column, g.levels, g.reference or g.levels[0]
+        # Levels not declared: the data's, ordered as every subgroup orders them.
+        column, declared = g.column, g.levels
+        reference = g.reference or (g.levels[0] if g.levels else "")
     for c in entry.covariates:
         subjects_column(f"{where}.covariates", c)
         if c in levels:

@@ -591,7 +591,8 @@ def design(
     tname = _time_name(spec)
     time_cols: list[tuple[np.ndarray, str, str]] = []
     if spec.time == "visits":
-        visits = visits or _visit_order(frame)
+        present = set(frame["visit"])
+        visits = [v for v in visits if v in present] if visits else _visit_order(frame)
         for v in visits[1:]:
             time_cols.append(((frame["visit"] == v).to_numpy(float), f"visit[{v}]", v))
     else:
@@ -677,11 +678,17 @@ def mixed_model(
     key = {"outcome": outcome, "score": score}
     method = "REML" if spec.method == "reml" else "ML"
     subject, _ = pd.factorize(data["subject"], sort=True)
-    x, terms = design(data, spec, visits=visits)
     q = 2 if spec.random_slope else 1
     n, m = len(data), (int(subject.max()) + 1 if len(data) else 0)
     note = ""
-    if m < 2 or n <= x.shape[1] + 1:
+    two_levels = not spec.group or data[spec.group].astype(str).nunique() >= 2
+    two_visits = spec.time != "visits" or data["visit"].nunique() >= 2
+    x, terms = (
+        design(data, spec, visits=visits) if n and two_levels and two_visits else (None, None)
+    )
+    if x is None:
+        note = "fewer than two visits or levels of the group with values"
+    elif m < 2 or n <= x.shape[1] + 1:
         note = "too few subjects or observations for a mixed model"
     elif n <= q * m:
         note = "too few observations for the random effects: they cannot be told from the residuals"
