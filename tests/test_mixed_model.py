@@ -324,3 +324,22 @@ def test_same_estimates_as_statsmodels_mixedlm(model):
         ours.cov_re.ravel().tolist(), rel=1e-4
     )
     assert res.scale == pytest.approx(ours.sigma**2, rel=1e-4)
+
+
+def test_wald_z_is_confint_wald():
+    # df = "wald_z": lme4's confint(method = "Wald"), estimate -/+ qnorm(0.975) SE, and the
+    # normal P; SE from lme4 (mixed_models.R, sleepstudy random slope, REML).
+    from scipy import stats
+
+    row = FIT[(FIT.dataset == "sleepstudy") & (FIT.model == "rs") & (FIT.method == "REML")]
+    spec = _spec(row.iloc[0])
+    fixed, _, _ = mixed_model(
+        _dataset("sleepstudy"), ModelSpec(**{**spec.__dict__, "df": "wald_z"})
+    )
+    exp = FIXED[(FIXED.dataset == "sleepstudy") & (FIXED.model == "rs") & (FIXED.method == "REML")]
+    z = stats.norm.ppf(0.975)
+    assert fixed["df"].isna().all() and (fixed["df_method"] == "wald_z").all()
+    assert fixed["ci_low"].tolist() == pytest.approx((exp.estimate - z * exp.se).tolist(), rel=1e-6)
+    assert fixed["p_value"].tolist() == pytest.approx(
+        (2 * stats.norm.sf((exp.estimate / exp.se).abs())).tolist(), rel=1e-4
+    )
