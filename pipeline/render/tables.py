@@ -2509,7 +2509,6 @@ def publication_tables(
     # The predictors of outcome before the item eTables, which come last.
     out += regression_tables(study, results, planned, style=style)
     out += time_to_event_tables(study, results, style)
-    out += mixed_model_tables(study, results, planned, style)
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(
@@ -2520,6 +2519,8 @@ def publication_tables(
             synthetic=synthetic,
             style=style,
         )
+    # The mixed model after the item eTables: added later, it leaves their numbers as they were.
+    out += mixed_model_tables(study, results, planned, style)
     # Number the eTables in the order they appear.
     numbered, e = [], 0
     for stem, t in out:
