@@ -343,3 +343,57 @@ def test_wald_z_is_confint_wald():
     assert fixed["p_value"].tolist() == pytest.approx(
         (2 * stats.norm.sf((exp.estimate / exp.se).abs())).tolist(), rel=1e-4
     )
+
+
+def test_etable_of_a_random_slope_on_months(tmp_path):
+    # The demo's Sunnybrook composite as months x facelift with a random slope (mixed_models.R's
+    # months_int_rs): the eTable names time per month, the slope's SD per month and the
+    # correlation, and both likelihood-ratio tests with lme4's chi-square.
+    from pipeline.pairing import outcomes_frame
+    from pipeline.render.tables import mixed_model_tables
+    from pipeline.spec.study import load_study
+
+    study = load_study(
+        _demo_with_longitudinal(
+            tmp_path,
+            'model = true, time = "months", group = "facelift", random_slope = true, '
+            'outcomes = ["sunnybrook"]',
+        )
+    )
+    plan = study.analysis.mixed_model
+    spec = ModelSpec(
+        time="months", group="group", levels=plan.levels, random_slope=True, method="reml"
+    )
+    fixed, fit, lrt = mixed_model(
+        _dataset("demo_sunnybrook"), spec, outcome="sunnybrook", score="composite"
+    )
+    results = {"mixed_model_fixed": fixed, "mixed_model_fit": fit, "mixed_model_lrt": lrt}
+    [(stem, table)] = mixed_model_tables(study, results, outcomes_frame(study))
+    assert stem == "etable_mixed_model_sunnybrook_composite"
+    terms = table.body["Term"].tolist()
+    assert terms == [
+        "Intercept",
+        "Time, per month",
+        "Concurrent facelift (vs no)",
+        "Yes",
+        "Time × concurrent facelift",
+        "Yes",
+        "Random effects, SD",
+        "Patient intercept",
+        "Patient slope, per month",
+        "Correlation of intercept and slope",
+        "Residual",
+    ]
+    assert list(table.indent) == [0, 0, 0, 1, 0, 1, 0, 1, 1, 1, 1]
+    e = LRT[LRT.dataset == "demo_sunnybrook"].set_index("comparison")["chisq"]
+    notes = " ".join(table.footnotes)
+    # The interaction is tested with the random slope in both models (the fixture tests it
+    # without one); the random slope's test is the fixture's.
+    assert (
+        "the concurrent facelift × time interaction (both models fitted by maximum likelihood): "
+        "χ²₁ = " in notes
+    )
+    assert (
+        f"the random slope (both models fitted by maximum likelihood): χ²₂ = "
+        f"{e['random_slope']:.2f}" in notes
+    )
