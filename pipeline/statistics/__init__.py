@@ -14,6 +14,8 @@ uses or stands in for. No Dagster here.
 ``reliability``     agreement between raters: ICCs and weighted kappa
 ``correlation``     baseline severity against change: Pearson and Spearman
 ``longitudinal``    mixed model of every observed visit
+``mixed_model``     mixed models as lme4 users write them: Satterthwaite df, likelihood-ratio
+                    tests
 ``missing``         values present per outcome and visit, and pairs lost
 ``baseline``        Table 1: baseline characteristics overall and by group
 ``subgroups``       subject levels of each planned subgroup (median splits included)
