@@ -2,7 +2,8 @@
 with lmerTest's Satterthwaite df, VarCorr, logLik, AIC, BIC, the REML criterion and anova(m0, m1).
 
 Data sets: lme4::sleepstudy (random intercept, random slope), nlme::Orthodont (sex x age, age
-continuous and as visits, with and without the interaction, random intercept and slope) and the
+continuous and as visits, with and without the interaction, random intercept and slope),
+nlme::BodyWeight (three diets declared in the order 2, 1, 3: diet 2 the reference) and the
 demo study's primary outcome (visits x facelift + months since onset) and Sunnybrook composite
 (months x facelift). Tolerances as the statistics plan: 1e-6 relative for what is exact given
 the variance components (fixed effects), 1e-4 for the variance components and everything that
@@ -49,6 +50,17 @@ def _dataset(name: str) -> pd.DataFrame:
                 "group": d["sex"],
             }
         )
+    if name == "bodyweight":
+        d = pd.read_csv(FIXTURES / "mixed_models_inputs_bodyweight.csv", dtype={"diet": str})
+        return pd.DataFrame(
+            {
+                "subject": d["subject"],
+                "visit": d["time"].astype(str),
+                "day": d["time"],
+                "value": d["weight"],
+                "group": d["diet"],
+            }
+        )
     outcome = name.removeprefix("demo_")
     d = pd.read_csv(FIXTURES / "longitudinal_inputs_demo.csv")
     d = d[d["outcome"] == outcome]
@@ -59,7 +71,7 @@ def _dataset(name: str) -> pd.DataFrame:
 
 def _spec(row) -> ModelSpec:
     levels = tuple(row.levels.split(";")) if isinstance(row.levels, str) else ()
-    continuous = "days" if row.dataset in ("sleepstudy", "orthodont") else "months"
+    continuous = "months" if row.dataset.startswith("demo_") else "days"
     return ModelSpec(
         time="visits" if row.time == "visits" else continuous,
         group="group" if levels else "",
