@@ -74,9 +74,10 @@ def build_pooled_assets(study: PooledStudy) -> list:
         **common,
     )
     def pooled_analysis(warehouse: Warehouse) -> dg.MaterializeResult:
-        """Exact pooled paired t of all patients, each site's mean change, and the
-        random-effects meta-analysis (`<study>.pooled_paired`, `.site_effects`,
-        `.meta_analysis`)."""
+        """Exact pooled paired t of all patients, each site's mean change, the
+        random-effects meta-analysis and, with declared moderators, the meta-regression on
+        site characteristics (`<study>.pooled_paired`, `.site_effects`, `.meta_analysis`,
+        `.meta_regression`)."""
         read, _ = pooled_study.read_bundles(study)
         run_id = dg.AssetExecutionContext.get().run.run_id
         with (
@@ -95,12 +96,15 @@ def build_pooled_assets(study: PooledStudy) -> list:
         **common,
     )
     def report(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
-        """Table 2 (pooled and per-site rows), the forest plot by site, the Methods paragraph,
-        `report.html` and `provenance.json` listing each bundle's hash."""
+        """Table 2 (pooled and per-site rows), the meta-regression eTable, the forest plots by
+        site, the Methods paragraph, `report.html` and `provenance.json` listing each bundle's
+        hash."""
         read, hashes = pooled_study.read_bundles(study)
+        names = ["pooled_outcomes", "pooled_paired", "site_effects", "meta_analysis"]
+        if study.moderators:
+            names.append("meta_regression")
         results = {
-            name: warehouse.frame(s, f"SELECT * EXCLUDE (study) FROM {s}.{name}")
-            for name in ("pooled_outcomes", "pooled_paired", "site_effects", "meta_analysis")
+            name: warehouse.frame(s, f"SELECT * EXCLUDE (study) FROM {s}.{name}") for name in names
         }
         written = pooled_study.write_pooled_outputs(study, results, read, hashes, reports.folder)
         folder = reports.folder / s

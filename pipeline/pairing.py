@@ -290,8 +290,28 @@ def pair_study(con: duckdb.DuckDBPyConnection, study: Study) -> None:
         FROM pair_picks WHERE subject IN (SELECT subject FROM subjects)
         GROUP BY outcome, score HAVING count(pre) + count(post) > 0 ORDER BY min(position)
     """)
+    _imputed_values(con, study, outcomes)
     con.execute("DROP TABLE pair_picks")
     con.execute("DROP TABLE pair_refused_rows")
+
+
+def _imputed_values(con: duckdb.DuckDBPyConnection, study: Study, outcomes: pd.DataFrame) -> None:
+    """``<study>.imputation_values``: the pre and post values (either may be missing) of every
+    included patient with one of them, for the outcome the plan imputes, picked by the same
+    rules as the pairs; dropped when the plan imputes none."""
+    s, plan = study.name, study.analysis.imputation
+    if plan is None:
+        con.execute(f"DROP TABLE IF EXISTS {s}.imputation_values")
+        return
+    position = int(outcomes.loc[outcomes["outcome"] == plan.outcome, "position"].iloc[0])
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {s}.imputation_values AS
+        SELECT subject, pre.value AS pre_value, post.value AS post_value
+        FROM pair_picks WHERE position = {position}
+          AND subject IN (SELECT subject FROM {s}.subjects)
+          AND (pre IS NOT NULL OR post IS NOT NULL)
+        ORDER BY subject
+    """)
 
 
 def _refused_rows(con: duckdb.DuckDBPyConnection, study: Study) -> None:

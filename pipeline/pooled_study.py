@@ -5,17 +5,20 @@ A study folder whose ``study.toml`` says ``[study] kind = "pooled"`` lists its s
 bundles that cannot be pooled (another format version, or instruments, scoring or plans that
 disagree: the message names the sites and the setting, never a value);
 :func:`analyse_pooled` computes the exact pooled paired t test of all patients, each site's mean
-change and their meta-analysis (:mod:`pipeline.statistics.pooled`) and
-:func:`write_pooled_outputs` writes Table 2 (pooled and per-site rows), the forest plot of the
-primary outcome, the Methods paragraph, a short report and ``provenance.json`` listing each
-bundle's hash. ``outcomes pool --study DIR`` runs them without Dagster; ``assets/pooled_assets.py``
-makes them a Dagster graph.
+change, their meta-analysis and, when the spec names moderators among its declared site
+characteristics (``[pooled.characteristics]``, checked by :func:`load_pooled_study`), the
+meta-regression of the sites' mean changes on them (:mod:`pipeline.statistics.pooled`);
+:func:`write_pooled_outputs` writes Table 2 (pooled and per-site rows), the meta-regression's
+eTable, a forest plot per outcome, the Methods paragraph, a short report and
+``provenance.json`` listing each bundle's hash. ``outcomes pool --study DIR`` runs them
+without Dagster; ``assets/pooled_assets.py`` makes them a Dagster graph.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,33 @@ from pipeline.warehouse import atomic, write_frame
 
 
 @dataclass(frozen=True)
+class SiteCharacteristic:
+    """A characteristic the coordinating centre declared of every site
+    (``[pooled.characteristics.<name>]``), and each site's value, in the spec's site order."""
+
+    name: str
+    label: str
+    unit: str
+    # categorical: its levels, the first the reference; () for a numeric characteristic
+    levels: tuple[str, ...]
+    values: tuple[float | str, ...]
+
+    @property
+    def numeric(self) -> bool:
+        return not self.levels
+
+    @property
+    def terms(self) -> tuple[tuple[str, str], ...]:
+        """The meta-regression's coefficients for it: (name, level) pairs, level "" for a
+        numeric characteristic, else each level but the reference."""
+        return (
+            ((self.name, ""),)
+            if self.numeric
+            else tuple((self.name, level) for level in self.levels[1:])
+        )
+
+
+@dataclass(frozen=True)
 class PooledStudy:
     name: str
     title: str
@@ -49,6 +79,9 @@ class PooledStudy:
     # reads no export, so no identifier is let through and nothing is restricted.
     identifiers_allowed: tuple = ()
     restricted: bool = False
+    # Declared site characteristics, and the names of those the meta-regression uses.
+    characteristics: tuple[SiteCharacteristic, ...] = ()
+    moderators: tuple[str, ...] = ()
 
     @property
     def bundle_paths(self) -> tuple[Path, ...]:
@@ -96,6 +129,7 @@ def load_pooled_study(folder: Path) -> PooledStudy:
                 f"{where}: the bundle {site.bundle} is not in {folder}. Put the site's "
                 "site-summary file there or correct the name."
             )
+    characteristics = _characteristics(spec.pooled, path)
     return PooledStudy(
         name=spec.study.name,
         title=spec.study.title or spec.study.name,
@@ -105,7 +139,105 @@ def load_pooled_study(folder: Path) -> PooledStudy:
         sites=tuple((site.name, site.bundle) for site in spec.pooled.sites),
         tau2_method=spec.pooled.tau2_method,
         hartung_knapp=spec.pooled.hartung_knapp,
+        characteristics=characteristics,
+        moderators=tuple(spec.pooled.moderators),
     )
+
+
+def _characteristics(pooled: schema.PooledTable, path: Path) -> tuple[SiteCharacteristic, ...]:
+    """The declared site characteristics with every site's value, checked: each site gives a
+    number or a declared level for each, and the moderators are declared, tell the sites apart
+    and leave the meta-regression a residual degree of freedom. Messages name the setting and
+    the site, never a value."""
+    declared = pooled.characteristics
+    for i, site in enumerate(pooled.sites):
+        for name in site.characteristics:
+            if name not in declared:
+                raise SpecError(
+                    f"{path}: pooled.sites[{i}].characteristics.{name} is not declared; add "
+                    f"[pooled.characteristics.{name}] (numeric, or with its levels) or remove it."
+                )
+    out = []
+    for name, spec in declared.items():
+        where = f"{path}: pooled.characteristics.{name}"
+        if spec.levels and (len(spec.levels) < 2 or len(set(spec.levels)) < len(spec.levels)):
+            raise SpecError(
+                f"{where}.levels: list two or more different levels (the first is the "
+                "reference), or no levels for a numeric characteristic."
+            )
+        values = []
+        for i, site in enumerate(pooled.sites):
+            at = f"{path}: pooled.sites[{i}].characteristics.{name}"
+            if name not in site.characteristics:
+                raise SpecError(
+                    f"{at} is missing: every site gives a value for every declared characteristic."
+                )
+            value = site.characteristics[name]
+            if spec.levels and not (isinstance(value, str) and value in spec.levels):
+                raise SpecError(
+                    f"{at} is not one of the levels of pooled.characteristics.{name}; use one "
+                    "of them, spelled as declared."
+                )
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not spec.levels and not (number and math.isfinite(value)):
+                raise SpecError(
+                    f"{at} is not a number, and the characteristic is numeric; give a number "
+                    f"or declare its levels under [pooled.characteristics.{name}]."
+                )
+            values.append(value if spec.levels else float(value))
+        out.append(
+            SiteCharacteristic(
+                name=name,
+                label=spec.label or name.replace("_", " "),
+                unit=spec.unit,
+                levels=tuple(spec.levels),
+                values=tuple(values),
+            )
+        )
+    by_name = {c.name: c for c in out}
+    for name in pooled.moderators:
+        if name not in by_name:
+            raise SpecError(
+                f"{path}: pooled.moderators names {name}, which is not declared; declare it "
+                f"under [pooled.characteristics.{name}] with each site's value."
+            )
+    if len(set(pooled.moderators)) < len(pooled.moderators):
+        raise SpecError(f"{path}: pooled.moderators names a characteristic twice; name it once.")
+    if pooled.moderators:
+        chosen = [by_name[name] for name in pooled.moderators]
+        coefficients = 1 + sum(len(c.terms) for c in chosen)
+        if len(pooled.sites) < coefficients + 1:
+            raise SpecError(
+                f"{path}: pooled.moderators needs at least {coefficients + 1} sites for its "
+                f"{coefficients} coefficients (intercept included) and one residual degree of "
+                f"freedom; the study has {len(pooled.sites)}. Name fewer moderators (a "
+                "categorical one takes one coefficient per level but the first)."
+            )
+        import numpy as np
+
+        design = moderator_design(chosen, list(range(len(pooled.sites))))
+        if np.linalg.matrix_rank(design.to_numpy(float)) < design.shape[1]:
+            raise SpecError(
+                f"{path}: pooled.moderators cannot tell the sites apart (a numeric moderator "
+                "is the same at every site, a level is at no site, or two moderators say the "
+                "same); name other moderators."
+            )
+    return tuple(out)
+
+
+def moderator_design(characteristics, rows) -> pd.DataFrame:
+    """The meta-regression's model matrix: an ``intercept`` column of ones, each numeric
+    characteristic as it is, and one 0/1 column per level of a categorical characteristic but
+    its first (the reference, as R's treatment contrasts); ``rows`` are site positions in the
+    spec's order. Columns are named ``name`` or ``name: level``."""
+    columns = {"intercept": [1.0] * len(rows)}
+    for c in characteristics:
+        for name, level in c.terms:
+            if level:
+                columns[f"{name}: {level}"] = [float(c.values[i] == level) for i in rows]
+            else:
+                columns[name] = [float(c.values[i]) for i in rows]
+    return pd.DataFrame(columns)
 
 
 class BundleError(SpecError):
@@ -224,7 +356,8 @@ def analyse_pooled(
 ) -> dict[str, pd.DataFrame]:
     """The pooled analyses of every planned outcome, written to the warehouse:
     ``<study>.pooled_paired`` (exact paired t of all patients), ``<study>.site_effects`` (each
-    site's mean change) and ``<study>.meta_analysis`` (common and random effects)."""
+    site's mean change), ``<study>.meta_analysis`` (common and random effects) and, with
+    moderators, ``<study>.meta_regression`` (:func:`site_meta_regression`)."""
     from pipeline.statistics.pooled import meta_analysis, pooled_paired, site_effects
 
     sums, planned = site_moments(bundles)
@@ -240,10 +373,48 @@ def analyse_pooled(
         hartung_knapp=study.hartung_knapp,
         conf_level=conf_level,
     )
+    if study.moderators:
+        results["meta_regression"] = site_meta_regression(study, results["site_effects"])
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {study.name}")
+    # A study that no longer names moderators keeps no meta-regression of an earlier run.
+    con.execute(f"DROP TABLE IF EXISTS {study.name}.meta_regression")
     for name, frame in results.items():
         write_frame(con, f"{study.name}.{name}", frame.assign(study=study.name))
     return results
+
+
+def moderators(study: PooledStudy) -> list[SiteCharacteristic]:
+    """The characteristics the meta-regression uses, in ``pooled.moderators``' order."""
+    by_name = {c.name: c for c in study.characteristics}
+    return [by_name[name] for name in study.moderators]
+
+
+def site_meta_regression(study: PooledStudy, effects: pd.DataFrame) -> pd.DataFrame:
+    """The meta-regression of every outcome's mean change on the declared moderators
+    (:func:`pipeline.statistics.pooled.meta_regression_table`), with the study's tau² method,
+    Hartung-Knapp setting and confidence level."""
+    from pipeline.statistics.pooled import meta_regression_table
+
+    chosen = moderators(study)
+    design = moderator_design(chosen, list(range(len(study.sites))))
+    design.index = [site for site, _ in study.sites]
+    terms = {"intercept": ("intercept", "", "")}
+    for c in chosen:
+        for name, level in c.terms:
+            terms[f"{name}: {level}" if level else name] = (
+                name,
+                level,
+                c.levels[0] if level else "",
+            )
+    conf = float(effects["conf_level"].iloc[0]) if len(effects) else 0.95
+    return meta_regression_table(
+        effects,
+        design,
+        terms,
+        tau2_method=study.tau2_method,
+        hartung_knapp=study.hartung_knapp,
+        conf_level=conf,
+    )
 
 
 def _estimator(study: PooledStudy) -> str:
@@ -279,9 +450,32 @@ def methods_paragraph(study: PooledStudy, bundles: dict[str, dict], pooled: pd.D
         "interval) was combined in a random-effects meta-analysis with inverse-variance "
         f"weights ({_estimator(study)}), reported with Cochran's Q, I² and the {level} "
         "prediction interval of the mean change at a new site. Rank-based analyses (the "
-        "Wilcoxon signed-rank test) need patient-level values and were not pooled. Statistics "
-        "were computed in Python (scipy, statsmodels) and checked against R (t.test; metafor "
-        "rma and predict)."
+        "Wilcoxon signed-rank test) need patient-level values and were not pooled."
+        + _meta_regression_sentence(study)
+        + " Statistics were computed in Python (scipy, statsmodels) and checked against R "
+        "(t.test; metafor rma and predict)."
+    )
+
+
+def _meta_regression_sentence(study: PooledStudy) -> str:
+    """The Methods sentence on the meta-regression ("" when the study names no moderator)."""
+    if not study.moderators:
+        return ""
+    # Labels as declared (written to read in a sentence: "share of Bell palsy").
+    chosen = [f"the {c.label}" for c in moderators(study)]
+    named = chosen[0] if len(chosen) == 1 else ", ".join(chosen[:-1]) + " and " + chosen[-1]
+    test = (
+        "Knapp-Hartung t tests and F test of the moderators"
+        if study.hartung_knapp
+        else "z tests and χ² test of the moderators"
+    )
+    method = {"REML": "restricted maximum likelihood", "DL": "the DerSimonian-Laird method"}
+    return (
+        " Whether the between-site heterogeneity went with site characteristics declared by "
+        f"the coordinating centre was explored by a mixed-effects meta-regression of the sites' "
+        f"mean changes on {named} (residual τ² by {method[study.tau2_method]}; {test}; R², "
+        "the share of the between-site variance explained); with "
+        f"{len(study.sites)} sites it is exploratory."
     )
 
 
@@ -396,6 +590,135 @@ def table_2(study: PooledStudy, results: dict[str, pd.DataFrame]):
     )
 
 
+#: Residual degrees of freedom below which the meta-regression's eTable marks an outcome's
+#: sites: too few sites to tell a characteristic from whatever else differs between them.
+FEW_RESIDUAL_DF = 5
+
+
+def _term_label(study: PooledStudy, term: str, level: str, reference: str) -> str:
+    if term == "intercept":
+        return "Intercept"
+    characteristic = {c.name: c for c in study.characteristics}[term]
+    if level:
+        return f"{_capitalised(characteristic.label)}: {level} vs {reference}"
+    unit = f" (per {characteristic.unit})" if characteristic.unit else " (per unit)"
+    return f"{_capitalised(characteristic.label)}{unit}"
+
+
+def _capitalised(label: str) -> str:
+    """A label as a table row starts it: its first letter in capitals (labels are declared as
+    they read in a sentence)."""
+    return label[:1].upper() + label[1:]
+
+
+def etable_meta_regression(study: PooledStudy, results: dict[str, pd.DataFrame]):
+    """The eTable of the meta-regression: per outcome, its sites, each coefficient with its CI
+    and P, the test of the moderators and the residual heterogeneity (τ², I², R², QE)."""
+    from pipeline.render.style import AMA
+    from pipeline.render.tables import SYNTHETIC_NOTE
+    from pipeline.render.writers import Table
+
+    fits = results["meta_regression"]
+    planned = results["pooled_outcomes"]
+    conf = float(fits["conf_level"].iloc[0]) if len(fits) else 0.95
+    test = "t" if study.hartung_knapp else "z"
+    columns = [
+        "Outcome and term",
+        "Sites",
+        f"Estimate ({AMA.ci_label(conf)})",
+        "P value",
+        "Residual heterogeneity",
+    ]
+    rows, indent, marked, few = [], [], [], []
+    for row in planned.itertuples():
+        fit = fits[(fits["outcome"] == row.outcome) & (fits["score"] == row.score)]
+        if not len(fit):
+            continue
+        first = fit.iloc[0]
+        rows.append([row.label, f"{int(first['k'])}", "", "", ""])
+        indent.append(0)
+        if first["note"]:
+            rows.append(["Not estimable: " + str(first["note"]).split(": ", 1)[-1], "", "", "", ""])
+            indent.append(1)
+            continue
+        if first["qe_df"] < FEW_RESIDUAL_DF:
+            marked.append(len(rows) - 1)
+            few.append((int(first["k"]), int(first["n_coefficients"])))
+        for term in fit.itertuples():
+            rows.append(
+                [
+                    _term_label(study, term.term, term.level, term.reference),
+                    "",
+                    AMA.estimate_ci(term.estimate, term.ci_low, term.ci_high, digits=2),
+                    AMA.p(term.p),
+                    "",
+                ]
+            )
+            indent.append(1)
+        if first["qm_distribution"] == "F":
+            qm = f"F({int(first['qm_df1'])}, {int(first['qm_df2'])}) = "
+        else:
+            qm = f"χ²({int(first['qm_df1'])}) = "
+        rows.append(
+            ["Test of moderators", "", qm + AMA.number(first["qm"], 2), AMA.p(first["qm_p"]), ""]
+        )
+        indent.append(1)
+        rows.append(
+            [
+                "Residual heterogeneity",
+                "",
+                f"Q({int(first['qe_df'])}) = {AMA.number(first['qe'], 2)}",
+                AMA.p(first["qe_p"]),
+                f"τ² = {AMA.number(first['tau2'], 2)}; I² = {AMA.number(first['i2'], 0)}%; "
+                f"R² = {AMA.number(first['r2'], 0)}%",
+            ]
+        )
+        indent.append(1)
+    chosen = ", ".join(c.label for c in moderators(study))
+    method = {"REML": "restricted maximum likelihood", "DL": "the DerSimonian-Laird method"}
+    footnotes = [
+        "Exploratory: a mixed-effects meta-regression of each site's mean change (after minus "
+        f"before surgery) on site characteristics ({chosen}), declared by the coordinating "
+        "centre. It describes how the sites' changes go with their characteristics; it cannot "
+        "tell a characteristic from anything else that differs between the sites, and says "
+        "nothing of patients within a site. Sites: k, the sites in the model. Estimates: "
+        "intercept, the mean change where every numeric characteristic is 0 and every "
+        "categorical one at its first level; other rows, the difference in mean change per unit "
+        "or against the first level. Weights 1/(vᵢ + τ²), residual τ² by "
+        f"{method[study.tau2_method]}; "
+        + (
+            "CIs and tests by the Knapp-Hartung method (t with k − p df; the moderators by F)."
+            if test == "t"
+            else "CIs and tests from the normal distribution (the moderators by χ²)."
+        ),
+        "Residual heterogeneity: Q, Cochran's test of the variation left unexplained; τ², the "
+        "between-site variance left; I², its share of the variation left; R², the share of "
+        "the between-site variance of the model without characteristics that they explain.",
+        "; ".join(
+            f"{k} sites for {p} coefficients leave {k - p} residual degree"
+            + ("s" if k - p != 1 else "")
+            + " of freedom"
+            for k, p in dict.fromkeys(few)
+        )
+        + ": with so few sites, any characteristic that differs between them will appear to "
+        "explain some of their differences, and the estimates are imprecise; treat them as "
+        "hypotheses for a larger study.",
+    ]
+    if study.synthetic:
+        footnotes.append(SYNTHETIC_NOTE)
+    marks = tuple((r, 1, 2) for r in marked)
+    if not marked:
+        footnotes.pop(2)
+    return Table(
+        title="eTable. Meta-regression of the change from before to after surgery on site "
+        "characteristics (exploratory)",
+        body=pd.DataFrame(rows, columns=columns),
+        footnotes=tuple(footnotes),
+        indent=tuple(indent),
+        marks=marks,
+    )
+
+
 def forest_figure(study: PooledStudy, results: dict[str, pd.DataFrame], primary: tuple[str, str]):
     """The forest plot of one outcome (the primary): each site, the pooled diamonds and the
     prediction interval."""
@@ -434,7 +757,11 @@ def forest_figure(study: PooledStudy, results: dict[str, pd.DataFrame], primary:
                 "pi_high": float("nan"),
             },
             {
-                "label": f"Random effects ({study.tau2_method}); line: prediction interval",
+                # Without a random-effects estimate (fewer than two sites to combine) the row
+                # says why it has no diamond.
+                "label": f"Random effects ({study.tau2_method}); line: prediction interval"
+                if pd.notna(random["estimate"])
+                else f"Random effects: not estimable, {random['note']}",
                 "n": pooled["n_pairs"],
                 "estimate": random["estimate"],
                 "ci_low": random["ci_low"],
@@ -492,34 +819,60 @@ def write_pooled_outputs(
     hashes: dict[str, str],
     reports_dir: Path,
 ) -> list[Path]:
-    """Write ``reports/<study>/``: ``tables/`` (the tidy results at full precision and Table 2
-    in CSV, Markdown, HTML and Word), ``figures/forest_sites.png`` (the primary outcome),
-    ``methods.md``, ``report.html`` and ``provenance.json``; return the paths."""
+    """Write ``reports/<study>/``: ``tables/`` (the tidy results at full precision, Table 2 and
+    with moderators the meta-regression eTable in CSV, Markdown, HTML and Word),
+    ``figures/forest_sites.png`` (the primary outcome) and ``forest_sites_<outcome>_<score>.png``
+    (each other), ``methods.md``, ``report.html`` and ``provenance.json``; return the paths.
+    A meta-regression table or forest plot an earlier run wrote and this one did not (the
+    moderators or outcomes changed) is removed, so that the folder holds this run's outputs."""
+    import matplotlib.pyplot as plt
+
     from pipeline.render import figure_files, writers
 
     folder = Path(reports_dir) / study.name
     tables = folder / "tables"
+    tidy = ("pooled_paired", "site_effects", "meta_analysis", "meta_regression")
     written = [
-        writers.write_results(results[name], tables, name)
-        for name in ("pooled_paired", "site_effects", "meta_analysis")
+        writers.write_results(results[name], tables, name) for name in tidy if name in results
     ]
     table = table_2(study, results)
-    written += writers.write_table(table, tables, "table_2", formats=("csv", "md", "html", "docx"))
+    formats = ("csv", "md", "html", "docx")
+    written += writers.write_table(table, tables, "table_2", formats=formats)
+    etable = None
+    if "meta_regression" in results:
+        etable = etable_meta_regression(study, results)
+        written += writers.write_table(etable, tables, "etable_meta_regression", formats=formats)
     plan = next(iter(bundles.values()))["plan"]
     planned = results["pooled_outcomes"]
     primary_rows = planned[planned["outcome"] == plan["primary"]]
     primary = primary_rows.iloc[0] if len(primary_rows) else planned.iloc[0]
     key = (primary["outcome"], primary["score"])
-    figure_png = None
-    if key in set(zip(results["site_effects"]["outcome"], results["site_effects"]["score"])):
-        fig = forest_figure(study, results, key)
-        written += figure_files.save(fig, folder / "figures", "forest_sites", formats=("png",))
-        figure_png = "figures/forest_sites.png"
+    # The primary outcome's forest plot first (forest_sites.png), then each other outcome's
+    # (forest_sites_<outcome>_<score>.png), in the plan's order.
+    estimated = set(zip(results["site_effects"]["outcome"], results["site_effects"]["score"]))
+    ordered = [key] + [
+        k for k in zip(planned["outcome"], planned["score"]) if k != key and k in estimated
+    ]
+    figures = []
+    for outcome in ordered:
+        if outcome not in estimated:
+            continue
+        stem = "forest_sites" if outcome == key else f"forest_sites_{outcome[0]}_{outcome[1]}"
+        fig = forest_figure(study, results, outcome)
+        written += figure_files.save(fig, folder / "figures", stem, formats=("png",))
+        plt.close(fig)
+        label = planned.set_index(["outcome", "score"]).loc[outcome, "label"]
+        figures.append((f"figures/{stem}.png", label))
     methods = methods_paragraph(study, bundles, results["pooled_paired"])
     (folder / "methods.md").write_text(f"## Methods: pooling\n\n{methods}\n", encoding="utf-8")
     written.append(folder / "methods.md")
     html = writers.to_html(table)
-    image = f'<img src="{figure_png}" alt="Forest plot by site" width="700">' if figure_png else ""
+    if etable is not None:
+        html += "\n" + writers.to_html(etable)
+    image = "\n".join(
+        f'<img src="{src}" alt="Forest plot by site: {_escape(label)}" width="700">'
+        for src, label in figures
+    )
     (folder / "report.html").write_text(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_escape(study.title)}</title>"
@@ -533,6 +886,14 @@ def write_pooled_outputs(
     record = pooled_provenance(study, bundles, hashes)
     (folder / "provenance.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     written.append(folder / "provenance.json")
+    kept = set(written)
+    for stale in [
+        *tables.glob("meta_regression.csv"),
+        *tables.glob("etable_meta_regression.*"),
+        *(folder / "figures").glob("forest_sites*.png"),
+    ]:
+        if stale not in kept:
+            stale.unlink()
     return written
 
 

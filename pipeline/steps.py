@@ -405,7 +405,9 @@ def secondary_analyses(
     model, all visits: the sensitivity analysis beside the complete-case pairs) and
     ``item_changes`` (each instrument's items before and after, on its total's pairs); when
     the plan declares them, ``complications`` (:func:`complications`) and ``power``
-    (:func:`power`); when the plan names predictors, ``regression`` and
+    (:func:`power`); ``correlations_by_group`` and ``sign_tests_by_group``
+    (:func:`within_groups`); when the plan declares it, ``imputation`` (:func:`imputation`);
+    when the plan names predictors, ``regression`` and
     ``regression_models`` (:func:`predictor_models`); and, when the plan declares time-to-event
     analyses, :func:`time_to_event`'s tables. Responders are counted against the spec's
     thresholds and the published minimal important changes
@@ -512,6 +514,11 @@ def secondary_analyses(
     else:
         _drop_result(con, study, reports_dir, "power")
     written += predictor_models(con, study, reports_dir, pairs)
+    written += within_groups(con, study, reports_dir, pairs)
+    if plan.imputation is not None:
+        written.append(_save(con, study, reports_dir, "imputation", imputation(con, study)))
+    else:
+        _drop_result(con, study, reports_dir, "imputation")
     if plan.time_to_event:
         written += time_to_event(con, study, reports_dir)
     else:
@@ -621,6 +628,81 @@ def mixed_models(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
         _save(con, study, reports_dir, name, frame)
         for name, frame in zip(MIXED_MODEL_TABLES, mixed_model_frames(con, study))
     ]
+
+
+def within_groups(
+    con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path, pairs: pd.DataFrame
+) -> list[Path]:
+    """Within the whole cohort and each subgroup level (levels in their declared order, a
+    level of fewer pairs than the small-cell minimum left out): pre vs post and pre vs change
+    correlations (:func:`pipeline.statistics.correlation.correlations_by_group`):
+    ``correlations_by_group``; and the sign test (:func:`pipeline.statistics.paired.sign_tests`):
+    ``sign_tests_by_group``."""
+    from pipeline.statistics.correlation import correlations_by_group
+    from pipeline.statistics.paired import sign_tests
+
+    levels, level_order = _levels_in_order(con, study)
+    complete = pairs.dropna(subset=["pre_value", "post_value"])
+    conf_level = study.analysis.conf_level
+    correlations, signs = [], []
+    # One group's pairs at a time: every level's rows together would be the pairs as many
+    # times as there are subgroups (tens of millions of rows in a registry).
+    for level in ["all", *level_order]:
+        rows = complete
+        if level != "all":
+            members = levels.loc[levels["group"] == level, "subject"]
+            rows = complete[complete["subject"].isin(members)].sort_values("subject", kind="stable")
+            n = rows.groupby(["outcome", "score"], sort=False)["subject"].transform("size")
+            rows = rows[n >= study.min_cell]
+        rows = rows.assign(group=level)
+        correlations.append(correlations_by_group(rows, conf_level))
+        signs.append(sign_tests(rows))
+    return [
+        _save(con, study, reports_dir, name, pd.concat(frames, ignore_index=True))
+        for name, frames in (
+            ("correlations_by_group", correlations),
+            ("sign_tests_by_group", signs),
+        )
+    ]
+
+
+def imputation(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
+    """The imputed outcome's mean change, complete pairs and multiply imputed
+    (:func:`pipeline.statistics.imputation.imputation_analysis`), from
+    ``<study>.imputation_values`` (every patient with a pre or post value) and the plan's
+    predictors, read as numbers as the covariates are."""
+    from pipeline.statistics.imputation import imputation_analysis
+    from pipeline.statistics.subgroups import numeric_covariates
+
+    plan, s = study.analysis.imputation, study.name
+    values = read_frame(con, f"SELECT subject, pre_value, post_value FROM {s}.imputation_values")
+    predictors = list(plan.predictors)
+    if predictors:
+        columns = ", ".join(quote(c) for c in predictors)
+        subjects = numeric_covariates(
+            read_frame(con, f"SELECT subject, {columns} FROM {s}.subjects"), predictors
+        )
+        for column in predictors:
+            if not pd.api.types.is_numeric_dtype(subjects[column]):
+                raise ValueError(
+                    f"{study.spec_path}: setting 'analysis.imputation.predictors' names "
+                    f"{column!r}, whose values are not all numbers; name columns of numbers "
+                    "(0/1 codes for a yes/no column) or correct the export."
+                )
+        values = values.merge(subjects, on="subject", how="left")
+    score = next(o.score for o in study.analysis.outcomes if o.name == plan.outcome)
+    table, _ = imputation_analysis(
+        values,
+        outcome=plan.outcome,
+        score=score,
+        m=plan.m,
+        seed=plan.seed,
+        predictors=predictors,
+        iterations=plan.iterations,
+        donors=plan.donors,
+        conf_level=study.analysis.conf_level,
+    )
+    return table
 
 
 def complications(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:

@@ -154,3 +154,23 @@ def test_direction_counts_suppress_small_counts_and_their_complement():
     change = np.array([1.0] * 10 + [0.0] * 3 + [-1.0] * 2)
     assert direction_counts(change, 5) == {"increased": 10, "unchanged": None, "decreased": None}
     assert direction_counts(np.ones(9), 5) == {"increased": 9, "unchanged": 0, "decreased": 0}
+
+
+def test_a_site_exports_its_bundle_without_dagster(small, tmp_path):
+    # A site has the `outcomes` command and its own study folder, not the coordinating
+    # centre's Dagster set-up: the command's entry point (assets.cli:main, pyproject.toml)
+    # exports a bundle without importing Dagster.
+    import subprocess
+    import sys
+
+    out = tmp_path / "site.json"
+    script = (
+        "import sys\n"
+        "from assets.cli import main\n"
+        f"assert main(['export-summary', '--study', {str(small)!r}, '--out', {str(out)!r}]) == 0\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'dagster')\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["format_version"] == FORMAT_VERSION

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from pipeline import paths
@@ -110,6 +111,34 @@ def test_the_pooled_study_writes_its_outputs_and_lists_each_bundles_hash(pooled)
     assert "<style>" in report and 'src="figures/forest_sites.png"' in report
 
 
+def test_the_example_explores_heterogeneity_by_its_declared_site_characteristic(pooled):
+    # data/raw/demo_pooled declares each site's share of Bell palsy as the moderator: three
+    # sites leave the regression one residual degree of freedom, which the eTable marks as
+    # exploratory (the numbers themselves: tests/test_pooled_meta_regression.py against R).
+    study, results, folder, written = pooled
+    fits = pd.read_csv(folder / "tables" / "meta_regression.csv")
+    assert len(fits) == 2 * 20
+    assert list(fits["term"][:2]) == ["intercept", "bells_palsy_pct"]
+    assert (fits["k"] == 3).all() and (fits["qe_df"] == 1).all() and (fits["note"].isna()).all()
+    assert (fits["qm_distribution"] == "F").all() and (fits["tau2_method"] == "REML").all()
+    etable = (folder / "tables" / "etable_meta_regression.md").read_text(encoding="utf-8")
+    assert "(exploratory)" in etable
+    assert etable.count("Share of Bell palsy (per percentage point)") == 20
+    assert "3 sites for 2 coefficients leave 1 residual degree of freedom" in etable
+    assert (folder / "tables" / "etable_meta_regression.docx").is_file()
+    methods = (folder / "methods.md").read_text(encoding="utf-8")
+    assert "meta-regression of the sites' mean changes on the share of Bell palsy" in methods
+    assert "with 3 sites it is exploratory" in methods
+    report = (folder / "report.html").read_text(encoding="utf-8")
+    assert "eTable. Meta-regression" in report
+    # A forest plot of every outcome, the primary's first.
+    figures = sorted(p.name for p in (folder / "figures").glob("forest_sites*.png"))
+    assert len(figures) == 20 and "forest_sites.png" in figures
+    assert report.index('src="figures/forest_sites.png"') < report.index(
+        'src="figures/forest_sites_sunnybrook_composite.png"'
+    )
+
+
 def test_forest_plot_draws_every_site_and_keeps_its_text_inside(pooled):
     # The first drawing ran its axis label off the right edge of the figure: every text of the
     # figure must lie inside it.
@@ -127,6 +156,24 @@ def test_forest_plot_draws_every_site_and_keeps_its_text_inside(pooled):
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert [label.split(" (")[0] for label in labels[:3]] == [f"Site {s}" for s, _ in study.sites]
     assert len(ax.patches) == 2  # the two pooled diamonds
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_a_forest_plot_of_an_outcome_with_one_site_says_why_it_has_no_random_effects(pooled):
+    # Drawn for every outcome, a forest plot can meet an outcome that only one site reported
+    # (the others suppressed it): its random-effects row had a label and nothing beside it.
+    from pipeline.statistics.pooled import meta_analysis
+
+    study, results, _, _ = pooled
+    key = ("sunnybrook", "composite")
+    sites = results["site_effects"]
+    one = sites[(sites["outcome"] == key[0]) & (sites["score"] == key[1])].iloc[:1]
+    meta = meta_analysis(one, tau2_method=study.tau2_method, hartung_knapp=study.hartung_knapp)
+    fig = forest_figure(study, {**results, "site_effects": one, "meta_analysis": meta}, key)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[-1].startswith("Random effects: not estimable, fewer than two sites")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -185,21 +232,16 @@ def test_a_pooled_spec_is_not_run_as_a_single_study_and_pool_runs_it(tmp_path, c
 @pytest.mark.slow
 def test_the_example_bundles_are_what_the_sites_export(tmp_path):
     # `outcomes demo-sites` splits the demo and exports each site's bundle: the committed
-    # example is what it writes (the code commit recorded in each bundle aside).
-    assert (
-        main(
-            [
-                "demo-sites",
-                "--sites",
-                str(tmp_path / "sites"),
-                "--pooled",
-                str(tmp_path / "pooled"),
-            ]
-        )
-        == 0
-    )
+    # example is what it writes. Written into the committed example, it changes no byte (a
+    # bundle that differs only in the code commit that exported it is kept); written afresh,
+    # the bundles differ from the committed ones in that record alone.
+    kept = copy_example(tmp_path)
+    for pooled in (kept, tmp_path / "fresh"):
+        arguments = ["demo-sites", "--sites", str(tmp_path / "sites"), "--pooled", str(pooled)]
+        assert main(arguments) == 0
     for path in EXAMPLE.iterdir():
-        fresh = tmp_path / "pooled" / path.name
+        assert (kept / path.name).read_bytes() == path.read_bytes(), path.name
+        fresh = tmp_path / "fresh" / path.name
         if path.suffix == ".json":
             committed, written = (json.loads(p.read_text(encoding="utf-8")) for p in (path, fresh))
             for bundle in (committed, written):
@@ -208,6 +250,7 @@ def test_the_example_bundles_are_what_the_sites_export(tmp_path):
             assert committed == written, path.name
         else:
             assert fresh.read_bytes() == path.read_bytes(), path.name
+    assert sorted(p.name for p in kept.iterdir()) == sorted(p.name for p in EXAMPLE.iterdir())
     for site in ("north", "central", "south"):
         committed = paths.PROJECT_ROOT / "data" / "sites" / f"demo_{site}"
         for path in committed.iterdir():
@@ -216,21 +259,50 @@ def test_the_example_bundles_are_what_the_sites_export(tmp_path):
             )
 
 
-def test_a_pooled_study_folder_is_a_graph_of_its_own(tmp_path, monkeypatch):
+def test_a_pooled_study_is_a_graph_of_its_own_run_when_a_bundle_changes(tmp_path, monkeypatch):
+    # One source asset per bundle, then the pooled assets; and, as for a single study's export
+    # (tests/test_checks_and_sensor.py), the pooled study's fingerprint covers its spec and
+    # every bundle, so a site sending a new bundle makes the export sensor request a run of the
+    # pooled study.
+    import dagster as dg
+
     from assets.definitions import build_definitions
 
     raw = tmp_path / "raw"
     shutil.copytree(EXAMPLE, raw / "demo_pooled")
     monkeypatch.setenv("OUTCOMES_RAW", str(raw))
-    defs = build_definitions()
-    keys = {"/".join(k.path) for k in defs.resolve_all_asset_keys()}
-    assert keys == {
-        "demo_pooled/bundle_north",
-        "demo_pooled/bundle_central",
-        "demo_pooled/bundle_south",
-        "demo_pooled/ingested",
-        "demo_pooled/pooled_analysis",
-        "demo_pooled/report",
-    }
-    # The export sensor watches the pooled study too: a new or changed bundle requests a run.
-    assert [s.name for s in defs.sensors] == ["raw_export_changed"]
+    monkeypatch.setenv("OUTCOMES_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("OUTCOMES_REPORTS", str(tmp_path / "reports"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        defs = build_definitions()
+        keys = {"/".join(k.path) for k in defs.resolve_all_asset_keys()}
+        assert keys == {
+            "demo_pooled/bundle_north",
+            "demo_pooled/bundle_central",
+            "demo_pooled/bundle_south",
+            "demo_pooled/ingested",
+            "demo_pooled/pooled_analysis",
+            "demo_pooled/report",
+        }
+        assert [s.name for s in defs.sensors] == ["raw_export_changed"]
+        sensor = defs.resolve_sensor_def("raw_export_changed")
+
+        def evaluate():
+            context = dg.build_sensor_context(instance=instance, definitions=defs)
+            return sensor.evaluate_tick(context).run_requests
+
+        first = evaluate()
+        assert [r.tags["study"] for r in first] == ["demo_pooled"]
+        job = defs.resolve_implicit_global_asset_job_def()
+        ingested = dg.AssetKey(["demo_pooled", "ingested"])
+        assert job.execute_in_process(instance=instance, asset_selection=[ingested]).success
+        assert evaluate() == []
+        edit_bundle(
+            raw / "demo_pooled" / "demo_south.site-summary.json",
+            lambda b: b["outcomes"][0]["moments"].update(
+                sum_change=b["outcomes"][0]["moments"]["sum_change"] + 1
+            ),
+        )
+        changed = evaluate()
+        assert [r.tags["study"] for r in changed] == ["demo_pooled"]
+        assert changed[0].run_key != first[0].run_key

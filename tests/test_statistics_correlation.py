@@ -61,3 +61,64 @@ def test_spearman_is_scipys_where_r_uses_the_t_approximation():
         assert ours["estimate"] == pytest.approx(lib.statistic, rel=1e-12)
         if ours["p_method"] == "t approximation":
             assert ours["p"] == pytest.approx(lib.pvalue, rel=1e-12)
+
+
+def _grouped_pairs():
+    """tests/fixtures/r/correlation_groups_inputs.csv as the pipeline's grouped pairs: the whole
+    cohort ("all"), then each level in the declared order (toxin, selective, transfer)."""
+    import pandas as pd
+    from r_reference import FIXTURES
+
+    raw = pd.read_csv(FIXTURES / "correlation_groups_inputs.csv", float_precision="round_trip")
+    frame = raw.rename(columns={"pre": "pre_value", "post": "post_value"})
+    return pd.concat([frame.assign(group="all"), frame], ignore_index=True).assign(
+        outcome="sunnybrook", score="composite"
+    )
+
+
+def _r_groups():
+    import pandas as pd
+    from r_reference import FIXTURES
+
+    return pd.read_csv(FIXTURES / "correlation_groups_expected.csv", float_precision="round_trip")
+
+
+def test_correlations_by_group_match_cor_test():
+    """Pre vs post and pre vs change within each group: R cor.test (Pearson with its Fisher-z
+    interval, Spearman with AS 89 or the t approximation), tests/fixtures/r/correlation_groups.R."""
+    from pipeline.statistics.correlation import correlations_by_group
+
+    res = correlations_by_group(_grouped_pairs())
+    assert list(res["group"].unique()) == ["all", "toxin", "selective", "transfer"]
+    assert list(res["variables"][:4]) == ["pre vs post"] * 2 + ["pre vs change"] * 2
+    r = _r_groups()
+    r = r[r["method"] != "sign test"]
+    checked = 0
+    for (group, variables, method), rows in r.groupby(["group", "variables", "method"]):
+        ours = res[
+            (res["group"] == group) & (res["variables"] == variables) & (res["method"] == method)
+        ].iloc[0]
+        for key, value in zip(rows["key"], rows["value"]):
+            if math.isnan(value):
+                assert math.isnan(ours[key]), (group, variables, method, key)
+            else:
+                assert ours[key] == r6(value), (group, variables, method, key)
+            checked += 1
+    assert checked == 88
+    exact = res[(res["group"] == "selective") & (res["method"] == "Spearman")]
+    assert set(exact["p_method"]) == {"AS 89"}
+
+
+def test_sign_tests_by_group_match_binom_test():
+    """binom.test on the positive and negative differences, zeros dropped, per group
+    (tests/fixtures/r/correlation_groups.R)."""
+    from pipeline.statistics.paired import sign_tests
+
+    res = sign_tests(_grouped_pairs()).set_index("group")
+    r = _r_groups()
+    r = r[r["method"] == "sign test"]
+    for (group,), rows in r.groupby(["group"]):
+        for key, value in zip(rows["key"], rows["value"]):
+            assert res.loc[group, key] == r6(value), (group, key)
+    assert res.loc["toxin", "n_zero"] == 3  # two set equal by the R script, one by rounding
+    assert list(res.index) == ["all", "toxin", "selective", "transfer"]

@@ -77,6 +77,31 @@ def _change_summary(tests: list[str], level: str) -> str:
     return f"{median} (outcomes tested by it) or {mean} (outcomes tested by the paired t test)"
 
 
+def _imputation_methods(study: Study, shown: dict, labels: dict, level: str) -> str:
+    """The Methods paragraph of the multiple-imputation eTable: the model, m, seed, predictors,
+    Rubin's rules and the Barnard-Rubin degrees of freedom."""
+    from pipeline.render.labels import in_sentence
+
+    plan = study.analysis.imputation
+    predictors = [in_sentence(study.column_label(c)) for c in plan.predictors]
+    outcome = labels.get(plan.outcome, plan.outcome)
+    model = _list(["the other visit's value", *predictors])
+    return (
+        "As a sensitivity analysis"
+        + _number(shown, "etable_imputation")
+        + f", the missing before and after values of {outcome} of every patient with either value "
+        "were imputed by multiple imputation by chained "
+        f"equations (statsmodels MICEData; m = {plan.m} imputed data sets, each after "
+        f"{plan.iterations} iterations, random seed {plan.seed}), each value from a linear "
+        f"model on {model} with predictive mean matching ({plan.donors} donors), assuming the "
+        "values are "
+        "missing at random given these. The mean change was estimated in each imputed data set "
+        "as for the complete pairs and the estimates were pooled by Rubin's rules, with the "
+        f"Barnard-Rubin degrees of freedom for the {level} CI and P value (as R's mice::pool); "
+        "the pooled result is shown beside the paired t of the complete pairs."
+    )
+
+
 def _number(tables: dict, stem: str) -> str:
     """`` (eTable 4)``: where the report shows the table of ``stem`` ('' when it has none)."""
     table = tables.get(stem)
@@ -391,6 +416,8 @@ def methods_text(
             + ", with the smallest dz the present pairs detect with 80% power (statsmodels "
             'TTestPower, as R\'s power.t.test with type = "paired" and strict = TRUE).'
         )
+    if "etable_imputation" in shown and plan.imputation is not None:
+        paragraphs.append(_imputation_methods(study, shown, labels, level))
     if "etable_reliability" in shown or "rater_agreement" in drawn:
         described = [
             f"{score_label(study, r.instrument, r.score)} between "

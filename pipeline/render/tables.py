@@ -1521,6 +1521,9 @@ RESULT_TABLES = tuple(entry[0] for entry in OPTIONAL_TABLES) + (ITEM_CHANGES,)
 #: The tidy results of the complications and power eTables (only when the plan declares them).
 COMPLICATIONS, POWER = "complications", "power"
 RESULT_TABLES += (COMPLICATIONS, POWER)
+#: The tidy result of the multiple-imputation eTable (only when the plan declares it).
+IMPUTATION = "imputation"
+RESULT_TABLES += (IMPUTATION,)
 
 
 def responder_notes(frame: pd.DataFrame, *, style: JournalStyle = AMA) -> tuple[str, ...]:
@@ -1720,6 +1723,81 @@ def power_table(frame: pd.DataFrame, study: Study, *, style: JournalStyle = AMA)
         tuple(footnotes.texts),
         marks=footnotes.marks(body),
     )
+
+
+def imputation_table(frame: pd.DataFrame, study: Study, *, style: JournalStyle = AMA) -> Table:
+    """eTable: the imputed outcome's mean change from the complete pairs and after multiple
+    imputation, side by side, from
+    :func:`pipeline.statistics.imputation.imputation_analysis`."""
+    from pipeline.pairing import outcomes_frame
+
+    plan, conf_level = study.analysis.imputation, study.analysis.conf_level
+    planned = outcomes_frame(study)
+    labels = dict(zip(zip(planned["outcome"], planned["score"]), planned["label"]))
+    first = frame.iloc[0]
+    label = labels.get((first["outcome"], first["score"]), first["outcome"])
+    change = f"Mean change ({style.ci_label(conf_level)})"
+    names = {"complete case": "Complete pairs (paired t)"}
+    names["multiple imputation"] = f"Multiple imputation (m = {plan.m})"
+    body = pd.DataFrame(
+        {
+            "Analysis": [names.get(a, a) for a in frame["analysis"]],
+            "Patients analysed / with a value": [
+                f"{int(a)} / {int(n)}" for a, n in zip(frame["n_analysed"], frame["n_with_data"])
+            ],
+            "Values imputed": [
+                str(int(pre) + int(post))
+                for pre, post in zip(frame["n_imputed_pre"], frame["n_imputed_post"])
+            ],
+            change: [
+                style.estimate_ci(v, lo, hi, 2)
+                for v, lo, hi in zip(frame["estimate"], frame["ci_low"], frame["ci_high"])
+            ],
+            "df": [
+                str(int(v)) if not is_missing(v) and float(v).is_integer() else style.number(v, 1)
+                for v in frame["df"]
+            ],
+            "P value": [style.p(v) for v in frame["p"]],
+            "FMI": [style.number(v, 2) for v in frame["fmi"]],
+        }
+    )
+    imputed = frame[frame["analysis"] == "multiple imputation"]
+    pre = int(imputed["n_imputed_pre"].iloc[0]) if len(imputed) else 0
+    post = int(imputed["n_imputed_post"].iloc[0]) if len(imputed) else 0
+    predictors = [in_sentence(study.column_label(c)) for c in plan.predictors]
+    footnotes = _Footnotes()
+    missing = [f"{k} {when} surgery" for k, when in ((pre, "before"), (post, "after")) if k]
+    footnotes.add(
+        "Patients with a value before or after surgery; the missing values ("
+        + (_joined(missing) if missing else "none")
+        + f") were imputed {plan.m} times by chained equations (linear models with predictive "
+        f"mean matching, {plan.donors} donors, {plan.iterations} iterations, seed {plan.seed}) "
+        "from "
+        + _joined(["the other visit's value", *predictors])
+        + ", assuming they are missing at random given these.",
+        (None, "Values imputed"),
+    )
+    footnotes.add(
+        "Estimates pooled by Rubin's rules; df by Barnard and Rubin (1999) for multiple "
+        "imputation, n - 1 for the complete pairs. FMI: fraction of missing information.",
+        (None, "df"),
+        (None, "FMI"),
+    )
+    for note in [n for n in dict.fromkeys(frame["note"]) if isinstance(n, str) and n]:
+        footnotes.add(note, *[(i, "Analysis") for i, n in enumerate(frame["note"]) if n == note])
+    if study.synthetic:
+        footnotes.add(SYNTHETIC_NOTE)
+    return Table(
+        f"eTable. {label}: mean change with missing values imputed (sensitivity analysis)",
+        body,
+        tuple(footnotes.texts),
+        marks=footnotes.marks(body),
+    )
+
+
+def _joined(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 #: The visit-means eTable's footnote on a last follow-up visit, after its label.
@@ -2506,6 +2584,9 @@ def publication_tables(
     power = results.get(POWER)
     if power is not None and len(power):
         out.append(("etable_power", power_table(power, study, style=style)))
+    imputed = results.get(IMPUTATION)
+    if imputed is not None and len(imputed) and study.analysis.imputation is not None:
+        out.append(("etable_imputation", imputation_table(imputed, study, style=style)))
     # The predictors of outcome before the item eTables, which come last.
     out += regression_tables(study, results, planned, style=style)
     out += time_to_event_tables(study, results, style)

@@ -59,6 +59,7 @@ RegressionModel = Literal["change", "post_adjusted"]
 MixedTime = Literal["visits", "days", "months"]
 MixedMethod = Literal["reml", "ml"]
 MixedDf = Literal["satterthwaite", "wald_z"]
+ImputationMethod = Literal["mice"]
 FileFormat = Literal[FORMATS]
 Encoding = Literal[ENCODINGS]
 Decimal = Literal[DECIMALS]
@@ -575,6 +576,33 @@ class TimeToEventTable(_Table):
         return self
 
 
+class ImputationTable(_Table):
+    """``[analysis] imputation``: the primary outcome's missing pre or post values by multiple
+    imputation (chained equations, predictive mean matching), pooled by Rubin's rules beside
+    the complete-case result: a sensitivity analysis."""
+
+    method: ImputationMethod = "mice"
+    # Imputed data sets.
+    m: int = Field(20, ge=2, le=1000)
+    # Seeds the imputations: the same data and seed give the same values.
+    seed: int = Field(ge=0)
+    # Subjects columns of numbers that predict the missing values, beside the other visit's.
+    predictors: list[str] = []
+    # The planned outcome imputed ("" : the primary outcome, else the first planned).
+    outcome: str = ""
+    # Cycles of the chained equations per imputed data set (R mice's maxit).
+    iterations: int = Field(10, ge=1, le=1000)
+    # Patients whose predicted values are nearest, one of whose values is drawn (R mice's donors).
+    donors: int = Field(5, ge=1, le=100)
+
+    @field_validator("predictors")
+    @classmethod
+    def _once(cls, names):
+        if len(set(names)) < len(names):
+            raise ValueError("lists a predictor twice; list each once.")
+        return names
+
+
 class AnalysisTable(_Table):
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -600,6 +628,8 @@ class AnalysisTable(_Table):
     predictors: PredictorsTable | None = None
     # Time from surgery to an event ([[analysis.time_to_event]]); none by default.
     time_to_event: list[TimeToEventTable] = []
+    # Multiple imputation of the primary outcome (absent: none).
+    imputation: ImputationTable | None = None
 
     @field_validator("alpha", "conf_level")
     @classmethod
@@ -881,6 +911,20 @@ class PooledSite(_Table):
 
     name: str
     bundle: str
+    # The site's value of each characteristic declared under [pooled.characteristics]: a
+    # number, or one of the declared levels (pipeline.pooled_study checks them against the
+    # declaration, so that its message can say what the characteristic needs).
+    characteristics: dict[str, Any] = Field(default_factory=dict)
+
+
+class PooledCharacteristic(_Table):
+    """A characteristic of the sites ([pooled.characteristics.<name>]): numeric, or
+    categorical when it lists its levels (the first is the reference)."""
+
+    # As it reads in a sentence ("share of Bell palsy"); tables capitalise its first letter.
+    label: str = ""
+    unit: str = ""
+    levels: list[str] = Field(default_factory=list)
 
 
 class PooledTable(_Table):
@@ -888,6 +932,9 @@ class PooledTable(_Table):
     # The random-effects model's estimator of tau², and the Hartung-Knapp interval and t test.
     tau2_method: Tau2Method = "REML"
     hartung_knapp: bool = True
+    # Site characteristics, and those the meta-regression explains the sites' changes by.
+    characteristics: dict[str, PooledCharacteristic] = Field(default_factory=dict)
+    moderators: list[str] = Field(default_factory=list)
 
 
 class PooledStudyTable(_Table):

@@ -188,6 +188,21 @@ class TimeToEventPlan:
 
 
 @dataclass(frozen=True)
+class ImputationPlan:
+    """``[analysis] imputation``: the outcome whose missing pre or post values are imputed
+    ``m`` times from ``seed`` (:func:`pipeline.statistics.imputation.imputation_analysis`),
+    with the subjects columns ``predictors``."""
+
+    outcome: str
+    m: int
+    seed: int
+    predictors: tuple[str, ...] = ()
+    method: str = "mice"
+    iterations: int = 10
+    donors: int = 5
+
+
+@dataclass(frozen=True)
 class AnalysisPlan:
     alpha: float = 0.05
     conf_level: float = 0.95
@@ -222,6 +237,8 @@ class AnalysisPlan:
     # Predictors of outcome ([analysis.predictors]); None when the plan has none.
     predictors: PredictorsPlan | None = None
     time_to_event: tuple[TimeToEventPlan, ...] = ()
+    # Multiple imputation of the primary outcome; None when the plan has none.
+    imputation: ImputationPlan | None = None
     # pre rule "named_visit": the visit code, and as a reader sees it ('' for the default).
     pre_visit: str = ""
     pre_visit_label: str = ""
@@ -1026,6 +1043,7 @@ def _analysis_plan(
             "names an analysis twice; give each entry its own name.",
         )
 
+    imputation = _imputation_plan(path, table, outcomes, outcome_name, subjects_column)
     pre, post = table.pre, table.post
     return AnalysisPlan(
         alpha=float(table.alpha),
@@ -1054,6 +1072,7 @@ def _analysis_plan(
         power=power,
         predictors=predictors,
         time_to_event=tuple(time_to_event),
+        imputation=imputation,
         pre_visit=pre.visit or "",
         pre_visit_label=labelled_visit(visit_labels, pre.visit) if pre.visit else "",
         days=days,
@@ -1141,6 +1160,40 @@ def _mixed_model_plan(
         random_slope=entry.random_slope,
         method=entry.method,
         df=entry.df,
+    )
+
+
+def _imputation_plan(
+    path: Path, table: schema.AnalysisTable, outcomes, outcome_name, subjects_column
+) -> ImputationPlan | None:
+    """``[analysis] imputation`` checked against the plan: a score outcome (the primary one by
+    default, else the first planned score) and subjects columns as predictors."""
+    entry = table.imputation
+    if entry is None:
+        return None
+    kinds = {o.name: o.kind for o in outcomes}
+    if entry.outcome:
+        outcome = outcome_name("analysis.imputation.outcome", entry.outcome)
+    else:
+        scored = [o.name for o in outcomes if o.kind == "score"]
+        outcome = table.primary if table.primary in scored else (scored or [""])[0]
+    if kinds.get(outcome, "") != "score":
+        raise _fail(
+            path,
+            "analysis.imputation.outcome",
+            "must name a planned score outcome (a binary or categorical outcome has no mean "
+            "change to impute); name one, or remove imputation.",
+        )
+    for i, column in enumerate(entry.predictors):
+        subjects_column(f"analysis.imputation.predictors[{i}]", column)
+    return ImputationPlan(
+        outcome,
+        entry.m,
+        entry.seed,
+        tuple(entry.predictors),
+        entry.method,
+        entry.iterations,
+        entry.donors,
     )
 
 

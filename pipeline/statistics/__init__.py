@@ -12,7 +12,9 @@ uses or stands in for. No Dagster here.
 ``ordinal``         direction of change and grade shifts: sign test, McNemar, Bowker
 ``responders``      patients reaching a minimal important change, Clopper-Pearson intervals
 ``reliability``     agreement between raters: ICCs and weighted kappa
-``correlation``     baseline severity against change: Pearson and Spearman
+``correlation``     baseline severity against change, before against after: Pearson and
+                    Spearman, per group
+``imputation``      missing pre or post values by multiple imputation, Rubin's rules
 ``longitudinal``    mixed model of every observed visit
 ``mixed_model``     mixed models as lme4 users write them: Satterthwaite df, likelihood-ratio
                     tests

@@ -11,7 +11,7 @@ from scipy import stats
 
 from pipeline.statistics.grouped import KEYS, by_group
 
-__all__ = ["pearson", "spearman", "baseline_change_correlation"]
+__all__ = ["pearson", "spearman", "baseline_change_correlation", "correlations_by_group"]
 
 _NAN = float("nan")
 # R's cor.test switches Spearman's p from AS 89 to the t approximation above this n.
@@ -249,3 +249,69 @@ def baseline_change_correlation(pairs: pd.DataFrame, conf_level: float = 0.95) -
             "note",
         ],
     )
+
+
+#: The columns of :func:`correlations_by_group`'s table, in order.
+GROUP_COLUMNS = [
+    *KEYS,
+    "variables",
+    "method",
+    "n",
+    "estimate",
+    "statistic",
+    "df",
+    "p",
+    "ci_low",
+    "ci_high",
+    "p_method",
+    "note",
+]
+
+
+def correlations_by_group(pairs: pd.DataFrame, conf_level: float = 0.95) -> pd.DataFrame:
+    """Pre against post, and pre against change, Pearson and Spearman, within each group.
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Columns ``outcome, score, group, pre_value, post_value``: the whole cohort (group
+        ``"all"``) and each subgroup level's pairs, groups in the order wanted (a subgroup's
+        levels in their declared order); complete pairs are used.
+    conf_level : float, default 0.95
+
+    Returns
+    -------
+    pandas.DataFrame
+        Four rows per outcome, score and group, in order of first appearance: ``variables``
+        ``"pre vs post"`` then ``"pre vs change"``, each ``method`` ``"Pearson"`` then
+        ``"Spearman"``. Columns :data:`GROUP_COLUMNS`: ``n`` (complete pairs), ``estimate``
+        (r or rho), ``statistic`` (t for Pearson, S for Spearman), ``df`` (n - 2, Pearson),
+        ``p`` (two-sided), ``ci_low``, ``ci_high`` (Fisher-z interval, Pearson with n > 3),
+        ``p_method`` (``"t"``, ``"AS 89"`` or ``"t approximation"``), ``note``.
+
+    Notes
+    -----
+    :func:`pearson` and :func:`spearman`, as R ``cor.test(pre, post)`` and ``cor.test(pre,
+    post, method = "spearman")`` (and ``post - pre`` for the change) within each group. The
+    pre-post correlation is the test-retest side of a paired design: it is what makes the
+    paired analysis more precise than comparing two independent means, and is not evidence of
+    an effect of treatment. Pre against change: see :func:`baseline_change_correlation`.
+    """
+    rows = []
+    for key, g in by_group(pairs):
+        pre = g["pre_value"].to_numpy(dtype=float)
+        post = g["post_value"].to_numpy(dtype=float)
+        for variables, other in (("pre vs post", post), ("pre vs change", post - pre)):
+            rows.append(
+                {
+                    **key,
+                    "variables": variables,
+                    "method": "Pearson",
+                    **pearson(pre, other, conf_level),
+                    "p_method": "t",
+                }
+            )
+            rows.append(
+                {**key, "variables": variables, "method": "Spearman", **spearman(pre, other)}
+            )
+    return pd.DataFrame(rows, columns=GROUP_COLUMNS)

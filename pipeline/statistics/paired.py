@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from pipeline.spec.schema import TESTS
+from pipeline.statistics.grouped import by_group
 
 __all__ = [
     "PairedTResult",
@@ -30,6 +31,7 @@ __all__ = [
     "hodges_lehmann",
     "HodgesLehmannResult",
     "sign_test",
+    "sign_tests",
     "shapiro_wilk",
     "effect_sizes",
     "choose_test",
@@ -947,6 +949,61 @@ def sign_test(pre, post) -> tuple[int, int, float]:
     if pos + neg == 0:
         return pos, neg, 1.0
     return pos, neg, float(stats.binomtest(pos, pos + neg, 0.5).pvalue)
+
+
+#: The columns of :func:`sign_tests`' table, in order.
+SIGN_TEST_COLUMNS = [
+    "outcome",
+    "score",
+    "group",
+    "n_pairs",
+    "n_positive",
+    "n_zero",
+    "n_negative",
+    "p",
+    "note",
+]
+
+
+def sign_tests(pairs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`sign_test` of every outcome, score and group (the whole cohort and each subgroup
+    level).
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Columns ``outcome, score, group, pre_value, post_value``, groups in the order wanted;
+        complete pairs are used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome, score and group, in order of first appearance: ``n_pairs``
+        (complete pairs), ``n_positive`` (post > pre), ``n_zero``, ``n_negative`` (post < pre),
+        ``p`` (two-sided exact, R ``binom.test(n_positive, n_positive + n_negative)``; 1 when
+        every difference is zero, NaN without pairs) and ``note``.
+    """
+    rows = []
+    for key, g in by_group(pairs):
+        g = g.dropna(subset=["pre_value", "post_value"])
+        pos, neg, p = sign_test(g["pre_value"], g["post_value"])
+        note = ""
+        if len(g) == 0:
+            p, note = _NAN, "no pairs"
+        elif pos + neg == 0:
+            note = "every difference is zero: no sign to test"
+        rows.append(
+            {
+                **key,
+                "n_pairs": len(g),
+                "n_positive": pos,
+                "n_zero": len(g) - pos - neg,
+                "n_negative": neg,
+                "p": p,
+                "note": note,
+            }
+        )
+    return pd.DataFrame(rows, columns=SIGN_TEST_COLUMNS)
 
 
 def shapiro_wilk(x) -> tuple[float, float, str]:

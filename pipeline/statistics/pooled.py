@@ -15,7 +15,11 @@ cross-products of its pre, post and change values (:func:`moments`; the site sum
   (inverse-variance) effect and random effects with DerSimonian-Laird or REML tau², the
   Hartung-Knapp(-Sidik-Jonkman) option, Cochran's Q, I², H² and the prediction interval, as
   ``metafor::rma(yi, vi, method = "EE" | "DL" | "REML", test = "z" | "knha")`` and
-  ``predict()`` give them.
+  ``predict()`` give them;
+* the **meta-regression** of the sites' mean changes on declared site characteristics
+  (:func:`meta_regression`): how much of the between-site variance the characteristics
+  explain, as ``metafor::rma(yi, vi, mods = ~ ..., method = "REML" | "DL",
+  test = "z" | "knha")`` gives it.
 
 A rank test (the Wilcoxon signed-rank test, a Hodges-Lehmann estimate) needs the patients'
 values and cannot be pooled from sums; the pooled analyses are those of the mean change.
@@ -33,9 +37,11 @@ from statsmodels.stats.meta_analysis import combine_effects
 __all__ = [
     "MOMENTS",
     "META_COLUMNS",
+    "META_REGRESSION_COLUMNS",
     "POOLED_COLUMNS",
     "SITE_COLUMNS",
     "meta_analysis",
+    "meta_regression",
     "moments",
     "pooled_paired",
     "random_effects",
@@ -515,3 +521,378 @@ def meta_analysis(
             row["conf_level"] = conf_level
             rows.append(row)
     return pd.DataFrame(rows, columns=META_COLUMNS)
+
+
+#: The tidy meta-regression table (:func:`meta_regression_table`): one row per outcome and
+#: coefficient, the model-level results repeated on each row of the model.
+META_REGRESSION_COLUMNS = [
+    "outcome",
+    "score",
+    "moderators",
+    "term",
+    "level",
+    "reference",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "statistic",
+    "distribution",
+    "df",
+    "p",
+    "k",
+    "n_coefficients",
+    "tau2_method",
+    "hartung_knapp",
+    "tau2",
+    "tau",
+    "i2",
+    "h2",
+    "r2",
+    "tau2_intercept_only",
+    "qm",
+    "qm_distribution",
+    "qm_df1",
+    "qm_df2",
+    "qm_p",
+    "qe",
+    "qe_df",
+    "qe_p",
+    "conf_level",
+    "note",
+]
+
+
+def _residual_projection(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``P = W - W X (X' W X)^-1 X' W``, ``W = diag(w)``: metafor's ``P`` of ``rma.uni``."""
+    wx = x * w[:, None]
+    return np.diag(w) - wx @ np.linalg.solve(x.T @ wx, wx.T)
+
+
+def _reml_log_likelihood(y, v, x, tau2: float) -> float:
+    """The restricted log-likelihood of the meta-regression at ``tau2`` (metafor's
+    ``ll.REML``, without its constant in ``X'X``)."""
+    w = 1 / (v + tau2)
+    wx = x * w[:, None]
+    xwx = x.T @ wx
+    beta = np.linalg.solve(xwx, wx.T @ y)
+    rss = float((w * (y - x @ beta) ** 2).sum())
+    k, p = x.shape
+    return float(
+        -0.5 * (k - p) * math.log(2 * math.pi)
+        - 0.5 * np.log(v + tau2).sum()
+        - 0.5 * np.linalg.slogdet(xwx)[1]
+        - 0.5 * rss
+    )
+
+
+def regression_tau2(
+    effect,
+    variance,
+    design,
+    *,
+    method: str = "REML",
+    tol: float = 1e-12,
+    max_iter: int = 10_000,
+) -> float:
+    """The residual between-site variance tau² of a meta-regression.
+
+    Stands in for ``metafor::rma(yi, vi, mods = ~ ..., method = "REML" | "DL")$tau2``: no
+    Python library estimates it with moderators (statsmodels' ``combine_effects`` has an
+    intercept only).
+
+    * ``"DL"``: DerSimonian-Laird generalised to moderators (Raudenbush 2009, as metafor
+      computes it): ``tau² = max(0, (QE - (k - p)) / tr P)`` with ``QE = y' P y`` and
+      ``P = W - W X (X'WX)^-1 X'W``, ``W = diag(1 / vi)``.
+    * ``"REML"``: Fisher scoring as metafor's ``rma.uni`` runs it (Viechtbauer 2005): from the
+      Hedges estimate ``max(0, (y' P0 y - tr(P0 V)) / (k - p))`` (``P0`` the OLS residual
+      projection), ``tau² <- tau² + (y' P P y - tr P) / tr(P P)`` with the weights
+      ``1 / (vi + tau²)``, the step halved while it would take tau² below 0, until a step
+      changes tau² by at most ``tol * (1 + tau²)`` (metafor's default threshold is 1e-5;
+      tests/fixtures/r/meta_regression.R runs R at 1e-12 to compare). As metafor, an estimate
+      whose restricted likelihood is below that at tau² = 0 is replaced by 0.
+
+    Parameters
+    ----------
+    effect, variance : array-like
+        Each site's estimate (``yi``) and sampling variance (``vi`` > 0).
+    design : array-like
+        The k x p model matrix, intercept included.
+
+    Returns
+    -------
+    float
+        tau², at least 0.
+    """
+    y = np.asarray(effect, dtype=float)
+    v = np.asarray(variance, dtype=float)
+    x = np.asarray(design, dtype=float)
+    k, p = x.shape
+    if method == "DL":
+        projection = _residual_projection(x, 1 / v)
+        qe = float(y @ projection @ y)
+        return max(0.0, (qe - (k - p)) / float(np.trace(projection)))
+    if method != "REML":
+        raise ValueError(f"method is 'REML' or 'DL', not {method!r}")
+    ols = np.eye(k) - x @ np.linalg.solve(x.T @ x, x.T)
+    tau2 = max(0.0, float((y @ ols @ y - np.trace(ols * v[None, :])) / (k - p)))
+    for _ in range(max_iter):
+        projection = _residual_projection(x, 1 / (v + tau2))
+        py = projection @ y
+        pp_trace = float((projection * projection).sum())  # tr(P P), P symmetric
+        step = (float(py @ py) - float(np.trace(projection))) / pp_trace
+        while tau2 + step < 0:  # metafor halves the step rather than cutting it at 0
+            step /= 2
+        updated = tau2 + step
+        if abs(updated - tau2) <= tol * (1 + tau2):
+            tau2 = updated
+            break
+        tau2 = updated
+    else:
+        raise ArithmeticError(
+            f"the REML estimate of tau² did not converge in {max_iter} Fisher scoring steps; "
+            "use the DerSimonian-Laird estimate (tau2_method = 'DL') for these sites."
+        )
+    # metafor's ll0check: its tolerance control$tol, .Machine$double.eps^0.25.
+    at_zero = _reml_log_likelihood(y, v, x, 0.0)
+    if at_zero - _reml_log_likelihood(y, v, x, tau2) > np.finfo(float).eps ** 0.25 and tau2 > tol:
+        tau2 = 0.0
+    return tau2
+
+
+def meta_regression(
+    effect,
+    variance,
+    design: pd.DataFrame,
+    *,
+    tau2_method: str = "REML",
+    hartung_knapp: bool = False,
+    conf_level: float = 0.95,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Mixed-effects meta-regression of the sites' effects on site characteristics:
+    ``metafor::rma(yi, vi, mods = ~ ..., method, test)``.
+
+    Given the residual tau² (:func:`regression_tau2`), the coefficients are the weighted least
+    squares fit with weights ``1 / (vi + tau²)`` (statsmodels ``WLS``): with z tests their
+    covariance is ``(X' W X)^-1`` (``cov_type = "fixed scale"``, scale 1); with Hartung-Knapp
+    (Knapp and Hartung 2003; metafor ``test = "knha"``) it is scaled by the weighted residual
+    variance ``sum(w e²) / (k - p)``, which is statsmodels' own WLS scale, and the tests are t
+    with k - p degrees of freedom.
+
+    Parameters
+    ----------
+    effect, variance : array-like
+        Each site's estimate (``yi``) and sampling variance (``vi`` > 0).
+    design : DataFrame
+        The model matrix, one row per site and one column per coefficient, the intercept
+        first; its column names name the coefficients.
+    tau2_method : {"REML", "DL"}
+        Estimator of the residual tau².
+    hartung_knapp : bool
+        Knapp-Hartung covariance, t tests and the F omnibus test instead of z and chi-squared.
+    conf_level : float
+        Level of the coefficients' confidence intervals.
+
+    Returns
+    -------
+    coefficients : DataFrame
+        One row per column of ``design``: ``term`` (its name), ``estimate``, ``se``,
+        ``ci_low``, ``ci_high``, ``statistic`` (z or t), ``df`` (k - p for t, else NaN), ``p``
+        (two-sided).
+    model : dict
+        ``k`` (sites), ``n_coefficients`` (p), ``tau2`` (residual between-site variance),
+        ``tau``, ``i2`` (residual I², percent: ``100 tau² / (tau² + s²)`` with
+        ``s² = (k - p) / tr P``, ``P`` with weights ``1 / vi``, as metafor), ``h2``
+        (``tau² / s² + 1``), ``r2`` (percent of tau² explained: ``max(0, 100 (tau²₀ - tau²) /
+        tau²₀)`` with tau²₀ the intercept-only model's estimate by the same method, 0 when
+        that is 0: metafor's ``R2``), ``tau2_intercept_only`` (tau²₀), ``qm`` (omnibus test
+        of every coefficient but the intercept: Wald chi-squared with p - 1 df, or with
+        Hartung-Knapp that divided by p - 1 and referred to F(p - 1, k - p)),
+        ``qm_distribution`` ("chisq" or "F"), ``qm_df1``, ``qm_df2`` (k - p for F, else
+        NaN), ``qm_p``, ``qe`` (residual heterogeneity: the weighted residual sum of squares
+        with weights ``1 / vi``), ``qe_df`` (k - p), ``qe_p`` (chi-squared), ``distribution``
+        of the coefficients' tests ("z" or "t").
+
+    Raises
+    ------
+    ValueError
+        Fewer sites than coefficients + 1 (no residual degree of freedom), or a model matrix
+        whose columns are not independent (a characteristic the same at every site, or a
+        level no site has).
+    """
+    import statsmodels.api as sm
+
+    y = np.asarray(effect, dtype=float)
+    v = np.asarray(variance, dtype=float)
+    x = design.to_numpy(dtype=float)
+    k, p = x.shape
+    if k < p + 1:
+        raise ValueError(
+            f"a meta-regression with {p} coefficients needs at least {p + 1} sites, not {k}"
+        )
+    if np.linalg.matrix_rank(x) < p:
+        raise ValueError(
+            "the site characteristics do not tell the sites apart (one is the same at every "
+            "site, or a level is at no site)"
+        )
+    tau2 = regression_tau2(y, v, x, method=tau2_method)
+    alpha = 1 - conf_level
+    model = sm.WLS(y, x, weights=1 / (v + tau2))
+    if hartung_knapp:
+        fit = model.fit()  # covariance scaled by sum(w e²) / (k - p); t with k - p df
+        df = float(k - p)
+    else:
+        fit = model.fit(cov_type="fixed scale", cov_kwds={"scale": 1.0})
+        df = _NAN
+    ci = fit.conf_int(alpha=alpha)
+    coefficients = pd.DataFrame(
+        {
+            "term": list(design.columns),
+            "estimate": fit.params,
+            "se": fit.bse,
+            "ci_low": ci[:, 0],
+            "ci_high": ci[:, 1],
+            "statistic": fit.tvalues,
+            "df": df,
+            "p": fit.pvalues,
+        }
+    )
+    moderators = np.eye(p)[1:]
+    if p > 1:
+        wald = fit.wald_test(moderators, use_f=hartung_knapp, scalar=True)
+        qm, qm_p = float(wald.statistic), float(wald.pvalue)
+    else:
+        qm, qm_p = _NAN, _NAN
+    w = 1 / v
+    qe = float(sm.WLS(y, x, weights=w).fit().ssr)
+    typical = (k - p) / float(np.trace(_residual_projection(x, w)))
+    intercept = np.ones((k, 1))
+    tau2_0 = regression_tau2(y, v, intercept, method=tau2_method)
+    r2 = 0.0 if tau2_0 == 0 else max(0.0, 100 * (tau2_0 - tau2) / tau2_0)
+    return coefficients, {
+        "k": k,
+        "n_coefficients": p,
+        "distribution": "t" if hartung_knapp else "z",
+        "tau2": tau2,
+        "tau": math.sqrt(tau2),
+        "i2": 100 * tau2 / (typical + tau2),
+        "h2": tau2 / typical + 1,
+        "r2": r2,
+        "tau2_intercept_only": tau2_0,
+        "qm": qm,
+        "qm_distribution": "F" if hartung_knapp else "chisq",
+        "qm_df1": p - 1,
+        "qm_df2": float(k - p) if hartung_knapp else _NAN,
+        "qm_p": qm_p,
+        "qe": qe,
+        "qe_df": k - p,
+        "qe_p": float(stats.chi2.sf(qe, k - p)),
+    }
+
+
+def meta_regression_table(
+    effects: pd.DataFrame,
+    design: pd.DataFrame,
+    terms: dict[str, tuple[str, str, str]],
+    *,
+    tau2_method: str = "REML",
+    hartung_knapp: bool = False,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
+    """The meta-regression (:func:`meta_regression`) of every outcome's mean change on the
+    sites' characteristics.
+
+    Parameters
+    ----------
+    effects : DataFrame
+        :func:`site_effects`' table (``site``, ``outcome``, ``score``, ``mean_change``,
+        ``variance``).
+    design : DataFrame
+        The model matrix indexed by site, the intercept first
+        (:func:`pipeline.pooled_study.moderator_design`).
+    terms : dict
+        Column of ``design`` -> (``term``, ``level``, ``reference``) as the table names it:
+        the characteristic ("intercept" for the intercept), the level a categorical
+        characteristic's coefficient contrasts, and the reference level it contrasts with
+        ("" for numeric ones).
+    tau2_method, hartung_knapp, conf_level
+        As :func:`meta_regression`.
+
+    Returns
+    -------
+    DataFrame
+        :data:`META_REGRESSION_COLUMNS`, one row per outcome and coefficient, in first-seen
+        outcome order and the design's column order: ``moderators`` (the characteristics, comma
+        separated), ``term``, ``level``, ``reference``, the coefficient's ``estimate``, ``se``,
+        ``ci_low``, ``ci_high``, ``statistic``, ``distribution``, ``df``, ``p``; then the
+        model's results repeated on each of its rows (:func:`meta_regression`'s ``model``),
+        ``tau2_method``, ``hartung_knapp``, ``conf_level`` and ``note`` saying why an outcome
+        has no estimate (fewer sites with a variance of the change above 0 than coefficients
+        + 1, or characteristics that do not tell those sites apart). A site whose patients all
+        changed by the same amount has no sampling variance and is left out, as in
+        :func:`meta_analysis`.
+    """
+    names = ", ".join(dict.fromkeys(t[0] for t in terms.values() if t[0] != "intercept"))
+    rows = []
+    for (outcome, score), sites in effects.groupby(["outcome", "score"], sort=False):
+        usable = sites[(sites["variance"] > 0) & np.isfinite(sites["variance"])]
+        x = design.loc[usable["site"]]
+        common = {
+            "outcome": outcome,
+            "score": score,
+            "moderators": names,
+            "tau2_method": tau2_method,
+            "hartung_knapp": hartung_knapp,
+            "conf_level": conf_level,
+        }
+        try:
+            coefficients, model = meta_regression(
+                usable["mean_change"],
+                usable["variance"],
+                x,
+                tau2_method=tau2_method,
+                hartung_knapp=hartung_knapp,
+                conf_level=conf_level,
+            )
+        except ValueError as reason:
+            left_out = len(sites) - len(usable)
+            note = f"not estimable: {reason}" + (
+                f"; {left_out} site{'s' if left_out != 1 else ''} without variation in the "
+                "change left out"
+                if left_out
+                else ""
+            )
+            for column in design.columns:
+                term, level, reference = terms[column]
+                rows.append(
+                    {
+                        **common,
+                        "term": term,
+                        "level": level,
+                        "reference": reference,
+                        "k": len(usable),
+                        "n_coefficients": design.shape[1],
+                        "note": note,
+                    }
+                )
+            continue
+        for coefficient in coefficients.to_dict("records"):
+            term, level, reference = terms[coefficient.pop("term")]
+            rows.append(
+                {
+                    **common,
+                    **model,
+                    **coefficient,
+                    "term": term,
+                    "level": level,
+                    "reference": reference,
+                    "note": "",
+                }
+            )
+    out = pd.DataFrame(rows, columns=META_REGRESSION_COLUMNS)
+    # Empty (every outcome's model not estimable) columns stay numeric in the warehouse.
+    text = {"outcome", "score", "moderators", "term", "level", "reference", "distribution"}
+    text |= {"tau2_method", "qm_distribution", "note", "hartung_knapp"}
+    for column in out.columns.difference(list(text)):
+        out[column] = pd.to_numeric(out[column])
+    return out
