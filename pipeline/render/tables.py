@@ -2590,6 +2590,8 @@ def publication_tables(
     # The predictors of outcome before the item eTables, which come last.
     out += regression_tables(study, results, planned, style=style)
     out += time_to_event_tables(study, results, style)
+    # The mixed model before the item eTables, which close the list.
+    out += mixed_model_tables(study, results, planned, style)
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(
@@ -2600,8 +2602,6 @@ def publication_tables(
             synthetic=synthetic,
             style=style,
         )
-    # The mixed model after the item eTables: added later, it leaves their numbers as they were.
-    out += mixed_model_tables(study, results, planned, style)
     # Number the eTables in the order they appear.
     numbered, e = [], 0
     for stem, t in out:
@@ -2814,11 +2814,20 @@ def mixed_model_tables(
         footnotes = _Footnotes()
         method = "restricted maximum likelihood" if fit.method == "REML" else "maximum likelihood"
         criterion = "REML criterion" if fit.method == "REML" else "deviance"
+        what = "visit" if plan.time == "visits" else f"time in {plan.time}"
+        effects = [what]
+        if plan.group:
+            effects.append(in_sentence(group_label))
+            if plan.interaction:
+                effects.append("their interaction")
+        effects += [in_sentence(study.column_label(c)) for c in plan.covariates]
+        random = "a random intercept" + (" and slope" if plan.random_slope else "")
         footnotes.add(
-            f"Linear mixed model, {fit.formula} in lme4's notation, fitted by {method} to "
-            f"{int(fit.n_observations)} values of {int(fit.n_subjects)} patients; "
-            f"{criterion} {style.number(fit.criterion, 1)}, log-likelihood "
-            f"{style.number(fit.loglik, 1)}, AIC {style.number(fit.aic, 1)}.",
+            f"Linear mixed model: fixed effects for {_listed(effects)}; {random} per "
+            f"patient; fitted by {method} to {int(fit.n_observations)} values of "
+            f"{int(fit.n_subjects)} patients; {criterion} {style.number(fit.criterion, 1)}, "
+            f"log-likelihood {style.number(fit.loglik, 1)}, AIC {style.number(fit.aic, 1)}.",
+            (None, "Term"),
         )
         if wald:
             footnotes.add(
@@ -2833,7 +2842,11 @@ def mixed_model_tables(
                 (None, "df"),
             )
         tests = lrt[(lrt["outcome"] == fit.outcome) & (lrt["score"] == fit.score)]
+        cross_row = next((i for i, b in enumerate(body) if " × " in b[0] and not b[1]), None)
+        slope_row = next((i for i, b in enumerate(body) if b[0].startswith("Patient slope")), None)
         for t in tests.itertuples():
+            interaction = t.comparison == "group x time interaction"
+            row = cross_row if interaction else slope_row
             what = (
                 f"the {in_sentence(group_label)} × {'visit' if plan.time == 'visits' else 'time'} "
                 "interaction"
@@ -2843,15 +2856,17 @@ def mixed_model_tables(
             footnotes.add(
                 f"Likelihood-ratio test of {what} (both models fitted by maximum likelihood): "
                 f"χ²{_subscript(int(t.df))} = {style.number(t.chisq, 2)}, P "
-                f"{p_equals(t.p_value, style)}."
+                f"{p_equals(t.p_value, style)}.",
+                *([(row, "Term")] if row is not None else [(None, "Term")]),
             )
         if bool(fit.singular):
             footnotes.add(
                 "Boundary (singular) fit: a random-effect variance is estimated as zero or the "
-                "correlation as ±1."
+                "correlation as ±1.",
+                (None, "Term"),
             )
         if isinstance(fit.note, str) and fit.note:
-            footnotes.add(f"Not fitted: {fit.note}.")
+            footnotes.add(f"Not fitted: {fit.note}.", (None, "Term"))
         if study.synthetic:
             footnotes.add(SYNTHETIC_NOTE)
         label = str(labels.loc[(fit.outcome, fit.score), "label"])
