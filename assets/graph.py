@@ -37,6 +37,7 @@ PRELOADED = (
     "pipeline.statistics.subgroups",
     "pipeline.statistics.between_groups",
     "pipeline.statistics.longitudinal",
+    "pipeline.statistics.mixed_model",
     "pipeline.statistics.regression",
     "pipeline.statistics.survival",
     "pipeline.render.tables",

@@ -19,6 +19,7 @@ from pipeline.pairing import (
     comparison_study,
     outcomes_frame,
     pair_study,
+    planned_scores_sql,
     planned_tests,
     primary_pairs,
 )
@@ -615,6 +616,12 @@ def secondary_analyses(
     if not plan.days:
         estimates = _in_nominal_order(estimates, plan)
     written.append(_save(con, study, reports_dir, "visit_estimates", estimates))
+    # The mixed model as lme4 users write it, when the plan asks for it.
+    if plan.mixed_model is not None:
+        written += mixed_models(con, study, reports_dir)
+    else:
+        for name in MIXED_MODEL_TABLES:
+            _drop_result(con, study, reports_dir, name)
     # Each instrument's items on its total's pairs (the index study's eFACE table).
     written.append(_save(con, study, reports_dir, "item_changes", study_item_changes(con, scored)))
     # Only what the plan declares: a study without complications, a power plan or a
@@ -670,6 +677,100 @@ def _drop_result(
 def _filled(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
     """The frames with rows, or the first (its columns) if none has any."""
     return [f for f in frames if len(f)] or frames[:1]
+
+
+# The mixed model's result tables (pipeline.statistics.mixed_model).
+MIXED_MODEL_TABLES = ("mixed_model_fixed", "mixed_model_fit", "mixed_model_lrt")
+
+
+def mixed_model_frames(
+    con: duckdb.DuckDBPyConnection, study: Study
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Each planned outcome's mixed model ([analysis.longitudinal] model = true,
+    :func:`pipeline.statistics.mixed_model.mixed_model`): fixed effects, fit, likelihood-ratio
+    tests, outcomes in the plan's order.
+
+    The group is the subgroup's level of each patient as every other table has it (small
+    levels pooled, :func:`pipeline.statistics.subgroups.subgroup_levels`), coded by its
+    declared code; covariates are read as numbers."""
+    from pipeline.statistics.mixed_model import (
+        FIT_COLUMNS,
+        FIXED_COLUMNS,
+        LRT_COLUMNS,
+        ModelSpec,
+        mixed_model,
+    )
+    from pipeline.statistics.subgroups import numeric_covariates, ordered_levels
+
+    s, plan, mm = study.name, study.analysis, study.analysis.mixed_model
+    subjects = read_frame(con, f"SELECT subject FROM {s}.subjects")
+    levels, reference = mm.levels, mm.reference
+    if mm.group:
+        groups = _subgroup_levels(con, study)
+        groups = groups[groups["subgroup"] == mm.group]
+        # The levels in the order every comparison of the study has them (declared order, then
+        # undeclared ones, a pooled level of small ones last) and the reference.
+        subgroup = next(g for g in plan.subgroups if g.name == mm.group)
+        order, reference = ordered_levels(subgroup, groups["group"].unique(), study.min_cell)
+        prefix = f"{mm.group}: "
+        levels = tuple(o.removeprefix(prefix) for o in order)
+        reference = reference.removeprefix(prefix)
+        subjects = subjects.merge(
+            pd.DataFrame(
+                {"subject": groups["subject"], mm.group: groups["group"].str.removeprefix(prefix)}
+            ),
+            how="left",
+        )
+    if mm.covariates:
+        columns = ", ".join(quote(c) for c in mm.covariates)
+        covariates = read_frame(con, f"SELECT subject, {columns} FROM {s}.subjects")
+        subjects = subjects.merge(numeric_covariates(covariates, mm.covariates), how="left")
+    spec = ModelSpec(
+        time=mm.time,
+        group=mm.group,
+        levels=levels,
+        reference=reference,
+        interaction=mm.interaction,
+        covariates=mm.covariates,
+        random_slope=mm.random_slope,
+        method=mm.method,
+        df=mm.df,
+        conf_level=plan.conf_level,
+    )
+    planned = outcomes_frame(study)
+    queries = dict(zip(planned["outcome"], planned_scores_sql(study, missing=False, separate=True)))
+    scores = dict(zip(planned["outcome"], planned["score"]))
+    parts: list[list[pd.DataFrame]] = [[], [], []]
+    for outcome in mm.outcomes:
+        values = read_frame(
+            con,
+            f"SELECT subject, visit, day, value FROM ({queries[outcome]}) ORDER BY subject, visit",
+        ).merge(subjects, on="subject", how="left")
+        visits = None
+        if not plan.days:
+            rank = {plan.pre_visit: 0, plan.post_visit: 1}
+            visits = sorted(values["visit"].unique(), key=lambda v: (rank.get(v, 2), str(v)))
+        for part, frame in zip(
+            parts,
+            mixed_model(values, spec, outcome=outcome, score=scores[outcome], visits=visits),
+        ):
+            part.append(frame)
+    out = []
+    for part, columns in zip(parts, (FIXED_COLUMNS, FIT_COLUMNS, LRT_COLUMNS)):
+        frames = [f for f in part if len(f)]
+        out.append(
+            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        )
+    return tuple(out)
+
+
+def mixed_models(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> list[Path]:
+    """:func:`mixed_model_frames` saved as ``mixed_model_fixed``, ``mixed_model_fit`` and
+    ``mixed_model_lrt``."""
+    return [
+        _save(con, study, reports_dir, name, frame)
+        for name, frame in zip(MIXED_MODEL_TABLES, mixed_model_frames(con, study))
+    ]
 
 
 def within_groups(

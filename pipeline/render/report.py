@@ -565,6 +565,7 @@ def methods_text(
             "values are missing at random."
         )
 
+    paragraphs += _mixed_model_methods(study, shown, labels)
     paragraphs.append(_predictors_text(study, shown, labels, level))
     paragraphs += _time_to_event_methods(study, shown, drawn)
 
@@ -819,3 +820,39 @@ def report_docx(content: ReportContent, path: Path) -> Path:
     )
     add_docx_grid(document, None, rows, layout, center_values=False)
     return save_docx(document, path)
+
+
+def _mixed_model_methods(study, shown: dict, labels: dict) -> list[str]:
+    """The Methods sentence of the mixed model ([analysis.longitudinal] model = true) when the
+    report shows its eTables: the model, its estimation method and its df method."""
+    from pipeline.render.labels import in_sentence
+
+    plan = study.analysis.mixed_model
+    stems = [stem for stem in shown if stem.startswith("etable_mixed_model_")]
+    if plan is None or not stems:
+        return []
+    numbers = [_number(shown, stem).strip(" ()").removeprefix("eTable ") for stem in stems]
+    where = f"eTable {numbers[0]}" if len(numbers) == 1 else f"eTables {_list(numbers)}"
+    time = {"visits": "visit", "days": "time in days", "months": "time in months"}[plan.time]
+    fixed = time
+    if plan.group:
+        group = in_sentence(study.column_label(plan.column))
+        fixed += f" and {group}" + (" with their interaction" if plan.interaction else "")
+    if plan.covariates:
+        fixed += ", adjusted for " + _list(
+            [in_sentence(study.column_label(c)) for c in plan.covariates]
+        )
+    slope = "time in years" if plan.time == "visits" else time
+    random = "a random intercept" + (f" and a random slope on {slope}" if plan.random_slope else "")
+    method = "restricted maximum likelihood" if plan.method == "reml" else "maximum likelihood"
+    df = (
+        "fixed effects were tested with t tests on Satterthwaite degrees of freedom (as "
+        "lmerTest), with CIs from the same t distributions"
+        if plan.df == "satterthwaite"
+        else "fixed effects were tested with Wald z tests, with Wald CIs"
+    )
+    return [
+        f"Every observed value was also modeled ({where}) with a linear mixed model of "
+        f"{fixed} (fixed effects) and {random} per patient, fitted by {method}; {df}; nested "
+        "models were compared with likelihood-ratio tests on maximum likelihood fits."
+    ]

@@ -2760,6 +2760,8 @@ def publication_tables(
     # The predictors of outcome before the item eTables, which come last.
     out += regression_tables(study, results, planned, style=style)
     out += time_to_event_tables(study, results, style)
+    # The mixed model before the item eTables, which close the list.
+    out += mixed_model_tables(study, results, planned, style)
     items = results.get(ITEM_CHANGES)
     if items is not None and len(items):
         out += item_tables(
@@ -2863,3 +2865,196 @@ def from_frame(frame: pd.DataFrame) -> list[tuple[str, Table]]:
 def _in_order(marks: list[tuple[int | None, int, int]]) -> tuple[tuple[int | None, int, int], ...]:
     """Marks without repeats, headings first, then by row, column and footnote."""
     return tuple(sorted(set(marks), key=lambda m: (m[0] is not None, m[0] or 0, m[1], m[2])))
+
+
+# --------------------------------------------------------------------------- mixed model
+
+#: The mixed model's tidy tables (:func:`pipeline.steps.mixed_models`), in ``results`` when the
+#: plan fits the model ([analysis.longitudinal] model = true).
+MIXED_MODEL_RESULTS = ("mixed_model_fixed", "mixed_model_fit", "mixed_model_lrt")
+RESULT_TABLES += MIXED_MODEL_RESULTS
+#: Decimals of the mixed model's estimates (one more for one below 0.1 in absolute value).
+MIXED_MODEL_DIGITS = 2
+
+
+def mixed_model_stem(outcome: str, score: str) -> str:
+    """The file stem of an outcome's mixed-model eTable."""
+    return f"etable_mixed_model_{outcome}_{score}"
+
+
+def mixed_model_tables(
+    study: Study,
+    results: dict[str, pd.DataFrame],
+    planned: pd.DataFrame,
+    style: JournalStyle = AMA,
+) -> list[tuple[str, Table]]:
+    """An eTable per modelled outcome, as (file stem, Table), laid out as
+    ``summary(lmerTest::lmer(...))`` reads: each fixed effect with its estimate (CI), SE,
+    Satterthwaite df, t and P, grouped as time, group, covariates and group x time (levels
+    indented under their heading, each against its reference); then the random effects as SDs
+    (and the correlation); the likelihood-ratio tests, the REML criterion or deviance,
+    log-likelihood and AIC in footnotes. None when the results are absent."""
+    from pipeline.statistics.small_cells import pooled_label
+
+    fixed, fits = results.get("mixed_model_fixed"), results.get("mixed_model_fit")
+    lrt = results.get("mixed_model_lrt", pd.DataFrame(columns=["outcome", "score"]))
+    plan = study.analysis.mixed_model
+    if fixed is None or fits is None or fits.empty or plan is None:
+        return []
+    labels = planned.set_index(["outcome", "score"])
+    ci = style.ci_label(study.analysis.conf_level)
+    wald = plan.df == "wald_z"
+    stat = "z" if wald else "t"
+    headings = ["Term", f"Estimate ({ci})", "SE"] + ([] if wald else ["df"]) + [stat, "P"]
+    time_unit = {"days": "day", "months": "month"}.get(plan.time, "")
+    group_label = study.column_label(plan.column) if plan.group else ""
+
+    def level(code: str) -> str:
+        if code == pooled_label(plan.group, study.min_cell).partition(": ")[2]:
+            return f"Other ({code})"
+        return study.level_label(plan.column, code)
+
+    def visit(code: str) -> str:
+        return study.visit_label(code) if plan.time == "visits" else f"Time, per {time_unit}"
+
+    def digits(*values) -> int:
+        return MIXED_MODEL_DIGITS + int(max(abs(float(v)) for v in values) < 0.1)
+
+    out = []
+    for fit in fits.itertuples(index=False):
+        rows = fixed[(fixed["outcome"] == fit.outcome) & (fixed["score"] == fit.score)]
+        body: list[list[str]] = []
+        indent: list[int] = []
+
+        def add(cells: list[str], depth: int) -> None:
+            body.append(cells + [""] * (len(headings) - len(cells)))
+            indent.append(depth)
+
+        def effect(r, name: str, depth: int) -> None:
+            d = digits(r.estimate, r.ci_low, r.ci_high)
+            cells = [name, style.estimate_ci(r.estimate, r.ci_low, r.ci_high, d)]
+            cells.append(style.number(r.se, d))
+            if not wald:
+                cells.append(style.number(r.df, 1))
+            cells += [style.number(r.statistic, 2), style.p(r.p_value)]
+            add(cells, depth)
+
+        intercept = rows[rows["term"] == "(Intercept)"]
+        rows = rows[rows["term"] != "(Intercept)"]
+        time_rows = rows[(rows["time"].fillna("") != "") & (rows["group_level"].fillna("") == "")]
+        group_rows = rows[(rows["time"].fillna("") == "") & (rows["group_level"].fillna("") != "")]
+        cross = rows[(rows["time"].fillna("") != "") & (rows["group_level"].fillna("") != "")]
+        covariates = rows[rows["covariate"].fillna("") != ""]
+        for r in intercept.itertuples():
+            effect(r, "Intercept", 0)
+        if plan.time == "visits" and len(time_rows):
+            # The intercept's row names the reference visit (the model's earliest).
+            reference_visit = str(intercept["time"].iloc[0]) if len(intercept) else ""
+            add([f"Visit (vs {in_sentence(study.visit_label(reference_visit))})"], 0)
+            for r in time_rows.itertuples():
+                effect(r, visit(str(r.time)), 1)
+        else:
+            for r in time_rows.itertuples():
+                effect(r, visit(str(r.time)), 0)
+        if len(group_rows):
+            add([f"{group_label} (vs {in_sentence(level(plan.reference))})"], 0)
+            for r in group_rows.itertuples():
+                effect(r, level(str(r.group_level)), 1)
+        for r in covariates.itertuples():
+            effect(r, study.column_label_with_unit(str(r.covariate)), 0)
+        if len(cross):
+            what = "Visit" if plan.time == "visits" else "Time"
+            add([f"{what} × {in_sentence(group_label)}"], 0)
+            for r in cross.itertuples():
+                add_name = f"{visit(str(r.time))} × {level(str(r.group_level))}"
+                effect(r, add_name if plan.time == "visits" else level(str(r.group_level)), 1)
+        add(["Random effects, SD"], 0)
+        components = [("Patient intercept", fit.sd_intercept)]
+        if plan.random_slope:
+            unit = "year" if plan.time == "visits" else time_unit
+            components += [
+                (f"Patient slope, per {unit}", fit.sd_slope),
+                ("Correlation of intercept and slope", fit.corr_intercept_slope),
+            ]
+        components.append(("Residual", fit.sigma))
+        for name, value in components:
+            add([name, style.number(value, MIXED_MODEL_DIGITS)], 1)
+        frame = pd.DataFrame(body, columns=headings)
+
+        footnotes = _Footnotes()
+        method = "restricted maximum likelihood" if fit.method == "REML" else "maximum likelihood"
+        criterion = "REML criterion" if fit.method == "REML" else "deviance"
+        what = "visit" if plan.time == "visits" else f"time in {plan.time}"
+        effects = [what]
+        if plan.group:
+            effects.append(in_sentence(group_label))
+            if plan.interaction:
+                effects.append("their interaction")
+        effects += [in_sentence(study.column_label(c)) for c in plan.covariates]
+        random = "a random intercept" + (" and slope" if plan.random_slope else "")
+        footnotes.add(
+            f"Linear mixed model: fixed effects for {_listed(effects)}; {random} per "
+            f"patient; fitted by {method} to {int(fit.n_observations)} values of "
+            f"{int(fit.n_subjects)} patients; {criterion} {style.number(fit.criterion, 1)}, "
+            f"log-likelihood {style.number(fit.loglik, 1)}, AIC {style.number(fit.aic, 1)}.",
+            (None, "Term"),
+        )
+        if wald:
+            footnotes.add(
+                f"Wald z tests and {ci}s (normal distribution, no degrees of freedom).",
+                (None, f"Estimate ({ci})"),
+                (None, stat),
+            )
+        else:
+            footnotes.add(
+                f"t tests on Satterthwaite degrees of freedom (as lmerTest); {ci}s are the "
+                "estimate ± the t quantile on those degrees of freedom × SE.",
+                (None, "df"),
+            )
+        tests = lrt[(lrt["outcome"] == fit.outcome) & (lrt["score"] == fit.score)]
+        cross_row = next((i for i, b in enumerate(body) if " × " in b[0] and not b[1]), None)
+        slope_row = next((i for i, b in enumerate(body) if b[0].startswith("Patient slope")), None)
+        for t in tests.itertuples():
+            interaction = t.comparison == "group x time interaction"
+            row = cross_row if interaction else slope_row
+            what = (
+                f"the {in_sentence(group_label)} × {'visit' if plan.time == 'visits' else 'time'} "
+                "interaction"
+                if t.comparison == "group x time interaction"
+                else "the random slope"
+            )
+            footnotes.add(
+                f"Likelihood-ratio test of {what} (both models fitted by maximum likelihood): "
+                f"χ²{_subscript(int(t.df))} = {style.number(t.chisq, 2)}, P "
+                f"{p_equals(t.p_value, style)}.",
+                *([(row, "Term")] if row is not None else [(None, "Term")]),
+            )
+        if bool(fit.singular):
+            footnotes.add(
+                "Boundary (singular) fit: a random-effect variance is estimated as zero or the "
+                "correlation as ±1.",
+                (None, "Term"),
+            )
+        if isinstance(fit.note, str) and fit.note:
+            footnotes.add(f"Not fitted: {fit.note}.", (None, "Term"))
+        if study.synthetic:
+            footnotes.add(SYNTHETIC_NOTE)
+        label = str(labels.loc[(fit.outcome, fit.score), "label"])
+        out.append(
+            (
+                mixed_model_stem(fit.outcome, fit.score),
+                Table(
+                    f"eTable. Linear mixed model of {label} over all visits",
+                    frame,
+                    tuple(footnotes.texts),
+                    tuple(indent),
+                    marks=footnotes.marks(frame),
+                ),
+            )
+        )
+    return out
+
+
+def _subscript(n: int) -> str:
+    """A whole number as Unicode subscript digits (the χ² df: χ²₅)."""
+    return str(n).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))

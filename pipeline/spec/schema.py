@@ -59,6 +59,10 @@ OutcomeKind = Literal["score", "binary", "categorical"]
 #: Predictors of outcome: a linear model of the change, or of the after value adjusted for the
 #: before value (pipeline.statistics.regression.predictors_of_outcome).
 RegressionModel = Literal["change", "post_adjusted"]
+# The mixed model's time: visits as a factor, or continuous days or months since surgery.
+MixedTime = Literal["visits", "days", "months"]
+MixedMethod = Literal["reml", "ml"]
+MixedDf = Literal["satterthwaite", "wald_z"]
 ImputationMethod = Literal["mice"]
 FileFormat = Literal[FORMATS]
 Encoding = Literal[ENCODINGS]
@@ -487,7 +491,48 @@ class ReliabilityTable(_Table):
 
 
 class LongitudinalTable(_Table):
+    """``[analysis.longitudinal]``: the mixed model of every observed visit. The visit means
+    (``random_slope`` only) are always estimated; ``model = true`` adds the model as lme4 users
+    write it (``value ~ time * group + covariates + (1 [+ time] | subject)``), with its fixed
+    effects, variance components and likelihood-ratio tests."""
+
+    # A random slope on time (years since surgery when time is visits), with the intercept.
     random_slope: bool = False
+    # Fit and report the model below (an eTable, mixed_model_*.csv).
+    model: bool = False
+    # Outcomes modelled ([]: the primary outcome).
+    outcomes: list[str] = []
+    time: MixedTime = "visits"
+    # A subgroup's name ([[analysis.subgroups]], levels declared): its reference level and
+    # declared order; "" for none.
+    group: str = ""
+    # The group x time interaction (a group only).
+    interaction: bool = True
+    # Numeric subjects columns.
+    covariates: list[str] = []
+    method: MixedMethod = "reml"
+    # Satterthwaite's df with t (lmerTest's default), or Wald z without df (lme4's).
+    df: MixedDf = "satterthwaite"
+
+    @field_validator("outcomes", "covariates")
+    @classmethod
+    def _listed_once(cls, names, info):
+        if len(set(names)) < len(names):
+            raise ValueError(f"lists a {info.field_name[:-1]} twice; list each once.")
+        return names
+
+    @model_validator(mode="after")
+    def _model_settings(self):
+        set_keys = self.model_fields_set - {"random_slope", "model"}
+        if set_keys and not self.model:
+            raise _problem(
+                sorted(set_keys)[0],
+                "describes the mixed model, which is fitted with model = true; add it or "
+                "remove this setting.",
+            )
+        if "interaction" in self.model_fields_set and not self.group:
+            raise _problem("interaction", "needs a group (the subgroup crossed with time).")
+        return self
 
 
 def _all_positive(values: dict[str, float], key: str, what: str) -> dict[str, float]:

@@ -175,6 +175,27 @@ class PredictorsPlan:
 
 
 @dataclass(frozen=True)
+class MixedModelPlan:
+    """``[analysis.longitudinal]`` with ``model = true``: the mixed model of each outcome
+    (:func:`pipeline.statistics.mixed_model.mixed_model`). ``time``: "visits", "days" or
+    "months"; ``group``: a subgroup's name ('' none), with its ``column``, declared ``levels``
+    and ``reference`` level; ``covariates``: numeric subjects columns; ``method``: "reml" or
+    "ml"; ``df``: "satterthwaite" or "wald_z"."""
+
+    outcomes: tuple[str, ...]
+    time: str = "visits"
+    group: str = ""
+    column: str = ""
+    levels: tuple[str, ...] = ()
+    reference: str = ""
+    interaction: bool = True
+    covariates: tuple[str, ...] = ()
+    random_slope: bool = False
+    method: str = "reml"
+    df: str = "satterthwaite"
+
+
+@dataclass(frozen=True)
 class TimeToEventPlan:
     """Time from surgery to an event: ``event`` (0/1) and ``day`` (its day after surgery) are
     subjects columns; a patient without the event is censored at ``censor_day`` (a subjects
@@ -312,6 +333,9 @@ class AnalysisPlan:
         """This plan with ``comparison``'s pre and post rules in place of its own: what pairs,
         tests and labels one comparison."""
         return replace(self, **comparison.fields)
+
+    # The mixed model as lme4 users write it ([analysis.longitudinal] model = true); else None.
+    mixed_model: MixedModelPlan | None = None
 
     @property
     def pre_label(self) -> str:
@@ -728,6 +752,8 @@ def _rule_needing_days(analysis: schema.AnalysisTable, windows) -> str:
         return "visits.windows"
     if analysis.longitudinal.random_slope:
         return "analysis.longitudinal.random_slope (time in years since surgery)"
+    if analysis.longitudinal.time != "visits":
+        return f'analysis.longitudinal.time = "{analysis.longitudinal.time}"'
     for i, entry in enumerate(analysis.time_to_event):
         if not entry.censor_day:
             return f'analysis.time_to_event[{i}].censor_day = "" (the last visit\'s day)'
@@ -1193,6 +1219,90 @@ def _analysis_plan(
         primary_comparison=primary_comparison,
         multiplicity_scope=table.multiplicity_scope,
         **rules,
+        mixed_model=_mixed_model_plan(
+            path, table, outcomes, subgroups, outcome_name, subjects_column, dict(levels)
+        ),
+    )
+
+
+def _mixed_model_plan(
+    path: Path,
+    table: schema.AnalysisTable,
+    outcomes: list[Outcome],
+    subgroups: list[Subgroup],
+    outcome_name,
+    subjects_column,
+    levels: dict[str, tuple[tuple[str, str], ...]],
+) -> MixedModelPlan | None:
+    """``[analysis.longitudinal]`` with ``model = true`` checked against the plan: outcomes
+    planned scores (default the primary), the group a subgroup of declared levels, covariates
+    numeric subjects columns."""
+    entry = table.longitudinal
+    if not entry.model:
+        return None
+    where = "analysis.longitudinal"
+    if entry.outcomes:
+        names = tuple(outcome_name(f"{where}.outcomes", o) for o in entry.outcomes)
+    elif table.primary:
+        names = (table.primary,)
+    else:
+        raise _fail(
+            path,
+            f"{where}.outcomes",
+            "is empty and [analysis] names no primary outcome; list the outcomes to model, or "
+            "set analysis.primary.",
+        )
+    kinds = {o.name: o.kind for o in outcomes}
+    for name in names:
+        if kinds.get(name, "score") != "score":
+            raise _fail(
+                path,
+                f"{where}.outcomes",
+                f"names {name!r}, a {kinds[name]} outcome; a linear mixed model is for scores. "
+                "List score outcomes.",
+            )
+    column, declared, reference = "", (), ""
+    if entry.group:
+        by_name = {g.name: g for g in subgroups}
+        if entry.group not in by_name:
+            raise _fail(
+                path,
+                f"{where}.group",
+                f"names {entry.group!r}, which is not a subgroup; use one of "
+                f"{', '.join(by_name) or '(none: declare it under analysis.subgroups)'}.",
+            )
+        g = by_name[entry.group]
+        if g.split == "median":
+            raise _fail(
+                path,
+                f"{where}.group",
+                f"names {entry.group!r}, a median split, which is not a factor of the model; "
+                "name a subgroup of categories.",
+            )
+        # Levels not declared: the data's, ordered as every subgroup orders them.
+        column, declared = g.column, g.levels
+        reference = g.reference or (g.levels[0] if g.levels else "")
+    for c in entry.covariates:
+        subjects_column(f"{where}.covariates", c)
+        if c in levels:
+            raise _fail(
+                path,
+                f"{where}.covariates",
+                f"names {c!r}, a column of categories; covariates of the mixed model are "
+                "numbers. Compare its levels as the group instead, or remove it.",
+            )
+    return MixedModelPlan(
+        outcomes=names,
+        time=entry.time,
+        group=entry.group,
+        column=column,
+        levels=declared,
+        reference=reference,
+        interaction=entry.interaction and bool(entry.group),
+        covariates=tuple(entry.covariates),
+        random_slope=entry.random_slope,
+        method=entry.method,
+        df=entry.df,
     )
 
 

@@ -16,6 +16,8 @@ uses or stands in for. No Dagster here.
                     Spearman, per group
 ``imputation``      missing pre or post values by multiple imputation, Rubin's rules
 ``longitudinal``    mixed model of every observed visit
+``mixed_model``     mixed models as lme4 users write them: Satterthwaite df, likelihood-ratio
+                    tests
 ``missing``         values present per outcome and visit, and pairs lost
 ``baseline``        Table 1: baseline characteristics overall and by group
 ``subgroups``       subject levels of each planned subgroup (median splits included)
