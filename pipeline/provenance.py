@@ -29,6 +29,7 @@ from typing import Iterator
 import duckdb
 
 from pipeline import exits, paths
+from pipeline import files as output_files
 from pipeline.ingest.ingestion import SourceFile
 from pipeline.ingest.readers import sha256
 from pipeline.spec.study import OVERRIDABLE, Study, load_study
@@ -106,7 +107,7 @@ def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
 def write_provenance(study: Study, files: list[SourceFile], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "provenance.json"
-    path.write_text(json.dumps(provenance(study, files), indent=2) + "\n", encoding="utf-8")
+    output_files.write_text(path, json.dumps(provenance(study, files), indent=2) + "\n")
     return path
 
 
@@ -126,7 +127,7 @@ def record_overrides(folder: Path, overrides: dict[str, object]) -> None:
         return
     record["analysis_overrides"] = dict(sorted(overrides.items()))
     folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    output_files.write_text(path, json.dumps(record, indent=2) + "\n")
 
 
 RUNS = "meta.runs"

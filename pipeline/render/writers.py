@@ -39,6 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import files
 from pipeline.render.cells import SPLITS, neutralise
 
 FORMATS = ("csv", "md", "html", "tex", "docx")
@@ -890,7 +891,7 @@ def save_docx(document, path: Path) -> Path:
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o644 << 16
             target.writestr(fixed, source.read(info.filename))
-    path.write_bytes(out.getvalue())
+    files.write_bytes(path, out.getvalue())  # unchanged bytes: the file is left alone
     return path
 
 
@@ -910,13 +911,13 @@ def write_table(
     for ext in formats:
         path = folder / f"{stem}.{ext}"
         if ext == "csv":
-            path.write_text(to_csv(table), encoding="utf-8")
+            files.write_text(path, to_csv(table))
         elif ext == "md":
-            path.write_text(to_markdown(table), encoding="utf-8")
+            files.write_text(path, to_markdown(table))
         elif ext == "html":
-            path.write_text(to_html(table, standalone=True), encoding="utf-8")
+            files.write_text(path, to_html(table, standalone=True))
         elif ext == "tex":
-            path.write_text(to_latex(table), encoding="utf-8")
+            files.write_text(path, to_latex(table))
         elif ext == "docx":
             to_docx(table, path)
         else:
@@ -932,5 +933,5 @@ def write_results(results: pd.DataFrame, folder: Path, stem: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}.csv"
     # newline="": the line ends as pandas wrote them
-    path.write_text(_csv_text(results, float_format="%.17g"), encoding="utf-8", newline="")
+    files.write_text(path, _csv_text(results, float_format="%.17g"), newline="")
     return path
