@@ -174,7 +174,7 @@ def run(
     key = step_key(study, step, {name: value[0] for name, value in known.items()})
     if key is not None and step in known and known[step][0] == key:
         listed = known[step][1]
-        if folder is not None and _intact(folder, listed):
+        if folder is None or _intact(folder, listed):
             return Outcome(False, None, [folder / name for name, _ in listed])
     con.execute(f"DELETE FROM {TABLE} WHERE study = ? AND step = ?", [study.name, step])
     with files.recording() as written:
