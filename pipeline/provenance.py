@@ -16,6 +16,7 @@ under ``reports/<study>/`` leads to the runs that made it::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -62,14 +63,21 @@ def git_state(root: Path = paths.PROJECT_ROOT) -> dict[str, object]:
     }
 
 
-def package_versions() -> dict[str, str]:
-    versions = {}
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    # Read once per process: importlib.metadata scans every installed distribution (some 80 ms
+    # a call), and every step of a run records the versions.
+    versions = []
     for name in PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+            versions.append((name, "not installed"))
+    return tuple(versions)
+
+
+def package_versions() -> dict[str, str]:
+    return dict(_installed_versions())
 
 
 def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
