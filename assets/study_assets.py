@@ -28,7 +28,7 @@ from assets.keys import (
 )
 from assets.resources import AnalysisOptions, Reports, Warehouse
 from pipeline import rerun, steps
-from pipeline.provenance import fingerprint, record_overrides, recorded_run
+from pipeline.provenance import fingerprint, record_overrides, recorded_run, write_provenance
 from pipeline.render.cells import markdown_frame
 from pipeline.render.style import AMA
 from pipeline.sources import code_version
@@ -179,6 +179,8 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         with _recorded(warehouse, study, INGESTED, reports) as con:
             done = rerun.run(con, study, reports.folder, "ingest", steps.ingest, reports.folder)
             files = done.result if done.ran else steps.source_files(con, study)
+            if not done.ran:  # the commit may have changed since: provenance.json says this one
+                write_provenance(study, files, steps.study_reports(reports.folder, study))
             quarantined_values = scalar(
                 con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'value'"
             )

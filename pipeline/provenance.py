@@ -113,9 +113,19 @@ def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
 
 
 def write_provenance(study: Study, files: list[SourceFile], folder: Path) -> Path:
+    """Write ``provenance.json``; the analysis overrides already recorded there stay (they are
+    the analysis steps' to record, :func:`record_overrides`), so a file whose content is the
+    same keeps its bytes and modification time."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "provenance.json"
-    output_files.write_text(path, json.dumps(provenance(study, files), indent=2) + "\n")
+    record = provenance(study, files)
+    try:
+        record["analysis_overrides"] = json.loads(path.read_text(encoding="utf-8"))[
+            "analysis_overrides"
+        ]
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or not ours: none recorded
+        pass
+    output_files.write_text(path, json.dumps(record, indent=2) + "\n")
     return path
 
 

@@ -14,8 +14,11 @@ made from:
   less the options the step never reads (:data:`NOT_READ`: ingest and scores read no analysis
   option, pairing reads the visit rules but not ``alpha``, ``conf_level``, ``test`` or
   ``multiplicity``);
-- for ingest, the first step: the inputs' fingerprint (every raw file and the spec), the code's
-  commit and the package versions that ``provenance.json`` records.
+- for ingest, the first step: the inputs' fingerprint (every raw file and the spec), and the
+  Python and package versions;
+- for the report, the commit and whether the checkout had changes, which its provenance table
+  shows (``provenance.json`` is written again by every run, from the warehouse when ingest is
+  reused, and left alone when its bytes are the same).
 
 :func:`run` runs a step unless the key it last ran with is its key now and every file it wrote
 is still there with the bytes it wrote; otherwise it runs it, lists the files it writes
@@ -138,10 +141,13 @@ def step_key(study: Study, step: str, upstream_keys: dict[str, str]) -> str | No
     if step == "ingest":
         made_from.update(
             inputs=fingerprint(study),
-            code_state=git_state(),
             python=platform.python_version(),
             packages=package_versions(),
         )
+    if step == "report":
+        # The report's provenance table names the commit; no table or figure does (an edit to
+        # the code itself changes every key, through the code's hash above).
+        made_from.update(code_state=git_state())
     text = json.dumps(made_from, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

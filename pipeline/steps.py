@@ -989,6 +989,8 @@ def _run_steps(
 
     ingested = step("ingest", ingest, reports_dir)
     files = ingested.result if ingested.ran else source_files(con, study)
+    if not ingested.ran:  # the commit may have changed since: provenance.json says this one
+        write_provenance(study, files, study_reports(reports_dir, study))
     record_overrides(study_reports(reports_dir, study), overrides)
     step("score", score)
     step("pair", pair)
