@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STUDY ?= demo
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
-.PHONY: report test ui demo validate clean bench
+.PHONY: report test ui demo validate clean bench bench-loop
 
 # The stamp files re-run the install when pyproject.toml changes.
 $(BIN)/python:
@@ -48,6 +48,13 @@ BENCH_SIZES ?= 63,1000,10000,100000
 BENCH_RUNS ?= 1
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py --sizes $(BENCH_SIZES) --runs $(BENCH_RUNS)
+
+# The statistician's loop: the demo rerun after changing one analysis option (outcomes run
+# --set ...), median of three rounds: reports/bench/loop_run.md (LOOP_RUNNER=report: through
+# Dagster, outcomes report --study demo --set ...).
+LOOP_RUNNER ?= run
+bench-loop: $(VENV)/.installed
+	$(BIN)/python bench/loop.py --rounds 3 --runner $(LOOP_RUNNER)
 
 # The study's warehouse file (its write-ahead log, lock and spill folder too) and reports; the
 # single warehouse.duckdb of the layout before one file per study, if one is left.

@@ -22,7 +22,7 @@ def _report(args: argparse.Namespace) -> int:
     from assets.materialize import materialize_all
     from pipeline import warehouse
     from pipeline.pooled_study import is_pooled
-    from pipeline.spec.study import discover_studies, load_study
+    from pipeline.spec.study import discover_studies, load_study, with_overrides
 
     # Specs are read first so a bad one is refused before anything runs; so is a study folder
     # without its spec, and a run with no study at all.
@@ -33,6 +33,10 @@ def _report(args: argparse.Namespace) -> int:
         for folder in discover_studies(raw)
         if (not args.study or folder.name == args.study) and not is_pooled(folder)
     ]
+    # Options set for this run (--set), checked against every study before anything runs.
+    overrides = cli.analysis_overrides(args.set)
+    for study in studies:
+        with_overrides(study, overrides)
     restricted = [s.name for s in studies if s.restricted]
     location, reports = paths.warehouse_location(), paths.reports_dir()
     # Each study's warehouse file, locked for the whole run (one file may hold every study).
@@ -50,7 +54,7 @@ def _report(args: argparse.Namespace) -> int:
                 for file in [] if on_workers() else sorted(set(files.values())):
                     locks.enter_context(warehouse.run_lock(file))
                 with console:
-                    success, written = materialize_all(args.study)
+                    success, written = materialize_all(args.study, overrides)
                     failure = None if success else _dagster_failure()
         finally:
             cli.make_private_outputs(restricted, private, reports)
@@ -130,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "report", help="materialize every asset and print the files written"
     )
     report.add_argument("--study", help="only this study (folder name under data/raw)")
+    cli.set_option(report)
     report.set_defaults(func=_report)
     return cli.dispatch(parser, argv)
 

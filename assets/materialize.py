@@ -20,8 +20,11 @@ from assets.keys import BUNDLE_PREFIX, RAW_FILES
 from pipeline import paths
 
 
-def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
-    """Run the graph; return success and the files the assets wrote."""
+def materialize_all(
+    study: str | None = None, overrides: dict[str, object] | None = None
+) -> tuple[bool, list[Path]]:
+    """Run the graph; return success and the files the assets wrote. ``overrides`` are analysis
+    options for this run (the ``analysis_options`` resource, as the launchpad sets them)."""
     os.environ.setdefault("DAGSTER_HOME", str(paths.PROJECT_ROOT / ".dagster"))
     from assets.graph import build_definitions, on_workers, reconstructable_job
 
@@ -48,6 +51,7 @@ def materialize_all(study: str | None = None) -> tuple[bool, list[Path]]:
         "resources": {
             "warehouse": {"config": {"path": str(paths.warehouse_location())}},
             "reports": {"config": {"path": str(paths.reports_dir())}},
+            **({"analysis_options": {"config": dict(overrides)}} if overrides else {}),
         },
     }
     with dg.DagsterInstance.get() as instance:

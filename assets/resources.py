@@ -68,6 +68,7 @@ class AnalysisOptions(dg.ConfigurableResource):
     plus ``spec``, the spec's own choice (Dagster's launchpad takes a choice without a None)."""
 
     alpha: Optional[float] = None
+    conf_level: Optional[float] = None
     test: Literal[(SPEC, *TESTS)] = SPEC
     multiplicity: Literal[(SPEC, *MULTIPLICITY)] = SPEC
     pre_max_day: Optional[int] = None

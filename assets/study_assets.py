@@ -27,8 +27,8 @@ from assets.keys import (
     study_asset_settings,
 )
 from assets.resources import AnalysisOptions, Reports, Warehouse
-from pipeline import steps
-from pipeline.provenance import fingerprint, record_overrides, recorded_run
+from pipeline import rerun, steps
+from pipeline.provenance import fingerprint, record_overrides, recorded_run, write_provenance
 from pipeline.render.cells import markdown_frame
 from pipeline.render.style import AMA
 from pipeline.sources import code_version
@@ -48,6 +48,18 @@ SECONDARY_CODE = (*PAIRED_TESTS_CODE, steps.secondary_analyses)
 TABLES_CODE = (*SECONDARY_CODE, steps.write_tables)
 FIGURES_CODE = (*SECONDARY_CODE, steps.write_figures)
 REPORT_CODE = (*TABLES_CODE, *FIGURES_CODE, steps.write_report)
+
+# The step of pipeline.rerun each asset runs (its key says when its last run can be reused).
+RERUN_STEP = {
+    INGESTED: "ingest",
+    SCORES: "score",
+    PAIRS: "pair",
+    PAIRED_TESTS: "analyse",
+    SECONDARY_ANALYSES: "secondary",
+    TABLES: "tables",
+    FIGURES: "figures",
+    REPORT: "report",
+}
 
 # Each step's asset: its group in the UI, the kinds shown on it, the steps its code version hashes.
 ASSET_PLAN = {
@@ -132,11 +144,13 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         return effective
 
     def run_planned(step, name: str, warehouse: Warehouse, reports: Reports, options):
-        """``step`` on the planned study (see ``planned``), its run recorded under ``name``: what
-        the step returns (the files it wrote)."""
+        """``step`` on the planned study (see ``planned``), its run recorded under ``name``: the
+        files it wrote (this time, or when it last ran if nothing it reads has changed since:
+        :func:`pipeline.rerun.run`)."""
         effective = planned(options, reports)
         with _recorded(warehouse, effective, name, reports) as con:
-            return step(con, effective, reports.folder)
+            done = rerun.run(con, effective, reports.folder, RERUN_STEP[name], step, reports.folder)
+        return done.result if done.ran else done.paths
 
     def study_asset(name: str, *upstream):
         """The decorator of the asset ``name`` of this study, downstream of ``upstream``, as
@@ -163,7 +177,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         """Raw exports of the study read into the warehouse. Every row is accepted or quarantined
         with a reason; only columns the study spec maps are read."""
         with _recorded(warehouse, study, INGESTED, reports) as con:
-            files = steps.ingest(con, study, reports.folder)
+            done = rerun.run(con, study, reports.folder, "ingest", steps.ingest, reports.folder)
+            files = done.result if done.ran else steps.source_files(con, study)
+            if not done.ran:  # the commit may have changed since: provenance.json says this one
+                write_provenance(study, files, steps.study_reports(reports.folder, study))
             quarantined_values = scalar(
                 con, f"SELECT count(*) FROM {s}.quarantine WHERE scope = 'value'"
             )
@@ -188,7 +205,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         """Instrument scores per visit (e.g. Sunnybrook composite, House-Brackmann grade per rater),
         computed in DuckDB from item-level answers."""
         with _recorded(warehouse, study, SCORES) as con:
-            steps.score(con, study)
+            rerun.run(con, study, None, "score", steps.score)
             n, missing = con.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE value IS NULL) FROM {s}.scores"
             ).fetchall()[0]
@@ -201,7 +218,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         """Pre/post pairs per planned outcome, by the visit rules of the analysis plan."""
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, PAIRS, reports) as con:
-            steps.pair(con, effective)
+            rerun.run(con, effective, reports.folder, "pair", steps.pair)
             summary = con.execute(f"SELECT * FROM {s}.pairing_summary").df()
         return dg.MaterializeResult(
             metadata={
@@ -219,7 +236,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         (`reports/<study>/tables/paired_tests.csv`, full precision)."""
         effective = planned(analysis_options, reports)
         with _recorded(warehouse, effective, PAIRED_TESTS, reports) as con:
-            results = steps.analyse(con, effective, reports.folder)
+            done = rerun.run(
+                con, effective, reports.folder, "analyse", steps.analyse, reports.folder
+            )
+            results = done.result if done.ran else steps.cohort_results(con, effective)
         primary_name = effective.analysis.primary or results["outcome"].iat[0]
         primary = results[results["outcome"] == primary_name].iloc[0]
         preview = results[

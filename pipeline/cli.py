@@ -99,12 +99,50 @@ def make_private_outputs(restricted: list[str], warehouse_paths: list[Path], rep
         )
 
 
+def analysis_overrides(items: list[str] | None) -> dict[str, object]:
+    """The ``--set OPTION=VALUE`` arguments as analysis overrides: the option by its override
+    name (``conf_level``, ``post_min_day``) or as the spec names it (``analysis.conf_level``,
+    ``analysis.post.min_day``); the value read as a TOML value (``0.9``, ``180``, ``true``), else
+    as text (``t``). They are checked as the spec settings they replace when applied
+    (:func:`pipeline.spec.study.with_overrides`): an unknown option or a bad value is refused
+    there, in one line."""
+    import tomllib
+
+    from pipeline.spec.schema import OVERRIDE_SETTINGS
+    from pipeline.spec.study import SpecError
+
+    by_spec_name = {
+        ".".join(part for part in spec_name if part): key
+        for key, spec_name in OVERRIDE_SETTINGS.items()
+    }
+    overrides: dict[str, object] = {}
+    for item in items or ():
+        name, equals, text = item.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise SpecError(
+                f"--set takes OPTION=VALUE (e.g. --set conf_level=0.9 or --set test=t); "
+                f"got {item!r}"
+            )
+        name = name.removeprefix("analysis.")
+        name = by_spec_name.get(name, name)
+        try:
+            value = tomllib.loads(f"value = {text.strip()}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        overrides[name] = value
+    return overrides
+
+
 def _run(args: argparse.Namespace) -> int:
     from pipeline import warehouse
-    from pipeline.spec.study import load_study
+    from pipeline.spec.study import load_study, with_overrides
     from pipeline.steps import run_study
 
     study = load_study(Path(args.study))
+    # Options set for this run are checked before anything is written.
+    overrides = analysis_overrides(args.set)
+    with_overrides(study, overrides)
     # --warehouse: the study's file (x.duckdb), or the folder holding one file per study.
     path = paths.warehouse_path(study.name, Path(args.warehouse) if args.warehouse else None)
     reports = Path(args.reports) if args.reports else paths.reports_dir()
@@ -116,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
             with warehouse.run_lock(path):
                 con = warehouse.connect(path)
                 try:
-                    outcome = run_study(con, study, reports)
+                    outcome = run_study(con, study, reports, overrides)
                 finally:
                     con.close()
         finally:
@@ -130,6 +168,10 @@ def _run(args: argparse.Namespace) -> int:
         print(path)
     for note in outcome.get("notes", ()):
         print(f"note: {note[0].lower()}{note[1:]}")
+    if outcome.get("reused"):
+        print(
+            "note: unchanged since the last run, so not run again: " + ", ".join(outcome["reused"])
+        )
     return 0
 
 
@@ -292,6 +334,7 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
 
     run = commands.add_parser("run", help="run one study end to end without Dagster")
     run.add_argument("--study", required=True, help="study folder holding study.toml")
+    set_option(run)
     _locations(run, "")
     run.set_defaults(func=_run)
 
@@ -385,6 +428,20 @@ def parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     sites.add_argument("--seed", type=int, default=22)
     sites.set_defaults(func=_demo_sites)
     return parser, commands
+
+
+def set_option(command: argparse.ArgumentParser) -> None:
+    """The ``--set OPTION=VALUE`` option of a command that runs analyses
+    (:func:`analysis_overrides`)."""
+    command.add_argument(
+        "--set",
+        action="append",
+        metavar="OPTION=VALUE",
+        help="change an analysis option for this run without editing the spec (repeatable): "
+        "alpha, conf_level, test, multiplicity, pre_max_day, post_rule, post_min_day, "
+        "post_max_day, post_visit or post_target_day, e.g. --set conf_level=0.9 --set test=t. "
+        "Only the steps that read it run again, and only files whose bytes change are rewritten",
+    )
 
 
 def _locations(command: argparse.ArgumentParser, reports_note: str) -> None:

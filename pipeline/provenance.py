@@ -16,6 +16,7 @@ under ``reports/<study>/`` leads to the runs that made it::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -29,6 +30,7 @@ from typing import Iterator
 import duckdb
 
 from pipeline import exits, paths
+from pipeline import files as output_files
 from pipeline.ingest.ingestion import SourceFile
 from pipeline.ingest.readers import sha256
 from pipeline.spec.study import OVERRIDABLE, Study, load_study
@@ -61,14 +63,21 @@ def git_state(root: Path = paths.PROJECT_ROOT) -> dict[str, object]:
     }
 
 
-def package_versions() -> dict[str, str]:
-    versions = {}
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    # Read once per process: importlib.metadata scans every installed distribution (some 80 ms
+    # a call), and every step of a run records the versions.
+    versions = []
     for name in PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+            versions.append((name, "not installed"))
+    return tuple(versions)
+
+
+def package_versions() -> dict[str, str]:
+    return dict(_installed_versions())
 
 
 def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
@@ -104,9 +113,19 @@ def provenance(study: Study, files: list[SourceFile]) -> dict[str, object]:
 
 
 def write_provenance(study: Study, files: list[SourceFile], folder: Path) -> Path:
+    """Write ``provenance.json``; the analysis overrides already recorded there stay (they are
+    the analysis steps' to record, :func:`record_overrides`), so a file whose content is the
+    same keeps its bytes and modification time."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "provenance.json"
-    path.write_text(json.dumps(provenance(study, files), indent=2) + "\n", encoding="utf-8")
+    record = provenance(study, files)
+    try:
+        record["analysis_overrides"] = json.loads(path.read_text(encoding="utf-8"))[
+            "analysis_overrides"
+        ]
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or not ours: none recorded
+        pass
+    output_files.write_text(path, json.dumps(record, indent=2) + "\n")
     return path
 
 
@@ -126,7 +145,7 @@ def record_overrides(folder: Path, overrides: dict[str, object]) -> None:
         return
     record["analysis_overrides"] = dict(sorted(overrides.items()))
     folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    output_files.write_text(path, json.dumps(record, indent=2) + "\n")
 
 
 RUNS = "meta.runs"

@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipeline import files as output_files
 from pipeline.ingest.ingestion import SourceFile, file_labels, ingest_study
 from pipeline.pairing import (
     comparison_study,
@@ -1224,7 +1225,7 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
         figure_notes=figures.not_drawn(con, study),
     )
     html_path = folder / "report.html"
-    html_path.write_text(report_html.report_html(content), encoding="utf-8")
+    output_files.write_text(html_path, report_html.report_html(content))
     docx_path = report_html.report_docx(content, folder / "report.docx")
     return [html_path, docx_path]
 
@@ -1269,37 +1270,88 @@ def nothing_to_analyse(con: duckdb.DuckDBPyConnection, study: Study) -> list[str
     ]
 
 
-def run_study(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path) -> dict[str, object]:
-    """The whole path for one study; returns the accounting, every path written and the report's
-    notes (that there was nothing to analyse, :func:`nothing_to_analyse`).
+def run_study(
+    con: duckdb.DuckDBPyConnection,
+    study: Study,
+    reports_dir: Path,
+    overrides: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """The whole path for one study; returns the accounting, every path written, the report's
+    notes (that there was nothing to analyse, :func:`nothing_to_analyse`) and the steps reused
+    from the last run (``reused``).
+
+    ``overrides`` changes analysis options for this run without editing the spec
+    (:func:`pipeline.spec.study.with_overrides`, checked as the settings they replace);
+    ``provenance.json`` and ``meta.runs`` record them. Each step runs unless its last run can be
+    reused (:mod:`pipeline.rerun`): a new option reruns only the steps that read it.
 
     The run is on record in ``meta.runs`` (what its tables were made from) from its start,
     and says how it ended: finished, or refused, failed or interrupted with the error's class."""
-    with recorded_run(con, study):
-        return _run_steps(con, study, reports_dir)
+    from pipeline.spec.study import with_overrides
+
+    planned = with_overrides(study, dict(overrides or {}))
+    with recorded_run(con, planned):
+        return _run_steps(con, planned, reports_dir, dict(overrides or {}))
+
+
+def source_files(con: duckdb.DuckDBPyConnection, study: Study) -> list[SourceFile]:
+    """The raw files as the last ingest read them (``<study>.source_files``)."""
+    frame = read_frame(con, f"SELECT * FROM {study.name}.source_files")
+    return [
+        SourceFile(**{name: row[name] for name in SourceFile.__dataclass_fields__})
+        for _, row in frame.iterrows()
+    ]
+
+
+def cohort_results(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
+    """The whole-cohort rows of ``<study>.paired_tests``, as :func:`analyse` returns them."""
+    return read_frame(con, f"SELECT * FROM {study.name}.paired_tests WHERE \"group\" = 'all'")
 
 
 def _run_steps(
-    con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
+    con: duckdb.DuckDBPyConnection,
+    study: Study,
+    reports_dir: Path,
+    overrides: dict[str, object],
 ) -> dict[str, object]:
-    files = ingest(con, study, reports_dir)
-    score(con, study)
-    pair(con, study)
-    results = analyse(con, study, reports_dir)
-    secondary = secondary_analyses(con, study, reports_dir)
+    from pipeline import rerun
+    from pipeline.provenance import record_overrides
+
+    reused = []
+
+    def step(name: str, function, *args) -> rerun.Outcome:
+        done = rerun.run(con, study, reports_dir, name, function, *args)
+        if not done.ran:
+            reused.append(name)
+        return done
+
+    def paths(done: rerun.Outcome) -> list[Path]:
+        return done.result if done.ran else done.paths
+
+    ingested = step("ingest", ingest, reports_dir)
+    files = ingested.result if ingested.ran else source_files(con, study)
+    if not ingested.ran:  # the commit may have changed since: provenance.json says this one
+        write_provenance(study, files, study_reports(reports_dir, study))
+    record_overrides(study_reports(reports_dir, study), overrides)
+    step("score", score)
+    step("pair", pair)
+    analysed = step("analyse", analyse, reports_dir)
+    results = analysed.result if analysed.ran else cohort_results(con, study)
+    secondary = paths(step("secondary", secondary_analyses, reports_dir))
     written = [
         study_reports(reports_dir, study) / "provenance.json",
         study_reports(reports_dir, study) / "tables" / "paired_tests.csv",
     ]
-    written += write_tables(con, study, reports_dir)
-    written += write_figures(con, study, reports_dir)
-    written += write_report(con, study, reports_dir)
+    written += paths(step("tables", write_tables, reports_dir))
+    written += paths(step("figures", write_figures, reports_dir))
+    written += paths(step("report", write_report, reports_dir))
     written += secondary
     return {
         "files": files,
         "results": results,
         "paths": written,
         "notes": nothing_to_analyse(con, study),
+        "reused": reused,
     }
 
 

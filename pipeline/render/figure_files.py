@@ -18,6 +18,7 @@ width, so the same figure can be re-exported at another width or resolution
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -41,6 +42,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from pipeline import files  # noqa: E402
 from pipeline.render.figure_theme import THEME  # noqa: E402
 
 THEME_MODULE = "pipeline.render.figure_theme"
@@ -131,10 +133,13 @@ PNG_COMPRESS_LEVEL = 1
 def _save_raster(image: Image.Image, path: Path, ext: str, dpi: int) -> None:
     # Through Pillow, to control the file: RGB, the resolution tag, LZW for TIFF, and no
     # other metadata (no software version or time), so bytes do not drift.
+    # Encoded in memory and written only if the bytes changed (pipeline.files).
+    buffer = io.BytesIO()
     if ext == "png":
-        image.save(path, format="PNG", dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL)
+        image.save(buffer, format="PNG", dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL)
     else:
-        image.save(path, format="TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
+        image.save(buffer, format="TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
+    files.write_bytes(path, buffer.getvalue())
 
 
 # Tables of an embedded TrueType font that a PDF viewer never reads: the PDF names each glyph
@@ -177,15 +182,19 @@ def _save_one(fig: plt.Figure, path: Path, ext: str, dpi: int | None) -> None:
     elif ext in DPI:
         _save_raster(_rgb(fig, dpi or DPI[ext]), path, ext, dpi or DPI[ext])
     elif ext == "svg":
-        fig.savefig(path, format="svg", metadata={"Date": None})
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+        files.write_bytes(path, buffer.getvalue())
     elif ext == "pdf":
+        buffer = io.BytesIO()
         with _pdf_fonts_without_layout_tables():
             fig.savefig(
-                path,
+                buffer,
                 format="pdf",
                 dpi=dpi or DPI["png"],
                 metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
             )
+        files.write_bytes(path, buffer.getvalue())
     else:
         raise ValueError(f"unknown figure format {ext!r}; use one of {', '.join(DEFAULT_FORMATS)}")
 
@@ -386,12 +395,7 @@ def export(
         for i in todo:  # the files left alone keep their entries: already checked above
             for path in results[i]:
                 manifest[_relative(path, folder)] = {"key": keys[i], "sha256": _sha256(path)}
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = manifest_path.with_suffix(".partial")
-        partial.write_text(
-            json.dumps(dict(sorted(manifest.items())), indent=1) + "\n", encoding="utf-8"
-        )
-        partial.replace(manifest_path)  # whole or not at all, even if the run is killed here
+        _write_manifest(manifest_path, manifest)
     return [path for paths in results for path in paths]
 
 
@@ -425,12 +429,23 @@ def remove_unwritten(folder: Path, written: list[Path]) -> list[Path]:
             path.unlink()
             removed.append(path)
         del manifest[name]
-    partial = manifest_path.with_suffix(".partial")
-    partial.write_text(
-        json.dumps(dict(sorted(manifest.items())), indent=1) + "\n", encoding="utf-8"
-    )
-    partial.replace(manifest_path)
+    _write_manifest(manifest_path, manifest)
     return removed
+
+
+def _write_manifest(path: Path, manifest: dict) -> None:
+    """Write the render record whole (through a partial file replaced in one step, even if the
+    run is killed here), unless it already holds exactly this."""
+    text = json.dumps(dict(sorted(manifest.items())), indent=1) + "\n"
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, ValueError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
 
 
 SOURCE_DATA_WRITER = "pipeline.render.writers"

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import files
 from pipeline.render.cells import SPLITS, neutralise
 
 FORMATS = ("csv", "md", "html", "tex", "docx")
@@ -876,22 +877,48 @@ def new_docx():
 
 
 def save_docx(document, path: Path) -> Path:
-    """Save with every zip member dated ``FIXED_TIME``, so equal content gives equal bytes."""
-    buffer = io.BytesIO()
-    document.save(buffer)
-    buffer.seek(0)
+    """Save with every zip member dated ``FIXED_TIME``, so equal content gives equal bytes.
+
+    The members are python-docx's own, in its order (:func:`_docx_members`), compressed once
+    here with their fixed dates; saving with python-docx and rewriting its zip would compress
+    every member twice (the bytes are the same either way)."""
     out = io.BytesIO()
-    with (
-        zipfile.ZipFile(buffer) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
-    ):
-        for info in source.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, blob in _docx_members(document):
+            fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o644 << 16
-            target.writestr(fixed, source.read(info.filename))
-    path.write_bytes(out.getvalue())
+            target.writestr(fixed, blob)
+    files.write_bytes(path, out.getvalue())  # unchanged bytes: the file is left alone
     return path
+
+
+def _docx_members(document) -> list[tuple[str, bytes]]:
+    """The zip members python-docx's ``Document.save`` writes, in its order: what its
+    ``OpcPackage.save`` hands its zip writer (``docx.opc.pkgwriter.PackageWriter.write``). A
+    python-docx without those steps is saved and read back."""
+    from docx.opc import pkgwriter
+
+    writer = pkgwriter.PackageWriter
+    steps = ("_write_content_types_stream", "_write_pkg_rels", "_write_parts")
+    package = document.part.package
+    if not all(hasattr(writer, step) for step in steps):
+        buffer = io.BytesIO()
+        document.save(buffer)
+        with zipfile.ZipFile(buffer) as source:
+            return [(info.filename, source.read(info.filename)) for info in source.infolist()]
+
+    class _Members(list):
+        def write(self, pack_uri, blob):
+            self.append((pack_uri.membername, blob))
+
+    members = _Members()
+    for part in package.parts:
+        part.before_marshal()
+    writer._write_content_types_stream(members, package.parts)
+    writer._write_pkg_rels(members, package.rels)
+    writer._write_parts(members, package.parts)
+    return list(members)
 
 
 def to_docx(table: Table, path: Path) -> Path:
@@ -910,13 +937,13 @@ def write_table(
     for ext in formats:
         path = folder / f"{stem}.{ext}"
         if ext == "csv":
-            path.write_text(to_csv(table), encoding="utf-8")
+            files.write_text(path, to_csv(table))
         elif ext == "md":
-            path.write_text(to_markdown(table), encoding="utf-8")
+            files.write_text(path, to_markdown(table))
         elif ext == "html":
-            path.write_text(to_html(table, standalone=True), encoding="utf-8")
+            files.write_text(path, to_html(table, standalone=True))
         elif ext == "tex":
-            path.write_text(to_latex(table), encoding="utf-8")
+            files.write_text(path, to_latex(table))
         elif ext == "docx":
             to_docx(table, path)
         else:
@@ -932,5 +959,5 @@ def write_results(results: pd.DataFrame, folder: Path, stem: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}.csv"
     # newline="": the line ends as pandas wrote them
-    path.write_text(_csv_text(results, float_format="%.17g"), encoding="utf-8", newline="")
+    files.write_text(path, _csv_text(results, float_format="%.17g"), newline="")
     return path

@@ -805,6 +805,7 @@ class AnalysisOverrides(_Table):
     (:data:`OVERRIDE_SETTINGS`) and is checked as that setting is."""
 
     alpha: float | None = None
+    conf_level: float | None = None
     test: Test | None = None
     multiplicity: Multiplicity | None = None
     pre_max_day: int | None = None
@@ -818,6 +819,7 @@ class AnalysisOverrides(_Table):
 #: override -> (table of [analysis], key) it replaces
 OVERRIDE_SETTINGS: dict[str, tuple[str, str]] = {
     "alpha": ("", "alpha"),
+    "conf_level": ("", "conf_level"),
     "test": ("", "test"),
     "multiplicity": ("", "multiplicity"),
     "pre_max_day": ("pre", "max_day"),
