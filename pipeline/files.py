@@ -28,7 +28,8 @@ def write_bytes(path: Path, data: bytes) -> bool:
     for written in _recordings:
         written.append(path)
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
+        # A regular file of the same size only: a device is never read (it may not end).
+        if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except OSError:  # not there yet (or unreadable): write it
         pass

@@ -457,6 +457,16 @@ def methods_paragraph(study: PooledStudy, bundles: dict[str, dict], pooled: pd.D
     )
 
 
+def _coefficient_digits(estimate: float, fewest: int = 2, most: int = 4) -> int:
+    """Decimals for a meta-regression coefficient: two, or as many more (up to four) as it takes
+    for a coefficient that is not zero to show a digit other than 0 (a slope per percentage
+    point is often a few thousandths; "0.00" would read as no association)."""
+    digits = fewest
+    while digits < most and estimate == estimate and round(abs(estimate), digits) == 0 != estimate:
+        digits += 1
+    return digits
+
+
 def _meta_regression_sentence(study: PooledStudy) -> str:
     """The Methods sentence on the meta-regression ("" when the study names no moderator)."""
     if not study.moderators:
@@ -649,7 +659,9 @@ def etable_meta_regression(study: PooledStudy, results: dict[str, pd.DataFrame])
                 [
                     _term_label(study, term.term, term.level, term.reference),
                     "",
-                    AMA.estimate_ci(term.estimate, term.ci_low, term.ci_high, digits=2),
+                    AMA.estimate_ci(
+                        term.estimate, term.ci_low, term.ci_high, _coefficient_digits(term.estimate)
+                    ),
                     AMA.p(term.p),
                     "",
                 ]

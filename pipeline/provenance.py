@@ -119,10 +119,13 @@ def write_provenance(study: Study, files: list[SourceFile], folder: Path) -> Pat
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "provenance.json"
     record = provenance(study, files)
+    # Only a regular file is read: a device in its place (/dev/full, a full disk's stand-in)
+    # would be read without end.
     try:
-        record["analysis_overrides"] = json.loads(path.read_text(encoding="utf-8"))[
-            "analysis_overrides"
-        ]
+        if path.is_file():
+            record["analysis_overrides"] = json.loads(path.read_text(encoding="utf-8"))[
+                "analysis_overrides"
+            ]
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or not ours: none recorded
         pass
     output_files.write_text(path, json.dumps(record, indent=2) + "\n")

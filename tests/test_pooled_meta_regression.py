@@ -203,3 +203,11 @@ def test_a_moderator_the_same_at_every_site_is_refused(tmp_path):
     )
     with pytest.raises(SpecError, match="pooled.moderators cannot tell the sites apart"):
         load_pooled_study(folder)
+
+
+def test_a_small_coefficient_shows_a_digit_other_than_zero():
+    # A slope per percentage point of a few thousandths read "0.00 (-0.29 to 0.29)" in the
+    # example's eTable; two decimals, or more until the coefficient shows a digit (at most 4).
+    from pipeline.pooled_study import _coefficient_digits
+
+    assert [_coefficient_digits(x) for x in (1.5, -0.012, 0.0041, -0.00004, 0.0)] == [2, 2, 3, 4, 2]

@@ -1603,7 +1603,8 @@ def with_overrides(study: Study, overrides: dict[str, Any]) -> Study:
     unknown = [key for key in overrides if key not in OVERRIDABLE]
     if unknown:
         raise SpecError(
-            f"{where}: '{unknown[0]}' cannot be overridden"
+            # repr: a key with a line break or quote stays one line.
+            f"{where}: {unknown[0]!r} cannot be overridden"
             f"{schema.nearest(unknown[0], list(OVERRIDABLE))}"
         )
     posts = [key for key in overrides if key.startswith("post_")]
