@@ -1225,6 +1225,23 @@ def _analysis_plan(
     )
 
 
+def _modelled_outcomes(
+    path: Path, where: str, listed, table: schema.AnalysisTable, outcome_name
+) -> tuple[str, ...]:
+    """The outcomes a model of ``where`` is fitted to: those listed, else the primary; refused
+    when neither is given."""
+    if listed:
+        return tuple(outcome_name(f"{where}.outcomes", o) for o in listed)
+    if table.primary:
+        return (table.primary,)
+    raise _fail(
+        path,
+        f"{where}.outcomes",
+        "is empty and [analysis] names no primary outcome; list the outcomes to model, or "
+        "set analysis.primary.",
+    )
+
+
 def _mixed_model_plan(
     path: Path,
     table: schema.AnalysisTable,
@@ -1241,17 +1258,7 @@ def _mixed_model_plan(
     if not entry.model:
         return None
     where = "analysis.longitudinal"
-    if entry.outcomes:
-        names = tuple(outcome_name(f"{where}.outcomes", o) for o in entry.outcomes)
-    elif table.primary:
-        names = (table.primary,)
-    else:
-        raise _fail(
-            path,
-            f"{where}.outcomes",
-            "is empty and [analysis] names no primary outcome; list the outcomes to model, or "
-            "set analysis.primary.",
-        )
+    names = _modelled_outcomes(path, where, entry.outcomes, table, outcome_name)
     kinds = {o.name: o.kind for o in outcomes}
     for name in names:
         if kinds.get(name, "score") != "score":
@@ -1483,17 +1490,7 @@ def _predictors_plan(
     ``responders``, else the score's published one)."""
     entry = table.predictors
     where = "analysis.predictors"
-    if entry.outcomes:
-        names = tuple(outcome_name(f"{where}.outcomes", o) for o in entry.outcomes)
-    elif table.primary:
-        names = (table.primary,)
-    else:
-        raise _fail(
-            path,
-            f"{where}.outcomes",
-            "is empty and [analysis] names no primary outcome; list the outcomes to model, or "
-            "set analysis.primary.",
-        )
+    names = _modelled_outcomes(path, where, entry.outcomes, table, outcome_name)
     for column in entry.predictors:
         subjects_column(f"{where}.predictors", column)
     categorical = tuple(
