@@ -637,7 +637,11 @@ def secondary_analyses(
     else:
         _drop_result(con, study, reports_dir, "power")
     written += predictor_models(con, study, reports_dir, pairs)
-    written += within_groups(con, study, reports_dir, pairs)
+    if plan.within_groups:
+        written += within_groups(con, study, reports_dir, pairs)
+    else:
+        for name in ("correlations_by_group", "sign_tests_by_group"):
+            _drop_result(con, study, reports_dir, name)
     if plan.imputation is not None:
         written.append(_save(con, study, reports_dir, "imputation", imputation(con, study)))
     else:

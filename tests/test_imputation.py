@@ -234,3 +234,14 @@ def test_statsmodels_combine_has_no_barnard_rubin_df():
     assert theirs.cov_params()[1, 1] == pytest.approx(ours["t"], rel=1e-12)
     assert theirs.frac_miss_info[1] == pytest.approx(ours["lambda"], rel=1e-12)
     assert theirs.frac_miss_info[1] != pytest.approx(ours["fmi"], rel=1e-3)
+
+
+def test_correlations_and_sign_tests_by_group_only_when_the_plan_asks():
+    # The demo asks (within_groups = true, the test above reads its tables); the small study
+    # does not, and writes neither table.
+    from small_study import full_run
+
+    tables = full_run() / "reports" / "small" / "tables"
+    assert (tables / "paired_tests.csv").is_file()
+    assert not (tables / "correlations_by_group.csv").exists()
+    assert not (tables / "sign_tests_by_group.csv").exists()

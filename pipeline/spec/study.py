@@ -287,6 +287,8 @@ class AnalysisPlan:
     random_slope: bool = False
     # Item-level change of every instrument with items (pipeline.statistics.items).
     item_changes: bool = True
+    # Correlations and sign tests within the cohort and each subgroup level.
+    within_groups: bool = False
     complications: tuple[Complication, ...] = ()
     # None: no power table.
     power: PowerPlan | None = None
@@ -1209,6 +1211,7 @@ def _analysis_plan(
         reliability=tuple(reliability),
         random_slope=table.longitudinal.random_slope,
         item_changes=table.item_changes,
+        within_groups=table.within_groups,
         complications=complications,
         power=power,
         predictors=predictors,
