@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.render.cells import neutralise
+from pipeline.render.labels import in_sentence, listed, rater_label, score_label
 from pipeline.render.tables import RAW_VALUE, SYNTHETIC_NOTE
 from pipeline.render.writers import (
     Table,
@@ -80,8 +81,6 @@ def _change_summary(tests: list[str], level: str) -> str:
 def _imputation_methods(study: Study, shown: dict, labels: dict, level: str) -> str:
     """The Methods paragraph of the multiple-imputation eTable: the model, m, seed, predictors,
     Rubin's rules and the Barnard-Rubin degrees of freedom."""
-    from pipeline.render.labels import in_sentence
-
     plan = study.analysis.imputation
     predictors = [in_sentence(study.column_label(c)) for c in plan.predictors]
     outcome = labels.get(plan.outcome, plan.outcome)
@@ -105,12 +104,10 @@ def _imputation_methods(study: Study, shown: dict, labels: dict, level: str) -> 
 def _agreement_visits(study: Study, reliability) -> str:
     """Which visits rater agreement was estimated over, as the Methods say it: each visit
     separately (each patient once per estimate), or pooled with visits taken as independent."""
-    from pipeline.render.labels import in_sentence
-
-    listed = sorted({r.visits for r in reliability})
+    visit_sets = sorted({r.visits for r in reliability})
     visits = (
-        " (" + _list([in_sentence(study.visit_label(v)) for v in listed[0]]) + ")"
-        if len(listed) == 1 and listed[0]
+        " (" + _list([in_sentence(study.visit_label(v)) for v in visit_sets[0]]) + ")"
+        if len(visit_sets) == 1 and visit_sets[0]
         else ""
     )
     if all(r.targets == "subject_visit" for r in reliability):
@@ -138,8 +135,6 @@ def _time_to_event_methods(study: Study, shown: dict, drawn: set) -> list[str]:
     """The Methods sentence of each time-to-event analysis the report shows (its eTable or its
     Kaplan-Meier figure): the estimator, the CI, the median's CI, the censoring rule, the
     log-rank test."""
-    from pipeline.render.labels import in_sentence
-
     paragraphs = []
     level = f"{study.analysis.conf_level:.0%}"
     for t in study.analysis.time_to_event:
@@ -235,7 +230,6 @@ def methods_text(
         model's trajectories: ``trajectory``; the subgroup forest: ``subgroup_forest``).
     """
     from pipeline.pairing import outcomes_frame
-    from pipeline.render.labels import in_sentence, listed, rater_label, score_label
     from pipeline.render.tables import EFFECT_SIZES
 
     plan = study.analysis
@@ -604,8 +598,6 @@ def methods_text(
 def _predictors_text(study: Study, shown: dict, labels: dict[str, str], level: str) -> str:
     """The Methods sentences of the predictors of outcome (``[analysis.predictors]``), when the
     report shows their tables (``etable_predictors_*``); '' otherwise."""
-    from pipeline.render.labels import in_sentence, listed
-
     plan = study.analysis.predictors
     stems = [stem for stem in shown if stem.startswith("etable_predictors_")]
     if plan is None or not stems:
@@ -825,8 +817,6 @@ def report_docx(content: ReportContent, path: Path) -> Path:
 def _mixed_model_methods(study, shown: dict, labels: dict) -> list[str]:
     """The Methods sentence of the mixed model ([analysis.longitudinal] model = true) when the
     report shows its eTables: the model, its estimation method and its df method."""
-    from pipeline.render.labels import in_sentence
-
     plan = study.analysis.mixed_model
     stems = [stem for stem in shown if stem.startswith("etable_mixed_model_")]
     if plan is None or not stems:

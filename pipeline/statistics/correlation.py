@@ -11,6 +11,20 @@ from scipy import stats
 
 from pipeline.statistics.grouped import KEYS, by_group
 
+# A correlation's result columns, after the keys (and the variables correlated).
+_RESULT_COLUMNS = [
+    "method",
+    "n",
+    "estimate",
+    "statistic",
+    "df",
+    "p",
+    "ci_low",
+    "ci_high",
+    "p_method",
+    "note",
+]
+
 __all__ = ["pearson", "spearman", "baseline_change_correlation", "correlations_by_group"]
 
 _NAN = float("nan")
@@ -233,39 +247,11 @@ def baseline_change_correlation(pairs: pd.DataFrame, conf_level: float = 0.95) -
         pearson_result = {**pearson(pre, change, conf_level), "p_method": "t"}
         for method, result in (("Pearson", pearson_result), ("Spearman", spearman(pre, change))):
             rows.append({**key, "method": method, **result})
-    return pd.DataFrame(
-        rows,
-        columns=[
-            *KEYS,
-            "method",
-            "n",
-            "estimate",
-            "statistic",
-            "df",
-            "p",
-            "ci_low",
-            "ci_high",
-            "p_method",
-            "note",
-        ],
-    )
+    return pd.DataFrame(rows, columns=[*KEYS, *_RESULT_COLUMNS])
 
 
 #: The columns of :func:`correlations_by_group`'s table, in order.
-GROUP_COLUMNS = [
-    *KEYS,
-    "variables",
-    "method",
-    "n",
-    "estimate",
-    "statistic",
-    "df",
-    "p",
-    "ci_low",
-    "ci_high",
-    "p_method",
-    "note",
-]
+GROUP_COLUMNS = [*KEYS, "variables", *_RESULT_COLUMNS]
 
 
 def correlations_by_group(pairs: pd.DataFrame, conf_level: float = 0.95) -> pd.DataFrame:
