@@ -1,14 +1,23 @@
 """Asset checks of one study: visible in the UI, and blocking downstream assets on failure.
 
+Each check runs inside the step of the asset it checks (declared on that asset as an
+``AssetCheckSpec``, its result returned with the asset's ``MaterializeResult``), not in a step of
+its own: under the multiprocess executor every step is a process, and a check's query takes
+milliseconds against a step's start of a second or more (docs/scaling.md). A failed check stops the
+asset's step after its materialization is recorded, so nothing downstream runs.
+
 Each failure's metadata names the rows or outcomes at fault.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import dagster as dg
 import pandas as pd
 
-from assets.keys import INGESTED, PAIRED_TESTS, PAIRS, study_op_tags
+from assets.keys import INGESTED, PAIRED_TESTS, PAIRS
 from assets.resources import Warehouse
 from pipeline import steps
 from pipeline.render.cells import markdown_frame
@@ -23,18 +32,53 @@ def _listing(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_frame(frame.head(limit)) if not frame.empty else "none")
 
 
-def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
+@dataclass(frozen=True)
+class StudyCheck:
+    """One check of a study's asset: what the UI shows of it, and how it is evaluated."""
+
+    spec: dg.AssetCheckSpec
+    evaluate: Callable[[Warehouse], dg.AssetCheckResult]
+
+
+class StudyChecks(dict[str, list[StudyCheck]]):
+    """A study's checks by the name of the asset each checks."""
+
+    def specs(self, asset: str) -> list[dg.AssetCheckSpec]:
+        """The checks declared on ``asset`` (``check_specs`` of its decorator)."""
+        return [c.spec for c in self.get(asset, [])]
+
+    def results(self, asset: str, warehouse: Warehouse) -> list[dg.AssetCheckResult]:
+        """The checks of ``asset`` evaluated on what its step just wrote, in declared order."""
+        return [c.evaluate(warehouse) for c in self.get(asset, [])]
+
+
+def build_study_checks(study: Study) -> StudyChecks:
+    """The study's checks, each to run in the step of the asset it checks."""
     s, limits = study.name, study.checks
+    checks = StudyChecks()
 
     def check(asset: str, name: str, description: str):
         """A check of one of the study's assets; a failure stops the assets downstream."""
-        return dg.asset_check(
-            asset=[s, asset],
-            name=name,
-            blocking=True,
-            description=description,
-            op_tags=study_op_tags(s),  # one step of a study at a time (its warehouse's one writer)
-        )
+
+        def declare(evaluate: Callable[[Warehouse], dg.AssetCheckResult]):
+            spec = dg.AssetCheckSpec(
+                name=name, asset=dg.AssetKey([s, asset]), description=description, blocking=True
+            )
+
+            def evaluated(warehouse: Warehouse) -> dg.AssetCheckResult:
+                # The asset's step evaluates every check it declares: each result names its own.
+                result = evaluate(warehouse)
+                return dg.AssetCheckResult(
+                    asset_key=spec.asset_key,
+                    check_name=name,
+                    passed=result.passed,
+                    metadata=result.metadata,
+                )
+
+            checks.setdefault(asset, []).append(StudyCheck(spec, evaluated))
+            return evaluate
+
+        return declare
 
     @check(INGESTED, "rows_accounted", "Every row read is either accepted or quarantined.")
     def rows_accounted(warehouse: Warehouse) -> dg.AssetCheckResult:
@@ -160,11 +204,4 @@ def build_study_checks(study: Study) -> list[dg.AssetChecksDefinition]:
         )
         return dg.AssetCheckResult(passed=bad.empty, metadata={"violations": _listing(bad)})
 
-    return [
-        rows_accounted,
-        no_identifier_columns,
-        item_values_in_range,
-        pairing_completeness,
-        minimum_pairs,
-        statistics_sanity,
-    ]
+    return checks

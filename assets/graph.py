@@ -14,7 +14,6 @@ import dagster as dg
 from dagster._core.code_pointer import CustomPointer, ModuleCodePointer
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 
-from assets.checks import build_study_checks
 from assets.keys import STUDY_TAG
 from assets.pooled_assets import build_pooled_assets
 from assets.resources import AnalysisOptions, Reports, Warehouse
@@ -98,11 +97,9 @@ def build_definitions(raw: Path | None = None) -> dg.Definitions:
     pooled = [load_pooled_study(folder) for folder in folders if is_pooled(folder)]
     assets = [a for study in studies for a in build_study_assets(study)]
     assets += [a for study in pooled for a in build_pooled_assets(study)]
-    checks = [c for study in studies for c in build_study_checks(study)]
     materializable = [key for a in assets if isinstance(a, dg.AssetsDefinition) for key in a.keys]
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
         # No study, no sensor: it would select no asset, which Dagster refuses, and the UI would
         # not load at all.
         sensors=[build_export_sensor([*studies, *pooled], materializable)]

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from assets.checks import build_study_checks
 from assets.keys import (
     FIGURES,
     INGESTED,
@@ -136,6 +137,8 @@ def _raw_files_asset(study: Study) -> dg.SourceAsset:
 def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
     s = study.name
     common = study_asset_settings(s)
+    # Each check runs in the step of the asset it checks (assets/checks.py).
+    checks = build_study_checks(study)
 
     def planned(options: AnalysisOptions, reports: Reports) -> Study:
         """The study with this run's analysis overrides, which provenance records."""
@@ -164,6 +167,7 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             kinds=kinds,
             **common,
             code_version=code_version(*code),
+            check_specs=checks.specs(name),
         )
 
     # Observable source assets are marked beta in Dagster 1.13; they are the documented way to
@@ -197,7 +201,9 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
         # The data version is the inputs' content hash, so unchanged inputs keep
         # everything downstream up to date.
         return dg.MaterializeResult(
-            metadata=metadata, data_version=dg.DataVersion(fingerprint(study))
+            metadata=metadata,
+            data_version=dg.DataVersion(fingerprint(study)),
+            check_results=checks.results(INGESTED, warehouse),
         )
 
     @study_asset(SCORES, ingested)
@@ -224,7 +230,8 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
             metadata={
                 "dagster/row_count": int(summary["paired"].sum()),
                 "pairing": dg.MetadataValue.md(markdown_frame(summary)),
-            }
+            },
+            check_results=checks.results(PAIRS, warehouse),
         )
 
     @study_asset(PAIRED_TESTS, pairs)
@@ -269,7 +276,8 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
                 "primary P": p_text(float(primary["p_used"])),
                 "results": dg.MetadataValue.md(markdown_frame(preview)),
                 "analysis overrides": dg.MetadataValue.json(analysis_options.overrides),
-            }
+            },
+            check_results=checks.results(PAIRED_TESTS, warehouse),
         )
 
     @study_asset(SECONDARY_ANALYSES, paired_tests)

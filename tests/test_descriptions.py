@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 
+import dagster as dg
 import pytest
 from markdown_it import MarkdownIt
 
@@ -31,10 +32,12 @@ def _as_written(markdown: str) -> str:
 def _descriptions() -> dict[str, str]:
     defs = build_definitions()
     out = {str(node.key): node.description for node in defs.resolve_asset_graph().asset_nodes}
+    # A study's checks are declared on the assets they check (assets/checks.py).
     out |= {
         str(spec.key): spec.description
-        for checks in defs.asset_checks
-        for spec in checks.check_specs
+        for asset in defs.assets
+        if isinstance(asset, dg.AssetsDefinition)
+        for spec in asset.check_specs
     }
     out |= {sensor.name: sensor.description for sensor in defs.sensors}
     out |= {
