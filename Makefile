@@ -56,6 +56,16 @@ LOOP_RUNNER ?= run
 bench-loop: $(VENV)/.installed
 	$(BIN)/python bench/loop.py --rounds 3 --runner $(LOOP_RUNNER)
 
+# Four copies of the demo as four studies, `outcomes report` in parallel (a warehouse per study,
+# the multiprocess executor) and one after another (one file, one process), each cold; median of
+# PARALLEL_ROUNDS rounds, wall and CPU seconds: reports/bench/parallel.md (docs/scaling.md).
+# PARALLEL_MODES="parallel sequential demo" also times the demo alone, cold.
+PARALLEL_ROUNDS ?= 3
+PARALLEL_MODES ?= parallel sequential
+.PHONY: bench-parallel
+bench-parallel: $(VENV)/.installed
+	$(BIN)/python bench/parallel.py --rounds $(PARALLEL_ROUNDS) --modes $(PARALLEL_MODES)
+
 # The study's warehouse file (its write-ahead log, lock and spill folder too) and reports; the
 # single warehouse.duckdb of the layout before one file per study, if one is left.
 clean:

@@ -42,6 +42,10 @@ PRELOADED = (
     "pipeline.render.tables",
     "pipeline.render.figures",
     "pipeline.render.report",
+    # Imported by the steps as they run, not by the modules above.
+    "statsmodels.api",
+    "docx",
+    "jinja2",
 )
 
 

@@ -26,8 +26,30 @@ def workspace(tmp_path, monkeypatch):
 
 
 def test_every_study_folder_becomes_a_prefixed_graph():
-    keys = {tuple(k.path) for k in build_definitions().resolve_all_asset_keys()}
+    defs = build_definitions()
+    keys = {tuple(k.path) for k in defs.resolve_all_asset_keys()}
     assert {("demo", name) for name in DEMO_KEYS} <= keys
+    # The UI lists each check under the asset it checks, and the check runs in that asset's step:
+    # a step is a process of its own under the multiprocess executor (docs/scaling.md).
+    checks = {
+        (key.asset_key.path[-1], key.name)
+        for key in defs.resolve_asset_graph().asset_check_keys
+        if key.asset_key.path[0] == "demo"
+    }
+    assert checks == {
+        ("ingested", "rows_accounted"),
+        ("ingested", "no_identifier_columns"),
+        ("ingested", "item_values_in_range"),
+        ("pairs", "pairing_completeness"),
+        ("paired_tests", "minimum_pairs"),
+        ("paired_tests", "statistics_sanity"),
+    }
+    ops = [
+        node.name
+        for node in defs.resolve_implicit_global_asset_job_def().graph.nodes
+        if node.name.startswith("demo__")
+    ]
+    assert len(ops) == len(STUDY_ASSETS) + 1  # the raw files' observation, one op per asset
 
 
 def test_materialize_everything_on_the_demo(workspace):
