@@ -167,8 +167,9 @@ def _run(mode: str, round_: int, code: Path) -> dict:
 
 
 def _markdown(rows: list[dict], modes: list[str], copies: int, code: Path) -> str:
+    what = f"{copies} copies of the demo" if set(modes) - {"demo"} else "The demo alone"
     lines = [
-        f"{copies} copies of the demo (`{code}`), median of "
+        f"{what} (`{code}`), median of "
         f"{max(r['round'] for r in rows)} rounds; wall and CPU seconds (CPU: the command and "
         "every process it started), load average (1 min) before each run.",
         "",
