@@ -11,9 +11,9 @@ FIGURES = "figures"
 REPORT = "report"
 BUNDLE_PREFIX = "bundle_"  # a pooled study's site bundle: bundle_<site> (source asset)
 
-# The tag every step of a study carries (its assets and checks): the executor runs one step of a
-# study at a time, since a study's warehouse file takes one writing process
-# (assets.definitions.executor_for).
+# The tag every step of a study carries (its assets, whose steps run their checks): the executor
+# runs one step of a study at a time, since a study's warehouse file takes one writing process
+# (assets.graph.executor_for).
 STUDY_TAG = "study"
 
 
