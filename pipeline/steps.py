@@ -786,33 +786,17 @@ def within_groups(
     correlations (:func:`pipeline.statistics.correlation.correlations_by_group`):
     ``correlations_by_group``; and the sign test (:func:`pipeline.statistics.paired.sign_tests`):
     ``sign_tests_by_group``."""
-    from pipeline.statistics.correlation import correlations_by_group
-    from pipeline.statistics.paired import sign_tests
+    from pipeline.statistics.within_groups import within_group_tests
 
     levels, level_order = _levels_in_order(con, study)
-    complete = pairs.dropna(subset=["pre_value", "post_value"])
-    conf_level = study.analysis.conf_level
-    correlations, signs = [], []
-    # One group's pairs at a time: every level's rows together would be the pairs as many
-    # times as there are subgroups (tens of millions of rows in a registry).
-    for level in ["all", *level_order]:
-        rows = complete
-        if level != "all":
-            members = levels.loc[levels["group"] == level, "subject"]
-            rows = complete[complete["subject"].isin(members)].sort_values("subject", kind="stable")
-            n = rows.groupby(["outcome", "score"], sort=False)["subject"].transform("size")
-            rows = rows[n >= study.min_cell]
-        rows = rows.assign(group=level)
-        correlations.append(correlations_by_group(rows, conf_level))
-        signs.append(sign_tests(rows))
+    # One pass over the pairs for every group (pipeline.statistics.within_groups): a table of
+    # every level's rows would be the pairs as many times as there are subgroups.
+    tables = within_group_tests(
+        pairs, levels, level_order, study.min_cell, study.analysis.conf_level
+    )
     return [
-        # A level without pairs gives an empty frame: left out, as pandas will stop ignoring
-        # empty frames when it sets the columns' types (its FutureWarning).
-        _save(con, study, reports_dir, name, pd.concat(_filled(frames), ignore_index=True))
-        for name, frames in (
-            ("correlations_by_group", correlations),
-            ("sign_tests_by_group", signs),
-        )
+        _save(con, study, reports_dir, name, frame)
+        for name, frame in zip(("correlations_by_group", "sign_tests_by_group"), tables)
     ]
 
 

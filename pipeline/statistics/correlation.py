@@ -25,7 +25,13 @@ _RESULT_COLUMNS = [
     "note",
 ]
 
-__all__ = ["pearson", "spearman", "baseline_change_correlation", "correlations_by_group"]
+__all__ = [
+    "pearson",
+    "spearman",
+    "baseline_change_correlation",
+    "correlations_by_group",
+    "group_correlations",
+]
 
 _NAN = float("nan")
 # R's cor.test switches Spearman's p from AS 89 to the t approximation above this n.
@@ -182,14 +188,23 @@ def spearman(x, y) -> dict:
     agree, and rho always does; ``tests/test_statistics_correlation.py``
     checks both. R's AS 89 port is :func:`_prho`.
     """
+    return _spearman(x, y)
+
+
+def _spearman(x, y, x_ranks: np.ndarray | None = None) -> dict:
+    """:func:`spearman`, with the average ranks of ``x`` (its complete pairs) when the caller
+    has them already (one variable correlated with two others is ranked once)."""
+    x_all = x
     x, y, out = _start(x, y, "Spearman", p_method="not computed")
     if out["note"]:
         return out
     n = x.size
-    rho = float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])
+    if x_ranks is None or x.size != np.asarray(x_all).size:
+        x_ranks = stats.rankdata(x)
+    rho = float(np.corrcoef(x_ranks, stats.rankdata(y))[0, 1])
     q = (n**3 - n) * (1 - rho) / 6
-    ties = min(np.unique(x).size, np.unique(y).size) < n
-    exact = n <= _PRHO_MAX_N and not ties
+    # Ties matter only where R would take AS 89 (their search is two sorts of the values).
+    exact = n <= _PRHO_MAX_N and not (min(np.unique(x).size, np.unique(y).size) < n)
 
     def pspearman(qq: float, lower_tail: bool) -> float:
         if exact:
@@ -287,17 +302,33 @@ def correlations_by_group(pairs: pd.DataFrame, conf_level: float = 0.95) -> pd.D
     for key, g in by_group(pairs):
         pre = g["pre_value"].to_numpy(dtype=float)
         post = g["post_value"].to_numpy(dtype=float)
-        for variables, other in (("pre vs post", post), ("pre vs change", post - pre)):
-            rows.append(
-                {
-                    **key,
-                    "variables": variables,
-                    "method": "Pearson",
-                    **pearson(pre, other, conf_level),
-                    "p_method": "t",
-                }
-            )
-            rows.append(
-                {**key, "variables": variables, "method": "Spearman", **spearman(pre, other)}
-            )
+        rows += group_correlations(key, pre, post, conf_level)
     return pd.DataFrame(rows, columns=GROUP_COLUMNS)
+
+
+def group_correlations(key: dict, pre: np.ndarray, post: np.ndarray, conf_level: float) -> list:
+    """:func:`correlations_by_group`'s four rows of one group (``key``: its outcome, score and
+    group) from its ``pre`` and ``post`` values, as dicts."""
+    rows = []
+    # pre is ranked once for both Spearman tests when every pair is complete (NaN-free).
+    complete = not (np.isnan(pre).any() or np.isnan(post).any())
+    pre_ranks = stats.rankdata(pre) if complete and pre.size >= 3 else None
+    for variables, other in (("pre vs post", post), ("pre vs change", post - pre)):
+        rows.append(
+            {
+                **key,
+                "variables": variables,
+                "method": "Pearson",
+                **pearson(pre, other, conf_level),
+                "p_method": "t",
+            }
+        )
+        rows.append(
+            {
+                **key,
+                "variables": variables,
+                "method": "Spearman",
+                **_spearman(pre, other, pre_ranks),
+            }
+        )
+    return rows
