@@ -29,7 +29,7 @@ from pipeline.scores import score_study
 from pipeline.spec.study import Study
 from pipeline.sql import quote
 from pipeline.statistics.small_cells import small_codes_left_out
-from pipeline.warehouse import atomic, read_frame, scalar, write_frame
+from pipeline.warehouse import atomic, read_frame, read_shared_text, scalar, write_frame
 
 # Statistics, tables and figures (scipy, matplotlib, python-docx) are imported by the steps
 # that use them: loading the Dagster definitions or ingesting needs none of them.
@@ -94,7 +94,7 @@ def _pairs_and_levels(
     con: duckdb.DuckDBPyConnection, study: Study
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The pairs, with :func:`_levels_in_order`'s levels and their order."""
-    pairs = read_frame(
+    pairs = read_shared_text(
         con,
         "SELECT comparison, outcome, score, subject, pre_value, post_value "
         f"FROM {study.name}.pairs",
@@ -395,6 +395,7 @@ def compare_subgroups(
     caller has already read it (in table order)."""
     from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_groupings
     from pipeline.statistics.group_model import ancova_model
+    from pipeline.statistics.grouped import group_rows
     from pipeline.statistics.regression import COEFFICIENT_COLUMNS, MODEL_COLUMNS
     from pipeline.statistics.subgroups import numeric_covariates, ordered_levels
 
@@ -455,8 +456,9 @@ def compare_subgroups(
     rows = []
     # The pairs of each outcome in table order (as the tests have always summed them); outcomes
     # in order of first appearance.
-    by_outcome = pairs.groupby(["outcome", "score"], sort=False).indices
-    for (outcome, score), rows_of in sorted(by_outcome.items(), key=lambda item: item[1][0]):
+    outcomes, scores = pairs["outcome"].to_numpy(), pairs["score"].to_numpy()
+    for rows_of in group_rows(pairs, ["outcome", "score"]):
+        outcome, score = outcomes[rows_of[0]], scores[rows_of[0]]
         # Levels with fewer pairs of this outcome than the small-cell minimum are left out.
         paired = ~np.isnan(pre[rows_of]) & ~np.isnan(post[rows_of])
         res = compare_groupings(
@@ -532,7 +534,7 @@ def secondary_analyses(
 
     s, plan = study.name, study.analysis
     better = _higher_is_better(study)
-    every = read_frame(
+    every = read_shared_text(
         con, f"SELECT comparison, outcome, score, subject, pre_value, post_value FROM {s}.pairs"
     )
     # The primary comparison's pairs for every analysis here but the responders, which are
