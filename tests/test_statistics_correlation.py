@@ -184,3 +184,19 @@ def test_within_group_tests_are_the_long_tables():
         for a, b in zip(ours, theirs):
             pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert {"AS 89", "t approximation"} <= set(ours[0]["p_method"])
+
+
+def test_as89_exact_counts_are_the_enumeration():
+    """_prho's exact branch (n <= 9) counts in the permutations' statistics enumerated once per
+    n and sorted: the same count of S' >= s as comparing with every permutation (R's prho.c)."""
+    import itertools
+
+    from pipeline.statistics.correlation import _permutation_statistics
+
+    for n in range(2, 10):
+        perms = np.array(list(itertools.permutations(range(1, n + 1))), dtype=np.int64)
+        every = ((np.arange(1, n + 1) - perms) ** 2).sum(axis=1)
+        ise = _permutation_statistics(n)
+        top = n * (n * n - 1) // 3
+        for s in [*range(-1, top + 3, 1 if n < 7 else 7), 0.5, top - 0.5]:
+            assert ise.size - np.searchsorted(ise, s, side="left") == np.sum(s <= every)

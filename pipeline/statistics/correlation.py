@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -107,6 +108,17 @@ def pearson(x, y, conf_level: float = 0.95) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _permutation_statistics(n: int) -> np.ndarray:
+    """Spearman's S = sum (i - p_i)^2 of every permutation p of 1..n, sorted (n <= 9: at most
+    362,880): the exact null distribution :func:`_prho` counts in, enumerated once per n (a
+    study's small subgroup levels ask for it again and again). Read-only."""
+    perms = np.array(list(itertools.permutations(range(1, n + 1))), dtype=np.int64)
+    ise = np.sort(((np.arange(1, n + 1) - perms) ** 2).sum(axis=1))
+    ise.setflags(write=False)
+    return ise
+
+
 def _prho(n: int, s: float, lower_tail: bool) -> float:
     """R's ``prho`` (AS 89): P(S >= s), or P(S < s) if ``lower_tail``, for
     Spearman's S = sum (rank differences)^2; exact for n <= 9, Edgeworth
@@ -122,9 +134,8 @@ def _prho(n: int, s: float, lower_tail: bool) -> float:
         if s == n3:
             ifr = 1
         else:
-            perms = np.array(list(itertools.permutations(range(1, n + 1))), dtype=np.int64)
-            ise = ((np.arange(1, n + 1) - perms) ** 2).sum(axis=1)
-            ifr = int(np.sum(s <= ise))
+            ise = _permutation_statistics(n)
+            ifr = int(ise.size - np.searchsorted(ise, s, side="left"))
         return (nfac - ifr if lower_tail else ifr) / nfac
     c = (
         0.2274,

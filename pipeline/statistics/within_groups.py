@@ -55,9 +55,8 @@ def within_group_tests(
     """
     complete = pairs.dropna(subset=["outcome", "score", "pre_value", "post_value"])
     found = []
-    for place, (outcome, score, group), pre, post in pairs_by_level(
-        complete.reset_index(drop=True), levels, level_order
-    ):
+    # pairs_by_level works on positions: the index is never read.
+    for place, (outcome, score, group), pre, post in pairs_by_level(complete, levels, level_order):
         if group != "all" and pre.size < min_cell:
             continue
         found.append((place, {"outcome": outcome, "score": score, "group": group}, pre, post))
