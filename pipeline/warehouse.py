@@ -444,14 +444,15 @@ def read_frame(
 def read_shared_text(
     con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
 ) -> pd.DataFrame:
-    """:func:`read_frame`, each distinct text value held once.
+    """:func:`read_frame`, each often repeated text value held once.
 
     DuckDB gives every cell of a text column its own Python string: a registry's pairs (2.5
     million rows; the comparison, outcome and score, a few dozen distinct values; and 100,000
-    subject codes) take 800 MB that way, 350 MB with the few distinct values shared. The result
-    is read in slices of about 130,000 rows, each slice's repeated text replaced by the first
-    equal string met, so no more than a slice's strings are ever held twice. The same frame as
-    :func:`read_frame` (equal values, ``None`` where the column is NULL, the same dtypes).
+    subject codes) take about 930 MB that way, 490 MB with the few distinct values shared.
+    The result is read in slices of about 130,000 rows, each slice's repeated text replaced by
+    the first equal string met, so no more than a slice's strings are ever held twice. The
+    same frame as :func:`read_frame` (equal values, ``None`` where the column is NULL, the
+    same dtypes).
     """
     result = con.execute(sql, params or [])
     shared: dict = {}
