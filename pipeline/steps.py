@@ -681,11 +681,6 @@ def _drop_result(
     (study_reports(reports_dir, study) / "tables" / f"{name}.csv").unlink(missing_ok=True)
 
 
-def _filled(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
-    """The frames with rows, or the first (its columns) if none has any."""
-    return [f for f in frames if len(f)] or frames[:1]
-
-
 # The mixed model's result tables (pipeline.statistics.mixed_model).
 MIXED_MODEL_TABLES = ("mixed_model_fixed", "mixed_model_fit", "mixed_model_lrt")
 
