@@ -29,7 +29,7 @@ from pipeline.scores import score_study
 from pipeline.spec.study import Study
 from pipeline.sql import quote
 from pipeline.statistics.small_cells import small_codes_left_out
-from pipeline.warehouse import atomic, read_frame, scalar, write_frame
+from pipeline.warehouse import atomic, read_frame, read_shared_text, scalar, write_frame
 
 # Statistics, tables and figures (scipy, matplotlib, python-docx) are imported by the steps
 # that use them: loading the Dagster definitions or ingesting needs none of them.
@@ -94,7 +94,7 @@ def _pairs_and_levels(
     con: duckdb.DuckDBPyConnection, study: Study
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The pairs, with :func:`_levels_in_order`'s levels and their order."""
-    pairs = read_frame(
+    pairs = read_shared_text(
         con,
         "SELECT comparison, outcome, score, subject, pre_value, post_value "
         f"FROM {study.name}.pairs",
@@ -395,6 +395,7 @@ def compare_subgroups(
     caller has already read it (in table order)."""
     from pipeline.statistics.between_groups import RESULT_COLUMNS, compare_groupings
     from pipeline.statistics.group_model import ancova_model
+    from pipeline.statistics.grouped import group_rows
     from pipeline.statistics.regression import COEFFICIENT_COLUMNS, MODEL_COLUMNS
     from pipeline.statistics.subgroups import numeric_covariates, ordered_levels
 
@@ -455,8 +456,9 @@ def compare_subgroups(
     rows = []
     # The pairs of each outcome in table order (as the tests have always summed them); outcomes
     # in order of first appearance.
-    by_outcome = pairs.groupby(["outcome", "score"], sort=False).indices
-    for (outcome, score), rows_of in sorted(by_outcome.items(), key=lambda item: item[1][0]):
+    outcomes, scores = pairs["outcome"].to_numpy(), pairs["score"].to_numpy()
+    for rows_of in group_rows(pairs, ["outcome", "score"]):
+        outcome, score = outcomes[rows_of[0]], scores[rows_of[0]]
         # Levels with fewer pairs of this outcome than the small-cell minimum are left out.
         paired = ~np.isnan(pre[rows_of]) & ~np.isnan(post[rows_of])
         res = compare_groupings(
@@ -532,7 +534,7 @@ def secondary_analyses(
 
     s, plan = study.name, study.analysis
     better = _higher_is_better(study)
-    every = read_frame(
+    every = read_shared_text(
         con, f"SELECT comparison, outcome, score, subject, pre_value, post_value FROM {s}.pairs"
     )
     # The primary comparison's pairs for every analysis here but the responders, which are
@@ -679,11 +681,6 @@ def _drop_result(
     (study_reports(reports_dir, study) / "tables" / f"{name}.csv").unlink(missing_ok=True)
 
 
-def _filled(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
-    """The frames with rows, or the first (its columns) if none has any."""
-    return [f for f in frames if len(f)] or frames[:1]
-
-
 # The mixed model's result tables (pipeline.statistics.mixed_model).
 MIXED_MODEL_TABLES = ("mixed_model_fixed", "mixed_model_fit", "mixed_model_lrt")
 
@@ -786,33 +783,17 @@ def within_groups(
     correlations (:func:`pipeline.statistics.correlation.correlations_by_group`):
     ``correlations_by_group``; and the sign test (:func:`pipeline.statistics.paired.sign_tests`):
     ``sign_tests_by_group``."""
-    from pipeline.statistics.correlation import correlations_by_group
-    from pipeline.statistics.paired import sign_tests
+    from pipeline.statistics.within_groups import within_group_tests
 
     levels, level_order = _levels_in_order(con, study)
-    complete = pairs.dropna(subset=["pre_value", "post_value"])
-    conf_level = study.analysis.conf_level
-    correlations, signs = [], []
-    # One group's pairs at a time: every level's rows together would be the pairs as many
-    # times as there are subgroups (tens of millions of rows in a registry).
-    for level in ["all", *level_order]:
-        rows = complete
-        if level != "all":
-            members = levels.loc[levels["group"] == level, "subject"]
-            rows = complete[complete["subject"].isin(members)].sort_values("subject", kind="stable")
-            n = rows.groupby(["outcome", "score"], sort=False)["subject"].transform("size")
-            rows = rows[n >= study.min_cell]
-        rows = rows.assign(group=level)
-        correlations.append(correlations_by_group(rows, conf_level))
-        signs.append(sign_tests(rows))
+    # One pass over the pairs for every group (pipeline.statistics.within_groups): a table of
+    # every level's rows would be the pairs as many times as there are subgroups.
+    tables = within_group_tests(
+        pairs, levels, level_order, study.min_cell, study.analysis.conf_level
+    )
     return [
-        # A level without pairs gives an empty frame: left out, as pandas will stop ignoring
-        # empty frames when it sets the columns' types (its FutureWarning).
-        _save(con, study, reports_dir, name, pd.concat(_filled(frames), ignore_index=True))
-        for name, frames in (
-            ("correlations_by_group", correlations),
-            ("sign_tests_by_group", signs),
-        )
+        _save(con, study, reports_dir, name, frame)
+        for name, frame in zip(("correlations_by_group", "sign_tests_by_group"), tables)
     ]
 
 

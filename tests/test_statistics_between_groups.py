@@ -443,3 +443,36 @@ def test_ancova_is_statsmodels_ols():
                 lib(fit.tvalues[term]),
                 lib(fit.pvalues[term]),
             )
+
+
+def test_groupings_share_sorts_and_fits_without_changing_a_number():
+    """compare_groupings ranks each Mann-Whitney contrast of three or more levels from the one
+    sort of every change, and fits the ANCOVA without the group once for groupings covering the
+    same subjects: each contrast is mann_whitney(level, versus) on their values exactly (and
+    scipy.stats.mannwhitneyu's P to rounding), a grouping repeated gives its rows again."""
+    from scipy import stats
+
+    d = _cohort(seed=11, n=240)
+    stage = _codes(d["stage"])
+    rank = _codes(d["stage"].map({"a": "low", "b": "mid", "c": "high"}))
+    out = compare_groupings(
+        d["pre_value"],
+        d["post_value"],
+        {"stage": stage, "again": stage, "rank": rank},
+        d[["age"]],
+        all_pairs=["stage", "again"],
+    )
+    first, again = (out[out["subgroup"] == g].drop(columns="subgroup") for g in ("stage", "again"))
+    pd.testing.assert_frame_equal(
+        first.reset_index(drop=True), again.reset_index(drop=True), check_exact=True
+    )
+    change = (d["post_value"] - d["pre_value"]).to_numpy()
+    mann = out[(out["subgroup"] == "stage") & (out["test"] == "Mann-Whitney")]
+    assert len(mann) == 3
+    for levels, w, p in zip(mann["levels"], mann["statistic"], mann["p"]):
+        level, versus = levels.split(" | ")
+        x, y = (change[(d["stage"] == lv).to_numpy() & ~np.isnan(change)] for lv in (level, versus))
+        alone = mann_whitney(x, y)
+        assert (w, p) == (alone["statistic"], alone["p"])
+        lib = stats.mannwhitneyu(x, y, use_continuity=True, method="asymptotic")
+        assert p == pytest.approx(lib.pvalue, rel=1e-12)

@@ -122,3 +122,81 @@ def test_sign_tests_by_group_match_binom_test():
             assert res.loc[group, key] == r6(value), (group, key)
     assert res.loc["toxin", "n_zero"] == 3  # two set equal by the R script, one by rounding
     assert list(res.index) == ["all", "toxin", "selective", "transfer"]
+
+
+def _long_table_within_groups(pairs, levels, level_order, min_cell):
+    """The within-group tables as they were first computed: the complete pairs as group "all",
+    then each level's complete pairs sorted by subject (an outcome with fewer than min_cell of
+    them dropped), through correlations_by_group and sign_tests, concatenated."""
+    import pandas as pd
+
+    from pipeline.statistics.correlation import correlations_by_group
+    from pipeline.statistics.paired import sign_tests
+
+    complete = pairs.dropna(subset=["pre_value", "post_value"])
+    correlations, signs = [], []
+    for level in ["all", *level_order]:
+        rows = complete
+        if level != "all":
+            members = levels.loc[levels["group"] == level, "subject"]
+            rows = complete[complete["subject"].isin(members)].sort_values("subject", kind="stable")
+            n = rows.groupby(["outcome", "score"], sort=False)["subject"].transform("size")
+            rows = rows[n >= min_cell]
+        rows = rows.assign(group=level)
+        correlations.append(correlations_by_group(rows))
+        signs.append(sign_tests(rows))
+    return [
+        pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+        for frames in (correlations, signs)
+    ]
+
+
+def test_within_group_tests_are_the_long_tables():
+    """One pass over the pairs (pipeline.statistics.within_groups) gives the long-table
+    version's rows, in its order, bit for bit: subjects out of order, missing values, a level
+    without an outcome, an outcome below the small-cell minimum in a level, ties (AS 89 and t)."""
+    import pandas as pd
+
+    from pipeline.statistics.within_groups import within_group_tests
+
+    rng = np.random.default_rng(21)
+    subjects = [f"s{i:03d}" for i in rng.permutation(60)]
+    frames = []
+    for outcome, n, graded in (("hb", 60, True), ("sb", 45, False), ("face", 12, False)):
+        chosen = subjects[:n] if outcome != "face" else subjects[-n:]
+        pre = rng.integers(1, 7, n).astype(float) if graded else rng.normal(50, 10, n)
+        post = pre + (rng.integers(-2, 3, n) if graded else rng.normal(5, 8, n))
+        post[rng.random(n) < 0.1] = np.nan
+        frames.append(
+            pd.DataFrame(
+                {"outcome": outcome, "score": "total", "subject": chosen, "pre_value": pre}
+            ).assign(post_value=post)
+        )
+    pairs = pd.concat(frames, ignore_index=True).sample(frac=1, random_state=3)
+    side = pd.DataFrame({"subject": subjects, "group": "side: " + rng.choice(["L", "R"], 60)})
+    # A level of the first 40 subjects alone (face's 12 are the last: not in it).
+    early = pd.DataFrame({"subject": subjects[:40], "group": "early: yes"})
+    levels = pd.concat([side, early], ignore_index=True)
+    order = ["side: R", "side: L", "early: yes"]
+    for min_cell in (5, 25):
+        ours = within_group_tests(pairs, levels, order, min_cell)
+        theirs = _long_table_within_groups(pairs, levels, order, min_cell)
+        for a, b in zip(ours, theirs):
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert {"AS 89", "t approximation"} <= set(ours[0]["p_method"])
+
+
+def test_as89_exact_counts_are_the_enumeration():
+    """_prho's exact branch (n <= 9) counts in the permutations' statistics enumerated once per
+    n and sorted: the same count of S' >= s as comparing with every permutation (R's prho.c)."""
+    import itertools
+
+    from pipeline.statistics.correlation import _permutation_statistics
+
+    for n in range(2, 10):
+        perms = np.array(list(itertools.permutations(range(1, n + 1))), dtype=np.int64)
+        every = ((np.arange(1, n + 1) - perms) ** 2).sum(axis=1)
+        ise = _permutation_statistics(n)
+        top = n * (n * n - 1) // 3
+        for s in [*range(-1, top + 3, 1 if n < 7 else 7), 0.5, top - 0.5]:
+            assert ise.size - np.searchsorted(ise, s, side="left") == np.sum(s <= every)

@@ -176,3 +176,23 @@ def test_a_transaction_is_all_or_nothing_and_nests(tmp_path):
     step(con)
     assert warehouse.scalar(con, "SELECT x FROM a") == warehouse.scalar(con, "SELECT x FROM b") == 3
     con.close()
+
+
+def test_read_shared_text_is_read_frame():
+    """The same frame as read_frame (values, NULLs, dtypes), over several slices of the result,
+    each repeated text value one string object; an empty result too."""
+    import duckdb
+    import pandas as pd
+
+    from pipeline.warehouse import read_frame, read_shared_text
+
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE t AS SELECT 'outcome_' || (i % 7) AS outcome,
+                   CASE WHEN i % 11 = 0 THEN NULL ELSE 'score' END AS score,
+                   's' || i AS subject, i AS n, i / 3 AS value FROM range(300000) r(i)""")
+    sql = "SELECT * FROM t ORDER BY n"
+    shared, plain = read_shared_text(con, sql), read_frame(con, sql)
+    pd.testing.assert_frame_equal(shared, plain, check_exact=True)
+    assert len({id(v) for v in shared["outcome"]}) == 7
+    empty = "SELECT * FROM t WHERE n < 0"
+    pd.testing.assert_frame_equal(read_shared_text(con, empty), read_frame(con, empty))

@@ -612,11 +612,14 @@ def _ancova_of(
     conf_level: float,
     reference: int = -1,
     all_pairs: bool = False,
+    reduced: dict | None = None,
 ) -> dict:
     """:func:`ancova` from arrays: ``codes`` in the levels' order, -1 for none; ``reference``
     the code of the reference level (-1, or a level without a complete case: the first level
     present); ``all_pairs``: every pair of levels, not only each against the reference
-    (:func:`_contrast_pairs`)."""
+    (:func:`_contrast_pairs`); ``reduced``: the residual sums of squares of the model without
+    the group already fitted, by the rows they were fitted to (the groupings of one outcome
+    whose levels cover the same subjects share that fit), added to here."""
     out = _undefined("estimate", "ci_low", "ci_high", "statistic", "df1", "df2", "p")
     out.update(differences=[], reference=-1, sizes=np.zeros(n_levels, int))
     rows = np.flatnonzero(~np.isnan(pre) & ~np.isnan(post) & (codes >= 0) & cov.complete)
@@ -657,9 +660,15 @@ def _ancova_of(
     if n - p1 < 1 or not _full_rank(x1, xtx):
         return undefined("too few subjects for the model (or collinear terms): ANCOVA undefined")
     beta1, *_ = np.linalg.lstsq(x1, y, rcond=None)
-    beta0, *_ = np.linalg.lstsq(x0, y, rcond=None)
     rss1 = float(np.sum((y - x1 @ beta1) ** 2))
-    rss0 = float(np.sum((y - x0 @ beta0) ** 2))
+    key = rows.tobytes() if reduced is not None else b""
+    if reduced is not None and key in reduced:
+        rss0 = reduced[key]
+    else:
+        beta0, *_ = np.linalg.lstsq(x0, y, rcond=None)
+        rss0 = float(np.sum((y - x0 @ beta0) ** 2))
+        if reduced is not None:
+            reduced[key] = rss0
     df2 = n - p1
     if rss1 == 0:
         return undefined("the model fits exactly: ANCOVA F undefined")
@@ -802,6 +811,7 @@ def compare_groupings(
     cov = _Covariates(covariates, pre.size)
     method = "post ~ pre" + "".join(f" + {c}" for c in cov.names) + " + group"
     by_change = None
+    reduced: dict = {}
     rows = []
     for name, (codes, labels) in groupings.items():
         codes, labels = np.asarray(codes), [str(lv) for lv in labels]
@@ -825,7 +835,7 @@ def compare_groupings(
         wanted = (references or {}).get(name)
         wanted = labels.index(wanted) if wanted in labels else -1
         ancova = _ancova_of(
-            pre, post, codes, len(labels), cov, conf_level, wanted, name in all_pairs
+            pre, post, codes, len(labels), cov, conf_level, wanted, name in all_pairs, reduced
         )
         sizes = ancova.pop("sizes")
         ancova.pop("reference")
@@ -843,8 +853,16 @@ def compare_groupings(
             welch.append(_welch_t(n[[i, j]], m[[i, j]], v[[i, j]], conf_level))
             if len(levels) == 2:
                 mann.append(_mann_whitney(ns[i], ns[j], rank_sums[i], ties))
-            else:
+            elif ns[i] == 0 or ns[j] == 0:
                 mann.append(mann_whitney(xs[i], xs[j]))
+            else:
+                # The two levels' values ranked among themselves: their subjects in the sorted
+                # order of every change (as mann_whitney(xs[i], xs[j]) ranks their concatenation).
+                a, b = present[i], present[j]
+                pair = in_order[np.isin(codes[in_order], (a, b))]
+                pair_ranks, pair_ties = _average_ranks(change[pair])
+                x_sum = float(np.sum(pair_ranks[codes[pair] == a]))
+                mann.append(_mann_whitney(ns[i], ns[j], x_sum, pair_ties))
         out = [
             _row(test, [levels[i], levels[j]], [ns[i], ns[j]], statistic_name=stat, **res)
             for test, stat, results in (("Welch t", "t", welch), ("Mann-Whitney", "W", mann))

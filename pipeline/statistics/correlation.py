@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -25,7 +26,13 @@ _RESULT_COLUMNS = [
     "note",
 ]
 
-__all__ = ["pearson", "spearman", "baseline_change_correlation", "correlations_by_group"]
+__all__ = [
+    "pearson",
+    "spearman",
+    "baseline_change_correlation",
+    "correlations_by_group",
+    "group_correlations",
+]
 
 _NAN = float("nan")
 # R's cor.test switches Spearman's p from AS 89 to the t approximation above this n.
@@ -101,6 +108,17 @@ def pearson(x, y, conf_level: float = 0.95) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _permutation_statistics(n: int) -> np.ndarray:
+    """Spearman's S = sum (i - p_i)^2 of every permutation p of 1..n, sorted (n <= 9: at most
+    362,880): the exact null distribution :func:`_prho` counts in, enumerated once per n (a
+    study's small subgroup levels ask for it again and again). Read-only."""
+    perms = np.array(list(itertools.permutations(range(1, n + 1))), dtype=np.int64)
+    ise = np.sort(((np.arange(1, n + 1) - perms) ** 2).sum(axis=1))
+    ise.setflags(write=False)
+    return ise
+
+
 def _prho(n: int, s: float, lower_tail: bool) -> float:
     """R's ``prho`` (AS 89): P(S >= s), or P(S < s) if ``lower_tail``, for
     Spearman's S = sum (rank differences)^2; exact for n <= 9, Edgeworth
@@ -116,9 +134,8 @@ def _prho(n: int, s: float, lower_tail: bool) -> float:
         if s == n3:
             ifr = 1
         else:
-            perms = np.array(list(itertools.permutations(range(1, n + 1))), dtype=np.int64)
-            ise = ((np.arange(1, n + 1) - perms) ** 2).sum(axis=1)
-            ifr = int(np.sum(s <= ise))
+            ise = _permutation_statistics(n)
+            ifr = int(ise.size - np.searchsorted(ise, s, side="left"))
         return (nfac - ifr if lower_tail else ifr) / nfac
     c = (
         0.2274,
@@ -182,14 +199,23 @@ def spearman(x, y) -> dict:
     agree, and rho always does; ``tests/test_statistics_correlation.py``
     checks both. R's AS 89 port is :func:`_prho`.
     """
+    return _spearman(x, y)
+
+
+def _spearman(x, y, x_ranks: np.ndarray | None = None) -> dict:
+    """:func:`spearman`, with the average ranks of ``x`` (its complete pairs) when the caller
+    has them already (one variable correlated with two others is ranked once)."""
+    x_all = x
     x, y, out = _start(x, y, "Spearman", p_method="not computed")
     if out["note"]:
         return out
     n = x.size
-    rho = float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])
+    if x_ranks is None or x.size != np.asarray(x_all).size:
+        x_ranks = stats.rankdata(x)
+    rho = float(np.corrcoef(x_ranks, stats.rankdata(y))[0, 1])
     q = (n**3 - n) * (1 - rho) / 6
-    ties = min(np.unique(x).size, np.unique(y).size) < n
-    exact = n <= _PRHO_MAX_N and not ties
+    # Ties matter only where R would take AS 89 (their search is two sorts of the values).
+    exact = n <= _PRHO_MAX_N and not (min(np.unique(x).size, np.unique(y).size) < n)
 
     def pspearman(qq: float, lower_tail: bool) -> float:
         if exact:
@@ -287,17 +313,33 @@ def correlations_by_group(pairs: pd.DataFrame, conf_level: float = 0.95) -> pd.D
     for key, g in by_group(pairs):
         pre = g["pre_value"].to_numpy(dtype=float)
         post = g["post_value"].to_numpy(dtype=float)
-        for variables, other in (("pre vs post", post), ("pre vs change", post - pre)):
-            rows.append(
-                {
-                    **key,
-                    "variables": variables,
-                    "method": "Pearson",
-                    **pearson(pre, other, conf_level),
-                    "p_method": "t",
-                }
-            )
-            rows.append(
-                {**key, "variables": variables, "method": "Spearman", **spearman(pre, other)}
-            )
+        rows += group_correlations(key, pre, post, conf_level)
     return pd.DataFrame(rows, columns=GROUP_COLUMNS)
+
+
+def group_correlations(key: dict, pre: np.ndarray, post: np.ndarray, conf_level: float) -> list:
+    """:func:`correlations_by_group`'s four rows of one group (``key``: its outcome, score and
+    group) from its ``pre`` and ``post`` values, as dicts."""
+    rows = []
+    # pre is ranked once for both Spearman tests when every pair is complete (NaN-free).
+    complete = not (np.isnan(pre).any() or np.isnan(post).any())
+    pre_ranks = stats.rankdata(pre) if complete and pre.size >= 3 else None
+    for variables, other in (("pre vs post", post), ("pre vs change", post - pre)):
+        rows.append(
+            {
+                **key,
+                "variables": variables,
+                "method": "Pearson",
+                **pearson(pre, other, conf_level),
+                "p_method": "t",
+            }
+        )
+        rows.append(
+            {
+                **key,
+                "variables": variables,
+                "method": "Spearman",
+                **_spearman(pre, other, pre_ranks),
+            }
+        )
+    return rows

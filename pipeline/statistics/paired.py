@@ -32,10 +32,12 @@ __all__ = [
     "HodgesLehmannResult",
     "sign_test",
     "sign_tests",
+    "group_sign_test",
     "shapiro_wilk",
     "effect_sizes",
     "choose_test",
     "paired_tests",
+    "pairs_by_level",
     "test_estimates",
     "COLUMNS",
 ]
@@ -986,24 +988,29 @@ def sign_tests(pairs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, g in by_group(pairs):
         g = g.dropna(subset=["pre_value", "post_value"])
-        pos, neg, p = sign_test(g["pre_value"], g["post_value"])
-        note = ""
-        if len(g) == 0:
-            p, note = _NAN, "no pairs"
-        elif pos + neg == 0:
-            note = "every difference is zero: no sign to test"
-        rows.append(
-            {
-                **key,
-                "n_pairs": len(g),
-                "n_positive": pos,
-                "n_zero": len(g) - pos - neg,
-                "n_negative": neg,
-                "p": p,
-                "note": note,
-            }
-        )
+        rows.append(group_sign_test(key, g["pre_value"], g["post_value"]))
     return pd.DataFrame(rows, columns=SIGN_TEST_COLUMNS)
+
+
+def group_sign_test(key: dict, pre, post) -> dict:
+    """:func:`sign_tests`' row of one group (``key``: its outcome, score and group) from its
+    complete pairs' ``pre`` and ``post`` values."""
+    n = len(pre)
+    pos, neg, p = sign_test(pre, post)
+    note = ""
+    if n == 0:
+        p, note = _NAN, "no pairs"
+    elif pos + neg == 0:
+        note = "every difference is zero: no sign to test"
+    return {
+        **key,
+        "n_pairs": n,
+        "n_positive": pos,
+        "n_zero": n - pos - neg,
+        "n_negative": neg,
+        "p": p,
+        "note": note,
+    }
 
 
 def shapiro_wilk(x) -> tuple[float, float, str]:
@@ -1225,7 +1232,7 @@ def _complete_pairs(pairs: pd.DataFrame, keys: list[str]):
         yield (n,), key, pre_all[rows], post_all[rows]
 
 
-def _pairs_by_level(pairs: pd.DataFrame, levels: pd.DataFrame, level_order: list[str]):
+def pairs_by_level(pairs: pd.DataFrame, levels: pd.DataFrame, level_order: list[str]):
     """:func:`_complete_pairs` of the whole cohort (group ``"all"``) and of every level, per
     outcome, each with the place where the long table (see :func:`paired_tests`) would first
     show that group: the "all" rows in pair order, then each level's rows sorted by subject."""
@@ -1468,7 +1475,7 @@ def paired_tests(
     groups = (
         _complete_pairs(pairs, ["outcome", "score", "group"])
         if levels is None
-        else _pairs_by_level(pairs, levels, level_order)
+        else pairs_by_level(pairs, levels, level_order)
     )
     for place, (outcome, score, group), pre, post in groups:
         rows.append(
