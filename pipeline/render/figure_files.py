@@ -574,27 +574,34 @@ def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
                     f"figure {job[0].stem!r} ({job[1]} column) failed: {type(err).__name__}: {err}"
                 ) from err
 
-    with (
-        ProcessPoolExecutor(
-            workers - 1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_ignores_ctrl_c,
-        ) as pool,
-        ThreadPoolExecutor(workers - 1, initializer=_without_ctrl_c_here) as threads,
-    ):
-        try:
-            # Inside the try: a Ctrl-C while the workers start must stop the handing out of
-            # jobs too, or leaving the pool would wait for the workers to draw every figure.
-            handing_out = [threads.submit(hand_out, pool) for _ in range(workers - 1)]
-            while (item := take()) is not None:
-                index, job = item
-                results[index] = _draw_and_save(job)
-        except (
-            BaseException
-        ):  # Ctrl-C included: hand out no more jobs; workers finish their current one
-            with lock:
-                pending.clear()
-            raise
-        for done in handing_out:
-            done.result()
+    pool = ProcessPoolExecutor(
+        workers - 1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_ignores_ctrl_c,
+    )
+    finished = False
+    try:
+        with ThreadPoolExecutor(workers - 1, initializer=_without_ctrl_c_here) as threads:
+            try:
+                # Inside the try: a Ctrl-C while the workers start must stop the handing out of
+                # jobs too, or leaving the pool would wait for the workers to draw every figure.
+                handing_out = [threads.submit(hand_out, pool) for _ in range(workers - 1)]
+                while (item := take()) is not None:
+                    index, job = item
+                    results[index] = _draw_and_save(job)
+            except (
+                BaseException
+            ):  # Ctrl-C included: hand out no more jobs; workers finish their current one
+                with lock:
+                    pending.clear()
+                raise
+            for done in handing_out:
+                done.result()
+        finished = True
+    finally:
+        # Every figure drawn: the workers are told to stop but not waited for, as a worker's
+        # interpreter takes a good part of a second to end, with nothing left to write (its
+        # files were written before it returned them). Otherwise, as the pool's context would:
+        # wait for each worker to finish the figure it holds, so no file is left half-written.
+        pool.shutdown(wait=not finished)
     return results
