@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 import re
 import zlib
 from pathlib import Path
@@ -799,3 +800,45 @@ def test_change_distribution_legend_names_its_estimate_in_one_pair_of_brackets(k
         figures.plt.close(fig)
     assert texts[-1] == entry
     assert all(t.count("(") <= 1 for t in texts)
+
+
+def test_box_plots_are_given_nothing_of_the_test(demo_run):
+    # The render cache redraws a figure when what it is drawn from changes
+    # (figure_files.export keys it by its pickled drawing). The box plots show no test and no
+    # CI: a rerun with another conf_level (or test) gives them the same drawing, so they are not
+    # drawn again, while the change histogram, which shows the test's estimate and CI, is.
+    import duckdb
+
+    from pipeline import paths
+    from pipeline.spec.study import with_overrides
+
+    folder, _ = demo_run
+    study = load_study(paths.RAW_DATA_DIR / "demo")
+    con = duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True)
+    try:
+        runs = [
+            {s.stem: s.make for s in figures.study_figures(con, planned)}
+            for planned in (study, with_overrides(study, {"conf_level": 0.9}))
+        ]
+    finally:
+        con.close()
+    drawn = [{stem: pickle.dumps(make) for stem, make in run.items()} for run in runs]
+    assert drawn[0]["prepost_box"] == drawn[1]["prepost_box"]
+    assert drawn[0]["change_distribution"] != drawn[1]["change_distribution"]
+    assert set(runs[0]["prepost_box"].args[0][0]) == set(figures.BOX_PANEL_KEYS)
+
+
+def test_steps_that_draw_nothing_import_no_plotting_library():
+    # The tables and the report read what they need of the figures from figure_list: a rerun
+    # that redraws no figure pays no matplotlib.pyplot or seaborn import (a second or more).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pipeline import steps\n"
+        "from pipeline.render import figure_list, report, tables, writers\n"
+        "print(sorted(m for m in ('matplotlib.pyplot', 'seaborn') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
