@@ -23,7 +23,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.text import Text
 
 from pipeline.render.figure_files import SINGLE_COLUMN_IN, FigureSpec, drawing
-from pipeline.render.figure_list import read_exclusions  # noqa: F401  (the tables read it there)
+from pipeline.render.figure_list import read_exclusions
 from pipeline.render.figure_theme import THEME
 from pipeline.spec.study import Study
 from pipeline.statistics.flow import NOT_ANALYSED
