@@ -1073,7 +1073,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     The tables' text is kept in ``<study>.publication_tables``
     (:func:`pipeline.render.tables.as_frame`), where :func:`write_report` reads it."""
     from pipeline.render import tables, writers
-    from pipeline.render.flow_diagram import read_exclusions
+    from pipeline.render.figure_list import read_exclusions
 
     study = reader_study(study)
     s = study.name
@@ -1166,8 +1166,9 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
     ``<study>.figure_list``, so it runs after both."""
     import json
 
-    from pipeline.render import figures, tables
     from pipeline.render import report as report_html
+    from pipeline.render import tables
+    from pipeline.render.figure_list import not_drawn
 
     study = reader_study(study)
     s = study.name
@@ -1207,7 +1208,7 @@ def write_report(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
         methods,
         provenance,
         notes=nothing_to_analyse(con, study),
-        figure_notes=figures.not_drawn(con, study),
+        figure_notes=not_drawn(con, study),
     )
     html_path = folder / "report.html"
     output_files.write_text(html_path, report_html.report_html(content))

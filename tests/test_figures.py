@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 import re
 import zlib
 from pathlib import Path
@@ -799,3 +800,96 @@ def test_change_distribution_legend_names_its_estimate_in_one_pair_of_brackets(k
         figures.plt.close(fig)
     assert texts[-1] == entry
     assert all(t.count("(") <= 1 for t in texts)
+
+
+def test_box_plots_are_given_nothing_of_the_test(demo_run):
+    # The render cache redraws a figure when what it is drawn from changes
+    # (figure_files.export keys it by its pickled drawing). The box plots show no test and no
+    # CI: a rerun with another conf_level (or test) gives them the same drawing, so they are not
+    # drawn again, while the change histogram, which shows the test's estimate and CI, is.
+    import duckdb
+
+    from pipeline import paths
+    from pipeline.spec.study import with_overrides
+
+    folder, _ = demo_run
+    study = load_study(paths.RAW_DATA_DIR / "demo")
+    con = duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True)
+    try:
+        runs = [
+            {s.stem: s.make for s in figures.study_figures(con, planned)}
+            for planned in (study, with_overrides(study, {"conf_level": 0.9}))
+        ]
+    finally:
+        con.close()
+    drawn = [{stem: pickle.dumps(make) for stem, make in run.items()} for run in runs]
+    assert drawn[0]["prepost_box"] == drawn[1]["prepost_box"]
+    assert drawn[0]["change_distribution"] != drawn[1]["change_distribution"]
+    assert set(runs[0]["prepost_box"].args[0][0]) == set(figures.BOX_PANEL_KEYS)
+
+
+def test_steps_that_draw_nothing_import_no_plotting_library():
+    # The tables and the report read what they need of the figures from figure_list: a rerun
+    # that redraws no figure pays no matplotlib.pyplot or seaborn import (a second or more).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pipeline import steps\n"
+        "from pipeline.render import figure_list, report, tables, writers\n"
+        "print(sorted(m for m in ('matplotlib.pyplot', 'seaborn') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _title_over_offset_text(width: float):
+    # Values near a million: the y axis has an offset text ("1e6") above it, which matplotlib
+    # moves the title over.
+    fig = figures.plt.figure(figsize=(width, 2.5))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [1e6, 1e6 + 3])
+    ax.set_title("A title over the offset text\nn = 2", loc="left")
+    return fig
+
+
+def _title_over_top_ticks(width: float):
+    fig = figures.plt.figure(figsize=(width, 2.5))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1])
+    ax.xaxis.tick_top()
+    ax.set_title("A title over tick labels", loc="left")
+    return fig
+
+
+@pytest.mark.parametrize("make", [_title_over_offset_text, _title_over_top_ticks])
+def test_titles_matplotlib_moves_up_stay_clear_of_what_is_above_the_axes(make, tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    # save keeps titles at the top of their axes without matplotlib's check of what sits above
+    # them (figure_files._pin_titles) where nothing does: a title over an offset text or top
+    # tick labels must still be drawn clear of them.
+    with figures.plt.rc_context(figures.THEME):
+        fig = make(figures.SINGLE_COLUMN_IN)
+    figures.save(fig, tmp_path, "titled", formats=("png",))
+    [ax] = fig.axes
+    # Drawn again as in the PNG (save closed the figure's own canvas; the layout is frozen).
+    fig.set_dpi(figure_files.DPI["png"])
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    above = [ax.yaxis.offsetText] + [t.label2 for t in ax.xaxis.get_major_ticks()]
+    tops = [t.get_window_extent(renderer).ymax for t in above if t.get_visible() and t.get_text()]
+    assert tops and ax.get_title(loc="left")
+    assert ax._left_title.get_window_extent(renderer).ymin >= max(tops)
+
+
+def test_a_title_over_an_offset_text_is_placed_as_matplotlib_draws_it(tmp_path):
+    make = _title_over_offset_text
+    spec = figures.FigureSpec("titled", "caption", figures.drawing(make), widths=("single",))
+    tiff, svg = figures.export([spec], tmp_path, formats=("tiff", "svg"))
+    pixels, reference_svg = _as_matplotlib_draws_it(make, figures.SINGLE_COLUMN_IN)
+    with Image.open(tiff) as image:
+        assert np.array_equal(np.asarray(image), pixels)
+    assert svg.read_bytes() == reference_svg

@@ -72,6 +72,7 @@ from pipeline.render.figure_files import (  # noqa: F401  (public names of the f
     source_data,
     width_folder,
 )
+from pipeline.render.figure_list import not_drawn  # noqa: F401  (also a name of the figures)
 from pipeline.render.figure_theme import (  # noqa: F401  (public names of the figures)
     CURVE_COLOURS,
     CURVE_STYLES,
@@ -1217,6 +1218,10 @@ def _change_of(estimates: pd.DataFrame, outcome: str, score: str) -> dict | None
     return {"estimate": float(r["estimate"]), "low": low, "high": high, "kind": r["estimate_kind"]}
 
 
+# What :func:`prepost_box` reads of a panel (its source data name the outcome and score).
+BOX_PANEL_KEYS = ("outcome", "score", "title", "ylabel", "pairs")
+
+
 def study_figures(con, study: Study) -> list[FigureSpec]:
     """Every figure the warehouse has data for, in report order.
 
@@ -1301,13 +1306,16 @@ def study_figures(con, study: Study) -> list[FigureSpec]:
             )
         )
     if panels:
+        # The box plots show no test: given only what they draw, a rerun with another test or
+        # conf_level (the panels' "change") leaves them as they were, not drawn again.
+        box_panels = [{k: p[k] for k in BOX_PANEL_KEYS} for p in panels]
         specs.append(
             _grid_figure(
                 "prepost_box",
                 "Outcomes before and after surgery: box plots (median, quartiles, whiskers to "
                 "1.5 IQR) with every patient's value.",
                 prepost_box,
-                panels,
+                box_panels,
                 footer=footer,
             )
         )
@@ -1529,24 +1537,3 @@ def _time_to_event_figures(con, study: Study, footer: str) -> list[FigureSpec]:
             )
         )
     return specs
-
-
-def not_drawn(con, study: Study) -> list[str]:
-    """Why figures :func:`study_figures` draws for a complete study are missing, one line each:
-    a headline outcome without pairs has no slope plot and no panel in the box, change and
-    grade-shift figures; with no value of any outcome there is no patient flow."""
-    from pipeline.pairing import outcomes_frame
-    from pipeline.warehouse import read_frame
-
-    s = study.name
-    planned = outcomes_frame(study)
-    paired = read_frame(con, f"SELECT DISTINCT outcome, score FROM {s}.pairs")
-    paired = set(zip(paired["outcome"], paired["score"]))
-    notes = [
-        f"{row.label}: not drawn, no patient has both a before and an after value."
-        for row in planned.drop_duplicates(["instrument", "rater"]).itertuples()
-        if (row.outcome, row.score) not in paired
-    ]
-    if not len(read_frame(con, f"SELECT 1 FROM {s}.pairing_summary LIMIT 1")):
-        notes.append("Patient flow: not drawn, no planned outcome has a value.")
-    return notes

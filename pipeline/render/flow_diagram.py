@@ -23,6 +23,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.text import Text
 
 from pipeline.render.figure_files import SINGLE_COLUMN_IN, FigureSpec, drawing
+from pipeline.render.figure_list import read_exclusions
 from pipeline.render.figure_theme import THEME
 from pipeline.spec.study import Study
 from pipeline.statistics.flow import NOT_ANALYSED
@@ -288,23 +289,6 @@ def _draw(
             transform=inches,
         )
     return fig
-
-
-def read_exclusions(con, study: Study) -> pd.DataFrame:
-    """The subjects file's records excluded at ingest, counted by reason
-    (:func:`pipeline.statistics.flow.ingest_exclusions`), from the study's quarantine."""
-    from pipeline.ingest.ingestion import file_labels
-    from pipeline.statistics.flow import ingest_exclusions
-    from pipeline.warehouse import read_frame
-
-    return ingest_exclusions(
-        read_frame(
-            con,
-            f'SELECT "column", reason FROM {study.name}.quarantine '
-            "WHERE file = ? AND scope = 'row'",
-            [file_labels(study)[0]],
-        )
-    )
 
 
 def study_flow(con, study: Study, *, footer: str = "") -> FigureSpec | None:
