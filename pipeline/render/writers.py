@@ -28,11 +28,16 @@ value from an export that starts like a spreadsheet formula is written as text.
 
 from __future__ import annotations
 
+import copy
 import functools
+import hashlib
 import html
 import io
+import json
 import re
+import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -385,11 +390,15 @@ def _advances(bold: bool) -> dict[str, int]:
     design; Helvetica's come from the Adobe font metrics that matplotlib ships
     (``mpl-data/fonts/afm/phvr8a.afm``, bold ``phvb8a.afm``), names read with fontTools' Adobe
     Glyph List."""
-    import matplotlib
+    from importlib.util import find_spec
+
     from fontTools.agl import toUnicode
 
     name = "phvb8a.afm" if bold else "phvr8a.afm"
-    path = Path(matplotlib.get_data_path()) / "fonts" / "afm" / name
+    # matplotlib's data folder (matplotlib.get_data_path()), found without importing matplotlib,
+    # which costs the tables and the report most of a second.
+    data = Path(find_spec("matplotlib").origin).with_name("mpl-data")
+    path = data / "fonts" / "afm" / name
     widths = {}
     for line in path.read_text(encoding="latin-1").splitlines():
         if line.startswith("C "):
@@ -453,6 +462,8 @@ def _is_value(text: str) -> bool:
     return re.search(r"[^\W\d_]{4}", text) is None
 
 
+# Kept: a table is measured at up to six type sizes, and the report measures every table again.
+@functools.lru_cache(maxsize=1 << 16)
 def _cell_width_pt(text: str, font_pt: float, bold: bool, mark: str, indent_pt: float):
     """(widest unit, whole text) of a cell in points: the footnote mark with the unit it
     follows, the indentation on every line."""
@@ -684,6 +695,7 @@ def add_docx_grid(
     Returns the python-docx table."""
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
+    from docx.table import _Cell
     from lxml.etree import SubElement
 
     marks = marks or {}
@@ -770,8 +782,9 @@ def add_docx_grid(
         for tc, twips in zip(tr.tc_lst, layout.widths):
             tc.tcPr.find(qn("w:tcW")).set(qn("w:w"), str(twips))
 
-    # Each row's cells fetched once: python-docx rebuilds the row's cell list on every access.
-    cells = [row.cells for row in word.rows]
+    # The cells made from the rows' w:tc elements directly: python-docx's row.cells walks the
+    # whole table's grid for every row (the table has no merged cell, so they are the same).
+    cells = [[_Cell(tc, word) for tc in tr.tc_lst] for tr in word._tbl.tr_lst]
     if headings is not None:
         header, cells = cells[0], cells[1:]
         for j, column in enumerate(headings):
@@ -880,17 +893,69 @@ def save_docx(document, path: Path) -> Path:
     """Save with every zip member dated ``FIXED_TIME``, so equal content gives equal bytes.
 
     The members are python-docx's own, in its order (:func:`_docx_members`), compressed once
-    here with their fixed dates; saving with python-docx and rewriting its zip would compress
-    every member twice (the bytes are the same either way)."""
+    here with their fixed dates (:func:`_docx_zip`); saving with python-docx and rewriting its
+    zip would compress every member twice (the bytes are the same either way)."""
+    files.write_bytes(path, _docx_zip(_docx_members(document)))  # unchanged: left alone
+    return path
+
+
+def _zip_entry(name: str, blob: bytes) -> tuple[zipfile.ZipInfo, bytes]:
+    """One member as :func:`_docx_zip` writes it: its information (for the central directory)
+    and its local header and compressed data, which do not depend on where it is in the zip."""
+    fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    fixed.compress_type = zipfile.ZIP_DEFLATED
+    fixed.external_attr = 0o644 << 16
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as scratch:
+        scratch.writestr(fixed, blob)
+        end = scratch.start_dir
+    return fixed, buffer.getvalue()[:end]
+
+
+# The template's members as last compressed, by name: (blob, entry). Every Word file carries
+# python-docx's styles (some 800 kB of XML), and compressing them was a third of the time spent
+# on a table's file.
+_entries: dict[str, tuple[bytes, tuple[zipfile.ZipInfo, bytes]]] = {}
+_TEMPLATE_MEMBERS = frozenset(
+    [
+        "word/styles.xml",
+        "word/stylesWithEffects.xml",
+        "word/theme/theme1.xml",
+        "word/numbering.xml",
+        "word/fontTable.xml",
+        "word/settings.xml",
+        "word/webSettings.xml",
+        "docProps/thumbnail.jpeg",
+        "docProps/app.xml",
+        "docProps/core.xml",
+    ]
+)
+
+
+def _docx_zip(members: list[tuple[str, bytes]]) -> bytes:
+    """The zip of ``members`` exactly as :class:`zipfile.ZipFile` writes them one by one with
+    ``writestr`` (:func:`_zip_entry`), a member of python-docx's template compressed only when
+    its bytes differ from the last time. A finished entry is placed as ``writestr`` places it
+    (``ZipFile.filelist``, ``NameToInfo`` and ``start_dir``, which ``close`` reads to write the
+    central directory)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for name, blob in _docx_members(document):
-            fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o644 << 16
-            target.writestr(fixed, blob)
-    files.write_bytes(path, out.getvalue())  # unchanged bytes: the file is left alone
-    return path
+        for name, blob in members:
+            known = _entries.get(name) if name in _TEMPLATE_MEMBERS else None
+            if known is not None and known[0] == blob:
+                info, entry = known[1]
+            else:
+                info, entry = _zip_entry(name, blob)
+                if name in _TEMPLATE_MEMBERS:
+                    _entries[name] = (blob, (info, entry))
+            placed = copy.copy(info)
+            placed.header_offset = out.tell()
+            out.write(entry)
+            target.start_dir = out.tell()
+            target.filelist.append(placed)
+            target.NameToInfo[name] = placed
+            target._didModify = True
+    return out.getvalue()
 
 
 def _docx_members(document) -> list[tuple[str, bytes]]:
@@ -921,7 +986,43 @@ def _docx_members(document) -> list[tuple[str, bytes]]:
     return list(members)
 
 
+@functools.cache
+def _table_document():
+    """One :func:`new_docx` per process for :func:`to_docx`, its body as new (to put back before
+    each table) and its zip members: opening python-docx's template for every table cost more
+    than setting the table."""
+    document = new_docx()
+    parts = _parts_and_relationships(document)
+    return document, copy.deepcopy(list(document.element.body)), _docx_members(document), parts
+
+
+def _parts_and_relationships(document) -> tuple[int, int]:
+    return len(list(document.part.package.iter_parts())), len(document.part.rels)
+
+
+_table_document_lock = threading.Lock()
+
+
 def to_docx(table: Table, path: Path) -> Path:
+    """``table`` alone in a Word file (:func:`add_docx_table` in a :func:`new_docx`).
+
+    The document is the process's one (:func:`_table_document`) with its body put back as new:
+    a table changes only the body (``word/document.xml``), so every other member is the one
+    the template gave; a table that added a part (a picture, say) is set again in a document
+    of its own."""
+    with _table_document_lock:
+        document, body, members, parts = _table_document()
+        element = document.element.body
+        for child in list(element):
+            element.remove(child)
+        element.extend(copy.deepcopy(body))
+        add_docx_table(document, table)
+        main = document.part.partname.membername
+        if _parts_and_relationships(document) == parts:
+            blob = document.part.blob
+            data = _docx_zip([(name, blob if name == main else b) for name, b in members])
+            files.write_bytes(path, data)  # unchanged bytes: the file is left alone
+            return path
     document = new_docx()
     add_docx_table(document, table)
     return save_docx(document, path)
@@ -950,6 +1051,62 @@ def write_table(
             raise ValueError(f"unknown table format {ext!r}; use one of {', '.join(FORMATS)}")
         written.append(path)
     return written
+
+
+#: What :func:`write_table` writes with besides its own code: the packages that set the
+#: files' bytes.
+RENDER_PACKAGES = ("python-docx", "lxml", "pandas", "numpy", "tabulate", "jinja2", "markupsafe")
+#: The project modules :func:`write_table` runs (this one and what it imports; a test checks the
+#: list is whole).
+RENDER_MODULES = ("pipeline/render/writers.py", "pipeline/render/cells.py", "pipeline/files.py")
+
+
+@functools.cache
+def _render_code() -> str:
+    """SHA-256 of what turns a :class:`Table` into files: :data:`RENDER_MODULES`, the templates
+    and stylesheets, the Python, zlib and :data:`RENDER_PACKAGES` versions and the font metrics
+    the Word columns are measured with."""
+    import platform
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parents[2]
+    templates = sorted((Path(__file__).parent / "templates").iterdir())
+    for path in [*(root / name for name in RENDER_MODULES), *templates]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in RENDER_PACKAGES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        digest.update(f"{name} {version}\0".encode())
+    digest.update(f"{platform.python_version()} {zlib.ZLIB_RUNTIME_VERSION}\0".encode())
+    for bold in (False, True):
+        digest.update(json.dumps(sorted(_advances(bold).items())).encode())
+    return digest.hexdigest()
+
+
+def render_key(table: Table, stem: str, formats: tuple[str, ...] = FORMATS) -> str:
+    """SHA-256 of everything :func:`write_table` makes ``<stem>.<format>`` from: the table (its
+    title, headings, cells with their types, footnotes, indentation and marks), the stem and
+    formats, and the code and packages that write them (:func:`_render_code`). Equal keys give
+    equal files."""
+    body = table.body
+    made_from = {
+        "code": _render_code(),
+        "stem": stem,
+        "formats": list(formats),
+        "title": table.title,
+        "footnotes": list(table.footnotes),
+        "indent": list(table.indent),
+        "marks": [list(mark) for mark in table.marks],
+        "columns": [repr(c) for c in body.columns],
+        "index": [repr(i) for i in body.index],
+        "types": [str(t) for t in body.dtypes],
+        # repr tells 1 from 1.0 and "1", and gives every float exactly.
+        "cells": [[repr(v) for v in row] for row in body.itertuples(index=False, name=None)],
+    }
+    return hashlib.sha256(json.dumps(made_from).encode()).hexdigest()
 
 
 def write_results(results: pd.DataFrame, folder: Path, stem: str) -> Path:
