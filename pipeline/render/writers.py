@@ -699,6 +699,7 @@ def add_docx_grid(
     from lxml.etree import SubElement
 
     marks = marks or {}
+    tag = functools.cache(qn)  # the few tags of thousands of cells, each spelled out once
     font_pt = layout.font_pt
     half_points = str(round(font_pt * 2))
     grid = [headings] if headings is not None else []
@@ -732,41 +733,41 @@ def add_docx_grid(
                 mark=mark,
                 keep_with_next=keep,
             )
-        p = cell._tc.p_lst[0]
-        properties = SubElement(p, qn("w:pPr"))
+        p = cell._tc.find(tag("w:p"))  # a new cell's one paragraph
+        properties = SubElement(p, tag("w:pPr"))
         if keep:
-            SubElement(properties, qn("w:keepNext"))
-        SubElement(properties, qn("w:spacing")).set(qn("w:after"), "0")
+            SubElement(properties, tag("w:keepNext"))
+        SubElement(properties, tag("w:spacing")).set(tag("w:after"), "0")
         if indent:
             # 10 pt = 200 twips
-            SubElement(properties, qn("w:ind")).set(qn("w:left"), str(200 * indent))
+            SubElement(properties, tag("w:ind")).set(tag("w:left"), str(200 * indent))
         if center:
-            SubElement(properties, qn("w:jc")).set(qn("w:val"), "center")
+            SubElement(properties, tag("w:jc")).set(tag("w:val"), "center")
         if not text:
             # An empty cell's line is as high as its paragraph mark's type: the table's, not the
             # document's larger default, or a row with an empty cell is taller than the others.
-            SubElement(SubElement(properties, qn("w:rPr")), qn("w:sz")).set(
-                qn("w:val"), half_points
+            SubElement(SubElement(properties, tag("w:rPr")), tag("w:sz")).set(
+                tag("w:val"), half_points
             )
-        run = SubElement(p, qn("w:r"))
-        font = SubElement(run, qn("w:rPr"))
+        run = SubElement(p, tag("w:r"))
+        font = SubElement(run, tag("w:rPr"))
         if bold:
-            SubElement(font, qn("w:b"))
-        SubElement(font, qn("w:sz")).set(qn("w:val"), half_points)
+            SubElement(font, tag("w:b"))
+        SubElement(font, tag("w:sz")).set(tag("w:val"), half_points)
         for k, piece in enumerate(_unbreakable_pieces(text) if wrap else [text]):
             if k:
-                SubElement(run, qn("w:noBreakHyphen"))
+                SubElement(run, tag("w:noBreakHyphen"))
             if piece:
-                t = SubElement(run, qn("w:t"))
+                t = SubElement(run, tag("w:t"))
                 t.text = piece
                 if len(piece.strip()) < len(piece):
-                    t.set(qn("xml:space"), "preserve")
+                    t.set(tag("xml:space"), "preserve")
         if mark:
-            run = SubElement(p, qn("w:r"))
-            font = SubElement(run, qn("w:rPr"))
-            SubElement(font, qn("w:sz")).set(qn("w:val"), half_points)
-            SubElement(font, qn("w:vertAlign")).set(qn("w:val"), "superscript")
-            SubElement(run, qn("w:t")).text = mark
+            run = SubElement(p, tag("w:r"))
+            font = SubElement(run, tag("w:rPr"))
+            SubElement(font, tag("w:sz")).set(tag("w:val"), half_points)
+            SubElement(font, tag("w:vertAlign")).set(tag("w:val"), "superscript")
+            SubElement(run, tag("w:t")).text = mark
 
     table_pr = word._tbl.tblPr
     width = table_pr.find(qn("w:tblW"))
@@ -775,7 +776,10 @@ def add_docx_grid(
     for column, twips in zip(word._tbl.tblGrid.gridCol_lst, layout.widths):
         column.set(qn("w:w"), str(twips))
     for k, tr in enumerate(word._tbl.tr_lst):
-        properties = tr.get_or_add_trPr()
+        properties = tr.trPr
+        if properties is None:  # first, before the cells, as tr.get_or_add_trPr() puts it
+            properties = OxmlElement("w:trPr")
+            tr.insert(0, properties)
         properties.append(OxmlElement("w:cantSplit"))
         if k == 0 and headings is not None:
             properties.append(OxmlElement("w:tblHeader"))
