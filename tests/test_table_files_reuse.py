@@ -65,6 +65,25 @@ def test_a_table_file_has_the_bytes_python_docx_saves(tmp_path):
         assert (tmp_path / "table.docx").read_bytes() == _python_docx_bytes(document), table.title
 
 
+def test_a_table_set_again_from_its_kept_xml_is_the_same():
+    # The report sets each table the tables step set: from the XML kept then, with its
+    # orientation (a landscape section, then portrait again) as when set from scratch.
+    def report(kept: bool) -> bytes:
+        document = writers.new_docx()
+        for table in [*_tables(), *_tables()]:
+            if not kept:
+                writers._set_tables.clear()
+            writers.add_docx_table(document, table)
+            writers.set_orientation(document, False)
+            document.add_paragraph()
+        return _python_docx_bytes(document)
+
+    writers._set_tables.clear()
+    first = report(kept=True)  # each table set from scratch once, then from its kept XML
+    assert len(writers._set_tables) == len(_tables())
+    assert first == report(kept=False) == report(kept=True)
+
+
 def test_a_changed_member_of_the_template_is_compressed_again(tmp_path):
     # The compressed template members are reused only while their bytes are the same.
     for title in ("First", "Second", "First"):

@@ -831,10 +831,20 @@ def add_docx_table(document, table: Table, *, font_pt: float = TABLE_FONT_PT) ->
     :data:`KEEP_TOGETHER_ROWS` rows is kept on one page with its title and notes. Footnote
     marks superscript after their cells' text. Returns the layout used."""
     from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.oxml.ns import qn
     from docx.shared import Pt
 
-    layout = docx_layout(document, table, font_pt=font_pt)
+    made_from = json.dumps([_made_from(table), font_pt, docx_text_widths_pt(document)])
+    known = _set_tables.get(made_from)
+    layout = known[0] if known else docx_layout(document, table, font_pt=font_pt)
     set_orientation(document, layout.landscape)
+    body = document.element.body
+    end = body[-1] if len(body) and body[-1].tag == qn("w:sectPr") else None
+    if known and end is not None:
+        for element in known[1]:
+            end.addprevious(copy.deepcopy(element))
+        return layout
+    start = len(body)
     title = document.add_paragraph()
     title.add_run(table.title).bold = True
     title.paragraph_format.keep_with_next = True
@@ -865,7 +875,18 @@ def add_docx_table(document, table: Table, *, font_pt: float = TABLE_FONT_PT) ->
         paragraph.paragraph_format.space_after = Pt(0)
         if keep and i < len(table.footnotes) - 1:
             paragraph.paragraph_format.keep_with_next = True
+    if end is not None:  # what was added: everything before the final w:sectPr from start - 1
+        _set_tables[made_from] = (layout, [copy.deepcopy(e) for e in body[start - 1 : -1]])
+        while len(_set_tables) > _SET_TABLES_KEPT:
+            _set_tables.pop(next(iter(_set_tables)))
     return layout
+
+
+# The Word XML of the tables set in this process, by what each was made from (its text, type
+# size and the document's text widths, which are all its XML depends on): the report sets again
+# every table the tables step set, and a copy of the XML costs a fraction of setting it.
+_set_tables: dict[str, tuple[DocxLayout, list]] = {}
+_SET_TABLES_KEPT = 100
 
 
 def new_docx():
@@ -1090,16 +1111,11 @@ def _render_code() -> str:
     return digest.hexdigest()
 
 
-def render_key(table: Table, stem: str, formats: tuple[str, ...] = FORMATS) -> str:
-    """SHA-256 of everything :func:`write_table` makes ``<stem>.<format>`` from: the table (its
-    title, headings, cells with their types, footnotes, indentation and marks), the stem and
-    formats, and the code and packages that write them (:func:`_render_code`). Equal keys give
-    equal files."""
+def _made_from(table: Table) -> dict:
+    """Everything a table's files show: title, headings, cells (with their types), footnotes,
+    indentation and marks."""
     body = table.body
-    made_from = {
-        "code": _render_code(),
-        "stem": stem,
-        "formats": list(formats),
+    return {
         "title": table.title,
         "footnotes": list(table.footnotes),
         "indent": list(table.indent),
@@ -1110,6 +1126,15 @@ def render_key(table: Table, stem: str, formats: tuple[str, ...] = FORMATS) -> s
         # repr tells 1 from 1.0 and "1", and gives every float exactly.
         "cells": [[repr(v) for v in row] for row in body.itertuples(index=False, name=None)],
     }
+
+
+def render_key(table: Table, stem: str, formats: tuple[str, ...] = FORMATS) -> str:
+    """SHA-256 of everything :func:`write_table` makes ``<stem>.<format>`` from: the table (its
+    title, headings, cells with their types, footnotes, indentation and marks), the stem and
+    formats, and the code and packages that write them (:func:`_render_code`). Equal keys give
+    equal files."""
+    made_from = {"code": _render_code(), "stem": stem, "formats": list(formats)}
+    made_from.update(_made_from(table))
     return hashlib.sha256(json.dumps(made_from).encode()).hexdigest()
 
 
