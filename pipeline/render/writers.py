@@ -878,7 +878,7 @@ def add_docx_table(document, table: Table, *, font_pt: float = TABLE_FONT_PT) ->
     if end is not None:  # what was added: everything before the final w:sectPr from start - 1
         _set_tables[made_from] = (layout, [copy.deepcopy(e) for e in body[start - 1 : -1]])
         while len(_set_tables) > _SET_TABLES_KEPT:
-            _set_tables.pop(next(iter(_set_tables)))
+            _set_tables.pop(next(iter(_set_tables)), None)  # the oldest
     return layout
 
 
