@@ -834,7 +834,7 @@ def add_docx_table(document, table: Table, *, font_pt: float = TABLE_FONT_PT) ->
     from docx.oxml.ns import qn
     from docx.shared import Pt
 
-    made_from = json.dumps([_made_from(table), font_pt, docx_text_widths_pt(document)])
+    made_from = _word_made_from(table, font_pt, docx_text_widths_pt(document))
     known = _set_tables.get(made_from)
     layout = known[0] if known else docx_layout(document, table, font_pt=font_pt)
     set_orientation(document, layout.landscape)
@@ -887,6 +887,27 @@ def add_docx_table(document, table: Table, *, font_pt: float = TABLE_FONT_PT) ->
 # every table the tables step set, and a copy of the XML costs a fraction of setting it.
 _set_tables: dict[str, tuple[DocxLayout, list]] = {}
 _SET_TABLES_KEPT = 100
+
+
+def _word_made_from(table: Table, font_pt: float, text_widths: tuple[float, float]) -> str:
+    """What :func:`add_docx_table` sets a table from, as it reads it: the cells as text, the
+    indentation of every row, the footnote letters by cell; so a table and the same table read
+    back from ``publication_tables`` (every cell text, every row's indentation) are one."""
+    rows = len(table.body)
+    return json.dumps(
+        [
+            table.title,
+            [str(c) for c in table.body.columns],
+            [[str(v) for v in values] for values in table.body.itertuples(index=False, name=None)],
+            [table.indent_of(i) for i in range(rows)],
+            sorted((-1 if r is None else r, c, m) for (r, c), m in table._letters_by_cell.items())
+            if table.marks
+            else [],
+            list(table.footnotes),
+            font_pt,
+            list(text_widths),
+        ]
+    )
 
 
 def new_docx():
