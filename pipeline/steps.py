@@ -1095,11 +1095,78 @@ def write_tables(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Path
         exclusions=read_exclusions(con, study),
     )
     folder = study_reports(reports_dir, study) / "tables"
-    written = []
+    written, kept = [], []
+    last = rendered_tables(con, study)
     for stem, table in built:
-        written += writers.write_table(table, folder, stem)
+        # A table whose text, code and packages are those it was last written from, with its
+        # files as then written, is not written again (a rerun changes a few tables).
+        key = writers.render_key(table, stem)
+        paths = [folder / f"{stem}.{ext}" for ext in writers.FORMATS]
+        record = last.get(stem)
+        if record is None or record[0] != key or not _files_as_listed(paths, record[1]):
+            paths = writers.write_table(table, folder, stem)
+            record = (key, [[p.name, _sha256(p)] for p in paths])
+        written += paths
+        kept.append((stem, *record))
     write_frame(con, f"{s}.publication_tables", tables.as_frame(built))
+    _keep_rendered_tables(con, study, kept)
     return written
+
+
+RENDERED_TABLES = "meta.rendered_tables"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def rendered_tables(con: duckdb.DuckDBPyConnection, study: Study) -> dict[str, tuple[str, list]]:
+    """Per table stem, the key it was last written with (:func:`pipeline.render.writers.
+    render_key`) and its files as written (``[[name under tables/, sha256], ...]``), from
+    ``meta.rendered_tables``; nothing when the table is missing or a record cannot be read (then
+    every table is written again)."""
+    import json
+
+    if not scalar(
+        con,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' "
+        "AND table_name = 'rendered_tables'",
+    ):
+        return {}
+    try:
+        rows = con.execute(
+            f"SELECT stem, key, files FROM {RENDERED_TABLES} WHERE study = ?", [study.name]
+        ).fetchall()
+        return {stem: (key, json.loads(listed)) for stem, key, listed in rows}
+    except (duckdb.Error, TypeError, ValueError):
+        return {}
+
+
+def _files_as_listed(paths: list[Path], listed: list) -> bool:
+    try:
+        if [name for name, _ in listed] != [p.name for p in paths]:
+            return False
+        return all(p.is_file() and _sha256(p) == sha for p, (_, sha) in zip(paths, listed))
+    except (TypeError, ValueError, OSError):  # a record of another shape, an unreadable file
+        return False
+
+
+def _keep_rendered_tables(con: duckdb.DuckDBPyConnection, study: Study, kept: list) -> None:
+    import json
+
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {RENDERED_TABLES} "
+        "(study VARCHAR, stem VARCHAR, key VARCHAR, files JSON)"
+    )
+    con.execute(f"DELETE FROM {RENDERED_TABLES} WHERE study = ?", [study.name])
+    if kept:
+        con.executemany(
+            f"INSERT INTO {RENDERED_TABLES} VALUES (?, ?, ?, ?)",
+            [[study.name, stem, key, json.dumps(listed)] for stem, key, listed in kept],
+        )
 
 
 FIGURE_LIST_COLUMNS = ("position", "stem", "caption", "png")

@@ -28,11 +28,16 @@ value from an export that starts like a spreadsheet formula is written as text.
 
 from __future__ import annotations
 
+import copy
 import functools
+import hashlib
 import html
 import io
+import json
 import re
+import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -385,11 +390,15 @@ def _advances(bold: bool) -> dict[str, int]:
     design; Helvetica's come from the Adobe font metrics that matplotlib ships
     (``mpl-data/fonts/afm/phvr8a.afm``, bold ``phvb8a.afm``), names read with fontTools' Adobe
     Glyph List."""
-    import matplotlib
+    from importlib.util import find_spec
+
     from fontTools.agl import toUnicode
 
     name = "phvb8a.afm" if bold else "phvr8a.afm"
-    path = Path(matplotlib.get_data_path()) / "fonts" / "afm" / name
+    # matplotlib's data folder (matplotlib.get_data_path()), found without importing matplotlib,
+    # which costs the tables and the report most of a second.
+    data = Path(find_spec("matplotlib").origin).with_name("mpl-data")
+    path = data / "fonts" / "afm" / name
     widths = {}
     for line in path.read_text(encoding="latin-1").splitlines():
         if line.startswith("C "):
@@ -453,6 +462,8 @@ def _is_value(text: str) -> bool:
     return re.search(r"[^\W\d_]{4}", text) is None
 
 
+# Kept: a table is measured at up to six type sizes, and the report measures every table again.
+@functools.lru_cache(maxsize=1 << 16)
 def _cell_width_pt(text: str, font_pt: float, bold: bool, mark: str, indent_pt: float):
     """(widest unit, whole text) of a cell in points: the footnote mark with the unit it
     follows, the indentation on every line."""
@@ -684,9 +695,11 @@ def add_docx_grid(
     Returns the python-docx table."""
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
+    from docx.table import _Cell
     from lxml.etree import SubElement
 
     marks = marks or {}
+    tag = functools.cache(qn)  # the few tags of thousands of cells, each spelled out once
     font_pt = layout.font_pt
     half_points = str(round(font_pt * 2))
     grid = [headings] if headings is not None else []
@@ -720,41 +733,41 @@ def add_docx_grid(
                 mark=mark,
                 keep_with_next=keep,
             )
-        p = cell._tc.p_lst[0]
-        properties = SubElement(p, qn("w:pPr"))
+        p = cell._tc.find(tag("w:p"))  # a new cell's one paragraph
+        properties = SubElement(p, tag("w:pPr"))
         if keep:
-            SubElement(properties, qn("w:keepNext"))
-        SubElement(properties, qn("w:spacing")).set(qn("w:after"), "0")
+            SubElement(properties, tag("w:keepNext"))
+        SubElement(properties, tag("w:spacing")).set(tag("w:after"), "0")
         if indent:
             # 10 pt = 200 twips
-            SubElement(properties, qn("w:ind")).set(qn("w:left"), str(200 * indent))
+            SubElement(properties, tag("w:ind")).set(tag("w:left"), str(200 * indent))
         if center:
-            SubElement(properties, qn("w:jc")).set(qn("w:val"), "center")
+            SubElement(properties, tag("w:jc")).set(tag("w:val"), "center")
         if not text:
             # An empty cell's line is as high as its paragraph mark's type: the table's, not the
             # document's larger default, or a row with an empty cell is taller than the others.
-            SubElement(SubElement(properties, qn("w:rPr")), qn("w:sz")).set(
-                qn("w:val"), half_points
+            SubElement(SubElement(properties, tag("w:rPr")), tag("w:sz")).set(
+                tag("w:val"), half_points
             )
-        run = SubElement(p, qn("w:r"))
-        font = SubElement(run, qn("w:rPr"))
+        run = SubElement(p, tag("w:r"))
+        font = SubElement(run, tag("w:rPr"))
         if bold:
-            SubElement(font, qn("w:b"))
-        SubElement(font, qn("w:sz")).set(qn("w:val"), half_points)
+            SubElement(font, tag("w:b"))
+        SubElement(font, tag("w:sz")).set(tag("w:val"), half_points)
         for k, piece in enumerate(_unbreakable_pieces(text) if wrap else [text]):
             if k:
-                SubElement(run, qn("w:noBreakHyphen"))
+                SubElement(run, tag("w:noBreakHyphen"))
             if piece:
-                t = SubElement(run, qn("w:t"))
+                t = SubElement(run, tag("w:t"))
                 t.text = piece
                 if len(piece.strip()) < len(piece):
-                    t.set(qn("xml:space"), "preserve")
+                    t.set(tag("xml:space"), "preserve")
         if mark:
-            run = SubElement(p, qn("w:r"))
-            font = SubElement(run, qn("w:rPr"))
-            SubElement(font, qn("w:sz")).set(qn("w:val"), half_points)
-            SubElement(font, qn("w:vertAlign")).set(qn("w:val"), "superscript")
-            SubElement(run, qn("w:t")).text = mark
+            run = SubElement(p, tag("w:r"))
+            font = SubElement(run, tag("w:rPr"))
+            SubElement(font, tag("w:sz")).set(tag("w:val"), half_points)
+            SubElement(font, tag("w:vertAlign")).set(tag("w:val"), "superscript")
+            SubElement(run, tag("w:t")).text = mark
 
     table_pr = word._tbl.tblPr
     width = table_pr.find(qn("w:tblW"))
@@ -763,15 +776,19 @@ def add_docx_grid(
     for column, twips in zip(word._tbl.tblGrid.gridCol_lst, layout.widths):
         column.set(qn("w:w"), str(twips))
     for k, tr in enumerate(word._tbl.tr_lst):
-        properties = tr.get_or_add_trPr()
+        properties = tr.trPr
+        if properties is None:  # first, before the cells, as tr.get_or_add_trPr() puts it
+            properties = OxmlElement("w:trPr")
+            tr.insert(0, properties)
         properties.append(OxmlElement("w:cantSplit"))
         if k == 0 and headings is not None:
             properties.append(OxmlElement("w:tblHeader"))
         for tc, twips in zip(tr.tc_lst, layout.widths):
             tc.tcPr.find(qn("w:tcW")).set(qn("w:w"), str(twips))
 
-    # Each row's cells fetched once: python-docx rebuilds the row's cell list on every access.
-    cells = [row.cells for row in word.rows]
+    # The cells made from the rows' w:tc elements directly: python-docx's row.cells walks the
+    # whole table's grid for every row (the table has no merged cell, so they are the same).
+    cells = [[_Cell(tc, word) for tc in tr.tc_lst] for tr in word._tbl.tr_lst]
     if headings is not None:
         header, cells = cells[0], cells[1:]
         for j, column in enumerate(headings):
@@ -814,10 +831,20 @@ def add_docx_table(document, table: Table, *, font_pt: float = TABLE_FONT_PT) ->
     :data:`KEEP_TOGETHER_ROWS` rows is kept on one page with its title and notes. Footnote
     marks superscript after their cells' text. Returns the layout used."""
     from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.oxml.ns import qn
     from docx.shared import Pt
 
-    layout = docx_layout(document, table, font_pt=font_pt)
+    made_from = _word_made_from(table, font_pt, docx_text_widths_pt(document))
+    known = _set_tables.get(made_from)
+    layout = known[0] if known else docx_layout(document, table, font_pt=font_pt)
     set_orientation(document, layout.landscape)
+    body = document.element.body
+    end = body[-1] if len(body) and body[-1].tag == qn("w:sectPr") else None
+    if known and end is not None:
+        for element in known[1]:
+            end.addprevious(copy.deepcopy(element))
+        return layout
+    start = len(body)
     title = document.add_paragraph()
     title.add_run(table.title).bold = True
     title.paragraph_format.keep_with_next = True
@@ -848,7 +875,39 @@ def add_docx_table(document, table: Table, *, font_pt: float = TABLE_FONT_PT) ->
         paragraph.paragraph_format.space_after = Pt(0)
         if keep and i < len(table.footnotes) - 1:
             paragraph.paragraph_format.keep_with_next = True
+    if end is not None:  # what was added: everything before the final w:sectPr from start - 1
+        _set_tables[made_from] = (layout, [copy.deepcopy(e) for e in body[start - 1 : -1]])
+        while len(_set_tables) > _SET_TABLES_KEPT:
+            _set_tables.pop(next(iter(_set_tables)), None)  # the oldest
     return layout
+
+
+# The Word XML of the tables set in this process, by what each was made from (its text, type
+# size and the document's text widths, which are all its XML depends on): the report sets again
+# every table the tables step set, and a copy of the XML costs a fraction of setting it.
+_set_tables: dict[str, tuple[DocxLayout, list]] = {}
+_SET_TABLES_KEPT = 100
+
+
+def _word_made_from(table: Table, font_pt: float, text_widths: tuple[float, float]) -> str:
+    """What :func:`add_docx_table` sets a table from, as it reads it: the cells as text, the
+    indentation of every row, the footnote letters by cell; so a table and the same table read
+    back from ``publication_tables`` (every cell text, every row's indentation) are one."""
+    rows = len(table.body)
+    return json.dumps(
+        [
+            table.title,
+            [str(c) for c in table.body.columns],
+            [[str(v) for v in values] for values in table.body.itertuples(index=False, name=None)],
+            [table.indent_of(i) for i in range(rows)],
+            sorted((-1 if r is None else r, c, m) for (r, c), m in table._letters_by_cell.items())
+            if table.marks
+            else [],
+            list(table.footnotes),
+            font_pt,
+            list(text_widths),
+        ]
+    )
 
 
 def new_docx():
@@ -880,17 +939,69 @@ def save_docx(document, path: Path) -> Path:
     """Save with every zip member dated ``FIXED_TIME``, so equal content gives equal bytes.
 
     The members are python-docx's own, in its order (:func:`_docx_members`), compressed once
-    here with their fixed dates; saving with python-docx and rewriting its zip would compress
-    every member twice (the bytes are the same either way)."""
+    here with their fixed dates (:func:`_docx_zip`); saving with python-docx and rewriting its
+    zip would compress every member twice (the bytes are the same either way)."""
+    files.write_bytes(path, _docx_zip(_docx_members(document)))  # unchanged: left alone
+    return path
+
+
+def _zip_entry(name: str, blob: bytes) -> tuple[zipfile.ZipInfo, bytes]:
+    """One member as :func:`_docx_zip` writes it: its information (for the central directory)
+    and its local header and compressed data, which do not depend on where it is in the zip."""
+    fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    fixed.compress_type = zipfile.ZIP_DEFLATED
+    fixed.external_attr = 0o644 << 16
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as scratch:
+        scratch.writestr(fixed, blob)
+        end = scratch.start_dir
+    return fixed, buffer.getvalue()[:end]
+
+
+# The template's members as last compressed, by name: (blob, entry). Every Word file carries
+# python-docx's styles (some 800 kB of XML), and compressing them was a third of the time spent
+# on a table's file.
+_entries: dict[str, tuple[bytes, tuple[zipfile.ZipInfo, bytes]]] = {}
+_TEMPLATE_MEMBERS = frozenset(
+    [
+        "word/styles.xml",
+        "word/stylesWithEffects.xml",
+        "word/theme/theme1.xml",
+        "word/numbering.xml",
+        "word/fontTable.xml",
+        "word/settings.xml",
+        "word/webSettings.xml",
+        "docProps/thumbnail.jpeg",
+        "docProps/app.xml",
+        "docProps/core.xml",
+    ]
+)
+
+
+def _docx_zip(members: list[tuple[str, bytes]]) -> bytes:
+    """The zip of ``members`` exactly as :class:`zipfile.ZipFile` writes them one by one with
+    ``writestr`` (:func:`_zip_entry`), a member of python-docx's template compressed only when
+    its bytes differ from the last time. A finished entry is placed as ``writestr`` places it
+    (``ZipFile.filelist``, ``NameToInfo`` and ``start_dir``, which ``close`` reads to write the
+    central directory)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for name, blob in _docx_members(document):
-            fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o644 << 16
-            target.writestr(fixed, blob)
-    files.write_bytes(path, out.getvalue())  # unchanged bytes: the file is left alone
-    return path
+        for name, blob in members:
+            known = _entries.get(name) if name in _TEMPLATE_MEMBERS else None
+            if known is not None and known[0] == blob:
+                info, entry = known[1]
+            else:
+                info, entry = _zip_entry(name, blob)
+                if name in _TEMPLATE_MEMBERS:
+                    _entries[name] = (blob, (info, entry))
+            placed = copy.copy(info)
+            placed.header_offset = out.tell()
+            out.write(entry)
+            target.start_dir = out.tell()
+            target.filelist.append(placed)
+            target.NameToInfo[name] = placed
+            target._didModify = True
+    return out.getvalue()
 
 
 def _docx_members(document) -> list[tuple[str, bytes]]:
@@ -921,7 +1032,43 @@ def _docx_members(document) -> list[tuple[str, bytes]]:
     return list(members)
 
 
+@functools.cache
+def _table_document():
+    """One :func:`new_docx` per process for :func:`to_docx`, its body as new (to put back before
+    each table) and its zip members: opening python-docx's template for every table cost more
+    than setting the table."""
+    document = new_docx()
+    parts = _parts_and_relationships(document)
+    return document, copy.deepcopy(list(document.element.body)), _docx_members(document), parts
+
+
+def _parts_and_relationships(document) -> tuple[int, int]:
+    return len(list(document.part.package.iter_parts())), len(document.part.rels)
+
+
+_table_document_lock = threading.Lock()
+
+
 def to_docx(table: Table, path: Path) -> Path:
+    """``table`` alone in a Word file (:func:`add_docx_table` in a :func:`new_docx`).
+
+    The document is the process's one (:func:`_table_document`) with its body put back as new:
+    a table changes only the body (``word/document.xml``), so every other member is the one
+    the template gave; a table that added a part (a picture, say) is set again in a document
+    of its own."""
+    with _table_document_lock:
+        document, body, members, parts = _table_document()
+        element = document.element.body
+        for child in list(element):
+            element.remove(child)
+        element.extend(copy.deepcopy(body))
+        add_docx_table(document, table)
+        main = document.part.partname.membername
+        if _parts_and_relationships(document) == parts:
+            blob = document.part.blob
+            data = _docx_zip([(name, blob if name == main else b) for name, b in members])
+            files.write_bytes(path, data)  # unchanged bytes: the file is left alone
+            return path
     document = new_docx()
     add_docx_table(document, table)
     return save_docx(document, path)
@@ -950,6 +1097,66 @@ def write_table(
             raise ValueError(f"unknown table format {ext!r}; use one of {', '.join(FORMATS)}")
         written.append(path)
     return written
+
+
+#: What :func:`write_table` writes with besides its own code: the packages that set the
+#: files' bytes.
+RENDER_PACKAGES = ("python-docx", "lxml", "pandas", "numpy", "tabulate", "jinja2", "markupsafe")
+#: The project modules :func:`write_table` runs (this one and what it imports; a test checks the
+#: list is whole).
+RENDER_MODULES = ("pipeline/render/writers.py", "pipeline/render/cells.py", "pipeline/files.py")
+
+
+@functools.cache
+def _render_code() -> str:
+    """SHA-256 of what turns a :class:`Table` into files: :data:`RENDER_MODULES`, the templates
+    and stylesheets, the Python, zlib and :data:`RENDER_PACKAGES` versions and the font metrics
+    the Word columns are measured with."""
+    import platform
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parents[2]
+    templates = sorted((Path(__file__).parent / "templates").iterdir())
+    for path in [*(root / name for name in RENDER_MODULES), *templates]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in RENDER_PACKAGES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        digest.update(f"{name} {version}\0".encode())
+    digest.update(f"{platform.python_version()} {zlib.ZLIB_RUNTIME_VERSION}\0".encode())
+    for bold in (False, True):
+        digest.update(json.dumps(sorted(_advances(bold).items())).encode())
+    return digest.hexdigest()
+
+
+def _made_from(table: Table) -> dict:
+    """Everything a table's files show: title, headings, cells (with their types), footnotes,
+    indentation and marks."""
+    body = table.body
+    return {
+        "title": table.title,
+        "footnotes": list(table.footnotes),
+        "indent": list(table.indent),
+        "marks": [list(mark) for mark in table.marks],
+        "columns": [repr(c) for c in body.columns],
+        "index": [repr(i) for i in body.index],
+        "types": [str(t) for t in body.dtypes],
+        # repr tells 1 from 1.0 and "1", and gives every float exactly.
+        "cells": [[repr(v) for v in row] for row in body.itertuples(index=False, name=None)],
+    }
+
+
+def render_key(table: Table, stem: str, formats: tuple[str, ...] = FORMATS) -> str:
+    """SHA-256 of everything :func:`write_table` makes ``<stem>.<format>`` from: the table (its
+    title, headings, cells with their types, footnotes, indentation and marks), the stem and
+    formats, and the code and packages that write them (:func:`_render_code`). Equal keys give
+    equal files."""
+    made_from = {"code": _render_code(), "stem": stem, "formats": list(formats)}
+    made_from.update(_made_from(table))
+    return hashlib.sha256(json.dumps(made_from).encode()).hexdigest()
 
 
 def write_results(results: pd.DataFrame, folder: Path, stem: str) -> Path:
