@@ -1,0 +1,250 @@
+"""Each analysis's result, kept with exactly what it was computed from.
+
+The statistician's loop changes one analysis option and runs again. The paired tests and the
+secondary analyses then run as a step (:mod:`pipeline.rerun`), but each analysis in them is a
+call of a statistics function on data frames and settings, and most read only some of the
+options: the sign tests read no confidence level, the ANCOVA no test, only the power table reads
+``alpha``. :func:`computed` calls such a function unless the warehouse already holds its result
+for the very same call, and returns that result then.
+
+"The very same call" is a SHA-256 key (:func:`call_key`) over
+
+- the code: every source file of ``pipeline/`` (:func:`pipeline.rerun.code_key`), so no result
+  is served across a change of the code;
+- the Python and package versions (numpy, pandas, scipy, statsmodels and the formula parsers,
+  DuckDB): an upgrade can change the last digits of a fit;
+- the function's module and name, and the caller's label;
+- every argument, by content: a data frame by its column names, dtypes, index and every value's
+  exact bits (numbers) or text and type (anything else), settings and spec objects (frozen
+  dataclasses) field by field, numbers by their exact bits. An argument of a kind not listed
+  in :func:`_feed` makes the call uncached (it is computed every time), never wrongly reused.
+
+So an analysis is reused exactly when everything it is computed from is unchanged: a changed
+option that it reads, a changed pair, another spec or new data give another key. The functions
+given to :func:`computed` read nothing but their arguments (the statistics functions of
+:mod:`pipeline.statistics`, not the step helpers that read the warehouse or the spec), and
+return the same result for the same arguments (a random draw takes its seed as an argument).
+A function that changes an argument it was given is not reused (its arguments are hashed again
+after the call): a later step could see the change.
+
+The results are kept pickled in ``meta.kept_results`` of the study's warehouse, inside the
+step's transaction (a failed step keeps none of them), at most :data:`KEPT_PER_STUDY` per study,
+the least recently used dropped first. An entry that cannot be read (another pandas, a damaged
+file) is computed again and replaced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import hashlib
+import pickle
+import platform
+import struct
+import time
+from importlib import metadata
+from pathlib import PurePath
+from typing import Any, Callable, TypeVar
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+TABLE = "meta.kept_results"
+
+#: Results kept per study: some 40 calls per run of the demo, so several runs' worth.
+KEPT_PER_STUDY = 400
+
+#: Packages whose version a result may depend on besides those provenance records.
+_STATISTICS_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "patsy", "formulaic", "duckdb")
+
+T = TypeVar("T")
+
+
+class Uncacheable(TypeError):
+    """An argument whose content :func:`call_key` cannot read exactly."""
+
+
+@functools.cache
+def _versions() -> str:
+    from pipeline.rerun import code_key
+
+    found = []
+    for name in _STATISTICS_PACKAGES:
+        try:
+            found.append(f"{name}={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name}=none")
+    return f"{code_key()};python={platform.python_version()};{';'.join(found)}"
+
+
+def _tag(digest, tag: str, payload: bytes = b"") -> None:
+    # Every part carries its kind and length, so two different sequences of parts never give
+    # the same stream of bytes.
+    head = tag.encode()
+    digest.update(struct.pack("<Q", len(head)) + head + struct.pack("<Q", len(payload)) + payload)
+
+
+def _feed_column(digest, values: pd.Series | pd.Index) -> None:
+    dtype = values.dtype
+    _tag(digest, "dtype", repr(dtype).encode())
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+        # The values' exact bits (NaN, -0.0 and the last digit included).
+        _tag(digest, "bits", np.ascontiguousarray(values.to_numpy()).tobytes())
+        return
+    if isinstance(values, pd.MultiIndex):
+        for level in range(values.nlevels):
+            _feed_column(digest, values.get_level_values(level))
+        return
+    listed = values.tolist()
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        # Text alone (subject codes, outcome names): each value's length, then all of it.
+        lengths = np.fromiter(map(len, listed), dtype=np.int64, count=len(listed))
+        _tag(digest, "lengths", lengths.tobytes())
+        _tag(digest, "text", "".join(listed).encode("utf-8", "surrogatepass"))
+        return
+    # Categories, nullable and mixed columns: each value's type and content (exact for floats,
+    # strings, None, NaN and pd.NA alike).
+    for value in listed:
+        _feed(digest, value)
+
+
+def _feed(digest, value: Any) -> None:
+    """Add ``value``'s content to ``digest``; :class:`Uncacheable` for a kind not read here."""
+    if value is None or isinstance(value, (bool, str, bytes)):
+        _tag(digest, type(value).__name__, repr(value).encode())
+    elif isinstance(value, enum.Enum):
+        _tag(digest, f"enum:{type(value).__qualname__}", repr(value.value).encode())
+    elif isinstance(value, int):
+        _tag(digest, type(value).__name__, str(int(value)).encode())
+    elif isinstance(value, float):
+        _tag(digest, type(value).__name__, struct.pack("<d", value))
+    elif isinstance(value, np.generic):
+        _tag(digest, f"numpy:{value.dtype.str}", np.asarray(value).tobytes())
+    elif value is pd.NA or value is pd.NaT:
+        _tag(digest, repr(value))
+    elif isinstance(value, pd.Timestamp):
+        _tag(digest, "timestamp", repr(value).encode())
+    elif isinstance(value, PurePath):
+        _tag(digest, "path", str(value).encode())
+    elif isinstance(value, (tuple, list)):
+        _tag(digest, f"{type(value).__name__}[{len(value)}]")
+        for item in value:
+            _feed(digest, item)
+    elif isinstance(value, dict):
+        # In its order: a function may walk a dict in order.
+        _tag(digest, f"dict[{len(value)}]")
+        for key, item in value.items():
+            _feed(digest, key)
+            _feed(digest, item)
+    elif isinstance(value, (set, frozenset)):
+        parts = []
+        for item in value:
+            one = hashlib.sha256()
+            _feed(one, item)
+            parts.append(one.digest())
+        _tag(digest, f"{type(value).__name__}[{len(value)}]", b"".join(sorted(parts)))
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        kind = type(value)
+        _tag(digest, f"dataclass:{kind.__module__}.{kind.__qualname__}")
+        for f in dataclasses.fields(value):
+            _tag(digest, "field", f.name.encode())
+            _feed(digest, getattr(value, f.name))
+    elif isinstance(value, pd.DataFrame):
+        _tag(digest, f"frame{value.shape}")
+        if value.attrs:
+            _feed(digest, dict(value.attrs))
+        _feed_column(digest, value.columns)
+        _feed_column(digest, value.index)
+        for i in range(value.shape[1]):
+            _feed_column(digest, value.iloc[:, i])
+    elif isinstance(value, pd.Series):
+        _tag(digest, f"series{value.shape}")
+        if value.attrs:
+            _feed(digest, dict(value.attrs))
+        _feed(digest, value.name)
+        _feed_column(digest, value.index)
+        _feed_column(digest, value)
+    elif isinstance(value, pd.Index):
+        _tag(digest, f"index{value.shape}")
+        _feed(digest, value.name)
+        _feed_column(digest, value)
+    elif isinstance(value, np.ndarray):
+        _tag(digest, f"array:{value.dtype.str}{value.shape}")
+        if value.dtype.kind in "biufcmM":
+            _tag(digest, "bits", np.ascontiguousarray(value).tobytes())
+        else:
+            for item in value.ravel().tolist():
+                _feed(digest, item)
+    else:
+        raise Uncacheable(f"cannot key an argument of type {type(value).__qualname__}")
+
+
+def call_key(label: str, function: Callable, args: tuple, kwargs: dict) -> str:
+    """The SHA-256 of everything ``function(*args, **kwargs)`` is computed from (module
+    docstring); :class:`Uncacheable` for a function or argument whose content is not read."""
+    name = f"{function.__module__}.{function.__qualname__}"
+    if "<" in name:  # a lambda or a nested function: what it closes over is not an argument
+        raise Uncacheable(f"cannot key the function {name}")
+    digest = hashlib.sha256()
+    _tag(digest, "made by", _versions().encode())
+    _tag(digest, "function", name.encode())
+    _tag(digest, "label", label.encode())
+    _feed(digest, args)
+    _feed(digest, dict(sorted(kwargs.items())))
+    return digest.hexdigest()
+
+
+def _table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {TABLE} "
+        "(study VARCHAR, label VARCHAR, key VARCHAR, result BLOB, used BIGINT)"
+    )
+
+
+def computed(
+    con: duckdb.DuckDBPyConnection,
+    study: str,
+    label: str,
+    function: Callable[..., T],
+    *args: Any,
+    **kwargs: Any,
+) -> T:
+    """``function(*args, **kwargs)``, or the result the warehouse keeps for the same call
+    (:func:`call_key`) in study ``study``; ``label`` names the analysis (the caller's words:
+    ``"sign_tests"``, ``"responders"``)."""
+    try:
+        key = call_key(label, function, args, kwargs)
+    except Uncacheable:
+        return function(*args, **kwargs)
+    _table(con)
+    found = con.execute(
+        f"SELECT result FROM {TABLE} WHERE study = ? AND key = ?", [study, key]
+    ).fetchall()
+    if found:
+        try:
+            result = pickle.loads(found[0][0])
+        except Exception:  # noqa: BLE001 - any unreadable entry is computed again
+            pass
+        else:
+            con.execute(
+                f"UPDATE {TABLE} SET used = ? WHERE study = ? AND key = ?",
+                [time.time_ns(), study, key],
+            )
+            return result
+    result = function(*args, **kwargs)
+    if call_key(label, function, args, kwargs) != key:
+        return result  # it changed its arguments: the call is its effect, not only its result
+    con.execute(f"DELETE FROM {TABLE} WHERE study = ? AND key = ?", [study, key])
+    con.execute(
+        f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?)",
+        [study, label, key, pickle.dumps(result, protocol=5), time.time_ns()],
+    )
+    con.execute(
+        f"""DELETE FROM {TABLE} WHERE study = ? AND key NOT IN (
+                SELECT key FROM {TABLE} WHERE study = ? ORDER BY used DESC LIMIT ?)""",
+        [study, study, KEPT_PER_STUDY],
+    )
+    return result
