@@ -29,8 +29,8 @@ after the call): a later step could see the change.
 
 The results are kept pickled in ``meta.kept_results`` of the study's warehouse, inside the
 step's transaction (a failed step keeps none of them), at most :data:`KEPT_PER_STUDY` per study,
-the least recently used dropped first. An entry that cannot be read (another pandas, a damaged
-file) is computed again and replaced.
+the oldest dropped first (a dropped result is computed again when next asked for). An entry
+that cannot be read (another pandas, a damaged file) is computed again and replaced.
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def _table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {TABLE} "
-        "(study VARCHAR, label VARCHAR, key VARCHAR, result BLOB, used BIGINT)"
+        "(study VARCHAR, label VARCHAR, key VARCHAR, result BLOB, stored BIGINT)"
     )
 
 
@@ -229,10 +229,6 @@ def computed(
         except Exception:  # noqa: BLE001 - any unreadable entry is computed again
             pass
         else:
-            con.execute(
-                f"UPDATE {TABLE} SET used = ? WHERE study = ? AND key = ?",
-                [time.time_ns(), study, key],
-            )
             return result
     result = function(*args, **kwargs)
     if call_key(label, function, args, kwargs) != key:
@@ -244,7 +240,7 @@ def computed(
     )
     con.execute(
         f"""DELETE FROM {TABLE} WHERE study = ? AND key NOT IN (
-                SELECT key FROM {TABLE} WHERE study = ? ORDER BY used DESC LIMIT ?)""",
+                SELECT key FROM {TABLE} WHERE study = ? ORDER BY stored DESC LIMIT ?)""",
         [study, study, KEPT_PER_STUDY],
     )
     return result

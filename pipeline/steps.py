@@ -68,7 +68,9 @@ def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFra
     columns = ", ".join(quote(g.column) for g in groups)
     subjects = read_frame(con, f"SELECT subject, {columns} FROM {study.name}.subjects")
     try:
-        return subgroup_levels(subjects, groups, study.min_cell)
+        return _kept(
+            con, study, "subgroup_levels", subgroup_levels, subjects, groups, study.min_cell
+        )
     except ValueError as err:
         raise ValueError(f"{study.spec_path}: {err}") from None
 
