@@ -196,10 +196,23 @@ def call_key(label: str, function: Callable, args: tuple, kwargs: dict) -> str:
     return digest.hexdigest()
 
 
+_COLUMNS = ("study", "label", "key", "result", "stored")
+
+
 def _table(con: duckdb.DuckDBPyConnection) -> None:
+    # A table of another layout (an older version of this module) is replaced: its results are
+    # of other code anyway. Checked, not caught: an error would abort the step's transaction.
+    found = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'meta' "
+        "AND table_name = 'kept_results' AND table_catalog = current_database() "
+        "ORDER BY ordinal_position"
+    ).fetchall()
+    if tuple(name for (name,) in found) == _COLUMNS:
+        return
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    con.execute(f"DROP TABLE IF EXISTS {TABLE}")
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS {TABLE} "
+        f"CREATE TABLE {TABLE} "
         "(study VARCHAR, label VARCHAR, key VARCHAR, result BLOB, stored BIGINT)"
     )
 

@@ -289,3 +289,13 @@ def test_a_kept_result_is_never_served_across_code_or_a_damaged_entry(monkeypatc
     assert kept_results.computed(con, "s", "t", appends, []) == 1
     assert given == [1]
     con.close()
+
+
+def test_kept_results_of_another_layout_are_dropped_not_failed_on():
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA meta")
+    con.execute(f"CREATE TABLE {kept_results.TABLE} (study VARCHAR, key VARCHAR, used BIGINT)")
+    assert kept_results.computed(con, "s", "t", np.add, 1, 2) == 3
+    assert kept_results.computed(con, "s", "t", np.add, 1, 2) == 3
+    assert con.execute(f"SELECT count(*) FROM {kept_results.TABLE}").fetchall() == [(1,)]
+    con.close()
