@@ -27,10 +27,14 @@ return the same result for the same arguments (a random draw takes its seed as a
 A function that changes an argument it was given is not reused (its arguments are hashed again
 after the call): a later step could see the change.
 
-The results are kept pickled in ``meta.kept_results`` of the study's warehouse, inside the
-step's transaction (a failed step keeps none of them), at most :data:`KEPT_PER_STUDY` per study,
-the oldest dropped first (a dropped result is computed again when next asked for). An entry
-that cannot be read (another pandas, a damaged file) is computed again and replaced.
+The results are kept pickled, one file per key, in a folder beside the study's warehouse file
+(:func:`folder`; owner-only like the warehouse of a restricted study), at most
+:data:`KEPT_PER_STUDY` per study, the oldest dropped first (a dropped result is computed again
+when next asked for). A file is written whole or not at all; one that cannot be read (damaged,
+another pandas) is computed again and replaced. Files rather than a warehouse table: a look-up
+is one file opened, where a query in the step's transaction costs milliseconds, and a result
+kept by a step that then fails is still the right result of its call. A warehouse in memory
+keeps nothing.
 """
 
 from __future__ import annotations
@@ -39,19 +43,24 @@ import dataclasses
 import enum
 import functools
 import hashlib
+import os
 import pickle
 import platform
 import struct
-import time
+import tempfile
+import weakref
 from importlib import metadata
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Callable, TypeVar
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-TABLE = "meta.kept_results"
+from pipeline import paths
+
+#: The folder beside a warehouse file (``demo.duckdb`` -> ``demo.kept/``) with its results.
+SUFFIX = ".kept"
 
 #: Results kept per study: some 40 calls per run of the demo, so several runs' worth.
 KEPT_PER_STUDY = 400
@@ -196,25 +205,53 @@ def call_key(label: str, function: Callable, args: tuple, kwargs: dict) -> str:
     return digest.hexdigest()
 
 
-_COLUMNS = ("study", "label", "key", "result", "stored")
+_folders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _table(con: duckdb.DuckDBPyConnection) -> None:
-    # A table of another layout (an older version of this module) is replaced: its results are
-    # of other code anyway. Checked, not caught: an error would abort the step's transaction.
-    found = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'meta' "
-        "AND table_name = 'kept_results' AND table_catalog = current_database() "
-        "ORDER BY ordinal_position"
-    ).fetchall()
-    if tuple(name for (name,) in found) == _COLUMNS:
+def folder(con: duckdb.DuckDBPyConnection, study: str) -> Path | None:
+    """Where the results of ``study`` are kept: ``<warehouse>.kept/<study>/`` beside the
+    warehouse file of ``con``; None for a warehouse in memory (nothing is kept)."""
+    if con not in _folders:
+        found = con.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchall()
+        path = found[0][0] if found else None
+        _folders[con] = Path(path).with_suffix(SUFFIX) if path else None
+    base = _folders[con]
+    return base / study if base is not None else None
+
+
+def _file(where: Path, label: str, key: str) -> Path:
+    return where / f"{label}.{key}.pickle"
+
+
+def _store(where: Path, path: Path, result: Any) -> None:
+    # Written whole or not at all (a temporary file renamed); the folder readable by the owner
+    # alone when the warehouse is (a restricted study). A result that cannot be kept is simply
+    # not kept.
+    try:
+        if not where.is_dir():
+            warehouse = where.parent.with_suffix("")
+            private = True
+            for suffix in (paths.WAREHOUSE_SUFFIX, ""):
+                if warehouse.with_suffix(suffix).is_file():
+                    private = not warehouse.with_suffix(suffix).stat().st_mode & 0o077
+                    break
+            where.mkdir(parents=True, exist_ok=True)
+            if private:
+                os.chmod(where.parent, 0o700)
+                os.chmod(where, 0o700)
+        descriptor, temporary = tempfile.mkstemp(dir=where, suffix=".partial")
+        with os.fdopen(descriptor, "wb") as out:
+            pickle.dump(result, out, protocol=5)
+        os.replace(temporary, path)
+        kept = list(where.glob("*.pickle"))
+        if len(kept) > KEPT_PER_STUDY:
+            kept.sort(key=lambda p: p.stat().st_mtime_ns)
+            for old in kept[:-KEPT_PER_STUDY]:
+                old.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError):
         return
-    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
-    con.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    con.execute(
-        f"CREATE TABLE {TABLE} "
-        "(study VARCHAR, label VARCHAR, key VARCHAR, result BLOB, stored BIGINT)"
-    )
 
 
 def computed(
@@ -225,35 +262,32 @@ def computed(
     *args: Any,
     **kwargs: Any,
 ) -> T:
-    """``function(*args, **kwargs)``, or the result the warehouse keeps for the same call
-    (:func:`call_key`) in study ``study``; ``label`` names the analysis (the caller's words:
-    ``"sign_tests"``, ``"responders"``)."""
+    """``function(*args, **kwargs)``, or the result kept for the same call (:func:`call_key`)
+    beside the warehouse of ``con`` for study ``study``; ``label`` names the analysis (the
+    caller's words: ``"sign_tests"``, ``"responders"``)."""
+    where = folder(con, study)
+    if where is None:
+        return function(*args, **kwargs)
     try:
         key = call_key(label, function, args, kwargs)
     except Uncacheable:
         return function(*args, **kwargs)
-    _table(con)
-    found = con.execute(
-        f"SELECT result FROM {TABLE} WHERE study = ? AND key = ?", [study, key]
-    ).fetchall()
-    if found:
+    path = _file(where, label, key)
+    try:
+        with open(path, "rb") as kept:
+            result = pickle.load(kept)
+    except FileNotFoundError:
+        pass
+    except Exception:  # noqa: BLE001 - an unreadable entry (damaged, another pandas): computed again
+        pass
+    else:
         try:
-            result = pickle.loads(found[0][0])
-        except Exception:  # noqa: BLE001 - any unreadable entry is computed again
+            os.utime(path)  # recently used: the last to be dropped
+        except OSError:
             pass
-        else:
-            return result
+        return result
     result = function(*args, **kwargs)
-    if call_key(label, function, args, kwargs) != key:
-        return result  # it changed its arguments: the call is its effect, not only its result
-    con.execute(f"DELETE FROM {TABLE} WHERE study = ? AND key = ?", [study, key])
-    con.execute(
-        f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?)",
-        [study, label, key, pickle.dumps(result, protocol=5), time.time_ns()],
-    )
-    con.execute(
-        f"""DELETE FROM {TABLE} WHERE study = ? AND key NOT IN (
-                SELECT key FROM {TABLE} WHERE study = ? ORDER BY stored DESC LIMIT ?)""",
-        [study, study, KEPT_PER_STUDY],
-    )
+    if call_key(label, function, args, kwargs) == key:
+        # Not when it changed its arguments: the call is its effect, not only its result.
+        _store(where, path, result)
     return result

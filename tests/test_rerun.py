@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -32,10 +33,12 @@ def _state(folder: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def _copy_of_full_run(tmp_path: Path) -> tuple[Path, Path]:
-    """The small study's shared run copied (modification times kept): warehouse, reports."""
+    """The small study's shared run copied (modification times kept): warehouse (and the
+    results kept beside it), reports."""
     base = full_run()
     tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copy2(base / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    shutil.copytree(base / "warehouse.kept", tmp_path / "warehouse.kept")
     shutil.copytree(base / "reports", tmp_path / "reports")
     return tmp_path / "warehouse.duckdb", tmp_path / "reports"
 
@@ -167,9 +170,10 @@ def test_equal_bytes_are_not_written_again(tmp_path):
     assert files.write_text(path, "two\n") and path.read_text() == "two\n"
 
 
-def _kept_labels(con) -> dict[str, int]:
-    rows = con.execute(f"SELECT label, count(*) FROM {kept_results.TABLE} GROUP BY 1").fetchall()
-    return dict(rows)
+def _kept_labels(con, study) -> dict[str, int]:
+    """How many results of each analysis are kept for ``study``."""
+    kept = kept_results.folder(con, study.name)
+    return Counter(p.name.split(".")[0] for p in kept.glob("*.pickle"))
 
 
 def _analyses(con, study, reports: Path) -> tuple[dict, dict]:
@@ -197,9 +201,9 @@ def test_a_kept_analysis_is_reused_only_when_what_it_reads_is_unchanged(
     study = with_overrides(load_study(full_run() / "raw" / "small"), option)
     con = duckdb.connect(str(warehouse))
     try:
-        before = _kept_labels(con)
+        before = _kept_labels(con, study)
         kept = _analyses(con, study, reports)
-        after = _kept_labels(con)
+        after = _kept_labels(con, study)
         # Reused: no new entry for that analysis; computed: one more, for the new option.
         assert {label: after[label] - before[label] for label in reused + computed} == {
             **dict.fromkeys(reused, 0),
@@ -207,7 +211,7 @@ def test_a_kept_analysis_is_reused_only_when_what_it_reads_is_unchanged(
         }
         assert after["paired_tests"] == before["paired_tests"] + 1
         # The same analyses with nothing kept: the same tables and files, to the byte.
-        con.execute(f"DELETE FROM {kept_results.TABLE}")
+        shutil.rmtree(kept_results.folder(con, study.name))
         cold = _analyses(con, study, reports)
     finally:
         con.close()
@@ -255,8 +259,8 @@ def test_a_kept_result_is_keyed_by_every_value_type_and_name_of_its_arguments():
         kept_results.call_key("t", lambda x: x, (1,), {})
 
 
-def test_a_kept_result_is_never_served_across_code_or_a_damaged_entry(monkeypatch):
-    con = duckdb.connect()
+def test_a_kept_result_is_never_served_across_code_or_a_damaged_entry(tmp_path, monkeypatch):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
     calls = []
 
     def counted(x):
@@ -268,15 +272,21 @@ def test_a_kept_result_is_never_served_across_code_or_a_damaged_entry(monkeypatc
     assert kept_results.computed(con, "s", "t", counted, 1.5)["x"].tolist() == [1.5]
     assert kept_results.computed(con, "s", "t", counted, 1.5)["x"].tolist() == [1.5]
     assert calls == [1.5]
+    (kept,) = (tmp_path / "w.kept" / "s").glob("*.pickle")
     # Another version of the code: computed again.
     monkeypatch.setattr(kept_results, "_versions", lambda: "another version of the code")
     kept_results.computed(con, "s", "t", counted, 1.5)
     assert calls == [1.5, 1.5]
-    # A damaged entry: computed again, and kept anew.
-    con.execute(f"UPDATE {kept_results.TABLE} SET result = 'not a pickle'::BLOB")
+    monkeypatch.undo()
+    monkeypatch.setattr(counted, "__qualname__", "counted")
+    # A damaged entry, a missing one: computed again, and kept anew.
+    kept.write_bytes(b"not a pickle")
     assert kept_results.computed(con, "s", "t", counted, 1.5)["x"].tolist() == [1.5]
     kept_results.computed(con, "s", "t", counted, 1.5)
-    assert calls == [1.5, 1.5, 1.5]
+    kept.unlink()
+    kept_results.computed(con, "s", "t", counted, 1.5)
+    kept_results.computed(con, "s", "t", counted, 1.5)
+    assert calls == [1.5] * 4
 
     # A function that changes its argument is not reused: its change is part of its effect.
     def appends(items):
@@ -289,13 +299,22 @@ def test_a_kept_result_is_never_served_across_code_or_a_damaged_entry(monkeypatc
     assert kept_results.computed(con, "s", "t", appends, []) == 1
     assert given == [1]
     con.close()
+    # A warehouse in memory keeps nothing.
+    memory = duckdb.connect()
+    assert kept_results.folder(memory, "s") is None
+    assert kept_results.computed(memory, "s", "t", counted, 2.5)["x"].tolist() == [2.5]
+    memory.close()
 
 
-def test_kept_results_of_another_layout_are_dropped_not_failed_on():
-    con = duckdb.connect()
-    con.execute("CREATE SCHEMA meta")
-    con.execute(f"CREATE TABLE {kept_results.TABLE} (study VARCHAR, key VARCHAR, used BIGINT)")
-    assert kept_results.computed(con, "s", "t", np.add, 1, 2) == 3
-    assert kept_results.computed(con, "s", "t", np.add, 1, 2) == 3
-    assert con.execute(f"SELECT count(*) FROM {kept_results.TABLE}").fetchall() == [(1,)]
+def test_a_restricted_studys_kept_results_are_its_owners_alone(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(warehouse))
     con.close()
+    warehouse.chmod(0o600)  # a restricted study's warehouse (pipeline.warehouse.make_private)
+    con = duckdb.connect(str(warehouse))
+    kept_results.computed(con, "s", "t", np.add, 1, 2)
+    con.close()
+    for made in (tmp_path / "w.kept", tmp_path / "w.kept" / "s"):
+        assert made.stat().st_mode & 0o777 == 0o700
+    (kept,) = (tmp_path / "w.kept" / "s").glob("*.pickle")
+    assert kept.stat().st_mode & 0o777 == 0o600
