@@ -57,8 +57,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline import paths
-
 #: The folder beside a warehouse file (``demo.duckdb`` -> ``demo.kept/``) with its results.
 SUFFIX = ".kept"
 
@@ -216,41 +214,40 @@ def folder(con: duckdb.DuckDBPyConnection, study: str) -> Path | None:
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchall()
         path = found[0][0] if found else None
-        _folders[con] = Path(path).with_suffix(SUFFIX) if path else None
-    base = _folders[con]
-    return base / study if base is not None else None
+        _folders[con] = Path(path) if path else None
+    warehouse = _folders[con]
+    return warehouse.with_suffix(SUFFIX) / study if warehouse is not None else None
 
 
 def _file(where: Path, label: str, key: str) -> Path:
     return where / f"{label}.{key}.pickle"
 
 
-def _store(where: Path, path: Path, result: Any) -> None:
+def _store(warehouse: Path, where: Path, path: Path, result: Any) -> None:
     # Written whole or not at all (a temporary file renamed); the folder readable by the owner
     # alone when the warehouse is (a restricted study). A result that cannot be kept is simply
     # not kept.
     try:
         if not where.is_dir():
-            warehouse = where.parent.with_suffix("")
-            private = True
-            for suffix in (paths.WAREHOUSE_SUFFIX, ""):
-                if warehouse.with_suffix(suffix).is_file():
-                    private = not warehouse.with_suffix(suffix).stat().st_mode & 0o077
-                    break
+            private = not warehouse.stat().st_mode & 0o077
             where.mkdir(parents=True, exist_ok=True)
             if private:
                 os.chmod(where.parent, 0o700)
                 os.chmod(where, 0o700)
         descriptor, temporary = tempfile.mkstemp(dir=where, suffix=".partial")
-        with os.fdopen(descriptor, "wb") as out:
-            pickle.dump(result, out, protocol=5)
-        os.replace(temporary, path)
+        try:
+            with os.fdopen(descriptor, "wb") as out:
+                pickle.dump(result, out, protocol=5)
+            os.replace(temporary, path)
+        except BaseException:  # Ctrl-C included: no partial file is left behind
+            Path(temporary).unlink(missing_ok=True)
+            raise
         kept = list(where.glob("*.pickle"))
         if len(kept) > KEPT_PER_STUDY:
             kept.sort(key=lambda p: p.stat().st_mtime_ns)
             for old in kept[:-KEPT_PER_STUDY]:
                 old.unlink(missing_ok=True)
-    except (OSError, pickle.PicklingError):
+    except Exception:  # noqa: BLE001 - a result that cannot be pickled or written: not kept
         return
 
 
@@ -289,5 +286,5 @@ def computed(
     result = function(*args, **kwargs)
     if call_key(label, function, args, kwargs) == key:
         # Not when it changed its arguments: the call is its effect, not only its result.
-        _store(where, path, result)
+        _store(_folders[con], where, path, result)
     return result
