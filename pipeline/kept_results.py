@@ -3,9 +3,9 @@
 The statistician's loop changes one analysis option and runs again. The paired tests and the
 secondary analyses then run as a step (:mod:`pipeline.rerun`), but each analysis in them is a
 call of a statistics function on data frames and settings, and most read only some of the
-options: the sign tests read no confidence level, the ANCOVA no test, only the power table reads
-``alpha``. :func:`computed` calls such a function unless the warehouse already holds its result
-for the very same call, and returns that result then.
+options: the sign tests read no confidence level, the ANCOVA no test, of the secondary analyses
+only the power table reads ``alpha``. :func:`computed` calls such a function unless its result
+for the very same call is kept beside the warehouse, and returns that result then.
 
 "The very same call" is a SHA-256 key (:func:`call_key`) over
 
@@ -34,7 +34,8 @@ when next asked for). A file is written whole or not at all; one that cannot be 
 another pandas) is computed again and replaced. Files rather than a warehouse table: a look-up
 is one file opened, where a query in the step's transaction costs milliseconds, and a result
 kept by a step that then fails is still the right result of its call. A warehouse in memory
-keeps nothing.
+keeps nothing. The files are read back with :mod:`pickle`: the folder is as trusted as the
+warehouse beside it, and as private.
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ import pandas as pd
 #: The folder beside a warehouse file (``demo.duckdb`` -> ``demo.kept/``) with its results.
 SUFFIX = ".kept"
 
-#: Results kept per study: some 40 calls per run of the demo, so several runs' worth.
+#: Results kept per study: some 65 calls per run of the demo, so several runs' worth.
 KEPT_PER_STUDY = 400
 
-#: Packages whose version a result may depend on besides those provenance records.
+#: Packages whose version a result may depend on.
 _STATISTICS_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "patsy", "formulaic", "duckdb")
 
 T = TypeVar("T")
