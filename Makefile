@@ -69,4 +69,4 @@ bench-parallel: $(VENV)/.installed
 # The study's warehouse file (its write-ahead log, lock and spill folder too) and reports; the
 # single warehouse.duckdb of the layout before one file per study, if one is left.
 clean:
-	rm -rf data/processed/$(STUDY).duckdb* data/processed/warehouse.duckdb* reports/$(STUDY)
+	rm -rf data/processed/$(STUDY).duckdb* data/processed/warehouse.duckdb* data/processed/$(STUDY).kept data/processed/warehouse.kept reports/$(STUDY)

@@ -95,7 +95,9 @@ class Outcome:
 
 
 @functools.cache
-def _code_key() -> str:
+def code_key() -> str:
+    """A SHA-256 of every source file of ``pipeline/``: it changes with any change of the code
+    (also the key of each kept analysis result, :mod:`pipeline.kept_results`)."""
     digest = hashlib.sha256()
     for name, path in sorted(sources.modules().items()):
         if name.split(".")[0] == "pipeline":
@@ -134,7 +136,7 @@ def step_key(study: Study, step: str, upstream_keys: dict[str, str]) -> str | No
         return None
     made_from: dict[str, Any] = {
         "step": step,
-        "code": _code_key(),
+        "code": code_key(),
         "upstream": {name: upstream_keys[name] for name in UPSTREAM[step]},
         "analysis": _settings(study, step),
     }

@@ -68,7 +68,9 @@ def _subgroup_levels(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFra
     columns = ", ".join(quote(g.column) for g in groups)
     subjects = read_frame(con, f"SELECT subject, {columns} FROM {study.name}.subjects")
     try:
-        return subgroup_levels(subjects, groups, study.min_cell)
+        return _kept(
+            con, study, "subgroup_levels", subgroup_levels, subjects, groups, study.min_cell
+        )
     except ValueError as err:
         raise ValueError(f"{study.spec_path}: {err}") from None
 
@@ -203,7 +205,11 @@ def _analyse_comparison(
     kinds = _tabled_kinds(study)
     tabled = pairs[pairs["outcome"].isin(kinds)]
     pairs = pairs[~pairs["outcome"].isin(kinds)] if kinds else pairs
-    results = paired_tests(
+    results = _kept(
+        con,
+        study,
+        "paired_tests",
+        paired_tests,
         pairs,
         levels=levels,
         level_order=level_order,
@@ -294,7 +300,9 @@ def _tabled_outcomes(
         )
         order = {o: i for i, o in enumerate(planned["outcome"])}
         tabled = tabled.sort_values("outcome", key=lambda o: o.map(order), kind="stable")
-    tested, cells = paired_categorical(tabled, kinds, plan.conf_level)
+    tested, cells = _kept(
+        con, study, "paired_categorical", paired_categorical, tabled, kinds, plan.conf_level
+    )
     _save(con, study, reports_dir, "paired_categorical", tested)
     _save(con, study, reports_dir, "paired_categorical_cells", cells)
     found = tested.set_index("outcome")
@@ -340,7 +348,11 @@ def binary_by_subgroup(
         )[0]
         for g in study.analysis.subgroups
     }
-    frame = binary_subgroups(
+    frame = _kept(
+        con,
+        study,
+        BINARY_SUBGROUPS,
+        binary_subgroups,
         pairs[pairs["outcome"].isin(binary)],
         levels,
         order,
@@ -378,6 +390,16 @@ def _save(
     frame.insert(0, "study", study.name)
     write_frame(con, f"{study.name}.{name}", frame)
     return writers.write_results(frame, study_reports(reports_dir, study) / "tables", name)
+
+
+def _kept(con: duckdb.DuckDBPyConnection, study: Study, label: str, function, *args, **kwargs):
+    """``function(*args, **kwargs)``, a statistics function that reads nothing but its
+    arguments, or its result for the same arguments kept in the warehouse
+    (:func:`pipeline.kept_results.computed`): an option the analysis does not read leaves it as
+    it was."""
+    from pipeline.kept_results import computed
+
+    return computed(con, study.name, label, function, *args, **kwargs)
 
 
 def compare_subgroups(
@@ -461,7 +483,11 @@ def compare_subgroups(
         outcome, score = outcomes[rows_of[0]], scores[rows_of[0]]
         # Levels with fewer pairs of this outcome than the small-cell minimum are left out.
         paired = ~np.isnan(pre[rows_of]) & ~np.isnan(post[rows_of])
-        res = compare_groupings(
+        res = _kept(
+            con,
+            study,
+            "between_groups",
+            compare_groupings,
             pre[rows_of],
             post[rows_of],
             {
@@ -490,7 +516,11 @@ def compare_subgroups(
             )
             if covariates:
                 frame[covariates] = baseline.iloc[codes[rows_of]][covariates].to_numpy()
-            coefficients, fit = ancova_model(
+            coefficients, fit = _kept(
+                con,
+                study,
+                "ancova_model",
+                ancova_model,
                 frame,
                 covariates,
                 levels=labels,
@@ -553,7 +583,7 @@ def secondary_analyses(
             study,
             reports_dir,
             "change_direction",
-            change_direction(pairs, better, plan.ordinal),
+            _kept(con, study, "change_direction", change_direction, pairs, better, plan.ordinal),
         )
     )
     thresholds = responder_thresholds(scored_study(study))
@@ -567,7 +597,11 @@ def secondary_analyses(
             _per_comparison(
                 study,
                 every[~every["outcome"].isin(kinds)],
-                lambda rows: responder_rates(
+                lambda rows: _kept(
+                    con,
+                    study,
+                    "responders",
+                    responder_rates,
                     rows,
                     dict(zip(keys, thresholds["threshold"])),
                     better,
@@ -583,12 +617,16 @@ def secondary_analyses(
             study,
             reports_dir,
             "correlation",
-            baseline_change_correlation(pairs, plan.conf_level),
+            _kept(con, study, "correlation", baseline_change_correlation, pairs, plan.conf_level),
         )
     )
 
     agreement = [
-        rater_agreement(
+        _kept(
+            con,
+            study,
+            "reliability",
+            rater_agreement,
             read_frame(
                 con,
                 f"""
@@ -752,10 +790,18 @@ def mixed_model_frames(
         if not plan.days:
             rank = {plan.pre_visit: 0, plan.post_visit: 1}
             visits = sorted(values["visit"].unique(), key=lambda v: (rank.get(v, 2), str(v)))
-        for part, frame in zip(
-            parts,
-            mixed_model(values, spec, outcome=outcome, score=scores[outcome], visits=visits),
-        ):
+        fitted = _kept(
+            con,
+            study,
+            "mixed_model",
+            mixed_model,
+            values,
+            spec,
+            outcome=outcome,
+            score=scores[outcome],
+            visits=visits,
+        )
+        for part, frame in zip(parts, fitted):
             part.append(frame)
     out = []
     for part, columns in zip(parts, (FIXED_COLUMNS, FIT_COLUMNS, LRT_COLUMNS)):
@@ -788,8 +834,16 @@ def within_groups(
     levels, level_order = _levels_in_order(con, study)
     # One pass over the pairs for every group (pipeline.statistics.within_groups): a table of
     # every level's rows would be the pairs as many times as there are subgroups.
-    tables = within_group_tests(
-        pairs, levels, level_order, study.min_cell, study.analysis.conf_level
+    tables = _kept(
+        con,
+        study,
+        "within_groups",
+        within_group_tests,
+        pairs,
+        levels,
+        level_order,
+        study.min_cell,
+        study.analysis.conf_level,
     )
     return [
         _save(con, study, reports_dir, name, frame)
@@ -822,7 +876,11 @@ def imputation(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
                 )
         values = values.merge(subjects, on="subject", how="left")
     score = next(o.score for o in study.analysis.outcomes if o.name == plan.outcome)
-    table, _ = imputation_analysis(
+    table, _ = _kept(
+        con,
+        study,
+        "imputation",
+        imputation_analysis,
         values,
         outcome=plan.outcome,
         score=score,
@@ -851,7 +909,11 @@ def complications(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
     # The levels only: the pairs (millions of rows in a registry) are not needed here.
     levels, level_order = _levels_in_order(con, study)
     try:
-        return complication_rates(
+        return _kept(
+            con,
+            study,
+            "complications",
+            complication_rates,
             subjects,
             events,
             levels,
@@ -877,7 +939,9 @@ def power(con: duckdb.DuckDBPyConnection, study: Study) -> pd.DataFrame:
         f"WHERE \"group\" = 'all'{primary_pairs(study)}",
     )
     chosen = results[results["outcome"].isin(plan.outcomes)]
-    return paired_power(chosen, study.analysis.alpha, dict(plan.target_dz))
+    return _kept(
+        con, study, "power", paired_power, chosen, study.analysis.alpha, dict(plan.target_dz)
+    )
 
 
 #: The warehouse tables (and tables/*.csv) of the predictors of outcome.
@@ -943,7 +1007,11 @@ def predictor_models(
             frame[column] = frame[column].astype("object")
             frame.loc[paired, column] = pooled.astype("object")
         mic, source = thresholds.get((outcome, score), (None, ""))
-        result = predictors_of_outcome(
+        result = _kept(
+            con,
+            study,
+            "regression",
+            predictors_of_outcome,
             frame.astype({c: "object" for c in categorical}),
             plan.predictors,
             model=plan.model,
@@ -1012,7 +1080,16 @@ def time_to_event(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
                 f"{study.spec_path}: analysis.time_to_event '{t.name}' "
                 f"({study.subjects_path.name}): {err}"
             ) from None
-        result = survival.time_to_event(data, t.times, plan.conf_level, by=bool(t.by))
+        result = _kept(
+            con,
+            study,
+            "time_to_event",
+            survival.time_to_event,
+            data,
+            t.times,
+            plan.conf_level,
+            by=bool(t.by),
+        )
         named = {"analysis": t.name, "event": t.event, "by": t.by}
         censoring = t.censor_day or "last visit"
         for name, frame in zip(

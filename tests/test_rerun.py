@@ -7,16 +7,19 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
-from pipeline import cli, files
+from pipeline import cli, files, kept_results
 from pipeline.spec.schema import OVERRIDABLE
-from pipeline.spec.study import SpecError, load_study
-from pipeline.steps import run_study
-from small_study import full_run, write_small_study
+from pipeline.spec.study import SpecError, load_study, with_overrides
+from pipeline.steps import analyse, run_study, secondary_analyses
+from small_study import file_bytes, full_run, study_tables, write_small_study
 from specs import edit_spec
 
 
@@ -30,10 +33,12 @@ def _state(folder: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def _copy_of_full_run(tmp_path: Path) -> tuple[Path, Path]:
-    """The small study's shared run copied (modification times kept): warehouse, reports."""
+    """The small study's shared run copied (modification times kept): warehouse (and the
+    results kept beside it), reports."""
     base = full_run()
     tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copy2(base / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    shutil.copytree(base / "warehouse.kept", tmp_path / "warehouse.kept")
     shutil.copytree(base / "reports", tmp_path / "reports")
     return tmp_path / "warehouse.duckdb", tmp_path / "reports"
 
@@ -163,3 +168,153 @@ def test_equal_bytes_are_not_written_again(tmp_path):
         assert not files.write_text(path, "one\n")
     assert path.stat().st_mtime_ns == stamp and written == [path]
     assert files.write_text(path, "two\n") and path.read_text() == "two\n"
+
+
+def _kept_labels(con, study) -> dict[str, int]:
+    """How many results of each analysis are kept for ``study``."""
+    kept = kept_results.folder(con, study.name)
+    return Counter(p.name.split(".")[0] for p in kept.glob("*.pickle"))
+
+
+def _analyses(con, study, reports: Path) -> tuple[dict, dict]:
+    """The paired tests and secondary analyses of ``study``: every table of its schema, and
+    every result CSV."""
+    analyse(con, study, reports)
+    secondary_analyses(con, study, reports)
+    return study_tables(con, study.name), file_bytes(reports / study.name / "tables")
+
+
+@pytest.mark.parametrize(
+    "option, reused, computed",
+    [
+        # The test is read by the paired tests alone of these analyses.
+        ({"test": "t"}, ["change_direction", "correlation", "responders", "ancova_model"], []),
+        # Every analysis with a confidence interval reads the level; the directions of change
+        # (counts, sign test, McNemar) do not.
+        ({"conf_level": 0.9}, ["change_direction"], ["correlation", "responders", "ancova_model"]),
+    ],
+)
+def test_a_kept_analysis_is_reused_only_when_what_it_reads_is_unchanged(
+    tmp_path, option, reused, computed
+):
+    warehouse, reports = _copy_of_full_run(tmp_path)
+    study = with_overrides(load_study(full_run() / "raw" / "small"), option)
+    con = duckdb.connect(str(warehouse))
+    try:
+        before = _kept_labels(con, study)
+        kept = _analyses(con, study, reports)
+        after = _kept_labels(con, study)
+        # Reused: no new entry for that analysis; computed: one more, for the new option.
+        assert {label: after[label] - before[label] for label in reused + computed} == {
+            **dict.fromkeys(reused, 0),
+            **dict.fromkeys(computed, 1),
+        }
+        assert after["paired_tests"] == before["paired_tests"] + 1
+        # The same analyses with nothing kept: the same tables and files, to the byte.
+        shutil.rmtree(kept_results.folder(con, study.name))
+        cold = _analyses(con, study, reports)
+    finally:
+        con.close()
+    assert kept[1] == cold[1]
+    assert kept[0].keys() == cold[0].keys()
+    for name in kept[0]:
+        pd.testing.assert_frame_equal(kept[0][name], cold[0][name], check_exact=True, obj=name)
+
+
+def _one_key(*args, **kwargs) -> str:
+    return kept_results.call_key("t", np.sum, args, kwargs)
+
+
+def test_a_kept_result_is_keyed_by_every_value_type_and_name_of_its_arguments():
+    frame = pd.DataFrame({"subject": ["a", "b"], "value": [1.0, 2.0]})
+    key = _one_key(frame, 0.95)
+    assert _one_key(frame.copy(), 0.95) == key  # content, not identity
+    variants = [
+        frame.assign(value=[1.0, np.nextafter(2.0, 3.0)]),  # the last bit of one value
+        frame.assign(value=[1, 2]),  # integers, not floats
+        frame.assign(subject=["a", "c"]),
+        frame.assign(subject=["ab", ""]),  # the same text cut elsewhere
+        frame.rename(columns={"value": "score"}),
+        frame.iloc[::-1],  # the rows' order
+        frame.iloc[::-1].reset_index(drop=True),
+        frame.assign(subject=pd.Series(["a", "b"], dtype="category")),
+        frame.assign(subject=pd.array(["a", None], dtype=object)),
+        frame.assign(subject=pd.array(["a", "None"], dtype=object)),
+        frame.assign(subject=[1, "b"]),
+        frame.assign(subject=["1", "b"]),
+    ]
+    keys = [_one_key(f, 0.95) for f in variants] + [
+        _one_key(frame, 0.9),
+        _one_key(frame, np.float32(0.95)),
+        _one_key(frame, conf_level=0.95),
+        _one_key(frame, 0.95, {"a": 1, "b": 2}),
+        _one_key(frame, 0.95, {"b": 2, "a": 1}),
+        kept_results.call_key("other label", np.sum, (frame, 0.95), {}),
+        kept_results.call_key("t", np.mean, (frame, 0.95), {}),
+    ]
+    assert len(set(keys + [key])) == len(keys) + 1
+    with pytest.raises(kept_results.Uncacheable):
+        _one_key(object())
+    with pytest.raises(kept_results.Uncacheable):
+        kept_results.call_key("t", lambda x: x, (1,), {})
+
+
+def test_a_kept_result_is_never_served_across_code_or_a_damaged_entry(tmp_path, monkeypatch):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    calls = []
+
+    def counted(x):
+        calls.append(x)
+        return pd.DataFrame({"x": [x]})
+
+    # A module-level name, as computed requires of what it keys.
+    monkeypatch.setattr(counted, "__qualname__", "counted")
+    assert kept_results.computed(con, "s", "t", counted, 1.5)["x"].tolist() == [1.5]
+    assert kept_results.computed(con, "s", "t", counted, 1.5)["x"].tolist() == [1.5]
+    assert calls == [1.5]
+    (kept,) = (tmp_path / "w.kept" / "s").glob("*.pickle")
+    # Another version of the code: computed again.
+    monkeypatch.setattr(kept_results, "_versions", lambda: "another version of the code")
+    kept_results.computed(con, "s", "t", counted, 1.5)
+    assert calls == [1.5, 1.5]
+    monkeypatch.undo()
+    monkeypatch.setattr(counted, "__qualname__", "counted")
+    # A damaged entry, a missing one: computed again, and kept anew.
+    kept.write_bytes(b"not a pickle")
+    assert kept_results.computed(con, "s", "t", counted, 1.5)["x"].tolist() == [1.5]
+    kept_results.computed(con, "s", "t", counted, 1.5)
+    kept.unlink()
+    kept_results.computed(con, "s", "t", counted, 1.5)
+    kept_results.computed(con, "s", "t", counted, 1.5)
+    assert calls == [1.5] * 4
+
+    # A function that changes its argument is not reused: its change is part of its effect.
+    def appends(items):
+        items.append(1)
+        return len(items)
+
+    monkeypatch.setattr(appends, "__qualname__", "appends")
+    given = []
+    assert kept_results.computed(con, "s", "t", appends, given) == 1
+    assert kept_results.computed(con, "s", "t", appends, []) == 1
+    assert given == [1]
+    con.close()
+    # A warehouse in memory keeps nothing.
+    memory = duckdb.connect()
+    assert kept_results.folder(memory, "s") is None
+    assert kept_results.computed(memory, "s", "t", counted, 2.5)["x"].tolist() == [2.5]
+    memory.close()
+
+
+def test_a_restricted_studys_kept_results_are_its_owners_alone(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.close()
+    warehouse.chmod(0o600)  # a restricted study's warehouse (pipeline.warehouse.make_private)
+    con = duckdb.connect(str(warehouse))
+    kept_results.computed(con, "s", "t", np.add, 1, 2)
+    con.close()
+    for made in (tmp_path / "w.kept", tmp_path / "w.kept" / "s"):
+        assert made.stat().st_mode & 0o777 == 0o700
+    (kept,) = (tmp_path / "w.kept" / "s").glob("*.pickle")
+    assert kept.stat().st_mode & 0o777 == 0o600
