@@ -680,8 +680,8 @@ class AnalysisTable(_Table):
     # Each instrument's items before and after, on its total's pairs (an eTable per instrument).
     item_changes: bool = True
     # Before vs after correlations and the sign test within the cohort and each subgroup level
-    # (correlations_by_group, sign_tests_by_group); off unless asked for: a registry's pass over
-    # its pairs per level costs about a minute at 100,000 patients.
+    # (correlations_by_group, sign_tests_by_group); off unless asked for: one pass over a
+    # registry's pairs, still about 16 s of CPU at 100,000 patients (scipy per group and outcome).
     within_groups: bool = False
     # Complications and adverse events: n (%) with exact CI, duration, resolution.
     complications: list[ComplicationTable] = []
