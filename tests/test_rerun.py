@@ -234,6 +234,10 @@ def test_a_kept_result_is_keyed_by_every_value_type_and_name_of_its_arguments():
         frame.assign(value=[1, 2]),  # integers, not floats
         frame.assign(subject=["a", "c"]),
         frame.assign(subject=["ab", ""]),  # the same text cut elsewhere
+        # Text holding the separator the joined text uses, and the same characters cut there.
+        frame.assign(subject=["a\0b", "c"]),
+        frame.assign(subject=["a", "b\0c"]),
+        frame.assign(subject=["a\0", "b"]),
         frame.rename(columns={"value": "score"}),
         frame.iloc[::-1],  # the rows' order
         frame.iloc[::-1].reset_index(drop=True),
@@ -288,16 +292,25 @@ def test_a_kept_result_is_never_served_across_code_or_a_damaged_entry(tmp_path, 
     kept_results.computed(con, "s", "t", counted, 1.5)
     assert calls == [1.5] * 4
 
-    # A function that changes its argument is not reused: its change is part of its effect.
-    def appends(items):
+    # A function that changes its argument changes its own copy, kept or not: the caller's
+    # list and frame are as they were, and the result is the whole of the call's effect.
+    appended = []
+
+    def appends(items, frame):
         items.append(1)
+        frame.loc[0, "x"] = 9.0
+        appended.append(1)
         return len(items)
 
     monkeypatch.setattr(appends, "__qualname__", "appends")
-    given = []
-    assert kept_results.computed(con, "s", "t", appends, given) == 1
-    assert kept_results.computed(con, "s", "t", appends, []) == 1
-    assert given == [1]
+    given, frame = [], pd.DataFrame({"x": [1.5]})
+    assert kept_results.computed(con, "s", "t", appends, given, frame) == 1
+    assert kept_results.computed(con, "s", "t", appends, given, frame) == 1
+    assert given == [] and frame["x"].tolist() == [1.5]
+    assert appended == [1]  # the second call was the first's result
+    assert kept_results.computed(memory := duckdb.connect(), "s", "t", appends, given, frame) == 1
+    assert given == [] and frame["x"].tolist() == [1.5]
+    memory.close()
     con.close()
     # A warehouse in memory keeps nothing.
     memory = duckdb.connect()
