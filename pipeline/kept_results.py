@@ -24,9 +24,8 @@ option that it reads, a changed pair, another spec or new data give another key.
 given to :func:`computed` read nothing but their arguments (the statistics functions of
 :mod:`pipeline.statistics`, not the step helpers that read the warehouse or the spec), and
 return the same result for the same arguments (a random draw takes its seed as an argument).
-A function is given its own copy of every argument it could change (:func:`_own_copy`), kept or
-not, so what it does to its arguments never reaches its caller and its result is the whole of
-its effect.
+A function that changes an argument it was given is not reused (its arguments are hashed again
+after the call): a later step could see the change.
 
 The results are kept pickled, one file per key, in a folder beside the study's warehouse file
 (:func:`folder`; owner-only like the warehouse of a restricted study), at most
@@ -41,7 +40,6 @@ warehouse beside it, and as private.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import enum
 import functools
@@ -275,17 +273,13 @@ def computed(
     """``function(*args, **kwargs)``, or the result kept for the same call (:func:`call_key`)
     beside the warehouse of ``con`` for study ``study``; ``label`` names the analysis (the
     caller's words: ``"sign_tests"``, ``"responders"``)."""
-    # The function is given its own copy of every argument it could change (frames, arrays,
-    # lists, dicts, sets), kept or not: whatever it does to them stays its own, so a reused result
-    # is the whole of its call's effect. Copying a frame costs a tenth of keying it again after
-    # the call to see whether it was changed.
     where = folder(con, study)
     if where is None:
-        return function(*_own_copy(args), **_own_copy(kwargs))
+        return function(*args, **kwargs)
     try:
         key = call_key(label, function, args, kwargs)
     except Uncacheable:
-        return function(*_own_copy(args), **_own_copy(kwargs))
+        return function(*args, **kwargs)
     path = _file(where, label, key)
     try:
         with open(path, "rb") as kept:
@@ -300,31 +294,8 @@ def computed(
         except OSError:
             pass
         return result
-    result = function(*_own_copy(args), **_own_copy(kwargs))
-    _store(_folders[con], where, path, result)
+    result = function(*args, **kwargs)
+    if call_key(label, function, args, kwargs) == key:
+        # Not when it changed its arguments: the call is its effect, not only its result.
+        _store(_folders[con], where, path, result)
     return result
-
-
-def _own_copy(value: Any) -> Any:
-    """``value`` with every part a function could change copied (frames, series, arrays, lists,
-    dicts, sets, dataclasses that are not frozen); text, numbers and frozen settings as they
-    are."""
-    if isinstance(value, (pd.DataFrame, pd.Series)):
-        return value.copy(deep=True)
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, tuple):
-        return tuple(_own_copy(item) for item in value)
-    if isinstance(value, list):
-        return [_own_copy(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _own_copy(item) for key, item in value.items()}
-    if isinstance(value, (set, bytearray)):
-        return copy.copy(value)
-    if (
-        dataclasses.is_dataclass(value)
-        and not isinstance(value, type)
-        and not type(value).__dataclass_params__.frozen
-    ):
-        return copy.deepcopy(value)
-    return value
