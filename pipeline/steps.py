@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import files as output_files
+from pipeline import kept_results
 from pipeline.ingest.ingestion import SourceFile, file_labels, ingest_study
 from pipeline.pairing import (
     comparison_study,
@@ -397,9 +398,7 @@ def _kept(con: duckdb.DuckDBPyConnection, study: Study, label: str, function, *a
     arguments, or its result for the same arguments kept in the warehouse
     (:func:`pipeline.kept_results.computed`): an option the analysis does not read leaves it as
     it was."""
-    from pipeline.kept_results import computed
-
-    return computed(con, study.name, label, function, *args, **kwargs)
+    return kept_results.computed(con, study.name, label, function, *args, **kwargs)
 
 
 def compare_subgroups(
