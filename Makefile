@@ -59,7 +59,7 @@ bench-loop: $(VENV)/.installed
 # Four copies of the demo as four studies, `outcomes report` in parallel (a warehouse per study,
 # the multiprocess executor) and one after another (one file, one process), each cold; median of
 # PARALLEL_ROUNDS rounds, wall and CPU seconds: reports/bench/parallel.md (docs/scaling.md).
-# PARALLEL_MODES="parallel sequential demo" also times the demo alone, cold.
+# PARALLEL_MODES="demo report" times the demo alone and `make report`'s run (every bundled study), cold.
 PARALLEL_ROUNDS ?= 3
 PARALLEL_MODES ?= parallel sequential
 .PHONY: bench-parallel

@@ -16,7 +16,7 @@ from dagster._core.definitions.reconstruct import ReconstructableJob, Reconstruc
 
 from assets.keys import STUDY_TAG
 from assets.pooled_assets import build_pooled_assets
-from assets.resources import AnalysisOptions, Reports, Warehouse
+from assets.resources import AnalysisOptions, FigureWorkers, Reports, Warehouse
 from assets.sensors import build_export_sensor
 from assets.study_assets import build_study_assets
 from pipeline import paths
@@ -113,6 +113,7 @@ def build_definitions(raw: Path | None = None) -> dg.Definitions:
             "warehouse": Warehouse(),
             "reports": Reports(),
             "analysis_options": AnalysisOptions(),
+            "figure_workers": FigureWorkers(),
         },
         # A pooled study's few steps read bundles, not patients: it takes no process of its own
         # (measured: the demo and its pooled example took 49 s in processes, 24 s in one).

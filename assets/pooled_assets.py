@@ -16,7 +16,7 @@ import warnings
 import dagster as dg
 
 from assets.keys import BUNDLE_PREFIX, INGESTED, OWNER, REPORT, study_asset_settings
-from assets.resources import Reports, Warehouse
+from assets.resources import FigureWorkers, Reports, Warehouse
 from pipeline import pooled_study
 from pipeline.ingest.readers import sha256
 from pipeline.pooled_study import PooledStudy
@@ -95,7 +95,11 @@ def build_pooled_assets(study: PooledStudy) -> list:
         code_version=version,
         **common,
     )
-    def report(warehouse: Warehouse, reports: Reports) -> dg.MaterializeResult:
+    def report(
+        warehouse: Warehouse,
+        reports: Reports,
+        figure_workers: FigureWorkers,  # noqa: ARG001  (set up by Dagster as the run starts)
+    ) -> dg.MaterializeResult:
         """Table 2 (pooled and per-site rows), the meta-regression eTable, the forest plots by
         site, the Methods paragraph, `report.html` and `provenance.json` listing each bundle's
         hash."""

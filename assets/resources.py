@@ -1,4 +1,5 @@
-"""Resources: where the warehouse and the reports live."""
+"""Resources: where the warehouse and the reports live, the analysis options of a run, and the
+processes that draw its figures."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from pipeline import paths, warehouse
+from pipeline.render import figure_processes
 from pipeline.spec.schema import MULTIPLICITY, POST_RULES, TESTS
 from pipeline.spec.study import Study, with_overrides
 
@@ -84,3 +86,18 @@ class AnalysisOptions(dg.ConfigurableResource):
 
     def apply(self, study: Study) -> Study:
         return with_overrides(study, self.overrides)
+
+
+class FigureWorkers(dg.ConfigurableResource):
+    """Processes that draw figures beside the step's own (:mod:`pipeline.render.figure_processes`).
+
+    Dagster sets a resource up when the run (in one process) or the step (in a process of its
+    own) starts, for the steps that ask for it: the figure steps. Run in one process, the
+    workers import what they draw with on an idle core while the study is ingested and
+    analysed, and are ready when its figures come; they are let go when the run ends."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        figure_processes.start()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        figure_processes.stop()

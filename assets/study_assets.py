@@ -27,7 +27,7 @@ from assets.keys import (
     TABLES,
     study_asset_settings,
 )
-from assets.resources import AnalysisOptions, Reports, Warehouse
+from assets.resources import AnalysisOptions, FigureWorkers, Reports, Warehouse
 from pipeline import rerun, steps
 from pipeline.provenance import fingerprint, record_overrides, recorded_run, write_provenance
 from pipeline.render.cells import markdown_frame
@@ -309,7 +309,10 @@ def build_study_assets(study: Study) -> list[dg.AssetsDefinition]:
 
     @study_asset(FIGURES, secondary_analyses)
     def figures(
-        warehouse: Warehouse, reports: Reports, analysis_options: AnalysisOptions
+        warehouse: Warehouse,
+        reports: Reports,
+        analysis_options: AnalysisOptions,
+        figure_workers: FigureWorkers,  # noqa: ARG001  (set up by Dagster as the run starts)
     ) -> dg.MaterializeResult:
         """Publication figures (slope plots, before/after boxes, change distribution, grade shift,
         patient flow, rater agreement, trajectory, subgroup forest) as PNG 300 dpi, TIFF 600 dpi,

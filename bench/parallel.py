@@ -8,8 +8,9 @@ empty Dagster home:
   multiprocess executor runs the studies at once (``assets.graph.executor_for``);
 - ``sequential``: ``OUTCOMES_WAREHOUSE=<dir>/all.duckdb``, one file for every study, so every step
   runs in one process, one after another;
-- ``demo`` (asked with ``--modes``): the demo alone, ``outcomes report --study demo`` cold, as
-  ``make report`` runs it for the demo.
+- ``demo`` (asked with ``--modes``): the demo alone, ``outcomes report --study demo`` cold;
+- ``report`` (asked with ``--modes``): ``outcomes report`` cold on every study of the checkout's
+  ``data/raw`` (the demo and its pooled example), what ``make report`` runs.
 
 Each run is timed: wall seconds, and the CPU seconds (user + system) of the command and of every
 process it started, the fork server of the multiprocess executor and the steps forked from it
@@ -44,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "bench"
 WORK = ROOT / "data" / "processed" / "bench" / "parallel"
-MODES = ("parallel", "sequential", "demo")
+MODES = ("parallel", "sequential", "demo", "report")
 FIELDS = [
     "mode",
     "round",
@@ -103,7 +104,7 @@ def _environment(mode: str, run: Path, code: Path) -> dict[str, str]:
         "OUTCOMES_WAREHOUSE": str(
             run / "warehouses" / "all.duckdb" if mode == "sequential" else run / "warehouses"
         ),
-        "OUTCOMES_RAW": str(code / "data" / "raw" if mode == "demo" else WORK / "raw"),
+        "OUTCOMES_RAW": str(code / "data" / "raw" if mode in ("demo", "report") else WORK / "raw"),
     }
     env.pop("OUTCOMES_CELERY_BROKER", None)
     return env
@@ -135,6 +136,9 @@ def _run(mode: str, round_: int, code: Path) -> dict:
     shutil.rmtree(run, ignore_errors=True)
     (run / "warehouses").mkdir(parents=True)
     (run / "dagster").mkdir()
+    # The project's instance settings, as make report uses them (telemetry off).
+    if (code / ".dagster" / "dagster.yaml").is_file():
+        shutil.copy(code / ".dagster" / "dagster.yaml", run / "dagster" / "dagster.yaml")
     command = [sys.executable, "-m", "assets.cli", "report"]
     if mode == "demo":
         command += ["--study", "demo"]
@@ -167,7 +171,11 @@ def _run(mode: str, round_: int, code: Path) -> dict:
 
 
 def _markdown(rows: list[dict], modes: list[str], copies: int, code: Path) -> str:
-    what = f"{copies} copies of the demo" if set(modes) - {"demo"} else "The demo alone"
+    what = (
+        f"{copies} copies of the demo"
+        if set(modes) - {"demo", "report"}
+        else "The bundled studies (demo: the demo alone; report: as make report runs them)"
+    )
     lines = [
         f"{what} (`{code}`), median of "
         f"{max(r['round'] for r in rows)} rounds; wall and CPU seconds (CPU: the command and "

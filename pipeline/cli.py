@@ -136,6 +136,7 @@ def analysis_overrides(items: list[str] | None) -> dict[str, object]:
 
 def _run(args: argparse.Namespace) -> int:
     from pipeline import warehouse
+    from pipeline.render import figure_processes
     from pipeline.spec.study import load_study, with_overrides
     from pipeline.steps import run_study
 
@@ -154,7 +155,9 @@ def _run(args: argparse.Namespace) -> int:
             with warehouse.run_lock(path):
                 con = warehouse.connect(path)
                 try:
-                    outcome = run_study(con, study, reports, overrides)
+                    # Figure workers import what they draw with while the study is analysed.
+                    with figure_processes.warm():
+                        outcome = run_study(con, study, reports, overrides)
                 finally:
                     con.close()
         finally:

@@ -731,9 +731,15 @@ def etable_meta_regression(study: PooledStudy, results: dict[str, pd.DataFrame])
     )
 
 
-def forest_figure(study: PooledStudy, results: dict[str, pd.DataFrame], primary: tuple[str, str]):
+def forest_figure(
+    study: PooledStudy,
+    results: dict[str, pd.DataFrame],
+    primary: tuple[str, str],
+    *,
+    width: float | None = None,
+):
     """The forest plot of one outcome (the primary): each site, the pooled diamonds and the
-    prediction interval."""
+    prediction interval; ``width`` in inches (default: double column)."""
     from pipeline.render.forest_sites import site_forest
     from pipeline.render.tables import SYNTHETIC_NOTE
 
@@ -791,6 +797,7 @@ def forest_figure(study: PooledStudy, results: dict[str, pd.DataFrame], primary:
         xlabel=f"Mean change ({conf:.0%} CI), after minus before surgery",
         title=f"{label}: change by site",
         footer=SYNTHETIC_NOTE if study.synthetic else "",
+        **({"width": width} if width is not None else {}),
     )
 
 
@@ -837,8 +844,6 @@ def write_pooled_outputs(
     (each other), ``methods.md``, ``report.html`` and ``provenance.json``; return the paths.
     A meta-regression table or forest plot an earlier run wrote and this one did not (the
     moderators or outcomes changed) is removed, so that the folder holds this run's outputs."""
-    import matplotlib.pyplot as plt
-
     from pipeline.render import figure_files, writers
 
     folder = Path(reports_dir) / study.name
@@ -865,16 +870,20 @@ def write_pooled_outputs(
     ordered = [key] + [
         k for k in zip(planned["outcome"], planned["score"]) if k != key and k in estimated
     ]
-    figures = []
+    figures, specs = [], []
     for outcome in ordered:
         if outcome not in estimated:
             continue
         stem = "forest_sites" if outcome == key else f"forest_sites_{outcome[0]}_{outcome[1]}"
-        fig = forest_figure(study, results, outcome)
-        written += figure_files.save(fig, folder / "figures", stem, formats=("png",))
-        plt.close(fig)
         label = planned.set_index(["outcome", "score"]).loc[outcome, "label"]
+        draw = figure_files.drawing(forest_figure, study, results, outcome)
+        specs.append(figure_files.FigureSpec(stem, label, draw, widths=("double",)))
         figures.append((f"figures/{stem}.png", label))
+    # Drawn as a study's figures are: in the run's figure workers too, and not again while
+    # what each shows is unchanged (figure_files.export); all in figures/, at double width.
+    drawn = figure_files.export(specs, folder / "figures", formats=("png",), layout=_figures_folder)
+    figure_files.remove_unwritten(folder / "figures", drawn)
+    written += drawn
     methods = methods_paragraph(study, bundles, results["pooled_paired"])
     (folder / "methods.md").write_text(f"## Methods: pooling\n\n{methods}\n", encoding="utf-8")
     written.append(folder / "methods.md")
@@ -907,6 +916,11 @@ def write_pooled_outputs(
         if stale not in kept:
             stale.unlink()
     return written
+
+
+def _figures_folder(folder: Path, width: str) -> Path:
+    """Every forest plot in ``figures/`` itself (they have one width)."""
+    return folder
 
 
 def _escape(text: str) -> str:

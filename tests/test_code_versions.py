@@ -5,6 +5,7 @@ in every checkout."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -101,6 +102,39 @@ def test_versions_are_the_same_in_another_checkout(tmp_path):
         sources.code_version(steps.ingest),
         sources.code_version(steps.ingest, steps.write_report),
     ]
+
+
+def test_the_cached_import_graph_is_the_one_read_from_the_source(tmp_path, monkeypatch):
+    """Kept beside the bytecode by the hash of every module's text: a cache of other sources, or
+    an unreadable one, is read again from the source (and written anew)."""
+    cache = tmp_path / "import_graph.json"
+    monkeypatch.setattr(sources, "GRAPH_CACHE", cache)
+    known = set(sources.modules())
+    parsed = {
+        name: frozenset(
+            t for t in sources.imports(name, path, known) if not name.startswith(t + ".")
+        )
+        for name, path in sources.modules().items()
+    }
+    try:
+        sources.import_graph.cache_clear()
+        assert sources.import_graph() == parsed and cache.is_file()
+        sources.import_graph.cache_clear()
+        assert sources.import_graph() == parsed  # from the cache
+        record = json.loads(cache.read_text(encoding="utf-8"))
+        for stale in (
+            {"key": "another source", "graph": {"pipeline.steps": []}},
+            {**record, "graph": {"pipeline.steps": []}, "key": record["key"][::-1]},
+        ):
+            cache.write_text(json.dumps(stale), encoding="utf-8")
+            sources.import_graph.cache_clear()
+            assert sources.import_graph() == parsed
+            assert json.loads(cache.read_text(encoding="utf-8")) == record
+        cache.write_text("{not json", encoding="utf-8")
+        sources.import_graph.cache_clear()
+        assert sources.import_graph() == parsed
+    finally:
+        sources.import_graph.cache_clear()
 
 
 @pytest.mark.parametrize(

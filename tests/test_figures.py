@@ -204,6 +204,35 @@ def test_drawn_in_parallel_processes_same_bytes_as_here(tmp_path):
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
+def test_warm_workers_draw_the_figures_and_stay_for_the_runs_next_ones(tmp_path):
+    # Workers a run started ahead (figure_processes.warm) draw even a few figures, which a pool
+    # started for them would not pay its start for, and are kept until the run lets them go.
+    from pipeline.render import figure_files, figure_processes
+
+    specs = [
+        figures.FigureSpec(
+            f"slope{i}",
+            "caption",
+            figures.drawing(
+                figures.slope_plot, PAIRS.assign(post_value=PAIRS["post_value"] + i), **SLOPE
+            ),
+            widths=("single",),
+        )
+        for i in range(2)
+    ]
+    here = figures.export(specs, tmp_path / "here", formats=("png",), workers=1)
+    assert figure_files._workers(2) == 1  # no warm worker: two figures are drawn here
+    with figure_processes.warm(1) as started:
+        assert started == 1
+        warm = figure_processes.warm_workers()
+        assert figure_files._workers(2) == 2
+        there = figures.export(specs, tmp_path / "there", formats=("png",))
+        assert figure_processes.warm_workers() == warm
+    assert figure_processes.warm_workers() is None
+    for a, b in zip(here, there, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
 def test_png_is_the_tiff_rendering_halved(tmp_path):
     # PNG 300 dpi comes from the 600-dpi rendering, 2 x 2 pixels averaged: same picture, half the
     # size.
@@ -356,7 +385,7 @@ def draw(marks, *, width):
 INTERRUPTED_EXPORT = """
 import signal, sys
 from pathlib import Path
-from pipeline.render import figures
+from pipeline.render import figure_processes, figures
 import held_figure
 
 # Ctrl-C as a terminal's foreground job receives it. A test runner started in the background by
@@ -365,11 +394,14 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 marks = sys.argv[1]
 draw = figures.drawing(held_figure.draw, marks)
 specs = [figures.FigureSpec(f"f{i}", "c", draw, widths=("single",)) for i in range(12)]
-figures.export(specs, Path(marks) / "out", formats=("svg",), workers=2)
+# "warm": by a worker started ahead, as a run starts them (figure_processes.warm).
+with figure_processes.warm(1 if sys.argv[2] == "warm" else 0):
+    figures.export(specs, Path(marks) / "out", formats=("svg",), workers=2)
 """
 
 
-def test_ctrl_c_while_drawing_in_parallel_interrupts_the_caller_only(tmp_path):
+@pytest.mark.parametrize("worker", ["started for the figures", "warm"])
+def test_ctrl_c_while_drawing_in_parallel_interrupts_the_caller_only(worker, tmp_path):
     import os
     import signal
     import subprocess
@@ -391,7 +423,7 @@ def test_ctrl_c_while_drawing_in_parallel_interrupts_the_caller_only(tmp_path):
 
     # A session of its own, like a terminal's foreground job: Ctrl-C goes to its whole group.
     run = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTED_EXPORT, str(marks)],
+        [sys.executable, "-c", INTERRUPTED_EXPORT, str(marks), worker],
         env=env,
         stderr=subprocess.PIPE,
         text=True,

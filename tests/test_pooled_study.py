@@ -139,6 +139,39 @@ def test_the_example_explores_heterogeneity_by_its_declared_site_characteristic(
     )
 
 
+def test_forest_plots_unchanged_since_the_last_run_are_not_drawn_again(
+    pooled, tmp_path, monkeypatch
+):
+    # Drawn through the study figures' render cache (figure_files.export): a second run of the
+    # same results draws nothing, and a forest plot no longer asked for goes with its record.
+    from pipeline import pooled_study
+    from pipeline.render import figure_files
+
+    study, results, _, _ = pooled
+    bundles, hashes = read_bundles(study)
+    first = pooled_study.write_pooled_outputs(study, results, bundles, hashes, tmp_path)
+    figures = tmp_path / study.name / "figures"
+    record = json.loads((figures / figure_files.RENDERED).read_text(encoding="utf-8"))
+    assert sorted(record) == sorted(p.name for p in figures.glob("forest_sites*.png"))
+    assert len(record) == 20
+
+    def drawn(*args, **kwargs):
+        raise AssertionError("a forest plot was drawn again")
+
+    monkeypatch.setattr(figure_files, "_draw_and_save", drawn)
+    monkeypatch.setattr(figure_files, "_in_processes", drawn)
+    assert pooled_study.write_pooled_outputs(study, results, bundles, hashes, tmp_path) == first
+    monkeypatch.undo()
+
+    one = results["pooled_outcomes"].iloc[[0]]
+    pooled_study.write_pooled_outputs(
+        study, {**results, "pooled_outcomes": one}, bundles, hashes, tmp_path
+    )
+    record = json.loads((figures / figure_files.RENDERED).read_text(encoding="utf-8"))
+    assert sorted(record) == sorted(p.name for p in figures.glob("forest_sites*.png"))
+    assert len(record) == 1
+
+
 def test_forest_plot_draws_every_site_and_keeps_its_text_inside(pooled):
     # The first drawing ran its axis label off the right edge of the figure: every text of the
     # figure must lie inside it.

@@ -20,10 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import multiprocessing
-import os
 import pickle
-import signal
 import sys
 import threading
 from collections import deque
@@ -43,6 +40,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from pipeline import files  # noqa: E402
+from pipeline.render import figure_processes  # noqa: E402
 from pipeline.render.figure_theme import THEME  # noqa: E402
 
 THEME_MODULE = "pipeline.render.figure_theme"
@@ -353,21 +351,14 @@ def _draw_and_save(job: tuple[FigureSpec, str, Path, tuple[str, ...], int | None
 
 
 def _workers(n_jobs: int) -> int:
-    """Processes for ``n_jobs`` figure files: one per idle core, but a single process for a few
-    figures, where starting another interpreter (about 2 s of imports) costs more than it saves.
-
-    A core is idle when the machine's load (the 1-minute load average, this process counted)
-    leaves it free: a worker started on a machine whose cores are all busy shares them with this
-    process and adds its 2 s of imports to their work (the demo's figures on 2 cores under a load
-    of 8: done no sooner, with 40% more CPU time). The files' bytes are the same either way."""
-    cores = (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    )
-    try:
-        idle = cores - int(os.getloadavg()[0]) + 1  # + 1: this process is in the load
-    except OSError:  # no load average on this platform: every core
-        idle = cores
-    return max(1, min(cores, idle, n_jobs // 4))
+    """Processes for ``n_jobs`` figure files: this one and the warm workers a run started
+    (:mod:`pipeline.render.figure_processes`); without them, one per idle core, but a single
+    process for a few figures, where starting another interpreter (about 2 s of imports) costs
+    more than it saves. The files' bytes are the same either way."""
+    warm = figure_processes.warm_workers()
+    if warm is not None:
+        return max(1, min(warm[1] + 1, n_jobs))
+    return max(1, min(figure_processes.idle_cores(), n_jobs // 4))
 
 
 def export(
@@ -565,44 +556,24 @@ def _unchanged(entry: object, key: str, path: Path) -> bool:
 # --------------------------------------------------------------------------- drawing in parallel
 
 
-def _without_ctrl_c_here() -> None:
-    """In the threads that hand out jobs: Ctrl-C is never delivered to them, so it always lands
-    in the caller's main thread, and the processes they start begin with it blocked too.
-
-    multiprocessing's resource tracker is started first: starting it blocks and then unblocks
-    SIGINT in the thread that starts it, which would undo the block for the first worker."""
-    from multiprocessing import resource_tracker
-
-    resource_tracker.ensure_running()
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-
-
-def _worker_ignores_ctrl_c() -> None:
-    """A worker process, before its first job: Ctrl-C in the terminal is the caller's to handle.
-    Ignored before it is unblocked, so one that came while the worker started is dropped."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-
 def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
-    """Run :func:`_draw_and_save` over ``jobs`` here and in a pool of ``workers - 1`` processes,
+    """Run :func:`_draw_and_save` over ``jobs`` here and in ``workers - 1`` other processes,
     each taking the next job as it finishes one.
 
-    The pool is a :class:`~concurrent.futures.ProcessPoolExecutor` with "spawn" workers (fresh
-    interpreters: "fork" would copy a process that may hold DuckDB's or Dagster's threads and
-    locks). As with any "spawn" pool, a worker imports the caller's main script as it starts, so
-    a script that calls :func:`export` keeps its work under ``if __name__ == "__main__":`` (the
-    ``outcomes`` command, Dagster and the benchmark do).
+    The other processes are the run's warm workers when it started enough
+    (:func:`pipeline.render.figure_processes.start`), kept for its next figures; otherwise a pool
+    started for these jobs (:func:`pipeline.render.figure_processes.new_pool`) and let go after.
 
     One thread here per worker process hands it a job, waits for its files, then hands it the
     next: a job is given to a worker only when it is free, never queued ahead. This process
     draws too (the threads only pass jobs and never touch matplotlib), so one core needs no
     extra interpreter start.
 
-    Ctrl-C: the workers ignore it (blocked from their start, :func:`_worker_ignores_ctrl_c`),
-    so it interrupts this process only. Its main thread stops handing out jobs, each worker
-    finishes the figure it is drawing (so no file is left half-written) and gets no other,
-    and KeyboardInterrupt goes on up to the caller.
+    Ctrl-C: the workers ignore it (blocked from their start,
+    :func:`~pipeline.render.figure_processes.worker_ignores_ctrl_c`), so it interrupts this
+    process only. Its main thread stops handing out jobs, each worker finishes the figure it is
+    drawing (so no file is left half-written) and gets no other, and KeyboardInterrupt goes on up
+    to the caller.
     """
     pending = deque(enumerate(jobs))
     results: list[list[Path] | None] = [None] * len(jobs)
@@ -624,14 +595,14 @@ def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
                     f"figure {job[0].stem!r} ({job[1]} column) failed: {type(err).__name__}: {err}"
                 ) from err
 
-    pool = ProcessPoolExecutor(
-        workers - 1,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_ignores_ctrl_c,
-    )
+    warm = figure_processes.warm_workers()
+    own = warm is None or warm[1] < workers - 1
+    pool = figure_processes.new_pool(workers - 1) if own else warm[0]
     finished = False
     try:
-        with ThreadPoolExecutor(workers - 1, initializer=_without_ctrl_c_here) as threads:
+        with ThreadPoolExecutor(
+            workers - 1, initializer=figure_processes.without_ctrl_c_here
+        ) as threads:
             try:
                 # Inside the try: a Ctrl-C while the workers start must stop the handing out of
                 # jobs too, or leaving the pool would wait for the workers to draw every figure.
@@ -649,9 +620,13 @@ def _in_processes(jobs: list, workers: int) -> list[list[Path]]:
                 done.result()
         finished = True
     finally:
-        # Every figure drawn: the workers are told to stop but not waited for, as a worker's
-        # interpreter takes a good part of a second to end, with nothing left to write (its
-        # files were written before it returned them). Otherwise, as the pool's context would:
-        # wait for each worker to finish the figure it holds, so no file is left half-written.
-        pool.shutdown(wait=not finished)
+        # Every figure drawn: a pool of these jobs' own is told to stop but not waited for, as a
+        # worker's interpreter takes a good part of a second to end, with nothing left to write
+        # (its files were written before it returned them); warm workers stay for the run's
+        # next figures. Otherwise, as the pool's context would: wait for each worker to finish
+        # the figure it holds, so no file is left half-written, and let warm workers go too.
+        if own:
+            pool.shutdown(wait=not finished)
+        elif not finished:
+            figure_processes.stop(wait=True)
     return results
