@@ -127,14 +127,22 @@ def warm_workers() -> tuple[ProcessPoolExecutor, int] | None:
 
 
 def stop(wait: bool = False) -> None:
-    """Let the warm workers go (``wait``: once each has finished the figure it holds). A worker
-    with nothing to do ends in the background: its interpreter takes a good part of a second to
-    end, with nothing left to write."""
+    """Let the warm workers go: ``wait``, once each has finished the figure it holds; otherwise
+    at once, ended where they are, as they hold no figure then (this is called between figure
+    steps): a worker still importing what it draws with would make this process wait for that
+    on leaving (up to 2 s, on a run that drew no figure)."""
     global _warm, _warm_size
     with _lock:
         pool, _warm, _warm_size = _warm, None, 0
-    if pool is not None:
-        pool.shutdown(wait=wait, cancel_futures=True)
+    if pool is None:
+        return
+    # The workers, read before shutdown forgets them: ProcessPoolExecutor has no public list of
+    # its processes before Python 3.14's terminate_workers(), and has kept them in _processes
+    # since 3.2. Without it, the workers end as they finish starting.
+    workers = [] if wait else list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=wait, cancel_futures=True)
+    for worker in workers:
+        worker.terminate()
 
 
 @contextmanager
