@@ -54,8 +54,8 @@ def _report(args: argparse.Namespace) -> int:
                 for file in [] if on_workers() else sorted(set(files.values())):
                     locks.enter_context(warehouse.run_lock(file))
                 with console:
-                    success, written = materialize_all(args.study, overrides)
-                    failure = None if success else _dagster_failure()
+                    success, written, run_id = materialize_all(args.study, overrides)
+                    failure = None if success else _dagster_failure(run_id)
         finally:
             cli.make_private_outputs(restricted, private, reports)
     for file in sorted(set(written)):
@@ -102,16 +102,14 @@ def _quiet():
         os.close(saved)
 
 
-def _dagster_failure() -> tuple[str, int, str] | None:
-    """The first failed step of the latest run: its key, the exit code and the user's error in one
-    line."""
+def _dagster_failure(run_id: str) -> tuple[str, int, str] | None:
+    """The first failed step of the run ``run_id``: its key, the exit code and the user's error in
+    one line. (By its id: the latest run of the instance may be another, started meanwhile from
+    the UI.)"""
     import dagster as dg
 
     with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs(limit=1)
-        if not runs:
-            return None
-        for record in instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
             error = record.dagster_event.step_failure_data.error
             while error is not None and error.cause is not None:
                 error = error.cause  # Dagster wraps the step's own exception

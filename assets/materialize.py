@@ -22,9 +22,10 @@ from pipeline import paths
 
 def materialize_all(
     study: str | None = None, overrides: dict[str, object] | None = None
-) -> tuple[bool, list[Path]]:
-    """Run the graph; return success and the files the assets wrote. ``overrides`` are analysis
-    options for this run (the ``analysis_options`` resource, as the launchpad sets them)."""
+) -> tuple[bool, list[Path], str]:
+    """Run the graph; return success, the files the assets wrote and the run's id. ``overrides``
+    are analysis options for this run (the ``analysis_options`` resource, as the launchpad sets
+    them)."""
     os.environ.setdefault("DAGSTER_HOME", str(paths.PROJECT_ROOT / ".dagster"))
     from assets.graph import build_definitions, on_workers, reconstructable_job
 
@@ -76,4 +77,4 @@ def materialize_all(
             for value in event.materialization.metadata.values():
                 if isinstance(value, dg.PathMetadataValue):
                     written.append(Path(value.path))
-        return result.success, written
+        return result.success, written, result.run_id

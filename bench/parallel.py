@@ -111,16 +111,14 @@ def _environment(mode: str, run: Path, code: Path) -> dict[str, str]:
 
 
 def _steps(dagster_home: Path) -> tuple[int, float]:
-    """The steps the run in ``dagster_home`` executed and the sum of their durations (s)."""
+    """The steps the runs in ``dagster_home`` executed and the sum of their durations (s)."""
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs(limit=1)
-        if not runs:
-            return 0, 0.0
         count, seconds = 0, 0.0
-        for record in instance.all_logs(runs[0].run_id):
+        records = [r for run in instance.get_runs() for r in instance.all_logs(run.run_id)]
+        for record in records:
             event = record.dagster_event
             if event is None:
                 continue
