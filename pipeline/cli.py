@@ -35,6 +35,7 @@ last complete state; the next run picks up from there.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -135,7 +136,7 @@ def analysis_overrides(items: list[str] | None) -> dict[str, object]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline import warehouse
+    from pipeline import rerun, warehouse
     from pipeline.render import figure_processes
     from pipeline.spec.study import load_study, with_overrides
     from pipeline.steps import run_study
@@ -155,8 +156,11 @@ def _run(args: argparse.Namespace) -> int:
             with warehouse.run_lock(path):
                 con = warehouse.connect(path)
                 try:
-                    # Figure workers import what they draw with while the study is analysed.
-                    with figure_processes.warm():
+                    # A first run draws every figure: workers import what they draw with while
+                    # the study is analysed. A rerun draws only the figures whose data changed,
+                    # mostly none or a few (measured on the demo: no quicker, and 2 s more CPU).
+                    first = "figures" not in rerun.stored(con, study.name)
+                    with figure_processes.warm() if first else contextlib.nullcontext():
                         outcome = run_study(con, study, reports, overrides)
                 finally:
                     con.close()
