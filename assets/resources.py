@@ -96,8 +96,8 @@ class FigureWorkers(dg.ConfigurableResource):
     workers import what they draw with on an idle core while the study is ingested and
     analysed, and are ready when its figures come; they are let go when the run ends."""
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        figure_processes.start()
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        figure_processes.stop()
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["FigureWorkers"]:
+        # Workers already warm in this process are left to whoever started them.
+        with figure_processes.warm():
+            yield self
