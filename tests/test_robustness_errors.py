@@ -389,7 +389,10 @@ def test_a_first_line_of_values_without_identifiers_is_said_not_to_be_a_header(
         "belongs). "
         "Put the header row (the column names) on line 1"
     ) in _one_line(err)
-    assert "P1" not in err and "-10" not in err
+    # The cells of the line read as a header are not quoted; the file's own path (pytest's
+    # temporary folder, e.g. ``pytest-10``) may contain the same characters, so it is left out.
+    message = err.replace(str(tiny_study), "")
+    assert "P1" not in message and "-10" not in message
 
 
 def test_a_missing_column_is_reported_with_its_near_miss_and_never_the_whole_header(
