@@ -1261,11 +1261,13 @@ def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
     widest PNG written (it reads best on screen), relative to ``reports/<study>/``."""
     from dataclasses import replace
 
-    from pipeline.render import figure_files, figures
+    # Listed and looked up in the render cache without importing what draws them: a rerun
+    # whose figures are all unchanged imports no matplotlib or seaborn.
+    from pipeline.render import figure_files, figure_list
 
     study = reader_study(study)
     folder = study_reports(reports_dir, study)
-    specs = figures.study_figures(con, study)
+    specs = figure_list.study_figures(con, study)
     if primary_pairs(study):
         # Several comparisons: a figure of pairs says which comparison it draws (the primary);
         # the trajectory draws every visit.
@@ -1277,14 +1279,16 @@ def write_figures(con: duckdb.DuckDBPyConnection, study: Study, reports_dir: Pat
             else replace(s, caption=f"{s.caption} Comparison shown: {main.label} (the primary).")
             for s in specs
         ]
-    written = figures.export(
+    written = figure_files.export(
         [replace(s, widths=figure_files.widths_for(s, study.figure_widths)) for s in specs],
         folder / "figures",
         formats=(*study.figure_formats, figure_files.SOURCE_DATA),
     )
     figure_files.remove_unwritten(folder / "figures", written)
     pngs = [
-        (figures.width_folder(Path("figures"), spec.widths[-1]) / f"{spec.stem}.png").as_posix()
+        (
+            figure_files.width_folder(Path("figures"), spec.widths[-1]) / f"{spec.stem}.png"
+        ).as_posix()
         for spec in specs
     ]
     listed = pd.DataFrame(

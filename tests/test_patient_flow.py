@@ -23,7 +23,8 @@ from conftest import write_study
 from pipeline.ingest.ingestion import ingest_study
 from pipeline.pairing import outcomes_frame, pair_study
 from pipeline.render import figures, tables
-from pipeline.render.flow_diagram import patient_flow, read_exclusions, study_flow
+from pipeline.render.figure_list import read_exclusions, study_flow
+from pipeline.render.flow_diagram import patient_flow
 from pipeline.scores import score_study
 from pipeline.spec.study import load_study
 from pipeline.statistics.flow import NOT_ANALYSED, ingest_exclusions

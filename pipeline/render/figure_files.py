@@ -18,10 +18,11 @@ width, so the same figure can be re-exported at another width or resolution
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.util
 import io
 import json
 import pickle
-import sys
 import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -29,20 +30,18 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import matplotlib
+from pipeline import files
+from pipeline.render import figure_processes
 
-matplotlib.use("Agg")  # files only; never open a window
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+    from PIL import Image
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from pipeline import files  # noqa: E402
-from pipeline.render import figure_processes  # noqa: E402
-from pipeline.render.figure_theme import THEME  # noqa: E402
-
+# matplotlib, seaborn and Pillow are imported when a figure is drawn or saved, not with this
+# module: listing a study's figures (pipeline.render.figure_list) and finding them unchanged
+# in the render cache import none of them (about a second in a fresh process).
 THEME_MODULE = "pipeline.render.figure_theme"
 
 SINGLE_COLUMN_IN = 3.5  # about 85-89 mm, the usual single-column width
@@ -71,17 +70,35 @@ class FigureSpec:
 @dataclass(frozen=True)
 class Drawing:
     """A figure function with its data, drawn at a width when called: unlike a lambda it can
-    be sent to another process, so :func:`export` can draw figures in parallel."""
+    be sent to another process, so :func:`export` can draw figures in parallel.
 
-    function: Callable[..., plt.Figure]
+    ``function`` is the function itself or its name, ``"module:function"``, imported only when
+    the figure is drawn: a study's figures are listed that way (:mod:`pipeline.render.figure_list`)
+    so that a run finding them all unchanged never imports what draws them."""
+
+    function: Callable[..., plt.Figure] | str
     args: tuple = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, width: float) -> plt.Figure:
-        return self.function(*self.args, width=width, **self.kwargs)
+        return self.drawn_by()(*self.args, width=width, **self.kwargs)
+
+    def drawn_by(self) -> Callable[..., plt.Figure]:
+        """The figure function (imported if named)."""
+        if isinstance(self.function, str):
+            module, _, name = self.function.partition(":")
+            return getattr(importlib.import_module(module), name)
+        return self.function
+
+    @property
+    def module(self) -> str:
+        """The name of the module that draws the figure."""
+        if isinstance(self.function, str):
+            return self.function.partition(":")[0]
+        return getattr(self.function, "__module__", "") or ""
 
 
-def drawing(function: Callable[..., plt.Figure], *args, **kwargs) -> Drawing:
+def drawing(function: Callable[..., plt.Figure] | str, *args, **kwargs) -> Drawing:
     return Drawing(function, args, kwargs)
 
 
@@ -112,6 +129,8 @@ def _rgb(fig: plt.Figure, dpi: int) -> Image.Image:
     Drawn on the figure's Agg canvas and read from its buffer in place: at 600 dpi a
     double-column figure is some 70 MB of RGBA, which savefig(format="rgba") would copy twice.
     The figure is opaque, so dropping the alpha channel changes no pixel."""
+    from PIL import Image
+
     original = fig.get_dpi()
     fig.set_dpi(dpi)
     try:
@@ -206,6 +225,9 @@ def save(
 ) -> list[Path]:
     """Save ``fig`` in each format (``dpi`` overrides the format's default); return the paths.
     Its source data (``csv``) are written only if it has them (:func:`attach_source`)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    plt, THEME = _pyplot()
     for ext in formats:
         if ext not in DEFAULT_FORMATS:
             raise ValueError(
@@ -343,8 +365,18 @@ def _pin_best_legends(fig: plt.Figure) -> None:
 # figures
 
 
+def _pyplot():
+    """pyplot, on the Agg backend (files only, never a window), and the figures' theme."""
+    import matplotlib.pyplot as plt
+
+    from pipeline.render.figure_theme import THEME  # sets the Agg backend first
+
+    return plt, THEME
+
+
 def _draw_and_save(job: tuple[FigureSpec, str, Path, tuple[str, ...], int | None]) -> list[Path]:
     spec, width, folder, formats, dpi = job
+    plt, THEME = _pyplot()
     with plt.rc_context(THEME):
         fig = spec.make(WIDTHS[width])
     return save(fig, folder, spec.stem, formats, dpi)
@@ -490,29 +522,49 @@ def _write_manifest(path: Path, manifest: dict) -> None:
 
 
 SOURCE_DATA_WRITER = "pipeline.render.writers"
+# Modules whose code gives a drawing module's figures their numbers, beside its own (the
+# directions of change are the change_direction analysis's, the estimates the paired tests'):
+# a change to them draws those figures again.
+DRAWN_WITH = {
+    "pipeline.render.figures": (
+        "pipeline.statistics.ordinal",
+        "pipeline.statistics.paired",
+        "pipeline.statistics.grouped",
+    ),
+}
+
+
+def _source(module: str) -> Path | None:
+    """The file of a module's source, found without importing it (None for one without)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.has_location else None
 
 
 def _code_key(specs: list[FigureSpec]) -> bytes:
     """What, besides a figure's data and settings, decides its bytes: this module's code and the
     theme's, the code of the modules whose functions draw the figures, and the versions of the
     libraries that draw and encode them."""
-    import importlib
     from importlib import metadata
 
-    sources = {Path(__file__), Path(sys.modules[THEME_MODULE].__file__)}
     # The source data are written by the result tables' CSV writer.
-    sources.add(Path(importlib.import_module(SOURCE_DATA_WRITER).__file__))
+    sources = {Path(__file__), _source(THEME_MODULE), _source(SOURCE_DATA_WRITER)}
     for spec in specs:
-        function = spec.make.function if isinstance(spec.make, Drawing) else spec.make
-        module = sys.modules.get(getattr(function, "__module__", ""))
-        if getattr(module, "__file__", None):
-            sources.add(Path(module.__file__))
-            # Modules whose functions the drawing calls for its numbers (the directions of
-            # change are the change_direction analysis's): their code decides the figure too.
-            for name in getattr(module, "DRAWN_WITH", ()):
-                sources.add(Path(importlib.import_module(name).__file__))
+        module = (
+            spec.make.module
+            if isinstance(spec.make, Drawing)
+            else getattr(spec.make, "__module__", "")
+        )
+        path = _source(module) if module else None
+        if path is not None:
+            sources.add(path)
+            # Modules whose functions the drawing calls for its numbers: their code decides
+            # the figure too.
+            sources.update(_source(name) for name in DRAWN_WITH.get(module, ()))
     digest = hashlib.sha256()
-    for source in sorted(sources):
+    for source in sorted(s for s in sources if s is not None):
         digest.update(source.read_bytes())
     for package in ("matplotlib", "seaborn", "pillow", "numpy", "pandas", "fonttools"):
         try:

@@ -10,7 +10,11 @@ only when it draws, e.g. the tick label size from which it chooses how many tick
 
 from __future__ import annotations
 
-import seaborn as sns
+import matplotlib
+
+matplotlib.use("Agg")  # figures are drawn for files only; never open a window
+
+import seaborn as sns  # noqa: E402
 
 THEME = {
     **sns.axes_style("ticks"),

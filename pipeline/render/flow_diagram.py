@@ -22,10 +22,9 @@ import pandas as pd
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.text import Text
 
-from pipeline.render.figure_files import SINGLE_COLUMN_IN, FigureSpec, drawing
-from pipeline.render.figure_list import read_exclusions
+from pipeline.render.figure_files import SINGLE_COLUMN_IN
+from pipeline.render.figure_list import primary_flow_row
 from pipeline.render.figure_theme import THEME
-from pipeline.spec.study import Study
 from pipeline.statistics.flow import NOT_ANALYSED
 
 FONT_PT = 7  # the box text, at print size
@@ -119,13 +118,6 @@ def _count(n: int) -> str:
     return f"(n\u00a0=\u00a0{int(n)})"
 
 
-def _primary_row(flow: pd.DataFrame, primary: str) -> pd.Series:
-    """The flow of the plan's primary outcome (its first score), else of the first outcome."""
-    if primary and "outcome" in flow and (flow["outcome"] == primary).any():
-        return flow[flow["outcome"] == primary].iloc[0]
-    return flow.iloc[0]
-
-
 def patient_flow(
     flow: pd.DataFrame,
     *,
@@ -170,7 +162,7 @@ def _draw(
     footer: str,
     width: float,
 ) -> plt.Figure:
-    row = _primary_row(flow, primary)
+    row = primary_flow_row(flow, primary)
     fig = plt.figure(figsize=(width, 4.0))
     fig.set_layout_engine("none")
     # The main column a little narrower than the boxes beside it, which list the reasons; at
@@ -289,50 +281,3 @@ def _draw(
             transform=inches,
         )
     return fig
-
-
-def study_flow(con, study: Study, *, footer: str = "") -> FigureSpec | None:
-    """The patient flow figure of a study from its warehouse, or None before there is a flow
-    (no planned outcome has a value, or the subjects file is not accounted for)."""
-    from pipeline.ingest.ingestion import file_labels
-    from pipeline.pairing import outcomes_frame
-    from pipeline.render.tables import flow_counts
-    from pipeline.warehouse import read_frame
-
-    s = study.name
-    name = study.subjects_path.name
-    summary = read_frame(con, f"SELECT * FROM {s}.pairing_summary")
-    source = read_frame(
-        con, f"SELECT * FROM {s}.source_files WHERE file = ?", [file_labels(study)[0]]
-    )
-    if not len(summary) or not len(source):
-        return None
-    flow = flow_counts(source, summary, outcomes_frame(study))
-    exclusions = read_exclusions(con, study)
-    primary = study.analysis.primary
-    row = _primary_row(flow, primary)
-    # Named for what it is: the plan's primary outcome, or the first outcome with a value
-    # (none planned as primary, or the primary has no value at all: then it has no flow row).
-    if row["outcome"] == primary:
-        which = f"the primary outcome, {row['label']}"
-    else:
-        which = f"{row['label']}, the first planned outcome with a value" + (
-            " (the primary outcome has none)" if primary else ""
-        )
-    return FigureSpec(
-        "patient_flow",
-        f"Patient flow for {which}: records read, exclusions at ingest, inclusion, and the "
-        "patients not analysed with their reasons (every outcome's counts are in the "
-        "patient-flow eTable).",
-        drawing(
-            patient_flow,
-            flow,
-            subjects_file=name,
-            primary=primary,
-            exclusions=exclusions,
-            footer=footer,
-        ),
-        # Drawn for one column, where its text prints at 7 pt: the report shows that one, and
-        # export-figures draws it at double width on demand.
-        widths=("single",),
-    )
