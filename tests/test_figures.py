@@ -876,6 +876,43 @@ def test_steps_that_draw_nothing_import_no_plotting_library():
     assert out.stdout.strip() == "[]"
 
 
+def test_figures_found_unchanged_are_listed_without_a_plotting_library(demo_run, tmp_path):
+    # A rerun whose figures are all unchanged (alpha=0.01 on the demo) lists them and finds them
+    # in the render cache without importing what draws them (figure_list names each figure's
+    # function); one figure whose file no longer matches is drawn again, which imports them.
+    import shutil
+    import subprocess
+    import sys
+
+    folder, _ = demo_run
+    shutil.copy(folder / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    shutil.copytree(folder / "reports", tmp_path / "reports")
+    code = (
+        "import sys, duckdb\n"
+        "from pathlib import Path\n"
+        "from pipeline import paths, steps\n"
+        "from pipeline.spec.study import load_study\n"
+        f"con = duckdb.connect({str(tmp_path / 'warehouse.duckdb')!r})\n"
+        "study = load_study(paths.RAW_DATA_DIR / 'demo')\n"
+        f"written = steps.write_figures(con, study, Path({str(tmp_path / 'reports')!r}))\n"
+        "drawing = ('matplotlib.pyplot', 'seaborn')\n"
+        "print(len(written), sorted(m for m in drawing if m in sys.modules))\n"
+    )
+
+    def figures_step() -> str:
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip()
+
+    png = tmp_path / "reports" / "demo" / "figures" / "double_column" / "trajectory.png"
+    before = png.read_bytes()
+    listed = figures_step()
+    assert listed.endswith(" []") and int(listed.split()[0]) > 10
+    png.write_bytes(b"not the figure")
+    assert figures_step().endswith("['matplotlib.pyplot', 'seaborn']")
+    assert png.read_bytes() == before
+
+
 def _title_over_offset_text(width: float):
     # Values near a million: the y axis has an offset text ("1e6") above it, which matplotlib
     # moves the title over.

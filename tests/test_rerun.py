@@ -152,28 +152,6 @@ def test_an_unknown_or_invalid_option_is_refused_before_anything_runs(tmp_path, 
     assert not (tmp_path / "w.duckdb").exists() and not (tmp_path / "reports").exists()
 
 
-def test_figure_workers_are_started_for_a_first_run_only(tmp_path, monkeypatch):
-    # A first run draws every figure, which workers started ahead draw sooner; a rerun draws only
-    # those whose data changed, too few to pay for starting one (pipeline.cli, outcomes run).
-    from contextlib import contextmanager
-
-    from pipeline.render import figure_processes
-
-    started = []
-
-    @contextmanager
-    def warm(workers=None):
-        started.append(True)
-        yield 0
-
-    monkeypatch.setattr(figure_processes, "warm", warm)
-    study = write_small_study(tmp_path / "raw" / "small")
-    args = ["--warehouse", str(tmp_path / "w.duckdb"), "--reports", str(tmp_path / "reports")]
-    assert cli.main(["run", "--study", str(study), *args]) == 0 and started == [True]
-    assert cli.main(["run", "--study", str(study), "--set", "test=t", *args]) == 0
-    assert started == [True]
-
-
 def test_the_help_names_every_option_that_can_be_set(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "--help"])
