@@ -198,7 +198,11 @@ def _analyse_comparison(
     """The paired tests of one comparison (``study``'s plan has its rules, ``pairs`` are its
     pairs): the whole-cohort rows, one per planned outcome in plan order, with ``study``; and
     the subgroup levels' rows with enough pairs."""
-    from pipeline.statistics.paired import paired_tests, test_label_without_pairs
+    from pipeline.statistics.paired import (
+        chosen_tests,
+        paired_statistics,
+        test_label_without_pairs,
+    )
 
     plan = study.analysis
     planned = outcomes_frame(study)
@@ -206,16 +210,28 @@ def _analyse_comparison(
     kinds = _tabled_kinds(study)
     tabled = pairs[pairs["outcome"].isin(kinds)]
     pairs = pairs[~pairs["outcome"].isin(kinds)] if kinds else pairs
-    results = _kept(
+    options = planned_tests(study)
+    # paired_tests in two parts: the statistics, kept for the options they read (a rerun with
+    # another test, alpha or multiplicity method computes none of them again: the demo's 0.5 s,
+    # a registry's several seconds), then the plan's choice of test and its adjusted P values.
+    statistics = _kept(
         con,
         study,
-        "paired_tests",
-        paired_tests,
+        "paired_statistics",
+        paired_statistics,
         pairs,
         levels=levels,
         level_order=level_order,
+        pre_visit=options["pre_visit"],
+        post_visit=options["post_visit"],
+        conf_level=options["conf_level"],
+    )
+    results = chosen_tests(
+        statistics,
+        test=options["test"],
+        alpha=options["alpha"],
         primary=plan.primary,
-        **planned_tests(study),
+        multiplicity=options["multiplicity"],
     )
     # A level's row for an outcome with fewer pairs than the small-cell minimum is not reported.
     subgroups = results[

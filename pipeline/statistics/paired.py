@@ -1280,6 +1280,27 @@ def _group_tests(
 ) -> dict:
     """One row of :func:`paired_tests` (without ``p_adj`` and ``p_adj_method``) for one group's
     complete pairs: ``key`` is its (outcome, score, group), ``planned`` the plan's test."""
+    row = _group_statistics(
+        key, pre, post, pre_visit=pre_visit, post_visit=post_visit, conf_level=conf_level
+    )
+    name = choose_test(planned, row["shapiro_p"], row["n_pairs"], alpha)
+    return row | {
+        "test_used": _TEST_LABELS[name],
+        "p_used": row["p_t" if name == "t" else "p_wilcoxon"],
+    }
+
+
+def _group_statistics(
+    key: tuple,
+    pre: np.ndarray,
+    post: np.ndarray,
+    *,
+    pre_visit: str,
+    post_visit: str,
+    conf_level: float,
+) -> dict:
+    """One row of :func:`paired_statistics` for one group's complete pairs: ``key`` is its
+    (outcome, score, group)."""
     outcome, score, group = key
     tt = paired_t(pre, post, conf_level=conf_level)
     # The rank-based statistics share one sort of the differences (pre and post are complete).
@@ -1288,7 +1309,6 @@ def _group_tests(
     hl = hodges_lehmann(pre, post, conf_level, distinct=distinct)
     es = effect_sizes(pre, post, conf_level=conf_level, distinct=distinct)
     sw, sp, sw_note = shapiro_wilk(post - pre)
-    name = choose_test(planned, sp, tt.n, alpha)
     notes = []
     for x in (tt.note, wt.note, hl.note, es.note, sw_note):
         for part in x.split("; "):
@@ -1326,8 +1346,6 @@ def _group_tests(
         "rank_biserial": es.rank_biserial,
         "shapiro_w": sw,
         "shapiro_p": sp,
-        "test_used": _TEST_LABELS[name],
-        "p_used": tt.p if name == "t" else wt.p,
         "note": "; ".join(notes),
     }
 
@@ -1450,6 +1468,57 @@ def paired_tests(
     .. [3] R Core Team. ``t.test``, ``wilcox.test``, ``shapiro.test`` and
        ``p.adjust`` (package stats), R documentation.
     """
+    return chosen_tests(
+        paired_statistics(
+            pairs,
+            pre_visit=pre_visit,
+            post_visit=post_visit,
+            conf_level=conf_level,
+            levels=levels,
+            level_order=level_order,
+        ),
+        test=test,
+        alpha=alpha,
+        primary=primary,
+        multiplicity=multiplicity,
+    )
+
+
+#: The columns of :func:`paired_statistics`: those of :func:`paired_tests` that no test choice
+#: changes.
+STATISTICS_COLUMNS = [
+    c for c in COLUMNS if c not in ("test_used", "p_used", "p_adj", "p_adj_method")
+]
+
+
+def paired_statistics(
+    pairs: pd.DataFrame,
+    *,
+    pre_visit: str = "pre",
+    post_visit: str = "post",
+    conf_level: float = 0.95,
+    levels: pd.DataFrame | None = None,
+    level_order: list[str] | None = None,
+) -> pd.DataFrame:
+    """Every statistic of :func:`paired_tests` that the choice of test does not change, for
+    every (outcome, score, group): both tests, the Hodges-Lehmann estimate, the effect sizes
+    and the Shapiro-Wilk test are computed whatever the plan's test, ``alpha``, primary outcome
+    or multiplicity method, which :func:`chosen_tests` applies. A rerun with another of those
+    options reuses this table (kept in the warehouse by the analysis step) and computes nothing
+    again.
+
+    Parameters
+    ----------
+    pairs, pre_visit, post_visit, conf_level, levels, level_order
+        As :func:`paired_tests`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of :func:`paired_tests`, in its order, with its columns but ``test_used``,
+        ``p_used``, ``p_adj`` and ``p_adj_method`` (:data:`STATISTICS_COLUMNS`), each as
+        :func:`paired_tests` describes it; unrounded.
+    """
     required = ["outcome", "score", "subject", "pre_value", "post_value"]
     missing = [c for c in required if c not in pairs.columns]
     if missing:
@@ -1460,6 +1529,62 @@ def paired_tests(
         level_order = list(level_order if level_order is not None else pd.unique(levels["group"]))
     elif "group" not in pairs.columns:
         pairs = pairs.assign(group="all")
+    # Keep groups before dropping incomplete rows, so an all-missing group
+    # still reports n_pairs = 0 instead of silently disappearing.
+    rows = []
+    groups = (
+        _complete_pairs(pairs, ["outcome", "score", "group"])
+        if levels is None
+        else pairs_by_level(pairs, levels, level_order)
+    )
+    for place, key, pre, post in groups:
+        rows.append(
+            _group_statistics(
+                key,
+                pre,
+                post,
+                pre_visit=pre_visit,
+                post_visit=post_visit,
+                conf_level=conf_level,
+            )
+            | {"_place": place}
+        )
+    # Groups in order of first appearance in the (long) table, as groupby(sort=False) gives them.
+    rows.sort(key=lambda row: row.pop("_place"))
+    out = pd.DataFrame(rows, columns=STATISTICS_COLUMNS)
+    if len(out):
+        # Stable sort: outcomes by first appearance, then groups as they came.
+        rank = {o: i for i, o in enumerate(pd.unique(pairs["outcome"]))}
+        out = out.iloc[np.argsort(out["outcome"].map(rank).to_numpy(), kind="stable")]
+    return _typed(out.reset_index(drop=True), STATISTICS_COLUMNS)
+
+
+def chosen_tests(
+    statistics: pd.DataFrame,
+    *,
+    test: Union[str, Mapping[str, str]] = "wilcoxon",
+    alpha: float = 0.05,
+    primary: str = "",
+    multiplicity: str = "holm",
+) -> pd.DataFrame:
+    """:func:`paired_tests`' table from :func:`paired_statistics`' one: each row's test by the
+    plan's choice (:func:`choose_test`), its P value, and the P values adjusted for
+    multiplicity over the secondary family of each group.
+
+    Parameters
+    ----------
+    statistics : pandas.DataFrame
+        A table of :func:`paired_statistics`.
+    test, alpha, primary, multiplicity
+        As :func:`paired_tests`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table :func:`paired_tests` returns (every column described there): ``statistics``
+        with ``test_used``, ``p_used``, ``p_adj`` and ``p_adj_method``.
+    """
+    from pipeline.statistics.multiplicity import adjust_secondary
 
     def planned_test(outcome) -> str:
         name = test.get(outcome, "wilcoxon") if isinstance(test, Mapping) else test
@@ -1469,31 +1594,33 @@ def paired_tests(
             )
         return name
 
-    # Keep groups before dropping incomplete rows, so an all-missing group
-    # still reports n_pairs = 0 instead of silently disappearing.
-    rows = []
-    groups = (
-        _complete_pairs(pairs, ["outcome", "score", "group"])
-        if levels is None
-        else pairs_by_level(pairs, levels, level_order)
-    )
-    for place, (outcome, score, group), pre, post in groups:
-        rows.append(
-            _group_tests(
-                (outcome, score, group),
-                pre,
-                post,
-                planned_test(outcome),
-                pre_visit=pre_visit,
-                post_visit=post_visit,
-                conf_level=conf_level,
-                alpha=alpha,
-            )
-            | {"_place": place}
+    names = [
+        choose_test(planned_test(outcome), float(shapiro_p), int(n), alpha)
+        for outcome, shapiro_p, n in zip(
+            statistics["outcome"], statistics["shapiro_p"], statistics["n_pairs"]
         )
-    # Groups in order of first appearance in the (long) table, as groupby(sort=False) gives them.
-    rows.sort(key=lambda row: row.pop("_place"))
-    return _results_frame(rows, pd.unique(pairs["outcome"]), primary, multiplicity)
+    ]
+    t = np.array([name == "t" for name in names], dtype=bool)
+    out = statistics.assign(
+        test_used=pd.Series(
+            [_TEST_LABELS[name] for name in names], index=statistics.index, dtype=object
+        ),
+        p_used=np.where(
+            t, statistics["p_t"].to_numpy(float), statistics["p_wilcoxon"].to_numpy(float)
+        ),
+    )
+    out = adjust_secondary(out.reset_index(drop=True), primary=primary, method=multiplicity)
+    return _typed(out, COLUMNS)
+
+
+def _typed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame``'s ``columns``, typed even when there is no row (no pairs at all): numbers stay
+    numbers in the warehouse."""
+    return (
+        frame[columns]
+        .astype({c: object if c in TEXT_COLUMNS else float for c in columns})
+        .astype({"n_pairs": int})
+    )
 
 
 def _results_frame(rows: list[dict], outcomes, primary: str, multiplicity: str) -> pd.DataFrame:
@@ -1507,12 +1634,7 @@ def _results_frame(rows: list[dict], outcomes, primary: str, multiplicity: str) 
         rank = {o: i for i, o in enumerate(outcomes)}
         out = out.iloc[np.argsort(out["outcome"].map(rank).to_numpy(), kind="stable")]
     out = adjust_secondary(out.reset_index(drop=True), primary=primary, method=multiplicity)
-    # Typed even when there is no row (no pairs at all): numbers stay numbers in the warehouse.
-    return (
-        out[COLUMNS]
-        .astype({c: object if c in TEXT_COLUMNS else float for c in COLUMNS})
-        .astype({"n_pairs": int})
-    )
+    return _typed(out, COLUMNS)
 
 
 def test_estimates(results: pd.DataFrame, conf_level: float) -> pd.DataFrame:
