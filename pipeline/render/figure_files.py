@@ -366,10 +366,11 @@ def _pin_best_legends(fig: plt.Figure) -> None:
 
 
 def _pyplot():
-    """pyplot, on the Agg backend (files only, never a window), and the figures' theme."""
+    """pyplot and the figures' theme, whose module puts matplotlib on the Agg backend (files
+    only, never a window; switched before any figure exists, so the import order is free)."""
     import matplotlib.pyplot as plt
 
-    from pipeline.render.figure_theme import THEME  # sets the Agg backend first
+    from pipeline.render.figure_theme import THEME
 
     return plt, THEME
 

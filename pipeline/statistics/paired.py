@@ -1504,8 +1504,8 @@ def paired_statistics(
     every (outcome, score, group): both tests, the Hodges-Lehmann estimate, the effect sizes
     and the Shapiro-Wilk test are computed whatever the plan's test, ``alpha``, primary outcome
     or multiplicity method, which :func:`chosen_tests` applies. A rerun with another of those
-    options reuses this table (kept in the warehouse by the analysis step) and computes nothing
-    again.
+    options reuses this table (the analysis step keeps it, :mod:`pipeline.kept_results`) and
+    computes nothing again.
 
     Parameters
     ----------
@@ -1551,12 +1551,10 @@ def paired_statistics(
         )
     # Groups in order of first appearance in the (long) table, as groupby(sort=False) gives them.
     rows.sort(key=lambda row: row.pop("_place"))
-    out = pd.DataFrame(rows, columns=STATISTICS_COLUMNS)
-    if len(out):
-        # Stable sort: outcomes by first appearance, then groups as they came.
-        rank = {o: i for i, o in enumerate(pd.unique(pairs["outcome"]))}
-        out = out.iloc[np.argsort(out["outcome"].map(rank).to_numpy(), kind="stable")]
-    return _typed(out.reset_index(drop=True), STATISTICS_COLUMNS)
+    out = _in_outcome_order(
+        pd.DataFrame(rows, columns=STATISTICS_COLUMNS), pd.unique(pairs["outcome"])
+    )
+    return _typed(out, STATISTICS_COLUMNS)
 
 
 def chosen_tests(
@@ -1628,13 +1626,21 @@ def _results_frame(rows: list[dict], outcomes, primary: str, multiplicity: str) 
     groups): outcomes in the order of ``outcomes``, P values adjusted, columns typed."""
     from pipeline.statistics.multiplicity import adjust_secondary
 
-    out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "p_adj_method")])
+    out = _in_outcome_order(
+        pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "p_adj_method")]),
+        outcomes,
+    )
+    out = adjust_secondary(out, primary=primary, method=multiplicity)
+    return _typed(out, COLUMNS)
+
+
+def _in_outcome_order(out: pd.DataFrame, outcomes) -> pd.DataFrame:
+    """``out``'s rows with the outcomes in the order of ``outcomes`` and each outcome's groups
+    as they came (a stable sort), indexed from 0."""
     if len(out):
-        # Stable sort: outcomes by first appearance, then groups as they came.
         rank = {o: i for i, o in enumerate(outcomes)}
         out = out.iloc[np.argsort(out["outcome"].map(rank).to_numpy(), kind="stable")]
-    out = adjust_secondary(out.reset_index(drop=True), primary=primary, method=multiplicity)
-    return _typed(out, COLUMNS)
+    return out.reset_index(drop=True)
 
 
 def test_estimates(results: pd.DataFrame, conf_level: float) -> pd.DataFrame:
