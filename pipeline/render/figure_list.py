@@ -1,10 +1,13 @@
-"""What a study's figures are drawn from and which of them are missing, without drawing.
+"""A study's figures, listed without drawing: what each is drawn from, its caption, its widths and
+the figure function that draws it, by name (:func:`study_figures`); and which are missing.
 
-Read by the steps that draw nothing: the tables (the patient flow eTable counts the same
-exclusions as the flow diagram) and the report (its notes on missing figures). Importing it costs
-no matplotlib or seaborn, which :mod:`pipeline.render.figures` and
-:mod:`pipeline.render.flow_diagram` load to draw (about a second and a half of imports in a
-fresh process).
+Read by the figures step, which exports the list (:func:`pipeline.render.figure_files.export`
+draws only the figures whose data changed), and by the steps that draw nothing: the tables (the
+patient flow eTable counts the same exclusions as the flow diagram) and the report (its notes on
+missing figures). Importing it costs no matplotlib or seaborn, which
+:mod:`pipeline.render.figures` and :mod:`pipeline.render.flow_diagram` load to draw (about a
+second and a half of imports in a fresh process), so a rerun whose figures are all unchanged
+never loads them.
 """
 
 from __future__ import annotations

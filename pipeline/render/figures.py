@@ -11,8 +11,9 @@ Figures show groups and distributions only: no subject is ever labelled, and eac
 data (:func:`attach_source`: the numbers every mark is drawn from, individual marks numbered by
 value) are written beside it as CSV. Writing the files (PNG, TIFF, PDF, SVG with the same bytes
 for the same inputs, and the CSV), the render cache and the parallel drawing are in
-:mod:`pipeline.render.figure_files`; :func:`study_figures` lists a study's figures as
-:class:`FigureSpec` for it to export.
+:mod:`pipeline.render.figure_files`; :func:`pipeline.render.figure_list.study_figures` lists a
+study's figures as :class:`FigureSpec`, naming the functions here that draw them, for it to
+export.
 
 seaborn draws the marks it draws the same way from the values given: strip plots
 (:func:`prepost_box`), point estimates (:func:`slope_plot`), lines (:func:`trajectory`),
