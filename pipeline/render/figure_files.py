@@ -551,19 +551,16 @@ def _code_key(specs: list[FigureSpec]) -> bytes:
     from importlib import metadata
 
     # The source data are written by the result tables' CSV writer.
-    sources = {Path(__file__), _source(THEME_MODULE), _source(SOURCE_DATA_WRITER)}
+    modules = {THEME_MODULE, SOURCE_DATA_WRITER}
     for spec in specs:
-        module = (
+        drawn = (
             spec.make.module
             if isinstance(spec.make, Drawing)
             else getattr(spec.make, "__module__", "")
         )
-        path = _source(module) if module else None
-        if path is not None:
-            sources.add(path)
-            # Modules whose functions the drawing calls for its numbers: their code decides
-            # the figure too.
-            sources.update(_source(name) for name in DRAWN_WITH.get(module, ()))
+        # Modules whose functions the drawing calls for its numbers decide the figure too.
+        modules.update((drawn, *DRAWN_WITH.get(drawn, ())))
+    sources = {Path(__file__), *(_source(name) for name in modules if name)}
     digest = hashlib.sha256()
     for source in sorted(s for s in sources if s is not None):
         digest.update(source.read_bytes())

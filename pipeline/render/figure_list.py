@@ -142,10 +142,6 @@ def _table(con, study_name: str, table: str, needs: tuple[str, ...]) -> pd.DataF
     return frame
 
 
-def _first(frame: pd.DataFrame, names: str) -> pd.Series:
-    return frame[next(c for c in names.split("|") if c in frame)]
-
-
 def _measure_name(measure, score) -> str:
     """What an axis calls a score: the instrument's name and the score's ("Sunnybrook
     composite"); a measure of the study's own with its one score, by its name alone."""
