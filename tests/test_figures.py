@@ -876,6 +876,56 @@ def test_steps_that_draw_nothing_import_no_plotting_library():
     assert out.stdout.strip() == "[]"
 
 
+# The demo's figures in report order (data/raw/demo: seven headline outcomes, two raters of
+# House-Brackmann, visit estimates, subgroups and a time-to-event analysis).
+DEMO_FIGURES = [
+    *(
+        f"slope_{o}"
+        for o in (
+            "house_brackmann_observer_grade",
+            "house_brackmann_surgeon_grade",
+            "sunnybrook_composite",
+            "eface_total",
+            "saq_total",
+            "face_total",
+            "botox_units_value",
+        )
+    ),
+    "prepost_box",
+    "change_distribution",
+    "grade_shift_house_brackmann",
+    "patient_flow",
+    "rater_agreement",
+    "trajectory",
+    "subgroup_forest",
+    "time_to_event_revision",
+]
+
+
+def test_the_demo_lists_every_figure_each_named_for_a_function_that_draws_it(demo_run):
+    # study_figures names each figure's function instead of importing it: a name that no
+    # longer resolves, or a figure dropped from the list, would leave the report short of it.
+    import importlib
+
+    import duckdb
+
+    from pipeline import paths
+    from pipeline.render import figure_list
+
+    folder, _ = demo_run
+    con = duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True)
+    try:
+        specs = figure_list.study_figures(con, load_study(paths.RAW_DATA_DIR / "demo"))
+    finally:
+        con.close()
+    assert [s.stem for s in specs] == DEMO_FIGURES
+    for spec in specs:
+        module, _, name = spec.make.function.partition(":")
+        assert callable(getattr(importlib.import_module(module), name)), spec.stem
+    html = (folder / "reports" / "demo" / "report.html").read_text(encoding="utf-8")
+    assert [f'<figure id="{stem}">' in html for stem in DEMO_FIGURES] == [True] * len(specs)
+
+
 def test_figures_found_unchanged_are_listed_without_a_plotting_library(demo_run, tmp_path):
     # A rerun whose figures are all unchanged (alpha=0.01 on the demo) lists them and finds them
     # in the render cache without importing what draws them (figure_list names each figure's
